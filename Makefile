@@ -1,0 +1,45 @@
+# appserve: `make run` serves the example app, `make test` runs the suite.
+# Both install what is missing first (the pinned deno and bun npm packages
+# into ./node_modules, Debian's nginx-light and wrk); nothing global is assumed.
+
+DENO := node_modules/.bin/deno
+BUN := node_modules/.bin/bun
+SOURCES := $(shell find src workers mod.ts -name '*.ts' 2>/dev/null) package.json
+
+.PHONY: run test compile compile-deno bench ok install clean docs
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: node_modules/.installed
+	@sh scripts/install_system_deps.sh
+
+dist/appserve: node_modules/.installed $(SOURCES)
+	@mkdir -p dist
+	$(BUN) build --compile --compile-autoload-package-json --minify-syntax \
+	  src/cli/main.ts workers/process_entry.ts --outfile dist/appserve
+
+compile: dist/appserve
+
+compile-deno: node_modules/.installed
+	@sh scripts/compile_deno.sh
+
+run: dist/appserve
+	./dist/appserve -w 2 -b 127.0.0.1:8000 examples/hello_hono.ts
+
+test: install dist/appserve
+	$(DENO) run -A scripts/run_tests.ts
+
+ok: install dist/appserve
+	$(DENO) fmt --check
+	$(DENO) lint
+	$(DENO) task check
+	$(DENO) run -A scripts/check_runtime_seam.ts
+	$(DENO) run -A scripts/run_tests.ts
+
+bench: install dist/appserve
+	$(DENO) run -A scripts/bench/hello.ts
+
+clean:
+	rm -rf dist .tmp

@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs the Debian packages the tests and benchmarks start for real
+# (nginx-light as an upstream proxy, wrk as a load generator) when missing.
+set -e
+missing=""
+command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "appserve: please install:$missing (apt-get install$missing)" >&2
+  exit 1
+fi
+echo "appserve: installing$missing from Debian"
+apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null

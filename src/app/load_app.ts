@@ -1,0 +1,101 @@
+// Imports the user's module inside a worker and turns what it exports into a
+// fetch handler, with errors that say what was found instead.
+
+import { existsSync, statSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { AppLoadError, firstLine } from "../errors.ts";
+import type { FetchHandler } from "../http/types.ts";
+import { type AppSpec, AppSpecError, parseAppSpec } from "./app_spec.ts";
+
+const EXTENSIONS = [".ts", ".js", ".tsx", ".mjs", ".jsx", ".mts"];
+
+/** Finds the module file for PATH: as given, with an extension added, or `a.b` as `a/b`. */
+export function resolveModulePath(path: string, cwd: string): string {
+  const bases = [path];
+  if (!path.includes("/") && /^[\w-]+(\.[\w-]+)+$/.test(path) && !EXTENSIONS.some((e) => path.endsWith(e))) {
+    bases.push(path.replaceAll(".", "/"));
+  }
+  for (const base of bases) {
+    const full = isAbsolute(base) ? base : resolve(cwd, base);
+    for (const candidate of [full, ...EXTENSIONS.map((e) => full + e)]) {
+      if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+    }
+  }
+  throw new AppLoadError(`Cannot find module "${path}" (looked in ${cwd})`);
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return `an object with keys ${Object.keys(value as object).join(", ") || "(none)"}`;
+  return `${/^[aeiou]/.test(typeof value) ? "an" : "a"} ${typeof value}`;
+}
+
+/** Turns an app value into a handler, or explains what shape was found. */
+export function toHandler(app: unknown, what: string): FetchHandler {
+  if (typeof app === "function") return app as FetchHandler;
+  if (app !== null && typeof app === "object" && typeof (app as { fetch?: unknown }).fetch === "function") {
+    const target = app as { fetch: FetchHandler };
+    return (request, info) => target.fetch(request, info);
+  }
+  throw new AppLoadError(
+    `${what} is ${kindOf(app)}; expected an object with a fetch(request, info) method or a function (request, info) => Response`,
+  );
+}
+
+function exportsList(mod: Record<string, unknown>): string {
+  const names = Object.keys(mod);
+  return names.length ? names.join(", ") : "none";
+}
+
+async function pick(mod: Record<string, unknown>, spec: AppSpec, file: string): Promise<unknown> {
+  if (spec.names.length === 0) {
+    if (mod.default !== undefined) return mod.default;
+    if (mod.app !== undefined) return mod.app;
+    throw new AppLoadError(`${file} has no default export and no "app" export (exports: ${exportsList(mod)})`);
+  }
+  let value: unknown = mod;
+  let path = "";
+  for (const name of spec.names) {
+    const holder = value as Record<string, unknown>;
+    if (holder === null || (typeof holder !== "object" && typeof holder !== "function") || !(name in holder)) {
+      const available = path === "" ? exportsList(mod) : Object.keys(holder ?? {}).join(", ");
+      throw new AppLoadError(`Failed to find "${path}${name}" in ${file} (${path === "" ? "exports" : "keys"}: ${available})`);
+    }
+    value = holder[name];
+    path += `${name}.`;
+  }
+  if (spec.args === undefined) return value;
+  if (typeof value !== "function") {
+    throw new AppLoadError(`"${spec.names.join(".")}" in ${file} is ${kindOf(value)}, not a function to call`);
+  }
+  try {
+    return await (value as (...a: unknown[]) => unknown)(...spec.args);
+  } catch (error) {
+    throw new AppLoadError(`Factory ${spec.expr} in ${file} threw: ${firstLine(error)}`);
+  }
+}
+
+/**
+ * Imports APP_MODULE relative to `cwd` and returns its fetch handler.
+ * Every failure is an AppLoadError with a one-line message (exit code 4).
+ */
+export async function loadApp(appModule: string, cwd: string): Promise<FetchHandler> {
+  let spec: AppSpec;
+  try {
+    spec = parseAppSpec(appModule);
+  } catch (error) {
+    if (error instanceof AppSpecError) throw new AppLoadError(error.message);
+    throw error;
+  }
+  const file = resolveModulePath(spec.path, cwd);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } catch (error) {
+    throw new AppLoadError(`Cannot import ${spec.path}: ${firstLine(error)}`);
+  }
+  const app = await pick(mod, spec, spec.path);
+  return toHandler(app, spec.expr ? `"${spec.expr}" in ${spec.path}` : `The app exported by ${spec.path}`);
+}

@@ -1,0 +1,86 @@
+// The program's entry: resolves the configuration, then checks, prints or runs
+// the master. The only place that turns domain errors into an exit code.
+
+import process from "node:process";
+import { resolveModulePath, loadApp } from "../app/load_app.ts";
+import { parseAppSpec } from "../app/app_spec.ts";
+import { type Resolved, resolveConfig } from "../config/resolve.ts";
+import { AppserveError, AppLoadError, ConfigError } from "../errors.ts";
+import { Logger } from "../log/logger.ts";
+import { parseBind } from "../net/bind.ts";
+import { openListeners } from "../net/listeners.ts";
+import { Arbiter } from "../master/arbiter.ts";
+import { ROLE_ENV } from "../master/spawn.ts";
+import { detectRuntime } from "../runtime/mod.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { VERSION } from "../version.ts";
+import { ExitCode } from "./exit_codes.ts";
+import { renderHelp } from "./help.ts";
+
+function checkAppModule(resolved: Resolved): void {
+  const app = resolved.config.app;
+  if (!app) throw new ConfigError("No application module specified.");
+  try {
+    resolveModulePath(parseAppSpec(app).path, process.cwd());
+  } catch (error) {
+    throw error instanceof AppLoadError ? error : new AppLoadError((error as Error).message);
+  }
+}
+
+async function serve(resolved: Resolved, runtime: Runtime): Promise<number> {
+  const { config } = resolved;
+  const log = new Logger({ level: config.loglevel });
+  const addresses = config.bind.map(parseBind);
+  const shared = addresses.filter((a) => !(config.reuse_port && a.kind === "tcp"));
+  const reusePort = addresses.flatMap((a) => config.reuse_port && a.kind === "tcp" ? [{ host: a.host, port: a.port }] : []);
+  log.info(`Starting appserve ${VERSION}`);
+  const listeners = await openListeners(runtime.libc(), shared, config.backlog);
+  return await new Arbiter({ config, log, runtime, listeners, reusePort }).run();
+}
+
+/** Runs the CLI with `argv` (without the program name); resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const runtime = await detectRuntime();
+  const resolved = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
+  if (resolved.actions.has("help")) {
+    process.stdout.write(renderHelp());
+    return ExitCode.OK;
+  }
+  if (resolved.actions.has("version")) {
+    process.stdout.write(`appserve ${VERSION} (${runtime.name} ${runtime.version})\n`);
+    return ExitCode.OK;
+  }
+  if (resolved.config.chdir) {
+    try {
+      process.chdir(resolved.config.chdir);
+    } catch {
+      throw new ConfigError(`${resolved.origins.chdir}: Cannot change directory to "${resolved.config.chdir}"`);
+    }
+  }
+  checkAppModule(resolved);
+  if (resolved.actions.has("check-config")) {
+    // Not a master: this process serves nothing, so it may import the app.
+    await loadApp(resolved.config.app, process.cwd());
+    process.stdout.write("configuration OK\n");
+    return ExitCode.OK;
+  }
+  return await serve(resolved, runtime);
+}
+
+async function entry(): Promise<void> {
+  if (process.env[ROLE_ENV] === "worker") {
+    await import("../../workers/process_entry.ts");
+    return;
+  }
+  let code: number;
+  try {
+    code = await main(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof AppserveError)) throw error;
+    process.stderr.write(`Error: ${error.message}\n`);
+    code = error.exitCode;
+  }
+  process.exit(code);
+}
+
+if (import.meta.main) await entry();

@@ -1,0 +1,123 @@
+// Resolves the configuration in one place: defaults < TOML file <
+// APPSERVE_CMD_ARGS < command line (gunicorn's order), validating every value
+// and remembering where it came from. The frozen result is what workers get.
+
+import { existsSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { ConfigError, UsageError } from "../errors.ts";
+import { shellSplit, ShellSplitError } from "./_shell_split.ts";
+import { type Config, SETTINGS, type SettingSpec } from "./settings.ts";
+import { type ACTION_FLAGS, parseCommandLine, type RawLayer, readTomlFile } from "./sources.ts";
+import { ValueError } from "./validators.ts";
+
+/** The outcome of resolution: the settings, their origins and the CLI actions asked for. */
+export interface Resolved {
+  readonly config: Config;
+  /** Where each setting's value came from: "default", "--workers", "appserve.toml:3:11", ... */
+  readonly origins: Readonly<Record<string, string>>;
+  readonly actions: ReadonlySet<keyof typeof ACTION_FLAGS>;
+}
+
+export interface ResolveOptions {
+  env: Record<string, string | undefined>;
+  cwd: string;
+}
+
+const DEFAULT_CONFIG_FILE = "appserve.toml";
+
+function envLayer(env: Record<string, string | undefined>): RawLayer {
+  const text = env.APPSERVE_CMD_ARGS;
+  if (!text) return new Map();
+  let words: string[];
+  try {
+    words = shellSplit(text);
+  } catch (error) {
+    if (error instanceof ShellSplitError) {
+      throw new ConfigError(`APPSERVE_CMD_ARGS: Cannot parse: ${error.message}`);
+    }
+    throw error;
+  }
+  // Positional arguments are ignored there, as in gunicorn's GUNICORN_CMD_ARGS.
+  return parseCommandLine(words, "APPSERVE_CMD_ARGS").layer;
+}
+
+function configFileLayer(layers: RawLayer[], cwd: string): { layer: RawLayer; dir: string } {
+  const given = layers.map((l) => l.get("config")).find((v) => v !== undefined);
+  if (given) {
+    const path = String(given.value).replace(/^file:/, "");
+    return { layer: readTomlFile(resolve(cwd, path), path), dir: dirname(resolve(cwd, path)) };
+  }
+  const fallback = resolve(cwd, DEFAULT_CONFIG_FILE);
+  if (existsSync(fallback)) return { layer: readTomlFile(fallback, DEFAULT_CONFIG_FILE), dir: cwd };
+  return { layer: new Map(), dir: cwd };
+}
+
+function defaultOf(spec: SettingSpec, env: Record<string, string | undefined>): unknown {
+  return typeof spec.default === "function"
+    ? (spec.default as (e: typeof env) => unknown)(env)
+    : spec.default;
+}
+
+/**
+ * Resolves argv, the environment and the config file into a frozen Config.
+ * Throws UsageError (exit 2) for command-line mistakes and ConfigError (exit 1)
+ * listing every invalid value.
+ */
+export function resolveConfig(argv: string[], options: ResolveOptions): Resolved {
+  const cli = parseCommandLine(argv);
+  if (cli.positionals.length > 1) {
+    throw new UsageError(`Expected one APP_MODULE, got ${cli.positionals.length}: ${cli.positionals.join(" ")}`);
+  }
+  const fromEnv = envLayer(options.env);
+  const file = configFileLayer([cli.layer, fromEnv], options.cwd);
+  const layers = [cli.layer, fromEnv, file.layer];
+
+  const values: Record<string, unknown> = {};
+  const origins: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const spec of SETTINGS as readonly SettingSpec[]) {
+    const raw = layers.map((l) => l.get(spec.name)).find((v) => v !== undefined);
+    if (!raw) {
+      values[spec.name] = defaultOf(spec, options.env);
+      origins[spec.name] = "default";
+      continue;
+    }
+    try {
+      let value = spec.type.parse(raw.value);
+      if (spec.path && raw === file.layer.get(spec.name) && typeof value === "string" && value) {
+        value = isAbsolute(value) ? value : resolve(file.dir, value);
+      }
+      values[spec.name] = value;
+      origins[spec.name] = raw.origin;
+      if (spec.pending) problems.push(`${raw.origin}: "${spec.name}" is not supported yet (${spec.pending})`);
+    } catch (error) {
+      if (!(error instanceof ValueError)) throw error;
+      problems.push(`${raw.origin}: Cannot read "${spec.name}": ${error.message}`);
+    }
+  }
+  if (cli.positionals.length === 1) {
+    values.app = cli.positionals[0];
+    origins.app = "APP_MODULE";
+  }
+  checkCombinations(values, origins, problems);
+  if (problems.length) throw new ConfigError(problems.join("\n"));
+  return Object.freeze({
+    config: Object.freeze(values) as Config,
+    origins: Object.freeze(origins),
+    actions: cli.actions,
+  });
+}
+
+// Rules that involve more than one setting.
+function checkCombinations(
+  values: Record<string, unknown>,
+  origins: Record<string, string>,
+  problems: string[],
+): void {
+  const workerClass = values.worker_class;
+  if (workerClass === "sync" || workerClass === "gthread") {
+    problems.push(
+      `${origins.worker_class}: worker class "${workerClass}" is not supported yet (worker classes, issue 5)`,
+    );
+  }
+}

@@ -1,0 +1,277 @@
+// THE settings table: every setting appserve knows is declared here once. CLI
+// flags, TOML keys, APPSERVE_CMD_ARGS, --help, --print-config, validation and
+// docs/settings.md are all derived from this array.
+
+import { parseBind } from "../net/bind.ts";
+import { bool, checked, choice, int, keyValue, list, seconds, string } from "./validators.ts";
+import type { ValueType } from "./validators.ts";
+
+type Env = Record<string, string | undefined>;
+
+export const SECTIONS = [
+  "Config File",
+  "Server Socket",
+  "Worker Processes",
+  "Security",
+  "Server Mechanics",
+  "Debugging",
+  "Logging",
+  "Process Naming",
+  "SSL",
+  "Server Hooks",
+] as const;
+export type Section = typeof SECTIONS[number];
+
+/** One setting. `name` is the TOML key and gunicorn's name. */
+export interface SettingSpec<T = unknown> {
+  readonly name: string;
+  readonly section: Section;
+  /** Command-line spellings; none means TOML-only (as gunicorn's file-only settings). */
+  readonly flags?: readonly string[];
+  readonly metavar?: string;
+  readonly type: ValueType<T>;
+  /** The default; a function is evaluated per resolution (it may read the environment). */
+  readonly default: T | ((env: Record<string, string | undefined>) => T);
+  /** How the default reads in --help and docs when it is computed. */
+  readonly defaultDoc?: string;
+  readonly doc: string;
+  /** Relative paths in a config file resolve against the file's folder. */
+  readonly path?: boolean;
+  /** Set when the behaviour is not built yet: using it is a "not supported yet" error. */
+  readonly pending?: string;
+}
+
+export const WORKER_CLASSES = ["async", "sync", "gthread", "gevent", "eventlet"] as const;
+
+const bindAddress = checked("an address such as 127.0.0.1:8000, unix:PATH or fd://N", (s) => {
+  try {
+    parseBind(s);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+});
+
+/** Every setting, in help order. */
+export const SETTINGS = [
+  // Config File
+  {
+    name: "config",
+    section: "Config File",
+    flags: ["-c", "--config"],
+    metavar: "PATH",
+    type: string("a file path"),
+    default: "",
+    defaultDoc: "./appserve.toml if it exists",
+    doc: "TOML configuration file. `file:PATH` is accepted as in gunicorn. Without it, " +
+      "`./appserve.toml` is read when present.",
+  },
+  {
+    name: "app",
+    section: "Config File",
+    type: string("PATH[:EXPR]"),
+    default: "",
+    doc: "The application module (`PATH[:EXPR]`) used when none is given on the command line " +
+      "(gunicorn's `wsgi_app`).",
+    path: true,
+  },
+  // Server Socket
+  {
+    name: "bind",
+    section: "Server Socket",
+    flags: ["-b", "--bind"],
+    metavar: "ADDRESS",
+    type: list(bindAddress),
+    default: (env: Env) => [env.PORT ? `0.0.0.0:${env.PORT}` : "127.0.0.1:8000"],
+    defaultDoc: '["127.0.0.1:8000"], or ["0.0.0.0:$PORT"] when PORT is set',
+    doc: "Address to listen on: `HOST`, `HOST:PORT`, `[IPV6]:PORT`, `:PORT`, `unix:PATH` or " +
+      "`fd://N`. Repeat to listen on several. The master creates each socket and every worker " +
+      "accepts on it.",
+  },
+  {
+    name: "backlog",
+    section: "Server Socket",
+    flags: ["--backlog"],
+    metavar: "INT",
+    type: int(1, 65535),
+    default: 2048,
+    doc: "Maximum number of pending connections (the `listen()` backlog).",
+  },
+  // Worker Processes
+  {
+    name: "workers",
+    section: "Worker Processes",
+    flags: ["-w", "--workers"],
+    metavar: "INT",
+    type: int(1, 1024),
+    default: (env: Env) => {
+      const n = Number(env.WEB_CONCURRENCY);
+      return Number.isInteger(n) && n >= 1 ? n : 1;
+    },
+    defaultDoc: "$WEB_CONCURRENCY, else 1",
+    doc: "Number of worker processes.",
+  },
+  {
+    name: "worker_class",
+    section: "Worker Processes",
+    flags: ["-k", "--worker-class"],
+    metavar: "STRING",
+    type: choice(WORKER_CLASSES),
+    default: "async",
+    doc: "How a worker runs requests: `async` (the runtime's event loop). `gevent` and " +
+      "`eventlet` are accepted as aliases of `async` so gunicorn configurations keep working.",
+  },
+  {
+    name: "threads",
+    section: "Worker Processes",
+    flags: ["--threads"],
+    metavar: "INT",
+    type: int(1, 1024),
+    default: 1,
+    doc: "Worker threads per process for the gthread worker class.",
+    pending: "gthread workers (issue 5)",
+  },
+  {
+    name: "worker_connections",
+    section: "Worker Processes",
+    flags: ["--worker-connections"],
+    metavar: "INT",
+    type: int(1),
+    default: 1000,
+    doc: "Maximum number of requests in flight per async worker.",
+    pending: "worker classes (issue 5)",
+  },
+  {
+    name: "max_requests",
+    section: "Worker Processes",
+    flags: ["--max-requests"],
+    metavar: "INT",
+    type: int(0),
+    default: 0,
+    doc: "Restart a worker gracefully after this many requests; 0 disables.",
+    pending: "worker recycling (issue 4)",
+  },
+  {
+    name: "max_requests_jitter",
+    section: "Worker Processes",
+    flags: ["--max-requests-jitter"],
+    metavar: "INT",
+    type: int(0),
+    default: 0,
+    doc: "Add a random 0..N to max_requests per worker so workers do not restart together.",
+    pending: "worker recycling (issue 4)",
+  },
+  {
+    name: "timeout",
+    section: "Worker Processes",
+    flags: ["-t", "--timeout"],
+    metavar: "INT",
+    type: int(0),
+    default: 30,
+    doc: "Kill and replace a worker whose event loop has not answered for this many seconds; " +
+      "0 disables.",
+    pending: "worker heartbeat timeouts (issue 4)",
+  },
+  {
+    name: "graceful_timeout",
+    section: "Worker Processes",
+    flags: ["--graceful-timeout"],
+    metavar: "INT",
+    type: seconds(0),
+    default: 30,
+    doc: "Seconds workers get to finish in-flight requests after a graceful stop (SIGTERM) " +
+      "before they are killed.",
+  },
+  {
+    name: "keepalive",
+    section: "Worker Processes",
+    flags: ["--keep-alive"],
+    metavar: "INT",
+    type: seconds(0),
+    default: 2,
+    doc: "Seconds to wait for the next request on an idle keep-alive connection; 0 closes " +
+      "the connection after each response.",
+  },
+  // Security
+  {
+    name: "limit_request_line",
+    section: "Security",
+    flags: ["--limit-request-line"],
+    metavar: "INT",
+    type: int(0, 8190),
+    default: 4094,
+    doc: "Maximum size in bytes of the HTTP request line; 0 means unlimited. Longer lines get " +
+      "414.",
+  },
+  {
+    name: "limit_request_fields",
+    section: "Security",
+    flags: ["--limit-request-fields"],
+    metavar: "INT",
+    type: int(1, 32768),
+    default: 100,
+    doc: "Maximum number of header fields in a request. More get 431.",
+  },
+  {
+    name: "limit_request_field_size",
+    section: "Security",
+    flags: ["--limit-request-field-size", "--limit-request-field_size"],
+    metavar: "INT",
+    type: int(0, 65536),
+    default: 8190,
+    doc: "Maximum size in bytes of one header line; 0 means unlimited. Larger ones get 431.",
+  },
+  // Server Mechanics
+  {
+    name: "reuse_port",
+    section: "Server Mechanics",
+    flags: ["--reuse-port"],
+    type: bool,
+    default: false,
+    doc: "Fast mode for TCP binds: each worker opens its own SO_REUSEPORT listener served by the " +
+      "runtime's native HTTP server instead of accepting on the master's socket. Faster, but " +
+      "connections queued on a worker's listener are reset when that worker stops.",
+  },
+  {
+    name: "chdir",
+    section: "Server Mechanics",
+    flags: ["--chdir"],
+    metavar: "PATH",
+    type: string("a directory"),
+    default: "",
+    defaultDoc: "the current directory",
+    doc: "Change to this directory before loading the application.",
+    path: true,
+  },
+  {
+    name: "raw_env",
+    section: "Server Mechanics",
+    flags: ["-e", "--env"],
+    metavar: "KEY=VALUE",
+    type: list(keyValue),
+    default: [],
+    doc: "Set an environment variable in the workers. Repeatable.",
+  },
+  // Logging
+  {
+    name: "loglevel",
+    section: "Logging",
+    flags: ["--log-level"],
+    metavar: "LEVEL",
+    type: choice(["debug", "info", "warning", "error", "critical"] as const),
+    default: "info",
+    doc: "Granularity of the error log.",
+  },
+] as const satisfies readonly SettingSpec<unknown>[];
+
+type Spec = typeof SETTINGS[number];
+
+/** The resolved configuration: one typed field per setting. */
+export type Config = {
+  readonly [S in Spec as S["name"]]: S["type"] extends ValueType<infer T> ? T : never;
+};
+
+/** Settings by name. */
+export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec> = new Map(
+  SETTINGS.map((spec) => [spec.name, spec as SettingSpec]),
+);

@@ -1,0 +1,142 @@
+// Reads raw setting values from each source — the command line (and
+// APPSERVE_CMD_ARGS, which uses the same parser) and a TOML file — keeping
+// where each value came from so errors can name it.
+
+import { readFileSync, statSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { parse as parseToml, TomlError } from "smol-toml";
+import { ConfigError, UsageError } from "../errors.ts";
+import { didYouMean } from "./_did_you_mean.ts";
+import { SETTINGS, SETTINGS_BY_NAME } from "./settings.ts";
+
+/** One raw value and where it came from (`--workers`, `appserve.toml:3:11`, ...). */
+export interface RawValue {
+  value: unknown;
+  origin: string;
+}
+
+/** Raw values of one source, by setting name. */
+export type RawLayer = Map<string, RawValue>;
+
+/** Flags that are actions of the command line, not settings. */
+export const ACTION_FLAGS = {
+  help: { short: "h", doc: "Show this help and exit." },
+  version: { short: "v", doc: "Print the version and the runtime, then exit." },
+  "check-config": { doc: "Check the configuration and import the app, then exit." },
+} as const;
+
+export interface ParsedArgs {
+  layer: RawLayer;
+  positionals: string[];
+  actions: Set<keyof typeof ACTION_FLAGS>;
+}
+
+type ParseArgsOption = { type: "string" | "boolean"; short?: string; multiple?: boolean };
+
+// Long flag (without "--") → setting name; several spellings may map to one setting.
+const LONG_TO_SETTING = new Map<string, string>();
+const ARG_OPTIONS: Record<string, ParseArgsOption> = {};
+for (const spec of SETTINGS) {
+  const flags = (spec as { flags?: readonly string[] }).flags ?? [];
+  const short = flags.find((f) => /^-[^-]$/.test(f))?.slice(1);
+  flags.filter((f) => f.startsWith("--")).forEach((flag, i) => {
+    const long = flag.slice(2);
+    LONG_TO_SETTING.set(long, spec.name);
+    ARG_OPTIONS[long] = {
+      type: spec.type.cli,
+      ...(spec.type.multiple ? { multiple: true } : {}),
+      ...(i === 0 && short ? { short } : {}),
+    };
+  });
+}
+for (const [long, action] of Object.entries(ACTION_FLAGS)) {
+  ARG_OPTIONS[long] = { type: "boolean", ...("short" in action ? { short: action.short } : {}) };
+}
+
+const ALL_FLAGS = Object.keys(ARG_OPTIONS).map((f) => `--${f}`);
+
+function usageError(error: unknown, source: string): UsageError {
+  const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+  const unknown = /^Unknown option '(-{1,2}[^']+)'/.exec(message);
+  const where = source === "" ? "" : `${source}: `;
+  if (unknown) {
+    const flag = unknown[1].split("=")[0];
+    return new UsageError(`${where}Unknown option "${flag}"${didYouMean(flag, ALL_FLAGS)}`);
+  }
+  return new UsageError(`${where}${message.replace(/\. To specify a positional.*$/, "")}`);
+}
+
+/** Parses command-line words; `source` names them in errors ("" for argv). */
+export function parseCommandLine(args: string[], source = ""): ParsedArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: ARG_OPTIONS, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw usageError(error, source);
+  }
+  const layer: RawLayer = new Map();
+  const actions = new Set<keyof typeof ACTION_FLAGS>();
+  for (const [long, value] of Object.entries(parsed.values)) {
+    if (long in ACTION_FLAGS) {
+      if (value) actions.add(long as keyof typeof ACTION_FLAGS);
+      continue;
+    }
+    const name = LONG_TO_SETTING.get(long)!;
+    layer.set(name, { value, origin: source === "" ? `--${long}` : `${source} --${long}` });
+  }
+  return { layer, positionals: parsed.positionals, actions };
+}
+
+// Where a top-level key's value starts in TOML text, for line:column errors.
+function keyPosition(text: string, key: string): string {
+  const lines = text.split("\n");
+  const pattern = new RegExp(`^\\s*["']?${key}["']?\\s*=\\s*`);
+  for (let i = 0; i < lines.length; i++) {
+    const m = pattern.exec(lines[i]);
+    if (m) return `${i + 1}:${m[0].length + 1}`;
+  }
+  return "1:1";
+}
+
+/** Reads a TOML config file into a raw layer; every problem is a ConfigError. */
+export function readTomlFile(path: string, shownAs: string): RawLayer {
+  let text: string;
+  try {
+    if (statSync(path).isDirectory()) {
+      throw new ConfigError(`${shownAs}: Cannot read config file: it is a directory`);
+    }
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const code = (error as { code?: string }).code;
+    const reason = code === "ENOENT"
+      ? "no such file"
+      : code === "EACCES"
+      ? "permission denied"
+      : (error as Error).message;
+    throw new ConfigError(`${shownAs}: Cannot read config file: ${reason}`);
+  }
+  let table: Record<string, unknown>;
+  try {
+    table = parseToml(text);
+  } catch (error) {
+    if (error instanceof TomlError) {
+      const reason = error.message.split("\n")[0].replace(/^Invalid TOML document: /, "");
+      throw new ConfigError(`${shownAs}:${error.line}:${error.column}: ${reason}`);
+    }
+    throw error;
+  }
+  const layer: RawLayer = new Map();
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(table)) {
+    const origin = `${shownAs}:${keyPosition(text, key)}`;
+    if (!SETTINGS_BY_NAME.has(key) || SETTINGS_BY_NAME.get(key)!.name === "config") {
+      const known = [...SETTINGS_BY_NAME.keys()].filter((k) => k !== "config");
+      problems.push(`${origin}: Unknown setting "${key}"${didYouMean(key, known)}`);
+      continue;
+    }
+    layer.set(key, { value, origin });
+  }
+  if (problems.length) throw new ConfigError(problems.join("\n"));
+  return layer;
+}

@@ -1,0 +1,130 @@
+// Value types the settings table refers to. Each parses a raw value from any
+// source (a TOML value, or the string given on the command line) or throws a
+// ValueError whose message says what was expected.
+
+/** A raw value could not be turned into a setting's type. */
+export class ValueError extends Error {}
+
+/** How a setting's value is read, checked and written back to TOML. */
+export interface ValueType<T> {
+  /** `string` flags take an argument; `boolean` flags do not. */
+  readonly cli: "string" | "boolean";
+  /** Repeatable on the command line; a later source replaces the list wholesale. */
+  readonly multiple?: boolean;
+  /** Human description of accepted values, used in errors and docs. */
+  readonly expected: string;
+  parse(raw: unknown): T;
+}
+
+function describe(raw: unknown): string {
+  return typeof raw === "string" ? `"${raw}"` : JSON.stringify(raw) ?? String(raw);
+}
+
+function fail(expected: string, raw: unknown): never {
+  throw new ValueError(`expected ${expected}, got ${describe(raw)}`);
+}
+
+/** An integer within [min, max]; CLI strings accept decimal, 0x and 0o forms. */
+export function int(min: number, max = Number.MAX_SAFE_INTEGER): ValueType<number> {
+  const expected = max === Number.MAX_SAFE_INTEGER
+    ? `an integer >= ${min}`
+    : `an integer from ${min} to ${max}`;
+  return {
+    cli: "string",
+    expected,
+    parse(raw) {
+      let n = raw;
+      if (typeof raw === "string" && /^\s*(0x[0-9a-f]+|0o[0-7]+|0b[01]+|[+-]?\d+)\s*$/i.test(raw)) {
+        n = Number(raw.trim());
+      }
+      if (typeof n === "bigint") n = Number(n);
+      if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) fail(expected, raw);
+      return n as number;
+    },
+  };
+}
+
+/** A number of seconds (fractions allowed) >= min. */
+export function seconds(min = 0): ValueType<number> {
+  const expected = `a number of seconds >= ${min}`;
+  return {
+    cli: "string",
+    expected,
+    parse(raw) {
+      const n = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : raw;
+      if (typeof n !== "number" || !Number.isFinite(n) || n < min) fail(expected, raw);
+      return n as number;
+    },
+  };
+}
+
+/** A flag on the command line; `true`/`false` in TOML and environment strings. */
+export const bool: ValueType<boolean> = {
+  cli: "boolean",
+  expected: "true or false",
+  parse(raw) {
+    if (typeof raw === "boolean") return raw;
+    if (typeof raw === "string" && /^(true|false)$/i.test(raw)) return raw.toLowerCase() === "true";
+    fail("true or false", raw);
+  },
+};
+
+/** Any string; `nullable` lets TOML leave it unset with "". */
+export function string(expected = "a string"): ValueType<string> {
+  return {
+    cli: "string",
+    expected,
+    parse(raw) {
+      if (typeof raw !== "string") fail(expected, raw);
+      return raw as string;
+    },
+  };
+}
+
+/** A string that must pass `check`, which returns an error text or undefined. */
+export function checked(expected: string, check: (s: string) => string | undefined): ValueType<string> {
+  return {
+    cli: "string",
+    expected,
+    parse(raw) {
+      if (typeof raw !== "string") fail(expected, raw);
+      const problem = check(raw as string);
+      if (problem) throw new ValueError(problem);
+      return raw as string;
+    },
+  };
+}
+
+/** One of a fixed set of words. */
+export function choice<const C extends string>(choices: readonly C[]): ValueType<C> {
+  const expected = `one of ${choices.map((c) => `"${c}"`).join(", ")}`;
+  return {
+    cli: "string",
+    expected,
+    parse(raw) {
+      if (typeof raw !== "string" || !choices.includes(raw as C)) fail(expected, raw);
+      return raw as C;
+    },
+  };
+}
+
+/** A repeatable string; TOML accepts a string or an array of strings. */
+export function list(item: ValueType<string> = string()): ValueType<string[]> {
+  const expected = `a list of ${item.expected.replace(/^an? /, "")}s`;
+  return {
+    cli: "string",
+    multiple: true,
+    expected,
+    parse(raw) {
+      const items = typeof raw === "string" ? [raw] : raw;
+      if (!Array.isArray(items)) fail(expected, raw);
+      return (items as unknown[]).map((i) => item.parse(i));
+    },
+  };
+}
+
+/** A `KEY=VALUE` pair (raw_env). */
+export const keyValue: ValueType<string> = checked(
+  "KEY=VALUE",
+  (s) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(s) ? undefined : `expected KEY=VALUE, got "${s}"`,
+);

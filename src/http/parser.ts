@@ -1,0 +1,359 @@
+// Incremental HTTP/1.1 request-head parser: appserve owns its wire layer (node:net on an inherited
+// fd), so this is where gunicorn's limits and the RFC 9112 framing rules are enforced.
+
+import type { Buffer } from "node:buffer";
+import type { HttpOptions } from "./types.ts";
+
+/** A request the parser refuses; `status` is what goes on the wire before the connection closes. */
+export class ParseError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = "ParseError";
+    this.status = status;
+  }
+}
+
+/** The parsed request head, in wire order and wire case. */
+export interface RequestHead {
+  method: string;
+  /** Request target as sent (bytes >= 0x80 percent-encoded). */
+  target: string;
+  /** Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  minor: 0 | 1;
+  /** Flat `[name, value, name, value, ...]`, names as sent, values with OWS trimmed. */
+  headers: string[];
+  /** The single Host value, or null when absent. */
+  host: string | null;
+  /** Declared Content-Length, or -1 when there is none. */
+  contentLength: number;
+  /** Transfer-Encoding is exactly `chunked`. */
+  chunked: boolean;
+  /** Whether the client allows the connection to be reused after this request. */
+  keepAlive: boolean;
+  /** `Expect: 100-continue` on an HTTP/1.1 request. */
+  expectContinue: boolean;
+}
+
+export type HeadLimits = Pick<
+  HttpOptions,
+  "limitRequestLine" | "limitRequestFields" | "limitRequestFieldSize"
+>;
+
+// gunicorn clamps limit_request_fields to this; with 0 it means "as many as gunicorn allows".
+const MAX_HEADERS = 32768;
+// A client may precede a request with a few empty lines (RFC 9112 §2.2); an endless stream of them is abuse.
+const MAX_LEADING_EMPTY_LINES = 8;
+
+const LF = 10;
+const CR = 13;
+
+// tchar from RFC 9110 §5.6.2, as a lookup table so token checks are one load per byte.
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TCHAR[c.charCodeAt(0)] = 1;
+}
+
+function isToken(s: string): boolean {
+  const n = s.length;
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Finds the end of a request head across reads, enforcing the line and field limits while the head
+ * is still incomplete so a client cannot make us buffer past them. It records every line end, which
+ * `parseHead` reuses instead of scanning again.
+ */
+export class HeadScanner {
+  /** Offset of the request line (leading empty lines skipped). */
+  start = 0;
+  /** Offsets of each LF that ends a line of the head, request line first, blank line last. */
+  readonly ends: number[] = [];
+  private pos = 0;
+  private lineStart = 0;
+  private skipped = 0;
+  private readonly lineLimit: number;
+  private readonly fieldLimit: number;
+  private readonly fieldSizeLimit: number;
+
+  constructor(limits: HeadLimits) {
+    this.lineLimit = limits.limitRequestLine > 0 ? limits.limitRequestLine : 0;
+    const f = limits.limitRequestFields;
+    this.fieldLimit = f > 0 && f < MAX_HEADERS ? f : MAX_HEADERS;
+    this.fieldSizeLimit = limits.limitRequestFieldSize > 0 ? limits.limitRequestFieldSize : 0;
+  }
+
+  /** True once some bytes of a request (not just blank lines) have been seen. */
+  get started(): boolean {
+    return this.pos > this.start;
+  }
+
+  reset(): void {
+    this.start = 0;
+    this.pos = 0;
+    this.lineStart = 0;
+    this.skipped = 0;
+    this.ends.length = 0;
+  }
+
+  /**
+   * Scans `buf` (which only ever grows between calls until `reset`) and returns the offset just past
+   * the blank line ending the head, or -1 if more bytes are needed. Throws ParseError on a limit.
+   */
+  scan(buf: Uint8Array): number {
+    const ends = this.ends;
+    let i = this.pos;
+    let lineStart = this.lineStart;
+    for (;;) {
+      const lf = buf.indexOf(LF, i);
+      if (lf === -1) {
+        this.pos = buf.length;
+        this.lineStart = lineStart;
+        this.checkPartial(buf.length - lineStart);
+        return -1;
+      }
+      // A bare LF still ends a line here so limits and the end of the head are found;
+      // parseHead rejects it.
+      const len = lf > lineStart && buf[lf - 1] === CR ? lf - lineStart - 1 : lf - lineStart;
+      const line = ends.length;
+      if (len === 0) {
+        if (line === 0) {
+          if (++this.skipped > MAX_LEADING_EMPTY_LINES) {
+            throw new ParseError(400, "too many empty lines before the request line");
+          }
+          lineStart = i = this.start = lf + 1;
+          continue;
+        }
+        ends.push(lf);
+        this.pos = this.lineStart = lf + 1;
+        return lf + 1;
+      }
+      if (line === 0) {
+        if (this.lineLimit > 0 && len > this.lineLimit) {
+          throw new ParseError(414, "request line too long");
+        }
+      } else {
+        // gunicorn counts the CRLF in a field's size, but not in the request line's.
+        if (line > this.fieldLimit) throw new ParseError(431, "too many header fields");
+        if (this.fieldSizeLimit > 0 && len + 2 > this.fieldSizeLimit) {
+          throw new ParseError(431, "header field too long");
+        }
+      }
+      ends.push(lf);
+      lineStart = i = lf + 1;
+    }
+  }
+
+  // An unterminated line already over its limit will never become valid: refuse it now.
+  private checkPartial(len: number): void {
+    if (len <= 1) return;
+    if (this.ends.length === 0) {
+      if (this.lineLimit > 0 && len - 1 > this.lineLimit) {
+        throw new ParseError(414, "request line too long");
+      }
+    } else {
+      if (this.ends.length > this.fieldLimit) throw new ParseError(431, "too many header fields");
+      if (this.fieldSizeLimit > 0 && len + 1 > this.fieldSizeLimit) {
+        throw new ParseError(431, "header field too long");
+      }
+    }
+  }
+}
+
+// Header-value bytes: VCHAR, SP, HTAB and obs-text; everything else is a control byte.
+function badValueChar(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return true;
+  }
+  return false;
+}
+
+// Allowed in a Host value; anything else (notably / ? # @ \) could steer the URL we build.
+const HOST_RE = /^[A-Za-z0-9\-._~!$&'()*+,;=:[\]%]*$/;
+const HTTP_VERSION_RE = /^HTTP\/[0-9]\.[0-9]$/;
+const ABSOLUTE_FORM_RE = /^https?:\/\//i;
+const HIGH_BYTE_RE = /[\x80-\xff]/g;
+
+function percentEncodeByte(c: string): string {
+  return "%" + c.charCodeAt(0).toString(16).toUpperCase();
+}
+
+function hasToken(list: string, token: string): boolean {
+  const parts = list.toLowerCase().split(",");
+  for (let i = 0; i < parts.length; i++) if (parts[i].trim() === token) return true;
+  return false;
+}
+
+/** Parses the head the scanner just delimited (`buf[scanner.start, end)`). Throws ParseError. */
+export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): RequestHead {
+  const base = scanner.start;
+  const ends = scanner.ends;
+  // One latin1 decode of the whole head; everything below is string slicing on it.
+  const s = buf.toString("latin1", base, end);
+
+  // ---- request line
+  let le = ends[0] - base;
+  if (le === 0 || s.charCodeAt(le - 1) !== CR) throw new ParseError(400, "bare LF in request head");
+  le--;
+  const sp1 = s.indexOf(" ");
+  if (sp1 <= 0 || sp1 >= le) throw new ParseError(400, "invalid request line");
+  const sp2 = s.indexOf(" ", sp1 + 1);
+  if (sp2 === -1 || sp2 >= le || sp2 === sp1 + 1) throw new ParseError(400, "invalid request line");
+  const method = s.slice(0, sp1);
+  if (!isToken(method)) throw new ParseError(400, "invalid method");
+  const version = s.slice(sp2 + 1, le);
+  let minor: 0 | 1;
+  if (version === "HTTP/1.1") minor = 1;
+  else if (version === "HTTP/1.0") minor = 0;
+  else if (HTTP_VERSION_RE.test(version)) throw new ParseError(505, "unsupported HTTP version");
+  else throw new ParseError(400, "invalid HTTP version");
+  let target = s.slice(sp1 + 1, sp2);
+  let high = false;
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c <= 32 || c === 127) throw new ParseError(400, "invalid character in request target");
+    if (c > 127) high = true;
+  }
+  // Raw UTF-8 in a path would be re-encoded char by char by the URL parser; keep the bytes instead.
+  if (high) target = target.replace(HIGH_BYTE_RE, percentEncodeByte);
+  const t0 = target.charCodeAt(0);
+  if (t0 !== 47 /* / */ && !ABSOLUTE_FORM_RE.test(target)) {
+    if (target !== "*" || method !== "OPTIONS") throw new ParseError(400, "invalid request target");
+  }
+  const upper = method.length <= 7 ? method.toUpperCase() : "";
+  if (upper === "CONNECT" || upper === "TRACE" || upper === "TRACK") {
+    // Fetch forbids these methods in a Request (Deno throws, Bun does not): refuse them alike.
+    throw new ParseError(501, "method not implemented");
+  }
+
+  // ---- header fields
+  const headers: string[] = [];
+  let host: string | null = null;
+  let contentLength = -1;
+  let te: string | null = null;
+  let connection: string | null = null;
+  let expectContinue = false;
+  const last = ends.length - 1;
+  for (let k = 1; k < last; k++) {
+    const ls = ends[k - 1] + 1 - base;
+    let e = ends[k] - base;
+    if (s.charCodeAt(e - 1) !== CR) throw new ParseError(400, "bare LF in request head");
+    e--;
+    const c0 = s.charCodeAt(ls);
+    if (c0 === 32 || c0 === 9) throw new ParseError(400, "obsolete line folding");
+    const colon = s.indexOf(":", ls);
+    if (colon === -1 || colon >= e) throw new ParseError(400, "header line without colon");
+    const name = s.slice(ls, colon);
+    if (!isToken(name)) {
+      const lc = s.charCodeAt(colon - 1);
+      throw new ParseError(
+        400,
+        lc === 32 || lc === 9 ? "whitespace before colon in header" : "invalid header name",
+      );
+    }
+    let vs = colon + 1;
+    while (vs < e && (s.charCodeAt(vs) === 32 || s.charCodeAt(vs) === 9)) vs++;
+    let ve = e;
+    while (ve > vs && (s.charCodeAt(ve - 1) === 32 || s.charCodeAt(ve - 1) === 9)) ve--;
+    if (badValueChar(s, vs, ve)) throw new ParseError(400, "invalid character in header value");
+    const value = s.slice(vs, ve);
+    headers.push(name, value);
+    // Only names of a few lengths can matter to framing; lowercase just those.
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === "host") {
+          if (host !== null) throw new ParseError(400, "multiple Host headers");
+          if (!HOST_RE.test(value)) throw new ParseError(400, "invalid Host header");
+          host = value;
+        }
+        break;
+      case 6:
+        if (name.toLowerCase() === "expect" && value.toLowerCase() === "100-continue") {
+          expectContinue = true;
+        }
+        break;
+      case 10:
+        if (name.toLowerCase() === "connection") {
+          connection = connection === null ? value : connection + "," + value;
+        }
+        break;
+      case 14:
+        if (name.toLowerCase() === "content-length") {
+          if (contentLength !== -1) throw new ParseError(400, "multiple Content-Length headers");
+          contentLength = parseLength(value);
+        }
+        break;
+      case 17:
+        if (name.toLowerCase() === "transfer-encoding") {
+          te = te === null ? value : te + "," + value;
+        }
+        break;
+    }
+  }
+
+  let chunked = false;
+  if (te !== null) {
+    if (contentLength !== -1) {
+      throw new ParseError(400, "both Content-Length and Transfer-Encoding");
+    }
+    // RFC 9112 §6.1: a 1.0 request with Transfer-Encoding has faulty framing.
+    if (minor === 0) throw new ParseError(400, "Transfer-Encoding in an HTTP/1.0 request");
+    chunked = checkTransferEncoding(te);
+  }
+
+  let keepAlive: boolean;
+  if (connection === null) keepAlive = minor === 1;
+  else if (hasToken(connection, "close")) keepAlive = false;
+  else keepAlive = minor === 1 || hasToken(connection, "keep-alive");
+
+  return {
+    method,
+    target,
+    minor,
+    headers,
+    host,
+    contentLength,
+    chunked,
+    keepAlive,
+    expectContinue: expectContinue && minor === 1,
+  };
+}
+
+function parseLength(v: string): number {
+  const n = v.length;
+  // 15 digits keeps the value an exact JS integer.
+  if (n === 0 || n > 15) throw new ParseError(400, "invalid Content-Length");
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) throw new ParseError(400, "invalid Content-Length");
+  }
+  return +v;
+}
+
+// Only a lone "chunked" is accepted: a final coding other than chunked leaves the body length
+// unknowable (400); chunked after other codings is well-formed but asks for decoders we do not
+// have (501, as gunicorn answers UnsupportedTransferCoding).
+function checkTransferEncoding(te: string): true {
+  const codings = te.toLowerCase().split(",");
+  let chunkedAt = -1;
+  for (let i = 0; i < codings.length; i++) {
+    const c = codings[i].trim();
+    if (!isToken(c)) throw new ParseError(400, "invalid Transfer-Encoding");
+    if (c === "chunked") {
+      if (chunkedAt !== -1) throw new ParseError(400, "chunked applied more than once");
+      chunkedAt = i;
+    }
+    codings[i] = c;
+  }
+  if (chunkedAt !== codings.length - 1) {
+    throw new ParseError(400, "Transfer-Encoding does not end with chunked");
+  }
+  if (codings.length > 1) throw new ParseError(501, "unsupported transfer coding");
+  return true;
+}

@@ -1,0 +1,45 @@
+// Shared shapes of appserve's HTTP/1.1 layer: what the app handler receives and
+// what the worker configures. Kept apart so worker code can type against it
+// without importing the parser.
+
+/** The peer of a connection, in the shape `Deno.serve` hands to handlers. */
+export interface RemoteAddr {
+  transport: "tcp" | "unix";
+  hostname: string;
+  port: number;
+}
+
+/**
+ * Second argument of every app call. It carries both the `deno serve` shape
+ * (`info.remoteAddr`) and the Bun shape (`server.requestIP(req)`) so apps and
+ * framework adapters written for either runtime find the peer where they look.
+ */
+export interface ServeInfo {
+  remoteAddr: RemoteAddr;
+  requestIP(request?: Request): { address: string; family: string; port: number } | null;
+}
+
+/** A Web-standard fetch handler. */
+export type FetchHandler = (request: Request, info: ServeInfo) => Response | Promise<Response>;
+
+/** Tuning of one HTTP/1.1 server; every field has gunicorn's default. */
+export interface HttpOptions {
+  /** Seconds an idle keep-alive connection is kept open (gunicorn `keepalive`). @default 2 */
+  keepAlive: number;
+  /** Max bytes of the request line, 0 = unlimited (gunicorn `limit_request_line`). @default 4094 */
+  limitRequestLine: number;
+  /** Max number of header fields (gunicorn `limit_request_fields`). @default 100 */
+  limitRequestFields: number;
+  /** Max bytes of one header line, 0 = unlimited (gunicorn `limit_request_field_size`). @default 8190 */
+  limitRequestFieldSize: number;
+  /** Scheme used to build `request.url`. @default "http" */
+  scheme: "http" | "https";
+  /** Fallback `Host` when a request has none (HTTP/1.0). */
+  defaultHost: string;
+  /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */
+  onAppError(error: unknown, request: Request): Response;
+  /** Called once per finished request (for access logs and max-requests accounting). */
+  onRequestDone?(request: Request, response: Response, durationMs: number): void;
+  /** Called for a request rejected by the parser (status 400/414/431/...), before the error reply. */
+  onBadRequest?(status: number, reason: string, remote: RemoteAddr): void;
+}

@@ -1,0 +1,25 @@
+// Every message between master and worker processes, as one union. Workers
+// write them to fd 3; the master reads them from the child's stdio[3].
+
+export type WorkerMessage =
+  /** The worker loaded the app and accepts connections. */
+  | { t: "ready" }
+  /** The event loop is alive (heartbeat). */
+  | { t: "beat" };
+
+/** What a worker process receives at start, in APPSERVE_WORKER_BOOT. */
+export interface WorkerBoot {
+  /** The resolved configuration, exactly as the master resolved it. */
+  config: Record<string, unknown>;
+  /** What each inherited listener fd (4, 5, ...) serves, in order. */
+  listeners: { fd: number; unix: boolean }[];
+  /** TCP addresses this worker binds itself with SO_REUSEPORT (reuse-port mode). */
+  reusePort: { host: string; port: number }[];
+  /** Spawn counter, for logs. */
+  age: number;
+}
+
+/** The fd at which a worker finds its channel to the master. */
+export const CHANNEL_FD = 3;
+/** The fd of the first inherited listener. */
+export const FIRST_LISTENER_FD = 4;

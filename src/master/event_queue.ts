@@ -1,0 +1,32 @@
+// Where signals and worker exits wait for the arbiter's loop: handlers push,
+// the loop sleeps in wait() until something arrives or the tick elapses.
+
+export class EventQueue<T> {
+  #items: T[] = [];
+  #wake: (() => void) | undefined;
+
+  push(item: T): void {
+    this.#items.push(item);
+    this.#wake?.();
+  }
+
+  /** Resolves when an item is queued or after `ms`. */
+  wait(ms: number): Promise<void> {
+    if (this.#items.length) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.#wake = undefined;
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  /** Takes every queued item. */
+  drain(): T[] {
+    return this.#items.splice(0);
+  }
+}

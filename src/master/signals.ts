@@ -1,0 +1,32 @@
+// Every signal the master handles, mapped to the name of its handler. The OS
+// handlers only enqueue; the arbiter's loop dispatches, so nothing re-enters.
+
+export const MASTER_SIGNALS = {
+  SIGHUP: "reload",
+  SIGTERM: "terminate",
+  SIGINT: "interrupt",
+  SIGQUIT: "quit",
+  SIGTTIN: "scaleUp",
+  SIGTTOU: "scaleDown",
+  SIGUSR1: "reopenLogs",
+  SIGUSR2: "reexec",
+  SIGWINCH: "winch",
+} as const;
+
+export type MasterSignal = keyof typeof MASTER_SIGNALS;
+export type SignalAction = typeof MASTER_SIGNALS[MasterSignal];
+
+/** `hup` for SIGHUP: the name gunicorn's "Handling signal:" line uses. */
+export function shortName(signal: MasterSignal): string {
+  return signal.slice(3).toLowerCase();
+}
+
+/** Installs the OS handlers; returns a function that removes them. */
+export function installSignals(onSignal: (signal: MasterSignal) => void): () => void {
+  const handlers = (Object.keys(MASTER_SIGNALS) as MasterSignal[]).map((signal) => {
+    const handler = () => onSignal(signal);
+    process.on(signal, handler);
+    return () => process.off(signal, handler);
+  });
+  return () => handlers.forEach((remove) => remove());
+}

@@ -1,0 +1,34 @@
+// The master's record of one worker process: identity, boot state and the
+// escalation from a polite signal to SIGKILL.
+
+import type { ChildProcess } from "node:child_process";
+
+export class WorkerHandle {
+  /** Set when the worker reported it serves. */
+  booted = false;
+  /** Monotonic ms of the last heartbeat. */
+  lastBeat = performance.now();
+  /** The master asked this worker to stop; its exit is expected. */
+  retiring = false;
+
+  constructor(readonly child: ChildProcess, readonly pid: number, readonly age: number) {}
+
+  /** Graceful stop (SIGTERM) or quick stop (SIGQUIT), as gunicorn's workers expect. */
+  stop(graceful: boolean): void {
+    this.retiring = true;
+    this.signal(graceful ? "SIGTERM" : "SIGQUIT");
+  }
+
+  kill(): void {
+    this.retiring = true;
+    this.signal("SIGKILL");
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    try {
+      process.kill(this.pid, signal);
+    } catch {
+      // Already gone: its exit event is on the way.
+    }
+  }
+}

@@ -1,0 +1,133 @@
+// Creates the listening sockets the master owns and every worker inherits
+// (gunicorn's model: zero dropped connections while workers come and go).
+// Sockets are made through libc so the master never accepts on them itself.
+
+import { lookup } from "node:dns/promises";
+import { lstatSync, unlinkSync } from "node:fs";
+import { isIP } from "node:net";
+import { ConfigError } from "../errors.ts";
+import type { Libc } from "../runtime/types.ts";
+import { type Address, formatAddress } from "./bind.ts";
+import { AF_UNIX, decodeSockaddr, inetSockaddr, UNIX_PATH_MAX, unixSockaddr } from "./sockaddr.ts";
+
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const SO_ACCEPTCONN = 30;
+
+/** A listening socket: the address it serves (with the real port) and its fd in this process. */
+export interface Listener {
+  address: Address;
+  fd: number;
+  /** This process created the unix socket file, so it removes it on exit. */
+  ownsPath: boolean;
+}
+
+function fail(libc: Libc, address: Address, fd: number): never {
+  const reason = libc.strerror(libc.errno());
+  if (fd >= 0) libc.close(fd);
+  throw new ConfigError(`Cannot listen at ${formatAddress(address)}: ${reason}`);
+}
+
+function removeStaleSocket(path: string): void {
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) {
+    throw new ConfigError(`Cannot listen at unix:${path}: a file that is not a socket is in the way`);
+  }
+  unlinkSync(path);
+}
+
+async function resolveHost(host: string): Promise<string> {
+  if (isIP(host)) return host;
+  try {
+    return (await lookup(host)).address;
+  } catch {
+    throw new ConfigError(`Cannot listen at ${host}: cannot resolve host name "${host}"`);
+  }
+}
+
+async function openOne(libc: Libc, address: Address, backlog: number): Promise<Listener> {
+  if (address.kind === "fd") return inheritFd(libc, address.fd);
+  let sockaddr: Uint8Array;
+  if (address.kind === "unix") {
+    if (new TextEncoder().encode(address.path).length > UNIX_PATH_MAX) {
+      throw new ConfigError(`Cannot listen at unix:${address.path}: path longer than ${UNIX_PATH_MAX} bytes`);
+    }
+    removeStaleSocket(address.path);
+    sockaddr = unixSockaddr(address.path);
+  } else {
+    sockaddr = inetSockaddr(await resolveHost(address.host), address.port);
+  }
+  const family = new DataView(sockaddr.buffer).getUint16(0, true);
+  const fd = libc.socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail(libc, address, fd);
+  if (address.kind === "tcp") {
+    libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, new Uint8Array(new Int32Array([1]).buffer));
+  }
+  if (libc.bind(fd, sockaddr) !== 0) fail(libc, address, fd);
+  if (libc.listen(fd, backlog) !== 0) fail(libc, address, fd);
+  if (address.kind === "unix") return { address, fd, ownsPath: true };
+  const { port } = localName(libc, fd);
+  return { address: { ...address, port }, fd, ownsPath: false };
+}
+
+function localName(libc: Libc, fd: number): { family: number; port: number } {
+  const sa = new Uint8Array(128);
+  const len = new Uint8Array(new Uint32Array([128]).buffer);
+  if (libc.getsockname(fd, sa, len) !== 0) return { family: -1, port: 0 };
+  return decodeSockaddr(sa);
+}
+
+/** Adopts an already-listening inherited descriptor (fd://N, systemd, USR2). */
+export function inheritFd(libc: Libc, fd: number): Listener {
+  const value = new Uint8Array(4);
+  const len = new Uint8Array(new Uint32Array([4]).buffer);
+  const address: Address = { kind: "fd", fd };
+  if (libc.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, value, len) !== 0) {
+    throw new ConfigError(`Cannot listen at fd://${fd}: ${libc.strerror(libc.errno())}`);
+  }
+  if (new Int32Array(value.buffer)[0] !== 1) {
+    throw new ConfigError(`Cannot listen at fd://${fd}: the descriptor is a socket that is not listening`);
+  }
+  return { address, fd, ownsPath: false };
+}
+
+/** True when fd is an AF_UNIX socket (its peers have no IP address). */
+export function isUnixFd(libc: Libc, fd: number): boolean {
+  return localName(libc, fd).family === AF_UNIX;
+}
+
+/**
+ * Opens every address; on any failure closes what was opened and throws a
+ * ConfigError naming the address, so nothing is left half-started.
+ */
+export async function openListeners(libc: Libc, addresses: Address[], backlog: number): Promise<Listener[]> {
+  const opened: Listener[] = [];
+  try {
+    for (const address of addresses) opened.push(await openOne(libc, address, backlog));
+  } catch (error) {
+    closeListeners(libc, opened);
+    throw error;
+  }
+  return opened;
+}
+
+/** Closes the sockets and removes the unix socket files this process created. */
+export function closeListeners(libc: Libc, listeners: Listener[]): void {
+  for (const listener of listeners) {
+    libc.close(listener.fd);
+    if (listener.ownsPath && listener.address.kind === "unix") {
+      try {
+        unlinkSync(listener.address.path);
+      } catch {
+        // Already gone: nothing to clean up.
+      }
+    }
+  }
+}

@@ -1,0 +1,67 @@
+// Encodes and decodes Linux sockaddr structures for the FFI socket calls.
+
+import { isIPv4, isIPv6 } from "node:net";
+
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+/** sun_path is 108 bytes including the terminating NUL. */
+export const UNIX_PATH_MAX = 107;
+
+function ipv6Bytes(host: string): Uint8Array {
+  const out = new Uint8Array(16);
+  let text = host.split("%")[0];
+  const tail: number[] = [];
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    tail.push(...v4[1].split(".").map(Number));
+    text = text.slice(0, -v4[1].length) + "0:0";
+  }
+  const [head, rest] = text.includes("::") ? text.split("::") : [text, undefined];
+  const words = (s: string) => (s === "" ? [] : s.split(":").map((w) => parseInt(w, 16)));
+  const left = words(head);
+  const right = rest === undefined ? [] : words(rest);
+  const all = [...left, ...new Array(8 - left.length - right.length).fill(0), ...right];
+  all.forEach((w, i) => {
+    out[i * 2] = w >> 8;
+    out[i * 2 + 1] = w & 0xff;
+  });
+  if (tail.length) out.set(tail, 12);
+  return out;
+}
+
+/** sockaddr_in / sockaddr_in6 for an IP literal. */
+export function inetSockaddr(host: string, port: number): Uint8Array {
+  if (isIPv4(host)) {
+    const sa = new Uint8Array(16);
+    const view = new DataView(sa.buffer);
+    view.setUint16(0, AF_INET, true);
+    view.setUint16(2, port, false);
+    sa.set(host.split(".").map(Number), 4);
+    return sa;
+  }
+  if (!isIPv6(host)) throw new Error(`not an IP address: ${host}`);
+  const sa = new Uint8Array(28);
+  const view = new DataView(sa.buffer);
+  view.setUint16(0, AF_INET6, true);
+  view.setUint16(2, port, false);
+  sa.set(ipv6Bytes(host), 8);
+  return sa;
+}
+
+/** sockaddr_un for a filesystem path. */
+export function unixSockaddr(path: string): Uint8Array {
+  const bytes = new TextEncoder().encode(path);
+  const sa = new Uint8Array(2 + bytes.length + 1);
+  new DataView(sa.buffer).setUint16(0, AF_UNIX, true);
+  sa.set(bytes, 2);
+  return sa;
+}
+
+/** Address family and port of a sockaddr filled in by getsockname(). */
+export function decodeSockaddr(sa: Uint8Array): { family: number; port: number } {
+  const view = new DataView(sa.buffer, sa.byteOffset);
+  const family = view.getUint16(0, true);
+  const port = family === AF_UNIX ? 0 : view.getUint16(2, false);
+  return { family, port };
+}

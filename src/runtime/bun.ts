@@ -1,0 +1,71 @@
+/// <reference types="bun-types" />
+// Bun's side of the runtime seam: FFI through bun:ffi, the native server
+// through Bun.serve, and re-execution of the bun binary or the compiled file.
+
+import { CString, dlopen, FFIType, read } from "bun:ffi";
+import type { FetchHandler } from "../http/types.ts";
+import type { Libc, NativeServer, NativeServeOptions, Runtime, SelfCommand } from "./types.ts";
+import { CLI_ENTRY, WORKER_ENTRY } from "./_paths.ts";
+import { LIBC_PATH, LIBC_SYMBOLS } from "./_libc_symbols.ts";
+
+const FFI_TYPES: Record<string, FFIType> = {
+  i32: FFIType.i32,
+  u32: FFIType.u32,
+  buffer: FFIType.ptr,
+  pointer: FFIType.ptr,
+};
+
+// A compiled executable's own modules live under Bun's virtual /$bunfs/ root.
+const COMPILED = import.meta.url.includes("$bunfs") || import.meta.url.includes("%7EBUN");
+
+function loadLibc(): Libc {
+  const spec = Object.fromEntries(
+    Object.entries(LIBC_SYMBOLS).map(([name, def]) => [name, {
+      args: def.parameters.map((p) => FFI_TYPES[p]),
+      returns: FFI_TYPES[def.result],
+    }]),
+  );
+  // deno-lint-ignore no-explicit-any
+  const s = dlopen(LIBC_PATH, spec).symbols as any;
+  return {
+    socket: (d, t, p) => s.socket(d, t, p),
+    setsockopt: (fd, level, name, value) => s.setsockopt(fd, level, name, value, value.length),
+    getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
+    bind: (fd, addr) => s.bind(fd, addr, addr.length),
+    listen: (fd, backlog) => s.listen(fd, backlog),
+    getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
+    close: (fd) => s.close(fd),
+    errno: () => read.i32(s.__errno_location(), 0),
+    strerror: (e) => new CString(s.strerror(e)).toString(),
+  };
+}
+
+function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
+  const server = Bun.serve({
+    hostname: options.hostname,
+    port: options.port,
+    reusePort: true,
+    fetch(request, srv) {
+      const ip = srv.requestIP(request);
+      const remote = { transport: "tcp" as const, hostname: ip?.address ?? "", port: ip?.port ?? 0 };
+      return handler(request, { remoteAddr: remote, requestIP: () => ip });
+    },
+  });
+  return Promise.resolve({ shutdown: () => server.stop(false) });
+}
+
+function self(args: string[], entry: URL): SelfCommand {
+  return COMPILED
+    ? { command: process.execPath, args }
+    : { command: process.execPath, args: [entry.pathname, ...args] };
+}
+
+export const bunRuntime: Runtime = {
+  name: "bun",
+  version: Bun.version,
+  compiled: COMPILED,
+  workerCommand: () => self([], WORKER_ENTRY),
+  masterCommand: (argv) => self(argv, CLI_ENTRY),
+  libc: loadLibc,
+  serveNative,
+};

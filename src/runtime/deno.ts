@@ -1,0 +1,71 @@
+// Deno's side of the runtime seam: FFI through Deno.dlopen, the native
+// server through Deno.serve, and re-execution through `deno run`.
+
+import type { FetchHandler, ServeInfo } from "../http/types.ts";
+import type { Libc, NativeServer, NativeServeOptions, Runtime, SelfCommand } from "./types.ts";
+import { CLI_ENTRY, WORKER_ENTRY } from "./_paths.ts";
+import { LIBC_PATH, LIBC_SYMBOLS } from "./_libc_symbols.ts";
+
+// Flags every re-executed process needs; --unstable-net enables reusePort.
+const RUN_FLAGS = ["run", "--allow-all", "--unstable-net", "--quiet"];
+
+function loadLibc(): Libc {
+  const lib = Deno.dlopen(LIBC_PATH, LIBC_SYMBOLS);
+  const s = lib.symbols;
+  return {
+    socket: (d, t, p) => s.socket(d, t, p),
+    setsockopt: (fd, level, name, value) => s.setsockopt(fd, level, name, value, value.length),
+    getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
+    bind: (fd, addr) => s.bind(fd, addr, addr.length),
+    listen: (fd, backlog) => s.listen(fd, backlog),
+    getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
+    close: (fd) => s.close(fd),
+    errno: () => new Deno.UnsafePointerView(s.__errno_location()!).getInt32(),
+    strerror: (e) => Deno.UnsafePointerView.getCString(s.strerror(e)!),
+  };
+}
+
+function serveInfo(addr: Deno.NetAddr): ServeInfo {
+  return {
+    remoteAddr: { transport: "tcp", hostname: addr.hostname, port: addr.port },
+    requestIP: () => ({
+      address: addr.hostname,
+      family: addr.hostname.includes(":") ? "IPv6" : "IPv4",
+      port: addr.port,
+    }),
+  };
+}
+
+function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
+  return new Promise((resolve, reject) => {
+    try {
+      const server = Deno.serve(
+        {
+          hostname: options.hostname,
+          port: options.port,
+          reusePort: true,
+          onListen: () => resolve({ shutdown: () => server.shutdown() }),
+        },
+        (request, info) => handler(request, serveInfo(info.remoteAddr as Deno.NetAddr)),
+      );
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
+export const denoRuntime: Runtime = {
+  name: "deno",
+  version: Deno.version.deno,
+  compiled: false,
+  workerCommand: (): SelfCommand => ({
+    command: Deno.execPath(),
+    args: [...RUN_FLAGS, WORKER_ENTRY.pathname],
+  }),
+  masterCommand: (argv: string[]): SelfCommand => ({
+    command: Deno.execPath(),
+    args: [...RUN_FLAGS, CLI_ENTRY.pathname, ...argv],
+  }),
+  libc: loadLibc,
+  serveNative,
+};

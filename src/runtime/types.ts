@@ -1,0 +1,50 @@
+// The one interface behind which Deno and Bun differ. Everything outside
+// src/runtime/ talks to the runtime only through this shape.
+
+import type { FetchHandler } from "../http/types.ts";
+
+/** The libc calls the master needs to own listening sockets (via FFI). */
+export interface Libc {
+  socket(domain: number, type: number, protocol: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array): number;
+  getsockopt(fd: number, level: number, name: number, value: Uint8Array, len: Uint8Array): number;
+  bind(fd: number, addr: Uint8Array): number;
+  listen(fd: number, backlog: number): number;
+  getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
+  close(fd: number): number;
+  /** errno of the last failed call, read right after it. */
+  errno(): number;
+  strerror(errno: number): string;
+}
+
+/** A server started by the runtime's own native HTTP stack (reuse-port mode). */
+export interface NativeServer {
+  /** Graceful: stop accepting, finish in-flight requests. */
+  shutdown(): Promise<void>;
+}
+
+export interface NativeServeOptions {
+  hostname: string;
+  port: number;
+}
+
+/** How to start another process of this same program. */
+export interface SelfCommand {
+  command: string;
+  /** Arguments that make the new process run `entry` ("worker" or "master"). */
+  args: string[];
+}
+
+export interface Runtime {
+  readonly name: "deno" | "bun";
+  readonly version: string;
+  /** True inside a single-file executable. */
+  readonly compiled: boolean;
+  /** Command line that starts a worker process of this program. */
+  workerCommand(): SelfCommand;
+  /** Command line that starts a new master (USR2 re-exec) with these CLI args. */
+  masterCommand(argv: string[]): SelfCommand;
+  libc(): Libc;
+  /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
+  serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
+}

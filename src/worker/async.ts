@@ -1,0 +1,78 @@
+// The async worker class: requests run concurrently on the runtime's event
+// loop, on the inherited sockets (appserve's HTTP/1.1 layer) or, in
+// reuse-port mode, on the runtime's native server.
+
+import type { Config } from "../config/settings.ts";
+import { createHttpServer } from "../http/server.ts";
+import type { FetchHandler, HttpOptions } from "../http/types.ts";
+import type { WorkerBoot } from "../ipc/messages.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { appErrorResponder } from "./app_error.ts";
+
+/** A running server of this worker; stop() is graceful within the given ms. */
+export interface Serving {
+  stop(graceMs: number): Promise<void>;
+}
+
+function httpOptions(config: Config, log: Logger): HttpOptions {
+  return {
+    keepAlive: config.keepalive,
+    limitRequestLine: config.limit_request_line,
+    limitRequestFields: config.limit_request_fields,
+    limitRequestFieldSize: config.limit_request_field_size,
+    scheme: "http",
+    defaultHost: "localhost",
+    onAppError: appErrorResponder(log),
+    onBadRequest: (status, reason, remote) =>
+      log.warning(`Invalid request from ip=${remote.hostname || "unix"}: ${reason} (${status})`),
+  };
+}
+
+// The native servers get the same 500 behaviour as appserve's own layer.
+function guarded(handler: FetchHandler, log: Logger): FetchHandler {
+  const onError = appErrorResponder(log);
+  return async (request, info) => {
+    try {
+      const response = await handler(request, info);
+      if (response instanceof Response) return response;
+      throw new TypeError(`The app returned ${typeof response}, not a Response`);
+    } catch (error) {
+      return onError(error, request);
+    }
+  };
+}
+
+function withDeadline(done: Promise<void>, ms: number, onLate: () => void): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      onLate();
+      resolve();
+    }, ms);
+  });
+  return Promise.race([done, late]).finally(() => clearTimeout(timer));
+}
+
+/** Starts serving every listener of this worker. */
+export async function serveAsync(
+  handler: FetchHandler,
+  boot: WorkerBoot,
+  ctx: { config: Config; log: Logger; runtime: Runtime },
+): Promise<Serving[]> {
+  const servings: Serving[] = [];
+  const options = httpOptions(ctx.config, ctx.log);
+  for (const listener of boot.listeners) {
+    const server = createHttpServer(handler, options);
+    await server.listen({ fd: listener.fd });
+    servings.push({ stop: (ms) => withDeadline(server.close(), ms, () => server.closeNow()) });
+  }
+  for (const address of boot.reusePort) {
+    const server = await ctx.runtime.serveNative(guarded(handler, ctx.log), {
+      hostname: address.host,
+      port: address.port,
+    });
+    servings.push({ stop: (ms) => withDeadline(server.shutdown(), ms, () => {}) });
+  }
+  return servings;
+}

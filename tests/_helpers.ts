@@ -1,0 +1,232 @@
+// Starts the real appserve CLI — under `deno run` or as the compiled binary —
+// and gives tests its log lines, pids and HTTP answers.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+
+export const ROOT = resolve(import.meta.dirname!, "..");
+export const FIXTURES = join(ROOT, "tests", "fixtures");
+export const DENO = join(ROOT, "node_modules", ".bin", "deno");
+export const BINARY = join(ROOT, "dist", "appserve");
+
+/** How a test starts appserve. */
+export interface Target {
+  name: "deno" | "binary";
+  command: string;
+  prefix: string[];
+}
+
+export const TARGETS: Target[] = [
+  {
+    name: "deno",
+    command: DENO,
+    prefix: ["run", "-A", "--unstable-net", "--quiet", join(ROOT, "src", "cli", "main.ts")],
+  },
+  { name: "binary", command: BINARY, prefix: [] },
+];
+
+/** A temporary directory removed by the returned function. */
+export function tempDir(): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), "appserve-test-"));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A running appserve master. */
+export class Server {
+  stdout = "";
+  stderr = "";
+  readonly exited: Promise<RunResult>;
+  #waiters: (() => void)[] = [];
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout!.on("data", (d) => {
+      this.stdout += d;
+      this.#notify();
+    });
+    child.stderr!.on("data", (d) => {
+      this.stderr += d;
+      this.#notify();
+    });
+    this.exited = new Promise((done) =>
+      child.on("close", (code, signal) => {
+        this.#notify();
+        done({ code, signal, stdout: this.stdout, stderr: this.stderr });
+      })
+    );
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  #notify() {
+    this.#waiters.splice(0).forEach((w) => w());
+  }
+
+  /** Resolves with the first match of `pattern` in the logs (stdout+stderr), waiting up to `ms`. */
+  async waitFor(pattern: RegExp, ms = 20_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const m = (this.stderr + this.stdout).match(pattern);
+      if (m) return m;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`appserve exited before ${pattern} appeared:\n${this.stderr}`);
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}:\n${this.stderr}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 200);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  /** Every match of a global pattern in the logs so far. */
+  all(pattern: RegExp): RegExpMatchArray[] {
+    return [...(this.stderr + this.stdout).matchAll(pattern)];
+  }
+
+  /** The URL of the first TCP listener, from the "Listening at:" line. */
+  async url(): Promise<string> {
+    const m = await this.waitFor(/Listening at: (http:\/\/[^ ,]+)/);
+    return m[1];
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    process.kill(this.pid, signal);
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after `ms`. */
+  async stop(ms = 15_000): Promise<RunResult> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.signal("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), ms);
+    const result = await this.exited;
+    clearTimeout(timer);
+    return result;
+  }
+}
+
+export interface StartOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** Starts appserve with `args` for a target. */
+export function start(target: Target, args: string[], options: StartOptions = {}): Server {
+  const child = spawn(target.command, [...target.prefix, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Server(child);
+}
+
+/** Runs appserve to completion (for commands that exit by themselves). */
+export function run(target: Target, args: string[], options: StartOptions = {}): Promise<RunResult> {
+  const server = start(target, args, options);
+  const timer = setTimeout(() => server.child.kill("SIGKILL"), 30_000);
+  return server.exited.finally(() => clearTimeout(timer));
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTP request with a fresh connection (TCP URL or unix socket path). */
+export function get(
+  url: string,
+  options: { socketPath?: string; method?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<HttpAnswer> {
+  return new Promise((resolvePromise, reject) => {
+    const req = httpRequest(url, {
+      method: options.method ?? "GET",
+      socketPath: options.socketPath,
+      agent: false,
+      headers: { connection: "close", ...options.headers },
+    }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolvePromise({ status: res.statusCode!, headers: res.headers, body }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(options.body);
+  });
+}
+
+/** Retries `get` until it answers (workers may still be booting). */
+export async function getWhenReady(
+  url: string,
+  options: Parameters<typeof get>[1] = {},
+  ms = 20_000,
+): Promise<HttpAnswer> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await get(url, options);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Pids of the live children of `pid` (from /proc). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === pid && fields[0] !== "Z") out.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
+}
+
+/** True while a process with this pid exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `check` is true, polling; throws after `ms`. */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Pids of the workers that answered, from bodies of the form "... pid N". */
+export function pidOf(answer: HttpAnswer): number {
+  const m = /pid[ :=]+(\d+)/.exec(answer.body);
+  if (!m) throw new Error(`no pid in ${answer.body}`);
+  return Number(m[1]);
+}
+
+export { existsSync };

@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+import { BindError, formatAddress, parseBind } from "../src/net/bind.ts";
+
+const valid: [string, unknown][] = [
+  ["127.0.0.1:8000", { kind: "tcp", host: "127.0.0.1", port: 8000 }],
+  ["0.0.0.0", { kind: "tcp", host: "0.0.0.0", port: 8000 }],
+  ["localhost:0", { kind: "tcp", host: "localhost", port: 0 }],
+  [":9000", { kind: "tcp", host: "0.0.0.0", port: 9000 }],
+  ["[::1]:8080", { kind: "tcp", host: "::1", port: 8080 }],
+  ["[::]", { kind: "tcp", host: "::", port: 8000 }],
+  ["unix:/run/app.sock", { kind: "unix", path: "/run/app.sock" }],
+  ["unix:rel.sock", { kind: "unix", path: "rel.sock" }],
+  ["fd://3", { kind: "fd", fd: 3 }],
+];
+for (const [text, expected] of valid) {
+  Deno.test(`parseBind() accepts ${text}`, () => assert.deepEqual(parseBind(text), expected));
+}
+
+const invalid = ["1.2.3.4:99999", "unix:", "fd://", "fd://x", "host:port", "::1:80", "[::1", "[::1]x", "", "1.2.3.4:-1"];
+for (const text of invalid) {
+  Deno.test(`parseBind() rejects "${text}"`, () => assert.throws(() => parseBind(text), BindError));
+}
+
+Deno.test("formatAddress() renders gunicorn's Listening at forms", () => {
+  assert.equal(formatAddress(parseBind("127.0.0.1:8000")), "http://127.0.0.1:8000");
+  assert.equal(formatAddress(parseBind("[::1]:80")), "http://[::1]:80");
+  assert.equal(formatAddress(parseBind("unix:/tmp/a.sock")), "unix:/tmp/a.sock");
+});

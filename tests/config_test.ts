@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { resolveConfig } from "../src/config/resolve.ts";
+import { ConfigError, UsageError } from "../src/errors.ts";
+import { tempDir } from "./_helpers.ts";
+
+function withDir<T>(files: Record<string, string>, fn: (dir: string) => T): T {
+  const dir = tempDir();
+  try {
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir.path, name), text);
+    return fn(dir.path);
+  } finally {
+    dir.remove();
+  }
+}
+
+const resolveIn = (dir: string, argv: string[], env: Record<string, string> = {}) =>
+  resolveConfig(argv, { env, cwd: dir });
+
+Deno.test("resolveConfig() gives gunicorn's defaults", () => {
+  withDir({}, (dir) => {
+    const { config, origins } = resolveIn(dir, ["app.ts"]);
+    assert.deepEqual(config.bind, ["127.0.0.1:8000"]);
+    assert.equal(config.workers, 1);
+    assert.equal(config.worker_class, "async");
+    assert.equal(config.graceful_timeout, 30);
+    assert.equal(config.keepalive, 2);
+    assert.equal(config.limit_request_line, 4094);
+    assert.equal(config.app, "app.ts");
+    assert.equal(origins.workers, "default");
+    assert.ok(Object.isFrozen(config));
+  });
+});
+
+Deno.test("resolveConfig() applies defaults < TOML < APPSERVE_CMD_ARGS < command line", () => {
+  withDir({ "appserve.toml": "workers = 3\n" }, (dir) => {
+    const env = { WEB_CONCURRENCY: "2" };
+    const cmd = { ...env, APPSERVE_CMD_ARGS: "--workers=4" };
+    assert.equal(resolveIn(join(dir, "nowhere"), [], env).config.workers, 2);
+    assert.equal(resolveIn(dir, [], env).config.workers, 3);
+    assert.equal(resolveIn(dir, [], cmd).config.workers, 4);
+    const top = resolveIn(dir, ["-w", "5"], cmd);
+    assert.equal(top.config.workers, 5);
+    assert.equal(top.origins.workers, "--workers");
+    assert.equal(resolveIn(dir, [], cmd).origins.workers, "APPSERVE_CMD_ARGS --workers");
+    assert.equal(resolveIn(dir, [], env).origins.workers, "appserve.toml:1:11");
+  });
+});
+
+Deno.test("resolveConfig() replaces bind lists wholesale and PORT sets the default bind", () => {
+  withDir({ "appserve.toml": 'bind = ["unix:/tmp/a.sock", "127.0.0.1:1"]\n' }, (dir) => {
+    assert.deepEqual(resolveIn(dir, []).config.bind, ["unix:/tmp/a.sock", "127.0.0.1:1"]);
+    assert.deepEqual(resolveIn(dir, ["-b", ":9", "--bind", "[::1]:2"]).config.bind, [":9", "[::1]:2"]);
+  });
+  withDir({}, (dir) => assert.deepEqual(resolveIn(dir, [], { PORT: "5000" }).config.bind, ["0.0.0.0:5000"]));
+});
+
+Deno.test("resolveConfig() reads -c PATH and file:PATH, resolving paths against the file's folder", () => {
+  withDir({ "custom.toml": 'chdir = "sub"\napp = "a.ts"\n' }, (dir) => {
+    assert.equal(resolveIn("/", ["-c", join(dir, "custom.toml")]).config.chdir, join(dir, "sub"));
+    assert.equal(resolveIn(dir, ["--config", "file:custom.toml"]).config.app, join(dir, "a.ts"));
+  });
+});
+
+function problem(dir: string, argv: string[], env: Record<string, string> = {}): ConfigError | UsageError {
+  try {
+    resolveIn(dir, argv, env);
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof UsageError) return error;
+    throw error;
+  }
+  throw new Error("expected a configuration error");
+}
+
+const badFiles: [string, string, RegExp][] = [
+  ["TOML syntax error", "workers = 2\nbind = = 3\n", /^appserve\.toml:2:\d+: /],
+  ["unknown key with a suggestion", "worker = 4\n", /^appserve\.toml:1:10: Unknown setting "worker" \(did you mean "workers"\?\)$/],
+  ["wrong type", 'workers = "four"\n', /^appserve\.toml:1:11: Cannot read "workers": expected an integer from 1 to 1024, got "four"$/],
+  ["out of range", "workers = 0\n", /Cannot read "workers": expected an integer from 1 to 1024, got 0/],
+  ["limit_request_line above 8190", "limit_request_line = 9000\n", /"limit_request_line": expected an integer from 0 to 8190/],
+  ["bad port in bind", 'bind = "1.2.3.4:70000"\n', /Cannot read "bind": Invalid bind "1.2.3.4:70000": port must be/],
+  ["duplicate keys", "workers = 1\nworkers = 2\n", /^appserve\.toml:2:\d+: /],
+  ["unknown worker class", 'worker_class = "tornado"\n', /expected one of "async", "sync", "gthread", "gevent", "eventlet"/],
+];
+for (const [what, text, expected] of badFiles) {
+  Deno.test(`resolveConfig() rejects a config file with ${what}`, () => {
+    withDir({ "appserve.toml": text }, (dir) => {
+      const error = problem(dir, []);
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, expected);
+      assert.equal(error.exitCode, 1);
+    });
+  });
+}
+
+Deno.test("resolveConfig() reports a missing config file and a directory", () => {
+  withDir({}, (dir) => {
+    assert.match(problem(dir, ["-c", "nope.toml"]).message, /^nope\.toml: Cannot read config file: no such file$/);
+    assert.match(problem(dir, ["-c", "."]).message, /^\.: Cannot read config file: it is a directory$/);
+  });
+});
+
+Deno.test("resolveConfig() reports every invalid value at once", () => {
+  withDir({ "appserve.toml": "workers = 0\nbacklog = -1\n" }, (dir) => {
+    const lines = problem(dir, []).message.split("\n");
+    assert.equal(lines.length, 2);
+  });
+});
+
+Deno.test("resolveConfig() rejects unknown flags with a suggestion (usage error, exit 2)", () => {
+  withDir({}, (dir) => {
+    const error = problem(dir, ["--worker", "2"]);
+    assert.ok(error instanceof UsageError);
+    assert.equal(error.exitCode, 2);
+    assert.match(error.message, /^Unknown option "--worker" \(did you mean "--workers"\?\)$/);
+  });
+});
+
+Deno.test("resolveConfig() rejects bad APPSERVE_CMD_ARGS quoting and values", () => {
+  withDir({}, (dir) => {
+    assert.match(problem(dir, [], { APPSERVE_CMD_ARGS: "--bind '127.0.0.1" }).message, /^APPSERVE_CMD_ARGS: Cannot parse: unterminated single quote/);
+    assert.match(problem(dir, [], { APPSERVE_CMD_ARGS: "-w 0" }).message, /^APPSERVE_CMD_ARGS --workers: Cannot read "workers"/);
+  });
+});
+
+Deno.test("resolveConfig() refuses settings whose behaviour is not built yet", () => {
+  withDir({}, (dir) => {
+    assert.match(problem(dir, ["--max-requests", "10"]).message, /"max_requests" is not supported yet/);
+    assert.match(problem(dir, ["-k", "sync"]).message, /worker class "sync" is not supported yet/);
+  });
+});
+
+Deno.test("resolveConfig() accepts gevent and eventlet as async aliases", () => {
+  withDir({}, (dir) => assert.equal(resolveIn(dir, ["-k", "gevent"]).config.worker_class, "gevent"));
+});

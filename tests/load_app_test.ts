@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadApp, resolveModulePath } from "../src/app/load_app.ts";
+import { AppLoadError } from "../src/errors.ts";
+import { FIXTURES } from "./_helpers.ts";
+
+const APPS = join(FIXTURES, "apps");
+const info = {
+  remoteAddr: { transport: "tcp" as const, hostname: "127.0.0.1", port: 1 },
+  requestIP: () => null,
+};
+
+async function body(spec: string): Promise<string> {
+  const handler = await loadApp(spec, APPS);
+  return await (await handler(new Request("http://x/"), info)).text();
+}
+
+Deno.test("resolveModulePath() finds mod as mod.ts", () => {
+  assert.equal(resolveModulePath("shapes", APPS), join(APPS, "shapes.ts"));
+});
+
+Deno.test("loadApp() accepts each app shape and spec form", async () => {
+  assert.match(await body("pid_app"), /^hello pid/);
+  assert.match(await body("shapes:app"), /^named app/);
+  assert.match(await body("shapes:handler"), /^function handler/);
+  assert.match(await body("shapes:api.v1"), /^api\.v1/);
+  assert.match(await body("shapes.ts:createApp()"), /^factory/);
+  assert.match(await body('shapes.ts:createApp({"greeting":"hi"})'), /^hi /);
+  assert.match(await body("hono_app.ts:app"), /^hono pid/);
+});
+
+async function loadError(spec: string): Promise<string> {
+  const error = await loadApp(spec, APPS).then(() => undefined, (e) => e);
+  assert.ok(error instanceof AppLoadError, `expected AppLoadError, got ${error}`);
+  assert.ok(!error.message.includes("\n"), "one line");
+  return error.message;
+}
+
+Deno.test("loadApp() lists the exports when the export is not found", async () => {
+  assert.match(await loadError("shapes:nope"), /Failed to find "nope" in shapes \(exports: api, app, createApp, handler, notAnApp, wrongObject\)/);
+});
+
+Deno.test("loadApp() says what shape it found", async () => {
+  assert.match(await loadError("shapes:notAnApp"), /is a number; expected an object with a fetch/);
+  assert.match(await loadError("shapes:wrongObject"), /object with keys handle; expected/);
+});
+
+Deno.test("loadApp() reports missing modules, import errors and missing defaults", async () => {
+  assert.match(await loadError("missing_module"), /Cannot find module "missing_module"/);
+  assert.match(await loadError("import_error"), /Cannot import import_error: Error: this module cannot be imported/);
+  assert.match(await loadError("no_app"), /no default export and no "app" export \(exports: something\)/);
+});
