@@ -230,3 +230,20 @@ export function pidOf(answer: HttpAnswer): number {
 }
 
 export { existsSync };
+
+/** Registers one end-to-end test per target: "[deno] name" and "[binary] name". */
+export function e2e(name: string, fn: (target: Target) => Promise<void>): void {
+  for (const target of TARGETS) {
+    Deno.test({
+      name: `[${target.name}] ${name}`,
+      fn: () => fn(target),
+      sanitizeOps: false,
+      sanitizeResources: false,
+    });
+  }
+}
+
+/** Asserts that output carries no stack trace. */
+export function hasStackTrace(text: string): boolean {
+  return /^\s+at .+[:(]/m.test(text);
+}

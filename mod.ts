@@ -1,0 +1,43 @@
+/**
+ * appserve: gunicorn's operating model for Web-standard `fetch` apps on Deno
+ * and Bun. A master process pre-forks worker processes that share one
+ * listening socket; each worker runs your app.
+ *
+ * Most people use the `appserve` executable:
+ *
+ * ```sh
+ * appserve -w 4 -b unix:/run/app.sock server.ts:app
+ * ```
+ *
+ * An app is any object with a `fetch(request, info)` method (a Hono app, a
+ * module written for `deno serve` or `Bun.serve`) or a plain function:
+ *
+ * ```ts
+ * import type { FetchHandler } from "appserve";
+ *
+ * const handler: FetchHandler = (request, info) =>
+ *   new Response(`hello ${info.remoteAddr.hostname}`);
+ * export default { fetch: handler };
+ * ```
+ *
+ * @module
+ */
+
+export type { FetchHandler, RemoteAddr, ServeInfo } from "./src/http/types.ts";
+export type { Config } from "./src/config/settings.ts";
+export { Logger, type LoggerOptions, type LogLevel } from "./src/log/logger.ts";
+export { VERSION } from "./src/version.ts";
+
+/**
+ * Runs the appserve command line in this process, as the executable does.
+ *
+ * @param argv The arguments, without the program name.
+ * @returns The exit code once the master stops (or the action, such as
+ * `--check-config`, is done).
+ * @example
+ * ```ts
+ * import { main } from "appserve";
+ * const code = await main(["-w", "2", "-b", "127.0.0.1:8000", "server.ts"]);
+ * ```
+ */
+export { main } from "./src/cli/main.ts";

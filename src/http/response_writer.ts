@@ -1,0 +1,348 @@
+// Serialises a Web `Response` onto a node:net socket as HTTP/1.1: one write for bodies that fit in
+// the first read, chunked (or raw, if the app fixed a length) streaming with backpressure otherwise.
+
+import { Buffer } from "node:buffer";
+import type { Socket } from "node:net";
+
+/** The connection as the writer sees it. */
+export interface ResponseTarget {
+  readonly socket: Socket;
+  /** Set once the peer is gone: stop producing. */
+  readonly closed: boolean;
+  /** The body reader in use, so the connection can cancel it when the peer disconnects. */
+  reader: ReadableStreamDefaultReader<Uint8Array> | null;
+  /** Why the body failed before anything was written (see `UNSENT`). */
+  failure: unknown;
+  /** Resolves on 'drain', or when the socket closes. */
+  waitDrain(): Promise<void>;
+}
+
+/** Request flags for `writeResponse`. */
+export const F_HEAD = 1;
+export const F_HTTP10 = 2;
+export const F_KEEP_ALIVE = 4;
+
+/** Results of `writeResponse`. */
+export const KEEP = 0;
+export const CLOSE = 1;
+/** The body failed before any byte was written (`target.failure`); the caller may send another. */
+export const UNSENT = 2;
+
+const REASONS: Record<number, string> = {
+  100: "Continue",
+  101: "Switching Protocols",
+  102: "Processing",
+  103: "Early Hints",
+  200: "OK",
+  201: "Created",
+  202: "Accepted",
+  203: "Non-Authoritative Information",
+  204: "No Content",
+  205: "Reset Content",
+  206: "Partial Content",
+  207: "Multi-Status",
+  208: "Already Reported",
+  226: "IM Used",
+  300: "Multiple Choices",
+  301: "Moved Permanently",
+  302: "Found",
+  303: "See Other",
+  304: "Not Modified",
+  305: "Use Proxy",
+  307: "Temporary Redirect",
+  308: "Permanent Redirect",
+  400: "Bad Request",
+  401: "Unauthorized",
+  402: "Payment Required",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  406: "Not Acceptable",
+  407: "Proxy Authentication Required",
+  408: "Request Timeout",
+  409: "Conflict",
+  410: "Gone",
+  411: "Length Required",
+  412: "Precondition Failed",
+  413: "Content Too Large",
+  414: "URI Too Long",
+  415: "Unsupported Media Type",
+  416: "Range Not Satisfiable",
+  417: "Expectation Failed",
+  418: "I'm a Teapot",
+  421: "Misdirected Request",
+  422: "Unprocessable Content",
+  423: "Locked",
+  424: "Failed Dependency",
+  425: "Too Early",
+  426: "Upgrade Required",
+  428: "Precondition Required",
+  429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
+  451: "Unavailable For Legal Reasons",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
+  506: "Variant Also Negotiates",
+  507: "Insufficient Storage",
+  508: "Loop Detected",
+  510: "Not Extended",
+  511: "Network Authentication Required",
+};
+
+/** The standard reason phrase of a status, or "Unknown". */
+export function reasonPhrase(status: number): string {
+  return REASONS[status] ?? "Unknown";
+}
+
+// Status lines are built once; the hot path only indexes this table.
+const STATUS_LINES: string[] = [];
+for (let s = 100; s < 600; s++) STATUS_LINES[s] = `HTTP/1.1 ${s} ${reasonPhrase(s)}\r\n`;
+
+const SERVER_LINE = "server: appserve\r\n";
+const KEEP_LINE = "connection: keep-alive\r\n";
+const CLOSE_LINE = "connection: close\r\n";
+const CHUNKED_LINE = "transfer-encoding: chunked\r\n";
+const LAST_CHUNK = Buffer.from("0\r\n\r\n", "latin1");
+const CRLF = Buffer.from("\r\n", "latin1");
+// Below this, a chunk is copied next to its framing so it leaves in one write.
+const COPY_CHUNK_MAX = 16 * 1024;
+
+let dateLine = `date: ${new Date().toUTCString()}\r\n`;
+
+/** Refreshes the cached Date header; the server calls it from its once-a-tick timer. */
+export function refreshDate(now: number): void {
+  dateLine = `date: ${new Date(now).toUTCString()}\r\n`;
+}
+
+const encoder = new TextEncoder();
+
+/** Encodes a head (latin1, as header values are byte strings) followed by an optional body. */
+export function encodeHead(head: string, body: Uint8Array | null): Buffer {
+  const hl = head.length;
+  const out = Buffer.allocUnsafe(body === null ? hl : hl + body.length);
+  // encodeInto is the fast encoder in both runtimes; it is exact as long as the head is ASCII.
+  const r = encoder.encodeInto(head, out);
+  if (r.read !== hl || r.written !== hl) out.write(head, 0, hl, "latin1");
+  if (body !== null) out.set(body, hl);
+  return out;
+}
+
+// State of one header walk. Reused: the walk is synchronous, so calls cannot interleave.
+let acc = "";
+let sawDate = false;
+let sawServer = false;
+let sawCookie = false;
+let appClose = false;
+let appLength = "";
+
+function collect(value: string, name: string): void {
+  switch (name.length) {
+    case 4:
+      if (name === "date") sawDate = true;
+      break;
+    case 6:
+      if (name === "server") sawServer = true;
+      break;
+    case 10:
+      if (name === "set-cookie") {
+        sawCookie = true;
+        return;
+      }
+      if (name === "connection") {
+        // Connection management is ours; an app asking to close is honoured.
+        if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) appClose = true;
+        return;
+      }
+      if (name === "keep-alive") return;
+      break;
+    case 14:
+      if (name === "content-length") {
+        appLength = value;
+        return;
+      }
+      break;
+    case 17:
+      if (name === "transfer-encoding") return; // framing is ours too
+      break;
+  }
+  acc += name + ": " + value + "\r\n";
+}
+
+const DIGITS_RE = /^[0-9]{1,15}$/;
+
+function toBytes(v: unknown): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (typeof v === "string") return encoder.encode(v);
+  throw new TypeError(`response body chunk is ${typeof v}, not a Uint8Array`);
+}
+
+function ignore(): void {}
+
+function discardBody(body: ReadableStream | null): void {
+  if (body === null || body.locked) return;
+  body.cancel().catch(ignore);
+}
+
+/**
+ * Writes `response` and resolves to KEEP (the connection may serve another request), CLOSE, or
+ * UNSENT. Never rejects: a body that breaks after the head was sent destroys the socket.
+ */
+export async function writeResponse(
+  t: ResponseTarget,
+  response: Response,
+  flags: number,
+): Promise<number> {
+  const status = response.status;
+  const headers = response.headers;
+  acc = status >= 100 && status < 600 ? STATUS_LINES[status] : `HTTP/1.1 ${status} Unknown\r\n`;
+  sawDate = sawServer = sawCookie = appClose = false;
+  appLength = "";
+  headers.forEach(collect);
+  let head = acc;
+  if (sawCookie) {
+    const cookies = headers.getSetCookie();
+    for (let i = 0; i < cookies.length; i++) head += "set-cookie: " + cookies[i] + "\r\n";
+  }
+  if (!sawDate) head += dateLine;
+  if (!sawServer) head += SERVER_LINE;
+  const fixedLength = appLength !== "" && DIGITS_RE.test(appLength) ? +appLength : -1;
+  let keep = (flags & F_KEEP_ALIVE) !== 0 && !appClose;
+  const body = response.body;
+
+  if (status < 200 || status === 204 || status === 304 || (flags & F_HEAD) !== 0) {
+    // No body on the wire. HEAD and 304 keep the length the app declared (that of the GET).
+    if (status !== 204 && status >= 200) {
+      if (fixedLength >= 0) head += "content-length: " + fixedLength + "\r\n";
+      else if (body === null && status !== 304) head += "content-length: 0\r\n";
+    }
+    discardBody(body);
+    t.socket.write(encodeHead(head + (keep ? KEEP_LINE : CLOSE_LINE) + "\r\n", null));
+    return keep ? KEEP : CLOSE;
+  }
+
+  if (body === null) {
+    head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: 0\r\n\r\n";
+    t.socket.write(encodeHead(head, null));
+    return keep ? KEEP : CLOSE;
+  }
+
+  let reader: ReadableStreamDefaultReader<Uint8Array>;
+  let first: Uint8Array;
+  let second: Uint8Array;
+  try {
+    reader = body.getReader();
+    t.reader = reader;
+    // Both reads are queued at once: for a body that is already complete they settle together.
+    const p1 = reader.read();
+    const p2 = reader.read();
+    const r1 = await p1;
+    if (r1.done) {
+      t.reader = null;
+      head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: 0\r\n\r\n";
+      t.socket.write(encodeHead(head, null));
+      p2.catch(ignore);
+      return keep ? KEEP : CLOSE;
+    }
+    first = toBytes(r1.value);
+    const r2 = await p2;
+    if (r2.done) {
+      t.reader = null;
+      if (t.closed) return CLOSE;
+      head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + first.length + "\r\n\r\n";
+      t.socket.write(encodeHead(head, first));
+      return keep ? KEEP : CLOSE;
+    }
+    second = toBytes(r2.value);
+  } catch (err) {
+    t.reader = null;
+    t.failure = err;
+    return UNSENT;
+  }
+  return await stream(t, reader, head, keep, fixedLength, (flags & F_HTTP10) !== 0, first, second);
+}
+
+// The slow path: a body that did not end after its first chunk.
+async function stream(
+  t: ResponseTarget,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  head: string,
+  keep: boolean,
+  fixedLength: number,
+  http10: boolean,
+  first: Uint8Array,
+  second: Uint8Array,
+): Promise<number> {
+  const socket = t.socket;
+  // An HTTP/1.0 client cannot decode chunked: send raw and mark the end by closing.
+  if (fixedLength < 0 && http10) keep = false;
+  const chunked = fixedLength < 0 && !http10;
+  head += keep ? KEEP_LINE : CLOSE_LINE;
+  head += chunked ? CHUNKED_LINE : fixedLength >= 0 ? "content-length: " + fixedLength + "\r\n" : "";
+  head += "\r\n";
+  let sent = 0;
+  let ok = true;
+  try {
+    socket.cork();
+    socket.write(encodeHead(head, null));
+    sent += first.length + second.length;
+    ok = writeChunk(socket, first, chunked) && writeChunk(socket, second, chunked);
+    socket.uncork();
+    for (;;) {
+      if (fixedLength >= 0 && sent > fixedLength) throw new RangeError("body exceeds content-length");
+      if (!ok || socket.writableNeedDrain) await t.waitDrain();
+      if (t.closed) break;
+      const r = await reader.read();
+      if (r.done) break;
+      const chunk = toBytes(r.value);
+      sent += chunk.length;
+      if (fixedLength >= 0 && sent > fixedLength) throw new RangeError("body exceeds content-length");
+      ok = writeChunk(socket, chunk, chunked);
+    }
+  } catch {
+    // Mid-body there is no way to report an error in HTTP/1.1 but to cut the connection.
+    t.reader = null;
+    reader.cancel().catch(ignore);
+    socket.destroy();
+    return CLOSE;
+  }
+  t.reader = null;
+  if (t.closed) {
+    reader.cancel().catch(ignore);
+    return CLOSE;
+  }
+  if (fixedLength >= 0 && sent !== fixedLength) {
+    // Fewer bytes than declared: the framing is broken, the client must see a cut.
+    socket.destroy();
+    return CLOSE;
+  }
+  if (chunked) socket.write(LAST_CHUNK);
+  return keep ? KEEP : CLOSE;
+}
+
+function writeChunk(socket: Socket, chunk: Uint8Array, chunked: boolean): boolean {
+  const n = chunk.length;
+  // A zero-length chunk would end a chunked body early.
+  if (n === 0) return true;
+  if (!chunked) return socket.write(chunk);
+  const size = n.toString(16) + "\r\n";
+  if (n <= COPY_CHUNK_MAX) {
+    const out = Buffer.allocUnsafe(size.length + n + 2);
+    out.write(size, 0, "latin1");
+    out.set(chunk, size.length);
+    out[out.length - 2] = 13;
+    out[out.length - 1] = 10;
+    return socket.write(out);
+  }
+  socket.cork();
+  socket.write(size, "latin1");
+  socket.write(chunk);
+  const ok = socket.write(CRLF);
+  socket.uncork();
+  return ok;
+}

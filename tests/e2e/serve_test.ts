@@ -1,0 +1,148 @@
+// The spine end to end: real masters, real workers, real sockets and signals.
+
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import {
+  alive,
+  childPids,
+  e2e,
+  eventually,
+  FIXTURES,
+  get,
+  getWhenReady,
+  pidOf,
+  type Server,
+  start,
+  tempDir,
+} from "../_helpers.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+
+/** Distinct worker pids seen over up to `tries` fresh connections. */
+async function spread(url: string, want: number, tries = 300): Promise<Set<number>> {
+  const pids = new Set<number>();
+  for (let i = 0; i < tries && pids.size < want; i++) pids.add(pidOf(await get(url)));
+  return pids;
+}
+
+async function stopClean(server: Server): Promise<void> {
+  const workers = childPids(server.pid);
+  const result = await server.stop();
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /\[INFO\] Shutting down: Master/);
+  for (const pid of workers) assert.ok(!alive(pid), `worker ${pid} outlived the master`);
+}
+
+e2e("serves over TCP and spreads requests over every worker", async (target) => {
+  const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
+  const url = await server.url();
+  await getWhenReady(url);
+  await eventually(() => server.all(/Booting worker with pid: \d+/g).length === 2, "2 workers booted");
+  const pids = await spread(url, 2);
+  assert.equal(pids.size, 2, `answers came from ${[...pids]}`);
+  assert.deepEqual(new Set(childPids(server.pid)), pids);
+  assert.match(server.stderr, /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] Starting appserve 0\.1\.0$/m);
+  assert.match(server.stderr, new RegExp(`\\[INFO\\] Listening at: http://127\\.0\\.0\\.1:\\d+ \\(${server.pid}\\)`));
+  assert.match(server.stderr, /\[INFO\] Using worker: async/);
+  await stopClean(server);
+});
+
+e2e("serves on a unix socket and removes the socket file on exit", async (target) => {
+  const dir = tempDir();
+  const socketPath = join(dir.path, "app.sock");
+  try {
+    const server = start(target, ["-w", "2", "--bind", `unix:${socketPath}`, "-e", "APPSERVE_FIXTURE_ENV=from-e", PID_APP]);
+    await server.waitFor(new RegExp(`Listening at: unix:${socketPath} \\(${server.pid}\\)`));
+    const answer = await getWhenReady("http://localhost/", { socketPath });
+    assert.equal(answer.status, 200);
+    assert.match(answer.body, /^hello pid \d+/);
+    const echo = await get("http://localhost/echo?x=1", { socketPath, method: "POST", body: "payload" });
+    assert.deepEqual(JSON.parse(echo.body), {
+      method: "POST",
+      url: "http://localhost/echo?x=1",
+      body: "payload",
+      header: null,
+      env: "from-e",
+    });
+    await stopClean(server);
+    assert.ok(!existsSync(socketPath), "socket file left behind");
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e("replaces a worker killed with SIGKILL and keeps serving", async (target) => {
+  const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
+  const url = await server.url();
+  await getWhenReady(url);
+  await eventually(() => childPids(server.pid).length === 2, "2 workers");
+  const [victim] = childPids(server.pid);
+  process.kill(victim, "SIGKILL");
+  await server.waitFor(new RegExp(`\\[ERROR\\] Worker \\(pid:${victim}\\) was sent SIGKILL! Perhaps out of memory\\?`));
+  await eventually(() => server.all(/Booting worker with pid: \d+/g).length === 3, "a replacement booted");
+  await eventually(() => childPids(server.pid).length === 2 && !childPids(server.pid).includes(victim), "2 workers again");
+  const pids = await spread(url, 2);
+  assert.ok(!pids.has(victim));
+  assert.equal(pids.size, 2);
+  await stopClean(server);
+});
+
+e2e("SIGTERM lets an in-flight request finish, then exits 0", async (target) => {
+  const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+  const url = await server.url();
+  await getWhenReady(url);
+  const slow = get(`${url}/slow?ms=1500`);
+  await new Promise((r) => setTimeout(r, 300));
+  server.signal("SIGTERM");
+  const answer = await slow;
+  assert.equal(answer.status, 200);
+  assert.match(answer.body, /^slow done pid/);
+  const result = await server.exited;
+  assert.equal(result.code, 0);
+  assert.match(result.stderr, /\[INFO\] Handling signal: term/);
+  assert.match(result.stderr, /\[INFO\] Worker exiting \(pid: \d+\)/);
+});
+
+e2e("an exception in the app gives 500, an ERROR line with the request and stack, and the worker lives on", async (target) => {
+  const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+  const url = await server.url();
+  const before = pidOf(await getWhenReady(url));
+  const boom = await get(`${url}/boom?q=1`);
+  assert.equal(boom.status, 500);
+  await server.waitFor(/\[ERROR\] Error handling request GET \/boom\?q=1\nError: boom from the app\n\s+at /);
+  assert.equal(pidOf(await get(url)), before);
+  await stopClean(server);
+});
+
+e2e("TTIN adds a worker and TTOU removes the oldest, never below one", async (target) => {
+  const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+  await getWhenReady(await server.url());
+  const [first] = childPids(server.pid);
+  server.signal("SIGTTIN");
+  await eventually(() => childPids(server.pid).length === 2, "2 workers after TTIN");
+  server.signal("SIGTTOU");
+  await eventually(() => !alive(first) && childPids(server.pid).length === 1, "the oldest retired after TTOU");
+  server.signal("SIGTTOU");
+  await server.waitFor(/Handling signal: ttou[\s\S]*Handling signal: ttou/);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(childPids(server.pid).length, 1);
+  await stopClean(server);
+});
+
+e2e("loads apps by module name, export, dotted attribute and factory call", async (target) => {
+  const cwd = join(FIXTURES, "apps");
+  const forms: [string, RegExp][] = [
+    ["shapes:app", /^named app/],
+    ["shapes:api.v1", /^api\.v1/],
+    ["shapes.ts:handler", /^function handler/],
+    ['shapes.ts:createApp({"greeting":"hey"})', /^hey pid/],
+    ["hono_app:app", /^hono pid/],
+  ];
+  for (const [spec, expected] of forms) {
+    const server = start(target, ["-b", "127.0.0.1:0", spec], { cwd });
+    const answer = await getWhenReady(await server.url());
+    assert.match(answer.body, expected, spec);
+    await stopClean(server);
+  }
+});

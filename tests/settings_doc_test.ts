@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { isWired } from "../src/cli/help.ts";
+import { renderHelp } from "../src/cli/help.ts";
+import { renderSettingsDoc } from "../src/config/settings_doc.ts";
+import { SETTINGS, type SettingSpec } from "../src/config/settings.ts";
+import { ROOT } from "./_helpers.ts";
+
+Deno.test("docs/settings.md is generated from the settings table and up to date", () => {
+  const committed = readFileSync(join(ROOT, "docs", "settings.md"), "utf8");
+  assert.equal(committed, renderSettingsDoc(), "run `deno task docs`");
+});
+
+Deno.test("--help lists every wired setting's flags and no setting that is not built yet", () => {
+  const help = renderHelp();
+  for (const spec of SETTINGS as readonly SettingSpec[]) {
+    for (const flag of spec.flags ?? []) {
+      const listed = new RegExp(`(^|[ ,])${flag}([ ,]|$)`, "m").test(help);
+      assert.equal(listed, isWired(spec), `${flag} listed: ${listed}`);
+    }
+  }
+});
+
+Deno.test("VERSION matches package.json and deno.json", async () => {
+  const { VERSION } = await import("../src/version.ts");
+  for (const file of ["package.json", "deno.json"]) {
+    assert.equal(JSON.parse(readFileSync(join(ROOT, file), "utf8")).version, VERSION, file);
+  }
+});
