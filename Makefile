@@ -9,7 +9,7 @@ SOURCES := $(shell find src workers mod.ts -name '*.ts' 2>/dev/null) package.jso
 .PHONY: run test compile compile-deno bench ok install clean docs
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: node_modules/.installed

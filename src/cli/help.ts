@@ -32,8 +32,10 @@ export function renderHelp(): string {
     if (!specs.length) continue;
     out.push("", `${section}:`);
     for (const spec of specs) {
-      const flags = spec.flags!.join(", ") + (spec.metavar ? ` ${spec.metavar}` : "");
-      out.push(`  ${flags}`.padEnd(34) + spec.doc.split(". ")[0].replace(/\.$/, "") + ".");
+      const head = `  ${spec.flags!.join(", ")}${spec.metavar ? ` ${spec.metavar}` : ""}`;
+      const summary = spec.doc.split(". ")[0].replace(/\.$/, "") + ".";
+      if (head.length < 34) out.push(head.padEnd(34) + summary);
+      else out.push(head, " ".repeat(34) + summary);
       out.push(" ".repeat(34) + `[${spec.name}; default: ${defaultText(spec)}]`);
     }
   }

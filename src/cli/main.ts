@@ -33,8 +33,9 @@ async function serve(resolved: Resolved, runtime: Runtime): Promise<number> {
   const addresses = config.bind.map(parseBind);
   const shared = addresses.filter((a) => !(config.reuse_port && a.kind === "tcp"));
   const reusePort = addresses.flatMap((a) => config.reuse_port && a.kind === "tcp" ? [{ host: a.host, port: a.port }] : []);
-  log.info(`Starting appserve ${VERSION}`);
+  // Bind first: a bind failure is then the only line the user sees.
   const listeners = await openListeners(runtime.libc(), shared, config.backlog);
+  log.info(`Starting appserve ${VERSION}`);
   return await new Arbiter({ config, log, runtime, listeners, reusePort }).run();
 }
 
