@@ -15,6 +15,9 @@ const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_ACCEPTCONN = 30;
+const F_DUPFD_CLOEXEC = 1030;
+// Inherited descriptors move above the fds workers get (0-3 plus one per listener).
+const FIRST_PRIVATE_FD = 64;
 
 /** A listening socket: the address it serves (with the real port) and its fd in this process. */
 export interface Listener {
@@ -95,7 +98,11 @@ export function inheritFd(libc: Libc, fd: number): Listener {
   if (new Int32Array(value.buffer)[0] !== 1) {
     throw new ConfigError(`Cannot listen at fd://${fd}: the descriptor is a socket that is not listening`);
   }
-  return { address, fd, ownsPath: false };
+  // fd://3 would collide with the worker channel at fd 3 when spawning.
+  const moved = libc.fcntl(fd, F_DUPFD_CLOEXEC, FIRST_PRIVATE_FD);
+  if (moved < 0) throw new ConfigError(`Cannot listen at fd://${fd}: ${libc.strerror(libc.errno())}`);
+  libc.close(fd);
+  return { address, fd: moved, ownsPath: false };
 }
 
 /** True when fd is an AF_UNIX socket (its peers have no IP address). */

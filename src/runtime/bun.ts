@@ -35,6 +35,7 @@ function loadLibc(): Libc {
     listen: (fd, backlog) => s.listen(fd, backlog),
     getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
     close: (fd) => s.close(fd),
+    fcntl: (fd, command, arg) => s.fcntl(fd, command, arg),
     errno: () => read.i32(s.__errno_location(), 0),
     strerror: (e) => new CString(s.strerror(e)).toString(),
   };

@@ -20,6 +20,7 @@ function loadLibc(): Libc {
     listen: (fd, backlog) => s.listen(fd, backlog),
     getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
     close: (fd) => s.close(fd),
+    fcntl: (fd, command, arg) => s.fcntl(fd, command, arg),
     errno: () => new Deno.UnsafePointerView(s.__errno_location()!).getInt32(),
     strerror: (e) => Deno.UnsafePointerView.getCString(s.strerror(e)!),
   };

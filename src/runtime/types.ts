@@ -12,6 +12,7 @@ export interface Libc {
   listen(fd: number, backlog: number): number;
   getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
   close(fd: number): number;
+  fcntl(fd: number, command: number, arg: number): number;
   /** errno of the last failed call, read right after it. */
   errno(): number;
   strerror(errno: number): string;

@@ -19,10 +19,11 @@ import {
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
-/** Distinct worker pids seen over up to `tries` fresh connections. */
-async function spread(url: string, want: number, tries = 300): Promise<Set<number>> {
+/** Distinct worker pids seen over fresh connections within `ms` (workers may still be booting). */
+async function spread(url: string, want: number, ms = 10_000): Promise<Set<number>> {
   const pids = new Set<number>();
-  for (let i = 0; i < tries && pids.size < want; i++) pids.add(pidOf(await get(url)));
+  const deadline = Date.now() + ms;
+  while (pids.size < want && Date.now() < deadline) pids.add(pidOf(await get(url)));
   return pids;
 }
 
@@ -144,5 +145,40 @@ e2e("loads apps by module name, export, dotted attribute and factory call", asyn
     const answer = await getWhenReady(await server.url());
     assert.match(answer.body, expected, spec);
     await stopClean(server);
+  }
+});
+
+e2e("--reuse-port serves TCP from per-worker native listeners", async (target) => {
+  const probe = start(target, ["-b", "127.0.0.1:0", PID_APP]);
+  const port = new URL(await probe.url()).port;
+  await probe.stop();
+  const server = start(target, ["-w", "2", "--reuse-port", "-b", `127.0.0.1:${port}`, PID_APP]);
+  const url = await server.url();
+  assert.equal(new URL(url).port, port);
+  await eventually(() => childPids(server.pid).length === 2, "2 workers");
+  assert.match((await getWhenReady(url)).body, /^hello pid \d+/);
+  const pids = await spread(url, 2);
+  assert.equal(pids.size, 2);
+  assert.equal((await get(`${url}/boom`)).status, 500);
+  await stopClean(server);
+});
+
+e2e("serves an inherited listening descriptor given as fd://3 (systemd-socket-activate)", async (target) => {
+  const probe = start(target, ["-b", "127.0.0.1:0", PID_APP]);
+  const port = new URL(await probe.url()).port;
+  await probe.stop();
+  const activator = start(
+    { ...target, command: "systemd-socket-activate", prefix: ["-l", `127.0.0.1:${port}`, target.command, ...target.prefix] },
+    ["-w", "2", "-b", "fd://3", PID_APP],
+  );
+  try {
+    await activator.waitFor(/Listening on 127\.0\.0\.1:\d+ as 3\./);
+    // The first connection makes systemd-socket-activate start appserve.
+    const answer = await getWhenReady(`http://127.0.0.1:${port}/`);
+    assert.match(answer.body, /^hello pid \d+/);
+    await activator.waitFor(/Listening at: fd:\/\/3 \(\d+\)/);
+  } finally {
+    const result = await activator.stop();
+    assert.match(result.stderr, /Shutting down: Master/);
   }
 });
