@@ -134,3 +134,21 @@ Deno.test("resolveConfig() refuses settings whose behaviour is not built yet", (
 Deno.test("resolveConfig() accepts gevent and eventlet as async aliases", () => {
   withDir({}, (dir) => assert.equal(resolveIn(dir, ["-k", "gevent"]).config.worker_class, "gevent"));
 });
+
+Deno.test("renderConfig() output read back with -c gives the same configuration", async () => {
+  const { renderConfig } = await import("../src/config/print_config.ts");
+  withDir({}, (dir) => {
+    const argv = ["-w", "3", "-b", "unix:/tmp/x.sock", "-b", "[::1]:9", "-e", "A=b c", "--keep-alive", "0.5", "--reuse-port", "--chdir", "sub", "app.ts:createApp({\"a\":1})"];
+    const first = resolveIn(dir, argv);
+    writeFileSync(join(dir, "printed.toml"), renderConfig(first, dir));
+    const second = resolveIn("/", ["-c", join(dir, "printed.toml")]);
+    assert.deepEqual(second.config, {
+      ...first.config,
+      config: join(dir, "printed.toml"),
+      app: join(dir, 'app.ts:createApp({"a":1})'),
+      chdir: join(dir, "sub"),
+    });
+    const values = (text: string) => text.replace(/ {2}# .*$/gm, "");
+    assert.equal(values(renderConfig(second, "/")), values(renderConfig(first, dir)));
+  });
+});

@@ -4,6 +4,7 @@
 import process from "node:process";
 import { resolveModulePath, loadApp } from "../app/load_app.ts";
 import { parseAppSpec } from "../app/app_spec.ts";
+import { renderConfig } from "../config/print_config.ts";
 import { type Resolved, resolveConfig } from "../config/resolve.ts";
 import { AppserveError, AppLoadError, ConfigError } from "../errors.ts";
 import { Logger } from "../log/logger.ts";
@@ -25,6 +26,20 @@ function checkAppModule(resolved: Resolved): void {
   } catch (error) {
     throw error instanceof AppLoadError ? error : new AppLoadError((error as Error).message);
   }
+}
+
+// --check-config: any problem, the app's included, is a configuration error (exit 1).
+async function checkConfig(resolved: Resolved): Promise<number> {
+  try {
+    checkAppModule(resolved);
+    // Not a master: this process serves nothing, so it may import the app.
+    await loadApp(resolved.config.app, process.cwd());
+  } catch (error) {
+    if (error instanceof AppLoadError) throw new ConfigError(error.message);
+    throw error;
+  }
+  process.stdout.write("configuration OK\n");
+  return ExitCode.OK;
 }
 
 async function serve(resolved: Resolved, runtime: Runtime): Promise<number> {
@@ -51,6 +66,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`appserve ${VERSION} (${runtime.name} ${runtime.version})\n`);
     return ExitCode.OK;
   }
+  if (resolved.actions.has("print-config")) {
+    process.stdout.write(renderConfig(resolved, process.cwd()));
+    return ExitCode.OK;
+  }
   if (resolved.config.chdir) {
     try {
       process.chdir(resolved.config.chdir);
@@ -58,13 +77,8 @@ export async function main(argv: string[]): Promise<number> {
       throw new ConfigError(`${resolved.origins.chdir}: Cannot change directory to "${resolved.config.chdir}"`);
     }
   }
+  if (resolved.actions.has("check-config")) return await checkConfig(resolved);
   checkAppModule(resolved);
-  if (resolved.actions.has("check-config")) {
-    // Not a master: this process serves nothing, so it may import the app.
-    await loadApp(resolved.config.app, process.cwd());
-    process.stdout.write("configuration OK\n");
-    return ExitCode.OK;
-  }
   return await serve(resolved, runtime);
 }
 

@@ -23,6 +23,7 @@ export const ACTION_FLAGS = {
   help: { short: "h", doc: "Show this help and exit." },
   version: { short: "v", doc: "Print the version and the runtime, then exit." },
   "check-config": { doc: "Check the configuration and import the app, then exit." },
+  "print-config": { doc: "Print the effective configuration as TOML, then exit." },
 } as const;
 
 export interface ParsedArgs {

@@ -1,0 +1,32 @@
+// Renders the effective configuration as TOML that, read back with -c, gives
+// the same configuration (gunicorn's --print-config, but loadable).
+
+import { resolve } from "node:path";
+import { stringify } from "smol-toml";
+import { isWired } from "../cli/help.ts";
+import { SECTIONS, SETTINGS, type SettingSpec } from "./settings.ts";
+import type { Resolved } from "./resolve.ts";
+
+// Relative paths from the command line are relative to the working directory,
+// but in a config file they would be relative to the file: print them absolute.
+function absolute(spec: SettingSpec, value: unknown, cwd: string): unknown {
+  if (!spec.path || typeof value !== "string" || value === "") return value;
+  return resolve(cwd, value);
+}
+
+export function renderConfig(resolved: Resolved, cwd: string): string {
+  const values = resolved.config as unknown as Record<string, unknown>;
+  const out = ["# Effective appserve configuration; origin of each value in the comment."];
+  for (const section of SECTIONS) {
+    const specs = (SETTINGS as readonly SettingSpec[]).filter(
+      (s) => s.section === section && isWired(s) && s.name !== "config",
+    );
+    if (!specs.length) continue;
+    out.push("", `# ${section}`);
+    for (const spec of specs) {
+      const line = stringify({ [spec.name]: absolute(spec, values[spec.name], cwd) }).trim();
+      out.push(`${line}  # ${resolved.origins[spec.name]}`);
+    }
+  }
+  return out.join("\n") + "\n";
+}
