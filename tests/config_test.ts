@@ -152,3 +152,11 @@ Deno.test("renderConfig() output read back with -c gives the same configuration"
     assert.equal(values(renderConfig(second, "/")), values(renderConfig(first, dir)));
   });
 });
+
+Deno.test("resolveConfig() validates planned settings before saying they are not supported yet", () => {
+  withDir({}, (dir) => {
+    assert.match(problem(dir, ["--forwarded-allow-ips", "10.0.0.0/33"]).message, /^--forwarded-allow-ips: Cannot read "forwarded_allow_ips": "10\.0\.0\.0\/33" has an invalid prefix length$/);
+    assert.match(problem(dir, ["--statsd-host", "nohostport"]).message, /expected HOST:PORT, got "nohostport"/);
+    assert.match(problem(dir, ["--pid", "/tmp/x.pid"]).message, /^--pid: "pidfile" is not supported yet \(process management \(issue 4\)\)$/);
+  });
+});

@@ -128,3 +128,55 @@ export const keyValue: ValueType<string> = checked(
   "KEY=VALUE",
   (s) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(s) ? undefined : `expected KEY=VALUE, got "${s}"`,
 );
+
+/** A table of string values (TOML only), e.g. secure_scheme_headers. */
+export const stringTable: ValueType<Record<string, string>> = {
+  cli: "string",
+  expected: "a table of strings",
+  parse(raw) {
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) fail("a table of strings", raw);
+    const entries = Object.entries(raw as Record<string, unknown>);
+    if (!entries.every(([, v]) => typeof v === "string")) fail("a table of strings", raw);
+    return Object.fromEntries(entries) as Record<string, string>;
+  },
+};
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+function ipProblem(text: string): string | undefined {
+  if (text === "*") return undefined;
+  const [ip, bits, extra] = text.split("/");
+  const v4 = IPV4.test(ip);
+  const v6 = !v4 && ip.includes(":") && /^[0-9a-f:.]+$/i.test(ip);
+  if ((!v4 && !v6) || extra !== undefined) return `"${text}" is not an IP address or CIDR range`;
+  if (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > (v4 ? 32 : 128))) {
+    return `"${text}" has an invalid prefix length`;
+  }
+  return undefined;
+}
+
+/** A comma-separated list (or TOML array) of IPs and CIDR ranges, or "*". */
+export const ipList: ValueType<string[]> = {
+  cli: "string",
+  expected: "a comma-separated list of IP addresses or CIDR ranges, or *",
+  parse(raw) {
+    const items = typeof raw === "string" ? raw.split(",").map((s) => s.trim()).filter(Boolean) : raw;
+    if (!Array.isArray(items) || !items.every((i) => typeof i === "string")) {
+      fail("a comma-separated list of IP addresses or CIDR ranges, or *", raw);
+    }
+    for (const item of items as string[]) {
+      const problem = ipProblem(item);
+      if (problem) throw new ValueError(problem);
+    }
+    return items as string[];
+  },
+};
+
+/** A file mode such as 0o022, 0x12 or 18. */
+export const fileMode: ValueType<number> = int(0, 0o777);
+
+/** HOST:PORT (statsd). */
+export const hostPort = checked("HOST:PORT", (s) => {
+  const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(s);
+  return m && Number(m[2]) <= 65535 ? undefined : `expected HOST:PORT, got "${s}"`;
+});
