@@ -126,7 +126,7 @@ Deno.test("resolveConfig() rejects bad APPSERVE_CMD_ARGS quoting and values", ()
 
 Deno.test("resolveConfig() refuses settings whose behaviour is not built yet", () => {
   withDir({}, (dir) => {
-    assert.match(problem(dir, ["--max-requests", "10"]).message, /"max_requests" is not supported yet/);
+    assert.match(problem(dir, ["--threads", "2"]).message, /"threads" is not supported yet/);
     assert.match(problem(dir, ["-k", "sync"]).message, /worker class "sync" is not supported yet/);
   });
 });
@@ -157,6 +157,6 @@ Deno.test("resolveConfig() validates planned settings before saying they are not
   withDir({}, (dir) => {
     assert.match(problem(dir, ["--forwarded-allow-ips", "10.0.0.0/33"]).message, /^--forwarded-allow-ips: Cannot read "forwarded_allow_ips": "10\.0\.0\.0\/33" has an invalid prefix length$/);
     assert.match(problem(dir, ["--statsd-host", "nohostport"]).message, /expected HOST:PORT, got "nohostport"/);
-    assert.match(problem(dir, ["--pid", "/tmp/x.pid"]).message, /^--pid: "pidfile" is not supported yet \(process management \(issue 4\)\)$/);
+    assert.match(problem(dir, ["--user", "nobody"]).message, /^--user: "user" is not supported yet \(privilege drop \(issue 7\)\)$/);
   });
 });

@@ -8,9 +8,13 @@ import { renderConfig } from "../config/print_config.ts";
 import { type Resolved, resolveConfig } from "../config/resolve.ts";
 import { AppserveError, AppLoadError, ConfigError } from "../errors.ts";
 import { Logger } from "../log/logger.ts";
-import { parseBind } from "../net/bind.ts";
-import { openListeners } from "../net/listeners.ts";
+import { type Address, parseBind } from "../net/bind.ts";
+import { adoptInherited } from "../net/inherited.ts";
+import { closeListeners, openListeners } from "../net/listeners.ts";
 import { Arbiter } from "../master/arbiter.ts";
+import { Pidfile } from "../master/pidfile.ts";
+import { PARENT_ENV } from "../master/reexec.ts";
+import type { Config } from "../config/settings.ts";
 import { ROLE_ENV } from "../master/spawn.ts";
 import { detectRuntime } from "../runtime/mod.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -18,8 +22,8 @@ import { VERSION } from "../version.ts";
 import { ExitCode } from "./exit_codes.ts";
 import { renderHelp } from "./help.ts";
 
-function checkAppModule(resolved: Resolved): void {
-  const app = resolved.config.app;
+function checkAppModule(config: Config): void {
+  const app = config.app;
   if (!app) throw new ConfigError("No application module specified.");
   try {
     resolveModulePath(parseAppSpec(app).path, process.cwd());
@@ -31,7 +35,7 @@ function checkAppModule(resolved: Resolved): void {
 // --check-config: any problem, the app's included, is a configuration error (exit 1).
 async function checkConfig(resolved: Resolved): Promise<number> {
   try {
-    checkAppModule(resolved);
+    checkAppModule(resolved.config);
     // Not a master: this process serves nothing, so it may import the app.
     await loadApp(resolved.config.app, process.cwd());
   } catch (error) {
@@ -42,16 +46,46 @@ async function checkConfig(resolved: Resolved): Promise<number> {
   return ExitCode.OK;
 }
 
-async function serve(resolved: Resolved, runtime: Runtime): Promise<number> {
+async function serve(argv: string[], resolved: Resolved, runtime: Runtime): Promise<number> {
   const { config } = resolved;
+  const env = { ...process.env };
   const log = new Logger({ level: config.loglevel });
   const addresses = config.bind.map(parseBind);
-  const shared = addresses.filter((a) => !(config.reuse_port && a.kind === "tcp"));
-  const reusePort = addresses.flatMap((a) => config.reuse_port && a.kind === "tcp" ? [{ host: a.host, port: a.port }] : []);
+  const reuse = (a: Address) => config.reuse_port && a.kind === "tcp";
+  const reusePort = addresses.flatMap((a) => a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []);
+  const parentPid = Number(env[PARENT_ENV]) || undefined;
+  delete process.env[PARENT_ENV];
   // Bind first: a bind failure is then the only line the user sees.
-  const listeners = await openListeners(runtime.libc(), shared, config.backlog);
+  const inherited = adoptInherited(runtime.libc(), process.env, process.pid);
+  const listeners = inherited?.listeners ??
+    await openListeners(runtime.libc(), addresses.filter((a) => !reuse(a)), config.backlog);
+  const pidfile = config.pidfile ? new Pidfile(parentPid ? `${config.pidfile}.2` : config.pidfile) : undefined;
+  try {
+    pidfile?.create(process.pid);
+  } catch (error) {
+    closeListeners(runtime.libc(), inherited ? [] : listeners);
+    throw error;
+  }
   log.info(`Starting appserve ${VERSION}`);
-  return await new Arbiter({ config, log, runtime, listeners, reusePort }).run();
+  const reloadConfig = () => {
+    const next = resolveConfig(argv, { env: process.env, cwd: process.cwd() }).config;
+    checkAppModule(next);
+    return next;
+  };
+  return await new Arbiter({
+    config,
+    log,
+    runtime,
+    listeners,
+    reusePort,
+    reloadConfig,
+    argv,
+    env,
+    cwd: process.cwd(),
+    pidfile,
+    parentPid,
+    systemd: inherited?.source === "systemd",
+  }).run();
 }
 
 /** Runs the CLI with `argv` (without the program name); resolves to the exit code. */
@@ -78,8 +112,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   if (resolved.actions.has("check-config")) return await checkConfig(resolved);
-  checkAppModule(resolved);
-  return await serve(resolved, runtime);
+  checkAppModule(resolved.config);
+  return await serve(argv, resolved, runtime);
 }
 
 async function entry(): Promise<void> {

@@ -162,7 +162,6 @@ export const SETTINGS = [
     type: int(0),
     default: 0,
     doc: "Restart a worker gracefully after this many requests; 0 disables.",
-    pending: "worker recycling (issue 4)",
   },
   {
     name: "max_requests_jitter",
@@ -172,7 +171,6 @@ export const SETTINGS = [
     type: int(0),
     default: 0,
     doc: "Add a random 0..N to max_requests per worker so workers do not restart together.",
-    pending: "worker recycling (issue 4)",
   },
   {
     name: "timeout",
@@ -183,7 +181,6 @@ export const SETTINGS = [
     default: 30,
     doc: "Kill and replace a worker whose event loop has not answered for this many seconds; " +
       "0 disables.",
-    pending: "worker heartbeat timeouts (issue 4)",
   },
   {
     name: "graceful_timeout",
@@ -320,9 +317,9 @@ export const SETTINGS = [
     metavar: "FILE",
     type: string("a file path"),
     default: "",
-    doc: "Write the master's pid to this file.",
+    doc: "Write the master's pid to this file (removed on exit). A USR2 child writes PIDFILE.2 " +
+      "until its parent is gone.",
     path: true,
-    pending: "process management (issue 4)",
   },
   {
     name: "worker_tmp_dir",

@@ -5,14 +5,16 @@ export type WorkerMessage =
   /** The worker loaded the app and accepts connections. */
   | { t: "ready" }
   /** The event loop is alive (heartbeat). */
-  | { t: "beat" };
+  | { t: "beat" }
+  /** The worker reached max_requests and drains: start its replacement now. */
+  | { t: "retiring" };
 
 /** What a worker process receives at start, in APPSERVE_WORKER_BOOT. */
 export interface WorkerBoot {
   /** The resolved configuration, exactly as the master resolved it. */
   config: Record<string, unknown>;
-  /** What each inherited listener fd (4, 5, ...) serves, in order. */
-  listeners: { fd: number; unix: boolean }[];
+  /** The listening fds this worker inherited (same numbers as in the master). */
+  listeners: { fd: number }[];
   /** TCP addresses this worker binds itself with SO_REUSEPORT (reuse-port mode). */
   reusePort: { host: string; port: number }[];
   /** Spawn counter, for logs. */
@@ -21,5 +23,3 @@ export interface WorkerBoot {
 
 /** The fd at which a worker finds its channel to the master. */
 export const CHANNEL_FD = 3;
-/** The fd of the first inherited listener. */
-export const FIRST_LISTENER_FD = 4;

@@ -1,25 +1,29 @@
 // The master's supervision loop, read as a paragraph (gunicorn's Arbiter.run):
-// wait for an event → dispatch signals → reap exited workers → keep the worker
-// count right. The master never imports application code.
+// wait for an event → dispatch signals and worker exits → murder stuck
+// workers → keep the worker count right. The master never imports app code.
 
+import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
 import type { Config } from "../config/settings.ts";
-import { HaltServer } from "../errors.ts";
+import { AppserveError, HaltServer } from "../errors.ts";
 import { ExitCode } from "../cli/exit_codes.ts";
 import { receive } from "../ipc/channel.ts";
-import type { WorkerBoot } from "../ipc/messages.ts";
+import type { WorkerMessage } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
 import { formatAddress } from "../net/bind.ts";
 import { closeListeners, type Listener } from "../net/listeners.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { EventQueue } from "./event_queue.ts";
+import { isAlive, type Pidfile } from "./pidfile.ts";
+import { reexec } from "./reexec.ts";
 import { installSignals, MASTER_SIGNALS, type MasterSignal, shortName } from "./signals.ts";
 import { rawEnv, spawnWorker } from "./spawn.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
-  | { kind: "exit"; worker: WorkerHandle; code: number | null; signal: string | null };
+  | { kind: "exit"; worker: WorkerHandle; code: number | null; signal: string | null }
+  | { kind: "message"; worker: WorkerHandle; message: WorkerMessage };
 
 /** Stops the loop; `graceful` picks SIGTERM or SIGQUIT for the workers. */
 class StopServer {
@@ -33,6 +37,17 @@ export interface ArbiterContext {
   listeners: Listener[];
   /** TCP addresses workers bind themselves (reuse-port mode). */
   reusePort: { host: string; port: number }[];
+  /** Re-resolves the configuration for HUP; throws an AppserveError when it is broken. */
+  reloadConfig(): Config;
+  /** How this master was started, for USR2. */
+  argv: string[];
+  env: Record<string, string | undefined>;
+  cwd: string;
+  pidfile?: Pidfile;
+  /** Set when this master was started by another one's USR2. */
+  parentPid?: number;
+  /** Listeners came from systemd: never remove their socket files. */
+  systemd: boolean;
 }
 
 /** Worker deaths before boot in a row that mean the worker cannot boot at all. */
@@ -45,7 +60,11 @@ export class Arbiter {
   #events = new EventQueue<Event>();
   #numWorkers: number;
   #age = 0;
+  #generation = 0;
   #bootFailures = 0;
+  /** The configuration before a HUP, kept until the new generation has booted. */
+  #previous: { config: Config; generation: number } | undefined;
+  #reexecChild: ChildProcess | undefined;
 
   constructor(ctx: ArbiterContext) {
     this.#ctx = ctx;
@@ -54,51 +73,80 @@ export class Arbiter {
 
   /** Runs until stopped; returns the master's exit code. */
   async run(): Promise<number> {
-    const { log, listeners, config } = this.#ctx;
+    const { log } = this.#ctx;
     const uninstall = installSignals((signal) => this.#events.push({ kind: "signal", signal }));
-    const shown = [
-      ...listeners.map((l) => formatAddress(l.address)),
-      ...this.#ctx.reusePort.map((a) => formatAddress({ kind: "tcp", ...a })),
-    ];
-    log.info(`Listening at: ${shown.join(",")} (${process.pid})`);
-    log.info(`Using worker: ${config.worker_class === "async" ? "async" : `async (alias ${config.worker_class})`}`);
+    log.info(`Listening at: ${this.#addresses()} (${process.pid})`);
+    log.info(`Using worker: ${this.#workerClass()}`);
     let code: number = ExitCode.OK;
     try {
       this.#manageWorkers();
       for (;;) {
         await this.#events.wait(TICK_MS);
+        this.#maybePromote();
         this.#dispatch();
+        this.#murderStuckWorkers();
         this.#manageWorkers();
       }
     } catch (stop) {
-      if (stop instanceof HaltServer) {
-        code = stop.exitCode;
-        await this.#stop(true);
-        log.info("Shutting down: Master");
-        log.error(`Reason: ${stop.message}`);
-      } else if (stop instanceof StopServer) {
-        await this.#stop(stop.graceful);
-        log.info("Shutting down: Master");
-      } else {
-        log.exception("Unhandled exception in main loop", stop);
-        await this.#stop(false);
-        code = 255;
-      }
+      code = await this.#halt(stop);
     } finally {
       uninstall();
     }
     return code;
   }
 
+  async #halt(stop: unknown): Promise<number> {
+    const { log } = this.#ctx;
+    if (stop instanceof StopServer) {
+      await this.#stop(stop.graceful);
+      log.info("Shutting down: Master");
+      return ExitCode.OK;
+    }
+    if (stop instanceof HaltServer) {
+      await this.#stop(true);
+      log.info("Shutting down: Master");
+      log.error(`Reason: ${stop.message}`);
+      return stop.exitCode;
+    }
+    log.exception("Unhandled exception in main loop", stop);
+    await this.#stop(false);
+    return 255;
+  }
+
+  #addresses(): string {
+    return [
+      ...this.#ctx.listeners.map((l) => formatAddress(l.address)),
+      ...this.#ctx.reusePort.map((a) => formatAddress({ kind: "tcp", ...a })),
+    ].join(",");
+  }
+
+  #workerClass(): string {
+    const name = this.#ctx.config.worker_class;
+    return name === "async" ? "async" : `async (alias ${name})`;
+  }
+
   #dispatch(): void {
     for (const event of this.#events.drain()) {
-      if (event.kind === "exit") this.#reap(event.worker, event.code, event.signal);
-      else this.#handleSignal(event.signal);
+      if (event.kind === "signal") this.#handleSignal(event.signal);
+      else if (event.kind === "exit") this.#reap(event.worker, event.code, event.signal);
+      else this.#onMessage(event.worker, event.message);
+    }
+  }
+
+  #onMessage(worker: WorkerHandle, message: WorkerMessage): void {
+    worker.lastBeat = performance.now();
+    if (message.t === "ready") {
+      worker.booted = true;
+      this.#bootFailures = 0;
+    } else if (message.t === "retiring") {
+      // Max-requests recycling: the replacement starts while this one drains.
+      worker.retiring = true;
     }
   }
 
   #handleSignal(signal: MasterSignal): void {
-    this.#ctx.log.info(`Handling signal: ${shortName(signal)}`);
+    const { log } = this.#ctx;
+    log.info(`Handling signal: ${shortName(signal)}`);
     switch (MASTER_SIGNALS[signal]) {
       case "terminate":
         throw new StopServer(true);
@@ -107,18 +155,68 @@ export class Arbiter {
         throw new StopServer(false);
       case "scaleUp":
         this.#numWorkers += 1;
-        break;
+        return;
       case "scaleDown":
         this.#numWorkers = Math.max(1, this.#numWorkers - 1);
-        break;
+        return;
       case "reload":
-        this.#ctx.log.info("Hang up: Master");
-        // Fresh workers first, then the old ones retire gracefully in manageWorkers().
-        for (let i = 0; i < this.#numWorkers; i++) this.#spawn();
-        break;
-      default:
-        this.#ctx.log.warning(`Signal ${shortName(signal)} is not supported yet; ignored`);
+        return this.#reload();
+      case "reopenLogs":
+        // The error log is stderr for now; workers get the signal so their sinks can reopen.
+        return this.#workers.forEach((w) => w.signal("SIGUSR1"));
+      case "reexec":
+        return this.#reexec();
+      case "winch":
+        if (this.#ctx.config.daemon) {
+          log.info("graceful stop of workers");
+          this.#numWorkers = 0;
+        } else {
+          log.debug("SIGWINCH ignored. Not daemonized");
+        }
+        return;
     }
+  }
+
+  // HUP: new configuration, a fresh generation of workers; the old generation
+  // retires once the new one has booted, and stays if the new one cannot boot.
+  #reload(): void {
+    const { log } = this.#ctx;
+    log.info("Hang up: Master");
+    let next: Config;
+    try {
+      next = this.#ctx.reloadConfig();
+    } catch (error) {
+      if (!(error instanceof AppserveError)) throw error;
+      log.error(`Reload failed, keeping the running workers: ${error.message}`);
+      return;
+    }
+    this.#previous ??= { config: this.#ctx.config, generation: this.#generation };
+    this.#ctx.config = next;
+    this.#generation += 1;
+    this.#numWorkers = next.workers;
+  }
+
+  #reexec(): void {
+    const { log } = this.#ctx;
+    if (this.#reexecChild && this.#reexecChild.exitCode === null) {
+      log.warning("USR2 signal ignored. Child exists.");
+      return;
+    }
+    if (this.#ctx.parentPid && isAlive(this.#ctx.parentPid)) {
+      log.warning("USR2 signal ignored. Parent exists.");
+      return;
+    }
+    this.#reexecChild = reexec(this.#ctx);
+    log.info(`Started new master with pid: ${this.#reexecChild.pid}`);
+  }
+
+  // A USR2 child becomes the master of record once its parent is gone.
+  #maybePromote(): void {
+    const { parentPid, pidfile, log } = this.#ctx;
+    if (!parentPid || isAlive(parentPid)) return;
+    this.#ctx.parentPid = undefined;
+    log.info("Master has been promoted.");
+    pidfile?.rename(pidfile.path.replace(/\.2$/, ""));
   }
 
   // Records a worker's exit; boot failures halt the server instead of looping.
@@ -129,69 +227,94 @@ export class Arbiter {
     else if (signal === "SIGTERM") log.info(`Worker (pid:${worker.pid}) was sent SIGTERM!`);
     else if (signal) log.warning(`Worker (pid:${worker.pid}) was sent ${signal}!`);
     else if (code) log.error(`Worker (pid:${worker.pid}) exited with code ${code}.`);
-    if (code === ExitCode.WORKER_BOOT_ERROR) throw new HaltServer("Worker failed to boot.", code);
-    if (code === ExitCode.APP_LOAD_ERROR) throw new HaltServer("App failed to load.", code);
-    if (!worker.booted && !worker.retiring) {
-      this.#bootFailures += 1;
-      if (this.#bootFailures >= MAX_BOOT_FAILURES) {
-        throw new HaltServer("Worker failed to boot.", ExitCode.WORKER_BOOT_ERROR);
+    let reason: HaltServer | undefined;
+    if (code === ExitCode.WORKER_BOOT_ERROR) reason = new HaltServer("Worker failed to boot.", code);
+    if (code === ExitCode.APP_LOAD_ERROR) reason = new HaltServer("App failed to load.", code);
+    if (!reason && !worker.booted && !worker.retiring && ++this.#bootFailures >= MAX_BOOT_FAILURES) {
+      reason = new HaltServer("Worker failed to boot.", ExitCode.WORKER_BOOT_ERROR);
+    }
+    if (reason && worker.generation === this.#generation && this.#previous) return this.#rollback(reason);
+    if (reason) throw reason;
+  }
+
+  // The new generation cannot boot: keep serving with the old one.
+  #rollback(reason: HaltServer): void {
+    const previous = this.#previous!;
+    this.#ctx.log.error(`Reload failed, keeping the running workers: ${reason.message}`);
+    for (const worker of this.#workers.values()) {
+      if (worker.generation === this.#generation) worker.stop(false);
+    }
+    this.#ctx.config = previous.config;
+    this.#generation = previous.generation;
+    this.#numWorkers = previous.config.workers;
+    this.#previous = undefined;
+    this.#bootFailures = 0;
+  }
+
+  // gunicorn's murder_workers: SIGABRT on the first stale tick, SIGKILL on the next.
+  #murderStuckWorkers(): void {
+    const timeoutMs = this.#ctx.config.timeout * 1000;
+    if (timeoutMs <= 0) return;
+    const now = performance.now();
+    for (const worker of this.#workers.values()) {
+      if (now - worker.lastBeat <= timeoutMs) continue;
+      if (!worker.aborted) {
+        this.#ctx.log.critical(`WORKER TIMEOUT (pid:${worker.pid})`);
+        worker.aborted = true;
+        worker.signal("SIGABRT");
+      } else {
+        worker.kill();
       }
     }
   }
 
-  // Spawns the missing workers and retires the oldest surplus ones.
+  // Spawns the missing workers, retires the surplus and, after a reload, the old generation.
   #manageWorkers(): void {
-    const active = [...this.#workers.values()].filter((w) => !w.retiring);
-    for (let i = active.length; i < this.#numWorkers; i++) this.#spawn();
-    const surplus = active.length - this.#numWorkers;
-    if (surplus > 0) {
-      active.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
+    const current = [...this.#workers.values()].filter((w) => !w.retiring && w.generation === this.#generation);
+    for (let i = current.length; i < this.#numWorkers; i++) this.#spawn();
+    const surplus = current.length - this.#numWorkers;
+    if (surplus > 0) current.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
+    const booted = current.filter((w) => w.booted).length;
+    if (this.#previous && booted >= this.#numWorkers) {
+      for (const worker of this.#workers.values()) {
+        if (worker.generation !== this.#generation && !worker.retiring) worker.stop(true);
+      }
+      this.#previous = undefined;
     }
   }
 
   #spawn(): void {
     const { config, runtime, listeners, reusePort } = this.#ctx;
     this.#age += 1;
-    const boot: WorkerBoot = {
-      config: config as unknown as Record<string, unknown>,
-      listeners: listeners.map((l, i) => ({ fd: 4 + i, unix: l.address.kind === "unix" })),
-      reusePort,
-      age: this.#age,
-    };
-    const env = { ...process.env, ...rawEnv(config.raw_env) } as Record<string, string>;
+    const boot = { config: config as unknown as Record<string, unknown>, reusePort, age: this.#age };
+    const env = { ...process.env, ...rawEnv(config.raw_env) };
     const child = spawnWorker(runtime, boot, listeners.map((l) => l.fd), env);
     if (child.pid === undefined) throw new HaltServer("Cannot start a worker process.", 1);
-    const worker = new WorkerHandle(child, child.pid, this.#age);
+    const worker = new WorkerHandle(child, child.pid, this.#age, this.#generation);
     this.#workers.set(worker.pid, worker);
-    receive(child.stdio[3] as Readable, (message) => {
-      worker.lastBeat = performance.now();
-      if (message.t === "ready") {
-        worker.booted = true;
-        this.#bootFailures = 0;
-      }
-    });
+    receive(child.stdio[3] as Readable, (message) => this.#events.push({ kind: "message", worker, message }));
     child.stdin!.on("error", () => {});
     child.on("exit", (code, signal) => this.#events.push({ kind: "exit", worker, code, signal }));
   }
 
   // Stops every worker: polite signal, then SIGKILL after graceful_timeout.
   async #stop(graceful: boolean): Promise<void> {
-    const { config, runtime, listeners } = this.#ctx;
-    closeListeners(runtime.libc(), listeners);
+    const { config, runtime, listeners, pidfile, systemd } = this.#ctx;
+    // Sockets handed to systemd or to a USR2 child stay; their files must not vanish.
+    const handedOver = systemd || (this.#reexecChild !== undefined && this.#reexecChild.exitCode === null);
+    closeListeners(runtime.libc(), handedOver ? listeners.map((l) => ({ ...l, ownsPath: false })) : listeners);
     for (const worker of this.#workers.values()) worker.stop(graceful);
     const deadline = performance.now() + (graceful ? config.graceful_timeout * 1000 : 2000);
-    while (this.#workers.size && performance.now() < deadline) {
-      await this.#events.wait(100);
-      for (const event of this.#events.drain()) {
-        if (event.kind === "exit") this.#workers.delete(event.worker.pid);
-      }
-    }
+    while (this.#workers.size && performance.now() < deadline) await this.#reapQuietly();
     for (const worker of this.#workers.values()) worker.kill();
-    while (this.#workers.size) {
-      await this.#events.wait(100);
-      for (const event of this.#events.drain()) {
-        if (event.kind === "exit") this.#workers.delete(event.worker.pid);
-      }
+    while (this.#workers.size) await this.#reapQuietly();
+    pidfile?.unlink(process.pid);
+  }
+
+  async #reapQuietly(): Promise<void> {
+    await this.#events.wait(100);
+    for (const event of this.#events.drain()) {
+      if (event.kind === "exit") this.#workers.delete(event.worker.pid);
     }
   }
 }

@@ -1,9 +1,10 @@
-// Starts one worker process of this same program with the listening sockets
-// at fds 4.., its channel at fd 3 and the resolved configuration in its env.
+// Starts one worker process of this same program: its channel at fd 3, the
+// listening sockets inherited at their own fd numbers, the resolved
+// configuration in its environment.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import type { WorkerBoot } from "../ipc/messages.ts";
-import type { Runtime } from "../runtime/types.ts";
+import type { Runtime, SelfCommand } from "../runtime/types.ts";
 
 export const ROLE_ENV = "APPSERVE_ROLE";
 export const BOOT_ENV = "APPSERVE_WORKER_BOOT";
@@ -16,16 +17,44 @@ export function rawEnv(pairs: readonly string[]): Record<string, string> {
   }));
 }
 
+export interface SpawnWithFdsOptions {
+  stdio: StdioOptions[];
+  env: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+export type StdioOptions = "pipe" | "inherit" | "ignore";
+
+/**
+ * Starts `command` so that it can use the listening sockets `fds`; `describe`
+ * receives the numbers the fds have in the child and returns extra env vars.
+ */
+export function spawnWithFds(
+  runtime: Runtime,
+  command: SelfCommand,
+  fds: number[],
+  options: SpawnWithFdsOptions,
+  describe: (childFds: number[]) => Record<string, string>,
+): ChildProcess {
+  const byStdio = runtime.fdPassing === "stdio";
+  const childFds = byStdio ? fds.map((_, i) => options.stdio.length + i) : fds;
+  return spawn(command.command, command.args, {
+    cwd: options.cwd,
+    stdio: byStdio ? [...options.stdio, ...fds] : options.stdio,
+    env: { ...options.env, ...describe(childFds) },
+  });
+}
+
 export function spawnWorker(
   runtime: Runtime,
-  boot: WorkerBoot,
-  listenerFds: number[],
-  env: Record<string, string>,
+  boot: Omit<WorkerBoot, "listeners">,
+  fds: number[],
+  env: Record<string, string | undefined>,
 ): ChildProcess {
-  const command = runtime.workerCommand();
-  return spawn(command.command, command.args, {
-    // stdin: EOF tells the worker its master is gone; fd 3: messages to the master.
-    stdio: ["pipe", "inherit", "inherit", "pipe", ...listenerFds],
-    env: { ...env, [ROLE_ENV]: "worker", [BOOT_ENV]: JSON.stringify(boot) },
-  });
+  // stdin: EOF tells the worker its master is gone; fd 3: messages to the master.
+  const stdio: StdioOptions[] = ["pipe", "inherit", "inherit", "pipe"];
+  return spawnWithFds(runtime, runtime.workerCommand(), fds, { stdio, env }, (childFds) => ({
+    [ROLE_ENV]: "worker",
+    [BOOT_ENV]: JSON.stringify({ ...boot, listeners: childFds.map((fd) => ({ fd })) }),
+  }));
 }

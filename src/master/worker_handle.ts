@@ -8,10 +8,18 @@ export class WorkerHandle {
   booted = false;
   /** Monotonic ms of the last heartbeat. */
   lastBeat = performance.now();
-  /** The master asked this worker to stop; its exit is expected. */
+  /** The master asked this worker to stop (or it is recycling itself); its exit is expected. */
   retiring = false;
+  /** SIGABRT was sent for a timeout; the next stale tick sends SIGKILL. */
+  aborted = false;
 
-  constructor(readonly child: ChildProcess, readonly pid: number, readonly age: number) {}
+  constructor(
+    readonly child: ChildProcess,
+    readonly pid: number,
+    readonly age: number,
+    /** Bumped by every HUP: workers of an older generation retire once the new one boots. */
+    readonly generation: number,
+  ) {}
 
   /** Graceful stop (SIGTERM) or quick stop (SIGQUIT), as gunicorn's workers expect. */
   stop(graceful: boolean): void {

@@ -8,15 +8,23 @@ import { isIP } from "node:net";
 import { ConfigError } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { type Address, formatAddress } from "./bind.ts";
-import { AF_UNIX, decodeSockaddr, inetSockaddr, UNIX_PATH_MAX, unixSockaddr } from "./sockaddr.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  decodeSockaddr,
+  type DecodedSockaddr,
+  inetSockaddr,
+  UNIX_PATH_MAX,
+  unixSockaddr,
+} from "./sockaddr.ts";
 
 const SOCK_STREAM = 1;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_ACCEPTCONN = 30;
-const F_DUPFD_CLOEXEC = 1030;
-// Inherited descriptors move above the fds workers get (0-3 plus one per listener).
+const F_DUPFD = 0;
 const FIRST_PRIVATE_FD = 64;
 
 /** A listening socket: the address it serves (with the real port) and its fd in this process. */
@@ -75,16 +83,38 @@ async function openOne(libc: Libc, address: Address, backlog: number): Promise<L
   }
   if (libc.bind(fd, sockaddr) !== 0) fail(libc, address, fd);
   if (libc.listen(fd, backlog) !== 0) fail(libc, address, fd);
-  if (address.kind === "unix") return { address, fd, ownsPath: true };
-  const { port } = localName(libc, fd);
-  return { address: { ...address, port }, fd, ownsPath: false };
+  const high = moveHigh(libc, fd, address);
+  if (address.kind === "unix") return { address, fd: high, ownsPath: true };
+  const { port } = localName(libc, high);
+  return { address: { ...address, port }, fd: high, ownsPath: false };
 }
 
-function localName(libc: Libc, fd: number): { family: number; port: number } {
+// Workers inherit listeners at the same fd number (not through spawn's stdio:
+// Deno's spawn clears O_NONBLOCK on stdio fds, and that flag is shared by every
+// process holding the socket, which left workers blocked in accept()). So the
+// fd is moved above the numbers stdio uses and made inheritable (no CLOEXEC).
+function moveHigh(libc: Libc, fd: number, address: Address): number {
+  const moved = libc.fcntl(fd, F_DUPFD, FIRST_PRIVATE_FD);
+  if (moved < 0) fail(libc, address, fd);
+  libc.close(fd);
+  return moved;
+}
+
+function localName(libc: Libc, fd: number): DecodedSockaddr {
   const sa = new Uint8Array(128);
-  const len = new Uint8Array(new Uint32Array([128]).buffer);
-  if (libc.getsockname(fd, sa, len) !== 0) return { family: -1, port: 0 };
-  return decodeSockaddr(sa);
+  const len = new Uint32Array([128]);
+  if (libc.getsockname(fd, sa, new Uint8Array(len.buffer)) !== 0) {
+    return { family: -1, port: 0, host: "", path: "" };
+  }
+  return decodeSockaddr(sa, len[0]);
+}
+
+/** The address a socket is bound to, as a bind Address (fd://N when unknown). */
+function boundAddress(libc: Libc, fd: number, original: number): Address {
+  const name = localName(libc, fd);
+  if (name.family === AF_INET || name.family === AF_INET6) return { kind: "tcp", host: name.host, port: name.port };
+  if (name.family === AF_UNIX && name.path) return { kind: "unix", path: name.path };
+  return { kind: "fd", fd: original };
 }
 
 /** Adopts an already-listening inherited descriptor (fd://N, systemd, USR2). */
@@ -98,16 +128,8 @@ export function inheritFd(libc: Libc, fd: number): Listener {
   if (new Int32Array(value.buffer)[0] !== 1) {
     throw new ConfigError(`Cannot listen at fd://${fd}: the descriptor is a socket that is not listening`);
   }
-  // fd://3 would collide with the worker channel at fd 3 when spawning.
-  const moved = libc.fcntl(fd, F_DUPFD_CLOEXEC, FIRST_PRIVATE_FD);
-  if (moved < 0) throw new ConfigError(`Cannot listen at fd://${fd}: ${libc.strerror(libc.errno())}`);
-  libc.close(fd);
-  return { address, fd: moved, ownsPath: false };
-}
-
-/** True when fd is an AF_UNIX socket (its peers have no IP address). */
-export function isUnixFd(libc: Libc, fd: number): boolean {
-  return localName(libc, fd).family === AF_UNIX;
+  const moved = moveHigh(libc, fd, address);
+  return { address: boundAddress(libc, moved, fd), fd: moved, ownsPath: false };
 }
 
 /**

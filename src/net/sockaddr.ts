@@ -58,10 +58,29 @@ export function unixSockaddr(path: string): Uint8Array {
   return sa;
 }
 
-/** Address family and port of a sockaddr filled in by getsockname(). */
-export function decodeSockaddr(sa: Uint8Array): { family: number; port: number } {
+/** A sockaddr filled in by getsockname(): family, port, and host or unix path. */
+export interface DecodedSockaddr {
+  family: number;
+  port: number;
+  host: string;
+  path: string;
+}
+
+export function decodeSockaddr(sa: Uint8Array, length: number): DecodedSockaddr {
   const view = new DataView(sa.buffer, sa.byteOffset);
   const family = view.getUint16(0, true);
   const port = family === AF_UNIX ? 0 : view.getUint16(2, false);
-  return { family, port };
+  let host = "";
+  let path = "";
+  if (family === AF_INET) host = [...sa.subarray(4, 8)].join(".");
+  if (family === AF_INET6) {
+    const words = Array.from({ length: 8 }, (_, i) => view.getUint16(8 + i * 2, false).toString(16));
+    host = words.join(":").replace(/(^|:)0(:0)+(:|$)/, "::").replace(/:{3,}/, "::");
+  }
+  if (family === AF_UNIX) {
+    const bytes = sa.subarray(2, length);
+    const end = bytes.indexOf(0);
+    path = new TextDecoder().decode(end === -1 ? bytes : bytes.subarray(0, end));
+  }
+  return { family, port, host, path };
 }

@@ -64,6 +64,7 @@ function self(args: string[], entry: URL): SelfCommand {
 export const bunRuntime: Runtime = {
   name: "bun",
   version: Bun.version,
+  fdPassing: "stdio",
   compiled: COMPILED,
   workerCommand: () => self([], WORKER_ENTRY),
   masterCommand: (argv) => self(argv, CLI_ENTRY),

@@ -58,6 +58,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
 export const denoRuntime: Runtime = {
   name: "deno",
   version: Deno.version.deno,
+  fdPassing: "inherit",
   compiled: false,
   workerCommand: (): SelfCommand => ({
     command: Deno.execPath(),

@@ -41,6 +41,13 @@ export interface Runtime {
   readonly version: string;
   /** True inside a single-file executable. */
   readonly compiled: boolean;
+  /**
+   * How a child process gets the listening sockets. "inherit": at the same fd
+   * numbers, because Deno's spawn clears O_NONBLOCK on fds given in `stdio`
+   * (a flag every process sharing the socket sees). "stdio": mapped to fds
+   * after the stdio entries, because Bun's spawn closes every other fd.
+   */
+  readonly fdPassing: "inherit" | "stdio";
   /** Command line that starts a worker process of this program. */
   workerCommand(): SelfCommand;
   /** Command line that starts a new master (USR2 re-exec) with these CLI args. */

@@ -1,5 +1,6 @@
-// Everything a worker process does, in order: read its boot message, load the
-// app, serve, and drain on SIGTERM. Runs in the child; never imports master/.
+// Everything a worker process does, as a written contract: a side-effect-free
+// constructor, init() (signals, channel, app), serve(), drain(), exit().
+// Runs in the child; never imports master/.
 
 import { Socket } from "node:net";
 import process from "node:process";
@@ -7,13 +8,117 @@ import { ExitCode } from "../cli/exit_codes.ts";
 import type { Config } from "../config/settings.ts";
 import { AppLoadError, firstLine } from "../errors.ts";
 import { loadApp } from "../app/load_app.ts";
+import type { FetchHandler } from "../http/types.ts";
 import { send } from "../ipc/channel.ts";
-import { CHANNEL_FD, type WorkerBoot } from "../ipc/messages.ts";
+import { CHANNEL_FD, type WorkerBoot, type WorkerMessage } from "../ipc/messages.ts";
 import { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { serveAsync, type Serving } from "./async.ts";
 
 const BEAT_MS = 1000;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+
+/** max_requests + randint(0, max_requests_jitter), or Infinity when recycling is off. */
+export function requestLimit(config: Pick<Config, "max_requests" | "max_requests_jitter">): number {
+  if (config.max_requests <= 0) return Infinity;
+  return config.max_requests + Math.floor(Math.random() * (config.max_requests_jitter + 1));
+}
+
+export class Worker {
+  readonly #boot: WorkerBoot;
+  readonly #config: Config;
+  readonly #runtime: Runtime;
+  readonly #log: Logger;
+  readonly #limit: number;
+  #channel: Socket | undefined;
+  #servings: Serving[] = [];
+  #requests = 0;
+  #retiring = false;
+  #draining = false;
+
+  constructor(boot: WorkerBoot, runtime: Runtime) {
+    this.#boot = boot;
+    this.#config = Object.freeze(boot.config) as unknown as Config;
+    this.#runtime = runtime;
+    this.#log = new Logger({ level: this.#config.loglevel });
+    this.#limit = requestLimit(this.#config);
+  }
+
+  /** Signals, the master channel and the app; exits 4 when the app cannot load. */
+  async init(): Promise<FetchHandler> {
+    this.#log.info(`Booting worker with pid: ${process.pid}`);
+    this.#channel = new Socket({ fd: CHANNEL_FD, readable: false, writable: true });
+    this.#channel.on("error", () => {});
+    // stdin is a pipe from the master: EOF means the master is gone.
+    process.stdin.on("end", () => {
+      this.#log.info(`Parent changed, shutting down: <Worker ${process.pid}>`);
+      this.exit(ExitCode.OK);
+    });
+    process.stdin.resume();
+    process.on("SIGTERM", () => this.drain());
+    process.on("SIGINT", () => this.exit(ExitCode.OK));
+    process.on("SIGQUIT", () => this.exit(ExitCode.OK));
+    process.on("SIGWINCH", () => {});
+    process.on("SIGUSR1", () => {});
+    try {
+      return await loadApp(this.#config.app, process.cwd());
+    } catch (error) {
+      this.#log.error(error instanceof AppLoadError ? error.message : `Cannot load app: ${firstLine(error)}`);
+      return this.exit(ExitCode.APP_LOAD_ERROR);
+    }
+  }
+
+  /** Starts serving and the heartbeat; exits 3 when the listeners cannot be served. */
+  async serve(app: FetchHandler): Promise<void> {
+    // Inherited listeners must not leak into processes the app starts.
+    const libc = this.#runtime.libc();
+    for (const { fd } of this.#boot.listeners) libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+    const counted: FetchHandler = (request, info) => {
+      this.#countRequest();
+      return app(request, info);
+    };
+    try {
+      this.#servings = await serveAsync(counted, this.#boot, {
+        config: this.#config,
+        log: this.#log,
+        runtime: this.#runtime,
+      });
+    } catch (error) {
+      this.#log.error(`Cannot serve: ${firstLine(error)}`);
+      this.exit(ExitCode.WORKER_BOOT_ERROR);
+    }
+    this.#send({ t: "ready" });
+    setInterval(() => this.#send({ t: "beat" }), BEAT_MS);
+  }
+
+  /** Graceful stop: no new connections, in-flight requests finish within graceful_timeout. */
+  async drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    await Promise.all(this.#servings.map((s) => s.stop(this.#config.graceful_timeout * 1000)));
+    this.exit(ExitCode.OK);
+  }
+
+  exit(code: number): never {
+    this.#log.info(`Worker exiting (pid: ${process.pid})`);
+    process.exit(code);
+  }
+
+  // Counted when a request starts, so the last one's response already carries connection: close.
+  #countRequest(): void {
+    this.#requests += 1;
+    if (this.#requests < this.#limit || this.#retiring || this.#draining) return;
+    this.#retiring = true;
+    this.#log.info("Autorestarting worker after current request.");
+    this.#send({ t: "retiring" });
+    queueMicrotask(() => this.drain());
+  }
+
+  #send(message: WorkerMessage): void {
+    if (this.#channel) send(this.#channel, message);
+  }
+}
 
 function readBoot(): WorkerBoot {
   const text = process.env.APPSERVE_WORKER_BOOT;
@@ -24,53 +129,8 @@ function readBoot(): WorkerBoot {
   return JSON.parse(text) as WorkerBoot;
 }
 
-/** Runs this process as a worker until it is told to stop; never returns. */
-export async function runWorker(runtime: Runtime): Promise<never> {
-  const boot = readBoot();
-  const config = Object.freeze(boot.config) as unknown as Config;
-  const log = new Logger({ level: config.loglevel });
-  const exit = (code: number): never => {
-    log.info(`Worker exiting (pid: ${process.pid})`);
-    process.exit(code);
-  };
-  log.info(`Booting worker with pid: ${process.pid}`);
-
-  const channel = new Socket({ fd: CHANNEL_FD, readable: false, writable: true });
-  channel.on("error", () => {});
-  // stdin is a pipe from the master: EOF means the master is gone.
-  process.stdin.on("end", () => {
-    log.info(`Parent changed, shutting down: <Worker ${process.pid}>`);
-    exit(ExitCode.OK);
-  });
-  process.stdin.resume();
-  process.on("SIGINT", () => exit(ExitCode.OK));
-  process.on("SIGQUIT", () => exit(ExitCode.OK));
-  process.on("SIGWINCH", () => {});
-  process.on("SIGUSR1", () => {});
-
-  let servings: Serving[] = [];
-  let stopping = false;
-  process.on("SIGTERM", async () => {
-    if (stopping) return;
-    stopping = true;
-    await Promise.all(servings.map((s) => s.stop(config.graceful_timeout * 1000)));
-    exit(ExitCode.OK);
-  });
-
-  let handler;
-  try {
-    handler = await loadApp(config.app, process.cwd());
-  } catch (error) {
-    log.error(error instanceof AppLoadError ? error.message : `Cannot load app: ${firstLine(error)}`);
-    return exit(ExitCode.APP_LOAD_ERROR);
-  }
-  try {
-    servings = await serveAsync(handler, boot, { config, log, runtime });
-  } catch (error) {
-    log.error(`Cannot serve: ${firstLine(error)}`);
-    return exit(ExitCode.WORKER_BOOT_ERROR);
-  }
-  send(channel, { t: "ready" });
-  setInterval(() => send(channel, { t: "beat" }), BEAT_MS);
-  return await new Promise<never>(() => {});
+/** Runs this process as a worker until it is told to stop. */
+export async function runWorker(runtime: Runtime): Promise<void> {
+  const worker = new Worker(readBoot(), runtime);
+  await worker.serve(await worker.init());
 }

@@ -176,7 +176,7 @@ e2e("serves an inherited listening descriptor given as fd://3 (systemd-socket-ac
     // The first connection makes systemd-socket-activate start appserve.
     const answer = await getWhenReady(`http://127.0.0.1:${port}/`);
     assert.match(answer.body, /^hello pid \d+/);
-    await activator.waitFor(/Listening at: fd:\/\/3 \(\d+\)/);
+    await activator.waitFor(new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} \\(\\d+\\)`));
   } finally {
     const result = await activator.stop();
     assert.match(result.stderr, /Shutting down: Master/);

@@ -1,0 +1,47 @@
+// Listening sockets handed over by a parent instead of bound here: systemd
+// socket activation (LISTEN_FDS/LISTEN_PID) and a USR2 re-exec (APPSERVE_FDS).
+
+import type { Address } from "./bind.ts";
+import { inheritFd, type Listener } from "./listeners.ts";
+import type { Libc } from "../runtime/types.ts";
+
+/** sd_listen_fds(3): passed descriptors start at 3. */
+const SD_LISTEN_FDS_START = 3;
+export const REEXEC_FDS_ENV = "APPSERVE_FDS";
+
+/** What a re-exec'd master is told: its inherited fds and what they serve. */
+export function encodeReexecFds(listeners: Listener[]): string {
+  return JSON.stringify(listeners.map((l) => ({ fd: l.fd, address: l.address })));
+}
+
+/**
+ * Adopts inherited listeners, or returns undefined when there are none.
+ * `source` says where they came from, for logs and for whether to unlink unix sockets.
+ */
+export function adoptInherited(
+  libc: Libc,
+  env: Record<string, string | undefined>,
+  pid: number,
+): { listeners: Listener[]; source: "systemd" | "reexec" } | undefined {
+  const reexec = env[REEXEC_FDS_ENV];
+  if (reexec) {
+    delete env[REEXEC_FDS_ENV];
+    const passed = JSON.parse(reexec) as { fd: number; address: Address }[];
+    const listeners = passed.map(({ fd, address }) => ({
+      ...inheritFd(libc, fd),
+      address,
+      // The new master removes the unix socket files when it finally stops.
+      ownsPath: address.kind === "unix",
+    }));
+    return { listeners, source: "reexec" };
+  }
+  if (env.LISTEN_FDS && Number(env.LISTEN_PID) === pid) {
+    const count = Number(env.LISTEN_FDS);
+    delete env.LISTEN_FDS;
+    delete env.LISTEN_PID;
+    delete env.LISTEN_FDNAMES;
+    const listeners = Array.from({ length: count }, (_, i) => inheritFd(libc, SD_LISTEN_FDS_START + i));
+    return { listeners, source: "systemd" };
+  }
+  return undefined;
+}
