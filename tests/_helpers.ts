@@ -247,3 +247,36 @@ export function e2e(name: string, fn: (target: Target) => Promise<void>): void {
 export function hasStackTrace(text: string): boolean {
   return /^\s+at .+[:(]/m.test(text);
 }
+
+export interface LoadResult {
+  requests: number;
+  /** Socket errors (connect, read, write, timeout) plus non-2xx/3xx answers. */
+  failed: number;
+  report: string;
+}
+
+/**
+ * A bounded load from wrk (Debian) with a fresh connection per request, as
+ * the lifecycle tests need: every failed request is counted.
+ */
+export function load(url: string, seconds: number, connections = 8): { done: Promise<LoadResult> } {
+  const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "-H", "Connection: close", url], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let report = "";
+  child.stdout!.on("data", (d) => (report += d));
+  child.stderr!.on("data", (d) => (report += d));
+  const done = new Promise<LoadResult>((resolvePromise) =>
+    child.on("close", () => {
+      const requests = Number(/(\d+) requests in/.exec(report)?.[1] ?? 0);
+      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(report);
+      const socketErrors = socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(report)?.[1] ?? 0);
+      resolvePromise({ requests, failed: socketErrors + non2xx, report });
+    })
+  );
+  return { done };
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

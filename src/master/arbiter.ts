@@ -52,6 +52,8 @@ export interface ArbiterContext {
 
 /** Worker deaths before boot in a row that mean the worker cannot boot at all. */
 const MAX_BOOT_FAILURES = 3;
+/** Importing an app (TypeScript compile included) may take longer than a short --timeout. */
+const MIN_BOOT_TIMEOUT_MS = 60_000;
 const TICK_MS = 1000;
 
 export class Arbiter {
@@ -233,8 +235,11 @@ export class Arbiter {
     if (!reason && !worker.booted && !worker.retiring && ++this.#bootFailures >= MAX_BOOT_FAILURES) {
       reason = new HaltServer("Worker failed to boot.", ExitCode.WORKER_BOOT_ERROR);
     }
-    if (reason && worker.generation === this.#generation && this.#previous) return this.#rollback(reason);
-    if (reason) throw reason;
+    if (!reason) return;
+    // A generation already rolled back or replaced says nothing about the current one.
+    if (worker.generation !== this.#generation) return;
+    if (this.#previous) return this.#rollback(reason);
+    throw reason;
   }
 
   // The new generation cannot boot: keep serving with the old one.
@@ -257,7 +262,8 @@ export class Arbiter {
     if (timeoutMs <= 0) return;
     const now = performance.now();
     for (const worker of this.#workers.values()) {
-      if (now - worker.lastBeat <= timeoutMs) continue;
+      const allowed = worker.booted ? timeoutMs : Math.max(timeoutMs, MIN_BOOT_TIMEOUT_MS);
+      if (now - worker.lastBeat <= allowed) continue;
       if (!worker.aborted) {
         this.#ctx.log.critical(`WORKER TIMEOUT (pid:${worker.pid})`);
         worker.aborted = true;

@@ -15,7 +15,10 @@ import { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { serveAsync, type Serving } from "./async.ts";
 
-const BEAT_MS = 1000;
+/** Beats come at least four times per timeout, and at least once a second. */
+export function beatInterval(timeoutSeconds: number): number {
+  return timeoutSeconds > 0 ? Math.min(1000, Math.max(50, (timeoutSeconds * 1000) / 4)) : 1000;
+}
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
 
@@ -89,7 +92,7 @@ export class Worker {
       this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
     this.#send({ t: "ready" });
-    setInterval(() => this.#send({ t: "beat" }), BEAT_MS);
+    setInterval(() => this.#send({ t: "beat" }), beatInterval(this.#config.timeout));
   }
 
   /** Graceful stop: no new connections, in-flight requests finish within graceful_timeout. */
