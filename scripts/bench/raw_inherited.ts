@@ -1,0 +1,101 @@
+// Baseline for appserve's shared-socket mode: a master that owns one listening
+// socket (made through appserve's own libc code) and N children serving it as fd 3.
+// Usage: raw_inherited.ts PORT N [http|fixed]   (each child prints "ready" once listening)
+
+import { type ChildProcess, spawn } from "node:child_process";
+import process from "node:process";
+import { openListeners } from "../../src/net/listeners.ts";
+import { detectRuntime } from "../../src/runtime/mod.ts";
+
+const HOST = "127.0.0.1";
+const FD = 3;
+const isBun = "Bun" in globalThis;
+const ready = (): void => void process.stdout.write(`ready ${process.pid}\n`);
+
+/** node:http (Deno's can listen on an inherited descriptor; Bun's cannot). */
+async function serveNodeHttp(): Promise<void> {
+  const { createServer } = await import("node:http");
+  createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "text/plain;charset=UTF-8" });
+    res.end("Hello World!");
+  }).listen({ fd: FD }, ready);
+}
+
+function encodeResponse(close: boolean): Uint8Array {
+  return new TextEncoder().encode(
+    "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=UTF-8\r\n" +
+      `date: ${new Date().toUTCString()}\r\ncontent-length: 12\r\n` +
+      `${close ? "connection: close\r\n" : ""}\r\nHello World!`,
+  );
+}
+
+/**
+ * node:net answering every request head with one pre-encoded response (enough
+ * for wrk's body-less GETs): the upper bound for any HTTP layer on node:net.
+ */
+async function serveFixedResponse(): Promise<void> {
+  const { createServer } = await import("node:net");
+  let response = encodeResponse(false);
+  let closing = encodeResponse(true);
+  setInterval(() => {
+    response = encodeResponse(false);
+    closing = encodeResponse(true);
+  }, 1000).unref();
+  const latin1 = new TextDecoder("latin1");
+  createServer((socket) => {
+    let pending = "";
+    socket.on("error", () => socket.destroy());
+    socket.on("data", (chunk: Uint8Array) => {
+      if (socket.writableEnded) return;
+      pending += latin1.decode(chunk);
+      let end;
+      while ((end = pending.indexOf("\r\n\r\n")) >= 0) {
+        const head = pending.slice(0, end);
+        pending = pending.slice(end + 4);
+        if (/\r\nconnection:\s*close/i.test(head)) {
+          socket.end(closing);
+          return;
+        }
+        socket.write(response);
+      }
+    });
+  }).listen({ fd: FD }, ready);
+}
+
+async function master(port: number, count: number, kind: string): Promise<void> {
+  const runtime = await detectRuntime();
+  const [listener] = await openListeners(runtime.libc(), [{ kind: "tcp", host: HOST, port }], 2048);
+  const self = import.meta.filename!;
+  const args = isBun ? [self, "child", kind] : ["run", "-A", "--quiet", self, "child", kind];
+  const children: ChildProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    children.push(
+      spawn(process.execPath, args, { stdio: ["inherit", "inherit", "inherit", listener.fd] }),
+    );
+  }
+  const stop = (): void => {
+    for (const child of children) child.kill("SIGKILL");
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  // A child that dies is not replaced: the row would be wrong, so stop everything.
+  for (const child of children) child.on("exit", stop);
+}
+
+const [first, second, third] = process.argv.slice(2);
+if (first === "child") {
+  await (second === "http" ? serveNodeHttp() : serveFixedResponse());
+} else {
+  const port = Number(first);
+  const count = Number(second ?? 1);
+  const kind = third ?? (isBun ? "fixed" : "http");
+  const valid = Number.isInteger(port) && port > 0 && Number.isInteger(count) && count >= 1;
+  if (!valid || (kind !== "http" && kind !== "fixed") || (isBun && kind === "http")) {
+    process.stderr.write(
+      "raw_inherited: usage: raw_inherited.ts PORT N [http|fixed] (http: Deno only)\n",
+    );
+    process.exit(2);
+  }
+  await master(port, count, kind);
+}
