@@ -46,10 +46,19 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     hostname: options.hostname,
     port: options.port,
     reusePort: true,
-    fetch(request, srv) {
+    async fetch(request, srv) {
       const ip = srv.requestIP(request);
       const remote = { transport: "tcp" as const, hostname: ip?.address ?? "", port: ip?.port ?? 0 };
-      return handler(request, { remoteAddr: remote, requestIP: () => ip });
+      const response = await handler(request, { remoteAddr: remote, requestIP: () => ip });
+      // Bun closes such connections without saying so; clients (wrk) then count a read error.
+      if (request.headers.get("connection")?.toLowerCase() === "close") {
+        try {
+          response.headers.set("connection", "close");
+        } catch {
+          // Immutable headers (Response.redirect): Bun still closes the connection.
+        }
+      }
+      return response;
     },
   });
   return Promise.resolve({ shutdown: () => server.stop(false) });
