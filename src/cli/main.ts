@@ -13,6 +13,7 @@ import { adoptInherited } from "../net/inherited.ts";
 import { closeListeners, openListeners } from "../net/listeners.ts";
 import { Arbiter } from "../master/arbiter.ts";
 import { Pidfile } from "../master/pidfile.ts";
+import { HookRunner } from "../hooks.ts";
 import { PARENT_ENV } from "../master/reexec.ts";
 import type { Config } from "../config/settings.ts";
 import { ROLE_ENV } from "../master/spawn.ts";
@@ -55,6 +56,8 @@ async function serve(argv: string[], resolved: Resolved, runtime: Runtime): Prom
   const reusePort = addresses.flatMap((a) => a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []);
   const parentPid = Number(env[PARENT_ENV]) || undefined;
   delete process.env[PARENT_ENV];
+  const hooks = await HookRunner.load(config.hooks, log);
+  await hooks.run("on_starting", { pid: process.pid, config, log, numWorkers: config.workers });
   // Bind first: a bind failure is then the only line the user sees.
   const inherited = adoptInherited(runtime.libc(), process.env, process.pid);
   const listeners = inherited?.listeners ??
@@ -85,6 +88,7 @@ async function serve(argv: string[], resolved: Resolved, runtime: Runtime): Prom
     pidfile,
     parentPid,
     systemd: inherited?.source === "systemd",
+    hooks,
   }).run();
 }
 

@@ -523,9 +523,12 @@ export const SETTINGS = [
     metavar: "PATH",
     type: string("a file path"),
     default: "",
-    doc: "A module exporting gunicorn's server hooks (on_starting, when_ready, post_fork, ...).",
+    doc: "A module exporting gunicorn's server hooks as functions: on_starting, on_reload, " +
+      "when_ready, pre_fork, post_fork, post_worker_init, worker_int, worker_abort, pre_exec, " +
+      "pre_request, post_request, child_exit, worker_exit, nworkers_changed, on_exit. Master " +
+      "hooks run in the master, worker hooks in the worker. A hook that throws is logged and " +
+      "contained, except on_starting, which aborts start-up.",
     path: true,
-    pending: "server hooks (issue 4)",
   },
 ] as const satisfies readonly SettingSpec<unknown>[];
 

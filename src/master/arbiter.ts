@@ -6,6 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
 import type { Config } from "../config/settings.ts";
 import { AppserveError, HaltServer } from "../errors.ts";
+import type { HookRunner, ServerInfo, WorkerInfo } from "../hooks.ts";
 import { ExitCode } from "../cli/exit_codes.ts";
 import { receive } from "../ipc/channel.ts";
 import type { WorkerMessage } from "../ipc/messages.ts";
@@ -48,6 +49,7 @@ export interface ArbiterContext {
   parentPid?: number;
   /** Listeners came from systemd: never remove their socket files. */
   systemd: boolean;
+  hooks: HookRunner;
 }
 
 /** Worker deaths before boot in a row that mean the worker cannot boot at all. */
@@ -81,20 +83,33 @@ export class Arbiter {
     log.info(`Using worker: ${this.#workerClass()}`);
     let code: number = ExitCode.OK;
     try {
-      this.#manageWorkers();
+      await this.#ctx.hooks.run("when_ready", this.#server());
+      await this.#manageWorkers();
       for (;;) {
         await this.#events.wait(TICK_MS);
         this.#maybePromote();
-        this.#dispatch();
+        await this.#dispatch();
         this.#murderStuckWorkers();
-        this.#manageWorkers();
+        await this.#manageWorkers();
       }
     } catch (stop) {
       code = await this.#halt(stop);
     } finally {
       uninstall();
     }
+    await this.#ctx.hooks.run("on_exit", this.#server());
     return code;
+  }
+
+  /** The `server` argument of master hooks. */
+  #server(): ServerInfo {
+    return { pid: process.pid, config: this.#ctx.config, log: this.#ctx.log, numWorkers: this.#numWorkers };
+  }
+
+  async #setNumWorkers(count: number): Promise<void> {
+    const old = this.#numWorkers;
+    this.#numWorkers = count;
+    if (count !== old) await this.#ctx.hooks.run("nworkers_changed", this.#server(), count, old);
   }
 
   async #halt(stop: unknown): Promise<number> {
@@ -127,10 +142,10 @@ export class Arbiter {
     return name === "async" ? "async" : `async (alias ${name})`;
   }
 
-  #dispatch(): void {
+  async #dispatch(): Promise<void> {
     for (const event of this.#events.drain()) {
-      if (event.kind === "signal") this.#handleSignal(event.signal);
-      else if (event.kind === "exit") this.#reap(event.worker, event.code, event.signal);
+      if (event.kind === "signal") await this.#handleSignal(event.signal);
+      else if (event.kind === "exit") await this.#reap(event.worker, event.code, event.signal);
       else this.#onMessage(event.worker, event.message);
     }
   }
@@ -146,7 +161,7 @@ export class Arbiter {
     }
   }
 
-  #handleSignal(signal: MasterSignal): void {
+  async #handleSignal(signal: MasterSignal): Promise<void> {
     const { log } = this.#ctx;
     log.info(`Handling signal: ${shortName(signal)}`);
     switch (MASTER_SIGNALS[signal]) {
@@ -156,11 +171,9 @@ export class Arbiter {
       case "quit":
         throw new StopServer(false);
       case "scaleUp":
-        this.#numWorkers += 1;
-        return;
+        return await this.#setNumWorkers(this.#numWorkers + 1);
       case "scaleDown":
-        this.#numWorkers = Math.max(1, this.#numWorkers - 1);
-        return;
+        return await this.#setNumWorkers(Math.max(1, this.#numWorkers - 1));
       case "reload":
         return this.#reload();
       case "reopenLogs":
@@ -171,7 +184,7 @@ export class Arbiter {
       case "winch":
         if (this.#ctx.config.daemon) {
           log.info("graceful stop of workers");
-          this.#numWorkers = 0;
+          await this.#setNumWorkers(0);
         } else {
           log.debug("SIGWINCH ignored. Not daemonized");
         }
@@ -181,7 +194,7 @@ export class Arbiter {
 
   // HUP: new configuration, a fresh generation of workers; the old generation
   // retires once the new one has booted, and stays if the new one cannot boot.
-  #reload(): void {
+  async #reload(): Promise<void> {
     const { log } = this.#ctx;
     log.info("Hang up: Master");
     let next: Config;
@@ -195,10 +208,11 @@ export class Arbiter {
     this.#previous ??= { config: this.#ctx.config, generation: this.#generation };
     this.#ctx.config = next;
     this.#generation += 1;
-    this.#numWorkers = next.workers;
+    await this.#ctx.hooks.run("on_reload", this.#server());
+    await this.#setNumWorkers(next.workers);
   }
 
-  #reexec(): void {
+  async #reexec(): Promise<void> {
     const { log } = this.#ctx;
     if (this.#reexecChild && this.#reexecChild.exitCode === null) {
       log.warning("USR2 signal ignored. Child exists.");
@@ -208,6 +222,7 @@ export class Arbiter {
       log.warning("USR2 signal ignored. Parent exists.");
       return;
     }
+    await this.#ctx.hooks.run("pre_exec", this.#server());
     this.#reexecChild = reexec(this.#ctx);
     log.info(`Started new master with pid: ${this.#reexecChild.pid}`);
   }
@@ -222,9 +237,10 @@ export class Arbiter {
   }
 
   // Records a worker's exit; boot failures halt the server instead of looping.
-  #reap(worker: WorkerHandle, code: number | null, signal: string | null): void {
+  async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
     const { log } = this.#ctx;
     this.#workers.delete(worker.pid);
+    await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
     if (signal === "SIGKILL") log.error(`Worker (pid:${worker.pid}) was sent SIGKILL! Perhaps out of memory?`);
     else if (signal === "SIGTERM") log.info(`Worker (pid:${worker.pid}) was sent SIGTERM!`);
     else if (signal) log.warning(`Worker (pid:${worker.pid}) was sent ${signal}!`);
@@ -275,9 +291,9 @@ export class Arbiter {
   }
 
   // Spawns the missing workers, retires the surplus and, after a reload, the old generation.
-  #manageWorkers(): void {
+  async #manageWorkers(): Promise<void> {
     const current = [...this.#workers.values()].filter((w) => !w.retiring && w.generation === this.#generation);
-    for (let i = current.length; i < this.#numWorkers; i++) this.#spawn();
+    for (let i = current.length; i < this.#numWorkers; i++) await this.#spawn();
     const surplus = current.length - this.#numWorkers;
     if (surplus > 0) current.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
     const booted = current.filter((w) => w.booted).length;
@@ -289,9 +305,11 @@ export class Arbiter {
     }
   }
 
-  #spawn(): void {
+  async #spawn(): Promise<void> {
     const { config, runtime, listeners, reusePort } = this.#ctx;
     this.#age += 1;
+    const unborn: WorkerInfo = { pid: 0, age: this.#age };
+    await this.#ctx.hooks.run("pre_fork", this.#server(), unborn);
     const boot = { config: config as unknown as Record<string, unknown>, reusePort, age: this.#age };
     const env = { ...process.env, ...rawEnv(config.raw_env) };
     const child = spawnWorker(runtime, boot, listeners.map((l) => l.fd), env);
@@ -317,10 +335,13 @@ export class Arbiter {
     pidfile?.unlink(process.pid);
   }
 
+  // While stopping, exits are expected: record them and tell child_exit, nothing else.
   async #reapQuietly(): Promise<void> {
     await this.#events.wait(100);
     for (const event of this.#events.drain()) {
-      if (event.kind === "exit") this.#workers.delete(event.worker.pid);
+      if (event.kind !== "exit") continue;
+      this.#workers.delete(event.worker.pid);
+      await this.#ctx.hooks.run("child_exit", this.#server(), { pid: event.worker.pid, age: event.worker.age });
     }
   }
 }

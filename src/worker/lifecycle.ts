@@ -12,6 +12,7 @@ import type { FetchHandler } from "../http/types.ts";
 import { send } from "../ipc/channel.ts";
 import { CHANNEL_FD, type WorkerBoot, type WorkerMessage } from "../ipc/messages.ts";
 import { Logger } from "../log/logger.ts";
+import { HookRunner, type ServerInfo, type WorkerInfo } from "../hooks.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { serveAsync, type Serving } from "./async.ts";
 
@@ -35,6 +36,7 @@ export class Worker {
   readonly #log: Logger;
   readonly #limit: number;
   #channel: Socket | undefined;
+  #hooks: HookRunner | undefined;
   #servings: Serving[] = [];
   #requests = 0;
   #retiring = false;
@@ -51,6 +53,13 @@ export class Worker {
   /** Signals, the master channel and the app; exits 4 when the app cannot load. */
   async init(): Promise<FetchHandler> {
     this.#log.info(`Booting worker with pid: ${process.pid}`);
+    try {
+      this.#hooks = await HookRunner.load(this.#config.hooks, this.#log);
+    } catch (error) {
+      this.#log.error((error as Error).message);
+      return this.exit(ExitCode.WORKER_BOOT_ERROR);
+    }
+    await this.#hooks.run("post_fork", this.#server(), this.#info());
     this.#channel = new Socket({ fd: CHANNEL_FD, readable: false, writable: true });
     this.#channel.on("error", () => {});
     // stdin is a pipe from the master: EOF means the master is gone.
@@ -60,16 +69,48 @@ export class Worker {
     });
     process.stdin.resume();
     process.on("SIGTERM", () => this.drain());
-    process.on("SIGINT", () => this.exit(ExitCode.OK));
-    process.on("SIGQUIT", () => this.exit(ExitCode.OK));
+    process.on("SIGINT", () => this.#quit("worker_int", ExitCode.OK));
+    process.on("SIGQUIT", () => this.#quit("worker_int", ExitCode.OK));
+    // Runs only when the event loop still turns; a stuck worker is SIGKILLed next.
+    process.on("SIGABRT", () => this.#quit("worker_abort", 1));
     process.on("SIGWINCH", () => {});
     process.on("SIGUSR1", () => {});
+    let app: FetchHandler;
     try {
-      return await loadApp(this.#config.app, process.cwd());
+      app = await loadApp(this.#config.app, process.cwd());
     } catch (error) {
       this.#log.error(error instanceof AppLoadError ? error.message : `Cannot load app: ${firstLine(error)}`);
       return this.exit(ExitCode.APP_LOAD_ERROR);
     }
+    await this.#hooks.run("post_worker_init", this.#info());
+    return this.#withRequestHooks(app);
+  }
+
+  // pre_request/post_request wrap the app only when the hooks module has them.
+  #withRequestHooks(app: FetchHandler): FetchHandler {
+    const hooks = this.#hooks!;
+    if (!hooks.has("pre_request") && !hooks.has("post_request")) return app;
+    const info = this.#info();
+    return async (request, serveInfo) => {
+      await hooks.run("pre_request", info, request);
+      const response = await app(request, serveInfo);
+      await hooks.run("post_request", info, request, response);
+      return response;
+    };
+  }
+
+  #info(): WorkerInfo {
+    return { pid: process.pid, age: this.#boot.age };
+  }
+
+  /** The `server` argument of hooks run in a worker: the master as this worker knows it. */
+  #server(): ServerInfo {
+    return { pid: process.ppid, config: this.#config, log: this.#log, numWorkers: this.#config.workers };
+  }
+
+  async #quit(hook: "worker_int" | "worker_abort", code: number): Promise<void> {
+    await this.#hooks?.run(hook, this.#info());
+    this.exit(code);
   }
 
   /** Starts serving and the heartbeat; exits 3 when the listeners cannot be served. */
@@ -89,7 +130,7 @@ export class Worker {
       });
     } catch (error) {
       this.#log.error(`Cannot serve: ${firstLine(error)}`);
-      this.exit(ExitCode.WORKER_BOOT_ERROR);
+      return await this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
     this.#send({ t: "ready" });
     setInterval(() => this.#send({ t: "beat" }), beatInterval(this.#config.timeout));
@@ -100,11 +141,12 @@ export class Worker {
     if (this.#draining) return;
     this.#draining = true;
     await Promise.all(this.#servings.map((s) => s.stop(this.#config.graceful_timeout * 1000)));
-    this.exit(ExitCode.OK);
+    await this.exit(ExitCode.OK);
   }
 
-  exit(code: number): never {
+  async exit(code: number): Promise<never> {
     this.#log.info(`Worker exiting (pid: ${process.pid})`);
+    await this.#hooks?.run("worker_exit", this.#server(), this.#info());
     process.exit(code);
   }
 
