@@ -1,6 +1,8 @@
 // The program's entry: resolves the configuration, then checks, prints or runs
 // the master. The only place that turns domain errors into an exit code.
 
+import { spawn } from "node:child_process";
+import { accessSync, constants, statSync } from "node:fs";
 import process from "node:process";
 import { resolveModulePath, loadApp } from "../app/load_app.ts";
 import { parseAppSpec } from "../app/app_spec.ts";
@@ -47,10 +49,44 @@ async function checkConfig(resolved: Resolved): Promise<number> {
   return ExitCode.OK;
 }
 
+/** Set in the detached copy that -D starts. */
+const DAEMON_ENV = "APPSERVE_DAEMONIZED";
+
+/** `appserve: master [NAME]`: NAME is proc_name, else the app module. */
+export function processTitle(role: "master" | "worker", config: Config): string {
+  return `appserve: ${role} [${config.proc_name || config.app}]`;
+}
+
+// -D: start the same command detached in its own session and return at once.
+function daemonize(argv: string[], runtime: Runtime): number {
+  const command = runtime.masterCommand(argv);
+  const child = spawn(command.command, command.args, {
+    detached: true,
+    stdio: "ignore",
+    env: { ...process.env, [DAEMON_ENV]: "1" },
+  });
+  child.unref();
+  return ExitCode.OK;
+}
+
+function checkTmpDir(config: Config, origin: string): void {
+  if (!config.worker_tmp_dir) return;
+  try {
+    accessSync(config.worker_tmp_dir, constants.W_OK);
+    if (!statSync(config.worker_tmp_dir).isDirectory()) throw new Error("not a directory");
+  } catch {
+    throw new ConfigError(`${origin}: "${config.worker_tmp_dir}" is not a writable directory`);
+  }
+}
+
 async function serve(argv: string[], resolved: Resolved, runtime: Runtime): Promise<number> {
   const { config } = resolved;
+  checkTmpDir(config, resolved.origins.worker_tmp_dir);
+  if (config.daemon && !process.env[DAEMON_ENV]) return daemonize(argv, runtime);
+  delete process.env[DAEMON_ENV];
   const env = { ...process.env };
-  const log = new Logger({ level: config.loglevel });
+  const log = new Logger({ level: config.loglevel, file: config.errorlog });
+  runtime.setProcessTitle(processTitle("master", config) + (env[PARENT_ENV] ? ".2" : ""));
   const addresses = config.bind.map(parseBind);
   const reuse = (a: Address) => config.reuse_port && a.kind === "tcp";
   const reusePort = addresses.flatMap((a) => a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []);
@@ -89,6 +125,7 @@ async function serve(argv: string[], resolved: Resolved, runtime: Runtime): Prom
     parentPid,
     systemd: inherited?.source === "systemd",
     hooks,
+    appFile: resolveModulePath(parseAppSpec(config.app).path, process.cwd()),
   }).run();
 }
 

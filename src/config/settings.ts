@@ -279,8 +279,9 @@ export const SETTINGS = [
     flags: ["--reload"],
     type: bool,
     default: false,
-    doc: "Restart workers when a source file of the app changes. Development only.",
-    pending: "development reload (issue 4)",
+    doc: "Restart workers when a file under the app module's folder (or a reload_extra_files " +
+      "entry) changes. A change that breaks the app is logged and the running workers stay. " +
+      "Development only.",
   },
   {
     name: "reload_extra_files",
@@ -290,7 +291,6 @@ export const SETTINGS = [
     type: list(string("a file path")),
     default: [],
     doc: "Extra files whose change triggers a reload. Repeatable.",
-    pending: "development reload (issue 4)",
   },
   {
     name: "preload_app",
@@ -307,8 +307,8 @@ export const SETTINGS = [
     flags: ["-D", "--daemon"],
     type: bool,
     default: false,
-    doc: "Detach from the terminal and run in the background.",
-    pending: "process management (issue 4)",
+    doc: "Detach from the terminal and run in the background; the shell gets its prompt back. " +
+      "Use --error-logfile, since stderr is closed.",
   },
   {
     name: "pidfile",
@@ -328,9 +328,9 @@ export const SETTINGS = [
     metavar: "DIR",
     type: string("a directory"),
     default: "",
-    doc: "Directory for workers' temporary files.",
+    doc: "Directory for workers' temporary files: workers get it as TMPDIR. (appserve's heartbeat " +
+      "travels over a pipe, not a temporary file, so a slow disk cannot cause timeouts.)",
     path: true,
-    pending: "process management (issue 4)",
   },
   {
     name: "user",
@@ -429,9 +429,8 @@ export const SETTINGS = [
     metavar: "FILE",
     type: string("a file path or -"),
     default: "-",
-    doc: "Error log file; - is stderr.",
+    doc: "Error log file, appended to; - is stderr. SIGUSR1 reopens it.",
     path: true,
-    pending: "log files (issue 6)",
   },
   {
     name: "capture_output",
@@ -480,8 +479,8 @@ export const SETTINGS = [
     metavar: "STRING",
     type: string(),
     default: "",
-    doc: "Name shown in ps for master and workers.",
-    pending: "process names (issue 4)",
+    doc: "Name shown in ps: `appserve: master [NAME]` and `appserve: worker [NAME]`. Defaults " +
+      "to the app module.",
   },
   {
     name: "keyfile",

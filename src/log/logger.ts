@@ -2,7 +2,9 @@
 // greps and log shippers keep working:
 //   [2026-11-22 10:00:00 +0000] [4242] [INFO] Starting appserve 0.1.0
 
+import { closeSync, openSync, writeSync } from "node:fs";
 import process from "node:process";
+import { ConfigError } from "../errors.ts";
 
 export const LOG_LEVELS = ["debug", "info", "warning", "error", "critical"] as const;
 export type LogLevel = typeof LOG_LEVELS[number];
@@ -21,7 +23,9 @@ export function errorLogTime(date: Date): string {
 export interface LoggerOptions {
   /** Lowest level written. @default "info" */
   level?: LogLevel;
-  /** Where lines go. @default process.stderr */
+  /** Error log file (appended to); "-" or "" is stderr. @default "-" */
+  file?: string;
+  /** Where lines go instead of the file or stderr (tests). */
   write?: (line: string) => void;
 }
 
@@ -37,10 +41,37 @@ export interface LoggerOptions {
 export class Logger {
   #threshold: number;
   #write: (line: string) => void;
+  #file: string;
+  #fd = -1;
 
   constructor(options: LoggerOptions = {}) {
     this.#threshold = LOG_LEVELS.indexOf(options.level ?? "info");
-    this.#write = options.write ?? ((line) => process.stderr.write(line));
+    this.#file = options.file && options.file !== "-" ? options.file : "";
+    if (this.#file) this.#open();
+    this.#write = options.write ??
+      (this.#file ? (line) => writeSync(this.#fd, line) : (line) => process.stderr.write(line));
+  }
+
+  // O_APPEND keeps lines from master and workers whole in one shared file.
+  #open(): void {
+    try {
+      this.#fd = openSync(this.#file, "a");
+    } catch (error) {
+      throw new ConfigError(`Cannot open error log "${this.#file}": ${(error as Error).message}`);
+    }
+  }
+
+  /** Reopens the log file (SIGUSR1, after logrotate moved it). */
+  reopen(): void {
+    if (!this.#file) return;
+    const old = this.#fd;
+    this.#open();
+    closeSync(old);
+  }
+
+  close(): void {
+    if (this.#fd >= 0) closeSync(this.#fd);
+    this.#fd = -1;
   }
 
   critical(message: string): void {

@@ -17,12 +17,14 @@ import type { Runtime } from "../runtime/types.ts";
 import { EventQueue } from "./event_queue.ts";
 import { isAlive, type Pidfile } from "./pidfile.ts";
 import { reexec } from "./reexec.ts";
+import { watchForReload } from "./reloader.ts";
 import { installSignals, MASTER_SIGNALS, type MasterSignal, shortName } from "./signals.ts";
 import { rawEnv, spawnWorker } from "./spawn.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
+  | { kind: "changed"; file: string }
   | { kind: "exit"; worker: WorkerHandle; code: number | null; signal: string | null }
   | { kind: "message"; worker: WorkerHandle; message: WorkerMessage };
 
@@ -50,6 +52,8 @@ export interface ArbiterContext {
   /** Listeners came from systemd: never remove their socket files. */
   systemd: boolean;
   hooks: HookRunner;
+  /** The app module's file, watched with --reload. */
+  appFile: string;
 }
 
 /** Worker deaths before boot in a row that mean the worker cannot boot at all. */
@@ -79,6 +83,11 @@ export class Arbiter {
   async run(): Promise<number> {
     const { log } = this.#ctx;
     const uninstall = installSignals((signal) => this.#events.push({ kind: "signal", signal }));
+    const unwatch = this.#ctx.config.reload
+      ? watchForReload(this.#ctx.appFile, this.#ctx.config.reload_extra_files, (file) =>
+        this.#events.push({ kind: "changed", file }))
+      : () => {};
+    if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");
     log.info(`Listening at: ${this.#addresses()} (${process.pid})`);
     log.info(`Using worker: ${this.#workerClass()}`);
     let code: number = ExitCode.OK;
@@ -96,6 +105,7 @@ export class Arbiter {
       code = await this.#halt(stop);
     } finally {
       uninstall();
+      unwatch();
     }
     await this.#ctx.hooks.run("on_exit", this.#server());
     return code;
@@ -145,6 +155,7 @@ export class Arbiter {
   async #dispatch(): Promise<void> {
     for (const event of this.#events.drain()) {
       if (event.kind === "signal") await this.#handleSignal(event.signal);
+      else if (event.kind === "changed") await this.#reload(`Worker reloading: ${event.file} modified`);
       else if (event.kind === "exit") await this.#reap(event.worker, event.code, event.signal);
       else this.#onMessage(event.worker, event.message);
     }
@@ -175,9 +186,9 @@ export class Arbiter {
       case "scaleDown":
         return await this.#setNumWorkers(Math.max(1, this.#numWorkers - 1));
       case "reload":
-        return this.#reload();
+        return await this.#reload("Hang up: Master");
       case "reopenLogs":
-        // The error log is stderr for now; workers get the signal so their sinks can reopen.
+        log.reopen();
         return this.#workers.forEach((w) => w.signal("SIGUSR1"));
       case "reexec":
         return this.#reexec();
@@ -194,9 +205,9 @@ export class Arbiter {
 
   // HUP: new configuration, a fresh generation of workers; the old generation
   // retires once the new one has booted, and stays if the new one cannot boot.
-  async #reload(): Promise<void> {
+  async #reload(why: string): Promise<void> {
     const { log } = this.#ctx;
-    log.info("Hang up: Master");
+    log.info(why);
     let next: Config;
     try {
       next = this.#ctx.reloadConfig();
@@ -311,7 +322,8 @@ export class Arbiter {
     const unborn: WorkerInfo = { pid: 0, age: this.#age };
     await this.#ctx.hooks.run("pre_fork", this.#server(), unborn);
     const boot = { config: config as unknown as Record<string, unknown>, reusePort, age: this.#age };
-    const env = { ...process.env, ...rawEnv(config.raw_env) };
+    const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
+    const env = { ...process.env, ...tmp, ...rawEnv(config.raw_env) };
     const child = spawnWorker(runtime, boot, listeners.map((l) => l.fd), env);
     if (child.pid === undefined) throw new HaltServer("Cannot start a worker process.", 1);
     const worker = new WorkerHandle(child, child.pid, this.#age, this.#generation);

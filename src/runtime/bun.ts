@@ -2,7 +2,8 @@
 // Bun's side of the runtime seam: FFI through bun:ffi, the native server
 // through Bun.serve, and re-execution of the bun binary or the compiled file.
 
-import { CString, dlopen, FFIType, read } from "bun:ffi";
+import { CString, dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
+import { readFileSync } from "node:fs";
 import type { FetchHandler } from "../http/types.ts";
 import type { Libc, NativeServer, NativeServeOptions, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, WORKER_ENTRY } from "./_paths.ts";
@@ -64,6 +65,32 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   return Promise.resolve({ shutdown: () => server.stop(false) });
 }
 
+// Bun's process.title setter changes nothing ps shows, so do what setproctitle
+// does: overwrite the argv area (located through /proc/self/stat) and set the
+// thread name with prctl(PR_SET_NAME).
+const PR_SET_NAME = 15;
+function setProcessTitle(title: string): void {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const argStart = Number(fields[45]);
+    const argEnd = Number(fields[46]);
+    if (!(argEnd > argStart)) return;
+    const area = new Uint8Array(toArrayBuffer(argStart as Pointer, 0, argEnd - argStart));
+    area.fill(0);
+    area.set(new TextEncoder().encode(title).subarray(0, area.length - 1));
+    const prctl = dlopen(LIBC_PATH, {
+      prctl: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+    });
+    prctl.symbols.prctl(PR_SET_NAME, new TextEncoder().encode(title.slice(0, 15) + "\0"), 0, 0, 0);
+  } catch {
+    // A cosmetic feature: never fail over it.
+  }
+}
+
+// Room in argv for the worker's title ("appserve: worker [NAME]") to be written into.
+const TITLE_ROOM = " ".repeat(96);
+
 function self(args: string[], entry: URL): SelfCommand {
   return COMPILED
     ? { command: process.execPath, args }
@@ -75,8 +102,9 @@ export const bunRuntime: Runtime = {
   version: Bun.version,
   fdPassing: "stdio",
   compiled: COMPILED,
-  workerCommand: () => self([], WORKER_ENTRY),
+  workerCommand: () => self([TITLE_ROOM], WORKER_ENTRY),
   masterCommand: (argv) => self(argv, CLI_ENTRY),
   libc: loadLibc,
+  setProcessTitle,
   serveNative,
 };

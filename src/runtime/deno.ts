@@ -1,6 +1,7 @@
 // Deno's side of the runtime seam: FFI through Deno.dlopen, the native
 // server through Deno.serve, and re-execution through `deno run`.
 
+import process from "node:process";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServer, NativeServeOptions, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, WORKER_ENTRY } from "./_paths.ts";
@@ -69,5 +70,9 @@ export const denoRuntime: Runtime = {
     args: [...RUN_FLAGS, CLI_ENTRY.pathname, ...argv],
   }),
   libc: loadLibc,
+  // Deno implements process.title by rewriting the process's argv and name.
+  setProcessTitle: (title: string) => {
+    process.title = title;
+  },
   serveNative,
 };

@@ -53,6 +53,8 @@ export interface Runtime {
   /** Command line that starts a new master (USR2 re-exec) with these CLI args. */
   masterCommand(argv: string[]): SelfCommand;
   libc(): Libc;
+  /** Sets what `ps` shows for this process (gunicorn's setproctitle). */
+  setProcessTitle(title: string): void;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
 }

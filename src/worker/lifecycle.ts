@@ -46,13 +46,14 @@ export class Worker {
     this.#boot = boot;
     this.#config = Object.freeze(boot.config) as unknown as Config;
     this.#runtime = runtime;
-    this.#log = new Logger({ level: this.#config.loglevel });
+    this.#log = new Logger({ level: this.#config.loglevel, file: this.#config.errorlog });
     this.#limit = requestLimit(this.#config);
   }
 
   /** Signals, the master channel and the app; exits 4 when the app cannot load. */
   async init(): Promise<FetchHandler> {
     this.#log.info(`Booting worker with pid: ${process.pid}`);
+    this.#runtime.setProcessTitle(`appserve: worker [${this.#config.proc_name || this.#config.app}]`);
     try {
       this.#hooks = await HookRunner.load(this.#config.hooks, this.#log);
     } catch (error) {
@@ -74,7 +75,7 @@ export class Worker {
     // Runs only when the event loop still turns; a stuck worker is SIGKILLed next.
     process.on("SIGABRT", () => this.#quit("worker_abort", 1));
     process.on("SIGWINCH", () => {});
-    process.on("SIGUSR1", () => {});
+    process.on("SIGUSR1", () => this.#log.reopen());
     let app: FetchHandler;
     try {
       app = await loadApp(this.#config.app, process.cwd());
