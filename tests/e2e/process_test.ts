@@ -46,6 +46,12 @@ e2e("-D detaches: the command returns, the daemon serves and logs to its file", 
     await eventually(() => /Listening at: (http:\S+)/.test(readFileSync(logfile, "utf8")), "the daemon listens");
     const url = /Listening at: (http:\S+)/.exec(readFileSync(logfile, "utf8"))![1];
     assert.match((await getWhenReady(url)).body, /^hello pid/);
+    // WINCH, daemonized: the workers stop gracefully and the master stays.
+    await eventually(() => childPids(pid).length === 1, "the daemon's worker");
+    process.kill(pid, "SIGWINCH");
+    await eventually(() => childPids(pid).length === 0, "no workers after WINCH");
+    assert.ok(alive(pid));
+    assert.match(readFileSync(logfile, "utf8"), /\[INFO\] graceful stop of workers/);
     process.kill(pid, "SIGTERM");
     await eventually(() => !alive(pid), "the daemon stops");
     assert.ok(!existsSync(pidfile));
