@@ -21,8 +21,8 @@ export interface RequestHead {
   target: string;
   /** Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1. */
   minor: 0 | 1;
-  /** Flat `[name, value, name, value, ...]`, names as sent, values with OWS trimmed. */
-  headers: string[];
+  /** `[name, value]` pairs in wire order, names as sent, values with OWS trimmed. */
+  headers: [string, string][];
   /** The single Host value, or null when absent. */
   host: string | null;
   /** Declared Content-Length, or -1 when there is none. */
@@ -44,6 +44,10 @@ export type HeadLimits = Pick<
 const MAX_HEADERS = 32768;
 // A client may precede a request with a few empty lines (RFC 9112 §2.2); an endless stream of them is abuse.
 const MAX_LEADING_EMPTY_LINES = 8;
+// "Unlimited" (0) line or field sizes still get a cap on the buffered head, as in gunicorn
+// (whose max_buffer_headers uses its default field size when limit_request_field_size is 0).
+const DEFAULT_FIELD_SIZE = 8190;
+const UNLIMITED_LINE_CAP = 1024 * 1024;
 
 const LF = 10;
 const CR = 13;
@@ -54,11 +58,14 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
   TCHAR[c.charCodeAt(0)] = 1;
 }
 
-function isToken(s: string): boolean {
-  const n = s.length;
-  if (n === 0) return false;
-  for (let i = 0; i < n; i++) {
+// Checks s[from, to) in place: slicing first and scanning the slice costs more (JSC in particular
+// materialises the substring on the first charCodeAt).
+function isToken(s: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
+    // Letters make up nearly every real method and header name: test them before the table.
+    if ((c | 0x20) >= 97 && (c | 0x20) <= 122) continue;
     if (c > 127 || TCHAR[c] === 0) return false;
   }
   return true;
@@ -80,17 +87,16 @@ export class HeadScanner {
   private readonly lineLimit: number;
   private readonly fieldLimit: number;
   private readonly fieldSizeLimit: number;
+  /** Most bytes a head may span (request line, fields, CRLFs). */
+  private readonly maxHead: number;
 
   constructor(limits: HeadLimits) {
     this.lineLimit = limits.limitRequestLine > 0 ? limits.limitRequestLine : 0;
     const f = limits.limitRequestFields;
     this.fieldLimit = f > 0 && f < MAX_HEADERS ? f : MAX_HEADERS;
     this.fieldSizeLimit = limits.limitRequestFieldSize > 0 ? limits.limitRequestFieldSize : 0;
-  }
-
-  /** True once some bytes of a request (not just blank lines) have been seen. */
-  get started(): boolean {
-    return this.pos > this.start;
+    this.maxHead = (this.lineLimit || UNLIMITED_LINE_CAP) + 2 +
+      this.fieldLimit * ((this.fieldSizeLimit || DEFAULT_FIELD_SIZE) + 2) + 2;
   }
 
   reset(): void {
@@ -115,8 +121,10 @@ export class HeadScanner {
         this.pos = buf.length;
         this.lineStart = lineStart;
         this.checkPartial(buf.length - lineStart);
+        if (buf.length - this.start > this.maxHead) this.overflow();
         return -1;
       }
+      if (lf - this.start >= this.maxHead) this.overflow();
       // A bare LF still ends a line here so limits and the end of the head are found;
       // parseHead rejects it.
       const len = lf > lineStart && buf[lf - 1] === CR ? lf - lineStart - 1 : lf - lineStart;
@@ -149,6 +157,11 @@ export class HeadScanner {
     }
   }
 
+  private overflow(): never {
+    if (this.ends.length === 0) throw new ParseError(414, "request line too long");
+    throw new ParseError(431, "request head too large");
+  }
+
   // An unterminated line already over its limit will never become valid: refuse it now.
   private checkPartial(len: number): void {
     if (len <= 1) return;
@@ -175,7 +188,29 @@ function badValueChar(s: string, from: number, to: number): boolean {
 }
 
 // Allowed in a Host value; anything else (notably / ? # @ \) could steer the URL we build.
-const HOST_RE = /^[A-Za-z0-9\-._~!$&'()*+,;=:[\]%]*$/;
+const HOST_CHAR = new Uint8Array(128);
+for (
+  const c of "-._~!$&'()*+,;=:[]%0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+) {
+  HOST_CHAR[c.charCodeAt(0)] = 1;
+}
+
+function validHost(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || HOST_CHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+// Case-insensitive comparison of s[from, from + lower.length) with a lowercase name made of
+// letters and '-', done in place: lowercasing a fresh substring costs more than the whole check.
+function equalsLower(s: string, from: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    if ((s.charCodeAt(from + i) | 0x20) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
 const HTTP_VERSION_RE = /^HTTP\/[0-9]\.[0-9]$/;
 const ABSOLUTE_FORM_RE = /^https?:\/\//i;
 const HIGH_BYTE_RE = /[\x80-\xff]/g;
@@ -185,6 +220,9 @@ function percentEncodeByte(c: string): string {
 }
 
 function hasToken(list: string, token: string): boolean {
+  // A single bare value is by far the usual case; only a list needs splitting.
+  if (list.length === token.length) return equalsLower(list, 0, token);
+  if (list.indexOf(",") === -1) return list.trim().toLowerCase() === token;
   const parts = list.toLowerCase().split(",");
   for (let i = 0; i < parts.length; i++) if (parts[i].trim() === token) return true;
   return false;
@@ -205,35 +243,38 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
   if (sp1 <= 0 || sp1 >= le) throw new ParseError(400, "invalid request line");
   const sp2 = s.indexOf(" ", sp1 + 1);
   if (sp2 === -1 || sp2 >= le || sp2 === sp1 + 1) throw new ParseError(400, "invalid request line");
+  if (!isToken(s, 0, sp1)) throw new ParseError(400, "invalid method");
   const method = s.slice(0, sp1);
-  if (!isToken(method)) throw new ParseError(400, "invalid method");
-  const version = s.slice(sp2 + 1, le);
+  // Compared in place, like names below; only an unusual version is sliced out.
+  const v = sp2 + 1;
+  const d = le - v === 8 && s.startsWith("HTTP/1.", v) ? s.charCodeAt(v + 7) : -1;
   let minor: 0 | 1;
-  if (version === "HTTP/1.1") minor = 1;
-  else if (version === "HTTP/1.0") minor = 0;
-  else if (HTTP_VERSION_RE.test(version)) throw new ParseError(505, "unsupported HTTP version");
-  else throw new ParseError(400, "invalid HTTP version");
-  let target = s.slice(sp1 + 1, sp2);
+  if (d === 49 /* 1 */) minor = 1;
+  else if (d === 48 /* 0 */) minor = 0;
+  else if (HTTP_VERSION_RE.test(s.slice(v, le))) {
+    throw new ParseError(505, "unsupported HTTP version");
+  } else throw new ParseError(400, "invalid HTTP version");
   let high = false;
-  for (let i = 0; i < target.length; i++) {
-    const c = target.charCodeAt(i);
+  for (let i = sp1 + 1; i < sp2; i++) {
+    const c = s.charCodeAt(i);
     if (c <= 32 || c === 127) throw new ParseError(400, "invalid character in request target");
     if (c > 127) high = true;
   }
+  let target = s.slice(sp1 + 1, sp2);
   // Raw UTF-8 in a path would be re-encoded char by char by the URL parser; keep the bytes instead.
   if (high) target = target.replace(HIGH_BYTE_RE, percentEncodeByte);
-  const t0 = target.charCodeAt(0);
-  if (t0 !== 47 /* / */ && !ABSOLUTE_FORM_RE.test(target)) {
+  if (s.charCodeAt(sp1 + 1) !== 47 /* / */ && !ABSOLUTE_FORM_RE.test(target)) {
     if (target !== "*" || method !== "OPTIONS") throw new ParseError(400, "invalid request target");
   }
-  const upper = method.length <= 7 ? method.toUpperCase() : "";
+  const m0 = s.charCodeAt(0) | 0x20;
+  const upper = (m0 === 99 || m0 === 116) && sp1 <= 7 ? method.toUpperCase() : "";
   if (upper === "CONNECT" || upper === "TRACE" || upper === "TRACK") {
     // Fetch forbids these methods in a Request (Deno throws, Bun does not): refuse them alike.
     throw new ParseError(501, "method not implemented");
   }
 
   // ---- header fields
-  const headers: string[] = [];
+  const headers: [string, string][] = [];
   let host: string | null = null;
   let contentLength = -1;
   let te: string | null = null;
@@ -247,14 +288,19 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
     e--;
     const c0 = s.charCodeAt(ls);
     if (c0 === 32 || c0 === 9) throw new ParseError(400, "obsolete line folding");
-    const colon = s.indexOf(":", ls);
-    if (colon === -1 || colon >= e) throw new ParseError(400, "header line without colon");
-    const name = s.slice(ls, colon);
-    if (!isToken(name)) {
-      const lc = s.charCodeAt(colon - 1);
+    // The name is scanned in place up to the colon; this is both the search and the token check.
+    let colon = ls;
+    let c = c0;
+    while (colon < e) {
+      c = s.charCodeAt(colon);
+      if (((c | 0x20) >= 97 && (c | 0x20) <= 122) || (c < 128 && TCHAR[c] === 1)) colon++;
+      else break;
+    }
+    if (colon === e) throw new ParseError(400, "header line without colon");
+    if (c !== 58 /* : */ || colon === ls) {
       throw new ParseError(
         400,
-        lc === 32 || lc === 9 ? "whitespace before colon in header" : "invalid header name",
+        c === 32 || c === 9 ? "whitespace before colon in header" : "invalid header name",
       );
     }
     let vs = colon + 1;
@@ -262,35 +308,36 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
     let ve = e;
     while (ve > vs && (s.charCodeAt(ve - 1) === 32 || s.charCodeAt(ve - 1) === 9)) ve--;
     if (badValueChar(s, vs, ve)) throw new ParseError(400, "invalid character in header value");
+    const name = s.slice(ls, colon);
     const value = s.slice(vs, ve);
-    headers.push(name, value);
-    // Only names of a few lengths can matter to framing; lowercase just those.
-    switch (name.length) {
+    headers.push([name, value]);
+    // Only a few names matter to framing; the length picks the one candidate to compare.
+    switch (colon - ls) {
       case 4:
-        if (name.toLowerCase() === "host") {
+        if (equalsLower(s, ls, "host")) {
           if (host !== null) throw new ParseError(400, "multiple Host headers");
-          if (!HOST_RE.test(value)) throw new ParseError(400, "invalid Host header");
+          if (!validHost(s, vs, ve)) throw new ParseError(400, "invalid Host header");
           host = value;
         }
         break;
       case 6:
-        if (name.toLowerCase() === "expect" && value.toLowerCase() === "100-continue") {
+        if (equalsLower(s, ls, "expect") && ve - vs === 12 && equalsLower(s, vs, "100-continue")) {
           expectContinue = true;
         }
         break;
       case 10:
-        if (name.toLowerCase() === "connection") {
+        if (equalsLower(s, ls, "connection")) {
           connection = connection === null ? value : connection + "," + value;
         }
         break;
       case 14:
-        if (name.toLowerCase() === "content-length") {
+        if (equalsLower(s, ls, "content-length")) {
           if (contentLength !== -1) throw new ParseError(400, "multiple Content-Length headers");
           contentLength = parseLength(value);
         }
         break;
       case 17:
-        if (name.toLowerCase() === "transfer-encoding") {
+        if (equalsLower(s, ls, "transfer-encoding")) {
           te = te === null ? value : te + "," + value;
         }
         break;
@@ -344,7 +391,7 @@ function checkTransferEncoding(te: string): true {
   let chunkedAt = -1;
   for (let i = 0; i < codings.length; i++) {
     const c = codings[i].trim();
-    if (!isToken(c)) throw new ParseError(400, "invalid Transfer-Encoding");
+    if (!isToken(c, 0, c.length)) throw new ParseError(400, "invalid Transfer-Encoding");
     if (c === "chunked") {
       if (chunkedAt !== -1) throw new ParseError(400, "chunked applied more than once");
       chunkedAt = i;

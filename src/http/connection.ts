@@ -1,0 +1,405 @@
+// One accepted socket: parses requests in order, runs the app on each, writes responses, and owns
+// the connection's lifetime (keep-alive, header timeout, lingering close, pipelining).
+
+import { Buffer } from "node:buffer";
+import type { Socket } from "node:net";
+import { RequestBody } from "./body.ts";
+import type { BodySink } from "./body.ts";
+import { Exchange } from "./exchange.ts";
+import type { ExchangeHost } from "./exchange.ts";
+import { buildRequest, ConnInfo, fetchMethod, isBodyless } from "./fetch_glue.ts";
+import { HeadScanner, ParseError, parseHead } from "./parser.ts";
+import type { HeadLimits, RequestHead } from "./parser.ts";
+import {
+  encodeHead,
+  F_HEAD,
+  F_HTTP10,
+  F_KEEP_ALIVE,
+  KEEP,
+  reasonPhrase,
+} from "./response_writer.ts";
+import type { FetchHandler, HttpOptions } from "./types.ts";
+
+/** What every connection of one server shares. */
+export interface ServerCore {
+  readonly handler: FetchHandler;
+  readonly options: HttpOptions;
+  readonly limits: HeadLimits;
+  readonly keepAliveMs: number;
+  readonly headerTimeoutMs: number;
+  /** Serving a unix socket: peers have no address. */
+  readonly unix: boolean;
+  /** Coarse clock (ms), advanced by the server's tick. */
+  readonly now: number;
+  /** Graceful shutdown started: finish in-flight requests, then close. */
+  readonly closing: boolean;
+  inFlight: number;
+  /** A connection is gone, or a request finished. */
+  settle(conn: Connection | null): void;
+}
+
+const S_HEAD = 0; // waiting for (the rest of) a request head
+const S_BUSY = 1; // a request is with the app or its response is being written
+const S_CLOSING = 2; // closed our side; discarding input until the peer closes
+
+// After end(), how long input is drained so the peer reads our last response instead of a RST.
+const LINGER_MS = 2000;
+// Unread request body the server will skip to keep a connection alive; more and it closes.
+const DRAIN_LIMIT = 64 * 1024;
+// Bytes of later pipelined requests buffered while one is being handled before reading stops.
+const PIPELINE_LIMIT = 64 * 1024;
+
+const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
+const kConn = Symbol("appserve.connection");
+
+type ConnSocket = Socket & { [kConn]: Connection };
+
+// Listeners are shared; the connection hangs off the socket so nothing is allocated per request.
+function onData(this: ConnSocket, chunk: Buffer): void {
+  this[kConn].onData(chunk);
+}
+function onEnd(this: ConnSocket): void {
+  this[kConn].onEnd();
+}
+function onClose(this: ConnSocket): void {
+  this[kConn].onClose();
+}
+function onDrain(this: ConnSocket): void {
+  this[kConn].wakeDrain();
+}
+function onError(): void {
+  // ECONNRESET, EPIPE and friends: 'close' follows and cleans up.
+}
+
+export class Connection implements ExchangeHost, BodySink {
+  readonly socket: Socket;
+  closed = false;
+  reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  failure: unknown = undefined;
+  /** When the tick should act on this connection (ms on the core's clock). */
+  deadline: number;
+  private state = S_HEAD;
+  private readonly core: ServerCore;
+  readonly info: ConnInfo;
+  private readonly exchange: Exchange;
+  private readonly onDrained = (): void => this.afterResponse(true);
+  private readonly scanner: HeadScanner;
+  /** Received bytes not parsed yet. */
+  private pending: Buffer | null = null;
+  /** Growable buffer `pending` lives in while a head arrives in pieces (never handed out). */
+  private acc: Buffer | null = null;
+  private body: RequestBody | null = null;
+  private broken = false;
+  private parsing = false;
+  private peerEnded = false;
+  private pausedBody = false;
+  private pausedPipeline = false;
+  private drainResolve: (() => void) | null = null;
+  /** The body of the current request if it came with `Expect: 100-continue`. */
+  private expectBody: RequestBody | null = null;
+
+  constructor(socket: Socket, core: ServerCore) {
+    this.socket = socket;
+    this.core = core;
+    this.info = new ConnInfo(socket, core.unix);
+    this.exchange = new Exchange(this, core.handler, core.options);
+    this.scanner = new HeadScanner(core.limits);
+    this.deadline = core.now + core.headerTimeoutMs;
+    (socket as ConnSocket)[kConn] = this;
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("close", onClose);
+    socket.on("drain", onDrain);
+    socket.on("error", onError);
+  }
+
+  /** Idle between requests: nothing received of the next one. */
+  get idle(): boolean {
+    return this.state === S_HEAD && this.pending === null && this.body === null;
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.state === S_CLOSING) return;
+    const b = this.body;
+    if (b !== null) {
+      const used = b.feed(chunk);
+      if (used < 0) return this.bodyBroken();
+      if (b.done) {
+        this.body = null;
+        if (this.state === S_HEAD && used === chunk.length) {
+          this.deadline = this.core.now + this.core.keepAliveMs;
+        }
+      }
+      if (used === chunk.length) return;
+      chunk = chunk.subarray(used);
+    }
+    if (this.pending === null) {
+      this.pending = chunk;
+      if (this.state === S_HEAD) this.deadline = this.core.now + this.core.headerTimeoutMs;
+    } else {
+      this.append(chunk);
+    }
+    if (this.state === S_HEAD) this.parse();
+    else if (this.pending.length > PIPELINE_LIMIT && !this.pausedPipeline) {
+      this.pausedPipeline = true;
+      this.socket.pause();
+    }
+  }
+
+  // Appends into a buffer grown geometrically, so a head trickled byte by byte costs O(n).
+  private append(chunk: Buffer): void {
+    const p = this.pending!;
+    const need = p.length + chunk.length;
+    let acc = this.acc;
+    if (
+      acc !== null && p.buffer === acc.buffer && p.byteOffset === acc.byteOffset &&
+      need <= acc.length
+    ) {
+      acc.set(chunk, p.length);
+    } else {
+      acc = this.acc = Buffer.allocUnsafeSlow(need < 2048 ? 4096 : need * 2);
+      acc.set(p, 0);
+      acc.set(chunk, p.length);
+    }
+    this.pending = acc.subarray(0, need);
+  }
+
+  private parse(): void {
+    // A response that completes synchronously comes back here through afterResponse; the loop
+    // further up the stack picks up the next request, so pipelining never deepens the stack.
+    if (this.parsing) return;
+    this.parsing = true;
+    const scanner = this.scanner;
+    while (this.state === S_HEAD && this.pending !== null && this.body === null) {
+      const buf = this.pending;
+      let head: RequestHead;
+      let end: number;
+      try {
+        end = scanner.scan(buf);
+        if (end < 0) break;
+        head = parseHead(buf, scanner, end);
+      } catch (err) {
+        this.parsing = false;
+        return this.badRequest(err);
+      }
+      scanner.reset();
+      // Bytes in `acc` may now be handed to a body stream: never write into it again.
+      this.acc = null;
+      this.pending = end < buf.length ? buf.subarray(end) : null;
+      this.dispatch(head);
+    }
+    this.parsing = false;
+    if (this.state === S_HEAD && this.peerEnded) this.destroy();
+  }
+
+  private dispatch(head: RequestHead): void {
+    const core = this.core;
+    let body: RequestBody | null = null;
+    if (head.chunked || head.contentLength > 0) {
+      body = new RequestBody(this, head.contentLength, head.chunked, head.expectContinue);
+      this.body = body;
+      const p = this.pending;
+      if (p !== null) {
+        const used = body.feed(p);
+        if (used < 0) return this.badRequest(new ParseError(400, "malformed chunked body"));
+        this.pending = used < p.length ? p.subarray(used) : null;
+      }
+      if (body.done) this.body = null;
+    }
+    const m = fetchMethod(head.method);
+    const bodyless = isBodyless(m);
+    if (bodyless && body !== null) body.abandon();
+    let request: Request;
+    try {
+      request = buildRequest(head, m, body === null || bodyless ? null : body.stream, core.options);
+    } catch (err) {
+      return this.badRequest(err);
+    }
+    this.state = S_BUSY;
+    this.deadline = Infinity;
+    core.inFlight++;
+    let flags = head.minor === 0 ? F_HTTP10 : 0;
+    if (m === "HEAD") flags |= F_HEAD;
+    if (head.keepAlive) flags |= F_KEEP_ALIVE;
+    if (body !== null && head.expectContinue) this.expectBody = body;
+    this.exchange.start(request, flags);
+  }
+
+  writeDone(result: number): void {
+    this.exchange.written(result);
+  }
+
+  exchangeDone(result: number): void {
+    this.expectBody = null;
+    this.core.inFlight--;
+    this.afterResponse(result === KEEP);
+    this.core.settle(null);
+  }
+
+  // Whether, right now, the connection can carry another request after this response.
+  mayKeepAlive(): boolean {
+    const core = this.core;
+    if (core.closing || core.keepAliveMs <= 0 || this.broken) return false;
+    // After a half-close only requests already received (pipelined) are still answered.
+    if (this.peerEnded && this.pending === null) return false;
+    const b = this.body;
+    if (b === null || b.done) return true;
+    // A client told to wait for 100 Continue may never send the body: nothing to skip reliably.
+    if (this.expectBody === b && !b.continueSent) return false;
+    return b.remaining >= 0 && b.remaining <= DRAIN_LIMIT && !b.failed;
+  }
+
+  private afterResponse(keep: boolean): void {
+    if (this.closed) return;
+    if (!keep || this.core.closing) return this.finish();
+    if (this.socket.writableNeedDrain) {
+      // The client is not reading our answers: read no more of its requests until it does.
+      this.waitDrain().then(this.onDrained);
+      return;
+    }
+    const b = this.body;
+    if (b !== null) b.abandon();
+    this.state = S_HEAD;
+    const core = this.core;
+    this.deadline = core.now +
+      (this.pending !== null || b !== null ? core.headerTimeoutMs : core.keepAliveMs);
+    if (this.pausedPipeline) {
+      this.pausedPipeline = false;
+      if (!this.pausedBody) this.socket.resume();
+    }
+    if (this.pending !== null || this.peerEnded) this.parse();
+  }
+
+  private bodyBroken(): void {
+    this.body = null;
+    this.broken = true;
+    // The rest of the stream is garbage; the response (if any is still coming) closes the connection.
+    if (this.state === S_BUSY) this.bodyPause();
+    else this.finish();
+  }
+
+  private badRequest(err: unknown): void {
+    const status = err instanceof ParseError ? err.status : 400;
+    const message = err instanceof Error ? err.message : "bad request";
+    const hook = this.core.options.onBadRequest;
+    if (hook !== undefined) {
+      try {
+        hook(status, message, this.info.remoteAddr);
+      } catch { /* a logging hook must not take the connection down */ }
+    }
+    this.sendError(status, message);
+  }
+
+  private sendError(status: number, message: string): void {
+    const reason = reasonPhrase(status);
+    const text = `${reason}: ${message}\n`;
+    const head = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+      `content-length: ${text.length}\r\nconnection: close\r\nserver: appserve\r\n\r\n`;
+    this.socket.write(encodeHead(head + text, null));
+    this.finish();
+  }
+
+  /** Ends our side, then keeps reading (and dropping) input for a while so no RST eats the reply. */
+  finish(): void {
+    if (this.state === S_CLOSING || this.closed) return;
+    this.state = S_CLOSING;
+    this.pending = this.acc = null;
+    const b = this.body;
+    if (b !== null) {
+      this.body = null;
+      b.fail(new TypeError("connection closed before the request body was complete"));
+    }
+    this.deadline = this.core.now + LINGER_MS;
+    this.socket.end();
+    if (this.pausedBody || this.pausedPipeline) {
+      this.pausedBody = this.pausedPipeline = false;
+      this.socket.resume();
+    }
+  }
+
+  destroy(): void {
+    if (!this.closed) this.socket.destroy();
+  }
+
+  /** Called by the server's tick once `deadline` has passed. */
+  timeout(): void {
+    if (this.state === S_HEAD && !this.idle && this.body === null) {
+      // A head that never completes (slowloris): say so, then close.
+      this.sendError(408, "request head not received in time");
+    } else if (this.state !== S_BUSY) {
+      this.destroy();
+    }
+  }
+
+  /** Graceful shutdown: an idle connection goes now; a busy one closes after its response. */
+  shutdown(): void {
+    if (this.idle) this.destroy();
+  }
+
+  onEnd(): void {
+    this.peerEnded = true;
+    if (this.state === S_BUSY) {
+      // Half-close after a complete request is legal: still answer it, then close.
+      const b = this.body;
+      if (b !== null) {
+        this.body = null;
+        b.fail(new TypeError("client closed the connection before the request body was complete"));
+      }
+      return;
+    }
+    this.destroy();
+  }
+
+  onClose(): void {
+    this.closed = true;
+    this.state = S_CLOSING;
+    this.pending = this.acc = null;
+    const b = this.body;
+    if (b !== null) {
+      this.body = null;
+      b.fail(new TypeError("connection closed before the request body was complete"));
+    }
+    const r = this.reader;
+    if (r !== null) {
+      this.reader = null;
+      r.cancel().catch(noop);
+    }
+    this.wakeDrain();
+    this.core.settle(this);
+  }
+
+  bodyPause(): void {
+    if (!this.pausedBody) {
+      this.pausedBody = true;
+      if (!this.pausedPipeline) this.socket.pause();
+    }
+  }
+
+  bodyResume(): void {
+    if (this.pausedBody && !this.broken) {
+      this.pausedBody = false;
+      if (!this.pausedPipeline) this.socket.resume();
+    }
+  }
+
+  sendContinue(): void {
+    if (!this.closed && this.state === S_BUSY) this.socket.write(CONTINUE);
+  }
+
+  waitDrain(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.drainResolve = resolve;
+    });
+  }
+
+  wakeDrain(): void {
+    const r = this.drainResolve;
+    if (r !== null) {
+      this.drainResolve = null;
+      r();
+    }
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,110 @@
+// Runs one request through the app and the response writer: awaits the handler, turns throws and
+// non-Responses into onAppError's reply, and reports how the connection may continue.
+
+import { appErrorResponse, notAResponse } from "./fetch_glue.ts";
+import { CLOSE, F_KEEP_ALIVE, PENDING, UNSENT, writeResponse } from "./response_writer.ts";
+import type { ResponseTarget } from "./response_writer.ts";
+import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
+
+/** The connection an exchange runs on. */
+export interface ExchangeHost extends ResponseTarget {
+  readonly info: ServeInfo;
+  /** Whether the connection can take another request after this response, decided as it starts. */
+  mayKeepAlive(): boolean;
+  /** The response is fully written (KEEP/CLOSE), or could not be (connection gone). */
+  exchangeDone(result: number): void;
+}
+
+function noop(): void {}
+
+/**
+ * One per connection, reused for each of its requests in turn: the request in progress lives in
+ * fields and the continuations are bound once, so a request allocates no closures of ours.
+ */
+export class Exchange {
+  private request: Request | null = null;
+  private response: Response | null = null;
+  private flags = 0;
+  private started = 0;
+  private fallback = false;
+  private readonly host: ExchangeHost;
+  private readonly handler: FetchHandler;
+  private readonly options: HttpOptions;
+  private readonly onResolved = (r: unknown): void => this.respond(r);
+  private readonly onRejected = (err: unknown): void => this.respondError(err);
+
+  constructor(host: ExchangeHost, handler: FetchHandler, options: HttpOptions) {
+    this.host = host;
+    this.handler = handler;
+    this.options = options;
+  }
+
+  /** Hands `request` to the app; `flags` are the writer's F_* flags. */
+  start(request: Request, flags: number): void {
+    this.request = request;
+    this.flags = flags;
+    this.fallback = false;
+    if (this.options.onRequestDone !== undefined) this.started = performance.now();
+    let r: unknown;
+    try {
+      r = this.handler(request, this.host.info);
+    } catch (err) {
+      return this.respondError(err);
+    }
+    // A plain Response skips a promise round trip; anything thenable is awaited.
+    if (r instanceof Response) return this.respond(r);
+    if (r !== null && typeof (r as PromiseLike<unknown>)?.then === "function") {
+      Promise.resolve(r).then(this.onResolved, this.onRejected);
+      return;
+    }
+    this.respond(r);
+  }
+
+  private respondError(err: unknown): void {
+    this.respond(appErrorResponse(this.options, err, this.request!));
+  }
+
+  private respond(r: unknown): void {
+    if (!(r instanceof Response)) return this.respondError(notAResponse(r));
+    this.response = r;
+    const host = this.host;
+    if (host.closed) {
+      if (r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
+      return this.written(CLOSE);
+    }
+    let flags = this.flags;
+    if (this.fallback || !host.mayKeepAlive()) flags &= ~F_KEEP_ALIVE;
+    let result: number;
+    try {
+      result = writeResponse(host, r, flags);
+    } catch {
+      // writeResponse handles its own failures; this is a last line of defence.
+      host.socket.destroy();
+      result = CLOSE;
+    }
+    if (result !== PENDING) this.written(result);
+  }
+
+  /** The outcome of the write, now or (through the host's writeDone) once the body was read. */
+  written(result: number): void {
+    const host = this.host;
+    if (result === UNSENT && !host.closed) {
+      if (!this.fallback) {
+        // The body broke before anything was sent: the app's error reply can still go out.
+        this.fallback = true;
+        const failure = host.failure;
+        host.failure = undefined;
+        return this.respond(appErrorResponse(this.options, failure, this.request!));
+      }
+      host.socket.destroy();
+    }
+    const hook = this.options.onRequestDone;
+    if (hook !== undefined && !host.closed && result !== UNSENT) {
+      try {
+        hook(this.request!, this.response!, performance.now() - this.started);
+      } catch { /* a logging hook must not take the connection down */ }
+    }
+    this.request = this.response = null;
+    host.exchangeDone(result === UNSENT ? CLOSE : result);
+  }
+}

@@ -1,0 +1,200 @@
+// appserve's HTTP/1.1 server: a node:net server (the one accept path that works on an inherited fd
+// in both Deno and Bun) whose connections speak HTTP through our own parser and writer.
+
+import net from "node:net";
+import type { Server, Socket } from "node:net";
+import { clearInterval, setInterval } from "node:timers";
+import { Connection } from "./connection.ts";
+import type { ServerCore } from "./connection.ts";
+import type { HeadLimits } from "./parser.ts";
+import { refreshDate } from "./response_writer.ts";
+import type { FetchHandler, HttpOptions } from "./types.ts";
+
+/** Options of `createHttpServer`: the shared HttpOptions plus knobs private to this layer. */
+export interface HttpServerOptions extends HttpOptions {
+  /**
+   * Seconds a client gets to send a complete request head, counted from its first byte (or from
+   * accept). Independent of keepAlive, so a slowloris client is cut off either way. @default 30
+   */
+  headerTimeout?: number;
+}
+
+/** Where to listen: an inherited fd, a TCP address, or a unix socket path. */
+export type ListenTarget =
+  | { fd: number }
+  | { port: number; host: string; reusePort?: boolean }
+  | { path: string };
+
+/** The bound address: TCP host and port, or a unix socket path ("" for an inherited unix fd). */
+export type BoundAddress =
+  | { transport: "tcp"; hostname: string; port: number }
+  | { transport: "unix"; path: string };
+
+export interface HttpServer {
+  /** Starts accepting; resolves once listening. */
+  listen(target: ListenTarget): Promise<void>;
+  /**
+   * Graceful: stops accepting, closes idle keep-alive connections at once, lets in-flight requests
+   * finish (their responses carry `connection: close`), resolves when every connection is gone.
+   */
+  close(): Promise<void>;
+  /** Destroys the listener and every connection now. */
+  closeNow(): void;
+  /** Requests handed to the app whose response is not fully written yet. */
+  readonly inFlight: number;
+  /** Open client connections. */
+  readonly connections: number;
+  /** The address listened on, or null before `listen` resolves. */
+  address(): BoundAddress | null;
+}
+
+const DEFAULT_HEADER_TIMEOUT = 30;
+// The clock that drives timeouts and the Date header; keep-alive is accurate to about this.
+const TICK_MS = 250;
+
+class Core implements ServerCore {
+  readonly handler: FetchHandler;
+  readonly options: HttpOptions;
+  readonly limits: HeadLimits;
+  readonly keepAliveMs: number;
+  readonly headerTimeoutMs: number;
+  readonly server: Server;
+  readonly conns = new Set<Connection>();
+  unix = false;
+  now = Date.now();
+  closing = false;
+  forced = false;
+  inFlight = 0;
+  private second = 0;
+  private ticker: ReturnType<typeof setInterval> | null = null;
+  private waiters: (() => void)[] = [];
+
+  constructor(handler: FetchHandler, options: HttpServerOptions) {
+    this.handler = handler;
+    this.options = options;
+    this.limits = {
+      limitRequestLine: options.limitRequestLine,
+      limitRequestFields: options.limitRequestFields,
+      limitRequestFieldSize: options.limitRequestFieldSize,
+    };
+    this.keepAliveMs = Math.max(0, options.keepAlive) * 1000;
+    this.headerTimeoutMs = (options.headerTimeout ?? DEFAULT_HEADER_TIMEOUT) * 1000;
+    this.server = net.createServer({ allowHalfOpen: true });
+    this.server.on("connection", (socket: Socket) => this.accept(socket));
+    // Accept errors (EMFILE...) must not crash the worker; the listener keeps going.
+    this.server.on("error", () => {});
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.conns.add(new Connection(socket, this));
+  }
+
+  startTicker(): void {
+    if (this.ticker !== null) return;
+    this.tick();
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    this.ticker.unref();
+  }
+
+  private tick(): void {
+    const now = this.now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      refreshDate(now);
+    }
+    for (const c of this.conns) if (c.deadline <= now) c.timeout();
+  }
+
+  settle(conn: Connection | null): void {
+    if (conn !== null) this.conns.delete(conn);
+    if (this.closing && this.conns.size === 0 && (this.inFlight === 0 || this.forced)) {
+      if (this.ticker !== null) {
+        clearInterval(this.ticker);
+        this.ticker = null;
+      }
+      const w = this.waiters;
+      this.waiters = [];
+      for (const resolve of w) resolve();
+    }
+  }
+
+  close(): Promise<void> {
+    const done = new Promise<void>((resolve) => this.waiters.push(resolve));
+    if (!this.closing) {
+      this.closing = true;
+      this.server.close(() => {});
+      for (const c of this.conns) c.shutdown();
+    }
+    this.settle(null);
+    return done;
+  }
+
+  closeNow(): void {
+    this.closing = true;
+    this.forced = true;
+    this.server.close(() => {});
+    for (const c of this.conns) c.destroy();
+    this.settle(null);
+  }
+
+  listen(target: ListenTarget): Promise<void> {
+    const server = this.server;
+    return new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        server.off("listening", onListening);
+        reject(err);
+      };
+      const onListening = () => {
+        server.off("error", onError);
+        // A unix path shows as a string; an inherited unix fd as null (Deno) or an object
+        // without a port (Bun).
+        const a = server.address();
+        this.unix = a === null || typeof a === "string" || typeof a.port !== "number";
+        this.startTicker();
+        resolve();
+      };
+      server.once("error", onError);
+      server.once("listening", onListening);
+      if ("fd" in target) server.listen({ fd: target.fd });
+      else if ("path" in target) server.listen({ path: target.path });
+      else if (target.reusePort) {
+        // reusePort is newer than the typings of every runtime; pass it through untyped.
+        server.listen(
+          { port: target.port, host: target.host, reusePort: true } as net.ListenOptions,
+        );
+      } else server.listen({ port: target.port, host: target.host });
+    });
+  }
+
+  address(): BoundAddress | null {
+    if (!this.server.listening) return null;
+    const a = this.server.address();
+    if (typeof a === "string") return { transport: "unix", path: a };
+    // An inherited unix fd: the runtime does not know the path.
+    if (this.unix || a === null) return { transport: "unix", path: "" };
+    return { transport: "tcp", hostname: a.address, port: a.port };
+  }
+}
+
+/** Creates an HTTP/1.1 server that answers every request with `handler`. */
+export function createHttpServer(handler: FetchHandler, options: HttpServerOptions): HttpServer {
+  const core = new Core(handler, options);
+  return {
+    listen: (target) => core.listen(target),
+    close: () => core.close(),
+    closeNow: () => core.closeNow(),
+    get inFlight() {
+      return core.inFlight;
+    },
+    get connections() {
+      return core.conns.size;
+    },
+    address: () => core.address(),
+  };
+}
