@@ -10,7 +10,7 @@ import type { Resolved } from "./resolve.ts";
 // Relative paths from the command line are relative to the working directory,
 // but in a config file they would be relative to the file: print them absolute.
 function absolute(spec: SettingSpec, value: unknown, cwd: string): unknown {
-  if (!spec.path || typeof value !== "string" || value === "") return value;
+  if (!spec.path || typeof value !== "string" || value === "" || value === "-") return value;
   return resolve(cwd, value);
 }
 

@@ -84,7 +84,8 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
     }
     try {
       let value = spec.type.parse(raw.value);
-      if (spec.path && raw === file.layer.get(spec.name) && typeof value === "string" && value) {
+      // "-" names stdout/stderr, not a file.
+      if (spec.path && raw === file.layer.get(spec.name) && typeof value === "string" && value && value !== "-") {
         value = isAbsolute(value) ? value : resolve(file.dir, value);
       }
       values[spec.name] = value;

@@ -46,6 +46,9 @@ const S_CLOSING = 2; // closed our side; discarding input until the peer closes
 const LINGER_MS = 2000;
 // Unread request body the server will skip to keep a connection alive; more and it closes.
 const DRAIN_LIMIT = 64 * 1024;
+/** How long a fresh connection may take to send its first request once shutdown began. */
+const FRESH_GRACE_MS = 2000;
+
 // Bytes of later pipelined requests buffered while one is being handled before reading stops.
 const PIPELINE_LIMIT = 64 * 1024;
 
@@ -97,6 +100,8 @@ export class Connection implements ExchangeHost, BodySink {
   private drainResolve: (() => void) | null = null;
   /** The body of the current request if it came with `Expect: 100-continue`. */
   private expectBody: RequestBody | null = null;
+  /** No response written yet: the client's first request may still be on its way. */
+  private fresh = true;
 
   constructor(socket: Socket, core: ServerCore) {
     this.socket = socket;
@@ -250,6 +255,7 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   private afterResponse(keep: boolean): void {
+    this.fresh = false;
     if (this.closed) return;
     if (!keep || this.core.closing) return this.finish();
     if (this.socket.writableNeedDrain) {
@@ -331,9 +337,16 @@ export class Connection implements ExchangeHost, BodySink {
     }
   }
 
-  /** Graceful shutdown: an idle connection goes now; a busy one closes after its response. */
+  /**
+   * Graceful shutdown: an idle keep-alive connection goes now; a busy one closes after its
+   * response. A connection that has not sent its first request yet was accepted for a request
+   * already under way, so it gets a short grace to deliver it (answered with connection: close)
+   * instead of a reset the client would count as a failure.
+   */
   shutdown(): void {
-    if (this.idle) this.destroy();
+    if (!this.idle) return;
+    if (!this.fresh) return this.destroy();
+    this.deadline = Math.min(this.deadline, this.core.now + FRESH_GRACE_MS);
   }
 
   onEnd(): void {

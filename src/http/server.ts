@@ -85,13 +85,13 @@ class Core implements ServerCore {
     this.server.on("error", () => {});
   }
 
+  // A socket accepted while closing was already queued before the listener closed: it gets
+  // its request answered (with connection: close) rather than a reset.
   private accept(socket: Socket): void {
-    if (this.closing) {
-      socket.destroy();
-      return;
-    }
     socket.setNoDelay(true);
-    this.conns.add(new Connection(socket, this));
+    const conn = new Connection(socket, this);
+    this.conns.add(conn);
+    if (this.closing) conn.shutdown();
   }
 
   startTicker(): void {
