@@ -34,7 +34,8 @@ test: install dist/appserve
 ok: install dist/appserve
 	$(DENO) fmt --check
 	$(DENO) lint
-	$(DENO) task check
+	$(DENO) check src/ workers/ mod.ts scripts/ tests/
+	$(DENO) run -A scripts/gen_settings_doc.ts --check
 	$(DENO) run -A scripts/check_runtime_seam.ts
 	$(DENO) run -A scripts/run_tests.ts
 

@@ -5,6 +5,9 @@ import { Hono } from "hono";
 const app = new Hono();
 
 app.get("/", (c) => c.text(`Hello from appserve worker ${process.pid}\n`));
-app.get("/json", (c) => c.json({ pid: process.pid, runtime: "Bun" in globalThis ? "bun" : "deno" }));
+app.get(
+  "/json",
+  (c) => c.json({ pid: process.pid, runtime: "Bun" in globalThis ? "bun" : "deno" }),
+);
 
 export default app;

@@ -14,6 +14,7 @@ child.stdout!.on("data", (chunk: Uint8Array) => {
 });
 child.on("exit", (code) => {
   // deno test's summary: "ok | 12 passed (3 steps) | 0 failed (9s)"
+  // deno-lint-ignore no-control-regex
   const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
   const summary = /(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(plain);
   const passed = summary ? Number(summary[1]) : 0;

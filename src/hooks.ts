@@ -95,7 +95,9 @@ export class HookRunner {
     try {
       await hook(...args);
     } catch (error) {
-      if (name === "on_starting") throw new ConfigError(`on_starting hook failed: ${firstLine(error)}`);
+      if (name === "on_starting") {
+        throw new ConfigError(`on_starting hook failed: ${firstLine(error)}`);
+      }
       this.log.exception(`Exception in ${name} hook`, error);
     }
   }

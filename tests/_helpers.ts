@@ -83,7 +83,9 @@ export class Server {
       if (this.child.exitCode !== null || this.child.signalCode !== null) {
         throw new Error(`appserve exited before ${pattern} appeared:\n${this.stderr}`);
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}:\n${this.stderr}`);
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${pattern}:\n${this.stderr}`);
+      }
       await new Promise<void>((r) => {
         const t = setTimeout(r, 200);
         this.#waiters.push(() => {
@@ -135,7 +137,11 @@ export function start(target: Target, args: string[], options: StartOptions = {}
 }
 
 /** Runs appserve to completion (for commands that exit by themselves). */
-export function run(target: Target, args: string[], options: StartOptions = {}): Promise<RunResult> {
+export function run(
+  target: Target,
+  args: string[],
+  options: StartOptions = {},
+): Promise<RunResult> {
   const server = start(target, args, options);
   const timer = setTimeout(() => server.child.kill("SIGKILL"), 30_000);
   return server.exited.finally(() => clearTimeout(timer));
@@ -150,7 +156,12 @@ export interface HttpAnswer {
 /** One HTTP request with a fresh connection (TCP URL or unix socket path). */
 export function get(
   url: string,
-  options: { socketPath?: string; method?: string; body?: string; headers?: Record<string, string> } = {},
+  options: {
+    socketPath?: string;
+    method?: string;
+    body?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<HttpAnswer> {
   return new Promise((resolvePromise, reject) => {
     const req = httpRequest(url, {
@@ -214,7 +225,11 @@ export function alive(pid: number): boolean {
 }
 
 /** Waits until `check` is true, polling; throws after `ms`. */
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 20_000,
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
@@ -260,7 +275,14 @@ export interface LoadResult {
  * the lifecycle tests need: every failed request is counted.
  */
 export function load(url: string, seconds: number, connections = 8): { done: Promise<LoadResult> } {
-  const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "-H", "Connection: close", url], {
+  const child = spawn("wrk", [
+    "-t1",
+    `-c${connections}`,
+    `-d${seconds}s`,
+    "-H",
+    "Connection: close",
+    url,
+  ], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let report = "";
@@ -269,7 +291,9 @@ export function load(url: string, seconds: number, connections = 8): { done: Pro
   const done = new Promise<LoadResult>((resolvePromise) =>
     child.on("close", () => {
       const requests = Number(/(\d+) requests in/.exec(report)?.[1] ?? 0);
-      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(report);
+      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
+        report,
+      );
       const socketErrors = socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
       const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(report)?.[1] ?? 0);
       resolvePromise({ requests, failed: socketErrors + non2xx, report });

@@ -17,6 +17,17 @@ Deno.test("parseAppSpec() parses factory calls with JSON-literal arguments", () 
   assert.deepEqual(spec.args, [{ debug: true }, 3]);
 });
 
-for (const bad of [":app", "mod:", "mod:1abc", "mod:a-b", "mod:f(", "mod:f(debug=true)", "mod:f(undefined)"]) {
-  Deno.test(`parseAppSpec() rejects "${bad}"`, () => assert.throws(() => parseAppSpec(bad), AppSpecError));
+for (
+  const bad of [
+    ":app",
+    "mod:",
+    "mod:1abc",
+    "mod:a-b",
+    "mod:f(",
+    "mod:f(debug=true)",
+    "mod:f(undefined)",
+  ]
+) {
+  Deno.test(`parseAppSpec() rejects "${bad}"`, () =>
+    assert.throws(() => parseAppSpec(bad), AppSpecError));
 }

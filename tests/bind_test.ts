@@ -16,7 +16,18 @@ for (const [text, expected] of valid) {
   Deno.test(`parseBind() accepts ${text}`, () => assert.deepEqual(parseBind(text), expected));
 }
 
-const invalid = ["1.2.3.4:99999", "unix:", "fd://", "fd://x", "host:port", "::1:80", "[::1", "[::1]x", "", "1.2.3.4:-1"];
+const invalid = [
+  "1.2.3.4:99999",
+  "unix:",
+  "fd://",
+  "fd://x",
+  "host:port",
+  "::1:80",
+  "[::1",
+  "[::1]x",
+  "",
+  "1.2.3.4:-1",
+];
 for (const text of invalid) {
   Deno.test(`parseBind() rejects "${text}"`, () => assert.throws(() => parseBind(text), BindError));
 }

@@ -51,9 +51,15 @@ Deno.test("resolveConfig() applies defaults < TOML < APPSERVE_CMD_ARGS < command
 Deno.test("resolveConfig() replaces bind lists wholesale and PORT sets the default bind", () => {
   withDir({ "appserve.toml": 'bind = ["unix:/tmp/a.sock", "127.0.0.1:1"]\n' }, (dir) => {
     assert.deepEqual(resolveIn(dir, []).config.bind, ["unix:/tmp/a.sock", "127.0.0.1:1"]);
-    assert.deepEqual(resolveIn(dir, ["-b", ":9", "--bind", "[::1]:2"]).config.bind, [":9", "[::1]:2"]);
+    assert.deepEqual(resolveIn(dir, ["-b", ":9", "--bind", "[::1]:2"]).config.bind, [
+      ":9",
+      "[::1]:2",
+    ]);
   });
-  withDir({}, (dir) => assert.deepEqual(resolveIn(dir, [], { PORT: "5000" }).config.bind, ["0.0.0.0:5000"]));
+  withDir(
+    {},
+    (dir) => assert.deepEqual(resolveIn(dir, [], { PORT: "5000" }).config.bind, ["0.0.0.0:5000"]),
+  );
 });
 
 Deno.test("resolveConfig() reads -c PATH and file:PATH, resolving paths against the file's folder", () => {
@@ -63,7 +69,11 @@ Deno.test("resolveConfig() reads -c PATH and file:PATH, resolving paths against 
   });
 });
 
-function problem(dir: string, argv: string[], env: Record<string, string> = {}): ConfigError | UsageError {
+function problem(
+  dir: string,
+  argv: string[],
+  env: Record<string, string> = {},
+): ConfigError | UsageError {
   try {
     resolveIn(dir, argv, env);
   } catch (error) {
@@ -75,13 +85,37 @@ function problem(dir: string, argv: string[], env: Record<string, string> = {}):
 
 const badFiles: [string, string, RegExp][] = [
   ["TOML syntax error", "workers = 2\nbind = = 3\n", /^appserve\.toml:2:\d+: /],
-  ["unknown key with a suggestion", "worker = 4\n", /^appserve\.toml:1:10: Unknown setting "worker" \(did you mean "workers"\?\)$/],
-  ["wrong type", 'workers = "four"\n', /^appserve\.toml:1:11: Cannot read "workers": expected an integer from 1 to 1024, got "four"$/],
-  ["out of range", "workers = 0\n", /Cannot read "workers": expected an integer from 1 to 1024, got 0/],
-  ["limit_request_line above 8190", "limit_request_line = 9000\n", /"limit_request_line": expected an integer from 0 to 8190/],
-  ["bad port in bind", 'bind = "1.2.3.4:70000"\n', /Cannot read "bind": Invalid bind "1.2.3.4:70000": port must be/],
+  [
+    "unknown key with a suggestion",
+    "worker = 4\n",
+    /^appserve\.toml:1:10: Unknown setting "worker" \(did you mean "workers"\?\)$/,
+  ],
+  [
+    "wrong type",
+    'workers = "four"\n',
+    /^appserve\.toml:1:11: Cannot read "workers": expected an integer from 1 to 1024, got "four"$/,
+  ],
+  [
+    "out of range",
+    "workers = 0\n",
+    /Cannot read "workers": expected an integer from 1 to 1024, got 0/,
+  ],
+  [
+    "limit_request_line above 8190",
+    "limit_request_line = 9000\n",
+    /"limit_request_line": expected an integer from 0 to 8190/,
+  ],
+  [
+    "bad port in bind",
+    'bind = "1.2.3.4:70000"\n',
+    /Cannot read "bind": Invalid bind "1.2.3.4:70000": port must be/,
+  ],
   ["duplicate keys", "workers = 1\nworkers = 2\n", /^appserve\.toml:2:\d+: /],
-  ["unknown worker class", 'worker_class = "tornado"\n', /expected one of "async", "sync", "gthread", "gevent", "eventlet"/],
+  [
+    "unknown worker class",
+    'worker_class = "tornado"\n',
+    /expected one of "async", "sync", "gthread", "gevent", "eventlet"/,
+  ],
 ];
 for (const [what, text, expected] of badFiles) {
   Deno.test(`resolveConfig() rejects a config file with ${what}`, () => {
@@ -96,8 +130,14 @@ for (const [what, text, expected] of badFiles) {
 
 Deno.test("resolveConfig() reports a missing config file and a directory", () => {
   withDir({}, (dir) => {
-    assert.match(problem(dir, ["-c", "nope.toml"]).message, /^nope\.toml: Cannot read config file: no such file$/);
-    assert.match(problem(dir, ["-c", "."]).message, /^\.: Cannot read config file: it is a directory$/);
+    assert.match(
+      problem(dir, ["-c", "nope.toml"]).message,
+      /^nope\.toml: Cannot read config file: no such file$/,
+    );
+    assert.match(
+      problem(dir, ["-c", "."]).message,
+      /^\.: Cannot read config file: it is a directory$/,
+    );
   });
 });
 
@@ -119,8 +159,14 @@ Deno.test("resolveConfig() rejects unknown flags with a suggestion (usage error,
 
 Deno.test("resolveConfig() rejects bad APPSERVE_CMD_ARGS quoting and values", () => {
   withDir({}, (dir) => {
-    assert.match(problem(dir, [], { APPSERVE_CMD_ARGS: "--bind '127.0.0.1" }).message, /^APPSERVE_CMD_ARGS: Cannot parse: unterminated single quote/);
-    assert.match(problem(dir, [], { APPSERVE_CMD_ARGS: "-w 0" }).message, /^APPSERVE_CMD_ARGS --workers: Cannot read "workers"/);
+    assert.match(
+      problem(dir, [], { APPSERVE_CMD_ARGS: "--bind '127.0.0.1" }).message,
+      /^APPSERVE_CMD_ARGS: Cannot parse: unterminated single quote/,
+    );
+    assert.match(
+      problem(dir, [], { APPSERVE_CMD_ARGS: "-w 0" }).message,
+      /^APPSERVE_CMD_ARGS --workers: Cannot read "workers"/,
+    );
   });
 });
 
@@ -132,13 +178,31 @@ Deno.test("resolveConfig() refuses settings whose behaviour is not built yet", (
 });
 
 Deno.test("resolveConfig() accepts gevent and eventlet as async aliases", () => {
-  withDir({}, (dir) => assert.equal(resolveIn(dir, ["-k", "gevent"]).config.worker_class, "gevent"));
+  withDir(
+    {},
+    (dir) => assert.equal(resolveIn(dir, ["-k", "gevent"]).config.worker_class, "gevent"),
+  );
 });
 
 Deno.test("renderConfig() output read back with -c gives the same configuration", async () => {
   const { renderConfig } = await import("../src/config/print_config.ts");
   withDir({}, (dir) => {
-    const argv = ["-w", "3", "-b", "unix:/tmp/x.sock", "-b", "[::1]:9", "-e", "A=b c", "--keep-alive", "0.5", "--reuse-port", "--chdir", "sub", "app.ts:createApp({\"a\":1})"];
+    const argv = [
+      "-w",
+      "3",
+      "-b",
+      "unix:/tmp/x.sock",
+      "-b",
+      "[::1]:9",
+      "-e",
+      "A=b c",
+      "--keep-alive",
+      "0.5",
+      "--reuse-port",
+      "--chdir",
+      "sub",
+      'app.ts:createApp({"a":1})',
+    ];
     const first = resolveIn(dir, argv);
     writeFileSync(join(dir, "printed.toml"), renderConfig(first, dir));
     const second = resolveIn("/", ["-c", join(dir, "printed.toml")]);
@@ -155,8 +219,17 @@ Deno.test("renderConfig() output read back with -c gives the same configuration"
 
 Deno.test("resolveConfig() validates planned settings before saying they are not supported yet", () => {
   withDir({}, (dir) => {
-    assert.match(problem(dir, ["--forwarded-allow-ips", "10.0.0.0/33"]).message, /^--forwarded-allow-ips: Cannot read "forwarded_allow_ips": "10\.0\.0\.0\/33" has an invalid prefix length$/);
-    assert.match(problem(dir, ["--statsd-host", "nohostport"]).message, /expected HOST:PORT, got "nohostport"/);
-    assert.match(problem(dir, ["--user", "nobody"]).message, /^--user: "user" is not supported yet \(privilege drop \(issue 7\)\)$/);
+    assert.match(
+      problem(dir, ["--forwarded-allow-ips", "10.0.0.0/33"]).message,
+      /^--forwarded-allow-ips: Cannot read "forwarded_allow_ips": "10\.0\.0\.0\/33" has an invalid prefix length$/,
+    );
+    assert.match(
+      problem(dir, ["--statsd-host", "nohostport"]).message,
+      /expected HOST:PORT, got "nohostport"/,
+    );
+    assert.match(
+      problem(dir, ["--user", "nobody"]).message,
+      /^--user: "user" is not supported yet \(privilege drop \(issue 7\)\)$/,
+    );
   });
 });

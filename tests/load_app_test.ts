@@ -37,7 +37,10 @@ async function loadError(spec: string): Promise<string> {
 }
 
 Deno.test("loadApp() lists the exports when the export is not found", async () => {
-  assert.match(await loadError("shapes:nope"), /Failed to find "nope" in shapes \(exports: api, app, createApp, handler, notAnApp, wrongObject\)/);
+  assert.match(
+    await loadError("shapes:nope"),
+    /Failed to find "nope" in shapes \(exports: api, app, createApp, handler, notAnApp, wrongObject\)/,
+  );
 });
 
 Deno.test("loadApp() says what shape it found", async () => {
@@ -47,6 +50,12 @@ Deno.test("loadApp() says what shape it found", async () => {
 
 Deno.test("loadApp() reports missing modules, import errors and missing defaults", async () => {
   assert.match(await loadError("missing_module"), /Cannot find module "missing_module"/);
-  assert.match(await loadError("import_error"), /Cannot import import_error: Error: this module cannot be imported/);
-  assert.match(await loadError("no_app"), /no default export and no "app" export \(exports: something\)/);
+  assert.match(
+    await loadError("import_error"),
+    /Cannot import import_error: Error: this module cannot be imported/,
+  );
+  assert.match(
+    await loadError("no_app"),
+    /no default export and no "app" export \(exports: something\)/,
+  );
 });

@@ -13,7 +13,10 @@ const EXTENSIONS = [".ts", ".js", ".tsx", ".mjs", ".jsx", ".mts"];
 /** Finds the module file for PATH: as given, with an extension added, or `a.b` as `a/b`. */
 export function resolveModulePath(path: string, cwd: string): string {
   const bases = [path];
-  if (!path.includes("/") && /^[\w-]+(\.[\w-]+)+$/.test(path) && !EXTENSIONS.some((e) => path.endsWith(e))) {
+  if (
+    !path.includes("/") && /^[\w-]+(\.[\w-]+)+$/.test(path) &&
+    !EXTENSIONS.some((e) => path.endsWith(e))
+  ) {
     bases.push(path.replaceAll(".", "/"));
   }
   for (const base of bases) {
@@ -28,19 +31,26 @@ export function resolveModulePath(path: string, cwd: string): string {
 function kindOf(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
-  if (typeof value === "object") return `an object with keys ${Object.keys(value as object).join(", ") || "(none)"}`;
+  if (typeof value === "object") {
+    return `an object with keys ${Object.keys(value as object).join(", ") || "(none)"}`;
+  }
   return `${/^[aeiou]/.test(typeof value) ? "an" : "a"} ${typeof value}`;
 }
 
 /** Turns an app value into a handler, or explains what shape was found. */
 export function toHandler(app: unknown, what: string): FetchHandler {
   if (typeof app === "function") return app as FetchHandler;
-  if (app !== null && typeof app === "object" && typeof (app as { fetch?: unknown }).fetch === "function") {
+  if (
+    app !== null && typeof app === "object" &&
+    typeof (app as { fetch?: unknown }).fetch === "function"
+  ) {
     const target = app as { fetch: FetchHandler };
     return (request, info) => target.fetch(request, info);
   }
   throw new AppLoadError(
-    `${what} is ${kindOf(app)}; expected an object with a fetch(request, info) method or a function (request, info) => Response`,
+    `${what} is ${
+      kindOf(app)
+    }; expected an object with a fetch(request, info) method or a function (request, info) => Response`,
   );
 }
 
@@ -53,22 +63,33 @@ async function pick(mod: Record<string, unknown>, spec: AppSpec, file: string): 
   if (spec.names.length === 0) {
     if (mod.default !== undefined) return mod.default;
     if (mod.app !== undefined) return mod.app;
-    throw new AppLoadError(`${file} has no default export and no "app" export (exports: ${exportsList(mod)})`);
+    throw new AppLoadError(
+      `${file} has no default export and no "app" export (exports: ${exportsList(mod)})`,
+    );
   }
   let value: unknown = mod;
   let path = "";
   for (const name of spec.names) {
     const holder = value as Record<string, unknown>;
-    if (holder === null || (typeof holder !== "object" && typeof holder !== "function") || !(name in holder)) {
+    if (
+      holder === null || (typeof holder !== "object" && typeof holder !== "function") ||
+      !(name in holder)
+    ) {
       const available = path === "" ? exportsList(mod) : Object.keys(holder ?? {}).join(", ");
-      throw new AppLoadError(`Failed to find "${path}${name}" in ${file} (${path === "" ? "exports" : "keys"}: ${available})`);
+      throw new AppLoadError(
+        `Failed to find "${path}${name}" in ${file} (${
+          path === "" ? "exports" : "keys"
+        }: ${available})`,
+      );
     }
     value = holder[name];
     path += `${name}.`;
   }
   if (spec.args === undefined) return value;
   if (typeof value !== "function") {
-    throw new AppLoadError(`"${spec.names.join(".")}" in ${file} is ${kindOf(value)}, not a function to call`);
+    throw new AppLoadError(
+      `"${spec.names.join(".")}" in ${file} is ${kindOf(value)}, not a function to call`,
+    );
   }
   try {
     return await (value as (...a: unknown[]) => unknown)(...spec.args);
@@ -97,5 +118,8 @@ export async function loadApp(appModule: string, cwd: string): Promise<FetchHand
     throw new AppLoadError(`Cannot import ${spec.path}: ${firstLine(error)}`);
   }
   const app = await pick(mod, spec, spec.path);
-  return toHandler(app, spec.expr ? `"${spec.expr}" in ${spec.path}` : `The app exported by ${spec.path}`);
+  return toHandler(
+    app,
+    spec.expr ? `"${spec.expr}" in ${spec.path}` : `The app exported by ${spec.path}`,
+  );
 }

@@ -28,7 +28,9 @@ export function renderHelp(): string {
     out.push(`  ${short}--${flag}`.padEnd(34) + action.doc);
   }
   for (const section of SECTIONS) {
-    const specs = (SETTINGS as readonly SettingSpec[]).filter((s) => s.section === section && s.flags && isWired(s));
+    const specs = (SETTINGS as readonly SettingSpec[]).filter((s) =>
+      s.section === section && s.flags && isWired(s)
+    );
     if (!specs.length) continue;
     out.push("", `${section}:`);
     for (const spec of specs) {
@@ -39,6 +41,9 @@ export function renderHelp(): string {
       out.push(" ".repeat(34) + `[${spec.name}; default: ${defaultText(spec)}]`);
     }
   }
-  out.push("", "Settings can also be given in appserve.toml and APPSERVE_CMD_ARGS; see docs/settings.md.");
+  out.push(
+    "",
+    "Settings can also be given in appserve.toml and APPSERVE_CMD_ARGS; see docs/settings.md.",
+  );
   return out.join("\n") + "\n";
 }

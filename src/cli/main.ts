@@ -4,11 +4,11 @@
 import { spawn } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import process from "node:process";
-import { resolveModulePath, loadApp } from "../app/load_app.ts";
+import { loadApp, resolveModulePath } from "../app/load_app.ts";
 import { parseAppSpec } from "../app/app_spec.ts";
 import { renderConfig } from "../config/print_config.ts";
-import { type Resolved, resolveConfig } from "../config/resolve.ts";
-import { AppserveError, AppLoadError, ConfigError } from "../errors.ts";
+import { resolveConfig, type Resolved } from "../config/resolve.ts";
+import { AppLoadError, AppserveError, ConfigError } from "../errors.ts";
 import { Logger } from "../log/logger.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited } from "../net/inherited.ts";
@@ -89,7 +89,9 @@ async function serve(argv: string[], resolved: Resolved, runtime: Runtime): Prom
   runtime.setProcessTitle(processTitle("master", config) + (env[PARENT_ENV] ? ".2" : ""));
   const addresses = config.bind.map(parseBind);
   const reuse = (a: Address) => config.reuse_port && a.kind === "tcp";
-  const reusePort = addresses.flatMap((a) => a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []);
+  const reusePort = addresses.flatMap((a) =>
+    a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
+  );
   const parentPid = Number(env[PARENT_ENV]) || undefined;
   delete process.env[PARENT_ENV];
   const hooks = await HookRunner.load(config.hooks, log);
@@ -98,7 +100,9 @@ async function serve(argv: string[], resolved: Resolved, runtime: Runtime): Prom
   const inherited = adoptInherited(runtime.libc(), process.env, process.pid);
   const listeners = inherited?.listeners ??
     await openListeners(runtime.libc(), addresses.filter((a) => !reuse(a)), config.backlog);
-  const pidfile = config.pidfile ? new Pidfile(parentPid ? `${config.pidfile}.2` : config.pidfile) : undefined;
+  const pidfile = config.pidfile
+    ? new Pidfile(parentPid ? `${config.pidfile}.2` : config.pidfile)
+    : undefined;
   try {
     pidfile?.create(process.pid);
   } catch (error) {
@@ -149,7 +153,9 @@ export async function main(argv: string[]): Promise<number> {
     try {
       process.chdir(resolved.config.chdir);
     } catch {
-      throw new ConfigError(`${resolved.origins.chdir}: Cannot change directory to "${resolved.config.chdir}"`);
+      throw new ConfigError(
+        `${resolved.origins.chdir}: Cannot change directory to "${resolved.config.chdir}"`,
+      );
     }
   }
   if (resolved.actions.has("check-config")) return await checkConfig(resolved);

@@ -22,7 +22,9 @@ export function shellSplit(text: string): string[] {
         if (text[j] === "\\" && '"\\$`'.includes(text[j + 1] ?? "")) j++;
         word += text[j];
       }
-      if (j >= text.length) throw new ShellSplitError(`unterminated double quote at character ${i + 1}`);
+      if (j >= text.length) {
+        throw new ShellSplitError(`unterminated double quote at character ${i + 1}`);
+      }
       i = j;
       inWord = true;
     } else if (c === "\\") {

@@ -66,7 +66,9 @@ function defaultOf(spec: SettingSpec, env: Record<string, string | undefined>): 
 export function resolveConfig(argv: string[], options: ResolveOptions): Resolved {
   const cli = parseCommandLine(argv);
   if (cli.positionals.length > 1) {
-    throw new UsageError(`Expected one APP_MODULE, got ${cli.positionals.length}: ${cli.positionals.join(" ")}`);
+    throw new UsageError(
+      `Expected one APP_MODULE, got ${cli.positionals.length}: ${cli.positionals.join(" ")}`,
+    );
   }
   const fromEnv = envLayer(options.env);
   const file = configFileLayer([cli.layer, fromEnv], options.cwd);
@@ -85,12 +87,17 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
     try {
       let value = spec.type.parse(raw.value);
       // "-" names stdout/stderr, not a file.
-      if (spec.path && raw === file.layer.get(spec.name) && typeof value === "string" && value && value !== "-") {
+      if (
+        spec.path && raw === file.layer.get(spec.name) && typeof value === "string" && value &&
+        value !== "-"
+      ) {
         value = isAbsolute(value) ? value : resolve(file.dir, value);
       }
       values[spec.name] = value;
       origins[spec.name] = raw.origin;
-      if (spec.pending) problems.push(`${raw.origin}: "${spec.name}" is not supported yet (${spec.pending})`);
+      if (spec.pending) {
+        problems.push(`${raw.origin}: "${spec.name}" is not supported yet (${spec.pending})`);
+      }
     } catch (error) {
       if (!(error instanceof ValueError)) throw error;
       problems.push(`${raw.origin}: Cannot read "${spec.name}": ${error.message}`);

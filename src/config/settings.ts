@@ -328,7 +328,8 @@ export const SETTINGS = [
     metavar: "DIR",
     type: string("a directory"),
     default: "",
-    doc: "Directory for workers' temporary files: workers get it as TMPDIR. (appserve's heartbeat " +
+    doc:
+      "Directory for workers' temporary files: workers get it as TMPDIR. (appserve's heartbeat " +
       "travels over a pipe, not a temporary file, so a slow disk cannot cause timeouts.)",
     path: true,
   },
@@ -368,7 +369,8 @@ export const SETTINGS = [
     flags: ["--forwarded-allow-ips"],
     metavar: "STRING",
     type: ipList,
-    default: (env: Env) => env.FORWARDED_ALLOW_IPS ? env.FORWARDED_ALLOW_IPS.split(",") : ["127.0.0.1", "::1"],
+    default: (env: Env) =>
+      env.FORWARDED_ALLOW_IPS ? env.FORWARDED_ALLOW_IPS.split(",") : ["127.0.0.1", "::1"],
     defaultDoc: '$FORWARDED_ALLOW_IPS, else ["127.0.0.1", "::1"]',
     doc: "Proxies trusted to set X-Forwarded-* and Forwarded headers.",
     pending: "proxy trust (issue 7)",
@@ -377,7 +379,11 @@ export const SETTINGS = [
     name: "secure_scheme_headers",
     section: "Server Mechanics",
     type: stringTable,
-    default: { "X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on" },
+    default: {
+      "X-FORWARDED-PROTOCOL": "ssl",
+      "X-FORWARDED-PROTO": "https",
+      "X-FORWARDED-SSL": "on",
+    },
     doc: "Headers and values that mark a request from a trusted proxy as HTTPS.",
     pending: "proxy trust (issue 7)",
   },

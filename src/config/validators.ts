@@ -82,7 +82,10 @@ export function string(expected = "a string"): ValueType<string> {
 }
 
 /** A string that must pass `check`, which returns an error text or undefined. */
-export function checked(expected: string, check: (s: string) => string | undefined): ValueType<string> {
+export function checked(
+  expected: string,
+  check: (s: string) => string | undefined,
+): ValueType<string> {
   return {
     cli: "string",
     expected,
@@ -134,7 +137,9 @@ export const stringTable: ValueType<Record<string, string>> = {
   cli: "string",
   expected: "a table of strings",
   parse(raw) {
-    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) fail("a table of strings", raw);
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+      fail("a table of strings", raw);
+    }
     const entries = Object.entries(raw as Record<string, unknown>);
     if (!entries.every(([, v]) => typeof v === "string")) fail("a table of strings", raw);
     return Object.fromEntries(entries) as Record<string, string>;
@@ -160,7 +165,9 @@ export const ipList: ValueType<string[]> = {
   cli: "string",
   expected: "a comma-separated list of IP addresses or CIDR ranges, or *",
   parse(raw) {
-    const items = typeof raw === "string" ? raw.split(",").map((s) => s.trim()).filter(Boolean) : raw;
+    const items = typeof raw === "string"
+      ? raw.split(",").map((s) => s.trim()).filter(Boolean)
+      : raw;
     if (!Array.isArray(items) || !items.every((i) => typeof i === "string")) {
       fail("a comma-separated list of IP addresses or CIDR ranges, or *", raw);
     }

@@ -32,8 +32,9 @@ const C_TRAILER_LINE = 8; // inside a trailer line, ignored up to CR
 const C_TRAILER_LF = 9; // LF ending a trailer line
 const C_END_LF = 10; // LF of the final CRLF
 
-function byteSize(chunk: Uint8Array): number {
-  return chunk.byteLength;
+// The chunk is optional in some runtimes' typings (bun-types) of QueuingStrategySize.
+function byteSize(chunk?: Uint8Array): number {
+  return chunk === undefined ? 0 : chunk.byteLength;
 }
 
 // A strategy with no queue, so pull() means a reader is actually waiting (needed for 100-continue).

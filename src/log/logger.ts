@@ -99,6 +99,8 @@ export class Logger {
   /** Formats and writes one line when `level` passes the threshold. */
   log(level: LogLevel, message: string): void {
     if (LOG_LEVELS.indexOf(level) < this.#threshold) return;
-    this.#write(`${errorLogTime(new Date())} [${process.pid}] [${level.toUpperCase()}] ${message}\n`);
+    this.#write(
+      `${errorLogTime(new Date())} [${process.pid}] [${level.toUpperCase()}] ${message}\n`,
+    );
   }
 }

@@ -84,8 +84,11 @@ export class Arbiter {
     const { log } = this.#ctx;
     const uninstall = installSignals((signal) => this.#events.push({ kind: "signal", signal }));
     const unwatch = this.#ctx.config.reload
-      ? watchForReload(this.#ctx.appFile, this.#ctx.config.reload_extra_files, (file) =>
-        this.#events.push({ kind: "changed", file }))
+      ? watchForReload(
+        this.#ctx.appFile,
+        this.#ctx.config.reload_extra_files,
+        (file) => this.#events.push({ kind: "changed", file }),
+      )
       : () => {};
     if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");
     log.info(`Listening at: ${this.#addresses()} (${process.pid})`);
@@ -113,7 +116,12 @@ export class Arbiter {
 
   /** The `server` argument of master hooks. */
   #server(): ServerInfo {
-    return { pid: process.pid, config: this.#ctx.config, log: this.#ctx.log, numWorkers: this.#numWorkers };
+    return {
+      pid: process.pid,
+      config: this.#ctx.config,
+      log: this.#ctx.log,
+      numWorkers: this.#numWorkers,
+    };
   }
 
   async #setNumWorkers(count: number): Promise<void> {
@@ -155,8 +163,9 @@ export class Arbiter {
   async #dispatch(): Promise<void> {
     for (const event of this.#events.drain()) {
       if (event.kind === "signal") await this.#handleSignal(event.signal);
-      else if (event.kind === "changed") await this.#reload(`Worker reloading: ${event.file} modified`);
-      else if (event.kind === "exit") await this.#reap(event.worker, event.code, event.signal);
+      else if (event.kind === "changed") {
+        await this.#reload(`Worker reloading: ${event.file} modified`);
+      } else if (event.kind === "exit") await this.#reap(event.worker, event.code, event.signal);
       else this.#onMessage(event.worker, event.message);
     }
   }
@@ -252,14 +261,19 @@ export class Arbiter {
     const { log } = this.#ctx;
     this.#workers.delete(worker.pid);
     await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
-    if (signal === "SIGKILL") log.error(`Worker (pid:${worker.pid}) was sent SIGKILL! Perhaps out of memory?`);
-    else if (signal === "SIGTERM") log.info(`Worker (pid:${worker.pid}) was sent SIGTERM!`);
+    if (signal === "SIGKILL") {
+      log.error(`Worker (pid:${worker.pid}) was sent SIGKILL! Perhaps out of memory?`);
+    } else if (signal === "SIGTERM") log.info(`Worker (pid:${worker.pid}) was sent SIGTERM!`);
     else if (signal) log.warning(`Worker (pid:${worker.pid}) was sent ${signal}!`);
     else if (code) log.error(`Worker (pid:${worker.pid}) exited with code ${code}.`);
     let reason: HaltServer | undefined;
-    if (code === ExitCode.WORKER_BOOT_ERROR) reason = new HaltServer("Worker failed to boot.", code);
+    if (code === ExitCode.WORKER_BOOT_ERROR) {
+      reason = new HaltServer("Worker failed to boot.", code);
+    }
     if (code === ExitCode.APP_LOAD_ERROR) reason = new HaltServer("App failed to load.", code);
-    if (!reason && !worker.booted && !worker.retiring && ++this.#bootFailures >= MAX_BOOT_FAILURES) {
+    if (
+      !reason && !worker.booted && !worker.retiring && ++this.#bootFailures >= MAX_BOOT_FAILURES
+    ) {
       reason = new HaltServer("Worker failed to boot.", ExitCode.WORKER_BOOT_ERROR);
     }
     if (!reason) return;
@@ -303,10 +317,14 @@ export class Arbiter {
 
   // Spawns the missing workers, retires the surplus and, after a reload, the old generation.
   async #manageWorkers(): Promise<void> {
-    const current = [...this.#workers.values()].filter((w) => !w.retiring && w.generation === this.#generation);
+    const current = [...this.#workers.values()].filter((w) =>
+      !w.retiring && w.generation === this.#generation
+    );
     for (let i = current.length; i < this.#numWorkers; i++) await this.#spawn();
     const surplus = current.length - this.#numWorkers;
-    if (surplus > 0) current.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
+    if (surplus > 0) {
+      current.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
+    }
     const booted = current.filter((w) => w.booted).length;
     if (this.#previous && booted >= this.#numWorkers) {
       for (const worker of this.#workers.values()) {
@@ -321,14 +339,21 @@ export class Arbiter {
     this.#age += 1;
     const unborn: WorkerInfo = { pid: 0, age: this.#age };
     await this.#ctx.hooks.run("pre_fork", this.#server(), unborn);
-    const boot = { config: config as unknown as Record<string, unknown>, reusePort, age: this.#age };
+    const boot = {
+      config: config as unknown as Record<string, unknown>,
+      reusePort,
+      age: this.#age,
+    };
     const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
     const env = { ...process.env, ...tmp, ...rawEnv(config.raw_env) };
     const child = spawnWorker(runtime, boot, listeners.map((l) => l.fd), env);
     if (child.pid === undefined) throw new HaltServer("Cannot start a worker process.", 1);
     const worker = new WorkerHandle(child, child.pid, this.#age, this.#generation);
     this.#workers.set(worker.pid, worker);
-    receive(child.stdio[3] as Readable, (message) => this.#events.push({ kind: "message", worker, message }));
+    receive(
+      child.stdio[3] as Readable,
+      (message) => this.#events.push({ kind: "message", worker, message }),
+    );
     child.stdin!.on("error", () => {});
     child.on("exit", (code, signal) => this.#events.push({ kind: "exit", worker, code, signal }));
   }
@@ -337,8 +362,12 @@ export class Arbiter {
   async #stop(graceful: boolean): Promise<void> {
     const { config, runtime, listeners, pidfile, systemd } = this.#ctx;
     // Sockets handed to systemd or to a USR2 child stay; their files must not vanish.
-    const handedOver = systemd || (this.#reexecChild !== undefined && this.#reexecChild.exitCode === null);
-    closeListeners(runtime.libc(), handedOver ? listeners.map((l) => ({ ...l, ownsPath: false })) : listeners);
+    const handedOver = systemd ||
+      (this.#reexecChild !== undefined && this.#reexecChild.exitCode === null);
+    closeListeners(
+      runtime.libc(),
+      handedOver ? listeners.map((l) => ({ ...l, ownsPath: false })) : listeners,
+    );
     for (const worker of this.#workers.values()) worker.stop(graceful);
     const deadline = performance.now() + (graceful ? config.graceful_timeout * 1000 : 2000);
     while (this.#workers.size && performance.now() < deadline) await this.#reapQuietly();
@@ -353,7 +382,10 @@ export class Arbiter {
     for (const event of this.#events.drain()) {
       if (event.kind !== "exit") continue;
       this.#workers.delete(event.worker.pid);
-      await this.#ctx.hooks.run("child_exit", this.#server(), { pid: event.worker.pid, age: event.worker.age });
+      await this.#ctx.hooks.run("child_exit", this.#server(), {
+        pid: event.worker.pid,
+        age: event.worker.age,
+      });
     }
   }
 }

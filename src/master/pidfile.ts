@@ -25,7 +25,9 @@ export class Pidfile {
       // No previous file.
     }
     if (Number.isInteger(existing) && existing > 0 && existing !== pid && isAlive(existing)) {
-      throw new ConfigError(`${this.path}: Already running on pid ${existing} (or pidfile is stale)`);
+      throw new ConfigError(
+        `${this.path}: Already running on pid ${existing} (or pidfile is stale)`,
+      );
     }
     const temp = `${this.path}.${pid}.tmp`;
     try {

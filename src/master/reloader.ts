@@ -5,7 +5,17 @@
 import { type FSWatcher, watch } from "node:fs";
 import { dirname, extname, join } from "node:path";
 
-const SOURCE_EXTENSIONS = new Set([".ts", ".tsx", ".js", ".jsx", ".mjs", ".mts", ".cjs", ".json", ".toml"]);
+const SOURCE_EXTENSIONS = new Set([
+  ".ts",
+  ".tsx",
+  ".js",
+  ".jsx",
+  ".mjs",
+  ".mts",
+  ".cjs",
+  ".json",
+  ".toml",
+]);
 const IGNORED = /(^|\/)(node_modules|\.git|dist)(\/|$)/;
 const DEBOUNCE_MS = 250;
 
@@ -24,7 +34,9 @@ export function watchForReload(
   const watchers: FSWatcher[] = [
     watch(folder, { recursive: true }, (_event, name) => {
       const file = name ? String(name) : "";
-      if (file && !IGNORED.test(file) && SOURCE_EXTENSIONS.has(extname(file))) changed(join(folder, file));
+      if (file && !IGNORED.test(file) && SOURCE_EXTENSIONS.has(extname(file))) {
+        changed(join(folder, file));
+      }
     }),
     ...extraFiles.map((file) => watch(file, () => changed(file))),
   ];

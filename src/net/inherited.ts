@@ -40,7 +40,10 @@ export function adoptInherited(
     delete env.LISTEN_FDS;
     delete env.LISTEN_PID;
     delete env.LISTEN_FDNAMES;
-    const listeners = Array.from({ length: count }, (_, i) => inheritFd(libc, SD_LISTEN_FDS_START + i));
+    const listeners = Array.from(
+      { length: count },
+      (_, i) => inheritFd(libc, SD_LISTEN_FDS_START + i),
+    );
     return { listeners, source: "systemd" };
   }
   return undefined;

@@ -12,8 +12,8 @@ import {
   AF_INET,
   AF_INET6,
   AF_UNIX,
-  decodeSockaddr,
   type DecodedSockaddr,
+  decodeSockaddr,
   inetSockaddr,
   UNIX_PATH_MAX,
   unixSockaddr,
@@ -49,7 +49,9 @@ function removeStaleSocket(path: string): void {
     return;
   }
   if (!stat.isSocket()) {
-    throw new ConfigError(`Cannot listen at unix:${path}: a file that is not a socket is in the way`);
+    throw new ConfigError(
+      `Cannot listen at unix:${path}: a file that is not a socket is in the way`,
+    );
   }
   unlinkSync(path);
 }
@@ -68,7 +70,9 @@ async function openOne(libc: Libc, address: Address, backlog: number): Promise<L
   let sockaddr: Uint8Array;
   if (address.kind === "unix") {
     if (new TextEncoder().encode(address.path).length > UNIX_PATH_MAX) {
-      throw new ConfigError(`Cannot listen at unix:${address.path}: path longer than ${UNIX_PATH_MAX} bytes`);
+      throw new ConfigError(
+        `Cannot listen at unix:${address.path}: path longer than ${UNIX_PATH_MAX} bytes`,
+      );
     }
     removeStaleSocket(address.path);
     sockaddr = unixSockaddr(address.path);
@@ -112,7 +116,9 @@ function localName(libc: Libc, fd: number): DecodedSockaddr {
 /** The address a socket is bound to, as a bind Address (fd://N when unknown). */
 function boundAddress(libc: Libc, fd: number, original: number): Address {
   const name = localName(libc, fd);
-  if (name.family === AF_INET || name.family === AF_INET6) return { kind: "tcp", host: name.host, port: name.port };
+  if (name.family === AF_INET || name.family === AF_INET6) {
+    return { kind: "tcp", host: name.host, port: name.port };
+  }
   if (name.family === AF_UNIX && name.path) return { kind: "unix", path: name.path };
   return { kind: "fd", fd: original };
 }
@@ -126,7 +132,9 @@ export function inheritFd(libc: Libc, fd: number): Listener {
     throw new ConfigError(`Cannot listen at fd://${fd}: ${libc.strerror(libc.errno())}`);
   }
   if (new Int32Array(value.buffer)[0] !== 1) {
-    throw new ConfigError(`Cannot listen at fd://${fd}: the descriptor is a socket that is not listening`);
+    throw new ConfigError(
+      `Cannot listen at fd://${fd}: the descriptor is a socket that is not listening`,
+    );
   }
   const moved = moveHigh(libc, fd, address);
   return { address: boundAddress(libc, moved, fd), fd: moved, ownsPath: false };
@@ -136,7 +144,11 @@ export function inheritFd(libc: Libc, fd: number): Listener {
  * Opens every address; on any failure closes what was opened and throws a
  * ConfigError naming the address, so nothing is left half-started.
  */
-export async function openListeners(libc: Libc, addresses: Address[], backlog: number): Promise<Listener[]> {
+export async function openListeners(
+  libc: Libc,
+  addresses: Address[],
+  backlog: number,
+): Promise<Listener[]> {
   const opened: Listener[] = [];
   try {
     for (const address of addresses) opened.push(await openOne(libc, address, backlog));

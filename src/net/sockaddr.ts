@@ -74,7 +74,10 @@ export function decodeSockaddr(sa: Uint8Array, length: number): DecodedSockaddr 
   let path = "";
   if (family === AF_INET) host = [...sa.subarray(4, 8)].join(".");
   if (family === AF_INET6) {
-    const words = Array.from({ length: 8 }, (_, i) => view.getUint16(8 + i * 2, false).toString(16));
+    const words = Array.from(
+      { length: 8 },
+      (_, i) => view.getUint16(8 + i * 2, false).toString(16),
+    );
     host = words.join(":").replace(/(^|:)0(:0)+(:|$)/, "::").replace(/:{3,}/, "::");
   }
   if (family === AF_UNIX) {

@@ -5,7 +5,7 @@
 import { CString, dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
 import { readFileSync } from "node:fs";
 import type { FetchHandler } from "../http/types.ts";
-import type { Libc, NativeServer, NativeServeOptions, Runtime, SelfCommand } from "./types.ts";
+import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS } from "./_libc_symbols.ts";
 
@@ -49,7 +49,11 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     reusePort: true,
     async fetch(request, srv) {
       const ip = srv.requestIP(request);
-      const remote = { transport: "tcp" as const, hostname: ip?.address ?? "", port: ip?.port ?? 0 };
+      const remote = {
+        transport: "tcp" as const,
+        hostname: ip?.address ?? "",
+        port: ip?.port ?? 0,
+      };
       const response = await handler(request, { remoteAddr: remote, requestIP: () => ip });
       // Bun closes such connections without saying so; clients (wrk) then count a read error.
       if (request.headers.get("connection")?.toLowerCase() === "close") {
@@ -80,7 +84,10 @@ function setProcessTitle(title: string): void {
     area.fill(0);
     area.set(new TextEncoder().encode(title).subarray(0, area.length - 1));
     const prctl = dlopen(LIBC_PATH, {
-      prctl: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+      prctl: {
+        args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u64],
+        returns: FFIType.i32,
+      },
     });
     prctl.symbols.prctl(PR_SET_NAME, new TextEncoder().encode(title.slice(0, 15) + "\0"), 0, 0, 0);
   } catch {

@@ -3,7 +3,7 @@
 
 import process from "node:process";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
-import type { Libc, NativeServer, NativeServeOptions, Runtime, SelfCommand } from "./types.ts";
+import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS } from "./_libc_symbols.ts";
 

@@ -53,7 +53,9 @@ export class Worker {
   /** Signals, the master channel and the app; exits 4 when the app cannot load. */
   async init(): Promise<FetchHandler> {
     this.#log.info(`Booting worker with pid: ${process.pid}`);
-    this.#runtime.setProcessTitle(`appserve: worker [${this.#config.proc_name || this.#config.app}]`);
+    this.#runtime.setProcessTitle(
+      `appserve: worker [${this.#config.proc_name || this.#config.app}]`,
+    );
     try {
       this.#hooks = await HookRunner.load(this.#config.hooks, this.#log);
     } catch (error) {
@@ -80,7 +82,9 @@ export class Worker {
     try {
       app = await loadApp(this.#config.app, process.cwd());
     } catch (error) {
-      this.#log.error(error instanceof AppLoadError ? error.message : `Cannot load app: ${firstLine(error)}`);
+      this.#log.error(
+        error instanceof AppLoadError ? error.message : `Cannot load app: ${firstLine(error)}`,
+      );
       return this.exit(ExitCode.APP_LOAD_ERROR);
     }
     await this.#hooks.run("post_worker_init", this.#info());
@@ -106,7 +110,12 @@ export class Worker {
 
   /** The `server` argument of hooks run in a worker: the master as this worker knows it. */
   #server(): ServerInfo {
-    return { pid: process.ppid, config: this.#config, log: this.#log, numWorkers: this.#config.workers };
+    return {
+      pid: process.ppid,
+      config: this.#config,
+      log: this.#log,
+      numWorkers: this.#config.workers,
+    };
   }
 
   async #quit(hook: "worker_int" | "worker_abort", code: number): Promise<void> {

@@ -18,12 +18,37 @@ function assertOneLineError(result: RunResult, code: number, pattern: RegExp): v
 }
 
 const usage: [string, string[], number, RegExp][] = [
-  ["an unparsable port", ["-b", "1.2.3.4:99999", "pid_app"], 1, /^Error: --bind: Cannot read "bind": Invalid bind "1\.2\.3\.4:99999": port must be an integer from 0 to 65535$/],
-  ["an empty unix path", ["-b", "unix:", "pid_app"], 1, /^Error: --bind: Cannot read "bind": Invalid bind "unix:": unix: needs a socket path$/],
-  ["an unknown option", ["--wokers", "2", "pid_app"], 2, /^Error: Unknown option "--wokers" \(did you mean "--workers"\?\)$/],
+  [
+    "an unparsable port",
+    ["-b", "1.2.3.4:99999", "pid_app"],
+    1,
+    /^Error: --bind: Cannot read "bind": Invalid bind "1\.2\.3\.4:99999": port must be an integer from 0 to 65535$/,
+  ],
+  [
+    "an empty unix path",
+    ["-b", "unix:", "pid_app"],
+    1,
+    /^Error: --bind: Cannot read "bind": Invalid bind "unix:": unix: needs a socket path$/,
+  ],
+  [
+    "an unknown option",
+    ["--wokers", "2", "pid_app"],
+    2,
+    /^Error: Unknown option "--wokers" \(did you mean "--workers"\?\)$/,
+  ],
   ["no app module", [], 1, /^Error: No application module specified\.$/],
-  ["a missing module", ["-b", "127.0.0.1:0", "no_such_app"], 4, /^Error: Cannot find module "no_such_app"/],
-  ["a host that does not resolve", ["-b", "no-such-host.invalid:80", "pid_app"], 1, /^Error: Cannot listen at no-such-host\.invalid: cannot resolve host name/],
+  [
+    "a missing module",
+    ["-b", "127.0.0.1:0", "no_such_app"],
+    4,
+    /^Error: Cannot find module "no_such_app"/,
+  ],
+  [
+    "a host that does not resolve",
+    ["-b", "no-such-host.invalid:80", "pid_app"],
+    1,
+    /^Error: Cannot listen at no-such-host\.invalid: cannot resolve host name/,
+  ],
   ["a non-listening fd", ["-b", "fd://0", "pid_app"], 1, /^Error: Cannot listen at fd:\/\/0: /],
 ];
 for (const [what, args, code, pattern] of usage) {
@@ -39,7 +64,10 @@ e2e("rejects a port already in use", async (target) => {
   try {
     const result = await run(target, ["-b", `127.0.0.1:${port}`, "pid_app"], { cwd: APPS });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, new RegExp(`Error: Cannot listen at http://127\\.0\\.0\\.1:${port}: Address already in use`));
+    assert.match(
+      result.stderr,
+      new RegExp(`Error: Cannot listen at http://127\\.0\\.0\\.1:${port}: Address already in use`),
+    );
     assert.ok(!hasStackTrace(result.stderr));
   } finally {
     holder.close();
@@ -53,7 +81,10 @@ e2e("refuses to replace a regular file with a unix socket", async (target) => {
     writeFileSync(path, "precious");
     const result = await run(target, ["-b", `unix:${path}`, "pid_app"], { cwd: APPS });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /Error: Cannot listen at unix:.*app\.sock: a file that is not a socket is in the way/);
+    assert.match(
+      result.stderr,
+      /Error: Cannot listen at unix:.*app\.sock: a file that is not a socket is in the way/,
+    );
     assert.ok(existsSync(path));
   } finally {
     dir.remove();
@@ -65,16 +96,32 @@ e2e("reports the OS reason when the socket's folder does not exist", async (targ
   try {
     const path = join(dir.path, "missing", "app.sock");
     const result = await run(target, ["-b", `unix:${path}`, "pid_app"], { cwd: APPS });
-    assertOneLineError(result, 1, /^Error: Cannot listen at unix:.*missing\/app\.sock: No such file or directory$/);
+    assertOneLineError(
+      result,
+      1,
+      /^Error: Cannot listen at unix:.*missing\/app\.sock: No such file or directory$/,
+    );
   } finally {
     dir.remove();
   }
 });
 
 const appErrors: [string, string, RegExp][] = [
-  ["an unimportable module", "import_error", /\[ERROR\] Cannot import import_error: Error: this module cannot be imported/],
-  ["an export that does not exist", "shapes:nope", /\[ERROR\] Failed to find "nope" in shapes \(exports: api, app, createApp, handler, notAnApp, wrongObject\)/],
-  ["a wrong app shape", "shapes:notAnApp", /\[ERROR\] "notAnApp" in shapes is a number; expected an object with a fetch\(request, info\) method/],
+  [
+    "an unimportable module",
+    "import_error",
+    /\[ERROR\] Cannot import import_error: Error: this module cannot be imported/,
+  ],
+  [
+    "an export that does not exist",
+    "shapes:nope",
+    /\[ERROR\] Failed to find "nope" in shapes \(exports: api, app, createApp, handler, notAnApp, wrongObject\)/,
+  ],
+  [
+    "a wrong app shape",
+    "shapes:notAnApp",
+    /\[ERROR\] "notAnApp" in shapes is a number; expected an object with a fetch\(request, info\) method/,
+  ],
 ];
 for (const [what, spec, pattern] of appErrors) {
   e2e(`halts with exit 4 on ${what}, leaving nothing behind`, async (target) => {

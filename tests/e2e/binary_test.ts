@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BINARY, get, getWhenReady, ROOT, run, start, TARGETS, tempDir } from "../_helpers.ts";
+import { get, getWhenReady, ROOT, run, start, TARGETS, tempDir } from "../_helpers.ts";
 import { VERSION } from "../../src/version.ts";
 
 const binary = TARGETS.find((t) => t.name === "binary")!;
@@ -12,11 +12,15 @@ const binary = TARGETS.find((t) => t.name === "binary")!;
 Deno.test("[binary] --version names the version and the runtime inside, with an empty PATH", async () => {
   const result = await run(binary, ["--version"], { env: { PATH: "" } });
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, new RegExp(`^appserve ${VERSION.replaceAll(".", "\\.")} \\(bun \\d+\\.\\d+\\.\\d+\\)\\n$`));
+  assert.match(
+    result.stdout,
+    new RegExp(`^appserve ${VERSION.replaceAll(".", "\\.")} \\(bun \\d+\\.\\d+\\.\\d+\\)\\n$`),
+  );
 });
 
 Deno.test({
-  name: "[binary] serves a user's module that imports hono from its own node_modules, with an empty PATH",
+  name:
+    "[binary] serves a user's module that imports hono from its own node_modules, with an empty PATH",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -24,7 +28,10 @@ Deno.test({
     try {
       mkdirSync(join(dir.path, "node_modules"));
       symlinkSync(join(ROOT, "node_modules", "hono"), join(dir.path, "node_modules", "hono"));
-      writeFileSync(join(dir.path, "package.json"), JSON.stringify({ dependencies: { hono: "*" } }));
+      writeFileSync(
+        join(dir.path, "package.json"),
+        JSON.stringify({ dependencies: { hono: "*" } }),
+      );
       writeFileSync(
         join(dir.path, "server.ts"),
         'import { Hono } from "hono";\nconst app = new Hono();\napp.get("/", (c) => c.text("user app " + process.pid));\nexport default app;\n',
@@ -43,4 +50,3 @@ Deno.test({
     }
   },
 });
-

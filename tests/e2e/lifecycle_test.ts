@@ -22,19 +22,22 @@ import {
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
-e2e("a worker whose event loop is stuck is killed after --timeout while others keep serving", async (target) => {
-  const server = start(target, ["-w", "2", "-t", "2", "-b", "127.0.0.1:0", PID_APP]);
-  const url = await server.url();
-  await getWhenReady(url);
-  await eventually(() => childPids(server.pid).length === 2, "2 workers");
-  get(`${url}/spin`).catch(() => {});
-  const timeout = await server.waitFor(/\[CRITICAL\] WORKER TIMEOUT \(pid:(\d+)\)/);
-  const stuck = Number(timeout[1]);
-  for (let i = 0; i < 5; i++) assert.equal((await get(url)).status, 200);
-  await eventually(() => !alive(stuck), "the stuck worker is gone");
-  await eventually(() => childPids(server.pid).length === 2, "a replacement");
-  assert.equal((await server.stop()).code, 0);
-});
+e2e(
+  "a worker whose event loop is stuck is killed after --timeout while others keep serving",
+  async (target) => {
+    const server = start(target, ["-w", "2", "-t", "2", "-b", "127.0.0.1:0", PID_APP]);
+    const url = await server.url();
+    await getWhenReady(url);
+    await eventually(() => childPids(server.pid).length === 2, "2 workers");
+    get(`${url}/spin`).catch(() => {});
+    const timeout = await server.waitFor(/\[CRITICAL\] WORKER TIMEOUT \(pid:(\d+)\)/);
+    const stuck = Number(timeout[1]);
+    for (let i = 0; i < 5; i++) assert.equal((await get(url)).status, 200);
+    await eventually(() => !alive(stuck), "the stuck worker is gone");
+    await eventually(() => childPids(server.pid).length === 2, "a replacement");
+    assert.equal((await server.stop()).code, 0);
+  },
+);
 
 e2e("a long request in a healthy worker outlives --timeout", async (target) => {
   const server = start(target, ["-w", "1", "-t", "1", "-b", "127.0.0.1:0", PID_APP]);
@@ -46,42 +49,64 @@ e2e("a long request in a healthy worker outlives --timeout", async (target) => {
   await server.stop();
 });
 
-e2e("--max-requests with jitter recycles workers under load without losing a request", async (target) => {
-  const server = start(target, ["-w", "2", "--max-requests", "200", "--max-requests-jitter", "50", "-b", "127.0.0.1:0", PID_APP]);
-  const url = await server.url();
-  await getWhenReady(url);
-  const result = await load(url, 4).done;
-  assert.ok(result.requests > 200, result.report);
-  assert.equal(result.failed, 0, result.report);
-  assert.ok(server.all(/Autorestarting worker after current request\./g).length >= 2);
-  await server.stop();
-});
-
-e2e("HUP reloads the configuration into fresh workers under load with zero failed requests", async (target) => {
-  const dir = tempDir();
-  try {
-    writeFileSync(join(dir.path, "appserve.toml"), `bind = "127.0.0.1:0"\nworkers = 2\napp = "${PID_APP}"\n`);
-    const server = start(target, [], { cwd: dir.path });
+e2e(
+  "--max-requests with jitter recycles workers under load without losing a request",
+  async (target) => {
+    const server = start(target, [
+      "-w",
+      "2",
+      "--max-requests",
+      "200",
+      "--max-requests-jitter",
+      "50",
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
     const url = await server.url();
     await getWhenReady(url);
-    await eventually(() => childPids(server.pid).length === 2, "2 workers");
-    const before = childPids(server.pid);
-    const running = load(url, 4);
-    await sleep(1000);
-    writeFileSync(join(dir.path, "appserve.toml"), `bind = "127.0.0.1:0"\nworkers = 3\napp = "${PID_APP}"\n`);
-    server.signal("SIGHUP");
-    const result = await running.done;
+    const result = await load(url, 4).done;
+    assert.ok(result.requests > 200, result.report);
     assert.equal(result.failed, 0, result.report);
-    await server.waitFor(/\[INFO\] Handling signal: hup\n.*\[INFO\] Hang up: Master/);
-    await eventually(() => {
-      const now = childPids(server.pid);
-      return now.length === 3 && now.every((pid) => !before.includes(pid));
-    }, "3 new workers replace the 2 old ones");
+    assert.ok(server.all(/Autorestarting worker after current request\./g).length >= 2);
     await server.stop();
-  } finally {
-    dir.remove();
-  }
-});
+  },
+);
+
+e2e(
+  "HUP reloads the configuration into fresh workers under load with zero failed requests",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir.path, "appserve.toml"),
+        `bind = "127.0.0.1:0"\nworkers = 2\napp = "${PID_APP}"\n`,
+      );
+      const server = start(target, [], { cwd: dir.path });
+      const url = await server.url();
+      await getWhenReady(url);
+      await eventually(() => childPids(server.pid).length === 2, "2 workers");
+      const before = childPids(server.pid);
+      const running = load(url, 4);
+      await sleep(1000);
+      writeFileSync(
+        join(dir.path, "appserve.toml"),
+        `bind = "127.0.0.1:0"\nworkers = 3\napp = "${PID_APP}"\n`,
+      );
+      server.signal("SIGHUP");
+      const result = await running.done;
+      assert.equal(result.failed, 0, result.report);
+      await server.waitFor(/\[INFO\] Handling signal: hup\n.*\[INFO\] Hang up: Master/);
+      await eventually(() => {
+        const now = childPids(server.pid);
+        return now.length === 3 && now.every((pid) => !before.includes(pid));
+      }, "3 new workers replace the 2 old ones");
+      await server.stop();
+    } finally {
+      dir.remove();
+    }
+  },
+);
 
 e2e("HUP with a broken app reports it and the old workers keep serving", async (target) => {
   const dir = tempDir();
@@ -95,7 +120,9 @@ e2e("HUP with a broken app reports it and the old workers keep serving", async (
     const before = childPids(server.pid).sort();
     writeFileSync(app, 'throw new Error("broken on purpose");\n');
     server.signal("SIGHUP");
-    await server.waitFor(/\[ERROR\] Reload failed, keeping the running workers: App failed to load\./);
+    await server.waitFor(
+      /\[ERROR\] Reload failed, keeping the running workers: App failed to load\./,
+    );
     await eventually(() => childPids(server.pid).length === 2, "back to the old workers");
     assert.deepEqual(childPids(server.pid).sort(), before);
     assert.ok(before.includes(pidOf(await get(url))));
@@ -137,68 +164,94 @@ e2e("SIGKILL of a worker under load loses at most the requests in flight on it",
   await server.stop();
 });
 
-e2e("USR2 starts a new master on the same sockets; the old one stops with zero failed requests", async (target) => {
-  const dir = tempDir();
-  const pidfile = join(dir.path, "app.pid");
-  const cleanups: (() => void)[] = [];
-  try {
-    const old = start(target, ["-w", "2", "-p", pidfile, "-b", "127.0.0.1:0", PID_APP]);
-    cleanups.push(() => {
-      for (const pid of [old.pid, ...childPids(old.pid)]) if (alive(pid)) process.kill(pid, "SIGKILL");
-    });
-    const url = await old.url();
-    await getWhenReady(url);
-    assert.equal(readFileSync(pidfile, "utf8").trim(), String(old.pid));
-    const running = load(url, 5);
-    await sleep(500);
-    old.signal("SIGUSR2");
-    const started = await old.waitFor(/Started new master with pid: (\d+)/);
-    const next = Number(started[1]);
-    cleanups.push(() => {
-      for (const pid of [next, ...childPids(next)]) if (alive(pid)) process.kill(pid, "SIGKILL");
-    });
-    await eventually(() => existsSync(`${pidfile}.2`), "PIDFILE.2");
-    assert.equal(readFileSync(`${pidfile}.2`, "utf8").trim(), String(next));
-    await eventually(() => old.all(new RegExp(`\\[${next}\\] \\[INFO\\] Listening at: ${url.replaceAll(".", "\\.")}`, "g")).length === 1, "the new master listens");
-    await eventually(() => childPids(next).length === 2, "the new master's workers");
-    await sleep(500);
-    old.signal("SIGTERM");
-    const result = await running.done;
-    assert.equal(result.failed, 0, result.report);
-    // The new master inherited the old one's stderr, so wait for the process, not its pipes.
-    await eventually(() => !alive(old.pid), "the old master exits");
-    await eventually(() => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`), "promotion");
-    await eventually(() => existsSync(pidfile) && !existsSync(`${pidfile}.2`), "pidfile renamed back");
-    assert.equal(readFileSync(pidfile, "utf8").trim(), String(next));
-    assert.match((await get(url)).body, /^hello pid/);
-    process.kill(next, "SIGTERM");
-    await eventually(() => !alive(next), "the new master stops");
-    assert.ok(!existsSync(pidfile));
-  } finally {
-    cleanups.reverse().forEach((cleanup) => cleanup());
-    dir.remove();
-  }
-});
+e2e(
+  "USR2 starts a new master on the same sockets; the old one stops with zero failed requests",
+  async (target) => {
+    const dir = tempDir();
+    const pidfile = join(dir.path, "app.pid");
+    const cleanups: (() => void)[] = [];
+    try {
+      const old = start(target, ["-w", "2", "-p", pidfile, "-b", "127.0.0.1:0", PID_APP]);
+      cleanups.push(() => {
+        for (const pid of [old.pid, ...childPids(old.pid)]) {
+          if (alive(pid)) process.kill(pid, "SIGKILL");
+        }
+      });
+      const url = await old.url();
+      await getWhenReady(url);
+      assert.equal(readFileSync(pidfile, "utf8").trim(), String(old.pid));
+      const running = load(url, 5);
+      await sleep(500);
+      old.signal("SIGUSR2");
+      const started = await old.waitFor(/Started new master with pid: (\d+)/);
+      const next = Number(started[1]);
+      cleanups.push(() => {
+        for (const pid of [next, ...childPids(next)]) if (alive(pid)) process.kill(pid, "SIGKILL");
+      });
+      await eventually(() => existsSync(`${pidfile}.2`), "PIDFILE.2");
+      assert.equal(readFileSync(`${pidfile}.2`, "utf8").trim(), String(next));
+      await eventually(() =>
+        old.all(
+          new RegExp(`\\[${next}\\] \\[INFO\\] Listening at: ${url.replaceAll(".", "\\.")}`, "g"),
+        ).length === 1, "the new master listens");
+      await eventually(() => childPids(next).length === 2, "the new master's workers");
+      await sleep(500);
+      old.signal("SIGTERM");
+      const result = await running.done;
+      assert.equal(result.failed, 0, result.report);
+      // The new master inherited the old one's stderr, so wait for the process, not its pipes.
+      await eventually(() => !alive(old.pid), "the old master exits");
+      await eventually(
+        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      await eventually(
+        () => existsSync(pidfile) && !existsSync(`${pidfile}.2`),
+        "pidfile renamed back",
+      );
+      assert.equal(readFileSync(pidfile, "utf8").trim(), String(next));
+      assert.match((await get(url)).body, /^hello pid/);
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master stops");
+      assert.ok(!existsSync(pidfile));
+    } finally {
+      cleanups.reverse().forEach((cleanup) => cleanup());
+      dir.remove();
+    }
+  },
+);
 
-e2e("the pidfile is written, refused while its process lives, and removed on exit", async (target) => {
-  const dir = tempDir();
-  const pidfile = join(dir.path, "app.pid");
-  try {
-    const server = start(target, ["-p", pidfile, "-b", "127.0.0.1:0", PID_APP]);
-    await getWhenReady(await server.url());
-    assert.equal(readFileSync(pidfile, "utf8"), `${server.pid}\n`);
-    const second = await run(target, ["-p", pidfile, "-b", "127.0.0.1:0", PID_APP]);
-    assert.equal(second.code, 1);
-    assert.equal(second.stderr, `Error: ${pidfile}: Already running on pid ${server.pid} (or pidfile is stale)\n`);
-    await server.stop();
-    assert.ok(!existsSync(pidfile));
-  } finally {
-    dir.remove();
-  }
-});
+e2e(
+  "the pidfile is written, refused while its process lives, and removed on exit",
+  async (target) => {
+    const dir = tempDir();
+    const pidfile = join(dir.path, "app.pid");
+    try {
+      const server = start(target, ["-p", pidfile, "-b", "127.0.0.1:0", PID_APP]);
+      await getWhenReady(await server.url());
+      assert.equal(readFileSync(pidfile, "utf8"), `${server.pid}\n`);
+      const second = await run(target, ["-p", pidfile, "-b", "127.0.0.1:0", PID_APP]);
+      assert.equal(second.code, 1);
+      assert.equal(
+        second.stderr,
+        `Error: ${pidfile}: Already running on pid ${server.pid} (or pidfile is stale)\n`,
+      );
+      await server.stop();
+      assert.ok(!existsSync(pidfile));
+    } finally {
+      dir.remove();
+    }
+  },
+);
 
 e2e("workers that die before booting, repeatedly, halt the master with exit 3", async (target) => {
-  const result = await run(target, ["-w", "2", "-b", "127.0.0.1:0", join(FIXTURES, "apps", "exit_on_import.ts")]);
+  const result = await run(target, [
+    "-w",
+    "2",
+    "-b",
+    "127.0.0.1:0",
+    join(FIXTURES, "apps", "exit_on_import.ts"),
+  ]);
   assert.equal(result.code, 3, result.stderr);
   assert.match(result.stderr, /\[ERROR\] Reason: Worker failed to boot\.$/m);
 });
@@ -208,7 +261,11 @@ e2e("serves sockets passed by systemd (LISTEN_FDS) without any --bind", async (t
   const port = new URL(await probe.url()).port;
   await probe.stop();
   const activator = start(
-    { ...target, command: "systemd-socket-activate", prefix: ["-l", `127.0.0.1:${port}`, target.command, ...target.prefix] },
+    {
+      ...target,
+      command: "systemd-socket-activate",
+      prefix: ["-l", `127.0.0.1:${port}`, target.command, ...target.prefix],
+    },
     ["-w", "2", PID_APP],
   );
   try {

@@ -6,7 +6,17 @@ import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { childPids, e2e, eventually, FIXTURES, get, getWhenReady, pidOf, start, tempDir } from "../_helpers.ts";
+import {
+  childPids,
+  e2e,
+  eventually,
+  FIXTURES,
+  get,
+  getWhenReady,
+  pidOf,
+  start,
+  tempDir,
+} from "../_helpers.ts";
 
 async function freePort(): Promise<number> {
   const probe = createServer();
@@ -48,10 +58,18 @@ http {
 e2e("serves behind a real nginx upstream on a unix socket", async (target) => {
   const dir = tempDir();
   const socket = join(dir.path, "app.sock");
-  const server = start(target, ["-w", "2", "-b", `unix:${socket}`, join(FIXTURES, "apps", "pid_app.ts")]);
+  const server = start(target, [
+    "-w",
+    "2",
+    "-b",
+    `unix:${socket}`,
+    join(FIXTURES, "apps", "pid_app.ts"),
+  ]);
   const port = await freePort();
   writeFileSync(join(dir.path, "nginx.conf"), nginxConfig(dir.path, socket, port));
-  const nginx = spawn("nginx", ["-c", join(dir.path, "nginx.conf"), "-p", dir.path], { stdio: "inherit" });
+  const nginx = spawn("nginx", ["-c", join(dir.path, "nginx.conf"), "-p", dir.path], {
+    stdio: "inherit",
+  });
   try {
     await server.waitFor(/Listening at: unix:/);
     await eventually(() => childPids(server.pid).length === 2, "2 workers");
@@ -61,7 +79,13 @@ e2e("serves behind a real nginx upstream on a unix socket", async (target) => {
     const pids = new Set<number>();
     for (let i = 0; i < 300 && pids.size < 2; i++) pids.add(pidOf(await get(`${url}/`)));
     assert.deepEqual(pids, new Set(childPids(server.pid)));
-    const echo = JSON.parse((await get(`${url}/echo?a=b`, { method: "POST", body: "via nginx", headers: { "x-test": "t" } })).body);
+    const echo = JSON.parse(
+      (await get(`${url}/echo?a=b`, {
+        method: "POST",
+        body: "via nginx",
+        headers: { "x-test": "t" },
+      })).body,
+    );
     assert.equal(echo.body, "via nginx");
     assert.equal(echo.header, "t");
     assert.equal(echo.url, `http://127.0.0.1/echo?a=b`);

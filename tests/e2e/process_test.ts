@@ -2,7 +2,7 @@
 // reopening on USR1 and development reload.
 
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   alive,
@@ -19,7 +19,8 @@ import {
 } from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
-const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0+$/, "").replaceAll("\0", " ").trim();
+const cmdline = (pid: number) =>
+  readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0+$/, "").replaceAll("\0", " ").trim();
 
 e2e("-n names the master and the workers in ps", async (target) => {
   const server = start(target, ["-w", "2", "-n", "shop", "-b", "127.0.0.1:0", PID_APP]);
@@ -27,7 +28,10 @@ e2e("-n names the master and the workers in ps", async (target) => {
   await eventually(() => childPids(server.pid).length === 2, "2 workers");
   await eventually(() => cmdline(server.pid) === "appserve: master [shop]", "the master's title");
   for (const pid of childPids(server.pid)) {
-    await eventually(() => cmdline(pid).startsWith("appserve: worker [shop]"), `worker ${pid}'s title`);
+    await eventually(
+      () => cmdline(pid).startsWith("appserve: worker [shop]"),
+      `worker ${pid}'s title`,
+    );
   }
   await server.stop();
 });
@@ -37,13 +41,25 @@ e2e("-D detaches: the command returns, the daemon serves and logs to its file", 
   const pidfile = join(dir.path, "app.pid");
   const logfile = join(dir.path, "error.log");
   try {
-    const result = await run(target, ["-D", "-p", pidfile, "--error-logfile", logfile, "-b", "127.0.0.1:0", PID_APP]);
+    const result = await run(target, [
+      "-D",
+      "-p",
+      pidfile,
+      "--error-logfile",
+      logfile,
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout + result.stderr, "");
     await eventually(() => existsSync(pidfile), "the daemon's pidfile");
     const pid = Number(readFileSync(pidfile, "utf8"));
     assert.ok(alive(pid));
-    await eventually(() => /Listening at: (http:\S+)/.test(readFileSync(logfile, "utf8")), "the daemon listens");
+    await eventually(
+      () => /Listening at: (http:\S+)/.test(readFileSync(logfile, "utf8")),
+      "the daemon listens",
+    );
     const url = /Listening at: (http:\S+)/.exec(readFileSync(logfile, "utf8"))![1];
     assert.match((await getWhenReady(url)).body, /^hello pid/);
     // WINCH, daemonized: the workers stop gracefully and the master stays.
@@ -62,39 +78,69 @@ e2e("-D detaches: the command returns, the daemon serves and logs to its file", 
 });
 
 e2e("--chdir loads the app relative to the new folder", async (target) => {
-  const server = start(target, ["--chdir", join(FIXTURES, "apps"), "-b", "127.0.0.1:0", "pid_app"], { cwd: ROOT });
+  const server = start(
+    target,
+    ["--chdir", join(FIXTURES, "apps"), "-b", "127.0.0.1:0", "pid_app"],
+    { cwd: ROOT },
+  );
   assert.match((await getWhenReady(await server.url())).body, /^hello pid/);
   await server.stop();
 });
 
-e2e("--worker-tmp-dir becomes the workers' TMPDIR; a missing folder is an error", async (target) => {
-  const dir = tempDir();
-  try {
-    const server = start(target, ["--worker-tmp-dir", dir.path, "-b", "127.0.0.1:0", PID_APP]);
-    assert.equal((await getWhenReady(`${await server.url()}/tmpdir`)).body, `${dir.path}\n`);
-    await server.stop();
-    const bad = await run(target, ["--worker-tmp-dir", join(dir.path, "nope"), "-b", "127.0.0.1:0", PID_APP]);
-    assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /^Error: --worker-tmp-dir: ".*nope" is not a writable directory\n$/);
-  } finally {
-    dir.remove();
-  }
-});
+e2e(
+  "--worker-tmp-dir becomes the workers' TMPDIR; a missing folder is an error",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const server = start(target, ["--worker-tmp-dir", dir.path, "-b", "127.0.0.1:0", PID_APP]);
+      assert.equal((await getWhenReady(`${await server.url()}/tmpdir`)).body, `${dir.path}\n`);
+      await server.stop();
+      const bad = await run(target, [
+        "--worker-tmp-dir",
+        join(dir.path, "nope"),
+        "-b",
+        "127.0.0.1:0",
+        PID_APP,
+      ]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /^Error: --worker-tmp-dir: ".*nope" is not a writable directory\n$/);
+    } finally {
+      dir.remove();
+    }
+  },
+);
 
 e2e("USR1 reopens the error log in master and workers (logrotate)", async (target) => {
   const dir = tempDir();
   const logfile = join(dir.path, "error.log");
   try {
-    const server = start(target, ["-w", "1", "--error-logfile", logfile, "-b", "127.0.0.1:0", PID_APP]);
-    await eventually(() => existsSync(logfile) && /Listening at: http/.test(readFileSync(logfile, "utf8")), "log lines");
+    const server = start(target, [
+      "-w",
+      "1",
+      "--error-logfile",
+      logfile,
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
+    await eventually(
+      () => existsSync(logfile) && /Listening at: http/.test(readFileSync(logfile, "utf8")),
+      "log lines",
+    );
     const url = /Listening at: (http:\S+)/.exec(readFileSync(logfile, "utf8"))![1];
     await getWhenReady(url);
     renameSync(logfile, `${logfile}.1`);
     server.signal("SIGUSR1");
     await eventually(() => existsSync(logfile), "a new log file");
     assert.equal((await get(`${url}/boom`)).status, 500);
-    await eventually(() => /Error handling request GET \/boom/.test(readFileSync(logfile, "utf8")), "the worker writes to the new file");
-    assert.match(readFileSync(`${logfile}.1`, "utf8"), /Booting worker[\s\S]*\[INFO\] Handling signal: usr1/);
+    await eventually(
+      () => /Error handling request GET \/boom/.test(readFileSync(logfile, "utf8")),
+      "the worker writes to the new file",
+    );
+    assert.match(
+      readFileSync(`${logfile}.1`, "utf8"),
+      /Booting worker[\s\S]*\[INFO\] Handling signal: usr1/,
+    );
     await server.stop();
     assert.match(readFileSync(logfile, "utf8"), /\[INFO\] Shutting down: Master/);
   } finally {
@@ -102,26 +148,35 @@ e2e("USR1 reopens the error log in master and workers (logrotate)", async (targe
   }
 });
 
-e2e("--reload restarts workers on a good edit, keeps them on a broken one, recovers after", async (target) => {
-  const dir = tempDir();
-  try {
-    const app = join(dir.path, "app.ts");
-    const version = (v: string) => `export default { fetch: () => new Response("${v} pid " + process.pid) };\n`;
-    writeFileSync(app, version("v1"));
-    const server = start(target, ["--reload", "-b", "127.0.0.1:0", app]);
-    const url = await server.url();
-    assert.match((await getWhenReady(url)).body, /^v1 /);
-    await server.waitFor(/\[WARNING\] Reloader is on\. Use in development only!/);
-    writeFileSync(app, version("v2"));
-    await eventually(async () => (await get(url)).body.startsWith("v2 "), "v2 served");
-    await server.waitFor(/Worker reloading: .*app\.ts modified/);
-    writeFileSync(app, "export default { fetch: ( => }\n");
-    await server.waitFor(/\[ERROR\] Reload failed, keeping the running workers: App failed to load\./);
-    assert.match((await get(url)).body, /^v2 /);
-    writeFileSync(app, version("v3"));
-    await eventually(async () => (await get(url)).body.startsWith("v3 "), "v3 served after the fix");
-    await server.stop();
-  } finally {
-    dir.remove();
-  }
-});
+e2e(
+  "--reload restarts workers on a good edit, keeps them on a broken one, recovers after",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const app = join(dir.path, "app.ts");
+      const version = (v: string) =>
+        `export default { fetch: () => new Response("${v} pid " + process.pid) };\n`;
+      writeFileSync(app, version("v1"));
+      const server = start(target, ["--reload", "-b", "127.0.0.1:0", app]);
+      const url = await server.url();
+      assert.match((await getWhenReady(url)).body, /^v1 /);
+      await server.waitFor(/\[WARNING\] Reloader is on\. Use in development only!/);
+      writeFileSync(app, version("v2"));
+      await eventually(async () => (await get(url)).body.startsWith("v2 "), "v2 served");
+      await server.waitFor(/Worker reloading: .*app\.ts modified/);
+      writeFileSync(app, "export default { fetch: ( => }\n");
+      await server.waitFor(
+        /\[ERROR\] Reload failed, keeping the running workers: App failed to load\./,
+      );
+      assert.match((await get(url)).body, /^v2 /);
+      writeFileSync(app, version("v3"));
+      await eventually(
+        async () => (await get(url)).body.startsWith("v3 "),
+        "v3 served after the fix",
+      );
+      await server.stop();
+    } finally {
+      dir.remove();
+    }
+  },
+);

@@ -39,12 +39,21 @@ e2e("serves over TCP and spreads requests over every worker", async (target) => 
   const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
   const url = await server.url();
   await getWhenReady(url);
-  await eventually(() => server.all(/Booting worker with pid: \d+/g).length === 2, "2 workers booted");
+  await eventually(
+    () => server.all(/Booting worker with pid: \d+/g).length === 2,
+    "2 workers booted",
+  );
   const pids = await spread(url, 2);
   assert.equal(pids.size, 2, `answers came from ${[...pids]}`);
   assert.deepEqual(new Set(childPids(server.pid)), pids);
-  assert.match(server.stderr, /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] Starting appserve 0\.1\.0$/m);
-  assert.match(server.stderr, new RegExp(`\\[INFO\\] Listening at: http://127\\.0\\.0\\.1:\\d+ \\(${server.pid}\\)`));
+  assert.match(
+    server.stderr,
+    /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] Starting appserve 0\.1\.0$/m,
+  );
+  assert.match(
+    server.stderr,
+    new RegExp(`\\[INFO\\] Listening at: http://127\\.0\\.0\\.1:\\d+ \\(${server.pid}\\)`),
+  );
   assert.match(server.stderr, /\[INFO\] Using worker: async/);
   await stopClean(server);
 });
@@ -53,12 +62,24 @@ e2e("serves on a unix socket and removes the socket file on exit", async (target
   const dir = tempDir();
   const socketPath = join(dir.path, "app.sock");
   try {
-    const server = start(target, ["-w", "2", "--bind", `unix:${socketPath}`, "-e", "APPSERVE_FIXTURE_ENV=from-e", PID_APP]);
+    const server = start(target, [
+      "-w",
+      "2",
+      "--bind",
+      `unix:${socketPath}`,
+      "-e",
+      "APPSERVE_FIXTURE_ENV=from-e",
+      PID_APP,
+    ]);
     await server.waitFor(new RegExp(`Listening at: unix:${socketPath} \\(${server.pid}\\)`));
     const answer = await getWhenReady("http://localhost/", { socketPath });
     assert.equal(answer.status, 200);
     assert.match(answer.body, /^hello pid \d+/);
-    const echo = await get("http://localhost/echo?x=1", { socketPath, method: "POST", body: "payload" });
+    const echo = await get("http://localhost/echo?x=1", {
+      socketPath,
+      method: "POST",
+      body: "payload",
+    });
     assert.deepEqual(JSON.parse(echo.body), {
       method: "POST",
       url: "http://localhost/echo?x=1",
@@ -80,9 +101,17 @@ e2e("replaces a worker killed with SIGKILL and keeps serving", async (target) =>
   await eventually(() => childPids(server.pid).length === 2, "2 workers");
   const [victim] = childPids(server.pid);
   process.kill(victim, "SIGKILL");
-  await server.waitFor(new RegExp(`\\[ERROR\\] Worker \\(pid:${victim}\\) was sent SIGKILL! Perhaps out of memory\\?`));
-  await eventually(() => server.all(/Booting worker with pid: \d+/g).length === 3, "a replacement booted");
-  await eventually(() => childPids(server.pid).length === 2 && !childPids(server.pid).includes(victim), "2 workers again");
+  await server.waitFor(
+    new RegExp(`\\[ERROR\\] Worker \\(pid:${victim}\\) was sent SIGKILL! Perhaps out of memory\\?`),
+  );
+  await eventually(
+    () => server.all(/Booting worker with pid: \d+/g).length === 3,
+    "a replacement booted",
+  );
+  await eventually(
+    () => childPids(server.pid).length === 2 && !childPids(server.pid).includes(victim),
+    "2 workers again",
+  );
   const pids = await spread(url, 2);
   assert.ok(!pids.has(victim));
   assert.equal(pids.size, 2);
@@ -105,16 +134,21 @@ e2e("SIGTERM lets an in-flight request finish, then exits 0", async (target) => 
   assert.match(result.stderr, /\[INFO\] Worker exiting \(pid: \d+\)/);
 });
 
-e2e("an exception in the app gives 500, an ERROR line with the request and stack, and the worker lives on", async (target) => {
-  const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
-  const url = await server.url();
-  const before = pidOf(await getWhenReady(url));
-  const boom = await get(`${url}/boom?q=1`);
-  assert.equal(boom.status, 500);
-  await server.waitFor(/\[ERROR\] Error handling request GET \/boom\?q=1\nError: boom from the app\n\s+at /);
-  assert.equal(pidOf(await get(url)), before);
-  await stopClean(server);
-});
+e2e(
+  "an exception in the app gives 500, an ERROR line with the request and stack, and the worker lives on",
+  async (target) => {
+    const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+    const url = await server.url();
+    const before = pidOf(await getWhenReady(url));
+    const boom = await get(`${url}/boom?q=1`);
+    assert.equal(boom.status, 500);
+    await server.waitFor(
+      /\[ERROR\] Error handling request GET \/boom\?q=1\nError: boom from the app\n\s+at /,
+    );
+    assert.equal(pidOf(await get(url)), before);
+    await stopClean(server);
+  },
+);
 
 e2e("TTIN adds a worker and TTOU removes the oldest, never below one", async (target) => {
   const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
@@ -123,7 +157,10 @@ e2e("TTIN adds a worker and TTOU removes the oldest, never below one", async (ta
   server.signal("SIGTTIN");
   await eventually(() => childPids(server.pid).length === 2, "2 workers after TTIN");
   server.signal("SIGTTOU");
-  await eventually(() => !alive(first) && childPids(server.pid).length === 1, "the oldest retired after TTOU");
+  await eventually(
+    () => !alive(first) && childPids(server.pid).length === 1,
+    "the oldest retired after TTOU",
+  );
   server.signal("SIGTTOU");
   await server.waitFor(/Handling signal: ttou[\s\S]*Handling signal: ttou/);
   await new Promise((r) => setTimeout(r, 1500));
@@ -163,22 +200,31 @@ e2e("--reuse-port serves TCP from per-worker native listeners", async (target) =
   await stopClean(server);
 });
 
-e2e("serves an inherited listening descriptor given as fd://3 (systemd-socket-activate)", async (target) => {
-  const probe = start(target, ["-b", "127.0.0.1:0", PID_APP]);
-  const port = new URL(await probe.url()).port;
-  await probe.stop();
-  const activator = start(
-    { ...target, command: "systemd-socket-activate", prefix: ["-l", `127.0.0.1:${port}`, target.command, ...target.prefix] },
-    ["-w", "2", "-b", "fd://3", PID_APP],
-  );
-  try {
-    await activator.waitFor(/Listening on 127\.0\.0\.1:\d+ as 3\./);
-    // The first connection makes systemd-socket-activate start appserve.
-    const answer = await getWhenReady(`http://127.0.0.1:${port}/`);
-    assert.match(answer.body, /^hello pid \d+/);
-    await activator.waitFor(new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} \\(\\d+\\)`));
-  } finally {
-    const result = await activator.stop();
-    assert.match(result.stderr, /Shutting down: Master/);
-  }
-});
+e2e(
+  "serves an inherited listening descriptor given as fd://3 (systemd-socket-activate)",
+  async (target) => {
+    const probe = start(target, ["-b", "127.0.0.1:0", PID_APP]);
+    const port = new URL(await probe.url()).port;
+    await probe.stop();
+    const activator = start(
+      {
+        ...target,
+        command: "systemd-socket-activate",
+        prefix: ["-l", `127.0.0.1:${port}`, target.command, ...target.prefix],
+      },
+      ["-w", "2", "-b", "fd://3", PID_APP],
+    );
+    try {
+      await activator.waitFor(/Listening on 127\.0\.0\.1:\d+ as 3\./);
+      // The first connection makes systemd-socket-activate start appserve.
+      const answer = await getWhenReady(`http://127.0.0.1:${port}/`);
+      assert.match(answer.body, /^hello pid \d+/);
+      await activator.waitFor(
+        new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} \\(\\d+\\)`),
+      );
+    } finally {
+      const result = await activator.stop();
+      assert.match(result.stderr, /Shutting down: Master/);
+    }
+  },
+);
