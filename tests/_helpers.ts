@@ -107,6 +107,16 @@ export class Server {
     return m[1];
   }
 
+  /** Waits until the server answers HTTP and runs `workers` workers; returns its URL. */
+  async ready(workers = 0): Promise<string> {
+    const url = await this.url();
+    await getWhenReady(url);
+    if (workers) {
+      await eventually(() => childPids(this.pid).length === workers, `${workers} workers`);
+    }
+    return url;
+  }
+
   signal(signal: NodeJS.Signals): void {
     process.kill(this.pid, signal);
   }

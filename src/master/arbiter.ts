@@ -369,7 +369,9 @@ export class Arbiter {
       handedOver ? listeners.map((l) => ({ ...l, ownsPath: false })) : listeners,
     );
     // A worker still booting has nothing in flight to finish.
-    for (const worker of this.#workers.values()) worker.booted ? worker.stop(graceful) : worker.kill();
+    for (const worker of this.#workers.values()) {
+      worker.booted ? worker.stop(graceful) : worker.kill();
+    }
     const deadline = performance.now() + (graceful ? config.graceful_timeout * 1000 : 2000);
     while (this.#workers.size && performance.now() < deadline) await this.#reapQuietly();
     for (const worker of this.#workers.values()) worker.kill();

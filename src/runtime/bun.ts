@@ -4,7 +4,7 @@
 
 import { CString, dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
 import { readFileSync } from "node:fs";
-import type { FetchHandler } from "../http/types.ts";
+import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS } from "./_libc_symbols.ts";
@@ -42,28 +42,42 @@ function loadLibc(): Libc {
   };
 }
 
+// The peer address is looked up only when the app asks for it.
+class BunServeInfo implements ServeInfo {
+  #server: Bun.Server<unknown>;
+  #request: Request;
+  constructor(server: Bun.Server<unknown>, request: Request) {
+    this.#server = server;
+    this.#request = request;
+  }
+  get remoteAddr(): ServeInfo["remoteAddr"] {
+    const ip = this.requestIP();
+    return { transport: "tcp", hostname: ip?.address ?? "", port: ip?.port ?? 0 };
+  }
+  requestIP() {
+    return this.#server.requestIP(this.#request);
+  }
+}
+
+function sayClose(response: Response): Response {
+  try {
+    response.headers.set("connection", "close");
+  } catch {
+    // Immutable headers (Response.redirect): Bun still closes the connection.
+  }
+  return response;
+}
+
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
   const server = Bun.serve({
     hostname: options.hostname,
     port: options.port,
     reusePort: true,
-    async fetch(request, srv) {
-      const ip = srv.requestIP(request);
-      const remote = {
-        transport: "tcp" as const,
-        hostname: ip?.address ?? "",
-        port: ip?.port ?? 0,
-      };
-      const response = await handler(request, { remoteAddr: remote, requestIP: () => ip });
+    fetch(request, srv) {
+      const result = handler(request, new BunServeInfo(srv, request));
       // Bun closes such connections without saying so; clients (wrk) then count a read error.
-      if (request.headers.get("connection")?.toLowerCase() === "close") {
-        try {
-          response.headers.set("connection", "close");
-        } catch {
-          // Immutable headers (Response.redirect): Bun still closes the connection.
-        }
-      }
-      return response;
+      if (request.headers.get("connection")?.toLowerCase() !== "close") return result;
+      return result instanceof Response ? sayClose(result) : result.then(sayClose);
     },
   });
   return Promise.resolve({ shutdown: () => server.stop(false) });

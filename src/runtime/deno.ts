@@ -27,15 +27,20 @@ function loadLibc(): Libc {
   };
 }
 
-function serveInfo(addr: Deno.NetAddr): ServeInfo {
-  return {
-    remoteAddr: { transport: "tcp", hostname: addr.hostname, port: addr.port },
-    requestIP: () => ({
-      address: addr.hostname,
-      family: addr.hostname.includes(":") ? "IPv6" : "IPv4",
-      port: addr.port,
-    }),
-  };
+// One small object per request. The peer address is read only when the app
+// asks: Deno fetches it from the connection with an extra op.
+class DenoServeInfo implements ServeInfo {
+  #info: Deno.ServeHandlerInfo;
+  constructor(info: Deno.ServeHandlerInfo) {
+    this.#info = info;
+  }
+  get remoteAddr(): ServeInfo["remoteAddr"] {
+    return this.#info.remoteAddr as ServeInfo["remoteAddr"];
+  }
+  requestIP() {
+    const { hostname, port } = this.remoteAddr;
+    return { address: hostname, family: hostname.includes(":") ? "IPv6" : "IPv4", port };
+  }
 }
 
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
@@ -48,7 +53,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           reusePort: true,
           onListen: () => resolve({ shutdown: () => server.shutdown() }),
         },
-        (request, info) => handler(request, serveInfo(info.remoteAddr as Deno.NetAddr)),
+        (request, info) => handler(request, new DenoServeInfo(info)),
       );
     } catch (error) {
       reject(error);

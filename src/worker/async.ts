@@ -29,14 +29,22 @@ function httpOptions(config: Config, log: Logger): HttpOptions {
   };
 }
 
-// The native servers get the same 500 behaviour as appserve's own layer.
+// The native servers get the same 500 behaviour as appserve's own layer. Not an
+// async function: a Response returned synchronously keeps Deno.serve's fast path.
 function guarded(handler: FetchHandler, log: Logger): FetchHandler {
   const onError = appErrorResponder(log);
-  return async (request, info) => {
+  const check = (response: unknown, request: Request): Response => {
+    if (response instanceof Response) return response;
+    return onError(new TypeError(`The app returned ${typeof response}, not a Response`), request);
+  };
+  return (request, info) => {
     try {
-      const response = await handler(request, info);
-      if (response instanceof Response) return response;
-      throw new TypeError(`The app returned ${typeof response}, not a Response`);
+      const result = handler(request, info);
+      if (result instanceof Response) return result;
+      return Promise.resolve(result).then(
+        (r) => check(r, request),
+        (error) => onError(error, request),
+      );
     } catch (error) {
       return onError(error, request);
     }

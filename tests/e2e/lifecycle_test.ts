@@ -26,9 +26,7 @@ e2e(
   "a worker whose event loop is stuck is killed after --timeout while others keep serving",
   async (target) => {
     const server = start(target, ["-w", "2", "-t", "2", "-b", "127.0.0.1:0", PID_APP]);
-    const url = await server.url();
-    await getWhenReady(url);
-    await eventually(() => childPids(server.pid).length === 2, "2 workers");
+    const url = await server.ready(2);
     get(`${url}/spin`).catch(() => {});
     const timeout = await server.waitFor(/\[CRITICAL\] WORKER TIMEOUT \(pid:(\d+)\)/);
     const stuck = Number(timeout[1]);
@@ -41,8 +39,7 @@ e2e(
 
 e2e("a long request in a healthy worker outlives --timeout", async (target) => {
   const server = start(target, ["-w", "1", "-t", "1", "-b", "127.0.0.1:0", PID_APP]);
-  const url = await server.url();
-  await getWhenReady(url);
+  const url = await server.ready();
   const answer = await get(`${url}/slow?ms=2500`);
   assert.equal(answer.status, 200);
   assert.doesNotMatch(server.stderr, /WORKER TIMEOUT/);
@@ -63,8 +60,7 @@ e2e(
       "127.0.0.1:0",
       PID_APP,
     ]);
-    const url = await server.url();
-    await getWhenReady(url);
+    const url = await server.ready();
     const result = await load(url, 4).done;
     assert.ok(result.requests > 200, result.report);
     assert.equal(result.failed, 0, result.report);
@@ -83,9 +79,7 @@ e2e(
         `bind = "127.0.0.1:0"\nworkers = 2\napp = "${PID_APP}"\n`,
       );
       const server = start(target, [], { cwd: dir.path });
-      const url = await server.url();
-      await getWhenReady(url);
-      await eventually(() => childPids(server.pid).length === 2, "2 workers");
+      const url = await server.ready(2);
       const before = childPids(server.pid);
       const running = load(url, 4);
       await sleep(1000);
@@ -114,9 +108,7 @@ e2e("HUP with a broken app reports it and the old workers keep serving", async (
     const app = join(dir.path, "app.ts");
     copyFileSync(PID_APP, app);
     const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", app]);
-    const url = await server.url();
-    await getWhenReady(url);
-    await eventually(() => childPids(server.pid).length === 2, "2 workers");
+    const url = await server.ready(2);
     const before = childPids(server.pid).sort();
     writeFileSync(app, 'throw new Error("broken on purpose");\n');
     server.signal("SIGHUP");
@@ -135,8 +127,7 @@ e2e("HUP with a broken app reports it and the old workers keep serving", async (
 
 e2e("TTIN and TTOU under load lose no request", async (target) => {
   const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
-  const url = await server.url();
-  await getWhenReady(url);
+  const url = await server.ready();
   const running = load(url, 4);
   await sleep(800);
   server.signal("SIGTTIN");
@@ -152,9 +143,7 @@ e2e("TTIN and TTOU under load lose no request", async (target) => {
 
 e2e("SIGKILL of a worker under load loses at most the requests in flight on it", async (target) => {
   const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
-  const url = await server.url();
-  await getWhenReady(url);
-  await eventually(() => childPids(server.pid).length === 2, "2 workers");
+  const url = await server.ready(2);
   const connections = 8;
   const running = load(url, 3, connections);
   await sleep(1000);

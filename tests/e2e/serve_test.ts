@@ -37,14 +37,14 @@ async function stopClean(server: Server): Promise<void> {
 
 e2e("serves over TCP and spreads requests over every worker", async (target) => {
   const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
-  const url = await server.url();
-  await getWhenReady(url);
+  const url = await server.ready();
   await eventually(
     () => server.all(/Booting worker with pid: \d+/g).length === 2,
     "2 workers booted",
   );
   const pids = await spread(url, 2);
   assert.equal(pids.size, 2, `answers came from ${[...pids]}`);
+  assert.equal((await get(`${url}/peer`)).body, "127.0.0.1 127.0.0.1\n");
   assert.deepEqual(new Set(childPids(server.pid)), pids);
   assert.match(
     server.stderr,
@@ -96,9 +96,7 @@ e2e("serves on a unix socket and removes the socket file on exit", async (target
 
 e2e("replaces a worker killed with SIGKILL and keeps serving", async (target) => {
   const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
-  const url = await server.url();
-  await getWhenReady(url);
-  await eventually(() => childPids(server.pid).length === 2, "2 workers");
+  const url = await server.ready(2);
   const [victim] = childPids(server.pid);
   process.kill(victim, "SIGKILL");
   await server.waitFor(
@@ -120,8 +118,7 @@ e2e("replaces a worker killed with SIGKILL and keeps serving", async (target) =>
 
 e2e("SIGTERM lets an in-flight request finish, then exits 0", async (target) => {
   const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
-  const url = await server.url();
-  await getWhenReady(url);
+  const url = await server.ready();
   const slow = get(`${url}/slow?ms=1500`);
   await new Promise((r) => setTimeout(r, 300));
   server.signal("SIGTERM");
@@ -197,6 +194,7 @@ e2e("--reuse-port serves TCP from per-worker native listeners", async (target) =
   const pids = await spread(url, 2);
   assert.equal(pids.size, 2);
   assert.equal((await get(`${url}/boom`)).status, 500);
+  assert.equal((await get(`${url}/peer`)).body, "127.0.0.1 127.0.0.1\n");
   await stopClean(server);
 });
 
