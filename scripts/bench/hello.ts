@@ -40,6 +40,8 @@ run once without kills as a control. Only loopback (127.0.0.1) is used.
 
 Options:
   --duration N          seconds per throughput row (default 5)
+  --rounds N            measure every row N times, interleaved, and report each
+                        row's median run (default 3; the machine is shared and noisy)
   --quick               2 s rows and a 4 s churn run with 4 kills (smoke test)
   --only deno|binary|raw
                         deno:   raw Deno rows + appserve under deno run
@@ -56,6 +58,7 @@ const INHERITED: Kind[] = ["inherited-http", "inherited-fixed"];
 
 interface Options {
   duration: number;
+  rounds: number;
   churnSeconds: number;
   only: Group | "raw" | null;
   table: boolean;
@@ -63,7 +66,14 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { duration: 5, churnSeconds: 8, only: null, table: true, churn: true };
+  const o: Options = {
+    duration: 5,
+    rounds: 3,
+    churnSeconds: 8,
+    only: null,
+    table: true,
+    churn: true,
+  };
   let duration: number | null = null;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -91,8 +101,17 @@ function parseOptions(argv: string[]): Options {
         }
         break;
       }
+      case "--rounds": {
+        const v = value();
+        o.rounds = Number(v);
+        if (!Number.isInteger(o.rounds) || o.rounds < 1 || o.rounds > 15) {
+          throw new BenchError(`--rounds must be a whole number from 1 to 15, not "${v}"`);
+        }
+        break;
+      }
       case "--quick":
         o.duration = 2;
+        o.rounds = 1;
         o.churnSeconds = 4;
         break;
       case "--only": {
@@ -545,11 +564,20 @@ async function main(argv: string[]): Promise<void> {
 
   if (o.table) {
     const rows = tableRows(o.only);
-    const measured: Measured[] = [];
-    for (const [i, row] of rows.entries()) {
-      measured.push(await measure(row, o.duration, i + 1, rows.length));
+    const runs: Measured[][] = rows.map(() => []);
+    // Rounds interleave the rows so a burst of outside load hits them alike.
+    for (let round = 0; round < o.rounds; round++) {
+      for (const [i, row] of rows.entries()) {
+        runs[i].push(
+          await measure(row, o.duration, round * rows.length + i + 1, rows.length * o.rounds),
+        );
+      }
     }
-    out.push(throughputReport(measured, o.duration));
+    const medians = runs.map((list) =>
+      [...list].sort((a, b) => a.result.rps - b.result.rps)[list.length >> 1]
+    );
+    out.push(`Each row: the median of ${o.rounds} interleaved runs.\n`);
+    out.push(throughputReport(medians, o.duration));
   }
   if (o.churn) {
     const groups: Group[] = o.only === "deno"
