@@ -2,7 +2,7 @@
 // and gives tests its log lines, pids and HTTP answers.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -314,3 +314,19 @@ export function load(url: string, seconds: number, connections = 8): { done: Pro
 
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The same target run as user nobody (root cannot be denied anything). `dir`
+ * must be traversable by nobody; Deno gets a cache folder inside it.
+ */
+export function asNobody(target: Target, dir: string): Target {
+  const cache = join(dir, "deno-cache");
+  mkdirSync(cache, { recursive: true });
+  chmodSync(dir, 0o755);
+  chmodSync(cache, 0o777);
+  return {
+    ...target,
+    command: "setpriv",
+    prefix: ["--reuid=65534", "--regid=65534", "--clear-groups", "env", `DENO_DIR=${cache}`, target.command, ...target.prefix],
+  };
+}

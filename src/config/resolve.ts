@@ -122,6 +122,11 @@ function checkCombinations(
   origins: Record<string, string>,
   problems: string[],
 ): void {
+  // gunicorn: --threads above 1 with the default worker class means gthread.
+  if (Number(values.threads) > 1 && origins.worker_class === "default") {
+    values.worker_class = "gthread";
+    origins.worker_class = origins.threads;
+  }
   const workerClass = values.worker_class;
   if (workerClass === "sync" || workerClass === "gthread") {
     problems.push(

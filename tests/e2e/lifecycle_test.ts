@@ -266,3 +266,17 @@ e2e("serves sockets passed by systemd (LISTEN_FDS) without any --bind", async (t
     assert.match(result.stderr, /Shutting down: Master/);
   }
 });
+
+for (const signal of ["SIGINT", "SIGQUIT"] as const) {
+  e2e(`${signal} stops master and workers quickly with exit 0`, async (target) => {
+    const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
+    await server.ready(2);
+    const workers = childPids(server.pid);
+    server.signal(signal);
+    const result = await server.exited;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, new RegExp(`\\[INFO\\] Handling signal: ${signal.slice(3).toLowerCase()}\\n`));
+    assert.match(result.stderr, /\[INFO\] Shutting down: Master/);
+    for (const pid of workers) assert.ok(!alive(pid), `worker ${pid} survived`);
+  });
+}
