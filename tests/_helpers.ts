@@ -2,7 +2,15 @@
 // and gives tests its log lines, pids and HTTP answers.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -114,6 +122,17 @@ export class Server {
     if (workers) {
       await eventually(() => childPids(this.pid).length === workers, `${workers} workers`);
     }
+    return url;
+  }
+
+  /** Waits until every worker has answered a request (so all have booted); returns the URL. */
+  async allAnswering(workers: number): Promise<string> {
+    const url = await this.ready(workers);
+    const seen = new Set<number>();
+    await eventually(async () => {
+      seen.add(pidOf(await get(url)));
+      return seen.size === workers;
+    }, `all ${workers} workers answering`);
     return url;
   }
 
@@ -327,6 +346,14 @@ export function asNobody(target: Target, dir: string): Target {
   return {
     ...target,
     command: "setpriv",
-    prefix: ["--reuid=65534", "--regid=65534", "--clear-groups", "env", `DENO_DIR=${cache}`, target.command, ...target.prefix],
+    prefix: [
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      "env",
+      `DENO_DIR=${cache}`,
+      target.command,
+      ...target.prefix,
+    ],
   };
 }

@@ -5,7 +5,15 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asNobody, e2e, FIXTURES, hasStackTrace, run, type RunResult, tempDir } from "../_helpers.ts";
+import {
+  asNobody,
+  e2e,
+  FIXTURES,
+  hasStackTrace,
+  run,
+  type RunResult,
+  tempDir,
+} from "../_helpers.ts";
 
 const APPS = join(FIXTURES, "apps");
 
@@ -91,17 +99,26 @@ e2e("refuses to replace a regular file with a unix socket", async (target) => {
   }
 });
 
-e2e("reports permission denied for a socket path it may not create (run as nobody)", async (target) => {
-  const dir = tempDir();
-  try {
-    const path = join(dir.path, "app.sock");
-    const result = await run(asNobody(target, dir.path), ["-b", `unix:${path}`, "pid_app"], { cwd: APPS });
-    assertOneLineError(result, 1, /^Error: Cannot listen at unix:.*app\.sock: Permission denied$/);
-    assert.ok(!existsSync(path));
-  } finally {
-    dir.remove();
-  }
-});
+e2e(
+  "reports permission denied for a socket path it may not create (run as nobody)",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const path = join(dir.path, "app.sock");
+      const result = await run(asNobody(target, dir.path), ["-b", `unix:${path}`, "pid_app"], {
+        cwd: APPS,
+      });
+      assertOneLineError(
+        result,
+        1,
+        /^Error: Cannot listen at unix:.*app\.sock: Permission denied$/,
+      );
+      assert.ok(!existsSync(path));
+    } finally {
+      dir.remove();
+    }
+  },
+);
 
 e2e("reports the OS reason when the socket's folder does not exist", async (target) => {
   const dir = tempDir();

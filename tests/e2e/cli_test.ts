@@ -81,15 +81,63 @@ e2e(
 // Every bad configuration source gives one line naming source, key and expectation.
 const badConfigs: [string, string, string[], Record<string, string>, RegExp][] = [
   ["a TOML syntax error", "workers = 2\nbind = = 3\n", [], {}, /^Error: appserve\.toml:2:\d+: .+$/],
-  ["an unknown key", "worker = 4\n", [], {}, /^Error: appserve\.toml:1:10: Unknown setting "worker" \(did you mean "workers"\?\)$/],
-  ["a wrong type", 'workers = "four"\n', [], {}, /^Error: appserve\.toml:1:11: Cannot read "workers": expected an integer from 1 to 1024, got "four"$/],
-  ["an out-of-range value", "limit_request_line = 9000\n", [], {}, /^Error: appserve\.toml:1:22: Cannot read "limit_request_line": expected an integer from 0 to 8190, got 9000$/],
-  ["a port out of range", 'bind = "127.0.0.1:70000"\n', [], {}, /^Error: appserve\.toml:1:8: Cannot read "bind": Invalid bind "127\.0\.0\.1:70000": port must be an integer from 0 to 65535$/],
+  [
+    "an unknown key",
+    "worker = 4\n",
+    [],
+    {},
+    /^Error: appserve\.toml:1:10: Unknown setting "worker" \(did you mean "workers"\?\)$/,
+  ],
+  [
+    "a wrong type",
+    'workers = "four"\n',
+    [],
+    {},
+    /^Error: appserve\.toml:1:11: Cannot read "workers": expected an integer from 1 to 1024, got "four"$/,
+  ],
+  [
+    "an out-of-range value",
+    "limit_request_line = 9000\n",
+    [],
+    {},
+    /^Error: appserve\.toml:1:22: Cannot read "limit_request_line": expected an integer from 0 to 8190, got 9000$/,
+  ],
+  [
+    "a port out of range",
+    'bind = "127.0.0.1:70000"\n',
+    [],
+    {},
+    /^Error: appserve\.toml:1:8: Cannot read "bind": Invalid bind "127\.0\.0\.1:70000": port must be an integer from 0 to 65535$/,
+  ],
   ["duplicate keys", "workers = 1\nworkers = 2\n", [], {}, /^Error: appserve\.toml:2:\d+: .+$/],
-  ["an unknown worker class", 'worker_class = "tornado"\n', [], {}, /^Error: appserve\.toml:1:16: Cannot read "worker_class": expected one of "async", "sync", "gthread", "gevent", "eventlet", got "tornado"$/],
-  ["bad APPSERVE_CMD_ARGS quoting", "", [], { APPSERVE_CMD_ARGS: "-w '2" }, /^Error: APPSERVE_CMD_ARGS: Cannot parse: unterminated single quote at character 4$/],
-  ["a missing -c file", "", ["-c", "missing.toml"], {}, /^Error: missing\.toml: Cannot read config file: no such file$/],
-  ["a -c directory", "", ["-c", "."], {}, /^Error: \.: Cannot read config file: it is a directory$/],
+  [
+    "an unknown worker class",
+    'worker_class = "tornado"\n',
+    [],
+    {},
+    /^Error: appserve\.toml:1:16: Cannot read "worker_class": expected one of "async", "sync", "gthread", "gevent", "eventlet", got "tornado"$/,
+  ],
+  [
+    "bad APPSERVE_CMD_ARGS quoting",
+    "",
+    [],
+    { APPSERVE_CMD_ARGS: "-w '2" },
+    /^Error: APPSERVE_CMD_ARGS: Cannot parse: unterminated single quote at character 4$/,
+  ],
+  [
+    "a missing -c file",
+    "",
+    ["-c", "missing.toml"],
+    {},
+    /^Error: missing\.toml: Cannot read config file: no such file$/,
+  ],
+  [
+    "a -c directory",
+    "",
+    ["-c", "."],
+    {},
+    /^Error: \.: Cannot read config file: it is a directory$/,
+  ],
 ];
 for (const [what, toml, args, env, pattern] of badConfigs) {
   e2e(`rejects ${what} in one line with exit 1, starting nothing`, async (target) => {
@@ -113,7 +161,9 @@ e2e("rejects a config file it may not read (run as nobody)", async (target) => {
     const file = join(dir.path, "secret.toml");
     writeFileSync(file, "workers = 2\n");
     chmodSync(file, 0o000);
-    const result = await run(asNobody(target, dir.path), ["-c", file, join(APPS, "pid_app.ts")], { cwd: dir.path });
+    const result = await run(asNobody(target, dir.path), ["-c", file, join(APPS, "pid_app.ts")], {
+      cwd: dir.path,
+    });
     assert.equal(result.code, 1, result.stderr);
     assert.equal(result.stderr, `Error: ${file}: Cannot read config file: permission denied\n`);
   } finally {

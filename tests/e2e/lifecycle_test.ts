@@ -108,7 +108,7 @@ e2e("HUP with a broken app reports it and the old workers keep serving", async (
     const app = join(dir.path, "app.ts");
     copyFileSync(PID_APP, app);
     const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", app]);
-    const url = await server.ready(2);
+    const url = await server.allAnswering(2);
     const before = childPids(server.pid).sort();
     writeFileSync(app, 'throw new Error("broken on purpose");\n');
     server.signal("SIGHUP");
@@ -116,7 +116,7 @@ e2e("HUP with a broken app reports it and the old workers keep serving", async (
       /\[ERROR\] Reload failed, keeping the running workers: App failed to load\./,
     );
     await eventually(() => childPids(server.pid).length === 2, "back to the old workers");
-    assert.deepEqual(childPids(server.pid).sort(), before);
+    assert.deepEqual(childPids(server.pid).sort(), before, server.stderr);
     assert.ok(before.includes(pidOf(await get(url))));
     const result = await server.stop();
     assert.equal(result.code, 0);
@@ -275,7 +275,10 @@ for (const signal of ["SIGINT", "SIGQUIT"] as const) {
     server.signal(signal);
     const result = await server.exited;
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, new RegExp(`\\[INFO\\] Handling signal: ${signal.slice(3).toLowerCase()}\\n`));
+    assert.match(
+      result.stderr,
+      new RegExp(`\\[INFO\\] Handling signal: ${signal.slice(3).toLowerCase()}\\n`),
+    );
     assert.match(result.stderr, /\[INFO\] Shutting down: Master/);
     for (const pid of workers) assert.ok(!alive(pid), `worker ${pid} survived`);
   });
