@@ -12,6 +12,7 @@ import {
   rmSync,
 } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -356,4 +357,26 @@ export function asNobody(target: Target, dir: string): Target {
       ...target.prefix,
     ],
   };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const { port } = probe.address() as { port: number };
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+/**
+ * Starts appserve under systemd-socket-activate (Debian's systemd package), which listens on
+ * 127.0.0.1:port itself and starts appserve with that socket as fd 3 on the first connection.
+ */
+export function startSocketActivated(target: Target, port: number, args: string[]): Server {
+  const activator: Target = {
+    ...target,
+    command: "systemd-socket-activate",
+    prefix: ["-l", `127.0.0.1:${port}`, target.command, ...target.prefix],
+  };
+  return start(activator, args);
 }

@@ -308,13 +308,7 @@ export class Connection implements ExchangeHost, BodySink {
   /** Ends our side, then keeps reading (and dropping) input for a while so no RST eats the reply. */
   finish(): void {
     if (this.state === S_CLOSING || this.closed) return;
-    this.state = S_CLOSING;
-    this.pending = this.acc = null;
-    const b = this.body;
-    if (b !== null) {
-      this.body = null;
-      b.fail(new TypeError("connection closed before the request body was complete"));
-    }
+    this.stopReading();
     this.deadline = this.core.now + LINGER_MS;
     this.socket.end();
     if (this.pausedBody || this.pausedPipeline) {
@@ -363,8 +357,8 @@ export class Connection implements ExchangeHost, BodySink {
     this.destroy();
   }
 
-  onClose(): void {
-    this.closed = true;
+  // Nothing more will be parsed; a body the app is still reading fails.
+  private stopReading(): void {
     this.state = S_CLOSING;
     this.pending = this.acc = null;
     const b = this.body;
@@ -372,6 +366,11 @@ export class Connection implements ExchangeHost, BodySink {
       this.body = null;
       b.fail(new TypeError("connection closed before the request body was complete"));
     }
+  }
+
+  onClose(): void {
+    this.closed = true;
+    this.stopReading();
     const r = this.reader;
     if (r !== null) {
       this.reader = null;

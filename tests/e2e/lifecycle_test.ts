@@ -10,6 +10,7 @@ import {
   e2e,
   eventually,
   FIXTURES,
+  freePort,
   get,
   getWhenReady,
   load,
@@ -17,6 +18,7 @@ import {
   run,
   sleep,
   start,
+  startSocketActivated,
   tempDir,
 } from "../_helpers.ts";
 
@@ -246,17 +248,8 @@ e2e("workers that die before booting, repeatedly, halt the master with exit 3", 
 });
 
 e2e("serves sockets passed by systemd (LISTEN_FDS) without any --bind", async (target) => {
-  const probe = start(target, ["-b", "127.0.0.1:0", PID_APP]);
-  const port = new URL(await probe.url()).port;
-  await probe.stop();
-  const activator = start(
-    {
-      ...target,
-      command: "systemd-socket-activate",
-      prefix: ["-l", `127.0.0.1:${port}`, target.command, ...target.prefix],
-    },
-    ["-w", "2", PID_APP],
-  );
+  const port = await freePort();
+  const activator = startSocketActivated(target, port, ["-w", "2", PID_APP]);
   try {
     const answer = await getWhenReady(`http://127.0.0.1:${port}/`);
     assert.match(answer.body, /^hello pid \d+/);

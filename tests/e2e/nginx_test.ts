@@ -4,27 +4,19 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import {
   childPids,
   e2e,
   eventually,
   FIXTURES,
+  freePort,
   get,
   getWhenReady,
   pidOf,
   start,
   tempDir,
 } from "../_helpers.ts";
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-  const { port } = probe.address() as { port: number };
-  await new Promise((r) => probe.close(r));
-  return port;
-}
 
 function nginxConfig(dir: string, socket: string, port: number): string {
   return `

@@ -9,11 +9,13 @@ import {
   e2e,
   eventually,
   FIXTURES,
+  freePort,
   get,
   getWhenReady,
   pidOf,
   type Server,
   start,
+  startSocketActivated,
   tempDir,
 } from "../_helpers.ts";
 
@@ -201,17 +203,8 @@ e2e("--reuse-port serves TCP from per-worker native listeners", async (target) =
 e2e(
   "serves an inherited listening descriptor given as fd://3 (systemd-socket-activate)",
   async (target) => {
-    const probe = start(target, ["-b", "127.0.0.1:0", PID_APP]);
-    const port = new URL(await probe.url()).port;
-    await probe.stop();
-    const activator = start(
-      {
-        ...target,
-        command: "systemd-socket-activate",
-        prefix: ["-l", `127.0.0.1:${port}`, target.command, ...target.prefix],
-      },
-      ["-w", "2", "-b", "fd://3", PID_APP],
-    );
+    const port = await freePort();
+    const activator = startSocketActivated(target, port, ["-w", "2", "-b", "fd://3", PID_APP]);
     try {
       await activator.waitFor(/Listening on 127\.0\.0\.1:\d+ as 3\./);
       // The first connection makes systemd-socket-activate start appserve.
