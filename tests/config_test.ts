@@ -177,7 +177,10 @@ Deno.test("resolveConfig() refuses settings whose behaviour is not built yet", (
       '--threads: "threads" is not supported yet (gthread workers (issue 5))',
       '--threads: worker class "gthread" is not supported yet (worker classes, issue 5)',
     ]);
-    assert.match(problem(dir, ["-k", "sync"]).message, /worker class "sync" is not supported yet/);
+    assert.match(
+      problem(dir, ["-k", "gthread"]).message,
+      /worker class "gthread" is not supported yet/,
+    );
   });
 });
 

@@ -128,7 +128,7 @@ function checkCombinations(
     origins.worker_class = origins.threads;
   }
   const workerClass = values.worker_class;
-  if (workerClass === "sync" || workerClass === "gthread") {
+  if (workerClass === "gthread") {
     problems.push(
       `${origins.worker_class}: worker class "${workerClass}" is not supported yet (worker classes, issue 5)`,
     );

@@ -131,8 +131,10 @@ export const SETTINGS = [
     metavar: "STRING",
     type: choice(WORKER_CLASSES),
     default: "async",
-    doc: "How a worker runs requests: `async` (the runtime's event loop). `gevent` and " +
-      "`eventlet` are accepted as aliases of `async` so gunicorn configurations keep working.",
+    doc: "How a worker runs requests: `async` (the runtime's event loop, up to " +
+      "worker_connections requests at once) or `sync` (one request at a time per worker, for " +
+      "apps that are not safe to run concurrently). `gevent` and `eventlet` are accepted as " +
+      "aliases of `async` so gunicorn configurations keep working.",
   },
   {
     name: "threads",
@@ -151,8 +153,8 @@ export const SETTINGS = [
     metavar: "INT",
     type: int(1),
     default: 1000,
-    doc: "Maximum number of requests in flight per async worker.",
-    pending: "worker classes (issue 5)",
+    doc: "Maximum number of requests an async worker runs at once; further requests wait " +
+      "(in order) until one finishes, rather than being refused.",
   },
   {
     name: "max_requests",

@@ -20,6 +20,7 @@ import { reexec } from "./reexec.ts";
 import { watchForReload } from "./reloader.ts";
 import { installSignals, MASTER_SIGNALS, type MasterSignal, shortName } from "./signals.ts";
 import { rawEnv, spawnWorker } from "./spawn.ts";
+import { workerClassLabel } from "../worker/registry.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 
 type Event =
@@ -92,7 +93,7 @@ export class Arbiter {
       : () => {};
     if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");
     log.info(`Listening at: ${this.#addresses()} (${process.pid})`);
-    log.info(`Using worker: ${this.#workerClass()}`);
+    log.info(`Using worker: ${workerClassLabel(this.#ctx.config)}`);
     let code: number = ExitCode.OK;
     try {
       await this.#ctx.hooks.run("when_ready", this.#server());
@@ -155,13 +156,10 @@ export class Arbiter {
     ].join(",");
   }
 
-  #workerClass(): string {
-    const name = this.#ctx.config.worker_class;
-    return name === "async" ? "async" : `async (alias ${name})`;
-  }
-
+  // One event at a time: when a handler halts the server, later events (other
+  // workers' exits) stay queued for #stop to reap.
   async #dispatch(): Promise<void> {
-    for (const event of this.#events.drain()) {
+    for (let event = this.#events.take(); event; event = this.#events.take()) {
       if (event.kind === "signal") await this.#handleSignal(event.signal);
       else if (event.kind === "changed") {
         await this.#reload(`Worker reloading: ${event.file} modified`);

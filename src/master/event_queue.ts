@@ -28,4 +28,9 @@ export class EventQueue<T> {
   drain(): T[] {
     return this.#items.splice(0);
   }
+
+  /** Takes the oldest item; what a throwing handler did not reach stays queued. */
+  take(): T | undefined {
+    return this.#items.shift();
+  }
 }

@@ -15,6 +15,8 @@ import { Logger } from "../log/logger.ts";
 import { HookRunner, type ServerInfo, type WorkerInfo } from "../hooks.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { serveAsync, type Serving } from "./async.ts";
+import { limitConcurrency } from "./concurrency.ts";
+import { workerClass } from "./registry.ts";
 
 /** Beats come at least four times per timeout, and at least once a second. */
 export function beatInterval(timeoutSeconds: number): number {
@@ -128,9 +130,10 @@ export class Worker {
     // Inherited listeners must not leak into processes the app starts.
     const libc = this.#runtime.libc();
     for (const { fd } of this.#boot.listeners) libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+    const limited = limitConcurrency(app, workerClass(this.#config).concurrency(this.#config));
     const counted: FetchHandler = (request, info) => {
       this.#countRequest();
-      return app(request, info);
+      return limited(request, info);
     };
     try {
       this.#servings = await serveAsync(counted, this.#boot, {

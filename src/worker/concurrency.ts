@@ -1,0 +1,38 @@
+// Caps how many requests a worker runs at once (sync: 1, async:
+// worker_connections). Requests beyond the cap wait in order instead of being
+// refused: behind a proxy a short wait beats a 503, and nothing is lost.
+
+import type { FetchHandler } from "../http/types.ts";
+
+export function limitConcurrency(handler: FetchHandler, max: number): FetchHandler {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  };
+  // Not async: a Response returned synchronously keeps the servers' fast paths.
+  const run: FetchHandler = (request, info) => {
+    let result;
+    try {
+      result = handler(request, info);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if (result instanceof Response) {
+      release();
+      return result;
+    }
+    return Promise.resolve(result).finally(release);
+  };
+  return (request, info) => {
+    if (running < max) {
+      running++;
+      return run(request, info);
+    }
+    // The slot passes straight from the finishing request to the next waiter.
+    return new Promise<void>((resolve) => waiting.push(resolve)).then(() => run(request, info));
+  };
+}

@@ -1,0 +1,26 @@
+// Worker classes by name: how many requests one worker process runs at once.
+// gevent and eventlet are accepted as aliases of async so gunicorn
+// configurations keep working.
+
+import type { Config } from "../config/settings.ts";
+
+export interface WorkerClass {
+  /** The name logged in "Using worker: ...". */
+  name: "async" | "sync";
+  /** Requests a worker runs at once; more wait their turn. */
+  concurrency(config: Config): number;
+}
+
+const ASYNC: WorkerClass = { name: "async", concurrency: (config) => config.worker_connections };
+const SYNC: WorkerClass = { name: "sync", concurrency: () => 1 };
+
+/** The worker class a configuration selects (gthread is refused by the config until built). */
+export function workerClass(config: Config): WorkerClass {
+  return config.worker_class === "sync" ? SYNC : ASYNC;
+}
+
+/** What the master logs: `async`, `sync`, or `async (alias gevent)`. */
+export function workerClassLabel(config: Config): string {
+  const chosen = workerClass(config).name;
+  return config.worker_class === chosen ? chosen : `${chosen} (alias ${config.worker_class})`;
+}
