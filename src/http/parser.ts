@@ -211,6 +211,7 @@ function equalsLower(s: string, from: number, lower: string): boolean {
   }
   return true;
 }
+const FETCH_NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 const HTTP_VERSION_RE = /^HTTP\/[0-9]\.[0-9]$/;
 const ABSOLUTE_FORM_RE = /^https?:\/\//i;
 const HIGH_BYTE_RE = /[\x80-\xff]/g;
@@ -265,6 +266,13 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
   if (high) target = target.replace(HIGH_BYTE_RE, percentEncodeByte);
   if (s.charCodeAt(sp1 + 1) !== 47 /* / */ && !ABSOLUTE_FORM_RE.test(target)) {
     if (target !== "*" || method !== "OPTIONS") throw new ParseError(400, "invalid request target");
+  }
+  // Fetch normalises DELETE, GET, HEAD, OPTIONS, POST and PUT case-insensitively, so "get" would
+  // reach the app as GET although methods are case-sensitive (RFC 9110 §9.1): refuse such
+  // spellings instead of rewriting them, as gunicorn refuses lowercase methods.
+  if (sp1 <= 7 && method !== "GET" && method !== "POST") {
+    const u = method.toUpperCase();
+    if (u !== method && FETCH_NORMALIZED.has(u)) throw new ParseError(400, "invalid method");
   }
   const m0 = s.charCodeAt(0) | 0x20;
   const upper = (m0 === 99 || m0 === 116) && sp1 <= 7 ? method.toUpperCase() : "";
