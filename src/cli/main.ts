@@ -9,6 +9,7 @@ import { parseAppSpec } from "../app/app_spec.ts";
 import { renderConfig } from "../config/print_config.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
 import { AppLoadError, AppserveError, ConfigError } from "../errors.ts";
+import { AccessLog } from "../log/access_log.ts";
 import { Logger } from "../log/logger.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited } from "../net/inherited.ts";
@@ -86,6 +87,8 @@ async function serve(argv: string[], resolved: Resolved, runtime: Runtime): Prom
   delete process.env[DAEMON_ENV];
   const env = { ...process.env };
   const log = new Logger({ level: config.loglevel, file: config.errorlog });
+  // Fail at start, in one line, when the access log cannot be written.
+  if (config.accesslog) new AccessLog(config.accesslog, config.access_log_format).close();
   runtime.setProcessTitle(processTitle("master", config) + (env[PARENT_ENV] ? ".2" : ""));
   const addresses = config.bind.map(parseBind);
   const reuse = (a: Address) => config.reuse_port && a.kind === "tcp";

@@ -2,6 +2,7 @@
 // flags, TOML keys, APPSERVE_CMD_ARGS, --help, --print-config, validation and
 // docs/settings.md are all derived from this array.
 
+import { DEFAULT_ACCESS_LOG_FORMAT } from "../log/access_format.ts";
 import { parseBind } from "../net/bind.ts";
 import {
   bool,
@@ -416,9 +417,9 @@ export const SETTINGS = [
     metavar: "FILE",
     type: string("a file path or -"),
     default: "",
-    doc: "Access log file; - is stdout. Off when unset.",
+    doc: "Access log file, one line per request in access_log_format; - is stdout. Off when " +
+      "unset. SIGUSR1 reopens it.",
     path: true,
-    pending: "access logs (issue 6)",
   },
   {
     name: "access_log_format",
@@ -426,9 +427,9 @@ export const SETTINGS = [
     flags: ["--access-logformat"],
     metavar: "STRING",
     type: string(),
-    default: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
-    doc: "Access log line format with gunicorn's atoms.",
-    pending: "access logs (issue 6)",
+    default: DEFAULT_ACCESS_LOG_FORMAT,
+    doc: "Access log line format with gunicorn's atoms: h l u t r m U q H s B b f a T D M L p, " +
+      "{header}i, {header}o, {variable}e. Unknown atoms render as -, as in gunicorn.",
   },
   {
     name: "errorlog",

@@ -79,6 +79,7 @@ export class Connection implements ExchangeHost, BodySink {
   closed = false;
   reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   failure: unknown = undefined;
+  bodyBytes = 0;
   /** When the tick should act on this connection (ms on the core's clock). */
   deadline: number;
   private state = S_HEAD;
@@ -227,7 +228,7 @@ export class Connection implements ExchangeHost, BodySink {
     if (m === "HEAD") flags |= F_HEAD;
     if (head.keepAlive) flags |= F_KEEP_ALIVE;
     if (body !== null && head.expectContinue) this.expectBody = body;
-    this.exchange.start(request, flags);
+    this.exchange.start(request, flags, head.target);
   }
 
   writeDone(result: number): void {

@@ -2,7 +2,14 @@
 // non-Responses into onAppError's reply, and reports how the connection may continue.
 
 import { appErrorResponse, notAResponse } from "./fetch_glue.ts";
-import { CLOSE, F_KEEP_ALIVE, PENDING, UNSENT, writeResponse } from "./response_writer.ts";
+import {
+  CLOSE,
+  F_HTTP10,
+  F_KEEP_ALIVE,
+  PENDING,
+  UNSENT,
+  writeResponse,
+} from "./response_writer.ts";
 import type { ResponseTarget } from "./response_writer.ts";
 import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 
@@ -25,6 +32,7 @@ export class Exchange {
   private request: Request | null = null;
   private response: Response | null = null;
   private flags = 0;
+  private target = "";
   private started = 0;
   private fallback = false;
   private readonly host: ExchangeHost;
@@ -39,8 +47,9 @@ export class Exchange {
     this.options = options;
   }
 
-  /** Hands `request` to the app; `flags` are the writer's F_* flags. */
-  start(request: Request, flags: number): void {
+  /** Hands `request` to the app; `flags` are the writer's F_* flags, `target` the raw target. */
+  start(request: Request, flags: number, target: string): void {
+    this.target = target;
     this.request = request;
     this.flags = flags;
     this.fallback = false;
@@ -101,7 +110,12 @@ export class Exchange {
     const hook = this.options.onRequestDone;
     if (hook !== undefined && !host.closed && result !== UNSENT) {
       try {
-        hook(this.request!, this.response!, performance.now() - this.started);
+        hook(this.request!, this.response!, performance.now() - this.started, {
+          remote: host.info.remoteAddr,
+          protocol: this.flags & F_HTTP10 ? "HTTP/1.0" : "HTTP/1.1",
+          target: this.target,
+          bodyBytes: host.bodyBytes,
+        });
       } catch { /* a logging hook must not take the connection down */ }
     }
     this.request = this.response = null;

@@ -18,6 +18,8 @@ export interface ResponseTarget {
   waitDrain(): Promise<void>;
   /** Receives the result of a write that returned PENDING. */
   writeDone(result: number): void;
+  /** Body bytes written for the current response (for the access log). */
+  bodyBytes: number;
 }
 
 /** Request flags for `writeResponse`. */
@@ -200,6 +202,7 @@ function discardBody(body: ReadableStream | null): void {
  * `t.writeDone`. Never throws: a body that breaks after the head was sent destroys the socket.
  */
 export function writeResponse(t: ResponseTarget, response: Response, flags: number): number {
+  t.bodyBytes = 0;
   const status = response.status;
   if (status < 200) {
     // Only Response.error() gets here (the constructor refuses 1xx): a network error, not a reply.
@@ -285,6 +288,7 @@ async function writeBody(
         else {
           head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + first.length + "\r\n\r\n";
           t.socket.write(encodeHead(head, first));
+          t.bodyBytes = first.length;
           result = keep ? KEEP : CLOSE;
         }
       } else second = toBytes(r2.value);
@@ -330,6 +334,7 @@ async function stream(
     socket.cork();
     socket.write(encodeHead(head, null));
     sent += first.length + second.length;
+    t.bodyBytes = sent;
     ok = writeChunk(socket, first, chunked) && writeChunk(socket, second, chunked);
     socket.uncork();
     for (;;) {
@@ -342,6 +347,7 @@ async function stream(
       if (r.done) break;
       const chunk = toBytes(r.value);
       sent += chunk.length;
+      t.bodyBytes = sent;
       if (fixedLength >= 0 && sent > fixedLength) {
         throw new RangeError("body exceeds content-length");
       }

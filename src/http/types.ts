@@ -19,6 +19,16 @@ export interface ServeInfo {
   requestIP(request?: Request): { address: string; family: string; port: number } | null;
 }
 
+/** What the access log needs beyond the Request and Response. */
+export interface RequestDetails {
+  remote: RemoteAddr;
+  protocol: "HTTP/1.0" | "HTTP/1.1";
+  /** The request target exactly as received (path and query). */
+  target: string;
+  /** Response body bytes written. */
+  bodyBytes: number;
+}
+
 /** A Web-standard fetch handler. */
 export type FetchHandler = (request: Request, info: ServeInfo) => Response | Promise<Response>;
 
@@ -38,8 +48,13 @@ export interface HttpOptions {
   defaultHost: string;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */
   onAppError(error: unknown, request: Request): Response;
-  /** Called once per finished request (for access logs and max-requests accounting). */
-  onRequestDone?(request: Request, response: Response, durationMs: number): void;
+  /** Called once per finished request, after its response is written (access logs). */
+  onRequestDone?(
+    request: Request,
+    response: Response,
+    durationMs: number,
+    details: RequestDetails,
+  ): void;
   /** Called for a request rejected by the parser (status 400/414/431/...), before the error reply. */
   onBadRequest?(status: number, reason: string, remote: RemoteAddr): void;
 }

@@ -6,6 +6,7 @@ import type { Config } from "../config/settings.ts";
 import { createHttpServer } from "../http/server.ts";
 import type { FetchHandler, HttpOptions } from "../http/types.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
+import type { AccessLog } from "../log/access_log.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
@@ -15,8 +16,11 @@ export interface Serving {
   stop(graceMs: number): Promise<void>;
 }
 
-function httpOptions(config: Config, log: Logger): HttpOptions {
+function httpOptions(config: Config, log: Logger, access?: AccessLog): HttpOptions {
   return {
+    onRequestDone: access &&
+      ((request, response, durationMs, details) =>
+        access.write({ request, response, details, durationMs, end: new Date() })),
     keepAlive: config.keepalive,
     limitRequestLine: config.limit_request_line,
     limitRequestFields: config.limit_request_fields,
@@ -51,6 +55,29 @@ function guarded(handler: FetchHandler, log: Logger): FetchHandler {
   };
 }
 
+// The native servers report no write completion: log when the app has answered,
+// with the body size the response declares.
+function logged(handler: FetchHandler, access: AccessLog): FetchHandler {
+  return async (request, info) => {
+    const start = performance.now();
+    const response = await handler(request, info);
+    const url = new URL(request.url);
+    access.write({
+      request,
+      response,
+      durationMs: performance.now() - start,
+      end: new Date(),
+      details: {
+        remote: info.remoteAddr,
+        protocol: "HTTP/1.1",
+        target: url.pathname + url.search,
+        bodyBytes: Number(response.headers.get("content-length") ?? 0),
+      },
+    });
+    return response;
+  };
+}
+
 function withDeadline(done: Promise<void>, ms: number, onLate: () => void): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<void>((resolve) => {
@@ -66,17 +93,18 @@ function withDeadline(done: Promise<void>, ms: number, onLate: () => void): Prom
 export async function serveAsync(
   handler: FetchHandler,
   boot: WorkerBoot,
-  ctx: { config: Config; log: Logger; runtime: Runtime },
+  ctx: { config: Config; log: Logger; runtime: Runtime; access?: AccessLog },
 ): Promise<Serving[]> {
   const servings: Serving[] = [];
-  const options = httpOptions(ctx.config, ctx.log);
+  const options = httpOptions(ctx.config, ctx.log, ctx.access);
   for (const listener of boot.listeners) {
     const server = createHttpServer(handler, options);
     await server.listen({ fd: listener.fd });
     servings.push({ stop: (ms) => withDeadline(server.close(), ms, () => server.closeNow()) });
   }
   for (const address of boot.reusePort) {
-    const server = await ctx.runtime.serveNative(guarded(handler, ctx.log), {
+    const app = ctx.access ? logged(handler, ctx.access) : handler;
+    const server = await ctx.runtime.serveNative(guarded(app, ctx.log), {
       hostname: address.host,
       port: address.port,
     });

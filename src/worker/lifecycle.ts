@@ -11,6 +11,7 @@ import { loadApp } from "../app/load_app.ts";
 import type { FetchHandler } from "../http/types.ts";
 import { send } from "../ipc/channel.ts";
 import { CHANNEL_FD, type WorkerBoot, type WorkerMessage } from "../ipc/messages.ts";
+import { AccessLog } from "../log/access_log.ts";
 import { Logger } from "../log/logger.ts";
 import { HookRunner, type ServerInfo, type WorkerInfo } from "../hooks.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -39,6 +40,7 @@ export class Worker {
   readonly #limit: number;
   #channel: Socket | undefined;
   #hooks: HookRunner | undefined;
+  #access: AccessLog | undefined;
   #servings: Serving[] = [];
   #requests = 0;
   #retiring = false;
@@ -79,7 +81,13 @@ export class Worker {
     // Runs only when the event loop still turns; a stuck worker is SIGKILLed next.
     process.on("SIGABRT", () => this.#quit("worker_abort", 1));
     process.on("SIGWINCH", () => {});
-    process.on("SIGUSR1", () => this.#log.reopen());
+    process.on("SIGUSR1", () => {
+      this.#log.reopen();
+      this.#access?.reopen();
+    });
+    if (this.#config.accesslog) {
+      this.#access = new AccessLog(this.#config.accesslog, this.#config.access_log_format);
+    }
     let app: FetchHandler;
     try {
       app = await loadApp(this.#config.app, process.cwd());
@@ -140,6 +148,7 @@ export class Worker {
         config: this.#config,
         log: this.#log,
         runtime: this.#runtime,
+        access: this.#access,
       });
     } catch (error) {
       this.#log.error(`Cannot serve: ${firstLine(error)}`);

@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import process from "node:process";
+import {
+  type AccessEntry,
+  accessLogTime,
+  compileAccessFormat,
+  DEFAULT_ACCESS_LOG_FORMAT,
+} from "../src/log/access_format.ts";
+
+function entry(overrides: Partial<AccessEntry> = {}): AccessEntry {
+  return {
+    request: new Request("http://h/a%20b/c?x=1&y=2", {
+      headers: {
+        "user-agent": 'curl/8 "quoted"',
+        referer: "http://ref/",
+        authorization: `Basic ${btoa("alice:secret")}`,
+        "x-req": "in",
+      },
+    }),
+    response: new Response("hello", { status: 201, headers: { "x-res": "out" } }),
+    details: {
+      remote: { transport: "tcp", hostname: "10.1.2.3", port: 5 },
+      protocol: "HTTP/1.1",
+      target: "/a%20b/c?x=1&y=2",
+      bodyBytes: 5,
+    },
+    durationMs: 1234.5678,
+    end: new Date(2026, 7, 22, 11, 10, 6),
+    ...overrides,
+  };
+}
+
+Deno.test("compileAccessFormat() renders gunicorn's default format", () => {
+  const line = compileAccessFormat(DEFAULT_ACCESS_LOG_FORMAT)(entry());
+  assert.equal(
+    line,
+    `10.1.2.3 - alice ${
+      accessLogTime(entry().end)
+    } "GET /a%20b/c?x=1&y=2 HTTP/1.1" 201 5 "http://ref/" "curl/8 \\"quoted\\""`,
+  );
+});
+
+Deno.test("compileAccessFormat() renders every atom", () => {
+  const atoms =
+    "h l u r m U q H s B b f a T D M L p {x-req}i {x-res}o {APPSERVE_ATOM_TEST}e {nope}i %(zz)s";
+  const format = atoms.split(" ").map((a) => a.startsWith("%") ? a : `%(${a})s`).join("|");
+  process.env.APPSERVE_ATOM_TEST = "env-value";
+  const line = compileAccessFormat(format)(entry());
+  assert.deepEqual(line.split("|"), [
+    "10.1.2.3",
+    "-",
+    "alice",
+    "GET /a%20b/c?x=1&y=2 HTTP/1.1",
+    "GET",
+    "/a b/c",
+    "x=1&y=2",
+    "HTTP/1.1",
+    "201",
+    "5",
+    "5",
+    "http://ref/",
+    'curl/8 \\"quoted\\"',
+    "1",
+    "1234567",
+    "1234",
+    "1.234568",
+    `<${process.pid}>`,
+    "in",
+    "out",
+    "env-value",
+    "-",
+    "-",
+  ]);
+});
+
+Deno.test("compileAccessFormat() shows an empty h on unix sockets and - for an empty body", () => {
+  const e = entry({
+    details: {
+      remote: { transport: "unix", hostname: "", port: 0 },
+      protocol: "HTTP/1.0",
+      target: "/",
+      bodyBytes: 0,
+    },
+  });
+  assert.equal(compileAccessFormat("[%(h)s] %(b)s %(B)s %(H)s")(e), "[] - 0 HTTP/1.0");
+});
+
+Deno.test("accessLogTime() uses [dd/Mon/yyyy:HH:MM:SS +zzzz]", () => {
+  assert.match(
+    accessLogTime(new Date(2026, 0, 2, 3, 4, 5)),
+    /^\[02\/Jan\/2026:03:04:05 [+-]\d{4}\]$/,
+  );
+});
