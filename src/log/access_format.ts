@@ -21,8 +21,20 @@ export const DEFAULT_ACCESS_LOG_FORMAT =
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
-/** `[22/Aug/2026:11:10:06 +0200]` in local time, as gunicorn's `t`. */
+let cachedSecond = NaN;
+let cachedTime = "";
+
+/** `[22/Aug/2026:11:10:06 +0200]` in local time, as gunicorn's `t`; formatted once a second. */
 export function accessLogTime(date: Date): string {
+  const second = Math.floor(date.getTime() / 1000);
+  if (second !== cachedSecond) {
+    cachedTime = formatTime(date);
+    cachedSecond = second;
+  }
+  return cachedTime;
+}
+
+function formatTime(date: Date): string {
   const offset = -date.getTimezoneOffset();
   const zone = `${offset >= 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offset) / 60))}${
     pad(Math.abs(offset) % 60)

@@ -3,6 +3,7 @@
 
 import { closeSync, openSync, writeSync } from "node:fs";
 import process from "node:process";
+import { setImmediate } from "node:timers";
 import { ConfigError } from "../errors.ts";
 import { type AccessEntry, compileAccessFormat } from "./access_format.ts";
 
@@ -10,6 +11,7 @@ export class AccessLog {
   readonly #render: (entry: AccessEntry) => string;
   readonly #path: string;
   #fd = -1;
+  #pending: string[] = [];
 
   /** `path` "-" is stdout. */
   constructor(path: string, format: string) {
@@ -26,19 +28,30 @@ export class AccessLog {
     }
   }
 
+  // Lines of one event-loop turn go out in one write: a write per request
+  // cost a quarter to a half of hello-world throughput.
   write(entry: AccessEntry): void {
-    const line = this.#render(entry) + "\n";
-    if (this.#fd >= 0) writeSync(this.#fd, line);
-    else process.stdout.write(line);
+    this.#pending.push(this.#render(entry));
+    if (this.#pending.length === 1) setImmediate(this.#flush);
   }
 
+  readonly #flush = (): void => {
+    if (!this.#pending.length) return;
+    const text = this.#pending.join("\n") + "\n";
+    this.#pending.length = 0;
+    if (this.#fd >= 0) writeSync(this.#fd, text);
+    else process.stdout.write(text);
+  };
+
   close(): void {
+    this.#flush();
     if (this.#fd >= 0) closeSync(this.#fd);
     this.#fd = -1;
   }
 
   /** Reopens the file (SIGUSR1, after logrotate moved it). */
   reopen(): void {
+    this.#flush();
     if (!this.#path) return;
     const old = this.#fd;
     this.#open();

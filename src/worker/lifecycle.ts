@@ -168,6 +168,7 @@ export class Worker {
 
   async exit(code: number): Promise<never> {
     this.#log.info(`Worker exiting (pid: ${process.pid})`);
+    this.#access?.close();
     await this.#hooks?.run("worker_exit", this.#server(), this.#info());
     process.exit(code);
   }
