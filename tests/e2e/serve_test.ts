@@ -1,7 +1,7 @@
 // The spine end to end: real masters, real workers, real sockets and signals.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   alive,
@@ -89,6 +89,8 @@ e2e("serves on a unix socket and removes the socket file on exit", async (target
       header: null,
       env: "from-e",
     });
+    // -e sets the variable in the workers only.
+    assert.doesNotMatch(readFileSync(`/proc/${server.pid}/environ`, "latin1"), /APPSERVE_FIXTURE_ENV/);
     await stopClean(server);
     assert.ok(!existsSync(socketPath), "socket file left behind");
   } finally {
