@@ -1,31 +1,19 @@
 // The access log of a worker: one line per finished request, to a file
 // (appended, reopened on USR1) or stdout for "-".
 
-import { closeSync, openSync, writeSync } from "node:fs";
-import process from "node:process";
 import { setImmediate } from "node:timers";
-import { ConfigError } from "../errors.ts";
 import { type AccessEntry, compileAccessFormat } from "./access_format.ts";
+import { LogFile } from "./log_file.ts";
 
 export class AccessLog {
   readonly #render: (entry: AccessEntry) => string;
-  readonly #path: string;
-  #fd = -1;
+  readonly #file: LogFile;
   #pending: string[] = [];
 
   /** `path` "-" is stdout. */
   constructor(path: string, format: string) {
     this.#render = compileAccessFormat(format);
-    this.#path = path === "-" ? "" : path;
-    if (this.#path) this.#open();
-  }
-
-  #open(): void {
-    try {
-      this.#fd = openSync(this.#path, "a");
-    } catch (error) {
-      throw new ConfigError(`Cannot open access log "${this.#path}": ${(error as Error).message}`);
-    }
+    this.#file = new LogFile(path, "access log", "stdout");
   }
 
   // Lines of one event-loop turn go out in one write: a write per request
@@ -39,22 +27,17 @@ export class AccessLog {
     if (!this.#pending.length) return;
     const text = this.#pending.join("\n") + "\n";
     this.#pending.length = 0;
-    if (this.#fd >= 0) writeSync(this.#fd, text);
-    else process.stdout.write(text);
+    this.#file.write(text);
   };
 
   close(): void {
     this.#flush();
-    if (this.#fd >= 0) closeSync(this.#fd);
-    this.#fd = -1;
+    this.#file.close();
   }
 
   /** Reopens the file (SIGUSR1, after logrotate moved it). */
   reopen(): void {
     this.#flush();
-    if (!this.#path) return;
-    const old = this.#fd;
-    this.#open();
-    closeSync(old);
+    this.#file.reopen();
   }
 }

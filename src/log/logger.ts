@@ -2,9 +2,8 @@
 // greps and log shippers keep working:
 //   [2026-11-22 10:00:00 +0000] [4242] [INFO] Starting appserve 0.1.0
 
-import { closeSync, openSync, writeSync } from "node:fs";
 import process from "node:process";
-import { ConfigError } from "../errors.ts";
+import { LogFile } from "./log_file.ts";
 
 export const LOG_LEVELS = ["debug", "info", "warning", "error", "critical"] as const;
 export type LogLevel = typeof LOG_LEVELS[number];
@@ -41,37 +40,21 @@ export interface LoggerOptions {
 export class Logger {
   #threshold: number;
   #write: (line: string) => void;
-  #file: string;
-  #fd = -1;
+  #file: LogFile;
 
   constructor(options: LoggerOptions = {}) {
     this.#threshold = LOG_LEVELS.indexOf(options.level ?? "info");
-    this.#file = options.file && options.file !== "-" ? options.file : "";
-    if (this.#file) this.#open();
-    this.#write = options.write ??
-      (this.#file ? (line) => writeSync(this.#fd, line) : (line) => process.stderr.write(line));
-  }
-
-  // O_APPEND keeps lines from master and workers whole in one shared file.
-  #open(): void {
-    try {
-      this.#fd = openSync(this.#file, "a");
-    } catch (error) {
-      throw new ConfigError(`Cannot open error log "${this.#file}": ${(error as Error).message}`);
-    }
+    this.#file = new LogFile(options.file ?? "", "error log", "stderr");
+    this.#write = options.write ?? ((line) => this.#file.write(line));
   }
 
   /** Reopens the log file (SIGUSR1, after logrotate moved it). */
   reopen(): void {
-    if (!this.#file) return;
-    const old = this.#fd;
-    this.#open();
-    closeSync(old);
+    this.#file.reopen();
   }
 
   close(): void {
-    if (this.#fd >= 0) closeSync(this.#fd);
-    this.#fd = -1;
+    this.#file.close();
   }
 
   critical(message: string): void {
