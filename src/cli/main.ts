@@ -22,15 +22,17 @@ import type { Config } from "../config/settings.ts";
 import { ROLE_ENV } from "../master/spawn.ts";
 import { detectRuntime } from "../runtime/mod.ts";
 import type { Runtime } from "../runtime/types.ts";
+import { processTitle } from "../process_title.ts";
 import { VERSION } from "../version.ts";
 import { ExitCode } from "./exit_codes.ts";
 import { renderHelp } from "./help.ts";
 
-function checkAppModule(config: Config): void {
+/** Checks APP_MODULE without importing it; returns the module's file. */
+function checkAppModule(config: Config): string {
   const app = config.app;
   if (!app) throw new ConfigError("No application module specified.");
   try {
-    resolveModulePath(parseAppSpec(app).path, process.cwd());
+    return resolveModulePath(parseAppSpec(app).path, process.cwd());
   } catch (error) {
     throw error instanceof AppLoadError ? error : new AppLoadError((error as Error).message);
   }
@@ -52,11 +54,6 @@ async function checkConfig(resolved: Resolved): Promise<number> {
 
 /** Set in the detached copy that -D starts. */
 const DAEMON_ENV = "APPSERVE_DAEMONIZED";
-
-/** `appserve: master [NAME]`: NAME is proc_name, else the app module. */
-export function processTitle(role: "master" | "worker", config: Config): string {
-  return `appserve: ${role} [${config.proc_name || config.app}]`;
-}
 
 // -D: start the same command detached in its own session and return at once.
 function daemonize(argv: string[], runtime: Runtime): number {
@@ -80,7 +77,12 @@ function checkTmpDir(config: Config, origin: string): void {
   }
 }
 
-async function serve(argv: string[], resolved: Resolved, runtime: Runtime): Promise<number> {
+async function serve(
+  argv: string[],
+  resolved: Resolved,
+  runtime: Runtime,
+  appFile: string,
+): Promise<number> {
   const { config } = resolved;
   checkTmpDir(config, resolved.origins.worker_tmp_dir);
   if (config.daemon && !process.env[DAEMON_ENV]) return daemonize(argv, runtime);
@@ -89,14 +91,14 @@ async function serve(argv: string[], resolved: Resolved, runtime: Runtime): Prom
   const log = new Logger({ level: config.loglevel, file: config.errorlog });
   // Fail at start, in one line, when the access log cannot be written.
   if (config.accesslog) new AccessLog(config.accesslog, config.access_log_format).close();
-  runtime.setProcessTitle(processTitle("master", config) + (env[PARENT_ENV] ? ".2" : ""));
+  const parentPid = Number(env[PARENT_ENV]) || undefined;
+  delete process.env[PARENT_ENV];
+  runtime.setProcessTitle(processTitle("master", config) + (parentPid ? ".2" : ""));
   const addresses = config.bind.map(parseBind);
   const reuse = (a: Address) => config.reuse_port && a.kind === "tcp";
   const reusePort = addresses.flatMap((a) =>
     a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
   );
-  const parentPid = Number(env[PARENT_ENV]) || undefined;
-  delete process.env[PARENT_ENV];
   const hooks = await HookRunner.load(config.hooks, log);
   await hooks.run("on_starting", { pid: process.pid, config, log, numWorkers: config.workers });
   // Bind first: a bind failure is then the only line the user sees.
@@ -132,7 +134,7 @@ async function serve(argv: string[], resolved: Resolved, runtime: Runtime): Prom
     parentPid,
     systemd: inherited?.source === "systemd",
     hooks,
-    appFile: resolveModulePath(parseAppSpec(config.app).path, process.cwd()),
+    appFile,
   }).run();
 }
 
@@ -162,8 +164,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   if (resolved.actions.has("check-config")) return await checkConfig(resolved);
-  checkAppModule(resolved.config);
-  return await serve(argv, resolved, runtime);
+  return await serve(argv, resolved, runtime, checkAppModule(resolved.config));
 }
 
 async function entry(): Promise<void> {

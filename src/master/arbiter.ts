@@ -70,6 +70,8 @@ export class Arbiter {
   #numWorkers: number;
   #age = 0;
   #generation = 0;
+  /** Highest generation ever started: a rolled-back number is never reused. */
+  #lastGeneration = 0;
   #bootFailures = 0;
   /** The configuration before a HUP, kept until the new generation has booted. */
   #previous: { config: Config; generation: number } | undefined;
@@ -225,7 +227,7 @@ export class Arbiter {
     }
     this.#previous ??= { config: this.#ctx.config, generation: this.#generation };
     this.#ctx.config = next;
-    this.#generation += 1;
+    this.#generation = ++this.#lastGeneration;
     await this.#ctx.hooks.run("on_reload", this.#server());
     await this.#setNumWorkers(next.workers);
   }

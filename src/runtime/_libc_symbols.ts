@@ -15,3 +15,9 @@ export const LIBC_SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
+
+/** Wraps a loader so the library is opened on first use only, not on every call. */
+export function once<T>(load: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= load());
+}

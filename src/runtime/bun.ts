@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, WORKER_ENTRY } from "./_paths.ts";
-import { LIBC_PATH, LIBC_SYMBOLS } from "./_libc_symbols.ts";
+import { LIBC_PATH, LIBC_SYMBOLS, once } from "./_libc_symbols.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
@@ -125,7 +125,7 @@ export const bunRuntime: Runtime = {
   compiled: COMPILED,
   workerCommand: () => self([TITLE_ROOM], WORKER_ENTRY),
   masterCommand: (argv) => self(argv, CLI_ENTRY),
-  libc: loadLibc,
+  libc: once(loadLibc),
   setProcessTitle,
   serveNative,
 };

@@ -5,7 +5,7 @@ import process from "node:process";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, WORKER_ENTRY } from "./_paths.ts";
-import { LIBC_PATH, LIBC_SYMBOLS } from "./_libc_symbols.ts";
+import { LIBC_PATH, LIBC_SYMBOLS, once } from "./_libc_symbols.ts";
 
 // Flags every re-executed process needs; --unstable-net enables reusePort.
 const RUN_FLAGS = ["run", "--allow-all", "--unstable-net", "--quiet"];
@@ -74,7 +74,7 @@ export const denoRuntime: Runtime = {
     command: Deno.execPath(),
     args: [...RUN_FLAGS, CLI_ENTRY.pathname, ...argv],
   }),
-  libc: loadLibc,
+  libc: once(loadLibc),
   // Deno implements process.title by rewriting the process's argv and name.
   setProcessTitle: (title: string) => {
     process.title = title;

@@ -52,6 +52,7 @@ export interface Runtime {
   workerCommand(): SelfCommand;
   /** Command line that starts a new master (USR2 re-exec) with these CLI args. */
   masterCommand(argv: string[]): SelfCommand;
+  /** The libc bindings, opened once per process. */
   libc(): Libc;
   /** Sets what `ps` shows for this process (gunicorn's setproctitle). */
   setProcessTitle(title: string): void;

@@ -15,6 +15,7 @@ import { AccessLog } from "../log/access_log.ts";
 import { Logger } from "../log/logger.ts";
 import { HookRunner, type ServerInfo, type WorkerInfo } from "../hooks.ts";
 import type { Runtime } from "../runtime/types.ts";
+import { processTitle } from "../process_title.ts";
 import { serveAsync, type Serving } from "./async.ts";
 import { limitConcurrency } from "./concurrency.ts";
 import { workerClass } from "./registry.ts";
@@ -57,9 +58,7 @@ export class Worker {
   /** Signals, the master channel and the app; exits 4 when the app cannot load. */
   async init(): Promise<FetchHandler> {
     this.#log.info(`Booting worker with pid: ${process.pid}`);
-    this.#runtime.setProcessTitle(
-      `appserve: worker [${this.#config.proc_name || this.#config.app}]`,
-    );
+    this.#runtime.setProcessTitle(processTitle("worker", this.#config));
     try {
       this.#hooks = await HookRunner.load(this.#config.hooks, this.#log);
     } catch (error) {
