@@ -234,6 +234,17 @@ export const SETTINGS = [
     default: 8190,
     doc: "Maximum size in bytes of one header line; 0 means unlimited. Larger ones get 431.",
   },
+  {
+    name: "limit_request_body",
+    section: "Security",
+    flags: ["--limit-request-body"],
+    metavar: "BYTES",
+    type: int(0),
+    default: 0,
+    doc: "Maximum size in bytes of a request body; 0 means unlimited (not a gunicorn setting). " +
+      "A larger Content-Length gets 413 before the body is read; a chunked body that grows " +
+      "past it is cut off with 413 (or the connection closes if the response already started).",
+  },
   // Server Mechanics
   {
     name: "reuse_port",

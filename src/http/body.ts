@@ -61,6 +61,8 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
   failed = false;
   /** Body bytes taken off the wire so far (decoded). */
   received = 0;
+  /** The body grew past limit_request_body (feed then returned -1). */
+  tooLarge = false;
   /** Bytes still to come for a Content-Length body (-1 for chunked). */
   remaining: number;
   private discarding = false;
@@ -73,9 +75,18 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
   private cdigits = 0;
   private cline = 0;
   private trailers = 0;
+  // Decoded bytes allowed (limit_request_body); Infinity when unlimited.
+  private readonly limit: number;
 
-  constructor(sink: BodySink, contentLength: number, chunked: boolean, expectContinue: boolean) {
+  constructor(
+    sink: BodySink,
+    contentLength: number,
+    chunked: boolean,
+    expectContinue: boolean,
+    limit = 0,
+  ) {
     this.sink = sink;
+    this.limit = limit > 0 ? limit : Infinity;
     this.chunked = chunked;
     this.remaining = chunked ? -1 : contentLength;
     this.continuePending = expectContinue;
@@ -144,7 +155,15 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
       return n;
     }
     const used = this.feedChunked(buf);
-    if (used < 0) this.fail(new TypeError("malformed chunked request body"));
+    if (used < 0) {
+      this.fail(
+        new TypeError(
+          this.tooLarge
+            ? "request body exceeds limit_request_body"
+            : "malformed chunked request body",
+        ),
+      );
+    }
     return used;
   }
 
@@ -211,10 +230,15 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
           this.cdigits = 0;
           this.cline = 0;
           if (this.csize === 0) state = C_TRAILER;
-          else state = C_DATA;
+          else if (this.received + this.csize > this.limit) {
+            // Refused as soon as the chunk announces it, before its data arrives.
+            this.tooLarge = true;
+            return -1;
+          } else state = C_DATA;
           break;
         case C_DATA: {
           const take = n - i < this.csize ? n - i : this.csize;
+
           this.deliver(buf, i, i + take);
           i += take;
           this.csize -= take;

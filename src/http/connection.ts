@@ -80,6 +80,8 @@ export class Connection implements ExchangeHost, BodySink {
   reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   failure: unknown = undefined;
   bodyBytes = 0;
+  /** The current request's body grew past limit_request_body: its answer is 413. */
+  tooLarge = false;
   /** When the tick should act on this connection (ms on the core's clock). */
   deadline: number;
   private state = S_HEAD;
@@ -129,7 +131,7 @@ export class Connection implements ExchangeHost, BodySink {
     const b = this.body;
     if (b !== null) {
       const used = b.feed(chunk);
-      if (used < 0) return this.bodyBroken();
+      if (used < 0) return this.bodyBroken(b);
       if (b.done) {
         this.body = null;
         if (this.state === S_HEAD && used === chunk.length) {
@@ -200,14 +202,22 @@ export class Connection implements ExchangeHost, BodySink {
 
   private dispatch(head: RequestHead): void {
     const core = this.core;
+    const limit = core.options.limitRequestBody ?? 0;
+    this.tooLarge = false;
     let body: RequestBody | null = null;
     if (head.chunked || head.contentLength > 0) {
-      body = new RequestBody(this, head.contentLength, head.chunked, head.expectContinue);
+      // Refused on the declared length alone, so nothing of the body is read.
+      if (limit > 0 && head.contentLength > limit) return this.badRequest(bodyTooLarge(limit));
+      body = new RequestBody(this, head.contentLength, head.chunked, head.expectContinue, limit);
       this.body = body;
       const p = this.pending;
       if (p !== null) {
         const used = body.feed(p);
-        if (used < 0) return this.badRequest(new ParseError(400, "malformed chunked body"));
+        if (used < 0) {
+          return this.badRequest(
+            body.tooLarge ? bodyTooLarge(limit) : new ParseError(400, "malformed chunked body"),
+          );
+        }
         this.pending = used < p.length ? p.subarray(used) : null;
       }
       if (body.done) this.body = null;
@@ -277,9 +287,13 @@ export class Connection implements ExchangeHost, BodySink {
     if (this.pending !== null || this.peerEnded) this.parse();
   }
 
-  private bodyBroken(): void {
+  private bodyBroken(b: RequestBody): void {
     this.body = null;
     this.broken = true;
+    if (b.tooLarge) {
+      this.tooLarge = this.state === S_BUSY;
+      this.warn(413, bodyTooLarge(this.core.options.limitRequestBody ?? 0).message);
+    }
     // The rest of the stream is garbage; the response (if any is still coming) closes the connection.
     if (this.state === S_BUSY) this.bodyPause();
     else this.finish();
@@ -288,13 +302,17 @@ export class Connection implements ExchangeHost, BodySink {
   private badRequest(err: unknown): void {
     const status = err instanceof ParseError ? err.status : 400;
     const message = err instanceof Error ? err.message : "bad request";
+    this.warn(status, message);
+    this.sendError(status, message);
+  }
+
+  private warn(status: number, message: string): void {
     const hook = this.core.options.onBadRequest;
     if (hook !== undefined) {
       try {
         hook(status, message, this.info.remoteAddr);
       } catch { /* a logging hook must not take the connection down */ }
     }
-    this.sendError(status, message);
   }
 
   private sendError(status: number, message: string): void {
@@ -416,3 +434,7 @@ export class Connection implements ExchangeHost, BodySink {
 }
 
 function noop(): void {}
+
+function bodyTooLarge(limit: number): ParseError {
+  return new ParseError(413, `request body larger than limit_request_body (${limit} bytes)`);
+}

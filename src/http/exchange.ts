@@ -16,6 +16,8 @@ import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 /** The connection an exchange runs on. */
 export interface ExchangeHost extends ResponseTarget {
   readonly info: ServeInfo;
+  /** The request body grew past limit_request_body while the app ran: answer 413 instead. */
+  readonly tooLarge: boolean;
   /** Whether the connection can take another request after this response, decided as it starts. */
   mayKeepAlive(): boolean;
   /** The response is fully written (KEEP/CLOSE), or could not be (connection gone). */
@@ -23,6 +25,13 @@ export interface ExchangeHost extends ResponseTarget {
 }
 
 function noop(): void {}
+
+function tooLarge(): Response {
+  return new Response("Content Too Large: request body larger than limit_request_body\n", {
+    status: 413,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
 
 /**
  * One per connection, reused for each of its requests in turn: the request in progress lives in
@@ -35,6 +44,7 @@ export class Exchange {
   private target = "";
   private started = 0;
   private fallback = false;
+  private refused = false;
   private readonly host: ExchangeHost;
   private readonly handler: FetchHandler;
   private readonly options: HttpOptions;
@@ -53,6 +63,7 @@ export class Exchange {
     this.request = request;
     this.flags = flags;
     this.fallback = false;
+    this.refused = false;
     if (this.options.onRequestDone !== undefined) this.started = performance.now();
     let r: unknown;
     try {
@@ -74,9 +85,15 @@ export class Exchange {
   }
 
   private respond(r: unknown): void {
+    const host = this.host;
+    if (host.tooLarge && !this.refused) {
+      // Whatever the app made of a truncated body (usually an error) is not the answer.
+      if (r instanceof Response && r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
+      this.refused = true;
+      r = tooLarge();
+    }
     if (!(r instanceof Response)) return this.respondError(notAResponse(r));
     this.response = r;
-    const host = this.host;
     if (host.closed) {
       if (r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
       return this.written(CLOSE);

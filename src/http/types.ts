@@ -42,6 +42,8 @@ export interface HttpOptions {
   limitRequestFields: number;
   /** Max bytes of one header line, 0 = unlimited (gunicorn `limit_request_field_size`). @default 8190 */
   limitRequestFieldSize: number;
+  /** Max bytes of a request body, 0 = unlimited (appserve `limit_request_body`). @default 0 */
+  limitRequestBody?: number;
   /** Scheme used to build `request.url`. @default "http" */
   scheme: "http" | "https";
   /** Fallback `Host` when a request has none (HTTP/1.0). */

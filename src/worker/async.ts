@@ -10,6 +10,7 @@ import type { AccessLog } from "../log/access_log.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
+import { limitBody } from "./native_body_limit.ts";
 
 /** A running server of this worker; stop() is graceful within the given ms. */
 export interface Serving {
@@ -25,6 +26,7 @@ function httpOptions(config: Config, log: Logger, access?: AccessLog): HttpOptio
     limitRequestLine: config.limit_request_line,
     limitRequestFields: config.limit_request_fields,
     limitRequestFieldSize: config.limit_request_field_size,
+    limitRequestBody: config.limit_request_body,
     scheme: "http",
     defaultHost: "localhost",
     onAppError: appErrorResponder(log),
@@ -103,7 +105,12 @@ export async function serveAsync(
     servings.push({ stop: (ms) => withDeadline(server.close(), ms, () => server.closeNow()) });
   }
   for (const address of boot.reusePort) {
-    const app = ctx.access ? logged(handler, ctx.access) : handler;
+    const limited = limitBody(
+      handler,
+      ctx.config.limit_request_body,
+      (message) => ctx.log.warning(`Invalid request: ${message}`),
+    );
+    const app = ctx.access ? logged(limited, ctx.access) : limited;
     const server = await ctx.runtime.serveNative(guarded(app, ctx.log), {
       hostname: address.host,
       port: address.port,

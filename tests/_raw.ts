@@ -1,0 +1,53 @@
+// Raw-socket helpers for the edge tests: send bytes (TCP or unix), collect everything the server
+// says until it closes.
+
+import { Buffer } from "node:buffer";
+import { connect, type Socket } from "node:net";
+
+export interface RawAnswer {
+  /** Everything received, as latin1 text. */
+  text: string;
+  /** Status of the first response, or 0 when none came. */
+  status: number;
+}
+
+/** Opens a connection to a TCP port on 127.0.0.1 or to a unix socket path. */
+export function rawConnect(where: number | string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = typeof where === "number"
+      ? connect(where, "127.0.0.1")
+      : connect({ path: where });
+    socket.once("connect", () => resolve(socket));
+    socket.once("error", reject);
+  });
+}
+
+/** Reads until the server closes (or `ms` passes), then returns what came. */
+export function readAll(socket: Socket, ms = 10_000): Promise<RawAnswer> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      const text = Buffer.concat(parts).toString("latin1");
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+      resolve({ text, status: m ? Number(m[1]) : 0 });
+    };
+    const timer = setTimeout(done, ms);
+    socket.on("data", (d: Buffer) => parts.push(d));
+    socket.on("close", done);
+    socket.on("error", () => {});
+  });
+}
+
+/** Sends `bytes` on a fresh connection and reads the answer until the server closes. */
+export async function rawExchange(
+  where: number | string,
+  bytes: Uint8Array | string,
+  ms = 10_000,
+): Promise<RawAnswer> {
+  const socket = await rawConnect(where);
+  const answer = readAll(socket, ms);
+  socket.write(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes);
+  return answer;
+}
