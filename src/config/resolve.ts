@@ -80,7 +80,13 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
   for (const spec of SETTINGS as readonly SettingSpec[]) {
     const raw = layers.map((l) => l.get(spec.name)).find((v) => v !== undefined);
     if (!raw) {
-      values[spec.name] = defaultOf(spec, options.env);
+      try {
+        values[spec.name] = defaultOf(spec, options.env);
+      } catch (error) {
+        // A default read from the environment (FORWARDED_ALLOW_IPS) can be invalid too.
+        if (!(error instanceof ValueError)) throw error;
+        problems.push(`default of "${spec.name}": ${error.message}`);
+      }
       origins[spec.name] = "default";
       continue;
     }

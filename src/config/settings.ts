@@ -384,10 +384,13 @@ export const SETTINGS = [
     metavar: "STRING",
     type: ipList,
     default: (env: Env) =>
-      env.FORWARDED_ALLOW_IPS ? env.FORWARDED_ALLOW_IPS.split(",") : ["127.0.0.1", "::1"],
+      env.FORWARDED_ALLOW_IPS ? ipList.parse(env.FORWARDED_ALLOW_IPS) : ["127.0.0.1", "::1"],
     defaultDoc: '$FORWARDED_ALLOW_IPS, else ["127.0.0.1", "::1"]',
-    doc: "Proxies trusted to set X-Forwarded-* and Forwarded headers.",
-    pending: "proxy trust (issue 7)",
+    doc: "Peers trusted to set X-Forwarded-For, Forwarded and the secure_scheme_headers: IPs, " +
+      "CIDR ranges (v4 and v6), `*` for every peer, and `unix` for peers on a unix socket, " +
+      "which unlike gunicorn are not trusted unless listed. A trusted peer's headers set " +
+      "request.url's scheme and the client address the app sees (info.remoteAddr, " +
+      "info.requestIP()) and the access log's %(h)s; untrusted peers' headers change nothing.",
   },
   {
     name: "secure_scheme_headers",
@@ -398,8 +401,9 @@ export const SETTINGS = [
       "X-FORWARDED-PROTO": "https",
       "X-FORWARDED-SSL": "on",
     },
-    doc: "Headers and values that mark a request from a trusted proxy as HTTPS.",
-    pending: "proxy trust (issue 7)",
+    doc: "Headers and values that mark a request from a trusted proxy as HTTPS (header names " +
+      "case-insensitive, values exact). A listed header with another value means HTTP; " +
+      "listed headers that disagree get 400, as in gunicorn.",
   },
   {
     name: "proxy_protocol",

@@ -2,6 +2,8 @@
 // source (a TOML value, or the string given on the command line) or throws a
 // ValueError whose message says what was expected.
 
+import { parseRange } from "../net/ip_match.ts";
+
 /** A raw value could not be turned into a setting's type. */
 export class ValueError extends Error {}
 
@@ -146,30 +148,26 @@ export const stringTable: ValueType<Record<string, string>> = {
   },
 };
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
-
 function ipProblem(text: string): string | undefined {
-  if (text === "*") return undefined;
-  const [ip, bits, extra] = text.split("/");
-  const v4 = IPV4.test(ip);
-  const v6 = !v4 && ip.includes(":") && /^[0-9a-f:.]+$/i.test(ip);
-  if ((!v4 && !v6) || extra !== undefined) return `"${text}" is not an IP address or CIDR range`;
-  if (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > (v4 ? 32 : 128))) {
-    return `"${text}" has an invalid prefix length`;
+  if (text === "*" || text === "unix") return undefined;
+  try {
+    parseRange(text);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
   }
-  return undefined;
 }
 
-/** A comma-separated list (or TOML array) of IPs and CIDR ranges, or "*". */
+/** A comma-separated list (or TOML array) of IPs and CIDR ranges, `unix`, or "*". */
 export const ipList: ValueType<string[]> = {
   cli: "string",
-  expected: "a comma-separated list of IP addresses or CIDR ranges, or *",
+  expected: "a comma-separated list of IP addresses, CIDR ranges and unix, or *",
   parse(raw) {
     const items = typeof raw === "string"
       ? raw.split(",").map((s) => s.trim()).filter(Boolean)
       : raw;
     if (!Array.isArray(items) || !items.every((i) => typeof i === "string")) {
-      fail("a comma-separated list of IP addresses or CIDR ranges, or *", raw);
+      fail("a comma-separated list of IP addresses, CIDR ranges and unix, or *", raw);
     }
     for (const item of items as string[]) {
       const problem = ipProblem(item);

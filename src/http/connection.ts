@@ -7,7 +7,8 @@ import { RequestBody } from "./body.ts";
 import type { BodySink } from "./body.ts";
 import { Exchange } from "./exchange.ts";
 import type { ExchangeHost } from "./exchange.ts";
-import { buildRequest, ConnInfo, fetchMethod, isBodyless } from "./fetch_glue.ts";
+import { buildRequest, ConnInfo, fetchMethod, isBodyless, PeerInfo } from "./fetch_glue.ts";
+import { isTrusted, readForwarding } from "./forwarded.ts";
 import { HeadScanner, ParseError, parseHead } from "./parser.ts";
 import type { HeadLimits, RequestHead } from "./parser.ts";
 import {
@@ -18,7 +19,7 @@ import {
   KEEP,
   reasonPhrase,
 } from "./response_writer.ts";
-import type { FetchHandler, HttpOptions } from "./types.ts";
+import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 
 /** What every connection of one server shares. */
 export interface ServerCore {
@@ -86,7 +87,9 @@ export class Connection implements ExchangeHost, BodySink {
   deadline: number;
   private state = S_HEAD;
   private readonly core: ServerCore;
-  readonly info: ConnInfo;
+  info: ServeInfo;
+  /** The peer is a trusted proxy: its forwarding headers are believed. */
+  private trusted: boolean;
   private readonly exchange: Exchange;
   private readonly onDrained = (): void => this.afterResponse(true);
   private readonly scanner: HeadScanner;
@@ -110,6 +113,8 @@ export class Connection implements ExchangeHost, BodySink {
     this.socket = socket;
     this.core = core;
     this.info = new ConnInfo(socket, core.unix);
+    const trust = core.options.forwarded;
+    this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
     this.exchange = new Exchange(this, core.handler, core.options);
     this.scanner = new HeadScanner(core.limits);
     this.deadline = core.now + core.headerTimeoutMs;
@@ -226,8 +231,21 @@ export class Connection implements ExchangeHost, BodySink {
     const bodyless = isBodyless(m);
     if (bodyless && body !== null) body.abandon();
     let request: Request;
+    let info = this.info;
     try {
-      request = buildRequest(head, m, body === null || bodyless ? null : body.stream, core.options);
+      let scheme = core.options.scheme;
+      if (this.trusted) {
+        const f = readForwarding(core.options.forwarded!, head.headers);
+        if (f.scheme !== null) scheme = f.scheme;
+        if (f.remote !== null) info = new PeerInfo(f.remote);
+      }
+      request = buildRequest(
+        head,
+        m,
+        body === null || bodyless ? null : body.stream,
+        core.options,
+        scheme,
+      );
     } catch (err) {
       return this.badRequest(err);
     }
@@ -238,7 +256,7 @@ export class Connection implements ExchangeHost, BodySink {
     if (m === "HEAD") flags |= F_HEAD;
     if (head.keepAlive) flags |= F_KEEP_ALIVE;
     if (body !== null && head.expectContinue) this.expectBody = body;
-    this.exchange.start(request, flags, head.target);
+    this.exchange.start(request, flags, head.target, info);
   }
 
   writeDone(result: number): void {

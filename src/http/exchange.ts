@@ -45,6 +45,7 @@ export class Exchange {
   private started = 0;
   private fallback = false;
   private refused = false;
+  private info: ServeInfo | null = null;
   private readonly host: ExchangeHost;
   private readonly handler: FetchHandler;
   private readonly options: HttpOptions;
@@ -57,8 +58,12 @@ export class Exchange {
     this.options = options;
   }
 
-  /** Hands `request` to the app; `flags` are the writer's F_* flags, `target` the raw target. */
-  start(request: Request, flags: number, target: string): void {
+  /**
+   * Hands `request` to the app; `flags` are the writer's F_* flags, `target` the raw target,
+   * `info` the client as the app sees it (the connection's peer, or whom a trusted proxy named).
+   */
+  start(request: Request, flags: number, target: string, info: ServeInfo): void {
+    this.info = info;
     this.target = target;
     this.request = request;
     this.flags = flags;
@@ -67,7 +72,7 @@ export class Exchange {
     if (this.options.onRequestDone !== undefined) this.started = performance.now();
     let r: unknown;
     try {
-      r = this.handler(request, this.host.info);
+      r = this.handler(request, info);
     } catch (err) {
       return this.respondError(err);
     }
@@ -128,7 +133,7 @@ export class Exchange {
     if (hook !== undefined && !host.closed && result !== UNSENT) {
       try {
         hook(this.request!, this.response!, performance.now() - this.started, {
-          remote: host.info.remoteAddr,
+          remote: this.info!.remoteAddr,
           protocol: this.flags & F_HTTP10 ? "HTTP/1.0" : "HTTP/1.1",
           target: this.target,
           bodyBytes: host.bodyBytes,

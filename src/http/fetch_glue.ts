@@ -39,6 +39,25 @@ export class ConnInfo implements ServeInfo {
   }
 }
 
+/** A ServeInfo for a client address reported by a trusted proxy (headers or PROXY protocol). */
+export class PeerInfo implements ServeInfo {
+  readonly remoteAddr: RemoteAddr;
+
+  constructor(remote: RemoteAddr) {
+    this.remoteAddr = remote;
+  }
+
+  requestIP(): { address: string; family: string; port: number } | null {
+    const r = this.remoteAddr;
+    if (r.transport === "unix") return null;
+    return {
+      address: r.hostname,
+      family: r.hostname.includes(":") ? "IPv6" : "IPv4",
+      port: r.port,
+    };
+  }
+}
+
 /** The method as Fetch will report it: it upper-cases the standard ones, so do we, to compare. */
 export function fetchMethod(method: string): string {
   return method === "GET" || method === "HEAD" || method.length > 7 ? method : method.toUpperCase();
@@ -58,9 +77,10 @@ export function buildRequest(
   method: string,
   body: ReadableStream<Uint8Array> | null,
   options: HttpOptions,
+  scheme: string = options.scheme,
 ): Request {
   const target = head.target;
-  const prefix = options.scheme + "://" + (head.host || options.defaultHost || "localhost");
+  const prefix = scheme + "://" + (head.host || options.defaultHost || "localhost");
   // Origin-form is the common case; absolute-form is already a URL; `*` has no path of its own.
   const url = target.charCodeAt(0) === 47
     ? prefix + target

@@ -2,6 +2,8 @@
 // what the worker configures. Kept apart so worker code can type against it
 // without importing the parser.
 
+import type { ForwardedTrust } from "./forwarded.ts";
+
 /** The peer of a connection, in the shape `Deno.serve` hands to handlers. */
 export interface RemoteAddr {
   transport: "tcp" | "unix";
@@ -44,6 +46,8 @@ export interface HttpOptions {
   limitRequestFieldSize: number;
   /** Max bytes of a request body, 0 = unlimited (appserve `limit_request_body`). @default 0 */
   limitRequestBody?: number;
+  /** Proxy trust (forwarded_allow_ips, secure_scheme_headers); without it none is believed. */
+  forwarded?: ForwardedTrust;
   /** Scheme used to build `request.url`. @default "http" */
   scheme: "http" | "https";
   /** Fallback `Host` when a request has none (HTTP/1.0). */

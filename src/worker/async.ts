@@ -3,6 +3,7 @@
 // reuse-port mode, on the runtime's native server.
 
 import type { Config } from "../config/settings.ts";
+import { forwardedTrust } from "../http/forwarded.ts";
 import { createHttpServer } from "../http/server.ts";
 import type { FetchHandler, HttpOptions } from "../http/types.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
@@ -11,6 +12,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
 import { limitBody } from "./native_body_limit.ts";
+import { trustForwarded } from "./native_forwarded.ts";
 
 /** A running server of this worker; stop() is graceful within the given ms. */
 export interface Serving {
@@ -27,6 +29,7 @@ function httpOptions(config: Config, log: Logger, access?: AccessLog): HttpOptio
     limitRequestFields: config.limit_request_fields,
     limitRequestFieldSize: config.limit_request_field_size,
     limitRequestBody: config.limit_request_body,
+    forwarded: forwardedTrust(config.forwarded_allow_ips, config.secure_scheme_headers),
     scheme: "http",
     defaultHost: "localhost",
     onAppError: appErrorResponder(log),
@@ -110,7 +113,12 @@ export async function serveAsync(
       ctx.config.limit_request_body,
       (message) => ctx.log.warning(`Invalid request: ${message}`),
     );
-    const app = ctx.access ? logged(limited, ctx.access) : limited;
+    // Outermost, so the access log sees the client a trusted proxy named.
+    const app = trustForwarded(
+      ctx.access ? logged(limited, ctx.access) : limited,
+      options.forwarded!,
+      (m) => ctx.log.warning(m),
+    );
     const server = await ctx.runtime.serveNative(guarded(app, ctx.log), {
       hostname: address.host,
       port: address.port,

@@ -1,0 +1,155 @@
+// Proxy trust: what a trusted proxy's X-Forwarded-For, RFC 7239 Forwarded and secure-scheme
+// headers (gunicorn's secure_scheme_headers) say about the client. Untrusted peers' headers are
+// left alone: they still reach the app as plain headers but change nothing.
+
+import { AddressMatcher, parseIp } from "../net/ip_match.ts";
+import { ParseError } from "./parser.ts";
+import type { RemoteAddr } from "./types.ts";
+
+/** What forwarded_allow_ips and secure_scheme_headers configure. */
+export interface ForwardedTrust {
+  /** Peers whose forwarding headers are believed. */
+  readonly allow: AddressMatcher;
+  /** Lower-cased header name → the value that means HTTPS. */
+  readonly secure: ReadonlyMap<string, string>;
+}
+
+/** Builds the trust from the two settings; throws on an invalid address or range. */
+export function forwardedTrust(
+  allowIps: readonly string[],
+  secureSchemeHeaders: Readonly<Record<string, string>>,
+): ForwardedTrust {
+  return {
+    allow: new AddressMatcher(allowIps),
+    secure: new Map(Object.entries(secureSchemeHeaders).map(([k, v]) => [k.toLowerCase(), v])),
+  };
+}
+
+/** Whether a connection's peer may set forwarding headers. */
+export function isTrusted(trust: ForwardedTrust, peer: RemoteAddr): boolean {
+  return peer.transport === "unix" ? trust.allow.unix : trust.allow.matches(peer.hostname);
+}
+
+/** The outcome for one request: the scheme and client a trusted proxy reported. */
+export interface Forwarding {
+  scheme: "http" | "https" | null;
+  remote: RemoteAddr | null;
+}
+
+// `1.2.3.4`, `1.2.3.4:80`, `[::1]:80`, `::1`; null for `unknown`, `_obfuscated` and garbage.
+function nodeAddress(text: string): { hostname: string; port: number } | null {
+  let host = text.trim();
+  let port = 0;
+  if (host.startsWith("[")) {
+    const close = host.indexOf("]");
+    if (close < 0) return null;
+    const rest = host.slice(close + 1);
+    host = host.slice(1, close);
+    if (rest.startsWith(":") && /^\d{1,5}$/.test(rest.slice(1))) port = Number(rest.slice(1));
+    else if (rest !== "") return null;
+  } else if (host.indexOf(":") === host.lastIndexOf(":") && host.includes(":")) {
+    const [h, p] = host.split(":");
+    if (!/^\d{1,5}$/.test(p)) return null;
+    host = h;
+    port = Number(p);
+  }
+  if (parseIp(host) === null) return null;
+  return { hostname: host, port: port <= 65535 ? port : 0 };
+}
+
+interface Hop {
+  for: string | null;
+  proto: string | null;
+}
+
+// RFC 7239: elements separated by commas, pairs by semicolons, values token or quoted-string.
+function parseForwarded(value: string, hops: Hop[]): void {
+  const re = /\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s]*)\s*([;,]|$)/y;
+  let hop: Hop = { for: null, proto: null };
+  let pos = 0;
+  while (pos < value.length) {
+    re.lastIndex = pos;
+    const m = re.exec(value);
+    if (m === null) {
+      // Unparsable from here on: keep what was read, start a fresh element at the next comma.
+      const comma = value.indexOf(",", pos);
+      hops.push(hop);
+      hop = { for: null, proto: null };
+      if (comma < 0) return;
+      pos = comma + 1;
+      continue;
+    }
+    pos = re.lastIndex;
+    let v = m[2];
+    if (v.startsWith('"')) v = v.slice(1, -1).replace(/\\(.)/g, "$1");
+    const key = m[1].toLowerCase();
+    if (key === "for") hop.for = v;
+    else if (key === "proto") hop.proto = v.toLowerCase();
+    if (m[3] === "," || m[3] === "") {
+      hops.push(hop);
+      hop = { for: null, proto: null };
+      if (m[3] === "") return;
+    }
+    if (m[0].length === 0) return;
+  }
+}
+
+// Nearest hop first: the client is the last hop that a trusted proxy did not add.
+function pickClient(trust: ForwardedTrust, hops: Hop[]): Hop | null {
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const f = hops[i].for;
+    const addr = f === null ? null : nodeAddress(f);
+    if (addr === null) return null;
+    if (i === 0 || !trust.allow.matches(addr.hostname)) return hops[i];
+  }
+  return null;
+}
+
+/**
+ * Reads the forwarding headers of a request from a trusted peer. `Forwarded` wins over
+ * `X-Forwarded-For`; a Forwarded `proto` wins over secure_scheme_headers. Secure-scheme headers
+ * that disagree are a 400, as in gunicorn.
+ */
+export function readForwarding(
+  trust: ForwardedTrust,
+  headers: readonly [string, string][],
+): Forwarding {
+  let scheme: "http" | "https" | null = null;
+  let forwarded: Hop[] | null = null;
+  let xff: Hop[] | null = null;
+  const secure = trust.secure;
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers[i][0];
+    const c = name.charCodeAt(0) | 0x20;
+    // Every name of interest starts with x or f; most headers are skipped without lower-casing.
+    if (c !== 120 && c !== 102 && secure.size === 0) continue;
+    const lower = name.toLowerCase();
+    const value = headers[i][1];
+    if (lower === "x-forwarded-for") {
+      xff ??= [];
+      for (const part of value.split(",")) xff.push({ for: part.trim(), proto: null });
+    } else if (lower === "forwarded") {
+      forwarded ??= [];
+      parseForwarded(value, forwarded);
+    }
+    const want = secure.get(lower);
+    if (want !== undefined) {
+      const s = value === want ? "https" : "http";
+      if (scheme !== null && scheme !== s) {
+        throw new ParseError(400, "Contradictory scheme headers");
+      }
+      scheme = s;
+    }
+  }
+  let remote: RemoteAddr | null = null;
+  const hops = forwarded ?? xff;
+  if (hops !== null && hops.length > 0) {
+    const client = pickClient(trust, hops);
+    const addr = client?.for ? nodeAddress(client.for) : null;
+    if (addr !== null) remote = { transport: "tcp", hostname: addr.hostname, port: addr.port };
+    if (forwarded !== null && client?.proto) {
+      if (client.proto === "https" || client.proto === "http") scheme = client.proto;
+    }
+  }
+  return { scheme, remote };
+}

@@ -1,0 +1,213 @@
+// forwarded_allow_ips and secure_scheme_headers: a trusted proxy's X-Forwarded-For, Forwarded and
+// X-Forwarded-Proto set request.url's scheme, info.remoteAddr / info.requestIP() and the access
+// log's %(h)s; an untrusted peer's change nothing. Includes a real nginx over a unix socket.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  e2e,
+  eventually,
+  FIXTURES,
+  freePort,
+  get,
+  getWhenReady,
+  hasStackTrace,
+  run,
+  start,
+  tempDir,
+} from "../_helpers.ts";
+
+const APP = join(FIXTURES, "apps", "client_app.ts");
+
+interface Seen {
+  url: string;
+  remoteAddr: { transport: string; hostname: string; port: number };
+  requestIP: { address: string; family: string; port: number } | null;
+  xff: string | null;
+}
+
+async function ask(url: string, headers: Record<string, string> = {}): Promise<Seen> {
+  const answer = await get(url, { headers });
+  assert.equal(answer.status, 200, answer.body);
+  return JSON.parse(answer.body);
+}
+
+e2e("a trusted proxy's forwarding headers set scheme, client and the access log's h", async (t) => {
+  const server = start(t, ["-b", "127.0.0.1:0", "--access-logfile", "-", APP]);
+  try {
+    const url = await server.ready(1);
+    const xff = await ask(`${url}/a`, {
+      "X-Forwarded-For": "198.51.100.1, 203.0.113.9",
+      "X-Forwarded-Proto": "https",
+    });
+    assert.match(xff.url, /^https:\/\/127\.0\.0\.1:\d+\/a$/);
+    assert.deepEqual(xff.remoteAddr, { transport: "tcp", hostname: "203.0.113.9", port: 0 });
+    assert.deepEqual(xff.requestIP, { address: "203.0.113.9", family: "IPv4", port: 0 });
+    await server.waitFor(/^203\.0\.113\.9 - - \[.*\] "GET \/a HTTP\/1\.1" 200/m);
+
+    const fwd = await ask(`${url}/b`, { Forwarded: 'for="[2001:db8::7]:4711";proto=https' });
+    assert.match(fwd.url, /^https:/);
+    assert.deepEqual(fwd.requestIP, { address: "2001:db8::7", family: "IPv6", port: 4711 });
+    await server.waitFor(/^2001:db8::7 - - \[.*\] "GET \/b HTTP\/1\.1" 200/m);
+
+    // gunicorn's X-FORWARDED-SSL: on, and the contradiction gunicorn refuses with 400.
+    assert.match((await ask(url, { "X-Forwarded-Ssl": "on" })).url, /^https:/);
+    assert.match((await ask(url, { "X-Forwarded-Proto": "http" })).url, /^http:/);
+    const contradictory = await get(url, {
+      headers: { "X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "off" },
+    });
+    assert.equal(contradictory.status, 400);
+    assert.match(contradictory.body, /Contradictory scheme headers/);
+
+    // No forwarding headers: the socket peer.
+    const plain = await ask(url);
+    assert.match(plain.url, /^http:/);
+    assert.equal(plain.remoteAddr.hostname, "127.0.0.1");
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
+
+e2e("an untrusted peer's forwarding headers are ignored; CIDR ranges trust", async (t) => {
+  const untrusted = start(t, [
+    "-b",
+    "127.0.0.1:0",
+    "--forwarded-allow-ips",
+    "10.0.0.0/8,2001:db8::/32",
+    "--access-logfile",
+    "-",
+    APP,
+  ]);
+  try {
+    const url = await untrusted.ready(1);
+    const seen = await ask(`${url}/u`, {
+      "X-Forwarded-For": "203.0.113.9",
+      "X-Forwarded-Proto": "https",
+      Forwarded: "for=203.0.113.10;proto=https",
+    });
+    assert.match(seen.url, /^http:\/\//);
+    assert.equal(seen.remoteAddr.hostname, "127.0.0.1");
+    assert.equal(seen.xff, "203.0.113.9", "the header itself still reaches the app");
+    await untrusted.waitFor(/^127\.0\.0\.1 - - \[.*\] "GET \/u HTTP\/1\.1" 200/m);
+  } finally {
+    assert.equal((await untrusted.stop()).code, 0);
+  }
+  // IPv6 peer inside a v6 range; the X-Forwarded-For hop that is itself trusted is skipped.
+  const v6 = start(t, ["-b", "[::1]:0", "--forwarded-allow-ips", "::/112,10.0.0.0/8", APP]);
+  try {
+    const m = await v6.waitFor(/Listening at: (http:\/\/\[::1\]:\d+)/);
+    const url = m[1];
+    await getWhenReady(url);
+    const seen = await ask(url, { "X-Forwarded-For": "203.0.113.9, 10.1.2.3" });
+    assert.equal(seen.remoteAddr.hostname, "203.0.113.9");
+  } finally {
+    assert.equal((await v6.stop()).code, 0);
+  }
+});
+
+e2e("proxy trust in --reuse-port mode (the runtime's native server)", async (t) => {
+  const port = await freePort();
+  const server = start(t, ["-b", `127.0.0.1:${port}`, "--reuse-port", APP]);
+  try {
+    const url = await server.ready(1);
+    const seen = await ask(url, { "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https" });
+    assert.match(seen.url, /^https:/);
+    assert.equal(seen.remoteAddr.hostname, "203.0.113.9");
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
+
+e2e("an invalid CIDR in forwarded_allow_ips is a one-line start-up error", async (t) => {
+  for (
+    const [args, env, pattern] of [
+      [["--forwarded-allow-ips", "10.0.0.0/33"], {}, /invalid prefix length/],
+      [["--forwarded-allow-ips", "10.0.0.1,nonsense"], {}, /"nonsense" is not an IP address/],
+      [[], { FORWARDED_ALLOW_IPS: "1:::2" }, /"1:::2" is not an IP address/],
+    ] as [string[], Record<string, string>, RegExp][]
+  ) {
+    const result = await run(t, ["-b", "127.0.0.1:0", ...args, APP], { env });
+    assert.equal(result.code, 1, result.stderr);
+    assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+    assert.match(result.stderr, pattern);
+  }
+});
+
+function nginxConfig(dir: string, socket: string, port: number): string {
+  return `
+daemon off;
+master_process off;
+worker_processes 1;
+user root;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://unix:${socket}:;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto https;
+    }
+  }
+}
+`;
+}
+
+for (const trusted of [true, false]) {
+  e2e(
+    `nginx's X-Forwarded-For over a unix socket ${
+      trusted ? "is believed with unix in forwarded_allow_ips" : "is ignored by default"
+    }`,
+    async (t) => {
+      const dir = tempDir();
+      const socket = join(dir.path, "app.sock");
+      const args = ["-b", `unix:${socket}`, "--access-logfile", "-", APP];
+      const server = start(t, trusted ? ["--forwarded-allow-ips", "unix", ...args] : args);
+      const port = await freePort();
+      writeFileSync(join(dir.path, "nginx.conf"), nginxConfig(dir.path, socket, port));
+      const nginx = spawn("nginx", ["-c", join(dir.path, "nginx.conf"), "-p", dir.path], {
+        stdio: "inherit",
+      });
+      try {
+        await server.waitFor(/Listening at: unix:/);
+        const url = `http://127.0.0.1:${port}/via-nginx`;
+        const first = await getWhenReady(url, { headers: { "X-Forwarded-For": "198.51.100.4" } });
+        assert.equal(first.status, 200, first.body);
+        const seen: Seen = JSON.parse(first.body);
+        // nginx appended the address it saw (the test's 127.0.0.1) to what the client sent.
+        assert.equal(seen.xff, "198.51.100.4, 127.0.0.1");
+        if (trusted) {
+          // The nearest untrusted hop is nginx's client; only unix peers are trusted here.
+          assert.deepEqual(seen.remoteAddr, { transport: "tcp", hostname: "127.0.0.1", port: 0 });
+          assert.match(seen.url, /^https:\/\/127\.0\.0\.1\/via-nginx$/);
+          await eventually(
+            () => /^127\.0\.0\.1 - - .*"GET \/via-nginx/m.test(server.stdout),
+            "log",
+          );
+        } else {
+          assert.deepEqual(seen.remoteAddr, { transport: "unix", hostname: "", port: 0 });
+          assert.equal(seen.requestIP, null);
+          assert.match(seen.url, /^http:\/\/127\.0\.0\.1\/via-nginx$/);
+          await eventually(() => /^ - - .*"GET \/via-nginx/m.test(server.stdout), "log");
+        }
+      } finally {
+        nginx.kill("SIGQUIT");
+        await new Promise((r) => nginx.on("close", r));
+        assert.equal((await server.stop()).code, 0);
+        dir.remove();
+      }
+    },
+  );
+}
