@@ -133,6 +133,10 @@ function checkCombinations(
     values.worker_class = "gthread";
     origins.worker_class = origins.threads;
   }
+  // The native servers of --reuse-port parse HTTP themselves: no room for a PROXY header.
+  if (values.reuse_port === true && values.proxy_protocol !== "off") {
+    problems.push(`${origins.proxy_protocol}: proxy_protocol cannot be used with reuse_port`);
+  }
   const workerClass = values.worker_class;
   if (workerClass === "gthread") {
     problems.push(

@@ -412,8 +412,11 @@ export const SETTINGS = [
     metavar: "MODE",
     type: choice(["off", "v1", "v2", "auto"] as const),
     default: "off",
-    doc: "Accept a PROXY protocol header from trusted peers.",
-    pending: "PROXY protocol (issue 7)",
+    doc: "Accept a PROXY protocol header (HAProxy; nginx `proxy_protocol on`) at the start of " +
+      "each connection: `v1` (text), `v2` (binary), `auto` (either) or `off`. The header is " +
+      "optional, as in gunicorn; when present it sets the client address the app and the " +
+      "access log see. From a peer not in proxy_allow_ips it gets 403, a malformed one 400, " +
+      "and the connection closes. Not available with --reuse-port.",
   },
   {
     name: "proxy_allow_ips",
@@ -422,8 +425,8 @@ export const SETTINGS = [
     metavar: "STRING",
     type: ipList,
     default: ["127.0.0.1", "::1"],
-    doc: "Peers allowed to send a PROXY protocol header.",
-    pending: "PROXY protocol (issue 7)",
+    doc: "Peers allowed to send a PROXY protocol header: IPs, CIDR ranges, `*`, and `unix` for " +
+      "unix-socket peers (not allowed unless listed, unlike gunicorn).",
   },
   {
     name: "accesslog",

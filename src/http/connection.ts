@@ -9,6 +9,8 @@ import { Exchange } from "./exchange.ts";
 import type { ExchangeHost } from "./exchange.ts";
 import { buildRequest, ConnInfo, fetchMethod, isBodyless, PeerInfo } from "./fetch_glue.ts";
 import { isTrusted, readForwarding } from "./forwarded.ts";
+import { readProxyHeader } from "./proxy_protocol.ts";
+import type { ProxyHeader } from "./proxy_protocol.ts";
 import { HeadScanner, ParseError, parseHead } from "./parser.ts";
 import type { HeadLimits, RequestHead } from "./parser.ts";
 import {
@@ -90,6 +92,8 @@ export class Connection implements ExchangeHost, BodySink {
   info: ServeInfo;
   /** The peer is a trusted proxy: its forwarding headers are believed. */
   private trusted: boolean;
+  /** A PROXY protocol header may still start the connection. */
+  private proxyPending: boolean;
   private readonly exchange: Exchange;
   private readonly onDrained = (): void => this.afterResponse(true);
   private readonly scanner: HeadScanner;
@@ -115,6 +119,7 @@ export class Connection implements ExchangeHost, BodySink {
     this.info = new ConnInfo(socket, core.unix);
     const trust = core.options.forwarded;
     this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
+    this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off";
     this.exchange = new Exchange(this, core.handler, core.options);
     this.scanner = new HeadScanner(core.limits);
     this.deadline = core.now + core.headerTimeoutMs;
@@ -181,6 +186,7 @@ export class Connection implements ExchangeHost, BodySink {
     // A response that completes synchronously comes back here through afterResponse; the loop
     // further up the stack picks up the next request, so pipelining never deepens the stack.
     if (this.parsing) return;
+    if (this.proxyPending && !this.takeProxyHeader()) return;
     this.parsing = true;
     const scanner = this.scanner;
     while (this.state === S_HEAD && this.pending !== null && this.body === null) {
@@ -203,6 +209,41 @@ export class Connection implements ExchangeHost, BodySink {
     }
     this.parsing = false;
     if (this.state === S_HEAD && this.peerEnded) this.destroy();
+  }
+
+  // The PROXY header, if one starts the connection: names the client. False: not (yet) past it.
+  private takeProxyHeader(): boolean {
+    const buf = this.pending;
+    if (buf === null) return true;
+    const options = this.core.options;
+    let header: ProxyHeader;
+    try {
+      header = readProxyHeader(buf, options.proxyProtocol ?? "off");
+    } catch (err) {
+      this.proxyPending = false;
+      this.badRequest(err);
+      return false;
+    }
+    if (header.kind === "more") {
+      if (this.peerEnded) this.destroy();
+      return false;
+    }
+    this.proxyPending = false;
+    if (header.kind === "none") return true;
+    const peer = this.info.remoteAddr;
+    const allow = options.proxyAllow;
+    const allowed = allow !== undefined &&
+      (peer.transport === "unix" ? allow.unix : allow.matches(peer.hostname));
+    if (!allowed) {
+      this.badRequest(new ParseError(403, "PROXY header from a peer not in proxy_allow_ips"));
+      return false;
+    }
+    this.pending = header.length < buf.length ? buf.subarray(header.length) : null;
+    if (header.remote !== null) this.info = new PeerInfo(header.remote);
+    // Forwarding headers are judged by the client the proxy named, never by the proxy itself.
+    const trust = options.forwarded;
+    this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
+    return true;
   }
 
   private dispatch(head: RequestHead): void {

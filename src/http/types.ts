@@ -2,7 +2,9 @@
 // what the worker configures. Kept apart so worker code can type against it
 // without importing the parser.
 
+import type { AddressMatcher } from "../net/ip_match.ts";
 import type { ForwardedTrust } from "./forwarded.ts";
+import type { ProxyMode } from "./proxy_protocol.ts";
 
 /** The peer of a connection, in the shape `Deno.serve` hands to handlers. */
 export interface RemoteAddr {
@@ -48,6 +50,10 @@ export interface HttpOptions {
   limitRequestBody?: number;
   /** Proxy trust (forwarded_allow_ips, secure_scheme_headers); without it none is believed. */
   forwarded?: ForwardedTrust;
+  /** Accept a PROXY protocol header first on each connection (gunicorn `proxy_protocol`). */
+  proxyProtocol?: ProxyMode;
+  /** Peers allowed to send a PROXY header (gunicorn `proxy_allow_ips`). */
+  proxyAllow?: AddressMatcher;
   /** Scheme used to build `request.url`. @default "http" */
   scheme: "http" | "https";
   /** Fallback `Host` when a request has none (HTTP/1.0). */

@@ -4,6 +4,7 @@
 
 import type { Config } from "../config/settings.ts";
 import { forwardedTrust } from "../http/forwarded.ts";
+import { AddressMatcher } from "../net/ip_match.ts";
 import { createHttpServer } from "../http/server.ts";
 import type { FetchHandler, HttpOptions } from "../http/types.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
@@ -30,6 +31,8 @@ function httpOptions(config: Config, log: Logger, access?: AccessLog): HttpOptio
     limitRequestFieldSize: config.limit_request_field_size,
     limitRequestBody: config.limit_request_body,
     forwarded: forwardedTrust(config.forwarded_allow_ips, config.secure_scheme_headers),
+    proxyProtocol: config.proxy_protocol,
+    proxyAllow: new AddressMatcher(config.proxy_allow_ips),
     scheme: "http",
     defaultHost: "localhost",
     onAppError: appErrorResponder(log),
