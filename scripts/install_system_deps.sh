@@ -1,10 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages the tests and benchmarks start for real
-# (nginx-light as an upstream proxy, wrk as a load generator) when missing.
+# (nginx-light as an upstream proxy, wrk as a load generator, openssl and curl for the TLS
+# tests, passwd's useradd/userdel for the privilege-drop tests) when missing.
 set -e
 missing=""
 command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+command -v useradd >/dev/null 2>&1 || missing="$missing passwd"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "appserve: please install:$missing (apt-get install$missing)" >&2

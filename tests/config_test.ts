@@ -228,7 +228,7 @@ Deno.test("resolveConfig() validates planned settings before saying they are not
   withDir({}, (dir) => {
     assert.match(
       problem(dir, ["--forwarded-allow-ips", "10.0.0.0/33"]).message,
-      /^--forwarded-allow-ips: Cannot read "forwarded_allow_ips": "10\.0\.0\.0\/33" has an invalid prefix length$/,
+      /^--forwarded-allow-ips: Cannot read "forwarded_allow_ips": "10\.0\.0\.0\/33" has an invalid prefix length \(0 to 32\)$/,
     );
     assert.match(
       problem(dir, ["--statsd-host", "nohostport"]).message,

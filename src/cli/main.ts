@@ -25,6 +25,7 @@ import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
 import { VERSION } from "../version.ts";
 import { ExitCode } from "./exit_codes.ts";
+import { loadTlsFiles } from "../tls/tls_files.ts";
 import { renderHelp } from "./help.ts";
 
 /** Checks APP_MODULE without importing it; returns the module's file. */
@@ -85,6 +86,8 @@ async function serve(
 ): Promise<number> {
   const { config } = resolved;
   checkTmpDir(config, resolved.origins.worker_tmp_dir);
+  // Unreadable or mismatched certificates stop the start here, before anything is bound.
+  loadTlsFiles(config, runtime.tlsClientCerts);
   if (config.daemon && !process.env[DAEMON_ENV]) return daemonize(argv, runtime);
   delete process.env[DAEMON_ENV];
   const env = { ...process.env };

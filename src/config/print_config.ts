@@ -14,6 +14,20 @@ function absolute(spec: SettingSpec, value: unknown, cwd: string): unknown {
   return resolve(cwd, value);
 }
 
+function isTable(value: unknown): value is Record<string, string> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+// A table (secure_scheme_headers) stays on its line: as a [section] it would swallow the
+// settings printed after it.
+function inlineTable(name: string, table: Record<string, string>): string {
+  // TOML basic strings share JSON's escapes for what JSON.stringify emits.
+  const pairs = Object.entries(table).map(([k, v]) =>
+    `${JSON.stringify(k)} = ${JSON.stringify(v)}`
+  );
+  return `${name} = { ${pairs.join(", ")} }`;
+}
+
 export function renderConfig(resolved: Resolved, cwd: string): string {
   const values = resolved.config as unknown as Record<string, unknown>;
   const out = ["# Effective appserve configuration; origin of each value in the comment."];
@@ -24,7 +38,10 @@ export function renderConfig(resolved: Resolved, cwd: string): string {
     if (!specs.length) continue;
     out.push("", `# ${section}`);
     for (const spec of specs) {
-      const line = stringify({ [spec.name]: absolute(spec, values[spec.name], cwd) }).trim();
+      const value = absolute(spec, values[spec.name], cwd);
+      const line = isTable(value)
+        ? inlineTable(spec.name, value)
+        : stringify({ [spec.name]: value }).trim();
       out.push(`${line}  # ${resolved.origins[spec.name]}`);
     }
   }

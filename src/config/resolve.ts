@@ -137,6 +137,10 @@ function checkCombinations(
   if (values.reuse_port === true && values.proxy_protocol !== "off") {
     problems.push(`${origins.proxy_protocol}: proxy_protocol cannot be used with reuse_port`);
   }
+  // Bun.serve cannot tell "no certificate" (fine) from "an unverifiable one" (refused).
+  if (values.reuse_port === true && values.cert_reqs === 1) {
+    problems.push(`${origins.cert_reqs}: cert_reqs 1 (optional) cannot be used with reuse_port`);
+  }
   const workerClass = values.worker_class;
   if (workerClass === "gthread") {
     problems.push(

@@ -516,9 +516,8 @@ export const SETTINGS = [
     metavar: "FILE",
     type: string("a file path"),
     default: "",
-    doc: "TLS private key.",
+    doc: "TLS private key (PEM). Without it the key is read from certfile.",
     path: true,
-    pending: "TLS (issue 7)",
   },
   {
     name: "certfile",
@@ -527,9 +526,9 @@ export const SETTINGS = [
     metavar: "FILE",
     type: string("a file path"),
     default: "",
-    doc: "TLS certificate.",
+    doc: "TLS certificate (PEM, chain allowed). Setting it (or keyfile) serves HTTPS. Checked at " +
+      "start: unreadable files and a key that does not match are a one-line error.",
     path: true,
-    pending: "TLS (issue 7)",
   },
   {
     name: "ca_certs",
@@ -538,9 +537,20 @@ export const SETTINGS = [
     metavar: "FILE",
     type: string("a file path"),
     default: "",
-    doc: "CA bundle for client certificates.",
+    doc: "CA bundle (PEM) client certificates are verified against, when cert_reqs asks for " +
+      "them.",
     path: true,
-    pending: "TLS (issue 7)",
+  },
+  {
+    name: "cert_reqs",
+    section: "SSL",
+    flags: ["--cert-reqs"],
+    metavar: "INT",
+    type: int(0, 2),
+    default: 0,
+    doc: "Client certificates, as gunicorn's ssl.CERT_* values: 0 none asked for, 1 optional " +
+      "(verified against ca_certs when sent), 2 required. 1 and 2 need the compiled binary " +
+      "(Bun): Deno's node:tls accepts any client certificate, so appserve refuses them there.",
   },
   {
     name: "hooks",

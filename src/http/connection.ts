@@ -113,10 +113,11 @@ export class Connection implements ExchangeHost, BodySink {
   /** No response written yet: the client's first request may still be on its way. */
   private fresh = true;
 
-  constructor(socket: Socket, core: ServerCore) {
+  /** `peer`: the TCP socket under `socket` when that is a TLS wrapper. */
+  constructor(socket: Socket, core: ServerCore, peer: Socket = socket) {
     this.socket = socket;
     this.core = core;
-    this.info = new ConnInfo(socket, core.unix);
+    this.info = new ConnInfo(peer, core.unix);
     const trust = core.options.forwarded;
     this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
     this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off";

@@ -8,6 +8,7 @@ import { Connection } from "./connection.ts";
 import type { ServerCore } from "./connection.ts";
 import type { HeadLimits } from "./parser.ts";
 import { refreshDate } from "./response_writer.ts";
+import type { TlsAcceptor } from "./tls_accept.ts";
 import type { FetchHandler, HttpOptions } from "./types.ts";
 
 /** Options of `createHttpServer`: the shared HttpOptions plus knobs private to this layer. */
@@ -17,6 +18,8 @@ export interface HttpServerOptions extends HttpOptions {
    * accept). Independent of keepAlive, so a slowloris client is cut off either way. @default 30
    */
   headerTimeout?: number;
+  /** Serve HTTPS: every accepted connection is wrapped by this acceptor. */
+  tls?: TlsAcceptor;
 }
 
 /** Where to listen: an inherited fd, a TCP address, or a unix socket path. */
@@ -60,6 +63,7 @@ class Core implements ServerCore {
   readonly headerTimeoutMs: number;
   readonly server: Server;
   readonly conns = new Set<Connection>();
+  readonly tls: TlsAcceptor | undefined;
   unix = false;
   now = Date.now();
   closing = false;
@@ -79,6 +83,7 @@ class Core implements ServerCore {
     };
     this.keepAliveMs = Math.max(0, options.keepAlive) * 1000;
     this.headerTimeoutMs = (options.headerTimeout ?? DEFAULT_HEADER_TIMEOUT) * 1000;
+    this.tls = options.tls;
     this.server = net.createServer({ allowHalfOpen: true });
     this.server.on("connection", (socket: Socket) => this.accept(socket));
     // Accept errors (EMFILE...) must not crash the worker; the listener keeps going.
@@ -89,7 +94,10 @@ class Core implements ServerCore {
   // its request answered (with connection: close) rather than a reset.
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
-    const conn = new Connection(socket, this);
+    // The peer's address is read from the TCP socket: a TLS wrapper may not report it.
+    const conn = this.tls === undefined
+      ? new Connection(socket, this)
+      : new Connection(this.tls.wrap(socket), this, socket);
     this.conns.add(conn);
     if (this.closing) conn.shutdown();
   }

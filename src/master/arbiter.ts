@@ -12,6 +12,7 @@ import { receive } from "../ipc/channel.ts";
 import type { WorkerMessage } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
 import { formatAddress } from "../net/bind.ts";
+import { tlsEnabled } from "../tls/tls_files.ts";
 import { closeListeners, type Listener } from "../net/listeners.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { EventQueue } from "./event_queue.ts";
@@ -152,9 +153,10 @@ export class Arbiter {
   }
 
   #addresses(): string {
+    const scheme = tlsEnabled(this.#ctx.config) ? "https" : "http";
     return [
-      ...this.#ctx.listeners.map((l) => formatAddress(l.address)),
-      ...this.#ctx.reusePort.map((a) => formatAddress({ kind: "tcp", ...a })),
+      ...this.#ctx.listeners.map((l) => formatAddress(l.address, scheme)),
+      ...this.#ctx.reusePort.map((a) => formatAddress({ kind: "tcp", ...a }, scheme)),
     ].join(",");
   }
 

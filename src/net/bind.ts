@@ -62,8 +62,8 @@ export function parseBind(bind: string): Address {
   return { kind: "tcp", host, port: parsePort(bind.slice(colon + 1), bind) };
 }
 
-/** Renders an address the way gunicorn's "Listening at:" line does. */
-export function formatAddress(address: Address): string {
+/** Renders an address the way gunicorn's "Listening at:" line does (https when TLS is on). */
+export function formatAddress(address: Address, scheme: "http" | "https" = "http"): string {
   switch (address.kind) {
     case "unix":
       return `unix:${address.path}`;
@@ -71,7 +71,7 @@ export function formatAddress(address: Address): string {
       return `fd://${address.fd}`;
     case "tcp":
       return address.host.includes(":")
-        ? `http://[${address.host}]:${address.port}`
-        : `http://${address.host}:${address.port}`;
+        ? `${scheme}://[${address.host}]:${address.port}`
+        : `${scheme}://${address.host}:${address.port}`;
   }
 }

@@ -73,6 +73,17 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     hostname: options.hostname,
     port: options.port,
     reusePort: true,
+    ...(options.tls
+      ? {
+        tls: {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ...(options.tls.ca ? { ca: options.tls.ca } : {}),
+          requestCert: options.tls.certReqs > 0,
+          rejectUnauthorized: options.tls.certReqs === 2,
+        },
+      }
+      : {}),
     fetch(request, srv) {
       const result = handler(request, new BunServeInfo(srv, request));
       // Bun closes such connections without saying so; clients (wrk) then count a read error.
@@ -122,6 +133,7 @@ export const bunRuntime: Runtime = {
   name: "bun",
   version: Bun.version,
   fdPassing: "stdio",
+  tlsClientCerts: true,
   compiled: COMPILED,
   workerCommand: () => self([TITLE_ROOM], WORKER_ENTRY),
   masterCommand: (argv) => self(argv, CLI_ENTRY),

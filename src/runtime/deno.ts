@@ -51,6 +51,8 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           hostname: options.hostname,
           port: options.port,
           reusePort: true,
+          // Deno.serve has no client-certificate options; cert_reqs > 0 is refused at start.
+          ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
           onListen: () => resolve({ shutdown: () => server.shutdown() }),
         },
         (request, info) => handler(request, new DenoServeInfo(info)),
@@ -65,6 +67,7 @@ export const denoRuntime: Runtime = {
   name: "deno",
   version: Deno.version.deno,
   fdPassing: "inherit",
+  tlsClientCerts: false,
   compiled: false,
   workerCommand: (): SelfCommand => ({
     command: Deno.execPath(),

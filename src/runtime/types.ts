@@ -27,6 +27,8 @@ export interface NativeServer {
 export interface NativeServeOptions {
   hostname: string;
   port: number;
+  /** Serve HTTPS with these PEM texts; certReqs as gunicorn's cert_reqs (0, 1, 2). */
+  tls?: { cert: string; key: string; ca: string; certReqs: 0 | 1 | 2 };
 }
 
 /** How to start another process of this same program. */
@@ -39,6 +41,8 @@ export interface SelfCommand {
 export interface Runtime {
   readonly name: "deno" | "bun";
   readonly version: string;
+  /** Whether the runtime's TLS can verify client certificates (Deno's node:tls cannot). */
+  readonly tlsClientCerts: boolean;
   /** True inside a single-file executable. */
   readonly compiled: boolean;
   /**

@@ -5,8 +5,10 @@
 import type { Config } from "../config/settings.ts";
 import { forwardedTrust } from "../http/forwarded.ts";
 import { AddressMatcher } from "../net/ip_match.ts";
-import { createHttpServer } from "../http/server.ts";
-import type { FetchHandler, HttpOptions } from "../http/types.ts";
+import { createHttpServer, type HttpServerOptions } from "../http/server.ts";
+import { tlsAcceptor } from "../http/tls_accept.ts";
+import type { FetchHandler } from "../http/types.ts";
+import { loadTlsFiles, type TlsFiles } from "../tls/tls_files.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
 import type { AccessLog } from "../log/access_log.ts";
 import type { Logger } from "../log/logger.ts";
@@ -20,7 +22,12 @@ export interface Serving {
   stop(graceMs: number): Promise<void>;
 }
 
-function httpOptions(config: Config, log: Logger, access?: AccessLog): HttpOptions {
+function httpOptions(
+  config: Config,
+  log: Logger,
+  access?: AccessLog,
+  tls?: TlsFiles | null,
+): HttpServerOptions {
   return {
     onRequestDone: access &&
       ((request, response, durationMs, details) =>
@@ -33,7 +40,8 @@ function httpOptions(config: Config, log: Logger, access?: AccessLog): HttpOptio
     forwarded: forwardedTrust(config.forwarded_allow_ips, config.secure_scheme_headers),
     proxyProtocol: config.proxy_protocol,
     proxyAllow: new AddressMatcher(config.proxy_allow_ips),
-    scheme: "http",
+    scheme: tls ? "https" : "http",
+    tls: tls ? tlsAcceptor(tls) : undefined,
     defaultHost: "localhost",
     onAppError: appErrorResponder(log),
     onBadRequest: (status, reason, remote) =>
@@ -104,7 +112,8 @@ export async function serveAsync(
   ctx: { config: Config; log: Logger; runtime: Runtime; access?: AccessLog },
 ): Promise<Serving[]> {
   const servings: Serving[] = [];
-  const options = httpOptions(ctx.config, ctx.log, ctx.access);
+  const tls = loadTlsFiles(ctx.config, ctx.runtime.tlsClientCerts);
+  const options = httpOptions(ctx.config, ctx.log, ctx.access, tls);
   for (const listener of boot.listeners) {
     const server = createHttpServer(handler, options);
     await server.listen({ fd: listener.fd });
@@ -125,6 +134,7 @@ export async function serveAsync(
     const server = await ctx.runtime.serveNative(guarded(app, ctx.log), {
       hostname: address.host,
       port: address.port,
+      tls: tls ?? undefined,
     });
     servings.push({ stop: (ms) => withDeadline(server.shutdown(), ms, () => {}) });
   }

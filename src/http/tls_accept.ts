@@ -1,0 +1,42 @@
+// TLS on appserve's own HTTP layer: each accepted node:net socket is wrapped in a server-side
+// tls.TLSSocket (the one way that works on an inherited listening fd in both Deno and Bun; a
+// tls.Server fed through emit("connection") never completes a handshake in either).
+
+import type { Socket } from "node:net";
+import tls from "node:tls";
+import type { SecureContext } from "node:tls";
+import type { TlsFiles } from "../tls/tls_files.ts";
+
+/** What every TLS connection of one server shares. */
+export interface TlsAcceptor {
+  wrap(raw: Socket): Socket;
+}
+
+/** Builds the acceptor once per server: the secure context is parsed once, not per connection. */
+export function tlsAcceptor(files: TlsFiles): TlsAcceptor {
+  const secureContext: SecureContext = tls.createSecureContext({
+    cert: files.cert,
+    key: files.key,
+    ...(files.ca ? { ca: files.ca } : {}),
+  });
+  const requestCert = files.certReqs > 0;
+  const rejectUnauthorized = files.certReqs === 2;
+  return {
+    wrap(raw: Socket): Socket {
+      const socket = new tls.TLSSocket(raw, {
+        isServer: true,
+        secureContext,
+        requestCert,
+        rejectUnauthorized,
+      });
+      if (requestCert && !rejectUnauthorized) {
+        // cert_reqs 1 (optional): no certificate is fine, an unverifiable one is not.
+        socket.once("secure", () => {
+          const peer = socket.getPeerCertificate();
+          if (peer && Object.keys(peer).length > 0 && !socket.authorized) socket.destroy();
+        });
+      }
+      return socket;
+    },
+  };
+}

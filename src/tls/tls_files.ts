@@ -1,0 +1,99 @@
+// The TLS settings turned into PEM text, checked once in the master before anything starts (so a
+// wrong path, a non-certificate or a key that belongs to another certificate is one start-up
+// line, exit 1) and read again by each worker, so a HUP picks up renewed certificates.
+
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Config } from "../config/settings.ts";
+import { ConfigError } from "../errors.ts";
+
+/** gunicorn's cert_reqs: 0 no client certificate, 1 optional (verified if sent), 2 required. */
+export type CertReqs = 0 | 1 | 2;
+
+/** PEM text of the server certificate (chain), its key and the client CA bundle. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  /** CA bundle client certificates are verified against; empty when none is configured. */
+  ca: string;
+  certReqs: CertReqs;
+}
+
+type TlsConfig = Pick<Config, "certfile" | "keyfile" | "ca_certs" | "cert_reqs">;
+
+function read(setting: string, path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const why = code === "ENOENT"
+      ? "no such file"
+      : code === "EACCES"
+      ? "permission denied"
+      : code === "EISDIR"
+      ? "is a directory"
+      : (error as Error).message;
+    throw new ConfigError(`Cannot read ${setting} "${path}": ${why}`);
+  }
+}
+
+/** Whether TLS is on: a certificate or key is configured (as in gunicorn). */
+export function tlsEnabled(config: TlsConfig): boolean {
+  return config.certfile !== "" || config.keyfile !== "";
+}
+
+/**
+ * Reads and checks the TLS files, or returns null when TLS is off. Throws ConfigError (one line)
+ * when a file cannot be read or parsed, or when the key does not match the certificate.
+ * `clientCertsSupported` is false where the runtime cannot verify client certificates.
+ */
+export function loadTlsFiles(config: TlsConfig, clientCertsSupported: boolean): TlsFiles | null {
+  if (!tlsEnabled(config)) return null;
+  if (!config.certfile) throw new ConfigError("keyfile is set but certfile is not");
+  const cert = read("certfile", config.certfile);
+  // As ssl.load_cert_chain: without a keyfile the key is looked for in the certificate file.
+  const keyPath = config.keyfile || config.certfile;
+  const key = config.keyfile ? read("keyfile", keyPath) : cert;
+  let x509: X509Certificate;
+  try {
+    if (!cert.includes("-----BEGIN CERTIFICATE-----")) throw new Error("no certificate");
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw new ConfigError(`certfile "${config.certfile}" holds no PEM certificate`);
+  }
+  let matches: boolean;
+  try {
+    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) throw new Error("no key");
+    matches = x509.checkPrivateKey(createPrivateKey(key));
+  } catch {
+    throw new ConfigError(`keyfile "${keyPath}" holds no usable PEM private key`);
+  }
+  if (!matches) {
+    throw new ConfigError(
+      `keyfile "${keyPath}" does not match the certificate in certfile "${config.certfile}"`,
+    );
+  }
+  let ca = "";
+  if (config.ca_certs) {
+    ca = read("ca_certs", config.ca_certs);
+    try {
+      if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new Error("no certificate");
+      new X509Certificate(ca);
+    } catch {
+      throw new ConfigError(`ca_certs "${config.ca_certs}" holds no PEM certificate`);
+    }
+  }
+  const certReqs = config.cert_reqs as CertReqs;
+  if (certReqs > 0) {
+    if (!ca) {
+      throw new ConfigError(`cert_reqs ${certReqs} needs ca_certs to verify clients against`);
+    }
+    if (!clientCertsSupported) {
+      throw new ConfigError(
+        "cert_reqs: client certificates cannot be verified under Deno (its node:tls accepts any " +
+          "client certificate); use the compiled appserve binary (Bun)",
+      );
+    }
+  }
+  return { cert, key, ca, certReqs };
+}
