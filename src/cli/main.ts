@@ -26,6 +26,7 @@ import { processTitle } from "../process_title.ts";
 import { VERSION } from "../version.ts";
 import { ExitCode } from "./exit_codes.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
+import { chownAll, dropPrivileges, ownedFiles, resolveIdentity } from "../master/privileges.ts";
 import { renderHelp } from "./help.ts";
 
 /** Checks APP_MODULE without importing it; returns the module's file. */
@@ -88,6 +89,9 @@ async function serve(
   checkTmpDir(config, resolved.origins.worker_tmp_dir);
   // Unreadable or mismatched certificates stop the start here, before anything is bound.
   loadTlsFiles(config, runtime.tlsClientCerts);
+  const identity = resolveIdentity(config);
+  // Set before anything is created, so sockets, the pidfile and logs get it; workers inherit it.
+  if (resolved.origins.umask !== "default") runtime.libc().umask(config.umask);
   if (config.daemon && !process.env[DAEMON_ENV]) return daemonize(argv, runtime);
   delete process.env[DAEMON_ENV];
   const env = { ...process.env };
@@ -113,8 +117,16 @@ async function serve(
     : undefined;
   try {
     pidfile?.create(process.pid);
+    if (identity) {
+      // What the master made as root goes to the user first: after the drop it could not.
+      chownAll(ownedFiles(config, inherited ? [] : listeners), identity);
+      if (dropPrivileges(runtime.libc(), identity)) {
+        log.info(`Dropped privileges to ${identity.describe}`);
+      }
+    }
   } catch (error) {
     closeListeners(runtime.libc(), inherited ? [] : listeners);
+    pidfile?.unlink(process.pid);
     throw error;
   }
   log.info(`Starting appserve ${VERSION}`);

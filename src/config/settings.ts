@@ -354,8 +354,9 @@ export const SETTINGS = [
     metavar: "USER",
     type: string("a user name or uid"),
     default: "",
-    doc: "Run workers (and the master after binding) as this user.",
-    pending: "privilege drop (issue 7)",
+    doc: "Run as this user (name or uid) when started as root: the master binds, hands unix " +
+      "socket and log files to the user, then drops root for good (setgroups/setgid/setuid) " +
+      "before any worker starts. Unknown users are a start-up error.",
   },
   {
     name: "group",
@@ -364,8 +365,8 @@ export const SETTINGS = [
     metavar: "GROUP",
     type: string("a group name or gid"),
     default: "",
-    doc: "Run workers (and the master after binding) as this group.",
-    pending: "privilege drop (issue 7)",
+    doc: "Run as this group (name or gid); defaults to the user's primary group when --user " +
+      "is set (gunicorn keeps the starting group). Unknown groups are a start-up error.",
   },
   {
     name: "umask",
@@ -374,8 +375,8 @@ export const SETTINGS = [
     metavar: "INT",
     type: fileMode,
     default: 0,
-    doc: "umask for files appserve creates, such as unix sockets.",
-    pending: "privilege drop (issue 7)",
+    doc: "umask of the master and workers, set before anything is created: a unix socket gets " +
+      "mode 0777 & ~umask (e.g. 0o007 gives srwxrwx---). Unset, the inherited umask stays.",
   },
   {
     name: "forwarded_allow_ips",

@@ -14,6 +14,10 @@ export const LIBC_SYMBOLS = {
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
+  setgroups: { parameters: ["u32", "buffer"], result: "i32" },
+  setgid: { parameters: ["u32"], result: "i32" },
+  setuid: { parameters: ["u32"], result: "i32" },
+  umask: { parameters: ["u32"], result: "u32" },
 } as const;
 
 /** Wraps a loader so the library is opened on first use only, not on every call. */

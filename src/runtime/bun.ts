@@ -37,6 +37,10 @@ function loadLibc(): Libc {
     getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
     close: (fd) => s.close(fd),
     fcntl: (fd, command, arg) => s.fcntl(fd, command, arg),
+    setgroups: (gids) => s.setgroups(gids.length, new Uint32Array(gids)),
+    setgid: (gid) => s.setgid(gid),
+    setuid: (uid) => s.setuid(uid),
+    umask: (mask) => s.umask(mask),
     errno: () => read.i32(s.__errno_location(), 0),
     strerror: (e) => new CString(s.strerror(e)).toString(),
   };

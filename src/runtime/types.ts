@@ -13,6 +13,12 @@ export interface Libc {
   getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
   close(fd: number): number;
   fcntl(fd: number, command: number, arg: number): number;
+  /** Sets the supplementary groups (glibc applies it to every thread of the process). */
+  setgroups(gids: number[]): number;
+  setgid(gid: number): number;
+  setuid(uid: number): number;
+  /** Sets the file-mode creation mask; returns the previous one. */
+  umask(mask: number): number;
   /** errno of the last failed call, read right after it. */
   errno(): number;
   strerror(errno: number): string;

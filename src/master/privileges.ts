@@ -1,0 +1,114 @@
+// Privilege drop (gunicorn's user/group): the master starts as root, binds (ports below 1024,
+// root-owned socket folders), hands the files it created to the target user, then becomes that
+// user for good with setgroups/setgid/setuid. Workers are spawned afterwards and so never hold
+// root at all.
+
+import { chownSync, readFileSync } from "node:fs";
+import process from "node:process";
+import type { Config } from "../config/settings.ts";
+import { ConfigError } from "../errors.ts";
+import type { Libc } from "../runtime/types.ts";
+
+/** Whom the processes run as after the drop. */
+export interface Identity {
+  uid: number;
+  gid: number;
+  /** How the user and group read in logs: `name (uid N)`. */
+  describe: string;
+}
+
+function table(path: string): string[][] {
+  try {
+    return readFileSync(path, "utf8").split("\n").filter((l) => l && !l.startsWith("#"))
+      .map((l) => l.split(":"));
+  } catch {
+    return [];
+  }
+}
+
+const NUMERIC = /^\d+$/;
+
+/**
+ * Resolves --user/--group (names from /etc/passwd and /etc/group, or numbers) into an Identity,
+ * or null when neither is set. Without --group the user's primary group is used (gunicorn would
+ * keep the starting group, root's). Throws ConfigError for an unknown name, and when the process
+ * cannot switch because it is not root.
+ */
+export function resolveIdentity(config: Pick<Config, "user" | "group">): Identity | null {
+  if (!config.user && !config.group) return null;
+  const uid0 = process.getuid?.() ?? 0;
+  const gid0 = process.getgid?.() ?? 0;
+  let uid = uid0;
+  let gid = gid0;
+  let userName = String(uid0);
+  if (config.user) {
+    const entry = table("/etc/passwd").find((f) =>
+      NUMERIC.test(config.user) ? f[2] === config.user : f[0] === config.user
+    );
+    if (!entry && !NUMERIC.test(config.user)) {
+      throw new ConfigError(`No such user: "${config.user}"`);
+    }
+    uid = entry ? Number(entry[2]) : Number(config.user);
+    userName = entry ? entry[0] : config.user;
+    if (entry) gid = Number(entry[3]);
+  }
+  let groupName = String(gid);
+  const groupEntry = (key: string) =>
+    table("/etc/group").find((f) => NUMERIC.test(key) ? f[2] === key : f[0] === key);
+  if (config.group) {
+    const entry = groupEntry(config.group);
+    if (!entry && !NUMERIC.test(config.group)) {
+      throw new ConfigError(`No such group: "${config.group}"`);
+    }
+    gid = entry ? Number(entry[2]) : Number(config.group);
+    groupName = entry ? entry[0] : config.group;
+  } else {
+    groupName = groupEntry(String(gid))?.[0] ?? String(gid);
+  }
+  if (uid0 !== 0 && (uid !== uid0 || gid !== gid0)) {
+    throw new ConfigError(
+      `Cannot switch to user ${userName} (uid ${uid}), group ${groupName} (gid ${gid}): ` +
+        `appserve is not running as root`,
+    );
+  }
+  return { uid, gid, describe: `user ${userName} (uid ${uid}), group ${groupName} (gid ${gid})` };
+}
+
+/** Unix socket files the master bound and the log files it opened: the user must own them. */
+export function ownedFiles(
+  config: Pick<Config, "errorlog" | "accesslog">,
+  listeners: { address: { kind: string; path?: string }; ownsPath?: boolean }[],
+): string[] {
+  const paths = listeners.flatMap((l) =>
+    l.ownsPath && l.address.kind === "unix" && l.address.path ? [l.address.path] : []
+  );
+  for (const log of [config.errorlog, config.accesslog]) if (log && log !== "-") paths.push(log);
+  return paths;
+}
+
+/** Hands files the master created as root (unix sockets, log files) to the target user. */
+export function chownAll(paths: string[], id: Identity): void {
+  for (const path of paths) {
+    try {
+      chownSync(path, id.uid, id.gid);
+    } catch (error) {
+      throw new ConfigError(`Cannot hand "${path}" to ${id.describe}: ${(error as Error).message}`);
+    }
+  }
+}
+
+/**
+ * Becomes `id` for good. Nothing to do when already it (a USR2 child of a master that dropped
+ * already). Order matters: groups first, while still root.
+ */
+export function dropPrivileges(libc: Libc, id: Identity): boolean {
+  if (process.getuid?.() === id.uid && process.getgid?.() === id.gid) return false;
+  const fail = (call: string) => {
+    const errno = libc.errno();
+    throw new ConfigError(`Cannot switch to ${id.describe}: ${call}: ${libc.strerror(errno)}`);
+  };
+  if (libc.setgroups([id.gid]) !== 0) fail("setgroups");
+  if (libc.setgid(id.gid) !== 0) fail("setgid");
+  if (libc.setuid(id.uid) !== 0) fail("setuid");
+  return true;
+}

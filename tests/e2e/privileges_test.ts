@@ -1,0 +1,163 @@
+// Privilege drop as root: a throwaway user (useradd/userdel), a port below 1024 and a unix
+// socket in a root-owned folder. The master binds as root, hands the socket and log files over,
+// then it and every worker run with the user's real, effective and saved ids (read from /proc).
+
+import assert from "node:assert/strict";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import {
+  asNobody,
+  childPids,
+  e2e,
+  eventually,
+  FIXTURES,
+  get,
+  getWhenReady,
+  hasStackTrace,
+  run,
+  start,
+  type Target,
+  tempDir,
+} from "../_helpers.ts";
+import { createUser, procIds } from "../_users.ts";
+
+const APP = join(FIXTURES, "apps", "pid_app.ts");
+
+/** A free TCP port below 1024 on 127.0.0.1. */
+async function privilegedPort(): Promise<number> {
+  for (let port = 600 + Math.floor(Math.random() * 300); port < 1024; port++) {
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once("error", () => resolve(false));
+      probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error("no free port below 1024");
+}
+
+// Under `deno run`, the processes that run as the user need a module cache they may write.
+function withCache(target: Target, dir: string): Target {
+  if (target.name !== "deno") return target;
+  const cache = join(dir, "deno-cache");
+  mkdirSync(cache, { recursive: true });
+  chmodSync(cache, 0o777);
+  return {
+    ...target,
+    command: "env",
+    prefix: [`DENO_DIR=${cache}`, target.command, ...target.prefix],
+  };
+}
+
+e2e(
+  "as root: binds a port < 1024 and a root-owned socket folder, then runs as the user",
+  async (t) => {
+    const user = createUser();
+    const dir = tempDir();
+    chmodSync(dir.path, 0o755);
+    const sockets = join(dir.path, "run");
+    mkdirSync(sockets, { mode: 0o755 }); // root's: the user may not create files in it
+    const socket = join(sockets, "app.sock");
+    const errorLog = join(sockets, "error.log");
+    const accessLog = join(sockets, "access.log");
+    const port = await privilegedPort();
+    const server = start(withCache(t, dir.path), [
+      "-w",
+      "2",
+      "-u",
+      user.name,
+      "-g",
+      String(user.gid),
+      "--umask",
+      "0o007",
+      "-b",
+      `127.0.0.1:${port}`,
+      "-b",
+      `unix:${socket}`,
+      "--error-logfile",
+      errorLog,
+      "--access-logfile",
+      accessLog,
+      APP,
+    ]);
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const first = await getWhenReady(url, {}, 30_000);
+      assert.equal(first.status, 200, first.body);
+      await eventually(() => childPids(server.pid).length === 2, "2 workers");
+      const viaSocket = await getWhenReady("http://x/", { socketPath: socket });
+      assert.equal(viaSocket.status, 200);
+
+      const ids = {
+        uids: [user.uid, user.uid, user.uid, user.uid],
+        gids: [user.gid, user.gid, user.gid, user.gid],
+        groups: [user.gid],
+      };
+      assert.deepEqual(procIds(server.pid), ids, "master");
+      for (const pid of childPids(server.pid)) assert.deepEqual(procIds(pid), ids, `worker ${pid}`);
+
+      // The socket file: the user's, mode 0777 & ~0o007.
+      const st = statSync(socket);
+      assert.equal(st.uid, user.uid);
+      assert.equal(st.gid, user.gid);
+      assert.equal(st.mode & 0o777, 0o770);
+      // The log files the master opened as root are the user's too, so workers write them.
+      assert.equal(statSync(errorLog).uid, user.uid);
+      await eventually(
+        () => /Booting worker with pid/.test(readFileSync(errorLog, "utf8")),
+        "worker log",
+      );
+      assert.match(
+        readFileSync(errorLog, "utf8"),
+        /Dropped privileges to user apsv\d+ \(uid \d+\), group apsv\d+ \(gid \d+\)/,
+      );
+      await eventually(
+        () => readFileSync(accessLog, "utf8").includes('"GET / HTTP/1.1" 200'),
+        "access log",
+      );
+
+      // A worker replaced after a crash is the user's as well.
+      const [victim] = childPids(server.pid);
+      process.kill(victim, "SIGKILL");
+      await eventually(
+        () => childPids(server.pid).length === 2 && !childPids(server.pid).includes(victim),
+        "a replacement worker",
+      );
+      for (const pid of childPids(server.pid)) assert.equal(procIds(pid).uids[0], user.uid);
+      assert.equal((await get(url)).status, 200);
+    } finally {
+      const result = await server.stop();
+      assert.equal(result.code, 0, readFileSync(errorLog, "utf8"));
+      // The socket folder is root's: the unprivileged master could not remove the file.
+      assert.ok(existsSync(socket));
+      user.remove();
+      dir.remove();
+    }
+  },
+);
+
+e2e("unknown user or group, and -u without root, are one-line errors (exit 1)", async (t) => {
+  const dir = tempDir();
+  try {
+    for (
+      const [target, args, pattern] of [
+        [t, ["-u", "no-such-user-here"], /^Error: No such user: "no-such-user-here"$/],
+        [t, ["-g", "no-such-group-here"], /^Error: No such group: "no-such-group-here"$/],
+        [
+          asNobody(t, dir.path),
+          ["-u", "root"],
+          /^Error: Cannot switch to user root \(uid 0\), group root \(gid 0\): appserve is not running as root$/,
+        ],
+      ] as [Target, string[], RegExp][]
+    ) {
+      const result = await run(target, ["-b", "127.0.0.1:0", ...args, APP]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+      assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+      assert.match(result.stderr.trim(), pattern);
+    }
+  } finally {
+    dir.remove();
+  }
+});
