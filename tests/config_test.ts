@@ -235,8 +235,8 @@ Deno.test("resolveConfig() validates planned settings before saying they are not
       /expected HOST:PORT, got "nohostport"/,
     );
     assert.match(
-      problem(dir, ["--user", "nobody"]).message,
-      /^--user: "user" is not supported yet \(privilege drop \(issue 7\)\)$/,
+      problem(dir, ["--preload"]).message,
+      /^--preload: "preload_app" is not supported yet \(app preloading\)$/,
     );
   });
 });

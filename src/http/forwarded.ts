@@ -12,6 +12,8 @@ export interface ForwardedTrust {
   readonly allow: AddressMatcher;
   /** Lower-cased header name → the value that means HTTPS. */
   readonly secure: ReadonlyMap<string, string>;
+  /** First letters (lower case) of every header name of interest, to skip the rest cheaply. */
+  readonly initials: ReadonlySet<number>;
 }
 
 /** Builds the trust from the two settings; throws on an invalid address or range. */
@@ -19,9 +21,14 @@ export function forwardedTrust(
   allowIps: readonly string[],
   secureSchemeHeaders: Readonly<Record<string, string>>,
 ): ForwardedTrust {
+  const secure = new Map(
+    Object.entries(secureSchemeHeaders).map(([k, v]) => [k.toLowerCase(), v]),
+  );
+  const names = ["x-forwarded-for", "forwarded", ...secure.keys()];
   return {
     allow: new AddressMatcher(allowIps),
-    secure: new Map(Object.entries(secureSchemeHeaders).map(([k, v]) => [k.toLowerCase(), v])),
+    secure,
+    initials: new Set(names.filter(Boolean).map((n) => n.charCodeAt(0))),
   };
 }
 
@@ -118,11 +125,13 @@ export function readForwarding(
   let forwarded: Hop[] | null = null;
   let xff: Hop[] | null = null;
   const secure = trust.secure;
+  const initials = trust.initials;
   for (let i = 0; i < headers.length; i++) {
     const name = headers[i][0];
-    const c = name.charCodeAt(0) | 0x20;
-    // Every name of interest starts with x or f; most headers are skipped without lower-casing.
-    if (c !== 120 && c !== 102 && secure.size === 0) continue;
+    // Most headers are skipped on their first letter, without lower-casing.
+    let c = name.charCodeAt(0);
+    if (c >= 65 && c <= 90) c |= 0x20;
+    if (!initials.has(c)) continue;
     const lower = name.toLowerCase();
     const value = headers[i][1];
     if (lower === "x-forwarded-for") {

@@ -17,6 +17,16 @@ export interface RemoteAddr {
  * Second argument of every app call. It carries both the `deno serve` shape
  * (`info.remoteAddr`) and the Bun shape (`server.requestIP(req)`) so apps and
  * framework adapters written for either runtime find the peer where they look.
+ * Both name the client: the socket's peer, or the address a trusted proxy gave
+ * (forwarded_allow_ips headers, or a PROXY protocol header from proxy_allow_ips).
+ *
+ * @example
+ * ```ts
+ * export default {
+ *   fetch: (req: Request, info: ServeInfo) =>
+ *     new Response(`client ${info.requestIP()?.address ?? "on a unix socket"}`),
+ * };
+ * ```
  */
 export interface ServeInfo {
   remoteAddr: RemoteAddr;
