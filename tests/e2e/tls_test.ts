@@ -75,6 +75,19 @@ e2e("serves HTTPS on the shared socket with a certificate made at test time", as
     assert.equal(many.code, 0, many.stderr);
     assert.deepEqual(many.stdout.match(/^\d+$/gm), ["1", "0", "0"], many.stdout);
 
+    // A body and a response of megabytes each way: backpressure through the TLS wrapper.
+    const big = join(dir.path, "big.txt");
+    writeFileSync(big, "0123456789abcdef".repeat(128 * 1024));
+    const echo = await curl([
+      "--cacert",
+      pki.ca,
+      "--data-binary",
+      `@${big}`,
+      `${url.replace(/\/$/, "")}/big`,
+    ]);
+    assert.equal(echo.code, 0, echo.stderr);
+    assert.equal(JSON.parse(echo.stdout).bodyLength, 2 * 1024 * 1024);
+
     // Plain HTTP on the TLS port, and a client that does not trust the certificate, are refused;
     // the workers stay up.
     const workers = childPids(server.pid).sort();
@@ -119,7 +132,7 @@ e2e("serves HTTPS in --reuse-port mode (the runtime's native server)", async (t)
 });
 
 e2e(
-  "client certificates: required and verified against ca_certs (binary); refused under Deno",
+  "client certificates, required and optional, verified against ca_certs (binary); refused under Deno",
   async (t) => {
     const dir = tempDir();
     const pki = makePki(dir.path);
@@ -147,26 +160,30 @@ e2e(
         );
         return;
       }
-      const server = start(t, args);
-      try {
-        const url = await httpsUrl(server);
-        const withCert = ["--cert", pki.clientCert, "--key", pki.clientKey];
-        await answering(url, pki, withCert);
-        assert.equal((await curl(["--cacert", pki.ca, ...withCert, url])).code, 0);
-        assert.notEqual((await curl(["--cacert", pki.ca, url])).code, 0, "no client certificate");
-        const rogue = await curl([
-          "--cacert",
-          pki.ca,
-          "--cert",
-          pki.rogueCert,
-          "--key",
-          pki.rogueKey,
-          url,
-        ]);
-        assert.notEqual(rogue.code, 0, "a certificate from another CA");
-        assert.equal((await curl(["--cacert", pki.ca, ...withCert, url])).code, 0);
-      } finally {
-        assert.equal((await server.stop()).code, 0);
+      for (const reqs of ["2", "1"]) {
+        const server = start(t, [...args.slice(0, -2), reqs, CLIENT_APP]);
+        try {
+          const url = await httpsUrl(server);
+          const withCert = ["--cert", pki.clientCert, "--key", pki.clientKey];
+          await answering(url, pki, withCert);
+          assert.equal((await curl(["--cacert", pki.ca, ...withCert, url])).code, 0);
+          const none = await curl(["--cacert", pki.ca, url]);
+          if (reqs === "2") assert.notEqual(none.code, 0, "no client certificate, required");
+          else assert.equal(none.code, 0, `no client certificate, optional: ${none.stderr}`);
+          const rogue = await curl([
+            "--cacert",
+            pki.ca,
+            "--cert",
+            pki.rogueCert,
+            "--key",
+            pki.rogueKey,
+            url,
+          ]);
+          assert.notEqual(rogue.code, 0, `cert_reqs ${reqs}: a certificate from another CA`);
+          assert.equal((await curl(["--cacert", pki.ca, ...withCert, url])).code, 0);
+        } finally {
+          assert.equal((await server.stop()).code, 0);
+        }
       }
     } finally {
       dir.remove();
