@@ -120,9 +120,10 @@ async function serve(
     if (identity) {
       // What the master made as root goes to the user first: after the drop it could not.
       chownAll(ownedFiles(config, inherited ? [] : listeners), identity);
-      if (dropPrivileges(runtime.libc(), identity)) {
-        log.info(`Dropped privileges to ${identity.describe}`);
-      }
+      const dropped = dropPrivileges(runtime.libc(), identity);
+      // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
+      loadTlsFiles(config, runtime.tlsClientCerts);
+      if (dropped) log.info(`Dropped privileges to ${identity.describe}`);
     }
   } catch (error) {
     closeListeners(runtime.libc(), inherited ? [] : listeners);
@@ -133,6 +134,8 @@ async function serve(
   const reloadConfig = () => {
     const next = resolveConfig(argv, { env: process.env, cwd: process.cwd() }).config;
     checkAppModule(next);
+    // Renewed certificates are read by the new workers; broken ones keep the old workers.
+    loadTlsFiles(next, runtime.tlsClientCerts);
     return next;
   };
   return await new Arbiter({

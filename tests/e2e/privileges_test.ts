@@ -20,6 +20,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
+import { makePki } from "../_tls.ts";
 import { createUser, procIds } from "../_users.ts";
 
 const APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -159,5 +160,37 @@ e2e("unknown user or group, and -u without root, are one-line errors (exit 1)", 
     }
   } finally {
     dir.remove();
+  }
+});
+
+e2e("a TLS key the user cannot read is a one-line error before any worker starts", async (t) => {
+  const user = createUser();
+  const dir = tempDir();
+  try {
+    chmodSync(dir.path, 0o755);
+    const pki = makePki(dir.path);
+    chmodSync(pki.cert, 0o644);
+    chmodSync(pki.key, 0o600); // root's alone
+    const result = await run(withCache(t, dir.path), [
+      "-u",
+      user.name,
+      "-b",
+      "127.0.0.1:0",
+      "--certfile",
+      pki.cert,
+      "--keyfile",
+      pki.key,
+      APP,
+    ]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    assert.doesNotMatch(result.stderr, /Booting worker/);
+    assert.match(
+      result.stderr.trim(),
+      /^Error: Cannot read keyfile ".*server\.key": permission denied$/,
+    );
+  } finally {
+    dir.remove();
+    user.remove();
   }
 });

@@ -3,7 +3,7 @@
 // where the runtime can verify them, and every bad certificate input as a one-line start-up error.
 
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   childPids,
@@ -236,3 +236,45 @@ e2e("bad TLS input is a one-line start-up error, exit 1, before any worker start
     dir.remove();
   }
 });
+
+e2e(
+  "HUP picks up a renewed certificate; a broken one is reported and the old workers serve on",
+  async (t) => {
+    const dir = tempDir();
+    const old = makePki(join(dir.path, mkdir(dir.path, "old")));
+    const renewed = makePki(join(dir.path, mkdir(dir.path, "new")));
+    const cert = join(dir.path, "live.pem");
+    const key = join(dir.path, "live.key");
+    copyFileSync(old.cert, cert);
+    copyFileSync(old.key, key);
+    const server = start(t, ["-b", "127.0.0.1:0", "--certfile", cert, "--keyfile", key, PID_APP]);
+    try {
+      const url = await httpsUrl(server);
+      await answering(url, old);
+      copyFileSync(renewed.cert, cert);
+      copyFileSync(renewed.key, key);
+      server.signal("SIGHUP");
+      await answering(url, renewed);
+      assert.notEqual(
+        (await curl(["--cacert", old.ca, url])).code,
+        0,
+        "the old certificate is gone",
+      );
+
+      writeFileSync(cert, "garbage\n");
+      server.signal("SIGHUP");
+      await server.waitFor(
+        /Reload failed, keeping the running workers: certfile ".*live\.pem" holds no PEM certificate/,
+      );
+      assert.equal((await curl(["--cacert", renewed.ca, url])).code, 0);
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+      dir.remove();
+    }
+  },
+);
+
+function mkdir(parent: string, name: string): string {
+  mkdirSync(join(parent, name));
+  return name;
+}
