@@ -89,6 +89,7 @@ export class Connection implements ExchangeHost, BodySink {
   deadline: number;
   private state = S_HEAD;
   private readonly core: ServerCore;
+  /** The connection's client: the socket's peer, or whom a PROXY header named. */
   info: ServeInfo;
   /** The peer is a trusted proxy: its forwarding headers are believed. */
   private trusted: boolean;

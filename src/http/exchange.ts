@@ -15,7 +15,6 @@ import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 
 /** The connection an exchange runs on. */
 export interface ExchangeHost extends ResponseTarget {
-  readonly info: ServeInfo;
   /** The request body grew past limit_request_body while the app ran: answer 413 instead. */
   readonly tooLarge: boolean;
   /** Whether the connection can take another request after this response, decided as it starts. */
