@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages the tests and benchmarks start for real
-# (nginx-light as an upstream proxy, wrk as a load generator, openssl and curl for the TLS
+# (nginx-light as an upstream proxy, its stream module for the PROXY protocol, wrk as a load generator, openssl and curl for the TLS
 # tests, passwd's useradd/userdel for the privilege-drop tests) when missing.
 set -e
 missing=""
 command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || missing="$missing libnginx-mod-stream"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v useradd >/dev/null 2>&1 || missing="$missing passwd"
