@@ -457,9 +457,10 @@ export const SETTINGS = [
     metavar: "PATH[:EXPORT]",
     type: string("PATH[:EXPORT]"),
     default: "",
-    doc: "A module whose class extends appserve's Logger.",
+    doc: 'A module whose class extends appserve\'s Logger (`import { Logger } from "appserve"`), ' +
+      "used by master and workers: the default export, EXPORT, or the one Logger subclass it " +
+      "exports. A method of it that throws falls back to Logger's (reported once).",
     path: true,
-    pending: "logger classes (issue 6)",
   },
   {
     name: "statsd_host",

@@ -197,7 +197,7 @@ export class Arbiter {
       case "reload":
         return await this.#reload("Hang up: Master");
       case "reopenLogs":
-        log.reopen();
+        log.reopen().catch((error) => log.error(`Cannot reopen logs: ${(error as Error).message}`));
         return this.#workers.forEach((w) => w.signal("SIGUSR1"));
       case "reexec":
         return this.#reexec();
@@ -332,6 +332,7 @@ export class Arbiter {
       }
       this.#previous = undefined;
     }
+    this.#ctx.log.workers(this.#workers.size);
   }
 
   async #spawn(): Promise<void> {

@@ -118,6 +118,17 @@ function self(args: string[], entry: URL): SelfCommand {
     : { command: process.execPath, args: [entry.pathname, ...args] };
 }
 
+// A runtime plugin's virtual module: user modules get the running program's own
+// exports (in the compiled binary there is no mod.ts on disk to resolve to).
+function provideModule(specifier: string, exports: Record<string, unknown>): void {
+  Bun.plugin({
+    name: `appserve:${specifier}`,
+    setup(build) {
+      build.module(specifier, () => ({ exports, loader: "object" }));
+    },
+  });
+}
+
 export const bunRuntime: Runtime = {
   name: "bun",
   version: Bun.version,
@@ -127,5 +138,6 @@ export const bunRuntime: Runtime = {
   masterCommand: (argv) => self(argv, CLI_ENTRY),
   libc: once(loadLibc),
   setProcessTitle,
+  provideModule,
   serveNative,
 };

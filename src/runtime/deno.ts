@@ -79,5 +79,8 @@ export const denoRuntime: Runtime = {
   setProcessTitle: (title: string) => {
     process.title = title;
   },
+  // Deno resolves "appserve" through the import map of appserve's deno.json,
+  // which `deno run` finds next to the entry module: the same mod.ts instance.
+  provideModule: () => {},
   serveNative,
 };

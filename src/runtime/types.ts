@@ -56,6 +56,11 @@ export interface Runtime {
   libc(): Libc;
   /** Sets what `ps` shows for this process (gunicorn's setproctitle). */
   setProcessTitle(title: string): void;
+  /**
+   * Makes `import ... from "<specifier>"` in user modules (a --logger-class)
+   * resolve to `exports`, this very module instance, so classes stay identical.
+   */
+  provideModule(specifier: string, exports: Record<string, unknown>): void;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
 }

@@ -6,7 +6,6 @@ import type { Config } from "../config/settings.ts";
 import { createHttpServer } from "../http/server.ts";
 import type { FetchHandler, HttpOptions } from "../http/types.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
-import type { AccessLog } from "../log/access_log.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
@@ -16,11 +15,11 @@ export interface Serving {
   stop(graceMs: number): Promise<void>;
 }
 
-function httpOptions(config: Config, log: Logger, access?: AccessLog): HttpOptions {
+function httpOptions(config: Config, log: Logger, access?: Logger): HttpOptions {
   return {
     onRequestDone: access &&
       ((request, response, durationMs, details) =>
-        access.write({ request, response, details, durationMs, end: new Date() })),
+        access.access({ request, response, details, durationMs, end: new Date() })),
     keepAlive: config.keepalive,
     limitRequestLine: config.limit_request_line,
     limitRequestFields: config.limit_request_fields,
@@ -57,12 +56,12 @@ function guarded(handler: FetchHandler, log: Logger): FetchHandler {
 
 // The native servers report no write completion: log when the app has answered,
 // with the body size the response declares.
-function logged(handler: FetchHandler, access: AccessLog): FetchHandler {
+function logged(handler: FetchHandler, access: Logger): FetchHandler {
   return async (request, info) => {
     const start = performance.now();
     const response = await handler(request, info);
     const url = new URL(request.url);
-    access.write({
+    access.access({
       request,
       response,
       durationMs: performance.now() - start,
@@ -93,7 +92,7 @@ function withDeadline(done: Promise<void>, ms: number, onLate: () => void): Prom
 export async function serveAsync(
   handler: FetchHandler,
   boot: WorkerBoot,
-  ctx: { config: Config; log: Logger; runtime: Runtime; access?: AccessLog },
+  ctx: { config: Config; log: Logger; runtime: Runtime; access?: Logger },
 ): Promise<Serving[]> {
   const servings: Serving[] = [];
   const options = httpOptions(ctx.config, ctx.log, ctx.access);
