@@ -469,8 +469,10 @@ export const SETTINGS = [
     metavar: "HOST:PORT",
     type: hostPort,
     default: "",
-    doc: "Send metrics to this statsd server over UDP.",
-    pending: "statsd metrics (issue 6)",
+    doc: "Send gunicorn's metrics to this statsd server over UDP: counters gunicorn.requests, " +
+      "gunicorn.request.status.<code>, gunicorn.log.{critical,error,warning,exception}, the " +
+      "timer gunicorn.request.duration (ms) and the gauge gunicorn.workers. A host that cannot " +
+      "be reached is warned about once per process; serving goes on.",
   },
   {
     name: "statsd_prefix",
@@ -479,8 +481,7 @@ export const SETTINGS = [
     metavar: "STRING",
     type: string(),
     default: "",
-    doc: "Prefix of statsd metric names.",
-    pending: "statsd metrics (issue 6)",
+    doc: "Prefix of statsd metric names; a dot is appended when missing.",
   },
   {
     name: "proc_name",
