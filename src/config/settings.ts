@@ -447,8 +447,9 @@ export const SETTINGS = [
     flags: ["--capture-output"],
     type: bool,
     default: false,
-    doc: "Send the app's stdout and stderr to the error log.",
-    pending: "log files (issue 6)",
+    doc: "Send the app's stdout and stderr (console.log) to the error log file, as is: fds 1 " +
+      "and 2 of master and workers point at it (again after SIGUSR1). No effect when the " +
+      "error log is stderr.",
   },
   {
     name: "logger_class",

@@ -37,6 +37,7 @@ function loadLibc(): Libc {
     getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
     close: (fd) => s.close(fd),
     fcntl: (fd, command, arg) => s.fcntl(fd, command, arg),
+    dup2: (fd, target) => s.dup2(fd, target),
     errno: () => read.i32(s.__errno_location(), 0),
     strerror: (e) => new CString(s.strerror(e)).toString(),
   };

@@ -22,6 +22,7 @@ function loadLibc(): Libc {
     getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
     close: (fd) => s.close(fd),
     fcntl: (fd, command, arg) => s.fcntl(fd, command, arg),
+    dup2: (fd, target) => s.dup2(fd, target),
     errno: () => new Deno.UnsafePointerView(s.__errno_location()!).getInt32(),
     strerror: (e) => Deno.UnsafePointerView.getCString(s.strerror(e)!),
   };

@@ -13,6 +13,8 @@ export interface Libc {
   getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
   close(fd: number): number;
   fcntl(fd: number, command: number, arg: number): number;
+  /** Makes `target` a copy of `fd` (--capture-output points stdout/stderr at the error log). */
+  dup2(fd: number, target: number): number;
   /** errno of the last failed call, read right after it. */
   errno(): number;
   strerror(errno: number): string;

@@ -11,6 +11,7 @@ import { loadApp } from "../app/load_app.ts";
 import type { FetchHandler } from "../http/types.ts";
 import { send } from "../ipc/channel.ts";
 import { CHANNEL_FD, type WorkerBoot, type WorkerMessage } from "../ipc/messages.ts";
+import { captureOutput, capturesOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import type { Logger } from "../log/logger.ts";
 import { HookRunner, type ServerInfo, type WorkerInfo } from "../hooks.ts";
@@ -61,6 +62,8 @@ export class Worker {
       process.stderr.write(`${firstLine(error)}\n`);
       process.exit(ExitCode.WORKER_BOOT_ERROR);
     }
+    // Deno's spawn hands a child the stdout/stderr it started with, not the master's fds 1 and 2.
+    if (capturesOutput(this.#config)) captureOutput(this.#runtime.libc(), this.#config.errorlog);
     this.#log.info(`Booting worker with pid: ${process.pid}`);
     this.#runtime.setProcessTitle(processTitle("worker", this.#config));
     try {
@@ -85,6 +88,7 @@ export class Worker {
     process.on("SIGABRT", () => this.#quit("worker_abort", 1));
     process.on("SIGWINCH", () => {});
     process.on("SIGUSR1", () => {
+      if (capturesOutput(this.#config)) captureOutput(this.#runtime.libc(), this.#config.errorlog);
       this.#log.reopen().catch((error) =>
         this.#log.error(`Cannot reopen logs: ${firstLine(error)}`)
       );
