@@ -9,7 +9,7 @@ import { parseAppSpec } from "../app/app_spec.ts";
 import { renderConfig } from "../config/print_config.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
 import { AppLoadError, AppserveError, ConfigError } from "../errors.ts";
-import { captureOutput, capturesOutput } from "../log/capture_output.ts";
+import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited } from "../net/inherited.ts";
@@ -90,7 +90,7 @@ async function serve(
   const env = { ...process.env };
   // Fails at start, in one line, when a log file cannot be written or the logger class loaded.
   const log = await createLogger(config, "master", runtime);
-  if (capturesOutput(config)) captureOutput(runtime.libc(), config.errorlog);
+  captureOutput(runtime.libc(), config, "master");
   const parentPid = Number(env[PARENT_ENV]) || undefined;
   delete process.env[PARENT_ENV];
   runtime.setProcessTitle(processTitle("master", config) + (parentPid ? ".2" : ""));

@@ -14,6 +14,18 @@ function absolute(spec: SettingSpec, value: unknown, cwd: string): unknown {
   return resolve(cwd, value);
 }
 
+// Tables print inline (`logging = { master = { level = "debug" } }`): a [table]
+// header would swallow the settings printed after it.
+function toml(value: unknown): string {
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const parts = Object.entries(value).map(([k, v]) =>
+      `${/^[\w-]+$/.test(k) ? k : JSON.stringify(k)} = ${toml(v)}`
+    );
+    return parts.length ? `{ ${parts.join(", ")} }` : "{}";
+  }
+  return stringify({ v: value }).trim().slice("v = ".length);
+}
+
 export function renderConfig(resolved: Resolved, cwd: string): string {
   const values = resolved.config as unknown as Record<string, unknown>;
   const out = ["# Effective appserve configuration; origin of each value in the comment."];
@@ -24,8 +36,8 @@ export function renderConfig(resolved: Resolved, cwd: string): string {
     if (!specs.length) continue;
     out.push("", `# ${section}`);
     for (const spec of specs) {
-      const line = stringify({ [spec.name]: absolute(spec, values[spec.name], cwd) }).trim();
-      out.push(`${line}  # ${resolved.origins[spec.name]}`);
+      const value = toml(absolute(spec, values[spec.name], cwd));
+      out.push(`${spec.name} = ${value}  # ${resolved.origins[spec.name]}`);
     }
   }
   return out.join("\n") + "\n";

@@ -3,6 +3,7 @@
 // docs/settings.md are all derived from this array.
 
 import { DEFAULT_ACCESS_LOG_FORMAT } from "../log/access_format.ts";
+import { loggingTable } from "../log/logging_table.ts";
 import { parseBind } from "../net/bind.ts";
 import {
   bool,
@@ -439,6 +440,18 @@ export const SETTINGS = [
     type: string("a file path or -"),
     default: "-",
     doc: "Error log file, appended to; - is stderr. SIGUSR1 reopens it.",
+    path: true,
+  },
+  {
+    name: "logging",
+    section: "Logging",
+    type: loggingTable,
+    default: {},
+    defaultDoc: "{} (the settings above)",
+    doc: "TOML-only `[logging]` table routing each log to its own file and level: " +
+      "`master` and `worker` (`file`, `level`: the error log of the master, of the workers) " +
+      "and `access` (`file`, `format`). An entry wins over errorlog, loglevel, accesslog and " +
+      "access_log_format; relative files resolve against the config file's folder.",
     path: true,
   },
   {

@@ -3,15 +3,20 @@
 // master (workers inherit the fds) and again by everyone on USR1.
 
 import { closeSync, openSync } from "node:fs";
+import type { Config } from "../config/settings.ts";
 import type { Libc } from "../runtime/types.ts";
+import { errorRoute } from "./logging_table.ts";
 
-/** True when output is captured: the option is on and the error log is a file. */
-export function capturesOutput(config: { capture_output: boolean; errorlog: string }): boolean {
-  return config.capture_output && config.errorlog !== "-" && config.errorlog !== "";
+/** When output is captured (the option is on, this role's error log is a file): that file. */
+export function captureTarget(config: Config, role: "master" | "worker"): string | undefined {
+  const file = errorRoute(config, role).file;
+  return config.capture_output && file !== "-" && file !== "" ? file : undefined;
 }
 
-/** Points fds 1 and 2 at `path` (appended to). */
-export function captureOutput(libc: Libc, path: string): void {
+/** Points fds 1 and 2 at this role's error log file when --capture-output is on. */
+export function captureOutput(libc: Libc, config: Config, role: "master" | "worker"): void {
+  const path = captureTarget(config, role);
+  if (!path) return;
   const fd = openSync(path, "a");
   try {
     for (const target of [1, 2]) {

@@ -11,7 +11,7 @@ import { ExitCode } from "../cli/exit_codes.ts";
 import { receive } from "../ipc/channel.ts";
 import type { WorkerMessage } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
-import { captureOutput, capturesOutput } from "../log/capture_output.ts";
+import { captureOutput } from "../log/capture_output.ts";
 import { formatAddress } from "../net/bind.ts";
 import { closeListeners, type Listener } from "../net/listeners.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -198,9 +198,7 @@ export class Arbiter {
       case "reload":
         return await this.#reload("Hang up: Master");
       case "reopenLogs":
-        if (capturesOutput(this.#ctx.config)) {
-          captureOutput(this.#ctx.runtime.libc(), this.#ctx.config.errorlog);
-        }
+        captureOutput(this.#ctx.runtime.libc(), this.#ctx.config, "master");
         log.reopen().catch((error) => log.error(`Cannot reopen logs: ${(error as Error).message}`));
         return this.#workers.forEach((w) => w.signal("SIGUSR1"));
       case "reexec":

@@ -11,8 +11,9 @@ import { loadApp } from "../app/load_app.ts";
 import type { FetchHandler } from "../http/types.ts";
 import { send } from "../ipc/channel.ts";
 import { CHANNEL_FD, type WorkerBoot, type WorkerMessage } from "../ipc/messages.ts";
-import { captureOutput, capturesOutput } from "../log/capture_output.ts";
+import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
+import { accessRoute } from "../log/logging_table.ts";
 import type { Logger } from "../log/logger.ts";
 import { HookRunner, type ServerInfo, type WorkerInfo } from "../hooks.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -63,7 +64,7 @@ export class Worker {
       process.exit(ExitCode.WORKER_BOOT_ERROR);
     }
     // Deno's spawn hands a child the stdout/stderr it started with, not the master's fds 1 and 2.
-    if (capturesOutput(this.#config)) captureOutput(this.#runtime.libc(), this.#config.errorlog);
+    captureOutput(this.#runtime.libc(), this.#config, "worker");
     this.#log.info(`Booting worker with pid: ${process.pid}`);
     this.#runtime.setProcessTitle(processTitle("worker", this.#config));
     try {
@@ -88,7 +89,7 @@ export class Worker {
     process.on("SIGABRT", () => this.#quit("worker_abort", 1));
     process.on("SIGWINCH", () => {});
     process.on("SIGUSR1", () => {
-      if (capturesOutput(this.#config)) captureOutput(this.#runtime.libc(), this.#config.errorlog);
+      captureOutput(this.#runtime.libc(), this.#config, "worker");
       this.#log.reopen().catch((error) =>
         this.#log.error(`Cannot reopen logs: ${firstLine(error)}`)
       );
@@ -154,7 +155,8 @@ export class Worker {
         log: this.#log,
         runtime: this.#runtime,
         // Logger.access counts requests for statsd and feeds a custom logger class too.
-        access: this.#config.accesslog || this.#config.statsd_host || this.#config.logger_class
+        access: accessRoute(this.#config).file || this.#config.statsd_host ||
+            this.#config.logger_class
           ? this.#log
           : undefined,
       });
