@@ -90,7 +90,7 @@ async function serve(
   const env = { ...process.env };
   // Fails at start, in one line, when a log file cannot be written or the logger class loaded.
   const log = await createLogger(config, "master", runtime);
-  captureOutput(runtime.libc(), config, "master");
+  captureOutput(runtime.libc(), config, "master", log);
   const parentPid = Number(env[PARENT_ENV]) || undefined;
   delete process.env[PARENT_ENV];
   runtime.setProcessTitle(processTitle("master", config) + (parentPid ? ".2" : ""));

@@ -198,7 +198,7 @@ export class Arbiter {
       case "reload":
         return await this.#reload("Hang up: Master");
       case "reopenLogs":
-        captureOutput(this.#ctx.runtime.libc(), this.#ctx.config, "master");
+        captureOutput(this.#ctx.runtime.libc(), this.#ctx.config, "master", log);
         log.reopen().catch((error) => log.error(`Cannot reopen logs: ${(error as Error).message}`));
         return this.#workers.forEach((w) => w.signal("SIGUSR1"));
       case "reexec":

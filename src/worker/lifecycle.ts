@@ -64,7 +64,7 @@ export class Worker {
       process.exit(ExitCode.WORKER_BOOT_ERROR);
     }
     // Deno's spawn hands a child the stdout/stderr it started with, not the master's fds 1 and 2.
-    captureOutput(this.#runtime.libc(), this.#config, "worker");
+    captureOutput(this.#runtime.libc(), this.#config, "worker", this.#log);
     this.#log.info(`Booting worker with pid: ${process.pid}`);
     this.#runtime.setProcessTitle(processTitle("worker", this.#config));
     try {
@@ -89,7 +89,7 @@ export class Worker {
     process.on("SIGABRT", () => this.#quit("worker_abort", 1));
     process.on("SIGWINCH", () => {});
     process.on("SIGUSR1", () => {
-      captureOutput(this.#runtime.libc(), this.#config, "worker");
+      captureOutput(this.#runtime.libc(), this.#config, "worker", this.#log);
       this.#log.reopen().catch((error) =>
         this.#log.error(`Cannot reopen logs: ${firstLine(error)}`)
       );
