@@ -4,7 +4,6 @@
 // Users subclass it (--logger-class) and override any method.
 
 import process from "node:process";
-import { setImmediate } from "node:timers";
 import { configureSync, getLogger, type Logger as Tape, type Sink } from "@logtape/logtape";
 import {
   type AccessEntry,
@@ -27,6 +26,10 @@ const TAPE_LEVEL = {
   error: "error",
   critical: "fatal",
 } as const;
+
+/** How long an access line may wait to be written, and how many may wait. */
+const ACCESS_FLUSH_MS = 20;
+const ACCESS_BATCH_LINES = 256;
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
@@ -108,6 +111,7 @@ export class Logger {
   readonly #renderAccess: (entry: AccessEntry) => string;
   readonly #metrics: Metrics | undefined;
   #pending: string[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #workerCount = -1;
 
   constructor(options: LoggerOptions = {}) {
@@ -205,7 +209,8 @@ export class Logger {
   /** Hands a formatted line to the access-log sink. */
   writeAccess(line: string): void {
     this.#pending.push(line);
-    if (this.#pending.length === 1) setImmediate(this.#flush);
+    if (this.#pending.length === 1) this.#timer = setTimeout(this.#flush, ACCESS_FLUSH_MS);
+    else if (this.#pending.length >= ACCESS_BATCH_LINES) this.#flush();
   }
 
   /** The master's worker count, told on every change: a DEBUG line and the statsd gauge `gunicorn.workers`. */
@@ -216,9 +221,10 @@ export class Logger {
     this.debug(`${count} workers`);
   }
 
-  // Lines of one event-loop turn go out as one record: a write per request
-  // cost a quarter to a half of hello-world throughput.
+  // Lines go out in batches, every ACCESS_FLUSH_MS or ACCESS_BATCH_LINES lines:
+  // one stream write costs about 17 µs, more than the rest of a line's logging.
   readonly #flush = (): void => {
+    clearTimeout(this.#timer);
     if (!this.#pending.length) return;
     const text = this.#pending.join("\n") + "\n";
     this.#pending.length = 0;
