@@ -35,7 +35,8 @@ const USAGE =
 appserve -w 1 hello world with the access log off, side by side with the same
 server with the access log on to a file (gunicorn's format, then the JSON
 logger class): both run at once, each under wrk -t1 -c32 for N seconds; the
-ratio of their req/s per round, median over the rounds. Then the in-process
+ratio of their req/s per round, median over the rounds; a pair of two log-off
+servers first shows what the pairing itself does. Then the in-process
 cost of one access line under Deno and Bun.
 
 Options:
@@ -147,6 +148,7 @@ async function pair(
   } finally {
     await Promise.all([stop(off.proc), stop(on.proc)]);
   }
+  if (mode === "off") return { ...result, lines: [off.line, on.line] };
   // Every measured request must be in the file (plus warm-up and readiness probes).
   const file = join(dir, `${target}-${mode}.log`);
   const logged = readFileSync(file, "utf8").split("\n").length - 1;
@@ -172,7 +174,7 @@ async function main(): Promise<void> {
   if (!wrkAvailable()) throw new BenchError("wrk is not installed (make install)");
   const dir = mkdtempSync(join(tmpdir(), "appserve-bench-log-"));
   const label: Record<Mode, string> = {
-    off: "off",
+    off: "off (control: two log-off servers)",
     file: "to a file",
     json: "to a file, JSON logger class",
   };
@@ -187,7 +189,8 @@ async function main(): Promise<void> {
   const commands = new Set<string>();
   try {
     for (const target of o.targets) {
-      for (const mode of ["file", "json"] as const) {
+      // off | off first: what the pairing itself does to the ratio (the control).
+      for (const mode of ["off", "file", "json"] as const) {
         const r = await pair(target, mode, o, dir);
         r.lines.forEach((l) => commands.add(l));
         out.push(
