@@ -25,11 +25,28 @@
 
 export type { FetchHandler, RemoteAddr, ServeInfo } from "./src/http/types.ts";
 export type { Config } from "./src/config/settings.ts";
+/**
+ * The error and access log of master and workers; subclass it for
+ * `--logger-class` (see {@link Logger} for a JSON-lines example).
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "appserve";
+ * const log = new Logger({ level: "debug", accessLog: "-" });
+ * log.info("Booting worker with pid: 42");
+ * await log.close();
+ * ```
+ */
 export { Logger, type LoggerOptions, type LogLevel } from "./src/log/logger.ts";
+/** One finished request, as `Logger.access` and `Logger.formatAccess` receive it. */
+export type { AccessEntry } from "./src/log/access_format.ts";
+export type { RequestDetails } from "./src/http/types.ts";
 export { VERSION } from "./src/version.ts";
 
 /**
  * Runs the appserve command line in this process, as the executable does.
+ * Loaded on first call: a logger class imports this module while the CLI is
+ * still starting.
  *
  * @param argv The arguments, without the program name.
  * @returns The exit code once the master stops (or the action, such as
@@ -40,4 +57,7 @@ export { VERSION } from "./src/version.ts";
  * const code = await main(["-w", "2", "-b", "127.0.0.1:8000", "server.ts"]);
  * ```
  */
-export { main } from "./src/cli/main.ts";
+export async function main(argv: string[]): Promise<number> {
+  const cli = await import("./src/cli/main.ts");
+  return await cli.main(argv);
+}

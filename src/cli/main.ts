@@ -9,8 +9,8 @@ import { parseAppSpec } from "../app/app_spec.ts";
 import { renderConfig } from "../config/print_config.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
 import { AppLoadError, AppserveError, ConfigError } from "../errors.ts";
-import { AccessLog } from "../log/access_log.ts";
-import { Logger } from "../log/logger.ts";
+import { captureOutput } from "../log/capture_output.ts";
+import { createLogger } from "../log/create_logger.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited } from "../net/inherited.ts";
 import { closeListeners, openListeners } from "../net/listeners.ts";
@@ -95,9 +95,9 @@ async function serve(
   if (config.daemon && !process.env[DAEMON_ENV]) return daemonize(argv, runtime);
   delete process.env[DAEMON_ENV];
   const env = { ...process.env };
-  const log = new Logger({ level: config.loglevel, file: config.errorlog });
-  // Fail at start, in one line, when the access log cannot be written.
-  if (config.accesslog) new AccessLog(config.accesslog, config.access_log_format).close();
+  // Fails at start, in one line, when a log file cannot be written or the logger class loaded.
+  const log = await createLogger(config, "master", runtime);
+  captureOutput(runtime.libc(), config, "master", log);
   const parentPid = Number(env[PARENT_ENV]) || undefined;
   delete process.env[PARENT_ENV];
   runtime.setProcessTitle(processTitle("master", config) + (parentPid ? ".2" : ""));
@@ -138,7 +138,7 @@ async function serve(
     loadTlsFiles(next, runtime.tlsClientCerts);
     return next;
   };
-  return await new Arbiter({
+  const arbiter = new Arbiter({
     config,
     log,
     runtime,
@@ -153,7 +153,12 @@ async function serve(
     systemd: inherited?.source === "systemd",
     hooks,
     appFile,
-  }).run();
+  });
+  try {
+    return await arbiter.run();
+  } finally {
+    await log.close();
+  }
 }
 
 /** Runs the CLI with `argv` (without the program name); resolves to the exit code. */

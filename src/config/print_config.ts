@@ -14,18 +14,16 @@ function absolute(spec: SettingSpec, value: unknown, cwd: string): unknown {
   return resolve(cwd, value);
 }
 
-function isTable(value: unknown): value is Record<string, string> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
-// A table (secure_scheme_headers) stays on its line: as a [section] it would swallow the
-// settings printed after it.
-function inlineTable(name: string, table: Record<string, string>): string {
-  // TOML basic strings share JSON's escapes for what JSON.stringify emits.
-  const pairs = Object.entries(table).map(([k, v]) =>
-    `${JSON.stringify(k)} = ${JSON.stringify(v)}`
-  );
-  return `${name} = { ${pairs.join(", ")} }`;
+// Tables print inline (`logging = { master = { level = "debug" } }`): a [table]
+// header would swallow the settings printed after it.
+function toml(value: unknown): string {
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const parts = Object.entries(value).map(([k, v]) =>
+      `${/^[\w-]+$/.test(k) ? k : JSON.stringify(k)} = ${toml(v)}`
+    );
+    return parts.length ? `{ ${parts.join(", ")} }` : "{}";
+  }
+  return stringify({ v: value }).trim().slice("v = ".length);
 }
 
 export function renderConfig(resolved: Resolved, cwd: string): string {
@@ -38,11 +36,8 @@ export function renderConfig(resolved: Resolved, cwd: string): string {
     if (!specs.length) continue;
     out.push("", `# ${section}`);
     for (const spec of specs) {
-      const value = absolute(spec, values[spec.name], cwd);
-      const line = isTable(value)
-        ? inlineTable(spec.name, value)
-        : stringify({ [spec.name]: value }).trim();
-      out.push(`${line}  # ${resolved.origins[spec.name]}`);
+      const value = toml(absolute(spec, values[spec.name], cwd));
+      out.push(`${spec.name} = ${value}  # ${resolved.origins[spec.name]}`);
     }
   }
   return out.join("\n") + "\n";

@@ -98,6 +98,8 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
         value !== "-"
       ) {
         value = isAbsolute(value) ? value : resolve(file.dir, value);
+      } else if (spec.path && raw === file.layer.get(spec.name) && spec.type.withBase) {
+        value = spec.type.withBase(value, file.dir);
       }
       values[spec.name] = value;
       origins[spec.name] = raw.origin;

@@ -3,6 +3,7 @@
 // docs/settings.md are all derived from this array.
 
 import { DEFAULT_ACCESS_LOG_FORMAT } from "../log/access_format.ts";
+import { loggingTable } from "../log/logging_table.ts";
 import { parseBind } from "../net/bind.ts";
 import {
   bool,
@@ -461,13 +462,26 @@ export const SETTINGS = [
     path: true,
   },
   {
+    name: "logging",
+    section: "Logging",
+    type: loggingTable,
+    default: {},
+    defaultDoc: "{} (the settings above)",
+    doc: "TOML-only `[logging]` table routing each log to its own file and level: " +
+      "`master` and `worker` (`file`, `level`: the error log of the master, of the workers) " +
+      "and `access` (`file`, `format`). An entry wins over errorlog, loglevel, accesslog and " +
+      "access_log_format; relative files resolve against the config file's folder.",
+    path: true,
+  },
+  {
     name: "capture_output",
     section: "Logging",
     flags: ["--capture-output"],
     type: bool,
     default: false,
-    doc: "Send the app's stdout and stderr to the error log.",
-    pending: "log files (issue 6)",
+    doc: "Send the app's stdout and stderr (console.log) to the error log file, as is: fds 1 " +
+      "and 2 of master and workers point at it (again after SIGUSR1). No effect when the " +
+      "error log is stderr.",
   },
   {
     name: "logger_class",
@@ -476,9 +490,10 @@ export const SETTINGS = [
     metavar: "PATH[:EXPORT]",
     type: string("PATH[:EXPORT]"),
     default: "",
-    doc: "A module whose class extends appserve's Logger.",
+    doc: 'A module whose class extends appserve\'s Logger (`import { Logger } from "appserve"`), ' +
+      "used by master and workers: the default export, EXPORT, or the one Logger subclass it " +
+      "exports. A method of it that throws falls back to Logger's (reported once).",
     path: true,
-    pending: "logger classes (issue 6)",
   },
   {
     name: "statsd_host",
@@ -487,8 +502,10 @@ export const SETTINGS = [
     metavar: "HOST:PORT",
     type: hostPort,
     default: "",
-    doc: "Send metrics to this statsd server over UDP.",
-    pending: "statsd metrics (issue 6)",
+    doc: "Send gunicorn's metrics to this statsd server over UDP: counters gunicorn.requests, " +
+      "gunicorn.request.status.<code>, gunicorn.log.{critical,error,warning,exception}, the " +
+      "timer gunicorn.request.duration (ms) and the gauge gunicorn.workers. A host that cannot " +
+      "be reached is warned about once per process; serving goes on.",
   },
   {
     name: "statsd_prefix",
@@ -497,8 +514,7 @@ export const SETTINGS = [
     metavar: "STRING",
     type: string(),
     default: "",
-    doc: "Prefix of statsd metric names.",
-    pending: "statsd metrics (issue 6)",
+    doc: "Prefix of statsd metric names; a dot is appended when missing.",
   },
   {
     name: "proc_name",

@@ -16,6 +16,8 @@ export interface ValueType<T> {
   /** Human description of accepted values, used in errors and docs. */
   readonly expected: string;
   parse(raw: unknown): T;
+  /** Resolves the relative paths inside a value read from a config file in `dir`. */
+  withBase?(value: T, dir: string): T;
 }
 
 function describe(raw: unknown): string {
@@ -181,7 +183,9 @@ export const ipList: ValueType<string[]> = {
 export const fileMode: ValueType<number> = int(0, 0o777);
 
 /** HOST:PORT (statsd). */
+/** HOST:PORT, or "" for unset (as --print-config writes an unset value). */
 export const hostPort = checked("HOST:PORT", (s) => {
+  if (s === "") return undefined;
   const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(s);
   return m && Number(m[2]) <= 65535 ? undefined : `expected HOST:PORT, got "${s}"`;
 });

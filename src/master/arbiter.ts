@@ -11,6 +11,7 @@ import { ExitCode } from "../cli/exit_codes.ts";
 import { receive } from "../ipc/channel.ts";
 import type { WorkerMessage } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
+import { captureOutput } from "../log/capture_output.ts";
 import { formatAddress } from "../net/bind.ts";
 import { tlsEnabled } from "../tls/tls_files.ts";
 import { closeListeners, type Listener } from "../net/listeners.ts";
@@ -199,7 +200,8 @@ export class Arbiter {
       case "reload":
         return await this.#reload("Hang up: Master");
       case "reopenLogs":
-        log.reopen();
+        captureOutput(this.#ctx.runtime.libc(), this.#ctx.config, "master", log);
+        log.reopen().catch((error) => log.error(`Cannot reopen logs: ${(error as Error).message}`));
         return this.#workers.forEach((w) => w.signal("SIGUSR1"));
       case "reexec":
         return this.#reexec();
@@ -334,6 +336,7 @@ export class Arbiter {
       }
       this.#previous = undefined;
     }
+    this.#ctx.log.workers(this.#workers.size);
   }
 
   async #spawn(): Promise<void> {

@@ -41,6 +41,7 @@ function loadLibc(): Libc {
     setgid: (gid) => s.setgid(gid),
     setuid: (uid) => s.setuid(uid),
     umask: (mask) => s.umask(mask),
+    dup2: (fd, target) => s.dup2(fd, target),
     errno: () => read.i32(s.__errno_location(), 0),
     strerror: (e) => new CString(s.strerror(e)).toString(),
   };
@@ -133,6 +134,17 @@ function self(args: string[], entry: URL): SelfCommand {
     : { command: process.execPath, args: [entry.pathname, ...args] };
 }
 
+// A runtime plugin's virtual module: user modules get the running program's own
+// exports (in the compiled binary there is no mod.ts on disk to resolve to).
+function provideModule(specifier: string, exports: Record<string, unknown>): void {
+  Bun.plugin({
+    name: `appserve:${specifier}`,
+    setup(build) {
+      build.module(specifier, () => ({ exports, loader: "object" }));
+    },
+  });
+}
+
 export const bunRuntime: Runtime = {
   name: "bun",
   version: Bun.version,
@@ -143,5 +155,6 @@ export const bunRuntime: Runtime = {
   masterCommand: (argv) => self(argv, CLI_ENTRY),
   libc: once(loadLibc),
   setProcessTitle,
+  provideModule,
   serveNative,
 };

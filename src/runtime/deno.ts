@@ -26,6 +26,7 @@ function loadLibc(): Libc {
     setgid: (gid) => s.setgid(gid),
     setuid: (uid) => s.setuid(uid),
     umask: (mask) => s.umask(mask),
+    dup2: (fd, target) => s.dup2(fd, target),
     errno: () => new Deno.UnsafePointerView(s.__errno_location()!).getInt32(),
     strerror: (e) => Deno.UnsafePointerView.getCString(s.strerror(e)!),
   };
@@ -86,5 +87,8 @@ export const denoRuntime: Runtime = {
   setProcessTitle: (title: string) => {
     process.title = title;
   },
+  // Deno resolves "appserve" through the import map of appserve's deno.json,
+  // which `deno run` finds next to the entry module: the same mod.ts instance.
+  provideModule: () => {},
   serveNative,
 };

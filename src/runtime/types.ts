@@ -19,6 +19,8 @@ export interface Libc {
   setuid(uid: number): number;
   /** Sets the file-mode creation mask; returns the previous one. */
   umask(mask: number): number;
+  /** Makes `target` a copy of `fd` (--capture-output points stdout/stderr at the error log). */
+  dup2(fd: number, target: number): number;
   /** errno of the last failed call, read right after it. */
   errno(): number;
   strerror(errno: number): string;
@@ -66,6 +68,11 @@ export interface Runtime {
   libc(): Libc;
   /** Sets what `ps` shows for this process (gunicorn's setproctitle). */
   setProcessTitle(title: string): void;
+  /**
+   * Makes `import ... from "<specifier>"` in user modules (a --logger-class)
+   * resolve to `exports`, this very module instance, so classes stay identical.
+   */
+  provideModule(specifier: string, exports: Record<string, unknown>): void;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
 }

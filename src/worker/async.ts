@@ -10,7 +10,6 @@ import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { FetchHandler } from "../http/types.ts";
 import { loadTlsFiles, type TlsFiles } from "../tls/tls_files.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
-import type { AccessLog } from "../log/access_log.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
@@ -25,13 +24,13 @@ export interface Serving {
 function httpOptions(
   config: Config,
   log: Logger,
-  access?: AccessLog,
+  access?: Logger,
   tls?: TlsFiles | null,
 ): HttpServerOptions {
   return {
     onRequestDone: access &&
       ((request, response, durationMs, details) =>
-        access.write({ request, response, details, durationMs, end: new Date() })),
+        access.access({ request, response, details, durationMs, end: new Date() })),
     keepAlive: config.keepalive,
     limitRequestLine: config.limit_request_line,
     limitRequestFields: config.limit_request_fields,
@@ -73,12 +72,12 @@ function guarded(handler: FetchHandler, log: Logger): FetchHandler {
 
 // The native servers report no write completion: log when the app has answered,
 // with the body size the response declares.
-function logged(handler: FetchHandler, access: AccessLog): FetchHandler {
+function logged(handler: FetchHandler, access: Logger): FetchHandler {
   return async (request, info) => {
     const start = performance.now();
     const response = await handler(request, info);
     const url = new URL(request.url);
-    access.write({
+    access.access({
       request,
       response,
       durationMs: performance.now() - start,
@@ -109,7 +108,7 @@ function withDeadline(done: Promise<void>, ms: number, onLate: () => void): Prom
 export async function serveAsync(
   handler: FetchHandler,
   boot: WorkerBoot,
-  ctx: { config: Config; log: Logger; runtime: Runtime; access?: AccessLog },
+  ctx: { config: Config; log: Logger; runtime: Runtime; access?: Logger },
 ): Promise<Serving[]> {
   const servings: Serving[] = [];
   const tls = loadTlsFiles(ctx.config, ctx.runtime.tlsClientCerts);

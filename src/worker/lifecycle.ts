@@ -11,8 +11,10 @@ import { loadApp } from "../app/load_app.ts";
 import type { FetchHandler } from "../http/types.ts";
 import { send } from "../ipc/channel.ts";
 import { CHANNEL_FD, type WorkerBoot, type WorkerMessage } from "../ipc/messages.ts";
-import { AccessLog } from "../log/access_log.ts";
-import { Logger } from "../log/logger.ts";
+import { captureOutput } from "../log/capture_output.ts";
+import { createLogger } from "../log/create_logger.ts";
+import { accessRoute } from "../log/logging_table.ts";
+import type { Logger } from "../log/logger.ts";
 import { HookRunner, type ServerInfo, type WorkerInfo } from "../hooks.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
@@ -37,11 +39,10 @@ export class Worker {
   readonly #boot: WorkerBoot;
   readonly #config: Config;
   readonly #runtime: Runtime;
-  readonly #log: Logger;
+  #log!: Logger;
   readonly #limit: number;
   #channel: Socket | undefined;
   #hooks: HookRunner | undefined;
-  #access: AccessLog | undefined;
   #servings: Serving[] = [];
   #requests = 0;
   #retiring = false;
@@ -51,12 +52,19 @@ export class Worker {
     this.#boot = boot;
     this.#config = Object.freeze(boot.config) as unknown as Config;
     this.#runtime = runtime;
-    this.#log = new Logger({ level: this.#config.loglevel, file: this.#config.errorlog });
     this.#limit = requestLimit(this.#config);
   }
 
   /** Signals, the master channel and the app; exits 4 when the app cannot load. */
   async init(): Promise<FetchHandler> {
+    try {
+      this.#log = await createLogger(this.#config, "worker", this.#runtime);
+    } catch (error) {
+      process.stderr.write(`${firstLine(error)}\n`);
+      process.exit(ExitCode.WORKER_BOOT_ERROR);
+    }
+    // Deno's spawn hands a child the stdout/stderr it started with, not the master's fds 1 and 2.
+    captureOutput(this.#runtime.libc(), this.#config, "worker", this.#log);
     this.#log.info(`Booting worker with pid: ${process.pid}`);
     this.#runtime.setProcessTitle(processTitle("worker", this.#config));
     try {
@@ -81,12 +89,11 @@ export class Worker {
     process.on("SIGABRT", () => this.#quit("worker_abort", 1));
     process.on("SIGWINCH", () => {});
     process.on("SIGUSR1", () => {
-      this.#log.reopen();
-      this.#access?.reopen();
+      captureOutput(this.#runtime.libc(), this.#config, "worker", this.#log);
+      this.#log.reopen().catch((error) =>
+        this.#log.error(`Cannot reopen logs: ${firstLine(error)}`)
+      );
     });
-    if (this.#config.accesslog) {
-      this.#access = new AccessLog(this.#config.accesslog, this.#config.access_log_format);
-    }
     let app: FetchHandler;
     try {
       app = await loadApp(this.#config.app, process.cwd());
@@ -147,7 +154,11 @@ export class Worker {
         config: this.#config,
         log: this.#log,
         runtime: this.#runtime,
-        access: this.#access,
+        // Logger.access counts requests for statsd and feeds a custom logger class too.
+        access: accessRoute(this.#config).file || this.#config.statsd_host ||
+            this.#config.logger_class
+          ? this.#log
+          : undefined,
       });
     } catch (error) {
       this.#log.error(`Cannot serve: ${firstLine(error)}`);
@@ -167,8 +178,8 @@ export class Worker {
 
   async exit(code: number): Promise<never> {
     this.#log.info(`Worker exiting (pid: ${process.pid})`);
-    this.#access?.close();
     await this.#hooks?.run("worker_exit", this.#server(), this.#info());
+    await this.#log.close();
     process.exit(code);
   }
 

@@ -1,0 +1,99 @@
+// The [logging] TOML table: per-role routing of the logs, over the flat
+// settings (errorlog, loglevel, accesslog, access_log_format).
+//
+//   [logging]
+//   master = { file = "master.log", level = "info" }
+//   worker = { file = "worker.log", level = "debug" }
+//   access = { file = "access.log", format = '%(h)s "%(r)s" %(s)s' }
+
+import { isAbsolute, resolve } from "node:path";
+import { ValueError, type ValueType } from "../config/validators.ts";
+import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+
+/** Where one role's error log goes. */
+export interface ErrorRoute {
+  file?: string;
+  level?: LogLevel;
+}
+
+export interface LoggingTable {
+  master?: ErrorRoute;
+  worker?: ErrorRoute;
+  access?: { file?: string; format?: string };
+}
+
+const KEYS: Record<keyof LoggingTable, readonly string[]> = {
+  master: ["file", "level"],
+  worker: ["file", "level"],
+  access: ["file", "format"],
+};
+
+const EXPECTED = "a table with master, worker and access tables " +
+  "(master/worker: file, level; access: file, format)";
+
+function problem(message: string): never {
+  throw new ValueError(message);
+}
+
+export const loggingTable: ValueType<LoggingTable> & {
+  withBase(value: LoggingTable, dir: string): LoggingTable;
+} = {
+  cli: "string",
+  expected: EXPECTED,
+  parse(raw) {
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+      problem(`expected ${EXPECTED}`);
+    }
+    const table: LoggingTable = {};
+    for (const [role, value] of Object.entries(raw as Record<string, unknown>)) {
+      const keys = KEYS[role as keyof LoggingTable];
+      if (!keys) problem(`unknown key "${role}" (expected master, worker or access)`);
+      if (value === null || typeof value !== "object" || Array.isArray(value)) {
+        problem(`"${role}" must be a table of ${keys.join(", ")}`);
+      }
+      const entry: Record<string, string> = {};
+      for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+        if (!keys.includes(key)) {
+          problem(`unknown key "${role}.${key}" (expected ${keys.join(" or ")})`);
+        }
+        if (typeof v !== "string") problem(`"${role}.${key}" must be a string`);
+        if (key === "level" && !(LOG_LEVELS as readonly string[]).includes(v)) {
+          problem(`"${role}.level" must be one of ${LOG_LEVELS.join(", ")}, got "${v}"`);
+        }
+        entry[key] = v;
+      }
+      (table as Record<string, unknown>)[role] = entry;
+    }
+    return table;
+  },
+  // Files named in a config file are relative to its folder, like every path setting.
+  withBase(value, dir) {
+    const out: LoggingTable = structuredClone(value);
+    for (const entry of [out.master, out.worker, out.access]) {
+      if (entry?.file && entry.file !== "-" && !isAbsolute(entry.file)) {
+        entry.file = resolve(dir, entry.file);
+      }
+    }
+    return out;
+  },
+};
+
+interface FlatLogging {
+  errorlog: string;
+  loglevel: LogLevel;
+  accesslog: string;
+  access_log_format: string;
+  logging: LoggingTable;
+}
+
+/** The error log file and level of master or workers. */
+export function errorRoute(config: FlatLogging, role: "master" | "worker"): Required<ErrorRoute> {
+  const route = config.logging[role] ?? {};
+  return { file: route.file ?? config.errorlog, level: route.level ?? config.loglevel };
+}
+
+/** The access log file ("" = off) and format. */
+export function accessRoute(config: FlatLogging): { file: string; format: string } {
+  const route = config.logging.access ?? {};
+  return { file: route.file ?? config.accesslog, format: route.format ?? config.access_log_format };
+}

@@ -1,0 +1,53 @@
+// gunicorn's statsd metrics over UDP, through hot-shots: counters
+// gunicorn.requests, gunicorn.request.status.<code>, gunicorn.log.<level>, the
+// timer gunicorn.request.duration (ms) and the gauge gunicorn.workers.
+
+import StatsD from "hot-shots";
+
+/** Where the Logger sends its metrics. */
+export interface Metrics {
+  increment(name: string): void;
+  timing(name: string, ms: number): void;
+  gauge(name: string, value: number): void;
+  close(): void;
+}
+
+/** `--statsd-prefix`: gunicorn appends the dot. */
+export function statsdPrefix(prefix: string): string {
+  return prefix && !prefix.endsWith(".") ? `${prefix}.` : prefix;
+}
+
+/**
+ * A UDP statsd client for `host:port`. Send failures (an unresolvable host,
+ * nobody listening) never reach the app: `onError` hears about the first one.
+ */
+export function statsdClient(
+  hostPort: string,
+  prefix: string,
+  onError: (message: string) => void,
+): Metrics {
+  const colon = hostPort.lastIndexOf(":");
+  const host = hostPort.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+  const port = Number(hostPort.slice(colon + 1));
+  let reported = false;
+  const client = new StatsD({
+    host,
+    port,
+    prefix: statsdPrefix(prefix),
+    cacheDns: true,
+    // Metrics of one moment share datagrams (newline-separated, as statsd reads them).
+    maxBufferSize: 1400,
+    bufferFlushInterval: 100,
+    errorHandler: (error) => {
+      if (reported) return;
+      reported = true;
+      onError(`statsd: cannot send to ${hostPort} (${error.message}); metrics are dropped`);
+    },
+  });
+  return {
+    increment: (name) => client.increment(name),
+    timing: (name, ms) => client.timing(name, ms),
+    gauge: (name, value) => client.gauge(name, value),
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,86 @@
+// --statsd-host: gunicorn's metrics arrive as UDP datagrams on a local socket;
+// an unresolvable host is warned about once and serving goes on.
+
+import assert from "node:assert/strict";
+import { createSocket } from "node:dgram";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { e2e, eventually, FIXTURES, get, start } from "../_helpers.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+
+async function udpReceiver(): Promise<{ port: number; metrics: string[]; close(): void }> {
+  const socket = createSocket("udp4");
+  const metrics: string[] = [];
+  // hot-shots puts several metrics in one datagram, one per line.
+  socket.on("message", (data) => metrics.push(...String(data).split("\n").filter((m) => m)));
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  return { port: socket.address().port, metrics, close: () => socket.close() };
+}
+
+function sendGarbage(port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1", () => socket.end("NOT HTTP\r\n\r\n"));
+    socket.on("data", () => {});
+    socket.on("close", () => resolve());
+    socket.on("error", () => resolve());
+  });
+}
+
+e2e("--statsd-host sends gunicorn's metrics over UDP", async (target) => {
+  const receiver = await udpReceiver();
+  try {
+    const server = start(target, [
+      "--statsd-host",
+      `127.0.0.1:${receiver.port}`,
+      "--statsd-prefix",
+      "app",
+      "-w",
+      "2",
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
+    const url = await server.ready(2);
+    await get(`${url}/a`);
+    await get(`${url}/boom`);
+    await sendGarbage(Number(new URL(url).port));
+    const has = (pattern: RegExp) => receiver.metrics.some((m) => pattern.test(m));
+    const expected = [
+      /^app\.gunicorn\.workers:2\|g$/,
+      /^app\.gunicorn\.requests:1\|c$/,
+      /^app\.gunicorn\.request\.duration:\d+(\.\d+)?\|ms$/,
+      /^app\.gunicorn\.request\.status\.200:1\|c$/,
+      /^app\.gunicorn\.request\.status\.500:1\|c$/,
+      /^app\.gunicorn\.log\.exception:1\|c$/,
+      /^app\.gunicorn\.log\.warning:1\|c$/,
+    ];
+    await eventually(() => expected.every(has), "every metric");
+    await server.stop();
+  } finally {
+    receiver.close();
+  }
+});
+
+e2e(
+  "an unresolvable --statsd-host is warned about once per process; serving goes on",
+  async (target) => {
+    const server = start(target, [
+      "--statsd-host",
+      "no-such-host.invalid:8125",
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
+    const url = await server.ready(1);
+    for (let i = 0; i < 5; i++) assert.equal((await get(`${url}/x${i}`)).status, 200);
+    const warning = /\[(\d+)\] \[WARNING\] statsd: cannot send to no-such-host\.invalid:8125 /g;
+    await eventually(() => [...server.stderr.matchAll(warning)].length >= 2, "the warnings");
+    for (let i = 0; i < 5; i++) assert.equal((await get(`${url}/y${i}`)).status, 200);
+    await new Promise((r) => setTimeout(r, 500));
+    const pids = [...server.stderr.matchAll(warning)].map((m) => m[1]);
+    assert.equal(new Set(pids).size, pids.length, `one warning per process: ${pids}`);
+    assert.equal(pids.length, 2, "master and worker");
+    await server.stop();
+  },
+);

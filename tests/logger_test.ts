@@ -1,0 +1,80 @@
+// Logger in-process: gunicorn's exact error-log line per level, the threshold,
+// access lines, and reopening files logrotate moved.
+
+import assert from "node:assert/strict";
+import { readFileSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { Logger } from "../mod.ts";
+import { tempDir } from "./_helpers.ts";
+
+const TIME = String.raw`\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\]`;
+
+function entry(target: string, status: number) {
+  return {
+    request: new Request(`http://localhost${target}`, { headers: { "user-agent": "t/1" } }),
+    response: new Response(null, { status }),
+    details: {
+      remote: { transport: "tcp" as const, hostname: "10.0.0.7", port: 5000 },
+      protocol: "HTTP/1.1" as const,
+      target,
+      bodyBytes: 12,
+    },
+    durationMs: 1.5,
+    end: new Date(),
+  };
+}
+
+Deno.test("Logger writes gunicorn's error line for every level above the threshold", async () => {
+  const dir = tempDir();
+  const file = join(dir.path, "error.log");
+  try {
+    const log = new Logger({ level: "info", file });
+    log.debug("not shown");
+    log.info("an info");
+    log.warning("a warning");
+    log.error("an error");
+    log.critical("a critical");
+    log.exception("Error handling request GET /x", new Error("boom"));
+    await log.close();
+    const lines = readFileSync(file, "utf8");
+    const pid = process.pid;
+    assert.match(
+      lines,
+      new RegExp(
+        `^${TIME} \\[${pid}\\] \\[INFO\\] an info\n` +
+          `${TIME} \\[${pid}\\] \\[WARNING\\] a warning\n` +
+          `${TIME} \\[${pid}\\] \\[ERROR\\] an error\n` +
+          `${TIME} \\[${pid}\\] \\[CRITICAL\\] a critical\n` +
+          `${TIME} \\[${pid}\\] \\[ERROR\\] Error handling request GET /x\nError: boom\n\\s+at `,
+      ),
+    );
+    assert.ok(!lines.includes("not shown"));
+  } finally {
+    dir.remove();
+  }
+});
+
+Deno.test("Logger.access writes the configured format; reopen() moves on to a fresh file", async () => {
+  const dir = tempDir();
+  const file = join(dir.path, "access.log");
+  try {
+    const log = new Logger({ accessLog: file });
+    log.access(entry("/one?a=1", 200));
+    await log.reopen(); // flushes /one into the file first
+    renameSync(file, `${file}.1`);
+    await log.reopen();
+    log.access(entry("/two", 404));
+    await log.close();
+    assert.match(
+      readFileSync(`${file}.1`, "utf8"),
+      /^10\.0\.0\.7 - - \[.+\] "GET \/one\?a=1 HTTP\/1\.1" 200 12 "-" "t\/1"\n$/,
+    );
+    assert.match(
+      readFileSync(file, "utf8"),
+      /^10\.0\.0\.7 - - \[.+\] "GET \/two HTTP\/1\.1" 404 12 "-" "t\/1"\n$/,
+    );
+  } finally {
+    dir.remove();
+  }
+});
