@@ -103,7 +103,8 @@ e2e("serves on a unix socket and removes the socket file on exit", async (target
 
 e2e("replaces a worker killed with SIGKILL and keeps serving", async (target) => {
   const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
-  const url = await server.ready(2);
+  // Both must have booted (and logged so): the test counts "Booting worker" lines.
+  const url = await server.allAnswering(2);
   const [victim] = childPids(server.pid);
   process.kill(victim, "SIGKILL");
   await server.waitFor(
