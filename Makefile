@@ -18,7 +18,7 @@ install: node_modules/.installed
 dist/appserve: node_modules/.installed $(SOURCES)
 	@mkdir -p dist
 	$(BUN) build --compile --compile-autoload-package-json --minify-syntax \
-	  src/cli/main.ts workers/process_entry.ts --outfile dist/appserve
+	  src/cli/main.ts workers/process_entry.ts workers/thread_entry.ts --outfile dist/appserve
 
 compile: dist/appserve
 

@@ -122,15 +122,12 @@ function checkCombinations(
   origins: Record<string, string>,
   problems: string[],
 ): void {
-  // gunicorn: --threads above 1 with the default worker class means gthread.
-  if (Number(values.threads) > 1 && origins.worker_class === "default") {
+  // gunicorn: --threads above 1 with the default or the sync worker class means gthread.
+  if (
+    Number(values.threads) > 1 &&
+    (origins.worker_class === "default" || values.worker_class === "sync")
+  ) {
     values.worker_class = "gthread";
-    origins.worker_class = origins.threads;
-  }
-  const workerClass = values.worker_class;
-  if (workerClass === "gthread") {
-    problems.push(
-      `${origins.worker_class}: worker class "${workerClass}" is not supported yet (worker classes, issue 5)`,
-    );
+    if (origins.worker_class === "default") origins.worker_class = origins.threads;
   }
 }

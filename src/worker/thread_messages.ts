@@ -1,0 +1,36 @@
+// What a gthread worker process and its threads say to each other. Bodies
+// travel on their own MessagePorts (stream_port.ts); one thread runs one
+// request at a time, so a request needs no id.
+
+import type { RemoteAddr } from "../http/types.ts";
+
+/** Process → thread. */
+export type ToThread =
+  | { t: "load"; app: string; cwd: string }
+  | {
+    t: "request";
+    method: string;
+    url: string;
+    headers: [string, string][];
+    body: MessagePort | null;
+    remote: RemoteAddr;
+    family: string;
+  }
+  | { t: "ping" };
+
+/** Thread → process. */
+export type FromThread =
+  | { t: "loaded" }
+  | { t: "load-failed"; message: string }
+  | {
+    t: "response";
+    status: number;
+    statusText: string;
+    headers: [string, string][];
+    body: MessagePort | null;
+  }
+  /** The app threw or returned something that is not a Response. */
+  | { t: "app-error"; name: string; message: string; stack: string }
+  /** The response body is fully sent (or abandoned): the thread is free. */
+  | { t: "done" }
+  | { t: "pong" };
