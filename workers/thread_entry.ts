@@ -52,22 +52,74 @@ async function run(message: Extract<ToThread, { t: "request" }>): Promise<void> 
       throw new TypeError(`app handler returned ${typeof response} instead of a Response`);
     }
   } catch (error) {
-    const e = error instanceof Error ? error : new Error(String(error));
-    post({ t: "app-error", name: e.name, message: e.message, stack: e.stack ?? "" });
+    reportError(error);
+    return;
+  }
+  const head = {
+    status: response.status,
+    statusText: response.statusText,
+    headers: [...response.headers],
+  };
+  const body = response.body;
+  if (!body) {
+    post({ t: "response", ...head, body: null });
+    post({ t: "done" });
+    return;
+  }
+  // A body that is already complete (the common case) travels inside the message; only one
+  // still being produced gets a port of its own, so its first chunk is not held back.
+  const reader = body.getReader();
+  const p1 = reader.read();
+  const p2 = reader.read();
+  let first: ReadableStreamReadResult<Uint8Array>;
+  let second: ReadableStreamReadResult<Uint8Array> | typeof NOT_YET;
+  try {
+    first = await p1;
+    second = first.done ? first : await Promise.race([p2, NOT_YET_PROMISE]);
+  } catch (error) {
+    p2.catch(() => {});
+    reportError(error);
+    return;
+  }
+  if (second !== NOT_YET && second.done) {
+    post({ t: "response", ...head, body: first.done ? new Uint8Array(0) : first.value });
     post({ t: "done" });
     return;
   }
   const { port1, port2 } = new MessageChannel();
-  const body = response.body;
-  post({
-    t: "response",
-    status: response.status,
-    statusText: response.statusText,
-    headers: [...response.headers],
-    body: body ? port2 : null,
-  }, body ? [port2] : []);
-  if (body) await sendStream(body, port1);
-  else port1.close();
+  post({ t: "response", ...head, body: port2 }, [port2]);
+  await sendStream(resumed(reader, first.value!, second === NOT_YET ? p2 : second), port1);
+  post({ t: "done" });
+}
+
+const NOT_YET = Symbol("not yet");
+const NOT_YET_PROMISE: Promise<typeof NOT_YET> = Promise.resolve(NOT_YET);
+
+/** The rest of a body whose first chunk and second read were taken already. */
+function resumed(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  first: Uint8Array,
+  second: ReadableStreamReadResult<Uint8Array> | Promise<ReadableStreamReadResult<Uint8Array>>,
+): ReadableStream<Uint8Array> {
+  let step = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const r = step === 0
+        ? { done: false, value: first }
+        : step === 1
+        ? await second
+        : await reader.read();
+      step++;
+      if (r.done) controller.close();
+      else controller.enqueue(r.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+}
+
+function reportError(error: unknown): void {
+  const e = error instanceof Error ? error : new Error(String(error));
+  post({ t: "app-error", name: e.name, message: e.message, stack: e.stack ?? "" });
   post({ t: "done" });
 }
 

@@ -262,7 +262,7 @@ async function writeBody(
 ): Promise<void> {
   let reader: ReadableStreamDefaultReader<Uint8Array>;
   let first: Uint8Array;
-  let second: Uint8Array;
+  let second: Uint8Array | null = null;
   let p2: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
   // writeDone is called outside the try: it goes on to the next pipelined request, whose
   // failures must not be mistaken for this body's.
@@ -281,8 +281,12 @@ async function writeBody(
       result = keep ? KEEP : CLOSE;
     } else {
       first = toBytes(r1.value);
-      const r2 = await p2;
-      if (r2.done) {
+      // A body that is already complete has its second read settled by now; one that is
+      // still being produced (server-sent events) must not have its first chunk held back.
+      const r2 = await Promise.race([p2, NOT_YET]);
+      if (r2 === NOT_YET_RESULT) {
+        // The first chunk goes out now; the second read is awaited by the slow path.
+      } else if (r2.done) {
         t.reader = null;
         if (t.closed) result = CLOSE;
         else {
@@ -301,7 +305,7 @@ async function writeBody(
     result = UNSENT;
   }
   if (result === -1) {
-    result = await stream(t, reader!, head, keep, fixedLength, http10, first!, second!);
+    result = await stream(t, reader!, head, keep, fixedLength, http10, first!, second, p2!);
   }
   t.writeDone(result);
 }
@@ -315,7 +319,8 @@ async function stream(
   fixedLength: number,
   http10: boolean,
   first: Uint8Array,
-  second: Uint8Array,
+  second: Uint8Array | null,
+  pending: Promise<ReadableStreamReadResult<Uint8Array>>,
 ): Promise<number> {
   const socket = t.socket;
   // An HTTP/1.0 client cannot decode chunked: send raw and mark the end by closing.
@@ -333,17 +338,23 @@ async function stream(
   try {
     socket.cork();
     socket.write(encodeHead(head, null));
-    sent += first.length + second.length;
+    sent += first.length + (second?.length ?? 0);
     t.bodyBytes = sent;
-    ok = writeChunk(socket, first, chunked) && writeChunk(socket, second, chunked);
+    ok = writeChunk(socket, first, chunked) &&
+      (second === null || writeChunk(socket, second, chunked));
     socket.uncork();
+    // The second read is still in flight when the first chunk was sent on its own.
+    let next: Promise<ReadableStreamReadResult<Uint8Array>> | null = second === null
+      ? pending
+      : null;
     for (;;) {
       if (fixedLength >= 0 && sent > fixedLength) {
         throw new RangeError("body exceeds content-length");
       }
       if (!ok || socket.writableNeedDrain) await t.waitDrain();
       if (t.closed) break;
-      const r = await reader.read();
+      const r = await (next ?? reader.read());
+      next = null;
       if (r.done) break;
       const chunk = toBytes(r.value);
       sent += chunk.length;
@@ -373,6 +384,9 @@ async function stream(
   if (chunked) socket.write(LAST_CHUNK);
   return keep ? KEEP : CLOSE;
 }
+
+const NOT_YET_RESULT = Symbol("not yet");
+const NOT_YET: Promise<typeof NOT_YET_RESULT> = Promise.resolve(NOT_YET_RESULT);
 
 function uncork(socket: Socket): void {
   socket.uncork();

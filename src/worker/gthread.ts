@@ -48,6 +48,17 @@ function plain(status: number, body: string): Response {
   });
 }
 
+/** The error of a crashed thread as one line; Bun's message carries a code frame first. */
+function crashLine(event: ErrorEvent): string {
+  if (event.error instanceof Error) return firstLine(event.error);
+  const lines = String(event.message).split("\n");
+  for (const line of lines) {
+    const m = /^\s*(?:Uncaught\s+)?(\w*Error|error):\s*(.*)$/.exec(line);
+    if (m) return `${m[1] === "error" ? "Error" : m[1]}: ${m[2]}`;
+  }
+  return lines[0];
+}
+
 function describe(request: Request): string {
   const url = new URL(request.url);
   return `${request.method} ${url.pathname}${url.search}`;
@@ -159,9 +170,7 @@ export class ThreadPool {
       // Unhandled, an error event in a Deno Worker also takes the parent down.
       thread.worker.onerror = (event: ErrorEvent) => {
         event.preventDefault();
-        // Bun puts a code frame in the message; the error itself is one line.
-        const error = event.error;
-        died(`crashed: ${error instanceof Error ? firstLine(error) : event.message}`);
+        died(`crashed: ${crashLine(event)}`);
       };
       thread.worker.onmessageerror = () => died("sent a message that cannot be read");
       // Bun reports a thread that ended itself (process.exit() inside it).
@@ -211,7 +220,11 @@ export class ThreadPool {
     if (!job) return;
     if (message.t === "response") {
       clearTimeout(job.timer);
-      const body = message.body ? receiveStream(message.body, job.gone.signal) : null;
+      const body: BodyInit | null = message.body instanceof Uint8Array
+        ? message.body as Uint8Array<ArrayBuffer>
+        : message.body === null
+        ? message.body
+        : receiveStream(message.body, job.gone.signal);
       this.#answer(
         job,
         new Response(body, {

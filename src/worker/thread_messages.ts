@@ -27,7 +27,8 @@ export type FromThread =
     status: number;
     statusText: string;
     headers: [string, string][];
-    body: MessagePort | null;
+    /** A body complete when the app returned travels inline; one still produced streams. */
+    body: Uint8Array | MessagePort | null;
   }
   /** The app threw or returned something that is not a Response. */
   | { t: "app-error"; name: string; message: string; stack: string }

@@ -90,7 +90,10 @@ e2e("serves on a unix socket and removes the socket file on exit", async (target
       env: "from-e",
     });
     // -e sets the variable in the workers only.
-    assert.doesNotMatch(readFileSync(`/proc/${server.pid}/environ`, "latin1"), /APPSERVE_FIXTURE_ENV/);
+    assert.doesNotMatch(
+      readFileSync(`/proc/${server.pid}/environ`, "latin1"),
+      /APPSERVE_FIXTURE_ENV/,
+    );
     await stopClean(server);
     assert.ok(!existsSync(socketPath), "socket file left behind");
   } finally {

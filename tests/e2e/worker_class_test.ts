@@ -67,9 +67,11 @@ e2e(
   },
 );
 
-e2e("-k gevent is accepted as an alias of async", async (target) => {
-  const server = start(target, ["-k", "gevent", "-b", "127.0.0.1:0", PID_APP]);
-  await server.ready(1);
-  await server.waitFor(/\[INFO\] Using worker: async \(alias gevent\)/);
-  await server.stop();
-});
+for (const alias of ["gevent", "eventlet"]) {
+  e2e(`-k ${alias} is accepted as an alias of async`, async (target) => {
+    const server = start(target, ["-k", alias, "-b", "127.0.0.1:0", PID_APP]);
+    await server.ready(1);
+    await server.waitFor(new RegExp(`\\[INFO\\] Using worker: async \\(alias ${alias}\\)`));
+    await server.stop();
+  });
+}
