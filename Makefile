@@ -41,6 +41,7 @@ ok: install dist/appserve
 
 bench: install dist/appserve
 	$(DENO) run -A scripts/bench/hello.ts
+	$(DENO) run -A scripts/bench/worker_classes.ts
 
 clean:
 	rm -rf dist .tmp
