@@ -30,6 +30,7 @@ export interface PoolOptions {
 
 interface Job {
   request: Request;
+  info: ServeInfo;
   resolve(response: Response): void;
   /** The response head went out (resolve was called). */
   answered: boolean;
@@ -64,9 +65,16 @@ function describe(request: Request): string {
   return `${request.method} ${url.pathname}${url.search}`;
 }
 
+interface Waiting {
+  request: Request;
+  info: ServeInfo;
+  resolve(response: Response): void;
+}
+
 class Thread {
   readonly worker: Worker;
-  job: Job | undefined;
+  /** The request it runs (at most one: the rest wait in the pool, for whichever thread frees). */
+  readonly jobs: Job[] = [];
   dead = false;
   /** When the unanswered ping was sent, 0 when none is pending. */
   pingSent = 0;
@@ -83,8 +91,10 @@ class Thread {
 export class ThreadPool {
   readonly #options: PoolOptions;
   readonly #threads = new Set<Thread>();
+  /** Live threads with no request. */
   readonly #idle: Thread[] = [];
-  readonly #waiting: ((thread: Thread) => void)[] = [];
+  /** Live threads that have loaded the app. */
+  readonly #waiting: Waiting[] = [];
   #nextId = 1;
   #closed = false;
 
@@ -108,8 +118,7 @@ export class ThreadPool {
   readonly handler: FetchHandler = (request, info) => {
     const thread = this.#idle.pop();
     if (thread) return this.#dispatch(thread, request, info);
-    return new Promise<Thread>((resolve) => this.#waiting.push(resolve))
-      .then((t) => this.#dispatch(t, request, info));
+    return new Promise<Response>((resolve) => this.#waiting.push({ request, info, resolve }));
   };
 
   /** Pings every thread; one that left the last ping unanswered for the timeout is replaced. */
@@ -147,7 +156,7 @@ export class ThreadPool {
         if (message.t === "loaded") {
           loaded = true;
           resolve();
-          this.#release(thread);
+          this.#fill(thread);
         } else if (message.t === "load-failed") {
           this.#threads.delete(thread);
           thread.dead = true;
@@ -181,8 +190,8 @@ export class ThreadPool {
 
   #dispatch(thread: Thread, request: Request, info: ServeInfo): Promise<Response> {
     return new Promise<Response>((resolve) => {
-      const job: Job = { request, resolve, answered: false, gone: new AbortController() };
-      thread.job = job;
+      const job: Job = { request, info, resolve, answered: false, gone: new AbortController() };
+      thread.jobs.push(job);
       const transfer: Transferable[] = [];
       let bodyPort: MessagePort | null = null;
       if (request.body) {
@@ -201,14 +210,19 @@ export class ThreadPool {
         remote: info.remoteAddr,
         family: peer?.family ?? "",
       }, transfer);
-      const limit = this.#options.timeoutMs;
-      if (limit > 0) {
-        job.timer = setTimeout(
-          () => this.#kill(thread, `ran ${describe(request)} past the timeout`, 504),
-          limit,
-        );
-      }
+      if (thread.jobs.length === 1) this.#startClock(thread);
     });
+  }
+
+  /** The thread's first request is running from now: time it. */
+  #startClock(thread: Thread): void {
+    const limit = this.#options.timeoutMs;
+    const job = thread.jobs[0];
+    if (limit <= 0 || !job) return;
+    job.timer = setTimeout(
+      () => this.#kill(thread, `ran ${describe(job.request)} past the timeout`, 504),
+      limit,
+    );
   }
 
   #onMessage(thread: Thread, message: FromThread): void {
@@ -216,7 +230,7 @@ export class ThreadPool {
       thread.pingSent = 0;
       return;
     }
-    const job = thread.job;
+    const job = thread.jobs[0];
     if (!job) return;
     if (message.t === "response") {
       clearTimeout(job.timer);
@@ -225,24 +239,25 @@ export class ThreadPool {
         : message.body === null
         ? message.body
         : receiveStream(message.body, job.gone.signal);
-      this.#answer(
-        job,
-        new Response(body, {
-          status: message.status,
-          statusText: message.statusText,
-          headers: message.headers,
-        }),
-      );
+      // As in the thread: headers appended, not converted from an init.
+      const response = new Response(body, {
+        status: message.status,
+        statusText: message.statusText,
+      });
+      const headers = response.headers;
+      headers.delete("content-type");
+      for (const [name, value] of message.headers) headers.append(name, value);
+      this.#answer(job, response);
+      if (!(message.body instanceof MessagePort)) this.#finish(thread);
     } else if (message.t === "app-error") {
       clearTimeout(job.timer);
       const error = new Error(message.message);
       error.name = message.name;
       error.stack = message.stack;
       this.#answer(job, this.#options.onAppError(error, job.request));
+      this.#finish(thread);
     } else if (message.t === "done") {
-      clearTimeout(job.timer);
-      thread.job = undefined;
-      this.#release(thread);
+      this.#finish(thread);
     }
   }
 
@@ -252,10 +267,20 @@ export class ThreadPool {
     job.resolve(response);
   }
 
-  #release(thread: Thread): void {
+  /** The thread's current request is over: time the next one, hand it more work. */
+  #finish(thread: Thread): void {
+    const job = thread.jobs.shift();
+    if (job) clearTimeout(job.timer);
+    this.#startClock(thread);
+    this.#fill(thread);
+  }
+
+  /** Gives the longest-waiting request to a free thread, or marks it idle. */
+  #fill(thread: Thread): void {
     if (thread.dead) return;
+    if (thread.jobs.length > 0) return;
     const next = this.#waiting.shift();
-    if (next) next(thread);
+    if (next) this.#dispatch(thread, next.request, next.info).then(next.resolve);
     else this.#idle.push(thread);
   }
 
@@ -267,7 +292,7 @@ export class ThreadPool {
     this.#threads.delete(thread);
     const idle = this.#idle.indexOf(thread);
     if (idle >= 0) this.#idle.splice(idle, 1);
-    const job = thread.job;
+    const [job] = thread.jobs.splice(0);
     const log = this.#options.log;
     if (status === 504) log.critical(`THREAD TIMEOUT (thread ${thread.id} ${reason})`);
     else log.error(`Thread ${thread.id} ${reason}`);

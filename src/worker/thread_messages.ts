@@ -27,11 +27,14 @@ export type FromThread =
     status: number;
     statusText: string;
     headers: [string, string][];
-    /** A body complete when the app returned travels inline; one still produced streams. */
+    /**
+     * A body complete when the app returned travels inline (and the request is over); one
+     * still being produced streams over the port, followed by "done".
+     */
     body: Uint8Array | MessagePort | null;
   }
-  /** The app threw or returned something that is not a Response. */
+  /** The app threw or returned something that is not a Response (the request is over). */
   | { t: "app-error"; name: string; message: string; stack: string }
-  /** The response body is fully sent (or abandoned): the thread is free. */
+  /** A streamed response body is fully sent (or abandoned): the request is over. */
   | { t: "done" }
   | { t: "pong" };

@@ -86,14 +86,17 @@ e2e("gthread: a crashed thread is replaced, its request gets a 500", async (targ
   assert.equal(crash.status, 500);
   await server.waitFor(/\[ERROR\] Thread \d+ crashed: Error: crash outside the request/);
   await server.waitFor(/\[INFO\] Replacing thread \d+/);
-  // Both threads serve again (the replacement among them), in the same process.
-  const [x, y] = await Promise.all([
-    json<Timed>(`${url}/cpu?ms=500`),
-    json<Timed>(`${url}/cpu?ms=500`),
-  ]);
-  assert.equal(x.pid, pid);
-  assert.equal(y.pid, pid);
-  assert.notEqual(x.thread, y.thread);
+  // Both threads serve again (the replacement among them, once loaded), in the same process.
+  let threads = new Set<string>();
+  for (let i = 0; i < 40 && threads.size < 2; i++) {
+    const runs = await Promise.all([
+      json<Timed>(`${url}/cpu?ms=200`),
+      json<Timed>(`${url}/cpu?ms=200`),
+    ]);
+    assert.deepEqual(runs.map((r) => r.pid), [pid, pid]);
+    threads = new Set(runs.map((r) => r.thread));
+  }
+  assert.equal(threads.size, 2, "two threads answer again");
   await server.stop();
 });
 
