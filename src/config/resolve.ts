@@ -120,6 +120,8 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
 function checkCombinations(
   values: Record<string, unknown>,
   origins: Record<string, string>,
+  // Where rules that refuse a combination report it (none does at the moment).
+  // deno-lint-ignore no-unused-vars
   problems: string[],
 ): void {
   // gunicorn: --threads above 1 with the default or the sync worker class means gthread.

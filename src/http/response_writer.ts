@@ -114,7 +114,6 @@ const KEEP_LINE = "connection: keep-alive\r\n";
 const CLOSE_LINE = "connection: close\r\n";
 const CHUNKED_LINE = "transfer-encoding: chunked\r\n";
 const LAST_CHUNK = Buffer.from("0\r\n\r\n", "latin1");
-const CRLF = Buffer.from("\r\n", "latin1");
 // Below this, a chunk is copied next to its framing so it leaves in one write.
 const COPY_CHUNK_MAX = 16 * 1024;
 
