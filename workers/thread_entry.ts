@@ -80,6 +80,8 @@ async function run(message: Extract<ToThread, { t: "request" }>): Promise<void> 
   try {
     first = await p1;
     second = first.done ? first : await Promise.race([p2, NOT_YET_PROMISE]);
+    // Some bodies (Bun's) settle a few microtasks later: give them until the next turn.
+    if (second === NOT_YET) second = await Promise.race([p2, nextTurn()]);
   } catch (error) {
     p2.catch(() => {});
     reportError(error);
@@ -97,6 +99,10 @@ async function run(message: Extract<ToThread, { t: "request" }>): Promise<void> 
 
 const NOT_YET = Symbol("not yet");
 const NOT_YET_PROMISE: Promise<typeof NOT_YET> = Promise.resolve(NOT_YET);
+
+function nextTurn(): Promise<typeof NOT_YET> {
+  return new Promise((resolve) => setTimeout(resolve, 0, NOT_YET));
+}
 
 /** The rest of a body whose first chunk and second read were taken already. */
 function resumed(

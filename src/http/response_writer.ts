@@ -282,7 +282,9 @@ async function writeBody(
       first = toBytes(r1.value);
       // A body that is already complete has its second read settled by now; one that is
       // still being produced (server-sent events) must not have its first chunk held back.
-      const r2 = await Promise.race([p2, NOT_YET]);
+      let r2 = await Promise.race([p2, NOT_YET]);
+      // Some bodies (Bun's) settle a few microtasks later: give them until the next turn.
+      if (r2 === NOT_YET_RESULT) r2 = await Promise.race([p2, nextTurn()]);
       if (r2 === NOT_YET_RESULT) {
         // The first chunk goes out now; the second read is awaited by the slow path.
       } else if (r2.done) {
@@ -386,6 +388,10 @@ async function stream(
 
 const NOT_YET_RESULT = Symbol("not yet");
 const NOT_YET: Promise<typeof NOT_YET_RESULT> = Promise.resolve(NOT_YET_RESULT);
+
+function nextTurn(): Promise<typeof NOT_YET_RESULT> {
+  return new Promise((resolve) => setImmediate(resolve, NOT_YET_RESULT));
+}
 
 function uncork(socket: Socket): void {
   socket.uncork();
