@@ -1,12 +1,13 @@
 // `make bench`, second part: the worker classes side by side in one run.
 // (a) a CPU-bound route (~50 ms of arithmetic) on -w 1: appserve gthread
-//     --threads 2 vs sync, and gunicorn gthread --threads 2 (Debian package);
+//     --threads 2 vs sync, and gunicorn gthread --threads 2 vs sync (Debian package);
 // (b) hello world: -w 1 --threads 2 (gthread) vs -w 2 async;
 // (c) an IO-bound route (sleep 100 ms) with 200 concurrent clients on async -w 1,
 //     against the ideal 2000 req/s.
 // Every row is measured --rounds times, interleaved; each row reports its median.
 
 import { spawnSync } from "node:child_process";
+import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import {
@@ -25,14 +26,16 @@ const ROOT = resolve(import.meta.dirname!, "..", "..");
 const DENO = "node_modules/.bin/deno";
 const BINARY = "dist/appserve";
 const CLI = "src/cli/main.ts";
+const BUN = "node_modules/.bin/bun";
 const APP = "scripts/bench/worker_classes_app.ts";
+const CALIBRATE = "scripts/bench/calibrate_cpu.ts";
 
 const USAGE = `Usage: deno run -A scripts/bench/worker_classes.ts [OPTIONS]
 
 Worker classes side by side (wrk -t1, 1 s warm-up per server):
   (a) CPU-bound /cpu (~50 ms of work), 8 connections: appserve -w 1 -k gthread
       --threads 2 vs -w 1 -k sync (deno run and the binary), and gunicorn -w 1
-      -k gthread --threads 2 (apt-installs Debian's gunicorn when missing)
+      -k gthread --threads 2 vs -k sync (apt-installs Debian's gunicorn if missing)
   (b) hello world, 64 connections: -w 1 --threads 2 vs -w 2 (async)
   (c) /sleep (100 ms), 200 connections, async -w 1: share of the ideal 2000 req/s
 
@@ -47,6 +50,8 @@ type Part = "a" | "b" | "c";
 
 interface Row {
   part: Part;
+  /** Whose calibrated work count the row's app uses. */
+  runtime: "deno" | "bun" | "python";
   label: string;
   command: string;
   args: string[];
@@ -59,8 +64,48 @@ interface Row {
 function appserve(target: "deno" | "binary", args: string[], port: number) {
   const all = [...args, "-b", `${HOST}:${port}`, APP];
   return target === "deno"
-    ? { command: DENO, args: ["run", "-A", "--unstable-net", "--quiet", CLI, ...all] }
-    : { command: BINARY, args: all };
+    ? {
+      runtime: "deno" as const,
+      command: DENO,
+      args: ["run", "-A", "--unstable-net", "--quiet", CLI, ...all],
+    }
+    : { runtime: "bun" as const, command: BINARY, args: all };
+}
+
+function gunicorn(workerClass: string, port: number) {
+  const threads = workerClass === "gthread" ? ["--threads", "2"] : [];
+  return {
+    runtime: "python" as const,
+    command: "gunicorn",
+    args: [
+      "-w",
+      "1",
+      "-k",
+      workerClass,
+      ...threads,
+      "-b",
+      `${HOST}:${port}`,
+      "--chdir",
+      "scripts/bench",
+      "cpu_wsgi:app",
+    ],
+  };
+}
+
+/** The /cpu work count each runtime needs for ~50 ms, measured once for the whole run. */
+function calibrations(): Record<"deno" | "bun", string> {
+  const run = (command: string, args: string[]) => {
+    const result = spawnSync(join(ROOT, command), args, { cwd: ROOT, encoding: "utf8" });
+    const n = Number(result.stdout?.trim());
+    if (!Number.isInteger(n) || n <= 0) {
+      throw new BenchError(`cannot calibrate the CPU route with ${command}: ${result.stderr}`);
+    }
+    return String(n);
+  };
+  return {
+    deno: run(DENO, ["run", "-A", "--quiet", CALIBRATE]),
+    bun: run(BUN, [CALIBRATE]),
+  };
 }
 
 function rows(port: number): Row[] {
@@ -85,27 +130,16 @@ function rows(port: number): Row[] {
       ready: booted,
     });
   }
-  out.push({
-    part: "a",
-    label: "gunicorn -w 1 -k gthread --threads 2",
-    command: "gunicorn",
-    args: [
-      "-w",
-      "1",
-      "-k",
-      "gthread",
-      "--threads",
-      "2",
-      "-b",
-      `${HOST}:${port}`,
-      "--chdir",
-      "scripts/bench",
-      "cpu_wsgi:app",
-    ],
-    path: "/cpu",
-    connections: 8,
-    ready: booted,
-  });
+  for (const workerClass of ["gthread", "sync"]) {
+    out.push({
+      part: "a",
+      label: `gunicorn -w 1 -k ${workerClass}${workerClass === "gthread" ? " --threads 2" : ""}`,
+      ...gunicorn(workerClass, port),
+      path: "/cpu",
+      connections: 8,
+      ready: booted,
+    });
+  }
   for (const target of ["deno", "binary"] as const) {
     const name = target === "deno" ? "appserve (deno run)" : "appserve (binary)";
     out.push({
@@ -148,11 +182,17 @@ function ensureGunicorn(): void {
   }
 }
 
-async function measure(row: Row, seconds: number): Promise<WrkResult> {
+async function measure(
+  row: Row,
+  seconds: number,
+  iterations: Record<"deno" | "bun", string>,
+): Promise<WrkResult> {
   // Rows are rebuilt per run so each gets a fresh port.
   const port = await freePort();
   const fresh = rows(port).find((r) => r.label === row.label)!;
   const command = fresh.command === "gunicorn" ? "gunicorn" : join(ROOT, fresh.command);
+  if (row.runtime === "python") delete process.env.BENCH_CPU_ITERATIONS;
+  else process.env.BENCH_CPU_ITERATIONS = iterations[row.runtime];
   const proc: Proc = launch(row.label, command, fresh.args, ROOT);
   try {
     await waitReady(row.label, [proc], port, () => row.ready.test(proc.output), 30_000);
@@ -210,11 +250,12 @@ async function main(): Promise<void> {
   }
   if (!wrkAvailable()) throw new BenchError("wrk is missing (run make install)");
   ensureGunicorn();
+  const iterations = calibrations();
   const all = rows(0);
   const runs: WrkResult[][] = all.map(() => []);
   for (let round = 1; round <= rounds; round++) {
     for (const [i, row] of all.entries()) {
-      const result = await measure(row, duration);
+      const result = await measure(row, duration, iterations);
       runs[i].push(result);
       process.stderr.write(
         `[round ${round}/${rounds}] ${row.label} ${row.path}: ${Math.round(result.rps)} req/s` +
@@ -237,9 +278,9 @@ async function main(): Promise<void> {
     ];
   });
   const out: string[] = [];
-  out.push(
-    `Worker classes, wrk -t1, ${duration} s per row, median of ${rounds} interleaved runs.\n`,
-  );
+  out.push(`Worker classes, wrk -t1, ${duration} s per row, median of ${rounds} interleaved runs.`);
+  out.push(`/cpu work: ${iterations.deno} iterations under Deno, ${iterations.bun} under Bun.`);
+  out.push(`Load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
   out.push(table(["server", "route", "conns", "req/s", "p99", "errors"], body));
   out.push("");
   const checks: string[][] = [];
@@ -247,11 +288,9 @@ async function main(): Promise<void> {
     const a = rps(`${name} -w 1 -k gthread --threads 2`) / rps(`${name} -w 1 -k sync`);
     checks.push([`(a) ${name}: gthread ÷ sync`, ratio(a, 1), "≥ 1.80×", verdict(a, 1.8)]);
   }
-  const gunicorn = rps("gunicorn -w 1 -k gthread --threads 2");
-  const denoSync = rps("appserve (deno run) -w 1 -k sync");
   checks.push([
-    "(a) gunicorn gthread ÷ appserve sync (deno run)",
-    ratio(gunicorn, denoSync),
+    "(a) gunicorn: gthread ÷ sync",
+    ratio(rps("gunicorn -w 1 -k gthread --threads 2"), rps("gunicorn -w 1 -k sync")),
     "≈ 1× (GIL)",
     "info",
   ]);

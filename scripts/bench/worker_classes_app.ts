@@ -1,35 +1,12 @@
-// The app of the worker-class benchmark: "/" says hello, "/cpu" does a fixed
-// amount of arithmetic calibrated at import to about 50 ms on this machine
-// (a fixed amount, not a clock: two threads sharing one core must take twice
-// as long), "/sleep" waits 100 ms without using the CPU.
+// The app of the worker-class benchmark: "/" says hello, "/cpu" does the
+// benchmark's fixed CPU work (~50 ms; the count comes from the bench in
+// BENCH_CPU_ITERATIONS so every process and thread of a run does the same
+// work), "/sleep" waits 100 ms without using the CPU.
 
-function work(iterations: number): number {
-  let x = 1;
-  for (let i = 0; i < iterations; i++) x = (x * 1103515245 + 12345) % 2147483648;
-  return x;
-}
+import process from "node:process";
+import { calibrate, work } from "./cpu_work.ts";
 
-// The JIT needs a few runs before the loop reaches its final speed: size a run that takes
-// over 20 ms, then take the fastest of several.
-function calibrate(targetMs: number): number {
-  let n = 100_000;
-  for (;;) {
-    const start = performance.now();
-    work(n);
-    if (performance.now() - start > 20) break;
-    n *= 2;
-  }
-  let best = Infinity;
-  for (let i = 0; i < 7; i++) {
-    const start = performance.now();
-    work(n);
-    best = Math.min(best, performance.now() - start);
-  }
-  return Math.round(n * targetMs / best);
-}
-
-const ITERATIONS = calibrate(50);
-if (process.env.BENCH_DEBUG) console.error(`calibrated: ${ITERATIONS} iterations`);
+const ITERATIONS = Number(process.env.BENCH_CPU_ITERATIONS) || calibrate(50);
 
 export default {
   async fetch(request: Request): Promise<Response> {
