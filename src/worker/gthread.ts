@@ -76,6 +76,8 @@ class Thread {
   /** The request it runs (at most one: the rest wait in the pool, for whichever thread frees). */
   readonly jobs: Job[] = [];
   dead = false;
+  /** The app is loaded; until then it answers no ping (an import may take a while). */
+  loaded = false;
   /** When the unanswered ping was sent, 0 when none is pending. */
   pingSent = 0;
 
@@ -126,6 +128,7 @@ export class ThreadPool {
     const now = performance.now();
     const limit = this.#options.timeoutMs;
     for (const thread of this.#threads) {
+      if (!thread.loaded) continue;
       if (thread.pingSent === 0) {
         thread.pingSent = now;
         thread.post({ t: "ping" });
@@ -155,6 +158,7 @@ export class ThreadPool {
         const message = event.data;
         if (message.t === "loaded") {
           loaded = true;
+          thread.loaded = true;
           resolve();
           this.#fill(thread);
         } else if (message.t === "load-failed") {
