@@ -18,7 +18,7 @@ install: node_modules/.installed
 dist/appserve: node_modules/.installed $(SOURCES)
 	@mkdir -p dist
 	$(BUN) build --compile --compile-autoload-package-json --minify-syntax \
-	  src/cli/main.ts workers/process_entry.ts --outfile dist/appserve
+	  src/cli/main.ts workers/process_entry.ts workers/thread_entry.ts --outfile dist/appserve
 
 compile: dist/appserve
 
@@ -42,6 +42,7 @@ ok: install dist/appserve
 bench: install dist/appserve
 	$(DENO) run -A scripts/bench/hello.ts
 	$(DENO) run -A scripts/bench/logging.ts
+	$(DENO) run -A scripts/bench/worker_classes.ts
 
 clean:
 	rm -rf dist .tmp

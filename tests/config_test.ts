@@ -172,15 +172,23 @@ Deno.test("resolveConfig() rejects bad APPSERVE_CMD_ARGS quoting and values", ()
 
 Deno.test("resolveConfig() refuses settings whose behaviour is not built yet", () => {
   withDir({}, (dir) => {
-    // --threads 2 selects gthread (as in gunicorn), which is not built yet either.
-    assert.deepEqual(problem(dir, ["--threads", "2"]).message.split("\n"), [
-      '--threads: "threads" is not supported yet (gthread workers (issue 5))',
-      '--threads: worker class "gthread" is not supported yet (worker classes, issue 5)',
-    ]);
-    assert.match(
-      problem(dir, ["-k", "gthread"]).message,
-      /worker class "gthread" is not supported yet/,
+    assert.equal(
+      problem(dir, ["--preload"]).message,
+      '--preload: "preload_app" is not supported yet (app preloading)',
     );
+  });
+});
+
+Deno.test("resolveConfig(): --threads above 1 selects gthread unless -k names another class", () => {
+  withDir({}, (dir) => {
+    const classOf = (argv: string[]) => resolveIn(dir, argv).config.worker_class;
+    assert.equal(classOf(["--threads", "2"]), "gthread");
+    // As in gunicorn: sync with threads is gthread.
+    assert.equal(classOf(["-k", "sync", "--threads", "2"]), "gthread");
+    assert.equal(classOf(["-k", "async", "--threads", "2"]), "async");
+    assert.equal(classOf(["-k", "gthread"]), "gthread");
+    assert.equal(classOf(["--threads", "1"]), "async");
+    assert.match(problem(dir, ["--threads", "0"]).message, /^--threads: Cannot read "threads"/);
   });
 });
 

@@ -130,10 +130,13 @@ function checkCombinations(
   origins: Record<string, string>,
   problems: string[],
 ): void {
-  // gunicorn: --threads above 1 with the default worker class means gthread.
-  if (Number(values.threads) > 1 && origins.worker_class === "default") {
+  // gunicorn: --threads above 1 with the default or the sync worker class means gthread.
+  if (
+    Number(values.threads) > 1 &&
+    (origins.worker_class === "default" || values.worker_class === "sync")
+  ) {
     values.worker_class = "gthread";
-    origins.worker_class = origins.threads;
+    if (origins.worker_class === "default") origins.worker_class = origins.threads;
   }
   // The native servers of --reuse-port parse HTTP themselves: no room for a PROXY header.
   if (values.reuse_port === true && values.proxy_protocol !== "off") {
@@ -142,11 +145,5 @@ function checkCombinations(
   // Bun.serve cannot tell "no certificate" (fine) from "an unverifiable one" (refused).
   if (values.reuse_port === true && values.cert_reqs === 1) {
     problems.push(`${origins.cert_reqs}: cert_reqs 1 (optional) cannot be used with reuse_port`);
-  }
-  const workerClass = values.worker_class;
-  if (workerClass === "gthread") {
-    problems.push(
-      `${origins.worker_class}: worker class "${workerClass}" is not supported yet (worker classes, issue 5)`,
-    );
   }
 }

@@ -135,7 +135,9 @@ export const SETTINGS = [
     default: "async",
     doc: "How a worker runs requests: `async` (the runtime's event loop, up to " +
       "worker_connections requests at once) or `sync` (one request at a time per worker, for " +
-      "apps that are not safe to run concurrently). `gevent` and `eventlet` are accepted as " +
+      "apps that are not safe to run concurrently) or `gthread` (`threads` Web Worker threads " +
+      "per worker, each with its own app instance, for CPU-bound handlers; `timeout` then " +
+      "applies per request: 504 and the thread is replaced). `gevent` and `eventlet` are accepted as " +
       "aliases of `async` so gunicorn configurations keep working.",
   },
   {
@@ -145,8 +147,9 @@ export const SETTINGS = [
     metavar: "INT",
     type: int(1, 1024),
     default: 1,
-    doc: "Worker threads per process for the gthread worker class.",
-    pending: "gthread workers (issue 5)",
+    doc: "Worker threads per process for the gthread worker class: each thread (a Web Worker) " +
+      "loads its own instance of the app and runs one request at a time. Above 1 with the " +
+      "default or the `sync` worker class, selects `gthread`.",
   },
   {
     name: "worker_connections",

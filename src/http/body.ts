@@ -172,8 +172,10 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
     this.received += to - from;
     const c = this.controller;
     if (c === null) return;
-    // A plain Uint8Array view (not the runtime's Buffer subclass), sharing the socket's memory.
-    c.enqueue(new Uint8Array(buf.buffer, buf.byteOffset + from, to - from));
+    // A copy, as a plain Uint8Array (not the runtime's Buffer subclass): the app may hold the
+    // chunk (or hand it back to the writer) past later socket reads, so it must not share the
+    // runtime's read memory.
+    c.enqueue(new Uint8Array(buf.subarray(from, to)));
     if ((c.desiredSize ?? 0) <= 0) this.sink.bodyPause();
   }
 

@@ -114,7 +114,6 @@ const KEEP_LINE = "connection: keep-alive\r\n";
 const CLOSE_LINE = "connection: close\r\n";
 const CHUNKED_LINE = "transfer-encoding: chunked\r\n";
 const LAST_CHUNK = Buffer.from("0\r\n\r\n", "latin1");
-const CRLF = Buffer.from("\r\n", "latin1");
 // Below this, a chunk is copied next to its framing so it leaves in one write.
 const COPY_CHUNK_MAX = 16 * 1024;
 
@@ -262,7 +261,7 @@ async function writeBody(
 ): Promise<void> {
   let reader: ReadableStreamDefaultReader<Uint8Array>;
   let first: Uint8Array;
-  let second: Uint8Array;
+  let second: Uint8Array | null = null;
   let p2: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
   // writeDone is called outside the try: it goes on to the next pipelined request, whose
   // failures must not be mistaken for this body's.
@@ -281,8 +280,14 @@ async function writeBody(
       result = keep ? KEEP : CLOSE;
     } else {
       first = toBytes(r1.value);
-      const r2 = await p2;
-      if (r2.done) {
+      // A body that is already complete has its second read settled by now; one that is
+      // still being produced (server-sent events) must not have its first chunk held back.
+      let r2 = await Promise.race([p2, NOT_YET]);
+      // Some bodies (Bun's) settle a few microtasks later: give them until the next turn.
+      if (r2 === NOT_YET_RESULT) r2 = await Promise.race([p2, nextTurn()]);
+      if (r2 === NOT_YET_RESULT) {
+        // The first chunk goes out now; the second read is awaited by the slow path.
+      } else if (r2.done) {
         t.reader = null;
         if (t.closed) result = CLOSE;
         else {
@@ -301,7 +306,7 @@ async function writeBody(
     result = UNSENT;
   }
   if (result === -1) {
-    result = await stream(t, reader!, head, keep, fixedLength, http10, first!, second!);
+    result = await stream(t, reader!, head, keep, fixedLength, http10, first!, second, p2!);
   }
   t.writeDone(result);
 }
@@ -315,7 +320,8 @@ async function stream(
   fixedLength: number,
   http10: boolean,
   first: Uint8Array,
-  second: Uint8Array,
+  second: Uint8Array | null,
+  pending: Promise<ReadableStreamReadResult<Uint8Array>>,
 ): Promise<number> {
   const socket = t.socket;
   // An HTTP/1.0 client cannot decode chunked: send raw and mark the end by closing.
@@ -333,17 +339,23 @@ async function stream(
   try {
     socket.cork();
     socket.write(encodeHead(head, null));
-    sent += first.length + second.length;
+    sent += first.length + (second?.length ?? 0);
     t.bodyBytes = sent;
-    ok = writeChunk(socket, first, chunked) && writeChunk(socket, second, chunked);
+    ok = writeChunk(socket, first, chunked) &&
+      (second === null || writeChunk(socket, second, chunked));
     socket.uncork();
+    // The second read is still in flight when the first chunk was sent on its own.
+    let next: Promise<ReadableStreamReadResult<Uint8Array>> | null = second === null
+      ? pending
+      : null;
     for (;;) {
       if (fixedLength >= 0 && sent > fixedLength) {
         throw new RangeError("body exceeds content-length");
       }
       if (!ok || socket.writableNeedDrain) await t.waitDrain();
       if (t.closed) break;
-      const r = await reader.read();
+      const r = await (next ?? reader.read());
+      next = null;
       if (r.done) break;
       const chunk = toBytes(r.value);
       sent += chunk.length;
@@ -374,34 +386,47 @@ async function stream(
   return keep ? KEEP : CLOSE;
 }
 
+const NOT_YET_RESULT = Symbol("not yet");
+const NOT_YET: Promise<typeof NOT_YET_RESULT> = Promise.resolve(NOT_YET_RESULT);
+
+function nextTurn(): Promise<typeof NOT_YET_RESULT> {
+  return new Promise((resolve) => setImmediate(resolve, NOT_YET_RESULT));
+}
+
 function uncork(socket: Socket): void {
   socket.uncork();
 }
 
 function writeChunk(socket: Socket, chunk: Uint8Array, chunked: boolean): boolean {
-  // Chunks a stream yields within one event-loop turn leave in one writev instead of one write
-  // each (about twice the throughput of small-chunk streams); the turn's end flushes them.
-  if (socket.writableCorked === 0) {
-    socket.cork();
-    setImmediate(uncork, socket);
-  }
   const n = chunk.length;
   // A zero-length chunk would end a chunked body early.
   if (n === 0) return true;
-  if (!chunked) return socket.write(chunk);
-  const size = n.toString(16) + "\r\n";
-  if (n <= COPY_CHUNK_MAX) {
-    const out = Buffer.allocUnsafe(size.length + n + 2);
+  if (n > COPY_CHUNK_MAX) {
+    // A large chunk never joins a corked batch: when Deno's node:net writev() is only partly
+    // accepted by the kernel, it drops the batch's later buffers (a 1 GiB streamed echo lost
+    // whole chunks). Flush what is batched, then send the chunk and its framing in one write.
+    while (socket.writableCorked > 0) socket.uncork();
+    if (!chunked) return socket.write(chunk);
+    const size = n.toString(16) + "\r\n";
+    const out = Buffer.allocUnsafeSlow(size.length + n + 2);
     out.write(size, 0, "latin1");
     out.set(chunk, size.length);
     out[out.length - 2] = 13;
     out[out.length - 1] = 10;
     return socket.write(out);
   }
-  socket.cork();
-  socket.write(size, "latin1");
-  socket.write(chunk);
-  const ok = socket.write(CRLF);
-  socket.uncork();
-  return ok;
+  // Small chunks a stream yields within one event-loop turn leave in one writev instead of one
+  // write each (about twice the throughput of small-chunk streams); the turn's end flushes them.
+  if (socket.writableCorked === 0) {
+    socket.cork();
+    setImmediate(uncork, socket);
+  }
+  if (!chunked) return socket.write(chunk);
+  const size = n.toString(16) + "\r\n";
+  const out = Buffer.allocUnsafe(size.length + n + 2);
+  out.write(size, 0, "latin1");
+  out.set(chunk, size.length);
+  out[out.length - 2] = 13;
+  out[out.length - 1] = 10;
+  return socket.write(out);
 }

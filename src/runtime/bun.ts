@@ -6,7 +6,7 @@ import { CString, dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun
 import { readFileSync } from "node:fs";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
-import { CLI_ENTRY, WORKER_ENTRY } from "./_paths.ts";
+import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, once } from "./_libc_symbols.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
@@ -151,6 +151,11 @@ export const bunRuntime: Runtime = {
   fdPassing: "stdio",
   tlsClientCerts: true,
   compiled: COMPILED,
+  // Inside the executable every entrypoint sits under the bundle root, next to this file's chunk.
+  threadEntry: () =>
+    COMPILED
+      ? new URL("workers/thread_entry.ts", new URL("./", import.meta.url)).href
+      : THREAD_ENTRY.href,
   workerCommand: () => self([TITLE_ROOM], WORKER_ENTRY),
   masterCommand: (argv) => self(argv, CLI_ENTRY),
   libc: once(loadLibc),

@@ -4,7 +4,7 @@
 import process from "node:process";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
-import { CLI_ENTRY, WORKER_ENTRY } from "./_paths.ts";
+import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, once } from "./_libc_symbols.ts";
 
 // Flags every re-executed process needs; --unstable-net enables reusePort.
@@ -74,6 +74,7 @@ export const denoRuntime: Runtime = {
   fdPassing: "inherit",
   tlsClientCerts: false,
   compiled: false,
+  threadEntry: () => THREAD_ENTRY.href,
   workerCommand: (): SelfCommand => ({
     command: Deno.execPath(),
     args: [...RUN_FLAGS, WORKER_ENTRY.pathname],

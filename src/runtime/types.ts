@@ -62,6 +62,8 @@ export interface Runtime {
   readonly fdPassing: "inherit" | "stdio";
   /** Command line that starts a worker process of this program. */
   workerCommand(): SelfCommand;
+  /** URL that starts a gthread thread (`new Worker(url)`) of this program. */
+  threadEntry(): string;
   /** Command line that starts a new master (USR2 re-exec) with these CLI args. */
   masterCommand(argv: string[]): SelfCommand;
   /** The libc bindings, opened once per process. */

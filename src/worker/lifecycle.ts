@@ -20,6 +20,8 @@ import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
 import { serveAsync, type Serving } from "./async.ts";
 import { limitConcurrency } from "./concurrency.ts";
+import { ThreadPool } from "./gthread.ts";
+import { appErrorResponder } from "./app_error.ts";
 import { workerClass } from "./registry.ts";
 
 /** Beats come at least four times per timeout, and at least once a second. */
@@ -44,6 +46,7 @@ export class Worker {
   #channel: Socket | undefined;
   #hooks: HookRunner | undefined;
   #servings: Serving[] = [];
+  #pool: ThreadPool | undefined;
   #requests = 0;
   #retiring = false;
   #draining = false;
@@ -96,7 +99,7 @@ export class Worker {
     });
     let app: FetchHandler;
     try {
-      app = await loadApp(this.#config.app, process.cwd());
+      app = await this.#loadApp();
     } catch (error) {
       this.#log.error(
         error instanceof AppLoadError ? error.message : `Cannot load app: ${firstLine(error)}`,
@@ -105,6 +108,23 @@ export class Worker {
     }
     await this.#hooks.run("post_worker_init", this.#info());
     return this.#withRequestHooks(app);
+  }
+
+  // gthread: the threads import the app, each its own instance; this process never runs it.
+  async #loadApp(): Promise<FetchHandler> {
+    if (workerClass(this.#config).name !== "gthread") {
+      return await loadApp(this.#config.app, process.cwd());
+    }
+    this.#pool = await ThreadPool.start({
+      entry: this.#runtime.threadEntry(),
+      threads: this.#config.threads,
+      app: this.#config.app,
+      cwd: process.cwd(),
+      timeoutMs: this.#config.timeout * 1000,
+      log: this.#log,
+      onAppError: appErrorResponder(this.#log),
+    });
+    return this.#pool.handler;
   }
 
   // pre_request/post_request wrap the app only when the hooks module has them.
@@ -165,7 +185,10 @@ export class Worker {
       return await this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
     this.#send({ t: "ready" });
-    setInterval(() => this.#send({ t: "beat" }), beatInterval(this.#config.timeout));
+    setInterval(() => {
+      this.#send({ t: "beat" });
+      this.#pool?.checkLiveness();
+    }, beatInterval(this.#config.timeout));
   }
 
   /** Graceful stop: no new connections, in-flight requests finish within graceful_timeout. */
@@ -178,6 +201,7 @@ export class Worker {
 
   async exit(code: number): Promise<never> {
     this.#log.info(`Worker exiting (pid: ${process.pid})`);
+    this.#pool?.close();
     await this.#hooks?.run("worker_exit", this.#server(), this.#info());
     await this.#log.close();
     process.exit(code);

@@ -6,17 +6,23 @@ import type { Config } from "../config/settings.ts";
 
 export interface WorkerClass {
   /** The name logged in "Using worker: ...". */
-  name: "async" | "sync";
+  name: "async" | "sync" | "gthread";
   /** Requests a worker runs at once; more wait their turn. */
   concurrency(config: Config): number;
 }
 
 const ASYNC: WorkerClass = { name: "async", concurrency: (config) => config.worker_connections };
 const SYNC: WorkerClass = { name: "sync", concurrency: () => 1 };
+// Threads queue what they cannot run yet; worker_connections bounds the queue.
+const GTHREAD: WorkerClass = {
+  name: "gthread",
+  concurrency: (config) => config.worker_connections,
+};
 
-/** The worker class a configuration selects (gthread is refused by the config until built). */
+/** The worker class a configuration selects. */
 export function workerClass(config: Config): WorkerClass {
-  return config.worker_class === "sync" ? SYNC : ASYNC;
+  if (config.worker_class === "sync") return SYNC;
+  return config.worker_class === "gthread" ? GTHREAD : ASYNC;
 }
 
 /** What the master logs: `async`, `sync`, or `async (alias gevent)`. */

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { e2e, FIXTURES, get, start } from "../_helpers.ts";
+import { e2e, FIXTURES, get, sleep, start } from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -67,9 +67,38 @@ e2e(
   },
 );
 
-e2e("-k gevent is accepted as an alias of async", async (target) => {
-  const server = start(target, ["-k", "gevent", "-b", "127.0.0.1:0", PID_APP]);
-  await server.ready(1);
-  await server.waitFor(/\[INFO\] Using worker: async \(alias gevent\)/);
-  await server.stop();
-});
+for (const alias of ["gevent", "eventlet"]) {
+  e2e(`-k ${alias} is accepted as an alias of async`, async (target) => {
+    const server = start(target, ["-k", alias, "-b", "127.0.0.1:0", PID_APP]);
+    await server.ready(1);
+    await server.waitFor(new RegExp(`\\[INFO\\] Using worker: async \\(alias ${alias}\\)`));
+    await server.stop();
+  });
+}
+
+// The same contract for each single-threaded class (gthread has its own in gthread_test.ts).
+const THREADS_APP = join(FIXTURES, "apps", "threads_app.ts");
+for (const workerClass of ["sync", "async"]) {
+  e2e(`-k ${workerClass}: a thrown error is a 500 and the worker keeps serving`, async (target) => {
+    const server = start(target, ["-w", "1", "-k", workerClass, "-b", "127.0.0.1:0", THREADS_APP]);
+    const url = await server.ready(1);
+    const before = JSON.parse((await get(`${url}/whoami`)).body).pid;
+    assert.equal((await get(`${url}/boom`)).status, 500);
+    await server.waitFor(/\[ERROR\] Error handling request GET \/boom\nError: boom from the app/);
+    const after = await get(`${url}/whoami`);
+    assert.equal(after.status, 200);
+    assert.equal(JSON.parse(after.body).pid, before);
+    await server.stop();
+  });
+
+  e2e(`-k ${workerClass}: a graceful stop lets in-flight requests finish`, async (target) => {
+    const server = start(target, ["-w", "1", "-k", workerClass, "-b", "127.0.0.1:0", THREADS_APP]);
+    const url = await server.ready(1);
+    const inFlight = get(`${url}/sleep?ms=1500`);
+    await sleep(500);
+    server.signal("SIGTERM");
+    assert.equal((await inFlight).status, 200);
+    const result = await server.stop();
+    assert.equal(result.code, 0, result.stderr);
+  });
+}

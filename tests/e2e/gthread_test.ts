@@ -1,0 +1,233 @@
+// The gthread worker class observed from outside: threads in one worker
+// process run CPU-bound requests in parallel, bodies stream across the thread
+// boundary, crashed and hung threads are replaced while the process lives on.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { join } from "node:path";
+import {
+  e2e,
+  FIXTURES,
+  get,
+  hasStackTrace,
+  run,
+  sleep,
+  start,
+  type Target,
+  tempDir,
+} from "../_helpers.ts";
+
+const APP = join(FIXTURES, "apps", "threads_app.ts");
+const HOOKS = join(FIXTURES, "hooks", "record_hooks.ts");
+
+interface Timed {
+  pid: number;
+  thread: string;
+  start: number;
+  end: number;
+}
+
+function gthread(target: Target, extra: string[] = [], env: Record<string, string> = {}) {
+  return start(target, ["-w", "1", "--threads", "2", "-b", "127.0.0.1:0", ...extra, APP], { env });
+}
+
+async function json<T>(url: string): Promise<T> {
+  const answer = await get(url);
+  assert.equal(answer.status, 200, answer.body);
+  return JSON.parse(answer.body) as T;
+}
+
+e2e("gthread runs two CPU-bound requests in parallel in one worker process", async (target) => {
+  const server = gthread(target);
+  const url = await server.ready(1);
+  await server.waitFor(/\[INFO\] Using worker: gthread/);
+  const [a, b] = await Promise.all([
+    json<Timed>(`${url}/cpu?ms=800`),
+    json<Timed>(`${url}/cpu?ms=800`),
+  ]);
+  assert.equal(a.pid, b.pid, "one worker process");
+  assert.notEqual(a.thread, b.thread, "two app instances");
+  // Each spun without yielding, so they overlap only if they ran on two threads at once.
+  assert.ok(a.start < b.end && b.start < a.end, `no overlap: ${JSON.stringify([a, b])}`);
+  await server.stop();
+});
+
+e2e("a gthread thread runs one request at a time; the rest wait", async (target) => {
+  const server = start(target, ["-w", "1", "-k", "gthread", "-b", "127.0.0.1:0", APP]);
+  const url = await server.ready(1);
+  await server.waitFor(/\[INFO\] Using worker: gthread/);
+  const runs = await Promise.all([1, 2, 3].map(() => json<Timed>(`${url}/sleep?ms=300`)));
+  runs.sort((x, y) => x.start - y.start);
+  for (let i = 1; i < runs.length; i++) {
+    assert.ok(runs[i].start >= runs[i - 1].end, JSON.stringify(runs));
+  }
+  await server.stop();
+});
+
+e2e("gthread: an app error is a 500 and the thread keeps serving", async (target) => {
+  const server = start(target, ["-w", "1", "-k", "gthread", "-b", "127.0.0.1:0", APP]);
+  const url = await server.ready(1);
+  const before = await json<{ pid: number; thread: string }>(`${url}/whoami`);
+  const boom = await get(`${url}/boom`);
+  assert.equal(boom.status, 500);
+  await server.waitFor(/\[ERROR\] Error handling request GET \/boom\nError: boom from the app/);
+  const after = await json<{ pid: number; thread: string }>(`${url}/whoami`);
+  assert.deepEqual(after, before, "the same thread of the same process answers");
+  assert.doesNotMatch(server.stderr, /Replacing thread/);
+  await server.stop();
+});
+
+e2e("gthread: a crashed thread is replaced, its request gets a 500", async (target) => {
+  const server = gthread(target);
+  const url = await server.ready(1);
+  const { pid } = await json<{ pid: number }>(`${url}/whoami`);
+  const crash = await get(`${url}/crash`);
+  assert.equal(crash.status, 500);
+  await server.waitFor(/\[ERROR\] Thread \d+ crashed: Error: crash outside the request/);
+  await server.waitFor(/\[INFO\] Replacing thread \d+/);
+  // Both threads serve again (the replacement among them, once loaded), in the same process.
+  let threads = new Set<string>();
+  for (let i = 0; i < 40 && threads.size < 2; i++) {
+    const runs = await Promise.all([
+      json<Timed>(`${url}/cpu?ms=200`),
+      json<Timed>(`${url}/cpu?ms=200`),
+    ]);
+    assert.deepEqual(runs.map((r) => r.pid), [pid, pid]);
+    threads = new Set(runs.map((r) => r.thread));
+  }
+  assert.equal(threads.size, 2, "two threads answer again");
+  await server.stop();
+});
+
+e2e(
+  "gthread: --timeout applies per request: 504, the thread is replaced, the worker lives",
+  async (target) => {
+    // 3 s: on this shared 2-core box a 2 s heartbeat budget is tight for the master itself.
+    const server = gthread(target, ["--timeout", "3"]);
+    const url = await server.ready(1);
+    const { pid } = await json<{ pid: number }>(`${url}/whoami`);
+    const spinning = get(`${url}/cpu?ms=600000`);
+    // The other thread and the process's heartbeat keep going meanwhile.
+    await sleep(500);
+    assert.equal((await json<{ pid: number }>(`${url}/whoami`)).pid, pid);
+    const answer = await spinning;
+    assert.equal(answer.status, 504);
+    await server.waitFor(/\[CRITICAL\] THREAD TIMEOUT \(thread \d+ ran GET \/cpu\?ms=600000/);
+    await server.waitFor(/\[INFO\] Replacing thread \d+/);
+    await sleep(4000);
+    const later = (await json<{ pid: number }>(`${url}/whoami`)).pid;
+    assert.equal(later, pid, `same worker:\n${server.stderr}`);
+    assert.doesNotMatch(server.stderr, /WORKER TIMEOUT/);
+    await server.stop();
+  },
+);
+
+e2e(
+  "gthread: server-sent events flow one by one while the app is still sending",
+  async (target) => {
+    const server = gthread(target);
+    const url = await server.ready(1);
+    const seen: string[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      httpRequest(`${url}/events?n=4&ms=700`, { agent: false }, (res) => {
+        assert.equal(res.headers["content-type"], "text/event-stream");
+        let ended = false;
+        let buffer = "";
+        res.setEncoding("utf8");
+        res.on("data", (text: string) => {
+          buffer += text;
+          const events = buffer.split("\n\n");
+          buffer = events.pop()!;
+          for (const event of events) {
+            // An event arrives while later ones are not made yet.
+            if (!ended) seen.push(event);
+          }
+        });
+        res.on("end", () => {
+          ended = true;
+          resolve();
+        });
+        res.on("error", reject);
+      }).on("error", reject).end();
+    });
+    // The first event is here long before the last one is made (4 × 700 ms later).
+    for (let i = 0; i < 100 && seen.length === 0; i++) await sleep(20);
+    assert.equal(seen.length, 1, `after the first event: ${JSON.stringify(seen)}`);
+    assert.match(seen[0], /^data: 0 /);
+    await done;
+    assert.deepEqual(seen.map((e) => e.split(" ")[1]), ["0", "1", "2", "3"]);
+    await server.stop();
+  },
+);
+
+e2e("gthread: a graceful stop lets in-flight requests finish", async (target) => {
+  const server = gthread(target);
+  const url = await server.ready(1);
+  const inFlight = [get(`${url}/cpu?ms=1500`), get(`${url}/sleep?ms=1500`)];
+  await sleep(500);
+  server.signal("SIGTERM");
+  const answers = await Promise.all(inFlight);
+  assert.deepEqual(answers.map((a) => a.status), [200, 200]);
+  const result = await server.stop();
+  assert.equal(result.code, 0, result.stderr);
+});
+
+e2e("gthread: max-requests recycles the worker process", async (target) => {
+  const server = gthread(target, ["--max-requests", "3"]);
+  const url = await server.ready(1);
+  // ready() made the first request; two more reach the limit.
+  const pids = [];
+  for (let i = 0; i < 2; i++) pids.push((await json<{ pid: number }>(`${url}/whoami`)).pid);
+  assert.equal(new Set(pids).size, 1);
+  await server.waitFor(/Autorestarting worker after current request/);
+  let next = pids[0];
+  for (let i = 0; i < 100 && next === pids[0]; i++) {
+    try {
+      next = (await json<{ pid: number }>(`${url}/whoami`)).pid;
+    } catch {
+      await sleep(100);
+    }
+  }
+  assert.notEqual(next, pids[0]);
+  await server.stop();
+});
+
+e2e("gthread: pre_request and post_request run in the worker process", async (target) => {
+  const dir = tempDir();
+  try {
+    const log = join(dir.path, "hooks.log");
+    const server = gthread(target, ["--hooks", HOOKS], { HOOKS_LOG: log });
+    const url = await server.ready(1);
+    const { pid } = await json<{ pid: number }>(`${url}/whoami`);
+    const lines = readFileSync(log, "utf8").trim().split("\n").filter((l) =>
+      l.includes("_request")
+    );
+    assert.deepEqual(lines.slice(-2), [`pre_request ${pid}`, `post_request ${pid}`]);
+    await server.stop();
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e("gthread: an app module that cannot load in a thread exits 4 with one line", async (target) => {
+  const result = await run(
+    target,
+    ["-w", "1", "--threads", "2", "-b", "127.0.0.1:0", "import_error"],
+    { cwd: join(FIXTURES, "apps") },
+  );
+  assert.equal(result.code, 4, result.stderr);
+  assert.match(
+    result.stderr,
+    /\[ERROR\] In a gthread thread: Cannot import import_error: Error: this module cannot be imported\n/,
+  );
+  assert.match(result.stderr, /\[ERROR\] Reason: App failed to load\./);
+  assert.ok(!hasStackTrace(result.stderr), result.stderr);
+});
+
+e2e("--threads 0 is a one-line config error", async (target) => {
+  const result = await run(target, ["--threads", "0", APP]);
+  assert.equal(result.code, 1);
+  assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+  assert.match(result.stderr, /threads.*an integer from 1 to 1024/);
+});
