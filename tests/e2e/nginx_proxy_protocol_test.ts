@@ -2,33 +2,22 @@
 // `proxy_protocol on`: the PROXY v1 line nginx writes names the test's own socket as the client.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { e2e, FIXTURES, freePort, getWhenReady, start, tempDir } from "../_helpers.ts";
+import { e2e, FIXTURES, getWhenReady, start, tempDir } from "../_helpers.ts";
+import { startNginx } from "../_nginx.ts";
 import { rawConnect, readAll } from "../_raw.ts";
 
 const APP = join(FIXTURES, "apps", "client_app.ts");
 
-function nginxConfig(dir: string, socket: string, port: number): string {
-  return `
-load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-daemon off;
-master_process off;
-worker_processes 1;
-user root;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 64; }
+// nginx's stream module writes a PROXY v1 line before the bytes it relays.
+const streamTo = (socket: string) => (port: number) => `
 stream {
   server {
     listen 127.0.0.1:${port};
     proxy_pass unix:${socket};
     proxy_protocol on;
   }
-}
-`;
-}
+}`;
 
 for (const allowed of [true, false]) {
   e2e(
@@ -48,16 +37,12 @@ for (const allowed of [true, false]) {
         "-",
         APP,
       ]);
-      const port = await freePort();
-      writeFileSync(join(dir.path, "nginx.conf"), nginxConfig(dir.path, socket, port));
-      const nginx = spawn("nginx", ["-c", join(dir.path, "nginx.conf"), "-p", dir.path], {
-        stdio: "inherit",
-      });
+      const nginx = await startNginx(dir.path, streamTo(socket), ["ngx_stream_module.so"]);
       try {
         await server.waitFor(/Listening at: unix:/);
         // Ready when nginx accepts and appserve answers (any status).
-        await getWhenReady(`http://127.0.0.1:${port}/`);
-        const conn = await rawConnect(port);
+        await getWhenReady(`http://127.0.0.1:${nginx.port}/`);
+        const conn = await rawConnect(nginx.port);
         const localPort = conn.localPort!;
         const answer = readAll(conn);
         conn.write("GET /through-nginx HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -76,8 +61,7 @@ for (const allowed of [true, false]) {
           await server.waitFor(/\[WARNING\] Invalid request from ip=unix: PROXY header .*\(403\)/);
         }
       } finally {
-        nginx.kill("SIGQUIT");
-        await new Promise((r) => nginx.on("close", r));
+        await nginx.stop();
         assert.equal((await server.stop()).code, 0);
         dir.remove();
       }

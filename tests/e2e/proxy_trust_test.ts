@@ -3,8 +3,6 @@
 // log's %(h)s; an untrusted peer's change nothing. Includes a real nginx over a unix socket.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   e2e,
@@ -18,6 +16,7 @@ import {
   start,
   tempDir,
 } from "../_helpers.ts";
+import { proxyToUnix, startNginx } from "../_nginx.ts";
 
 const APP = join(FIXTURES, "apps", "client_app.ts");
 
@@ -136,35 +135,6 @@ e2e("an invalid CIDR in forwarded_allow_ips is a one-line start-up error", async
   }
 });
 
-function nginxConfig(dir: string, socket: string, port: number): string {
-  return `
-daemon off;
-master_process off;
-worker_processes 1;
-user root;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://unix:${socket}:;
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto https;
-    }
-  }
-}
-`;
-}
-
 for (const trusted of [true, false]) {
   e2e(
     `nginx's X-Forwarded-For over a unix socket ${
@@ -175,14 +145,13 @@ for (const trusted of [true, false]) {
       const socket = join(dir.path, "app.sock");
       const args = ["-b", `unix:${socket}`, "--access-logfile", "-", APP];
       const server = start(t, trusted ? ["--forwarded-allow-ips", "unix", ...args] : args);
-      const port = await freePort();
-      writeFileSync(join(dir.path, "nginx.conf"), nginxConfig(dir.path, socket, port));
-      const nginx = spawn("nginx", ["-c", join(dir.path, "nginx.conf"), "-p", dir.path], {
-        stdio: "inherit",
-      });
+      const nginx = await startNginx(
+        dir.path,
+        proxyToUnix(socket, "proxy_set_header X-Forwarded-Proto https;"),
+      );
       try {
         await server.waitFor(/Listening at: unix:/);
-        const url = `http://127.0.0.1:${port}/via-nginx`;
+        const url = `http://127.0.0.1:${nginx.port}/via-nginx`;
         const first = await getWhenReady(url, { headers: { "X-Forwarded-For": "198.51.100.4" } });
         assert.equal(first.status, 200, first.body);
         const seen: Seen = JSON.parse(first.body);
@@ -203,8 +172,7 @@ for (const trusted of [true, false]) {
           await eventually(() => /^ - - .*"GET \/via-nginx/m.test(server.stdout), "log");
         }
       } finally {
-        nginx.kill("SIGQUIT");
-        await new Promise((r) => nginx.on("close", r));
+        await nginx.stop();
         assert.equal((await server.stop()).code, 0);
         dir.remove();
       }
