@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import {
   BenchError,
+  childrenCpuSeconds,
   freePort,
   HOST,
   killAll,
@@ -112,6 +113,16 @@ async function startServer(target: Target, mode: Mode, dir: string): Promise<Ser
   return { proc, url: `http://${HOST}:${port}/`, line: shellLine(cmd, args) };
 }
 
+interface PairResult {
+  ratios: number[];
+  off: number[];
+  on: number[];
+  lines: string[];
+  logged: number;
+  /** Worker CPU µs per request over all rounds. */
+  cpu: { off: number; on: number };
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Rounds of (off, mode) under load at the same time; the per-round ratios of req/s. */
@@ -120,17 +131,27 @@ async function pair(
   mode: Mode,
   o: { duration: number; rounds: number },
   dir: string,
-): Promise<{ ratios: number[]; off: number[]; on: number[]; lines: string[]; logged: number }> {
+): Promise<PairResult> {
   const off = await startServer(target, "off", dir);
   const on = await startServer(target, mode, dir);
-  const result = { ratios: [] as number[], off: [] as number[], on: [] as number[], logged: 0 };
+  const result = {
+    ratios: [] as number[],
+    off: [] as number[],
+    on: [] as number[],
+    logged: 0,
+    cpu: { off: 0, on: 0 },
+  };
   let requests = 0;
+  const served = { off: 0, on: 0 };
   try {
     const load = (s: Server, seconds: number) =>
       runWrk(wrkArgs(s.url, { connections: 32, seconds }), seconds);
     await Promise.all([load(off, 1), load(on, 1)]);
+    const cpuBefore = [childrenCpuSeconds(off.proc.pid), childrenCpuSeconds(on.proc.pid)];
     for (let round = 1; round <= o.rounds; round++) {
       const [a, b] = await Promise.all([load(off, o.duration), load(on, o.duration)]);
+      served.off += a.requests;
+      served.on += b.requests;
       for (const [r, which] of [[a, "off"], [b, mode]] as const) {
         if (errorCount(r) > 0) {
           throw new BenchError(`${target} ${which}: ${errorCount(r)} failed requests`);
@@ -145,6 +166,9 @@ async function pair(
           `${Math.round(b.rps)} req/s = ${(b.rps / a.rps).toFixed(3)}\n`,
       );
     }
+    // Worker CPU per request: what logging costs a CPU-bound worker, whatever the box's noise.
+    result.cpu.off = (childrenCpuSeconds(off.proc.pid) - cpuBefore[0]) * 1e6 / served.off;
+    result.cpu.on = (childrenCpuSeconds(on.proc.pid) - cpuBefore[1]) * 1e6 / served.on;
   } finally {
     await Promise.all([stop(off.proc), stop(on.proc)]);
   }
@@ -183,8 +207,9 @@ async function main(): Promise<void> {
     `Logging overhead: appserve -w 1, hello world; the log-off server and the log-on server ` +
     `under wrk -t1 -c32 at the same time, ${o.duration} s, ${o.rounds} rounds`,
     "",
-    "| target | access log | req/s off (median) | req/s on (median) | on/off (median of rounds) |",
-    "| --- | --- | ---: | ---: | ---: |",
+    "| target | access log | req/s off (median) | req/s on (median) | on/off (median of rounds) " +
+    "| worker CPU µs/request off / on | CPU cost |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
   ];
   const commands = new Set<string>();
   try {
@@ -195,7 +220,9 @@ async function main(): Promise<void> {
         r.lines.forEach((l) => commands.add(l));
         out.push(
           `| ${target} | ${label[mode]} | ${Math.round(median(r.off))} | ` +
-            `${Math.round(median(r.on))} | ${median(r.ratios).toFixed(2)} |`,
+            `${Math.round(median(r.on))} | ${median(r.ratios).toFixed(2)} | ` +
+            `${r.cpu.off.toFixed(1)} / ${r.cpu.on.toFixed(1)} | ` +
+            `${((r.cpu.on / r.cpu.off - 1) * 100).toFixed(1)}% |`,
         );
       }
     }

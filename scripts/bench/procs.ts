@@ -116,6 +116,27 @@ function readStats(): ProcStat[] {
   return out;
 }
 
+// Linux's USER_HZ: /proc reports CPU time in these ticks.
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds (user + system) used so far by `pid`'s live children together: a worker's cost per
+ * request, unlike its req/s, barely moves with what else runs on a shared box.
+ */
+export function childrenCpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const child of childPids(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${child}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // It ended while we looked.
+    }
+  }
+  return ticks / TICKS_PER_SECOND;
+}
+
 /** Live (non-zombie) children of `pid`, oldest first. */
 export function childPids(pid: number): number[] {
   return readStats()
