@@ -4,28 +4,27 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cpus } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
 import {
   BenchError,
+  BINARY,
+  BUN,
   childPids,
+  CLI,
+  DENO,
   freePort,
   HOST,
-  killAll,
   launch,
   type Proc,
+  ROOT,
+  runBench,
   sleep,
   stop,
   waitReady,
 } from "./procs.ts";
 import { errorCount, runWrk, shellLine, wrkArgs, wrkAvailable, type WrkResult } from "./wrk.ts";
 
-const ROOT = resolve(import.meta.dirname!, "..", "..");
-// Paths as printed (relative to the repository root, where every command runs).
-const DENO = "node_modules/.bin/deno";
-const BUN = "node_modules/.bin/bun";
-const BINARY = "dist/appserve";
-const CLI = "src/cli/main.ts";
 const APP = "scripts/bench/hello_app.ts";
 const RAW_SERVE = "scripts/bench/raw_serve.ts";
 const RAW_INHERITED = "scripts/bench/raw_inherited.ts";
@@ -597,24 +596,4 @@ async function main(argv: string[]): Promise<void> {
   process.stdout.write(`\n${out.join("\n")}\n`);
 }
 
-const onSignal = (signal: NodeJS.Signals) => {
-  killAll();
-  process.stderr.write(`bench: stopped by ${signal}; every server it started was killed\n`);
-  process.exit(130);
-};
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.on(signal, () => onSignal(signal));
-}
-
-let code = 0;
-try {
-  await main(process.argv.slice(2));
-} catch (error) {
-  process.stderr.write(
-    `bench: ${error instanceof BenchError ? error.message : (error as Error).stack}\n`,
-  );
-  code = 1;
-} finally {
-  killAll();
-}
-process.exit(code);
+await runBench(() => main(process.argv.slice(2)));

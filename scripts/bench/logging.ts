@@ -8,25 +8,25 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
 import {
   BenchError,
+  BINARY,
+  BUN,
   childrenCpuSeconds,
+  DENO,
   freePort,
   HOST,
-  killAll,
   launch,
   type Proc,
+  ROOT,
+  runBench,
   stop,
   waitReady,
 } from "./procs.ts";
 import { errorCount, runWrk, shellLine, wrkArgs, wrkAvailable } from "./wrk.ts";
 
-const ROOT = resolve(import.meta.dirname!, "..", "..");
-const DENO = "node_modules/.bin/deno";
-const BUN = "node_modules/.bin/bun";
-const BINARY = "dist/appserve";
 const APP = "scripts/bench/hello_app.ts";
 const ACCESS_COST = "scripts/bench/access_cost.ts";
 
@@ -239,15 +239,4 @@ async function main(): Promise<void> {
   process.stdout.write(out.join("\n"));
 }
 
-process.on("SIGINT", () => {
-  killAll();
-  process.exit(130);
-});
-try {
-  await main();
-} catch (error) {
-  killAll();
-  if (!(error instanceof BenchError)) throw error;
-  process.stderr.write(`bench: ${error.message}\n`);
-  process.exit(1);
-}
+await runBench(main);

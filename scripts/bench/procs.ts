@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer } from "node:net";
+import { resolve } from "node:path";
 import process from "node:process";
 
 export const HOST = "127.0.0.1";
@@ -12,6 +13,39 @@ const OUTPUT_LIMIT = 64 * 1024;
 
 /** A failure that ends the benchmark with a one-line message. */
 export class BenchError extends Error {}
+
+/** The repository root; the paths below are relative to it (as printed in the reports). */
+export const ROOT = resolve(import.meta.dirname!, "..", "..");
+export const DENO = "node_modules/.bin/deno";
+export const BUN = "node_modules/.bin/bun";
+export const BINARY = "dist/appserve";
+export const CLI = "src/cli/main.ts";
+
+/**
+ * Runs a bench's main: signals and failures stop every server it started; a BenchError is one
+ * line on stderr and exit 1.
+ */
+export async function runBench(main: () => Promise<void>): Promise<never> {
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(signal, () => {
+      killAll();
+      process.stderr.write(`bench: stopped by ${signal}; every server it started was killed\n`);
+      process.exit(130);
+    });
+  }
+  let code = 0;
+  try {
+    await main();
+  } catch (error) {
+    process.stderr.write(
+      `bench: ${error instanceof BenchError ? error.message : (error as Error).stack}\n`,
+    );
+    code = 1;
+  } finally {
+    killAll();
+  }
+  process.exit(code);
+}
 
 /** A started process (the leader of its own process group) and its captured output. */
 export class Proc {

@@ -8,25 +8,25 @@
 
 import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
 import {
   BenchError,
+  BINARY,
+  BUN,
+  CLI,
+  DENO,
   freePort,
   HOST,
-  killAll,
   launch,
   type Proc,
+  ROOT,
+  runBench,
   stop,
   waitReady,
 } from "./procs.ts";
 import { errorCount, runWrk, shellLine, wrkArgs, wrkAvailable, type WrkResult } from "./wrk.ts";
 
-const ROOT = resolve(import.meta.dirname!, "..", "..");
-const DENO = "node_modules/.bin/deno";
-const BINARY = "dist/appserve";
-const CLI = "src/cli/main.ts";
-const BUN = "node_modules/.bin/bun";
 const APP = "scripts/bench/worker_classes_app.ts";
 const CALIBRATE = "scripts/bench/calibrate_cpu.ts";
 
@@ -313,13 +313,4 @@ async function main(): Promise<void> {
   process.stdout.write(out.join("\n") + "\n");
 }
 
-try {
-  await main();
-} catch (error) {
-  killAll();
-  if (error instanceof BenchError) {
-    process.stderr.write(`bench: ${error.message}\n`);
-    process.exit(1);
-  }
-  throw error;
-}
+await runBench(main);
