@@ -341,9 +341,11 @@ export class Connection implements ExchangeHost, BodySink {
     const core = this.core;
     this.deadline = core.now +
       (this.pending !== null || b !== null ? core.headerTimeoutMs : core.keepAliveMs);
-    if (this.pausedPipeline) {
-      this.pausedPipeline = false;
-      if (!this.pausedBody) this.socket.resume();
+    // A body that arrived whole may have paused reading (its queue was full) and then closed
+    // without the app pulling again: nothing else would resume the next request.
+    if (this.pausedPipeline || this.pausedBody) {
+      this.pausedPipeline = this.pausedBody = false;
+      this.socket.resume();
     }
     if (this.pending !== null || this.peerEnded) this.parse();
   }
