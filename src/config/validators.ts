@@ -179,10 +179,22 @@ export const ipList: ValueType<string[]> = {
   },
 };
 
-/** A file mode such as 0o022, 0x12 or 18. */
-export const fileMode: ValueType<number> = int(0, 0o777);
+const modeInt = int(0, 0o777);
 
-/** HOST:PORT (statsd). */
+/**
+ * A file mode such as 0o022, 022, 0x12 or 18. A leading 0 means octal, as in gunicorn's auto_int
+ * and in chmod: `--umask 027` read as decimal would leave files world-readable.
+ */
+export const fileMode: ValueType<number> = {
+  ...modeInt,
+  parse(raw) {
+    const octal = typeof raw === "string" ? /^\s*0(\d+)\s*$/.exec(raw) : null;
+    if (!octal) return modeInt.parse(raw);
+    if (/[89]/.test(octal[1])) fail(`${modeInt.expected} (a leading 0 means octal)`, raw);
+    return modeInt.parse(`0o${octal[1]}`);
+  },
+};
+
 /** HOST:PORT, or "" for unset (as --print-config writes an unset value). */
 export const hostPort = checked("HOST:PORT", (s) => {
   if (s === "") return undefined;
