@@ -119,7 +119,7 @@ async function serve(
     pidfile?.create(process.pid);
     if (identity) {
       // What the master made as root goes to the user first: after the drop it could not.
-      chownAll(ownedFiles(config, inherited ? [] : listeners), identity);
+      chownAll(ownedFiles(config, inherited ? [] : listeners, pidfile?.path), identity);
       const dropped = dropPrivileges(runtime.libc(), identity);
       // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
       loadTlsFiles(config, runtime.tlsClientCerts);

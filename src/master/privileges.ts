@@ -8,6 +8,7 @@ import process from "node:process";
 import type { Config } from "../config/settings.ts";
 import { ConfigError } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
+import { accessRoute, errorRoute } from "../log/logging_table.ts";
 
 /** Whom the processes run as after the drop. */
 export interface Identity {
@@ -74,15 +75,25 @@ export function resolveIdentity(config: Pick<Config, "user" | "group">): Identit
   return { uid, gid, describe: `user ${userName} (uid ${uid}), group ${groupName} (gid ${gid})` };
 }
 
-/** Unix socket files the master bound and the log files it opened: the user must own them. */
+/**
+ * What the master created as root and must still write or remove as the user: the unix sockets it
+ * bound, every log file of the flat settings and the [logging] table, and the pidfile.
+ */
 export function ownedFiles(
-  config: Pick<Config, "errorlog" | "accesslog">,
+  config: Parameters<typeof errorRoute>[0],
   listeners: { address: { kind: string; path?: string }; ownsPath?: boolean }[],
+  pidfile?: string,
 ): string[] {
   const paths = listeners.flatMap((l) =>
     l.ownsPath && l.address.kind === "unix" && l.address.path ? [l.address.path] : []
   );
-  for (const log of [config.errorlog, config.accesslog]) if (log && log !== "-") paths.push(log);
+  const logs = [
+    errorRoute(config, "master").file,
+    errorRoute(config, "worker").file,
+    accessRoute(config).file,
+  ];
+  for (const log of logs) if (log && log !== "-" && !paths.includes(log)) paths.push(log);
+  if (pidfile) paths.push(pidfile);
   return paths;
 }
 

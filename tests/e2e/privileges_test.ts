@@ -3,7 +3,7 @@
 // then it and every worker run with the user's real, effective and saved ids (read from /proc).
 
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import {
@@ -132,6 +132,51 @@ e2e(
       assert.equal(result.code, 0, readFileSync(errorLog, "utf8"));
       // The socket folder is root's: the unprivileged master could not remove the file.
       assert.ok(existsSync(socket));
+      user.remove();
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "the [logging] files and the pidfile go to the user too; the pidfile is removed at exit",
+  async (t) => {
+    const user = createUser();
+    const dir = tempDir();
+    chmodSync(dir.path, 0o1777); // like /tmp: anyone creates, only the owner removes
+    const workerLog = join(dir.path, "worker.log");
+    const accessLog = join(dir.path, "access.log");
+    const pidfile = join(dir.path, "app.pid");
+    writeFileSync(
+      join(dir.path, "appserve.toml"),
+      `[logging]\nworker = { file = "worker.log" }\naccess = { file = "access.log" }\n`,
+    );
+    const server = start(withCache(t, dir.path), [
+      "-c",
+      join(dir.path, "appserve.toml"),
+      "-u",
+      user.name,
+      "-p",
+      pidfile,
+      "-b",
+      "127.0.0.1:0",
+      APP,
+    ]);
+    try {
+      const url = await server.ready(1);
+      assert.equal((await get(url)).status, 200);
+      for (const file of [workerLog, accessLog, pidfile]) {
+        assert.equal(statSync(file).uid, user.uid, file);
+      }
+      await eventually(() => /Booting worker/.test(readFileSync(workerLog, "utf8")), "worker log");
+      await eventually(
+        () => readFileSync(accessLog, "utf8").includes('"GET / HTTP/1.1" 200'),
+        "access",
+      );
+    } finally {
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(!existsSync(pidfile), "pidfile left behind");
       user.remove();
       dir.remove();
     }
