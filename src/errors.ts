@@ -37,6 +37,11 @@ export class HaltServer extends AppserveError {}
 
 /** First line of an error's message, for one-line reports of foreign errors. */
 export function firstLine(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  // appserve's own errors are already worded for the user; a foreign error keeps its name.
+  const text = error instanceof AppserveError
+    ? error.message
+    : error instanceof Error
+    ? `${error.name}: ${error.message}`
+    : String(error);
   return text.split("\n")[0];
 }

@@ -85,7 +85,8 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
       } catch (error) {
         // A default read from the environment (FORWARDED_ALLOW_IPS) can be invalid too.
         if (!(error instanceof ValueError)) throw error;
-        problems.push(`default of "${spec.name}": ${error.message}`);
+        const doc = spec.defaultDoc ? ` (${spec.defaultDoc})` : "";
+        problems.push(`default of "${spec.name}"${doc}: ${error.message}`);
       }
       origins[spec.name] = "default";
       continue;
