@@ -29,6 +29,7 @@ import { errorCount, runWrk, shellLine, wrkArgs, wrkAvailable, type WrkResult } 
 
 const APP = "scripts/bench/worker_classes_app.ts";
 const CALIBRATE = "scripts/bench/calibrate_cpu.ts";
+const THREAD_HTTP = "scripts/bench/thread_http.ts";
 
 const USAGE = `Usage: deno run -A scripts/bench/worker_classes.ts [OPTIONS]
 
@@ -36,13 +37,16 @@ Worker classes side by side (wrk -t1, 1 s warm-up per server):
   (a) CPU-bound /cpu (~50 ms of work), 8 connections: appserve -w 1 -k gthread
       --threads 2 vs -w 1 -k sync (deno run and the binary), and gunicorn -w 1
       -k gthread --threads 2 vs -k sync (apt-installs Debian's gunicorn if missing)
-  (b) hello world, 64 connections: -w 1 --threads 2 vs -w 2 (async)
+  (b) hello world, 64 connections: -w 1 --threads 2 vs -w 2 (async); for
+      reference, the prototype of threads serving HTTP themselves
+      (scripts/bench/thread_http.ts, 2 threads) under deno and bun
   (c) /sleep (100 ms), 200 connections, async -w 1: share of the ideal 2000 req/s
 
 Options:
   --duration N   seconds per row (default 5)
   --rounds N     measure every row N times, interleaved; report medians (default 3)
   --quick        2 s rows, one round
+  --parts LIST   which parts to run, e.g. "b" or "ab" (default abc)
   -h, --help     this text
 `;
 
@@ -159,6 +163,19 @@ function rows(port: number): Row[] {
       ready: booted,
     });
   }
+  for (const runtime of ["deno", "bun"] as const) {
+    const args = [THREAD_HTTP, String(port), "2", APP];
+    out.push({
+      part: "b",
+      label: `prototype (${runtime}): 2 threads serving HTTP themselves`,
+      runtime,
+      command: runtime === "deno" ? DENO : BUN,
+      args: runtime === "deno" ? ["run", "-A", "--quiet", ...args] : args,
+      path: "/",
+      connections: 64,
+      ready: /^ready$/m,
+    });
+  }
   for (const target of ["deno", "binary"] as const) {
     const name = target === "deno" ? "appserve (deno run)" : "appserve (binary)";
     out.push({
@@ -231,6 +248,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   let duration = 5;
   let rounds = 3;
+  let parts = "abc";
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "-h" || arg === "--help") {
@@ -246,12 +264,17 @@ async function main(): Promise<void> {
       }
       if (arg === "--duration") duration = v;
       else rounds = v;
+    } else if (arg === "--parts") {
+      parts = argv[++i] ?? "";
+      if (!/^[abc]+$/.test(parts)) {
+        throw new BenchError(`--parts takes letters from "abc", not "${parts}"`);
+      }
     } else throw new BenchError(`unknown option "${arg}" (see --help)`);
   }
   if (!wrkAvailable()) throw new BenchError("wrk is missing (run make install)");
-  ensureGunicorn();
+  if (parts.includes("a")) ensureGunicorn();
   const iterations = calibrations();
-  const all = rows(0);
+  const all = rows(0).filter((row) => parts.includes(row.part));
   const runs: WrkResult[][] = all.map(() => []);
   for (let round = 1; round <= rounds; round++) {
     for (const [i, row] of all.entries()) {
@@ -284,32 +307,45 @@ async function main(): Promise<void> {
   out.push(table(["server", "route", "conns", "req/s", "p99", "errors"], body));
   out.push("");
   const checks: string[][] = [];
-  for (const name of ["appserve (deno run)", "appserve (binary)"]) {
-    const a = rps(`${name} -w 1 -k gthread --threads 2`) / rps(`${name} -w 1 -k sync`);
-    checks.push([`(a) ${name}: gthread ÷ sync`, ratio(a, 1), "≥ 1.80×", verdict(a, 1.8)]);
-  }
-  checks.push([
-    "(a) gunicorn: gthread ÷ sync",
-    ratio(rps("gunicorn -w 1 -k gthread --threads 2"), rps("gunicorn -w 1 -k sync")),
-    "≈ 1× (GIL)",
-    "info",
-  ]);
-  for (const name of ["appserve (deno run)", "appserve (binary)"]) {
-    const b = rps(`${name} -w 1 --threads 2`) / rps(`${name} -w 2 (async)`);
-    checks.push([`(b) ${name}: gthread ÷ async -w 2`, ratio(b, 1), "≥ 0.90×", verdict(b, 0.9)]);
-  }
-  for (const name of ["appserve (deno run)", "appserve (binary)"]) {
-    const c = rps(`${name} -w 1 (async), 200 clients`) / 2000;
+  if (parts.includes("a")) {
+    for (const name of ["appserve (deno run)", "appserve (binary)"]) {
+      const a = rps(`${name} -w 1 -k gthread --threads 2`) / rps(`${name} -w 1 -k sync`);
+      checks.push([`(a) ${name}: gthread ÷ sync`, ratio(a, 1), "≥ 1.80×", verdict(a, 1.8)]);
+    }
     checks.push([
-      `(c) ${name}: share of 2000 req/s`,
-      `${(c * 100).toFixed(1)}%`,
-      "≥ 95%",
-      verdict(c, 0.95),
+      "(a) gunicorn: gthread ÷ sync",
+      ratio(rps("gunicorn -w 1 -k gthread --threads 2"), rps("gunicorn -w 1 -k sync")),
+      "≈ 1× (GIL)",
+      "info",
     ]);
+  }
+  if (parts.includes("b")) {
+    for (const name of ["appserve (deno run)", "appserve (binary)"]) {
+      const b = rps(`${name} -w 1 --threads 2`) / rps(`${name} -w 2 (async)`);
+      checks.push([`(b) ${name}: gthread ÷ async -w 2`, ratio(b, 1), "≥ 0.90×", verdict(b, 0.9)]);
+    }
+    for (const [runtime, name] of [["deno", "appserve (deno run)"], ["bun", "appserve (binary)"]]) {
+      const p = rps(`prototype (${runtime}): 2 threads serving HTTP themselves`) /
+        rps(`${name} -w 2 (async)`);
+      checks.push([`(b) prototype (${runtime}) ÷ ${name} async -w 2`, ratio(p, 1), "", "info"]);
+    }
+  }
+  if (parts.includes("c")) {
+    for (const name of ["appserve (deno run)", "appserve (binary)"]) {
+      const c = rps(`${name} -w 1 (async), 200 clients`) / 2000;
+      checks.push([
+        `(c) ${name}: share of 2000 req/s`,
+        `${(c * 100).toFixed(1)}%`,
+        "≥ 95%",
+        verdict(c, 0.95),
+      ]);
+    }
   }
   out.push(table(["comparison", "value", "target", ""], checks));
   out.push("\nCommands:");
-  for (const row of rows(8000)) out.push(`  ${shellLine(row.command, row.args)}`);
+  for (const row of rows(8000).filter((r) => parts.includes(r.part))) {
+    out.push(`  ${shellLine(row.command, row.args)}`);
+  }
   process.stdout.write(out.join("\n") + "\n");
 }
 
