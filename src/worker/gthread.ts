@@ -26,6 +26,8 @@ export interface PoolOptions {
   log: Logger;
   /** Logs the app's error and returns the 500 to send. */
   onAppError(error: unknown, request: Request): Response;
+  /** No thread is left and none can be started: the process cannot serve any more. */
+  onLost(): void;
 }
 
 interface Job {
@@ -95,7 +97,7 @@ export class ThreadPool {
   readonly #threads = new Set<Thread>();
   /** Live threads with no request. */
   readonly #idle: Thread[] = [];
-  /** Live threads that have loaded the app. */
+  /** Requests waiting for a thread to free, oldest first. */
   readonly #waiting: Waiting[] = [];
   #nextId = 1;
   #closed = false;
@@ -308,8 +310,15 @@ export class ThreadPool {
     if (this.#closed) return;
     log.info(`Replacing thread ${thread.id}`);
     this.#spawn().catch((error) => {
-      // The app loaded before but not now (changed on disk?): this process cannot serve.
+      // The app loaded before but not now (changed on disk?). With no thread left, queued
+      // requests would wait forever while the heartbeat goes on: answer them and give up, so
+      // the master starts a fresh worker.
       log.error((error as Error).message);
+      if (this.#threads.size > 0 || this.#closed) return;
+      for (const waiting of this.#waiting.splice(0)) {
+        waiting.resolve(plain(503, "Service Unavailable: no thread could load the app\n"));
+      }
+      this.#options.onLost();
     });
   }
 }

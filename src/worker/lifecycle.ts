@@ -123,6 +123,11 @@ export class Worker {
       timeoutMs: this.#config.timeout * 1000,
       log: this.#log,
       onAppError: appErrorResponder(this.#log),
+      onLost: () => {
+        // Answers already given (the 500, the 503s) still go out before the process ends.
+        this.#log.error("No gthread thread left: worker exiting to be replaced");
+        this.drain();
+      },
     });
     return this.#pool.handler;
   }

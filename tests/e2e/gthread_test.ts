@@ -161,6 +161,36 @@ e2e(
   },
 );
 
+e2e(
+  "gthread: when no thread can be replaced, the worker exits and a fresh one serves",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      const server = gthread(t, ["-k", "gthread", "--threads", "1"], {
+        APPSERVE_FIXTURE_IMPORTS: join(dir.path, "imports"),
+        APPSERVE_FIXTURE_FAIL_IMPORT: "2",
+      });
+      const url = await server.ready(1);
+      const { pid } = await json<{ pid: number }>(`${url}/whoami`);
+      assert.equal((await get(`${url}/crash`)).status, 500);
+      await server.waitFor(/\[ERROR\] .*this import is refused/);
+      await server.waitFor(/No gthread thread left: worker exiting to be replaced/);
+      // The third import (a new worker process) loads again.
+      await server.waitFor(new RegExp(`Booting worker with pid: (?!${pid}\\b)\\d+`));
+      let answer = await get(`${url}/whoami`).catch(() => null);
+      for (let i = 0; i < 50 && answer?.status !== 200; i++) {
+        await sleep(200);
+        answer = await get(`${url}/whoami`).catch(() => null);
+      }
+      assert.equal(answer?.status, 200);
+      assert.notEqual(JSON.parse(answer!.body).pid, pid);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 e2e("gthread: a graceful stop lets in-flight requests finish", async (target) => {
   const server = gthread(target);
   const url = await server.ready(1);
