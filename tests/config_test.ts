@@ -258,3 +258,12 @@ Deno.test("resolveConfig() reads a umask with a leading 0 as octal, as gunicorn 
     assert.match(problem(dir, ["--umask", "089", "app.ts"]).message, /umask.*089/);
   });
 });
+
+Deno.test("resolveConfig() says a unix statsd host (gunicorn's unix://PATH) is not supported", () => {
+  withDir({}, (dir) => {
+    assert.match(
+      problem(dir, ["--statsd-host", "unix:///run/statsd.sock", "app.ts"]).message,
+      /statsd_host.*a unix socket is not supported here, only HOST:PORT \(UDP\)/,
+    );
+  });
+});

@@ -198,6 +198,8 @@ export const fileMode: ValueType<number> = {
 /** HOST:PORT, or "" for unset (as --print-config writes an unset value). */
 export const hostPort = checked("HOST:PORT", (s) => {
   if (s === "") return undefined;
+  // gunicorn also takes unix://PATH for statsd; appserve sends UDP only.
+  if (s.startsWith("unix:")) return `a unix socket is not supported here, only HOST:PORT (UDP)`;
   const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(s);
   return m && Number(m[2]) <= 65535 ? undefined : `expected HOST:PORT, got "${s}"`;
 });

@@ -4,6 +4,7 @@
 // is plain HTTP.
 
 import { Buffer } from "node:buffer";
+import { isIPv6 } from "node:net";
 import { ParseError } from "./parser.ts";
 import type { RemoteAddr } from "./types.ts";
 
@@ -70,9 +71,8 @@ function parseV1(buf: Uint8Array): ProxyHeader {
     throw new ParseError(400, "malformed PROXY v1 line");
   }
   const [, proto, src, dst] = parts;
-  const ok = proto === "TCP4"
-    ? V4.test(src) && V4.test(dst)
-    : /^[0-9a-fA-F:.]+$/.test(src) && src.includes(":") && /^[0-9a-fA-F:.]+$/.test(dst);
+  // The source becomes info.remoteAddr and %(h)s, and forwarded trust is judged on it.
+  const ok = proto === "TCP4" ? V4.test(src) && V4.test(dst) : isIPv6(src) && isIPv6(dst);
   if (!ok) throw new ParseError(400, "invalid address in PROXY v1 line");
   const srcPort = port(parts[4]);
   port(parts[5]);

@@ -132,6 +132,8 @@ e2e(
           "PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n" + request("/"),
           "PROXY TCP4 1.2.3.4 127.0.0.1 1\r\n" + request("/"),
           "PROXY TCP4 1.2.3.4 127.0.0.1 1 99999\r\n" + request("/"),
+          "PROXY TCP6 ::::::: ::1 1 2\r\n" + request("/"),
+          "PROXY TCP6 1.2.3.4 ::1 1 2\r\n" + request("/"),
           "PROXY " + "x".repeat(200) + "\r\n",
           Buffer.concat([Buffer.from([...SIGNATURE, 0x31, 0x11, 0, 12]), Buffer.alloc(12)]),
           Buffer.from([...SIGNATURE, 0x21, 0x11, 0, 4, 1, 2, 3, 4]),
