@@ -267,3 +267,21 @@ Deno.test("resolveConfig() says a unix statsd host (gunicorn's unix://PATH) is n
     );
   });
 });
+
+Deno.test("resolveConfig() reads a bare --proxy-protocol as auto, as gunicorn does", () => {
+  withDir({}, (dir) => {
+    for (
+      const [argv, mode] of [
+        [["--proxy-protocol", "app.ts"], "auto"],
+        [["app.ts", "--proxy-protocol"], "auto"],
+        [["--proxy-protocol", "-w", "2", "app.ts"], "auto"],
+        [["--proxy-protocol", "v1", "app.ts"], "v1"],
+        [["--proxy-protocol=v2", "app.ts"], "v2"],
+      ] as [string[], string][]
+    ) {
+      const { config } = resolveIn(dir, argv);
+      assert.equal(config.proxy_protocol, mode, argv.join(" "));
+      assert.equal(config.app, "app.ts", argv.join(" "));
+    }
+  });
+});

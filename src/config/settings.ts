@@ -54,6 +54,8 @@ export interface SettingSpec<T = unknown> {
   readonly path?: boolean;
   /** Set when the behaviour is not built yet: using it is a "not supported yet" error. */
   readonly pending?: string;
+  /** What the flag means given alone (gunicorn's `nargs="?"`, e.g. `--proxy-protocol`). */
+  readonly bareValue?: string;
 }
 
 export const WORKER_CLASSES = ["async", "sync", "gthread", "gevent", "eventlet"] as const;
@@ -417,8 +419,10 @@ export const SETTINGS = [
     metavar: "MODE",
     type: choice(["off", "v1", "v2", "auto"] as const),
     default: "off",
+    bareValue: "auto",
     doc: "Accept a PROXY protocol header (HAProxy; nginx `proxy_protocol on`) at the start of " +
-      "each connection: `v1` (text), `v2` (binary), `auto` (either) or `off`. The header is " +
+      "each connection: `v1` (text), `v2` (binary), `auto` (either) or `off`; the flag alone " +
+      "means `auto`, as in gunicorn. The header is " +
       "optional, as in gunicorn; when present it sets the client address the app and the " +
       "access log see. From a peer not in proxy_allow_ips it gets 403, a malformed one 400, " +
       "and the connection closes. Not available with --reuse-port.",

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { ConfigError, UsageError } from "../errors.ts";
 import { didYouMean } from "./_did_you_mean.ts";
-import { SETTINGS, SETTINGS_BY_NAME } from "./settings.ts";
+import { SETTINGS, SETTINGS_BY_NAME, type SettingSpec } from "./settings.ts";
 
 /** One raw value and where it came from (`--workers`, `appserve.toml:3:11`, ...). */
 export interface RawValue {
@@ -67,11 +67,44 @@ function usageError(error: unknown, source: string): UsageError {
   return new UsageError(`${where}${message.replace(/\. To specify a positional.*$/, "")}`);
 }
 
+// Flags that may stand alone (bareValue): `--proxy-protocol app.ts` means auto, then the app.
+const BARE = new Map<string, { value: string; accepts: (word: string) => boolean }>();
+for (const spec of SETTINGS as readonly SettingSpec[]) {
+  if (spec.bareValue === undefined) continue;
+  const accepts = (word: string) => {
+    try {
+      spec.type.parse(word);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const flag of spec.flags ?? []) BARE.set(flag, { value: spec.bareValue, accepts });
+}
+
+function withBareValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    out.push(args[i]);
+    const bare = BARE.get(args[i]);
+    const next = args[i + 1];
+    if (bare && (next === undefined || next.startsWith("-") || !bare.accepts(next))) {
+      out.push(bare.value);
+    }
+  }
+  return out;
+}
+
 /** Parses command-line words; `source` names them in errors ("" for argv). */
 export function parseCommandLine(args: string[], source = ""): ParsedArgs {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: ARG_OPTIONS, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: withBareValues(args),
+      options: ARG_OPTIONS,
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     throw usageError(error, source);
   }
