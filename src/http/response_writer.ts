@@ -406,14 +406,7 @@ function writeChunk(socket: Socket, chunk: Uint8Array, chunked: boolean): boolea
     // accepted by the kernel, it drops the batch's later buffers (a 1 GiB streamed echo lost
     // whole chunks). Flush what is batched, then send the chunk and its framing in one write.
     while (socket.writableCorked > 0) socket.uncork();
-    if (!chunked) return socket.write(chunk);
-    const size = n.toString(16) + "\r\n";
-    const out = Buffer.allocUnsafeSlow(size.length + n + 2);
-    out.write(size, 0, "latin1");
-    out.set(chunk, size.length);
-    out[out.length - 2] = 13;
-    out[out.length - 1] = 10;
-    return socket.write(out);
+    return socket.write(chunked ? framed(chunk, Buffer.allocUnsafeSlow) : chunk);
   }
   // Small chunks a stream yields within one event-loop turn leave in one writev instead of one
   // write each (about twice the throughput of small-chunk streams); the turn's end flushes them.
@@ -421,12 +414,16 @@ function writeChunk(socket: Socket, chunk: Uint8Array, chunked: boolean): boolea
     socket.cork();
     setImmediate(uncork, socket);
   }
-  if (!chunked) return socket.write(chunk);
-  const size = n.toString(16) + "\r\n";
-  const out = Buffer.allocUnsafe(size.length + n + 2);
+  return socket.write(chunked ? framed(chunk, Buffer.allocUnsafe) : chunk);
+}
+
+// One chunk of a chunked body, size line and CRLF included, in one buffer: one write.
+function framed(chunk: Uint8Array, alloc: (size: number) => Buffer): Buffer {
+  const size = chunk.length.toString(16) + "\r\n";
+  const out = alloc(size.length + chunk.length + 2);
   out.write(size, 0, "latin1");
   out.set(chunk, size.length);
   out[out.length - 2] = 13;
   out[out.length - 1] = 10;
-  return socket.write(out);
+  return out;
 }
