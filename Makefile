@@ -29,6 +29,7 @@ run: dist/appserve
 	./dist/appserve -w 2 -b 127.0.0.1:8000 examples/hello_hono.ts
 
 test: install dist/appserve
+	$(DENO) check --quiet src/ workers/ mod.ts scripts/ tests/
 	$(DENO) run -A scripts/run_tests.ts
 
 ok: install dist/appserve

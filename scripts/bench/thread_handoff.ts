@@ -99,6 +99,10 @@ const pool = await ThreadPool.start({
   timeoutMs: 30_000,
   log,
   onAppError: () => new Response("Internal Server Error\n", { status: 500 }),
+  onLost: () => {
+    process.stderr.write("bench: the thread pool lost every thread\n");
+    process.exit(1);
+  },
 });
 const echo = new Worker(ECHO, { type: "module" });
 
