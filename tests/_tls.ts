@@ -50,59 +50,42 @@ export function makePki(dir: string): TestPki {
     "-out",
     p("ca.pem"),
   ]);
-  writeFileSync(p("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  openssl(dir, [
-    "req",
-    "-new",
-    "-key",
-    p("server.key"),
-    "-subj",
-    "/CN=localhost",
-    "-out",
-    p("server.csr"),
-  ]);
-  openssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    p("server.csr"),
-    "-CA",
-    p("ca.pem"),
-    "-CAkey",
-    p("ca.key"),
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-extfile",
-    p("server.ext"),
-    "-out",
-    p("server.pem"),
-  ]);
-  openssl(dir, [
-    "req",
-    "-new",
-    "-key",
-    p("client.key"),
-    "-subj",
-    "/CN=test client",
-    "-out",
-    p("client.csr"),
-  ]);
-  openssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    p("client.csr"),
-    "-CA",
-    p("ca.pem"),
-    "-CAkey",
-    p("ca.key"),
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-out",
-    p("client.pem"),
-  ]);
+  // A certificate for `name`.key signed by the test CA.
+  const issue = (name: string, subject: string, extensions?: string) => {
+    openssl(dir, [
+      "req",
+      "-new",
+      "-key",
+      p(`${name}.key`),
+      "-subj",
+      subject,
+      "-out",
+      p(`${name}.csr`),
+    ]);
+    const ext: string[] = [];
+    if (extensions) {
+      writeFileSync(p(`${name}.ext`), `${extensions}\n`);
+      ext.push("-extfile", p(`${name}.ext`));
+    }
+    openssl(dir, [
+      "x509",
+      "-req",
+      "-in",
+      p(`${name}.csr`),
+      "-CA",
+      p("ca.pem"),
+      "-CAkey",
+      p("ca.key"),
+      "-CAcreateserial",
+      "-days",
+      "2",
+      ...ext,
+      "-out",
+      p(`${name}.pem`),
+    ]);
+  };
+  issue("server", "/CN=localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost");
+  issue("client", "/CN=test client");
   openssl(dir, [
     "req",
     "-x509",
