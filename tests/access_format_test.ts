@@ -4,8 +4,10 @@ import {
   type AccessEntry,
   accessLogTime,
   compileAccessFormat,
+  compileAccessWriter,
   DEFAULT_ACCESS_LOG_FORMAT,
 } from "../src/log/access_format.ts";
+import { LineBuffer } from "../src/log/line_buffer.ts";
 
 function entry(overrides: Partial<AccessEntry> = {}): AccessEntry {
   return {
@@ -90,4 +92,55 @@ Deno.test("accessLogTime() uses [dd/Mon/yyyy:HH:MM:SS +zzzz]", () => {
     accessLogTime(new Date(2026, 0, 2, 3, 4, 5)),
     /^\[02\/Jan\/2026:03:04:05 [+-]\d{4}\]$/,
   );
+});
+
+Deno.test("compileAccessFormat() reads request headers from the raw fields when it has them", () => {
+  const e = entry();
+  e.details.rawHeaders = [
+    ["User-Agent", "raw-agent"],
+    ["X-Twice", "a"],
+    ["x-twice", "b"],
+  ];
+  assert.equal(
+    compileAccessFormat("%(a)s|%(f)s|%(u)s|%({X-TWICE}i)s|%({x-req}i)s")(e),
+    "raw-agent|-|-|a, b|-",
+  );
+});
+
+Deno.test("compileAccessWriter() writes the bytes of compileAccessFormat()'s line", () => {
+  const format = 'ü %(h)s "%(r)s" %(U)s %(s)s "%(a)s" %(D)s %(p)s {x}%(zz)s %(x-long)s';
+  const cases = [
+    entry(),
+    // Non-ASCII (Latin-1 in a header, an emoji in the decoded path), with a quote after it,
+    // and a value longer than the first buffer.
+    entry({
+      request: new Request("http://h/", {
+        headers: { "user-agent": `naïve "agent" ${"x".repeat(70_000)}` },
+      }),
+      details: {
+        remote: { transport: "tcp", hostname: "::1", port: 5 },
+        protocol: "HTTP/1.0",
+        target: "/%F0%9F%99%82%22?q=1",
+        bodyBytes: 0,
+      },
+    }),
+  ];
+  const out = new LineBuffer();
+  for (const e of cases) compileAccessWriter(format)(e, out);
+  assert.equal(out.lines, 2);
+  const expected = cases.map((e) => compileAccessFormat(format)(e) + "\n").join("");
+  assert.equal(new TextDecoder().decode(out.take()), expected);
+  assert.equal(out.lines, 0);
+  assert.equal(out.take().length, 0, "take() starts over empty");
+});
+
+Deno.test("LineBuffer keeps a taken chunk intact while it fills the next one", () => {
+  const out = new LineBuffer();
+  out.text('a "b"', true);
+  out.newline();
+  const first = out.take();
+  out.text("zzzzzz");
+  out.newline();
+  assert.equal(new TextDecoder().decode(first), 'a \\"b\\"\n');
+  assert.equal(new TextDecoder().decode(out.take()), "zzzzzz\n");
 });

@@ -299,7 +299,7 @@ export class Connection implements ExchangeHost, BodySink {
     if (m === "HEAD") flags |= F_HEAD;
     if (head.keepAlive) flags |= F_KEEP_ALIVE;
     if (body !== null && head.expectContinue) this.expectBody = body;
-    this.exchange.start(request, flags, head.target, info);
+    this.exchange.start(request, flags, head, info);
   }
 
   writeDone(result: number): void {

@@ -11,6 +11,7 @@ import {
   writeResponse,
 } from "./response_writer.ts";
 import type { ResponseTarget } from "./response_writer.ts";
+import type { RequestHead } from "./parser.ts";
 import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 
 /** The connection an exchange runs on. */
@@ -40,7 +41,7 @@ export class Exchange {
   private request: Request | null = null;
   private response: Response | null = null;
   private flags = 0;
-  private target = "";
+  private head: RequestHead | null = null;
   private started = 0;
   private fallback = false;
   private refused = false;
@@ -58,12 +59,12 @@ export class Exchange {
   }
 
   /**
-   * Hands `request` to the app; `flags` are the writer's F_* flags, `target` the raw target,
+   * Hands `request` to the app; `flags` are the writer's F_* flags, `head` what was parsed,
    * `info` the client as the app sees it (the connection's peer, or whom a trusted proxy named).
    */
-  start(request: Request, flags: number, target: string, info: ServeInfo): void {
+  start(request: Request, flags: number, head: RequestHead, info: ServeInfo): void {
     this.info = info;
-    this.target = target;
+    this.head = head;
     this.request = request;
     this.flags = flags;
     this.fallback = false;
@@ -134,12 +135,14 @@ export class Exchange {
         hook(this.request!, this.response!, performance.now() - this.started, {
           remote: this.info!.remoteAddr,
           protocol: this.flags & F_HTTP10 ? "HTTP/1.0" : "HTTP/1.1",
-          target: this.target,
+          target: this.head!.target,
           bodyBytes: host.bodyBytes,
+          rawHeaders: this.head!.headers,
         });
       } catch { /* a logging hook must not take the connection down */ }
     }
     this.request = this.response = null;
+    this.head = null;
     host.exchangeDone(result === UNSENT ? CLOSE : result);
   }
 }

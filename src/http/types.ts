@@ -41,6 +41,11 @@ export interface RequestDetails {
   target: string;
   /** Response body bytes written. */
   bodyBytes: number;
+  /**
+   * The request's header fields as received (names in their own case), when
+   * appserve's HTTP layer parsed them: cheaper to scan than `request.headers`.
+   */
+  rawHeaders?: readonly (readonly [string, string])[];
 }
 
 /** A Web-standard fetch handler. */

@@ -4,6 +4,7 @@
 
 import process from "node:process";
 import type { RequestDetails } from "../http/types.ts";
+import type { LineBuffer } from "./line_buffer.ts";
 
 /** Everything one access-log line may show. */
 export interface AccessEntry {
@@ -43,8 +44,21 @@ function formatTime(date: Date): string {
     `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())} ${zone}]`;
 }
 
-function basicUser(request: Request): string {
-  const auth = request.headers.get("authorization");
+/** A request header as `Headers.get` gives it; `name` is lower-case. */
+function requestHeader(e: AccessEntry, name: string): string | null {
+  const raw = e.details.rawHeaders;
+  if (raw === undefined) return e.request.headers.get(name);
+  let found: string | null = null;
+  for (let i = 0; i < raw.length; i++) {
+    const field = raw[i][0];
+    if (field.length !== name.length || field.toLowerCase() !== name) continue;
+    found = found === null ? raw[i][1] : `${found}, ${raw[i][1]}`;
+  }
+  return found;
+}
+
+function basicUser(e: AccessEntry): string {
+  const auth = requestHeader(e, "authorization");
   if (!auth || !/^basic /i.test(auth)) return "-";
   try {
     const decoded = atob(auth.slice(6).trim());
@@ -77,7 +91,7 @@ const ATOMS: Record<string, Atom> = {
   // gunicorn reports an empty REMOTE_ADDR for unix sockets.
   h: (e) => e.details.remote.transport === "unix" ? "" : e.details.remote.hostname || "-",
   l: () => "-",
-  u: (e) => basicUser(e.request),
+  u: basicUser,
   t: (e) => accessLogTime(e.end),
   r: (e) => `${e.request.method} ${e.details.target} ${e.details.protocol}`,
   m: (e) => e.request.method,
@@ -87,8 +101,8 @@ const ATOMS: Record<string, Atom> = {
   s: (e) => e.response.status,
   B: (e) => e.details.bodyBytes,
   b: (e) => e.details.bodyBytes ? e.details.bodyBytes : "-",
-  f: (e) => e.request.headers.get("referer") ?? "-",
-  a: (e) => e.request.headers.get("user-agent") ?? "-",
+  f: (e) => requestHeader(e, "referer") ?? "-",
+  a: (e) => requestHeader(e, "user-agent") ?? "-",
   T: (e) => Math.floor(e.durationMs / 1000),
   M: (e) => Math.floor(e.durationMs),
   D: (e) => Math.floor(e.durationMs * 1000),
@@ -100,12 +114,33 @@ function atom(name: string): Atom {
   const braced = /^\{(.+)\}([ioe])$/.exec(name);
   if (braced) {
     const key = braced[1];
-    if (braced[2] === "i") return (e) => e.request.headers.get(key) ?? "-";
+    const lower = key.toLowerCase();
+    if (braced[2] === "i") return (e) => requestHeader(e, lower) ?? "-";
     if (braced[2] === "o") return (e) => e.response.headers.get(key) ?? "-";
     return () => process.env[key] ?? "-";
   }
   // Unknown atoms render as "-", as in gunicorn.
   return ATOMS[name] ?? (() => "-");
+}
+
+interface CompiledFormat {
+  /** literal[0] atom[0] literal[1] ... atom[n-1] literal[n] */
+  literals: string[];
+  atoms: Atom[];
+}
+
+function parseFormat(format: string): CompiledFormat {
+  const literals: string[] = [];
+  const atoms: Atom[] = [];
+  const pattern = /%\(([^)]+)\)[sd]/g;
+  let last = 0;
+  for (let m = pattern.exec(format); m; m = pattern.exec(format)) {
+    literals.push(format.slice(last, m.index).replaceAll("%%", "%"));
+    atoms.push(atom(m[1]));
+    last = m.index + m[0].length;
+  }
+  literals.push(format.slice(last).replaceAll("%%", "%"));
+  return { literals, atoms };
 }
 
 /**
@@ -118,23 +153,31 @@ function atom(name: string): Atom {
  * ```
  */
 export function compileAccessFormat(format: string): (entry: AccessEntry) => string {
-  const pieces: (string | Atom)[] = [];
-  const pattern = /%\(([^)]+)\)[sd]/g;
-  let last = 0;
-  for (let m = pattern.exec(format); m; m = pattern.exec(format)) {
-    pieces.push(format.slice(last, m.index).replaceAll("%%", "%"), atom(m[1]));
-    last = m.index + m[0].length;
-  }
-  pieces.push(format.slice(last).replaceAll("%%", "%"));
+  const { literals, atoms } = parseFormat(format);
   return (entry) => {
-    let line = "";
-    for (const piece of pieces) {
-      if (typeof piece === "string") line += piece;
-      else {
-        const value = piece(entry);
-        line += typeof value === "string" ? value.replaceAll('"', '\\"') : String(value);
-      }
+    let line = literals[0];
+    for (let i = 0; i < atoms.length; i++) {
+      const value = atoms[i](entry);
+      line += (typeof value === "string" ? value.replaceAll('"', '\\"') : String(value)) +
+        literals[i + 1];
     }
     return line;
+  };
+}
+
+/** The same line as compileAccessFormat's, written as UTF-8 into a LineBuffer (newline included). */
+export function compileAccessWriter(
+  format: string,
+): (entry: AccessEntry, out: LineBuffer) => void {
+  const { literals, atoms } = parseFormat(format);
+  return (entry, out) => {
+    out.text(literals[0]);
+    for (let i = 0; i < atoms.length; i++) {
+      const value = atoms[i](entry);
+      if (typeof value === "string") out.text(value, true);
+      else out.text(String(value));
+      out.text(literals[i + 1]);
+    }
+    out.newline();
   };
 }

@@ -1,5 +1,6 @@
 // logtape sinks for appserve's logs. Lines arrive fully formatted (gunicorn's
-// format is byte-exact), so every sink writes `rawMessage` as is.
+// format is byte-exact), so every sink writes them as they are: error lines as
+// the record's `rawMessage`, access-log batches as bytes in `properties[BYTES]`.
 //
 // logtape's file sinks keep the fd they opened and have no reopen: after
 // logrotate moves the file they would write on into the moved file. A
@@ -13,7 +14,12 @@ import { getFileSink, getStreamFileSink } from "@logtape/file";
 import type { LogRecord, Sink } from "@logtape/logtape";
 import { ConfigError } from "../errors.ts";
 
+/** The record property that carries a batch of access lines, already UTF-8. */
+export const BYTES = "appserve.bytes";
+
 const raw = (record: LogRecord): string => record.rawMessage as string;
+const rawOrBytes = (record: LogRecord): string | Uint8Array =>
+  (record.properties[BYTES] as Uint8Array | undefined) ?? (record.rawMessage as string);
 
 type Disposing = Sink & Partial<Disposable & AsyncDisposable>;
 
@@ -47,7 +53,11 @@ function openFile(path: string, mode: FileMode): Disposing {
   // (bufferSize 0). The access log is the hot path: logtape's stream sink, no fsync.
   return mode === "sync"
     ? getFileSink(path, { formatter: raw, bufferSize: 0 })
-    : getStreamFileSink(path, { formatter: raw, highWaterMark: 64 * 1024 });
+    // A node stream takes bytes as well as text.
+    : getStreamFileSink(path, {
+      formatter: rawOrBytes as (record: LogRecord) => string,
+      highWaterMark: 64 * 1024,
+    });
 }
 
 /**
@@ -63,7 +73,7 @@ export function openSink(
   if (!path || path === "-") {
     const out = process[stream];
     return {
-      sink: (record) => void out.write(raw(record)),
+      sink: (record) => void out.write(rawOrBytes(record)),
       reopen: () => Promise.resolve(),
       close: () => Promise.resolve(),
     };
