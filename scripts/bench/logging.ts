@@ -1,9 +1,10 @@
 // `make bench` (second part): what logging costs. Hello world on appserve -w 1
 // with the access log off next to the same server with it on (to a file, in
 // gunicorn's format; and through the JSON --logger-class). The box is shared
-// and noisy, so each round runs the two servers at the same moment, each under
-// its own wrk: both see the same noise, and their ratio is the cost. Medians
-// over the rounds; target: <= 10%. Then the in-process cost of one line.
+// and noisy, so the two servers take turns under wrk, round after round, each
+// alone on the box while it is measured (run at the same moment, they fought
+// over the two cores and the ratio measured that fight as much as logging).
+// Medians of the per-round ratios; target: <= 10%. Then the in-process cost of one line.
 
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -33,16 +34,16 @@ const ACCESS_COST = "scripts/bench/access_cost.ts";
 const USAGE =
   `Usage: deno run -A scripts/bench/logging.ts [--duration N] [--rounds N] [--only deno|binary]
 
-appserve -w 1 hello world with the access log off, side by side with the same
-server with the access log on to a file (gunicorn's format, then the JSON
-logger class): both run at once, each under wrk -t1 -c32 for N seconds; the
+appserve -w 1 hello world with the access log off, next to the same server
+with the access log on to a file (gunicorn's format, then the JSON logger
+class): they take turns under wrk -t1 -c32 for N seconds each round; the
 ratio of their req/s per round, median over the rounds; a pair of two log-off
 servers first shows what the pairing itself does. Then the in-process
 cost of one access line under Deno and Bun.
 
 Options:
-  --duration N   seconds per round (default 4)
-  --rounds N     rounds per pair (default 7)
+  --duration N   seconds per server and round (default 2)
+  --rounds N     rounds per pair (default 11)
   --only T       deno (appserve under deno run) or binary (dist/appserve)
 `;
 
@@ -50,7 +51,7 @@ type Target = "deno" | "binary";
 type Mode = "off" | "file" | "json";
 
 function parse(argv: string[]): { duration: number; rounds: number; targets: Target[] } {
-  const o = { duration: 4, rounds: 7, targets: ["deno", "binary"] as Target[] };
+  const o = { duration: 2, rounds: 11, targets: ["deno", "binary"] as Target[] };
   for (let i = 0; i < argv.length; i++) {
     const value = () => {
       const v = argv[++i];
@@ -125,7 +126,7 @@ interface PairResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Rounds of (off, mode) under load at the same time; the per-round ratios of req/s. */
+/** Rounds of (off, mode), one after the other (the order alternates); the per-round ratios of req/s. */
 async function pair(
   target: Target,
   mode: Mode,
@@ -149,7 +150,15 @@ async function pair(
     await Promise.all([load(off, 1), load(on, 1)]);
     const cpuBefore = [childrenCpuSeconds(off.proc.pid), childrenCpuSeconds(on.proc.pid)];
     for (let round = 1; round <= o.rounds; round++) {
-      const [a, b] = await Promise.all([load(off, o.duration), load(on, o.duration)]);
+      // Alternating who goes first cancels a drift of the box's speed within a round.
+      let a, b;
+      if (round % 2) {
+        a = await load(off, o.duration);
+        b = await load(on, o.duration);
+      } else {
+        b = await load(on, o.duration);
+        a = await load(off, o.duration);
+      }
       served.off += a.requests;
       served.on += b.requests;
       for (const [r, which] of [[a, "off"], [b, mode]] as const) {
@@ -205,7 +214,7 @@ async function main(): Promise<void> {
   const out = [
     "",
     `Logging overhead: appserve -w 1, hello world; the log-off server and the log-on server ` +
-    `under wrk -t1 -c32 at the same time, ${o.duration} s, ${o.rounds} rounds`,
+    `take turns under wrk -t1 -c32, ${o.duration} s each, ${o.rounds} rounds`,
     "",
     "| target | access log | req/s off (median) | req/s on (median) | on/off (median of rounds) " +
     "| worker CPU µs/request off / on | CPU cost |",
