@@ -3,6 +3,7 @@
 // hooks in the worker. A throwing hook is logged and contained, except
 // on_starting, which aborts start-up.
 
+import type { FetchHandler } from "./http/types.ts";
 import { pathToFileURL } from "node:url";
 import type { Config } from "./config/settings.ts";
 import { ConfigError, firstLine } from "./errors.ts";
@@ -101,4 +102,19 @@ export class HookRunner {
       this.log.exception(`Exception in ${name} hook`, error);
     }
   }
+}
+
+/** The app wrapped in pre_request/post_request, when the hooks module has them. */
+export function withRequestHooks(
+  app: FetchHandler,
+  hooks: HookRunner,
+  worker: WorkerInfo,
+): FetchHandler {
+  if (!hooks.has("pre_request") && !hooks.has("post_request")) return app;
+  return async (request, serveInfo) => {
+    await hooks.run("pre_request", worker, request);
+    const response = await app(request, serveInfo);
+    await hooks.run("post_request", worker, request, response);
+    return response;
+  };
 }

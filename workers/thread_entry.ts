@@ -1,25 +1,57 @@
-// Entry point of a gthread thread (a Web Worker inside a worker process): it
-// imports the app itself, so each thread holds its own instance, and runs the
-// requests the process hands it, one at a time.
+// Entry point of a gthread thread (a Web Worker inside a worker process). It
+// imports the app itself, so each thread holds its own instance, and serves
+// the connections the process accepted and handed over as fds: appserve's HTTP
+// layer, access log and request hooks run here, one request at a time, as in a
+// gunicorn thread. Every request is shown to the process through shared memory
+// (src/worker/thread_slots.ts) so it can answer for this thread if it hangs.
 
+import type { Socket } from "node:net";
+import process from "node:process";
 import { loadApp } from "../src/app/load_app.ts";
+import type { Config } from "../src/config/settings.ts";
 import { AppLoadError, firstLine } from "../src/errors.ts";
-import type { FetchHandler, ServeInfo } from "../src/http/types.ts";
-import { receiveStream, sendStream } from "../src/worker/stream_port.ts";
+import { HookRunner, withRequestHooks } from "../src/hooks.ts";
+import { createHttpServer, type HttpServer } from "../src/http/server.ts";
+import type { FetchHandler } from "../src/http/types.ts";
+import { createLogger } from "../src/log/create_logger.ts";
+import type { Logger } from "../src/log/logger.ts";
+import { detectRuntime } from "../src/runtime/mod.ts";
+import type { Runtime } from "../src/runtime/types.ts";
+import { loadTlsFiles } from "../src/tls/tls_files.ts";
+import { accessLogger, httpOptions, withDeadline } from "../src/worker/async.ts";
+import { limitConcurrency } from "../src/worker/concurrency.ts";
 import type { FromThread, ToThread } from "../src/worker/thread_messages.ts";
+import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 
 // deno-lint-ignore no-explicit-any
 const scope = globalThis as any;
-let app: FetchHandler | undefined;
+const TICK_MS = 250;
 
-function post(message: FromThread, transfer: Transferable[] = []): void {
-  scope.postMessage(message, transfer);
+function post(message: FromThread): void {
+  scope.postMessage(message);
 }
 
-async function load(spec: string, cwd: string): Promise<void> {
+interface Serving {
+  runtime: Runtime;
+  log: Logger;
+  /** One HTTP server per listener of the worker, created on its first connection. */
+  servers: Map<number, HttpServer>;
+  make(): HttpServer;
+  fds: WeakMap<Socket, number>;
+}
+
+let serving: Serving | undefined;
+
+async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> {
+  const config = message.config as unknown as Config;
+  const runtime = await detectRuntime();
+  let log: Logger;
+  let app: FetchHandler;
+  let hooks: HookRunner;
   try {
-    app = await loadApp(spec, cwd);
-    post({ t: "loaded" });
+    log = await createLogger(config, "worker", runtime);
+    hooks = await HookRunner.load(config.hooks, log);
+    app = await loadApp(config.app, process.cwd());
   } catch (error) {
     post({
       t: "load-failed",
@@ -27,132 +59,80 @@ async function load(spec: string, cwd: string): Promise<void> {
         ? error.message
         : `Cannot load app: ${firstLine(error)}`,
     });
+    return;
   }
-}
-
-async function run(message: Extract<ToThread, { t: "request" }>): Promise<void> {
-  const { remote, family } = message;
-  const info: ServeInfo = {
-    remoteAddr: remote,
-    requestIP: () =>
-      remote.transport === "unix" ? null : { address: remote.hostname, family, port: remote.port },
+  const served = new Int32Array(message.served);
+  const limit = message.limit;
+  const handler = limitConcurrency(
+    withRequestHooks(app, hooks, { pid: process.pid, age: message.age }),
+    1,
+  );
+  // Counted when a request starts, across the threads; the one that reaches the limit says so.
+  const counted: FetchHandler = (request, info) => {
+    if (Atomics.add(served, 0, 1) + 1 === limit) post({ t: "retire" });
+    return handler(request, info);
   };
-  // Headers are appended after construction: a headers init goes through a much slower
-  // conversion in both runtimes.
-  const request = message.body
-    ? new Request(message.url, {
-      method: message.method,
-      body: receiveStream(message.body),
-      duplex: "half",
-    } as RequestInit)
-    : message.method === "GET"
-    ? new Request(message.url)
-    : new Request(message.url, { method: message.method });
-  const headers = request.headers;
-  for (const [name, value] of message.headers) headers.append(name, value);
-  let response: unknown;
-  try {
-    response = await app!(request, info);
-    if (!(response instanceof Response)) {
-      throw new TypeError(`app handler returned ${typeof response} instead of a Response`);
-    }
-  } catch (error) {
-    reportError(error);
-    return;
-  }
-  const head = {
-    status: response.status,
-    statusText: response.statusText,
-    headers: [...response.headers],
+  const fds = new WeakMap<Socket, number>();
+  const slots = new SlotWriter(message.slots, message.origin, (socket) => fds.get(socket) ?? -1);
+  slots.tick();
+  setInterval(() => slots.tick(), TICK_MS);
+  // An error nobody catches ends this thread, and with it its connections: first the requests
+  // it has not begun answering get their 500 here, while their fds are still open.
+  const own = new SlotReader(message.slots, message.origin);
+  const crash = () => {
+    for (const { fd } of own.claimAll()) answerClaimed(runtime.libc(), fd, 500);
   };
-  const body = response.body;
-  if (!body) {
-    post({ t: "response", ...head, body: null });
-    return;
-  }
-  // A body that is already complete (the common case) travels inside the message; only one
-  // still being produced gets a port of its own, so its first chunk is not held back.
-  const reader = body.getReader();
-  const p1 = reader.read();
-  const p2 = reader.read();
-  let first: ReadableStreamReadResult<Uint8Array>;
-  let second: ReadableStreamReadResult<Uint8Array> | typeof NOT_YET;
-  try {
-    first = await p1;
-    second = first.done ? first : await Promise.race([p2, NOT_YET_PROMISE]);
-    // Some bodies (Bun's) settle a few microtasks later: give them until the next turn.
-    if (second === NOT_YET) second = await Promise.race([p2, nextTurn()]);
-  } catch (error) {
-    p2.catch(() => {});
-    reportError(error);
-    return;
-  }
-  if (second !== NOT_YET && second.done) {
-    post({ t: "response", ...head, body: first.done ? new Uint8Array(0) : first.value });
-    return;
-  }
-  const { port1, port2 } = new MessageChannel();
-  post({ t: "response", ...head, body: port2 }, [port2]);
-  await sendStream(resumed(reader, first.value!, second === NOT_YET ? p2 : second), port1);
-  post({ t: "done" });
+  scope.addEventListener("error", crash);
+  scope.addEventListener("unhandledrejection", crash);
+  const options = {
+    ...httpOptions(
+      config,
+      log,
+      accessLogger(config, log),
+      loadTlsFiles(config, runtime.tlsClientCerts),
+    ),
+    watch: slots,
+  };
+  serving = {
+    runtime,
+    log,
+    servers: new Map(),
+    make: () => createHttpServer(counted, options),
+    fds,
+  };
+  post({ t: "loaded" });
 }
 
-const NOT_YET = Symbol("not yet");
-const NOT_YET_PROMISE: Promise<typeof NOT_YET> = Promise.resolve(NOT_YET);
-
-function nextTurn(): Promise<typeof NOT_YET> {
-  return new Promise((resolve) => setTimeout(resolve, 0, NOT_YET));
+function adopt(message: Extract<ToThread, { t: "conn" }>): void {
+  const s = serving!;
+  const socket = s.runtime.adoptSocket(message.fd);
+  s.fds.set(socket, message.fd);
+  let server = s.servers.get(message.listener);
+  if (!server) s.servers.set(message.listener, server = s.make());
+  server.adopt(socket, message.unix);
 }
 
-/** The rest of a body whose first chunk and second read were taken already. */
-function resumed(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  first: Uint8Array,
-  second: ReadableStreamReadResult<Uint8Array> | Promise<ReadableStreamReadResult<Uint8Array>>,
-): ReadableStream<Uint8Array> {
-  let step = 0;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const r = step === 0
-        ? { done: false, value: first }
-        : step === 1
-        ? await second
-        : await reader.read();
-      step++;
-      if (r.done) controller.close();
-      else controller.enqueue(r.value);
-    },
-    cancel: (reason) => reader.cancel(reason),
-  }, { highWaterMark: 0 });
-}
-
-function reportError(error: unknown): void {
-  const e = error instanceof Error ? error : new Error(String(error));
-  post({ t: "app-error", name: e.name, message: e.message, stack: e.stack ?? "" });
-}
-
-// Requests the process queued here run one after the other, never two at once.
-const queue: Extract<ToThread, { t: "request" }>[] = [];
-let running = false;
-
-async function drain(): Promise<void> {
-  running = true;
-  while (queue.length > 0) {
-    try {
-      await run(queue.shift()!);
-    } catch (error) {
-      // Not the app's error (run() reports those): the process cannot be told; say it here.
-      console.error(`appserve thread: ${error}`);
-    }
+async function drain(graceMs: number): Promise<void> {
+  const s = serving;
+  if (s) {
+    await Promise.all(
+      [...s.servers.values()].map((server) =>
+        withDeadline(server.close(), graceMs, () => server.closeNow())
+      ),
+    );
+    await s.log.close();
   }
-  running = false;
+  post({ t: "drained" });
 }
 
 scope.onmessage = (event: MessageEvent<ToThread>) => {
   const message = event.data;
-  if (message.t === "request") {
-    queue.push(message);
-    if (!running) drain();
-  } else if (message.t === "ping") post({ t: "pong" });
-  else if (message.t === "load") load(message.app, message.cwd);
+  if (message.t === "conn") adopt(message);
+  else if (message.t === "start") start(message);
+  else if (message.t === "drain") drain(message.graceMs);
+  else if (message.t === "reopen") {
+    serving?.log.reopen().catch((error) =>
+      serving?.log.error(`Cannot reopen logs: ${firstLine(error)}`)
+    );
+  }
 };

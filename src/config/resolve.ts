@@ -143,6 +143,11 @@ function checkCombinations(
   if (values.reuse_port === true && values.proxy_protocol !== "off") {
     problems.push(`${origins.proxy_protocol}: proxy_protocol cannot be used with reuse_port`);
   }
+  // gthread threads take connections the worker process accepted on the shared socket;
+  // reuse_port's native servers accept for themselves, in a thread nobody could answer for.
+  if (values.reuse_port === true && values.worker_class === "gthread") {
+    problems.push(`${origins.reuse_port}: reuse_port cannot be used with the gthread worker class`);
+  }
   // Bun.serve cannot tell "no certificate" (fine) from "an unverifiable one" (refused).
   if (values.reuse_port === true && values.cert_reqs === 1) {
     problems.push(`${origins.cert_reqs}: cert_reqs 1 (optional) cannot be used with reuse_port`);

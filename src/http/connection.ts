@@ -79,6 +79,7 @@ function onError(): void {
 
 export class Connection implements ExchangeHost, BodySink {
   readonly socket: Socket;
+  readonly tag: number;
   closed = false;
   reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   failure: unknown = undefined;
@@ -118,6 +119,7 @@ export class Connection implements ExchangeHost, BodySink {
   constructor(socket: Socket, core: ServerCore, peer: Socket = socket) {
     this.socket = socket;
     this.core = core;
+    this.tag = core.options.watch?.opened(peer) ?? -1;
     this.info = new ConnInfo(peer, core.unix);
     const trust = core.options.forwarded;
     this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
@@ -452,6 +454,7 @@ export class Connection implements ExchangeHost, BodySink {
 
   onClose(): void {
     this.closed = true;
+    this.core.options.watch?.closed(this.tag);
     this.stopReading();
     const r = this.reader;
     if (r !== null) {

@@ -16,6 +16,8 @@ import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 
 /** The connection an exchange runs on. */
 export interface ExchangeHost extends ResponseTarget {
+  /** The connection's tag from options.watch, -1 without one. */
+  readonly tag: number;
   /** The request body grew past limit_request_body while the app ran: answer 413 instead. */
   readonly tooLarge: boolean;
   /** Whether the connection can take another request after this response, decided as it starts. */
@@ -70,6 +72,7 @@ export class Exchange {
     this.fallback = false;
     this.refused = false;
     if (this.options.onRequestDone !== undefined) this.started = performance.now();
+    this.options.watch?.started(this.host.tag);
     let r: unknown;
     try {
       r = this.handler(request, info);
@@ -101,6 +104,13 @@ export class Exchange {
     this.response = r;
     if (host.closed) {
       if (r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
+      return this.written(CLOSE);
+    }
+    const watch = this.options.watch;
+    if (watch !== undefined && !watch.answering(host.tag)) {
+      // The worker process answered already (the thread was past its timeout).
+      if (r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
+      host.socket.destroy();
       return this.written(CLOSE);
     }
     let flags = this.flags;
@@ -143,6 +153,7 @@ export class Exchange {
     }
     this.request = this.response = null;
     this.head = null;
+    this.options.watch?.finished(host.tag);
     host.exchangeDone(result === UNSENT ? CLOSE : result);
   }
 }

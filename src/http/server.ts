@@ -43,6 +43,11 @@ export interface HttpServer {
   close(): Promise<void>;
   /** Destroys the listener and every connection now. */
   closeNow(): void;
+  /**
+   * Serves a connection accepted elsewhere (gthread: by the worker process);
+   * `unix` says whether it came from a unix socket. For a server that never listens.
+   */
+  adopt(socket: Socket, unix: boolean): void;
   /** Requests handed to the app whose response is not fully written yet. */
   readonly inFlight: number;
   /** Open client connections. */
@@ -88,6 +93,12 @@ class Core implements ServerCore {
     this.server.on("connection", (socket: Socket) => this.accept(socket));
     // Accept errors (EMFILE...) must not crash the worker; the listener keeps going.
     this.server.on("error", () => {});
+  }
+
+  adopt(socket: Socket, unix: boolean): void {
+    this.unix = unix;
+    this.startTicker();
+    this.accept(socket);
   }
 
   // A socket accepted while closing was already queued before the listener closed: it gets
@@ -197,6 +208,7 @@ export function createHttpServer(handler: FetchHandler, options: HttpServerOptio
     listen: (target) => core.listen(target),
     close: () => core.close(),
     closeNow: () => core.closeNow(),
+    adopt: (socket, unix) => core.adopt(socket, unix),
     get inFlight() {
       return core.inFlight;
     },

@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 // Shared shapes of appserve's HTTP/1.1 layer: what the app handler receives and
 // what the worker configures. Kept apart so worker code can type against it
 // without importing the parser.
@@ -48,6 +49,23 @@ export interface RequestDetails {
   rawHeaders?: readonly (readonly [string, string])[];
 }
 
+/**
+ * Told of every connection and exchange of a server. gthread threads use it so
+ * the worker process can answer for a thread that hangs (src/worker/gthread.ts).
+ */
+export interface ExchangeWatch {
+  /** A connection starts; returns the tag the calls below get for it. */
+  opened(socket: Socket): number;
+  /** The app is given a request of the connection. */
+  started(tag: number): void;
+  /** Its response is about to be written; false: it was answered elsewhere, drop it. */
+  answering(tag: number): boolean;
+  /** The exchange is over (the connection may take another). */
+  finished(tag: number): void;
+  /** The connection is gone. */
+  closed(tag: number): void;
+}
+
 /** A Web-standard fetch handler. */
 export type FetchHandler = (request: Request, info: ServeInfo) => Response | Promise<Response>;
 
@@ -75,6 +93,8 @@ export interface HttpOptions {
   defaultHost: string;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */
   onAppError(error: unknown, request: Request): Response;
+  /** Watches connections and exchanges (gthread threads). */
+  watch?: ExchangeWatch;
   /** Called once per finished request, after its response is written (access logs). */
   onRequestDone?(
     request: Request,

@@ -4,6 +4,7 @@
 
 import { CString, dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
 import { readFileSync } from "node:fs";
+import { Socket } from "node:net";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
@@ -42,6 +43,9 @@ function loadLibc(): Libc {
     setuid: (uid) => s.setuid(uid),
     umask: (mask) => s.umask(mask),
     dup2: (fd, target) => s.dup2(fd, target),
+    dup: (fd) => s.dup(fd),
+    write: (fd, bytes) => s.write(fd, bytes, bytes.length),
+    shutdown: (fd, how) => s.shutdown(fd, how),
     errno: () => read.i32(s.__errno_location(), 0),
     strerror: (e) => new CString(s.strerror(e)).toString(),
   };
@@ -162,4 +166,17 @@ export const bunRuntime: Runtime = {
   setProcessTitle,
   provideModule,
   serveNative,
+  // node:net's Socket({ fd }) reads nothing from a TCP fd under Bun; connect({ fd }) adopts it.
+  detachSocket: (socket) => {
+    // deno-lint-ignore no-explicit-any
+    const fd = bunRuntime.libc().dup((socket as any)._handle.fd);
+    socket.destroy();
+    return fd;
+  },
+  adoptSocket: (fd) => {
+    const socket = new Socket({ allowHalfOpen: true });
+    (socket as unknown as { connect(o: { fd: number }): void }).connect({ fd });
+    return socket;
+  },
+  stopsBusyThreads: true,
 };

@@ -1,6 +1,7 @@
 // Deno's side of the runtime seam: FFI through Deno.dlopen, the native
 // server through Deno.serve, and re-execution through `deno run`.
 
+import { Socket } from "node:net";
 import process from "node:process";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
@@ -27,6 +28,9 @@ function loadLibc(): Libc {
     setuid: (uid) => s.setuid(uid),
     umask: (mask) => s.umask(mask),
     dup2: (fd, target) => s.dup2(fd, target),
+    dup: (fd) => s.dup(fd),
+    write: (fd, bytes) => s.write(fd, bytes, bytes.length),
+    shutdown: (fd, how) => s.shutdown(fd, how),
     errno: () => new Deno.UnsafePointerView(s.__errno_location()!).getInt32(),
     strerror: (e) => Deno.UnsafePointerView.getCString(s.strerror(e)!),
   };
@@ -92,4 +96,13 @@ export const denoRuntime: Runtime = {
   // which `deno run` finds next to the entry module: the same mod.ts instance.
   provideModule: () => {},
   serveNative,
+  // The TCP handle's fdForIpc() hands out a duplicate of its fd.
+  detachSocket: (socket) => {
+    // deno-lint-ignore no-explicit-any
+    const fd = (socket as any)._handle.fdForIpc();
+    socket.destroy();
+    return fd;
+  },
+  adoptSocket: (fd) => new Socket({ fd, readable: true, writable: true, allowHalfOpen: true }),
+  stopsBusyThreads: false,
 };

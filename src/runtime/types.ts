@@ -1,6 +1,7 @@
 // The one interface behind which Deno and Bun differ. Everything outside
 // src/runtime/ talks to the runtime only through this shape.
 
+import type { Socket } from "node:net";
 import type { FetchHandler } from "../http/types.ts";
 
 /** The libc calls the master needs to own listening sockets (via FFI). */
@@ -21,6 +22,12 @@ export interface Libc {
   umask(mask: number): number;
   /** Makes `target` a copy of `fd` (--capture-output points stdout/stderr at the error log). */
   dup2(fd: number, target: number): number;
+  /** A new fd for what `fd` refers to. */
+  dup(fd: number): number;
+  /** write(2): bytes written, or -1. */
+  write(fd: number, bytes: Uint8Array): number;
+  /** shutdown(2); how: 0 read, 1 write, 2 both. */
+  shutdown(fd: number, how: number): number;
   /** errno of the last failed call, read right after it. */
   errno(): number;
   strerror(errno: number): string;
@@ -77,4 +84,18 @@ export interface Runtime {
   provideModule(specifier: string, exports: Record<string, unknown>): void;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
+  /**
+   * gthread hands accepted connections to threads as fds: `detachSocket` turns a
+   * socket accepted with `pauseOnConnect` into an fd of its own (the socket
+   * object is done with), `adoptSocket` makes a node:net Socket of such an fd in
+   * whichever thread it lands.
+   */
+  detachSocket(socket: Socket): number;
+  adoptSocket(fd: number): Socket;
+  /**
+   * Whether `Worker.terminate()` stops a thread that is busy running JavaScript.
+   * Deno's does not (the thread spins on), so a hung gthread thread there
+   * costs the whole worker process instead of just the thread.
+   */
+  readonly stopsBusyThreads: boolean;
 }

@@ -11,6 +11,7 @@ import type { FetchHandler } from "../http/types.ts";
 import { loadTlsFiles, type TlsFiles } from "../tls/tls_files.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
+import { accessRoute } from "../log/logging_table.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
 import { limitBody } from "./native_body_limit.ts";
@@ -21,7 +22,16 @@ export interface Serving {
   stop(graceMs: number): Promise<void>;
 }
 
-function httpOptions(
+/**
+ * The logger that gets `access()` per finished request: the worker's own, when
+ * an access log, statsd (which counts requests) or a custom logger class wants it.
+ */
+export function accessLogger(config: Config, log: Logger): Logger | undefined {
+  return accessRoute(config).file || config.statsd_host || config.logger_class ? log : undefined;
+}
+
+/** The HTTP layer's options for this configuration (also used by gthread threads). */
+export function httpOptions(
   config: Config,
   log: Logger,
   access?: Logger,
@@ -93,7 +103,7 @@ function logged(handler: FetchHandler, access: Logger): FetchHandler {
   };
 }
 
-function withDeadline(done: Promise<void>, ms: number, onLate: () => void): Promise<void> {
+export function withDeadline(done: Promise<void>, ms: number, onLate: () => void): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<void>((resolve) => {
     timer = setTimeout(() => {

@@ -1,54 +1,46 @@
 // The gthread worker class: a pool of Web Worker threads inside one worker
-// process, each with its own instance of the app. The process keeps the HTTP
-// layer and the heartbeat; every request goes to a free thread, which runs one
-// request at a time (as gunicorn's threads do); the rest wait in order.
+// process, each with its own instance of the app and its own HTTP layer. The
+// process accepts on the shared listening sockets and hands each connection,
+// as an fd, to the thread with the fewest; the thread then owns it and serves
+// its requests one at a time (as a gunicorn thread does). A request costs the
+// process nothing, so N threads serve about as fast as N worker processes.
 //
-// A thread is replaced when it crashes, stops answering pings, or holds a
-// request past `timeout` before answering it (that request gets a 504). The
-// worker process itself stays up: its event loop never runs app code, so its
-// heartbeat keeps flowing while threads are busy.
+// The process's event loop never runs app code, so its heartbeat keeps
+// flowing while threads are busy; it watches each thread through shared memory
+// (thread_slots.ts). A thread that holds a request past `timeout` or stops
+// turning its event loop loses its unanswered requests to the process, which
+// answers them itself (504 for the one that hung it, 503 for those waiting
+// behind it), and is replaced. Where the runtime cannot stop a busy thread
+// (Deno), the whole worker process retires instead. A thread that crashes
+// answers its own requests with a 500 on its way out (thread_entry.ts).
 
+import net from "node:net";
+import type { Config } from "../config/settings.ts";
 import { AppLoadError, firstLine } from "../errors.ts";
-import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Logger } from "../log/logger.ts";
-import { receiveStream, sendStream } from "./stream_port.ts";
+import type { Runtime } from "../runtime/types.ts";
 import type { FromThread, ToThread } from "./thread_messages.ts";
+import { answerClaimed, newSlots, SlotReader } from "./thread_slots.ts";
 
 export interface PoolOptions {
-  /** URL of workers/thread_entry.ts as this runtime can start it. */
-  entry: string;
-  threads: number;
-  /** The APP_MODULE spec and the directory it is resolved from. */
-  app: string;
-  cwd: string;
-  /** Per-request limit in ms before the response head; 0 disables. */
-  timeoutMs: number;
+  runtime: Runtime;
+  config: Config;
+  /** The worker's age (hooks' `worker.age`). */
+  age: number;
+  /** Requests (over all threads) after which the worker retires; Infinity for never. */
+  limit: number;
   log: Logger;
-  /** Logs the app's error and returns the 500 to send. */
-  onAppError(error: unknown, request: Request): Response;
-  /** No thread is left and none can be started: the process cannot serve any more. */
+  /** max_requests was reached. */
+  onRetire(): void;
+  /** The process cannot go on serving (no thread can load the app, or one cannot be stopped). */
   onLost(): void;
 }
 
-interface Job {
-  request: Request;
-  info: ServeInfo;
-  resolve(response: Response): void;
-  /** The response head went out (resolve was called). */
-  answered: boolean;
-  /** Aborted when the thread dies: errors bodies still crossing. */
-  gone: AbortController;
-  timer?: ReturnType<typeof setTimeout>;
-}
-
-const TIMEOUT_BODY = "Gateway Timeout\n";
-const CRASH_BODY = "Internal Server Error\n";
-
-function plain(status: number, body: string): Response {
-  return new Response(body, {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
-  });
+/** A connection accepted by the process, on its way to a thread. */
+interface Handover {
+  fd: number;
+  listener: number;
+  unix: boolean;
 }
 
 /** The error of a crashed thread as one line; Bun's message carries a code frame first. */
@@ -62,43 +54,43 @@ function crashLine(event: ErrorEvent): string {
   return lines[0];
 }
 
-function describe(request: Request): string {
-  const url = new URL(request.url);
-  return `${request.method} ${url.pathname}${url.search}`;
-}
-
-interface Waiting {
-  request: Request;
-  info: ServeInfo;
-  resolve(response: Response): void;
-}
-
 class Thread {
   readonly worker: Worker;
-  /** The request it runs (at most one: the rest wait in the pool, for whichever thread frees). */
-  readonly jobs: Job[] = [];
-  dead = false;
-  /** The app is loaded; until then it answers no ping (an import may take a while). */
+  readonly slots: SlotReader;
   loaded = false;
-  /** When the unanswered ping was sent, 0 when none is pending. */
-  pingSent = 0;
+  dead = false;
+  /** Connections handed to it so far. */
+  handed = 0;
+  drained: (() => void) | undefined;
 
-  constructor(readonly id: number, entry: string) {
+  constructor(
+    readonly id: number,
+    entry: string,
+    readonly buffer: SharedArrayBuffer,
+    origin: number,
+  ) {
     this.worker = new Worker(entry, { type: "module", name: `appserve-thread-${id}` });
+    this.slots = new SlotReader(buffer, origin);
   }
 
-  post(message: ToThread, transfer: Transferable[] = []): void {
-    this.worker.postMessage(message, transfer);
+  post(message: ToThread): void {
+    this.worker.postMessage(message);
+  }
+
+  /** Connections it has open, counting those on their way to it. */
+  get open(): number {
+    return this.handed - this.slots.closed;
   }
 }
 
 export class ThreadPool {
   readonly #options: PoolOptions;
   readonly #threads = new Set<Thread>();
-  /** Live threads with no request. */
-  readonly #idle: Thread[] = [];
-  /** Requests waiting for a thread to free, oldest first. */
-  readonly #waiting: Waiting[] = [];
+  readonly #origin = Date.now();
+  readonly #served = new SharedArrayBuffer(4);
+  readonly #servers: net.Server[] = [];
+  /** Connections accepted while no thread was ready to take them. */
+  readonly #pending: Handover[] = [];
   #nextId = 1;
   #closed = false;
 
@@ -110,7 +102,7 @@ export class ThreadPool {
   static async start(options: PoolOptions): Promise<ThreadPool> {
     const pool = new ThreadPool(options);
     try {
-      await Promise.all(Array.from({ length: options.threads }, () => pool.#spawn()));
+      await Promise.all(Array.from({ length: options.config.threads }, () => pool.#spawn()));
     } catch (error) {
       pool.close();
       throw error;
@@ -118,31 +110,77 @@ export class ThreadPool {
     return pool;
   }
 
-  /** The fetch handler that runs each request on a free thread. */
-  readonly handler: FetchHandler = (request, info) => {
-    const thread = this.#idle.pop();
-    if (thread) return this.#dispatch(thread, request, info);
-    return new Promise<Response>((resolve) => this.#waiting.push({ request, info, resolve }));
-  };
+  /** Accepts on the worker's listeners and hands the connections to the threads. */
+  async serve(listeners: { fd: number }[]): Promise<void> {
+    for (const [index, listener] of listeners.entries()) {
+      const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
+      let unix = false;
+      server.on("connection", (socket: net.Socket) => {
+        let fd: number;
+        try {
+          fd = this.#options.runtime.detachSocket(socket);
+        } catch {
+          socket.destroy();
+          return;
+        }
+        this.#handOver({ fd, listener: index, unix });
+      });
+      // Accept errors (EMFILE...) must not crash the worker; the listener keeps going.
+      server.on("error", () => {});
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen({ fd: listener.fd }, () => {
+          server.off("error", reject);
+          // An inherited unix socket shows no port (null in Deno, an object without one in Bun).
+          const a = server.address();
+          unix = a === null || typeof a === "string" || typeof a.port !== "number";
+          resolve();
+        });
+      });
+      this.#servers.push(server);
+    }
+  }
 
-  /** Pings every thread; one that left the last ping unanswered for the timeout is replaced. */
+  /** Run on the worker's heartbeat: answers for and replaces threads that hang. */
   checkLiveness(): void {
-    const now = performance.now();
-    const limit = this.#options.timeoutMs;
+    const limit = this.#options.config.timeout * 1000;
+    if (limit <= 0) return;
     for (const thread of this.#threads) {
-      if (!thread.loaded) continue;
-      if (thread.pingSent === 0) {
-        thread.pingSent = now;
-        thread.post({ t: "ping" });
-      } else if (limit > 0 && now - thread.pingSent > limit) {
-        this.#kill(thread, "stopped answering (busy past the timeout)", 504);
+      if (!thread.loaded || thread.dead) continue;
+      if (thread.slots.oldest() > limit) {
+        this.#lose(thread, "ran a request past the timeout");
+      } else if (thread.slots.silence() > limit) {
+        this.#lose(thread, "stopped answering (busy past the timeout)");
       }
     }
+  }
+
+  /** Graceful: no new connections; each thread finishes its requests within graceMs. */
+  async stop(graceMs: number): Promise<void> {
+    for (const server of this.#servers) server.close();
+    const live = [...this.#threads].filter((t) => t.loaded && !t.dead);
+    await Promise.race([
+      Promise.all(live.map((thread) =>
+        new Promise<void>((resolve) => {
+          thread.drained = resolve;
+          thread.post({ t: "drain", graceMs });
+        })
+      )),
+      // A thread that cannot drain (hung) must not keep the process.
+      new Promise((resolve) => setTimeout(resolve, graceMs + 1000)),
+    ]);
+    this.close();
+  }
+
+  /** USR1: every thread reopens its log files. */
+  reopen(): void {
+    for (const thread of this.#threads) if (thread.loaded) thread.post({ t: "reopen" });
   }
 
   /** Terminates every thread (the process is exiting). */
   close(): void {
     this.#closed = true;
+    for (const server of this.#servers) server.close();
     for (const thread of this.#threads) {
       thread.dead = true;
       thread.worker.terminate();
@@ -150,36 +188,48 @@ export class ThreadPool {
     this.#threads.clear();
   }
 
+  /** Gives a connection to the live thread with the fewest open ones. */
+  #handOver(conn: Handover): void {
+    let best: Thread | undefined;
+    for (const thread of this.#threads) {
+      if (!thread.loaded || thread.dead) continue;
+      if (!best || thread.open < best.open) best = thread;
+    }
+    if (!best) return void this.#pending.push(conn);
+    best.handed++;
+    best.post({ t: "conn", ...conn });
+  }
+
   #spawn(): Promise<void> {
-    const options = this.#options;
-    const thread = new Thread(this.#nextId++, options.entry);
+    const { runtime, config } = this.#options;
+    const thread = new Thread(this.#nextId++, runtime.threadEntry(), newSlots(), this.#origin);
     this.#threads.add(thread);
     return new Promise<void>((resolve, reject) => {
-      let loaded = false;
       thread.worker.onmessage = (event: MessageEvent<FromThread>) => {
         const message = event.data;
         if (message.t === "loaded") {
-          loaded = true;
           thread.loaded = true;
           resolve();
-          this.#fill(thread);
+          for (const conn of this.#pending.splice(0)) this.#handOver(conn);
         } else if (message.t === "load-failed") {
           this.#threads.delete(thread);
           thread.dead = true;
           thread.worker.terminate();
           reject(new AppLoadError(`In a gthread thread: ${message.message}`));
-        } else {
-          this.#onMessage(thread, message);
+        } else if (message.t === "retire") {
+          this.#options.onRetire();
+        } else if (message.t === "drained") {
+          thread.drained?.();
         }
       };
       const died = (reason: string) => {
-        if (!loaded) {
+        if (!thread.loaded) {
           this.#threads.delete(thread);
           thread.dead = true;
           thread.worker.terminate();
-          reject(new AppLoadError(`In a gthread thread: app module ${options.app}: ${reason}`));
+          reject(new AppLoadError(`In a gthread thread: app module ${config.app}: ${reason}`));
         } else {
-          this.#kill(thread, reason, 500);
+          this.#lose(thread, reason, true);
         }
       };
       // Unhandled, an error event in a Deno Worker also takes the parent down.
@@ -190,134 +240,56 @@ export class ThreadPool {
       thread.worker.onmessageerror = () => died("sent a message that cannot be read");
       // Bun reports a thread that ended itself (process.exit() inside it).
       thread.worker.addEventListener("close", () => died("exited"));
-      thread.post({ t: "load", app: options.app, cwd: options.cwd });
-    });
-  }
-
-  #dispatch(thread: Thread, request: Request, info: ServeInfo): Promise<Response> {
-    return new Promise<Response>((resolve) => {
-      const job: Job = { request, info, resolve, answered: false, gone: new AbortController() };
-      thread.jobs.push(job);
-      const transfer: Transferable[] = [];
-      let bodyPort: MessagePort | null = null;
-      if (request.body) {
-        const { port1, port2 } = new MessageChannel();
-        sendStream(request.body, port1, job.gone.signal);
-        bodyPort = port2;
-        transfer.push(port2);
-      }
-      const peer = info.requestIP(request);
       thread.post({
-        t: "request",
-        method: request.method,
-        url: request.url,
-        headers: [...request.headers],
-        body: bodyPort,
-        remote: info.remoteAddr,
-        family: peer?.family ?? "",
-      }, transfer);
-      if (thread.jobs.length === 1) this.#startClock(thread);
+        t: "start",
+        config: config as unknown as Record<string, unknown>,
+        age: this.#options.age,
+        slots: thread.buffer,
+        served: this.#served,
+        limit: this.#options.limit,
+        origin: this.#origin,
+      });
     });
   }
 
-  /** The thread's first request is running from now: time it. */
-  #startClock(thread: Thread): void {
-    const limit = this.#options.timeoutMs;
-    const job = thread.jobs[0];
-    if (limit <= 0 || !job) return;
-    job.timer = setTimeout(
-      () => this.#kill(thread, `ran ${describe(job.request)} past the timeout`, 504),
-      limit,
-    );
-  }
-
-  #onMessage(thread: Thread, message: FromThread): void {
-    if (message.t === "pong") {
-      thread.pingSent = 0;
-      return;
-    }
-    const job = thread.jobs[0];
-    if (!job) return;
-    if (message.t === "response") {
-      clearTimeout(job.timer);
-      const body: BodyInit | null = message.body instanceof Uint8Array
-        ? message.body as Uint8Array<ArrayBuffer>
-        : message.body === null
-        ? message.body
-        : receiveStream(message.body, job.gone.signal);
-      // As in the thread: headers appended, not converted from an init.
-      const response = new Response(body, {
-        status: message.status,
-        statusText: message.statusText,
-      });
-      const headers = response.headers;
-      headers.delete("content-type");
-      for (const [name, value] of message.headers) headers.append(name, value);
-      this.#answer(job, response);
-      if (!(message.body instanceof MessagePort)) this.#finish(thread);
-    } else if (message.t === "app-error") {
-      clearTimeout(job.timer);
-      const error = new Error(message.message);
-      error.name = message.name;
-      error.stack = message.stack;
-      this.#answer(job, this.#options.onAppError(error, job.request));
-      this.#finish(thread);
-    } else if (message.t === "done") {
-      this.#finish(thread);
-    }
-  }
-
-  #answer(job: Job, response: Response): void {
-    if (job.answered) return;
-    job.answered = true;
-    job.resolve(response);
-  }
-
-  /** The thread's current request is over: time the next one, hand it more work. */
-  #finish(thread: Thread): void {
-    const job = thread.jobs.shift();
-    if (job) clearTimeout(job.timer);
-    this.#startClock(thread);
-    this.#fill(thread);
-  }
-
-  /** Gives the longest-waiting request to a free thread, or marks it idle. */
-  #fill(thread: Thread): void {
-    if (thread.dead) return;
-    if (thread.jobs.length > 0) return;
-    const next = this.#waiting.shift();
-    if (next) this.#dispatch(thread, next.request, next.info).then(next.resolve);
-    else this.#idle.push(thread);
-  }
-
-  /** Ends a thread that crashed or hung, answers its request, and starts a replacement. */
-  #kill(thread: Thread, reason: string, status: 500 | 504): void {
+  /**
+   * A thread hangs, or crashed (`crashed`): the process answers the requests a hung thread
+   * had not begun answering, then replaces it.
+   */
+  #lose(thread: Thread, reason: string, crashed = false): void {
     if (thread.dead) return;
     thread.dead = true;
-    thread.worker.terminate();
-    this.#threads.delete(thread);
-    const idle = this.#idle.indexOf(thread);
-    if (idle >= 0) this.#idle.splice(idle, 1);
-    const [job] = thread.jobs.splice(0);
-    const log = this.#options.log;
-    if (status === 504) log.critical(`THREAD TIMEOUT (thread ${thread.id} ${reason})`);
-    else log.error(`Thread ${thread.id} ${reason}`);
-    if (job) {
-      clearTimeout(job.timer);
-      job.gone.abort(new Error(`thread ${thread.id} ${reason}`));
-      this.#answer(job, status === 504 ? plain(504, TIMEOUT_BODY) : plain(500, CRASH_BODY));
+    const { log, runtime } = this.#options;
+    if (crashed) log.error(`Thread ${thread.id} ${reason}`);
+    else {
+      log.critical(`THREAD TIMEOUT (thread ${thread.id} ${reason})`);
+      // A crashed thread answered its own requests on its way out; its fds are closed now and
+      // may already name other connections. A hung thread still holds them.
+      const claimed = thread.slots.claimAll();
+      const oldest = Math.max(...claimed.map((c) => c.age));
+      for (const { fd, age } of claimed) {
+        // The request that hung the thread gets the 504; those waiting behind it a 503.
+        answerClaimed(runtime.libc(), fd, age === oldest ? 504 : 503);
+      }
     }
+    this.#threads.delete(thread);
+    if (!crashed && !runtime.stopsBusyThreads) {
+      // Deno's terminate() leaves a busy thread running: only the process's end stops it.
+      log.error(
+        `The ${runtime.name} runtime cannot stop a busy thread: worker exiting to be replaced`,
+      );
+      this.#options.onLost();
+      return;
+    }
+    thread.worker.terminate();
     if (this.#closed) return;
     log.info(`Replacing thread ${thread.id}`);
     this.#spawn().catch((error) => {
-      // The app loaded before but not now (changed on disk?). With no thread left, queued
-      // requests would wait forever while the heartbeat goes on: answer them and give up, so
-      // the master starts a fresh worker.
+      // The app loaded before but not now (changed on disk?). With no thread left the process
+      // cannot serve: give up, so the master starts a fresh worker.
       log.error((error as Error).message);
       if (this.#threads.size > 0 || this.#closed) return;
-      for (const waiting of this.#waiting.splice(0)) {
-        waiting.resolve(plain(503, "Service Unavailable: no thread could load the app\n"));
-      }
+      log.error("No gthread thread left: worker exiting to be replaced");
       this.#options.onLost();
     });
   }

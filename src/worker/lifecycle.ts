@@ -13,12 +13,11 @@ import { send } from "../ipc/channel.ts";
 import { CHANNEL_FD, type WorkerBoot, type WorkerMessage } from "../ipc/messages.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
-import { accessRoute } from "../log/logging_table.ts";
 import type { Logger } from "../log/logger.ts";
-import { HookRunner, type ServerInfo, type WorkerInfo } from "../hooks.ts";
+import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
-import { serveAsync, type Serving } from "./async.ts";
+import { accessLogger, serveAsync, type Serving } from "./async.ts";
 import { limitConcurrency } from "./concurrency.ts";
 import { ThreadPool } from "./gthread.ts";
 import { appErrorResponder } from "./app_error.ts";
@@ -96,6 +95,7 @@ export class Worker {
       this.#log.reopen().catch((error) =>
         this.#log.error(`Cannot reopen logs: ${firstLine(error)}`)
       );
+      this.#pool?.reopen();
     });
     let app: FetchHandler;
     try {
@@ -107,7 +107,7 @@ export class Worker {
       return this.exit(ExitCode.APP_LOAD_ERROR);
     }
     await this.#hooks.run("post_worker_init", this.#info());
-    return this.#withRequestHooks(app);
+    return this.#pool ? app : withRequestHooks(app, this.#hooks, this.#info());
   }
 
   // gthread: the threads import the app, each its own instance; this process never runs it.
@@ -116,32 +116,18 @@ export class Worker {
       return await loadApp(this.#config.app, process.cwd());
     }
     this.#pool = await ThreadPool.start({
-      entry: this.#runtime.threadEntry(),
-      threads: this.#config.threads,
-      app: this.#config.app,
-      cwd: process.cwd(),
-      timeoutMs: this.#config.timeout * 1000,
+      runtime: this.#runtime,
+      config: this.#config,
+      age: this.#boot.age,
+      limit: this.#limit,
       log: this.#log,
-      onAppError: appErrorResponder(this.#log),
-      onLost: () => {
-        // Answers already given (the 500, the 503s) still go out before the process ends.
-        this.#log.error("No gthread thread left: worker exiting to be replaced");
-        this.drain();
-      },
+      onRetire: () => this.#retire(),
+      // Answers already given (the 500, the 503s) still go out before the process ends.
+      onLost: () => this.drain(),
     });
-    return this.#pool.handler;
-  }
-
-  // pre_request/post_request wrap the app only when the hooks module has them.
-  #withRequestHooks(app: FetchHandler): FetchHandler {
-    const hooks = this.#hooks!;
-    if (!hooks.has("pre_request") && !hooks.has("post_request")) return app;
-    const info = this.#info();
-    return async (request, serveInfo) => {
-      await hooks.run("pre_request", info, request);
-      const response = await app(request, serveInfo);
-      await hooks.run("post_request", info, request, response);
-      return response;
+    // The threads run the app (and its request hooks); this process only hands them connections.
+    return () => {
+      throw new Error("gthread: requests are served by the threads");
     };
   }
 
@@ -175,16 +161,18 @@ export class Worker {
       return limited(request, info);
     };
     try {
-      this.#servings = await serveAsync(counted, this.#boot, {
-        config: this.#config,
-        log: this.#log,
-        runtime: this.#runtime,
-        // Logger.access counts requests for statsd and feeds a custom logger class too.
-        access: accessRoute(this.#config).file || this.#config.statsd_host ||
-            this.#config.logger_class
-          ? this.#log
-          : undefined,
-      });
+      const pool = this.#pool;
+      if (pool) {
+        await pool.serve(this.#boot.listeners);
+        this.#servings = [{ stop: (ms) => pool.stop(ms) }];
+      } else {
+        this.#servings = await serveAsync(counted, this.#boot, {
+          config: this.#config,
+          log: this.#log,
+          runtime: this.#runtime,
+          access: accessLogger(this.#config, this.#log),
+        });
+      }
     } catch (error) {
       this.#log.error(`Cannot serve: ${firstLine(error)}`);
       return await this.exit(ExitCode.WORKER_BOOT_ERROR);
@@ -215,7 +203,11 @@ export class Worker {
   // Counted when a request starts, so the last one's response already carries connection: close.
   #countRequest(): void {
     this.#requests += 1;
-    if (this.#requests < this.#limit || this.#retiring || this.#draining) return;
+    if (this.#requests >= this.#limit) this.#retire();
+  }
+
+  #retire(): void {
+    if (this.#retiring || this.#draining) return;
     this.#retiring = true;
     this.#log.info("Autorestarting worker after current request.");
     this.#send({ t: "retiring" });

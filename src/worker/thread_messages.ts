@@ -1,40 +1,31 @@
-// What a gthread worker process and its threads say to each other. Bodies
-// travel on their own MessagePorts (stream_port.ts); one thread runs one
-// request at a time, so a request needs no id.
-
-import type { RemoteAddr } from "../http/types.ts";
+// What a gthread worker process and its threads say to each other: rare
+// events only. Connections travel as fds; what happens on them every request
+// is shown through shared memory instead (thread_slots.ts).
 
 /** Process → thread. */
 export type ToThread =
-  | { t: "load"; app: string; cwd: string }
   | {
-    t: "request";
-    method: string;
-    url: string;
-    headers: [string, string][];
-    body: MessagePort | null;
-    remote: RemoteAddr;
-    family: string;
+    t: "start";
+    /** The worker's frozen config, as the process received it. */
+    config: Record<string, unknown>;
+    /** The worker's age (hooks' `worker.age`). */
+    age: number;
+    slots: SharedArrayBuffer;
+    /** Requests served by every thread together, and the count that retires the worker. */
+    served: SharedArrayBuffer;
+    limit: number;
+    /** Date.now() when the pool started: the slots' clock. */
+    origin: number;
   }
-  | { t: "ping" };
+  /** A connection accepted on listener `listener`: the thread owns `fd` from now on. */
+  | { t: "conn"; fd: number; listener: number; unix: boolean }
+  | { t: "drain"; graceMs: number }
+  | { t: "reopen" };
 
 /** Thread → process. */
 export type FromThread =
   | { t: "loaded" }
   | { t: "load-failed"; message: string }
-  | {
-    t: "response";
-    status: number;
-    statusText: string;
-    headers: [string, string][];
-    /**
-     * A body complete when the app returned travels inline (and the request is over); one
-     * still being produced streams over the port, followed by "done".
-     */
-    body: Uint8Array | MessagePort | null;
-  }
-  /** The app threw or returned something that is not a Response (the request is over). */
-  | { t: "app-error"; name: string; message: string; stack: string }
-  /** A streamed response body is fully sent (or abandoned): the request is over. */
-  | { t: "done" }
-  | { t: "pong" };
+  /** The requests of all threads reached max_requests. */
+  | { t: "retire" }
+  | { t: "drained" };

@@ -91,7 +91,7 @@ e2e("USR1 reopens the access log", async (target) => {
     }, "lines in the new file");
     const count = (path: string) =>
       readFileSync(path, "utf8").split("\n").filter((l) => l.includes("/after")).length;
-    // The access log is written asynchronously (logtape's stream sink): wait for the last line.
+    // Lines are written in batches (up to 20 ms late): wait for the last one.
     await eventually(() => count(file) + count(`${file}.1`) >= sent, "every line");
     assert.equal(count(file) + count(`${file}.1`), sent);
     await server.stop();
@@ -113,4 +113,22 @@ e2e("an access log that cannot be opened is one line and exit 1", async (target)
     result.stderr,
     /^Error: Cannot open access log "\/nonexistent-dir\/access\.log": ENOENT.*\n$/,
   );
+});
+
+e2e("an access log that fills up is reported once and serving goes on", async (target) => {
+  // /dev/full opens but refuses every write with ENOSPC, as a full disk does.
+  const server = start(target, ["--access-logfile", "/dev/full", "-b", "127.0.0.1:0", PID_APP]);
+  const url = await server.ready(1);
+  const pid = (await get(url)).body;
+  await eventually(() => server.stderr.includes('cannot write to "/dev/full"'), "the report");
+  for (let i = 0; i < 3; i++) {
+    const answer = await get(`${url}/more`);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, pid, "the same worker serves on");
+    // Each lands in a batch of its own.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(server.stderr.split('cannot write to "/dev/full"').length, 2, "reported once");
+  assert.match(server.stderr, /appserve: cannot write to "\/dev\/full": .*ENOSPC|No space/);
+  await server.stop();
 });

@@ -1,0 +1,173 @@
+// What a gthread thread shows the worker process without a message: one
+// SharedArrayBuffer per thread with a heartbeat, its count of closed connections and
+// one entry per connection (its fd, and whether and since when the app has a
+// request of it). Messages wake the other side and cost tens of microseconds;
+// these stores cost nothing, so they can be made on every request.
+//
+// The process reads them on its heartbeat. When a thread hangs, the process
+// claims the requests the thread has not begun answering (compare-and-swap, so
+// exactly one side answers each) and writes their replies itself.
+
+import type { Socket } from "node:net";
+import type { ExchangeWatch } from "../http/types.ts";
+import type { Libc } from "../runtime/types.ts";
+
+const TICK = 0;
+const CLOSED = 1;
+const HEADER = 2;
+const FIELDS = 3; // state, fd, start
+/** Connections a thread can have watched at once; more are served, unwatched. */
+export const ENTRIES = 256;
+
+const FREE = 0;
+const IDLE = 1;
+const RUNNING = 2;
+const ANSWERING = 3;
+const CLAIMED = 4;
+
+/** A fresh slot area for one thread. */
+export function newSlots(): SharedArrayBuffer {
+  return new SharedArrayBuffer((HEADER + ENTRIES * FIELDS) * 4);
+}
+
+/** Milliseconds since `origin`, the pool's start (fits an Int32 for 24 days). */
+function since(origin: number): number {
+  return Date.now() - origin;
+}
+
+/** The thread's side: the ExchangeWatch its HTTP servers report to. */
+export class SlotWriter implements ExchangeWatch {
+  readonly #a: Int32Array;
+  readonly #origin: number;
+  readonly #fdOf: (socket: Socket) => number;
+
+  constructor(buffer: SharedArrayBuffer, origin: number, fdOf: (socket: Socket) => number) {
+    this.#a = new Int32Array(buffer);
+    this.#origin = origin;
+    this.#fdOf = fdOf;
+  }
+
+  /** The thread's event loop still turns. */
+  tick(): void {
+    Atomics.store(this.#a, TICK, since(this.#origin));
+  }
+
+  opened(socket: Socket): number {
+    const a = this.#a;
+    for (let i = 0; i < ENTRIES; i++) {
+      const at = HEADER + i * FIELDS;
+      if (a[at] !== FREE) continue;
+      a[at + 1] = this.#fdOf(socket);
+      Atomics.store(a, at, IDLE);
+      return at;
+    }
+    return -1;
+  }
+
+  started(tag: number): void {
+    if (tag < 0) return;
+    this.#a[tag + 2] = since(this.#origin);
+    Atomics.store(this.#a, tag, RUNNING);
+  }
+
+  answering(tag: number): boolean {
+    if (tag < 0) return true;
+    const was = Atomics.compareExchange(this.#a, tag, RUNNING, ANSWERING);
+    return was !== CLAIMED;
+  }
+
+  finished(tag: number): void {
+    if (tag < 0) return;
+    // RUNNING too: a request whose client left is finished without being answered.
+    if (Atomics.compareExchange(this.#a, tag, ANSWERING, IDLE) === RUNNING) {
+      Atomics.compareExchange(this.#a, tag, RUNNING, IDLE);
+    }
+  }
+
+  closed(tag: number): void {
+    Atomics.add(this.#a, CLOSED, 1);
+    if (tag < 0) return;
+    this.#a[tag + 1] = -1;
+    Atomics.store(this.#a, tag, FREE);
+  }
+}
+
+/** A request the process took over from a hung or crashed thread. */
+export interface Claimed {
+  fd: number;
+  /** How long the app has had it, in ms. */
+  age: number;
+}
+
+/** The worker process's side. */
+export class SlotReader {
+  readonly #a: Int32Array;
+  readonly #origin: number;
+
+  constructor(buffer: SharedArrayBuffer, origin: number) {
+    this.#a = new Int32Array(buffer);
+    this.#origin = origin;
+    Atomics.store(this.#a, TICK, since(origin));
+  }
+
+  /** Connections the thread has closed (the process counts those it handed over). */
+  get closed(): number {
+    return Atomics.load(this.#a, CLOSED);
+  }
+
+  /** Milliseconds since the thread's event loop last turned. */
+  silence(): number {
+    return since(this.#origin) - Atomics.load(this.#a, TICK);
+  }
+
+  /** The age in ms of the oldest request the app has and has not begun answering, 0 if none. */
+  oldest(): number {
+    const now = since(this.#origin);
+    let age = 0;
+    for (let i = 0; i < ENTRIES; i++) {
+      const at = HEADER + i * FIELDS;
+      if (Atomics.load(this.#a, at) === RUNNING) age = Math.max(age, now - this.#a[at + 2]);
+    }
+    return age;
+  }
+
+  /** Takes every request the thread has not begun answering: the caller answers them now. */
+  claimAll(): Claimed[] {
+    const now = since(this.#origin);
+    const claimed: Claimed[] = [];
+    for (let i = 0; i < ENTRIES; i++) {
+      const at = HEADER + i * FIELDS;
+      if (Atomics.compareExchange(this.#a, at, RUNNING, CLAIMED) === RUNNING) {
+        claimed.push({ fd: this.#a[at + 1], age: now - this.#a[at + 2] });
+      }
+    }
+    return claimed;
+  }
+}
+
+const SHUT_RDWR = 2;
+
+const REASONS = {
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+} as const;
+
+/** The status a claimed request is answered with. */
+export type ClaimStatus = keyof typeof REASONS;
+
+/**
+ * Writes a plain reply on a claimed request's connection and shuts it down. The
+ * fd must still be open: claimed while its thread hangs, or by the thread itself.
+ */
+export function answerClaimed(libc: Libc, fd: number, status: ClaimStatus): void {
+  const body = `${REASONS[status]}\n`;
+  libc.write(
+    fd,
+    new TextEncoder().encode(
+      `HTTP/1.1 ${status} ${REASONS[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+        `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    ),
+  );
+  libc.shutdown(fd, SHUT_RDWR);
+}
