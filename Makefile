@@ -44,7 +44,6 @@ bench: install dist/appserve
 	$(DENO) run -A scripts/bench/hello.ts
 	$(DENO) run -A scripts/bench/logging.ts
 	$(DENO) run -A scripts/bench/worker_classes.ts
-	$(DENO) run -A scripts/bench/thread_handoff.ts
 
 clean:
 	rm -rf dist .tmp

@@ -138,8 +138,9 @@ export const SETTINGS = [
     doc: "How a worker runs requests: `async` (the runtime's event loop, up to " +
       "worker_connections requests at once) or `sync` (one request at a time per worker, for " +
       "apps that are not safe to run concurrently) or `gthread` (`threads` Web Worker threads " +
-      "per worker, each with its own app instance, for CPU-bound handlers; `timeout` then " +
-      "applies per request: 504 and the thread is replaced). `gevent` and `eventlet` are accepted as " +
+      "per worker, each with its own app instance and serving its own connections, for " +
+      "CPU-bound handlers; `timeout` then applies per request: a 504, and the thread is " +
+      "replaced (Bun) or the worker is (Deno)). `gevent` and `eventlet` are accepted as " +
       "aliases of `async` so gunicorn configurations keep working.",
   },
   {

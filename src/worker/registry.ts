@@ -13,11 +13,8 @@ export interface WorkerClass {
 
 const ASYNC: WorkerClass = { name: "async", concurrency: (config) => config.worker_connections };
 const SYNC: WorkerClass = { name: "sync", concurrency: () => 1 };
-// Threads queue what they cannot run yet; worker_connections bounds the queue.
-const GTHREAD: WorkerClass = {
-  name: "gthread",
-  concurrency: (config) => config.worker_connections,
-};
+// Each thread runs one request at a time (workers/thread_entry.ts).
+const GTHREAD: WorkerClass = { name: "gthread", concurrency: (config) => config.threads };
 
 /** The worker class a configuration selects. */
 export function workerClass(config: Config): WorkerClass {

@@ -3,11 +3,12 @@
 // boundary, crashed and hung threads are replaced while the process lives on.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import {
   e2e,
+  eventually,
   FIXTURES,
   get,
   hasStackTrace,
@@ -275,4 +276,51 @@ e2e("--threads 0 is a one-line config error", async (target) => {
   assert.equal(result.code, 1);
   assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
   assert.match(result.stderr, /threads.*an integer from 1 to 1024/);
+});
+
+e2e("--reuse-port with gthread is a one-line config error", async (target) => {
+  const result = await run(target, ["--reuse-port", "--threads", "2", "-b", "127.0.0.1:0", APP]);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr.trim(),
+    /^Error: .*reuse_port cannot be used with the gthread worker class$/,
+  );
+});
+
+e2e("gthread over a unix socket: threads write the access log and reopen it on USR1", async (t) => {
+  const dir = tempDir();
+  const socketPath = join(dir.path, "app.sock");
+  const file = join(dir.path, "access.log");
+  try {
+    const server = start(t, [
+      "-w",
+      "1",
+      "--threads",
+      "2",
+      "--access-logfile",
+      file,
+      "--access-logformat",
+      '[%(h)s] "%(r)s" %(s)s',
+      "-b",
+      `unix:${socketPath}`,
+      APP,
+    ]);
+    await server.waitFor(/Booting worker/);
+    const ask = (path: string) =>
+      get(`http://localhost${path}`, { socketPath }).catch(() => ({ status: 0, body: "" }));
+    await eventually(async () => (await ask("/whoami")).status === 200, "an answer");
+    await eventually(
+      () => readFileSync(file, "utf8").includes('[] "GET /whoami HTTP/1.1" 200'),
+      "line",
+    );
+    renameSync(file, `${file}.1`);
+    server.signal("SIGUSR1");
+    await eventually(async () => {
+      await ask("/after");
+      return existsSync(file) && readFileSync(file, "utf8").includes("GET /after");
+    }, "a line in the reopened file");
+    await server.stop();
+  } finally {
+    dir.remove();
+  }
 });
