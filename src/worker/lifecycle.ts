@@ -20,7 +20,6 @@ import { processTitle } from "../process_title.ts";
 import { accessLogger, serveAsync, type Serving } from "./async.ts";
 import { limitConcurrency } from "./concurrency.ts";
 import { ThreadPool } from "./gthread.ts";
-import { appErrorResponder } from "./app_error.ts";
 import { workerClass } from "./registry.ts";
 
 /** Beats come at least four times per timeout, and at least once a second. */
