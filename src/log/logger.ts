@@ -125,7 +125,7 @@ export class Logger {
     this.#writeLine = compileAccessWriter(format);
     this.#errorSink = openSink(options.file ?? "", "error log", "stderr", "sync");
     this.#accessSink = options.accessLog
-      ? openSink(options.accessLog, "access log", "stdout", "batch")
+      ? openSink(options.accessLog, "access log", "stdout", "stream")
       : undefined;
     this.#id = `l${nextId++}`;
     const errorCategory = ["appserve", this.#id, "error"];
@@ -240,7 +240,7 @@ export class Logger {
   }
 
   // Lines go out in batches, every ACCESS_FLUSH_MS or ACCESS_BATCH_LINES lines:
-  // one write costs about 16 µs, more than the rest of a line's logging.
+  // one stream write costs tens of µs, more than the rest of a line's logging.
   readonly #flush = (): void => {
     clearTimeout(this.#timer);
     if (!this.#lines.lines) return;
