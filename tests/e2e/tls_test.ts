@@ -103,6 +103,35 @@ e2e("serves HTTPS on the shared socket with a certificate made at test time", as
   }
 });
 
+e2e("gthread threads serve HTTPS on the connections the process hands them", async (t) => {
+  const dir = tempDir();
+  const pki = makePki(dir.path);
+  const server = start(t, [
+    "-w",
+    "1",
+    "--threads",
+    "2",
+    "-b",
+    "127.0.0.1:0",
+    "--certfile",
+    pki.cert,
+    "--keyfile",
+    pki.key,
+    CLIENT_APP,
+  ]);
+  try {
+    const url = await httpsUrl(server);
+    await answering(url, pki);
+    const seen = await curl(["--cacert", pki.ca, `${url}/in-a-thread`]);
+    assert.equal(seen.code, 0, seen.stderr);
+    assert.match(JSON.parse(seen.stdout).url, /^https:\/\/127\.0\.0\.1:\d+\/in-a-thread$/);
+    assert.notEqual((await curl([url.replace("https:", "http:")])).code, 0, "plain HTTP refused");
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+    dir.remove();
+  }
+});
+
 e2e("serves HTTPS in --reuse-port mode (the runtime's native server)", async (t) => {
   const dir = tempDir();
   const pki = makePki(dir.path);
