@@ -1,6 +1,8 @@
 // The libc symbols both FFI implementations bind, declared once in Deno's
 // notation; bun.ts maps the type names onto bun:ffi's.
 
+import type { Libc } from "./types.ts";
+
 export const LIBC_PATH = "libc.so.6";
 
 export const LIBC_SYMBOLS = {
@@ -23,6 +25,39 @@ export const LIBC_SYMBOLS = {
   setuid: { parameters: ["u32"], result: "i32" },
   umask: { parameters: ["u32"], result: "u32" },
 } as const;
+
+/** The bound symbols, as either FFI hands them out (numbers in, numbers out). */
+// deno-lint-ignore no-explicit-any
+type Symbols = Record<keyof typeof LIBC_SYMBOLS, (...args: any[]) => any>;
+
+/**
+ * The Libc over bound symbols; only reading errno and C strings (pointers)
+ * differs between the two FFIs, so the caller supplies those.
+ */
+export function libcOver(
+  s: Symbols,
+  pointers: Pick<Libc, "errno" | "strerror">,
+): Libc {
+  return {
+    socket: (d, t, p) => s.socket(d, t, p),
+    setsockopt: (fd, level, name, value) => s.setsockopt(fd, level, name, value, value.length),
+    getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
+    bind: (fd, addr) => s.bind(fd, addr, addr.length),
+    listen: (fd, backlog) => s.listen(fd, backlog),
+    getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
+    close: (fd) => s.close(fd),
+    fcntl: (fd, command, arg) => s.fcntl(fd, command, arg),
+    setgroups: (gids) => s.setgroups(gids.length, new Uint32Array(gids)),
+    setgid: (gid) => s.setgid(gid),
+    setuid: (uid) => s.setuid(uid),
+    umask: (mask) => s.umask(mask),
+    dup2: (fd, target) => s.dup2(fd, target),
+    dup: (fd) => s.dup(fd),
+    write: (fd, bytes) => s.write(fd, bytes, bytes.length),
+    shutdown: (fd, how) => s.shutdown(fd, how),
+    ...pointers,
+  };
+}
 
 /** Wraps a loader so the library is opened on first use only, not on every call. */
 export function once<T>(load: () => T): () => T {

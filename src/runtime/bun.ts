@@ -8,7 +8,7 @@ import { Socket } from "node:net";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
-import { LIBC_PATH, LIBC_SYMBOLS, once } from "./_libc_symbols.ts";
+import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
@@ -29,26 +29,10 @@ function loadLibc(): Libc {
   );
   // deno-lint-ignore no-explicit-any
   const s = dlopen(LIBC_PATH, spec).symbols as any;
-  return {
-    socket: (d, t, p) => s.socket(d, t, p),
-    setsockopt: (fd, level, name, value) => s.setsockopt(fd, level, name, value, value.length),
-    getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
-    bind: (fd, addr) => s.bind(fd, addr, addr.length),
-    listen: (fd, backlog) => s.listen(fd, backlog),
-    getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
-    close: (fd) => s.close(fd),
-    fcntl: (fd, command, arg) => s.fcntl(fd, command, arg),
-    setgroups: (gids) => s.setgroups(gids.length, new Uint32Array(gids)),
-    setgid: (gid) => s.setgid(gid),
-    setuid: (uid) => s.setuid(uid),
-    umask: (mask) => s.umask(mask),
-    dup2: (fd, target) => s.dup2(fd, target),
-    dup: (fd) => s.dup(fd),
-    write: (fd, bytes) => s.write(fd, bytes, bytes.length),
-    shutdown: (fd, how) => s.shutdown(fd, how),
+  return libcOver(s, {
     errno: () => read.i32(s.__errno_location(), 0),
     strerror: (e) => new CString(s.strerror(e)).toString(),
-  };
+  });
 }
 
 // The peer address is looked up only when the app asks for it.

@@ -6,7 +6,7 @@ import process from "node:process";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
-import { LIBC_PATH, LIBC_SYMBOLS, once } from "./_libc_symbols.ts";
+import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 
 // Flags every re-executed process needs; --unstable-net enables reusePort.
 const RUN_FLAGS = ["run", "--allow-all", "--unstable-net", "--quiet"];
@@ -14,26 +14,10 @@ const RUN_FLAGS = ["run", "--allow-all", "--unstable-net", "--quiet"];
 function loadLibc(): Libc {
   const lib = Deno.dlopen(LIBC_PATH, LIBC_SYMBOLS);
   const s = lib.symbols;
-  return {
-    socket: (d, t, p) => s.socket(d, t, p),
-    setsockopt: (fd, level, name, value) => s.setsockopt(fd, level, name, value, value.length),
-    getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
-    bind: (fd, addr) => s.bind(fd, addr, addr.length),
-    listen: (fd, backlog) => s.listen(fd, backlog),
-    getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
-    close: (fd) => s.close(fd),
-    fcntl: (fd, command, arg) => s.fcntl(fd, command, arg),
-    setgroups: (gids) => s.setgroups(gids.length, new Uint32Array(gids)),
-    setgid: (gid) => s.setgid(gid),
-    setuid: (uid) => s.setuid(uid),
-    umask: (mask) => s.umask(mask),
-    dup2: (fd, target) => s.dup2(fd, target),
-    dup: (fd) => s.dup(fd),
-    write: (fd, bytes) => s.write(fd, bytes, bytes.length),
-    shutdown: (fd, how) => s.shutdown(fd, how),
+  return libcOver(s, {
     errno: () => new Deno.UnsafePointerView(s.__errno_location()!).getInt32(),
     strerror: (e) => Deno.UnsafePointerView.getCString(s.strerror(e)!),
-  };
+  });
 }
 
 // One small object per request. The peer address is read only when the app
