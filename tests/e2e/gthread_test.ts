@@ -324,3 +324,23 @@ e2e("gthread over a unix socket: threads write the access log and reopen it on U
     dir.remove();
   }
 });
+
+e2e("gthread: a --logger-class writes the threads' access lines", async (t) => {
+  const dir = tempDir();
+  const file = join(dir.path, "access.log");
+  const example = join(FIXTURES, "..", "..", "examples", "json_logger.ts");
+  try {
+    const server = gthread(t, ["--logger-class", example, "--access-logfile", file]);
+    const url = await server.ready(1);
+    await get(`${url}/whoami?json=1`);
+    await eventually(
+      () => readFileSync(file, "utf8").includes('"target":"/whoami?json=1"'),
+      "line",
+    );
+    const line = readFileSync(file, "utf8").trim().split("\n").find((l) => l.includes("json=1"))!;
+    assert.equal(JSON.parse(line).status, 200);
+    await server.stop();
+  } finally {
+    dir.remove();
+  }
+});
