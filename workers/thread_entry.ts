@@ -18,7 +18,7 @@ import type { Logger } from "../src/log/logger.ts";
 import { detectRuntime } from "../src/runtime/mod.ts";
 import type { Runtime } from "../src/runtime/types.ts";
 import { loadTlsFiles } from "../src/tls/tls_files.ts";
-import { accessLogger, httpOptions, withDeadline } from "../src/worker/async.ts";
+import { accessLogger, closeWithin, httpOptions } from "../src/worker/async.ts";
 import { limitConcurrency } from "../src/worker/concurrency.ts";
 import type { FromThread, ToThread } from "../src/worker/thread_messages.ts";
 import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
@@ -116,9 +116,7 @@ async function drain(graceMs: number): Promise<void> {
   const s = serving;
   if (s) {
     await Promise.all(
-      [...s.servers.values()].map((server) =>
-        withDeadline(server.close(), graceMs, () => server.closeNow())
-      ),
+      [...s.servers.values()].map((server) => closeWithin(server, graceMs)),
     );
     await s.log.close();
   }

@@ -102,15 +102,13 @@ export class Exchange {
     }
     if (!(r instanceof Response)) return this.respondError(notAResponse(r));
     this.response = r;
-    if (host.closed) {
-      if (r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
-      return this.written(CLOSE);
-    }
     const watch = this.options.watch;
-    if (watch !== undefined && !watch.answering(host.tag)) {
-      // The worker process answered already (the thread was past its timeout).
+    // Not answered here: the client is gone, or the worker process answered already (a gthread
+    // thread past its timeout), in which case the connection is ended too.
+    const answeredElsewhere = !host.closed && watch !== undefined && !watch.answering(host.tag);
+    if (host.closed || answeredElsewhere) {
       if (r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
-      host.socket.destroy();
+      if (answeredElsewhere) host.socket.destroy();
       return this.written(CLOSE);
     }
     let flags = this.flags;

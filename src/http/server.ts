@@ -171,10 +171,7 @@ class Core implements ServerCore {
       };
       const onListening = () => {
         server.off("error", onError);
-        // A unix path shows as a string; an inherited unix fd as null (Deno) or an object
-        // without a port (Bun).
-        const a = server.address();
-        this.unix = a === null || typeof a === "string" || typeof a.port !== "number";
+        this.unix = listensOnUnix(server);
         this.startTicker();
         resolve();
       };
@@ -199,6 +196,14 @@ class Core implements ServerCore {
     if (this.unix || a === null) return { transport: "unix", path: "" };
     return { transport: "tcp", hostname: a.address, port: a.port };
   }
+}
+
+/** Whether a listening node:net server is on a unix socket. */
+export function listensOnUnix(server: Server): boolean {
+  // A unix path shows as a string; an inherited unix fd as null (Deno) or an object
+  // without a port (Bun).
+  const a = server.address();
+  return a === null || typeof a === "string" || typeof a.port !== "number";
 }
 
 /** Creates an HTTP/1.1 server that answers every request with `handler`. */

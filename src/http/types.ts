@@ -1,8 +1,8 @@
-import type { Socket } from "node:net";
 // Shared shapes of appserve's HTTP/1.1 layer: what the app handler receives and
 // what the worker configures. Kept apart so worker code can type against it
 // without importing the parser.
 
+import type { Socket } from "node:net";
 import type { AddressMatcher } from "../net/ip_match.ts";
 import type { ForwardedTrust } from "./forwarded.ts";
 import type { ProxyMode } from "./proxy_protocol.ts";

@@ -5,7 +5,7 @@
 import type { Config } from "../config/settings.ts";
 import { forwardedTrust } from "../http/forwarded.ts";
 import { AddressMatcher } from "../net/ip_match.ts";
-import { createHttpServer, type HttpServerOptions } from "../http/server.ts";
+import { createHttpServer, type HttpServer, type HttpServerOptions } from "../http/server.ts";
 import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { FetchHandler } from "../http/types.ts";
 import { loadTlsFiles, type TlsFiles } from "../tls/tls_files.ts";
@@ -103,7 +103,7 @@ function logged(handler: FetchHandler, access: Logger): FetchHandler {
   };
 }
 
-export function withDeadline(done: Promise<void>, ms: number, onLate: () => void): Promise<void> {
+function withDeadline(done: Promise<void>, ms: number, onLate: () => void): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
@@ -112,6 +112,11 @@ export function withDeadline(done: Promise<void>, ms: number, onLate: () => void
     }, ms);
   });
   return Promise.race([done, late]).finally(() => clearTimeout(timer));
+}
+
+/** Graceful close of a server; what is still open after `ms` is closed at once. */
+export function closeWithin(server: HttpServer, ms: number): Promise<void> {
+  return withDeadline(server.close(), ms, () => server.closeNow());
 }
 
 /** Starts serving every listener of this worker. */
@@ -126,7 +131,7 @@ export async function serveAsync(
   for (const listener of boot.listeners) {
     const server = createHttpServer(handler, options);
     await server.listen({ fd: listener.fd });
-    servings.push({ stop: (ms) => withDeadline(server.close(), ms, () => server.closeNow()) });
+    servings.push({ stop: (ms) => closeWithin(server, ms) });
   }
   for (const address of boot.reusePort) {
     const limited = limitBody(

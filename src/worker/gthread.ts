@@ -17,6 +17,7 @@
 import net from "node:net";
 import type { Config } from "../config/settings.ts";
 import { AppLoadError, firstLine } from "../errors.ts";
+import { listensOnUnix } from "../http/server.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { FromThread, ToThread } from "./thread_messages.ts";
@@ -131,9 +132,7 @@ export class ThreadPool {
         server.once("error", reject);
         server.listen({ fd: listener.fd }, () => {
           server.off("error", reject);
-          // An inherited unix socket shows no port (null in Deno, an object without one in Bun).
-          const a = server.address();
-          unix = a === null || typeof a === "string" || typeof a.port !== "number";
+          unix = listensOnUnix(server);
           resolve();
         });
       });

@@ -56,8 +56,11 @@ export class Worker {
     this.#limit = requestLimit(this.#config);
   }
 
-  /** Signals, the master channel and the app; exits 4 when the app cannot load. */
-  async init(): Promise<FetchHandler> {
+  /**
+   * Signals, the master channel and the app; exits 4 when the app cannot load. Returns the
+   * app, or undefined under gthread, where the threads hold it.
+   */
+  async init(): Promise<FetchHandler | undefined> {
     try {
       this.#log = await createLogger(this.#config, "worker", this.#runtime);
     } catch (error) {
@@ -96,7 +99,7 @@ export class Worker {
       );
       this.#pool?.reopen();
     });
-    let app: FetchHandler;
+    let app: FetchHandler | undefined;
     try {
       app = await this.#loadApp();
     } catch (error) {
@@ -106,11 +109,11 @@ export class Worker {
       return this.exit(ExitCode.APP_LOAD_ERROR);
     }
     await this.#hooks.run("post_worker_init", this.#info());
-    return this.#pool ? app : withRequestHooks(app, this.#hooks, this.#info());
+    return app && withRequestHooks(app, this.#hooks, this.#info());
   }
 
   // gthread: the threads import the app, each its own instance; this process never runs it.
-  async #loadApp(): Promise<FetchHandler> {
+  async #loadApp(): Promise<FetchHandler | undefined> {
     if (workerClass(this.#config).name !== "gthread") {
       return await loadApp(this.#config.app, process.cwd());
     }
@@ -125,9 +128,7 @@ export class Worker {
       onLost: () => this.drain(),
     });
     // The threads run the app (and its request hooks); this process only hands them connections.
-    return () => {
-      throw new Error("gthread: requests are served by the threads");
-    };
+    return undefined;
   }
 
   #info(): WorkerInfo {
@@ -150,21 +151,24 @@ export class Worker {
   }
 
   /** Starts serving and the heartbeat; exits 3 when the listeners cannot be served. */
-  async serve(app: FetchHandler): Promise<void> {
+  async serve(app: FetchHandler | undefined): Promise<void> {
     // Inherited listeners must not leak into processes the app starts.
     const libc = this.#runtime.libc();
     for (const { fd } of this.#boot.listeners) libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
-    const limited = limitConcurrency(app, workerClass(this.#config).concurrency(this.#config));
-    const counted: FetchHandler = (request, info) => {
-      this.#countRequest();
-      return limited(request, info);
-    };
     try {
       const pool = this.#pool;
       if (pool) {
         await pool.serve(this.#boot.listeners);
         this.#servings = [{ stop: (ms) => pool.stop(ms) }];
       } else {
+        const limited = limitConcurrency(
+          app!,
+          workerClass(this.#config).concurrency(this.#config),
+        );
+        const counted: FetchHandler = (request, info) => {
+          this.#countRequest();
+          return limited(request, info);
+        };
         this.#servings = await serveAsync(counted, this.#boot, {
           config: this.#config,
           log: this.#log,
