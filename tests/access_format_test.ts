@@ -44,7 +44,7 @@ Deno.test("compileAccessFormat() renders gunicorn's default format", () => {
 
 Deno.test("compileAccessFormat() renders every atom", () => {
   const atoms =
-    "h l u r m U q H s B b f a T D M L p {x-req}i {x-res}o {APPSERVE_ATOM_TEST}e {nope}i %(zz)s";
+    "h l u r m U q H s B b f a T D M L p {x-req}i {x-res}o {APPSERVE_ATOM_TEST}e {nope}i %(zz)s %(constructor)s";
   const format = atoms.split(" ").map((a) => a.startsWith("%") ? a : `%(${a})s`).join("|");
   process.env.APPSERVE_ATOM_TEST = "env-value";
   const line = compileAccessFormat(format)(entry());
@@ -70,6 +70,7 @@ Deno.test("compileAccessFormat() renders every atom", () => {
     "in",
     "out",
     "env-value",
+    "-",
     "-",
     "-",
   ]);
@@ -108,7 +109,9 @@ Deno.test("compileAccessFormat() reads request headers from the raw fields when 
 });
 
 Deno.test("compileAccessWriter() writes the bytes of compileAccessFormat()'s line", () => {
-  const format = 'ü %(h)s "%(r)s" %(U)s %(s)s "%(a)s" %(D)s %(p)s {x}%(zz)s %(x-long)s';
+  const format = 'ü %(h)s %(l)s %(u)s %(t)s "%(r)s" %(m)s %(U)s %(q)s %(H)s %(s)s %(B)s %(b)s ' +
+    '"%(f)s" "%(a)s" %(T)s %(D)s %(M)s %(L)s %(p)s %({x-req}i)s %({content-type}o)s %({HOME}e)s ' +
+    "{x}%(zz)s %(x-long)s %(constructor)s %%(s)s";
   const cases = [
     entry(),
     // Non-ASCII (Latin-1 in a header, an emoji in the decoded path), with a quote after it,
@@ -124,10 +127,21 @@ Deno.test("compileAccessWriter() writes the bytes of compileAccessFormat()'s lin
         bodyBytes: 0,
       },
     }),
+    // A unix-socket peer (h is empty), a quote in the target, a large body, another second.
+    entry({
+      details: {
+        remote: { transport: "unix", hostname: "", port: 0 },
+        protocol: "HTTP/1.1",
+        target: '/say"hi"',
+        bodyBytes: 4_294_967_296,
+      },
+      durationMs: 0.25,
+      end: new Date(2026, 0, 2, 3, 4, 5),
+    }),
   ];
   const out = new LineBuffer();
   for (const e of cases) compileAccessWriter(format)(e, out);
-  assert.equal(out.lines, 2);
+  assert.equal(out.lines, 3);
   const expected = cases.map((e) => compileAccessFormat(format)(e) + "\n").join("");
   assert.equal(new TextDecoder().decode(out.take()), expected);
   assert.equal(out.lines, 0);
@@ -136,7 +150,7 @@ Deno.test("compileAccessWriter() writes the bytes of compileAccessFormat()'s lin
 
 Deno.test("LineBuffer keeps a taken chunk intact while it fills the next one", () => {
   const out = new LineBuffer();
-  out.text('a "b"', true);
+  out.quoted('a "b"');
   out.newline();
   const first = out.take();
   out.text("zzzzzz");

@@ -19,20 +19,29 @@ export interface AccessEntry {
 export const DEFAULT_ACCESS_LOG_FORMAT =
   '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
 
+const encoder = new TextEncoder();
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
 let cachedSecond = NaN;
 let cachedTime = "";
+let cachedTimeBytes = new Uint8Array();
 
 /** `[22/Aug/2026:11:10:06 +0200]` in local time, as gunicorn's `t`; formatted once a second. */
 export function accessLogTime(date: Date): string {
   const second = Math.floor(date.getTime() / 1000);
   if (second !== cachedSecond) {
     cachedTime = formatTime(date);
+    cachedTimeBytes = encoder.encode(cachedTime);
     cachedSecond = second;
   }
   return cachedTime;
+}
+
+/** accessLogTime() as UTF-8, encoded once a second too. */
+function accessLogTimeBytes(date: Date): Uint8Array {
+  accessLogTime(date);
+  return cachedTimeBytes;
 }
 
 function formatTime(date: Date): string {
@@ -119,28 +128,29 @@ function atom(name: string): Atom {
     if (braced[2] === "o") return (e) => e.response.headers.get(key) ?? "-";
     return () => process.env[key] ?? "-";
   }
-  // Unknown atoms render as "-", as in gunicorn.
-  return ATOMS[name] ?? (() => "-");
+  // Unknown atoms render as "-", as in gunicorn (hasOwn: "constructor" is no atom either).
+  return Object.hasOwn(ATOMS, name) ? ATOMS[name] : () => "-";
 }
 
-interface CompiledFormat {
+interface ParsedFormat {
   /** literal[0] atom[0] literal[1] ... atom[n-1] literal[n] */
   literals: string[];
-  atoms: Atom[];
+  /** The atoms' names, as inside `%(...)s`. */
+  names: string[];
 }
 
-function parseFormat(format: string): CompiledFormat {
+function parseFormat(format: string): ParsedFormat {
   const literals: string[] = [];
-  const atoms: Atom[] = [];
+  const names: string[] = [];
   const pattern = /%\(([^)]+)\)[sd]/g;
   let last = 0;
   for (let m = pattern.exec(format); m; m = pattern.exec(format)) {
     literals.push(format.slice(last, m.index).replaceAll("%%", "%"));
-    atoms.push(atom(m[1]));
+    names.push(m[1]);
     last = m.index + m[0].length;
   }
   literals.push(format.slice(last).replaceAll("%%", "%"));
-  return { literals, atoms };
+  return { literals, names };
 }
 
 /**
@@ -153,7 +163,8 @@ function parseFormat(format: string): CompiledFormat {
  * ```
  */
 export function compileAccessFormat(format: string): (entry: AccessEntry) => string {
-  const { literals, atoms } = parseFormat(format);
+  const { literals, names } = parseFormat(format);
+  const atoms = names.map(atom);
   return (entry) => {
     let line = literals[0];
     for (let i = 0; i < atoms.length; i++) {
@@ -165,19 +176,89 @@ export function compileAccessFormat(format: string): (entry: AccessEntry) => str
   };
 }
 
+type AtomWriter = (e: AccessEntry, out: LineBuffer) => void;
+
+const DASH = encoder.encode("-");
+
+function writeHeader(out: LineBuffer, value: string | null): void {
+  if (value === null) out.bytes(DASH);
+  else out.quoted(value);
+}
+
+// The atoms of the usual formats, written piece by piece: no string is built for
+// the request line, the numbers or the time (each cost more than writing its bytes).
+// The line must stay byte-equal to compileAccessFormat's (unit-tested for every atom).
+const ATOM_WRITERS: Record<string, AtomWriter> = {
+  h: (e, out) => {
+    if (e.details.remote.transport !== "unix") out.quoted(e.details.remote.hostname || "-");
+  },
+  l: (_, out) => out.bytes(DASH),
+  t: (e, out) => out.bytes(accessLogTimeBytes(e.end)),
+  r: (e, out) => {
+    out.quoted(e.request.method);
+    out.text(" ");
+    out.quoted(e.details.target);
+    out.text(" ");
+    out.text(e.details.protocol);
+  },
+  m: (e, out) => out.quoted(e.request.method),
+  H: (e, out) => out.text(e.details.protocol),
+  s: (e, out) => out.int(e.response.status),
+  B: (e, out) => out.int(e.details.bodyBytes),
+  b: (e, out) => e.details.bodyBytes ? out.int(e.details.bodyBytes) : out.bytes(DASH),
+  f: (e, out) => writeHeader(out, requestHeader(e, "referer")),
+  a: (e, out) => writeHeader(out, requestHeader(e, "user-agent")),
+  T: (e, out) => out.int(Math.floor(e.durationMs / 1000)),
+  M: (e, out) => out.int(Math.floor(e.durationMs)),
+  D: (e, out) => out.int(Math.floor(e.durationMs * 1000)),
+};
+
+function atomWriter(name: string): AtomWriter {
+  const braced = /^\{(.+)\}i$/.exec(name);
+  if (braced) {
+    const lower = braced[1].toLowerCase();
+    return (e, out) => writeHeader(out, requestHeader(e, lower));
+  }
+  if (Object.hasOwn(ATOM_WRITERS, name)) return ATOM_WRITERS[name];
+  const value = atom(name);
+  return (e, out) => {
+    const v = value(e);
+    if (typeof v === "string") out.quoted(v);
+    else out.text(String(v));
+  };
+}
+
 /** The same line as compileAccessFormat's, written as UTF-8 into a LineBuffer (newline included). */
 export function compileAccessWriter(
   format: string,
 ): (entry: AccessEntry, out: LineBuffer) => void {
-  const { literals, atoms } = parseFormat(format);
-  return (entry, out) => {
-    out.text(literals[0]);
-    for (let i = 0; i < atoms.length; i++) {
-      const value = atoms[i](entry);
-      if (typeof value === "string") out.text(value, true);
-      else out.text(String(value));
-      out.text(literals[i + 1]);
-    }
-    out.newline();
+  const { literals, names } = parseFormat(format);
+  const pieces = literals.map((l) => encoder.encode(l));
+  const writers = names.map(atomWriter);
+  // One straight-line function per format, calling each atom's writer at a call site of its
+  // own: the engines inline those, where a loop over the writers is one polymorphic call site
+  // (measured in the server under Bun: 0.5 µs a line against 0.9 µs). Only positional
+  // parameter names go into the generated source, never anything from the format.
+  const params: string[] = [];
+  const args: unknown[] = [];
+  const body: string[] = [];
+  const piece = (i: number) => {
+    if (pieces[i].length === 0) return;
+    params.push(`p${i}`);
+    args.push(pieces[i]);
+    body.push(`out.bytes(p${i});`);
   };
+  piece(0);
+  writers.forEach((writer, i) => {
+    params.push(`w${i}`);
+    args.push(writer);
+    body.push(`w${i}(entry, out);`);
+    piece(i + 1);
+  });
+  body.push("out.newline();");
+  const make = new Function(
+    ...params,
+    `return function writeAccessLine(entry, out) {\n${body.join("\n")}\n};`,
+  );
+  return make(...args);
 }

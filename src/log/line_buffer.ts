@@ -17,8 +17,25 @@ export class LineBuffer {
   /** Lines ended since the last take(). */
   lines = 0;
 
-  /** Appends `text` as UTF-8; with `escapeQuotes`, `"` becomes `\"` (gunicorn's only escaping). */
-  text(text: string, escapeQuotes = false): void {
+  /** Appends `text` as UTF-8. */
+  text(text: string): void {
+    // At most 3 bytes per UTF-16 unit.
+    this.#reserve(text.length * 3);
+    const bytes = this.#bytes;
+    let at = this.#length;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code >= 0x80) {
+        this.#length = at;
+        return this.#slow(text.slice(i), false);
+      }
+      bytes[at++] = code;
+    }
+    this.#length = at;
+  }
+
+  /** Appends `text` as UTF-8 with `"` written as `\"` (gunicorn's only escaping). */
+  quoted(text: string): void {
     // At most 3 bytes per UTF-16 unit (an escaped quote takes 2).
     this.#reserve(text.length * 3);
     const bytes = this.#bytes;
@@ -27,12 +44,38 @@ export class LineBuffer {
       const code = text.charCodeAt(i);
       if (code >= 0x80) {
         this.#length = at;
-        return this.#slow(text.slice(i), escapeQuotes);
+        return this.#slow(text.slice(i), true);
       }
-      if (code === QUOTE && escapeQuotes) bytes[at++] = BACKSLASH;
+      if (code === QUOTE) bytes[at++] = BACKSLASH;
       bytes[at++] = code;
     }
     this.#length = at;
+  }
+
+  /** Appends bytes encoded beforehand (a format's literals, the cached time). */
+  bytes(chunk: Uint8Array): void {
+    this.#reserve(chunk.length);
+    const bytes = this.#bytes;
+    let at = this.#length;
+    // Pieces are short: a loop beats set()'s call into the runtime.
+    for (let i = 0; i < chunk.length; i++) bytes[at++] = chunk[i];
+    this.#length = at;
+  }
+
+  /** Appends a whole number's decimal digits without making a string of them. */
+  int(n: number): void {
+    if (!(n >= 0 && n <= 0xffffffff && n === Math.floor(n))) return this.text(String(n));
+    this.#reserve(10);
+    const bytes = this.#bytes;
+    let digits = 1;
+    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    let at = this.#length + digits;
+    this.#length = at;
+    let rest = n;
+    do {
+      bytes[--at] = 0x30 + rest % 10;
+      rest = Math.floor(rest / 10);
+    } while (rest > 0);
   }
 
   /** Ends the current line. */
