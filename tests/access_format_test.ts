@@ -3,6 +3,7 @@ import process from "node:process";
 import {
   type AccessEntry,
   accessLogTime,
+  AccessRecord,
   compileAccessFormat,
   compileAccessWriter,
   DEFAULT_ACCESS_LOG_FORMAT,
@@ -138,23 +139,47 @@ Deno.test("compileAccessWriter() writes the bytes of compileAccessFormat()'s lin
       durationMs: 0.25,
       end: new Date(2026, 0, 2, 3, 4, 5),
     }),
+    // What appserve passes: the time as a number, the Date only on demand.
+    (({ request, response, details }) =>
+      new AccessRecord(request, response, details, 7.5, new Date(2026, 1, 3, 4, 5, 6).getTime()))(
+        entry(),
+      ),
   ];
   const out = new LineBuffer();
   for (const e of cases) compileAccessWriter(format)(e, out);
-  assert.equal(out.lines, 3);
+  assert.equal(out.lines, 4);
   const expected = cases.map((e) => compileAccessFormat(format)(e) + "\n").join("");
   assert.equal(new TextDecoder().decode(out.take()), expected);
   assert.equal(out.lines, 0);
   assert.equal(out.take().length, 0, "take() starts over empty");
 });
 
-Deno.test("LineBuffer keeps a taken chunk intact while it fills the next one", () => {
+Deno.test("LineBuffer hands out each batch and fills the same buffer again", () => {
   const out = new LineBuffer();
   out.quoted('a "b"');
   out.newline();
   const first = out.take();
+  assert.equal(new TextDecoder().decode(first), 'a \\"b\\"\n');
   out.text("zzzzzz");
   out.newline();
-  assert.equal(new TextDecoder().decode(first), 'a \\"b\\"\n');
-  assert.equal(new TextDecoder().decode(out.take()), "zzzzzz\n");
+  const second = out.take();
+  assert.equal(new TextDecoder().decode(second), "zzzzzz\n");
+  assert.equal(second.buffer, first.buffer, "no new buffer per batch");
+  // A line longer than what is kept: handed out whole, then a small buffer again.
+  out.text("x".repeat(2 * 1024 * 1024));
+  out.newline();
+  assert.equal(out.take().length, 2 * 1024 * 1024 + 1);
+  out.text("y");
+  assert.equal(out.take().buffer.byteLength, 64 * 1024);
+});
+
+Deno.test("AccessRecord shows the time it finished as the entry's Date would", () => {
+  const e = entry();
+  const record = new AccessRecord(e.request, e.response, e.details, e.durationMs, e.end.getTime());
+  assert.equal(record.end.getTime(), e.end.getTime());
+  assert.equal(record.end, record.end, "one Date, made once");
+  const render = compileAccessFormat(DEFAULT_ACCESS_LOG_FORMAT);
+  assert.equal(render(record), render(e));
+  const { end } = record;
+  assert.ok(end instanceof Date);
 });

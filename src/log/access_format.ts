@@ -27,21 +27,45 @@ let cachedSecond = NaN;
 let cachedTime = "";
 let cachedTimeBytes = new Uint8Array();
 
+/** Formats the second of `ms` (since the epoch) unless it is the cached one. */
+function cacheTime(ms: number): void {
+  const second = Math.floor(ms / 1000);
+  if (second === cachedSecond) return;
+  cachedTime = formatTime(new Date(ms));
+  cachedTimeBytes = encoder.encode(cachedTime);
+  cachedSecond = second;
+}
+
 /** `[22/Aug/2026:11:10:06 +0200]` in local time, as gunicorn's `t`; formatted once a second. */
 export function accessLogTime(date: Date): string {
-  const second = Math.floor(date.getTime() / 1000);
-  if (second !== cachedSecond) {
-    cachedTime = formatTime(date);
-    cachedTimeBytes = encoder.encode(cachedTime);
-    cachedSecond = second;
-  }
+  cacheTime(date.getTime());
   return cachedTime;
 }
 
-/** accessLogTime() as UTF-8, encoded once a second too. */
-function accessLogTimeBytes(date: Date): Uint8Array {
-  accessLogTime(date);
-  return cachedTimeBytes;
+/**
+ * The entry appserve makes for each finished request. `end` becomes a Date only when
+ * read: the built-in format reads the time as a number, and a Date per request was
+ * one more object for the collector on the hot path.
+ */
+export class AccessRecord implements AccessEntry {
+  #end: Date | undefined;
+
+  constructor(
+    readonly request: Request,
+    readonly response: Response,
+    readonly details: RequestDetails,
+    readonly durationMs: number,
+    /** When the response finished, in ms since the epoch. */
+    readonly endMs: number = Date.now(),
+  ) {}
+
+  get end(): Date {
+    return this.#end ??= new Date(this.endMs);
+  }
+}
+
+function endMs(e: AccessEntry): number {
+  return e instanceof AccessRecord ? e.endMs : e.end.getTime();
 }
 
 function formatTime(date: Date): string {
@@ -101,7 +125,10 @@ const ATOMS: Record<string, Atom> = {
   h: (e) => e.details.remote.transport === "unix" ? "" : e.details.remote.hostname || "-",
   l: () => "-",
   u: basicUser,
-  t: (e) => accessLogTime(e.end),
+  t: (e) => {
+    cacheTime(endMs(e));
+    return cachedTime;
+  },
   r: (e) => `${e.request.method} ${e.details.target} ${e.details.protocol}`,
   m: (e) => e.request.method,
   U: (e) => decodedPath(e.details.target),
@@ -193,7 +220,10 @@ const ATOM_WRITERS: Record<string, AtomWriter> = {
     if (e.details.remote.transport !== "unix") out.quoted(e.details.remote.hostname || "-");
   },
   l: (_, out) => out.bytes(DASH),
-  t: (e, out) => out.bytes(accessLogTimeBytes(e.end)),
+  t: (e, out) => {
+    cacheTime(endMs(e));
+    out.bytes(cachedTimeBytes);
+  },
   r: (e, out) => {
     out.quoted(e.request.method);
     out.text(" ");

@@ -4,6 +4,7 @@
 // cost as much as the rest of the line's logging (measured, both runtimes).
 
 const INITIAL_BYTES = 64 * 1024;
+const MAX_KEPT_BYTES = 1024 * 1024;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const NEWLINE = 0x0a;
@@ -85,11 +86,15 @@ export class LineBuffer {
     this.lines++;
   }
 
-  /** The lines so far, as one chunk of their own; the buffer starts over empty. */
+  /**
+   * The lines so far; the buffer starts over empty. The chunk is a view of the buffer, valid
+   * until the next append: the access log's sinks write it out before they return, so one
+   * buffer serves every batch (a fresh one per batch cost Bun 0.8 µs a request in GC work).
+   */
   take(): Uint8Array {
     const chunk = this.#bytes.subarray(0, this.#length);
-    // The chunk is handed to a stream that may still hold it after this returns.
-    this.#bytes = new Uint8Array(Math.max(INITIAL_BYTES, this.#bytes.length));
+    // One very long line should not keep its buffer for the life of the process.
+    if (this.#bytes.length > MAX_KEPT_BYTES) this.#bytes = new Uint8Array(INITIAL_BYTES);
     this.#length = 0;
     this.lines = 0;
     return chunk;

@@ -123,9 +123,9 @@ export class Logger {
     const format = options.accessFormat ?? DEFAULT_ACCESS_LOG_FORMAT;
     this.#renderAccess = compileAccessFormat(format);
     this.#writeLine = compileAccessWriter(format);
-    this.#errorSink = openSink(options.file ?? "", "error log", "stderr", "sync");
+    this.#errorSink = openSink(options.file ?? "", "error log", "stderr", "lines");
     this.#accessSink = options.accessLog
-      ? openSink(options.accessLog, "access log", "stdout", "stream")
+      ? openSink(options.accessLog, "access log", "stdout", "batches")
       : undefined;
     this.#id = `l${nextId++}`;
     const errorCategory = ["appserve", this.#id, "error"];

@@ -7,9 +7,10 @@ import { forwardedTrust } from "../http/forwarded.ts";
 import { AddressMatcher } from "../net/ip_match.ts";
 import { createHttpServer, type HttpServer, type HttpServerOptions } from "../http/server.ts";
 import { tlsAcceptor } from "../http/tls_accept.ts";
-import type { FetchHandler } from "../http/types.ts";
+import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import { loadTlsFiles, type TlsFiles } from "../tls/tls_files.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
+import { AccessRecord } from "../log/access_format.ts";
 import type { Logger } from "../log/logger.ts";
 import { accessRoute } from "../log/logging_table.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -40,7 +41,7 @@ export function httpOptions(
   return {
     onRequestDone: access &&
       ((request, response, durationMs, details) =>
-        access.access({ request, response, details, durationMs, end: new Date() })),
+        access.access(new AccessRecord(request, response, details, durationMs))),
     keepAlive: config.keepalive,
     limitRequestLine: config.limit_request_line,
     limitRequestFields: config.limit_request_fields,
@@ -87,18 +88,13 @@ function logged(handler: FetchHandler, access: Logger): FetchHandler {
     const start = performance.now();
     const response = await handler(request, info);
     const url = new URL(request.url);
-    access.access({
-      request,
-      response,
-      durationMs: performance.now() - start,
-      end: new Date(),
-      details: {
-        remote: info.remoteAddr,
-        protocol: "HTTP/1.1",
-        target: url.pathname + url.search,
-        bodyBytes: Number(response.headers.get("content-length") ?? 0),
-      },
-    });
+    const details: RequestDetails = {
+      remote: info.remoteAddr,
+      protocol: "HTTP/1.1",
+      target: url.pathname + url.search,
+      bodyBytes: Number(response.headers.get("content-length") ?? 0),
+    };
+    access.access(new AccessRecord(request, response, details, performance.now() - start));
     return response;
   };
 }
