@@ -18,6 +18,11 @@ export class LineBuffer {
   /** Lines ended since the last take(). */
   lines = 0;
 
+  /** Bytes held since the last take(). */
+  get length(): number {
+    return this.#length;
+  }
+
   /** Appends `text` as UTF-8. */
   text(text: string): void {
     // At most 3 bytes per UTF-16 unit.
