@@ -9,6 +9,7 @@ import {
   bool,
   checked,
   choice,
+  dogstatsdTags,
   fileMode,
   hostPort,
   int,
@@ -523,6 +524,16 @@ export const SETTINGS = [
     type: string(),
     default: "",
     doc: "Prefix of statsd metric names; a dot is appended when missing.",
+  },
+  {
+    name: "dogstatsd_tags",
+    section: "Logging",
+    flags: ["--dogstatsd-tags"],
+    metavar: "TAGS",
+    type: dogstatsdTags,
+    default: "",
+    doc: "Comma-separated dogstatsd tags (`env:prod,role:web`) appended to every statsd metric " +
+      "as `|#env:prod,role:web`.",
   },
   {
     name: "proc_name",

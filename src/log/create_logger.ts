@@ -43,6 +43,7 @@ export async function createLogger(config: Config, role: Role, runtime: Runtime)
     options.metrics = statsdClient(
       config.statsd_host,
       config.statsd_prefix,
+      config.dogstatsd_tags,
       (message) => holder.logger?.warning(message),
     );
   }

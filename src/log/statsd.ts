@@ -1,6 +1,7 @@
 // gunicorn's statsd metrics over UDP, through hot-shots: counters
 // gunicorn.requests, gunicorn.request.status.<code>, gunicorn.log.<level>, the
-// timer gunicorn.request.duration (ms) and the gauge gunicorn.workers.
+// timer gunicorn.request.duration (ms) and the gauge gunicorn.workers, with
+// dogstatsd tags when dogstatsd_tags names some.
 
 import StatsD from "hot-shots";
 
@@ -24,6 +25,7 @@ export function statsdPrefix(prefix: string): string {
 export function statsdClient(
   hostPort: string,
   prefix: string,
+  tags: string,
   onError: (message: string) => void,
 ): Metrics {
   const colon = hostPort.lastIndexOf(":");
@@ -34,6 +36,8 @@ export function statsdClient(
     host,
     port,
     prefix: statsdPrefix(prefix),
+    // dogstatsd's `|#tag,tag` suffix, as gunicorn's dogstatsd_tags appends it.
+    globalTags: tags ? tags.split(",") : [],
     cacheDns: true,
     // Metrics of one moment share datagrams (newline-separated, as statsd reads them).
     maxBufferSize: 1400,

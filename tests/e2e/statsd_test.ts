@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { e2e, eventually, FIXTURES, get, start } from "../_helpers.ts";
+import { e2e, eventually, FIXTURES, get, run, start } from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -84,3 +84,49 @@ e2e(
     await server.stop();
   },
 );
+
+e2e("--dogstatsd-tags appends its tags to every metric", async (target) => {
+  const receiver = await udpReceiver();
+  try {
+    const server = start(target, [
+      "--statsd-host",
+      `127.0.0.1:${receiver.port}`,
+      "--dogstatsd-tags",
+      "env:test,role:web",
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
+    const url = await server.ready(1);
+    await get(`${url}/a`);
+    const has = (pattern: RegExp) => receiver.metrics.some((m) => pattern.test(m));
+    await eventually(
+      () =>
+        has(/^gunicorn\.requests:1\|c\|#env:test,role:web$/) &&
+        has(/^gunicorn\.workers:1\|g\|#env:test,role:web$/),
+      "tagged metrics",
+    );
+    assert.ok(
+      receiver.metrics.every((m) => m.endsWith("|#env:test,role:web")),
+      receiver.metrics.join("\n"),
+    );
+    await server.stop();
+  } finally {
+    receiver.close();
+  }
+});
+
+e2e("a --dogstatsd-tags tag with a | in it is one line and exit 1", async (target) => {
+  const result = await run(target, [
+    "--statsd-host",
+    "127.0.0.1:8125",
+    "--dogstatsd-tags",
+    "env:test,a|b",
+    PID_APP,
+  ]);
+  assert.equal(result.code, 1);
+  assert.equal(
+    result.stderr,
+    'Error: --dogstatsd-tags: Cannot read "dogstatsd_tags": a tag cannot hold "|", "#" or spaces: "a|b"\n',
+  );
+});
