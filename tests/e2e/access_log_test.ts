@@ -115,6 +115,43 @@ e2e("an access log that cannot be opened is one line and exit 1", async (target)
   );
 });
 
+e2e("--access-logfile - keeps every line whole while stdout is read slowly", async (target) => {
+  const server = start(target, [
+    "--access-logfile",
+    "-",
+    "--access-logformat",
+    "%(U)s %(a)s",
+    "-b",
+    "127.0.0.1:0",
+    PID_APP,
+  ]);
+  const url = await server.ready(1);
+  // Nobody reads the pipe for a while: it fills, and the worker's stdout holds the batches
+  // that follow (Bun) or the worker waits for it (Deno, whose stdout writes block, as
+  // gunicorn's do) while the requests keep coming.
+  server.child.stdout!.pause();
+  const pad = "x".repeat(200);
+  const count = 600;
+  let next = 0;
+  const client = async () => {
+    for (let i = next++; i < count; i = next++) {
+      assert.equal(
+        (await get(`${url}/n${i}`, { headers: { "user-agent": `${pad}${i}` } })).status,
+        200,
+      );
+    }
+  };
+  const clients = Promise.all(Array.from({ length: 8 }, client));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  server.child.stdout!.resume();
+  await clients;
+  const lines = () => server.stdout.split("\n").filter((l) => l.startsWith("/n"));
+  await eventually(() => lines().length >= count, "every line");
+  const expected = Array.from({ length: count }, (_, i) => `/n${i} ${pad}${i}`);
+  assert.deepEqual(lines().sort(), expected.sort());
+  await server.stop();
+});
+
 e2e("an access log that fills up is reported and serving goes on", async (target) => {
   // /dev/full opens but refuses every write with ENOSPC, as a full disk does.
   const server = start(target, ["--access-logfile", "/dev/full", "-b", "127.0.0.1:0", PID_APP]);
