@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { GUNICORN_ONLY } from "../src/config/gunicorn_only.ts";
 import { resolveConfig } from "../src/config/resolve.ts";
+import { SETTINGS } from "../src/config/settings.ts";
 import { ConfigError, UsageError } from "../src/errors.ts";
 import { tempDir } from "./_helpers.ts";
 
@@ -155,6 +157,38 @@ Deno.test("resolveConfig() rejects unknown flags with a suggestion (usage error,
     assert.equal(error.exitCode, 2);
     assert.match(error.message, /^Unknown option "--worker" \(did you mean "--workers"\?\)$/);
   });
+});
+
+Deno.test("resolveConfig() names gunicorn-only flags and TOML keys with the reason", () => {
+  withDir({}, (dir) => {
+    const error = problem(dir, ["--log-syslog"]);
+    assert.ok(error instanceof UsageError);
+    assert.equal(
+      error.message,
+      "--log-syslog is a gunicorn setting appserve does not support: syslog; log to " +
+        "stderr/stdout or files and let the system ship them",
+    );
+    assert.match(
+      problem(dir, ["--pythonpath=/x"]).message,
+      /^--pythonpath is a gunicorn setting that does not apply to appserve: module resolution/,
+    );
+  });
+  withDir({ "appserve.toml": 'workers = 2\nforwarder_headers = "SCRIPT_NAME"\n' }, (dir) => {
+    const error = problem(dir, []);
+    assert.ok(error instanceof ConfigError && !(error instanceof UsageError));
+    assert.match(
+      error.message,
+      /^appserve\.toml:2:\d+: "forwarder_headers" is a gunicorn setting that does not apply to appserve: they shape the WSGI environ/,
+    );
+  });
+});
+
+Deno.test("the gunicorn-only table names no setting or flag appserve has", () => {
+  const ours = new Set(SETTINGS.flatMap((s) => [s.name, ...(s.flags ?? [])]));
+  for (const g of GUNICORN_ONLY) {
+    for (const what of [...g.names, ...g.flags]) assert.ok(!ours.has(what), what);
+    for (const flag of g.flags) assert.match(flag, /^-(-[a-z][a-z-]+|[A-Za-z])$/);
+  }
 });
 
 Deno.test("resolveConfig() rejects bad APPSERVE_CMD_ARGS quoting and values", () => {

@@ -58,11 +58,11 @@ async function checkConfig(resolved: Resolved): Promise<number> {
 const DAEMON_ENV = "APPSERVE_DAEMONIZED";
 
 // -D: start the same command detached in its own session and return at once.
-function daemonize(argv: string[], runtime: Runtime): number {
+function daemonize(argv: string[], runtime: Runtime, keepStdio: boolean): number {
   const command = runtime.masterCommand(argv);
   const child = spawn(command.command, command.args, {
     detached: true,
-    stdio: "ignore",
+    stdio: keepStdio ? "inherit" : "ignore",
     env: { ...process.env, [DAEMON_ENV]: "1" },
   });
   child.unref();
@@ -92,7 +92,9 @@ async function serve(
   const identity = resolveIdentity(config);
   // Set before anything is created, so sockets, the pidfile and logs get it; workers inherit it.
   if (resolved.origins.umask !== "default") runtime.libc().umask(config.umask);
-  if (config.daemon && !process.env[DAEMON_ENV]) return daemonize(argv, runtime);
+  if (config.daemon && !process.env[DAEMON_ENV]) {
+    return daemonize(argv, runtime, config.enable_stdio_inheritance);
+  }
   delete process.env[DAEMON_ENV];
   const env = { ...process.env };
   // Fails at start, in one line, when a log file cannot be written or the logger class loaded.

@@ -330,7 +330,16 @@ export const SETTINGS = [
     type: bool,
     default: false,
     doc: "Detach from the terminal and run in the background; the shell gets its prompt back. " +
-      "Use --error-logfile, since stderr is closed.",
+      "Use --error-logfile, since stderr is closed (unless -R keeps it).",
+  },
+  {
+    name: "enable_stdio_inheritance",
+    section: "Server Mechanics",
+    flags: ["-R", "--enable-stdio-inheritance"],
+    type: bool,
+    default: false,
+    doc: "With --daemon, the daemon keeps the stdin, stdout and stderr it was started with " +
+      "instead of /dev/null, so its logs still reach them.",
   },
   {
     name: "pidfile",

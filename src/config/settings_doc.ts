@@ -2,23 +2,8 @@
 // never drift from what the CLI and TOML loader accept.
 
 import { defaultText, isWired } from "../cli/help.ts";
+import { GUNICORN_ONLY, type GunicornOnly } from "./gunicorn_only.ts";
 import { SECTIONS, SETTINGS, type SettingSpec } from "./settings.ts";
-
-/** gunicorn settings that have no meaning for a TypeScript server, with the reason. */
-export const NOT_APPLICABLE: readonly [string, string][] = [
-  ["wsgi_app", "named `app` here: apps are fetch handlers, not WSGI callables"],
-  ["pythonpath", "module resolution follows Deno/Bun (deno.json, package.json, node_modules)"],
-  ["paste, raw_paste_global_conf", "PasteDeploy is a Python packaging format"],
-  ["spew", "traces Python bytecode execution; use the runtime's inspector instead"],
-  ["tmp_upload_dir", "unused even in gunicorn; bodies stream"],
-  ["asgi_loop, asgi_lifespan, asgi_disconnect_grace_period, root_path", "ASGI-only"],
-  ["http_parser", "chooses between gunicorn's Python and C parsers; appserve has one parser"],
-  ["ssl_version, suppress_ragged_eofs, do_handshake_on_connect", "Python ssl module knobs"],
-  ["casefold_http_method, strip_header_spaces", "deprecated unsafe legacy parsing modes"],
-  ["logconfig (.ini), logconfig_dict", "Python logging configuration formats"],
-  ["dirty_* settings and hooks", "gunicorn 25's separate Python job pool"],
-  ["control_socket*", "gunicornc control protocol; signals cover the same operations"],
-];
 
 function flagsText(spec: SettingSpec): string {
   return spec.flags ? spec.flags.map((f) => `\`${f}\``).join(", ") : "TOML only";
@@ -55,7 +40,17 @@ export function renderSettingsDoc(): string {
   for (const spec of specs.filter((s) => !isWired(s))) {
     out.push(`- \`${spec.name}\` (${flagsText(spec)}): ${spec.pending}`);
   }
+  const listed = (kind: GunicornOnly["kind"]) => {
+    for (const g of GUNICORN_ONLY.filter((g) => g.kind === kind)) {
+      const flags = g.flags.length ? ` (${g.flags.map((f) => `\`${f}\``).join(", ")})` : "";
+      out.push(`- ${g.names.map((n) => `\`${n}\``).join(", ")}${flags}: ${g.reason}`);
+    }
+  };
+  out.push("", "## gunicorn settings appserve does not support", "");
+  out.push("Their flags and TOML keys are refused with this reason.", "");
+  listed("unsupported");
   out.push("", "## gunicorn settings that do not apply", "");
-  for (const [name, reason] of NOT_APPLICABLE) out.push(`- \`${name}\`: ${reason}`);
+  out.push("Their flags and TOML keys are refused with this reason.", "");
+  listed("n/a");
   return out.join("\n") + "\n";
 }

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { ConfigError, UsageError } from "../errors.ts";
 import { didYouMean } from "./_did_you_mean.ts";
+import { gunicornOnly } from "./gunicorn_only.ts";
 import { SETTINGS, SETTINGS_BY_NAME, type SettingSpec } from "./settings.ts";
 
 /** One raw value and where it came from (`--workers`, `appserve.toml:3:11`, ...). */
@@ -62,6 +63,8 @@ function usageError(error: unknown, source: string): UsageError {
   const where = source === "" ? "" : `${source}: `;
   if (unknown) {
     const flag = unknown[1].split("=")[0];
+    const notHere = gunicornOnly(flag);
+    if (notHere) return new UsageError(`${where}${flag} is ${notHere}`);
     return new UsageError(`${where}Unknown option "${flag}"${didYouMean(flag, ALL_FLAGS)}`);
   }
   return new UsageError(`${where}${message.replace(/\. To specify a positional.*$/, "")}`);
@@ -165,6 +168,11 @@ export function readTomlFile(path: string, shownAs: string): RawLayer {
   for (const [key, value] of Object.entries(table)) {
     const origin = `${shownAs}:${keyPosition(text, key)}`;
     if (!SETTINGS_BY_NAME.has(key) || SETTINGS_BY_NAME.get(key)!.name === "config") {
+      const notHere = gunicornOnly(key);
+      if (notHere) {
+        problems.push(`${origin}: "${key}" is ${notHere}`);
+        continue;
+      }
       const known = [...SETTINGS_BY_NAME.keys()].filter((k) => k !== "config");
       problems.push(`${origin}: Unknown setting "${key}"${didYouMean(key, known)}`);
       continue;

@@ -44,6 +44,12 @@ const usage: [string, string[], number, RegExp][] = [
     2,
     /^Error: Unknown option "--wokers" \(did you mean "--workers"\?\)$/,
   ],
+  [
+    "a gunicorn flag that does not apply",
+    ["--paste", "app.ini", "pid_app"],
+    2,
+    /^Error: --paste is a gunicorn setting that does not apply to appserve: PasteDeploy is a Python packaging format$/,
+  ],
   ["no app module", [], 1, /^Error: No application module specified\.$/],
   [
     "a missing module",

@@ -77,6 +77,29 @@ e2e("-D detaches: the command returns, the daemon serves and logs to its file", 
   }
 });
 
+e2e("-D -R: the daemon keeps the stdio it was started with", async (target) => {
+  const dir = tempDir();
+  const pidfile = join(dir.path, "app.pid");
+  try {
+    const started = start(target, ["-D", "-R", "-p", pidfile, "-b", "127.0.0.1:0", PID_APP]);
+    await eventually(() => existsSync(pidfile), "the daemon's pidfile");
+    const pid = Number(readFileSync(pidfile, "utf8"));
+    // The error log (stderr by default) still reaches the pipe the command was given.
+    // (The command itself has exited already, so no waitFor.)
+    const listening = /Listening at: (http:\S+)/;
+    await eventually(() => listening.test(started.stderr), "the daemon's log on stderr");
+    const url = listening.exec(started.stderr)![1];
+    assert.match((await getWhenReady(url)).body, /^hello pid/);
+    process.kill(pid, "SIGTERM");
+    await eventually(() => !alive(pid), "the daemon stops");
+    const result = await started.exited;
+    assert.equal(result.code, 0);
+    assert.match(result.stderr, /\[INFO\] Shutting down: Master/);
+  } finally {
+    dir.remove();
+  }
+});
+
 e2e("--chdir loads the app relative to the new folder", async (target) => {
   const server = start(
     target,

@@ -1,0 +1,203 @@
+// gunicorn settings appserve does not take, with their gunicorn flags and the reason. A
+// command line or config file carried over from gunicorn then fails with that reason
+// instead of "unknown option", and docs/settings.md lists them from this same table.
+
+/** One gunicorn setting (or a family of them) appserve does not take. */
+export interface GunicornOnly {
+  /** gunicorn's setting names (TOML keys here). */
+  readonly names: readonly string[];
+  /** gunicorn's command-line flags for them. */
+  readonly flags: readonly string[];
+  /** "n/a": meaningless for a TypeScript server; "unsupported": meaningful, not built. */
+  readonly kind: "n/a" | "unsupported";
+  readonly reason: string;
+}
+
+export const GUNICORN_ONLY: readonly GunicornOnly[] = [
+  {
+    names: ["wsgi_app"],
+    flags: [],
+    kind: "n/a",
+    reason: "named `app` here: apps are fetch handlers, not WSGI callables",
+  },
+  {
+    names: ["pythonpath"],
+    flags: ["--pythonpath"],
+    kind: "n/a",
+    reason: "module resolution follows Deno/Bun (deno.json, package.json, node_modules)",
+  },
+  {
+    names: ["paste", "raw_paste_global_conf"],
+    flags: ["--paste", "--paster", "--paste-global"],
+    kind: "n/a",
+    reason: "PasteDeploy is a Python packaging format",
+  },
+  {
+    names: ["spew"],
+    flags: ["--spew"],
+    kind: "n/a",
+    reason: "traces Python bytecode execution; use the runtime's inspector instead",
+  },
+  {
+    names: ["tmp_upload_dir"],
+    flags: [],
+    kind: "n/a",
+    reason: "unused even in gunicorn; bodies stream",
+  },
+  {
+    names: ["asgi_loop", "asgi_lifespan", "asgi_disconnect_grace_period", "root_path"],
+    flags: ["--asgi-loop", "--asgi-lifespan", "--asgi-disconnect-grace-period", "--root-path"],
+    kind: "n/a",
+    reason: "ASGI-only",
+  },
+  {
+    names: ["http_parser"],
+    flags: ["--http-parser"],
+    kind: "n/a",
+    reason: "chooses between gunicorn's Python and C parsers; appserve has one parser",
+  },
+  {
+    names: ["ssl_version", "suppress_ragged_eofs", "do_handshake_on_connect", "ssl_context"],
+    flags: ["--ssl-version", "--suppress-ragged-eofs", "--do-handshake-on-connect"],
+    kind: "n/a",
+    reason: "Python ssl module knobs and hook",
+  },
+  {
+    names: ["casefold_http_method", "strip_header_spaces"],
+    flags: ["--casefold-http-method", "--strip-header-spaces"],
+    kind: "n/a",
+    reason: "deprecated unsafe legacy parsing modes",
+  },
+  {
+    names: ["logconfig", "logconfig_dict", "logconfig_json"],
+    flags: ["--log-config", "--log-config-json"],
+    kind: "n/a",
+    reason: "Python logging configuration formats; the TOML `[logging]` table routes the logs",
+  },
+  {
+    names: ["header_map", "forwarder_headers"],
+    flags: ["--header-map", "--forwarder-headers"],
+    kind: "n/a",
+    reason: "they shape the WSGI environ; a fetch app reads the request's headers as sent",
+  },
+  {
+    names: ["uwsgi_allow_ips"],
+    flags: ["--uwsgi-allow-from"],
+    kind: "n/a",
+    reason: "appserve speaks HTTP only, not the uwsgi protocol",
+  },
+  {
+    names: ["default_proc_name"],
+    flags: [],
+    kind: "n/a",
+    reason: "gunicorn-internal; `proc_name` names the processes",
+  },
+  {
+    names: ["sendfile"],
+    flags: ["--no-sendfile"],
+    kind: "n/a",
+    reason: "appserve never uses sendfile(2): response bodies are fetch streams",
+  },
+  {
+    names: [
+      "dirty_apps",
+      "dirty_workers",
+      "dirty_timeout",
+      "dirty_threads",
+      "dirty_graceful_timeout",
+      "on_dirty_starting",
+      "dirty_post_fork",
+      "dirty_worker_init",
+      "dirty_worker_exit",
+    ],
+    flags: [
+      "--dirty-app",
+      "--dirty-workers",
+      "--dirty-timeout",
+      "--dirty-threads",
+      "--dirty-graceful-timeout",
+    ],
+    kind: "n/a",
+    reason: "gunicorn 25's separate Python job pool",
+  },
+  {
+    names: ["control_socket", "control_socket_mode", "control_socket_disable"],
+    flags: ["--control-socket", "--control-socket-mode", "--no-control-socket"],
+    kind: "n/a",
+    reason: "gunicornc control protocol; signals cover the same operations",
+  },
+  {
+    names: [
+      "syslog",
+      "syslog_addr",
+      "syslog_prefix",
+      "syslog_facility",
+      "disable_redirect_access_to_syslog",
+    ],
+    flags: [
+      "--log-syslog",
+      "--log-syslog-to",
+      "--log-syslog-prefix",
+      "--log-syslog-facility",
+      "--disable-redirect-access-to-syslog",
+    ],
+    kind: "unsupported",
+    reason: "syslog; log to stderr/stdout or files and let the system ship them",
+  },
+  {
+    names: ["initgroups"],
+    flags: ["--initgroups"],
+    kind: "unsupported",
+    reason: "the user's supplementary groups; --user and --group set the uid and gid only",
+  },
+  {
+    names: ["reload_engine"],
+    flags: ["--reload-engine"],
+    kind: "unsupported",
+    reason: "--reload uses the runtime's file watcher, with no choice of engine",
+  },
+  {
+    names: ["enable_backlog_metric"],
+    flags: ["--enable-backlog-metric"],
+    kind: "unsupported",
+    reason: "the gunicorn.backlog statsd histogram",
+  },
+  {
+    names: ["ciphers"],
+    flags: ["--ciphers"],
+    kind: "unsupported",
+    reason: "TLS cipher selection; the runtime's TLS defaults apply",
+  },
+  {
+    names: ["http_protocols"],
+    flags: ["--http-protocols"],
+    kind: "unsupported",
+    reason: "appserve serves HTTP/1.0 and 1.1 only",
+  },
+  {
+    names: [
+      "permit_obsolete_folding",
+      "permit_unconventional_http_method",
+      "permit_unconventional_http_version",
+    ],
+    flags: [
+      "--permit-obsolete-folding",
+      "--permit-unconventional-http-method",
+      "--permit-unconventional-http-version",
+    ],
+    kind: "unsupported",
+    reason: "the parser is always as strict as gunicorn's default",
+  },
+];
+
+const BY_FLAG = new Map(GUNICORN_ONLY.flatMap((g) => g.flags.map((f) => [f, g] as const)));
+const BY_NAME = new Map(GUNICORN_ONLY.flatMap((g) => g.names.map((n) => [n, g] as const)));
+
+/** Why `what` (a gunicorn flag or setting name) is not taken here, or undefined. */
+export function gunicornOnly(what: string): string | undefined {
+  const g = BY_FLAG.get(what) ?? BY_NAME.get(what);
+  if (g === undefined) return undefined;
+  return g.kind === "n/a"
+    ? `a gunicorn setting that does not apply to appserve: ${g.reason}`
+    : `a gunicorn setting appserve does not support: ${g.reason}`;
+}
