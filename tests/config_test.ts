@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GUNICORN_ONLY } from "../src/config/gunicorn_only.ts";
 import { resolveConfig } from "../src/config/resolve.ts";
-import { SETTINGS } from "../src/config/settings.ts";
+import { SETTINGS, type SettingSpec } from "../src/config/settings.ts";
 import { ConfigError, UsageError } from "../src/errors.ts";
 import { tempDir } from "./_helpers.ts";
 
@@ -184,7 +184,8 @@ Deno.test("resolveConfig() names gunicorn-only flags and TOML keys with the reas
 });
 
 Deno.test("the gunicorn-only table names no setting or flag appserve has", () => {
-  const ours = new Set(SETTINGS.flatMap((s) => [s.name, ...(s.flags ?? [])]));
+  const specs = SETTINGS as readonly SettingSpec[];
+  const ours = new Set(specs.flatMap((s) => [s.name, ...(s.flags ?? [])]));
   for (const g of GUNICORN_ONLY) {
     for (const what of [...g.names, ...g.flags]) assert.ok(!ours.has(what), what);
     for (const flag of g.flags) assert.match(flag, /^-(-[a-z][a-z-]+|[A-Za-z])$/);

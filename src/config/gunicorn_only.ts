@@ -145,12 +145,6 @@ export const GUNICORN_ONLY: readonly GunicornOnly[] = [
     reason: "syslog; log to stderr/stdout or files and let the system ship them",
   },
   {
-    names: ["initgroups"],
-    flags: ["--initgroups"],
-    kind: "unsupported",
-    reason: "the user's supplementary groups; --user and --group set the uid and gid only",
-  },
-  {
     names: ["reload_engine"],
     flags: ["--reload-engine"],
     kind: "unsupported",

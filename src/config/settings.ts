@@ -386,6 +386,15 @@ export const SETTINGS = [
       "is set (gunicorn keeps the starting group). Unknown groups are a start-up error.",
   },
   {
+    name: "initgroups",
+    section: "Server Mechanics",
+    flags: ["--initgroups"],
+    type: bool,
+    default: false,
+    doc: "With --user, also join every group /etc/group lists the user in (initgroups(3)); " +
+      "without it the processes hold the one group of --group or the user's primary group.",
+  },
+  {
     name: "umask",
     section: "Server Mechanics",
     flags: ["-m", "--umask"],

@@ -14,6 +14,8 @@ import { accessRoute, errorRoute } from "../log/logging_table.ts";
 export interface Identity {
   uid: number;
   gid: number;
+  /** Every group the processes hold: the gid, and with --initgroups the user's others. */
+  groups: number[];
   /** How the user and group read in logs: `name (uid N)`. */
   describe: string;
 }
@@ -35,7 +37,9 @@ const NUMERIC = /^\d+$/;
  * keep the starting group, root's). Throws ConfigError for an unknown name, and when the process
  * cannot switch because it is not root.
  */
-export function resolveIdentity(config: Pick<Config, "user" | "group">): Identity | null {
+export function resolveIdentity(
+  config: Pick<Config, "user" | "group" | "initgroups">,
+): Identity | null {
   if (!config.user && !config.group) return null;
   const uid0 = process.getuid?.() ?? 0;
   const gid0 = process.getgid?.() ?? 0;
@@ -72,7 +76,19 @@ export function resolveIdentity(config: Pick<Config, "user" | "group">): Identit
         `appserve is not running as root`,
     );
   }
-  return { uid, gid, describe: `user ${userName} (uid ${uid}), group ${groupName} (gid ${gid})` };
+  // initgroups(3): the groups of /etc/group that list the user as a member.
+  const others = config.initgroups
+    ? table("/etc/group").filter((f) => f[3]?.split(",").includes(userName)).map((f) =>
+      Number(f[2])
+    )
+    : [];
+  return {
+    uid,
+    gid,
+    groups: [...new Set([gid, ...others])],
+    describe: `user ${userName} (uid ${uid}), group ${groupName} (gid ${gid})` +
+      (others.length ? `, groups ${others.join(",")}` : ""),
+  };
 }
 
 /**
@@ -118,7 +134,7 @@ export function dropPrivileges(libc: Libc, id: Identity): boolean {
     const errno = libc.errno();
     throw new ConfigError(`Cannot switch to ${id.describe}: ${call}: ${libc.strerror(errno)}`);
   };
-  if (libc.setgroups([id.gid]) !== 0) fail("setgroups");
+  if (libc.setgroups(id.groups) !== 0) fail("setgroups");
   if (libc.setgid(id.gid) !== 0) fail("setgid");
   if (libc.setuid(id.uid) !== 0) fail("setuid");
   return true;

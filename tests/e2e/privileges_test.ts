@@ -3,6 +3,7 @@
 // then it and every worker run with the user's real, effective and saved ids (read from /proc).
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -182,6 +183,43 @@ e2e(
     }
   },
 );
+
+e2e("--initgroups: the processes also hold the user's other groups", async (t) => {
+  const user = createUser();
+  const extra = `${user.name}x`;
+  execFileSync("groupadd", ["--system", extra]);
+  execFileSync("usermod", ["-aG", extra, user.name]);
+  const extraGid = Number(
+    execFileSync("getent", ["group", extra], { encoding: "utf8" }).split(":")[2],
+  );
+  const dir = tempDir();
+  chmodSync(dir.path, 0o755);
+  const server = start(withCache(t, dir.path), [
+    "-u",
+    user.name,
+    "--initgroups",
+    "-b",
+    "127.0.0.1:0",
+    APP,
+  ]);
+  try {
+    await server.ready(1);
+    const groups = [user.gid, extraGid].sort((a, b) => a - b);
+    assert.deepEqual(procIds(server.pid).groups.sort((a, b) => a - b), groups, "master");
+    const [worker] = childPids(server.pid);
+    assert.deepEqual(procIds(worker).groups.sort((a, b) => a - b), groups, "worker");
+    assert.match(
+      server.stderr,
+      new RegExp(`Dropped privileges to user ${user.name} .*, groups ${extraGid}`),
+    );
+  } finally {
+    const result = await server.stop();
+    assert.equal(result.code, 0, result.stderr);
+    user.remove();
+    execFileSync("groupdel", [extra]);
+    dir.remove();
+  }
+});
 
 e2e("unknown user or group, and -u without root, are one-line errors (exit 1)", async (t) => {
   const dir = tempDir();
