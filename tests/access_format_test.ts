@@ -183,3 +183,20 @@ Deno.test("AccessRecord shows the time it finished as the entry's Date would", (
   const { end } = record;
   assert.ok(end instanceof Date);
 });
+
+Deno.test("compileAccessFormat() reads %% as a literal %, as Python's % operator does", () => {
+  const e = entry();
+  assert.equal(compileAccessFormat("a %%(s)s 100%% %(s)s%%")(e), "a %(s)s 100% 201%");
+  const out = new LineBuffer();
+  compileAccessWriter("a %%(s)s 100%% %(s)s%%")(e, out);
+  assert.equal(new TextDecoder().decode(out.take()), "a %(s)s 100% 201%\n");
+});
+
+Deno.test("the time atom works on a copy of appserve's entry, and JSON keeps end", () => {
+  const e = entry();
+  const record = new AccessRecord(e.request, e.response, e.details, e.durationMs, e.end.getTime());
+  const copy = { ...record } as unknown as AccessEntry;
+  assert.equal(copy.end, undefined);
+  assert.equal(compileAccessFormat("%(t)s")(copy), accessLogTime(e.end));
+  assert.equal(JSON.parse(JSON.stringify(record)).end, e.end.toISOString());
+});

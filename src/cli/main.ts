@@ -62,7 +62,8 @@ function daemonize(argv: string[], runtime: Runtime, keepStdio: boolean): number
   const command = runtime.masterCommand(argv);
   const child = spawn(command.command, command.args, {
     detached: true,
-    stdio: keepStdio ? "inherit" : "ignore",
+    // -R keeps stdout and stderr; stdin is /dev/null either way, as in gunicorn.
+    stdio: keepStdio ? ["ignore", "inherit", "inherit"] : "ignore",
     env: { ...process.env, [DAEMON_ENV]: "1" },
   });
   child.unref();

@@ -338,8 +338,8 @@ export const SETTINGS = [
     flags: ["-R", "--enable-stdio-inheritance"],
     type: bool,
     default: false,
-    doc: "With --daemon, the daemon keeps the stdin, stdout and stderr it was started with " +
-      "instead of /dev/null, so its logs still reach them.",
+    doc: "With --daemon, the daemon keeps the stdout and stderr it was started with instead " +
+      "of /dev/null, so its logs still reach them (stdin stays /dev/null).",
   },
   {
     name: "pidfile",

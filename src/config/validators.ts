@@ -197,15 +197,16 @@ export const fileMode: ValueType<number> = {
 
 /**
  * dogstatsd tags, comma-separated (`env:prod,role:web`), or "" for none. A `|`, `#` or
- * space would end the tag section of the datagram early, so they are refused.
+ * space would end the tag section of the datagram early, and the statsd client would
+ * rewrite an `@` (a sample rate's mark) to `_`, so they are refused.
  */
 export const dogstatsdTags = checked("comma-separated tags", (s) => {
   if (s === "") return undefined;
-  const bad = s.split(",").find((tag) => tag === "" || /[|#\s]/.test(tag));
+  const bad = s.split(",").find((tag) => tag === "" || /[|#@\s]/.test(tag));
   if (bad === undefined) return undefined;
   return bad === ""
     ? `expected comma-separated tags, got an empty tag in "${s}"`
-    : `a tag cannot hold "|", "#" or spaces: "${bad}"`;
+    : `a tag cannot hold "|", "#", "@" or spaces: "${bad}"`;
 });
 
 /** HOST:PORT, or "" for unset (as --print-config writes an unset value). */

@@ -12,7 +12,10 @@ export interface AccessEntry {
   response: Response;
   details: RequestDetails;
   durationMs: number;
-  /** When the response finished. */
+  /**
+   * When the response finished. On the entries appserve passes it is a getter that makes the
+   * Date when first read: copy it by name (`{ ...entry }` leaves it out; JSON keeps it).
+   */
   end: Date;
 }
 
@@ -62,10 +65,17 @@ export class AccessRecord implements AccessEntry {
   get end(): Date {
     return this.#end ??= new Date(this.endMs);
   }
+
+  toJSON(): AccessEntry {
+    const { request, response, details, durationMs, end } = this;
+    return { request, response, details, durationMs, end };
+  }
 }
 
 function endMs(e: AccessEntry): number {
-  return e instanceof AccessRecord ? e.endMs : e.end.getTime();
+  // Also a copy of an AccessRecord (`{ ...record }`), which has endMs but no end.
+  const ms = (e as Partial<AccessRecord>).endMs;
+  return typeof ms === "number" ? ms : e.end.getTime();
 }
 
 function formatTime(date: Date): string {
@@ -169,14 +179,22 @@ interface ParsedFormat {
 function parseFormat(format: string): ParsedFormat {
   const literals: string[] = [];
   const names: string[] = [];
-  const pattern = /%\(([^)]+)\)[sd]/g;
+  // As Python's `%`: `%%` is a literal `%` (so `%%(s)s` is no atom), `%(name)s` an atom.
+  const pattern = /%%|%\(([^)]+)\)[sd]/g;
+  let literal = "";
   let last = 0;
   for (let m = pattern.exec(format); m; m = pattern.exec(format)) {
-    literals.push(format.slice(last, m.index).replaceAll("%%", "%"));
-    names.push(m[1]);
+    literal += format.slice(last, m.index);
     last = m.index + m[0].length;
+    if (m[1] === undefined) {
+      literal += "%";
+      continue;
+    }
+    literals.push(literal);
+    names.push(m[1]);
+    literal = "";
   }
-  literals.push(format.slice(last).replaceAll("%%", "%"));
+  literals.push(literal + format.slice(last));
   return { literals, names };
 }
 

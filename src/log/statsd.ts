@@ -38,6 +38,11 @@ export function statsdClient(
     prefix: statsdPrefix(prefix),
     // dogstatsd's `|#tag,tag` suffix, as gunicorn's dogstatsd_tags appends it.
     globalTags: tags ? tags.split(",") : [],
+    // Datagrams as gunicorn sends them: no tags, container ids or client telemetry of the
+    // library's own from DD_* environment variables.
+    datadog: false,
+    includeDataDogTags: false,
+    includeDatadogTelemetry: false,
     cacheDns: true,
     // Metrics of one moment share datagrams (newline-separated, as statsd reads them).
     maxBufferSize: 1400,

@@ -76,11 +76,13 @@ export function resolveIdentity(
         `appserve is not running as root`,
     );
   }
-  // initgroups(3): the groups of /etc/group that list the user as a member.
-  const others = config.initgroups
-    ? table("/etc/group").filter((f) => f[3]?.split(",").includes(userName)).map((f) =>
-      Number(f[2])
-    )
+  // initgroups(3): the groups of /etc/group that list the user (by name) as a member.
+  const member = userName === String(uid)
+    ? table("/etc/passwd").find((f) => f[2] === String(uid))?.[0]
+    : userName;
+  const others = config.initgroups && member
+    ? table("/etc/group").filter((f) => NUMERIC.test(f[2]) && f[3]?.split(",").includes(member))
+      .map((f) => Number(f[2]))
     : [];
   return {
     uid,

@@ -212,9 +212,10 @@ e2e("--initgroups: the processes also hold the user's other groups", async (t) =
       server.stderr,
       new RegExp(`Dropped privileges to user ${user.name} .*, groups ${extraGid}`),
     );
-  } finally {
     const result = await server.stop();
     assert.equal(result.code, 0, result.stderr);
+  } finally {
+    await server.stop();
     user.remove();
     execFileSync("groupdel", [extra]);
     dir.remove();
