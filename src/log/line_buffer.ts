@@ -25,23 +25,15 @@ export class LineBuffer {
 
   /** Appends `text` as UTF-8. */
   text(text: string): void {
-    // At most 3 bytes per UTF-16 unit.
-    this.#reserve(text.length * 3);
-    const bytes = this.#bytes;
-    let at = this.#length;
-    for (let i = 0; i < text.length; i++) {
-      const code = text.charCodeAt(i);
-      if (code >= 0x80) {
-        this.#length = at;
-        return this.#slow(text.slice(i), false);
-      }
-      bytes[at++] = code;
-    }
-    this.#length = at;
+    this.#utf8(text, false);
   }
 
   /** Appends `text` as UTF-8 with `"` written as `\"` (gunicorn's only escaping). */
   quoted(text: string): void {
+    this.#utf8(text, true);
+  }
+
+  #utf8(text: string, escapeQuotes: boolean): void {
     // At most 3 bytes per UTF-16 unit (an escaped quote takes 2).
     this.#reserve(text.length * 3);
     const bytes = this.#bytes;
@@ -50,9 +42,9 @@ export class LineBuffer {
       const code = text.charCodeAt(i);
       if (code >= 0x80) {
         this.#length = at;
-        return this.#slow(text.slice(i), true);
+        return this.#slow(text.slice(i), escapeQuotes);
       }
-      if (code === QUOTE) bytes[at++] = BACKSLASH;
+      if (code === QUOTE && escapeQuotes) bytes[at++] = BACKSLASH;
       bytes[at++] = code;
     }
     this.#length = at;
