@@ -288,6 +288,21 @@ export function e2e(name: string, fn: (target: Target) => Promise<void>): void {
   }
 }
 
+/** How a load generator uses its connections: wrk's default, or one request per connection. */
+export type LoadMode = "keep-alive" | "close";
+export const LOAD_MODES: readonly LoadMode[] = ["keep-alive", "close"];
+
+/**
+ * Registers one test per target and load mode ("[deno] [keep-alive] name", ...): what must hold
+ * under load must hold for clients that keep connections alive as well as for those that do not.
+ */
+export function e2eUnderLoad(
+  name: string,
+  fn: (target: Target, mode: LoadMode) => Promise<void>,
+): void {
+  for (const mode of LOAD_MODES) e2e(`[${mode}] ${name}`, (target) => fn(target, mode));
+}
+
 /** Asserts that output carries no stack trace. */
 export function hasStackTrace(text: string): boolean {
   return /^\s+at .+[:(]/m.test(text);
@@ -301,18 +316,17 @@ export interface LoadResult {
 }
 
 /**
- * A bounded load from wrk (Debian) with a fresh connection per request, as
- * the lifecycle tests need: every failed request is counted.
+ * A bounded load from wrk (Debian): every failed request is counted. `mode` "keep-alive" is
+ * wrk's default (each connection sends its next request as soon as an answer arrives); "close"
+ * makes a fresh connection per request.
  */
-export function load(url: string, seconds: number, connections = 8): { done: Promise<LoadResult> } {
-  const child = spawn("wrk", [
-    "-t1",
-    `-c${connections}`,
-    `-d${seconds}s`,
-    "-H",
-    "Connection: close",
-    url,
-  ], {
+export function load(
+  url: string,
+  seconds: number,
+  { connections = 8, mode = "keep-alive" }: { connections?: number; mode?: LoadMode } = {},
+): { done: Promise<LoadResult> } {
+  const close = mode === "close" ? ["-H", "Connection: close"] : [];
+  const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, ...close, url], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let report = "";

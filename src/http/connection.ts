@@ -49,8 +49,12 @@ const S_CLOSING = 2; // closed our side; discarding input until the peer closes
 const LINGER_MS = 2000;
 // Unread request body the server will skip to keep a connection alive; more and it closes.
 const DRAIN_LIMIT = 64 * 1024;
-/** How long a fresh connection may take to send its first request once shutdown began. */
-const FRESH_GRACE_MS = 2000;
+/**
+ * Once shutdown began, how long a connection with no request under way may take to send one: its
+ * next request may already be on the wire, and is answered (with connection: close) instead of
+ * being met by a close the client would count as a failure.
+ */
+const SHUTDOWN_GRACE_MS = 1000;
 
 // Bytes of later pipelined requests buffered while one is being handled before reading stops.
 const PIPELINE_LIMIT = 64 * 1024;
@@ -112,8 +116,6 @@ export class Connection implements ExchangeHost, BodySink {
   private drainResolve: (() => void) | null = null;
   /** The body of the current request if it came with `Expect: 100-continue`. */
   private expectBody: RequestBody | null = null;
-  /** No response written yet: the client's first request may still be on its way. */
-  private fresh = true;
 
   /** `peer`: the TCP socket under `socket` when that is a TLS wrapper. */
   constructor(socket: Socket, core: ServerCore, peer: Socket = socket) {
@@ -329,7 +331,6 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   private afterResponse(keep: boolean): void {
-    this.fresh = false;
     if (this.closed) return;
     if (!keep || this.core.closing) return this.finish();
     if (this.socket.writableNeedDrain) {
@@ -416,15 +417,13 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   /**
-   * Graceful shutdown: an idle keep-alive connection goes now; a busy one closes after its
-   * response. A connection that has not sent its first request yet was accepted for a request
-   * already under way, so it gets a short grace to deliver it (answered with connection: close)
-   * instead of a reset the client would count as a failure.
+   * Graceful shutdown: a busy connection closes after its response (which says connection:
+   * close). An idle one, fresh or kept alive, may have a request on its way that the client sent
+   * before it could know: it gets a short grace to deliver it, then closes.
    */
   shutdown(): void {
     if (!this.idle) return;
-    if (!this.fresh) return this.destroy();
-    this.deadline = Math.min(this.deadline, this.core.now + FRESH_GRACE_MS);
+    this.deadline = Math.min(this.deadline, this.core.now + SHUTDOWN_GRACE_MS);
   }
 
   onEnd(): void {

@@ -8,6 +8,7 @@ import {
   alive,
   childPids,
   e2e,
+  e2eUnderLoad,
   eventually,
   FIXTURES,
   freePort,
@@ -48,9 +49,9 @@ e2e("a long request in a healthy worker outlives --timeout", async (target) => {
   await server.stop();
 });
 
-e2e(
+e2eUnderLoad(
   "--max-requests with jitter recycles workers under load without losing a request",
-  async (target) => {
+  async (target, mode) => {
     const server = start(target, [
       "-w",
       "2",
@@ -63,7 +64,7 @@ e2e(
       PID_APP,
     ]);
     const url = await server.ready();
-    const result = await load(url, 4).done;
+    const result = await load(url, 4, { mode }).done;
     assert.ok(result.requests > 200, result.report);
     assert.equal(result.failed, 0, result.report);
     assert.ok(server.all(/Autorestarting worker after current request\./g).length >= 2);
@@ -71,9 +72,9 @@ e2e(
   },
 );
 
-e2e(
+e2eUnderLoad(
   "HUP reloads the configuration into fresh workers under load with zero failed requests",
-  async (target) => {
+  async (target, mode) => {
     const dir = tempDir();
     try {
       writeFileSync(
@@ -83,7 +84,7 @@ e2e(
       const server = start(target, [], { cwd: dir.path });
       const url = await server.ready(2);
       const before = childPids(server.pid);
-      const running = load(url, 4);
+      const running = load(url, 4, { mode });
       await sleep(1000);
       writeFileSync(
         join(dir.path, "appserve.toml"),
@@ -127,10 +128,10 @@ e2e("HUP with a broken app reports it and the old workers keep serving", async (
   }
 });
 
-e2e("TTIN and TTOU under load lose no request", async (target) => {
+e2eUnderLoad("TTIN and TTOU under load lose no request", async (target, mode) => {
   const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
   const url = await server.ready();
-  const running = load(url, 4);
+  const running = load(url, 4, { mode });
   await sleep(800);
   server.signal("SIGTTIN");
   await sleep(1200);
@@ -143,21 +144,24 @@ e2e("TTIN and TTOU under load lose no request", async (target) => {
   await server.stop();
 });
 
-e2e("SIGKILL of a worker under load loses at most the requests in flight on it", async (target) => {
-  const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
-  const url = await server.ready(2);
-  const connections = 8;
-  const running = load(url, 3, connections);
-  await sleep(1000);
-  process.kill(childPids(server.pid)[0], "SIGKILL");
-  const result = await running.done;
-  assert.ok(result.failed <= connections, result.report);
-  await server.stop();
-});
+e2eUnderLoad(
+  "SIGKILL of a worker under load loses at most the requests in flight on it",
+  async (target, mode) => {
+    const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
+    const url = await server.ready(2);
+    const connections = 8;
+    const running = load(url, 3, { connections, mode });
+    await sleep(1000);
+    process.kill(childPids(server.pid)[0], "SIGKILL");
+    const result = await running.done;
+    assert.ok(result.failed <= connections, result.report);
+    await server.stop();
+  },
+);
 
-e2e(
+e2eUnderLoad(
   "USR2 starts a new master on the same sockets; the old one stops with zero failed requests",
-  async (target) => {
+  async (target, mode) => {
     const dir = tempDir();
     const pidfile = join(dir.path, "app.pid");
     const cleanups: (() => void)[] = [];
@@ -171,7 +175,7 @@ e2e(
       const url = await old.url();
       await getWhenReady(url);
       assert.equal(readFileSync(pidfile, "utf8").trim(), String(old.pid));
-      const running = load(url, 5);
+      const running = load(url, 5, { mode });
       await sleep(500);
       old.signal("SIGUSR2");
       const started = await old.waitFor(/Started new master with pid: (\d+)/);
