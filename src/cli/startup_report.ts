@@ -11,8 +11,8 @@ import type { Libc } from "../runtime/types.ts";
 import { DAEMON_ENV } from "./daemon.ts";
 
 const STATUS_FD = 3;
-const F_DUPFD_CLOEXEC = 1030;
-const FIRST_PRIVATE_FD = 64;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
 
 export interface FailOptions {
   /** Lines under the message (a stack) for stderr and the status pipe. */
@@ -28,15 +28,15 @@ export class StartupReport {
   #log: Logger | undefined;
   #ready = false;
 
-  /** In a daemon started by -D, takes over its status pipe (kept out of workers' reach). */
+  /**
+   * In a daemon started by -D, takes over its status pipe, kept out of child processes. The
+   * fd stays open for good: Deno's node:fs keeps its own handle on an inherited fd 3, and a
+   * file opened at a freed fd 3 had its writes (the pidfile's) go down the pipe instead.
+   */
   constructor(libc: Libc | undefined, env: Record<string, string | undefined>) {
     if (!libc || !env[DAEMON_ENV]) return;
     this.#libc = libc;
-    const fd = libc.fcntl(STATUS_FD, F_DUPFD_CLOEXEC, FIRST_PRIVATE_FD);
-    if (fd >= 0) {
-      libc.close(STATUS_FD);
-      this.#statusFd = fd;
-    }
+    if (libc.fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC) === 0) this.#statusFd = STATUS_FD;
   }
 
   get ready(): boolean {
@@ -83,7 +83,7 @@ export class StartupReport {
   #tell(text: string): void {
     if (this.#statusFd === undefined || !this.#libc) return;
     this.#libc.write(this.#statusFd, new TextEncoder().encode(text));
-    this.#libc.close(this.#statusFd);
+    // Said once; the waiting command stops reading after it.
     this.#statusFd = undefined;
   }
 }
