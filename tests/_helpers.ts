@@ -191,12 +191,15 @@ export function get(
     method?: string;
     body?: string;
     headers?: Record<string, string>;
+    /** The client's own address (any 127.x.y.z works on loopback). */
+    localAddress?: string;
   } = {},
 ): Promise<HttpAnswer> {
   return new Promise((resolvePromise, reject) => {
     const req = httpRequest(url, {
       method: options.method ?? "GET",
       socketPath: options.socketPath,
+      localAddress: options.localAddress,
       agent: false,
       headers: { connection: "close", ...options.headers },
     }, (res) => {
