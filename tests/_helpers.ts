@@ -296,6 +296,14 @@ export function hasStackTrace(text: string): boolean {
   return /^\s+at .+[:(]/m.test(text);
 }
 
+/** Stack lines that point into appserve itself: never shown with an error in user code. */
+export function ownFrames(text: string): string[] {
+  return text.split("\n").filter((l) =>
+    /^\s+at /.test(l) &&
+    (l.includes(join(ROOT, "src")) || l.includes(join(ROOT, "workers")) || l.includes("$bunfs"))
+  );
+}
+
 export interface LoadResult {
   requests: number;
   /** Socket errors (connect, read, write, timeout) plus non-2xx/3xx answers. */
