@@ -4,7 +4,7 @@
 // the master would create. Each failure is one line (an app's own error is
 // followed by its stack), and any failure is exit 1.
 
-import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { loadApp, resolveModulePath } from "../app/load_app.ts";
@@ -51,6 +51,26 @@ export function socketGroupOf(resolved: Resolved): { gid: number; name: string }
     return lookupGroup(group);
   } catch (error) {
     throw new ConfigError(`${resolved.origins.socket_group}: ${(error as Error).message}`);
+  }
+}
+
+/** Whether this process may give files to `gid`: root, or a member (/proc/self/status). */
+function mayGiveTo(gid: number): boolean {
+  if (process.getuid?.() === 0) return true;
+  const status = readFileSync("/proc/self/status", "utf8");
+  const ids = (key: string) =>
+    (new RegExp(`^${key}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "").split(/\s+/).map(Number);
+  return [...ids("Gid"), ...ids("Groups")].includes(gid);
+}
+
+/** --socket-group: it exists, and a start could hand the sockets to it. */
+function checkSocketGroup(resolved: Resolved): void {
+  const group = socketGroupOf(resolved);
+  if (group && !mayGiveTo(group.gid)) {
+    throw new ConfigError(
+      `${resolved.origins.socket_group}: Cannot give unix sockets to group ${group.name} ` +
+        `(gid ${group.gid}): appserve must be root or a member of that group`,
+    );
   }
 }
 
@@ -113,7 +133,7 @@ export async function checkConfig(resolved: Resolved, runtime: Runtime): Promise
   await check(() => checkTmpDir(config, resolved.origins.worker_tmp_dir));
   await check(() => loadTlsFiles(config, runtime.tlsClientCerts));
   await check(() => resolveIdentity(config));
-  await check(() => socketGroupOf(resolved));
+  await check(() => checkSocketGroup(resolved));
   for (const [what, path] of createdFiles(config)) await check(() => checkCreatable(what, path));
   if (config.logger_class) {
     await check(() => loadLoggerClass(config.logger_class, process.cwd(), runtime));

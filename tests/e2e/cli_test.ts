@@ -136,6 +136,25 @@ for (const [what, args, pattern] of checks) {
   });
 }
 
+e2e("--check-config catches a socket group it may not hand sockets to (as nobody)", async (t) => {
+  const dir = tempDir();
+  try {
+    const result = await run(
+      asNobody(t, dir.path),
+      ["--check-config", "--socket-group", "www-data", "pid_app"],
+      { cwd: APPS },
+    );
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(
+      result.stderr,
+      "Error: --socket-group: Cannot give unix sockets to group www-data (gid 33): appserve must " +
+        "be root or a member of that group\n",
+    );
+  } finally {
+    dir.remove();
+  }
+});
+
 e2e("--check-config reports every problem, one line each, and creates nothing", async (t) => {
   const dir = tempDir();
   try {
