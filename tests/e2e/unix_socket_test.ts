@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   asNobody,
@@ -71,6 +71,46 @@ e2e(
       }
       assert.equal((await server.stop()).code, 0);
       assert.ok(!existsSync(socket));
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "-D: the daemon's pidfile and log get umask 022 (gunicorn's daemonize), its socket --umask",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      const socket = join(dir.path, "app.sock");
+      const pidfile = join(dir.path, "app.pid");
+      const errorLog = join(dir.path, "error.log");
+      // Started from a shell with umask 077: without -D the pidfile would be -rw-------.
+      const started: Target = {
+        ...t,
+        command: "sh",
+        prefix: ["-c", 'umask 077 && exec "$0" "$@"', t.command, ...t.prefix],
+      };
+      const result = await run(started, [
+        "-D",
+        "-b",
+        `unix:${socket}`,
+        "-p",
+        pidfile,
+        "--error-logfile",
+        errorLog,
+        PID_APP,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      const pid = Number(readFileSync(pidfile, "utf8"));
+      try {
+        assert.equal(stat(pidfile), "-rw-r--r-- root");
+        assert.equal(stat(errorLog), "-rw-r--r-- root");
+        assert.equal(stat(socket), "srwxrwxrwx root");
+      } finally {
+        process.kill(pid, "SIGTERM");
+        await eventually(() => !existsSync(pidfile), "the daemon stops");
+      }
     } finally {
       dir.remove();
     }
