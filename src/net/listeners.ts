@@ -37,9 +37,17 @@ export interface Listener {
   ownsPath: boolean;
 }
 
-function fail(libc: Libc, address: Address, fd: number): never {
+function fail(libc: Libc, address: Address, fd: number, bound = false): never {
   const reason = libc.strerror(libc.errno());
   if (fd >= 0) libc.close(fd);
+  // A unix socket this process bound but could not listen on is a file nobody would remove.
+  if (bound && address.kind === "unix") {
+    try {
+      unlinkSync(address.path);
+    } catch {
+      // Already gone.
+    }
+  }
   throw new ConfigError(`Cannot listen at ${formatAddress(address)}: ${reason}`);
 }
 
@@ -154,10 +162,7 @@ async function openOne(
     if (bindUnix(libc, fd, sockaddr, options) !== 0) fail(libc, address, fd);
     if (options.socketGroup) giveToGroup(libc, fd, address.path, options.socketGroup);
   }
-  if (libc.listen(fd, options.backlog) !== 0) {
-    if (address.kind === "unix") unlinkSync(address.path);
-    fail(libc, address, fd);
-  }
+  if (libc.listen(fd, options.backlog) !== 0) fail(libc, address, fd, true);
   const high = moveHigh(libc, fd, address);
   if (address.kind === "unix") return { address, fd: high, ownsPath: true };
   const { port } = localName(libc, high);
