@@ -32,8 +32,12 @@ export class AppLoadError extends AppserveError {
   }
 }
 
-/** The master must stop, with a reason (gunicorn's HaltServer). */
-export class HaltServer extends AppserveError {}
+/** The master must stop, with a reason (gunicorn's HaltServer) and what a worker said of it. */
+export class HaltServer extends AppserveError {
+  constructor(message: string, exitCode: number, readonly detail?: string) {
+    super(message, exitCode);
+  }
+}
 
 /** First line of an error's message, for one-line reports of foreign errors. */
 export function firstLine(error: unknown): string {
@@ -44,4 +48,20 @@ export function firstLine(error: unknown): string {
     ? `${error.name}: ${error.message}`
     : String(error);
   return text.split("\n")[0];
+}
+
+const OS_REASONS: Record<string, string> = {
+  ENOENT: "No such file or directory",
+  EACCES: "Permission denied",
+  EPERM: "Operation not permitted",
+  EISDIR: "Is a directory",
+  ENOTDIR: "Not a directory",
+  EROFS: "Read-only file system",
+  ENOSPC: "No space left on device",
+};
+
+/** strerror's words for a node:fs error; the runtimes word their messages differently. */
+export function osReason(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  return (code && OS_REASONS[code]) ?? firstLine(error);
 }

@@ -7,6 +7,7 @@ import type { FetchHandler } from "./http/types.ts";
 import { pathToFileURL } from "node:url";
 import type { Config } from "./config/settings.ts";
 import { ConfigError, firstLine } from "./errors.ts";
+import { describeUserError } from "./app/user_error.ts";
 import type { Logger } from "./log/logger.ts";
 
 /** What master hooks receive as `server` (gunicorn's Arbiter). */
@@ -75,7 +76,9 @@ export class HookRunner {
     try {
       mod = await import(pathToFileURL(path).href);
     } catch (error) {
-      throw new ConfigError(`Cannot load hooks module ${path}: ${firstLine(error)}`);
+      throw new ConfigError(
+        `Cannot load hooks module ${path}: ${describeUserError(error).headline}`,
+      );
     }
     for (const [name, value] of Object.entries(mod)) {
       if (name in HOOK_PROCESS && typeof value !== "function") {

@@ -191,12 +191,15 @@ export function get(
     method?: string;
     body?: string;
     headers?: Record<string, string>;
+    /** The client's own address (any 127.x.y.z works on loopback). */
+    localAddress?: string;
   } = {},
 ): Promise<HttpAnswer> {
   return new Promise((resolvePromise, reject) => {
     const req = httpRequest(url, {
       method: options.method ?? "GET",
       socketPath: options.socketPath,
+      localAddress: options.localAddress,
       agent: false,
       headers: { connection: "close", ...options.headers },
     }, (res) => {
@@ -306,6 +309,14 @@ export function e2eUnderLoad(
 /** Asserts that output carries no stack trace. */
 export function hasStackTrace(text: string): boolean {
   return /^\s+at .+[:(]/m.test(text);
+}
+
+/** Stack lines that point into appserve itself: never shown with an error in user code. */
+export function ownFrames(text: string): string[] {
+  return text.split("\n").filter((l) =>
+    /^\s+at /.test(l) &&
+    (l.includes(join(ROOT, "src")) || l.includes(join(ROOT, "workers")) || l.includes("$bunfs"))
+  );
 }
 
 export interface LoadResult {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { isWired } from "../src/cli/help.ts";
+import { isWired } from "../src/config/settings_doc.ts";
 import { renderHelp } from "../src/cli/help.ts";
 import { renderSettingsDoc } from "../src/config/settings_doc.ts";
 import { SETTINGS, type SettingSpec } from "../src/config/settings.ts";

@@ -64,7 +64,9 @@ async function serveFixedResponse(): Promise<void> {
 
 async function master(port: number, count: number, kind: string): Promise<void> {
   const runtime = await detectRuntime();
-  const [listener] = await openListeners(runtime.libc(), [{ kind: "tcp", host: HOST, port }], 2048);
+  const [listener] = await openListeners(runtime.libc(), [{ kind: "tcp", host: HOST, port }], {
+    backlog: 2048,
+  });
   const self = import.meta.filename!;
   const args = isBun ? [self, "child", kind] : ["run", "-A", "--quiet", self, "child", kind];
   const children: ChildProcess[] = [];

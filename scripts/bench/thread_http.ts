@@ -24,7 +24,7 @@ const runtime = await detectRuntime();
 const [listener] = await openListeners(
   runtime.libc(),
   [{ kind: "tcp", host: "127.0.0.1", port }],
-  2048,
+  { backlog: 2048 },
 );
 let listening = 0;
 for (let i = 0; i < threads; i++) {

@@ -4,9 +4,10 @@
 import { existsSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { AppLoadError, firstLine } from "../errors.ts";
+import { AppLoadError } from "../errors.ts";
 import type { FetchHandler } from "../http/types.ts";
 import { type AppSpec, AppSpecError, parseAppSpec } from "./app_spec.ts";
+import { describeUserError, userErrorText } from "./user_error.ts";
 
 const EXTENSIONS = [".ts", ".js", ".tsx", ".mjs", ".jsx", ".mts"];
 
@@ -94,7 +95,9 @@ async function pick(mod: Record<string, unknown>, spec: AppSpec, file: string): 
   try {
     return await (value as (...a: unknown[]) => unknown)(...spec.args);
   } catch (error) {
-    throw new AppLoadError(`Factory ${spec.expr} in ${file} threw: ${firstLine(error)}`);
+    throw new AppLoadError(
+      `Factory ${spec.expr} in ${file} threw: ${userErrorText(describeUserError(error))}`,
+    );
   }
 }
 
@@ -115,7 +118,10 @@ export async function loadApp(appModule: string, cwd: string): Promise<FetchHand
   try {
     mod = await import(pathToFileURL(file).href);
   } catch (error) {
-    throw new AppLoadError(`Cannot import ${spec.path}: ${firstLine(error)}`);
+    // Where it failed, in the user's files: the first line says it, the stack follows.
+    throw new AppLoadError(
+      `Cannot import ${spec.path}: ${userErrorText(describeUserError(error))}`,
+    );
   }
   const app = await pick(mod, spec, spec.path);
   return toHandler(

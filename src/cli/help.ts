@@ -1,23 +1,39 @@
-// Renders --help from the settings table, grouped by section with defaults.
+// Renders --help from the settings table, grouped by section with defaults,
+// and `--help SETTING` / `--help settings` from the same text as docs/settings.md.
 // Settings whose behaviour is not built yet are left out.
 
+import { didYouMean } from "../config/_did_you_mean.ts";
+import {
+  defaultText,
+  isWired,
+  renderSettingDoc,
+  renderSettingsDoc,
+} from "../config/settings_doc.ts";
 import { SECTIONS, SETTINGS, type SettingSpec } from "../config/settings.ts";
 import { ACTION_FLAGS } from "../config/sources.ts";
+import { UsageError } from "../errors.ts";
 
-/** How a setting's default reads for people. */
-export function defaultText(spec: SettingSpec): string {
-  if (spec.defaultDoc) return spec.defaultDoc;
-  return JSON.stringify(spec.default);
-}
-
-/** True when a setting can be used today (it is listed in --help). */
-export function isWired(spec: SettingSpec): boolean {
-  return spec.pending === undefined;
+/** The first sentence of a doc text: a period ends it only outside parentheses and "e.g.". */
+export function firstSentence(doc: string): string {
+  let depth = 0;
+  for (let i = 0; i < doc.length; i++) {
+    const c = doc[i];
+    if (c === "(") depth++;
+    else if (c === ")") depth = Math.max(0, depth - 1);
+    else if (
+      c === "." && depth === 0 && (i + 1 === doc.length || doc[i + 1] === " ") &&
+      !/\b(e\.g|i\.e|etc|vs)$/.test(doc.slice(0, i))
+    ) {
+      return doc.slice(0, i + 1);
+    }
+  }
+  return doc.replace(/\.?$/, ".");
 }
 
 export function renderHelp(): string {
   const out = [
     "usage: appserve [OPTIONS] [APP_MODULE]",
+    "       appserve --help [SETTING | settings]",
     "",
     "Serve a Web-standard fetch app (APP_MODULE = PATH[:EXPR]) with pre-forked workers.",
     "",
@@ -35,7 +51,7 @@ export function renderHelp(): string {
     out.push("", `${section}:`);
     for (const spec of specs) {
       const head = `  ${spec.flags!.join(", ")}${spec.metavar ? ` ${spec.metavar}` : ""}`;
-      const summary = spec.doc.split(". ")[0].replace(/\.$/, "") + ".";
+      const summary = firstSentence(spec.doc);
       if (head.length < 34) out.push(head.padEnd(34) + summary);
       else out.push(head, " ".repeat(34) + summary);
       out.push(" ".repeat(34) + `[${spec.name}; default: ${defaultText(spec)}]`);
@@ -43,7 +59,29 @@ export function renderHelp(): string {
   }
   out.push(
     "",
-    "Settings can also be given in appserve.toml and APPSERVE_CMD_ARGS; see docs/settings.md.",
+    "Settings can also be given in appserve.toml and APPSERVE_CMD_ARGS. `appserve --help SETTING`",
+    "(e.g. `appserve --help umask` or `--help --socket-mode`) prints a setting's full",
+    "documentation, `appserve --help settings` all of it (the text of docs/settings.md).",
   );
   return out.join("\n") + "\n";
+}
+
+/**
+ * `--help TOPIC`: one setting's documentation, by name (`socket_mode`) or flag
+ * (`--socket-mode`, `socket-mode`, `-m`), or every setting's for `settings`.
+ */
+export function renderTopicHelp(topic: string): string {
+  if (topic === "settings") return renderSettingsDoc();
+  const wired = (SETTINGS as readonly SettingSpec[]).filter(isWired);
+  const word = topic.replace(/^-+/, "");
+  const spec = wired.find((s) =>
+    s.name === word || s.name === word.replaceAll("-", "_") ||
+    (s.flags ?? []).some((f) => f.replace(/^-+/, "") === word)
+  );
+  if (spec) return renderSettingDoc(spec) + "\n";
+  const known = [...wired.map((s) => s.name), "settings"];
+  throw new UsageError(
+    `No setting "${topic}"${didYouMean(word.replaceAll("-", "_"), known)}; ` +
+      "`appserve --help settings` lists them all",
+  );
 }

@@ -1,24 +1,19 @@
 // The program's entry: resolves the configuration, then checks, prints or runs
 // the master. The only place that turns domain errors into an exit code.
 
-import { spawn } from "node:child_process";
-import { accessSync, constants, statSync } from "node:fs";
 import process from "node:process";
-import { loadApp, resolveModulePath } from "../app/load_app.ts";
-import { parseAppSpec } from "../app/app_spec.ts";
 import { renderConfig } from "../config/print_config.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
-import { AppLoadError, AppserveError, ConfigError } from "../errors.ts";
+import { AppserveError, ConfigError } from "../errors.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { type Address, parseBind } from "../net/bind.ts";
-import { adoptInherited } from "../net/inherited.ts";
+import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import { closeListeners, openListeners } from "../net/listeners.ts";
 import { Arbiter } from "../master/arbiter.ts";
 import { Pidfile } from "../master/pidfile.ts";
 import { HookRunner } from "../hooks.ts";
 import { PARENT_ENV } from "../master/reexec.ts";
-import type { Config } from "../config/settings.ts";
 import { ROLE_ENV } from "../master/spawn.ts";
 import { detectRuntime } from "../runtime/mod.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -27,79 +22,43 @@ import { VERSION } from "../version.ts";
 import { ExitCode } from "./exit_codes.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import { chownAll, dropPrivileges, ownedFiles, resolveIdentity } from "../master/privileges.ts";
-import { renderHelp } from "./help.ts";
+import { renderHelp, renderTopicHelp } from "./help.ts";
+import { checkAppModule, checkConfig, checkTmpDir, socketGroupOf } from "./check_config.ts";
+import { DAEMON_ENV, daemonize } from "./daemon.ts";
+import { StartupReport } from "./startup_report.ts";
 
-/** Checks APP_MODULE without importing it; returns the module's file. */
-function checkAppModule(config: Config): string {
-  const app = config.app;
-  if (!app) throw new ConfigError("No application module specified.");
-  try {
-    return resolveModulePath(parseAppSpec(app).path, process.cwd());
-  } catch (error) {
-    throw error instanceof AppLoadError ? error : new AppLoadError((error as Error).message);
-  }
+interface ServeContext {
+  argv: string[];
+  resolved: Resolved;
+  runtime: Runtime;
+  appFile: string;
+  report: StartupReport;
+  /** The directory appserve was started in, before --chdir. */
+  startCwd: string;
 }
 
-// --check-config: any problem, the app's included, is a configuration error (exit 1).
-async function checkConfig(resolved: Resolved): Promise<number> {
-  try {
-    checkAppModule(resolved.config);
-    // Not a master: this process serves nothing, so it may import the app.
-    await loadApp(resolved.config.app, process.cwd());
-  } catch (error) {
-    if (error instanceof AppLoadError) throw new ConfigError(error.message);
-    throw error;
-  }
-  process.stdout.write("configuration OK\n");
-  return ExitCode.OK;
-}
-
-/** Set in the detached copy that -D starts. */
-const DAEMON_ENV = "APPSERVE_DAEMONIZED";
-
-// -D: start the same command detached in its own session and return at once.
-function daemonize(argv: string[], runtime: Runtime, keepStdio: boolean): number {
-  const command = runtime.masterCommand(argv);
-  const child = spawn(command.command, command.args, {
-    detached: true,
-    // -R keeps stdout and stderr; stdin is /dev/null either way, as in gunicorn.
-    stdio: keepStdio ? ["ignore", "inherit", "inherit"] : "ignore",
-    env: { ...process.env, [DAEMON_ENV]: "1" },
-  });
-  child.unref();
-  return ExitCode.OK;
-}
-
-function checkTmpDir(config: Config, origin: string): void {
-  if (!config.worker_tmp_dir) return;
-  try {
-    accessSync(config.worker_tmp_dir, constants.W_OK);
-    if (!statSync(config.worker_tmp_dir).isDirectory()) throw new Error("not a directory");
-  } catch {
-    throw new ConfigError(`${origin}: "${config.worker_tmp_dir}" is not a writable directory`);
-  }
-}
-
-async function serve(
-  argv: string[],
-  resolved: Resolved,
-  runtime: Runtime,
-  appFile: string,
-): Promise<number> {
+async function serve(ctx: ServeContext): Promise<number> {
+  const { argv, resolved, runtime, report } = ctx;
   const { config } = resolved;
   checkTmpDir(config, resolved.origins.worker_tmp_dir);
   // Unreadable or mismatched certificates stop the start here, before anything is bound.
   loadTlsFiles(config, runtime.tlsClientCerts);
   const identity = resolveIdentity(config);
-  // Set before anything is created, so sockets, the pidfile and logs get it; workers inherit it.
-  if (resolved.origins.umask !== "default") runtime.libc().umask(config.umask);
-  if (config.daemon && !process.env[DAEMON_ENV]) {
-    return daemonize(argv, runtime, config.enable_stdio_inheritance);
+  const socketGroup = socketGroupOf(resolved);
+  // A USR2 child of a daemon is already detached (gunicorn skips daemonizing then too).
+  if (config.daemon && !process.env[DAEMON_ENV] && !process.env[REEXEC_FDS_ENV]) {
+    return await daemonize(argv, runtime, {
+      keepStdio: config.enable_stdio_inheritance,
+      cwd: ctx.startCwd,
+    });
   }
+  // gunicorn's daemonize sets umask 0o022 for the files the daemon creates.
+  if (process.env[DAEMON_ENV]) runtime.libc().umask(0o022);
   delete process.env[DAEMON_ENV];
   const env = { ...process.env };
   // Fails at start, in one line, when a log file cannot be written or the logger class loaded.
   const log = await createLogger(config, "master", runtime);
+  report.useLogger(log);
   captureOutput(runtime.libc(), config, "master", log);
   const parentPid = Number(env[PARENT_ENV]) || undefined;
   delete process.env[PARENT_ENV];
@@ -114,7 +73,12 @@ async function serve(
   // Bind first: a bind failure is then the only line the user sees.
   const inherited = adoptInherited(runtime.libc(), process.env, process.pid);
   const listeners = inherited?.listeners ??
-    await openListeners(runtime.libc(), addresses.filter((a) => !reuse(a)), config.backlog);
+    await openListeners(runtime.libc(), addresses.filter((a) => !reuse(a)), {
+      backlog: config.backlog,
+      umask: config.umask,
+      socketMode: config.socket_mode ? parseInt(config.socket_mode, 8) : undefined,
+      socketGroup,
+    });
   const pidfile = config.pidfile
     ? new Pidfile(parentPid ? `${config.pidfile}.2` : config.pidfile)
     : undefined;
@@ -122,7 +86,11 @@ async function serve(
     pidfile?.create(process.pid);
     if (identity) {
       // What the master made as root goes to the user first: after the drop it could not.
-      chownAll(ownedFiles(config, inherited ? [] : listeners, pidfile?.path), identity);
+      const owned = ownedFiles(config, inherited ? [] : listeners, {
+        pidfile: pidfile?.path,
+        socketGid: socketGroup?.gid,
+      });
+      chownAll(owned, identity);
       const dropped = dropPrivileges(runtime.libc(), identity);
       // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
       loadTlsFiles(config, runtime.tlsClientCerts);
@@ -155,23 +123,46 @@ async function serve(
     parentPid,
     systemd: inherited?.source === "systemd",
     hooks,
-    appFile,
+    appFile: ctx.appFile,
+    onReady: () => report.succeeded(),
   });
   try {
-    return await arbiter.run();
+    const code = await arbiter.run();
+    const halt = arbiter.haltReason;
+    if (code !== ExitCode.OK && !report.ready && halt) {
+      // The log has the worker's error and the Reason; stderr and a waiting -D get both at once.
+      const [first, ...rest] = (halt.detail ?? "").split("\n");
+      const message = halt.message.replace(/\.$/, "") + (first ? `: ${first}` : "");
+      report.failed(message, { detail: rest.join("\n"), logged: true });
+    }
+    return code;
   } finally {
     await log.close();
   }
 }
 
+export interface MainOptions {
+  /** @default the runtime this process runs on */
+  runtime?: Runtime;
+  /** Where start-up failures and readiness are told. @default stderr only */
+  report?: StartupReport;
+}
+
 /** Runs the CLI with `argv` (without the program name); resolves to the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const runtime = await detectRuntime();
-  const resolved = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
-  if (resolved.actions.has("help")) {
-    process.stdout.write(renderHelp());
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
+  const runtime = options.runtime ?? await detectRuntime();
+  const report = options.report ?? new StartupReport(undefined, {});
+  const startCwd = process.cwd();
+  // --help [TOPIC], before any parsing: TOPIC may be a flag (`--help -m`), and no
+  // configuration is read, so a broken one cannot hide the help.
+  const help = argv.findIndex((word) => word === "--help" || word === "-h");
+  if (help !== -1) {
+    const topic = argv[help + 1];
+    process.stdout.write(topic ? renderTopicHelp(topic) : renderHelp());
     return ExitCode.OK;
   }
+  const resolved = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
+  report.useConfig(resolved.config);
   if (resolved.actions.has("version")) {
     process.stdout.write(`appserve ${VERSION} (${runtime.name} ${runtime.version})\n`);
     return ExitCode.OK;
@@ -189,8 +180,15 @@ export async function main(argv: string[]): Promise<number> {
       );
     }
   }
-  if (resolved.actions.has("check-config")) return await checkConfig(resolved);
-  return await serve(argv, resolved, runtime, checkAppModule(resolved.config));
+  if (resolved.actions.has("check-config")) return await checkConfig(resolved, runtime);
+  return await serve({
+    argv,
+    resolved,
+    runtime,
+    appFile: checkAppModule(resolved.config),
+    report,
+    startCwd,
+  });
 }
 
 async function entry(): Promise<void> {
@@ -198,12 +196,17 @@ async function entry(): Promise<void> {
     await import("../../workers/process_entry.ts");
     return;
   }
+  const runtime = await detectRuntime();
+  const report = new StartupReport(
+    process.env[DAEMON_ENV] ? runtime.libc() : undefined,
+    process.env,
+  );
   let code: number;
   try {
-    code = await main(process.argv.slice(2));
+    code = await main(process.argv.slice(2), { runtime, report });
   } catch (error) {
     if (!(error instanceof AppserveError)) throw error;
-    process.stderr.write(`Error: ${error.message}\n`);
+    report.failed(error.message);
     code = error.exitCode;
   }
   process.exit(code);

@@ -3,7 +3,7 @@
 
 import { resolve } from "node:path";
 import { stringify } from "smol-toml";
-import { isWired } from "../cli/help.ts";
+import { isWired } from "./settings_doc.ts";
 import { SECTIONS, SETTINGS, type SettingSpec } from "./settings.ts";
 import type { Resolved } from "./resolve.ts";
 
@@ -36,7 +36,9 @@ export function renderConfig(resolved: Resolved, cwd: string): string {
     if (!specs.length) continue;
     out.push("", `# ${section}`);
     for (const spec of specs) {
-      const value = toml(absolute(spec, values[spec.name], cwd));
+      const value = spec.type.toToml
+        ? spec.type.toToml(values[spec.name])
+        : toml(absolute(spec, values[spec.name], cwd));
       out.push(`${spec.name} = ${value}  # ${resolved.origins[spec.name]}`);
     }
   }

@@ -16,6 +16,7 @@ import {
   ipList,
   keyValue,
   list,
+  octalMode,
   seconds,
   string,
   stringTable,
@@ -114,6 +115,32 @@ export const SETTINGS = [
     type: int(1, 65535),
     default: 2048,
     doc: "Maximum number of pending connections (the `listen()` backlog).",
+  },
+  {
+    name: "socket_mode",
+    section: "Server Socket",
+    flags: ["--socket-mode"],
+    metavar: "MODE",
+    type: octalMode,
+    default: "",
+    defaultDoc: "unset: 0777 & ~umask",
+    doc: "Permission bits of the unix sockets appserve creates, in octal as chmod reads them " +
+      '(e.g. 660; in TOML a string, "660"). The socket is created with exactly these bits ' +
+      "(no moment with wider ones); over umask. Unset, the socket gets 0777 & ~umask, which " +
+      "with the default umask 0 lets every local user (nginx's worker user among them) connect.",
+  },
+  {
+    name: "socket_group",
+    section: "Server Socket",
+    flags: ["--socket-group"],
+    metavar: "GROUP",
+    type: string("a group name or gid"),
+    default: "",
+    defaultDoc: "unset: the group appserve runs as",
+    doc: "Group (name or gid) given to the unix sockets appserve creates, such as nginx's " +
+      "www-data: with --socket-mode 660, only that group's members and the socket's owner may " +
+      "connect. A group that does not exist is a start-up error; one appserve may not hand " +
+      "files to (neither root nor a member) is one too.",
   },
   // Worker Processes
   {
@@ -290,9 +317,9 @@ export const SETTINGS = [
     section: "Logging",
     flags: ["--log-level"],
     metavar: "LEVEL",
-    type: choice(["debug", "info", "warning", "error", "critical"] as const),
+    type: choice(["debug", "info", "warning", "error", "critical"] as const, { anyCase: true }),
     default: "info",
-    doc: "Granularity of the error log.",
+    doc: "Granularity of the error log. Any case is accepted (`WARNING`, `Info`), as in gunicorn.",
   },
   // Planned: parsed and validated now, refused with "not supported yet" until wired.
   {
@@ -401,8 +428,11 @@ export const SETTINGS = [
     metavar: "INT",
     type: fileMode,
     default: 0,
-    doc: "umask of the master and workers, set before anything is created: a unix socket gets " +
-      "mode 0777 & ~umask (e.g. 0o007 gives srwxrwx---). Unset, the inherited umask stays.",
+    doc: "umask under which appserve creates its unix sockets, as gunicorn: a socket gets " +
+      "mode 0777 & ~umask, so the default 0 gives srwxrwxrwx (any local user may connect, " +
+      "nginx's included) and 0o007 gives srwxrwx---. It applies around the bind only: log " +
+      "files and the pidfile keep the umask appserve was started with, except with --daemon, " +
+      "whose process umask is 0o022 (gunicorn's daemonize).",
   },
   {
     name: "forwarded_allow_ips",

@@ -1,12 +1,36 @@
 // Renders docs/settings.md from the settings table, so the documentation can
-// never drift from what the CLI and TOML loader accept.
+// never drift from what the CLI and TOML loader accept. `appserve --help SETTING`
+// prints the same text, for users who have only the binary.
 
-import { defaultText, isWired } from "../cli/help.ts";
 import { GUNICORN_ONLY, type GunicornOnly } from "./gunicorn_only.ts";
 import { SECTIONS, SETTINGS, type SettingSpec } from "./settings.ts";
 
+/** How a setting's default reads for people. */
+export function defaultText(spec: SettingSpec): string {
+  if (spec.defaultDoc) return spec.defaultDoc;
+  return JSON.stringify(spec.default);
+}
+
+/** True when a setting can be used today (it is listed in --help). */
+export function isWired(spec: SettingSpec): boolean {
+  return spec.pending === undefined;
+}
+
 function flagsText(spec: SettingSpec): string {
   return spec.flags ? spec.flags.map((f) => `\`${f}\``).join(", ") : "TOML only";
+}
+
+/** One setting's section of docs/settings.md. */
+export function renderSettingDoc(spec: SettingSpec): string {
+  return [
+    `### \`${spec.name}\``,
+    "",
+    `- Command line: ${flagsText(spec)}`,
+    `- TOML: \`${spec.name}\` (${spec.type.expected})`,
+    `- Default: \`${defaultText(spec)}\``,
+    "",
+    spec.doc,
+  ].join("\n");
 }
 
 export function renderSettingsDoc(): string {
@@ -16,25 +40,15 @@ export function renderSettingsDoc(): string {
     "",
     "Every setting can be given, from lowest to highest precedence, as its default, in the TOML",
     "config file (`-c PATH`, else `./appserve.toml`) under its name, in `APPSERVE_CMD_ARGS` and",
-    "on the command line. Names are gunicorn's.",
+    "on the command line. Names are gunicorn's. `appserve --help SETTING` prints a setting's",
+    "section of this file, `appserve --help settings` all of it.",
   ];
   const specs = SETTINGS as readonly SettingSpec[];
   for (const section of SECTIONS) {
     const wired = specs.filter((s) => s.section === section && isWired(s));
     if (!wired.length) continue;
     out.push("", `## ${section}`);
-    for (const spec of wired) {
-      out.push(
-        "",
-        `### \`${spec.name}\``,
-        "",
-        `- Command line: ${flagsText(spec)}`,
-        `- TOML: \`${spec.name}\` (${spec.type.expected})`,
-        `- Default: \`${defaultText(spec)}\``,
-        "",
-        spec.doc,
-      );
-    }
+    for (const spec of wired) out.push("", renderSettingDoc(spec));
   }
   out.push("", "## Not supported yet", "", "Using one of these is an error that says so.", "");
   for (const spec of specs.filter((s) => !isWired(s))) {

@@ -21,9 +21,11 @@ export type RawLayer = Map<string, RawValue>;
 
 /** Flags that are actions of the command line, not settings. */
 export const ACTION_FLAGS = {
-  help: { short: "h", doc: "Show this help and exit." },
+  help: { short: "h", doc: "Show this help (--help SETTING: that setting's) and exit." },
   version: { short: "v", doc: "Print the version and the runtime, then exit." },
-  "check-config": { doc: "Check the configuration and import the app, then exit." },
+  "check-config": {
+    doc: "Check what a start would (app, logger, hooks, TLS, users, files), then exit.",
+  },
   "print-config": { doc: "Print the effective configuration as TOML, then exit." },
 } as const;
 

@@ -18,6 +18,8 @@ export interface ValueType<T> {
   parse(raw: unknown): T;
   /** Resolves the relative paths inside a value read from a config file in `dir`. */
   withBase?(value: T, dir: string): T;
+  /** The value as TOML source, where the plain rendering would hide its meaning (0o022). */
+  toToml?(value: T): string;
 }
 
 function describe(raw: unknown): string {
@@ -102,15 +104,19 @@ export function checked(
   };
 }
 
-/** One of a fixed set of words. */
-export function choice<const C extends string>(choices: readonly C[]): ValueType<C> {
+/** One of a fixed set of words; `anyCase` also takes `WARNING` for `warning`, as gunicorn. */
+export function choice<const C extends string>(
+  choices: readonly C[],
+  options: { anyCase?: boolean } = {},
+): ValueType<C> {
   const expected = `one of ${choices.map((c) => `"${c}"`).join(", ")}`;
   return {
     cli: "string",
     expected,
     parse(raw) {
-      if (typeof raw !== "string" || !choices.includes(raw as C)) fail(expected, raw);
-      return raw as C;
+      const word = typeof raw === "string" && options.anyCase ? raw.toLowerCase() : raw;
+      if (typeof word !== "string" || !choices.includes(word as C)) fail(expected, raw);
+      return word as C;
     },
   };
 }
@@ -192,6 +198,34 @@ export const fileMode: ValueType<number> = {
     if (!octal) return modeInt.parse(raw);
     if (/[89]/.test(octal[1])) fail(`${modeInt.expected} (a leading 0 means octal)`, raw);
     return modeInt.parse(`0o${octal[1]}`);
+  },
+  toToml: (value) => `0o${value.toString(8).padStart(3, "0")}`,
+};
+
+const OCTAL_MODE = 'octal permission bits such as "660", read as chmod reads them';
+
+/**
+ * Permission bits always read as octal, as chmod reads them (`660`, `0660`, `0o660`), or ""
+ * for unset. A string even in TOML: `socket_mode = 660` there would be the decimal 660.
+ */
+export const octalMode: ValueType<string> = {
+  cli: "string",
+  expected: OCTAL_MODE,
+  parse(raw) {
+    if (raw === "") return "";
+    const digits = typeof raw === "string" ? /^\s*(?:0o)?([0-7]{1,4})\s*$/i.exec(raw) : null;
+    if (!digits) {
+      if (typeof raw === "number") {
+        throw new ValueError(
+          `expected ${OCTAL_MODE}, written as a string ("660"; a TOML number is read as ` +
+            `decimal), got ${raw}`,
+        );
+      }
+      fail(OCTAL_MODE, raw);
+    }
+    const mode = parseInt(digits![1], 8);
+    if (mode > 0o777) fail(`${OCTAL_MODE}, at most 777`, raw);
+    return mode.toString(8).padStart(3, "0");
   },
 };
 

@@ -7,7 +7,9 @@ export type WorkerMessage =
   /** The event loop is alive (heartbeat). */
   | { t: "beat" }
   /** The worker reached max_requests and drains: start its replacement now. */
-  | { t: "retiring" };
+  | { t: "retiring" }
+  /** The worker cannot load the app and exits 4: why, for the master to report at start-up. */
+  | { t: "failed"; message: string };
 
 /** What a worker process receives at start, in APPSERVE_WORKER_BOOT. */
 export interface WorkerBoot {

@@ -3,8 +3,9 @@
 // Logger's own for that call, reported once, so logging never takes a worker down.
 
 import { pathToFileURL } from "node:url";
-import { ConfigError, firstLine } from "../errors.ts";
+import { AppserveError, ConfigError, firstLine } from "../errors.ts";
 import { resolveModulePath } from "../app/load_app.ts";
+import { describeUserError } from "../app/user_error.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { Logger, type LoggerOptions } from "./logger.ts";
 
@@ -45,7 +46,8 @@ export async function loadLoggerClass(
     runtime.provideModule("appserve", await import("../../mod.ts"));
     mod = await import(pathToFileURL(file).href);
   } catch (error) {
-    throw new ConfigError(`Cannot load logger class "${spec}": ${firstLine(error)}`);
+    const why = error instanceof AppserveError ? error.message : describeUserError(error).headline;
+    throw new ConfigError(`Cannot load logger class "${spec}": ${why}`);
   }
   const candidates = name
     ? [mod[name]]

@@ -57,10 +57,12 @@ export const loggingTable: ValueType<LoggingTable> & {
           problem(`unknown key "${role}.${key}" (expected ${keys.join(" or ")})`);
         }
         if (typeof v !== "string") problem(`"${role}.${key}" must be a string`);
-        if (key === "level" && !(LOG_LEVELS as readonly string[]).includes(v)) {
+        // Any case, as the loglevel setting (gunicorn's `WARNING`).
+        const value = key === "level" ? v.toLowerCase() : v;
+        if (key === "level" && !(LOG_LEVELS as readonly string[]).includes(value)) {
           problem(`"${role}.level" must be one of ${LOG_LEVELS.join(", ")}, got "${v}"`);
         }
-        entry[key] = v;
+        entry[key] = value;
       }
       (table as Record<string, unknown>)[role] = entry;
     }

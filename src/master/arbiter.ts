@@ -57,6 +57,8 @@ export interface ArbiterContext {
   hooks: HookRunner;
   /** The app module's file, watched with --reload. */
   appFile: string;
+  /** Called once, when the first workers have all booted (a waiting `-D` then returns). */
+  onReady?: () => void;
 }
 
 /** Worker deaths before boot in a row that mean the worker cannot boot at all. */
@@ -78,6 +80,9 @@ export class Arbiter {
   /** The configuration before a HUP, kept until the new generation has booted. */
   #previous: { config: Config; generation: number } | undefined;
   #reexecChild: ChildProcess | undefined;
+  #ready = false;
+  /** Why the master halted, with what the worker said, once it has. */
+  haltReason: HaltServer | undefined;
 
   constructor(ctx: ArbiterContext) {
     this.#ctx = ctx;
@@ -143,6 +148,7 @@ export class Arbiter {
       return ExitCode.OK;
     }
     if (stop instanceof HaltServer) {
+      this.haltReason = stop;
       await this.#stop(true);
       log.info("Shutting down: Master");
       log.error(`Reason: ${stop.message}`);
@@ -178,10 +184,20 @@ export class Arbiter {
     if (message.t === "ready") {
       worker.booted = true;
       this.#bootFailures = 0;
+      this.#checkReady();
     } else if (message.t === "retiring") {
       // Max-requests recycling: the replacement starts while this one drains.
       worker.retiring = true;
     }
+  }
+
+  // Start-up is over once the first generation's workers have all booted.
+  #checkReady(): void {
+    if (this.#ready) return;
+    const booted = [...this.#workers.values()].filter((w) => w.booted).length;
+    if (booted < this.#numWorkers) return;
+    this.#ready = true;
+    this.#ctx.onReady?.();
   }
 
   async #handleSignal(signal: MasterSignal): Promise<void> {
@@ -266,7 +282,9 @@ export class Arbiter {
     this.#workers.delete(worker.pid);
     await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
     if (signal === "SIGKILL") {
-      log.error(`Worker (pid:${worker.pid}) was sent SIGKILL! Perhaps out of memory?`);
+      // After a timeout the master sent it itself; otherwise the OOM killer is the usual suspect.
+      const hint = worker.killed ? "" : " Perhaps out of memory?";
+      log.error(`Worker (pid:${worker.pid}) was sent SIGKILL!${hint}`);
     } else if (signal === "SIGTERM") log.info(`Worker (pid:${worker.pid}) was sent SIGTERM!`);
     else if (signal) log.warning(`Worker (pid:${worker.pid}) was sent ${signal}!`);
     else if (code) log.error(`Worker (pid:${worker.pid}) exited with code ${code}.`);
@@ -274,7 +292,11 @@ export class Arbiter {
     if (code === ExitCode.WORKER_BOOT_ERROR) {
       reason = new HaltServer("Worker failed to boot.", code);
     }
-    if (code === ExitCode.APP_LOAD_ERROR) reason = new HaltServer("App failed to load.", code);
+    if (code === ExitCode.APP_LOAD_ERROR) {
+      // The worker says why over its channel, which may still be draining as it exits.
+      if (worker.failure === undefined) await worker.channelDone;
+      reason = new HaltServer("App failed to load.", code, worker.failure);
+    }
     if (
       !reason && !worker.booted && !worker.retiring && ++this.#bootFailures >= MAX_BOOT_FAILURES
     ) {
@@ -355,10 +377,17 @@ export class Arbiter {
     if (child.pid === undefined) throw new HaltServer("Cannot start a worker process.", 1);
     const worker = new WorkerHandle(child, child.pid, this.#age, this.#generation);
     this.#workers.set(worker.pid, worker);
-    receive(
-      child.stdio[3] as Readable,
-      (message) => this.#events.push({ kind: "message", worker, message }),
-    );
+    const channel = child.stdio[3] as Readable;
+    worker.channelDone = new Promise<void>((done) => {
+      channel.on("end", done).on("close", done).on("error", done);
+      // A channel that never ends (a grandchild holding it) must not stall the master.
+      setTimeout(done, 2000).unref?.();
+    });
+    receive(channel, (message) => {
+      // Recorded at once: the exit that follows may be reaped before queued events.
+      if (message.t === "failed") worker.failure = message.message;
+      else this.#events.push({ kind: "message", worker, message });
+    });
     child.stdin!.on("error", () => {});
     child.on("exit", (code, signal) => this.#events.push({ kind: "exit", worker, code, signal }));
   }

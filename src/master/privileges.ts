@@ -6,7 +6,7 @@
 import { chownSync, readFileSync } from "node:fs";
 import process from "node:process";
 import type { Config } from "../config/settings.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, osReason } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { accessRoute, errorRoute } from "../log/logging_table.ts";
 
@@ -93,37 +93,57 @@ export function resolveIdentity(
   };
 }
 
+/** A file the master created and hands to the user; `gid` when it keeps a group of its own. */
+export interface OwnedFile {
+  path: string;
+  gid?: number;
+}
+
 /**
  * What the master created as root and must still write or remove as the user: the unix sockets it
- * bound, every log file of the flat settings and the [logging] table, and the pidfile.
+ * bound (keeping the --socket-group when one is set), every log file of the flat settings and the
+ * [logging] table, and the pidfile.
  */
 export function ownedFiles(
   config: Parameters<typeof errorRoute>[0],
   listeners: { address: { kind: string; path?: string }; ownsPath?: boolean }[],
-  pidfile?: string,
-): string[] {
-  const paths = listeners.flatMap((l) =>
-    l.ownsPath && l.address.kind === "unix" && l.address.path ? [l.address.path] : []
+  options: { pidfile?: string; socketGid?: number } = {},
+): OwnedFile[] {
+  const files: OwnedFile[] = listeners.flatMap((l) =>
+    l.ownsPath && l.address.kind === "unix" && l.address.path
+      ? [{ path: l.address.path, gid: options.socketGid }]
+      : []
   );
   const logs = [
     errorRoute(config, "master").file,
     errorRoute(config, "worker").file,
     accessRoute(config).file,
   ];
-  for (const log of logs) if (log && log !== "-" && !paths.includes(log)) paths.push(log);
-  if (pidfile) paths.push(pidfile);
-  return paths;
+  for (const log of logs) {
+    if (log && log !== "-" && !files.some((f) => f.path === log)) files.push({ path: log });
+  }
+  if (options.pidfile) files.push({ path: options.pidfile });
+  return files;
 }
 
 /** Hands files the master created as root (unix sockets, log files) to the target user. */
-export function chownAll(paths: string[], id: Identity): void {
-  for (const path of paths) {
+export function chownAll(files: OwnedFile[], id: Identity): void {
+  for (const { path, gid } of files) {
     try {
-      chownSync(path, id.uid, id.gid);
+      chownSync(path, id.uid, gid ?? id.gid);
     } catch (error) {
-      throw new ConfigError(`Cannot hand "${path}" to ${id.describe}: ${(error as Error).message}`);
+      throw new ConfigError(`Cannot hand "${path}" to ${id.describe}: ${osReason(error)}`);
     }
   }
+}
+
+/** A group by name or gid, from /etc/group; a number not listed there is taken as it is. */
+export function lookupGroup(group: string): { gid: number; name: string } {
+  const entry = table("/etc/group").find((f) =>
+    NUMERIC.test(group) ? f[2] === group : f[0] === group
+  );
+  if (!entry && !NUMERIC.test(group)) throw new ConfigError(`No such group: "${group}"`);
+  return entry ? { gid: Number(entry[2]), name: entry[0] } : { gid: Number(group), name: group };
 }
 
 /**

@@ -12,6 +12,12 @@ export class WorkerHandle {
   retiring = false;
   /** SIGABRT was sent for a timeout; the next stale tick sends SIGKILL. */
   aborted = false;
+  /** The master sent SIGKILL itself: no "Perhaps out of memory?" when it dies of it. */
+  killed = false;
+  /** Why the worker could not load the app, as it said before exiting 4. */
+  failure: string | undefined;
+  /** Settles when the worker's channel has ended (everything it sent has arrived). */
+  channelDone: Promise<void> = Promise.resolve();
 
   constructor(
     readonly child: ChildProcess,
@@ -29,6 +35,7 @@ export class WorkerHandle {
 
   kill(): void {
     this.retiring = true;
+    this.killed = true;
     this.signal("SIGKILL");
   }
 

@@ -3,9 +3,9 @@
 // Sockets are made through libc so the master never accepts on them itself.
 
 import { lookup } from "node:dns/promises";
-import { lstatSync, unlinkSync } from "node:fs";
+import { chownSync, lstatSync, unlinkSync } from "node:fs";
 import { isIP } from "node:net";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, osReason } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { type Address, formatAddress } from "./bind.ts";
 import {
@@ -20,7 +20,9 @@ import {
 } from "./sockaddr.ts";
 
 const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
+const ECONNREFUSED = 111;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_ACCEPTCONN = 30;
@@ -35,13 +37,48 @@ export interface Listener {
   ownsPath: boolean;
 }
 
-function fail(libc: Libc, address: Address, fd: number): never {
+function fail(libc: Libc, address: Address, fd: number, bound = false): never {
   const reason = libc.strerror(libc.errno());
   if (fd >= 0) libc.close(fd);
+  // A unix socket this process bound but could not listen on is a file nobody would remove.
+  if (bound && address.kind === "unix") {
+    try {
+      unlinkSync(address.path);
+    } catch {
+      // Already gone.
+    }
+  }
   throw new ConfigError(`Cannot listen at ${formatAddress(address)}: ${reason}`);
 }
 
-function removeStaleSocket(path: string): void {
+/** How unix sockets are created: gunicorn's umask around the bind, or exact bits and a group. */
+export interface OpenListenersOptions {
+  /** listen(2)'s backlog. */
+  backlog: number;
+  /** In force around the bind of a unix socket only (gunicorn's umask). @default 0 */
+  umask?: number;
+  /** Exact permission bits of the unix sockets (over umask). */
+  socketMode?: number;
+  /** Group given to the unix sockets. */
+  socketGroup?: { gid: number; name: string };
+}
+
+// Whether something accepts connections on the socket file at `path`. A non-blocking connect
+// answers at once: refused means nobody listens; success or a full backlog means someone does.
+function someoneListens(libc: Libc, path: string): boolean {
+  const fd = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  try {
+    if (libc.connect(fd, unixSockaddr(path)) === 0) return true;
+    return libc.errno() !== ECONNREFUSED;
+  } finally {
+    libc.close(fd);
+  }
+}
+
+// gunicorn unlinks whatever socket is in the way, which orphans a live master's workers (they
+// keep serving a socket nobody can reach): a socket something still listens on is refused.
+function removeStaleSocket(libc: Libc, path: string): void {
   let stat;
   try {
     stat = lstatSync(path);
@@ -53,7 +90,39 @@ function removeStaleSocket(path: string): void {
       `Cannot listen at unix:${path}: a file that is not a socket is in the way`,
     );
   }
+  if (someoneListens(libc, path)) {
+    throw new ConfigError(
+      `Cannot listen at unix:${path}: another process is serving this socket ` +
+        `(is appserve already running?)`,
+    );
+  }
   unlinkSync(path);
+}
+
+// The umask is the process's, so it is set around this one call and put back.
+function bindUnix(libc: Libc, fd: number, sockaddr: Uint8Array, options: OpenListenersOptions) {
+  const mask = options.socketMode !== undefined ? 0o777 & ~options.socketMode : options.umask ?? 0;
+  const previous = libc.umask(mask);
+  try {
+    return libc.bind(fd, sockaddr);
+  } finally {
+    libc.umask(previous);
+  }
+}
+
+function giveToGroup(libc: Libc, fd: number, path: string, group: { gid: number; name: string }) {
+  try {
+    chownSync(path, -1, group.gid);
+  } catch (error) {
+    libc.close(fd);
+    unlinkSync(path);
+    throw new ConfigError(
+      `Cannot give unix:${path} to group ${group.name} (gid ${group.gid}): ${osReason(error)}` +
+        ((error as { code?: string }).code === "EPERM"
+          ? " (appserve must be root or a member of that group)"
+          : ""),
+    );
+  }
 }
 
 async function resolveHost(host: string): Promise<string> {
@@ -65,7 +134,11 @@ async function resolveHost(host: string): Promise<string> {
   }
 }
 
-async function openOne(libc: Libc, address: Address, backlog: number): Promise<Listener> {
+async function openOne(
+  libc: Libc,
+  address: Address,
+  options: OpenListenersOptions,
+): Promise<Listener> {
   if (address.kind === "fd") return inheritFd(libc, address.fd);
   let sockaddr: Uint8Array;
   if (address.kind === "unix") {
@@ -74,7 +147,7 @@ async function openOne(libc: Libc, address: Address, backlog: number): Promise<L
         `Cannot listen at unix:${address.path}: path longer than ${UNIX_PATH_MAX} bytes`,
       );
     }
-    removeStaleSocket(address.path);
+    removeStaleSocket(libc, address.path);
     sockaddr = unixSockaddr(address.path);
   } else {
     sockaddr = inetSockaddr(await resolveHost(address.host), address.port);
@@ -84,9 +157,12 @@ async function openOne(libc: Libc, address: Address, backlog: number): Promise<L
   if (fd < 0) fail(libc, address, fd);
   if (address.kind === "tcp") {
     libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, new Uint8Array(new Int32Array([1]).buffer));
+    if (libc.bind(fd, sockaddr) !== 0) fail(libc, address, fd);
+  } else {
+    if (bindUnix(libc, fd, sockaddr, options) !== 0) fail(libc, address, fd);
+    if (options.socketGroup) giveToGroup(libc, fd, address.path, options.socketGroup);
   }
-  if (libc.bind(fd, sockaddr) !== 0) fail(libc, address, fd);
-  if (libc.listen(fd, backlog) !== 0) fail(libc, address, fd);
+  if (libc.listen(fd, options.backlog) !== 0) fail(libc, address, fd, true);
   const high = moveHigh(libc, fd, address);
   if (address.kind === "unix") return { address, fd: high, ownsPath: true };
   const { port } = localName(libc, high);
@@ -147,11 +223,11 @@ export function inheritFd(libc: Libc, fd: number): Listener {
 export async function openListeners(
   libc: Libc,
   addresses: Address[],
-  backlog: number,
+  options: OpenListenersOptions,
 ): Promise<Listener[]> {
   const opened: Listener[] = [];
   try {
-    for (const address of addresses) opened.push(await openOne(libc, address, backlog));
+    for (const address of addresses) opened.push(await openOne(libc, address, options));
   } catch (error) {
     closeListeners(libc, opened);
     throw error;

@@ -10,6 +10,7 @@ export const LIBC_SYMBOLS = {
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   listen: { parameters: ["i32", "i32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
@@ -24,7 +25,12 @@ export const LIBC_SYMBOLS = {
   setgid: { parameters: ["u32"], result: "i32" },
   setuid: { parameters: ["u32"], result: "i32" },
   umask: { parameters: ["u32"], result: "u32" },
+  setenv: { parameters: ["buffer", "buffer", "i32"], result: "i32" },
+  prctl: { parameters: ["i32", "buffer", "u64", "u64", "u64"], result: "i32" },
 } as const;
+
+const PR_SET_NAME = 15;
+const cString = (text: string) => new TextEncoder().encode(`${text}\0`);
 
 /** The bound symbols, as either FFI hands them out (numbers in, numbers out). */
 // deno-lint-ignore no-explicit-any
@@ -36,13 +42,14 @@ type Symbols = Record<keyof typeof LIBC_SYMBOLS, (...args: any[]) => any>;
  */
 export function libcOver(
   s: Symbols,
-  pointers: Pick<Libc, "errno" | "strerror">,
+  pointers: Pick<Libc, "errno" | "strerror" | "memory">,
 ): Libc {
   return {
     socket: (d, t, p) => s.socket(d, t, p),
     setsockopt: (fd, level, name, value) => s.setsockopt(fd, level, name, value, value.length),
     getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
     bind: (fd, addr) => s.bind(fd, addr, addr.length),
+    connect: (fd, addr) => s.connect(fd, addr, addr.length),
     listen: (fd, backlog) => s.listen(fd, backlog),
     getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
     close: (fd) => s.close(fd),
@@ -55,6 +62,8 @@ export function libcOver(
     dup: (fd) => s.dup(fd),
     write: (fd, bytes) => s.write(fd, bytes, bytes.length),
     shutdown: (fd, how) => s.shutdown(fd, how),
+    setenv: (name, value) => s.setenv(cString(name), cString(value), 1),
+    setThreadName: (name) => s.prctl(PR_SET_NAME, cString(name), 0, 0, 0),
     ...pointers,
   };
 }

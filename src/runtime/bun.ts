@@ -3,16 +3,17 @@
 // through Bun.serve, and re-execution of the bun binary or the compiled file.
 
 import { CString, dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
-import { readFileSync } from "node:fs";
 import { Socket } from "node:net";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
+import { writeProcessTitle } from "./_process_title.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
   u32: FFIType.u32,
+  u64: FFIType.u64,
   buffer: FFIType.ptr,
   pointer: FFIType.ptr,
 };
@@ -32,6 +33,7 @@ function loadLibc(): Libc {
   return libcOver(s, {
     errno: () => read.i32(s.__errno_location(), 0),
     strerror: (e) => new CString(s.strerror(e)).toString(),
+    memory: (address, length) => new Uint8Array(toArrayBuffer(address as Pointer, 0, length)),
   });
 }
 
@@ -87,32 +89,6 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   return Promise.resolve({ shutdown: () => server.stop(false) });
 }
 
-// Bun's process.title setter changes nothing ps shows, so do what setproctitle
-// does: overwrite the argv area (located through /proc/self/stat) and set the
-// thread name with prctl(PR_SET_NAME).
-const PR_SET_NAME = 15;
-function setProcessTitle(title: string): void {
-  try {
-    const stat = readFileSync("/proc/self/stat", "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const argStart = Number(fields[45]);
-    const argEnd = Number(fields[46]);
-    if (!(argEnd > argStart)) return;
-    const area = new Uint8Array(toArrayBuffer(argStart as Pointer, 0, argEnd - argStart));
-    area.fill(0);
-    area.set(new TextEncoder().encode(title).subarray(0, area.length - 1));
-    const prctl = dlopen(LIBC_PATH, {
-      prctl: {
-        args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u64],
-        returns: FFIType.i32,
-      },
-    });
-    prctl.symbols.prctl(PR_SET_NAME, new TextEncoder().encode(title.slice(0, 15) + "\0"), 0, 0, 0);
-  } catch {
-    // A cosmetic feature: never fail over it.
-  }
-}
-
 // Room in argv for the worker's title ("appserve: worker [NAME]") to be written into.
 const TITLE_ROOM = " ".repeat(96);
 
@@ -147,7 +123,7 @@ export const bunRuntime: Runtime = {
   workerCommand: () => self([TITLE_ROOM], WORKER_ENTRY),
   masterCommand: (argv) => self(argv, CLI_ENTRY),
   libc: once(loadLibc),
-  setProcessTitle,
+  setProcessTitle: (title) => writeProcessTitle(bunRuntime.libc(), title),
   provideModule,
   serveNative,
   // node:net's Socket({ fd }) reads nothing from a TCP fd under Bun; connect({ fd }) adopts it.

@@ -2,11 +2,11 @@
 // server through Deno.serve, and re-execution through `deno run`.
 
 import { Socket } from "node:net";
-import process from "node:process";
 import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
+import { writeProcessTitle } from "./_process_title.ts";
 
 // Flags every re-executed process needs; --unstable-net enables reusePort.
 const RUN_FLAGS = ["run", "--allow-all", "--unstable-net", "--quiet"];
@@ -17,6 +17,10 @@ function loadLibc(): Libc {
   return libcOver(s, {
     errno: () => new Deno.UnsafePointerView(s.__errno_location()!).getInt32(),
     strerror: (e) => Deno.UnsafePointerView.getCString(s.strerror(e)!),
+    memory: (address, length) =>
+      new Uint8Array(
+        Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(BigInt(address))!, length),
+      ),
   });
 }
 
@@ -72,10 +76,7 @@ export const denoRuntime: Runtime = {
     args: [...RUN_FLAGS, CLI_ENTRY.pathname, ...argv],
   }),
   libc: once(loadLibc),
-  // Deno implements process.title by rewriting the process's argv and name.
-  setProcessTitle: (title: string) => {
-    process.title = title;
-  },
+  setProcessTitle: (title: string) => writeProcessTitle(denoRuntime.libc(), title),
   // Deno resolves "appserve" through the import map of appserve's deno.json,
   // which `deno run` finds next to the entry module: the same mod.ts instance.
   provideModule: () => {},

@@ -10,6 +10,7 @@ export interface Libc {
   setsockopt(fd: number, level: number, name: number, value: Uint8Array): number;
   getsockopt(fd: number, level: number, name: number, value: Uint8Array, len: Uint8Array): number;
   bind(fd: number, addr: Uint8Array): number;
+  connect(fd: number, addr: Uint8Array): number;
   listen(fd: number, backlog: number): number;
   getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
   close(fd: number): number;
@@ -28,6 +29,12 @@ export interface Libc {
   write(fd: number, bytes: Uint8Array): number;
   /** shutdown(2); how: 0 read, 1 write, 2 both. */
   shutdown(fd: number, how: number): number;
+  /** setenv(3) with overwrite: the variable's string moves to memory libc allocated. */
+  setenv(name: string, value: string): number;
+  /** prctl(PR_SET_NAME): the calling thread's name (the process's, in the main thread). */
+  setThreadName(name: string): number;
+  /** `length` bytes of this process's memory at `address`, writable in place. */
+  memory(address: number, length: number): Uint8Array;
   /** errno of the last failed call, read right after it. */
   errno(): number;
   strerror(errno: number): string;

@@ -103,9 +103,12 @@ export class Worker {
     try {
       app = await this.#loadApp();
     } catch (error) {
-      this.#log.error(
-        error instanceof AppLoadError ? error.message : `Cannot load app: ${firstLine(error)}`,
-      );
+      const message = error instanceof AppLoadError
+        ? error.message
+        : `Cannot load app: ${firstLine(error)}`;
+      this.#log.error(message);
+      // The master reports it at start-up (to a waiting -D, or when the log is a file).
+      this.#send({ t: "failed", message });
       return this.exit(ExitCode.APP_LOAD_ERROR);
     }
     await this.#hooks.run("post_worker_init", this.#info());

@@ -10,6 +10,7 @@ import {
   e2e,
   FIXTURES,
   hasStackTrace,
+  ownFrames,
   run,
   type RunResult,
   tempDir,
@@ -145,7 +146,7 @@ const appErrors: [string, string, RegExp][] = [
   [
     "an unimportable module",
     "import_error",
-    /\[ERROR\] Cannot import import_error: Error: this module cannot be imported/,
+    /\[ERROR\] Cannot import import_error: \/\S+\/import_error\.ts:2:\d+: Error: this module cannot be imported\n {4}at \/\S+\/import_error\.ts:2:\d+\n/,
   ],
   [
     "an export that does not exist",
@@ -167,7 +168,9 @@ for (const [what, spec, pattern] of appErrors) {
       assert.equal(result.code, 4, result.stderr);
       assert.match(result.stderr, pattern);
       assert.match(result.stderr, /\[ERROR\] Reason: App failed to load\./);
-      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+      // The user's stack only (an import error has one), never appserve's frames.
+      assert.deepEqual(ownFrames(result.stderr), [], result.stderr);
+      if (spec !== "import_error") assert.ok(!hasStackTrace(result.stderr), result.stderr);
       assert.ok(!existsSync(socket), "socket file left behind");
     } finally {
       dir.remove();

@@ -1,9 +1,18 @@
 // The command line's actions end to end: --help, --check-config, --print-config.
 
 import assert from "node:assert/strict";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asNobody, e2e, FIXTURES, hasStackTrace, run, tempDir } from "../_helpers.ts";
+import {
+  asNobody,
+  e2e,
+  FIXTURES,
+  hasStackTrace,
+  ownFrames,
+  ROOT,
+  run,
+  tempDir,
+} from "../_helpers.ts";
 
 const APPS = join(FIXTURES, "apps");
 
@@ -23,14 +32,183 @@ e2e("--check-config imports the app and says configuration OK", async (target) =
   assert.equal(result.stdout, "configuration OK\n");
 });
 
-e2e("--check-config reports a broken app in one line with exit 1", async (target) => {
-  const result = await run(target, ["--check-config", "import_error"], { cwd: APPS });
+e2e("--check-config reports a broken app with its file, line and stack, exit 1", async (t) => {
+  const result = await run(t, ["--check-config", "import_error"], { cwd: APPS });
   assert.equal(result.code, 1);
-  assert.equal(
+  const file = join(APPS, "import_error.ts");
+  assert.match(
     result.stderr,
-    "Error: Cannot import import_error: Error: this module cannot be imported\n",
+    new RegExp(
+      `^Error: Cannot import import_error: ${file}:2:\\d+: Error: this module cannot be imported\n {4}at ${file}:2:\\d+\n$`,
+    ),
   );
-  assert.ok(!hasStackTrace(result.stderr));
+  assert.deepEqual(ownFrames(result.stderr), []);
+});
+
+// Everything a start would check, each failing alone: one line, exit 1, nothing created.
+const checks: [string, (dir: string) => string[], RegExp][] = [
+  [
+    "a logger class that is not a Logger",
+    () => ["--logger-class", join(FIXTURES, "loggers", "not_a_logger.ts")],
+    /^Error: Logger class .*not_a_logger\.ts .*does not extend appserve's Logger/,
+  ],
+  [
+    "a hooks module that cannot be imported",
+    () => ["--hooks", join(APPS, "import_error.ts")],
+    /^Error: Cannot load hooks module .*import_error\.ts: .*import_error\.ts:2:\d+: Error: this module cannot be imported$/,
+  ],
+  [
+    "a missing certificate",
+    (dir) => ["--certfile", join(dir, "missing.pem")],
+    /^Error: Cannot read certfile ".*missing\.pem": no such file$/,
+  ],
+  ["an unknown user", () => ["-u", "no-such-user"], /^Error: No such user: "no-such-user"$/],
+  ["an unknown group", () => ["-g", "no-such-group"], /^Error: No such group: "no-such-group"$/],
+  [
+    "an unknown socket group",
+    () => ["--socket-group", "no-such-group"],
+    /^Error: --socket-group: No such group: "no-such-group"$/,
+  ],
+  [
+    "an error log in a missing folder",
+    (dir) => ["--error-logfile", join(dir, "nowhere", "error.log")],
+    /^Error: error log ".*nowhere\/error\.log": no folder ".*nowhere"$/,
+  ],
+  [
+    "an access log in a missing folder",
+    (dir) => ["--access-logfile", join(dir, "nowhere", "access.log")],
+    /^Error: access log ".*nowhere\/access\.log": no folder ".*nowhere"$/,
+  ],
+  [
+    "a pidfile in a missing folder",
+    (dir) => ["-p", join(dir, "nowhere", "app.pid")],
+    /^Error: pidfile ".*nowhere\/app\.pid": no folder ".*nowhere"$/,
+  ],
+  [
+    "a worker log of the [logging] table that is a folder",
+    (dir) => ["-c", tomlFile(dir, `[logging]\nworker = { file = "${dir}" }\n`)],
+    /^Error: worker error log ".*" is a directory$/,
+  ],
+  [
+    "a unix socket in a missing folder",
+    (dir) => ["-b", `unix:${join(dir, "nowhere", "app.sock")}`],
+    /^Error: unix socket ".*nowhere\/app\.sock": no folder ".*nowhere"$/,
+  ],
+  [
+    "a worker tmp dir that does not exist",
+    (dir) => ["--worker-tmp-dir", join(dir, "nowhere")],
+    /^Error: --worker-tmp-dir: ".*nowhere" is not a writable directory$/,
+  ],
+  [
+    "an app module that does not exist",
+    () => ["--", "no_such_app"],
+    /^Error: Cannot find module "no_such_app"/,
+  ],
+  [
+    "an app export that does not exist",
+    () => ["--", "shapes:nope"],
+    /^Error: Failed to find "nope" in shapes \(exports: /,
+  ],
+];
+
+function tomlFile(dir: string, text: string): string {
+  const path = join(dir, "check.toml");
+  writeFileSync(path, text);
+  return path;
+}
+
+for (const [what, args, pattern] of checks) {
+  e2e(`--check-config catches ${what}: one line, exit 1`, async (target) => {
+    const dir = tempDir();
+    try {
+      const extra = args(dir.path);
+      const app = extra[0] === "--" ? [extra.pop()!] : ["pid_app"];
+      const flags = extra.filter((a) => a !== "--");
+      const result = await run(target, ["--check-config", ...flags, ...app], { cwd: APPS });
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stdout, "");
+      assert.equal(result.stderr.trimEnd().split("\n").length, 1, result.stderr);
+      assert.match(result.stderr.trimEnd(), pattern);
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+e2e("--check-config catches a socket group it may not hand sockets to (as nobody)", async (t) => {
+  const dir = tempDir();
+  try {
+    const result = await run(
+      asNobody(t, dir.path),
+      ["--check-config", "--socket-group", "www-data", "pid_app"],
+      { cwd: APPS },
+    );
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(
+      result.stderr,
+      "Error: --socket-group: Cannot give unix sockets to group www-data (gid 33): appserve must " +
+        "be root or a member of that group\n",
+    );
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e("--check-config reports every problem, one line each, and creates nothing", async (t) => {
+  const dir = tempDir();
+  try {
+    const log = join(dir.path, "error.log");
+    const good = await run(t, ["--check-config", "--error-logfile", log, "pid_app"], {
+      cwd: APPS,
+    });
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal(good.stdout, "configuration OK\n");
+    assert.ok(!existsSync(log), "--check-config created the error log");
+    const bad = await run(t, [
+      "--check-config",
+      "-u",
+      "no-such-user",
+      "-p",
+      join(dir.path, "nowhere", "app.pid"),
+      "shapes:nope",
+    ], { cwd: APPS });
+    assert.equal(bad.code, 1);
+    const lines = bad.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 3, bad.stderr);
+    assert.ok(lines.every((l) => l.startsWith("Error: ")), bad.stderr);
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e("--help SETTING and --help settings show docs/settings.md's text", async (target) => {
+  const doc = readFileSync(join(ROOT, "docs", "settings.md"), "utf8");
+  const all = await run(target, ["--help", "settings"]);
+  assert.equal(all.code, 0);
+  assert.equal(all.stdout, doc);
+  const section = /### `socket_mode`\n[\s\S]*?(?=\n### |\n## )/.exec(doc)![0].trimEnd();
+  for (const topic of ["socket_mode", "--socket-mode", "socket-mode"]) {
+    const one = await run(target, ["--help", topic]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(one.stdout, `${section}\n`, topic);
+  }
+  const byShort = await run(target, ["-h", "-m"]);
+  assert.match(byShort.stdout, /^### `umask`\n/);
+  const unknown = await run(target, ["--help", "sokcet_mode"]);
+  assert.equal(unknown.code, 2);
+  assert.equal(
+    unknown.stderr,
+    'Error: No setting "sokcet_mode" (did you mean "socket_mode"?); `appserve --help settings` lists them all\n',
+  );
+});
+
+e2e('--help summaries are whole sentences, never cut at "(e.g."', async (target) => {
+  const result = await run(target, ["--help"]);
+  assert.doesNotMatch(result.stdout, /\(e\.g\.$/m);
+  assert.doesNotMatch(result.stdout, /\(e\.$/m);
+  assert.match(result.stdout, /--socket-mode MODE +.*\(e\.g\. 660; in TOML a string, "660"\)\./);
+  assert.match(result.stdout, /appserve --help settings/);
 });
 
 e2e("--print-config output fed back with -c prints the same configuration", async (target) => {

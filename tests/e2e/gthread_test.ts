@@ -11,7 +11,7 @@ import {
   eventually,
   FIXTURES,
   get,
-  hasStackTrace,
+  ownFrames,
   run,
   sleep,
   start,
@@ -265,10 +265,10 @@ e2e("gthread: an app module that cannot load in a thread exits 4 with one line",
   assert.equal(result.code, 4, result.stderr);
   assert.match(
     result.stderr,
-    /\[ERROR\] In a gthread thread: Cannot import import_error: Error: this module cannot be imported\n/,
+    /\[ERROR\] In a gthread thread: Cannot import import_error: \/\S+\/import_error\.ts:2:\d+: Error: this module cannot be imported\n {4}at \/\S+\/import_error\.ts:2:\d+\n/,
   );
   assert.match(result.stderr, /\[ERROR\] Reason: App failed to load\./);
-  assert.ok(!hasStackTrace(result.stderr), result.stderr);
+  assert.deepEqual(ownFrames(result.stderr), [], result.stderr);
 });
 
 e2e("--threads 0 is a one-line config error", async (target) => {

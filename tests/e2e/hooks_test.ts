@@ -116,6 +116,6 @@ e2e("a hooks module that cannot load is a start-up error", async (target) => {
   assert.equal(result.code, 1);
   assert.match(
     result.stderr,
-    /^Error: Cannot load hooks module .*import_error\.ts: Error: this module cannot be imported\n$/,
+    /^Error: Cannot load hooks module .*import_error\.ts: .*import_error\.ts:2:\d+: Error: this module cannot be imported\n$/,
   );
 });

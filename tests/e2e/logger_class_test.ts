@@ -117,7 +117,7 @@ for (
     [
       "a module that fails to load",
       "broken_logger.ts",
-      /^Error: Cannot load logger class ".*broken_logger\.ts": Error: logger module exploded\n$/,
+      /^Error: Cannot load logger class ".*broken_logger\.ts": .*broken_logger\.ts:\d+:\d+: Error: logger module exploded\n$/,
     ],
     [
       "a module that does not exist",

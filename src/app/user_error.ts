@@ -1,0 +1,122 @@
+// Where an error in the user's code happened, worded the same under both runtimes:
+// `FILE:LINE:COL: Name: message`, then the user's stack frames (or, for a syntax
+// error, the offending line with a caret). Deno reports a syntax error as a
+// TypeError whose message holds a code frame and the location; Bun as a
+// BuildMessage with a `position`; a throw at import time as a stack whose first
+// frames are the user's modules. appserve's own frames are left out.
+
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** A user error, described: `headline` is one line, `detail` the lines under it ("" if none). */
+export interface UserErrorReport {
+  headline: string;
+  detail: string;
+}
+
+interface Position {
+  file: string;
+  line: number;
+  column: number;
+}
+
+// appserve's own modules: the source tree under `deno run`, the bundle inside the binary.
+const OWN = ["../", "../../workers/"].map((dir) =>
+  decodeURIComponent(new URL(dir, import.meta.url).pathname)
+);
+
+// deno-lint-ignore no-control-regex
+const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
+
+function toPath(location: string): string {
+  return location.startsWith("file://") ? fileURLToPath(location) : location;
+}
+
+function isOwn(file: string): boolean {
+  return file.includes("/$bunfs/") || file.includes("~BUN") || OWN.some((d) => file.startsWith(d));
+}
+
+/** `at` lines of a stack that point into the user's files, paths made plain. */
+function userFrames(stack: string): string[] {
+  const frames: string[] = [];
+  for (const line of plain(stack).split("\n")) {
+    const m = /^\s+at (?:async )?(?:(.*?) \()?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/.exec(line);
+    if (!m) continue;
+    const file = toPath(m[2]);
+    if (isOwn(file)) continue;
+    frames.push(`    at ${m[1] ? `${m[1]} (` : ""}${file}:${m[3]}:${m[4]}${m[1] ? ")" : ""}`);
+  }
+  return frames;
+}
+
+function positionOf(frame: string): Position | undefined {
+  const m = /((?:\/)[^()]*?):(\d+):(\d+)\)?$/.exec(frame);
+  return m ? { file: m[1], line: Number(m[2]), column: Number(m[3]) } : undefined;
+}
+
+/** The offending line of a syntax error and a caret under its column. */
+function codeFrame(position: Position, lineText?: string): string {
+  let text = lineText;
+  if (text === undefined) {
+    try {
+      text = readFileSync(position.file, "utf8").split("\n")[position.line - 1];
+    } catch {
+      return "";
+    }
+  }
+  if (text === undefined) return "";
+  const gutter = String(position.line);
+  return [
+    `    ${gutter} | ${text}`,
+    `    ${" ".repeat(gutter.length)} | ${" ".repeat(Math.max(0, position.column - 1))}^`,
+  ].join("\n");
+}
+
+const where = (p: Position) => `${p.file}:${p.line}:${p.column}`;
+
+/** Bun's BuildMessage/ResolveMessage: a position, no stack. */
+function bunMessage(error: { name?: string; message: string; position?: unknown }) {
+  const p = error.position as { file?: string; line?: number; column?: number; lineText?: string };
+  const kind = error.constructor?.name === "BuildMessage" ? "SyntaxError" : "Error";
+  if (!p?.file || !p.line) return { headline: `${kind}: ${error.message}`, detail: "" };
+  const position = { file: p.file, line: p.line, column: p.column ?? 0 };
+  return {
+    headline: `${where(position)}: ${kind}: ${error.message}`,
+    detail: kind === "SyntaxError" ? codeFrame(position, p.lineText) : "",
+  };
+}
+
+/** Describes an error thrown by (or while loading) the user's code. */
+export function describeUserError(error: unknown): UserErrorReport {
+  if (!(error instanceof Error) && !(error as { position?: unknown })?.position) {
+    return { headline: `Uncaught ${String(error)}`, detail: "" };
+  }
+  const e = error as Error & { position?: unknown };
+  if (e.position !== undefined && typeof e.stack !== "string") return bunMessage(e);
+  const message = plain(e.message);
+  const [first, ...rest] = message.split("\n");
+  // Deno: `SyntaxError: ...` with a code frame and the location inside a TypeError's message.
+  const denoSyntax = /^(SyntaxError|Module not found|Relative import path|Import)/.test(first) &&
+    rest.some((l) => /^\s+at /.test(l));
+  if (denoSyntax) {
+    // The first location after "at" (a frame of Deno's own may follow it on the same line).
+    const m = /^\s+at ((?:file:\/\/)?\/[^\s()]*?):(\d+):(\d+)/m.exec(rest.join("\n"));
+    const at = m ? { file: toPath(m[1]), line: Number(m[2]), column: Number(m[3]) } : undefined;
+    const headline = first.startsWith("SyntaxError") ? first : `${e.name}: ${first}`;
+    if (!at) return { headline, detail: "" };
+    return {
+      headline: `${where(at)}: ${headline}`,
+      detail: first.startsWith("SyntaxError") ? codeFrame(at) : "",
+    };
+  }
+  const frames = userFrames(e.stack ?? "");
+  // Bun's ResolveMessage (an import that does not resolve) names its referrer itself.
+  const head = `${e.name === "ResolveMessage" ? "Error" : e.name}: ${first}`;
+  const at = frames.length ? positionOf(frames[0]) : undefined;
+  return { headline: at ? `${where(at)}: ${head}` : head, detail: frames.join("\n") };
+}
+
+/** The report as one text: the headline, then its detail lines. */
+export function userErrorText(report: UserErrorReport): string {
+  return report.detail ? `${report.headline}\n${report.detail}` : report.headline;
+}

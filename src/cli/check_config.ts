@@ -1,0 +1,155 @@
+// --check-config: everything a start would check, without starting: the app
+// module and its export (imported, as gunicorn's check does), the logger class,
+// the hooks module, TLS files, user and groups, and the folders of every file
+// the master would create. Each failure is one line (an app's own error is
+// followed by its stack), and any failure is exit 1.
+
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import process from "node:process";
+import { loadApp, resolveModulePath } from "../app/load_app.ts";
+import { parseAppSpec } from "../app/app_spec.ts";
+import type { Resolved } from "../config/resolve.ts";
+import type { Config } from "../config/settings.ts";
+import { AppLoadError, AppserveError, ConfigError } from "../errors.ts";
+import { HookRunner } from "../hooks.ts";
+import { Logger } from "../log/logger.ts";
+import { loadLoggerClass } from "../log/logger_class.ts";
+import { accessRoute, errorRoute } from "../log/logging_table.ts";
+import { lookupGroup, resolveIdentity } from "../master/privileges.ts";
+import { parseBind } from "../net/bind.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { loadTlsFiles } from "../tls/tls_files.ts";
+import { ExitCode } from "./exit_codes.ts";
+
+/** Checks APP_MODULE without importing it; returns the module's file. */
+export function checkAppModule(config: Config): string {
+  const app = config.app;
+  if (!app) throw new ConfigError("No application module specified.");
+  try {
+    return resolveModulePath(parseAppSpec(app).path, process.cwd());
+  } catch (error) {
+    throw error instanceof AppLoadError ? error : new AppLoadError((error as Error).message);
+  }
+}
+
+export function checkTmpDir(config: Config, origin: string): void {
+  if (!config.worker_tmp_dir) return;
+  try {
+    accessSync(config.worker_tmp_dir, constants.W_OK);
+    if (!statSync(config.worker_tmp_dir).isDirectory()) throw new Error("not a directory");
+  } catch {
+    throw new ConfigError(`${origin}: "${config.worker_tmp_dir}" is not a writable directory`);
+  }
+}
+
+/** --socket-group as a gid, with the setting's origin on a group that does not exist. */
+export function socketGroupOf(resolved: Resolved): { gid: number; name: string } | undefined {
+  const group = resolved.config.socket_group;
+  if (!group) return undefined;
+  try {
+    return lookupGroup(group);
+  } catch (error) {
+    throw new ConfigError(`${resolved.origins.socket_group}: ${(error as Error).message}`);
+  }
+}
+
+/** Whether this process may give files to `gid`: root, or a member (/proc/self/status). */
+function mayGiveTo(gid: number): boolean {
+  if (process.getuid?.() === 0) return true;
+  const status = readFileSync("/proc/self/status", "utf8");
+  const ids = (key: string) =>
+    (new RegExp(`^${key}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "").split(/\s+/).map(Number);
+  return [...ids("Gid"), ...ids("Groups")].includes(gid);
+}
+
+/** --socket-group: it exists, and a start could hand the sockets to it. */
+function checkSocketGroup(resolved: Resolved): void {
+  const group = socketGroupOf(resolved);
+  if (group && !mayGiveTo(group.gid)) {
+    throw new ConfigError(
+      `${resolved.origins.socket_group}: Cannot give unix sockets to group ${group.name} ` +
+        `(gid ${group.gid}): appserve must be root or a member of that group`,
+    );
+  }
+}
+
+/** A file the master would create or append to: its folder must let it. */
+function checkCreatable(what: string, path: string): void {
+  const full = resolve(path);
+  if (existsSync(full)) {
+    if (statSync(full).isDirectory()) throw new ConfigError(`${what} "${path}" is a directory`);
+    try {
+      accessSync(full, constants.W_OK);
+    } catch {
+      throw new ConfigError(`${what} "${path}" is not writable`);
+    }
+    return;
+  }
+  const dir = dirname(full);
+  if (!existsSync(dir)) throw new ConfigError(`${what} "${path}": no folder "${dir}"`);
+  if (!statSync(dir).isDirectory()) {
+    throw new ConfigError(`${what} "${path}": "${dir}" is not a folder`);
+  }
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    throw new ConfigError(`${what} "${path}": cannot create files in "${dir}"`);
+  }
+}
+
+/** The files the master creates, by what they are. */
+function createdFiles(config: Config): [string, string][] {
+  const files: [string, string][] = [];
+  const log = (what: string, file: string) => {
+    if (file && file !== "-") files.push([what, file]);
+  };
+  log("error log", errorRoute(config, "master").file);
+  if (errorRoute(config, "worker").file !== errorRoute(config, "master").file) {
+    log("worker error log", errorRoute(config, "worker").file);
+  }
+  log("access log", accessRoute(config).file);
+  if (config.pidfile) files.push(["pidfile", config.pidfile]);
+  for (const bind of config.bind) {
+    const address = parseBind(bind);
+    if (address.kind === "unix") files.push(["unix socket", address.path]);
+  }
+  return files;
+}
+
+/** Runs every check; prints each failure and resolves to the exit code. */
+export async function checkConfig(resolved: Resolved, runtime: Runtime): Promise<number> {
+  const { config } = resolved;
+  const problems: string[] = [];
+  const check = async (step: () => unknown) => {
+    try {
+      await step();
+    } catch (error) {
+      if (!(error instanceof AppserveError)) throw error;
+      // Not an app load error here: nothing runs, so every failure is a configuration error.
+      problems.push(error.message);
+    }
+  };
+  await check(() => checkTmpDir(config, resolved.origins.worker_tmp_dir));
+  await check(() => loadTlsFiles(config, runtime.tlsClientCerts));
+  await check(() => resolveIdentity(config));
+  await check(() => checkSocketGroup(resolved));
+  for (const [what, path] of createdFiles(config)) await check(() => checkCreatable(what, path));
+  if (config.logger_class) {
+    await check(() => loadLoggerClass(config.logger_class, process.cwd(), runtime));
+  }
+  if (config.hooks) {
+    await check(() => HookRunner.load(config.hooks, new Logger({ level: "critical" })));
+  }
+  await check(async () => {
+    checkAppModule(config);
+    // Not a master: this process serves nothing, so it may import the app.
+    await loadApp(config.app, process.cwd());
+  });
+  if (problems.length) {
+    for (const problem of problems) process.stderr.write(`Error: ${problem}\n`);
+    return ExitCode.CONFIG_ERROR;
+  }
+  process.stdout.write("configuration OK\n");
+  return ExitCode.OK;
+}

@@ -1,0 +1,251 @@
+// Start-up failures an operator can act on: an app that cannot be imported names the file, line
+// and column in the user's code with the stack, under both targets; -D returns once serving or
+// with the error and its exit code; start-up errors reach stderr and the error log file.
+
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server as NetServer } from "node:net";
+import { join } from "node:path";
+import {
+  alive,
+  e2e,
+  eventually,
+  FIXTURES,
+  get,
+  getWhenReady,
+  hasStackTrace,
+  ownFrames,
+  run,
+  start,
+  tempDir,
+} from "../_helpers.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+
+/** Pids of processes whose command line (or title) holds `mark`. */
+function processesWith(mark: string): number[] {
+  return readdirSync("/proc").filter((e) => /^\d+$/.test(e)).flatMap((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "latin1").includes(mark) ? [Number(pid)] : [];
+    } catch {
+      return [];
+    }
+  }).filter((pid) => pid !== process.pid && alive(pid));
+}
+
+async function busyPort(): Promise<{ port: number; holder: NetServer }> {
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(0, "127.0.0.1", r));
+  return { port: (holder.address() as { port: number }).port, holder };
+}
+
+const SYNTAX_ERROR = 'export default { fetch: () => new Response("x") };\nconst broken = ;\n';
+const USES_DEP =
+  'import { value } from "./dep.ts";\nexport default { fetch: () => new Response(value) };\n';
+const THROWING_DEP = 'export const value = "v";\n\nthrow new Error("dependency exploded");\n';
+
+e2e("an app with a syntax error: exit 4 naming file:line:col and the line", async (target) => {
+  const dir = tempDir();
+  try {
+    writeFileSync(join(dir.path, "app.ts"), SYNTAX_ERROR);
+    const socket = join(dir.path, "app.sock");
+    const result = await run(target, ["-w", "2", "-b", `unix:${socket}`, "app.ts"], {
+      cwd: dir.path,
+    });
+    assert.equal(result.code, 4, result.stderr);
+    const file = join(dir.path, "app.ts");
+    assert.match(
+      result.stderr,
+      new RegExp(`\\[ERROR\\] Cannot import app\\.ts: ${file}:2:\\d+: SyntaxError: .+\\n`),
+    );
+    assert.match(result.stderr, /^ {4}2 \| const broken = ;\n {4} {2}\| +\^$/m);
+    assert.match(result.stderr, /\[ERROR\] Reason: App failed to load\./);
+    assert.deepEqual(ownFrames(result.stderr), []);
+    assert.ok(!existsSync(socket), "socket file left behind");
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e(
+  "an app whose dependency throws: exit 4 naming the dependency's line and the stack",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "app.ts"), USES_DEP);
+      writeFileSync(join(dir.path, "dep.ts"), THROWING_DEP);
+      const result = await run(t, ["-b", "127.0.0.1:0", "app.ts"], { cwd: dir.path });
+      assert.equal(result.code, 4, result.stderr);
+      const dep = join(dir.path, "dep.ts");
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `\\[ERROR\\] Cannot import app\\.ts: ${dep}:3:\\d+: Error: dependency exploded\\n {4}at ${dep}:3:\\d+\\n`,
+        ),
+      );
+      assert.deepEqual(ownFrames(result.stderr), []);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e("with --error-logfile, the app's start-up error still reaches stderr", async (target) => {
+  const dir = tempDir();
+  try {
+    writeFileSync(join(dir.path, "app.ts"), USES_DEP);
+    writeFileSync(join(dir.path, "dep.ts"), THROWING_DEP);
+    const log = join(dir.path, "error.log");
+    const result = await run(target, ["--error-logfile", log, "-b", "127.0.0.1:0", "app.ts"], {
+      cwd: dir.path,
+    });
+    assert.equal(result.code, 4, result.stderr);
+    const dep = join(dir.path, "dep.ts");
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `^Error: App failed to load: Cannot import app\\.ts: ${dep}:3:\\d+: Error: dependency exploded\\n {4}at ${dep}:3:\\d+\\n$`,
+      ),
+    );
+    const logged = readFileSync(log, "utf8");
+    assert.match(
+      logged,
+      /\[ERROR\] Cannot import app\.ts: .*dep\.ts:3:\d+: Error: dependency exploded/,
+    );
+    assert.match(logged, /\[ERROR\] Reason: App failed to load\./);
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e("a start-up error (a busy port) goes to --error-logfile as well as stderr", async (target) => {
+  const dir = tempDir();
+  const { port, holder } = await busyPort();
+  try {
+    const log = join(dir.path, "error.log");
+    const result = await run(target, ["--error-logfile", log, "-b", `127.0.0.1:${port}`, PID_APP]);
+    assert.equal(result.code, 1);
+    const line = `Cannot listen at http://127.0.0.1:${port}: Address already in use`;
+    assert.equal(result.stderr, `Error: ${line}\n`);
+    assert.match(readFileSync(log, "utf8"), new RegExp(`\\[ERROR\\] ${line}\\n$`));
+  } finally {
+    holder.close();
+    dir.remove();
+  }
+});
+
+e2e("-D on a busy port: exit 1, the error on stderr and in the log, nothing left", async (t) => {
+  const dir = tempDir();
+  const { port, holder } = await busyPort();
+  const mark = `busy-${port}-${t.name}`;
+  try {
+    const pidfile = join(dir.path, "app.pid");
+    const log = join(dir.path, "error.log");
+    const result = await run(t, [
+      "-D",
+      "-n",
+      mark,
+      "-p",
+      pidfile,
+      "--error-logfile",
+      log,
+      "-b",
+      `127.0.0.1:${port}`,
+      PID_APP,
+    ]);
+    const line = `Cannot listen at http://127.0.0.1:${port}: Address already in use`;
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stderr, `Error: ${line}\n`);
+    assert.ok(!hasStackTrace(result.stderr));
+    assert.match(readFileSync(log, "utf8"), new RegExp(`\\[ERROR\\] ${line}`));
+    assert.ok(!existsSync(pidfile), "pidfile left behind");
+    assert.deepEqual(processesWith(mark), [], "a daemon left running");
+  } finally {
+    holder.close();
+    dir.remove();
+  }
+});
+
+e2e("-D with an app that cannot load: exit 4 with the app's error on stderr", async (target) => {
+  const dir = tempDir();
+  const mark = `broken-app-${target.name}-${Date.now()}`;
+  try {
+    writeFileSync(join(dir.path, "app.ts"), SYNTAX_ERROR);
+    const socket = join(dir.path, "app.sock");
+    const result = await run(target, ["-D", "-n", mark, "-b", `unix:${socket}`, "app.ts"], {
+      cwd: dir.path,
+    });
+    assert.equal(result.code, 4, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `^Error: App failed to load: Cannot import app\\.ts: ${
+          join(dir.path, "app.ts")
+        }:2:\\d+: SyntaxError: .+\\n {4}2 \\| const broken = ;\\n`,
+      ),
+    );
+    assert.ok(!existsSync(socket), "socket file left behind");
+    assert.deepEqual(processesWith(mark), [], "a daemon left running");
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e("-D returns only once the master listens and its first workers have booted", async (t) => {
+  const dir = tempDir();
+  try {
+    const pidfile = join(dir.path, "app.pid");
+    const log = join(dir.path, "error.log");
+    const result = await run(t, [
+      "-D",
+      "-w",
+      "2",
+      "-p",
+      pidfile,
+      "--error-logfile",
+      log,
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout + result.stderr, "");
+    // Already true when the command returns: no waiting here.
+    const pid = Number(readFileSync(pidfile, "utf8"));
+    const logged = readFileSync(log, "utf8");
+    assert.equal([...logged.matchAll(/Booting worker with pid/g)].length, 2, logged);
+    const url = /Listening at: (http:\S+)/.exec(logged)![1];
+    assert.match((await get(url)).body, /^hello pid/);
+    process.kill(pid, "SIGTERM");
+    await eventually(() => !alive(pid), "the daemon stops");
+    assert.ok(!existsSync(pidfile));
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e("--log-level takes any case, as gunicorn", async (target) => {
+  const dir = tempDir();
+  try {
+    // Nothing below WARNING is logged (no "Listening at" line): a socket of known path, then.
+    const socket = join(dir.path, "app.sock");
+    const server = start(target, ["--log-level", "WARNING", "-b", `unix:${socket}`, PID_APP]);
+    assert.equal((await getWhenReady("http://x/", { socketPath: socket })).status, 200);
+    const result = await server.stop();
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stderr, /\[INFO\]/);
+    const printed = await run(target, ["--print-config", "--log-level", "Info", PID_APP]);
+    assert.match(printed.stdout, /^loglevel = "info" {2}# --log-level$/m);
+    writeFileSync(join(dir.path, "appserve.toml"), '[logging]\nmaster = { level = "DEBUG" }\n');
+    const table = await run(target, ["--print-config", PID_APP], { cwd: dir.path });
+    assert.match(table.stdout, /^logging = \{ master = \{ level = "debug" \} \}/m);
+  } finally {
+    dir.remove();
+  }
+  const bad = await run(target, ["--log-level", "loud", PID_APP]);
+  assert.equal(bad.code, 1);
+  assert.equal(
+    bad.stderr,
+    'Error: --log-level: Cannot read "loglevel": expected one of "debug", "info", "warning", "error", "critical", got "loud"\n',
+  );
+});

@@ -1,0 +1,56 @@
+// describeUserError() over the shapes each runtime gives a failed import, so both are covered
+// whichever runtime runs the test.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describeUserError, userErrorText } from "../src/app/user_error.ts";
+import { ROOT, tempDir } from "./_helpers.ts";
+import { writeFileSync } from "node:fs";
+
+Deno.test("describeUserError() reads Deno's syntax error: location first, then the line", () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir.path, "app.ts");
+    writeFileSync(file, "export default {};\nconst broken = ;\n");
+    // Deno wraps it in a TypeError whose message holds a code frame and the location.
+    const error = new TypeError(
+      "SyntaxError: Expression expected\n  |\n2 | const broken = ;\n  |                ~\n" +
+        `    at file://${file}:2:16`,
+    );
+    const report = describeUserError(error);
+    assert.equal(report.headline, `${file}:2:16: SyntaxError: Expression expected`);
+    assert.equal(report.detail, "    2 | const broken = ;\n      |                ^");
+  } finally {
+    dir.remove();
+  }
+});
+
+Deno.test("describeUserError() reads Bun's BuildMessage (a position, no stack)", () => {
+  class BuildMessage {
+    message = "Unexpected ;";
+    position = { file: "/srv/app.ts", line: 2, column: 16, lineText: "const broken = ;" };
+  }
+  const report = describeUserError(new BuildMessage());
+  assert.equal(report.headline, "/srv/app.ts:2:16: SyntaxError: Unexpected ;");
+  assert.equal(report.detail, "    2 | const broken = ;\n      |                ^");
+});
+
+Deno.test("describeUserError() keeps the user's frames and drops appserve's own", () => {
+  const error = new Error("dependency exploded");
+  error.stack = [
+    "Error: dependency exploded",
+    "    at file:///srv/dep.ts:3:7",
+    "    at async file:///srv/app.ts:1:1",
+    `    at async loadApp (file://${ROOT}/src/app/load_app.ts:119:11)`,
+    "    at processTicksAndRejections (native:7:39)",
+    "    at /$bunfs/root/appserve:12:3",
+  ].join("\n");
+  const report = describeUserError(error);
+  assert.equal(report.headline, "/srv/dep.ts:3:7: Error: dependency exploded");
+  assert.equal(report.detail, "    at /srv/dep.ts:3:7\n    at /srv/app.ts:1:1");
+  assert.equal(userErrorText(report), `${report.headline}\n${report.detail}`);
+});
+
+Deno.test("describeUserError() says what was thrown when it is not an Error", () => {
+  assert.equal(describeUserError("a string").headline, "Uncaught a string");
+});
