@@ -189,8 +189,10 @@ export const SETTINGS = [
     metavar: "INT",
     type: int(1),
     default: 1000,
-    doc: "Maximum number of requests an async worker runs at once; further requests wait " +
-      "(in order) until one finishes, rather than being refused.",
+    doc: "Maximum number of client connections an async or gthread worker holds at once, " +
+      "idle keep-alive ones included (as gunicorn's); further connections wait in the listen " +
+      "queue, where another worker may take them, rather than being refused. The master warns " +
+      "at start when `ulimit -n` is below this plus 64.",
   },
   {
     name: "max_requests",

@@ -36,6 +36,8 @@ export interface ServerCore {
   readonly now: number;
   /** Graceful shutdown started: finish in-flight requests, then close. */
   readonly closing: boolean;
+  /** The worker has more than its share of connections: whether this one should close. */
+  shed(): boolean;
   inFlight: number;
   /** A connection is gone, or a request finished. */
   settle(conn: Connection | null): void;
@@ -324,10 +326,12 @@ export class Connection implements ExchangeHost, BodySink {
     // After a half-close only requests already received (pipelined) are still answered.
     if (this.peerEnded && this.pending === null) return false;
     const b = this.body;
-    if (b === null || b.done) return true;
+    // Shedding (the worker has more than its share) never drops requests already pipelined.
+    if (b === null || b.done) return this.pending !== null || !core.shed();
     // A client told to wait for 100 Continue may never send the body: nothing to skip reliably.
     if (this.expectBody === b && !b.continueSent) return false;
-    return b.remaining >= 0 && b.remaining <= DRAIN_LIMIT && !b.failed;
+    return b.remaining >= 0 && b.remaining <= DRAIN_LIMIT && !b.failed &&
+      (this.pending !== null || !core.shed());
   }
 
   private afterResponse(keep: boolean): void {

@@ -112,7 +112,9 @@ export class Exchange {
       return this.written(CLOSE);
     }
     let flags = this.flags;
-    if (this.fallback || !host.mayKeepAlive()) flags &= ~F_KEEP_ALIVE;
+    if ((flags & F_KEEP_ALIVE) !== 0 && (this.fallback || !host.mayKeepAlive())) {
+      flags &= ~F_KEEP_ALIVE;
+    }
     let result: number;
     try {
       result = writeResponse(host, r, flags);

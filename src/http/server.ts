@@ -4,6 +4,8 @@
 import net from "node:net";
 import type { Server, Socket } from "node:net";
 import { clearInterval, setInterval } from "node:timers";
+import { AcceptGate, type GateFds, listensOnUnix } from "../net/accept_gate.ts";
+import type { Admission } from "../net/admission.ts";
 import { Connection } from "./connection.ts";
 import type { ServerCore } from "./connection.ts";
 import type { HeadLimits } from "./parser.ts";
@@ -20,6 +22,16 @@ export interface HttpServerOptions extends HttpOptions {
   headerTimeout?: number;
   /** Serve HTTPS: every accepted connection is wrapped by this acceptor. */
   tls?: TlsAcceptor;
+  /**
+   * Listen on an inherited fd through an AcceptGate, which can stop accepting (the worker is
+   * full, has more than its share, or ran out of fds) and recovers a stalled accept loop.
+   */
+  gate?: {
+    fds: GateFds;
+    /** The worker's count of connections, shared by its listeners. */
+    admission: Admission;
+    report(level: "warning" | "info", message: string): void;
+  };
 }
 
 /** Where to listen: an inherited fd, a TCP address, or a unix socket path. */
@@ -67,6 +79,9 @@ class Core implements ServerCore {
   readonly keepAliveMs: number;
   readonly headerTimeoutMs: number;
   readonly server: Server;
+  /** How an inherited fd is listened on (HttpServerOptions.gate), and the gate once it is. */
+  readonly gating: HttpServerOptions["gate"];
+  gate: AcceptGate | null = null;
   readonly conns = new Set<Connection>();
   readonly tls: TlsAcceptor | undefined;
   unix = false;
@@ -89,6 +104,7 @@ class Core implements ServerCore {
     this.keepAliveMs = Math.max(0, options.keepAlive) * 1000;
     this.headerTimeoutMs = (options.headerTimeout ?? DEFAULT_HEADER_TIMEOUT) * 1000;
     this.tls = options.tls;
+    this.gating = options.gate;
     this.server = net.createServer({ allowHalfOpen: true });
     this.server.on("connection", (socket: Socket) => this.accept(socket));
     // Accept errors (EMFILE...) must not crash the worker; the listener keeps going.
@@ -104,6 +120,7 @@ class Core implements ServerCore {
   // A socket accepted while closing was already queued before the listener closed: it gets
   // its request answered (with connection: close) rather than a reset.
   private accept(socket: Socket): void {
+    if (this.gate !== null) this.gating!.admission.opened();
     socket.setNoDelay(true);
     // The peer's address is read from the TCP socket: a TLS wrapper may not report it.
     const conn = this.tls === undefined
@@ -128,10 +145,13 @@ class Core implements ServerCore {
       refreshDate(now);
     }
     for (const c of this.conns) if (c.deadline <= now) c.timeout();
+    this.gate?.tick(now);
   }
 
   settle(conn: Connection | null): void {
-    if (conn !== null) this.conns.delete(conn);
+    if (conn !== null && this.conns.delete(conn) && this.gate !== null) {
+      this.gating!.admission.closed();
+    }
     if (this.closing && this.conns.size === 0 && (this.inFlight === 0 || this.forced)) {
       if (this.ticker !== null) {
         clearInterval(this.ticker);
@@ -147,7 +167,7 @@ class Core implements ServerCore {
     const done = new Promise<void>((resolve) => this.waiters.push(resolve));
     if (!this.closing) {
       this.closing = true;
-      this.server.close(() => {});
+      this.stopListening();
       for (const c of this.conns) c.shutdown();
     }
     this.settle(null);
@@ -157,12 +177,32 @@ class Core implements ServerCore {
   closeNow(): void {
     this.closing = true;
     this.forced = true;
-    this.server.close(() => {});
+    this.stopListening();
     for (const c of this.conns) c.destroy();
     this.settle(null);
   }
 
+  shed(): boolean {
+    return this.gate !== null && this.gating!.admission.shed();
+  }
+
+  private stopListening(): void {
+    if (this.gate !== null) this.gate.close();
+    else this.server.close(() => {});
+  }
+
+  private async listenGated(fd: number): Promise<void> {
+    const { fds, admission, report } = this.gating!;
+    const gate = new AcceptGate(fd, { onConnection: (s) => this.accept(s), fds, report });
+    await gate.open();
+    this.gate = gate;
+    admission.add(gate);
+    this.unix = gate.unix;
+    this.startTicker();
+  }
+
   listen(target: ListenTarget): Promise<void> {
+    if ("fd" in target && this.gating !== undefined) return this.listenGated(target.fd);
     const server = this.server;
     return new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
@@ -189,21 +229,13 @@ class Core implements ServerCore {
   }
 
   address(): BoundAddress | null {
-    if (!this.server.listening) return null;
-    const a = this.server.address();
+    if (this.gate === null && !this.server.listening) return null;
+    const a = this.gate !== null ? this.gate.address : this.server.address();
     if (typeof a === "string") return { transport: "unix", path: a };
     // An inherited unix fd: the runtime does not know the path.
     if (this.unix || a === null) return { transport: "unix", path: "" };
     return { transport: "tcp", hostname: a.address, port: a.port };
   }
-}
-
-/** Whether a listening node:net server is on a unix socket. */
-export function listensOnUnix(server: Server): boolean {
-  // A unix path shows as a string; an inherited unix fd as null (Deno) or an object
-  // without a port (Bun).
-  const a = server.address();
-  return a === null || typeof a === "string" || typeof a.port !== "number";
 }
 
 /** Creates an HTTP/1.1 server that answers every request with `handler`. */

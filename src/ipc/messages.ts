@@ -21,6 +21,8 @@ export interface WorkerBoot {
   reusePort: { host: string; port: number }[];
   /** Spawn counter, for logs. */
   age: number;
+  /** The scoreboard's fd (src/ipc/scoreboard.ts) and this worker's slot in it, when there is one. */
+  scoreboard?: { fd: number; slot: number };
 }
 
 /** The fd at which a worker finds its channel to the master. */

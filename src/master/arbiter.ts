@@ -24,6 +24,9 @@ import { installSignals, MASTER_SIGNALS, type MasterSignal, shortName } from "./
 import { rawEnv, spawnWorker } from "./spawn.ts";
 import { workerClassLabel } from "../worker/registry.ts";
 import { WorkerHandle } from "./worker_handle.ts";
+import { WorkerSlots } from "./worker_slots.ts";
+import { fdShortage } from "./fd_budget.ts";
+import { fdLimit } from "../net/fd_usage.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
@@ -81,12 +84,14 @@ export class Arbiter {
   #previous: { config: Config; generation: number } | undefined;
   #reexecChild: ChildProcess | undefined;
   #ready = false;
+  readonly #slots: WorkerSlots | undefined;
   /** Why the master halted, with what the worker said, once it has. */
   haltReason: HaltServer | undefined;
 
   constructor(ctx: ArbiterContext) {
     this.#ctx = ctx;
     this.#numWorkers = ctx.config.workers;
+    this.#slots = WorkerSlots.open(ctx.runtime.libc());
   }
 
   /** Runs until stopped; returns the master's exit code. */
@@ -103,6 +108,8 @@ export class Arbiter {
     if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");
     log.info(`Listening at: ${this.#addresses()} (${process.pid})`);
     log.info(`Using worker: ${workerClassLabel(this.#ctx.config)}`);
+    const shortage = fdShortage(this.#ctx.config, fdLimit());
+    if (shortage) log.warning(shortage);
     let code: number = ExitCode.OK;
     try {
       await this.#ctx.hooks.run("when_ready", this.#server());
@@ -280,6 +287,7 @@ export class Arbiter {
   async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
     const { log } = this.#ctx;
     this.#workers.delete(worker.pid);
+    this.#slots?.free(worker.slot);
     await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
     if (signal === "SIGKILL") {
       // After a timeout the master sent it itself; otherwise the OOM killer is the usual suspect.
@@ -373,9 +381,15 @@ export class Arbiter {
     };
     const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
     const env = { ...process.env, ...tmp, ...rawEnv(config.raw_env) };
-    const child = spawnWorker(runtime, boot, listeners.map((l) => l.fd), env);
-    if (child.pid === undefined) throw new HaltServer("Cannot start a worker process.", 1);
-    const worker = new WorkerHandle(child, child.pid, this.#age, this.#generation);
+    const slots = this.#slots;
+    const slot = slots?.take() ?? -1;
+    const scoreboard = slots && slot >= 0 ? { fd: slots.fd, slot } : undefined;
+    const child = spawnWorker(runtime, boot, listeners.map((l) => l.fd), env, scoreboard);
+    if (child.pid === undefined) {
+      slots?.free(slot);
+      throw new HaltServer("Cannot start a worker process.", 1);
+    }
+    const worker = new WorkerHandle(child, child.pid, this.#age, this.#generation, slot);
     this.#workers.set(worker.pid, worker);
     const channel = child.stdio[3] as Readable;
     worker.channelDone = new Promise<void>((done) => {

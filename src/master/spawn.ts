@@ -45,16 +45,23 @@ export function spawnWithFds(
   });
 }
 
+/** Starts a worker with the listening sockets `fds` and, given one, a slot of the scoreboard. */
 export function spawnWorker(
   runtime: Runtime,
-  boot: Omit<WorkerBoot, "listeners">,
+  boot: Omit<WorkerBoot, "listeners" | "scoreboard">,
   fds: number[],
   env: Record<string, string | undefined>,
+  scoreboard?: { fd: number; slot: number },
 ): ChildProcess {
   // stdin: EOF tells the worker its master is gone; fd 3: messages to the master.
   const stdio: StdioOptions[] = ["pipe", "inherit", "inherit", "pipe"];
-  return spawnWithFds(runtime, runtime.workerCommand(), fds, { stdio, env }, (childFds) => ({
-    [ROLE_ENV]: "worker",
-    [BOOT_ENV]: JSON.stringify({ ...boot, listeners: childFds.map((fd) => ({ fd })) }),
-  }));
+  const all = scoreboard ? [...fds, scoreboard.fd] : fds;
+  return spawnWithFds(runtime, runtime.workerCommand(), all, { stdio, env }, (childFds) => {
+    const full: WorkerBoot = {
+      ...boot,
+      listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),
+      scoreboard: scoreboard && { fd: childFds[fds.length], slot: scoreboard.slot },
+    };
+    return { [ROLE_ENV]: "worker", [BOOT_ENV]: JSON.stringify(full) };
+  });
 }

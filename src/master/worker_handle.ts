@@ -25,6 +25,8 @@ export class WorkerHandle {
     readonly age: number,
     /** Bumped by every HUP: workers of an older generation retire once the new one boots. */
     readonly generation: number,
+    /** Its scoreboard slot, -1 for none. */
+    readonly slot: number,
   ) {}
 
   /** Graceful stop (SIGTERM) or quick stop (SIGQUIT), as gunicorn's workers expect. */

@@ -174,9 +174,18 @@ async function openOne(
 // process holding the socket, which left workers blocked in accept()). So the
 // fd is moved above the numbers stdio uses and made inheritable (no CLOEXEC).
 function moveHigh(libc: Libc, fd: number, address: Address): number {
-  const moved = libc.fcntl(fd, F_DUPFD, FIRST_PRIVATE_FD);
+  const moved = moveToInheritedRange(libc, fd);
   if (moved < 0) fail(libc, address, fd);
-  libc.close(fd);
+  return moved;
+}
+
+/**
+ * Moves an fd a worker inherits above the numbers a child's stdio mapping writes over;
+ * returns the new fd (the old one is closed), or -1 with the old one still open.
+ */
+export function moveToInheritedRange(libc: Libc, fd: number): number {
+  const moved = libc.fcntl(fd, F_DUPFD, FIRST_PRIVATE_FD);
+  if (moved >= 0) libc.close(fd);
   return moved;
 }
 

@@ -27,7 +27,15 @@ export const LIBC_SYMBOLS = {
   umask: { parameters: ["u32"], result: "u32" },
   setenv: { parameters: ["buffer", "buffer", "i32"], result: "i32" },
   prctl: { parameters: ["i32", "buffer", "u64", "u64", "u64"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  ftruncate: { parameters: ["i32", "u64"], result: "i32" },
+  mmap: { parameters: ["u64", "u64", "i32", "i32", "i32", "u64"], result: "u64" },
 } as const;
+
+const POLLIN = 1;
+const PROT_READ_WRITE = 3;
+const MAP_SHARED = 1;
 
 const PR_SET_NAME = 15;
 const cString = (text: string) => new TextEncoder().encode(`${text}\0`);
@@ -64,6 +72,25 @@ export function libcOver(
     shutdown: (fd, how) => s.shutdown(fd, how),
     setenv: (name, value) => s.setenv(cString(name), cString(value), 1),
     setThreadName: (name) => s.prctl(PR_SET_NAME, cString(name), 0, 0, 0),
+    readable: (fd) => {
+      // struct pollfd: int fd; short events; short revents (little-endian: revents high).
+      const pollfd = new Int32Array([fd, POLLIN]);
+      return s.poll(pollfd, 1, 0) > 0 && ((pollfd[1] >>> 16) & POLLIN) !== 0;
+    },
+    memfd: (name, length) => {
+      const fd = s.memfd_create(cString(name), 0);
+      if (fd < 0) return -1;
+      if (s.ftruncate(fd, length) !== 0) {
+        s.close(fd);
+        return -1;
+      }
+      return fd;
+    },
+    mapShared: (fd, length) => {
+      const address = Number(s.mmap(0, length, PROT_READ_WRITE, MAP_SHARED, fd, 0));
+      // MAP_FAILED is (void *)-1, which reads back as 2^64 - 1.
+      return address <= 0 || address >= 2 ** 63 ? null : pointers.memory(address, length);
+    },
     ...pointers,
   };
 }

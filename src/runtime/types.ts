@@ -33,6 +33,12 @@ export interface Libc {
   setenv(name: string, value: string): number;
   /** prctl(PR_SET_NAME): the calling thread's name (the process's, in the main thread). */
   setThreadName(name: string): number;
+  /** Whether a listening socket has a connection waiting (poll(2) without waiting). */
+  readable(fd: number): boolean;
+  /** An anonymous shared-memory file of `length` zero bytes (memfd_create), or -1. */
+  memfd(name: string, length: number): number;
+  /** `length` bytes of `fd` mapped shared (mmap MAP_SHARED), or null when the map fails. */
+  mapShared(fd: number, length: number): Uint8Array | null;
   /** `length` bytes of this process's memory at `address`, writable in place. */
   memory(address: number, length: number): Uint8Array;
   /** errno of the last failed call, read right after it. */

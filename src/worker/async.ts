@@ -15,6 +15,7 @@ import type { Logger } from "../log/logger.ts";
 import { accessRoute } from "../log/logging_table.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
+import { workerClass } from "./registry.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
 
@@ -42,7 +43,7 @@ export function httpOptions(
     onRequestDone: access &&
       ((request, response, durationMs, details) =>
         access.access(new AccessRecord(request, response, details, durationMs))),
-    keepAlive: config.keepalive,
+    keepAlive: workerClass(config).keepAlive ? config.keepalive : 0,
     limitRequestLine: config.limit_request_line,
     limitRequestFields: config.limit_request_fields,
     limitRequestFieldSize: config.limit_request_field_size,
@@ -119,11 +120,17 @@ export function closeWithin(server: HttpServer, ms: number): Promise<void> {
 export async function serveAsync(
   handler: FetchHandler,
   boot: WorkerBoot,
-  ctx: { config: Config; log: Logger; runtime: Runtime; access?: Logger },
+  ctx: {
+    config: Config;
+    log: Logger;
+    runtime: Runtime;
+    access?: Logger;
+    gate: HttpServerOptions["gate"];
+  },
 ): Promise<Serving[]> {
   const servings: Serving[] = [];
   const tls = loadTlsFiles(ctx.config, ctx.runtime.tlsClientCerts);
-  const options = httpOptions(ctx.config, ctx.log, ctx.access, tls);
+  const options = { ...httpOptions(ctx.config, ctx.log, ctx.access, tls), gate: ctx.gate };
   for (const listener of boot.listeners) {
     const server = createHttpServer(handler, options);
     await server.listen({ fd: listener.fd });

@@ -14,10 +14,11 @@
 // (Deno), the whole worker process retires instead. A thread that crashes
 // answers its own requests with a 500 on its way out (thread_entry.ts).
 
-import net from "node:net";
+import type net from "node:net";
 import type { Config } from "../config/settings.ts";
 import { AppLoadError, firstLine } from "../errors.ts";
-import { listensOnUnix } from "../http/server.ts";
+import type { HttpServerOptions } from "../http/server.ts";
+import { AcceptGate } from "../net/accept_gate.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { FromThread, ToThread } from "./thread_messages.ts";
@@ -89,7 +90,8 @@ export class ThreadPool {
   readonly #threads = new Set<Thread>();
   readonly #origin = Date.now();
   readonly #served = new SharedArrayBuffer(4);
-  readonly #servers: net.Server[] = [];
+  readonly #gates: AcceptGate[] = [];
+  #admission: NonNullable<HttpServerOptions["gate"]>["admission"] | undefined;
   /** Connections accepted while no thread was ready to take them. */
   readonly #pending: Handover[] = [];
   #nextId = 1;
@@ -112,36 +114,44 @@ export class ThreadPool {
   }
 
   /** Accepts on the worker's listeners and hands the connections to the threads. */
-  async serve(listeners: { fd: number }[]): Promise<void> {
+  async serve(
+    listeners: { fd: number }[],
+    { fds, admission, report }: NonNullable<HttpServerOptions["gate"]>,
+  ): Promise<void> {
+    this.#admission = admission;
     for (const [index, listener] of listeners.entries()) {
-      const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
-      let unix = false;
-      server.on("connection", (socket: net.Socket) => {
-        let fd: number;
-        try {
-          fd = this.#options.runtime.detachSocket(socket);
-        } catch {
-          socket.destroy();
-          return;
-        }
-        this.#handOver({ fd, listener: index, unix });
+      const gate: AcceptGate = new AcceptGate(listener.fd, {
+        pauseOnConnect: true,
+        fds,
+        report,
+        onConnection: (socket: net.Socket) => {
+          let fd: number;
+          try {
+            fd = this.#options.runtime.detachSocket(socket);
+          } catch {
+            socket.destroy();
+            return;
+          }
+          admission.opened();
+          this.#handOver({ fd, listener: index, unix: gate.unix });
+        },
       });
-      // Accept errors (EMFILE...) must not crash the worker; the listener keeps going.
-      server.on("error", () => {});
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen({ fd: listener.fd }, () => {
-          server.off("error", reject);
-          unix = listensOnUnix(server);
-          resolve();
-        });
-      });
-      this.#servers.push(server);
+      await gate.open();
+      admission.add(gate);
+      this.#gates.push(gate);
     }
   }
 
-  /** Run on the worker's heartbeat: answers for and replaces threads that hang. */
+  /**
+   * Run on the worker's heartbeat: counts the connections the threads hold (for the worker's
+   * connection limit and share), and answers for and replaces threads that hang.
+   */
   checkLiveness(): void {
+    let open = this.#pending.length;
+    for (const thread of this.#threads) if (!thread.dead) open += thread.open;
+    this.#admission?.recount(open);
+    const now = Date.now();
+    for (const gate of this.#gates) gate.tick(now);
     const limit = this.#options.config.timeout * 1000;
     if (limit <= 0) return;
     for (const thread of this.#threads) {
@@ -156,7 +166,7 @@ export class ThreadPool {
 
   /** Graceful: no new connections; each thread finishes its requests within graceMs. */
   async stop(graceMs: number): Promise<void> {
-    for (const server of this.#servers) server.close();
+    for (const gate of this.#gates) gate.close();
     const live = [...this.#threads].filter((t) => t.loaded && !t.dead);
     await Promise.race([
       Promise.all(live.map((thread) =>
@@ -179,7 +189,7 @@ export class ThreadPool {
   /** Terminates every thread (the process is exiting). */
   close(): void {
     this.#closed = true;
-    for (const server of this.#servers) server.close();
+    for (const gate of this.#gates) gate.close();
     for (const thread of this.#threads) {
       thread.dead = true;
       thread.worker.terminate();

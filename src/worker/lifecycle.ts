@@ -17,7 +17,11 @@ import type { Logger } from "../log/logger.ts";
 import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
+import { libcFds } from "../net/accept_gate.ts";
+import { Admission } from "../net/admission.ts";
+import type { HttpServerOptions } from "../http/server.ts";
 import { accessLogger, serveAsync, type Serving } from "./async.ts";
+import { openBalance } from "./balance.ts";
 import { limitConcurrency } from "./concurrency.ts";
 import { ThreadPool } from "./gthread.ts";
 import { workerClass } from "./registry.ts";
@@ -45,6 +49,7 @@ export class Worker {
   #hooks: HookRunner | undefined;
   #servings: Serving[] = [];
   #pool: ThreadPool | undefined;
+  #admission: Admission | undefined;
   #requests = 0;
   #retiring = false;
   #draining = false;
@@ -158,10 +163,11 @@ export class Worker {
     // Inherited listeners must not leak into processes the app starts.
     const libc = this.#runtime.libc();
     for (const { fd } of this.#boot.listeners) libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+    const gate = this.#gate();
     try {
       const pool = this.#pool;
       if (pool) {
-        await pool.serve(this.#boot.listeners);
+        await pool.serve(this.#boot.listeners, gate);
         this.#servings = [{ stop: (ms) => pool.stop(ms) }];
       } else {
         const limited = limitConcurrency(
@@ -177,6 +183,7 @@ export class Worker {
           log: this.#log,
           runtime: this.#runtime,
           access: accessLogger(this.#config, this.#log),
+          gate,
         });
       }
     } catch (error) {
@@ -186,14 +193,32 @@ export class Worker {
     this.#send({ t: "ready" });
     setInterval(() => {
       this.#send({ t: "beat" });
+      this.#admission?.beat();
       this.#pool?.checkLiveness();
     }, beatInterval(this.#config.timeout));
+  }
+
+  // How the listeners accept: within the class's connection limit, the worker's share next to
+  // its siblings (the scoreboard) and the fds it has.
+  #gate(): NonNullable<HttpServerOptions["gate"]> {
+    const libc = this.#runtime.libc();
+    const admission = new Admission(
+      workerClass(this.#config).connections(this.#config),
+      openBalance(libc, this.#boot.scoreboard, process.pid),
+    );
+    this.#admission = admission;
+    return {
+      fds: libcFds(libc),
+      admission,
+      report: (level, message) => this.#log[level](message),
+    };
   }
 
   /** Graceful stop: no new connections, in-flight requests finish within graceful_timeout. */
   async drain(): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
+    this.#admission?.stop();
     await Promise.all(this.#servings.map((s) => s.stop(this.#config.graceful_timeout * 1000)));
     await this.exit(ExitCode.OK);
   }

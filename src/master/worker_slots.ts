@@ -1,0 +1,49 @@
+// The master's side of the scoreboard (src/ipc/scoreboard.ts): creates the shared page once,
+// hands each new worker a free slot and clears it when the worker is gone, so a slot never
+// carries a dead worker's numbers into a new one.
+
+import type { Libc } from "../runtime/types.ts";
+import { Scoreboard, SCOREBOARD_BYTES, SCOREBOARD_SLOTS } from "../ipc/scoreboard.ts";
+import { moveToInheritedRange } from "../net/listeners.ts";
+
+export class WorkerSlots {
+  /** The shared page's fd, inherited by every worker. */
+  readonly fd: number;
+  readonly #board: Scoreboard;
+  readonly #used = new Set<number>();
+
+  private constructor(fd: number, board: Scoreboard) {
+    this.fd = fd;
+    this.#board = board;
+  }
+
+  /** The scoreboard, or undefined where shared memory cannot be had (workers then go without). */
+  static open(libc: Libc): WorkerSlots | undefined {
+    const created = libc.memfd("appserve-scoreboard", SCOREBOARD_BYTES);
+    if (created < 0) return undefined;
+    const fd = moveToInheritedRange(libc, created);
+    if (fd < 0) libc.close(created);
+    const memory = fd < 0 ? null : libc.mapShared(fd, SCOREBOARD_BYTES);
+    if (memory === null) {
+      if (fd >= 0) libc.close(fd);
+      return undefined;
+    }
+    return new WorkerSlots(fd, new Scoreboard(memory));
+  }
+
+  /** A free slot, cleared; -1 when every slot is taken (that worker is not balanced). */
+  take(): number {
+    for (let slot = 0; slot < SCOREBOARD_SLOTS; slot++) {
+      if (this.#used.has(slot)) continue;
+      this.#used.add(slot);
+      this.#board.clear(slot);
+      return slot;
+    }
+    return -1;
+  }
+
+  free(slot: number): void {
+    if (!this.#used.delete(slot)) return;
+    this.#board.clear(slot);
+  }
+}

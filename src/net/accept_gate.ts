@@ -1,0 +1,196 @@
+// A listener on an inherited socket that can stop and start accepting. node:net has no pause for
+// a listening server, and the runtimes' own accept loops fail badly when the process runs out of
+// fds (Deno's stops for good, Bun's spins) without telling JavaScript. So the gate listens on a
+// duplicate of the fd and closes that duplicate to stop: connections then wait in the kernel's
+// queue, where another worker may take them, until the gate listens again.
+
+import net from "node:net";
+import type { Server, Socket } from "node:net";
+import { setImmediate } from "node:timers";
+import type { Libc } from "../runtime/types.ts";
+import { fdLimit, openFds } from "./fd_usage.ts";
+
+/** The fd calls the gate needs (the runtime's libc, /proc). */
+export interface GateFds {
+  dup(fd: number): number;
+  /** Whether a connection waits on the listening socket. */
+  readable(fd: number): boolean;
+  /** fds this process has open, and the most it may (RLIMIT_NOFILE). */
+  usage(): { open: number; limit: number };
+}
+
+const F_DUPFD_CLOEXEC = 1030;
+
+/** GateFds over libc and /proc. */
+export function libcFds(libc: Libc): GateFds {
+  const limit = fdLimit();
+  return {
+    // Close-on-exec, as the listener itself: processes the app starts must not inherit it.
+    dup: (fd) => libc.fcntl(fd, F_DUPFD_CLOEXEC, 0),
+    readable: (fd) => libc.readable(fd),
+    usage: () => ({ open: Math.min(openFds(), limit), limit }),
+  };
+}
+
+export interface AcceptGateOptions {
+  onConnection(socket: Socket): void;
+  /** Sockets arrive paused (gthread reads none of their bytes itself). */
+  pauseOnConnect?: boolean;
+  fds: GateFds;
+  /** Says that accepting stopped or started again for lack of fds (rate-limited by the gate). */
+  report(level: "warning" | "info", message: string): void;
+}
+
+/** Why a gate may be held: fds ran out, the worker is full, or it has more than its share. */
+export type HoldReason = "fds" | "full" | "share";
+
+// A connection waiting through this many ticks with nothing accepted means the accept loop stalled.
+const STALL_TICKS = 2;
+// The fds that must stay free for the app, the logs and a reply: fewer, and accepting stops.
+const FD_SPARE = 16;
+// Accepting starts again once this many are free, so one closed connection does not flap it.
+const FD_RESUME = 2 * FD_SPARE;
+const WARN_EVERY_MS = 10_000;
+
+export class AcceptGate {
+  readonly fd: number;
+  /** The socket is a unix socket (known once open() resolved). */
+  unix = false;
+  /** What the socket is bound to, as node:net reports it (known once open() resolved). */
+  address: ReturnType<Server["address"]> = null;
+  readonly #options: AcceptGateOptions;
+  #server: Server | null = null;
+  readonly #holds = new Set<HoldReason>();
+  #accepted = 0;
+  #seen = 0;
+  #waiting = 0;
+  #warned = -Infinity;
+  #closed = false;
+
+  constructor(fd: number, options: AcceptGateOptions) {
+    this.fd = fd;
+    this.#options = options;
+  }
+
+  /** Starts accepting; rejects when the fd cannot be listened on. */
+  open(): Promise<void> {
+    return this.#listen(true);
+  }
+
+  /** Whether it accepts right now. */
+  get accepting(): boolean {
+    return this.#server !== null;
+  }
+
+  hold(reason: HoldReason): void {
+    if (this.#holds.has(reason)) return;
+    this.#holds.add(reason);
+    // Not from inside an accept callback: Deno drops the connections it accepted in the same
+    // batch when the server closes there (wrk saw them reset).
+    setImmediate(() => {
+      if (this.#holds.size > 0) this.#stop();
+    });
+  }
+
+  release(reason: HoldReason): void {
+    if (!this.#holds.delete(reason)) return;
+    if (this.#holds.size === 0 && !this.#closed) this.#listen(false).catch(() => {});
+  }
+
+  /** Called on the server's tick: notices a stalled accept loop and fds running out or back. */
+  tick(now: number): void {
+    if (this.#closed) return;
+    if (this.#holds.has("fds")) {
+      const { open, limit } = this.#options.fds.usage();
+      if (open <= limit - FD_RESUME) {
+        this.#options.report("info", `Accepting connections again (${open} of ${limit} fds open)`);
+        this.release("fds");
+      }
+      return;
+    }
+    if (this.#server === null) return;
+    if (this.#accepted !== this.#seen || !this.#options.fds.readable(this.fd)) {
+      this.#seen = this.#accepted;
+      this.#waiting = 0;
+      return;
+    }
+    if (++this.#waiting < STALL_TICKS) return;
+    this.#waiting = 0;
+    const { open, limit } = this.#options.fds.usage();
+    if (open >= limit - FD_SPARE) {
+      if (now - this.#warned >= WARN_EVERY_MS) {
+        this.#warned = now;
+        this.#options.report(
+          "warning",
+          `Cannot accept connections: too many open files (${open} open, ulimit -n ${limit}); ` +
+            "accepting again once some close",
+        );
+      }
+      this.hold("fds");
+    } else {
+      // Stalled with fds to spare (a runtime's accept loop gave up after an error): start afresh.
+      this.#stop();
+      this.#listen(false).catch(() => {});
+    }
+  }
+
+  /** Stops accepting for good. */
+  close(): void {
+    this.#closed = true;
+    this.#stop();
+  }
+
+  #stop(): void {
+    const server = this.#server;
+    if (server === null) return;
+    this.#server = null;
+    server.close();
+  }
+
+  #listen(first: boolean): Promise<void> {
+    if (this.#server !== null) return Promise.resolve();
+    const dup = this.#options.fds.dup(this.fd);
+    if (dup < 0) {
+      // No fd to spare even for the duplicate: wait for fds like any other shortage.
+      if (first) return Promise.reject(new Error("cannot duplicate the listening socket"));
+      this.#holds.add("fds");
+      return Promise.resolve();
+    }
+    const server = net.createServer({
+      allowHalfOpen: true,
+      pauseOnConnect: this.#options.pauseOnConnect ?? false,
+    });
+    this.#server = server;
+    server.on("connection", (socket: Socket) => {
+      this.#accepted++;
+      this.#options.onConnection(socket);
+    });
+    return new Promise<void>((resolve, reject) => {
+      const onError = (error: Error) => {
+        if (this.#server === server) this.#server = null;
+        reject(error);
+      };
+      server.once("error", onError);
+      server.listen({ fd: dup }, () => {
+        server.off("error", onError);
+        // Accept errors the runtime does report must not take the worker down; tick() sees
+        // a loop that stops accepting.
+        server.on("error", () => {});
+        if (first) {
+          this.unix = listensOnUnix(server);
+          this.address = server.address();
+        }
+        if (this.#server !== server) server.close();
+        resolve();
+      });
+    });
+  }
+}
+
+/** Whether a listening node:net server is on a unix socket. */
+export function listensOnUnix(server: Server): boolean {
+  // A unix path shows as a string; an inherited unix fd as null (Deno) or an object
+  // without a port (Bun).
+  const a = server.address();
+  return a === null || typeof a === "string" || typeof a.port !== "number";
+}

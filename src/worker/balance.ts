@@ -1,0 +1,53 @@
+// A worker's share of the connections. Workers accepting on one shared socket do not share them
+// out by themselves: whoever wakes first takes a whole burst (wrk's 64 connections all went to
+// one worker), and kept-alive connections stay where they landed. So each worker writes its
+// count to the scoreboard and stops accepting for a moment while it has clearly more than the
+// sibling with the fewest; the one with the fewest never stops.
+
+import type { ConnectionShare } from "../net/admission.ts";
+import type { WorkerBoot } from "../ipc/messages.ts";
+import { NOT_ACCEPTING, Scoreboard, SCOREBOARD_BYTES } from "../ipc/scoreboard.ts";
+import type { Libc } from "../runtime/types.ts";
+
+// A sibling that has not written for this long is stuck or gone: it is not counted on. Workers
+// write at least once per heartbeat (at most a second apart).
+const LIVE_MS = 3000;
+
+export class Balance implements ConnectionShare {
+  readonly #board: Scoreboard;
+  readonly #slot: number;
+  readonly #pid: number;
+  #open = 0;
+
+  constructor(board: Scoreboard, slot: number, pid: number) {
+    this.#board = board;
+    this.#slot = slot;
+    this.#pid = pid;
+  }
+
+  publish(open: number, accepting: boolean): void {
+    this.#open = accepting ? open : NOT_ACCEPTING;
+    this.#board.write(this.#slot, this.#pid, this.#open, Date.now());
+  }
+
+  excess(open: number): number {
+    const fewest = this.#board.fewestBesides(this.#slot, Date.now() - LIVE_MS);
+    // A fifth more than the fewest (at least two more) is within the share: counts stay within
+    // about ±10% of even. Beyond it, half the difference moves, which evens the two out.
+    if (fewest < 0 || open <= fewest + Math.max(2, Math.floor(open / 5))) return 0;
+    return Math.floor((open - fewest) / 2);
+  }
+}
+
+/** The Balance over the scoreboard the master gave this worker, if it gave one. */
+export function openBalance(
+  libc: Libc,
+  scoreboard: WorkerBoot["scoreboard"],
+  pid: number,
+): Balance | undefined {
+  if (scoreboard === undefined) return undefined;
+  const memory = libc.mapShared(scoreboard.fd, SCOREBOARD_BYTES);
+  // The mapping stays when the fd goes; nothing the app starts should inherit it.
+  libc.close(scoreboard.fd);
+  return memory === null ? undefined : new Balance(new Scoreboard(memory), scoreboard.slot, pid);
+}

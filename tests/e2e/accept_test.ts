@@ -1,0 +1,149 @@
+// How workers accept: within a lowered fd limit (no spin, no stall, serving again once fds
+// free up), evenly between workers under keep-alive load, and one connection at a time in sync.
+
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import {
+  childPids,
+  e2e,
+  FIXTURES,
+  get,
+  load,
+  pidOf,
+  sleep,
+  start,
+  type Target,
+} from "../_helpers.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+
+/** The same target with RLIMIT_NOFILE lowered for it alone (prlimit execs the command). */
+function withFdLimit(target: Target, limit: number): Target {
+  return {
+    ...target,
+    command: "prlimit",
+    prefix: [`--nofile=${limit}:${limit}`, target.command, ...target.prefix],
+  };
+}
+
+/** CPU ticks (user + system) a process has used. */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Opens `count` connections that send nothing; resolves once all are connected or refused. */
+async function holdConnections(port: number, count: number): Promise<net.Socket[]> {
+  const sockets = Array.from({ length: count }, () => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.on("error", () => {});
+    return socket;
+  });
+  await Promise.all(sockets.map((s) =>
+    new Promise<void>((resolve) => {
+      s.once("connect", () => resolve());
+      s.once("error", () => resolve());
+    })
+  ));
+  return sockets;
+}
+
+for (const workers of [1, 2]) {
+  e2e(
+    `-w ${workers} under ulimit -n 256: an fd shortage is logged, nothing spins, and serving resumes`,
+    async (target) => {
+      const server = start(withFdLimit(target, 256), [
+        "-w",
+        String(workers),
+        "-b",
+        "127.0.0.1:0",
+        PID_APP,
+      ]);
+      const url = await server.ready(workers);
+      await server.waitFor(
+        /\[WARNING\] ulimit -n is 256, but a worker may need 1064 fds \(--worker-connections 1000/,
+      );
+      const port = Number(new URL(url).port);
+      const pids = childPids(server.pid);
+      const held = await holdConnections(port, 300 * workers);
+      await server.waitFor(
+        /\[WARNING\] Cannot accept connections: too many open files \(\d+ open, ulimit -n 256\)/,
+      );
+      const before = pids.map(cpuTicks);
+      await sleep(2000);
+      const spent = pids.map((pid, i) => cpuTicks(pid) - before[i]);
+      // A worker spinning on accept() would burn ~200 ticks in these 2 s.
+      for (const ticks of spent) assert.ok(ticks < 60, `worker CPU ticks while full: ${spent}`);
+      for (const socket of held) socket.destroy();
+      await server.waitFor(/\[INFO\] Accepting connections again/);
+      const answers = await Promise.all(Array.from({ length: 20 }, () => get(url)));
+      assert.deepEqual(answers.map((a) => a.status), Array(20).fill(200));
+      assert.deepEqual(childPids(server.pid).sort(), pids.sort(), "the same workers serve");
+      assert.equal((await server.stop()).code, 0);
+    },
+  );
+}
+
+e2e("keep-alive load spreads connections and CPU evenly over -w 2", async (target) => {
+  const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
+  const url = await server.ready(2);
+  const pids = childPids(server.pid);
+  const before = pids.map(cpuTicks);
+  const running = load(url, 4, { connections: 64 });
+  await sleep(2500);
+  // Established connections of each worker, from the kernel's socket table.
+  const sockets = pids.map((pid) => countConnections(pid, Number(new URL(url).port)));
+  const result = await running.done;
+  assert.equal(result.failed, 0, result.report);
+  const spent = pids.map((pid, i) => cpuTicks(pid) - before[i]);
+  const within = (values: number[]) => {
+    const mean = values.reduce((a, b) => a + b) / values.length;
+    return values.every((v) => Math.abs(v - mean) <= 0.25 * mean);
+  };
+  assert.ok(within(spent), `CPU ticks per worker: ${spent}`);
+  assert.ok(within(sockets), `connections per worker: ${sockets}`);
+  await server.stop();
+});
+
+e2e("a sync worker accepts no connection while it serves one", async (target) => {
+  const server = start(target, ["-w", "2", "-k", "sync", "-b", "127.0.0.1:0", PID_APP]);
+  const url = await server.ready(2);
+  const slow = get(`${url}/slow?ms=3000`);
+  await sleep(500);
+  // Every quick request is served at once by the idle worker, none waits behind the slow one.
+  const quick: number[] = [];
+  for (let i = 0; i < 10; i++) quick.push(pidOf(await get(url)));
+  const busy = pidOf(await slow);
+  assert.ok(!quick.includes(busy), `quick requests went to the busy worker ${busy}: ${quick}`);
+  const answer = await get(url);
+  assert.equal(answer.headers.connection, "close", "sync closes after each response");
+  await server.stop();
+});
+
+/** Established TCP connections on `port` whose socket inode belongs to process `pid`. */
+function countConnections(pid: number, port: number): number {
+  const inodes = new Set<string>();
+  for (const line of readFileSync(`/proc/${pid}/net/tcp`, "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const local = parseInt(f[1].split(":")[1], 16);
+    if (local === port && f[3] === "01") inodes.add(f[9]);
+  }
+  let count = 0;
+  for (const fd of readdirFds(pid)) if (inodes.has(fd)) count++;
+  return count;
+}
+
+function readdirFds(pid: number): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const link = readlinkSync(`/proc/${pid}/fd/${name}`);
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m) out.push(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
+}
