@@ -433,6 +433,19 @@ export const SETTINGS = [
       "listed headers that disagree get 400, as in gunicorn.",
   },
   {
+    name: "header_map",
+    section: "Server Mechanics",
+    flags: ["--header-map"],
+    metavar: "MODE",
+    type: choice(["drop", "refuse", "dangerous"] as const),
+    default: "drop",
+    doc: "Header fields whose name contains `_`: `drop` leaves them out of the request the app " +
+      "sees, `refuse` answers 400, `dangerous` passes them on. Proxies (nginx, gunicorn's WSGI " +
+      "environ) treat `_` and `-` alike, so `X_Forwarded_For` could pass for " +
+      "`X-Forwarded-For`; dropped fields still count against limit_request_fields. With " +
+      "--reuse-port the same policy is applied to the native server's request.",
+  },
+  {
     name: "proxy_protocol",
     section: "Server Mechanics",
     flags: ["--proxy-protocol"],

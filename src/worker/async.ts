@@ -17,6 +17,7 @@ import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
+import { mapHeaders } from "./native_header_map.ts";
 
 /** A running server of this worker; stop() is graceful within the given ms. */
 export interface Serving {
@@ -47,6 +48,7 @@ export function httpOptions(
     limitRequestFields: config.limit_request_fields,
     limitRequestFieldSize: config.limit_request_field_size,
     limitRequestBody: config.limit_request_body,
+    headerMap: config.header_map,
     forwarded: forwardedTrust(config.forwarded_allow_ips, config.secure_scheme_headers),
     proxyProtocol: config.proxy_protocol,
     proxyAllow: new AddressMatcher(config.proxy_allow_ips),
@@ -135,12 +137,15 @@ export async function serveAsync(
       ctx.config.limit_request_body,
       (message) => ctx.log.warning(`Invalid request: ${message}`),
     );
-    // Outermost, so the access log sees the client a trusted proxy named.
-    const app = trustForwarded(
+    // Outside the access log, so it sees the client a trusted proxy named.
+    const trusted = trustForwarded(
       ctx.access ? logged(limited, ctx.access) : limited,
       options.forwarded!,
       (m) => ctx.log.warning(m),
+      options.scheme,
     );
+    // Outermost, as the parser drops or refuses these fields before anything reads them.
+    const app = mapHeaders(trusted, ctx.config.header_map, (m) => ctx.log.warning(m));
     const server = await ctx.runtime.serveNative(guarded(app, ctx.log), {
       hostname: address.host,
       port: address.port,

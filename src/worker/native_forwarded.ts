@@ -7,14 +7,28 @@ import type { ForwardedTrust } from "../http/forwarded.ts";
 import { ParseError } from "../http/parser.ts";
 import type { FetchHandler } from "../http/types.ts";
 
-/** Wraps `handler` so a trusted peer's forwarding headers set the scheme and the client. */
+// Deno.serve takes request.url's scheme from an absolute-form target (`GET https://x/ HTTP/1.1`
+// over plain HTTP): the scheme is the connection's, or a trusted proxy's, never the client's claim.
+function withScheme(request: Request, scheme: string): Request {
+  const url = request.url;
+  if (url.startsWith(scheme) && url.charCodeAt(scheme.length) === 58 /* : */) return request;
+  const fixed = new URL(url);
+  fixed.protocol = scheme;
+  return new Request(fixed, request);
+}
+
+/**
+ * Wraps `handler` so a trusted peer's forwarding headers set the scheme and the client; `scheme`
+ * is the connection's (https with TLS), which request.url keeps otherwise.
+ */
 export function trustForwarded(
   handler: FetchHandler,
   trust: ForwardedTrust,
   warn: (message: string) => void,
+  scheme: "http" | "https" = "http",
 ): FetchHandler {
   return (request, info) => {
-    if (!isTrusted(trust, info.remoteAddr)) return handler(request, info);
+    if (!isTrusted(trust, info.remoteAddr)) return handler(withScheme(request, scheme), info);
     let forwarding;
     try {
       forwarding = readForwarding(trust, [...request.headers]);
@@ -26,13 +40,7 @@ export function trustForwarded(
         headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
       });
     }
-    if (forwarding.scheme !== null) {
-      const url = new URL(request.url);
-      if (url.protocol !== forwarding.scheme + ":") {
-        url.protocol = forwarding.scheme;
-        request = new Request(url, request);
-      }
-    }
+    request = withScheme(request, forwarding.scheme ?? scheme);
     return handler(request, forwarding.remote === null ? info : new PeerInfo(forwarding.remote));
   };
 }
