@@ -100,6 +100,28 @@ for (const reusePort of [false, true]) {
   });
 }
 
+e2e("a GET or HEAD body never reaches the app but is skipped on the wire", async (t) => {
+  const { server, port } = await serve(t, false);
+  try {
+    const answer = await rawExchange(
+      port,
+      "HEAD /h HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc" +
+        "GET /g HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nGET\r\n0\r\n\r\n" +
+        "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    // HEAD: a head only; then one JSON body per GET, with nothing taken from the bodies.
+    const statuses = [...answer.text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    assert.deepEqual(statuses, ["200", "200", "200"], answer.text);
+    const seen = [...answer.text.matchAll(/\{"pid".*?"body":"(.*?)"\}/g)];
+    assert.equal(seen.length, 2, answer.text);
+    assert.match(seen[0][0], /"method":"GET","url":"http:\/\/x\/g"/);
+    assert.equal(seen[0][1], "", "the GET body stays off the app");
+    assert.match(seen[1][0], /"url":"http:\/\/x\/next"/);
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
+
 e2e('header_map = "dangerous" in appserve.toml passes fields named with _ on', async (t) => {
   const dir = tempDir();
   try {
