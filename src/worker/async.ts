@@ -17,7 +17,6 @@ import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
-import { mapHeaders } from "./native_header_map.ts";
 
 /** A running server of this worker; stop() is graceful within the given ms. */
 export interface Serving {
@@ -137,15 +136,14 @@ export async function serveAsync(
       ctx.config.limit_request_body,
       (message) => ctx.log.warning(`Invalid request: ${message}`),
     );
-    // Outside the access log, so it sees the client a trusted proxy named.
-    const trusted = trustForwarded(
+    // Outermost, so the access log sees the client a trusted proxy named, and no field
+    // header_map drops (as the parser leaves them out before anything reads them).
+    const app = trustForwarded(
       ctx.access ? logged(limited, ctx.access) : limited,
       options.forwarded!,
       (m) => ctx.log.warning(m),
-      options.scheme,
+      { scheme: options.scheme, headerMap: ctx.config.header_map },
     );
-    // Outermost, as the parser drops or refuses these fields before anything reads them.
-    const app = mapHeaders(trusted, ctx.config.header_map, (m) => ctx.log.warning(m));
     const server = await ctx.runtime.serveNative(guarded(app, ctx.log), {
       hostname: address.host,
       port: address.port,
