@@ -49,8 +49,8 @@ export type HeadLimits = Pick<
   "limitRequestLine" | "limitRequestFields" | "limitRequestFieldSize" | "headerMap"
 >;
 
-// header_map: what becomes of a field whose name holds `_`. Proxies (and gunicorn's WSGI environ)
-// treat `_` and `-` alike, so X_Forwarded_For could pass for X-Forwarded-For behind one.
+// header_map: what becomes of a field whose name holds `_`. CGI-style gateways (a WSGI environ,
+// PHP) give `_` and `-` one name, so X_Forwarded_For could pass for X-Forwarded-For behind one.
 const MAP_DROP = 0;
 const MAP_REFUSE = 1;
 const MAP_DANGEROUS = 2;
