@@ -104,8 +104,8 @@ export function buildRequest(
     throw new ParseError(400, "request target or header refused by the URL or Headers parser");
   }
   // Any method token must reach the app as sent. Bun's Request turns methods it does not know into
-  // GET: the Request just built is the test, so no list of methods per runtime is kept, and the
-  // six that Fetch itself defines skip the getter.
+  // GET: the Request just built is the test, so no list of methods per runtime is kept. The six
+  // methods Fetch normalises, which every runtime carries, skip the getter.
   const m = head.method;
   if (
     m !== "GET" && m !== "POST" && m !== "PUT" && m !== "DELETE" && m !== "HEAD" &&
