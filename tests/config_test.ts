@@ -178,7 +178,7 @@ Deno.test("resolveConfig() names gunicorn-only flags and TOML keys with the reas
     assert.ok(error instanceof ConfigError && !(error instanceof UsageError));
     assert.match(
       error.message,
-      /^appserve\.toml:2:\d+: "forwarder_headers" is a gunicorn setting that does not apply to appserve: they shape the WSGI environ/,
+      /^appserve\.toml:2:\d+: "forwarder_headers" is a gunicorn setting that does not apply to appserve: it lets trusted proxies set WSGI environ names/,
     );
   });
 });

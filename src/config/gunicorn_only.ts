@@ -75,10 +75,11 @@ export const GUNICORN_ONLY: readonly GunicornOnly[] = [
     reason: "Python logging configuration formats; the TOML `[logging]` table routes the logs",
   },
   {
-    names: ["header_map", "forwarder_headers"],
-    flags: ["--header-map", "--forwarder-headers"],
+    names: ["forwarder_headers"],
+    flags: ["--forwarder-headers"],
     kind: "n/a",
-    reason: "they shape the WSGI environ; a fetch app reads the request's headers as sent",
+    reason: "it lets trusted proxies set WSGI environ names such as SCRIPT_NAME past " +
+      'header_map; a fetch app has no environ (header_map = "dangerous" passes `_` names on)',
   },
   {
     names: ["uwsgi_allow_ips"],

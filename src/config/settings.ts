@@ -465,6 +465,20 @@ export const SETTINGS = [
       "listed headers that disagree get 400, as in gunicorn.",
   },
   {
+    name: "header_map",
+    section: "Server Mechanics",
+    flags: ["--header-map"],
+    metavar: "MODE",
+    type: choice(["drop", "refuse", "dangerous"] as const),
+    default: "drop",
+    doc: "Header fields whose name contains `_`: `drop` leaves them out of the request the app " +
+      "sees, `refuse` answers 400, `dangerous` passes them on. CGI-style gateways (a WSGI " +
+      "environ, PHP) give `_` and `-` one name, so `X_Forwarded_For` could pass for " +
+      "`X-Forwarded-For` behind one; nginx drops such fields by default for that reason. " +
+      "Dropped fields still count against limit_request_fields. With --reuse-port the same " +
+      "policy is applied to the native server's request.",
+  },
+  {
     name: "proxy_protocol",
     section: "Server Mechanics",
     flags: ["--proxy-protocol"],

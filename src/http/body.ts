@@ -1,6 +1,8 @@
 // A request body as a Web ReadableStream fed from the socket: the app pulls, the socket pauses when
 // the app falls behind, and Content-Length or chunked framing is decoded strictly on the way.
 
+import { TCHAR } from "./parser.ts";
+
 /** What a body needs from its connection. */
 export interface BodySink {
   /** The stream's queue is full: stop reading the socket. */
@@ -16,21 +18,53 @@ const QUEUE_BYTES = 64 * 1024;
 // Caps on the parts of chunked framing we skip, so they cannot be used to stream garbage forever.
 const MAX_CHUNK_LINE = 4096;
 const MAX_TRAILERS = 16 * 1024;
-// 2^53 in hex is 14 digits; more would lose precision.
+// 2^53 in hex is 14 digits; more would lose precision. Leading zeros do not count (RFC 9112 allows
+// any number of them; the line cap bounds them).
 const MAX_SIZE_DIGITS = 13;
 
 // Chunked decoder states.
 const C_SIZE = 0; // hex digits of a chunk size
-const C_SIZE_WS = 1; // whitespace after the digits, before ";" or CR
+const C_SIZE_WS = 1; // whitespace after the digits, which only a ";" may follow
 const C_EXT = 2; // a chunk extension, ignored up to CR
 const C_SIZE_LF = 3; // LF after the chunk-size line
 const C_DATA = 4; // chunk data
 const C_DATA_CR = 5; // CR after chunk data
 const C_DATA_LF = 6; // LF after chunk data
 const C_TRAILER = 7; // start of a trailer line (or the final CRLF)
-const C_TRAILER_LINE = 8; // inside a trailer line, ignored up to CR
-const C_TRAILER_LF = 9; // LF ending a trailer line
-const C_END_LF = 10; // LF of the final CRLF
+const C_TRAILER_NAME = 8; // a trailer field's name, up to its colon
+const C_TRAILER_VALUE = 9; // a trailer field's value, up to CR
+const C_TRAILER_LF = 10; // LF ending a trailer line
+const C_END_LF = 11; // LF of the final CRLF
+
+// Fields that must not come as trailers (RFC 9110 §6.5.1): framing, routing, connection control,
+// request modifiers, authentication and content format, which only mean something before the
+// content. Trailers never reach a fetch app, but a proxy in front may merge them into the header
+// section, so a request carrying one is refused (400) as gunicorn refuses it.
+const FORBIDDEN_TRAILERS = new Set([
+  "transfer-encoding",
+  "content-length",
+  "trailer",
+  "te",
+  "host",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "upgrade",
+  "expect",
+  "max-forwards",
+  "cache-control",
+  "pragma",
+  "range",
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "set-cookie",
+  "content-type",
+  "content-encoding",
+  "content-range",
+]);
+// Longer names cannot be in the set: past this their letters are not kept.
+const MAX_FORBIDDEN_NAME = 19;
 
 // The chunk is optional in some runtimes' typings (bun-types) of QueuingStrategySize.
 function byteSize(chunk?: Uint8Array): number {
@@ -65,6 +99,8 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
   tooLarge = false;
   /** Bytes still to come for a Content-Length body (-1 for chunked). */
   remaining: number;
+  /** Why the chunked framing was refused, once feed returned -1 (a one-line message). */
+  reason = "";
   private discarding = false;
   private continuePending: boolean;
   private controller: ReadableStreamDefaultController<Uint8Array> | null = null;
@@ -75,6 +111,8 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
   private cdigits = 0;
   private cline = 0;
   private trailers = 0;
+  // The lower-cased name of the trailer field being read (its first MAX_FORBIDDEN_NAME + 1 chars).
+  private tname = "";
   // Decoded bytes allowed (limit_request_body); Infinity when unlimited.
   private readonly limit: number;
 
@@ -158,13 +196,17 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
     if (used < 0) {
       this.fail(
         new TypeError(
-          this.tooLarge
-            ? "request body exceeds limit_request_body"
-            : "malformed chunked request body",
+          this.tooLarge ? "request body exceeds limit_request_body" : this.reason,
         ),
       );
     }
     return used;
+  }
+
+  // Records why the framing is refused; returns feed's -1.
+  private refuse(reason: string): number {
+    this.reason = "malformed chunked body: " + reason;
+    return -1;
   }
 
   private deliver(buf: Uint8Array, from: number, to: number): void {
@@ -198,36 +240,44 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
       const c = buf[i];
       switch (state) {
         case C_SIZE: {
+          if (++this.cline > MAX_CHUNK_LINE) return this.refuse("chunk-size line too long");
           const h = hexValue(c);
           if (h >= 0) {
-            if (++this.cdigits > MAX_SIZE_DIGITS) return -1;
+            if ((this.csize > 0 || h > 0) && ++this.cdigits > MAX_SIZE_DIGITS) {
+              return this.refuse("chunk size too large");
+            }
             this.csize = this.csize * 16 + h;
             i++;
           } else {
-            if (this.cdigits === 0) return -1;
+            // cline counts this byte: 1 means the line has no digit before it.
+            if (this.cline === 1) return this.refuse("invalid chunk size");
             if (c === 13) state = C_SIZE_LF;
             else if (c === 59 /* ; */) state = C_EXT;
             else if (c === 32 || c === 9) state = C_SIZE_WS;
-            else return -1;
+            else return this.refuse("invalid chunk size");
             i++;
           }
           break;
         }
         case C_SIZE_WS:
+          // RFC 9112 §7.1.1 allows whitespace (BWS) only before a chunk extension, as gunicorn
+          // reads it: "5 ;x" is a size and an extension, "5 " before CRLF is not a size.
+          if (++this.cline > MAX_CHUNK_LINE) return this.refuse("chunk-size line too long");
           if (c === 59) state = C_EXT;
-          else if (c === 13) state = C_SIZE_LF;
-          else if (c !== 32 && c !== 9) return -1;
+          else if (c !== 32 && c !== 9) return this.refuse("whitespace after chunk size");
           i++;
           break;
         case C_EXT:
           // Extensions are ignored, but not allowed to carry control bytes or run on forever.
           if (c === 13) state = C_SIZE_LF;
-          else if ((c < 32 && c !== 9) || c === 127) return -1;
-          if (++this.cline > MAX_CHUNK_LINE) return -1;
+          else if ((c < 32 && c !== 9) || c === 127) {
+            return this.refuse("control character in chunk extension");
+          }
+          if (++this.cline > MAX_CHUNK_LINE) return this.refuse("chunk-size line too long");
           i++;
           break;
         case C_SIZE_LF:
-          if (c !== 10) return -1;
+          if (c !== 10) return this.refuse("chunk-size line not ended by CRLF");
           i++;
           this.cdigits = 0;
           this.cline = 0;
@@ -248,35 +298,54 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
           break;
         }
         case C_DATA_CR:
-          if (c !== 13) return -1;
+          if (c !== 13) return this.refuse("chunk data longer than its size");
           state = C_DATA_LF;
           i++;
           break;
         case C_DATA_LF:
-          if (c !== 10) return -1;
+          if (c !== 10) return this.refuse("chunk data not ended by CRLF");
           state = C_SIZE;
           i++;
           break;
         case C_TRAILER:
+          if (++this.trailers > MAX_TRAILERS) return this.refuse("trailer section too large");
           if (c === 13) state = C_END_LF;
-          else if (c === 10 || c === 0) return -1;
-          else state = C_TRAILER_LINE;
-          if (++this.trailers > MAX_TRAILERS) return -1;
+          else if (c === 32 || c === 9) return this.refuse("obsolete line folding in trailers");
+          else if (c < 128 && TCHAR[c] === 1) {
+            this.tname = String.fromCharCode(c | (c >= 65 && c <= 90 ? 0x20 : 0));
+            state = C_TRAILER_NAME;
+          } else return this.refuse("invalid trailer field name");
           i++;
           break;
-        case C_TRAILER_LINE:
+        case C_TRAILER_NAME:
+          if (++this.trailers > MAX_TRAILERS) return this.refuse("trailer section too large");
+          if (c === 58 /* : */) {
+            if (FORBIDDEN_TRAILERS.has(this.tname)) {
+              return this.refuse(`"${this.tname}" is not allowed as a trailer field`);
+            }
+            state = C_TRAILER_VALUE;
+          } else if (c < 128 && TCHAR[c] === 1) {
+            if (this.tname.length <= MAX_FORBIDDEN_NAME) {
+              this.tname += String.fromCharCode(c | (c >= 65 && c <= 90 ? 0x20 : 0));
+            }
+          } else return this.refuse("invalid trailer field name");
+          i++;
+          break;
+        case C_TRAILER_VALUE:
+          if (++this.trailers > MAX_TRAILERS) return this.refuse("trailer section too large");
           if (c === 13) state = C_TRAILER_LF;
-          else if (c === 10 || c === 0) return -1;
-          if (++this.trailers > MAX_TRAILERS) return -1;
+          else if ((c < 32 && c !== 9) || c === 127) {
+            return this.refuse("invalid character in trailer field value");
+          }
           i++;
           break;
         case C_TRAILER_LF:
-          if (c !== 10) return -1;
+          if (c !== 10) return this.refuse("trailer line not ended by CRLF");
           state = C_TRAILER;
           i++;
           break;
         case C_END_LF:
-          if (c !== 10) return -1;
+          if (c !== 10) return this.refuse("chunked body not ended by CRLF");
           this.cstate = state;
           this.finish();
           return i + 1;

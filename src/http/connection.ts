@@ -269,7 +269,7 @@ export class Connection implements ExchangeHost, BodySink {
         const used = body.feed(p);
         if (used < 0) {
           return this.badRequest(
-            body.tooLarge ? bodyTooLarge(limit) : new ParseError(400, "malformed chunked body"),
+            body.tooLarge ? bodyTooLarge(limit) : new ParseError(400, body.reason),
           );
         }
         this.pending = used < p.length ? p.subarray(used) : null;

@@ -58,9 +58,12 @@ export class PeerInfo implements ServeInfo {
   }
 }
 
-/** The method as Fetch will report it: it upper-cases the standard ones, so do we, to compare. */
+/**
+ * The method as Fetch will report it. Fetch upper-cases six standard methods spelled in any case,
+ * but the parser lets no lower-case letter through, so that is the method as sent.
+ */
 export function fetchMethod(method: string): string {
-  return method === "GET" || method === "HEAD" || method.length > 7 ? method : method.toUpperCase();
+  return method;
 }
 
 /** Fetch refuses a body on these (Deno throws); one sent with them is skipped off the wire. */
@@ -70,7 +73,9 @@ export function isBodyless(method: string): boolean {
 
 /**
  * Builds the app's Request. `method` is `fetchMethod(head.method)`; `body` is null for a request
- * without one. Throws ParseError(400) for what the URL parser or Headers refuse.
+ * without one. `scheme` is the connection's, or the one a trusted proxy reported: never the one an
+ * absolute-form target names. Throws ParseError: 400 for what the URL parser or Headers refuse,
+ * 501 for a method the runtime's Request would not carry unchanged.
  */
 export function buildRequest(
   head: RequestHead,
@@ -79,18 +84,15 @@ export function buildRequest(
   options: HttpOptions,
   scheme: string = options.scheme,
 ): Request {
-  const target = head.target;
+  const path = head.path;
   const prefix = scheme + "://" + (head.host || options.defaultHost || "localhost");
-  // Origin-form is the common case; absolute-form is already a URL; `*` has no path of its own.
-  const url = target.charCodeAt(0) === 47
-    ? prefix + target
-    : target === "*"
-    ? prefix + "/*"
-    : target;
+  // Origin-form is the common case (an absolute-form target's path is one too); `*` has no path.
+  const url = path.charCodeAt(0) === 47 ? prefix + path : prefix + "/*";
+  let request: Request;
   try {
     // Headers are appended to the new Request rather than passed in the init: the init path
     // converts them through WebIDL first and costs noticeably more in both runtimes.
-    const request = method === "GET"
+    request = method === "GET"
       ? new Request(url)
       : body === null
       ? new Request(url, { method: head.method })
@@ -98,10 +100,20 @@ export function buildRequest(
     const h = request.headers;
     const pairs = head.headers;
     for (let i = 0; i < pairs.length; i++) h.append(pairs[i][0], pairs[i][1]);
-    return request;
   } catch {
     throw new ParseError(400, "request target or header refused by the URL or Headers parser");
   }
+  // Any method token must reach the app as sent. Bun's Request turns methods it does not know into
+  // GET: the Request just built is the test, so no list of methods per runtime is kept. The six
+  // methods Fetch normalises, which every runtime carries, skip the getter.
+  const m = head.method;
+  if (
+    m !== "GET" && m !== "POST" && m !== "PUT" && m !== "DELETE" && m !== "HEAD" &&
+    m !== "OPTIONS" && request.method !== m
+  ) {
+    throw new ParseError(501, `method "${m}" cannot be passed on unchanged by this runtime`);
+  }
+  return request;
 }
 
 function describe(v: unknown): string {

@@ -19,11 +19,20 @@ export interface RequestHead {
   method: string;
   /** Request target as sent (bytes >= 0x80 percent-encoded). */
   target: string;
+  /**
+   * The target in origin-form, what request.url is built from: `target` itself, except for an
+   * absolute-form target (its path and query; its authority is in `host`) and `*`.
+   */
+  path: string;
   /** Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1. */
   minor: 0 | 1;
-  /** `[name, value]` pairs in wire order, names as sent, values with OWS trimmed. */
+  /**
+   * `[name, value]` pairs in wire order, names as sent, values with OWS trimmed. Names with `_`
+   * are left out unless header_map is "dangerous"; an absolute-form target's authority replaces
+   * the Host value.
+   */
   headers: [string, string][];
-  /** The single Host value, or null when absent. */
+  /** The authority of an absolute-form target, else the single Host value; null when neither. */
   host: string | null;
   /** Declared Content-Length, or -1 when there is none. */
   contentLength: number;
@@ -37,8 +46,14 @@ export interface RequestHead {
 
 export type HeadLimits = Pick<
   HttpOptions,
-  "limitRequestLine" | "limitRequestFields" | "limitRequestFieldSize"
+  "limitRequestLine" | "limitRequestFields" | "limitRequestFieldSize" | "headerMap"
 >;
+
+// header_map: what becomes of a field whose name holds `_`. CGI-style gateways (a WSGI environ,
+// PHP) give `_` and `-` one name, so X_Forwarded_For could pass for X-Forwarded-For behind one.
+const MAP_DROP = 0;
+const MAP_REFUSE = 1;
+const MAP_DANGEROUS = 2;
 
 // gunicorn clamps limit_request_fields to this; with 0 it means "as many as gunicorn allows".
 const MAX_HEADERS = 32768;
@@ -52,8 +67,8 @@ const UNLIMITED_LINE_CAP = 1024 * 1024;
 const LF = 10;
 const CR = 13;
 
-// tchar from RFC 9110 §5.6.2, as a lookup table so token checks are one load per byte.
-const TCHAR = new Uint8Array(128);
+/** tchar from RFC 9110 §5.6.2, as a lookup table so token checks are one load per byte. */
+export const TCHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
   TCHAR[c.charCodeAt(0)] = 1;
 }
@@ -67,6 +82,20 @@ function isToken(s: string, from: number, to: number): boolean {
     // Letters make up nearly every real method and header name: test them before the table.
     if ((c | 0x20) >= 97 && (c | 0x20) <= 122) continue;
     if (c > 127 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+// gunicorn's default method rule (its permit_unconventional_http_method off): a token of 3 to 20
+// characters without lower-case letters or "#". Registered methods are upper case, and lower-case
+// spellings are where runtimes read a method differently (Fetch upper-cases "get", Bun's Request
+// "patch"), so none reaches an app to be read two ways.
+function isMethod(s: string, to: number): boolean {
+  if (to < 3 || to > 20) return false;
+  for (let i = 0; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) continue;
+    if (c > 127 || TCHAR[c] === 0 || c === 35 || (c >= 97 && c <= 122)) return false;
   }
   return true;
 }
@@ -89,8 +118,12 @@ export class HeadScanner {
   private readonly fieldSizeLimit: number;
   /** Most bytes a head may span (request line, fields, CRLFs). */
   private readonly maxHead: number;
+  /** header_map as one of the MAP_* codes, for parseHead. */
+  readonly headerMap: number;
 
   constructor(limits: HeadLimits) {
+    const map = limits.headerMap ?? "drop";
+    this.headerMap = map === "refuse" ? MAP_REFUSE : map === "dangerous" ? MAP_DANGEROUS : MAP_DROP;
     this.lineLimit = limits.limitRequestLine > 0 ? limits.limitRequestLine : 0;
     const f = limits.limitRequestFields;
     this.fieldLimit = f > 0 && f < MAX_HEADERS ? f : MAX_HEADERS;
@@ -211,7 +244,6 @@ function equalsLower(s: string, from: number, lower: string): boolean {
   }
   return true;
 }
-const FETCH_NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 const HTTP_VERSION_RE = /^HTTP\/[0-9]\.[0-9]$/;
 const ABSOLUTE_FORM_RE = /^https?:\/\//i;
 const HIGH_BYTE_RE = /[\x80-\xff]/g;
@@ -244,7 +276,7 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
   if (sp1 <= 0 || sp1 >= le) throw new ParseError(400, "invalid request line");
   const sp2 = s.indexOf(" ", sp1 + 1);
   if (sp2 === -1 || sp2 >= le || sp2 === sp1 + 1) throw new ParseError(400, "invalid request line");
-  if (!isToken(s, 0, sp1)) throw new ParseError(400, "invalid method");
+  if (!isMethod(s, sp1)) throw new ParseError(400, "invalid method");
   const method = s.slice(0, sp1);
   // Compared in place, like names below; only an unusual version is sliced out.
   const v = sp2 + 1;
@@ -264,26 +296,47 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
   let target = s.slice(sp1 + 1, sp2);
   // Raw UTF-8 in a path would be re-encoded char by char by the URL parser; keep the bytes instead.
   if (high) target = target.replace(HIGH_BYTE_RE, percentEncodeByte);
-  if (s.charCodeAt(sp1 + 1) !== 47 /* / */ && !ABSOLUTE_FORM_RE.test(target)) {
-    if (target !== "*" || method !== "OPTIONS") throw new ParseError(400, "invalid request target");
+  let path = target;
+  let authority: string | null = null;
+  if (s.charCodeAt(sp1 + 1) !== 47 /* / */) {
+    const scheme = ABSOLUTE_FORM_RE.exec(target);
+    if (scheme !== null) {
+      // RFC 9112 §3.2.2: the authority stands in for Host. The scheme is the client's claim and
+      // decides nothing: request.url takes the connection's (or a trusted proxy's) scheme.
+      const from = scheme[0].length;
+      let to = from;
+      while (to < target.length && target.charCodeAt(to) !== 47 && target.charCodeAt(to) !== 63) {
+        to++;
+      }
+      // Empty (RFC 9110 §4.2.1) or with userinfo, `\` and such (validHost refuses `@`).
+      if (to === from || !validHost(target, from, to)) {
+        throw new ParseError(400, "invalid authority in request target");
+      }
+      authority = target.slice(from, to);
+      path = to === target.length
+        ? "/"
+        : target.charCodeAt(to) === 63
+        ? "/" + target.slice(to)
+        : target.slice(to);
+    } else if (target !== "*" || method !== "OPTIONS") {
+      throw new ParseError(400, "invalid request target");
+    }
   }
-  // Fetch normalises DELETE, GET, HEAD, OPTIONS, POST and PUT case-insensitively, so "get" would
-  // reach the app as GET although methods are case-sensitive (RFC 9110 §9.1): refuse such
-  // spellings instead of rewriting them, as gunicorn refuses lowercase methods.
-  if (sp1 <= 7 && method !== "GET" && method !== "POST") {
-    const u = method.toUpperCase();
-    if (u !== method && FETCH_NORMALIZED.has(u)) throw new ParseError(400, "invalid method");
-  }
-  const m0 = s.charCodeAt(0) | 0x20;
-  const upper = (m0 === 99 || m0 === 116) && sp1 <= 7 ? method.toUpperCase() : "";
-  if (upper === "CONNECT" || upper === "TRACE" || upper === "TRACK") {
+  const m0 = s.charCodeAt(0);
+  if (
+    (m0 === 67 /* C */ || m0 === 84 /* T */) &&
+    (method === "CONNECT" || method === "TRACE" || method === "TRACK")
+  ) {
     // Fetch forbids these methods in a Request (Deno throws, Bun does not): refuse them alike.
     throw new ParseError(501, "method not implemented");
   }
 
   // ---- header fields
   const headers: [string, string][] = [];
+  const headerMap = scanner.headerMap;
   let host: string | null = null;
+  let hostAt = -1;
+  let contentType = false;
   let contentLength = -1;
   let te: string | null = null;
   let connection: string | null = null;
@@ -299,10 +352,14 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
     // The name is scanned in place up to the colon; this is both the search and the token check.
     let colon = ls;
     let c = c0;
+    let underscore = false;
     while (colon < e) {
       c = s.charCodeAt(colon);
-      if (((c | 0x20) >= 97 && (c | 0x20) <= 122) || (c < 128 && TCHAR[c] === 1)) colon++;
-      else break;
+      if ((c | 0x20) >= 97 && (c | 0x20) <= 122) colon++;
+      else if (c < 128 && TCHAR[c] === 1) {
+        if (c === 95 /* _ */) underscore = true;
+        colon++;
+      } else break;
     }
     if (colon === e) throw new ParseError(400, "header line without colon");
     if (c !== 58 /* : */ || colon === ls) {
@@ -316,6 +373,12 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
     let ve = e;
     while (ve > vs && (s.charCodeAt(ve - 1) === 32 || s.charCodeAt(ve - 1) === 9)) ve--;
     if (badValueChar(s, vs, ve)) throw new ParseError(400, "invalid character in header value");
+    // No name with `_` is one of the framing names below, so skipping it here changes no framing.
+    // Dropped fields still counted against the limits (the scanner saw them), as in gunicorn.
+    if (underscore && headerMap !== MAP_DANGEROUS) {
+      if (headerMap === MAP_DROP) continue;
+      throw new ParseError(400, "underscore in header name (header_map is refuse)");
+    }
     const name = s.slice(ls, colon);
     const value = s.slice(vs, ve);
     headers.push([name, value]);
@@ -326,6 +389,14 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
           if (host !== null) throw new ParseError(400, "multiple Host headers");
           if (!validHost(s, vs, ve)) throw new ParseError(400, "invalid Host header");
           host = value;
+          hostAt = headers.length - 1;
+        }
+        break;
+      case 12:
+        // Two media types for one body: which one the app (or a proxy) believes is anyone's guess.
+        if (equalsLower(s, ls, "content-type")) {
+          if (contentType) throw new ParseError(400, "multiple Content-Type headers");
+          contentType = true;
         }
         break;
       case 6:
@@ -352,6 +423,14 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
     }
   }
 
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400, even in absolute-form.
+  if (host === null && minor === 1) throw new ParseError(400, "missing Host header");
+  if (authority !== null) {
+    host = authority;
+    // The app sees one authority, in request.url and in its Host header alike.
+    if (hostAt !== -1) headers[hostAt] = [headers[hostAt][0], authority];
+  }
+
   let chunked = false;
   if (te !== null) {
     if (contentLength !== -1) {
@@ -370,6 +449,7 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
   return {
     method,
     target,
+    path,
     minor,
     headers,
     host,

@@ -100,6 +100,7 @@ class Core implements ServerCore {
       limitRequestLine: options.limitRequestLine,
       limitRequestFields: options.limitRequestFields,
       limitRequestFieldSize: options.limitRequestFieldSize,
+      headerMap: options.headerMap,
     };
     this.keepAliveMs = Math.max(0, options.keepAlive) * 1000;
     this.headerTimeoutMs = (options.headerTimeout ?? DEFAULT_HEADER_TIMEOUT) * 1000;

@@ -66,6 +66,9 @@ export interface ExchangeWatch {
   closed(tag: number): void;
 }
 
+/** What header_map does with a field whose name holds `_`. */
+export type HeaderMap = "drop" | "refuse" | "dangerous";
+
 /** A Web-standard fetch handler. */
 export type FetchHandler = (request: Request, info: ServeInfo) => Response | Promise<Response>;
 
@@ -81,6 +84,11 @@ export interface HttpOptions {
   limitRequestFieldSize: number;
   /** Max bytes of a request body, 0 = unlimited (appserve `limit_request_body`). @default 0 */
   limitRequestBody?: number;
+  /**
+   * Header fields whose name holds `_` (gunicorn `header_map`): "drop" leaves them out of the
+   * Request, "refuse" answers 400, "dangerous" passes them on. @default "drop"
+   */
+  headerMap?: HeaderMap;
   /** Proxy trust (forwarded_allow_ips, secure_scheme_headers); without it none is believed. */
   forwarded?: ForwardedTrust;
   /** Accept a PROXY protocol header first on each connection (gunicorn `proxy_protocol`). */

@@ -48,6 +48,7 @@ export function httpOptions(
     limitRequestFields: config.limit_request_fields,
     limitRequestFieldSize: config.limit_request_field_size,
     limitRequestBody: config.limit_request_body,
+    headerMap: config.header_map,
     forwarded: forwardedTrust(config.forwarded_allow_ips, config.secure_scheme_headers),
     proxyProtocol: config.proxy_protocol,
     proxyAllow: new AddressMatcher(config.proxy_allow_ips),
@@ -142,11 +143,13 @@ export async function serveAsync(
       ctx.config.limit_request_body,
       (message) => ctx.log.warning(`Invalid request: ${message}`),
     );
-    // Outermost, so the access log sees the client a trusted proxy named.
+    // Outermost, so the access log sees the client a trusted proxy named, and no field
+    // header_map drops (as the parser leaves them out before anything reads them).
     const app = trustForwarded(
       ctx.access ? logged(limited, ctx.access) : limited,
       options.forwarded!,
       (m) => ctx.log.warning(m),
+      { scheme: options.scheme, headerMap: ctx.config.header_map },
     );
     const server = await ctx.runtime.serveNative(guarded(app, ctx.log), {
       hostname: address.host,
