@@ -20,6 +20,7 @@ import type { Runtime } from "../src/runtime/types.ts";
 import { loadTlsFiles } from "../src/tls/tls_files.ts";
 import { accessLogger, closeWithin, httpOptions } from "../src/worker/async.ts";
 import { limitConcurrency } from "../src/worker/concurrency.ts";
+import { withRequestTimeout } from "../src/worker/request_timeout.ts";
 import type { FromThread, ToThread } from "../src/worker/thread_messages.ts";
 import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 
@@ -64,7 +65,11 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const served = new Int32Array(message.served);
   const limit = message.limit;
   const handler = limitConcurrency(
-    withRequestHooks(app, hooks, { pid: process.pid, age: message.age }),
+    withRequestTimeout(
+      withRequestHooks(app, hooks, { pid: process.pid, age: message.age }),
+      config.request_timeout,
+      log,
+    ),
     1,
   );
   // Counted when a request starts, across the threads; the one that reaches the limit says so.

@@ -242,6 +242,29 @@ export const SETTINGS = [
     doc: "Seconds to wait for the next request on an idle keep-alive connection; 0 closes " +
       "the connection after each response.",
   },
+  {
+    name: "request_timeout",
+    section: "Worker Processes",
+    flags: ["--request-timeout"],
+    metavar: "INT",
+    type: seconds(0),
+    default: 0,
+    doc: "Answer 504 for a request whose app has not returned its Response after this many " +
+      "seconds, log it, and close its connection; the worker keeps serving (a streamed body is " +
+      "not cut once its Response is returned). 0 (the default, as gunicorn) disables it. " +
+      "`--timeout` is about a worker whose event loop stopped: the master kills it.",
+  },
+  {
+    name: "body_timeout",
+    section: "Worker Processes",
+    flags: ["--body-timeout"],
+    metavar: "INT",
+    type: seconds(1),
+    default: 30,
+    doc: "Seconds a request body may go without a byte arriving while the app waits for it " +
+      "(like the 30 seconds a request head gets); then the client gets 408 and the connection " +
+      "closes.",
+  },
   // Security
   {
     name: "limit_request_line",

@@ -13,14 +13,8 @@ import { readProxyHeader } from "./proxy_protocol.ts";
 import type { ProxyHeader } from "./proxy_protocol.ts";
 import { HeadScanner, ParseError, parseHead } from "./parser.ts";
 import type { HeadLimits, RequestHead } from "./parser.ts";
-import {
-  encodeHead,
-  F_HEAD,
-  F_HTTP10,
-  F_KEEP_ALIVE,
-  KEEP,
-  reasonPhrase,
-} from "./response_writer.ts";
+import { encodeHead, F_HEAD, F_HTTP10, F_KEEP_ALIVE, KEEP } from "./response_writer.ts";
+import { rawStatusReply } from "./status_reply.ts";
 import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 
 /** What every connection of one server shares. */
@@ -30,6 +24,8 @@ export interface ServerCore {
   readonly limits: HeadLimits;
   readonly keepAliveMs: number;
   readonly headerTimeoutMs: number;
+  /** How long a request body may go without a byte while the app waits for it. */
+  readonly bodyTimeoutMs: number;
   /** Serving a unix socket: peers have no address. */
   readonly unix: boolean;
   /** Coarse clock (ms), advanced by the server's tick. */
@@ -90,8 +86,12 @@ export class Connection implements ExchangeHost, BodySink {
   reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   failure: unknown = undefined;
   bodyBytes = 0;
-  /** The current request's body grew past limit_request_body: its answer is 413. */
-  tooLarge = false;
+  /**
+   * The current request's answer, whatever the app makes of its broken body: 413 (past
+   * limit_request_body), 408 (stopped arriving) or 400 (the client closed mid-body); 0: none.
+   */
+  refusal = 0;
+  refusalReason = "";
   /** When the tick should act on this connection (ms on the core's clock). */
   deadline: number;
   private state = S_HEAD;
@@ -154,8 +154,8 @@ export class Connection implements ExchangeHost, BodySink {
         this.body = null;
         if (this.state === S_HEAD && used === chunk.length) {
           this.deadline = this.core.now + this.core.keepAliveMs;
-        }
-      }
+        } else if (this.state === S_BUSY) this.deadline = Infinity;
+      } else if (this.state === S_BUSY) this.deadline = this.core.now + this.core.bodyTimeoutMs;
       if (used === chunk.length) return;
       chunk = chunk.subarray(used);
     }
@@ -257,7 +257,7 @@ export class Connection implements ExchangeHost, BodySink {
   private dispatch(head: RequestHead): void {
     const core = this.core;
     const limit = core.options.limitRequestBody ?? 0;
-    this.tooLarge = false;
+    this.refusal = 0;
     let body: RequestBody | null = null;
     if (head.chunked || head.contentLength > 0) {
       // Refused on the declared length alone, so nothing of the body is read.
@@ -299,7 +299,11 @@ export class Connection implements ExchangeHost, BodySink {
       return this.badRequest(err);
     }
     this.state = S_BUSY;
-    this.deadline = Infinity;
+    // While the app waits for a body, the body must keep arriving (a client told to wait for
+    // 100 Continue is not timed until it was told to go on).
+    this.deadline = body !== null && !body.done && !head.expectContinue
+      ? core.now + core.bodyTimeoutMs
+      : Infinity;
     core.inFlight++;
     let flags = head.minor === 0 ? F_HTTP10 : 0;
     if (m === "HEAD") flags |= F_HEAD;
@@ -310,6 +314,10 @@ export class Connection implements ExchangeHost, BodySink {
 
   writeDone(result: number): void {
     this.exchange.written(result);
+  }
+
+  bodyFailed(error: unknown): void {
+    this.exchange.bodyFailed(error);
   }
 
   exchangeDone(result: number): void {
@@ -360,13 +368,28 @@ export class Connection implements ExchangeHost, BodySink {
   private bodyBroken(b: RequestBody): void {
     this.body = null;
     this.broken = true;
-    if (b.tooLarge) {
-      this.tooLarge = this.state === S_BUSY;
-      this.warn(413, bodyTooLarge(this.core.options.limitRequestBody ?? 0).message);
-    }
+    if (b.tooLarge) this.refuse(413, bodyTooLarge(this.core.options.limitRequestBody ?? 0).message);
     // The rest of the stream is garbage; the response (if any is still coming) closes the connection.
     if (this.state === S_BUSY) this.bodyPause();
     else this.finish();
+  }
+
+  // The client broke the request while the app has it: logged, and its answer is `status`.
+  private refuse(status: number, message: string): void {
+    this.warn(status, message);
+    if (this.state !== S_BUSY || this.refusal !== 0) return;
+    this.refusal = status;
+    this.refusalReason = message;
+  }
+
+  // The body stopped arriving while the app waits for it.
+  private bodyTimedOut(b: RequestBody): void {
+    this.body = null;
+    this.broken = true;
+    this.deadline = Infinity;
+    this.refuse(408, "request body not received in time");
+    b.fail(new TypeError("request body not received in time"));
+    this.bodyPause();
   }
 
   private badRequest(err: unknown): void {
@@ -386,11 +409,7 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   private sendError(status: number, message: string): void {
-    const reason = reasonPhrase(status);
-    const text = `${reason}: ${message}\n`;
-    const head = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-      `content-length: ${text.length}\r\nconnection: close\r\nserver: appserve\r\n\r\n`;
-    this.socket.write(encodeHead(head + text, null));
+    this.socket.write(encodeHead(rawStatusReply(status, message), null));
     this.finish();
   }
 
@@ -417,6 +436,8 @@ export class Connection implements ExchangeHost, BodySink {
       this.sendError(408, "request head not received in time");
     } else if (this.state !== S_BUSY) {
       this.destroy();
+    } else if (this.body !== null) {
+      this.bodyTimedOut(this.body);
     }
   }
 
@@ -436,8 +457,12 @@ export class Connection implements ExchangeHost, BodySink {
       // Half-close after a complete request is legal: still answer it, then close.
       const b = this.body;
       if (b !== null) {
+        // A body cut short (a chunked one without its last chunk) is the client's error, not
+        // the app's: its answer is 400, whatever the app makes of the failed read.
+        const message = "client closed the connection before the request body was complete";
         this.body = null;
-        b.fail(new TypeError("client closed the connection before the request body was complete"));
+        this.refuse(400, message);
+        b.fail(new TypeError(message));
       }
       return;
     }
@@ -469,6 +494,8 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   bodyPause(): void {
+    // Not reading is the app's doing, not the client's: the body is not timed meanwhile.
+    if (this.state === S_BUSY) this.deadline = Infinity;
     if (!this.pausedBody) {
       this.pausedBody = true;
       if (!this.pausedPipeline) this.socket.pause();
@@ -478,12 +505,17 @@ export class Connection implements ExchangeHost, BodySink {
   bodyResume(): void {
     if (this.pausedBody && !this.broken) {
       this.pausedBody = false;
+      if (this.state === S_BUSY && this.body !== null) {
+        this.deadline = this.core.now + this.core.bodyTimeoutMs;
+      }
       if (!this.pausedPipeline) this.socket.resume();
     }
   }
 
   sendContinue(): void {
-    if (!this.closed && this.state === S_BUSY) this.socket.write(CONTINUE);
+    if (this.closed || this.state !== S_BUSY) return;
+    this.socket.write(CONTINUE);
+    if (this.body !== null) this.deadline = this.core.now + this.core.bodyTimeoutMs;
   }
 
   waitDrain(): Promise<void> {

@@ -2,6 +2,7 @@
 // non-Responses into onAppError's reply, and reports how the connection may continue.
 
 import { appErrorResponse, notAResponse } from "./fetch_glue.ts";
+import { statusReply } from "./status_reply.ts";
 import {
   CLOSE,
   F_HTTP10,
@@ -18,8 +19,9 @@ import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 export interface ExchangeHost extends ResponseTarget {
   /** The connection's tag from options.watch, -1 without one. */
   readonly tag: number;
-  /** The request body grew past limit_request_body while the app ran: answer 413 instead. */
-  readonly tooLarge: boolean;
+  /** The client broke the request body while the app ran: answer this status instead (0: no). */
+  readonly refusal: number;
+  readonly refusalReason: string;
   /** Whether the connection can take another request after this response, decided as it starts. */
   mayKeepAlive(): boolean;
   /** The response is fully written (KEEP/CLOSE), or could not be (connection gone). */
@@ -27,13 +29,6 @@ export interface ExchangeHost extends ResponseTarget {
 }
 
 function noop(): void {}
-
-function tooLarge(): Response {
-  return new Response("Content Too Large: request body larger than limit_request_body\n", {
-    status: 413,
-    headers: { "content-type": "text/plain; charset=utf-8" },
-  });
-}
 
 /**
  * One per connection, reused for each of its requests in turn: the request in progress lives in
@@ -89,16 +84,27 @@ export class Exchange {
   }
 
   private respondError(err: unknown): void {
+    // An app that failed on a body the client broke is answered for the client's error, unlogged.
+    if (this.host.refusal !== 0 && !this.refused) return this.respond(undefined);
     this.respond(appErrorResponse(this.options, err, this.request!));
+  }
+
+  /** The app's response body failed after its head went out: the reply was cut; say why. */
+  bodyFailed(error: unknown): void {
+    const request = this.request;
+    if (request === null || this.options.onBodyError === undefined) return;
+    try {
+      this.options.onBodyError(error, request);
+    } catch { /* a logging hook must not take the connection down */ }
   }
 
   private respond(r: unknown): void {
     const host = this.host;
-    if (host.tooLarge && !this.refused) {
-      // Whatever the app made of a truncated body (usually an error) is not the answer.
+    if (host.refusal !== 0 && !this.refused) {
+      // Whatever the app made of a broken body (usually an error) is not the answer.
       if (r instanceof Response && r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
       this.refused = true;
-      r = tooLarge();
+      r = statusReply(host.refusal, host.refusalReason);
     }
     if (!(r instanceof Response)) return this.respondError(notAResponse(r));
     this.response = r;

@@ -4,6 +4,7 @@
 import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import { setImmediate } from "node:timers";
+import { reasonPhrase } from "./status_reply.ts";
 
 /** The connection as the writer sees it. */
 export interface ResponseTarget {
@@ -18,6 +19,8 @@ export interface ResponseTarget {
   waitDrain(): Promise<void>;
   /** Receives the result of a write that returned PENDING. */
   writeDone(result: number): void;
+  /** The body failed after the head was written: the reply is cut off. */
+  bodyFailed(error: unknown): void;
   /** Body bytes written for the current response (for the access log). */
   bodyBytes: number;
 }
@@ -34,76 +37,6 @@ export const CLOSE = 1;
 export const UNSENT = 2;
 /** The body is being read: the result comes later through `target.writeDone`. */
 export const PENDING = 3;
-
-const REASONS: Record<number, string> = {
-  100: "Continue",
-  101: "Switching Protocols",
-  102: "Processing",
-  103: "Early Hints",
-  200: "OK",
-  201: "Created",
-  202: "Accepted",
-  203: "Non-Authoritative Information",
-  204: "No Content",
-  205: "Reset Content",
-  206: "Partial Content",
-  207: "Multi-Status",
-  208: "Already Reported",
-  226: "IM Used",
-  300: "Multiple Choices",
-  301: "Moved Permanently",
-  302: "Found",
-  303: "See Other",
-  304: "Not Modified",
-  305: "Use Proxy",
-  307: "Temporary Redirect",
-  308: "Permanent Redirect",
-  400: "Bad Request",
-  401: "Unauthorized",
-  402: "Payment Required",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  406: "Not Acceptable",
-  407: "Proxy Authentication Required",
-  408: "Request Timeout",
-  409: "Conflict",
-  410: "Gone",
-  411: "Length Required",
-  412: "Precondition Failed",
-  413: "Content Too Large",
-  414: "URI Too Long",
-  415: "Unsupported Media Type",
-  416: "Range Not Satisfiable",
-  417: "Expectation Failed",
-  418: "I'm a Teapot",
-  421: "Misdirected Request",
-  422: "Unprocessable Content",
-  423: "Locked",
-  424: "Failed Dependency",
-  425: "Too Early",
-  426: "Upgrade Required",
-  428: "Precondition Required",
-  429: "Too Many Requests",
-  431: "Request Header Fields Too Large",
-  451: "Unavailable For Legal Reasons",
-  500: "Internal Server Error",
-  501: "Not Implemented",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-  505: "HTTP Version Not Supported",
-  506: "Variant Also Negotiates",
-  507: "Insufficient Storage",
-  508: "Loop Detected",
-  510: "Not Extended",
-  511: "Network Authentication Required",
-};
-
-/** The standard reason phrase of a status, or "Unknown". */
-export function reasonPhrase(status: number): string {
-  return REASONS[status] ?? "Unknown";
-}
 
 // Status lines are built once; the hot path only indexes this table.
 const STATUS_LINES: string[] = [];
@@ -365,8 +298,9 @@ async function stream(
       }
       ok = writeChunk(socket, chunk, chunked);
     }
-  } catch {
+  } catch (error) {
     // Mid-body there is no way to report an error in HTTP/1.1 but to cut the connection.
+    t.bodyFailed(error);
     t.reader = null;
     reader.cancel().catch(ignore);
     socket.destroy();

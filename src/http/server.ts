@@ -78,6 +78,7 @@ class Core implements ServerCore {
   readonly limits: HeadLimits;
   readonly keepAliveMs: number;
   readonly headerTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
   readonly server: Server;
   /** How an inherited fd is listened on (HttpServerOptions.gate), and the gate once it is. */
   readonly gating: HttpServerOptions["gate"];
@@ -104,6 +105,7 @@ class Core implements ServerCore {
     };
     this.keepAliveMs = Math.max(0, options.keepAlive) * 1000;
     this.headerTimeoutMs = (options.headerTimeout ?? DEFAULT_HEADER_TIMEOUT) * 1000;
+    this.bodyTimeoutMs = (options.bodyTimeout ?? DEFAULT_HEADER_TIMEOUT) * 1000;
     this.tls = options.tls;
     this.gating = options.gate;
     this.server = net.createServer({ allowHalfOpen: true });

@@ -82,6 +82,11 @@ export interface HttpOptions {
   limitRequestFields: number;
   /** Max bytes of one header line, 0 = unlimited (gunicorn `limit_request_field_size`). @default 8190 */
   limitRequestFieldSize: number;
+  /**
+   * Seconds a request body may go without a byte while the app waits for it; then 408 and close
+   * (appserve `body_timeout`). @default 30
+   */
+  bodyTimeout?: number;
   /** Max bytes of a request body, 0 = unlimited (appserve `limit_request_body`). @default 0 */
   limitRequestBody?: number;
   /**
@@ -110,6 +115,8 @@ export interface HttpOptions {
     durationMs: number,
     details: RequestDetails,
   ): void;
+  /** Called when a response body the app gave fails after its head was sent (the reply is cut). */
+  onBodyError?(error: unknown, request: Request): void;
   /** Called for a request rejected by the parser (status 400/414/431/...), before the error reply. */
   onBadRequest?(status: number, reason: string, remote: RemoteAddr): void;
 }

@@ -14,7 +14,7 @@ import { AccessRecord } from "../log/access_format.ts";
 import type { Logger } from "../log/logger.ts";
 import { accessRoute } from "../log/logging_table.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { appErrorResponder } from "./app_error.ts";
+import { appErrorResponder, bodyErrorLogger } from "./app_error.ts";
 import { workerClass } from "./registry.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
@@ -56,6 +56,8 @@ export function httpOptions(
     tls: tls ? tlsAcceptor(tls) : undefined,
     defaultHost: "localhost",
     onAppError: appErrorResponder(log),
+    onBodyError: bodyErrorLogger(log),
+    bodyTimeout: config.body_timeout,
     onBadRequest: (status, reason, remote) =>
       log.warning(`Invalid request from ip=${remote.hostname || "unix"}: ${reason} (${status})`),
   };

@@ -23,6 +23,7 @@ import type { HttpServerOptions } from "../http/server.ts";
 import { accessLogger, serveAsync, type Serving } from "./async.ts";
 import { openBalance } from "./balance.ts";
 import { limitConcurrency } from "./concurrency.ts";
+import { withRequestTimeout } from "./request_timeout.ts";
 import { ThreadPool } from "./gthread.ts";
 import { workerClass } from "./registry.ts";
 
@@ -171,7 +172,7 @@ export class Worker {
         this.#servings = [{ stop: (ms) => pool.stop(ms) }];
       } else {
         const limited = limitConcurrency(
-          app!,
+          withRequestTimeout(app!, this.#config.request_timeout, this.#log),
           workerClass(this.#config).concurrency(this.#config),
         );
         const counted: FetchHandler = (request, info) => {

@@ -6,6 +6,7 @@ import { PeerInfo } from "../http/fetch_glue.ts";
 import { isTrusted, readForwarding } from "../http/forwarded.ts";
 import type { ForwardedTrust } from "../http/forwarded.ts";
 import { ParseError } from "../http/parser.ts";
+import { statusReply } from "../http/status_reply.ts";
 import type { FetchHandler, HeaderMap } from "../http/types.ts";
 import { applyHeaderMap, hasUnderscoreName } from "./native_header_map.ts";
 
@@ -70,10 +71,7 @@ export function trustForwarded(
     } catch (error) {
       if (!(error instanceof ParseError)) throw error;
       warn(`Invalid request from ip=${info.remoteAddr.hostname}: ${error.message} (400)`);
-      return new Response(`Bad Request: ${error.message}\n`, {
-        status: 400,
-        headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
-      });
+      return statusReply(400, error.message);
     }
     request = withScheme(request, forwarding.scheme ?? scheme);
     return handler(request, forwarding.remote === null ? info : new PeerInfo(forwarding.remote));

@@ -1,13 +1,11 @@
 // header_map for the native servers of --reuse-port mode, which pass every field on: the policy of
 // appserve's own parser (src/http/parser.ts) applied to the Request the native server built.
 
+import { statusReply } from "../http/status_reply.ts";
 import type { HeaderMap } from "../http/types.ts";
 
 function refused(): Response {
-  return new Response("Bad Request: underscore in header name (header_map is refuse)\n", {
-    status: 400,
-    headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
-  });
+  return statusReply(400, "underscore in header name (header_map is refuse)");
 }
 
 /**

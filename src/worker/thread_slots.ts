@@ -10,6 +10,7 @@
 
 import type { Socket } from "node:net";
 import type { ExchangeWatch } from "../http/types.ts";
+import { rawStatusReply } from "../http/status_reply.ts";
 import type { Libc } from "../runtime/types.ts";
 
 const TICK = 0;
@@ -147,27 +148,14 @@ export class SlotReader {
 
 const SHUT_RDWR = 2;
 
-const REASONS = {
-  500: "Internal Server Error",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-} as const;
-
 /** The status a claimed request is answered with. */
-export type ClaimStatus = keyof typeof REASONS;
+export type ClaimStatus = 500 | 503 | 504;
 
 /**
  * Writes a plain reply on a claimed request's connection and shuts it down. The
  * fd must still be open: claimed while its thread hangs, or by the thread itself.
  */
 export function answerClaimed(libc: Libc, fd: number, status: ClaimStatus): void {
-  const body = `${REASONS[status]}\n`;
-  libc.write(
-    fd,
-    new TextEncoder().encode(
-      `HTTP/1.1 ${status} ${REASONS[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-        `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-    ),
-  );
+  libc.write(fd, new TextEncoder().encode(rawStatusReply(status)));
   libc.shutdown(fd, SHUT_RDWR);
 }
