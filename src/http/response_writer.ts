@@ -225,7 +225,13 @@ async function writeBody(
         if (t.closed) result = CLOSE;
         else {
           head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + first.length + "\r\n\r\n";
-          t.socket.write(encodeHead(head, first));
+          if (first.length <= COPY_CHUNK_MAX) t.socket.write(encodeHead(head, first));
+          else {
+            // A large body is not copied next to its head: a slow client would hold the copy.
+            // Two writes, not a corked pair (see writeChunk for Deno's partial writev).
+            t.socket.write(encodeHead(head, null));
+            t.socket.write(first);
+          }
           t.bodyBytes = first.length;
           result = keep ? KEEP : CLOSE;
         }
