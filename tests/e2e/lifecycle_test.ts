@@ -283,3 +283,22 @@ for (const signal of ["SIGINT", "SIGQUIT"] as const) {
     for (const pid of workers) assert.ok(!alive(pid), `worker ${pid} survived`);
   });
 }
+
+for (const workerClass of ["sync", "gthread"]) {
+  e2eUnderLoad(`-k ${workerClass}: HUP under load fails no request`, async (target, mode) => {
+    const server = start(target, ["-w", "2", "-k", workerClass, "-b", "127.0.0.1:0", PID_APP]);
+    const url = await server.ready(2);
+    const before = childPids(server.pid);
+    const running = load(url, 4, { mode });
+    await sleep(1500);
+    server.signal("SIGHUP");
+    const result = await running.done;
+    assert.ok(result.requests > 0, result.report);
+    assert.equal(result.failed, 0, result.report);
+    await eventually(
+      () => childPids(server.pid).every((pid) => !before.includes(pid)),
+      "fresh workers",
+    );
+    await server.stop();
+  });
+}
