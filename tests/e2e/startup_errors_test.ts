@@ -8,6 +8,7 @@ import { createServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
 import {
   alive,
+  childPids,
   e2e,
   eventually,
   FIXTURES,
@@ -194,6 +195,17 @@ e2e("-D with an app that cannot load: exit 4 with the app's error on stderr", as
 e2e("-D returns only once the master listens and its first workers have booted", async (t) => {
   const dir = tempDir();
   try {
+    // An app slow to import, that leaves a mark once it has loaded: "Booting worker" is logged
+    // before the import starts, so only the marks tell that the app of each worker is in.
+    const app = join(dir.path, "app.ts");
+    writeFileSync(
+      app,
+      `import { writeFileSync } from "node:fs";
+await new Promise((r) => setTimeout(r, 1500));
+writeFileSync(new URL("./loaded-" + process.pid, import.meta.url), "");
+export default { fetch: () => new Response("hello pid " + process.pid) };
+`,
+    );
     const pidfile = join(dir.path, "app.pid");
     const log = join(dir.path, "error.log");
     const result = await run(t, [
@@ -206,15 +218,17 @@ e2e("-D returns only once the master listens and its first workers have booted",
       log,
       "-b",
       "127.0.0.1:0",
-      PID_APP,
+      app,
     ]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout + result.stderr, "");
     // Already true when the command returns: no waiting here.
     const pid = Number(readFileSync(pidfile, "utf8"));
-    const logged = readFileSync(log, "utf8");
-    assert.equal([...logged.matchAll(/Booting worker with pid/g)].length, 2, logged);
-    const url = /Listening at: (http:\S+)/.exec(logged)![1];
+    const workers = childPids(pid).sort();
+    assert.equal(workers.length, 2);
+    const loaded = readdirSync(dir.path).filter((f) => f.startsWith("loaded-"));
+    assert.deepEqual(loaded.map((f) => Number(f.slice("loaded-".length))).sort(), workers);
+    const url = /Listening at: (http:\S+)/.exec(readFileSync(log, "utf8"))![1];
     assert.match((await get(url)).body, /^hello pid/);
     process.kill(pid, "SIGTERM");
     await eventually(() => !alive(pid), "the daemon stops");
