@@ -27,6 +27,7 @@ import {
 } from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+const ENV_APP = join(FIXTURES, "apps", "env_app.ts");
 const cmdline = (pid: number) =>
   readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0+$/, "").replaceAll("\0", " ").trim();
 
@@ -58,7 +59,7 @@ e2e(
   async (t) => {
     // The name comes through the environment, so the title is far longer than the argv area.
     const name = `a-name-longer-than-this-command-line-${"x".repeat(200)}`;
-    const server = start(t, ["-w", "2", "-b", "127.0.0.1:0", PID_APP], {
+    const server = start(t, ["-w", "2", "-b", "127.0.0.1:0", ENV_APP], {
       env: { APPSERVE_CMD_ARGS: `-n ${name}`, APPSERVE_FIXTURE_ENV: NON_ASCII },
     });
     const url = await server.url();
