@@ -3,7 +3,7 @@
 // user for good with setgroups/setgid/setuid. Workers are spawned afterwards and so never hold
 // root at all.
 
-import { chownSync, readFileSync } from "node:fs";
+import { lchownSync, readFileSync } from "node:fs";
 import process from "node:process";
 import type { Config } from "../config/settings.ts";
 import { ConfigError, osReason } from "../errors.ts";
@@ -130,7 +130,8 @@ export function ownedFiles(
 export function chownAll(files: OwnedFile[], id: Identity): void {
   for (const { path, gid } of files) {
     try {
-      chownSync(path, id.uid, gid ?? id.gid);
+      // The file itself: a symlink swapped in for a log file must not hand over its target.
+      lchownSync(path, id.uid, gid ?? id.gid);
     } catch (error) {
       throw new ConfigError(`Cannot hand "${path}" to ${id.describe}: ${osReason(error)}`);
     }
