@@ -100,6 +100,11 @@ const checks: [string, (dir: string) => string[], RegExp][] = [
     /^Error: --worker-tmp-dir: ".*nowhere" is not a writable directory$/,
   ],
   [
+    "a hooks module that does not exist",
+    () => ["--hooks", "no_such_hooks.ts"],
+    /^Error: Cannot load hooks module no_such_hooks\.ts: Cannot find module "no_such_hooks\.ts" \(looked in \/\S+\)$/,
+  ],
+  [
     "an app module that does not exist",
     () => ["--", "no_such_app"],
     /^Error: Cannot find module "no_such_app"/,

@@ -3,7 +3,7 @@
 // with the error and its exit code; start-up errors reach stderr and the error log file.
 
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
 import {
@@ -85,6 +85,34 @@ e2e(
         ),
       );
       assert.deepEqual(ownFrames(result.stderr), []);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "an app in a folder with parentheses, thrown a message of several lines: location and all lines",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      const folder = join(dir.path, "my app (copy)");
+      mkdirSync(folder);
+      writeFileSync(join(folder, "app.ts"), USES_DEP);
+      writeFileSync(
+        join(folder, "dep.ts"),
+        'export const value = "v";\n\nthrow new Error("first line\\nsecond line");\n',
+      );
+      const result = await run(t, ["-b", "127.0.0.1:0", "app.ts"], { cwd: folder });
+      assert.equal(result.code, 4, result.stderr);
+      const dep = join(folder, "dep.ts").replace(/[()]/g, "\\$&");
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `\\[ERROR\\] Cannot import app\\.ts: ${dep}:3:\\d+: Error: first line\\n` +
+            `second line\\n {4}at ${dep}:3:\\d+\\n`,
+        ),
+      );
     } finally {
       dir.remove();
     }
