@@ -77,7 +77,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     await openListeners(runtime.libc(), addresses.filter((a) => !reuse(a)), {
       backlog: config.backlog,
       umask: config.umask,
-      socketMode: config.socket_mode ? parseInt(config.socket_mode, 8) : undefined,
+      socketMode: config.socket_mode ?? undefined,
       socketGroup,
     });
   const pidfile = config.pidfile
