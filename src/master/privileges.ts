@@ -57,19 +57,10 @@ export function resolveIdentity(
     userName = entry ? entry[0] : config.user;
     if (entry) gid = Number(entry[3]);
   }
-  let groupName = String(gid);
-  const groupEntry = (key: string) =>
-    table("/etc/group").find((f) => NUMERIC.test(key) ? f[2] === key : f[0] === key);
-  if (config.group) {
-    const entry = groupEntry(config.group);
-    if (!entry && !NUMERIC.test(config.group)) {
-      throw new ConfigError(`No such group: "${config.group}"`);
-    }
-    gid = entry ? Number(entry[2]) : Number(config.group);
-    groupName = entry ? entry[0] : config.group;
-  } else {
-    groupName = groupEntry(String(gid))?.[0] ?? String(gid);
-  }
+  // Without --group, the user's primary group (or the current one), named when /etc/group has it.
+  const group = lookupGroup(config.group || String(gid));
+  gid = group.gid;
+  const groupName = group.name;
   if (uid0 !== 0 && (uid !== uid0 || gid !== gid0)) {
     throw new ConfigError(
       `Cannot switch to user ${userName} (uid ${uid}), group ${groupName} (gid ${gid}): ` +
