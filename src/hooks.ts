@@ -4,9 +4,11 @@
 // on_starting, which aborts start-up.
 
 import type { FetchHandler } from "./http/types.ts";
+import process from "node:process";
 import { pathToFileURL } from "node:url";
 import type { Config } from "./config/settings.ts";
-import { ConfigError, firstLine } from "./errors.ts";
+import { AppserveError, ConfigError, firstLine } from "./errors.ts";
+import { resolveModulePath } from "./app/load_app.ts";
 import { describeUserError } from "./app/user_error.ts";
 import type { Logger } from "./log/logger.ts";
 
@@ -74,11 +76,14 @@ export class HookRunner {
     if (!path) return new HookRunner({}, log);
     let mod: Record<string, unknown>;
     try {
-      mod = await import(pathToFileURL(path).href);
+      // Found first, as the app and the logger class are: the runtime's own "not found" names
+      // the importer, which inside the binary is the binary itself.
+      mod = await import(pathToFileURL(resolveModulePath(path, process.cwd())).href);
     } catch (error) {
-      throw new ConfigError(
-        `Cannot load hooks module ${path}: ${describeUserError(error).headline}`,
-      );
+      const why = error instanceof AppserveError
+        ? error.message
+        : describeUserError(error).headline;
+      throw new ConfigError(`Cannot load hooks module ${path}: ${why}`);
     }
     for (const [name, value] of Object.entries(mod)) {
       if (name in HOOK_PROCESS && typeof value !== "function") {

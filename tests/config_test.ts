@@ -251,9 +251,14 @@ Deno.test("renderConfig() output read back with -c gives the same configuration"
       "--reuse-port",
       "--chdir",
       "sub",
+      "--socket-mode",
+      "0660",
       'app.ts:createApp({"a":1})',
     ];
     const first = resolveIn(dir, argv);
+    // A number in the configuration, written back as chmod reads it.
+    assert.equal(first.config.socket_mode, 0o660);
+    assert.match(renderConfig(first, dir), /^socket_mode = "660" {2}# --socket-mode$/m);
     writeFileSync(join(dir, "printed.toml"), renderConfig(first, dir));
     const second = resolveIn("/", ["-c", join(dir, "printed.toml")]);
     assert.deepEqual(second.config, {

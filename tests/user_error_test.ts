@@ -54,3 +54,44 @@ Deno.test("describeUserError() keeps the user's frames and drops appserve's own"
 Deno.test("describeUserError() says what was thrown when it is not an Error", () => {
   assert.equal(describeUserError("a string").headline, "Uncaught a string");
 });
+
+Deno.test("describeUserError() keeps locations in folders with spaces and parentheses", () => {
+  const error = new Error("dependency exploded");
+  // Deno writes file URLs with the folder as it is; Bun plain paths; a frame may have a name.
+  error.stack = [
+    "Error: dependency exploded",
+    "    at file:///srv/my app (copy)/dep.ts:3:7",
+    "    at build (/srv/my app (copy)/dep.ts:9:2)",
+    "    at async file:///srv/my app (copy)/app.ts:1:1",
+    `    at async loadApp (file://${ROOT}/src/app/load_app.ts:119:11)`,
+  ].join("\n");
+  const report = describeUserError(error);
+  assert.equal(report.headline, "/srv/my app (copy)/dep.ts:3:7: Error: dependency exploded");
+  assert.equal(
+    report.detail,
+    [
+      "    at /srv/my app (copy)/dep.ts:3:7",
+      "    at build (/srv/my app (copy)/dep.ts:9:2)",
+      "    at /srv/my app (copy)/app.ts:1:1",
+    ].join("\n"),
+  );
+});
+
+Deno.test("describeUserError() reads Deno's syntax error in a folder with parentheses", () => {
+  const error = new TypeError(
+    "SyntaxError: Expression expected\n  |\n2 | const broken = ;\n  |                ~\n" +
+      "    at file:///srv/my%20app%20(copy)/app.ts:2:16",
+  );
+  assert.equal(
+    describeUserError(error).headline,
+    "/srv/my app (copy)/app.ts:2:16: SyntaxError: Expression expected",
+  );
+});
+
+Deno.test("describeUserError() keeps every line of a message, before the frames", () => {
+  const error = new Error("first line\nsecond line");
+  error.stack = "Error: first line\nsecond line\n    at file:///srv/app.ts:1:7";
+  const report = describeUserError(error);
+  assert.equal(report.headline, "/srv/app.ts:1:7: Error: first line");
+  assert.equal(report.detail, "second line\n    at /srv/app.ts:1:7");
+});

@@ -20,6 +20,8 @@ interface Position {
   column: number;
 }
 
+const where = (p: Position) => `${p.file}:${p.line}:${p.column}`;
+
 // appserve's own modules: the source tree under `deno run`, the bundle inside the binary.
 const OWN = ["../", "../../workers/"].map((dir) =>
   decodeURIComponent(new URL(dir, import.meta.url).pathname)
@@ -36,23 +38,32 @@ function isOwn(file: string): boolean {
   return file.includes("/$bunfs/") || file.includes("~BUN") || OWN.some((d) => file.startsWith(d));
 }
 
-/** `at` lines of a stack that point into the user's files, paths made plain. */
-function userFrames(stack: string): string[] {
-  const frames: string[] = [];
+// `at [async] [NAME (]LOCATION:LINE:COL[)]`. The location is an absolute path or file URL
+// and runs to the last :LINE:COL, so folders named `my app (copy)` keep their frames; a NAME
+// is only taken when a location follows its parenthesis.
+const FRAME =
+  /^\s+at (?:async )?(?:(.+?) \((?=(?:file:\/\/)?\/))?((?:file:\/\/)?\/.*):(\d+):(\d+)\)?$/;
+
+interface Frame {
+  name?: string;
+  position: Position;
+}
+
+/** The frames of a stack that point into the user's files, paths made plain. */
+function userFrames(stack: string): Frame[] {
+  const frames: Frame[] = [];
   for (const line of plain(stack).split("\n")) {
-    const m = /^\s+at (?:async )?(?:(.*?) \()?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/.exec(line);
+    const m = FRAME.exec(line);
     if (!m) continue;
     const file = toPath(m[2]);
     if (isOwn(file)) continue;
-    frames.push(`    at ${m[1] ? `${m[1]} (` : ""}${file}:${m[3]}:${m[4]}${m[1] ? ")" : ""}`);
+    frames.push({ name: m[1], position: { file, line: Number(m[3]), column: Number(m[4]) } });
   }
   return frames;
 }
 
-function positionOf(frame: string): Position | undefined {
-  const m = /((?:\/)[^()]*?):(\d+):(\d+)\)?$/.exec(frame);
-  return m ? { file: m[1], line: Number(m[2]), column: Number(m[3]) } : undefined;
-}
+const frameLine = ({ name, position }: Frame) =>
+  name ? `    at ${name} (${where(position)})` : `    at ${where(position)}`;
 
 /** The offending line of a syntax error and a caret under its column. */
 function codeFrame(position: Position, lineText?: string): string {
@@ -71,8 +82,6 @@ function codeFrame(position: Position, lineText?: string): string {
     `    ${" ".repeat(gutter.length)} | ${" ".repeat(Math.max(0, position.column - 1))}^`,
   ].join("\n");
 }
-
-const where = (p: Position) => `${p.file}:${p.line}:${p.column}`;
 
 /** Bun's BuildMessage/ResolveMessage: a position, no stack. */
 function bunMessage(error: { name?: string; message: string; position?: unknown }) {
@@ -100,7 +109,7 @@ export function describeUserError(error: unknown): UserErrorReport {
     rest.some((l) => /^\s+at /.test(l));
   if (denoSyntax) {
     // The first location after "at" (a frame of Deno's own may follow it on the same line).
-    const m = /^\s+at ((?:file:\/\/)?\/[^\s()]*?):(\d+):(\d+)/m.exec(rest.join("\n"));
+    const m = /^\s+at ((?:file:\/\/)?\/\S*?):(\d+):(\d+)/m.exec(rest.join("\n"));
     const at = m ? { file: toPath(m[1]), line: Number(m[2]), column: Number(m[3]) } : undefined;
     const headline = first.startsWith("SyntaxError") ? first : `${e.name}: ${first}`;
     if (!at) return { headline, detail: "" };
@@ -110,10 +119,13 @@ export function describeUserError(error: unknown): UserErrorReport {
     };
   }
   const frames = userFrames(e.stack ?? "");
-  // Bun's ResolveMessage (an import that does not resolve) names its referrer itself.
+  // Bun's ResolveMessage (an import that does not resolve) names its referrer itself, but
+  // has no position: no line and column for it.
   const head = `${e.name === "ResolveMessage" ? "Error" : e.name}: ${first}`;
-  const at = frames.length ? positionOf(frames[0]) : undefined;
-  return { headline: at ? `${where(at)}: ${head}` : head, detail: frames.join("\n") };
+  const at = frames[0]?.position;
+  // A message of several lines keeps them all, between the headline and the frames.
+  const detail = [...rest, ...frames.map(frameLine)].join("\n");
+  return { headline: at ? `${where(at)}: ${head}` : head, detail };
 }
 
 /** The report as one text: the headline, then its detail lines. */

@@ -18,7 +18,8 @@ import { loadLoggerClass } from "../log/logger_class.ts";
 import { accessRoute, errorRoute } from "../log/logging_table.ts";
 import { lookupGroup, resolveIdentity } from "../master/privileges.ts";
 import { parseBind } from "../net/bind.ts";
-import type { Runtime } from "../runtime/types.ts";
+import { staleSocketAt } from "../net/listeners.ts";
+import type { Libc, Runtime } from "../runtime/types.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import { ExitCode } from "./exit_codes.ts";
 
@@ -86,7 +87,20 @@ function checkCreatable(what: string, path: string): void {
     }
     return;
   }
-  const dir = dirname(full);
+  checkFolder(what, path);
+}
+
+/**
+ * A unix socket is refused as a start refuses it (something in the way, a live master on it),
+ * and a stale one is replaced, so its folder must let the master remove and create files.
+ */
+function checkSocketPath(libc: Libc, path: string): void {
+  staleSocketAt(libc, resolve(path));
+  checkFolder("unix socket", path);
+}
+
+function checkFolder(what: string, path: string): void {
+  const dir = dirname(resolve(path));
   if (!existsSync(dir)) throw new ConfigError(`${what} "${path}": no folder "${dir}"`);
   if (!statSync(dir).isDirectory()) {
     throw new ConfigError(`${what} "${path}": "${dir}" is not a folder`);
@@ -110,10 +124,6 @@ function createdFiles(config: Config): [string, string][] {
   }
   log("access log", accessRoute(config).file);
   if (config.pidfile) files.push(["pidfile", config.pidfile]);
-  for (const bind of config.bind) {
-    const address = parseBind(bind);
-    if (address.kind === "unix") files.push(["unix socket", address.path]);
-  }
   return files;
 }
 
@@ -135,6 +145,9 @@ export async function checkConfig(resolved: Resolved, runtime: Runtime): Promise
   await check(() => resolveIdentity(config));
   await check(() => checkSocketGroup(resolved));
   for (const [what, path] of createdFiles(config)) await check(() => checkCreatable(what, path));
+  for (const address of config.bind.map(parseBind)) {
+    if (address.kind === "unix") await check(() => checkSocketPath(runtime.libc(), address.path));
+  }
   if (config.logger_class) {
     await check(() => loadLoggerClass(config.logger_class, process.cwd(), runtime));
   }

@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import type { Readable } from "node:stream";
+import { AppserveError, osReason } from "../errors.ts";
 import type { Runtime } from "../runtime/types.ts";
 
 /** Set in the detached copy that -D starts; its fd 3 is then the status pipe. */
@@ -18,7 +19,10 @@ export interface DaemonizeOptions {
   cwd: string;
 }
 
-/** Starts the daemon and resolves to the exit code this command should end with. */
+/**
+ * Starts the daemon and resolves to the exit code this command should end with; rejects with an
+ * AppserveError when it cannot be started at all.
+ */
 export function daemonize(
   argv: string[],
   runtime: Runtime,
@@ -33,9 +37,17 @@ export function daemonize(
     stdio: ["ignore", out, out, "pipe"],
     env: { ...process.env, [DAEMON_ENV]: "1" },
   });
-  const status = child.stdio[3] as Readable;
+  // No pipe when the spawn failed: the error event says why.
+  const status = child.stdio[3] as Readable | null | undefined;
   const exited = new Promise<number>((done) => child.on("exit", (code) => done(code ?? 1)));
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    // The program on disk could not be started (gone after an upgrade, no processes left).
+    child.on("error", (error) => {
+      reject(
+        new AppserveError(`Cannot start the daemon ${command.command}: ${osReason(error)}`, 1),
+      );
+    });
+    if (!status) return;
     let said = "";
     status.setEncoding("utf8");
     status.on("data", (chunk: string) => {

@@ -68,7 +68,9 @@ export function renderHelp(): string {
 
 /**
  * `--help TOPIC`: one setting's documentation, by name (`socket_mode`) or flag
- * (`--socket-mode`, `socket-mode`, `-m`), or every setting's for `settings`.
+ * (`--socket-mode`, `socket-mode`, `-m`), or every setting's for `settings`. A word that
+ * names no setting and is not close to one (`appserve -h mod:app`) gets the general help,
+ * as gunicorn's `-h` does whatever follows it; a flag or a near miss is a usage error.
  */
 export function renderTopicHelp(topic: string): string {
   if (topic === "settings") return renderSettingsDoc();
@@ -80,8 +82,10 @@ export function renderTopicHelp(topic: string): string {
   );
   if (spec) return renderSettingDoc(spec) + "\n";
   const known = [...wired.map((s) => s.name), "settings"];
+  const near = didYouMean(word.replaceAll("-", "_"), known);
+  if (!topic.startsWith("-") && !near) return renderHelp();
   throw new UsageError(
-    `No setting "${topic}"${didYouMean(word.replaceAll("-", "_"), known)}; ` +
+    `No setting "${topic}"${near}; ` +
       "`appserve --help settings` lists them all",
   );
 }

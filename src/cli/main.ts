@@ -4,6 +4,7 @@
 import process from "node:process";
 import { renderConfig } from "../config/print_config.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
+import { helpWordIndex } from "../config/sources.ts";
 import { AppserveError, ConfigError } from "../errors.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
@@ -76,7 +77,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     await openListeners(runtime.libc(), addresses.filter((a) => !reuse(a)), {
       backlog: config.backlog,
       umask: config.umask,
-      socketMode: config.socket_mode ? parseInt(config.socket_mode, 8) : undefined,
+      socketMode: config.socket_mode ?? undefined,
       socketGroup,
     });
   const pidfile = config.pidfile
@@ -155,9 +156,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   const startCwd = process.cwd();
   // --help [TOPIC], before any parsing: TOPIC may be a flag (`--help -m`), and no
   // configuration is read, so a broken one cannot hide the help.
-  const help = argv.findIndex((word) => word === "--help" || word === "-h");
+  const help = helpWordIndex(argv);
   if (help !== -1) {
-    const topic = argv[help + 1];
+    // A topic follows `--help` or `-h` alone; `-hv` is just help, as in gunicorn.
+    const topic = ["--help", "-h"].includes(argv[help]) ? argv[help + 1] : undefined;
     process.stdout.write(topic ? renderTopicHelp(topic) : renderHelp());
     return ExitCode.OK;
   }

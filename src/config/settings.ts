@@ -122,7 +122,7 @@ export const SETTINGS = [
     flags: ["--socket-mode"],
     metavar: "MODE",
     type: octalMode,
-    default: "",
+    default: null,
     defaultDoc: "unset: 0777 & ~umask",
     doc: "Permission bits of the unix sockets appserve creates, in octal as chmod reads them " +
       '(e.g. 660; in TOML a string, "660"). The socket is created with exactly these bits ' +

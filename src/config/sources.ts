@@ -59,6 +59,26 @@ for (const [long, action] of Object.entries(ACTION_FLAGS)) {
 
 const ALL_FLAGS = Object.keys(ARG_OPTIONS).map((f) => `--${f}`);
 
+/**
+ * The word of `args` that asks for help: `--help`, `-h`, or a cluster of short flags with an
+ * `h` in it (`-hv`, `-Dh`), as argparse reads one; a short flag that takes a value ends the
+ * cluster (`-bh` binds "h"). -1 when there is none.
+ */
+export function helpWordIndex(args: string[]): number {
+  const byShort = new Map(
+    Object.values(ARG_OPTIONS).flatMap((o) => (o.short ? [[o.short, o] as const] : [])),
+  );
+  return args.findIndex((word) => {
+    if (word === "--help" || word === "-h") return true;
+    if (!/^-[^-]/.test(word)) return false;
+    for (const letter of word.slice(1)) {
+      if (letter === "h") return true;
+      if (byShort.get(letter)?.type !== "boolean") return false;
+    }
+    return false;
+  });
+}
+
 function usageError(error: unknown, source: string): UsageError {
   const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
   const unknown = /^Unknown option '(-{1,2}[^']+)'/.exec(message);

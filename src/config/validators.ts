@@ -205,14 +205,14 @@ export const fileMode: ValueType<number> = {
 const OCTAL_MODE = 'octal permission bits such as "660", read as chmod reads them';
 
 /**
- * Permission bits always read as octal, as chmod reads them (`660`, `0660`, `0o660`), or ""
- * for unset. A string even in TOML: `socket_mode = 660` there would be the decimal 660.
+ * Permission bits always read as octal, as chmod reads them (`660`, `0660`, `0o660`), or null
+ * for unset (""). A string even in TOML: `socket_mode = 660` there would be the decimal 660.
  */
-export const octalMode: ValueType<string> = {
+export const octalMode: ValueType<number | null> = {
   cli: "string",
   expected: OCTAL_MODE,
   parse(raw) {
-    if (raw === "") return "";
+    if (raw === "" || raw === null) return null;
     const digits = typeof raw === "string" ? /^\s*(?:0o)?([0-7]{1,4})\s*$/i.exec(raw) : null;
     if (!digits) {
       if (typeof raw === "number") {
@@ -225,8 +225,10 @@ export const octalMode: ValueType<string> = {
     }
     const mode = parseInt(digits![1], 8);
     if (mode > 0o777) fail(`${OCTAL_MODE}, at most 777`, raw);
-    return mode.toString(8).padStart(3, "0");
+    return mode;
   },
+  // As it was written: "660", or "" for unset.
+  toToml: (value) => JSON.stringify(value === null ? "" : value.toString(8).padStart(3, "0")),
 };
 
 /**

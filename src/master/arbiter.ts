@@ -2,13 +2,11 @@
 // wait for an event → dispatch signals and worker exits → murder stuck
 // workers → keep the worker count right. The master never imports app code.
 
-import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
 import type { Config } from "../config/settings.ts";
 import { AppserveError, HaltServer } from "../errors.ts";
 import type { HookRunner, ServerInfo, WorkerInfo } from "../hooks.ts";
 import { ExitCode } from "../cli/exit_codes.ts";
-import { receive } from "../ipc/channel.ts";
 import type { WorkerMessage } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
 import { captureOutput } from "../log/capture_output.ts";
@@ -17,11 +15,12 @@ import { tlsEnabled } from "../tls/tls_files.ts";
 import { closeListeners, type Listener } from "../net/listeners.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { EventQueue } from "./event_queue.ts";
-import { isAlive, type Pidfile } from "./pidfile.ts";
-import { reexec } from "./reexec.ts";
+import type { Pidfile } from "./pidfile.ts";
+import { Reexec } from "./reexec.ts";
 import { watchForReload } from "./reloader.ts";
 import { installSignals, MASTER_SIGNALS, type MasterSignal, shortName } from "./signals.ts";
 import { rawEnv, spawnWorker } from "./spawn.ts";
+import { StartUp } from "./start_up.ts";
 import { workerClassLabel } from "../worker/registry.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSlots } from "./worker_slots.ts";
@@ -64,11 +63,11 @@ export interface ArbiterContext {
   onReady?: () => void;
 }
 
-/** Worker deaths before boot in a row that mean the worker cannot boot at all. */
-const MAX_BOOT_FAILURES = 3;
 /** Importing an app (TypeScript compile included) may take longer than a short --timeout. */
 const MIN_BOOT_TIMEOUT_MS = 60_000;
 const TICK_MS = 1000;
+/** A quick stop (INT, QUIT) gives workers this long after SIGQUIT before SIGKILL. */
+const QUICK_STOP_MS = 2000;
 
 export class Arbiter {
   #ctx: ArbiterContext;
@@ -79,11 +78,10 @@ export class Arbiter {
   #generation = 0;
   /** Highest generation ever started: a rolled-back number is never reused. */
   #lastGeneration = 0;
-  #bootFailures = 0;
   /** The configuration before a HUP, kept until the new generation has booted. */
   #previous: { config: Config; generation: number } | undefined;
-  #reexecChild: ChildProcess | undefined;
-  #ready = false;
+  readonly #usr2: Reexec;
+  readonly #startUp: StartUp;
   readonly #slots: WorkerSlots | undefined;
   /** Why the master halted, with what the worker said, once it has. */
   haltReason: HaltServer | undefined;
@@ -92,6 +90,8 @@ export class Arbiter {
     this.#ctx = ctx;
     this.#numWorkers = ctx.config.workers;
     this.#slots = WorkerSlots.open(ctx.runtime.libc());
+    this.#startUp = new StartUp(ctx.onReady);
+    this.#usr2 = new Reexec(ctx.parentPid);
   }
 
   /** Runs until stopped; returns the master's exit code. */
@@ -190,21 +190,12 @@ export class Arbiter {
     worker.lastBeat = performance.now();
     if (message.t === "ready") {
       worker.booted = true;
-      this.#bootFailures = 0;
-      this.#checkReady();
+      const booted = [...this.#workers.values()].filter((w) => w.booted).length;
+      this.#startUp.booted(booted, this.#numWorkers);
     } else if (message.t === "retiring") {
       // Max-requests recycling: the replacement starts while this one drains.
       worker.retiring = true;
     }
-  }
-
-  // Start-up is over once the first generation's workers have all booted.
-  #checkReady(): void {
-    if (this.#ready) return;
-    const booted = [...this.#workers.values()].filter((w) => w.booted).length;
-    if (booted < this.#numWorkers) return;
-    this.#ready = true;
-    this.#ctx.onReady?.();
   }
 
   async #handleSignal(signal: MasterSignal): Promise<void> {
@@ -260,56 +251,27 @@ export class Arbiter {
   }
 
   async #reexec(): Promise<void> {
-    const { log } = this.#ctx;
-    if (this.#reexecChild && this.#reexecChild.exitCode === null) {
-      log.warning("USR2 signal ignored. Child exists.");
-      return;
-    }
-    if (this.#ctx.parentPid && isAlive(this.#ctx.parentPid)) {
-      log.warning("USR2 signal ignored. Parent exists.");
-      return;
-    }
+    const refusal = this.#usr2.refusal();
+    if (refusal) return this.#ctx.log.warning(refusal);
     await this.#ctx.hooks.run("pre_exec", this.#server());
-    this.#reexecChild = reexec(this.#ctx);
-    log.info(`Started new master with pid: ${this.#reexecChild.pid}`);
+    this.#ctx.log.info(`Started new master with pid: ${this.#usr2.start(this.#ctx)}`);
   }
 
   // A USR2 child becomes the master of record once its parent is gone.
   #maybePromote(): void {
-    const { parentPid, pidfile, log } = this.#ctx;
-    if (!parentPid || isAlive(parentPid)) return;
-    this.#ctx.parentPid = undefined;
-    log.info("Master has been promoted.");
-    pidfile?.rename(pidfile.path.replace(/\.2$/, ""));
+    if (!this.#usr2.promoted()) return;
+    this.#ctx.log.info("Master has been promoted.");
+    this.#ctx.pidfile?.rename(this.#ctx.pidfile.path.replace(/\.2$/, ""));
   }
 
   // Records a worker's exit; boot failures halt the server instead of looping.
   async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
-    const { log } = this.#ctx;
     this.#workers.delete(worker.pid);
     this.#slots?.free(worker.slot);
     await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
-    if (signal === "SIGKILL") {
-      // After a timeout the master sent it itself; otherwise the OOM killer is the usual suspect.
-      const hint = worker.killed ? "" : " Perhaps out of memory?";
-      log.error(`Worker (pid:${worker.pid}) was sent SIGKILL!${hint}`);
-    } else if (signal === "SIGTERM") log.info(`Worker (pid:${worker.pid}) was sent SIGTERM!`);
-    else if (signal) log.warning(`Worker (pid:${worker.pid}) was sent ${signal}!`);
-    else if (code) log.error(`Worker (pid:${worker.pid}) exited with code ${code}.`);
-    let reason: HaltServer | undefined;
-    if (code === ExitCode.WORKER_BOOT_ERROR) {
-      reason = new HaltServer("Worker failed to boot.", code);
-    }
-    if (code === ExitCode.APP_LOAD_ERROR) {
-      // The worker says why over its channel, which may still be draining as it exits.
-      if (worker.failure === undefined) await worker.channelDone;
-      reason = new HaltServer("App failed to load.", code, worker.failure);
-    }
-    if (
-      !reason && !worker.booted && !worker.retiring && ++this.#bootFailures >= MAX_BOOT_FAILURES
-    ) {
-      reason = new HaltServer("Worker failed to boot.", ExitCode.WORKER_BOOT_ERROR);
-    }
+    const report = worker.exitReport(code, signal);
+    if (report) this.#ctx.log[report.level](report.message);
+    const reason = await this.#startUp.haltReason(worker, code);
     if (!reason) return;
     // A generation already rolled back or replaced says nothing about the current one.
     if (worker.generation !== this.#generation) return;
@@ -328,7 +290,7 @@ export class Arbiter {
     this.#generation = previous.generation;
     this.#numWorkers = previous.config.workers;
     this.#previous = undefined;
-    this.#bootFailures = 0;
+    this.#startUp.forgetFailures();
   }
 
   // gunicorn's murder_workers: SIGABRT on the first stale tick, SIGKILL on the next.
@@ -391,17 +353,10 @@ export class Arbiter {
     }
     const worker = new WorkerHandle(child, child.pid, this.#age, this.#generation, slot);
     this.#workers.set(worker.pid, worker);
-    const channel = child.stdio[3] as Readable;
-    worker.channelDone = new Promise<void>((done) => {
-      channel.on("end", done).on("close", done).on("error", done);
-      // A channel that never ends (a grandchild holding it) must not stall the master.
-      setTimeout(done, 2000).unref?.();
-    });
-    receive(channel, (message) => {
-      // Recorded at once: the exit that follows may be reaped before queued events.
-      if (message.t === "failed") worker.failure = message.message;
-      else this.#events.push({ kind: "message", worker, message });
-    });
+    worker.listen(
+      child.stdio[3] as Readable,
+      (message) => this.#events.push({ kind: "message", worker, message }),
+    );
     child.stdin!.on("error", () => {});
     child.on("exit", (code, signal) => this.#events.push({ kind: "exit", worker, code, signal }));
   }
@@ -410,8 +365,7 @@ export class Arbiter {
   async #stop(graceful: boolean): Promise<void> {
     const { config, runtime, listeners, pidfile, systemd } = this.#ctx;
     // Sockets handed to systemd or to a USR2 child stay; their files must not vanish.
-    const handedOver = systemd ||
-      (this.#reexecChild !== undefined && this.#reexecChild.exitCode === null);
+    const handedOver = systemd || this.#usr2.running;
     closeListeners(
       runtime.libc(),
       handedOver ? listeners.map((l) => ({ ...l, ownsPath: false })) : listeners,
@@ -420,7 +374,8 @@ export class Arbiter {
     for (const worker of this.#workers.values()) {
       worker.booted ? worker.stop(graceful) : worker.kill();
     }
-    const deadline = performance.now() + (graceful ? config.graceful_timeout * 1000 : 2000);
+    const deadline = performance.now() +
+      (graceful ? config.graceful_timeout * 1000 : QUICK_STOP_MS);
     while (this.#workers.size && performance.now() < deadline) await this.#reapQuietly();
     for (const worker of this.#workers.values()) worker.kill();
     while (this.#workers.size) await this.#reapQuietly();

@@ -3,7 +3,7 @@
 // user for good with setgroups/setgid/setuid. Workers are spawned afterwards and so never hold
 // root at all.
 
-import { chownSync, readFileSync } from "node:fs";
+import { lchownSync, readFileSync } from "node:fs";
 import process from "node:process";
 import type { Config } from "../config/settings.ts";
 import { ConfigError, osReason } from "../errors.ts";
@@ -57,19 +57,10 @@ export function resolveIdentity(
     userName = entry ? entry[0] : config.user;
     if (entry) gid = Number(entry[3]);
   }
-  let groupName = String(gid);
-  const groupEntry = (key: string) =>
-    table("/etc/group").find((f) => NUMERIC.test(key) ? f[2] === key : f[0] === key);
-  if (config.group) {
-    const entry = groupEntry(config.group);
-    if (!entry && !NUMERIC.test(config.group)) {
-      throw new ConfigError(`No such group: "${config.group}"`);
-    }
-    gid = entry ? Number(entry[2]) : Number(config.group);
-    groupName = entry ? entry[0] : config.group;
-  } else {
-    groupName = groupEntry(String(gid))?.[0] ?? String(gid);
-  }
+  // Without --group, the user's primary group (or the current one), named when /etc/group has it.
+  const group = lookupGroup(config.group || String(gid));
+  gid = group.gid;
+  const groupName = group.name;
   if (uid0 !== 0 && (uid !== uid0 || gid !== gid0)) {
     throw new ConfigError(
       `Cannot switch to user ${userName} (uid ${uid}), group ${groupName} (gid ${gid}): ` +
@@ -130,7 +121,8 @@ export function ownedFiles(
 export function chownAll(files: OwnedFile[], id: Identity): void {
   for (const { path, gid } of files) {
     try {
-      chownSync(path, id.uid, gid ?? id.gid);
+      // The file itself: a symlink swapped in for a log file must not hand over its target.
+      lchownSync(path, id.uid, gid ?? id.gid);
     } catch (error) {
       throw new ConfigError(`Cannot hand "${path}" to ${id.describe}: ${osReason(error)}`);
     }

@@ -7,6 +7,7 @@ import { spawnWithFds, type SpawnWithFdsOptions } from "./spawn.ts";
 import { encodeReexecFds, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import type { Listener } from "../net/listeners.ts";
 import type { Runtime } from "../runtime/types.ts";
+import { isAlive } from "./pidfile.ts";
 
 /** Set in a re-exec'd master: the pid of the master that started it. */
 export const PARENT_ENV = "APPSERVE_PARENT_PID";
@@ -33,4 +34,43 @@ export function reexec(options: ReexecOptions): ChildProcess {
     [REEXEC_FDS_ENV]: encodeReexecFds(listeners.map((l, i) => ({ ...l, fd: childFds[i] }))),
     [PARENT_ENV]: String(process.pid),
   }));
+}
+
+/**
+ * The master's side of USR2, as gunicorn keeps it: one new master at a time, none while
+ * the master that started this one lives, and promotion once that one is gone.
+ */
+export class Reexec {
+  #child: ChildProcess | undefined;
+  #parentPid: number | undefined;
+
+  /** `parentPid`: set when this master was started by another one's USR2. */
+  constructor(parentPid?: number) {
+    this.#parentPid = parentPid;
+  }
+
+  /** Why a USR2 is ignored right now, or undefined when a new master may start. */
+  refusal(): string | undefined {
+    if (this.running) return "USR2 signal ignored. Child exists.";
+    if (this.#parentPid && isAlive(this.#parentPid)) return "USR2 signal ignored. Parent exists.";
+    return undefined;
+  }
+
+  /** Starts the new master; returns its pid. */
+  start(options: ReexecOptions): number | undefined {
+    this.#child = reexec(options);
+    return this.#child.pid;
+  }
+
+  /** A new master started here still runs (it holds the listeners too). */
+  get running(): boolean {
+    return this.#child !== undefined && this.#child.exitCode === null;
+  }
+
+  /** True once, when the master that started this one has gone: this one takes over. */
+  promoted(): boolean {
+    if (!this.#parentPid || isAlive(this.#parentPid)) return false;
+    this.#parentPid = undefined;
+    return true;
+  }
 }

@@ -1,7 +1,16 @@
-// The master's record of one worker process: identity, boot state and the
-// escalation from a polite signal to SIGKILL.
+// The master's record of one worker process: identity, boot state, what it
+// says on its channel and the escalation from a polite signal to SIGKILL.
 
 import type { ChildProcess } from "node:child_process";
+import type { Readable } from "node:stream";
+import { receive } from "../ipc/channel.ts";
+import type { WorkerMessage } from "../ipc/messages.ts";
+
+/**
+ * How long after a worker's exit its channel may stay open (a process the app
+ * started still holds it) before the master stops waiting for its last words.
+ */
+const CHANNEL_GRACE_MS = 2000;
 
 export class WorkerHandle {
   /** Set when the worker reported it serves. */
@@ -15,9 +24,9 @@ export class WorkerHandle {
   /** The master sent SIGKILL itself: no "Perhaps out of memory?" when it dies of it. */
   killed = false;
   /** Why the worker could not load the app, as it said before exiting 4. */
-  failure: string | undefined;
+  #failure: string | undefined;
   /** Settles when the worker's channel has ended (everything it sent has arrived). */
-  channelDone: Promise<void> = Promise.resolve();
+  #channelDone: Promise<void> = Promise.resolve();
 
   constructor(
     readonly child: ChildProcess,
@@ -28,6 +37,50 @@ export class WorkerHandle {
     /** Its scoreboard slot, -1 for none. */
     readonly slot: number,
   ) {}
+
+  /**
+   * Reads the worker's channel: a failure is recorded at once (the exit that follows may be
+   * reaped before queued events), every other message goes to `onMessage`.
+   */
+  listen(channel: Readable, onMessage: (message: WorkerMessage) => void): void {
+    this.#channelDone = new Promise<void>((done) => {
+      channel.on("end", done).on("close", done).on("error", done);
+    });
+    receive(channel, (message) => {
+      if (message.t === "failed") this.#failure = message.message;
+      else onMessage(message);
+    });
+  }
+
+  /**
+   * Why the worker could not load the app, once it has exited: its message may still be in
+   * the channel, so wait for the channel's end, at most CHANNEL_GRACE_MS from now.
+   */
+  async lastWords(): Promise<string | undefined> {
+    if (this.#failure !== undefined) return this.#failure;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((done) => (timer = setTimeout(done, CHANNEL_GRACE_MS)));
+    await Promise.race([this.#channelDone, grace]);
+    clearTimeout(timer);
+    return this.#failure;
+  }
+
+  /** The master's log line for this worker's exit (gunicorn's wording); none for a clean one. */
+  exitReport(
+    code: number | null,
+    signal: string | null,
+  ): { level: "error" | "warning" | "info"; message: string } | undefined {
+    const who = `Worker (pid:${this.pid})`;
+    if (signal === "SIGKILL") {
+      // After a timeout the master sent it itself; otherwise the OOM killer is the usual suspect.
+      const hint = this.killed ? "" : " Perhaps out of memory?";
+      return { level: "error", message: `${who} was sent SIGKILL!${hint}` };
+    }
+    if (signal === "SIGTERM") return { level: "info", message: `${who} was sent SIGTERM!` };
+    if (signal) return { level: "warning", message: `${who} was sent ${signal}!` };
+    if (code) return { level: "error", message: `${who} exited with code ${code}.` };
+    return undefined;
+  }
 
   /** Graceful stop (SIGTERM) or quick stop (SIGQUIT), as gunicorn's workers expect. */
   stop(graceful: boolean): void {

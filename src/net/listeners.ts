@@ -3,7 +3,7 @@
 // Sockets are made through libc so the master never accepts on them itself.
 
 import { lookup } from "node:dns/promises";
-import { chownSync, lstatSync, unlinkSync } from "node:fs";
+import { lchownSync, lstatSync, unlinkSync } from "node:fs";
 import { isIP } from "node:net";
 import { ConfigError, osReason } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
@@ -22,6 +22,8 @@ import {
 const SOCK_STREAM = 1;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
+const ENOENT = 2;
+const EAGAIN = 11;
 const ECONNREFUSED = 111;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
@@ -37,17 +39,19 @@ export interface Listener {
   ownsPath: boolean;
 }
 
+// A unix socket file this process bound but does not go on to use is a file nobody would remove.
+function removeOwnSocket(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone, or not ours to remove: the error being reported matters more.
+  }
+}
+
 function fail(libc: Libc, address: Address, fd: number, bound = false): never {
   const reason = libc.strerror(libc.errno());
   if (fd >= 0) libc.close(fd);
-  // A unix socket this process bound but could not listen on is a file nobody would remove.
-  if (bound && address.kind === "unix") {
-    try {
-      unlinkSync(address.path);
-    } catch {
-      // Already gone.
-    }
-  }
+  if (bound && address.kind === "unix") removeOwnSocket(address.path);
   throw new ConfigError(`Cannot listen at ${formatAddress(address)}: ${reason}`);
 }
 
@@ -64,39 +68,65 @@ export interface OpenListenersOptions {
 }
 
 // Whether something accepts connections on the socket file at `path`. A non-blocking connect
-// answers at once: refused means nobody listens; success or a full backlog means someone does.
-function someoneListens(libc: Libc, path: string): boolean {
+// answers at once: refused means nobody listens ("stale"), no such file that it went meanwhile;
+// success or a full backlog means someone does; any other answer is why we cannot tell.
+function probeSocket(libc: Libc, path: string): "listening" | "stale" | "gone" {
+  const cannotTell = (errno: number) =>
+    new ConfigError(
+      `Cannot listen at unix:${path}: cannot tell whether another process serves it: ` +
+        libc.strerror(errno),
+    );
   const fd = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  if (fd < 0) throw cannotTell(libc.errno());
   try {
-    if (libc.connect(fd, unixSockaddr(path)) === 0) return true;
-    return libc.errno() !== ECONNREFUSED;
+    if (libc.connect(fd, unixSockaddr(path)) === 0) return "listening";
+    const errno = libc.errno();
+    if (errno === ECONNREFUSED) return "stale";
+    if (errno === ENOENT) return "gone";
+    if (errno === EAGAIN) return "listening";
+    throw cannotTell(errno);
   } finally {
     libc.close(fd);
   }
 }
 
-// gunicorn unlinks whatever socket is in the way, which orphans a live master's workers (they
-// keep serving a socket nobody can reach): a socket something still listens on is refused.
-function removeStaleSocket(libc: Libc, path: string): void {
+/**
+ * Whether a stale socket file (nobody listens) is at the path a unix socket is to be bound
+ * at. gunicorn unlinks whatever socket is in the way, which orphans a live master's workers
+ * (they keep serving a socket nobody can reach): so a file that is not a socket, a socket
+ * something listens on, or one we cannot probe is a ConfigError.
+ */
+export function staleSocketAt(libc: Libc, path: string): boolean {
   let stat;
   try {
     stat = lstatSync(path);
   } catch {
-    return;
+    return false;
   }
   if (!stat.isSocket()) {
     throw new ConfigError(
       `Cannot listen at unix:${path}: a file that is not a socket is in the way`,
     );
   }
-  if (someoneListens(libc, path)) {
+  const found = probeSocket(libc, path);
+  if (found === "listening") {
     throw new ConfigError(
       `Cannot listen at unix:${path}: another process is serving this socket ` +
         `(is appserve already running?)`,
     );
   }
-  unlinkSync(path);
+  return found === "stale";
+}
+
+function removeStaleSocket(libc: Libc, path: string): void {
+  if (!staleSocketAt(libc, path)) return;
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    // Gone meanwhile is what we wanted; anything else stops the bind anyway, so say why.
+    if ((error as { code?: string }).code === "ENOENT") return;
+    throw new ConfigError(`Cannot remove the stale socket unix:${path}: ${osReason(error)}`);
+  }
 }
 
 // The umask is the process's, so it is set around this one call and put back.
@@ -112,10 +142,11 @@ function bindUnix(libc: Libc, fd: number, sockaddr: Uint8Array, options: OpenLis
 
 function giveToGroup(libc: Libc, fd: number, path: string, group: { gid: number; name: string }) {
   try {
-    chownSync(path, -1, group.gid);
+    // The file just bound, never what a symlink put in its place would point to.
+    lchownSync(path, -1, group.gid);
   } catch (error) {
     libc.close(fd);
-    unlinkSync(path);
+    removeOwnSocket(path);
     throw new ConfigError(
       `Cannot give unix:${path} to group ${group.name} (gid ${group.gid}): ${osReason(error)}` +
         ((error as { code?: string }).code === "EPERM"
@@ -163,7 +194,7 @@ async function openOne(
     if (options.socketGroup) giveToGroup(libc, fd, address.path, options.socketGroup);
   }
   if (libc.listen(fd, options.backlog) !== 0) fail(libc, address, fd, true);
-  const high = moveHigh(libc, fd, address);
+  const high = moveHigh(libc, fd, address, true);
   if (address.kind === "unix") return { address, fd: high, ownsPath: true };
   const { port } = localName(libc, high);
   return { address: { ...address, port }, fd: high, ownsPath: false };
@@ -173,9 +204,9 @@ async function openOne(
 // Deno's spawn clears O_NONBLOCK on stdio fds, and that flag is shared by every
 // process holding the socket, which left workers blocked in accept()). So the
 // fd is moved above the numbers stdio uses and made inheritable (no CLOEXEC).
-function moveHigh(libc: Libc, fd: number, address: Address): number {
+function moveHigh(libc: Libc, fd: number, address: Address, bound = false): number {
   const moved = moveToInheritedRange(libc, fd);
-  if (moved < 0) fail(libc, address, fd);
+  if (moved < 0) fail(libc, address, fd, bound);
   return moved;
 }
 

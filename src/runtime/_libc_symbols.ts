@@ -25,7 +25,8 @@ export const LIBC_SYMBOLS = {
   setgid: { parameters: ["u32"], result: "i32" },
   setuid: { parameters: ["u32"], result: "i32" },
   umask: { parameters: ["u32"], result: "u32" },
-  setenv: { parameters: ["buffer", "buffer", "i32"], result: "i32" },
+  dlsym: { parameters: ["u64", "buffer"], result: "u64" },
+  strdup: { parameters: ["u64"], result: "u64" },
   prctl: { parameters: ["i32", "buffer", "u64", "u64", "u64"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
@@ -38,6 +39,8 @@ const PROT_READ_WRITE = 3;
 const MAP_SHARED = 1;
 
 const PR_SET_NAME = 15;
+/** dlsym's pseudo-handle that searches the whole process, as the dynamic linker binds names. */
+const RTLD_DEFAULT = 0;
 const cString = (text: string) => new TextEncoder().encode(`${text}\0`);
 
 /** The bound symbols, as either FFI hands them out (numbers in, numbers out). */
@@ -70,7 +73,8 @@ export function libcOver(
     dup: (fd) => s.dup(fd),
     write: (fd, bytes) => s.write(fd, bytes, bytes.length),
     shutdown: (fd, how) => s.shutdown(fd, how),
-    setenv: (name, value) => s.setenv(cString(name), cString(value), 1),
+    symbolAddress: (name) => Number(s.dlsym(RTLD_DEFAULT, cString(name))),
+    copyString: (address) => Number(s.strdup(address)),
     setThreadName: (name) => s.prctl(PR_SET_NAME, cString(name), 0, 0, 0),
     readable: (fd) => {
       // struct pollfd: int fd; short events; short revents (little-endian: revents high).

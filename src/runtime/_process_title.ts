@@ -1,10 +1,10 @@
 // What ps shows, the way setproctitle (gunicorn's) does it, for both runtimes:
 // the title is written over the argv area, and when that is shorter than the
-// title, on over the environment area that follows it (whose strings are first
-// moved to libc's heap with setenv, so getenv and child processes keep working).
-// The kernel then reads /proc/PID/cmdline up to the title's NUL. Deno's
-// process.title (and Bun's, which changes nothing) stop at the argv area, which
-// for `appserve mod` is 13 bytes: "appserve: ma".
+// title, on over the environment area that follows it (whose strings libc's
+// `environ` still points at are first copied to libc's heap, so getenv and
+// child processes keep working). The kernel then reads /proc/PID/cmdline up to
+// the title's NUL. Deno's process.title (and Bun's, which changes nothing) stop
+// at the argv area, which for `appserve mod` is 13 bytes: "appserve: ma".
 
 import { readFileSync } from "node:fs";
 import type { Libc } from "./types.ts";
@@ -17,16 +17,34 @@ function areas(): { argStart: number; argEnd: number; envStart: number; envEnd: 
   return { argStart, argEnd, envStart, envEnd };
 }
 
-// Moved once per process: after that the environment area holds nothing anyone reads.
-let environmentMoved = false;
+// 64-bit little-endian (x86-64, aarch64): the Linux targets Deno and Bun ship for.
+const POINTER_BYTES = 8;
 
-function moveEnvironment(libc: Libc): void {
-  if (environmentMoved) return;
-  for (const entry of readFileSync("/proc/self/environ", "latin1").split("\0")) {
-    const eq = entry.indexOf("=");
-    if (eq > 0) libc.setenv(entry.slice(0, eq), entry.slice(eq + 1));
+function pointerSlot(libc: Libc, address: number): DataView {
+  const bytes = libc.memory(address, POINTER_BYTES);
+  return new DataView(bytes.buffer, bytes.byteOffset, POINTER_BYTES);
+}
+
+/**
+ * Re-points every entry of libc's `environ` that still lies in [start, end) at a
+ * byte-for-byte copy (setproctitle's move). Only live entries move: a variable
+ * the process deleted stays deleted, one it changed already lives elsewhere,
+ * and no text is decoded. Returns whether nothing in the area is read any more;
+ * once moved, a second call finds nothing to do.
+ */
+function moveEnvironment(libc: Libc, start: number, end: number): boolean {
+  const environ = libc.symbolAddress("environ");
+  if (!environ) return false;
+  const array = Number(pointerSlot(libc, environ).getBigUint64(0, true));
+  for (let address = array;; address += POINTER_BYTES) {
+    const slot = pointerSlot(libc, address);
+    const entry = Number(slot.getBigUint64(0, true));
+    if (entry === 0) return true;
+    if (entry < start || entry >= end) continue;
+    const copy = libc.copyString(entry);
+    if (!copy) return false;
+    slot.setBigUint64(0, BigInt(copy), true);
   }
-  environmentMoved = true;
 }
 
 /** Sets the title ps shows (`/proc/PID/cmdline`) and the thread name (`comm`, 15 bytes). */
@@ -36,8 +54,8 @@ export function writeProcessTitle(libc: Libc, title: string): void {
     if (!(argEnd > argStart)) return;
     const bytes = new TextEncoder().encode(title);
     // The kernel follows a title into the environment area only when that area comes right after.
-    const roomy = bytes.length >= argEnd - argStart && envStart === argEnd && envEnd > envStart;
-    if (roomy) moveEnvironment(libc);
+    const roomy = bytes.length >= argEnd - argStart && envStart === argEnd && envEnd > envStart &&
+      moveEnvironment(libc, envStart, envEnd);
     const area = libc.memory(argStart, (roomy ? envEnd : argEnd) - argStart);
     area.fill(0);
     area.set(bytes.subarray(0, area.length - 1));

@@ -29,8 +29,10 @@ export interface Libc {
   write(fd: number, bytes: Uint8Array): number;
   /** shutdown(2); how: 0 read, 1 write, 2 both. */
   shutdown(fd: number, how: number): number;
-  /** setenv(3) with overwrite: the variable's string moves to memory libc allocated. */
-  setenv(name: string, value: string): number;
+  /** The address of a global variable of this process (dlsym RTLD_DEFAULT), or 0. */
+  symbolAddress(name: string): number;
+  /** strdup(3): a copy, on libc's heap, of the C string at `address`; 0 when out of memory. */
+  copyString(address: number): number;
   /** prctl(PR_SET_NAME): the calling thread's name (the process's, in the main thread). */
   setThreadName(name: string): number;
   /** Whether a listening socket has a connection waiting (poll(2) without waiting). */

@@ -100,6 +100,11 @@ const checks: [string, (dir: string) => string[], RegExp][] = [
     /^Error: --worker-tmp-dir: ".*nowhere" is not a writable directory$/,
   ],
   [
+    "a hooks module that does not exist",
+    () => ["--hooks", "no_such_hooks.ts"],
+    /^Error: Cannot load hooks module no_such_hooks\.ts: Cannot find module "no_such_hooks\.ts" \(looked in \/\S+\)$/,
+  ],
+  [
     "an app module that does not exist",
     () => ["--", "no_such_app"],
     /^Error: Cannot find module "no_such_app"/,
@@ -202,6 +207,20 @@ e2e("--help SETTING and --help settings show docs/settings.md's text", async (ta
     'Error: No setting "sokcet_mode" (did you mean "socket_mode"?); `appserve --help settings` lists them all\n',
   );
 });
+
+e2e(
+  "-h before an app module, and -h among short flags (-hv), print the help, as gunicorn",
+  async (t) => {
+    const help = await run(t, ["--help"]);
+    for (const args of [["-h", "mod:app"], ["-h", "examples/hello_hono.ts"], ["-hv"], ["-vh"]]) {
+      const result = await run(t, args);
+      assert.equal(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+      assert.equal(result.stdout, help.stdout, args.join(" "));
+    }
+    // A flag taking a value ends a cluster: -bh binds "h", nothing asks for help.
+    assert.doesNotMatch((await run(t, ["-bh", "--print-config"])).stdout, /^usage:/);
+  },
+);
 
 e2e('--help summaries are whole sentences, never cut at "(e.g."', async (target) => {
   const result = await run(target, ["--help"]);

@@ -4,7 +4,16 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import {
@@ -178,6 +187,40 @@ e2e(
       const result = await server.stop();
       assert.equal(result.code, 0, result.stderr);
       assert.ok(!existsSync(pidfile), "pidfile left behind");
+      user.remove();
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a log file that is a symlink: the link goes to the user, never what it points to",
+  async (t) => {
+    const user = createUser();
+    const dir = tempDir();
+    chmodSync(dir.path, 0o755);
+    // root's file, writable by anyone so that the workers can log through the link.
+    const target = join(dir.path, "root-owned");
+    writeFileSync(target, "");
+    chmodSync(target, 0o666);
+    const errorLog = join(dir.path, "error.log");
+    symlinkSync(target, errorLog);
+    const server = start(withCache(t, dir.path), [
+      "-u",
+      user.name,
+      "--error-logfile",
+      errorLog,
+      "-b",
+      "127.0.0.1:0",
+      APP,
+    ]);
+    try {
+      await eventually(() => /Listening at: http/.test(readFileSync(target, "utf8")), "the log");
+      assert.equal(statSync(target).uid, 0, "the symlink's target was handed to the user");
+      assert.equal(lstatSync(errorLog).uid, user.uid);
+    } finally {
+      const result = await server.stop();
+      assert.equal(result.code, 0, readFileSync(target, "utf8"));
       user.remove();
       dir.remove();
     }

@@ -27,6 +27,7 @@ import {
 } from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+const ENV_APP = join(FIXTURES, "apps", "env_app.ts");
 const cmdline = (pid: number) =>
   readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0+$/, "").replaceAll("\0", " ").trim();
 
@@ -44,29 +45,64 @@ e2e("-n names the master and the workers in ps", async (target) => {
   await server.stop();
 });
 
-e2e("ps shows the whole title however short the command line (argv area too small)", async (t) => {
-  // The name comes through the environment, so the title is far longer than the argv area.
-  const name = `a-name-longer-than-this-command-line-${"x".repeat(200)}`;
-  const server = start(t, ["-w", "2", "-b", "127.0.0.1:0", PID_APP], {
-    env: { APPSERVE_CMD_ARGS: `-n ${name}`, APPSERVE_FIXTURE_ENV: "still here" },
-  });
-  const url = await server.url();
-  await getWhenReady(url);
-  await eventually(() => childPids(server.pid).length === 2, "2 workers");
-  await eventually(
-    () => cmdline(server.pid) === `appserve: master [${name}]`,
-    "the master's title",
-  );
-  for (const pid of childPids(server.pid)) {
-    await eventually(() => cmdline(pid) === `appserve: worker [${name}]`, `worker ${pid}'s title`);
-  }
-  // The kernel's own name (ps -o comm) holds 15 bytes, as for gunicorn's setproctitle.
-  assert.equal(readFileSync(`/proc/${server.pid}/comm`, "utf8"), "appserve: maste\n");
-  // The environment the title was written over was moved first: workers still get it.
-  const echo = JSON.parse((await get(`${url}/echo`)).body);
-  assert.equal(echo.env, "still here");
-  await server.stop();
-});
+const PRIVATE = ["APPSERVE_ROLE", "APPSERVE_WORKER_BOOT"];
+const NON_ASCII = "café ☕ naïve";
+
+/** Each name's value as the app sees it and as a child process of the app does. */
+async function envSeen(url: string, names: string[]) {
+  const query = names.map((name) => `name=${name}`).join("&");
+  return JSON.parse((await get(`${url}/env?${query}`)).body);
+}
+
+e2e(
+  "a title longer than the argv area: ps shows it whole, the environment stays as the process left it",
+  async (t) => {
+    // The name comes through the environment, so the title is far longer than the argv area.
+    const name = `a-name-longer-than-this-command-line-${"x".repeat(200)}`;
+    const server = start(t, ["-w", "2", "-b", "127.0.0.1:0", ENV_APP], {
+      env: { APPSERVE_CMD_ARGS: `-n ${name}`, APPSERVE_FIXTURE_ENV: NON_ASCII },
+    });
+    const url = await server.url();
+    await getWhenReady(url);
+    const titled = async (workers: number[]) => {
+      await eventually(
+        () => cmdline(server.pid) === `appserve: master [${name}]`,
+        "the master's title",
+      );
+      for (const pid of workers) {
+        await eventually(
+          () => cmdline(pid) === `appserve: worker [${name}]`,
+          `worker ${pid}'s title`,
+        );
+      }
+    };
+    // Written over the environment area: what the worker deleted stays deleted (the app must
+    // not see appserve's private variables), and a UTF-8 value keeps its bytes, for the app and
+    // for whatever the app starts.
+    const envIntact = async () => {
+      const seen = await envSeen(url, [...PRIVATE, "APPSERVE_FIXTURE_ENV"]);
+      const expected = { APPSERVE_ROLE: null, APPSERVE_WORKER_BOOT: null };
+      assert.deepEqual(seen.app, { ...expected, APPSERVE_FIXTURE_ENV: NON_ASCII });
+      assert.deepEqual(seen.child, { ...expected, APPSERVE_FIXTURE_ENV: NON_ASCII });
+    };
+    await eventually(() => childPids(server.pid).length === 2, "2 workers");
+    const first = childPids(server.pid);
+    await titled(first);
+    // The kernel's own name (ps -o comm) holds 15 bytes, as for gunicorn's setproctitle.
+    assert.equal(readFileSync(`/proc/${server.pid}/comm`, "utf8"), "appserve: maste\n");
+    await envIntact();
+    // HUP: a new generation from the master's (moved) environment, under the same name.
+    server.signal("SIGHUP");
+    await eventually(() => {
+      const now = childPids(server.pid);
+      return now.length === 2 && now.every((pid) => !first.includes(pid));
+    }, "a new generation of 2 workers");
+    await titled(childPids(server.pid));
+    await server.allAnswering(2);
+    await envIntact();
+    await server.stop();
+  },
+);
 
 // The issue's case, binary only: `deno run` always has a long command line.
 Deno.test({

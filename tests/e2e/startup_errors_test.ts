@@ -3,11 +3,12 @@
 // with the error and its exit code; start-up errors reach stderr and the error log file.
 
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
 import {
   alive,
+  childPids,
   e2e,
   eventually,
   FIXTURES,
@@ -84,6 +85,34 @@ e2e(
         ),
       );
       assert.deepEqual(ownFrames(result.stderr), []);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "an app in a folder with parentheses, thrown a message of several lines: location and all lines",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      const folder = join(dir.path, "my app (copy)");
+      mkdirSync(folder);
+      writeFileSync(join(folder, "app.ts"), USES_DEP);
+      writeFileSync(
+        join(folder, "dep.ts"),
+        'export const value = "v";\n\nthrow new Error("first line\\nsecond line");\n',
+      );
+      const result = await run(t, ["-b", "127.0.0.1:0", "app.ts"], { cwd: folder });
+      assert.equal(result.code, 4, result.stderr);
+      const dep = join(folder, "dep.ts").replace(/[()]/g, "\\$&");
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `\\[ERROR\\] Cannot import app\\.ts: ${dep}:3:\\d+: Error: first line\\n` +
+            `second line\\n {4}at ${dep}:3:\\d+\\n`,
+        ),
+      );
     } finally {
       dir.remove();
     }
@@ -194,6 +223,17 @@ e2e("-D with an app that cannot load: exit 4 with the app's error on stderr", as
 e2e("-D returns only once the master listens and its first workers have booted", async (t) => {
   const dir = tempDir();
   try {
+    // An app slow to import, that leaves a mark once it has loaded: "Booting worker" is logged
+    // before the import starts, so only the marks tell that the app of each worker is in.
+    const app = join(dir.path, "app.ts");
+    writeFileSync(
+      app,
+      `import { writeFileSync } from "node:fs";
+await new Promise((r) => setTimeout(r, 1500));
+writeFileSync(new URL("./loaded-" + process.pid, import.meta.url), "");
+export default { fetch: () => new Response("hello pid " + process.pid) };
+`,
+    );
     const pidfile = join(dir.path, "app.pid");
     const log = join(dir.path, "error.log");
     const result = await run(t, [
@@ -206,15 +246,17 @@ e2e("-D returns only once the master listens and its first workers have booted",
       log,
       "-b",
       "127.0.0.1:0",
-      PID_APP,
+      app,
     ]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout + result.stderr, "");
     // Already true when the command returns: no waiting here.
     const pid = Number(readFileSync(pidfile, "utf8"));
-    const logged = readFileSync(log, "utf8");
-    assert.equal([...logged.matchAll(/Booting worker with pid/g)].length, 2, logged);
-    const url = /Listening at: (http:\S+)/.exec(logged)![1];
+    const workers = childPids(pid).sort();
+    assert.equal(workers.length, 2);
+    const loaded = readdirSync(dir.path).filter((f) => f.startsWith("loaded-"));
+    assert.deepEqual(loaded.map((f) => Number(f.slice("loaded-".length))).sort(), workers);
+    const url = /Listening at: (http:\S+)/.exec(readFileSync(log, "utf8"))![1];
     assert.match((await get(url)).body, /^hello pid/);
     process.kill(pid, "SIGTERM");
     await eventually(() => !alive(pid), "the daemon stops");

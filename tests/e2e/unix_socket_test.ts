@@ -266,12 +266,11 @@ e2e(
       const socket = join(dir.path, "app.sock");
       const first = start(t, ["-b", `unix:${socket}`, PID_APP]);
       const before = await getWhenReady("http://x/", { socketPath: socket });
-      const second = await run(t, ["-b", `unix:${socket}`, PID_APP]);
-      assertOneLine(
-        second,
-        1,
-        /^Error: Cannot listen at unix:.*app\.sock: another process is serving this socket \(is appserve already running\?\)$/,
-      );
+      const live =
+        /^Error: Cannot listen at unix:.*app\.sock: another process is serving this socket \(is appserve already running\?\)$/;
+      assertOneLine(await run(t, ["-b", `unix:${socket}`, PID_APP]), 1, live);
+      // --check-config checks what a start would: the same refusal.
+      assertOneLine(await run(t, ["--check-config", "-b", `unix:${socket}`, PID_APP]), 1, live);
       assert.ok(existsSync(socket));
       const after = await get("http://x/", { socketPath: socket });
       assert.equal(after.status, 200);
@@ -297,6 +296,54 @@ e2e("a stale socket file (its master and workers killed) is replaced", async (ta
     const server = start(target, ["-b", `unix:${socket}`, PID_APP]);
     assert.equal((await getWhenReady("http://x/", { socketPath: socket })).status, 200);
     assert.equal((await server.stop()).code, 0);
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e(
+  "a socket file appserve may not probe (root's, run as nobody) is refused with the real reason",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      // nobody may replace files in its folder, but not connect to root's srwxr-xr-x socket:
+      // whether a master serves it cannot be told, which is not "another process is serving".
+      const own = join(dir.path, "run");
+      mkdirSync(own);
+      chownSync(own, 65534, 65534);
+      const socket = join(own, "app.sock");
+      // A crash (master and workers SIGKILLed) leaves root's file behind, nobody listening.
+      const crashed = start(target, ["--socket-mode", "755", "-b", `unix:${socket}`, PID_APP]);
+      await getWhenReady("http://x/", { socketPath: socket });
+      for (const pid of [crashed.pid, ...childPids(crashed.pid)]) process.kill(pid, "SIGKILL");
+      await crashed.exited;
+      await eventually(() => childPids(crashed.pid).length === 0, "the workers are gone");
+      assert.equal(stat(socket).split(" ")[0], "srwxr-xr-x");
+      const result = await run(asNobody(target, dir.path), ["-b", `unix:${socket}`, PID_APP]);
+      assertOneLine(
+        result,
+        1,
+        /^Error: Cannot listen at unix:.*app\.sock: cannot tell whether another process serves it: Permission denied$/,
+      );
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e("a unix socket bound but not usable leaves no file (open-files limit of 64)", async (t) => {
+  const dir = tempDir();
+  try {
+    // Listeners move to fd 64 and above, which a limit of 64 open files does not allow.
+    const socket = join(dir.path, "app.sock");
+    const limited: Target = {
+      ...t,
+      command: "prlimit",
+      prefix: ["--nofile=64", t.command, ...t.prefix],
+    };
+    const result = await run(limited, ["-b", `unix:${socket}`, PID_APP]);
+    assertOneLine(result, 1, /^Error: Cannot listen at unix:.*app\.sock: Invalid argument$/);
+    assert.ok(!existsSync(socket), "socket file left behind");
   } finally {
     dir.remove();
   }

@@ -1,0 +1,45 @@
+// Start-up as the master tracks it: when the first generation has booted (a
+// waiting `-D` returns then), and which worker exits mean no worker can boot.
+
+import { ExitCode } from "../cli/exit_codes.ts";
+import { HaltServer } from "../errors.ts";
+import type { WorkerHandle } from "./worker_handle.ts";
+
+/** Worker deaths before boot in a row that mean the worker cannot boot at all. */
+const MAX_BOOT_FAILURES = 3;
+
+export class StartUp {
+  #ready = false;
+  #bootFailures = 0;
+  readonly #onReady: (() => void) | undefined;
+
+  /** `onReady` is called once, when the first workers have all booted. */
+  constructor(onReady?: () => void) {
+    this.#onReady = onReady;
+  }
+
+  /** A worker booted, `booted` of `wanted` now: the run of boot failures is over. */
+  booted(booted: number, wanted: number): void {
+    this.#bootFailures = 0;
+    if (this.#ready || booted < wanted) return;
+    this.#ready = true;
+    this.#onReady?.();
+  }
+
+  /** The generation that failed is gone (rolled back): its failures say nothing any more. */
+  forgetFailures(): void {
+    this.#bootFailures = 0;
+  }
+
+  /** Why this worker's exit must halt the server, or undefined when replacing it will do. */
+  async haltReason(worker: WorkerHandle, code: number | null): Promise<HaltServer | undefined> {
+    if (code === ExitCode.WORKER_BOOT_ERROR) return new HaltServer("Worker failed to boot.", code);
+    if (code === ExitCode.APP_LOAD_ERROR) {
+      return new HaltServer("App failed to load.", code, await worker.lastWords());
+    }
+    if (worker.booted || worker.retiring || ++this.#bootFailures < MAX_BOOT_FAILURES) {
+      return undefined;
+    }
+    return new HaltServer("Worker failed to boot.", ExitCode.WORKER_BOOT_ERROR);
+  }
+}
