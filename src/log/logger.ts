@@ -112,7 +112,8 @@ export class Logger {
   readonly #error: Tape;
   readonly #access: Tape;
   readonly #id: string;
-  readonly #renderAccess: (entry: AccessEntry) => string;
+  readonly #format: string;
+  #renderAccess: ((entry: AccessEntry) => string) | undefined;
   readonly #writer: AccessWriter;
   /** The values of the lines taken since the last flush, `#writer.width` slots each. */
   readonly #slots: unknown[] = [];
@@ -125,9 +126,8 @@ export class Logger {
   constructor(options: LoggerOptions = {}) {
     this.#threshold = LOG_LEVELS.indexOf(options.level ?? "info");
     this.#metrics = options.metrics;
-    const format = options.accessFormat ?? DEFAULT_ACCESS_LOG_FORMAT;
-    this.#renderAccess = compileAccessFormat(format);
-    this.#writer = compileAccessWriter(format);
+    this.#format = options.accessFormat ?? DEFAULT_ACCESS_LOG_FORMAT;
+    this.#writer = compileAccessWriter(this.#format);
     this.#errorSink = openSink(options.file ?? "", "error log", "stderr", "lines");
     this.#accessSink = options.accessLog
       ? openSink(options.accessLog, "access log", "stdout", "batches")
@@ -220,6 +220,8 @@ export class Logger {
 
   /** One access-log line, without the newline, in the configured gunicorn format. */
   formatAccess(entry: AccessEntry): string {
+    // Compiled on first use: only a logger class that overrides writeAccess needs it.
+    this.#renderAccess ??= compileAccessFormat(this.#format);
     return this.#renderAccess(entry);
   }
 
@@ -251,7 +253,11 @@ export class Logger {
   readonly #flush = (): void => {
     clearTimeout(this.#timer);
     const writer = this.#writer;
-    for (let i = 0; i < this.#taken; i++) writer.put(this.#slots, i * writer.width, this.#lines);
+    const lines = this.#lines;
+    for (let i = 0; i < this.#taken; i++) {
+      writer.put(this.#slots, i * writer.width, lines);
+      lines.newline();
+    }
     this.#taken = 0;
     if (!this.#lines.lines) return;
     const bytes = this.#lines.take();

@@ -10,7 +10,6 @@ import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import { loadTlsFiles, type TlsFiles } from "../tls/tls_files.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
-import { AccessRecord } from "../log/access_format.ts";
 import type { Logger } from "../log/logger.ts";
 import { accessRoute } from "../log/logging_table.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -42,7 +41,7 @@ export function httpOptions(
   return {
     onRequestDone: access &&
       ((request, response, durationMs, details) =>
-        access.access(new AccessRecord(request, response, details, durationMs))),
+        access.access({ request, response, details, durationMs, end: new Date() })),
     keepAlive: workerClass(config).keepAlive ? config.keepalive : 0,
     limitRequestLine: config.limit_request_line,
     limitRequestFields: config.limit_request_fields,
@@ -98,7 +97,13 @@ function logged(handler: FetchHandler, access: Logger): FetchHandler {
       target: url.pathname + url.search,
       bodyBytes: Number(response.headers.get("content-length") ?? 0),
     };
-    access.access(new AccessRecord(request, response, details, performance.now() - start));
+    access.access({
+      request,
+      response,
+      details,
+      durationMs: performance.now() - start,
+      end: new Date(),
+    });
     return response;
   };
 }
