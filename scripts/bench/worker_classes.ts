@@ -11,10 +11,9 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import {
+  appserveTarget,
   BenchError,
-  BINARY,
   BUN,
-  CLI,
   DENO,
   freePort,
   HOST,
@@ -67,15 +66,13 @@ interface Row {
   ready: RegExp;
 }
 
-function appserve(target: "deno" | "binary", args: string[], port: number) {
-  const all = [...args, "-b", `${HOST}:${port}`, APP];
-  return target === "deno"
-    ? {
-      runtime: "deno" as const,
-      command: DENO,
-      args: ["run", "-A", "--unstable-net", "--quiet", CLI, ...all],
-    }
-    : { runtime: "bun" as const, command: BINARY, args: all };
+function appserve(name: "deno" | "binary", args: string[], port: number) {
+  const target = appserveTarget(name, "");
+  return {
+    runtime: name === "deno" ? "deno" as const : "bun" as const,
+    command: target.command,
+    args: [...target.prefix, ...args, "-b", `${HOST}:${port}`, APP],
+  };
 }
 
 function gunicorn(workerClass: string, port: number) {
