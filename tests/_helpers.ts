@@ -2,12 +2,10 @@
 // and gives tests its log lines, pids and HTTP answers. The process harness
 // underneath (/proc, ports, wrk) is _procs.ts, shared with scripts/bench.
 
-import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import {
   appserveTarget,
   childPids,
@@ -18,6 +16,8 @@ import {
   Proc,
   ROOT,
   type RunResult,
+  sleep,
+  spawnPiped,
   startWrk,
   type Target,
   wrkArgs,
@@ -87,17 +87,13 @@ export class Server extends Proc {
 
 export interface StartOptions {
   cwd?: string;
+  /** Added to this process's environment. */
   env?: Record<string, string>;
 }
 
 /** Starts appserve with `args` for a target. */
 export function start(target: Target, args: string[], options: StartOptions = {}): Server {
-  const child = spawn(target.command, [...target.prefix, ...args], {
-    cwd: options.cwd ?? ROOT,
-    env: { ...process.env, ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  return new Server(child);
+  return new Server(spawnPiped(target.command, [...target.prefix, ...args], options));
 }
 
 /** Runs appserve to completion (for commands that exit by themselves). */
@@ -160,7 +156,7 @@ export async function getWhenReady(
       return await get(url, options);
     } catch (error) {
       if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
 }

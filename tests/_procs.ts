@@ -174,15 +174,23 @@ export interface SpawnOptions extends ProcOptions {
   detached?: boolean;
 }
 
-/** Starts `command` with stdout and stderr captured. */
-export function spawnProc(command: string, args: string[], options: SpawnOptions = {}): Proc {
-  const child = spawn(command, args, {
+/** Starts `command` with stdin closed and stdout and stderr piped (for a Proc to read). */
+export function spawnPiped(
+  command: string,
+  args: string[],
+  options: SpawnOptions = {},
+): ChildProcess {
+  return spawn(command, args, {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     detached: options.detached ?? false,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  return new Proc(child, options);
+}
+
+/** Starts `command` with its output captured. */
+export function spawnProc(command: string, args: string[], options: SpawnOptions = {}): Proc {
+  return new Proc(spawnPiped(command, args, options), options);
 }
 
 // ---------------------------------------------------------------- /proc
