@@ -3,36 +3,13 @@
 // without importing the parser.
 
 import type { Socket } from "node:net";
+import type { RemoteAddr } from "../fetch_handler.ts";
 import type { AddressMatcher } from "../net/ip_match.ts";
 import type { ForwardedTrust } from "./forwarded.ts";
 import type { ProxyMode } from "./proxy_protocol.ts";
 
-/** The peer of a connection, in the shape `Deno.serve` hands to handlers. */
-export interface RemoteAddr {
-  transport: "tcp" | "unix";
-  hostname: string;
-  port: number;
-}
-
-/**
- * Second argument of every app call. It carries both the `deno serve` shape
- * (`info.remoteAddr`) and the Bun shape (`server.requestIP(req)`) so apps and
- * framework adapters written for either runtime find the peer where they look.
- * Both name the client: the socket's peer, or the address a trusted proxy gave
- * (forwarded_allow_ips headers, or a PROXY protocol header from proxy_allow_ips).
- *
- * @example
- * ```ts
- * export default {
- *   fetch: (req: Request, info: ServeInfo) =>
- *     new Response(`client ${info.requestIP()?.address ?? "on a unix socket"}`),
- * };
- * ```
- */
-export interface ServeInfo {
-  remoteAddr: RemoteAddr;
-  requestIP(request?: Request): { address: string; family: string; port: number } | null;
-}
+// The app contract is defined below src/runtime/; the HTTP layer's callers find it here too.
+export type { FetchHandler, RemoteAddr, ServeInfo } from "../fetch_handler.ts";
 
 /** What the access log needs beyond the Request and Response. */
 export interface RequestDetails {
@@ -68,9 +45,6 @@ export interface ExchangeWatch {
 
 /** What header_map does with a field whose name holds `_`. */
 export type HeaderMap = "drop" | "refuse" | "dangerous";
-
-/** A Web-standard fetch handler. */
-export type FetchHandler = (request: Request, info: ServeInfo) => Response | Promise<Response>;
 
 /** Tuning of one HTTP/1.1 server; every field has gunicorn's default. */
 export interface HttpOptions {
