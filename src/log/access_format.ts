@@ -26,6 +26,7 @@ const encoder = new TextEncoder();
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
+// Process-wide on purpose: a memo of a pure function (second → text) that every logger shares.
 let cachedSecond = NaN;
 let cachedTime = "";
 let cachedTimeBytes = new Uint8Array();
