@@ -20,7 +20,7 @@ import { detectRuntime } from "../runtime/mod.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
 import { VERSION } from "../version.ts";
-import { ExitCode } from "./exit_codes.ts";
+import { ExitCode } from "../exit_codes.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import { chownAll, dropPrivileges, ownedFiles, resolveIdentity } from "../master/privileges.ts";
 import { renderHelp, renderTopicHelp } from "./help.ts";

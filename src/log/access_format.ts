@@ -19,13 +19,14 @@ export interface AccessEntry {
   end: Date;
 }
 
-export const DEFAULT_ACCESS_LOG_FORMAT =
-  '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
+// The setting's default, defined with the settings (which may not import src/log/).
+export { DEFAULT_ACCESS_LOG_FORMAT } from "../config/logging_table.ts";
 
 const encoder = new TextEncoder();
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
+// Process-wide on purpose: a memo of a pure function (second → text) that every logger shares.
 let cachedSecond = NaN;
 let cachedTime = "";
 let cachedTimeBytes = new Uint8Array();

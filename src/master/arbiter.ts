@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import type { Config } from "../config/settings.ts";
 import { AppserveError, HaltServer } from "../errors.ts";
 import type { HookRunner, ServerInfo, WorkerInfo } from "../hooks.ts";
-import { ExitCode } from "../cli/exit_codes.ts";
+import { ExitCode } from "../exit_codes.ts";
 import type { WorkerMessage } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
 import { captureOutput } from "../log/capture_output.ts";

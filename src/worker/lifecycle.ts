@@ -4,7 +4,7 @@
 
 import { Socket } from "node:net";
 import process from "node:process";
-import { ExitCode } from "../cli/exit_codes.ts";
+import { ExitCode } from "../exit_codes.ts";
 import type { Config } from "../config/settings.ts";
 import { AppLoadError, firstLine } from "../errors.ts";
 import { loadApp } from "../app/load_app.ts";
