@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { ParseError } from "../src/http/parser.ts";
-import { type ProxyMode, readProxyHeader } from "../src/http/proxy_protocol.ts";
+import { readProxyHeader } from "../src/http/proxy_protocol.ts";
+import type { ProxyMode } from "../src/http/types.ts";
 
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 const HTTP = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
