@@ -15,7 +15,7 @@ import { Arbiter } from "../master/arbiter.ts";
 import { Pidfile } from "../master/pidfile.ts";
 import { HookRunner } from "../hooks.ts";
 import { PARENT_ENV } from "../master/reexec.ts";
-import { ROLE_ENV } from "../master/spawn.ts";
+import { ROLE_ENV } from "../ipc/messages.ts";
 import { detectRuntime } from "../runtime/mod.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
