@@ -38,6 +38,7 @@ ok: install dist/appserve
 	$(DENO) check src/ workers/ mod.ts scripts/ tests/
 	$(DENO) run -A scripts/gen_settings_doc.ts --check
 	$(DENO) run -A scripts/check_runtime_seam.ts
+	$(DENO) run -A scripts/check_imports.ts
 	$(DENO) run -A scripts/run_tests.ts
 
 bench: install dist/appserve

@@ -1,7 +1,7 @@
 // Domain errors that carry the exit code the CLI turns them into. Only
 // src/cli/main.ts catches them; everything else just throws.
 
-import { ExitCode } from "./cli/exit_codes.ts";
+import { ExitCode } from "./exit_codes.ts";
 
 /** A user-facing failure: printed as one line, never with a stack trace. */
 export class AppserveError extends Error {

@@ -1,42 +1,44 @@
 // Starts the real appserve CLI — under `deno run` or as the compiled binary —
-// and gives tests its log lines, pids and HTTP answers.
+// and gives tests its log lines, pids and HTTP answers. The process harness
+// underneath (/proc, ports, wrk) is _procs.ts, shared with scripts/bench.
 
-import { type ChildProcess, spawn } from "node:child_process";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-} from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import process from "node:process";
+import { join } from "node:path";
+import {
+  appserveTarget,
+  childPids,
+  errorCount,
+  parseWrk,
+  PATHS,
+  poll,
+  Proc,
+  ROOT,
+  type RunResult,
+  sleep,
+  spawnPiped,
+  startWrk,
+  type Target,
+  wrkArgs,
+} from "./_procs.ts";
 
-export const ROOT = resolve(import.meta.dirname!, "..");
+export {
+  alive,
+  childPids,
+  cpuTicks,
+  freePort,
+  ROOT,
+  type RunResult,
+  sleep,
+  type Target,
+} from "./_procs.ts";
+
 export const FIXTURES = join(ROOT, "tests", "fixtures");
-export const DENO = join(ROOT, "node_modules", ".bin", "deno");
-export const BINARY = join(ROOT, "dist", "appserve");
+export const DENO = join(ROOT, PATHS.deno);
+export const BINARY = join(ROOT, PATHS.binary);
 
-/** How a test starts appserve. */
-export interface Target {
-  name: "deno" | "binary";
-  command: string;
-  prefix: string[];
-}
-
-export const TARGETS: Target[] = [
-  {
-    name: "deno",
-    command: DENO,
-    prefix: ["run", "-A", "--unstable-net", "--quiet", join(ROOT, "src", "cli", "main.ts")],
-  },
-  { name: "binary", command: BINARY, prefix: [] },
-];
+export const TARGETS: Target[] = [appserveTarget("deno"), appserveTarget("binary")];
 
 /** A temporary directory removed by the returned function. */
 export function tempDir(): { path: string; remove: () => void } {
@@ -44,72 +46,8 @@ export function tempDir(): { path: string; remove: () => void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-export interface RunResult {
-  code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** A running appserve master. */
-export class Server {
-  stdout = "";
-  stderr = "";
-  readonly exited: Promise<RunResult>;
-  #waiters: (() => void)[] = [];
-
-  constructor(readonly child: ChildProcess) {
-    child.stdout!.on("data", (d) => {
-      this.stdout += d;
-      this.#notify();
-    });
-    child.stderr!.on("data", (d) => {
-      this.stderr += d;
-      this.#notify();
-    });
-    this.exited = new Promise((done) =>
-      child.on("close", (code, signal) => {
-        this.#notify();
-        done({ code, signal, stdout: this.stdout, stderr: this.stderr });
-      })
-    );
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  #notify() {
-    this.#waiters.splice(0).forEach((w) => w());
-  }
-
-  /** Resolves with the first match of `pattern` in the logs (stdout+stderr), waiting up to `ms`. */
-  async waitFor(pattern: RegExp, ms = 20_000): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const m = (this.stderr + this.stdout).match(pattern);
-      if (m) return m;
-      if (this.child.exitCode !== null || this.child.signalCode !== null) {
-        throw new Error(`appserve exited before ${pattern} appeared:\n${this.stderr}`);
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${pattern}:\n${this.stderr}`);
-      }
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 200);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-  }
-
-  /** Every match of a global pattern in the logs so far. */
-  all(pattern: RegExp): RegExpMatchArray[] {
-    return [...(this.stderr + this.stdout).matchAll(pattern)];
-  }
-
+export class Server extends Proc {
   /** The URL of the first TCP listener, from the "Listening at:" line. */
   async url(): Promise<string> {
     const m = await this.waitFor(/Listening at: (http:\/\/[^ ,]+)/);
@@ -137,10 +75,6 @@ export class Server {
     return url;
   }
 
-  signal(signal: NodeJS.Signals): void {
-    process.kill(this.pid, signal);
-  }
-
   /** SIGTERM, then SIGKILL if it has not exited after `ms`. */
   async stop(ms = 15_000): Promise<RunResult> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.signal("SIGTERM");
@@ -153,17 +87,13 @@ export class Server {
 
 export interface StartOptions {
   cwd?: string;
+  /** Added to this process's environment. */
   env?: Record<string, string>;
 }
 
 /** Starts appserve with `args` for a target. */
 export function start(target: Target, args: string[], options: StartOptions = {}): Server {
-  const child = spawn(target.command, [...target.prefix, ...args], {
-    cwd: options.cwd ?? ROOT,
-    env: { ...process.env, ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  return new Server(child);
+  return new Server(spawnPiped(target.command, [...target.prefix, ...args], options));
 }
 
 /** Runs appserve to completion (for commands that exit by themselves). */
@@ -226,34 +156,8 @@ export async function getWhenReady(
       return await get(url, options);
     } catch (error) {
       if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
-  }
-}
-
-/** Pids of the live children of `pid` (from /proc). */
-export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[1]) === pid && fields[0] !== "Z") out.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return out;
-}
-
-/** True while a process with this pid exists and is not a zombie. */
-export function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
   }
 }
 
@@ -263,11 +167,7 @@ export async function eventually(
   what: string,
   ms = 20_000,
 ): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await poll(check, ms, () => new Error(`timed out waiting until ${what}`));
 }
 
 /** Pids of the workers that answered, from bodies of the form "... pid N". */
@@ -336,29 +236,15 @@ export function load(
   seconds: number,
   { connections = 8, mode = "keep-alive" }: { connections?: number; mode?: LoadMode } = {},
 ): { done: Promise<LoadResult> } {
-  const close = mode === "close" ? ["-H", "Connection: close"] : [];
-  const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, ...close, url], {
-    stdio: ["ignore", "pipe", "pipe"],
+  const headers = mode === "close" ? ["Connection: close"] : [];
+  const wrk = startWrk(wrkArgs(url, { connections, seconds, headers }), seconds);
+  const done = wrk.done.then(({ report, error }) => {
+    if (error) throw new Error(`cannot run wrk: ${error.message}`);
+    const result = parseWrk(report);
+    return { requests: result?.requests ?? 0, failed: result ? errorCount(result) : 0, report };
   });
-  let report = "";
-  child.stdout!.on("data", (d) => (report += d));
-  child.stderr!.on("data", (d) => (report += d));
-  const done = new Promise<LoadResult>((resolvePromise) =>
-    child.on("close", () => {
-      const requests = Number(/(\d+) requests in/.exec(report)?.[1] ?? 0);
-      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
-        report,
-      );
-      const socketErrors = socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
-      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(report)?.[1] ?? 0);
-      resolvePromise({ requests, failed: socketErrors + non2xx, report });
-    })
-  );
   return { done };
 }
-
-/** Resolves after `ms`. */
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The same target run as user nobody (root cannot be denied anything). `dir`
@@ -382,15 +268,6 @@ export function asNobody(target: Target, dir: string): Target {
       ...target.prefix,
     ],
   };
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-  const { port } = probe.address() as { port: number };
-  await new Promise((r) => probe.close(r));
-  return port;
 }
 
 /**

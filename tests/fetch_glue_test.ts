@@ -1,12 +1,14 @@
 // Where a parsed head becomes the app's Request (src/http/fetch_glue.ts): the scheme and host of
-// request.url, and methods the runtime's Request cannot carry unchanged.
+// request.url, and methods the runtime's Request cannot carry unchanged; then, through a real
+// socket, the ServeInfo the app gets and the URLs of absolute-form and OPTIONS * targets.
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { buildRequest, fetchMethod } from "../src/http/fetch_glue.ts";
 import { HeadScanner, ParseError, parseHead } from "../src/http/parser.ts";
 import type { RequestHead } from "../src/http/parser.ts";
-import type { HttpOptions } from "../src/http/types.ts";
+import type { HttpOptions, RemoteAddr, ServeInfo } from "../src/http/types.ts";
+import { RawClient, rawExchange, withServer } from "./_http_server.ts";
 
 const OPTIONS = {
   scheme: "http",
@@ -79,4 +81,39 @@ Deno.test("buildRequest() answers 501 where the runtime's Request would rewrite 
   } finally {
     globalThis.Request = real;
   }
+});
+
+// Through a socket.
+
+Deno.test("createHttpServer() hands the app a ServeInfo with the TCP peer", async () => {
+  let seen: RemoteAddr | null = null;
+  let ip: ReturnType<ServeInfo["requestIP"]> = null;
+  await withServer(
+    (req, info) => {
+      seen = info.remoteAddr;
+      ip = info.requestIP(req);
+      return new Response("ok");
+    },
+    {},
+    async (port) => {
+      const c = await RawClient.connect({ port });
+      await c.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      await c.read();
+      const local = c.socket.localPort;
+      c.close();
+      assert.deepEqual(seen, { transport: "tcp", hostname: "127.0.0.1", port: local });
+      assert.deepEqual(ip, { address: "127.0.0.1", family: "IPv4", port: local });
+    },
+  );
+});
+
+Deno.test("createHttpServer() accepts absolute-form and OPTIONS * targets", async () => {
+  await withServer((req) => new Response(`${req.method} ${req.url}`), {}, async (port) => {
+    const a = await rawExchange(port, "GET http://other.test:81/p?q HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert.equal(a.body.toString(), "GET http://other.test:81/p?q");
+    const o = await rawExchange(port, "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert.equal(o.body.toString(), "OPTIONS http://h/*");
+    const d = await rawExchange(port, "GET /no-host HTTP/1.0\r\n\r\n");
+    assert.equal(d.body.toString(), "GET http://default.test/no-host");
+  });
 });

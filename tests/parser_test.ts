@@ -1,11 +1,12 @@
-// The request-head parser on its own (src/http/parser.ts): Host rules, absolute-form targets,
-// duplicate fields and header_map, without sockets. The raw-socket corpus covers the same rules
-// end to end.
+// The request-head parser (src/http/parser.ts): Host rules, absolute-form targets, duplicate
+// fields and header_map on their own, then the limits and malformed heads through a real socket
+// (the status on the wire, then the close). The raw-socket corpus covers the same rules end to end.
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { HeadScanner, ParseError, parseHead } from "../src/http/parser.ts";
 import type { HeadLimits, RequestHead } from "../src/http/parser.ts";
+import { RawClient, rawExchange, withServer } from "./_http_server.ts";
 
 const DEFAULTS: HeadLimits = {
   limitRequestLine: 4094,
@@ -142,4 +143,146 @@ Deno.test("parseHead() refuses methods gunicorn's default refuses", () => {
   for (const m of ["patch", "Post", "get", "GE#T", "GT", "ABCDEFGHIJKLMNOPQRSTU"]) {
     refused(`${m} / HTTP/1.1\nHost: a\n\n`, 400, /^invalid method$/);
   }
+});
+
+// Through a socket: each refused head gets its status and a closed connection.
+
+const longName = "X-" + "a".repeat(8200);
+const rejected: [string, string, number][] = [
+  [
+    "request line over limit_request_line",
+    `GET /${"a".repeat(5000)} HTTP/1.1\r\nHost: h\r\n\r\n`,
+    414,
+  ],
+  [
+    "more fields than limit_request_fields",
+    "GET / HTTP/1.1\r\n" + Array.from({ length: 101 }, (_, i) => `X-${i}: v\r\n`).join("") + "\r\n",
+    431,
+  ],
+  ["field over limit_request_field_size", `GET / HTTP/1.1\r\n${longName}: v\r\n\r\n`, 431],
+  ["garbage request line", "HELLO\r\n\r\n", 400],
+  ["request line with extra space", "GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400],
+  ["invalid method token", "G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400],
+  ["unknown protocol", "GET / HTTX/1.1\r\nHost: h\r\n\r\n", 400],
+  ["HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505],
+  ["HTTP/1.2 request line", "GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505],
+  ["relative request target", "GET foo HTTP/1.1\r\nHost: h\r\n\r\n", 400],
+  ["authority-form target", "GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n", 400],
+  ["asterisk target on GET", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400],
+  ["obs-fold continuation line", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n  b\r\n\r\n", 400],
+  ["NUL in a header value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n", 400],
+  ["bare CR in a header value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400],
+  ["control byte in a header value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x01b\r\n\r\n", 400],
+  ["bare LF line ending", "GET / HTTP/1.1\nHost: h\n\n", 400],
+  ["header name that is not a token", "GET / HTTP/1.1\r\nHost: h\r\nX(A): v\r\n\r\n", 400],
+  ["control byte in a header name", "GET / HTTP/1.1\r\nHost: h\r\nX\x01A: v\r\n\r\n", 400],
+  ["whitespace before the colon", "GET / HTTP/1.1\r\nHost: h\r\nX-A : v\r\n\r\n", 400],
+  ["header line without a colon", "GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n", 400],
+  [
+    "Content-Length with Transfer-Encoding",
+    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    400,
+  ],
+  [
+    "duplicate identical Content-Length",
+    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+    400,
+  ],
+  [
+    "differing Content-Length",
+    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    400,
+  ],
+  ["non-digit Content-Length", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3a\r\n\r\n", 400],
+  ["negative Content-Length", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400],
+  ["list Content-Length", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\n", 400],
+  ["Transfer-Encoding gzip", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 400],
+  [
+    "chunked not the final coding",
+    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+    400,
+  ],
+  [
+    "chunked applied twice",
+    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+    400,
+  ],
+  [
+    "Transfer-Encoding on HTTP/1.0",
+    "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    400,
+  ],
+  [
+    "coding before chunked (unsupported, not malformed)",
+    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    501,
+  ],
+  ["two Host headers", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400],
+  ["Host that would steer the URL", "GET / HTTP/1.1\r\nHost: evil/x\r\n\r\n", 400],
+  ["TRACE method", "TRACE / HTTP/1.1\r\nHost: h\r\n\r\n", 501],
+];
+
+Deno.test("createHttpServer() rejects each limit and malformed head with its status", async () => {
+  const reported: number[] = [];
+  let appCalls = 0;
+  await withServer(
+    () => {
+      appCalls++;
+      return new Response("fine");
+    },
+    { onBadRequest: (status) => void reported.push(status) },
+    async (port) => {
+      for (const [what, wire, status] of rejected) {
+        const c = await RawClient.connect({ port });
+        await c.write(wire);
+        const r = await c.read();
+        assert.equal(r.status, status, what);
+        assert.equal(r.headers["connection"], "close", what);
+        await c.closed();
+        // The server keeps answering the next connection.
+        const ok = await rawExchange(port, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert.equal(ok.body.toString(), "fine", `after ${what}`);
+      }
+      assert.deepEqual(reported, rejected.map(([, , s]) => s));
+      assert.equal(appCalls, rejected.length);
+    },
+  );
+});
+
+Deno.test("createHttpServer() rejects an over-long request line before it ends", async () => {
+  await withServer(() => new Response("x"), { limitRequestLine: 100 }, async (port) => {
+    const c = await RawClient.connect({ port });
+    await c.write("GET /" + "a".repeat(200)); // no CRLF yet
+    assert.equal((await c.read()).status, 414);
+    await c.closed();
+  });
+});
+
+Deno.test("createHttpServer() treats 0 as unlimited for line and field size", async () => {
+  await withServer(
+    (req) =>
+      new Response(`${new URL(req.url).pathname.length} ${req.headers.get("x-big")!.length}`),
+    { limitRequestLine: 0, limitRequestFieldSize: 0 },
+    async (port) => {
+      const r = await rawExchange(
+        port,
+        `GET /${"p".repeat(20000)} HTTP/1.1\r\nHost: h\r\nX-Big: ${"v".repeat(20000)}\r\n\r\n`,
+      );
+      assert.equal(r.body.toString(), "20001 20000");
+    },
+  );
+});
+
+Deno.test("createHttpServer() caps the head even when field sizes are unlimited", async () => {
+  await withServer(
+    () => new Response("x"),
+    { limitRequestFields: 4, limitRequestFieldSize: 0 },
+    async (port) => {
+      const c = await RawClient.connect({ port });
+      // 4 fields of the default 8190 bytes is the most gunicorn would buffer here.
+      await c.write(`GET / HTTP/1.1\r\nHost: h\r\nX-Big: ${"v".repeat(40000)}`);
+      assert.equal((await c.read()).status, 431);
+      await c.closed();
+    },
+  );
 });

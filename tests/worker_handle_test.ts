@@ -5,11 +5,18 @@ import { WorkerHandle } from "../src/master/worker_handle.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function handleWithChannel(): { worker: WorkerHandle; channel: PassThrough } {
+function handleWithChannel(): {
+  worker: WorkerHandle;
+  channel: PassThrough;
+  messages: unknown[];
+  warnings: string[];
+} {
   const worker = new WorkerHandle({} as ChildProcess, 4242, 1, 0, -1);
   const channel = new PassThrough();
-  worker.listen(channel, () => {});
-  return { worker, channel };
+  const messages: unknown[] = [];
+  const warnings: string[] = [];
+  worker.listen(channel, (m) => messages.push(m), (line) => warnings.push(line));
+  return { worker, channel, messages, warnings };
 }
 
 // The channel may still hold the message when the exit is reaped; an app slow to import
@@ -38,4 +45,22 @@ Deno.test("exitReport() hints at the OOM killer only for a SIGKILL the master di
   worker.kill();
   assert.equal(worker.exitReport(null, "SIGKILL")?.message, "Worker (pid:4242) was sent SIGKILL!");
   assert.equal(worker.exitReport(0, null), undefined);
+});
+
+Deno.test("listen() logs a malformed line with the worker's pid and its first bytes, and reads on", async () => {
+  const { channel, messages, warnings } = handleWithChannel();
+  channel.write('{"t":"ready"}\nnot json at all\n');
+  channel.write(`{"t":"shout"}\n{"t":"failed"}\n${"x".repeat(500)}\n{"t":"beat"}\n`);
+  await sleep(10);
+  assert.deepEqual(messages, [{ t: "ready" }, { t: "beat" }]);
+  assert.deepEqual(warnings.slice(0, 3), [
+    'Dropped a malformed message from worker (pid:4242): "not json at all"',
+    'Dropped a malformed message from worker (pid:4242): "{\\"t\\":\\"shout\\"}"',
+    'Dropped a malformed message from worker (pid:4242): "{\\"t\\":\\"failed\\"}"',
+  ]);
+  assert.equal(
+    warnings[3],
+    `Dropped a malformed message from worker (pid:4242): "${"x".repeat(80)}"`,
+  );
+  assert.equal(warnings.length, 4);
 });

@@ -8,7 +8,6 @@
 import type { Socket } from "node:net";
 import process from "node:process";
 import { loadApp } from "../src/app/load_app.ts";
-import type { Config } from "../src/config/settings.ts";
 import { AppLoadError, firstLine } from "../src/errors.ts";
 import { HookRunner, withRequestHooks } from "../src/hooks.ts";
 import { createHttpServer, type HttpServer } from "../src/http/server.ts";
@@ -17,18 +16,19 @@ import { createLogger } from "../src/log/create_logger.ts";
 import type { Logger } from "../src/log/logger.ts";
 import { detectRuntime } from "../src/runtime/mod.ts";
 import type { Runtime } from "../src/runtime/types.ts";
+import { type ToPool, type ToThread, versionMismatch } from "../src/ipc/messages.ts";
 import { loadTlsFiles } from "../src/tls/tls_files.ts";
-import { accessLogger, closeWithin, httpOptions } from "../src/worker/async.ts";
+import { closeWithin } from "../src/worker/close_within.ts";
 import { limitConcurrency } from "../src/worker/concurrency.ts";
+import { accessLogger, httpOptions } from "../src/worker/http_options.ts";
 import { withRequestTimeout } from "../src/worker/request_timeout.ts";
-import type { FromThread, ToThread } from "../src/worker/thread_messages.ts";
 import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 
 // deno-lint-ignore no-explicit-any
 const scope = globalThis as any;
 const TICK_MS = 250;
 
-function post(message: FromThread): void {
+function post(message: ToPool): void {
   scope.postMessage(message);
 }
 
@@ -44,7 +44,10 @@ interface Serving {
 let serving: Serving | undefined;
 
 async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> {
-  const config = message.config as unknown as Config;
+  // A thread started from a program replaced on disk since its process started.
+  const mismatch = versionMismatch(message.version, "worker process");
+  if (mismatch) return post({ t: "load-failed", message: mismatch });
+  const config = message.config;
   const runtime = await detectRuntime();
   let log: Logger;
   let app: FetchHandler;
@@ -90,12 +93,12 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   scope.addEventListener("error", crash);
   scope.addEventListener("unhandledrejection", crash);
   const options = {
-    ...httpOptions(
-      config,
-      log,
-      accessLogger(config, log),
-      loadTlsFiles(config, runtime.tlsClientCerts),
-    ),
+    ...httpOptions(config, log, {
+      // A thread serves a connection's requests one after another, as gunicorn's gthread does.
+      keepAlive: true,
+      access: accessLogger(config, log),
+      tls: loadTlsFiles(config, runtime.tlsClientCerts),
+    }),
     watch: slots,
   };
   serving = {

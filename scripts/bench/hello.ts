@@ -7,11 +7,11 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import {
+  appserveTarget,
   BenchError,
   BINARY,
   BUN,
   childPids,
-  CLI,
   DENO,
   freePort,
   HOST,
@@ -170,9 +170,8 @@ function appserve(group: Group, workers: number, port: number, reusePort: boolea
     ...(reusePort ? ["--reuse-port"] : []),
     APP,
   ];
-  return group === "deno"
-    ? { command: DENO, args: ["run", "-A", "--unstable-net", "--quiet", CLI, ...args] }
-    : { command: BINARY, args };
+  const target = appserveTarget(group, "");
+  return { command: target.command, args: [...target.prefix, ...args] };
 }
 
 /** The processes a row starts (several for the raw reusePort rows). */
@@ -333,7 +332,7 @@ async function churn(
     for (let i = 0; kill && i < seconds; i++) {
       const wait = t0 + 500 + i * 1000 - Date.now();
       if (wait > 0) await sleep(wait);
-      if (master.exited) {
+      if (master.ended) {
         throw new BenchError(`${name}: the master exited (last output: ${master.lastLine()})`);
       }
       const oldest = childPids(master.pid)[0];

@@ -11,10 +11,9 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import {
+  appserveTarget,
   BenchError,
-  BINARY,
   BUN,
-  CLI,
   DENO,
   freePort,
   HOST,
@@ -29,7 +28,8 @@ import { errorCount, runWrk, shellLine, wrkArgs, wrkAvailable, type WrkResult } 
 
 const APP = "scripts/bench/worker_classes_app.ts";
 const CALIBRATE = "scripts/bench/calibrate_cpu.ts";
-const THREAD_HTTP = "scripts/bench/thread_http.ts";
+// What appserve and gunicorn both log once a worker is up.
+const BOOTED = /Booting worker with pid/;
 
 const USAGE = `Usage: deno run -A scripts/bench/worker_classes.ts [OPTIONS]
 
@@ -37,9 +37,7 @@ Worker classes side by side (wrk -t1, 1 s warm-up per server):
   (a) CPU-bound /cpu (~50 ms of work), 8 connections: appserve -w 1 -k gthread
       --threads 2 vs -w 1 -k sync (deno run and the binary), and gunicorn -w 1
       -k gthread --threads 2 vs -k sync (apt-installs Debian's gunicorn if missing)
-  (b) hello world, 64 connections: -w 1 --threads 2 vs -w 2 (async); for
-      reference, the prototype of threads serving HTTP themselves
-      (scripts/bench/thread_http.ts, 2 threads) under deno and bun
+  (b) hello world, 64 connections: -w 1 --threads 2 vs -w 2 (async)
   (c) /sleep (100 ms), 200 connections, async -w 1: share of the ideal 2000 req/s
       (rows of at least 10 s: the requests still in flight when wrk stops are not
       counted, which costs a 4 s row up to 2.5% of the ideal, a 10 s row 1%)
@@ -63,19 +61,15 @@ interface Row {
   args: string[];
   path: string;
   connections: number;
-  /** Workers to see booted before measuring. */
-  ready: RegExp;
 }
 
-function appserve(target: "deno" | "binary", args: string[], port: number) {
-  const all = [...args, "-b", `${HOST}:${port}`, APP];
-  return target === "deno"
-    ? {
-      runtime: "deno" as const,
-      command: DENO,
-      args: ["run", "-A", "--unstable-net", "--quiet", CLI, ...all],
-    }
-    : { runtime: "bun" as const, command: BINARY, args: all };
+function appserve(name: "deno" | "binary", args: string[], port: number) {
+  const target = appserveTarget(name, "");
+  return {
+    runtime: name === "deno" ? "deno" as const : "bun" as const,
+    command: target.command,
+    args: [...target.prefix, ...args, "-b", `${HOST}:${port}`, APP],
+  };
 }
 
 function gunicorn(workerClass: string, port: number) {
@@ -116,7 +110,6 @@ function calibrations(): Record<"deno" | "bun", string> {
 
 function rows(port: number): Row[] {
   const out: Row[] = [];
-  const booted = /Booting worker with pid/;
   for (const target of ["deno", "binary"] as const) {
     const name = target === "deno" ? "appserve (deno run)" : "appserve (binary)";
     out.push({
@@ -125,7 +118,6 @@ function rows(port: number): Row[] {
       ...appserve(target, ["-w", "1", "-k", "gthread", "--threads", "2"], port),
       path: "/cpu",
       connections: 8,
-      ready: booted,
     });
     out.push({
       part: "a",
@@ -133,7 +125,6 @@ function rows(port: number): Row[] {
       ...appserve(target, ["-w", "1", "-k", "sync"], port),
       path: "/cpu",
       connections: 8,
-      ready: booted,
     });
   }
   for (const workerClass of ["gthread", "sync"]) {
@@ -143,7 +134,6 @@ function rows(port: number): Row[] {
       ...gunicorn(workerClass, port),
       path: "/cpu",
       connections: 8,
-      ready: booted,
     });
   }
   for (const target of ["deno", "binary"] as const) {
@@ -154,7 +144,6 @@ function rows(port: number): Row[] {
       ...appserve(target, ["-w", "1", "--threads", "2"], port),
       path: "/",
       connections: 64,
-      ready: booted,
     });
     out.push({
       part: "b",
@@ -162,20 +151,6 @@ function rows(port: number): Row[] {
       ...appserve(target, ["-w", "2"], port),
       path: "/",
       connections: 64,
-      ready: booted,
-    });
-  }
-  for (const runtime of ["deno", "bun"] as const) {
-    const args = [THREAD_HTTP, String(port), "2", APP];
-    out.push({
-      part: "b",
-      label: `prototype (${runtime}): 2 threads serving HTTP themselves`,
-      runtime,
-      command: runtime === "deno" ? DENO : BUN,
-      args: runtime === "deno" ? ["run", "-A", "--quiet", ...args] : args,
-      path: "/",
-      connections: 64,
-      ready: /^ready$/m,
     });
   }
   for (const target of ["deno", "binary"] as const) {
@@ -186,7 +161,6 @@ function rows(port: number): Row[] {
       ...appserve(target, ["-w", "1"], port),
       path: "/sleep",
       connections: 200,
-      ready: booted,
     });
   }
   return out;
@@ -214,7 +188,7 @@ async function measure(
   else process.env.BENCH_CPU_ITERATIONS = iterations[row.runtime];
   const proc: Proc = launch(row.label, command, fresh.args, ROOT);
   try {
-    await waitReady(row.label, [proc], port, () => row.ready.test(proc.output), 30_000);
+    await waitReady(row.label, [proc], port, () => BOOTED.test(proc.output), 30_000);
     const url = `http://${HOST}:${port}${row.path}`;
     await runWrk(wrkArgs(url, { connections: row.connections, seconds: 1 }), 1);
     return await runWrk(
@@ -328,11 +302,6 @@ async function main(): Promise<void> {
     for (const name of ["appserve (deno run)", "appserve (binary)"]) {
       const b = rps(`${name} -w 1 --threads 2`) / rps(`${name} -w 2 (async)`);
       checks.push([`(b) ${name}: gthread ÷ async -w 2`, ratio(b, 1), "≥ 0.90×", verdict(b, 0.9)]);
-    }
-    for (const [runtime, name] of [["deno", "appserve (deno run)"], ["bun", "appserve (binary)"]]) {
-      const p = rps(`prototype (${runtime}): 2 threads serving HTTP themselves`) /
-        rps(`${name} -w 2 (async)`);
-      checks.push([`(b) prototype (${runtime}) ÷ ${name} async -w 2`, ratio(p, 1), "", "info"]);
     }
   }
   if (parts.includes("c")) {

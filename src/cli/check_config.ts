@@ -21,7 +21,7 @@ import { parseBind } from "../net/bind.ts";
 import { staleSocketAt } from "../net/listeners.ts";
 import type { Libc, Runtime } from "../runtime/types.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
-import { ExitCode } from "./exit_codes.ts";
+import { ExitCode } from "../exit_codes.ts";
 
 /** Checks APP_MODULE without importing it; returns the module's file. */
 export function checkAppModule(config: Config): string {

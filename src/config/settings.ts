@@ -2,9 +2,8 @@
 // flags, TOML keys, APPSERVE_CMD_ARGS, --help, --print-config, validation and
 // docs/settings.md are all derived from this array.
 
-import { DEFAULT_ACCESS_LOG_FORMAT } from "../log/access_format.ts";
-import { loggingTable } from "../log/logging_table.ts";
 import { parseBind } from "../net/bind.ts";
+import { DEFAULT_ACCESS_LOG_FORMAT, LOG_LEVELS, loggingTable } from "./logging_table.ts";
 import {
   bool,
   checked,
@@ -342,7 +341,7 @@ export const SETTINGS = [
     section: "Logging",
     flags: ["--log-level"],
     metavar: "LEVEL",
-    type: choice(["debug", "info", "warning", "error", "critical"] as const, { anyCase: true }),
+    type: choice(LOG_LEVELS, { anyCase: true }),
     default: "info",
     doc: "Granularity of the error log. Any case is accepted (`WARNING`, `Info`), as in gunicorn.",
   },

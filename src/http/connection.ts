@@ -11,11 +11,11 @@ import { buildRequest, ConnInfo, fetchMethod, isBodyless, PeerInfo } from "./fet
 import { isTrusted, readForwarding } from "./forwarded.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
 import type { ProxyHeader } from "./proxy_protocol.ts";
-import { HeadScanner, ParseError, parseHead } from "./parser.ts";
+import { HeadScanner, parseHead } from "./parser.ts";
 import type { HeadLimits, RequestHead } from "./parser.ts";
 import { encodeHead, F_HEAD, F_HTTP10, F_KEEP_ALIVE, KEEP } from "./response_writer.ts";
 import { rawStatusReply } from "./status_reply.ts";
-import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
+import { type FetchHandler, type HttpOptions, ParseError, type ServeInfo } from "./types.ts";
 
 /** What every connection of one server shares. */
 export interface ServerCore {

@@ -2,9 +2,8 @@
 // reply used when the app fails. Kept apart from the connection's state machine.
 
 import type { Socket } from "node:net";
-import { ParseError } from "./parser.ts";
 import type { RequestHead } from "./parser.ts";
-import type { HttpOptions, RemoteAddr, ServeInfo } from "./types.ts";
+import { type HttpOptions, ParseError, type RemoteAddr, type ServeInfo } from "./types.ts";
 
 const NO_REMOTE: RemoteAddr = { transport: "unix", hostname: "", port: 0 };
 

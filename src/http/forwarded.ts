@@ -3,18 +3,9 @@
 // left alone: they still reach the app as plain headers but change nothing.
 
 import { AddressMatcher, parseIp } from "../net/ip_match.ts";
-import { ParseError } from "./parser.ts";
-import type { RemoteAddr } from "./types.ts";
+import { type ForwardedTrust, ParseError, type RemoteAddr } from "./types.ts";
 
-/** What forwarded_allow_ips and secure_scheme_headers configure. */
-export interface ForwardedTrust {
-  /** Peers whose forwarding headers are believed. */
-  readonly allow: AddressMatcher;
-  /** Lower-cased header name → the value that means HTTPS. */
-  readonly secure: ReadonlyMap<string, string>;
-  /** First letters (lower case) of every header name of interest, to skip the rest cheaply. */
-  readonly initials: ReadonlySet<number>;
-}
+export type { ForwardedTrust } from "./types.ts";
 
 /** Builds the trust from the two settings; throws on an invalid address or range. */
 export function forwardedTrust(

@@ -2,17 +2,10 @@
 // fd), so this is where gunicorn's limits and the RFC 9112 framing rules are enforced.
 
 import type { Buffer } from "node:buffer";
-import type { HttpOptions } from "./types.ts";
+import { type HttpOptions, ParseError } from "./types.ts";
 
-/** A request the parser refuses; `status` is what goes on the wire before the connection closes. */
-export class ParseError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = "ParseError";
-    this.status = status;
-  }
-}
+// Defined in types.ts so proxy_protocol.ts and forwarded.ts can throw it without the parser.
+export { ParseError } from "./types.ts";
 
 /** The parsed request head, in wire order and wire case. */
 export interface RequestHead {

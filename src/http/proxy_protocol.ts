@@ -5,10 +5,7 @@
 
 import { Buffer } from "node:buffer";
 import { isIPv6 } from "node:net";
-import { ParseError } from "./parser.ts";
-import type { RemoteAddr } from "./types.ts";
-
-export type ProxyMode = "off" | "v1" | "v2" | "auto";
+import { ParseError, type ProxyMode, type RemoteAddr } from "./types.ts";
 
 /** What the first bytes of a connection hold. */
 export type ProxyHeader =

@@ -1,38 +1,13 @@
-// Shared shapes of appserve's HTTP/1.1 layer: what the app handler receives and
-// what the worker configures. Kept apart so worker code can type against it
-// without importing the parser.
+// Shared shapes of appserve's HTTP/1.1 layer: what the app handler receives,
+// what the worker configures and the error the parsers throw. Kept apart so
+// worker code and the header readers can use them without importing the parser.
 
 import type { Socket } from "node:net";
+import type { RemoteAddr } from "../fetch_handler.ts";
 import type { AddressMatcher } from "../net/ip_match.ts";
-import type { ForwardedTrust } from "./forwarded.ts";
-import type { ProxyMode } from "./proxy_protocol.ts";
 
-/** The peer of a connection, in the shape `Deno.serve` hands to handlers. */
-export interface RemoteAddr {
-  transport: "tcp" | "unix";
-  hostname: string;
-  port: number;
-}
-
-/**
- * Second argument of every app call. It carries both the `deno serve` shape
- * (`info.remoteAddr`) and the Bun shape (`server.requestIP(req)`) so apps and
- * framework adapters written for either runtime find the peer where they look.
- * Both name the client: the socket's peer, or the address a trusted proxy gave
- * (forwarded_allow_ips headers, or a PROXY protocol header from proxy_allow_ips).
- *
- * @example
- * ```ts
- * export default {
- *   fetch: (req: Request, info: ServeInfo) =>
- *     new Response(`client ${info.requestIP()?.address ?? "on a unix socket"}`),
- * };
- * ```
- */
-export interface ServeInfo {
-  remoteAddr: RemoteAddr;
-  requestIP(request?: Request): { address: string; family: string; port: number } | null;
-}
+// The app contract is defined below src/runtime/; the HTTP layer's callers find it here too.
+export type { FetchHandler, RemoteAddr, ServeInfo } from "../fetch_handler.ts";
 
 /** What the access log needs beyond the Request and Response. */
 export interface RequestDetails {
@@ -66,11 +41,31 @@ export interface ExchangeWatch {
   closed(tag: number): void;
 }
 
+/** A request the parser refuses; `status` is what goes on the wire before the connection closes. */
+export class ParseError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = "ParseError";
+    this.status = status;
+  }
+}
+
+/** What forwarded_allow_ips and secure_scheme_headers configure. */
+export interface ForwardedTrust {
+  /** Peers whose forwarding headers are believed. */
+  readonly allow: AddressMatcher;
+  /** Lower-cased header name → the value that means HTTPS. */
+  readonly secure: ReadonlyMap<string, string>;
+  /** First letters (lower case) of every header name of interest, to skip the rest cheaply. */
+  readonly initials: ReadonlySet<number>;
+}
+
+/** Whether a connection may start with a PROXY protocol header, and which versions. */
+export type ProxyMode = "off" | "v1" | "v2" | "auto";
+
 /** What header_map does with a field whose name holds `_`. */
 export type HeaderMap = "drop" | "refuse" | "dangerous";
-
-/** A Web-standard fetch handler. */
-export type FetchHandler = (request: Request, info: ServeInfo) => Response | Promise<Response>;
 
 /** Tuning of one HTTP/1.1 server; every field has gunicorn's default. */
 export interface HttpOptions {

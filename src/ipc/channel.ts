@@ -1,15 +1,79 @@
-// The single codec of the master↔worker pipe: newline-delimited JSON.
+// The single codec between master and worker processes: the boot as JSON in
+// the worker's environment, then the worker's messages as newline-delimited
+// JSON on its channel. (A gthread process and its threads use postMessage,
+// which needs no codec; their messages are typed in messages.ts as well.)
 
 import type { Readable, Writable } from "node:stream";
-import type { WorkerMessage } from "./messages.ts";
+import {
+  BOOT_ENV,
+  PROTOCOL_VERSION,
+  ROLE_ENV,
+  type ToMaster,
+  versionMismatch,
+  type WorkerBoot,
+} from "./messages.ts";
+
+/** The variables that start a worker process with `boot` (the version is added here). */
+export function bootEnv(boot: Omit<WorkerBoot, "version">): Record<string, string> {
+  const full: WorkerBoot = { version: PROTOCOL_VERSION, ...boot };
+  return { [ROLE_ENV]: "worker", [BOOT_ENV]: JSON.stringify(full) };
+}
+
+/** A boot this program cannot read; `message` names both versions. */
+export class BootMismatch extends Error {}
+
+/**
+ * Reads the boot the master put in `env` and removes appserve's variables from it (the app must
+ * not see them). Throws BootMismatch for a boot of another appserve version, Error for none.
+ */
+export function takeBoot(env: Record<string, string | undefined>): WorkerBoot {
+  const text = env[BOOT_ENV];
+  delete env[BOOT_ENV];
+  delete env[ROLE_ENV];
+  if (!text) throw new Error(`${BOOT_ENV} is missing: workers are started by the master`);
+  const boot = JSON.parse(text) as { version?: unknown };
+  const mismatch = versionMismatch(boot?.version, "master");
+  if (mismatch) throw new BootMismatch(mismatch);
+  // The same version wrote it from a WorkerBoot.
+  return boot as WorkerBoot;
+}
 
 /** Sends one message (worker side). */
-export function send(stream: Writable, message: WorkerMessage): void {
+export function send(stream: Writable, message: ToMaster): void {
   stream.write(`${JSON.stringify(message)}\n`);
 }
 
-/** Calls `onMessage` for every message arriving on `stream` (master side). */
-export function receive(stream: Readable, onMessage: (message: WorkerMessage) => void): void {
+const KINDS: ReadonlySet<string> = new Set<ToMaster["t"]>(["ready", "beat", "retiring", "failed"]);
+/** How much of a malformed line a warning shows. */
+const SHOWN_BYTES = 80;
+
+/** A line as a message, or undefined when it is not one a worker sends. */
+function decode(line: string): ToMaster | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const { t, message } = value as { t?: unknown; message?: unknown };
+  if (typeof t !== "string" || !KINDS.has(t)) return undefined;
+  if (t === "failed" && typeof message !== "string") return undefined;
+  return value as ToMaster;
+}
+
+export interface ReceiveOptions {
+  /** Called for every message. */
+  onMessage(message: ToMaster): void;
+  /**
+   * Called with the first bytes of a line that is no message (a broken worker, or one of another
+   * version); the line is dropped.
+   */
+  onMalformed(start: string): void;
+}
+
+/** Reads the messages arriving on `stream` (master side). */
+export function receive(stream: Readable, options: ReceiveOptions): void {
   let pending = "";
   stream.setEncoding("utf8");
   stream.on("data", (chunk: string) => {
@@ -18,11 +82,9 @@ export function receive(stream: Readable, onMessage: (message: WorkerMessage) =>
     while ((newline = pending.indexOf("\n")) !== -1) {
       const line = pending.slice(0, newline);
       pending = pending.slice(newline + 1);
-      try {
-        onMessage(JSON.parse(line) as WorkerMessage);
-      } catch {
-        // A malformed line can only come from a broken worker; its exit is handled by reaping.
-      }
+      const message = decode(line);
+      if (message) options.onMessage(message);
+      else options.onMalformed(line.slice(0, SHOWN_BYTES));
     }
   });
   stream.on("error", () => {});

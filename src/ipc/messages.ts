@@ -1,20 +1,33 @@
-// Every message between master and worker processes, as one union. Workers
-// write them to fd 3; the master reads them from the child's stdio[3].
+// The contract between the processes and threads of one server: how a worker
+// finds its boot and its channel, and every message that travels between them,
+// as one union. Master ↔ worker process: the boot in an environment variable,
+// then NDJSON on fd 3 (channel.ts). Worker process ↔ gthread thread:
+// postMessage. Both sides of each pair import this file, so a change to a
+// message is a change to both readers.
 
-export type WorkerMessage =
-  /** The worker loaded the app and accepts connections. */
-  | { t: "ready" }
-  /** The event loop is alive (heartbeat). */
-  | { t: "beat" }
-  /** The worker reached max_requests and drains: start its replacement now. */
-  | { t: "retiring" }
-  /** The worker cannot load the app and exits 4: why, for the master to report at start-up. */
-  | { t: "failed"; message: string };
+import type { Config } from "../config/settings.ts";
+import { VERSION } from "../version.ts";
 
-/** What a worker process receives at start, in APPSERVE_WORKER_BOOT. */
+/**
+ * The version both sides of a boot must share: appserve's own. A program replaced on disk under
+ * a running master (an upgrade before USR2) starts workers and threads of the new version from
+ * an old master's boot; they refuse it rather than misread it.
+ */
+export const PROTOCOL_VERSION: string = VERSION;
+
+/** The variable that tells this program to run as a worker process ("worker"). */
+export const ROLE_ENV = "APPSERVE_ROLE";
+/** The variable that carries a worker's WorkerBoot, as JSON. */
+export const BOOT_ENV = "APPSERVE_WORKER_BOOT";
+/** The fd at which a worker finds its channel to the master. */
+export const CHANNEL_FD = 3;
+
+/** What a worker process receives at start, in BOOT_ENV. */
 export interface WorkerBoot {
+  /** The appserve version of the master that wrote it (PROTOCOL_VERSION). */
+  version: string;
   /** The resolved configuration, exactly as the master resolved it. */
-  config: Record<string, unknown>;
+  config: Config;
   /** The listening fds this worker inherited (same numbers as in the master). */
   listeners: { fd: number }[];
   /** TCP addresses this worker binds itself with SO_REUSEPORT (reuse-port mode). */
@@ -25,5 +38,68 @@ export interface WorkerBoot {
   scoreboard?: { fd: number; slot: number };
 }
 
-/** The fd at which a worker finds its channel to the master. */
-export const CHANNEL_FD = 3;
+/** Worker process → master, on the channel. */
+export type ToMaster =
+  /** The worker loaded the app and accepts connections. */
+  | { t: "ready" }
+  /** The event loop is alive (heartbeat). */
+  | { t: "beat" }
+  /** The worker reached max_requests and drains: start its replacement now. */
+  | { t: "retiring" }
+  /** The worker cannot load the app and exits 4: why, for the master to report at start-up. */
+  | { t: "failed"; message: string };
+
+/**
+ * gthread process → thread. Only rare events travel as messages: connections go as fds, and
+ * what happens on them every request is shown through shared memory (src/worker/thread_slots.ts).
+ */
+export type ToThread =
+  | {
+    t: "start";
+    /** PROTOCOL_VERSION of the process: a thread of another version refuses to start. */
+    version: string;
+    /** The worker's frozen config, as the process received it. */
+    config: Config;
+    /** The worker's age (hooks' `worker.age`). */
+    age: number;
+    slots: SharedArrayBuffer;
+    /** Requests served by every thread together, and the count that retires the worker. */
+    served: SharedArrayBuffer;
+    limit: number;
+    /** Date.now() when the pool started: the slots' clock. */
+    origin: number;
+  }
+  /** A connection accepted on listener `listener`: the thread owns `fd` from now on. */
+  | { t: "conn"; fd: number; listener: number; unix: boolean }
+  | { t: "drain"; graceMs: number }
+  | { t: "reopen" };
+
+/** gthread thread → process. */
+export type ToPool =
+  | { t: "loaded" }
+  | { t: "load-failed"; message: string }
+  /** The requests of all threads reached max_requests. */
+  | { t: "retire" }
+  | { t: "drained" };
+
+/** Every message of appserve, each kind named once. */
+export type Message = ToMaster | ToThread | ToPool;
+
+// Each kind names one message: a kind in two directions would make a reader of the union guess.
+type Kinds<M extends Message> = M["t"];
+type Overlap =
+  | (Kinds<ToMaster> & Kinds<ToThread>)
+  | (Kinds<ToMaster> & Kinds<ToPool>)
+  | (Kinds<ToThread> & Kinds<ToPool>);
+const _kindsAreDistinct: [Overlap] extends [never] ? true : never = true;
+
+/**
+ * Why a boot (or a thread's start) written by `version` cannot be read by this program, or
+ * undefined when it can. Names both versions: the line an operator sees after a botched upgrade.
+ */
+export function versionMismatch(version: unknown, from: string): string | undefined {
+  if (version === PROTOCOL_VERSION) return undefined;
+  const theirs = typeof version === "string" ? `appserve ${version}` : "an older appserve";
+  return `Cannot boot: the ${from} runs ${theirs}, this program is appserve ${PROTOCOL_VERSION}; ` +
+    `restart the server, or start a new master of this version with USR2 and stop the old one`;
+}

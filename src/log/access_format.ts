@@ -25,8 +25,8 @@ export interface AccessEntry {
   end: Date;
 }
 
-export const DEFAULT_ACCESS_LOG_FORMAT =
-  '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
+// The setting's default, defined with the settings (which may not import src/log/).
+export { DEFAULT_ACCESS_LOG_FORMAT } from "../config/logging_table.ts";
 
 /** The value kinds, each written its own way: see kindWriters. */
 interface Values {

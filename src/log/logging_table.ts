@@ -1,84 +1,8 @@
-// The [logging] TOML table: per-role routing of the logs, over the flat
-// settings (errorlog, loglevel, accesslog, access_log_format).
-//
-//   [logging]
-//   master = { file = "master.log", level = "info" }
-//   worker = { file = "worker.log", level = "debug" }
-//   access = { file = "access.log", format = '%(h)s "%(r)s" %(s)s' }
+// Which file and level each role logs to: a [logging] table entry wins over
+// the flat settings (errorlog, loglevel, accesslog, access_log_format). The
+// table itself is parsed with the settings, in src/config/logging_table.ts.
 
-import { isAbsolute, resolve } from "node:path";
-import { ValueError, type ValueType } from "../config/validators.ts";
-import { LOG_LEVELS, type LogLevel } from "./logger.ts";
-
-/** Where one role's error log goes. */
-export interface ErrorRoute {
-  file?: string;
-  level?: LogLevel;
-}
-
-export interface LoggingTable {
-  master?: ErrorRoute;
-  worker?: ErrorRoute;
-  access?: { file?: string; format?: string };
-}
-
-const KEYS: Record<keyof LoggingTable, readonly string[]> = {
-  master: ["file", "level"],
-  worker: ["file", "level"],
-  access: ["file", "format"],
-};
-
-const EXPECTED = "a table with master, worker and access tables " +
-  "(master/worker: file, level; access: file, format)";
-
-function problem(message: string): never {
-  throw new ValueError(message);
-}
-
-export const loggingTable: ValueType<LoggingTable> & {
-  withBase(value: LoggingTable, dir: string): LoggingTable;
-} = {
-  cli: "string",
-  expected: EXPECTED,
-  parse(raw) {
-    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-      problem(`expected ${EXPECTED}`);
-    }
-    const table: LoggingTable = {};
-    for (const [role, value] of Object.entries(raw as Record<string, unknown>)) {
-      const keys = KEYS[role as keyof LoggingTable];
-      if (!keys) problem(`unknown key "${role}" (expected master, worker or access)`);
-      if (value === null || typeof value !== "object" || Array.isArray(value)) {
-        problem(`"${role}" must be a table of ${keys.join(", ")}`);
-      }
-      const entry: Record<string, string> = {};
-      for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
-        if (!keys.includes(key)) {
-          problem(`unknown key "${role}.${key}" (expected ${keys.join(" or ")})`);
-        }
-        if (typeof v !== "string") problem(`"${role}.${key}" must be a string`);
-        // Any case, as the loglevel setting (gunicorn's `WARNING`).
-        const value = key === "level" ? v.toLowerCase() : v;
-        if (key === "level" && !(LOG_LEVELS as readonly string[]).includes(value)) {
-          problem(`"${role}.level" must be one of ${LOG_LEVELS.join(", ")}, got "${v}"`);
-        }
-        entry[key] = value;
-      }
-      (table as Record<string, unknown>)[role] = entry;
-    }
-    return table;
-  },
-  // Files named in a config file are relative to its folder, like every path setting.
-  withBase(value, dir) {
-    const out: LoggingTable = structuredClone(value);
-    for (const entry of [out.master, out.worker, out.access]) {
-      if (entry?.file && entry.file !== "-" && !isAbsolute(entry.file)) {
-        entry.file = resolve(dir, entry.file);
-      }
-    }
-    return out;
-  },
-};
+import type { ErrorRoute, LoggingTable, LogLevel } from "../config/logging_table.ts";
 
 interface FlatLogging {
   errorlog: string;

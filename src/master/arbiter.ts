@@ -6,8 +6,8 @@ import type { Readable } from "node:stream";
 import type { Config } from "../config/settings.ts";
 import { AppserveError, HaltServer } from "../errors.ts";
 import type { HookRunner, ServerInfo, WorkerInfo } from "../hooks.ts";
-import { ExitCode } from "../cli/exit_codes.ts";
-import type { WorkerMessage } from "../ipc/messages.ts";
+import { ExitCode } from "../exit_codes.ts";
+import type { ToMaster } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { formatAddress } from "../net/bind.ts";
@@ -31,7 +31,7 @@ type Event =
   | { kind: "signal"; signal: MasterSignal }
   | { kind: "changed"; file: string }
   | { kind: "exit"; worker: WorkerHandle; code: number | null; signal: string | null }
-  | { kind: "message"; worker: WorkerHandle; message: WorkerMessage };
+  | { kind: "message"; worker: WorkerHandle; message: ToMaster };
 
 /** Stops the loop; `graceful` picks SIGTERM or SIGQUIT for the workers. */
 class StopServer {
@@ -186,7 +186,7 @@ export class Arbiter {
     }
   }
 
-  #onMessage(worker: WorkerHandle, message: WorkerMessage): void {
+  #onMessage(worker: WorkerHandle, message: ToMaster): void {
     worker.lastBeat = performance.now();
     if (message.t === "ready") {
       worker.booted = true;
@@ -336,11 +336,7 @@ export class Arbiter {
     this.#age += 1;
     const unborn: WorkerInfo = { pid: 0, age: this.#age };
     await this.#ctx.hooks.run("pre_fork", this.#server(), unborn);
-    const boot = {
-      config: config as unknown as Record<string, unknown>,
-      reusePort,
-      age: this.#age,
-    };
+    const boot = { config, reusePort, age: this.#age };
     const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
     const env = { ...process.env, ...tmp, ...rawEnv(config.raw_env) };
     const slots = this.#slots;
@@ -356,6 +352,7 @@ export class Arbiter {
     worker.listen(
       child.stdio[3] as Readable,
       (message) => this.#events.push({ kind: "message", worker, message }),
+      (line) => this.#ctx.log.warning(line),
     );
     child.stdin!.on("error", () => {});
     child.on("exit", (code, signal) => this.#events.push({ kind: "exit", worker, code, signal }));

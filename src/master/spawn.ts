@@ -3,11 +3,9 @@
 // configuration in its environment.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { bootEnv } from "../ipc/channel.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
-
-export const ROLE_ENV = "APPSERVE_ROLE";
-export const BOOT_ENV = "APPSERVE_WORKER_BOOT";
 
 /** `-e KEY=VALUE` pairs as an object (set in workers only). */
 export function rawEnv(pairs: readonly string[]): Record<string, string> {
@@ -48,7 +46,7 @@ export function spawnWithFds(
 /** Starts a worker with the listening sockets `fds` and, given one, a slot of the scoreboard. */
 export function spawnWorker(
   runtime: Runtime,
-  boot: Omit<WorkerBoot, "listeners" | "scoreboard">,
+  boot: Omit<WorkerBoot, "version" | "listeners" | "scoreboard">,
   fds: number[],
   env: Record<string, string | undefined>,
   scoreboard?: { fd: number; slot: number },
@@ -56,12 +54,10 @@ export function spawnWorker(
   // stdin: EOF tells the worker its master is gone; fd 3: messages to the master.
   const stdio: StdioOptions[] = ["pipe", "inherit", "inherit", "pipe"];
   const all = scoreboard ? [...fds, scoreboard.fd] : fds;
-  return spawnWithFds(runtime, runtime.workerCommand(), all, { stdio, env }, (childFds) => {
-    const full: WorkerBoot = {
+  return spawnWithFds(runtime, runtime.workerCommand(), all, { stdio, env }, (childFds) =>
+    bootEnv({
       ...boot,
       listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),
       scoreboard: scoreboard && { fd: childFds[fds.length], slot: scoreboard.slot },
-    };
-    return { [ROLE_ENV]: "worker", [BOOT_ENV]: JSON.stringify(full) };
-  });
+    }));
 }

@@ -1,7 +1,7 @@
 // Start-up as the master tracks it: when the first generation has booted (a
 // waiting `-D` returns then), and which worker exits mean no worker can boot.
 
-import { ExitCode } from "../cli/exit_codes.ts";
+import { ExitCode } from "../exit_codes.ts";
 import { HaltServer } from "../errors.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 

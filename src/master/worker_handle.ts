@@ -4,7 +4,7 @@
 import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
 import { receive } from "../ipc/channel.ts";
-import type { WorkerMessage } from "../ipc/messages.ts";
+import type { ToMaster } from "../ipc/messages.ts";
 
 /**
  * How long after a worker's exit its channel may stay open (a process the app
@@ -40,15 +40,24 @@ export class WorkerHandle {
 
   /**
    * Reads the worker's channel: a failure is recorded at once (the exit that follows may be
-   * reaped before queued events), every other message goes to `onMessage`.
+   * reaped before queued events), every other message goes to `onMessage`, and a line that is
+   * no message to `warn` as a log line naming this worker.
    */
-  listen(channel: Readable, onMessage: (message: WorkerMessage) => void): void {
+  listen(
+    channel: Readable,
+    onMessage: (message: ToMaster) => void,
+    warn: (line: string) => void,
+  ): void {
     this.#channelDone = new Promise<void>((done) => {
       channel.on("end", done).on("close", done).on("error", done);
     });
-    receive(channel, (message) => {
-      if (message.t === "failed") this.#failure = message.message;
-      else onMessage(message);
+    receive(channel, {
+      onMessage: (message) => {
+        if (message.t === "failed") this.#failure = message.message;
+        else onMessage(message);
+      },
+      onMalformed: (start) =>
+        warn(`Dropped a malformed message from worker (pid:${this.pid}): ${JSON.stringify(start)}`),
     });
   }
 

@@ -2,7 +2,7 @@
 // server through Deno.serve, and re-execution through `deno run`.
 
 import { Socket } from "node:net";
-import type { FetchHandler, ServeInfo } from "../http/types.ts";
+import type { FetchHandler, ServeInfo } from "../fetch_handler.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";

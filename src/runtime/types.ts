@@ -2,7 +2,7 @@
 // src/runtime/ talks to the runtime only through this shape.
 
 import type { Socket } from "node:net";
-import type { FetchHandler } from "../http/types.ts";
+import type { FetchHandler } from "../fetch_handler.ts";
 
 /** The libc calls the master needs to own listening sockets (via FFI). */
 export interface Libc {

@@ -1,65 +1,76 @@
 // The async worker class: requests run concurrently on the runtime's event
-// loop, on the inherited sockets (appserve's HTTP/1.1 layer) or, in
-// reuse-port mode, on the runtime's native server.
+// loop, up to worker_connections at once, on the inherited sockets (appserve's
+// HTTP/1.1 layer) or, in reuse-port mode, on the runtime's native server.
 
 import type { Config } from "../config/settings.ts";
-import { forwardedTrust } from "../http/forwarded.ts";
-import { AddressMatcher } from "../net/ip_match.ts";
-import { createHttpServer, type HttpServer, type HttpServerOptions } from "../http/server.ts";
-import { tlsAcceptor } from "../http/tls_accept.ts";
+import { createHttpServer } from "../http/server.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
-import { loadTlsFiles, type TlsFiles } from "../tls/tls_files.ts";
-import type { WorkerBoot } from "../ipc/messages.ts";
+import { loadTlsFiles } from "../tls/tls_files.ts";
 import type { Logger } from "../log/logger.ts";
-import { accessRoute } from "../log/logging_table.ts";
-import type { Runtime } from "../runtime/types.ts";
-import { appErrorResponder, bodyErrorLogger } from "./app_error.ts";
-import { workerClass } from "./registry.ts";
+import { appErrorResponder } from "./app_error.ts";
+import { closeWithin, withDeadline } from "./close_within.ts";
+import { limitConcurrency } from "./concurrency.ts";
+import { accessLogger, httpOptions } from "./http_options.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
+import { withRequestTimeout } from "./request_timeout.ts";
+import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
 /** A running server of this worker; stop() is graceful within the given ms. */
-export interface Serving {
+interface Serving {
   stop(graceMs: number): Promise<void>;
 }
 
-/**
- * The logger that gets `access()` per finished request: the worker's own, when
- * an access log, statsd (which counts requests) or a custom logger class wants it.
- */
-export function accessLogger(config: Config, log: Logger): Logger | undefined {
-  return accessRoute(config).file || config.statsd_host || config.logger_class ? log : undefined;
+/** How an event-loop worker runs requests (the sync class is this one, narrowed). */
+export interface EventLoopMode {
+  /** Requests run at once; more wait their turn. */
+  concurrency: number;
+  /** Whether connections are kept alive between requests. */
+  keepAlive: boolean;
 }
 
-/** The HTTP layer's options for this configuration (also used by gthread threads). */
-export function httpOptions(
-  config: Config,
-  log: Logger,
-  access?: Logger,
-  tls?: TlsFiles | null,
-): HttpServerOptions {
-  return {
-    onRequestDone: access &&
-      ((request, response, durationMs, details) =>
-        access.access({ request, response, details, durationMs, end: new Date() })),
-    keepAlive: workerClass(config).keepAlive ? config.keepalive : 0,
-    limitRequestLine: config.limit_request_line,
-    limitRequestFields: config.limit_request_fields,
-    limitRequestFieldSize: config.limit_request_field_size,
-    limitRequestBody: config.limit_request_body,
-    headerMap: config.header_map,
-    forwarded: forwardedTrust(config.forwarded_allow_ips, config.secure_scheme_headers),
-    proxyProtocol: config.proxy_protocol,
-    proxyAllow: new AddressMatcher(config.proxy_allow_ips),
-    scheme: tls ? "https" : "http",
-    tls: tls ? tlsAcceptor(tls) : undefined,
-    defaultHost: "localhost",
-    onAppError: appErrorResponder(log),
-    onBodyError: bodyErrorLogger(log),
-    bodyTimeout: config.body_timeout,
-    onBadRequest: (status, reason, remote) =>
-      log.warning(`Invalid request from ip=${remote.hostname || "unix"}: ${reason} (${status})`),
-  };
+export class AsyncWorker implements WorkerClass {
+  static connections(config: Config): number {
+    return config.worker_connections;
+  }
+
+  readonly #context: WorkerContext;
+  readonly #mode: EventLoopMode;
+  #app: FetchHandler | undefined;
+  #servings: Serving[] = [];
+
+  constructor(context: WorkerContext, mode?: EventLoopMode) {
+    this.#context = context;
+    this.#mode = mode ?? { concurrency: context.config.worker_connections, keepAlive: true };
+  }
+
+  async boot(): Promise<void> {
+    this.#app = await this.#context.loadApp();
+  }
+
+  async serve(gate: Gate): Promise<void> {
+    const { config, log } = this.#context;
+    if (!this.#app) throw new Error("serve() before boot()");
+    const limited = limitConcurrency(
+      withRequestTimeout(this.#app, config.request_timeout, log),
+      this.#mode.concurrency,
+    );
+    const counted: FetchHandler = (request, info) => {
+      this.#context.requestStarted();
+      return limited(request, info);
+    };
+    this.#servings = await serveListeners(counted, {
+      context: this.#context,
+      keepAlive: this.#mode.keepAlive,
+      gate,
+    });
+  }
+
+  async drain(graceMs: number): Promise<void> {
+    await Promise.all(this.#servings.map((s) => s.stop(graceMs)));
+  }
+
+  stop(): void {}
 }
 
 // The native servers get the same 500 behaviour as appserve's own layer. Not an
@@ -108,37 +119,16 @@ function logged(handler: FetchHandler, access: Logger): FetchHandler {
   };
 }
 
-function withDeadline(done: Promise<void>, ms: number, onLate: () => void): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      onLate();
-      resolve();
-    }, ms);
-  });
-  return Promise.race([done, late]).finally(() => clearTimeout(timer));
-}
-
-/** Graceful close of a server; what is still open after `ms` is closed at once. */
-export function closeWithin(server: HttpServer, ms: number): Promise<void> {
-  return withDeadline(server.close(), ms, () => server.closeNow());
-}
-
 /** Starts serving every listener of this worker. */
-export async function serveAsync(
+async function serveListeners(
   handler: FetchHandler,
-  boot: WorkerBoot,
-  ctx: {
-    config: Config;
-    log: Logger;
-    runtime: Runtime;
-    access?: Logger;
-    gate: HttpServerOptions["gate"];
-  },
+  { context, keepAlive, gate }: { context: WorkerContext; keepAlive: boolean; gate: Gate },
 ): Promise<Serving[]> {
+  const { config, log, runtime, boot } = context;
   const servings: Serving[] = [];
-  const tls = loadTlsFiles(ctx.config, ctx.runtime.tlsClientCerts);
-  const options = { ...httpOptions(ctx.config, ctx.log, ctx.access, tls), gate: ctx.gate };
+  const tls = loadTlsFiles(config, runtime.tlsClientCerts);
+  const access = accessLogger(config, log);
+  const options = { ...httpOptions(config, log, { keepAlive, access, tls }), gate };
   for (const listener of boot.listeners) {
     const server = createHttpServer(handler, options);
     await server.listen({ fd: listener.fd });
@@ -147,18 +137,18 @@ export async function serveAsync(
   for (const address of boot.reusePort) {
     const limited = limitBody(
       handler,
-      ctx.config.limit_request_body,
-      (message) => ctx.log.warning(`Invalid request: ${message}`),
+      config.limit_request_body,
+      (message) => log.warning(`Invalid request: ${message}`),
     );
     // Outermost, so the access log sees the client a trusted proxy named, and no field
     // header_map drops (as the parser leaves them out before anything reads them).
     const app = trustForwarded(
-      ctx.access ? logged(limited, ctx.access) : limited,
+      access ? logged(limited, access) : limited,
       options.forwarded!,
-      (m) => ctx.log.warning(m),
-      { scheme: options.scheme, headerMap: ctx.config.header_map },
+      (m) => log.warning(m),
+      { scheme: options.scheme, headerMap: config.header_map },
     );
-    const server = await ctx.runtime.serveNative(guarded(app, ctx.log), {
+    const server = await runtime.serveNative(guarded(app, log), {
       hostname: address.host,
       port: address.port,
       tls: tls ?? undefined,

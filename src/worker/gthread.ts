@@ -1,305 +1,64 @@
 // The gthread worker class: a pool of Web Worker threads inside one worker
-// process, each with its own instance of the app and its own HTTP layer. The
-// process accepts on the shared listening sockets and hands each connection,
-// as an fd, to the thread with the fewest; the thread then owns it and serves
-// its requests one at a time (as a gunicorn thread does). A request costs the
-// process nothing, so N threads serve about as fast as N worker processes.
-//
-// The process's event loop never runs app code, so its heartbeat keeps
-// flowing while threads are busy; it watches each thread through shared memory
-// (thread_slots.ts). A thread that holds a request past `timeout` or stops
-// turning its event loop loses its unanswered requests to the process, which
-// answers them itself (504 for the one that hung it, 503 for those waiting
-// behind it), and is replaced. Where the runtime cannot stop a busy thread
-// (Deno), the whole worker process retires instead. A thread that crashes
-// answers its own requests with a 500 on its way out (thread_entry.ts).
+// process (thread_pool.ts), each with its own instance of the app and its own
+// HTTP layer (workers/thread_entry.ts). The process accepts on the shared
+// listening sockets and hands each connection, as an fd, to the thread with
+// the fewest; the thread then owns it and serves its requests one at a time
+// (as a gunicorn thread does). A request costs the process nothing, so N
+// threads serve about as fast as N worker processes, and the process itself
+// never runs app code: its heartbeat flows while the threads are busy.
 
-import type net from "node:net";
 import type { Config } from "../config/settings.ts";
-import { AppLoadError, firstLine } from "../errors.ts";
-import type { HttpServerOptions } from "../http/server.ts";
-import { AcceptGate } from "../net/accept_gate.ts";
-import type { Logger } from "../log/logger.ts";
-import type { Runtime } from "../runtime/types.ts";
-import type { FromThread, ToThread } from "./thread_messages.ts";
-import { answerClaimed, newSlots, SlotReader } from "./thread_slots.ts";
+import { ThreadPool } from "./thread_pool.ts";
+import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
-export interface PoolOptions {
-  runtime: Runtime;
-  config: Config;
-  /** The worker's age (hooks' `worker.age`). */
-  age: number;
-  /** Requests (over all threads) after which the worker retires; Infinity for never. */
-  limit: number;
-  log: Logger;
-  /** max_requests was reached. */
-  onRetire(): void;
-  /** The process cannot go on serving (no thread can load the app, or one cannot be stopped). */
-  onLost(): void;
-}
-
-/** A connection accepted by the process, on its way to a thread. */
-interface Handover {
-  fd: number;
-  listener: number;
-  unix: boolean;
-}
-
-/** The error of a crashed thread as one line; Bun's message carries a code frame first. */
-function crashLine(event: ErrorEvent): string {
-  if (event.error instanceof Error) return firstLine(event.error);
-  const lines = String(event.message).split("\n");
-  for (const line of lines) {
-    const m = /^\s*(?:Uncaught\s+)?(\w*Error|error):\s*(.*)$/.exec(line);
-    if (m) return `${m[1] === "error" ? "Error" : m[1]}: ${m[2]}`;
-  }
-  return lines[0];
-}
-
-class Thread {
-  readonly worker: Worker;
-  readonly slots: SlotReader;
-  loaded = false;
-  dead = false;
-  /** Connections handed to it so far. */
-  handed = 0;
-  drained: (() => void) | undefined;
-
-  constructor(
-    readonly id: number,
-    entry: string,
-    readonly buffer: SharedArrayBuffer,
-    origin: number,
-  ) {
-    this.worker = new Worker(entry, { type: "module", name: `appserve-thread-${id}` });
-    this.slots = new SlotReader(buffer, origin);
+export class ThreadWorker implements WorkerClass {
+  static connections(config: Config): number {
+    return config.worker_connections;
   }
 
-  post(message: ToThread): void {
-    this.worker.postMessage(message);
+  readonly #context: WorkerContext;
+  #pool: ThreadPool | undefined;
+  #serving = false;
+
+  constructor(context: WorkerContext) {
+    this.#context = context;
   }
 
-  /** Connections it has open, counting those on their way to it. */
-  get open(): number {
-    return this.handed - this.slots.closed;
-  }
-}
-
-export class ThreadPool {
-  readonly #options: PoolOptions;
-  readonly #threads = new Set<Thread>();
-  readonly #origin = Date.now();
-  readonly #served = new SharedArrayBuffer(4);
-  readonly #gates: AcceptGate[] = [];
-  #admission: NonNullable<HttpServerOptions["gate"]>["admission"] | undefined;
-  /** Connections accepted while no thread was ready to take them. */
-  readonly #pending: Handover[] = [];
-  #nextId = 1;
-  #closed = false;
-
-  private constructor(options: PoolOptions) {
-    this.#options = options;
+  /** Starts the threads; each imports the app (and its request hooks) itself. */
+  async boot(): Promise<void> {
+    const { runtime, config, log, boot, requestLimit } = this.#context;
+    this.#pool = await ThreadPool.start({
+      runtime,
+      config,
+      age: boot.age,
+      limit: requestLimit,
+      log,
+      onRetire: () => this.#context.retire(),
+      // Answers already given (the 500, the 503s) still go out before the process ends.
+      onLost: () => this.#context.lost(),
+    });
   }
 
-  /** Starts every thread and waits until each has loaded the app; AppLoadError if one cannot. */
-  static async start(options: PoolOptions): Promise<ThreadPool> {
-    const pool = new ThreadPool(options);
-    try {
-      await Promise.all(Array.from({ length: options.config.threads }, () => pool.#spawn()));
-    } catch (error) {
-      pool.close();
-      throw error;
-    }
-    return pool;
+  async serve(gate: Gate): Promise<void> {
+    if (!this.#pool) throw new Error("serve() before boot()");
+    await this.#pool.serve(this.#context.boot.listeners, gate);
+    this.#serving = true;
   }
 
-  /** Accepts on the worker's listeners and hands the connections to the threads. */
-  async serve(
-    listeners: { fd: number }[],
-    { fds, admission, report }: NonNullable<HttpServerOptions["gate"]>,
-  ): Promise<void> {
-    this.#admission = admission;
-    for (const [index, listener] of listeners.entries()) {
-      const gate: AcceptGate = new AcceptGate(listener.fd, {
-        pauseOnConnect: true,
-        fds,
-        report,
-        onConnection: (socket: net.Socket) => {
-          let fd: number;
-          try {
-            fd = this.#options.runtime.detachSocket(socket);
-          } catch {
-            socket.destroy();
-            return;
-          }
-          admission.opened();
-          this.#handOver({ fd, listener: index, unix: gate.unix });
-        },
-      });
-      await gate.open();
-      admission.add(gate);
-      this.#gates.push(gate);
-    }
+  /** Counts the threads' connections and answers for and replaces threads that hang. */
+  beat(): void {
+    this.#pool?.checkLiveness();
   }
 
-  /**
-   * Run on the worker's heartbeat: counts the connections the threads hold (for the worker's
-   * connection limit and share), and answers for and replaces threads that hang.
-   */
-  checkLiveness(): void {
-    let open = this.#pending.length;
-    for (const thread of this.#threads) if (!thread.dead) open += thread.open;
-    this.#admission?.recount(open);
-    const now = Date.now();
-    for (const gate of this.#gates) gate.tick(now);
-    const limit = this.#options.config.timeout * 1000;
-    if (limit <= 0) return;
-    for (const thread of this.#threads) {
-      if (!thread.loaded || thread.dead) continue;
-      if (thread.slots.oldest() > limit) {
-        this.#lose(thread, "ran a request past the timeout");
-      } else if (thread.slots.silence() > limit) {
-        this.#lose(thread, "stopped answering (busy past the timeout)");
-      }
-    }
-  }
-
-  /** Graceful: no new connections; each thread finishes its requests within graceMs. */
-  async stop(graceMs: number): Promise<void> {
-    for (const gate of this.#gates) gate.close();
-    const live = [...this.#threads].filter((t) => t.loaded && !t.dead);
-    await Promise.race([
-      Promise.all(live.map((thread) =>
-        new Promise<void>((resolve) => {
-          thread.drained = resolve;
-          thread.post({ t: "drain", graceMs });
-        })
-      )),
-      // A thread that cannot drain (hung) must not keep the process.
-      new Promise((resolve) => setTimeout(resolve, graceMs + 1000)),
-    ]);
-    this.close();
-  }
-
-  /** USR1: every thread reopens its log files. */
   reopen(): void {
-    for (const thread of this.#threads) if (thread.loaded) thread.post({ t: "reopen" });
+    this.#pool?.reopen();
   }
 
-  /** Terminates every thread (the process is exiting). */
-  close(): void {
-    this.#closed = true;
-    for (const gate of this.#gates) gate.close();
-    for (const thread of this.#threads) {
-      thread.dead = true;
-      thread.worker.terminate();
-    }
-    this.#threads.clear();
+  async drain(graceMs: number): Promise<void> {
+    if (this.#serving) await this.#pool?.stop(graceMs);
   }
 
-  /** Gives a connection to the live thread with the fewest open ones. */
-  #handOver(conn: Handover): void {
-    let best: Thread | undefined;
-    for (const thread of this.#threads) {
-      if (!thread.loaded || thread.dead) continue;
-      if (!best || thread.open < best.open) best = thread;
-    }
-    if (!best) return void this.#pending.push(conn);
-    best.handed++;
-    best.post({ t: "conn", ...conn });
-  }
-
-  #spawn(): Promise<void> {
-    const { runtime, config } = this.#options;
-    const thread = new Thread(this.#nextId++, runtime.threadEntry(), newSlots(), this.#origin);
-    this.#threads.add(thread);
-    return new Promise<void>((resolve, reject) => {
-      thread.worker.onmessage = (event: MessageEvent<FromThread>) => {
-        const message = event.data;
-        if (message.t === "loaded") {
-          thread.loaded = true;
-          resolve();
-          for (const conn of this.#pending.splice(0)) this.#handOver(conn);
-        } else if (message.t === "load-failed") {
-          this.#threads.delete(thread);
-          thread.dead = true;
-          thread.worker.terminate();
-          reject(new AppLoadError(`In a gthread thread: ${message.message}`));
-        } else if (message.t === "retire") {
-          this.#options.onRetire();
-        } else if (message.t === "drained") {
-          thread.drained?.();
-        }
-      };
-      const died = (reason: string) => {
-        if (!thread.loaded) {
-          this.#threads.delete(thread);
-          thread.dead = true;
-          thread.worker.terminate();
-          reject(new AppLoadError(`In a gthread thread: app module ${config.app}: ${reason}`));
-        } else {
-          this.#lose(thread, reason, true);
-        }
-      };
-      // Unhandled, an error event in a Deno Worker also takes the parent down.
-      thread.worker.onerror = (event: ErrorEvent) => {
-        event.preventDefault();
-        died(`crashed: ${crashLine(event)}`);
-      };
-      thread.worker.onmessageerror = () => died("sent a message that cannot be read");
-      // Bun reports a thread that ended itself (process.exit() inside it).
-      thread.worker.addEventListener("close", () => died("exited"));
-      thread.post({
-        t: "start",
-        config: config as unknown as Record<string, unknown>,
-        age: this.#options.age,
-        slots: thread.buffer,
-        served: this.#served,
-        limit: this.#options.limit,
-        origin: this.#origin,
-      });
-    });
-  }
-
-  /**
-   * A thread hangs, or crashed (`crashed`): the process answers the requests a hung thread
-   * had not begun answering, then replaces it.
-   */
-  #lose(thread: Thread, reason: string, crashed = false): void {
-    if (thread.dead) return;
-    thread.dead = true;
-    const { log, runtime } = this.#options;
-    if (crashed) log.error(`Thread ${thread.id} ${reason}`);
-    else {
-      log.critical(`THREAD TIMEOUT (thread ${thread.id} ${reason})`);
-      // A crashed thread answered its own requests on its way out; its fds are closed now and
-      // may already name other connections. A hung thread still holds them.
-      const claimed = thread.slots.claimAll();
-      const oldest = Math.max(...claimed.map((c) => c.age));
-      for (const { fd, age } of claimed) {
-        // The request that hung the thread gets the 504; those waiting behind it a 503.
-        answerClaimed(runtime.libc(), fd, age === oldest ? 504 : 503);
-      }
-    }
-    this.#threads.delete(thread);
-    if (!crashed && !runtime.stopsBusyThreads) {
-      // Deno's terminate() leaves a busy thread running: only the process's end stops it.
-      log.error(
-        `The ${runtime.name} runtime cannot stop a busy thread: worker exiting to be replaced`,
-      );
-      this.#options.onLost();
-      return;
-    }
-    thread.worker.terminate();
-    if (this.#closed) return;
-    log.info(`Replacing thread ${thread.id}`);
-    this.#spawn().catch((error) => {
-      // The app loaded before but not now (changed on disk?). With no thread left the process
-      // cannot serve: give up, so the master starts a fresh worker.
-      log.error((error as Error).message);
-      if (this.#threads.size > 0 || this.#closed) return;
-      log.error("No gthread thread left: worker exiting to be replaced");
-      this.#options.onLost();
-    });
+  stop(): void {
+    this.#pool?.close();
   }
 }

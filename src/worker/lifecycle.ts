@@ -1,31 +1,28 @@
-// Everything a worker process does, as a written contract: a side-effect-free
-// constructor, init() (signals, channel, app), serve(), drain(), exit().
-// Runs in the child; never imports master/.
+// What every worker process does, whatever its class (gunicorn's
+// Worker.init_process()): a side-effect-free constructor, init() (logger,
+// hooks, signals, channel, then the class's boot()), serve() (the accept gate
+// and the class's serve(), then the heartbeat), drain(), exit(). The class
+// does the rest (worker_class.ts). Runs in the child; never imports master/.
 
 import { Socket } from "node:net";
 import process from "node:process";
-import { ExitCode } from "../cli/exit_codes.ts";
+import { loadApp } from "../app/load_app.ts";
+import { ExitCode } from "../exit_codes.ts";
 import type { Config } from "../config/settings.ts";
 import { AppLoadError, firstLine } from "../errors.ts";
-import { loadApp } from "../app/load_app.ts";
-import type { FetchHandler } from "../http/types.ts";
-import { send } from "../ipc/channel.ts";
-import { CHANNEL_FD, type WorkerBoot, type WorkerMessage } from "../ipc/messages.ts";
+import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
+import { BootMismatch, send, takeBoot } from "../ipc/channel.ts";
+import { CHANNEL_FD, type ToMaster, type WorkerBoot } from "../ipc/messages.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import type { Logger } from "../log/logger.ts";
-import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
-import type { Runtime } from "../runtime/types.ts";
-import { processTitle } from "../process_title.ts";
 import { libcFds } from "../net/accept_gate.ts";
 import { Admission } from "../net/admission.ts";
-import type { HttpServerOptions } from "../http/server.ts";
-import { accessLogger, serveAsync, type Serving } from "./async.ts";
+import { processTitle } from "../process_title.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { openBalance } from "./balance.ts";
-import { limitConcurrency } from "./concurrency.ts";
-import { withRequestTimeout } from "./request_timeout.ts";
-import { ThreadPool } from "./gthread.ts";
 import { workerClass } from "./registry.ts";
+import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
 /** Beats come at least four times per timeout, and at least once a second. */
 export function beatInterval(timeoutSeconds: number): number {
@@ -48,8 +45,7 @@ export class Worker {
   readonly #limit: number;
   #channel: Socket | undefined;
   #hooks: HookRunner | undefined;
-  #servings: Serving[] = [];
-  #pool: ThreadPool | undefined;
+  #class: WorkerClass | undefined;
   #admission: Admission | undefined;
   #requests = 0;
   #retiring = false;
@@ -57,16 +53,16 @@ export class Worker {
 
   constructor(boot: WorkerBoot, runtime: Runtime) {
     this.#boot = boot;
-    this.#config = Object.freeze(boot.config) as unknown as Config;
+    this.#config = Object.freeze(boot.config);
     this.#runtime = runtime;
     this.#limit = requestLimit(this.#config);
   }
 
   /**
-   * Signals, the master channel and the app; exits 4 when the app cannot load. Returns the
-   * app, or undefined under gthread, where the threads hold it.
+   * Logger, hooks, signals, the master channel, then the class's boot(); exits 4 when the app
+   * cannot load.
    */
-  async init(): Promise<FetchHandler | undefined> {
+  async init(): Promise<void> {
     try {
       this.#log = await createLogger(this.#config, "worker", this.#runtime);
     } catch (error) {
@@ -77,13 +73,14 @@ export class Worker {
     captureOutput(this.#runtime.libc(), this.#config, "worker", this.#log);
     this.#log.info(`Booting worker with pid: ${process.pid}`);
     this.#runtime.setProcessTitle(processTitle("worker", this.#config));
+    let hooks: HookRunner;
     try {
-      this.#hooks = await HookRunner.load(this.#config.hooks, this.#log);
+      hooks = this.#hooks = await HookRunner.load(this.#config.hooks, this.#log);
     } catch (error) {
       this.#log.error((error as Error).message);
       return this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
-    await this.#hooks.run("post_fork", this.#server(), this.#info());
+    await hooks.run("post_fork", this.#server(), this.#info());
     this.#channel = new Socket({ fd: CHANNEL_FD, readable: false, writable: true });
     this.#channel.on("error", () => {});
     // stdin is a pipe from the master: EOF means the master is gone.
@@ -103,11 +100,12 @@ export class Worker {
       this.#log.reopen().catch((error) =>
         this.#log.error(`Cannot reopen logs: ${firstLine(error)}`)
       );
-      this.#pool?.reopen();
+      this.#class?.reopen?.();
     });
-    let app: FetchHandler | undefined;
+    const Class = workerClass(this.#config);
+    this.#class = new Class(this.#context(hooks));
     try {
-      app = await this.#loadApp();
+      await this.#class.boot();
     } catch (error) {
       const message = error instanceof AppLoadError
         ? error.message
@@ -117,27 +115,26 @@ export class Worker {
       this.#send({ t: "failed", message });
       return this.exit(ExitCode.APP_LOAD_ERROR);
     }
-    await this.#hooks.run("post_worker_init", this.#info());
-    return app && withRequestHooks(app, this.#hooks, this.#info());
+    await hooks.run("post_worker_init", this.#info());
   }
 
-  // gthread: the threads import the app, each its own instance; this process never runs it.
-  async #loadApp(): Promise<FetchHandler | undefined> {
-    if (workerClass(this.#config).name !== "gthread") {
-      return await loadApp(this.#config.app, process.cwd());
-    }
-    this.#pool = await ThreadPool.start({
-      runtime: this.#runtime,
+  /** What the class gets from this process. */
+  #context(hooks: HookRunner): WorkerContext {
+    const info = this.#info();
+    return {
       config: this.#config,
-      age: this.#boot.age,
-      limit: this.#limit,
       log: this.#log,
-      onRetire: () => this.#retire(),
-      // Answers already given (the 500, the 503s) still go out before the process ends.
-      onLost: () => this.drain(),
-    });
-    // The threads run the app (and its request hooks); this process only hands them connections.
-    return undefined;
+      runtime: this.#runtime,
+      boot: this.#boot,
+      hooks,
+      info,
+      requestLimit: this.#limit,
+      loadApp: async () =>
+        withRequestHooks(await loadApp(this.#config.app, process.cwd()), hooks, info),
+      requestStarted: () => this.#countRequest(),
+      retire: () => this.#retire(),
+      lost: () => this.drain(),
+    };
   }
 
   #info(): WorkerInfo {
@@ -160,33 +157,13 @@ export class Worker {
   }
 
   /** Starts serving and the heartbeat; exits 3 when the listeners cannot be served. */
-  async serve(app: FetchHandler | undefined): Promise<void> {
+  async serve(): Promise<void> {
     // Inherited listeners must not leak into processes the app starts.
     const libc = this.#runtime.libc();
     for (const { fd } of this.#boot.listeners) libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
-    const gate = this.#gate();
+    if (!this.#class) throw new Error("serve() before init()");
     try {
-      const pool = this.#pool;
-      if (pool) {
-        await pool.serve(this.#boot.listeners, gate);
-        this.#servings = [{ stop: (ms) => pool.stop(ms) }];
-      } else {
-        const limited = limitConcurrency(
-          withRequestTimeout(app!, this.#config.request_timeout, this.#log),
-          workerClass(this.#config).concurrency(this.#config),
-        );
-        const counted: FetchHandler = (request, info) => {
-          this.#countRequest();
-          return limited(request, info);
-        };
-        this.#servings = await serveAsync(counted, this.#boot, {
-          config: this.#config,
-          log: this.#log,
-          runtime: this.#runtime,
-          access: accessLogger(this.#config, this.#log),
-          gate,
-        });
-      }
+      await this.#class.serve(this.#gate());
     } catch (error) {
       this.#log.error(`Cannot serve: ${firstLine(error)}`);
       return await this.exit(ExitCode.WORKER_BOOT_ERROR);
@@ -195,13 +172,13 @@ export class Worker {
     setInterval(() => {
       this.#send({ t: "beat" });
       this.#admission?.beat();
-      this.#pool?.checkLiveness();
+      this.#class?.beat?.();
     }, beatInterval(this.#config.timeout));
   }
 
   // How the listeners accept: within the class's connection limit, the worker's share next to
   // its siblings (the scoreboard) and the fds it has.
-  #gate(): NonNullable<HttpServerOptions["gate"]> {
+  #gate(): Gate {
     const libc = this.#runtime.libc();
     const admission = new Admission(
       workerClass(this.#config).connections(this.#config),
@@ -220,13 +197,13 @@ export class Worker {
     if (this.#draining) return;
     this.#draining = true;
     this.#admission?.stop();
-    await Promise.all(this.#servings.map((s) => s.stop(this.#config.graceful_timeout * 1000)));
+    await this.#class?.drain(this.#config.graceful_timeout * 1000);
     await this.exit(ExitCode.OK);
   }
 
   async exit(code: number): Promise<never> {
     this.#log.info(`Worker exiting (pid: ${process.pid})`);
-    this.#pool?.close();
+    this.#class?.stop();
     await this.#hooks?.run("worker_exit", this.#server(), this.#info());
     await this.#log.close();
     process.exit(code);
@@ -246,22 +223,27 @@ export class Worker {
     queueMicrotask(() => this.drain());
   }
 
-  #send(message: WorkerMessage): void {
+  #send(message: ToMaster): void {
     if (this.#channel) send(this.#channel, message);
   }
 }
 
+/**
+ * The boot the master left in this process's environment; a process started without one, or
+ * with one of another appserve version, exits 3 with one line saying why.
+ */
 function readBoot(): WorkerBoot {
-  const text = process.env.APPSERVE_WORKER_BOOT;
-  // The app must not see appserve's private variables.
-  delete process.env.APPSERVE_WORKER_BOOT;
-  delete process.env.APPSERVE_ROLE;
-  if (!text) throw new Error("APPSERVE_WORKER_BOOT is missing: workers are started by the master");
-  return JSON.parse(text) as WorkerBoot;
+  try {
+    return takeBoot(process.env);
+  } catch (error) {
+    process.stderr.write(`${error instanceof BootMismatch ? error.message : firstLine(error)}\n`);
+    process.exit(ExitCode.WORKER_BOOT_ERROR);
+  }
 }
 
 /** Runs this process as a worker until it is told to stop. */
 export async function runWorker(runtime: Runtime): Promise<void> {
   const worker = new Worker(readBoot(), runtime);
-  await worker.serve(await worker.init());
+  await worker.init();
+  await worker.serve();
 }

@@ -10,8 +10,8 @@ function refused(): Response {
 
 /**
  * Whether a field name of `headers` holds `_`. forEach is the cheapest pass over a native
- * Request's Headers in both runtimes (with 7 fields, 0.7 µs in Bun.serve and 1.6 µs in Deno.serve,
- * against 2.0 and 2.3 µs for a spread), and most requests need no more than this.
+ * Request's Headers in both runtimes (measured in docs/architecture.md, "Worker classes"), and
+ * most requests need no more than this.
  */
 export function hasUnderscoreName(headers: Headers): boolean {
   let found = false;

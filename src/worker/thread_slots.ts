@@ -1,8 +1,9 @@
 // What a gthread thread shows the worker process without a message: one
 // SharedArrayBuffer per thread with a heartbeat, its count of closed connections and
 // one entry per connection (its fd, and whether and since when the app has a
-// request of it). Messages wake the other side and cost tens of microseconds;
-// these stores cost nothing, so they can be made on every request.
+// request of it). A message has to wake the other side, which costs too much
+// to do on every request (docs/architecture.md, "Worker classes"); these
+// stores cost next to nothing, so they can be made on every request.
 //
 // The process reads them on its heartbeat. When a thread hangs, the process
 // claims the requests the thread has not begun answering (compare-and-swap, so

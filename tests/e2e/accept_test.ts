@@ -7,6 +7,7 @@ import net from "node:net";
 import { join } from "node:path";
 import {
   childPids,
+  cpuTicks,
   e2e,
   FIXTURES,
   get,
@@ -26,12 +27,6 @@ function withFdLimit(target: Target, limit: number): Target {
     command: "prlimit",
     prefix: [`--nofile=${limit}:${limit}`, target.command, ...target.prefix],
   };
-}
-
-/** CPU ticks (user + system) a process has used. */
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 /** Opens `count` connections that send nothing; resolves once all are connected or refused. */

@@ -1,0 +1,60 @@
+// The options of appserve's HTTP layer for a configuration, in one place: the
+// async and sync classes serve with them in the worker process, gthread's
+// threads in each thread (workers/thread_entry.ts).
+
+import type { Config } from "../config/settings.ts";
+import { forwardedTrust } from "../http/forwarded.ts";
+import type { HttpServerOptions } from "../http/server.ts";
+import { tlsAcceptor } from "../http/tls_accept.ts";
+import type { Logger } from "../log/logger.ts";
+import { accessRoute } from "../log/logging_table.ts";
+import { AddressMatcher } from "../net/ip_match.ts";
+import type { TlsFiles } from "../tls/tls_files.ts";
+import { appErrorResponder, bodyErrorLogger } from "./app_error.ts";
+
+/**
+ * The logger that gets `access()` per finished request: the worker's own, when
+ * an access log, statsd (which counts requests) or a custom logger class wants it.
+ */
+export function accessLogger(config: Config, log: Logger): Logger | undefined {
+  return accessRoute(config).file || config.statsd_host || config.logger_class ? log : undefined;
+}
+
+export interface HttpOptionsOptions {
+  /** Whether the worker class keeps connections alive between requests (sync does not). */
+  keepAlive: boolean;
+  /** Gets `access()` per finished request (accessLogger()); none: no access log. */
+  access?: Logger;
+  /** Serve HTTPS with these; none: plain HTTP. */
+  tls?: TlsFiles | null;
+}
+
+/** The HTTP layer's options for this configuration. */
+export function httpOptions(
+  config: Config,
+  log: Logger,
+  { keepAlive, access, tls }: HttpOptionsOptions,
+): HttpServerOptions {
+  return {
+    onRequestDone: access &&
+      ((request, response, durationMs, details) =>
+        access.access({ request, response, details, durationMs, end: new Date() })),
+    keepAlive: keepAlive ? config.keepalive : 0,
+    limitRequestLine: config.limit_request_line,
+    limitRequestFields: config.limit_request_fields,
+    limitRequestFieldSize: config.limit_request_field_size,
+    limitRequestBody: config.limit_request_body,
+    headerMap: config.header_map,
+    forwarded: forwardedTrust(config.forwarded_allow_ips, config.secure_scheme_headers),
+    proxyProtocol: config.proxy_protocol,
+    proxyAllow: new AddressMatcher(config.proxy_allow_ips),
+    scheme: tls ? "https" : "http",
+    tls: tls ? tlsAcceptor(tls) : undefined,
+    defaultHost: "localhost",
+    onAppError: appErrorResponder(log),
+    onBodyError: bodyErrorLogger(log),
+    bodyTimeout: config.body_timeout,
+    onBadRequest: (status, reason, remote) =>
+      log.warning(`Invalid request from ip=${remote.hostname || "unix"}: ${reason} (${status})`),
+  };
+}

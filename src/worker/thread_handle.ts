@@ -1,0 +1,61 @@
+// The pool's record of one gthread thread (as master/worker_handle.ts is the
+// master's record of one worker process): its Web Worker, its shared-memory
+// slots, whether it has loaded the app, and the connections handed to it.
+
+import { firstLine } from "../errors.ts";
+import type { ToThread } from "../ipc/messages.ts";
+import { SlotReader } from "./thread_slots.ts";
+
+export class ThreadHandle {
+  readonly worker: Worker;
+  readonly slots: SlotReader;
+  /** It loaded the app and takes connections. */
+  loaded = false;
+  /** Ended, or given up on (hung): it takes nothing more. */
+  dead = false;
+  /** Connections handed to it so far. */
+  handed = 0;
+  /** Set while the pool waits for it to drain. */
+  drained: (() => void) | undefined;
+
+  constructor(
+    readonly id: number,
+    entry: string,
+    readonly buffer: SharedArrayBuffer,
+    origin: number,
+  ) {
+    this.worker = new Worker(entry, { type: "module", name: `appserve-thread-${id}` });
+    this.slots = new SlotReader(buffer, origin);
+  }
+
+  post(message: ToThread): void {
+    this.worker.postMessage(message);
+  }
+
+  /** Whether a connection may be handed to it now. */
+  get live(): boolean {
+    return this.loaded && !this.dead;
+  }
+
+  /** Connections it has open, counting those on their way to it. */
+  get open(): number {
+    return this.handed - this.slots.closed;
+  }
+
+  /** Ends the thread (where the runtime can stop a busy one: Runtime.stopsBusyThreads). */
+  terminate(): void {
+    this.dead = true;
+    this.worker.terminate();
+  }
+}
+
+/** The error of a crashed thread as one line; Bun's message carries a code frame first. */
+export function crashLine(event: ErrorEvent): string {
+  if (event.error instanceof Error) return firstLine(event.error);
+  const lines = String(event.message).split("\n");
+  for (const line of lines) {
+    const m = /^\s*(?:Uncaught\s+)?(\w*Error|error):\s*(.*)$/.exec(line);
+    if (m) return `${m[1] === "error" ? "Error" : m[1]}: ${m[2]}`;
+  }
+  return lines[0];
+}

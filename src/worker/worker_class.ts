@@ -1,0 +1,91 @@
+// The one interface every worker class implements, and what a worker process
+// gives it. lifecycle.ts does what every worker does (gunicorn's
+// Worker.init_process()); a class does only what sets it apart (its run()).
+//
+// A worker process runs its class through these steps, in this order:
+//   new C(context)  no side effect
+//   boot()          load what the class serves with: the app, or threads that load it
+//   serve(gate)     accept on the worker's listeners; then beat() on every heartbeat,
+//                   reopen() on USR1
+//   drain(ms)       graceful stop (SIGTERM, max_requests, a lost pool); may be skipped
+//   stop()          the process exits next: end at once what boot() started
+//
+// To add a class: one file with a class implementing WorkerClass (with the static
+// side of WorkerClassType), one line in registry.ts, and its name in the
+// worker_class setting's choices.
+
+import type { Config } from "../config/settings.ts";
+import type { HookRunner, WorkerInfo } from "../hooks.ts";
+import type { HttpServerOptions } from "../http/server.ts";
+import type { FetchHandler } from "../http/types.ts";
+import type { WorkerBoot } from "../ipc/messages.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Runtime } from "../runtime/types.ts";
+
+/**
+ * How the worker's listeners accept: the worker's connection limit and its share next to its
+ * siblings (one Admission for the whole process, set up by the lifecycle), and the fds it has.
+ */
+export type Gate = NonNullable<HttpServerOptions["gate"]>;
+
+/** What the worker process gives its class. */
+export interface WorkerContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly runtime: Runtime;
+  /** The listeners, reuse-port addresses and age the master gave this worker. */
+  readonly boot: WorkerBoot;
+  readonly hooks: HookRunner;
+  /** The worker as hooks see it. */
+  readonly info: WorkerInfo;
+  /** Requests after which the worker retires (max_requests + jitter); Infinity for never. */
+  readonly requestLimit: number;
+  /** Imports the app in this process, with the pre_request and post_request hooks around it. */
+  loadApp(): Promise<FetchHandler>;
+  /**
+   * A request starts: counted toward requestLimit. Counted at the start, so the last one's
+   * response already carries `connection: close`.
+   */
+  requestStarted(): void;
+  /** The class counted requestLimit itself (gthread's threads): the worker drains and retires. */
+  retire(): void;
+  /** The class cannot go on serving: the worker drains and exits, and the master replaces it. */
+  lost(): void;
+}
+
+/** One worker class in one worker process. */
+export interface WorkerClass {
+  /**
+   * Loads what the class serves with: the app (in this process, through
+   * `WorkerContext.loadApp()`), or threads that each load their own. A throw means the app
+   * cannot load: the worker reports it and exits 4 (an AppLoadError's message is used as is).
+   */
+  boot(): Promise<void>;
+  /**
+   * Starts accepting on the worker's listeners (`WorkerContext.boot`) through `gate`, and
+   * resolves once it does. A throw means the listeners cannot be served: the worker exits 3.
+   */
+  serve(gate: Gate): Promise<void>;
+  /** The worker's heartbeat, at least once a second while it serves. */
+  beat?(): void;
+  /** USR1: the worker's own logs are reopened; reopen any the class holds elsewhere (threads). */
+  reopen?(): void;
+  /**
+   * Graceful stop: accept nothing more, let the requests in flight finish within `graceMs`, then
+   * close what is still open.
+   */
+  drain(graceMs: number): Promise<void>;
+  /** The process exits next (after drain() or without it): end at once what boot() started. */
+  stop(): void;
+}
+
+/** A worker class as the registry holds it: its constructor, and what the master must know. */
+export interface WorkerClassType {
+  /** Side-effect free: nothing happens before boot(). */
+  new (context: WorkerContext): WorkerClass;
+  /**
+   * Connections one worker process holds at once; more wait in the listen queue, where a
+   * sibling may take them (gunicorn's meaning). The master sizes its fd warning by it.
+   */
+  connections(config: Config): number;
+}

@@ -1,0 +1,174 @@
+// One connection's lifetime (src/http/connection.ts) through real sockets: keep-alive and close,
+// pipelining and its backpressure, unread bodies, half-closed clients and the header timeout.
+
+import assert from "node:assert/strict";
+import { delay, echo, RawClient, withServer } from "./_http_server.ts";
+
+Deno.test("createHttpServer() reuses one keep-alive connection for 3 requests", async () => {
+  const ports = new Set<number>();
+  await withServer(
+    (req, info) => {
+      ports.add(info.remoteAddr.port);
+      return new Response(new URL(req.url).pathname);
+    },
+    {},
+    async (port, server) => {
+      const c = await RawClient.connect({ port });
+      for (const p of ["/1", "/2", "/3"]) {
+        await c.write(`GET ${p} HTTP/1.1\r\nHost: h\r\n\r\n`);
+        const r = await c.read();
+        assert.equal(r.body.toString(), p);
+        assert.equal(r.headers["connection"], "keep-alive");
+      }
+      assert.equal(ports.size, 1);
+      assert.equal(server.connections, 1);
+      c.close();
+    },
+  );
+});
+
+Deno.test("createHttpServer() closes HTTP/1.0 connections unless asked to keep them", async () => {
+  await withServer(() => new Response("ten"), {}, async (port) => {
+    const c = await RawClient.connect({ port });
+    await c.write("GET / HTTP/1.0\r\n\r\n");
+    const r = await c.read();
+    assert.equal(r.headers["connection"], "close");
+    assert.equal(r.body.toString(), "ten");
+    await c.closed();
+
+    const k = await RawClient.connect({ port });
+    await k.write("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert.equal((await k.read()).headers["connection"], "keep-alive");
+    await k.write("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert.equal((await k.read()).body.toString(), "ten");
+    k.close();
+  });
+});
+
+Deno.test("createHttpServer() closes after the response when the client sends close", async () => {
+  await withServer(() => new Response("bye"), {}, async (port) => {
+    const c = await RawClient.connect({ port });
+    await c.write("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert.equal((await c.read()).headers["connection"], "close");
+    await c.closed();
+  });
+});
+
+Deno.test("createHttpServer() with keepAlive 0 closes after each response", async () => {
+  await withServer(() => new Response("once"), { keepAlive: 0 }, async (port) => {
+    const c = await RawClient.connect({ port });
+    await c.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert.equal((await c.read()).headers["connection"], "close");
+    await c.closed();
+  });
+});
+
+Deno.test("createHttpServer() closes an idle keep-alive connection after keepAlive", async () => {
+  await withServer(() => new Response("x"), { keepAlive: 0.2 }, async (port) => {
+    const c = await RawClient.connect({ port });
+    await c.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    await c.read();
+    await c.closed();
+  });
+});
+
+Deno.test("createHttpServer() answers pipelined requests in order", async () => {
+  await withServer(
+    async (req) => {
+      const path = new URL(req.url).pathname;
+      // The first is the slowest: answers must still come back in request order.
+      await delay(path === "/1" ? 30 : path === "/2" ? 10 : 0);
+      return new Response(path);
+    },
+    {},
+    async (port) => {
+      const c = await RawClient.connect({ port });
+      await c.write(
+        "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nPOST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc" +
+          "GET /3 HTTP/1.1\r\nHost: h\r\n\r\n",
+      );
+      assert.equal((await c.read()).body.toString(), "/1");
+      assert.equal((await c.read()).body.toString(), "/2");
+      assert.equal((await c.read()).body.toString(), "/3");
+      c.close();
+    },
+  );
+});
+
+Deno.test("createHttpServer() answers thousands of pipelined requests sent at once", async () => {
+  const n = 5000;
+  await withServer(() => new Response(null, { status: 204 }), {}, async (port) => {
+    const c = await RawClient.connect({ port });
+    await c.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n".repeat(n));
+    for (let i = 0; i < n; i++) assert.equal((await c.read()).status, 204);
+    c.close();
+  });
+});
+
+Deno.test("createHttpServer() stops reading pipelined requests while the client reads none", async () => {
+  const n = 400;
+  const big = "x".repeat(64 * 1024);
+  let calls = 0;
+  await withServer(
+    () => {
+      calls++;
+      return new Response(big);
+    },
+    {},
+    async (port) => {
+      const c = await RawClient.connect({ port });
+      c.socket.pause();
+      await c.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n".repeat(n));
+      await delay(100);
+      // 25 MiB of answers cannot all sit in socket buffers: the server waits for the reader.
+      assert.ok(calls < n, `all ${calls} answered while the client read nothing`);
+      c.socket.resume();
+      for (let i = 0; i < n; i++) assert.equal((await c.read()).body.length, big.length);
+      assert.equal(calls, n);
+      c.close();
+    },
+  );
+});
+
+Deno.test("createHttpServer() skips a small unread body and serves the next request", async () => {
+  await withServer((req) => new Response(new URL(req.url).pathname), {}, async (port) => {
+    const c = await RawClient.connect({ port });
+    const body = "z".repeat(20000);
+    await c.write(`POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: ${body.length}\r\n\r\n`);
+    await c.write(body + "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert.equal((await c.read()).body.toString(), "/a");
+    assert.equal((await c.read()).body.toString(), "/b");
+    c.close();
+  });
+});
+
+Deno.test("createHttpServer() closes instead of draining a large unread body", async () => {
+  await withServer(() => new Response("early"), {}, async (port) => {
+    const c = await RawClient.connect({ port });
+    await c.write("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10000000\r\n\r\nabc");
+    const r = await c.read();
+    assert.equal(r.body.toString(), "early");
+    assert.equal(r.headers["connection"], "close");
+    await c.closed();
+  });
+});
+
+Deno.test("createHttpServer() answers pipelined requests from a client that half-closed", async () => {
+  await withServer(echo, {}, async (port) => {
+    const c = await RawClient.connect({ port });
+    c.socket.end("GET /half HTTP/1.1\r\nHost: h\r\n\r\nGET /second HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert.equal((await c.read()).body.toString(), "GET http://h/half <null>");
+    assert.equal((await c.read()).body.toString(), "GET http://h/second <null>");
+    await c.closed();
+  });
+});
+
+Deno.test("createHttpServer() cuts off a client that never finishes its head", async () => {
+  await withServer(() => new Response("x"), { headerTimeout: 0.3 }, async (port) => {
+    const c = await RawClient.connect({ port });
+    await c.write("GET / HTTP/1.1\r\nHost: h\r\nX-Slow: ");
+    const r = await c.read();
+    assert.equal(r.status, 408);
+    await c.closed();
+  });
+});

@@ -1,0 +1,252 @@
+// gthread's per-thread slots on their own (src/worker/thread_slots.ts): the thread's writes, what
+// the process reads from them, and the compare-and-swap that lets exactly one side answer a
+// request. Date.now is replaced by a hand-moved clock, so ages are exact and nothing waits.
+
+import assert from "node:assert/strict";
+import type { Socket } from "node:net";
+import type { Libc } from "../src/runtime/types.ts";
+import {
+  answerClaimed,
+  ENTRIES,
+  newSlots,
+  SlotReader,
+  SlotWriter,
+} from "../src/worker/thread_slots.ts";
+
+const ORIGIN = 1_700_000_000_000;
+
+/** Runs `fn` with Date.now at ORIGIN + the clock's `ms`, which `fn` moves by hand. */
+function withClock(fn: (clock: { ms: number }) => void): void {
+  const real = Date.now;
+  const clock = { ms: 0 };
+  Date.now = () => ORIGIN + clock.ms;
+  try {
+    fn(clock);
+  } finally {
+    Date.now = real;
+  }
+}
+
+/** A thread's writer and the process's reader over one fresh slot area; sockets are fds. */
+function pair(): { writer: SlotWriter; reader: SlotReader; socket: (fd: number) => Socket } {
+  const buffer = newSlots();
+  const fds = new WeakMap<Socket, number>();
+  const writer = new SlotWriter(buffer, ORIGIN, (s) => fds.get(s)!);
+  const reader = new SlotReader(buffer, ORIGIN);
+  const socket = (fd: number) => {
+    const s = {} as Socket;
+    fds.set(s, fd);
+    return s;
+  };
+  return { writer, reader, socket };
+}
+
+Deno.test("SlotReader claims a request the app has not begun answering, once", () => {
+  withClock((clock) => {
+    const { writer, reader, socket } = pair();
+    const tag = writer.opened(socket(7));
+    writer.started(tag);
+    clock.ms = 1500;
+    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 1500 }]);
+    assert.deepEqual(reader.claimAll(), [], "a claimed request is not claimed again");
+    // The thread comes back: the process answers, so the thread must not.
+    assert.equal(writer.answering(tag), false);
+    writer.finished(tag);
+    assert.deepEqual(reader.claimAll(), []);
+    assert.equal(reader.oldest(), 0);
+  });
+});
+
+Deno.test("SlotWriter.answering() wins a request before the process claims it", () => {
+  withClock(() => {
+    const { writer, reader, socket } = pair();
+    const tag = writer.opened(socket(7));
+    writer.started(tag);
+    assert.equal(writer.answering(tag), true);
+    // Half-written responses are the thread's: the process leaves them alone.
+    assert.deepEqual(reader.claimAll(), []);
+    writer.finished(tag);
+    assert.deepEqual(reader.claimAll(), []);
+  });
+});
+
+Deno.test("SlotReader claims only the running requests among a thread's connections", () => {
+  withClock((clock) => {
+    const { writer, reader, socket } = pair();
+    writer.opened(socket(10)); // idle: no request yet
+    const running = writer.opened(socket(11));
+    const answering = writer.opened(socket(12));
+    const done = writer.opened(socket(13));
+    const late = writer.opened(socket(14));
+    writer.started(running);
+    writer.started(answering);
+    writer.answering(answering);
+    writer.started(done);
+    writer.answering(done);
+    writer.finished(done);
+    clock.ms = 200;
+    writer.started(late);
+    clock.ms = 300;
+    assert.deepEqual(reader.claimAll(), [{ fd: 11, age: 300 }, { fd: 14, age: 100 }]);
+  });
+});
+
+Deno.test("SlotWriter.finished() frees a request whose client left before its answer", () => {
+  withClock(() => {
+    const { writer, reader, socket } = pair();
+    const tag = writer.opened(socket(7));
+    writer.started(tag);
+    writer.finished(tag);
+    assert.deepEqual(reader.claimAll(), []);
+    // The connection serves its next request in the same slot.
+    writer.started(tag);
+    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 0 }]);
+  });
+});
+
+Deno.test("SlotReader.oldest() is the age of the oldest request not yet being answered", () => {
+  withClock((clock) => {
+    const { writer, reader, socket } = pair();
+    assert.equal(reader.oldest(), 0);
+    const a = writer.opened(socket(1));
+    const b = writer.opened(socket(2));
+    clock.ms = 100;
+    writer.started(a);
+    clock.ms = 250;
+    writer.started(b);
+    clock.ms = 1000;
+    assert.equal(reader.oldest(), 900);
+    // Once the app answers, the request no longer counts as waiting on the app.
+    writer.answering(a);
+    assert.equal(reader.oldest(), 750);
+    writer.finished(a);
+    writer.answering(b);
+    assert.equal(reader.oldest(), 0);
+  });
+});
+
+Deno.test("SlotReader.silence() is the time since the thread's last tick", () => {
+  withClock((clock) => {
+    const { writer, reader } = pair();
+    clock.ms = 40;
+    // A new reader counts from its own start: a thread that never ticked is silent since then.
+    assert.equal(reader.silence(), 40);
+    writer.tick();
+    assert.equal(reader.silence(), 0);
+    clock.ms = 5040;
+    assert.equal(reader.silence(), 5000);
+    writer.tick();
+    clock.ms = 5041;
+    assert.equal(reader.silence(), 1);
+  });
+});
+
+Deno.test("SlotReader.closed counts every closed connection, watched or not", () => {
+  withClock(() => {
+    const { writer, reader, socket } = pair();
+    assert.equal(reader.closed, 0);
+    const tag = writer.opened(socket(7));
+    writer.closed(tag);
+    writer.closed(-1);
+    assert.equal(reader.closed, 2);
+  });
+});
+
+Deno.test("SlotWriter reuses a closed connection's slot and leaves the rest unwatched", () => {
+  withClock(() => {
+    const { writer, reader, socket } = pair();
+    const tags = Array.from({ length: ENTRIES }, (_, i) => writer.opened(socket(100 + i)));
+    assert.equal(new Set(tags).size, ENTRIES);
+    assert.ok(tags.every((t) => t >= 0));
+    // One connection more than the slots: served, but not watched.
+    const unwatched = writer.opened(socket(999));
+    assert.equal(unwatched, -1);
+    writer.started(unwatched);
+    assert.equal(writer.answering(unwatched), true);
+    writer.finished(unwatched);
+    writer.closed(unwatched);
+    assert.deepEqual(reader.claimAll(), []);
+    // Closing a watched connection frees its slot for the next one.
+    writer.closed(tags[5]);
+    const again = writer.opened(socket(1000));
+    assert.equal(again, tags[5]);
+    writer.started(again);
+    assert.deepEqual(reader.claimAll(), [{ fd: 1000, age: 0 }]);
+    assert.equal(reader.closed, 2);
+  });
+});
+
+Deno.test("SlotWriter frees a claimed slot when its connection closes", () => {
+  withClock(() => {
+    const { writer, reader, socket } = pair();
+    const tag = writer.opened(socket(7));
+    writer.started(tag);
+    assert.equal(reader.claimAll().length, 1);
+    writer.finished(tag);
+    writer.closed(tag);
+    assert.equal(writer.opened(socket(8)), tag);
+  });
+});
+
+Deno.test("answerClaimed() writes the plain status reply to the fd, then shuts it down", () => {
+  const calls: string[] = [];
+  const libc = {
+    write(fd: number, bytes: Uint8Array) {
+      calls.push(`write ${fd} ${new TextDecoder().decode(bytes)}`);
+      return bytes.length;
+    },
+    shutdown(fd: number, how: number) {
+      calls.push(`shutdown ${fd} ${how}`);
+      return 0;
+    },
+  } as unknown as Libc;
+  answerClaimed(libc, 9, 504);
+  assert.equal(calls.length, 2);
+  assert.match(calls[0], /^write 9 HTTP\/1\.1 504 Gateway Timeout\r\n/);
+  assert.match(calls[0], /\r\nconnection: close\r\n/);
+  assert.ok(calls[0].endsWith("\r\n\r\nGateway Timeout\n"), calls[0]);
+  assert.equal(calls[1], "shutdown 9 2");
+});
+
+Deno.test("SlotReader and a racing thread answer each request exactly once", async () => {
+  const count = 20_000;
+  const origin = Date.now();
+  const slots = newSlots();
+  const flags = new Int32Array(new SharedArrayBuffer(8));
+  const seen = new Int32Array(new SharedArrayBuffer(count * 4));
+  const reader = new SlotReader(slots, origin);
+  const racer = new Worker(new URL("./fixtures/threads/slots_racer.ts", import.meta.url), {
+    type: "module",
+  });
+  try {
+    const messages: { ready?: boolean; answered?: number[] }[] = [];
+    let wake = () => {};
+    racer.onmessage = (event) => {
+      messages.push(event.data);
+      wake();
+    };
+    const next = async () => {
+      while (messages.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      return messages.shift()!;
+    };
+    racer.postMessage({ slots, origin, flags: flags.buffer, seen: seen.buffer, count });
+    assert.equal((await next()).ready, true);
+    // Both sides spin from here: the claims race the thread's answering() on every request.
+    Atomics.store(flags, 0, 1);
+    Atomics.notify(flags, 0);
+    const claimed: number[] = [];
+    const claim = () => {
+      for (const { fd } of reader.claimAll()) {
+        claimed.push(fd);
+        Atomics.store(seen, fd, 1);
+      }
+    };
+    while (Atomics.load(flags, 1) === 0) claim();
+    claim();
+    const { answered } = await next();
+    const taken = [...answered!, ...claimed].sort((a, b) => a - b);
+    assert.deepEqual(taken, Array.from({ length: count }, (_, i) => i));
+  } finally {
+    racer.terminate();
+  }
+});
