@@ -23,6 +23,9 @@
  * @module
  */
 
+import { Logger } from "./src/log/logger.ts";
+import { VERSION } from "./src/version.ts";
+
 export type { FetchHandler, RemoteAddr, ServeInfo } from "./src/http/types.ts";
 export type { Config } from "./src/config/settings.ts";
 /**
@@ -64,8 +67,8 @@ export { VERSION } from "./src/version.ts";
 
 /**
  * Runs the appserve command line in this process, as the executable does.
- * Loaded on first call: a logger class imports this module while the CLI is
- * still starting.
+ * The CLI is loaded on first call: worker processes import this module too
+ * (for a `--logger-class`) and need none of it.
  *
  * @param argv The arguments, without the program name.
  * @returns The exit code once the master stops (or the action, such as
@@ -77,6 +80,7 @@ export { VERSION } from "./src/version.ts";
  * ```
  */
 export async function main(argv: string[]): Promise<number> {
-  const cli = await import("./src/cli/main.ts");
-  return await cli.main(argv);
+  const { runCli } = await import("./src/cli/run_cli.ts");
+  // What a --logger-class module's `import ... from "appserve"` gets: every value exported here.
+  return await runCli(argv, { appserve: { Logger, VERSION, main } });
 }
