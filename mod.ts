@@ -23,11 +23,17 @@
  * @module
  */
 
+import { Logger } from "./src/log/logger.ts";
+import { VERSION } from "./src/version.ts";
+
 export type { FetchHandler, RemoteAddr, ServeInfo } from "./src/http/types.ts";
 export type { Config } from "./src/config/settings.ts";
 /**
  * The error and access log of master and workers; subclass it for
- * `--logger-class` (see {@link Logger} for a JSON-lines example).
+ * `--logger-class` (see {@link Logger} for a JSON-lines example). Override
+ * `formatError` or `formatAccess` to change a line, `writeError` or
+ * `writeAccess` to send it elsewhere; `reopen()` runs on USR1, `close()` at exit.
+ * A method of the subclass that throws falls back to Logger's for that call.
  *
  * @example
  * ```ts
@@ -38,15 +44,31 @@ export type { Config } from "./src/config/settings.ts";
  * ```
  */
 export { Logger, type LoggerOptions, type LogLevel } from "./src/log/logger.ts";
-/** One finished request, as `Logger.access` and `Logger.formatAccess` receive it. */
+/**
+ * One finished request, as `Logger.access` and `Logger.formatAccess` receive it.
+ * Plain data (`request`, `response`, `details`, `durationMs`, and `end`, the
+ * Date the response finished), so a copy (`{ ...entry }`), destructuring and
+ * `JSON.stringify` keep every field.
+ *
+ * @example
+ * ```ts
+ * import { type AccessEntry, Logger } from "appserve";
+ *
+ * export class ShortLogger extends Logger {
+ *   override formatAccess({ request, response, durationMs, end }: AccessEntry): string {
+ *     return `${end.toISOString()} ${request.method} ${response.status} ${durationMs}ms`;
+ *   }
+ * }
+ * ```
+ */
 export type { AccessEntry } from "./src/log/access_format.ts";
 export type { RequestDetails } from "./src/http/types.ts";
 export { VERSION } from "./src/version.ts";
 
 /**
  * Runs the appserve command line in this process, as the executable does.
- * Loaded on first call: a logger class imports this module while the CLI is
- * still starting.
+ * The CLI is loaded on first call: worker processes import this module too
+ * (for a `--logger-class`) and need none of it.
  *
  * @param argv The arguments, without the program name.
  * @returns The exit code once the master stops (or the action, such as
@@ -58,6 +80,7 @@ export { VERSION } from "./src/version.ts";
  * ```
  */
 export async function main(argv: string[]): Promise<number> {
-  const cli = await import("./src/cli/main.ts");
-  return await cli.main(argv);
+  const { runCli } = await import("./src/cli/run_cli.ts");
+  // What a --logger-class module's `import ... from "appserve"` gets: every value exported here.
+  return await runCli(argv, { appserve: { Logger, VERSION, main } });
 }

@@ -55,6 +55,21 @@ Deno.test("Logger writes gunicorn's error line for every level above the thresho
   }
 });
 
+Deno.test("Logger writes an error line to its file before the call returns", async () => {
+  const dir = tempDir();
+  const file = join(dir.path, "error.log");
+  try {
+    const log = new Logger({ file });
+    log.warning("on disk at once");
+    assert.match(readFileSync(file, "utf8"), /\[WARNING\] on disk at once\n$/);
+    await log.close();
+    log.error("after close");
+    assert.ok(!readFileSync(file, "utf8").includes("after close"), "nothing after close()");
+  } finally {
+    dir.remove();
+  }
+});
+
 Deno.test("Logger.access writes the configured format; reopen() moves on to a fresh file", async () => {
   const dir = tempDir();
   const file = join(dir.path, "access.log");

@@ -7,6 +7,7 @@
 
 import type { Socket } from "node:net";
 import process from "node:process";
+import * as appserve from "../mod.ts";
 import { loadApp } from "../src/app/load_app.ts";
 import { AppLoadError, firstLine } from "../src/errors.ts";
 import { HookRunner, withRequestHooks } from "../src/hooks.ts";
@@ -53,7 +54,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   let app: FetchHandler;
   let hooks: HookRunner;
   try {
-    log = await createLogger(config, "worker", runtime);
+    log = await createLogger(config, { role: "worker", runtime, appserve });
     hooks = await HookRunner.load(config.hooks, log);
     app = await loadApp(config.app, process.cwd());
   } catch (error) {

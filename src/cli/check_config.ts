@@ -14,7 +14,7 @@ import type { Config } from "../config/settings.ts";
 import { AppLoadError, AppserveError, ConfigError } from "../errors.ts";
 import { HookRunner } from "../hooks.ts";
 import { Logger } from "../log/logger.ts";
-import { loadLoggerClass } from "../log/logger_class.ts";
+import { type AppserveExports, loadLoggerClass } from "../log/logger_class.ts";
 import { accessRoute, errorRoute } from "../log/logging_table.ts";
 import { lookupGroup, resolveIdentity } from "../master/privileges.ts";
 import { parseBind } from "../net/bind.ts";
@@ -128,7 +128,10 @@ function createdFiles(config: Config): [string, string][] {
 }
 
 /** Runs every check; prints each failure and resolves to the exit code. */
-export async function checkConfig(resolved: Resolved, runtime: Runtime): Promise<number> {
+export async function checkConfig(
+  resolved: Resolved,
+  { runtime, appserve }: { runtime: Runtime; appserve: AppserveExports },
+): Promise<number> {
   const { config } = resolved;
   const problems: string[] = [];
   const check = async (step: () => unknown) => {
@@ -149,7 +152,9 @@ export async function checkConfig(resolved: Resolved, runtime: Runtime): Promise
     if (address.kind === "unix") await check(() => checkSocketPath(runtime.libc(), address.path));
   }
   if (config.logger_class) {
-    await check(() => loadLoggerClass(config.logger_class, process.cwd(), runtime));
+    await check(() =>
+      loadLoggerClass(config.logger_class, { cwd: process.cwd(), runtime, appserve })
+    );
   }
   if (config.hooks) {
     await check(() => HookRunner.load(config.hooks, new Logger({ level: "critical" })));

@@ -1,197 +1,15 @@
-// The program's entry: resolves the configuration, then checks, prints or runs
-// the master. The only place that turns domain errors into an exit code.
+// The program's entry, under `deno run` and in the compiled binary: a worker
+// process (APPSERVE_ROLE=worker) or the CLI, given mod.ts's exports for
+// --logger-class modules. The only place that turns a domain error into an exit code.
 
 import process from "node:process";
-import { renderConfig } from "../config/print_config.ts";
-import { resolveConfig, type Resolved } from "../config/resolve.ts";
-import { helpWordIndex } from "../config/sources.ts";
-import { AppserveError, ConfigError } from "../errors.ts";
-import { captureOutput } from "../log/capture_output.ts";
-import { createLogger } from "../log/create_logger.ts";
-import { type Address, parseBind } from "../net/bind.ts";
-import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
-import { closeListeners, openListeners } from "../net/listeners.ts";
-import { Arbiter } from "../master/arbiter.ts";
-import { Pidfile } from "../master/pidfile.ts";
-import { HookRunner } from "../hooks.ts";
-import { PARENT_ENV } from "../master/reexec.ts";
+import * as appserve from "../../mod.ts";
+import { AppserveError } from "../errors.ts";
 import { ROLE_ENV } from "../ipc/messages.ts";
 import { detectRuntime } from "../runtime/mod.ts";
-import type { Runtime } from "../runtime/types.ts";
-import { processTitle } from "../process_title.ts";
-import { VERSION } from "../version.ts";
-import { ExitCode } from "../exit_codes.ts";
-import { loadTlsFiles } from "../tls/tls_files.ts";
-import { chownAll, dropPrivileges, ownedFiles, resolveIdentity } from "../master/privileges.ts";
-import { renderHelp, renderTopicHelp } from "./help.ts";
-import { checkAppModule, checkConfig, checkTmpDir, socketGroupOf } from "./check_config.ts";
-import { DAEMON_ENV, daemonize } from "./daemon.ts";
+import { DAEMON_ENV } from "./daemon.ts";
+import { runCli } from "./run_cli.ts";
 import { StartupReport } from "./startup_report.ts";
-
-interface ServeContext {
-  argv: string[];
-  resolved: Resolved;
-  runtime: Runtime;
-  appFile: string;
-  report: StartupReport;
-  /** The directory appserve was started in, before --chdir. */
-  startCwd: string;
-}
-
-async function serve(ctx: ServeContext): Promise<number> {
-  const { argv, resolved, runtime, report } = ctx;
-  const { config } = resolved;
-  checkTmpDir(config, resolved.origins.worker_tmp_dir);
-  // Unreadable or mismatched certificates stop the start here, before anything is bound.
-  loadTlsFiles(config, runtime.tlsClientCerts);
-  const identity = resolveIdentity(config);
-  const socketGroup = socketGroupOf(resolved);
-  // A USR2 child of a daemon is already detached (gunicorn skips daemonizing then too).
-  if (config.daemon && !process.env[DAEMON_ENV] && !process.env[REEXEC_FDS_ENV]) {
-    return await daemonize(argv, runtime, {
-      keepStdio: config.enable_stdio_inheritance,
-      cwd: ctx.startCwd,
-    });
-  }
-  // gunicorn's daemonize sets umask 0o022 for the files the daemon creates.
-  if (process.env[DAEMON_ENV]) runtime.libc().umask(0o022);
-  delete process.env[DAEMON_ENV];
-  const env = { ...process.env };
-  // Fails at start, in one line, when a log file cannot be written or the logger class loaded.
-  const log = await createLogger(config, "master", runtime);
-  report.useLogger(log);
-  captureOutput(runtime.libc(), config, "master", log);
-  const parentPid = Number(env[PARENT_ENV]) || undefined;
-  delete process.env[PARENT_ENV];
-  runtime.setProcessTitle(processTitle("master", config) + (parentPid ? ".2" : ""));
-  const addresses = config.bind.map(parseBind);
-  const reuse = (a: Address) => config.reuse_port && a.kind === "tcp";
-  const reusePort = addresses.flatMap((a) =>
-    a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
-  );
-  const hooks = await HookRunner.load(config.hooks, log);
-  await hooks.run("on_starting", { pid: process.pid, config, log, numWorkers: config.workers });
-  // Bind first: a bind failure is then the only line the user sees.
-  const inherited = adoptInherited(runtime.libc(), process.env, process.pid);
-  const listeners = inherited?.listeners ??
-    await openListeners(runtime.libc(), addresses.filter((a) => !reuse(a)), {
-      backlog: config.backlog,
-      umask: config.umask,
-      socketMode: config.socket_mode ?? undefined,
-      socketGroup,
-    });
-  const pidfile = config.pidfile
-    ? new Pidfile(parentPid ? `${config.pidfile}.2` : config.pidfile)
-    : undefined;
-  try {
-    pidfile?.create(process.pid);
-    if (identity) {
-      // What the master made as root goes to the user first: after the drop it could not.
-      const owned = ownedFiles(config, inherited ? [] : listeners, {
-        pidfile: pidfile?.path,
-        socketGid: socketGroup?.gid,
-      });
-      chownAll(owned, identity);
-      const dropped = dropPrivileges(runtime.libc(), identity);
-      // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
-      loadTlsFiles(config, runtime.tlsClientCerts);
-      if (dropped) log.info(`Dropped privileges to ${identity.describe}`);
-    }
-  } catch (error) {
-    closeListeners(runtime.libc(), inherited ? [] : listeners);
-    pidfile?.unlink(process.pid);
-    throw error;
-  }
-  log.info(`Starting appserve ${VERSION}`);
-  const reloadConfig = () => {
-    const next = resolveConfig(argv, { env: process.env, cwd: process.cwd() }).config;
-    checkAppModule(next);
-    // Renewed certificates are read by the new workers; broken ones keep the old workers.
-    loadTlsFiles(next, runtime.tlsClientCerts);
-    return next;
-  };
-  const arbiter = new Arbiter({
-    config,
-    log,
-    runtime,
-    listeners,
-    reusePort,
-    reloadConfig,
-    argv,
-    env,
-    cwd: process.cwd(),
-    pidfile,
-    parentPid,
-    systemd: inherited?.source === "systemd",
-    hooks,
-    appFile: ctx.appFile,
-    onReady: () => report.succeeded(),
-  });
-  try {
-    const code = await arbiter.run();
-    const halt = arbiter.haltReason;
-    if (code !== ExitCode.OK && !report.ready && halt) {
-      // The log has the worker's error and the Reason; stderr and a waiting -D get both at once.
-      const [first, ...rest] = (halt.detail ?? "").split("\n");
-      const message = halt.message.replace(/\.$/, "") + (first ? `: ${first}` : "");
-      report.failed(message, { detail: rest.join("\n"), logged: true });
-    }
-    return code;
-  } finally {
-    await log.close();
-  }
-}
-
-export interface MainOptions {
-  /** @default the runtime this process runs on */
-  runtime?: Runtime;
-  /** Where start-up failures and readiness are told. @default stderr only */
-  report?: StartupReport;
-}
-
-/** Runs the CLI with `argv` (without the program name); resolves to the exit code. */
-export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
-  const runtime = options.runtime ?? await detectRuntime();
-  const report = options.report ?? new StartupReport(undefined, {});
-  const startCwd = process.cwd();
-  // --help [TOPIC], before any parsing: TOPIC may be a flag (`--help -m`), and no
-  // configuration is read, so a broken one cannot hide the help.
-  const help = helpWordIndex(argv);
-  if (help !== -1) {
-    // A topic follows `--help` or `-h` alone; `-hv` is just help, as in gunicorn.
-    const topic = ["--help", "-h"].includes(argv[help]) ? argv[help + 1] : undefined;
-    process.stdout.write(topic ? renderTopicHelp(topic) : renderHelp());
-    return ExitCode.OK;
-  }
-  const resolved = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
-  report.useConfig(resolved.config);
-  if (resolved.actions.has("version")) {
-    process.stdout.write(`appserve ${VERSION} (${runtime.name} ${runtime.version})\n`);
-    return ExitCode.OK;
-  }
-  if (resolved.actions.has("print-config")) {
-    process.stdout.write(renderConfig(resolved, process.cwd()));
-    return ExitCode.OK;
-  }
-  if (resolved.config.chdir) {
-    try {
-      process.chdir(resolved.config.chdir);
-    } catch {
-      throw new ConfigError(
-        `${resolved.origins.chdir}: Cannot change directory to "${resolved.config.chdir}"`,
-      );
-    }
-  }
-  if (resolved.actions.has("check-config")) return await checkConfig(resolved, runtime);
-  return await serve({
-    argv,
-    resolved,
-    runtime,
-    appFile: checkAppModule(resolved.config),
-    report,
-    startCwd,
-  });
-}
 
 async function entry(): Promise<void> {
   if (process.env[ROLE_ENV] === "worker") {
@@ -205,7 +23,7 @@ async function entry(): Promise<void> {
   );
   let code: number;
   try {
-    code = await main(process.argv.slice(2), { runtime, report });
+    code = await runCli(process.argv.slice(2), { appserve, runtime, report });
   } catch (error) {
     if (!(error instanceof AppserveError)) throw error;
     report.failed(error.message);

@@ -5,7 +5,7 @@ import process from "node:process";
 import type { Config } from "../config/settings.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { Logger, type LoggerOptions } from "./logger.ts";
-import { constructLogger, loadLoggerClass } from "./logger_class.ts";
+import { type AppserveExports, constructLogger, loadLoggerClass } from "./logger_class.ts";
 import { accessRoute, errorRoute } from "./logging_table.ts";
 import { checkWritable } from "./sinks.ts";
 import { statsdClient } from "./statsd.ts";
@@ -25,7 +25,18 @@ export function loggerOptions(config: Config, role: Role): LoggerOptions {
   };
 }
 
-export async function createLogger(config: Config, role: Role, runtime: Runtime): Promise<Logger> {
+export interface CreateLoggerOptions {
+  role: Role;
+  runtime: Runtime;
+  /** What `import ... from "appserve"` gives a --logger-class module (see AppserveExports). */
+  appserve: AppserveExports;
+}
+
+/** This process's Logger: the --logger-class (or Logger itself) with its files and statsd. */
+export async function createLogger(
+  config: Config,
+  { role, runtime, appserve }: CreateLoggerOptions,
+): Promise<Logger> {
   const options = loggerOptions(config, role);
   if (role === "master") {
     // The workers' files too: a worker that cannot log would fail to boot over and over.
@@ -35,7 +46,7 @@ export async function createLogger(config: Config, role: Role, runtime: Runtime)
     if (access && access !== "-") checkWritable(access, "access log");
   }
   const cls = config.logger_class
-    ? await loadLoggerClass(config.logger_class, process.cwd(), runtime)
+    ? await loadLoggerClass(config.logger_class, { cwd: process.cwd(), runtime, appserve })
     : undefined;
   // Send failures are reported through the logger once it exists.
   const holder: { logger?: Logger } = {};

@@ -1,10 +1,9 @@
 // The Logger of master and workers: the error log in gunicorn's line format
-//   [2026-11-22 10:00:00 +0000] [4242] [INFO] Starting appserve 0.1.0
-// and the access log, written through logtape (categories, levels, sinks).
-// Users subclass it (--logger-class) and override any method.
+//   [2026-11-22 10:00:00 +0000] [4242] [INFO] Booting worker with pid: 4242
+// and the access log, written in batches. Users subclass it (--logger-class)
+// and override any method.
 
 import process from "node:process";
-import { configureSync, getLogger, type Logger as Tape, type Sink } from "@logtape/logtape";
 import {
   type AccessEntry,
   type AccessWriter,
@@ -13,7 +12,7 @@ import {
   DEFAULT_ACCESS_LOG_FORMAT,
 } from "./access_format.ts";
 import { LineBuffer } from "./line_buffer.ts";
-import { BYTES, openSink, type ReopenableSink } from "./sinks.ts";
+import { type LogSink, openSink } from "./sinks.ts";
 import type { Metrics } from "./statsd.ts";
 
 export type { AccessEntry } from "./access_format.ts";
@@ -21,14 +20,6 @@ export type { AccessEntry } from "./access_format.ts";
 export const LOG_LEVELS = ["debug", "info", "warning", "error", "critical"] as const;
 /** The error log's levels, lowest first. */
 export type LogLevel = typeof LOG_LEVELS[number];
-
-const TAPE_LEVEL = {
-  debug: "debug",
-  info: "info",
-  warning: "warning",
-  error: "error",
-  critical: "fatal",
-} as const;
 
 /** How long an access line may wait to be written, and how many lines (or bytes of them) may wait. */
 const ACCESS_FLUSH_MS = 20;
@@ -59,31 +50,6 @@ export interface LoggerOptions {
   metrics?: Metrics;
 }
 
-// logtape's configuration is per process: every live Logger contributes its
-// own categories and sinks, and the union is configured again on each change.
-let nextId = 0;
-const live = new Map<string, { sinks: Record<string, Sink>; categories: string[][] }>();
-
-function configureTape(): void {
-  const sinks: Record<string, Sink> = {};
-  const loggers: { category: string[]; sinks: string[]; lowestLevel: "debug" }[] = [];
-  for (const part of live.values()) {
-    Object.assign(sinks, part.sinks);
-    for (const category of part.categories) {
-      loggers.push({ category, sinks: [category.join(".")], lowestLevel: "debug" });
-    }
-  }
-  configureSync({
-    reset: true,
-    sinks,
-    loggers: [
-      ...loggers,
-      // logtape's own notices would otherwise go to the console.
-      { category: ["logtape", "meta"], sinks: [], lowestLevel: "fatal" },
-    ],
-  });
-}
-
 /**
  * The one object through which master and workers write the error log and the
  * access log. It owns its sinks (stderr/stdout or files), the level, reopening
@@ -107,12 +73,10 @@ function configureTape(): void {
  */
 export class Logger {
   readonly #threshold: number;
-  readonly #errorSink: ReopenableSink;
-  readonly #accessSink: ReopenableSink | undefined;
-  readonly #error: Tape;
-  readonly #access: Tape;
-  readonly #id: string;
-  readonly #renderAccess: (entry: AccessEntry) => string;
+  readonly #errorSink: LogSink;
+  readonly #accessSink: LogSink | undefined;
+  readonly #format: string;
+  #renderAccess: ((entry: AccessEntry) => string) | undefined;
   readonly #writer: AccessWriter;
   /** The values of the lines taken since the last flush, `#writer.width` slots each. */
   readonly #slots: unknown[] = [];
@@ -125,25 +89,12 @@ export class Logger {
   constructor(options: LoggerOptions = {}) {
     this.#threshold = LOG_LEVELS.indexOf(options.level ?? "info");
     this.#metrics = options.metrics;
-    const format = options.accessFormat ?? DEFAULT_ACCESS_LOG_FORMAT;
-    this.#renderAccess = compileAccessFormat(format);
-    this.#writer = compileAccessWriter(format);
-    this.#errorSink = openSink(options.file ?? "", "error log", "stderr", "lines");
+    this.#format = options.accessFormat ?? DEFAULT_ACCESS_LOG_FORMAT;
+    this.#writer = compileAccessWriter(this.#format);
+    this.#errorSink = openSink(options.file ?? "", { what: "error log", stream: "stderr" });
     this.#accessSink = options.accessLog
-      ? openSink(options.accessLog, "access log", "stdout", "batches")
+      ? openSink(options.accessLog, { what: "access log", stream: "stdout", reportFailures: true })
       : undefined;
-    this.#id = `l${nextId++}`;
-    const errorCategory = ["appserve", this.#id, "error"];
-    const accessCategory = ["appserve", this.#id, "access"];
-    const sinks: Record<string, Sink> = { [errorCategory.join(".")]: this.#errorSink.sink };
-    if (this.#accessSink) sinks[accessCategory.join(".")] = this.#accessSink.sink;
-    live.set(this.#id, {
-      sinks,
-      categories: this.#accessSink ? [errorCategory, accessCategory] : [errorCategory],
-    });
-    configureTape();
-    this.#error = getLogger(errorCategory);
-    this.#access = getLogger(accessCategory);
   }
 
   /** Whether the access log is on. */
@@ -189,16 +140,9 @@ export class Logger {
     return `${errorLogTime(time)} [${process.pid}] [${level.toUpperCase()}] ${message}`;
   }
 
-  /** Hands a formatted line to the error-log sink. */
-  writeError(level: LogLevel, line: string): void {
-    const text = `${line}\n`;
-    this.#error.emit({
-      level: TAPE_LEVEL[level],
-      message: [text],
-      rawMessage: text,
-      timestamp: Date.now(),
-      properties: {},
-    });
+  /** Writes a formatted line of `level` to the error log (a file: before it returns). */
+  writeError(_level: LogLevel, line: string): void {
+    this.#errorSink.write(`${line}\n`);
   }
 
   /** Called once per finished request: counts it (statsd) and writes its access line. */
@@ -220,6 +164,8 @@ export class Logger {
 
   /** One access-log line, without the newline, in the configured gunicorn format. */
   formatAccess(entry: AccessEntry): string {
+    // Compiled on first use: only a logger class that overrides writeAccess needs it.
+    this.#renderAccess ??= compileAccessFormat(this.#format);
     return this.#renderAccess(entry);
   }
 
@@ -246,37 +192,42 @@ export class Logger {
     this.debug(`${count} workers`);
   }
 
-  // Lines go out in batches, every ACCESS_FLUSH_MS, ACCESS_BATCH_LINES or ACCESS_BATCH_BYTES: a
-  // batch costs 35-45 µs (logtape's dispatch and one write(2), timed in the server).
+  // Lines go out in batches, every ACCESS_FLUSH_MS, ACCESS_BATCH_LINES or ACCESS_BATCH_BYTES,
+  // each batch in one write: a write per line would cost more than the line.
   readonly #flush = (): void => {
     clearTimeout(this.#timer);
     const writer = this.#writer;
-    for (let i = 0; i < this.#taken; i++) writer.put(this.#slots, i * writer.width, this.#lines);
+    const lines = this.#lines;
+    for (let i = 0; i < this.#taken; i++) {
+      writer.put(this.#slots, i * writer.width, lines);
+      lines.newline();
+    }
     this.#taken = 0;
-    if (!this.#lines.lines) return;
-    const bytes = this.#lines.take();
-    this.#access.emit({
-      level: "info",
-      message: [""],
-      rawMessage: "",
-      timestamp: Date.now(),
-      properties: { [BYTES]: bytes },
-    });
+    if (lines.lines) this.#accessSink?.write(lines.take());
   };
 
   /** Reopens the log files (SIGUSR1, after logrotate moved them); no line is lost. */
-  async reopen(): Promise<void> {
+  reopen(): Promise<void> {
     this.#flush();
-    await Promise.all([this.#errorSink.reopen(), this.#accessSink?.reopen()]);
+    // Both files are tried; the first failure is the answer.
+    let failure: unknown;
+    for (const sink of [this.#errorSink, this.#accessSink]) {
+      try {
+        sink?.reopen();
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    return failure === undefined ? Promise.resolve() : Promise.reject(failure);
   }
 
   /** Writes what is pending and closes the files. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#flush();
-    await Promise.all([this.#errorSink.close(), this.#accessSink?.close()]);
+    this.#errorSink.close();
+    this.#accessSink?.close();
     this.#metrics?.close();
-    live.delete(this.#id);
-    configureTape();
+    return Promise.resolve();
   }
 }
 

@@ -12,6 +12,20 @@ import { Logger, type LoggerOptions } from "./logger.ts";
 /** What a logger class is constructed with. */
 export type LoggerClass = new (options: LoggerOptions) => Logger;
 
+/**
+ * The `appserve` module a --logger-class module imports: the running program's own exports
+ * (mod.ts), so that its `Logger` is the very class checked here with `instanceof`. The entry
+ * files pass them in; this folder sits below mod.ts and does not import it.
+ */
+export type AppserveExports = Readonly<Record<string, unknown>>;
+
+export interface LoadLoggerClassOptions {
+  /** Where a relative PATH starts. */
+  cwd: string;
+  runtime: Runtime;
+  appserve: AppserveExports;
+}
+
 const GUARDED = [
   "critical",
   "error",
@@ -33,8 +47,7 @@ const GUARDED = [
 /** Imports PATH[:EXPORT] (default export, else the only Logger subclass exported). */
 export async function loadLoggerClass(
   spec: string,
-  cwd: string,
-  runtime: Runtime,
+  { cwd, runtime, appserve }: LoadLoggerClassOptions,
 ): Promise<LoggerClass> {
   const colon = spec.lastIndexOf(":");
   const path = colon > 0 ? spec.slice(0, colon) : spec;
@@ -43,7 +56,7 @@ export async function loadLoggerClass(
   try {
     const file = resolveModulePath(path, cwd);
     // User modules import { Logger } from "appserve": this program's own instance.
-    runtime.provideModule("appserve", await import("../../mod.ts"));
+    runtime.provideModule("appserve", appserve);
     mod = await import(pathToFileURL(file).href);
   } catch (error) {
     const why = error instanceof AppserveError ? error.message : describeUserError(error).headline;

@@ -6,7 +6,6 @@ import type { Config } from "../config/settings.ts";
 import { createHttpServer } from "../http/server.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
-import { AccessRecord } from "../log/access_format.ts";
 import type { Logger } from "../log/logger.ts";
 import { appErrorResponder } from "./app_error.ts";
 import { closeWithin, withDeadline } from "./close_within.ts";
@@ -109,7 +108,13 @@ function logged(handler: FetchHandler, access: Logger): FetchHandler {
       target: url.pathname + url.search,
       bodyBytes: Number(response.headers.get("content-length") ?? 0),
     };
-    access.access(new AccessRecord(request, response, details, performance.now() - start));
+    access.access({
+      request,
+      response,
+      details,
+      durationMs: performance.now() - start,
+      end: new Date(),
+    });
     return response;
   };
 }

@@ -6,7 +6,6 @@ import type { Config } from "../config/settings.ts";
 import { forwardedTrust } from "../http/forwarded.ts";
 import type { HttpServerOptions } from "../http/server.ts";
 import { tlsAcceptor } from "../http/tls_accept.ts";
-import { AccessRecord } from "../log/access_format.ts";
 import type { Logger } from "../log/logger.ts";
 import { accessRoute } from "../log/logging_table.ts";
 import { AddressMatcher } from "../net/ip_match.ts";
@@ -39,7 +38,7 @@ export function httpOptions(
   return {
     onRequestDone: access &&
       ((request, response, durationMs, details) =>
-        access.access(new AccessRecord(request, response, details, durationMs))),
+        access.access({ request, response, details, durationMs, end: new Date() })),
     keepAlive: keepAlive ? config.keepalive : 0,
     limitRequestLine: config.limit_request_line,
     limitRequestFields: config.limit_request_fields,

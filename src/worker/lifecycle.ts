@@ -16,6 +16,7 @@ import { CHANNEL_FD, type ToMaster, type WorkerBoot } from "../ipc/messages.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import type { Logger } from "../log/logger.ts";
+import type { AppserveExports } from "../log/logger_class.ts";
 import { libcFds } from "../net/accept_gate.ts";
 import { Admission } from "../net/admission.ts";
 import { processTitle } from "../process_title.ts";
@@ -37,10 +38,18 @@ export function requestLimit(config: Pick<Config, "max_requests" | "max_requests
   return config.max_requests + Math.floor(Math.random() * (config.max_requests_jitter + 1));
 }
 
+/** What a worker process is run with, besides its boot. */
+export interface WorkerOptions {
+  runtime: Runtime;
+  /** The program's `appserve` exports, for a --logger-class module (see AppserveExports). */
+  appserve: AppserveExports;
+}
+
 export class Worker {
   readonly #boot: WorkerBoot;
   readonly #config: Config;
   readonly #runtime: Runtime;
+  readonly #appserve: AppserveExports;
   #log!: Logger;
   readonly #limit: number;
   #channel: Socket | undefined;
@@ -51,10 +60,11 @@ export class Worker {
   #retiring = false;
   #draining = false;
 
-  constructor(boot: WorkerBoot, runtime: Runtime) {
+  constructor(boot: WorkerBoot, { runtime, appserve }: WorkerOptions) {
     this.#boot = boot;
     this.#config = Object.freeze(boot.config);
     this.#runtime = runtime;
+    this.#appserve = appserve;
     this.#limit = requestLimit(this.#config);
   }
 
@@ -64,7 +74,11 @@ export class Worker {
    */
   async init(): Promise<void> {
     try {
-      this.#log = await createLogger(this.#config, "worker", this.#runtime);
+      this.#log = await createLogger(this.#config, {
+        role: "worker",
+        runtime: this.#runtime,
+        appserve: this.#appserve,
+      });
     } catch (error) {
       process.stderr.write(`${firstLine(error)}\n`);
       process.exit(ExitCode.WORKER_BOOT_ERROR);
@@ -242,8 +256,8 @@ function readBoot(): WorkerBoot {
 }
 
 /** Runs this process as a worker until it is told to stop. */
-export async function runWorker(runtime: Runtime): Promise<void> {
-  const worker = new Worker(readBoot(), runtime);
+export async function runWorker(options: WorkerOptions): Promise<void> {
+  const worker = new Worker(readBoot(), options);
   await worker.init();
   await worker.serve();
 }
