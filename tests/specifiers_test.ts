@@ -13,6 +13,7 @@ const SOURCE = [
   'const old = require("npm:old");',
   'import { x } from "./x.ts";',
   'const text = "npm:not-an-import";',
+  'const chars = Array.from("npm:x");',
 ].join("\n");
 
 Deno.test("rewriteSpecifiers() replaces only import specifiers, and no line moves", () => {
@@ -26,6 +27,7 @@ Deno.test("rewriteSpecifiers() replaces only import specifiers, and no line move
     'const old = require("<npm:old>");',
     'import { x } from "./x.ts";',
     'const text = "npm:not-an-import";',
+    'const chars = Array.from("npm:x");',
   ]);
   assert.equal(rewriteSpecifiers(SOURCE, () => undefined), SOURCE);
 });

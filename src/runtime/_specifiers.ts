@@ -5,9 +5,10 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 
-// A string literal after `from`, `import`, `import(` or `require(`. Only the literal
-// itself is replaced, so no line moves and the user's stack traces keep their lines.
-const SPECIFIER = /(\b(?:from|import|require)\s*\(?\s*)(["'])([^"'\r\n]+)\2/g;
+// A string literal after `from`, `import`, `import(` or `require(` (not a method such as
+// `Array.from("...")`). Only the literal itself is replaced, so no line moves and the
+// user's stack traces keep their lines.
+const SPECIFIER = /((?<![.$\w])(?:from|import|require)\s*\(?\s*)(["'])([^"'\r\n]+)\2/g;
 
 /**
  * `source` with every import specifier for which `rewrite` returns a string replaced by it;
