@@ -1,9 +1,9 @@
 /// <reference types="bun-types" />
-// Bun workers load a Deno project as far as Bun can. A loader plugin rewrites,
-// in the project's modules, the `npm:` specifiers and the deno.json import map
-// into what Bun resolves from node_modules; what only Deno loads (`jsr:`,
-// `https:`, the `Deno` global) becomes one line that says to use Deno.
-// The plugin acts only when a module is loaded, never on a request.
+// Bun workers load a Deno project as far as Bun can. A loader plugin resolves
+// `npm:` specifiers from node_modules and applies the deno.json import map to
+// the project's modules; what only Deno loads (`jsr:`, `https:`, the `Deno`
+// global) becomes one line that says to use Deno. The plugin acts only when a
+// module is loaded, never on a request.
 
 import { readFileSync } from "node:fs";
 import { dirname, extname, relative } from "node:path";
@@ -28,7 +28,7 @@ function shown(path: string): string {
   return rel === "" || rel.startsWith("../") ? path : rel;
 }
 
-// The modules the plugin rewrites: the project's own. Not appserve's (inside the binary
+// The modules the import map applies to: the project's own. Not appserve's (inside the binary
 // under /$bunfs/, or the checkout's src/, workers/ and mod.ts under `bun`), not npm
 // packages' (Deno applies no import map inside them), and not .js or .cjs files: they may
 // be CommonJS, and a module a plugin returns is always loaded as ESM.
@@ -52,40 +52,28 @@ const LOADERS: Record<string, "ts" | "tsx" | "jsx" | "js"> = {
 const FIXED = /^(?:appserve(?:\/|$)|\.{0,2}\/|node:|bun:|data:)/;
 
 interface Project {
-  map?: ImportMap;
   /** A mapped target → how the user wrote it, for errors about the target. */
   origins: Map<string, string>;
 }
 
-/** What Bun should import for `specifier` in `importer`, or undefined to leave it. */
-function forBun(project: Project, specifier: string, importer: string): string | undefined {
+/** What the import map makes of `specifier` in `importer`; undefined to leave it as written. */
+function mapped(project: Project, map: ImportMap, specifier: string, importer: string) {
   if (FIXED.test(specifier)) return undefined;
-  const mapped = project.map && mapSpecifier(project.map, specifier, importer);
-  if (mapped !== undefined && mapped !== specifier) {
-    project.origins.set(
-      mapped,
-      `"${specifier}" (mapped to "${mapped}" by ${shown(project.map!.file)})`,
-    );
+  const target = mapSpecifier(map, specifier, importer);
+  if (target !== undefined && target !== specifier) {
+    project.origins.set(target, `"${specifier}" (mapped to "${target}" by ${shown(map.file)})`);
   }
-  const target = mapped ?? specifier;
-  const npm = parseNpmSpecifier(target);
-  // A package that is not installed keeps its npm: form, so that resolving it fails in the
-  // plugin's onResolve, which says so.
-  if (npm && isInstalled(npm.name, dirname(importer))) return npm.name + npm.subpath;
-  return mapped;
+  return target;
 }
 
-/** The one-line report on a specifier that reached Bun in a form only Deno resolves. */
-function unresolvable(project: Project, specifier: string, importer: string): string {
+/** The one-line report on a specifier in a form only Deno loads. */
+function unloadable(project: Project, specifier: string, importer: string): string {
   const what = project.origins.get(specifier) ?? `"${specifier}"`;
   const head = `${shown(importer)} imports ${what}`;
   const npm = parseNpmSpecifier(specifier);
-  if (!npm) return `${head}, which Bun cannot load; ${advice()}`;
-  if (!isInstalled(npm.name, dirname(importer))) {
-    return `${head}, but node_modules/${npm.name} is not installed; install it or ${advice()}`;
-  }
-  return `${head}, which Bun resolves only as a string in a .ts, .tsx, .jsx, .mts or .mjs ` +
-    `module; import "${npm.name}${npm.subpath}" instead or ${advice()}`;
+  return npm
+    ? `${head}, but node_modules/${npm.name} is not installed; install it or ${advice()}`
+    : `${head}, which Bun cannot load; ${advice()}`;
 }
 
 /**
@@ -100,21 +88,34 @@ export function prepareImports(appFile: string): void {
   } catch (error) {
     throw new UserImportError((error as Error).message);
   }
-  const project: Project = { map, origins: new Map() };
+  const project: Project = { origins: new Map() };
   Bun.plugin({
     name: "appserve:deno-specifiers",
     setup(build) {
-      build.onLoad({ filter: USER_MODULE }, ({ path }) => ({
-        contents: rewriteSpecifiers(
-          readFileSync(path, "utf8"),
-          (specifier) => forBun(project, specifier, path),
-        ),
-        loader: LOADERS[extname(path)],
-      }));
-      // Bun hands these to a plugin with the scheme taken off as the namespace.
-      for (const namespace of ["npm", "jsr", "http", "https"]) {
+      // Bun offers a plugin only specifiers with a "." or a ":" (not "hono" or "hono/jsx"),
+      // so the import map is applied to the module's text; an npm: target it writes there
+      // comes back below.
+      if (map) {
+        build.onLoad({ filter: USER_MODULE }, ({ path }) => ({
+          contents: rewriteSpecifiers(
+            readFileSync(path, "utf8"),
+            (specifier) => mapped(project, map, specifier, path),
+          ),
+          loader: LOADERS[extname(path)],
+        }));
+      }
+      // Bun hands these over with the scheme taken off as the namespace. A bare path
+      // returned is resolved from the importer, as an import written there would be.
+      build.onResolve({ filter: /.*/, namespace: "npm" }, ({ path, importer }) => {
+        const npm = parseNpmSpecifier(`npm:${path}`);
+        if (npm && isInstalled(npm.name, dirname(importer))) {
+          return { path: npm.name + npm.subpath };
+        }
+        throw new UserImportError(unloadable(project, `npm:${path}`, importer));
+      });
+      for (const namespace of ["jsr", "http", "https"]) {
         build.onResolve({ filter: /.*/, namespace }, ({ path, importer }) => {
-          throw new UserImportError(unresolvable(project, `${namespace}:${path}`, importer));
+          throw new UserImportError(unloadable(project, `${namespace}:${path}`, importer));
         });
       }
     },

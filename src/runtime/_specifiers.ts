@@ -1,6 +1,6 @@
 // The import specifiers written in a module's source, and Deno's `npm:` form of
-// them, for the Bun loader plugin (_bun_imports.ts) that rewrites what only Deno
-// resolves into what Bun does. Text only: nothing here loads or resolves a module.
+// them, for the Bun loader plugin (_bun_imports.ts) that makes a Deno project's
+// imports what Bun resolves. Text and file names only: nothing here loads a module.
 
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";

@@ -60,14 +60,14 @@ async function cannotLoad(
 }
 
 binaryTest("serves npm:pkg@version and npm:pkg@version/subpath from node_modules", async () => {
-  await serves("npm_specifiers", ["-w", "2", "mod:app"], /^<p>npm specifiers, pid \d+<\/p>$/);
+  await serves("npm_specifiers", ["-w", "2", "mod:app"], /^<p>npm specifiers, one hono, pid \d+<\/p>$/);
 });
 
 binaryTest("serves npm: specifiers in gthread threads too", async () => {
   await serves(
     "npm_specifiers",
     ["-k", "gthread", "--threads", "2", "mod:app"],
-    /^<p>npm specifiers, pid \d+<\/p>$/,
+    /^<p>npm specifiers, one hono, pid \d+<\/p>$/,
   );
 });
 
