@@ -59,16 +59,14 @@ async function cannotLoad(
   return lines[0].replace(/^.*\[ERROR\] /, "");
 }
 
+const NPM_PAGE = /^<p>npm specifiers, one hono, pid \d+<\/p>$/;
+
 binaryTest("serves npm:pkg@version and npm:pkg@version/subpath from node_modules", async () => {
-  await serves("npm_specifiers", ["-w", "2", "mod:app"], /^<p>npm specifiers, one hono, pid \d+<\/p>$/);
+  await serves("npm_specifiers", ["-w", "2", "mod:app"], NPM_PAGE);
 });
 
 binaryTest("serves npm: specifiers in gthread threads too", async () => {
-  await serves(
-    "npm_specifiers",
-    ["-k", "gthread", "--threads", "2", "mod:app"],
-    /^<p>npm specifiers, one hono, pid \d+<\/p>$/,
-  );
+  await serves("npm_specifiers", ["-k", "gthread", "--threads", "2", "mod:app"], NPM_PAGE);
 });
 
 const MAPPED = /^<p>hello from the import map, scoped greeting, pid \d+<\/p>$/;
