@@ -56,7 +56,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   try {
     log = await createLogger(config, { role: "worker", runtime, appserve });
     hooks = await HookRunner.load(config.hooks, log);
-    app = await loadApp(config.app, process.cwd());
+    app = await loadApp(config.app, process.cwd(), { runtime });
   } catch (error) {
     post({
       t: "load-failed",
@@ -99,6 +99,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
       keepAlive: true,
       access: accessLogger(config, log),
       tls: loadTlsFiles(config, runtime.tlsClientCerts),
+      explain: runtime.explainAppError,
     }),
     watch: slots,
   };

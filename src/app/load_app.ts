@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { AppLoadError } from "../errors.ts";
 import type { FetchHandler } from "../http/types.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { type AppSpec, AppSpecError, parseAppSpec } from "./app_spec.ts";
 import { describeUserError, userErrorText } from "./user_error.ts";
 
@@ -60,7 +61,26 @@ function exportsList(mod: Record<string, unknown>): string {
   return names.length ? names.join(", ") : "none";
 }
 
-async function pick(mod: Record<string, unknown>, spec: AppSpec, file: string): Promise<unknown> {
+/** How loadApp imports the module. */
+export interface LoadAppOptions {
+  /**
+   * The runtime's part: readying its loader for the app's project before the import, and
+   * explaining an error it knows better (Bun: the app needs Deno). None: a plain import.
+   */
+  runtime?: Pick<Runtime, "prepareImports" | "explainAppError">;
+}
+
+/** The user's error as the report's text: the runtime's one line if it has one. */
+function explained(error: unknown, options: LoadAppOptions): string {
+  return options.runtime?.explainAppError(error) ?? userErrorText(describeUserError(error));
+}
+
+async function pick(
+  mod: Record<string, unknown>,
+  spec: AppSpec,
+  file: string,
+  options: LoadAppOptions,
+): Promise<unknown> {
   if (spec.names.length === 0) {
     if (mod.default !== undefined) return mod.default;
     if (mod.app !== undefined) return mod.app;
@@ -96,7 +116,7 @@ async function pick(mod: Record<string, unknown>, spec: AppSpec, file: string): 
     return await (value as (...a: unknown[]) => unknown)(...spec.args);
   } catch (error) {
     throw new AppLoadError(
-      `Factory ${spec.expr} in ${file} threw: ${userErrorText(describeUserError(error))}`,
+      `Factory ${spec.expr} in ${file} threw: ${explained(error, options)}`,
     );
   }
 }
@@ -105,7 +125,11 @@ async function pick(mod: Record<string, unknown>, spec: AppSpec, file: string): 
  * Imports APP_MODULE relative to `cwd` and returns its fetch handler.
  * Every failure is an AppLoadError with a one-line message (exit code 4).
  */
-export async function loadApp(appModule: string, cwd: string): Promise<FetchHandler> {
+export async function loadApp(
+  appModule: string,
+  cwd: string,
+  options: LoadAppOptions = {},
+): Promise<FetchHandler> {
   let spec: AppSpec;
   try {
     spec = parseAppSpec(appModule);
@@ -116,14 +140,13 @@ export async function loadApp(appModule: string, cwd: string): Promise<FetchHand
   const file = resolveModulePath(spec.path, cwd);
   let mod: Record<string, unknown>;
   try {
+    options.runtime?.prepareImports(file);
     mod = await import(pathToFileURL(file).href);
   } catch (error) {
     // Where it failed, in the user's files: the first line says it, the stack follows.
-    throw new AppLoadError(
-      `Cannot import ${spec.path}: ${userErrorText(describeUserError(error))}`,
-    );
+    throw new AppLoadError(`Cannot import ${spec.path}: ${explained(error, options)}`);
   }
-  const app = await pick(mod, spec, spec.path);
+  const app = await pick(mod, spec, spec.path, options);
   return toHandler(
     app,
     spec.expr ? `"${spec.expr}" in ${spec.path}` : `The app exported by ${spec.path}`,

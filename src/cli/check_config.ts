@@ -162,7 +162,7 @@ export async function checkConfig(
   await check(async () => {
     checkAppModule(config);
     // Not a master: this process serves nothing, so it may import the app.
-    await loadApp(config.app, process.cwd());
+    await loadApp(config.app, process.cwd(), { runtime });
   });
   if (problems.length) {
     for (const problem of problems) process.stderr.write(`Error: ${problem}\n`);

@@ -9,6 +9,7 @@ import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } fro
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
+import { explainAppError, prepareImports } from "./_bun_imports.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
@@ -125,6 +126,8 @@ export const bunRuntime: Runtime = {
   libc: once(loadLibc),
   setProcessTitle: (title) => writeProcessTitle(bunRuntime.libc(), title),
   provideModule,
+  prepareImports,
+  explainAppError,
   serveNative,
   // node:net's Socket({ fd }) reads nothing from a TCP fd under Bun; connect({ fd }) adopts it.
   detachSocket: (socket) => {

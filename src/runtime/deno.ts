@@ -80,6 +80,8 @@ export const denoRuntime: Runtime = {
   // Deno resolves "appserve" through the import map of appserve's deno.json,
   // which `deno run` finds next to the entry module: the same mod.ts instance.
   provideModule: () => {},
+  prepareImports: () => {},
+  explainAppError: () => undefined,
   serveNative,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.
   detachSocket: (socket) => {

@@ -97,6 +97,18 @@ export interface Runtime {
    * resolve to `exports`, this very module instance, so classes stay identical.
    */
   provideModule(specifier: string, exports: Record<string, unknown>): void;
+  /**
+   * Readies this process or thread to import the app at `appFile` and what it imports, the
+   * way its project expects: Bun resolves Deno's `npm:` specifiers and the deno.json import
+   * map there, and fails at once on what only Deno loads. Call once, before the import;
+   * throws an Error when the project's deno.json is broken.
+   */
+  prepareImports(appFile: string): void;
+  /**
+   * The one-line account of an error from loading or running the app that this runtime
+   * knows better than the error's own text (under Bun: the app needs Deno), else undefined.
+   */
+  explainAppError(error: unknown): string | undefined;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
   /**

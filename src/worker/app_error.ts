@@ -10,9 +10,18 @@ function requestLine(request: Request): string {
   return `${request.method} ${url.pathname}${url.search}`;
 }
 
-export function appErrorResponder(log: Logger): (error: unknown, request: Request) => Response {
+/**
+ * The 500 answer to a throw. `explain` may give the error as one line instead of its stack
+ * (Runtime.explainAppError: under Bun, code that needs Deno); it runs only on errors.
+ */
+export function appErrorResponder(
+  log: Logger,
+  explain?: (error: unknown) => string | undefined,
+): (error: unknown, request: Request) => Response {
   return (error, request) => {
-    log.exception(`Error handling request ${requestLine(request)}`, error);
+    const why = explain?.(error);
+    if (why !== undefined) log.error(`Error handling request ${requestLine(request)}: ${why}`);
+    else log.exception(`Error handling request ${requestLine(request)}`, error);
     return new Response(BODY, { status: 500, headers: { "content-type": "text/plain" } });
   };
 }

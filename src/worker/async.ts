@@ -7,6 +7,7 @@ import { createHttpServer } from "../http/server.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import type { Logger } from "../log/logger.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
 import { closeWithin, withDeadline } from "./close_within.ts";
 import { limitConcurrency } from "./concurrency.ts";
@@ -75,8 +76,8 @@ export class AsyncWorker implements WorkerClass {
 
 // The native servers get the same 500 behaviour as appserve's own layer. Not an
 // async function: a Response returned synchronously keeps Deno.serve's fast path.
-function guarded(handler: FetchHandler, log: Logger): FetchHandler {
-  const onError = appErrorResponder(log);
+function guarded(handler: FetchHandler, log: Logger, runtime: Runtime): FetchHandler {
+  const onError = appErrorResponder(log, runtime.explainAppError);
   const check = (response: unknown, request: Request): Response => {
     if (response instanceof Response) return response;
     return onError(new TypeError(`The app returned ${typeof response}, not a Response`), request);
@@ -128,7 +129,8 @@ async function serveListeners(
   const servings: Serving[] = [];
   const tls = loadTlsFiles(config, runtime.tlsClientCerts);
   const access = accessLogger(config, log);
-  const options = { ...httpOptions(config, log, { keepAlive, access, tls }), gate };
+  const explain = runtime.explainAppError;
+  const options = { ...httpOptions(config, log, { keepAlive, access, tls, explain }), gate };
   for (const listener of boot.listeners) {
     const server = createHttpServer(handler, options);
     await server.listen({ fd: listener.fd });
@@ -148,7 +150,7 @@ async function serveListeners(
       (m) => log.warning(m),
       { scheme: options.scheme, headerMap: config.header_map },
     );
-    const server = await runtime.serveNative(guarded(app, log), {
+    const server = await runtime.serveNative(guarded(app, log, runtime), {
       hostname: address.host,
       port: address.port,
       tls: tls ?? undefined,

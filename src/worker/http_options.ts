@@ -27,13 +27,15 @@ export interface HttpOptionsOptions {
   access?: Logger;
   /** Serve HTTPS with these; none: plain HTTP. */
   tls?: TlsFiles | null;
+  /** An app error as one line, when the runtime has one (Runtime.explainAppError). */
+  explain?: (error: unknown) => string | undefined;
 }
 
 /** The HTTP layer's options for this configuration. */
 export function httpOptions(
   config: Config,
   log: Logger,
-  { keepAlive, access, tls }: HttpOptionsOptions,
+  { keepAlive, access, tls, explain }: HttpOptionsOptions,
 ): HttpServerOptions {
   return {
     onRequestDone: access &&
@@ -51,7 +53,7 @@ export function httpOptions(
     scheme: tls ? "https" : "http",
     tls: tls ? tlsAcceptor(tls) : undefined,
     defaultHost: "localhost",
-    onAppError: appErrorResponder(log),
+    onAppError: appErrorResponder(log, explain),
     onBodyError: bodyErrorLogger(log),
     bodyTimeout: config.body_timeout,
     onBadRequest: (status, reason, remote) =>

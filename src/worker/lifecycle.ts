@@ -144,7 +144,11 @@ export class Worker {
       info,
       requestLimit: this.#limit,
       loadApp: async () =>
-        withRequestHooks(await loadApp(this.#config.app, process.cwd()), hooks, info),
+        withRequestHooks(
+          await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime }),
+          hooks,
+          info,
+        ),
       requestStarted: () => this.#countRequest(),
       retire: () => this.#retire(),
       lost: () => this.drain(),

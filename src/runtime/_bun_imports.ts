@@ -1,0 +1,154 @@
+/// <reference types="bun-types" />
+// Bun workers load a Deno project as far as Bun can. A loader plugin resolves
+// `npm:` specifiers from node_modules and applies the deno.json import map to
+// the project's modules; what only Deno loads (`jsr:`, `https:`, the `Deno`
+// global) becomes one line that says to use Deno. The plugin acts only when a
+// module is loaded, never on a request.
+
+import { readFileSync } from "node:fs";
+import { dirname, extname, relative } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { denoWhereabouts } from "./find_deno.ts";
+import { findDenoConfig, type ImportMap, mapSpecifier, readImportMap } from "./_import_map.ts";
+import { once } from "./_libc_symbols.ts";
+import { isInstalled, parseNpmSpecifier, rewriteSpecifiers } from "./_specifiers.ts";
+
+/** An error about the user's imports whose message is the whole one-line report. */
+class UserImportError extends Error {
+  override name = "UserImportError";
+}
+
+const whereabouts = once(() => denoWhereabouts());
+const advice = () => `run it with --runtime deno (${whereabouts()})`;
+
+/** A path as the user would write it: relative to the working directory when inside it. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === "" || rel.startsWith("../") ? path : rel;
+}
+
+// The modules the import map applies to: the project's own. Not appserve's (inside the binary
+// under /$bunfs/, or the checkout's src/, workers/ and mod.ts under `bun`), not npm
+// packages' (Deno applies no import map inside them), and not .js or .cjs files: they may
+// be CommonJS, and a module a plugin returns is always loaded as ESM.
+const COMPILED = import.meta.url.includes("$bunfs") || import.meta.url.includes("%7EBUN");
+const OWN = COMPILED ? "" : decodeURIComponent(new URL("../../", import.meta.url).pathname);
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const NOT_OWN = OWN ? `|${escape(OWN.slice(1))}(?:src/|workers/|mod\\.ts$)` : "";
+const USER_MODULE = new RegExp(
+  `^/(?!\\$bunfs/${NOT_OWN})(?!.*/node_modules/).*\\.(?:m?ts|[jt]sx|mjs)$`,
+);
+const LOADERS: Record<string, "ts" | "tsx" | "jsx" | "js"> = {
+  ".ts": "ts",
+  ".mts": "ts",
+  ".tsx": "tsx",
+  ".jsx": "jsx",
+  ".mjs": "js",
+};
+
+// Specifiers no import map entry can change: the program's own module (a logger class
+// imports "appserve", which the running program provides) and those Bun resolves itself.
+const FIXED = /^(?:appserve(?:\/|$)|\.{0,2}\/|node:|bun:|data:)/;
+
+interface Project {
+  /** A mapped target → how the user wrote it, for errors about the target. */
+  origins: Map<string, string>;
+}
+
+/** What the import map makes of `specifier` in `importer`; undefined to leave it as written. */
+function mapped(project: Project, map: ImportMap, specifier: string, importer: string) {
+  if (FIXED.test(specifier)) return undefined;
+  const target = mapSpecifier(map, specifier, importer);
+  if (target !== undefined && target !== specifier) {
+    project.origins.set(target, `"${specifier}" (mapped to "${target}" by ${shown(map.file)})`);
+  }
+  return target;
+}
+
+/** The one-line report on a specifier in a form only Deno loads. */
+function unloadable(project: Project, specifier: string, importer: string): string {
+  const what = project.origins.get(specifier) ?? `"${specifier}"`;
+  const head = `${shown(importer)} imports ${what}`;
+  const npm = parseNpmSpecifier(specifier);
+  return npm
+    ? `${head}, but node_modules/${npm.name} is not installed; install it or ${advice()}`
+    : `${head}, which Bun cannot load; ${advice()}`;
+}
+
+/**
+ * Registers the plugin for the app at `appFile` in this process or thread (each gthread
+ * thread has a loader of its own), before the app is imported. A broken deno.json throws.
+ */
+export function prepareImports(appFile: string): void {
+  const config = findDenoConfig(dirname(appFile));
+  let map: ImportMap | undefined;
+  try {
+    map = config ? readImportMap(config) : undefined;
+  } catch (error) {
+    throw new UserImportError((error as Error).message);
+  }
+  const project: Project = { origins: new Map() };
+  Bun.plugin({
+    name: "appserve:deno-specifiers",
+    setup(build) {
+      // Bun offers a plugin only specifiers with a "." or a ":" (not "hono" or "hono/jsx"),
+      // so the import map is applied to the module's text; an npm: target it writes there
+      // comes back below.
+      if (map) {
+        build.onLoad({ filter: USER_MODULE }, ({ path }) => ({
+          contents: rewriteSpecifiers(
+            readFileSync(path, "utf8"),
+            (specifier) => mapped(project, map, specifier, path),
+          ),
+          loader: LOADERS[extname(path)],
+        }));
+      }
+      // Bun hands these over with the scheme taken off as the namespace. A bare path
+      // returned is resolved from the importer, as an import written there would be.
+      build.onResolve({ filter: /.*/, namespace: "npm" }, ({ path, importer }) => {
+        const npm = parseNpmSpecifier(`npm:${path}`);
+        if (npm && isInstalled(npm.name, dirname(importer))) {
+          return { path: npm.name + npm.subpath };
+        }
+        throw new UserImportError(unloadable(project, `npm:${path}`, importer));
+      });
+      for (const namespace of ["jsr", "http", "https"]) {
+        build.onResolve({ filter: /.*/, namespace }, ({ path, importer }) => {
+          throw new UserImportError(unloadable(project, `${namespace}:${path}`, importer));
+        });
+      }
+    },
+  });
+}
+
+// A stack frame's location: `at [NAME (]PATH:LINE:COL[)]`, the path possibly with spaces.
+const FRAME =
+  /^\s+at (?:async )?(?:.+? \((?=(?:file:\/\/)?\/))?((?:file:\/\/)?\/.*):(\d+):(\d+)\)?$/m;
+
+/** Where the code that touched `Deno` is, and which of its APIs it wanted. */
+function denoUse(stack: string): string {
+  const m = FRAME.exec(stack);
+  if (!m) return "The app uses the Deno global";
+  const file = m[1].startsWith("file://") ? fileURLToPath(m[1]) : m[1];
+  const [line, column] = [Number(m[2]), Number(m[3])];
+  let api = "the Deno global";
+  try {
+    const text = readFileSync(file, "utf8").split("\n")[line - 1] ?? "";
+    const use = /^Deno\s*\.\s*(\w+)/.exec(text.slice(column - 1)) ??
+      /\bDeno\s*\.\s*(\w+)/.exec(text);
+    if (use) api = `Deno.${use[1]}`;
+  } catch {
+    // The file is gone or unreadable: name the place without the API.
+  }
+  return `${shown(file)}:${line}:${column} uses ${api}`;
+}
+
+/** The one-line account of an error that means the user's code needs Deno; else undefined. */
+export function explainAppError(error: unknown): string | undefined {
+  if (error instanceof UserImportError) return error.message;
+  if (error instanceof ReferenceError && error.message.startsWith("Deno is not defined")) {
+    return `${denoUse(error.stack ?? "")}, which Bun does not have; ${advice()}`;
+  }
+  return undefined;
+}

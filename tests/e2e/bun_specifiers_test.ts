@@ -1,0 +1,198 @@
+// Bun workers (the compiled binary) and the projects Deno users have: `npm:` specifiers and a
+// deno.json import map resolve from node_modules; what only Deno runs (`jsr:` and `https:`
+// imports, the Deno global at load or at request time) fails in one line that names
+// --runtime deno and whether a Deno was found, never with Bun's raw error.
+
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  DENO,
+  FIXTURES,
+  freePort,
+  get,
+  getWhenReady,
+  hasStackTrace,
+  ownFrames,
+  run,
+  start,
+  TARGETS,
+  tempDir,
+} from "../_helpers.ts";
+
+const binary = TARGETS.find((t) => t.name === "binary")!;
+const PROJECTS = join(FIXTURES, "bun_workers");
+const NO_DENO = { PATH: "", DENO: "" };
+const RAW = /ResolveMessage|ReferenceError|BuildMessage|Cannot find package/;
+
+function binaryTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name: `[binary] ${name}`, fn, sanitizeOps: false, sanitizeResources: false });
+}
+
+async function serves(project: string, args: string[], body: RegExp): Promise<void> {
+  const server = start(binary, ["-b", "127.0.0.1:0", ...args], {
+    cwd: join(PROJECTS, project),
+    env: NO_DENO,
+  });
+  try {
+    const url = await server.url();
+    assert.match((await getWhenReady(url)).body, body);
+  } finally {
+    const result = await server.stop();
+    assert.equal(result.code, 0, result.stderr);
+  }
+}
+
+/** Runs an app that cannot load; returns its one ERROR line about the import, checked. */
+async function cannotLoad(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = NO_DENO,
+): Promise<string> {
+  const result = await run(binary, ["-b", "127.0.0.1:0", ...args], { cwd, env });
+  assert.equal(result.code, 4, result.stderr);
+  assert.doesNotMatch(result.stderr, RAW);
+  assert.ok(!hasStackTrace(result.stderr), result.stderr);
+  const lines = result.stderr.split("\n").filter((l) => l.includes("[ERROR] Cannot import"));
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(result.stderr, /\[ERROR\] Reason: App failed to load\./);
+  return lines[0].replace(/^.*\[ERROR\] /, "");
+}
+
+const NPM_PAGE = /^<p>npm specifiers, one hono, pid \d+<\/p>$/;
+
+binaryTest("serves npm:pkg@version and npm:pkg@version/subpath from node_modules", async () => {
+  await serves("npm_specifiers", ["-w", "2", "mod:app"], NPM_PAGE);
+});
+
+binaryTest("serves npm: specifiers in gthread threads too", async () => {
+  await serves("npm_specifiers", ["-k", "gthread", "--threads", "2", "mod:app"], NPM_PAGE);
+});
+
+const MAPPED = /^<p>hello from the import map, scoped greeting, pid \d+<\/p>$/;
+
+binaryTest(
+  "honours deno.json imports and scopes; a mapped npm: package serves its subpaths",
+  async () => {
+    await serves("import_map", ["-w", "2", "mod:app"], MAPPED);
+    await serves("import_map", ["-k", "gthread", "--threads", "2", "mod:app"], MAPPED);
+  },
+);
+
+binaryTest(
+  "an app that fails to load through the import map shows its file, line and stack",
+  async () => {
+    const cwd = join(PROJECTS, "import_map");
+    const result = await run(binary, ["-b", "127.0.0.1:0", "throws_at_load:app"], {
+      cwd,
+      env: NO_DENO,
+    });
+    assert.equal(result.code, 4, result.stderr);
+    const file = join(cwd, "throws_at_load.ts");
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `\\[ERROR\\] Cannot import throws_at_load: ${file}:6:\\d+: Error: cannot configure: hello from the import map\\n {4}at configure \\(${file}:6:\\d+\\)\\n {4}at ${file}:9:\\d+\\n`,
+      ),
+    );
+    assert.deepEqual(ownFrames(result.stderr), []);
+  },
+);
+
+binaryTest("a jsr: import fails in one line naming --runtime deno and the Deno found", async () => {
+  const line = await cannotLoad(join(PROJECTS, "needs_deno"), ["jsr_import.ts"], { DENO });
+  assert.equal(
+    line,
+    `Cannot import jsr_import.ts: jsr_import.ts imports "jsr:@hono/hono", which Bun cannot load; run it with --runtime deno (deno found at ${DENO})`,
+  );
+});
+
+binaryTest("an https: import fails in one line, saying when no Deno was found", async () => {
+  const line = await cannotLoad(join(PROJECTS, "needs_deno"), ["https_import.ts"]);
+  assert.equal(
+    line,
+    'Cannot import https_import.ts: https_import.ts imports "https://deno.land/std@0.224.0/http/file_server.ts", which Bun cannot load; run it with --runtime deno (no deno found in DENO or on PATH)',
+  );
+});
+
+binaryTest(
+  "a deno.json entry that maps to jsr: names the specifier, the target and the file",
+  async () => {
+    const line = await cannotLoad(join(PROJECTS, "import_map"), ["needs_jsr.ts"]);
+    assert.equal(
+      line,
+      'Cannot import needs_jsr.ts: needs_jsr.ts imports "@std/assert" (mapped to "jsr:@std/assert@1" by deno.json), which Bun cannot load; run it with --runtime deno (no deno found in DENO or on PATH)',
+    );
+  },
+);
+
+binaryTest("Deno.env at load fails in one line naming the file, line and API", async () => {
+  const line = await cannotLoad(join(PROJECTS, "needs_deno"), ["-w", "2", "deno_env_at_load"]);
+  assert.equal(
+    line,
+    "Cannot import deno_env_at_load: deno_env_at_load.ts:2:18 uses Deno.env, which Bun does not have; run it with --runtime deno (no deno found in DENO or on PATH)",
+  );
+});
+
+binaryTest("Deno.env at request time: a 500 and one line naming --runtime deno", async () => {
+  for (const args of [[], ["-k", "gthread", "--threads", "2"], ["--reuse-port"]]) {
+    // Reuse-port workers bind the port themselves: it must be known up front.
+    const bind = `127.0.0.1:${args.includes("--reuse-port") ? await freePort() : 0}`;
+    const server = start(binary, ["-b", bind, ...args, "deno_env_at_request.ts"], {
+      cwd: join(PROJECTS, "needs_deno"),
+      env: NO_DENO,
+    });
+    try {
+      const answer = await getWhenReady(await server.url());
+      assert.equal(answer.status, 500, args.join(" "));
+      await server.waitFor(
+        /\[ERROR\] Error handling request GET \/: deno_env_at_request\.ts:3:29 uses Deno\.env, which Bun does not have; run it with --runtime deno \(no deno found in DENO or on PATH\)\n/,
+      );
+    } finally {
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+      assert.doesNotMatch(result.stderr, RAW);
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    }
+  }
+});
+
+binaryTest("an npm: package missing from node_modules says so in one line", async () => {
+  const dir = tempDir();
+  try {
+    writeFileSync(
+      join(dir.path, "mod.ts"),
+      'import pad from "npm:left-pad@1";\nexport default { fetch: () => new Response(pad("x", 3)) };\n',
+    );
+    const line = await cannotLoad(dir.path, ["mod.ts"]);
+    assert.equal(
+      line,
+      'Cannot import mod.ts: mod.ts imports "npm:left-pad@1", but node_modules/left-pad is not installed; install it or run it with --runtime deno (no deno found in DENO or on PATH)',
+    );
+  } finally {
+    dir.remove();
+  }
+});
+
+binaryTest("a broken deno.json fails in one line naming the file", async () => {
+  const dir = tempDir();
+  try {
+    writeFileSync(join(dir.path, "deno.json"), '{ "imports": { "hono": "npm:hono@4" }\n');
+    writeFileSync(join(dir.path, "mod.ts"), "export default { fetch: () => new Response('x') };\n");
+    const line = await cannotLoad(dir.path, ["mod.ts"]);
+    assert.match(
+      line,
+      new RegExp(`^Cannot import mod\\.ts: Cannot read ${join(dir.path, "deno.json")}: .+$`),
+    );
+  } finally {
+    dir.remove();
+  }
+});
+
+binaryTest("--check-config loads an app with npm: specifiers", async () => {
+  const result = await run(binary, ["--check-config", "mod:app"], {
+    cwd: join(PROJECTS, "npm_specifiers"),
+    env: NO_DENO,
+  });
+  assert.equal(result.code, 0, result.stderr);
+});
