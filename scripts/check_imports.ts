@@ -40,13 +40,7 @@ export interface KnownException {
   why: string;
 }
 
-export const KNOWN_EXCEPTIONS: readonly KnownException[] = [
-  {
-    from: "src/log/logger_class.ts",
-    to: "mod.ts",
-    why: "hands --logger-class modules the public API; issue 15 passes it in instead",
-  },
-];
+export const KNOWN_EXCEPTIONS: readonly KnownException[] = [];
 
 /** One relative import of one file, with the line it is on. */
 export interface ImportEdge {

@@ -5,7 +5,7 @@ import process from "node:process";
 import type { Config } from "../config/settings.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { Logger, type LoggerOptions } from "./logger.ts";
-import { constructLogger, loadLoggerClass } from "./logger_class.ts";
+import { appserveExports, constructLogger, loadLoggerClass } from "./logger_class.ts";
 import { accessRoute, errorRoute } from "./logging_table.ts";
 import { checkWritable } from "./sinks.ts";
 import { statsdClient } from "./statsd.ts";
@@ -34,6 +34,8 @@ export async function createLogger(config: Config, role: Role, runtime: Runtime)
     const access = accessRoute(config).file;
     if (access && access !== "-") checkWritable(access, "access log");
   }
+  // The app and hooks modules may import "appserve" too, logger class or not.
+  runtime.provideModule("appserve", appserveExports());
   const cls = config.logger_class
     ? await loadLoggerClass(config.logger_class, process.cwd(), runtime)
     : undefined;

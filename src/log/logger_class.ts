@@ -7,6 +7,7 @@ import { AppserveError, ConfigError, firstLine } from "../errors.ts";
 import { resolveModulePath } from "../app/load_app.ts";
 import { describeUserError } from "../app/user_error.ts";
 import type { Runtime } from "../runtime/types.ts";
+import { VERSION } from "../version.ts";
 import { Logger, type LoggerOptions } from "./logger.ts";
 
 /** What a logger class is constructed with. */
@@ -30,6 +31,19 @@ const GUARDED = [
   "close",
 ] as const;
 
+/**
+ * What `import ... from "appserve"` gives user modules inside a running appserve process: this
+ * program's own values, so a logger class extends the very Logger this process checks against
+ * (mod.ts's types describe them; `main()` cannot run inside a worker).
+ */
+export function appserveExports(): Record<string, unknown> {
+  return {
+    Logger,
+    VERSION,
+    main: () => Promise.reject(new Error("appserve's main() cannot run inside a worker")),
+  };
+}
+
 /** Imports PATH[:EXPORT] (default export, else the only Logger subclass exported). */
 export async function loadLoggerClass(
   spec: string,
@@ -43,7 +57,7 @@ export async function loadLoggerClass(
   try {
     const file = resolveModulePath(path, cwd);
     // User modules import { Logger } from "appserve": this program's own instance.
-    runtime.provideModule("appserve", await import("../../mod.ts"));
+    runtime.provideModule("appserve", appserveExports());
     mod = await import(pathToFileURL(file).href);
   } catch (error) {
     const why = error instanceof AppserveError ? error.message : describeUserError(error).headline;
