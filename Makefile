@@ -6,7 +6,7 @@ DENO := node_modules/.bin/deno
 BUN := node_modules/.bin/bun
 SOURCES := $(shell find src workers mod.ts -name '*.ts' 2>/dev/null) package.json
 
-.PHONY: run test compile compile-deno bench ok install clean docs bundle
+.PHONY: run test compile compile-deno bench ok install clean docs bundle fixtures
 
 node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
@@ -40,11 +40,16 @@ compile-deno: node_modules/.installed
 run: dist/appserve
 	./dist/appserve -w 2 -b 127.0.0.1:8000 examples/hello_hono.ts
 
-test: install dist/appserve
+# The Deno fixture project's npm packages, fetched once before the tests (not in the middle of one).
+fixtures: node_modules/.installed
+	$(DENO) install --quiet --config tests/fixtures/deno_project/deno.json \
+	  --entrypoint tests/fixtures/deno_project/app.ts
+
+test: install dist/appserve fixtures
 	$(DENO) check --quiet src/ workers/ mod.ts scripts/ tests/
 	$(DENO) run -A scripts/run_tests.ts
 
-ok: install dist/appserve
+ok: install dist/appserve fixtures
 	$(DENO) fmt --check
 	$(DENO) lint
 	$(DENO) check src/ workers/ mod.ts scripts/ tests/

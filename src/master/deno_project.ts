@@ -78,7 +78,7 @@ export function parseJsonc(text: string, file: string): Record<string, unknown> 
   } catch (error) {
     throw new ConfigError(
       `${file}${position(plain, error as Error)}: Cannot parse: ${
-        (error as Error).message.replace(/\s*\(line \d+ column \d+\)$/, "")
+        (error as Error).message.replace(/ in JSON at position \d+.*$/, "")
       }`,
     );
   }

@@ -11,10 +11,13 @@ import { ConfigError } from "../errors.ts";
 import type { Runtime } from "../runtime/types.ts";
 
 /**
- * The oldest Deno whose features the worker bundle and its command line use: `deno bundle`
- * (back in 2.4) builds it under the source launcher, and the test suite runs on 2.9.
+ * The oldest Deno that runs appserve's workers, found by trying releases: a worker accepts on the
+ * inherited socket through `net.Socket({ fd })`, which 2.0.6, 2.4.0, 2.6.0 and 2.7.1 refuse as
+ * not implemented and 2.7.14 takes but never serves on (only --reuse-port worked there); 2.8.0
+ * serves with each worker class, across HUP and with --reuse-port. (`deno bundle`, which builds
+ * the bundle under the source launcher, is older: 2.4.)
  */
-export const MIN_DENO = "2.4.0";
+export const MIN_DENO = "2.8.0";
 
 const INSTALL_HINT = 'install it with "npm i -g deno" or from https://deno.com, or name it ' +
   "with --deno PATH";
