@@ -5,7 +5,14 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { appserveTarget, type Target } from "../_procs.ts";
 import {
@@ -112,6 +119,47 @@ for (const target of DENO_TARGETS) {
       dir.remove();
     }
   });
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] HUP reads deno.json again; a broken one keeps the running workers`, async () => {
+    const dir = tempDir();
+    try {
+      const config = join(dir.path, "deno.json");
+      writeFileSync(config, '{ "imports": { "x/": "./one/" } }');
+      for (const v of ["one", "two"]) {
+        mkdirSync(join(dir.path, v));
+        writeFileSync(join(dir.path, v, "v.ts"), `export const v = "${v}";`);
+      }
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { v } from "x/v.ts";\nexport default { fetch: () => new Response(v) };\n',
+      );
+      const server = start(target, ["-b", "127.0.0.1:0", join(dir.path, "app.ts")]);
+      try {
+        const url = await server.ready();
+        assert.equal((await get(url)).body, "one");
+        writeFileSync(config, '{ "imports": { "x/": ');
+        server.signal("SIGHUP");
+        await server.waitFor(/\[ERROR\] Reload failed, keeping the running workers: .*deno\.json/);
+        assert.equal((await get(url)).body, "one");
+        writeFileSync(config, '{ "imports": { "x/": "./two/" } }');
+        server.signal("SIGHUP");
+        await eventuallyBody(url, "two");
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+async function eventuallyBody(url: string, body: string): Promise<void> {
+  for (let i = 0; (await get(url)).body !== body; i++) {
+    if (i > 200) throw new Error(`never answered "${body}"`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 async function getAnswer(url: string) {
