@@ -6,7 +6,7 @@ DENO := node_modules/.bin/deno
 BUN := node_modules/.bin/bun
 SOURCES := $(shell find src workers mod.ts -name '*.ts' 2>/dev/null) package.json
 
-.PHONY: run test compile compile-deno bench ok install clean docs
+.PHONY: run test compile compile-deno bench ok install clean docs bundle fixtures
 
 node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
@@ -15,12 +15,24 @@ node_modules/.installed: package.json package-lock.json
 install: node_modules/.installed
 	@sh scripts/install_system_deps.sh
 
-dist/appserve: node_modules/.installed $(SOURCES)
-	@mkdir -p dist
+# The Deno worker bundle (src/master/worker_bundle.ts): what Deno workers run, under either launcher.
+DENO_BUNDLE := dist/deno/process_entry.js dist/deno/thread_entry.js dist/deno/appserve_shim.js
+
+$(DENO_BUNDLE) &: node_modules/.installed $(SOURCES) deno.json
+	$(DENO) run -A scripts/build_worker_bundle.ts
+
+# The binary embeds the bundle as .txt files, which Bun's file loader keeps byte for byte.
+dist/appserve: node_modules/.installed $(SOURCES) $(DENO_BUNDLE)
+	@mkdir -p dist/embed
+	for f in $(DENO_BUNDLE); do cp $$f dist/embed/$$(basename $$f).txt; done
 	$(BUN) build --compile --compile-autoload-package-json --minify-syntax \
-	  src/cli/main.ts workers/process_entry.ts workers/thread_entry.ts --outfile dist/appserve
+	  --loader .txt:file --asset-naming '[name].[ext]' \
+	  src/cli/main.ts workers/process_entry.ts workers/thread_entry.ts \
+	  $(patsubst dist/deno/%,dist/embed/%.txt,$(DENO_BUNDLE)) --outfile dist/appserve
 
 compile: dist/appserve
+
+bundle: $(DENO_BUNDLE)
 
 compile-deno: node_modules/.installed
 	@sh scripts/compile_deno.sh
@@ -28,11 +40,16 @@ compile-deno: node_modules/.installed
 run: dist/appserve
 	./dist/appserve -w 2 -b 127.0.0.1:8000 examples/hello_hono.ts
 
-test: install dist/appserve
+# The Deno fixture project's npm packages, fetched once before the tests (not in the middle of one).
+fixtures: node_modules/.installed
+	$(DENO) install --quiet --config tests/fixtures/deno_project/deno.json \
+	  --entrypoint tests/fixtures/deno_project/app.ts
+
+test: install dist/appserve fixtures
 	$(DENO) check --quiet src/ workers/ mod.ts scripts/ tests/
 	$(DENO) run -A scripts/run_tests.ts
 
-ok: install dist/appserve
+ok: install dist/appserve fixtures
 	$(DENO) fmt --check
 	$(DENO) lint
 	$(DENO) check src/ workers/ mod.ts scripts/ tests/

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { Logger } from "./src/log/logger.ts";
+import { Logger as OwnLogger } from "./src/log/logger.ts";
 import { VERSION } from "./src/version.ts";
 
 export type { FetchHandler, RemoteAddr, ServeInfo } from "./src/http/types.ts";
@@ -43,7 +43,19 @@ export type { Config } from "./src/config/settings.ts";
  * await log.close();
  * ```
  */
-export { Logger, type LoggerOptions, type LogLevel } from "./src/log/logger.ts";
+export const Logger: typeof OwnLogger = runningLogger() ?? OwnLogger;
+export type Logger = OwnLogger;
+export type { LoggerOptions, LogLevel } from "./src/log/logger.ts";
+
+// A project that maps "appserve" to its own copy of this module still gets, inside a running
+// appserve worker, that process's Logger (src/log/logger_class.ts), so its subclasses are
+// instances of the class the worker checks against.
+function runningLogger(): typeof OwnLogger | undefined {
+  const provided = (globalThis as Record<symbol, { Logger?: typeof OwnLogger } | undefined>)[
+    Symbol.for("appserve.module:appserve")
+  ];
+  return provided?.Logger;
+}
 /**
  * One finished request, as `Logger.access` and `Logger.formatAccess` receive it.
  * Plain data (`request`, `response`, `details`, `durationMs`, and `end`, the

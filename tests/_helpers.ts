@@ -38,7 +38,11 @@ export const FIXTURES = join(ROOT, "tests", "fixtures");
 export const DENO = join(ROOT, PATHS.deno);
 export const BINARY = join(ROOT, PATHS.binary);
 
-export const TARGETS: Target[] = [appserveTarget("deno"), appserveTarget("binary")];
+export const TARGETS: Target[] = [
+  appserveTarget("deno"),
+  appserveTarget("binary"),
+  appserveTarget("binary-deno"),
+];
 
 /** A temporary directory removed by the returned function. */
 export function tempDir(): { path: string; remove: () => void } {
@@ -179,7 +183,7 @@ export function pidOf(answer: HttpAnswer): number {
 
 export { existsSync };
 
-/** Registers one end-to-end test per target: "[deno] name" and "[binary] name". */
+/** Registers one end-to-end test per target: "[deno] name", "[binary] name", "[binary-deno] name". */
 export function e2e(name: string, fn: (target: Target) => Promise<void>): void {
   for (const target of TARGETS) {
     Deno.test({

@@ -22,9 +22,14 @@ export const PATHS = {
   cli: "src/cli/main.ts",
 } as const;
 
-/** How appserve is started: under `deno run` or as the compiled binary. */
+/**
+ * How appserve is started: under `deno run` (Deno workers), as the compiled binary with Bun
+ * workers, or as the binary with Deno workers.
+ */
 export interface Target {
-  name: "deno" | "binary";
+  name: "deno" | "binary" | "binary-deno";
+  /** The runtime of the worker processes, where the app runs. */
+  workers: "deno" | "bun";
   command: string;
   prefix: string[];
 }
@@ -35,13 +40,24 @@ export interface Target {
  */
 export function appserveTarget(name: Target["name"], root: string = ROOT): Target {
   const at = (path: string) => (root ? join(root, path) : path);
-  return name === "deno"
-    ? {
+  if (name === "deno") {
+    return {
       name,
+      workers: "deno",
       command: at(PATHS.deno),
       prefix: ["run", "-A", "--unstable-net", "--quiet", at(PATHS.cli)],
-    }
-    : { name, command: at(PATHS.binary), prefix: [] };
+    };
+  }
+  // Named explicitly: with `auto`, a Deno on PATH would pick Deno workers for the fixtures
+  // (they sit under appserve's own deno.json).
+  return name === "binary"
+    ? { name, workers: "bun", command: at(PATHS.binary), prefix: ["--runtime", "bun"] }
+    : {
+      name,
+      workers: "deno",
+      command: at(PATHS.binary),
+      prefix: ["--runtime", "deno", "--deno", at(PATHS.deno)],
+    };
 }
 
 /** Resolves after `ms`. */

@@ -24,6 +24,7 @@ import { VERSION } from "../version.ts";
 import { ExitCode } from "../exit_codes.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import { chownAll, dropPrivileges, ownedFiles, resolveIdentity } from "../master/privileges.ts";
+import { chooseWorkers, launchWorkers, type WorkerLaunch } from "../master/worker_launch.ts";
 import { renderHelp, renderTopicHelp } from "./help.ts";
 import { checkAppModule, checkConfig, checkTmpDir, socketGroupOf } from "./check_config.ts";
 import { DAEMON_ENV, daemonize } from "./daemon.ts";
@@ -44,8 +45,17 @@ async function serve(ctx: ServeContext): Promise<number> {
   const { argv, resolved, runtime, report } = ctx;
   const { config } = resolved;
   checkTmpDir(config, resolved.origins.worker_tmp_dir);
+  // No Deno, an old one or a broken deno.json: one line now, before anything is bound.
+  const chooseOptions = (r: Resolved) => ({
+    env: process.env,
+    appFile: checkAppModule(r.config),
+    origins: { runtime: r.origins.runtime, deno: r.origins.deno },
+  });
+  const workers = chooseWorkers(config, runtime, chooseOptions(resolved));
+  // The workers serve TLS: what their runtime can verify is what counts.
+  const clientCerts = workers.runtime.tlsClientCerts;
   // Unreadable or mismatched certificates stop the start here, before anything is bound.
-  loadTlsFiles(config, runtime.tlsClientCerts);
+  loadTlsFiles(config, clientCerts);
   const identity = resolveIdentity(config);
   const socketGroup = socketGroupOf(resolved);
   // A USR2 child of a daemon is already detached (gunicorn skips daemonizing then too).
@@ -85,6 +95,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   const pidfile = config.pidfile
     ? new Pidfile(parentPid ? `${config.pidfile}.2` : config.pidfile)
     : undefined;
+  let launch: WorkerLaunch;
   try {
     pidfile?.create(process.pid);
     if (identity) {
@@ -96,21 +107,25 @@ async function serve(ctx: ServeContext): Promise<number> {
       chownAll(owned, identity);
       const dropped = dropPrivileges(runtime.libc(), identity);
       // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
-      loadTlsFiles(config, runtime.tlsClientCerts);
+      loadTlsFiles(config, clientCerts);
       if (dropped) log.info(`Dropped privileges to ${identity.describe}`);
     }
+    // After the drop: the workers' user writes the bundle and can read it.
+    launch = await launchWorkers(workers, config, runtime, env);
   } catch (error) {
     closeListeners(runtime.libc(), inherited ? [] : listeners);
     pidfile?.unlink(process.pid);
     throw error;
   }
   log.info(`Starting appserve ${VERSION}`);
-  const reloadConfig = () => {
-    const next = resolveConfig(argv, { env: process.env, cwd: process.cwd() }).config;
-    checkAppModule(next);
+  const reloadConfig = async () => {
+    const resolvedNext = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
+    const next = resolvedNext.config;
+    // The project's deno.json is read again too: a broken one keeps the old workers.
+    const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext));
     // Renewed certificates are read by the new workers; broken ones keep the old workers.
-    loadTlsFiles(next, runtime.tlsClientCerts);
-    return next;
+    loadTlsFiles(next, chosen.runtime.tlsClientCerts);
+    return { config: next, launch: await launchWorkers(chosen, next, runtime, env) };
   };
   const arbiter = new Arbiter({
     config,
@@ -119,6 +134,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     listeners,
     reusePort,
     reloadConfig,
+    launch,
     argv,
     env,
     cwd: process.cwd(),

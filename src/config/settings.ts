@@ -17,6 +17,7 @@ import {
   list,
   octalMode,
   seconds,
+  shellWords,
   string,
   stringTable,
 } from "./validators.ts";
@@ -60,6 +61,7 @@ export interface SettingSpec<T = unknown> {
 }
 
 export const WORKER_CLASSES = ["async", "sync", "gthread", "gevent", "eventlet"] as const;
+export const WORKER_RUNTIMES = ["auto", "deno", "bun"] as const;
 
 const bindAddress = checked("an address such as 127.0.0.1:8000, unix:PATH or fd://N", (s) => {
   try {
@@ -169,6 +171,44 @@ export const SETTINGS = [
       "CPU-bound handlers; `timeout` then applies per request: a 504, and the thread is " +
       "replaced (Bun) or the worker is (Deno)). `gevent` and `eventlet` are accepted as " +
       "aliases of `async` so gunicorn configurations keep working.",
+  },
+  {
+    name: "runtime",
+    section: "Worker Processes",
+    flags: ["--runtime"],
+    metavar: "STRING",
+    type: choice(WORKER_RUNTIMES),
+    default: "auto",
+    doc: "The runtime of the worker processes: `deno` (`deno run` of appserve's worker bundle, " +
+      "with the app's own `deno.json`/`deno.jsonc` or `package.json`), `bun` (the compiled " +
+      "binary re-executing itself; only there or under `bun`) or `auto`: Deno when the app's " +
+      "project (the folders from the app module's up) has a `deno.json`/`deno.jsonc` and a " +
+      "Deno executable is found, else Bun when appserve itself runs on Bun, else Deno. The " +
+      "master logs its choice: `Using runtime: deno 2.9.6 (/usr/local/bin/deno)`.",
+  },
+  {
+    name: "deno",
+    section: "Worker Processes",
+    flags: ["--deno"],
+    metavar: "PATH",
+    type: string("the path of a Deno executable"),
+    default: "",
+    defaultDoc: "$DENO, else `deno` on $PATH, else the Deno running appserve",
+    doc: "The Deno executable that runs Deno workers (Deno 2.8.0 or newer).",
+    path: true,
+  },
+  {
+    name: "deno_flags",
+    section: "Worker Processes",
+    flags: ["--deno-flags"],
+    metavar: "FLAGS",
+    type: shellWords,
+    default: "-A",
+    doc: "Flags for `deno run` of each Deno worker, split as a shell splits words: the " +
+      "permissions (`-A`, or narrower ones, which must still allow what appserve does: " +
+      "`--allow-ffi --allow-env --allow-read --allow-net --allow-sys`) and extras such as " +
+      "`--unstable-kv` or `--v8-flags=--max-old-space-size=512`. appserve adds `--config` " +
+      "(or `--no-config`), `--import-map` and `--unstable-net` itself.",
   },
   {
     name: "threads",

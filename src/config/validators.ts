@@ -3,6 +3,7 @@
 // ValueError whose message says what was expected.
 
 import { parseRange } from "../net/ip_match.ts";
+import { shellSplit } from "./_shell_split.ts";
 
 /** A raw value could not be turned into a setting's type. */
 export class ValueError extends Error {}
@@ -103,6 +104,16 @@ export function checked(
     },
   };
 }
+
+/** Words for another program's command line, split later with shellSplit(). */
+export const shellWords: ValueType<string> = checked("shell words", (s) => {
+  try {
+    shellSplit(s);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+});
 
 /** One of a fixed set of words; `anyCase` also takes `WARNING` for `warning`, as gunicorn. */
 export function choice<const C extends string>(

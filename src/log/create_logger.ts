@@ -45,6 +45,8 @@ export async function createLogger(
     const access = accessRoute(config).file;
     if (access && access !== "-") checkWritable(access, "access log");
   }
+  // The app and hooks modules may import "appserve" too, logger class or not.
+  runtime.provideModule("appserve", appserve);
   const cls = config.logger_class
     ? await loadLoggerClass(config.logger_class, { cwd: process.cwd(), runtime, appserve })
     : undefined;

@@ -24,6 +24,8 @@ import { StartUp } from "./start_up.ts";
 import { workerClassLabel } from "../worker/registry.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSlots } from "./worker_slots.ts";
+import type { WorkerLaunch } from "./worker_launch.ts";
+import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
 
@@ -45,8 +47,13 @@ export interface ArbiterContext {
   listeners: Listener[];
   /** TCP addresses workers bind themselves (reuse-port mode). */
   reusePort: { host: string; port: number }[];
-  /** Re-resolves the configuration for HUP; throws an AppserveError when it is broken. */
-  reloadConfig(): Config;
+  /**
+   * Re-resolves the configuration for HUP, and how workers start under it; throws an
+   * AppserveError when it is broken.
+   */
+  reloadConfig(): Promise<{ config: Config; launch: WorkerLaunch }>;
+  /** How workers start: their runtime and command line. */
+  launch: WorkerLaunch;
   /** How this master was started, for USR2. */
   argv: string[];
   env: Record<string, string | undefined>;
@@ -79,7 +86,7 @@ export class Arbiter {
   /** Highest generation ever started: a rolled-back number is never reused. */
   #lastGeneration = 0;
   /** The configuration before a HUP, kept until the new generation has booted. */
-  #previous: { config: Config; generation: number } | undefined;
+  #previous: { config: Config; launch: WorkerLaunch; generation: number } | undefined;
   readonly #usr2: Reexec;
   readonly #startUp: StartUp;
   readonly #slots: WorkerSlots | undefined;
@@ -108,6 +115,7 @@ export class Arbiter {
     if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");
     log.info(`Listening at: ${this.#addresses()} (${process.pid})`);
     log.info(`Using worker: ${workerClassLabel(this.#ctx.config)}`);
+    this.#logLaunch();
     const shortage = fdShortage(this.#ctx.config, fdLimit());
     if (shortage) log.warning(shortage);
     let code: number = ExitCode.OK;
@@ -236,18 +244,33 @@ export class Arbiter {
     const { log } = this.#ctx;
     log.info(why);
     let next: Config;
+    let launch: WorkerLaunch;
     try {
-      next = this.#ctx.reloadConfig();
+      ({ config: next, launch } = await this.#ctx.reloadConfig());
     } catch (error) {
       if (!(error instanceof AppserveError)) throw error;
       log.error(`Reload failed, keeping the running workers: ${error.message}`);
       return;
     }
-    this.#previous ??= { config: this.#ctx.config, generation: this.#generation };
+    const { config, launch: current } = this.#ctx;
+    this.#previous ??= { config, launch: current, generation: this.#generation };
     this.#ctx.config = next;
+    this.#ctx.launch = launch;
+    this.#logLaunch(current);
     this.#generation = ++this.#lastGeneration;
     await this.#ctx.hooks.run("on_reload", this.#server());
     await this.#setNumWorkers(next.workers);
+  }
+
+  // The workers' runtime at start, and again after a HUP that changed it.
+  #logLaunch(before?: WorkerLaunch): void {
+    const { log, launch } = this.#ctx;
+    const label = describeWorkerRuntime(launch.runtime);
+    if (!before || label !== describeWorkerRuntime(before.runtime)) {
+      log.info(`Using runtime: ${label}`);
+    }
+    launch.info.forEach((line) => log.info(line));
+    launch.warnings.forEach((line) => log.warning(line));
   }
 
   async #reexec(): Promise<void> {
@@ -287,6 +310,7 @@ export class Arbiter {
       if (worker.generation === this.#generation) worker.stop(false);
     }
     this.#ctx.config = previous.config;
+    this.#ctx.launch = previous.launch;
     this.#generation = previous.generation;
     this.#numWorkers = previous.config.workers;
     this.#previous = undefined;
@@ -342,7 +366,8 @@ export class Arbiter {
     const slots = this.#slots;
     const slot = slots?.take() ?? -1;
     const scoreboard = slots && slot >= 0 ? { fd: slots.fd, slot } : undefined;
-    const child = spawnWorker(runtime, boot, listeners.map((l) => l.fd), env, scoreboard);
+    const command = this.#ctx.launch.command;
+    const child = spawnWorker(runtime, command, boot, listeners.map((l) => l.fd), env, scoreboard);
     if (child.pid === undefined) {
       slots?.free(slot);
       throw new HaltServer("Cannot start a worker process.", 1);

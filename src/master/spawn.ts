@@ -46,6 +46,7 @@ export function spawnWithFds(
 /** Starts a worker with the listening sockets `fds` and, given one, a slot of the scoreboard. */
 export function spawnWorker(
   runtime: Runtime,
+  command: SelfCommand,
   boot: Omit<WorkerBoot, "version" | "listeners" | "scoreboard">,
   fds: number[],
   env: Record<string, string | undefined>,
@@ -54,7 +55,7 @@ export function spawnWorker(
   // stdin: EOF tells the worker its master is gone; fd 3: messages to the master.
   const stdio: StdioOptions[] = ["pipe", "inherit", "inherit", "pipe"];
   const all = scoreboard ? [...fds, scoreboard.fd] : fds;
-  return spawnWithFds(runtime, runtime.workerCommand(), all, { stdio, env }, (childFds) =>
+  return spawnWithFds(runtime, command, all, { stdio, env }, (childFds) =>
     bootEnv({
       ...boot,
       listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),

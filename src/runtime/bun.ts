@@ -123,6 +123,10 @@ export const bunRuntime: Runtime = {
       : THREAD_ENTRY.href,
   workerCommand: () => self([TITLE_ROOM], WORKER_ENTRY),
   masterCommand: (argv) => self(argv, CLI_ENTRY),
+  embeddedFile: async (name) => {
+    const file = Bun.embeddedFiles.find((blob) => (blob as File).name === name);
+    return file && new Uint8Array(await file.arrayBuffer());
+  },
   libc: once(loadLibc),
   setProcessTitle: (title) => writeProcessTitle(bunRuntime.libc(), title),
   provideModule,

@@ -66,7 +66,12 @@ export const denoRuntime: Runtime = {
   fdPassing: "inherit",
   tlsClientCerts: false,
   compiled: false,
-  threadEntry: () => THREAD_ENTRY.href,
+  // A worker run from the Deno worker bundle (<dir>/process_entry.js) starts the bundle's own
+  // thread entry, its sibling; the source tree's otherwise.
+  threadEntry: () =>
+    Deno.mainModule.endsWith("/process_entry.js")
+      ? new URL("./thread_entry.js", Deno.mainModule).href
+      : THREAD_ENTRY.href,
   workerCommand: (): SelfCommand => ({
     command: Deno.execPath(),
     args: [...RUN_FLAGS, WORKER_ENTRY.pathname],
@@ -75,11 +80,14 @@ export const denoRuntime: Runtime = {
     command: Deno.execPath(),
     args: [...RUN_FLAGS, CLI_ENTRY.pathname, ...argv],
   }),
+  embeddedFile: () => Promise.resolve(undefined),
   libc: once(loadLibc),
   setProcessTitle: (title: string) => writeProcessTitle(denoRuntime.libc(), title),
-  // Deno resolves "appserve" through the import map of appserve's deno.json,
-  // which `deno run` finds next to the entry module: the same mod.ts instance.
-  provideModule: () => {},
+  // User modules resolve "appserve" through the import map the master made (the shim,
+  // workers/appserve_shim.ts) or their own (mod.ts): both read what is stored here.
+  provideModule: (specifier, exports) => {
+    (globalThis as Record<symbol, unknown>)[Symbol.for(`appserve.module:${specifier}`)] = exports;
+  },
   prepareImports: () => {},
   explainAppError: () => undefined,
   serveNative,

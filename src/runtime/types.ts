@@ -88,6 +88,8 @@ export interface Runtime {
   threadEntry(): string;
   /** Command line that starts a new master (USR2 re-exec) with these CLI args. */
   masterCommand(argv: string[]): SelfCommand;
+  /** A file embedded in the compiled executable (the Deno worker bundle), by name. */
+  embeddedFile(name: string): Promise<Uint8Array | undefined>;
   /** The libc bindings, opened once per process. */
   libc(): Libc;
   /** Sets what `ps` shows for this process (gunicorn's setproctitle). */

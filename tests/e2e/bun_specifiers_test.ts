@@ -10,7 +10,6 @@ import {
   DENO,
   FIXTURES,
   freePort,
-  get,
   getWhenReady,
   hasStackTrace,
   ownFrames,
@@ -23,6 +22,8 @@ import {
 const binary = TARGETS.find((t) => t.name === "binary")!;
 const PROJECTS = join(FIXTURES, "bun_workers");
 const NO_DENO = { PATH: "", DENO: "" };
+// These tests are about Bun workers: the binary's choice (--runtime auto) is tested elsewhere.
+const BUN = ["--runtime", "bun"];
 const RAW = /ResolveMessage|ReferenceError|BuildMessage|Cannot find package/;
 
 function binaryTest(name: string, fn: () => Promise<void>): void {
@@ -30,7 +31,7 @@ function binaryTest(name: string, fn: () => Promise<void>): void {
 }
 
 async function serves(project: string, args: string[], body: RegExp): Promise<void> {
-  const server = start(binary, ["-b", "127.0.0.1:0", ...args], {
+  const server = start(binary, [...BUN, "-b", "127.0.0.1:0", ...args], {
     cwd: join(PROJECTS, project),
     env: NO_DENO,
   });
@@ -49,7 +50,7 @@ async function cannotLoad(
   args: string[],
   env: Record<string, string> = NO_DENO,
 ): Promise<string> {
-  const result = await run(binary, ["-b", "127.0.0.1:0", ...args], { cwd, env });
+  const result = await run(binary, [...BUN, "-b", "127.0.0.1:0", ...args], { cwd, env });
   assert.equal(result.code, 4, result.stderr);
   assert.doesNotMatch(result.stderr, RAW);
   assert.ok(!hasStackTrace(result.stderr), result.stderr);
@@ -83,7 +84,7 @@ binaryTest(
   "an app that fails to load through the import map shows its file, line and stack",
   async () => {
     const cwd = join(PROJECTS, "import_map");
-    const result = await run(binary, ["-b", "127.0.0.1:0", "throws_at_load:app"], {
+    const result = await run(binary, [...BUN, "-b", "127.0.0.1:0", "throws_at_load:app"], {
       cwd,
       env: NO_DENO,
     });
@@ -138,7 +139,7 @@ binaryTest("Deno.env at request time: a 500 and one line naming --runtime deno",
   for (const args of [[], ["-k", "gthread", "--threads", "2"], ["--reuse-port"]]) {
     // Reuse-port workers bind the port themselves: it must be known up front.
     const bind = `127.0.0.1:${args.includes("--reuse-port") ? await freePort() : 0}`;
-    const server = start(binary, ["-b", bind, ...args, "deno_env_at_request.ts"], {
+    const server = start(binary, [...BUN, "-b", bind, ...args, "deno_env_at_request.ts"], {
       cwd: join(PROJECTS, "needs_deno"),
       env: NO_DENO,
     });
@@ -190,7 +191,7 @@ binaryTest("a broken deno.json fails in one line naming the file", async () => {
 });
 
 binaryTest("--check-config loads an app with npm: specifiers", async () => {
-  const result = await run(binary, ["--check-config", "mod:app"], {
+  const result = await run(binary, [...BUN, "--check-config", "mod:app"], {
     cwd: join(PROJECTS, "npm_specifiers"),
     env: NO_DENO,
   });

@@ -85,7 +85,9 @@ function loadCases<E>(dir: "valid" | "invalid", target: Target): Case<E>[] {
     const json = JSON.parse(readFileSync(join(path, f.replace(/\.http$/, ".json")), "utf8"));
     const limits = (Array.isArray(json) ? undefined : json.limits) ?? {};
     const targets: string[] | undefined = Array.isArray(json) ? undefined : json.targets;
-    if (targets !== undefined && !targets.includes(target.name)) return [];
+    // A case's targets name the workers' runtime: "deno", or "binary" for Bun.
+    const runtime = target.workers === "bun" ? "binary" : "deno";
+    if (targets !== undefined && !targets.includes(runtime)) return [];
     const expect = dir === "valid" && !Array.isArray(json) ? json.requests : json;
     return [{
       file: `${dir}/${f}`,

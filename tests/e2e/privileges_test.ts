@@ -50,7 +50,7 @@ async function privilegedPort(): Promise<number> {
 
 // Under `deno run`, the processes that run as the user need a module cache they may write.
 function withCache(target: Target, dir: string): Target {
-  if (target.name !== "deno") return target;
+  if (target.workers !== "deno") return target;
   const cache = join(dir, "deno-cache");
   mkdirSync(cache, { recursive: true });
   chmodSync(cache, 0o777);

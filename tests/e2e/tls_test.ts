@@ -179,7 +179,7 @@ e2e(
       CLIENT_APP,
     ];
     try {
-      if (t.name === "deno") {
+      if (t.workers === "deno") {
         const result = await run(t, args);
         assert.equal(result.code, 1, result.stderr);
         assert.ok(!hasStackTrace(result.stderr));

@@ -1,0 +1,219 @@
+// The user's Deno project as a Deno worker must see it: the deno.json/deno.jsonc found from the
+// app module's folder up (as `deno run` finds one), or a package.json, and the import map the
+// worker gets: `deno run --import-map` replaces the configuration's imports, so the map holds
+// them (made absolute), plus "appserve" mapped to the shim unless the project maps it itself.
+
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { ConfigError } from "../errors.ts";
+
+/** What was found from the app's folder up; both unset for a bare script. */
+export interface DenoProject {
+  /** The nearest deno.json or deno.jsonc. */
+  config?: string;
+  /** The nearest package.json, when no deno configuration is at its level or below. */
+  packageJson?: string;
+}
+
+/**
+ * Walks up from `appFile`'s folder (`deno run` would from its cwd; the app's is what counts) to
+ * the first folder with a deno.json/deno.jsonc or a package.json: a Node project's root ends the
+ * walk, so a deno.json further up (of a checkout the project sits in) is not its configuration.
+ */
+export function findDenoProject(appFile: string): DenoProject {
+  for (let dir = dirname(resolve(appFile));; dir = dirname(dir)) {
+    const config = configIn(dir);
+    if (config) return { config };
+    const pkg = join(dir, "package.json");
+    if (existsSync(pkg)) return { packageJson: pkg };
+    if (dirname(dir) === dir) return {};
+  }
+}
+
+type Imports = Record<string, string>;
+interface ImportMap {
+  imports: Imports;
+  scopes: Record<string, Imports>;
+}
+
+/** Reads a deno.json(c): comments and trailing commas allowed; a broken file is one line. */
+export function readDenoConfig(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(`${file}: Cannot read: ${(error as Error).message.split("\n")[0]}`);
+  }
+  return parseJsonc(text, file);
+}
+
+/**
+ * JSON with comments and trailing commas, as deno.jsonc allows. Comments and trailing commas
+ * become spaces, so the positions in JSON.parse's message still point into the file.
+ */
+export function parseJsonc(text: string, file: string): Record<string, unknown> {
+  const out = text.split("");
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++;
+    } else if (c === "/" && text[i + 1] === "/") {
+      for (; i < text.length && text[i] !== "\n"; i++) out[i] = " ";
+    } else if (c === "/" && text[i + 1] === "*") {
+      const end = text.indexOf("*/", i + 2);
+      const stop = end === -1 ? text.length : end + 2;
+      for (; i < stop; i++) if (text[i] !== "\n") out[i] = " ";
+      i--;
+    } else if (c === ",") {
+      let j = i + 1;
+      while (j < text.length && /\s/.test(out[j])) j++;
+      if (out[j] === "}" || out[j] === "]") out[i] = " ";
+    }
+  }
+  const plain = out.join("");
+  let value: unknown;
+  try {
+    value = JSON.parse(plain);
+  } catch (error) {
+    throw new ConfigError(
+      `${file}${position(plain, error as Error)}: Cannot parse: ${
+        (error as Error).message.replace(/ in JSON at position \d+.*$/, "")
+      }`,
+    );
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(`${file}: Cannot parse: expected an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+// ":LINE:COL" from V8's "... at position N"; JavaScriptCore's messages carry no position.
+function position(text: string, error: Error): string {
+  const m = /position (\d+)/.exec(error.message);
+  if (!m) return "";
+  const before = text.slice(0, Number(m[1])).split("\n");
+  return `:${before.length}:${before[before.length - 1].length + 1}`;
+}
+
+function isRelative(value: string): boolean {
+  return value.startsWith("./") || value.startsWith("../") || value.startsWith("/");
+}
+
+function stringMap(value: unknown, what: string, file: string): Imports {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(`${file}: Cannot read "${what}": expected an object`);
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== "string") {
+      throw new ConfigError(`${file}: Cannot read "${what}": "${key}" is not a string`);
+    }
+  }
+  return value as Imports;
+}
+
+// An import map file takes keys and values as they are; deno.json also lets "hono": "npm:hono@4"
+// serve "hono/jsx" (and the same for jsr:), so those prefixes are spelled out here.
+function absolute(map: Imports, base: string, fromConfig: boolean): Imports {
+  const out: Imports = {};
+  for (const [key, value] of Object.entries(map)) {
+    const k = isRelative(key) ? new URL(key, base).href : key;
+    const v = isRelative(value) ? new URL(value, base).href : value;
+    out[k] = v;
+    const registry = /^(npm|jsr):\/?(.+)$/.exec(v);
+    if (fromConfig && registry && !k.endsWith("/") && !(`${key}/` in map)) {
+      out[`${k}/`] = `${registry[1]}:/${registry[2]}/`;
+    }
+  }
+  return out;
+}
+
+function importsOf(config: Record<string, unknown>, file: string): ImportMap {
+  const base = pathToFileURL(file).href;
+  if (typeof config.importMap === "string") {
+    const mapFile = resolve(dirname(file), config.importMap);
+    const external = readDenoConfig(mapFile);
+    const mapBase = pathToFileURL(mapFile).href;
+    return {
+      imports: absolute(stringMap(external.imports, "imports", mapFile), mapBase, false),
+      scopes: scopesOf(external.scopes, mapBase, mapFile, false),
+    };
+  }
+  return {
+    imports: absolute(stringMap(config.imports, "imports", file), base, true),
+    scopes: scopesOf(config.scopes, base, file, true),
+  };
+}
+
+function scopesOf(
+  value: unknown,
+  base: string,
+  file: string,
+  fromConfig: boolean,
+): Record<string, Imports> {
+  const out: Record<string, Imports> = {};
+  for (const [scope, map] of Object.entries(stringMaps(value, file))) {
+    out[new URL(scope, base).href] = absolute(map, base, fromConfig);
+  }
+  return out;
+}
+
+function stringMaps(value: unknown, file: string): Record<string, Imports> {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(`${file}: Cannot read "scopes": expected an object`);
+  }
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, stringMap(v, `scopes.${k}`, file)]),
+  );
+}
+
+function configIn(dir: string): string | undefined {
+  return ["deno.json", "deno.jsonc"].map((name) => join(dir, name)).find((f) => existsSync(f));
+}
+
+function membersOf(file: string): string[] {
+  const workspace = readDenoConfig(file).workspace;
+  const list = Array.isArray(workspace)
+    ? workspace
+    : (workspace as { members?: unknown } | undefined)?.members;
+  return Array.isArray(list) ? list.map((m) => resolve(dirname(file), String(m))) : [];
+}
+
+/** The configuration itself when it is a workspace root, else the root listing its folder. */
+function workspaceRoot(config: string): string | undefined {
+  if (membersOf(config).length) return config;
+  const member = dirname(config);
+  for (let dir = dirname(member); dirname(dir) !== dir; dir = dirname(dir)) {
+    const file = configIn(dir);
+    if (file) return membersOf(file).includes(member) ? file : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The import map for `deno run --import-map` with `--config project.config`: the configuration's
+ * imports and scopes (its workspace root's, with each member's own imports as a scope of the
+ * member's folder), and "appserve" → `shimUrl` unless mapped already.
+ */
+export function denoImportMap(project: DenoProject, shimUrl: string): ImportMap {
+  const map: ImportMap = { imports: {}, scopes: {} };
+  if (project.config) {
+    const root = workspaceRoot(project.config) ?? project.config;
+    const top = importsOf(readDenoConfig(root), root);
+    Object.assign(map.imports, top.imports);
+    Object.assign(map.scopes, top.scopes);
+    // Each member's own imports apply inside its folder, as in a Deno workspace.
+    for (const dir of membersOf(root)) {
+      const file = configIn(dir);
+      if (!file) continue;
+      const own = importsOf(readDenoConfig(file), file);
+      const scope = pathToFileURL(dir + "/").href;
+      map.scopes[scope] = { ...own.imports, ...map.scopes[scope] };
+      Object.assign(map.scopes, own.scopes);
+    }
+  }
+  if (!("appserve" in map.imports)) map.imports.appserve = shimUrl;
+  return map;
+}

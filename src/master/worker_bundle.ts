@@ -1,0 +1,229 @@
+// The Deno worker bundle: appserve's worker and thread entries with every dependency inlined
+// (only node: builtins left), so `deno run` loads it under the user's deno.json instead of
+// appserve's. `make` builds it into dist/deno/ (scripts/build_worker_bundle.ts) and the binary
+// embeds it; before Deno workers start, the master installs the files into a per-version cache
+// directory, written to a temporary name and renamed (two masters at once are safe) and checked
+// against their hashes every time (a damaged file is written again, never run).
+
+import { spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { isAbsolute, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { ConfigError } from "../errors.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { VERSION } from "../version.ts";
+
+/** The bundle's files; the binary embeds each as `<name>.txt` (Bun's file loader keeps bytes). */
+export const BUNDLE_FILES = ["process_entry.js", "thread_entry.js", "appserve_shim.js"] as const;
+export type BundleFile = typeof BUNDLE_FILES[number];
+
+const ENTRIES = ["workers/process_entry.ts", "workers/thread_entry.ts", "workers/appserve_shim.ts"];
+
+/** The checkout this file belongs to (meaningless inside the binary). */
+const ROOT = fileURLToPath(new URL("../../", import.meta.url).href);
+
+/** Where `make` and the source launcher put the bundle. */
+export const SOURCE_BUNDLE_DIR = join(ROOT, "dist", "deno");
+
+/**
+ * `deno bundle` arguments that write the bundle into `outdir`. src/runtime/bun.ts stays out
+ * (its bun:ffi import would stop Deno from loading the bundle; Deno never takes that branch).
+ */
+export function bundleArgs(outdir: string): string[] {
+  return [
+    "bundle",
+    "--quiet",
+    "--config",
+    join(ROOT, "deno.json"),
+    "--platform",
+    "deno",
+    "--external",
+    "*/bun.ts",
+    "--outdir",
+    outdir,
+    ...ENTRIES,
+  ];
+}
+
+/** Builds the bundle into `dir` with `deno`: into a temporary folder, then renamed file by file. */
+export function buildBundle(deno: string, dir: string): void {
+  const temp = `${dir}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    const run = spawnSync(deno, bundleArgs(temp), {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    if (run.status !== 0) {
+      const why = (run.stderr || run.error?.message || "").trim().split("\n")[0];
+      throw new ConfigError(`Cannot build the Deno worker bundle with ${deno}: ${why}`);
+    }
+    mkdirSync(dir, { recursive: true });
+    for (const name of BUNDLE_FILES) renameSync(join(temp, name), join(dir, name));
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+// The newest modification time of appserve's sources, which the bundle must not be older than.
+function newestSource(): number {
+  let newest = 0;
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs);
+    }
+  };
+  walk(join(ROOT, "src"));
+  walk(join(ROOT, "workers"));
+  for (const file of ["deno.json", "package.json"]) {
+    newest = Math.max(newest, statSync(join(ROOT, file)).mtimeMs);
+  }
+  return newest;
+}
+
+/** Why dist/deno/ must be (re)built under the source launcher, or undefined when it is current. */
+export function sourceBundleStale(dir: string = SOURCE_BUNDLE_DIR): string | undefined {
+  let oldest = Infinity;
+  for (const name of BUNDLE_FILES) {
+    try {
+      oldest = Math.min(oldest, statSync(join(dir, name)).mtimeMs);
+    } catch {
+      return "missing";
+    }
+  }
+  return oldest < newestSource() ? "older than the sources" : undefined;
+}
+
+/** The bundle's bytes: embedded in the binary, or dist/deno/ under the source launcher. */
+export async function bundleBytes(
+  runtime: Runtime,
+  dir: string = SOURCE_BUNDLE_DIR,
+): Promise<Map<BundleFile, Uint8Array>> {
+  const files = new Map<BundleFile, Uint8Array>();
+  for (const name of BUNDLE_FILES) {
+    const bytes = runtime.compiled
+      ? await runtime.embeddedFile(`${name}.txt`)
+      : readFileSync(join(dir, name));
+    if (!bytes) throw new ConfigError(`This appserve binary holds no Deno worker bundle: ${name}`);
+    files.set(name, bytes);
+  }
+  return files;
+}
+
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+/** Where the bundle went, and what the master should say about it. */
+export interface InstalledBundle {
+  dir: string;
+  /** Warnings: the cache fell back to a temp dir, a damaged file was written again. */
+  notes: string[];
+}
+
+export interface InstallOptions {
+  env: Record<string, string | undefined>;
+  /** @default the effective uid */
+  uid?: number;
+}
+
+/** The cache base, then a private temp dir: `$XDG_CACHE_HOME/appserve`, `/tmp/appserve-UID`. */
+export function cacheCandidates(options: InstallOptions): { dir: string; private: boolean }[] {
+  const { env } = options;
+  const uid = options.uid ?? process.getuid?.() ?? 0;
+  const xdg = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : "";
+  const cache = xdg || (env.HOME ? join(env.HOME, ".cache") : "");
+  return [
+    ...(cache ? [{ dir: join(cache, "appserve"), private: false }] : []),
+    { dir: join(tmpdir(), `appserve-${uid}`), private: true },
+  ];
+}
+
+// A shared temp folder must be ours alone: not a symlink, owned by us, writable by nobody else.
+function ownPrivateDir(dir: string, uid: number): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) {
+    throw new Error(`not a private folder of uid ${uid}`);
+  }
+}
+
+/** Writes `bytes` to `dir/name` under a temporary name and renames it into place. */
+function writeAtomically(dir: string, name: string, bytes: Uint8Array): void {
+  const temp = join(dir, `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  const fd = openSync(temp, "wx", 0o644);
+  try {
+    for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(temp, join(dir, name));
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+function hashOf(file: string): string | undefined {
+  try {
+    return sha256(readFileSync(file));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Makes `dir/name` hold exactly `bytes`; says so when a different file was there. */
+export function placeFile(dir: string, name: string, bytes: Uint8Array, notes: string[]): void {
+  const want = sha256(bytes);
+  const file = join(dir, name);
+  const had = hashOf(file);
+  if (had === want) return;
+  writeAtomically(dir, name, bytes);
+  if (hashOf(file) !== want) throw new Error(`${file} does not read back as written`);
+  if (had !== undefined) notes.push(`${file} was damaged (its hash differed): written again`);
+}
+
+/** Installs the files into `<cache>/appserve/<version>-<hash>/` (or the temp fallback). */
+export function installBundle(
+  files: Map<string, Uint8Array>,
+  options: InstallOptions,
+): InstalledBundle {
+  const uid = options.uid ?? process.getuid?.() ?? 0;
+  const id = sha256(
+    new TextEncoder().encode([...files].map(([name, b]) => `${name}:${sha256(b)}`).join("\n")),
+  ).slice(0, 16);
+  const notes: string[] = [];
+  const failures: string[] = [];
+  for (const candidate of cacheCandidates(options)) {
+    const dir = join(candidate.dir, `${VERSION}-${id}`);
+    try {
+      if (candidate.private) ownPrivateDir(candidate.dir, uid);
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+      for (const [name, bytes] of files) placeFile(dir, name, bytes, notes);
+      if (failures.length) {
+        notes.unshift(`Cannot use ${failures[0]}; the Deno worker bundle is in ${dir}`);
+      }
+      return { dir, notes };
+    } catch (error) {
+      failures.push(`${candidate.dir}: ${(error as Error).message.split("\n")[0]}`);
+    }
+  }
+  throw new ConfigError(`Cannot write the Deno worker bundle to ${failures.join(", nor ")}`);
+}

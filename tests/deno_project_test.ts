@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { denoImportMap, findDenoProject, parseJsonc } from "../src/master/deno_project.ts";
+
+const SHIM = "file:///cache/appserve_shim.js";
+
+function tree(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), "appserve-project-"));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(root, path, ".."), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
+
+const url = (path: string) => pathToFileURL(path).href;
+
+Deno.test("parseJsonc() takes comments and trailing commas", () => {
+  const text = '{\n  // a comment\n  "a": "x // not a comment", /* block */\n  "b": [1, 2,],\n}\n';
+  assert.deepEqual(parseJsonc(text, "deno.jsonc"), { a: "x // not a comment", b: [1, 2] });
+});
+
+Deno.test("parseJsonc() names the file and the line of a syntax error", () => {
+  assert.throws(
+    () => parseJsonc('{\n  "imports": {\n    "hono" "npm:hono@4"\n  }\n}\n', "/p/deno.json"),
+    (error: Error) => {
+      assert.equal(error.name, "ConfigError");
+      assert.match(error.message, /^\/p\/deno\.json:3:12: Cannot parse: /);
+      assert.equal(error.message.split("\n").length, 1);
+      return true;
+    },
+  );
+});
+
+Deno.test("findDenoProject() finds the nearest deno.json, and stops at a package.json", () => {
+  const root = tree({
+    "deno.jsonc": "{}",
+    "src/app/mod.ts": "",
+    "node/package.json": "{}",
+    "node/lib/app.ts": "",
+  });
+  try {
+    assert.deepEqual(findDenoProject(join(root, "src/app/mod.ts")), {
+      config: join(root, "deno.jsonc"),
+    });
+    assert.deepEqual(findDenoProject(join(root, "node/lib/app.ts")), {
+      packageJson: join(root, "node/package.json"),
+    });
+  } finally {
+    rmSync(root, { recursive: true });
+  }
+});
+
+Deno.test("denoImportMap() makes deno.json imports absolute and adds appserve", () => {
+  const root = tree({
+    "deno.json": JSON.stringify({
+      imports: { "hono": "npm:hono@4", "@/": "./lib/", "std/": "jsr:@std/path@1/" },
+      scopes: { "./vendor/": { "hono": "npm:hono@3" } },
+    }),
+  });
+  try {
+    const map = denoImportMap({ config: join(root, "deno.json") }, SHIM);
+    assert.deepEqual(map.imports, {
+      "hono": "npm:hono@4",
+      "hono/": "npm:/hono@4/",
+      "@/": url(join(root, "lib")) + "/",
+      "std/": "jsr:@std/path@1/",
+      "appserve": SHIM,
+    });
+    assert.deepEqual(map.scopes, {
+      [url(join(root, "vendor")) + "/"]: { "hono": "npm:hono@3", "hono/": "npm:/hono@3/" },
+    });
+  } finally {
+    rmSync(root, { recursive: true });
+  }
+});
+
+Deno.test("denoImportMap() keeps the project's own appserve and reads an importMap file", () => {
+  const root = tree({
+    "deno.json": JSON.stringify({ importMap: "./maps/import_map.json" }),
+    "maps/import_map.json": JSON.stringify({ imports: { appserve: "../vendor/appserve/mod.ts" } }),
+  });
+  try {
+    const map = denoImportMap({ config: join(root, "deno.json") }, SHIM);
+    assert.deepEqual(map.imports, { appserve: url(join(root, "vendor/appserve/mod.ts")) });
+  } finally {
+    rmSync(root, { recursive: true });
+  }
+});
+
+Deno.test("denoImportMap() gives workspace members their imports as scopes", () => {
+  const root = tree({
+    "deno.json": JSON.stringify({ workspace: ["./api"], imports: { hono: "npm:hono@4" } }),
+    "api/deno.json": JSON.stringify({ name: "@ws/api", imports: { "#/": "./lib/" } }),
+  });
+  try {
+    const map = denoImportMap({ config: join(root, "api/deno.json") }, SHIM);
+    assert.deepEqual(map.imports, { hono: "npm:hono@4", "hono/": "npm:/hono@4/", appserve: SHIM });
+    assert.deepEqual(map.scopes, {
+      [url(join(root, "api")) + "/"]: { "#/": url(join(root, "api/lib")) + "/" },
+    });
+  } finally {
+    rmSync(root, { recursive: true });
+  }
+});
+
+Deno.test("denoImportMap() without a deno.json maps only appserve", () => {
+  assert.deepEqual(denoImportMap({}, SHIM), { imports: { appserve: SHIM }, scopes: {} });
+});

@@ -1,0 +1,325 @@
+// Deno workers load the user's project, not appserve's: its deno.json import map (npm:
+// packages, path aliases, JSX settings), the Deno namespace, a package.json project, a logger
+// class importing "appserve" and the project's packages; the binary's runtime choice; and the
+// bad inputs of the Deno path, each one line with its exit code and nothing started.
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { appserveTarget, type Target } from "../_procs.ts";
+import {
+  FIXTURES,
+  get,
+  hasStackTrace,
+  ROOT,
+  run,
+  type RunResult,
+  start,
+  TARGETS,
+  tempDir,
+} from "../_helpers.ts";
+import { MIN_DENO } from "../../src/master/worker_runtime.ts";
+
+const PROJECT = join(FIXTURES, "deno_project");
+const PACKAGE = join(FIXTURES, "package_project");
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+const DENO_TARGETS = TARGETS.filter((t) => t.workers === "deno");
+const BINARY_DENO = appserveTarget("binary-deno");
+/** The binary left to choose (`--runtime auto`), with Deno on PATH. */
+const BINARY_AUTO: Target = { ...appserveTarget("binary"), prefix: [] };
+const DENO_ON_PATH = { PATH: `${join(ROOT, "node_modules", ".bin")}:${Deno.env.get("PATH")}` };
+
+function test(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+}
+
+function assertOneLineError(result: RunResult, code: number, pattern: RegExp): void {
+  assert.equal(result.code, code, result.stderr);
+  assert.ok(!hasStackTrace(result.stderr), `stack trace in:\n${result.stderr}`);
+  const lines = result.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `expected one line, got:\n${result.stderr}`);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(result.stderr, /Listening at|Booting worker/);
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] a Deno project: npm: import, path alias, JSX, Deno.env, Deno.readTextFile`, async () => {
+    const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", `${PROJECT}/app.ts:app`], {
+      env: { FIXTURE_VALUE: "forty-two" },
+    });
+    try {
+      const url = await server.ready(2);
+      assert.equal((await get(url)).body, "hono on deno");
+      assert.equal((await get(`${url}/jsx`)).body, "<p>hello jsx</p>");
+      assert.equal((await get(`${url}/env`)).body, "FIXTURE_VALUE=forty-two");
+      assert.equal((await get(`${url}/file`)).body, "read by Deno.readTextFile\n");
+      assert.match(server.stderr, /\[INFO\] Using runtime: deno \d+\.\d+\.\d+ \(\/.+\)\n/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test(`[${target.name}] a logger class importing appserve and the project's hono, in threads too`, async () => {
+    const server = start(target, [
+      "-k",
+      "gthread",
+      "--threads",
+      "2",
+      "-b",
+      "127.0.0.1:0",
+      "--logger-class",
+      `${PROJECT}/json_logger.ts`,
+      `${PROJECT}/app.ts:app`,
+    ]);
+    try {
+      const url = await server.url();
+      assert.equal((await getAnswer(url)).body, "hono on deno");
+    } finally {
+      const result = await server.stop();
+      // "Worker exiting" is written by the worker process, through the class it loaded.
+      assert.match(result.stderr, /^tagged\(function\) info Worker exiting \(pid: \d+\) true$/m);
+      assert.match(result.stderr, /^tagged\(function\) info Shutting down: Master true$/m);
+    }
+  });
+
+  test(`[${target.name}] a package.json project resolves its packages from node_modules`, async () => {
+    const server = start(target, ["-b", "127.0.0.1:0", `${PACKAGE}/app.ts:app`]);
+    try {
+      const url = await server.ready();
+      assert.equal((await get(url)).body, "package.json project on deno");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test(`[${target.name}] a broken deno.json: one line naming file, line and column, exit 1`, async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir.path, "deno.json"),
+        '{\n  "imports": {\n    "x": "./x.ts",,\n  }\n}\n',
+      );
+      writeFileSync(join(dir.path, "app.ts"), "export default { fetch: () => new Response('x') };");
+      const result = await run(target, ["-b", "127.0.0.1:0", join(dir.path, "app.ts")]);
+      assertOneLineError(
+        result,
+        1,
+        // V8 says where (the source launcher); JavaScriptCore (the binary) does not.
+        new RegExp(`^Error: ${dir.path}/deno\\.json(:4:3)?: Cannot parse: .+$`),
+      );
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] HUP reads deno.json again; a broken one keeps the running workers`, async () => {
+    const dir = tempDir();
+    try {
+      const config = join(dir.path, "deno.json");
+      writeFileSync(config, '{ "imports": { "x/": "./one/" } }');
+      for (const v of ["one", "two"]) {
+        mkdirSync(join(dir.path, v));
+        writeFileSync(join(dir.path, v, "v.ts"), `export const v = "${v}";`);
+      }
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { v } from "x/v.ts";\nexport default { fetch: () => new Response(v) };\n',
+      );
+      const server = start(target, ["-b", "127.0.0.1:0", join(dir.path, "app.ts")]);
+      try {
+        const url = await server.ready();
+        assert.equal((await get(url)).body, "one");
+        writeFileSync(config, '{ "imports": { "x/": ');
+        server.signal("SIGHUP");
+        await server.waitFor(/\[ERROR\] Reload failed, keeping the running workers: .*deno\.json/);
+        assert.equal((await get(url)).body, "one");
+        writeFileSync(config, '{ "imports": { "x/": "./two/" } }');
+        server.signal("SIGHUP");
+        await eventuallyBody(url, "two");
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+async function eventuallyBody(url: string, body: string): Promise<void> {
+  for (let i = 0; (await get(url)).body !== body; i++) {
+    if (i > 200) throw new Error(`never answered "${body}"`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function getAnswer(url: string) {
+  for (let i = 0;; i++) {
+    try {
+      return await get(url);
+    } catch (error) {
+      if (i > 200) throw error;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+test("[binary] auto: Deno workers for a deno.json project with Deno on PATH, Bun otherwise", async () => {
+  const deno = start(BINARY_AUTO, ["-b", "127.0.0.1:0", `${PROJECT}/app.ts:app`], {
+    env: DENO_ON_PATH,
+  });
+  try {
+    assert.equal((await get(await deno.ready())).body, "hono on deno");
+    assert.match(deno.stderr, /Using runtime: deno \d+\.\d+\.\d+ \(.+node_modules\/\.bin\/deno\)/);
+  } finally {
+    await deno.stop();
+  }
+  const bun = start(BINARY_AUTO, ["-b", "127.0.0.1:0", `${PACKAGE}/app.ts:app`], {
+    env: DENO_ON_PATH,
+  });
+  try {
+    assert.equal((await get(await bun.ready())).body, "package.json project on bun");
+    assert.match(bun.stderr, /Using runtime: bun \d+\.\d+\.\d+ \(.+dist\/appserve\)/);
+  } finally {
+    await bun.stop();
+  }
+});
+
+test("[binary] --runtime deno without any Deno: one line that says how to install it, exit 1", async () => {
+  const result = await run(BINARY_AUTO, ["--runtime", "deno", "-b", "127.0.0.1:0", PID_APP], {
+    env: { PATH: "/nonexistent", DENO: "" },
+  });
+  assertOneLineError(
+    result,
+    1,
+    /^Error: --runtime: Cannot find a Deno executable for the workers: install it with "npm i -g deno" or from https:\/\/deno\.com, or name it with --deno PATH$/,
+  );
+});
+
+test("[binary] a Deno older than the minimum: one line naming the minimum, exit 1", async () => {
+  const dir = tempDir();
+  try {
+    const fake = join(dir.path, "deno");
+    writeFileSync(
+      fake,
+      '#!/bin/sh\necho "deno 1.46.3 (stable, release, x86_64-unknown-linux-gnu)"\n',
+    );
+    chmodSync(fake, 0o755);
+    const result = await run(BINARY_AUTO, ["--runtime", "deno", "--deno", fake, PID_APP]);
+    assertOneLineError(
+      result,
+      1,
+      new RegExp(
+        `^Error: Deno 1\\.46\\.3 at ${fake} is too old for appserve's workers: they need Deno ${
+          MIN_DENO.replaceAll(".", "\\.")
+        } or newer`,
+      ),
+    );
+  } finally {
+    dir.remove();
+  }
+});
+
+test("[binary-deno] an unwritable cache: the bundle goes to a private temp folder, with a warning", async () => {
+  const dir = tempDir();
+  try {
+    const server = start(BINARY_DENO, ["-b", "127.0.0.1:0", PID_APP], {
+      env: { XDG_CACHE_HOME: "/dev/null/cache", TMPDIR: dir.path },
+    });
+    try {
+      await get(await server.ready());
+      assert.match(
+        server.stderr,
+        new RegExp(
+          `\\[WARNING\\] Cannot use /dev/null/cache/appserve: .+; the Deno worker bundle is in ${dir.path}/appserve-\\d+/`,
+        ),
+      );
+    } finally {
+      await server.stop();
+    }
+    // Neither the cache nor the temp folder: one line, exit 1, no worker started.
+    const result = await run(BINARY_DENO, ["-b", "127.0.0.1:0", PID_APP], {
+      env: { XDG_CACHE_HOME: "/dev/null/cache", TMPDIR: "/dev/null/tmp" },
+    });
+    assertOneLineError(
+      result,
+      1,
+      /^Error: Cannot write the Deno worker bundle to \/dev\/null\/cache\/appserve: .+, nor \/dev\/null\/tmp\/appserve-\d+: .+$/,
+    );
+  } finally {
+    dir.remove();
+  }
+});
+
+test("[binary-deno] a damaged extracted bundle is written again before any worker runs it", async () => {
+  const cache = tempDir();
+  try {
+    const env = { XDG_CACHE_HOME: cache.path };
+    const first = start(BINARY_DENO, ["-b", "127.0.0.1:0", PID_APP], { env });
+    await get(await first.ready());
+    await first.stop();
+    const [version] = readdirSync(join(cache.path, "appserve"));
+    const file = join(cache.path, "appserve", version, "process_entry.js");
+    const good = readFileSync(file, "utf8");
+    writeFileSync(file, 'throw new Error("damaged bundle ran");\n');
+    const second = start(BINARY_DENO, ["-b", "127.0.0.1:0", PID_APP], { env });
+    try {
+      await get(await second.ready());
+      assert.match(
+        second.stderr,
+        new RegExp(`\\[WARNING\\] ${file} was damaged \\(its hash differed\\): written again`),
+      );
+      assert.doesNotMatch(second.stderr, /damaged bundle ran/);
+      assert.equal(readFileSync(file, "utf8"), good);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    cache.remove();
+  }
+});
+
+test("[deno] the source launcher builds a missing bundle and says so", async () => {
+  // A copy of the checkout's sources without dist/: the bundle must be built on first start.
+  const dir = tempDir();
+  try {
+    for (const entry of ["src", "workers", "mod.ts", "deno.json", "package.json"]) {
+      execFileSync("cp", ["-r", join(ROOT, entry), dir.path]);
+    }
+    symlinkSync(join(ROOT, "node_modules"), join(dir.path, "node_modules"));
+    const target: Target = {
+      ...appserveTarget("deno"),
+      prefix: ["run", "-A", "--unstable-net", "--quiet", join(dir.path, "src/cli/main.ts")],
+    };
+    const server = start(target, ["-b", "127.0.0.1:0", PID_APP], {
+      env: { XDG_CACHE_HOME: join(dir.path, "cache") },
+    });
+    try {
+      await get(await server.ready());
+      assert.match(
+        server.stderr,
+        new RegExp(
+          `\\[INFO\\] Building the Deno worker bundle in ${dir.path}/dist/deno \\(missing\\)`,
+        ),
+      );
+      assert.deepEqual(readdirSync(join(dir.path, "dist/deno")).sort(), [
+        "appserve_shim.js",
+        "process_entry.js",
+        "thread_entry.js",
+      ]);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    dir.remove();
+  }
+});

@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { cacheCandidates, installBundle } from "../src/master/worker_bundle.ts";
+import { VERSION } from "../src/version.ts";
+
+const encode = (text: string) => new TextEncoder().encode(text);
+const FILES = new Map([["process_entry.js", encode("worker")], ["thread_entry.js", encode("t")]]);
+
+function withTemp(fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), "appserve-bundle-"));
+  try {
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+Deno.test("installBundle() writes into $XDG_CACHE_HOME/appserve/<version>-<hash>/", () => {
+  withTemp((cache) => {
+    const first = installBundle(FILES, { env: { XDG_CACHE_HOME: cache } });
+    assert.match(first.dir, new RegExp(`^${cache}/appserve/${VERSION}-[0-9a-f]{16}$`));
+    assert.equal(readFileSync(join(first.dir, "process_entry.js"), "utf8"), "worker");
+    assert.deepEqual(first.notes, []);
+    // Installed already: nothing is written again.
+    const mtime = statSync(join(first.dir, "process_entry.js")).mtimeMs;
+    const again = installBundle(FILES, { env: { XDG_CACHE_HOME: cache } });
+    assert.equal(again.dir, first.dir);
+    assert.equal(statSync(join(first.dir, "process_entry.js")).mtimeMs, mtime);
+    // Other bytes, another folder.
+    const other = installBundle(new Map([["process_entry.js", encode("v2")]]), {
+      env: { XDG_CACHE_HOME: cache },
+    });
+    assert.notEqual(other.dir, first.dir);
+  });
+});
+
+Deno.test("installBundle() writes a damaged file again and says so", () => {
+  withTemp((cache) => {
+    const { dir } = installBundle(FILES, { env: { XDG_CACHE_HOME: cache } });
+    writeFileSync(join(dir, "process_entry.js"), "garbage");
+    const repaired = installBundle(FILES, { env: { XDG_CACHE_HOME: cache } });
+    assert.equal(readFileSync(join(dir, "process_entry.js"), "utf8"), "worker");
+    assert.deepEqual(repaired.notes, [
+      `${dir}/process_entry.js was damaged (its hash differed): written again`,
+    ]);
+  });
+});
+
+Deno.test("installBundle() falls back to a private temp folder when the cache is not writable", () => {
+  withTemp((tmp) => {
+    const saved = Deno.env.get("TMPDIR");
+    Deno.env.set("TMPDIR", tmp);
+    try {
+      const installed = installBundle(FILES, { env: { XDG_CACHE_HOME: "/dev/null/cache" } });
+      assert.ok(installed.dir.startsWith(join(tmp, "appserve-")), installed.dir);
+      assert.equal(installed.notes.length, 1);
+      assert.match(
+        installed.notes[0],
+        /^Cannot use \/dev\/null\/cache\/appserve: .*; the Deno worker bundle is in /,
+      );
+      assert.equal(statSync(join(installed.dir, "..")).mode & 0o777, 0o700);
+    } finally {
+      if (saved === undefined) Deno.env.delete("TMPDIR");
+      else Deno.env.set("TMPDIR", saved);
+    }
+  });
+});
+
+Deno.test("installBundle() fails in one line when no folder is writable", () => {
+  const saved = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", "/dev/null/tmp");
+  try {
+    assert.throws(
+      () => installBundle(FILES, { env: { XDG_CACHE_HOME: "/dev/null/cache" } }),
+      (error: Error) => {
+        assert.equal(error.name, "ConfigError");
+        assert.match(
+          error.message,
+          /^Cannot write the Deno worker bundle to \/dev\/null\/cache\/appserve: .*, nor \/dev\/null\/tmp\/appserve-\d+: /,
+        );
+        assert.equal(error.message.split("\n").length, 1);
+        return true;
+      },
+    );
+  } finally {
+    if (saved === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", saved);
+  }
+});
+
+Deno.test("cacheCandidates() uses ~/.cache without $XDG_CACHE_HOME, and ignores a relative one", () => {
+  const dirs = cacheCandidates({ env: { HOME: "/home/u", XDG_CACHE_HOME: "rel" }, uid: 7 });
+  assert.deepEqual(dirs.map((d) => d.dir), [
+    "/home/u/.cache/appserve",
+    join(tmpdir(), "appserve-7"),
+  ]);
+});
