@@ -42,6 +42,7 @@ interface Serving {
   fds: WeakMap<Socket, number>;
 }
 
+// Module-level because this file is the thread: one per thread, set by the pool's "start" message.
 let serving: Serving | undefined;
 
 async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> {

@@ -50,6 +50,7 @@ const LAST_CHUNK = Buffer.from("0\r\n\r\n", "latin1");
 // Below this, a chunk is copied next to its framing so it leaves in one write.
 const COPY_CHUNK_MAX = 16 * 1024;
 
+// Process-wide on purpose: one clock second is the same for every connection and server.
 let dateLine = `date: ${new Date().toUTCString()}\r\n`;
 
 /** Refreshes the cached Date header; the server calls it from its once-a-tick timer. */
