@@ -2,6 +2,7 @@
 // and gives tests its log lines, pids and HTTP answers. The process harness
 // underneath (/proc, ports, wrk) is _procs.ts, shared with scripts/bench.
 
+import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
@@ -213,6 +214,15 @@ export function e2eUnderLoad(
 /** Asserts that output carries no stack trace. */
 export function hasStackTrace(text: string): boolean {
   return /^\s+at .+[:(]/m.test(text);
+}
+
+/** Bad input: exit `code`, one line of stderr matching `pattern`, no stack trace. */
+export function assertOneLineError(result: RunResult, code: number, pattern: RegExp): void {
+  assert.equal(result.code, code, result.stderr);
+  assert.ok(!hasStackTrace(result.stderr), `stack trace in:\n${result.stderr}`);
+  const lines = result.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `expected one line, got:\n${result.stderr}`);
+  assert.match(lines[0], pattern);
 }
 
 /** Stack lines that point into appserve itself: never shown with an error in user code. */

@@ -18,7 +18,11 @@ import {
   SOURCE_BUNDLE_DIR,
   sourceBundleStale,
 } from "./worker_bundle.ts";
-import { chooseWorkerRuntime, type WorkerRuntime } from "./worker_runtime.ts";
+import {
+  type ChooseRuntimeOptions,
+  chooseWorkerRuntime,
+  type WorkerRuntime,
+} from "./worker_runtime.ts";
 
 /** The runtime the workers run on and the project they load. */
 export interface ChosenWorkers {
@@ -26,12 +30,10 @@ export interface ChosenWorkers {
   project: DenoProject;
 }
 
-export interface ChooseWorkersOptions {
-  env: Record<string, string | undefined>;
+/** As chooseWorkerRuntime's, with the app module's file in place of whether it has a deno.json. */
+export interface ChooseWorkersOptions extends Omit<ChooseRuntimeOptions, "denoProject"> {
   /** The app module's file. */
   appFile: string;
-  /** Where config.runtime and config.deno came from, for errors. */
-  origins: { runtime: string; deno: string };
 }
 
 /** Picks the workers' runtime; a missing or old Deno or a broken deno.json throws one line. */

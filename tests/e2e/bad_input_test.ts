@@ -7,24 +7,16 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   asNobody,
+  assertOneLineError,
   e2e,
   FIXTURES,
   hasStackTrace,
   ownFrames,
   run,
-  type RunResult,
   tempDir,
 } from "../_helpers.ts";
 
 const APPS = join(FIXTURES, "apps");
-
-function assertOneLineError(result: RunResult, code: number, pattern: RegExp): void {
-  assert.equal(result.code, code, result.stderr);
-  assert.ok(!hasStackTrace(result.stderr), `stack trace in:\n${result.stderr}`);
-  const lines = result.stderr.trim().split("\n");
-  assert.equal(lines.length, 1, `expected one line, got:\n${result.stderr}`);
-  assert.match(lines[0], pattern);
-}
 
 const usage: [string, string[], number, RegExp][] = [
   [

@@ -16,12 +16,11 @@ import {
 import { join } from "node:path";
 import { appserveTarget, type Target } from "../_procs.ts";
 import {
+  assertOneLineError,
   FIXTURES,
   get,
-  hasStackTrace,
   ROOT,
   run,
-  type RunResult,
   start,
   TARGETS,
   tempDir,
@@ -39,15 +38,6 @@ const DENO_ON_PATH = { PATH: `${join(ROOT, "node_modules", ".bin")}:${Deno.env.g
 
 function test(name: string, fn: () => Promise<void>): void {
   Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
-}
-
-function assertOneLineError(result: RunResult, code: number, pattern: RegExp): void {
-  assert.equal(result.code, code, result.stderr);
-  assert.ok(!hasStackTrace(result.stderr), `stack trace in:\n${result.stderr}`);
-  const lines = result.stderr.trim().split("\n");
-  assert.equal(lines.length, 1, `expected one line, got:\n${result.stderr}`);
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(result.stderr, /Listening at|Booting worker/);
 }
 
 for (const target of DENO_TARGETS) {
