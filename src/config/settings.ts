@@ -4,6 +4,7 @@
 
 import { parseBind } from "../net/bind.ts";
 import { DEFAULT_ACCESS_LOG_FORMAT, LOG_LEVELS, loggingTable } from "./logging_table.ts";
+import { DEFAULT_SYSLOG_ADDR, SYSLOG_FACILITY_NAMES, syslogAddr } from "./syslog_addr.ts";
 import {
   bool,
   checked,
@@ -660,6 +661,61 @@ export const SETTINGS = [
     default: "",
     doc: "Comma-separated dogstatsd tags (`env:prod,role:web`) appended to every statsd metric " +
       "as `|#env:prod,role:web`.",
+  },
+  {
+    name: "syslog",
+    section: "Logging",
+    flags: ["--log-syslog"],
+    type: bool,
+    default: false,
+    doc: "Also send the error log (master and workers) and the access log to syslog at " +
+      "syslog_addr, as gunicorn: `<PRI>gunicorn.PREFIX.error: [PID] message` (`.access` for " +
+      "access lines, at severity info). The files and streams still get their lines; the " +
+      "access log goes to syslog even when accesslog is unset. A receiver that is down or " +
+      "goes away is warned about once per process; its lines are dropped and counted, and " +
+      "serving goes on.",
+  },
+  {
+    name: "syslog_addr",
+    section: "Logging",
+    flags: ["--log-syslog-to"],
+    metavar: "SYSLOG_ADDR",
+    type: syslogAddr,
+    default: DEFAULT_SYSLOG_ADDR,
+    doc: "Where syslog lines go: `udp://HOST:PORT` and `unix://PATH#dgram` one datagram per " +
+      "line (RFC 3164 without timestamp and hostname, which the receiver adds, as gunicorn " +
+      "sends); `tcp://HOST:PORT` and `unix://PATH#stream` a stream of lines each ended by a " +
+      "newline (RFC 6587 non-transparent framing; a newline inside a message is sent as " +
+      "`#012`). A bare `unix://PATH` tries a datagram socket, then a stream. The port " +
+      "defaults to 514.",
+  },
+  {
+    name: "syslog_prefix",
+    section: "Logging",
+    flags: ["--log-syslog-prefix"],
+    metavar: "SYSLOG_PREFIX",
+    type: string(),
+    default: "",
+    doc: "The PREFIX in the syslog program name `gunicorn.PREFIX.error`; defaults to proc_name, " +
+      "else the app module's name (`:` becomes `.`).",
+  },
+  {
+    name: "syslog_facility",
+    section: "Logging",
+    flags: ["--log-syslog-facility"],
+    metavar: "SYSLOG_FACILITY",
+    type: choice(SYSLOG_FACILITY_NAMES, { anyCase: true }),
+    default: "user",
+    doc: "Syslog facility name: kern, user, mail, daemon, auth, security, syslog, lpr, news, " +
+      "uucp, cron, authpriv, ftp, local0 … local7.",
+  },
+  {
+    name: "disable_redirect_access_to_syslog",
+    section: "Logging",
+    flags: ["--disable-redirect-access-to-syslog"],
+    type: bool,
+    default: false,
+    doc: "Keep access lines out of syslog when syslog is on.",
   },
   {
     name: "proc_name",

@@ -14,6 +14,7 @@ import {
 import { LineBuffer } from "./line_buffer.ts";
 import { type LogSink, openSink } from "./sinks.ts";
 import type { Metrics } from "./statsd.ts";
+import { type Syslog, syslogPidPrefix } from "./syslog.ts";
 
 export type { AccessEntry } from "./access_format.ts";
 
@@ -48,6 +49,13 @@ export interface LoggerOptions {
   accessFormat?: string;
   /** Receives gunicorn's statsd metrics (appserve passes its UDP client when statsd_host is set). */
   metrics?: Metrics;
+  /**
+   * Also sends the error log's lines, and the access log's unless `syslogAccess` is false, to
+   * syslog (appserve passes its sink when `--log-syslog` is set).
+   */
+  syslog?: Syslog;
+  /** Whether access lines go to `syslog` too. @default true */
+  syslogAccess?: boolean;
 }
 
 /**
@@ -82,6 +90,9 @@ export class Logger {
   readonly #slots: unknown[] = [];
   #taken = 0;
   readonly #metrics: Metrics | undefined;
+  readonly #syslog: Syslog | undefined;
+  readonly #syslogAccess: Syslog | undefined;
+  readonly #pidPrefix = syslogPidPrefix();
   readonly #lines = new LineBuffer();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #workerCount = -1;
@@ -95,11 +106,14 @@ export class Logger {
     this.#accessSink = options.accessLog
       ? openSink(options.accessLog, { what: "access log", stream: "stdout", reportFailures: true })
       : undefined;
+    this.#syslog = options.syslog;
+    // As gunicorn: with syslog on, access lines go there even when accesslog is unset.
+    this.#syslogAccess = options.syslogAccess === false ? undefined : options.syslog;
   }
 
-  /** Whether the access log is on. */
+  /** Whether the access log is on (a file, a stream or syslog). */
   get accessEnabled(): boolean {
-    return this.#accessSink !== undefined;
+    return this.#accessSink !== undefined || this.#syslogAccess !== undefined;
   }
 
   critical(message: string): void {
@@ -124,6 +138,7 @@ export class Logger {
     const detail = error instanceof Error ? error.stack ?? String(error) : String(error);
     if (LOG_LEVELS.indexOf("error") < this.#threshold) return;
     this.writeError("error", this.formatError("error", `${message}\n${detail}`, new Date()));
+    this.#syslog?.error("error", `[${process.pid}] ${message}\n${detail}`);
   }
 
   /** Writes one error-log line when `level` passes the threshold. */
@@ -133,6 +148,8 @@ export class Logger {
     }
     if (LOG_LEVELS.indexOf(level) < this.#threshold) return;
     this.writeError(level, this.formatError(level, message, new Date()));
+    // gunicorn's syslog_fmt: `[PID] message`; the sink puts `<PRI>gunicorn.PREFIX.error: ` first.
+    this.#syslog?.error(level, `[${process.pid}] ${message}`);
   }
 
   /** One error-log line, without the newline: gunicorn's `[time] [pid] [LEVEL] message`. */
@@ -152,7 +169,7 @@ export class Logger {
       this.#metrics.timing("gunicorn.request.duration", entry.durationMs);
       this.#metrics.increment(`gunicorn.request.status.${entry.response.status}`);
     }
-    if (!this.#accessSink) return;
+    if (!this.#accessSink && !this.#syslogAccess) return;
     if (this.formatAccess === baseFormatAccess && this.writeAccess === baseWriteAccess) {
       // Neither step overridden: the line's values wait for the batch, which writes their bytes.
       this.#writer.take(entry, this.#slots, this.#taken++ * this.#writer.width);
@@ -203,7 +220,10 @@ export class Logger {
       lines.newline();
     }
     this.#taken = 0;
-    if (lines.lines) this.#accessSink?.write(lines.take());
+    if (!lines.lines) return;
+    const batch = lines.take();
+    this.#accessSink?.write(batch);
+    this.#syslogAccess?.access(batch, this.#pidPrefix);
   };
 
   /** Reopens the log files (SIGUSR1, after logrotate moved them); no line is lost. */
@@ -226,6 +246,7 @@ export class Logger {
     this.#flush();
     this.#errorSink.close();
     this.#accessSink?.close();
+    this.#syslog?.close();
     this.#metrics?.close();
     return Promise.resolve();
   }
