@@ -63,6 +63,7 @@ export interface SettingSpec<T = unknown> {
 
 export const WORKER_CLASSES = ["async", "sync", "gthread", "gevent", "eventlet"] as const;
 export const WORKER_RUNTIMES = ["auto", "deno", "bun"] as const;
+export const LOG_FORMATS = ["text", "json"] as const;
 
 const bindAddress = checked("an address such as 127.0.0.1:8000, unix:PATH or fd://N", (s) => {
   try {
@@ -586,6 +587,23 @@ export const SETTINGS = [
     default: DEFAULT_ACCESS_LOG_FORMAT,
     doc: "Access log line format with gunicorn's atoms: h l u t r m U q H s B b f a T D M L p, " +
       "{header}i, {header}o, {variable}e. Unknown atoms render as -, as in gunicorn.",
+  },
+  {
+    name: "log_format",
+    section: "Logging",
+    flags: ["--log-format"],
+    metavar: "text|json",
+    type: choice(LOG_FORMATS),
+    default: "text",
+    doc: "`json`: one JSON object per line on the error log and the access log (and as the " +
+      "message of syslog lines), without a logger class. Error lines: " +
+      '`{"time":"2026-12-03T06:48:49.123Z","log":"error","level":"info","pid":42,' +
+      '"message":"..."}` (an exception\'s stack is in `message`). Access lines: `time`, ' +
+      '`"log":"access"`, then one field per atom of access_log_format, named by the atom ' +
+      '(default `h l u t r s b f a`; `%({x-request-id}i)s` gives `"{x-request-id}i"`); `s`, ' +
+      "`B`, `T`, `M` and `D` are numbers, every other field the string gunicorn writes. " +
+      "`time` is the end of the response in UTC. A --logger-class that overrides formatError " +
+      "or formatAccess still decides its lines.",
   },
   {
     name: "errorlog",

@@ -26,6 +26,7 @@ export function loggerOptions(config: Config, role: Role): LoggerOptions {
     file: error.file,
     accessLog: role === "worker" ? access.file : "",
     accessFormat: access.format,
+    format: config.log_format,
   };
 }
 

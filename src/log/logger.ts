@@ -27,6 +27,8 @@ const ACCESS_FLUSH_MS = 20;
 const ACCESS_BATCH_LINES = 1024;
 const ACCESS_BATCH_BYTES = 64 * 1024;
 
+const NO_PREFIX = new Uint8Array();
+
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
 /** `[%Y-%m-%d %H:%M:%S %z]` in local time. */
@@ -47,6 +49,12 @@ export interface LoggerOptions {
   accessLog?: string;
   /** gunicorn access-log format. @default DEFAULT_ACCESS_LOG_FORMAT */
   accessFormat?: string;
+  /**
+   * "json": each error-log line is `{"time","log":"error","level","pid","message"}` and each
+   * access-log line `{"time","log":"access"}` plus one field per atom of `accessFormat`, named by
+   * the atom. @default "text"
+   */
+  format?: "text" | "json";
   /** Receives gunicorn's statsd metrics (appserve passes its UDP client when statsd_host is set). */
   metrics?: Metrics;
   /**
@@ -84,6 +92,7 @@ export class Logger {
   readonly #errorSink: LogSink;
   readonly #accessSink: LogSink | undefined;
   readonly #format: string;
+  readonly #json: boolean;
   #renderAccess: ((entry: AccessEntry) => string) | undefined;
   readonly #writer: AccessWriter;
   /** The values of the lines taken since the last flush, `#writer.width` slots each. */
@@ -101,7 +110,8 @@ export class Logger {
     this.#threshold = LOG_LEVELS.indexOf(options.level ?? "info");
     this.#metrics = options.metrics;
     this.#format = options.accessFormat ?? DEFAULT_ACCESS_LOG_FORMAT;
-    this.#writer = compileAccessWriter(this.#format);
+    this.#json = options.format === "json";
+    this.#writer = compileAccessWriter(this.#format, { json: this.#json });
     this.#errorSink = openSink(options.file ?? "", { what: "error log", stream: "stderr" });
     this.#accessSink = options.accessLog
       ? openSink(options.accessLog, { what: "access log", stream: "stdout", reportFailures: true })
@@ -137,8 +147,7 @@ export class Logger {
     this.#metrics?.increment("gunicorn.log.exception");
     const detail = error instanceof Error ? error.stack ?? String(error) : String(error);
     if (LOG_LEVELS.indexOf("error") < this.#threshold) return;
-    this.writeError("error", this.formatError("error", `${message}\n${detail}`, new Date()));
-    this.#syslog?.error("error", `[${process.pid}] ${message}\n${detail}`);
+    this.#logError("error", `${message}\n${detail}`);
   }
 
   /** Writes one error-log line when `level` passes the threshold. */
@@ -147,13 +156,28 @@ export class Logger {
       this.#metrics?.increment(`gunicorn.log.${level}`);
     }
     if (LOG_LEVELS.indexOf(level) < this.#threshold) return;
-    this.writeError(level, this.formatError(level, message, new Date()));
-    // gunicorn's syslog_fmt: `[PID] message`; the sink puts `<PRI>gunicorn.PREFIX.error: ` first.
-    this.#syslog?.error(level, `[${process.pid}] ${message}`);
+    this.#logError(level, message);
   }
 
-  /** One error-log line, without the newline: gunicorn's `[time] [pid] [LEVEL] message`. */
+  #logError(level: LogLevel, message: string): void {
+    const line = this.formatError(level, message, new Date());
+    this.writeError(level, line);
+    if (!this.#syslog) return;
+    // gunicorn's syslog_fmt, `[PID] message` (the sink puts `<PRI>gunicorn.PREFIX.error: `
+    // first); a JSON line as it is.
+    this.#syslog.error(level, this.#json ? line : `[${process.pid}] ${message}`);
+  }
+
+  /**
+   * One error-log line, without the newline: gunicorn's `[time] [pid] [LEVEL] message`, or with
+   * `format: "json"` `{"time":"2026-12-03T06:48:49.123Z","log":"error","level":"info","pid":42,
+   * "message":"..."}`.
+   */
   formatError(level: LogLevel, message: string, time: Date): string {
+    if (this.#json) {
+      return `{"time":"${time.toISOString()}","log":"error","level":"${level}","pid":${process.pid},` +
+        `"message":${JSON.stringify(message)}}`;
+    }
     return `${errorLogTime(time)} [${process.pid}] [${level.toUpperCase()}] ${message}`;
   }
 
@@ -182,7 +206,7 @@ export class Logger {
   /** One access-log line, without the newline, in the configured gunicorn format. */
   formatAccess(entry: AccessEntry): string {
     // Compiled on first use: only a logger class that overrides writeAccess needs it.
-    this.#renderAccess ??= compileAccessFormat(this.#format);
+    this.#renderAccess ??= compileAccessFormat(this.#format, { json: this.#json });
     return this.#renderAccess(entry);
   }
 
@@ -223,7 +247,7 @@ export class Logger {
     if (!lines.lines) return;
     const batch = lines.take();
     this.#accessSink?.write(batch);
-    this.#syslogAccess?.access(batch, this.#pidPrefix);
+    this.#syslogAccess?.access(batch, this.#json ? NO_PREFIX : this.#pidPrefix);
   };
 
   /** Reopens the log files (SIGUSR1, after logrotate moved them); no line is lost. */
