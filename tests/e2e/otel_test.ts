@@ -160,3 +160,49 @@ for (const mode of [["-k", "gthread", "--threads", "2"], ["--reuse-port"]]) {
     }
   });
 }
+
+const OTEL_SDK_APP = join(FIXTURES, "apps", "otel_sdk_app.ts");
+const BUN_WORKERS = TARGETS.filter((t) => t.workers === "bun");
+
+for (const target of BUN_WORKERS) {
+  Deno.test({
+    name:
+      `[${target.name}] an SDK the app registers: each request's server span continues the traceparent`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const receiver = otlpReceiver();
+      try {
+        const server = start(target, ["-b", "127.0.0.1:0", OTEL_SDK_APP], {
+          env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: "200" },
+        });
+        const url = await server.ready(1);
+        const answer = await get(`${url}/work?x=1`, {
+          headers: { traceparent: `00-${TRACE}-${PARENT}-01` },
+        });
+        // Bun's fetch injects no traceparent: the downstream request starts its own trace.
+        assert.match(
+          answer.body,
+          new RegExp(`^work trace ${TRACE}; /downstream trace [0-9a-f]{32}\n$`),
+        );
+        const isWork = (s: Span) => s.kind === SERVER && s.attributes["url.path"] === "/work";
+        await eventually(
+          () => receiver.spans.some(isWork) && receiver.spans.some((s) => s.name === "app-work"),
+          `the spans, got ${JSON.stringify(receiver.spans.map((s) => s.name))}`,
+        );
+        const work = receiver.spans.find(isWork)!;
+        assert.equal(work.name, "GET");
+        assert.equal(work.traceId, TRACE);
+        assert.equal(work.parentSpanId, PARENT);
+        assert.equal(work.attributes["http.response.status_code"], 200);
+        assert.equal(work.attributes["client.address"], "127.0.0.1");
+        const app = receiver.spans.find((s) => s.name === "app-work")!;
+        assert.equal(app.traceId, TRACE);
+        assert.equal(app.parentSpanId, work.spanId);
+        await server.stop();
+      } finally {
+        await receiver.close();
+      }
+    },
+  });
+}
