@@ -1,5 +1,6 @@
 // A local OTLP/HTTP receiver for the tests: takes the JSON export requests
-// (OTEL_EXPORTER_OTLP_PROTOCOL=http/json) and keeps the spans they carry.
+// (OTEL_EXPORTER_OTLP_PROTOCOL=http/json) and keeps the spans and log records
+// they carry.
 
 /** One exported span, its attributes flattened. */
 export interface Span {
@@ -22,15 +23,28 @@ function flatten(attributes: any[] = []): Span["attributes"] {
   return out;
 }
 
+/** One exported log record, its attributes flattened. */
+export interface LogRecord {
+  body: string;
+  severityNumber: number;
+  severityText: string;
+  traceId: string;
+  spanId: string;
+  attributes: Record<string, string | number | boolean>;
+  resource: Record<string, string | number | boolean>;
+}
+
 export interface OtlpReceiver {
   readonly endpoint: string;
   readonly spans: Span[];
+  readonly logs: LogRecord[];
   close(): Promise<void>;
 }
 
 /** Starts the receiver on a free port of 127.0.0.1. */
 export function otlpReceiver(): OtlpReceiver {
   const spans: Span[] = [];
+  const logs: LogRecord[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const body = await req.json();
     if (new URL(req.url).pathname === "/v1/traces") {
@@ -50,11 +64,29 @@ export function otlpReceiver(): OtlpReceiver {
         }
       }
     }
+    if (new URL(req.url).pathname === "/v1/logs") {
+      for (const resource of body.resourceLogs ?? []) {
+        for (const scope of resource.scopeLogs ?? []) {
+          for (const r of scope.logRecords ?? []) {
+            logs.push({
+              body: r.body?.stringValue ?? "",
+              severityNumber: r.severityNumber,
+              severityText: r.severityText,
+              traceId: r.traceId ?? "",
+              spanId: r.spanId ?? "",
+              attributes: flatten(r.attributes),
+              resource: flatten(resource.resource?.attributes),
+            });
+          }
+        }
+      }
+    }
     return Response.json({});
   });
   return {
     endpoint: `http://127.0.0.1:${server.addr.port}`,
     spans,
+    logs,
     close: () => server.shutdown(),
   };
 }

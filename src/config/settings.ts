@@ -736,6 +736,21 @@ export const SETTINGS = [
     doc: "Keep access lines out of syslog when syslog is on.",
   },
   {
+    name: "log_otel",
+    section: "Logging",
+    flags: ["--log-otel"],
+    type: bool,
+    default: false,
+    doc: "Also send the error log and the access log (master and workers) as OpenTelemetry log " +
+      "records, OTLP/HTTP with JSON bodies, to OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, else " +
+      "OTEL_EXPORTER_OTLP_ENDPOINT + /v1/logs (default http://localhost:4318/v1/logs), with " +
+      "OTEL_EXPORTER_OTLP_HEADERS and OTEL_SERVICE_NAME. An access record's body is its access " +
+      "line (text or JSON) and it carries the trace and span ids of its request's span (see " +
+      "OpenTelemetry in docs/architecture.md). Records go out once a second; a collector that " +
+      "is down or slow costs dropped records (at most 4096 wait; one warning per outage), never " +
+      "a request.",
+  },
+  {
     name: "proc_name",
     section: "Process Naming",
     flags: ["-n", "--name"],

@@ -4,6 +4,7 @@
 import { basename, extname } from "node:path";
 import process from "node:process";
 import { parseAppSpec } from "../app/app_spec.ts";
+import { ConfigError } from "../errors.ts";
 import { parseSyslogAddr, SYSLOG_FACILITIES } from "../config/syslog_addr.ts";
 import type { Config } from "../config/settings.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -12,6 +13,7 @@ import { type AppserveExports, constructLogger, loadLoggerClass } from "./logger
 import { accessRoute, errorRoute } from "./logging_table.ts";
 import { checkWritable } from "./sinks.ts";
 import { statsdClient } from "./statsd.ts";
+import { OtelLogs } from "./otel_logs.ts";
 import { Syslog } from "./syslog.ts";
 
 /** The master writes no access lines; it only checks the file can be opened. */
@@ -94,6 +96,19 @@ export async function createLogger(
         holder.logger ? holder.logger.log(level, message) : pending.push(message),
     });
     options.syslogAccess = !config.disable_redirect_access_to_syslog;
+  }
+  if (config.log_otel) {
+    try {
+      options.otelLogs = new OtelLogs({
+        env: process.env,
+        onProblem: (message, level) =>
+          holder.logger ? holder.logger.log(level, message) : pending.push(message),
+      });
+    } catch (error) {
+      throw new ConfigError(
+        `--log-otel: Cannot send OpenTelemetry logs: ${(error as Error).message}`,
+      );
+    }
   }
   holder.logger = cls ? constructLogger(cls, options) : new Logger(options);
   // A receiver found down at start is said once the logger exists.

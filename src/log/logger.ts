@@ -14,6 +14,8 @@ import {
 import { LineBuffer } from "./line_buffer.ts";
 import { type LogSink, openSink } from "./sinks.ts";
 import type { Metrics } from "./statsd.ts";
+import type { OtelLogs, SpanIds } from "./otel_logs.ts";
+import { spanIdsOf } from "./request_span.ts";
 import { type Syslog, syslogPidPrefix } from "./syslog.ts";
 
 export type { AccessEntry } from "./access_format.ts";
@@ -28,6 +30,7 @@ const ACCESS_BATCH_LINES = 1024;
 const ACCESS_BATCH_BYTES = 64 * 1024;
 
 const NO_PREFIX = new Uint8Array();
+const decoder = new TextDecoder();
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
@@ -64,6 +67,11 @@ export interface LoggerOptions {
   syslog?: Syslog;
   /** Whether access lines go to `syslog` too. @default true */
   syslogAccess?: boolean;
+  /**
+   * Also sends both logs as OpenTelemetry log records (appserve passes its sender when
+   * `--log-otel` is set); access records carry their request's span ids.
+   */
+  otelLogs?: OtelLogs;
 }
 
 /**
@@ -102,6 +110,9 @@ export class Logger {
   readonly #syslog: Syslog | undefined;
   readonly #syslogAccess: Syslog | undefined;
   readonly #pidPrefix = syslogPidPrefix();
+  readonly #otel: OtelLogs | undefined;
+  /** The span ids of the access lines since the last flush, in their order (--log-otel). */
+  #otelIds: (SpanIds | undefined)[] = [];
   readonly #lines = new LineBuffer();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #workerCount = -1;
@@ -119,11 +130,13 @@ export class Logger {
     this.#syslog = options.syslog;
     // As gunicorn: with syslog on, access lines go there even when accesslog is unset.
     this.#syslogAccess = options.syslogAccess === false ? undefined : options.syslog;
+    this.#otel = options.otelLogs;
   }
 
   /** Whether the access log is on (a file, a stream or syslog). */
   get accessEnabled(): boolean {
-    return this.#accessSink !== undefined || this.#syslogAccess !== undefined;
+    return this.#accessSink !== undefined || this.#syslogAccess !== undefined ||
+      this.#otel !== undefined;
   }
 
   critical(message: string): void {
@@ -162,6 +175,7 @@ export class Logger {
   #logError(level: LogLevel, message: string): void {
     const line = this.formatError(level, message, new Date());
     this.writeError(level, line);
+    this.#otel?.record("error", level, message);
     if (!this.#syslog) return;
     // gunicorn's syslog_fmt, `[PID] message` (the sink puts `<PRI>gunicorn.PREFIX.error: `
     // first); a JSON line as it is.
@@ -193,7 +207,8 @@ export class Logger {
       this.#metrics.timing("gunicorn.request.duration", entry.durationMs);
       this.#metrics.increment(`gunicorn.request.status.${entry.response.status}`);
     }
-    if (!this.#accessSink && !this.#syslogAccess) return;
+    if (!this.#accessSink && !this.#syslogAccess && !this.#otel) return;
+    if (this.#otel) this.#otelIds.push(spanIdsOf(entry.request));
     if (this.formatAccess === baseFormatAccess && this.writeAccess === baseWriteAccess) {
       // Neither step overridden: the line's values wait for the batch, which writes their bytes.
       this.#writer.take(entry, this.#slots, this.#taken++ * this.#writer.width);
@@ -248,7 +263,19 @@ export class Logger {
     const batch = lines.take();
     this.#accessSink?.write(batch);
     this.#syslogAccess?.access(batch, this.#json ? NO_PREFIX : this.#pidPrefix);
+    if (this.#otel) this.#otelAccess(batch);
   };
+
+  // Each line of the batch as a record, with the span ids its request had.
+  #otelAccess(batch: Uint8Array): void {
+    const ids = this.#otelIds;
+    this.#otelIds = [];
+    let start = 0;
+    for (let i = 0, end = batch.indexOf(10); end !== -1; i++, end = batch.indexOf(10, start)) {
+      this.#otel!.record("access", "info", decoder.decode(batch.subarray(start, end)), ids[i]);
+      start = end + 1;
+    }
+  }
 
   /** Reopens the log files (SIGUSR1, after logrotate moved them); no line is lost. */
   reopen(): Promise<void> {
@@ -272,7 +299,7 @@ export class Logger {
     this.#accessSink?.close();
     this.#syslog?.close();
     this.#metrics?.close();
-    return Promise.resolve();
+    return this.#otel?.close() ?? Promise.resolve();
   }
 }
 

@@ -21,6 +21,15 @@ export function otelRegistered(): boolean {
   return api?.trace !== undefined;
 }
 
+// The request's span ids for its access record (--log-otel): a Request is the one key both the
+// wrapper and the access log hold, and a WeakMap keeps nothing alive.
+const SPAN_IDS = new WeakMap<Request, { traceId: string; spanId: string }>();
+
+/** The trace and span ids of the server span `request` ran in, if it had one. */
+export function spanIdsOf(request: Request): { traceId: string; spanId: string } | undefined {
+  return SPAN_IDS.get(request);
+}
+
 const headerGetter = {
   keys: (headers: Headers) => [...headers.keys()],
   get: (headers: Headers, key: string) => headers.get(key) ?? undefined,
@@ -48,7 +57,11 @@ export async function withRequestSpans(handler: FetchHandler): Promise<FetchHand
   );
   const tracer = trace.getTracer("appserve", VERSION);
   return async (request, info) => {
-    if (trace.getSpan(context.active()) !== undefined) return handler(request, info);
+    const outer = trace.getSpan(context.active());
+    if (outer !== undefined) {
+      SPAN_IDS.set(request, outer.spanContext());
+      return handler(request, info);
+    }
     // A malformed traceparent is ignored by the propagator: the request starts a new trace.
     const parent = propagation.extract(ROOT_CONTEXT, request.headers, headerGetter);
     const url = new URL(request.url);
@@ -68,6 +81,7 @@ export async function withRequestSpans(handler: FetchHandler): Promise<FetchHand
     if (requestSize !== undefined) attributes["http.request.body.size"] = requestSize;
     // Route-less: the span is named by the method alone, as OTel's conventions ask.
     const span = tracer.startSpan(request.method, { kind: SpanKind.SERVER, attributes }, parent);
+    SPAN_IDS.set(request, span.spanContext());
     try {
       const response = await context.with(
         trace.setSpan(parent, span),

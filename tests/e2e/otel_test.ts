@@ -7,16 +7,18 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  e2e,
   eventually,
   FIXTURES,
   freePort,
   get,
   load,
+  run,
   start,
   type Target,
   TARGETS,
 } from "../_helpers.ts";
-import { otlpReceiver, type Span } from "../_otlp.ts";
+import { type LogRecord, otlpReceiver, type Span } from "../_otlp.ts";
 
 const OTEL_APP = join(FIXTURES, "apps", "otel_app.ts");
 const DENO_TARGETS = TARGETS.filter((t) => t.workers === "deno");
@@ -121,9 +123,9 @@ test("OTEL_DENO=true: a malformed traceparent starts a new trace; the request is
   }
 });
 
-test("OTEL_DENO=true with a collector that refuses connections: no failed request", async (target) => {
+test("OTEL_DENO=true and --log-otel with a collector that refuses connections: no failed request", async (target) => {
   const port = await freePort();
-  const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", OTEL_APP], {
+  const server = start(target, ["--log-otel", "-w", "2", "-b", "127.0.0.1:0", OTEL_APP], {
     env: otelEnv(`http://127.0.0.1:${port}`),
   });
   const url = await server.ready(2);
@@ -131,7 +133,49 @@ test("OTEL_DENO=true with a collector that refuses connections: no failed reques
   assert.ok(result.requests > 100, result.report);
   assert.equal(result.failed, 0, result.report);
   assert.equal((await get(`${url}/after`)).status, 200);
+  // One warning per process (master and two workers), however many records were dropped.
+  const warning = new RegExp(
+    `\\[(\\d+)\\] \\[WARNING\\] OpenTelemetry logs: cannot send to http://127\\.0\\.0\\.1:${port}/v1/logs \\(.+\\); records are dropped until it answers`,
+    "g",
+  );
+  await eventually(() => server.all(warning).length === 3, `3 warnings in\n${server.stderr}`);
   assert.equal((await server.stop()).code, 0);
+  assert.equal(server.all(warning).length, 3, server.stderr);
+});
+
+test("--log-otel: access records carry their request's span ids; error records their level", async (target) => {
+  const receiver = otlpReceiver();
+  try {
+    const server = start(target, ["--log-otel", "-b", "127.0.0.1:0", OTEL_APP], {
+      env: otelEnv(receiver.endpoint),
+    });
+    const url = await server.ready(1);
+    await get(`${url}/logged`, { headers: { traceparent: `00-${TRACE}-${PARENT}-01` } });
+    const isAccess = (r: LogRecord) =>
+      r.attributes["log.type"] === "access" && r.body.includes('"GET /logged HTTP/1.1" 200');
+    await eventually(
+      () => receiver.logs.some(isAccess) && receiver.spans.some((s) => s.traceId === TRACE),
+      `the record and span, got ${JSON.stringify(receiver.logs.map((r) => r.body))}`,
+    );
+    const access = receiver.logs.find(isAccess)!;
+    const span = receiver.spans.find((s) => s.traceId === TRACE && s.kind === SERVER)!;
+    assert.equal(access.traceId, TRACE);
+    assert.equal(access.spanId, span.spanId);
+    assert.equal(access.severityNumber, 9);
+    assert.equal(access.resource["service.name"], "appserve-test");
+    const booting = receiver.logs.find((r) => /^Booting worker with pid: \d+$/.test(r.body))!;
+    assert.ok(booting, JSON.stringify(receiver.logs.map((r) => r.body)));
+    assert.equal(booting.attributes["log.type"], "error");
+    assert.equal(booting.severityText, "INFO");
+    assert.equal(booting.traceId, "");
+    await server.stop();
+    await eventually(
+      () => receiver.logs.some((r) => r.body === "Shutting down: Master"),
+      "the master's last record",
+    );
+  } finally {
+    await receiver.close();
+  }
 });
 
 for (const mode of [["-k", "gthread", "--threads", "2"], ["--reuse-port"]]) {
@@ -167,13 +211,13 @@ const BUN_WORKERS = TARGETS.filter((t) => t.workers === "bun");
 for (const target of BUN_WORKERS) {
   Deno.test({
     name:
-      `[${target.name}] an SDK the app registers: each request's server span continues the traceparent`,
+      `[${target.name}] an SDK the app registers: each request's server span continues the traceparent; --log-otel records carry its ids`,
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async () => {
       const receiver = otlpReceiver();
       try {
-        const server = start(target, ["-b", "127.0.0.1:0", OTEL_SDK_APP], {
+        const server = start(target, ["--log-otel", "-b", "127.0.0.1:0", OTEL_SDK_APP], {
           env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: "200" },
         });
         const url = await server.ready(1);
@@ -199,6 +243,12 @@ for (const target of BUN_WORKERS) {
         const app = receiver.spans.find((s) => s.name === "app-work")!;
         assert.equal(app.traceId, TRACE);
         assert.equal(app.parentSpanId, work.spanId);
+        // --log-otel: the access record carries the SDK's span ids.
+        const isAccess = (r: LogRecord) => r.body.includes('"GET /work?x=1 HTTP/1.1" 200');
+        await eventually(() => receiver.logs.some(isAccess), "the access record");
+        const access = receiver.logs.find(isAccess)!;
+        assert.equal(access.traceId, TRACE);
+        assert.equal(access.spanId, work.spanId);
         await server.stop();
       } finally {
         await receiver.close();
@@ -206,3 +256,18 @@ for (const target of BUN_WORKERS) {
     },
   });
 }
+
+e2e(
+  "--log-otel with an OTEL_EXPORTER_OTLP_ENDPOINT that is no http(s) URL is one line and exit 1",
+  async (target) => {
+    const result = await run(target, ["--log-otel", OTEL_APP], {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: "ftp://collector:4318" },
+    });
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr,
+      "Error: --log-otel: Cannot send OpenTelemetry logs: expected an http:// or https:// URL, " +
+        'got "ftp://collector:4318/v1/logs"\n',
+    );
+  },
+);
