@@ -23,6 +23,7 @@ const SOCK_CLOEXEC = 0o2000000;
 const EAGAIN = 11;
 const EPROTOTYPE = 91;
 const ECONNREFUSED = 111;
+const EMSGSIZE = 90;
 
 /** Lines a stream may hold unsent before new ones are dropped. */
 const STREAM_BACKLOG_BYTES = 256 * 1024;
@@ -52,9 +53,10 @@ interface Transport {
   open(): Promise<void>;
   /**
    * Sends one framed message, or says why not: "full" (the receiver is behind), "lost" (UDP:
-   * nobody took it, the socket is fine) or the Error that took the receiver away.
+   * nobody took it, the socket is fine), "too long" (for one datagram) or the Error that took
+   * the receiver away.
    */
-  send(message: Uint8Array): "sent" | "full" | "lost" | Error;
+  send(message: Uint8Array): "sent" | "full" | "lost" | "too long" | Error;
   close(): void;
 }
 
@@ -73,6 +75,7 @@ export class Syslog {
   #closed = false;
   #warned = false;
   #warnedFull = false;
+  #warnedLong = false;
   #dropped = 0;
   #retryMs = RETRY_MS;
   #retry: ReturnType<typeof setTimeout> | undefined;
@@ -152,6 +155,15 @@ export class Syslog {
     if (result === "sent") return;
     this.#dropped++;
     if (result instanceof Error) return this.#down(result);
+    if (result === "too long") {
+      if (this.#warnedLong) return;
+      this.#warnedLong = true;
+      this.#onProblem(
+        `syslog: a message of ${at} bytes is too long for a datagram to ${this.#addr}; such lines are dropped`,
+        "warning",
+      );
+      return;
+    }
     if (result === "lost") {
       // UDP says nothing about a receiver that comes back: one warning per process.
       if (!this.#warned) {
@@ -287,6 +299,8 @@ function datagram(
       const errno = libc.errno();
       // A receiver whose queue is full: this line is lost, the socket is fine.
       if (errno === EAGAIN) return "full";
+      // One message past the socket's limit: that line is lost, the socket is fine.
+      if (errno === EMSGSIZE) return "too long";
       // A connected UDP socket reports the ICMP answer to an earlier datagram; it still works.
       if (udp && errno === ECONNREFUSED) return "lost";
       return Object.assign(new Error(libc.strerror(errno)), { errno });

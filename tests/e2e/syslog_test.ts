@@ -372,6 +372,38 @@ e2e(
   },
 );
 
+e2e(
+  "a line too long for a datagram is dropped with one warning; the lines after it go out",
+  async (target) => {
+    const receiver = udpReceiver();
+    try {
+      const server = start(target, [
+        "--log-syslog",
+        "--log-syslog-to",
+        receiver.addr,
+        "-b",
+        "127.0.0.1:0",
+        join(FIXTURES, "apps", "big_error_app.ts"),
+      ]);
+      const url = await server.ready(1);
+      for (let i = 0; i < 2; i++) assert.equal((await get(`${url}/big`)).status, 500);
+      await get(`${url}/after`);
+      await eventually(
+        () => has(receiver.messages, /\.access: \[\d+\] .*"GET \/after HTTP\/1\.1" 200/),
+        `the line after, in ${JSON.stringify(receiver.messages.map((m) => m.slice(0, 80)))}`,
+      );
+      const warning =
+        /\[WARNING\] syslog: a message of \d+ bytes is too long for a datagram to udp:\/\/127\.0\.0\.1:\d+; such lines are dropped/g;
+      assert.equal(server.all(warning).length, 1, server.stderr.slice(-2000));
+      assert.ok(!receiver.messages.some((m) => m.includes("Error handling request GET /big")));
+      assert.doesNotMatch(server.stderr, /syslog: cannot send|again/);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      receiver.close();
+    }
+  },
+);
+
 e2e("bad syslog settings are one line and exit 1", async (target) => {
   const cases: [string[], string][] = [
     [
