@@ -128,7 +128,10 @@ async function main(): Promise<void> {
       // A different server goes first each round.
       const order = servers.map((_, i) => servers[(i + round) % servers.length]);
       for (const s of order) {
-        const r = await runWrk(wrkArgs(s.url, { connections: 32, seconds: o.duration }), o.duration);
+        const r = await runWrk(
+          wrkArgs(s.url, { connections: 32, seconds: o.duration }),
+          o.duration,
+        );
         if (errorCount(r) > 0) throw new BenchError(`${s.name}: ${errorCount(r)} failed requests`);
         s.rps.push(r.rps);
         s.requests += r.requests;
