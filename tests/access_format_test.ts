@@ -215,3 +215,93 @@ Deno.test("an entry is plain data: a copy or its JSON keeps every field", () => 
   ]);
   assert.equal(JSON.parse(JSON.stringify(e)).end, e.end.toISOString());
 });
+
+Deno.test("compileAccessFormat({ json: true }) writes one field per atom, named by the atom", () => {
+  const end = new Date(Date.UTC(2026, 11, 3, 6, 48, 49, 7));
+  const line = compileAccessFormat(DEFAULT_ACCESS_LOG_FORMAT, { json: true })(entry({ end }));
+  assert.deepEqual(Object.keys(JSON.parse(line)), [
+    "time",
+    "log",
+    "h",
+    "l",
+    "u",
+    "t",
+    "r",
+    "s",
+    "b",
+    "f",
+    "a",
+  ]);
+  assert.deepEqual(JSON.parse(line), {
+    time: "2026-12-03T06:48:49.007Z",
+    log: "access",
+    h: "10.1.2.3",
+    l: "-",
+    u: "alice",
+    t: accessLogTime(end),
+    r: "GET /a%20b/c?x=1&y=2 HTTP/1.1",
+    s: 201,
+    b: "5",
+    f: "http://ref/",
+    a: 'curl/8 "quoted"',
+  });
+});
+
+Deno.test("compileAccessFormat({ json: true }) types the numbers, keeps header atoms, drops literals and repeats", () => {
+  const format = 'x %(s)s "%(B)s" %(b)s %(T)s %(M)s %(D)s %(L)s %(p)s %({x-req}i)s %({nope}i)s ' +
+    "%(zz)s %(s)s %% %({x-res}o)s";
+  const line = compileAccessFormat(format, { json: true })(
+    entry({ details: { ...entry().details, bodyBytes: 0 } }),
+  );
+  const fields = JSON.parse(line);
+  assert.deepEqual({ ...fields, time: undefined }, {
+    time: undefined,
+    log: "access",
+    s: 201,
+    B: 0,
+    b: "-",
+    T: 1,
+    M: 1234,
+    D: 1234567,
+    L: "1.234568",
+    p: `<${process.pid}>`,
+    "{x-req}i": "in",
+    "{nope}i": "-",
+    zz: "-",
+    "{x-res}o": "out",
+  });
+});
+
+Deno.test("compileAccessFormat({ json: true }) escapes what JSON must, whatever the header holds", () => {
+  const nasty = 'q"uo\\te \u0001\u001f\u007f é 日本 \u{1F600}';
+  const request = new Request("http://h/");
+  // Headers reject control characters; rawHeaders are what the HTTP layer hands over.
+  const details = {
+    ...entry().details,
+    target: '/p"\\ath',
+    rawHeaders: [["User-Agent", nasty], ["X-Ctl", "a\tb"]] as [string, string][],
+  };
+  const render = compileAccessFormat("%(a)s %(r)s %({x-ctl}i)s", { json: true });
+  const fields = JSON.parse(render(entry({ request, details })));
+  assert.equal(fields.a, nasty);
+  assert.equal(fields.r, 'GET /p"\\ath HTTP/1.1');
+  assert.equal(fields["{x-ctl}i"], "a\tb");
+});
+
+Deno.test("LineBuffer.json() writes a JSON string's inside that reads back as the text", () => {
+  const samples = [
+    "",
+    "plain",
+    Array.from({ length: 128 }, (_, i) => String.fromCharCode(i)).join(""),
+    'mixed \u0000 é \\ " 日本',
+    "lone \ud800 surrogate",
+  ];
+  const decoder = new TextDecoder();
+  for (const text of samples) {
+    const out = new LineBuffer(8);
+    out.json(text);
+    const inside = decoder.decode(out.take());
+    assert.equal(JSON.parse(`"${inside}"`), text);
+    assert.ok([...inside].every((c) => c >= " "), inside);
+  }
+});

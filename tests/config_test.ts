@@ -161,12 +161,12 @@ Deno.test("resolveConfig() rejects unknown flags with a suggestion (usage error,
 
 Deno.test("resolveConfig() names gunicorn-only flags and TOML keys with the reason", () => {
   withDir({}, (dir) => {
-    const error = problem(dir, ["--log-syslog"]);
+    const error = problem(dir, ["--reload-engine", "inotify"]);
     assert.ok(error instanceof UsageError);
     assert.equal(
       error.message,
-      "--log-syslog is a gunicorn setting appserve does not support: syslog; log to " +
-        "stderr/stdout or files and let the system ship them",
+      "--reload-engine is a gunicorn setting appserve does not support: --reload uses the " +
+        "runtime's file watcher, with no choice of engine",
     );
     assert.match(
       problem(dir, ["--pythonpath=/x"]).message,

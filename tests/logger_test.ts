@@ -93,3 +93,29 @@ Deno.test("Logger.access writes the configured format; reopen() moves on to a fr
     dir.remove();
   }
 });
+
+Deno.test('Logger({ format: "json" }) writes each error line as one JSON object', async () => {
+  const dir = tempDir();
+  const file = join(dir.path, "error.log");
+  try {
+    const log = new Logger({ level: "info", file, format: "json" });
+    log.debug("not shown");
+    log.warning('a "quoted" warning');
+    log.exception("Error handling request GET /x", new Error("boom"));
+    await log.close();
+    const lines = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, 2);
+    assert.deepEqual({ ...lines[0], time: undefined }, {
+      time: undefined,
+      log: "error",
+      level: "warning",
+      pid: process.pid,
+      message: 'a "quoted" warning',
+    });
+    assert.match(lines[0].time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.equal(lines[1].level, "error");
+    assert.match(lines[1].message, /^Error handling request GET \/x\nError: boom\n\s+at /);
+  } finally {
+    dir.remove();
+  }
+});

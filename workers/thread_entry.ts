@@ -14,6 +14,7 @@ import { HookRunner, withRequestHooks } from "../src/hooks.ts";
 import { createHttpServer, type HttpServer } from "../src/http/server.ts";
 import type { FetchHandler } from "../src/http/types.ts";
 import { createLogger } from "../src/log/create_logger.ts";
+import { withRequestSpans } from "../src/log/request_span.ts";
 import type { Logger } from "../src/log/logger.ts";
 import { detectRuntime } from "../src/runtime/mod.ts";
 import type { Runtime } from "../src/runtime/types.ts";
@@ -71,7 +72,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const limit = message.limit;
   const handler = limitConcurrency(
     withRequestTimeout(
-      withRequestHooks(app, hooks, { pid: process.pid, age: message.age }),
+      await withRequestSpans(withRequestHooks(app, hooks, { pid: process.pid, age: message.age })),
       config.request_timeout,
       log,
     ),

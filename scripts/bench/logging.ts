@@ -35,8 +35,8 @@ const USAGE =
   `Usage: deno run -A scripts/bench/logging.ts [--duration N] [--rounds N] [--only deno|binary]
 
 appserve -w 1 hello world with the access log off, next to the same server
-with the access log on to a file (gunicorn's format, then the JSON logger
-class): they take turns under wrk -t1 -c32 for N seconds each round; the
+with the access log on to a file (gunicorn's format, the JSON logger class,
+then --log-format json): they take turns under wrk -t1 -c32 for N seconds each round; the
 ratio of their req/s per round, median over the rounds; a pair of two log-off
 servers first shows what the pairing itself does. Then the in-process
 cost of one access line under Deno and Bun.
@@ -48,7 +48,7 @@ Options:
 `;
 
 type Target = "deno" | "binary";
-type Mode = "off" | "file" | "json";
+type Mode = "off" | "file" | "json" | "log-format-json";
 
 function parse(argv: string[]): { duration: number; rounds: number; targets: Target[] } {
   const o = { duration: 2, rounds: 11, targets: ["deno", "binary"] as Target[] };
@@ -93,6 +93,7 @@ function command(target: Target, mode: Mode, port: number, dir: string): [string
   const args = ["-w", "1", "-b", `${HOST}:${port}`];
   if (mode !== "off") args.push("--access-logfile", join(dir, `${target}-${mode}.log`));
   if (mode === "json") args.push("--logger-class", "examples/json_logger.ts");
+  if (mode === "log-format-json") args.push("--log-format", "json");
   args.push(APP);
   return target === "deno"
     ? [DENO, ["run", "-A", "--unstable-net", "--quiet", "src/cli/main.ts", ...args]]
@@ -210,6 +211,7 @@ async function main(): Promise<void> {
     off: "off (control: two log-off servers)",
     file: "to a file",
     json: "to a file, JSON logger class",
+    "log-format-json": "to a file, --log-format json",
   };
   const out = [
     "",
@@ -224,7 +226,7 @@ async function main(): Promise<void> {
   try {
     for (const target of o.targets) {
       // off | off first: what the pairing itself does to the ratio (the control).
-      for (const mode of ["off", "file", "json"] as const) {
+      for (const mode of ["off", "file", "json", "log-format-json"] as const) {
         const r = await pair(target, mode, o, dir);
         r.lines.forEach((l) => commands.add(l));
         out.push(

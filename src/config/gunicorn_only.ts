@@ -128,24 +128,6 @@ export const GUNICORN_ONLY: readonly GunicornOnly[] = [
     reason: "gunicornc control protocol; signals cover the same operations",
   },
   {
-    names: [
-      "syslog",
-      "syslog_addr",
-      "syslog_prefix",
-      "syslog_facility",
-      "disable_redirect_access_to_syslog",
-    ],
-    flags: [
-      "--log-syslog",
-      "--log-syslog-to",
-      "--log-syslog-prefix",
-      "--log-syslog-facility",
-      "--disable-redirect-access-to-syslog",
-    ],
-    kind: "unsupported",
-    reason: "syslog; log to stderr/stdout or files and let the system ship them",
-  },
-  {
     names: ["reload_engine"],
     flags: ["--reload-engine"],
     kind: "unsupported",

@@ -4,6 +4,7 @@
 
 import { parseBind } from "../net/bind.ts";
 import { DEFAULT_ACCESS_LOG_FORMAT, LOG_LEVELS, loggingTable } from "./logging_table.ts";
+import { DEFAULT_SYSLOG_ADDR, SYSLOG_FACILITY_NAMES, syslogAddr } from "./syslog_addr.ts";
 import {
   bool,
   checked,
@@ -62,6 +63,7 @@ export interface SettingSpec<T = unknown> {
 
 export const WORKER_CLASSES = ["async", "sync", "gthread", "gevent", "eventlet"] as const;
 export const WORKER_RUNTIMES = ["auto", "deno", "bun"] as const;
+export const LOG_FORMATS = ["text", "json"] as const;
 
 const bindAddress = checked("an address such as 127.0.0.1:8000, unix:PATH or fd://N", (s) => {
   try {
@@ -587,6 +589,23 @@ export const SETTINGS = [
       "{header}i, {header}o, {variable}e. Unknown atoms render as -, as in gunicorn.",
   },
   {
+    name: "log_format",
+    section: "Logging",
+    flags: ["--log-format"],
+    metavar: "text|json",
+    type: choice(LOG_FORMATS),
+    default: "text",
+    doc: "`json`: one JSON object per line on the error log and the access log (and as the " +
+      "message of syslog lines), without a logger class. Error lines: " +
+      '`{"time":"2026-12-03T06:48:49.123Z","log":"error","level":"info","pid":42,' +
+      '"message":"..."}` (an exception\'s stack is in `message`). Access lines: `time`, ' +
+      '`"log":"access"`, then one field per atom of access_log_format, named by the atom ' +
+      '(default `h l u t r s b f a`; `%({x-request-id}i)s` gives `"{x-request-id}i"`); `s`, ' +
+      "`B`, `T`, `M` and `D` are numbers, every other field the string gunicorn writes. " +
+      "`time` is the end of the response in UTC. A --logger-class that overrides formatError " +
+      "or formatAccess still decides its lines.",
+  },
+  {
     name: "errorlog",
     section: "Logging",
     flags: ["--error-logfile", "--log-file"],
@@ -660,6 +679,76 @@ export const SETTINGS = [
     default: "",
     doc: "Comma-separated dogstatsd tags (`env:prod,role:web`) appended to every statsd metric " +
       "as `|#env:prod,role:web`.",
+  },
+  {
+    name: "syslog",
+    section: "Logging",
+    flags: ["--log-syslog"],
+    type: bool,
+    default: false,
+    doc: "Also send the error log (master and workers) and the access log to syslog at " +
+      "syslog_addr, as gunicorn: `<PRI>gunicorn.PREFIX.error: [PID] message` (`.access` for " +
+      "access lines, at severity info). The files and streams still get their lines; the " +
+      "access log goes to syslog even when accesslog is unset. A receiver that is down or " +
+      "goes away is warned about once per process; its lines are dropped and counted, and " +
+      "serving goes on.",
+  },
+  {
+    name: "syslog_addr",
+    section: "Logging",
+    flags: ["--log-syslog-to"],
+    metavar: "SYSLOG_ADDR",
+    type: syslogAddr,
+    default: DEFAULT_SYSLOG_ADDR,
+    doc: "Where syslog lines go: `udp://HOST:PORT` and `unix://PATH#dgram` one datagram per " +
+      "line (RFC 3164 without timestamp and hostname, which the receiver adds, as gunicorn " +
+      "sends); `tcp://HOST:PORT` and `unix://PATH#stream` a stream of lines each ended by a " +
+      "newline (RFC 6587 non-transparent framing; a newline inside a message is sent as " +
+      "`#012`). A bare `unix://PATH` tries a datagram socket, then a stream. The port " +
+      "defaults to 514.",
+  },
+  {
+    name: "syslog_prefix",
+    section: "Logging",
+    flags: ["--log-syslog-prefix"],
+    metavar: "SYSLOG_PREFIX",
+    type: string(),
+    default: "",
+    doc: "The PREFIX in the syslog program name `gunicorn.PREFIX.error`; defaults to proc_name, " +
+      "else the app module's name (`:` becomes `.`).",
+  },
+  {
+    name: "syslog_facility",
+    section: "Logging",
+    flags: ["--log-syslog-facility"],
+    metavar: "SYSLOG_FACILITY",
+    type: choice(SYSLOG_FACILITY_NAMES, { anyCase: true }),
+    default: "user",
+    doc: "Syslog facility name: kern, user, mail, daemon, auth, security, syslog, lpr, news, " +
+      "uucp, cron, authpriv, ftp, local0 … local7.",
+  },
+  {
+    name: "disable_redirect_access_to_syslog",
+    section: "Logging",
+    flags: ["--disable-redirect-access-to-syslog"],
+    type: bool,
+    default: false,
+    doc: "Keep access lines out of syslog when syslog is on.",
+  },
+  {
+    name: "log_otel",
+    section: "Logging",
+    flags: ["--log-otel"],
+    type: bool,
+    default: false,
+    doc: "Also send the error log and the access log (master and workers) as OpenTelemetry log " +
+      "records, OTLP/HTTP with JSON bodies, to OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, else " +
+      "OTEL_EXPORTER_OTLP_ENDPOINT + /v1/logs (default http://localhost:4318/v1/logs), with " +
+      "OTEL_EXPORTER_OTLP_HEADERS and OTEL_SERVICE_NAME. An access record's body is its access " +
+      "line (text or JSON) and it carries the trace and span ids of its request's span (see " +
+      "OpenTelemetry in docs/architecture.md). Records go out once a second; a collector that " +
+      "is down or slow costs dropped records (at most 4096 wait; one warning per outage), never " +
+      "a request.",
   },
   {
     name: "proc_name",

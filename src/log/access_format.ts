@@ -38,6 +38,8 @@ interface Values {
   size: number;
   /** A time in ms since the epoch, as gunicorn's `t`. */
   time: number;
+  /** A time in ms since the epoch, as ISO 8601 in UTC with milliseconds (JSON's `time`). */
+  iso: number;
 }
 type Kind = keyof Values;
 
@@ -131,25 +133,65 @@ function atomParts(name: string): readonly Part[] {
   return Object.hasOwn(ATOMS, name) ? ATOMS[name] : ["-"];
 }
 
-/** The format's literals and atoms as one list of parts, neighbouring literals joined. */
-function parseFormat(format: string): Part[] {
+/** A list of parts that joins neighbouring literals as they are added. */
+function partList(): { parts: Part[]; add: (part: Part) => void } {
   const parts: Part[] = [];
   const add = (part: Part) => {
+    if (part === "") return;
     const last = parts.at(-1);
     if (typeof part === "string" && typeof last === "string") parts[parts.length - 1] = last + part;
     else parts.push(part);
   };
-  // As Python's `%`: `%%` is a literal `%` (so `%%(s)s` is no atom), `%(name)s` an atom.
-  const pattern = /%%|%\(([^)]+)\)[sd]/g;
+  return { parts, add };
+}
+
+// As Python's `%`: `%%` is a literal `%` (so `%%(s)s` is no atom), `%(name)s` an atom.
+const ATOM_PATTERN = /%%|%\(([^)]+)\)[sd]/g;
+
+/** The format's literals and atoms as one list of parts, neighbouring literals joined. */
+function parseFormat(format: string): Part[] {
+  const { parts, add } = partList();
   let last = 0;
-  for (let m = pattern.exec(format); m; m = pattern.exec(format)) {
+  for (const m of format.matchAll(ATOM_PATTERN)) {
     add(format.slice(last, m.index));
     last = m.index + m[0].length;
     if (m[1] === undefined) add("%");
     else atomParts(m[1]).forEach(add);
   }
   add(format.slice(last));
-  return parts.filter((part) => part !== "");
+  return parts;
+}
+
+/** Atoms whose JSON value is a number; every other atom's is the string gunicorn writes. */
+const NUMBER_ATOMS = new Set(["s", "B", "T", "M", "D"]);
+
+/**
+ * `--log-format json`'s access line for a format: `time` (ISO 8601, UTC), `log: "access"`, then
+ * one field per atom of the format, named by the atom (`h`, `r`, `s`, `{x-request-id}i`), in
+ * the format's order; the format's literal text is left out.
+ */
+function jsonFormat(format: string): Part[] {
+  const { parts, add } = partList();
+  add('{"time":"');
+  add({ kind: "iso", take: (e) => e.end.getTime() });
+  add('","log":"access"');
+  const seen = new Set<string>();
+  for (const m of format.matchAll(ATOM_PATTERN)) {
+    const name = m[1];
+    if (name === undefined || seen.has(name)) continue;
+    seen.add(name);
+    const atom = atomParts(name);
+    if (NUMBER_ATOMS.has(name)) {
+      add(`,${JSON.stringify(name)}:`);
+      atom.forEach(add);
+    } else {
+      add(`,${JSON.stringify(name)}:"`);
+      atom.forEach(add);
+      add('"');
+    }
+  }
+  add("}");
+  return parts;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -167,15 +209,24 @@ export function accessLogTime(date: Date): string {
 
 const encoder = new TextEncoder();
 const DASH = encoder.encode("-");
+const ZULU = encoder.encode("Z");
 
 type Put<V> = (value: V, out: LineBuffer) => void;
 
-/** How each kind of value is written as bytes; the time is formatted once a second. */
-function kindWriters(): { [K in Kind]: Put<Values[K]> } {
+/** `2026-12-03T06:48:49.` of a time in ms since the epoch (UTC). */
+function isoSecond(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().slice(0, 20);
+}
+
+/** How each kind of value is written as bytes; the times are formatted once a second. */
+function kindWriters(json: boolean): { [K in Kind]: Put<Values[K]> } {
   let second = NaN;
   let time = new Uint8Array();
+  let isoAt = NaN;
+  let iso = new Uint8Array();
   return {
-    text: (v, out) => out.quoted(v),
+    // In a JSON line a text value is a JSON string's inside; else gunicorn's `\"` only.
+    text: json ? (v, out) => out.json(v) : (v, out) => out.quoted(v),
     int: (v, out) => out.int(v),
     size: (v, out) => v ? out.int(v) : out.bytes(DASH),
     time: (ms, out) => {
@@ -185,7 +236,24 @@ function kindWriters(): { [K in Kind]: Put<Values[K]> } {
       }
       out.bytes(time);
     },
+    iso: (ms, out) => {
+      if (Math.floor(ms / 1000) !== isoAt) {
+        isoAt = Math.floor(ms / 1000);
+        iso = encoder.encode(isoSecond(ms));
+      }
+      out.bytes(iso);
+      out.padded(ms % 1000, 3);
+      out.bytes(ZULU);
+    },
   };
+}
+
+export interface AccessFormatOptions {
+  /**
+   * Write `--log-format json`'s line instead: an object with `time`, `log` and one field per
+   * atom of the format, named by the atom. @default false
+   */
+  json?: boolean;
 }
 
 /** A format compiled into the two steps of its lines: see compileAccessWriter. */
@@ -211,8 +279,11 @@ export interface AccessWriter {
  * writer.put(slots, 0, lineBuffer);
  * ```
  */
-export function compileAccessWriter(format: string): AccessWriter {
-  const writers = kindWriters();
+export function compileAccessWriter(
+  format: string,
+  options: AccessFormatOptions = {},
+): AccessWriter {
+  const writers = kindWriters(options.json ?? false);
   // Straight-line functions per format, one call site per value: the engines inline those,
   // where a loop over the parts is one polymorphic call site (see docs/architecture.md,
   // Logging). Only positional parameter names and numbers go into the generated source,
@@ -222,7 +293,7 @@ export function compileAccessWriter(format: string): AccessWriter {
   const takes: string[] = [];
   const puts: string[] = [];
   let width = 0;
-  parseFormat(format).forEach((part, i) => {
+  (options.json ? jsonFormat(format) : parseFormat(format)).forEach((part, i) => {
     if (typeof part === "string") {
       params.push(`p${i}`);
       args.push(encoder.encode(part));
@@ -254,8 +325,11 @@ export function compileAccessWriter(format: string): AccessWriter {
  * render(entry); // '10.1.2.3 "GET /a HTTP/1.1" 200'
  * ```
  */
-export function compileAccessFormat(format: string): (entry: AccessEntry) => string {
-  const writer = compileAccessWriter(format);
+export function compileAccessFormat(
+  format: string,
+  options: AccessFormatOptions = {},
+): (entry: AccessEntry) => string {
+  const writer = compileAccessWriter(format, options);
   const slots: unknown[] = [];
   const out = new LineBuffer(1024);
   const decoder = new TextDecoder();

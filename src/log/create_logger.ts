@@ -1,7 +1,11 @@
 // Builds the process's Logger from the configuration: the --logger-class (or
 // Logger itself), its files and levels for this role, and the statsd client.
 
+import { basename, extname } from "node:path";
 import process from "node:process";
+import { parseAppSpec } from "../app/app_spec.ts";
+import { ConfigError } from "../errors.ts";
+import { parseSyslogAddr, SYSLOG_FACILITIES } from "../config/syslog_addr.ts";
 import type { Config } from "../config/settings.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { Logger, type LoggerOptions } from "./logger.ts";
@@ -9,6 +13,8 @@ import { type AppserveExports, constructLogger, loadLoggerClass } from "./logger
 import { accessRoute, errorRoute } from "./logging_table.ts";
 import { checkWritable } from "./sinks.ts";
 import { statsdClient } from "./statsd.ts";
+import { OtelLogs } from "./otel_logs.ts";
+import { Syslog } from "./syslog.ts";
 
 /** The master writes no access lines; it only checks the file can be opened. */
 export type Role = "master" | "worker";
@@ -22,6 +28,7 @@ export function loggerOptions(config: Config, role: Role): LoggerOptions {
     file: error.file,
     accessLog: role === "worker" ? access.file : "",
     accessFormat: access.format,
+    format: config.log_format,
   };
 }
 
@@ -30,6 +37,25 @@ export interface CreateLoggerOptions {
   runtime: Runtime;
   /** What `import ... from "appserve"` gives a --logger-class module (see AppserveExports). */
   appserve: AppserveExports;
+}
+
+/**
+ * The `PREFIX` of `gunicorn.PREFIX.error`: syslog_prefix, proc_name, else the app module's
+ * name and export (gunicorn's default_proc_name `myapp:app` gives `myapp.app`).
+ */
+export function syslogPrefix(config: Config): string {
+  const name = config.syslog_prefix || config.proc_name || appName(config.app);
+  return name.replaceAll(":", ".");
+}
+
+function appName(app: string): string {
+  try {
+    const spec = parseAppSpec(app);
+    const file = basename(spec.path);
+    return [file.slice(0, file.length - extname(file).length), ...spec.names].join(".");
+  } catch {
+    return "appserve";
+  }
 }
 
 /** This process's Logger: the --logger-class (or Logger itself) with its files and statsd. */
@@ -52,6 +78,7 @@ export async function createLogger(
     : undefined;
   // Send failures are reported through the logger once it exists.
   const holder: { logger?: Logger } = {};
+  const pending: string[] = [];
   if (config.statsd_host) {
     options.metrics = statsdClient(
       config.statsd_host,
@@ -60,6 +87,31 @@ export async function createLogger(
       (message) => holder.logger?.warning(message),
     );
   }
+  if (config.syslog) {
+    options.syslog = await Syslog.open(parseSyslogAddr(config.syslog_addr), {
+      facility: SYSLOG_FACILITIES[config.syslog_facility],
+      prefix: syslogPrefix(config),
+      libc: runtime.libc(),
+      onProblem: (message, level) =>
+        holder.logger ? holder.logger.log(level, message) : pending.push(message),
+    });
+    options.syslogAccess = !config.disable_redirect_access_to_syslog;
+  }
+  if (config.log_otel) {
+    try {
+      options.otelLogs = new OtelLogs({
+        env: process.env,
+        onProblem: (message, level) =>
+          holder.logger ? holder.logger.log(level, message) : pending.push(message),
+      });
+    } catch (error) {
+      throw new ConfigError(
+        `--log-otel: Cannot send OpenTelemetry logs: ${(error as Error).message}`,
+      );
+    }
+  }
   holder.logger = cls ? constructLogger(cls, options) : new Logger(options);
+  // A receiver found down at start is said once the logger exists.
+  for (const message of pending) holder.logger.warning(message);
   return holder.logger;
 }

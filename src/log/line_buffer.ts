@@ -8,6 +8,7 @@ const MAX_KEPT_BYTES = 1024 * 1024;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const NEWLINE = 0x0a;
+const HEX = new TextEncoder().encode("0123456789abcdef");
 
 const encoder = new TextEncoder();
 
@@ -38,6 +39,35 @@ export class LineBuffer {
   /** Appends `text` as UTF-8 with `"` written as `\"` (gunicorn's only escaping). */
   quoted(text: string): void {
     this.#utf8(text, true);
+  }
+
+  /** Appends `text` as the inside of a JSON string: `"`, `\\` and control characters escaped. */
+  json(text: string): void {
+    // At most 6 bytes per UTF-16 unit (`\u001f`).
+    this.#reserve(text.length * 6);
+    const bytes = this.#bytes;
+    let at = this.#length;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code >= 0x80) {
+        this.#length = at;
+        return this.#slowJson(text.slice(i));
+      }
+      if (code === QUOTE || code === BACKSLASH) {
+        bytes[at++] = BACKSLASH;
+        bytes[at++] = code;
+      } else if (code < 0x20) {
+        bytes[at++] = BACKSLASH;
+        bytes[at++] = 0x75; // u
+        bytes[at++] = 0x30;
+        bytes[at++] = 0x30;
+        bytes[at++] = HEX[code >> 4];
+        bytes[at++] = HEX[code & 15];
+      } else {
+        bytes[at++] = code;
+      }
+    }
+    this.#length = at;
   }
 
   #utf8(text: string, escapeQuotes: boolean): void {
@@ -83,6 +113,18 @@ export class LineBuffer {
     } while (rest > 0);
   }
 
+  /** Appends a whole number below 10^width as exactly `width` digits, zeros first. */
+  padded(n: number, width: number): void {
+    this.#reserve(width);
+    const bytes = this.#bytes;
+    let rest = n;
+    for (let at = this.#length + width - 1; at >= this.#length; at--) {
+      bytes[at] = 0x30 + rest % 10;
+      rest = Math.floor(rest / 10);
+    }
+    this.#length += width;
+  }
+
   /** Ends the current line. */
   newline(): void {
     this.#reserve(1);
@@ -107,6 +149,14 @@ export class LineBuffer {
   // Text beyond ASCII (rare in access logs): the encoder, after escaping.
   #slow(text: string, escapeQuotes: boolean): void {
     const escaped = escapeQuotes ? text.replaceAll('"', '\\"') : text;
+    this.#reserve(escaped.length * 3);
+    const { written } = encoder.encodeInto(escaped, this.#bytes.subarray(this.#length));
+    this.#length += written;
+  }
+
+  // Text beyond ASCII: JSON.stringify escapes it (lone surrogates too), the encoder writes it.
+  #slowJson(text: string): void {
+    const escaped = JSON.stringify(text).slice(1, -1);
     this.#reserve(escaped.length * 3);
     const { written } = encoder.encodeInto(escaped, this.#bytes.subarray(this.#length));
     this.#length += written;

@@ -14,6 +14,9 @@ import {
 import { LineBuffer } from "./line_buffer.ts";
 import { type LogSink, openSink } from "./sinks.ts";
 import type { Metrics } from "./statsd.ts";
+import type { OtelLogs, SpanIds } from "./otel_logs.ts";
+import { spanIdsOf } from "./request_span.ts";
+import { type Syslog, syslogPidPrefix } from "./syslog.ts";
 
 export type { AccessEntry } from "./access_format.ts";
 
@@ -25,6 +28,9 @@ export type LogLevel = typeof LOG_LEVELS[number];
 const ACCESS_FLUSH_MS = 20;
 const ACCESS_BATCH_LINES = 1024;
 const ACCESS_BATCH_BYTES = 64 * 1024;
+
+const NO_PREFIX = new Uint8Array();
+const decoder = new TextDecoder();
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
@@ -46,8 +52,26 @@ export interface LoggerOptions {
   accessLog?: string;
   /** gunicorn access-log format. @default DEFAULT_ACCESS_LOG_FORMAT */
   accessFormat?: string;
+  /**
+   * "json": each error-log line is `{"time","log":"error","level","pid","message"}` and each
+   * access-log line `{"time","log":"access"}` plus one field per atom of `accessFormat`, named by
+   * the atom. @default "text"
+   */
+  format?: "text" | "json";
   /** Receives gunicorn's statsd metrics (appserve passes its UDP client when statsd_host is set). */
   metrics?: Metrics;
+  /**
+   * Also sends the error log's lines, and the access log's unless `syslogAccess` is false, to
+   * syslog (appserve passes its sink when `--log-syslog` is set).
+   */
+  syslog?: Syslog;
+  /** Whether access lines go to `syslog` too. @default true */
+  syslogAccess?: boolean;
+  /**
+   * Also sends both logs as OpenTelemetry log records (appserve passes its sender when
+   * `--log-otel` is set); access records carry their request's span ids.
+   */
+  otelLogs?: OtelLogs;
 }
 
 /**
@@ -76,12 +100,19 @@ export class Logger {
   readonly #errorSink: LogSink;
   readonly #accessSink: LogSink | undefined;
   readonly #format: string;
+  readonly #json: boolean;
   #renderAccess: ((entry: AccessEntry) => string) | undefined;
   readonly #writer: AccessWriter;
   /** The values of the lines taken since the last flush, `#writer.width` slots each. */
   readonly #slots: unknown[] = [];
   #taken = 0;
   readonly #metrics: Metrics | undefined;
+  readonly #syslog: Syslog | undefined;
+  readonly #syslogAccess: Syslog | undefined;
+  readonly #pidPrefix = syslogPidPrefix();
+  readonly #otel: OtelLogs | undefined;
+  /** The span ids of the access lines since the last flush, in their order (--log-otel). */
+  #otelIds: (SpanIds | undefined)[] = [];
   readonly #lines = new LineBuffer();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #workerCount = -1;
@@ -90,16 +121,22 @@ export class Logger {
     this.#threshold = LOG_LEVELS.indexOf(options.level ?? "info");
     this.#metrics = options.metrics;
     this.#format = options.accessFormat ?? DEFAULT_ACCESS_LOG_FORMAT;
-    this.#writer = compileAccessWriter(this.#format);
+    this.#json = options.format === "json";
+    this.#writer = compileAccessWriter(this.#format, { json: this.#json });
     this.#errorSink = openSink(options.file ?? "", { what: "error log", stream: "stderr" });
     this.#accessSink = options.accessLog
       ? openSink(options.accessLog, { what: "access log", stream: "stdout", reportFailures: true })
       : undefined;
+    this.#syslog = options.syslog;
+    // As gunicorn: with syslog on, access lines go there even when accesslog is unset.
+    this.#syslogAccess = options.syslogAccess === false ? undefined : options.syslog;
+    this.#otel = options.otelLogs;
   }
 
-  /** Whether the access log is on. */
+  /** Whether the access log is on (a file, a stream or syslog). */
   get accessEnabled(): boolean {
-    return this.#accessSink !== undefined;
+    return this.#accessSink !== undefined || this.#syslogAccess !== undefined ||
+      this.#otel !== undefined;
   }
 
   critical(message: string): void {
@@ -123,7 +160,7 @@ export class Logger {
     this.#metrics?.increment("gunicorn.log.exception");
     const detail = error instanceof Error ? error.stack ?? String(error) : String(error);
     if (LOG_LEVELS.indexOf("error") < this.#threshold) return;
-    this.writeError("error", this.formatError("error", `${message}\n${detail}`, new Date()));
+    this.#logError("error", `${message}\n${detail}`);
   }
 
   /** Writes one error-log line when `level` passes the threshold. */
@@ -132,11 +169,29 @@ export class Logger {
       this.#metrics?.increment(`gunicorn.log.${level}`);
     }
     if (LOG_LEVELS.indexOf(level) < this.#threshold) return;
-    this.writeError(level, this.formatError(level, message, new Date()));
+    this.#logError(level, message);
   }
 
-  /** One error-log line, without the newline: gunicorn's `[time] [pid] [LEVEL] message`. */
+  #logError(level: LogLevel, message: string): void {
+    const line = this.formatError(level, message, new Date());
+    this.writeError(level, line);
+    this.#otel?.record("error", level, message);
+    if (!this.#syslog) return;
+    // gunicorn's syslog_fmt, `[PID] message` (the sink puts `<PRI>gunicorn.PREFIX.error: `
+    // first); a JSON line as it is.
+    this.#syslog.error(level, this.#json ? line : `[${process.pid}] ${message}`);
+  }
+
+  /**
+   * One error-log line, without the newline: gunicorn's `[time] [pid] [LEVEL] message`, or with
+   * `format: "json"` `{"time":"2026-12-03T06:48:49.123Z","log":"error","level":"info","pid":42,
+   * "message":"..."}`.
+   */
   formatError(level: LogLevel, message: string, time: Date): string {
+    if (this.#json) {
+      return `{"time":"${time.toISOString()}","log":"error","level":"${level}","pid":${process.pid},` +
+        `"message":${JSON.stringify(message)}}`;
+    }
     return `${errorLogTime(time)} [${process.pid}] [${level.toUpperCase()}] ${message}`;
   }
 
@@ -152,7 +207,8 @@ export class Logger {
       this.#metrics.timing("gunicorn.request.duration", entry.durationMs);
       this.#metrics.increment(`gunicorn.request.status.${entry.response.status}`);
     }
-    if (!this.#accessSink) return;
+    if (!this.#accessSink && !this.#syslogAccess && !this.#otel) return;
+    if (this.#otel) this.#otelIds.push(spanIdsOf(entry.request));
     if (this.formatAccess === baseFormatAccess && this.writeAccess === baseWriteAccess) {
       // Neither step overridden: the line's values wait for the batch, which writes their bytes.
       this.#writer.take(entry, this.#slots, this.#taken++ * this.#writer.width);
@@ -165,7 +221,7 @@ export class Logger {
   /** One access-log line, without the newline, in the configured gunicorn format. */
   formatAccess(entry: AccessEntry): string {
     // Compiled on first use: only a logger class that overrides writeAccess needs it.
-    this.#renderAccess ??= compileAccessFormat(this.#format);
+    this.#renderAccess ??= compileAccessFormat(this.#format, { json: this.#json });
     return this.#renderAccess(entry);
   }
 
@@ -203,8 +259,23 @@ export class Logger {
       lines.newline();
     }
     this.#taken = 0;
-    if (lines.lines) this.#accessSink?.write(lines.take());
+    if (!lines.lines) return;
+    const batch = lines.take();
+    this.#accessSink?.write(batch);
+    this.#syslogAccess?.access(batch, this.#json ? NO_PREFIX : this.#pidPrefix);
+    if (this.#otel) this.#otelAccess(batch);
   };
+
+  // Each line of the batch as a record, with the span ids its request had.
+  #otelAccess(batch: Uint8Array): void {
+    const ids = this.#otelIds;
+    this.#otelIds = [];
+    let start = 0;
+    for (let i = 0, end = batch.indexOf(10); end !== -1; i++, end = batch.indexOf(10, start)) {
+      this.#otel!.record("access", "info", decoder.decode(batch.subarray(start, end)), ids[i]);
+      start = end + 1;
+    }
+  }
 
   /** Reopens the log files (SIGUSR1, after logrotate moved them); no line is lost. */
   reopen(): Promise<void> {
@@ -226,8 +297,9 @@ export class Logger {
     this.#flush();
     this.#errorSink.close();
     this.#accessSink?.close();
+    this.#syslog?.close();
     this.#metrics?.close();
-    return Promise.resolve();
+    return this.#otel?.close() ?? Promise.resolve();
   }
 }
 

@@ -7,17 +7,17 @@ import { forwardedTrust } from "../http/forwarded.ts";
 import type { HttpServerOptions } from "../http/server.ts";
 import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { Logger } from "../log/logger.ts";
-import { accessRoute } from "../log/logging_table.ts";
 import { AddressMatcher } from "../net/ip_match.ts";
 import type { TlsFiles } from "../tls/tls_files.ts";
 import { appErrorResponder, bodyErrorLogger } from "./app_error.ts";
 
 /**
  * The logger that gets `access()` per finished request: the worker's own, when
- * an access log, statsd (which counts requests) or a custom logger class wants it.
+ * an access log (a file, a stream or syslog), statsd (which counts requests) or
+ * a custom logger class wants it.
  */
 export function accessLogger(config: Config, log: Logger): Logger | undefined {
-  return accessRoute(config).file || config.statsd_host || config.logger_class ? log : undefined;
+  return log.accessEnabled || config.statsd_host || config.logger_class ? log : undefined;
 }
 
 export interface HttpOptionsOptions {

@@ -15,6 +15,7 @@ import { BootMismatch, send, takeBoot } from "../ipc/channel.ts";
 import { CHANNEL_FD, type ToMaster, type WorkerBoot } from "../ipc/messages.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
+import { withRequestSpans } from "../log/request_span.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { libcFds } from "../net/accept_gate.ts";
@@ -144,11 +145,11 @@ export class Worker {
       info,
       requestLimit: this.#limit,
       loadApp: async () =>
-        withRequestHooks(
+        withRequestSpans(withRequestHooks(
           await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime }),
           hooks,
           info,
-        ),
+        )),
       requestStarted: () => this.#countRequest(),
       retire: () => this.#retire(),
       lost: () => this.drain(),
