@@ -8,6 +8,7 @@ import net from "node:net";
 import type { Server, Socket } from "node:net";
 import { setImmediate } from "node:timers";
 import type { Libc } from "../runtime/types.ts";
+import { AcceptErrors } from "./accept_errors.ts";
 import { fdLimit, openFds } from "./fd_usage.ts";
 
 /** The fd calls the gate needs (the runtime's libc, /proc). */
@@ -37,7 +38,10 @@ export interface AcceptGateOptions {
   /** Sockets arrive paused (gthread reads none of their bytes itself). */
   pauseOnConnect?: boolean;
   fds: GateFds;
-  /** Says that accepting stopped or started again for lack of fds (rate-limited by the gate). */
+  /**
+   * Says that accepting stopped or started again for lack of fds, or that accepting failed
+   * (rate-limited by the gate).
+   */
   report(level: "warning" | "info", message: string): void;
 }
 
@@ -66,10 +70,12 @@ export class AcceptGate {
   #waiting = 0;
   #warned = -Infinity;
   #closed = false;
+  readonly #errors: AcceptErrors;
 
   constructor(fd: number, options: AcceptGateOptions) {
     this.fd = fd;
     this.#options = options;
+    this.#errors = new AcceptErrors((message) => options.report("warning", message));
   }
 
   /** Starts accepting; rejects when the fd cannot be listened on. */
@@ -173,9 +179,9 @@ export class AcceptGate {
       server.once("error", onError);
       server.listen({ fd: dup }, () => {
         server.off("error", onError);
-        // Accept errors the runtime does report must not take the worker down; tick() sees
-        // a loop that stops accepting.
-        server.on("error", () => {});
+        // Accept errors the runtime does report are said (rate-limited), never fatal; tick()
+        // sees a loop that stops accepting.
+        server.on("error", this.#errors.handle);
         if (first) {
           this.unix = listensOnUnix(server);
           this.address = server.address();
