@@ -36,6 +36,16 @@ export function refreshDate(now: number): void {
 
 const encoder = new TextEncoder();
 
+/** Encodes a head and a text body (UTF-8, as a Response encodes it) into one buffer. */
+function encodeHeadText(head: string, text: string): Buffer {
+  const hl = head.length;
+  const out = Buffer.allocUnsafe(hl + Buffer.byteLength(text, "utf8"));
+  const r = encoder.encodeInto(head, out);
+  if (r.read !== hl || r.written !== hl) out.write(head, 0, hl, "latin1");
+  encoder.encodeInto(text, out.subarray(hl));
+  return out;
+}
+
 /** Encodes a head (latin1, as header values are byte strings) followed by an optional body. */
 export function encodeHead(head: string, body: Uint8Array | null): Buffer {
   const hl = head.length;
@@ -149,13 +159,16 @@ export class ResponseWriter {
   /** Why the last response ended `unsent` or `cut`. */
   error: unknown = undefined;
   readonly #socket: Socket;
+  readonly #staticBody: ((response: Response) => string | Uint8Array | null) | undefined;
   readonly #walk = new HeaderWalk();
   #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   #drainResolve: (() => void) | null = null;
   #aborted = false;
 
-  constructor(socket: Socket) {
+  /** `staticBody`: HttpOptions.staticBody, the body without its stream when the runtime has it. */
+  constructor(socket: Socket, staticBody?: (response: Response) => string | Uint8Array | null) {
     this.#socket = socket;
+    this.#staticBody = staticBody;
   }
 
   /** The peer is gone: stop reading the body under way, wake a wait for 'drain'. */
@@ -199,6 +212,8 @@ export class ResponseWriter {
       this.error = new TypeError("app handler returned Response.error()");
       return "unsent";
     }
+    // Asked before anything reads `response.body`, which would turn the static body into a stream.
+    const whole = this.#staticBody?.(response) ?? null;
     const headers = response.headers;
     const walk = this.#walk;
     walk.reset(statusLine(status));
@@ -213,16 +228,32 @@ export class ResponseWriter {
     const appLength = walk.appLength;
     const fixedLength = appLength !== "" && DIGITS_RE.test(appLength) ? +appLength : -1;
     const keep = (flags & F_KEEP_ALIVE) !== 0 && !walk.appClose;
-    const body = response.body;
+    const body = whole === null ? response.body : null;
 
     if (status === 204 || status === 304 || (flags & F_HEAD) !== 0) {
       // No body on the wire. HEAD and 304 keep the length the app declared (that of the GET).
       if (status !== 204) {
         if (fixedLength >= 0) head += "content-length: " + fixedLength + "\r\n";
-        else if (body === null && status !== 304) head += "content-length: 0\r\n";
+        else if (body === null && whole === null && status !== 304) {
+          head += "content-length: 0\r\n";
+        }
       }
       discardBody(body);
       this.#socket.write(encodeHead(head + (keep ? KEEP_LINE : CLOSE_LINE) + "\r\n", null));
+      return keep ? "keep" : "close";
+    }
+
+    if (whole !== null) {
+      // The same bytes and framing the stream would have given in one chunk, without the stream.
+      const text = typeof whole === "string";
+      const length = text ? Buffer.byteLength(whole, "utf8") : whole.length;
+      head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + length + "\r\n\r\n";
+      if (length > COPY_CHUNK_MAX) {
+        // As below: a large body is not copied next to its head.
+        this.#socket.write(encodeHead(head, null));
+        this.#socket.write(text ? Buffer.from(whole, "utf8") : whole);
+      } else this.#socket.write(text ? encodeHeadText(head, whole) : encodeHead(head, whole));
+      this.bodyBytes = length;
       return keep ? "keep" : "close";
     }
 

@@ -130,8 +130,8 @@ class Core implements ServerCore {
   // its request answered (with connection: close) rather than a reset.
   private accept(socket: Socket): void {
     if (this.gate !== null) this.gating!.admission.opened();
-    // Nagle only concerns TCP: on a unix socket the call is a wasted syscall per connection.
-    if (!this.unix) socket.setNoDelay(true);
+    // Nagle only concerns TCP, and a gate's listener may have set it for every socket already.
+    if (!this.unix && !this.gate?.noDelay) socket.setNoDelay(true);
     // The peer's address is read from the TCP socket: a TLS wrapper may not report it.
     const conn = this.tls === undefined
       ? new Connection(socket, this)

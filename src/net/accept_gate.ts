@@ -18,9 +18,16 @@ export interface GateFds {
   readable(fd: number): boolean;
   /** fds this process has open, and the most it may (RLIMIT_NOFILE). */
   usage(): { open: number; limit: number };
+  /**
+   * Sets TCP_NODELAY on a listening socket, which Linux copies to every socket accepted from it;
+   * false when it cannot (a unix socket, or no such call).
+   */
+  noDelay?(fd: number): boolean;
 }
 
 const F_DUPFD_CLOEXEC = 1030;
+const IPPROTO_TCP = 6;
+const TCP_NODELAY = 1;
 
 /** GateFds over libc and /proc. */
 export function libcFds(libc: Libc): GateFds {
@@ -30,6 +37,9 @@ export function libcFds(libc: Libc): GateFds {
     dup: (fd) => libc.fcntl(fd, F_DUPFD_CLOEXEC, 0),
     readable: (fd) => libc.readable(fd),
     usage: () => ({ open: Math.min(openFds(), limit), limit }),
+    noDelay: (fd) =>
+      libc.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, new Uint8Array(new Int32Array([1]).buffer)) ===
+        0,
   };
 }
 
@@ -60,6 +70,11 @@ export class AcceptGate {
   readonly fd: number;
   /** The socket is a unix socket (known once open() resolved). */
   unix = false;
+  /**
+   * Accepted sockets come with TCP_NODELAY already (set once on the listener, known once open()
+   * resolved): a setNoDelay per connection would be a wasted syscall (about 1 µs).
+   */
+  noDelay = false;
   /** What the socket is bound to, as node:net reports it (known once open() resolved). */
   address: ReturnType<Server["address"]> = null;
   readonly #options: AcceptGateOptions;
@@ -184,6 +199,7 @@ export class AcceptGate {
         server.on("error", this.#errors.handle);
         if (first) {
           this.unix = listensOnUnix(server);
+          this.noDelay = !this.unix && (this.#options.fds.noDelay?.(this.fd) ?? false);
           this.address = server.address();
         }
         if (this.#server !== server) server.close();
