@@ -6,6 +6,7 @@
 import process from "node:process";
 import { createServer } from "node:net";
 import { createHttpServer } from "../../src/http/server.ts";
+import { detectRuntime } from "../../src/runtime/mod.ts";
 
 const [where = "8000", kind = "layer"] = process.argv.slice(2);
 const target = where.includes("/") ? { path: where } : { port: Number(where), host: "127.0.0.1" };
@@ -90,6 +91,8 @@ if (kind === "native") {
     scheme: "http",
     defaultHost: "localhost",
     onAppError: () => new Response("error", { status: 500 }),
+    // As a worker serves.
+    staticBody: (await detectRuntime()).staticBody,
   });
   await server.listen(target);
   ready();
