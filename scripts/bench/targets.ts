@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { startNginx } from "../../tests/_nginx.ts";
@@ -255,7 +255,12 @@ async function measure(row: Row, seconds: number, label: string): Promise<Measur
   const port = await freePort();
   const sockets = Array.from({ length: server.sockets }, (_, i) => join(dir, `s${i}.sock`));
   const procs = server.launches(behindNginx ? { sockets } : { port }).map((l) =>
-    launch(server.name, l.command === "gunicorn" ? l.command : join(ROOT, l.command), l.args, ROOT)
+    launch(
+      server.name,
+      l.command === "gunicorn" ? l.command : resolve(ROOT, l.command),
+      l.args,
+      ROOT,
+    )
   );
   let nginx: Awaited<ReturnType<typeof startNginx>> | null = null;
   try {
