@@ -44,6 +44,7 @@ Options:
 
 const APP = "scripts/bench/hello_app.ts";
 const RAW_SERVE = "scripts/bench/raw_serve.ts";
+const RAW_INHERITED = "scripts/bench/raw_inherited.ts";
 const GUNICORN_APP = "cpu_wsgi:app";
 
 type Part = "tcp" | "nginx" | "gthread" | "gunicorn";
@@ -73,6 +74,8 @@ interface Row {
   server: Server;
   /** The row this one is compared against (its raw peer), by key; none for a peer. */
   peer?: string;
+  /** The fixed-reply node:net server on the shared socket, the ceiling of this mode, by key. */
+  ceiling?: string;
   target?: { rps?: number; cpu?: number };
   key: string;
 }
@@ -91,6 +94,27 @@ function rawServe(runtime: "Deno" | "Bun", procs: number): Server {
         ? Array.from({ length: procs }, () => run(String(at.port)))
         : at.sockets.map((s) => run(s)),
     ready: (ps) => ps.every((p) => /^ready /m.test(p.output)),
+  };
+}
+
+/**
+ * The ceiling of the shared-socket mode: node:net on the one inherited socket, answering every
+ * request head with a pre-encoded reply (no HTTP parsing, no Request, no Response).
+ */
+function rawFixed(runtime: "Deno" | "Bun", procs: number): Server {
+  const script = (where: string): Launch =>
+    runtime === "Deno"
+      ? {
+        command: DENO,
+        args: ["run", "-A", "--unstable-net", "--quiet", RAW_INHERITED, where, `${procs}`, "fixed"],
+      }
+      : { command: BUN, args: [RAW_INHERITED, where, `${procs}`, "fixed"] };
+  return {
+    name: `${runtime} node:net fixed reply, shared socket ×${procs}`,
+    procs,
+    sockets: 1,
+    launches: (at) => [script("port" in at ? String(at.port) : at.sockets[0])],
+    ready: (ps) => (ps[0].output.match(/^ready /gm)?.length ?? 0) >= procs,
   };
 }
 
@@ -152,8 +176,9 @@ function rows(parts: Set<Part>, base?: string): Row[] {
     server: Server,
     peer?: string,
     target?: Row["target"],
+    ceiling?: string,
   ) => {
-    const row = { part, via, server, peer, target, key: `${via}: ${server.name}` };
+    const row = { part, via, server, peer, target, ceiling, key: `${via}: ${server.name}` };
     out.push(row);
     if (base && server.name.startsWith("appserve")) {
       const before = appserve(flavourOf(server), argsOf(server), base);
@@ -166,18 +191,23 @@ function rows(parts: Set<Part>, base?: string): Row[] {
   const w2 = ["-w", "2"];
   if (parts.has("tcp")) {
     const bunPeer = add("tcp", "tcp", bun2);
-    add("tcp", "tcp", appserve("binary", w2), bunPeer, { rps: 0.85, cpu: 1.3 });
+    const bunFixed = add("tcp", "tcp", rawFixed("Bun", 2));
+    add("tcp", "tcp", appserve("binary", w2), bunPeer, { rps: 0.85, cpu: 1.3 }, bunFixed);
     const denoPeer = add("tcp", "tcp", deno2);
-    add("tcp", "tcp", appserve("deno", w2), denoPeer, { rps: 0.85, cpu: 1.3 });
-    add("tcp", "tcp", appserve("binary-deno", w2), denoPeer, { rps: 0.85, cpu: 1.3 });
+    const denoFixed = add("tcp", "tcp", rawFixed("Deno", 2));
+    add("tcp", "tcp", appserve("deno", w2), denoPeer, { rps: 0.85, cpu: 1.3 }, denoFixed);
+    const t = { rps: 0.85, cpu: 1.3 };
+    add("tcp", "tcp", appserve("binary-deno", w2), denoPeer, t, denoFixed);
   }
   if (parts.has("nginx")) {
     for (const via of ["nginx", "nginx-keepalive"] as const) {
-      const rps = via === "nginx" ? 0.9 : 0.95;
+      const t = { rps: via === "nginx" ? 0.9 : 0.95, cpu: 1.3 };
       const bunPeer = add("nginx", via, bun2);
-      add("nginx", via, appserve("binary", w2), bunPeer, { rps, cpu: 1.3 });
+      const bunFixed = add("nginx", via, rawFixed("Bun", 2));
+      add("nginx", via, appserve("binary", w2), bunPeer, t, bunFixed);
       const denoPeer = add("nginx", via, deno2);
-      add("nginx", via, appserve("deno", w2), denoPeer, { rps, cpu: 1.3 });
+      const denoFixed = add("nginx", via, rawFixed("Deno", 2));
+      add("nginx", via, appserve("deno", w2), denoPeer, t, denoFixed);
     }
   }
   if (parts.has("gthread")) {
@@ -336,6 +366,25 @@ function report(all: Row[], runs: Map<string, Measured[]>): string {
       `| ${VIA_TEXT[row.via]} | ${row.server.name} | ${row.peer.replace(/^[^:]+: /, "")} | ` +
         `${r.toFixed(2)} | ${c.toFixed(2)} | ${verdicts} |`,
     );
+  }
+  const capped = all.filter((r) => r.ceiling !== undefined && runs.has(r.ceiling));
+  if (capped.length) {
+    lines.push("");
+    lines.push(
+      "Against the ceiling of the shared socket (node:net answering with a fixed reply, same " +
+        "runtime and processes):",
+    );
+    lines.push("");
+    lines.push("| setup | server | ceiling req/s | req/s ratio | ceiling CPU µs/req | CPU ratio |");
+    lines.push("|---|---|---|---|---|---|");
+    for (const row of capped) {
+      const c = row.ceiling!;
+      lines.push(
+        `| ${VIA_TEXT[row.via]} | ${row.server.name} | ${Math.round(rps(c))} | ` +
+          `${(rps(row.key) / rps(c)).toFixed(2)} | ${cpu(c).toFixed(1)} | ` +
+          `${(cpu(row.key) / cpu(c)).toFixed(2)} |`,
+      );
+    }
   }
   const gunicornRows = all.filter((r) => r.server === gunicorn);
   if (gunicornRows.length) {
