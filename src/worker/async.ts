@@ -131,11 +131,7 @@ async function serveListeners(
   const tls = loadTlsFiles(config, runtime.tlsClientCerts);
   const access = accessLogger(config, log);
   const explain = runtime.explainAppError;
-  const staticBody = runtime.staticBody;
-  const options = {
-    ...httpOptions(config, log, { keepAlive, access, tls, explain, staticBody }),
-    gate,
-  };
+  const options = { ...httpOptions(config, log, { keepAlive, access, tls, explain }), gate };
   for (const listener of boot.listeners) {
     const server = createHttpServer(handler, options);
     await server.listen({ fd: listener.fd });
