@@ -1,8 +1,10 @@
 // Baseline for appserve's shared-socket mode: a master that owns one listening
 // socket (made through appserve's own libc code) and N children serving it as fd 3.
-// Usage: raw_inherited.ts PORT N [http|fixed]   (each child prints "ready" once listening)
+// Usage: raw_inherited.ts PORT|PATH N [http|fixed]   (each child prints "ready" once listening;
+// a PATH, holding a "/", is a unix socket, made reachable by nginx's unprivileged workers)
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync } from "node:fs";
 import process from "node:process";
 import { openListeners } from "../../src/net/listeners.ts";
 import { detectRuntime } from "../../src/runtime/mod.ts";
@@ -62,11 +64,13 @@ async function serveFixedResponse(): Promise<void> {
   }).listen({ fd: FD }, ready);
 }
 
-async function master(port: number, count: number, kind: string): Promise<void> {
+async function master(where: string, count: number, kind: string): Promise<void> {
   const runtime = await detectRuntime();
-  const [listener] = await openListeners(runtime.libc(), [{ kind: "tcp", host: HOST, port }], {
-    backlog: 2048,
-  });
+  const address = where.includes("/")
+    ? { kind: "unix" as const, path: where }
+    : { kind: "tcp" as const, host: HOST, port: Number(where) };
+  const [listener] = await openListeners(runtime.libc(), [address], { backlog: 2048 });
+  if (address.kind === "unix") chmodSync(address.path, 0o777);
   const self = import.meta.filename!;
   const args = isBun ? [self, "child", kind] : ["run", "-A", "--quiet", self, "child", kind];
   const children: ChildProcess[] = [];
@@ -92,12 +96,13 @@ if (first === "child") {
   const port = Number(first);
   const count = Number(second ?? 1);
   const kind = third ?? (isBun ? "fixed" : "http");
-  const valid = Number.isInteger(port) && port > 0 && Number.isInteger(count) && count >= 1;
+  const valid = (first.includes("/") || (Number.isInteger(port) && port > 0)) &&
+    Number.isInteger(count) && count >= 1;
   if (!valid || (kind !== "http" && kind !== "fixed") || (isBun && kind === "http")) {
     process.stderr.write(
-      "raw_inherited: usage: raw_inherited.ts PORT N [http|fixed] (http: Deno only)\n",
+      "raw_inherited: usage: raw_inherited.ts PORT|PATH N [http|fixed] (http: Deno only)\n",
     );
     process.exit(2);
   }
-  await master(port, count, kind);
+  await master(first, count, kind);
 }

@@ -13,8 +13,8 @@ import { readProxyHeader } from "./proxy_protocol.ts";
 import type { ProxyHeader } from "./proxy_protocol.ts";
 import { HeadScanner, parseHead } from "./parser.ts";
 import type { HeadLimits, RequestHead } from "./parser.ts";
-import { encodeHead, F_HEAD, F_HTTP10, F_KEEP_ALIVE, KEEP } from "./response_writer.ts";
-import { rawStatusReply } from "./status_reply.ts";
+import { encodeHead, F_HEAD, F_HTTP10, F_KEEP_ALIVE, ResponseWriter } from "./response_writer.ts";
+import { bodyTooLargeReason, CONTINUE_REPLY, rawStatusReply } from "./status_reply.ts";
 import { type FetchHandler, type HttpOptions, ParseError, type ServeInfo } from "./types.ts";
 
 /** What every connection of one server shares. */
@@ -57,7 +57,7 @@ const SHUTDOWN_GRACE_MS = 1000;
 // Bytes of later pipelined requests buffered while one is being handled before reading stops.
 const PIPELINE_LIMIT = 64 * 1024;
 
-const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
+const CONTINUE = Buffer.from(CONTINUE_REPLY, "latin1");
 const kConn = Symbol("appserve.connection");
 
 type ConnSocket = Socket & { [kConn]: Connection };
@@ -73,25 +73,22 @@ function onClose(this: ConnSocket): void {
   this[kConn].onClose();
 }
 function onDrain(this: ConnSocket): void {
-  this[kConn].wakeDrain();
+  this[kConn].writer.drained();
 }
 function onError(): void {
   // ECONNRESET, EPIPE and friends: 'close' follows and cleans up.
 }
 
+/**
+ * The connection owns the bytes (what is received and not parsed yet, the request body being
+ * fed), the timers (one deadline the server's tick acts on) and keep-alive; each request's state
+ * is the Exchange's, and the response's bytes are the writer's.
+ */
 export class Connection implements ExchangeHost, BodySink {
   readonly socket: Socket;
   readonly tag: number;
+  readonly writer: ResponseWriter;
   closed = false;
-  reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
-  failure: unknown = undefined;
-  bodyBytes = 0;
-  /**
-   * The current request's answer, whatever the app makes of its broken body: 413 (past
-   * limit_request_body), 408 (stopped arriving) or 400 (the client closed mid-body); 0: none.
-   */
-  refusal = 0;
-  refusalReason = "";
   /** When the tick should act on this connection (ms on the core's clock). */
   deadline: number;
   private state = S_HEAD;
@@ -115,7 +112,6 @@ export class Connection implements ExchangeHost, BodySink {
   private peerEnded = false;
   private pausedBody = false;
   private pausedPipeline = false;
-  private drainResolve: (() => void) | null = null;
   /** The body of the current request if it came with `Expect: 100-continue`. */
   private expectBody: RequestBody | null = null;
 
@@ -128,7 +124,8 @@ export class Connection implements ExchangeHost, BodySink {
     const trust = core.options.forwarded;
     this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
     this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off";
-    this.exchange = new Exchange(this, core.handler, core.options);
+    this.writer = new ResponseWriter(socket, core.options.staticBody);
+    this.exchange = new Exchange(this, this.writer, core.handler, core.options);
     this.scanner = new HeadScanner(core.limits);
     this.deadline = core.now + core.headerTimeoutMs;
     (socket as ConnSocket)[kConn] = this;
@@ -257,11 +254,12 @@ export class Connection implements ExchangeHost, BodySink {
   private dispatch(head: RequestHead): void {
     const core = this.core;
     const limit = core.options.limitRequestBody ?? 0;
-    this.refusal = 0;
     let body: RequestBody | null = null;
     if (head.chunked || head.contentLength > 0) {
       // Refused on the declared length alone, so nothing of the body is read.
-      if (limit > 0 && head.contentLength > limit) return this.badRequest(bodyTooLarge(limit));
+      if (limit > 0 && head.contentLength > limit) {
+        return this.badRequest(new ParseError(413, bodyTooLargeReason(limit)));
+      }
       body = new RequestBody(this, head.contentLength, head.chunked, head.expectContinue, limit);
       this.body = body;
       const p = this.pending;
@@ -269,7 +267,10 @@ export class Connection implements ExchangeHost, BodySink {
         const used = body.feed(p);
         if (used < 0) {
           return this.badRequest(
-            body.tooLarge ? bodyTooLarge(limit) : new ParseError(400, body.reason),
+            new ParseError(
+              body.tooLarge ? 413 : 400,
+              body.tooLarge ? bodyTooLargeReason(limit) : body.reason,
+            ),
           );
         }
         this.pending = used < p.length ? p.subarray(used) : null;
@@ -312,18 +313,10 @@ export class Connection implements ExchangeHost, BodySink {
     this.exchange.start(request, flags, head, info);
   }
 
-  writeDone(result: number): void {
-    this.exchange.written(result);
-  }
-
-  bodyFailed(error: unknown): void {
-    this.exchange.bodyFailed(error);
-  }
-
-  exchangeDone(result: number): void {
+  exchangeDone(keep: boolean): void {
     this.expectBody = null;
     this.core.inFlight--;
-    this.afterResponse(result === KEEP);
+    this.afterResponse(keep);
     this.core.settle(null);
   }
 
@@ -347,7 +340,7 @@ export class Connection implements ExchangeHost, BodySink {
     if (!keep || this.core.closing) return this.finish();
     if (this.socket.writableNeedDrain) {
       // The client is not reading our answers: read no more of its requests until it does.
-      this.waitDrain().then(this.onDrained);
+      this.writer.waitDrain().then(this.onDrained);
       return;
     }
     const b = this.body;
@@ -368,7 +361,7 @@ export class Connection implements ExchangeHost, BodySink {
   private bodyBroken(b: RequestBody): void {
     this.body = null;
     this.broken = true;
-    if (b.tooLarge) this.refuse(413, bodyTooLarge(this.core.options.limitRequestBody ?? 0).message);
+    if (b.tooLarge) this.refuse(413, bodyTooLargeReason(this.core.options.limitRequestBody ?? 0));
     // The rest of the stream is garbage; the response (if any is still coming) closes the connection.
     if (this.state === S_BUSY) this.bodyPause();
     else this.finish();
@@ -377,9 +370,7 @@ export class Connection implements ExchangeHost, BodySink {
   // The client broke the request while the app has it: logged, and its answer is `status`.
   private refuse(status: number, message: string): void {
     this.warn(status, message);
-    if (this.state !== S_BUSY || this.refusal !== 0) return;
-    this.refusal = status;
-    this.refusalReason = message;
+    if (this.state === S_BUSY) this.exchange.refuse(status, message);
   }
 
   // The body stopped arriving while the app waits for it.
@@ -484,12 +475,7 @@ export class Connection implements ExchangeHost, BodySink {
     this.closed = true;
     this.core.options.watch?.closed(this.tag);
     this.stopReading();
-    const r = this.reader;
-    if (r !== null) {
-      this.reader = null;
-      r.cancel().catch(noop);
-    }
-    this.wakeDrain();
+    this.writer.abort();
     this.core.settle(this);
   }
 
@@ -517,25 +503,4 @@ export class Connection implements ExchangeHost, BodySink {
     this.socket.write(CONTINUE);
     if (this.body !== null) this.deadline = this.core.now + this.core.bodyTimeoutMs;
   }
-
-  waitDrain(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      this.drainResolve = resolve;
-    });
-  }
-
-  wakeDrain(): void {
-    const r = this.drainResolve;
-    if (r !== null) {
-      this.drainResolve = null;
-      r();
-    }
-  }
-}
-
-function noop(): void {}
-
-function bodyTooLarge(limit: number): ParseError {
-  return new ParseError(413, `request body larger than limit_request_body (${limit} bytes)`);
 }

@@ -1,34 +1,35 @@
-// Runs one request through the app and the response writer: awaits the handler, turns throws and
-// non-Responses into onAppError's reply, and reports how the connection may continue.
+// One request at a time of a connection: hands it to the app, turns throws and non-Responses into
+// onAppError's reply, has the writer put the answer on the wire and acts on the writer's outcome.
 
-import { appErrorResponse, notAResponse } from "./fetch_glue.ts";
-import { statusReply } from "./status_reply.ts";
-import {
-  CLOSE,
-  F_HTTP10,
-  F_KEEP_ALIVE,
-  PENDING,
-  UNSENT,
-  writeResponse,
-} from "./response_writer.ts";
-import type { ResponseTarget } from "./response_writer.ts";
+import { F_HTTP10, F_KEEP_ALIVE, type Outcome, type ResponseWriter } from "./response_writer.ts";
+import { appErrorReply, notAResponse, statusReply } from "./status_reply.ts";
 import type { RequestHead } from "./parser.ts";
 import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 
-/** The connection an exchange runs on. */
-export interface ExchangeHost extends ResponseTarget {
+/** What an exchange asks of its connection. */
+export interface ExchangeHost {
   /** The connection's tag from options.watch, -1 without one. */
   readonly tag: number;
-  /** The client broke the request body while the app ran: answer this status instead (0: no). */
-  readonly refusal: number;
-  readonly refusalReason: string;
+  /** The peer is gone. */
+  readonly closed: boolean;
   /** Whether the connection can take another request after this response, decided as it starts. */
   mayKeepAlive(): boolean;
-  /** The response is fully written (KEEP/CLOSE), or could not be (connection gone). */
-  exchangeDone(result: number): void;
+  /** Ends the connection at once (a reply that cannot be completed). */
+  destroy(): void;
+  /** The exchange is over: the response went out whole and allows another request (`keep`), or not. */
+  exchangeDone(keep: boolean): void;
 }
 
 function noop(): void {}
+
+/** onAppError's reply, or the plain 500 if the hook itself fails or returns no Response. */
+function appErrorResponse(options: HttpOptions, error: unknown, request: Request): Response {
+  try {
+    const r: unknown = options.onAppError(error, request);
+    if (r instanceof Response) return r;
+  } catch { /* fall through to the built-in reply */ }
+  return appErrorReply();
+}
 
 /**
  * One per connection, reused for each of its requests in turn: the request in progress lives in
@@ -40,17 +41,29 @@ export class Exchange {
   private flags = 0;
   private head: RequestHead | null = null;
   private started = 0;
+  /** The app's response could not be sent: this is the error reply instead. */
   private fallback = false;
+  /** The client broke the request body while the app ran: answer this status instead (0: no). */
+  private refusal = 0;
+  private refusalReason = "";
   private refused = false;
   private info: ServeInfo | null = null;
   private readonly host: ExchangeHost;
+  private readonly writer: ResponseWriter;
   private readonly handler: FetchHandler;
   private readonly options: HttpOptions;
   private readonly onResolved = (r: unknown): void => this.respond(r);
   private readonly onRejected = (err: unknown): void => this.respondError(err);
+  private readonly onWritten = (outcome: Outcome): void => this.written(outcome);
 
-  constructor(host: ExchangeHost, handler: FetchHandler, options: HttpOptions) {
+  constructor(
+    host: ExchangeHost,
+    writer: ResponseWriter,
+    handler: FetchHandler,
+    options: HttpOptions,
+  ) {
     this.host = host;
+    this.writer = writer;
     this.handler = handler;
     this.options = options;
   }
@@ -65,6 +78,7 @@ export class Exchange {
     this.request = request;
     this.flags = flags;
     this.fallback = false;
+    this.refusal = 0;
     this.refused = false;
     if (this.options.onRequestDone !== undefined) this.started = performance.now();
     this.options.watch?.started(this.host.tag);
@@ -83,28 +97,29 @@ export class Exchange {
     this.respond(r);
   }
 
-  private respondError(err: unknown): void {
-    // An app that failed on a body the client broke is answered for the client's error, unlogged.
-    if (this.host.refusal !== 0 && !this.refused) return this.respond(undefined);
-    this.respond(appErrorResponse(this.options, err, this.request!));
+  /**
+   * The client broke the request body while the app has the request (413, 408 or 400): that is
+   * the answer, whatever the app makes of it. The first refusal of a request counts.
+   */
+  refuse(status: number, reason: string): void {
+    if (this.request === null || this.refusal !== 0) return;
+    this.refusal = status;
+    this.refusalReason = reason;
   }
 
-  /** The app's response body failed after its head went out: the reply was cut; say why. */
-  bodyFailed(error: unknown): void {
-    const request = this.request;
-    if (request === null || this.options.onBodyError === undefined) return;
-    try {
-      this.options.onBodyError(error, request);
-    } catch { /* a logging hook must not take the connection down */ }
+  private respondError(err: unknown): void {
+    // An app that failed on a body the client broke is answered for the client's error, unlogged.
+    if (this.refusal !== 0 && !this.refused) return this.respond(undefined);
+    this.respond(appErrorResponse(this.options, err, this.request!));
   }
 
   private respond(r: unknown): void {
     const host = this.host;
-    if (host.refusal !== 0 && !this.refused) {
+    if (this.refusal !== 0 && !this.refused) {
       // Whatever the app made of a broken body (usually an error) is not the answer.
       if (r instanceof Response && r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
       this.refused = true;
-      r = statusReply(host.refusal, host.refusalReason);
+      r = statusReply(this.refusal, this.refusalReason);
     }
     if (!(r instanceof Response)) return this.respondError(notAResponse(r));
     this.response = r;
@@ -114,45 +129,48 @@ export class Exchange {
     const answeredElsewhere = !host.closed && watch !== undefined && !watch.answering(host.tag);
     if (host.closed || answeredElsewhere) {
       if (r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
-      if (answeredElsewhere) host.socket.destroy();
-      return this.written(CLOSE);
+      if (answeredElsewhere) host.destroy();
+      return this.written("close");
     }
     let flags = this.flags;
     if ((flags & F_KEEP_ALIVE) !== 0 && (this.fallback || !host.mayKeepAlive())) {
       flags &= ~F_KEEP_ALIVE;
     }
-    let result: number;
+    let outcome: Outcome | null;
     try {
-      result = writeResponse(host, r, flags);
+      outcome = this.writer.write(r, flags, this.onWritten);
     } catch {
-      // writeResponse handles its own failures; this is a last line of defence.
-      host.socket.destroy();
-      result = CLOSE;
+      // The writer handles its own failures; this is a last line of defence.
+      host.destroy();
+      outcome = "close";
     }
-    if (result !== PENDING) this.written(result);
+    if (outcome !== null) this.written(outcome);
   }
 
-  /** The outcome of the write, now or (through the host's writeDone) once the body was read. */
-  written(result: number): void {
+  /** The writer's outcome, at once or once the body was read. */
+  private written(outcome: Outcome): void {
     const host = this.host;
-    if (result === UNSENT && !host.closed) {
-      if (!this.fallback) {
+    if (outcome === "unsent") {
+      if (!host.closed && !this.fallback) {
         // The body broke before anything was sent: the app's error reply can still go out.
         this.fallback = true;
-        const failure = host.failure;
-        host.failure = undefined;
-        return this.respond(appErrorResponse(this.options, failure, this.request!));
+        return this.respond(appErrorResponse(this.options, this.writer.error, this.request!));
       }
-      host.socket.destroy();
+      host.destroy();
+    } else if (outcome === "cut" && this.options.onBodyError !== undefined) {
+      // The app's response body failed after its head went out: the reply was cut; say why.
+      try {
+        this.options.onBodyError(this.writer.error, this.request!);
+      } catch { /* a logging hook must not take the connection down */ }
     }
     const hook = this.options.onRequestDone;
-    if (hook !== undefined && !host.closed && result !== UNSENT) {
+    if (hook !== undefined && !host.closed && outcome !== "unsent") {
       try {
         hook(this.request!, this.response!, performance.now() - this.started, {
           remote: this.info!.remoteAddr,
           protocol: this.flags & F_HTTP10 ? "HTTP/1.0" : "HTTP/1.1",
           target: this.head!.target,
-          bodyBytes: host.bodyBytes,
+          bodyBytes: this.writer.bodyBytes,
           rawHeaders: this.head!.headers,
         });
       } catch { /* a logging hook must not take the connection down */ }
@@ -160,6 +178,6 @@ export class Exchange {
     this.request = this.response = null;
     this.head = null;
     this.options.watch?.finished(host.tag);
-    host.exchangeDone(result === UNSENT ? CLOSE : result);
+    host.exchangeDone(outcome === "keep");
   }
 }

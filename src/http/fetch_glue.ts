@@ -1,5 +1,5 @@
-// Where wire data becomes Fetch objects: the Request handed to the app, its ServeInfo, and the
-// reply used when the app fails. Kept apart from the connection's state machine.
+// Where wire data becomes Fetch objects: the Request handed to the app and its ServeInfo. Kept
+// apart from the connection's state machine.
 
 import type { Socket } from "node:net";
 import type { RequestHead } from "./parser.ts";
@@ -113,28 +113,4 @@ export function buildRequest(
     throw new ParseError(501, `method "${m}" cannot be passed on unchanged by this runtime`);
   }
   return request;
-}
-
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (typeof v !== "object") return typeof v;
-  const name = (v as { constructor?: { name?: string } }).constructor?.name;
-  return name ? `an object (${name})` : "an object";
-}
-
-/** The error for a handler that resolved to something other than a Response. */
-export function notAResponse(value: unknown): TypeError {
-  return new TypeError(`app handler returned ${describe(value)} instead of a Response`);
-}
-
-/** onAppError's reply, or a plain 500 if the hook itself fails or returns no Response. */
-export function appErrorResponse(options: HttpOptions, error: unknown, request: Request): Response {
-  try {
-    const r: unknown = options.onAppError(error, request);
-    if (r instanceof Response) return r;
-  } catch { /* fall through to the built-in reply */ }
-  return new Response("Internal Server Error\n", {
-    status: 500,
-    headers: { "content-type": "text/plain; charset=utf-8" },
-  });
 }

@@ -4,43 +4,20 @@
 import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import { setImmediate } from "node:timers";
-import { reasonPhrase } from "./status_reply.ts";
+import { statusLine } from "./status_reply.ts";
 
-/** The connection as the writer sees it. */
-export interface ResponseTarget {
-  readonly socket: Socket;
-  /** Set once the peer is gone: stop producing. */
-  readonly closed: boolean;
-  /** The body reader in use, so the connection can cancel it when the peer disconnects. */
-  reader: ReadableStreamDefaultReader<Uint8Array> | null;
-  /** Why the body failed before anything was written (see `UNSENT`). */
-  failure: unknown;
-  /** Resolves on 'drain', or when the socket closes. */
-  waitDrain(): Promise<void>;
-  /** Receives the result of a write that returned PENDING. */
-  writeDone(result: number): void;
-  /** The body failed after the head was written: the reply is cut off. */
-  bodyFailed(error: unknown): void;
-  /** Body bytes written for the current response (for the access log). */
-  bodyBytes: number;
-}
-
-/** Request flags for `writeResponse`. */
+/** Request flags for `ResponseWriter.write`. */
 export const F_HEAD = 1;
 export const F_HTTP10 = 2;
 export const F_KEEP_ALIVE = 4;
 
-/** Results of `writeResponse`. */
-export const KEEP = 0;
-export const CLOSE = 1;
-/** The body failed before any byte was written (`target.failure`); the caller may send another. */
-export const UNSENT = 2;
-/** The body is being read: the result comes later through `target.writeDone`. */
-export const PENDING = 3;
-
-// Status lines are built once; the hot path only indexes this table.
-const STATUS_LINES: string[] = [];
-for (let s = 100; s < 600; s++) STATUS_LINES[s] = `HTTP/1.1 ${s} ${reasonPhrase(s)}\r\n`;
+/**
+ * How a response ended. `keep`: fully written, the connection may carry another request; `close`:
+ * written (or the peer is gone), the connection must close; `unsent`: the body failed before any
+ * byte went out (`ResponseWriter.error`), so another reply may still be sent; `cut`: the body
+ * failed after the head went out (`ResponseWriter.error`) and the socket was destroyed.
+ */
+export type Outcome = "keep" | "close" | "unsent" | "cut";
 
 const SERVER_LINE = "server: appserve\r\n";
 const KEEP_LINE = "connection: keep-alive\r\n";
@@ -60,6 +37,16 @@ export function refreshDate(now: number): void {
 
 const encoder = new TextEncoder();
 
+/** Encodes a head and a text body (UTF-8, as a Response encodes it) into one buffer. */
+function encodeHeadText(head: string, text: string): Buffer {
+  const hl = head.length;
+  const out = Buffer.allocUnsafe(hl + Buffer.byteLength(text, "utf8"));
+  const r = encoder.encodeInto(head, out);
+  if (r.read !== hl || r.written !== hl) out.write(head, 0, hl, "latin1");
+  encoder.encodeInto(text, out.subarray(hl));
+  return out;
+}
+
 /** Encodes a head (latin1, as header values are byte strings) followed by an optional body. */
 export function encodeHead(head: string, body: Uint8Array | null): Buffer {
   const hl = head.length;
@@ -71,45 +58,61 @@ export function encodeHead(head: string, body: Uint8Array | null): Buffer {
   return out;
 }
 
-// State of one header walk. Reused: the walk is synchronous, so calls cannot interleave.
-let acc = "";
-let sawDate = false;
-let sawServer = false;
-let sawCookie = false;
-let appClose = false;
-let appLength = "";
+/**
+ * The app's header fields as the head's text, minus the ones the writer owns (framing, connection
+ * management), noting what it must add. One per writer, reset for each response: the walk's
+ * state lives here, and `collect` is bound once.
+ */
+class HeaderWalk {
+  text = "";
+  sawDate = false;
+  sawServer = false;
+  sawCookie = false;
+  appClose = false;
+  appLength = "";
 
-function collect(value: string, name: string): void {
-  switch (name.length) {
-    case 4:
-      if (name === "date") sawDate = true;
-      break;
-    case 6:
-      if (name === "server") sawServer = true;
-      break;
-    case 10:
-      if (name === "set-cookie") {
-        sawCookie = true;
-        return;
-      }
-      if (name === "connection") {
-        // Connection management is ours; an app asking to close is honoured.
-        if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) appClose = true;
-        return;
-      }
-      if (name === "keep-alive") return;
-      break;
-    case 14:
-      if (name === "content-length") {
-        appLength = value;
-        return;
-      }
-      break;
-    case 17:
-      if (name === "transfer-encoding") return; // framing is ours too
-      break;
+  reset(first: string): void {
+    this.text = first;
+    this.sawDate =
+      this.sawServer =
+      this.sawCookie =
+      this.appClose =
+        false;
+    this.appLength = "";
   }
-  acc += name + ": " + value + "\r\n";
+
+  readonly collect = (value: string, name: string): void => {
+    switch (name.length) {
+      case 4:
+        if (name === "date") this.sawDate = true;
+        break;
+      case 6:
+        if (name === "server") this.sawServer = true;
+        break;
+      case 10:
+        if (name === "set-cookie") {
+          this.sawCookie = true;
+          return;
+        }
+        if (name === "connection") {
+          // Connection management is ours; an app asking to close is honoured.
+          if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) this.appClose = true;
+          return;
+        }
+        if (name === "keep-alive") return;
+        break;
+      case 14:
+        if (name === "content-length") {
+          this.appLength = value;
+          return;
+        }
+        break;
+      case 17:
+        if (name === "transfer-encoding") return; // framing is ours too
+        break;
+    }
+    this.text += name + ": " + value + "\r\n";
+  };
 }
 
 const DIGITS_RE = /^[0-9]{1,15}$/;
@@ -129,213 +132,290 @@ function discardBody(body: ReadableStream | null): void {
   body.cancel().catch(ignore);
 }
 
-/**
- * Writes `response`. Returns KEEP (the connection may serve another request), CLOSE or UNSENT when
- * done at once, or PENDING when the body must be read first; the outcome then goes to
- * `t.writeDone`. Never throws: a body that breaks after the head was sent destroys the socket.
- */
-export function writeResponse(t: ResponseTarget, response: Response, flags: number): number {
-  t.bodyBytes = 0;
-  const status = response.status;
-  if (status < 200) {
-    // Only Response.error() gets here (the constructor refuses 1xx): a network error, not a reply.
-    t.failure = new TypeError("app handler returned Response.error()");
-    return UNSENT;
-  }
-  const headers = response.headers;
-  acc = status >= 100 && status < 600 ? STATUS_LINES[status] : `HTTP/1.1 ${status} Unknown\r\n`;
-  sawDate =
-    sawServer =
-    sawCookie =
-    appClose =
-      false;
-  appLength = "";
-  headers.forEach(collect);
-  let head = acc;
-  if (sawCookie) {
-    const cookies = headers.getSetCookie();
-    for (let i = 0; i < cookies.length; i++) head += "set-cookie: " + cookies[i] + "\r\n";
-  }
-  if (!sawDate) head += dateLine;
-  if (!sawServer) head += SERVER_LINE;
-  const fixedLength = appLength !== "" && DIGITS_RE.test(appLength) ? +appLength : -1;
-  const keep = (flags & F_KEEP_ALIVE) !== 0 && !appClose;
-  const body = response.body;
+const NOT_YET = Symbol("not yet");
+type ReadResult = ReadableStreamReadResult<Uint8Array>;
 
-  if (status === 204 || status === 304 || (flags & F_HEAD) !== 0) {
-    // No body on the wire. HEAD and 304 keep the length the app declared (that of the GET).
-    if (status !== 204) {
-      if (fixedLength >= 0) head += "content-length: " + fixedLength + "\r\n";
-      else if (body === null && status !== 304) head += "content-length: 0\r\n";
-    }
-    discardBody(body);
-    t.socket.write(encodeHead(head + (keep ? KEEP_LINE : CLOSE_LINE) + "\r\n", null));
-    return keep ? KEEP : CLOSE;
-  }
+const NOT_YET_NOW: Promise<typeof NOT_YET> = Promise.resolve(NOT_YET);
 
-  if (body === null) {
-    head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: 0\r\n\r\n";
-    t.socket.write(encodeHead(head, null));
-    return keep ? KEEP : CLOSE;
-  }
-
-  // The returned promise is dropped on purpose: completion is reported through writeDone, which
-  // saves a promise reaction per response, and writeBody never rejects.
-  void writeBody(t, body, head, keep, fixedLength, (flags & F_HTTP10) !== 0);
-  return PENDING;
-}
-
-async function writeBody(
-  t: ResponseTarget,
-  body: ReadableStream<Uint8Array>,
-  head: string,
-  keep: boolean,
-  fixedLength: number,
-  http10: boolean,
-): Promise<void> {
-  let reader: ReadableStreamDefaultReader<Uint8Array>;
-  let first: Uint8Array;
-  let second: Uint8Array | null = null;
-  let p2: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
-  // writeDone is called outside the try: it goes on to the next pipelined request, whose
-  // failures must not be mistaken for this body's.
-  let result = -1;
-  try {
-    reader = body.getReader();
-    t.reader = reader;
-    // Both reads are queued at once: for a body that is already complete they settle together.
-    const p1 = reader.read();
-    p2 = reader.read();
-    const r1 = await p1;
-    if (r1.done) {
-      t.reader = null;
-      head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: 0\r\n\r\n";
-      t.socket.write(encodeHead(head, null));
-      result = keep ? KEEP : CLOSE;
-    } else {
-      first = toBytes(r1.value);
-      // A body that is already complete has its second read settled by now; one that is
-      // still being produced (server-sent events) must not have its first chunk held back.
-      let r2 = await Promise.race([p2, NOT_YET]);
-      // Some bodies (Bun's) settle a few microtasks later: give them until the next turn.
-      if (r2 === NOT_YET_RESULT) r2 = await Promise.race([p2, nextTurn()]);
-      if (r2 === NOT_YET_RESULT) {
-        // The first chunk goes out now; the second read is awaited by the slow path.
-      } else if (r2.done) {
-        t.reader = null;
-        if (t.closed) result = CLOSE;
-        else {
-          head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + first.length + "\r\n\r\n";
-          if (first.length <= COPY_CHUNK_MAX) t.socket.write(encodeHead(head, first));
-          else {
-            // A large body is not copied next to its head: a slow client would hold the copy.
-            // Two writes, not a corked pair (see writeChunk for Deno's partial writev).
-            t.socket.write(encodeHead(head, null));
-            t.socket.write(first);
-          }
-          t.bodyBytes = first.length;
-          result = keep ? KEEP : CLOSE;
-        }
-      } else second = toBytes(r2.value);
-    }
-  } catch (err) {
-    // The second read fails with the first; it is handled here, in the same microtask drain.
-    p2?.catch(ignore);
-    t.reader = null;
-    t.failure = err;
-    result = UNSENT;
-  }
-  if (result === -1) {
-    result = await stream(t, reader!, head, keep, fixedLength, http10, first!, second, p2!);
-  }
-  t.writeDone(result);
-}
-
-// The slow path: a body that did not end after its first chunk.
-async function stream(
-  t: ResponseTarget,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  head: string,
-  keep: boolean,
-  fixedLength: number,
-  http10: boolean,
-  first: Uint8Array,
-  second: Uint8Array | null,
-  pending: Promise<ReadableStreamReadResult<Uint8Array>>,
-): Promise<number> {
-  const socket = t.socket;
-  // An HTTP/1.0 client cannot decode chunked: send raw and mark the end by closing.
-  if (fixedLength < 0 && http10) keep = false;
-  const chunked = fixedLength < 0 && !http10;
-  head += keep ? KEEP_LINE : CLOSE_LINE;
-  head += chunked
-    ? CHUNKED_LINE
-    : fixedLength >= 0
-    ? "content-length: " + fixedLength + "\r\n"
-    : "";
-  head += "\r\n";
-  let sent = 0;
-  let ok = true;
-  try {
-    socket.cork();
-    socket.write(encodeHead(head, null));
-    sent += first.length + (second?.length ?? 0);
-    t.bodyBytes = sent;
-    ok = writeChunk(socket, first, chunked) &&
-      (second === null || writeChunk(socket, second, chunked));
-    socket.uncork();
-    // The second read is still in flight when the first chunk was sent on its own.
-    let next: Promise<ReadableStreamReadResult<Uint8Array>> | null = second === null
-      ? pending
-      : null;
-    for (;;) {
-      if (fixedLength >= 0 && sent > fixedLength) {
-        throw new RangeError("body exceeds content-length");
-      }
-      if (!ok || socket.writableNeedDrain) await t.waitDrain();
-      if (t.closed) break;
-      const r = await (next ?? reader.read());
-      next = null;
-      if (r.done) break;
-      const chunk = toBytes(r.value);
-      sent += chunk.length;
-      t.bodyBytes = sent;
-      if (fixedLength >= 0 && sent > fixedLength) {
-        throw new RangeError("body exceeds content-length");
-      }
-      ok = writeChunk(socket, chunk, chunked);
-    }
-  } catch (error) {
-    // Mid-body there is no way to report an error in HTTP/1.1 but to cut the connection.
-    t.bodyFailed(error);
-    t.reader = null;
-    reader.cancel().catch(ignore);
-    socket.destroy();
-    return CLOSE;
-  }
-  t.reader = null;
-  if (t.closed) {
-    reader.cancel().catch(ignore);
-    return CLOSE;
-  }
-  if (fixedLength >= 0 && sent !== fixedLength) {
-    // Fewer bytes than declared: the framing is broken, the client must see a cut.
-    socket.destroy();
-    return CLOSE;
-  }
-  if (chunked) socket.write(LAST_CHUNK);
-  return keep ? KEEP : CLOSE;
-}
-
-const NOT_YET_RESULT = Symbol("not yet");
-const NOT_YET: Promise<typeof NOT_YET_RESULT> = Promise.resolve(NOT_YET_RESULT);
-
-function nextTurn(): Promise<typeof NOT_YET_RESULT> {
-  return new Promise((resolve) => setImmediate(resolve, NOT_YET_RESULT));
+function nextTurn(): Promise<typeof NOT_YET> {
+  return new Promise((resolve) => setImmediate(resolve, NOT_YET));
 }
 
 function uncork(socket: Socket): void {
   socket.uncork();
+}
+
+/**
+ * Writes the responses of one connection, one at a time. The connection owns the socket; the
+ * writer owns the body being read (`abort` cancels it when the peer goes) and the wait for
+ * 'drain'. The outcome goes to `done`, at once or once the body was read.
+ */
+export class ResponseWriter {
+  /** Body bytes written for the current response (for the access log). */
+  bodyBytes = 0;
+  /** Why the last response ended `unsent` or `cut`. */
+  error: unknown = undefined;
+  readonly #socket: Socket;
+  readonly #staticBody: ((response: Response) => string | Uint8Array | null) | undefined;
+  readonly #walk = new HeaderWalk();
+  #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  #drainResolve: (() => void) | null = null;
+  #aborted = false;
+
+  /** `staticBody`: HttpOptions.staticBody, the body without its stream when the runtime has it. */
+  constructor(socket: Socket, staticBody?: (response: Response) => string | Uint8Array | null) {
+    this.#socket = socket;
+    this.#staticBody = staticBody;
+  }
+
+  /** The peer is gone: stop reading the body under way, wake a wait for 'drain'. */
+  abort(): void {
+    this.#aborted = true;
+    const r = this.#reader;
+    if (r !== null) {
+      this.#reader = null;
+      r.cancel().catch(ignore);
+    }
+    this.drained();
+  }
+
+  /** Resolves on 'drain' (the connection calls `drained`), or once the peer is gone. */
+  waitDrain(): Promise<void> {
+    if (this.#aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.#drainResolve = resolve;
+    });
+  }
+
+  /** The socket's 'drain'. */
+  drained(): void {
+    const r = this.#drainResolve;
+    if (r !== null) {
+      this.#drainResolve = null;
+      r();
+    }
+  }
+
+  /**
+   * Writes `response` with the request's F_* `flags`. Returns the outcome when it is known at
+   * once; otherwise null, and `done` gets it once the body was read. Never throws.
+   */
+  write(response: Response, flags: number, done: (outcome: Outcome) => void): Outcome | null {
+    this.bodyBytes = 0;
+    this.error = undefined;
+    const status = response.status;
+    if (status < 200) {
+      // Only Response.error() gets here (the constructor refuses 1xx): a network error, not a reply.
+      this.error = new TypeError("app handler returned Response.error()");
+      return "unsent";
+    }
+    // Asked before anything reads `response.body`, which would turn the static body into a stream.
+    const whole = this.#staticBody?.(response) ?? null;
+    const headers = response.headers;
+    const walk = this.#walk;
+    walk.reset(statusLine(status));
+    headers.forEach(walk.collect);
+    let head = walk.text;
+    if (walk.sawCookie) {
+      const cookies = headers.getSetCookie();
+      for (let i = 0; i < cookies.length; i++) head += "set-cookie: " + cookies[i] + "\r\n";
+    }
+    if (!walk.sawDate) head += dateLine;
+    if (!walk.sawServer) head += SERVER_LINE;
+    const appLength = walk.appLength;
+    const fixedLength = appLength !== "" && DIGITS_RE.test(appLength) ? +appLength : -1;
+    const keep = (flags & F_KEEP_ALIVE) !== 0 && !walk.appClose;
+    const body = whole === null ? response.body : null;
+
+    if (status === 204 || status === 304 || (flags & F_HEAD) !== 0) {
+      // No body on the wire. HEAD and 304 keep the length the app declared (that of the GET).
+      if (status !== 204) {
+        if (fixedLength >= 0) head += "content-length: " + fixedLength + "\r\n";
+        else if (body === null && whole === null && status !== 304) {
+          head += "content-length: 0\r\n";
+        }
+      }
+      discardBody(body);
+      this.#socket.write(encodeHead(head + (keep ? KEEP_LINE : CLOSE_LINE) + "\r\n", null));
+      return keep ? "keep" : "close";
+    }
+
+    if (whole !== null) {
+      // The same bytes and framing the stream would have given in one chunk, without the stream.
+      const text = typeof whole === "string";
+      const length = text ? Buffer.byteLength(whole, "utf8") : whole.length;
+      head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + length + "\r\n\r\n";
+      if (length > COPY_CHUNK_MAX) {
+        // As below: a large body is not copied next to its head.
+        this.#socket.write(encodeHead(head, null));
+        this.#socket.write(text ? Buffer.from(whole, "utf8") : whole);
+      } else this.#socket.write(text ? encodeHeadText(head, whole) : encodeHead(head, whole));
+      this.bodyBytes = length;
+      return keep ? "keep" : "close";
+    }
+
+    if (body === null) {
+      head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: 0\r\n\r\n";
+      this.#socket.write(encodeHead(head, null));
+      return keep ? "keep" : "close";
+    }
+
+    // The promise is dropped on purpose: the outcome goes to `done`, which saves a promise
+    // reaction per response, and #writeBody never rejects.
+    void this.#writeBody(body, head, keep, fixedLength, (flags & F_HTTP10) !== 0, done);
+    return null;
+  }
+
+  async #writeBody(
+    body: ReadableStream<Uint8Array>,
+    head: string,
+    keep: boolean,
+    fixedLength: number,
+    http10: boolean,
+    done: (outcome: Outcome) => void,
+  ): Promise<void> {
+    let reader: ReadableStreamDefaultReader<Uint8Array>;
+    let first: Uint8Array;
+    let second: Uint8Array | null = null;
+    let p2: Promise<ReadResult> | null = null;
+    // `done` is called outside the try: it goes on to the next pipelined request, whose
+    // failures must not be mistaken for this body's.
+    let outcome: Outcome | null = null;
+    try {
+      reader = body.getReader();
+      this.#reader = reader;
+      // Both reads are queued at once: for a body that is already complete they settle together.
+      const p1 = reader.read();
+      p2 = reader.read();
+      const r1 = await p1;
+      if (r1.done) {
+        this.#reader = null;
+        head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: 0\r\n\r\n";
+        this.#socket.write(encodeHead(head, null));
+        outcome = keep ? "keep" : "close";
+      } else {
+        first = toBytes(r1.value);
+        // A body that is already complete has its second read settled by now; one still being
+        // produced (server-sent events) must not have its first chunk held back.
+        let r2: ReadResult | typeof NOT_YET = await Promise.race([p2, NOT_YET_NOW]);
+        // Bun settles it two microtask turns later: give it until the next turn. (Waiting three
+        // turns instead saves Bun a setImmediate per response, but answers in the turn the
+        // request came in, which the share balance is not ready for: docs/architecture.md.)
+        if (r2 === NOT_YET) r2 = await Promise.race([p2, nextTurn()]);
+        if (r2 === NOT_YET) {
+          // The first chunk goes out now; the second read is awaited by the slow path.
+        } else if (r2.done) {
+          this.#reader = null;
+          if (this.#aborted) outcome = "close";
+          else {
+            head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + first.length +
+              "\r\n\r\n";
+            if (first.length <= COPY_CHUNK_MAX) this.#socket.write(encodeHead(head, first));
+            else {
+              // A large body is not copied next to its head: a slow client would hold the copy.
+              // Two writes, not a corked pair (see writeChunk for Deno's partial writev).
+              this.#socket.write(encodeHead(head, null));
+              this.#socket.write(first);
+            }
+            this.bodyBytes = first.length;
+            outcome = keep ? "keep" : "close";
+          }
+        } else second = toBytes(r2.value);
+      }
+    } catch (err) {
+      // The second read fails with the first; it is handled here, in the same microtask drain.
+      p2?.catch(ignore);
+      this.#reader = null;
+      this.error = err;
+      outcome = "unsent";
+    }
+    if (outcome === null) {
+      outcome = await this.#stream(
+        reader!,
+        head,
+        keep,
+        fixedLength,
+        http10,
+        first!,
+        second,
+        p2!,
+      );
+    }
+    done(outcome);
+  }
+
+  // The slow path: a body that did not end after its first chunk.
+  async #stream(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    head: string,
+    keep: boolean,
+    fixedLength: number,
+    http10: boolean,
+    first: Uint8Array,
+    second: Uint8Array | null,
+    pending: Promise<ReadResult>,
+  ): Promise<Outcome> {
+    const socket = this.#socket;
+    // An HTTP/1.0 client cannot decode chunked: send raw and mark the end by closing.
+    if (fixedLength < 0 && http10) keep = false;
+    const chunked = fixedLength < 0 && !http10;
+    head += keep ? KEEP_LINE : CLOSE_LINE;
+    head += chunked
+      ? CHUNKED_LINE
+      : fixedLength >= 0
+      ? "content-length: " + fixedLength + "\r\n"
+      : "";
+    head += "\r\n";
+    let sent = 0;
+    let ok = true;
+    try {
+      socket.cork();
+      socket.write(encodeHead(head, null));
+      sent += first.length + (second?.length ?? 0);
+      this.bodyBytes = sent;
+      ok = writeChunk(socket, first, chunked) &&
+        (second === null || writeChunk(socket, second, chunked));
+      socket.uncork();
+      // The second read is still in flight when the first chunk was sent on its own.
+      let next: Promise<ReadResult> | null = second === null ? pending : null;
+      for (;;) {
+        if (fixedLength >= 0 && sent > fixedLength) {
+          throw new RangeError("body exceeds content-length");
+        }
+        if (!ok || socket.writableNeedDrain) await this.waitDrain();
+        if (this.#aborted) break;
+        const r = await (next ?? reader.read());
+        next = null;
+        if (r.done) break;
+        const chunk = toBytes(r.value);
+        sent += chunk.length;
+        this.bodyBytes = sent;
+        if (fixedLength >= 0 && sent > fixedLength) {
+          throw new RangeError("body exceeds content-length");
+        }
+        ok = writeChunk(socket, chunk, chunked);
+      }
+    } catch (error) {
+      // Mid-body there is no way to report an error in HTTP/1.1 but to cut the connection.
+      this.error = error;
+      this.#reader = null;
+      reader.cancel().catch(ignore);
+      socket.destroy();
+      return "cut";
+    }
+    this.#reader = null;
+    if (this.#aborted) {
+      reader.cancel().catch(ignore);
+      return "close";
+    }
+    if (fixedLength >= 0 && sent !== fixedLength) {
+      // Fewer bytes than declared: the framing is broken, the client must see a cut.
+      socket.destroy();
+      return "close";
+    }
+    if (chunked) socket.write(LAST_CHUNK);
+    return keep ? "keep" : "close";
+  }
 }
 
 function writeChunk(socket: Socket, chunk: Uint8Array, chunked: boolean): boolean {

@@ -4,6 +4,7 @@
 import net from "node:net";
 import type { Server, Socket } from "node:net";
 import { clearInterval, setInterval } from "node:timers";
+import { AcceptErrors } from "../net/accept_errors.ts";
 import { AcceptGate, type GateFds, listensOnUnix } from "../net/accept_gate.ts";
 import type { Admission } from "../net/admission.ts";
 import { Connection } from "./connection.ts";
@@ -20,6 +21,11 @@ export interface HttpServerOptions extends HttpOptions {
    * accept). Independent of keepAlive, so a slowloris client is cut off either way. @default 30
    */
   headerTimeout?: number;
+  /**
+   * Where a listener's accept errors are said (rate-limited) when it is not an inherited fd's
+   * gate, whose `report` says them. None: they are dropped (the listener keeps accepting).
+   */
+  onAcceptError?(message: string): void;
   /** Serve HTTPS: every accepted connection is wrapped by this acceptor. */
   tls?: TlsAcceptor;
   /**
@@ -93,6 +99,7 @@ class Core implements ServerCore {
   private second = 0;
   private ticker: ReturnType<typeof setInterval> | null = null;
   private waiters: (() => void)[] = [];
+  private readonly acceptErrors: AcceptErrors;
 
   constructor(handler: FetchHandler, options: HttpServerOptions) {
     this.handler = handler;
@@ -110,8 +117,7 @@ class Core implements ServerCore {
     this.gating = options.gate;
     this.server = net.createServer({ allowHalfOpen: true });
     this.server.on("connection", (socket: Socket) => this.accept(socket));
-    // Accept errors (EMFILE...) must not crash the worker; the listener keeps going.
-    this.server.on("error", () => {});
+    this.acceptErrors = new AcceptErrors(options.onAcceptError ?? (() => {}));
   }
 
   adopt(socket: Socket, unix: boolean): void {
@@ -124,7 +130,8 @@ class Core implements ServerCore {
   // its request answered (with connection: close) rather than a reset.
   private accept(socket: Socket): void {
     if (this.gate !== null) this.gating!.admission.opened();
-    socket.setNoDelay(true);
+    // Nagle only concerns TCP, and a gate's listener may have set it for every socket already.
+    if (!this.unix && !this.gate?.noDelay) socket.setNoDelay(true);
     // The peer's address is read from the TCP socket: a TLS wrapper may not report it.
     const conn = this.tls === undefined
       ? new Connection(socket, this)
@@ -214,6 +221,8 @@ class Core implements ServerCore {
       };
       const onListening = () => {
         server.off("error", onError);
+        // Accept errors (EMFILE...) are said, rate-limited; the listener keeps going.
+        server.on("error", this.acceptErrors.handle);
         this.unix = listensOnUnix(server);
         this.startTicker();
         resolve();

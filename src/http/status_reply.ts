@@ -1,5 +1,6 @@
-// Every reply appserve makes itself (not the app): reason phrases, and the plain-text error
-// replies of the HTTP layer, the worker and the gthread watchdog, in one shape.
+// Every status line and every reply appserve makes itself (not the app), in one place: reason
+// phrases, the writer's status lines, 100 Continue, and the plain-text replies of the HTTP layer,
+// the worker classes and the gthread watchdog (the 413 and the 500 among them, each built here once).
 
 const REASONS: Record<number, string> = {
   100: "Continue",
@@ -71,26 +72,63 @@ export function reasonPhrase(status: number): string {
   return REASONS[status] ?? "Unknown";
 }
 
+// Built once; the writer only indexes this table.
+const STATUS_LINES: string[] = [];
+for (let s = 100; s < 600; s++) STATUS_LINES[s] = `HTTP/1.1 ${s} ${reasonPhrase(s)}\r\n`;
+
+/** `HTTP/1.1 <status> <reason>` and its CRLF. */
+export function statusLine(status: number): string {
+  return status >= 100 && status < 600 ? STATUS_LINES[status] : `HTTP/1.1 ${status} Unknown\r\n`;
+}
+
+/** The interim reply to `Expect: 100-continue`, whole. */
+export const CONTINUE_REPLY = "HTTP/1.1 100 Continue\r\n\r\n";
+
 /** The body of a status reply: the reason, then why. */
 export function statusText(status: number, detail?: string): string {
   const reason = reasonPhrase(status);
   return detail ? `${reason}: ${detail}\n` : `${reason}\n`;
 }
 
+const TEXT_PLAIN = "text/plain; charset=utf-8";
+
 /** A plain-text status reply that closes the connection. */
 export function statusReply(status: number, detail?: string): Response {
   return new Response(statusText(status, detail), {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
+    headers: { "content-type": TEXT_PLAIN, connection: "close" },
   });
 }
 
 /** The same reply as raw HTTP/1.1 bytes' text, for writing straight to a socket or an fd. */
 export function rawStatusReply(status: number, detail?: string): string {
   const text = statusText(status, detail);
-  return `HTTP/1.1 ${status} ${
-    reasonPhrase(status)
-  }\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+  return `${statusLine(status)}content-type: ${TEXT_PLAIN}\r\n` +
     `content-length: ${new TextEncoder().encode(text).length}\r\nconnection: close\r\n` +
     `server: appserve\r\n\r\n${text}`;
+}
+
+/** Why a request body is refused past limit_request_body (logged, and the 413's detail). */
+export function bodyTooLargeReason(limit: number): string {
+  return `request body larger than limit_request_body (${limit} bytes)`;
+}
+
+/**
+ * The 500 for an app that threw or gave no Response: the connection stays usable (the request
+ * was read whole), so unlike the other replies it does not say `connection: close`.
+ */
+export function appErrorReply(): Response {
+  return new Response(statusText(500), { status: 500, headers: { "content-type": TEXT_PLAIN } });
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v !== "object") return typeof v;
+  const name = (v as { constructor?: { name?: string } }).constructor?.name;
+  return name ? `an object (${name})` : "an object";
+}
+
+/** The error for a handler that returned or resolved to something other than a Response. */
+export function notAResponse(value: unknown): TypeError {
+  return new TypeError(`app handler returned ${describe(value)} instead of a Response`);
 }

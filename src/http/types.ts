@@ -99,6 +99,13 @@ export interface HttpOptions {
   scheme: "http" | "https";
   /** Fallback `Host` when a request has none (HTTP/1.0). */
   defaultHost: string;
+  /**
+   * A Response's body without reading its stream, when the runtime keeps it as a string or bytes
+   * (Runtime.staticBody); null: read `response.body`. None: always read the stream. The workers
+   * do not pass it yet: answering in the turn the request came in upsets the share balance
+   * (docs/architecture.md, "Where the microseconds go").
+   */
+  staticBody?(response: Response): string | Uint8Array | null;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */
   onAppError(error: unknown, request: Request): Response;
   /** Watches connections and exchanges (gthread threads). */

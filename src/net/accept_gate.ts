@@ -8,6 +8,7 @@ import net from "node:net";
 import type { Server, Socket } from "node:net";
 import { setImmediate } from "node:timers";
 import type { Libc } from "../runtime/types.ts";
+import { AcceptErrors } from "./accept_errors.ts";
 import { fdLimit, openFds } from "./fd_usage.ts";
 
 /** The fd calls the gate needs (the runtime's libc, /proc). */
@@ -17,9 +18,16 @@ export interface GateFds {
   readable(fd: number): boolean;
   /** fds this process has open, and the most it may (RLIMIT_NOFILE). */
   usage(): { open: number; limit: number };
+  /**
+   * Sets TCP_NODELAY on a listening socket, which Linux copies to every socket accepted from it;
+   * false when it cannot (a unix socket, or no such call).
+   */
+  noDelay?(fd: number): boolean;
 }
 
 const F_DUPFD_CLOEXEC = 1030;
+const IPPROTO_TCP = 6;
+const TCP_NODELAY = 1;
 
 /** GateFds over libc and /proc. */
 export function libcFds(libc: Libc): GateFds {
@@ -29,6 +37,9 @@ export function libcFds(libc: Libc): GateFds {
     dup: (fd) => libc.fcntl(fd, F_DUPFD_CLOEXEC, 0),
     readable: (fd) => libc.readable(fd),
     usage: () => ({ open: Math.min(openFds(), limit), limit }),
+    noDelay: (fd) =>
+      libc.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, new Uint8Array(new Int32Array([1]).buffer)) ===
+        0,
   };
 }
 
@@ -37,7 +48,10 @@ export interface AcceptGateOptions {
   /** Sockets arrive paused (gthread reads none of their bytes itself). */
   pauseOnConnect?: boolean;
   fds: GateFds;
-  /** Says that accepting stopped or started again for lack of fds (rate-limited by the gate). */
+  /**
+   * Says that accepting stopped or started again for lack of fds, or that accepting failed
+   * (rate-limited by the gate).
+   */
   report(level: "warning" | "info", message: string): void;
 }
 
@@ -56,6 +70,11 @@ export class AcceptGate {
   readonly fd: number;
   /** The socket is a unix socket (known once open() resolved). */
   unix = false;
+  /**
+   * Accepted sockets come with TCP_NODELAY already (set once on the listener, known once open()
+   * resolved): a setNoDelay per connection would be a wasted syscall (about 1 µs).
+   */
+  noDelay = false;
   /** What the socket is bound to, as node:net reports it (known once open() resolved). */
   address: ReturnType<Server["address"]> = null;
   readonly #options: AcceptGateOptions;
@@ -66,10 +85,12 @@ export class AcceptGate {
   #waiting = 0;
   #warned = -Infinity;
   #closed = false;
+  readonly #errors: AcceptErrors;
 
   constructor(fd: number, options: AcceptGateOptions) {
     this.fd = fd;
     this.#options = options;
+    this.#errors = new AcceptErrors((message) => options.report("warning", message));
   }
 
   /** Starts accepting; rejects when the fd cannot be listened on. */
@@ -173,11 +194,12 @@ export class AcceptGate {
       server.once("error", onError);
       server.listen({ fd: dup }, () => {
         server.off("error", onError);
-        // Accept errors the runtime does report must not take the worker down; tick() sees
-        // a loop that stops accepting.
-        server.on("error", () => {});
+        // Accept errors the runtime does report are said (rate-limited), never fatal; tick()
+        // sees a loop that stops accepting.
+        server.on("error", this.#errors.handle);
         if (first) {
           this.unix = listensOnUnix(server);
+          this.noDelay = !this.unix && (this.#options.fds.noDelay?.(this.fd) ?? false);
           this.address = server.address();
         }
         if (this.#server !== server) server.close();

@@ -132,6 +132,8 @@ export const bunRuntime: Runtime = {
   provideModule,
   prepareImports,
   explainAppError,
+  // Bun's Response keeps no body a script can see without reading it as a stream.
+  staticBody: () => null,
   serveNative,
   // node:net's Socket({ fd }) reads nothing from a TCP fd under Bun; connect({ fd }) adopts it.
   detachSocket: (socket) => {

@@ -7,6 +7,10 @@ import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } fro
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
+import { staticBodyReader } from "./_deno_static_body.ts";
+
+// Found on first use, not at import.
+const staticBody = once(staticBodyReader);
 
 // Flags every re-executed process needs; --unstable-net enables reusePort.
 const RUN_FLAGS = ["run", "--allow-all", "--unstable-net", "--quiet"];
@@ -90,6 +94,7 @@ export const denoRuntime: Runtime = {
   },
   prepareImports: () => {},
   explainAppError: () => undefined,
+  staticBody: (response) => staticBody()(response),
   serveNative,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.
   detachSocket: (socket) => {

@@ -111,6 +111,12 @@ export interface Runtime {
    * knows better than the error's own text (under Bun: the app needs Deno), else undefined.
    */
   explainAppError(error: unknown): string | undefined;
+  /**
+   * The body of a Response made from a string or bytes while nothing has read it, without a
+   * stream (Deno keeps it so); null when it has none, it was read, or the runtime does not say
+   * (Bun). The caller must not assume a null body is empty: it reads `response.body` then.
+   */
+  staticBody(response: Response): string | Uint8Array | null;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
   /**

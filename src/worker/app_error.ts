@@ -1,9 +1,8 @@
 // What a worker does when the app throws: log the request line and the stack
 // at ERROR, answer 500 (or, once the response is under way, cut it), keep serving.
 
+import { appErrorReply } from "../http/status_reply.ts";
 import type { Logger } from "../log/logger.ts";
-
-const BODY = "Internal Server Error";
 
 function requestLine(request: Request): string {
   const url = new URL(request.url);
@@ -22,7 +21,7 @@ export function appErrorResponder(
     const why = explain?.(error);
     if (why !== undefined) log.error(`Error handling request ${requestLine(request)}: ${why}`);
     else log.exception(`Error handling request ${requestLine(request)}`, error);
-    return new Response(BODY, { status: 500, headers: { "content-type": "text/plain" } });
+    return appErrorReply();
   };
 }
 

@@ -4,6 +4,7 @@
 
 import type { Config } from "../config/settings.ts";
 import { createHttpServer } from "../http/server.ts";
+import { notAResponse } from "../http/status_reply.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import type { Logger } from "../log/logger.ts";
@@ -80,7 +81,7 @@ function guarded(handler: FetchHandler, log: Logger, runtime: Runtime): FetchHan
   const onError = appErrorResponder(log, runtime.explainAppError);
   const check = (response: unknown, request: Request): Response => {
     if (response instanceof Response) return response;
-    return onError(new TypeError(`The app returned ${typeof response}, not a Response`), request);
+    return onError(notAResponse(response), request);
   };
   return (request, info) => {
     try {

@@ -56,6 +56,7 @@ export function httpOptions(
     onAppError: appErrorResponder(log, explain),
     onBodyError: bodyErrorLogger(log),
     bodyTimeout: config.body_timeout,
+    onAcceptError: (message) => log.warning(message),
     onBadRequest: (status, reason, remote) =>
       log.warning(`Invalid request from ip=${remote.hostname || "unix"}: ${reason} (${status})`),
   };

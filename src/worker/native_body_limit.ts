@@ -2,16 +2,10 @@
 // declared length over the limit is refused before the app runs; a streamed body is counted as
 // the app reads it and the app's answer is replaced by 413 once it grows past the limit.
 
+import { bodyTooLargeReason, statusReply } from "../http/status_reply.ts";
 import type { FetchHandler } from "../http/types.ts";
 
 class BodyTooLarge extends TypeError {}
-
-function tooLarge(): Response {
-  return new Response("Content Too Large: request body larger than limit_request_body\n", {
-    status: 413,
-    headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
-  });
-}
 
 /** Wraps `handler` so bodies above `limit` bytes (0 = unlimited) get 413; `warn` logs each. */
 export function limitBody(
@@ -20,7 +14,9 @@ export function limitBody(
   warn: (message: string) => void,
 ): FetchHandler {
   if (limit <= 0) return handler;
-  const message = `request body larger than limit_request_body (${limit} bytes) (413)`;
+  const reason = bodyTooLargeReason(limit);
+  const message = `${reason} (413)`;
+  const tooLarge = () => statusReply(413, reason);
   return async (request, info) => {
     if (request.body === null) return handler(request, info);
     const declared = Number(request.headers.get("content-length") ?? -1);

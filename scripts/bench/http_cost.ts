@@ -1,0 +1,99 @@
+// One process serving hello world through appserve's HTTP layer (or a fixed-reply node:net server,
+// the ceiling), for profiles (`deno run --cpu-prof`, `bun --cpu-prof-md`) and CPU per request:
+// on SIGINT or SIGTERM it prints the process's CPU µs per request since its first request.
+// Usage: http_cost.ts PORT|PATH [layer|fixed|native]   (a PATH containing "/" is a unix socket)
+
+import process from "node:process";
+import { createServer } from "node:net";
+import { createHttpServer } from "../../src/http/server.ts";
+import { detectRuntime } from "../../src/runtime/mod.ts";
+
+const [where = "8000", kind = "layer"] = process.argv.slice(2);
+const target = where.includes("/") ? { path: where } : { port: Number(where), host: "127.0.0.1" };
+
+let requests = 0;
+let cpu0: NodeJS.CpuUsage | null = null;
+function count(): void {
+  if (requests++ === 0) cpu0 = process.cpuUsage();
+}
+
+function report(): never {
+  const d = cpu0 === null ? { user: 0, system: 0 } : process.cpuUsage(cpu0);
+  const per = (n: number) => (requests > 1 ? (n / (requests - 1)).toFixed(2) : "n/a");
+  process.stdout.write(
+    `requests ${requests} cpu_us_per_request ${per(d.user + d.system)} ` +
+      `user ${per(d.user)} system ${per(d.system)}\n`,
+  );
+  process.exit(0);
+}
+process.on("SIGINT", report);
+process.on("SIGTERM", report);
+
+const ready = (): void => void process.stdout.write(`ready ${process.pid}\n`);
+
+interface BunServe {
+  serve(options: { hostname: string; port: number; fetch: () => Response }): unknown;
+}
+const bun = (globalThis as { Bun?: BunServe }).Bun;
+
+if (kind === "native") {
+  // The runtime's own server: the raw peer's cost per request.
+  const fetch = (): Response => {
+    count();
+    return new Response("Hello World!");
+  };
+  if ("path" in target) throw new Error("native: TCP only");
+  if (bun) bun.serve({ hostname: target.host, port: target.port, fetch });
+  else Deno.serve({ hostname: target.host, port: target.port, onListen: () => {} }, fetch);
+  ready();
+} else if (kind === "fixed") {
+  const reply = (close: boolean) =>
+    new TextEncoder().encode(
+      "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=UTF-8\r\n" +
+        `date: ${new Date().toUTCString()}\r\ncontent-length: 12\r\n` +
+        `${close ? "connection: close\r\n" : ""}\r\nHello World!`,
+    );
+  const keep = reply(false);
+  const close = reply(true);
+  const latin1 = new TextDecoder("latin1");
+  const server = createServer((socket) => {
+    let pending = "";
+    socket.on("error", () => socket.destroy());
+    socket.on("data", (chunk: Uint8Array) => {
+      if (socket.writableEnded) return;
+      pending += latin1.decode(chunk);
+      let end;
+      while ((end = pending.indexOf("\r\n\r\n")) >= 0) {
+        const head = pending.slice(0, end);
+        pending = pending.slice(end + 4);
+        count();
+        if (/\r\nconnection:\s*close/i.test(head)) {
+          socket.end(close);
+          return;
+        }
+        socket.write(
+          keep,
+        );
+      }
+    });
+  });
+  if ("path" in target) server.listen({ path: target.path }, ready);
+  else server.listen({ port: target.port, host: target.host }, ready);
+} else {
+  const server = createHttpServer(() => {
+    count();
+    return new Response("Hello World!");
+  }, {
+    keepAlive: 2,
+    limitRequestLine: 4094,
+    limitRequestFields: 100,
+    limitRequestFieldSize: 8190,
+    scheme: "http",
+    defaultHost: "localhost",
+    onAppError: () => new Response("error", { status: 500 }),
+    // Workers do not pass it yet (HttpOptions.staticBody); STATIC_BODY=1 measures it.
+    staticBody: process.env.STATIC_BODY ? (await detectRuntime()).staticBody : undefined,
+  });
+  await server.listen(target);
+  ready();
+}
