@@ -144,6 +144,8 @@ async function serve(ctx: ServeContext): Promise<number> {
     hooks,
     appFile: ctx.appFile,
     onReady: () => report.succeeded(),
+    openAccessLog: (current) =>
+      createLogger(current, { role: "worker", runtime, appserve: ctx.appserve }),
   });
   try {
     const code = await arbiter.run();

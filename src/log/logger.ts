@@ -206,6 +206,14 @@ export class Logger {
     if (lines.lines) this.#accessSink?.write(lines.take());
   };
 
+  /**
+   * Writes the access lines waiting for their batch now. A worker calls it before app code that
+   * might block its event loop, whose timer would then never write them.
+   */
+  flushAccess(): void {
+    if (this.#taken + this.#lines.lines > 0) this.#flush();
+  }
+
   /** Reopens the log files (SIGUSR1, after logrotate moved them); no line is lost. */
   reopen(): Promise<void> {
     this.#flush();

@@ -21,6 +21,7 @@ import { watchForReload } from "./reloader.ts";
 import { installSignals, MASTER_SIGNALS, type MasterSignal, shortName } from "./signals.ts";
 import { rawEnv, spawnWorker } from "./spawn.ts";
 import { StartUp } from "./start_up.ts";
+import { logKilledRequests, timeoutLines } from "./stuck_requests.ts";
 import { workerClassLabel } from "../worker/registry.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSlots } from "./worker_slots.ts";
@@ -68,6 +69,11 @@ export interface ArbiterContext {
   appFile: string;
   /** Called once, when the first workers have all booted (a waiting `-D` then returns). */
   onReady?: () => void;
+  /**
+   * The access log as a worker of `config` writes it (its logger class and file), for the
+   * lines of requests a worker killed for --timeout never wrote. Closed after use.
+   */
+  openAccessLog?: (config: Config) => Promise<Logger>;
 }
 
 /** Importing an app (TypeScript compile included) may take longer than a short --timeout. */
@@ -290,6 +296,7 @@ export class Arbiter {
   // Records a worker's exit; boot failures halt the server instead of looping.
   async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
     this.#workers.delete(worker.pid);
+    if (worker.aborted) await this.#logKilledRequests(worker);
     this.#slots?.free(worker.slot);
     await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
     const report = worker.exitReport(code, signal);
@@ -300,6 +307,20 @@ export class Arbiter {
     if (worker.generation !== this.#generation) return;
     if (this.#previous) return this.#rollback(reason);
     throw reason;
+  }
+
+  // A worker killed for --timeout never wrote the access lines of the requests it had.
+  async #logKilledRequests(worker: WorkerHandle): Promise<void> {
+    const requests = this.#slots?.inflight(worker.slot)?.requests ?? [];
+    const open = this.#ctx.openAccessLog;
+    if (!requests.length || !open) return;
+    try {
+      const access = await open(this.#ctx.config);
+      logKilledRequests(access, requests, Date.now());
+      await access.close();
+    } catch (error) {
+      this.#ctx.log.error(`Cannot write the access log: ${(error as Error).message}`);
+    }
   }
 
   // The new generation cannot boot: keep serving with the old one.
@@ -326,7 +347,10 @@ export class Arbiter {
       const allowed = worker.booted ? timeoutMs : Math.max(timeoutMs, MIN_BOOT_TIMEOUT_MS);
       if (now - worker.lastBeat <= allowed) continue;
       if (!worker.aborted) {
-        this.#ctx.log.critical(`WORKER TIMEOUT (pid:${worker.pid})`);
+        const inflight = this.#slots?.inflight(worker.slot);
+        const label = this.#ctx.config.worker_class;
+        const lines = timeoutLines(worker.pid, label, inflight, Date.now());
+        lines.forEach((line) => this.#ctx.log.critical(line));
         worker.aborted = true;
         worker.signal("SIGABRT");
       } else {

@@ -60,7 +60,8 @@ export class AsyncWorker implements WorkerClass {
       this.#context.requestStarted();
       return limited(request, info);
     };
-    this.#servings = await serveListeners(counted, {
+    const inflight = this.#context.inflight;
+    this.#servings = await serveListeners(inflight ? inflight.wrap(counted) : counted, {
       context: this.#context,
       keepAlive: this.#mode.keepAlive,
       gate,
@@ -130,7 +131,11 @@ async function serveListeners(
   const tls = loadTlsFiles(config, runtime.tlsClientCerts);
   const access = accessLogger(config, log);
   const explain = runtime.explainAppError;
-  const options = { ...httpOptions(config, log, { keepAlive, access, tls, explain }), gate };
+  const options = {
+    ...httpOptions(config, log, { keepAlive, access, tls, explain }),
+    gate,
+    watch: context.inflight,
+  };
   for (const listener of boot.listeners) {
     const server = createHttpServer(handler, options);
     await server.listen({ fd: listener.fd });

@@ -21,7 +21,9 @@ import { libcFds } from "../net/accept_gate.ts";
 import { Admission } from "../net/admission.ts";
 import { processTitle } from "../process_title.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { openBalance } from "./balance.ts";
+import type { Scoreboard } from "../ipc/scoreboard.ts";
+import { Balance, mapScoreboard } from "./balance.ts";
+import { InflightWatch } from "./inflight_watch.ts";
 import { workerClass } from "./registry.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
@@ -56,6 +58,8 @@ export class Worker {
   #hooks: HookRunner | undefined;
   #class: WorkerClass | undefined;
   #admission: Admission | undefined;
+  #board: Scoreboard | undefined;
+  #inflight: InflightWatch | undefined;
   #requests = 0;
   #retiring = false;
   #draining = false;
@@ -116,6 +120,12 @@ export class Worker {
       );
       this.#class?.reopen?.();
     });
+    this.#board = mapScoreboard(this.#runtime.libc(), this.#boot.scoreboard);
+    if (this.#board) {
+      const table = this.#board.inflight(this.#boot.scoreboard!.slot);
+      const log = this.#log;
+      this.#inflight = new InflightWatch(table, { flush: () => log.flushAccess() });
+    }
     const Class = workerClass(this.#config);
     this.#class = new Class(this.#context(hooks));
     try {
@@ -143,6 +153,7 @@ export class Worker {
       hooks,
       info,
       requestLimit: this.#limit,
+      inflight: this.#inflight,
       loadApp: async () =>
         withRequestHooks(
           await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime }),
@@ -200,7 +211,7 @@ export class Worker {
     const libc = this.#runtime.libc();
     const admission = new Admission(
       workerClass(this.#config).connections(this.#config),
-      openBalance(libc, this.#boot.scoreboard, process.pid),
+      this.#board && new Balance(this.#board, this.#boot.scoreboard!.slot, process.pid),
     );
     this.#admission = admission;
     return {

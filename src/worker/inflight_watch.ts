@@ -1,0 +1,105 @@
+// Keeps a worker's (or a gthread thread's) requests in flight in its shared in-flight table
+// (src/ipc/inflight.ts), so that WORKER TIMEOUT and THREAD TIMEOUT can name them while this
+// event loop is stuck and cannot speak. The HTTP layer says when an exchange starts and ends
+// (ExchangeWatch); the handler wrapper adds what the request is, right after the start.
+
+import type { FetchHandler } from "../fetch_handler.ts";
+import type { ExchangeWatch } from "../http/types.ts";
+import { INFLIGHT_ENTRIES, type InflightTable } from "../ipc/inflight.ts";
+
+// Per connection tag: whether its exchange holds an entry, is only counted, or neither.
+const IDLE = 0;
+const NAMED = 1;
+const COUNTED = 2;
+
+export interface InflightWatchOptions {
+  /**
+   * Writes the access lines waiting for their batch. Called at the first request of each turn
+   * of the event loop that has lines waiting: app code that blocks the loop then loses none of
+   * the lines of requests that finished before it (the batch's timer would never fire).
+   */
+  flush?: () => void;
+}
+
+/** The ExchangeWatch and handler wrapper that keep `table` up to date. */
+export class InflightWatch implements ExchangeWatch {
+  readonly #table: InflightTable;
+  readonly #flush: (() => void) | undefined;
+  readonly #free: number[] = [];
+  readonly #state: number[] = [];
+  #next = 0;
+  /** The connection whose request the app is being handed (started() then the handler). */
+  #current = -1;
+  #flushedThisTurn = false;
+  readonly #newTurn = () => {
+    this.#flushedThisTurn = false;
+  };
+
+  constructor(table: InflightTable, options: InflightWatchOptions = {}) {
+    this.#table = table;
+    this.#flush = options.flush;
+    table.clear();
+  }
+
+  opened(): number {
+    const tag = this.#free.length ? this.#free.pop()! : this.#next++;
+    this.#state[tag] = IDLE;
+    return tag;
+  }
+
+  started(tag: number): void {
+    if (this.#flush !== undefined && !this.#flushedThisTurn) {
+      this.#flushedThisTurn = true;
+      setImmediate(this.#newTurn);
+      this.#flush();
+    }
+    this.#end(tag);
+    if (tag < INFLIGHT_ENTRIES) {
+      this.#current = tag;
+    } else {
+      this.#state[tag] = COUNTED;
+      this.#table.overflow(1);
+    }
+  }
+
+  answering(): boolean {
+    return true;
+  }
+
+  finished(tag: number): void {
+    this.#end(tag);
+  }
+
+  closed(tag: number): void {
+    this.#end(tag);
+    this.#free.push(tag);
+  }
+
+  /** `handler`, which names each request in the table before the app gets it. */
+  wrap(handler: FetchHandler): FetchHandler {
+    return (request, info) => {
+      const tag = this.#current;
+      if (tag >= 0) {
+        this.#current = -1;
+        const url = request.url;
+        const path = url.indexOf("/", url.indexOf("//") + 2);
+        const remote = info.remoteAddr;
+        const client = remote.transport === "unix"
+          ? "unix"
+          : remote.hostname.includes(":")
+          ? `[${remote.hostname}]:${remote.port}`
+          : `${remote.hostname}:${remote.port}`;
+        this.#table.put(tag, request.method, path < 0 ? "/" : url.slice(path), client, Date.now());
+        this.#state[tag] = NAMED;
+      }
+      return handler(request, info);
+    };
+  }
+
+  #end(tag: number): void {
+    const state = this.#state[tag];
+    if (state === NAMED) this.#table.free(tag);
+    else if (state === COUNTED) this.#table.overflow(-1);
+    this.#state[tag] = IDLE;
+  }
+}
