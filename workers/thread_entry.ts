@@ -24,6 +24,8 @@ import { limitConcurrency } from "../src/worker/concurrency.ts";
 import { accessLogger, httpOptions } from "../src/worker/http_options.ts";
 import { withRequestTimeout } from "../src/worker/request_timeout.ts";
 import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
+import { InflightTable } from "../src/ipc/inflight.ts";
+import { InflightWatch } from "../src/worker/inflight_watch.ts";
 
 // deno-lint-ignore no-explicit-any
 const scope = globalThis as any;
@@ -93,6 +95,12 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   };
   scope.addEventListener("error", crash);
   scope.addEventListener("unhandledrejection", crash);
+  // The requests in flight, for THREAD TIMEOUT to name; the access lines waiting for their batch
+  // go out before app code that might hang this thread for good.
+  const inflight = new InflightWatch(new InflightTable(new Uint8Array(message.inflight)), {
+    inner: slots,
+    flush: () => log.flushAccess(),
+  });
   const options = {
     ...httpOptions(config, log, {
       // A thread serves a connection's requests one after another, as gunicorn's gthread does.
@@ -101,13 +109,13 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
       tls: loadTlsFiles(config, runtime.tlsClientCerts),
       explain: runtime.explainAppError,
     }),
-    watch: slots,
+    watch: inflight,
   };
   serving = {
     runtime,
     log,
     servers: new Map(),
-    make: () => createHttpServer(counted, options),
+    make: () => createHttpServer(inflight.wrap(counted), options),
     fds,
   };
   post({ t: "loaded" });

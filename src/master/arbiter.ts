@@ -21,7 +21,7 @@ import { watchForReload } from "./reloader.ts";
 import { installSignals, MASTER_SIGNALS, type MasterSignal, shortName } from "./signals.ts";
 import { rawEnv, spawnWorker } from "./spawn.ts";
 import { StartUp } from "./start_up.ts";
-import { logKilledRequests, timeoutLines } from "./stuck_requests.ts";
+import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
 import { workerClassLabel } from "../worker/registry.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSlots } from "./worker_slots.ts";
@@ -316,7 +316,7 @@ export class Arbiter {
     if (!requests.length || !open) return;
     try {
       const access = await open(this.#ctx.config);
-      logKilledRequests(access, requests, Date.now());
+      logInflightAccess(access, requests, Date.now());
       await access.close();
     } catch (error) {
       this.#ctx.log.error(`Cannot write the access log: ${(error as Error).message}`);
@@ -349,7 +349,9 @@ export class Arbiter {
       if (!worker.aborted) {
         const inflight = this.#slots?.inflight(worker.slot);
         const label = this.#ctx.config.worker_class;
-        const lines = timeoutLines(worker.pid, label, inflight, Date.now());
+        const head = `WORKER TIMEOUT (pid:${worker.pid})`;
+        const where = `worker (pid:${worker.pid})`;
+        const lines = timeoutLines(head, where, inflight, Date.now(), `${label} worker`);
         lines.forEach((line) => this.#ctx.log.critical(line));
         worker.aborted = true;
         worker.signal("SIGABRT");

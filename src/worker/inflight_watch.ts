@@ -3,6 +3,7 @@
 // event loop is stuck and cannot speak. The HTTP layer says when an exchange starts and ends
 // (ExchangeWatch); the handler wrapper adds what the request is, right after the start.
 
+import type { Socket } from "node:net";
 import type { FetchHandler } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
 import { INFLIGHT_ENTRIES, type InflightTable } from "../ipc/inflight.ts";
@@ -19,12 +20,16 @@ export interface InflightWatchOptions {
    * the lines of requests that finished before it (the batch's timer would never fire).
    */
   flush?: () => void;
+  /** Another watch told of everything too (a gthread thread's slots); its tags are kept here. */
+  inner?: ExchangeWatch;
 }
 
 /** The ExchangeWatch and handler wrapper that keep `table` up to date. */
 export class InflightWatch implements ExchangeWatch {
   readonly #table: InflightTable;
   readonly #flush: (() => void) | undefined;
+  readonly #inner: ExchangeWatch | undefined;
+  readonly #innerTag: number[] = [];
   readonly #free: number[] = [];
   readonly #state: number[] = [];
   #next = 0;
@@ -38,12 +43,14 @@ export class InflightWatch implements ExchangeWatch {
   constructor(table: InflightTable, options: InflightWatchOptions = {}) {
     this.#table = table;
     this.#flush = options.flush;
+    this.#inner = options.inner;
     table.clear();
   }
 
-  opened(): number {
+  opened(socket: Socket): number {
     const tag = this.#free.length ? this.#free.pop()! : this.#next++;
     this.#state[tag] = IDLE;
+    if (this.#inner) this.#innerTag[tag] = this.#inner.opened(socket);
     return tag;
   }
 
@@ -54,6 +61,7 @@ export class InflightWatch implements ExchangeWatch {
       this.#flush();
     }
     this.#end(tag);
+    this.#inner?.started(this.#innerTag[tag]);
     if (tag < INFLIGHT_ENTRIES) {
       this.#current = tag;
     } else {
@@ -62,16 +70,18 @@ export class InflightWatch implements ExchangeWatch {
     }
   }
 
-  answering(): boolean {
-    return true;
+  answering(tag: number): boolean {
+    return this.#inner ? this.#inner.answering(this.#innerTag[tag]) : true;
   }
 
   finished(tag: number): void {
     this.#end(tag);
+    this.#inner?.finished(this.#innerTag[tag]);
   }
 
   closed(tag: number): void {
     this.#end(tag);
+    this.#inner?.closed(this.#innerTag[tag]);
     this.#free.push(tag);
   }
 

@@ -11,6 +11,7 @@
 // (workers/thread_entry.ts).
 
 import type net from "node:net";
+import process from "node:process";
 import type { Config } from "../config/settings.ts";
 import { AppLoadError } from "../errors.ts";
 import { PROTOCOL_VERSION, type ToPool } from "../ipc/messages.ts";
@@ -20,6 +21,8 @@ import type { Admission } from "../net/admission.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { crashLine, ThreadHandle } from "./thread_handle.ts";
 import { answerClaimed, newSlots } from "./thread_slots.ts";
+import { InflightTable } from "../ipc/inflight.ts";
+import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
 import type { Gate } from "./worker_class.ts";
 
 export interface PoolOptions {
@@ -210,6 +213,7 @@ export class ThreadPool {
         config,
         age: this.#options.age,
         slots: thread.buffer,
+        inflight: thread.inflight,
         served: this.#served,
         limit: this.#options.limit,
         origin: this.#origin,
@@ -227,7 +231,12 @@ export class ThreadPool {
     const { log, runtime } = this.#options;
     if (crashed) log.error(`Thread ${thread.id} ${reason}`);
     else {
-      log.critical(`THREAD TIMEOUT (thread ${thread.id} ${reason})`);
+      const inflight = new InflightTable(new Uint8Array(thread.inflight)).read();
+      const now = Date.now();
+      const head = `THREAD TIMEOUT (thread ${thread.id} ${reason})`;
+      const where = `thread ${thread.id} (pid:${process.pid})`;
+      const lines = timeoutLines(head, where, inflight, now, "gthread worker");
+      lines.forEach((line) => log.critical(line));
       // A crashed thread answered its own requests on its way out; its fds are closed now and
       // may already name other connections. A hung thread still holds them.
       const claimed = thread.slots.claimAll();
@@ -235,6 +244,11 @@ export class ThreadPool {
       for (const { fd, age } of claimed) {
         // The request that hung the thread gets the 504; those waiting behind it a 503.
         answerClaimed(runtime.libc(), fd, age === oldest ? 504 : 503);
+      }
+      // Their access lines, which the hung thread cannot write: oldest first, as answered.
+      if (claimed.length) {
+        const statuses = inflight.requests.map((_, i) => (i === 0 ? 504 : 503));
+        logInflightAccess(log, inflight.requests.slice(0, claimed.length), now, statuses);
       }
     }
     this.#threads.delete(thread);

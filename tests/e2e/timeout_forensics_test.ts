@@ -82,3 +82,39 @@ e2e(
     }
   },
 );
+
+e2e(
+  "THREAD TIMEOUT names the request that hung a gthread thread, and its 504 is in the access log",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const log = join(dir.path, "access.log");
+      const server = start(target, [
+        ...["-w", "1", "-k", "gthread", "--threads", "2", "-t", "3"],
+        ...["--access-logfile", log, "-b", "127.0.0.1:0", PID_APP],
+      ]);
+      const url = await server.ready(1);
+      for (let i = 0; i < 5; i++) assert.equal((await get(`${url}/fast?i=${i}`)).status, 200);
+      const answer = await get(`${url}/spin?ms=600000&q=1`, { localAddress: "127.0.0.9" });
+      assert.equal(answer.status, 504);
+      const head = await server.waitFor(
+        /\[CRITICAL\] THREAD TIMEOUT \(thread (\d+) .*\) gthread worker, 1 request in flight$/m,
+      );
+      await server.waitFor(
+        new RegExp(
+          `\\[CRITICAL\\] In flight on thread ${head[1]} \\(pid:\\d+\\): ` +
+            `GET /spin\\?ms=600000&q=1 from 127\\.0\\.0\\.9:\\d+ for \\d+\\.\\d s$`,
+          "m",
+        ),
+      );
+      const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
+      await eventually(() => lines().some((l) => l.includes("/spin")), "the 504's access line");
+      const ours = lines().filter((l) => / \/(fast|spin)/.test(l));
+      assert.equal(ours.length, 6, ours.join("\n"));
+      assert.match(ours[5], /^127\.0\.0\.9 .*"GET \/spin\?ms=600000&q=1 HTTP\/1\.1" 504 /);
+      await server.stop();
+    } finally {
+      dir.remove();
+    }
+  },
+);

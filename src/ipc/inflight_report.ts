@@ -1,33 +1,37 @@
-// What the master says about the requests of a worker it kills for --timeout, read from the
-// worker's in-flight table on the scoreboard (the worker's event loop is stuck and says
-// nothing): the CRITICAL lines that name them, and the access-log line each never got.
+// What is said about the requests of a stuck worker or gthread thread, read from its in-flight
+// table (its event loop is stuck and says nothing): the CRITICAL lines that name them (WORKER
+// TIMEOUT in the master, THREAD TIMEOUT in the worker process), and the access-log line each
+// never got from the stuck side.
 
 import type { RemoteAddr } from "../fetch_handler.ts";
-import { describeInflight, type InflightRequest } from "../ipc/inflight.ts";
+import { describeInflight, type InflightRequest } from "./inflight.ts";
 import type { Logger } from "../log/logger.ts";
 
 /** The status of a killed request's access line (why 504: see docs/architecture.md). */
 export const KILLED_STATUS = 504;
 
-/** WORKER TIMEOUT and one line per request in flight, for the CRITICAL level. */
+/**
+ * `head` (`WORKER TIMEOUT (pid:N)`), what is stuck and its requests in flight, then one line
+ * per request, each naming `where` (`worker (pid:N)`): for the CRITICAL level.
+ */
 export function timeoutLines(
-  pid: number,
-  workerClass: string,
+  head: string,
+  where: string,
   inflight: { requests: InflightRequest[]; more: number } | undefined,
   now: number,
+  what: string,
 ): string[] {
-  const head = `WORKER TIMEOUT (pid:${pid})`;
   if (inflight === undefined) return [head];
   const count = inflight.requests.length + inflight.more;
   const lines = [
-    `${head} ${workerClass} worker, ${
+    `${head} ${what}, ${
       count === 0 ? "no request" : count === 1 ? "1 request" : `${count} requests`
     } in flight`,
   ];
   for (const request of inflight.requests) {
-    lines.push(`In flight on worker (pid:${pid}): ${describeInflight(request, now)}`);
+    lines.push(`In flight on ${where}: ${describeInflight(request, now)}`);
   }
-  if (inflight.more) lines.push(`In flight on worker (pid:${pid}): ${inflight.more} more`);
+  if (inflight.more) lines.push(`In flight on ${where}: ${inflight.more} more`);
   return lines;
 }
 
@@ -48,12 +52,20 @@ function requestOf(method: string, target: string): Request {
   }
 }
 
-/** Writes the access-log line of each request a killed worker had in flight. */
-export function logKilledRequests(log: Logger, requests: InflightRequest[], now: number): void {
-  for (const request of requests) {
+/**
+ * Writes the access-log line of each request a stuck worker or thread had in flight, with the
+ * status it got (`statuses[i]`, else KILLED_STATUS).
+ */
+export function logInflightAccess(
+  log: Logger,
+  requests: InflightRequest[],
+  now: number,
+  statuses: number[] = [],
+): void {
+  requests.forEach((request, i) => {
     log.access({
       request: requestOf(request.method, request.target),
-      response: new Response(null, { status: KILLED_STATUS }),
+      response: new Response(null, { status: statuses[i] ?? KILLED_STATUS }),
       details: {
         remote: remoteOf(request.client),
         protocol: "HTTP/1.1",
@@ -63,5 +75,5 @@ export function logKilledRequests(log: Logger, requests: InflightRequest[], now:
       durationMs: Math.max(0, now - request.start),
       end: new Date(now),
     });
-  }
+  });
 }
