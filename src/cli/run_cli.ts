@@ -9,6 +9,7 @@ import { helpWordIndex } from "../config/sources.ts";
 import { ConfigError } from "../errors.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
+import { NOTIFY_ENV, SystemdNotify } from "../master/systemd_notify.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
@@ -81,6 +82,10 @@ async function serve(ctx: ServeContext): Promise<number> {
   const reusePort = addresses.flatMap((a) =>
     a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
   );
+  // Before anything is bound: systemd would wait in vain for a READY=1 it can never get.
+  const notify = SystemdNotify.fromEnv(runtime.libc(), process.env, process.pid);
+  // Workers and the processes they start are no part of the protocol (sd_notify's unset_environment).
+  for (const name of NOTIFY_ENV) delete process.env[name];
   const hooks = await HookRunner.load(config.hooks, log);
   await hooks.run("on_starting", { pid: process.pid, config, log, numWorkers: config.workers });
   // Bind first: a bind failure is then the only line the user sees.
@@ -144,6 +149,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     hooks,
     appFile: ctx.appFile,
     onReady: () => report.succeeded(),
+    notify,
     openAccessLog: (current) =>
       createLogger(current, { role: "worker", runtime, appserve: ctx.appserve }),
   });

@@ -252,6 +252,17 @@ export const SETTINGS = [
     doc: "Add a random 0..N to max_requests per worker so workers do not restart together.",
   },
   {
+    name: "max_worker_memory",
+    section: "Worker Processes",
+    flags: ["--max-worker-memory"],
+    metavar: "MB",
+    type: int(0),
+    default: 0,
+    doc: "Restart a worker gracefully (its replacement first) once its resident memory (RSS, " +
+      "read from /proc) exceeds this many megabytes; 0 disables. A value below what a worker " +
+      "uses right after it boots stops the server at start.",
+  },
+  {
     name: "timeout",
     section: "Worker Processes",
     flags: ["-t", "--timeout"],

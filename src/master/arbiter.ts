@@ -25,10 +25,12 @@ import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
 import { workerClassLabel } from "../worker/registry.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSlots } from "./worker_slots.ts";
+import type { SystemdNotify } from "./systemd_notify.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
+import { limitTooLow, overLimit, recycleLine, residentBytes } from "./worker_memory.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
@@ -74,6 +76,8 @@ export interface ArbiterContext {
    * lines of requests a worker killed for --timeout never wrote. Closed after use.
    */
   openAccessLog?: (config: Config) => Promise<Logger>;
+  /** systemd's notify socket (Type=notify), when NOTIFY_SOCKET named one. */
+  notify?: SystemdNotify;
 }
 
 /** Importing an app (TypeScript compile included) may take longer than a short --timeout. */
@@ -81,6 +85,8 @@ const MIN_BOOT_TIMEOUT_MS = 60_000;
 const TICK_MS = 1000;
 /** A quick stop (INT, QUIT) gives workers this long after SIGQUIT before SIGKILL. */
 const QUICK_STOP_MS = 2000;
+/** Workers' memory is read from /proc at most this often (--max-worker-memory). */
+const MEMORY_CHECK_MS = 1000;
 
 export class Arbiter {
   #ctx: ArbiterContext;
@@ -91,6 +97,7 @@ export class Arbiter {
   #generation = 0;
   /** Highest generation ever started: a rolled-back number is never reused. */
   #lastGeneration = 0;
+  #memoryCheckedAt = 0;
   /** The configuration before a HUP, kept until the new generation has booted. */
   #previous: { config: Config; launch: WorkerLaunch; generation: number } | undefined;
   readonly #usr2: Reexec;
@@ -103,7 +110,12 @@ export class Arbiter {
     this.#ctx = ctx;
     this.#numWorkers = ctx.config.workers;
     this.#slots = WorkerSlots.open(ctx.runtime.libc());
-    this.#startUp = new StartUp(ctx.onReady);
+    this.#startUp = new StartUp(() => {
+      // A USR2 child takes over as the service's main process once it serves.
+      const mainPid = ctx.parentPid ? `MAINPID=${process.pid}\n` : "";
+      ctx.notify?.send(`${mainPid}READY=1\nSTATUS=${this.#statusLine()}`);
+      ctx.onReady?.();
+    });
     this.#usr2 = new Reexec(ctx.parentPid);
   }
 
@@ -130,9 +142,11 @@ export class Arbiter {
       await this.#manageWorkers();
       for (;;) {
         await this.#events.wait(TICK_MS);
+        this.#ctx.notify?.watchdog(performance.now());
         this.#maybePromote();
         await this.#dispatch();
         this.#murderStuckWorkers();
+        this.#recycleBloatedWorkers();
         await this.#manageWorkers();
       }
     } catch (stop) {
@@ -143,6 +157,11 @@ export class Arbiter {
     }
     await this.#ctx.hooks.run("on_exit", this.#server());
     return code;
+  }
+
+  #statusLine(): string {
+    const n = this.#workers.size;
+    return n === 1 ? "1 worker" : `${n} workers`;
   }
 
   /** The `server` argument of master hooks. */
@@ -204,6 +223,7 @@ export class Arbiter {
     worker.lastBeat = performance.now();
     if (message.t === "ready") {
       worker.booted = true;
+      this.#checkMemoryLimit(worker);
       const booted = [...this.#workers.values()].filter((w) => w.booted).length;
       this.#startUp.booted(booted, this.#numWorkers);
     } else if (message.t === "retiring") {
@@ -247,8 +267,11 @@ export class Arbiter {
   // HUP: new configuration, a fresh generation of workers; the old generation
   // retires once the new one has booted, and stays if the new one cannot boot.
   async #reload(why: string): Promise<void> {
-    const { log } = this.#ctx;
+    const { log, notify } = this.#ctx;
     log.info(why);
+    // No MONOTONIC_USEC: neither runtime reads CLOCK_MONOTONIC (their clocks start with the
+    // process), and Type=notify does not need it (Type=notify-reload would).
+    notify?.send("RELOADING=1");
     let next: Config;
     let launch: WorkerLaunch;
     try {
@@ -256,6 +279,7 @@ export class Arbiter {
     } catch (error) {
       if (!(error instanceof AppserveError)) throw error;
       log.error(`Reload failed, keeping the running workers: ${error.message}`);
+      notify?.send("READY=1");
       return;
     }
     const { config, launch: current } = this.#ctx;
@@ -336,6 +360,7 @@ export class Arbiter {
     this.#numWorkers = previous.config.workers;
     this.#previous = undefined;
     this.#startUp.forgetFailures();
+    this.#ctx.notify?.send("READY=1");
   }
 
   // gunicorn's murder_workers: SIGABRT on the first stale tick, SIGKILL on the next.
@@ -361,6 +386,33 @@ export class Arbiter {
     }
   }
 
+  // --max-worker-memory: a worker over the limit is replaced, then stopped (as with max_requests,
+  // but the master decides: the worker's own view of its memory is not needed).
+  #recycleBloatedWorkers(): void {
+    const limitMb = this.#ctx.config.max_worker_memory;
+    const now = performance.now();
+    if (limitMb <= 0 || now - this.#memoryCheckedAt < MEMORY_CHECK_MS) return;
+    this.#memoryCheckedAt = now;
+    for (const worker of this.#workers.values()) {
+      if (!worker.booted || worker.retiring) continue;
+      const rss = residentBytes(worker.pid);
+      if (!overLimit(rss, limitMb)) continue;
+      this.#ctx.log.info(recycleLine(worker.pid, rss, limitMb));
+      worker.retiring = true;
+      worker.recycling = true;
+    }
+  }
+
+  // A limit below a freshly booted worker's memory would retire every worker as it boots.
+  #checkMemoryLimit(worker: WorkerHandle): void {
+    const limitMb = this.#ctx.config.max_worker_memory;
+    const rss = limitMb > 0 ? residentBytes(worker.pid) : undefined;
+    if (!overLimit(rss, limitMb)) return;
+    const reason = new HaltServer(limitTooLow(rss, limitMb), ExitCode.CONFIG_ERROR);
+    if (this.#previous && worker.generation === this.#generation) return this.#rollback(reason);
+    throw reason;
+  }
+
   // Spawns the missing workers, retires the surplus and, after a reload, the old generation.
   async #manageWorkers(): Promise<void> {
     const current = [...this.#workers.values()].filter((w) =>
@@ -372,13 +424,22 @@ export class Arbiter {
       current.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
     }
     const booted = current.filter((w) => w.booted).length;
+    // Workers over --max-worker-memory stop once their replacements serve.
+    for (const worker of this.#workers.values()) {
+      if (worker.recycling && booted >= this.#numWorkers) {
+        worker.recycling = false;
+        worker.stop(true);
+      }
+    }
     if (this.#previous && booted >= this.#numWorkers) {
       for (const worker of this.#workers.values()) {
         if (worker.generation !== this.#generation && !worker.retiring) worker.stop(true);
       }
       this.#previous = undefined;
+      this.#ctx.notify?.send("READY=1");
     }
     this.#ctx.log.workers(this.#workers.size);
+    this.#ctx.notify?.status(this.#workers.size);
   }
 
   async #spawn(): Promise<void> {
@@ -414,6 +475,8 @@ export class Arbiter {
     const { config, runtime, listeners, pidfile, systemd } = this.#ctx;
     // Sockets handed to systemd or to a USR2 child stay; their files must not vanish.
     const handedOver = systemd || this.#usr2.running;
+    // After a USR2 the service goes on in the new master: this one's stop is not the service's.
+    if (!this.#usr2.running) this.#ctx.notify?.send("STOPPING=1");
     closeListeners(
       runtime.libc(),
       handedOver ? listeners.map((l) => ({ ...l, ownsPath: false })) : listeners,

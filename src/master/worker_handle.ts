@@ -19,6 +19,8 @@ export class WorkerHandle {
   lastBeat = performance.now();
   /** The master asked this worker to stop (or it is recycling itself); its exit is expected. */
   retiring = false;
+  /** Over --max-worker-memory: stopped (SIGTERM) once its replacement has booted. */
+  recycling = false;
   /** SIGABRT was sent for a timeout; the next stale tick sends SIGKILL. */
   aborted = false;
   /** The master sent SIGKILL itself: no "Perhaps out of memory?" when it dies of it. */
