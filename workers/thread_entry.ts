@@ -99,7 +99,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   // go out before app code that might hang this thread for good.
   const inflight = new InflightWatch(new InflightTable(new Uint8Array(message.inflight)), {
     inner: slots,
-    flush: () => log.flushAccess(),
+    flush: log.accessEnabled ? () => log.flushAccess() : undefined,
   });
   const options = {
     ...httpOptions(config, log, {

@@ -13,7 +13,8 @@ export const INFLIGHT_BYTES = HEADER_BYTES + INFLIGHT_ENTRIES * ENTRY_BYTES;
 // Header: int32 requests in flight without an entry (overflow).
 const OVERFLOW = 0;
 // Entry: float64 start (ms since the epoch, 0 = free; written last, cleared first, so a reader
-// never takes a half-written entry for a whole one), then byte lengths and the bytes.
+// never takes a half-written entry for a whole one), then byte lengths (the target's uint16
+// little-endian) and the bytes.
 const START = 0;
 const METHOD_LEN = 8;
 const CLIENT_LEN = 9;
@@ -42,11 +43,14 @@ const decoder = new TextDecoder();
 export class InflightTable {
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
+  readonly #f64: Float64Array;
 
   constructor(memory: Uint8Array) {
     if (memory.length < INFLIGHT_BYTES) throw new RangeError("in-flight table too small");
     this.#bytes = memory;
     this.#view = new DataView(memory.buffer, memory.byteOffset, INFLIGHT_BYTES);
+    // Starts are 8-byte aligned (the table starts aligned): a Float64Array store is one write.
+    this.#f64 = new Float64Array(memory.buffer, memory.byteOffset, INFLIGHT_BYTES / 8);
   }
 
   /** Empties the table (its owner, before use). */
@@ -56,19 +60,50 @@ export class InflightTable {
 
   /** Writes entry `index` (0 ≤ index < INFLIGHT_ENTRIES): the request and its start. */
   put(index: number, method: string, target: string, client: string, start: number): void {
+    this.request(index, method, target, 0, client, -1, start);
+  }
+
+  /**
+   * put() for the hot path, without building strings: the target is `url` from `from` on, and
+   * the client `host`, then `:port` unless `port` < 0 (an IPv6 host is bracketed).
+   */
+  request(
+    index: number,
+    method: string,
+    url: string,
+    from: number,
+    host: string,
+    port: number,
+    start: number,
+  ): void {
     const at = HEADER_BYTES + index * ENTRY_BYTES;
-    const view = this.#view;
-    view.setFloat64(at + START, 0, true);
+    const f64 = at / 8;
+    this.#f64[f64] = 0;
     const bytes = this.#bytes;
-    bytes[at + METHOD_LEN] = ascii(bytes, at + METHOD_AT, method, METHOD_MAX);
-    bytes[at + CLIENT_LEN] = ascii(bytes, at + CLIENT_AT, client, CLIENT_MAX);
-    view.setUint16(at + TARGET_LEN, ascii(bytes, at + TARGET_AT, target, TARGET_MAX), true);
-    view.setFloat64(at + START, start, true);
+    bytes[at + METHOD_LEN] = ascii(bytes, at + METHOD_AT, method, 0, METHOD_MAX);
+    let c = at + CLIENT_AT;
+    const v6 = port >= 0 && host.indexOf(":") >= 0;
+    if (v6) bytes[c++] = 0x5b;
+    c += ascii(bytes, c, host, 0, CLIENT_MAX - 8);
+    if (v6) bytes[c++] = 0x5d;
+    if (port >= 0) {
+      bytes[c++] = 0x3a;
+      const digits = port < 10 ? 1 : port < 100 ? 2 : port < 1000 ? 3 : port < 10000 ? 4 : 5;
+      for (let d = digits - 1, p = port; d >= 0; d--, p = Math.floor(p / 10)) {
+        bytes[c + d] = 0x30 + (p % 10);
+      }
+      c += digits;
+    }
+    bytes[at + CLIENT_LEN] = c - (at + CLIENT_AT);
+    const length = ascii(bytes, at + TARGET_AT, url, from, TARGET_MAX);
+    bytes[at + TARGET_LEN] = length & 0xff;
+    bytes[at + TARGET_LEN + 1] = length >> 8;
+    this.#f64[f64] = start;
   }
 
   /** Frees entry `index`. */
   free(index: number): void {
-    this.#view.setFloat64(HEADER_BYTES + index * ENTRY_BYTES + START, 0, true);
+    this.#f64[(HEADER_BYTES + index * ENTRY_BYTES) / 8] = 0;
   }
 
   /** Counts a request in flight without an entry (`by` = 1) or one of those ending (-1). */
@@ -83,7 +118,7 @@ export class InflightTable {
     const bytes = this.#bytes;
     for (let i = 0; i < INFLIGHT_ENTRIES; i++) {
       const at = HEADER_BYTES + i * ENTRY_BYTES;
-      const start = view.getFloat64(at + START, true);
+      const start = this.#f64[(at + START) / 8];
       if (!(start > 0)) continue;
       const text = (from: number, length: number) =>
         decoder.decode(bytes.subarray(at + from, at + from + length));
@@ -101,10 +136,10 @@ export class InflightTable {
 
 // Request lines are ASCII (the parser refuses anything else but obs-text, rare); a unit above
 // 0x7e is written as "?" rather than paying for an encoder on every request.
-function ascii(bytes: Uint8Array, at: number, text: string, max: number): number {
-  const n = text.length < max ? text.length : max;
+function ascii(bytes: Uint8Array, at: number, text: string, from: number, max: number): number {
+  const n = text.length - from < max ? text.length - from : max;
   for (let i = 0; i < n; i++) {
-    const code = text.charCodeAt(i);
+    const code = text.charCodeAt(from + i);
     bytes[at + i] = code < 0x20 || code > 0x7e ? 0x3f : code;
   }
   return n;

@@ -217,11 +217,14 @@ export class Logger {
   };
 
   /**
-   * Writes the access lines waiting for their batch now. A worker calls it before app code that
-   * might block its event loop, whose timer would then never write them.
+   * Writes the access lines waiting for their batch now; returns whether there were any. A
+   * worker calls it before app code that might block its event loop, whose timer would then
+   * never write them.
    */
-  flushAccess(): void {
-    if (this.#taken + this.#lines.lines > 0) this.#flush();
+  flushAccess(): boolean {
+    if (this.#taken + this.#lines.lines === 0) return false;
+    this.#flush();
+    return true;
   }
 
   /** Reopens the log files (SIGUSR1, after logrotate moved them); no line is lost. */

@@ -8,6 +8,22 @@ import type { FetchHandler } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
 import { INFLIGHT_ENTRIES, type InflightTable } from "../ipc/inflight.ts";
 
+/**
+ * Date.now() read once per CLOCK_MS by a timer, not per request: a start time this coarse is
+ * enough for "for 2.0 s", and a request's start is read while that request's own code has not
+ * run yet, so a loop it blocks has not stopped the clock before.
+ */
+const CLOCK_MS = 50;
+class CoarseClock {
+  now = Date.now();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  constructor() {
+    this.#timer = setInterval(() => (this.now = Date.now()), CLOCK_MS);
+    // Deno.unrefTimer and Bun's timer.unref(): never keep a worker alive for this.
+    (this.#timer as unknown as { unref?: () => void }).unref?.();
+  }
+}
+
 // Per connection tag: whether its exchange holds an entry, is only counted, or neither.
 const IDLE = 0;
 const NAMED = 1;
@@ -15,11 +31,12 @@ const COUNTED = 2;
 
 export interface InflightWatchOptions {
   /**
-   * Writes the access lines waiting for their batch. Called at the first request of each turn
-   * of the event loop that has lines waiting: app code that blocks the loop then loses none of
-   * the lines of requests that finished before it (the batch's timer would never fire).
+   * Writes the access lines waiting for their batch; returns whether there were any. Called
+   * before the app gets a request, until it wrote lines once in this turn of the event loop:
+   * app code that blocks the loop then loses none of the lines of requests that finished before
+   * it (the batch's timer would never fire). Under load that is one write per turn.
    */
-  flush?: () => void;
+  flush?: () => boolean;
   /** Another watch told of everything too (a gthread thread's slots); its tags are kept here. */
   inner?: ExchangeWatch;
 }
@@ -27,7 +44,7 @@ export interface InflightWatchOptions {
 /** The ExchangeWatch and handler wrapper that keep `table` up to date. */
 export class InflightWatch implements ExchangeWatch {
   readonly #table: InflightTable;
-  readonly #flush: (() => void) | undefined;
+  readonly #flush: (() => boolean) | undefined;
   readonly #inner: ExchangeWatch | undefined;
   readonly #innerTag: number[] = [];
   readonly #free: number[] = [];
@@ -36,6 +53,7 @@ export class InflightWatch implements ExchangeWatch {
   /** The connection whose request the app is being handed (started() then the handler). */
   #current = -1;
   #flushedThisTurn = false;
+  readonly #clock = new CoarseClock();
   readonly #newTurn = () => {
     this.#flushedThisTurn = false;
   };
@@ -55,10 +73,9 @@ export class InflightWatch implements ExchangeWatch {
   }
 
   started(tag: number): void {
-    if (this.#flush !== undefined && !this.#flushedThisTurn) {
+    if (this.#flush !== undefined && !this.#flushedThisTurn && this.#flush()) {
       this.#flushedThisTurn = true;
       setImmediate(this.#newTurn);
-      this.#flush();
     }
     this.#end(tag);
     this.#inner?.started(this.#innerTag[tag]);
@@ -94,12 +111,16 @@ export class InflightWatch implements ExchangeWatch {
         const url = request.url;
         const path = url.indexOf("/", url.indexOf("//") + 2);
         const remote = info.remoteAddr;
-        const client = remote.transport === "unix"
-          ? "unix"
-          : remote.hostname.includes(":")
-          ? `[${remote.hostname}]:${remote.port}`
-          : `${remote.hostname}:${remote.port}`;
-        this.#table.put(tag, request.method, path < 0 ? "/" : url.slice(path), client, Date.now());
+        const unix = remote.transport === "unix";
+        this.#table.request(
+          tag,
+          request.method,
+          path < 0 ? "/" : url,
+          path < 0 ? 0 : path,
+          unix ? "unix" : remote.hostname,
+          unix ? -1 : remote.port,
+          this.#clock.now,
+        );
         this.#state[tag] = NAMED;
       }
       return handler(request, info);
