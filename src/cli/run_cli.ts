@@ -10,6 +10,7 @@ import { ConfigError } from "../errors.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { NOTIFY_ENV, SystemdNotify } from "../master/systemd_notify.ts";
+import { startMetrics } from "../master/metrics_server.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
@@ -86,6 +87,14 @@ async function serve(ctx: ServeContext): Promise<number> {
   const notify = SystemdNotify.fromEnv(runtime.libc(), process.env, process.pid);
   // Workers and the processes they start are no part of the protocol (sd_notify's unset_environment).
   for (const name of NOTIFY_ENV) delete process.env[name];
+  // The metrics listener asks the arbiter, which starts last; it answers 503 until then.
+  const source = { arbiter: undefined as Arbiter | undefined };
+  const metrics = config.metrics_bind
+    ? await startMetrics(config.metrics_bind, {
+      metrics: () => source.arbiter?.metrics() ?? "",
+      healthy: () => source.arbiter?.healthy() ?? false,
+    }, { log, retry: parentPid !== undefined })
+    : undefined;
   const hooks = await HookRunner.load(config.hooks, log);
   await hooks.run("on_starting", { pid: process.pid, config, log, numWorkers: config.workers });
   // Bind first: a bind failure is then the only line the user sees.
@@ -153,6 +162,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     openAccessLog: (current) =>
       createLogger(current, { role: "worker", runtime, appserve: ctx.appserve }),
   });
+  source.arbiter = arbiter;
   try {
     const code = await arbiter.run();
     const halt = arbiter.haltReason;
@@ -164,6 +174,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     }
     return code;
   } finally {
+    metrics?.close();
     await log.close();
   }
 }

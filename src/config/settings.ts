@@ -642,6 +642,28 @@ export const SETTINGS = [
     path: true,
   },
   {
+    name: "metrics_bind",
+    section: "Logging",
+    flags: ["--metrics-bind"],
+    metavar: "ADDRESS",
+    type: checked("HOST:PORT or unix:PATH", (s) => {
+      if (s === "") return undefined;
+      try {
+        const address = parseBind(s);
+        return address.kind === "fd"
+          ? `Invalid metrics bind "${s}": use HOST:PORT or unix:PATH`
+          : undefined;
+      } catch (error) {
+        return (error as Error).message;
+      }
+    }),
+    default: "",
+    doc: "Serve Prometheus metrics at /metrics and a readiness check at /healthz (200 when the " +
+      "configured number of workers are booted and heartbeating, else 503) on this address, " +
+      "from the master: requests by method and status class and their latency, requests in " +
+      "flight, worker restarts by reason, workers, each worker's RSS and age. Off when empty.",
+  },
+  {
     name: "statsd_host",
     section: "Logging",
     flags: ["--statsd-host"],

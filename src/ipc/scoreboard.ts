@@ -6,12 +6,17 @@
 // (inflight.ts), which the master reads when the worker's event loop is stuck.
 
 import { INFLIGHT_BYTES, InflightTable } from "./inflight.ts";
+import { METRIC_COUNTERS, REQUEST_METRICS_BYTES } from "./request_metrics.ts";
 
 export const SCOREBOARD_SLOTS = 128;
 const SLOT_BYTES = 16;
 const COUNTS_BYTES = SCOREBOARD_SLOTS * SLOT_BYTES;
-/** The whole page: the counts, then one in-flight table per slot (pages untouched cost nothing). */
-export const SCOREBOARD_BYTES = COUNTS_BYTES + SCOREBOARD_SLOTS * INFLIGHT_BYTES;
+const PER_SLOT_BYTES = INFLIGHT_BYTES + REQUEST_METRICS_BYTES;
+/**
+ * The whole page: the counts, then per slot an in-flight table and the request counters
+ * (pages never touched cost nothing).
+ */
+export const SCOREBOARD_BYTES = COUNTS_BYTES + SCOREBOARD_SLOTS * PER_SLOT_BYTES;
 
 // Per slot: float64 time of the last write (ms since the epoch; 0 = nobody), int32 connections,
 // int32 pid. Aligned writes of these sizes are single stores, so a reader sees old or new.
@@ -35,13 +40,20 @@ export class Scoreboard {
 
   /** The in-flight table of `slot`. */
   inflight(slot: number): InflightTable {
-    const at = COUNTS_BYTES + slot * INFLIGHT_BYTES;
+    const at = COUNTS_BYTES + slot * PER_SLOT_BYTES;
     return new InflightTable(this.#memory.subarray(at, at + INFLIGHT_BYTES));
+  }
+
+  /** The request counters of `slot` (src/ipc/request_metrics.ts). */
+  counters(slot: number): Float64Array {
+    const at = this.#memory.byteOffset + COUNTS_BYTES + slot * PER_SLOT_BYTES + INFLIGHT_BYTES;
+    return new Float64Array(this.#memory.buffer, at, METRIC_COUNTERS);
   }
 
   /** Empties a slot (the master, before a worker gets it and after the worker is gone). */
   clear(slot: number): void {
     this.inflight(slot).clear();
+    this.counters(slot).fill(0);
     this.#beats[slot * 2 + BEAT] = 0;
     this.#ints[slot * 4 + OPEN] = 0;
     this.#ints[slot * 4 + PID] = 0;

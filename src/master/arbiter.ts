@@ -23,6 +23,7 @@ import { rawEnv, spawnWorker } from "./spawn.ts";
 import { StartUp } from "./start_up.ts";
 import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
 import { workerClassLabel } from "../worker/registry.ts";
+import { beatInterval } from "../worker/lifecycle.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSlots } from "./worker_slots.ts";
 import type { SystemdNotify } from "./systemd_notify.ts";
@@ -30,6 +31,9 @@ import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
+import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
+import { renderMetrics } from "./prometheus_text.ts";
+import { VERSION } from "../version.ts";
 import { limitTooLow, overLimit, recycleLine, residentBytes } from "./worker_memory.ts";
 
 type Event =
@@ -98,6 +102,10 @@ export class Arbiter {
   /** Highest generation ever started: a rolled-back number is never reused. */
   #lastGeneration = 0;
   #memoryCheckedAt = 0;
+  /** Workers replaced, by reason (the metrics' appserve_worker_restarts_total). */
+  readonly #restarts = { exit: 0, timeout: 0, max_requests: 0, memory: 0, reload: 0 };
+  /** The request counters of workers gone, so the totals never go down. */
+  readonly #goneCounters = new Float64Array(METRIC_COUNTERS);
   /** The configuration before a HUP, kept until the new generation has booted. */
   #previous: { config: Config; launch: WorkerLaunch; generation: number } | undefined;
   readonly #usr2: Reexec;
@@ -229,6 +237,7 @@ export class Arbiter {
     } else if (message.t === "retiring") {
       // Max-requests recycling: the replacement starts while this one drains.
       worker.retiring = true;
+      worker.retiredFor = "max_requests";
     }
   }
 
@@ -321,6 +330,9 @@ export class Arbiter {
   async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
     this.#workers.delete(worker.pid);
     if (worker.aborted) await this.#logKilledRequests(worker);
+    this.#countRestart(worker);
+    const counters = this.#slots?.counters(worker.slot);
+    if (counters) addCounters(this.#goneCounters, counters);
     this.#slots?.free(worker.slot);
     await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
     const report = worker.exitReport(code, signal);
@@ -331,6 +343,53 @@ export class Arbiter {
     if (worker.generation !== this.#generation) return;
     if (this.#previous) return this.#rollback(reason);
     throw reason;
+  }
+
+  // Why a worker that exited was replaced; a worker stopped for good (TTOU) was not.
+  #countRestart(worker: WorkerHandle): void {
+    const reason = worker.aborted ? "timeout" : worker.retiredFor ??
+      (worker.generation !== this.#generation ? "reload" : worker.retiring ? undefined : "exit");
+    if (reason) this.#restarts[reason]++;
+  }
+
+  /** Prometheus's text for --metrics-bind, read from the master's records and the scoreboard. */
+  metrics(): string {
+    const now = performance.now();
+    const counters = new Float64Array(this.#goneCounters);
+    let inFlight = 0;
+    for (const worker of this.#workers.values()) {
+      const live = this.#slots?.counters(worker.slot);
+      if (live) addCounters(counters, live);
+      const table = this.#slots?.inflight(worker.slot);
+      if (table) inFlight += table.requests.length + table.more;
+    }
+    return renderMetrics({
+      version: VERSION,
+      runtime: `${this.#ctx.runtime.name} ${this.#ctx.runtime.version}`,
+      workerRuntime: describeWorkerRuntime(this.#ctx.launch.runtime).split(" (")[0],
+      configured: this.#numWorkers,
+      workers: [...this.#workers.values()].map((w) => ({
+        pid: w.pid,
+        ageSeconds: (now - w.startedAt) / 1000,
+        rss: residentBytes(w.pid),
+      })),
+      counters,
+      inFlight,
+      restarts: { ...this.#restarts },
+    });
+  }
+
+  /** /healthz: the configured number of current workers are booted and heartbeating. */
+  healthy(): boolean {
+    // Two missed beats: well before --timeout kills the worker, a balancer stops sending.
+    const timeoutMs = this.#ctx.config.timeout > 0
+      ? 2 * beatInterval(this.#ctx.config.timeout)
+      : Infinity;
+    const now = performance.now();
+    const serving = [...this.#workers.values()].filter((w) =>
+      w.booted && !w.retiring && now - w.lastBeat <= timeoutMs
+    );
+    return this.#numWorkers > 0 && serving.length >= this.#numWorkers;
   }
 
   // A worker killed for --timeout never wrote the access lines of the requests it had.
@@ -400,6 +459,7 @@ export class Arbiter {
       this.#ctx.log.info(recycleLine(worker.pid, rss, limitMb));
       worker.retiring = true;
       worker.recycling = true;
+      worker.retiredFor = "memory";
     }
   }
 

@@ -48,6 +48,11 @@ export class WorkerSlots {
     return slot >= 0 ? this.#board.inflight(slot).read() : undefined;
   }
 
+  /** The request counters of `slot` (src/ipc/request_metrics.ts), live. */
+  counters(slot: number): Float64Array | undefined {
+    return slot >= 0 ? this.#board.counters(slot) : undefined;
+  }
+
   free(slot: number): void {
     if (!this.#used.delete(slot)) return;
     this.#board.clear(slot);

@@ -3,7 +3,8 @@
 // HTTP/1.1 layer) or, in reuse-port mode, on the runtime's native server.
 
 import type { Config } from "../config/settings.ts";
-import { createHttpServer } from "../http/server.ts";
+import { createHttpServer, type HttpServerOptions } from "../http/server.ts";
+import { countRequest } from "../ipc/request_metrics.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import type { Logger } from "../log/logger.ts";
@@ -121,6 +122,19 @@ function logged(handler: FetchHandler, access: Logger): FetchHandler {
   };
 }
 
+/** `options` with each finished request counted into `counters` (--metrics-bind), if given. */
+export function counted(options: HttpServerOptions, counters?: Float64Array): HttpServerOptions {
+  const done = options.onRequestDone;
+  if (!counters) return options;
+  return {
+    ...options,
+    onRequestDone: (request, response, durationMs, details) => {
+      countRequest(counters, request.method, response.status, durationMs / 1000);
+      done?.(request, response, durationMs, details);
+    },
+  };
+}
+
 /** Starts serving every listener of this worker. */
 async function serveListeners(
   handler: FetchHandler,
@@ -132,7 +146,7 @@ async function serveListeners(
   const access = accessLogger(config, log);
   const explain = runtime.explainAppError;
   const options = {
-    ...httpOptions(config, log, { keepAlive, access, tls, explain }),
+    ...counted(httpOptions(config, log, { keepAlive, access, tls, explain }), context.counters),
     gate,
     watch: context.inflight,
   };

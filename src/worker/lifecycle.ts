@@ -124,7 +124,9 @@ export class Worker {
     if (this.#board) {
       const table = this.#board.inflight(this.#boot.scoreboard!.slot);
       const log = this.#log;
-      this.#inflight = new InflightWatch(table, { flush: () => log.flushAccess() });
+      // Only an access log has lines to lose.
+      const flush = log.accessEnabled ? () => log.flushAccess() : undefined;
+      this.#inflight = new InflightWatch(table, { flush });
     }
     const Class = workerClass(this.#config);
     this.#class = new Class(this.#context(hooks));
@@ -154,6 +156,9 @@ export class Worker {
       info,
       requestLimit: this.#limit,
       inflight: this.#inflight,
+      counters: this.#config.metrics_bind && this.#board
+        ? this.#board.counters(this.#boot.scoreboard!.slot)
+        : undefined,
       loadApp: async () =>
         withRequestHooks(
           await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime }),

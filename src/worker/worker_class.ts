@@ -47,6 +47,8 @@ export interface WorkerContext {
    * master gave no scoreboard.
    */
   readonly inflight?: InflightWatch;
+  /** The worker's request counters on the scoreboard, when --metrics-bind is set. */
+  readonly counters?: Float64Array;
   /** Imports the app in this process, with the pre_request and post_request hooks around it. */
   loadApp(): Promise<FetchHandler>;
   /**
