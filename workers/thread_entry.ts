@@ -22,6 +22,7 @@ import { loadTlsFiles } from "../src/tls/tls_files.ts";
 import { closeWithin } from "../src/worker/close_within.ts";
 import { limitConcurrency } from "../src/worker/concurrency.ts";
 import { accessLogger, httpOptions } from "../src/worker/http_options.ts";
+import { withRequestCounters } from "../src/worker/async.ts";
 import { withRequestTimeout } from "../src/worker/request_timeout.ts";
 import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 import { InflightTable } from "../src/ipc/inflight.ts";
@@ -101,14 +102,18 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     inner: slots,
     flush: log.accessEnabled ? () => log.flushAccess() : undefined,
   });
+  const counters = config.metrics_bind ? new Float64Array(message.counters) : undefined;
   const options = {
-    ...httpOptions(config, log, {
-      // A thread serves a connection's requests one after another, as gunicorn's gthread does.
-      keepAlive: true,
-      access: accessLogger(config, log),
-      tls: loadTlsFiles(config, runtime.tlsClientCerts),
-      explain: runtime.explainAppError,
-    }),
+    ...withRequestCounters(
+      httpOptions(config, log, {
+        // A thread serves a connection's requests one after another, as gunicorn's gthread does.
+        keepAlive: true,
+        access: accessLogger(config, log),
+        tls: loadTlsFiles(config, runtime.tlsClientCerts),
+        explain: runtime.explainAppError,
+      }),
+      counters,
+    ),
     watch: inflight,
   };
   serving = {

@@ -33,11 +33,15 @@ const USAGE =
 BINARY (the build before the change) and dist/appserve take turns under
 wrk -t1 -c32, -w 1 hello world, Bun and Deno workers, access log off and on.
 --new BINARY instead of dist/appserve; the same binary twice is the control.
+--new-args "ARGS" adds ARGS to the new one's command line (e.g. the cost of
+"--metrics-bind 127.0.0.1:0", with --base dist/appserve); --log off|on picks a mode.
 `;
 
 interface Options {
   base: string;
   next: string;
+  nextArgs: string[];
+  logs: string[];
   runtimes: string[];
   rounds: number;
   duration: number;
@@ -50,6 +54,8 @@ function parse(argv: string[]): Options {
     rounds: 9,
     duration: 2,
     runtimes: ["bun", "deno"],
+    nextArgs: [] as string[],
+    logs: ["off", "on"],
   };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
@@ -58,6 +64,8 @@ function parse(argv: string[]): Options {
       process.exit(0);
     } else if (argv[i] === "--base" && v) o.base = v, i++;
     else if (argv[i] === "--new" && v) o.next = v, i++;
+    else if (argv[i] === "--new-args" && v) o.nextArgs = v.split(/\s+/).filter(Boolean), i++;
+    else if (argv[i] === "--log" && (v === "off" || v === "on")) o.logs = [v], i++;
     else if (argv[i] === "--only" && (v === "bun" || v === "deno")) o.runtimes = [v], i++;
     else if (argv[i] === "--rounds" && Number(v) >= 1) o.rounds = Number(v), i++;
     else if (argv[i] === "--duration" && Number(v) >= 1) o.duration = Number(v), i++;
@@ -83,7 +91,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function row(o: Options, label: string, args: string[]): Promise<string> {
   const base = await startServer(o.base, args, `base ${label}`);
-  const next = await startServer(o.next, args, `new ${label}`);
+  const next = await startServer(o.next, [...args, ...o.nextArgs], `new ${label}`);
   const load = (s: Server) =>
     runWrk(wrkArgs(s.url, { connections: 32, seconds: o.duration }), o.duration);
   try {
@@ -128,9 +136,11 @@ await runBench(async () => {
     process.env.DENO ??= join(ROOT, DENO);
     process.stdout.write(out.join("\n") + "\n");
     for (const runtime of o.runtimes) {
-      process.stdout.write(await row(o, `${runtime}, off`, ["--runtime", runtime]) + "\n");
-      const log = ["--access-logfile", join(dir, `${runtime}.log`)];
-      process.stdout.write(await row(o, `${runtime}, on`, ["--runtime", runtime, ...log]) + "\n");
+      for (const mode of o.logs) {
+        const log = mode === "on" ? ["--access-logfile", join(dir, `${runtime}.log`)] : [];
+        const args = ["--runtime", runtime, ...log];
+        process.stdout.write(await row(o, `${runtime}, ${mode}`, args) + "\n");
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -23,7 +23,6 @@ import { rawEnv, spawnWorker } from "./spawn.ts";
 import { StartUp } from "./start_up.ts";
 import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
 import { workerClassLabel } from "../worker/registry.ts";
-import { beatInterval } from "../worker/lifecycle.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSlots } from "./worker_slots.ts";
 import type { SystemdNotify } from "./systemd_notify.ts";
@@ -31,9 +30,7 @@ import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
-import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
-import { renderMetrics } from "./prometheus_text.ts";
-import { VERSION } from "../version.ts";
+import { healthy, MetricsBook } from "./metrics_book.ts";
 import { limitTooLow, overLimit, recycleLine, residentBytes } from "./worker_memory.ts";
 
 type Event =
@@ -102,10 +99,8 @@ export class Arbiter {
   /** Highest generation ever started: a rolled-back number is never reused. */
   #lastGeneration = 0;
   #memoryCheckedAt = 0;
-  /** Workers replaced, by reason (the metrics' appserve_worker_restarts_total). */
-  readonly #restarts = { exit: 0, timeout: 0, max_requests: 0, memory: 0, reload: 0 };
-  /** The request counters of workers gone, so the totals never go down. */
-  readonly #goneCounters = new Float64Array(METRIC_COUNTERS);
+  /** Restarts and the counters of workers gone, for --metrics-bind. */
+  readonly #book = new MetricsBook();
   /** The configuration before a HUP, kept until the new generation has booted. */
   #previous: { config: Config; launch: WorkerLaunch; generation: number } | undefined;
   readonly #usr2: Reexec;
@@ -330,9 +325,7 @@ export class Arbiter {
   async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
     this.#workers.delete(worker.pid);
     if (worker.aborted) await this.#logKilledRequests(worker);
-    this.#countRestart(worker);
-    const counters = this.#slots?.counters(worker.slot);
-    if (counters) addCounters(this.#goneCounters, counters);
+    this.#book.reaped(worker, this.#generation, this.#slots?.counters(worker.slot));
     this.#slots?.free(worker.slot);
     await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
     const report = worker.exitReport(code, signal);
@@ -345,51 +338,18 @@ export class Arbiter {
     throw reason;
   }
 
-  // Why a worker that exited was replaced; a worker stopped for good (TTOU) was not.
-  #countRestart(worker: WorkerHandle): void {
-    const reason = worker.aborted ? "timeout" : worker.retiredFor ??
-      (worker.generation !== this.#generation ? "reload" : worker.retiring ? undefined : "exit");
-    if (reason) this.#restarts[reason]++;
-  }
-
   /** Prometheus's text for --metrics-bind, read from the master's records and the scoreboard. */
   metrics(): string {
-    const now = performance.now();
-    const counters = new Float64Array(this.#goneCounters);
-    let inFlight = 0;
-    for (const worker of this.#workers.values()) {
-      const live = this.#slots?.counters(worker.slot);
-      if (live) addCounters(counters, live);
-      const table = this.#slots?.inflight(worker.slot);
-      if (table) inFlight += table.requests.length + table.more;
-    }
-    return renderMetrics({
-      version: VERSION,
+    return this.#book.render([...this.#workers.values()], this.#slots, {
       runtime: `${this.#ctx.runtime.name} ${this.#ctx.runtime.version}`,
       workerRuntime: describeWorkerRuntime(this.#ctx.launch.runtime).split(" (")[0],
       configured: this.#numWorkers,
-      workers: [...this.#workers.values()].map((w) => ({
-        pid: w.pid,
-        ageSeconds: (now - w.startedAt) / 1000,
-        rss: residentBytes(w.pid),
-      })),
-      counters,
-      inFlight,
-      restarts: { ...this.#restarts },
     });
   }
 
   /** /healthz: the configured number of current workers are booted and heartbeating. */
   healthy(): boolean {
-    // Two missed beats: well before --timeout kills the worker, a balancer stops sending.
-    const timeoutMs = this.#ctx.config.timeout > 0
-      ? 2 * beatInterval(this.#ctx.config.timeout)
-      : Infinity;
-    const now = performance.now();
-    const serving = [...this.#workers.values()].filter((w) =>
-      w.booted && !w.retiring && now - w.lastBeat <= timeoutMs
-    );
-    return this.#numWorkers > 0 && serving.length >= this.#numWorkers;
+    return healthy([...this.#workers.values()], this.#numWorkers, this.#ctx.config.timeout);
   }
 
   // A worker killed for --timeout never wrote the access lines of the requests it had.

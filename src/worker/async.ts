@@ -123,7 +123,10 @@ function logged(handler: FetchHandler, access: Logger): FetchHandler {
 }
 
 /** `options` with each finished request counted into `counters` (--metrics-bind), if given. */
-export function counted(options: HttpServerOptions, counters?: Float64Array): HttpServerOptions {
+export function withRequestCounters(
+  options: HttpServerOptions,
+  counters?: Float64Array,
+): HttpServerOptions {
   const done = options.onRequestDone;
   if (!counters) return options;
   return {
@@ -146,7 +149,10 @@ async function serveListeners(
   const access = accessLogger(config, log);
   const explain = runtime.explainAppError;
   const options = {
-    ...counted(httpOptions(config, log, { keepAlive, access, tls, explain }), context.counters),
+    ...withRequestCounters(
+      httpOptions(config, log, { keepAlive, access, tls, explain }),
+      context.counters,
+    ),
     gate,
     watch: context.inflight,
   };

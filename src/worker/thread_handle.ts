@@ -4,6 +4,7 @@
 
 import { firstLine } from "../errors.ts";
 import { INFLIGHT_BYTES } from "../ipc/inflight.ts";
+import { REQUEST_METRICS_BYTES } from "../ipc/request_metrics.ts";
 import type { ToThread } from "../ipc/messages.ts";
 import { SlotReader } from "./thread_slots.ts";
 
@@ -12,6 +13,8 @@ export class ThreadHandle {
   readonly slots: SlotReader;
   /** The requests it has in flight, as it writes them (src/ipc/inflight.ts). */
   readonly inflight: SharedArrayBuffer = new SharedArrayBuffer(INFLIGHT_BYTES);
+  /** Its request counters, which the pool sums into the worker's (--metrics-bind). */
+  readonly counters: SharedArrayBuffer = new SharedArrayBuffer(REQUEST_METRICS_BYTES);
   /** It loaded the app and takes connections. */
   loaded = false;
   /** Ended, or given up on (hung): it takes nothing more. */

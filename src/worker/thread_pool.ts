@@ -22,6 +22,7 @@ import type { Runtime } from "../runtime/types.ts";
 import { crashLine, ThreadHandle } from "./thread_handle.ts";
 import { answerClaimed, newSlots } from "./thread_slots.ts";
 import { InflightTable } from "../ipc/inflight.ts";
+import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
 import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
 import type { Gate } from "./worker_class.ts";
 
@@ -37,6 +38,8 @@ export interface PoolOptions {
   onRetire(): void;
   /** The process cannot go on serving (no thread can load the app, or one cannot be stopped). */
   onLost(): void;
+  /** The worker's request counters on the scoreboard (--metrics-bind): the threads' summed. */
+  counters?: Float64Array;
 }
 
 /** A connection accepted by the process, on its way to a thread. */
@@ -57,6 +60,8 @@ export class ThreadPool {
   readonly #pending: Handover[] = [];
   #nextId = 1;
   #closed = false;
+  /** The request counters of threads gone, so the worker's totals never go down. */
+  readonly #goneCounters = new Float64Array(METRIC_COUNTERS);
 
   private constructor(options: PoolOptions) {
     this.#options = options;
@@ -108,6 +113,7 @@ export class ThreadPool {
     let open = this.#pending.length;
     for (const thread of this.#threads) if (!thread.dead) open += thread.open;
     this.#admission?.recount(open);
+    this.#sumCounters();
     const now = Date.now();
     for (const gate of this.#gates) gate.tick(now);
     const limit = this.#options.config.timeout * 1000;
@@ -120,6 +126,14 @@ export class ThreadPool {
         this.#lose(thread, "stopped answering (busy past the timeout)");
       }
     }
+  }
+
+  // The threads count their requests in memory of their own; the scoreboard gets the sum.
+  #sumCounters(): void {
+    const into = this.#options.counters;
+    if (!into) return;
+    into.set(this.#goneCounters);
+    for (const thread of this.#threads) addCounters(into, new Float64Array(thread.counters));
   }
 
   /** Graceful: no new connections; each thread finishes its requests within graceMs. */
@@ -214,6 +228,7 @@ export class ThreadPool {
         age: this.#options.age,
         slots: thread.buffer,
         inflight: thread.inflight,
+        counters: thread.counters,
         served: this.#served,
         limit: this.#options.limit,
         origin: this.#origin,
@@ -228,6 +243,7 @@ export class ThreadPool {
   #lose(thread: ThreadHandle, reason: string, crashed = false): void {
     if (thread.dead) return;
     thread.dead = true;
+    addCounters(this.#goneCounters, new Float64Array(thread.counters));
     const { log, runtime } = this.#options;
     if (crashed) log.error(`Thread ${thread.id} ${reason}`);
     else {

@@ -150,3 +150,26 @@ e2e("a --metrics-bind address that is taken or invalid is one line and exit 1", 
     taken.close();
   }
 });
+
+e2e(
+  "--metrics-bind counts gthread threads' requests (summed by the worker on its heartbeat)",
+  async (target) => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const server = start(target, [
+      ...["-w", "1", "-k", "gthread", "--threads", "2", "--metrics-bind", `127.0.0.1:${port}`],
+      ...["-b", "127.0.0.1:0", PID_APP],
+    ]);
+    const url = await server.ready(1);
+    const gets = async () =>
+      sampleValue(await scrape(base), "appserve_requests_total", {
+        method: "GET",
+        status: "2xx",
+      }) ?? 0;
+    await eventually(async () => (await gets()) > 0, "the readiness probe counted");
+    const before = await gets();
+    for (let i = 0; i < 4; i++) assert.equal((await get(`${url}/t${i}`)).status, 200);
+    await eventually(async () => (await gets()) === before + 4, "4 more GETs counted");
+    assert.equal((await server.stop()).code, 0);
+  },
+);
