@@ -2,8 +2,22 @@
 // the limit as --max-requests does, its replacement first, so clients see no failed request.
 
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { e2e, e2eUnderLoad, FIXTURES, hasStackTrace, load, run, start } from "../_helpers.ts";
+import {
+  childPids,
+  e2e,
+  e2eUnderLoad,
+  eventually,
+  FIXTURES,
+  get,
+  hasStackTrace,
+  load,
+  pidOf,
+  run,
+  start,
+  tempDir,
+} from "../_helpers.ts";
 
 const LEAK_APP = join(FIXTURES, "apps", "leak_app.ts");
 
@@ -54,5 +68,29 @@ e2e(
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /max.worker.memory/);
     assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+  },
+);
+
+e2e(
+  "a HUP to a --max-worker-memory below a booted worker's RSS fails the reload; the old workers serve on",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const config = join(dir.path, "appserve.toml");
+      writeFileSync(config, "workers = 1\n");
+      const server = start(target, ["-c", config, "-b", "127.0.0.1:0", LEAK_APP]);
+      const url = await server.ready(1);
+      const before = pidOf(await get(url));
+      writeFileSync(config, "workers = 1\nmax_worker_memory = 1\n");
+      server.signal("SIGHUP");
+      await server.waitFor(
+        /\[ERROR\] Reload failed, keeping the running workers: --max-worker-memory 1 MB is below what a worker uses right after it boots/,
+      );
+      await eventually(() => childPids(server.pid).length === 1, "the new worker gone");
+      assert.equal(pidOf(await get(url)), before);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
   },
 );
