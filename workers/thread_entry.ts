@@ -26,6 +26,7 @@ import { withRequestCounters } from "../src/worker/async.ts";
 import { withRequestTimeout } from "../src/worker/request_timeout.ts";
 import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 import { InflightTable } from "../src/ipc/inflight.ts";
+import { controlSocketPath } from "../src/ipc/control_protocol.ts";
 import { InflightWatch } from "../src/worker/inflight_watch.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -102,7 +103,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     inner: slots,
     flush: log.accessEnabled ? () => log.flushAccess() : undefined,
   });
-  const counters = config.metrics_bind ? new Float64Array(message.counters) : undefined;
+  const counting = config.metrics_bind || controlSocketPath(config);
+  const counters = counting ? new Float64Array(message.counters) : undefined;
   const options = {
     ...withRequestCounters(
       httpOptions(config, log, {

@@ -11,6 +11,9 @@ import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { NOTIFY_ENV, SystemdNotify } from "../master/systemd_notify.ts";
 import { startMetrics } from "../master/metrics_server.ts";
+import { ControlSocket } from "../master/control_socket.ts";
+import { controlSocketPath } from "../ipc/control_protocol.ts";
+import { runCtl } from "./ctl.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
@@ -110,14 +113,28 @@ async function serve(ctx: ServeContext): Promise<number> {
     ? new Pidfile(parentPid ? `${config.pidfile}.2` : config.pidfile)
     : undefined;
   let launch: WorkerLaunch;
+  // A USR2 child takes PATH.2 while its parent holds PATH, and PATH once promoted.
+  const controlPath = controlSocketPath(config);
+  let control: ControlSocket | undefined;
   try {
     pidfile?.create(process.pid);
+    // After the pidfile: a second master of the same pidfile is refused for that first.
+    control = controlPath
+      ? await ControlSocket.open(
+        parentPid ? `${controlPath}.2` : controlPath,
+        (request, reply) =>
+          source.arbiter
+            ? source.arbiter.control(request, reply)
+            : reply({ ok: false, error: "The master is starting" }),
+      )
+      : undefined;
     if (identity) {
       // What the master made as root goes to the user first: after the drop it could not.
       const owned = ownedFiles(config, inherited ? [] : listeners, {
         pidfile: pidfile?.path,
         socketGid: socketGroup?.gid,
       });
+      if (control) owned.push({ path: control.path });
       chownAll(owned, identity);
       const dropped = dropPrivileges(runtime.libc(), identity);
       // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
@@ -127,6 +144,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     // After the drop: the workers' user writes the bundle and can read it.
     launch = await launchWorkers(workers, config, runtime, env);
   } catch (error) {
+    control?.close();
     closeListeners(runtime.libc(), inherited ? [] : listeners);
     pidfile?.unlink(process.pid);
     throw error;
@@ -159,6 +177,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     appFile: ctx.appFile,
     onReady: () => report.succeeded(),
     notify,
+    onPromoted: () => control?.rename(controlPath),
     openAccessLog: (current) =>
       createLogger(current, { role: "worker", runtime, appserve: ctx.appserve }),
   });
@@ -174,6 +193,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     }
     return code;
   } finally {
+    control?.close();
     metrics?.close();
     await log.close();
   }
@@ -196,6 +216,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   const runtime = options.runtime ?? await detectRuntime();
   const report = options.report ?? new StartupReport(undefined, {});
   const startCwd = process.cwd();
+  // `appserve ctl ...` speaks to a running master; it starts nothing.
+  if (argv[0] === "ctl") return await runCtl(argv.slice(1));
   // --help [TOPIC], before any parsing: TOPIC may be a flag (`--help -m`), and no
   // configuration is read, so a broken one cannot hide the help.
   const help = helpWordIndex(argv);

@@ -642,6 +642,17 @@ export const SETTINGS = [
     path: true,
   },
   {
+    name: "control_socket",
+    section: "Server Mechanics",
+    flags: ["--control-socket"],
+    metavar: "PATH",
+    type: string(),
+    default: "",
+    doc: "Unix socket (mode 0600) on which the master takes `appserve ctl` commands: status, " +
+      "reload, scale, add, remove, stop, reopen-logs. Empty: PIDFILE.ctl when --pid is set, " +
+      "else none; `off`: none.",
+  },
+  {
     name: "metrics_bind",
     section: "Logging",
     flags: ["--metrics-bind"],

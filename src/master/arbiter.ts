@@ -26,6 +26,8 @@ import { workerClassLabel } from "../worker/registry.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSlots } from "./worker_slots.ts";
 import type { SystemdNotify } from "./systemd_notify.ts";
+import type { ControlReply, ControlRequest, WorkerStatus } from "../ipc/control_protocol.ts";
+import { readTotals } from "../ipc/request_metrics.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
@@ -37,7 +39,8 @@ type Event =
   | { kind: "signal"; signal: MasterSignal }
   | { kind: "changed"; file: string }
   | { kind: "exit"; worker: WorkerHandle; code: number | null; signal: string | null }
-  | { kind: "message"; worker: WorkerHandle; message: ToMaster };
+  | { kind: "message"; worker: WorkerHandle; message: ToMaster }
+  | { kind: "control"; request: ControlRequest; reply: (reply: ControlReply) => void };
 
 /** Stops the loop; `graceful` picks SIGTERM or SIGQUIT for the workers. */
 class StopServer {
@@ -77,6 +80,8 @@ export interface ArbiterContext {
    * lines of requests a worker killed for --timeout never wrote. Closed after use.
    */
   openAccessLog?: (config: Config) => Promise<Logger>;
+  /** Called when this master, started by USR2, became the master of record. */
+  onPromoted?: () => void;
   /** systemd's notify socket (Type=notify), when NOTIFY_SOCKET named one. */
   notify?: SystemdNotify;
 }
@@ -218,6 +223,7 @@ export class Arbiter {
       else if (event.kind === "changed") {
         await this.#reload(`Worker reloading: ${event.file} modified`);
       } else if (event.kind === "exit") await this.#reap(event.worker, event.code, event.signal);
+      else if (event.kind === "control") await this.#onControl(event.request, event.reply);
       else this.#onMessage(event.worker, event.message);
     }
   }
@@ -252,9 +258,7 @@ export class Arbiter {
       case "reload":
         return await this.#reload("Hang up: Master");
       case "reopenLogs":
-        captureOutput(this.#ctx.runtime.libc(), this.#ctx.config, "master", log);
-        log.reopen().catch((error) => log.error(`Cannot reopen logs: ${(error as Error).message}`));
-        return this.#workers.forEach((w) => w.signal("SIGUSR1"));
+        return this.#reopenLogs();
       case "reexec":
         return this.#reexec();
       case "winch":
@@ -266,6 +270,66 @@ export class Arbiter {
         }
         return;
     }
+  }
+
+  #reopenLogs(): void {
+    const { log } = this.#ctx;
+    captureOutput(this.#ctx.runtime.libc(), this.#ctx.config, "master", log);
+    log.reopen().catch((error) => log.error(`Cannot reopen logs: ${(error as Error).message}`));
+    this.#workers.forEach((w) => w.signal("SIGUSR1"));
+  }
+
+  /** A request from the control socket (`appserve ctl`): answered from the loop. */
+  control(request: ControlRequest, reply: (reply: ControlReply) => void): void {
+    this.#events.push({ kind: "control", request, reply });
+  }
+
+  // Each verb does what its signal does (HUP, TTIN, TTOU, USR1, TERM/QUIT), plus status and scale.
+  async #onControl(request: ControlRequest, reply: (reply: ControlReply) => void): Promise<void> {
+    const n = this.#numWorkers;
+    this.#ctx.log.info(
+      `Control: ${request.verb}${request.verb === "scale" ? ` ${request.workers}` : ""}`,
+    );
+    switch (request.verb) {
+      case "status":
+        return reply({ ok: true, master: process.pid, configured: n, workers: this.#status() });
+      case "reload":
+        reply({ ok: true, message: "Reloading" });
+        return await this.#reload("Reload requested by appserve ctl");
+      case "scale":
+      case "add":
+      case "remove": {
+        const count = request.verb === "scale"
+          ? request.workers
+          : request.verb === "add"
+          ? n + 1
+          : Math.max(1, n - 1);
+        reply({ ok: true, message: `Workers: ${n} -> ${count}`, configured: count });
+        return await this.#setNumWorkers(count);
+      }
+      case "reopen-logs":
+        this.#reopenLogs();
+        return reply({ ok: true, message: "Reopened the logs" });
+      case "stop":
+        reply({ ok: true, message: request.quick ? "Stopping quickly" : "Stopping" });
+        throw new StopServer(!request.quick);
+    }
+  }
+
+  #status(): WorkerStatus[] {
+    const now = performance.now();
+    return [...this.#workers.values()].map((w) => {
+      const counters = this.#slots?.counters(w.slot);
+      const table = this.#slots?.inflight(w.slot);
+      return {
+        pid: w.pid,
+        age: Math.round((now - w.startedAt) / 100) / 10,
+        requests: counters ? readTotals(counters).count : 0,
+        inFlight: table ? table.requests.length + table.more : 0,
+        rss: residentBytes(w.pid) ?? null,
+        state: w.retiring ? "retiring" : w.booted ? "serving" : "booting",
+      };
+    });
   }
 
   // HUP: new configuration, a fresh generation of workers; the old generation
@@ -319,6 +383,7 @@ export class Arbiter {
     if (!this.#usr2.promoted()) return;
     this.#ctx.log.info("Master has been promoted.");
     this.#ctx.pidfile?.rename(this.#ctx.pidfile.path.replace(/\.2$/, ""));
+    this.#ctx.onPromoted?.();
   }
 
   // Records a worker's exit; boot failures halt the server instead of looping.
@@ -517,6 +582,7 @@ export class Arbiter {
   async #reapQuietly(): Promise<void> {
     await this.#events.wait(100);
     for (const event of this.#events.drain()) {
+      if (event.kind === "control") event.reply({ ok: false, error: "The master is stopping" });
       if (event.kind !== "exit") continue;
       this.#workers.delete(event.worker.pid);
       await this.#ctx.hooks.run("child_exit", this.#server(), {

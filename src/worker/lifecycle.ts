@@ -24,6 +24,7 @@ import type { Runtime } from "../runtime/types.ts";
 import type { Scoreboard } from "../ipc/scoreboard.ts";
 import { Balance, mapScoreboard } from "./balance.ts";
 import { InflightWatch } from "./inflight_watch.ts";
+import { controlSocketPath } from "../ipc/control_protocol.ts";
 import { workerClass } from "./registry.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
@@ -156,7 +157,7 @@ export class Worker {
       info,
       requestLimit: this.#limit,
       inflight: this.#inflight,
-      counters: this.#config.metrics_bind && this.#board
+      counters: (this.#config.metrics_bind || controlSocketPath(this.#config)) && this.#board
         ? this.#board.counters(this.#boot.scoreboard!.slot)
         : undefined,
       loadApp: async () =>
