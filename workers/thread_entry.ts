@@ -23,8 +23,12 @@ import { loadTlsFiles } from "../src/tls/tls_files.ts";
 import { closeWithin } from "../src/worker/close_within.ts";
 import { limitConcurrency } from "../src/worker/concurrency.ts";
 import { accessLogger, httpOptions } from "../src/worker/http_options.ts";
+import { withRequestCounters } from "../src/worker/async.ts";
 import { withRequestTimeout } from "../src/worker/request_timeout.ts";
 import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
+import { InflightTable } from "../src/ipc/inflight.ts";
+import { controlSocketPath } from "../src/ipc/control_protocol.ts";
+import { InflightWatch } from "../src/worker/inflight_watch.ts";
 
 // deno-lint-ignore no-explicit-any
 const scope = globalThis as any;
@@ -95,21 +99,32 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   };
   scope.addEventListener("error", crash);
   scope.addEventListener("unhandledrejection", crash);
+  // The requests in flight, for THREAD TIMEOUT to name; the access lines waiting for their batch
+  // go out before app code that might hang this thread for good.
+  const inflight = new InflightWatch(new InflightTable(new Uint8Array(message.inflight)), {
+    inner: slots,
+    flush: log.accessEnabled ? () => log.flushAccess() : undefined,
+  });
+  const counting = config.metrics_bind || controlSocketPath(config);
+  const counters = counting ? new Float64Array(message.counters) : undefined;
   const options = {
-    ...httpOptions(config, log, {
-      // A thread serves a connection's requests one after another, as gunicorn's gthread does.
-      keepAlive: true,
-      access: accessLogger(config, log),
-      tls: loadTlsFiles(config, runtime.tlsClientCerts),
-      explain: runtime.explainAppError,
-    }),
-    watch: slots,
+    ...withRequestCounters(
+      httpOptions(config, log, {
+        // A thread serves a connection's requests one after another, as gunicorn's gthread does.
+        keepAlive: true,
+        access: accessLogger(config, log),
+        tls: loadTlsFiles(config, runtime.tlsClientCerts),
+        explain: runtime.explainAppError,
+      }),
+      counters,
+    ),
+    watch: inflight,
   };
   serving = {
     runtime,
     log,
     servers: new Map(),
-    make: () => createHttpServer(counted, options),
+    make: () => createHttpServer(inflight.wrap(counted), options),
     fds,
   };
   post({ t: "loaded" });

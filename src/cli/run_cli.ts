@@ -9,6 +9,11 @@ import { helpWordIndex } from "../config/sources.ts";
 import { ConfigError } from "../errors.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
+import { NOTIFY_ENV, SystemdNotify } from "../master/systemd_notify.ts";
+import { startMetrics } from "../master/metrics_server.ts";
+import { ControlSocket } from "../master/control_socket.ts";
+import { controlSocketPath } from "../ipc/control_protocol.ts";
+import { runCtl } from "./ctl.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
@@ -81,6 +86,18 @@ async function serve(ctx: ServeContext): Promise<number> {
   const reusePort = addresses.flatMap((a) =>
     a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
   );
+  // Before anything is bound: systemd would wait in vain for a READY=1 it can never get.
+  const notify = SystemdNotify.fromEnv(runtime.libc(), process.env, process.pid);
+  // Workers and the processes they start are no part of the protocol (sd_notify's unset_environment).
+  for (const name of NOTIFY_ENV) delete process.env[name];
+  // The metrics listener asks the arbiter, which starts last; it answers 503 until then.
+  const source = { arbiter: undefined as Arbiter | undefined };
+  const metrics = config.metrics_bind
+    ? await startMetrics(config.metrics_bind, {
+      metrics: () => source.arbiter?.metrics() ?? "",
+      healthy: () => source.arbiter?.healthy() ?? false,
+    }, { log, retry: parentPid !== undefined })
+    : undefined;
   const hooks = await HookRunner.load(config.hooks, log);
   await hooks.run("on_starting", { pid: process.pid, config, log, numWorkers: config.workers });
   // Bind first: a bind failure is then the only line the user sees.
@@ -96,14 +113,28 @@ async function serve(ctx: ServeContext): Promise<number> {
     ? new Pidfile(parentPid ? `${config.pidfile}.2` : config.pidfile)
     : undefined;
   let launch: WorkerLaunch;
+  // A USR2 child takes PATH.2 while its parent holds PATH, and PATH once promoted.
+  const controlPath = controlSocketPath(config);
+  let control: ControlSocket | undefined;
   try {
     pidfile?.create(process.pid);
+    // After the pidfile: a second master of the same pidfile is refused for that first.
+    control = controlPath
+      ? await ControlSocket.open(
+        parentPid ? `${controlPath}.2` : controlPath,
+        (request, reply) =>
+          source.arbiter
+            ? source.arbiter.control(request, reply)
+            : reply({ ok: false, error: "The master is starting" }),
+      )
+      : undefined;
     if (identity) {
       // What the master made as root goes to the user first: after the drop it could not.
       const owned = ownedFiles(config, inherited ? [] : listeners, {
         pidfile: pidfile?.path,
         socketGid: socketGroup?.gid,
       });
+      if (control) owned.push({ path: control.path });
       chownAll(owned, identity);
       const dropped = dropPrivileges(runtime.libc(), identity);
       // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
@@ -113,6 +144,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     // After the drop: the workers' user writes the bundle and can read it.
     launch = await launchWorkers(workers, config, runtime, env);
   } catch (error) {
+    control?.close();
     closeListeners(runtime.libc(), inherited ? [] : listeners);
     pidfile?.unlink(process.pid);
     throw error;
@@ -144,7 +176,12 @@ async function serve(ctx: ServeContext): Promise<number> {
     hooks,
     appFile: ctx.appFile,
     onReady: () => report.succeeded(),
+    notify,
+    onPromoted: () => control?.rename(controlPath),
+    openAccessLog: (current) =>
+      createLogger(current, { role: "worker", runtime, appserve: ctx.appserve }),
   });
+  source.arbiter = arbiter;
   try {
     const code = await arbiter.run();
     const halt = arbiter.haltReason;
@@ -156,6 +193,8 @@ async function serve(ctx: ServeContext): Promise<number> {
     }
     return code;
   } finally {
+    control?.close();
+    metrics?.close();
     await log.close();
   }
 }
@@ -177,6 +216,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   const runtime = options.runtime ?? await detectRuntime();
   const report = options.report ?? new StartupReport(undefined, {});
   const startCwd = process.cwd();
+  // `appserve ctl ...` speaks to a running master; it starts nothing.
+  if (argv[0] === "ctl") return await runCtl(argv.slice(1));
   // --help [TOPIC], before any parsing: TOPIC may be a flag (`--help -m`), and no
   // configuration is read, so a broken one cannot hide the help.
   const help = helpWordIndex(argv);

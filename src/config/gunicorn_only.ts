@@ -122,10 +122,11 @@ export const GUNICORN_ONLY: readonly GunicornOnly[] = [
     reason: "gunicorn 25's separate Python job pool",
   },
   {
-    names: ["control_socket", "control_socket_mode", "control_socket_disable"],
-    flags: ["--control-socket", "--control-socket-mode", "--no-control-socket"],
+    names: ["control_socket_mode", "control_socket_disable"],
+    flags: ["--control-socket-mode", "--no-control-socket"],
     kind: "n/a",
-    reason: "gunicornc control protocol; signals cover the same operations",
+    reason: "appserve's control socket is always mode 0600 (owned by the user the master runs " +
+      "as); `--control-socket off` turns it off",
   },
   {
     names: ["reload_engine"],

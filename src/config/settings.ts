@@ -254,6 +254,17 @@ export const SETTINGS = [
     doc: "Add a random 0..N to max_requests per worker so workers do not restart together.",
   },
   {
+    name: "max_worker_memory",
+    section: "Worker Processes",
+    flags: ["--max-worker-memory"],
+    metavar: "MB",
+    type: int(0),
+    default: 0,
+    doc: "Restart a worker gracefully (its replacement first) once its resident memory (RSS, " +
+      "read from /proc) exceeds this many megabytes; 0 disables. A value below what a worker " +
+      "uses right after it boots stops the server at start.",
+  },
+  {
     name: "timeout",
     section: "Worker Processes",
     flags: ["-t", "--timeout"],
@@ -648,6 +659,39 @@ export const SETTINGS = [
       "used by master and workers: the default export, EXPORT, or the one Logger subclass it " +
       "exports. A method of it that throws falls back to Logger's (reported once).",
     path: true,
+  },
+  {
+    name: "control_socket",
+    section: "Server Mechanics",
+    flags: ["--control-socket"],
+    metavar: "PATH",
+    type: string(),
+    default: "",
+    doc: "Unix socket (mode 0600) on which the master takes `appserve ctl` commands: status, " +
+      "reload, scale, add, remove, stop, reopen-logs. Empty: PIDFILE.ctl when --pid is set, " +
+      "else none; `off`: none.",
+  },
+  {
+    name: "metrics_bind",
+    section: "Logging",
+    flags: ["--metrics-bind"],
+    metavar: "ADDRESS",
+    type: checked("HOST:PORT or unix:PATH", (s) => {
+      if (s === "") return undefined;
+      try {
+        const address = parseBind(s);
+        return address.kind === "fd"
+          ? `Invalid metrics bind "${s}": use HOST:PORT or unix:PATH`
+          : undefined;
+      } catch (error) {
+        return (error as Error).message;
+      }
+    }),
+    default: "",
+    doc: "Serve Prometheus metrics at /metrics and a readiness check at /healthz (200 when the " +
+      "configured number of workers are booted and heartbeating, else 503) on this address, " +
+      "from the master: requests by method and status class and their latency, requests in " +
+      "flight, worker restarts by reason, workers, each worker's RSS and age. Off when empty.",
   },
   {
     name: "statsd_host",

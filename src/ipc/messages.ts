@@ -63,6 +63,10 @@ export type ToThread =
     /** The worker's age (hooks' `worker.age`). */
     age: number;
     slots: SharedArrayBuffer;
+    /** The thread's requests in flight (src/ipc/inflight.ts), named at THREAD TIMEOUT. */
+    inflight: SharedArrayBuffer;
+    /** The thread's request counters (src/ipc/request_metrics.ts), counted with --metrics-bind. */
+    counters: SharedArrayBuffer;
     /** Requests served by every thread together, and the count that retires the worker. */
     served: SharedArrayBuffer;
     limit: number;

@@ -28,6 +28,8 @@ export type LogLevel = typeof LOG_LEVELS[number];
 const ACCESS_FLUSH_MS = 20;
 const ACCESS_BATCH_LINES = 1024;
 const ACCESS_BATCH_BYTES = 64 * 1024;
+/** The statsd gauge of the worker count is sent again after this long without a change. */
+const WORKERS_GAUGE_MS = 5000;
 
 const NO_PREFIX = new Uint8Array();
 const decoder = new TextDecoder();
@@ -116,6 +118,7 @@ export class Logger {
   readonly #lines = new LineBuffer();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #workerCount = -1;
+  #workersSentAt = 0;
 
   constructor(options: LoggerOptions = {}) {
     this.#threshold = LOG_LEVELS.indexOf(options.level ?? "info");
@@ -240,12 +243,19 @@ export class Logger {
     }
   }
 
-  /** The master's worker count, told on every change: a DEBUG line and the statsd gauge `gunicorn.workers`. */
+  /**
+   * The master's worker count, told on every turn of its loop: the statsd gauge
+   * `gunicorn.workers` on every change and at least every WORKERS_GAUGE_MS (a gauge not sent
+   * for a while is dropped by some collectors), and a DEBUG line on a change.
+   */
   workers(count: number): void {
-    if (count === this.#workerCount) return;
+    const now = performance.now();
+    const changed = count !== this.#workerCount;
+    if (!changed && now - this.#workersSentAt < WORKERS_GAUGE_MS) return;
     this.#workerCount = count;
+    this.#workersSentAt = now;
     this.#metrics?.gauge("gunicorn.workers", count);
-    this.debug(`${count} workers`);
+    if (changed) this.debug(`${count} workers`);
   }
 
   // Lines go out in batches, every ACCESS_FLUSH_MS, ACCESS_BATCH_LINES or ACCESS_BATCH_BYTES,
@@ -275,6 +285,17 @@ export class Logger {
       this.#otel!.record("access", "info", decoder.decode(batch.subarray(start, end)), ids[i]);
       start = end + 1;
     }
+  }
+
+  /**
+   * Writes the access lines waiting for their batch now; returns whether there were any. A
+   * worker calls it before app code that might block its event loop, whose timer would then
+   * never write them.
+   */
+  flushAccess(): boolean {
+    if (this.#taken + this.#lines.lines === 0) return false;
+    this.#flush();
+    return true;
   }
 
   /** Reopens the log files (SIGUSR1, after logrotate moved them); no line is lost. */

@@ -21,19 +21,26 @@ import { watchForReload } from "./reloader.ts";
 import { installSignals, MASTER_SIGNALS, type MasterSignal, shortName } from "./signals.ts";
 import { rawEnv, spawnWorker } from "./spawn.ts";
 import { StartUp } from "./start_up.ts";
+import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
 import { workerClassLabel } from "../worker/registry.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSlots } from "./worker_slots.ts";
+import type { SystemdNotify } from "./systemd_notify.ts";
+import type { ControlReply, ControlRequest, WorkerStatus } from "../ipc/control_protocol.ts";
+import { readTotals } from "../ipc/request_metrics.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
+import { healthy, MetricsBook } from "./metrics_book.ts";
+import { limitTooLow, overLimit, recycleLine, residentBytes } from "./worker_memory.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
   | { kind: "changed"; file: string }
   | { kind: "exit"; worker: WorkerHandle; code: number | null; signal: string | null }
-  | { kind: "message"; worker: WorkerHandle; message: ToMaster };
+  | { kind: "message"; worker: WorkerHandle; message: ToMaster }
+  | { kind: "control"; request: ControlRequest; reply: (reply: ControlReply) => void };
 
 /** Stops the loop; `graceful` picks SIGTERM or SIGQUIT for the workers. */
 class StopServer {
@@ -68,6 +75,15 @@ export interface ArbiterContext {
   appFile: string;
   /** Called once, when the first workers have all booted (a waiting `-D` then returns). */
   onReady?: () => void;
+  /**
+   * The access log as a worker of `config` writes it (its logger class and file), for the
+   * lines of requests a worker killed for --timeout never wrote. Closed after use.
+   */
+  openAccessLog?: (config: Config) => Promise<Logger>;
+  /** Called when this master, started by USR2, became the master of record. */
+  onPromoted?: () => void;
+  /** systemd's notify socket (Type=notify), when NOTIFY_SOCKET named one. */
+  notify?: SystemdNotify;
 }
 
 /** Importing an app (TypeScript compile included) may take longer than a short --timeout. */
@@ -75,6 +91,8 @@ const MIN_BOOT_TIMEOUT_MS = 60_000;
 const TICK_MS = 1000;
 /** A quick stop (INT, QUIT) gives workers this long after SIGQUIT before SIGKILL. */
 const QUICK_STOP_MS = 2000;
+/** Workers' memory is read from /proc at most this often (--max-worker-memory). */
+const MEMORY_CHECK_MS = 1000;
 
 export class Arbiter {
   #ctx: ArbiterContext;
@@ -85,6 +103,9 @@ export class Arbiter {
   #generation = 0;
   /** Highest generation ever started: a rolled-back number is never reused. */
   #lastGeneration = 0;
+  #memoryCheckedAt = 0;
+  /** Restarts and the counters of workers gone, for --metrics-bind. */
+  readonly #book = new MetricsBook();
   /** The configuration before a HUP, kept until the new generation has booted. */
   #previous: { config: Config; launch: WorkerLaunch; generation: number } | undefined;
   readonly #usr2: Reexec;
@@ -97,7 +118,12 @@ export class Arbiter {
     this.#ctx = ctx;
     this.#numWorkers = ctx.config.workers;
     this.#slots = WorkerSlots.open(ctx.runtime.libc());
-    this.#startUp = new StartUp(ctx.onReady);
+    this.#startUp = new StartUp(() => {
+      // A USR2 child takes over as the service's main process once it serves.
+      const mainPid = ctx.parentPid ? `MAINPID=${process.pid}\n` : "";
+      ctx.notify?.send(`${mainPid}READY=1\nSTATUS=${this.#statusLine()}`);
+      ctx.onReady?.();
+    });
     this.#usr2 = new Reexec(ctx.parentPid);
   }
 
@@ -124,9 +150,11 @@ export class Arbiter {
       await this.#manageWorkers();
       for (;;) {
         await this.#events.wait(TICK_MS);
+        this.#ctx.notify?.watchdog(performance.now());
         this.#maybePromote();
         await this.#dispatch();
         this.#murderStuckWorkers();
+        this.#recycleBloatedWorkers();
         await this.#manageWorkers();
       }
     } catch (stop) {
@@ -137,6 +165,11 @@ export class Arbiter {
     }
     await this.#ctx.hooks.run("on_exit", this.#server());
     return code;
+  }
+
+  #statusLine(): string {
+    const n = this.#workers.size;
+    return n === 1 ? "1 worker" : `${n} workers`;
   }
 
   /** The `server` argument of master hooks. */
@@ -190,6 +223,7 @@ export class Arbiter {
       else if (event.kind === "changed") {
         await this.#reload(`Worker reloading: ${event.file} modified`);
       } else if (event.kind === "exit") await this.#reap(event.worker, event.code, event.signal);
+      else if (event.kind === "control") await this.#onControl(event.request, event.reply);
       else this.#onMessage(event.worker, event.message);
     }
   }
@@ -198,11 +232,13 @@ export class Arbiter {
     worker.lastBeat = performance.now();
     if (message.t === "ready") {
       worker.booted = true;
+      this.#checkMemoryLimit(worker);
       const booted = [...this.#workers.values()].filter((w) => w.booted).length;
       this.#startUp.booted(booted, this.#numWorkers);
     } else if (message.t === "retiring") {
       // Max-requests recycling: the replacement starts while this one drains.
       worker.retiring = true;
+      worker.retiredFor = "max_requests";
     }
   }
 
@@ -222,9 +258,7 @@ export class Arbiter {
       case "reload":
         return await this.#reload("Hang up: Master");
       case "reopenLogs":
-        captureOutput(this.#ctx.runtime.libc(), this.#ctx.config, "master", log);
-        log.reopen().catch((error) => log.error(`Cannot reopen logs: ${(error as Error).message}`));
-        return this.#workers.forEach((w) => w.signal("SIGUSR1"));
+        return this.#reopenLogs();
       case "reexec":
         return this.#reexec();
       case "winch":
@@ -238,11 +272,74 @@ export class Arbiter {
     }
   }
 
+  #reopenLogs(): void {
+    const { log } = this.#ctx;
+    captureOutput(this.#ctx.runtime.libc(), this.#ctx.config, "master", log);
+    log.reopen().catch((error) => log.error(`Cannot reopen logs: ${(error as Error).message}`));
+    this.#workers.forEach((w) => w.signal("SIGUSR1"));
+  }
+
+  /** A request from the control socket (`appserve ctl`): answered from the loop. */
+  control(request: ControlRequest, reply: (reply: ControlReply) => void): void {
+    this.#events.push({ kind: "control", request, reply });
+  }
+
+  // Each verb does what its signal does (HUP, TTIN, TTOU, USR1, TERM/QUIT), plus status and scale.
+  async #onControl(request: ControlRequest, reply: (reply: ControlReply) => void): Promise<void> {
+    const n = this.#numWorkers;
+    this.#ctx.log.info(
+      `Control: ${request.verb}${request.verb === "scale" ? ` ${request.workers}` : ""}`,
+    );
+    switch (request.verb) {
+      case "status":
+        return reply({ ok: true, master: process.pid, configured: n, workers: this.#status() });
+      case "reload":
+        reply({ ok: true, message: "Reloading" });
+        return await this.#reload("Reload requested by appserve ctl");
+      case "scale":
+      case "add":
+      case "remove": {
+        const count = request.verb === "scale"
+          ? request.workers
+          : request.verb === "add"
+          ? n + 1
+          : Math.max(1, n - 1);
+        reply({ ok: true, message: `Workers: ${n} -> ${count}`, configured: count });
+        return await this.#setNumWorkers(count);
+      }
+      case "reopen-logs":
+        this.#reopenLogs();
+        return reply({ ok: true, message: "Reopened the logs" });
+      case "stop":
+        reply({ ok: true, message: request.quick ? "Stopping quickly" : "Stopping" });
+        throw new StopServer(!request.quick);
+    }
+  }
+
+  #status(): WorkerStatus[] {
+    const now = performance.now();
+    return [...this.#workers.values()].map((w) => {
+      const counters = this.#slots?.counters(w.slot);
+      const table = this.#slots?.inflight(w.slot);
+      return {
+        pid: w.pid,
+        age: Math.round((now - w.startedAt) / 100) / 10,
+        requests: counters ? readTotals(counters).count : 0,
+        inFlight: table ? table.requests.length + table.more : 0,
+        rss: residentBytes(w.pid) ?? null,
+        state: w.retiring ? "retiring" : w.booted ? "serving" : "booting",
+      };
+    });
+  }
+
   // HUP: new configuration, a fresh generation of workers; the old generation
   // retires once the new one has booted, and stays if the new one cannot boot.
   async #reload(why: string): Promise<void> {
-    const { log } = this.#ctx;
+    const { log, notify } = this.#ctx;
     log.info(why);
+    // No MONOTONIC_USEC: neither runtime reads CLOCK_MONOTONIC (their clocks start with the
+    // process), and Type=notify does not need it (Type=notify-reload would).
+    notify?.send("RELOADING=1");
     let next: Config;
     let launch: WorkerLaunch;
     try {
@@ -250,6 +347,7 @@ export class Arbiter {
     } catch (error) {
       if (!(error instanceof AppserveError)) throw error;
       log.error(`Reload failed, keeping the running workers: ${error.message}`);
+      notify?.send("READY=1");
       return;
     }
     const { config, launch: current } = this.#ctx;
@@ -285,11 +383,14 @@ export class Arbiter {
     if (!this.#usr2.promoted()) return;
     this.#ctx.log.info("Master has been promoted.");
     this.#ctx.pidfile?.rename(this.#ctx.pidfile.path.replace(/\.2$/, ""));
+    this.#ctx.onPromoted?.();
   }
 
   // Records a worker's exit; boot failures halt the server instead of looping.
   async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
     this.#workers.delete(worker.pid);
+    if (worker.aborted) await this.#logKilledRequests(worker);
+    this.#book.reaped(worker, this.#generation, this.#slots?.counters(worker.slot));
     this.#slots?.free(worker.slot);
     await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
     const report = worker.exitReport(code, signal);
@@ -300,6 +401,34 @@ export class Arbiter {
     if (worker.generation !== this.#generation) return;
     if (this.#previous) return this.#rollback(reason);
     throw reason;
+  }
+
+  /** Prometheus's text for --metrics-bind, read from the master's records and the scoreboard. */
+  metrics(): string {
+    return this.#book.render([...this.#workers.values()], this.#slots, {
+      runtime: `${this.#ctx.runtime.name} ${this.#ctx.runtime.version}`,
+      workerRuntime: describeWorkerRuntime(this.#ctx.launch.runtime).split(" (")[0],
+      configured: this.#numWorkers,
+    });
+  }
+
+  /** /healthz: the configured number of current workers are booted and heartbeating. */
+  healthy(): boolean {
+    return healthy([...this.#workers.values()], this.#numWorkers, this.#ctx.config.timeout);
+  }
+
+  // A worker killed for --timeout never wrote the access lines of the requests it had.
+  async #logKilledRequests(worker: WorkerHandle): Promise<void> {
+    const requests = this.#slots?.inflight(worker.slot)?.requests ?? [];
+    const open = this.#ctx.openAccessLog;
+    if (!requests.length || !open) return;
+    try {
+      const access = await open(this.#ctx.config);
+      logInflightAccess(access, requests, Date.now());
+      await access.close();
+    } catch (error) {
+      this.#ctx.log.error(`Cannot write the access log: ${(error as Error).message}`);
+    }
   }
 
   // The new generation cannot boot: keep serving with the old one.
@@ -315,6 +444,7 @@ export class Arbiter {
     this.#numWorkers = previous.config.workers;
     this.#previous = undefined;
     this.#startUp.forgetFailures();
+    this.#ctx.notify?.send("READY=1");
   }
 
   // gunicorn's murder_workers: SIGABRT on the first stale tick, SIGKILL on the next.
@@ -326,13 +456,46 @@ export class Arbiter {
       const allowed = worker.booted ? timeoutMs : Math.max(timeoutMs, MIN_BOOT_TIMEOUT_MS);
       if (now - worker.lastBeat <= allowed) continue;
       if (!worker.aborted) {
-        this.#ctx.log.critical(`WORKER TIMEOUT (pid:${worker.pid})`);
+        const inflight = this.#slots?.inflight(worker.slot);
+        const label = this.#ctx.config.worker_class;
+        const head = `WORKER TIMEOUT (pid:${worker.pid})`;
+        const where = `worker (pid:${worker.pid})`;
+        const lines = timeoutLines(head, where, inflight, Date.now(), `${label} worker`);
+        lines.forEach((line) => this.#ctx.log.critical(line));
         worker.aborted = true;
         worker.signal("SIGABRT");
       } else {
         worker.kill();
       }
     }
+  }
+
+  // --max-worker-memory: a worker over the limit is replaced, then stopped (as with max_requests,
+  // but the master decides: the worker's own view of its memory is not needed).
+  #recycleBloatedWorkers(): void {
+    const limitMb = this.#ctx.config.max_worker_memory;
+    const now = performance.now();
+    if (limitMb <= 0 || now - this.#memoryCheckedAt < MEMORY_CHECK_MS) return;
+    this.#memoryCheckedAt = now;
+    for (const worker of this.#workers.values()) {
+      if (!worker.booted || worker.retiring) continue;
+      const rss = residentBytes(worker.pid);
+      if (!overLimit(rss, limitMb)) continue;
+      this.#ctx.log.info(recycleLine(worker.pid, rss, limitMb));
+      worker.retiring = true;
+      worker.recycling = true;
+      worker.retiredFor = "memory";
+    }
+  }
+
+  // A limit below a freshly booted worker's memory would retire every worker as it boots.
+  #checkMemoryLimit(worker: WorkerHandle): void {
+    const limitMb = this.#ctx.config.max_worker_memory;
+    const rss = limitMb > 0 ? residentBytes(worker.pid) : undefined;
+    if (!overLimit(rss, limitMb)) return;
+    const reason = new HaltServer(limitTooLow(rss, limitMb), ExitCode.CONFIG_ERROR);
+    if (this.#previous && worker.generation === this.#generation) return this.#rollback(reason);
+    throw reason;
   }
 
   // Spawns the missing workers, retires the surplus and, after a reload, the old generation.
@@ -346,13 +509,22 @@ export class Arbiter {
       current.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
     }
     const booted = current.filter((w) => w.booted).length;
+    // Workers over --max-worker-memory stop once their replacements serve.
+    for (const worker of this.#workers.values()) {
+      if (worker.recycling && booted >= this.#numWorkers) {
+        worker.recycling = false;
+        worker.stop(true);
+      }
+    }
     if (this.#previous && booted >= this.#numWorkers) {
       for (const worker of this.#workers.values()) {
         if (worker.generation !== this.#generation && !worker.retiring) worker.stop(true);
       }
       this.#previous = undefined;
+      this.#ctx.notify?.send("READY=1");
     }
     this.#ctx.log.workers(this.#workers.size);
+    this.#ctx.notify?.status(this.#workers.size);
   }
 
   async #spawn(): Promise<void> {
@@ -388,6 +560,8 @@ export class Arbiter {
     const { config, runtime, listeners, pidfile, systemd } = this.#ctx;
     // Sockets handed to systemd or to a USR2 child stay; their files must not vanish.
     const handedOver = systemd || this.#usr2.running;
+    // After a USR2 the service goes on in the new master: this one's stop is not the service's.
+    if (!this.#usr2.running) this.#ctx.notify?.send("STOPPING=1");
     closeListeners(
       runtime.libc(),
       handedOver ? listeners.map((l) => ({ ...l, ownsPath: false })) : listeners,
@@ -408,6 +582,7 @@ export class Arbiter {
   async #reapQuietly(): Promise<void> {
     await this.#events.wait(100);
     for (const event of this.#events.drain()) {
+      if (event.kind === "control") event.reply({ ok: false, error: "The master is stopping" });
       if (event.kind !== "exit") continue;
       this.#workers.delete(event.worker.pid);
       await this.#ctx.hooks.run("child_exit", this.#server(), {

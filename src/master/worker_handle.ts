@@ -19,6 +19,12 @@ export class WorkerHandle {
   lastBeat = performance.now();
   /** The master asked this worker to stop (or it is recycling itself); its exit is expected. */
   retiring = false;
+  /** Over --max-worker-memory: stopped (SIGTERM) once its replacement has booted. */
+  recycling = false;
+  /** Why it retires itself or is retired to be replaced (a restart, for the metrics). */
+  retiredFor: "max_requests" | "memory" | undefined;
+  /** Monotonic ms of its start. */
+  readonly startedAt = performance.now();
   /** SIGABRT was sent for a timeout; the next stale tick sends SIGKILL. */
   aborted = false;
   /** The master sent SIGKILL itself: no "Perhaps out of memory?" when it dies of it. */

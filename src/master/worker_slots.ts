@@ -4,6 +4,7 @@
 
 import type { Libc } from "../runtime/types.ts";
 import { Scoreboard, SCOREBOARD_BYTES, SCOREBOARD_SLOTS } from "../ipc/scoreboard.ts";
+import type { InflightTable } from "../ipc/inflight.ts";
 import { moveToInheritedRange } from "../net/listeners.ts";
 
 export class WorkerSlots {
@@ -40,6 +41,16 @@ export class WorkerSlots {
       return slot;
     }
     return -1;
+  }
+
+  /** The requests the worker of `slot` has in flight (its in-flight table, read now). */
+  inflight(slot: number): ReturnType<InflightTable["read"]> | undefined {
+    return slot >= 0 ? this.#board.inflight(slot).read() : undefined;
+  }
+
+  /** The request counters of `slot` (src/ipc/request_metrics.ts), live. */
+  counters(slot: number): Float64Array | undefined {
+    return slot >= 0 ? this.#board.counters(slot) : undefined;
   }
 
   free(slot: number): void {

@@ -3,8 +3,9 @@
 // HTTP/1.1 layer) or, in reuse-port mode, on the runtime's native server.
 
 import type { Config } from "../config/settings.ts";
-import { createHttpServer } from "../http/server.ts";
+import { createHttpServer, type HttpServerOptions } from "../http/server.ts";
 import { notAResponse } from "../http/status_reply.ts";
+import { countRequest } from "../ipc/request_metrics.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import type { Logger } from "../log/logger.ts";
@@ -61,7 +62,8 @@ export class AsyncWorker implements WorkerClass {
       this.#context.requestStarted();
       return limited(request, info);
     };
-    this.#servings = await serveListeners(counted, {
+    const inflight = this.#context.inflight;
+    this.#servings = await serveListeners(inflight ? inflight.wrap(counted) : counted, {
       context: this.#context,
       keepAlive: this.#mode.keepAlive,
       gate,
@@ -121,6 +123,22 @@ function logged(handler: FetchHandler, access: Logger): FetchHandler {
   };
 }
 
+/** `options` with each finished request counted into `counters` (--metrics-bind), if given. */
+export function withRequestCounters(
+  options: HttpServerOptions,
+  counters?: Float64Array,
+): HttpServerOptions {
+  const done = options.onRequestDone;
+  if (!counters) return options;
+  return {
+    ...options,
+    onRequestDone: (request, response, durationMs, details) => {
+      countRequest(counters, request.method, response.status, durationMs / 1000);
+      done?.(request, response, durationMs, details);
+    },
+  };
+}
+
 /** Starts serving every listener of this worker. */
 async function serveListeners(
   handler: FetchHandler,
@@ -131,7 +149,14 @@ async function serveListeners(
   const tls = loadTlsFiles(config, runtime.tlsClientCerts);
   const access = accessLogger(config, log);
   const explain = runtime.explainAppError;
-  const options = { ...httpOptions(config, log, { keepAlive, access, tls, explain }), gate };
+  const options = {
+    ...withRequestCounters(
+      httpOptions(config, log, { keepAlive, access, tls, explain }),
+      context.counters,
+    ),
+    gate,
+    watch: context.inflight,
+  };
   for (const listener of boot.listeners) {
     const server = createHttpServer(handler, options);
     await server.listen({ fd: listener.fd });

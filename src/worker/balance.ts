@@ -39,15 +39,14 @@ export class Balance implements ConnectionShare {
   }
 }
 
-/** The Balance over the scoreboard the master gave this worker, if it gave one. */
-export function openBalance(
+/** The scoreboard the master gave this worker, mapped once; undefined when it gave none. */
+export function mapScoreboard(
   libc: Libc,
   scoreboard: WorkerBoot["scoreboard"],
-  pid: number,
-): Balance | undefined {
+): Scoreboard | undefined {
   if (scoreboard === undefined) return undefined;
   const memory = libc.mapShared(scoreboard.fd, SCOREBOARD_BYTES);
   // The mapping stays when the fd goes; nothing the app starts should inherit it.
   libc.close(scoreboard.fd);
-  return memory === null ? undefined : new Balance(new Scoreboard(memory), scoreboard.slot, pid);
+  return memory === null ? undefined : new Scoreboard(memory);
 }

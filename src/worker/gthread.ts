@@ -33,6 +33,7 @@ export class ThreadWorker implements WorkerClass {
       age: boot.age,
       limit: requestLimit,
       log,
+      counters: this.#context.counters,
       onRetire: () => this.#context.retire(),
       // Answers already given (the 500, the 503s) still go out before the process ends.
       onLost: () => this.#context.lost(),

@@ -22,7 +22,10 @@ import { libcFds } from "../net/accept_gate.ts";
 import { Admission } from "../net/admission.ts";
 import { processTitle } from "../process_title.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { openBalance } from "./balance.ts";
+import type { Scoreboard } from "../ipc/scoreboard.ts";
+import { Balance, mapScoreboard } from "./balance.ts";
+import { InflightWatch } from "./inflight_watch.ts";
+import { controlSocketPath } from "../ipc/control_protocol.ts";
 import { workerClass } from "./registry.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
@@ -57,6 +60,8 @@ export class Worker {
   #hooks: HookRunner | undefined;
   #class: WorkerClass | undefined;
   #admission: Admission | undefined;
+  #board: Scoreboard | undefined;
+  #inflight: InflightWatch | undefined;
   #requests = 0;
   #retiring = false;
   #draining = false;
@@ -117,6 +122,14 @@ export class Worker {
       );
       this.#class?.reopen?.();
     });
+    this.#board = mapScoreboard(this.#runtime.libc(), this.#boot.scoreboard);
+    if (this.#board) {
+      const table = this.#board.inflight(this.#boot.scoreboard!.slot);
+      const log = this.#log;
+      // Only an access log has lines to lose.
+      const flush = log.accessEnabled ? () => log.flushAccess() : undefined;
+      this.#inflight = new InflightWatch(table, { flush });
+    }
     const Class = workerClass(this.#config);
     this.#class = new Class(this.#context(hooks));
     try {
@@ -144,6 +157,10 @@ export class Worker {
       hooks,
       info,
       requestLimit: this.#limit,
+      inflight: this.#inflight,
+      counters: (this.#config.metrics_bind || controlSocketPath(this.#config)) && this.#board
+        ? this.#board.counters(this.#boot.scoreboard!.slot)
+        : undefined,
       loadApp: async () =>
         withRequestSpans(withRequestHooks(
           await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime }),
@@ -201,7 +218,7 @@ export class Worker {
     const libc = this.#runtime.libc();
     const admission = new Admission(
       workerClass(this.#config).connections(this.#config),
-      openBalance(libc, this.#boot.scoreboard, process.pid),
+      this.#board && new Balance(this.#board, this.#boot.scoreboard!.slot, process.pid),
     );
     this.#admission = admission;
     return {

@@ -3,12 +3,18 @@
 // slots, whether it has loaded the app, and the connections handed to it.
 
 import { firstLine } from "../errors.ts";
+import { INFLIGHT_BYTES } from "../ipc/inflight.ts";
+import { REQUEST_METRICS_BYTES } from "../ipc/request_metrics.ts";
 import type { ToThread } from "../ipc/messages.ts";
 import { SlotReader } from "./thread_slots.ts";
 
 export class ThreadHandle {
   readonly worker: Worker;
   readonly slots: SlotReader;
+  /** The requests it has in flight, as it writes them (src/ipc/inflight.ts). */
+  readonly inflight: SharedArrayBuffer = new SharedArrayBuffer(INFLIGHT_BYTES);
+  /** Its request counters, which the pool sums into the worker's (--metrics-bind). */
+  readonly counters: SharedArrayBuffer = new SharedArrayBuffer(REQUEST_METRICS_BYTES);
   /** It loaded the app and takes connections. */
   loaded = false;
   /** Ended, or given up on (hung): it takes nothing more. */

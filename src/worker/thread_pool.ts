@@ -11,6 +11,7 @@
 // (workers/thread_entry.ts).
 
 import type net from "node:net";
+import process from "node:process";
 import type { Config } from "../config/settings.ts";
 import { AppLoadError } from "../errors.ts";
 import { PROTOCOL_VERSION, type ToPool } from "../ipc/messages.ts";
@@ -20,6 +21,9 @@ import type { Admission } from "../net/admission.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { crashLine, ThreadHandle } from "./thread_handle.ts";
 import { answerClaimed, newSlots } from "./thread_slots.ts";
+import { InflightTable } from "../ipc/inflight.ts";
+import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
+import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
 import type { Gate } from "./worker_class.ts";
 
 export interface PoolOptions {
@@ -34,6 +38,8 @@ export interface PoolOptions {
   onRetire(): void;
   /** The process cannot go on serving (no thread can load the app, or one cannot be stopped). */
   onLost(): void;
+  /** The worker's request counters on the scoreboard (--metrics-bind): the threads' summed. */
+  counters?: Float64Array;
 }
 
 /** A connection accepted by the process, on its way to a thread. */
@@ -54,6 +60,8 @@ export class ThreadPool {
   readonly #pending: Handover[] = [];
   #nextId = 1;
   #closed = false;
+  /** The request counters of threads gone, so the worker's totals never go down. */
+  readonly #goneCounters = new Float64Array(METRIC_COUNTERS);
 
   private constructor(options: PoolOptions) {
     this.#options = options;
@@ -105,6 +113,7 @@ export class ThreadPool {
     let open = this.#pending.length;
     for (const thread of this.#threads) if (!thread.dead) open += thread.open;
     this.#admission?.recount(open);
+    this.#sumCounters();
     const now = Date.now();
     for (const gate of this.#gates) gate.tick(now);
     const limit = this.#options.config.timeout * 1000;
@@ -117,6 +126,14 @@ export class ThreadPool {
         this.#lose(thread, "stopped answering (busy past the timeout)");
       }
     }
+  }
+
+  // The threads count their requests in memory of their own; the scoreboard gets the sum.
+  #sumCounters(): void {
+    const into = this.#options.counters;
+    if (!into) return;
+    into.set(this.#goneCounters);
+    for (const thread of this.#threads) addCounters(into, new Float64Array(thread.counters));
   }
 
   /** Graceful: no new connections; each thread finishes its requests within graceMs. */
@@ -210,6 +227,8 @@ export class ThreadPool {
         config,
         age: this.#options.age,
         slots: thread.buffer,
+        inflight: thread.inflight,
+        counters: thread.counters,
         served: this.#served,
         limit: this.#options.limit,
         origin: this.#origin,
@@ -224,10 +243,16 @@ export class ThreadPool {
   #lose(thread: ThreadHandle, reason: string, crashed = false): void {
     if (thread.dead) return;
     thread.dead = true;
+    addCounters(this.#goneCounters, new Float64Array(thread.counters));
     const { log, runtime } = this.#options;
     if (crashed) log.error(`Thread ${thread.id} ${reason}`);
     else {
-      log.critical(`THREAD TIMEOUT (thread ${thread.id} ${reason})`);
+      const inflight = new InflightTable(new Uint8Array(thread.inflight)).read();
+      const now = Date.now();
+      const head = `THREAD TIMEOUT (thread ${thread.id} ${reason})`;
+      const where = `thread ${thread.id} (pid:${process.pid})`;
+      const lines = timeoutLines(head, where, inflight, now, "gthread worker");
+      lines.forEach((line) => log.critical(line));
       // A crashed thread answered its own requests on its way out; its fds are closed now and
       // may already name other connections. A hung thread still holds them.
       const claimed = thread.slots.claimAll();
@@ -235,6 +260,11 @@ export class ThreadPool {
       for (const { fd, age } of claimed) {
         // The request that hung the thread gets the 504; those waiting behind it a 503.
         answerClaimed(runtime.libc(), fd, age === oldest ? 504 : 503);
+      }
+      // Their access lines, which the hung thread cannot write: oldest first, as answered.
+      if (claimed.length) {
+        const statuses = inflight.requests.map((_, i) => (i === 0 ? 504 : 503));
+        logInflightAccess(log, inflight.requests.slice(0, claimed.length), now, statuses);
       }
     }
     this.#threads.delete(thread);

@@ -21,6 +21,7 @@ import type { FetchHandler } from "../http/types.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
+import type { InflightWatch } from "./inflight_watch.ts";
 
 /**
  * How the worker's listeners accept: the worker's connection limit and its share next to its
@@ -40,6 +41,14 @@ export interface WorkerContext {
   readonly info: WorkerInfo;
   /** Requests after which the worker retires (max_requests + jitter); Infinity for never. */
   readonly requestLimit: number;
+  /**
+   * The worker's requests in flight, shown to the master through the scoreboard (WORKER
+   * TIMEOUT names them): the HTTP layer's `watch`, and a wrapper for the handler. None when the
+   * master gave no scoreboard.
+   */
+  readonly inflight?: InflightWatch;
+  /** The worker's request counters on the scoreboard, when --metrics-bind is set. */
+  readonly counters?: Float64Array;
   /** Imports the app in this process, with the pre_request and post_request hooks around it. */
   loadApp(): Promise<FetchHandler>;
   /**

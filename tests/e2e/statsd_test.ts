@@ -63,6 +63,32 @@ e2e("--statsd-host sends gunicorn's metrics over UDP", async (target) => {
 });
 
 e2e(
+  "the statsd gauge gunicorn.workers is sent on every change and again every 5 s",
+  async (target) => {
+    const receiver = await udpReceiver();
+    try {
+      const server = start(target, [
+        ...["--statsd-host", `127.0.0.1:${receiver.port}`, "-w", "1", "-b", "127.0.0.1:0"],
+        PID_APP,
+      ]);
+      await server.ready(1);
+      const gauges = () => receiver.metrics.filter((m) => m.startsWith("gunicorn.workers:"));
+      await eventually(() => gauges().includes("gunicorn.workers:1|g"), "the first gauge");
+      // Unchanged, it comes again at a steady interval (two more within about 10 s).
+      const first = gauges().length;
+      await eventually(() => gauges().length >= first + 2, "the gauge again, twice", 15_000);
+      assert.ok(gauges().slice(first).every((g) => g === "gunicorn.workers:1|g"), gauges().join());
+      // A change is sent at once, without waiting for the interval.
+      server.signal("SIGTTIN");
+      await eventually(() => gauges().includes("gunicorn.workers:2|g"), "the change", 4000);
+      await server.stop();
+    } finally {
+      receiver.close();
+    }
+  },
+);
+
+e2e(
   "an unresolvable --statsd-host is warned about once per process; serving goes on",
   async (target) => {
     const server = start(target, [

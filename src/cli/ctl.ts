@@ -1,0 +1,146 @@
+// `appserve ctl VERB`: speaks to a running master over its control socket
+// (src/ipc/control_protocol.ts) and prints the answer, for people or, with --json, scripts.
+
+import { connect } from "node:net";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { AppserveError, UsageError } from "../errors.ts";
+import { ExitCode } from "../exit_codes.ts";
+import type { ControlReply, ControlRequest, WorkerStatus } from "../ipc/control_protocol.ts";
+
+const USAGE = `Usage: appserve ctl (--control-socket PATH | -p PIDFILE) [--json] VERB
+
+Verbs:
+  status          workers: pid, age, requests served, in flight, RSS, state
+  reload          as HUP: new configuration, fresh workers
+  scale N         run N workers
+  add | remove    one worker more | less (as TTIN | TTOU)
+  stop [--quick]  graceful stop (as TERM), or quick (as QUIT)
+  reopen-logs     as USR1
+`;
+
+/** How long ctl waits for the master's answer. */
+const ANSWER_MS = 10_000;
+
+function request(verb: string | undefined, rest: string[], quick: boolean): ControlRequest {
+  const none = (r: ControlRequest) => {
+    if (rest.length) throw new UsageError(`ctl ${verb}: Unexpected argument "${rest[0]}"`);
+    return r;
+  };
+  switch (verb) {
+    case "status":
+    case "reload":
+    case "add":
+    case "remove":
+    case "reopen-logs":
+      return none({ verb });
+    case "stop":
+      return none({ verb, quick });
+    case "scale": {
+      const workers = Number(rest[0]);
+      if (rest.length !== 1 || !Number.isInteger(workers) || workers < 1) {
+        throw new UsageError(
+          `ctl scale: Cannot read "${rest[0] ?? ""}": expected a whole number >= 1`,
+        );
+      }
+      return { verb, workers };
+    }
+    case undefined:
+      throw new UsageError(`ctl: Missing a verb\n${USAGE}`);
+    default:
+      throw new UsageError(`ctl: Unknown verb "${verb}"\n${USAGE}`);
+  }
+}
+
+/** The master's answer to `req` on the socket at `path`. */
+function ask(path: string, req: ControlRequest): Promise<ControlReply> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    let text = "";
+    const fail = (why: string) => {
+      socket.destroy();
+      reject(new AppserveError(`ctl: Cannot reach the master at "${path}": ${why}`, 1));
+    };
+    socket.setEncoding("utf8");
+    socket.setTimeout(ANSWER_MS, () => fail("no answer"));
+    socket.on("connect", () => socket.write(`${JSON.stringify(req)}\n`));
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.on("end", () => {
+      try {
+        resolve(JSON.parse(text) as ControlReply);
+      } catch {
+        fail("its answer is not JSON");
+      }
+    });
+    socket.on("error", (error: NodeJS.ErrnoException) =>
+      fail(
+        error.code === "ENOENT"
+          ? "no such socket (is it running, with this --pid or --control-socket?)"
+          : error.code === "ECONNREFUSED"
+          ? "stale socket, no master listens"
+          : error.code === "EACCES"
+          ? "permission denied (the socket belongs to the user the master runs as)"
+          : error.code === "ENOTSOCK"
+          ? "not a socket"
+          : error.message,
+      ));
+  });
+}
+
+function mb(bytes: number | null): string {
+  return bytes === null ? "-" : (bytes / 1048576).toFixed(1);
+}
+
+function statusTable(workers: WorkerStatus[]): string {
+  const rows = [["PID", "AGE(s)", "REQUESTS", "IN FLIGHT", "RSS(MB)", "STATE"]];
+  for (const w of workers) {
+    rows.push([w.pid, w.age, w.requests, w.inFlight, mb(w.rss), w.state].map(String));
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}
+
+/** Runs `appserve ctl` with `argv` (after "ctl"); resolves to the exit code. */
+export async function runCtl(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        "control-socket": { type: "string" },
+        pid: { type: "string", short: "p" },
+        json: { type: "boolean" },
+        quick: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`ctl: ${(error as Error).message}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return ExitCode.OK;
+  }
+  const path = values["control-socket"] ?? (values.pid ? `${values.pid}.ctl` : undefined);
+  if (!path) throw new UsageError("ctl: Name the master: --control-socket PATH or -p PIDFILE");
+  const [verb, ...rest] = positionals;
+  const req = request(verb, rest, values.quick === true);
+  const reply = await ask(path, req);
+  if (values.json) process.stdout.write(`${JSON.stringify(reply)}\n`);
+  if (!reply.ok) {
+    if (!values.json) process.stderr.write(`ctl: The master refused: ${reply.error}\n`);
+    return 1;
+  }
+  if (values.json) return ExitCode.OK;
+  if (req.verb === "status") {
+    process.stdout.write(
+      `master ${reply.master}, ${reply.configured} workers configured\n` +
+        `${statusTable(reply.workers ?? [])}\n`,
+    );
+  } else {
+    process.stdout.write(`${reply.message ?? "ok"}\n`);
+  }
+  return ExitCode.OK;
+}

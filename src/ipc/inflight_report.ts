@@ -1,0 +1,79 @@
+// What is said about the requests of a stuck worker or gthread thread, read from its in-flight
+// table (its event loop is stuck and says nothing): the CRITICAL lines that name them (WORKER
+// TIMEOUT in the master, THREAD TIMEOUT in the worker process), and the access-log line each
+// never got from the stuck side.
+
+import type { RemoteAddr } from "../fetch_handler.ts";
+import { describeInflight, type InflightRequest } from "./inflight.ts";
+import type { Logger } from "../log/logger.ts";
+
+/** The status of a killed request's access line (why 504: see docs/architecture.md). */
+export const KILLED_STATUS = 504;
+
+/**
+ * `head` (`WORKER TIMEOUT (pid:N)`), what is stuck and its requests in flight, then one line
+ * per request, each naming `where` (`worker (pid:N)`): for the CRITICAL level.
+ */
+export function timeoutLines(
+  head: string,
+  where: string,
+  inflight: { requests: InflightRequest[]; more: number } | undefined,
+  now: number,
+  what: string,
+): string[] {
+  if (inflight === undefined) return [head];
+  const count = inflight.requests.length + inflight.more;
+  const lines = [
+    `${head} ${what}, ${
+      count === 0 ? "no request" : count === 1 ? "1 request" : `${count} requests`
+    } in flight`,
+  ];
+  for (const request of inflight.requests) {
+    lines.push(`In flight on ${where}: ${describeInflight(request, now)}`);
+  }
+  if (inflight.more) lines.push(`In flight on ${where}: ${inflight.more} more`);
+  return lines;
+}
+
+/** The client of an entry (`1.2.3.4:5`, `[::1]:5`, `unix`) as the access log's peer. */
+function remoteOf(client: string): RemoteAddr {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(client);
+  if (m) return { transport: "tcp", hostname: m[1], port: Number(m[2]) };
+  return { transport: "unix", hostname: "", port: 0 };
+}
+
+function requestOf(method: string, target: string): Request {
+  const url = `http://localhost${target.startsWith("/") ? target : "/"}`;
+  try {
+    return new Request(url, { method });
+  } catch {
+    // CONNECT, TRACE and TRACK cannot be made into a Request; the access line needs only these.
+    return { method, url, headers: new Headers() } as unknown as Request;
+  }
+}
+
+/**
+ * Writes the access-log line of each request a stuck worker or thread had in flight, with the
+ * status it got (`statuses[i]`, else KILLED_STATUS).
+ */
+export function logInflightAccess(
+  log: Logger,
+  requests: InflightRequest[],
+  now: number,
+  statuses: number[] = [],
+): void {
+  requests.forEach((request, i) => {
+    log.access({
+      request: requestOf(request.method, request.target),
+      response: new Response(null, { status: statuses[i] ?? KILLED_STATUS }),
+      details: {
+        remote: remoteOf(request.client),
+        protocol: "HTTP/1.1",
+        target: request.target,
+        bodyBytes: 0,
+      },
+      durationMs: Math.max(0, now - request.start),
+      end: new Date(now),
+    });
+  });
+}

@@ -1,0 +1,93 @@
+// --metrics-bind: the master's own small HTTP server for Prometheus (/metrics) and Kubernetes
+// readiness (/healthz). Served by the master, never a worker: a stuck worker cannot hide its own
+// metrics, and the answers stay up while workers come and go.
+
+import { createServer, type Server } from "node:http";
+import { ConfigError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import { parseBind } from "../net/bind.ts";
+
+/** What the server asks the arbiter at each request. */
+export interface MetricsSource {
+  /** The text exposition of every metric (prometheus_text.ts). */
+  metrics(): string;
+  /** Whether the configured number of workers are booted and heartbeating. */
+  healthy(): boolean;
+}
+
+/** Listens on `bind`; a ConfigError in one line when it cannot. */
+export async function serveMetrics(bind: string, source: MetricsSource): Promise<Server> {
+  const server = createServer((request, response) => {
+    const path = (request.url ?? "/").split("?")[0];
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      response.writeHead(405, { allow: "GET, HEAD" }).end();
+    } else if (path === "/metrics") {
+      response.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      response.end(source.metrics());
+    } else if (path === "/healthz") {
+      const ok = source.healthy();
+      response.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
+      response.end(ok ? "ok\n" : "not ready\n");
+    } else {
+      response.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+    }
+  });
+  const address = parseBind(bind);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    if (address.kind === "unix") server.listen(address.path, resolve);
+    else if (address.kind === "tcp") server.listen(address.port, address.host, resolve);
+    else reject(new Error("an fd is no metrics address"));
+  }).catch((error: NodeJS.ErrnoException) => {
+    const why = error.code === "EADDRINUSE"
+      ? "address already in use"
+      : error.code === "EACCES"
+      ? "permission denied"
+      : error.message;
+    throw new ConfigError(`--metrics-bind: Cannot listen on "${bind}": ${why}`);
+  });
+  return server;
+}
+
+/** The address the server listens on, for the log (the port chosen for :0). */
+export function metricsAddress(server: Server, bind: string): string {
+  const address = server.address();
+  if (address && typeof address === "object") {
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+  return bind;
+}
+
+/**
+ * serveMetrics() with the address logged; `retry` (a master started by USR2, whose parent still
+ * holds the address) turns a taken address into a WARNING and tries again every second.
+ */
+export async function startMetrics(
+  bind: string,
+  source: MetricsSource,
+  { log, retry }: { log: Logger; retry: boolean },
+): Promise<{ close(): void }> {
+  let server: Server | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+  const attempt = async (first: boolean): Promise<void> => {
+    try {
+      server = await serveMetrics(bind, source);
+      if (closed) return void server.close();
+      log.info(`Serving metrics at: ${metricsAddress(server, bind)}/metrics`);
+    } catch (error) {
+      if (!retry) throw error;
+      if (first) log.warning(`${(error as Error).message}; trying again every second`);
+      timer = setTimeout(() => attempt(false), 1000);
+    }
+  };
+  await attempt(true);
+  return {
+    close: () => {
+      closed = true;
+      clearTimeout(timer);
+      server?.close();
+    },
+  };
+}

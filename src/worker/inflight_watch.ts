@@ -1,0 +1,136 @@
+// Keeps a worker's (or a gthread thread's) requests in flight in its shared in-flight table
+// (src/ipc/inflight.ts), so that WORKER TIMEOUT and THREAD TIMEOUT can name them while this
+// event loop is stuck and cannot speak. The HTTP layer says when an exchange starts and ends
+// (ExchangeWatch); the handler wrapper adds what the request is, right after the start.
+
+import type { Socket } from "node:net";
+import type { FetchHandler } from "../fetch_handler.ts";
+import type { ExchangeWatch } from "../http/types.ts";
+import { INFLIGHT_ENTRIES, type InflightTable } from "../ipc/inflight.ts";
+
+/**
+ * Date.now() read once per CLOCK_MS by a timer, not per request: a start time this coarse is
+ * enough for "for 2.0 s", and a request's start is read while that request's own code has not
+ * run yet, so a loop it blocks has not stopped the clock before.
+ */
+const CLOCK_MS = 50;
+class CoarseClock {
+  now = Date.now();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  constructor() {
+    this.#timer = setInterval(() => (this.now = Date.now()), CLOCK_MS);
+    // Deno.unrefTimer and Bun's timer.unref(): never keep a worker alive for this.
+    (this.#timer as unknown as { unref?: () => void }).unref?.();
+  }
+}
+
+// Per connection tag: whether its exchange holds an entry, is only counted, or neither.
+const IDLE = 0;
+const NAMED = 1;
+const COUNTED = 2;
+
+export interface InflightWatchOptions {
+  /**
+   * Writes the access lines waiting for their batch; returns whether there were any. Called
+   * before the app gets a request, until it wrote lines once in this turn of the event loop:
+   * app code that blocks the loop then loses none of the lines of requests that finished before
+   * it (the batch's timer would never fire). Under load that is one write per turn.
+   */
+  flush?: () => boolean;
+  /** Another watch told of everything too (a gthread thread's slots); its tags are kept here. */
+  inner?: ExchangeWatch;
+}
+
+/** The ExchangeWatch and handler wrapper that keep `table` up to date. */
+export class InflightWatch implements ExchangeWatch {
+  readonly #table: InflightTable;
+  readonly #flush: (() => boolean) | undefined;
+  readonly #inner: ExchangeWatch | undefined;
+  readonly #innerTag: number[] = [];
+  readonly #free: number[] = [];
+  readonly #state: number[] = [];
+  #next = 0;
+  /** The connection whose request the app is being handed (started() then the handler). */
+  #current = -1;
+  #flushedThisTurn = false;
+  readonly #clock = new CoarseClock();
+  readonly #newTurn = () => {
+    this.#flushedThisTurn = false;
+  };
+
+  constructor(table: InflightTable, options: InflightWatchOptions = {}) {
+    this.#table = table;
+    this.#flush = options.flush;
+    this.#inner = options.inner;
+    table.clear();
+  }
+
+  opened(socket: Socket): number {
+    const tag = this.#free.length ? this.#free.pop()! : this.#next++;
+    this.#state[tag] = IDLE;
+    if (this.#inner) this.#innerTag[tag] = this.#inner.opened(socket);
+    return tag;
+  }
+
+  started(tag: number): void {
+    if (this.#flush !== undefined && !this.#flushedThisTurn && this.#flush()) {
+      this.#flushedThisTurn = true;
+      setImmediate(this.#newTurn);
+    }
+    this.#end(tag);
+    this.#inner?.started(this.#innerTag[tag]);
+    if (tag < INFLIGHT_ENTRIES) {
+      this.#current = tag;
+    } else {
+      this.#state[tag] = COUNTED;
+      this.#table.overflow(1);
+    }
+  }
+
+  answering(tag: number): boolean {
+    return this.#inner ? this.#inner.answering(this.#innerTag[tag]) : true;
+  }
+
+  finished(tag: number): void {
+    this.#end(tag);
+    this.#inner?.finished(this.#innerTag[tag]);
+  }
+
+  closed(tag: number): void {
+    this.#end(tag);
+    this.#inner?.closed(this.#innerTag[tag]);
+    this.#free.push(tag);
+  }
+
+  /** `handler`, which names each request in the table before the app gets it. */
+  wrap(handler: FetchHandler): FetchHandler {
+    return (request, info) => {
+      const tag = this.#current;
+      if (tag >= 0) {
+        this.#current = -1;
+        const url = request.url;
+        const path = url.indexOf("/", url.indexOf("//") + 2);
+        const remote = info.remoteAddr;
+        const unix = remote.transport === "unix";
+        this.#table.request(
+          tag,
+          request.method,
+          path < 0 ? "/" : url,
+          path < 0 ? 0 : path,
+          unix ? "unix" : remote.hostname,
+          unix ? -1 : remote.port,
+          this.#clock.now,
+        );
+        this.#state[tag] = NAMED;
+      }
+      return handler(request, info);
+    };
+  }
+
+  #end(tag: number): void {
+    const state = this.#state[tag];
+    if (state === NAMED) this.#table.free(tag);
+    else if (state === COUNTED) this.#table.overflow(-1);
+    this.#state[tag] = IDLE;
+  }
+}

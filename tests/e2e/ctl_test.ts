@@ -1,0 +1,214 @@
+// `appserve ctl`: every verb against a running master over its control socket (PIDFILE.ctl by
+// default, mode 0600), with --json for scripts, and each way it can fail: no master, a stale
+// socket, a user without access, a malformed request (the master serves on).
+
+import assert from "node:assert/strict";
+import { statSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import {
+  asNobody,
+  childPids,
+  e2e,
+  eventually,
+  FIXTURES,
+  get,
+  hasStackTrace,
+  run,
+  start,
+  type Target,
+  tempDir,
+} from "../_helpers.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+
+interface Status {
+  ok: boolean;
+  master: number;
+  configured: number;
+  workers: {
+    pid: number;
+    age: number;
+    requests: number;
+    inFlight: number;
+    rss: number;
+    state: string;
+  }[];
+}
+
+/** The same program run as `appserve ctl ...`: without the server options the targets add. */
+function client(target: Target): Target {
+  return target.name === "deno" ? target : { ...target, prefix: [] };
+}
+
+async function ctl(target: Target, pidfile: string, ...args: string[]) {
+  const result = await run(client(target), ["ctl", "-p", pidfile, ...args]);
+  assert.equal(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+  return result.stdout;
+}
+
+e2e("appserve ctl: status, add, remove, scale, reload, reopen-logs, stop", async (target) => {
+  const dir = tempDir();
+  try {
+    const pidfile = join(dir.path, "app.pid");
+    const server = start(target, ["-w", "2", "-p", pidfile, "-b", "127.0.0.1:0", PID_APP]);
+    const url = await server.allAnswering(2);
+    assert.equal(statSync(`${pidfile}.ctl`).mode & 0o777, 0o600);
+    for (let i = 0; i < 3; i++) await get(url);
+    const status = JSON.parse(await ctl(target, pidfile, "--json", "status")) as Status;
+    assert.equal(status.ok, true);
+    assert.equal(status.master, server.pid);
+    assert.equal(status.configured, 2);
+    assert.deepEqual(status.workers.map((w) => w.pid).sort(), childPids(server.pid).sort());
+    assert.ok(status.workers.every((w) => w.state === "serving" && w.rss > 0 && w.inFlight === 0));
+    // Our 3 requests and the readiness probes.
+    assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, JSON.stringify(status));
+    const table = await ctl(target, pidfile, "status");
+    assert.match(
+      table,
+      /^master \d+, 2 workers configured\nPID +AGE\(s\) +REQUESTS +IN FLIGHT +RSS\(MB\) +STATE\n/,
+    );
+    assert.match(await ctl(target, pidfile, "add"), /Workers: 2 -> 3/);
+    await eventually(() => childPids(server.pid).length === 3, "3 workers");
+    await ctl(target, pidfile, "remove");
+    await eventually(() => childPids(server.pid).length === 2, "2 workers");
+    await ctl(target, pidfile, "scale", "1");
+    await eventually(() => childPids(server.pid).length === 1, "1 worker");
+    const before = childPids(server.pid);
+    assert.match(await ctl(target, pidfile, "reload"), /Reloading/);
+    // As HUP: the configuration is read again, -w 2 included, into fresh workers.
+    await eventually(
+      () => childPids(server.pid).length === 2 && !childPids(server.pid).includes(before[0]),
+      "two fresh workers",
+    );
+    assert.match(await ctl(target, pidfile, "reopen-logs"), /Reopened the logs/);
+    await server.waitFor(/\[INFO\] Control: reopen-logs/);
+    assert.match(await ctl(target, pidfile, "stop"), /Stopping/);
+    assert.equal((await server.exited).code, 0);
+    assert.match(server.stderr, /\[INFO\] Control: stop/);
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e("appserve ctl stop --quick and --control-socket PATH", async (target) => {
+  const dir = tempDir();
+  try {
+    const socket = join(dir.path, "ctl.sock");
+    const server = start(target, ["--control-socket", socket, "-b", "127.0.0.1:0", PID_APP]);
+    await server.ready(1);
+    const result = await run(client(target), [
+      "ctl",
+      "--control-socket",
+      socket,
+      "--json",
+      "stop",
+      "--quick",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), { ok: true, message: "Stopping quickly" });
+    assert.equal((await server.exited).code, 0);
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e(
+  "appserve ctl without a master, at a stale socket, or as another user: one line, exit 1",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const missing = await run(client(target), [
+        "ctl",
+        "-p",
+        join(dir.path, "none.pid"),
+        "status",
+      ]);
+      assert.equal(missing.code, 1);
+      assert.match(
+        missing.stderr,
+        /^Error: ctl: Cannot reach the master at ".*none\.pid\.ctl": no such socket/,
+      );
+      assert.ok(!hasStackTrace(missing.stderr), missing.stderr);
+      // A socket file nobody listens on, as a master killed with SIGKILL leaves.
+      const stale = join(dir.path, "stale.sock");
+      const killed = start(target, ["--control-socket", stale, "-b", "127.0.0.1:0", PID_APP]);
+      await killed.ready(1);
+      for (const pid of [killed.pid, ...childPids(killed.pid)]) process.kill(pid, "SIGKILL");
+      await killed.exited;
+      assert.ok(statSync(stale).isSocket());
+      const refused = await run(client(target), ["ctl", "--control-socket", stale, "status"]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /stale socket, no master listens/);
+      // A master started over a stale socket replaces it.
+      const server = start(target, ["--control-socket", stale, "-b", "127.0.0.1:0", PID_APP]);
+      await server.ready(1);
+      const other = await run(asNobody(client(target), dir.path), [
+        "ctl",
+        "--control-socket",
+        stale,
+        "status",
+      ]);
+      assert.equal(other.code, 1, other.stderr);
+      assert.match(other.stderr, /permission denied/);
+      assert.equal((await server.stop()).code, 0);
+      const usage = await run(client(target), ["ctl", "--control-socket", stale, "scale", "many"]);
+      assert.equal(usage.code, 2);
+      assert.match(usage.stderr, /ctl scale: Cannot read "many": expected a whole number >= 1/);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a malformed request on the control socket gets an error; the master serves on",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const pidfile = join(dir.path, "app.pid");
+      const server = start(target, ["-p", pidfile, "-b", "127.0.0.1:0", PID_APP]);
+      const url = await server.ready(1);
+      const say = (text: string) =>
+        new Promise<string>((resolve) => {
+          const socket = connect(`${pidfile}.ctl`);
+          let answer = "";
+          socket.on("data", (d) => (answer += d));
+          socket.on("close", () => resolve(answer));
+          socket.on("error", () => resolve(answer));
+          socket.end(text);
+        });
+      assert.deepEqual(JSON.parse(await say("garbage\n")), {
+        ok: false,
+        error: "Cannot read the request: not JSON",
+      });
+      assert.match(await say('{"verb":"explode"}\n'), /Unknown verb \\"explode\\"/);
+      assert.match(await say(`${"x".repeat(5000)}`), /Request too long/);
+      assert.equal((await get(url)).status, 200);
+      assert.match(await ctl(target, pidfile, "status"), /1 workers configured/);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a --control-socket in a missing directory stops the start in one line, exit 1",
+  async (target) => {
+    const result = await run(target, [
+      "--control-socket",
+      "/no/such/dir/ctl.sock",
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /--control-socket: Cannot listen on "\/no\/such\/dir\/ctl\.sock": no such directory/,
+    );
+    assert.doesNotMatch(result.stderr, /Listening at/);
+    assert.ok(!hasStackTrace(result.stderr), result.stderr);
+  },
+);

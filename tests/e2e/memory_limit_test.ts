@@ -1,0 +1,96 @@
+// --max-worker-memory: the master reads each worker's RSS from /proc and retires a worker over
+// the limit as --max-requests does, its replacement first, so clients see no failed request.
+
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  childPids,
+  e2e,
+  e2eUnderLoad,
+  eventually,
+  FIXTURES,
+  get,
+  hasStackTrace,
+  load,
+  pidOf,
+  run,
+  start,
+  tempDir,
+} from "../_helpers.ts";
+
+const LEAK_APP = join(FIXTURES, "apps", "leak_app.ts");
+
+e2eUnderLoad(
+  "--max-worker-memory recycles a leaking worker under load, its replacement first, with zero failed requests",
+  async (target, mode) => {
+    const server = start(target, [
+      ...["-w", "2", "--max-worker-memory", "140", "-b", "127.0.0.1:0", LEAK_APP],
+    ]);
+    const url = await server.ready(2);
+    const result = await load(url, 6, { mode, connections: 4 }).done;
+    assert.equal(result.failed, 0, result.report);
+    const retired = server.all(
+      /\[INFO\] Autorestarting worker \(pid:(\d+)\): (\d+\.\d) MB resident, over max_worker_memory 140 MB$/gm,
+    );
+    assert.ok(retired.length >= 1, server.stderr);
+    for (const [line, pid, mb] of retired) {
+      assert.ok(Number(mb) > 140, line);
+      // Replacement first: a new worker boots after the line and before the old one exits.
+      const at = server.stderr.indexOf(line);
+      const exiting = server.stderr.indexOf(`Worker exiting (pid: ${pid})`, at);
+      const booting = server.stderr.slice(at).search(/Booting worker with pid: \d+/);
+      // A worker retired as the load ended may still be waiting for its replacement.
+      if (exiting >= 0) assert.ok(booting >= 0 && at + booting < exiting, server.stderr);
+    }
+    assert.doesNotMatch(server.stderr, /was sent SIGKILL|WORKER TIMEOUT/);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "--max-worker-memory below a freshly booted worker's RSS stops the start in one line, exit 1",
+  async (target) => {
+    const result = await run(target, ["--max-worker-memory", "1", "-b", "127.0.0.1:0", LEAK_APP]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /--max-worker-memory 1 MB is below what a worker uses right after it boots \(\d+\.\d MB resident\): raise it, or 0 to turn it off/,
+    );
+    assert.ok(!hasStackTrace(result.stderr), result.stderr);
+  },
+);
+
+e2e(
+  "--max-worker-memory refuses a value that is not a whole number of megabytes",
+  async (target) => {
+    const result = await run(target, ["--max-worker-memory", "lots", LEAK_APP]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /max.worker.memory/);
+    assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+  },
+);
+
+e2e(
+  "a HUP to a --max-worker-memory below a booted worker's RSS fails the reload; the old workers serve on",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const config = join(dir.path, "appserve.toml");
+      writeFileSync(config, "workers = 1\n");
+      const server = start(target, ["-c", config, "-b", "127.0.0.1:0", LEAK_APP]);
+      const url = await server.ready(1);
+      const before = pidOf(await get(url));
+      writeFileSync(config, "workers = 1\nmax_worker_memory = 1\n");
+      server.signal("SIGHUP");
+      await server.waitFor(
+        /\[ERROR\] Reload failed, keeping the running workers: --max-worker-memory 1 MB is below what a worker uses right after it boots/,
+      );
+      await eventually(() => childPids(server.pid).length === 1, "the new worker gone");
+      assert.equal(pidOf(await get(url)), before);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
+  },
+);

@@ -1,0 +1,147 @@
+// systemd's Type=notify, with a unix datagram socket of the test's own as NOTIFY_SOCKET (what
+// systemd listens on): the master's datagrams in order, the watchdog, MAINPID after USR2, and a
+// NOTIFY_SOCKET that names no socket.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  alive,
+  childPids,
+  e2e,
+  eventually,
+  FIXTURES,
+  get,
+  hasStackTrace,
+  run,
+  start,
+  tempDir,
+} from "../_helpers.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+const ENV_APP = join(FIXTURES, "apps", "env_app.ts");
+
+/** A unix datagram socket collecting what is sent to it, as systemd's notify socket does. */
+function notifySocket(path: string): { messages: string[]; close: () => void } {
+  const conn = Deno.listenDatagram({ transport: "unixpacket", path });
+  const messages: string[] = [];
+  (async () => {
+    for await (const [data] of conn) messages.push(new TextDecoder().decode(data));
+  })().catch(() => {});
+  return { messages, close: () => conn.close() };
+}
+
+/** Whether `wanted` occur in `messages` in this order (other messages between them allowed). */
+function inOrder(messages: string[], wanted: RegExp[]): boolean {
+  let at = 0;
+  for (const message of messages) if (at < wanted.length && wanted[at].test(message)) at++;
+  return at === wanted.length;
+}
+
+e2e(
+  "Type=notify: READY=1 once the workers boot, RELOADING=1/READY=1 around HUP, STATUS=, STOPPING=1",
+  async (target) => {
+    const dir = tempDir();
+    const socket = notifySocket(join(dir.path, "notify"));
+    try {
+      const env = { NOTIFY_SOCKET: join(dir.path, "notify"), WATCHDOG_USEC: "400000" };
+      const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", ENV_APP], { env });
+      const url = await server.ready(2);
+      await eventually(() => socket.messages.some((m) => /^READY=1$/m.test(m)), "READY=1");
+      // READY=1 comes once both workers have said they serve.
+      const ready = socket.messages.find((m) => /^READY=1$/m.test(m))!;
+      assert.match(ready, /^STATUS=2 workers$/m);
+      assert.equal(server.all(/Booting worker with pid/g).length, 2);
+      // Workers, and what the app starts, are no part of the protocol.
+      const seen = await get(`${url}/env?name=NOTIFY_SOCKET&name=WATCHDOG_USEC`);
+      assert.deepEqual(JSON.parse(seen.body).app, { NOTIFY_SOCKET: null, WATCHDOG_USEC: null });
+      await eventually(
+        () => socket.messages.filter((m) => m === "WATCHDOG=1").length >= 2,
+        "two WATCHDOG=1",
+      );
+      const before = socket.messages.length;
+      server.signal("SIGHUP");
+      await eventually(
+        () => inOrder(socket.messages.slice(before), [/^RELOADING=1$/m, /^READY=1$/m]),
+        "RELOADING=1 then READY=1",
+      );
+      await eventually(() => socket.messages.at(-1) !== undefined, "status");
+      assert.equal((await server.stop()).code, 0);
+      await eventually(() => socket.messages.includes("STOPPING=1"), "STOPPING=1");
+      const order = [/^READY=1$/m, /^RELOADING=1$/m, /^READY=1$/m, /^STOPPING=1$/m];
+      assert.ok(inOrder(socket.messages, order), socket.messages.join(" | "));
+      // After the HUP the old generation retired: two workers again.
+      const statuses = socket.messages.filter((m) => m.startsWith("STATUS="));
+      assert.ok(statuses.includes("STATUS=2 workers"), statuses.join(" | "));
+    } finally {
+      socket.close();
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "Type=notify: a master started by USR2 says MAINPID= with its pid and READY=1",
+  async (target) => {
+    const dir = tempDir();
+    const socket = notifySocket(join(dir.path, "notify"));
+    const pids: number[] = [];
+    try {
+      const env = { NOTIFY_SOCKET: join(dir.path, "notify") };
+      const old = start(target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP], { env });
+      pids.push(old.pid);
+      await old.ready(1);
+      await eventually(() => socket.messages.some((m) => /^READY=1$/m.test(m)), "READY=1");
+      assert.ok(!socket.messages.some((m) => m.includes("MAINPID=")), socket.messages.join(" | "));
+      old.signal("SIGUSR2");
+      const next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      pids.push(next);
+      await eventually(
+        () => socket.messages.some((m) => m.includes(`MAINPID=${next}\nREADY=1`)),
+        "MAINPID of the new master",
+      );
+      // The old master's stop is not the service's: no STOPPING=1 from it.
+      old.signal("SIGTERM");
+      await eventually(() => !alive(old.pid), "the old master exits");
+      assert.ok(!socket.messages.includes("STOPPING=1"), socket.messages.join(" | "));
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master stops");
+      await eventually(
+        () => socket.messages.includes("STOPPING=1"),
+        "STOPPING=1 from the new master",
+      );
+    } finally {
+      for (const pid of pids) {
+        for (const p of [pid, ...childPids(pid)]) if (alive(p)) process.kill(p, "SIGKILL");
+      }
+      socket.close();
+      dir.remove();
+    }
+  },
+);
+
+e2e("a NOTIFY_SOCKET that names no socket stops the start in one line, exit 1", async (target) => {
+  const dir = tempDir();
+  try {
+    const missing = join(dir.path, "no-such-socket");
+    const result = await run(target, ["-b", "127.0.0.1:0", PID_APP], {
+      env: { NOTIFY_SOCKET: missing },
+    });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(`NOTIFY_SOCKET: Cannot connect to "${missing}": No such file or directory`),
+    );
+    assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    assert.doesNotMatch(result.stderr, /Listening at/);
+    const relative = await run(target, ["-b", "127.0.0.1:0", PID_APP], {
+      env: { NOTIFY_SOCKET: "notify.sock" },
+    });
+    assert.equal(relative.code, 1, relative.stderr);
+    assert.match(
+      relative.stderr,
+      /NOTIFY_SOCKET: Cannot use "notify\.sock": not a unix socket path/,
+    );
+  } finally {
+    dir.remove();
+  }
+});

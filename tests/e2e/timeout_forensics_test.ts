@@ -1,0 +1,120 @@
+// What the master says when it kills a worker for --timeout: every request the stuck worker
+// had in flight, named from the scoreboard while the worker cannot speak, and an access line
+// for each; no access line the worker produced before it got stuck is lost.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { alive, e2e, eventually, FIXTURES, get, start, tempDir } from "../_helpers.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+
+e2e(
+  "WORKER TIMEOUT names the stuck request: method, path with the query cut, client, time, class",
+  async (target) => {
+    const server = start(target, [
+      "-w",
+      "1",
+      "-k",
+      "sync",
+      "-t",
+      "2",
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
+    const url = await server.ready(1);
+    const pad = "x".repeat(300);
+    get(`${url}/spin?ms=600000&pad=${pad}`, { localAddress: "127.0.0.7" }).catch(() => {});
+    const head = await server.waitFor(
+      /\[CRITICAL\] WORKER TIMEOUT \(pid:(\d+)\) sync worker, 1 request in flight$/m,
+    );
+    const line = await server.waitFor(
+      new RegExp(`\\[CRITICAL\\] In flight on worker \\(pid:${head[1]}\\): (.*)$`, "m"),
+    );
+    const m = /^GET (\/spin\?\S+) from 127\.0\.0\.7:\d+ for (\d+\.\d) s$/.exec(line[1]);
+    assert.ok(m, line[1]);
+    // The query is cut to 64 characters and says so; the path stays whole.
+    assert.equal(m[1], `/spin?${`ms=600000&pad=${pad}`.slice(0, 64)}…`);
+    assert.ok(Number(m[2]) >= 1, line[1]);
+    await eventually(() => !alive(Number(head[1])), "the stuck worker is gone");
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "a worker killed for --timeout loses no access line: 50 fast requests, a stuck one, 51 lines",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const log = join(dir.path, "access.log");
+      const server = start(target, [
+        "-w",
+        "1",
+        "-t",
+        "2",
+        "--access-logfile",
+        log,
+        "-b",
+        "127.0.0.1:0",
+        PID_APP,
+      ]);
+      const url = await server.ready(1);
+      const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
+      // The readiness probe's lines are counted first, then 50 of ours follow them.
+      await eventually(() => lines().length > 0, "the probe's access line");
+      const before = lines().length;
+      for (let i = 0; i < 50; i++) assert.equal((await get(`${url}/fast?i=${i}`)).status, 200);
+      get(`${url}/spin?ms=600000`).catch(() => {});
+      const timeout = await server.waitFor(/WORKER TIMEOUT \(pid:(\d+)\)/);
+      await server.waitFor(new RegExp(`Worker \\(pid:${timeout[1]}\\) was sent SIGKILL!$`, "m"));
+      await eventually(() => lines().length === before + 51, "51 access lines", 10_000);
+      const ours = lines().slice(before);
+      ours.slice(0, 50).forEach((line, i) =>
+        assert.match(line, new RegExp(` /fast\\?i=${i} .* 200 `))
+      );
+      // The killed request: 504 with no body sent, as gthread answers a hung thread's request.
+      assert.match(ours[50], /"GET \/spin\?ms=600000 HTTP\/1\.1" 504 - /);
+      assert.equal((await server.stop()).code, 0);
+      assert.equal(lines().length, before + 51);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "THREAD TIMEOUT names the request that hung a gthread thread, and its 504 is in the access log",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const log = join(dir.path, "access.log");
+      const server = start(target, [
+        ...["-w", "1", "-k", "gthread", "--threads", "2", "-t", "3"],
+        ...["--access-logfile", log, "-b", "127.0.0.1:0", PID_APP],
+      ]);
+      const url = await server.ready(1);
+      for (let i = 0; i < 5; i++) assert.equal((await get(`${url}/fast?i=${i}`)).status, 200);
+      const answer = await get(`${url}/spin?ms=600000&q=1`, { localAddress: "127.0.0.9" });
+      assert.equal(answer.status, 504);
+      const head = await server.waitFor(
+        /\[CRITICAL\] THREAD TIMEOUT \(thread (\d+) .*\) gthread worker, 1 request in flight$/m,
+      );
+      await server.waitFor(
+        new RegExp(
+          `\\[CRITICAL\\] In flight on thread ${head[1]} \\(pid:\\d+\\): ` +
+            `GET /spin\\?ms=600000&q=1 from 127\\.0\\.0\\.9:\\d+ for \\d+\\.\\d s$`,
+          "m",
+        ),
+      );
+      const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
+      await eventually(() => lines().some((l) => l.includes("/spin")), "the 504's access line");
+      const ours = lines().filter((l) => / \/(fast|spin)/.test(l));
+      assert.equal(ours.length, 6, ours.join("\n"));
+      assert.match(ours[5], /^127\.0\.0\.9 .*"GET \/spin\?ms=600000&q=1 HTTP\/1\.1" 504 /);
+      await server.stop();
+    } finally {
+      dir.remove();
+    }
+  },
+);

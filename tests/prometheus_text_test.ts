@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { countRequest, METRIC_COUNTERS } from "../src/ipc/request_metrics.ts";
+import { renderMetrics } from "../src/master/prometheus_text.ts";
+import { parsePrometheus, sampleValue } from "./_prometheus.ts";
+
+Deno.test("renderMetrics() writes what the format's rules accept, buckets cumulative", () => {
+  const counters = new Float64Array(METRIC_COUNTERS);
+  countRequest(counters, "GET", 200, 0.002);
+  countRequest(counters, "BREW", 418, 0.3);
+  countRequest(counters, "GET", 503, 60);
+  const samples = parsePrometheus(renderMetrics({
+    version: '1"\\x',
+    runtime: "bun 1.4.4",
+    workerRuntime: "deno 2.9.6",
+    configured: 2,
+    workers: [{ pid: 7, ageSeconds: 1.5, rss: 1000 }, { pid: 8, ageSeconds: 2, rss: undefined }],
+    counters,
+    inFlight: 1,
+    restarts: { exit: 1, timeout: 0 },
+  }));
+  assert.equal(
+    sampleValue(samples, "appserve_requests_total", { method: "other", status: "4xx" }),
+    1,
+  );
+  assert.equal(
+    sampleValue(samples, "appserve_request_duration_seconds_bucket", { le: "0.005" }),
+    1,
+  );
+  assert.equal(sampleValue(samples, "appserve_request_duration_seconds_bucket", { le: "0.5" }), 2);
+  assert.equal(sampleValue(samples, "appserve_request_duration_seconds_count"), 3);
+  assert.equal(samples.find((s) => s.name === "appserve_build_info")?.labels.version, '1"\\x');
+  assert.equal(samples.filter((s) => s.name === "appserve_worker_rss_bytes").length, 1);
+});
+
+Deno.test("parsePrometheus() refuses what a Prometheus server would", () => {
+  assert.throws(() => parsePrometheus("x 1\n"), /before its TYPE/);
+  assert.throws(() => parsePrometheus('# TYPE x gauge\nx{a="1} 1\n'), /bad labels/);
+  assert.throws(() => parsePrometheus("# TYPE x gauge\nx one\n"), /bad value/);
+  assert.throws(() => parsePrometheus("# TYPE x gauge\nx 1"), /newline/);
+  const histogram = "# TYPE h histogram\n" +
+    'h_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n';
+  assert.throws(() => parsePrometheus(histogram), /buckets go down/);
+});
