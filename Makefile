@@ -62,6 +62,7 @@ bench: install dist/appserve
 	$(DENO) run -A scripts/bench/hello.ts
 	$(DENO) run -A scripts/bench/logging.ts
 	$(DENO) run -A scripts/bench/worker_classes.ts
+	$(DENO) run -A scripts/bench/memory.ts
 
 clean:
 	rm -rf dist .tmp
