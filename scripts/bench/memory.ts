@@ -5,7 +5,7 @@
 // listener) show what no server on that runtime can go below.
 
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -15,6 +15,7 @@ import {
   BenchError,
   BUN,
   childPids,
+  cpuMs,
   DENO,
   firstAnswerMs,
   freePort,
@@ -39,6 +40,8 @@ Options:
   --idle S       seconds idle before the idle RSS is read (default 2)
   --load S       seconds of wrk load before the loaded RSS is read (default 15; 0: none)
   --no-floors    leave out the floor rows (bare runtime, FFI and spawn, node:net listener)
+  --base DIR     also run the three appserve rows from DIR, an earlier checkout with its
+                 dist/appserve built, as "before" (interleaved with the rest)
   -h, --help     this text
 `;
 
@@ -62,6 +65,8 @@ interface Row {
 
 interface Sample {
   startMs: number;
+  /** CPU time of every process of the row (master and worker) when the first 200 came. */
+  startCpuMs: number;
   master: number;
   worker: number;
   loadedMaster: number;
@@ -77,6 +82,7 @@ function parseOptions() {
         idle: { type: "string", default: "2" },
         load: { type: "string", default: "15" },
         "no-floors": { type: "boolean", default: false },
+        base: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -96,6 +102,7 @@ function parseOptions() {
       idleMs: int("idle", values.idle, 0, 60) * 1000,
       load: int("load", values.load, 0, 120),
       floors: !values["no-floors"],
+      base: values.base,
     };
   } catch (error) {
     if (error instanceof BenchError) throw error;
@@ -105,15 +112,23 @@ function parseOptions() {
 
 const abs = (path: string) => join(ROOT, path);
 
-function rows(floors: boolean, bareBinary: string): Row[] {
-  const appserve = (name: "deno" | "binary-deno" | "binary", label: string, raw: string): Row => ({
+function rows(floors: boolean, bareBinary: string, base: string | undefined): Row[] {
+  const appserve = (
+    name: "deno" | "binary-deno" | "binary",
+    label: string,
+    raw: string,
+    root = ROOT,
+  ): Row => ({
     name: label,
     kind: "appserve",
     raw,
     serves: true,
     command: (port) => {
-      const t = appserveTarget(name);
-      return [t.command, [...t.prefix, "-w", "1", "-b", `${HOST}:${port}`, abs(APP)]];
+      const t = appserveTarget(name, root);
+      // The toolchain is this checkout's, whichever appserve runs.
+      const command = name === "deno" ? abs(DENO) : t.command;
+      const prefix = t.prefix.map((a) => (a === join(root, DENO) ? abs(DENO) : a));
+      return [command, [...prefix, "-w", "1", "-b", `${HOST}:${port}`, abs(APP)]];
     },
   });
   const deno = (...args: string[]): [string, string[]] => [
@@ -137,6 +152,13 @@ function rows(floors: boolean, bareBinary: string): Row[] {
     appserve("binary-deno", "binary, Deno workers", "raw Deno.serve"),
     appserve("binary", "binary, Bun workers", "raw Bun.serve"),
   ];
+  if (base) {
+    list.push(
+      appserve("deno", "before: `deno run` launcher, Deno workers", "raw Deno.serve", base),
+      appserve("binary-deno", "before: binary, Deno workers", "raw Deno.serve", base),
+      appserve("binary", "before: binary, Bun workers", "raw Bun.serve", base),
+    );
+  }
   if (!floors) return list;
   return list.concat([
     {
@@ -185,11 +207,17 @@ async function measure(row: Row, idleMs: number, load: number): Promise<Sample> 
   const proc = launch(row.name, command, args, ROOT);
   try {
     const startMs = row.serves ? await firstAnswerMs(proc, port, t0) : NaN;
+    const worker = () => (row.kind === "appserve" ? childPids(proc.pid)[0] ?? -1 : proc.pid);
+    const startCpuMs = !row.serves
+      ? NaN
+      : row.kind === "appserve"
+      ? cpuMs(proc.pid) + cpuMs(worker())
+      : cpuMs(proc.pid);
     if (!row.serves) await proc.waitFor(/ready/, 30_000);
     await sleep(idleMs);
-    const worker = () => (row.kind === "appserve" ? childPids(proc.pid)[0] ?? -1 : proc.pid);
     const sample: Sample = {
       startMs,
+      startCpuMs,
       master: row.kind === "appserve" ? rssMb(proc.pid) : NaN,
       worker: rssMb(worker()),
       loadedMaster: NaN,
@@ -230,18 +258,18 @@ function report(all: Row[], samples: Map<string, Sample[]>, o: ReturnType<typeof
     } s, loaded RSS after ${o.load} s of wrk -t1 -c64\n`,
   );
   console.log(
-    "| row | start to first 200 (ms) | master RSS (MB) | worker RSS idle (MB) | master / worker RSS loaded (MB) | req/s |",
+    "| row | start to first 200 (ms) | CPU by then (ms) | master RSS (MB) | worker RSS idle (MB) | master / worker RSS loaded (MB) | req/s |",
   );
-  console.log("| --- | --- | --- | --- | --- | --- |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
   for (const row of all) {
     const n = row.name;
     const loaded = row.kind === "appserve"
       ? `${fmt(col(n, "loadedMaster"))} / ${fmt(col(n, "loadedWorker"))}`
       : fmt(col(n, "loadedWorker"));
     console.log(
-      `| ${n} | ${fmt(col(n, "startMs"))} | ${fmt(col(n, "master"))} | ${
-        fmt(col(n, "worker"))
-      } | ${loaded} | ${fmt(col(n, "rps") / 1000, 1)}k |`,
+      `| ${n} | ${fmt(col(n, "startMs"))} | ${fmt(col(n, "startCpuMs"))} | ${
+        fmt(col(n, "master"))
+      } | ${fmt(col(n, "worker"))} | ${loaded} | ${fmt(col(n, "rps") / 1000, 1)}k |`,
     );
   }
   // Ratios per round (a row and its raw server ran minutes apart at most), then the median.
@@ -251,19 +279,22 @@ function report(all: Row[], samples: Map<string, Sample[]>, o: ReturnType<typeof
   console.log(
     `\ntargets: idle worker ≤ raw + ${TARGET.idleExtraMb} MB; loaded worker ≤ ${TARGET.loadedRatio}× raw; master ≤ ${TARGET.masterMb} MB; start ≤ ${TARGET.startRatio}× raw\n`,
   );
-  console.log("| row | idle worker − raw (MB) | loaded worker / raw | master (MB) | start / raw |");
-  console.log("| --- | --- | --- | --- | --- |");
+  console.log(
+    "| row | idle worker − raw (MB) | loaded worker / raw | master (MB) | start / raw | (start CPU / raw) |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- |");
   for (const row of all.filter((r) => r.kind === "appserve")) {
     const idle = perRound(row, (s, r) => s.worker - r.worker);
     const loaded = perRound(row, (s, r) => s.loadedWorker / r.loadedWorker);
     const master = col(row.name, "master");
     const start = perRound(row, (s, r) => s.startMs / r.startMs);
+    const startCpu = perRound(row, (s, r) => s.startCpuMs / r.startCpuMs);
     console.log(
       `| ${row.name} (vs ${row.raw}) | ${fmt(idle, 1)} ${verdict(idle <= TARGET.idleExtraMb)} | ${
         fmt(loaded, 2)
       } ${Number.isNaN(loaded) ? "" : verdict(loaded <= TARGET.loadedRatio)} | ${fmt(master, 1)} ${
         verdict(master <= TARGET.masterMb)
-      } | ${fmt(start, 2)} ${verdict(start <= TARGET.startRatio)} |`,
+      } | ${fmt(start, 2)} ${verdict(start <= TARGET.startRatio)} | ${fmt(startCpu, 2)} |`,
     );
   }
 }
@@ -281,7 +312,10 @@ await runBench(async () => {
         stdio: "ignore",
       });
     }
-    const all = rows(o.floors, bareBinary);
+    if (o.base && !existsSync(join(o.base, "dist/appserve"))) {
+      throw new BenchError(`--base ${o.base}: no dist/appserve there (make dist/appserve in it)`);
+    }
+    const all = rows(o.floors, bareBinary, o.base);
     const samples = new Map(all.map((r) => [r.name, [] as Sample[]]));
     for (let round = 1; round <= o.rounds; round++) {
       for (const row of all) samples.get(row.name)!.push(await measure(row, o.idleMs, o.load));

@@ -3,7 +3,7 @@
 // a failure ends the run with one line.
 
 import type { ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import {
   descendants,
@@ -166,6 +166,27 @@ export function rssMb(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * CPU milliseconds a process has run so far, all its live threads together, at nanosecond
+ * precision (/proc/PID/task/TID/schedstat). Unlike wall time it barely moves with what else runs
+ * on a shared box, so it measures a start-up's own cost. NaN when the process is gone.
+ */
+export function cpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // The thread ended while we looked.
+      }
+    }
+    return ns / 1e6;
   } catch {
     return NaN;
   }
