@@ -1,9 +1,11 @@
 // The floors the memory bench measures appserve against: what the runtime itself costs before any
 // of appserve's code, so a target that sits below the floor is shown to be out of reach.
-// Usage: bare_runtime.ts idle | master | net PORT   (prints "ready PID" on stdout)
+// Usage: bare_runtime.ts idle | master | net PORT | fork PORT   (prints "ready" on stdout)
 //   idle:   nothing but a timer (the runtime's own RSS)
 //   master: libc through appserve's FFI and one spawned child (what any appserve master must do)
 //   net:    a node:net listener answering every request with one fixed reply (the worker's floor)
+//   fork:   starts this program again as `net PORT` (the start-up floor of any pre-fork server:
+//           two runtime starts, one after the other)
 
 // Each mode imports only what it uses (dynamic imports): a module loaded is memory spent, and in
 // Deno the first `node:` module alone costs about 5 MB, so `idle` reads its arguments without one.
@@ -33,8 +35,18 @@ if (mode === "idle") {
     socket.on("data", () => socket.write(reply));
     socket.on("error", () => socket.destroy());
   }).listen({ host: "127.0.0.1", port: Number(port) }, ready);
+} else if (mode === "fork" && Number(port) > 0) {
+  const { spawn } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const { execPath, argv } = await import("node:process");
+  const self = runtime.Deno
+    ? ["run", "-A", fileURLToPath(import.meta.url)]
+    : import.meta.url.includes("$bunfs")
+    ? [] // a compiled program is its own executable
+    : [argv[1]];
+  spawn(execPath, [...self, "net", port], { stdio: "inherit" });
 } else {
-  console.error("bare_runtime: usage: bare_runtime.ts idle | master | net PORT");
+  console.error("bare_runtime: usage: bare_runtime.ts idle | master | net PORT | fork PORT");
   const { exit } = await import("node:process");
   exit(2);
 }

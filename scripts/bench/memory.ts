@@ -61,6 +61,8 @@ interface Row {
   raw?: string;
   /** Floors that serve nothing are only started and read. */
   serves: boolean;
+  /** False for the start-up floors: their RSS says nothing about serving. @default true */
+  loads?: boolean;
 }
 
 interface Sample {
@@ -180,6 +182,13 @@ function rows(floors: boolean, bareBinary: string, base: string | undefined): Ro
       command: (p) => deno(abs(BARE), "net", String(p)),
     },
     {
+      name: "floor: Deno, a process that starts a node:net child",
+      kind: "floor",
+      serves: true,
+      loads: false,
+      command: (p) => deno(abs(BARE), "fork", String(p)),
+    },
+    {
       name: "floor: compiled Bun program, idle",
       kind: "floor",
       serves: false,
@@ -196,6 +205,13 @@ function rows(floors: boolean, bareBinary: string, base: string | undefined): Ro
       kind: "floor",
       serves: true,
       command: (p) => [bareBinary, ["net", String(p)]],
+    },
+    {
+      name: "floor: compiled Bun program that starts itself as a node:net child",
+      kind: "floor",
+      serves: true,
+      loads: false,
+      command: (p) => [bareBinary, ["fork", String(p)]],
     },
   ]);
 }
@@ -224,7 +240,7 @@ async function measure(row: Row, idleMs: number, load: number): Promise<Sample> 
       loadedWorker: NaN,
       rps: NaN,
     };
-    if (row.serves && load > 0) {
+    if (row.serves && load > 0 && row.loads !== false) {
       const url = `http://${HOST}:${port}/`;
       const result = await runWrk(wrkArgs(url, { connections: 64, seconds: load }), load);
       if (errorCount(result) > 0) {
