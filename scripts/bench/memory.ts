@@ -224,11 +224,10 @@ async function measure(row: Row, idleMs: number, load: number): Promise<Sample> 
   try {
     const startMs = row.serves ? await firstAnswerMs(proc, port, t0) : NaN;
     const worker = () => (row.kind === "appserve" ? childPids(proc.pid)[0] ?? -1 : proc.pid);
-    const startCpuMs = !row.serves
-      ? NaN
-      : row.kind === "appserve"
-      ? cpuMs(proc.pid) + cpuMs(worker())
-      : cpuMs(proc.pid);
+    // Every process of the row: master and worker, or a floor and the child it started.
+    const startCpuMs = row.serves
+      ? [proc.pid, ...childPids(proc.pid)].reduce((sum, pid) => sum + cpuMs(pid), 0)
+      : NaN;
     if (!row.serves) await proc.waitFor(/ready/, 30_000);
     await sleep(idleMs);
     const sample: Sample = {
