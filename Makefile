@@ -25,7 +25,7 @@ $(DENO_BUNDLE) &: node_modules/.installed $(SOURCES) deno.json
 dist/appserve: node_modules/.installed $(SOURCES) $(DENO_BUNDLE)
 	@mkdir -p dist/embed
 	for f in $(DENO_BUNDLE); do cp $$f dist/embed/$$(basename $$f).txt; done
-	$(BUN) build --compile --compile-autoload-package-json --minify-syntax \
+	$(BUN) build --compile --compile-autoload-package-json --minify-syntax --bytecode --format esm \
 	  --loader .txt:file --asset-naming '[name].[ext]' \
 	  src/cli/main.ts workers/process_entry.ts workers/thread_entry.ts \
 	  $(patsubst dist/deno/%,dist/embed/%.txt,$(DENO_BUNDLE)) --outfile dist/appserve
@@ -63,6 +63,7 @@ bench: install dist/appserve
 	$(DENO) run -A scripts/bench/logging.ts
 	$(DENO) run -A scripts/bench/worker_classes.ts
 	$(DENO) run -A scripts/bench/targets.ts
+	$(DENO) run -A scripts/bench/memory.ts
 
 clean:
 	rm -rf dist .tmp

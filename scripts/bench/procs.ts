@@ -3,6 +3,7 @@
 // a failure ends the run with one line.
 
 import type { ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import {
   descendants,
@@ -158,4 +159,51 @@ export async function waitReady(
       );
     },
   );
+}
+
+/** VmRSS of a process in MB (MiB), from /proc; NaN when it is gone. */
+export function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * CPU milliseconds a process has run so far, all its live threads together, at nanosecond
+ * precision (/proc/PID/task/TID/schedstat). Unlike wall time it barely moves with what else runs
+ * on a shared box, so it measures a start-up's own cost. NaN when the process is gone.
+ */
+export function cpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // The thread ended while we looked.
+      }
+    }
+    return ns / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Milliseconds from `t0` (a `performance.now()` taken right before the launch) to the first 200
+ * on a fresh connection, polling every 5 ms; a BenchError when the server exits or `ms` pass.
+ */
+export async function firstAnswerMs(proc: Proc, port: number, t0: number, ms = 60_000) {
+  const url = `http://${HOST}:${port}/`;
+  while (performance.now() - t0 < ms) {
+    if ((await httpStatus(url, 1000)) === 200) return performance.now() - t0;
+    if (proc.ended) {
+      throw new BenchError(`${proc.name} exited before answering: ${proc.lastLine()}`);
+    }
+    await sleep(5);
+  }
+  throw new BenchError(`${proc.name}: no HTTP 200 on ${HOST}:${port} within ${ms / 1000} s`);
 }

@@ -6,21 +6,22 @@
 //   --base DIR: a checkout of an earlier appserve (its `deno run src/cli/main.ts`) as "before".
 
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import {
-  BenchError,
   BINARY,
   BUN,
   childPids,
   DENO,
+  firstAnswerMs,
   freePort,
   HOST,
   launch,
   ROOT,
+  rssMb,
   runBench,
   sleep,
   stop,
@@ -44,11 +45,6 @@ interface Variant {
   command(port: number): [string, string[]];
   /** A raw server is one process; appserve's worker is the master's child. */
   raw?: boolean;
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
 // A copy of the sources whose dist/deno holds `bun build --target node` output instead.
@@ -86,18 +82,8 @@ async function measure(v: Variant): Promise<{ startMs: number; master: number; w
   const [command, args] = v.command(port);
   const t0 = performance.now();
   const proc = launch(v.name, command, args, ROOT);
-  let startMs = NaN;
   try {
-    for (const deadline = t0 + 60_000; performance.now() < deadline;) {
-      const ok = await fetch(`http://${HOST}:${port}/`).then((r) => r.text().then(() => r.ok))
-        .catch(() => false);
-      if (ok) {
-        startMs = performance.now() - t0;
-        break;
-      }
-      if (proc.ended) throw new BenchError(`${v.name} exited:\n${proc.stderr.slice(-2000)}`);
-      await sleep(5);
-    }
+    const startMs = await firstAnswerMs(proc, port, t0);
     await sleep(IDLE_MS);
     const worker = v.raw ? NaN : rssMb(childPids(proc.pid)[0]);
     return { startMs, master: rssMb(proc.pid), worker };

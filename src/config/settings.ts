@@ -210,7 +210,8 @@ export const SETTINGS = [
       "permissions (`-A`, or narrower ones, which must still allow what appserve does: " +
       "`--allow-ffi --allow-env --allow-read --allow-net --allow-sys`) and extras such as " +
       "`--unstable-kv` or `--v8-flags=--max-old-space-size=512`. appserve adds `--config` " +
-      "(or `--no-config`), `--import-map` and `--unstable-net` itself.",
+      "(or `--no-config`), `--import-map` and `--unstable-net` itself, and before these flags " +
+      "`--v8-flags=--max-semi-space-size=4` (a smaller young generation; a `--v8-flags` here wins).",
   },
   {
     name: "threads",

@@ -30,6 +30,7 @@ import { MIN_DENO } from "../../src/master/worker_runtime.ts";
 const PROJECT = join(FIXTURES, "deno_project");
 const PACKAGE = join(FIXTURES, "package_project");
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+const YOUNG_GEN_APP = join(FIXTURES, "apps", "young_gen_app.ts");
 const DENO_TARGETS = TARGETS.filter((t) => t.workers === "deno");
 const BINARY_DENO = appserveTarget("binary-deno");
 /** The binary left to choose (`--runtime auto`), with Deno on PATH. */
@@ -142,6 +143,25 @@ for (const target of DENO_TARGETS) {
     } finally {
       dir.remove();
     }
+  });
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] Deno workers get a 4 MB semi-space; a --v8-flags in --deno-flags wins`, async () => {
+    const MB = 1024 * 1024;
+    const youngGen = async (args: string[]) => {
+      const server = start(target, ["-b", "127.0.0.1:0", ...args, YOUNG_GEN_APP]);
+      try {
+        return Number((await get(await server.ready())).body.split(" ")[0]);
+      } finally {
+        await server.stop();
+      }
+    };
+    // V8's default lets each semi-space grow to 16 MB under this churn (a new space of 32+ MB).
+    const ours = await youngGen([]);
+    assert.ok(ours > 0 && ours <= 8 * MB, `new space ${ours} bytes`);
+    const theirs = await youngGen(["--deno-flags=-A --v8-flags=--max-semi-space-size=16"]);
+    assert.ok(theirs > 8 * MB, `new space ${theirs} bytes with the user's 16 MB`);
   });
 }
 
