@@ -159,6 +159,19 @@ Deno.test("resolveConfig() rejects unknown flags with a suggestion (usage error,
   });
 });
 
+Deno.test("resolveConfig() says how to give a value that starts with a dash (usage error)", () => {
+  withDir({}, (dir) => {
+    const error = problem(dir, ["--deno-flags", "-A --unstable-kv", "app.ts"]);
+    assert.ok(error instanceof UsageError);
+    assert.equal(
+      error.message,
+      '--deno-flags needs a value; give one that starts with "-" as --deno-flags=VALUE',
+    );
+    const ok = resolveIn(dir, ["--deno-flags=-A --unstable-kv", "app.ts"]).config;
+    assert.equal(ok.deno_flags, "-A --unstable-kv");
+  });
+});
+
 Deno.test("resolveConfig() names gunicorn-only flags and TOML keys with the reason", () => {
   withDir({}, (dir) => {
     const error = problem(dir, ["--reload-engine", "inotify"]);

@@ -89,6 +89,14 @@ function usageError(error: unknown, source: string): UsageError {
     if (notHere) return new UsageError(`${where}${flag} is ${notHere}`);
     return new UsageError(`${where}Unknown option "${flag}"${didYouMean(flag, ALL_FLAGS)}`);
   }
+  // `--deno-flags -A`: parseArgs will not take a word starting with "-" as a value.
+  const ambiguous = /^Option '(-{1,2}[^']+)' argument is ambiguous/.exec(message);
+  if (ambiguous) {
+    const flag = ambiguous[1];
+    return new UsageError(
+      `${where}${flag} needs a value; give one that starts with "-" as ${flag}=VALUE`,
+    );
+  }
   return new UsageError(`${where}${message.replace(/\. To specify a positional.*$/, "")}`);
 }
 
