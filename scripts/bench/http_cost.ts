@@ -4,9 +4,9 @@
 // Usage: http_cost.ts PORT|PATH [layer|fixed|native]   (a PATH containing "/" is a unix socket)
 
 import process from "node:process";
-import { createServer } from "node:net";
 import { createHttpServer } from "../../src/http/server.ts";
 import { detectRuntime } from "../../src/runtime/mod.ts";
+import { fixedReplyServer } from "./fixed_reply.ts";
 
 const [where = "8000", kind = "layer"] = process.argv.slice(2);
 const target = where.includes("/") ? { path: where } : { port: Number(where), host: "127.0.0.1" };
@@ -47,36 +47,7 @@ if (kind === "native") {
   else Deno.serve({ hostname: target.host, port: target.port, onListen: () => {} }, fetch);
   ready();
 } else if (kind === "fixed") {
-  const reply = (close: boolean) =>
-    new TextEncoder().encode(
-      "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=UTF-8\r\n" +
-        `date: ${new Date().toUTCString()}\r\ncontent-length: 12\r\n` +
-        `${close ? "connection: close\r\n" : ""}\r\nHello World!`,
-    );
-  const keep = reply(false);
-  const close = reply(true);
-  const latin1 = new TextDecoder("latin1");
-  const server = createServer((socket) => {
-    let pending = "";
-    socket.on("error", () => socket.destroy());
-    socket.on("data", (chunk: Uint8Array) => {
-      if (socket.writableEnded) return;
-      pending += latin1.decode(chunk);
-      let end;
-      while ((end = pending.indexOf("\r\n\r\n")) >= 0) {
-        const head = pending.slice(0, end);
-        pending = pending.slice(end + 4);
-        count();
-        if (/\r\nconnection:\s*close/i.test(head)) {
-          socket.end(close);
-          return;
-        }
-        socket.write(
-          keep,
-        );
-      }
-    });
-  });
+  const server = fixedReplyServer(count);
   if ("path" in target) server.listen({ path: target.path }, ready);
   else server.listen({ port: target.port, host: target.host }, ready);
 } else {

@@ -23,45 +23,10 @@ async function serveNodeHttp(): Promise<void> {
   }).listen({ fd: FD }, ready);
 }
 
-function encodeResponse(close: boolean): Uint8Array {
-  return new TextEncoder().encode(
-    "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=UTF-8\r\n" +
-      `date: ${new Date().toUTCString()}\r\ncontent-length: 12\r\n` +
-      `${close ? "connection: close\r\n" : ""}\r\nHello World!`,
-  );
-}
-
-/**
- * node:net answering every request head with one pre-encoded response (enough
- * for wrk's body-less GETs): the upper bound for any HTTP layer on node:net.
- */
+/** node:net answering every request head with one pre-encoded response (fixed_reply.ts). */
 async function serveFixedResponse(): Promise<void> {
-  const { createServer } = await import("node:net");
-  let response = encodeResponse(false);
-  let closing = encodeResponse(true);
-  setInterval(() => {
-    response = encodeResponse(false);
-    closing = encodeResponse(true);
-  }, 1000).unref();
-  const latin1 = new TextDecoder("latin1");
-  createServer((socket) => {
-    let pending = "";
-    socket.on("error", () => socket.destroy());
-    socket.on("data", (chunk: Uint8Array) => {
-      if (socket.writableEnded) return;
-      pending += latin1.decode(chunk);
-      let end;
-      while ((end = pending.indexOf("\r\n\r\n")) >= 0) {
-        const head = pending.slice(0, end);
-        pending = pending.slice(end + 4);
-        if (/\r\nconnection:\s*close/i.test(head)) {
-          socket.end(closing);
-          return;
-        }
-        socket.write(response);
-      }
-    });
-  }).listen({ fd: FD }, ready);
+  const { fixedReplyServer } = await import("./fixed_reply.ts");
+  fixedReplyServer().listen({ fd: FD }, ready);
 }
 
 async function master(where: string, count: number, kind: string): Promise<void> {

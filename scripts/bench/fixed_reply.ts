@@ -1,0 +1,43 @@
+// The ceiling of any HTTP layer on node:net: a server that answers every request head
+// with one pre-encoded hello-world response (enough for wrk's body-less GETs).
+
+import { createServer, type Server } from "node:net";
+
+function encodeResponse(close: boolean): Uint8Array {
+  return new TextEncoder().encode(
+    "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=UTF-8\r\n" +
+      `date: ${new Date().toUTCString()}\r\ncontent-length: 12\r\n` +
+      `${close ? "connection: close\r\n" : ""}\r\nHello World!`,
+  );
+}
+
+/** A node:net server (not yet listening) that answers each request head; `onRequest` counts. */
+export function fixedReplyServer(onRequest: () => void = () => {}): Server {
+  let keep = encodeResponse(false);
+  let close = encodeResponse(true);
+  // The Date header, as a real server keeps it.
+  setInterval(() => {
+    keep = encodeResponse(false);
+    close = encodeResponse(true);
+  }, 1000).unref();
+  const latin1 = new TextDecoder("latin1");
+  return createServer((socket) => {
+    let pending = "";
+    socket.on("error", () => socket.destroy());
+    socket.on("data", (chunk: Uint8Array) => {
+      if (socket.writableEnded) return;
+      pending += latin1.decode(chunk);
+      let end;
+      while ((end = pending.indexOf("\r\n\r\n")) >= 0) {
+        const head = pending.slice(0, end);
+        pending = pending.slice(end + 4);
+        onRequest();
+        if (/\r\nconnection:\s*close/i.test(head)) {
+          socket.end(close);
+          return;
+        }
+        socket.write(keep);
+      }
+    });
+  });
+}
