@@ -36,7 +36,8 @@ server, every row measured --rounds times interleaved, each row's median run.
 Options:
   --duration N   seconds per measured run (default 5)
   --rounds N     interleaved rounds (default 3)
-  --only LIST    comma-separated parts: tcp, nginx, gthread, gunicorn (default all)
+  --only LIST    comma-separated parts: tcp, nginx, gthread, gunicorn (default: these), and
+                 close (TCP with Connection: close, -w 2 against the raw peers; only asked)
   --base DIR     an earlier appserve checkout (its dist/appserve and src/cli/main.ts,
                  built): its appserve rows run too, as "before"
   -h, --help     this text
@@ -47,7 +48,7 @@ const RAW_SERVE = "scripts/bench/raw_serve.ts";
 const RAW_INHERITED = "scripts/bench/raw_inherited.ts";
 const GUNICORN_APP = "cpu_wsgi:app";
 
-type Part = "tcp" | "nginx" | "gthread" | "gunicorn";
+type Part = "tcp" | "close" | "nginx" | "gthread" | "gunicorn";
 /** How wrk reaches the server: straight over TCP, or through nginx on unix sockets. */
 type Via = "tcp" | "tcp-close" | "nginx" | "nginx-keepalive";
 
@@ -199,6 +200,12 @@ function rows(parts: Set<Part>, base?: string): Row[] {
     const t = { rps: 0.85, cpu: 1.3 };
     add("tcp", "tcp", appserve("binary-deno", w2), denoPeer, t, denoFixed);
   }
+  if (parts.has("close")) {
+    const bunPeer = add("close", "tcp-close", bun2);
+    add("close", "tcp-close", appserve("binary", w2), bunPeer);
+    const denoPeer = add("close", "tcp-close", deno2);
+    add("close", "tcp-close", appserve("deno", w2), denoPeer);
+  }
   if (parts.has("nginx")) {
     for (const via of ["nginx", "nginx-keepalive"] as const) {
       const t = { rps: via === "nginx" ? 0.9 : 0.95, cpu: 1.3 };
@@ -213,9 +220,9 @@ function rows(parts: Set<Part>, base?: string): Row[] {
   if (parts.has("gthread")) {
     const gthread = ["-w", "1", "-k", "gthread", "--threads", "2"];
     for (const via of ["tcp", "tcp-close"] as const) {
-      // The keep-alive -w 2 row is the tcp part's, when that part runs.
-      const peer = via === "tcp" && parts.has("tcp")
-        ? `tcp: ${FLAVOUR_NAME.binary} -w 2`
+      // The -w 2 row is the tcp (close) part's, when that part runs.
+      const peer = parts.has(via === "tcp" ? "tcp" : "close")
+        ? `${via}: ${FLAVOUR_NAME.binary} -w 2`
         : add("gthread", via, appserve("binary", w2));
       add("gthread", via, appserve("binary", gthread), peer, { rps: 0.9 });
     }
@@ -424,7 +431,7 @@ async function main(): Promise<void> {
   const known: Part[] = ["tcp", "nginx", "gthread", "gunicorn"];
   const parts = new Set<Part>(
     values.only === undefined ? known : values.only.split(",").map((p) => {
-      if (!known.includes(p as Part)) throw new BenchError(`--only: unknown part "${p}"`);
+      if (![...known, "close"].includes(p)) throw new BenchError(`--only: unknown part "${p}"`);
       return p as Part;
     }),
   );
