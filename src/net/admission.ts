@@ -31,7 +31,6 @@ export class Admission {
   readonly #max: number;
   readonly #share: ConnectionShare | undefined;
   readonly #gates = new Set<Holdable>();
-  readonly #now: () => number;
   #open = 0;
   #full = false;
   #over = false;
@@ -46,10 +45,9 @@ export class Admission {
   #stopped = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(max: number, share?: ConnectionShare, now: () => number = Date.now) {
+  constructor(max: number, share?: ConnectionShare) {
     this.#max = max;
     this.#share = share;
-    this.#now = now;
     share?.publish(0, true);
   }
 
@@ -93,7 +91,7 @@ export class Admission {
     if (shed) {
       this.#leaving--;
       this.#moved++;
-      this.#movedAt = this.#now();
+      this.#movedAt = Date.now();
     }
     this.#update();
   }
@@ -134,7 +132,7 @@ export class Admission {
 
   /** Shed connections that may not show at a sibling yet: leaving, or closed just now. */
   #incoming(): number {
-    if (this.#moved > 0 && this.#now() - this.#movedAt >= SETTLE_MS) this.#moved = 0;
+    if (this.#moved > 0 && Date.now() - this.#movedAt >= SETTLE_MS) this.#moved = 0;
     return this.#leaving + this.#moved;
   }
 
