@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages the tests and benchmarks start for real
 # (nginx-light as an upstream proxy, its stream module for the PROXY protocol, wrk as a load generator, openssl and curl for the TLS
-# tests, passwd's useradd/userdel for the privilege-drop tests, rsyslog as a real syslog receiver)
+# tests, passwd's useradd/userdel for the privilege-drop tests, iproute2's ss for counting a worker's connections, rsyslog as a real syslog receiver)
 # when missing.
 set -e
 missing=""
@@ -11,6 +11,7 @@ command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v useradd >/dev/null 2>&1 || missing="$missing passwd"
+command -v ss >/dev/null 2>&1 || missing="$missing iproute2"
 command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || missing="$missing rsyslog"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

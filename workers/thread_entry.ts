@@ -115,6 +115,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         access: accessLogger(config, log),
         tls: loadTlsFiles(config, runtime.tlsClientCerts),
         explain: runtime.explainAppError,
+        staticBody: runtime.staticBody,
       }),
       counters,
     ),

@@ -62,8 +62,8 @@ if (kind === "native") {
     scheme: "http",
     defaultHost: "localhost",
     onAppError: () => new Response("error", { status: 500 }),
-    // Workers do not pass it yet (HttpOptions.staticBody); STATIC_BODY=1 measures it.
-    staticBody: process.env.STATIC_BODY ? (await detectRuntime()).staticBody : undefined,
+    // As a worker serves.
+    staticBody: (await detectRuntime()).staticBody,
   });
   await server.listen(target);
   ready();

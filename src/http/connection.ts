@@ -112,6 +112,8 @@ export class Connection implements ExchangeHost, BodySink {
   private peerEnded = false;
   private pausedBody = false;
   private pausedPipeline = false;
+  /** The worker's share balance told this connection to close (ServerCore.shed). */
+  leaving = false;
   /** The body of the current request if it came with `Expect: 100-continue`. */
   private expectBody: RequestBody | null = null;
 
@@ -327,12 +329,19 @@ export class Connection implements ExchangeHost, BodySink {
     // After a half-close only requests already received (pipelined) are still answered.
     if (this.peerEnded && this.pending === null) return false;
     const b = this.body;
-    // Shedding (the worker has more than its share) never drops requests already pipelined.
-    if (b === null || b.done) return this.pending !== null || !core.shed();
+    if (b === null || b.done) return !this.shedding();
     // A client told to wait for 100 Continue may never send the body: nothing to skip reliably.
     if (this.expectBody === b && !b.continueSent) return false;
     return b.remaining >= 0 && b.remaining <= DRAIN_LIMIT && !b.failed &&
-      (this.pending !== null || !core.shed());
+      !this.shedding();
+  }
+
+  // Whether the connection closes after this response to move to a sibling worker (this one
+  // has more than its share). Never drops requests already pipelined; asks the balance once.
+  private shedding(): boolean {
+    if (this.pending !== null) return false;
+    if (!this.leaving) this.leaving = this.core.shed();
+    return this.leaving;
   }
 
   private afterResponse(keep: boolean): void {

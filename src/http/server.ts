@@ -155,12 +155,16 @@ class Core implements ServerCore {
       refreshDate(now);
     }
     for (const c of this.conns) if (c.deadline <= now) c.timeout();
-    this.gate?.tick(now);
+    if (this.gate !== null) {
+      this.gate.tick(now);
+      // A sibling's count may have fallen while nothing opened or closed here.
+      this.gating!.admission.beat();
+    }
   }
 
   settle(conn: Connection | null): void {
     if (conn !== null && this.conns.delete(conn) && this.gate !== null) {
-      this.gating!.admission.closed();
+      this.gating!.admission.closed(conn.leaving);
     }
     if (this.closing && this.conns.size === 0 && (this.inFlight === 0 || this.forced)) {
       if (this.ticker !== null) {

@@ -101,9 +101,7 @@ export interface HttpOptions {
   defaultHost: string;
   /**
    * A Response's body without reading its stream, when the runtime keeps it as a string or bytes
-   * (Runtime.staticBody); null: read `response.body`. None: always read the stream. The workers
-   * do not pass it yet: answering in the turn the request came in upsets the share balance
-   * (docs/architecture.md, "Where the microseconds go").
+   * (Runtime.staticBody); null: read `response.body`. None: always read the stream.
    */
   staticBody?(response: Response): string | Uint8Array | null;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */

@@ -149,9 +149,10 @@ async function serveListeners(
   const tls = loadTlsFiles(config, runtime.tlsClientCerts);
   const access = accessLogger(config, log);
   const explain = runtime.explainAppError;
+  const staticBody = runtime.staticBody;
   const options = {
     ...withRequestCounters(
-      httpOptions(config, log, { keepAlive, access, tls, explain }),
+      httpOptions(config, log, { keepAlive, access, tls, explain, staticBody }),
       context.counters,
     ),
     gate,

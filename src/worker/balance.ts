@@ -30,12 +30,23 @@ export class Balance implements ConnectionShare {
     this.#board.write(this.#slot, this.#pid, this.#open, Date.now());
   }
 
-  excess(open: number): number {
-    const fewest = this.#board.fewestBesides(this.#slot, Date.now() - LIVE_MS);
+  excess(open: number, incoming: number): number {
+    const found = this.#fewest();
+    if (found < 0) return 0;
+    const fewest = found + incoming;
     // A fifth more than the fewest (at least two more) is within the share: counts stay within
     // about ±10% of even. Beyond it, half the difference moves, which evens the two out.
-    if (fewest < 0 || open <= fewest + Math.max(2, Math.floor(open / 5))) return 0;
+    if (open <= fewest + Math.max(2, Math.floor(open / 5))) return 0;
     return Math.floor((open - fewest) / 2);
+  }
+
+  someoneHasFewer(open: number): boolean {
+    const fewest = this.#fewest();
+    return fewest >= 0 && fewest < open;
+  }
+
+  #fewest(): number {
+    return this.#board.fewestBesides(this.#slot, Date.now() - LIVE_MS);
   }
 }
 

@@ -29,13 +29,15 @@ export interface HttpOptionsOptions {
   tls?: TlsFiles | null;
   /** An app error as one line, when the runtime has one (Runtime.explainAppError). */
   explain?: (error: unknown) => string | undefined;
+  /** A Response's body without its stream, when the runtime keeps one (Runtime.staticBody). */
+  staticBody?: (response: Response) => string | Uint8Array | null;
 }
 
 /** The HTTP layer's options for this configuration. */
 export function httpOptions(
   config: Config,
   log: Logger,
-  { keepAlive, access, tls, explain }: HttpOptionsOptions,
+  { keepAlive, access, tls, explain, staticBody }: HttpOptionsOptions,
 ): HttpServerOptions {
   return {
     onRequestDone: access &&
@@ -54,6 +56,7 @@ export function httpOptions(
     tls: tls ? tlsAcceptor(tls) : undefined,
     defaultHost: "localhost",
     onAppError: appErrorResponder(log, explain),
+    staticBody,
     onBodyError: bodyErrorLogger(log),
     bodyTimeout: config.body_timeout,
     onAcceptError: (message) => log.warning(message),

@@ -95,8 +95,12 @@ export class ThreadPool {
             socket.destroy();
             return;
           }
-          admission.opened();
           this.#handOver({ fd, listener: index, unix: gate.unix });
+          // The threads count the connections they closed in shared memory: counting only the
+          // new ones here until the heartbeat's recount held the gate "full" once
+          // worker_connections had been accepted in that second (under Connection: close, a
+          // ceiling of about worker_connections requests per second).
+          admission.recount(this.#open());
         },
       });
       await gate.open();
@@ -110,9 +114,7 @@ export class ThreadPool {
    * connection limit and share), and answers for and replaces threads that hang.
    */
   checkLiveness(): void {
-    let open = this.#pending.length;
-    for (const thread of this.#threads) if (!thread.dead) open += thread.open;
-    this.#admission?.recount(open);
+    this.#admission?.recount(this.#open());
     this.#sumCounters();
     const now = Date.now();
     for (const gate of this.#gates) gate.tick(now);
@@ -164,6 +166,13 @@ export class ThreadPool {
     for (const gate of this.#gates) gate.close();
     for (const thread of this.#threads) thread.terminate();
     this.#threads.clear();
+  }
+
+  /** Connections open in the threads or waiting for one. */
+  #open(): number {
+    let open = this.#pending.length;
+    for (const thread of this.#threads) if (!thread.dead) open += thread.open;
+    return open;
   }
 
   /** Gives a connection to the live thread with the fewest open ones. */

@@ -1,0 +1,120 @@
+// The share balance between workers on one socket (src/net/admission.ts with
+// src/worker/balance.ts over a real scoreboard in plain memory): two workers' admissions
+// side by side, the gates recording their holds.
+
+import assert from "node:assert/strict";
+import { Admission, type Holdable } from "../src/net/admission.ts";
+import type { HoldReason } from "../src/net/accept_gate.ts";
+import { Scoreboard, SCOREBOARD_BYTES } from "../src/ipc/scoreboard.ts";
+import { Balance } from "../src/worker/balance.ts";
+import { sleep } from "./_helpers.ts";
+
+/** A gate that records why it is held. */
+class RecordingGate implements Holdable {
+  readonly holds = new Set<HoldReason>();
+  hold(reason: HoldReason): void {
+    this.holds.add(reason);
+  }
+  release(reason: HoldReason): void {
+    this.holds.delete(reason);
+  }
+}
+
+interface Worker {
+  admission: Admission;
+  gate: RecordingGate;
+}
+
+/** Two workers of one master sharing a scoreboard. */
+function twoWorkers(): [Worker, Worker, Scoreboard] {
+  const board = new Scoreboard(new Uint8Array(SCOREBOARD_BYTES));
+  const make = (slot: number): Worker => {
+    const admission = new Admission(1000, new Balance(board, slot, 100 + slot));
+    const gate = new RecordingGate();
+    admission.add(gate);
+    return { admission, gate };
+  };
+  return [make(0), make(1), board];
+}
+
+/** One response on each of `count` kept-alive connections: how many were told to close. */
+function respond(worker: Worker, count: number): number {
+  let shed = 0;
+  for (let i = 0; i < count; i++) if (worker.admission.shed()) shed++;
+  return shed;
+}
+
+// Longer than the admission's settling time (50 ms) and a few of its rechecks (10 ms each).
+const RECHECKS_MS = 150;
+
+Deno.test("Admission: a burst accepted in one turn is shed once, not again while it closes", async () => {
+  const [a, b] = twoWorkers();
+  // Deno accepts all of wrk's 64 connections in one batch; the requests on them are answered
+  // in the same turn, before any of the shed connections has closed or reached the sibling.
+  for (let i = 0; i < 64; i++) a.admission.opened();
+  assert.ok(a.gate.holds.has("share"), "over its share: it stops accepting");
+  assert.equal(respond(a, 64), 32, "half the difference is told to close");
+  // Those 32 are still open here (their responses are being written) and not yet at b: the
+  // rechecks in between must not count them here again.
+  await sleep(RECHECKS_MS);
+  assert.equal(respond(a, 32), 0, "nothing more is shed while the first ones are under way");
+  assert.ok(a.gate.holds.has("share"), "it holds while they are on their way to b");
+  // They close here and reopen at b.
+  for (let i = 0; i < 32; i++) a.admission.closed(true);
+  for (let i = 0; i < 32; i++) b.admission.opened();
+  await sleep(RECHECKS_MS);
+  assert.equal(a.admission.open, 32);
+  assert.equal(b.admission.open, 32);
+  assert.deepEqual([...a.gate.holds], [], "even again: a accepts");
+  assert.deepEqual([...b.gate.holds], [], "b never had more than its share");
+  assert.equal(respond(a, 32) + respond(b, 32), 0);
+  a.admission.stop();
+  b.admission.stop();
+});
+
+Deno.test("Admission: the siblings see only the connections that stay", () => {
+  const [a, b, board] = twoWorkers();
+  for (let i = 0; i < 40; i++) a.admission.opened();
+  assert.equal(respond(a, 40), 20);
+  // The 20 told to close still count against worker_connections, but no longer to siblings:
+  // b may take them without seeming to be over its share.
+  assert.equal(board.read(0).get(100), 20);
+  for (let i = 0; i < 20; i++) b.admission.opened();
+  assert.deepEqual([...b.gate.holds], []);
+  assert.equal(respond(b, 20), 0);
+  a.admission.stop();
+  b.admission.stop();
+});
+
+Deno.test("Admission: a worker left with more than its share by a sibling's fall sheds at its next beat", () => {
+  const [a, b] = twoWorkers();
+  for (let i = 0; i < 30; i++) {
+    a.admission.opened();
+    b.admission.opened();
+  }
+  assert.deepEqual([...a.gate.holds, ...b.gate.holds], []);
+  // a's clients leave; nothing opens or closes at b, which has twice its share now.
+  for (let i = 0; i < 20; i++) a.admission.closed();
+  assert.equal(respond(b, 30), 0, "b has not looked yet");
+  b.admission.beat();
+  assert.ok(b.gate.holds.has("share"));
+  assert.equal(respond(b, 30), 10, "half the difference moves to a");
+  a.admission.stop();
+  b.admission.stop();
+});
+
+Deno.test("Admission: a connection shed and closed is not counted twice", async () => {
+  const [a, b] = twoWorkers();
+  for (let i = 0; i < 10; i++) a.admission.opened();
+  assert.equal(respond(a, 10), 5);
+  for (let i = 0; i < 5; i++) a.admission.closed(true);
+  for (let i = 0; i < 5; i++) b.admission.opened();
+  // A client that leaves without being shed is an ordinary close.
+  a.admission.closed();
+  b.admission.closed();
+  await sleep(RECHECKS_MS);
+  assert.equal(a.admission.open, 4);
+  assert.deepEqual([...a.gate.holds], []);
+  a.admission.stop();
+  b.admission.stop();
+});
