@@ -405,10 +405,16 @@ export class Arbiter {
 
   /** Prometheus's text for --metrics-bind, read from the master's records and the scoreboard. */
   metrics(): string {
-    return this.#book.render([...this.#workers.values()], this.#slots, {
-      runtime: `${this.#ctx.runtime.name} ${this.#ctx.runtime.version}`,
-      workerRuntime: describeWorkerRuntime(this.#ctx.launch.runtime).split(" (")[0],
+    const { runtime, launch, listeners, reusePort, log } = this.#ctx;
+    return this.#book.render([...this.#workers.values()], {
+      slots: this.#slots,
+      runtime: `${runtime.name} ${runtime.version}`,
+      workerRuntime: describeWorkerRuntime(launch.runtime).split(" (")[0],
       configured: this.#numWorkers,
+      listeners,
+      reusePort,
+      libc: runtime.libc(),
+      dropped: log.dropped,
     });
   }
 
