@@ -146,7 +146,10 @@ export class InflightWatch implements ExchangeWatch {
         this.closed(tag);
         return result;
       }
-      return Promise.resolve(result).finally(() => this.closed(tag));
+      // A side chain: the server awaits the app's own promise, one reaction later is not its.
+      const done = () => this.closed(tag);
+      result.then(done, done);
+      return result;
     };
   }
 
