@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, mkdirSync, renameSync, statSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, osReason } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import {
   type ControlReply,
@@ -126,14 +126,18 @@ export async function openDefaultControl(
   handle: ControlHandler,
   log: Logger,
 ): Promise<ControlSocket | undefined> {
+  const without =
+    "serving without a control socket (name one with --control-socket PATH or -n NAME)";
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  } catch (error) {
+    log.warning(`Cannot make the directory "${dirname(path)}": ${osReason(error)}; ${without}`);
+    return undefined;
+  }
+  try {
     return await ControlSocket.open(path, handle);
   } catch (error) {
-    const why = (error as Error).message.replace(/^--control-socket: /, "");
-    log.warning(
-      `${why}; serving without a control socket (name one with --control-socket PATH or -n NAME)`,
-    );
+    log.warning(`${(error as Error).message.replace(/^--control-socket: /, "")}; ${without}`);
     return undefined;
   }
 }

@@ -3,7 +3,7 @@
 // socket, a user without access, a malformed request (the master serves on).
 
 import assert from "node:assert/strict";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import {
@@ -275,5 +275,31 @@ e2e(
     assert.ok(!hasStackTrace(result.stderr), result.stderr);
     assert.doesNotMatch(server.stderr, /control socket/i);
     assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "an $XDG_RUNTIME_DIR where no socket can be made: a warning, the master serves; ctl finds none",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      // "appserve" there is a file, not a directory.
+      writeFileSync(join(dir.path, "appserve"), "");
+      const env = { XDG_RUNTIME_DIR: dir.path };
+      const server = start(target, ["-b", "127.0.0.1:0", PID_APP], { env });
+      const url = await server.ready(1);
+      assert.equal((await get(url)).status, 200);
+      assert.match(
+        server.stderr,
+        /\[WARNING\] Cannot make the directory ".*\/appserve": File exists; serving without a control socket/,
+      );
+      assert.ok(!hasStackTrace(server.stderr), server.stderr);
+      const none = await run(client(target), ["ctl", "status"], { env: { XDG_RUNTIME_DIR: "/" } });
+      assert.equal(none.code, 2, none.stderr);
+      assert.match(none.stderr, /ctl: Name the master: .* \(no control socket in \/appserve\)/);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
   },
 );
