@@ -48,7 +48,13 @@ e2e(
         500,
       );
     }
-    const after = await scrape(base);
+    // A request is counted once its response is written, which may be after the client read it.
+    const total = (s: Sample[]) => sampleValue(s, "appserve_request_duration_seconds_count") ?? 0;
+    let after: Sample[] = [];
+    await eventually(async () => {
+      after = await scrape(base);
+      return total(after) - total(before) >= 7;
+    }, "7 requests counted");
     assert.equal(
       count(after, { method: "GET", status: "2xx" }) -
         count(before, { method: "GET", status: "2xx" }),
@@ -59,7 +65,6 @@ e2e(
         count(before, { method: "POST", status: "5xx" }),
       2,
     );
-    const total = (s: Sample[]) => sampleValue(s, "appserve_request_duration_seconds_count") ?? 0;
     assert.equal(total(after) - total(before), 7);
     assert.equal(sampleValue(after, "appserve_workers"), 2);
     assert.equal(sampleValue(after, "appserve_workers_configured"), 2);
