@@ -56,6 +56,7 @@ const OS_REASONS: Record<string, string> = {
   EPERM: "Operation not permitted",
   EISDIR: "Is a directory",
   ENOTDIR: "Not a directory",
+  EEXIST: "File exists",
   EROFS: "Read-only file system",
   ENOSPC: "No space left on device",
 };

@@ -198,7 +198,9 @@ export function spawnPiped(
 ): ChildProcess {
   return spawn(command, args, {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, ...options.env },
+    // A desktop session's XDG_RUNTIME_DIR would give every server a control socket there (and
+    // two servers of one app a warning): tests that want one set it.
+    env: { ...process.env, XDG_RUNTIME_DIR: "", ...options.env },
     detached: options.detached ?? false,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -13,10 +13,19 @@ Deno.test("renderMetrics() writes what the format's rules accept, buckets cumula
     runtime: "bun 1.4.4",
     workerRuntime: "deno 2.9.6",
     configured: 2,
-    workers: [{ pid: 7, ageSeconds: 1.5, rss: 1000 }, { pid: 8, ageSeconds: 2, rss: undefined }],
+    workers: [
+      { pid: 7, ageSeconds: 1.5, rss: 1000, connections: 3, requests: 2 },
+      { pid: 8, ageSeconds: 2, rss: undefined, connections: undefined, requests: undefined },
+    ],
     counters,
     inFlight: 1,
     restarts: { exit: 1, timeout: 0 },
+    backlog: [
+      { listener: 'unix:/tmp/a"b', queued: 0 },
+      { listener: "http://127.0.0.1:80", pid: 7, queued: 4 },
+      { listener: "http://127.0.0.1:80", pid: 8, queued: 1 },
+    ],
+    dropped: { syslog: 5, otel: 0 },
   }));
   assert.equal(
     sampleValue(samples, "appserve_requests_total", { method: "other", status: "4xx" }),
@@ -30,6 +39,19 @@ Deno.test("renderMetrics() writes what the format's rules accept, buckets cumula
   assert.equal(sampleValue(samples, "appserve_request_duration_seconds_count"), 3);
   assert.equal(samples.find((s) => s.name === "appserve_build_info")?.labels.version, '1"\\x');
   assert.equal(samples.filter((s) => s.name === "appserve_worker_rss_bytes").length, 1);
+  assert.equal(sampleValue(samples, "appserve_connections"), 3);
+  assert.equal(sampleValue(samples, "appserve_worker_connections", { pid: "7" }), 3);
+  assert.equal(samples.filter((s) => s.name === "appserve_worker_connections").length, 1);
+  assert.equal(sampleValue(samples, "appserve_worker_requests_total", { pid: "7" }), 2);
+  const listener = { listener: "http://127.0.0.1:80" };
+  assert.equal(sampleValue(samples, "appserve_listen_backlog", listener), 5);
+  assert.equal(sampleValue(samples, "appserve_listen_backlog", { listener: 'unix:/tmp/a"b' }), 0);
+  assert.equal(
+    sampleValue(samples, "appserve_worker_listen_backlog", { ...listener, pid: "8" }),
+    1,
+  );
+  assert.equal(sampleValue(samples, "appserve_log_dropped_total", { sender: "syslog" }), 5);
+  assert.equal(sampleValue(samples, "appserve_log_dropped_total", { sender: "otel" }), 0);
 });
 
 Deno.test("parsePrometheus() refuses what a Prometheus server would", () => {

@@ -34,13 +34,15 @@ BINARY (the build before the change) and dist/appserve take turns under
 wrk -t1 -c32, -w 1 hello world, Bun and Deno workers, access log off and on.
 --new BINARY instead of dist/appserve; the same binary twice is the control.
 --new-args "ARGS" adds ARGS to the new one's command line (e.g. the cost of
-"--metrics-bind 127.0.0.1:0", with --base dist/appserve); --log off|on picks a mode.
+"--metrics-bind 127.0.0.1:0", with --base dist/appserve); --args "ARGS" adds ARGS
+to both (e.g. "--reuse-port"); --log off|on picks a mode; --only bun|deno one runtime.
 `;
 
 interface Options {
   base: string;
   next: string;
   nextArgs: string[];
+  args: string[];
   logs: string[];
   runtimes: string[];
   rounds: number;
@@ -55,6 +57,7 @@ function parse(argv: string[]): Options {
     duration: 2,
     runtimes: ["bun", "deno"],
     nextArgs: [] as string[],
+    args: [] as string[],
     logs: ["off", "on"],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -65,6 +68,7 @@ function parse(argv: string[]): Options {
     } else if (argv[i] === "--base" && v) o.base = v, i++;
     else if (argv[i] === "--new" && v) o.next = v, i++;
     else if (argv[i] === "--new-args" && v) o.nextArgs = v.split(/\s+/).filter(Boolean), i++;
+    else if (argv[i] === "--args" && v) o.args = v.split(/\s+/).filter(Boolean), i++;
     else if (argv[i] === "--log" && (v === "off" || v === "on")) o.logs = [v], i++;
     else if (argv[i] === "--only" && (v === "bun" || v === "deno")) o.runtimes = [v], i++;
     else if (argv[i] === "--rounds" && Number(v) >= 1) o.rounds = Number(v), i++;
@@ -128,7 +132,7 @@ await runBench(async () => {
   const dir = mkdtempSync(join(tmpdir(), "appserve-forensics-"));
   try {
     const out = [
-      `${o.rounds} rounds of ${o.duration} s, wrk -t1 -c32, -w 1 hello world`,
+      `${o.rounds} rounds of ${o.duration} s, wrk -t1 -c32, -w 1 hello world ${o.args.join(" ")}`,
       "| workers, access log | new/base req/s, median (range) | base CPU µs/req | new CPU µs/req | CPU |",
       "| --- | --- | --- | --- | --- |",
     ];
@@ -138,7 +142,7 @@ await runBench(async () => {
     for (const runtime of o.runtimes) {
       for (const mode of o.logs) {
         const log = mode === "on" ? ["--access-logfile", join(dir, `${runtime}.log`)] : [];
-        const args = ["--runtime", runtime, ...log];
+        const args = ["--runtime", runtime, ...log, ...o.args];
         process.stdout.write(await row(o, `${runtime}, ${mode}`, args) + "\n");
       }
     }

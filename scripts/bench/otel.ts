@@ -1,13 +1,23 @@
 // What OpenTelemetry request spans cost (issue 20): hello world on appserve -w 1
 // under deno run, with OTel off and with OTEL_DENO=true exporting every span to
 // a local OTLP/HTTP receiver (in this process), then the same two with
-// --reuse-port (Deno.serve's own spans: what `deno serve` users had); with
-// --base DIR also the tree before the spans existed (OTel off there too). The servers take turns under
-// wrk, each alone while measured; req/s ratios against "off" per round, medians,
-// and each worker's CPU µs per request from /proc. Not part of `make bench`.
+// --reuse-port (Deno.serve's own spans: what `deno serve` users had), and this
+// tree with the span hook taken out (a copy under .tmp/ whose withRequestSpans
+// returns the app at once): what "off" must not differ from. With --base DIR also
+// a tree before the spans existed. The servers take turns under wrk, each alone
+// while measured; req/s ratios against "off" per round, medians, and each
+// worker's CPU µs per request from /proc. Part of `make bench`.
 
 import { createServer } from "node:http";
-import { existsSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import {
@@ -84,6 +94,26 @@ async function receiver(): Promise<{ endpoint: string; spans: () => number; clos
   return { endpoint: `http://${HOST}:${port}`, spans: () => spans, close: () => server.close() };
 }
 
+/**
+ * A copy of this tree's sources (node_modules linked) whose withRequestSpans returns the app's
+ * handler without looking for OpenTelemetry: the build without the span hook.
+ */
+function hooklessTree(): string {
+  const tree = join(ROOT, ".tmp", "otel_bench_hookless");
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(tree, { recursive: true });
+  for (const part of ["src", "workers", "mod.ts", "deno.json", "package.json"]) {
+    cpSync(join(ROOT, part), join(tree, part), { recursive: true });
+  }
+  symlinkSync(join(ROOT, "node_modules"), join(tree, "node_modules"));
+  const file = join(tree, "src/log/request_span.ts");
+  const text = readFileSync(file, "utf8");
+  const hook = "if (!otelRegistered()) return handler;";
+  if (!text.includes(hook)) throw new BenchError(`${file}: no "${hook}" to take out`);
+  writeFileSync(file, text.replace(hook, "return handler;"));
+  return tree;
+}
+
 async function startServer(v: Variant): Promise<Running> {
   const port = await freePort();
   const args = ["run", "-A", "--unstable-net", "--quiet", "src/cli/main.ts", "-w", "1"];
@@ -114,6 +144,7 @@ async function main(): Promise<void> {
   };
   const variants: Variant[] = [
     { name: "off", tree: ROOT, env: {} },
+    { name: "no span hook (off)", tree: hooklessTree(), env: {} },
     { name: "on (OTEL_DENO=true)", tree: ROOT, env: on },
     { name: "--reuse-port, off", tree: ROOT, env: {}, args: ["--reuse-port"] },
     { name: "--reuse-port, on (Deno.serve's spans)", tree: ROOT, env: on, args: ["--reuse-port"] },
@@ -147,6 +178,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(servers.map((s) => stop(s.proc)));
     collector.close();
+    rmSync(join(ROOT, ".tmp", "otel_bench_hookless"), { recursive: true, force: true });
   }
   const off = servers.find((s) => s.name === "off")!;
   const out = [

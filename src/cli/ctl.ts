@@ -1,14 +1,26 @@
 // `appserve ctl VERB`: speaks to a running master over its control socket
 // (src/ipc/control_protocol.ts) and prints the answer, for people or, with --json, scripts.
 
+import { readdirSync } from "node:fs";
 import { connect } from "node:net";
+import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { AppserveError, UsageError } from "../errors.ts";
 import { ExitCode } from "../exit_codes.ts";
-import type { ControlReply, ControlRequest, WorkerStatus } from "../ipc/control_protocol.ts";
+import {
+  type ControlReply,
+  type ControlRequest,
+  controlSocketName,
+  runtimeControlDir,
+  type WorkerStatus,
+} from "../ipc/control_protocol.ts";
 
-const USAGE = `Usage: appserve ctl (--control-socket PATH | -p PIDFILE) [--json] VERB
+const USAGE = `Usage: appserve ctl [--control-socket PATH | -p PIDFILE | -n NAME] [--json] VERB
+
+Finds the master by its --control-socket, its --pid file (PIDFILE.ctl), or, for a master
+started with neither, under $XDG_RUNTIME_DIR/appserve: NAME.ctl (NAME: its --name, else
+the app's module), or the only socket there.
 
 Verbs:
   status          workers: pid, age, requests served, in flight, RSS, state
@@ -75,7 +87,7 @@ function ask(path: string, req: ControlRequest): Promise<ControlReply> {
     socket.on("error", (error: NodeJS.ErrnoException) =>
       fail(
         error.code === "ENOENT"
-          ? "no such socket (is it running, with this --pid or --control-socket?)"
+          ? "no such socket (is it running, with this --pid, --control-socket or --name?)"
           : error.code === "ECONNREFUSED"
           ? "stale socket, no master listens"
           : error.code === "EACCES"
@@ -100,6 +112,29 @@ function statusTable(workers: WorkerStatus[]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }
 
+/** The socket under $XDG_RUNTIME_DIR/appserve: NAME.ctl, or the only one there. */
+function runtimeSocket(name: string | undefined): string {
+  const dir = runtimeControlDir();
+  const how = "--control-socket PATH, -p PIDFILE or -n NAME";
+  if (!dir) throw new UsageError(`ctl: Name the master: ${how} ($XDG_RUNTIME_DIR is not set)`);
+  if (name !== undefined) {
+    return join(dir, `${controlSocketName({ proc_name: name, app: "" })}.ctl`);
+  }
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((f) => f.endsWith(".ctl")).map((f) => f.slice(0, -4));
+  } catch {
+    // No directory: no master has made one.
+  }
+  if (names.length === 1) return join(dir, `${names[0]}.ctl`);
+  if (names.length === 0) {
+    throw new UsageError(`ctl: Name the master: ${how} (no control socket in ${dir})`);
+  }
+  throw new UsageError(
+    `ctl: Several masters in ${dir} (${names.sort().join(", ")}): name one with -n NAME`,
+  );
+}
+
 /** Runs `appserve ctl` with `argv` (after "ctl"); resolves to the exit code. */
 export async function runCtl(argv: string[]): Promise<number> {
   let parsed;
@@ -110,6 +145,7 @@ export async function runCtl(argv: string[]): Promise<number> {
       options: {
         "control-socket": { type: "string" },
         pid: { type: "string", short: "p" },
+        name: { type: "string", short: "n" },
         json: { type: "boolean" },
         quick: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -123,8 +159,8 @@ export async function runCtl(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return ExitCode.OK;
   }
-  const path = values["control-socket"] ?? (values.pid ? `${values.pid}.ctl` : undefined);
-  if (!path) throw new UsageError("ctl: Name the master: --control-socket PATH or -p PIDFILE");
+  const path = values["control-socket"] ??
+    (values.pid ? `${values.pid}.ctl` : runtimeSocket(values.name));
   const [verb, ...rest] = positionals;
   const req = request(verb, rest, values.quick === true);
   const reply = await ask(path, req);

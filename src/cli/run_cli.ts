@@ -11,8 +11,12 @@ import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { NOTIFY_ENV, SystemdNotify } from "../master/systemd_notify.ts";
 import { startMetrics } from "../master/metrics_server.ts";
-import { ControlSocket } from "../master/control_socket.ts";
-import { controlSocketPath } from "../ipc/control_protocol.ts";
+import {
+  type ControlHandler,
+  ControlSocket,
+  openDefaultControl,
+} from "../master/control_socket.ts";
+import { controlSocketPath, implicitControlSocket } from "../ipc/control_protocol.ts";
 import { runCtl } from "./ctl.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
@@ -119,15 +123,16 @@ async function serve(ctx: ServeContext): Promise<number> {
   try {
     pidfile?.create(process.pid);
     // After the pidfile: a second master of the same pidfile is refused for that first.
-    control = controlPath
-      ? await ControlSocket.open(
-        parentPid ? `${controlPath}.2` : controlPath,
-        (request, reply) =>
-          source.arbiter
-            ? source.arbiter.control(request, reply)
-            : reply({ ok: false, error: "The master is starting" }),
-      )
-      : undefined;
+    const handle: ControlHandler = (request, reply) =>
+      source.arbiter
+        ? source.arbiter.control(request, reply)
+        : reply({ ok: false, error: "The master is starting" });
+    const controlAt = parentPid ? `${controlPath}.2` : controlPath;
+    control = !controlPath
+      ? undefined
+      : implicitControlSocket(config)
+      ? await openDefaultControl(controlAt, handle, log)
+      : await ControlSocket.open(controlAt, handle);
     if (identity) {
       // What the master made as root goes to the user first: after the drop it could not.
       const owned = ownedFiles(config, inherited ? [] : listeners, {

@@ -7,7 +7,14 @@ import { RequestBody } from "./body.ts";
 import type { BodySink } from "./body.ts";
 import { Exchange } from "./exchange.ts";
 import type { ExchangeHost } from "./exchange.ts";
-import { buildRequest, ConnInfo, fetchMethod, isBodyless, PeerInfo } from "./fetch_glue.ts";
+import {
+  buildRequest,
+  ConnInfo,
+  fetchMethod,
+  isBodyless,
+  markHttp10,
+  PeerInfo,
+} from "./fetch_glue.ts";
 import { isTrusted, readForwarding } from "./forwarded.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
 import type { ProxyHeader } from "./proxy_protocol.ts";
@@ -308,7 +315,11 @@ export class Connection implements ExchangeHost, BodySink {
       ? core.now + core.bodyTimeoutMs
       : Infinity;
     core.inFlight++;
-    let flags = head.minor === 0 ? F_HTTP10 : 0;
+    let flags = 0;
+    if (head.minor === 0) {
+      flags = F_HTTP10;
+      markHttp10(request);
+    }
     if (m === "HEAD") flags |= F_HEAD;
     if (head.keepAlive) flags |= F_KEEP_ALIVE;
     if (body !== null && head.expectContinue) this.expectBody = body;

@@ -10,6 +10,20 @@ const NO_REMOTE: RemoteAddr = { transport: "unix", hostname: "", port: 0 };
 // `duplex` is required for a stream body but missing from some runtimes' RequestInit typings.
 type StreamingInit = RequestInit & { duplex: "half" };
 
+// HTTP/1.0 requests, for what must tell them from HTTP/1.1 by the Request alone (the OTel span's
+// network.protocol.version): only 1.0 is marked, so an HTTP/1.1 request pays nothing.
+const HTTP10 = new WeakSet<Request>();
+
+/** Marks `request` as one that came as HTTP/1.0. */
+export function markHttp10(request: Request): void {
+  HTTP10.add(request);
+}
+
+/** The HTTP version `request` came with: "1.0" when marked so, else "1.1". */
+export function httpVersionOf(request: Request): "1.0" | "1.1" {
+  return HTTP10.has(request) ? "1.0" : "1.1";
+}
+
 /** The handler's second argument; one per connection since the peer cannot change. */
 export class ConnInfo implements ServeInfo {
   readonly remoteAddr: RemoteAddr;

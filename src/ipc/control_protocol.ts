@@ -2,6 +2,9 @@
 // reply line, then the master closes the connection. Both sides import this file, and where the
 // socket is follows from the configuration alone, so ctl finds the master it is pointed at.
 
+import { basename, extname, isAbsolute, join } from "node:path";
+import process from "node:process";
+import { parseAppSpec } from "../app/app_spec.ts";
 import type { Config } from "../config/settings.ts";
 
 /** What `appserve ctl` asks. */
@@ -35,10 +38,55 @@ export type ControlReply =
 /** The longest request line the master reads; anything longer is refused. */
 export const MAX_REQUEST_BYTES = 4096;
 
-/** The control socket of a configuration: --control-socket, else PIDFILE.ctl, else none. */
-export function controlSocketPath(config: Pick<Config, "control_socket" | "pidfile">): string {
+/**
+ * Where a master named by neither --control-socket nor --pid puts its control socket:
+ * `$XDG_RUNTIME_DIR/appserve` (the user's own runtime directory), or nowhere without one.
+ */
+export function runtimeControlDir(
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
+  const dir = env.XDG_RUNTIME_DIR;
+  return dir && isAbsolute(dir) ? join(dir, "appserve") : undefined;
+}
+
+/** The socket's name in runtimeControlDir(): proc_name, else the app's module and export. */
+export function controlSocketName(config: Pick<Config, "proc_name" | "app">): string {
+  let name = config.proc_name;
+  if (!name) {
+    try {
+      const spec = parseAppSpec(config.app);
+      const file = basename(spec.path);
+      name = [file.slice(0, file.length - extname(file).length), ...spec.names].join(".");
+    } catch {
+      name = "appserve";
+    }
+  }
+  return name.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+type SocketConfig = Pick<Config, "control_socket" | "pidfile" | "proc_name" | "app">;
+
+/**
+ * The control socket of a configuration: --control-socket, else PIDFILE.ctl, else NAME.ctl in
+ * runtimeControlDir(), else none; `off`: none.
+ */
+export function controlSocketPath(
+  config: SocketConfig,
+  env: Record<string, string | undefined> = process.env,
+): string {
   if (config.control_socket === "off") return "";
-  return config.control_socket || (config.pidfile ? `${config.pidfile}.ctl` : "");
+  if (config.control_socket) return config.control_socket;
+  if (config.pidfile) return `${config.pidfile}.ctl`;
+  const dir = runtimeControlDir(env);
+  return dir ? join(dir, `${controlSocketName(config)}.ctl`) : "";
+}
+
+/**
+ * Whether the control socket is the default under $XDG_RUNTIME_DIR, which nobody asked for by
+ * name: another master there is a warning, not a reason to refuse to start.
+ */
+export function implicitControlSocket(config: SocketConfig): boolean {
+  return !config.control_socket && !config.pidfile;
 }
 
 /** A request line as the master reads it: the request, or why it is refused. */

@@ -1,7 +1,8 @@
 // A worker's request counters, kept in its scoreboard slot next to its in-flight table, so the
 // master can serve Prometheus metrics for every worker without asking any (a stuck worker
-// cannot hide its numbers): requests by method and status class, and a latency histogram.
-// Float64 counters: exact up to 2^53, written by one process, read by the master.
+// cannot hide its numbers): requests by method and status class, a latency histogram, and the
+// log lines its syslog and OTel senders dropped. Float64 counters: exact up to 2^53, written by
+// one process, read by the master; they only grow (each writer adds what it newly counted).
 
 /** Methods counted by name; any other is "other". */
 export const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other"];
@@ -9,12 +10,18 @@ export const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTION
 export const STATUS_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /** Upper bounds of the latency histogram's buckets, in seconds (+Inf is the count). */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** The log senders whose dropped lines are counted (--log-syslog, --log-otel). */
+export const LOG_SENDERS = ["syslog", "otel"] as const;
+
+/** Lines a process's log senders dropped since it started (Logger.dropped). */
+export type DroppedLines = Record<typeof LOG_SENDERS[number], number>;
 
 const REQUESTS = 0;
 const HISTOGRAM = METHODS.length * STATUS_CLASSES.length;
 const SUM = HISTOGRAM + LATENCY_BUCKETS.length + 1;
+const DROPPED = SUM + 1;
 /** Counters of one worker. */
-export const METRIC_COUNTERS = SUM + 1;
+export const METRIC_COUNTERS = DROPPED + LOG_SENDERS.length;
 /** Bytes of one worker's counters. */
 export const REQUEST_METRICS_BYTES = METRIC_COUNTERS * 8;
 
@@ -54,6 +61,17 @@ export function countRequest(
   counters[SUM] += seconds;
 }
 
+/**
+ * Adds the lines dropped since the last call into `counters`: `now` is a process's running total
+ * (Logger.dropped), `last` what was added before (updated here).
+ */
+export function countDropped(counters: Float64Array, now: DroppedLines, last: DroppedLines): void {
+  LOG_SENDERS.forEach((sender, i) => {
+    counters[DROPPED + i] += now[sender] - last[sender];
+    last[sender] = now[sender];
+  });
+}
+
 /** What the counters say, summed over workers. */
 export interface RequestTotals {
   /** [method, status class, count] for each non-zero pair. */
@@ -62,6 +80,7 @@ export interface RequestTotals {
   buckets: number[];
   sum: number;
   count: number;
+  dropped: DroppedLines;
 }
 
 /** Adds `from` into `into` (both METRIC_COUNTERS long). */
@@ -79,5 +98,7 @@ export function readTotals(counters: Float64Array): RequestTotals {
     })
   );
   const buckets = Array.from(counters.subarray(HISTOGRAM, SUM));
-  return { requests, buckets, sum: counters[SUM], count: buckets.reduce((a, b) => a + b, 0) };
+  const count = buckets.reduce((a, b) => a + b, 0);
+  const dropped = { syslog: counters[DROPPED], otel: counters[DROPPED + 1] };
+  return { requests, buckets, sum: counters[SUM], count, dropped };
 }

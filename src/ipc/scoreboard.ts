@@ -1,6 +1,7 @@
 // The scoreboard: a page of memory the master shares with every worker (as Apache's is), one
 // slot per worker. A worker writes how many connections it has and when it last did so; its
-// siblings read that to take their share of new connections (src/worker/balance.ts). The
+// siblings read that to take their share of new connections (src/worker/balance.ts), and the
+// master to show them (--metrics-bind, appserve ctl). The
 // master creates it, gives each worker a slot, and clears the slot when the worker is gone.
 // After the slots' counts, each slot has a table of the worker's requests in flight
 // (inflight.ts), which the master reads when the worker's event loop is stuck.
@@ -9,7 +10,7 @@ import { INFLIGHT_BYTES, InflightTable } from "./inflight.ts";
 import { METRIC_COUNTERS, REQUEST_METRICS_BYTES } from "./request_metrics.ts";
 
 export const SCOREBOARD_SLOTS = 128;
-const SLOT_BYTES = 16;
+const SLOT_BYTES = 24;
 const COUNTS_BYTES = SCOREBOARD_SLOTS * SLOT_BYTES;
 const PER_SLOT_BYTES = INFLIGHT_BYTES + REQUEST_METRICS_BYTES;
 /**
@@ -18,14 +19,18 @@ const PER_SLOT_BYTES = INFLIGHT_BYTES + REQUEST_METRICS_BYTES;
  */
 export const SCOREBOARD_BYTES = COUNTS_BYTES + SCOREBOARD_SLOTS * PER_SLOT_BYTES;
 
-// Per slot: float64 time of the last write (ms since the epoch; 0 = nobody), int32 connections,
-// int32 pid. Aligned writes of these sizes are single stores, so a reader sees old or new.
+// Per slot: float64 time of the last write (ms since the epoch; 0 = nobody), int32 share (the
+// connections, or NOT_ACCEPTING), int32 pid, int32 connections, 4 bytes unused. Aligned writes of
+// these sizes are single stores, so a reader sees old or new.
+const FLOATS = SLOT_BYTES / 8;
+const INTS = SLOT_BYTES / 4;
 const BEAT = 0;
-const OPEN = 2;
+const SHARE = 2;
 const PID = 3;
+const OPEN = 4;
 
 /** A connection count that never is the fewest: the worker does not accept now. */
-export const NOT_ACCEPTING = 0x3fffffff;
+const NOT_ACCEPTING = 0x3fffffff;
 
 export class Scoreboard {
   readonly #beats: Float64Array;
@@ -54,16 +59,25 @@ export class Scoreboard {
   clear(slot: number): void {
     this.inflight(slot).clear();
     this.counters(slot).fill(0);
-    this.#beats[slot * 2 + BEAT] = 0;
-    this.#ints[slot * 4 + OPEN] = 0;
-    this.#ints[slot * 4 + PID] = 0;
+    this.#beats[slot * FLOATS + BEAT] = 0;
+    this.#ints[slot * INTS + SHARE] = 0;
+    this.#ints[slot * INTS + PID] = 0;
+    this.#ints[slot * INTS + OPEN] = 0;
   }
 
-  /** A worker's report: `open` connections (or NOT_ACCEPTING), at `now`. */
-  write(slot: number, pid: number, open: number, now: number): void {
-    this.#ints[slot * 4 + PID] = pid;
-    this.#ints[slot * 4 + OPEN] = open;
-    this.#beats[slot * 2 + BEAT] = now;
+  /** A worker's report: `open` connections, whether it takes more (`accepting`), at `now`. */
+  write(slot: number, pid: number, open: number, accepting: boolean, now: number): void {
+    const at = slot * INTS;
+    this.#ints[at + PID] = pid;
+    this.#ints[at + SHARE] = accepting ? open : NOT_ACCEPTING;
+    this.#ints[at + OPEN] = open;
+    this.#beats[slot * FLOATS + BEAT] = now;
+  }
+
+  /** The connections the worker of `slot` last said it has; undefined before it said any. */
+  connections(slot: number): number | undefined {
+    if (this.#beats[slot * FLOATS + BEAT] === 0) return undefined;
+    return this.#ints[slot * INTS + OPEN];
   }
 
   /** The fewest connections of a slot other than `slot` written since `since`; -1 if none. */
@@ -72,21 +86,10 @@ export class Scoreboard {
     const ints = this.#ints;
     const beats = this.#beats;
     for (let i = 0; i < SCOREBOARD_SLOTS; i++) {
-      if (i === slot || beats[i * 2 + BEAT] < since) continue;
-      const open = ints[i * 4 + OPEN];
+      if (i === slot || beats[i * FLOATS + BEAT] < since) continue;
+      const open = ints[i * INTS + SHARE];
       if (fewest < 0 || open < fewest) fewest = open;
     }
     return fewest;
-  }
-
-  /** Connections of every slot written since `since`, by pid (for tests and, later, metrics). */
-  read(since: number): Map<number, number> {
-    const out = new Map<number, number>();
-    for (let i = 0; i < SCOREBOARD_SLOTS; i++) {
-      if (this.#beats[i * 2 + BEAT] >= since) {
-        out.set(this.#ints[i * 4 + PID], this.#ints[i * 4 + OPEN]);
-      }
-    }
-    return out;
   }
 }

@@ -142,6 +142,14 @@ export class Logger {
       this.#otel !== undefined;
   }
 
+  /**
+   * Lines the syslog and OpenTelemetry senders dropped since this logger started, because the
+   * receiver was down, slow or its buffer full (shown in --metrics-bind's metrics).
+   */
+  get dropped(): { syslog: number; otel: number } {
+    return { syslog: this.#syslog?.dropped ?? 0, otel: this.#otel?.dropped ?? 0 };
+  }
+
   critical(message: string): void {
     this.log("critical", message);
   }

@@ -7,6 +7,7 @@
 // off costs nothing per request.
 
 import type { FetchHandler } from "../fetch_handler.ts";
+import { httpVersionOf } from "../http/fetch_glue.ts";
 import { VERSION } from "../version.ts";
 
 /** Where @opentelemetry/api 1.x finds the registered implementation (Deno's, or an SDK's). */
@@ -71,6 +72,7 @@ export async function withRequestSpans(handler: FetchHandler): Promise<FetchHand
       "url.path": url.pathname,
       "server.address": url.hostname,
       "client.address": info.remoteAddr.hostname,
+      "network.protocol.version": httpVersionOf(request),
     };
     if (url.search) attributes["url.query"] = url.search.slice(1);
     if (url.port) attributes["server.port"] = Number(url.port);

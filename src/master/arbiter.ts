@@ -1,39 +1,35 @@
 // The master's supervision loop, read as a paragraph (gunicorn's Arbiter.run):
 // wait for an event → dispatch signals and worker exits → murder stuck
 // workers → keep the worker count right. The master never imports app code.
+// The workers themselves (spawning, reaping's books, timeouts, memory) are
+// worker_set.ts; HUP's generations generations.ts; ctl's verbs control_verbs.ts.
 
-import type { Readable } from "node:stream";
 import type { Config } from "../config/settings.ts";
 import { AppserveError, HaltServer } from "../errors.ts";
-import type { HookRunner, ServerInfo, WorkerInfo } from "../hooks.ts";
+import type { ServerInfo } from "../hooks.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { ToMaster } from "../ipc/messages.ts";
-import type { Logger } from "../log/logger.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { formatAddress } from "../net/bind.ts";
 import { tlsEnabled } from "../tls/tls_files.ts";
-import { closeListeners, type Listener } from "../net/listeners.ts";
-import type { Runtime } from "../runtime/types.ts";
+import { closeListeners } from "../net/listeners.ts";
+import type { ArbiterContext } from "./arbiter_context.ts";
 import { EventQueue } from "./event_queue.ts";
-import type { Pidfile } from "./pidfile.ts";
+import { Generations } from "./generations.ts";
 import { Reexec } from "./reexec.ts";
 import { watchForReload } from "./reloader.ts";
 import { installSignals, MASTER_SIGNALS, type MasterSignal, shortName } from "./signals.ts";
-import { rawEnv, spawnWorker } from "./spawn.ts";
 import { StartUp } from "./start_up.ts";
-import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
 import { workerClassLabel } from "../worker/registry.ts";
-import { WorkerHandle } from "./worker_handle.ts";
-import { WorkerSlots } from "./worker_slots.ts";
-import type { SystemdNotify } from "./systemd_notify.ts";
-import type { ControlReply, ControlRequest, WorkerStatus } from "../ipc/control_protocol.ts";
-import { readTotals } from "../ipc/request_metrics.ts";
+import type { WorkerHandle } from "./worker_handle.ts";
+import { WorkerSet } from "./worker_set.ts";
+import type { ControlReply, ControlRequest } from "../ipc/control_protocol.ts";
+import { answerControl } from "./control_verbs.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
-import { healthy, MetricsBook } from "./metrics_book.ts";
-import { limitTooLow, overLimit, recycleLine, residentBytes } from "./worker_memory.ts";
+import { limitTooLow, overLimit, residentBytes } from "./worker_memory.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
@@ -42,52 +38,13 @@ type Event =
   | { kind: "message"; worker: WorkerHandle; message: ToMaster }
   | { kind: "control"; request: ControlRequest; reply: (reply: ControlReply) => void };
 
+export type { ArbiterContext } from "./arbiter_context.ts";
+
 /** Stops the loop; `graceful` picks SIGTERM or SIGQUIT for the workers. */
 class StopServer {
   constructor(readonly graceful: boolean) {}
 }
 
-export interface ArbiterContext {
-  config: Config;
-  log: Logger;
-  runtime: Runtime;
-  listeners: Listener[];
-  /** TCP addresses workers bind themselves (reuse-port mode). */
-  reusePort: { host: string; port: number }[];
-  /**
-   * Re-resolves the configuration for HUP, and how workers start under it; throws an
-   * AppserveError when it is broken.
-   */
-  reloadConfig(): Promise<{ config: Config; launch: WorkerLaunch }>;
-  /** How workers start: their runtime and command line. */
-  launch: WorkerLaunch;
-  /** How this master was started, for USR2. */
-  argv: string[];
-  env: Record<string, string | undefined>;
-  cwd: string;
-  pidfile?: Pidfile;
-  /** Set when this master was started by another one's USR2. */
-  parentPid?: number;
-  /** Listeners came from systemd: never remove their socket files. */
-  systemd: boolean;
-  hooks: HookRunner;
-  /** The app module's file, watched with --reload. */
-  appFile: string;
-  /** Called once, when the first workers have all booted (a waiting `-D` then returns). */
-  onReady?: () => void;
-  /**
-   * The access log as a worker of `config` writes it (its logger class and file), for the
-   * lines of requests a worker killed for --timeout never wrote. Closed after use.
-   */
-  openAccessLog?: (config: Config) => Promise<Logger>;
-  /** Called when this master, started by USR2, became the master of record. */
-  onPromoted?: () => void;
-  /** systemd's notify socket (Type=notify), when NOTIFY_SOCKET named one. */
-  notify?: SystemdNotify;
-}
-
-/** Importing an app (TypeScript compile included) may take longer than a short --timeout. */
-const MIN_BOOT_TIMEOUT_MS = 60_000;
 const TICK_MS = 1000;
 /** A quick stop (INT, QUIT) gives workers this long after SIGQUIT before SIGKILL. */
 const QUICK_STOP_MS = 2000;
@@ -96,28 +53,20 @@ const MEMORY_CHECK_MS = 1000;
 
 export class Arbiter {
   #ctx: ArbiterContext;
-  #workers = new Map<number, WorkerHandle>();
+  readonly #workers: WorkerSet;
   #events = new EventQueue<Event>();
   #numWorkers: number;
   #age = 0;
-  #generation = 0;
-  /** Highest generation ever started: a rolled-back number is never reused. */
-  #lastGeneration = 0;
-  #memoryCheckedAt = 0;
-  /** Restarts and the counters of workers gone, for --metrics-bind. */
-  readonly #book = new MetricsBook();
-  /** The configuration before a HUP, kept until the new generation has booted. */
-  #previous: { config: Config; launch: WorkerLaunch; generation: number } | undefined;
+  readonly #generations = new Generations();
   readonly #usr2: Reexec;
   readonly #startUp: StartUp;
-  readonly #slots: WorkerSlots | undefined;
   /** Why the master halted, with what the worker said, once it has. */
   haltReason: HaltServer | undefined;
 
   constructor(ctx: ArbiterContext) {
     this.#ctx = ctx;
     this.#numWorkers = ctx.config.workers;
-    this.#slots = WorkerSlots.open(ctx.runtime.libc());
+    this.#workers = new WorkerSet(ctx.runtime);
     this.#startUp = new StartUp(() => {
       // A USR2 child takes over as the service's main process once it serves.
       const mainPid = ctx.parentPid ? `MAINPID=${process.pid}\n` : "";
@@ -153,8 +102,8 @@ export class Arbiter {
         this.#ctx.notify?.watchdog(performance.now());
         this.#maybePromote();
         await this.#dispatch();
-        this.#murderStuckWorkers();
-        this.#recycleBloatedWorkers();
+        this.#workers.murderStuck(this.#ctx.config, log);
+        this.#workers.recycleBloated(this.#ctx.config.max_worker_memory, log, MEMORY_CHECK_MS);
         await this.#manageWorkers();
       }
     } catch (stop) {
@@ -233,7 +182,7 @@ export class Arbiter {
     if (message.t === "ready") {
       worker.booted = true;
       this.#checkMemoryLimit(worker);
-      const booted = [...this.#workers.values()].filter((w) => w.booted).length;
+      const booted = this.#workers.all().filter((w) => w.booted).length;
       this.#startUp.booted(booted, this.#numWorkers);
     } else if (message.t === "retiring") {
       // Max-requests recycling: the replacement starts while this one drains.
@@ -276,7 +225,7 @@ export class Arbiter {
     const { log } = this.#ctx;
     captureOutput(this.#ctx.runtime.libc(), this.#ctx.config, "master", log);
     log.reopen().catch((error) => log.error(`Cannot reopen logs: ${(error as Error).message}`));
-    this.#workers.forEach((w) => w.signal("SIGUSR1"));
+    for (const worker of this.#workers) worker.signal("SIGUSR1");
   }
 
   /** A request from the control socket (`appserve ctl`): answered from the loop. */
@@ -284,51 +233,19 @@ export class Arbiter {
     this.#events.push({ kind: "control", request, reply });
   }
 
-  // Each verb does what its signal does (HUP, TTIN, TTOU, USR1, TERM/QUIT), plus status and scale.
+  // Each verb does what its signal does (control_verbs.ts).
   async #onControl(request: ControlRequest, reply: (reply: ControlReply) => void): Promise<void> {
-    const n = this.#numWorkers;
-    this.#ctx.log.info(
-      `Control: ${request.verb}${request.verb === "scale" ? ` ${request.workers}` : ""}`,
-    );
-    switch (request.verb) {
-      case "status":
-        return reply({ ok: true, master: process.pid, configured: n, workers: this.#status() });
-      case "reload":
-        reply({ ok: true, message: "Reloading" });
-        return await this.#reload("Reload requested by appserve ctl");
-      case "scale":
-      case "add":
-      case "remove": {
-        const count = request.verb === "scale"
-          ? request.workers
-          : request.verb === "add"
-          ? n + 1
-          : Math.max(1, n - 1);
-        reply({ ok: true, message: `Workers: ${n} -> ${count}`, configured: count });
-        return await this.#setNumWorkers(count);
-      }
-      case "reopen-logs":
-        this.#reopenLogs();
-        return reply({ ok: true, message: "Reopened the logs" });
-      case "stop":
-        reply({ ok: true, message: request.quick ? "Stopping quickly" : "Stopping" });
-        throw new StopServer(!request.quick);
-    }
-  }
-
-  #status(): WorkerStatus[] {
-    const now = performance.now();
-    return [...this.#workers.values()].map((w) => {
-      const counters = this.#slots?.counters(w.slot);
-      const table = this.#slots?.inflight(w.slot);
-      return {
-        pid: w.pid,
-        age: Math.round((now - w.startedAt) / 100) / 10,
-        requests: counters ? readTotals(counters).count : 0,
-        inFlight: table ? table.requests.length + table.more : 0,
-        rss: residentBytes(w.pid) ?? null,
-        state: w.retiring ? "retiring" : w.booted ? "serving" : "booting",
-      };
+    const scale = request.verb === "scale" ? ` ${request.workers}` : "";
+    this.#ctx.log.info(`Control: ${request.verb}${scale}`);
+    await answerControl(request, reply, {
+      configured: this.#numWorkers,
+      status: () => this.#workers.status(),
+      reload: (why) => this.#reload(why),
+      setWorkers: (count) => this.#setNumWorkers(count),
+      reopenLogs: () => this.#reopenLogs(),
+      stop: (graceful) => {
+        throw new StopServer(graceful);
+      },
     });
   }
 
@@ -350,12 +267,9 @@ export class Arbiter {
       notify?.send("READY=1");
       return;
     }
-    const { config, launch: current } = this.#ctx;
-    this.#previous ??= { config, launch: current, generation: this.#generation };
-    this.#ctx.config = next;
-    this.#ctx.launch = launch;
-    this.#logLaunch(current);
-    this.#generation = ++this.#lastGeneration;
+    const before = this.#ctx.launch;
+    this.#generations.begin(this.#ctx, { config: next, launch });
+    this.#logLaunch(before);
     await this.#ctx.hooks.run("on_reload", this.#server());
     await this.#setNumWorkers(next.workers);
   }
@@ -388,104 +302,51 @@ export class Arbiter {
 
   // Records a worker's exit; boot failures halt the server instead of looping.
   async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
-    this.#workers.delete(worker.pid);
-    if (worker.aborted) await this.#logKilledRequests(worker);
-    this.#book.reaped(worker, this.#generation, this.#slots?.counters(worker.slot));
-    this.#slots?.free(worker.slot);
+    if (worker.aborted) {
+      const { openAccessLog: open, log, config } = this.#ctx;
+      await this.#workers.logKilledRequests(worker, { open, log, config });
+    }
+    this.#workers.forget(worker, this.#generations.current);
     await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
     const report = worker.exitReport(code, signal);
     if (report) this.#ctx.log[report.level](report.message);
     const reason = await this.#startUp.haltReason(worker, code);
     if (!reason) return;
     // A generation already rolled back or replaced says nothing about the current one.
-    if (worker.generation !== this.#generation) return;
-    if (this.#previous) return this.#rollback(reason);
+    if (worker.generation !== this.#generations.current) return;
+    if (this.#generations.reloading) return this.#rollback(reason);
     throw reason;
   }
 
   /** Prometheus's text for --metrics-bind, read from the master's records and the scoreboard. */
   metrics(): string {
-    return this.#book.render([...this.#workers.values()], this.#slots, {
-      runtime: `${this.#ctx.runtime.name} ${this.#ctx.runtime.version}`,
-      workerRuntime: describeWorkerRuntime(this.#ctx.launch.runtime).split(" (")[0],
+    const { runtime, launch, listeners, reusePort, log } = this.#ctx;
+    return this.#workers.metrics({
+      runtime: `${runtime.name} ${runtime.version}`,
+      workerRuntime: describeWorkerRuntime(launch.runtime).split(" (")[0],
       configured: this.#numWorkers,
+      listeners,
+      reusePort,
+      libc: runtime.libc(),
+      dropped: log.dropped,
     });
   }
 
   /** /healthz: the configured number of current workers are booted and heartbeating. */
   healthy(): boolean {
-    return healthy([...this.#workers.values()], this.#numWorkers, this.#ctx.config.timeout);
-  }
-
-  // A worker killed for --timeout never wrote the access lines of the requests it had.
-  async #logKilledRequests(worker: WorkerHandle): Promise<void> {
-    const requests = this.#slots?.inflight(worker.slot)?.requests ?? [];
-    const open = this.#ctx.openAccessLog;
-    if (!requests.length || !open) return;
-    try {
-      const access = await open(this.#ctx.config);
-      logInflightAccess(access, requests, Date.now());
-      await access.close();
-    } catch (error) {
-      this.#ctx.log.error(`Cannot write the access log: ${(error as Error).message}`);
-    }
+    return this.#workers.healthy(this.#numWorkers, this.#ctx.config.timeout);
   }
 
   // The new generation cannot boot: keep serving with the old one.
   #rollback(reason: HaltServer): void {
-    const previous = this.#previous!;
     this.#ctx.log.error(`Reload failed, keeping the running workers: ${reason.message}`);
-    for (const worker of this.#workers.values()) {
-      if (worker.generation === this.#generation) worker.stop(false);
+    for (const worker of this.#workers) {
+      if (worker.generation === this.#generations.current) worker.stop(false);
     }
-    this.#ctx.config = previous.config;
-    this.#ctx.launch = previous.launch;
-    this.#generation = previous.generation;
-    this.#numWorkers = previous.config.workers;
-    this.#previous = undefined;
+    this.#generations.rollback(this.#ctx);
+    this.#numWorkers = this.#ctx.config.workers;
     this.#startUp.forgetFailures();
     this.#ctx.notify?.send("READY=1");
-  }
-
-  // gunicorn's murder_workers: SIGABRT on the first stale tick, SIGKILL on the next.
-  #murderStuckWorkers(): void {
-    const timeoutMs = this.#ctx.config.timeout * 1000;
-    if (timeoutMs <= 0) return;
-    const now = performance.now();
-    for (const worker of this.#workers.values()) {
-      const allowed = worker.booted ? timeoutMs : Math.max(timeoutMs, MIN_BOOT_TIMEOUT_MS);
-      if (now - worker.lastBeat <= allowed) continue;
-      if (!worker.aborted) {
-        const inflight = this.#slots?.inflight(worker.slot);
-        const label = this.#ctx.config.worker_class;
-        const head = `WORKER TIMEOUT (pid:${worker.pid})`;
-        const where = `worker (pid:${worker.pid})`;
-        const lines = timeoutLines(head, where, inflight, Date.now(), `${label} worker`);
-        lines.forEach((line) => this.#ctx.log.critical(line));
-        worker.aborted = true;
-        worker.signal("SIGABRT");
-      } else {
-        worker.kill();
-      }
-    }
-  }
-
-  // --max-worker-memory: a worker over the limit is replaced, then stopped (as with max_requests,
-  // but the master decides: the worker's own view of its memory is not needed).
-  #recycleBloatedWorkers(): void {
-    const limitMb = this.#ctx.config.max_worker_memory;
-    const now = performance.now();
-    if (limitMb <= 0 || now - this.#memoryCheckedAt < MEMORY_CHECK_MS) return;
-    this.#memoryCheckedAt = now;
-    for (const worker of this.#workers.values()) {
-      if (!worker.booted || worker.retiring) continue;
-      const rss = residentBytes(worker.pid);
-      if (!overLimit(rss, limitMb)) continue;
-      this.#ctx.log.info(recycleLine(worker.pid, rss, limitMb));
-      worker.retiring = true;
-      worker.recycling = true;
-      worker.retiredFor = "memory";
-    }
   }
 
   // A limit below a freshly booted worker's memory would retire every worker as it boots.
@@ -494,14 +355,16 @@ export class Arbiter {
     const rss = limitMb > 0 ? residentBytes(worker.pid) : undefined;
     if (!overLimit(rss, limitMb)) return;
     const reason = new HaltServer(limitTooLow(rss, limitMb), ExitCode.CONFIG_ERROR);
-    if (this.#previous && worker.generation === this.#generation) return this.#rollback(reason);
+    if (this.#generations.reloading && worker.generation === this.#generations.current) {
+      return this.#rollback(reason);
+    }
     throw reason;
   }
 
   // Spawns the missing workers, retires the surplus and, after a reload, the old generation.
   async #manageWorkers(): Promise<void> {
-    const current = [...this.#workers.values()].filter((w) =>
-      !w.retiring && w.generation === this.#generation
+    const current = this.#workers.all().filter((w) =>
+      !w.retiring && w.generation === this.#generations.current
     );
     for (let i = current.length; i < this.#numWorkers; i++) await this.#spawn();
     const surplus = current.length - this.#numWorkers;
@@ -510,17 +373,17 @@ export class Arbiter {
     }
     const booted = current.filter((w) => w.booted).length;
     // Workers over --max-worker-memory stop once their replacements serve.
-    for (const worker of this.#workers.values()) {
+    for (const worker of this.#workers) {
       if (worker.recycling && booted >= this.#numWorkers) {
         worker.recycling = false;
         worker.stop(true);
       }
     }
-    if (this.#previous && booted >= this.#numWorkers) {
-      for (const worker of this.#workers.values()) {
-        if (worker.generation !== this.#generation && !worker.retiring) worker.stop(true);
+    if (this.#generations.reloading && booted >= this.#numWorkers) {
+      for (const worker of this.#workers) {
+        if (worker.generation !== this.#generations.current && !worker.retiring) worker.stop(true);
       }
-      this.#previous = undefined;
+      this.#generations.settled();
       this.#ctx.notify?.send("READY=1");
     }
     this.#ctx.log.workers(this.#workers.size);
@@ -528,31 +391,21 @@ export class Arbiter {
   }
 
   async #spawn(): Promise<void> {
-    const { config, runtime, listeners, reusePort } = this.#ctx;
-    this.#age += 1;
-    const unborn: WorkerInfo = { pid: 0, age: this.#age };
-    await this.#ctx.hooks.run("pre_fork", this.#server(), unborn);
-    const boot = { config, reusePort, age: this.#age };
-    const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
-    const env = { ...process.env, ...tmp, ...rawEnv(config.raw_env) };
-    const slots = this.#slots;
-    const slot = slots?.take() ?? -1;
-    const scoreboard = slots && slot >= 0 ? { fd: slots.fd, slot } : undefined;
-    const command = this.#ctx.launch.command;
-    const child = spawnWorker(runtime, command, boot, listeners.map((l) => l.fd), env, scoreboard);
-    if (child.pid === undefined) {
-      slots?.free(slot);
-      throw new HaltServer("Cannot start a worker process.", 1);
-    }
-    const worker = new WorkerHandle(child, child.pid, this.#age, this.#generation, slot);
-    this.#workers.set(worker.pid, worker);
-    worker.listen(
-      child.stdio[3] as Readable,
-      (message) => this.#events.push({ kind: "message", worker, message }),
-      (line) => this.#ctx.log.warning(line),
-    );
-    child.stdin!.on("error", () => {});
-    child.on("exit", (code, signal) => this.#events.push({ kind: "exit", worker, code, signal }));
+    const { config, runtime, listeners, reusePort, launch, log } = this.#ctx;
+    const age = ++this.#age;
+    await this.#ctx.hooks.run("pre_fork", this.#server(), { pid: 0, age });
+    this.#workers.spawn({
+      config,
+      runtime,
+      launch,
+      listeners,
+      reusePort,
+      age,
+      generation: this.#generations.current,
+      onMessage: (worker, message) => this.#events.push({ kind: "message", worker, message }),
+      onExit: (worker, code, signal) => this.#events.push({ kind: "exit", worker, code, signal }),
+      warn: (line) => log.warning(line),
+    });
   }
 
   // Stops every worker: polite signal, then SIGKILL after graceful_timeout.
@@ -567,13 +420,13 @@ export class Arbiter {
       handedOver ? listeners.map((l) => ({ ...l, ownsPath: false })) : listeners,
     );
     // A worker still booting has nothing in flight to finish.
-    for (const worker of this.#workers.values()) {
+    for (const worker of this.#workers) {
       worker.booted ? worker.stop(graceful) : worker.kill();
     }
     const deadline = performance.now() +
       (graceful ? config.graceful_timeout * 1000 : QUICK_STOP_MS);
     while (this.#workers.size && performance.now() < deadline) await this.#reapQuietly();
-    for (const worker of this.#workers.values()) worker.kill();
+    for (const worker of this.#workers) worker.kill();
     while (this.#workers.size) await this.#reapQuietly();
     pidfile?.unlink(process.pid);
   }
@@ -584,7 +437,7 @@ export class Arbiter {
     for (const event of this.#events.drain()) {
       if (event.kind === "control") event.reply({ ok: false, error: "The master is stopping" });
       if (event.kind !== "exit") continue;
-      this.#workers.delete(event.worker.pid);
+      this.#workers.drop(event.worker);
       await this.#ctx.hooks.run("child_exit", this.#server(), {
         pid: event.worker.pid,
         age: event.worker.age,

@@ -3,10 +3,11 @@
 // answers. A client that sends garbage, too much, or nothing gets an error or is dropped; the
 // master serves on either way.
 
-import { chmodSync, existsSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, renameSync, statSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, osReason } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
 import {
   type ControlReply,
   type ControlRequest,
@@ -112,5 +113,31 @@ export class ControlSocket {
     } catch {
       // Already gone.
     }
+  }
+}
+
+/**
+ * ControlSocket.open() for the default socket under $XDG_RUNTIME_DIR, which nobody named: its
+ * directory is made (mode 0700), and when the socket cannot be had (another master of the same
+ * name answers there) the master serves without one, after a warning.
+ */
+export async function openDefaultControl(
+  path: string,
+  handle: ControlHandler,
+  log: Logger,
+): Promise<ControlSocket | undefined> {
+  const without =
+    "serving without a control socket (name one with --control-socket PATH or -n NAME)";
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  } catch (error) {
+    log.warning(`Cannot make the directory "${dirname(path)}": ${osReason(error)}; ${without}`);
+    return undefined;
+  }
+  try {
+    return await ControlSocket.open(path, handle);
+  } catch (error) {
+    log.warning(`${(error as Error).message.replace(/^--control-socket: /, "")}; ${without}`);
+    return undefined;
   }
 }

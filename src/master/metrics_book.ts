@@ -2,13 +2,38 @@
 // and the request counters of workers gone (their slots are cleared for the next worker), so
 // every total only grows. And the two answers the metrics server asks for.
 
-import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
+import {
+  addCounters,
+  type DroppedLines,
+  METRIC_COUNTERS,
+  readTotals,
+} from "../ipc/request_metrics.ts";
+import { formatAddress } from "../net/bind.ts";
+import { listeningSockets, socketInodes, tcpListenQueue } from "../net/listen_backlog.ts";
+import type { Listener } from "../net/listeners.ts";
+import type { Libc } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
 import { beatInterval } from "../worker/lifecycle.ts";
-import { renderMetrics } from "./prometheus_text.ts";
+import { type Backlog, renderMetrics } from "./prometheus_text.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 import { residentBytes } from "./worker_memory.ts";
 import type { WorkerSlots } from "./worker_slots.ts";
+
+/** What a scrape reads besides the workers' records. */
+export interface MetricsSources {
+  slots: WorkerSlots | undefined;
+  runtime: string;
+  workerRuntime: string;
+  /** The number of workers asked for. */
+  configured: number;
+  /** The master's listening sockets: the TCP ones have a backlog to show. */
+  listeners: Listener[];
+  /** Addresses each worker binds itself (reuse-port mode): each worker's socket has a backlog. */
+  reusePort: { host: string; port: number }[];
+  libc: Libc;
+  /** Lines the master's own log senders dropped (its Logger.dropped). */
+  dropped: DroppedLines;
+}
 
 export class MetricsBook {
   readonly #restarts = { exit: 0, timeout: 0, max_requests: 0, memory: 0, reload: 0 };
@@ -26,33 +51,64 @@ export class MetricsBook {
   }
 
   /** Prometheus's text, from the master's records and the scoreboard. */
-  render(
-    workers: WorkerHandle[],
-    slots: WorkerSlots | undefined,
-    about: { runtime: string; workerRuntime: string; configured: number },
-  ): string {
+  render(workers: WorkerHandle[], sources: MetricsSources): string {
+    const { slots } = sources;
     const now = performance.now();
     const counters = new Float64Array(this.#gone);
     let inFlight = 0;
-    for (const worker of workers) {
-      const live = slots?.counters(worker.slot);
+    const rows = workers.map((w) => {
+      const live = slots?.counters(w.slot);
       if (live) addCounters(counters, live);
-      const table = slots?.inflight(worker.slot);
+      const table = slots?.inflight(w.slot);
       if (table) inFlight += table.requests.length + table.more;
-    }
-    return renderMetrics({
-      version: VERSION,
-      ...about,
-      workers: workers.map((w) => ({
+      return {
         pid: w.pid,
         ageSeconds: (now - w.startedAt) / 1000,
         rss: residentBytes(w.pid),
-      })),
+        connections: slots?.connections(w.slot),
+        requests: live ? readTotals(live).count : undefined,
+      };
+    });
+    const dropped = readTotals(counters).dropped;
+    dropped.syslog += sources.dropped.syslog;
+    dropped.otel += sources.dropped.otel;
+    return renderMetrics({
+      version: VERSION,
+      runtime: sources.runtime,
+      workerRuntime: sources.workerRuntime,
+      configured: sources.configured,
+      workers: rows,
       counters,
       inFlight,
       restarts: { ...this.#restarts },
+      backlog: backlog(workers, sources),
+      dropped,
     });
   }
+}
+
+// The master's TCP listeners through TCP_INFO; reuse-port sockets, which only workers hold, as
+// /proc/net/tcp shows each worker's.
+function backlog(workers: WorkerHandle[], sources: MetricsSources): Backlog[] {
+  const out: Backlog[] = [];
+  for (const listener of sources.listeners) {
+    const queued = tcpListenQueue(sources.libc, listener.fd);
+    if (queued !== undefined) out.push({ listener: formatAddress(listener.address), queued });
+  }
+  if (sources.reusePort.length === 0) return out;
+  const owners = new Map<number, number>();
+  for (const worker of workers) {
+    for (const inode of socketInodes(worker.pid)) owners.set(inode, worker.pid);
+  }
+  const sockets = listeningSockets(new Set(owners.keys()));
+  for (const address of sources.reusePort) {
+    const listener = formatAddress({ kind: "tcp", ...address });
+    for (const socket of sockets) {
+      if (socket.port !== address.port) continue;
+      out.push({ listener, pid: owners.get(socket.inode), queued: socket.queued });
+    }
+  }
+  return out;
 }
 
 /**

@@ -2,7 +2,27 @@
 // line per family, then its samples. Everything comes from the master's own records and the
 // scoreboard, never from a worker, so a stuck worker cannot hide its numbers.
 
-import { LATENCY_BUCKETS, readTotals } from "../ipc/request_metrics.ts";
+import { type DroppedLines, LATENCY_BUCKETS, readTotals } from "../ipc/request_metrics.ts";
+
+/** Connections waiting in a listening socket's accept queue. */
+export interface Backlog {
+  /** The address, as `Listening at:` names it. */
+  listener: string;
+  /** The worker whose own socket it is (reuse-port mode); none for the master's sockets. */
+  pid?: number;
+  queued: number;
+}
+
+/** One worker, as the scrape shows it. */
+export interface WorkerRow {
+  pid: number;
+  ageSeconds: number;
+  rss: number | undefined;
+  /** Connections open, as the worker last wrote them (none before it did). */
+  connections: number | undefined;
+  /** Requests it answered (none without its counters). */
+  requests: number | undefined;
+}
 
 /** What the metrics are made of, as the arbiter sees it at the scrape. */
 export interface MetricsSnapshot {
@@ -11,11 +31,15 @@ export interface MetricsSnapshot {
   workerRuntime: string;
   /** The number of workers asked for (--workers, TTIN/TTOU). */
   configured: number;
-  workers: { pid: number; ageSeconds: number; rss: number | undefined }[];
+  workers: WorkerRow[];
   /** Request counters summed over every worker, the gone ones included. */
   counters: Float64Array;
   inFlight: number;
   restarts: Record<string, number>;
+  /** The TCP listeners' accept queues (reuse-port: each worker's socket). */
+  backlog: Backlog[];
+  /** Log lines the syslog and OTel senders dropped, master and workers (gone ones too). */
+  dropped: DroppedLines;
 }
 
 /** Escapes a label value (backslash, double quote, newline), as the format asks. */
@@ -25,6 +49,41 @@ function label(value: string): string {
 
 function family(out: string[], name: string, type: string, help: string): void {
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+}
+
+function connections(out: string[], workers: WorkerRow[]): void {
+  family(out, "appserve_connections", "gauge", "Connections the workers have open.");
+  out.push(`appserve_connections ${workers.reduce((n, w) => n + (w.connections ?? 0), 0)}`);
+  family(out, "appserve_worker_connections", "gauge", "Connections each worker has open.");
+  for (const w of workers) {
+    if (w.connections !== undefined) {
+      out.push(`appserve_worker_connections{pid="${w.pid}"} ${w.connections}`);
+    }
+  }
+  family(out, "appserve_worker_requests_total", "counter", "Requests each worker answered.");
+  for (const w of workers) {
+    if (w.requests !== undefined) {
+      out.push(`appserve_worker_requests_total{pid="${w.pid}"} ${w.requests}`);
+    }
+  }
+}
+
+// Summed per address; with reuse-port, each worker's socket too.
+function backlog(out: string[], queues: Backlog[]): void {
+  const name = "appserve_listen_backlog";
+  family(out, name, "gauge", "Connections waiting to be accepted, per TCP listener.");
+  const sums = new Map<string, number>();
+  for (const q of queues) sums.set(q.listener, (sums.get(q.listener) ?? 0) + q.queued);
+  for (const [listener, n] of sums) out.push(`${name}{listener="${label(listener)}"} ${n}`);
+  const own = queues.filter((q) => q.pid !== undefined);
+  if (own.length === 0) return;
+  const help = "Connections waiting to be accepted, per worker's own socket (reuse-port).";
+  family(out, "appserve_worker_listen_backlog", "gauge", help);
+  for (const q of own) {
+    out.push(
+      `appserve_worker_listen_backlog{listener="${label(q.listener)}",pid="${q.pid}"} ${q.queued}`,
+    );
+  }
 }
 
 /** The scrape's body. */
@@ -53,6 +112,12 @@ export function renderMetrics(s: MetricsSnapshot): string {
   }
   family(out, "appserve_requests_in_flight", "gauge", "Requests the workers' apps have now.");
   out.push(`appserve_requests_in_flight ${s.inFlight}`);
+  connections(out, s.workers);
+  backlog(out, s.backlog);
+  family(out, "appserve_log_dropped_total", "counter", "Log lines a log sender dropped.");
+  for (const [sender, n] of Object.entries(s.dropped)) {
+    out.push(`appserve_log_dropped_total{sender="${sender}"} ${n}`);
+  }
   const totals = readTotals(s.counters);
   family(out, "appserve_requests_total", "counter", "Requests answered, by method and status.");
   for (const [method, status, n] of totals.requests) {

@@ -53,6 +53,11 @@ export class WorkerSlots {
     return slot >= 0 ? this.#board.counters(slot) : undefined;
   }
 
+  /** The connections the worker of `slot` has open, as it last wrote them. */
+  connections(slot: number): number | undefined {
+    return slot >= 0 ? this.#board.connections(slot) : undefined;
+  }
+
   free(slot: number): void {
     if (!this.#used.delete(slot)) return;
     this.#board.clear(slot);

@@ -62,8 +62,7 @@ export class AsyncWorker implements WorkerClass {
       this.#context.requestStarted();
       return limited(request, info);
     };
-    const inflight = this.#context.inflight;
-    this.#servings = await serveListeners(inflight ? inflight.wrap(counted) : counted, {
+    this.#servings = await serveListeners(counted, {
       context: this.#context,
       keepAlive: this.#mode.keepAlive,
       gate,
@@ -139,12 +138,28 @@ export function withRequestCounters(
   };
 }
 
+// The native servers report no write completion: a request is counted when the app has
+// answered. Not an async function, for the reason guarded() is not.
+function counted(handler: FetchHandler, counters: Float64Array | undefined): FetchHandler {
+  if (!counters) return handler;
+  return (request, info) => {
+    const start = performance.now();
+    const count = (response: Response) => {
+      const seconds = (performance.now() - start) / 1000;
+      countRequest(counters, request.method, response.status, seconds);
+      return response;
+    };
+    const result = handler(request, info);
+    return result instanceof Response ? count(result) : Promise.resolve(result).then(count);
+  };
+}
+
 /** Starts serving every listener of this worker. */
 async function serveListeners(
   handler: FetchHandler,
   { context, keepAlive, gate }: { context: WorkerContext; keepAlive: boolean; gate: Gate },
 ): Promise<Serving[]> {
-  const { config, log, runtime, boot } = context;
+  const { config, log, runtime, boot, inflight } = context;
   const servings: Serving[] = [];
   const tls = loadTlsFiles(config, runtime.tlsClientCerts);
   const access = accessLogger(config, log);
@@ -158,14 +173,15 @@ async function serveListeners(
     gate,
     watch: context.inflight,
   };
+  const shared = inflight ? inflight.wrap(handler) : handler;
   for (const listener of boot.listeners) {
-    const server = createHttpServer(handler, options);
+    const server = createHttpServer(shared, options);
     await server.listen({ fd: listener.fd });
     servings.push({ stop: (ms) => closeWithin(server, ms) });
   }
   for (const address of boot.reusePort) {
     const limited = limitBody(
-      handler,
+      inflight ? inflight.wrapAlone(handler) : handler,
       config.limit_request_body,
       (message) => log.warning(`Invalid request: ${message}`),
     );
@@ -177,11 +193,14 @@ async function serveListeners(
       (m) => log.warning(m),
       { scheme: options.scheme, headerMap: config.header_map },
     );
-    const server = await runtime.serveNative(guarded(app, log, runtime), {
-      hostname: address.host,
-      port: address.port,
-      tls: tls ?? undefined,
-    });
+    const server = await runtime.serveNative(
+      counted(guarded(app, log, runtime), context.counters),
+      {
+        hostname: address.host,
+        port: address.port,
+        tls: tls ?? undefined,
+      },
+    );
     servings.push({ stop: (ms) => withDeadline(server.shutdown(), ms, () => {}) });
   }
   return servings;

@@ -6,7 +6,7 @@
 
 import type { ConnectionShare } from "../net/admission.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
-import { NOT_ACCEPTING, Scoreboard, SCOREBOARD_BYTES } from "../ipc/scoreboard.ts";
+import { Scoreboard, SCOREBOARD_BYTES } from "../ipc/scoreboard.ts";
 import type { Libc } from "../runtime/types.ts";
 
 // A sibling that has not written for this long is stuck or gone: it is not counted on. Workers
@@ -17,7 +17,6 @@ export class Balance implements ConnectionShare {
   readonly #board: Scoreboard;
   readonly #slot: number;
   readonly #pid: number;
-  #open = 0;
 
   constructor(board: Scoreboard, slot: number, pid: number) {
     this.#board = board;
@@ -26,8 +25,7 @@ export class Balance implements ConnectionShare {
   }
 
   publish(open: number, accepting: boolean): void {
-    this.#open = accepting ? open : NOT_ACCEPTING;
-    this.#board.write(this.#slot, this.#pid, this.#open, Date.now());
+    this.#board.write(this.#slot, this.#pid, open, accepting, Date.now());
   }
 
   excess(open: number, incoming: number): number {

@@ -66,8 +66,7 @@ export class InflightWatch implements ExchangeWatch {
   }
 
   opened(socket: Socket): number {
-    const tag = this.#free.length ? this.#free.pop()! : this.#next++;
-    this.#state[tag] = IDLE;
+    const tag = this.#take();
     if (this.#inner) this.#innerTag[tag] = this.#inner.opened(socket);
     return tag;
   }
@@ -125,6 +124,39 @@ export class InflightWatch implements ExchangeWatch {
       }
       return handler(request, info);
     };
+  }
+
+  /**
+   * `handler` for a server that tells nothing of its exchanges (the runtime's own, in reuse-port
+   * mode): each request holds an entry from when the app gets it until it has answered.
+   */
+  wrapAlone(handler: FetchHandler): FetchHandler {
+    const named = this.wrap(handler);
+    return (request, info) => {
+      const tag = this.#take();
+      this.started(tag);
+      let result;
+      try {
+        result = named(request, info);
+      } catch (error) {
+        this.closed(tag);
+        throw error;
+      }
+      if (result instanceof Response) {
+        this.closed(tag);
+        return result;
+      }
+      // A side chain: the server awaits the app's own promise, one reaction later is not its.
+      const done = () => this.closed(tag);
+      result.then(done, done);
+      return result;
+    };
+  }
+
+  #take(): number {
+    const tag = this.#free.length ? this.#free.pop()! : this.#next++;
+    this.#state[tag] = IDLE;
+    return tag;
   }
 
   #end(tag: number): void {

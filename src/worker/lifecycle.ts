@@ -23,6 +23,7 @@ import { Admission } from "../net/admission.ts";
 import { processTitle } from "../process_title.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Scoreboard } from "../ipc/scoreboard.ts";
+import { countDropped, type DroppedLines } from "../ipc/request_metrics.ts";
 import { Balance, mapScoreboard } from "./balance.ts";
 import { InflightWatch } from "./inflight_watch.ts";
 import { controlSocketPath } from "../ipc/control_protocol.ts";
@@ -62,6 +63,10 @@ export class Worker {
   #admission: Admission | undefined;
   #board: Scoreboard | undefined;
   #inflight: InflightWatch | undefined;
+  /** The worker's request counters on the scoreboard (--metrics-bind, the control socket). */
+  #counters: Float64Array | undefined;
+  /** The log lines dropped that are counted in #counters already. */
+  readonly #dropped: DroppedLines = { syslog: 0, otel: 0 };
   #requests = 0;
   #retiring = false;
   #draining = false;
@@ -129,6 +134,9 @@ export class Worker {
       // Only an access log has lines to lose.
       const flush = log.accessEnabled ? () => log.flushAccess() : undefined;
       this.#inflight = new InflightWatch(table, { flush });
+      if (this.#config.metrics_bind || controlSocketPath(this.#config)) {
+        this.#counters = this.#board.counters(this.#boot.scoreboard!.slot);
+      }
     }
     const Class = workerClass(this.#config);
     this.#class = new Class(this.#context(hooks));
@@ -158,9 +166,7 @@ export class Worker {
       info,
       requestLimit: this.#limit,
       inflight: this.#inflight,
-      counters: (this.#config.metrics_bind || controlSocketPath(this.#config)) && this.#board
-        ? this.#board.counters(this.#boot.scoreboard!.slot)
-        : undefined,
+      counters: this.#counters,
       loadApp: async () =>
         withRequestSpans(withRequestHooks(
           await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime }),
@@ -209,6 +215,7 @@ export class Worker {
       this.#send({ t: "beat" });
       this.#admission?.beat();
       this.#class?.beat?.();
+      if (this.#counters) countDropped(this.#counters, this.#log.dropped, this.#dropped);
     }, beatInterval(this.#config.timeout));
   }
 

@@ -62,6 +62,8 @@ export class ThreadPool {
   #closed = false;
   /** The request counters of threads gone, so the worker's totals never go down. */
   readonly #goneCounters = new Float64Array(METRIC_COUNTERS);
+  /** The threads' sum as last added to the worker's counters. */
+  #summed = new Float64Array(METRIC_COUNTERS);
 
   private constructor(options: PoolOptions) {
     this.#options = options;
@@ -130,12 +132,15 @@ export class ThreadPool {
     }
   }
 
-  // The threads count their requests in memory of their own; the scoreboard gets the sum.
+  // The threads count their requests in memory of their own; the scoreboard gets what their sum
+  // grew by (added, not set: the process adds its own log drops to the same counters).
   #sumCounters(): void {
     const into = this.#options.counters;
     if (!into) return;
-    into.set(this.#goneCounters);
-    for (const thread of this.#threads) addCounters(into, new Float64Array(thread.counters));
+    const sum = new Float64Array(this.#goneCounters);
+    for (const thread of this.#threads) addCounters(sum, new Float64Array(thread.counters));
+    for (let i = 0; i < sum.length; i++) into[i] += sum[i] - this.#summed[i];
+    this.#summed = sum;
   }
 
   /** Graceful: no new connections; each thread finishes its requests within graceMs. */

@@ -3,7 +3,7 @@
 // socket, a user without access, a malformed request (the master serves on).
 
 import assert from "node:assert/strict";
-import { statSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import {
@@ -210,5 +210,96 @@ e2e(
     );
     assert.doesNotMatch(result.stderr, /Listening at/);
     assert.ok(!hasStackTrace(result.stderr), result.stderr);
+  },
+);
+
+e2e(
+  "with neither --pid nor --control-socket the socket is $XDG_RUNTIME_DIR/appserve/NAME.ctl",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const env = { XDG_RUNTIME_DIR: dir.path };
+      const server = start(target, ["-b", "127.0.0.1:0", PID_APP], { env });
+      await server.ready(1);
+      const socket = join(dir.path, "appserve", "pid_app.ctl");
+      await eventually(() => existsSync(socket), "the socket");
+      assert.equal(statSync(socket).mode & 0o777, 0o600);
+      assert.equal(statSync(join(dir.path, "appserve")).mode & 0o777, 0o700);
+      // ctl finds the only socket there, or the one named.
+      const only = await run(client(target), ["ctl", "--json", "status"], { env });
+      assert.equal(only.code, 0, only.stderr);
+      assert.equal((JSON.parse(only.stdout) as Status).master, server.pid);
+      // A second master of the same app: a warning, no socket, and it serves.
+      const twin = start(target, ["-b", "127.0.0.1:0", PID_APP], { env });
+      await twin.ready(1);
+      assert.match(
+        twin.stderr,
+        /\[WARNING\] Cannot listen on ".*pid_app\.ctl": another master answers there; serving without a control socket/,
+      );
+      assert.equal((await twin.stop()).code, 0);
+      assert.ok(existsSync(socket), "the first master's socket stays");
+      // Another name, another socket: ctl then needs -n.
+      const named = start(target, ["-n", "api", "-b", "127.0.0.1:0", PID_APP], { env });
+      await named.ready(1);
+      await eventually(() => existsSync(join(dir.path, "appserve", "api.ctl")), "api.ctl");
+      const several = await run(client(target), ["ctl", "status"], { env });
+      assert.equal(several.code, 2, several.stderr);
+      assert.match(
+        several.stderr,
+        /ctl: Several masters in .*appserve \(api, pid_app\): name one with -n NAME/,
+      );
+      const api = await run(client(target), ["ctl", "-n", "api", "--json", "status"], { env });
+      assert.equal(api.code, 0, api.stderr);
+      assert.equal((JSON.parse(api.stdout) as Status).master, named.pid);
+      assert.equal((await named.stop()).code, 0);
+      assert.equal((await server.stop()).code, 0);
+      assert.ok(!existsSync(socket), "removed at exit");
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "without $XDG_RUNTIME_DIR, --pid or --control-socket there is no socket; ctl says how to name one",
+  async (target) => {
+    const env = { XDG_RUNTIME_DIR: "" };
+    const server = start(target, ["-b", "127.0.0.1:0", PID_APP], { env });
+    await server.ready(1);
+    const result = await run(client(target), ["ctl", "status"], { env });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /ctl: Name the master: --control-socket PATH, -p PIDFILE or -n NAME \(\$XDG_RUNTIME_DIR is not set\)/,
+    );
+    assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    assert.doesNotMatch(server.stderr, /control socket/i);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "an $XDG_RUNTIME_DIR where no socket can be made: a warning, the master serves; ctl finds none",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      // "appserve" there is a file, not a directory.
+      writeFileSync(join(dir.path, "appserve"), "");
+      const env = { XDG_RUNTIME_DIR: dir.path };
+      const server = start(target, ["-b", "127.0.0.1:0", PID_APP], { env });
+      const url = await server.ready(1);
+      assert.equal((await get(url)).status, 200);
+      assert.match(
+        server.stderr,
+        /\[WARNING\] Cannot make the directory ".*\/appserve": File exists; serving without a control socket/,
+      );
+      assert.ok(!hasStackTrace(server.stderr), server.stderr);
+      const none = await run(client(target), ["ctl", "status"], { env: { XDG_RUNTIME_DIR: "/" } });
+      assert.equal(none.code, 2, none.stderr);
+      assert.match(none.stderr, /ctl: Name the master: .* \(no control socket in \/appserve\)/);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
   },
 );

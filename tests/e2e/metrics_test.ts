@@ -16,6 +16,8 @@ import {
   start,
 } from "../_helpers.ts";
 import { parsePrometheus, type Sample, sampleValue } from "../_prometheus.ts";
+import { rawConnect } from "../_raw.ts";
+import type { Socket } from "node:net";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -46,7 +48,13 @@ e2e(
         500,
       );
     }
-    const after = await scrape(base);
+    // A request is counted once its response is written, which may be after the client read it.
+    const total = (s: Sample[]) => sampleValue(s, "appserve_request_duration_seconds_count") ?? 0;
+    let after: Sample[] = [];
+    await eventually(async () => {
+      after = await scrape(base);
+      return total(after) - total(before) >= 7;
+    }, "7 requests counted");
     assert.equal(
       count(after, { method: "GET", status: "2xx" }) -
         count(before, { method: "GET", status: "2xx" }),
@@ -57,7 +65,6 @@ e2e(
         count(before, { method: "POST", status: "5xx" }),
       2,
     );
-    const total = (s: Sample[]) => sampleValue(s, "appserve_request_duration_seconds_count") ?? 0;
     assert.equal(total(after) - total(before), 7);
     assert.equal(sampleValue(after, "appserve_workers"), 2);
     assert.equal(sampleValue(after, "appserve_workers_configured"), 2);
@@ -173,3 +180,161 @@ e2e(
     assert.equal((await server.stop()).code, 0);
   },
 );
+
+/** Opens `n` connections to `port` and waits for each to be established. */
+async function connectMany(port: number, n: number): Promise<Socket[]> {
+  const sockets: Socket[] = [];
+  for (let i = 0; i < n; i++) {
+    const socket = await rawConnect(port);
+    socket.on("error", () => {});
+    sockets.push(socket);
+  }
+  return sockets;
+}
+
+/** Sends one keep-alive request on `socket` and waits for the start of its answer. */
+function askKeepingAlive(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    socket.once("data", () => resolve());
+    socket.write("GET /k HTTP/1.1\r\nhost: x\r\n\r\n");
+  });
+}
+
+e2e(
+  "--metrics-bind shows each worker's open connections and their total",
+  async (target) => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const server = start(target, [
+      ...["-w", "2", "--metrics-bind", `127.0.0.1:${port}`, "-b", "127.0.0.1:0", PID_APP],
+    ]);
+    const url = await server.allAnswering(2);
+    const sockets = await connectMany(Number(new URL(url).port), 6);
+    // A worker over its share closes some after their responses (src/worker/balance.ts).
+    let open = sockets.length;
+    sockets.forEach((s) => s.on("close", () => open--));
+    try {
+      await Promise.all(sockets.map(askKeepingAlive));
+      let samples: Sample[] = [];
+      await eventually(async () => {
+        samples = await scrape(base);
+        return open > 0 && sampleValue(samples, "appserve_connections") === open;
+      }, "the connections still open counted");
+      const perWorker = samples.filter((s) => s.name === "appserve_worker_connections");
+      assert.deepEqual(
+        perWorker.map((s) => Number(s.labels.pid)).sort(),
+        childPids(server.pid).sort(),
+      );
+      assert.equal(perWorker.reduce((n, s) => n + s.value, 0), open);
+    } finally {
+      sockets.forEach((s) => s.destroy());
+    }
+    await eventually(
+      async () => sampleValue(await scrape(base), "appserve_connections") === 0,
+      "the connections closed",
+    );
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "the listen backlog counts connections no worker accepts (a stopped worker), per listener",
+  async (target) => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const server = start(target, [
+      ...["-w", "1", "--metrics-bind", `127.0.0.1:${port}`, "-b", "127.0.0.1:0", PID_APP],
+    ]);
+    const url = await server.ready(1);
+    const listener = { listener: url };
+    assert.equal(sampleValue(await scrape(base), "appserve_listen_backlog", listener), 0);
+    const [worker] = childPids(server.pid);
+    process.kill(worker, "SIGSTOP");
+    let sockets: Socket[] = [];
+    try {
+      sockets = await connectMany(Number(new URL(url).port), 5);
+      assert.equal(sampleValue(await scrape(base), "appserve_listen_backlog", listener), 5);
+    } finally {
+      process.kill(worker, "SIGCONT");
+    }
+    await eventually(
+      async () => sampleValue(await scrape(base), "appserve_listen_backlog", listener) === 0,
+      "the worker accepted them",
+    );
+    sockets.forEach((s) => s.destroy());
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "--reuse-port: each worker's requests and its own socket's backlog are shown",
+  async (target) => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const appPort = await freePort();
+    const server = start(target, [
+      ...["-w", "2", "--reuse-port", "--metrics-bind", `127.0.0.1:${port}`],
+      ...["-b", `127.0.0.1:${appPort}`, PID_APP],
+    ]);
+    // Each worker's own socket exists once it has booted.
+    const url = await server.allAnswering(2);
+    const before = await scrape(base);
+    const gets = (s: Sample[]) =>
+      sampleValue(s, "appserve_requests_total", { method: "GET", status: "2xx" }) ?? 0;
+    for (let i = 0; i < 20; i++) assert.equal((await get(`${url}/r${i}`)).status, 200);
+    await eventually(async () => gets(await scrape(base)) - gets(before) === 20, "20 GETs");
+    const after = await scrape(base);
+    const perWorker = after.filter((s) => s.name === "appserve_worker_requests_total");
+    const pids = childPids(server.pid).sort();
+    assert.deepEqual(perWorker.map((s) => Number(s.labels.pid)).sort(), pids);
+    assert.equal(
+      perWorker.reduce((n, s) => n + s.value, 0),
+      sampleValue(after, "appserve_request_duration_seconds_count"),
+    );
+    const own = after.filter((s) => s.name === "appserve_worker_listen_backlog");
+    assert.deepEqual(own.map((s) => Number(s.labels.pid)).sort(), pids);
+    // Both workers stopped: whichever socket the kernel picks, nobody accepts.
+    pids.forEach((pid) => process.kill(pid, "SIGSTOP"));
+    let sockets: Socket[] = [];
+    try {
+      sockets = await connectMany(appPort, 6);
+      // Bun's server defers accepting a connection until its first bytes come (TCP_DEFER_ACCEPT).
+      sockets.forEach((s) => s.write("GET /q HTTP/1.1\r\nhost: x\r\n\r\n"));
+      let stuck: Sample[] = [];
+      await eventually(async () => {
+        stuck = await scrape(base);
+        return sampleValue(stuck, "appserve_listen_backlog", { listener: url }) === 6;
+      }, "6 connections queued");
+      const queued = stuck.filter((s) => s.name === "appserve_worker_listen_backlog");
+      assert.equal(queued.reduce((n, s) => n + s.value, 0), 6);
+    } finally {
+      pids.forEach((pid) => process.kill(pid, "SIGCONT"));
+    }
+    sockets.forEach((s) => s.destroy());
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+for (const workerClass of ["async", "gthread"]) {
+  e2e(
+    `${workerClass}: lines dropped by an unreachable syslog and OTLP collector are counted`,
+    async (target) => {
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      const [syslogPort, otlpPort] = [await freePort(), await freePort()];
+      const server = start(target, [
+        ...["-w", "1", "-k", workerClass, "--metrics-bind", `127.0.0.1:${port}`],
+        ...["--log-syslog", "--log-syslog-to", `tcp://127.0.0.1:${syslogPort}`, "--log-otel"],
+        ...["-b", "127.0.0.1:0", PID_APP],
+      ], { env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}` } });
+      const url = await server.ready(1);
+      for (let i = 0; i < 10; i++) assert.equal((await get(`${url}/d${i}`)).status, 200);
+      const dropped = async (sender: string) =>
+        sampleValue(await scrape(base), "appserve_log_dropped_total", { sender }) ?? 0;
+      // Each access line was dropped by both senders (the worker's own count, sent on beats).
+      await eventually(async () => (await dropped("syslog")) >= 10, "10 syslog lines dropped");
+      await eventually(async () => (await dropped("otel")) >= 10, "10 OTel records dropped");
+      assert.equal((await server.stop()).code, 0);
+    },
+  );
+}

@@ -19,6 +19,7 @@ import {
   TARGETS,
 } from "../_helpers.ts";
 import { type LogRecord, otlpReceiver, type Span } from "../_otlp.ts";
+import { rawExchange } from "../_raw.ts";
 
 const OTEL_APP = join(FIXTURES, "apps", "otel_app.ts");
 const DENO_TARGETS = TARGETS.filter((t) => t.workers === "deno");
@@ -84,6 +85,7 @@ test("OTEL_DENO=true: each request's server span continues the traceparent, the 
     assert.equal(work.attributes["server.address"], "127.0.0.1");
     assert.equal(work.attributes["server.port"], Number(new URL(url).port));
     assert.equal(work.attributes["user_agent.original"], "otel-test/1");
+    assert.equal(work.attributes["network.protocol.version"], "1.1");
     const app = find((s) => s.name === "app-work")!;
     assert.equal(app.traceId, TRACE);
     assert.equal(app.parentSpanId, work.spanId);
@@ -271,3 +273,29 @@ e2e(
     );
   },
 );
+
+test("OTEL_DENO=true: the span's network.protocol.version is the request's HTTP version", async (target) => {
+  const receiver = otlpReceiver();
+  try {
+    const server = start(target, ["-b", "127.0.0.1:0", OTEL_APP], {
+      env: otelEnv(receiver.endpoint),
+    });
+    const url = await server.ready(1);
+    const port = Number(new URL(url).port);
+    const old = await rawExchange(port, "GET /plain?v=10 HTTP/1.0\r\nHost: x\r\n\r\n");
+    assert.equal(old.status, 200, old.text);
+    const keep = await rawExchange(
+      port,
+      "GET /plain?v=11 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert.equal(keep.status, 200, keep.text);
+    const span = (query: string) =>
+      receiver.spans.find((s) => s.kind === SERVER && s.attributes["url.query"] === query);
+    await eventually(() => !!span("v=10") && !!span("v=11"), "both spans");
+    assert.equal(span("v=10")!.attributes["network.protocol.version"], "1.0");
+    assert.equal(span("v=11")!.attributes["network.protocol.version"], "1.1");
+    await server.stop();
+  } finally {
+    await receiver.close();
+  }
+});

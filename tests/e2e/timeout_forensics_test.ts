@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { alive, e2e, eventually, FIXTURES, get, start, tempDir } from "../_helpers.ts";
+import { alive, e2e, eventually, FIXTURES, freePort, get, start, tempDir } from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -113,6 +113,47 @@ e2e(
       assert.equal(ours.length, 6, ours.join("\n"));
       assert.match(ours[5], /^127\.0\.0\.9 .*"GET \/spin\?ms=600000&q=1 HTTP\/1\.1" 504 /);
       await server.stop();
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "--reuse-port: WORKER TIMEOUT names the stuck request and the access log gets its line",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const log = join(dir.path, "access.log");
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", "--reuse-port", "-t", "2", "--access-logfile", log],
+        ...["-b", `127.0.0.1:${port}`, PID_APP],
+      ]);
+      const url = await server.ready(1);
+      const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
+      await eventually(() => lines().length > 0, "the probe's access line");
+      const before = lines().length;
+      for (let i = 0; i < 5; i++) assert.equal((await get(`${url}/fast?i=${i}`)).status, 200);
+      get(`${url}/spin?ms=600000&q=2`, { localAddress: "127.0.0.8" }).catch(() => {});
+      const head = await server.waitFor(
+        /\[CRITICAL\] WORKER TIMEOUT \(pid:(\d+)\) async worker, 1 request in flight$/m,
+      );
+      await server.waitFor(
+        new RegExp(
+          `\\[CRITICAL\\] In flight on worker \\(pid:${head[1]}\\): ` +
+            `GET /spin\\?ms=600000&q=2 from 127\\.0\\.0\\.8:\\d+ for \\d+\\.\\d s$`,
+          "m",
+        ),
+      );
+      await eventually(() => !alive(Number(head[1])), "the stuck worker is gone");
+      await eventually(() => lines().length === before + 6, "6 access lines", 10_000);
+      const ours = lines().slice(before);
+      ours.slice(0, 5).forEach((line, i) =>
+        assert.match(line, new RegExp(` /fast\\?i=${i} .* 200 `))
+      );
+      assert.match(ours[5], /^127\.0\.0\.8 .*"GET \/spin\?ms=600000&q=2 HTTP\/1\.1" 504 - /);
+      assert.equal((await server.stop()).code, 0);
     } finally {
       dir.remove();
     }

@@ -1,0 +1,50 @@
+// The control socket's verbs (`appserve ctl`), answered from the arbiter's loop: each does what
+// its signal does (reload HUP, add TTIN, remove TTOU, reopen-logs USR1, stop TERM or QUIT), plus
+// status and scale. The reply goes out before a verb that may take long or stop the master.
+
+import type { ControlReply, ControlRequest, WorkerStatus } from "../ipc/control_protocol.ts";
+
+/** What the verbs do, as the arbiter does it. */
+export interface ControlActions {
+  /** The number of workers asked for now. */
+  readonly configured: number;
+  status(): WorkerStatus[];
+  reload(why: string): Promise<void>;
+  setWorkers(count: number): Promise<void>;
+  reopenLogs(): void;
+  /** Stops the master (throws out of the loop). */
+  stop(graceful: boolean): never;
+}
+
+/** Answers `request` through `reply`, then does what it asks. */
+export async function answerControl(
+  request: ControlRequest,
+  reply: (reply: ControlReply) => void,
+  actions: ControlActions,
+): Promise<void> {
+  const n = actions.configured;
+  switch (request.verb) {
+    case "status":
+      return reply({ ok: true, master: process.pid, configured: n, workers: actions.status() });
+    case "reload":
+      reply({ ok: true, message: "Reloading" });
+      return await actions.reload("Reload requested by appserve ctl");
+    case "scale":
+    case "add":
+    case "remove": {
+      const count = request.verb === "scale"
+        ? request.workers
+        : request.verb === "add"
+        ? n + 1
+        : Math.max(1, n - 1);
+      reply({ ok: true, message: `Workers: ${n} -> ${count}`, configured: count });
+      return await actions.setWorkers(count);
+    }
+    case "reopen-logs":
+      actions.reopenLogs();
+      return reply({ ok: true, message: "Reopened the logs" });
+    case "stop":
+      reply({ ok: true, message: request.quick ? "Stopping quickly" : "Stopping" });
+      actions.stop(!request.quick);
+  }
+}

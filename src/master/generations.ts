@@ -1,0 +1,53 @@
+// HUP's generations of workers: a reload starts a new generation under the new configuration;
+// the old one is kept until the new one has booted, and serves on (its configuration restored)
+// when the new one cannot boot. The arbiter stops the workers; this file keeps the books.
+
+import type { Config } from "../config/settings.ts";
+import type { WorkerLaunch } from "./worker_launch.ts";
+
+/** The part of the arbiter's context a reload switches. */
+export interface Running {
+  config: Config;
+  launch: WorkerLaunch;
+}
+
+export class Generations {
+  #current = 0;
+  /** Highest generation ever started: a rolled-back number is never reused. */
+  #last = 0;
+  /** What ran before a HUP, kept until the new generation has booted. */
+  #previous: (Running & { generation: number }) | undefined;
+
+  /** The generation new workers belong to. */
+  get current(): number {
+    return this.#current;
+  }
+
+  /** Whether an old generation waits for the new one to boot. */
+  get reloading(): boolean {
+    return this.#previous !== undefined;
+  }
+
+  /** A new generation under `next`: `running` is switched to it (the first old one is kept). */
+  begin(running: Running, next: Running): void {
+    const { config, launch } = running;
+    this.#previous ??= { config, launch, generation: this.#current };
+    running.config = next.config;
+    running.launch = next.launch;
+    this.#current = ++this.#last;
+  }
+
+  /** The new generation serves: the old one may go. */
+  settled(): void {
+    this.#previous = undefined;
+  }
+
+  /** The new generation cannot boot: `running` gets the old configuration back. */
+  rollback(running: Running): void {
+    const previous = this.#previous!;
+    running.config = previous.config;
+    running.launch = previous.launch;
+    this.#current = previous.generation;
+    this.#previous = undefined;
+  }
+}

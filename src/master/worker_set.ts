@@ -1,0 +1,197 @@
+// The master's workers (gunicorn's WORKERS table and the functions around it): starting one in its
+// scoreboard slot, forgetting one that exited (its counters kept for metrics), and what the loop
+// looks at on each tick: workers stuck past --timeout (murder_workers), workers over
+// --max-worker-memory. The arbiter decides when; this file knows how.
+
+import type { Readable } from "node:stream";
+import type { Config } from "../config/settings.ts";
+import { HaltServer } from "../errors.ts";
+import type { ToMaster } from "../ipc/messages.ts";
+import type { WorkerStatus } from "../ipc/control_protocol.ts";
+import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
+import { readTotals } from "../ipc/request_metrics.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Listener } from "../net/listeners.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { healthy, MetricsBook, type MetricsSources } from "./metrics_book.ts";
+import { rawEnv, spawnWorker } from "./spawn.ts";
+import { WorkerHandle } from "./worker_handle.ts";
+import type { WorkerLaunch } from "./worker_launch.ts";
+import { overLimit, recycleLine, residentBytes } from "./worker_memory.ts";
+import { WorkerSlots } from "./worker_slots.ts";
+
+/** Importing an app (TypeScript compile included) may take longer than a short --timeout. */
+const MIN_BOOT_TIMEOUT_MS = 60_000;
+
+/** What a new worker is started with, and where its messages and exit go. */
+export interface SpawnOptions {
+  config: Config;
+  runtime: Runtime;
+  launch: WorkerLaunch;
+  listeners: Listener[];
+  reusePort: { host: string; port: number }[];
+  age: number;
+  generation: number;
+  onMessage(worker: WorkerHandle, message: ToMaster): void;
+  onExit(worker: WorkerHandle, code: number | null, signal: string | null): void;
+  /** A line about the worker's channel (a malformed message). */
+  warn(line: string): void;
+}
+
+export class WorkerSet {
+  readonly #workers = new Map<number, WorkerHandle>();
+  readonly #slots: WorkerSlots | undefined;
+  /** Restarts and the counters of workers gone, for --metrics-bind. */
+  readonly #book = new MetricsBook();
+  #memoryCheckedAt = 0;
+
+  constructor(runtime: Runtime) {
+    this.#slots = WorkerSlots.open(runtime.libc());
+  }
+
+  get size(): number {
+    return this.#workers.size;
+  }
+
+  [Symbol.iterator](): IterableIterator<WorkerHandle> {
+    return this.#workers.values();
+  }
+
+  /** Every worker, as an array (to filter and sort). */
+  all(): WorkerHandle[] {
+    return [...this.#workers.values()];
+  }
+
+  /** Starts a worker with the listeners, a scoreboard slot and its boot; HaltServer if it cannot. */
+  spawn(o: SpawnOptions): WorkerHandle {
+    const { config, runtime, listeners } = o;
+    const boot = { config, reusePort: o.reusePort, age: o.age };
+    const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
+    const env = { ...process.env, ...tmp, ...rawEnv(config.raw_env) };
+    const slots = this.#slots;
+    const slot = slots?.take() ?? -1;
+    const scoreboard = slots && slot >= 0 ? { fd: slots.fd, slot } : undefined;
+    const fds = listeners.map((l) => l.fd);
+    const child = spawnWorker(runtime, o.launch.command, boot, fds, env, scoreboard);
+    if (child.pid === undefined) {
+      slots?.free(slot);
+      throw new HaltServer("Cannot start a worker process.", 1);
+    }
+    const worker = new WorkerHandle(child, child.pid, o.age, o.generation, slot);
+    this.#workers.set(worker.pid, worker);
+    worker.listen(child.stdio[3] as Readable, (message) => o.onMessage(worker, message), o.warn);
+    child.stdin!.on("error", () => {});
+    child.on("exit", (code, signal) => o.onExit(worker, code, signal));
+    return worker;
+  }
+
+  /**
+   * A worker exited, while `generation` is current: it is counted for metrics (why it was
+   * replaced, its requests) and its slot cleared for the next.
+   */
+  forget(worker: WorkerHandle, generation: number): void {
+    this.#workers.delete(worker.pid);
+    this.#book.reaped(worker, generation, this.#slots?.counters(worker.slot));
+    this.#slots?.free(worker.slot);
+  }
+
+  /** A worker exited while the master stops: nothing is kept. */
+  drop(worker: WorkerHandle): void {
+    this.#workers.delete(worker.pid);
+  }
+
+  /**
+   * A worker killed for --timeout never wrote the access lines of the requests it had: they go
+   * to the access log `open` opens, from its in-flight table (before forget() clears it).
+   */
+  async logKilledRequests(
+    worker: WorkerHandle,
+    { open, log, config }: {
+      open: ((config: Config) => Promise<Logger>) | undefined;
+      log: Logger;
+      config: Config;
+    },
+  ): Promise<void> {
+    const requests = this.#slots?.inflight(worker.slot)?.requests ?? [];
+    if (!requests.length || !open) return;
+    try {
+      const access = await open(config);
+      logInflightAccess(access, requests, Date.now());
+      await access.close();
+    } catch (error) {
+      log.error(`Cannot write the access log: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * gunicorn's murder_workers: a worker silent past `config.timeout` (a booting one gets at least
+   * a minute) is named with its requests in flight and sent SIGABRT; on the next stale tick,
+   * SIGKILL.
+   */
+  murderStuck(config: Config, log: Logger): void {
+    const timeoutMs = config.timeout * 1000;
+    if (timeoutMs <= 0) return;
+    const now = performance.now();
+    for (const worker of this.#workers.values()) {
+      const allowed = worker.booted ? timeoutMs : Math.max(timeoutMs, MIN_BOOT_TIMEOUT_MS);
+      if (now - worker.lastBeat <= allowed) continue;
+      if (!worker.aborted) {
+        const inflight = this.#slots?.inflight(worker.slot);
+        const head = `WORKER TIMEOUT (pid:${worker.pid})`;
+        const where = `worker (pid:${worker.pid})`;
+        const label = `${config.worker_class} worker`;
+        timeoutLines(head, where, inflight, Date.now(), label).forEach((l) => log.critical(l));
+        worker.aborted = true;
+        worker.signal("SIGABRT");
+      } else {
+        worker.kill();
+      }
+    }
+  }
+
+  /**
+   * --max-worker-memory: a worker over `limitMb` of RSS is marked to retire (replaced first, then
+   * stopped); read from /proc at most once per `everyMs`.
+   */
+  recycleBloated(limitMb: number, log: Logger, everyMs: number): void {
+    const now = performance.now();
+    if (limitMb <= 0 || now - this.#memoryCheckedAt < everyMs) return;
+    this.#memoryCheckedAt = now;
+    for (const worker of this.#workers.values()) {
+      if (!worker.booted || worker.retiring) continue;
+      const rss = residentBytes(worker.pid);
+      if (!overLimit(rss, limitMb)) continue;
+      log.info(recycleLine(worker.pid, rss, limitMb));
+      worker.retiring = true;
+      worker.recycling = true;
+      worker.retiredFor = "memory";
+    }
+  }
+
+  /** `appserve ctl status`: each worker's pid, age, requests, in flight, RSS and state. */
+  status(): WorkerStatus[] {
+    const now = performance.now();
+    return this.all().map((w) => {
+      const counters = this.#slots?.counters(w.slot);
+      const table = this.#slots?.inflight(w.slot);
+      return {
+        pid: w.pid,
+        age: Math.round((now - w.startedAt) / 100) / 10,
+        requests: counters ? readTotals(counters).count : 0,
+        inFlight: table ? table.requests.length + table.more : 0,
+        rss: residentBytes(w.pid) ?? null,
+        state: w.retiring ? "retiring" : w.booted ? "serving" : "booting",
+      };
+    });
+  }
+
+  /** Prometheus's text for --metrics-bind. */
+  metrics(sources: Omit<MetricsSources, "slots">): string {
+    return this.#book.render(this.all(), { ...sources, slots: this.#slots });
+  }
+
+  /** /healthz: `wanted` workers are booted and heartbeating. */
+  healthy(wanted: number, timeout: number): boolean {
+    return healthy(this.all(), wanted, timeout);
+  }
+}

@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import {
+  controlSocketName,
+  controlSocketPath,
+  implicitControlSocket,
+} from "../src/ipc/control_protocol.ts";
+
+const base = { control_socket: "", pidfile: "", proc_name: "", app: "src/app.ts:server" };
+
+Deno.test("controlSocketPath(): --control-socket, else PIDFILE.ctl, else under XDG_RUNTIME_DIR", () => {
+  const xdg = { XDG_RUNTIME_DIR: "/run/user/1000" };
+  assert.equal(controlSocketPath({ ...base, control_socket: "/x.sock" }, xdg), "/x.sock");
+  assert.equal(controlSocketPath({ ...base, pidfile: "/a.pid" }, xdg), "/a.pid.ctl");
+  assert.equal(controlSocketPath(base, xdg), "/run/user/1000/appserve/app.server.ctl");
+  assert.equal(controlSocketPath(base, {}), "");
+  // A relative XDG_RUNTIME_DIR is invalid by the spec: ignored.
+  assert.equal(controlSocketPath(base, { XDG_RUNTIME_DIR: "run" }), "");
+  assert.equal(controlSocketPath({ ...base, control_socket: "off" }, xdg), "");
+  assert.ok(implicitControlSocket(base));
+  assert.ok(!implicitControlSocket({ ...base, pidfile: "/a.pid" }));
+});
+
+Deno.test("controlSocketName() is --name, else the app's module and export, made file-safe", () => {
+  assert.equal(controlSocketName({ proc_name: "my api/v2", app: "x.ts" }), "my_api_v2");
+  assert.equal(controlSocketName({ proc_name: "", app: "apps/main.ts" }), "main");
+  assert.equal(controlSocketName({ proc_name: "", app: "" }), "appserve");
+});
