@@ -78,7 +78,7 @@ Deno.test("Admission: the siblings see only the connections that stay", () => {
   assert.equal(respond(a, 40), 20);
   // The 20 told to close still count against worker_connections, but no longer to siblings:
   // b may take them without seeming to be over its share.
-  assert.equal(board.read(0).get(100), 20);
+  assert.equal(board.connections(0), 20);
   for (let i = 0; i < 20; i++) b.admission.opened();
   assert.deepEqual([...b.gate.holds], []);
   assert.equal(respond(b, 20), 0);
