@@ -71,13 +71,15 @@ export class AppWebSocket extends EventTarget {
       data.arrayBuffer().then((b) => this.send(b));
       return;
     }
-    ws.send(data, { binary: typeof data !== "string" });
     const limit = this.#limit;
     // Deno has no cap of its own: a client that stops reading would grow this without bound.
+    // As with Bun's backpressureLimit, what is already waiting counts, not this message.
     if (limit !== null && ws.bufferedAmount > limit.bytes) {
       limit.exceeded();
       ws.close(1008, "send buffer limit exceeded");
+      return;
     }
+    ws.send(data, { binary: typeof data !== "string" });
   }
 
   close(code?: number, reason?: string): void {
