@@ -265,13 +265,27 @@ e2e(
 
 e2e(
   "--reuse-port: the native servers' WebSockets for the runtime's shape and for " +
-    "upgradeWebSocket from appserve, 1001 on TERM",
+    "upgradeWebSocket from appserve, one access line per session, 1001 on TERM",
   async (target) => {
     for (const app of [target.workers === "deno" ? DENO_PLAIN : BUN_PLAIN, NEUTRAL]) {
       const port = await freePort();
-      const server = start(target, ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, app]);
+      const server = start(target, [
+        "-w",
+        "1",
+        "--reuse-port",
+        "-b",
+        `127.0.0.1:${port}`,
+        "--access-logfile",
+        "-",
+        app,
+      ]);
       const url = await server.ready();
       await echoesWithBothClients(url);
+      // One access line per session, once it ended.
+      await eventually(
+        () => server.all(/"GET \/ HTTP\/1\.1" 101 /g).length === 2,
+        "two access lines with 101",
+      );
       const held = await connect("npm-ws", wsUrl(url));
       held.send("x");
       assert.equal(await held.next(), "x");
