@@ -49,6 +49,17 @@ class DenoServeInfo implements ServeInfo {
     const { hostname, port } = this.remoteAddr;
     return { address: hostname, family: hostname.includes(":") ? "IPv6" : "IPv4", port };
   }
+  // Bun's shape has no native counterpart here; false for what is no upgrade, as Bun answers.
+  upgrade(request: Request): boolean {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return false;
+    throw new TypeError(
+      "server.upgrade() (Bun's WebSocket shape) needs Bun workers under --reuse-port; " +
+        'use upgradeWebSocket from "appserve" to run on both',
+    );
+  }
+  publish(): number {
+    return 0;
+  }
 }
 
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
