@@ -444,3 +444,20 @@ e2e(
     assert.equal((await server.stop()).code, 0);
   },
 );
+
+e2e(
+  "HUP: the replaced worker says 1001 to its open WebSocket; the new one takes upgrades",
+  async (t) => {
+    const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
+    const url = await server.ready(1);
+    const [old] = childPids(server.pid);
+    const held = await connect("native", wsUrl(url));
+    held.send("x");
+    assert.equal(await held.next(), "x");
+    server.signal("SIGHUP");
+    assert.equal((await held.closed).code, 1001);
+    await eventually(() => !alive(old), "the old worker is gone");
+    await echoes(await connect("npm-ws", wsUrl(url)));
+    assert.equal((await server.stop()).code, 0);
+  },
+);
