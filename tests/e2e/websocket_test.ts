@@ -100,6 +100,13 @@ e2eOn(
       const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", app]);
       const url = await server.ready();
       await echoesWithBothClients(url, path, app === DENO_PLAIN);
+      if (app === HONO_DENO) {
+        // hono/deno asks for the client's first subprotocol.
+        const c = await connect("npm-ws", wsUrl(url, path), { protocols: ["chat", "other"] });
+        assert.equal(c.protocol, "chat");
+        c.close(1000);
+        await c.closed;
+      }
       assert.equal((await server.stop()).code, 0);
     }
   },
@@ -111,6 +118,11 @@ e2e(
     const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", BUN_PLAIN]);
     const url = await server.ready();
     await echoesWithBothClients(url, "/chat");
+    // As Bun.serve: the client's first subprotocol when the app names none.
+    const p = await connect("npm-ws", wsUrl(url, "/p"), { protocols: ["chat", "other"] });
+    assert.equal(p.protocol, "chat");
+    p.close(1000);
+    await p.closed;
     const a = await connect("native", wsUrl(url, "/room"));
     const b = await connect("npm-ws", wsUrl(url, "/room"));
     a.send("data");
