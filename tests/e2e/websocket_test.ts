@@ -113,7 +113,7 @@ e2eOn(
 );
 
 e2e(
-  "an app in Bun's shape (server.upgrade, websocket handlers, data, publish) runs unchanged",
+  "an app in Bun's shape (server.upgrade, websocket handlers, data, publish, drain) runs unchanged",
   async (target) => {
     const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", BUN_PLAIN]);
     const url = await server.ready();
@@ -136,6 +136,14 @@ e2e(
     a.close(1000);
     b.close(1000);
     await Promise.all([a.closed, b.closed]);
+    // send() reports backpressure and `drain` follows once the client read the backlog.
+    const filler = await connect("npm-ws", wsUrl(url, "/fill"));
+    filler.send("fill");
+    let m: unknown;
+    do m = await filler.next(); while (m instanceof Uint8Array);
+    assert.equal(m, "drained");
+    filler.close(1000);
+    await filler.closed;
     assert.equal((await server.stop()).code, 0);
   },
 );
