@@ -30,6 +30,8 @@ import { InflightTable } from "../src/ipc/inflight.ts";
 import { countDropped, type DroppedLines } from "../src/ipc/request_metrics.ts";
 import { controlSocketPath } from "../src/ipc/control_protocol.ts";
 import { InflightWatch } from "../src/worker/inflight_watch.ts";
+import { installWebSockets, webSocketHub } from "../src/worker/websockets.ts";
+import type { WebSocketHub } from "../src/http/websocket/hub.ts";
 
 // deno-lint-ignore no-explicit-any
 const scope = globalThis as any;
@@ -60,10 +62,16 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   let log: Logger;
   let app: FetchHandler;
   let hooks: HookRunner;
+  let websockets: WebSocketHub;
   try {
     log = await createLogger(config, { role: "worker", runtime, appserve });
     hooks = await HookRunner.load(config.hooks, log);
-    app = await loadApp(config.app, process.cwd(), { runtime });
+    // A thread's Deno is its own object: the upgrade functions are installed per thread.
+    websockets = webSocketHub(config, log);
+    installWebSockets(runtime, websockets, config);
+    const loaded = await loadApp(config.app, process.cwd(), { runtime });
+    websockets.setHandlers(loaded.websocket);
+    app = loaded;
   } catch (error) {
     post({
       t: "load-failed",
@@ -121,6 +129,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         tls: loadTlsFiles(config, runtime.tlsClientCerts),
         explain: runtime.explainAppError,
         staticBody: runtime.staticBody,
+        websocket: websockets,
       }),
       counters,
     ),

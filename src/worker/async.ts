@@ -7,6 +7,14 @@ import { createHttpServer, type HttpServerOptions } from "../http/server.ts";
 import { notAResponse } from "../http/status_reply.ts";
 import { countRequest } from "../ipc/request_metrics.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
+import type { AppHandler, WebSocketHandlers } from "../fetch_handler.ts";
+import type { WebSocketHub } from "../http/websocket/hub.ts";
+import { WEBSOCKET_SEND_LIMIT } from "./websockets.ts";
+import {
+  bridgeNativeWebSockets,
+  nativeSessionLog,
+  type SessionBegin,
+} from "./native_websockets.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -39,7 +47,8 @@ export class AsyncWorker implements WorkerClass {
 
   readonly #context: WorkerContext;
   readonly #mode: EventLoopMode;
-  #app: FetchHandler | undefined;
+  #app: AppHandler | undefined;
+  #websocket: WebSocketHandlers | undefined;
   #servings: Serving[] = [];
 
   constructor(context: WorkerContext, mode?: EventLoopMode) {
@@ -49,6 +58,7 @@ export class AsyncWorker implements WorkerClass {
 
   async boot(): Promise<void> {
     this.#app = await this.#context.loadApp();
+    this.#websocket = this.#app.websocket;
   }
 
   async serve(gate: Gate): Promise<void> {
@@ -66,6 +76,7 @@ export class AsyncWorker implements WorkerClass {
       context: this.#context,
       keepAlive: this.#mode.keepAlive,
       gate,
+      websocket: this.#websocket,
     });
   }
 
@@ -82,6 +93,8 @@ function guarded(handler: FetchHandler, log: Logger, runtime: Runtime): FetchHan
   const onError = appErrorResponder(log, runtime.explainAppError);
   const check = (response: unknown, request: Request): Response => {
     if (response instanceof Response) return response;
+    // After Bun's server.upgrade() the native server ignores what fetch returns (often nothing).
+    if (response === undefined && request.headers.has("upgrade")) return response as never;
     return onError(notAResponse(response), request);
   };
   return (request, info) => {
@@ -100,10 +113,27 @@ function guarded(handler: FetchHandler, log: Logger, runtime: Runtime): FetchHan
 
 // The native servers report no write completion: log when the app has answered,
 // with the body size the response declares.
-function logged(handler: FetchHandler, access: Logger): FetchHandler {
+// A WebSocket upgraded by Deno's native upgrade is logged when its session ends (`begin`).
+function logged(
+  handler: FetchHandler,
+  access: Logger,
+  hub: WebSocketHub,
+  begin: SessionBegin,
+): FetchHandler {
   return async (request, info) => {
     const start = performance.now();
+    // Deno's request info is gone once its socket was upgraded: the peer is read before.
+    const remote = request.headers.has("upgrade") ? info.remoteAddr : null;
     const response = await handler(request, info);
+    // Upgraded by Bun's server.upgrade(): the bridge logs the session.
+    if (!(response instanceof Response)) return response;
+    if (response.status === 101) {
+      const socket = hub.nativeSocket(response);
+      if (socket !== undefined) {
+        socket.addEventListener("close", begin(request, remote!, start), { once: true });
+        return response;
+      }
+    }
     const url = new URL(request.url);
     const details: RequestDetails = {
       remote: info.remoteAddr,
@@ -157,7 +187,13 @@ function counted(handler: FetchHandler, counters: Float64Array | undefined): Fet
 /** Starts serving every listener of this worker. */
 async function serveListeners(
   handler: FetchHandler,
-  { context, keepAlive, gate }: { context: WorkerContext; keepAlive: boolean; gate: Gate },
+  { context, keepAlive, gate, websocket }: {
+    context: WorkerContext;
+    keepAlive: boolean;
+    gate: Gate;
+    /** The app's `websocket` handlers (Bun's shape), for the native server. */
+    websocket?: WebSocketHandlers;
+  },
 ): Promise<Serving[]> {
   const { config, log, runtime, boot, inflight } = context;
   const servings: Serving[] = [];
@@ -167,7 +203,14 @@ async function serveListeners(
   const staticBody = runtime.staticBody;
   const options = {
     ...withRequestCounters(
-      httpOptions(config, log, { keepAlive, access, tls, explain, staticBody }),
+      httpOptions(config, log, {
+        keepAlive,
+        access,
+        tls,
+        explain,
+        staticBody,
+        websocket: context.websockets,
+      }),
       context.counters,
     ),
     gate,
@@ -179,16 +222,22 @@ async function serveListeners(
     await server.listen({ fd: listener.fd });
     servings.push({ stop: (ms) => closeWithin(server, ms) });
   }
+  // Bun's native server: the neutral upgradeWebSocket becomes Bun's server.upgrade().
+  const hub = context.websockets;
+  const begin = access ? nativeSessionLog(access, hub) : undefined;
+  const native = runtime.name === "bun" && boot.reusePort.length > 0
+    ? bridgeNativeWebSockets(handler, hub, websocket, hub.sendLimit, begin)
+    : { handler, websocket };
   for (const address of boot.reusePort) {
     const limited = limitBody(
-      inflight ? inflight.wrapAlone(handler) : handler,
+      inflight ? inflight.wrapAlone(native.handler) : native.handler,
       config.limit_request_body,
       (message) => log.warning(`Invalid request: ${message}`),
     );
     // Outermost, so the access log sees the client a trusted proxy named, and no field
     // header_map drops (as the parser leaves them out before anything reads them).
     const app = trustForwarded(
-      access ? logged(limited, access) : limited,
+      access ? logged(limited, access, hub, begin!) : limited,
       options.forwarded!,
       (m) => log.warning(m),
       { scheme: options.scheme, headerMap: config.header_map },
@@ -199,9 +248,15 @@ async function serveListeners(
         hostname: address.host,
         port: address.port,
         tls: tls ?? undefined,
+        websocket: native.websocket,
+        websocketLimits: {
+          maxMessage: config.websocket_max_message,
+          idleTimeout: config.websocket_idle_timeout,
+          sendLimit: WEBSOCKET_SEND_LIMIT,
+        },
       },
     );
-    servings.push({ stop: (ms) => withDeadline(server.shutdown(), ms, () => {}) });
+    servings.push({ stop: (ms) => withDeadline(server.shutdown(), ms, () => server.stopNow()) });
   }
   return servings;
 }

@@ -9,6 +9,7 @@ import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { Logger } from "../log/logger.ts";
 import { AddressMatcher } from "../net/ip_match.ts";
 import type { TlsFiles } from "../tls/tls_files.ts";
+import type { WebSocketHub } from "../http/websocket/hub.ts";
 import { appErrorResponder, bodyErrorLogger } from "./app_error.ts";
 
 /**
@@ -31,13 +32,15 @@ export interface HttpOptionsOptions {
   explain?: (error: unknown) => string | undefined;
   /** A Response's body without its stream, when the runtime keeps one (Runtime.staticBody). */
   staticBody?: (response: Response) => string | Uint8Array | null;
+  /** The WebSockets requests may be upgraded to; none: upgrade requests get the app's answer. */
+  websocket?: WebSocketHub;
 }
 
 /** The HTTP layer's options for this configuration. */
 export function httpOptions(
   config: Config,
   log: Logger,
-  { keepAlive, access, tls, explain, staticBody }: HttpOptionsOptions,
+  { keepAlive, access, tls, explain, staticBody, websocket }: HttpOptionsOptions,
 ): HttpServerOptions {
   return {
     onRequestDone: access &&
@@ -55,6 +58,7 @@ export function httpOptions(
     scheme: tls ? "https" : "http",
     tls: tls ? tlsAcceptor(tls) : undefined,
     defaultHost: "localhost",
+    websocket,
     onAppError: appErrorResponder(log, explain),
     staticBody,
     onBodyError: bodyErrorLogger(log),

@@ -28,6 +28,8 @@ import { Balance, mapScoreboard } from "./balance.ts";
 import { InflightWatch } from "./inflight_watch.ts";
 import { controlSocketPath } from "../ipc/control_protocol.ts";
 import { workerClass } from "./registry.ts";
+import { installWebSockets, keepWebSocketHandlers, webSocketHub } from "./websockets.ts";
+import type { WebSocketHub } from "../http/websocket/hub.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
 /** Beats come at least four times per timeout, and at least once a second. */
@@ -139,7 +141,10 @@ export class Worker {
       }
     }
     const Class = workerClass(this.#config);
-    this.#class = new Class(this.#context(hooks));
+    // Before any app code is imported (gthread's threads install their own).
+    const websockets = webSocketHub(this.#config, this.#log);
+    installWebSockets(this.#runtime, websockets, this.#config);
+    this.#class = new Class(this.#context(hooks, websockets));
     try {
       await this.#class.boot();
     } catch (error) {
@@ -155,7 +160,7 @@ export class Worker {
   }
 
   /** What the class gets from this process. */
-  #context(hooks: HookRunner): WorkerContext {
+  #context(hooks: HookRunner, websockets: WebSocketHub): WorkerContext {
     const info = this.#info();
     return {
       config: this.#config,
@@ -167,12 +172,15 @@ export class Worker {
       requestLimit: this.#limit,
       inflight: this.#inflight,
       counters: this.#counters,
-      loadApp: async () =>
-        withRequestSpans(withRequestHooks(
-          await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime }),
-          hooks,
-          info,
-        )),
+      websockets,
+      loadApp: async () => {
+        const app = await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime });
+        websockets.setHandlers(app.websocket);
+        return keepWebSocketHandlers(
+          app,
+          await withRequestSpans(withRequestHooks(app, hooks, info)),
+        );
+      },
       requestStarted: () => this.#countRequest(),
       retire: () => this.#retire(),
       lost: () => this.drain(),

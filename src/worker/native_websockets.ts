@@ -1,0 +1,197 @@
+// WebSockets under --reuse-port on Bun: the runtime-neutral upgradeWebSocket (Deno's shape,
+// mod.ts) carried onto Bun's own server.upgrade(), so the same app runs in both socket modes.
+// The app's own `websocket` handlers (Bun's shape) get every other socket. Deno needs none of
+// this: there the neutral function falls back to the native Deno.upgradeWebSocket.
+
+import { Buffer } from "node:buffer";
+import type { FetchHandler, RemoteAddr, ServeInfo, WebSocketHandlers } from "../fetch_handler.ts";
+import type { Logger } from "../log/logger.ts";
+import type { SendLimit, SocketSource } from "../http/websocket/app_socket.ts";
+import type { WebSocketHub } from "../http/websocket/hub.ts";
+
+/** What appserve uses of Bun's ServerWebSocket. */
+interface NativeWs {
+  data: unknown;
+  readonly readyState: number;
+  send(data: unknown): number;
+  close(code?: number, reason?: string): void;
+  getBufferedAmount(): number;
+}
+
+type Listener = (...args: never[]) => void;
+
+/** A Bun socket seen through the `ws`-like surface an AppWebSocket attaches to. */
+class NativeSource implements SocketSource {
+  readonly protocol: string;
+  readonly extensions = "";
+  readonly #listeners = new Map<string, Listener[]>();
+  #ws: NativeWs | null = null;
+
+  constructor(protocol: string) {
+    this.protocol = protocol;
+  }
+  opened(ws: NativeWs): void {
+    this.#ws = ws;
+  }
+  get readyState(): number {
+    return this.#ws?.readyState ?? 0;
+  }
+  get bufferedAmount(): number {
+    return this.#ws?.getBufferedAmount() ?? 0;
+  }
+  send(data: unknown): void {
+    this.#ws?.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.#ws?.close(code, reason);
+  }
+  on(event: string, fn: Listener): this {
+    const list = this.#listeners.get(event);
+    if (list) list.push(fn);
+    else this.#listeners.set(event, [fn]);
+    return this;
+  }
+  emit(event: string, ...args: unknown[]): void {
+    for (const fn of this.#listeners.get(event) ?? []) (fn as (...a: unknown[]) => void)(...args);
+  }
+}
+
+/** Starts a native session's bookkeeping; returns what to call when it ends. */
+export type SessionBegin = (request: Request, remote: RemoteAddr, startedMs: number) => () => void;
+
+/**
+ * A session on a native server: counted for statsd and, when it ends, one access line with
+ * status 101 and the whole session's duration (the native servers report no byte counts).
+ */
+export function nativeSessionLog(access: Logger, hub: WebSocketHub): SessionBegin {
+  return (request, remote, startedMs) => {
+    hub.nativeSession(true);
+    return () => {
+      hub.nativeSession(false);
+      const url = new URL(request.url);
+      access.access({
+        request,
+        response: new Response(null, { status: 101 }),
+        details: { remote, protocol: "HTTP/1.1", target: url.pathname + url.search, bodyBytes: 0 },
+        durationMs: performance.now() - startedMs,
+        end: new Date(),
+      });
+    };
+  };
+}
+
+/** The `data` of each socket upgraded on Bun's native server, until it opens. */
+class Tagged {
+  readonly appData: unknown;
+  readonly bridge: Bridged | undefined;
+  readonly request: Request;
+  readonly remote: RemoteAddr;
+  readonly started: number;
+  constructor(
+    appData: unknown,
+    bridge: Bridged | undefined,
+    request: Request,
+    remote: RemoteAddr,
+    started: number,
+  ) {
+    this.appData = appData;
+    this.bridge = bridge;
+    this.request = request;
+    this.remote = remote;
+    this.started = started;
+  }
+}
+
+/** The `data` of a socket upgraded through the neutral function. */
+class Bridged {
+  readonly source: NativeSource;
+  readonly attach: () => void;
+  constructor(source: NativeSource, attach: () => void) {
+    this.source = source;
+    this.attach = attach;
+  }
+}
+
+function bridged(ws: NativeWs): Bridged | undefined {
+  return ws.data instanceof Bridged ? ws.data : undefined;
+}
+
+/**
+ * The handler and `websocket` handlers for Bun.serve under --reuse-port: upgrade requests are
+ * offered to the hub first, so the neutral upgradeWebSocket answers them; its 101 becomes Bun's
+ * server.upgrade(), and the socket's events reach the app's AppWebSocket.
+ */
+export function bridgeNativeWebSockets(
+  handler: FetchHandler,
+  hub: WebSocketHub,
+  app: WebSocketHandlers | undefined,
+  limit: SendLimit,
+  begin?: SessionBegin,
+): { handler: FetchHandler; websocket: WebSocketHandlers } {
+  const finish = (request: Request, info: ServeInfo, started: number, response: unknown) => {
+    const pending = hub.take(request, response);
+    if (pending === null || pending.kind !== "deno") return response as Response;
+    const source = new NativeSource(pending.protocol);
+    const bridge = new Bridged(source, () => pending.socket.attach(source, limit));
+    const data = new Tagged(undefined, bridge, request, info.remoteAddr, started);
+    const headers = pending.protocol ? { "sec-websocket-protocol": pending.protocol } : undefined;
+    // Bun.serve ignores what fetch returns once upgrade() said true.
+    if (info.upgrade?.(request, { data, headers })) return undefined as unknown as Response;
+    return new Response("WebSocket upgrade failed\n", { status: 400 });
+  };
+  const wrapped: FetchHandler = (request, info) => {
+    if (!request.headers.has("upgrade")) return handler(request, info);
+    hub.offer(request);
+    const started = performance.now();
+    // The app's own server.upgrade() (Bun's shape) tags the socket too, for the access log.
+    const tagging: ServeInfo = {
+      get remoteAddr() {
+        return info.remoteAddr;
+      },
+      requestIP: (r) => info.requestIP(r),
+      // Bun calls `open` before upgrade() returns: what the session needs travels in `data`.
+      upgrade: (r, options) =>
+        info.upgrade!(r, {
+          ...options,
+          data: new Tagged(options?.data, undefined, r, info.remoteAddr, started),
+        }),
+      publish: (topic, data, compress) => info.publish!(topic, data, compress),
+    };
+    const r = handler(request, tagging);
+    return r instanceof Response
+      ? finish(request, info, started, r)
+      : Promise.resolve(r).then((response) => finish(request, info, started, response));
+  };
+  const ended = new WeakMap<NativeWs, () => void>();
+  const websocket: WebSocketHandlers = {
+    open(ws: NativeWs) {
+      const tag = ws.data;
+      if (tag instanceof Tagged) {
+        if (begin !== undefined) ended.set(ws, begin(tag.request, tag.remote, tag.started));
+        ws.data = tag.bridge ?? tag.appData;
+      }
+      const b = bridged(ws);
+      if (b === undefined) return app?.open?.(ws);
+      b.source.opened(ws);
+      b.attach();
+      return undefined;
+    },
+    message(ws: NativeWs, message: string | Uint8Array) {
+      const b = bridged(ws);
+      if (b === undefined) return app?.message?.(ws, message);
+      b.source.emit("message", message, typeof message !== "string");
+      return undefined;
+    },
+    close(ws: NativeWs, code: number, reason: string) {
+      ended.get(ws)?.();
+      const b = bridged(ws);
+      if (b === undefined) return app?.close?.(ws, code, reason);
+      b.source.emit("close", code, Buffer.from(reason));
+      return undefined;
+    },
+    drain: (ws: NativeWs) => bridged(ws) ? undefined : app?.drain?.(ws),
+    ping: (ws: NativeWs, data: Uint8Array) => bridged(ws) ? undefined : app?.ping?.(ws, data),
+    pong: (ws: NativeWs, data: Uint8Array) => bridged(ws) ? undefined : app?.pong?.(ws, data),
+  };
+  return { handler: wrapped, websocket };
+}
