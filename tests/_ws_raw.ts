@@ -7,6 +7,7 @@
 import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
 import { ROOT, sleep } from "./_procs.ts";
 
@@ -158,14 +159,30 @@ export interface Opened {
   rest: Buffer;
 }
 
+export interface OpenOptions {
+  /** The client's own address (any 127.x.y.z works on loopback). */
+  localAddress?: string;
+  /** wss://: TLS verified against this CA file's certificate, for the name localhost (no
+   * localAddress then). */
+  ca?: string;
+}
+
 /** Connects, sends an upgrade request, reads the response head (or whatever came). */
 export function openRaw(
   port: number,
   path: string,
   changes: Record<string, string | null> = {},
+  options: OpenOptions = {},
 ): Promise<Opened> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
+    const socket = options.ca === undefined
+      ? connect({ port, host: "127.0.0.1", localAddress: options.localAddress })
+      : tlsConnect({
+        port,
+        host: "127.0.0.1",
+        servername: "localhost",
+        ca: readFileSync(options.ca),
+      });
     socket.setNoDelay(true);
     let buf = Buffer.alloc(0);
     const timer = setTimeout(() => done(), CASE_MS);
@@ -197,7 +214,10 @@ export function openRaw(
     socket.on("data", onData);
     socket.once("close", () => done());
     socket.once("error", (e) => (buf.length ? done() : reject(e)));
-    socket.once("connect", () => socket.write(upgradeRequest(port, path, changes)));
+    socket.once(
+      options.ca === undefined ? "connect" : "secureConnect",
+      () => socket.write(upgradeRequest(port, path, changes)),
+    );
   });
 }
 
@@ -205,7 +225,7 @@ export function openRaw(
  * Reads server frames until a close frame, the end of the connection, or `ms`; says what the
  * server did, in the words the comparison table uses.
  */
-function readReaction(o: Opened, ms = CASE_MS): Promise<{ close?: number; what: string }> {
+export function readReaction(o: Opened, ms = CASE_MS): Promise<{ close?: number; what: string }> {
   return new Promise((resolve) => {
     let buf = o.rest;
     const data: number[] = [];
@@ -390,6 +410,46 @@ async function stopReadingCase(t: WsTarget, c: WsCase): Promise<CaseResult> {
   }`;
   const problems = growth <= limit ? [] : [`server RSS grew ${growth.toFixed(0)} MiB (> ${limit})`];
   return { what, problems };
+}
+
+/**
+ * Reads the next `n` data messages (unfragmented) after a 101: text as strings, binary as
+ * Buffers; rejects on a close frame, the end of the connection or after `ms`.
+ */
+export function readMessages(o: Opened, n: number, ms = 10_000): Promise<(string | Buffer)[]> {
+  return new Promise((resolve, reject) => {
+    let buf = o.rest;
+    const got: (string | Buffer)[] = [];
+    const timer = setTimeout(() => fail(`${got.length} of ${n} messages within ${ms} ms`), ms);
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      o.socket.off("data", onData);
+      reject(new Error(why));
+    };
+    const onData = (d?: Buffer) => {
+      if (d) buf = Buffer.concat([buf, d]);
+      const { frames, rest } = parseServerFrames(buf);
+      buf = rest;
+      for (const f of frames) {
+        if (f.op === 8) {
+          return fail(`close ${f.payload.length >= 2 ? f.payload.readUInt16BE(0) : ""}`);
+        }
+        if (f.op === 1) got.push(f.payload.toString("utf8"));
+        else if (f.op === 2) got.push(Buffer.from(f.payload));
+        if (got.length === n) {
+          clearTimeout(timer);
+          o.socket.off("data", onData);
+          o.socket.pause();
+          o.rest = buf;
+          return resolve(got);
+        }
+      }
+    };
+    o.socket.on("data", onData);
+    o.socket.once("close", () => fail("connection closed"));
+    o.socket.resume();
+    onData();
+  });
 }
 
 /** Runs one corpus case on a fresh connection. */
