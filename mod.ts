@@ -27,6 +27,8 @@ import { Logger as OwnLogger } from "./src/log/logger.ts";
 import { VERSION } from "./src/version.ts";
 
 export type { FetchHandler, RemoteAddr, ServeInfo } from "./src/http/types.ts";
+export type { UpgradeOptions, WebSocketHandlers, WebSocketUpgrade } from "./src/fetch_handler.ts";
+import type { UpgradeOptions, WebSocketUpgrade } from "./src/fetch_handler.ts";
 export type { Config } from "./src/config/settings.ts";
 /**
  * The error and access log of master and workers; subclass it for
@@ -78,6 +80,45 @@ export type { RequestDetails } from "./src/http/types.ts";
 export { VERSION } from "./src/version.ts";
 
 /**
+ * Upgrades a WebSocket request, the same way under Deno and Bun workers, on the shared socket
+ * and with `--reuse-port`: Deno's `upgradeWebSocket` contract. Return `response` (a 101) from
+ * the handler; `socket` is a WebSocket-like EventTarget (`onopen`, `onmessage`, `onclose`,
+ * `onerror`, `addEventListener`, `send`, `close`, `readyState`, `protocol`, `bufferedAmount`)
+ * that opens once the handshake is done. Messages past `--websocket-max-message` close the
+ * socket with 1009; a client that lets more than 16 MiB pile up unsent gets 1008.
+ *
+ * @param request The request the handler got (with `Upgrade: websocket`).
+ * @param options `protocol`: the subprotocol to answer with; `idleTimeout`: seconds without a
+ * pong before the socket is closed (default `--websocket-idle-timeout`).
+ * @returns The socket and the response to return.
+ * @throws {TypeError} When the request asks for no WebSocket, or outside an appserve worker.
+ * @example
+ * ```ts
+ * import { upgradeWebSocket } from "appserve";
+ *
+ * export default {
+ *   fetch(request: Request): Response {
+ *     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+ *       return new Response("a WebSocket echo lives here\n");
+ *     }
+ *     const { socket, response } = upgradeWebSocket(request);
+ *     socket.onmessage = (event) => socket.send(event.data);
+ *     return response;
+ *   },
+ * };
+ * ```
+ */
+export function upgradeWebSocket(request: Request, options?: UpgradeOptions): WebSocketUpgrade {
+  // Installed by the worker process or thread before the app was imported
+  // (src/worker/websockets.ts): this module may be the project's own copy.
+  const upgrade = (globalThis as Record<symbol, unknown>)[Symbol.for("appserve.upgradeWebSocket")];
+  if (typeof upgrade !== "function") {
+    throw new TypeError("upgradeWebSocket() works only inside an appserve worker");
+  }
+  return upgrade(request, options);
+}
+
+/**
  * Runs the appserve command line in this process, as the executable does.
  * The CLI is loaded on first call: worker processes import this module too
  * (for a `--logger-class`) and need none of it.
@@ -94,5 +135,5 @@ export { VERSION } from "./src/version.ts";
 export async function main(argv: string[]): Promise<number> {
   const { runCli } = await import("./src/cli/run_cli.ts");
   // What a --logger-class module's `import ... from "appserve"` gets: every value exported here.
-  return await runCli(argv, { appserve: { Logger, VERSION, main } });
+  return await runCli(argv, { appserve: { Logger, VERSION, main, upgradeWebSocket } });
 }

@@ -27,7 +27,61 @@ export interface RemoteAddr {
 export interface ServeInfo {
   remoteAddr: RemoteAddr;
   requestIP(request?: Request): { address: string; family: string; port: number } | null;
+  /**
+   * Bun's shape of a WebSocket upgrade: true when `request` will be upgraded once the handler
+   * returns (what it returns is then ignored); the default export's `websocket` handlers get the
+   * socket. False for a request that is no WebSocket upgrade.
+   */
+  upgrade?(request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean;
+  /** Bun's `server.publish`: sends to every socket of this worker subscribed to `topic`. */
+  publish?(
+    topic: string,
+    data: string | ArrayBufferLike | ArrayBufferView,
+    compress?: boolean,
+  ): number;
 }
 
 /** A Web-standard fetch handler. */
 export type FetchHandler = (request: Request, info: ServeInfo) => Response | Promise<Response>;
+
+/**
+ * The `websocket` object of an app in Bun's shape (`export default { fetch, websocket }`), as
+ * `Bun.serve` takes it. `ws` is a socket with Bun's ServerWebSocket methods.
+ */
+export interface WebSocketHandlers {
+  // deno-lint-ignore no-explicit-any
+  open?(ws: any): unknown;
+  // deno-lint-ignore no-explicit-any
+  message?(ws: any, message: string | Uint8Array): unknown;
+  // deno-lint-ignore no-explicit-any
+  close?(ws: any, code: number, reason: string): unknown;
+  // deno-lint-ignore no-explicit-any
+  drain?(ws: any): unknown;
+  // deno-lint-ignore no-explicit-any
+  ping?(ws: any, data: Uint8Array): unknown;
+  // deno-lint-ignore no-explicit-any
+  pong?(ws: any, data: Uint8Array): unknown;
+}
+
+/** A loaded app: its fetch handler, with the `websocket` handlers its module exported, if any. */
+export type AppHandler = FetchHandler & { websocket?: WebSocketHandlers };
+
+/** Options of Deno's `upgradeWebSocket`, as appserve honours them. */
+export interface UpgradeOptions {
+  /** The subprotocol to answer with (one the client offered). */
+  protocol?: string;
+  /** Seconds without a pong before the socket is closed; the server setting otherwise. */
+  idleTimeout?: number;
+}
+
+/** What `upgradeWebSocket` returns: the socket, and the 101 the handler must return. */
+export interface WebSocketUpgrade {
+  socket: WebSocket;
+  response: Response;
+}
+
+/** Upgrades a request appserve's layer offered; undefined for any other request. */
+export type WebSocketUpgrader = (
+  request: Request,
+  options?: UpgradeOptions,
+) => WebSocketUpgrade | undefined;

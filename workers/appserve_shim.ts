@@ -11,4 +11,4 @@ const provided = (globalThis as Record<symbol, Provided | undefined>)[
 ];
 if (!provided) throw new Error('"appserve" can only be imported inside an appserve process');
 
-export const { Logger, VERSION, main } = provided;
+export const { Logger, VERSION, main, upgradeWebSocket } = provided;

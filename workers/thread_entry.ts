@@ -29,6 +29,8 @@ import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slot
 import { InflightTable } from "../src/ipc/inflight.ts";
 import { controlSocketPath } from "../src/ipc/control_protocol.ts";
 import { InflightWatch } from "../src/worker/inflight_watch.ts";
+import { installWebSockets, webSocketHub } from "../src/worker/websockets.ts";
+import type { WebSocketHub } from "../src/http/websocket/hub.ts";
 
 // deno-lint-ignore no-explicit-any
 const scope = globalThis as any;
@@ -59,10 +61,16 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   let log: Logger;
   let app: FetchHandler;
   let hooks: HookRunner;
+  let websockets: WebSocketHub;
   try {
     log = await createLogger(config, { role: "worker", runtime, appserve });
     hooks = await HookRunner.load(config.hooks, log);
-    app = await loadApp(config.app, process.cwd(), { runtime });
+    // A thread's Deno is its own object: the upgrade functions are installed per thread.
+    websockets = webSocketHub(config, log);
+    installWebSockets(runtime, websockets);
+    const loaded = await loadApp(config.app, process.cwd(), { runtime });
+    websockets.setHandlers(loaded.websocket);
+    app = loaded;
   } catch (error) {
     post({
       t: "load-failed",
@@ -115,6 +123,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         access: accessLogger(config, log),
         tls: loadTlsFiles(config, runtime.tlsClientCerts),
         explain: runtime.explainAppError,
+        websocket: websockets,
       }),
       counters,
     ),

@@ -5,7 +5,7 @@ import { existsSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { AppLoadError } from "../errors.ts";
-import type { FetchHandler } from "../http/types.ts";
+import type { AppHandler, FetchHandler, WebSocketHandlers } from "../fetch_handler.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { type AppSpec, AppSpecError, parseAppSpec } from "./app_spec.ts";
 import { describeUserError, userErrorText } from "./user_error.ts";
@@ -39,15 +39,21 @@ function kindOf(value: unknown): string {
   return `${/^[aeiou]/.test(typeof value) ? "an" : "a"} ${typeof value}`;
 }
 
-/** Turns an app value into a handler, or explains what shape was found. */
-export function toHandler(app: unknown, what: string): FetchHandler {
+/**
+ * Turns an app value into a handler, or explains what shape was found. An object's `websocket`
+ * (Bun's shape: `{ open, message, close, drain, ping, pong }`) comes along on the handler.
+ */
+export function toHandler(app: unknown, what: string): AppHandler {
   if (typeof app === "function") return app as FetchHandler;
   if (
     app !== null && typeof app === "object" &&
     typeof (app as { fetch?: unknown }).fetch === "function"
   ) {
-    const target = app as { fetch: FetchHandler };
-    return (request, info) => target.fetch(request, info);
+    const target = app as { fetch: FetchHandler; websocket?: unknown };
+    const handler: AppHandler = (request, info) => target.fetch(request, info);
+    const ws = target.websocket;
+    if (ws !== null && typeof ws === "object") handler.websocket = ws as WebSocketHandlers;
+    return handler;
   }
   throw new AppLoadError(
     `${what} is ${
@@ -129,7 +135,7 @@ export async function loadApp(
   appModule: string,
   cwd: string,
   options: LoadAppOptions = {},
-): Promise<FetchHandler> {
+): Promise<AppHandler> {
   let spec: AppSpec;
   try {
     spec = parseAppSpec(appModule);

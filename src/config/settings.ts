@@ -318,6 +318,28 @@ export const SETTINGS = [
       "(like the 30 seconds a request head gets); then the client gets 408 and the connection " +
       "closes.",
   },
+  {
+    name: "websocket_max_message",
+    section: "Worker Processes",
+    flags: ["--websocket-max-message"],
+    metavar: "BYTES",
+    type: int(1),
+    default: 16 * 1024 * 1024,
+    doc: "Largest WebSocket message a client may send, in bytes (16 MiB, the maxPayloadLength " +
+      "of Bun's server; not a gunicorn setting). A larger one closes the socket with code 1009. " +
+      "Under --reuse-port on Deno, the native server's own limit (64 MiB) applies instead.",
+  },
+  {
+    name: "websocket_idle_timeout",
+    section: "Worker Processes",
+    flags: ["--websocket-idle-timeout"],
+    metavar: "INT",
+    type: seconds(0),
+    default: 120,
+    doc: "Seconds a WebSocket may stay silent: the server pings it after half of that and " +
+      "closes it when no message or pong came in the whole time (120, the idleTimeout of Bun's server; " +
+      "0: never). Not a gunicorn setting.",
+  },
   // Security
   {
     name: "limit_request_line",

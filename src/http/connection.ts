@@ -16,6 +16,7 @@ import type { HeadLimits, RequestHead } from "./parser.ts";
 import { encodeHead, F_HEAD, F_HTTP10, F_KEEP_ALIVE, ResponseWriter } from "./response_writer.ts";
 import { bodyTooLargeReason, CONTINUE_REPLY, rawStatusReply } from "./status_reply.ts";
 import { type FetchHandler, type HttpOptions, ParseError, type ServeInfo } from "./types.ts";
+import type { PendingUpgrade, Session, SessionEnd } from "./websocket/hub.ts";
 
 /** What every connection of one server shares. */
 export interface ServerCore {
@@ -42,6 +43,7 @@ export interface ServerCore {
 const S_HEAD = 0; // waiting for (the rest of) a request head
 const S_BUSY = 1; // a request is with the app or its response is being written
 const S_CLOSING = 2; // closed our side; discarding input until the peer closes
+const S_UPGRADED = 3; // a WebSocket: the socket is ws's until it closes
 
 // After end(), how long input is drained so the peer reads our last response instead of a RST.
 const LINGER_MS = 2000;
@@ -114,13 +116,15 @@ export class Connection implements ExchangeHost, BodySink {
   private pausedPipeline = false;
   /** The body of the current request if it came with `Expect: 100-continue`. */
   private expectBody: RequestBody | null = null;
+  /** The WebSocket this connection became, if it did. */
+  private session: Session | null = null;
 
   /** `peer`: the TCP socket under `socket` when that is a TLS wrapper. */
   constructor(socket: Socket, core: ServerCore, peer: Socket = socket) {
     this.socket = socket;
     this.core = core;
     this.tag = core.options.watch?.opened(peer) ?? -1;
-    this.info = new ConnInfo(peer, core.unix);
+    this.info = new ConnInfo(peer, core.unix, core.options.websocket);
     const trust = core.options.forwarded;
     this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
     this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off";
@@ -244,7 +248,7 @@ export class Connection implements ExchangeHost, BodySink {
       return false;
     }
     this.pending = header.length < buf.length ? buf.subarray(header.length) : null;
-    if (header.remote !== null) this.info = new PeerInfo(header.remote);
+    if (header.remote !== null) this.info = new PeerInfo(header.remote, options.websocket);
     // Forwarding headers are judged by the client the proxy named, never by the proxy itself.
     const trust = options.forwarded;
     this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
@@ -287,7 +291,7 @@ export class Connection implements ExchangeHost, BodySink {
       if (this.trusted) {
         const f = readForwarding(core.options.forwarded!, head.headers);
         if (f.scheme !== null) scheme = f.scheme;
-        if (f.remote !== null) info = new PeerInfo(f.remote);
+        if (f.remote !== null) info = new PeerInfo(f.remote, core.options.websocket);
       }
       request = buildRequest(
         head,
@@ -310,6 +314,7 @@ export class Connection implements ExchangeHost, BodySink {
     if (m === "HEAD") flags |= F_HEAD;
     if (head.keepAlive) flags |= F_KEEP_ALIVE;
     if (body !== null && head.expectContinue) this.expectBody = body;
+    if (head.upgrade) core.options.websocket?.offer(request);
     this.exchange.start(request, flags, head, info);
   }
 
@@ -318,6 +323,38 @@ export class Connection implements ExchangeHost, BodySink {
     this.core.inFlight--;
     this.afterResponse(keep);
     this.core.settle(null);
+  }
+
+  /**
+   * The app upgraded the request: the socket, with the bytes read past its head, goes to the
+   * WebSocket handshake. The connection stays counted (worker_connections) until the socket
+   * closes; only its close and error listeners stay.
+   */
+  upgrade(pending: PendingUpgrade, head: RequestHead, ended: (end: SessionEnd) => void): void {
+    const core = this.core;
+    this.expectBody = null;
+    core.inFlight--;
+    this.state = S_UPGRADED;
+    this.deadline = Infinity;
+    const socket = this.socket;
+    socket.off("data", onData);
+    socket.off("end", onEnd);
+    socket.off("drain", onDrain);
+    const b = this.body;
+    if (b !== null) {
+      this.body = null;
+      b.abandon();
+    }
+    const rest = this.pending;
+    this.pending = this.acc = null;
+    if (this.pausedBody || this.pausedPipeline) {
+      this.pausedBody = this.pausedPipeline = false;
+      socket.resume();
+    }
+    const remote = this.info.remoteAddr.hostname;
+    this.session = core.options.websocket!.complete(pending, head, socket, rest, remote, ended);
+    if (core.closing) this.session.goingAway();
+    core.settle(null);
   }
 
   // Whether, right now, the connection can carry another request after this response.
@@ -438,6 +475,7 @@ export class Connection implements ExchangeHost, BodySink {
    * before it could know: it gets a short grace to deliver it, then closes.
    */
   shutdown(): void {
+    if (this.state === S_UPGRADED) return this.session!.goingAway();
     if (!this.idle) return;
     this.deadline = Math.min(this.deadline, this.core.now + SHUTDOWN_GRACE_MS);
   }
@@ -462,6 +500,7 @@ export class Connection implements ExchangeHost, BodySink {
 
   // Nothing more will be parsed; a body the app is still reading fails.
   private stopReading(): void {
+    if (this.state === S_UPGRADED) return;
     this.state = S_CLOSING;
     this.pending = this.acc = null;
     const b = this.body;

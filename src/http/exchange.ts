@@ -5,6 +5,7 @@ import { F_HTTP10, F_KEEP_ALIVE, type Outcome, type ResponseWriter } from "./res
 import { appErrorReply, notAResponse, statusReply } from "./status_reply.ts";
 import type { RequestHead } from "./parser.ts";
 import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
+import type { PendingUpgrade, SessionEnd } from "./websocket/hub.ts";
 
 /** What an exchange asks of its connection. */
 export interface ExchangeHost {
@@ -18,6 +19,14 @@ export interface ExchangeHost {
   destroy(): void;
   /** The exchange is over: the response went out whole and allows another request (`keep`), or not. */
   exchangeDone(keep: boolean): void;
+  /** The app upgraded the request to a WebSocket: the connection hands its socket over. */
+  upgrade(pending: PendingUpgrade, head: RequestHead, ended: (end: SessionEnd) => void): void;
+}
+
+// Status 101 for the access log's line of a WebSocket session (any Response would not do: Bun's
+// shape returns none).
+function switched(): Response {
+  return new Response(null, { status: 101 });
 }
 
 function noop(): void {}
@@ -121,6 +130,11 @@ export class Exchange {
       this.refused = true;
       r = statusReply(this.refusal, this.refusalReason);
     }
+    // An upgrade request (rare) may have been upgraded: Bun's shape returns anything after it.
+    if (this.head!.upgrade && this.options.websocket !== undefined && !this.refused) {
+      const pending = this.options.websocket.take(this.request!, r);
+      if (pending !== null && !host.closed) return this.upgrade(pending);
+    }
     if (!(r instanceof Response)) return this.respondError(notAResponse(r));
     this.response = r;
     const watch = this.options.watch;
@@ -145,6 +159,39 @@ export class Exchange {
       outcome = "close";
     }
     if (outcome !== null) this.written(outcome);
+  }
+
+  private upgrade(pending: PendingUpgrade): void {
+    const host = this.host;
+    const watch = this.options.watch;
+    // A gthread thread past its timeout: the worker process answered already.
+    if (watch !== undefined && !watch.answering(host.tag)) {
+      host.destroy();
+      return this.written("close");
+    }
+    const request = this.request!;
+    const head = this.head!;
+    const info = this.info!;
+    const started = this.started;
+    const protocol = this.flags & F_HTTP10 ? "HTTP/1.0" : "HTTP/1.1";
+    const hook = this.options.onRequestDone;
+    this.request = this.response = null;
+    this.head = null;
+    // A session is not a request in flight: a gthread watchdog must not take it for a hung one.
+    watch?.finished(host.tag);
+    host.upgrade(pending, head, (end) => {
+      if (hook === undefined) return;
+      try {
+        hook(request, switched(), performance.now() - started, {
+          remote: info.remoteAddr,
+          protocol,
+          target: head.target,
+          bodyBytes: end.bytesOut,
+          bytesIn: end.bytesIn,
+          rawHeaders: head.headers,
+        });
+      } catch { /* a logging hook must not take the connection down */ }
+    });
   }
 
   /** The writer's outcome, at once or once the body was read. */

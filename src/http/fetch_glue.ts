@@ -4,6 +4,7 @@
 import type { Socket } from "node:net";
 import type { RequestHead } from "./parser.ts";
 import { type HttpOptions, ParseError, type RemoteAddr, type ServeInfo } from "./types.ts";
+import type { WebSocketHub } from "./websocket/hub.ts";
 
 const NO_REMOTE: RemoteAddr = { transport: "unix", hostname: "", port: 0 };
 
@@ -14,8 +15,10 @@ type StreamingInit = RequestInit & { duplex: "half" };
 export class ConnInfo implements ServeInfo {
   readonly remoteAddr: RemoteAddr;
   private readonly family: string;
+  private readonly hub: WebSocketHub | undefined;
 
-  constructor(socket: Socket, unix: boolean) {
+  constructor(socket: Socket, unix: boolean, hub?: WebSocketHub) {
+    this.hub = hub;
     // node:net reports no address for unix-socket peers in either runtime.
     if (unix || socket.remoteAddress === undefined) {
       this.remoteAddr = NO_REMOTE;
@@ -36,14 +39,32 @@ export class ConnInfo implements ServeInfo {
       ? null
       : { address: r.hostname, family: this.family, port: r.port };
   }
+
+  upgrade(request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean {
+    return this.hub?.upgradeBun(request, options) ?? false;
+  }
+
+  publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean) {
+    return this.hub?.publish(topic, data, compress) ?? 0;
+  }
 }
 
 /** A ServeInfo for a client address reported by a trusted proxy (headers or PROXY protocol). */
 export class PeerInfo implements ServeInfo {
   readonly remoteAddr: RemoteAddr;
+  private readonly hub: WebSocketHub | undefined;
 
-  constructor(remote: RemoteAddr) {
+  constructor(remote: RemoteAddr, hub?: WebSocketHub) {
     this.remoteAddr = remote;
+    this.hub = hub;
+  }
+
+  upgrade(request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean {
+    return this.hub?.upgradeBun(request, options) ?? false;
+  }
+
+  publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean) {
+    return this.hub?.publish(topic, data, compress) ?? 0;
   }
 
   requestIP(): { address: string; family: string; port: number } | null {

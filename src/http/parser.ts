@@ -35,6 +35,11 @@ export interface RequestHead {
   keepAlive: boolean;
   /** `Expect: 100-continue` on an HTTP/1.1 request. */
   expectContinue: boolean;
+  /**
+   * A WebSocket upgrade: `Connection` has the `upgrade` token and `Upgrade` names `websocket`
+   * (both case-insensitive), on a GET. The app may upgrade it (src/http/websocket/hub.ts).
+   */
+  upgrade: boolean;
 }
 
 export type HeadLimits = Pick<
@@ -333,6 +338,7 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
   let contentLength = -1;
   let te: string | null = null;
   let connection: string | null = null;
+  let upgrade: string | null = null;
   let expectContinue = false;
   const last = ends.length - 1;
   for (let k = 1; k < last; k++) {
@@ -397,6 +403,11 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
           expectContinue = true;
         }
         break;
+      case 7:
+        if (equalsLower(s, ls, "upgrade")) {
+          upgrade = upgrade === null ? value : upgrade + "," + value;
+        }
+        break;
       case 10:
         if (equalsLower(s, ls, "connection")) {
           connection = connection === null ? value : connection + "," + value;
@@ -450,6 +461,8 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
     chunked,
     keepAlive,
     expectContinue: expectContinue && minor === 1,
+    upgrade: upgrade !== null && connection !== null && method === "GET" &&
+      hasToken(connection, "upgrade") && hasToken(upgrade, "websocket"),
   };
 }
 

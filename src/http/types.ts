@@ -5,6 +5,7 @@
 import type { Socket } from "node:net";
 import type { RemoteAddr } from "../fetch_handler.ts";
 import type { AddressMatcher } from "../net/ip_match.ts";
+import type { WebSocketHub } from "./websocket/hub.ts";
 
 // The app contract is defined below src/runtime/; the HTTP layer's callers find it here too.
 export type { FetchHandler, RemoteAddr, ServeInfo } from "../fetch_handler.ts";
@@ -15,8 +16,10 @@ export interface RequestDetails {
   protocol: "HTTP/1.0" | "HTTP/1.1";
   /** The request target exactly as received (path and query). */
   target: string;
-  /** Response body bytes written. */
+  /** Response body bytes written; for a WebSocket session (status 101), every byte sent. */
   bodyBytes: number;
+  /** For a WebSocket session (status 101): every byte received after the request head. */
+  bytesIn?: number;
   /**
    * The request's header fields as received (names in their own case), when
    * appserve's HTTP layer parsed them: cheaper to scan than `request.headers`.
@@ -108,6 +111,8 @@ export interface HttpOptions {
   staticBody?(response: Response): string | Uint8Array | null;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */
   onAppError(error: unknown, request: Request): Response;
+  /** WebSockets: requests the app may upgrade, and the sessions. None: no upgrade is offered. */
+  websocket?: WebSocketHub;
   /** Watches connections and exchanges (gthread threads). */
   watch?: ExchangeWatch;
   /** Called once per finished request, after its response is written (access logs). */

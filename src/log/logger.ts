@@ -244,6 +244,16 @@ export class Logger {
   }
 
   /**
+   * A WebSocket opened (`opened`: statsd counts `gunicorn.websocket.upgrades`) or closed;
+   * `open` is how many this worker has now (the gauge `gunicorn.websocket.open`).
+   */
+  websockets(open: number, opened: boolean): void {
+    if (!this.#metrics) return;
+    if (opened) this.#metrics.increment("gunicorn.websocket.upgrades");
+    this.#metrics.gauge("gunicorn.websocket.open", open);
+  }
+
+  /**
    * The master's worker count, told on every turn of its loop: the statsd gauge
    * `gunicorn.workers` on every change and at least every WORKERS_GAUGE_MS (a gauge not sent
    * for a while is dropped by some collectors), and a DEBUG line on a change.

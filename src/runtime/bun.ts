@@ -4,7 +4,12 @@
 
 import { CString, dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
 import { Socket } from "node:net";
-import type { FetchHandler, ServeInfo } from "../fetch_handler.ts";
+import type {
+  FetchHandler,
+  ServeInfo,
+  WebSocketHandlers,
+  WebSocketUpgrader,
+} from "../fetch_handler.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
@@ -53,6 +58,45 @@ class BunServeInfo implements ServeInfo {
   requestIP() {
     return this.#server.requestIP(this.#request);
   }
+  upgrade(request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean {
+    return this.#server.upgrade(request, (options ?? {}) as { data: unknown });
+  }
+  publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean) {
+    return this.#server.publish(topic, data as string, compress);
+  }
+}
+
+type Ws = Bun.ServerWebSocket<unknown>;
+
+// The app's handlers, wrapped so the open sockets are known: Bun's stop(false) waits for as long
+// as one stays open, so a graceful stop sends them 1001 itself.
+function trackedHandlers(
+  app: WebSocketHandlers,
+  open: Set<Ws>,
+  limits: NativeServeOptions["websocketLimits"],
+): Bun.WebSocketHandler<unknown> {
+  return {
+    ...(limits
+      ? {
+        maxPayloadLength: limits.maxMessage,
+        // Bun takes at most 960 seconds.
+        idleTimeout: Math.min(limits.idleTimeout, 960),
+        backpressureLimit: limits.sendLimit,
+      }
+      : {}),
+    open(ws) {
+      open.add(ws);
+      return app.open?.(ws) as void;
+    },
+    message: (ws, message) => app.message?.(ws, message as string | Uint8Array) as void,
+    close(ws, code, reason) {
+      open.delete(ws);
+      return app.close?.(ws, code, reason) as void;
+    },
+    drain: (ws) => app.drain?.(ws) as void,
+    ping: (ws, data) => app.ping?.(ws, data) as void,
+    pong: (ws, data) => app.pong?.(ws, data) as void,
+  };
 }
 
 function sayClose(response: Response): Response {
@@ -65,7 +109,12 @@ function sayClose(response: Response): Response {
 }
 
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
-  const server = Bun.serve({
+  const open = new Set<Ws>();
+  // deno-lint-ignore no-explicit-any
+  const server = (Bun.serve as (o: any) => Bun.Server<unknown>)({
+    ...(options.websocket
+      ? { websocket: trackedHandlers(options.websocket, open, options.websocketLimits) }
+      : {}),
     hostname: options.hostname,
     port: options.port,
     reusePort: true,
@@ -80,14 +129,20 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
         },
       }
       : {}),
-    fetch(request, srv) {
+    fetch(request: Request, srv: Bun.Server<unknown>) {
       const result = handler(request, new BunServeInfo(srv, request));
       // Bun closes such connections without saying so; clients (wrk) then count a read error.
       if (request.headers.get("connection")?.toLowerCase() !== "close") return result;
       return result instanceof Response ? sayClose(result) : result.then(sayClose);
     },
   });
-  return Promise.resolve({ shutdown: () => server.stop(false) });
+  return Promise.resolve({
+    shutdown: () => {
+      for (const ws of open) ws.close(1001, "server shutting down");
+      return server.stop(false);
+    },
+    stopNow: () => void server.stop(true),
+  });
 }
 
 // Room in argv for the worker's title ("appserve: worker [NAME]") to be written into.
@@ -135,6 +190,16 @@ export const bunRuntime: Runtime = {
   // Bun's Response keeps no body a script can see without reading it as a stream.
   staticBody: () => null,
   serveNative,
+  // Bun has no global upgrade function to replace; the neutral one is appserve's layer's alone.
+  installWebSocketUpgrade: (ours: WebSocketUpgrader): WebSocketUpgrader => (request, options) => {
+    const upgrade = ours(request, options);
+    if (upgrade === undefined) {
+      throw new TypeError(
+        "upgradeWebSocket(): the request is no WebSocket upgrade appserve offered",
+      );
+    }
+    return upgrade;
+  },
   // node:net's Socket({ fd }) reads nothing from a TCP fd under Bun; connect({ fd }) adopts it.
   detachSocket: (socket) => {
     // deno-lint-ignore no-explicit-any

@@ -2,7 +2,7 @@
 // server through Deno.serve, and re-execution through `deno run`.
 
 import { Socket } from "node:net";
-import type { FetchHandler, ServeInfo } from "../fetch_handler.ts";
+import type { FetchHandler, ServeInfo, WebSocketUpgrader } from "../fetch_handler.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
@@ -54,7 +54,8 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           reusePort: true,
           // Deno.serve has no client-certificate options; cert_reqs > 0 is refused at start.
           ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
-          onListen: () => resolve({ shutdown: () => server.shutdown() }),
+          // shutdown() sends 1001 to open WebSockets itself (measured, Deno 2.9.6).
+          onListen: () => resolve({ shutdown: () => server.shutdown(), stopNow: () => {} }),
         },
         (request, info) => handler(request, new DenoServeInfo(info)),
       );
@@ -62,6 +63,21 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       reject(error);
     }
   });
+}
+
+// Deno.upgradeWebSocket is an accessor with a setter and configurable: replacing it is seen by
+// every module imported later (and each thread's Deno is its own object).
+function installWebSocketUpgrade(ours: WebSocketUpgrader): WebSocketUpgrader {
+  const native = Deno.upgradeWebSocket;
+  const upgrade: WebSocketUpgrader = (request, options) =>
+    ours(request, options) ?? native(request, options);
+  Object.defineProperty(Deno, "upgradeWebSocket", {
+    value: upgrade,
+    writable: true,
+    configurable: true,
+    enumerable: true,
+  });
+  return upgrade;
 }
 
 export const denoRuntime: Runtime = {
@@ -96,6 +112,7 @@ export const denoRuntime: Runtime = {
   explainAppError: () => undefined,
   staticBody: (response) => staticBody()(response),
   serveNative,
+  installWebSocketUpgrade,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.
   detachSocket: (socket) => {
     // deno-lint-ignore no-explicit-any

@@ -2,7 +2,7 @@
 // src/runtime/ talks to the runtime only through this shape.
 
 import type { Socket } from "node:net";
-import type { FetchHandler } from "../fetch_handler.ts";
+import type { FetchHandler, WebSocketHandlers, WebSocketUpgrader } from "../fetch_handler.ts";
 
 /** The libc calls the master needs to own listening sockets (via FFI). */
 export interface Libc {
@@ -50,13 +50,22 @@ export interface Libc {
 
 /** A server started by the runtime's own native HTTP stack (reuse-port mode). */
 export interface NativeServer {
-  /** Graceful: stop accepting, finish in-flight requests. */
+  /**
+   * Graceful: stop accepting, finish in-flight requests, send close code 1001 to open
+   * WebSockets; resolves once they are closed.
+   */
   shutdown(): Promise<void>;
+  /** Closes everything still open now (the graceful timeout ran out). */
+  stopNow(): void;
 }
 
 export interface NativeServeOptions {
   hostname: string;
   port: number;
+  /** The app's `websocket` handlers (Bun's shape), for Bun.serve. */
+  websocket?: WebSocketHandlers;
+  /** WebSocket settings of the native server. */
+  websocketLimits?: { maxMessage: number; idleTimeout: number; sendLimit: number };
   /** Serve HTTPS with these PEM texts; certReqs as gunicorn's cert_reqs (0, 1, 2). */
   tls?: { cert: string; key: string; ca: string; certReqs: 0 | 1 | 2 };
 }
@@ -119,6 +128,13 @@ export interface Runtime {
   staticBody(response: Response): string | Uint8Array | null;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
+  /**
+   * Readies this process or thread for apps' WebSocket upgrades, before the app is imported:
+   * under Deno, `Deno.upgradeWebSocket` becomes `ours` for the requests appserve's HTTP layer
+   * offered and stays the native one for the rest (Deno.serve's, under --reuse-port). Returns
+   * the runtime-neutral upgrade (mod.ts `upgradeWebSocket`): `ours`, else the native server's.
+   */
+  installWebSocketUpgrade(ours: WebSocketUpgrader): WebSocketUpgrader;
   /**
    * gthread hands accepted connections to threads as fds: `detachSocket` turns a
    * socket accepted with `pauseOnConnect` into an fd of its own (the socket

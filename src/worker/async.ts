@@ -7,6 +7,8 @@ import { createHttpServer, type HttpServerOptions } from "../http/server.ts";
 import { notAResponse } from "../http/status_reply.ts";
 import { countRequest } from "../ipc/request_metrics.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
+import type { AppHandler, WebSocketHandlers } from "../fetch_handler.ts";
+import { WEBSOCKET_SEND_LIMIT } from "./websockets.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -39,7 +41,8 @@ export class AsyncWorker implements WorkerClass {
 
   readonly #context: WorkerContext;
   readonly #mode: EventLoopMode;
-  #app: FetchHandler | undefined;
+  #app: AppHandler | undefined;
+  #websocket: WebSocketHandlers | undefined;
   #servings: Serving[] = [];
 
   constructor(context: WorkerContext, mode?: EventLoopMode) {
@@ -49,6 +52,7 @@ export class AsyncWorker implements WorkerClass {
 
   async boot(): Promise<void> {
     this.#app = await this.#context.loadApp();
+    this.#websocket = this.#app.websocket;
   }
 
   async serve(gate: Gate): Promise<void> {
@@ -67,6 +71,7 @@ export class AsyncWorker implements WorkerClass {
       context: this.#context,
       keepAlive: this.#mode.keepAlive,
       gate,
+      websocket: this.#websocket,
     });
   }
 
@@ -83,6 +88,8 @@ function guarded(handler: FetchHandler, log: Logger, runtime: Runtime): FetchHan
   const onError = appErrorResponder(log, runtime.explainAppError);
   const check = (response: unknown, request: Request): Response => {
     if (response instanceof Response) return response;
+    // After Bun's server.upgrade() the native server ignores what fetch returns (often nothing).
+    if (response === undefined && request.headers.has("upgrade")) return response as never;
     return onError(notAResponse(response), request);
   };
   return (request, info) => {
@@ -105,6 +112,8 @@ function logged(handler: FetchHandler, access: Logger): FetchHandler {
   return async (request, info) => {
     const start = performance.now();
     const response = await handler(request, info);
+    // Upgraded by Bun's server.upgrade(): no response to log.
+    if (!(response instanceof Response)) return response;
     const url = new URL(request.url);
     const details: RequestDetails = {
       remote: info.remoteAddr,
@@ -142,7 +151,13 @@ export function withRequestCounters(
 /** Starts serving every listener of this worker. */
 async function serveListeners(
   handler: FetchHandler,
-  { context, keepAlive, gate }: { context: WorkerContext; keepAlive: boolean; gate: Gate },
+  { context, keepAlive, gate, websocket }: {
+    context: WorkerContext;
+    keepAlive: boolean;
+    gate: Gate;
+    /** The app's `websocket` handlers (Bun's shape), for the native server. */
+    websocket?: WebSocketHandlers;
+  },
 ): Promise<Serving[]> {
   const { config, log, runtime, boot } = context;
   const servings: Serving[] = [];
@@ -151,7 +166,13 @@ async function serveListeners(
   const explain = runtime.explainAppError;
   const options = {
     ...withRequestCounters(
-      httpOptions(config, log, { keepAlive, access, tls, explain }),
+      httpOptions(config, log, {
+        keepAlive,
+        access,
+        tls,
+        explain,
+        websocket: context.websockets,
+      }),
       context.counters,
     ),
     gate,
@@ -180,8 +201,14 @@ async function serveListeners(
       hostname: address.host,
       port: address.port,
       tls: tls ?? undefined,
+      websocket,
+      websocketLimits: {
+        maxMessage: config.websocket_max_message,
+        idleTimeout: config.websocket_idle_timeout,
+        sendLimit: WEBSOCKET_SEND_LIMIT,
+      },
     });
-    servings.push({ stop: (ms) => withDeadline(server.shutdown(), ms, () => {}) });
+    servings.push({ stop: (ms) => withDeadline(server.shutdown(), ms, () => server.stopNow()) });
   }
   return servings;
 }

@@ -9,6 +9,7 @@ import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { Logger } from "../log/logger.ts";
 import { AddressMatcher } from "../net/ip_match.ts";
 import type { TlsFiles } from "../tls/tls_files.ts";
+import type { WebSocketHub } from "../http/websocket/hub.ts";
 import { appErrorResponder, bodyErrorLogger } from "./app_error.ts";
 
 /**
@@ -29,13 +30,15 @@ export interface HttpOptionsOptions {
   tls?: TlsFiles | null;
   /** An app error as one line, when the runtime has one (Runtime.explainAppError). */
   explain?: (error: unknown) => string | undefined;
+  /** The WebSockets requests may be upgraded to; none: upgrade requests get the app's answer. */
+  websocket?: WebSocketHub;
 }
 
 /** The HTTP layer's options for this configuration. */
 export function httpOptions(
   config: Config,
   log: Logger,
-  { keepAlive, access, tls, explain }: HttpOptionsOptions,
+  { keepAlive, access, tls, explain, websocket }: HttpOptionsOptions,
 ): HttpServerOptions {
   return {
     onRequestDone: access &&
@@ -53,6 +56,7 @@ export function httpOptions(
     scheme: tls ? "https" : "http",
     tls: tls ? tlsAcceptor(tls) : undefined,
     defaultHost: "localhost",
+    websocket,
     onAppError: appErrorResponder(log, explain),
     onBodyError: bodyErrorLogger(log),
     bodyTimeout: config.body_timeout,

@@ -27,6 +27,8 @@ import { Balance, mapScoreboard } from "./balance.ts";
 import { InflightWatch } from "./inflight_watch.ts";
 import { controlSocketPath } from "../ipc/control_protocol.ts";
 import { workerClass } from "./registry.ts";
+import { installWebSockets, keepWebSocketHandlers, webSocketHub } from "./websockets.ts";
+import type { WebSocketHub } from "../http/websocket/hub.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
 /** Beats come at least four times per timeout, and at least once a second. */
@@ -131,7 +133,10 @@ export class Worker {
       this.#inflight = new InflightWatch(table, { flush });
     }
     const Class = workerClass(this.#config);
-    this.#class = new Class(this.#context(hooks));
+    // Before any app code is imported (gthread's threads install their own).
+    const websockets = webSocketHub(this.#config, this.#log);
+    installWebSockets(this.#runtime, websockets);
+    this.#class = new Class(this.#context(hooks, websockets));
     try {
       await this.#class.boot();
     } catch (error) {
@@ -147,7 +152,7 @@ export class Worker {
   }
 
   /** What the class gets from this process. */
-  #context(hooks: HookRunner): WorkerContext {
+  #context(hooks: HookRunner, websockets: WebSocketHub): WorkerContext {
     const info = this.#info();
     return {
       config: this.#config,
@@ -161,12 +166,15 @@ export class Worker {
       counters: (this.#config.metrics_bind || controlSocketPath(this.#config)) && this.#board
         ? this.#board.counters(this.#boot.scoreboard!.slot)
         : undefined,
-      loadApp: async () =>
-        withRequestSpans(withRequestHooks(
-          await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime }),
-          hooks,
-          info,
-        )),
+      websockets,
+      loadApp: async () => {
+        const app = await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime });
+        websockets.setHandlers(app.websocket);
+        return keepWebSocketHandlers(
+          app,
+          await withRequestSpans(withRequestHooks(app, hooks, info)),
+        );
+      },
       requestStarted: () => this.#countRequest(),
       retire: () => this.#retire(),
       lost: () => this.drain(),

@@ -17,7 +17,8 @@
 import type { Config } from "../config/settings.ts";
 import type { HookRunner, WorkerInfo } from "../hooks.ts";
 import type { HttpServerOptions } from "../http/server.ts";
-import type { FetchHandler } from "../http/types.ts";
+import type { AppHandler } from "../fetch_handler.ts";
+import type { WebSocketHub } from "../http/websocket/hub.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -49,8 +50,13 @@ export interface WorkerContext {
   readonly inflight?: InflightWatch;
   /** The worker's request counters on the scoreboard, when --metrics-bind is set. */
   readonly counters?: Float64Array;
-  /** Imports the app in this process, with the pre_request and post_request hooks around it. */
-  loadApp(): Promise<FetchHandler>;
+  /** The WebSockets of this process (appserve's HTTP layer); gthread's threads have their own. */
+  readonly websockets: WebSocketHub;
+  /**
+   * Imports the app in this process, with the pre_request and post_request hooks around it;
+   * its `websocket` handlers (Bun's shape) come along and are the hub's.
+   */
+  loadApp(): Promise<AppHandler>;
   /**
    * A request starts: counted toward requestLimit. Counted at the start, so the last one's
    * response already carries `connection: close`.

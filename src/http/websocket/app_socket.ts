@@ -1,0 +1,137 @@
+// The `socket` of Deno's shape (`Deno.upgradeWebSocket`, and appserve's runtime-neutral
+// `upgradeWebSocket`): a WHATWG WebSocket-like EventTarget over a `ws` socket, which exists only
+// once the HTTP layer completed the handshake; until then it is CONNECTING, as Deno's is.
+
+import type { Buffer } from "node:buffer";
+import type { WsSocket } from "./ws_library.ts";
+
+const CONNECTING = 0;
+const OPEN = 1;
+
+/** What the hub tells a socket past its send-buffer cap. */
+export interface SendLimit {
+  /** Bytes that may wait unsent before the socket is closed with 1008. */
+  readonly bytes: number;
+  /** Says, once, that a socket went past it. */
+  exceeded(): void;
+}
+
+/** The server end of one WebSocket in the shape Deno's server sockets have. */
+export class AppWebSocket extends EventTarget {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSING = 2;
+  static readonly CLOSED = 3;
+  readonly CONNECTING = 0;
+  readonly OPEN = 1;
+  readonly CLOSING = 2;
+  readonly CLOSED = 3;
+  onopen: ((event: Event) => void) | null = null;
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  onclose: ((event: CloseEvent) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+  readonly url: string;
+  #ws: WsSocket | null = null;
+  #protocol = "";
+  // Deno's server sockets start as "arraybuffer", not the spec's "blob" (measured, Deno 2.9.6).
+  #binaryType: BinaryType = "arraybuffer";
+  #listeners = 0;
+  #limit: SendLimit | null = null;
+
+  constructor(url: string) {
+    super();
+    this.url = url;
+  }
+
+  get readyState(): number {
+    return this.#ws === null ? CONNECTING : this.#ws.readyState;
+  }
+  get protocol(): string {
+    return this.#protocol;
+  }
+  get extensions(): string {
+    return this.#ws === null ? "" : this.#ws.extensions;
+  }
+  get bufferedAmount(): number {
+    return this.#ws === null ? 0 : this.#ws.bufferedAmount;
+  }
+  get binaryType(): BinaryType {
+    return this.#binaryType;
+  }
+  set binaryType(type: BinaryType) {
+    if (type === "blob" || type === "arraybuffer") this.#binaryType = type;
+  }
+
+  send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void {
+    const ws = this.#ws;
+    if (ws === null || ws.readyState !== OPEN) {
+      throw new DOMException("readyState not OPEN", "InvalidStateError");
+    }
+    if (data instanceof Blob) {
+      data.arrayBuffer().then((b) => this.send(b));
+      return;
+    }
+    const limit = this.#limit;
+    // Deno has no cap of its own: a client that stops reading would grow this without bound.
+    // As with Bun's backpressureLimit, what is already waiting counts, not this message.
+    if (limit !== null && ws.bufferedAmount > limit.bytes) {
+      limit.exceeded();
+      ws.close(1008, "send buffer limit exceeded");
+      return;
+    }
+    ws.send(data, { binary: typeof data !== "string" });
+  }
+
+  close(code?: number, reason?: string): void {
+    if (this.#ws === null) return;
+    this.#ws.close(code, reason);
+  }
+
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    this.#listeners++;
+    super.addEventListener(type, listener, options);
+  }
+
+  #fire(type: "open" | "message" | "close" | "error", event: Event): void {
+    const handler = this[`on${type}`] as ((e: Event) => void) | null;
+    if (typeof handler === "function") {
+      try {
+        handler.call(this, event);
+      } catch (error) {
+        reportError(error);
+      }
+    }
+    // Events are dispatched only once a listener was added: most apps set on* and nothing else.
+    if (this.#listeners > 0) this.dispatchEvent(event);
+  }
+
+  /** The handshake is done: events flow from `ws` from now on. Internal to the hub. */
+  attach(ws: WsSocket, limit: SendLimit): void {
+    this.#ws = ws;
+    this.#protocol = ws.protocol;
+    this.#limit = limit;
+    // Text is decoded straight from ws's Buffer; binary is copied once into its own ArrayBuffer.
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      const d = !isBinary
+        ? data.toString("utf8")
+        : this.#binaryType === "blob"
+        ? new Blob([data as Uint8Array<ArrayBuffer>])
+        : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
+      this.#fire("message", new MessageEvent("message", { data: d }));
+    });
+    ws.on("close", (code: number, reason: Buffer) => {
+      this.#fire(
+        "close",
+        new CloseEvent("close", { code, reason: String(reason), wasClean: code !== 1006 }),
+      );
+    });
+    ws.on("error", (error: Error) => {
+      this.#fire("error", new ErrorEvent("error", { message: error.message, error }));
+    });
+    queueMicrotask(() => this.#fire("open", new Event("open")));
+  }
+}

@@ -1,0 +1,173 @@
+// Bun's `ServerWebSocket` surface over a `ws` socket, for apps in Bun's shape (`server.upgrade()`
+// plus the default export's `websocket` handlers), and the topics `publish` reaches: those of one
+// worker process or thread, as N `Bun.serve` processes with reusePort each have their own.
+
+import { Buffer } from "node:buffer";
+import type { WebSocketHandlers } from "../../fetch_handler.ts";
+import type { WsSocket } from "./ws_library.ts";
+
+const OPEN = 1;
+
+/** Subscribers per topic, of one hub. */
+export class Topics {
+  readonly #byTopic = new Map<string, Set<BunServerWebSocket>>();
+
+  add(topic: string, ws: BunServerWebSocket): void {
+    let set = this.#byTopic.get(topic);
+    if (set === undefined) this.#byTopic.set(topic, set = new Set());
+    set.add(ws);
+  }
+
+  remove(topic: string, ws: BunServerWebSocket): void {
+    const set = this.#byTopic.get(topic);
+    if (set === undefined) return;
+    set.delete(ws);
+    if (set.size === 0) this.#byTopic.delete(topic);
+  }
+
+  /** Sends to every subscriber but `except`; bytes sent, as Bun's publish returns. */
+  publish(
+    topic: string,
+    data: string | ArrayBufferLike | ArrayBufferView,
+    compress: boolean | undefined,
+    except: BunServerWebSocket | null,
+  ): number {
+    let sent = 0;
+    for (const ws of this.#byTopic.get(topic) ?? []) {
+      if (ws !== except) sent += Math.max(0, ws.send(data, compress));
+    }
+    return sent;
+  }
+
+  subscribers(topic: string): number {
+    return this.#byTopic.get(topic)?.size ?? 0;
+  }
+}
+
+function byteLength(data: string | ArrayBufferLike | ArrayBufferView): number {
+  return typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
+}
+
+/** One socket in Bun's shape. */
+export class BunServerWebSocket {
+  data: unknown;
+  readonly remoteAddress: string;
+  binaryType: "nodebuffer" | "arraybuffer" | "uint8array" = "nodebuffer";
+  readonly #ws: WsSocket;
+  readonly #topics: Topics;
+  readonly #mine = new Set<string>();
+  readonly #sendLimit: number;
+
+  constructor(ws: WsSocket, data: unknown, remoteAddress: string, topics: Topics, limit: number) {
+    this.#ws = ws;
+    this.data = data;
+    this.remoteAddress = remoteAddress;
+    this.#topics = topics;
+    this.#sendLimit = limit;
+  }
+
+  get readyState(): number {
+    return this.#ws.readyState;
+  }
+
+  /** Bun's contract: bytes sent, -1 when queued behind backpressure, 0 when dropped. */
+  send(data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean): number {
+    const ws = this.#ws;
+    if (ws.readyState !== OPEN) return 0;
+    // Past the cap (Bun's backpressureLimit) the message is dropped, as Bun drops it.
+    if (ws.bufferedAmount > this.#sendLimit) return 0;
+    ws.send(data, { binary: typeof data !== "string", compress: compress === true });
+    return ws.bufferedAmount > 0 ? -1 : byteLength(data);
+  }
+  sendText(data: string, compress?: boolean): number {
+    return this.send(String(data), compress);
+  }
+  sendBinary(data: ArrayBufferLike | ArrayBufferView, compress?: boolean): number {
+    return this.send(data, compress);
+  }
+  close(code?: number, reason?: string): void {
+    this.#ws.close(code, reason);
+  }
+  terminate(): void {
+    this.#ws.terminate();
+  }
+  ping(data?: string | ArrayBufferView): number {
+    this.#ws.ping(data);
+    return 1;
+  }
+  pong(data?: string | ArrayBufferView): number {
+    this.#ws.pong(data);
+    return 1;
+  }
+  getBufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+  cork<T>(fn: (ws: this) => T): T {
+    return fn(this);
+  }
+  subscribe(topic: string): void {
+    this.#mine.add(topic);
+    this.#topics.add(topic, this);
+  }
+  unsubscribe(topic: string): void {
+    this.#mine.delete(topic);
+    this.#topics.remove(topic, this);
+  }
+  isSubscribed(topic: string): boolean {
+    return this.#mine.has(topic);
+  }
+  get subscriptions(): string[] {
+    return [...this.#mine];
+  }
+  publish(
+    topic: string,
+    data: string | ArrayBufferLike | ArrayBufferView,
+    compress?: boolean,
+  ): number {
+    return this.#topics.publish(topic, data, compress, this);
+  }
+  publishText(topic: string, data: string, compress?: boolean): number {
+    return this.publish(topic, data, compress);
+  }
+  publishBinary(topic: string, data: ArrayBufferView, compress?: boolean): number {
+    return this.publish(topic, data, compress);
+  }
+
+  /** Wires the app's handlers to `ws`'s events and calls `open`. Internal to the hub. */
+  attach(handlers: WebSocketHandlers, onError: (error: unknown) => void): void {
+    const ws = this.#ws;
+    const call = (fn: (() => unknown) | undefined) => {
+      if (fn === undefined) return;
+      try {
+        const r = fn() as Promise<unknown> | undefined;
+        if (r !== undefined && typeof r?.then === "function") r.then(undefined, onError);
+      } catch (error) {
+        onError(error);
+      }
+    };
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      // A binary message is a Buffer owning its ArrayBuffer: Hono's adapter reads `.buffer`.
+      const m = isBinary ? Buffer.from(data) : data.toString("utf8");
+      call(handlers.message && (() => handlers.message!(this, m)));
+    });
+    ws.on("close", (code: number, reason: Buffer) => {
+      for (const topic of this.#mine) this.#topics.remove(topic, this);
+      this.#mine.clear();
+      call(handlers.close && (() => handlers.close!(this, code, String(reason))));
+    });
+    ws.on("error", () => {/* 'close' follows */});
+    if (handlers.ping) ws.on("ping", (d: Buffer) => call(() => handlers.ping!(this, d)));
+    if (handlers.pong) ws.on("pong", (d: Buffer) => call(() => handlers.pong!(this, d)));
+    call(handlers.open && (() => handlers.open!(this)));
+  }
+
+  /** The socket's send buffer emptied: Bun's `drain`. Internal to the hub. */
+  drained(handlers: WebSocketHandlers, onError: (error: unknown) => void): void {
+    if (handlers.drain === undefined) return;
+    try {
+      handlers.drain(this);
+    } catch (error) {
+      onError(error);
+    }
+  }
+}

@@ -1,0 +1,346 @@
+// The WebSockets of one worker process or gthread thread on appserve's own HTTP layer: which
+// requests may be upgraded (offered by the connection that parsed them), what the app asked for
+// (Deno's `upgradeWebSocket` or Bun's `server.upgrade`), the handshake on the raw socket through
+// `ws`, and the open sessions (1001 on a graceful stop, idle pings, counts for statsd).
+
+import { Buffer } from "node:buffer";
+import type { Socket } from "node:net";
+import { clearInterval, setInterval } from "node:timers";
+import type {
+  UpgradeOptions,
+  WebSocketHandlers,
+  WebSocketUpgrade,
+  WebSocketUpgrader,
+} from "../../fetch_handler.ts";
+import { AppWebSocket, type SendLimit } from "./app_socket.ts";
+import { BunServerWebSocket, Topics } from "./bun_socket.ts";
+import {
+  createWsServer,
+  guardRepeatedEnd,
+  type UpgradeRequestLike,
+  type WsServer,
+  type WsSocket,
+} from "./ws_library.ts";
+
+/** The WebSocket settings (src/config/settings.ts) and what the hub reports to. */
+export interface WebSocketHubOptions {
+  /** Largest message a client may send, bytes; past it: close 1009. */
+  maxMessage: number;
+  /** Seconds a socket may go without answering a ping; 0: no pings. */
+  idleTimeout: number;
+  /** Bytes that may wait unsent on one socket (Bun's backpressureLimit). */
+  sendLimit: number;
+  /** A warning for the error log. */
+  warn(message: string): void;
+  /** An app's WebSocket handler threw. */
+  appError(error: unknown): void;
+  /** A session opened (`opened`) or closed; `open` is how many are open now. */
+  onCount?(open: number, opened: boolean): void;
+}
+
+/** What the app asked for on an offered request. */
+export type PendingUpgrade =
+  | { kind: "deno"; socket: AppWebSocket; response: Response; protocol: string; idle: number }
+  | { kind: "bun"; data: unknown; headers: Headers | null };
+
+/** One open WebSocket, as its connection sees it. */
+export interface Session {
+  /** Graceful stop: close code 1001, then the client's close frame ends the socket. */
+  goingAway(): void;
+}
+
+/** How the session went, for the access log. */
+export interface SessionEnd {
+  durationMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  code: number;
+}
+
+/** The request head as the handshake needs it. */
+export interface HandshakeHead {
+  method: string;
+  target: string;
+  headers: readonly (readonly [string, string])[];
+}
+
+const OFFERED = null;
+const SHUTTING_DOWN = "server shutting down";
+
+class OpenSession implements Session {
+  alive = true;
+  readonly idleMs: number;
+  sinceMs = 0;
+  readonly ws: WsSocket;
+  constructor(ws: WsSocket, idleMs: number) {
+    this.ws = ws;
+    this.idleMs = idleMs;
+  }
+  goingAway(): void {
+    this.ws.close(1001, SHUTTING_DOWN);
+  }
+}
+
+interface HandshakeRequest extends UpgradeRequestLike {
+  /** The subprotocol to answer with ("" none). */
+  protocol: string;
+  /** Extra lines of the 101 (Bun's `upgrade(req, { headers })`). */
+  extra: string[] | null;
+}
+
+function headerObject(pairs: readonly (readonly [string, string])[]): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const [name, value] of pairs) {
+    const k = name.toLowerCase();
+    o[k] = k in o ? `${o[k]}, ${value}` : value;
+  }
+  return o;
+}
+
+function hasWebSocketToken(request: Request): boolean {
+  const v = request.headers.get("upgrade");
+  return v !== null && v.toLowerCase().split(",").some((t) => t.trim() === "websocket");
+}
+
+export class WebSocketHub {
+  readonly #options: WebSocketHubOptions;
+  /** Requests the HTTP layer can upgrade → what the app asked for (null: nothing yet). */
+  readonly #offers = new WeakMap<Request, PendingUpgrade | null>();
+  readonly #sessions = new Set<OpenSession>();
+  readonly #topics = new Topics();
+  readonly #limit: SendLimit;
+  #server: WsServer | null = null;
+  #handlers: WebSocketHandlers | undefined;
+  #ticker: ReturnType<typeof setInterval> | null = null;
+  #warned = false;
+
+  constructor(options: WebSocketHubOptions) {
+    this.#options = options;
+    this.#limit = {
+      bytes: options.sendLimit,
+      exceeded: () => {
+        if (this.#warned) return;
+        this.#warned = true;
+        options.warn(
+          `WebSocket closed with 1008: more than ${options.sendLimit} bytes waited to be sent ` +
+            "(the client reads slower than the app sends; said once per worker)",
+        );
+      },
+    };
+  }
+
+  /** The default export's `websocket` handlers (Bun's shape), once the app is loaded. */
+  setHandlers(handlers: WebSocketHandlers | undefined): void {
+    this.#handlers = handlers;
+  }
+
+  /** Open WebSockets. */
+  get open(): number {
+    return this.#sessions.size;
+  }
+
+  /** Deno's `upgradeWebSocket` for the requests this hub was offered; undefined for others. */
+  readonly upgrader: WebSocketUpgrader = (request, options) => this.#upgradeDeno(request, options);
+
+  /** The HTTP layer parsed an upgrade request: the app may upgrade it. */
+  offer(request: Request): void {
+    this.#offers.set(request, OFFERED);
+  }
+
+  #upgradeDeno(request: Request, options?: UpgradeOptions): WebSocketUpgrade | undefined {
+    if (!this.#offers.has(request)) return undefined;
+    // Deno's own words for a request that asks for no WebSocket.
+    if (!hasWebSocketToken(request)) {
+      throw new TypeError("Invalid Header: 'upgrade' header must contain 'websocket'");
+    }
+    const socket = new AppWebSocket(request.url);
+    const response = new Response(null, { status: 101 });
+    const idle = options?.idleTimeout ?? this.#options.idleTimeout;
+    this.#offers.set(request, {
+      kind: "deno",
+      socket,
+      response,
+      protocol: options?.protocol ?? "",
+      idle,
+    });
+    return { socket: socket as unknown as WebSocket, response };
+  }
+
+  /** Bun's `server.upgrade(request, { data, headers })`. */
+  upgradeBun(request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean {
+    if (!this.#offers.has(request)) return false;
+    if (this.#handlers === undefined) {
+      throw new TypeError(
+        'To enable websocket support, set the "websocket" object in the default export',
+      );
+    }
+    if (!hasWebSocketToken(request)) return false;
+    const headers = options?.headers === undefined ? null : new Headers(options.headers);
+    this.#offers.set(request, { kind: "bun", data: options?.data, headers });
+    return true;
+  }
+
+  /** Bun's `server.publish`: to the subscribers among this hub's sockets. */
+  publish(
+    topic: string,
+    data: string | ArrayBufferLike | ArrayBufferView,
+    compress?: boolean,
+  ): number {
+    return this.#topics.publish(topic, data, compress, null);
+  }
+
+  /**
+   * The app answered an offered request with `response`: the upgrade to perform, or null (write
+   * the response). Deno's shape counts only when the app returned the very 101 it was given;
+   * after Bun's `upgrade()` the response is ignored, as Bun.serve ignores it.
+   */
+  take(request: Request, response: unknown): PendingUpgrade | null {
+    const pending = this.#offers.get(request);
+    if (pending === undefined || pending === null) return null;
+    this.#offers.delete(request);
+    if (pending.kind === "deno" && pending.response !== response) return null;
+    return pending;
+  }
+
+  #wsServer(): WsServer {
+    if (this.#server !== null) return this.#server;
+    const server = createWsServer({
+      maxPayload: this.#options.maxMessage,
+      chooseProtocol: (offered, request) => {
+        const p = (request as HandshakeRequest).protocol;
+        return p !== "" && offered.has(p) ? p : false;
+      },
+    });
+    server.on("headers", (lines, request) => {
+      const extra = (request as HandshakeRequest).extra;
+      if (extra !== null) lines.push(...extra);
+    });
+    return this.#server = server;
+  }
+
+  /**
+   * Performs the handshake on `socket` (whose own listeners the connection took off), `head`
+   * being the bytes read past the request head. `ended` is called once the socket is closed,
+   * if the handshake succeeded; a refused one (`ws` answers 400) just closes the socket.
+   */
+  complete(
+    pending: PendingUpgrade,
+    request: HandshakeHead,
+    socket: Socket,
+    head: Buffer | null,
+    remoteAddress: string,
+    ended: (end: SessionEnd) => void,
+  ): Session {
+    const headers = headerObject(request.headers);
+    let extra: string[] | null = null;
+    let protocol: string;
+    if (pending.kind === "deno") {
+      protocol = pending.protocol;
+    } else {
+      const h = pending.headers;
+      // Bun answers with the client's first subprotocol unless the app named one.
+      protocol = h?.get("sec-websocket-protocol") ??
+        headers["sec-websocket-protocol"]?.split(",")[0].trim() ?? "";
+      if (h !== null) {
+        h.delete("sec-websocket-protocol");
+        extra = [];
+        for (const [k, v] of h) extra.push(`${k}: ${v}`);
+      }
+    }
+    const handshake: HandshakeRequest = {
+      method: request.method,
+      url: request.target,
+      headers,
+      socket,
+      protocol,
+      extra,
+    };
+    guardRepeatedEnd(socket as unknown as { end(...a: unknown[]): unknown });
+    const idleMs = (pending.kind === "deno" ? pending.idle : this.#options.idleTimeout) * 1000;
+    let session: OpenSession | null = null;
+    const proxy: Session = { goingAway: () => session?.goingAway() ?? socket.destroy() };
+    const started = performance.now();
+    this.#wsServer().handleUpgrade(handshake, socket, head ?? Buffer.alloc(0), (ws) => {
+      guardRepeatedEnd((ws as unknown as { _receiver: { end(): unknown } })._receiver);
+      const s = session = new OpenSession(ws, idleMs);
+      const in0 = socket.bytesRead;
+      const out0 = socket.bytesWritten;
+      this.#opened(s);
+      ws.on("pong", () => s.alive = true);
+      ws.on("message", () => s.alive = true);
+      ws.on("close", (code: number) => {
+        this.#closed(s);
+        ended({
+          durationMs: performance.now() - started,
+          bytesIn: socket.bytesRead - in0,
+          bytesOut: socket.bytesWritten - out0,
+          code,
+        });
+      });
+      if (pending.kind === "deno") {
+        pending.socket.attach(ws, this.#limit);
+        return;
+      }
+      const bws = new BunServerWebSocket(
+        ws,
+        pending.data,
+        remoteAddress,
+        this.#topics,
+        this.#options.sendLimit,
+      );
+      const handlers = this.#handlers!;
+      if (handlers.drain !== undefined) {
+        socket.on("drain", () => bws.drained(handlers, this.#options.appError));
+      }
+      bws.attach(handlers, this.#options.appError);
+    });
+    return proxy;
+  }
+
+  #opened(s: OpenSession): void {
+    this.#sessions.add(s);
+    this.#options.onCount?.(this.#sessions.size, true);
+    if (s.idleMs > 0) this.#startPings(s.idleMs);
+  }
+
+  #closed(s: OpenSession): void {
+    if (!this.#sessions.delete(s)) return;
+    this.#options.onCount?.(this.#sessions.size, false);
+    if (this.#sessions.size === 0 && this.#ticker !== null) {
+      clearInterval(this.#ticker);
+      this.#ticker = null;
+    }
+  }
+
+  // One ping round per second; a socket is pinged when half its idle timeout passed without a
+  // message or pong, and closed (1006 for its peer) when a whole one did.
+  #startPings(_idleMs: number): void {
+    if (this.#ticker !== null) return;
+    this.#ticker = setInterval(() => this.#pingRound(), 1000);
+    this.#ticker.unref();
+  }
+
+  #pingRound(): void {
+    for (const s of this.#sessions) {
+      if (s.idleMs <= 0) continue;
+      if (s.alive) {
+        s.alive = false;
+        s.sinceMs = 0;
+        continue;
+      }
+      s.sinceMs += 1000;
+      if (s.sinceMs >= s.idleMs) {
+        s.ws.terminate();
+      } else if (s.sinceMs >= s.idleMs / 2 && s.sinceMs - 1000 < s.idleMs / 2) {
+        try {
+          s.ws.ping();
+        } catch { /* closing */ }
+      }
+    }
+  }
+
+  /** Graceful stop of every open socket: close code 1001. */
+  goingAway(): void {
+    for (const s of this.#sessions) s.goingAway();
+  }
+}

@@ -1,0 +1,80 @@
+// The one import of the `ws` library: under Deno it is npm `ws` (pinned in package.json, inlined
+// into the Deno worker bundle); under Bun and in the binary Bun swaps in its own built-in `ws`,
+// the same API with native framing. Typed here with just what appserve uses (ws ships no types).
+
+import type { Buffer } from "node:buffer";
+import type { Socket } from "node:net";
+import { WebSocketServer } from "ws";
+
+/** What `handleUpgrade` reads of the request (docs/architecture.md, "WebSockets"). */
+export interface UpgradeRequestLike {
+  method: string;
+  url: string;
+  /** Lower-case names, values joined as node:http does. */
+  headers: Record<string, string>;
+  socket: Socket;
+}
+
+/** A `ws` WebSocket, as far as appserve uses it. */
+export interface WsSocket {
+  readonly readyState: number;
+  readonly protocol: string;
+  readonly extensions: string;
+  readonly bufferedAmount: number;
+  binaryType: string;
+  send(data: unknown, options?: { binary?: boolean; compress?: boolean }, cb?: () => void): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  ping(data?: unknown): void;
+  pong(data?: unknown): void;
+  on(event: "message", fn: (data: Buffer, isBinary: boolean) => void): this;
+  on(event: "close", fn: (code: number, reason: Buffer) => void): this;
+  on(event: "error", fn: (error: Error) => void): this;
+  on(event: "ping" | "pong", fn: (data: Buffer) => void): this;
+}
+
+/** The server side of the handshake, one per process or thread. */
+export interface WsServer {
+  handleUpgrade(
+    request: UpgradeRequestLike,
+    socket: Socket,
+    head: Buffer,
+    done: (ws: WsSocket) => void,
+  ): void;
+  on(event: "headers", fn: (lines: string[], request: UpgradeRequestLike) => void): void;
+}
+
+/** Which `ws` runs: Bun's built-in one replaces the npm package under Bun. */
+export const WS_IMPLEMENTATION: string = "Bun" in globalThis ? "bun-builtin" : "npm-ws";
+
+export interface WsServerOptions {
+  /** Largest message accepted; past it the connection is closed with 1009. */
+  maxPayload: number;
+  /** Picks the subprotocol the app named (or none); ws's own default picks the client's first. */
+  chooseProtocol(offered: Set<string>, request: UpgradeRequestLike): string | false;
+}
+
+/** A `ws` server that performs handshakes on sockets our HTTP layer already read a head from. */
+export function createWsServer(options: WsServerOptions): WsServer {
+  return new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: options.maxPayload,
+    perMessageDeflate: false,
+    handleProtocols: options.chooseProtocol,
+  }) as WsServer;
+}
+
+/**
+ * ws calls end() again on a socket (and on its own Receiver) that already ended; Deno then builds,
+ * with its stack, an ERR_STREAM_ALREADY_FINISHED error nobody sees, which costs more than the rest
+ * of a connection's setup (measured in docs/architecture.md). A repeated end() does nothing here.
+ */
+export function guardRepeatedEnd(target: { end(...a: unknown[]): unknown } | undefined): void {
+  // Bun's built-in ws has no Receiver stream (and no such cost).
+  if (target === undefined || target === null || typeof target.end !== "function") return;
+  const end = target.end;
+  target.end = function (this: { writableEnded?: boolean }, ...a: unknown[]) {
+    return this.writableEnded ? this : end.apply(this, a);
+  };
+}

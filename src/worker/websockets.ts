@@ -1,0 +1,42 @@
+// The WebSockets of one worker process or gthread thread: the hub appserve's HTTP layer upgrades
+// through, made from the settings, and the app-facing upgrade functions installed before the app
+// is imported (Deno.upgradeWebSocket under Deno; mod.ts upgradeWebSocket everywhere).
+
+import type { Config } from "../config/settings.ts";
+import type { AppHandler, WebSocketUpgrader } from "../fetch_handler.ts";
+import { WebSocketHub } from "../http/websocket/hub.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Runtime } from "../runtime/types.ts";
+
+/** Bytes that may wait unsent on one WebSocket: Bun.serve's backpressureLimit. */
+export const WEBSOCKET_SEND_LIMIT = 16 * 1024 * 1024;
+
+/** Where mod.ts's upgradeWebSocket finds this process's (or thread's) upgrade function. */
+export const UPGRADER_KEY: symbol = Symbol.for("appserve.upgradeWebSocket");
+
+/** The hub for this configuration, reporting to `log`. */
+export function webSocketHub(config: Config, log: Logger): WebSocketHub {
+  return new WebSocketHub({
+    maxMessage: config.websocket_max_message,
+    idleTimeout: config.websocket_idle_timeout,
+    sendLimit: WEBSOCKET_SEND_LIMIT,
+    warn: (message) => log.warning(message),
+    appError: (error) => log.exception("Error in a WebSocket handler", error),
+    onCount: (open, opened) => log.websockets(open, opened),
+  });
+}
+
+/**
+ * Installs the app-facing upgrade functions of this process or thread: call before the app is
+ * imported, so modules that keep a reference to `Deno.upgradeWebSocket` keep ours.
+ */
+export function installWebSockets(runtime: Runtime, hub: WebSocketHub): void {
+  const upgrade: WebSocketUpgrader = runtime.installWebSocketUpgrade(hub.upgrader);
+  (globalThis as Record<symbol, unknown>)[UPGRADER_KEY] = upgrade;
+}
+
+/** `wrapped` (the app with hooks and spans around it) still carries the app's `websocket`. */
+export function keepWebSocketHandlers(app: AppHandler, wrapped: AppHandler): AppHandler {
+  if (app.websocket !== undefined) wrapped.websocket = app.websocket;
+  return wrapped;
+}

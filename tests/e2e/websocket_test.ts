@@ -1,0 +1,326 @@
+// WebSockets end to end (docs/websockets.md): each app shape unchanged on the workers it runs on,
+// echo with two client implementations, the message limit, graceful and quick stops, many
+// sockets on one worker, the worker classes, --reuse-port, the access log and idle pings.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  alive,
+  childPids,
+  e2e,
+  eventually,
+  FIXTURES,
+  freePort,
+  get,
+  pidOf,
+  sleep,
+  start,
+  type Target,
+  TARGETS,
+} from "../_helpers.ts";
+import { rawConnect, readAll } from "../_raw.ts";
+import { type Client, CLIENT_KINDS, connect, wsUrl } from "../_ws_client.ts";
+
+const APPS = join(FIXTURES, "websocket");
+const NEUTRAL = join(APPS, "neutral.ts");
+const DENO_PLAIN = join(APPS, "deno_plain.ts");
+const HONO_DENO = join(APPS, "hono_deno.ts");
+const BUN_PLAIN = join(APPS, "bun_plain.ts");
+const HONO_BUN = join(APPS, "hono_bun.ts");
+
+/**
+ * Registers the test only for the targets whose workers run on `workers`: Deno's shapes need
+ * Deno workers (Bun has no Deno global), Hono's Bun adapter needs Bun.
+ */
+function e2eOn(workers: Target["workers"], name: string, fn: (t: Target) => Promise<void>): void {
+  for (const target of TARGETS.filter((t) => t.workers === workers)) {
+    Deno.test({
+      name: `[${target.name}] ${name}`,
+      fn: () => fn(target),
+      sanitizeOps: false,
+      sanitizeResources: false,
+    });
+  }
+}
+
+const BYTES = new Uint8Array([0, 1, 2, 253, 254, 255]);
+
+/** Text and binary round trips, then a close the server starts (code 4001 from the app). */
+async function echoes(client: Client, closeByServer = true): Promise<void> {
+  client.send("hello");
+  assert.equal(await client.next(), "hello");
+  client.send(BYTES);
+  assert.deepEqual(await client.next(), BYTES);
+  if (!closeByServer) return client.close(1000);
+  client.send("close:4001");
+  const closed = await client.closed;
+  assert.equal(closed.code, 4001);
+  assert.equal(closed.reason, "asked to");
+}
+
+async function echoesWithBothClients(url: string, path = "/", closeByServer = true) {
+  for (const kind of CLIENT_KINDS) {
+    await echoes(await connect(kind, wsUrl(url, path)), closeByServer);
+  }
+}
+
+e2e(
+  "upgradeWebSocket from appserve echoes text and binary to Deno's WebSocket and npm ws, " +
+    "and the session's access line says 101 with bytes and the HTTP layer still serves",
+  async (target) => {
+    const server = start(target, [
+      "-w",
+      "1",
+      "-b",
+      "127.0.0.1:0",
+      "--access-logfile",
+      "-",
+      NEUTRAL,
+    ]);
+    const url = await server.ready();
+    await echoesWithBothClients(url);
+    // Each session logs once, when it ends: status 101 and the bytes it sent (frames included).
+    await eventually(
+      () => server.all(/"GET \/ HTTP\/1\.1" 101 (\d+)/g).length === 2,
+      "two access lines with 101",
+    );
+    for (const m of server.all(/"GET \/ HTTP\/1\.1" 101 (\d+)/g)) assert.ok(Number(m[1]) > 0);
+    assert.match((await get(url)).body, /neutral pid \d+/);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2eOn(
+  "deno",
+  "Deno.upgradeWebSocket and hono/deno apps run unchanged on Deno workers",
+  async (t) => {
+    for (const [app, path] of [[DENO_PLAIN, "/"], [HONO_DENO, "/ws"]]) {
+      const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", app]);
+      const url = await server.ready();
+      await echoesWithBothClients(url, path, app === DENO_PLAIN);
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
+
+e2e(
+  "an app in Bun's shape (server.upgrade, websocket handlers, data, publish) runs unchanged",
+  async (target) => {
+    const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", BUN_PLAIN]);
+    const url = await server.ready();
+    await echoesWithBothClients(url, "/chat");
+    const a = await connect("native", wsUrl(url, "/room"));
+    const b = await connect("npm-ws", wsUrl(url, "/room"));
+    a.send("data");
+    assert.equal(await a.next(), JSON.stringify({ path: "/room" }));
+    // ws.publish reaches the other subscriber, not the sender; server.publish reaches both.
+    a.send("publish:hi");
+    assert.equal(await b.next(), "hi");
+    assert.match((await get(`${url}/broadcast`)).body, /^sent \d+/);
+    assert.equal(await a.next(), "broadcast");
+    assert.equal(await b.next(), "broadcast");
+    a.close(1000);
+    b.close(1000);
+    await Promise.all([a.closed, b.closed]);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2eOn("bun", "Hono's createBunWebSocket app runs unchanged on Bun workers", async (target) => {
+  const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", HONO_BUN]);
+  const url = await server.ready();
+  await echoesWithBothClients(url, "/ws", false);
+  assert.equal((await server.stop()).code, 0);
+});
+
+e2e("a 16 MiB message echoes, and one past --websocket-max-message closes with 1009", async (t) => {
+  const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
+  const url = await server.ready();
+  const big = new Uint8Array(16 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big[i] = i & 255;
+  const client = await connect("npm-ws", wsUrl(url));
+  client.send(big);
+  const back = await client.next(60_000) as Uint8Array;
+  assert.equal(back.length, big.length);
+  assert.deepEqual(back.subarray(0, 8192), big.subarray(0, 8192));
+  client.send(new Uint8Array(big.length + 1));
+  assert.equal((await client.closed).code, 1009);
+  assert.equal((await server.stop()).code, 0);
+
+  const small = start(t, [
+    "-w",
+    "1",
+    "-b",
+    "127.0.0.1:0",
+    "--websocket-max-message",
+    "1024",
+    NEUTRAL,
+  ]);
+  const smallUrl = await small.ready();
+  for (const kind of CLIENT_KINDS) {
+    const c = await connect(kind, wsUrl(smallUrl));
+    c.send("x".repeat(1024));
+    assert.equal(await c.next(), "x".repeat(1024));
+    c.send("x".repeat(1025));
+    assert.equal((await c.closed).code, 1009);
+  }
+  // The worker keeps serving.
+  await echoes(await connect("native", wsUrl(smallUrl)));
+  assert.equal((await small.stop()).code, 0);
+});
+
+e2e(
+  "a graceful stop (TERM) sends 1001 to open WebSockets; a quick stop (INT) drops them",
+  async (target) => {
+    const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
+    const url = await server.ready();
+    const clients = await Promise.all(CLIENT_KINDS.map((k) => connect(k, wsUrl(url))));
+    for (const c of clients) {
+      c.send("still here");
+      assert.equal(await c.next(), "still here");
+    }
+    server.signal("SIGTERM");
+    for (const c of clients) assert.equal((await c.closed).code, 1001);
+    assert.equal((await server.exited).code, 0);
+
+    const quick = start(target, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
+    const quickUrl = await quick.ready();
+    const c = await connect("npm-ws", wsUrl(quickUrl));
+    quick.signal("SIGINT");
+    // Dropped without a close frame.
+    assert.equal((await c.closed).code, 1006);
+    await quick.exited;
+  },
+);
+
+e2e("1000 WebSockets stay open at once on one async worker", async (target) => {
+  const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
+  const url = await server.ready(1);
+  const [worker] = childPids(server.pid);
+  const clients: Client[] = [];
+  // In batches, so the listen backlog never overflows.
+  for (let i = 0; i < 1000; i += 100) {
+    clients.push(
+      ...await Promise.all(
+        Array.from({ length: 100 }, (_, k) => connect(k % 2 ? "native" : "npm-ws", wsUrl(url))),
+      ),
+    );
+  }
+  clients.forEach((c, i) => c.send(`m${i}`));
+  const answers = await Promise.all(clients.map((c) => c.next()));
+  answers.forEach((a, i) => assert.equal(a, `m${i}`));
+  for (const c of clients) c.close(1000);
+  await Promise.all(clients.map((c) => c.closed));
+  assert.deepEqual(childPids(server.pid), [worker]);
+  assert.equal((await server.stop()).code, 0);
+});
+
+e2e(
+  "WebSockets on gthread threads and on a sync worker (which the socket holds until it closes)",
+  async (target) => {
+    const threads = start(target, [
+      "-k",
+      "gthread",
+      "--threads",
+      "2",
+      "-w",
+      "1",
+      "-b",
+      "127.0.0.1:0",
+      "--access-logfile",
+      "-",
+      NEUTRAL,
+    ]);
+    const url = await threads.ready();
+    await echoesWithBothClients(url);
+    // Sessions on two threads at once; graceful stop reaches each thread's sockets.
+    const open = await Promise.all([connect("native", wsUrl(url)), connect("npm-ws", wsUrl(url))]);
+    for (const c of open) {
+      c.send("on a thread");
+      assert.equal(await c.next(), "on a thread");
+    }
+    await threads.waitFor(/" 101 \d+/);
+    threads.signal("SIGTERM");
+    for (const c of open) assert.equal((await c.closed).code, 1001);
+    assert.equal((await threads.exited).code, 0);
+
+    const sync = start(target, ["-k", "sync", "-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
+    const syncUrl = await sync.ready();
+    const held = await connect("npm-ws", wsUrl(syncUrl));
+    held.send("holding");
+    assert.equal(await held.next(), "holding");
+    // The worker's one connection is the socket: a request waits until it closes.
+    let answered = false;
+    const waiting = get(syncUrl).then((a) => {
+      answered = true;
+      return a;
+    });
+    await sleep(500);
+    assert.equal(answered, false);
+    held.close(1000);
+    assert.match((await waiting).body, /neutral pid/);
+    assert.equal((await sync.stop()).code, 0);
+  },
+);
+
+e2e(
+  "--reuse-port: the native servers' WebSockets for the runtime's shapes, 1001 on TERM",
+  async (target) => {
+    const port = await freePort();
+    const app = target.workers === "deno" ? DENO_PLAIN : BUN_PLAIN;
+    const server = start(target, ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, app]);
+    const url = await server.ready();
+    await echoesWithBothClients(url);
+    const held = await connect("npm-ws", wsUrl(url));
+    held.send("x");
+    assert.equal(await held.next(), "x");
+    server.signal("SIGTERM");
+    assert.equal((await held.closed).code, 1001);
+    assert.equal((await server.exited).code, 0);
+  },
+);
+
+e2e(
+  "--websocket-idle-timeout closes a socket that answers no ping, while heartbeats keep the " +
+    "worker alive",
+  async (target) => {
+    const server = start(target, [
+      "-w",
+      "1",
+      "-t",
+      "2",
+      "--websocket-idle-timeout",
+      "2",
+      "-b",
+      "127.0.0.1:0",
+      NEUTRAL,
+    ]);
+    const url = await server.ready(1);
+    const worker = pidOf(await get(url));
+    const mute = await connect("npm-ws", wsUrl(url), { noPong: true });
+    const polite = await connect("npm-ws", wsUrl(url));
+    assert.equal((await mute.closed).code, 1006);
+    // The one that answers pings is still open, and the worker was never taken for stuck.
+    polite.send("still");
+    assert.equal(await polite.next(), "still");
+    assert.ok(alive(worker));
+    assert.doesNotMatch(server.stderr, /WORKER TIMEOUT/);
+    polite.close(1000);
+    await polite.closed;
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e("an upgrade without Sec-WebSocket-Key gets 400 and the worker keeps serving", async (t) => {
+  const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
+  const url = await server.ready();
+  const port = Number(new URL(url).port);
+  const socket = await rawConnect(port);
+  socket.write(
+    "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n" +
+      "Sec-WebSocket-Version: 13\r\n\r\n",
+  );
+  assert.equal((await readAll(socket)).status, 400);
+  await echoes(await connect("native", wsUrl(url)));
+  assert.equal((await server.stop()).code, 0);
+});
