@@ -9,7 +9,7 @@ import { type Target, TARGETS } from "./_helpers.ts";
  * ignored (deno test lists them as "ignored"), and scripts/ws_hostile_report.ts leaves their
  * columns as "pending". Empty this list when the implementation lands; nothing else changes.
  */
-export const APPSERVE_WS_PENDING: readonly Target["name"][] = ["deno", "binary", "binary-deno"];
+export const APPSERVE_WS_PENDING: readonly Target["name"][] = [];
 
 /** One test per target, "[deno] name" …; ignored for the targets still pending. */
 export function wsE2e(name: string, fn: (target: Target) => Promise<void>): void {
