@@ -297,9 +297,20 @@ export function rssMib(pid: number): number {
   }
 }
 
-async function stats(port: number): Promise<{ pid: number; open: number; floods: number }> {
-  const r = await fetch(`http://127.0.0.1:${port}/stats`, { headers: { connection: "close" } });
-  return await r.json();
+interface AppStats {
+  pid: number;
+  open: number;
+  floods: number;
+}
+
+/** The app's counters; -1s when no answer came (a worker that just died, say). */
+async function stats(port: number): Promise<AppStats> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/stats`, { headers: { connection: "close" } });
+    return await r.json();
+  } catch {
+    return { pid: -1, open: -1, floods: -1 };
+  }
 }
 
 async function until(check: () => Promise<boolean>, ms: number): Promise<boolean> {
@@ -390,10 +401,15 @@ async function stopReadingCase(t: WsTarget, c: WsCase): Promise<CaseResult> {
   let peak = before;
   // The client reads nothing from here on: its socket stays paused.
   o.socket.write(encodeFrame({ op: 1, payload: `flood ${messages} ${size}` }, t.limit));
-  const sample = () => (peak = Math.max(peak, rssMib(t.pid)));
+  let died = false;
+  const sample = () => {
+    const now = rssMib(t.pid);
+    if (Number.isNaN(now)) died = true;
+    else peak = Math.max(peak, now);
+  };
   const sent = await until(async () => {
     sample();
-    return (await stats(t.port)).floods > floodsBefore;
+    return died || (await stats(t.port)).floods > floodsBefore;
   }, 30_000);
   // Whatever the server keeps, it has it by now; watch it a little longer for the peak.
   for (let i = 0; i < 20; i++) {
@@ -403,11 +419,15 @@ async function stopReadingCase(t: WsTarget, c: WsCase): Promise<CaseResult> {
   o.socket.destroy();
   const growth = peak - before;
   const limit = c.expect.max_rss_growth_mib!;
-  const what = `RSS +${growth.toFixed(0)} MiB for ${
-    (messages * size / 1048576).toFixed(0)
-  } MiB sent${sent ? "" : " (the app never finished sending)"}${
-    ended ? ", socket closed by the server" : ""
-  }`;
+  const sentMib = (messages * size / 1048576).toFixed(0);
+  if (died) {
+    const what = `the server process died (RSS +${growth.toFixed(0)} MiB before) ` +
+      `for ${sentMib} MiB sent`;
+    return { what, problems: [what] };
+  }
+  const what = `RSS +${growth.toFixed(0)} MiB for ${sentMib} MiB sent${
+    sent ? "" : " (the app never finished sending)"
+  }${ended ? ", socket closed by the server" : ""}`;
   const problems = growth <= limit ? [] : [`server RSS grew ${growth.toFixed(0)} MiB (> ${limit})`];
   return { what, problems };
 }

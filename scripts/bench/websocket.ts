@@ -33,12 +33,13 @@ const USAGE = `Usage: deno run -A scripts/bench/websocket.ts [OPTIONS]
 WebSocket echo and connection setups side by side, appserve against Deno.serve / Bun.serve on
 the same number of processes, every row measured --rounds times interleaved, medians reported.
 Load client: ${BUN} scripts/bench/ws_load.ts (Bun's own WebSocket client).
-  echo:   8 sockets, 16 messages of 32 bytes in flight each (a reply sends the next)
+  echo:   8 sockets, 16 messages of --size bytes in flight each (a reply sends the next)
   setups: 4 loops of open, one echo, close 1000
 
 Options:
   --duration N   seconds per measured part (default 3; 0.5 s warm-up before each)
   --rounds N     interleaved rounds (default 3)
+  --size N       bytes per echo message (default 32)
   --procs N      processes per server: workers, or native server copies (default 1; the box's
                  other core runs the load client)
   -h, --help     this text
@@ -47,7 +48,7 @@ Options:
 const APP = "tests/fixtures/apps/websocket_app.ts";
 const NATIVE = "tests/fixtures/websocket_native.ts";
 const LOAD = "scripts/bench/ws_load.ts";
-const ECHO = { conns: 8, window: 16, size: 32 };
+const ECHO = { conns: 8, window: 16 };
 const SETUP_LOOPS = 4;
 const TARGET = 0.85;
 
@@ -145,7 +146,12 @@ interface Measured {
   setup: Load;
 }
 
-async function measure(row: Row, seconds: number, label: string): Promise<Measured> {
+async function measure(
+  row: Row,
+  seconds: number,
+  size: number,
+  label: string,
+): Promise<Measured> {
   const port = await freePort();
   const procs = row.launches(port).map((l) =>
     launch(row.name, join(ROOT, l.command), l.args, ROOT)
@@ -155,7 +161,7 @@ async function measure(row: Row, seconds: number, label: string): Promise<Measur
     const pids = procs.flatMap((p) => [p.pid, ...descendants(p.pid)]).join(",");
     const url = `ws://${HOST}:${port}/echo`;
     const echo = await runLoad(
-      ["echo", url, pids, `${seconds}`, `${ECHO.conns}`, `${ECHO.window}`, `${ECHO.size}`],
+      ["echo", url, pids, `${seconds}`, `${ECHO.conns}`, `${ECHO.window}`, `${size}`],
       seconds,
     );
     const setup = await runLoad(["setup", url, pids, `${seconds}`, `${SETUP_LOOPS}`], seconds);
@@ -228,6 +234,7 @@ async function main(): Promise<void> {
       duration: { type: "string", default: "3" },
       rounds: { type: "string", default: "3" },
       procs: { type: "string", default: "1" },
+      size: { type: "string", default: "32" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -238,7 +245,12 @@ async function main(): Promise<void> {
   const seconds = Number(values.duration);
   const rounds = Number(values.rounds);
   const procs = Number(values.procs);
-  for (const [flag, n] of [["--duration", seconds], ["--rounds", rounds], ["--procs", procs]]) {
+  const size = Number(values.size);
+  const numbers = [["--duration", seconds], ["--rounds", rounds], ["--procs", procs], [
+    "--size",
+    size,
+  ]];
+  for (const [flag, n] of numbers) {
     if (!Number.isInteger(n) || (n as number) < 1) {
       throw new BenchError(`${flag} takes a whole number from 1, got "${n}"`);
     }
@@ -250,12 +262,12 @@ async function main(): Promise<void> {
   let n = 0;
   for (let round = 0; round < rounds; round++) {
     for (const row of measured) {
-      runs.get(row.name)!.push(await measure(row, seconds, `[${++n}/${total}]`));
+      runs.get(row.name)!.push(await measure(row, seconds, size, `[${++n}/${total}]`));
     }
   }
   const [l1, l5] = loadavg();
   process.stdout.write(
-    `\n# WebSocket: echo (${ECHO.conns} sockets × ${ECHO.window} in flight, ${ECHO.size} B) and ` +
+    `\n# WebSocket: echo (${ECHO.conns} sockets × ${ECHO.window} in flight, ${size} B) and ` +
       `setups (${SETUP_LOOPS} loops), ${seconds} s each, median of ${rounds} interleaved rounds, ` +
       `${procs} process(es) per server\n\nLoad ${l1.toFixed(1)} / ${l5.toFixed(1)} at the end ` +
       "(a shared box: rates move with it; CPU per unit much less). CPU is every thread of the " +
