@@ -34,6 +34,19 @@ Deno.test("parseHead() refuses an HTTP/1.1 request without Host", () => {
   refused("GET / HTTP/1.1\nAccept: */*\n\n", 400, /^missing Host header$/);
 });
 
+Deno.test("parseHead() flags a WebSocket upgrade only with both headers, in any case, on GET", () => {
+  const up = (fields: string, method = "GET") =>
+    parse(`${method} /ws HTTP/1.1\nHost: x\n${fields}\n`).upgrade;
+  assert.equal(up("Connection: Upgrade\nUpgrade: websocket\n"), true);
+  assert.equal(up("connection: keep-alive, UPGRADE\nupgrade: WebSocket\n"), true);
+  assert.equal(up("Connection: keep-alive\nConnection: upgrade\nUpgrade: websocket\n"), true);
+  assert.equal(up("Upgrade: websocket\n"), false);
+  assert.equal(up("Connection: upgrade\n"), false);
+  assert.equal(up("Connection: upgrade\nUpgrade: h2c\n"), false);
+  assert.equal(up("Connection: upgrade\nUpgrade: websocket\n", "POST"), false);
+  assert.equal(up(""), false);
+});
+
 Deno.test("parseHead() takes an HTTP/1.0 request without Host", () => {
   const head = parse("GET /old HTTP/1.0\n\n");
   assert.equal(head.host, null);

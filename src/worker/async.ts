@@ -9,6 +9,7 @@ import { countRequest } from "../ipc/request_metrics.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import type { AppHandler, WebSocketHandlers } from "../fetch_handler.ts";
 import { WEBSOCKET_SEND_LIMIT } from "./websockets.ts";
+import { bridgeNativeWebSockets } from "./native_websockets.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -183,9 +184,13 @@ async function serveListeners(
     await server.listen({ fd: listener.fd });
     servings.push({ stop: (ms) => closeWithin(server, ms) });
   }
+  // Bun's native server: the neutral upgradeWebSocket becomes Bun's server.upgrade().
+  const native = runtime.name === "bun" && boot.reusePort.length > 0
+    ? bridgeNativeWebSockets(handler, context.websockets, websocket, context.websockets.sendLimit)
+    : { handler, websocket };
   for (const address of boot.reusePort) {
     const limited = limitBody(
-      handler,
+      native.handler,
       config.limit_request_body,
       (message) => log.warning(`Invalid request: ${message}`),
     );
@@ -201,7 +206,7 @@ async function serveListeners(
       hostname: address.host,
       port: address.port,
       tls: tls ?? undefined,
-      websocket,
+      websocket: native.websocket,
       websocketLimits: {
         maxMessage: config.websocket_max_message,
         idleTimeout: config.websocket_idle_timeout,

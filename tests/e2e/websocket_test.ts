@@ -264,19 +264,21 @@ e2e(
 );
 
 e2e(
-  "--reuse-port: the native servers' WebSockets for the runtime's shapes, 1001 on TERM",
+  "--reuse-port: the native servers' WebSockets for the runtime's shape and for " +
+    "upgradeWebSocket from appserve, 1001 on TERM",
   async (target) => {
-    const port = await freePort();
-    const app = target.workers === "deno" ? DENO_PLAIN : BUN_PLAIN;
-    const server = start(target, ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, app]);
-    const url = await server.ready();
-    await echoesWithBothClients(url);
-    const held = await connect("npm-ws", wsUrl(url));
-    held.send("x");
-    assert.equal(await held.next(), "x");
-    server.signal("SIGTERM");
-    assert.equal((await held.closed).code, 1001);
-    assert.equal((await server.exited).code, 0);
+    for (const app of [target.workers === "deno" ? DENO_PLAIN : BUN_PLAIN, NEUTRAL]) {
+      const port = await freePort();
+      const server = start(target, ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, app]);
+      const url = await server.ready();
+      await echoesWithBothClients(url);
+      const held = await connect("npm-ws", wsUrl(url));
+      held.send("x");
+      assert.equal(await held.next(), "x");
+      server.signal("SIGTERM");
+      assert.equal((await held.closed).code, 1001);
+      assert.equal((await server.exited).code, 0);
+    }
   },
 );
 

@@ -3,7 +3,22 @@
 // once the HTTP layer completed the handshake; until then it is CONNECTING, as Deno's is.
 
 import type { Buffer } from "node:buffer";
-import type { WsSocket } from "./ws_library.ts";
+
+/**
+ * Where an AppWebSocket's frames come from: a `ws` socket (appserve's HTTP layer), or Bun's
+ * native socket behind an adapter (--reuse-port), whose text arrives as strings.
+ */
+export interface SocketSource {
+  readonly readyState: number;
+  readonly protocol: string;
+  readonly extensions: string;
+  readonly bufferedAmount: number;
+  send(data: unknown, options?: { binary?: boolean }): void;
+  close(code?: number, reason?: string): void;
+  on(event: "message", fn: (data: Buffer | string, isBinary: boolean) => void): unknown;
+  on(event: "close", fn: (code: number, reason: Buffer | string) => void): unknown;
+  on(event: "error", fn: (error: Error) => void): unknown;
+}
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -31,7 +46,7 @@ export class AppWebSocket extends EventTarget {
   onclose: ((event: CloseEvent) => void) | null = null;
   onerror: ((event: Event) => void) | null = null;
   readonly url: string;
-  #ws: WsSocket | null = null;
+  #ws: SocketSource | null = null;
   #protocol = "";
   // Deno's server sockets start as "arraybuffer", not the spec's "blob" (measured, Deno 2.9.6).
   #binaryType: BinaryType = "arraybuffer";
@@ -110,20 +125,23 @@ export class AppWebSocket extends EventTarget {
   }
 
   /** The handshake is done: events flow from `ws` from now on. Internal to the hub. */
-  attach(ws: WsSocket, limit: SendLimit): void {
+  attach(ws: SocketSource, limit: SendLimit): void {
     this.#ws = ws;
     this.#protocol = ws.protocol;
     this.#limit = limit;
     // Text is decoded straight from ws's Buffer; binary is copied once into its own ArrayBuffer.
-    ws.on("message", (data: Buffer, isBinary: boolean) => {
-      const d = !isBinary
+    ws.on("message", (data: Buffer | string, isBinary: boolean) => {
+      // A string: text from a native server's socket (Bun's, under --reuse-port).
+      const d = typeof data === "string"
+        ? data
+        : !isBinary
         ? data.toString("utf8")
         : this.#binaryType === "blob"
         ? new Blob([data as Uint8Array<ArrayBuffer>])
         : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
       this.#fire("message", new MessageEvent("message", { data: d }));
     });
-    ws.on("close", (code: number, reason: Buffer) => {
+    ws.on("close", (code: number, reason: Buffer | string) => {
       this.#fire(
         "close",
         new CloseEvent("close", { code, reason: String(reason), wasClean: code !== 1006 }),

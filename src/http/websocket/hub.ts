@@ -134,6 +134,11 @@ export class WebSocketHub {
     this.#handlers = handlers;
   }
 
+  /** The send-buffer cap and its warning, as sockets of the Deno shape apply it. */
+  get sendLimit(): SendLimit {
+    return this.#limit;
+  }
+
   /** Open WebSockets. */
   get open(): number {
     return this.#sessions.size;

@@ -1,0 +1,126 @@
+// WebSockets under --reuse-port on Bun: the runtime-neutral upgradeWebSocket (Deno's shape,
+// mod.ts) carried onto Bun's own server.upgrade(), so the same app runs in both socket modes.
+// The app's own `websocket` handlers (Bun's shape) get every other socket. Deno needs none of
+// this: there the neutral function falls back to the native Deno.upgradeWebSocket.
+
+import { Buffer } from "node:buffer";
+import type { FetchHandler, WebSocketHandlers } from "../fetch_handler.ts";
+import type { SendLimit, SocketSource } from "../http/websocket/app_socket.ts";
+import type { WebSocketHub } from "../http/websocket/hub.ts";
+
+/** What appserve uses of Bun's ServerWebSocket. */
+interface NativeWs {
+  data: unknown;
+  readonly readyState: number;
+  send(data: unknown): number;
+  close(code?: number, reason?: string): void;
+  getBufferedAmount(): number;
+}
+
+type Listener = (...args: never[]) => void;
+
+/** A Bun socket seen through the `ws`-like surface an AppWebSocket attaches to. */
+class NativeSource implements SocketSource {
+  readonly protocol: string;
+  readonly extensions = "";
+  readonly #listeners = new Map<string, Listener[]>();
+  #ws: NativeWs | null = null;
+
+  constructor(protocol: string) {
+    this.protocol = protocol;
+  }
+  opened(ws: NativeWs): void {
+    this.#ws = ws;
+  }
+  get readyState(): number {
+    return this.#ws?.readyState ?? 0;
+  }
+  get bufferedAmount(): number {
+    return this.#ws?.getBufferedAmount() ?? 0;
+  }
+  send(data: unknown): void {
+    this.#ws?.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.#ws?.close(code, reason);
+  }
+  on(event: string, fn: Listener): this {
+    const list = this.#listeners.get(event);
+    if (list) list.push(fn);
+    else this.#listeners.set(event, [fn]);
+    return this;
+  }
+  emit(event: string, ...args: unknown[]): void {
+    for (const fn of this.#listeners.get(event) ?? []) (fn as (...a: unknown[]) => void)(...args);
+  }
+}
+
+/** The `data` of a socket upgraded through the neutral function. */
+class Bridged {
+  readonly source: NativeSource;
+  readonly attach: () => void;
+  constructor(source: NativeSource, attach: () => void) {
+    this.source = source;
+    this.attach = attach;
+  }
+}
+
+function bridged(ws: NativeWs): Bridged | undefined {
+  return ws.data instanceof Bridged ? ws.data : undefined;
+}
+
+/**
+ * The handler and `websocket` handlers for Bun.serve under --reuse-port: upgrade requests are
+ * offered to the hub first, so the neutral upgradeWebSocket answers them; its 101 becomes Bun's
+ * server.upgrade(), and the socket's events reach the app's AppWebSocket.
+ */
+export function bridgeNativeWebSockets(
+  handler: FetchHandler,
+  hub: WebSocketHub,
+  app: WebSocketHandlers | undefined,
+  limit: SendLimit,
+): { handler: FetchHandler; websocket: WebSocketHandlers } {
+  const finish = (request: Request, info: Parameters<FetchHandler>[1], response: unknown) => {
+    const pending = hub.take(request, response);
+    if (pending === null || pending.kind !== "deno") return response as Response;
+    const source = new NativeSource(pending.protocol);
+    const data = new Bridged(source, () => pending.socket.attach(source, limit));
+    const headers = pending.protocol ? { "sec-websocket-protocol": pending.protocol } : undefined;
+    // Bun.serve ignores what fetch returns once upgrade() said true.
+    if (info.upgrade?.(request, { data, headers })) return undefined as unknown as Response;
+    return new Response("WebSocket upgrade failed\n", { status: 400 });
+  };
+  const wrapped: FetchHandler = (request, info) => {
+    if (!request.headers.has("upgrade")) return handler(request, info);
+    hub.offer(request);
+    const r = handler(request, info);
+    return r instanceof Response
+      ? finish(request, info, r)
+      : Promise.resolve(r).then((response) => finish(request, info, response));
+  };
+  const websocket: WebSocketHandlers = {
+    open(ws: NativeWs) {
+      const b = bridged(ws);
+      if (b === undefined) return app?.open?.(ws);
+      b.source.opened(ws);
+      b.attach();
+      return undefined;
+    },
+    message(ws: NativeWs, message: string | Uint8Array) {
+      const b = bridged(ws);
+      if (b === undefined) return app?.message?.(ws, message);
+      b.source.emit("message", message, typeof message !== "string");
+      return undefined;
+    },
+    close(ws: NativeWs, code: number, reason: string) {
+      const b = bridged(ws);
+      if (b === undefined) return app?.close?.(ws, code, reason);
+      b.source.emit("close", code, Buffer.from(reason));
+      return undefined;
+    },
+    drain: (ws: NativeWs) => bridged(ws) ? undefined : app?.drain?.(ws),
+    ping: (ws: NativeWs, data: Uint8Array) => bridged(ws) ? undefined : app?.ping?.(ws, data),
+    pong: (ws: NativeWs, data: Uint8Array) => bridged(ws) ? undefined : app?.pong?.(ws, data),
+  };
+  return { handler: wrapped, websocket };
+}
