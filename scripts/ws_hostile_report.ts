@@ -3,7 +3,8 @@
 // and against appserve's targets unless they are listed as awaiting the implementation, then
 // prints the comparison table; --write puts it into docs/websockets_hostile.md between its
 // markers. Usage: deno run -A scripts/ws_hostile_report.ts [--write] [--only COLUMNS]
-// [--cases NAMES] (comma-separated; columns: deno-serve, bun-serve, deno, binary, binary-deno)
+// [--cases NAMES] (comma-separated; columns: deno-serve, bun-serve, deno, binary, binary-deno,
+// deno-reuse-port, binary-reuse-port)
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -45,16 +46,18 @@ function columns(limit: number): Column[] {
       return { proc, pid: () => proc.pid };
     },
   });
-  const appserve = (name: "deno" | "binary" | "binary-deno") => ({
-    key: name,
-    title: `appserve ${name}`,
-    limit,
+  // With --reuse-port the workers run the native servers: Deno.serve keeps its own limit.
+  const appserve = (name: "deno" | "binary" | "binary-deno", reusePort = false) => ({
+    key: reusePort ? `${name}-reuse-port` : name,
+    title: `appserve ${name}${reusePort ? " --reuse-port" : ""}`,
+    limit: reusePort && name !== "binary" ? DENO_LIMIT : limit,
     start: (port: number) => {
       const t = appserveTarget(name);
       const proc = spawnProc(t.command, [
         ...t.prefix,
         "-w",
         "1",
+        ...(reusePort ? ["--reuse-port"] : []),
         "-b",
         `127.0.0.1:${port}`,
         "--websocket-max-message",
@@ -82,7 +85,9 @@ function columns(limit: number): Column[] {
         return { proc, pid: () => proc.pid };
       },
     },
-    ...(["deno", "binary", "binary-deno"] as const).map(appserve),
+    ...(["deno", "binary", "binary-deno"] as const).map((name) => appserve(name)),
+    appserve("deno", true),
+    appserve("binary", true),
   ];
 }
 
@@ -162,12 +167,12 @@ async function main() {
   const all = columns(limit);
   const cols = all.filter((c) =>
     (only === undefined || only.includes(c.key)) &&
-    !(APPSERVE_WS_PENDING as readonly string[]).includes(c.key)
+    !(APPSERVE_WS_PENDING as readonly string[]).includes(c.key.replace("-reuse-port", ""))
   );
   const results = new Map<string, Map<string, CaseResult>>();
   for (const col of cols) results.set(col.key, await runColumn(col, values.cases?.split(",")));
   const shown = all.filter((c) =>
-    results.has(c.key) || APPSERVE_WS_PENDING.includes(c.key as never)
+    results.has(c.key) || APPSERVE_WS_PENDING.includes(c.key.replace("-reuse-port", "") as never)
   );
   const text = `${BEGIN}\n${table(shown, results)}\n${END}`;
   process.stdout.write(`${text}\n`);

@@ -1,7 +1,8 @@
 // `make bench`, WebSocket part (issue 18): echo messages/s and connection setups/s, appserve
 // against the runtime's own server on the same number of processes, all serving the same app
 // (tests/fixtures/apps/websocket_app.ts): the binary (Bun workers) against Bun.serve, deno run
-// and the binary's Deno workers against Deno.serve, on the shared socket and with --reuse-port.
+// and the binary's Deno workers against Deno.serve, on the shared socket and with --reuse-port;
+// plus the shared socket's ceiling, node:net + ws with nothing of appserve (ws_ceiling.ts).
 // Rounds are interleaved and each row reports its median; besides the rates, the server's CPU
 // (every process and thread of it, /proc schedstat) per message and per setup.
 
@@ -48,6 +49,7 @@ Options:
 const APP = "tests/fixtures/apps/websocket_app.ts";
 const NATIVE = "tests/fixtures/websocket_native.ts";
 const LOAD = "scripts/bench/ws_load.ts";
+const CEILING = "scripts/bench/ws_ceiling.ts";
 const ECHO = { conns: 8, window: 16 };
 const SETUP_LOOPS = 4;
 const TARGET = 0.85;
@@ -63,6 +65,8 @@ interface Row {
   name: string;
   /** The raw peer's name, for appserve rows. */
   peer?: string;
+  /** The shared socket's ceiling row of the same runtime, for appserve's shared-socket rows. */
+  ceiling?: string;
   /** Set when appserve's WebSocket support for this target is not merged yet. */
   pending?: boolean;
   launches(port: number): { command: string; args: string[] }[];
@@ -81,12 +85,32 @@ function native(runtime: "Deno" | "Bun", procs: number): Row {
   };
 }
 
-function appserve(flavour: Flavour, procs: number, peer: string, reusePort: boolean): Row {
+/** node:net + ws with nothing of appserve (scripts/bench/ws_ceiling.ts): the shared socket's ceiling. */
+function ceiling(runtime: "Deno" | "Bun", procs: number): Row {
+  const one = (port: number) =>
+    runtime === "Deno"
+      ? { command: DENO, args: ["run", "-A", "--unstable-net", "--quiet", CEILING, `${port}`] }
+      : { command: BUN, args: [CEILING, `${port}`] };
+  return {
+    name: `${runtime} node:net + ws, no appserve ×${procs}`,
+    launches: (port) => Array.from({ length: procs }, () => one(port)),
+    ready: (ps) => ps.every((p) => /^ready /m.test(p.output)),
+  };
+}
+
+function appserve(
+  flavour: Flavour,
+  procs: number,
+  peer: Row,
+  reusePort: boolean,
+  ceiling?: Row,
+): Row {
   const t = appserveTarget(flavour, "");
   const extra = reusePort ? ["--reuse-port"] : [];
   return {
     name: `${FLAVOUR_NAME[flavour]} -w ${procs}${reusePort ? " --reuse-port" : ""}`,
-    peer,
+    peer: peer.name,
+    ceiling: reusePort ? undefined : ceiling?.name,
     pending: APPSERVE_WS_PENDING.includes(flavour),
     launches: (port) => [{
       command: t.command,
@@ -99,14 +123,18 @@ function appserve(flavour: Flavour, procs: number, peer: string, reusePort: bool
 function rows(procs: number): Row[] {
   const bun = native("Bun", procs);
   const deno = native("Deno", procs);
+  const bunCeiling = ceiling("Bun", procs);
+  const denoCeiling = ceiling("Deno", procs);
   return [
     bun,
-    appserve("binary", procs, bun.name, false),
-    appserve("binary", procs, bun.name, true),
+    bunCeiling,
+    appserve("binary", procs, bun, false, bunCeiling),
+    appserve("binary", procs, bun, true),
     deno,
-    appserve("deno", procs, deno.name, false),
-    appserve("binary-deno", procs, deno.name, false),
-    appserve("deno", procs, deno.name, true),
+    denoCeiling,
+    appserve("deno", procs, deno, false, denoCeiling),
+    appserve("binary-deno", procs, deno, false, denoCeiling),
+    appserve("deno", procs, deno, true),
   ];
 }
 
@@ -224,6 +252,23 @@ function report(all: Row[], runs: Map<string, Measured[]>): string {
         missed ? `MISSED (${missed} of 4)` : "met"
       } |`,
     );
+  }
+  const capped = all.filter((r) => r.ceiling !== undefined && runs.has(r.ceiling));
+  if (capped.length) {
+    lines.push("");
+    lines.push(
+      "Against the shared socket's ceiling (node:net + ws with nothing of appserve, same " +
+        "runtime): the CPU ratio, ceiling ÷ row (1: appserve adds nothing).",
+    );
+    lines.push("");
+    lines.push("| server | ceiling | echo CPU | setup CPU |");
+    lines.push("|---|---|---|---|");
+    for (const row of capped) {
+      const c = row.ceiling!;
+      const ratio = (part: keyof Measured) =>
+        (m(c, part, "cpuUs") / m(row.name, part, "cpuUs")).toFixed(2);
+      lines.push(`| ${row.name} | ${c} | ${ratio("echo")} | ${ratio("setup")} |`);
+    }
   }
   return lines.join("\n");
 }
