@@ -1,25 +1,19 @@
 // The ceiling of WebSockets on the shared socket: node:net plus the `ws` library appserve hands
-// connections to (npm ws under Deno, Bun's built-in ws under Bun), with no HTTP layer, Request,
-// app or shim: read the head, handleUpgrade, echo. What appserve's shared-socket rows cost above
-// this is appserve's; what this costs above Deno.serve/Bun.serve is node:net's and ws's.
+// connections to (npm ws under Deno, Bun's built-in ws under Bun), configured and guarded as
+// appserve does, with no HTTP layer, Request, app or shim: read the head, handleUpgrade, echo.
+// What appserve's shared-socket rows cost above this is appserve's; what this costs above
+// Deno.serve/Bun.serve is node:net's and ws's.
 // Usage: ws_ceiling.ts PORT (prints "ready PID"; a plain GET gets a fixed 200)
 
 import { Buffer } from "node:buffer";
 import { createServer, type Socket } from "node:net";
 import process from "node:process";
-import { WebSocketServer } from "ws";
+import { createWsServer, guardRepeatedEnd } from "../../src/http/websocket/ws_library.ts";
 
 const port = Number(process.argv[2]);
 const OK = "HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n";
-// ws ships no types: what this file uses of it.
-interface Ws {
-  on(event: "message", fn: (data: Buffer, isBinary: boolean) => void): void;
-  send(data: Buffer, options: { binary: boolean }): void;
-}
-interface Wss {
-  handleUpgrade(req: unknown, socket: Socket, head: Buffer, done: (ws: Ws) => void): void;
-}
-const wss: Wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+// The ws server exactly as appserve configures it (src/http/websocket/ws_library.ts).
+const wss = createWsServer({ maxPayload: 16 * 1024 * 1024, chooseProtocol: () => false });
 
 function onHead(socket: Socket, head: string, rest: Buffer): void {
   const lines = head.split("\r\n");
@@ -33,8 +27,10 @@ function onHead(socket: Socket, head: string, rest: Buffer): void {
     return;
   }
   const [method, url] = lines[0].split(" ");
-  const req = { method, url, headers, socket };
-  wss.handleUpgrade(req, socket, rest, (ws) => {
+  // As appserve does: no repeated end() (Deno builds an error with its stack for each one).
+  guardRepeatedEnd(socket as unknown as { end(...a: unknown[]): unknown });
+  wss.handleUpgrade({ method, url, headers, socket }, socket, rest, (ws) => {
+    guardRepeatedEnd((ws as unknown as { _receiver?: { end(): unknown } })._receiver);
     ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
   });
 }
