@@ -64,7 +64,13 @@ export function connect(
   url: string,
   options: ConnectOptions = {},
 ): Promise<Client> {
-  return kind === "native" ? connectNative(url, options) : connectNpm(url, options);
+  const opening = kind === "native" ? connectNative(url, options) : connectNpm(url, options);
+  // A server that never answers the handshake fails the test instead of hanging it.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no handshake from ${url} in time`)), 20_000);
+  });
+  return Promise.race([opening, late]).finally(() => clearTimeout(timer));
 }
 
 function connectNative(url: string, options: ConnectOptions): Promise<Client> {

@@ -67,7 +67,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     hooks = await HookRunner.load(config.hooks, log);
     // A thread's Deno is its own object: the upgrade functions are installed per thread.
     websockets = webSocketHub(config, log);
-    installWebSockets(runtime, websockets);
+    installWebSockets(runtime, websockets, config);
     const loaded = await loadApp(config.app, process.cwd(), { runtime });
     websockets.setHandlers(loaded.websocket);
     app = loaded;

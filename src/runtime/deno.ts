@@ -3,7 +3,14 @@
 
 import { Socket } from "node:net";
 import type { FetchHandler, ServeInfo, WebSocketUpgrader } from "../fetch_handler.ts";
-import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
+import type {
+  Libc,
+  NativeServeOptions,
+  NativeServer,
+  NativeUpgradeOptions,
+  Runtime,
+  SelfCommand,
+} from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
@@ -42,6 +49,17 @@ class DenoServeInfo implements ServeInfo {
     const { hostname, port } = this.remoteAddr;
     return { address: hostname, family: hostname.includes(":") ? "IPv6" : "IPv4", port };
   }
+  // Bun's shape has no native counterpart here; false for what is no upgrade, as Bun answers.
+  upgrade(request: Request): boolean {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return false;
+    throw new TypeError(
+      "server.upgrade() (Bun's WebSocket shape) needs Bun workers under --reuse-port; " +
+        'use upgradeWebSocket from "appserve" to run on both',
+    );
+  }
+  publish(): number {
+    return 0;
+  }
 }
 
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
@@ -67,10 +85,19 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
 
 // Deno.upgradeWebSocket is an accessor with a setter and configurable: replacing it is seen by
 // every module imported later (and each thread's Deno is its own object).
-function installWebSocketUpgrade(ours: WebSocketUpgrader): WebSocketUpgrader {
+function installWebSocketUpgrade(
+  ours: WebSocketUpgrader,
+  nativeOptions?: NativeUpgradeOptions,
+): WebSocketUpgrader {
   const native = Deno.upgradeWebSocket;
-  const upgrade: WebSocketUpgrader = (request, options) =>
-    ours(request, options) ?? native(request, options);
+  const upgrade: WebSocketUpgrader = (request, options) => {
+    const mine = ours(request, options);
+    if (mine !== undefined) return mine;
+    if (nativeOptions === undefined) return native(request, options);
+    const result = native(request, { idleTimeout: nativeOptions.idleTimeout, ...options });
+    nativeOptions.upgraded(result);
+    return result;
+  };
   Object.defineProperty(Deno, "upgradeWebSocket", {
     value: upgrade,
     writable: true,

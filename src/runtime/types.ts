@@ -2,7 +2,12 @@
 // src/runtime/ talks to the runtime only through this shape.
 
 import type { Socket } from "node:net";
-import type { FetchHandler, WebSocketHandlers, WebSocketUpgrader } from "../fetch_handler.ts";
+import type {
+  FetchHandler,
+  WebSocketHandlers,
+  WebSocketUpgrade,
+  WebSocketUpgrader,
+} from "../fetch_handler.ts";
 
 /** The libc calls the master needs to own listening sockets (via FFI). */
 export interface Libc {
@@ -70,6 +75,14 @@ export interface NativeServeOptions {
   tls?: { cert: string; key: string; ca: string; certReqs: 0 | 1 | 2 };
 }
 
+/** What the native upgrade (Deno.serve's requests, under --reuse-port) gets from appserve. */
+export interface NativeUpgradeOptions {
+  /** Seconds without a pong before the socket closes, unless the app passes its own. */
+  idleTimeout: number;
+  /** Told of each native upgrade (the access log follows the session). */
+  upgraded(upgrade: WebSocketUpgrade): void;
+}
+
 /** How to start another process of this same program. */
 export interface SelfCommand {
   command: string;
@@ -134,7 +147,10 @@ export interface Runtime {
    * offered and stays the native one for the rest (Deno.serve's, under --reuse-port). Returns
    * the runtime-neutral upgrade (mod.ts `upgradeWebSocket`): `ours`, else the native server's.
    */
-  installWebSocketUpgrade(ours: WebSocketUpgrader): WebSocketUpgrader;
+  installWebSocketUpgrade(
+    ours: WebSocketUpgrader,
+    native?: NativeUpgradeOptions,
+  ): WebSocketUpgrader;
   /**
    * gthread hands accepted connections to threads as fds: `detachSocket` turns a
    * socket accepted with `pauseOnConnect` into an fd of its own (the socket

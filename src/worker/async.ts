@@ -8,8 +8,13 @@ import { notAResponse } from "../http/status_reply.ts";
 import { countRequest } from "../ipc/request_metrics.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import type { AppHandler, WebSocketHandlers } from "../fetch_handler.ts";
+import type { WebSocketHub } from "../http/websocket/hub.ts";
 import { WEBSOCKET_SEND_LIMIT } from "./websockets.ts";
-import { bridgeNativeWebSockets } from "./native_websockets.ts";
+import {
+  bridgeNativeWebSockets,
+  nativeSessionLog,
+  type SessionBegin,
+} from "./native_websockets.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -109,12 +114,27 @@ function guarded(handler: FetchHandler, log: Logger, runtime: Runtime): FetchHan
 
 // The native servers report no write completion: log when the app has answered,
 // with the body size the response declares.
-function logged(handler: FetchHandler, access: Logger): FetchHandler {
+// A WebSocket upgraded by Deno's native upgrade is logged when its session ends (`begin`).
+function logged(
+  handler: FetchHandler,
+  access: Logger,
+  hub: WebSocketHub,
+  begin: SessionBegin,
+): FetchHandler {
   return async (request, info) => {
     const start = performance.now();
+    // Deno's request info is gone once its socket was upgraded: the peer is read before.
+    const remote = request.headers.has("upgrade") ? info.remoteAddr : null;
     const response = await handler(request, info);
-    // Upgraded by Bun's server.upgrade(): no response to log.
+    // Upgraded by Bun's server.upgrade(): the bridge logs the session.
     if (!(response instanceof Response)) return response;
+    if (response.status === 101) {
+      const socket = hub.nativeSocket(response);
+      if (socket !== undefined) {
+        socket.addEventListener("close", begin(request, remote!, start), { once: true });
+        return response;
+      }
+    }
     const url = new URL(request.url);
     const details: RequestDetails = {
       remote: info.remoteAddr,
@@ -185,8 +205,10 @@ async function serveListeners(
     servings.push({ stop: (ms) => closeWithin(server, ms) });
   }
   // Bun's native server: the neutral upgradeWebSocket becomes Bun's server.upgrade().
+  const hub = context.websockets;
+  const begin = access ? nativeSessionLog(access, hub) : undefined;
   const native = runtime.name === "bun" && boot.reusePort.length > 0
-    ? bridgeNativeWebSockets(handler, context.websockets, websocket, context.websockets.sendLimit)
+    ? bridgeNativeWebSockets(handler, hub, websocket, hub.sendLimit, begin)
     : { handler, websocket };
   for (const address of boot.reusePort) {
     const limited = limitBody(
@@ -197,7 +219,7 @@ async function serveListeners(
     // Outermost, so the access log sees the client a trusted proxy named, and no field
     // header_map drops (as the parser leaves them out before anything reads them).
     const app = trustForwarded(
-      access ? logged(limited, access) : limited,
+      access ? logged(limited, access, hub, begin!) : limited,
       options.forwarded!,
       (m) => log.warning(m),
       { scheme: options.scheme, headerMap: config.header_map },

@@ -4,7 +4,8 @@
 // this: there the neutral function falls back to the native Deno.upgradeWebSocket.
 
 import { Buffer } from "node:buffer";
-import type { FetchHandler, WebSocketHandlers } from "../fetch_handler.ts";
+import type { FetchHandler, RemoteAddr, ServeInfo, WebSocketHandlers } from "../fetch_handler.ts";
+import type { Logger } from "../log/logger.ts";
 import type { SendLimit, SocketSource } from "../http/websocket/app_socket.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
 
@@ -55,6 +56,52 @@ class NativeSource implements SocketSource {
   }
 }
 
+/** Starts a native session's bookkeeping; returns what to call when it ends. */
+export type SessionBegin = (request: Request, remote: RemoteAddr, startedMs: number) => () => void;
+
+/**
+ * A session on a native server: counted for statsd and, when it ends, one access line with
+ * status 101 and the whole session's duration (the native servers report no byte counts).
+ */
+export function nativeSessionLog(access: Logger, hub: WebSocketHub): SessionBegin {
+  return (request, remote, startedMs) => {
+    hub.nativeSession(true);
+    return () => {
+      hub.nativeSession(false);
+      const url = new URL(request.url);
+      access.access({
+        request,
+        response: new Response(null, { status: 101 }),
+        details: { remote, protocol: "HTTP/1.1", target: url.pathname + url.search, bodyBytes: 0 },
+        durationMs: performance.now() - startedMs,
+        end: new Date(),
+      });
+    };
+  };
+}
+
+/** The `data` of each socket upgraded on Bun's native server, until it opens. */
+class Tagged {
+  readonly appData: unknown;
+  readonly bridge: Bridged | undefined;
+  readonly request: Request;
+  readonly remote: RemoteAddr;
+  readonly started: number;
+  constructor(
+    appData: unknown,
+    bridge: Bridged | undefined,
+    request: Request,
+    remote: RemoteAddr,
+    started: number,
+  ) {
+    this.appData = appData;
+    this.bridge = bridge;
+    this.request = request;
+    this.remote = remote;
+    this.started = started;
+  }
+}
+
 /** The `data` of a socket upgraded through the neutral function. */
 class Bridged {
   readonly source: NativeSource;
@@ -79,12 +126,14 @@ export function bridgeNativeWebSockets(
   hub: WebSocketHub,
   app: WebSocketHandlers | undefined,
   limit: SendLimit,
+  begin?: SessionBegin,
 ): { handler: FetchHandler; websocket: WebSocketHandlers } {
-  const finish = (request: Request, info: Parameters<FetchHandler>[1], response: unknown) => {
+  const finish = (request: Request, info: ServeInfo, started: number, response: unknown) => {
     const pending = hub.take(request, response);
     if (pending === null || pending.kind !== "deno") return response as Response;
     const source = new NativeSource(pending.protocol);
-    const data = new Bridged(source, () => pending.socket.attach(source, limit));
+    const bridge = new Bridged(source, () => pending.socket.attach(source, limit));
+    const data = new Tagged(undefined, bridge, request, info.remoteAddr, started);
     const headers = pending.protocol ? { "sec-websocket-protocol": pending.protocol } : undefined;
     // Bun.serve ignores what fetch returns once upgrade() said true.
     if (info.upgrade?.(request, { data, headers })) return undefined as unknown as Response;
@@ -93,13 +142,34 @@ export function bridgeNativeWebSockets(
   const wrapped: FetchHandler = (request, info) => {
     if (!request.headers.has("upgrade")) return handler(request, info);
     hub.offer(request);
-    const r = handler(request, info);
+    const started = performance.now();
+    // The app's own server.upgrade() (Bun's shape) tags the socket too, for the access log.
+    const tagging: ServeInfo = {
+      get remoteAddr() {
+        return info.remoteAddr;
+      },
+      requestIP: (r) => info.requestIP(r),
+      // Bun calls `open` before upgrade() returns: what the session needs travels in `data`.
+      upgrade: (r, options) =>
+        info.upgrade!(r, {
+          ...options,
+          data: new Tagged(options?.data, undefined, r, info.remoteAddr, started),
+        }),
+      publish: (topic, data, compress) => info.publish!(topic, data, compress),
+    };
+    const r = handler(request, tagging);
     return r instanceof Response
-      ? finish(request, info, r)
-      : Promise.resolve(r).then((response) => finish(request, info, response));
+      ? finish(request, info, started, r)
+      : Promise.resolve(r).then((response) => finish(request, info, started, response));
   };
+  const ended = new WeakMap<NativeWs, () => void>();
   const websocket: WebSocketHandlers = {
     open(ws: NativeWs) {
+      const tag = ws.data;
+      if (tag instanceof Tagged) {
+        if (begin !== undefined) ended.set(ws, begin(tag.request, tag.remote, tag.started));
+        ws.data = tag.bridge ?? tag.appData;
+      }
       const b = bridged(ws);
       if (b === undefined) return app?.open?.(ws);
       b.source.opened(ws);
@@ -113,6 +183,7 @@ export function bridgeNativeWebSockets(
       return undefined;
     },
     close(ws: NativeWs, code: number, reason: string) {
+      ended.get(ws)?.();
       const b = bridged(ws);
       if (b === undefined) return app?.close?.(ws, code, reason);
       b.source.emit("close", code, Buffer.from(reason));

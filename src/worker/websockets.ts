@@ -30,8 +30,11 @@ export function webSocketHub(config: Config, log: Logger): WebSocketHub {
  * Installs the app-facing upgrade functions of this process or thread: call before the app is
  * imported, so modules that keep a reference to `Deno.upgradeWebSocket` keep ours.
  */
-export function installWebSockets(runtime: Runtime, hub: WebSocketHub): void {
-  const upgrade: WebSocketUpgrader = runtime.installWebSocketUpgrade(hub.upgrader);
+export function installWebSockets(runtime: Runtime, hub: WebSocketHub, config: Config): void {
+  const upgrade: WebSocketUpgrader = runtime.installWebSocketUpgrade(hub.upgrader, {
+    idleTimeout: config.websocket_idle_timeout,
+    upgraded: (u) => hub.nativeUpgraded(u),
+  });
   (globalThis as Record<symbol, unknown>)[UPGRADER_KEY] = upgrade;
 }
 

@@ -3,6 +3,8 @@
 // sockets on one worker, the worker classes, --reuse-port, the access log and idle pings.
 
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createSocket } from "node:dgram";
 import { join } from "node:path";
 import {
   alive,
@@ -265,13 +267,27 @@ e2e(
 
 e2e(
   "--reuse-port: the native servers' WebSockets for the runtime's shape and for " +
-    "upgradeWebSocket from appserve, 1001 on TERM",
+    "upgradeWebSocket from appserve, one access line per session, 1001 on TERM",
   async (target) => {
     for (const app of [target.workers === "deno" ? DENO_PLAIN : BUN_PLAIN, NEUTRAL]) {
       const port = await freePort();
-      const server = start(target, ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, app]);
+      const server = start(target, [
+        "-w",
+        "1",
+        "--reuse-port",
+        "-b",
+        `127.0.0.1:${port}`,
+        "--access-logfile",
+        "-",
+        app,
+      ]);
       const url = await server.ready();
       await echoesWithBothClients(url);
+      // One access line per session, once it ended.
+      await eventually(
+        () => server.all(/"GET \/ HTTP\/1\.1" 101 /g).length === 2,
+        "two access lines with 101",
+      );
       const held = await connect("npm-ws", wsUrl(url));
       held.send("x");
       assert.equal(await held.next(), "x");
@@ -279,6 +295,21 @@ e2e(
       assert.equal((await held.closed).code, 1001);
       assert.equal((await server.exited).code, 0);
     }
+  },
+);
+
+e2eOn(
+  "deno",
+  "--reuse-port on Deno workers: an app in Bun's shape serves plain requests and refuses an " +
+    "upgrade with a 500 that says why",
+  async (target) => {
+    const port = await freePort();
+    const server = start(target, ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, BUN_PLAIN]);
+    const url = await server.ready();
+    assert.match((await get(url)).body, /bun plain pid/);
+    await assert.rejects(connect("npm-ws", wsUrl(url)), /unexpected response 500/);
+    await server.waitFor(/server\.upgrade\(\) \(Bun's WebSocket shape\) needs Bun workers/);
+    assert.equal((await server.stop()).code, 0);
   },
 );
 
@@ -326,3 +357,90 @@ e2e("an upgrade without Sec-WebSocket-Key gets 400 and the worker keeps serving"
   await echoes(await connect("native", wsUrl(url)));
   assert.equal((await server.stop()).code, 0);
 });
+
+e2e(
+  "--max-requests counts an upgrade; the retiring worker says 1001 to its open WebSocket",
+  async (target) => {
+    const server = start(target, ["-w", "1", "--max-requests", "2", "-b", "127.0.0.1:0", NEUTRAL]);
+    const url = await server.ready(1);
+    const worker = childPids(server.pid)[0];
+    // The readiness request was the first; the upgrade is the second and last: the worker
+    // retires at once, and its drain reaches the new socket too.
+    const held = await connect("npm-ws", wsUrl(url));
+    assert.equal((await held.closed).code, 1001);
+    await eventually(() => !alive(worker), "the retired worker is gone");
+    assert.match((await get(url)).body, /neutral pid/);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "the access line of a session has its whole duration, and statsd counts upgrades and open sockets",
+  async (target) => {
+    const udp = createSocket("udp4");
+    const metrics: string[] = [];
+    udp.on("message", (d) => metrics.push(...String(d).split("\n").filter((m) => m)));
+    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+    try {
+      const server = start(target, [
+        "-w",
+        "1",
+        "-b",
+        "127.0.0.1:0",
+        "--statsd-host",
+        `127.0.0.1:${udp.address().port}`,
+        "--access-logfile",
+        "-",
+        "--access-logformat",
+        "session %(s)s %(M)s",
+        NEUTRAL,
+      ]);
+      const url = await server.ready();
+      const client = await connect("native", wsUrl(url));
+      await sleep(600);
+      client.close(1000);
+      await client.closed;
+      const line = await server.waitFor(/^session 101 (\d+)$/m);
+      // Held open for 600 ms: the line covers the session, not the handshake.
+      assert.ok(Number(line[1]) >= 600, line[0]);
+      const has = (re: RegExp) => metrics.some((m) => re.test(m));
+      await eventually(
+        () =>
+          has(/^gunicorn\.websocket\.upgrades:1\|c$/) && has(/^gunicorn\.websocket\.open:1\|g$/) &&
+          has(/^gunicorn\.websocket\.open:0\|g$/) && has(/^gunicorn\.request\.status\.101:1\|c$/),
+        "the WebSocket metrics",
+      );
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      udp.close();
+    }
+  },
+);
+
+/** A masked client text frame (RFC 6455 §5.2), for a raw-socket client. */
+function textFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = payload.map((b, i) => b ^ mask[i % 4]);
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(masked)]);
+}
+
+e2e(
+  "a client that stops reading while the app sends is closed at the 16 MiB send cap, with a warning",
+  async (target) => {
+    const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
+    const url = await server.ready();
+    const socket = await rawConnect(Number(new URL(url).port));
+    socket.write(
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    socket.write(textFrame("flood"));
+    // Never read: the app's sends pile up until the cap closes the socket.
+    socket.pause();
+    await server.waitFor(/\[WARNING\] WebSocket closed with 1008: more than 16777216 bytes/);
+    socket.destroy();
+    await echoes(await connect("native", wsUrl(url)));
+    assert.equal((await server.stop()).code, 0);
+  },
+);

@@ -113,6 +113,8 @@ export class WebSocketHub {
   #handlers: WebSocketHandlers | undefined;
   #ticker: ReturnType<typeof setInterval> | null = null;
   #warned = false;
+  readonly #native = new WeakMap<Response, WebSocket>();
+  #nativeOpen = 0;
 
   constructor(options: WebSocketHubOptions) {
     this.#options = options;
@@ -139,9 +141,25 @@ export class WebSocketHub {
     return this.#limit;
   }
 
-  /** Open WebSockets. */
+  /** Open WebSockets, on appserve's layer and on a native server. */
   get open(): number {
-    return this.#sessions.size;
+    return this.#sessions.size + this.#nativeOpen;
+  }
+
+  /** A native server's upgrade (Deno.serve's, under --reuse-port): its socket, by its 101. */
+  nativeUpgraded(upgrade: WebSocketUpgrade): void {
+    this.#native.set(upgrade.response, upgrade.socket);
+  }
+
+  /** The socket of a native upgrade whose 101 this is. */
+  nativeSocket(response: Response): WebSocket | undefined {
+    return this.#native.get(response);
+  }
+
+  /** A session on a native server opened or closed (counted for statsd). */
+  nativeSession(opened: boolean): void {
+    this.#nativeOpen += opened ? 1 : -1;
+    this.#options.onCount?.(this.open, opened);
   }
 
   /** Deno's `upgradeWebSocket` for the requests this hub was offered; undefined for others. */
@@ -304,13 +322,13 @@ export class WebSocketHub {
 
   #opened(s: OpenSession): void {
     this.#sessions.add(s);
-    this.#options.onCount?.(this.#sessions.size, true);
+    this.#options.onCount?.(this.open, true);
     if (s.idleMs > 0) this.#startPings(s.idleMs);
   }
 
   #closed(s: OpenSession): void {
     if (!this.#sessions.delete(s)) return;
-    this.#options.onCount?.(this.#sessions.size, false);
+    this.#options.onCount?.(this.open, false);
     if (this.#sessions.size === 0 && this.#ticker !== null) {
       clearInterval(this.#ticker);
       this.#ticker = null;
