@@ -330,7 +330,12 @@ export class Connection implements ExchangeHost, BodySink {
    * WebSocket handshake. The connection stays counted (worker_connections) until the socket
    * closes; only its close and error listeners stay.
    */
-  upgrade(pending: PendingUpgrade, head: RequestHead, ended: (end: SessionEnd) => void): void {
+  upgrade(
+    pending: PendingUpgrade,
+    head: RequestHead,
+    info: ServeInfo,
+    ended: (end: SessionEnd) => void,
+  ): void {
     const core = this.core;
     this.expectBody = null;
     core.inFlight--;
@@ -351,7 +356,8 @@ export class Connection implements ExchangeHost, BodySink {
       this.pausedBody = this.pausedPipeline = false;
       socket.resume();
     }
-    const remote = this.info.remoteAddr.hostname;
+    // Bun's ws.remoteAddress: the client as the app saw it (a trusted proxy's word included).
+    const remote = info.remoteAddr.hostname;
     this.session = core.options.websocket!.complete(pending, head, socket, rest, remote, ended);
     if (core.closing) this.session.goingAway();
     core.settle(null);

@@ -20,7 +20,12 @@ export interface ExchangeHost {
   /** The exchange is over: the response went out whole and allows another request (`keep`), or not. */
   exchangeDone(keep: boolean): void;
   /** The app upgraded the request to a WebSocket: the connection hands its socket over. */
-  upgrade(pending: PendingUpgrade, head: RequestHead, ended: (end: SessionEnd) => void): void;
+  upgrade(
+    pending: PendingUpgrade,
+    head: RequestHead,
+    info: ServeInfo,
+    ended: (end: SessionEnd) => void,
+  ): void;
 }
 
 // Status 101 for the access log's line of a WebSocket session (any Response would not do: Bun's
@@ -179,7 +184,7 @@ export class Exchange {
     this.head = null;
     // A session is not a request in flight: a gthread watchdog must not take it for a hung one.
     watch?.finished(host.tag);
-    host.upgrade(pending, head, (end) => {
+    host.upgrade(pending, head, info, (end) => {
       if (hook === undefined) return;
       try {
         hook(request, switched(), performance.now() - started, {

@@ -7,6 +7,9 @@ import type { WebSocketHandlers } from "../../fetch_handler.ts";
 import type { WsSocket } from "./ws_library.ts";
 
 const OPEN = 1;
+// Unsent bytes past which send() reports backpressure (-1), as a node:net write() returns false
+// past its high-water mark; `drain` follows once they are out.
+const BACKPRESSURE = 64 * 1024;
 
 /** Subscribers per topic, of one hub. */
 export class Topics {
@@ -77,7 +80,7 @@ export class BunServerWebSocket {
     // Past the cap (Bun's backpressureLimit) the message is dropped, as Bun drops it.
     if (ws.bufferedAmount > this.#sendLimit) return 0;
     ws.send(data, { binary: typeof data !== "string", compress: compress === true });
-    return ws.bufferedAmount > 0 ? -1 : byteLength(data);
+    return ws.bufferedAmount > BACKPRESSURE ? -1 : byteLength(data);
   }
   sendText(data: string, compress?: boolean): number {
     return this.send(String(data), compress);

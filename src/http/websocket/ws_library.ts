@@ -44,9 +44,6 @@ export interface WsServer {
   on(event: "headers", fn: (lines: string[], request: UpgradeRequestLike) => void): void;
 }
 
-/** Which `ws` runs: Bun's built-in one replaces the npm package under Bun. */
-export const WS_IMPLEMENTATION: string = "Bun" in globalThis ? "bun-builtin" : "npm-ws";
-
 export interface WsServerOptions {
   /** Largest message accepted; past it the connection is closed with 1009. */
   maxPayload: number;
