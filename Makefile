@@ -63,6 +63,7 @@ bench: install dist/appserve
 	$(DENO) run -A scripts/bench/logging.ts
 	$(DENO) run -A scripts/bench/worker_classes.ts
 	$(DENO) run -A scripts/bench/targets.ts
+	$(DENO) run -A scripts/bench/websocket.ts
 	$(DENO) run -A scripts/bench/memory.ts
 	$(DENO) run -A scripts/bench/otel.ts
 
