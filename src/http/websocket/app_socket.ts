@@ -79,9 +79,10 @@ export class AppWebSocket extends EventTarget {
 
   send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void {
     const ws = this.#ws;
-    if (ws === null || ws.readyState !== OPEN) {
-      throw new DOMException("readyState not OPEN", "InvalidStateError");
-    }
+    if (ws === null) throw new DOMException("readyState not OPEN", "InvalidStateError");
+    // Closing or closed (say by the send cap below, in the middle of the app's loop): dropped,
+    // as Deno's own socket and the WHATWG WebSocket do, not thrown.
+    if (ws.readyState !== OPEN) return;
     if (data instanceof Blob) {
       data.arrayBuffer().then((b) => this.send(b));
       return;
