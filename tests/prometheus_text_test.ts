@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { countRequest, METRIC_COUNTERS } from "../src/ipc/request_metrics.ts";
+import { countRequest, countWebSockets, METRIC_COUNTERS } from "../src/ipc/request_metrics.ts";
 import { renderMetrics } from "../src/master/prometheus_text.ts";
 import { parsePrometheus, sampleValue } from "./_prometheus.ts";
 
@@ -8,6 +8,7 @@ Deno.test("renderMetrics() writes what the format's rules accept, buckets cumula
   countRequest(counters, "GET", 200, 0.002);
   countRequest(counters, "BREW", 418, 0.3);
   countRequest(counters, "GET", 503, 60);
+  countWebSockets(counters, { opened: 5, closed: 2 }, { opened: 0, closed: 0 });
   const samples = parsePrometheus(renderMetrics({
     version: '1"\\x',
     runtime: "bun 1.4.4",
@@ -19,6 +20,7 @@ Deno.test("renderMetrics() writes what the format's rules accept, buckets cumula
     ],
     counters,
     inFlight: 1,
+    websockets: 3,
     restarts: { exit: 1, timeout: 0 },
     backlog: [
       { listener: 'unix:/tmp/a"b', queued: 0 },
@@ -52,6 +54,8 @@ Deno.test("renderMetrics() writes what the format's rules accept, buckets cumula
   );
   assert.equal(sampleValue(samples, "appserve_log_dropped_total", { sender: "syslog" }), 5);
   assert.equal(sampleValue(samples, "appserve_log_dropped_total", { sender: "otel" }), 0);
+  assert.equal(sampleValue(samples, "appserve_websockets_open"), 3);
+  assert.equal(sampleValue(samples, "appserve_websocket_upgrades_total"), 5);
 });
 
 Deno.test("parsePrometheus() refuses what a Prometheus server would", () => {

@@ -27,7 +27,12 @@ import { withRequestCounters } from "../src/worker/async.ts";
 import { withRequestTimeout } from "../src/worker/request_timeout.ts";
 import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 import { InflightTable } from "../src/ipc/inflight.ts";
-import { countDropped, type DroppedLines } from "../src/ipc/request_metrics.ts";
+import {
+  countDropped,
+  countWebSockets,
+  type DroppedLines,
+  type WebSocketSessions,
+} from "../src/ipc/request_metrics.ts";
 import { controlSocketPath } from "../src/ipc/control_protocol.ts";
 import { InflightWatch } from "../src/worker/inflight_watch.ts";
 import { installWebSockets, webSocketHub } from "../src/worker/websockets.ts";
@@ -118,7 +123,11 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const counters = counting ? new Float64Array(message.counters) : undefined;
   if (counters) {
     const dropped: DroppedLines = { syslog: 0, otel: 0 };
-    setInterval(() => countDropped(counters, log.dropped, dropped), 1000);
+    const sessions: WebSocketSessions = { opened: 0, closed: 0 };
+    setInterval(() => {
+      countDropped(counters, log.dropped, dropped);
+      countWebSockets(counters, log.websocketSessions, sessions);
+    }, 1000);
   }
   const options = {
     ...withRequestCounters(

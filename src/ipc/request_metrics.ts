@@ -1,7 +1,7 @@
 // A worker's request counters, kept in its scoreboard slot next to its in-flight table, so the
 // master can serve Prometheus metrics for every worker without asking any (a stuck worker
-// cannot hide its numbers): requests by method and status class, a latency histogram, and the
-// log lines its syslog and OTel senders dropped. Float64 counters: exact up to 2^53, written by
+// cannot hide its numbers): requests by method and status class, a latency histogram, the
+// log lines its syslog and OTel senders dropped, and its WebSocket sessions opened and closed. Float64 counters: exact up to 2^53, written by
 // one process, read by the master; they only grow (each writer adds what it newly counted).
 
 /** Methods counted by name; any other is "other". */
@@ -15,13 +15,17 @@ export const LOG_SENDERS = ["syslog", "otel"] as const;
 
 /** Lines a process's log senders dropped since it started (Logger.dropped). */
 export type DroppedLines = Record<typeof LOG_SENDERS[number], number>;
+/** WebSocket sessions a process (or thread) opened and closed since it started. */
+export const WEBSOCKET_EVENTS = ["opened", "closed"] as const;
+export type WebSocketSessions = Record<typeof WEBSOCKET_EVENTS[number], number>;
 
 const REQUESTS = 0;
 const HISTOGRAM = METHODS.length * STATUS_CLASSES.length;
 const SUM = HISTOGRAM + LATENCY_BUCKETS.length + 1;
 const DROPPED = SUM + 1;
+const WEBSOCKETS = DROPPED + LOG_SENDERS.length;
 /** Counters of one worker. */
-export const METRIC_COUNTERS = DROPPED + LOG_SENDERS.length;
+export const METRIC_COUNTERS = WEBSOCKETS + WEBSOCKET_EVENTS.length;
 /** Bytes of one worker's counters. */
 export const REQUEST_METRICS_BYTES = METRIC_COUNTERS * 8;
 
@@ -61,15 +65,35 @@ export function countRequest(
   counters[SUM] += seconds;
 }
 
+// Adds what a running total (`now`) grew by since `last` (updated here) into counters from `at`.
+function addSince<K extends string>(
+  counters: Float64Array,
+  at: number,
+  keys: readonly K[],
+  now: Record<K, number>,
+  last: Record<K, number>,
+): void {
+  keys.forEach((key, i) => {
+    counters[at + i] += now[key] - last[key];
+    last[key] = now[key];
+  });
+}
+
 /**
  * Adds the lines dropped since the last call into `counters`: `now` is a process's running total
  * (Logger.dropped), `last` what was added before (updated here).
  */
 export function countDropped(counters: Float64Array, now: DroppedLines, last: DroppedLines): void {
-  LOG_SENDERS.forEach((sender, i) => {
-    counters[DROPPED + i] += now[sender] - last[sender];
-    last[sender] = now[sender];
-  });
+  addSince(counters, DROPPED, LOG_SENDERS, now, last);
+}
+
+/** As countDropped, for the WebSocket sessions opened and closed (Logger.websocketSessions). */
+export function countWebSockets(
+  counters: Float64Array,
+  now: WebSocketSessions,
+  last: WebSocketSessions,
+): void {
+  addSince(counters, WEBSOCKETS, WEBSOCKET_EVENTS, now, last);
 }
 
 /** What the counters say, summed over workers. */
@@ -81,6 +105,7 @@ export interface RequestTotals {
   sum: number;
   count: number;
   dropped: DroppedLines;
+  websockets: WebSocketSessions;
 }
 
 /** Adds `from` into `into` (both METRIC_COUNTERS long). */
@@ -100,5 +125,6 @@ export function readTotals(counters: Float64Array): RequestTotals {
   const buckets = Array.from(counters.subarray(HISTOGRAM, SUM));
   const count = buckets.reduce((a, b) => a + b, 0);
   const dropped = { syslog: counters[DROPPED], otel: counters[DROPPED + 1] };
-  return { requests, buckets, sum: counters[SUM], count, dropped };
+  const websockets = { opened: counters[WEBSOCKETS], closed: counters[WEBSOCKETS + 1] };
+  return { requests, buckets, sum: counters[SUM], count, dropped, websockets };
 }

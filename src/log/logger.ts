@@ -251,11 +251,15 @@ export class Logger {
     }
   }
 
+  /** WebSocket sessions opened and closed in this process or thread (--metrics-bind). */
+  readonly websocketSessions = { opened: 0, closed: 0 };
+
   /**
    * A WebSocket opened (`opened`: statsd counts `gunicorn.websocket.upgrades`) or closed;
    * `open` is how many this worker has now (the gauge `gunicorn.websocket.open`).
    */
   websockets(open: number, opened: boolean): void {
+    this.websocketSessions[opened ? "opened" : "closed"]++;
     if (!this.#metrics) return;
     if (opened) this.#metrics.increment("gunicorn.websocket.upgrades");
     this.#metrics.gauge("gunicorn.websocket.open", open);

@@ -56,9 +56,15 @@ export class MetricsBook {
     const now = performance.now();
     const counters = new Float64Array(this.#gone);
     let inFlight = 0;
+    // Sessions open now: of the live workers only (a killed worker never counts its closes).
+    let websockets = 0;
     const rows = workers.map((w) => {
       const live = slots?.counters(w.slot);
-      if (live) addCounters(counters, live);
+      if (live) {
+        addCounters(counters, live);
+        const { opened, closed } = readTotals(live).websockets;
+        websockets += opened - closed;
+      }
       const table = slots?.inflight(w.slot);
       if (table) inFlight += table.requests.length + table.more;
       return {
@@ -80,6 +86,7 @@ export class MetricsBook {
       workers: rows,
       counters,
       inFlight,
+      websockets,
       restarts: { ...this.#restarts },
       backlog: backlog(workers, sources),
       dropped,

@@ -35,6 +35,8 @@ export interface MetricsSnapshot {
   /** Request counters summed over every worker, the gone ones included. */
   counters: Float64Array;
   inFlight: number;
+  /** WebSocket sessions the live workers have open. */
+  websockets: number;
   restarts: Record<string, number>;
   /** The TCP listeners' accept queues (reuse-port: each worker's socket). */
   backlog: Backlog[];
@@ -119,6 +121,11 @@ export function renderMetrics(s: MetricsSnapshot): string {
     out.push(`appserve_log_dropped_total{sender="${sender}"} ${n}`);
   }
   const totals = readTotals(s.counters);
+  family(out, "appserve_websockets_open", "gauge", "WebSocket sessions the workers have open.");
+  out.push(`appserve_websockets_open ${s.websockets}`);
+  const upgrades = "appserve_websocket_upgrades_total";
+  family(out, upgrades, "counter", "WebSocket sessions opened (upgrades answered 101).");
+  out.push(`${upgrades} ${totals.websockets.opened}`);
   family(out, "appserve_requests_total", "counter", "Requests answered, by method and status.");
   for (const [method, status, n] of totals.requests) {
     out.push(`appserve_requests_total{method="${method}",status="${status}"} ${n}`);

@@ -23,7 +23,12 @@ import { Admission } from "../net/admission.ts";
 import { processTitle } from "../process_title.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Scoreboard } from "../ipc/scoreboard.ts";
-import { countDropped, type DroppedLines } from "../ipc/request_metrics.ts";
+import {
+  countDropped,
+  countWebSockets,
+  type DroppedLines,
+  type WebSocketSessions,
+} from "../ipc/request_metrics.ts";
 import { Balance, mapScoreboard } from "./balance.ts";
 import { InflightWatch } from "./inflight_watch.ts";
 import { controlSocketPath } from "../ipc/control_protocol.ts";
@@ -69,6 +74,7 @@ export class Worker {
   #counters: Float64Array | undefined;
   /** The log lines dropped that are counted in #counters already. */
   readonly #dropped: DroppedLines = { syslog: 0, otel: 0 };
+  readonly #sessions: WebSocketSessions = { opened: 0, closed: 0 };
   #requests = 0;
   #retiring = false;
   #draining = false;
@@ -223,7 +229,10 @@ export class Worker {
       this.#send({ t: "beat" });
       this.#admission?.beat();
       this.#class?.beat?.();
-      if (this.#counters) countDropped(this.#counters, this.#log.dropped, this.#dropped);
+      if (this.#counters) {
+        countDropped(this.#counters, this.#log.dropped, this.#dropped);
+        countWebSockets(this.#counters, this.#log.websocketSessions, this.#sessions);
+      }
     }, beatInterval(this.#config.timeout));
   }
 

@@ -18,8 +18,10 @@ import {
 import { parsePrometheus, type Sample, sampleValue } from "../_prometheus.ts";
 import { rawConnect } from "../_raw.ts";
 import type { Socket } from "node:net";
+import { connect, wsUrl } from "../_ws_client.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+const NEUTRAL_WS_APP = join(FIXTURES, "websocket", "neutral.ts");
 
 async function scrape(base: string): Promise<Sample[]> {
   const answer = await get(`${base}/metrics`);
@@ -338,3 +340,32 @@ for (const workerClass of ["async", "gthread"]) {
     },
   );
 }
+
+e2e(
+  "--metrics-bind counts WebSocket upgrades and the sessions open, gthread threads' too",
+  async (target) => {
+    for (const classArgs of [[], ["-k", "gthread", "--threads", "2"]]) {
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      const server = start(target, [
+        ...["-w", "1", ...classArgs, "--metrics-bind", `127.0.0.1:${port}`],
+        ...["-b", "127.0.0.1:0", NEUTRAL_WS_APP],
+      ]);
+      const url = await server.ready(1);
+      const metric = async (name: string) => sampleValue(await scrape(base), name) ?? -1;
+      assert.equal(await metric("appserve_websockets_open"), 0);
+      const a = await connect("native", wsUrl(url, "/a"));
+      const b = await connect("npm-ws", wsUrl(url, "/b"));
+      const counted = async (open: number, opened: number) =>
+        await metric("appserve_websockets_open") === open &&
+        await metric("appserve_websocket_upgrades_total") === opened;
+      await eventually(() => counted(2, 2), `two open, two upgrades [${classArgs.join(" ")}]`);
+      a.close(1000);
+      await a.closed;
+      await eventually(() => counted(1, 2), `one open, two upgrades [${classArgs.join(" ")}]`);
+      b.close(1000);
+      await b.closed;
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
