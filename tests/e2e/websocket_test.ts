@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createSocket } from "node:dgram";
+import process from "node:process";
 import { join } from "node:path";
 import {
   alive,
@@ -479,5 +480,47 @@ e2e(
     await eventually(() => !alive(old), "the old worker is gone");
     await echoes(await connect("npm-ws", wsUrl(url)));
     assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "USR2: the new master's workers take upgrades; the old master's drain says 1001 to its socket",
+  async (t) => {
+    const cleanups: (() => void)[] = [];
+    const killTree = (pid: number) => {
+      for (const p of [pid, ...childPids(pid)]) if (alive(p)) process.kill(p, "SIGKILL");
+    };
+    try {
+      const old = start(t, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
+      cleanups.push(() => killTree(old.pid));
+      const url = await old.ready(1);
+      const [oldWorker] = childPids(old.pid);
+      const held = await connect("native", wsUrl(url));
+      held.send("pid");
+      assert.equal(await held.next(), String(oldWorker));
+      old.signal("SIGUSR2");
+      const next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      cleanups.push(() => killTree(next));
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      const [newWorker] = childPids(next);
+      // Both masters accept on the shared socket until the old one stops; its session goes on.
+      held.send("still");
+      assert.equal(await held.next(), "still");
+      old.signal("SIGTERM");
+      assert.equal((await held.closed).code, 1001);
+      await eventually(
+        () => !alive(old.pid) && !alive(oldWorker),
+        "the old master and worker exit",
+      );
+      // Only the new master's worker is left to take the upgrade.
+      const fresh = await connect("npm-ws", wsUrl(url));
+      fresh.send("pid");
+      assert.equal(await fresh.next(), String(newWorker));
+      await echoes(fresh);
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master stops");
+    } finally {
+      cleanups.reverse().forEach((cleanup) => cleanup());
+    }
   },
 );

@@ -68,13 +68,17 @@ const OFFERED = null;
 const SHUTTING_DOWN = "server shutting down";
 
 class OpenSession implements Session {
-  alive = true;
   readonly idleMs: number;
   sinceMs = 0;
   readonly ws: WsSocket;
-  constructor(ws: WsSocket, idleMs: number) {
+  readonly socket: Socket;
+  /** bytesRead at the last ping round: anything read since (a message, a pong) is life. */
+  lastRead: number;
+  constructor(ws: WsSocket, socket: Socket, idleMs: number) {
     this.ws = ws;
+    this.socket = socket;
     this.idleMs = idleMs;
+    this.lastRead = socket.bytesRead;
   }
   goingAway(): void {
     this.ws.close(1001, SHUTTING_DOWN);
@@ -285,12 +289,10 @@ export class WebSocketHub {
     const started = performance.now();
     this.#wsServer().handleUpgrade(handshake, socket, head ?? Buffer.alloc(0), (ws) => {
       guardRepeatedEnd((ws as unknown as { _receiver: { end(): unknown } })._receiver);
-      const s = session = new OpenSession(ws, idleMs);
-      const in0 = socket.bytesRead;
+      const s = session = new OpenSession(ws, socket, idleMs);
+      const in0 = s.lastRead;
       const out0 = socket.bytesWritten;
       this.#opened(s);
-      ws.on("pong", () => s.alive = true);
-      ws.on("message", () => s.alive = true);
       ws.on("close", (code: number) => {
         this.#closed(s);
         ended({
@@ -329,14 +331,12 @@ export class WebSocketHub {
   #closed(s: OpenSession): void {
     if (!this.#sessions.delete(s)) return;
     this.#options.onCount?.(this.open, false);
-    if (this.#sessions.size === 0 && this.#ticker !== null) {
-      clearInterval(this.#ticker);
-      this.#ticker = null;
-    }
   }
 
   // One ping round per second; a socket is pinged when half its idle timeout passed without a
-  // message or pong, and closed (1006 for its peer) when a whole one did.
+  // message or pong, and closed (1006 for its peer) when a whole one did. The timer stops at the
+  // first round that finds no session, not at each last close: a worker whose sockets open and
+  // close one at a time would otherwise make and clear a timer per connection.
   #startPings(_idleMs: number): void {
     if (this.#ticker !== null) return;
     this.#ticker = setInterval(() => this.#pingRound(), 1000);
@@ -344,10 +344,16 @@ export class WebSocketHub {
   }
 
   #pingRound(): void {
+    if (this.#sessions.size === 0 && this.#ticker !== null) {
+      clearInterval(this.#ticker);
+      this.#ticker = null;
+      return;
+    }
     for (const s of this.#sessions) {
       if (s.idleMs <= 0) continue;
-      if (s.alive) {
-        s.alive = false;
+      const read = s.socket.bytesRead;
+      if (read !== s.lastRead) {
+        s.lastRead = read;
         s.sinceMs = 0;
         continue;
       }
