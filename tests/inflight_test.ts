@@ -27,6 +27,34 @@ Deno.test("InflightTable.put() cuts a long target and writes other than printabl
   assert.equal(request.client, "-");
 });
 
+Deno.test("InflightTable.request() names each request whatever it repeats of the entry's last", () => {
+  const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
+  const named = () => table.read().requests.map((r) => [r.method, r.target, r.client, r.start]);
+  table.request(0, "GET", "http://h:1/a?x=1", "127.0.0.1", 5000, 1);
+  assert.deepEqual(named(), [["GET", "/a?x=1", "127.0.0.1:5000", 1]]);
+  table.free(0);
+  // The same but the port; then the same but the host; then all of it again.
+  table.request(0, "GET", "http://h:1/a?x=1", "127.0.0.1", 5001, 2);
+  assert.deepEqual(named(), [["GET", "/a?x=1", "127.0.0.1:5001", 2]]);
+  table.request(0, "GET", "http://h:1/a?x=1", "10.0.0.1", 5001, 3);
+  assert.deepEqual(named(), [["GET", "/a?x=1", "10.0.0.1:5001", 3]]);
+  table.request(0, "GET", "http://h:1/a?x=1", "10.0.0.1", 5001, 4);
+  assert.deepEqual(named(), [["GET", "/a?x=1", "10.0.0.1:5001", 4]]);
+  table.request(0, "POST", "https://h/b", "::1", 5001, 5);
+  assert.deepEqual(named(), [["POST", "/b", "[::1]:5001", 5]]);
+  // put() writes over what request() left; the next request() writes all of its own again.
+  table.put(0, "DELETE", "/raw", "unix", 6);
+  assert.deepEqual(named(), [["DELETE", "/raw", "unix", 6]]);
+  table.request(0, "POST", "https://h/b", "::1", 5001, 7);
+  assert.deepEqual(named(), [["POST", "/b", "[::1]:5001", 7]]);
+  // clear() zeroes the bytes: the same request then is written whole.
+  table.clear();
+  table.request(0, "POST", "https://h/b", "::1", 5001, 8);
+  assert.deepEqual(named(), [["POST", "/b", "[::1]:5001", 8]]);
+  table.request(1, "GET", "http://h", "unix", -1, 9);
+  assert.deepEqual(named()[1], ["GET", "/", "unix", 9]);
+});
+
 Deno.test("describeInflight() cuts the query to 64 characters and gives seconds", () => {
   const line = describeInflight(
     { method: "GET", target: `/p?${"q".repeat(100)}`, client: "1.2.3.4:5", start: 1000 },

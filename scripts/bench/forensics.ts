@@ -1,19 +1,20 @@
 // What the timeout forensics cost a request (issue 19; target <= 2% of hello-world req/s):
 // every request written into the worker's in-flight table on the scoreboard, and the access
 // lines waiting for their batch written before the first request of each event-loop turn.
-// Two builds of the binary take turns under wrk, -w 1 hello world, with Bun and with Deno
-// workers, with the access log off and on: the ratio of their req/s per round (median), and
-// each worker's CPU per request from /proc over all rounds. Not part of `make bench`: it needs
-// the binary from before the change (`--base PATH`).
+// Two builds (binaries, or checkouts: their binary or deno run) take turns under wrk, -w 1
+// hello world, with Bun and with Deno workers, with the access log off and on: per round the
+// ratio of their req/s and of their workers' CPU per request (/proc schedstat), medians. Not
+// part of `make bench`: it needs the build from before the change (`--base PATH`).
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import process from "node:process";
 import {
+  appserveTarget,
   BenchError,
-  BINARY,
-  childrenCpuSeconds,
+  childPids,
+  cpuMs,
   DENO,
   freePort,
   HOST,
@@ -27,20 +28,25 @@ import {
 import { errorCount, runWrk, wrkArgs } from "./wrk.ts";
 
 const APP = "scripts/bench/hello_app.ts";
-const USAGE =
-  `Usage: deno run -A scripts/bench/forensics.ts --base BINARY [--rounds N] [--duration N]
+const USAGE = `Usage: deno run -A scripts/bench/forensics.ts --base PATH [--new PATH] [options]
 
-BINARY (the build before the change) and dist/appserve take turns under
-wrk -t1 -c32, -w 1 hello world, Bun and Deno workers, access log off and on.
---new BINARY instead of dist/appserve; the same binary twice is the control.
---new-args "ARGS" adds ARGS to the new one's command line (e.g. the cost of
-"--metrics-bind 127.0.0.1:0", with --base dist/appserve); --args "ARGS" adds ARGS
-to both (e.g. "--reuse-port"); --log off|on picks a mode; --only bun|deno one runtime.
+PATH is a compiled binary or a checkout (its dist/appserve, or its src/cli/main.ts
+under deno run). The base (the build before the change) and the new one (default:
+this checkout) take turns under wrk -t1 -c32, -w 1 hello world, Bun and Deno workers,
+access log off and on; the same PATH twice is the control.
+--target binary|deno   the compiled binary (default) or deno run (checkouts only;
+                       Deno workers)
+--new-args "ARGS"      adds ARGS to the new one's command line (e.g. the cost of
+                       "--metrics-bind 127.0.0.1:0", with --base .)
+--args "ARGS"          adds ARGS to both (e.g. "--reuse-port")
+--log off|on           one access-log mode; --only bun|deno one worker runtime
+--rounds N (9), --duration SECONDS (2)
 `;
 
 interface Options {
   base: string;
   next: string;
+  target: "binary" | "deno";
   nextArgs: string[];
   args: string[];
   logs: string[];
@@ -52,7 +58,8 @@ interface Options {
 function parse(argv: string[]): Options {
   const o = {
     base: "",
-    next: join(ROOT, BINARY),
+    next: ROOT,
+    target: "binary" as Options["target"],
     rounds: 9,
     duration: 2,
     runtimes: ["bun", "deno"],
@@ -65,8 +72,9 @@ function parse(argv: string[]): Options {
     if (argv[i] === "--help" || argv[i] === "-h") {
       process.stdout.write(USAGE);
       process.exit(0);
-    } else if (argv[i] === "--base" && v) o.base = v, i++;
-    else if (argv[i] === "--new" && v) o.next = v, i++;
+    } else if (argv[i] === "--base" && v) o.base = resolve(v), i++;
+    else if (argv[i] === "--new" && v) o.next = resolve(v), i++;
+    else if (argv[i] === "--target" && (v === "binary" || v === "deno")) o.target = v, i++;
     else if (argv[i] === "--new-args" && v) o.nextArgs = v.split(/\s+/).filter(Boolean), i++;
     else if (argv[i] === "--args" && v) o.args = v.split(/\s+/).filter(Boolean), i++;
     else if (argv[i] === "--log" && (v === "off" || v === "on")) o.logs = [v], i++;
@@ -75,8 +83,26 @@ function parse(argv: string[]): Options {
     else if (argv[i] === "--duration" && Number(v) >= 1) o.duration = Number(v), i++;
     else throw new BenchError(`unknown or incomplete option "${argv[i]}" (see --help)`);
   }
-  if (!o.base) throw new BenchError("--base BINARY is required (see --help)");
+  if (!o.base) throw new BenchError("--base PATH is required (see --help)");
+  if (o.target === "deno") o.runtimes = ["deno"];
   return o;
+}
+
+/** The command that starts appserve from PATH (a binary, or a checkout) for the target. */
+function command(path: string, target: Options["target"]): { command: string; prefix: string[] } {
+  let dir = false;
+  try {
+    dir = statSync(path).isDirectory();
+  } catch {
+    throw new BenchError(`no such binary or checkout: ${path}`);
+  }
+  if (target === "deno") {
+    if (!dir) throw new BenchError(`--target deno needs checkouts, not a binary: ${path}`);
+    const t = appserveTarget("deno", path);
+    // The toolchain of this checkout, whichever tree is run.
+    return { command: join(ROOT, DENO), prefix: t.prefix };
+  }
+  return { command: dir ? join(path, "dist/appserve") : path, prefix: [] };
 }
 
 interface Server {
@@ -84,44 +110,66 @@ interface Server {
   url: string;
 }
 
-async function startServer(binary: string, args: string[], name: string): Promise<Server> {
+async function startServer(
+  o: Options,
+  path: string,
+  args: string[],
+  name: string,
+): Promise<Server> {
   const port = await freePort();
-  const proc = launch(name, binary, ["-w", "1", "-b", `${HOST}:${port}`, ...args, APP], ROOT);
+  const { command: cmd, prefix } = command(path, o.target);
+  const proc = launch(
+    name,
+    cmd,
+    [...prefix, "-w", "1", "-b", `${HOST}:${port}`, ...args, APP],
+    ROOT,
+  );
   await waitReady(name, [proc], port, () => /Booting worker/.test(proc.output));
   return { proc, url: `http://${HOST}:${port}/` };
 }
 
+// CPU ms of the workers (the master's children), at nanosecond precision (schedstat).
+const workersCpuMs = (s: Server) => childPids(s.proc.pid).reduce((a, pid) => a + cpuMs(pid), 0);
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const spread = (xs: number[], digits: number) =>
+  `${median(xs).toFixed(3)} (${Math.min(...xs).toFixed(digits)}–${
+    Math.max(...xs).toFixed(digits)
+  })`;
 
 async function row(o: Options, label: string, args: string[]): Promise<string> {
-  const base = await startServer(o.base, args, `base ${label}`);
-  const next = await startServer(o.next, [...args, ...o.nextArgs], `new ${label}`);
+  const base = await startServer(o, o.base, args, `base ${label}`);
+  const next = await startServer(o, o.next, [...args, ...o.nextArgs], `new ${label}`);
   const load = (s: Server) =>
     runWrk(wrkArgs(s.url, { connections: 32, seconds: o.duration }), o.duration);
   try {
     await Promise.all([load(base), load(next)]);
-    const cpu0 = [childrenCpuSeconds(base.proc.pid), childrenCpuSeconds(next.proc.pid)];
     const ratios: number[] = [];
-    const served = [0, 0];
+    const cpuRatios: number[] = [];
+    const us: [number[], number[]] = [[], []];
     for (let round = 1; round <= o.rounds; round++) {
       const order = round % 2 ? [base, next] : [next, base];
-      const results = new Map<Server, Awaited<ReturnType<typeof load>>>();
-      for (const s of order) results.set(s, await load(s));
+      const results = new Map<Server, { rps: number; us: number; errors: number }>();
+      for (const s of order) {
+        const cpu0 = workersCpuMs(s);
+        const r = await load(s);
+        const cpu = workersCpuMs(s) - cpu0;
+        results.set(s, { rps: r.rps, us: cpu * 1000 / r.requests, errors: errorCount(r) });
+      }
       const [a, b] = [results.get(base)!, results.get(next)!];
-      if (errorCount(a) + errorCount(b) > 0) throw new BenchError(`${label}: failed requests`);
-      served[0] += a.requests;
-      served[1] += b.requests;
+      if (a.errors + b.errors > 0) throw new BenchError(`${label}: failed requests`);
       ratios.push(b.rps / a.rps);
+      cpuRatios.push(b.us / a.us);
+      us[0].push(a.us);
+      us[1].push(b.us);
       process.stderr.write(
-        `[${label} ${round}/${o.rounds}] ${Math.round(a.rps)} | ${Math.round(b.rps)} req/s\n`,
+        `[${label} ${round}/${o.rounds}] ${Math.round(a.rps)} | ${Math.round(b.rps)} req/s, ` +
+          `${a.us.toFixed(2)} | ${b.us.toFixed(2)} CPU µs/req\n`,
       );
     }
-    const us = [0, 1].map((i) =>
-      (childrenCpuSeconds([base, next][i].proc.pid) - cpu0[i]) * 1e6 / served[i]
-    );
-    return `| ${label} | ${median(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(2)}–${
-      Math.max(...ratios).toFixed(2)
-    }) | ${us[0].toFixed(2)} | ${us[1].toFixed(2)} | ${((us[1] / us[0] - 1) * 100).toFixed(1)}% |`;
+    return `| ${label} | ${spread(ratios, 2)} | ${median(us[0]).toFixed(2)} → ${
+      median(us[1]).toFixed(2)
+    } | ${spread(cpuRatios, 3)} |`;
   } finally {
     await Promise.all([stop(base.proc), stop(next.proc)]);
   }
@@ -132,9 +180,11 @@ await runBench(async () => {
   const dir = mkdtempSync(join(tmpdir(), "appserve-forensics-"));
   try {
     const out = [
-      `${o.rounds} rounds of ${o.duration} s, wrk -t1 -c32, -w 1 hello world ${o.args.join(" ")}`,
-      "| workers, access log | new/base req/s, median (range) | base CPU µs/req | new CPU µs/req | CPU |",
-      "| --- | --- | --- | --- | --- |",
+      `${o.target}: ${o.rounds} rounds of ${o.duration} s, wrk -t1 -c32, -w 1 hello world ${
+        o.args.join(" ")
+      }`,
+      "| workers, access log | new/base req/s, median (range) | CPU µs/req, medians | new/base CPU µs/req, paired per round, median (range) |",
+      "| --- | --- | --- | --- |",
     ];
     // Deno workers under the binary: the Deno this checkout installed, unless DENO names one.
     process.env.DENO ??= join(ROOT, DENO);
@@ -142,7 +192,7 @@ await runBench(async () => {
     for (const runtime of o.runtimes) {
       for (const mode of o.logs) {
         const log = mode === "on" ? ["--access-logfile", join(dir, `${runtime}.log`)] : [];
-        const args = ["--runtime", runtime, ...log, ...o.args];
+        const args = [...(o.target === "binary" ? ["--runtime", runtime] : []), ...log, ...o.args];
         process.stdout.write(await row(o, `${runtime}, ${mode}`, args) + "\n");
       }
     }

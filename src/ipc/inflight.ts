@@ -44,6 +44,13 @@ export class InflightTable {
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
   readonly #f64: Float64Array;
+  // What each entry's bytes hold besides its start (free() leaves them): a request that matches
+  // the entry's last one in a field (the same method, client host and port, URL) skips writing
+  // it. Only this object writes the bytes, from clear() on.
+  #methods: (string | undefined)[] = [];
+  #hosts: (string | undefined)[] = [];
+  #ports: number[] = [];
+  #urls: (string | undefined)[] = [];
 
   constructor(memory: Uint8Array) {
     if (memory.length < INFLIGHT_BYTES) throw new RangeError("in-flight table too small");
@@ -56,22 +63,33 @@ export class InflightTable {
   /** Empties the table (its owner, before use). */
   clear(): void {
     this.#bytes.fill(0, 0, INFLIGHT_BYTES);
+    this.#methods = [];
+    this.#hosts = [];
+    this.#ports = [];
+    this.#urls = [];
   }
 
   /** Writes entry `index` (0 ≤ index < INFLIGHT_ENTRIES): the request and its start. */
   put(index: number, method: string, target: string, client: string, start: number): void {
-    this.request(index, method, target, 0, client, -1, start);
+    const at = HEADER_BYTES + index * ENTRY_BYTES;
+    this.#f64[at / 8] = 0;
+    this.#methods[index] = this.#hosts[index] = this.#urls[index] = undefined;
+    const bytes = this.#bytes;
+    bytes[at + METHOD_LEN] = ascii(bytes, at + METHOD_AT, method, 0, METHOD_MAX);
+    bytes[at + CLIENT_LEN] = writeClient(bytes, at + CLIENT_AT, client, -1);
+    writeTarget(bytes, at, target, 0);
+    this.#f64[at / 8] = start;
   }
 
   /**
-   * put() for the hot path, without building strings: the target is `url` from `from` on, and
-   * the client `host`, then `:port` unless `port` < 0 (an IPv6 host is bracketed).
+   * put() for the hot path, without building strings: the target is `url`'s path and query
+   * (a Request's url is absolute), the client `host`, then `:port` unless `port` < 0 (an IPv6
+   * host is bracketed).
    */
   request(
     index: number,
     method: string,
     url: string,
-    from: number,
     host: string,
     port: number,
     start: number,
@@ -80,24 +98,20 @@ export class InflightTable {
     const f64 = at / 8;
     this.#f64[f64] = 0;
     const bytes = this.#bytes;
-    bytes[at + METHOD_LEN] = ascii(bytes, at + METHOD_AT, method, 0, METHOD_MAX);
-    let c = at + CLIENT_AT;
-    const v6 = port >= 0 && host.indexOf(":") >= 0;
-    if (v6) bytes[c++] = 0x5b;
-    c += ascii(bytes, c, host, 0, CLIENT_MAX - 8);
-    if (v6) bytes[c++] = 0x5d;
-    if (port >= 0) {
-      bytes[c++] = 0x3a;
-      const digits = port < 10 ? 1 : port < 100 ? 2 : port < 1000 ? 3 : port < 10000 ? 4 : 5;
-      for (let d = digits - 1, p = port; d >= 0; d--, p = Math.floor(p / 10)) {
-        bytes[c + d] = 0x30 + (p % 10);
-      }
-      c += digits;
+    if (method !== this.#methods[index]) {
+      this.#methods[index] = method;
+      bytes[at + METHOD_LEN] = ascii(bytes, at + METHOD_AT, method, 0, METHOD_MAX);
     }
-    bytes[at + CLIENT_LEN] = c - (at + CLIENT_AT);
-    const length = ascii(bytes, at + TARGET_AT, url, from, TARGET_MAX);
-    bytes[at + TARGET_LEN] = length & 0xff;
-    bytes[at + TARGET_LEN + 1] = length >> 8;
+    if (host !== this.#hosts[index] || port !== this.#ports[index]) {
+      this.#hosts[index] = host;
+      this.#ports[index] = port;
+      bytes[at + CLIENT_LEN] = writeClient(bytes, at + CLIENT_AT, host, port);
+    }
+    if (url !== this.#urls[index]) {
+      this.#urls[index] = url;
+      const path = url.indexOf("/", url.indexOf("//") + 2);
+      writeTarget(bytes, at, path < 0 ? "/" : url, path < 0 ? 0 : path);
+    }
     this.#f64[f64] = start;
   }
 
@@ -132,6 +146,31 @@ export class InflightTable {
     requests.sort((a, b) => a.start - b.start);
     return { requests, more: Math.max(0, view.getInt32(OVERFLOW, true)) };
   }
+}
+
+// `host`, then `:port` unless port < 0 (an IPv6 host bracketed); returns the bytes written.
+function writeClient(bytes: Uint8Array, at: number, host: string, port: number): number {
+  let c = at;
+  const v6 = port >= 0 && host.indexOf(":") >= 0;
+  if (v6) bytes[c++] = 0x5b;
+  c += ascii(bytes, c, host, 0, CLIENT_MAX - 8);
+  if (v6) bytes[c++] = 0x5d;
+  if (port >= 0) {
+    bytes[c++] = 0x3a;
+    const digits = port < 10 ? 1 : port < 100 ? 2 : port < 1000 ? 3 : port < 10000 ? 4 : 5;
+    for (let d = digits - 1, p = port; d >= 0; d--, p = Math.floor(p / 10)) {
+      bytes[c + d] = 0x30 + (p % 10);
+    }
+    c += digits;
+  }
+  return c - at;
+}
+
+// An entry's target: `text` from `from` on, cut to what the entry holds.
+function writeTarget(bytes: Uint8Array, at: number, text: string, from: number): void {
+  const length = ascii(bytes, at + TARGET_AT, text, from, TARGET_MAX);
+  bytes[at + TARGET_LEN] = length & 0xff;
+  bytes[at + TARGET_LEN + 1] = length >> 8;
 }
 
 // Request lines are ASCII (the parser refuses anything else but obs-text, rare); a unit above

@@ -35,15 +35,16 @@ function loadLibc(): Libc {
   });
 }
 
-// One small object per request. The peer address is read only when the app
-// asks: Deno fetches it from the connection with an extra op.
+// One small object per request. The peer address is read only when asked for, and once:
+// Deno fetches it from the connection with an extra op.
 class DenoServeInfo implements ServeInfo {
   #info: Deno.ServeHandlerInfo;
+  #remote: ServeInfo["remoteAddr"] | undefined;
   constructor(info: Deno.ServeHandlerInfo) {
     this.#info = info;
   }
   get remoteAddr(): ServeInfo["remoteAddr"] {
-    return this.#info.remoteAddr as ServeInfo["remoteAddr"];
+    return this.#remote ??= this.#info.remoteAddr as ServeInfo["remoteAddr"];
   }
   requestIP() {
     const { hostname, port } = this.remoteAddr;

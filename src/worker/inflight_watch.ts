@@ -4,7 +4,7 @@
 // (ExchangeWatch); the handler wrapper adds what the request is, right after the start.
 
 import type { Socket } from "node:net";
-import type { FetchHandler } from "../fetch_handler.ts";
+import type { FetchHandler, ServeInfo } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
 import { INFLIGHT_ENTRIES, type InflightTable } from "../ipc/inflight.ts";
 
@@ -72,10 +72,7 @@ export class InflightWatch implements ExchangeWatch {
   }
 
   started(tag: number): void {
-    if (this.#flush !== undefined && !this.#flushedThisTurn && this.#flush()) {
-      this.#flushedThisTurn = true;
-      setImmediate(this.#newTurn);
-    }
+    this.#flushOnce();
     this.#end(tag);
     this.#inner?.started(this.#innerTag[tag]);
     if (tag < INFLIGHT_ENTRIES) {
@@ -107,20 +104,7 @@ export class InflightWatch implements ExchangeWatch {
       const tag = this.#current;
       if (tag >= 0) {
         this.#current = -1;
-        const url = request.url;
-        const path = url.indexOf("/", url.indexOf("//") + 2);
-        const remote = info.remoteAddr;
-        const unix = remote.transport === "unix";
-        this.#table.request(
-          tag,
-          request.method,
-          path < 0 ? "/" : url,
-          path < 0 ? 0 : path,
-          unix ? "unix" : remote.hostname,
-          unix ? -1 : remote.port,
-          this.#clock.now,
-        );
-        this.#state[tag] = NAMED;
+        this.#name(tag, request, info);
       }
       return handler(request, info);
     };
@@ -131,26 +115,58 @@ export class InflightWatch implements ExchangeWatch {
    * mode): each request holds an entry from when the app gets it until it has answered.
    */
   wrapAlone(handler: FetchHandler): FetchHandler {
-    const named = this.wrap(handler);
     return (request, info) => {
+      this.#flushOnce();
       const tag = this.#take();
-      this.started(tag);
+      if (tag < INFLIGHT_ENTRIES) {
+        this.#name(tag, request, info);
+      } else {
+        this.#state[tag] = COUNTED;
+        this.#table.overflow(1);
+      }
       let result;
       try {
-        result = named(request, info);
+        result = handler(request, info);
       } catch (error) {
-        this.closed(tag);
+        this.#release(tag);
         throw error;
       }
       if (result instanceof Response) {
-        this.closed(tag);
+        this.#release(tag);
         return result;
       }
       // A side chain: the server awaits the app's own promise, one reaction later is not its.
-      const done = () => this.closed(tag);
+      const done = () => this.#release(tag);
       result.then(done, done);
       return result;
     };
+  }
+
+  #name(tag: number, request: Request, info: ServeInfo): void {
+    const remote = info.remoteAddr;
+    const unix = remote.transport === "unix";
+    this.#table.request(
+      tag,
+      request.method,
+      request.url,
+      unix ? "unix" : remote.hostname,
+      unix ? -1 : remote.port,
+      this.#clock.now,
+    );
+    this.#state[tag] = NAMED;
+  }
+
+  #flushOnce(): void {
+    if (this.#flush !== undefined && !this.#flushedThisTurn && this.#flush()) {
+      this.#flushedThisTurn = true;
+      setImmediate(this.#newTurn);
+    }
+  }
+
+  // wrapAlone's end of a request: closed() without the inner watch, which saw no exchange.
+  #release(tag: number): void {
+    this.#end(tag);
+    this.#free.push(tag);
   }
 
   #take(): number {
