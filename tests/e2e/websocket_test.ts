@@ -198,13 +198,17 @@ e2e(
     const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
     const url = await server.ready();
     const clients = await Promise.all(CLIENT_KINDS.map((k) => connect(k, wsUrl(url))));
+    clients.push(await connect("native", wsUrl(url, "/report-close")));
     for (const c of clients) {
       c.send("still here");
       assert.equal(await c.next(), "still here");
     }
     server.signal("SIGTERM");
     for (const c of clients) assert.equal((await c.closed).code, 1001);
-    assert.equal((await server.exited).code, 0);
+    const stopped = await server.exited;
+    assert.equal(stopped.code, 0);
+    // The closing handshake completed: the client's 1001 came back, the socket was not cut (1006).
+    assert.match(stopped.stderr, /neutral: the server saw close 1001\n/);
 
     const quick = start(target, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
     const quickUrl = await quick.ready();

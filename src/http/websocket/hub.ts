@@ -285,7 +285,10 @@ export class WebSocketHub {
     guardRepeatedEnd(socket as unknown as { end(...a: unknown[]): unknown });
     const idleMs = (pending.kind === "deno" ? pending.idle : this.#options.idleTimeout) * 1000;
     let session: OpenSession | null = null;
-    const proxy: Session = { goingAway: () => session?.goingAway() ?? socket.destroy() };
+    // Before ws took the socket there is no handshake to close: drop it.
+    const proxy: Session = {
+      goingAway: () => session !== null ? session.goingAway() : socket.destroy(),
+    };
     const started = performance.now();
     this.#wsServer().handleUpgrade(handshake, socket, head ?? Buffer.alloc(0), (ws) => {
       guardRepeatedEnd((ws as unknown as { _receiver: { end(): unknown } })._receiver);
