@@ -111,12 +111,12 @@ function guarded(handler: FetchHandler, log: Logger, runtime: Runtime): FetchHan
   };
 }
 
-// The native servers report no write completion: log when the app has answered,
-// with the body size the response declares.
-// A WebSocket upgraded by Deno's native upgrade is logged when its session ends (`begin`).
+// The native servers report no write completion: log when the app has answered (with an access
+// log), with the body size the response declares. A WebSocket upgraded by Deno's native upgrade is
+// counted and logged when its session ends (`begin`).
 function logged(
   handler: FetchHandler,
-  access: Logger,
+  access: Logger | undefined,
   hub: WebSocketHub,
   begin: SessionBegin,
 ): FetchHandler {
@@ -134,6 +134,7 @@ function logged(
         return response;
       }
     }
+    if (access === undefined) return response;
     const url = new URL(request.url);
     const details: RequestDetails = {
       remote: info.remoteAddr,
@@ -162,7 +163,9 @@ export function withRequestCounters(
   return {
     ...options,
     onRequestDone: (request, response, durationMs, details) => {
-      countRequest(counters, request.method, response.status, durationMs / 1000);
+      // A WebSocket session's 101 comes at its end: its lifetime is not a request's latency.
+      const seconds = response.status === 101 ? 0 : durationMs / 1000;
+      countRequest(counters, request.method, response.status, seconds);
       done?.(request, response, durationMs, details);
     },
   };
@@ -176,7 +179,10 @@ function counted(handler: FetchHandler, counters: Float64Array | undefined): Fet
     const start = performance.now();
     const count = (response: Response) => {
       const seconds = (performance.now() - start) / 1000;
-      countRequest(counters, request.method, response.status, seconds);
+      // Nothing after Bun's server.upgrade(): the session is counted as 101 by the bridge's log.
+      if (response instanceof Response) {
+        countRequest(counters, request.method, response.status, seconds);
+      }
       return response;
     };
     const result = handler(request, info);
@@ -224,7 +230,10 @@ async function serveListeners(
   }
   // Bun's native server: the neutral upgradeWebSocket becomes Bun's server.upgrade().
   const hub = context.websockets;
-  const begin = access ? nativeSessionLog(access, hub) : undefined;
+  // Native sessions are counted (statsd, --metrics-bind) and, with an access log, logged.
+  const sessions = access !== undefined || context.counters !== undefined ||
+    Boolean(config.statsd_host);
+  const begin = sessions ? nativeSessionLog(access, hub) : undefined;
   const native = runtime.name === "bun" && boot.reusePort.length > 0
     ? bridgeNativeWebSockets(handler, hub, websocket, hub.sendLimit, begin)
     : { handler, websocket };
@@ -237,7 +246,7 @@ async function serveListeners(
     // Outermost, so the access log sees the client a trusted proxy named, and no field
     // header_map drops (as the parser leaves them out before anything reads them).
     const app = trustForwarded(
-      access ? logged(limited, access, hub, begin!) : limited,
+      begin ? logged(limited, access, hub, begin) : limited,
       options.forwarded!,
       (m) => log.warning(m),
       { scheme: options.scheme, headerMap: config.header_map },

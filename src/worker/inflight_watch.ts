@@ -131,7 +131,8 @@ export class InflightWatch implements ExchangeWatch {
         this.#release(tag);
         throw error;
       }
-      if (result instanceof Response) {
+      // A Response, or nothing after Bun's server.upgrade(): answered already.
+      if (!(result instanceof Promise)) {
         this.#release(tag);
         return result;
       }

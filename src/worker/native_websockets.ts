@@ -60,14 +60,16 @@ class NativeSource implements SocketSource {
 export type SessionBegin = (request: Request, remote: RemoteAddr, startedMs: number) => () => void;
 
 /**
- * A session on a native server: counted for statsd and, when it ends, one access line with
- * status 101 and the whole session's duration (the native servers report no byte counts).
+ * A session on a native server: counted (statsd, --metrics-bind) and, with `access`, when it ends,
+ * one access line with status 101 and the whole session's duration (the native servers report no
+ * byte counts).
  */
-export function nativeSessionLog(access: Logger, hub: WebSocketHub): SessionBegin {
+export function nativeSessionLog(access: Logger | undefined, hub: WebSocketHub): SessionBegin {
   return (request, remote, startedMs) => {
     hub.nativeSession(true);
     return () => {
       hub.nativeSession(false);
+      if (access === undefined) return;
       const url = new URL(request.url);
       access.access({
         request,

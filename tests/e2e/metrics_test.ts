@@ -369,3 +369,36 @@ e2e(
     }
   },
 );
+
+e2e(
+  "--reuse-port without an access log: WebSocket sessions are counted, none stays in flight, " +
+    "no error is logged",
+  async (target) => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const server = start(target, [
+      ...["-w", "1", "--reuse-port", "--metrics-bind", `127.0.0.1:${port}`],
+      ...["-b", `127.0.0.1:${await freePort()}`, NEUTRAL_WS_APP],
+    ]);
+    const url = await server.ready(1);
+    const metric = async (name: string) => sampleValue(await scrape(base), name) ?? -1;
+    const client = await connect("native", wsUrl(url));
+    client.send("over the native server");
+    assert.equal(await client.next(), "over the native server");
+    await eventually(
+      async () => await metric("appserve_websockets_open") === 1,
+      "one session open",
+    );
+    assert.equal(await metric("appserve_requests_in_flight"), 0);
+    client.close(1000);
+    await client.closed;
+    await eventually(
+      async () => await metric("appserve_websockets_open") === 0,
+      "no session open",
+    );
+    assert.equal(await metric("appserve_websocket_upgrades_total"), 1);
+    const stopped = await server.stop();
+    assert.equal(stopped.code, 0);
+    assert.doesNotMatch(stopped.stderr, /\[ERROR\]|TypeError/);
+  },
+);
