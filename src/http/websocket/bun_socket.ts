@@ -109,6 +109,8 @@ export class BunServerWebSocket {
     return fn(this);
   }
   subscribe(topic: string): void {
+    // A closed socket's topics were dropped at its close: it must not join one again.
+    if (this.#ws.readyState !== OPEN) return;
     this.#mine.add(topic);
     this.#topics.add(topic, this);
   }
