@@ -60,10 +60,10 @@ export class MetricsBook {
     let websockets = 0;
     const rows = workers.map((w) => {
       const live = slots?.counters(w.slot);
-      if (live) {
+      const totals = live ? readTotals(live) : undefined;
+      if (live && totals) {
         addCounters(counters, live);
-        const { opened, closed } = readTotals(live).websockets;
-        websockets += opened - closed;
+        websockets += totals.websockets.opened - totals.websockets.closed;
       }
       const table = slots?.inflight(w.slot);
       if (table) inFlight += table.requests.length + table.more;
@@ -72,7 +72,7 @@ export class MetricsBook {
         ageSeconds: (now - w.startedAt) / 1000,
         rss: residentBytes(w.pid),
         connections: slots?.connections(w.slot),
-        requests: live ? readTotals(live).count : undefined,
+        requests: totals?.count,
       };
     });
     const dropped = readTotals(counters).dropped;
