@@ -471,6 +471,25 @@ e2e(
 );
 
 e2e(
+  "an upgrade whose client left before the app upgraded it logs no app error; serving goes on",
+  async (target) => {
+    const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", BUN_PLAIN]);
+    const url = await server.ready();
+    const socket = await rawConnect(Number(new URL(url).port));
+    socket.write(
+      "GET /late HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    socket.destroy();
+    await sleep(600);
+    assert.match((await get(url)).body, /^bun plain pid \d+/);
+    const stopped = await server.stop();
+    assert.equal(stopped.code, 0);
+    assert.doesNotMatch(stopped.stderr, /instead of a Response|\[ERROR\]/);
+  },
+);
+
+e2e(
   "HUP: the replaced worker says 1001 to its open WebSocket; the new one takes upgrades",
   async (t) => {
     const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
