@@ -23,6 +23,17 @@ import { connect, wsUrl } from "../_ws_client.ts";
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const NEUTRAL_WS_APP = join(FIXTURES, "websocket", "neutral.ts");
 
+/** A free address for --metrics-bind: its flag and the base URL of its scrapes. */
+async function metricsAddress(): Promise<{ flag: string[]; base: string }> {
+  const port = await freePort();
+  return { flag: ["--metrics-bind", `127.0.0.1:${port}`], base: `http://127.0.0.1:${port}` };
+}
+
+/** One unlabelled sample of a scrape; -1 when it is missing. */
+async function metric(base: string, name: string): Promise<number> {
+  return sampleValue(await scrape(base), name) ?? -1;
+}
+
 async function scrape(base: string): Promise<Sample[]> {
   const answer = await get(`${base}/metrics`);
   assert.equal(answer.status, 200);
@@ -33,10 +44,9 @@ async function scrape(base: string): Promise<Sample[]> {
 e2e(
   "--metrics-bind serves the workers' requests, latency, workers and RSS, checked by a parser",
   async (target) => {
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
+    const { flag: metrics, base } = await metricsAddress();
     const server = start(target, [
-      ...["-w", "2", "--metrics-bind", `127.0.0.1:${port}`, "-b", "127.0.0.1:0", PID_APP],
+      ...["-w", "2", ...metrics, "-b", "127.0.0.1:0", PID_APP],
     ]);
     const url = await server.allAnswering(2);
     await server.waitFor(new RegExp(`Serving metrics at: ${base}/metrics`));
@@ -163,10 +173,9 @@ e2e("a --metrics-bind address that is taken or invalid is one line and exit 1", 
 e2e(
   "--metrics-bind counts gthread threads' requests (summed by the worker on its heartbeat)",
   async (target) => {
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
+    const { flag: metrics, base } = await metricsAddress();
     const server = start(target, [
-      ...["-w", "1", "-k", "gthread", "--threads", "2", "--metrics-bind", `127.0.0.1:${port}`],
+      ...["-w", "1", "-k", "gthread", "--threads", "2", ...metrics],
       ...["-b", "127.0.0.1:0", PID_APP],
     ]);
     const url = await server.ready(1);
@@ -205,10 +214,9 @@ function askKeepingAlive(socket: Socket): Promise<void> {
 e2e(
   "--metrics-bind shows each worker's open connections and their total",
   async (target) => {
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
+    const { flag: metrics, base } = await metricsAddress();
     const server = start(target, [
-      ...["-w", "2", "--metrics-bind", `127.0.0.1:${port}`, "-b", "127.0.0.1:0", PID_APP],
+      ...["-w", "2", ...metrics, "-b", "127.0.0.1:0", PID_APP],
     ]);
     const url = await server.allAnswering(2);
     const sockets = await connectMany(Number(new URL(url).port), 6);
@@ -242,10 +250,9 @@ e2e(
 e2e(
   "the listen backlog counts connections no worker accepts (a stopped worker), per listener",
   async (target) => {
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
+    const { flag: metrics, base } = await metricsAddress();
     const server = start(target, [
-      ...["-w", "1", "--metrics-bind", `127.0.0.1:${port}`, "-b", "127.0.0.1:0", PID_APP],
+      ...["-w", "1", ...metrics, "-b", "127.0.0.1:0", PID_APP],
     ]);
     const url = await server.ready(1);
     const listener = { listener: url };
@@ -271,11 +278,10 @@ e2e(
 e2e(
   "--reuse-port: each worker's requests and its own socket's backlog are shown",
   async (target) => {
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
+    const { flag: metrics, base } = await metricsAddress();
     const appPort = await freePort();
     const server = start(target, [
-      ...["-w", "2", "--reuse-port", "--metrics-bind", `127.0.0.1:${port}`],
+      ...["-w", "2", "--reuse-port", ...metrics],
       ...["-b", `127.0.0.1:${appPort}`, PID_APP],
     ]);
     // Each worker's own socket exists once it has booted.
@@ -321,11 +327,10 @@ for (const workerClass of ["async", "gthread"]) {
   e2e(
     `${workerClass}: lines dropped by an unreachable syslog and OTLP collector are counted`,
     async (target) => {
-      const port = await freePort();
-      const base = `http://127.0.0.1:${port}`;
+      const { flag: metrics, base } = await metricsAddress();
       const [syslogPort, otlpPort] = [await freePort(), await freePort()];
       const server = start(target, [
-        ...["-w", "1", "-k", workerClass, "--metrics-bind", `127.0.0.1:${port}`],
+        ...["-w", "1", "-k", workerClass, ...metrics],
         ...["--log-syslog", "--log-syslog-to", `tcp://127.0.0.1:${syslogPort}`, "--log-otel"],
         ...["-b", "127.0.0.1:0", PID_APP],
       ], { env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}` } });
@@ -345,20 +350,18 @@ e2e(
   "--metrics-bind counts WebSocket upgrades and the sessions open, gthread threads' too",
   async (target) => {
     for (const classArgs of [[], ["-k", "gthread", "--threads", "2"]]) {
-      const port = await freePort();
-      const base = `http://127.0.0.1:${port}`;
+      const { flag: metrics, base } = await metricsAddress();
       const server = start(target, [
-        ...["-w", "1", ...classArgs, "--metrics-bind", `127.0.0.1:${port}`],
+        ...["-w", "1", ...classArgs, ...metrics],
         ...["-b", "127.0.0.1:0", NEUTRAL_WS_APP],
       ]);
       const url = await server.ready(1);
-      const metric = async (name: string) => sampleValue(await scrape(base), name) ?? -1;
-      assert.equal(await metric("appserve_websockets_open"), 0);
+      assert.equal(await metric(base, "appserve_websockets_open"), 0);
       const a = await connect("native", wsUrl(url, "/a"));
       const b = await connect("npm-ws", wsUrl(url, "/b"));
       const counted = async (open: number, opened: number) =>
-        await metric("appserve_websockets_open") === open &&
-        await metric("appserve_websocket_upgrades_total") === opened;
+        await metric(base, "appserve_websockets_open") === open &&
+        await metric(base, "appserve_websocket_upgrades_total") === opened;
       await eventually(() => counted(2, 2), `two open, two upgrades [${classArgs.join(" ")}]`);
       a.close(1000);
       await a.closed;
@@ -374,29 +377,27 @@ e2e(
   "--reuse-port without an access log: WebSocket sessions are counted, none stays in flight, " +
     "no error is logged",
   async (target) => {
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
+    const { flag: metrics, base } = await metricsAddress();
     const server = start(target, [
-      ...["-w", "1", "--reuse-port", "--metrics-bind", `127.0.0.1:${port}`],
+      ...["-w", "1", "--reuse-port", ...metrics],
       ...["-b", `127.0.0.1:${await freePort()}`, NEUTRAL_WS_APP],
     ]);
     const url = await server.ready(1);
-    const metric = async (name: string) => sampleValue(await scrape(base), name) ?? -1;
     const client = await connect("native", wsUrl(url));
     client.send("over the native server");
     assert.equal(await client.next(), "over the native server");
     await eventually(
-      async () => await metric("appserve_websockets_open") === 1,
+      async () => await metric(base, "appserve_websockets_open") === 1,
       "one session open",
     );
-    assert.equal(await metric("appserve_requests_in_flight"), 0);
+    assert.equal(await metric(base, "appserve_requests_in_flight"), 0);
     client.close(1000);
     await client.closed;
     await eventually(
-      async () => await metric("appserve_websockets_open") === 0,
+      async () => await metric(base, "appserve_websockets_open") === 0,
       "no session open",
     );
-    assert.equal(await metric("appserve_websocket_upgrades_total"), 1);
+    assert.equal(await metric(base, "appserve_websocket_upgrades_total"), 1);
     const stopped = await server.stop();
     assert.equal(stopped.code, 0);
     assert.doesNotMatch(stopped.stderr, /\[ERROR\]|TypeError/);
