@@ -9,7 +9,12 @@ import {
   readTotals,
 } from "../ipc/request_metrics.ts";
 import { formatAddress } from "../net/bind.ts";
-import { listeningSockets, socketInodes, tcpListenQueue } from "../net/listen_backlog.ts";
+import {
+  listeningSockets,
+  socketInodes,
+  tcpListenQueue,
+  unixListenQueues,
+} from "../net/listen_backlog.ts";
 import type { Listener } from "../net/listeners.ts";
 import type { Libc } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
@@ -26,7 +31,7 @@ export interface MetricsSources {
   workerRuntime: string;
   /** The number of workers asked for. */
   configured: number;
-  /** The master's listening sockets: the TCP ones have a backlog to show. */
+  /** The master's listening sockets, TCP and unix: each has a backlog to show. */
   listeners: Listener[];
   /** Addresses each worker binds itself (reuse-port mode): each worker's socket has a backlog. */
   reusePort: { host: string; port: number }[];
@@ -94,12 +99,19 @@ export class MetricsBook {
   }
 }
 
-// The master's TCP listeners through TCP_INFO; reuse-port sockets, which only workers hold, as
-// /proc/net/tcp shows each worker's.
+// The master's TCP listeners through TCP_INFO, the rest (unix ones) through sock_diag;
+// reuse-port sockets, which only workers hold, as /proc/net/tcp shows each worker's.
 function backlog(workers: WorkerHandle[], sources: MetricsSources): Backlog[] {
   const out: Backlog[] = [];
+  const others: Listener[] = [];
   for (const listener of sources.listeners) {
     const queued = tcpListenQueue(sources.libc, listener.fd);
+    if (queued !== undefined) out.push({ listener: formatAddress(listener.address), queued });
+    else others.push(listener);
+  }
+  const unix = unixListenQueues(sources.libc, others.map((l) => l.fd));
+  for (const listener of others) {
+    const queued = unix.get(listener.fd);
     if (queued !== undefined) out.push({ listener: formatAddress(listener.address), queued });
   }
   if (sources.reusePort.length === 0) return out;

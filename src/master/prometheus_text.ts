@@ -73,7 +73,7 @@ function connections(out: string[], workers: WorkerRow[]): void {
 // Summed per address; with reuse-port, each worker's socket too.
 function backlog(out: string[], queues: Backlog[]): void {
   const name = "appserve_listen_backlog";
-  family(out, name, "gauge", "Connections waiting to be accepted, per TCP listener.");
+  family(out, name, "gauge", "Connections waiting to be accepted, per listener (TCP or unix).");
   const sums = new Map<string, number>();
   for (const q of queues) sums.set(q.listener, (sums.get(q.listener) ?? 0) + q.queued);
   for (const [listener, n] of sums) out.push(`${name}{listener="${label(listener)}"} ${n}`);

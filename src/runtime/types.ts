@@ -32,6 +32,8 @@ export interface Libc {
   dup(fd: number): number;
   /** write(2): bytes written, or -1. */
   write(fd: number, bytes: Uint8Array): number;
+  /** recv(2) into `buffer`: bytes received, or -1. */
+  recv(fd: number, buffer: Uint8Array, flags: number): number;
   /** shutdown(2); how: 0 read, 1 write, 2 both. */
   shutdown(fd: number, how: number): number;
   /** The address of a global variable of this process (dlsym RTLD_DEFAULT), or 0. */

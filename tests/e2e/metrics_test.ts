@@ -14,9 +14,10 @@ import {
   hasStackTrace,
   run,
   start,
+  tempDir,
 } from "../_helpers.ts";
 import { parsePrometheus, type Sample, sampleValue } from "../_prometheus.ts";
-import { rawConnect } from "../_raw.ts";
+import { rawConnect, rawExchange } from "../_raw.ts";
 import type { Socket } from "node:net";
 import { connect, wsUrl } from "../_ws_client.ts";
 
@@ -193,10 +194,11 @@ e2e(
 );
 
 /** Opens `n` connections to `port` and waits for each to be established. */
-async function connectMany(port: number, n: number): Promise<Socket[]> {
+/** `n` connections to a TCP port on 127.0.0.1 or to a unix socket path. */
+async function connectMany(where: number | string, n: number): Promise<Socket[]> {
   const sockets: Socket[] = [];
   for (let i = 0; i < n; i++) {
-    const socket = await rawConnect(port);
+    const socket = await rawConnect(where);
     socket.on("error", () => {});
     sockets.push(socket);
   }
@@ -272,6 +274,51 @@ e2e(
     );
     sockets.forEach((s) => s.destroy());
     assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "a unix listener's backlog (sock_diag) counts connections no worker accepts, apart from TCP's",
+  async (target) => {
+    const dir = tempDir();
+    const { flag: metrics, base } = await metricsAddress();
+    const path = join(dir.path, "app.sock");
+    const server = start(target, [
+      ...["-w", "1", ...metrics, "-b", "127.0.0.1:0", "-b", `unix:${path}`, PID_APP],
+    ]);
+    let sockets: Socket[] = [];
+    try {
+      const url = await server.ready(1);
+      const unix = { listener: `unix:${path}` };
+      const tcp = { listener: url };
+      const idle = await scrape(base);
+      assert.equal(sampleValue(idle, "appserve_listen_backlog", unix), 0);
+      assert.equal(sampleValue(idle, "appserve_listen_backlog", tcp), 0);
+      const [worker] = childPids(server.pid);
+      process.kill(worker, "SIGSTOP");
+      try {
+        // A unix connect completes once the kernel queues it: no worker needs to run.
+        sockets = await connectMany(path, 7);
+        const stuck = await scrape(base);
+        assert.equal(sampleValue(stuck, "appserve_listen_backlog", unix), 7);
+        assert.equal(sampleValue(stuck, "appserve_listen_backlog", tcp), 0);
+      } finally {
+        process.kill(worker, "SIGCONT");
+      }
+      await eventually(
+        async () => sampleValue(await scrape(base), "appserve_listen_backlog", unix) === 0,
+        "the worker accepted them",
+      );
+      const answer = await rawExchange(
+        path,
+        "GET /u HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+      );
+      assert.equal(answer.status, 200);
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      assert.equal((await server.stop()).code, 0);
+      dir.remove();
+    }
   },
 );
 
