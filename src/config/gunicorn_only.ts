@@ -135,12 +135,6 @@ export const GUNICORN_ONLY: readonly GunicornOnly[] = [
     reason: "--reload uses the runtime's file watcher, with no choice of engine",
   },
   {
-    names: ["enable_backlog_metric"],
-    flags: ["--enable-backlog-metric"],
-    kind: "unsupported",
-    reason: "the gunicorn.backlog statsd histogram",
-  },
-  {
     names: ["ciphers"],
     flags: ["--ciphers"],
     kind: "unsupported",

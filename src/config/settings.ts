@@ -750,6 +750,17 @@ export const SETTINGS = [
       "as `|#env:prod,role:web`.",
   },
   {
+    name: "enable_backlog_metric",
+    section: "Logging",
+    flags: ["--enable-backlog-metric"],
+    type: bool,
+    default: false,
+    doc: "With --statsd-host, the master sends the histogram gunicorn.backlog about once a " +
+      "second: connections waiting in the listen queues (TCP and unix, and each worker's " +
+      "socket under --reuse-port), summed. Linux only. --metrics-bind shows the same per " +
+      "listener.",
+  },
+  {
     name: "syslog",
     section: "Logging",
     flags: ["--log-syslog"],

@@ -280,6 +280,11 @@ export class Logger {
     if (changed) this.debug(`${count} workers`);
   }
 
+  /** The listen queues' length, summed: the statsd histogram `gunicorn.backlog` (master). */
+  backlog(queued: number): void {
+    this.#metrics?.histogram("gunicorn.backlog", queued);
+  }
+
   // Lines go out in batches, every ACCESS_FLUSH_MS, ACCESS_BATCH_LINES or ACCESS_BATCH_BYTES,
   // each batch in one write: a write per line would cost more than the line.
   readonly #flush = (): void => {

@@ -1,6 +1,7 @@
 // gunicorn's statsd metrics over UDP, through hot-shots: counters
 // gunicorn.requests, gunicorn.request.status.<code>, gunicorn.log.<level>, the
-// timer gunicorn.request.duration (ms) and the gauge gunicorn.workers, with
+// timer gunicorn.request.duration (ms), the gauge gunicorn.workers and the histogram
+// gunicorn.backlog (--enable-backlog-metric), with
 // dogstatsd tags when dogstatsd_tags names some.
 
 import StatsD from "hot-shots";
@@ -10,6 +11,7 @@ export interface Metrics {
   increment(name: string): void;
   timing(name: string, ms: number): void;
   gauge(name: string, value: number): void;
+  histogram(name: string, value: number): void;
   close(): void;
 }
 
@@ -57,6 +59,7 @@ export function statsdClient(
     increment: (name) => client.increment(name),
     timing: (name, ms) => client.timing(name, ms),
     gauge: (name, value) => client.gauge(name, value),
+    histogram: (name, value) => client.histogram(name, value),
     close: () => client.close(),
   };
 }

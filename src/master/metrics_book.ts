@@ -99,9 +99,14 @@ export class MetricsBook {
   }
 }
 
-// The master's TCP listeners through TCP_INFO, the rest (unix ones) through sock_diag;
-// reuse-port sockets, which only workers hold, as /proc/net/tcp shows each worker's.
-function backlog(workers: WorkerHandle[], sources: MetricsSources): Backlog[] {
+/**
+ * The listen queues: the master's TCP listeners through TCP_INFO, the rest (unix ones) through
+ * sock_diag; reuse-port sockets, which only workers hold, as /proc/net/tcp shows each worker's.
+ */
+export function backlog(
+  workers: WorkerHandle[],
+  sources: Pick<MetricsSources, "listeners" | "reusePort" | "libc">,
+): Backlog[] {
   const out: Backlog[] = [];
   const others: Listener[] = [];
   for (const listener of sources.listeners) {

@@ -13,7 +13,7 @@ import { readTotals } from "../ipc/request_metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Listener } from "../net/listeners.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { healthy, MetricsBook, type MetricsSources } from "./metrics_book.ts";
+import { backlog, healthy, MetricsBook, type MetricsSources } from "./metrics_book.ts";
 import { rawEnv, spawnWorker } from "./spawn.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
@@ -188,6 +188,11 @@ export class WorkerSet {
   /** Prometheus's text for --metrics-bind. */
   metrics(sources: Omit<MetricsSources, "slots">): string {
     return this.#book.render(this.all(), { ...sources, slots: this.#slots });
+  }
+
+  /** Connections waiting in every listen queue, summed (--enable-backlog-metric). */
+  backlog(sources: Pick<MetricsSources, "listeners" | "reusePort" | "libc">): number {
+    return backlog(this.all(), sources).reduce((sum, q) => sum + q.queued, 0);
   }
 
   /** /healthz: `wanted` workers are booted and heartbeating. */

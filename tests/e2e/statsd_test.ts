@@ -3,9 +3,12 @@
 
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { e2e, eventually, FIXTURES, get, run, start } from "../_helpers.ts";
+import process from "node:process";
+import { e2e, eventually, FIXTURES, get, run, start, tempDir } from "../_helpers.ts";
+import { childPids } from "../_procs.ts";
+import { rawConnect } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -158,4 +161,57 @@ e2e("a --dogstatsd-tags tag with a | in it is one line and exit 1", async (targe
     result.stderr,
     'Error: --dogstatsd-tags: Cannot read "dogstatsd_tags": a tag cannot hold "|", "#", "@" or spaces: "a|b"\n',
   );
+});
+
+e2e(
+  "--enable-backlog-metric sends gunicorn.backlog: the TCP and unix listen queues, summed",
+  async (target) => {
+    const receiver = await udpReceiver();
+    const dir = tempDir();
+    const path = join(dir.path, "app.sock");
+    const statsd = ["--statsd-host", `127.0.0.1:${receiver.port}`];
+    const sockets: Socket[] = [];
+    try {
+      const server = start(target, [
+        ...[...statsd, "--enable-backlog-metric", "-w", "1"],
+        ...["-b", "127.0.0.1:0", "-b", `unix:${path}`, PID_APP],
+      ]);
+      const url = await server.ready(1);
+      const backlogs = () => receiver.metrics.filter((m) => m.startsWith("gunicorn.backlog:"));
+      await eventually(() => backlogs().includes("gunicorn.backlog:0|h"), "an idle backlog");
+      const [worker] = childPids(server.pid);
+      process.kill(worker, "SIGSTOP");
+      try {
+        // Completed by the kernel and queued: no worker accepts while it is stopped.
+        for (let i = 0; i < 3; i++) sockets.push(await rawConnect(Number(new URL(url).port)));
+        for (let i = 0; i < 4; i++) sockets.push(await rawConnect(path));
+        sockets.forEach((s) => s.on("error", () => {}));
+        await eventually(() => backlogs().includes("gunicorn.backlog:7|h"), "7 queued");
+      } finally {
+        process.kill(worker, "SIGCONT");
+      }
+      sockets.forEach((s) => s.destroy());
+      await server.stop();
+    } finally {
+      receiver.close();
+      dir.remove();
+    }
+  },
+);
+
+e2e("without --enable-backlog-metric no gunicorn.backlog is sent", async (target) => {
+  const receiver = await udpReceiver();
+  try {
+    const server = start(target, [
+      ...["--statsd-host", `127.0.0.1:${receiver.port}`, "-b", "127.0.0.1:0", PID_APP],
+    ]);
+    await server.ready(1);
+    await eventually(() => receiver.metrics.includes("gunicorn.workers:1|g"), "the gauge");
+    // Three ticks of the master's loop, each of which would have sent one.
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.deepEqual(receiver.metrics.filter((m) => m.startsWith("gunicorn.backlog")), []);
+    await server.stop();
+  } finally {
+    receiver.close();
+  }
 });
