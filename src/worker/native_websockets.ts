@@ -8,6 +8,7 @@ import type { FetchHandler, RemoteAddr, ServeInfo, WebSocketHandlers } from "../
 import type { Logger } from "../log/logger.ts";
 import type { SendLimit, SocketSource } from "../http/websocket/app_socket.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
+import { handshakeRefusal } from "../http/websocket/handshake_refusal.ts";
 
 /** What appserve uses of Bun's ServerWebSocket. */
 interface NativeWs {
@@ -133,6 +134,10 @@ export function bridgeNativeWebSockets(
   const finish = (request: Request, info: ServeInfo, started: number, response: unknown) => {
     const pending = hub.take(request, response);
     if (pending === null || pending.kind !== "deno") return response as Response;
+    // The same answer as on appserve's layer (Bun's own upgrade() would answer a bad version
+    // itself, without the access log seeing it).
+    const refusal = handshakeRefusal(request);
+    if (refusal !== null) return refusal;
     const source = new NativeSource(pending.protocol);
     const bridge = new Bridged(source, () => pending.socket.attach(source, limit));
     const data = new Tagged(undefined, bridge, request, info.remoteAddr, started);

@@ -5,6 +5,8 @@
 import type { Config } from "../config/settings.ts";
 import type { AppHandler, WebSocketUpgrader } from "../fetch_handler.ts";
 import { WebSocketHub } from "../http/websocket/hub.ts";
+import { AppWebSocket } from "../http/websocket/app_socket.ts";
+import { handshakeRefusal } from "../http/websocket/handshake_refusal.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 
@@ -34,6 +36,13 @@ export function installWebSockets(runtime: Runtime, hub: WebSocketHub, config: C
   const upgrade: WebSocketUpgrader = runtime.installWebSocketUpgrade(hub.upgrader, {
     idleTimeout: config.websocket_idle_timeout,
     upgraded: (u) => hub.nativeUpgraded(u),
+    refuse: (request) => {
+      const response = handshakeRefusal(request);
+      // The app's socket never opens, as on appserve's layer when a handshake is refused.
+      return response === null
+        ? undefined
+        : { socket: new AppWebSocket(request.url) as unknown as WebSocket, response };
+    },
   });
   (globalThis as Record<symbol, unknown>)[UPGRADER_KEY] = upgrade;
 }

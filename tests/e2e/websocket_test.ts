@@ -23,6 +23,7 @@ import {
 } from "../_helpers.ts";
 import { rawConnect, readAll } from "../_raw.ts";
 import { type Client, CLIENT_KINDS, connect, wsUrl } from "../_ws_client.ts";
+import { openRaw } from "../_ws_raw.ts";
 
 const APPS = join(FIXTURES, "websocket");
 const NEUTRAL = join(APPS, "neutral.ts");
@@ -369,19 +370,50 @@ e2e(
   },
 );
 
-e2e("an upgrade without Sec-WebSocket-Key gets 400 and the worker keeps serving", async (t) => {
-  const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
-  const url = await server.ready();
-  const port = Number(new URL(url).port);
-  const socket = await rawConnect(port);
-  socket.write(
-    "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n" +
-      "Sec-WebSocket-Version: 13\r\n\r\n",
-  );
-  assert.equal((await readAll(socket)).status, 400);
-  await echoes(await connect("native", wsUrl(url)));
-  assert.equal((await server.stop()).code, 0);
-});
+/** The status and Sec-WebSocket-Version of the answer to an upgrade request so changed. */
+async function handshake(
+  port: number,
+  changes: Record<string, string | null>,
+): Promise<[number, string | null]> {
+  // The head alone: Deno.serve keeps the connection after a refusal, appserve's layer closes it.
+  const o = await openRaw(port, "/", changes);
+  o.socket.destroy();
+  return [o.status, o.headers["sec-websocket-version"] ?? null];
+}
+
+e2e(
+  "a bad handshake gets 400 without Sec-WebSocket-Key and 426 with Sec-WebSocket-Version: 13 " +
+    "for any version but 13, in both socket modes; the worker keeps serving",
+  async (t) => {
+    for (const reusePort of [false, true]) {
+      const port = await freePort();
+      const server = start(t, [
+        "-w",
+        "1",
+        ...(reusePort ? ["--reuse-port"] : []),
+        "-b",
+        `127.0.0.1:${port}`,
+        "--access-logfile",
+        "-",
+        NEUTRAL,
+      ]);
+      const url = await server.ready();
+      const mode = reusePort ? "--reuse-port" : "shared socket";
+      assert.deepEqual(await handshake(port, { "sec-websocket-key": null }), [400, null], mode);
+      for (const version of ["12", "8", null]) {
+        assert.deepEqual(
+          await handshake(port, { "sec-websocket-version": version }),
+          [426, "13"],
+          `${mode}, version ${version}`,
+        );
+      }
+      await echoes(await connect("native", wsUrl(url)));
+      // appserve answers it, not the native server: the access log has it in both modes.
+      await server.waitFor(/"GET \/ HTTP\/1\.1" 426 /);
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
 
 e2e(
   "--max-requests counts an upgrade; the retiring worker says 1001 to its open WebSocket",
