@@ -21,7 +21,7 @@ import {
   type Target,
   TARGETS,
 } from "../_helpers.ts";
-import { rawConnect, readAll } from "../_raw.ts";
+import { rawConnect } from "../_raw.ts";
 import { type Client, CLIENT_KINDS, connect, wsUrl } from "../_ws_client.ts";
 import { openRaw } from "../_ws_raw.ts";
 
