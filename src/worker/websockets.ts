@@ -16,15 +16,25 @@ export const WEBSOCKET_SEND_LIMIT = 16 * 1024 * 1024;
 /** Where mod.ts's upgradeWebSocket finds this process's (or thread's) upgrade function. */
 export const UPGRADER_KEY: symbol = Symbol.for("appserve.upgradeWebSocket");
 
-/** The hub for this configuration, reporting to `log`. */
-export function webSocketHub(config: Config, log: Logger): WebSocketHub {
+/**
+ * The hub for this configuration, reporting to `log`; its open sockets go to `gauge`, by default
+ * the statsd gauge (a gthread thread's go to its slots, for the process to sum).
+ */
+export function webSocketHub(
+  config: Config,
+  log: Logger,
+  gauge: (open: number) => void = (open) => log.websocketsOpen(open),
+): WebSocketHub {
   return new WebSocketHub({
     maxMessage: config.websocket_max_message,
     idleTimeout: config.websocket_idle_timeout,
     sendLimit: WEBSOCKET_SEND_LIMIT,
     warn: (message) => log.warning(message),
     appError: (error) => log.exception("Error in a WebSocket handler", error),
-    onCount: (open, opened) => log.websockets(open, opened),
+    onCount: (open, opened) => {
+      log.websockets(opened);
+      gauge(open);
+    },
   });
 }
 

@@ -474,6 +474,44 @@ e2e(
   },
 );
 
+e2e(
+  "gthread: the statsd gauge of open WebSockets is the worker's total over its threads",
+  async (target) => {
+    const udp = createSocket("udp4");
+    const gauges: string[] = [];
+    udp.on("message", (d) =>
+      gauges.push(
+        ...String(d).split("\n").filter((m) => m.startsWith("gunicorn.websocket.open:")),
+      ));
+    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+    try {
+      const server = start(target, [
+        ...["-k", "gthread", "--threads", "2", "-w", "1", "-b", "127.0.0.1:0"],
+        ...["--statsd-host", `127.0.0.1:${udp.address().port}`],
+        NEUTRAL,
+      ]);
+      const url = await server.ready(1);
+      // The worker hands each connection to the thread with the fewest: two sockets on each.
+      const clients: Client[] = [];
+      for (let i = 0; i < 4; i++) {
+        const c = await connect("npm-ws", wsUrl(url));
+        c.send("here");
+        assert.equal(await c.next(), "here");
+        clients.push(c);
+      }
+      // Each thread sending its own count would leave the gauge at 2.
+      await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:4|g", "the gauge at 4");
+      for (const c of clients) c.close(1000);
+      await Promise.all(clients.map((c) => c.closed));
+      await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:0|g", "the gauge at 0");
+      assert.ok(gauges.every((g) => /:[0-4]\|g$/.test(g)), gauges.join());
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      udp.close();
+    }
+  },
+);
+
 /** A masked client text frame (RFC 6455 §5.2), for a raw-socket client. */
 function textFrame(text: string): Buffer {
   const payload = Buffer.from(text);
