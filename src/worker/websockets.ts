@@ -7,6 +7,8 @@ import type { AppHandler, WebSocketUpgrader } from "../fetch_handler.ts";
 import { WebSocketHub } from "../http/websocket/hub.ts";
 import { AppWebSocket } from "../http/websocket/app_socket.ts";
 import { handshakeRefusal } from "../http/websocket/handshake_refusal.ts";
+import { guardNativeSocket } from "./native_socket_guard.ts";
+import { accessLogger } from "./http_options.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 
@@ -42,10 +44,25 @@ export function webSocketHub(
  * Installs the app-facing upgrade functions of this process or thread: call before the app is
  * imported, so modules that keep a reference to `Deno.upgradeWebSocket` keep ours.
  */
-export function installWebSockets(runtime: Runtime, hub: WebSocketHub, config: Config): void {
+export function installWebSockets(
+  runtime: Runtime,
+  hub: WebSocketHub,
+  config: Config,
+  log: Logger,
+): void {
+  // The bytes of native sessions are counted only for an access line.
+  const count = accessLogger(config, log) !== undefined;
   const upgrade: WebSocketUpgrader = runtime.installWebSocketUpgrade(hub.upgrader, {
     idleTimeout: config.websocket_idle_timeout,
-    upgraded: (u) => hub.nativeUpgraded(u),
+    upgraded: (u) =>
+      hub.nativeUpgraded(
+        u,
+        guardNativeSocket(u.socket, {
+          maxMessage: config.websocket_max_message,
+          limit: hub.sendLimit,
+          count,
+        }),
+      ),
     refuse: (request) => {
       const response = handshakeRefusal(request);
       // The app's socket never opens, as on appserve's layer when a handshake is refused.

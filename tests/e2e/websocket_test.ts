@@ -324,6 +324,45 @@ e2e(
   },
 );
 
+const BYTES_LOGGER = join(FIXTURES, "loggers", "bytes_logger.ts");
+
+e2e(
+  "the access line of a session has the bytes each way in both socket modes: frames on the " +
+    "shared socket, message payloads (UTF-8 for text) under --reuse-port",
+  async (target) => {
+    const runtimeShape = target.workers === "deno" ? DENO_PLAIN : BUN_PLAIN;
+    for (
+      const [app, reusePort] of [[NEUTRAL, false], [NEUTRAL, true], [runtimeShape, true]] as const
+    ) {
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", "-b", `127.0.0.1:${port}`, "--access-logfile", "-"],
+        ...["--logger-class", `${BYTES_LOGGER}:BytesLogger`],
+        ...(reusePort ? ["--reuse-port"] : []),
+        app,
+      ]);
+      const url = await server.ready();
+      const client = await connect("npm-ws", wsUrl(url, "/s"));
+      // 6 bytes of UTF-8 in 5 UTF-16 units, then 6 bytes of binary: 12 each way.
+      client.send("héllo");
+      assert.equal(await client.next(), "héllo");
+      client.send(BYTES);
+      assert.deepEqual(await client.next(), BYTES);
+      client.close(1000);
+      await client.closed;
+      const m = await server.waitFor(/^bytes \/s 101 in=(\d+) out=(\d+)$/m);
+      const what = `${app} ${reusePort ? "--reuse-port" : "shared"}: ${m[0]}`;
+      if (reusePort) {
+        assert.deepEqual([Number(m[1]), Number(m[2])], [12, 12], what);
+      } else {
+        // Frame heads, the client's masks and the close frames come on top.
+        assert.ok(Number(m[1]) > 12 && Number(m[2]) > 12, what);
+      }
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
+
 e2eOn(
   "deno",
   "--reuse-port on Deno workers: an app in Bun's shape serves plain requests and refuses an " +
@@ -526,6 +565,49 @@ e2e(
     const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
     const url = await server.ready();
     const socket = await rawConnect(Number(new URL(url).port));
+    socket.write(
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    socket.write(textFrame("flood"));
+    // Never read: the app's sends pile up until the cap closes the socket.
+    socket.pause();
+    await server.waitFor(/\[WARNING\] WebSocket closed with 1008: more than 16777216 bytes/);
+    socket.destroy();
+    await echoes(await connect("native", wsUrl(url)));
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "--reuse-port: a message past --websocket-max-message (in UTF-8 bytes) closes with 1009 " +
+    "unseen by the app, and a client that stops reading is closed at the 16 MiB send cap",
+  async (target) => {
+    const runtimeShape = target.workers === "deno" ? DENO_PLAIN : BUN_PLAIN;
+    for (const app of [runtimeShape, NEUTRAL]) {
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`],
+        ...["--websocket-max-message", "1024", app],
+      ]);
+      const url = await server.ready();
+      for (const kind of CLIENT_KINDS) {
+        const c = await connect(kind, wsUrl(url));
+        c.send("é".repeat(512));
+        assert.equal(await c.next(), "é".repeat(512));
+        // 513 UTF-16 units, 1026 bytes.
+        c.send("é".repeat(513));
+        const closed = await Promise.race([c.closed, sleep(10_000).then(() => null)]);
+        assert.equal(closed?.code, 1009, `${app} ${kind}`);
+        // The app never echoed it.
+        await assert.rejects(c.next(200), /closed \(1009\)/);
+      }
+      await server.stop();
+    }
+    const port = await freePort();
+    const server = start(target, ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, NEUTRAL]);
+    const url = await server.ready();
+    const socket = await rawConnect(port);
     socket.write(
       "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
