@@ -206,24 +206,33 @@ export function bridgeNativeWebSockets(
     if (!request.headers.has("upgrade")) return handler(request, info);
     hub.offer(request);
     const started = performance.now();
+    let refused: Response | null = null;
     // The app's own server.upgrade() (Bun's shape) tags the socket too, for the access log.
     const tagging: ServeInfo = {
       get remoteAddr() {
         return info.remoteAddr;
       },
       requestIP: (r) => info.requestIP(r),
-      // Bun calls `open` before upgrade() returns: what the session needs travels in `data`.
-      upgrade: (r, options) =>
-        info.upgrade!(r, {
+      upgrade: (r, options) => {
+        // A bad handshake is refused as on appserve's layer: upgrade() says true and the refusal
+        // is the answer (Bun's own 426 would go out past the access log, and the app's reply
+        // with it be logged instead).
+        const refusal = handshakeRefusal(r);
+        if (refusal !== null) {
+          refused = refusal;
+          return true;
+        }
+        // Bun calls `open` before upgrade() returns: what the session needs travels in `data`.
+        return info.upgrade!(r, {
           ...options,
           data: new Tagged(options?.data, undefined, r, info.remoteAddr, started),
-        }),
+        });
+      },
       publish: (topic, data, compress) => info.publish!(topic, data, compress),
     };
+    const done = (response: unknown) => refused ?? finish(request, info, started, response);
     const r = handler(request, tagging);
-    return r instanceof Response
-      ? finish(request, info, started, r)
-      : Promise.resolve(r).then((response) => finish(request, info, started, response));
+    return r instanceof Response ? done(r) : Promise.resolve(r).then(done);
   };
   const sessions = new WeakMap<NativeWs, Metered>();
   const websocket: WebSocketHandlers = {

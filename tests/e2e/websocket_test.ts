@@ -424,7 +424,9 @@ e2e(
   "a bad handshake gets 400 without Sec-WebSocket-Key and 426 with Sec-WebSocket-Version: 13 " +
     "for any version but 13, in both socket modes; the worker keeps serving",
   async (t) => {
-    for (const reusePort of [false, true]) {
+    const runtimeShape = t.workers === "deno" ? DENO_PLAIN : BUN_PLAIN;
+    const runs = [[NEUTRAL, false], [NEUTRAL, true], [runtimeShape, false], [runtimeShape, true]];
+    for (const [app, reusePort] of runs as [string, boolean][]) {
       const port = await freePort();
       const server = start(t, [
         "-w",
@@ -434,10 +436,10 @@ e2e(
         `127.0.0.1:${port}`,
         "--access-logfile",
         "-",
-        NEUTRAL,
+        app,
       ]);
       const url = await server.ready();
-      const mode = reusePort ? "--reuse-port" : "shared socket";
+      const mode = `${app} ${reusePort ? "--reuse-port" : "shared socket"}`;
       assert.deepEqual(await handshake(port, { "sec-websocket-key": null }), [400, null], mode);
       for (const version of ["12", "8", null]) {
         assert.deepEqual(
