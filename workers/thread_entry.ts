@@ -75,7 +75,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     // The worker process sends the gauge: the sum of its threads' counts (one per thread would
     // overwrite each other's).
     websockets = webSocketHub(config, log, (open) => slots.websockets(open));
-    installWebSockets(runtime, websockets, config, log);
+    installWebSockets(runtime, { hub: websockets, config, log });
     const loaded = await loadApp(config.app, process.cwd(), { runtime });
     websockets.setHandlers(loaded.websocket);
     app = loaded;

@@ -40,15 +40,21 @@ export function webSocketHub(
   });
 }
 
+/** What installWebSockets works with. */
+export interface InstallWebSocketsOptions {
+  hub: WebSocketHub;
+  config: Config;
+  /** Whether it writes access lines decides if native sessions' bytes are counted. */
+  log: Logger;
+}
+
 /**
  * Installs the app-facing upgrade functions of this process or thread: call before the app is
  * imported, so modules that keep a reference to `Deno.upgradeWebSocket` keep ours.
  */
 export function installWebSockets(
   runtime: Runtime,
-  hub: WebSocketHub,
-  config: Config,
-  log: Logger,
+  { hub, config, log }: InstallWebSocketsOptions,
 ): void {
   // The bytes of native sessions are counted only for an access line.
   const count = accessLogger(config, log) !== undefined;
