@@ -46,11 +46,12 @@ function columns(limit: number): Column[] {
       return { proc, pid: () => proc.pid };
     },
   });
-  // With --reuse-port the workers run the native servers: Deno.serve keeps its own limit.
+  // With --reuse-port the workers run the native servers; appserve holds Deno.serve's sockets to
+  // --websocket-max-message too (docs/websockets.md), so every appserve column has the one limit.
   const appserve = (name: "deno" | "binary" | "binary-deno", reusePort = false) => ({
     key: reusePort ? `${name}-reuse-port` : name,
     title: `appserve ${name}${reusePort ? " --reuse-port" : ""}`,
-    limit: reusePort && name !== "binary" ? DENO_LIMIT : limit,
+    limit,
     start: (port: number) => {
       const t = appserveTarget(name);
       const proc = spawnProc(t.command, [

@@ -329,8 +329,10 @@ async function upgradeCase(t: WsTarget, c: WsCase): Promise<CaseResult> {
   const problems: string[] = [];
   if (o.status !== c.expect.status) problems.push(`expected HTTP ${c.expect.status}, got ${what}`);
   for (const [name, value] of Object.entries(c.expect.header ?? {})) {
-    if (!(o.headers[name] ?? "").split(/\s*,\s*/).includes(value)) {
-      problems.push(`expected ${name} to list ${value}, got ${JSON.stringify(o.headers[name])}`);
+    // Exactly: a server that lists a version it then refuses (or takes one it does not list)
+    // tells the client something untrue.
+    if (o.headers[name] !== value) {
+      problems.push(`expected ${name}: ${value}, got ${JSON.stringify(o.headers[name])}`);
     }
   }
   const header = o.headers["sec-websocket-version"];

@@ -72,8 +72,10 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     log = await createLogger(config, { role: "worker", runtime, appserve });
     hooks = await HookRunner.load(config.hooks, log);
     // A thread's Deno is its own object: the upgrade functions are installed per thread.
-    websockets = webSocketHub(config, log);
-    installWebSockets(runtime, websockets, config);
+    // The worker process sends the gauge: the sum of its threads' counts (one per thread would
+    // overwrite each other's).
+    websockets = webSocketHub(config, log, (open) => slots.websockets(open));
+    installWebSockets(runtime, { hub: websockets, config, log });
     const loaded = await loadApp(config.app, process.cwd(), { runtime });
     websockets.setHandlers(loaded.websocket);
     app = loaded;

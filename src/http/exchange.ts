@@ -6,6 +6,7 @@ import { appErrorReply, notAResponse, statusReply } from "./status_reply.ts";
 import type { RequestHead } from "./parser.ts";
 import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 import type { PendingUpgrade, SessionEnd } from "./websocket/hub.ts";
+import { handshakeRefusal } from "./websocket/handshake_refusal.ts";
 
 /** What an exchange asks of its connection. */
 export interface ExchangeHost {
@@ -138,7 +139,11 @@ export class Exchange {
     // An upgrade request (rare) may have been upgraded: Bun's shape returns anything after it.
     if (this.head!.upgrade && this.options.websocket !== undefined && !this.refused) {
       const pending = this.options.websocket.take(this.request!, r);
-      if (pending !== null && !host.closed) return this.upgrade(pending);
+      if (pending !== null && !host.closed) {
+        const refusal = handshakeRefusal(this.request!);
+        if (refusal === null) return this.upgrade(pending);
+        r = refusal;
+      }
     }
     if (!(r instanceof Response)) return this.respondError(notAResponse(r));
     this.response = r;

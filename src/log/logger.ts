@@ -254,15 +254,18 @@ export class Logger {
   /** WebSocket sessions opened and closed in this process or thread (--metrics-bind). */
   readonly websocketSessions = { opened: 0, closed: 0 };
 
-  /**
-   * A WebSocket opened (`opened`: statsd counts `gunicorn.websocket.upgrades`) or closed;
-   * `open` is how many this worker has now (the gauge `gunicorn.websocket.open`).
-   */
-  websockets(open: number, opened: boolean): void {
+  /** A WebSocket opened (`opened`: statsd counts `gunicorn.websocket.upgrades`) or closed. */
+  websockets(opened: boolean): void {
     this.websocketSessions[opened ? "opened" : "closed"]++;
-    if (!this.#metrics) return;
-    if (opened) this.#metrics.increment("gunicorn.websocket.upgrades");
-    this.#metrics.gauge("gunicorn.websocket.open", open);
+    if (opened) this.#metrics?.increment("gunicorn.websocket.upgrades");
+  }
+
+  /**
+   * How many WebSockets the worker has open now: the statsd gauge `gunicorn.websocket.open`
+   * (under gthread the worker process sends the threads' sum; a thread sends none).
+   */
+  websocketsOpen(open: number): void {
+    this.#metrics?.gauge("gunicorn.websocket.open", open);
   }
 
   /**

@@ -95,6 +95,10 @@ function installWebSocketUpgrade(
     const mine = ours(request, options);
     if (mine !== undefined) return mine;
     if (nativeOptions === undefined) return native(request, options);
+    // Deno.serve takes any Sec-WebSocket-Version and throws without a key; its request is closed
+    // once upgraded, so a bad handshake is answered before.
+    const refused = nativeOptions.refuse(request);
+    if (refused !== undefined) return refused;
     const result = native(request, { idleTimeout: nativeOptions.idleTimeout, ...options });
     nativeOptions.upgraded(result);
     return result;

@@ -83,6 +83,8 @@ export interface NativeUpgradeOptions {
   idleTimeout: number;
   /** Told of each native upgrade (the access log follows the session). */
   upgraded(upgrade: WebSocketUpgrade): void;
+  /** What to answer instead of the native upgrade (a bad handshake), or undefined. */
+  refuse(request: Request): WebSocketUpgrade | undefined;
 }
 
 /** How to start another process of this same program. */

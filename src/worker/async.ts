@@ -128,9 +128,11 @@ function logged(
     // Upgraded by Bun's server.upgrade(): the bridge logs the session.
     if (!(response instanceof Response)) return response;
     if (response.status === 101) {
-      const socket = hub.nativeSocket(response);
-      if (socket !== undefined) {
-        socket.addEventListener("close", begin(request, remote!, start), { once: true });
+      const native = hub.nativeSocket(response);
+      if (native !== undefined) {
+        native.socket.addEventListener("close", begin(request, remote!, start, native.bytes), {
+          once: true,
+        });
         return response;
       }
     }
@@ -235,7 +237,13 @@ async function serveListeners(
     Boolean(config.statsd_host);
   const begin = sessions ? nativeSessionLog(access, hub) : undefined;
   const native = runtime.name === "bun" && boot.reusePort.length > 0
-    ? bridgeNativeWebSockets(handler, hub, websocket, hub.sendLimit, begin)
+    ? bridgeNativeWebSockets(handler, {
+      hub,
+      app: websocket,
+      limit: hub.sendLimit,
+      begin,
+      count: access !== undefined,
+    })
     : { handler, websocket };
   for (const address of boot.reusePort) {
     const limited = limitBody(

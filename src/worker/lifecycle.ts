@@ -149,7 +149,7 @@ export class Worker {
     const Class = workerClass(this.#config);
     // Before any app code is imported (gthread's threads install their own).
     const websockets = webSocketHub(this.#config, this.#log);
-    installWebSockets(this.#runtime, websockets, this.#config);
+    installWebSockets(this.#runtime, { hub: websockets, config: this.#config, log: this.#log });
     this.#class = new Class(this.#context(hooks, websockets));
     try {
       await this.#class.boot();

@@ -7,15 +7,45 @@ import { Buffer } from "node:buffer";
 import type { FetchHandler, RemoteAddr, ServeInfo, WebSocketHandlers } from "../fetch_handler.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SendLimit, SocketSource } from "../http/websocket/app_socket.ts";
-import type { WebSocketHub } from "../http/websocket/hub.ts";
+import type { SessionBytes, WebSocketHub } from "../http/websocket/hub.ts";
+import { handshakeRefusal } from "../http/websocket/handshake_refusal.ts";
+import { payloadBytes } from "./native_socket_guard.ts";
 
 /** What appserve uses of Bun's ServerWebSocket. */
 interface NativeWs {
   data: unknown;
   readonly readyState: number;
-  send(data: unknown): number;
+  send(data: unknown, compress?: boolean): number;
+  sendText?(data: unknown, compress?: boolean): number;
+  sendBinary?(data: unknown, compress?: boolean): number;
   close(code?: number, reason?: string): void;
   getBufferedAmount(): number;
+}
+
+type SendMethod = (data: unknown, compress?: boolean) => number;
+
+/**
+ * Counts what the app sends on `ws` into `bytes` (message payloads), through the socket's own
+ * send methods: Bun's shape calls them itself. What `publish()` sends reaches other sockets
+ * inside Bun and is not counted.
+ */
+function countSends(ws: NativeWs, bytes: SessionBytes): void {
+  for (const name of ["send", "sendText", "sendBinary"] as const) {
+    const method = ws[name] as SendMethod | undefined;
+    if (typeof method !== "function") continue;
+    ws[name] = (data: unknown, compress?: boolean) => {
+      const sent = method.call(ws, data, compress);
+      // 0: dropped; -1: queued behind backpressure, still to be sent.
+      if (sent !== 0) bytes.bytesOut += payloadBytes(data);
+      return sent;
+    };
+  }
+}
+
+/** A session's end, and its counts while it lasts (null: not counted). */
+interface Metered {
+  end: () => void;
+  bytes: SessionBytes | null;
 }
 
 type Listener = (...args: never[]) => void;
@@ -56,16 +86,24 @@ class NativeSource implements SocketSource {
   }
 }
 
-/** Starts a native session's bookkeeping; returns what to call when it ends. */
-export type SessionBegin = (request: Request, remote: RemoteAddr, startedMs: number) => () => void;
+/**
+ * Starts a native session's bookkeeping (`bytes`: its counts, filled in while it lasts); returns
+ * what to call when it ends.
+ */
+export type SessionBegin = (
+  request: Request,
+  remote: RemoteAddr,
+  startedMs: number,
+  bytes: SessionBytes,
+) => () => void;
 
 /**
  * A session on a native server: counted (statsd, --metrics-bind) and, with `access`, when it ends,
- * one access line with status 101 and the whole session's duration (the native servers report no
- * byte counts).
+ * one access line with status 101, the whole session's duration and the bytes each way (message
+ * payloads: the native servers show no frames).
  */
 export function nativeSessionLog(access: Logger | undefined, hub: WebSocketHub): SessionBegin {
-  return (request, remote, startedMs) => {
+  return (request, remote, startedMs, bytes) => {
     hub.nativeSession(true);
     return () => {
       hub.nativeSession(false);
@@ -74,7 +112,13 @@ export function nativeSessionLog(access: Logger | undefined, hub: WebSocketHub):
       access.access({
         request,
         response: new Response(null, { status: 101 }),
-        details: { remote, protocol: "HTTP/1.1", target: url.pathname + url.search, bodyBytes: 0 },
+        details: {
+          remote,
+          protocol: "HTTP/1.1",
+          target: url.pathname + url.search,
+          bodyBytes: bytes.bytesOut,
+          bytesIn: bytes.bytesIn,
+        },
         durationMs: performance.now() - startedMs,
         end: new Date(),
       });
@@ -118,6 +162,22 @@ function bridged(ws: NativeWs): Bridged | undefined {
   return ws.data instanceof Bridged ? ws.data : undefined;
 }
 
+/** What bridgeNativeWebSockets works with besides the app's handler. */
+export interface BridgeOptions {
+  hub: WebSocketHub;
+  /** The app's own `websocket` handlers (Bun's shape). */
+  app: WebSocketHandlers | undefined;
+  /** The send cap of sockets of Deno's shape. */
+  limit: SendLimit;
+  /** Each session's bookkeeping (statsd, --metrics-bind, the access log); none: no bookkeeping. */
+  begin?: SessionBegin;
+  /**
+   * Whether to count each session's bytes (for its access line).
+   * @default {false}
+   */
+  count?: boolean;
+}
+
 /**
  * The handler and `websocket` handlers for Bun.serve under --reuse-port: upgrade requests are
  * offered to the hub first, so the neutral upgradeWebSocket answers them; its 101 becomes Bun's
@@ -125,14 +185,15 @@ function bridged(ws: NativeWs): Bridged | undefined {
  */
 export function bridgeNativeWebSockets(
   handler: FetchHandler,
-  hub: WebSocketHub,
-  app: WebSocketHandlers | undefined,
-  limit: SendLimit,
-  begin?: SessionBegin,
+  { hub, app, limit, begin, count = false }: BridgeOptions,
 ): { handler: FetchHandler; websocket: WebSocketHandlers } {
   const finish = (request: Request, info: ServeInfo, started: number, response: unknown) => {
     const pending = hub.take(request, response);
     if (pending === null || pending.kind !== "deno") return response as Response;
+    // The same answer as on appserve's layer (Bun's own upgrade() would answer a bad version
+    // itself, without the access log seeing it).
+    const refusal = handshakeRefusal(request);
+    if (refusal !== null) return refusal;
     const source = new NativeSource(pending.protocol);
     const bridge = new Bridged(source, () => pending.socket.attach(source, limit));
     const data = new Tagged(undefined, bridge, request, info.remoteAddr, started);
@@ -145,31 +206,45 @@ export function bridgeNativeWebSockets(
     if (!request.headers.has("upgrade")) return handler(request, info);
     hub.offer(request);
     const started = performance.now();
+    let refused: Response | null = null;
     // The app's own server.upgrade() (Bun's shape) tags the socket too, for the access log.
     const tagging: ServeInfo = {
       get remoteAddr() {
         return info.remoteAddr;
       },
       requestIP: (r) => info.requestIP(r),
-      // Bun calls `open` before upgrade() returns: what the session needs travels in `data`.
-      upgrade: (r, options) =>
-        info.upgrade!(r, {
+      upgrade: (r, options) => {
+        // A bad handshake is refused as on appserve's layer: upgrade() says true and the refusal
+        // is the answer (Bun's own 426 would go out past the access log, and the app's reply
+        // with it be logged instead).
+        const refusal = handshakeRefusal(r);
+        if (refusal !== null) {
+          refused = refusal;
+          return true;
+        }
+        // Bun calls `open` before upgrade() returns: what the session needs travels in `data`.
+        return info.upgrade!(r, {
           ...options,
           data: new Tagged(options?.data, undefined, r, info.remoteAddr, started),
-        }),
+        });
+      },
       publish: (topic, data, compress) => info.publish!(topic, data, compress),
     };
+    const done = (response: unknown) => refused ?? finish(request, info, started, response);
     const r = handler(request, tagging);
-    return r instanceof Response
-      ? finish(request, info, started, r)
-      : Promise.resolve(r).then((response) => finish(request, info, started, response));
+    return r instanceof Response ? done(r) : Promise.resolve(r).then(done);
   };
-  const ended = new WeakMap<NativeWs, () => void>();
+  const sessions = new WeakMap<NativeWs, Metered>();
   const websocket: WebSocketHandlers = {
     open(ws: NativeWs) {
       const tag = ws.data;
       if (tag instanceof Tagged) {
-        if (begin !== undefined) ended.set(ws, begin(tag.request, tag.remote, tag.started));
+        if (begin !== undefined) {
+          const bytes: SessionBytes = { bytesIn: 0, bytesOut: 0 };
+          if (count) countSends(ws, bytes);
+          const end = begin(tag.request, tag.remote, tag.started, bytes);
+          sessions.set(ws, { end, bytes: count ? bytes : null });
+        }
         ws.data = tag.bridge ?? tag.appData;
       }
       const b = bridged(ws);
@@ -179,13 +254,17 @@ export function bridgeNativeWebSockets(
       return undefined;
     },
     message(ws: NativeWs, message: string | Uint8Array) {
+      if (count) {
+        const bytes = sessions.get(ws)?.bytes;
+        if (bytes) bytes.bytesIn += payloadBytes(message);
+      }
       const b = bridged(ws);
       if (b === undefined) return app?.message?.(ws, message);
       b.source.emit("message", message, typeof message !== "string");
       return undefined;
     },
     close(ws: NativeWs, code: number, reason: string) {
-      ended.get(ws)?.();
+      sessions.get(ws)?.end();
       const b = bridged(ws);
       if (b === undefined) return app?.close?.(ws, code, reason);
       b.source.emit("close", code, Buffer.from(reason));

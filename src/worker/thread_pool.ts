@@ -64,6 +64,8 @@ export class ThreadPool {
   readonly #goneCounters = new Float64Array(METRIC_COUNTERS);
   /** The threads' sum as last added to the worker's counters. */
   #summed = new Float64Array(METRIC_COUNTERS);
+  /** The threads' open WebSockets as last sent to statsd. */
+  #websockets = 0;
 
   private constructor(options: PoolOptions) {
     this.#options = options;
@@ -118,6 +120,7 @@ export class ThreadPool {
   checkLiveness(): void {
     this.#admission?.recount(this.#open());
     this.#sumCounters();
+    this.#gaugeWebSockets();
     const now = Date.now();
     for (const gate of this.#gates) gate.tick(now);
     const limit = this.#options.config.timeout * 1000;
@@ -130,6 +133,16 @@ export class ThreadPool {
         this.#lose(thread, "stopped answering (busy past the timeout)");
       }
     }
+  }
+
+  // Each thread keeps its count of open WebSockets in its slots; the worker's gauge is their sum
+  // (a thread gone took its sockets with it), sent when it changed.
+  #gaugeWebSockets(): void {
+    let open = 0;
+    for (const thread of this.#threads) if (!thread.dead) open += thread.slots.websockets;
+    if (open === this.#websockets) return;
+    this.#websockets = open;
+    this.#options.log.websocketsOpen(open);
   }
 
   // The threads count their requests in memory of their own; the scoreboard gets what their sum

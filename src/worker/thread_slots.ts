@@ -1,6 +1,6 @@
 // What a gthread thread shows the worker process without a message: one
-// SharedArrayBuffer per thread with a heartbeat, its count of closed connections and
-// one entry per connection (its fd, and whether and since when the app has a
+// SharedArrayBuffer per thread with a heartbeat, its count of closed connections, its open
+// WebSockets and one entry per connection (its fd, and whether and since when the app has a
 // request of it). A message has to wake the other side, which costs too much
 // to do on every request (docs/architecture.md, "Worker classes"); these
 // stores cost next to nothing, so they can be made on every request.
@@ -16,7 +16,8 @@ import type { Libc } from "../runtime/types.ts";
 
 const TICK = 0;
 const CLOSED = 1;
-const HEADER = 2;
+const WEBSOCKETS = 2;
+const HEADER = 3;
 const FIELDS = 3; // state, fd, start
 /** Connections a thread can have watched at once; more are served, unwatched. */
 export const ENTRIES = 256;
@@ -86,6 +87,11 @@ export class SlotWriter implements ExchangeWatch {
     }
   }
 
+  /** The thread's open WebSockets now (the process sends the threads' sum to statsd). */
+  websockets(open: number): void {
+    Atomics.store(this.#a, WEBSOCKETS, open);
+  }
+
   closed(tag: number): void {
     Atomics.add(this.#a, CLOSED, 1);
     if (tag < 0) return;
@@ -115,6 +121,11 @@ export class SlotReader {
   /** Connections the thread has closed (the process counts those it handed over). */
   get closed(): number {
     return Atomics.load(this.#a, CLOSED);
+  }
+
+  /** The thread's open WebSockets. */
+  get websockets(): number {
+    return Atomics.load(this.#a, WEBSOCKETS);
   }
 
   /** Milliseconds since the thread's event loop last turned. */

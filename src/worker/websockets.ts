@@ -5,6 +5,10 @@
 import type { Config } from "../config/settings.ts";
 import type { AppHandler, WebSocketUpgrader } from "../fetch_handler.ts";
 import { WebSocketHub } from "../http/websocket/hub.ts";
+import { AppWebSocket } from "../http/websocket/app_socket.ts";
+import { handshakeRefusal } from "../http/websocket/handshake_refusal.ts";
+import { guardNativeSocket } from "./native_socket_guard.ts";
+import { accessLogger } from "./http_options.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 
@@ -14,26 +18,64 @@ export const WEBSOCKET_SEND_LIMIT = 16 * 1024 * 1024;
 /** Where mod.ts's upgradeWebSocket finds this process's (or thread's) upgrade function. */
 export const UPGRADER_KEY: symbol = Symbol.for("appserve.upgradeWebSocket");
 
-/** The hub for this configuration, reporting to `log`. */
-export function webSocketHub(config: Config, log: Logger): WebSocketHub {
+/**
+ * The hub for this configuration, reporting to `log`; its open sockets go to `gauge`, by default
+ * the statsd gauge (a gthread thread's go to its slots, for the process to sum).
+ */
+export function webSocketHub(
+  config: Config,
+  log: Logger,
+  gauge: (open: number) => void = (open) => log.websocketsOpen(open),
+): WebSocketHub {
   return new WebSocketHub({
     maxMessage: config.websocket_max_message,
     idleTimeout: config.websocket_idle_timeout,
     sendLimit: WEBSOCKET_SEND_LIMIT,
     warn: (message) => log.warning(message),
     appError: (error) => log.exception("Error in a WebSocket handler", error),
-    onCount: (open, opened) => log.websockets(open, opened),
+    onCount: (open, opened) => {
+      log.websockets(opened);
+      gauge(open);
+    },
   });
+}
+
+/** What installWebSockets works with. */
+export interface InstallWebSocketsOptions {
+  hub: WebSocketHub;
+  config: Config;
+  /** Whether it writes access lines decides if native sessions' bytes are counted. */
+  log: Logger;
 }
 
 /**
  * Installs the app-facing upgrade functions of this process or thread: call before the app is
  * imported, so modules that keep a reference to `Deno.upgradeWebSocket` keep ours.
  */
-export function installWebSockets(runtime: Runtime, hub: WebSocketHub, config: Config): void {
+export function installWebSockets(
+  runtime: Runtime,
+  { hub, config, log }: InstallWebSocketsOptions,
+): void {
+  // The bytes of native sessions are counted only for an access line.
+  const count = accessLogger(config, log) !== undefined;
   const upgrade: WebSocketUpgrader = runtime.installWebSocketUpgrade(hub.upgrader, {
     idleTimeout: config.websocket_idle_timeout,
-    upgraded: (u) => hub.nativeUpgraded(u),
+    upgraded: (u) =>
+      hub.nativeUpgraded(
+        u,
+        guardNativeSocket(u.socket, {
+          maxMessage: config.websocket_max_message,
+          limit: hub.sendLimit,
+          count,
+        }),
+      ),
+    refuse: (request) => {
+      const response = handshakeRefusal(request);
+      // The app's socket never opens, as on appserve's layer when a handshake is refused.
+      return response === null
+        ? undefined
+        : { socket: new AppWebSocket(request.url) as unknown as WebSocket, response };
+    },
   });
   (globalThis as Record<symbol, unknown>)[UPGRADER_KEY] = upgrade;
 }

@@ -21,8 +21,9 @@ import {
   type Target,
   TARGETS,
 } from "../_helpers.ts";
-import { rawConnect, readAll } from "../_raw.ts";
+import { rawConnect } from "../_raw.ts";
 import { type Client, CLIENT_KINDS, connect, wsUrl } from "../_ws_client.ts";
+import { openRaw } from "../_ws_raw.ts";
 
 const APPS = join(FIXTURES, "websocket");
 const NEUTRAL = join(APPS, "neutral.ts");
@@ -323,6 +324,45 @@ e2e(
   },
 );
 
+const BYTES_LOGGER = join(FIXTURES, "loggers", "bytes_logger.ts");
+
+e2e(
+  "the access line of a session has the bytes each way in both socket modes: frames on the " +
+    "shared socket, message payloads (UTF-8 for text) under --reuse-port",
+  async (target) => {
+    const runtimeShape = target.workers === "deno" ? DENO_PLAIN : BUN_PLAIN;
+    for (
+      const [app, reusePort] of [[NEUTRAL, false], [NEUTRAL, true], [runtimeShape, true]] as const
+    ) {
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", "-b", `127.0.0.1:${port}`, "--access-logfile", "-"],
+        ...["--logger-class", `${BYTES_LOGGER}:BytesLogger`],
+        ...(reusePort ? ["--reuse-port"] : []),
+        app,
+      ]);
+      const url = await server.ready();
+      const client = await connect("npm-ws", wsUrl(url, "/s"));
+      // 6 bytes of UTF-8 in 5 UTF-16 units, then 6 bytes of binary: 12 each way.
+      client.send("héllo");
+      assert.equal(await client.next(), "héllo");
+      client.send(BYTES);
+      assert.deepEqual(await client.next(), BYTES);
+      client.close(1000);
+      await client.closed;
+      const m = await server.waitFor(/^bytes \/s 101 in=(\d+) out=(\d+)$/m);
+      const what = `${app} ${reusePort ? "--reuse-port" : "shared"}: ${m[0]}`;
+      if (reusePort) {
+        assert.deepEqual([Number(m[1]), Number(m[2])], [12, 12], what);
+      } else {
+        // Frame heads, the client's masks and the close frames come on top.
+        assert.ok(Number(m[1]) > 12 && Number(m[2]) > 12, what);
+      }
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
+
 e2eOn(
   "deno",
   "--reuse-port on Deno workers: an app in Bun's shape serves plain requests and refuses an " +
@@ -369,19 +409,52 @@ e2e(
   },
 );
 
-e2e("an upgrade without Sec-WebSocket-Key gets 400 and the worker keeps serving", async (t) => {
-  const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
-  const url = await server.ready();
-  const port = Number(new URL(url).port);
-  const socket = await rawConnect(port);
-  socket.write(
-    "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n" +
-      "Sec-WebSocket-Version: 13\r\n\r\n",
-  );
-  assert.equal((await readAll(socket)).status, 400);
-  await echoes(await connect("native", wsUrl(url)));
-  assert.equal((await server.stop()).code, 0);
-});
+/** The status and Sec-WebSocket-Version of the answer to an upgrade request so changed. */
+async function handshake(
+  port: number,
+  changes: Record<string, string | null>,
+): Promise<[number, string | null]> {
+  // The head alone: Deno.serve keeps the connection after a refusal, appserve's layer closes it.
+  const o = await openRaw(port, "/", changes);
+  o.socket.destroy();
+  return [o.status, o.headers["sec-websocket-version"] ?? null];
+}
+
+e2e(
+  "a bad handshake gets 400 without Sec-WebSocket-Key and 426 with Sec-WebSocket-Version: 13 " +
+    "for any version but 13, in both socket modes; the worker keeps serving",
+  async (t) => {
+    const runtimeShape = t.workers === "deno" ? DENO_PLAIN : BUN_PLAIN;
+    const runs = [[NEUTRAL, false], [NEUTRAL, true], [runtimeShape, false], [runtimeShape, true]];
+    for (const [app, reusePort] of runs as [string, boolean][]) {
+      const port = await freePort();
+      const server = start(t, [
+        "-w",
+        "1",
+        ...(reusePort ? ["--reuse-port"] : []),
+        "-b",
+        `127.0.0.1:${port}`,
+        "--access-logfile",
+        "-",
+        app,
+      ]);
+      const url = await server.ready();
+      const mode = `${app} ${reusePort ? "--reuse-port" : "shared socket"}`;
+      assert.deepEqual(await handshake(port, { "sec-websocket-key": null }), [400, null], mode);
+      for (const version of ["12", "8", null]) {
+        assert.deepEqual(
+          await handshake(port, { "sec-websocket-version": version }),
+          [426, "13"],
+          `${mode}, version ${version}`,
+        );
+      }
+      await echoes(await connect("native", wsUrl(url)));
+      // appserve answers it, not the native server: the access log has it in both modes.
+      await server.waitFor(/"GET \/ HTTP\/1\.1" 426 /);
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
 
 e2e(
   "--max-requests counts an upgrade; the retiring worker says 1001 to its open WebSocket",
@@ -442,6 +515,44 @@ e2e(
   },
 );
 
+e2e(
+  "gthread: the statsd gauge of open WebSockets is the worker's total over its threads",
+  async (target) => {
+    const udp = createSocket("udp4");
+    const gauges: string[] = [];
+    udp.on("message", (d) =>
+      gauges.push(
+        ...String(d).split("\n").filter((m) => m.startsWith("gunicorn.websocket.open:")),
+      ));
+    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+    try {
+      const server = start(target, [
+        ...["-k", "gthread", "--threads", "2", "-w", "1", "-b", "127.0.0.1:0"],
+        ...["--statsd-host", `127.0.0.1:${udp.address().port}`],
+        NEUTRAL,
+      ]);
+      const url = await server.ready(1);
+      // The worker hands each connection to the thread with the fewest: two sockets on each.
+      const clients: Client[] = [];
+      for (let i = 0; i < 4; i++) {
+        const c = await connect("npm-ws", wsUrl(url));
+        c.send("here");
+        assert.equal(await c.next(), "here");
+        clients.push(c);
+      }
+      // Each thread sending its own count would leave the gauge at 2.
+      await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:4|g", "the gauge at 4");
+      for (const c of clients) c.close(1000);
+      await Promise.all(clients.map((c) => c.closed));
+      await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:0|g", "the gauge at 0");
+      assert.ok(gauges.every((g) => /:[0-4]\|g$/.test(g)), gauges.join());
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      udp.close();
+    }
+  },
+);
+
 /** A masked client text frame (RFC 6455 §5.2), for a raw-socket client. */
 function textFrame(text: string): Buffer {
   const payload = Buffer.from(text);
@@ -456,6 +567,49 @@ e2e(
     const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
     const url = await server.ready();
     const socket = await rawConnect(Number(new URL(url).port));
+    socket.write(
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    socket.write(textFrame("flood"));
+    // Never read: the app's sends pile up until the cap closes the socket.
+    socket.pause();
+    await server.waitFor(/\[WARNING\] WebSocket closed with 1008: more than 16777216 bytes/);
+    socket.destroy();
+    await echoes(await connect("native", wsUrl(url)));
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "--reuse-port: a message past --websocket-max-message (in UTF-8 bytes) closes with 1009 " +
+    "unseen by the app, and a client that stops reading is closed at the 16 MiB send cap",
+  async (target) => {
+    const runtimeShape = target.workers === "deno" ? DENO_PLAIN : BUN_PLAIN;
+    for (const app of [runtimeShape, NEUTRAL]) {
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`],
+        ...["--websocket-max-message", "1024", app],
+      ]);
+      const url = await server.ready();
+      for (const kind of CLIENT_KINDS) {
+        const c = await connect(kind, wsUrl(url));
+        c.send("é".repeat(512));
+        assert.equal(await c.next(), "é".repeat(512));
+        // 513 UTF-16 units, 1026 bytes.
+        c.send("é".repeat(513));
+        const closed = await Promise.race([c.closed, sleep(10_000).then(() => null)]);
+        assert.equal(closed?.code, 1009, `${app} ${kind}`);
+        // The app never echoed it.
+        await assert.rejects(c.next(200), /closed \(1009\)/);
+      }
+      await server.stop();
+    }
+    const port = await freePort();
+    const server = start(target, ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, NEUTRAL]);
+    const url = await server.ready();
+    const socket = await rawConnect(port);
     socket.write(
       "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",

@@ -57,6 +57,18 @@ export interface SessionEnd {
   code: number;
 }
 
+/** Bytes a session on a native server carried each way, as message payloads. */
+export interface SessionBytes {
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** A socket Deno.serve upgraded, and its counts. */
+export interface NativeSession {
+  socket: WebSocket;
+  bytes: SessionBytes;
+}
+
 /** The request head as the handshake needs it. */
 export interface HandshakeHead {
   method: string;
@@ -117,7 +129,7 @@ export class WebSocketHub {
   #handlers: WebSocketHandlers | undefined;
   #ticker: ReturnType<typeof setInterval> | null = null;
   #warned = false;
-  readonly #native = new WeakMap<Response, WebSocket>();
+  readonly #native = new WeakMap<Response, NativeSession>();
   #nativeOpen = 0;
 
   constructor(options: WebSocketHubOptions) {
@@ -151,12 +163,12 @@ export class WebSocketHub {
   }
 
   /** A native server's upgrade (Deno.serve's, under --reuse-port): its socket, by its 101. */
-  nativeUpgraded(upgrade: WebSocketUpgrade): void {
-    this.#native.set(upgrade.response, upgrade.socket);
+  nativeUpgraded(upgrade: WebSocketUpgrade, bytes: SessionBytes): void {
+    this.#native.set(upgrade.response, { socket: upgrade.socket, bytes });
   }
 
   /** The socket of a native upgrade whose 101 this is. */
-  nativeSocket(response: Response): WebSocket | undefined {
+  nativeSocket(response: Response): NativeSession | undefined {
     return this.#native.get(response);
   }
 
