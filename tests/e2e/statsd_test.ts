@@ -178,7 +178,7 @@ e2e(
       ]);
       const url = await server.ready(1);
       const backlogs = () => receiver.metrics.filter((m) => m.startsWith("gunicorn.backlog:"));
-      await eventually(() => backlogs().includes("gunicorn.backlog:0|h"), "an idle backlog");
+      await eventually(() => backlogs().includes("gunicorn.backlog:0|ms"), "an idle backlog");
       const [worker] = childPids(server.pid);
       process.kill(worker, "SIGSTOP");
       try {
@@ -186,7 +186,7 @@ e2e(
         for (let i = 0; i < 3; i++) sockets.push(await rawConnect(Number(new URL(url).port)));
         for (let i = 0; i < 4; i++) sockets.push(await rawConnect(path));
         sockets.forEach((s) => s.on("error", () => {}));
-        await eventually(() => backlogs().includes("gunicorn.backlog:7|h"), "7 queued");
+        await eventually(() => backlogs().includes("gunicorn.backlog:7|ms"), "7 queued");
       } finally {
         process.kill(worker, "SIGCONT");
       }
