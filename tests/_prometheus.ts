@@ -1,7 +1,7 @@
 // A reader of Prometheus's text exposition format (0.0.4) that enforces the format's rules, so a
 // test of --metrics-bind fails on output a Prometheus server would refuse: names, labels and
 // their escaping, values, one TYPE per family before its samples, histogram buckets cumulative
-// with +Inf equal to _count.
+// with +Inf equal to _count, no two samples with one name and the same labels.
 
 export interface Sample {
   name: string;
@@ -38,6 +38,7 @@ export function parsePrometheus(text: string): Sample[] {
   if (!text.endsWith("\n")) throw new Error("the exposition must end with a newline");
   const types = new Map<string, string>();
   const samples: Sample[] = [];
+  const series = new Set<string>();
   for (const line of text.slice(0, -1).split("\n")) {
     if (line.startsWith("#")) {
       const m = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
@@ -56,11 +57,11 @@ export function parsePrometheus(text: string): Sample[] {
     const type = types.get(family);
     if (!type) throw new Error(`sample before its TYPE: ${line}`);
     if (type === "histogram" && family === m[1]) throw new Error(`bare histogram sample: ${line}`);
-    samples.push({
-      name: m[1],
-      labels: parseLabels(m[2] ?? "", line),
-      value: parseValue(m[3], line),
-    });
+    const labels = parseLabels(m[2] ?? "", line);
+    const key = JSON.stringify([m[1], ...Object.entries(labels).sort()]);
+    if (series.has(key)) throw new Error(`duplicate sample: ${line}`);
+    series.add(key);
+    samples.push({ name: m[1], labels, value: parseValue(m[3], line) });
   }
   for (const [family, type] of types) {
     if (type !== "histogram") continue;

@@ -26,6 +26,8 @@ Deno.test("renderMetrics() writes what the format's rules accept, buckets cumula
       { listener: 'unix:/tmp/a"b', queued: 0 },
       { listener: "http://127.0.0.1:80", pid: 7, queued: 4 },
       { listener: "http://127.0.0.1:80", pid: 8, queued: 1 },
+      // A second socket of worker 8 under the same address: one sample, summed.
+      { listener: "http://127.0.0.1:80", pid: 8, queued: 2 },
     ],
     dropped: { syslog: 5, otel: 0 },
   }));
@@ -46,11 +48,11 @@ Deno.test("renderMetrics() writes what the format's rules accept, buckets cumula
   assert.equal(samples.filter((s) => s.name === "appserve_worker_connections").length, 1);
   assert.equal(sampleValue(samples, "appserve_worker_requests_total", { pid: "7" }), 2);
   const listener = { listener: "http://127.0.0.1:80" };
-  assert.equal(sampleValue(samples, "appserve_listen_backlog", listener), 5);
+  assert.equal(sampleValue(samples, "appserve_listen_backlog", listener), 7);
   assert.equal(sampleValue(samples, "appserve_listen_backlog", { listener: 'unix:/tmp/a"b' }), 0);
   assert.equal(
     sampleValue(samples, "appserve_worker_listen_backlog", { ...listener, pid: "8" }),
-    1,
+    3,
   );
   assert.equal(sampleValue(samples, "appserve_log_dropped_total", { sender: "syslog" }), 5);
   assert.equal(sampleValue(samples, "appserve_log_dropped_total", { sender: "otel" }), 0);
@@ -63,6 +65,10 @@ Deno.test("parsePrometheus() refuses what a Prometheus server would", () => {
   assert.throws(() => parsePrometheus('# TYPE x gauge\nx{a="1} 1\n'), /bad labels/);
   assert.throws(() => parsePrometheus("# TYPE x gauge\nx one\n"), /bad value/);
   assert.throws(() => parsePrometheus("# TYPE x gauge\nx 1"), /newline/);
+  assert.throws(
+    () => parsePrometheus('# TYPE x gauge\nx{a="1",b="2"} 1\nx{b="2",a="1"} 2\n'),
+    /duplicate sample/,
+  );
   const histogram = "# TYPE h histogram\n" +
     'h_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n';
   assert.throws(() => parsePrometheus(histogram), /buckets go down/);

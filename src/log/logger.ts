@@ -283,9 +283,12 @@ export class Logger {
     if (changed) this.debug(`${count} workers`);
   }
 
-  /** The listen queues' length, summed: the statsd histogram `gunicorn.backlog` (master). */
+  /**
+   * The listen queues' length, summed: `gunicorn.backlog` (master), sent as gunicorn's
+   * histogram() sends it, with `|ms`.
+   */
   backlog(queued: number): void {
-    this.#metrics?.histogram("gunicorn.backlog", queued);
+    this.#metrics?.timing("gunicorn.backlog", queued);
   }
 
   // Lines go out in batches, every ACCESS_FLUSH_MS, ACCESS_BATCH_LINES or ACCESS_BATCH_BYTES,

@@ -1,7 +1,7 @@
 // gunicorn's statsd metrics over UDP, through hot-shots: counters
 // gunicorn.requests, gunicorn.request.status.<code>, gunicorn.log.<level>, the
-// timer gunicorn.request.duration (ms), the gauge gunicorn.workers and the histogram
-// gunicorn.backlog (--enable-backlog-metric), with
+// timers (gunicorn's histograms, `|ms`) gunicorn.request.duration and gunicorn.backlog
+// (--enable-backlog-metric), the gauge gunicorn.workers, with
 // dogstatsd tags when dogstatsd_tags names some.
 
 import StatsD from "hot-shots";
@@ -11,7 +11,6 @@ export interface Metrics {
   increment(name: string): void;
   timing(name: string, ms: number): void;
   gauge(name: string, value: number): void;
-  histogram(name: string, value: number): void;
   close(): void;
 }
 
@@ -59,7 +58,6 @@ export function statsdClient(
     increment: (name) => client.increment(name),
     timing: (name, ms) => client.timing(name, ms),
     gauge: (name, value) => client.gauge(name, value),
-    histogram: (name, value) => client.histogram(name, value),
     close: () => client.close(),
   };
 }

@@ -14,6 +14,7 @@ import { formatAddress } from "../net/bind.ts";
 import { tlsEnabled } from "../tls/tls_files.ts";
 import { closeListeners } from "../net/listeners.ts";
 import type { ArbiterContext } from "./arbiter_context.ts";
+import { BacklogMetric } from "./backlog_metric.ts";
 import { EventQueue } from "./event_queue.ts";
 import { Generations } from "./generations.ts";
 import { Reexec } from "./reexec.ts";
@@ -57,7 +58,7 @@ export class Arbiter {
   #events = new EventQueue<Event>();
   #numWorkers: number;
   #age = 0;
-  #backlogSentAt = -Infinity;
+  readonly #backlog = new BacklogMetric(TICK_MS);
   readonly #generations = new Generations();
   readonly #usr2: Reexec;
   readonly #startUp: StartUp;
@@ -106,7 +107,7 @@ export class Arbiter {
         this.#workers.murderStuck(this.#ctx.config, log);
         this.#workers.recycleBloated(this.#ctx.config.max_worker_memory, log, MEMORY_CHECK_MS);
         await this.#manageWorkers();
-        this.#sendBacklog();
+        this.#backlog.maybeSend(this.#ctx, this.#workers);
       }
     } catch (stop) {
       code = await this.#halt(stop);
@@ -332,17 +333,6 @@ export class Arbiter {
       libc: runtime.libc(),
       dropped: log.dropped,
     });
-  }
-
-  // gunicorn's --enable-backlog-metric: the listen queues' sum, about once a tick as gunicorn
-  // sends it once a loop turn (events wake this loop more often; the slack keeps ticks in).
-  #sendBacklog(): void {
-    const { config, runtime, listeners, reusePort, log } = this.#ctx;
-    if (!config.enable_backlog_metric || !config.statsd_host) return;
-    const now = performance.now();
-    if (now - this.#backlogSentAt < TICK_MS * 0.9) return;
-    this.#backlogSentAt = now;
-    log.backlog(this.#workers.backlog({ listeners, reusePort, libc: runtime.libc() }));
   }
 
   /** /healthz: the configured number of current workers are booted and heartbeating. */

@@ -8,34 +8,21 @@ import {
   METRIC_COUNTERS,
   readTotals,
 } from "../ipc/request_metrics.ts";
-import { formatAddress } from "../net/bind.ts";
-import {
-  listeningSockets,
-  socketInodes,
-  tcpListenQueue,
-  unixListenQueues,
-} from "../net/listen_backlog.ts";
-import type { Listener } from "../net/listeners.ts";
-import type { Libc } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
 import { beatInterval } from "../worker/lifecycle.ts";
+import { ListenQueues, type QueueSources } from "./listen_queues.ts";
 import { type Backlog, renderMetrics } from "./prometheus_text.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 import { residentBytes } from "./worker_memory.ts";
 import type { WorkerSlots } from "./worker_slots.ts";
 
 /** What a scrape reads besides the workers' records. */
-export interface MetricsSources {
+export interface MetricsSources extends QueueSources {
   slots: WorkerSlots | undefined;
   runtime: string;
   workerRuntime: string;
   /** The number of workers asked for. */
   configured: number;
-  /** The master's listening sockets, TCP and unix: each has a backlog to show. */
-  listeners: Listener[];
-  /** Addresses each worker binds itself (reuse-port mode): each worker's socket has a backlog. */
-  reusePort: { host: string; port: number }[];
-  libc: Libc;
   /** Lines the master's own log senders dropped (its Logger.dropped). */
   dropped: DroppedLines;
 }
@@ -43,6 +30,7 @@ export interface MetricsSources {
 export class MetricsBook {
   readonly #restarts = { exit: 0, timeout: 0, max_requests: 0, memory: 0, reload: 0 };
   readonly #gone = new Float64Array(METRIC_COUNTERS);
+  readonly #queues = new ListenQueues();
 
   /**
    * A worker was reaped, while `generation` is current: why it was replaced (a worker stopped
@@ -53,6 +41,11 @@ export class MetricsBook {
       (worker.generation !== generation ? "reload" : worker.retiring ? undefined : "exit");
     if (reason) this.#restarts[reason]++;
     if (counters) addCounters(this.#gone, counters);
+  }
+
+  /** The listen queues, each listener's (and each reuse-port worker's socket's). */
+  backlog(workers: WorkerHandle[], sources: QueueSources): Backlog[] {
+    return this.#queues.read(workers, sources);
   }
 
   /** Prometheus's text, from the master's records and the scoreboard. */
@@ -93,46 +86,10 @@ export class MetricsBook {
       inFlight,
       websockets,
       restarts: { ...this.#restarts },
-      backlog: backlog(workers, sources),
+      backlog: this.#queues.read(workers, sources),
       dropped,
     });
   }
-}
-
-/**
- * The listen queues: the master's TCP listeners through TCP_INFO, the rest (unix ones) through
- * sock_diag; reuse-port sockets, which only workers hold, as /proc/net/tcp shows each worker's.
- */
-export function backlog(
-  workers: WorkerHandle[],
-  sources: Pick<MetricsSources, "listeners" | "reusePort" | "libc">,
-): Backlog[] {
-  const out: Backlog[] = [];
-  const others: Listener[] = [];
-  for (const listener of sources.listeners) {
-    const queued = tcpListenQueue(sources.libc, listener.fd);
-    if (queued !== undefined) out.push({ listener: formatAddress(listener.address), queued });
-    else others.push(listener);
-  }
-  const unix = unixListenQueues(sources.libc, others.map((l) => l.fd));
-  for (const listener of others) {
-    const queued = unix.get(listener.fd);
-    if (queued !== undefined) out.push({ listener: formatAddress(listener.address), queued });
-  }
-  if (sources.reusePort.length === 0) return out;
-  const owners = new Map<number, number>();
-  for (const worker of workers) {
-    for (const inode of socketInodes(worker.pid)) owners.set(inode, worker.pid);
-  }
-  const sockets = listeningSockets(new Set(owners.keys()));
-  for (const address of sources.reusePort) {
-    const listener = formatAddress({ kind: "tcp", ...address });
-    for (const socket of sockets) {
-      if (socket.port !== address.port) continue;
-      out.push({ listener, pid: owners.get(socket.inode), queued: socket.queued });
-    }
-  }
-  return out;
 }
 
 /**

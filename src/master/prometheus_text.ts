@@ -77,11 +77,18 @@ function backlog(out: string[], queues: Backlog[]): void {
   const sums = new Map<string, number>();
   for (const q of queues) sums.set(q.listener, (sums.get(q.listener) ?? 0) + q.queued);
   for (const [listener, n] of sums) out.push(`${name}{listener="${label(listener)}"} ${n}`);
-  const own = queues.filter((q) => q.pid !== undefined);
-  if (own.length === 0) return;
+  // One sample per listener and worker, summed should a worker have two sockets under one
+  // address (a host name, or an address given twice).
+  const own = new Map<string, Backlog>();
+  for (const q of queues) {
+    if (q.pid === undefined) continue;
+    const key = `${q.pid} ${q.listener}`;
+    own.set(key, { ...q, queued: (own.get(key)?.queued ?? 0) + q.queued });
+  }
+  if (own.size === 0) return;
   const help = "Connections waiting to be accepted, per worker's own socket (reuse-port).";
   family(out, "appserve_worker_listen_backlog", "gauge", help);
-  for (const q of own) {
+  for (const q of own.values()) {
     out.push(
       `appserve_worker_listen_backlog{listener="${label(q.listener)}",pid="${q.pid}"} ${q.queued}`,
     );

@@ -13,7 +13,9 @@ import { readTotals } from "../ipc/request_metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Listener } from "../net/listeners.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { backlog, healthy, MetricsBook, type MetricsSources } from "./metrics_book.ts";
+import type { QueueSources } from "./listen_queues.ts";
+import { healthy, MetricsBook, type MetricsSources } from "./metrics_book.ts";
+import type { Backlog } from "./prometheus_text.ts";
 import { rawEnv, spawnWorker } from "./spawn.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
@@ -190,9 +192,9 @@ export class WorkerSet {
     return this.#book.render(this.all(), { ...sources, slots: this.#slots });
   }
 
-  /** Connections waiting in every listen queue, summed (--enable-backlog-metric). */
-  backlog(sources: Pick<MetricsSources, "listeners" | "reusePort" | "libc">): number {
-    return backlog(this.all(), sources).reduce((sum, q) => sum + q.queued, 0);
+  /** Connections waiting in each listen queue (--enable-backlog-metric). */
+  backlog(sources: QueueSources): Backlog[] {
+    return this.#book.backlog(this.all(), sources);
   }
 
   /** /healthz: `wanted` workers are booted and heartbeating. */

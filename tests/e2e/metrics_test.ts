@@ -370,6 +370,44 @@ e2e(
   },
 );
 
+e2e(
+  "--reuse-port: a worker's socket counts under its own address only, two addresses on one port",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const port = await freePort();
+    const [one, two] = [`http://127.0.0.1:${port}`, `http://127.0.0.2:${port}`];
+    const server = start(target, [
+      ...["-w", "1", "--reuse-port", ...metrics],
+      ...["-b", `127.0.0.1:${port}`, "-b", `127.0.0.2:${port}`, PID_APP],
+    ]);
+    await server.ready(1);
+    const own = (s: Sample[]) =>
+      s.filter((x) => x.name === "appserve_worker_listen_backlog")
+        .map((x) => `${x.labels.listener} ${x.value}`).sort();
+    // The worker's two sockets exist once it answers on both addresses.
+    for (const url of [one, two]) assert.equal((await get(`${url}/`)).status, 200);
+    await eventually(async () => own(await scrape(base)).length === 2, "both sockets shown");
+    const [worker] = childPids(server.pid);
+    process.kill(worker, "SIGSTOP");
+    let sockets: Socket[] = [];
+    try {
+      sockets = await connectMany(port, 3);
+      sockets.forEach((s) => s.write("GET /q HTTP/1.1\r\nhost: x\r\n\r\n"));
+      let stuck: Sample[] = [];
+      await eventually(async () => {
+        stuck = await scrape(base);
+        return sampleValue(stuck, "appserve_listen_backlog", { listener: one }) === 3;
+      }, "3 connections queued");
+      assert.equal(sampleValue(stuck, "appserve_listen_backlog", { listener: two }), 0);
+      assert.deepEqual(own(stuck), [`${one} 3`, `${two} 0`]);
+    } finally {
+      process.kill(worker, "SIGCONT");
+    }
+    sockets.forEach((s) => s.destroy());
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
 for (const workerClass of ["async", "gthread"]) {
   e2e(
     `${workerClass}: lines dropped by an unreachable syslog and OTLP collector are counted`,

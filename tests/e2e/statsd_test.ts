@@ -6,7 +6,7 @@ import { createSocket } from "node:dgram";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
-import { e2e, eventually, FIXTURES, get, run, start, tempDir } from "../_helpers.ts";
+import { e2e, eventually, FIXTURES, freePort, get, run, start, tempDir } from "../_helpers.ts";
 import { childPids } from "../_procs.ts";
 import { rawConnect } from "../_raw.ts";
 
@@ -171,14 +171,14 @@ e2e(
     const path = join(dir.path, "app.sock");
     const statsd = ["--statsd-host", `127.0.0.1:${receiver.port}`];
     const sockets: Socket[] = [];
+    const server = start(target, [
+      ...[...statsd, "--enable-backlog-metric", "-w", "1"],
+      ...["-b", "127.0.0.1:0", "-b", `unix:${path}`, PID_APP],
+    ]);
     try {
-      const server = start(target, [
-        ...[...statsd, "--enable-backlog-metric", "-w", "1"],
-        ...["-b", "127.0.0.1:0", "-b", `unix:${path}`, PID_APP],
-      ]);
       const url = await server.ready(1);
       const backlogs = () => receiver.metrics.filter((m) => m.startsWith("gunicorn.backlog:"));
-      await eventually(() => backlogs().includes("gunicorn.backlog:0|h"), "an idle backlog");
+      await eventually(() => backlogs().includes("gunicorn.backlog:0|ms"), "an idle backlog");
       const [worker] = childPids(server.pid);
       process.kill(worker, "SIGSTOP");
       try {
@@ -186,32 +186,77 @@ e2e(
         for (let i = 0; i < 3; i++) sockets.push(await rawConnect(Number(new URL(url).port)));
         for (let i = 0; i < 4; i++) sockets.push(await rawConnect(path));
         sockets.forEach((s) => s.on("error", () => {}));
-        await eventually(() => backlogs().includes("gunicorn.backlog:7|h"), "7 queued");
+        await eventually(() => backlogs().includes("gunicorn.backlog:7|ms"), "7 queued");
       } finally {
         process.kill(worker, "SIGCONT");
       }
+    } finally {
       sockets.forEach((s) => s.destroy());
       await server.stop();
-    } finally {
       receiver.close();
       dir.remove();
     }
   },
 );
 
+e2e(
+  "--enable-backlog-metric --reuse-port counts a worker's socket once, two addresses on one port",
+  async (target) => {
+    const receiver = await udpReceiver();
+    const port = await freePort();
+    const sockets: Socket[] = [];
+    const server = start(target, [
+      ...["--statsd-host", `127.0.0.1:${receiver.port}`, "--enable-backlog-metric"],
+      ...["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, "-b", `127.0.0.2:${port}`],
+      PID_APP,
+    ]);
+    try {
+      await server.ready(1);
+      for (const host of ["127.0.0.1", "127.0.0.2"]) {
+        assert.equal((await get(`http://${host}:${port}/`)).status, 200);
+      }
+      const backlogs = () => receiver.metrics.filter((m) => m.startsWith("gunicorn.backlog:"));
+      await eventually(() => backlogs().includes("gunicorn.backlog:0|ms"), "an idle backlog");
+      const [worker] = childPids(server.pid);
+      process.kill(worker, "SIGSTOP");
+      try {
+        for (let i = 0; i < 3; i++) sockets.push(await rawConnect(port));
+        sockets.forEach((s) => s.on("error", () => {}));
+        // Bun's server defers accepting a connection until its first bytes come.
+        sockets.forEach((s) => s.write("GET /q HTTP/1.1\r\nhost: x\r\n\r\n"));
+        await eventually(() => backlogs().includes("gunicorn.backlog:3|ms"), "3 queued");
+        // Counted under both addresses, the sum would pass 3.
+        const values = backlogs().map((m) => Number(/:(\d+)\|/.exec(m)![1]));
+        assert.ok(values.every((n) => n <= 3), backlogs().join());
+      } finally {
+        process.kill(worker, "SIGCONT");
+      }
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      await server.stop();
+      receiver.close();
+    }
+  },
+);
+
 e2e("without --enable-backlog-metric no gunicorn.backlog is sent", async (target) => {
   const receiver = await udpReceiver();
+  const server = start(target, [
+    ...["--statsd-host", `127.0.0.1:${receiver.port}`, "-b", "127.0.0.1:0", PID_APP],
+  ]);
   try {
-    const server = start(target, [
-      ...["--statsd-host", `127.0.0.1:${receiver.port}`, "-b", "127.0.0.1:0", PID_APP],
-    ]);
     await server.ready(1);
-    await eventually(() => receiver.metrics.includes("gunicorn.workers:1|g"), "the gauge");
-    // Three ticks of the master's loop, each of which would have sent one.
-    await new Promise((r) => setTimeout(r, 3000));
+    const gauges = () => receiver.metrics.filter((m) => m.startsWith("gunicorn.workers:"));
+    await eventually(() => gauges().includes("gunicorn.workers:1|g"), "the gauge");
+    // Two turns of the master's loop, each sending its gauge as it changes: with the metric
+    // on, the first turn would have sent gunicorn.backlog, and datagrams arrive in order.
+    server.signal("SIGTTIN");
+    await eventually(() => gauges().includes("gunicorn.workers:2|g"), "2 workers");
+    server.signal("SIGTTOU");
+    await eventually(() => gauges().lastIndexOf("gunicorn.workers:1|g") > 0, "1 worker again");
     assert.deepEqual(receiver.metrics.filter((m) => m.startsWith("gunicorn.backlog")), []);
-    await server.stop();
   } finally {
+    await server.stop();
     receiver.close();
   }
 });
