@@ -21,7 +21,7 @@ import {
   type Target,
   TARGETS,
 } from "../_helpers.ts";
-import { rawConnect } from "../_raw.ts";
+import { rawConnect, rawExchange } from "../_raw.ts";
 import { type Client, CLIENT_KINDS, connect, wsUrl } from "../_ws_client.ts";
 import { openRaw } from "../_ws_raw.ts";
 
@@ -451,6 +451,70 @@ e2e(
       await echoes(await connect("native", wsUrl(url)));
       // appserve answers it, not the native server: the access log has it in both modes.
       await server.waitFor(/"GET \/ HTTP\/1\.1" 426 /);
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
+
+const FALLBACK = join(APPS, "fallback.ts");
+
+/** The status and body of the first answer to a GET of `path` with these extra header lines. */
+async function rawGet(port: number, path: string, lines: string): Promise<[number, string]> {
+  const a = await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: x\r\n${lines}\r\n`);
+  const body = a.text.slice(a.text.indexOf("\r\n\r\n") + 4);
+  return [a.status, /^[0-9a-f]+\r\n/.test(body) ? body.split("\r\n")[1] : body];
+}
+
+e2e(
+  "a request that asks for no WebSocket is not refused: upgradeWebSocket throws (Deno's words " +
+    "on Deno workers) and server.upgrade() says false, so the app's fallback answers, in both " +
+    "socket modes",
+  async (target) => {
+    for (const reusePort of [false, true]) {
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", "-b", `127.0.0.1:${port}`],
+        ...(reusePort ? ["--reuse-port"] : []),
+        FALLBACK,
+      ]);
+      await server.ready();
+      const mode = reusePort ? "--reuse-port" : "shared socket";
+      const plain = await rawGet(port, "/", "Connection: close\r\n");
+      const h2c = await rawGet(port, "/", "Connection: Upgrade, close\r\nUpgrade: h2c\r\n");
+      for (const [what, [status, body]] of [["plain", plain], ["h2c", h2c]] as const) {
+        assert.equal(status, 200, `${mode} ${what}: ${body}`);
+        if (target.workers === "deno") {
+          assert.equal(
+            body,
+            "fallback: Invalid Header: 'upgrade' header must contain 'websocket'\n",
+            `${mode} ${what}`,
+          );
+        } else {
+          assert.match(body, /^fallback: /, `${mode} ${what}`);
+        }
+      }
+      // Upgrade: websocket without Connection: upgrade is Deno's second throw.
+      if (target.workers === "deno") {
+        assert.deepEqual(
+          await rawGet(port, "/", "Connection: close\r\nUpgrade: websocket\r\n"),
+          [200, "fallback: Invalid Header: 'connection' header must contain 'Upgrade'\n"],
+          mode,
+        );
+      }
+      // Bun's shape: server.upgrade() needs Bun workers under --reuse-port.
+      if (!(reusePort && target.workers === "deno")) {
+        assert.deepEqual(
+          await rawGet(port, "/bun", "Connection: Upgrade, close\r\nUpgrade: h2c\r\n"),
+          [200, "not upgraded\n"],
+          mode,
+        );
+      }
+      // A real upgrade still goes through.
+      const c = await connect("npm-ws", wsUrl(`http://127.0.0.1:${port}`));
+      c.send("hi");
+      assert.equal(await c.next(), "hi");
+      c.close(1000);
+      await c.closed;
       assert.equal((await server.stop()).code, 0);
     }
   },
