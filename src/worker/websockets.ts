@@ -71,10 +71,11 @@ export function installWebSockets(
       ),
     refuse: (request) => {
       const response = handshakeRefusal(request);
+      if (response === null) return undefined;
+      // Deno.serve keeps the connection after it (it ignores the header): it would say untrue.
+      response.headers.delete("connection");
       // The app's socket never opens, as on appserve's layer when a handshake is refused.
-      return response === null
-        ? undefined
-        : { socket: new AppWebSocket(request.url) as unknown as WebSocket, response };
+      return { socket: new AppWebSocket(request.url) as unknown as WebSocket, response };
     },
   });
   (globalThis as Record<symbol, unknown>)[UPGRADER_KEY] = upgrade;

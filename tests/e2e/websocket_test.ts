@@ -448,6 +448,18 @@ e2e(
           `${mode}, version ${version}`,
         );
       }
+      // The refusal says `connection: close` exactly when the connection ends after it (on
+      // Deno.serve it goes on): the request pipelined behind it is answered only if not.
+      const a = await rawExchange(
+        port,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n" +
+          "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      );
+      const head = a.text.slice(0, a.text.indexOf("\r\n\r\n") + 2).toLowerCase();
+      const answers = a.text.match(/HTTP\/1\.1 \d{3} /g)?.length;
+      assert.equal(a.status, 426, mode);
+      assert.equal(head.includes("\r\nconnection: close\r\n"), answers === 1, `${mode}: ${a.text}`);
       await echoes(await connect("native", wsUrl(url)));
       // appserve answers it, not the native server: the access log has it in both modes.
       await server.waitFor(/"GET \/ HTTP\/1\.1" 426 /);
