@@ -643,7 +643,13 @@ e2e(
       assert.deepEqual([...threads.values()], [2, 2]);
       // Each thread sending its own count would leave the gauge at 2.
       await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:4|g", "the gauge at 4");
-      for (const c of clients) c.close(1000);
+      // One closes: only the total goes out (a thread's own count would say 1 on the way).
+      const sent = gauges.length;
+      clients[0].close(1000);
+      await clients[0].closed;
+      await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:3|g", "the gauge at 3");
+      assert.deepEqual(gauges.slice(sent), ["gunicorn.websocket.open:3|g"]);
+      for (const c of clients.slice(1)) c.close(1000);
       await Promise.all(clients.map((c) => c.closed));
       await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:0|g", "the gauge at 0");
       assert.ok(gauges.every((g) => /:[0-4]\|g$/.test(g)), gauges.join());
