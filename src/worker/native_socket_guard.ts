@@ -34,8 +34,8 @@ const OPEN = 1;
 export function guardNativeSocket(socket: WebSocket, options: NativeGuardOptions): SessionBytes {
   const { maxMessage, limit, count } = options;
   const bytes: SessionBytes = { bytesIn: 0, bytesOut: 0 };
-  // Deno goes on delivering messages while CLOSING; after a 1009 none reaches the app (ws, on
-  // appserve's layer, stops reading there).
+  // A WebSocket may still deliver messages while CLOSING (Deno 2.9.6 was not seen doing it);
+  // after a 1009 none reaches the app, as `ws` on appserve's layer stops reading there.
   let tooBig = false;
   socket.addEventListener("message", (event) => {
     if (tooBig) return event.stopImmediatePropagation();

@@ -19,13 +19,13 @@ export const WEBSOCKET_SEND_LIMIT = 16 * 1024 * 1024;
 export const UPGRADER_KEY: symbol = Symbol.for("appserve.upgradeWebSocket");
 
 /**
- * The hub for this configuration, reporting to `log`, and its open sockets to `opened` too (a
+ * The hub for this configuration, reporting to `log`, and its open sockets to `counted` too (a
  * gthread thread's slots, for the worker process to sum).
  */
 export function webSocketHub(
   config: Config,
   log: Logger,
-  opened?: (open: number) => void,
+  counted?: (open: number) => void,
 ): WebSocketHub {
   return new WebSocketHub({
     maxMessage: config.websocket_max_message,
@@ -33,9 +33,9 @@ export function webSocketHub(
     sendLimit: WEBSOCKET_SEND_LIMIT,
     warn: (message) => log.warning(message),
     appError: (error) => log.exception("Error in a WebSocket handler", error),
-    onCount: (open, isOpened) => {
-      opened?.(open);
-      log.websockets(open, isOpened);
+    onCount: (open, opened) => {
+      counted?.(open);
+      log.websockets(open, opened);
     },
   });
 }
