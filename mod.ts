@@ -35,6 +35,8 @@ export type { Config } from "./src/config/settings.ts";
  * `--logger-class` (see {@link Logger} for a JSON-lines example). Override
  * `formatError` or `formatAccess` to change a line, `writeError` or
  * `writeAccess` to send it elsewhere; `reopen()` runs on USR1, `close()` at exit.
+ * `websockets(open, opened)` is told of each WebSocket opened or closed, with
+ * how many the worker has open (under gthread, the thread).
  * A method of the subclass that throws falls back to Logger's for that call.
  *
  * @example

@@ -2,12 +2,14 @@
 // place of the 101 (RFC 6455 4.2.1, 4.2.2), in both socket modes.
 
 import assert from "node:assert/strict";
-import { handshakeRefusal } from "../src/http/websocket/handshake_refusal.ts";
+import { handshakeRefusal, notAWebSocketRequest } from "../src/http/websocket/handshake_refusal.ts";
 
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 
 function upgrade(headers: Record<string, string>): Request {
-  return new Request("http://x/ws", { headers: { upgrade: "websocket", ...headers } });
+  return new Request("http://x/ws", {
+    headers: { connection: "Upgrade", upgrade: "websocket", ...headers },
+  });
 }
 
 Deno.test("a valid key and version 13 are not refused", () => {
@@ -44,4 +46,25 @@ Deno.test("any version but 13, or none, gets 426 with Sec-WebSocket-Version: 13"
     assert.equal(r.headers.get("connection"), "close");
     assert.match(await r.text(), /^Upgrade Required: (missing|unsupported) Sec-WebSocket-Version/);
   }
+});
+
+Deno.test("a request that asks for no WebSocket is not refused, with Deno's reason", () => {
+  const bad = { "sec-websocket-version": "8" };
+  const cases: [Record<string, string>, string | null][] = [
+    [{ upgrade: "h2c" }, "Invalid Header: 'upgrade' header must contain 'websocket'"],
+    [{ upgrade: "" }, "Invalid Header: 'upgrade' header must contain 'websocket'"],
+    [{ connection: "keep-alive" }, "Invalid Header: 'connection' header must contain 'Upgrade'"],
+    [{ connection: "keep-alive, Upgrade", upgrade: "h2c, WebSocket" }, null],
+  ];
+  for (const [headers, reason] of cases) {
+    const r = upgrade({ ...bad, ...headers });
+    assert.equal(notAWebSocketRequest(r), reason, JSON.stringify(headers));
+    assert.equal(handshakeRefusal(r) === null, reason !== null, JSON.stringify(headers));
+  }
+  const plain = new Request("http://x/");
+  assert.equal(
+    notAWebSocketRequest(plain),
+    "Invalid Header: 'upgrade' header must contain 'websocket'",
+  );
+  assert.equal(handshakeRefusal(plain), null);
 });

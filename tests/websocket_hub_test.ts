@@ -54,10 +54,16 @@ Deno.test("server.upgrade() without websocket handlers throws as Bun's does; a p
   const h = hub();
   const plain = new Request("http://x/");
   assert.equal(h.upgradeBun(plain), false);
-  const request = new Request("http://x/", { headers: { upgrade: "websocket" } });
+  const request = new Request("http://x/", {
+    headers: { connection: "Upgrade", upgrade: "websocket" },
+  });
   h.offer(request);
   assert.throws(() => h.upgradeBun(request), /set the "websocket" object in the default export/);
   h.setHandlers({});
+  // Without `Connection: upgrade` it asks for no WebSocket.
+  const noConnection = new Request("http://x/", { headers: { upgrade: "websocket" } });
+  h.offer(noConnection);
+  assert.equal(h.upgradeBun(noConnection), false);
   assert.equal(h.upgradeBun(request), true);
 });
 

@@ -63,6 +63,9 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const mismatch = versionMismatch(message.version, "worker process");
   if (mismatch) return post({ t: "load-failed", message: mismatch });
   const config = message.config;
+  // Before the hub, which reports its open sockets here.
+  const fds = new WeakMap<Socket, number>();
+  const slots = new SlotWriter(message.slots, message.origin, (socket) => fds.get(socket) ?? -1);
   const runtime = await detectRuntime();
   let log: Logger;
   let app: FetchHandler;
@@ -72,8 +75,10 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     log = await createLogger(config, { role: "worker", runtime, appserve });
     hooks = await HookRunner.load(config.hooks, log);
     // A thread's Deno is its own object: the upgrade functions are installed per thread.
-    // The worker process sends the gauge: the sum of its threads' counts (one per thread would
-    // overwrite each other's).
+    // The worker process sends the gauge: the sum of its threads' counts, kept in their slots
+    // (one gauge per thread would overwrite each other's). Set on the instance, over any
+    // --logger-class's own: a thread's count is not the worker's.
+    log.websocketsOpen = () => {};
     websockets = webSocketHub(config, log, (open) => slots.websockets(open));
     installWebSockets(runtime, { hub: websockets, config, log });
     const loaded = await loadApp(config.app, process.cwd(), { runtime });
@@ -103,8 +108,6 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     if (Atomics.add(served, 0, 1) + 1 === limit) post({ t: "retire" });
     return handler(request, info);
   };
-  const fds = new WeakMap<Socket, number>();
-  const slots = new SlotWriter(message.slots, message.origin, (socket) => fds.get(socket) ?? -1);
   slots.tick();
   setInterval(() => slots.tick(), TICK_MS);
   // An error nobody catches ends this thread, and with it its connections: first the requests

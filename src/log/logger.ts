@@ -254,15 +254,21 @@ export class Logger {
   /** WebSocket sessions opened and closed in this process or thread (--metrics-bind). */
   readonly websocketSessions = { opened: 0, closed: 0 };
 
-  /** A WebSocket opened (`opened`: statsd counts `gunicorn.websocket.upgrades`) or closed. */
-  websockets(opened: boolean): void {
+  /**
+   * A WebSocket opened (`opened`: statsd counts `gunicorn.websocket.upgrades`) or closed;
+   * `open` is how many this worker has now (a gthread thread: this thread), passed on to
+   * {@link websocketsOpen}.
+   */
+  websockets(open: number, opened: boolean): void {
     this.websocketSessions[opened ? "opened" : "closed"]++;
     if (opened) this.#metrics?.increment("gunicorn.websocket.upgrades");
+    this.websocketsOpen(open);
   }
 
   /**
-   * How many WebSockets the worker has open now: the statsd gauge `gunicorn.websocket.open`
-   * (under gthread the worker process sends the threads' sum; a thread sends none).
+   * How many WebSockets the worker has open now: the statsd gauge `gunicorn.websocket.open`.
+   * Under gthread the worker process calls it with the threads' sum; a thread's count goes to
+   * the process instead of here.
    */
   websocketsOpen(open: number): void {
     this.#metrics?.gauge("gunicorn.websocket.open", open);

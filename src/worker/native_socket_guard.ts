@@ -34,7 +34,11 @@ const OPEN = 1;
 export function guardNativeSocket(socket: WebSocket, options: NativeGuardOptions): SessionBytes {
   const { maxMessage, limit, count } = options;
   const bytes: SessionBytes = { bytesIn: 0, bytesOut: 0 };
+  // A WebSocket may still deliver messages while CLOSING (Deno 2.9.6 was not seen doing it);
+  // after a 1009 none reaches the app, as `ws` on appserve's layer stops reading there.
+  let tooBig = false;
   socket.addEventListener("message", (event) => {
+    if (tooBig) return event.stopImmediatePropagation();
     const data = event.data;
     // At most 3 UTF-8 bytes per UTF-16 unit: short text needs no measuring for the limit.
     const n = count || typeof data !== "string" || data.length * 3 > maxMessage
@@ -42,6 +46,7 @@ export function guardNativeSocket(socket: WebSocket, options: NativeGuardOptions
       : 0;
     bytes.bytesIn += n;
     if (n > maxMessage) {
+      tooBig = true;
       event.stopImmediatePropagation();
       socket.close(1009, "message too big");
     }

@@ -19,13 +19,13 @@ export const WEBSOCKET_SEND_LIMIT = 16 * 1024 * 1024;
 export const UPGRADER_KEY: symbol = Symbol.for("appserve.upgradeWebSocket");
 
 /**
- * The hub for this configuration, reporting to `log`; its open sockets go to `gauge`, by default
- * the statsd gauge (a gthread thread's go to its slots, for the process to sum).
+ * The hub for this configuration, reporting to `log`, and its open sockets to `counted` too (a
+ * gthread thread's slots, for the worker process to sum).
  */
 export function webSocketHub(
   config: Config,
   log: Logger,
-  gauge: (open: number) => void = (open) => log.websocketsOpen(open),
+  counted?: (open: number) => void,
 ): WebSocketHub {
   return new WebSocketHub({
     maxMessage: config.websocket_max_message,
@@ -34,8 +34,8 @@ export function webSocketHub(
     warn: (message) => log.warning(message),
     appError: (error) => log.exception("Error in a WebSocket handler", error),
     onCount: (open, opened) => {
-      log.websockets(opened);
-      gauge(open);
+      counted?.(open);
+      log.websockets(open, opened);
     },
   });
 }
@@ -71,10 +71,11 @@ export function installWebSockets(
       ),
     refuse: (request) => {
       const response = handshakeRefusal(request);
+      if (response === null) return undefined;
+      // Deno.serve keeps the connection after it (it ignores the header): it would say untrue.
+      response.headers.delete("connection");
       // The app's socket never opens, as on appserve's layer when a handshake is refused.
-      return response === null
-        ? undefined
-        : { socket: new AppWebSocket(request.url) as unknown as WebSocket, response };
+      return { socket: new AppWebSocket(request.url) as unknown as WebSocket, response };
     },
   });
   (globalThis as Record<symbol, unknown>)[UPGRADER_KEY] = upgrade;

@@ -16,6 +16,7 @@ import {
   start,
   tempDir,
 } from "../_helpers.ts";
+import { connect, wsUrl } from "../_ws_client.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const LOGGERS = join(FIXTURES, "loggers");
@@ -139,3 +140,26 @@ for (
     assert.ok(!hasStackTrace(result.stderr));
   });
 }
+
+e2e(
+  "a Logger subclass's websockets(open, opened) gets the open count and whether one opened, " +
+    "on async and gthread workers",
+  async (target) => {
+    for (const kind of [["-k", "async"], ["-k", "gthread", "--threads", "2"]]) {
+      const server = start(target, [
+        ...["-w", "1", "-b", "127.0.0.1:0", ...kind],
+        ...["--logger-class", `${join(LOGGERS, "websockets_logger.ts")}:WebSocketsLogger`],
+        join(FIXTURES, "websocket", "neutral.ts"),
+      ]);
+      const url = await server.ready();
+      const c = await connect("npm-ws", wsUrl(url));
+      c.send("here");
+      assert.equal(await c.next(), "here");
+      await server.waitFor(/websockets: number 1, boolean true/);
+      c.close(1000);
+      await c.closed;
+      await server.waitFor(/websockets: number 0, boolean false/);
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);

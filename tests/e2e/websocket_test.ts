@@ -21,7 +21,7 @@ import {
   type Target,
   TARGETS,
 } from "../_helpers.ts";
-import { rawConnect } from "../_raw.ts";
+import { rawConnect, rawExchange } from "../_raw.ts";
 import { type Client, CLIENT_KINDS, connect, wsUrl } from "../_ws_client.ts";
 import { openRaw } from "../_ws_raw.ts";
 
@@ -342,18 +342,39 @@ e2e(
         app,
       ]);
       const url = await server.ready();
+      const mode = `${app} ${reusePort ? "--reuse-port" : "shared"}`;
+      if (app === NEUTRAL) {
+        // send() before the socket opens throws, as Deno's does.
+        const early = await connect("npm-ws", wsUrl(url, "/early"));
+        assert.equal(await early.next(), "early: InvalidStateError", mode);
+        early.close(1000);
+        await early.closed;
+      }
       const client = await connect("npm-ws", wsUrl(url, "/s"));
       // 6 bytes of UTF-8 in 5 UTF-16 units, then 6 bytes of binary: 12 each way.
       client.send("héllo");
       assert.equal(await client.next(), "héllo");
       client.send(BYTES);
       assert.deepEqual(await client.next(), BYTES);
-      client.close(1000);
-      await client.closed;
+      let expected = [12, 12];
+      if (app === NEUTRAL) {
+        // A Blob counts its bytes (11 in, 6 out); a send() after the app's close() is dropped,
+        // uncounted and unthrown (10 in).
+        client.send("blob:héllo");
+        assert.deepEqual(await client.next(), new TextEncoder().encode("héllo"), mode);
+        client.send("close-send");
+        assert.equal((await client.closed).code, 4002, mode);
+        await assert.rejects(client.next(200), /closed \(4002\)/, mode);
+        expected = [33, 18];
+      } else {
+        client.close(1000);
+        await client.closed;
+      }
       const m = await server.waitFor(/^bytes \/s 101 in=(\d+) out=(\d+)$/m);
-      const what = `${app} ${reusePort ? "--reuse-port" : "shared"}: ${m[0]}`;
+      const what = `${mode}: ${m[0]}`;
+      assert.doesNotMatch(server.output, /send after close threw/, what);
       if (reusePort) {
-        assert.deepEqual([Number(m[1]), Number(m[2])], [12, 12], what);
+        assert.deepEqual([Number(m[1]), Number(m[2])], expected, what);
       } else {
         // Frame heads, the client's masks and the close frames come on top.
         assert.ok(Number(m[1]) > 12 && Number(m[2]) > 12, what);
@@ -448,9 +469,85 @@ e2e(
           `${mode}, version ${version}`,
         );
       }
+      // The refusal says `connection: close` exactly when the connection ends after it (on
+      // Deno.serve it goes on): the request pipelined behind it is answered only if not.
+      const a = await rawExchange(
+        port,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n" +
+          "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      );
+      const head = a.text.slice(0, a.text.indexOf("\r\n\r\n") + 2).toLowerCase();
+      const answers = a.text.match(/HTTP\/1\.1 \d{3} /g)?.length;
+      assert.equal(a.status, 426, mode);
+      assert.equal(head.includes("\r\nconnection: close\r\n"), answers === 1, `${mode}: ${a.text}`);
       await echoes(await connect("native", wsUrl(url)));
       // appserve answers it, not the native server: the access log has it in both modes.
       await server.waitFor(/"GET \/ HTTP\/1\.1" 426 /);
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
+
+const FALLBACK = join(APPS, "fallback.ts");
+
+/** The status and body of the first answer to a GET of `path` with these extra header lines. */
+async function rawGet(port: number, path: string, lines: string): Promise<[number, string]> {
+  const a = await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: x\r\n${lines}\r\n`);
+  const body = a.text.slice(a.text.indexOf("\r\n\r\n") + 4);
+  return [a.status, /^[0-9a-f]+\r\n/.test(body) ? body.split("\r\n")[1] : body];
+}
+
+e2e(
+  "a request that asks for no WebSocket is not refused: upgradeWebSocket throws (Deno's words " +
+    "on Deno workers) and server.upgrade() says false, so the app's fallback answers, in both " +
+    "socket modes",
+  async (target) => {
+    for (const reusePort of [false, true]) {
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", "-b", `127.0.0.1:${port}`],
+        ...(reusePort ? ["--reuse-port"] : []),
+        FALLBACK,
+      ]);
+      await server.ready();
+      const mode = reusePort ? "--reuse-port" : "shared socket";
+      const plain = await rawGet(port, "/", "Connection: close\r\n");
+      const h2c = await rawGet(port, "/", "Connection: Upgrade, close\r\nUpgrade: h2c\r\n");
+      for (const [what, [status, body]] of [["plain", plain], ["h2c", h2c]] as const) {
+        assert.equal(status, 200, `${mode} ${what}: ${body}`);
+        if (target.workers === "deno") {
+          assert.equal(
+            body,
+            "fallback: Invalid Header: 'upgrade' header must contain 'websocket'\n",
+            `${mode} ${what}`,
+          );
+        } else {
+          assert.match(body, /^fallback: /, `${mode} ${what}`);
+        }
+      }
+      // Upgrade: websocket without Connection: upgrade is Deno's second throw.
+      if (target.workers === "deno") {
+        assert.deepEqual(
+          await rawGet(port, "/", "Connection: close\r\nUpgrade: websocket\r\n"),
+          [200, "fallback: Invalid Header: 'connection' header must contain 'Upgrade'\n"],
+          mode,
+        );
+      }
+      // Bun's shape: server.upgrade() needs Bun workers under --reuse-port.
+      if (!(reusePort && target.workers === "deno")) {
+        assert.deepEqual(
+          await rawGet(port, "/bun", "Connection: Upgrade, close\r\nUpgrade: h2c\r\n"),
+          [200, "not upgraded\n"],
+          mode,
+        );
+      }
+      // A real upgrade still goes through.
+      const c = await connect("npm-ws", wsUrl(`http://127.0.0.1:${port}`));
+      c.send("hi");
+      assert.equal(await c.next(), "hi");
+      c.close(1000);
+      await c.closed;
       assert.equal((await server.stop()).code, 0);
     }
   },
@@ -534,15 +631,25 @@ e2e(
       const url = await server.ready(1);
       // The worker hands each connection to the thread with the fewest: two sockets on each.
       const clients: Client[] = [];
+      const threads = new Map<string, number>();
       for (let i = 0; i < 4; i++) {
         const c = await connect("npm-ws", wsUrl(url));
-        c.send("here");
-        assert.equal(await c.next(), "here");
+        c.send("instance");
+        const instance = String(await c.next());
+        threads.set(instance, (threads.get(instance) ?? 0) + 1);
         clients.push(c);
       }
+      // Split across both threads, or one thread's own count would be the total anyway.
+      assert.deepEqual([...threads.values()], [2, 2]);
       // Each thread sending its own count would leave the gauge at 2.
       await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:4|g", "the gauge at 4");
-      for (const c of clients) c.close(1000);
+      // One closes: only the total goes out (a thread's own count would say 1 on the way).
+      const sent = gauges.length;
+      clients[0].close(1000);
+      await clients[0].closed;
+      await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:3|g", "the gauge at 3");
+      assert.deepEqual(gauges.slice(sent), ["gunicorn.websocket.open:3|g"]);
+      for (const c of clients.slice(1)) c.close(1000);
       await Promise.all(clients.map((c) => c.closed));
       await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:0|g", "the gauge at 0");
       assert.ok(gauges.every((g) => /:[0-4]\|g$/.test(g)), gauges.join());
@@ -594,15 +701,24 @@ e2e(
       ]);
       const url = await server.ready();
       for (const kind of CLIENT_KINDS) {
-        const c = await connect(kind, wsUrl(url));
+        // Deno.serve's socket goes on dispatching messages while closing (Bun's stops reading,
+        // and Deno's own client ends without a close code when it sends after the 1009).
+        const probe = app === NEUTRAL && kind === "npm-ws" && target.workers === "deno";
+        const c = await connect(kind, wsUrl(url, probe ? "/report-close" : "/"));
         c.send("é".repeat(512));
         assert.equal(await c.next(), "é".repeat(512));
-        // 513 UTF-16 units, 1026 bytes.
+        // 513 UTF-16 units, 1026 bytes, and right behind it a message the app must not see.
         c.send("é".repeat(513));
+        if (probe) c.send("log:after");
         const closed = await Promise.race([c.closed, sleep(10_000).then(() => null)]);
-        assert.equal(closed?.code, 1009, `${app} ${kind}`);
+        // Data after its close makes Deno.serve drop the connection: 1006 may come first.
+        assert.ok(closed?.code === 1009 || probe && closed?.code === 1006, `${app} ${kind}`);
         // The app never echoed it.
-        await assert.rejects(c.next(200), /closed \(1009\)/);
+        await assert.rejects(c.next(200), /closed \(100[69]\)/);
+        if (!probe) continue;
+        // The app's close event comes after any message event the socket dispatches.
+        await server.waitFor(/the server saw close/);
+        assert.doesNotMatch(server.output, /neutral: got log:after/, `${app} ${kind}`);
       }
       await server.stop();
     }

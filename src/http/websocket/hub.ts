@@ -13,6 +13,7 @@ import type {
   WebSocketUpgrader,
 } from "../../fetch_handler.ts";
 import { AppWebSocket, type SendLimit } from "./app_socket.ts";
+import { notAWebSocketRequest } from "./handshake_refusal.ts";
 import { BunServerWebSocket, Topics } from "./bun_socket.ts";
 import {
   createWsServer,
@@ -113,11 +114,6 @@ function headerObject(pairs: readonly (readonly [string, string])[]): Record<str
   return o;
 }
 
-function hasWebSocketToken(request: Request): boolean {
-  const v = request.headers.get("upgrade");
-  return v !== null && v.toLowerCase().split(",").some((t) => t.trim() === "websocket");
-}
-
 export class WebSocketHub {
   readonly #options: WebSocketHubOptions;
   /** Requests the HTTP layer can upgrade → what the app asked for (null: nothing yet). */
@@ -189,9 +185,8 @@ export class WebSocketHub {
   #upgradeDeno(request: Request, options?: UpgradeOptions): WebSocketUpgrade | undefined {
     if (!this.#offers.has(request)) return undefined;
     // Deno's own words for a request that asks for no WebSocket.
-    if (!hasWebSocketToken(request)) {
-      throw new TypeError("Invalid Header: 'upgrade' header must contain 'websocket'");
-    }
+    const notAsked = notAWebSocketRequest(request);
+    if (notAsked !== null) throw new TypeError(notAsked);
     const socket = new AppWebSocket(request.url);
     const response = new Response(null, { status: 101 });
     const idle = options?.idleTimeout ?? this.#options.idleTimeout;
@@ -213,7 +208,7 @@ export class WebSocketHub {
         'To enable websocket support, set the "websocket" object in the default export',
       );
     }
-    if (!hasWebSocketToken(request)) return false;
+    if (notAWebSocketRequest(request) !== null) return false;
     const headers = options?.headers === undefined ? null : new Headers(options.headers);
     this.#offers.set(request, { kind: "bun", data: options?.data, headers });
     return true;
