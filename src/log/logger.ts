@@ -366,8 +366,9 @@ export class Logger {
 
   /**
    * Writes the access lines waiting for their batch now; returns whether there were any. A
-   * worker calls it before app code that might block its event loop, whose timer would then
-   * never write them.
+   * gthread thread calls it before app code that might block its event loop, whose timer would
+   * then never write them (a worker process's lines wait in shared memory instead:
+   * shareAccessLines()).
    */
   flushAccess(): boolean {
     if (this.#taken + this.#lines.lines === 0) return false;
