@@ -117,10 +117,9 @@ export class Logger {
   readonly #json: boolean;
   #renderAccess: ((entry: AccessEntry) => string) | undefined;
   readonly #writer: AccessWriter;
-  /** The values of the lines taken since the last flush, `#writer.width` slots each. */
+  /** One line's values, between taking them off the entry and writing its bytes. */
   readonly #slots: unknown[] = [];
-  #taken = 0;
-  /** Where the lines wait, formatted as they come, when another process must be able to read them. */
+  /** Where the lines wait when another process must be able to read them. */
   #shared: SharedAccessLines | undefined;
   readonly #metrics: Metrics | undefined;
   readonly #syslog: Syslog | undefined;
@@ -235,16 +234,13 @@ export class Logger {
     if (!this.#accessSink && !this.#syslogAccess && !this.#otel) return;
     if (this.#otel) this.#otelIds.push(spanIdsOf(entry.request));
     if (this.formatAccess === baseFormatAccess && this.writeAccess === baseWriteAccess) {
-      // Neither step overridden: the line's values wait for the batch, which writes their bytes;
-      // or, in shared memory, the line's bytes wait.
-      if (this.#shared) {
-        this.#writer.take(entry, this.#slots, 0);
-        this.#writer.put(this.#slots, 0, this.#lines);
-        this.#lines.newline();
-        this.#shared.publish(this.#lines.length);
-      } else {
-        this.#writer.take(entry, this.#slots, this.#taken++ * this.#writer.width);
-      }
+      // Neither step overridden: the line's bytes, without a string of it, wait for the batch.
+      // Written now, not from values kept until the batch goes out: kept values cost the server
+      // more than they save (docs/architecture.md, timeout forensics).
+      this.#writer.take(entry, this.#slots, 0);
+      this.#writer.put(this.#slots, 0, this.#lines);
+      this.#lines.newline();
+      this.#shared?.publish(this.#lines.length);
       this.#lineAdded();
     } else {
       this.writeAccess(this.formatAccess(entry));
@@ -270,18 +266,17 @@ export class Logger {
     const lines = this.#lines;
     // A line that did not fit the shared memory is in a copy the master cannot read: out now.
     if (
-      this.#taken >= ACCESS_BATCH_LINES || lines.lines >= ACCESS_BATCH_LINES ||
-      lines.length >= ACCESS_BATCH_BYTES || lines.outgrown
+      lines.lines >= ACCESS_BATCH_LINES || lines.length >= ACCESS_BATCH_BYTES || lines.outgrown
     ) {
       this.#flush();
-    } else if (this.#taken + lines.lines === 1) {
+    } else if (lines.lines === 1) {
       this.#timer = setTimeout(this.#flush, ACCESS_FLUSH_MS);
     }
   }
 
   /**
-   * Keeps the access lines waiting for their batch in `memory`, formatted as they come (a
-   * worker: its scoreboard slot), instead of their values in this process's heap.
+   * Keeps the access lines waiting for their batch in `memory` (a worker: its scoreboard slot)
+   * instead of this process's heap.
    */
   shareAccessLines(memory: SharedAccessLines): void {
     this.#flush();
@@ -336,13 +331,7 @@ export class Logger {
   // each batch in one write: a write per line would cost more than the line.
   readonly #flush = (): void => {
     clearTimeout(this.#timer);
-    const writer = this.#writer;
     const lines = this.#lines;
-    for (let i = 0; i < this.#taken; i++) {
-      writer.put(this.#slots, i * writer.width, lines);
-      lines.newline();
-    }
-    this.#taken = 0;
     if (!lines.lines) return;
     const batch = lines.take();
     this.#accessSink?.write(batch);
@@ -371,7 +360,7 @@ export class Logger {
    * shareAccessLines()).
    */
   flushAccess(): boolean {
-    if (this.#taken + this.#lines.lines === 0) return false;
+    if (this.#lines.lines === 0) return false;
     this.#flush();
     return true;
   }
