@@ -108,3 +108,22 @@ Deno.test("PendingAccess.read() of a cleared or nonsense length is empty", () =>
   assert.equal(shared.read().length, 0);
   assert.throws(() => new PendingAccess(new Uint8Array(8)), RangeError);
 });
+
+Deno.test("A logger without shared memory keeps batching after a batch outgrew its buffer", async () => {
+  const dir = tempDir();
+  const file = join(dir.path, "access.log");
+  try {
+    const log = new Logger({ accessLog: file });
+    // Past the batch's 64 KiB: written, and the buffer grew.
+    for (let i = 0; i < 800; i++) log.access(entry(`/fill/${i}?${"x".repeat(80)}`));
+    const written = readFileSync(file, "utf8").length;
+    assert.ok(written > 0);
+    log.access(entry("/next"));
+    // Waits for its batch, as before the buffer grew.
+    assert.equal(readFileSync(file, "utf8").length, written);
+    await log.close();
+    assert.match(readFileSync(file, "utf8"), /"GET \/next HTTP\/1\.1" 200 .*\n$/);
+  } finally {
+    dir.remove();
+  }
+});

@@ -31,9 +31,9 @@ export class LineBuffer {
     this.#bytes = this.#home;
   }
 
-  /** Whether the lines since the last take() outgrew the home memory (they are in a copy). */
+  /** Whether the lines since the last take() outgrew the memory it was given (are in a copy). */
   get outgrown(): boolean {
-    return this.#bytes !== this.#home;
+    return this.#given && this.#bytes !== this.#home;
   }
 
   /** Bytes held since the last take(). */
