@@ -269,8 +269,8 @@ export interface AccessWriter {
 /**
  * Compiles a gunicorn access-log format into the two steps of its lines: `take` copies the
  * values the line shows off the entry (a few field reads), `put` writes them as bytes. The Logger
- * runs both as the request finishes; keeping the values until the batch goes out cost the servers
- * more (docs/architecture.md, timeout forensics).
+ * runs both as the request finishes, so that a worker's waiting lines are bytes its master can
+ * read (keeping the values until the batch went out cost the same: docs/architecture.md).
  *
  * @example
  * ```ts

@@ -234,9 +234,8 @@ export class Logger {
     if (!this.#accessSink && !this.#syslogAccess && !this.#otel) return;
     if (this.#otel) this.#otelIds.push(spanIdsOf(entry.request));
     if (this.formatAccess === baseFormatAccess && this.writeAccess === baseWriteAccess) {
-      // Neither step overridden: the line's bytes, without a string of it, wait for the batch.
-      // Written now, not from values kept until the batch goes out: kept values cost the server
-      // more than they save (docs/architecture.md, timeout forensics).
+      // Neither step overridden: the line's bytes, without a string of it, wait for the batch
+      // (bytes, not values: a worker's master can read them, shareAccessLines()).
       this.#writer.take(entry, this.#slots, 0);
       this.#writer.put(this.#slots, 0, this.#lines);
       this.#lines.newline();
