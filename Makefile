@@ -66,6 +66,8 @@ bench: install dist/appserve
 	$(DENO) run -A scripts/bench/websocket.ts
 	$(DENO) run -A scripts/bench/memory.ts
 	$(DENO) run -A scripts/bench/otel.ts
+	# The watchdog's forensics and --metrics-bind, each on against off in this build (~1 min).
+	$(DENO) run -A scripts/bench/forensics.ts --self --metrics --rounds 3 --duration 1
 
 clean:
 	rm -rf dist .tmp

@@ -3,8 +3,10 @@
 // lines waiting for their batch written before the first request of each event-loop turn.
 // Two builds (binaries, or checkouts: their binary or deno run) take turns under wrk, -w 1
 // hello world, with Bun and with Deno workers, with the access log off and on: per round the
-// ratio of their req/s and of their workers' CPU per request (/proc schedstat), medians. Not
-// part of `make bench`: it needs the build from before the change (`--base PATH`).
+// ratio of their req/s and of their workers' CPU per request (/proc schedstat), medians. With
+// `--self` the base is this build with the forensics switched off (APPSERVE_BENCH_NO_FORENSICS,
+// a bench-only switch: docs/architecture.md), and `--metrics` adds --metrics-bind on against off:
+// that much runs in `make bench`; `--base PATH` compares with the build before a change.
 
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,12 +30,18 @@ import {
 import { errorCount, runWrk, wrkArgs } from "./wrk.ts";
 
 const APP = "scripts/bench/hello_app.ts";
-const USAGE = `Usage: deno run -A scripts/bench/forensics.ts --base PATH [--new PATH] [options]
+const USAGE =
+  `Usage: deno run -A scripts/bench/forensics.ts --base PATH|--self [--new PATH] [options]
 
 PATH is a compiled binary or a checkout (its dist/appserve, or its src/cli/main.ts
 under deno run). The base (the build before the change) and the new one (default:
 this checkout) take turns under wrk -t1 -c32, -w 1 hello world, Bun and Deno workers,
 access log off and on; the same PATH twice is the control.
+--self                 the base is the new one with the forensics off
+                       (APPSERVE_BENCH_NO_FORENSICS=1: no in-flight table, access
+                       lines batched in the worker's heap)
+--metrics              also rows of the new one with --metrics-bind against without
+                       (access log off)
 --target binary|deno   the compiled binary (default) or deno run (checkouts only;
                        Deno workers)
 --new-args "ARGS"      adds ARGS to the new one's command line (e.g. the cost of
@@ -45,6 +53,8 @@ access log off and on; the same PATH twice is the control.
 
 interface Options {
   base: string;
+  self: boolean;
+  metrics: boolean;
   next: string;
   target: "binary" | "deno";
   nextArgs: string[];
@@ -58,6 +68,8 @@ interface Options {
 function parse(argv: string[]): Options {
   const o = {
     base: "",
+    self: false,
+    metrics: false,
     next: ROOT,
     target: "binary" as Options["target"],
     rounds: 9,
@@ -73,6 +85,8 @@ function parse(argv: string[]): Options {
       process.stdout.write(USAGE);
       process.exit(0);
     } else if (argv[i] === "--base" && v) o.base = resolve(v), i++;
+    else if (argv[i] === "--self") o.self = true;
+    else if (argv[i] === "--metrics") o.metrics = true;
     else if (argv[i] === "--new" && v) o.next = resolve(v), i++;
     else if (argv[i] === "--target" && (v === "binary" || v === "deno")) o.target = v, i++;
     else if (argv[i] === "--new-args" && v) o.nextArgs = v.split(/\s+/).filter(Boolean), i++;
@@ -83,7 +97,8 @@ function parse(argv: string[]): Options {
     else if (argv[i] === "--duration" && Number(v) >= 1) o.duration = Number(v), i++;
     else throw new BenchError(`unknown or incomplete option "${argv[i]}" (see --help)`);
   }
-  if (!o.base) throw new BenchError("--base PATH is required (see --help)");
+  if (!o.base && !o.self) throw new BenchError("--base PATH or --self is required (see --help)");
+  if (o.self) o.base = o.next;
   if (o.target === "deno") o.runtimes = ["deno"];
   return o;
 }
@@ -115,6 +130,7 @@ async function startServer(
   path: string,
   args: string[],
   name: string,
+  env?: Record<string, string>,
 ): Promise<Server> {
   const port = await freePort();
   const { command: cmd, prefix } = command(path, o.target);
@@ -123,6 +139,7 @@ async function startServer(
     cmd,
     [...prefix, "-w", "1", "-b", `${HOST}:${port}`, ...args, APP],
     ROOT,
+    env,
   );
   await waitReady(name, [proc], port, () => /Booting worker/.test(proc.output));
   return { proc, url: `http://${HOST}:${port}/` };
@@ -137,9 +154,15 @@ const spread = (xs: number[], digits: number) =>
     Math.max(...xs).toFixed(digits)
   })`;
 
-async function row(o: Options, label: string, args: string[]): Promise<string> {
-  const base = await startServer(o, o.base, args, `base ${label}`);
-  const next = await startServer(o, o.next, [...args, ...o.nextArgs], `new ${label}`);
+/** What the base and the new one of a row add to the common arguments. */
+interface Pair {
+  baseEnv?: Record<string, string>;
+  nextArgs: string[];
+}
+
+async function row(o: Options, label: string, args: string[], pair: Pair): Promise<string> {
+  const base = await startServer(o, o.base, args, `base ${label}`, pair.baseEnv);
+  const next = await startServer(o, o.next, [...args, ...pair.nextArgs], `new ${label}`);
   const load = (s: Server) =>
     runWrk(wrkArgs(s.url, { connections: 32, seconds: o.duration }), o.duration);
   try {
@@ -179,22 +202,38 @@ await runBench(async () => {
   const o = parse(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), "appserve-forensics-"));
   try {
+    const base = o.self ? "this build, forensics off" : o.base;
     const out = [
       `${o.target}: ${o.rounds} rounds of ${o.duration} s, wrk -t1 -c32, -w 1 hello world ${
         o.args.join(" ")
-      }`,
+      }; base: ${base}`,
       "| workers, access log | new/base req/s, median (range) | CPU µs/req, medians | new/base CPU µs/req, paired per round, median (range) |",
       "| --- | --- | --- | --- |",
     ];
     // Deno workers under the binary: the Deno this checkout installed, unless DENO names one.
     process.env.DENO ??= join(ROOT, DENO);
     process.stdout.write(out.join("\n") + "\n");
+    const forensics: Pair = {
+      baseEnv: o.self ? { APPSERVE_BENCH_NO_FORENSICS: "1" } : undefined,
+      nextArgs: o.nextArgs,
+    };
     for (const runtime of o.runtimes) {
+      const runtimeArgs = o.target === "binary" ? ["--runtime", runtime] : [];
       for (const mode of o.logs) {
         const log = mode === "on" ? ["--access-logfile", join(dir, `${runtime}.log`)] : [];
-        const args = [...(o.target === "binary" ? ["--runtime", runtime] : []), ...log, ...o.args];
-        process.stdout.write(await row(o, `${runtime}, ${mode}`, args) + "\n");
+        const args = [...runtimeArgs, ...log, ...o.args];
+        const label = `${o.self ? "forensics: " : ""}${runtime}, ${mode}`;
+        process.stdout.write(await row(o, label, args, forensics) + "\n");
       }
+    }
+    // --metrics-bind against none, both this build (the scrape is not part of the load).
+    const metrics: Pair = { nextArgs: ["--metrics-bind", `${HOST}:0`] };
+    for (const runtime of o.metrics ? o.runtimes : []) {
+      const args = [...(o.target === "binary" ? ["--runtime", runtime] : []), ...o.args];
+      const metricsOptions = { ...o, base: o.next };
+      process.stdout.write(
+        await row(metricsOptions, `--metrics-bind: ${runtime}, off`, args, metrics) + "\n",
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

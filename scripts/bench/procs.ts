@@ -68,8 +68,14 @@ const live = new Set<Proc>();
 const extra = new Set<ChildProcess>();
 
 /** Starts a server process in a new process group; `cwd` is where relative paths resolve. */
-export function launch(name: string, command: string, args: string[], cwd: string): Proc {
-  const proc = spawnProc(command, args, { cwd, name, detached: true, keep: OUTPUT_LIMIT });
+export function launch(
+  name: string,
+  command: string,
+  args: string[],
+  cwd: string,
+  env?: Record<string, string>,
+): Proc {
+  const proc = spawnProc(command, args, { cwd, name, detached: true, keep: OUTPUT_LIMIT, env });
   live.add(proc);
   proc.exited.then(() => {
     if (!groupAlive(proc.pid)) live.delete(proc);

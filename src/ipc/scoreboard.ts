@@ -4,18 +4,20 @@
 // master to show them (--metrics-bind, appserve ctl). The
 // master creates it, gives each worker a slot, and clears the slot when the worker is gone.
 // After the slots' counts, each slot has a table of the worker's requests in flight
-// (inflight.ts), which the master reads when the worker's event loop is stuck.
+// (inflight.ts), which the master reads when the worker's event loop is stuck, and the access
+// lines waiting for their batch (pending_access.ts), which it writes out for a killed worker.
 
 import { INFLIGHT_BYTES, InflightTable } from "./inflight.ts";
+import { PENDING_ACCESS_BYTES, PendingAccess } from "./pending_access.ts";
 import { METRIC_COUNTERS, REQUEST_METRICS_BYTES } from "./request_metrics.ts";
 
 export const SCOREBOARD_SLOTS = 128;
 const SLOT_BYTES = 24;
 const COUNTS_BYTES = SCOREBOARD_SLOTS * SLOT_BYTES;
-const PER_SLOT_BYTES = INFLIGHT_BYTES + REQUEST_METRICS_BYTES;
+const PER_SLOT_BYTES = INFLIGHT_BYTES + REQUEST_METRICS_BYTES + PENDING_ACCESS_BYTES;
 /**
- * The whole page: the counts, then per slot an in-flight table and the request counters
- * (pages never touched cost nothing).
+ * The whole page: the counts, then per slot an in-flight table, the request counters and the
+ * waiting access lines (pages never touched cost nothing).
  */
 export const SCOREBOARD_BYTES = COUNTS_BYTES + SCOREBOARD_SLOTS * PER_SLOT_BYTES;
 
@@ -55,9 +57,16 @@ export class Scoreboard {
     return new Float64Array(this.#memory.buffer, at, METRIC_COUNTERS);
   }
 
+  /** The access lines the worker of `slot` has not written yet (src/ipc/pending_access.ts). */
+  pendingAccess(slot: number): PendingAccess {
+    const at = COUNTS_BYTES + slot * PER_SLOT_BYTES + INFLIGHT_BYTES + REQUEST_METRICS_BYTES;
+    return new PendingAccess(this.#memory.subarray(at, at + PENDING_ACCESS_BYTES));
+  }
+
   /** Empties a slot (the master, before a worker gets it and after the worker is gone). */
   clear(slot: number): void {
     this.inflight(slot).clear();
+    this.pendingAccess(slot).clear();
     this.counters(slot).fill(0);
     this.#beats[slot * FLOATS + BEAT] = 0;
     this.#ints[slot * INTS + SHARE] = 0;

@@ -267,9 +267,10 @@ export interface AccessWriter {
 }
 
 /**
- * Compiles a gunicorn access-log format into the two steps of its lines, so that the bytes are
- * written a batch at a time: `take` when the request finishes (a few field reads; no Request or
- * Response is kept), `put` for every line of the batch in one loop when it goes out.
+ * Compiles a gunicorn access-log format into the two steps of its lines: `take` copies the
+ * values the line shows off the entry (a few field reads), `put` writes them as bytes. The Logger
+ * runs both as the request finishes, so that a worker's waiting lines are bytes its master can
+ * read (keeping the values until the batch went out cost the same: docs/architecture.md).
  *
  * @example
  * ```ts

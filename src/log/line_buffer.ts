@@ -14,16 +14,26 @@ const encoder = new TextEncoder();
 
 /** A growing UTF-8 buffer of whole lines, handed out (and replaced) once per batch. */
 export class LineBuffer {
-  readonly #initialBytes: number;
+  readonly #home: Uint8Array;
+  readonly #given: boolean;
   #bytes: Uint8Array;
   #length = 0;
   /** Lines ended since the last take(). */
   lines = 0;
 
-  /** @param initialBytes What it starts with, and shrinks back to after a very long line. */
-  constructor(initialBytes = INITIAL_BYTES) {
-    this.#initialBytes = initialBytes;
-    this.#bytes = new Uint8Array(initialBytes);
+  /**
+   * @param home The memory it writes into (given, e.g. shared; or a new one of this many bytes),
+   * and goes back to after lines that did not fit it.
+   */
+  constructor(home: number | Uint8Array = INITIAL_BYTES) {
+    this.#given = typeof home !== "number";
+    this.#home = typeof home === "number" ? new Uint8Array(home) : home;
+    this.#bytes = this.#home;
+  }
+
+  /** Whether the lines since the last take() outgrew the memory it was given (are in a copy). */
+  get outgrown(): boolean {
+    return this.#given && this.#bytes !== this.#home;
   }
 
   /** Bytes held since the last take(). */
@@ -139,8 +149,9 @@ export class LineBuffer {
    */
   take(): Uint8Array {
     const chunk = this.#bytes.subarray(0, this.#length);
-    // One very long line should not keep its buffer for the life of the process.
-    if (this.#bytes.length > MAX_KEPT_BYTES) this.#bytes = new Uint8Array(this.#initialBytes);
+    // One very long line should not keep its buffer for the life of the process, and given
+    // memory is where the lines go.
+    if (this.#given || this.#bytes.length > MAX_KEPT_BYTES) this.#bytes = this.#home;
     this.#length = 0;
     this.lines = 0;
     return chunk;

@@ -45,6 +45,18 @@ export function errorLogTime(date: Date): string {
     `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())} ${zone}]`;
 }
 
+/**
+ * Memory another process can read, where the access lines wait for their batch: a worker's
+ * scoreboard slot (src/ipc/pending_access.ts), from which the master writes them out if the
+ * worker is killed before it could.
+ */
+export interface SharedAccessLines {
+  /** Where the lines are formatted. */
+  readonly bytes: Uint8Array;
+  /** Says that the first `length` bytes are whole lines not yet written. */
+  publish(length: number): void;
+}
+
 export interface LoggerOptions {
   /** Lowest level written to the error log. @default "info" */
   level?: LogLevel;
@@ -105,9 +117,10 @@ export class Logger {
   readonly #json: boolean;
   #renderAccess: ((entry: AccessEntry) => string) | undefined;
   readonly #writer: AccessWriter;
-  /** The values of the lines taken since the last flush, `#writer.width` slots each. */
+  /** One line's values, between taking them off the entry and writing its bytes. */
   readonly #slots: unknown[] = [];
-  #taken = 0;
+  /** Where the lines wait when another process must be able to read them. */
+  #shared: SharedAccessLines | undefined;
   readonly #metrics: Metrics | undefined;
   readonly #syslog: Syslog | undefined;
   readonly #syslogAccess: Syslog | undefined;
@@ -115,7 +128,7 @@ export class Logger {
   readonly #otel: OtelLogs | undefined;
   /** The span ids of the access lines since the last flush, in their order (--log-otel). */
   #otelIds: (SpanIds | undefined)[] = [];
-  readonly #lines = new LineBuffer();
+  #lines = new LineBuffer();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #workerCount = -1;
   #workersSentAt = 0;
@@ -221,8 +234,12 @@ export class Logger {
     if (!this.#accessSink && !this.#syslogAccess && !this.#otel) return;
     if (this.#otel) this.#otelIds.push(spanIdsOf(entry.request));
     if (this.formatAccess === baseFormatAccess && this.writeAccess === baseWriteAccess) {
-      // Neither step overridden: the line's values wait for the batch, which writes their bytes.
-      this.#writer.take(entry, this.#slots, this.#taken++ * this.#writer.width);
+      // Neither step overridden: the line's bytes, without a string of it, wait for the batch
+      // (bytes, not values: a worker's master can read them, shareAccessLines()).
+      this.#writer.take(entry, this.#slots, 0);
+      this.#writer.put(this.#slots, 0, this.#lines);
+      this.#lines.newline();
+      this.#shared?.publish(this.#lines.length);
       this.#lineAdded();
     } else {
       this.writeAccess(this.formatAccess(entry));
@@ -240,15 +257,44 @@ export class Logger {
   writeAccess(line: string): void {
     this.#lines.text(line);
     this.#lines.newline();
+    this.#shared?.publish(this.#lines.length);
     this.#lineAdded();
   }
 
   #lineAdded(): void {
-    if (this.#taken + this.#lines.lines === 1) {
-      this.#timer = setTimeout(this.#flush, ACCESS_FLUSH_MS);
-    } else if (this.#taken >= ACCESS_BATCH_LINES || this.#lines.length >= ACCESS_BATCH_BYTES) {
+    const lines = this.#lines;
+    // A line that did not fit the shared memory is in a copy the master cannot read: out now.
+    if (
+      lines.lines >= ACCESS_BATCH_LINES || lines.length >= ACCESS_BATCH_BYTES || lines.outgrown
+    ) {
       this.#flush();
+    } else if (lines.lines === 1) {
+      this.#timer = setTimeout(this.#flush, ACCESS_FLUSH_MS);
     }
+  }
+
+  /**
+   * Keeps the access lines waiting for their batch in `memory` (a worker: its scoreboard slot)
+   * instead of this process's heap.
+   */
+  shareAccessLines(memory: SharedAccessLines): void {
+    this.#flush();
+    this.#lines = new LineBuffer(memory.bytes);
+    this.#shared = memory;
+    memory.publish(0);
+  }
+
+  /**
+   * Writes access lines formatted elsewhere (`lines`, whole lines: those a killed worker left in
+   * its scoreboard slot) to the access log, syslog and OpenTelemetry, as this logger's own
+   * batches go; `pid` is the worker's, for syslog's `[PID]` prefix.
+   */
+  writeFormattedAccess(lines: Uint8Array, pid: number): void {
+    this.#flush();
+    if (!lines.length) return;
+    this.#accessSink?.write(lines);
+    this.#syslogAccess?.access(lines, this.#json ? NO_PREFIX : syslogPidPrefix(pid));
+    if (this.#otel) this.#otelAccess(lines, []);
   }
 
   /** WebSocket sessions opened and closed in this process or thread (--metrics-bind). */
@@ -301,24 +347,21 @@ export class Logger {
   // each batch in one write: a write per line would cost more than the line.
   readonly #flush = (): void => {
     clearTimeout(this.#timer);
-    const writer = this.#writer;
     const lines = this.#lines;
-    for (let i = 0; i < this.#taken; i++) {
-      writer.put(this.#slots, i * writer.width, lines);
-      lines.newline();
-    }
-    this.#taken = 0;
     if (!lines.lines) return;
     const batch = lines.take();
     this.#accessSink?.write(batch);
     this.#syslogAccess?.access(batch, this.#json ? NO_PREFIX : this.#pidPrefix);
-    if (this.#otel) this.#otelAccess(batch);
+    if (this.#otel) {
+      this.#otelAccess(batch, this.#otelIds);
+      this.#otelIds = [];
+    }
+    // Written (a kill between the write and here would have them written twice, not lost).
+    this.#shared?.publish(0);
   };
 
   // Each line of the batch as a record, with the span ids its request had.
-  #otelAccess(batch: Uint8Array): void {
-    const ids = this.#otelIds;
-    this.#otelIds = [];
+  #otelAccess(batch: Uint8Array, ids: (SpanIds | undefined)[]): void {
     let start = 0;
     for (let i = 0, end = batch.indexOf(10); end !== -1; i++, end = batch.indexOf(10, start)) {
       this.#otel!.record("access", "info", decoder.decode(batch.subarray(start, end)), ids[i]);
@@ -328,11 +371,12 @@ export class Logger {
 
   /**
    * Writes the access lines waiting for their batch now; returns whether there were any. A
-   * worker calls it before app code that might block its event loop, whose timer would then
-   * never write them.
+   * gthread thread calls it before app code that might block its event loop, whose timer would
+   * then never write them (a worker process's lines wait in shared memory instead:
+   * shareAccessLines()).
    */
   flushAccess(): boolean {
-    if (this.#taken + this.#lines.lines === 0) return false;
+    if (this.#lines.lines === 0) return false;
     this.#flush();
     return true;
   }

@@ -349,6 +349,6 @@ function stream(dial: () => Socket): Transport {
 }
 
 /** The `[PID] ` of gunicorn's syslog_fmt, once per process. */
-export function syslogPidPrefix(): Uint8Array {
-  return encoder.encode(`[${process.pid}] `);
+export function syslogPidPrefix(pid: number = process.pid): Uint8Array {
+  return encoder.encode(`[${pid}] `);
 }

@@ -305,10 +305,8 @@ export class Arbiter {
 
   // Records a worker's exit; boot failures halt the server instead of looping.
   async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
-    if (worker.aborted) {
-      const { openAccessLog: open, log, config } = this.#ctx;
-      await this.#workers.logKilledRequests(worker, { open, log, config });
-    }
+    const { openAccessLog: open, log, config } = this.#ctx;
+    await this.#workers.logLostAccess(worker, { open, log, config });
     this.#workers.forget(worker, this.#generations.current);
     await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
     const report = worker.exitReport(code, signal);

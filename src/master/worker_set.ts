@@ -103,10 +103,12 @@ export class WorkerSet {
   }
 
   /**
-   * A worker killed for --timeout never wrote the access lines of the requests it had: they go
-   * to the access log `open` opens, from its in-flight table (before forget() clears it).
+   * The access lines a gone worker never wrote go to the access log `open` opens (before
+   * forget() clears its slot): those it left waiting for their batch in its slot (a worker
+   * killed for --timeout, or one that died without closing its log), then, for a worker killed
+   * for --timeout (`worker.aborted`), one per request in its in-flight table.
    */
-  async logKilledRequests(
+  async logLostAccess(
     worker: WorkerHandle,
     { open, log, config }: {
       open: ((config: Config) => Promise<Logger>) | undefined;
@@ -114,10 +116,12 @@ export class WorkerSet {
       config: Config;
     },
   ): Promise<void> {
-    const requests = this.#slots?.inflight(worker.slot)?.requests ?? [];
-    if (!requests.length || !open) return;
+    const waiting = this.#slots?.pendingAccess(worker.slot) ?? new Uint8Array();
+    const requests = worker.aborted ? this.#slots?.inflight(worker.slot)?.requests ?? [] : [];
+    if ((!waiting.length && !requests.length) || !open) return;
     try {
       const access = await open(config);
+      access.writeFormattedAccess(waiting, worker.pid);
       logInflightAccess(access, requests, Date.now());
       await access.close();
     } catch (error) {

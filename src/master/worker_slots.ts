@@ -48,6 +48,11 @@ export class WorkerSlots {
     return slot >= 0 ? this.#board.inflight(slot).read() : undefined;
   }
 
+  /** A copy of the access lines the worker of `slot` left unwritten (src/ipc/pending_access.ts). */
+  pendingAccess(slot: number): Uint8Array | undefined {
+    return slot >= 0 ? this.#board.pendingAccess(slot).read() : undefined;
+  }
+
   /** The request counters of `slot` (src/ipc/request_metrics.ts), live. */
   counters(slot: number): Float64Array | undefined {
     return slot >= 0 ? this.#board.counters(slot) : undefined;

@@ -34,7 +34,9 @@ export interface InflightWatchOptions {
    * Writes the access lines waiting for their batch; returns whether there were any. Called
    * before the app gets a request, until it wrote lines once in this turn of the event loop:
    * app code that blocks the loop then loses none of the lines of requests that finished before
-   * it (the batch's timer would never fire). Under load that is one write per turn.
+   * it (the batch's timer would never fire). Under load that is one write per turn. For gthread
+   * threads: a worker process keeps its waiting lines in its scoreboard slot instead
+   * (Logger.shareAccessLines), where the master finds them.
    */
   flush?: () => boolean;
   /** Another watch told of everything too (a gthread thread's slots); its tags are kept here. */

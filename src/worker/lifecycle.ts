@@ -137,13 +137,16 @@ export class Worker {
     });
     this.#board = mapScoreboard(this.#runtime.libc(), this.#boot.scoreboard);
     if (this.#board) {
-      const table = this.#board.inflight(this.#boot.scoreboard!.slot);
-      const log = this.#log;
-      // Only an access log has lines to lose.
-      const flush = log.accessEnabled ? () => log.flushAccess() : undefined;
-      this.#inflight = new InflightWatch(table, { flush });
+      const slot = this.#boot.scoreboard!.slot;
+      // Bench-only (scripts/bench/forensics.ts; docs/architecture.md): the forensics' cost is
+      // measured against this same build without them.
+      if (process.env.APPSERVE_BENCH_NO_FORENSICS !== "1") {
+        this.#inflight = new InflightWatch(this.#board.inflight(slot));
+        // The access lines wait where the master writes them out should this loop get stuck.
+        this.#log.shareAccessLines(this.#board.pendingAccess(slot));
+      }
       if (this.#config.metrics_bind || controlSocketPath(this.#config)) {
-        this.#counters = this.#board.counters(this.#boot.scoreboard!.slot);
+        this.#counters = this.#board.counters(slot);
       }
     }
     const Class = workerClass(this.#config);

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { alive, e2e, eventually, FIXTURES, freePort, get, start, tempDir } from "../_helpers.ts";
+import { rawConnect, readAll } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -42,46 +43,94 @@ e2e(
   },
 );
 
-e2e(
-  "a worker killed for --timeout loses no access line: 50 fast requests, a stuck one, 51 lines",
-  async (target) => {
-    const dir = tempDir();
-    try {
-      const log = join(dir.path, "access.log");
-      const server = start(target, [
-        "-w",
-        "1",
-        "-t",
-        "2",
-        "--access-logfile",
-        log,
-        "-b",
-        "127.0.0.1:0",
-        PID_APP,
-      ]);
-      const url = await server.ready(1);
-      const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
-      // The readiness probe's lines are counted first, then 50 of ours follow them.
-      await eventually(() => lines().length > 0, "the probe's access line");
-      const before = lines().length;
-      for (let i = 0; i < 50; i++) assert.equal((await get(`${url}/fast?i=${i}`)).status, 200);
-      get(`${url}/spin?ms=600000`).catch(() => {});
-      const timeout = await server.waitFor(/WORKER TIMEOUT \(pid:(\d+)\)/);
-      await server.waitFor(new RegExp(`Worker \\(pid:${timeout[1]}\\) was sent SIGKILL!$`, "m"));
-      await eventually(() => lines().length === before + 51, "51 access lines", 10_000);
-      const ours = lines().slice(before);
-      ours.slice(0, 50).forEach((line, i) =>
-        assert.match(line, new RegExp(` /fast\\?i=${i} .* 200 `))
-      );
-      // The killed request: 504 with no body sent, as gthread answers a hung thread's request.
-      assert.match(ours[50], /"GET \/spin\?ms=600000 HTTP\/1\.1" 504 - /);
-      assert.equal((await server.stop()).code, 0);
-      assert.equal(lines().length, before + 51);
-    } finally {
-      dir.remove();
-    }
-  },
-);
+// With the shared socket (appserve's HTTP layer) and --reuse-port (the runtime's own server).
+for (const reusePort of [false, true]) {
+  const variant = reusePort ? "--reuse-port: " : "";
+  const listen = async () => {
+    if (!reusePort) return ["-b", "127.0.0.1:0"];
+    return ["--reuse-port", "-b", `127.0.0.1:${await freePort()}`];
+  };
+
+  e2e(
+    `${variant}a worker killed for --timeout loses no access line: 50 fast requests, a stuck ` +
+      "one, 51 lines",
+    async (target) => {
+      const dir = tempDir();
+      try {
+        const log = join(dir.path, "access.log");
+        const server = start(target, [
+          ...["-w", "1", "-t", "2", "--access-logfile", log],
+          ...await listen(),
+          PID_APP,
+        ]);
+        const url = await server.ready(1);
+        const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
+        // The readiness probe's lines are counted first, then 50 of ours follow them.
+        await eventually(() => lines().length > 0, "the probe's access line");
+        const before = lines().length;
+        for (let i = 0; i < 50; i++) assert.equal((await get(`${url}/fast?i=${i}`)).status, 200);
+        get(`${url}/spin?ms=600000`).catch(() => {});
+        const timeout = await server.waitFor(/WORKER TIMEOUT \(pid:(\d+)\)/);
+        await server.waitFor(new RegExp(`Worker \\(pid:${timeout[1]}\\) was sent SIGKILL!$`, "m"));
+        await eventually(() => lines().length === before + 51, "51 access lines", 10_000);
+        const ours = lines().slice(before);
+        ours.slice(0, 50).forEach((line, i) =>
+          assert.match(line, new RegExp(` /fast\\?i=${i} .* 200 `))
+        );
+        // The killed request: 504 with no body sent, as gthread answers a hung thread's request.
+        assert.match(ours[50], /"GET \/spin\?ms=600000 HTTP\/1\.1" 504 - /);
+        assert.equal((await server.stop()).code, 0);
+        assert.equal(lines().length, before + 51);
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+
+  // 50 requests and the stuck one in one write on one connection: the worker answers them all
+  // in one go, so their lines are still waiting for their batch when the loop gets stuck, and
+  // only the master can write them (from the worker's scoreboard slot).
+  e2e(
+    `${variant}a worker killed for --timeout leaves its waiting access lines to the master: ` +
+      "50 pipelined requests, a stuck one, 51 lines",
+    async (target) => {
+      const dir = tempDir();
+      try {
+        const log = join(dir.path, "access.log");
+        const server = start(target, [
+          ...["-w", "1", "-t", "2", "--access-logfile", log],
+          ...await listen(),
+          PID_APP,
+        ]);
+        const url = await server.ready(1);
+        const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
+        await eventually(() => lines().length > 0, "the probe's access line");
+        const before = lines().length;
+        const request = (target: string) => `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`;
+        const socket = await rawConnect(Number(new URL(url).port));
+        const answer = readAll(socket, 20_000);
+        socket.write(
+          Array.from({ length: 50 }, (_, i) => request(`/fast?p=${i}`)).join("") +
+            request("/spin?ms=600000&p=stuck"),
+        );
+        const timeout = await server.waitFor(/WORKER TIMEOUT \(pid:(\d+)\)/);
+        await server.waitFor(new RegExp(`Worker \\(pid:${timeout[1]}\\) was sent SIGKILL!$`, "m"));
+        // The 50 answers came before the stuck one.
+        assert.equal((await answer).text.match(/^HTTP\/1\.1 200 /gm)?.length, 50);
+        await eventually(() => lines().length >= before + 51, "51 access lines", 10_000);
+        const ours = lines().slice(before);
+        ours.slice(0, 50).forEach((line, i) =>
+          assert.match(line, new RegExp(` /fast\\?p=${i} .* 200 `))
+        );
+        assert.match(ours[50], /"GET \/spin\?ms=600000&p=stuck HTTP\/1\.1" 504 - /);
+        assert.equal((await server.stop()).code, 0);
+        assert.equal(lines().length, before + 51);
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+}
 
 e2e(
   "THREAD TIMEOUT names the request that hung a gthread thread, and its 504 is in the access log",
