@@ -65,6 +65,7 @@ Deno.test("Logger.writeFormattedAccess writes a dead worker's waiting lines afte
     master.access(entry("/own"));
     master.writeFormattedAccess(shared.read(), 4242);
     await master.close();
+    await worker.close();
     const lines = readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
     assert.deepEqual(lines.map((l) => l.r), ["GET /own HTTP/1.1", "GET /left HTTP/1.1"]);
   } finally {

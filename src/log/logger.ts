@@ -239,7 +239,6 @@ export class Logger {
       this.#writer.take(entry, this.#slots, 0);
       this.#writer.put(this.#slots, 0, this.#lines);
       this.#lines.newline();
-      this.#shared?.publish(this.#lines.length);
       this.#lineAdded();
     } else {
       this.writeAccess(this.formatAccess(entry));
@@ -257,13 +256,14 @@ export class Logger {
   writeAccess(line: string): void {
     this.#lines.text(line);
     this.#lines.newline();
-    this.#shared?.publish(this.#lines.length);
     this.#lineAdded();
   }
 
   #lineAdded(): void {
     const lines = this.#lines;
-    // A line that did not fit the shared memory is in a copy the master cannot read: out now.
+    // A line that did not fit the shared memory is in a copy the master cannot read: out now,
+    // and the master keeps the length of the lines before it, which are still in the memory.
+    if (!lines.outgrown) this.#shared?.publish(lines.length);
     if (
       lines.lines >= ACCESS_BATCH_LINES || lines.length >= ACCESS_BATCH_BYTES || lines.outgrown
     ) {
@@ -350,14 +350,18 @@ export class Logger {
     const lines = this.#lines;
     if (!lines.lines) return;
     const batch = lines.take();
-    this.#accessSink?.write(batch);
-    this.#syslogAccess?.access(batch, this.#json ? NO_PREFIX : this.#pidPrefix);
-    if (this.#otel) {
-      this.#otelAccess(batch, this.#otelIds);
-      this.#otelIds = [];
+    try {
+      this.#accessSink?.write(batch);
+      this.#syslogAccess?.access(batch, this.#json ? NO_PREFIX : this.#pidPrefix);
+      if (this.#otel) {
+        this.#otelAccess(batch, this.#otelIds);
+        this.#otelIds = [];
+      }
+    } finally {
+      // Written, or tried: a failed sink must not leave them for the master to write again
+      // (a kill between the write and here would have them written twice, not lost).
+      this.#shared?.publish(0);
     }
-    // Written (a kill between the write and here would have them written twice, not lost).
-    this.#shared?.publish(0);
   };
 
   // Each line of the batch as a record, with the span ids its request had.

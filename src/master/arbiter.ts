@@ -438,6 +438,9 @@ export class Arbiter {
     for (const event of this.#events.drain()) {
       if (event.kind === "control") event.reply({ ok: false, error: "The master is stopping" });
       if (event.kind !== "exit") continue;
+      // A worker killed at the deadline, its loop stuck, left its waiting access lines.
+      const { openAccessLog: open, log, config } = this.#ctx;
+      await this.#workers.logLostAccess(event.worker, { open, log, config });
       this.#workers.drop(event.worker);
       await this.#ctx.hooks.run("child_exit", this.#server(), {
         pid: event.worker.pid,

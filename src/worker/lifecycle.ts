@@ -144,6 +144,11 @@ export class Worker {
         this.#inflight = new InflightWatch(this.#board.inflight(slot));
         // The access lines wait where the master writes them out should this loop get stuck.
         this.#log.shareAccessLines(this.#board.pendingAccess(slot));
+      } else {
+        this.#log.warning(
+          "APPSERVE_BENCH_NO_FORENSICS=1: WORKER TIMEOUT names no request and access lines " +
+            "waiting when this worker is killed are lost (a benchmark switch)",
+        );
       }
       if (this.#config.metrics_bind || controlSocketPath(this.#config)) {
         this.#counters = this.#board.counters(slot);

@@ -130,6 +130,48 @@ for (const reusePort of [false, true]) {
       }
     },
   );
+
+  // The same waiting lines when no timeout fires: a stop (TERM, then INT) kills the stuck worker
+  // at its deadline, and the master writes them before it exits.
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    e2e(
+      `${variant}a ${signal} stop that kills a stuck worker loses none of its waiting access ` +
+        "lines: 50 pipelined requests, a stuck one, 50 lines",
+      async (target) => {
+        const dir = tempDir();
+        try {
+          const log = join(dir.path, "access.log");
+          const server = start(target, [
+            ...["-w", "1", "-t", "600", "--graceful-timeout", "1", "--access-logfile", log],
+            ...await listen(),
+            PID_APP,
+          ]);
+          const url = await server.ready(1);
+          const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
+          await eventually(() => lines().length > 0, "the probe's access line");
+          const before = lines().length;
+          const request = (target: string) => `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`;
+          const socket = await rawConnect(Number(new URL(url).port));
+          socket.on("error", () => {});
+          let answers = "";
+          socket.on("data", (chunk) => answers += chunk);
+          socket.write(
+            Array.from({ length: 50 }, (_, i) => request(`/fast?s=${i}`)).join("") +
+              request("/spin?ms=600000&s=stuck"),
+          );
+          await eventually(() => answers.match(/^HTTP\/1\.1 200 /gm)?.length === 50, "50 answers");
+          server.signal(signal);
+          assert.equal((await server.exited).code, 0);
+          const ours = lines().slice(before);
+          assert.equal(ours.length, 50, ours.join("\n"));
+          ours.forEach((line, i) => assert.match(line, new RegExp(` /fast\\?s=${i} .* 200 `)));
+          socket.destroy();
+        } finally {
+          dir.remove();
+        }
+      },
+    );
+  }
 }
 
 e2e(
