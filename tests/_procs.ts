@@ -267,6 +267,16 @@ export function childPids(pid: number): number[] {
     .map((s) => s.pid);
 }
 
+/** Runs `fn` while the processes `pids` are stopped (SIGSTOP); they continue after, whatever happens. */
+export async function whileStopped<T>(pids: number[], fn: () => Promise<T>): Promise<T> {
+  pids.forEach((pid) => process.kill(pid, "SIGSTOP"));
+  try {
+    return await fn();
+  } finally {
+    pids.forEach((pid) => process.kill(pid, "SIGCONT"));
+  }
+}
+
 /** Pids of every process below `pid`, zombies included. */
 export function descendants(pid: number): number[] {
   const stats = procStats();

@@ -7,23 +7,9 @@ import { join } from "node:path";
 import process from "node:process";
 import { Logger } from "../mod.ts";
 import { tempDir } from "./_helpers.ts";
+import { accessEntry } from "./_access_entry.ts";
 
 const TIME = String.raw`\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\]`;
-
-function entry(target: string, status: number) {
-  return {
-    request: new Request(`http://localhost${target}`, { headers: { "user-agent": "t/1" } }),
-    response: new Response(null, { status }),
-    details: {
-      remote: { transport: "tcp" as const, hostname: "10.0.0.7", port: 5000 },
-      protocol: "HTTP/1.1" as const,
-      target,
-      bodyBytes: 12,
-    },
-    durationMs: 1.5,
-    end: new Date(),
-  };
-}
 
 Deno.test("Logger writes gunicorn's error line for every level above the threshold", async () => {
   const dir = tempDir();
@@ -75,11 +61,11 @@ Deno.test("Logger.access writes the configured format; reopen() moves on to a fr
   const file = join(dir.path, "access.log");
   try {
     const log = new Logger({ accessLog: file });
-    log.access(entry("/one?a=1", 200));
+    log.access(accessEntry("/one?a=1", 200));
     await log.reopen(); // flushes /one into the file first
     renameSync(file, `${file}.1`);
     await log.reopen();
-    log.access(entry("/two", 404));
+    log.access(accessEntry("/two", 404));
     await log.close();
     assert.match(
       readFileSync(`${file}.1`, "utf8"),

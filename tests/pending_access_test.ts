@@ -11,21 +11,7 @@ import {
   PendingAccess,
 } from "../src/ipc/pending_access.ts";
 import { tempDir } from "./_helpers.ts";
-
-function entry(target: string, status = 200) {
-  return {
-    request: new Request(`http://localhost${target}`, { headers: { "user-agent": "t/1" } }),
-    response: new Response(null, { status }),
-    details: {
-      remote: { transport: "tcp" as const, hostname: "10.0.0.7", port: 5000 },
-      protocol: "HTTP/1.1" as const,
-      target,
-      bodyBytes: 12,
-    },
-    durationMs: 1.5,
-    end: new Date(),
-  };
-}
+import { accessEntry } from "./_access_entry.ts";
 
 const area = () => new PendingAccess(new Uint8Array(new SharedArrayBuffer(PENDING_ACCESS_BYTES)));
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -37,8 +23,8 @@ Deno.test("Logger.shareAccessLines: lines wait formatted in the area until their
     const shared = area();
     const log = new Logger({ accessLog: file });
     log.shareAccessLines(shared);
-    log.access(entry("/one"));
-    log.access(entry("/two", 404));
+    log.access(accessEntry("/one"));
+    log.access(accessEntry("/two", 404));
     // What a master reads after the worker died here: both lines, whole, none written yet.
     const waiting = text(shared.read());
     assert.match(waiting, /^10\.0\.0\.7 - - \[.+\] "GET \/one HTTP\/1\.1" 200 12 "-" "t\/1"\n/);
@@ -60,9 +46,9 @@ Deno.test("Logger.writeFormattedAccess writes a dead worker's waiting lines afte
     const worker = new Logger({ accessLog: join(dir.path, "unused.log"), format: "json" });
     const shared = area();
     worker.shareAccessLines(shared);
-    worker.access(entry("/left"));
+    worker.access(accessEntry("/left"));
     const master = new Logger({ accessLog: file, format: "json" });
-    master.access(entry("/own"));
+    master.access(accessEntry("/own"));
     master.writeFormattedAccess(shared.read(), 4242);
     await master.close();
     await worker.close();
@@ -80,15 +66,15 @@ Deno.test("A line longer than the shared area is written at once, and the area s
     const shared = area();
     const log = new Logger({ accessLog: file });
     log.shareAccessLines(shared);
-    log.access(entry("/short"));
+    log.access(accessEntry("/short"));
     const long = `/long?q=${"x".repeat(PENDING_ACCESS_LINES)}`;
-    log.access(entry(long));
+    log.access(accessEntry(long));
     // Both out before access() returned: the copy that held them is not where the master reads.
     assert.equal(shared.read().length, 0);
     const written = readFileSync(file, "utf8").split("\n").filter(Boolean);
     assert.equal(written.length, 2);
     assert.ok(written[1].includes(long));
-    log.access(entry("/after"));
+    log.access(accessEntry("/after"));
     assert.match(text(shared.read()), /"GET \/after HTTP\/1\.1" 200 /);
     await log.close();
     assert.equal(readFileSync(file, "utf8").split("\n").filter(Boolean).length, 3);
@@ -116,10 +102,10 @@ Deno.test("A logger without shared memory keeps batching after a batch outgrew i
   try {
     const log = new Logger({ accessLog: file });
     // Past the batch's 64 KiB: written, and the buffer grew.
-    for (let i = 0; i < 800; i++) log.access(entry(`/fill/${i}?${"x".repeat(80)}`));
+    for (let i = 0; i < 800; i++) log.access(accessEntry(`/fill/${i}?${"x".repeat(80)}`));
     const written = readFileSync(file, "utf8").length;
     assert.ok(written > 0);
-    log.access(entry("/next"));
+    log.access(accessEntry("/next"));
     // Waits for its batch, as before the buffer grew.
     assert.equal(readFileSync(file, "utf8").length, written);
     await log.close();

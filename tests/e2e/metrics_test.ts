@@ -17,6 +17,7 @@ import {
   tempDir,
 } from "../_helpers.ts";
 import { parsePrometheus, type Sample, sampleValue } from "../_prometheus.ts";
+import { whileStopped } from "../_procs.ts";
 import { rawConnect, rawExchange } from "../_raw.ts";
 import type { Socket } from "node:net";
 import { connect, wsUrl } from "../_ws_client.ts";
@@ -260,14 +261,11 @@ e2e(
     const listener = { listener: url };
     assert.equal(sampleValue(await scrape(base), "appserve_listen_backlog", listener), 0);
     const [worker] = childPids(server.pid);
-    process.kill(worker, "SIGSTOP");
     let sockets: Socket[] = [];
-    try {
+    await whileStopped([worker], async () => {
       sockets = await connectMany(Number(new URL(url).port), 5);
       assert.equal(sampleValue(await scrape(base), "appserve_listen_backlog", listener), 5);
-    } finally {
-      process.kill(worker, "SIGCONT");
-    }
+    });
     await eventually(
       async () => sampleValue(await scrape(base), "appserve_listen_backlog", listener) === 0,
       "the worker accepted them",
@@ -295,16 +293,13 @@ e2e(
       assert.equal(sampleValue(idle, "appserve_listen_backlog", unix), 0);
       assert.equal(sampleValue(idle, "appserve_listen_backlog", tcp), 0);
       const [worker] = childPids(server.pid);
-      process.kill(worker, "SIGSTOP");
-      try {
+      await whileStopped([worker], async () => {
         // A unix connect completes once the kernel queues it: no worker needs to run.
         sockets = await connectMany(path, 7);
         const stuck = await scrape(base);
         assert.equal(sampleValue(stuck, "appserve_listen_backlog", unix), 7);
         assert.equal(sampleValue(stuck, "appserve_listen_backlog", tcp), 0);
-      } finally {
-        process.kill(worker, "SIGCONT");
-      }
+      });
       await eventually(
         async () => sampleValue(await scrape(base), "appserve_listen_backlog", unix) === 0,
         "the worker accepted them",
@@ -349,9 +344,8 @@ e2e(
     const own = after.filter((s) => s.name === "appserve_worker_listen_backlog");
     assert.deepEqual(own.map((s) => Number(s.labels.pid)).sort(), pids);
     // Both workers stopped: whichever socket the kernel picks, nobody accepts.
-    pids.forEach((pid) => process.kill(pid, "SIGSTOP"));
     let sockets: Socket[] = [];
-    try {
+    await whileStopped(pids, async () => {
       sockets = await connectMany(appPort, 6);
       // Bun's server defers accepting a connection until its first bytes come (TCP_DEFER_ACCEPT).
       sockets.forEach((s) => s.write("GET /q HTTP/1.1\r\nhost: x\r\n\r\n"));
@@ -362,9 +356,7 @@ e2e(
       }, "6 connections queued");
       const queued = stuck.filter((s) => s.name === "appserve_worker_listen_backlog");
       assert.equal(queued.reduce((n, s) => n + s.value, 0), 6);
-    } finally {
-      pids.forEach((pid) => process.kill(pid, "SIGCONT"));
-    }
+    });
     sockets.forEach((s) => s.destroy());
     assert.equal((await server.stop()).code, 0);
   },
@@ -388,9 +380,8 @@ e2e(
     for (const url of [one, two]) assert.equal((await get(`${url}/`)).status, 200);
     await eventually(async () => own(await scrape(base)).length === 2, "both sockets shown");
     const [worker] = childPids(server.pid);
-    process.kill(worker, "SIGSTOP");
     let sockets: Socket[] = [];
-    try {
+    await whileStopped([worker], async () => {
       sockets = await connectMany(port, 3);
       sockets.forEach((s) => s.write("GET /q HTTP/1.1\r\nhost: x\r\n\r\n"));
       let stuck: Sample[] = [];
@@ -400,9 +391,7 @@ e2e(
       }, "3 connections queued");
       assert.equal(sampleValue(stuck, "appserve_listen_backlog", { listener: two }), 0);
       assert.deepEqual(own(stuck), [`${one} 3`, `${two} 0`]);
-    } finally {
-      process.kill(worker, "SIGCONT");
-    }
+    });
     sockets.forEach((s) => s.destroy());
     assert.equal((await server.stop()).code, 0);
   },

@@ -5,9 +5,8 @@ import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import process from "node:process";
 import { e2e, eventually, FIXTURES, freePort, get, run, start, tempDir } from "../_helpers.ts";
-import { childPids } from "../_procs.ts";
+import { childPids, whileStopped } from "../_procs.ts";
 import { rawConnect } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -180,16 +179,13 @@ e2e(
       const backlogs = () => receiver.metrics.filter((m) => m.startsWith("gunicorn.backlog:"));
       await eventually(() => backlogs().includes("gunicorn.backlog:0|ms"), "an idle backlog");
       const [worker] = childPids(server.pid);
-      process.kill(worker, "SIGSTOP");
-      try {
+      await whileStopped([worker], async () => {
         // Completed by the kernel and queued: no worker accepts while it is stopped.
         for (let i = 0; i < 3; i++) sockets.push(await rawConnect(Number(new URL(url).port)));
         for (let i = 0; i < 4; i++) sockets.push(await rawConnect(path));
         sockets.forEach((s) => s.on("error", () => {}));
         await eventually(() => backlogs().includes("gunicorn.backlog:7|ms"), "7 queued");
-      } finally {
-        process.kill(worker, "SIGCONT");
-      }
+      });
     } finally {
       sockets.forEach((s) => s.destroy());
       await server.stop();
@@ -218,8 +214,7 @@ e2e(
       const backlogs = () => receiver.metrics.filter((m) => m.startsWith("gunicorn.backlog:"));
       await eventually(() => backlogs().includes("gunicorn.backlog:0|ms"), "an idle backlog");
       const [worker] = childPids(server.pid);
-      process.kill(worker, "SIGSTOP");
-      try {
+      await whileStopped([worker], async () => {
         for (let i = 0; i < 3; i++) sockets.push(await rawConnect(port));
         sockets.forEach((s) => s.on("error", () => {}));
         // Bun's server defers accepting a connection until its first bytes come.
@@ -228,9 +223,7 @@ e2e(
         // Counted under both addresses, the sum would pass 3.
         const values = backlogs().map((m) => Number(/:(\d+)\|/.exec(m)![1]));
         assert.ok(values.every((n) => n <= 3), backlogs().join());
-      } finally {
-        process.kill(worker, "SIGCONT");
-      }
+      });
     } finally {
       sockets.forEach((s) => s.destroy());
       await server.stop();

@@ -4,8 +4,19 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import type { Socket } from "node:net";
 import { join } from "node:path";
-import { alive, e2e, eventually, FIXTURES, freePort, get, start, tempDir } from "../_helpers.ts";
+import {
+  alive,
+  e2e,
+  eventually,
+  FIXTURES,
+  freePort,
+  get,
+  start,
+  type Target,
+  tempDir,
+} from "../_helpers.ts";
 import { rawConnect, readAll } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -43,6 +54,33 @@ e2e(
   },
 );
 
+/**
+ * A server with an access log in a temp dir, ready, its readiness probe's lines counted: `ours()`
+ * are the lines written since.
+ */
+async function loggedServer(target: Target, args: string[]) {
+  const dir = tempDir();
+  const log = join(dir.path, "access.log");
+  const server = start(target, ["--access-logfile", log, ...args, PID_APP]);
+  const url = await server.ready(1);
+  const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
+  await eventually(() => lines().length > 0, "the probe's access line");
+  const before = lines().length;
+  return { server, url, ours: () => lines().slice(before), remove: () => dir.remove() };
+}
+
+/** `n` fast requests and a stuck one, in one write on one connection. */
+async function pipelineStuck(url: string, n: number, tag: string): Promise<Socket> {
+  const request = (target: string) => `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`;
+  const socket = await rawConnect(Number(new URL(url).port));
+  socket.on("error", () => {});
+  socket.write(
+    Array.from({ length: n }, (_, i) => request(`/fast?${tag}=${i}`)).join("") +
+      request(`/spin?ms=600000&${tag}=stuck`),
+  );
+  return socket;
+}
+
 // With the shared socket (appserve's HTTP layer) and --reuse-port (the runtime's own server).
 for (const reusePort of [false, true]) {
   const variant = reusePort ? "--reuse-port: " : "";
@@ -55,34 +93,25 @@ for (const reusePort of [false, true]) {
     `${variant}a worker killed for --timeout loses no access line: 50 fast requests, a stuck ` +
       "one, 51 lines",
     async (target) => {
-      const dir = tempDir();
+      const { server, url, ours, remove } = await loggedServer(target, [
+        ...["-w", "1", "-t", "2", ...await listen()],
+      ]);
       try {
-        const log = join(dir.path, "access.log");
-        const server = start(target, [
-          ...["-w", "1", "-t", "2", "--access-logfile", log],
-          ...await listen(),
-          PID_APP,
-        ]);
-        const url = await server.ready(1);
-        const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
-        // The readiness probe's lines are counted first, then 50 of ours follow them.
-        await eventually(() => lines().length > 0, "the probe's access line");
-        const before = lines().length;
         for (let i = 0; i < 50; i++) assert.equal((await get(`${url}/fast?i=${i}`)).status, 200);
         get(`${url}/spin?ms=600000`).catch(() => {});
         const timeout = await server.waitFor(/WORKER TIMEOUT \(pid:(\d+)\)/);
         await server.waitFor(new RegExp(`Worker \\(pid:${timeout[1]}\\) was sent SIGKILL!$`, "m"));
-        await eventually(() => lines().length === before + 51, "51 access lines", 10_000);
-        const ours = lines().slice(before);
-        ours.slice(0, 50).forEach((line, i) =>
+        await eventually(() => ours().length === 51, "51 access lines", 10_000);
+        ours().slice(0, 50).forEach((line, i) =>
           assert.match(line, new RegExp(` /fast\\?i=${i} .* 200 `))
         );
         // The killed request: 504 with no body sent, as gthread answers a hung thread's request.
-        assert.match(ours[50], /"GET \/spin\?ms=600000 HTTP\/1\.1" 504 - /);
+        assert.match(ours()[50], /"GET \/spin\?ms=600000 HTTP\/1\.1" 504 - /);
         assert.equal((await server.stop()).code, 0);
-        assert.equal(lines().length, before + 51);
+        assert.equal(ours().length, 51);
       } finally {
-        dir.remove();
+        await server.stop();
+        remove();
       }
     },
   );
@@ -94,39 +123,26 @@ for (const reusePort of [false, true]) {
     `${variant}a worker killed for --timeout leaves its waiting access lines to the master: ` +
       "50 pipelined requests, a stuck one, 51 lines",
     async (target) => {
-      const dir = tempDir();
+      const { server, url, ours, remove } = await loggedServer(target, [
+        ...["-w", "1", "-t", "2", ...await listen()],
+      ]);
       try {
-        const log = join(dir.path, "access.log");
-        const server = start(target, [
-          ...["-w", "1", "-t", "2", "--access-logfile", log],
-          ...await listen(),
-          PID_APP,
-        ]);
-        const url = await server.ready(1);
-        const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
-        await eventually(() => lines().length > 0, "the probe's access line");
-        const before = lines().length;
-        const request = (target: string) => `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`;
-        const socket = await rawConnect(Number(new URL(url).port));
+        const socket = await pipelineStuck(url, 50, "p");
         const answer = readAll(socket, 20_000);
-        socket.write(
-          Array.from({ length: 50 }, (_, i) => request(`/fast?p=${i}`)).join("") +
-            request("/spin?ms=600000&p=stuck"),
-        );
         const timeout = await server.waitFor(/WORKER TIMEOUT \(pid:(\d+)\)/);
         await server.waitFor(new RegExp(`Worker \\(pid:${timeout[1]}\\) was sent SIGKILL!$`, "m"));
         // The 50 answers came before the stuck one.
         assert.equal((await answer).text.match(/^HTTP\/1\.1 200 /gm)?.length, 50);
-        await eventually(() => lines().length >= before + 51, "51 access lines", 10_000);
-        const ours = lines().slice(before);
-        ours.slice(0, 50).forEach((line, i) =>
+        await eventually(() => ours().length >= 51, "51 access lines", 10_000);
+        ours().slice(0, 50).forEach((line, i) =>
           assert.match(line, new RegExp(` /fast\\?p=${i} .* 200 `))
         );
-        assert.match(ours[50], /"GET \/spin\?ms=600000&p=stuck HTTP\/1\.1" 504 - /);
+        assert.match(ours()[50], /"GET \/spin\?ms=600000&p=stuck HTTP\/1\.1" 504 - /);
         assert.equal((await server.stop()).code, 0);
-        assert.equal(lines().length, before + 51);
+        assert.equal(ours().length, 51);
       } finally {
-        dir.remove();
+        await server.stop();
+        remove();
       }
     },
   );
@@ -138,36 +154,22 @@ for (const reusePort of [false, true]) {
       `${variant}a ${signal} stop that kills a stuck worker loses none of its waiting access ` +
         "lines: 50 pipelined requests, a stuck one, 50 lines",
       async (target) => {
-        const dir = tempDir();
+        const { server, url, ours, remove } = await loggedServer(target, [
+          ...["-w", "1", "-t", "600", "--graceful-timeout", "1", ...await listen()],
+        ]);
         try {
-          const log = join(dir.path, "access.log");
-          const server = start(target, [
-            ...["-w", "1", "-t", "600", "--graceful-timeout", "1", "--access-logfile", log],
-            ...await listen(),
-            PID_APP,
-          ]);
-          const url = await server.ready(1);
-          const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
-          await eventually(() => lines().length > 0, "the probe's access line");
-          const before = lines().length;
-          const request = (target: string) => `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`;
-          const socket = await rawConnect(Number(new URL(url).port));
-          socket.on("error", () => {});
+          const socket = await pipelineStuck(url, 50, "s");
           let answers = "";
           socket.on("data", (chunk) => answers += chunk);
-          socket.write(
-            Array.from({ length: 50 }, (_, i) => request(`/fast?s=${i}`)).join("") +
-              request("/spin?ms=600000&s=stuck"),
-          );
           await eventually(() => answers.match(/^HTTP\/1\.1 200 /gm)?.length === 50, "50 answers");
           server.signal(signal);
           assert.equal((await server.exited).code, 0);
-          const ours = lines().slice(before);
-          assert.equal(ours.length, 50, ours.join("\n"));
-          ours.forEach((line, i) => assert.match(line, new RegExp(` /fast\\?s=${i} .* 200 `)));
+          assert.equal(ours().length, 50, ours().join("\n"));
+          ours().forEach((line, i) => assert.match(line, new RegExp(` /fast\\?s=${i} .* 200 `)));
           socket.destroy();
         } finally {
-          dir.remove();
+          await server.stop();
+          remove();
         }
       },
     );
