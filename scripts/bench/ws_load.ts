@@ -41,6 +41,20 @@ function cpuNs(): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let errors = 0;
 
+/**
+ * After the warm-up, the measured window: `measuring(true)`, SECONDS, `measuring(false)`; its
+ * length in seconds and the servers' CPU over it.
+ */
+async function measured(measuring: (on: boolean) => void): Promise<{ dt: number; cpuNs: number }> {
+  await sleep(WARM_UP_MS);
+  const c0 = cpuNs();
+  const t0 = performance.now();
+  measuring(true);
+  await sleep(seconds * 1000);
+  measuring(false);
+  return { dt: (performance.now() - t0) / 1000, cpuNs: cpuNs() - c0 };
+}
+
 function open(): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
@@ -63,16 +77,9 @@ async function echo(conns: number, window: number, size: number) {
     ws.onerror = () => errors++;
     for (let i = 0; i < window; i++) ws.send(message);
   }
-  await sleep(WARM_UP_MS);
-  const c0 = cpuNs();
-  const t0 = performance.now();
-  measuring = true;
-  await sleep(seconds * 1000);
-  measuring = false;
-  const c1 = cpuNs();
-  const dt = (performance.now() - t0) / 1000;
+  const { dt, cpuNs: serverNs } = await measured((on) => measuring = on);
   for (const ws of sockets) ws.close();
-  return { count, dt, cpuNs: c1 - c0 };
+  return { count, dt, cpuNs: serverNs };
 }
 
 function oneSetup(): Promise<void> {
@@ -96,17 +103,10 @@ async function setups(loops: number) {
     }
   };
   const running = Array.from({ length: loops }, loop);
-  await sleep(WARM_UP_MS);
-  const c0 = cpuNs();
-  const t0 = performance.now();
-  measuring = true;
-  await sleep(seconds * 1000);
-  measuring = false;
-  const c1 = cpuNs();
-  const dt = (performance.now() - t0) / 1000;
+  const { dt, cpuNs: serverNs } = await measured((on) => measuring = on);
   stop = true;
   await Promise.all(running);
-  return { count, dt, cpuNs: c1 - c0 };
+  return { count, dt, cpuNs: serverNs };
 }
 
 const r = mode === "echo"

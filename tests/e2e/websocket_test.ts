@@ -16,6 +16,7 @@ import {
   freePort,
   get,
   pidOf,
+  type Server,
   sleep,
   start,
   type Target,
@@ -668,22 +669,30 @@ function textFrame(text: string): Buffer {
   return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(masked)]);
 }
 
+/**
+ * A client that asks the app at `url` for a flood and never reads is closed at the 16 MiB send
+ * cap, with the warning; the worker goes on echoing.
+ */
+async function floodsToTheSendCap(server: Server, url: string): Promise<void> {
+  const socket = await rawConnect(Number(new URL(url).port));
+  socket.write(
+    "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  );
+  socket.write(textFrame("flood"));
+  // Never read: the app's sends pile up until the cap closes the socket.
+  socket.pause();
+  await server.waitFor(/\[WARNING\] WebSocket closed with 1008: more than 16777216 bytes/);
+  socket.destroy();
+  await echoes(await connect("native", wsUrl(url)));
+}
+
 e2e(
   "a client that stops reading while the app sends is closed at the 16 MiB send cap, with a warning",
   async (target) => {
     const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
     const url = await server.ready();
-    const socket = await rawConnect(Number(new URL(url).port));
-    socket.write(
-      "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    );
-    socket.write(textFrame("flood"));
-    // Never read: the app's sends pile up until the cap closes the socket.
-    socket.pause();
-    await server.waitFor(/\[WARNING\] WebSocket closed with 1008: more than 16777216 bytes/);
-    socket.destroy();
-    await echoes(await connect("native", wsUrl(url)));
+    await floodsToTheSendCap(server, url);
     assert.equal((await server.stop()).code, 0);
   },
 );
@@ -725,17 +734,7 @@ e2e(
     const port = await freePort();
     const server = start(target, ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, NEUTRAL]);
     const url = await server.ready();
-    const socket = await rawConnect(port);
-    socket.write(
-      "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    );
-    socket.write(textFrame("flood"));
-    // Never read: the app's sends pile up until the cap closes the socket.
-    socket.pause();
-    await server.waitFor(/\[WARNING\] WebSocket closed with 1008: more than 16777216 bytes/);
-    socket.destroy();
-    await echoes(await connect("native", wsUrl(url)));
+    await floodsToTheSendCap(server, url);
     assert.equal((await server.stop()).code, 0);
   },
 );
