@@ -42,6 +42,8 @@ export interface ServerCore {
   readonly closing: boolean;
   /** The worker has more than its share of connections: whether this one should close. */
   shed(): boolean;
+  /** A connection stayed open after a response, or became a WebSocket (once per connection). */
+  persisted(): void;
   inFlight: number;
   /** A connection is gone, or a request finished. */
   settle(conn: Connection | null): void;
@@ -123,6 +125,8 @@ export class Connection implements ExchangeHost, BodySink {
   private pausedPipeline = false;
   /** The worker's share balance told this connection to close (ServerCore.shed). */
   leaving = false;
+  /** It stayed open after a response (ServerCore.persisted was told). */
+  kept = false;
   /** The body of the current request if it came with `Expect: 100-continue`. */
   private expectBody: RequestBody | null = null;
   /** The WebSocket this connection became, if it did. */
@@ -369,6 +373,7 @@ export class Connection implements ExchangeHost, BodySink {
       this.pausedBody = this.pausedPipeline = false;
       socket.resume();
     }
+    this.persist();
     // Bun's ws.remoteAddress: the client as the app saw it (a trusted proxy's word included).
     const remote = info.remoteAddr.hostname;
     this.session = core.options.websocket!.complete(pending, head, socket, rest, remote, ended);
@@ -391,16 +396,24 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   // Whether the connection closes after this response to move to a sibling worker (this one
-  // has more than its share). Never drops requests already pipelined; asks the balance once.
+  // has more than its share). Never drops requests already pipelined; asks the balance once,
+  // and only for a connection that was kept alive before (the share counts only those).
   private shedding(): boolean {
-    if (this.pending !== null) return false;
+    if (this.pending !== null || !this.kept) return false;
     if (!this.leaving) this.leaving = this.core.shed();
     return this.leaving;
+  }
+
+  private persist(): void {
+    if (this.kept) return;
+    this.kept = true;
+    this.core.persisted();
   }
 
   private afterResponse(keep: boolean): void {
     if (this.closed) return;
     if (!keep || this.core.closing) return this.finish();
+    this.persist();
     if (this.socket.writableNeedDrain) {
       // The client is not reading our answers: read no more of its requests until it does.
       this.writer.waitDrain().then(this.onDrained);

@@ -164,7 +164,7 @@ class Core implements ServerCore {
 
   settle(conn: Connection | null): void {
     if (conn !== null && this.conns.delete(conn) && this.gate !== null) {
-      this.gating!.admission.closed(conn.leaving);
+      this.gating!.admission.closed(conn.leaving, conn.kept);
     }
     if (this.closing && this.conns.size === 0 && (this.inFlight === 0 || this.forced)) {
       if (this.ticker !== null) {
@@ -198,6 +198,10 @@ class Core implements ServerCore {
 
   shed(): boolean {
     return this.gate !== null && this.gating!.admission.shed();
+  }
+
+  persisted(): void {
+    if (this.gate !== null) this.gating!.admission.persisted();
   }
 
   private stopListening(): void {

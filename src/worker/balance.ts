@@ -1,8 +1,9 @@
 // A worker's share of the connections. Workers accepting on one shared socket do not share them
 // out by themselves: whoever wakes first takes a whole burst (wrk's 64 connections all went to
 // one worker), and kept-alive connections stay where they landed. So each worker writes its
-// count to the scoreboard and stops accepting for a moment while it has clearly more than the
-// sibling with the fewest; the one with the fewest never stops.
+// count of kept-alive connections to the scoreboard and stops accepting for a moment while it
+// has clearly more than the sibling with the fewest; the one with the fewest never stops.
+// Connections that close after one response spread by themselves (a busy worker accepts later).
 
 import type { ConnectionShare } from "../net/admission.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
@@ -24,8 +25,8 @@ export class Balance implements ConnectionShare {
     this.#pid = pid;
   }
 
-  publish(open: number, accepting: boolean): void {
-    this.#board.write(this.#slot, this.#pid, open, accepting, Date.now());
+  publish(share: number, open: number, accepting: boolean): void {
+    this.#board.write(this.#slot, this.#pid, share, open, accepting, Date.now());
   }
 
   excess(open: number, incoming: number): number {
