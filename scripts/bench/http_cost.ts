@@ -51,6 +51,8 @@ if (kind === "native") {
   if ("path" in target) server.listen({ path: target.path }, ready);
   else server.listen({ port: target.port, host: target.host }, ready);
 } else {
+  const runtime = await detectRuntime();
+  runtime.rememberStaticBodies();
   const server = createHttpServer(() => {
     count();
     return new Response("Hello World!");
@@ -63,7 +65,7 @@ if (kind === "native") {
     defaultHost: "localhost",
     onAppError: () => new Response("error", { status: 500 }),
     // As a worker serves.
-    staticBody: (await detectRuntime()).staticBody,
+    staticBody: runtime.staticBody,
   });
   await server.listen(target);
   ready();
