@@ -11,8 +11,11 @@ function encodeResponse(close: boolean): Uint8Array {
   );
 }
 
-/** A node:net server (not yet listening) that answers each request head; `onRequest` counts. */
-export function fixedReplyServer(onRequest: () => void = () => {}): Server {
+/**
+ * A node:net server (not yet listening) that answers each request head; `onRequest` counts (and
+ * gets the head, without its blank line).
+ */
+export function fixedReplyServer(onRequest: (head: string) => void = () => {}): Server {
   let keep = encodeResponse(false);
   let close = encodeResponse(true);
   // The Date header, as a real server keeps it.
@@ -31,7 +34,7 @@ export function fixedReplyServer(onRequest: () => void = () => {}): Server {
       while ((end = pending.indexOf("\r\n\r\n")) >= 0) {
         const head = pending.slice(0, end);
         pending = pending.slice(end + 4);
-        onRequest();
+        onRequest(head);
         if (/\r\nconnection:\s*close/i.test(head)) {
           socket.end(close);
           return;

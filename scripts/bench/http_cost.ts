@@ -1,7 +1,7 @@
 // One process serving hello world through appserve's HTTP layer (or a fixed-reply node:net server,
 // the ceiling), for profiles (`deno run --cpu-prof`, `bun --cpu-prof-md`) and CPU per request:
 // on SIGINT or SIGTERM it prints the process's CPU µs per request since its first request.
-// Usage: http_cost.ts PORT|PATH [layer|fixed|native]   (a PATH containing "/" is a unix socket)
+// Usage: http_cost.ts PORT|PATH [layer|fixed|contract|native]   (a PATH containing "/": unix socket)
 
 import process from "node:process";
 import { createHttpServer } from "../../src/http/server.ts";
@@ -46,8 +46,23 @@ if (kind === "native") {
   if (bun) bun.serve({ hostname: target.host, port: target.port, fetch });
   else Deno.serve({ hostname: target.host, port: target.port, onListen: () => {} }, fetch);
   ready();
-} else if (kind === "fixed") {
-  const server = fixedReplyServer(count);
+} else if (kind === "fixed" || kind === "contract") {
+  // "contract": the fixed reply, plus what any fetch server owes its app per request (a Request
+  // with its URL and header fields, the app's Response): the ceiling of a fetch server on node:net.
+  const contract = (head: string): void => {
+    count();
+    const lines = head.split("\r\n");
+    const [method, target] = lines[0].split(" ");
+    const headers = new Headers();
+    for (let i = 1; i < lines.length; i++) {
+      const colon = lines[i].indexOf(":");
+      headers.append(lines[i].slice(0, colon), lines[i].slice(colon + 1).trim());
+    }
+    const request = new Request("http://localhost" + target, { method, headers });
+    if (request.method !== method) throw new Error("unreachable");
+    new Response("Hello World!");
+  };
+  const server = fixedReplyServer(kind === "fixed" ? count : contract);
   if ("path" in target) server.listen({ path: target.path }, ready);
   else server.listen({ port: target.port, host: target.host }, ready);
 } else {
