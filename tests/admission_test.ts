@@ -92,7 +92,7 @@ Deno.test("Admission: the siblings see only the connections that stay", () => {
   // The 20 told to close still count against worker_connections (and in the metrics), but no
   // longer to siblings: b may take them without seeming to be over its share.
   assert.equal(board.connections(0), 40);
-  assert.equal(board.fewestBesides(1, 1), 20, "what b sees of a");
+  assert.equal(board.share(board.fewestBesides(1, 1)), 20, "what b sees of a");
   keptAlive(b, 20);
   assert.deepEqual([...b.gate.holds], []);
   assert.equal(respond(b, 20), 0);
@@ -166,4 +166,22 @@ Deno.test("Admission: worker_connections counts every open connection, kept aliv
   admission.closed(false, true);
   assert.deepEqual([...gate.holds], []);
   admission.stop();
+});
+
+Deno.test("Admission: kept connections a sibling cannot take (WebSockets) hold no gate while the sibling is as busy", async () => {
+  const [a, b] = twoWorkers();
+  // Three WebSockets at a: more than its share next to b's none, and never shed.
+  keptAlive(a, 3);
+  assert.ok(a.gate.holds.has("share"), "b has none: new connections go to b");
+  // b is busy with connections that close after one response: as many as a has in all.
+  for (let i = 0; i < 3; i++) b.admission.opened();
+  a.admission.beat();
+  await sleep(RECHECKS_MS);
+  assert.deepEqual([...a.gate.holds], [], "a accepts again: holding would leave it idle");
+  // b's traffic goes; a holds again while b is idle.
+  for (let i = 0; i < 3; i++) b.admission.closed();
+  a.admission.beat();
+  assert.ok(a.gate.holds.has("share"));
+  a.admission.stop();
+  b.admission.stop();
 });

@@ -127,6 +127,8 @@ export class Connection implements ExchangeHost, BodySink {
   leaving = false;
   /** It stayed open after a response (ServerCore.persisted was told). */
   kept = false;
+  /** Ticks in a row that saw an exchange under way while not yet kept (lasting()). */
+  private busyTicks = 0;
   /** The body of the current request if it came with `Expect: 100-continue`. */
   private expectBody: RequestBody | null = null;
   /** The WebSocket this connection became, if it did. */
@@ -402,6 +404,15 @@ export class Connection implements ExchangeHost, BodySink {
     if (this.pending !== null || !this.kept) return false;
     if (!this.leaving) this.leaving = this.core.shed();
     return this.leaving;
+  }
+
+  /**
+   * The server's tick, while the connection is not kept: an exchange under way through two ticks
+   * (a stream, a long poll, a slow upload) makes it count for the share like a kept-alive one.
+   */
+  lasting(): void {
+    if (this.state !== S_BUSY) this.busyTicks = 0;
+    else if (++this.busyTicks >= 2) this.persist();
   }
 
   private persist(): void {

@@ -239,7 +239,7 @@ export class ResponseWriter {
       for (let i = 0; i < cookies.length; i++) head += "set-cookie: " + cookies[i] + "\r\n";
     }
     if (!walk.sawDate) head += dateLine;
-    if (!walk.sawType && typeof whole === "string") head += this.#textType;
+
     if (!walk.sawServer) head += SERVER_LINE;
     const appLength = walk.appLength;
     const fixedLength = appLength !== "" && DIGITS_RE.test(appLength) ? +appLength : -1;
@@ -262,6 +262,9 @@ export class ResponseWriter {
     if (whole !== null) {
       // The same bytes and framing the stream would have given in one chunk, without the stream.
       const text = typeof whole === "string";
+      // A type the runtime keeps out of the headers, where its server would write it: not for an
+      // empty body (nor for HEAD, 204 and 304 above), as Bun.serve.
+      if (text && whole !== "" && !walk.sawType) head += this.#textType;
       const length = text ? Buffer.byteLength(whole, "utf8") : whole.length;
       head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + length + "\r\n\r\n";
       if (length > COPY_CHUNK_MAX) {

@@ -154,9 +154,13 @@ class Core implements ServerCore {
       this.second = second;
       refreshDate(now);
     }
-    for (const c of this.conns) if (c.deadline <= now) c.timeout();
-    if (this.gate !== null) {
-      this.gate.tick(now);
+    const gate = this.gate;
+    for (const c of this.conns) {
+      if (c.deadline <= now) c.timeout();
+      else if (gate !== null && !c.kept) c.lasting();
+    }
+    if (gate !== null) {
+      gate.tick(now);
       // A sibling's count may have fallen while nothing opened or closed here.
       this.gating!.admission.beat();
     }

@@ -99,16 +99,28 @@ export class Scoreboard {
     return this.#ints[slot * INTS + OPEN];
   }
 
-  /** The smallest share of a slot other than `slot` written since `since`; -1 if none. */
+  /**
+   * The slot other than `slot`, written since `since`, with the smallest share (its share():
+   * NOT_ACCEPTING if none of them accepts); -1 if none.
+   */
   fewestBesides(slot: number, since: number): number {
-    let fewest = -1;
+    let found = -1;
+    let fewest = 0;
     const ints = this.#ints;
     const beats = this.#beats;
     for (let i = 0; i < SCOREBOARD_SLOTS; i++) {
       if (i === slot || beats[i * FLOATS + BEAT] < since) continue;
-      const open = ints[i * INTS + SHARE];
-      if (fewest < 0 || open < fewest) fewest = open;
+      const share = ints[i * INTS + SHARE];
+      if (found < 0 || share < fewest) {
+        found = i;
+        fewest = share;
+      }
     }
-    return fewest;
+    return found;
+  }
+
+  /** The share the worker of `slot` last wrote. */
+  share(slot: number): number {
+    return this.#ints[slot * INTS + SHARE];
   }
 }

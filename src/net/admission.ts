@@ -18,9 +18,10 @@ export interface ConnectionShare {
   publish(share: number, open: number, accepting: boolean): void;
   /**
    * How many of `kept` kept-alive connections are more than this worker's share (0: none),
-   * when the siblings are about to get `incoming` more than they have said.
+   * when the siblings are about to get `incoming` more than they have said; `open`: all of its
+   * connections.
    */
-  excess(kept: number, incoming: number): number;
+  excess(kept: number, incoming: number, open: number): number;
   /** Whether some live sibling that accepts has fewer than `kept` kept-alive connections. */
   someoneHasFewer(kept: number): boolean;
 }
@@ -96,7 +97,10 @@ export class Admission {
     this.#update();
   }
 
-  /** An open connection stayed after a response (or became a WebSocket): it counts for the share. */
+  /**
+   * An open connection stayed after a response, became a WebSocket, or has had one exchange under
+   * way for a while (a stream, a long poll): it counts for the share.
+   */
   persisted(): void {
     this.#kept++;
     this.#update();
@@ -167,7 +171,7 @@ export class Admission {
       for (const gate of this.#gates) full ? gate.hold("full") : gate.release("full");
     }
     if (this.#share === undefined) return;
-    const excess = this.#share.excess(this.#staying(), this.#incoming());
+    const excess = this.#share.excess(this.#staying(), this.#incoming(), open);
     if (this.#over) {
       // More of a burst arrived, or a sibling's count caught up: what is still to shed is
       // the excess now (those already told to close are not counted in it).
@@ -185,7 +189,7 @@ export class Admission {
       if (this.#stopped) return;
       const share = this.#share!;
       const staying = this.#staying();
-      const excess = share.excess(staying, this.#incoming());
+      const excess = share.excess(staying, this.#incoming(), this.#open);
       // Those shed and on their way to a sibling would come back here if this worker accepted
       // now, unless a sibling has fewer anyway.
       const settling = this.#leaving > 0 || this.#moved > 0;

@@ -3,7 +3,9 @@
 // ~13 on the shared socket (docs/architecture.md, "Where the microseconds go"). So, as Hono's own
 // Node adapter does with Node's Response, the global Response becomes a subclass that remembers
 // the string it was made from; every Response, fetch()'s and Response.json()'s included, is still
-// `instanceof Response`. Anything but a string keeps its stream.
+// `instanceof Response`. Anything but a string keeps its stream. What an app could still tell:
+// fetch()'s and Response.json()'s objects do not have the global's prototype (a patch to
+// Response.prototype misses them), and `Response.length` is 2; Hono's adapter has the same.
 
 const NativeResponse = globalThis.Response;
 
@@ -17,8 +19,18 @@ class Response extends NativeResponse {
     this.#text = typeof body === "string" ? body : null;
   }
 
+  // Only for this class itself: an app's `class X extends Response` keeps the ordinary test.
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return value instanceof NativeResponse;
+    return this === Response
+      ? value instanceof NativeResponse
+      : Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
+  // A clone of a string body is one too (the native clone would hide it in a stream).
+  override clone(): InstanceType<typeof NativeResponse> {
+    const text = this.#text;
+    if (text === null || this.bodyUsed) return super.clone();
+    return new Response(text, this);
   }
 
   static {
