@@ -12,6 +12,29 @@ function encodeResponse(close: boolean): Uint8Array {
 }
 
 /**
+ * What any fetch server owes its app per request, past answering it: a Request with its URL and
+ * header fields, and the app's Response. The fixed reply plus this is the ceiling of a fetch
+ * server on node:net.
+ */
+export function fetchContract(head: string): void {
+  // The cheapest way either runtime has (as src/http/fetch_glue.ts builds it): a GET Request from
+  // its URL alone, then its header fields appended.
+  let end = head.indexOf("\r\n");
+  const line = end < 0 ? head : head.slice(0, end);
+  const target = line.slice(line.indexOf(" ") + 1, line.lastIndexOf(" "));
+  const request = new Request("http://localhost" + target);
+  const headers = request.headers;
+  while (end >= 0) {
+    const start = end + 2;
+    end = head.indexOf("\r\n", start);
+    const field = end < 0 ? head.slice(start) : head.slice(start, end);
+    const colon = field.indexOf(":");
+    headers.append(field.slice(0, colon), field.slice(colon + 1).trim());
+  }
+  new Response("Hello World!");
+}
+
+/**
  * A node:net server (not yet listening) that answers each request head; `onRequest` counts (and
  * gets the head, without its blank line).
  */

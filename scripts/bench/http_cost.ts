@@ -6,7 +6,7 @@
 import process from "node:process";
 import { createHttpServer } from "../../src/http/server.ts";
 import { detectRuntime } from "../../src/runtime/mod.ts";
-import { fixedReplyServer } from "./fixed_reply.ts";
+import { fetchContract, fixedReplyServer } from "./fixed_reply.ts";
 
 const [where = "8000", kind = "layer"] = process.argv.slice(2);
 const target = where.includes("/") ? { path: where } : { port: Number(where), host: "127.0.0.1" };
@@ -47,20 +47,10 @@ if (kind === "native") {
   else Deno.serve({ hostname: target.host, port: target.port, onListen: () => {} }, fetch);
   ready();
 } else if (kind === "fixed" || kind === "contract") {
-  // "contract": the fixed reply, plus what any fetch server owes its app per request (a Request
-  // with its URL and header fields, the app's Response): the ceiling of a fetch server on node:net.
+  // "contract": the fixed reply plus the Request and Response (fixed_reply.ts, fetchContract).
   const contract = (head: string): void => {
     count();
-    const lines = head.split("\r\n");
-    const [method, target] = lines[0].split(" ");
-    const headers = new Headers();
-    for (let i = 1; i < lines.length; i++) {
-      const colon = lines[i].indexOf(":");
-      headers.append(lines[i].slice(0, colon), lines[i].slice(colon + 1).trim());
-    }
-    const request = new Request("http://localhost" + target, { method, headers });
-    if (request.method !== method) throw new Error("unreachable");
-    new Response("Hello World!");
+    fetchContract(head);
   };
   const server = fixedReplyServer(kind === "fixed" ? count : contract);
   if ("path" in target) server.listen({ path: target.path }, ready);
