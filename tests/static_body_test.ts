@@ -1,10 +1,13 @@
-// A Response's body without its stream (Runtime.staticBody, src/runtime/_deno_static_body.ts) and
-// the writer's use of it: the same bytes and framing on the wire as the stream gives.
+// A Response's body without its stream (Runtime.staticBody, src/runtime/_deno_static_body.ts and,
+// under Bun, src/runtime/_bun_static_body.ts) and the writer's use of it: the same bytes and
+// framing on the wire as the stream gives.
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { spawnSync } from "node:child_process";
 import { detectRuntime } from "../src/runtime/mod.ts";
 import { rawExchange, withServer } from "./_http_server.ts";
+import { PATHS, ROOT } from "./_procs.ts";
 
 const runtime = await detectRuntime();
 
@@ -66,3 +69,14 @@ for (
     assert.equal(Buffer.byteLength(answers[0].body), length);
   });
 }
+
+Deno.test("under Bun: string bodies are known once rememberStaticBodies() ran, every Response stays one, and they go out as Bun.serve writes them", () => {
+  // The checks run in a Bun process (tests/fixtures/bun/static_body_check.ts): they change
+  // the global Response, as a Bun worker on the shared socket does.
+  const run = spawnSync(PATHS.bun, ["tests/fixtures/bun/static_body_check.ts"], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  assert.equal(run.stdout.trim(), "ok", run.stderr.slice(0, 4000));
+  assert.equal(run.status, 0);
+});

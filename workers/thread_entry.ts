@@ -81,6 +81,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     log.websocketsOpen = () => {};
     websockets = webSocketHub(config, log, (open) => slots.websockets(open));
     installWebSockets(runtime, { hub: websockets, config, log });
+    runtime.rememberStaticBodies();
     const loaded = await loadApp(config.app, process.cwd(), { runtime });
     websockets.setHandlers(loaded.websocket);
     app = loaded;
@@ -143,6 +144,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         tls: loadTlsFiles(config, runtime.tlsClientCerts),
         explain: runtime.explainAppError,
         staticBody: runtime.staticBody,
+        textBodyType: runtime.textBodyType,
         websocket: websockets,
       }),
       counters,

@@ -1,12 +1,12 @@
 // One process serving hello world through appserve's HTTP layer (or a fixed-reply node:net server,
 // the ceiling), for profiles (`deno run --cpu-prof`, `bun --cpu-prof-md`) and CPU per request:
 // on SIGINT or SIGTERM it prints the process's CPU µs per request since its first request.
-// Usage: http_cost.ts PORT|PATH [layer|fixed|native]   (a PATH containing "/" is a unix socket)
+// Usage: http_cost.ts PORT|PATH [layer|fixed|contract|native]   (a PATH containing "/": unix socket)
 
 import process from "node:process";
 import { createHttpServer } from "../../src/http/server.ts";
 import { detectRuntime } from "../../src/runtime/mod.ts";
-import { fixedReplyServer } from "./fixed_reply.ts";
+import { fetchContract, fixedReplyServer } from "./fixed_reply.ts";
 
 const [where = "8000", kind = "layer"] = process.argv.slice(2);
 const target = where.includes("/") ? { path: where } : { port: Number(where), host: "127.0.0.1" };
@@ -46,11 +46,18 @@ if (kind === "native") {
   if (bun) bun.serve({ hostname: target.host, port: target.port, fetch });
   else Deno.serve({ hostname: target.host, port: target.port, onListen: () => {} }, fetch);
   ready();
-} else if (kind === "fixed") {
-  const server = fixedReplyServer(count);
+} else if (kind === "fixed" || kind === "contract") {
+  // "contract": the fixed reply plus the Request and Response (fixed_reply.ts, fetchContract).
+  const contract = (head: string): void => {
+    count();
+    fetchContract(head);
+  };
+  const server = fixedReplyServer(kind === "fixed" ? count : contract);
   if ("path" in target) server.listen({ path: target.path }, ready);
   else server.listen({ port: target.port, host: target.host }, ready);
 } else {
+  const runtime = await detectRuntime();
+  runtime.rememberStaticBodies();
   const server = createHttpServer(() => {
     count();
     return new Response("Hello World!");
@@ -63,7 +70,7 @@ if (kind === "native") {
     defaultHost: "localhost",
     onAppError: () => new Response("error", { status: 500 }),
     // As a worker serves.
-    staticBody: (await detectRuntime()).staticBody,
+    staticBody: runtime.staticBody,
   });
   await server.listen(target);
   ready();

@@ -1,6 +1,6 @@
 // Baseline for appserve's shared-socket mode: a master that owns one listening
 // socket (made through appserve's own libc code) and N children serving it as fd 3.
-// Usage: raw_inherited.ts PORT|PATH N [http|fixed]   (each child prints "ready" once listening;
+// Usage: raw_inherited.ts PORT|PATH N [http|fixed|contract]   (each child prints "ready" once listening;
 // a PATH, holding a "/", is a unix socket, made reachable by nginx's unprivileged workers)
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -23,10 +23,13 @@ async function serveNodeHttp(): Promise<void> {
   }).listen({ fd: FD }, ready);
 }
 
-/** node:net answering every request head with one pre-encoded response (fixed_reply.ts). */
-async function serveFixedResponse(): Promise<void> {
-  const { fixedReplyServer } = await import("./fixed_reply.ts");
-  fixedReplyServer().listen({ fd: FD }, ready);
+/**
+ * node:net answering every request head with one pre-encoded response (fixed_reply.ts); with
+ * `contract`, after building the Request and Response a fetch server owes its app.
+ */
+async function serveFixedResponse(contract: boolean): Promise<void> {
+  const { fetchContract, fixedReplyServer } = await import("./fixed_reply.ts");
+  fixedReplyServer(contract ? fetchContract : undefined).listen({ fd: FD }, ready);
 }
 
 async function master(where: string, count: number, kind: string): Promise<void> {
@@ -56,16 +59,16 @@ async function master(where: string, count: number, kind: string): Promise<void>
 
 const [first, second, third] = process.argv.slice(2);
 if (first === "child") {
-  await (second === "http" ? serveNodeHttp() : serveFixedResponse());
+  await (second === "http" ? serveNodeHttp() : serveFixedResponse(second === "contract"));
 } else {
   const port = Number(first);
   const count = Number(second ?? 1);
   const kind = third ?? (isBun ? "fixed" : "http");
   const valid = (first.includes("/") || (Number.isInteger(port) && port > 0)) &&
     Number.isInteger(count) && count >= 1;
-  if (!valid || (kind !== "http" && kind !== "fixed") || (isBun && kind === "http")) {
+  if (!valid || !["http", "fixed", "contract"].includes(kind) || (isBun && kind === "http")) {
     process.stderr.write(
-      "raw_inherited: usage: raw_inherited.ts PORT|PATH N [http|fixed] (http: Deno only)\n",
+      "raw_inherited: usage: raw_inherited.ts PORT|PATH N [http|fixed|contract] (http: Deno only)\n",
     );
     process.exit(2);
   }

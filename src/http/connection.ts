@@ -42,6 +42,8 @@ export interface ServerCore {
   readonly closing: boolean;
   /** The worker has more than its share of connections: whether this one should close. */
   shed(): boolean;
+  /** A connection stayed open after a response, or became a WebSocket (once per connection). */
+  persisted(): void;
   inFlight: number;
   /** A connection is gone, or a request finished. */
   settle(conn: Connection | null): void;
@@ -123,6 +125,10 @@ export class Connection implements ExchangeHost, BodySink {
   private pausedPipeline = false;
   /** The worker's share balance told this connection to close (ServerCore.shed). */
   leaving = false;
+  /** It stayed open after a response (ServerCore.persisted was told). */
+  kept = false;
+  /** Ticks in a row that saw an exchange under way while not yet kept (lasting()). */
+  private busyTicks = 0;
   /** The body of the current request if it came with `Expect: 100-continue`. */
   private expectBody: RequestBody | null = null;
   /** The WebSocket this connection became, if it did. */
@@ -137,7 +143,7 @@ export class Connection implements ExchangeHost, BodySink {
     const trust = core.options.forwarded;
     this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
     this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off";
-    this.writer = new ResponseWriter(socket, core.options.staticBody);
+    this.writer = new ResponseWriter(socket, core.options.staticBody, core.options.textBodyType);
     this.exchange = new Exchange(this, this.writer, core.handler, core.options);
     this.scanner = new HeadScanner(core.limits);
     this.deadline = core.now + core.headerTimeoutMs;
@@ -369,6 +375,7 @@ export class Connection implements ExchangeHost, BodySink {
       this.pausedBody = this.pausedPipeline = false;
       socket.resume();
     }
+    this.persist();
     // Bun's ws.remoteAddress: the client as the app saw it (a trusted proxy's word included).
     const remote = info.remoteAddr.hostname;
     this.session = core.options.websocket!.complete(pending, head, socket, rest, remote, ended);
@@ -391,16 +398,33 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   // Whether the connection closes after this response to move to a sibling worker (this one
-  // has more than its share). Never drops requests already pipelined; asks the balance once.
+  // has more than its share). Never drops requests already pipelined; asks the balance once,
+  // and only for a connection that was kept alive before (the share counts only those).
   private shedding(): boolean {
-    if (this.pending !== null) return false;
+    if (this.pending !== null || !this.kept) return false;
     if (!this.leaving) this.leaving = this.core.shed();
     return this.leaving;
+  }
+
+  /**
+   * The server's tick, while the connection is not kept: an exchange under way through two ticks
+   * (a stream, a long poll, a slow upload) makes it count for the share like a kept-alive one.
+   */
+  lasting(): void {
+    if (this.state !== S_BUSY) this.busyTicks = 0;
+    else if (++this.busyTicks >= 2) this.persist();
+  }
+
+  private persist(): void {
+    if (this.kept) return;
+    this.kept = true;
+    this.core.persisted();
   }
 
   private afterResponse(keep: boolean): void {
     if (this.closed) return;
     if (!keep || this.core.closing) return this.finish();
+    this.persist();
     if (this.socket.writableNeedDrain) {
       // The client is not reading our answers: read no more of its requests until it does.
       this.writer.waitDrain().then(this.onDrained);

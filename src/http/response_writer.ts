@@ -68,6 +68,7 @@ class HeaderWalk {
   sawDate = false;
   sawServer = false;
   sawCookie = false;
+  sawType = false;
   appClose = false;
   appLength = "";
 
@@ -76,6 +77,7 @@ class HeaderWalk {
     this.sawDate =
       this.sawServer =
       this.sawCookie =
+      this.sawType =
       this.appClose =
         false;
     this.appLength = "";
@@ -100,6 +102,9 @@ class HeaderWalk {
           return;
         }
         if (name === "keep-alive") return;
+        break;
+      case 12:
+        if (name === "content-type") this.sawType = true;
         break;
       case 14:
         if (name === "content-length") {
@@ -161,15 +166,24 @@ export class ResponseWriter {
   error: unknown = undefined;
   readonly #socket: Socket;
   readonly #staticBody: ((response: Response) => string | Uint8Array | null) | undefined;
+  readonly #textType: string;
   readonly #walk = new HeaderWalk();
   #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   #drainResolve: (() => void) | null = null;
   #aborted = false;
 
-  /** `staticBody`: HttpOptions.staticBody, the body without its stream when the runtime has it. */
-  constructor(socket: Socket, staticBody?: (response: Response) => string | Uint8Array | null) {
+  /**
+   * `staticBody`: HttpOptions.staticBody, the body without its stream when the runtime has it;
+   * `textBodyType`: HttpOptions.textBodyType.
+   */
+  constructor(
+    socket: Socket,
+    staticBody?: (response: Response) => string | Uint8Array | null,
+    textBodyType?: string,
+  ) {
     this.#socket = socket;
     this.#staticBody = staticBody;
+    this.#textType = textBodyType === undefined ? "" : "content-type: " + textBodyType + "\r\n";
   }
 
   /** The peer is gone: stop reading the body under way, wake a wait for 'drain'. */
@@ -225,6 +239,7 @@ export class ResponseWriter {
       for (let i = 0; i < cookies.length; i++) head += "set-cookie: " + cookies[i] + "\r\n";
     }
     if (!walk.sawDate) head += dateLine;
+
     if (!walk.sawServer) head += SERVER_LINE;
     const appLength = walk.appLength;
     const fixedLength = appLength !== "" && DIGITS_RE.test(appLength) ? +appLength : -1;
@@ -247,6 +262,9 @@ export class ResponseWriter {
     if (whole !== null) {
       // The same bytes and framing the stream would have given in one chunk, without the stream.
       const text = typeof whole === "string";
+      // A type the runtime keeps out of the headers, where its server would write it: not for an
+      // empty body (nor for HEAD, 204 and 304 above), as Bun.serve.
+      if (text && whole !== "" && !walk.sawType) head += this.#textType;
       const length = text ? Buffer.byteLength(whole, "utf8") : whole.length;
       head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + length + "\r\n\r\n";
       if (length > COPY_CHUNK_MAX) {

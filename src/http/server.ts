@@ -154,9 +154,13 @@ class Core implements ServerCore {
       this.second = second;
       refreshDate(now);
     }
-    for (const c of this.conns) if (c.deadline <= now) c.timeout();
-    if (this.gate !== null) {
-      this.gate.tick(now);
+    const gate = this.gate;
+    for (const c of this.conns) {
+      if (c.deadline <= now) c.timeout();
+      else if (gate !== null && !c.kept) c.lasting();
+    }
+    if (gate !== null) {
+      gate.tick(now);
       // A sibling's count may have fallen while nothing opened or closed here.
       this.gating!.admission.beat();
     }
@@ -164,7 +168,7 @@ class Core implements ServerCore {
 
   settle(conn: Connection | null): void {
     if (conn !== null && this.conns.delete(conn) && this.gate !== null) {
-      this.gating!.admission.closed(conn.leaving);
+      this.gating!.admission.closed(conn.leaving, conn.kept);
     }
     if (this.closing && this.conns.size === 0 && (this.inFlight === 0 || this.forced)) {
       if (this.ticker !== null) {
@@ -198,6 +202,10 @@ class Core implements ServerCore {
 
   shed(): boolean {
     return this.gate !== null && this.gating!.admission.shed();
+  }
+
+  persisted(): void {
+    if (this.gate !== null) this.gating!.admission.persisted();
   }
 
   private stopListening(): void {

@@ -107,6 +107,11 @@ export interface HttpOptions {
    * (Runtime.staticBody); null: read `response.body`. None: always read the stream.
    */
   staticBody?(response: Response): string | Uint8Array | null;
+  /**
+   * The Content-Type a static string body goes out with when the app's headers have none
+   * (Runtime.textBodyType); none: only the app's.
+   */
+  textBodyType?: string;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */
   onAppError(error: unknown, request: Request): Response;
   /** WebSockets: requests the app may upgrade, and the sessions. None: no upgrade is offered. */

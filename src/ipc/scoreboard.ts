@@ -22,7 +22,7 @@ const PER_SLOT_BYTES = INFLIGHT_BYTES + REQUEST_METRICS_BYTES + PENDING_ACCESS_B
 export const SCOREBOARD_BYTES = COUNTS_BYTES + SCOREBOARD_SLOTS * PER_SLOT_BYTES;
 
 // Per slot: float64 time of the last write (ms since the epoch; 0 = nobody), int32 share (the
-// connections, or NOT_ACCEPTING), int32 pid, int32 connections, 4 bytes unused. Aligned writes of
+// connections the balance counts, or NOT_ACCEPTING), int32 pid, int32 connections, 4 bytes unused. Aligned writes of
 // these sizes are single stores, so a reader sees old or new.
 const FLOATS = SLOT_BYTES / 8;
 const INTS = SLOT_BYTES / 4;
@@ -74,11 +74,21 @@ export class Scoreboard {
     this.#ints[slot * INTS + OPEN] = 0;
   }
 
-  /** A worker's report: `open` connections, whether it takes more (`accepting`), at `now`. */
-  write(slot: number, pid: number, open: number, accepting: boolean, now: number): void {
+  /**
+   * A worker's report at `now`: `open` connections, `share` of them counted for the balance
+   * (src/worker/balance.ts), whether it takes more (`accepting`).
+   */
+  write(
+    slot: number,
+    pid: number,
+    share: number,
+    open: number,
+    accepting: boolean,
+    now: number,
+  ): void {
     const at = slot * INTS;
     this.#ints[at + PID] = pid;
-    this.#ints[at + SHARE] = accepting ? open : NOT_ACCEPTING;
+    this.#ints[at + SHARE] = accepting ? share : NOT_ACCEPTING;
     this.#ints[at + OPEN] = open;
     this.#beats[slot * FLOATS + BEAT] = now;
   }
@@ -89,16 +99,28 @@ export class Scoreboard {
     return this.#ints[slot * INTS + OPEN];
   }
 
-  /** The fewest connections of a slot other than `slot` written since `since`; -1 if none. */
+  /**
+   * The slot other than `slot`, written since `since`, with the smallest share (its share():
+   * NOT_ACCEPTING if none of them accepts); -1 if none.
+   */
   fewestBesides(slot: number, since: number): number {
-    let fewest = -1;
+    let found = -1;
+    let fewest = 0;
     const ints = this.#ints;
     const beats = this.#beats;
     for (let i = 0; i < SCOREBOARD_SLOTS; i++) {
       if (i === slot || beats[i * FLOATS + BEAT] < since) continue;
-      const open = ints[i * INTS + SHARE];
-      if (fewest < 0 || open < fewest) fewest = open;
+      const share = ints[i * INTS + SHARE];
+      if (found < 0 || share < fewest) {
+        found = i;
+        fewest = share;
+      }
     }
-    return fewest;
+    return found;
+  }
+
+  /** The share the worker of `slot` last wrote. */
+  share(slot: number): number {
+    return this.#ints[slot * INTS + SHARE];
   }
 }

@@ -4,17 +4,26 @@
 
 import type { AcceptGate } from "./accept_gate.ts";
 
-/** This worker's connections against its siblings' (src/worker/balance.ts). */
+/**
+ * This worker's kept-alive connections against its siblings' (src/worker/balance.ts). Only
+ * connections that stayed open after a response count: one that closes after its response
+ * leaves by itself, and holding the gates for those (behind nginx without upstream keepalive,
+ * every connection) left workers idle while requests waited.
+ */
 export interface ConnectionShare {
-  /** Tells the siblings how many connections this worker has; `accepting` false: none more. */
-  publish(open: number, accepting: boolean): void;
   /**
-   * How many of `open` connections are more than this worker's share (0: none), when the
-   * siblings are about to get `incoming` more than they have said.
+   * Tells the siblings how many kept-alive connections this worker has (`share`), how many it
+   * has open in all, and whether it takes more (`accepting`).
    */
-  excess(open: number, incoming: number): number;
-  /** Whether some live sibling that accepts has fewer than `open` connections. */
-  someoneHasFewer(open: number): boolean;
+  publish(share: number, open: number, accepting: boolean): void;
+  /**
+   * How many of `kept` kept-alive connections are more than this worker's share (0: none),
+   * when the siblings are about to get `incoming` more than they have said; `open`: all of its
+   * connections.
+   */
+  excess(kept: number, incoming: number, open: number): number;
+  /** Whether some live sibling that accepts has fewer than `kept` kept-alive connections. */
+  someoneHasFewer(kept: number): boolean;
 }
 
 /** What a gate must do for the admission: stop accepting for a reason, and start again. */
@@ -32,6 +41,8 @@ export class Admission {
   readonly #share: ConnectionShare | undefined;
   readonly #gates = new Set<Holdable>();
   #open = 0;
+  /** Open connections that stayed after a response (persisted()): those the share counts. */
+  #kept = 0;
   #full = false;
   #over = false;
   /** Connections still to close after their responses while over the share. */
@@ -48,15 +59,16 @@ export class Admission {
   constructor(max: number, share?: ConnectionShare) {
     this.#max = max;
     this.#share = share;
-    share?.publish(0, true);
+    share?.publish(0, 0, true);
   }
 
   /**
    * Whether the connection whose response is going out should close to move elsewhere.
    * Keep-alive connections stay where they landed, and a burst may land on one worker (Deno
    * accepts a whole one before a hold takes effect), so a worker over its share closes half of
-   * its excess after their responses; clients reopen them on a sibling while it holds. The
-   * caller passes `true` to closed() for a connection this said yes to.
+   * its excess after their responses; clients reopen them on a sibling while it holds. Asked
+   * only for kept-alive connections (persisted()); the caller passes `true` to closed() for a
+   * connection this said yes to.
    */
   shed(): boolean {
     if (this.#shed <= 0) return false;
@@ -85,9 +97,19 @@ export class Admission {
     this.#update();
   }
 
-  /** A connection closed; `shed`: shed() told it to. */
-  closed(shed = false): void {
+  /**
+   * An open connection stayed after a response, became a WebSocket, or has had one exchange under
+   * way for a while (a stream, a long poll): it counts for the share.
+   */
+  persisted(): void {
+    this.#kept++;
+    this.#update();
+  }
+
+  /** A connection closed; `shed`: shed() told it to; `kept`: persisted() was said of it. */
+  closed(shed = false, kept = false): void {
     this.#open--;
+    if (kept) this.#kept--;
     if (shed) {
       this.#leaving--;
       this.#moved++;
@@ -96,10 +118,13 @@ export class Admission {
     this.#update();
   }
 
-  /** The count, when the owner counts for itself (gthread reads its threads' counters). */
+  /**
+   * The count, when the owner counts for itself (gthread reads its threads' counters, which do
+   * not tell kept-alive connections apart: all count for the share).
+   */
   recount(open: number): void {
     if (open === this.#open) return;
-    this.#open = open;
+    this.#open = this.#kept = open;
     this.#update();
   }
 
@@ -117,17 +142,17 @@ export class Admission {
     this.#stopped = true;
     this.#shed = 0;
     clearTimeout(this.#timer);
-    this.#share?.publish(this.#open, false);
+    this.#share?.publish(this.#staying(), this.#open, false);
   }
 
-  /** Connections that stay here: those told to close are already a sibling's. */
+  /** Kept-alive connections that stay here: those told to close are already a sibling's. */
   #staying(): number {
-    return this.#open - this.#leaving;
+    return this.#kept - this.#leaving;
   }
 
   #publish(): void {
     if (this.#stopped) return;
-    this.#share?.publish(this.#staying(), this.#open < this.#max);
+    this.#share?.publish(this.#staying(), this.#open, this.#open < this.#max);
   }
 
   /** Shed connections that may not show at a sibling yet: leaving, or closed just now. */
@@ -140,13 +165,13 @@ export class Admission {
     if (this.#stopped) return;
     const open = this.#open;
     const full = open >= this.#max;
-    this.#share?.publish(this.#staying(), !full);
+    this.#share?.publish(this.#staying(), open, !full);
     if (full !== this.#full) {
       this.#full = full;
       for (const gate of this.#gates) full ? gate.hold("full") : gate.release("full");
     }
     if (this.#share === undefined) return;
-    const excess = this.#share.excess(this.#staying(), this.#incoming());
+    const excess = this.#share.excess(this.#staying(), this.#incoming(), open);
     if (this.#over) {
       // More of a burst arrived, or a sibling's count caught up: what is still to shed is
       // the excess now (those already told to close are not counted in it).
@@ -164,7 +189,7 @@ export class Admission {
       if (this.#stopped) return;
       const share = this.#share!;
       const staying = this.#staying();
-      const excess = share.excess(staying, this.#incoming());
+      const excess = share.excess(staying, this.#incoming(), this.#open);
       // Those shed and on their way to a sibling would come back here if this worker accepted
       // now, unless a sibling has fewer anyway.
       const settling = this.#leaving > 0 || this.#moved > 0;

@@ -143,6 +143,8 @@ export const denoRuntime: Runtime = {
   prepareImports: () => {},
   explainAppError: () => undefined,
   staticBody: (response) => staticBody()(response),
+  rememberStaticBodies: () => {},
+  textBodyType: null,
   serveNative,
   installWebSocketUpgrade,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.

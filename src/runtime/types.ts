@@ -139,10 +139,23 @@ export interface Runtime {
   explainAppError(error: unknown): string | undefined;
   /**
    * The body of a Response made from a string or bytes while nothing has read it, without a
-   * stream (Deno keeps it so); null when it has none, it was read, or the runtime does not say
-   * (Bun). The caller must not assume a null body is empty: it reads `response.body` then.
+   * stream (Deno keeps it so; Bun, strings, once rememberStaticBodies() ran); null when it has
+   * none, it was read, or the runtime does not say. The caller must not assume a null body is
+   * empty: it reads `response.body` then.
    */
   staticBody(response: Response): string | Uint8Array | null;
+  /**
+   * Before the app is imported, in a process or thread whose responses go through appserve's
+   * writer: lets staticBody() see the bodies the app makes (Bun: the global Response becomes a
+   * subclass that remembers a string body; Deno keeps them anyway).
+   */
+  rememberStaticBodies(): void;
+  /**
+   * The Content-Type a Response made from a string goes out with when its headers have none:
+   * Bun keeps it out of the headers and Bun.serve adds it as it writes; Deno puts it in them
+   * (null).
+   */
+  readonly textBodyType: string | null;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
   /**

@@ -208,7 +208,6 @@ async function serveListeners(
   const tls = loadTlsFiles(config, runtime.tlsClientCerts);
   const access = accessLogger(config, log);
   const explain = runtime.explainAppError;
-  const staticBody = runtime.staticBody;
   const options = {
     ...withRequestCounters(
       httpOptions(config, log, {
@@ -216,7 +215,8 @@ async function serveListeners(
         access,
         tls,
         explain,
-        staticBody,
+        staticBody: runtime.staticBody,
+        textBodyType: runtime.textBodyType,
         websocket: context.websockets,
       }),
       context.counters,

@@ -1,8 +1,9 @@
 // A worker's share of the connections. Workers accepting on one shared socket do not share them
 // out by themselves: whoever wakes first takes a whole burst (wrk's 64 connections all went to
 // one worker), and kept-alive connections stay where they landed. So each worker writes its
-// count to the scoreboard and stops accepting for a moment while it has clearly more than the
-// sibling with the fewest; the one with the fewest never stops.
+// count of kept-alive connections to the scoreboard and stops accepting for a moment while it
+// has clearly more than the sibling with the fewest; the one with the fewest never stops.
+// Connections that close after one response spread by themselves (a busy worker accepts later).
 
 import type { ConnectionShare } from "../net/admission.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
@@ -24,23 +25,28 @@ export class Balance implements ConnectionShare {
     this.#pid = pid;
   }
 
-  publish(open: number, accepting: boolean): void {
-    this.#board.write(this.#slot, this.#pid, open, accepting, Date.now());
+  publish(share: number, open: number, accepting: boolean): void {
+    this.#board.write(this.#slot, this.#pid, share, open, accepting, Date.now());
   }
 
-  excess(open: number, incoming: number): number {
-    const found = this.#fewest();
-    if (found < 0) return 0;
-    const fewest = found + incoming;
+  excess(kept: number, incoming: number, open: number): number {
+    const board = this.#board;
+    const slot = this.#fewest();
+    if (slot < 0) return 0;
+    const fewest = board.share(slot) + incoming;
     // A fifth more than the fewest (at least two more) is within the share: counts stay within
     // about ±10% of even. Beyond it, half the difference moves, which evens the two out.
-    if (open <= fewest + Math.max(2, Math.floor(open / 5))) return 0;
-    return Math.floor((open - fewest) / 2);
+    if (kept <= fewest + Math.max(2, Math.floor(kept / 5))) return 0;
+    // A sibling with as many connections in all is as busy: its own are ones that close after a
+    // response, and what it lacks here may be WebSockets or streams that are never shed. Holding
+    // would leave this worker idle for good while requests wait.
+    if ((board.connections(slot) ?? 0) >= open) return 0;
+    return Math.floor((kept - fewest) / 2);
   }
 
-  someoneHasFewer(open: number): boolean {
-    const fewest = this.#fewest();
-    return fewest >= 0 && fewest < open;
+  someoneHasFewer(kept: number): boolean {
+    const slot = this.#fewest();
+    return slot >= 0 && this.#board.share(slot) < kept;
   }
 
   #fewest(): number {

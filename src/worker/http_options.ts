@@ -32,6 +32,8 @@ export interface HttpOptionsOptions {
   explain?: (error: unknown) => string | undefined;
   /** A Response's body without its stream, when the runtime keeps one (Runtime.staticBody). */
   staticBody?: (response: Response) => string | Uint8Array | null;
+  /** The type a string body implies when the app's headers have none (Runtime.textBodyType). */
+  textBodyType?: string | null;
   /** The WebSockets requests may be upgraded to; none: upgrade requests get the app's answer. */
   websocket?: WebSocketHub;
 }
@@ -40,7 +42,7 @@ export interface HttpOptionsOptions {
 export function httpOptions(
   config: Config,
   log: Logger,
-  { keepAlive, access, tls, explain, staticBody, websocket }: HttpOptionsOptions,
+  { keepAlive, access, tls, explain, staticBody, textBodyType, websocket }: HttpOptionsOptions,
 ): HttpServerOptions {
   return {
     onRequestDone: access &&
@@ -61,6 +63,7 @@ export function httpOptions(
     websocket,
     onAppError: appErrorResponder(log, explain),
     staticBody,
+    textBodyType: textBodyType ?? undefined,
     onBodyError: bodyErrorLogger(log),
     bodyTimeout: config.body_timeout,
     onAcceptError: (message) => log.warning(message),

@@ -158,6 +158,8 @@ export class Worker {
     // Before any app code is imported (gthread's threads install their own).
     const websockets = webSocketHub(this.#config, this.#log);
     installWebSockets(this.#runtime, { hub: websockets, config: this.#config, log: this.#log });
+    // Responses go through appserve's writer on the shared socket, not under --reuse-port.
+    if (this.#boot.listeners.length > 0) this.#runtime.rememberStaticBodies();
     this.#class = new Class(this.#context(hooks, websockets));
     try {
       await this.#class.boot();

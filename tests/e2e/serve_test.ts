@@ -16,6 +16,7 @@ import {
   type Server,
   start,
   startSocketActivated,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 
@@ -27,6 +28,14 @@ async function spread(url: string, want: number, ms = 10_000): Promise<Set<numbe
   const deadline = Date.now() + ms;
   while (pids.size < want && Date.now() < deadline) pids.add(pidOf(await get(url)));
   return pids;
+}
+
+/**
+ * The Content-Type of a Response made from a string, as the workers' runtime serves it natively:
+ * Bun.serve's spelling, or the Fetch spec's that Deno puts in the headers.
+ */
+function textType(target: Target): string {
+  return target.workers === "bun" ? "text/plain;charset=utf-8" : "text/plain;charset=UTF-8";
 }
 
 async function stopClean(server: Server): Promise<void> {
@@ -46,7 +55,9 @@ e2e("serves over TCP and spreads requests over every worker", async (target) => 
   );
   const pids = await spread(url, 2);
   assert.equal(pids.size, 2, `answers came from ${[...pids]}`);
-  assert.equal((await get(`${url}/peer`)).body, "127.0.0.1 127.0.0.1\n");
+  const peer = await get(`${url}/peer`);
+  assert.equal(peer.body, "127.0.0.1 127.0.0.1\n");
+  assert.equal(peer.headers["content-type"], textType(target), "as under --reuse-port");
   assert.deepEqual(new Set(childPids(server.pid)), pids);
   assert.match(
     server.stderr,
@@ -202,7 +213,9 @@ e2e("--reuse-port serves TCP from per-worker native listeners", async (target) =
   const pids = await spread(url, 2);
   assert.equal(pids.size, 2);
   assert.equal((await get(`${url}/boom`)).status, 500);
-  assert.equal((await get(`${url}/peer`)).body, "127.0.0.1 127.0.0.1\n");
+  const peer = await get(`${url}/peer`);
+  assert.equal(peer.body, "127.0.0.1 127.0.0.1\n");
+  assert.equal(peer.headers["content-type"], textType(target), "as on the shared socket");
   await stopClean(server);
 });
 
