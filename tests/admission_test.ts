@@ -92,7 +92,7 @@ Deno.test("Admission: the siblings see only the connections that stay", () => {
   // The 20 told to close still count against worker_connections (and in the metrics), but no
   // longer to siblings: b may take them without seeming to be over its share.
   assert.equal(board.connections(0), 40);
-  assert.equal(board.share(board.fewestBesides(1, 1)), 20, "what b sees of a");
+  assert.equal(board.fewestBesides(1, 1), 20, "what b sees of a");
   keptAlive(b, 20);
   assert.deepEqual([...b.gate.holds], []);
   assert.equal(respond(b, 20), 0);
@@ -182,6 +182,39 @@ Deno.test("Admission: kept connections a sibling cannot take (WebSockets) hold n
   for (let i = 0; i < 3; i++) b.admission.closed();
   a.admission.beat();
   assert.ok(a.gate.holds.has("share"));
+  a.admission.stop();
+  b.admission.stop();
+});
+
+Deno.test("Admission: a sibling busy with one-request connections is passed over for an idle one", () => {
+  const board = new Scoreboard(new Uint8Array(SCOREBOARD_BYTES));
+  const [a, busy, idle] = [0, 1, 2].map((slot) => {
+    const admission = new Admission(1000, new Balance(board, slot, 100 + slot));
+    const gate = new RecordingGate();
+    admission.add(gate);
+    return { admission, gate };
+  });
+  // busy (the lower slot) has no kept-alive connection but 100 under way; idle has nothing.
+  for (let i = 0; i < 100; i++) busy.admission.opened();
+  keptAlive(a, 64);
+  assert.ok(a.gate.holds.has("share"));
+  assert.equal(respond(a, 64), 32, "half of them move, to the idle worker");
+  for (const w of [a, busy, idle]) w.admission.stop();
+});
+
+Deno.test("Admission: a worker whose shed connection stays open holds no longer once its sibling is as busy", async () => {
+  const [a, b] = twoWorkers();
+  keptAlive(a, 10);
+  assert.equal(respond(a, 10), 5);
+  // Four of them leave; one stays open for a while (a long answer on it), so a keeps holding.
+  closeKept(a, 4, true);
+  await sleep(RECHECKS_MS);
+  assert.ok(a.gate.holds.has("share"));
+  // b gets busy with connections that close after one response: holding helps no one now.
+  for (let i = 0; i < 50; i++) b.admission.opened();
+  a.admission.beat();
+  await sleep(RECHECKS_MS);
+  assert.deepEqual([...a.gate.holds], []);
   a.admission.stop();
   b.admission.stop();
 });

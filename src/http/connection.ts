@@ -407,8 +407,9 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   /**
-   * The server's tick, while the connection is not kept: an exchange under way through two ticks
-   * (a stream, a long poll, a slow upload) makes it count for the share like a kept-alive one.
+   * The server's tick, while the connection is not kept: an exchange under way at two ticks in a
+   * row (250–500 ms or more: a stream, a long poll, a slow upload or app) makes it count for the
+   * share like a kept-alive one.
    */
   lasting(): void {
     if (this.state !== S_BUSY) this.busyTicks = 0;

@@ -100,27 +100,19 @@ export class Scoreboard {
   }
 
   /**
-   * The slot other than `slot`, written since `since`, with the smallest share (its share():
-   * NOT_ACCEPTING if none of them accepts); -1 if none.
+   * The smallest share of a slot other than `slot` written since `since` with fewer than
+   * `openBelow` connections in all (NOT_ACCEPTING if none of them accepts); -1 if none.
    */
-  fewestBesides(slot: number, since: number): number {
-    let found = -1;
-    let fewest = 0;
+  fewestBesides(slot: number, since: number, openBelow = Infinity): number {
+    let fewest = -1;
     const ints = this.#ints;
     const beats = this.#beats;
     for (let i = 0; i < SCOREBOARD_SLOTS; i++) {
       if (i === slot || beats[i * FLOATS + BEAT] < since) continue;
+      if (ints[i * INTS + OPEN] >= openBelow) continue;
       const share = ints[i * INTS + SHARE];
-      if (found < 0 || share < fewest) {
-        found = i;
-        fewest = share;
-      }
+      if (fewest < 0 || share < fewest) fewest = share;
     }
-    return found;
-  }
-
-  /** The share the worker of `slot` last wrote. */
-  share(slot: number): number {
-    return this.#ints[slot * INTS + SHARE];
+    return fewest;
   }
 }

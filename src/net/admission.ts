@@ -22,8 +22,11 @@ export interface ConnectionShare {
    * connections.
    */
   excess(kept: number, incoming: number, open: number): number;
-  /** Whether some live sibling that accepts has fewer than `kept` kept-alive connections. */
-  someoneHasFewer(kept: number): boolean;
+  /**
+   * Whether some live sibling that accepts, and is clearly less busy than this worker's `open`
+   * connections, has fewer than `kept` kept-alive connections.
+   */
+  someoneHasFewer(kept: number, open: number): boolean;
 }
 
 /** What a gate must do for the admission: stop accepting for a reason, and start again. */
@@ -193,7 +196,7 @@ export class Admission {
       // Those shed and on their way to a sibling would come back here if this worker accepted
       // now, unless a sibling has fewer anyway.
       const settling = this.#leaving > 0 || this.#moved > 0;
-      if (excess > 0 || (settling && share.someoneHasFewer(staying))) {
+      if (excess > 0 || (settling && share.someoneHasFewer(staying, this.#open))) {
         this.#shed = excess;
         return this.#recheck();
       }

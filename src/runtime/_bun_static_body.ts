@@ -28,7 +28,8 @@ class Response extends NativeResponse {
 
   // A clone of a string body is one too (the native clone would hide it in a stream).
   override clone(): InstanceType<typeof NativeResponse> {
-    const text = this.#text;
+    // Called on any Response (Response.prototype.clone.call(fetched)): not only ours.
+    const text = #text in this ? this.#text : null;
     if (text === null || this.bodyUsed) return super.clone();
     return new Response(text, this);
   }

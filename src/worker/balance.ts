@@ -30,28 +30,31 @@ export class Balance implements ConnectionShare {
   }
 
   excess(kept: number, incoming: number, open: number): number {
-    const board = this.#board;
-    const slot = this.#fewest();
-    if (slot < 0) return 0;
-    const fewest = board.share(slot) + incoming;
-    // A fifth more than the fewest (at least two more) is within the share: counts stay within
-    // about ±10% of even. Beyond it, half the difference moves, which evens the two out.
-    if (kept <= fewest + Math.max(2, Math.floor(kept / 5))) return 0;
-    // A sibling with as many connections in all is as busy: its own are ones that close after a
-    // response, and what it lacks here may be WebSockets or streams that are never shed. Holding
-    // would leave this worker idle for good while requests wait.
-    if ((board.connections(slot) ?? 0) >= open) return 0;
+    const found = this.#fewest(open);
+    if (found < 0) return 0;
+    const fewest = found + incoming;
+    if (kept <= fewest + slack(kept)) return 0;
     return Math.floor((kept - fewest) / 2);
   }
 
-  someoneHasFewer(kept: number): boolean {
-    const slot = this.#fewest();
-    return slot >= 0 && this.#board.share(slot) < kept;
+  someoneHasFewer(kept: number, open: number): boolean {
+    const fewest = this.#fewest(open);
+    return fewest >= 0 && fewest < kept;
   }
 
-  #fewest(): number {
-    return this.#board.fewestBesides(this.#slot, Date.now() - LIVE_MS);
+  // Only siblings clearly less busy in all are compared with: one with as many connections is as
+  // busy (its own close after a response), and what it lacks in kept-alive ones may be
+  // WebSockets or streams here that are never shed; holding for it would leave this worker idle
+  // while requests wait.
+  #fewest(open: number): number {
+    return this.#board.fewestBesides(this.#slot, Date.now() - LIVE_MS, open - slack(open) + 1);
   }
+}
+
+// A fifth more than the fewest (at least two more) is within the share: counts stay within about
+// ±10% of even. Beyond it, half the difference moves, which evens the two out.
+function slack(count: number): number {
+  return Math.max(2, Math.floor(count / 5));
 }
 
 /** The scoreboard the master gave this worker, mapped once; undefined when it gave none. */
