@@ -191,12 +191,15 @@ export class RawClient {
   }
 }
 
-/** Sends raw bytes on a fresh connection and returns the single response plus what followed. */
-export async function rawExchange(port: number, data: string): Promise<RawResponse> {
+/**
+ * Sends raw bytes on a fresh connection and returns the single response plus what followed;
+ * `head`: it answers a HEAD request (no body follows).
+ */
+export async function rawExchange(port: number, data: string, head = false): Promise<RawResponse> {
   const c = await RawClient.connect({ port });
   try {
     await c.write(data);
-    return await c.read();
+    return await c.read(head);
   } finally {
     c.close();
   }

@@ -57,14 +57,23 @@ for (
     for (const staticBody of [undefined, runtime.staticBody]) {
       await withServer(make, { staticBody }, async (port) => {
         for (const method of ["GET", "HEAD"]) {
-          const r = await rawExchange(port, `${method} / HTTP/1.1\r\nHost: h\r\n\r\n`);
+          const r = await rawExchange(
+            port,
+            `${method} / HTTP/1.1\r\nHost: h\r\n\r\n`,
+            method === "HEAD",
+          );
           delete r.headers["date"];
           answers.push({ method, status: r.status, headers: r.headers, body: r.body.toString() });
         }
       });
     }
-    assert.deepEqual(answers.slice(2), answers.slice(0, 2));
     const length = new TextEncoder().encode(await make().text()).length;
+    // HEAD: the length of a body known without its stream goes out, as Deno.serve sends it; the
+    // stream's length is not known without reading it.
+    assert.equal(answers[3].headers["content-length"], String(length));
+    assert.equal(answers[1].headers["content-length"], undefined);
+    answers[1].headers["content-length"] = String(length);
+    assert.deepEqual(answers.slice(2), answers.slice(0, 2));
     assert.equal(answers[0].headers["content-length"], String(length));
     assert.equal(Buffer.byteLength(answers[0].body), length);
   });

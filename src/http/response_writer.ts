@@ -247,10 +247,14 @@ export class ResponseWriter {
     const body = whole === null ? response.body : null;
 
     if (status === 204 || status === 304 || (flags & F_HEAD) !== 0) {
-      // No body on the wire. HEAD and 304 keep the length the app declared (that of the GET).
+      // No body on the wire. HEAD and 304 keep the length the app declared (that of the GET);
+      // HEAD also the length of a body known without its stream, as Deno.serve and Bun.serve.
       if (status !== 204) {
         if (fixedLength >= 0) head += "content-length: " + fixedLength + "\r\n";
-        else if (body === null && whole === null && status !== 304) {
+        else if (status !== 304 && whole !== null) {
+          head += "content-length: " +
+            (typeof whole === "string" ? Buffer.byteLength(whole, "utf8") : whole.length) + "\r\n";
+        } else if (body === null && whole === null && status !== 304) {
           head += "content-length: 0\r\n";
         }
       }
