@@ -22,8 +22,8 @@ const PER_SLOT_BYTES = INFLIGHT_BYTES + REQUEST_METRICS_BYTES + PENDING_ACCESS_B
 export const SCOREBOARD_BYTES = COUNTS_BYTES + SCOREBOARD_SLOTS * PER_SLOT_BYTES;
 
 // Per slot: float64 time of the last write (ms since the epoch; 0 = nobody), int32 share (the
-// connections the balance counts, or NOT_ACCEPTING), int32 pid, int32 connections, 4 bytes unused. Aligned writes of
-// these sizes are single stores, so a reader sees old or new.
+// connections the balance counts, or NOT_ACCEPTING), int32 pid, int32 connections (all open),
+// 4 bytes unused. Aligned writes of these sizes are single stores, so a reader sees old or new.
 const FLOATS = SLOT_BYTES / 8;
 const INTS = SLOT_BYTES / 4;
 const BEAT = 0;
