@@ -94,6 +94,18 @@ Deno.test("ThreadBoard: a gone thread counts nothing and gets nothing; fewest() 
   assert.equal(b.fewest(), -1);
 });
 
+Deno.test("ThreadBoard: fewest() prefers a thread with room in its part, then the fewest pending", () => {
+  const b = board(2, 2); // parts 1, 1
+  b.setOpen(0, 1); // at its part
+  b.setOpen(1, 0);
+  b.setPending(1, 3);
+  assert.equal(b.fewest(), 1, "room beats fewer pending");
+  assert.equal(b.taking(1), true);
+  b.setTaking(1, false);
+  assert.equal(b.taking(1), false);
+  assert.equal(b.fewest(), 0, "over its part rather than nowhere");
+});
+
 Deno.test("ThreadBoard: two boards over one buffer see each other (threads share it)", () => {
   const a = board(2);
   const b = new ThreadBoard(2, 1000, a.buffer);

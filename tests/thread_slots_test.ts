@@ -159,6 +159,16 @@ Deno.test("SlotWriter counts connections new or with an exchange under way", () 
   });
 });
 
+Deno.test("SlotReader.adopted: the number of the last connection handed over that the thread took", () => {
+  withClock(() => {
+    const { writer, reader } = pair();
+    assert.equal(reader.adopted, 0);
+    writer.adopting(1);
+    writer.adopting(2);
+    assert.equal(reader.adopted, 2);
+  });
+});
+
 Deno.test("SlotWriter reuses a closed connection's slot and leaves the rest unwatched", () => {
   withClock(() => {
     const { writer, reader, socket } = pair();

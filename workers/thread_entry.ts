@@ -63,6 +63,9 @@ interface Serving {
   index: number;
   /** This thread's connections: its part of worker_connections. */
   admission: Admission;
+  slots: SlotWriter;
+  /** Told to drain: it accepts no more, also on listeners still opening. */
+  draining: boolean;
 }
 
 // Module-level because this file is the thread: one per thread, set by the pool's "start" message.
@@ -190,6 +193,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     board,
     index,
     admission,
+    slots,
+    draining: false,
   };
   post({ t: "loaded" });
 }
@@ -218,6 +223,8 @@ async function listen(listeners: { fd: number }[]): Promise<void> {
       const server = s.make(index);
       s.servers.set(index, server);
       await server.listen({ fd: listener.fd });
+      // Told to drain while this listener opened: it closes with the rest.
+      if (s.draining) server.close();
     }
   } catch (error) {
     // Not half listening: the listeners it did open close again.
@@ -225,26 +232,31 @@ async function listen(listeners: { fd: number }[]): Promise<void> {
     s.servers.clear();
     return post({ t: "listen-failed", message: firstLine(error) });
   }
-  s.board.setTaking(s.index, true);
+  if (!s.draining) s.board.setTaking(s.index, true);
   post({ t: "listening" });
 }
 
 function adopt(message: Extract<ToThread, { t: "conn" }>): void {
   const s = serving!;
+  s.slots.adopting(message.n);
   const server = s.servers.get(message.listener);
-  if (server) server.adopt(s.runtime.adoptSocket(message.fd), message.unix);
-  else {
-    // Not listening (any more): the process passes connections only to threads that listen.
-    const libc = s.runtime.libc();
-    answerClaimed(libc, message.fd, 503);
-    libc.close(message.fd);
+  try {
+    if (server) server.adopt(s.runtime.adoptSocket(message.fd), message.unix);
+    else {
+      // Not listening (any more): the process passes connections only to threads that listen.
+      const libc = s.runtime.libc();
+      answerClaimed(libc, message.fd, 503);
+      libc.close(message.fd);
+    }
+  } finally {
+    s.board.arrived(s.index);
   }
-  s.board.arrived(s.index);
 }
 
 async function drain(graceMs: number): Promise<void> {
   const s = serving;
   if (s) {
+    s.draining = true;
     s.board.setTaking(s.index, false);
     await Promise.all(
       [...s.servers.values()].map((server) => closeWithin(server, graceMs)),

@@ -78,8 +78,11 @@ export type ToThread =
   }
   /** Accept on the worker's listeners; answered with "listening" or "listen-failed". */
   | { t: "listen"; listeners: { fd: number }[] }
-  /** A connection a sibling accepted on listener `listener`: the thread owns `fd` from now on. */
-  | { t: "conn"; fd: number; listener: number; unix: boolean }
+  /**
+   * A connection a sibling accepted on listener `listener`: the thread owns `fd` from now on. `n`
+   * counts the connections the process handed to this thread (src/worker/thread_slots.ts).
+   */
+  | { t: "conn"; fd: number; listener: number; unix: boolean; n: number }
   /** The worker has more than its share next to its sibling processes: stop accepting, or go on. */
   | { t: "share"; held: boolean }
   | { t: "drain"; graceMs: number }

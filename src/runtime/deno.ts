@@ -165,8 +165,8 @@ export const denoRuntime: Runtime = {
     if (!(fd >= 0)) return -1;
     socketFds.add(fd);
     socket.once("close", () => {
-      socketFds.delete(fd);
-      denoRuntime.libc().close(fd);
+      // Not if the thread's crash closed it already: the number may name another fd by now.
+      if (socketFds.delete(fd)) denoRuntime.libc().close(fd);
     });
     return fd;
   },

@@ -55,6 +55,11 @@ export class ThreadBoard {
     Atomics.store(this.#a, index * FIELDS + TAKING, taking ? 1 : 0);
   }
 
+  /** Whether thread `index` accepts (its listeners are open). */
+  taking(index: number): boolean {
+    return Atomics.load(this.#a, index * FIELDS + TAKING) === 1;
+  }
+
   /** Thread `index` is gone, with its connections; a replacement starts from nothing. */
   gone(index: number): void {
     for (let f = 0; f < FIELDS; f++) Atomics.store(this.#a, index * FIELDS + f, 0);
@@ -120,12 +125,21 @@ export class ThreadBoard {
     return best;
   }
 
-  /** Where a connection whose thread is gone goes: the taking thread with the fewest, or -1. */
+  /**
+   * Where a connection whose thread is gone goes: the taking thread with the fewest pending,
+   * within its part if any has room, or -1.
+   */
   fewest(): number {
     let best = -1;
     for (let i = 0; i < this.#threads; i++) {
       if (Atomics.load(this.#a, i * FIELDS + TAKING) !== 1) continue;
-      if (best < 0 || this.queue(i) < this.queue(best)) best = i;
+      const room = this.load(i) < this.limit(i);
+      const bestRoom = best >= 0 && this.load(best) < this.limit(best);
+      if (
+        best < 0 || (room && !bestRoom) || (room === bestRoom && this.queue(i) < this.queue(best))
+      ) {
+        best = i;
+      }
     }
     if (best >= 0) Atomics.add(this.#a, best * FIELDS + INCOMING, 1);
     return best;

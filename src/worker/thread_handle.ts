@@ -17,8 +17,9 @@ export class ThreadHandle {
   readonly counters: SharedArrayBuffer = new SharedArrayBuffer(REQUEST_METRICS_BYTES);
   /** It loaded the app and takes connections. */
   loaded = false;
-  /** It accepts on the worker's listeners (and takes connections handed over). */
-  accepting = false;
+  /** Connections the process handed to it: their count, and those it may not have taken yet. */
+  posted = 0;
+  handed: { n: number; fd: number }[] = [];
   /** Ended, or given up on (hung): it takes nothing more. */
   dead = false;
   /** Set while the pool waits for it to accept on the worker's listeners. */

@@ -149,14 +149,15 @@ export class ThreadPool {
       libc.close(fd);
       return;
     }
-    thread.post({ t: "conn", fd, listener, unix });
+    const n = ++thread.posted;
+    thread.handed.push({ n, fd });
+    thread.post({ t: "conn", fd, listener, unix, n });
   }
 
   /** The live thread at `index` on the board, if it accepts. */
   #at(index: number): ThreadHandle | undefined {
-    for (const thread of this.#threads) {
-      if (thread.index === index && thread.live && thread.accepting) return thread;
-    }
+    if (index < 0 || !this.#board.taking(index)) return undefined;
+    for (const thread of this.#threads) if (thread.index === index && thread.live) return thread;
     return undefined;
   }
 
@@ -168,6 +169,10 @@ export class ThreadPool {
     this.#count();
     this.#sumCounters();
     this.#gaugeWebSockets();
+    for (const thread of this.#threads) {
+      const adopted = thread.slots.adopted;
+      if (thread.handed.length) thread.handed = thread.handed.filter((h) => h.n > adopted);
+    }
     const limit = this.#options.config.timeout * 1000;
     if (limit <= 0) return;
     for (const thread of this.#threads) {
@@ -232,6 +237,18 @@ export class ThreadPool {
     this.#threads.clear();
   }
 
+  /** Connections handed to a thread that ended before it took them: answered and closed here. */
+  #answerUnadopted(thread: ThreadHandle): void {
+    const libc = this.#options.runtime.libc();
+    const adopted = thread.slots.adopted;
+    for (const { n, fd } of thread.handed) {
+      if (n <= adopted) continue;
+      answerClaimed(libc, fd, 503);
+      libc.close(fd);
+    }
+    thread.handed = [];
+  }
+
   #spawn(index: number): Promise<void> {
     const { runtime, config } = this.#options;
     const thread = new ThreadHandle(
@@ -252,12 +269,13 @@ export class ThreadPool {
           resolve();
           // A replacement: it accepts as the others do (unless the worker stops).
           if (this.#listeners !== undefined && !this.#stopping) {
-            this.#listen(thread).catch((error) =>
-              this.#options.log.error(`Thread ${thread.id} cannot accept: ${error.message}`)
-            );
+            this.#listen(thread).catch((error) => {
+              // Its part of worker_connections would be lost for good: a fresh worker instead.
+              this.#options.log.error(`Thread ${thread.id} cannot accept: ${error.message}`);
+              this.#options.onLost();
+            });
           }
         } else if (message.t === "listening") {
-          thread.accepting = true;
           thread.listening?.resolve();
         } else if (message.t === "listen-failed") {
           thread.listening?.reject(new Error(message.message));
@@ -313,7 +331,8 @@ export class ThreadPool {
     if (thread.dead) return;
     thread.dead = true;
     this.#board.gone(thread.index);
-    thread.listening?.reject(new Error(`thread ${thread.id} ${reason}`));
+    // Its replacement accepts once it loaded; serve() need not wait for it.
+    thread.listening?.resolve();
     addCounters(this.#goneCounters, new Float64Array(thread.counters));
     const { log, runtime } = this.#options;
     if (crashed) log.error(`Thread ${thread.id} ${reason}`);
@@ -340,8 +359,9 @@ export class ThreadPool {
     }
     this.#threads.delete(thread);
     if (!crashed && !runtime.stopsBusyThreads) {
-      // Still running: once its loop turns again, it stops accepting (its row is gone).
-      thread.post({ t: "drain", graceMs: 0 });
+      // Still running: once its loop turns again, it stops accepting (its row is gone) and
+      // adopts what was handed to it, to close gracefully.
+      thread.post({ t: "drain", graceMs: this.#options.config.graceful_timeout * 1000 });
       // Deno's terminate() leaves a busy thread running: only the process's end stops it.
       log.error(
         `The ${runtime.name} runtime cannot stop a busy thread: worker exiting to be replaced`,
@@ -350,6 +370,7 @@ export class ThreadPool {
       return;
     }
     thread.terminate();
+    this.#answerUnadopted(thread);
     if (this.#closed || this.#stopping) return;
     log.info(`Replacing thread ${thread.id}`);
     this.#spawn(thread.index).catch((error) => {

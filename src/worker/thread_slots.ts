@@ -16,7 +16,8 @@ import type { Libc } from "../runtime/types.ts";
 
 const TICK = 0;
 const WEBSOCKETS = 1;
-const HEADER = 2;
+const ADOPTED = 2;
+const HEADER = 3;
 const FIELDS = 3; // state, fd, start
 /** Connections a thread can have watched at once; more are served, unwatched. */
 export const ENTRIES = 256;
@@ -113,6 +114,14 @@ export class SlotWriter implements ExchangeWatch {
     }
   }
 
+  /**
+   * The process's connection number `n` (handed over by a sibling) is this thread's from now on:
+   * said before it is adopted, so the process never closes an fd this thread owns.
+   */
+  adopting(n: number): void {
+    Atomics.store(this.#a, ADOPTED, n);
+  }
+
   /** The thread's open WebSockets now (the process sends the threads' sum to statsd). */
   websockets(open: number): void {
     Atomics.store(this.#a, WEBSOCKETS, open);
@@ -144,6 +153,11 @@ export class SlotReader {
     this.#a = new Int32Array(buffer);
     this.#origin = origin;
     Atomics.store(this.#a, TICK, since(origin));
+  }
+
+  /** The number of the last connection handed to the thread that it took (SlotWriter.adopting). */
+  get adopted(): number {
+    return Atomics.load(this.#a, ADOPTED);
   }
 
   /** The thread's open WebSockets. */
