@@ -218,3 +218,34 @@ Deno.test("Admission: a worker whose shed connection stays open holds no longer 
   a.admission.stop();
   b.admission.stop();
 });
+
+Deno.test("Admission: a part of none holds from the start; crowded elsewhere holds too", () => {
+  const none = new Admission(0);
+  const gate = new RecordingGate();
+  none.add(gate);
+  assert.deepEqual([...gate.holds], ["full"], "a gthread thread whose part is none");
+  let crowded = false;
+  const part = new Admission(2, undefined, () => crowded);
+  const g = new RecordingGate();
+  part.add(g);
+  part.opened();
+  assert.deepEqual([...g.holds], []);
+  crowded = true; // a sibling thread went over its part: the worker's limit is reached
+  part.beat();
+  assert.deepEqual([...g.holds], ["full"]);
+  crowded = false;
+  part.beat();
+  assert.deepEqual([...g.holds], []);
+});
+
+Deno.test("Admission: holdForShare holds every gate for another's share, also gates added later", () => {
+  const admission = new Admission(10);
+  const a = new RecordingGate();
+  admission.add(a);
+  admission.holdForShare(true);
+  const b = new RecordingGate();
+  admission.add(b);
+  assert.deepEqual([[...a.holds], [...b.holds]], [["share"], ["share"]]);
+  admission.holdForShare(false);
+  assert.deepEqual([[...a.holds], [...b.holds]], [[], []]);
+});

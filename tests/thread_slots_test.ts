@@ -141,14 +141,31 @@ Deno.test("SlotReader.silence() is the time since the thread's last tick", () =>
   });
 });
 
-Deno.test("SlotReader.closed counts every closed connection, watched or not", () => {
+Deno.test("SlotWriter counts connections new or with an exchange under way", () => {
   withClock(() => {
-    const { writer, reader, socket } = pair();
-    assert.equal(reader.closed, 0);
-    const tag = writer.opened(socket(7));
-    writer.closed(tag);
-    writer.closed(-1);
-    assert.equal(reader.closed, 2);
+    const heard: number[] = [];
+    const writer = new SlotWriter(newSlots(), 0, () => 3, (n) => heard.push(n));
+    const a = writer.opened({} as Socket);
+    const b = writer.opened({} as Socket);
+    writer.started(a);
+    writer.answering(a);
+    writer.finished(a); // kept alive, idle: waits for nothing
+    writer.started(a);
+    writer.finished(a);
+    writer.closed(a);
+    writer.closed(b); // closed before its first request
+    writer.websockets(2); // open WebSockets count too (their upgrades finished)
+    assert.deepEqual(heard, [1, 2, 1, 2, 1, 0, 2]);
+  });
+});
+
+Deno.test("SlotReader.adopted: the number of the last connection handed over that the thread took", () => {
+  withClock(() => {
+    const { writer, reader } = pair();
+    assert.equal(reader.adopted, 0);
+    writer.adopting(1);
+    writer.adopting(2);
+    assert.equal(reader.adopted, 2);
   });
 });
 
@@ -172,7 +189,6 @@ Deno.test("SlotWriter reuses a closed connection's slot and leaves the rest unwa
     assert.equal(again, tags[5]);
     writer.started(again);
     assert.deepEqual(reader.claimAll(), [{ fd: 1000, age: 0 }]);
-    assert.equal(reader.closed, 2);
   });
 });
 

@@ -1,9 +1,11 @@
 // Entry point of a gthread thread (a Web Worker inside a worker process). It
-// imports the app itself, so each thread holds its own instance, and serves
-// the connections the process accepted and handed over as fds: appserve's HTTP
-// layer, access log and request hooks run here, one request at a time, as in a
-// gunicorn thread. Every request is shown to the process through shared memory
-// (src/worker/thread_slots.ts) so it can answer for this thread if it hangs.
+// imports the app itself, so each thread holds its own instance, accepts on the
+// worker's listeners itself and serves its connections: appserve's HTTP layer,
+// access log and request hooks run here, one request at a time, as in a
+// gunicorn thread. A connection it accepts while a sibling has fewer goes to
+// that sibling, as an fd (src/worker/thread_board.ts). Every request is shown
+// to the process through shared memory (src/worker/thread_slots.ts) so it can
+// answer for this thread if it hangs.
 
 import type { Socket } from "node:net";
 import process from "node:process";
@@ -35,6 +37,9 @@ import {
 } from "../src/ipc/request_metrics.ts";
 import { controlSocketPath } from "../src/ipc/control_protocol.ts";
 import { InflightWatch } from "../src/worker/inflight_watch.ts";
+import { ThreadBoard } from "../src/worker/thread_board.ts";
+import { Admission } from "../src/net/admission.ts";
+import { libcFds } from "../src/net/accept_gate.ts";
 import { installWebSockets, webSocketHub } from "../src/worker/websockets.ts";
 import type { WebSocketHub } from "../src/http/websocket/hub.ts";
 
@@ -49,10 +54,18 @@ function post(message: ToPool): void {
 interface Serving {
   runtime: Runtime;
   log: Logger;
-  /** One HTTP server per listener of the worker, created on its first connection. */
+  /** One HTTP server per listener of the worker, by the listener's index. */
   servers: Map<number, HttpServer>;
-  make(): HttpServer;
-  fds: WeakMap<Socket, number>;
+  /** The server of listener `index`, accepting through this thread's admission. */
+  make(index: number): HttpServer;
+  board: ThreadBoard;
+  /** This thread's place on the board. */
+  index: number;
+  /** This thread's connections: its part of worker_connections. */
+  admission: Admission;
+  slots: SlotWriter;
+  /** Told to drain: it accepts no more, also on listeners still opening. */
+  draining: boolean;
 }
 
 // Module-level because this file is the thread: one per thread, set by the pool's "start" message.
@@ -63,10 +76,16 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const mismatch = versionMismatch(message.version, "worker process");
   if (mismatch) return post({ t: "load-failed", message: mismatch });
   const config = message.config;
-  // Before the hub, which reports its open sockets here.
-  const fds = new WeakMap<Socket, number>();
-  const slots = new SlotWriter(message.slots, message.origin, (socket) => fds.get(socket) ?? -1);
   const runtime = await detectRuntime();
+  const board = new ThreadBoard(config.threads, config.worker_connections, message.board);
+  const index = message.index;
+  // Before the hub, which reports its open sockets here.
+  const slots = new SlotWriter(
+    message.slots,
+    message.origin,
+    runtime.socketFd,
+    (pending) => board.setPending(index, pending),
+  );
   let log: Logger;
   let app: FetchHandler;
   let hooks: HookRunner;
@@ -116,6 +135,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const own = new SlotReader(message.slots, message.origin);
   const crash = () => {
     for (const { fd } of own.claimAll()) answerClaimed(runtime.libc(), fd, 500);
+    runtime.closeSocketFds();
   };
   scope.addEventListener("error", crash);
   scope.addEventListener("unhandledrejection", crash);
@@ -151,28 +171,93 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     ),
     watch: inflight,
   };
+  const admission = new Admission(board.limit(index), {
+    publish: (kept, open) => board.setOpen(index, open, kept),
+    // The worker process keeps the share next to its siblings (holdForShare()); between
+    // threads, connections are handed over as they are accepted.
+    excess: () => 0,
+    someoneHasFewer: () => false,
+  }, () => board.total() >= config.worker_connections);
+  const watched = inflight.wrap(counted);
+  const fds = libcFds(runtime.libc());
+  const report = (level: "warning" | "info", line: string) => log[level](line);
   serving = {
     runtime,
     log,
     servers: new Map(),
-    make: () => createHttpServer(inflight.wrap(counted), options),
-    fds,
+    make: (listener) =>
+      createHttpServer(watched, {
+        ...options,
+        gate: { fds, admission, report, divert: (socket, unix) => divert(socket, unix, listener) },
+      }),
+    board,
+    index,
+    admission,
+    slots,
+    draining: false,
   };
   post({ t: "loaded" });
 }
 
+/** Hands a connection this thread accepted to a sibling with fewer; false to keep it. */
+function divert(socket: Socket, unix: boolean, listener: number): boolean {
+  const s = serving!;
+  const to = s.board.divert(s.index);
+  if (to < 0) return false;
+  let fd: number;
+  try {
+    fd = s.runtime.detachSocket(socket);
+  } catch {
+    // No fd to spare for the hand-off: this thread serves it after all.
+    s.board.arrived(to);
+    return false;
+  }
+  post({ t: "handoff", fd, listener, unix, to });
+  return true;
+}
+
+async function listen(listeners: { fd: number }[]): Promise<void> {
+  const s = serving!;
+  try {
+    for (const [index, listener] of listeners.entries()) {
+      const server = s.make(index);
+      s.servers.set(index, server);
+      await server.listen({ fd: listener.fd });
+      // Told to drain while this listener opened: it closes with the rest.
+      if (s.draining) server.close();
+    }
+  } catch (error) {
+    // Not half listening: the listeners it did open close again.
+    for (const server of s.servers.values()) server.closeNow();
+    s.servers.clear();
+    return post({ t: "listen-failed", message: firstLine(error) });
+  }
+  if (!s.draining) s.board.setTaking(s.index, true);
+  post({ t: "listening" });
+}
+
 function adopt(message: Extract<ToThread, { t: "conn" }>): void {
   const s = serving!;
-  const socket = s.runtime.adoptSocket(message.fd);
-  s.fds.set(socket, message.fd);
-  let server = s.servers.get(message.listener);
-  if (!server) s.servers.set(message.listener, server = s.make());
-  server.adopt(socket, message.unix);
+  s.slots.adopting(message.n);
+  const server = s.servers.get(message.listener);
+  try {
+    if (server) server.adopt(s.runtime.adoptSocket(message.fd), message.unix);
+    else {
+      // Not listening (any more): the process passes connections only to threads that listen.
+      const libc = s.runtime.libc();
+      answerClaimed(libc, message.fd, 503);
+      libc.close(message.fd);
+    }
+  } finally {
+    s.board.arrived(s.index);
+  }
 }
 
 async function drain(graceMs: number): Promise<void> {
   const s = serving;
   if (s) {
+    s.draining = true;
+    s.board.setTaking(s.index, false);
     await Promise.all(
       [...s.servers.values()].map((server) => closeWithin(server, graceMs)),
     );
@@ -184,6 +269,8 @@ async function drain(graceMs: number): Promise<void> {
 scope.onmessage = (event: MessageEvent<ToThread>) => {
   const message = event.data;
   if (message.t === "conn") adopt(message);
+  else if (message.t === "share") serving?.admission.holdForShare(message.held);
+  else if (message.t === "listen") listen(message.listeners);
   else if (message.t === "start") start(message);
   else if (message.t === "drain") drain(message.graceMs);
   else if (message.t === "reopen") {

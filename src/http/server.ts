@@ -37,6 +37,11 @@ export interface HttpServerOptions extends HttpOptions {
     /** The worker's count of connections, shared by its listeners. */
     admission: Admission;
     report(level: "warning" | "info", message: string): void;
+    /**
+     * Offered each connection before this server takes it (gthread: a sibling thread with fewer
+     * may get it); true when it went elsewhere. The socket arrives paused, unread.
+     */
+    divert?(socket: Socket, unix: boolean): boolean;
   };
 }
 
@@ -214,8 +219,18 @@ class Core implements ServerCore {
   }
 
   private async listenGated(fd: number): Promise<void> {
-    const { fds, admission, report } = this.gating!;
-    const gate = new AcceptGate(fd, { onConnection: (s) => this.accept(s), fds, report });
+    const { fds, admission, report, divert } = this.gating!;
+    const onConnection = divert === undefined ? (s: Socket) => this.accept(s) : (s: Socket) => {
+      if (divert(s, gate.unix)) return;
+      s.resume();
+      this.accept(s);
+    };
+    const gate = new AcceptGate(fd, {
+      onConnection,
+      pauseOnConnect: divert !== undefined,
+      fds,
+      report,
+    });
     await gate.open();
     this.gate = gate;
     admission.add(gate);

@@ -72,9 +72,19 @@ export type ToThread =
     limit: number;
     /** Date.now() when the pool started: the slots' clock. */
     origin: number;
+    /** The threads' counts of connections (src/worker/thread_board.ts), and this thread's place. */
+    board: SharedArrayBuffer;
+    index: number;
   }
-  /** A connection accepted on listener `listener`: the thread owns `fd` from now on. */
-  | { t: "conn"; fd: number; listener: number; unix: boolean }
+  /** Accept on the worker's listeners; answered with "listening" or "listen-failed". */
+  | { t: "listen"; listeners: { fd: number }[] }
+  /**
+   * A connection a sibling accepted on listener `listener`: the thread owns `fd` from now on. `n`
+   * counts the connections the process handed to this thread (src/worker/thread_slots.ts).
+   */
+  | { t: "conn"; fd: number; listener: number; unix: boolean; n: number }
+  /** The worker has more than its share next to its sibling processes: stop accepting, or go on. */
+  | { t: "share"; held: boolean }
   | { t: "drain"; graceMs: number }
   | { t: "reopen" };
 
@@ -82,6 +92,10 @@ export type ToThread =
 export type ToPool =
   | { t: "loaded" }
   | { t: "load-failed"; message: string }
+  | { t: "listening" }
+  | { t: "listen-failed"; message: string }
+  /** A connection this thread accepted goes to thread `to` (src/worker/thread_board.ts). */
+  | { t: "handoff"; fd: number; listener: number; unix: boolean; to: number }
   /** The requests of all threads reached max_requests. */
   | { t: "retire" }
   | { t: "drained" };

@@ -93,7 +93,7 @@ export class Arbiter {
     log.info(`Listening at: ${this.#addresses()} (${process.pid})`);
     log.info(`Using worker: ${workerClassLabel(this.#ctx.config)}`);
     this.#logLaunch();
-    const shortage = fdShortage(this.#ctx.config, fdLimit());
+    const shortage = fdShortage(this.#ctx.config, fdLimit(), this.#ctx.launch.runtime.name);
     if (shortage) log.warning(shortage);
     let code: number = ExitCode.OK;
     try {

@@ -42,6 +42,7 @@ const SETTLE_MS = 50;
 export class Admission {
   readonly #max: number;
   readonly #share: ConnectionShare | undefined;
+  readonly #crowded: (() => boolean) | undefined;
   readonly #gates = new Set<Holdable>();
   #open = 0;
   /** Open connections that stayed after a response (persisted()): those the share counts. */
@@ -56,11 +57,20 @@ export class Admission {
   #moved = 0;
   /** When the last shed connection closed. */
   #movedAt = -Infinity;
+  /** Held for the share by another (holdForShare()). */
+  #heldOutside = false;
   #stopped = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(max: number, share?: ConnectionShare) {
+  /**
+   * `crowded`: whether connections elsewhere fill the limit already (a gthread thread's siblings
+   * may hold more than their parts, after a burst): full then too, until it says otherwise.
+   */
+  constructor(max: number, share?: ConnectionShare, crowded?: () => boolean) {
     this.#max = max;
+    this.#crowded = crowded;
+    // A gthread thread's part of worker_connections may be none.
+    this.#full = max <= 0;
     this.#share = share;
     share?.publish(0, 0, true);
   }
@@ -92,7 +102,18 @@ export class Admission {
   add(gate: Holdable): void {
     this.#gates.add(gate);
     if (this.#full) gate.hold("full");
-    if (this.#over) gate.hold("share");
+    if (this.#over || this.#heldOutside) gate.hold("share");
+  }
+
+  /**
+   * Holds (or releases) every gate for the share on another's word: gthread's threads accept
+   * for a worker process that keeps the share next to its siblings.
+   */
+  holdForShare(held: boolean): void {
+    if (held === this.#heldOutside) return;
+    this.#heldOutside = held;
+    if (this.#over) return;
+    for (const gate of this.#gates) held ? gate.hold("share") : gate.release("share");
   }
 
   opened(): void {
@@ -122,12 +143,13 @@ export class Admission {
   }
 
   /**
-   * The count, when the owner counts for itself (gthread reads its threads' counters, which do
-   * not tell kept-alive connections apart: all count for the share).
+   * The count, when the owner counts for itself (gthread sums its threads'): `open` connections,
+   * `kept` of them kept alive.
    */
-  recount(open: number): void {
-    if (open === this.#open) return;
-    this.#open = this.#kept = open;
+  recount(open: number, kept = open): void {
+    if (open === this.#open && kept === this.#kept) return;
+    this.#open = open;
+    this.#kept = kept;
     this.#update();
   }
 
@@ -167,8 +189,9 @@ export class Admission {
   #update(): void {
     if (this.#stopped) return;
     const open = this.#open;
-    const full = open >= this.#max;
-    this.#share?.publish(this.#staying(), open, !full);
+    this.#share?.publish(this.#staying(), open, open < this.#max);
+    // After publishing: `crowded` may count this one's connections too.
+    const full = open >= this.#max || (this.#crowded?.() ?? false);
     if (full !== this.#full) {
       this.#full = full;
       for (const gate of this.#gates) full ? gate.hold("full") : gate.release("full");
@@ -203,6 +226,7 @@ export class Admission {
       this.#over = false;
       this.#shed = 0;
       this.#moved = 0;
+      if (this.#heldOutside) return;
       for (const gate of this.#gates) gate.release("share");
     }, SHARE_HOLD_MS);
   }

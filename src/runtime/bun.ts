@@ -155,6 +155,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
 
 // Room in argv for the worker's title ("appserve: worker [NAME]") to be written into.
 const TITLE_ROOM = " ".repeat(96);
+const F_DUPFD_CLOEXEC = 1030;
 
 function self(args: string[], entry: URL): SelfCommand {
   return COMPILED
@@ -211,11 +212,17 @@ export const bunRuntime: Runtime = {
   },
   // node:net's Socket({ fd }) reads nothing from a TCP fd under Bun; connect({ fd }) adopts it.
   detachSocket: (socket) => {
+    // Close-on-exec, as every fd of appserve's: processes the app starts must not inherit it.
     // deno-lint-ignore no-explicit-any
-    const fd = bunRuntime.libc().dup((socket as any)._handle.fd);
+    const fd = bunRuntime.libc().fcntl((socket as any)._handle.fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) throw new Error("cannot duplicate the socket's fd");
     socket.destroy();
     return fd;
   },
+  // deno-lint-ignore no-explicit-any
+  socketFd: (socket) => (socket as any)._handle?.fd ?? -1,
+  // The socket's own fds: the thread's end closes them.
+  closeSocketFds: () => {},
   adoptSocket: (fd) => {
     const socket = new Socket({ allowHalfOpen: true });
     (socket as unknown as { connect(o: { fd: number }): void }).connect({ fd });

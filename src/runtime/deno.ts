@@ -112,6 +112,9 @@ function installWebSocketUpgrade(
   return upgrade;
 }
 
+/** The duplicates socketFd() made in this thread whose sockets are still open. */
+const socketFds = new Set<number>();
+
 export const denoRuntime: Runtime = {
   name: "deno",
   version: Deno.version.deno,
@@ -151,8 +154,26 @@ export const denoRuntime: Runtime = {
   detachSocket: (socket) => {
     // deno-lint-ignore no-explicit-any
     const fd = (socket as any)._handle.fdForIpc();
+    if (!(fd >= 0)) throw new Error("cannot duplicate the socket's fd");
     socket.destroy();
     return fd;
+  },
+  socketFd: (socket) => {
+    // Deno shows no fd of a socket, only a duplicate: it is closed with the socket.
+    // deno-lint-ignore no-explicit-any
+    const fd = (socket as any)._handle?.fdForIpc?.() ?? -1;
+    if (!(fd >= 0)) return -1;
+    socketFds.add(fd);
+    socket.once("close", () => {
+      // Not if the thread's crash closed it already: the number may name another fd by now.
+      if (socketFds.delete(fd)) denoRuntime.libc().close(fd);
+    });
+    return fd;
+  },
+  // The thread's end closes Deno's own handles, not these: each would keep its client waiting.
+  closeSocketFds: () => {
+    for (const fd of socketFds) denoRuntime.libc().close(fd);
+    socketFds.clear();
   },
   adoptSocket: (fd) => new Socket({ fd, readable: true, writable: true, allowHalfOpen: true }),
   stopsBusyThreads: false,

@@ -169,12 +169,18 @@ export interface Runtime {
     native?: NativeUpgradeOptions,
   ): WebSocketUpgrader;
   /**
-   * gthread hands accepted connections to threads as fds: `detachSocket` turns a
-   * socket accepted with `pauseOnConnect` into an fd of its own (the socket
-   * object is done with), `adoptSocket` makes a node:net Socket of such an fd in
-   * whichever thread it lands.
+   * gthread's threads hand connections to each other as fds: `detachSocket`
+   * turns a socket accepted with `pauseOnConnect` into an fd of its own (the
+   * socket object is done with; when no fd is to be had, it throws and the
+   * socket stays as it was), `adoptSocket` makes a node:net Socket of such an
+   * fd in whichever thread it lands. `socketFd` is an fd of an open socket that stays
+   * valid while the socket is open (the socket's own, or a duplicate closed with
+   * it): the worker process answers on it for a thread that hangs.
    */
   detachSocket(socket: Socket): number;
+  socketFd(socket: Socket): number;
+  /** Closes the duplicates `socketFd` made whose sockets are open: a crashed thread's last act. */
+  closeSocketFds(): void;
   adoptSocket(fd: number): Socket;
   /**
    * Whether `Worker.terminate()` stops a thread that is busy running JavaScript.

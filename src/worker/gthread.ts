@@ -1,11 +1,12 @@
 // The gthread worker class: a pool of Web Worker threads inside one worker
 // process (thread_pool.ts), each with its own instance of the app and its own
-// HTTP layer (workers/thread_entry.ts). The process accepts on the shared
-// listening sockets and hands each connection, as an fd, to the thread with
-// the fewest; the thread then owns it and serves its requests one at a time
-// (as a gunicorn thread does). A request costs the process nothing, so N
-// threads serve about as fast as N worker processes, and the process itself
-// never runs app code: its heartbeat flows while the threads are busy.
+// HTTP layer (workers/thread_entry.ts). Each thread accepts on the shared
+// listening sockets itself, hands a connection it accepted to a sibling with
+// fewer (as an fd), and serves its own connections' requests one at a time (as
+// a gunicorn thread does). Neither a request nor a connection costs the
+// process anything, so N threads serve about as fast as N worker processes,
+// and the process itself never runs app code: its heartbeat flows while the
+// threads are busy.
 
 import type { Config } from "../config/settings.ts";
 import { ThreadPool } from "./thread_pool.ts";

@@ -1,6 +1,6 @@
 // The pool's record of one gthread thread (as master/worker_handle.ts is the
 // master's record of one worker process): its Web Worker, its shared-memory
-// slots, whether it has loaded the app, and the connections handed to it.
+// slots, its place on the pool's board, and whether it has loaded the app.
 
 import { firstLine } from "../errors.ts";
 import { INFLIGHT_BYTES } from "../ipc/inflight.ts";
@@ -17,15 +17,20 @@ export class ThreadHandle {
   readonly counters: SharedArrayBuffer = new SharedArrayBuffer(REQUEST_METRICS_BYTES);
   /** It loaded the app and takes connections. */
   loaded = false;
+  /** Connections the process handed to it: their count, and those it may not have taken yet. */
+  posted = 0;
+  handed: { n: number; fd: number }[] = [];
   /** Ended, or given up on (hung): it takes nothing more. */
   dead = false;
-  /** Connections handed to it so far. */
-  handed = 0;
+  /** Set while the pool waits for it to accept on the worker's listeners. */
+  listening: { resolve(): void; reject(error: Error): void } | undefined;
   /** Set while the pool waits for it to drain. */
   drained: (() => void) | undefined;
 
   constructor(
     readonly id: number,
+    /** Its place on the pool's ThreadBoard, which a replacement takes over. */
+    readonly index: number,
     entry: string,
     readonly buffer: SharedArrayBuffer,
     origin: number,
@@ -38,14 +43,9 @@ export class ThreadHandle {
     this.worker.postMessage(message);
   }
 
-  /** Whether a connection may be handed to it now. */
+  /** Whether it serves: loaded the app, and not given up on. */
   get live(): boolean {
     return this.loaded && !this.dead;
-  }
-
-  /** Connections it has open, counting those on their way to it. */
-  get open(): number {
-    return this.handed - this.slots.closed;
   }
 
   /** Ends the thread (where the runtime can stop a busy one: Runtime.stopsBusyThreads). */

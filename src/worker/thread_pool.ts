@@ -1,26 +1,27 @@
 // gthread's pool of Web Worker threads inside one worker process: starts
-// them, hands each accepted connection to the one with the fewest, and
-// watches them. The process's event loop never runs app code, so its
-// heartbeat keeps flowing while threads are busy; it watches each thread
-// through shared memory (thread_slots.ts). A thread that holds a request past
-// `timeout` or stops turning its event loop loses its unanswered requests to
-// the process, which answers them itself (504 for the one that hung it, 503
-// for those waiting behind it), and is replaced. Where the runtime cannot stop
-// a busy thread (Deno), the whole worker process retires instead. A thread
-// that crashes answers its own requests with a 500 on its way out
-// (workers/thread_entry.ts).
+// them, has them accept on the worker's listeners (they share connections out
+// among themselves: thread_board.ts), keeps the worker's share next to its
+// sibling processes for them, and watches them. The process's event loop
+// never runs app code, so its heartbeat keeps flowing while threads are busy;
+// it watches each thread through shared memory (thread_slots.ts). A thread
+// that holds a request past `timeout` or stops turning its event loop loses
+// its unanswered requests to the process, which answers them itself (504 for
+// the one that hung it, 503 for those waiting behind it), and is replaced.
+// Where the runtime cannot stop a busy thread (Deno), the whole worker process
+// retires instead. A thread that crashes answers its own requests with a 500
+// on its way out (workers/thread_entry.ts).
 
-import type net from "node:net";
 import process from "node:process";
+import { setInterval } from "node:timers";
 import type { Config } from "../config/settings.ts";
 import { AppLoadError } from "../errors.ts";
 import { PROTOCOL_VERSION, type ToPool } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
-import { AcceptGate } from "../net/accept_gate.ts";
 import type { Admission } from "../net/admission.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { crashLine, ThreadHandle } from "./thread_handle.ts";
 import { answerClaimed, newSlots } from "./thread_slots.ts";
+import { ThreadBoard } from "./thread_board.ts";
 import { InflightTable } from "../ipc/inflight.ts";
 import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
 import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
@@ -42,23 +43,24 @@ export interface PoolOptions {
   counters?: Float64Array;
 }
 
-/** A connection accepted by the process, on its way to a thread. */
-interface Handover {
-  fd: number;
-  listener: number;
-  unix: boolean;
-}
+// How often the process counts its threads' connections for the share (between heartbeats).
+const RECOUNT_MS = 100;
 
 export class ThreadPool {
   readonly #options: PoolOptions;
   readonly #threads = new Set<ThreadHandle>();
   readonly #origin = Date.now();
   readonly #served = new SharedArrayBuffer(4);
-  readonly #gates: AcceptGate[] = [];
+  readonly #board: ThreadBoard;
   #admission: Admission | undefined;
-  /** Connections accepted while no thread was ready to take them. */
-  readonly #pending: Handover[] = [];
+  /** The worker's listeners, once serve() was called: threads started later accept on them too. */
+  #listeners: { fd: number }[] | undefined;
+  /** The worker has more than its share: its threads hold their listeners. */
+  #shareHeld = false;
+  #counting: ReturnType<typeof setInterval> | undefined;
   #nextId = 1;
+  /** stop() began: threads that load from now on neither accept nor replace one. */
+  #stopping = false;
   #closed = false;
   /** The request counters of threads gone, so the worker's totals never go down. */
   readonly #goneCounters = new Float64Array(METRIC_COUNTERS);
@@ -69,13 +71,21 @@ export class ThreadPool {
 
   private constructor(options: PoolOptions) {
     this.#options = options;
+    this.#board = new ThreadBoard(options.config.threads, options.config.worker_connections);
   }
 
   /** Starts every thread and waits until each has loaded the app; AppLoadError if one cannot. */
   static async start(options: PoolOptions): Promise<ThreadPool> {
+    const { threads, worker_connections: max } = options.config;
+    if (max < threads) {
+      options.log.warning(
+        `--worker-connections ${max} is split between --threads ${threads}: ` +
+          `${threads - max} of them take no connection`,
+      );
+    }
     const pool = new ThreadPool(options);
     try {
-      await Promise.all(Array.from({ length: options.config.threads }, () => pool.#spawn()));
+      await Promise.all(Array.from({ length: options.config.threads }, (_, i) => pool.#spawn(i)));
     } catch (error) {
       pool.close();
       throw error;
@@ -83,34 +93,72 @@ export class ThreadPool {
     return pool;
   }
 
-  /** Accepts on the worker's listeners and hands the connections to the threads. */
-  async serve(listeners: { fd: number }[], { fds, admission, report }: Gate): Promise<void> {
+  /**
+   * Has every thread accept on the worker's listeners; resolves once they do. The threads keep
+   * worker_connections (each its part) and the fds; the process keeps the share.
+   */
+  async serve(listeners: { fd: number }[], { admission }: Gate): Promise<void> {
     this.#admission = admission;
-    for (const [index, listener] of listeners.entries()) {
-      const gate: AcceptGate = new AcceptGate(listener.fd, {
-        pauseOnConnect: true,
-        fds,
-        report,
-        onConnection: (socket: net.Socket) => {
-          let fd: number;
-          try {
-            fd = this.#options.runtime.detachSocket(socket);
-          } catch {
-            socket.destroy();
-            return;
-          }
-          this.#handOver({ fd, listener: index, unix: gate.unix });
-          // The threads count the connections they closed in shared memory: counting only the
-          // new ones here until the heartbeat's recount held the gate "full" once
-          // worker_connections had been accepted in that second (under Connection: close, a
-          // ceiling of about worker_connections requests per second).
-          admission.recount(this.#open());
-        },
-      });
-      await gate.open();
-      admission.add(gate);
-      this.#gates.push(gate);
+    this.#listeners = listeners;
+    admission.add({
+      hold: (reason) => {
+        if (reason === "share") this.#holdForShare(true);
+      },
+      release: (reason) => {
+        if (reason === "share") this.#holdForShare(false);
+      },
+    });
+    const live = [...this.#threads].filter((thread) => thread.live);
+    await Promise.all(live.map((thread) => this.#listen(thread)));
+    this.#counting = setInterval(() => this.#count(), RECOUNT_MS);
+  }
+
+  #listen(thread: ThreadHandle): Promise<void> {
+    // A fresh row: a sibling may have counted a hand-off to the thread this one replaces.
+    this.#board.gone(thread.index);
+    return new Promise<void>((resolve, reject) => {
+      thread.listening = { resolve, reject };
+      thread.post({ t: "listen", listeners: this.#listeners! });
+      if (this.#shareHeld) thread.post({ t: "share", held: true });
+    });
+  }
+
+  /** The threads' connections, for the worker's connection limit and share. */
+  #count(): void {
+    this.#admission?.recount(this.#board.total(), this.#board.kept());
+  }
+
+  #holdForShare(held: boolean): void {
+    this.#shareHeld = held;
+    for (const thread of this.#threads) if (thread.live) thread.post({ t: "share", held });
+  }
+
+  /** A thread hands a connection to a sibling (thread_board.ts); one gone passes it on. */
+  #handOff(message: Extract<ToPool, { t: "handoff" }>): void {
+    const { fd, listener, unix } = message;
+    let thread = this.#at(message.to);
+    if (thread === undefined) {
+      this.#board.arrived(message.to);
+      const to = this.#board.fewest();
+      thread = to < 0 ? undefined : this.#at(to);
+      if (thread === undefined && to >= 0) this.#board.arrived(to);
     }
+    if (thread === undefined) {
+      const libc = this.#options.runtime.libc();
+      answerClaimed(libc, fd, 503);
+      libc.close(fd);
+      return;
+    }
+    const n = ++thread.posted;
+    thread.handed.push({ n, fd });
+    thread.post({ t: "conn", fd, listener, unix, n });
+  }
+
+  /** The live thread at `index` on the board, if it accepts. */
+  #at(index: number): ThreadHandle | undefined {
+    if (index < 0 || !this.#board.taking(index)) return undefined;
+    for (const thread of this.#threads) if (thread.index === index && thread.live) return thread;
+    return undefined;
   }
 
   /**
@@ -118,11 +166,13 @@ export class ThreadPool {
    * connection limit and share), and answers for and replaces threads that hang.
    */
   checkLiveness(): void {
-    this.#admission?.recount(this.#open());
+    this.#count();
     this.#sumCounters();
     this.#gaugeWebSockets();
-    const now = Date.now();
-    for (const gate of this.#gates) gate.tick(now);
+    for (const thread of this.#threads) {
+      const adopted = thread.slots.adopted;
+      if (thread.handed.length) thread.handed = thread.handed.filter((h) => h.n > adopted);
+    }
     const limit = this.#options.config.timeout * 1000;
     if (limit <= 0) return;
     for (const thread of this.#threads) {
@@ -158,7 +208,8 @@ export class ThreadPool {
 
   /** Graceful: no new connections; each thread finishes its requests within graceMs. */
   async stop(graceMs: number): Promise<void> {
-    for (const gate of this.#gates) gate.close();
+    this.#stopping = true;
+    clearInterval(this.#counting);
     const live = [...this.#threads].filter((t) => t.live);
     await Promise.race([
       Promise.all(live.map((thread) =>
@@ -181,34 +232,28 @@ export class ThreadPool {
   /** Terminates every thread (the process is exiting). */
   close(): void {
     this.#closed = true;
-    for (const gate of this.#gates) gate.close();
+    clearInterval(this.#counting);
     for (const thread of this.#threads) thread.terminate();
     this.#threads.clear();
   }
 
-  /** Connections open in the threads or waiting for one. */
-  #open(): number {
-    let open = this.#pending.length;
-    for (const thread of this.#threads) if (!thread.dead) open += thread.open;
-    return open;
-  }
-
-  /** Gives a connection to the live thread with the fewest open ones. */
-  #handOver(conn: Handover): void {
-    let best: ThreadHandle | undefined;
-    for (const thread of this.#threads) {
-      if (!thread.live) continue;
-      if (!best || thread.open < best.open) best = thread;
+  /** Connections handed to a thread that ended before it took them: answered and closed here. */
+  #answerUnadopted(thread: ThreadHandle): void {
+    const libc = this.#options.runtime.libc();
+    const adopted = thread.slots.adopted;
+    for (const { n, fd } of thread.handed) {
+      if (n <= adopted) continue;
+      answerClaimed(libc, fd, 503);
+      libc.close(fd);
     }
-    if (!best) return void this.#pending.push(conn);
-    best.handed++;
-    best.post({ t: "conn", ...conn });
+    thread.handed = [];
   }
 
-  #spawn(): Promise<void> {
+  #spawn(index: number): Promise<void> {
     const { runtime, config } = this.#options;
     const thread = new ThreadHandle(
       this.#nextId++,
+      index,
       runtime.threadEntry(),
       newSlots(),
       this.#origin,
@@ -217,10 +262,23 @@ export class ThreadPool {
     return new Promise<void>((resolve, reject) => {
       thread.worker.onmessage = (event: MessageEvent<ToPool>) => {
         const message = event.data;
-        if (message.t === "loaded") {
+        if (message.t === "handoff") {
+          this.#handOff(message);
+        } else if (message.t === "loaded") {
           thread.loaded = true;
           resolve();
-          for (const conn of this.#pending.splice(0)) this.#handOver(conn);
+          // A replacement: it accepts as the others do (unless the worker stops).
+          if (this.#listeners !== undefined && !this.#stopping) {
+            this.#listen(thread).catch((error) => {
+              // Its part of worker_connections would be lost for good: a fresh worker instead.
+              this.#options.log.error(`Thread ${thread.id} cannot accept: ${error.message}`);
+              this.#options.onLost();
+            });
+          }
+        } else if (message.t === "listening") {
+          thread.listening?.resolve();
+        } else if (message.t === "listen-failed") {
+          thread.listening?.reject(new Error(message.message));
         } else if (message.t === "load-failed") {
           this.#threads.delete(thread);
           thread.terminate();
@@ -259,6 +317,8 @@ export class ThreadPool {
         served: this.#served,
         limit: this.#options.limit,
         origin: this.#origin,
+        board: this.#board.buffer,
+        index,
       });
     });
   }
@@ -270,6 +330,9 @@ export class ThreadPool {
   #lose(thread: ThreadHandle, reason: string, crashed = false): void {
     if (thread.dead) return;
     thread.dead = true;
+    this.#board.gone(thread.index);
+    // Its replacement accepts once it loaded; serve() need not wait for it.
+    thread.listening?.resolve();
     addCounters(this.#goneCounters, new Float64Array(thread.counters));
     const { log, runtime } = this.#options;
     if (crashed) log.error(`Thread ${thread.id} ${reason}`);
@@ -296,6 +359,9 @@ export class ThreadPool {
     }
     this.#threads.delete(thread);
     if (!crashed && !runtime.stopsBusyThreads) {
+      // Still running: once its loop turns again, it stops accepting (its row is gone) and
+      // adopts what was handed to it, to close gracefully.
+      thread.post({ t: "drain", graceMs: this.#options.config.graceful_timeout * 1000 });
       // Deno's terminate() leaves a busy thread running: only the process's end stops it.
       log.error(
         `The ${runtime.name} runtime cannot stop a busy thread: worker exiting to be replaced`,
@@ -304,9 +370,10 @@ export class ThreadPool {
       return;
     }
     thread.terminate();
-    if (this.#closed) return;
+    this.#answerUnadopted(thread);
+    if (this.#closed || this.#stopping) return;
     log.info(`Replacing thread ${thread.id}`);
-    this.#spawn().catch((error) => {
+    this.#spawn(thread.index).catch((error) => {
       // The app loaded before but not now (changed on disk?). With no thread left the process
       // cannot serve: give up, so the master starts a fresh worker.
       log.error((error as Error).message);

@@ -1,6 +1,6 @@
 // What a gthread thread shows the worker process without a message: one
-// SharedArrayBuffer per thread with a heartbeat, its count of closed connections, its open
-// WebSockets and one entry per connection (its fd, and whether and since when the app has a
+// SharedArrayBuffer per thread with a heartbeat, its open WebSockets and one
+// entry per connection (its fd, and whether and since when the app has a
 // request of it). A message has to wake the other side, which costs too much
 // to do on every request (docs/architecture.md, "Worker classes"); these
 // stores cost next to nothing, so they can be made on every request.
@@ -15,8 +15,8 @@ import { rawStatusReply } from "../http/status_reply.ts";
 import type { Libc } from "../runtime/types.ts";
 
 const TICK = 0;
-const CLOSED = 1;
-const WEBSOCKETS = 2;
+const WEBSOCKETS = 1;
+const ADOPTED = 2;
 const HEADER = 3;
 const FIELDS = 3; // state, fd, start
 /** Connections a thread can have watched at once; more are served, unwatched. */
@@ -43,11 +43,35 @@ export class SlotWriter implements ExchangeWatch {
   readonly #a: Int32Array;
   readonly #origin: number;
   readonly #fdOf: (socket: Socket) => number;
+  /** Per entry: its connection is new or has an exchange under way (not between exchanges). */
+  readonly #pending = new Uint8Array(ENTRIES);
+  #pendingCount = 0;
+  #websockets = 0;
+  readonly #onPending: ((count: number) => void) | undefined;
 
-  constructor(buffer: SharedArrayBuffer, origin: number, fdOf: (socket: Socket) => number) {
+  /**
+   * `onPending` hears how many watched connections are new or have an exchange under way, with
+   * the open WebSockets, each time that changes: what a connection handed to this thread would
+   * wait behind or share it with.
+   */
+  constructor(
+    buffer: SharedArrayBuffer,
+    origin: number,
+    fdOf: (socket: Socket) => number,
+    onPending?: (count: number) => void,
+  ) {
     this.#a = new Int32Array(buffer);
     this.#origin = origin;
     this.#fdOf = fdOf;
+    this.#onPending = onPending;
+  }
+
+  #setPending(tag: number, pending: 0 | 1): void {
+    const i = (tag - HEADER) / FIELDS;
+    if (this.#pending[i] === pending) return;
+    this.#pending[i] = pending;
+    this.#pendingCount += pending ? 1 : -1;
+    this.#onPending?.(this.#pendingCount + this.#websockets);
   }
 
   /** The thread's event loop still turns. */
@@ -62,6 +86,7 @@ export class SlotWriter implements ExchangeWatch {
       if (a[at] !== FREE) continue;
       a[at + 1] = this.#fdOf(socket);
       Atomics.store(a, at, IDLE);
+      this.#setPending(at, 1);
       return at;
     }
     return -1;
@@ -69,6 +94,7 @@ export class SlotWriter implements ExchangeWatch {
 
   started(tag: number): void {
     if (tag < 0) return;
+    this.#setPending(tag, 1);
     this.#a[tag + 2] = since(this.#origin);
     Atomics.store(this.#a, tag, RUNNING);
   }
@@ -81,20 +107,31 @@ export class SlotWriter implements ExchangeWatch {
 
   finished(tag: number): void {
     if (tag < 0) return;
+    this.#setPending(tag, 0);
     // RUNNING too: a request whose client left is finished without being answered.
     if (Atomics.compareExchange(this.#a, tag, ANSWERING, IDLE) === RUNNING) {
       Atomics.compareExchange(this.#a, tag, RUNNING, IDLE);
     }
   }
 
+  /**
+   * The process's connection number `n` (handed over by a sibling) is this thread's from now on:
+   * said before it is adopted, so the process never closes an fd this thread owns.
+   */
+  adopting(n: number): void {
+    Atomics.store(this.#a, ADOPTED, n);
+  }
+
   /** The thread's open WebSockets now (the process sends the threads' sum to statsd). */
   websockets(open: number): void {
     Atomics.store(this.#a, WEBSOCKETS, open);
+    this.#websockets = open;
+    this.#onPending?.(this.#pendingCount + open);
   }
 
   closed(tag: number): void {
-    Atomics.add(this.#a, CLOSED, 1);
     if (tag < 0) return;
+    this.#setPending(tag, 0);
     this.#a[tag + 1] = -1;
     Atomics.store(this.#a, tag, FREE);
   }
@@ -118,9 +155,9 @@ export class SlotReader {
     Atomics.store(this.#a, TICK, since(origin));
   }
 
-  /** Connections the thread has closed (the process counts those it handed over). */
-  get closed(): number {
-    return Atomics.load(this.#a, CLOSED);
+  /** The number of the last connection handed to the thread that it took (SlotWriter.adopting). */
+  get adopted(): number {
+    return Atomics.load(this.#a, ADOPTED);
   }
 
   /** The thread's open WebSockets. */

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import {
@@ -45,20 +46,23 @@ async function holdConnections(port: number, count: number): Promise<net.Socket[
   return sockets;
 }
 
-for (const workers of [1, 2]) {
+// gthread's threads accept for themselves, each through a gate of its own.
+const GTHREAD = ["-k", "gthread", "--threads", "2"];
+for (const args of [["-w", "1"], ["-w", "2"], ["-w", "1", ...GTHREAD]]) {
+  const workers = Number(args[1]);
   e2e(
-    `-w ${workers} under ulimit -n 256: an fd shortage is logged, nothing spins, and serving resumes`,
+    `${
+      args.join(" ")
+    } under ulimit -n 256: an fd shortage is logged, nothing spins, and serving resumes`,
     async (target) => {
-      const server = start(withFdLimit(target, 256), [
-        "-w",
-        String(workers),
-        "-b",
-        "127.0.0.1:0",
-        PID_APP,
-      ]);
+      const server = start(withFdLimit(target, 256), [...args, "-b", "127.0.0.1:0", PID_APP]);
       const url = await server.ready(workers);
+      // A gthread thread on Deno holds a second fd per connection (Runtime.socketFd).
+      const need = args.includes("gthread") && target.workers === "deno"
+        ? "2064 fds \\(--worker-connections 1000, two fds each in gthread on Deno,"
+        : "1064 fds \\(--worker-connections 1000 and";
       await server.waitFor(
-        /\[WARNING\] ulimit -n is 256, but a worker may need 1064 fds \(--worker-connections 1000/,
+        new RegExp(`\\[WARNING\\] ulimit -n is 256, but a worker may need ${need}`),
       );
       const port = Number(new URL(url).port);
       const pids = childPids(server.pid);
@@ -112,6 +116,36 @@ e2e("keep-alive load spreads connections and CPU evenly over -w 2", async (targe
     assert.ok(within(counts), `connections per worker after the load began: ${said}`);
   }
 });
+
+e2e("keep-alive load spreads connections and CPU evenly over gthread's threads", async (target) => {
+  const server = start(target, ["-w", "1", ...GTHREAD, "-b", "127.0.0.1:0", PID_APP]);
+  const url = await server.ready(1);
+  const [pid] = childPids(server.pid);
+  const before = threadTicks(pid);
+  assert.equal(before.length, 2, "two threads named appserve-thread-N");
+  const result = await load(url, 5, { connections: 64 }).done;
+  const spent = threadTicks(pid).map((t, i) => t - before[i]);
+  await server.stop();
+  assert.equal(result.failed, 0, result.report);
+  assert.ok(within(spent), `CPU ticks per thread: ${spent}`);
+});
+
+/** CPU ticks so far of each gthread thread of worker `pid`, in the order of their ids. */
+function threadTicks(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`)
+    .map(Number)
+    .sort((a, b) => a - b)
+    // Bun names a thread as appserve does (cut to 15 bytes), Deno "worker-N".
+    .filter((tid) =>
+      /^(appserve-thr|worker-\d)/.test(readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8"))
+    )
+    .map((tid) => {
+      // The fields after the command, whose name may hold spaces: utime and stime are 12th and 13th.
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return Number(fields[11]) + Number(fields[12]);
+    });
+}
 
 e2e("a sync worker accepts no connection while it serves one", async (target) => {
   const server = start(target, ["-w", "2", "-k", "sync", "-b", "127.0.0.1:0", PID_APP]);

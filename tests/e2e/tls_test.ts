@@ -103,7 +103,7 @@ e2e("serves HTTPS on the shared socket with a certificate made at test time", as
   }
 });
 
-e2e("gthread threads serve HTTPS on the connections the process hands them", async (t) => {
+e2e("gthread threads serve HTTPS on the connections they accept and hand each other", async (t) => {
   const dir = tempDir();
   const pki = makePki(dir.path);
   const server = start(t, [

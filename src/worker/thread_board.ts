@@ -1,0 +1,147 @@
+// How gthread's threads share out connections. Each thread accepts on the worker's listeners
+// itself (a hand-off through the process for every connection cost more than serving it under
+// Connection: close: docs/architecture.md, "gthread"). The kernel gives a burst to whichever
+// thread wakes first, and a thread serves one request at a time: so each thread writes here how
+// many of its connections are pending (new, or with an exchange under way: what a newcomer would
+// wait behind; one between exchanges, kept alive or closing, waits for nothing), and one that
+// accepts a connection while a sibling has clearly fewer hands it over (as an fd, through the
+// process) instead of queueing it behind its own. Each thread also has its part of
+// worker_connections, so the parts add up to the limit.
+
+/**
+ * Per thread: open connections, kept-alive ones (what the worker's share counts:
+ * src/net/admission.ts), pending ones, connections on their way to it, and whether it takes any.
+ */
+const OPEN = 0;
+const KEPT = 1;
+const PENDING = 2;
+const INCOMING = 3;
+const TAKING = 4;
+const FIELDS = 5;
+
+export class ThreadBoard {
+  readonly buffer: SharedArrayBuffer;
+  readonly #a: Int32Array;
+  readonly #threads: number;
+  readonly #max: number;
+
+  /** A board for `threads` threads of a worker with `max` connections (worker_connections). */
+  constructor(threads: number, max: number, buffer?: SharedArrayBuffer) {
+    this.buffer = buffer ?? new SharedArrayBuffer(threads * FIELDS * 4);
+    this.#a = new Int32Array(this.buffer);
+    this.#threads = threads;
+    this.#max = max;
+  }
+
+  /** The connections thread `index` may hold at once: its part of the worker's. */
+  limit(index: number): number {
+    const part = Math.floor(this.#max / this.#threads);
+    return part + (index < this.#max % this.#threads ? 1 : 0);
+  }
+
+  /** Thread `index` has `open` connections open, `kept` of them kept alive after a response. */
+  setOpen(index: number, open: number, kept = 0): void {
+    Atomics.store(this.#a, index * FIELDS + OPEN, open);
+    Atomics.store(this.#a, index * FIELDS + KEPT, kept);
+  }
+
+  /** Thread `index` has `pending` connections new or with an exchange under way. */
+  setPending(index: number, pending: number): void {
+    Atomics.store(this.#a, index * FIELDS + PENDING, pending);
+  }
+
+  /** Thread `index` accepts (true), or stops (false: it drains, its connections still count). */
+  setTaking(index: number, taking: boolean): void {
+    Atomics.store(this.#a, index * FIELDS + TAKING, taking ? 1 : 0);
+  }
+
+  /** Whether thread `index` accepts (its listeners are open). */
+  taking(index: number): boolean {
+    return Atomics.load(this.#a, index * FIELDS + TAKING) === 1;
+  }
+
+  /** Thread `index` is gone, with its connections; a replacement starts from nothing. */
+  gone(index: number): void {
+    for (let f = 0; f < FIELDS; f++) Atomics.store(this.#a, index * FIELDS + f, 0);
+  }
+
+  /** A connection handed to thread `index` arrived there (it counts it as open now). */
+  arrived(index: number): void {
+    const at = index * FIELDS + INCOMING;
+    // Never below 0 (gone() may have cleared it meanwhile), and never losing a sibling's add.
+    for (let was = Atomics.load(this.#a, at); was > 0; was = Atomics.load(this.#a, at)) {
+      if (Atomics.compareExchange(this.#a, at, was, was - 1) === was) return;
+    }
+  }
+
+  /** Open connections of thread `index`, with those on their way to it. */
+  load(index: number): number {
+    const at = index * FIELDS;
+    return Atomics.load(this.#a, at + OPEN) + Atomics.load(this.#a, at + INCOMING);
+  }
+
+  /** Pending connections of thread `index`, with those on their way to it. */
+  queue(index: number): number {
+    const at = index * FIELDS;
+    return Atomics.load(this.#a, at + PENDING) + Atomics.load(this.#a, at + INCOMING);
+  }
+
+  /** Open connections of every thread, with those on their way. */
+  total(): number {
+    let sum = 0;
+    for (let i = 0; i < this.#threads; i++) sum += this.load(i);
+    return sum;
+  }
+
+  /** Kept-alive connections of every thread. */
+  kept(): number {
+    let sum = 0;
+    for (let i = 0; i < this.#threads; i++) sum += Atomics.load(this.#a, i * FIELDS + KEPT);
+    return sum;
+  }
+
+  /**
+   * Thread `me` just accepted a connection (not counted yet): the sibling it should go to, which
+   * is counted as having it from now on, or -1 to keep it. A sibling takes it when it has clearly
+   * fewer pending than `me` would have (two fewer, or a quarter fewer of many) and room within
+   * its part; any sibling with room does when `me` is at its part.
+   */
+  divert(me: number): number {
+    const mine = this.queue(me) + 1;
+    let best = -1;
+    // At its part already (a burst accepted before its gate held): any sibling with room.
+    let fewest = this.load(me) >= this.limit(me)
+      ? Infinity
+      : mine - Math.max(2, Math.ceil(mine / 4)) + 1;
+    for (let i = 0; i < this.#threads; i++) {
+      if (i === me || Atomics.load(this.#a, i * FIELDS + TAKING) !== 1) continue;
+      const queue = this.queue(i);
+      if (queue < fewest && this.load(i) < this.limit(i)) {
+        best = i;
+        fewest = queue;
+      }
+    }
+    if (best >= 0) Atomics.add(this.#a, best * FIELDS + INCOMING, 1);
+    return best;
+  }
+
+  /**
+   * Where a connection whose thread is gone goes: the taking thread with the fewest pending,
+   * within its part if any has room, or -1.
+   */
+  fewest(): number {
+    let best = -1;
+    for (let i = 0; i < this.#threads; i++) {
+      if (Atomics.load(this.#a, i * FIELDS + TAKING) !== 1) continue;
+      const room = this.load(i) < this.limit(i);
+      const bestRoom = best >= 0 && this.load(best) < this.limit(best);
+      if (
+        best < 0 || (room && !bestRoom) || (room === bestRoom && this.queue(i) < this.queue(best))
+      ) {
+        best = i;
+      }
+    }
+    if (best >= 0) Atomics.add(this.#a, best * FIELDS + INCOMING, 1);
+    return best;
+  }
+}

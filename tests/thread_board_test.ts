@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { ThreadBoard } from "../src/worker/thread_board.ts";
+
+function board(threads: number, max = 1000): ThreadBoard {
+  const b = new ThreadBoard(threads, max);
+  for (let i = 0; i < threads; i++) b.setTaking(i, true);
+  return b;
+}
+
+Deno.test("ThreadBoard: the threads' parts of worker_connections add up to it", () => {
+  for (const [threads, max] of [[2, 1000], [3, 10], [4, 2], [1, 7], [5, 5]]) {
+    const b = new ThreadBoard(threads, max);
+    const parts = Array.from({ length: threads }, (_, i) => b.limit(i));
+    assert.equal(parts.reduce((x, y) => x + y, 0), max, `${threads} threads, ${max}`);
+    assert.ok(Math.max(...parts) - Math.min(...parts) <= 1, JSON.stringify(parts));
+  }
+});
+
+Deno.test("ThreadBoard: a connection stays unless a sibling has two fewer pending", () => {
+  const b = board(2);
+  assert.equal(b.divert(0), -1, "1 against 0: stays");
+  b.setOpen(0, 1);
+  b.setPending(0, 1);
+  assert.equal(b.divert(0), 1, "2 against 0: goes");
+  // On its way, it counts for the sibling already: a burst does not all go to one.
+  assert.equal(b.queue(1), 1);
+  assert.equal(b.load(1), 1);
+  assert.equal(b.divert(0), -1, "2 against 1: stays");
+  b.arrived(1);
+  b.setOpen(1, 1);
+  b.setPending(1, 1);
+  assert.equal(b.load(1), 1);
+  assert.equal(b.total(), 2);
+});
+
+Deno.test("ThreadBoard: connections between exchanges do not count against a sibling", () => {
+  const b = board(2);
+  // Thread 1 holds a connection whose response went out (closing, or kept alive and idle).
+  b.setOpen(1, 1);
+  b.setPending(1, 0);
+  b.setOpen(0, 1);
+  b.setPending(0, 1);
+  assert.equal(b.divert(0), 1, "it waits behind nothing there");
+});
+
+Deno.test("ThreadBoard: a thread at its part hands over to any sibling with room", () => {
+  const b = board(2, 3); // parts 2, 1
+  b.setOpen(0, 2);
+  b.setPending(1, 5);
+  assert.equal(b.divert(0), 1, "2 of 2 here: goes, however busy the sibling");
+  b.arrived(1);
+  b.setOpen(1, 1);
+  assert.equal(b.divert(0), -1, "no room anywhere: stays");
+});
+
+Deno.test("ThreadBoard: of many, a quarter fewer is needed", () => {
+  const b = board(2);
+  b.setPending(0, 31);
+  b.setPending(1, 25);
+  assert.equal(b.divert(0), -1, "32 against 25: stays");
+  b.setPending(1, 24);
+  assert.equal(b.divert(0), 1, "32 against 24: goes");
+});
+
+Deno.test("ThreadBoard: the sibling with the fewest gets it, within its part and only if taking", () => {
+  const b = board(3, 7); // parts 3, 2, 2
+  b.setPending(0, 5);
+  b.setPending(1, 2);
+  b.setOpen(2, 1);
+  b.setPending(2, 1);
+  assert.equal(b.divert(0), 2);
+  b.arrived(2);
+  b.setPending(1, 0);
+  b.setTaking(1, false);
+  assert.equal(b.divert(0), 2, "a thread that stopped taking gets none");
+  b.arrived(2);
+  b.setOpen(2, 2); // its part
+  assert.equal(b.divert(0), -1, "a thread at its part gets none");
+});
+
+Deno.test("ThreadBoard: a gone thread counts nothing and gets nothing; fewest() passes one on", () => {
+  const b = board(2);
+  b.setOpen(1, 4);
+  b.setPending(1, 4);
+  b.gone(1);
+  assert.equal(b.load(1), 0);
+  assert.equal(b.queue(1), 0);
+  b.setOpen(0, 3);
+  b.setPending(0, 3);
+  assert.equal(b.divert(0), -1);
+  assert.equal(b.fewest(), 0);
+  assert.equal(b.load(0), 4, "counted on its way");
+  b.gone(0);
+  assert.equal(b.fewest(), -1);
+});
+
+Deno.test("ThreadBoard: fewest() prefers a thread with room in its part, then the fewest pending", () => {
+  const b = board(2, 2); // parts 1, 1
+  b.setOpen(0, 1); // at its part
+  b.setOpen(1, 0);
+  b.setPending(1, 3);
+  assert.equal(b.fewest(), 1, "room beats fewer pending");
+  assert.equal(b.taking(1), true);
+  b.setTaking(1, false);
+  assert.equal(b.taking(1), false);
+  assert.equal(b.fewest(), 0, "over its part rather than nowhere");
+});
+
+Deno.test("ThreadBoard: two boards over one buffer see each other (threads share it)", () => {
+  const a = board(2);
+  const b = new ThreadBoard(2, 1000, a.buffer);
+  a.setPending(0, 3);
+  assert.equal(b.queue(0), 3);
+  assert.equal(b.divert(1), -1);
+  assert.equal(a.divert(0), 1);
+});
+
+Deno.test("ThreadBoard: the worker's open and kept-alive connections are the threads' sums", () => {
+  const b = board(3);
+  b.setOpen(0, 4, 1);
+  b.setOpen(1, 2, 2);
+  b.setTaking(2, false); // draining: its connections still count
+  b.setOpen(2, 1, 0);
+  assert.deepEqual([b.total(), b.kept()], [7, 3]);
+});
