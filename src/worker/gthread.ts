@@ -47,7 +47,7 @@ export class ThreadWorker implements WorkerClass {
     this.#serving = true;
   }
 
-  /** Counts the threads' connections and answers for and replaces threads that hang. */
+  /** Sums the threads' counters and answers for and replaces threads that hang. */
   beat(): void {
     this.#pool?.checkLiveness();
   }

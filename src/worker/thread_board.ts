@@ -114,15 +114,14 @@ export class ThreadBoard {
       ? Infinity
       : mine - Math.max(2, Math.ceil(mine / 4)) + 1;
     for (let i = 0; i < this.#threads; i++) {
-      if (i === me || Atomics.load(this.#a, i * FIELDS + TAKING) !== 1) continue;
+      if (i === me || !this.taking(i)) continue;
       const queue = this.queue(i);
       if (queue < fewest && this.load(i) < this.limit(i)) {
         best = i;
         fewest = queue;
       }
     }
-    if (best >= 0) Atomics.add(this.#a, best * FIELDS + INCOMING, 1);
-    return best;
+    return this.#reserve(best);
   }
 
   /**
@@ -132,7 +131,7 @@ export class ThreadBoard {
   fewest(): number {
     let best = -1;
     for (let i = 0; i < this.#threads; i++) {
-      if (Atomics.load(this.#a, i * FIELDS + TAKING) !== 1) continue;
+      if (!this.taking(i)) continue;
       const room = this.load(i) < this.limit(i);
       const bestRoom = best >= 0 && this.load(best) < this.limit(best);
       if (
@@ -141,7 +140,12 @@ export class ThreadBoard {
         best = i;
       }
     }
-    if (best >= 0) Atomics.add(this.#a, best * FIELDS + INCOMING, 1);
-    return best;
+    return this.#reserve(best);
+  }
+
+  /** Counts a connection as on its way to thread `index` (none for -1); returns `index`. */
+  #reserve(index: number): number {
+    if (index >= 0) Atomics.add(this.#a, index * FIELDS + INCOMING, 1);
+    return index;
   }
 }

@@ -162,11 +162,10 @@ export class ThreadPool {
   }
 
   /**
-   * Run on the worker's heartbeat: counts the connections the threads hold (for the worker's
-   * connection limit and share), and answers for and replaces threads that hang.
+   * Run on the worker's heartbeat: sums the threads' counters, forgets hand-offs they took, and
+   * answers for and replaces threads that hang. (Their connections are counted every 100 ms.)
    */
   checkLiveness(): void {
-    this.#count();
     this.#sumCounters();
     this.#gaugeWebSockets();
     for (const thread of this.#threads) {
