@@ -3,8 +3,10 @@
 // underneath (/proc, ports, wrk) is _procs.ts, shared with scripts/bench.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -295,4 +297,36 @@ export function startSocketActivated(target: Target, port: number, args: string[
     prefix: ["-l", `127.0.0.1:${port}`, target.command, ...target.prefix],
   };
   return start(activator, args);
+}
+
+/** Opens `count` connections that send nothing; resolves once all are connected or refused. */
+export async function holdConnections(port: number, count: number): Promise<net.Socket[]> {
+  const sockets = Array.from({ length: count }, () => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.on("error", () => {});
+    return socket;
+  });
+  await Promise.all(sockets.map((s) =>
+    new Promise<void>((resolve) => {
+      s.once("connect", () => resolve());
+      s.once("error", () => resolve());
+    })
+  ));
+  return sockets;
+}
+
+/**
+ * Established TCP connections on `port` held by each of `pids` (accepted: one still in the listen
+ * queue has no process yet), from the kernel's socket table through ss (iproute2), which filters
+ * in the kernel: reading /proc/PID/net/tcp took a second when the box had 80,000 sockets open, and
+ * the sample came after the load. One line per connection; a process may hold two fds of one
+ * (a gthread thread on Deno: Runtime.socketFd).
+ */
+export function countConnections(pids: number[], port: number): number[] {
+  const ss = spawnSync("ss", ["-tnpH", "state", "established", `( sport = :${port} )`], {
+    encoding: "utf8",
+  });
+  if (ss.error || ss.status !== 0) throw new Error(`cannot run ss: ${ss.error ?? ss.stderr}`);
+  const lines = ss.stdout.split("\n");
+  return pids.map((pid) => lines.filter((line) => line.includes(`pid=${pid},`)).length);
 }

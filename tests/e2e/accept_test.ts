@@ -2,16 +2,16 @@
 // free up), evenly between workers under keep-alive load, and one connection at a time in sync.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import {
   childPids,
+  countConnections,
   cpuTicks,
   e2e,
   FIXTURES,
   get,
+  holdConnections,
   load,
   pidOf,
   sleep,
@@ -28,22 +28,6 @@ function withFdLimit(target: Target, limit: number): Target {
     command: "prlimit",
     prefix: [`--nofile=${limit}:${limit}`, target.command, ...target.prefix],
   };
-}
-
-/** Opens `count` connections that send nothing; resolves once all are connected or refused. */
-async function holdConnections(port: number, count: number): Promise<net.Socket[]> {
-  const sockets = Array.from({ length: count }, () => {
-    const socket = net.connect(port, "127.0.0.1");
-    socket.on("error", () => {});
-    return socket;
-  });
-  await Promise.all(sockets.map((s) =>
-    new Promise<void>((resolve) => {
-      s.once("connect", () => resolve());
-      s.once("error", () => resolve());
-    })
-  ));
-  return sockets;
 }
 
 // gthread's threads accept for themselves, each through a gate of its own.
@@ -161,16 +145,3 @@ e2e("a sync worker accepts no connection while it serves one", async (target) =>
   assert.equal(answer.headers.connection, "close", "sync closes after each response");
   await server.stop();
 });
-
-/**
- * Established TCP connections on `port` held by each of `pids`, from the kernel's socket table
- * through ss (iproute2), which filters in the kernel: reading /proc/PID/net/tcp took a second
- * when the box had 80,000 sockets open, and the sample came after the load.
- */
-function countConnections(pids: number[], port: number): number[] {
-  const ss = spawnSync("ss", ["-tnpH", "state", "established", `( sport = :${port} )`], {
-    encoding: "utf8",
-  });
-  if (ss.error || ss.status !== 0) throw new Error(`cannot run ss: ${ss.error ?? ss.stderr}`);
-  return pids.map((pid) => ss.stdout.split(`pid=${pid},`).length - 1);
-}

@@ -3,17 +3,17 @@
 // boundary, crashed and hung threads are replaced while the process lives on.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, renameSync } from "node:fs";
-import net from "node:net";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import {
   childPids,
+  countConnections,
   e2e,
   eventually,
   FIXTURES,
   get,
+  holdConnections,
   ownFrames,
   run,
   sleep,
@@ -87,15 +87,17 @@ e2e(
     const [worker] = childPids(server.pid);
     // ready()'s connection gone: a burst that finds it still counted may exceed a thread's part
     // (as a burst may exceed an async worker's limit: it was accepted before the gate held).
-    await eventually(() => acceptedBy(worker, port) === 0, "ready()'s connection closed");
-    const idle = Array.from(
-      { length: 3 },
-      () => net.connect(port, "127.0.0.1").on("error", () => {}),
+    await eventually(
+      () => countConnections([worker], port)[0] === 0,
+      "ready()'s connection closed",
     );
-    await Promise.all(idle.map((s) => new Promise((resolve) => s.once("connect", resolve))));
+    const idle = await holdConnections(port, 3);
     // Accepted by the worker (a connection in the listen queue has no process in ss yet): a
     // fourth in the same burst might be taken with them before a gate holds, as in any worker.
-    await eventually(() => acceptedBy(worker, port) === 3, "the worker accepted the three");
+    await eventually(
+      () => countConnections([worker], port)[0] === 3,
+      "the worker accepted the three",
+    );
     // One may still be on its way to a sibling thread, which counts it once it arrives.
     await sleep(300);
     // A fourth waits in the listen queue until one of them closes.
@@ -109,16 +111,6 @@ e2e(
     await server.stop();
   },
 );
-
-/** Established TCP connections on `port` that process `pid` holds (ss, iproute2). */
-function acceptedBy(pid: number, port: number): number {
-  const ss = spawnSync("ss", ["-tnpH", "state", "established", `( sport = :${port} )`], {
-    encoding: "utf8",
-  });
-  if (ss.error || ss.status !== 0) throw new Error(`cannot run ss: ${ss.error ?? ss.stderr}`);
-  // One line per connection; under Deno a thread holds a second fd of each (Runtime.socketFd).
-  return ss.stdout.split("\n").filter((line) => line.includes(`pid=${pid},`)).length;
-}
 
 e2e("gthread: fewer --worker-connections than --threads is said, and it serves", async (target) => {
   const server = gthread(target, ["--threads", "3", "--worker-connections", "2"]);
@@ -161,13 +153,12 @@ e2e("gthread: a crashed thread is replaced, its request gets a 500", async (targ
   const { pid } = await json<{ pid: number }>(`${url}/whoami`);
   // Idle connections, on both threads: those of the thread that crashes end with it.
   const port = Number(new URL(url).port);
-  const idle = Array.from({ length: 4 }, () => {
-    const socket = net.connect(port, "127.0.0.1").on("error", () => {});
-    const ended = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-    return { socket, ended, over: false };
+  const idle = (await holdConnections(port, 4)).map((socket) => {
+    const c = { socket, over: false };
+    socket.once("close", () => c.over = true);
+    return c;
   });
-  for (const c of idle) c.ended.then(() => c.over = true);
-  await eventually(() => acceptedBy(pid, port) === 4, "the worker accepted the four");
+  await eventually(() => countConnections([pid], port)[0] === 4, "the worker accepted the four");
   const crash = await get(`${url}/crash`);
   assert.equal(crash.status, 500);
   await server.waitFor(/\[ERROR\] Thread \d+ crashed: Error: crash outside the request/);
