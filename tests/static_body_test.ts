@@ -43,6 +43,10 @@ for (
   const [name, make] of [
     ["a UTF-8 text", () => new Response("héllo wörld")],
     ["a text larger than one copied write", () => new Response(BIG)],
+    [
+      "a UTF-8 text with a Latin-1 header value",
+      () => new Response("héllo", { headers: { "x-name": "caf\u00e9" } }),
+    ],
     ["bytes with an init", () => new Response(new Uint8Array([104, 105]), { status: 202 })],
     ["an empty text", () => new Response("")],
   ] as const

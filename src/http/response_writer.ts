@@ -275,7 +275,13 @@ export class ResponseWriter {
         // As below: a large body is not copied next to its head.
         this.#socket.write(encodeHead(head, null));
         this.#socket.write(text ? Buffer.from(whole, "utf8") : whole);
-      } else this.#socket.write(text ? encodeHeadText(head, whole) : encodeHead(head, whole));
+      } else if (!text) this.#socket.write(encodeHead(head, whole));
+      else {
+        // One string, encoded as it is written, when the head is ASCII (its UTF-8 is its bytes).
+        const s = head + whole;
+        if (Buffer.byteLength(s, "utf8") === head.length + length) this.#socket.write(s, "utf8");
+        else this.#socket.write(encodeHeadText(head, whole));
+      }
       this.bodyBytes = length;
       return keep ? "keep" : "close";
     }
