@@ -47,6 +47,10 @@ for (
       "a UTF-8 text with a Latin-1 header value",
       () => new Response("héllo", { headers: { "x-name": "caf\u00e9" } }),
     ],
+    [
+      "a UTF-8 text with a Latin-1 cookie",
+      () => new Response("héllo", { headers: { "set-cookie": "n=caf\u00e9" } }),
+    ],
     ["bytes with an init", () => new Response(new Uint8Array([104, 105]), { status: 202 })],
     ["an empty text", () => new Response("")],
   ] as const

@@ -71,9 +71,12 @@ class HeaderWalk {
   sawType = false;
   appClose = false;
   appLength = "";
+  /** No field of the app's went into `text`. */
+  plain = true;
 
   reset(first: string): void {
     this.text = first;
+    this.plain = true;
     this.sawDate =
       this.sawServer =
       this.sawCookie =
@@ -117,10 +120,12 @@ class HeaderWalk {
         break;
     }
     this.text += name + ": " + value + "\r\n";
+    this.plain = false;
   };
 }
 
 const DIGITS_RE = /^[0-9]{1,15}$/;
+const NON_ASCII_RE = /[^\x00-\x7f]/;
 
 function toBytes(v: unknown): Uint8Array {
   if (v instanceof Uint8Array) return v;
@@ -277,10 +282,10 @@ export class ResponseWriter {
         this.#socket.write(text ? Buffer.from(whole, "utf8") : whole);
       } else if (!text) this.#socket.write(encodeHead(head, whole));
       else {
-        // One string, encoded as it is written, when the head is ASCII (its UTF-8 is its bytes).
-        const s = head + whole;
-        if (Buffer.byteLength(s, "utf8") === head.length + length) this.#socket.write(s, "utf8");
-        else this.#socket.write(encodeHeadText(head, whole));
+        // One string, encoded as it is written, when the head is ASCII (then its UTF-8 is its
+        // bytes): only the app's fields can bring a Latin-1 byte into it.
+        const ascii = (walk.plain && !walk.sawCookie) || !NON_ASCII_RE.test(head);
+        this.#socket.write(ascii ? head + whole : encodeHeadText(head, whole), "utf8");
       }
       this.bodyBytes = length;
       return keep ? "keep" : "close";
