@@ -47,6 +47,11 @@ for (
       "a UTF-8 text with a Latin-1 header value",
       () => new Response("héllo", { headers: { "x-name": "caf\u00e9" } }),
     ],
+    ["a text with a lone surrogate", () => new Response("a\ud800b")],
+    [
+      "a UTF-8 text with an ASCII header field",
+      () => new Response("héllo", { headers: { "x-a": "1" } }),
+    ],
     [
       "a UTF-8 text with a Latin-1 cookie",
       () => new Response("héllo", { headers: { "set-cookie": "n=caf\u00e9" } }),

@@ -172,6 +172,7 @@ export class ResponseWriter {
   readonly #socket: Socket;
   readonly #staticBody: ((response: Response) => string | Uint8Array | null) | undefined;
   readonly #textType: string;
+  readonly #textTypeAscii: boolean;
   readonly #walk = new HeaderWalk();
   #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   #drainResolve: (() => void) | null = null;
@@ -189,6 +190,7 @@ export class ResponseWriter {
     this.#socket = socket;
     this.#staticBody = staticBody;
     this.#textType = textBodyType === undefined ? "" : "content-type: " + textBodyType + "\r\n";
+    this.#textTypeAscii = !NON_ASCII_RE.test(this.#textType);
   }
 
   /** The peer is gone: stop reading the body under way, wake a wait for 'drain'. */
@@ -283,9 +285,11 @@ export class ResponseWriter {
       } else if (!text) this.#socket.write(encodeHead(head, whole));
       else {
         // One string, encoded as it is written, when the head is ASCII (then its UTF-8 is its
-        // bytes): only the app's fields can bring a Latin-1 byte into it.
-        const ascii = (walk.plain && !walk.sawCookie) || !NON_ASCII_RE.test(head);
-        this.#socket.write(ascii ? head + whole : encodeHeadText(head, whole), "utf8");
+        // bytes): only the app's fields and textBodyType can bring a Latin-1 byte into it.
+        const ascii = (walk.plain && !walk.sawCookie && this.#textTypeAscii) ||
+          !NON_ASCII_RE.test(head);
+        if (ascii) this.#socket.write(head + whole, "utf8");
+        else this.#socket.write(encodeHeadText(head, whole));
       }
       this.bodyBytes = length;
       return keep ? "keep" : "close";
