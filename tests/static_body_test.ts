@@ -43,6 +43,19 @@ for (
   const [name, make] of [
     ["a UTF-8 text", () => new Response("héllo wörld")],
     ["a text larger than one copied write", () => new Response(BIG)],
+    [
+      "a UTF-8 text with a Latin-1 header value",
+      () => new Response("héllo", { headers: { "x-name": "caf\u00e9" } }),
+    ],
+    ["a text with a lone surrogate", () => new Response("a\ud800b")],
+    [
+      "a UTF-8 text with an ASCII header field",
+      () => new Response("héllo", { headers: { "x-a": "1" } }),
+    ],
+    [
+      "a UTF-8 text with a Latin-1 cookie",
+      () => new Response("héllo", { headers: { "set-cookie": "n=caf\u00e9" } }),
+    ],
     ["bytes with an init", () => new Response(new Uint8Array([104, 105]), { status: 202 })],
     ["an empty text", () => new Response("")],
   ] as const

@@ -68,11 +68,15 @@ export function rows(parts: Set<Part>, base?: string): Row[] {
   if (parts.has("nginx")) {
     for (const via of ["nginx", "nginx-keepalive"] as const) {
       const t = { rps: via === "nginx" ? 0.9 : 0.95, cpu: 1.3 };
+      // With upstream keepalive the fetch contract's ceiling too: what 0.95× leaves appserve.
+      const contract = via === "nginx-keepalive";
       const bunPeer = add("nginx", via, bun2);
       const bunFixed = add("nginx", via, rawFixed("Bun", 2));
+      if (contract) add("nginx", via, rawFixed("Bun", 2, "contract"), bunPeer);
       add("nginx", via, appserve("binary", w2), bunPeer, t, bunFixed);
       const denoPeer = add("nginx", via, deno2);
       const denoFixed = add("nginx", via, rawFixed("Deno", 2));
+      if (contract) add("nginx", via, rawFixed("Deno", 2, "contract"), denoPeer);
       add("nginx", via, appserve("deno", w2), denoPeer, t, denoFixed);
     }
   }

@@ -44,18 +44,24 @@ export function rawServe(runtime: "Deno" | "Bun", procs: number): Server {
 
 /**
  * The ceiling of the shared-socket mode: node:net on the one inherited socket, answering every
- * request head with a pre-encoded reply (no HTTP parsing, no Request, no Response).
+ * request head with a pre-encoded reply (no HTTP parsing, no Request, no Response). `contract`:
+ * after building the Request and Response any fetch server owes its app (fixed_reply.ts).
  */
-export function rawFixed(runtime: "Deno" | "Bun", procs: number): Server {
+export function rawFixed(
+  runtime: "Deno" | "Bun",
+  procs: number,
+  kind: "fixed" | "contract" = "fixed",
+): Server {
   const script = (where: string): Launch =>
     runtime === "Deno"
       ? {
         command: DENO,
-        args: ["run", "-A", "--unstable-net", "--quiet", RAW_INHERITED, where, `${procs}`, "fixed"],
+        args: ["run", "-A", "--unstable-net", "--quiet", RAW_INHERITED, where, `${procs}`, kind],
       }
-      : { command: BUN, args: [RAW_INHERITED, where, `${procs}`, "fixed"] };
+      : { command: BUN, args: [RAW_INHERITED, where, `${procs}`, kind] };
+  const what = kind === "fixed" ? "fixed reply" : "fixed reply + Request and Response";
   return {
-    name: `${runtime} node:net fixed reply, shared socket ×${procs}`,
+    name: `${runtime} node:net ${what}, shared socket ×${procs}`,
     procs,
     sockets: 1,
     launches: (at) => [script("port" in at ? String(at.port) : at.sockets[0])],

@@ -71,9 +71,12 @@ class HeaderWalk {
   sawType = false;
   appClose = false;
   appLength = "";
+  /** No field of the app's went into `text`. */
+  plain = true;
 
   reset(first: string): void {
     this.text = first;
+    this.plain = true;
     this.sawDate =
       this.sawServer =
       this.sawCookie =
@@ -117,10 +120,12 @@ class HeaderWalk {
         break;
     }
     this.text += name + ": " + value + "\r\n";
+    this.plain = false;
   };
 }
 
 const DIGITS_RE = /^[0-9]{1,15}$/;
+const NON_ASCII_RE = /[^\x00-\x7f]/;
 
 function toBytes(v: unknown): Uint8Array {
   if (v instanceof Uint8Array) return v;
@@ -167,6 +172,7 @@ export class ResponseWriter {
   readonly #socket: Socket;
   readonly #staticBody: ((response: Response) => string | Uint8Array | null) | undefined;
   readonly #textType: string;
+  readonly #textTypeAscii: boolean;
   readonly #walk = new HeaderWalk();
   #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   #drainResolve: (() => void) | null = null;
@@ -184,6 +190,7 @@ export class ResponseWriter {
     this.#socket = socket;
     this.#staticBody = staticBody;
     this.#textType = textBodyType === undefined ? "" : "content-type: " + textBodyType + "\r\n";
+    this.#textTypeAscii = !NON_ASCII_RE.test(this.#textType);
   }
 
   /** The peer is gone: stop reading the body under way, wake a wait for 'drain'. */
@@ -275,7 +282,15 @@ export class ResponseWriter {
         // As below: a large body is not copied next to its head.
         this.#socket.write(encodeHead(head, null));
         this.#socket.write(text ? Buffer.from(whole, "utf8") : whole);
-      } else this.#socket.write(text ? encodeHeadText(head, whole) : encodeHead(head, whole));
+      } else if (!text) this.#socket.write(encodeHead(head, whole));
+      else {
+        // One string, encoded as it is written, when the head is ASCII (then its UTF-8 is its
+        // bytes): only the app's fields and textBodyType can bring a Latin-1 byte into it.
+        const ascii = (walk.plain && !walk.sawCookie && this.#textTypeAscii) ||
+          !NON_ASCII_RE.test(head);
+        if (ascii) this.#socket.write(head + whole, "utf8");
+        else this.#socket.write(encodeHeadText(head, whole));
+      }
       this.bodyBytes = length;
       return keep ? "keep" : "close";
     }
