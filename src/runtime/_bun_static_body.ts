@@ -4,10 +4,11 @@
 // Node adapter does with Node's Response, the global Response becomes a subclass that remembers
 // the string it was made from; every Response, fetch()'s and Response.json()'s included, is still
 // `instanceof Response`. Anything but a string keeps its stream. What an app could still tell:
-// fetch()'s and Response.json()'s objects do not have the global's prototype (a patch to
+// fetch()'s objects do not have the global's prototype (a patch to
 // Response.prototype misses them), and `Response.length` is 2; Hono's adapter has the same.
 
 const NativeResponse = globalThis.Response;
+const JSON_TYPE = "application/json;charset=utf-8";
 
 let textOf: (response: Response) => string | null = () => null;
 
@@ -24,6 +25,25 @@ class Response extends NativeResponse {
     return this === Response
       ? value instanceof NativeResponse
       : Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
+  // Response.json()'s body is a string too, remembered the same way, with the type Bun gives it.
+  // Bun's own extras (a status number for `init`) and what fails go to the native one.
+  static override json(data: unknown, init?: ResponseInit): InstanceType<typeof NativeResponse> {
+    if (init !== undefined && (typeof init !== "object" || init === null)) {
+      return NativeResponse.json(data, init);
+    }
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(data);
+    } catch {
+      text = undefined;
+    }
+    if (typeof text !== "string") return NativeResponse.json(data, init);
+    const response = new Response(text, init);
+    const headers = response.headers;
+    if (!headers.has("content-type")) headers.set("content-type", JSON_TYPE);
+    return response;
   }
 
   // A clone of a string body is one too (the native clone would hide it in a stream).
