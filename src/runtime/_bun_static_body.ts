@@ -28,22 +28,35 @@ class Response extends NativeResponse {
   }
 
   // Response.json()'s body is a string too, remembered the same way, with the type Bun gives it.
-  // Bun's own extras (a status number for `init`) and what fails go to the native one.
-  static override json(data: unknown, init?: ResponseInit): InstanceType<typeof NativeResponse> {
-    if (init !== undefined && (typeof init !== "object" || init === null)) {
-      return NativeResponse.json(data, init);
+  // What only the native one does (no argument, a status number for `init`, a BigInt, which it
+  // refuses even with a toJSON) goes to it; JSON.stringify's own errors are the native ones.
+  static override json(...args: [unknown?, ResponseInit?]): InstanceType<typeof NativeResponse> {
+    const [data, init] = args;
+    if (
+      args.length === 0 || typeof data === "bigint" ||
+      (init !== undefined && (typeof init !== "object" || init === null))
+    ) {
+      return NativeResponse.json(...args);
     }
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(data);
-    } catch {
-      text = undefined;
+    let text = JSON.stringify(data);
+    if (text === undefined) {
+      // Undefined, a function, a symbol: the native refusal (no app code runs again). A toJSON
+      // that gave nothing: an empty body, as the native one sends.
+      const kind = typeof data;
+      if (kind === "undefined" || kind === "function" || kind === "symbol") {
+        return NativeResponse.json(undefined);
+      }
+      text = "";
     }
-    if (typeof text !== "string") return NativeResponse.json(data, init);
     const response = new Response(text, init);
     const headers = response.headers;
     if (!headers.has("content-type")) headers.set("content-type", JSON_TYPE);
     return response;
+  }
+
+  static {
+    // As the native one's: enumerable, not configurable.
+    Object.defineProperty(this, "json", { enumerable: true, configurable: false });
   }
 
   // A clone of a string body is one too (the native clone would hide it in a stream).
