@@ -4,10 +4,11 @@
 // Node adapter does with Node's Response, the global Response becomes a subclass that remembers
 // the string it was made from; every Response, fetch()'s and Response.json()'s included, is still
 // `instanceof Response`. Anything but a string keeps its stream. What an app could still tell:
-// fetch()'s and Response.json()'s objects do not have the global's prototype (a patch to
+// fetch()'s objects do not have the global's prototype (a patch to
 // Response.prototype misses them), and `Response.length` is 2; Hono's adapter has the same.
 
 const NativeResponse = globalThis.Response;
+const JSON_TYPE = "application/json;charset=utf-8";
 
 let textOf: (response: Response) => string | null = () => null;
 
@@ -24,6 +25,38 @@ class Response extends NativeResponse {
     return this === Response
       ? value instanceof NativeResponse
       : Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
+  // Response.json()'s body is a string too, remembered the same way, with the type Bun gives it.
+  // What only the native one does (no argument, a status number for `init`, a BigInt, which it
+  // refuses even with a toJSON) goes to it; JSON.stringify's own errors are the native ones.
+  static override json(...args: [unknown?, ResponseInit?]): InstanceType<typeof NativeResponse> {
+    const [data, init] = args;
+    if (
+      args.length === 0 || typeof data === "bigint" ||
+      (init !== undefined && (typeof init !== "object" || init === null))
+    ) {
+      return NativeResponse.json(...args);
+    }
+    let text = JSON.stringify(data);
+    if (text === undefined) {
+      // Undefined, a function, a symbol: the native refusal (no app code runs again). A toJSON
+      // that gave nothing: an empty body, as the native one sends.
+      const kind = typeof data;
+      if (kind === "undefined" || kind === "function" || kind === "symbol") {
+        return NativeResponse.json(undefined);
+      }
+      text = "";
+    }
+    const response = new Response(text, init);
+    const headers = response.headers;
+    if (!headers.has("content-type")) headers.set("content-type", JSON_TYPE);
+    return response;
+  }
+
+  static {
+    // As the native one's: enumerable, not configurable.
+    Object.defineProperty(this, "json", { enumerable: true, configurable: false });
   }
 
   // A clone of a string body is one too (the native clone would hide it in a stream).
