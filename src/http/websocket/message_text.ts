@@ -5,7 +5,7 @@ import type { Buffer } from "node:buffer";
 // ignoreBOM keeps a leading U+FEFF in the text, as Buffer's decoding does.
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
-// Below this Buffer's own decoding is as fast or faster; above it TextDecoder is up to 4× faster
+// Below this Buffer's own decoding is as fast or faster; above it TextDecoder is faster
 // under Deno (docs/architecture.md, "WebSockets measured").
 const SHORT = 128;
 
