@@ -3,6 +3,7 @@
 // once the HTTP layer completed the handshake; until then it is CONNECTING, as Deno's is.
 
 import type { Buffer } from "node:buffer";
+import { messageText } from "./message_text.ts";
 
 /**
  * Where an AppWebSocket's frames come from: a `ws` socket (appserve's HTTP layer), or Bun's
@@ -136,7 +137,7 @@ export class AppWebSocket extends EventTarget {
       const d = typeof data === "string"
         ? data
         : !isBinary
-        ? data.toString("utf8")
+        ? messageText(data)
         : this.#binaryType === "blob"
         ? new Blob([data as Uint8Array<ArrayBuffer>])
         : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);

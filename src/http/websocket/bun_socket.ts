@@ -4,6 +4,7 @@
 
 import { Buffer } from "node:buffer";
 import type { WebSocketHandlers } from "../../fetch_handler.ts";
+import { messageText } from "./message_text.ts";
 import type { WsSocket } from "./ws_library.ts";
 
 const OPEN = 1;
@@ -152,7 +153,7 @@ export class BunServerWebSocket {
     };
     ws.on("message", (data: Buffer, isBinary: boolean) => {
       // A binary message is a Buffer owning its ArrayBuffer: Hono's adapter reads `.buffer`.
-      const m = isBinary ? Buffer.from(data) : data.toString("utf8");
+      const m = isBinary ? Buffer.from(data) : messageText(data);
       call(handlers.message && (() => handlers.message!(this, m)));
     });
     ws.on("close", (code: number, reason: Buffer) => {
