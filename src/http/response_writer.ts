@@ -187,7 +187,7 @@ export class ResponseWriter {
 
   /**
    * `options`: HttpOptions.staticBody, the body without its stream when the runtime has it, and
-   * the types such a body implies (textBodyType, bytesBodyType).
+   * the type a body implies (impliedType).
    */
   constructor(socket: Socket, options: WriterOptions = {}) {
     this.#socket = socket;

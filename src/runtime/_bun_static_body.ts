@@ -12,6 +12,7 @@ const JSON_TYPE = "application/json;charset=utf-8";
 
 let bodyOf: (response: Response) => string | Uint8Array | null = () => null;
 let fromBytes: (response: Response) => boolean = () => false;
+const clonedBytes = new WeakSet<object>();
 
 // The types Bun keeps out of the headers of a Response made from a string or from bytes, and
 // Bun.serve writes.
@@ -23,6 +24,8 @@ const BYTES_TYPE = "application/octet-stream";
 const BYTES_MAX = 64 * 1024;
 
 function copyOf(body: unknown): Uint8Array | null {
+  // Detached (or out of bounds): an empty body, as natively; slice() would throw.
+  if ((body as ArrayBufferLike | ArrayBufferView).byteLength === 0) return new Uint8Array(0);
   if (body instanceof ArrayBuffer) {
     return body.byteLength <= BYTES_MAX ? new Uint8Array(body.slice(0)) : null;
   }
@@ -37,7 +40,8 @@ class Response extends NativeResponse {
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     super(body, init);
-    const bytes = body instanceof ArrayBuffer || ArrayBuffer.isView(body);
+    const bytes = body instanceof ArrayBuffer || body instanceof SharedArrayBuffer ||
+      ArrayBuffer.isView(body);
     this.#body = typeof body === "string" ? body : bytes ? copyOf(body) : null;
     this.#fromBytes = bytes;
   }
@@ -85,13 +89,19 @@ class Response extends NativeResponse {
   override clone(): InstanceType<typeof NativeResponse> {
     // Called on any Response (Response.prototype.clone.call(fetched)): not only ours.
     const body = #body in this ? this.#body : null;
-    if (body === null || this.bodyUsed) return super.clone();
+    if (body === null || this.bodyUsed) {
+      const clone = super.clone();
+      // A large byte body's clone is the native one's: it keeps the type all the same.
+      if (#fromBytes in this && this.#fromBytes) clonedBytes.add(clone);
+      return clone;
+    }
     return new Response(body as BodyInit, this);
   }
 
   static {
     bodyOf = (response) => (#body in response ? response.#body : null);
-    fromBytes = (response) => #fromBytes in response && response.#fromBytes;
+    fromBytes = (response) =>
+      #fromBytes in response ? response.#fromBytes : clonedBytes.has(response);
   }
 }
 

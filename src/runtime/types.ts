@@ -139,9 +139,9 @@ export interface Runtime {
   explainAppError(error: unknown): string | undefined;
   /**
    * The body of a Response made from a string or bytes while nothing has read it, without a
-   * stream (Deno keeps it so; Bun, strings and small byte bodies, once rememberStaticBodies() ran); null when it has
-   * none, it was read, or the runtime does not say. The caller must not assume a null body is
-   * empty: it reads `response.body` then.
+   * stream (Deno keeps it so; Bun, strings and small byte bodies, once rememberStaticBodies()
+   * ran); null when it has none, it was read, or the runtime does not say. The caller must not
+   * assume a null body is empty: it reads `response.body` then.
    */
   staticBody(response: Response): string | Uint8Array | null;
   /**
