@@ -164,7 +164,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         tls: loadTlsFiles(config, runtime.tlsClientCerts),
         explain: runtime.explainAppError,
         staticBody: runtime.staticBody,
-        textBodyType: runtime.textBodyType,
+        impliedType: runtime.impliedType,
         websocket: websockets,
       }),
       counters,

@@ -114,7 +114,7 @@ async function round(): Promise<[string, number][]> {
   const runtime = await detectRuntime();
   // As a worker on the shared socket: from here on, Bun's Responses remember a string body.
   runtime.rememberStaticBodies();
-  const fast = new ResponseWriter(sink, runtime.staticBody);
+  const fast = new ResponseWriter(sink, { staticBody: runtime.staticBody });
   out.push(
     await timeAsync(
       "writer, hello world, as a worker writes it (static body if any)",

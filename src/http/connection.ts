@@ -143,7 +143,7 @@ export class Connection implements ExchangeHost, BodySink {
     const trust = core.options.forwarded;
     this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
     this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off";
-    this.writer = new ResponseWriter(socket, core.options.staticBody, core.options.textBodyType);
+    this.writer = new ResponseWriter(socket, core.options);
     this.exchange = new Exchange(this, this.writer, core.handler, core.options);
     this.scanner = new HeadScanner(core.limits);
     this.deadline = core.now + core.headerTimeoutMs;

@@ -5,6 +5,7 @@ import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import { setImmediate } from "node:timers";
 import { statusLine } from "./status_reply.ts";
+import type { HttpOptions } from "./types.ts";
 
 /** Request flags for `ResponseWriter.write`. */
 export const F_HEAD = 1;
@@ -124,6 +125,9 @@ class HeaderWalk {
   };
 }
 
+/** What the writer takes of HttpOptions. */
+export type WriterOptions = Pick<HttpOptions, "staticBody" | "impliedType">;
+
 const DIGITS_RE = /^[0-9]{1,15}$/;
 const NON_ASCII_RE = /[^\x00-\x7f]/;
 
@@ -171,26 +175,33 @@ export class ResponseWriter {
   error: unknown = undefined;
   readonly #socket: Socket;
   readonly #staticBody: ((response: Response) => string | Uint8Array | null) | undefined;
-  readonly #textType: string;
-  readonly #textTypeAscii: boolean;
+  readonly #impliedType:
+    | ((response: Response, body: string | Uint8Array | null) => string | null)
+    | undefined;
+  #lastType = "";
+  #lastTypeAscii = true;
   readonly #walk = new HeaderWalk();
   #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   #drainResolve: (() => void) | null = null;
   #aborted = false;
 
   /**
-   * `staticBody`: HttpOptions.staticBody, the body without its stream when the runtime has it;
-   * `textBodyType`: HttpOptions.textBodyType.
+   * `options`: HttpOptions.staticBody, the body without its stream when the runtime has it, and
+   * the type a body implies (impliedType).
    */
-  constructor(
-    socket: Socket,
-    staticBody?: (response: Response) => string | Uint8Array | null,
-    textBodyType?: string,
-  ) {
+  constructor(socket: Socket, options: WriterOptions = {}) {
     this.#socket = socket;
-    this.#staticBody = staticBody;
-    this.#textType = textBodyType === undefined ? "" : "content-type: " + textBodyType + "\r\n";
-    this.#textTypeAscii = !NON_ASCII_RE.test(this.#textType);
+    this.#staticBody = options.staticBody;
+    this.#impliedType = options.impliedType;
+  }
+
+  // Whether an implied type is ASCII; the runtime's few types are asked about once each.
+  #ascii(type: string): boolean {
+    if (type !== this.#lastType) {
+      this.#lastType = type;
+      this.#lastTypeAscii = !NON_ASCII_RE.test(type);
+    }
+    return this.#lastTypeAscii;
   }
 
   /** The peer is gone: stop reading the body under way, wake a wait for 'drain'. */
@@ -273,9 +284,14 @@ export class ResponseWriter {
     if (whole !== null) {
       // The same bytes and framing the stream would have given in one chunk, without the stream.
       const text = typeof whole === "string";
-      // A type the runtime keeps out of the headers, where its server would write it: not for an
-      // empty body (nor for HEAD, 204 and 304 above), as Bun.serve.
-      if (text && whole !== "" && !walk.sawType) head += this.#textType;
+      // A type the runtime keeps out of the headers, where its server would write it (not for
+      // HEAD, 204 and 304 above, as Bun.serve).
+      let typeAscii = true;
+      const type = walk.sawType ? null : this.#impliedType?.(response, whole) ?? null;
+      if (type !== null) {
+        head += "content-type: " + type + "\r\n";
+        typeAscii = this.#ascii(type);
+      }
       const length = text ? Buffer.byteLength(whole, "utf8") : whole.length;
       head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + length + "\r\n\r\n";
       if (length > COPY_CHUNK_MAX) {
@@ -285,8 +301,8 @@ export class ResponseWriter {
       } else if (!text) this.#socket.write(encodeHead(head, whole));
       else {
         // One string, encoded as it is written, when the head is ASCII (then its UTF-8 is its
-        // bytes): only the app's fields and textBodyType can bring a Latin-1 byte into it.
-        const ascii = (walk.plain && !walk.sawCookie && this.#textTypeAscii) ||
+        // bytes): only the app's fields and the implied type can bring a Latin-1 byte into it.
+        const ascii = (walk.plain && !walk.sawCookie && typeAscii) ||
           !NON_ASCII_RE.test(head);
         if (ascii) this.#socket.write(head + whole, "utf8");
         else this.#socket.write(encodeHeadText(head, whole));
@@ -301,6 +317,8 @@ export class ResponseWriter {
       return keep ? "keep" : "close";
     }
 
+    const type = walk.sawType ? null : this.#impliedType?.(response, null) ?? null;
+    if (type !== null) head += "content-type: " + type + "\r\n";
     // The promise is dropped on purpose: the outcome goes to `done`, which saves a promise
     // reaction per response, and #writeBody never rejects.
     void this.#writeBody(body, head, keep, fixedLength, (flags & F_HTTP10) !== 0, done);

@@ -108,10 +108,10 @@ export interface HttpOptions {
    */
   staticBody?(response: Response): string | Uint8Array | null;
   /**
-   * The Content-Type a static string body goes out with when the app's headers have none
-   * (Runtime.textBodyType); none: only the app's.
+   * The Content-Type a Response's body implies when the app's headers have none
+   * (Runtime.impliedType; `body`: what staticBody gave); none: only the app's.
    */
-  textBodyType?: string;
+  impliedType?(response: Response, body: string | Uint8Array | null): string | null;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */
   onAppError(error: unknown, request: Request): Response;
   /** WebSockets: requests the app may upgrade, and the sessions. None: no upgrade is offered. */

@@ -2,22 +2,48 @@
 // one (getReader, two reads, the microtask turns of the second) is 1.5–2 µs of a hello world's
 // ~13 on the shared socket (docs/architecture.md, "Where the microseconds go"). So, as Hono's own
 // Node adapter does with Node's Response, the global Response becomes a subclass that remembers
-// the string it was made from; every Response, fetch()'s and Response.json()'s included, is still
-// `instanceof Response`. Anything but a string keeps its stream. What an app could still tell:
-// fetch()'s objects do not have the global's prototype (a patch to
+// the string it was made from (or a copy of a small byte body); every Response, fetch()'s and
+// Response.json()'s included, is still `instanceof Response`. Anything else keeps its stream. What
+// an app could still tell: fetch()'s objects do not have the global's prototype (a patch to
 // Response.prototype misses them), and `Response.length` is 2; Hono's adapter has the same.
 
 const NativeResponse = globalThis.Response;
 const JSON_TYPE = "application/json;charset=utf-8";
 
-let textOf: (response: Response) => string | null = () => null;
+let bodyOf: (response: Response) => string | Uint8Array | null = () => null;
+let fromBytes: (response: Response) => boolean = () => false;
+const clonedBytes = new WeakSet<object>();
+
+// The types Bun keeps out of the headers of a Response made from a string or from bytes, and
+// Bun.serve writes.
+const TEXT_TYPE = "text/plain;charset=utf-8";
+const BYTES_TYPE = "application/octet-stream";
+
+// Bytes are copied as they are remembered (the native Response keeps a copy of its own, and the app
+// may change its array afterwards): up to a size where the copy costs less than reading a stream.
+const BYTES_MAX = 64 * 1024;
+
+function copyOf(body: unknown): Uint8Array | null {
+  // Detached (or out of bounds): an empty body, as natively; slice() would throw.
+  if ((body as ArrayBufferLike | ArrayBufferView).byteLength === 0) return new Uint8Array(0);
+  if (body instanceof ArrayBuffer) {
+    return body.byteLength <= BYTES_MAX ? new Uint8Array(body.slice(0)) : null;
+  }
+  if (!ArrayBuffer.isView(body) || !(body.buffer instanceof ArrayBuffer)) return null;
+  if (body.byteLength > BYTES_MAX) return null;
+  return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
+}
 
 class Response extends NativeResponse {
-  readonly #text: string | null;
+  readonly #body: string | Uint8Array | null;
+  readonly #fromBytes: boolean;
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     super(body, init);
-    this.#text = typeof body === "string" ? body : null;
+    const bytes = body instanceof ArrayBuffer || body instanceof SharedArrayBuffer ||
+      ArrayBuffer.isView(body);
+    this.#body = typeof body === "string" ? body : bytes ? copyOf(body) : null;
+    this.#fromBytes = bytes;
   }
 
   // Only for this class itself: an app's `class X extends Response` keeps the ordinary test.
@@ -59,16 +85,23 @@ class Response extends NativeResponse {
     Object.defineProperty(this, "json", { enumerable: true, configurable: false });
   }
 
-  // A clone of a string body is one too (the native clone would hide it in a stream).
+  // A clone of a remembered body is one too (the native clone would hide it in a stream).
   override clone(): InstanceType<typeof NativeResponse> {
     // Called on any Response (Response.prototype.clone.call(fetched)): not only ours.
-    const text = #text in this ? this.#text : null;
-    if (text === null || this.bodyUsed) return super.clone();
-    return new Response(text, this);
+    const body = #body in this ? this.#body : null;
+    if (body === null || this.bodyUsed) {
+      const clone = super.clone();
+      // A large byte body's clone is the native one's: it keeps the type all the same.
+      if (#fromBytes in this && this.#fromBytes) clonedBytes.add(clone);
+      return clone;
+    }
+    return new Response(body as BodyInit, this);
   }
 
   static {
-    textOf = (response) => (#text in response ? response.#text : null);
+    bodyOf = (response) => (#body in response ? response.#body : null);
+    fromBytes = (response) =>
+      #fromBytes in response ? response.#fromBytes : clonedBytes.has(response);
   }
 }
 
@@ -81,8 +114,22 @@ export function rememberStringBodies(): void {
   globalThis.Response = Response;
 }
 
-/** The string a Response was made from while nothing has read its body; else null. */
-export function stringBody(response: Response): string | null {
-  const text = textOf(response);
-  return text === null || response.bodyUsed ? null : text;
+/**
+ * The string a Response was made from, or a copy of its bytes (up to 64 KiB), while nothing has
+ * read its body; else null.
+ */
+export function rememberedBody(response: Response): string | Uint8Array | null {
+  const body = bodyOf(response);
+  return body === null || response.bodyUsed ? null : body;
+}
+
+/**
+ * The type Bun.serve writes for `response`'s body when its headers have none (Runtime.impliedType):
+ * a string's or bytes' (not for an empty body); `body` is what rememberedBody() gave.
+ */
+export function impliedType(response: Response, body: string | Uint8Array | null): string | null {
+  if (body !== null) {
+    return body.length === 0 ? null : typeof body === "string" ? TEXT_TYPE : BYTES_TYPE;
+  }
+  return fromBytes(response) ? BYTES_TYPE : null;
 }

@@ -147,7 +147,7 @@ export const denoRuntime: Runtime = {
   explainAppError: () => undefined,
   staticBody: (response) => staticBody()(response),
   rememberStaticBodies: () => {},
-  textBodyType: null,
+  impliedType: () => null,
   serveNative,
   installWebSocketUpgrade,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.

@@ -139,9 +139,9 @@ export interface Runtime {
   explainAppError(error: unknown): string | undefined;
   /**
    * The body of a Response made from a string or bytes while nothing has read it, without a
-   * stream (Deno keeps it so; Bun, strings, once rememberStaticBodies() ran); null when it has
-   * none, it was read, or the runtime does not say. The caller must not assume a null body is
-   * empty: it reads `response.body` then.
+   * stream (Deno keeps it so; Bun, strings and small byte bodies, once rememberStaticBodies()
+   * ran); null when it has none, it was read, or the runtime does not say. The caller must not
+   * assume a null body is empty: it reads `response.body` then.
    */
   staticBody(response: Response): string | Uint8Array | null;
   /**
@@ -151,11 +151,11 @@ export interface Runtime {
    */
   rememberStaticBodies(): void;
   /**
-   * The Content-Type a Response made from a string goes out with when its headers have none:
-   * Bun keeps it out of the headers and Bun.serve adds it as it writes; Deno puts it in them
-   * (null).
+   * The Content-Type (ASCII) the runtime's own server writes for `response` when its headers have
+   * none: Bun keeps the type of a string or byte body out of the headers and Bun.serve adds it as
+   * it writes; Deno puts it in them (always null). `body`: what staticBody() gave for it.
    */
-  readonly textBodyType: string | null;
+  impliedType(response: Response, body: string | Uint8Array | null): string | null;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
   /**

@@ -216,7 +216,7 @@ async function serveListeners(
         tls,
         explain,
         staticBody: runtime.staticBody,
-        textBodyType: runtime.textBodyType,
+        impliedType: runtime.impliedType,
         websocket: context.websockets,
       }),
       context.counters,

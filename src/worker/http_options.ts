@@ -32,8 +32,8 @@ export interface HttpOptionsOptions {
   explain?: (error: unknown) => string | undefined;
   /** A Response's body without its stream, when the runtime keeps one (Runtime.staticBody). */
   staticBody?: (response: Response) => string | Uint8Array | null;
-  /** The type a string body implies when the app's headers have none (Runtime.textBodyType). */
-  textBodyType?: string | null;
+  /** The type a body implies when the app's headers have none (Runtime.impliedType). */
+  impliedType?: (response: Response, body: string | Uint8Array | null) => string | null;
   /** The WebSockets requests may be upgraded to; none: upgrade requests get the app's answer. */
   websocket?: WebSocketHub;
 }
@@ -42,7 +42,15 @@ export interface HttpOptionsOptions {
 export function httpOptions(
   config: Config,
   log: Logger,
-  { keepAlive, access, tls, explain, staticBody, textBodyType, websocket }: HttpOptionsOptions,
+  {
+    keepAlive,
+    access,
+    tls,
+    explain,
+    staticBody,
+    impliedType,
+    websocket,
+  }: HttpOptionsOptions,
 ): HttpServerOptions {
   return {
     onRequestDone: access &&
@@ -63,7 +71,7 @@ export function httpOptions(
     websocket,
     onAppError: appErrorResponder(log, explain),
     staticBody,
-    textBodyType: textBodyType ?? undefined,
+    impliedType,
     onBodyError: bodyErrorLogger(log),
     bodyTimeout: config.body_timeout,
     onAcceptError: (message) => log.warning(message),
