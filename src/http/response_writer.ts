@@ -175,9 +175,7 @@ export class ResponseWriter {
   error: unknown = undefined;
   readonly #socket: Socket;
   readonly #staticBody: ((response: Response) => string | Uint8Array | null) | undefined;
-  readonly #impliedType:
-    | ((response: Response, body: string | Uint8Array | null) => string | null)
-    | undefined;
+  readonly #impliedType: ((response: Response) => string | null) | undefined;
   #lastType = "";
   #lastTypeAscii = true;
   readonly #walk = new HeaderWalk();
@@ -287,7 +285,7 @@ export class ResponseWriter {
       // A type the runtime keeps out of the headers, where its server would write it (not for
       // HEAD, 204 and 304 above, as Bun.serve).
       let typeAscii = true;
-      const type = walk.sawType ? null : this.#impliedType?.(response, whole) ?? null;
+      const type = walk.sawType ? null : this.#impliedType?.(response) ?? null;
       if (type !== null) {
         head += "content-type: " + type + "\r\n";
         typeAscii = this.#ascii(type);
@@ -317,7 +315,7 @@ export class ResponseWriter {
       return keep ? "keep" : "close";
     }
 
-    const type = walk.sawType ? null : this.#impliedType?.(response, null) ?? null;
+    const type = walk.sawType ? null : this.#impliedType?.(response) ?? null;
     if (type !== null) head += "content-type: " + type + "\r\n";
     // The promise is dropped on purpose: the outcome goes to `done`, which saves a promise
     // reaction per response, and #writeBody never rejects.

@@ -109,9 +109,9 @@ export interface HttpOptions {
   staticBody?(response: Response): string | Uint8Array | null;
   /**
    * The Content-Type a Response's body implies when the app's headers have none
-   * (Runtime.impliedType; `body`: what staticBody gave); none: only the app's.
+   * (Runtime.impliedType); none: only the app's.
    */
-  impliedType?(response: Response, body: string | Uint8Array | null): string | null;
+  impliedType?(response: Response): string | null;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */
   onAppError(error: unknown, request: Request): Response;
   /** WebSockets: requests the app may upgrade, and the sessions. None: no upgrade is offered. */

@@ -11,13 +11,23 @@ const NativeResponse = globalThis.Response;
 const JSON_TYPE = "application/json;charset=utf-8";
 
 let bodyOf: (response: Response) => string | Uint8Array | null = () => null;
-let fromBytes: (response: Response) => boolean = () => false;
-const clonedBytes = new WeakSet<object>();
+let typeOf: (response: Response) => string | null = () => null;
+// The native clones of our Responses whose bodies are not remembered, with their bodies' types.
+const clonedTypes = new WeakMap<object, string>();
 
-// The types Bun keeps out of the headers of a Response made from a string or from bytes, and
-// Bun.serve writes.
+// The types Bun keeps out of the headers of a Response and Bun.serve writes: a string's, bytes'
+// and an untyped Blob's (a typed Blob's, Bun.file's, FormData's and URLSearchParams' are in them).
 const TEXT_TYPE = "text/plain;charset=utf-8";
 const BYTES_TYPE = "application/octet-stream";
+
+function bodyType(body: unknown, bytes: boolean): string | null {
+  if (typeof body === "string") return body === "" ? null : TEXT_TYPE;
+  if (bytes) {
+    return (body as ArrayBufferLike | ArrayBufferView).byteLength === 0 ? null : BYTES_TYPE;
+  }
+  if (body instanceof Blob && body.type === "" && body.size > 0) return TEXT_TYPE;
+  return null;
+}
 
 // Bytes are copied as they are remembered (the native Response keeps a copy of its own, and the app
 // may change its array afterwards): up to a size where the copy costs less than reading a stream.
@@ -36,14 +46,14 @@ function copyOf(body: unknown): Uint8Array | null {
 
 class Response extends NativeResponse {
   readonly #body: string | Uint8Array | null;
-  readonly #fromBytes: boolean;
+  readonly #type: string | null;
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     super(body, init);
     const bytes = body instanceof ArrayBuffer || body instanceof SharedArrayBuffer ||
       ArrayBuffer.isView(body);
     this.#body = typeof body === "string" ? body : bytes ? copyOf(body) : null;
-    this.#fromBytes = bytes;
+    this.#type = bodyType(body, bytes);
   }
 
   // Only for this class itself: an app's `class X extends Response` keeps the ordinary test.
@@ -91,8 +101,9 @@ class Response extends NativeResponse {
     const body = #body in this ? this.#body : null;
     if (body === null || this.bodyUsed) {
       const clone = super.clone();
-      // A large byte body's clone is the native one's: it keeps the type all the same.
-      if (#fromBytes in this && this.#fromBytes) clonedBytes.add(clone);
+      // The native clone (of a large byte body, a Blob): it keeps the type all the same.
+      const type = #type in this ? this.#type : null;
+      if (type !== null) clonedTypes.set(clone, type);
       return clone;
     }
     return new Response(body as BodyInit, this);
@@ -100,8 +111,7 @@ class Response extends NativeResponse {
 
   static {
     bodyOf = (response) => (#body in response ? response.#body : null);
-    fromBytes = (response) =>
-      #fromBytes in response ? response.#fromBytes : clonedBytes.has(response);
+    typeOf = (response) => #type in response ? response.#type : clonedTypes.get(response) ?? null;
   }
 }
 
@@ -123,13 +133,7 @@ export function rememberedBody(response: Response): string | Uint8Array | null {
   return body === null || response.bodyUsed ? null : body;
 }
 
-/**
- * The type Bun.serve writes for `response`'s body when its headers have none (Runtime.impliedType):
- * a string's or bytes' (not for an empty body); `body` is what rememberedBody() gave.
- */
-export function impliedType(response: Response, body: string | Uint8Array | null): string | null {
-  if (body !== null) {
-    return body.length === 0 ? null : typeof body === "string" ? TEXT_TYPE : BYTES_TYPE;
-  }
-  return fromBytes(response) ? BYTES_TYPE : null;
+/** The type Bun.serve writes for `response`'s body when its headers have none (Runtime.impliedType). */
+export function impliedType(response: Response): string | null {
+  return typeOf(response);
 }

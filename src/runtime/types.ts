@@ -151,11 +151,11 @@ export interface Runtime {
    */
   rememberStaticBodies(): void;
   /**
-   * The Content-Type (ASCII) the runtime's own server writes for `response` when its headers have
-   * none: Bun keeps the type of a string or byte body out of the headers and Bun.serve adds it as
-   * it writes; Deno puts it in them (always null). `body`: what staticBody() gave for it.
+   * The Content-Type the runtime's own server writes for `response` when its headers have none:
+   * Bun keeps the type of a body out of the headers and Bun.serve adds it as it writes; Deno puts
+   * it in them (always null).
    */
-  impliedType(response: Response, body: string | Uint8Array | null): string | null;
+  impliedType(response: Response): string | null;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
   /**

@@ -33,7 +33,7 @@ export interface HttpOptionsOptions {
   /** A Response's body without its stream, when the runtime keeps one (Runtime.staticBody). */
   staticBody?: (response: Response) => string | Uint8Array | null;
   /** The type a body implies when the app's headers have none (Runtime.impliedType). */
-  impliedType?: (response: Response, body: string | Uint8Array | null) => string | null;
+  impliedType?: (response: Response) => string | null;
   /** The WebSockets requests may be upgraded to; none: upgrade requests get the app's answer. */
   websocket?: WebSocketHub;
 }
