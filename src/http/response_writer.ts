@@ -279,13 +279,14 @@ export class ResponseWriter {
       return keep ? "keep" : "close";
     }
 
+    // A type the runtime keeps out of the headers, where its server would write it (not for
+    // HEAD, 204 and 304 above, as Bun.serve).
+    const type = walk.sawType ? null : this.#impliedType?.(response) ?? null;
+
     if (whole !== null) {
       // The same bytes and framing the stream would have given in one chunk, without the stream.
       const text = typeof whole === "string";
-      // A type the runtime keeps out of the headers, where its server would write it (not for
-      // HEAD, 204 and 304 above, as Bun.serve).
       let typeAscii = true;
-      const type = walk.sawType ? null : this.#impliedType?.(response) ?? null;
       if (type !== null) {
         head += "content-type: " + type + "\r\n";
         typeAscii = this.#ascii(type);
@@ -315,7 +316,6 @@ export class ResponseWriter {
       return keep ? "keep" : "close";
     }
 
-    const type = walk.sawType ? null : this.#impliedType?.(response) ?? null;
     if (type !== null) head += "content-type: " + type + "\r\n";
     // The promise is dropped on purpose: the outcome goes to `done`, which saves a promise
     // reaction per response, and #writeBody never rejects.
