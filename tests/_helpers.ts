@@ -151,6 +151,19 @@ export function get(
   });
 }
 
+/**
+ * A body of 100000 bytes goes out with its length, not chunked, and HEAD says the length too, as
+ * the native servers send them.
+ */
+export async function sentWithLength(url: string): Promise<void> {
+  for (const method of ["GET", "HEAD"]) {
+    const answer = await get(url, { method });
+    assert.equal(answer.headers["content-length"], "100000", method);
+    assert.equal(answer.headers["transfer-encoding"], undefined, method);
+    assert.equal(answer.body.length, method === "GET" ? 100_000 : 0, method);
+  }
+}
+
 /** Retries `get` until it answers (workers may still be booting). */
 export async function getWhenReady(
   url: string,

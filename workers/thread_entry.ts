@@ -165,6 +165,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         explain: runtime.explainAppError,
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,
+        knownLength: runtime.knownLength,
         websocket: websockets,
       }),
       counters,

@@ -126,10 +126,10 @@ class HeaderWalk {
 }
 
 /** What the writer takes of HttpOptions. */
-export type WriterOptions = Pick<HttpOptions, "staticBody" | "impliedType">;
+export type WriterOptions = Pick<HttpOptions, "staticBody" | "impliedType" | "knownLength">;
 
 const DIGITS_RE = /^[0-9]{1,15}$/;
-const NON_ASCII_RE = /[^\x00-\x7f]/;
+const NON_ASCII_RE = /[\u0080-\uffff]/;
 
 function toBytes(v: unknown): Uint8Array {
   if (v instanceof Uint8Array) return v;
@@ -176,6 +176,7 @@ export class ResponseWriter {
   readonly #socket: Socket;
   readonly #staticBody: ((response: Response) => string | Uint8Array | null) | undefined;
   readonly #impliedType: ((response: Response) => string | null) | undefined;
+  readonly #knownLength: ((response: Response) => number) | undefined;
   #lastType = "";
   #lastTypeAscii = true;
   readonly #walk = new HeaderWalk();
@@ -191,6 +192,7 @@ export class ResponseWriter {
     this.#socket = socket;
     this.#staticBody = options.staticBody;
     this.#impliedType = options.impliedType;
+    this.#knownLength = options.knownLength;
   }
 
   // Whether an implied type is ASCII; the runtime's few types are asked about once each.
@@ -258,7 +260,7 @@ export class ResponseWriter {
 
     if (!walk.sawServer) head += SERVER_LINE;
     const appLength = walk.appLength;
-    const fixedLength = appLength !== "" && DIGITS_RE.test(appLength) ? +appLength : -1;
+    let fixedLength = appLength !== "" && DIGITS_RE.test(appLength) ? +appLength : -1;
     const keep = (flags & F_KEEP_ALIVE) !== 0 && !walk.appClose;
     const body = whole === null ? response.body : null;
 
@@ -266,13 +268,14 @@ export class ResponseWriter {
       // No body on the wire. HEAD and 304 keep the length the app declared (that of the GET);
       // HEAD also the length of a body known without its stream, as Deno.serve and Bun.serve.
       if (status !== 204) {
-        if (fixedLength >= 0) head += "content-length: " + fixedLength + "\r\n";
-        else if (status !== 304 && whole !== null) {
-          head += "content-length: " +
-            (typeof whole === "string" ? Buffer.byteLength(whole, "utf8") : whole.length) + "\r\n";
-        } else if (body === null && whole === null && status !== 304) {
-          head += "content-length: 0\r\n";
+        if (fixedLength < 0 && status !== 304) {
+          fixedLength = whole !== null
+            ? (typeof whole === "string" ? Buffer.byteLength(whole, "utf8") : whole.length)
+            : body === null
+            ? 0
+            : this.#knownLength?.(response) ?? -1;
         }
+        if (fixedLength >= 0) head += "content-length: " + fixedLength + "\r\n";
       }
       discardBody(body);
       this.#socket.write(encodeHead(head + (keep ? KEEP_LINE : CLOSE_LINE) + "\r\n", null));
@@ -317,6 +320,8 @@ export class ResponseWriter {
     }
 
     if (type !== null) head += "content-type: " + type + "\r\n";
+    // A length the runtime knows (large bytes'): sent raw, not chunked, as its server does.
+    if (fixedLength < 0) fixedLength = this.#knownLength?.(response) ?? -1;
     // The promise is dropped on purpose: the outcome goes to `done`, which saves a promise
     // reaction per response, and #writeBody never rejects.
     void this.#writeBody(body, head, keep, fixedLength, (flags & F_HTTP10) !== 0, done);

@@ -112,6 +112,8 @@ export interface HttpOptions {
    * (Runtime.impliedType); none: only the app's.
    */
   impliedType?(response: Response): string | null;
+  /** The length of a body known without reading it (Runtime.knownLength), else -1. */
+  knownLength?(response: Response): number;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */
   onAppError(error: unknown, request: Request): Response;
   /** WebSockets: requests the app may upgrade, and the sessions. None: no upgrade is offered. */

@@ -12,53 +12,60 @@ const JSON_TYPE = "application/json;charset=utf-8";
 
 let bodyOf: (response: Response) => string | Uint8Array | null = () => null;
 let typeOf: (response: Response) => string | null = () => null;
-// The native clones of our Responses whose bodies are not remembered, with their bodies' types.
-const clonedTypes = new WeakMap<object, string>();
+let lengthOf: (response: Response) => number = () => -1;
 
-// The types Bun keeps out of the headers of a Response and Bun.serve writes: a string's, bytes'
-// and an untyped Blob's (a typed Blob's, Bun.file's, FormData's and URLSearchParams' are in them).
+/** What a native clone of one of our Responses keeps of what its original knew. */
+interface CloneFacts {
+  type: string | null;
+  length: number;
+}
+// The native clones of our Responses whose bodies are not remembered.
+const clones = new WeakMap<object, CloneFacts>();
+
+// The type Bun keeps out of the headers of a Response made from bytes, and Bun.serve writes (a
+// string's is TEXT_TYPE; a typed Blob's, Bun.file's, FormData's and URLSearchParams' are in the
+// headers). An untyped Blob's is left out: Bun.serve writes text for a Blob made of strings and
+// octet-stream for one with bytes in it, which nothing in JavaScript can tell apart, and no type
+// (the client sniffs) is better than a wrong one.
 const TEXT_TYPE = "text/plain;charset=utf-8";
 const BYTES_TYPE = "application/octet-stream";
-
-function bodyType(body: unknown, bytes: boolean): string | null {
-  if (bytes) {
-    return (body as ArrayBufferLike | ArrayBufferView).byteLength === 0 ? null : BYTES_TYPE;
-  }
-  if (body instanceof Blob && body.type === "" && body.size > 0) return TEXT_TYPE;
-  return null;
-}
 
 // Bytes are copied as they are remembered (the native Response keeps a copy of its own, and the app
 // may change its array afterwards): up to a size where the copy costs less than reading a stream.
 const BYTES_MAX = 64 * 1024;
 
-function copyOf(body: unknown): Uint8Array | null {
+function copyOf(body: ArrayBufferLike | ArrayBufferView): Uint8Array | null {
   // Detached (or out of bounds): an empty body, as natively; slice() would throw.
-  if ((body as ArrayBufferLike | ArrayBufferView).byteLength === 0) return new Uint8Array(0);
-  if (body instanceof ArrayBuffer) {
-    return body.byteLength <= BYTES_MAX ? new Uint8Array(body.slice(0)) : null;
-  }
-  if (!ArrayBuffer.isView(body) || !(body.buffer instanceof ArrayBuffer)) return null;
+  if (body.byteLength === 0) return new Uint8Array(0);
   if (body.byteLength > BYTES_MAX) return null;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
+  if (!ArrayBuffer.isView(body) || !(body.buffer instanceof ArrayBuffer)) return null;
   return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
 }
 
 class Response extends NativeResponse {
-  readonly #body: string | Uint8Array | null;
-  readonly #type: string | null;
+  readonly #body: string | Uint8Array | null = null;
+  readonly #type: string | null = null;
+  /** The length of a body not remembered, when known without reading it; else -1. */
+  readonly #length: number = -1;
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     super(body, init);
     // A string first: what nearly every Response is made from pays for no other test.
     if (typeof body === "string") {
       this.#body = body;
-      this.#type = body === "" ? null : TEXT_TYPE;
-      return;
-    }
-    const bytes = body instanceof ArrayBuffer || body instanceof SharedArrayBuffer ||
-      ArrayBuffer.isView(body);
-    this.#body = bytes ? copyOf(body) : null;
-    this.#type = bodyType(body, bytes);
+      if (body !== "") this.#type = TEXT_TYPE;
+    } else if (
+      body instanceof ArrayBuffer || body instanceof SharedArrayBuffer || ArrayBuffer.isView(body)
+    ) {
+      // Larger bytes stream (the native Response copied them), with their length.
+      this.#body = copyOf(body);
+      if (body.byteLength > 0) this.#type = BYTES_TYPE;
+      if (this.#body === null) this.#length = body.byteLength;
+    } else if (body instanceof URLSearchParams) this.#body = body.toString();
+    // A Blob's `size` is no length to send: one backed by a file (Bun.file(), a slice of one, a
+    // Blob made of either) may report one it does not have, and reading it fixes how much of
+    // the file the body will be. A Blob streams.
   }
 
   // Only for this class itself: an app's `class X extends Response` keeps the ordinary test.
@@ -103,12 +110,14 @@ class Response extends NativeResponse {
   // A clone of a remembered body is one too (the native clone would hide it in a stream).
   override clone(): InstanceType<typeof NativeResponse> {
     // Called on any Response (Response.prototype.clone.call(fetched)): not only ours.
-    const body = #body in this ? this.#body : null;
+    const ours = #body in this;
+    const body = ours ? this.#body : null;
     if (body === null || this.bodyUsed) {
       const clone = super.clone();
-      // The native clone (of a large byte body, a Blob): it keeps the type all the same.
-      const type = #type in this ? this.#type : null;
-      if (type !== null) clonedTypes.set(clone, type);
+      // The native clone (of large bytes, a Blob) has the same type and length all the same.
+      if (ours && (this.#type !== null || this.#length >= 0)) {
+        clones.set(clone, { type: this.#type, length: this.#length });
+      }
       return clone;
     }
     return new Response(body as BodyInit, this);
@@ -116,7 +125,9 @@ class Response extends NativeResponse {
 
   static {
     bodyOf = (response) => (#body in response ? response.#body : null);
-    typeOf = (response) => #type in response ? response.#type : clonedTypes.get(response) ?? null;
+    typeOf = (response) => #type in response ? response.#type : clones.get(response)?.type ?? null;
+    lengthOf = (response) =>
+      #length in response ? response.#length : clones.get(response)?.length ?? -1;
   }
 }
 
@@ -141,4 +152,12 @@ export function rememberedBody(response: Response): string | Uint8Array | null {
 /** The type Bun.serve writes for `response`'s body when its headers have none (Runtime.impliedType). */
 export function impliedType(response: Response): string | null {
   return typeOf(response);
+}
+
+/**
+ * The length of a body not remembered, known without reading it (bytes over 64 KiB), while
+ * nothing has read it; else -1 (Runtime.knownLength).
+ */
+export function knownLength(response: Response): number {
+  return response.bodyUsed ? -1 : lengthOf(response);
 }

@@ -15,7 +15,7 @@ import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
 import { explainAppError, prepareImports } from "./_bun_imports.ts";
-import { impliedType, rememberBodies, rememberedBody } from "./_bun_static_body.ts";
+import { impliedType, knownLength, rememberBodies, rememberedBody } from "./_bun_static_body.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
@@ -199,6 +199,7 @@ export const bunRuntime: Runtime = {
   staticBody: rememberedBody,
   rememberStaticBodies: rememberBodies,
   impliedType,
+  knownLength,
   serveNative,
   // Bun has no global upgrade function to replace; the neutral one is appserve's layer's alone.
   installWebSocketUpgrade: (ours: WebSocketUpgrader): WebSocketUpgrader => (request, options) => {

@@ -148,6 +148,8 @@ export const denoRuntime: Runtime = {
   staticBody: (response) => staticBody()(response),
   rememberStaticBodies: () => {},
   impliedType: () => null,
+  // Deno's static body covers bytes of any size; a Blob's stream comes whole in one chunk.
+  knownLength: () => -1,
   serveNative,
   installWebSocketUpgrade,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.

@@ -156,6 +156,12 @@ export interface Runtime {
    * it in them (always null).
    */
   impliedType(response: Response): string | null;
+  /**
+   * The length of `response`'s body when the runtime knows it without reading it and
+   * staticBody() has not the body itself (Bun: bytes over 64 KiB), else -1: what lets the
+   * writer send a Content-Length instead of chunks, and one for HEAD, as Bun.serve does.
+   */
+  knownLength(response: Response): number;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
   /**

@@ -217,6 +217,7 @@ async function serveListeners(
         explain,
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,
+        knownLength: runtime.knownLength,
         websocket: context.websockets,
       }),
       context.counters,

@@ -34,6 +34,8 @@ export interface HttpOptionsOptions {
   staticBody?: (response: Response) => string | Uint8Array | null;
   /** The type a body implies when the app's headers have none (Runtime.impliedType). */
   impliedType?: (response: Response) => string | null;
+  /** The length of a body known without reading it (Runtime.knownLength). */
+  knownLength?: (response: Response) => number;
   /** The WebSockets requests may be upgraded to; none: upgrade requests get the app's answer. */
   websocket?: WebSocketHub;
 }
@@ -49,6 +51,7 @@ export function httpOptions(
     explain,
     staticBody,
     impliedType,
+    knownLength,
     websocket,
   }: HttpOptionsOptions,
 ): HttpServerOptions {
@@ -72,6 +75,7 @@ export function httpOptions(
     onAppError: appErrorResponder(log, explain),
     staticBody,
     impliedType,
+    knownLength,
     onBodyError: bodyErrorLogger(log),
     bodyTimeout: config.body_timeout,
     onAcceptError: (message) => log.warning(message),

@@ -16,6 +16,7 @@ import {
   holdConnections,
   ownFrames,
   run,
+  sentWithLength,
   sleep,
   start,
   type Target,
@@ -54,6 +55,7 @@ e2e("gthread runs two CPU-bound requests in parallel in one worker process", asy
   assert.notEqual(a.thread, b.thread, "two app instances");
   // Each spun without yielding, so they overlap only if they ran on two threads at once.
   assert.ok(a.start < b.end && b.start < a.end, `no overlap: ${JSON.stringify([a, b])}`);
+  await sentWithLength(`${url}/bytes`);
   await server.stop();
 });
 

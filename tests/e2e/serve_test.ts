@@ -13,6 +13,7 @@ import {
   get,
   getWhenReady,
   pidOf,
+  sentWithLength,
   type Server,
   start,
   startSocketActivated,
@@ -58,6 +59,7 @@ e2e("serves over TCP and spreads requests over every worker", async (target) => 
   const peer = await get(`${url}/peer`);
   assert.equal(peer.body, "127.0.0.1 127.0.0.1\n");
   assert.equal(peer.headers["content-type"], textType(target), "as under --reuse-port");
+  await sentWithLength(`${url}/bytes`);
   assert.deepEqual(new Set(childPids(server.pid)), pids);
   assert.match(
     server.stderr,
