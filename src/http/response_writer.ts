@@ -320,7 +320,7 @@ export class ResponseWriter {
     }
 
     if (type !== null) head += "content-type: " + type + "\r\n";
-    // A length the runtime knows (large bytes'): sent raw, not chunked, as its server does.
+    // A length the runtime knows (large bytes', a file's): sent raw, not chunked, as its server.
     if (fixedLength < 0) fixedLength = this.#knownLength?.(response) ?? -1;
     // The promise is dropped on purpose: the outcome goes to `done`, which saves a promise
     // reaction per response, and #writeBody never rejects.

@@ -7,6 +7,9 @@
 // an app could still tell: fetch()'s objects do not have the global's prototype (a patch to
 // Response.prototype misses them), and `Response.length` is 2; Hono's adapter has the same.
 
+import { fstatSync, statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
 const NativeResponse = globalThis.Response;
 const JSON_TYPE = "application/json;charset=utf-8";
 
@@ -18,6 +21,7 @@ let lengthOf: (response: Response) => number = () => -1;
 interface CloneFacts {
   type: string | null;
   length: number;
+  file: Blob | null;
 }
 // The native clones of our Responses whose bodies are not remembered.
 const clones = new WeakMap<object, CloneFacts>();
@@ -34,6 +38,27 @@ const BYTES_TYPE = "application/octet-stream";
 // may change its array afterwards): up to a size where the copy costs less than reading a stream.
 const BYTES_MAX = 64 * 1024;
 
+// The Blobs Bun.file() made, with the path or fd each names: told apart from their slices (which
+// have the same prototype and name, and a `size` that may be more than the file has) and from
+// Blobs made of them.
+const wholeFiles = new WeakMap<Blob, string | number>();
+
+// A whole file's length, read as it is sent: how much of it the body will read, which is its size
+// now (as Bun.serve takes it), or less: a Blob keeps the size it first saw, and a body made of it
+// again reads no more than that. Not a regular file (a directory, a device), empty, or of /proc
+// (its size is 0 until read): nothing said, the body streams.
+function fileLength(file: Blob, where: string | number): number {
+  let now;
+  try {
+    now = typeof where === "number" ? fstatSync(where) : statSync(where);
+  } catch {
+    return -1;
+  }
+  if (!now.isFile() || now.size <= 0) return -1;
+  const size = file.size;
+  return Number.isSafeInteger(size) && size > 0 ? Math.min(size, now.size) : -1;
+}
+
 function copyOf(body: ArrayBufferLike | ArrayBufferView): Uint8Array | null {
   // Detached (or out of bounds): an empty body, as natively; slice() would throw.
   if (body.byteLength === 0) return new Uint8Array(0);
@@ -48,6 +73,8 @@ class Response extends NativeResponse {
   readonly #type: string | null = null;
   /** The length of a body not remembered, when known without reading it; else -1. */
   readonly #length: number = -1;
+  /** The body, when it is a whole file from Bun.file(): its length is read as it is sent. */
+  readonly #file: Blob | null = null;
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     super(body, init);
@@ -63,9 +90,10 @@ class Response extends NativeResponse {
       if (body.byteLength > 0) this.#type = BYTES_TYPE;
       if (this.#body === null) this.#length = body.byteLength;
     } else if (body instanceof URLSearchParams) this.#body = body.toString();
-    // A Blob's `size` is no length to send: one backed by a file (Bun.file(), a slice of one, a
-    // Blob made of either) may report one it does not have, and reading it fixes how much of
-    // the file the body will be. A Blob streams.
+    else if (body instanceof Blob && wholeFiles.has(body)) this.#file = body;
+    // Any other Blob's `size` is no length to send: a slice of a file may report more than the
+    // file has, and a Blob made of one the same; reading it now would also fix how much of the
+    // file the body reads. It streams.
   }
 
   // Only for this class itself: an app's `class X extends Response` keeps the ordinary test.
@@ -115,8 +143,8 @@ class Response extends NativeResponse {
     if (body === null || this.bodyUsed) {
       const clone = super.clone();
       // The native clone (of large bytes, a Blob) has the same type and length all the same.
-      if (ours && (this.#type !== null || this.#length >= 0)) {
-        clones.set(clone, { type: this.#type, length: this.#length });
+      if (ours && (this.#type !== null || this.#length >= 0 || this.#file !== null)) {
+        clones.set(clone, { type: this.#type, length: this.#length, file: this.#file });
       }
       return clone;
     }
@@ -126,18 +154,42 @@ class Response extends NativeResponse {
   static {
     bodyOf = (response) => (#body in response ? response.#body : null);
     typeOf = (response) => #type in response ? response.#type : clones.get(response)?.type ?? null;
-    lengthOf = (response) =>
-      #length in response ? response.#length : clones.get(response)?.length ?? -1;
+    lengthOf = (response) => {
+      const facts = #length in response ? response : clones.get(response);
+      if (facts === undefined) return -1;
+      const file = #length in facts ? facts.#file : facts.file;
+      if (file !== null) return fileLength(file, wholeFiles.get(file)!);
+      return #length in facts ? facts.#length : facts.length;
+    };
   }
 }
 
 let installed = false;
 
-/** Makes the global Response the remembering one (once; before the app is imported). */
+type FileMaker = (this: unknown, path: unknown, ...rest: unknown[]) => Blob;
+
+/**
+ * Makes the global Response the remembering one, and Bun.file() note the files it makes (once;
+ * before the app is imported).
+ */
 export function rememberBodies(): void {
   if (installed) return;
   installed = true;
   globalThis.Response = Response;
+  const bun = (globalThis as { Bun?: { file: FileMaker } }).Bun;
+  if (bun === undefined) return;
+  const native = bun.file;
+  // Named and with one declared parameter, as the native one.
+  bun.file = function file(this: unknown, path: unknown, ...rest: unknown[]): Blob {
+    const made = native.call(this, path, ...rest);
+    // A local path, a file: URL or an fd; an S3 object's size is no stat.
+    if (typeof path === "number") wholeFiles.set(made, path);
+    else if (typeof path === "string" && !/^s3:/i.test(path)) wholeFiles.set(made, path);
+    else if (path instanceof URL && path.protocol === "file:") {
+      wholeFiles.set(made, fileURLToPath(path.href));
+    }
+    return made;
+  };
 }
 
 /**
@@ -155,8 +207,8 @@ export function impliedType(response: Response): string | null {
 }
 
 /**
- * The length of a body not remembered, known without reading it (bytes over 64 KiB), while
- * nothing has read it; else -1 (Runtime.knownLength).
+ * The length of a body not remembered, known without reading it (bytes over 64 KiB, a whole file
+ * from Bun.file()), while nothing has read it; else -1 (Runtime.knownLength).
  */
 export function knownLength(response: Response): number {
   return response.bodyUsed ? -1 : lengthOf(response);

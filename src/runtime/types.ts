@@ -158,7 +158,7 @@ export interface Runtime {
   impliedType(response: Response): string | null;
   /**
    * The length of `response`'s body when the runtime knows it without reading it and
-   * staticBody() has not the body itself (Bun: bytes over 64 KiB), else -1: what lets the
+   * staticBody() has not the body itself (Bun: bytes over 64 KiB, a file), else -1: what lets the
    * writer send a Content-Length instead of chunks, and one for HEAD, as Bun.serve does.
    */
   knownLength(response: Response): number;
