@@ -1,5 +1,6 @@
 // Serialises a Web `Response` onto a node:net socket as HTTP/1.1: one write for bodies that fit in
-// the first read, chunked (or raw, if the app fixed a length) streaming with backpressure otherwise.
+// the first read, chunked (or raw, if the app or the runtime fixed a length) streaming with
+// backpressure otherwise.
 
 import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
@@ -185,8 +186,8 @@ export class ResponseWriter {
   #aborted = false;
 
   /**
-   * `options`: HttpOptions.staticBody, the body without its stream when the runtime has it, and
-   * the type a body implies (impliedType).
+   * `options`: HttpOptions.staticBody, the body without its stream when the runtime has it, the
+   * type a body implies (impliedType) and the length it has (knownLength).
    */
   constructor(socket: Socket, options: WriterOptions = {}) {
     this.#socket = socket;

@@ -3,9 +3,11 @@
 // ~13 on the shared socket (docs/architecture.md, "Where the microseconds go"). So, as Hono's own
 // Node adapter does with Node's Response, the global Response becomes a subclass that remembers
 // the string it was made from (or a copy of a small byte body); every Response, fetch()'s and
-// Response.json()'s included, is still `instanceof Response`. Anything else keeps its stream. What
-// an app could still tell: fetch()'s objects do not have the global's prototype (a patch to
-// Response.prototype misses them), and `Response.length` is 2; Hono's adapter has the same.
+// Response.json()'s included, is still `instanceof Response`. Anything else keeps its stream,
+// with its length when that is known as Bun.serve knows it (other bytes, a whole file). What an
+// app could still tell: fetch()'s objects do not have the global's prototype (a patch to
+// Response.prototype misses them), `Response.length` is 2 (Hono's adapter has the same), and
+// Bun.file is not the native function.
 
 import { fstatSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -85,7 +87,7 @@ class Response extends NativeResponse {
     } else if (
       body instanceof ArrayBuffer || body instanceof SharedArrayBuffer || ArrayBuffer.isView(body)
     ) {
-      // Larger bytes stream (the native Response copied them), with their length.
+      // Larger or shared bytes stream (the native Response copied them), with their length.
       this.#body = copyOf(body);
       if (body.byteLength > 0) this.#type = BYTES_TYPE;
       if (this.#body === null) this.#length = body.byteLength;
@@ -186,7 +188,10 @@ export function rememberBodies(): void {
     if (typeof path === "number") wholeFiles.set(made, path);
     else if (typeof path === "string" && !/^s3:/i.test(path)) wholeFiles.set(made, path);
     else if (path instanceof URL && path.protocol === "file:") {
-      wholeFiles.set(made, fileURLToPath(path.href));
+      // One Node cannot turn into a path (a host, an encoded "/"): not known, it streams.
+      try {
+        wholeFiles.set(made, fileURLToPath(path.href));
+      } catch { /* not noted */ }
     }
     return made;
   };
@@ -207,7 +212,7 @@ export function impliedType(response: Response): string | null {
 }
 
 /**
- * The length of a body not remembered, known without reading it (bytes over 64 KiB, a whole file
+ * The length of a body not remembered, known without reading it (bytes over 64 KiB or shared, a whole file
  * from Bun.file()), while nothing has read it; else -1 (Runtime.knownLength).
  */
 export function knownLength(response: Response): number {

@@ -146,8 +146,9 @@ export interface Runtime {
   staticBody(response: Response): string | Uint8Array | null;
   /**
    * Before the app is imported, in a process or thread whose responses go through appserve's
-   * writer: lets staticBody() see the bodies the app makes (Bun: the global Response becomes a
-   * subclass that remembers a string body; Deno keeps them anyway).
+   * writer: lets staticBody() and knownLength() see the bodies the app makes (Bun: the global
+   * Response becomes a subclass that remembers a string body, and Bun.file notes the files it
+   * makes; Deno keeps them anyway).
    */
   rememberStaticBodies(): void;
   /**
@@ -158,7 +159,7 @@ export interface Runtime {
   impliedType(response: Response): string | null;
   /**
    * The length of `response`'s body when the runtime knows it without reading it and
-   * staticBody() has not the body itself (Bun: bytes over 64 KiB, a file), else -1: what lets the
+   * staticBody() has not the body itself (Bun: larger or shared bytes, a file), else -1: what lets the
    * writer send a Content-Length instead of chunks, and one for HEAD, as Bun.serve does.
    */
   knownLength(response: Response): number;
