@@ -123,7 +123,8 @@ export function upgradeWebSocket(request: Request, options?: UpgradeOptions): We
 /**
  * Runs the appserve command line in this process, as the executable does.
  * The CLI is loaded on first call: worker processes import this module too
- * (for a `--logger-class`) and need none of it.
+ * (for a `--logger-class`) and need none of it. Inside a Deno worker
+ * process, whose bundle leaves the command line out, it throws.
  *
  * @param argv The arguments, without the program name.
  * @returns The exit code once the master stops (or the action, such as
@@ -135,7 +136,11 @@ export function upgradeWebSocket(request: Request, options?: UpgradeOptions): We
  * ```
  */
 export async function main(argv: string[]): Promise<number> {
-  const { runCli } = await import("./src/cli/run_cli.ts");
+  const { runCli } = await import("./src/cli/run_cli.ts").catch((error) => {
+    // The Deno worker bundle leaves the command line out (src/master/worker_bundle.ts).
+    if (error?.code !== "ERR_MODULE_NOT_FOUND") throw error;
+    throw new Error("main() runs appserve's command line, which a Deno worker does not hold");
+  });
   // What a --logger-class module's `import ... from "appserve"` gets: every value exported here.
   return await runCli(argv, { appserve: { Logger, VERSION, main, upgradeWebSocket } });
 }

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cacheCandidates, installBundle } from "../src/master/worker_bundle.ts";
+import {
+  BUNDLE_FILES,
+  cacheCandidates,
+  installBundle,
+  latin1Source,
+  SOURCE_BUNDLE_DIR,
+} from "../src/master/worker_bundle.ts";
 import { VERSION } from "../src/version.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
@@ -96,4 +102,19 @@ Deno.test("cacheCandidates() uses ~/.cache without $XDG_CACHE_HOME, and ignores 
     "/home/u/.cache/appserve",
     join(tmpdir(), "appserve-7"),
   ]);
+});
+
+Deno.test("latin1Source() escapes what Latin-1 cannot hold and keeps the code's meaning", () => {
+  const source = '// a \u2192 b\nconst s = "x\u2264y \u00b5 \u{1f600}"; s;';
+  const out = latin1Source(source);
+  assert.equal(out, '// a \\u2192 b\nconst s = "x\\u2264y \u00b5 \\ud83d\\ude00"; s;');
+  assert.equal((0, eval)(out), (0, eval)(source));
+});
+
+Deno.test("the built worker bundle holds no character past U+00FF (V8 keeps it one byte a character)", () => {
+  for (const name of BUNDLE_FILES) {
+    const text = readFileSync(join(SOURCE_BUNDLE_DIR, name), "utf8");
+    const at = text.search(/[\u0100-\uffff]/);
+    assert.equal(at, -1, `${name}: ${JSON.stringify(text.slice(at - 20, at + 20))}`);
+  }
 });

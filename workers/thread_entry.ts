@@ -14,6 +14,7 @@ import { loadApp } from "../src/app/load_app.ts";
 import { AppLoadError, firstLine } from "../src/errors.ts";
 import { HookRunner, withRequestHooks } from "../src/hooks.ts";
 import { createHttpServer, type HttpServer } from "../src/http/server.ts";
+import { tlsAcceptor } from "../src/http/tls_accept.ts";
 import type { FetchHandler } from "../src/http/types.ts";
 import { createLogger } from "../src/log/create_logger.ts";
 import { withRequestSpans } from "../src/log/request_span.ts";
@@ -155,13 +156,14 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
       countWebSockets(counters, log.websocketSessions, sessions);
     }, 1000);
   }
+  const tlsFiles = await loadTlsFiles(config, runtime.tlsClientCerts);
   const options = {
     ...withRequestCounters(
       httpOptions(config, log, {
         // A thread serves a connection's requests one after another, as gunicorn's gthread does.
         keepAlive: true,
         access: accessLogger(config, log),
-        tls: loadTlsFiles(config, runtime.tlsClientCerts),
+        tls: tlsFiles ? await tlsAcceptor(tlsFiles) : undefined,
         explain: runtime.explainAppError,
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,

@@ -8,11 +8,16 @@
 import { Buffer } from "node:buffer";
 import { createServer, type Socket } from "node:net";
 import process from "node:process";
-import { createWsServer, guardRepeatedEnd } from "../../src/http/websocket/ws_library.ts";
+import {
+  createWsServer,
+  guardRepeatedEnd,
+  loadWsLibrary,
+} from "../../src/http/websocket/ws_library.ts";
 
 const port = Number(process.argv[2]);
 const OK = "HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n";
 // The ws server exactly as appserve configures it (src/http/websocket/ws_library.ts).
+await loadWsLibrary();
 const wss = createWsServer({ maxPayload: 16 * 1024 * 1024, chooseProtocol: () => false });
 
 function onHead(socket: Socket, head: string, rest: Buffer): void {

@@ -64,7 +64,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   // The workers serve TLS: what their runtime can verify is what counts.
   const clientCerts = workers.runtime.tlsClientCerts;
   // Unreadable or mismatched certificates stop the start here, before anything is bound.
-  loadTlsFiles(config, clientCerts);
+  await loadTlsFiles(config, clientCerts);
   const identity = resolveIdentity(config);
   const socketGroup = socketGroupOf(resolved);
   // A USR2 child of a daemon is already detached (gunicorn skips daemonizing then too).
@@ -143,7 +143,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       chownAll(owned, identity);
       const dropped = dropPrivileges(runtime.libc(), identity);
       // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
-      loadTlsFiles(config, clientCerts);
+      await loadTlsFiles(config, clientCerts);
       if (dropped) log.info(`Dropped privileges to ${identity.describe}`);
     }
     // After the drop: the workers' user writes the bundle and can read it.
@@ -161,7 +161,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     // The project's deno.json is read again too: a broken one keeps the old workers.
     const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext));
     // Renewed certificates are read by the new workers; broken ones keep the old workers.
-    loadTlsFiles(next, chosen.runtime.tlsClientCerts);
+    await loadTlsFiles(next, chosen.runtime.tlsClientCerts);
     return { config: next, launch: await launchWorkers(chosen, next, runtime, env) };
   };
   const arbiter = new Arbiter({

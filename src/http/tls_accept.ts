@@ -3,7 +3,6 @@
 // tls.Server fed through emit("connection") never completes a handshake in either).
 
 import type { Socket } from "node:net";
-import tls from "node:tls";
 import type { SecureContext } from "node:tls";
 import type { TlsFiles } from "../tls/tls_files.ts";
 
@@ -12,8 +11,12 @@ export interface TlsAcceptor {
   wrap(raw: Socket): Socket;
 }
 
-/** Builds the acceptor once per server: the secure context is parsed once, not per connection. */
-export function tlsAcceptor(files: TlsFiles): TlsAcceptor {
+/**
+ * Builds the acceptor once per server: the secure context is parsed once, not per connection.
+ * node:tls loads here, only with TLS on (a worker's memory: docs/architecture.md).
+ */
+export async function tlsAcceptor(files: TlsFiles): Promise<TlsAcceptor> {
+  const tls = await import("node:tls");
   const secureContext: SecureContext = tls.createSecureContext({
     cert: files.cert,
     key: files.key,

@@ -80,7 +80,7 @@ export async function createLogger(
   const holder: { logger?: Logger } = {};
   const pending: string[] = [];
   if (config.statsd_host) {
-    options.metrics = statsdClient(
+    options.metrics = await statsdClient(
       config.statsd_host,
       config.statsd_prefix,
       config.dogstatsd_tags,

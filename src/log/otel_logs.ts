@@ -6,8 +6,6 @@
 // and go out once a second; a collector that is down or slow costs dropped
 // records (counted, one warning per outage), never a wait.
 
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
 import process from "node:process";
 import { VERSION } from "../version.ts";
 
@@ -145,28 +143,36 @@ export class OtelLogs {
     this.#sending = true;
     const body = `{"resourceLogs":[{"resource":${this.#resource},"scopeLogs":[{"scope":` +
       `{"name":"appserve","version":"${VERSION}"},"logRecords":${JSON.stringify(records)}}]}]}`;
-    return new Promise<void>((resolve) => {
-      const done = (error?: Error) => {
-        this.#sending = false;
-        if (error) this.#failed(error, records.length);
-        else this.#succeeded();
-        resolve();
-      };
-      // node:http rather than fetch: Deno traces its own fetch calls, and an export must not
-      // become a span of the trace it exports.
-      const send = this.#url.protocol === "https:" ? httpsRequest : httpRequest;
-      const req = send(this.#url.href, { method: "POST", headers: this.#headers }, (res) => {
-        res.resume();
-        res.on("end", () => {
-          const status = res.statusCode ?? 0;
-          done(status >= 200 && status < 300 ? undefined : new Error(`HTTP ${status}`));
+    return this.#request().then((send) =>
+      new Promise<void>((resolve) => {
+        const done = (error?: Error) => {
+          this.#sending = false;
+          if (error) this.#failed(error, records.length);
+          else this.#succeeded();
+          resolve();
+        };
+        const req = send(this.#url.href, { method: "POST", headers: this.#headers }, (res) => {
+          res.resume();
+          res.on("end", () => {
+            const status = res.statusCode ?? 0;
+            done(status >= 200 && status < 300 ? undefined : new Error(`HTTP ${status}`));
+          });
+          res.on("error", done);
         });
-        res.on("error", done);
-      });
-      req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error("timed out")));
-      req.on("error", done);
-      req.end(body);
-    });
+        req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error("timed out")));
+        req.on("error", done);
+        req.end(body);
+      })
+    );
+  }
+
+  // node:http rather than fetch: Deno traces its own fetch calls, and an export must not become a
+  // span of the trace it exports. Loaded with the first export, not in every worker: under Deno
+  // node:http and node:https are about 1 MB of a process's memory (docs/architecture.md).
+  #request(): Promise<typeof import("node:http").request> {
+    return this.#url.protocol === "https:"
+      ? import("node:https").then((m) => m.request)
+      : import("node:http").then((m) => m.request);
   }
 
   #failed(error: Error, lost: number): void {

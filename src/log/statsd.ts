@@ -2,9 +2,8 @@
 // gunicorn.requests, gunicorn.request.status.<code>, gunicorn.log.<level>, the
 // timers (gunicorn's histograms, `|ms`) gunicorn.request.duration and gunicorn.backlog
 // (--enable-backlog-metric), the gauge gunicorn.workers, with
-// dogstatsd tags when dogstatsd_tags names some.
-
-import StatsD from "hot-shots";
+// dogstatsd tags when dogstatsd_tags names some. hot-shots is imported only when statsd is
+// configured: with the node: modules it requires it is ~4 MB of every process that loads it.
 
 /** Where the Logger sends its metrics. */
 export interface Metrics {
@@ -23,12 +22,13 @@ export function statsdPrefix(prefix: string): string {
  * A UDP statsd client for `host:port`. Send failures (an unresolvable host,
  * nobody listening) never reach the app: `onError` hears about the first one.
  */
-export function statsdClient(
+export async function statsdClient(
   hostPort: string,
   prefix: string,
   tags: string,
   onError: (message: string) => void,
-): Metrics {
+): Promise<Metrics> {
+  const { default: StatsD } = await import("hot-shots");
   const colon = hostPort.lastIndexOf(":");
   const host = hostPort.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
   const port = Number(hostPort.slice(colon + 1));

@@ -6,7 +6,6 @@
 // a bounded backlog. A receiver that is down is warned about once per outage;
 // its lines are dropped, counted, and the count is said when it is back.
 
-import { lookup } from "node:dns/promises";
 import { connect, isIP, type Socket } from "node:net";
 import process from "node:process";
 import type { SyslogAddr } from "../config/syslog_addr.ts";
@@ -236,7 +235,10 @@ function transportFor(addr: SyslogAddr, libc: Libc): Transport {
   if (addr.transport !== "unix") {
     if (addr.transport === "tcp") return stream(() => connect(addr.port, addr.host));
     return datagram(libc, true, async () => {
-      const ip = isIP(addr.host) ? addr.host : (await lookup(addr.host)).address;
+      // node:dns loads only when a name is to be resolved (memory: docs/architecture.md).
+      const ip = isIP(addr.host)
+        ? addr.host
+        : (await (await import("node:dns/promises")).lookup(addr.host)).address;
       return [isIP(ip) === 6 ? AF_INET6 : AF_INET, inetSockaddr(ip, addr.port)];
     });
   }

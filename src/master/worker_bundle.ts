@@ -18,6 +18,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  writeFileSync,
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -42,7 +43,9 @@ export const SOURCE_BUNDLE_DIR = join(ROOT, "dist", "deno");
 
 /**
  * `deno bundle` arguments that write the bundle into `outdir`. src/runtime/bun.ts stays out
- * (its bun:ffi import would stop Deno from loading the bundle; Deno never takes that branch).
+ * (its bun:ffi import would stop Deno from loading the bundle; Deno never takes that branch), and
+ * so does the command line mod.ts main() loads: a worker never runs it, and the bundler would
+ * load every `node:` module it imports at the worker's start (docs/architecture.md).
  */
 export function bundleArgs(outdir: string): string[] {
   return [
@@ -54,6 +57,8 @@ export function bundleArgs(outdir: string): string[] {
     "deno",
     "--external",
     "*/bun.ts",
+    "--external",
+    "*/run_cli.ts",
     "--outdir",
     outdir,
     ...ENTRIES,
@@ -74,10 +79,26 @@ export function buildBundle(deno: string, dir: string): void {
       throw new ConfigError(`Cannot build the Deno worker bundle with ${deno}: ${why}`);
     }
     mkdirSync(dir, { recursive: true });
-    for (const name of BUNDLE_FILES) renameSync(join(temp, name), join(dir, name));
+    for (const name of BUNDLE_FILES) {
+      const path = join(temp, name);
+      writeFileSync(path, latin1Source(readFileSync(path, "utf8")));
+      renameSync(path, join(dir, name));
+    }
   } finally {
     rmSync(temp, { recursive: true, force: true });
   }
+}
+
+/**
+ * `source` with every character past U+00FF written as a `\u` escape, the same code. V8 keeps a
+ * script's source for as long as it runs, and one such character (a `→` in a comment) makes it
+ * keep two bytes per character (docs/architecture.md, "Memory and start-up").
+ */
+export function latin1Source(source: string): string {
+  return source.replace(
+    /[\u0100-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 // The newest modification time of appserve's sources, which the bundle must not be older than.

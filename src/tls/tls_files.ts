@@ -2,7 +2,7 @@
 // wrong path, a non-certificate or a key that belongs to another certificate is one start-up
 // line, exit 1) and read again by each worker, so a HUP picks up renewed certificates.
 
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Config } from "../config/settings.ts";
 import { ConfigError } from "../errors.ts";
@@ -47,8 +47,13 @@ export function tlsEnabled(config: TlsConfig): boolean {
  * when a file cannot be read or parsed, or when the key does not match the certificate.
  * `clientCertsSupported` is false where the runtime cannot verify client certificates.
  */
-export function loadTlsFiles(config: TlsConfig, clientCertsSupported: boolean): TlsFiles | null {
+export async function loadTlsFiles(
+  config: TlsConfig,
+  clientCertsSupported: boolean,
+): Promise<TlsFiles | null> {
   if (!tlsEnabled(config)) return null;
+  // node:crypto loads only with TLS on (a worker's memory: docs/architecture.md).
+  const { createPrivateKey, X509Certificate } = await import("node:crypto");
   if (!config.certfile) throw new ConfigError("keyfile is set but certfile is not");
   const cert = read("certfile", config.certfile);
   // As ssl.load_cert_chain: without a keyfile the key is looked for in the certificate file.

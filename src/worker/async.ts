@@ -16,6 +16,7 @@ import {
   type SessionBegin,
 } from "./native_websockets.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
+import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
@@ -205,7 +206,7 @@ async function serveListeners(
 ): Promise<Serving[]> {
   const { config, log, runtime, boot, inflight } = context;
   const servings: Serving[] = [];
-  const tls = loadTlsFiles(config, runtime.tlsClientCerts);
+  const tls = await loadTlsFiles(config, runtime.tlsClientCerts);
   const access = accessLogger(config, log);
   const explain = runtime.explainAppError;
   const options = {
@@ -213,7 +214,7 @@ async function serveListeners(
       httpOptions(config, log, {
         keepAlive,
         access,
-        tls,
+        tls: tls ? await tlsAcceptor(tls) : undefined,
         explain,
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,

@@ -5,10 +5,9 @@
 import type { Config } from "../config/settings.ts";
 import { forwardedTrust } from "../http/forwarded.ts";
 import type { HttpServerOptions } from "../http/server.ts";
-import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { Logger } from "../log/logger.ts";
 import { AddressMatcher } from "../net/ip_match.ts";
-import type { TlsFiles } from "../tls/tls_files.ts";
+import type { TlsAcceptor } from "../http/tls_accept.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
 import { appErrorResponder, bodyErrorLogger } from "./app_error.ts";
 
@@ -26,8 +25,8 @@ export interface HttpOptionsOptions {
   keepAlive: boolean;
   /** Gets `access()` per finished request (accessLogger()); none: no access log. */
   access?: Logger;
-  /** Serve HTTPS with these; none: plain HTTP. */
-  tls?: TlsFiles | null;
+  /** Serve HTTPS through this (tlsAcceptor()); none: plain HTTP. */
+  tls?: TlsAcceptor;
   /** An app error as one line, when the runtime has one (Runtime.explainAppError). */
   explain?: (error: unknown) => string | undefined;
   /** A Response's body without its stream, when the runtime keeps one (Runtime.staticBody). */
@@ -69,7 +68,7 @@ export function httpOptions(
     proxyProtocol: config.proxy_protocol,
     proxyAllow: new AddressMatcher(config.proxy_allow_ips),
     scheme: tls ? "https" : "http",
-    tls: tls ? tlsAcceptor(tls) : undefined,
+    tls,
     defaultHost: "localhost",
     websocket,
     onAppError: appErrorResponder(log, explain),

@@ -81,6 +81,32 @@ for (const target of DENO_TARGETS) {
     }
   });
 
+  test(`[${target.name}] main() from "appserve" inside a Deno worker throws in one clear line`, async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { main, VERSION } from "appserve";\n' +
+          "export default { fetch: () => main([]).then(\n" +
+          '  () => new Response("ran"),\n' +
+          "  (e) => new Response(`${VERSION} ${e.name}: ${e.message}`),\n" +
+          ") };\n",
+      );
+      const server = start(target, ["-b", "127.0.0.1:0", join(dir.path, "app.ts")]);
+      try {
+        const url = await server.ready();
+        assert.match(
+          (await get(url)).body,
+          /^\d+\.\d+\.\d+ Error: main\(\) runs appserve's command line, which a Deno worker does not hold$/,
+        );
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
   test(`[${target.name}] a package.json project resolves its packages from node_modules`, async () => {
     const server = start(target, ["-b", "127.0.0.1:0", `${PACKAGE}/app.ts:app`]);
     try {

@@ -18,7 +18,9 @@ import { BunServerWebSocket, Topics } from "./bun_socket.ts";
 import {
   createWsServer,
   guardRepeatedEnd,
+  loadWsLibrary,
   type UpgradeRequestLike,
+  wsLibraryLoaded,
   type WsServer,
   type WsSocket,
 } from "./ws_library.ts";
@@ -180,6 +182,10 @@ export class WebSocketHub {
   /** The HTTP layer parsed an upgrade request: the app may upgrade it. */
   offer(request: Request): void {
     this.#offers.set(request, OFFERED);
+    if (!wsLibraryLoaded()) {
+      // Usually loaded before the app has answered; complete() waits for it otherwise.
+      void loadWsLibrary().catch(() => {});
+    }
   }
 
   #upgradeDeno(request: Request, options?: UpgradeOptions): WebSocketUpgrade | undefined {
@@ -292,12 +298,19 @@ export class WebSocketHub {
     guardRepeatedEnd(socket as unknown as { end(...a: unknown[]): unknown });
     const idleMs = (pending.kind === "deno" ? pending.idle : this.#options.idleTimeout) * 1000;
     let session: OpenSession | null = null;
-    // Before ws took the socket there is no handshake to close: drop it.
+    // While `ws` loads, a graceful stop waits for the session to say 1001; before ws took the
+    // socket otherwise there is no handshake to close: drop it.
+    let loading = false;
+    let away = false;
     const proxy: Session = {
-      goingAway: () => session !== null ? session.goingAway() : socket.destroy(),
+      goingAway: () => {
+        if (session !== null) session.goingAway();
+        else if (loading) away = true;
+        else socket.destroy();
+      },
     };
     const started = performance.now();
-    this.#wsServer().handleUpgrade(handshake, socket, head ?? Buffer.alloc(0), (ws) => {
+    const done = (ws: WsSocket) => {
       guardRepeatedEnd((ws as unknown as { _receiver: { end(): unknown } })._receiver);
       const s = session = new OpenSession(ws, socket, idleMs);
       const in0 = s.lastRead;
@@ -328,7 +341,26 @@ export class WebSocketHub {
         socket.on("drain", () => bws.drained(handlers, this.#options.appError));
       }
       bws.attach(handlers, this.#options.appError);
-    });
+    };
+    const handshakeNow = () =>
+      this.#wsServer().handleUpgrade(handshake, socket, head ?? Buffer.alloc(0), done);
+    if (wsLibraryLoaded()) {
+      handshakeNow();
+    } else {
+      // Nothing may be read (and lost) before `ws` listens on the socket.
+      socket.pause();
+      loading = true;
+      loadWsLibrary().then(() => {
+        loading = false;
+        if (socket.destroyed) return;
+        socket.resume();
+        handshakeNow();
+        if (away) proxy.goingAway();
+      }, (error: Error) => {
+        this.#options.warn(`WebSocket upgrade dropped: cannot load ws (${error.message})`);
+        socket.destroy();
+      });
+    }
     return proxy;
   }
 

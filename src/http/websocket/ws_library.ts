@@ -1,10 +1,11 @@
 // The one import of the `ws` library: under Deno it is npm `ws` (pinned in package.json, inlined
 // into the Deno worker bundle); under Bun and in the binary Bun swaps in its own built-in `ws`,
 // the same API with native framing. Typed here with just what appserve uses (ws ships no types).
+// It loads on the first upgrade request a process or thread sees, not at start: `ws` and the
+// `node:` modules it requires are several MB of every idle worker's memory (docs/architecture.md).
 
 import type { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
-import { WebSocketServer } from "ws";
 
 /** What `handleUpgrade` reads of the request (docs/architecture.md, "WebSockets"). */
 export interface UpgradeRequestLike {
@@ -51,15 +52,34 @@ export interface WsServerOptions {
   chooseProtocol(offered: Set<string>, request: UpgradeRequestLike): string | false;
 }
 
-/** A `ws` server that performs handshakes on sockets our HTTP layer already read a head from. */
+type WsServerClass = new (options: Record<string, unknown>) => WsServer;
+let serverClass: WsServerClass | null = null;
+let loading: Promise<void> | null = null;
+
+/** Loads `ws` (once); createWsServer can run when this resolves. */
+export function loadWsLibrary(): Promise<void> {
+  return loading ??= import("ws").then((m) => {
+    serverClass = m.WebSocketServer as unknown as WsServerClass;
+  });
+}
+
+/** Whether `ws` is loaded (createWsServer can run now). */
+export function wsLibraryLoaded(): boolean {
+  return serverClass !== null;
+}
+
+/**
+ * A `ws` server that performs handshakes on sockets our HTTP layer already read a head from.
+ * Only once loadWsLibrary() has resolved.
+ */
 export function createWsServer(options: WsServerOptions): WsServer {
-  return new WebSocketServer({
+  return new serverClass!({
     noServer: true,
     clientTracking: false,
     maxPayload: options.maxPayload,
     perMessageDeflate: false,
     handleProtocols: options.chooseProtocol,
-  }) as WsServer;
+  });
 }
 
 /**
