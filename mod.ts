@@ -138,7 +138,9 @@ export function upgradeWebSocket(request: Request, options?: UpgradeOptions): We
 export async function main(argv: string[]): Promise<number> {
   const { runCli } = await import("./src/cli/run_cli.ts").catch((error) => {
     // The Deno worker bundle leaves the command line out (src/master/worker_bundle.ts).
-    if (error?.code !== "ERR_MODULE_NOT_FOUND") throw error;
+    if (error?.code !== "ERR_MODULE_NOT_FOUND" || !`${error.message}`.includes("run_cli")) {
+      throw error;
+    }
     throw new Error("main() runs appserve's command line, which a Deno worker does not hold");
   });
   // What a --logger-class module's `import ... from "appserve"` gets: every value exported here.

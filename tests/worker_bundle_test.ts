@@ -109,6 +109,11 @@ Deno.test("latin1Source() escapes what Latin-1 cannot hold and keeps the code's 
   const out = latin1Source(source);
   assert.equal(out, '// a \\u2192 b\nconst s = "x\\u2264y \u00b5 \\ud83d\\ude00"; s;');
   assert.equal((0, eval)(out), (0, eval)(source));
+  // A character escaped by a backslash, in a regex and in a string; an escaped backslash before one.
+  for (const code of ['/\\\u2192/.test("\u2192")', '"\\\u2192"', '"\\\\\u2192"']) {
+    assert.equal((0, eval)(latin1Source(code)), (0, eval)(code), code);
+    assert.doesNotMatch(latin1Source(code), /[\u0100-\uffff]/);
+  }
 });
 
 Deno.test("the built worker bundle holds no character past U+00FF (V8 keeps it one byte a character)", () => {

@@ -356,8 +356,9 @@ export class WebSocketHub {
         socket.resume();
         handshakeNow();
         if (away) proxy.goingAway();
-      }, (error: Error) => {
-        this.#options.warn(`WebSocket upgrade dropped: cannot load ws (${error.message})`);
+      }).catch((error: Error) => {
+        loading = false;
+        this.#options.warn(`WebSocket upgrade dropped: ${error.message}`);
         socket.destroy();
       });
     }

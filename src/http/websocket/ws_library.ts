@@ -60,6 +60,9 @@ let loading: Promise<void> | null = null;
 export function loadWsLibrary(): Promise<void> {
   return loading ??= import("ws").then((m) => {
     serverClass = m.WebSocketServer as unknown as WsServerClass;
+  }, (error) => {
+    loading = null; // the next upgrade tries again
+    throw error;
   });
 }
 
