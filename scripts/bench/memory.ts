@@ -26,6 +26,7 @@ import {
   runBench,
   sleep,
   stop,
+  ussMb,
 } from "./procs.ts";
 import { errorCount, runWrk, wrkArgs, wrkAvailable } from "./wrk.ts";
 
@@ -71,6 +72,8 @@ interface Sample {
   startCpuMs: number;
   master: number;
   worker: number;
+  /** The idle worker's private pages (ussMb): RSS counts shared pages in every process. */
+  workerUss: number;
   loadedMaster: number;
   loadedWorker: number;
   rps: number;
@@ -235,6 +238,7 @@ async function measure(row: Row, idleMs: number, load: number): Promise<Sample> 
       startCpuMs,
       master: row.kind === "appserve" ? rssMb(proc.pid) : NaN,
       worker: rssMb(worker()),
+      workerUss: ussMb(worker()),
       loadedMaster: NaN,
       loadedWorker: NaN,
       rps: NaN,
@@ -273,9 +277,9 @@ function report(all: Row[], samples: Map<string, Sample[]>, o: ReturnType<typeof
     } s, loaded RSS after ${o.load} s of wrk -t1 -c64\n`,
   );
   console.log(
-    "| row | start to first 200 (ms) | CPU by then (ms) | master RSS (MB) | worker RSS idle (MB) | master / worker RSS loaded (MB) | req/s |",
+    "| row | start to first 200 (ms) | CPU by then (ms) | master RSS (MB) | worker RSS idle (MB) | worker private idle (MB) | master / worker RSS loaded (MB) | req/s |",
   );
-  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const row of all) {
     const n = row.name;
     const loaded = row.kind === "appserve"
@@ -284,7 +288,9 @@ function report(all: Row[], samples: Map<string, Sample[]>, o: ReturnType<typeof
     console.log(
       `| ${n} | ${fmt(col(n, "startMs"))} | ${fmt(col(n, "startCpuMs"))} | ${
         fmt(col(n, "master"))
-      } | ${fmt(col(n, "worker"))} | ${loaded} | ${fmt(col(n, "rps") / 1000, 1)}k |`,
+      } | ${fmt(col(n, "worker"))} | ${fmt(col(n, "workerUss"))} | ${loaded} | ${
+        fmt(col(n, "rps") / 1000, 1)
+      }k |`,
     );
   }
   // Ratios per round (a row and its raw server ran minutes apart at most), then the median.

@@ -178,6 +178,20 @@ export function rssMb(pid: number): number {
 }
 
 /**
+ * A process's private pages in MB (Private_Clean + Private_Dirty of smaps_rollup): what it costs
+ * beyond the pages it shares, such as a compiled binary's code shared by master and workers.
+ */
+export function ussMb(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(text)?.[1]);
+    return (kb("Private_Clean") + kb("Private_Dirty")) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
  * CPU milliseconds a process has run so far, all its live threads together, at nanosecond
  * precision (/proc/PID/task/TID/schedstat). Unlike wall time it barely moves with what else runs
  * on a shared box, so it measures a start-up's own cost. NaN when the process is gone.
