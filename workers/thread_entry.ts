@@ -156,14 +156,13 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
       countWebSockets(counters, log.websocketSessions, sessions);
     }, 1000);
   }
-  const tlsFiles = await loadTlsFiles(config, runtime.tlsClientCerts);
   const options = {
     ...withRequestCounters(
       httpOptions(config, log, {
         // A thread serves a connection's requests one after another, as gunicorn's gthread does.
         keepAlive: true,
         access: accessLogger(config, log),
-        tls: tlsFiles ? await tlsAcceptor(tlsFiles) : undefined,
+        tls: await tlsAcceptor(await loadTlsFiles(config, runtime.tlsClientCerts)),
         explain: runtime.explainAppError,
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,

@@ -13,9 +13,10 @@ export interface TlsAcceptor {
 
 /**
  * Builds the acceptor once per server: the secure context is parsed once, not per connection.
- * node:tls loads here, only with TLS on (a worker's memory: docs/architecture.md).
+ * None without `files` (TLS off); node:tls loads only with TLS on (docs/architecture.md).
  */
-export async function tlsAcceptor(files: TlsFiles): Promise<TlsAcceptor> {
+export async function tlsAcceptor(files: TlsFiles | null): Promise<TlsAcceptor | undefined> {
+  if (files === null) return undefined;
   const tls = await import("node:tls");
   const secureContext: SecureContext = tls.createSecureContext({
     cert: files.cert,

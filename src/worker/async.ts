@@ -214,7 +214,7 @@ async function serveListeners(
       httpOptions(config, log, {
         keepAlive,
         access,
-        tls: tls ? await tlsAcceptor(tls) : undefined,
+        tls: await tlsAcceptor(tls),
         explain,
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,
