@@ -1,9 +1,12 @@
 // The floors the memory bench measures appserve against: what the runtime itself costs before any
 // of appserve's code, so a target that sits below the floor is shown to be out of reach.
-// Usage: bare_runtime.ts idle | master | net PORT | fork PORT   (prints "ready" on stdout)
+// Usage: bare_runtime.ts idle | master | net PORT | contract PORT | fork PORT
+//        (prints "ready" on stdout)
 //   idle:   nothing but a timer (the runtime's own RSS)
 //   master: libc through appserve's FFI and one spawned child (what any appserve master must do)
 //   net:    a node:net listener answering every request with one fixed reply (the worker's floor)
+//   contract: the same, building per request the Request and Response any fetch server owes its
+//           app (fixed_reply.ts): the loaded floor of a fetch server on node:net
 //   fork:   starts this program again as `net PORT` (the start-up floor of any pre-fork server:
 //           two runtime starts, one after the other)
 
@@ -35,6 +38,9 @@ if (mode === "idle") {
     socket.on("data", () => socket.write(reply));
     socket.on("error", () => socket.destroy());
   }).listen({ host: "127.0.0.1", port: Number(port) }, ready);
+} else if (mode === "contract" && Number(port) > 0) {
+  const { fetchContract, fixedReplyServer } = await import("./fixed_reply.ts");
+  fixedReplyServer(fetchContract).listen({ host: "127.0.0.1", port: Number(port) }, ready);
 } else if (mode === "fork" && Number(port) > 0) {
   const { spawn } = await import("node:child_process");
   const { fileURLToPath } = await import("node:url");
@@ -46,7 +52,9 @@ if (mode === "idle") {
     : [argv[1]];
   spawn(execPath, [...self, "net", port], { stdio: "inherit" });
 } else {
-  console.error("bare_runtime: usage: bare_runtime.ts idle | master | net PORT | fork PORT");
+  console.error(
+    "bare_runtime: usage: bare_runtime.ts idle | master | net PORT | contract PORT | fork PORT",
+  );
   const { exit } = await import("node:process");
   exit(2);
 }

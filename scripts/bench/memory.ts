@@ -29,6 +29,7 @@ import {
   ussMb,
 } from "./procs.ts";
 import { errorCount, runWrk, wrkArgs, wrkAvailable } from "./wrk.ts";
+import { DENO_WORKER_V8_FLAGS } from "../../src/master/worker_launch.ts";
 
 const USAGE = `Usage: deno run -A scripts/bench/memory.ts [OPTIONS]
 
@@ -185,6 +186,13 @@ function rows(floors: boolean, bareBinary: string, base: string | undefined): Ro
       command: (p) => deno(abs(BARE), "net", String(p)),
     },
     {
+      // Under the V8 flags appserve gives its Deno workers: the floor of their loaded RSS.
+      name: "floor: Deno, node:net fixed reply + Request and Response, workers' V8 flags",
+      kind: "floor",
+      serves: true,
+      command: (p) => deno(...DENO_WORKER_V8_FLAGS, abs(BARE), "contract", String(p)),
+    },
+    {
       name: "floor: Deno, a process that starts a node:net child",
       kind: "floor",
       serves: true,
@@ -208,6 +216,12 @@ function rows(floors: boolean, bareBinary: string, base: string | undefined): Ro
       kind: "floor",
       serves: true,
       command: (p) => [bareBinary, ["net", String(p)]],
+    },
+    {
+      name: "floor: compiled Bun program, node:net fixed reply + Request and Response",
+      kind: "floor",
+      serves: true,
+      command: (p) => [bareBinary, ["contract", String(p)]],
     },
     {
       name: "floor: compiled Bun program that starts itself as a node:net child",
