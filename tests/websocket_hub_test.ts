@@ -2,10 +2,13 @@
 // upgrade request the app does not upgrade, the errors of each shape, and the counts it reports.
 
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { Socket } from "node:net";
 import type { FetchHandler, WebSocketHandlers } from "../src/fetch_handler.ts";
 import { WebSocketHub, type WebSocketHubOptions } from "../src/http/websocket/hub.ts";
 import { RawClient, withServer } from "./_http_server.ts";
 import { connect } from "./_ws_client.ts";
+import { encodeFrame } from "./_ws_raw.ts";
 
 const UPGRADE = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -99,4 +102,56 @@ Deno.test("the hub counts sessions, says 1001 to each on a graceful close and en
   assert.equal(h.open, 0);
   assert.deepEqual(counts, [[1, true], [2, true], [1, false], [0, false]]);
   assert.deepEqual(ended, [101, 101]);
+});
+
+Deno.test("the answers to the frames of one chunk leave in one write, not one write each", async () => {
+  const h = hub();
+  h.setHandlers({ message: (ws, m) => ws.send(m) });
+  const handler: FetchHandler = (request, info) => {
+    info.upgrade!(request);
+    return undefined as unknown as Response;
+  };
+  // Every write of a node:net socket in this process; the client is Deno's own, not node:net.
+  const proto = Socket.prototype as unknown as Record<"_write" | "_writev", Function>;
+  const saved = { _write: proto._write, _writev: proto._writev };
+  let writes = 0;
+  for (const name of ["_write", "_writev"] as const) {
+    proto[name] = function (this: Socket, ...args: unknown[]) {
+      writes++;
+      return saved[name].apply(this, args);
+    };
+  }
+  try {
+    await withServer(handler, { websocket: h }, async (port) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        const read = async (until: (text: string) => boolean): Promise<string> => {
+          let text = "";
+          const buf = new Uint8Array(4096);
+          while (!until(text)) {
+            const n = await conn.read(buf);
+            if (n === null) throw new Error(`closed after ${JSON.stringify(text)}`);
+            text += new TextDecoder("latin1").decode(buf.subarray(0, n));
+          }
+          return text;
+        };
+        await conn.write(new TextEncoder().encode(UPGRADE));
+        assert.match(await read((t) => t.includes("\r\n\r\n")), /^HTTP\/1\.1 101 /);
+        writes = 0;
+        const frames = Array.from(
+          { length: 8 },
+          (_, i) => encodeFrame({ op: 1, payload: `m${i}` }, 1024),
+        );
+        await conn.write(new Uint8Array(Buffer.concat(frames)));
+        // Eight echoes of four bytes each: 0x81, 2, "m", digit.
+        const echoes = await read((t) => t.length >= 32);
+        assert.equal(echoes, Array.from({ length: 8 }, (_, i) => `\x81\x02m${i}`).join(""));
+        assert.ok(writes < 8, `${writes} writes for 8 answers to one chunk`);
+      } finally {
+        conn.close();
+      }
+    });
+  } finally {
+    Object.assign(proto, saved);
+  }
 });

@@ -12,6 +12,7 @@ import {
   createWsServer,
   guardRepeatedEnd,
   loadWsLibrary,
+  writeAnswersPerChunk,
 } from "../../src/http/websocket/ws_library.ts";
 
 const port = Number(process.argv[2]);
@@ -36,6 +37,7 @@ function onHead(socket: Socket, head: string, rest: Buffer): void {
   guardRepeatedEnd(socket as unknown as { end(...a: unknown[]): unknown });
   wss.handleUpgrade({ method, url, headers, socket }, socket, rest, (ws) => {
     guardRepeatedEnd((ws as unknown as { _receiver?: { end(): unknown } })._receiver);
+    writeAnswersPerChunk(socket);
     ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
   });
 }

@@ -20,6 +20,7 @@ import {
   guardRepeatedEnd,
   loadWsLibrary,
   type UpgradeRequestLike,
+  writeAnswersPerChunk,
   wsLibraryLoaded,
   type WsServer,
   type WsSocket,
@@ -312,6 +313,7 @@ export class WebSocketHub {
     const started = performance.now();
     const done = (ws: WsSocket) => {
       guardRepeatedEnd((ws as unknown as { _receiver: { end(): unknown } })._receiver);
+      writeAnswersPerChunk(socket);
       const s = session = new OpenSession(ws, socket, idleMs);
       const in0 = s.lastRead;
       const out0 = socket.bytesWritten;

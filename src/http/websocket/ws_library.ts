@@ -98,3 +98,21 @@ export function guardRepeatedEnd(target: { end(...a: unknown[]): unknown } | und
     return this.writableEnded ? this : end.apply(this, a);
   };
 }
+
+/**
+ * ws parses all the frames of a chunk it reads at once, and an app answers each message as it
+ * comes: with the socket corked around ws's own `data` listener (there since the handshake), the
+ * answers to one chunk leave in one write instead of one write each (docs/architecture.md).
+ */
+export function writeAnswersPerChunk(socket: Socket): void {
+  socket.prependListener("data", corkChunk);
+  socket.on("data", uncorkChunk);
+}
+
+function corkChunk(this: Socket): void {
+  this.cork();
+}
+
+function uncorkChunk(this: Socket): void {
+  this.uncork();
+}
