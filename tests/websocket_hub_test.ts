@@ -112,7 +112,8 @@ Deno.test("the answers to the frames of one chunk leave in one write, not one wr
     return undefined as unknown as Response;
   };
   // Every write of a node:net socket in this process; the client is Deno's own, not node:net.
-  const proto = Socket.prototype as unknown as Record<"_write" | "_writev", Function>;
+  type Write = (this: Socket, ...args: unknown[]) => unknown;
+  const proto = Socket.prototype as unknown as Record<"_write" | "_writev", Write>;
   const saved = { _write: proto._write, _writev: proto._writev };
   let writes = 0;
   for (const name of ["_write", "_writev"] as const) {
