@@ -123,3 +123,16 @@ Deno.test("ThreadBoard: the worker's open and kept-alive connections are the thr
   b.setOpen(2, 1, 0);
   assert.deepEqual([b.total(), b.kept()], [7, 3]);
 });
+
+Deno.test("ThreadBoard: what is on its way to a thread stays counted after it stops taking", () => {
+  const b = board(2);
+  b.setOpen(0, 2);
+  b.setPending(0, 2);
+  assert.equal(b.divert(0), 1);
+  // The sibling drains now: the connection handed to it is still on its way (its drain waits).
+  b.setTaking(1, false);
+  assert.equal(b.incoming(1), 1);
+  assert.equal(b.divert(0), -1, "a draining thread gets nothing new");
+  b.arrived(1);
+  assert.equal(b.incoming(1), 0);
+});

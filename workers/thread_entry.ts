@@ -255,14 +255,28 @@ function adopt(message: Extract<ToThread, { t: "conn" }>): void {
   }
 }
 
+// A hand-off crosses two message ports in milliseconds; one not here by then is not coming.
+const HANDOFF_WAIT_MS = 1000;
+
 async function drain(graceMs: number): Promise<void> {
   const s = serving;
   if (s) {
     s.draining = true;
     s.board.setTaking(s.index, false);
-    await Promise.all(
-      [...s.servers.values()].map((server) => closeWithin(server, graceMs)),
-    );
+    const end = Date.now() + graceMs;
+    const closeAll = () =>
+      Promise.all(
+        [...s.servers.values()].map((server) => closeWithin(server, Math.max(0, end - Date.now()))),
+      );
+    await closeAll();
+    // A sibling may have handed this thread a connection just before it stopped taking: that one
+    // is on its way (counted on the board) and is served, with connection: close, before this
+    // thread says it drained (the process ends threads that did).
+    const until = Math.min(end, Date.now() + HANDOFF_WAIT_MS);
+    while (s.board.incoming(s.index) > 0 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await closeAll();
+    }
     await s.log.close();
   }
   post({ t: "drained" });

@@ -74,6 +74,11 @@ export class ThreadBoard {
     }
   }
 
+  /** Connections on their way to thread `index` (handed to it, not yet arrived). */
+  incoming(index: number): number {
+    return Atomics.load(this.#a, index * FIELDS + INCOMING);
+  }
+
   /** Open connections of thread `index`, with those on their way to it. */
   load(index: number): number {
     const at = index * FIELDS;

@@ -136,7 +136,7 @@ export class ThreadPool {
   /** A thread hands a connection to a sibling (thread_board.ts); one gone passes it on. */
   #handOff(message: Extract<ToPool, { t: "handoff" }>): void {
     const { fd, listener, unix } = message;
-    let thread = this.#at(message.to);
+    let thread = this.#at(message.to) ?? this.#draining(message.to);
     if (thread === undefined) {
       this.#board.arrived(message.to);
       const to = this.#board.fewest();
@@ -152,6 +152,18 @@ export class ThreadPool {
     const n = ++thread.posted;
     thread.handed.push({ n, fd });
     thread.post({ t: "conn", fd, listener, unix, n });
+  }
+
+  /**
+   * The live thread at `index` if it was told to drain: a sibling handed it this connection before
+   * it stopped taking, and its drain waits for what is on its way to it (workers/thread_entry.ts).
+   */
+  #draining(index: number): ThreadHandle | undefined {
+    if (index < 0 || !this.#stopping) return undefined;
+    for (const thread of this.#threads) {
+      if (thread.index === index && thread.live && thread.drained !== undefined) return thread;
+    }
+    return undefined;
   }
 
   /** The live thread at `index` on the board, if it accepts. */

@@ -41,6 +41,21 @@ http {
 const SCENARIOS = [
   { name: "HUP", flags: [] as string[], signal: "SIGHUP" as const },
   { name: "--max-requests", flags: ["--max-requests", "300", "--max-requests-jitter", "100"] },
+  {
+    // Threads hand connections to each other: one handed over as its thread drains is served.
+    // Fewer recycles than async's: a gthread worker starts its threads before it serves.
+    name: "gthread --max-requests",
+    flags: [
+      "-k",
+      "gthread",
+      "--threads",
+      "2",
+      "--max-requests",
+      "500",
+      "--max-requests-jitter",
+      "100",
+    ],
+  },
 ];
 
 for (const keepalive of [true, false]) {
