@@ -195,16 +195,21 @@ e2e("an error log that fills up is reported on stderr and serving goes on", asyn
   // Not even "Listening at" reaches the error log: the port is chosen here.
   const url = `http://127.0.0.1:${await freePort()}`;
   const server = start(target, ["--error-logfile", "/dev/full", "-b", url.slice(7), PID_APP]);
-  await server.waitFor(
-    /\[\d+\] \[ERROR\] Cannot write error log "\/dev\/full": .*(ENOSPC|No space)/,
-  );
-  const pid = pidOf(await getWhenReady(url));
-  for (const path of ["/boom", "/", "/boom", "/"]) {
-    const answer = await get(`${url}${path}`);
-    assert.equal(answer.status, path === "/boom" ? 500 : 200);
+  let pid: number;
+  try {
+    await server.waitFor(
+      /\[\d+\] \[ERROR\] Cannot write error log "\/dev\/full": .*(ENOSPC|No space)/,
+    );
+    pid = pidOf(await getWhenReady(url));
+    for (const path of ["/boom", "/", "/boom", "/"]) {
+      const answer = await get(`${url}${path}`);
+      assert.equal(answer.status, path === "/boom" ? 500 : 200);
+    }
+    assert.equal(pidOf(await get(url)), pid, "the same worker serves on");
+  } finally {
+    await server.stop();
   }
-  assert.equal(pidOf(await get(url)), pid, "the same worker serves on");
-  const result = await server.stop();
+  const result = await server.exited;
   assert.equal(result.code, 0, result.stderr);
   // Once per process, master and worker.
   const reporters = [...result.stderr.matchAll(/\[(\d+)\] \[ERROR\] Cannot write error log/g)]
