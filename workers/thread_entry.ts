@@ -19,6 +19,7 @@ import type { FetchHandler } from "../src/http/types.ts";
 import { createLogger } from "../src/log/create_logger.ts";
 import { withRequestSpans } from "../src/log/request_span.ts";
 import type { Logger } from "../src/log/logger.ts";
+import { guardStdStreams } from "../src/log/std_streams.ts";
 import { detectRuntime } from "../src/runtime/mod.ts";
 import type { Runtime } from "../src/runtime/types.ts";
 import { type ToPool, type ToThread, versionMismatch } from "../src/ipc/messages.ts";
@@ -46,6 +47,8 @@ import type { WebSocketHub } from "../src/http/websocket/hub.ts";
 
 // deno-lint-ignore no-explicit-any
 const scope = globalThis as any;
+// A thread's process.stdout and stderr are its own streams: a failed write must not end it.
+guardStdStreams();
 const TICK_MS = 250;
 
 function post(message: ToPool): void {

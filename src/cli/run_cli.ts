@@ -38,6 +38,7 @@ import { renderHelp, renderTopicHelp } from "./help.ts";
 import { checkAppModule, checkConfig, checkTmpDir, socketGroupOf } from "./check_config.ts";
 import { DAEMON_ENV, daemonize } from "./daemon.ts";
 import { StartupReport } from "./startup_report.ts";
+import { guardStdStreams } from "../log/std_streams.ts";
 
 interface ServeContext {
   argv: string[];
@@ -218,6 +219,9 @@ export interface CliOptions {
  * an AppserveError (which carries one) when the configuration or the start fails.
  */
 export async function runCli(argv: string[], options: CliOptions): Promise<number> {
+  // A closed pipe on stdout or stderr (`appserve --help | head -1`, a log reader gone) must not
+  // end the master.
+  guardStdStreams();
   const runtime = options.runtime ?? await detectRuntime();
   const report = options.report ?? new StartupReport(undefined, {});
   const startCwd = process.cwd();

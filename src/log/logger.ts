@@ -13,6 +13,7 @@ import {
 } from "./access_format.ts";
 import { LineBuffer } from "./line_buffer.ts";
 import { type LogSink, openSink } from "./sinks.ts";
+import { writeStd } from "./std_streams.ts";
 import type { Metrics } from "./statsd.ts";
 import type { OtelLogs, SpanIds } from "./otel_logs.ts";
 import { spanIdsOf } from "./request_span.ts";
@@ -139,9 +140,24 @@ export class Logger {
     this.#format = options.accessFormat ?? DEFAULT_ACCESS_LOG_FORMAT;
     this.#json = options.format === "json";
     this.#writer = compileAccessWriter(this.#format, { json: this.#json });
-    this.#errorSink = openSink(options.file ?? "", { what: "error log", stream: "stderr" });
+    const errorFile = options.file ?? "";
+    this.#errorSink = openSink(errorFile, {
+      what: "error log",
+      stream: "stderr",
+      // Said on stderr when the error log is a file (under --capture-output stderr is that
+      // file, and the line is dropped too); a failing stderr has nowhere to say it.
+      failed: (message) => {
+        if (errorFile && errorFile !== "-") {
+          writeStd("stderr", `${this.formatError("error", message, new Date())}\n`);
+        }
+      },
+    });
     this.#accessSink = options.accessLog
-      ? openSink(options.accessLog, { what: "access log", stream: "stdout", reportFailures: true })
+      ? openSink(options.accessLog, {
+        what: "access log",
+        stream: "stdout",
+        failed: (message) => this.error(message),
+      })
       : undefined;
     this.#syslog = options.syslog;
     // As gunicorn: with syslog on, access lines go there even when accesslog is unset.

@@ -5,8 +5,8 @@
 // simply opens the path again, losing no line and writing none twice.
 
 import { closeSync, openSync, writeSync } from "node:fs";
-import process from "node:process";
 import { ConfigError } from "../errors.ts";
+import { writeStd } from "./std_streams.ts";
 
 /** One log's destination. */
 export interface LogSink {
@@ -27,11 +27,10 @@ export interface SinkOptions {
   /** The stream "-" and "" stand for. */
   stream: "stdout" | "stderr";
   /**
-   * Say on stderr, once, that a write failed (a full disk). Off for the error log: stderr is
-   * that very file under --capture-output, and a line that cannot be written has no better
-   * place to go. @default false
+   * Told, once, that a write failed (a full disk, a pipe whose reader is gone), with one line
+   * saying so; the sink drops the lines it cannot write and serving goes on.
    */
-  reportFailures?: boolean;
+  failed?: (message: string) => void;
 }
 
 function openAppend(path: string, what: string): number {
@@ -54,13 +53,23 @@ const encoder = new TextEncoder();
  * file appended to (O_APPEND keeps lines of master and workers whole).
  */
 export function openSink(path: string, options: SinkOptions): LogSink {
-  if (!path || path === "-") {
-    const out = process[options.stream];
+  const stream = !path || path === "-";
+  // A write error is said once at most, and never stops serving, a reopen or the exit.
+  let reported = false;
+  const failed = (error: unknown) => {
+    if (reported) return;
+    reported = true;
+    const where = stream ? `to ${options.stream}` : `"${path}"`;
+    options.failed?.(`Cannot write ${options.what} ${where}: ${(error as Error).message}`);
+  };
+  if (stream) {
     let closed = false;
     return {
       // The stream may hold the chunk after this returns.
       write: (chunk) => {
-        if (!closed) out.write(typeof chunk === "string" ? chunk : chunk.slice());
+        if (!closed) {
+          writeStd(options.stream, typeof chunk === "string" ? chunk : chunk.slice(), failed);
+        }
       },
       reopen: () => {},
       close: () => {
@@ -69,15 +78,6 @@ export function openSink(path: string, options: SinkOptions): LogSink {
     };
   }
   let fd = openAppend(path, options.what);
-  // A write error is said once at most, and never stops serving, a reopen or the exit.
-  let reported = !options.reportFailures;
-  const failed = (error: unknown) => {
-    if (reported) return;
-    reported = true;
-    process.stderr.write(
-      `appserve: cannot write ${options.what} "${path}": ${(error as Error).message}\n`,
-    );
-  };
   const closeQuietly = (old: number) => {
     try {
       closeSync(old);

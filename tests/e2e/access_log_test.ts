@@ -1,10 +1,25 @@
 // The access log end to end: gunicorn's default line, stdout, unix sockets,
-// USR1 reopening and an unwritable path.
+// USR1 reopening, an unwritable path, and stdout or stderr whose reader is gone.
 
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import { e2e, eventually, FIXTURES, get, run, start, tempDir } from "../_helpers.ts";
+import {
+  childPids,
+  e2e,
+  eventually,
+  FIXTURES,
+  freePort,
+  get,
+  getWhenReady,
+  type HttpAnswer,
+  pidOf,
+  run,
+  sleep,
+  start,
+  type Target,
+  tempDir,
+} from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const TIME = String.raw`\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]`;
@@ -168,7 +183,118 @@ e2e("an access log that fills up is reported and serving goes on", async (target
   }
   const result = await server.stop();
   assert.equal(result.code, 0, result.stderr);
-  const reports = result.stderr.split('appserve: cannot write access log "/dev/full"').length - 1;
+  const reports = result.stderr.split('Cannot write access log "/dev/full"').length - 1;
   assert.equal(reports, 1, result.stderr);
-  assert.match(result.stderr, /cannot write access log "\/dev\/full": .*(ENOSPC|No space)/);
+  assert.match(
+    result.stderr,
+    /\[ERROR\] Cannot write access log "\/dev\/full": .*(ENOSPC|No space)/,
+  );
+});
+
+e2e("an error log that fills up is reported on stderr and serving goes on", async (target) => {
+  // Not even "Listening at" reaches the error log: the port is chosen here.
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const server = start(target, ["--error-logfile", "/dev/full", "-b", url.slice(7), PID_APP]);
+  let pid: number;
+  try {
+    await server.waitFor(
+      /\[\d+\] \[ERROR\] Cannot write error log "\/dev\/full": .*(ENOSPC|No space)/,
+    );
+    pid = pidOf(await getWhenReady(url));
+    for (const path of ["/boom", "/", "/boom", "/"]) {
+      const answer = await get(`${url}${path}`);
+      assert.equal(answer.status, path === "/boom" ? 500 : 200);
+    }
+    assert.equal(pidOf(await get(url)), pid, "the same worker serves on");
+  } finally {
+    await server.stop();
+  }
+  const result = await server.exited;
+  assert.equal(result.code, 0, result.stderr);
+  // Once per process, master and worker.
+  const reporters = [...result.stderr.matchAll(/\[(\d+)\] \[ERROR\] Cannot write error log/g)]
+    .map((m) => Number(m[1]));
+  assert.deepEqual(reporters.sort(), [server.pid, pid].sort(), result.stderr);
+});
+
+// A pipe whose reader is gone: the first write after that fails with EPIPE. Every worker class,
+// threads included (each gthread thread writes its own access lines).
+const CLASSES = [["-k", "async"], ["-k", "sync"], ["-k", "gthread", "--threads", "2"]];
+
+/** An answer, or a failure after 10 s (a worker that died mid-request may leave it hanging). */
+function answer(url: string): Promise<HttpAnswer> {
+  return Promise.race([
+    get(url),
+    sleep(10_000).then(() => Promise.reject(new Error(`no answer from ${url} in 10 s`))),
+  ]);
+}
+
+/** Requests the same worker answers, with `also` (requests that make error-log lines) between. */
+async function servesOn(url: string, pid: number, also: string[] = []): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    for (const path of also) await answer(`${url}${path}`);
+    const served = await answer(`${url}/n${i}`);
+    assert.equal(served.status, 200, served.body);
+    assert.equal(pidOf(served), pid, "the same worker serves on");
+    // Each access line in a batch of its own.
+    await sleep(40);
+  }
+}
+
+async function stdoutGone(target: Target, workerClass: string[]): Promise<void> {
+  const server = start(target, [
+    ...workerClass,
+    "--access-logfile",
+    "-",
+    "-b",
+    "127.0.0.1:0",
+    PID_APP,
+  ]);
+  server.child.stdout!.destroy();
+  try {
+    const url = await server.ready(1);
+    const pid = pidOf(await answer(url));
+    await servesOn(url, pid);
+    await eventually(
+      () => server.stderr.includes("Cannot write access log to stdout"),
+      "the report",
+    );
+    await servesOn(url, pid);
+    assert.deepEqual(childPids(server.pid), [pid], "no worker was replaced");
+  } finally {
+    await server.stop();
+  }
+  const result = await server.exited;
+  assert.equal(result.code, 0, result.stderr);
+  // Said once in the error log, by each process or thread that wrote access lines.
+  const reports = result.stderr.match(/\[ERROR\] Cannot write access log to stdout: .*EPIPE.*/g);
+  assert.ok(reports && reports.length <= (workerClass.includes("gthread") ? 2 : 1), result.stderr);
+  assert.doesNotMatch(result.stderr, /exited with code|Replacing thread|Uncaught/, result.stderr);
+}
+
+e2e("an access log on a stdout nobody reads any more: serving goes on", async (target) => {
+  for (const workerClass of CLASSES) await stdoutGone(target, workerClass);
+});
+
+async function stderrGone(target: Target, workerClass: string[]): Promise<void> {
+  const server = start(target, [...workerClass, "-b", "127.0.0.1:0", PID_APP]);
+  try {
+    const url = await server.ready(1);
+    const pid = pidOf(await answer(url));
+    server.child.stderr!.destroy();
+    // /boom's error lines come from the worker (a thread under gthread), USR1's from the master.
+    await servesOn(url, pid, ["/boom"]);
+    server.signal("SIGUSR1");
+    await sleep(300);
+    await servesOn(url, pid, ["/boom"]);
+    assert.ok(!server.ended, "the master serves on");
+    assert.deepEqual(childPids(server.pid), [pid], "no worker was replaced");
+  } finally {
+    await server.stop();
+  }
+  assert.equal((await server.exited).code, 0);
+}
+
+e2e("an error log on a stderr nobody reads any more: serving goes on", async (target) => {
+  for (const workerClass of CLASSES) await stderrGone(target, workerClass);
 });
