@@ -17,6 +17,7 @@ import type { ArbiterContext } from "./arbiter_context.ts";
 import { BacklogMetric } from "./backlog_metric.ts";
 import { EventQueue } from "./event_queue.ts";
 import { Generations } from "./generations.ts";
+import { processTitle } from "../process_title.ts";
 import { Reexec } from "./reexec.ts";
 import { watchForReload } from "./reloader.ts";
 import { installSignals, MASTER_SIGNALS, type MasterSignal, shortName } from "./signals.ts";
@@ -292,13 +293,20 @@ export class Arbiter {
     const refusal = this.#usr2.refusal();
     if (refusal) return this.#ctx.log.warning(refusal);
     await this.#ctx.hooks.run("pre_exec", this.#server());
-    this.#ctx.log.info(`Started new master with pid: ${this.#usr2.start(this.#ctx)}`);
+    try {
+      this.#ctx.log.info(`Started new master with pid: ${await this.#usr2.start(this.#ctx)}`);
+    } catch (error) {
+      if (!(error instanceof AppserveError)) throw error;
+      this.#ctx.log.error(error.message);
+    }
   }
 
   // A USR2 child becomes the master of record once its parent is gone.
   #maybePromote(): void {
     if (!this.#usr2.promoted()) return;
     this.#ctx.log.info("Master has been promoted.");
+    // The title loses the ".2" a USR2 child starts with, as gunicorn's does.
+    this.#ctx.runtime.setProcessTitle(processTitle("master", this.#ctx.config));
     this.#ctx.pidfile?.rename(this.#ctx.pidfile.path.replace(/\.2$/, ""));
     this.#ctx.onPromoted?.();
   }

@@ -4,9 +4,10 @@
 
 import type { ChildProcess } from "node:child_process";
 import { spawnWithFds, type SpawnWithFdsOptions } from "./spawn.ts";
+import { AppserveError, osReason } from "../errors.ts";
 import { encodeReexecFds, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import type { Listener } from "../net/listeners.ts";
-import type { Runtime } from "../runtime/types.ts";
+import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { isAlive } from "./pidfile.ts";
 
 /** Set in a re-exec'd master: the pid of the master that started it. */
@@ -22,9 +23,11 @@ export interface ReexecOptions {
   listeners: Listener[];
 }
 
-export function reexec(options: ReexecOptions): ChildProcess {
+export function reexec(
+  options: ReexecOptions,
+  command: SelfCommand = options.runtime.masterCommand(options.argv),
+): ChildProcess {
   const { runtime, listeners } = options;
-  const command = runtime.masterCommand(options.argv);
   const spawnOptions: SpawnWithFdsOptions = {
     stdio: ["ignore", "inherit", "inherit"],
     env: options.env,
@@ -56,15 +59,38 @@ export class Reexec {
     return undefined;
   }
 
-  /** Starts the new master; returns its pid. */
-  start(options: ReexecOptions): number | undefined {
-    this.#child = reexec(options);
-    return this.#child.pid;
+  /**
+   * Starts the new master; returns its pid. Throws an AppserveError, one line, when the
+   * program cannot be started (its file gone mid-deploy, not executable): no new master
+   * then, so the next USR2 may try again.
+   */
+  async start(options: ReexecOptions): Promise<number> {
+    const command = options.runtime.masterCommand(options.argv);
+    const cannot = (error: unknown) =>
+      new AppserveError(
+        `Cannot start a new master from ${command.command}: ${osReason(error)}; ` +
+          "this master serves on",
+        1,
+      );
+    let child: ChildProcess;
+    try {
+      child = reexec(options, command);
+    } catch (error) {
+      throw cannot(error);
+    }
+    // A spawn that failed has no pid and says why in an "error" event, on a later tick; a
+    // listener also keeps any later one from being an uncaught exception.
+    const failed = new Promise<unknown>((resolve) => child.on("error", resolve));
+    if (child.pid === undefined) throw cannot(await failed);
+    this.#child = child;
+    return child.pid;
   }
 
   /** A new master started here still runs (it holds the listeners too). */
   get running(): boolean {
-    return this.#child !== undefined && this.#child.exitCode === null;
+    // A new master killed by a signal has a signalCode and no exitCode.
+    return this.#child !== undefined && this.#child.exitCode === null &&
+      this.#child.signalCode === null;
   }
 
   /** True once, when the master that started this one has gone: this one takes over. */

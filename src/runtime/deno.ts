@@ -2,6 +2,7 @@
 // server through Deno.serve, and re-execution through `deno run`.
 
 import { Socket } from "node:net";
+import process from "node:process";
 import type { FetchHandler, ServeInfo, WebSocketUpgrader } from "../fetch_handler.ts";
 import type {
   Libc,
@@ -21,6 +22,11 @@ const staticBody = once(staticBodyReader);
 
 // Flags every re-executed process needs; --unstable-net enables reusePort.
 const RUN_FLAGS = ["run", "--allow-all", "--unstable-net", "--quiet"];
+
+// Deno's executable as started: Deno.execPath() reads /proc/self/exe at each call, which once a
+// deploy has replaced the file names "PATH (deleted)" for good, so USR2 could never start the
+// new one; process.execPath was taken at start.
+const EXEC_PATH = process.execPath;
 
 function loadLibc(): Libc {
   const lib = Deno.dlopen(LIBC_PATH, LIBC_SYMBOLS);
@@ -128,11 +134,11 @@ export const denoRuntime: Runtime = {
       ? new URL("./thread_entry.js", Deno.mainModule).href
       : THREAD_ENTRY.href,
   workerCommand: (): SelfCommand => ({
-    command: Deno.execPath(),
+    command: EXEC_PATH,
     args: [...RUN_FLAGS, WORKER_ENTRY.pathname],
   }),
   masterCommand: (argv: string[]): SelfCommand => ({
-    command: Deno.execPath(),
+    command: EXEC_PATH,
     args: [...RUN_FLAGS, CLI_ENTRY.pathname, ...argv],
   }),
   embeddedFile: () => Promise.resolve(undefined),

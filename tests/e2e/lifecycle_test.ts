@@ -2,7 +2,7 @@
 // TTIN/TTOU, pidfile and boot failures, observed through logs and pids.
 
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   alive,
@@ -14,12 +14,15 @@ import {
   freePort,
   get,
   getWhenReady,
+  hasStackTrace,
   load,
   pidOf,
   run,
+  type Server,
   sleep,
   start,
   startSocketActivated,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 
@@ -216,6 +219,152 @@ e2eUnderLoad(
     } finally {
       cleanups.reverse().forEach((cleanup) => cleanup());
       dir.remove();
+    }
+  },
+);
+
+const cmdline = (pid: number) =>
+  readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0+$/, "").replaceAll("\0", " ").trim();
+
+/** SIGKILLs `pid` and its children, where they still run (a test's clean-up). */
+function killTree(pid: number): void {
+  for (const each of [pid, ...childPids(pid)]) if (alive(each)) process.kill(each, "SIGKILL");
+}
+
+/**
+ * `target` run from a copy of the executable a USR2 re-executes (the binary, or deno under
+ * `deno run`), which a deploy may remove and put back.
+ */
+function fromCopy(target: Target, dir: string) {
+  const copy = join(dir, target.name === "deno" ? "deno" : "appserve");
+  const restore = () => {
+    copyFileSync(target.command, copy);
+    chmodSync(copy, 0o755);
+  };
+  restore();
+  return { target: { ...target, command: copy }, copy, restore, remove: () => rmSync(copy) };
+}
+
+const USR2_ANSWER =
+  /Started new master with pid: (\S+)|Cannot start a new master|USR2 signal ignored/g;
+
+/** Sends USR2 and returns the new master's pid once it listens; fails on any other answer. */
+async function usr2(old: Server, url: string): Promise<number> {
+  const before = old.all(USR2_ANSWER).length;
+  old.signal("SIGUSR2");
+  await eventually(() => old.all(USR2_ANSWER).length > before, "the USR2 answer");
+  const answer = old.all(USR2_ANSWER)[before];
+  assert.match(answer[1] ?? "", /^\d+$/, old.stderr);
+  const next = Number(answer[1]);
+  await eventually(() =>
+    old.all(
+      new RegExp(`\\[${next}\\] \\[INFO\\] Listening at: ${url.replaceAll(".", "\\.")}`, "g"),
+    ).length === 1, "the new master listens");
+  return next;
+}
+
+e2e(
+  "USR2 with the executable gone: one error line, the master serves on, the next USR2 works",
+  async (t) => {
+    const dir = tempDir();
+    const pids: number[] = [];
+    try {
+      const program = fromCopy(t, dir.path);
+      const old = start(program.target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+      pids.push(old.pid);
+      const url = await old.ready(1);
+      // A deploy that removes the program before copying the new one in.
+      program.remove();
+      old.signal("SIGUSR2");
+      await old.waitFor(/Started new master with pid|Cannot start a new master/);
+      // Anything that follows the line (a stack trace) has had time to come.
+      await sleep(500);
+      const errors = old.stderr.split("\n").filter((line) => line.includes("[ERROR]"));
+      assert.deepEqual(
+        errors.map((line) => line.replace(/^.*\[ERROR\] /, "")),
+        [
+          `Cannot start a new master from ${program.copy}: No such file or directory; ` +
+          "this master serves on",
+        ],
+        old.stderr,
+      );
+      assert.ok(!hasStackTrace(old.stderr), old.stderr);
+      assert.doesNotMatch(old.stderr, /Started new master/);
+      assert.match((await get(url)).body, /^hello pid/);
+      // The program is back: the next USR2 starts a new master.
+      program.restore();
+      const next = await usr2(old, url);
+      pids.push(next);
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      old.signal("SIGTERM");
+      await eventually(() => !alive(old.pid), "the old master exits");
+      await eventually(
+        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      assert.match((await get(url)).body, /^hello pid/);
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master stops");
+    } finally {
+      pids.forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e("a new master killed by a signal does not block the next USR2", async (t) => {
+  const pids: number[] = [];
+  try {
+    const old = start(t, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+    pids.push(old.pid);
+    const url = await old.ready(1);
+    const first = await usr2(old, url);
+    pids.push(first);
+    process.kill(first, "SIGKILL");
+    // Reaped by the old master (a zombie still has its /proc entry), which then learns how it ended.
+    await eventually(() => !existsSync(`/proc/${first}`), "the killed master reaped");
+    await sleep(200);
+    const second = await usr2(old, url);
+    pids.push(second);
+    assert.doesNotMatch(old.stderr, /USR2 signal ignored/);
+    assert.notEqual(second, first);
+    assert.match((await get(url)).body, /^hello pid/);
+  } finally {
+    pids.forEach(killTree);
+  }
+});
+
+e2e(
+  "a promoted master's title drops the .2 of a USR2 child, its workers' titles have none",
+  async (t) => {
+    const pids: number[] = [];
+    try {
+      const old = start(t, ["-w", "1", "-n", "shop", "-b", "127.0.0.1:0", PID_APP]);
+      pids.push(old.pid);
+      const url = await old.ready(1);
+      const next = await usr2(old, url);
+      pids.push(next);
+      await eventually(() => cmdline(next) === "appserve: master [shop].2", "the child's title");
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      old.signal("SIGTERM");
+      await eventually(
+        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      await eventually(() => cmdline(next) === "appserve: master [shop]", "the promoted title");
+      // The worker from before the promotion, then one started after it.
+      const titled = (pid: number) => cmdline(pid) === "appserve: worker [shop]";
+      const [before] = childPids(next);
+      await eventually(() => titled(before), `worker ${before}'s title`);
+      process.kill(before, "SIGKILL");
+      await eventually(() => {
+        const now = childPids(next);
+        return now.length === 1 && now[0] !== before;
+      }, "a replacement worker");
+      const [after] = childPids(next);
+      await eventually(() => titled(after), `worker ${after}'s title`);
+    } finally {
+      pids.forEach(killTree);
     }
   },
 );
