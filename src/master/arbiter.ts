@@ -65,6 +65,8 @@ export class Arbiter {
   readonly #startUp: StartUp;
   /** Why the master halted, with what the worker said, once it has. */
   haltReason: HaltServer | undefined;
+  /** The first workers were started: a worker that cannot be started later is retried. */
+  #spawned = false;
 
   constructor(ctx: ArbiterContext) {
     this.#ctx = ctx;
@@ -100,6 +102,7 @@ export class Arbiter {
     try {
       await this.#ctx.hooks.run("when_ready", this.#server());
       await this.#manageWorkers();
+      this.#spawned = true;
       for (;;) {
         await this.#events.wait(TICK_MS);
         this.#ctx.notify?.watchdog(performance.now());
@@ -375,7 +378,9 @@ export class Arbiter {
     const current = this.#workers.all().filter((w) =>
       !w.retiring && w.generation === this.#generations.current
     );
-    for (let i = current.length; i < this.#numWorkers; i++) await this.#spawn();
+    for (let i = current.length; i < this.#numWorkers; i++) {
+      if (!await this.#spawn()) break;
+    }
     const surplus = current.length - this.#numWorkers;
     if (surplus > 0) {
       current.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
@@ -399,22 +404,35 @@ export class Arbiter {
     this.#ctx.notify?.status(this.#workers.size);
   }
 
-  async #spawn(): Promise<void> {
+  /**
+   * Starts one worker; false when its program cannot be started. At start that halts; later (a
+   * deploy replacing the executable) it is said and tried again on the next tick.
+   */
+  async #spawn(): Promise<boolean> {
     const { config, runtime, listeners, reusePort, launch, log } = this.#ctx;
     const age = ++this.#age;
     await this.#ctx.hooks.run("pre_fork", this.#server(), { pid: 0, age });
-    this.#workers.spawn({
-      config,
-      runtime,
-      launch,
-      listeners,
-      reusePort,
-      age,
-      generation: this.#generations.current,
-      onMessage: (worker, message) => this.#events.push({ kind: "message", worker, message }),
-      onExit: (worker, code, signal) => this.#events.push({ kind: "exit", worker, code, signal }),
-      warn: (line) => log.warning(line),
-    });
+    try {
+      await this.#workers.spawn({
+        config,
+        runtime,
+        launch,
+        listeners,
+        reusePort,
+        age,
+        generation: this.#generations.current,
+        onMessage: (worker, message) => this.#events.push({ kind: "message", worker, message }),
+        onExit: (worker, code, signal) => this.#events.push({ kind: "exit", worker, code, signal }),
+        warn: (line) => log.warning(line),
+      });
+      return true;
+    } catch (error) {
+      if (!(error instanceof AppserveError) || !this.#spawned) {
+        throw error instanceof AppserveError ? new HaltServer(error.message, 1) : error;
+      }
+      log.error(`${error.message}; trying again`);
+      return false;
+    }
   }
 
   // Stops every worker: polite signal, then SIGKILL after graceful_timeout.

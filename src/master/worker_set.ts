@@ -5,7 +5,7 @@
 
 import type { Readable } from "node:stream";
 import type { Config } from "../config/settings.ts";
-import { HaltServer } from "../errors.ts";
+import { AppserveError, osReason } from "../errors.ts";
 import type { ToMaster } from "../ipc/messages.ts";
 import type { WorkerStatus } from "../ipc/control_protocol.ts";
 import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
@@ -64,8 +64,11 @@ export class WorkerSet {
     return [...this.#workers.values()];
   }
 
-  /** Starts a worker with the listeners, a scoreboard slot and its boot; HaltServer if it cannot. */
-  spawn(o: SpawnOptions): WorkerHandle {
+  /**
+   * Starts a worker with the listeners, a scoreboard slot and its boot. Throws an AppserveError,
+   * one line, when the program cannot be started (its file gone mid-deploy, not executable).
+   */
+  async spawn(o: SpawnOptions): Promise<WorkerHandle> {
     const { config, runtime, listeners } = o;
     const boot = { config, reusePort: o.reusePort, age: o.age };
     const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
@@ -75,9 +78,15 @@ export class WorkerSet {
     const scoreboard = slots && slot >= 0 ? { fd: slots.fd, slot } : undefined;
     const fds = listeners.map((l) => l.fd);
     const child = spawnWorker(runtime, o.launch.command, boot, fds, env, scoreboard);
+    // A spawn that failed has no pid and says why in an "error" event, on a later tick.
+    const failed = new Promise<unknown>((resolve) => child.on("error", resolve));
     if (child.pid === undefined) {
       slots?.free(slot);
-      throw new HaltServer("Cannot start a worker process.", 1);
+      const reason = osReason(await failed);
+      throw new AppserveError(
+        `Cannot start a worker process from ${o.launch.command.command}: ${reason}`,
+        1,
+      );
     }
     const worker = new WorkerHandle(child, child.pid, o.age, o.generation, slot);
     this.#workers.set(worker.pid, worker);

@@ -452,3 +452,47 @@ for (const workerClass of ["sync", "gthread"]) {
     await server.stop();
   });
 }
+
+e2e(
+  "a worker whose program is gone mid-deploy: one error line a try, the master serves on and starts it once the program is back",
+  async (t) => {
+    // Workers of the binary with Deno workers are deno's: the program a deploy replaces here is not
+    // what starts them.
+    if (t.name === "binary-deno") return;
+    const dir = tempDir();
+    let master = 0;
+    try {
+      const program = fromCopy(t, dir.path);
+      const server = start(program.target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
+      master = server.pid;
+      const url = await server.ready(2);
+      program.remove();
+      const [victim] = childPids(server.pid);
+      process.kill(victim, "SIGKILL");
+      await server.waitFor(/Cannot start a worker process/);
+      // Anything that follows the line (a stack trace, the master's exit) has had time to come.
+      await sleep(500);
+      assert.ok(alive(server.pid), server.stderr);
+      assert.ok(!hasStackTrace(server.stderr), server.stderr);
+      assert.match((await get(url)).body, /^hello pid/);
+      program.restore();
+      await eventually(() => childPids(server.pid).length === 2, "the worker started again");
+      const errors = server.stderr.split("\n").filter((line) =>
+        line.includes("[ERROR]") && !line.includes("was sent SIGKILL")
+      );
+      assert.ok(errors.length > 0);
+      for (const line of errors) {
+        assert.equal(
+          line.replace(/^.*\[ERROR\] /, ""),
+          `Cannot start a worker process from ${program.copy}: No such file or directory; ` +
+            "trying again",
+        );
+      }
+      server.signal("SIGTERM");
+      await eventually(() => !alive(server.pid), "the master stops");
+    } finally {
+      if (master) killTree(master);
+      dir.remove();
+    }
+  },
+);
