@@ -2,7 +2,7 @@
 // `FILE:LINE:COL: Name: message`, then the user's stack frames (or, for a syntax
 // error, the offending line with a caret). Deno reports a syntax error as a
 // TypeError whose message holds a code frame and the location; Bun as a
-// BuildMessage with a `position`; a throw at import time as a stack whose first
+// BuildMessage with a `position` (an AggregateError of them for several); a throw at import time as a stack whose first
 // frames are the user's modules. appserve's own frames are left out.
 
 import { readFileSync } from "node:fs";
@@ -95,12 +95,31 @@ function bunMessage(error: { name?: string; message: string; position?: unknown 
   };
 }
 
+// Of several errors at once, the ones listed after the first's report.
+const MORE_SHOWN = 3;
+
+/**
+ * Bun's AggregateError of several BuildMessages (a module with more than one parse error):
+ * the first described as a single one would be, the next few as lines under it.
+ */
+function severalErrors(errors: unknown[]): UserErrorReport {
+  const [first, ...more] = errors.map(describeUserError);
+  const lines = more.slice(0, MORE_SHOWN).map((r) => `    ${r.headline}`);
+  if (more.length > MORE_SHOWN) lines.push(`    and ${more.length - MORE_SHOWN} more`);
+  return { headline: first.headline, detail: [first.detail, ...lines].filter(Boolean).join("\n") };
+}
+
 /** Describes an error thrown by (or while loading) the user's code. */
 export function describeUserError(error: unknown): UserErrorReport {
   if (!(error instanceof Error) && !(error as { position?: unknown })?.position) {
     return { headline: `Uncaught ${String(error)}`, detail: "" };
   }
   const e = error as Error & { position?: unknown };
+  // An aggregate of errors with a place, and no frame of the user's code to show instead.
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    const placed = error.errors.every((inner) => inner?.position !== undefined);
+    if (placed && userFrames(error.stack ?? "").length === 0) return severalErrors(error.errors);
+  }
   if (e.position !== undefined && typeof e.stack !== "string") return bunMessage(e);
   const message = plain(e.message);
   const [first, ...rest] = message.split("\n");

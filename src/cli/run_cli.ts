@@ -22,6 +22,8 @@ import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import { closeListeners, openListeners } from "../net/listeners.ts";
+import { fdLimit, openFds } from "../net/fd_usage.ts";
+import { fdLimitTooLow } from "../master/fd_budget.ts";
 import { Arbiter } from "../master/arbiter.ts";
 import { Pidfile } from "../master/pidfile.ts";
 import { HookRunner } from "../hooks.ts";
@@ -105,6 +107,16 @@ async function serve(ctx: ServeContext): Promise<number> {
     : undefined;
   const hooks = await HookRunner.load(config.hooks, log);
   await hooks.run("on_starting", { pid: process.pid, config, log, numWorkers: config.workers });
+  // An open-files limit the master cannot run under is said in one line, before the bind
+  // would fail for it or a spawn later (inherited listeners are open already: counted there).
+  const tooLow = fdLimitTooLow(
+    config,
+    fdLimit(),
+    { master: runtime.name, workers: workers.runtime.name },
+    openFds(),
+    addresses.length,
+  );
+  if (tooLow) throw new ConfigError(tooLow);
   // Bind first: a bind failure is then the only line the user sees.
   const inherited = adoptInherited(runtime.libc(), process.env, process.pid);
   const listeners = inherited?.listeners ??

@@ -3,6 +3,7 @@
 // operator should hear about before it happens, not from the first WARNING under load.
 
 import type { Config } from "../config/settings.ts";
+import { LOWEST_PRIVATE_FD } from "../net/listeners.ts";
 import { workerClass } from "../worker/registry.ts";
 
 /** fds a worker keeps besides its client connections: listeners, logs, the app's own files. */
@@ -25,4 +26,35 @@ export function fdShortage(
   return `ulimit -n is ${limit}, but a worker may need ${need} fds ` +
     `(--worker-connections ${config.worker_connections}${each} and ${OWN_FDS} of its own): ` +
     "raise the limit (ulimit -n, systemd's LimitNOFILE=) or lower --worker-connections";
+}
+
+// What the runtimes hold themselves, measured (December 4): a Deno master's spawn holds about
+// five fds per worker while it starts one (three once it runs: the worker's stdin and channel
+// pipes and its pidfd), a Bun master's three; an idle worker holds 9 fds under Bun, 26–28
+// under Deno. Below these the runtime fails in its own words (an uncaught EMFILE, a panic).
+const MASTER_FDS_PER_WORKER = { deno: 5, bun: 3 };
+const MASTER_SPARE = 2;
+const WORKER_OWN = { deno: 30, bun: 12 };
+
+/**
+ * Why appserve cannot run under `limit` (ulimit -n), as one line; undefined when it can.
+ * `open`: the fds the master has open before binding (its runtime's own, the logs); it then
+ * adds `listeners`, the scoreboard and each worker's; a worker needs its runtime's own.
+ */
+export function fdLimitTooLow(
+  config: Config,
+  limit: number,
+  runtimes: { master: "deno" | "bun"; workers: "deno" | "bun" },
+  open: number,
+  listeners: number,
+): string | undefined {
+  const need = Math.max(
+    open + listeners + 1 + MASTER_FDS_PER_WORKER[runtimes.master] * config.workers + MASTER_SPARE,
+    WORKER_OWN[runtimes.workers],
+    // The inherited range's lowest fd and the fds moved there (src/net/listeners.ts).
+    LOWEST_PRIVATE_FD + listeners + 1,
+  );
+  if (limit >= need) return undefined;
+  return `The open-files limit (ulimit -n ${limit}) is too low to run ${config.workers} ` +
+    `worker${config.workers === 1 ? "" : "s"}: raise it to at least ${need} (ulimit -n ${need})`;
 }

@@ -29,7 +29,13 @@ const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_ACCEPTCONN = 30;
 const F_DUPFD = 0;
+// Where fds a worker inherits go: above every number a child's stdio mapping writes over (its
+// four stdio fds, then, under Bun, each passed fd in turn), with room for many listeners.
 const FIRST_PRIVATE_FD = 64;
+// How low they may go when the open-files limit leaves no room at 64: still above the child's
+// stdio and the dozen or so fds passed after it. A limit this low is refused at start
+// (src/master/fd_budget.ts), so this is a backstop.
+export const LOWEST_PRIVATE_FD = 16;
 
 /** A listening socket: the address it serves (with the real port) and its fd in this process. */
 export interface Listener {
@@ -215,7 +221,13 @@ function moveHigh(libc: Libc, fd: number, address: Address, bound = false): numb
  * returns the new fd (the old one is closed), or -1 with the old one still open.
  */
 export function moveToInheritedRange(libc: Libc, fd: number): number {
-  const moved = libc.fcntl(fd, F_DUPFD, FIRST_PRIVATE_FD);
+  let moved = libc.fcntl(fd, F_DUPFD, FIRST_PRIVATE_FD);
+  // No free fd at 64 or above (EINVAL when 64 is at or over the limit, EMFILE when all are
+  // taken): the highest free one below, as gunicorn runs under any limit. F_DUPFD gives the
+  // lowest free fd from its floor, so floors going down find the highest free one.
+  for (let floor = FIRST_PRIVATE_FD - 1; moved < 0 && floor >= LOWEST_PRIVATE_FD; floor--) {
+    moved = libc.fcntl(fd, F_DUPFD, floor);
+  }
   if (moved >= 0) libc.close(fd);
   return moved;
 }

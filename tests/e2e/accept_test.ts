@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  assertOneLineError,
   childPids,
   countConnections,
   cpuTicks,
@@ -14,6 +15,7 @@ import {
   holdConnections,
   load,
   pidOf,
+  run,
   sleep,
   start,
   type Target,
@@ -68,6 +70,26 @@ for (const args of [["-w", "1"], ["-w", "2"], ["-w", "1", ...GTHREAD]]) {
     },
   );
 }
+
+e2e("under ulimit -n 64 the server starts and serves", async (target) => {
+  // Listeners and the scoreboard go to fd 64 and above where the limit allows: under 64, as
+  // high as it does (fcntl(F_DUPFD, 64) was EINVAL: "Cannot listen at ...: Invalid argument").
+  const server = start(withFdLimit(target, 64), ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
+  const url = await server.ready(2);
+  const answers = await Promise.all(Array.from({ length: 10 }, () => get(url)));
+  assert.deepEqual(answers.map((a) => a.status), Array(10).fill(200));
+  assert.equal((await server.stop()).code, 0);
+});
+
+e2e("a limit too low for the master and its workers: one line and exit 1", async (target) => {
+  // Below about 24 Deno itself may not start (a panic of its own); 26 runs no eight workers.
+  const result = await run(withFdLimit(target, 26), ["-w", "8", "-b", "127.0.0.1:0", PID_APP]);
+  assertOneLineError(
+    result,
+    1,
+    /^Error: The open-files limit \(ulimit -n 26\) is too low to run 8 workers: raise it to at least (\d+) \(ulimit -n \1\)$/,
+  );
+});
 
 /** Whether every value is within ±25% of their mean. */
 function within(values: number[]): boolean {

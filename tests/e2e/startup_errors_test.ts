@@ -68,6 +68,45 @@ e2e("an app with a syntax error: exit 4 naming file:line:col and the line", asyn
   }
 });
 
+// Two parse errors: Bun reports them as an AggregateError of BuildMessages, Deno the first.
+const TWO_SYNTAX_ERRORS =
+  'export default {\n  fetch(req: Request) {\n    return new Response("x"\n  },\n};\n';
+
+for (const args of [["-b", "127.0.0.1:0"], ["--check-config"]]) {
+  e2e(
+    `an app with two syntax errors (${args[0]}): the first's file:line:col, message and line`,
+    async (target) => {
+      const dir = tempDir();
+      try {
+        writeFileSync(join(dir.path, "bad.ts"), TWO_SYNTAX_ERRORS);
+        const result = await run(target, [...args, "bad.ts"], { cwd: dir.path });
+        const file = join(dir.path, "bad.ts");
+        // The workers import the app, --check-config the CLI itself (Bun in the binary).
+        const bun = args[0] === "--check-config"
+          ? target.name !== "deno"
+          : target.workers === "bun";
+        // Bun: `Expected ")" but found "}"`, then its next error; Deno: `Expected ',', got '}'`.
+        const message = bun ? 'Expected "\\)" but found "}"' : "Expected ','";
+        assert.match(
+          result.stderr,
+          new RegExp(`Cannot import bad\\.ts: ${file}:4:3: SyntaxError: ${message}.*\\n`),
+        );
+        assert.match(result.stderr, /^ {4}4 \| {3}},\n {4} {2}\| {3}\^$/m);
+        if (bun) {
+          assert.match(
+            result.stderr,
+            new RegExp(`^ {4}${file}:5:1: SyntaxError: Unexpected }$`, "m"),
+          );
+        }
+        assert.equal(result.code, args[0] === "--check-config" ? 1 : 4, result.stderr);
+        assert.deepEqual(ownFrames(result.stderr), []);
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+}
+
 e2e(
   "an app whose dependency throws: exit 4 naming the dependency's line and the stack",
   async (t) => {

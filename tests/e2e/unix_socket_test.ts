@@ -331,18 +331,19 @@ e2e(
   },
 );
 
-e2e("a unix socket bound but not usable leaves no file (open-files limit of 64)", async (t) => {
+e2e("a unix socket serves under an open-files limit of 64", async (t) => {
   const dir = tempDir();
   try {
-    // Listeners move to fd 64 and above, which a limit of 64 open files does not allow.
+    // Listeners go to fd 64 and above where the limit allows; under 64, as high as it does.
     const socket = join(dir.path, "app.sock");
     const limited: Target = {
       ...t,
       command: "prlimit",
       prefix: ["--nofile=64", t.command, ...t.prefix],
     };
-    const result = await run(limited, ["-b", `unix:${socket}`, PID_APP]);
-    assertOneLine(result, 1, /^Error: Cannot listen at unix:.*app\.sock: Invalid argument$/);
+    const server = start(limited, ["-b", `unix:${socket}`, PID_APP]);
+    assert.equal((await getWhenReady("http://x/", { socketPath: socket })).status, 200);
+    assert.equal((await server.stop()).code, 0);
     assert.ok(!existsSync(socket), "socket file left behind");
   } finally {
     dir.remove();
