@@ -156,3 +156,42 @@ Deno.test("the answers to the frames of one chunk leave in one write, not one wr
     Object.assign(proto, saved);
   }
 });
+
+Deno.test("a socket terminated in answer to a chunk's second frame still sends its answer to the first", async () => {
+  const h = hub();
+  h.setHandlers({
+    message: (ws, m) => String(m) === "bye" ? ws.terminate() : ws.send(m),
+  });
+  const handler: FetchHandler = (request, info) => {
+    info.upgrade!(request);
+    return undefined as unknown as Response;
+  };
+  await withServer(handler, { websocket: h }, async (port) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      let text = "";
+      const buf = new Uint8Array(4096);
+      await conn.write(new TextEncoder().encode(UPGRADE));
+      while (!text.includes("\r\n\r\n")) {
+        const n = await conn.read(buf);
+        if (n === null) throw new Error(`closed after ${JSON.stringify(text)}`);
+        text += new TextDecoder("latin1").decode(buf.subarray(0, n));
+      }
+      text = text.slice(text.indexOf("\r\n\r\n") + 4);
+      const frames = [
+        encodeFrame({ op: 1, payload: "hi" }, 1024),
+        encodeFrame({ op: 1, payload: "bye" }, 1024),
+      ];
+      await conn.write(new Uint8Array(Buffer.concat(frames)));
+      // Everything until the server drops the connection.
+      for (;;) {
+        const n = await conn.read(buf).catch(() => null);
+        if (n === null) break;
+        text += new TextDecoder("latin1").decode(buf.subarray(0, n));
+      }
+      assert.equal(text, "\x81\x02hi");
+    } finally {
+      conn.close();
+    }
+  });
+});

@@ -3,8 +3,9 @@
 // node stream after write() returned (Bun may also throw from write()); with
 // no listener that event ends the process, or a gthread thread. So each stream
 // gets one listener per process or thread, here, and a stream that failed
-// once drops whatever is written to it afterwards (a node stream that errored
-// never writes again).
+// once drops whatever is written to it afterwards: a reader that went does not
+// come back, and a Deno stream that threw (a full disk) completes no later write,
+// so what is written to it would pile up in memory.
 
 import process from "node:process";
 
@@ -36,7 +37,12 @@ export function writeStd(
   failed?: (error: Error) => void,
 ): void {
   guard(name);
-  if (failures.get(name)) return;
+  const before = failures.get(name);
+  if (before) {
+    // Failed on someone else's write (the app's own, say): this writer hears of it too.
+    failed?.(before);
+    return;
+  }
   try {
     process[name].write(chunk, (error) => {
       if (!error) return;

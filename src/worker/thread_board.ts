@@ -148,9 +148,17 @@ export class ThreadBoard {
     return this.#reserve(best);
   }
 
-  /** Counts a connection as on its way to thread `index` (none for -1); returns `index`. */
+  /**
+   * Counts a connection as on its way to thread `index` (none for -1); returns `index`, or -1 when
+   * that thread stopped taking meanwhile. Counted first, checked after: a thread that drains
+   * stops taking first and reads what is on its way after (workers/thread_entry.ts), so one of
+   * the two sees the other.
+   */
   #reserve(index: number): number {
-    if (index >= 0) Atomics.add(this.#a, index * FIELDS + INCOMING, 1);
-    return index;
+    if (index < 0) return -1;
+    Atomics.add(this.#a, index * FIELDS + INCOMING, 1);
+    if (this.taking(index)) return index;
+    this.arrived(index);
+    return -1;
   }
 }

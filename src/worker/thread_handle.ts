@@ -26,6 +26,8 @@ export class ThreadHandle {
   listening: { resolve(): void; reject(error: Error): void } | undefined;
   /** Set while the pool waits for it to drain. */
   drained: (() => void) | undefined;
+  /** It said it drained: nothing more is handed to it. */
+  drainedAll = false;
 
   constructor(
     readonly id: number,

@@ -161,7 +161,9 @@ export class ThreadPool {
   #draining(index: number): ThreadHandle | undefined {
     if (index < 0 || !this.#stopping) return undefined;
     for (const thread of this.#threads) {
-      if (thread.index === index && thread.live && thread.drained !== undefined) return thread;
+      if (thread.index === index && thread.live && thread.drained && !thread.drainedAll) {
+        return thread;
+      }
     }
     return undefined;
   }
@@ -298,6 +300,7 @@ export class ThreadPool {
           this.#options.onRetire();
         } else if (message.t === "drained") {
           thread.drained?.();
+          thread.drainedAll = true;
         }
       };
       const died = (reason: string) => {

@@ -62,8 +62,19 @@ export class BunServerWebSocket {
   readonly #mine = new Set<string>();
   readonly #sendLimit: number;
 
-  constructor(ws: WsSocket, data: unknown, remoteAddress: string, topics: Topics, limit: number) {
+  readonly #flush: () => void;
+
+  /** `flush` sends the answers waiting in the socket's cork (writeAnswersPerChunk). */
+  constructor(
+    ws: WsSocket,
+    data: unknown,
+    remoteAddress: string,
+    topics: Topics,
+    limit: number,
+    flush: () => void = () => {},
+  ) {
     this.#ws = ws;
+    this.#flush = flush;
     this.data = data;
     this.remoteAddress = remoteAddress;
     this.#topics = topics;
@@ -93,6 +104,8 @@ export class BunServerWebSocket {
     this.#ws.close(code, reason);
   }
   terminate(): void {
+    // What the app sent before, in answer to the same chunk, goes out first, as it did uncorked.
+    this.#flush();
     this.#ws.terminate();
   }
   ping(data?: string | ArrayBufferView): number {

@@ -17,6 +17,7 @@ import { notAWebSocketRequest } from "./handshake_refusal.ts";
 import { BunServerWebSocket, Topics } from "./bun_socket.ts";
 import {
   createWsServer,
+  flushAnswers,
   guardRepeatedEnd,
   loadWsLibrary,
   type UpgradeRequestLike,
@@ -337,6 +338,7 @@ export class WebSocketHub {
         remoteAddress,
         this.#topics,
         this.#options.sendLimit,
+        () => flushAnswers(socket),
       );
       const handlers = this.#handlers!;
       if (handlers.drain !== undefined) {

@@ -109,6 +109,11 @@ export function writeAnswersPerChunk(socket: Socket): void {
   socket.on("data", uncorkChunk);
 }
 
+/** Sends what waits in the cork now: before the socket is destroyed, which would drop it. */
+export function flushAnswers(socket: Socket): void {
+  while (socket.writableCorked > 0) socket.uncork();
+}
+
 function corkChunk(this: Socket): void {
   this.cork();
 }
