@@ -3,7 +3,7 @@
 // alongside this one until the operator stops the old master.
 
 import type { ChildProcess } from "node:child_process";
-import { spawnWithFds, type SpawnWithFdsOptions } from "./spawn.ts";
+import { spawnError, spawnWithFds, type SpawnWithFdsOptions } from "./spawn.ts";
 import { AppserveError, osReason } from "../errors.ts";
 import { encodeReexecFds, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import type { Listener } from "../net/listeners.ts";
@@ -78,10 +78,8 @@ export class Reexec {
     } catch (error) {
       throw cannot(error);
     }
-    // A spawn that failed has no pid and says why in an "error" event, on a later tick; a
-    // listener also keeps any later one from being an uncaught exception.
-    const failed = new Promise<unknown>((resolve) => child.on("error", resolve));
-    if (child.pid === undefined) throw cannot(await failed);
+    const failure = spawnError(child);
+    if (child.pid === undefined) throw cannot(await failure);
     this.#child = child;
     return child.pid;
   }

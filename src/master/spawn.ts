@@ -15,6 +15,14 @@ export function rawEnv(pairs: readonly string[]): Record<string, string> {
   }));
 }
 
+/**
+ * Why `child` could not be started, when it has no pid: a spawn that failed says so in an
+ * "error" event on a later tick. The listener also keeps a later "error" from being uncaught.
+ */
+export function spawnError(child: ChildProcess): Promise<unknown> {
+  return new Promise<unknown>((resolve) => child.on("error", resolve));
+}
+
 export interface SpawnWithFdsOptions {
   stdio: StdioOptions[];
   env: Record<string, string | undefined>;

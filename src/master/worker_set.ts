@@ -16,7 +16,7 @@ import type { Runtime } from "../runtime/types.ts";
 import type { QueueSources } from "./listen_queues.ts";
 import { healthy, MetricsBook, type MetricsSources } from "./metrics_book.ts";
 import type { Backlog } from "./prometheus_text.ts";
-import { rawEnv, spawnWorker } from "./spawn.ts";
+import { rawEnv, spawnError, spawnWorker } from "./spawn.ts";
 import { WorkerHandle } from "./worker_handle.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 import { overLimit, recycleLine, residentBytes } from "./worker_memory.ts";
@@ -78,11 +78,10 @@ export class WorkerSet {
     const scoreboard = slots && slot >= 0 ? { fd: slots.fd, slot } : undefined;
     const fds = listeners.map((l) => l.fd);
     const child = spawnWorker(runtime, o.launch.command, boot, fds, env, scoreboard);
-    // A spawn that failed has no pid and says why in an "error" event, on a later tick.
-    const failed = new Promise<unknown>((resolve) => child.on("error", resolve));
+    const failure = spawnError(child);
     if (child.pid === undefined) {
       slots?.free(slot);
-      const reason = osReason(await failed);
+      const reason = osReason(await failure);
       throw new AppserveError(
         `Cannot start a worker process from ${o.launch.command.command}: ${reason}`,
         1,
