@@ -218,6 +218,56 @@ Deno.test("resolveConfig() rejects bad APPSERVE_CMD_ARGS quoting and values", ()
   });
 });
 
+Deno.test("resolveConfig(): a flag value not of the flag's type is a UsageError, as argparse's type=", () => {
+  withDir({}, (dir) => {
+    const usage = (argv: string[], env: Record<string, string> = {}) => {
+      const error = problem(dir, [...argv, "app.ts"], env);
+      assert.ok(error instanceof UsageError, `${argv.join(" ")}: ${error.message}`);
+      return error.message;
+    };
+    assert.equal(
+      usage(["-w", "abc"]),
+      '--workers: Cannot read "workers": expected an integer from 1 to 1024, got "abc"',
+    );
+    for (const argv of [["-w", "1.5"], ["-t", ""], ["--keep-alive", "x"], ["--umask", "089"]]) {
+      usage(argv);
+    }
+    assert.match(usage(["--socket-mode", "rw-rw----"]), /^--socket-mode: Cannot read/);
+    // Every word given counts, not only the one that wins.
+    assert.match(usage(["-w", "abc", "-w", "2"]), /got "abc"$/);
+    // APPSERVE_CMD_ARGS is parsed as the command line is, even where the command line overrides.
+    assert.match(
+      usage(["-w", "2"], { APPSERVE_CMD_ARGS: "-w abc" }),
+      /^APPSERVE_CMD_ARGS --workers:/,
+    );
+  });
+});
+
+Deno.test("resolveConfig(): a value of the type that fails a check, or any bad file value, is a ConfigError", () => {
+  withDir({ "appserve.toml": 'workers = "abc"\n' }, (dir) => {
+    const config = (argv: string[]) => {
+      const error = problem(dir, [...argv, "app.ts"]);
+      assert.ok(error instanceof ConfigError, `${argv.join(" ")}: ${error.message}`);
+      return error.message;
+    };
+    assert.match(config([]), /^appserve\.toml:1:11: Cannot read "workers": .* got "abc"$/);
+    for (
+      const argv of [
+        ["-w", "0"],
+        ["--workers=-1"],
+        ["--umask", "0o1000"],
+        ["--socket-mode", "1770"],
+        ["--cert-reqs", "3"],
+        ["-k", "tornado"],
+      ]
+    ) config(["-w", "1", ...argv]);
+  });
+  // A usage error is found before the config file is read, as argparse's comes first.
+  withDir({ "appserve.toml": "workers = = 2\n" }, (dir) => {
+    assert.ok(problem(dir, ["-w", "abc", "app.ts"]) instanceof UsageError);
+  });
+});
+
 Deno.test("resolveConfig() refuses settings whose behaviour is not built yet", () => {
   withDir({}, (dir) => {
     assert.equal(

@@ -8,7 +8,7 @@ import { ConfigError, UsageError } from "../errors.ts";
 import { shellSplit, ShellSplitError } from "./_shell_split.ts";
 import { type Config, SETTINGS, type SettingSpec } from "./settings.ts";
 import { type ACTION_FLAGS, parseCommandLine, type RawLayer, readTomlFile } from "./sources.ts";
-import { ValueError } from "./validators.ts";
+import { cannotRead, ValueError } from "./validators.ts";
 
 /** The outcome of resolution: the settings, their origins and the CLI actions asked for. */
 export interface Resolved {
@@ -60,8 +60,8 @@ function defaultOf(spec: SettingSpec, env: Record<string, string | undefined>): 
 
 /**
  * Resolves argv, the environment and the config file into a frozen Config.
- * Throws UsageError (exit 2) for command-line mistakes and ConfigError (exit 1)
- * listing every invalid value.
+ * Throws UsageError (exit 2) for command-line mistakes (parseCommandLine: an unknown flag, a
+ * value not of the flag's type) and ConfigError (exit 1) listing every invalid value.
  */
 export function resolveConfig(argv: string[], options: ResolveOptions): Resolved {
   const cli = parseCommandLine(argv);
@@ -109,7 +109,7 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
       }
     } catch (error) {
       if (!(error instanceof ValueError)) throw error;
-      problems.push(`${raw.origin}: Cannot read "${spec.name}": ${error.message}`);
+      problems.push(cannotRead(raw.origin, spec.name, error));
     }
   }
   if (cli.positionals.length === 1) {

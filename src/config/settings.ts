@@ -838,7 +838,7 @@ export const SETTINGS = [
     type: string(),
     default: "",
     doc: "Name shown in ps: `appserve: master [NAME]` and `appserve: worker [NAME]`. Defaults " +
-      "to the app module.",
+      "to the app module. A HUP that changes it renames the master and the new workers.",
   },
   {
     name: "keyfile",

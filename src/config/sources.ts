@@ -9,6 +9,7 @@ import { ConfigError, UsageError } from "../errors.ts";
 import { didYouMean } from "./_did_you_mean.ts";
 import { gunicornOnly } from "./gunicorn_only.ts";
 import { SETTINGS, SETTINGS_BY_NAME, type SettingSpec } from "./settings.ts";
+import { cannotRead, NotOfType, ValueError } from "./validators.ts";
 
 /** One raw value and where it came from (`--workers`, `appserve.toml:3:11`, ...). */
 export interface RawValue {
@@ -137,9 +138,27 @@ export function parseCommandLine(args: string[], source = ""): ParsedArgs {
       options: ARG_OPTIONS,
       strict: true,
       allowPositionals: true,
+      tokens: true,
     });
   } catch (error) {
     throw usageError(error, source);
+  }
+  const origin = (long: string) => source === "" ? `--${long}` : `${source} --${long}`;
+  // argparse's type=: a word the flag's type cannot read (`-w abc`) is a usage error, every
+  // word given (a later `-w 2` does not excuse it) and before any file is read. A value of the
+  // type that fails a check (`-w 0`) is left to resolveConfig: a configuration error.
+  for (const token of parsed.tokens) {
+    if (token.kind !== "option" || token.value === undefined) continue;
+    const name = LONG_TO_SETTING.get(token.name);
+    if (name === undefined) continue;
+    try {
+      SETTINGS_BY_NAME.get(name)!.type.parse(token.value);
+    } catch (error) {
+      if (!(error instanceof ValueError)) throw error;
+      if (error instanceof NotOfType) {
+        throw new UsageError(cannotRead(origin(token.name), name, error));
+      }
+    }
   }
   const layer: RawLayer = new Map();
   const actions = new Set<keyof typeof ACTION_FLAGS>();
@@ -149,7 +168,7 @@ export function parseCommandLine(args: string[], source = ""): ParsedArgs {
       continue;
     }
     const name = LONG_TO_SETTING.get(long)!;
-    layer.set(name, { value, origin: source === "" ? `--${long}` : `${source} --${long}` });
+    layer.set(name, { value, origin: origin(long) });
   }
   return { layer, positionals: parsed.positionals, actions };
 }

@@ -8,6 +8,18 @@ import { shellSplit } from "./_shell_split.ts";
 /** A raw value could not be turned into a setting's type. */
 export class ValueError extends Error {}
 
+/**
+ * A raw value that is not of the type at all (a word where a number goes), as opposed to one of
+ * the type that fails a check (out of range). On the command line it is a usage error (exit 2),
+ * as argparse's `type=int` makes it in gunicorn; a check that fails is a configuration error.
+ */
+export class NotOfType extends ValueError {}
+
+/** The one wording of a value that cannot be read, wherever it came from. */
+export function cannotRead(origin: string, name: string, error: ValueError): string {
+  return `${origin}: Cannot read "${name}": ${error.message}`;
+}
+
 /** How a setting's value is read, checked and written back to TOML. */
 export interface ValueType<T> {
   /** `string` flags take an argument; `boolean` flags do not. */
@@ -31,6 +43,10 @@ function fail(expected: string, raw: unknown): never {
   throw new ValueError(`expected ${expected}, got ${describe(raw)}`);
 }
 
+function failType(expected: string, raw: unknown): never {
+  throw new NotOfType(`expected ${expected}, got ${describe(raw)}`);
+}
+
 /** An integer within [min, max]; CLI strings accept decimal, 0x and 0o forms. */
 export function int(min: number, max = Number.MAX_SAFE_INTEGER): ValueType<number> {
   const expected = max === Number.MAX_SAFE_INTEGER
@@ -41,11 +57,13 @@ export function int(min: number, max = Number.MAX_SAFE_INTEGER): ValueType<numbe
     expected,
     parse(raw) {
       let n = raw;
-      if (typeof raw === "string" && /^\s*(0x[0-9a-f]+|0o[0-7]+|0b[01]+|[+-]?\d+)\s*$/i.test(raw)) {
+      if (typeof raw === "string") {
+        if (!/^\s*(0x[0-9a-f]+|0o[0-7]+|0b[01]+|[+-]?\d+)\s*$/i.test(raw)) failType(expected, raw);
         n = Number(raw.trim());
       }
       if (typeof n === "bigint") n = Number(n);
-      if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) fail(expected, raw);
+      if (typeof n !== "number" || !Number.isInteger(n)) failType(expected, raw);
+      if ((n as number) < min || (n as number) > max) fail(expected, raw);
       return n as number;
     },
   };
@@ -59,7 +77,8 @@ export function seconds(min = 0): ValueType<number> {
     expected,
     parse(raw) {
       const n = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : raw;
-      if (typeof n !== "number" || !Number.isFinite(n) || n < min) fail(expected, raw);
+      if (typeof n !== "number" || !Number.isFinite(n)) failType(expected, raw);
+      if ((n as number) < min) fail(expected, raw);
       return n as number;
     },
   };
@@ -72,7 +91,7 @@ export const bool: ValueType<boolean> = {
   parse(raw) {
     if (typeof raw === "boolean") return raw;
     if (typeof raw === "string" && /^(true|false)$/i.test(raw)) return raw.toLowerCase() === "true";
-    fail("true or false", raw);
+    failType("true or false", raw);
   },
 };
 
@@ -207,7 +226,7 @@ export const fileMode: ValueType<number> = {
   parse(raw) {
     const octal = typeof raw === "string" ? /^\s*0(\d+)\s*$/.exec(raw) : null;
     if (!octal) return modeInt.parse(raw);
-    if (/[89]/.test(octal[1])) fail(`${modeInt.expected} (a leading 0 means octal)`, raw);
+    if (/[89]/.test(octal[1])) failType(`${modeInt.expected} (a leading 0 means octal)`, raw);
     return modeInt.parse(`0o${octal[1]}`);
   },
   toToml: (value) => `0o${value.toString(8).padStart(3, "0")}`,
@@ -227,12 +246,12 @@ export const octalMode: ValueType<number | null> = {
     const digits = typeof raw === "string" ? /^\s*(?:0o)?([0-7]{1,4})\s*$/i.exec(raw) : null;
     if (!digits) {
       if (typeof raw === "number") {
-        throw new ValueError(
+        throw new NotOfType(
           `expected ${OCTAL_MODE}, written as a string ("660"; a TOML number is read as ` +
             `decimal), got ${raw}`,
         );
       }
-      fail(OCTAL_MODE, raw);
+      failType(OCTAL_MODE, raw);
     }
     const mode = parseInt(digits![1], 8);
     if (mode > 0o777) fail(`${OCTAL_MODE}, at most 777`, raw);

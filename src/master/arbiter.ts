@@ -276,6 +276,8 @@ export class Arbiter {
     }
     const before = this.#ctx.launch;
     this.#generations.begin(this.#ctx, { config: next, launch });
+    // A changed proc_name renames the master too, as gunicorn's reload() does.
+    this.#setTitle();
     this.#logLaunch(before);
     await this.#ctx.hooks.run("on_reload", this.#server());
     await this.#setNumWorkers(next.workers);
@@ -309,9 +311,15 @@ export class Arbiter {
     if (!this.#usr2.promoted()) return;
     this.#ctx.log.info("Master has been promoted.");
     // The title loses the ".2" a USR2 child starts with, as gunicorn's does.
-    this.#ctx.runtime.setProcessTitle(processTitle("master", this.#ctx.config));
+    this.#setTitle();
     this.#ctx.pidfile?.rename(this.#ctx.pidfile.path.replace(/\.2$/, ""));
     this.#ctx.onPromoted?.();
+  }
+
+  // What ps shows: the running configuration's name, ".2" while this USR2 child's parent lives.
+  #setTitle(): void {
+    const suffix = this.#usr2.unpromoted ? ".2" : "";
+    this.#ctx.runtime.setProcessTitle(processTitle("master", this.#ctx.config) + suffix);
   }
 
   // Records a worker's exit; boot failures halt the server instead of looping.
@@ -356,6 +364,7 @@ export class Arbiter {
       if (worker.generation === this.#generations.current) worker.stop(false);
     }
     this.#generations.rollback(this.#ctx);
+    this.#setTitle();
     this.#numWorkers = this.#ctx.config.workers;
     this.#startUp.forgetFailures();
     this.#ctx.notify?.send("READY=1");

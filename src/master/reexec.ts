@@ -91,6 +91,11 @@ export class Reexec {
       this.#child.signalCode === null;
   }
 
+  /** Started by another master's USR2 and not promoted yet: its title keeps the ".2". */
+  get unpromoted(): boolean {
+    return this.#parentPid !== undefined;
+  }
+
   /** True once, when the master that started this one has gone: this one takes over. */
   promoted(): boolean {
     if (!this.#parentPid || isAlive(this.#parentPid)) return false;

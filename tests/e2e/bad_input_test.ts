@@ -31,6 +31,26 @@ const usage: [string, string[], number, RegExp][] = [
     1,
     /^Error: --bind: Cannot read "bind": Invalid bind "unix:": unix: needs a socket path$/,
   ],
+  // argparse's type=: a value that is not of the flag's type is a usage error (exit 2) ...
+  [
+    "a worker count that is not a number",
+    ["-w", "abc", "pid_app"],
+    2,
+    /^Error: --workers: Cannot read "workers": expected an integer from 1 to 1024, got "abc"$/,
+  ],
+  [
+    "a timeout that is not a number",
+    ["--graceful-timeout", "soon", "pid_app"],
+    2,
+    /^Error: --graceful-timeout: Cannot read "graceful_timeout": expected a number of seconds >= 0, got "soon"$/,
+  ],
+  // ... one of the type that fails a check is a configuration error, as gunicorn's validators.
+  [
+    "a worker count out of range",
+    ["-w", "0", "pid_app"],
+    1,
+    /^Error: --workers: Cannot read "workers": expected an integer from 1 to 1024, got "0"$/,
+  ],
   [
     "an unknown option",
     ["--wokers", "2", "pid_app"],
@@ -43,6 +63,7 @@ const usage: [string, string[], number, RegExp][] = [
     2,
     /^Error: --paste is a gunicorn setting that does not apply to appserve: PasteDeploy is a Python packaging format$/,
   ],
+  // As gunicorn since 20.1 (where wsgi_app may name it): a ConfigError, exit 1.
   ["no app module", [], 1, /^Error: No application module specified\.$/],
   [
     "a missing module",
@@ -63,6 +84,20 @@ for (const [what, args, code, pattern] of usage) {
     assertOneLineError(await run(target, args, { cwd: APPS }), code, pattern);
   });
 }
+
+e2e(
+  "a value not of the flag's type in APPSERVE_CMD_ARGS is exit 2, as argparse makes it",
+  async (target) => {
+    // gunicorn parses GUNICORN_CMD_ARGS with argparse too; the command line's -w does not excuse it.
+    const env = { APPSERVE_CMD_ARGS: "-w many" };
+    assertOneLineError(
+      // --check-config: the command line alone would be fine, and must not start a server.
+      await run(target, ["--check-config", "-w", "2", "pid_app"], { cwd: APPS, env }),
+      2,
+      /^Error: APPSERVE_CMD_ARGS --workers: Cannot read "workers": expected an integer from 1 to 1024, got "many"$/,
+    );
+  },
+);
 
 e2e("rejects a port already in use", async (target) => {
   const holder = createServer();

@@ -45,6 +45,51 @@ e2e("-n names the master and the workers in ps", async (target) => {
   await server.stop();
 });
 
+e2e(
+  "HUP with a changed proc_name renames the master and its new workers, as gunicorn's reload()",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const app = join(dir.path, "app.ts");
+      copyFileSync(PID_APP, app);
+      const config = join(dir.path, "appserve.toml");
+      writeFileSync(config, 'proc_name = "shop"\n');
+      const server = start(target, ["-c", config, "-w", "2", "-b", "127.0.0.1:0", app]);
+      await server.allAnswering(2);
+      await eventually(() => cmdline(server.pid) === "appserve: master [shop]", "the first title");
+      const first = childPids(server.pid);
+      writeFileSync(config, 'proc_name = "store"\n');
+      server.signal("SIGHUP");
+      await eventually(() => {
+        const now = childPids(server.pid);
+        return now.length === 2 && now.every((pid) => !first.includes(pid));
+      }, "a new generation of 2 workers");
+      // Renamed before the new generation was spawned.
+      assert.equal(cmdline(server.pid), "appserve: master [store]");
+      const second = childPids(server.pid);
+      for (const pid of second) {
+        await eventually(
+          () => cmdline(pid) === "appserve: worker [store]",
+          `worker ${pid}'s title`,
+        );
+      }
+      // A generation that cannot boot is rolled back, and the master's name with it.
+      writeFileSync(config, 'proc_name = "market"\n');
+      writeFileSync(app, 'throw new Error("broken on purpose");\n');
+      server.signal("SIGHUP");
+      await server.waitFor(
+        /\[ERROR\] Reload failed, keeping the running workers: App failed to load\./,
+      );
+      await eventually(() => cmdline(server.pid) === "appserve: master [store]", "the old title");
+      await eventually(() => childPids(server.pid).length === 2, "back to the old workers");
+      assert.deepEqual(childPids(server.pid).sort(), second.sort());
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 const PRIVATE = ["APPSERVE_ROLE", "APPSERVE_WORKER_BOOT"];
 const NON_ASCII = "café ☕ naïve";
 

@@ -193,7 +193,7 @@ const badSocketSettings: [string, string[], number, RegExp][] = [
   [
     "a socket mode that is not octal",
     ["--socket-mode", "rw-rw----"],
-    1,
+    2,
     /^Error: --socket-mode: Cannot read "socket_mode": expected octal permission bits such as "660", read as chmod reads them, got "rw-rw----"$/,
   ],
   [
