@@ -62,6 +62,67 @@ Deno.test("ThreadBoard: of many, a quarter fewer is needed", () => {
   assert.equal(b.divert(0), 1, "32 against 24: goes");
 });
 
+Deno.test("ThreadBoard: a connection moves only when the wait it saves is worth a hand-over", () => {
+  const b = board(2);
+  b.took(0, 0.02); // 20 µs per exchange here
+  b.served(0, 1); // clients close after one request
+  b.setPending(0, 6);
+  b.setPending(1, 2);
+  assert.equal(b.divert(0), -1, "7 against 2, 20 µs each: saves 0.08 ms, stays");
+  b.setPending(1, 1);
+  assert.equal(b.divert(0), -1, "7 against 1: saves 0.1 ms, stays");
+  b.setPending(0, 60);
+  assert.equal(b.divert(0), 1, "61 against 1: saves 1.2 ms, goes");
+  b.arrived(1);
+  b.setPending(0, 1);
+  b.setPending(1, 0);
+  assert.equal(b.divert(0), 1, "2 against nothing: goes (this one may be slow)");
+  b.arrived(1);
+  // The sibling's own exchange time counts for what waits there.
+  b.setPending(0, 6);
+  b.setPending(1, 2);
+  for (let i = 0; i < 40; i++) b.took(0, 5);
+  b.took(1, 0.05);
+  assert.equal(b.divert(0), 1, "7 against 2, 5 ms each here and 0.05 ms there: goes");
+  b.arrived(1);
+  for (let i = 0; i < 40; i++) b.took(1, 20);
+  assert.equal(b.divert(0), -1, "… and with 20 ms exchanges there, stays");
+  // Still no more than the quarter rule allows, however slow.
+  b.setPending(1, 5);
+  assert.equal(b.divert(0), -1, "7 against 5: stays");
+});
+
+Deno.test("ThreadBoard: a kept-alive connection is placed for all its exchanges", () => {
+  const b = board(2);
+  b.took(0, 0.02);
+  b.took(1, 0.02);
+  b.served(0, 1);
+  b.setPending(0, 6);
+  b.setPending(1, 2);
+  assert.equal(b.divert(0), -1, "one exchange per connection: saves 0.08 ms, stays");
+  for (let i = 0; i < 60; i++) b.served(0, 500);
+  assert.equal(b.divert(0), 1, "about 500 per connection: saves 500 × 0.08 ms, goes");
+});
+
+Deno.test("ThreadBoard: a thread's exchange time is a moving average, unknown again once it is gone", () => {
+  const b = board(2);
+  b.setPending(0, 6);
+  b.setPending(1, 2);
+  assert.equal(b.divert(0), 1, "unknown: as if long, the quarter rule decides");
+  b.arrived(1);
+  b.took(0, 0.01);
+  assert.equal(b.divert(0), 1, "exchanges per connection unknown: as if many");
+  b.arrived(1);
+  b.served(0, 1);
+  assert.equal(b.divert(0), -1, "the first exchange sets it: 10 µs");
+  b.took(0, 10); // one long exchange among quick ones moves it an eighth of the way: 1.26 ms
+  assert.equal(b.divert(0), 1, "6 × 1.26 ms here against 2 × 1.26 ms there: goes");
+  b.arrived(1);
+  b.gone(0);
+  b.setPending(0, 6);
+  assert.equal(b.divert(0), 1, "a replacement starts unknown");
+});
+
 Deno.test("ThreadBoard: the sibling with the fewest gets it, within its part and only if taking", () => {
   const b = board(3, 7); // parts 3, 2, 2
   b.setPending(0, 5);

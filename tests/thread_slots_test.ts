@@ -15,15 +15,21 @@ import {
 
 const ORIGIN = 1_700_000_000_000;
 
-/** Runs `fn` with Date.now at ORIGIN + the clock's `ms`, which `fn` moves by hand. */
+/**
+ * Runs `fn` with Date.now at ORIGIN + the clock's `ms` and performance.now at `ms`, which `fn`
+ * moves by hand.
+ */
 function withClock(fn: (clock: { ms: number }) => void): void {
   const real = Date.now;
   const clock = { ms: 0 };
   Date.now = () => ORIGIN + clock.ms;
+  performance.now = () => clock.ms;
   try {
     fn(clock);
   } finally {
     Date.now = real;
+    // deno-lint-ignore no-explicit-any
+    delete (performance as any).now;
   }
 }
 
@@ -144,7 +150,11 @@ Deno.test("SlotReader.silence() is the time since the thread's last tick", () =>
 Deno.test("SlotWriter counts connections new or with an exchange under way", () => {
   withClock(() => {
     const heard: number[] = [];
-    const writer = new SlotWriter(newSlots(), 0, () => 3, (n) => heard.push(n));
+    const writer = new SlotWriter(newSlots(), 0, () => 3, {
+      pending: (n) => heard.push(n),
+      took: () => {},
+      served: () => {},
+    });
     const a = writer.opened({} as Socket);
     const b = writer.opened({} as Socket);
     writer.started(a);
@@ -156,6 +166,42 @@ Deno.test("SlotWriter counts connections new or with an exchange under way", () 
     writer.closed(b); // closed before its first request
     writer.websockets(2); // open WebSockets count too (their upgrades finished)
     assert.deepEqual(heard, [1, 2, 1, 2, 1, 0, 2]);
+  });
+});
+
+Deno.test("SlotWriter says how long the thread spent on each exchange, not what it waited", () => {
+  withClock((clock) => {
+    const took: number[] = [];
+    const served: number[] = [];
+    const writer = new SlotWriter(newSlots(), 0, () => 3, {
+      pending: () => {},
+      took: (ms) => took.push(ms),
+      served: (n) => served.push(n),
+    });
+    const a = writer.opened({} as Socket);
+    const b = writer.opened({} as Socket);
+    const c = writer.opened({} as Socket);
+    clock.ms = 10;
+    writer.started(a);
+    clock.ms = 11;
+    writer.started(b); // waits for a: the thread runs one exchange at a time
+    clock.ms = 15;
+    writer.finished(a);
+    clock.ms = 17;
+    writer.finished(b);
+    clock.ms = 30;
+    writer.started(c); // the thread was idle meanwhile
+    clock.ms = 33;
+    writer.finished(c);
+    writer.finished(c); // a second finish of one exchange reports nothing
+    writer.started(a);
+    writer.closed(a); // closed before it finished: nothing
+    writer.finished(a);
+    assert.deepEqual(took, [5, 2, 3]);
+    writer.closed(b);
+    writer.closed(c);
+    writer.closed(writer.opened({} as Socket)); // never had a request: says nothing
+    assert.deepEqual(served, [1, 1, 1], "a, b and c had one exchange each");
   });
 });
 

@@ -88,7 +88,11 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     message.slots,
     message.origin,
     runtime.socketFd,
-    (pending) => board.setPending(index, pending),
+    {
+      pending: (count) => board.setPending(index, count),
+      took: (ms) => board.took(index, ms),
+      served: (exchanges) => board.served(index, exchanges),
+    },
   );
   let log: Logger;
   let app: FetchHandler;

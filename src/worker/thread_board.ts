@@ -17,7 +17,14 @@ const KEPT = 1;
 const PENDING = 2;
 const INCOMING = 3;
 const TAKING = 4;
-const FIELDS = 5;
+const TOOK = 5;
+const SERVED = 6;
+const FIELDS = 7;
+
+// A hand-over costs the two threads and the process wake-ups of up to about 0.1 ms each
+// (docs/architecture.md, "gthread"): a connection moves only when it would wait clearly longer
+// where it was accepted than where it goes.
+const WAIT_WORTH_HANDOVER_US = 1000;
 
 export class ThreadBoard {
   readonly buffer: SharedArrayBuffer;
@@ -48,6 +55,28 @@ export class ThreadBoard {
   /** Thread `index` has `pending` connections new or with an exchange under way. */
   setPending(index: number, pending: number): void {
     Atomics.store(this.#a, index * FIELDS + PENDING, pending);
+  }
+
+  /** Thread `index`'s recent exchange time in µs, 0 while not known. */
+  #took(index: number): number {
+    return Atomics.load(this.#a, index * FIELDS + TOOK);
+  }
+
+  /** Thread `index` spent `ms` on an exchange. */
+  took(index: number, ms: number): void {
+    this.#average(index * FIELDS + TOOK, ms * 1000);
+  }
+
+  /** A connection of thread `index` closed after `exchanges` exchanges. */
+  served(index: number, exchanges: number): void {
+    this.#average(index * FIELDS + SERVED, exchanges);
+  }
+
+  // A moving average in whole numbers, at least 1: 0 means not known yet.
+  #average(at: number, value: number): void {
+    const was = Atomics.load(this.#a, at);
+    const now = was === 0 ? value : was + (value - was) / 8;
+    Atomics.store(this.#a, at, Math.max(1, Math.round(now)));
   }
 
   /** Thread `index` accepts (true), or stops (false: it drains, its connections still count). */
@@ -109,19 +138,30 @@ export class ThreadBoard {
    * Thread `me` just accepted a connection (not counted yet): the sibling it should go to, which
    * is counted as having it from now on, or -1 to keep it. A sibling takes it when it has clearly
    * fewer pending than `me` would have (two fewer, or a quarter fewer of many) and room within
-   * its part; any sibling with room does when `me` is at its part.
+   * its part, and either has nothing pending or would save the connection waits worth a
+   * hand-over: from the threads' recent exchange times and how many exchanges a connection had,
+   * once known (a kept-alive connection waits behind the thread it is on again and again). Any
+   * sibling with room does when `me` is at its part.
    */
   divert(me: number): number {
     const mine = this.queue(me) + 1;
+    const atPart = this.load(me) >= this.limit(me);
+    const took = this.#took(me);
+    const served = Atomics.load(this.#a, me * FIELDS + SERVED);
     let best = -1;
     // At its part already (a burst accepted before its gate held): any sibling with room.
-    let fewest = this.load(me) >= this.limit(me)
-      ? Infinity
-      : mine - Math.max(2, Math.ceil(mine / 4)) + 1;
+    let fewest = atPart ? Infinity : mine - Math.max(2, Math.ceil(mine / 4)) + 1;
     for (let i = 0; i < this.#threads; i++) {
       if (i === me || !this.taking(i)) continue;
       const queue = this.queue(i);
-      if (queue < fewest && this.load(i) < this.limit(i)) {
+      if (queue >= fewest || this.load(i) >= this.limit(i)) continue;
+      // The wait saved on each of the exchanges a connection here has had lately. A sibling
+      // with nothing pending takes it whatever the averages say (they tell the past: a burst of
+      // slow requests after quick ones spreads); one not known yet counts as long.
+      const saved = queue === 0 || took === 0 || served === 0
+        ? Infinity
+        : ((mine - 1) * took - queue * (this.#took(i) || took)) * served;
+      if (atPart || saved >= WAIT_WORTH_HANDOVER_US) {
         best = i;
         fewest = queue;
       }

@@ -38,6 +38,19 @@ function since(origin: number): number {
   return Date.now() - origin;
 }
 
+/** What a connection handed to a thread would wait behind there (ThreadBoard keeps it). */
+export interface LoadReport {
+  /**
+   * How many watched connections are new or have an exchange under way, with the open
+   * WebSockets, each time that changes.
+   */
+  pending(count: number): void;
+  /** The thread spent this many milliseconds on an exchange (its own, not waiting for others). */
+  took(ms: number): void;
+  /** A connection closed after this many exchanges. */
+  served(exchanges: number): void;
+}
+
 /** The thread's side: the ExchangeWatch its HTTP servers report to. */
 export class SlotWriter implements ExchangeWatch {
   readonly #a: Int32Array;
@@ -45,25 +58,26 @@ export class SlotWriter implements ExchangeWatch {
   readonly #fdOf: (socket: Socket) => number;
   /** Per entry: its connection is new or has an exchange under way (not between exchanges). */
   readonly #pending = new Uint8Array(ENTRIES);
+  /** Per entry: when its exchange started (performance.now()), or -1 between exchanges. */
+  readonly #startedAt = new Float64Array(ENTRIES).fill(-1);
+  /** Per entry: the exchanges its connection has had. */
+  readonly #exchanges = new Uint32Array(ENTRIES);
+  #lastFinished = 0;
   #pendingCount = 0;
   #websockets = 0;
-  readonly #onPending: ((count: number) => void) | undefined;
+  readonly #load: LoadReport | undefined;
 
-  /**
-   * `onPending` hears how many watched connections are new or have an exchange under way, with
-   * the open WebSockets, each time that changes: what a connection handed to this thread would
-   * wait behind or share it with.
-   */
+  /** `load` hears what a connection handed to this thread would wait behind (LoadReport). */
   constructor(
     buffer: SharedArrayBuffer,
     origin: number,
     fdOf: (socket: Socket) => number,
-    onPending?: (count: number) => void,
+    load?: LoadReport,
   ) {
     this.#a = new Int32Array(buffer);
     this.#origin = origin;
     this.#fdOf = fdOf;
-    this.#onPending = onPending;
+    this.#load = load;
   }
 
   #setPending(tag: number, pending: 0 | 1): void {
@@ -71,7 +85,7 @@ export class SlotWriter implements ExchangeWatch {
     if (this.#pending[i] === pending) return;
     this.#pending[i] = pending;
     this.#pendingCount += pending ? 1 : -1;
-    this.#onPending?.(this.#pendingCount + this.#websockets);
+    this.#load?.pending(this.#pendingCount + this.#websockets);
   }
 
   /** The thread's event loop still turns. */
@@ -94,6 +108,7 @@ export class SlotWriter implements ExchangeWatch {
 
   started(tag: number): void {
     if (tag < 0) return;
+    this.#startedAt[(tag - HEADER) / FIELDS] = performance.now();
     this.#setPending(tag, 1);
     this.#a[tag + 2] = since(this.#origin);
     Atomics.store(this.#a, tag, RUNNING);
@@ -107,6 +122,16 @@ export class SlotWriter implements ExchangeWatch {
 
   finished(tag: number): void {
     if (tag < 0) return;
+    const i = (tag - HEADER) / FIELDS;
+    if (this.#startedAt[i] >= 0) {
+      // The thread runs one exchange at a time: one that started while another ran waited for it
+      // and ran from that one's end.
+      const now = performance.now();
+      this.#load?.took(now - Math.max(this.#startedAt[i], this.#lastFinished));
+      this.#lastFinished = now;
+      this.#startedAt[i] = -1;
+      this.#exchanges[i]++;
+    }
     this.#setPending(tag, 0);
     // RUNNING too: a request whose client left is finished without being answered.
     if (Atomics.compareExchange(this.#a, tag, ANSWERING, IDLE) === RUNNING) {
@@ -126,12 +151,17 @@ export class SlotWriter implements ExchangeWatch {
   websockets(open: number): void {
     Atomics.store(this.#a, WEBSOCKETS, open);
     this.#websockets = open;
-    this.#onPending?.(this.#pendingCount + open);
+    this.#load?.pending(this.#pendingCount + open);
   }
 
   closed(tag: number): void {
     if (tag < 0) return;
     this.#setPending(tag, 0);
+    const i = (tag - HEADER) / FIELDS;
+    this.#startedAt[i] = -1;
+    // One that never had a request (a probe, a client gone first) tells nothing of the rest.
+    if (this.#exchanges[i] > 0) this.#load?.served(this.#exchanges[i]);
+    this.#exchanges[i] = 0;
     this.#a[tag + 1] = -1;
     Atomics.store(this.#a, tag, FREE);
   }
