@@ -121,6 +121,11 @@ Deno.test("ThreadBoard: a thread's exchange time is a moving average, unknown ag
   b.gone(0);
   b.setPending(0, 6);
   assert.equal(b.divert(0), 1, "a replacement starts unknown");
+  b.arrived(1);
+  b.served(0, 1);
+  b.took(0, 3 * 3600_000); // a three-hour exchange: more than an Int32 of µs, kept at its most
+  b.setPending(1, 4);
+  assert.equal(b.divert(0), 1, "6 against 4, each hours long here: goes");
 });
 
 Deno.test("ThreadBoard: the sibling with the fewest gets it, within its part and only if taking", () => {

@@ -72,11 +72,12 @@ export class ThreadBoard {
     this.#average(index * FIELDS + SERVED, exchanges);
   }
 
-  // A moving average in whole numbers, at least 1: 0 means not known yet.
+  // A moving average in whole numbers from 1 (0 means not known yet) to what an Int32 holds (35
+  // minutes in µs).
   #average(at: number, value: number): void {
     const was = Atomics.load(this.#a, at);
     const now = was === 0 ? value : was + (value - was) / 8;
-    Atomics.store(this.#a, at, Math.max(1, Math.round(now)));
+    Atomics.store(this.#a, at, Math.min(0x7fffffff, Math.max(1, Math.round(now))));
   }
 
   /** Thread `index` accepts (true), or stops (false: it drains, its connections still count). */
