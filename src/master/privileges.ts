@@ -14,6 +14,8 @@ import { accessRoute, errorRoute } from "../log/logging_table.ts";
 export interface Identity {
   uid: number;
   gid: number;
+  /** The user's name (its uid when /etc/passwd has none), for messages. */
+  user: string;
   /** Every group the processes hold: the gid, and with --initgroups the user's others. */
   groups: number[];
   /** How the user and group read in logs: `name (uid N)`. */
@@ -78,6 +80,7 @@ export function resolveIdentity(
   return {
     uid,
     gid,
+    user: userName,
     groups: [...new Set([gid, ...others])],
     describe: `user ${userName} (uid ${uid}), group ${groupName} (gid ${gid})` +
       (others.length ? `, groups ${others.join(",")}` : ""),

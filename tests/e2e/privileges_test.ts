@@ -6,9 +6,11 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
   chmodSync,
+  chownSync,
   existsSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   statSync,
   symlinkSync,
@@ -319,5 +321,150 @@ e2e("a TLS key the user cannot read is a one-line error before any worker starts
   } finally {
     dir.remove();
     user.remove();
+  }
+});
+
+/** A root-owned 0755 folder for the logs and one for the pidfile and a unix socket. */
+function rootFolders(dir: string) {
+  chmodSync(dir, 0o755);
+  const logs = join(dir, "logs");
+  const runDir = join(dir, "run");
+  mkdirSync(logs, { mode: 0o755 });
+  mkdirSync(runDir, { mode: 0o755 });
+  return {
+    logs,
+    runDir,
+    args: [
+      "--error-logfile",
+      join(logs, "error.log"),
+      "--access-logfile",
+      join(logs, "access.log"),
+      "-p",
+      join(runDir, "app.pid"),
+      "-b",
+      `unix:${join(runDir, "app.sock")}`,
+    ],
+  };
+}
+
+e2e("folders the user cannot write: one warning per folder, saying what fails", async (t) => {
+  const user = createUser();
+  const dir = tempDir();
+  const { logs, runDir, args } = rootFolders(dir.path);
+  const errorLog = join(logs, "error.log");
+  const server = start(withCache(t, dir.path), [
+    "-u",
+    user.name,
+    ...args,
+    "-b",
+    "127.0.0.1:0",
+    APP,
+  ]);
+  try {
+    // The master's lines go to the log file, not to stderr.
+    await eventually(
+      () => existsSync(errorLog) && /Booting worker/.test(readFileSync(errorLog, "utf8")),
+      "a worker",
+    );
+    const warnings = readFileSync(errorLog, "utf8").split("\n").filter((l) =>
+      l.includes("[WARNING]") && l.includes(" cannot write to ")
+    );
+    assert.equal(warnings.length, 2, warnings.join("\n"));
+    const about = (folder: string) =>
+      warnings.filter((l) => l.includes(`] User ${user.name} cannot write to ${folder}: `));
+    assert.equal(about(logs).length, 1, warnings.join("\n"));
+    assert.match(
+      about(logs)[0],
+      /: USR1 cannot create error\.log and access\.log again after logrotate moves them away; chown the folder to apsv\d+, or rotate with "copytruncate"$/,
+    );
+    assert.equal(about(runDir).length, 1, warnings.join("\n"));
+    assert.match(
+      about(runDir)[0],
+      /: USR2 cannot start a new master \(it must create app\.pid\.2 and app\.pid\.ctl\.2\), and app\.pid, app\.sock and app\.pid\.ctl are left behind at exit; chown the folder to apsv\d+$/,
+    );
+  } finally {
+    const result = await server.stop();
+    try {
+      assert.equal(result.code, 0, readFileSync(errorLog, "utf8"));
+    } finally {
+      user.remove();
+      dir.remove();
+    }
+  }
+});
+
+e2e("a folder of the user's own: no warning, and its files are removed at exit", async (t) => {
+  const user = createUser();
+  const dir = tempDir();
+  chmodSync(dir.path, 0o755);
+  const own = join(dir.path, "own");
+  mkdirSync(own, { mode: 0o755 });
+  chownSync(own, user.uid, user.gid);
+  const errorLog = join(own, "error.log");
+  const pidfile = join(own, "app.pid");
+  const socket = join(own, "app.sock");
+  const server = start(withCache(t, dir.path), [
+    "-u",
+    user.name,
+    "--error-logfile",
+    errorLog,
+    "--access-logfile",
+    join(own, "access.log"),
+    "-p",
+    pidfile,
+    "-b",
+    `unix:${socket}`,
+    "-b",
+    "127.0.0.1:0",
+    APP,
+  ]);
+  try {
+    await eventually(
+      () => existsSync(errorLog) && /Booting worker/.test(readFileSync(errorLog, "utf8")),
+      "a worker",
+    );
+    const log = readFileSync(errorLog, "utf8");
+    assert.match(log, /Dropped privileges to user/);
+    assert.doesNotMatch(log, /\[WARNING\].* cannot write to /);
+  } finally {
+    const result = await server.stop();
+    try {
+      assert.equal(result.code, 0, readFileSync(errorLog, "utf8"));
+      assert.ok(!existsSync(pidfile), "pidfile left behind");
+      assert.ok(!existsSync(socket), "socket left behind");
+    } finally {
+      user.remove();
+      dir.remove();
+    }
+  }
+});
+
+e2e("--check-config as root with -u: the same warnings, nothing started, exit 0", async (t) => {
+  const user = createUser();
+  const dir = tempDir();
+  try {
+    const { logs, runDir, args } = rootFolders(dir.path);
+    const result = await run(t, ["--check-config", "-u", user.name, ...args, APP]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "configuration OK\n");
+    assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    const lines = result.stderr.trim().split("\n");
+    assert.equal(lines.length, 2, result.stderr);
+    assert.match(
+      lines[0],
+      new RegExp(
+        `^Warning: User ${user.name} cannot write to ${logs}: USR1 cannot create .*"copytruncate"$`,
+      ),
+    );
+    assert.match(
+      lines[1],
+      new RegExp(`^Warning: User ${user.name} cannot write to ${runDir}: USR2 cannot start .*$`),
+    );
+    // Nothing was created: no pidfile, socket or log file.
+    assert.deepEqual(readdirSync(runDir), []);
+    assert.deepEqual(readdirSync(logs), []);
+  } finally {
+    user.remove();
+    dir.remove();
   }
 });
