@@ -141,11 +141,14 @@ e2e(
       assert.equal((await get(url)).status, 200);
     } finally {
       const result = await server.stop();
-      assert.equal(result.code, 0, readFileSync(errorLog, "utf8"));
-      // The socket folder is root's: the unprivileged master could not remove the file.
-      assert.ok(existsSync(socket));
-      user.remove();
-      dir.remove();
+      try {
+        assert.equal(result.code, 0, readFileSync(errorLog, "utf8"));
+        // The socket folder is root's: the unprivileged master could not remove the file.
+        assert.ok(existsSync(socket));
+      } finally {
+        user.remove();
+        dir.remove();
+      }
     }
   },
 );
@@ -187,10 +190,13 @@ e2e(
       );
     } finally {
       const result = await server.stop();
-      assert.equal(result.code, 0, result.stderr);
-      assert.ok(!existsSync(pidfile), "pidfile left behind");
-      user.remove();
-      dir.remove();
+      try {
+        assert.equal(result.code, 0, result.stderr);
+        assert.ok(!existsSync(pidfile), "pidfile left behind");
+      } finally {
+        user.remove();
+        dir.remove();
+      }
     }
   },
 );
@@ -222,9 +228,12 @@ e2e(
       assert.equal(lstatSync(errorLog).uid, user.uid);
     } finally {
       const result = await server.stop();
-      assert.equal(result.code, 0, readFileSync(target, "utf8"));
-      user.remove();
-      dir.remove();
+      try {
+        assert.equal(result.code, 0, readFileSync(target, "utf8"));
+      } finally {
+        user.remove();
+        dir.remove();
+      }
     }
   },
 );
