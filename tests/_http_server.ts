@@ -189,6 +189,11 @@ export class RawClient {
   close(): void {
     this.socket.destroy();
   }
+
+  /** Closes with a reset (RST), as a client that crashed. */
+  reset(): void {
+    this.socket.resetAndDestroy();
+  }
 }
 
 /**

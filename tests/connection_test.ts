@@ -172,3 +172,43 @@ Deno.test("createHttpServer() cuts off a client that never finishes its head", a
     await c.closed();
   });
 });
+
+Deno.test("createHttpServer() tells the watch nothing more of a connection once it closed", async () => {
+  const events: string[] = [];
+  let tags = 0;
+  const watch = {
+    opened: () => {
+      events.push(`opened ${tags}`);
+      return tags++;
+    },
+    started: (tag: number) => void events.push(`started ${tag}`),
+    answering: (tag: number) => (events.push(`answering ${tag}`), true),
+    finished: (tag: number) => void events.push(`finished ${tag}`),
+    closed: (tag: number) => void events.push(`closed ${tag}`),
+  };
+  let answer = () => {};
+  const answered = new Promise<void>((resolve) => answer = resolve);
+  let started = () => {};
+  const inApp = new Promise<void>((resolve) => started = resolve);
+  await withServer(
+    async () => {
+      started();
+      await answered;
+      return new Response("late");
+    },
+    { watch },
+    async (port) => {
+      const c = await RawClient.connect({ port });
+      await c.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+      await inApp;
+      // Gone while the app works (a reset: a half-closed client would still get its answer), and a
+      // gthread thread may give the tag to the next connection.
+      c.reset();
+      await delay(100);
+      answer();
+      await delay(100);
+    },
+  );
+  assert.deepEqual(events.slice(0, 3), ["opened 0", "started 0", "closed 0"]);
+  assert.ok(!events.slice(3).some((e) => e.endsWith(" 0")), events.join(", "));
+});

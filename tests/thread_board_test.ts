@@ -87,9 +87,47 @@ Deno.test("ThreadBoard: a connection moves only when the wait it saves is worth 
   b.arrived(1);
   for (let i = 0; i < 40; i++) b.took(1, 20);
   assert.equal(b.divert(0), -1, "… and with 20 ms exchanges there, stays");
-  // Still no more than the quarter rule allows, however slow.
+  // Still no more than the quarter rule allows, however much it would save.
+  for (let i = 0; i < 40; i++) b.took(1, 0.05);
+  b.setPending(1, 6);
+  assert.equal(b.divert(0), -1, "7 against 6, 5 ms each here and 0.05 ms there: stays");
   b.setPending(1, 5);
-  assert.equal(b.divert(0), -1, "7 against 5: stays");
+  assert.equal(b.divert(0), 1, "7 against 5: goes");
+});
+
+Deno.test("ThreadBoard: a burst taken in one wake-up spreads while the sibling is not at work", () => {
+  const b = board(2);
+  // Quick requests and one exchange per connection so far: then eight slow ones arrive at once.
+  b.took(0, 0.02);
+  b.took(1, 0.02);
+  b.served(0, 1);
+  const went: number[] = [];
+  let mine = 0;
+  for (let i = 0; i < 8; i++) {
+    const to = b.divert(0);
+    went.push(to);
+    if (to < 0) b.setPending(0, ++mine);
+  }
+  // What is on its way to the sibling counts for the quarter rule, not as its being at work.
+  assert.deepEqual(went, [-1, 1, -1, 1, -1, 1, -1, 1]);
+});
+
+Deno.test("ThreadBoard: the averages move however small the steps", () => {
+  const b = board(2);
+  b.took(0, 0.15);
+  b.setPending(0, 5);
+  b.setPending(1, 3);
+  b.served(0, 1); // one health check first
+  assert.equal(b.divert(0), -1, "6 against 3, one exchange each: saves 0.3 ms, stays");
+  for (let i = 0; i < 100; i++) b.served(0, 4); // then clients with four requests each
+  assert.equal(b.divert(0), 1, "… four each: saves 1.2 ms, goes");
+  b.arrived(1);
+  b.served(0, 1);
+  for (let i = 0; i < 100; i++) b.took(0, 0.0004); // 0.4 µs each, below one whole µs
+  for (let i = 0; i < 100; i++) b.took(0, 0.05);
+  b.setPending(0, 30);
+  b.setPending(1, 2);
+  assert.equal(b.divert(0), 1, "31 against 2 of 50 µs: saves 1.4 ms, goes");
 });
 
 Deno.test("ThreadBoard: a kept-alive connection is placed for all its exchanges", () => {

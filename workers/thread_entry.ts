@@ -90,7 +90,6 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     runtime.socketFd,
     {
       pending: (count) => board.setPending(index, count),
-      took: (ms) => board.took(index, ms),
       served: (exchanges) => board.served(index, exchanges),
     },
   );
@@ -130,6 +129,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
       log,
     ),
     1,
+    // How long a request held the thread's app: what a connection handed here would wait behind.
+    (ms) => board.took(index, ms),
   );
   // Counted when a request starts, across the threads; the one that reaches the limit says so.
   const counted: FetchHandler = (request, info) => {

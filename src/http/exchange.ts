@@ -234,7 +234,8 @@ export class Exchange {
     }
     this.request = this.response = null;
     this.head = null;
-    this.options.watch?.finished(host.tag);
+    // A connection that closed meanwhile told the watch already, and its tag may be another's now.
+    if (!host.closed) this.options.watch?.finished(host.tag);
     host.exchangeDone(outcome === "keep");
   }
 }

@@ -4,16 +4,31 @@
 
 import type { FetchHandler } from "../http/types.ts";
 
-export function limitConcurrency(handler: FetchHandler, max: number): FetchHandler {
+/**
+ * `held`, when given, hears how long each request held its place (ms, from taking it to the app's
+ * answer): what a request waiting behind it waited for.
+ */
+export function limitConcurrency(
+  handler: FetchHandler,
+  max: number,
+  held?: (ms: number) => void,
+): FetchHandler {
   let running = 0;
   const waiting: (() => void)[] = [];
-  const release = () => {
+  const free = () => {
     const next = waiting.shift();
     if (next) next();
     else running--;
   };
   // Not async: a Response returned synchronously keeps the servers' fast paths.
   const run: FetchHandler = (request, info) => {
+    const since = held ? performance.now() : 0;
+    const release = held
+      ? () => {
+        held(performance.now() - since);
+        free();
+      }
+      : free;
     let result;
     try {
       result = handler(request, info);

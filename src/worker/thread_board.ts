@@ -31,6 +31,7 @@ export class ThreadBoard {
   readonly #a: Int32Array;
   readonly #threads: number;
   readonly #max: number;
+  readonly #exact = new Map<number, number>();
 
   /** A board for `threads` threads of a worker with `max` connections (worker_connections). */
   constructor(threads: number, max: number, buffer?: SharedArrayBuffer) {
@@ -62,21 +63,23 @@ export class ThreadBoard {
     return Atomics.load(this.#a, index * FIELDS + TOOK);
   }
 
-  /** Thread `index` spent `ms` on an exchange. */
+  /** A request held thread `index`'s app for `ms` (what one waiting behind it waits for). */
   took(index: number, ms: number): void {
     this.#average(index * FIELDS + TOOK, ms * 1000);
   }
 
-  /** A connection of thread `index` closed after `exchanges` exchanges. */
+  /** Connections of thread `index` lately carry `exchanges` exchanges each. */
   served(index: number, exchanges: number): void {
     this.#average(index * FIELDS + SERVED, exchanges);
   }
 
-  // A moving average in whole numbers from 1 (0 means not known yet) to what an Int32 holds (35
-  // minutes in µs).
+  // A moving average, kept exact by the one thread that writes it (a whole number rounded at each
+  // step would stick within a few of its first value) and shown to the others in whole numbers
+  // from 1 (0 means not known yet) to what an Int32 holds (35 minutes in µs).
   #average(at: number, value: number): void {
-    const was = Atomics.load(this.#a, at);
-    const now = was === 0 ? value : was + (value - was) / 8;
+    const was = this.#exact.get(at);
+    const now = was === undefined ? value : was + (value - was) / 8;
+    this.#exact.set(at, now);
     Atomics.store(this.#a, at, Math.min(0x7fffffff, Math.max(1, Math.round(now))));
   }
 
@@ -139,10 +142,10 @@ export class ThreadBoard {
    * Thread `me` just accepted a connection (not counted yet): the sibling it should go to, which
    * is counted as having it from now on, or -1 to keep it. A sibling takes it when it has clearly
    * fewer pending than `me` would have (two fewer, or a quarter fewer of many) and room within
-   * its part, and either has nothing pending or would save the connection waits worth a
-   * hand-over: from the threads' recent exchange times and how many exchanges a connection had,
-   * once known (a kept-alive connection waits behind the thread it is on again and again). Any
-   * sibling with room does when `me` is at its part.
+   * its part, and either is not at work (nothing pending but what is on its way) or would save
+   * the connection waits worth a hand-over: from how long requests hold each thread's app and how
+   * many exchanges a connection carries, once known (a kept-alive connection waits behind the
+   * thread it is on again and again). Any sibling with room does when `me` is at its part.
    */
   divert(me: number): number {
     const mine = this.queue(me) + 1;
@@ -156,10 +159,12 @@ export class ThreadBoard {
       if (i === me || !this.taking(i)) continue;
       const queue = this.queue(i);
       if (queue >= fewest || this.load(i) >= this.limit(i)) continue;
-      // The wait saved on each of the exchanges a connection here has had lately. A sibling
-      // with nothing pending takes it whatever the averages say (they tell the past: a burst of
-      // slow requests after quick ones spreads); one not known yet counts as long.
-      const saved = queue === 0 || took === 0 || served === 0
+      // The wait saved on each of the exchanges a connection here carries lately. A sibling
+      // that is not at work takes it whatever the averages say: they tell the past, and a burst
+      // of slow requests after quick ones spreads as the quarter rule spreads it (what is on its
+      // way there does not count until it arrives). One not known yet counts as long.
+      const idle = Atomics.load(this.#a, i * FIELDS + PENDING) === 0;
+      const saved = idle || took === 0 || served === 0
         ? Infinity
         : ((mine - 1) * took - queue * (this.#took(i) || took)) * served;
       if (atPart || saved >= WAIT_WORTH_HANDOVER_US) {

@@ -45,9 +45,10 @@ export interface LoadReport {
    * WebSockets, each time that changes.
    */
   pending(count: number): void;
-  /** The thread spent this many milliseconds on an exchange (its own, not waiting for others). */
-  took(ms: number): void;
-  /** A connection closed after this many exchanges. */
+  /**
+   * Exchanges per connection opened, over the last tick (only when there were exchanges): what a
+   * new connection carries, long-lived kept-alive ones included (few open, many exchanges).
+   */
   served(exchanges: number): void;
 }
 
@@ -58,11 +59,9 @@ export class SlotWriter implements ExchangeWatch {
   readonly #fdOf: (socket: Socket) => number;
   /** Per entry: its connection is new or has an exchange under way (not between exchanges). */
   readonly #pending = new Uint8Array(ENTRIES);
-  /** Per entry: when its exchange started (performance.now()), or -1 between exchanges. */
-  readonly #startedAt = new Float64Array(ENTRIES).fill(-1);
-  /** Per entry: the exchanges its connection has had. */
-  readonly #exchanges = new Uint32Array(ENTRIES);
-  #lastFinished = 0;
+  // Connections opened and exchanges started since the last tick.
+  #opened = 0;
+  #exchanges = 0;
   #pendingCount = 0;
   #websockets = 0;
   readonly #load: LoadReport | undefined;
@@ -91,9 +90,12 @@ export class SlotWriter implements ExchangeWatch {
   /** The thread's event loop still turns. */
   tick(): void {
     Atomics.store(this.#a, TICK, since(this.#origin));
+    if (this.#exchanges > 0) this.#load?.served(this.#exchanges / Math.max(1, this.#opened));
+    this.#opened = this.#exchanges = 0;
   }
 
   opened(socket: Socket): number {
+    this.#opened++;
     const a = this.#a;
     for (let i = 0; i < ENTRIES; i++) {
       const at = HEADER + i * FIELDS;
@@ -107,8 +109,8 @@ export class SlotWriter implements ExchangeWatch {
   }
 
   started(tag: number): void {
+    this.#exchanges++;
     if (tag < 0) return;
-    this.#startedAt[(tag - HEADER) / FIELDS] = performance.now();
     this.#setPending(tag, 1);
     this.#a[tag + 2] = since(this.#origin);
     Atomics.store(this.#a, tag, RUNNING);
@@ -122,16 +124,6 @@ export class SlotWriter implements ExchangeWatch {
 
   finished(tag: number): void {
     if (tag < 0) return;
-    const i = (tag - HEADER) / FIELDS;
-    if (this.#startedAt[i] >= 0) {
-      // The thread runs one exchange at a time: one that started while another ran waited for it
-      // and ran from that one's end.
-      const now = performance.now();
-      this.#load?.took(now - Math.max(this.#startedAt[i], this.#lastFinished));
-      this.#lastFinished = now;
-      this.#startedAt[i] = -1;
-      this.#exchanges[i]++;
-    }
     this.#setPending(tag, 0);
     // RUNNING too: a request whose client left is finished without being answered.
     if (Atomics.compareExchange(this.#a, tag, ANSWERING, IDLE) === RUNNING) {
@@ -157,11 +149,6 @@ export class SlotWriter implements ExchangeWatch {
   closed(tag: number): void {
     if (tag < 0) return;
     this.#setPending(tag, 0);
-    const i = (tag - HEADER) / FIELDS;
-    this.#startedAt[i] = -1;
-    // One that never had a request (a probe, a client gone first) tells nothing of the rest.
-    if (this.#exchanges[i] > 0) this.#load?.served(this.#exchanges[i]);
-    this.#exchanges[i] = 0;
     this.#a[tag + 1] = -1;
     Atomics.store(this.#a, tag, FREE);
   }
