@@ -257,6 +257,7 @@ Deno.test("resolveConfig(): a value of the type that fails a check, or any bad f
         ["--workers=-1"],
         ["--umask", "0o1000"],
         ["--socket-mode", "1770"],
+        ["--socket-mode", "01777"], // leading zeros are octal's, not another type
         ["--cert-reqs", "3"],
         ["-k", "tornado"],
       ]

@@ -243,7 +243,7 @@ export const octalMode: ValueType<number | null> = {
   expected: OCTAL_MODE,
   parse(raw) {
     if (raw === "" || raw === null) return null;
-    const digits = typeof raw === "string" ? /^\s*(?:0o)?([0-7]{1,4})\s*$/i.exec(raw) : null;
+    const digits = typeof raw === "string" ? /^\s*(?:0o)?0*([0-7]{1,4})\s*$/i.exec(raw) : null;
     if (!digits) {
       if (typeof raw === "number") {
         throw new NotOfType(
