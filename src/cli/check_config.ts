@@ -17,7 +17,7 @@ import { Logger } from "../log/logger.ts";
 import { type AppserveExports, loadLoggerClass } from "../log/logger_class.ts";
 import { accessRoute, errorRoute } from "../log/logging_table.ts";
 import { lookupGroup, resolveIdentity } from "../master/privileges.ts";
-import { userFolderWarnings } from "../master/user_folders.ts";
+import { type FolderNote, userFolderNotes } from "../master/user_folders.ts";
 import { parseBind } from "../net/bind.ts";
 import { staleSocketAt } from "../net/listeners.ts";
 import type { Libc, Runtime } from "../runtime/types.ts";
@@ -146,13 +146,13 @@ export async function checkConfig(
   };
   await check(() => checkTmpDir(config, resolved.origins.worker_tmp_dir));
   await check(() => loadTlsFiles(config, runtime.tlsClientCerts));
-  const warnings: string[] = [];
+  const notes: FolderNote[] = [];
   await check(() => {
     const id = resolveIdentity(config);
     // The start warns only when the master drops root (dropPrivileges), and so does this.
     if (!id || (process.getuid?.() === id.uid && process.getgid?.() === id.gid)) return;
     const sockets = config.bind.map(parseBind).flatMap((a) => a.kind === "unix" ? [a.path] : []);
-    warnings.push(...userFolderWarnings(config, id, { sockets }));
+    notes.push(...userFolderNotes(config, id, { sockets }));
   });
   await check(() => checkSocketGroup(resolved));
   for (const [what, path] of createdFiles(config)) await check(() => checkCreatable(what, path));
@@ -172,7 +172,10 @@ export async function checkConfig(
     // Not a master: this process serves nothing, so it may import the app.
     await loadApp(config.app, process.cwd(), { runtime });
   });
-  for (const warning of warnings) process.stderr.write(`Warning: ${warning}\n`);
+  // A note (the master's INFO) does not make the configuration wrong: exit 0 for both.
+  for (const { warning, line } of notes) {
+    process.stderr.write(`${warning ? "Warning" : "Note"}: ${line}\n`);
+  }
   if (problems.length) {
     for (const problem of problems) process.stderr.write(`Error: ${problem}\n`);
     return ExitCode.CONFIG_ERROR;

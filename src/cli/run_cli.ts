@@ -35,7 +35,7 @@ import { VERSION } from "../version.ts";
 import { ExitCode } from "../exit_codes.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import { chownAll, dropPrivileges, ownedFiles, resolveIdentity } from "../master/privileges.ts";
-import { userFolderWarnings } from "../master/user_folders.ts";
+import { userFolderNotes } from "../master/user_folders.ts";
 import { chooseWorkers, launchWorkers, type WorkerLaunch } from "../master/worker_launch.ts";
 import { renderHelp, renderTopicHelp } from "./help.ts";
 import { checkAppModule, checkConfig, checkTmpDir, socketGroupOf } from "./check_config.ts";
@@ -155,18 +155,21 @@ async function serve(ctx: ServeContext): Promise<number> {
       });
       if (control) owned.push({ path: control.path });
       chownAll(owned, identity);
+      // USR1, USR2 and the exit need the folders as the user: said now, not when they fail.
+      // Told as root: after the drop a folder under one the user cannot search hides itself.
+      const sockets = inherited
+        ? []
+        : listeners.flatMap((l) => l.ownsPath && l.address.kind === "unix" ? [l.address.path] : []);
+      const notes = userFolderNotes(config, identity, { sockets });
       const dropped = dropPrivileges(runtime.libc(), identity);
       // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
       await loadTlsFiles(config, clientCerts);
       if (dropped) {
         log.info(`Dropped privileges to ${identity.describe}`);
-        // USR1, USR2 and the exit need the folders as the user: said now, not when they fail.
-        const sockets = inherited
-          ? []
-          : listeners.flatMap((l) =>
-            l.ownsPath && l.address.kind === "unix" ? [l.address.path] : []
-          );
-        userFolderWarnings(config, identity, { sockets }).forEach((line) => log.warning(line));
+        for (const { warning, line } of notes) {
+          if (warning) log.warning(line);
+          else log.info(line);
+        }
       }
     }
     // After the drop: the workers' user writes the bundle and can read it.

@@ -1,13 +1,17 @@
 // The folders a master that dropped root must still write to: it made its log files, pidfile and
-// unix sockets there as root, but as the user it creates the log files again after a rotation
-// (USR1), writes PIDFILE.2 for USR2, and removes its files at exit. A folder the user cannot write
-// does not stop the start; each one is said once, with what will fail there.
+// unix sockets there as root, but as the user it writes PIDFILE.2 for USR2, removes its files at
+// exit, and creates a log file again after a rotation (USR1) when logrotate did not ("create").
+// A folder the user cannot write does not stop the start; each one is said once, with what will
+// fail there: a WARNING where USR2 or the exit fails, an INFO where only logs are (logrotate's
+// common "create" makes the new file itself, and USR1 then only reopens it).
 //
-// Decided from the folder's owner, group and mode against the user's ids, not by access(2), so
-// the answer is the same for the master after its drop and for --check-config run as root.
-// POSIX ACLs are not read: a folder an ACL opens to the user is still reported.
+// Decided as root, before the drop (a folder under one the user cannot search would hide itself
+// from the user), from the owner, group and mode against the user's ids rather than by access(2),
+// so the answer is the same for the master and for --check-config run as root. Symlinks are
+// resolved: the folders above the real one count too. POSIX ACLs are not read: a folder an ACL
+// opens to the user is still reported.
 
-import { statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { Config } from "../config/settings.ts";
 import { controlSocketPath, implicitControlSocket } from "../ipc/control_protocol.ts";
@@ -28,20 +32,32 @@ function permits(path: string, id: Identity, bits: number): boolean {
   return ((st.mode >> shift) & bits) === bits;
 }
 
+/** Whether `id` may search every folder above `path`. */
+function searchable(path: string, id: Identity): boolean {
+  for (let up = dirname(path); up !== path; path = up, up = dirname(up)) {
+    if (!permits(up, id, 1)) return false;
+  }
+  return true;
+}
+
 /**
- * Whether `id` may create and remove files in `dir`: write and search on it, search on every
- * folder above. True when that cannot be told (the folder is gone: other checks say so).
+ * Whether `id` may create and remove files in `dir`: write and search on it (its real path), search
+ * on every folder above it, both as written and as resolved. True when that cannot be told (the
+ * folder is gone: other checks say so); a folder even root may not stat is not the user's either.
  */
 function userCanWrite(dir: string, id: Identity): boolean {
   if (id.uid === 0) return true;
+  let real = dir;
   try {
-    if (!permits(dir, id, 3)) return false;
-    for (let up = dirname(dir);; up = dirname(up)) {
-      if (!permits(up, id, 1)) return false;
-      if (up === dirname(up)) return true;
-    }
+    real = realpathSync(dir);
   } catch {
-    return true;
+    // Gone or unreadable: the literal path is checked, and says which.
+  }
+  try {
+    return permits(real, id, 3) && searchable(real, id) && searchable(dir, id);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code !== "EACCES" && code !== "EPERM";
   }
 }
 
@@ -79,36 +95,46 @@ function consequences(kept: [Kind, string][]): string {
   const names = (...kinds: Kind[]) =>
     kept.filter(([kind]) => kinds.includes(kind)).map(([, path]) => basename(path));
   const said: string[] = [];
-  const logs = names("log");
-  if (logs.length) {
-    const them = logs.length > 1 ? "them" : "it";
-    said.push(`USR1 cannot create ${list(logs)} again after logrotate moves ${them} away`);
-  }
   const usr2 = names("pidfile", "control").map((name) => `${name}.2`);
   if (usr2.length) said.push(`USR2 cannot start a new master (it must create ${list(usr2)})`);
   const left = names("pidfile", "socket", "control");
   if (left.length) said.push(`${list(left)} ${left.length > 1 ? "are" : "is"} left behind at exit`);
+  const logs = names("log");
+  if (logs.length) {
+    const them = logs.length > 1 ? "them" : "it";
+    said.push(
+      `if logrotate moves ${list(logs)} away without "create", USR1 cannot create ${them} again`,
+    );
+  }
   return said.length > 1 ? `${said.slice(0, -1).join(", ")}, and ${said.at(-1)}` : said[0];
 }
 
+/** One folder the user cannot write: a warning when more than the logs' rotation fails there. */
+export interface FolderNote {
+  warning: boolean;
+  line: string;
+}
+
 /**
- * One line per folder `id` cannot write that holds a log file, the pidfile, a unix socket or the
- * control socket: what will fail there, and what to do.
+ * One note per folder `id` cannot write that holds a log file, the pidfile, a unix socket or the
+ * control socket: what will fail there, and what to do. Called as root, before the drop.
  */
-export function userFolderWarnings(config: Config, id: Identity, extra: FolderFiles): string[] {
+export function userFolderNotes(config: Config, id: Identity, extra: FolderFiles): FolderNote[] {
   const byFolder = new Map<string, [Kind, string][]>();
   for (const [kind, path] of files(config, extra)) {
     const dir = dirname(path);
     byFolder.set(dir, [...(byFolder.get(dir) ?? []), [kind, path]]);
   }
-  const lines: string[] = [];
+  const notes: FolderNote[] = [];
   for (const [dir, kept] of byFolder) {
     if (userCanWrite(dir, id)) continue;
-    // copytruncate keeps the log file in place, so only a folder of logs alone is saved by it.
+    // "create" or copytruncate keep a log file there, so only a folder of logs alone is saved.
     const logsOnly = kept.every(([kind]) => kind === "log");
-    const remedy = `chown the folder to ${id.user}` +
-      (logsOnly ? `, or rotate with "copytruncate"` : "");
-    lines.push(`User ${id.user} cannot write to ${dir}: ${consequences(kept)}; ${remedy}`);
+    const remedy = logsOnly
+      ? `rotate with "create" or "copytruncate", or chown the folder to ${id.user}`
+      : `chown the folder to ${id.user}`;
+    const line = `User ${id.user} cannot write to ${dir}: ${consequences(kept)}; ${remedy}`;
+    notes.push({ warning: !logsOnly, line });
   }
-  return lines;
+  return notes;
 }

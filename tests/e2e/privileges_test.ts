@@ -356,7 +356,12 @@ function rootFolders(dir: string) {
   };
 }
 
-e2e("folders the user cannot write: one warning per folder, saying what fails", async (t) => {
+/** The lines about folders the user cannot write in a master's log, by level. */
+function folderLines(log: string, level: "WARNING" | "INFO"): string[] {
+  return log.split("\n").filter((l) => l.includes(`[${level}]`) && l.includes(" cannot write to "));
+}
+
+e2e("folders the user cannot write: one line per folder, saying what fails", async (t) => {
   const user = createUser();
   const dir = tempDir();
   const { logs, runDir, args } = rootFolders(dir.path);
@@ -375,22 +380,82 @@ e2e("folders the user cannot write: one warning per folder, saying what fails", 
       () => existsSync(errorLog) && /Booting worker/.test(readFileSync(errorLog, "utf8")),
       "a worker",
     );
-    const warnings = readFileSync(errorLog, "utf8").split("\n").filter((l) =>
-      l.includes("[WARNING]") && l.includes(" cannot write to ")
-    );
-    assert.equal(warnings.length, 2, warnings.join("\n"));
-    const about = (folder: string) =>
-      warnings.filter((l) => l.includes(`] User ${user.name} cannot write to ${folder}: `));
-    assert.equal(about(logs).length, 1, warnings.join("\n"));
+    const log = readFileSync(errorLog, "utf8");
+    // Logs alone: logrotate's "create" makes the new file, so it is a condition, not a warning.
+    const infos = folderLines(log, "INFO");
+    assert.equal(infos.length, 1, log);
     assert.match(
-      about(logs)[0],
-      /: USR1 cannot create error\.log and access\.log again after logrotate moves them away; chown the folder to apsv\d+, or rotate with "copytruncate"$/,
+      infos[0],
+      new RegExp(
+        `\\] User ${user.name} cannot write to ${logs}: if logrotate moves error\\.log and ` +
+          `access\\.log away without "create", USR1 cannot create them again; rotate with ` +
+          `"create" or "copytruncate", or chown the folder to ${user.name}$`,
+      ),
     );
-    assert.equal(about(runDir).length, 1, warnings.join("\n"));
+    const warnings = folderLines(log, "WARNING");
+    assert.equal(warnings.length, 1, log);
     assert.match(
-      about(runDir)[0],
-      /: USR2 cannot start a new master \(it must create app\.pid\.2 and app\.pid\.ctl\.2\), and app\.pid, app\.sock and app\.pid\.ctl are left behind at exit; chown the folder to apsv\d+$/,
+      warnings[0],
+      new RegExp(
+        `\\] User ${user.name} cannot write to ${runDir}: USR2 cannot start a new master ` +
+          `\\(it must create app\\.pid\\.2 and app\\.pid\\.ctl\\.2\\), and app\\.pid, ` +
+          `app\\.sock and app\\.pid\\.ctl are left behind at exit; chown the folder to ${user.name}$`,
+      ),
     );
+    // Both come after the drop is said.
+    assert.ok(log.indexOf("Dropped privileges") < log.indexOf(infos[0]), log);
+  } finally {
+    const result = await server.stop();
+    try {
+      assert.equal(result.code, 0, readFileSync(errorLog, "utf8"));
+    } finally {
+      user.remove();
+      dir.remove();
+    }
+  }
+});
+
+e2e("a folder under a parent only root may search: the master warns too", async (t) => {
+  const user = createUser();
+  const dir = tempDir();
+  chmodSync(dir.path, 0o755);
+  // The user's own folder for the log; the pidfile under a 0700 root parent.
+  const own = join(dir.path, "own");
+  mkdirSync(own, { mode: 0o755 });
+  chownSync(own, user.uid, user.gid);
+  const closed = join(dir.path, "closed");
+  mkdirSync(closed, { mode: 0o700 });
+  const runDir = join(closed, "run");
+  mkdirSync(runDir, { mode: 0o777 });
+  chmodSync(runDir, 0o777); // writable by all: only the parent keeps the user out
+  const errorLog = join(own, "error.log");
+  const server = start(withCache(t, dir.path), [
+    "-u",
+    user.name,
+    "--error-logfile",
+    errorLog,
+    "-p",
+    join(runDir, "app.pid"),
+    "-b",
+    "127.0.0.1:0",
+    APP,
+  ]);
+  try {
+    await eventually(
+      () => existsSync(errorLog) && /Booting worker/.test(readFileSync(errorLog, "utf8")),
+      "a worker",
+    );
+    const log = readFileSync(errorLog, "utf8");
+    const warnings = folderLines(log, "WARNING");
+    assert.equal(warnings.length, 1, log);
+    assert.match(
+      warnings[0],
+      new RegExp(
+        `\\] User ${user.name} cannot write to ${runDir}: USR2 cannot start a new master .*` +
+          `app\\.pid and app\\.pid\\.ctl are left behind at exit; chown the folder to ${user.name}$`,
+      ),
+    );
+    assert.deepEqual(folderLines(log, "INFO"), [], log);
   } finally {
     const result = await server.stop();
     try {
@@ -462,7 +527,8 @@ e2e("--check-config as root with -u: the same warnings, nothing started, exit 0"
     assert.match(
       lines[0],
       new RegExp(
-        `^Warning: User ${user.name} cannot write to ${logs}: USR1 cannot create .*"copytruncate"$`,
+        `^Note: User ${user.name} cannot write to ${logs}: if logrotate moves .*"copytruncate", ` +
+          `or chown the folder to ${user.name}$`,
       ),
     );
     assert.match(
@@ -472,6 +538,45 @@ e2e("--check-config as root with -u: the same warnings, nothing started, exit 0"
     // Nothing was created: no pidfile, socket or log file.
     assert.deepEqual(readdirSync(runDir), []);
     assert.deepEqual(readdirSync(logs), []);
+  } finally {
+    user.remove();
+    dir.remove();
+  }
+});
+
+e2e("--check-config: a symlinked folder is judged by the folders above its target", async (t) => {
+  const user = createUser();
+  const dir = tempDir();
+  try {
+    chmodSync(dir.path, 0o755);
+    // /link -> /closed/run: the link's own parents are open, the target's parent is root's 0700.
+    const closed = join(dir.path, "closed");
+    mkdirSync(closed, { mode: 0o700 });
+    const runDir = join(closed, "run");
+    mkdirSync(runDir);
+    chmodSync(runDir, 0o777);
+    const link = join(dir.path, "link");
+    symlinkSync(runDir, link);
+    const result = await run(t, [
+      "--check-config",
+      "-u",
+      user.name,
+      "-p",
+      join(link, "app.pid"),
+      "--access-logfile",
+      join(link, "access.log"),
+      APP,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "configuration OK\n");
+    // The pidfile keeps it a warning; the log's condition is said in the same line.
+    assert.equal(
+      result.stderr,
+      `Warning: User ${user.name} cannot write to ${link}: USR2 cannot start a new master ` +
+        `(it must create app.pid.2 and app.pid.ctl.2), app.pid and app.pid.ctl are left behind ` +
+        `at exit, and if logrotate moves access.log away without "create", USR1 cannot create ` +
+        `it again; chown the folder to ${user.name}\n`,
+    );
   } finally {
     user.remove();
     dir.remove();
