@@ -58,7 +58,7 @@ export class ThreadBoard {
     Atomics.store(this.#a, index * FIELDS + PENDING, pending);
   }
 
-  /** Thread `index`'s recent exchange time in µs, 0 while not known. */
+  /** How long a request lately held thread `index`'s app, in µs; 0 while not known. */
   #took(index: number): number {
     return Atomics.load(this.#a, index * FIELDS + TOOK);
   }

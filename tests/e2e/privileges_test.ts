@@ -28,14 +28,44 @@ import {
   getWhenReady,
   hasStackTrace,
   run,
+  type Server,
   start,
   type Target,
   tempDir,
 } from "../_helpers.ts";
 import { makePki } from "../_tls.ts";
-import { createUser, procIds } from "../_users.ts";
+import { createUser, procIds, type TestUser } from "../_users.ts";
 
 const APP = join(FIXTURES, "apps", "pid_app.ts");
+
+/**
+ * Stops the server and checks that it exited 0 (`why` says what to show if not) and whatever else
+ * `then` checks; the throwaway user and folder are removed whatever happened.
+ */
+async function stopAndRemove(
+  server: Server,
+  user: TestUser,
+  dir: { remove: () => void },
+  why: (stderr: string) => string,
+  then: () => void = () => {},
+): Promise<void> {
+  const result = await server.stop();
+  try {
+    assert.equal(result.code, 0, why(result.stderr));
+    then();
+  } finally {
+    user.remove();
+    dir.remove();
+  }
+}
+
+/** A folder `name` under `dir`, mode 0755, owned by `user`. */
+function userFolder(dir: string, user: TestUser, name = "own"): string {
+  const path = join(dir, name);
+  mkdirSync(path, { mode: 0o755 });
+  chownSync(path, user.uid, user.gid);
+  return path;
+}
 
 /** A free TCP port below 1024 on 127.0.0.1. */
 async function privilegedPort(): Promise<number> {
@@ -140,15 +170,10 @@ e2e(
       for (const pid of childPids(server.pid)) assert.equal(procIds(pid).uids[0], user.uid);
       assert.equal((await get(url)).status, 200);
     } finally {
-      const result = await server.stop();
-      try {
-        assert.equal(result.code, 0, readFileSync(errorLog, "utf8"));
+      await stopAndRemove(server, user, dir, () => readFileSync(errorLog, "utf8"), () => {
         // The socket folder is root's: the unprivileged master could not remove the file.
         assert.ok(existsSync(socket));
-      } finally {
-        user.remove();
-        dir.remove();
-      }
+      });
     }
   },
 );
@@ -189,14 +214,9 @@ e2e(
         "access",
       );
     } finally {
-      const result = await server.stop();
-      try {
-        assert.equal(result.code, 0, result.stderr);
+      await stopAndRemove(server, user, dir, (stderr) => stderr, () => {
         assert.ok(!existsSync(pidfile), "pidfile left behind");
-      } finally {
-        user.remove();
-        dir.remove();
-      }
+      });
     }
   },
 );
@@ -227,13 +247,7 @@ e2e(
       assert.equal(statSync(target).uid, 0, "the symlink's target was handed to the user");
       assert.equal(lstatSync(errorLog).uid, user.uid);
     } finally {
-      const result = await server.stop();
-      try {
-        assert.equal(result.code, 0, readFileSync(target, "utf8"));
-      } finally {
-        user.remove();
-        dir.remove();
-      }
+      await stopAndRemove(server, user, dir, () => readFileSync(target, "utf8"));
     }
   },
 );
@@ -405,13 +419,7 @@ e2e("folders the user cannot write: one line per folder, saying what fails", asy
     // Both come after the drop is said.
     assert.ok(log.indexOf("Dropped privileges") < log.indexOf(infos[0]), log);
   } finally {
-    const result = await server.stop();
-    try {
-      assert.equal(result.code, 0, readFileSync(errorLog, "utf8"));
-    } finally {
-      user.remove();
-      dir.remove();
-    }
+    await stopAndRemove(server, user, dir, () => readFileSync(errorLog, "utf8"));
   }
 });
 
@@ -420,9 +428,7 @@ e2e("a folder under a parent only root may search: the master warns too", async 
   const dir = tempDir();
   chmodSync(dir.path, 0o755);
   // The user's own folder for the log; the pidfile under a 0700 root parent.
-  const own = join(dir.path, "own");
-  mkdirSync(own, { mode: 0o755 });
-  chownSync(own, user.uid, user.gid);
+  const own = userFolder(dir.path, user);
   const closed = join(dir.path, "closed");
   mkdirSync(closed, { mode: 0o700 });
   const runDir = join(closed, "run");
@@ -457,13 +463,7 @@ e2e("a folder under a parent only root may search: the master warns too", async 
     );
     assert.deepEqual(folderLines(log, "INFO"), [], log);
   } finally {
-    const result = await server.stop();
-    try {
-      assert.equal(result.code, 0, readFileSync(errorLog, "utf8"));
-    } finally {
-      user.remove();
-      dir.remove();
-    }
+    await stopAndRemove(server, user, dir, () => readFileSync(errorLog, "utf8"));
   }
 });
 
@@ -471,9 +471,7 @@ e2e("a folder of the user's own: no warning, and its files are removed at exit",
   const user = createUser();
   const dir = tempDir();
   chmodSync(dir.path, 0o755);
-  const own = join(dir.path, "own");
-  mkdirSync(own, { mode: 0o755 });
-  chownSync(own, user.uid, user.gid);
+  const own = userFolder(dir.path, user);
   const errorLog = join(own, "error.log");
   const pidfile = join(own, "app.pid");
   const socket = join(own, "app.sock");
@@ -501,15 +499,10 @@ e2e("a folder of the user's own: no warning, and its files are removed at exit",
     assert.match(log, /Dropped privileges to user/);
     assert.doesNotMatch(log, /\[WARNING\].* cannot write to /);
   } finally {
-    const result = await server.stop();
-    try {
-      assert.equal(result.code, 0, readFileSync(errorLog, "utf8"));
+    await stopAndRemove(server, user, dir, () => readFileSync(errorLog, "utf8"), () => {
       assert.ok(!existsSync(pidfile), "pidfile left behind");
       assert.ok(!existsSync(socket), "socket left behind");
-    } finally {
-      user.remove();
-      dir.remove();
-    }
+    });
   }
 });
 
