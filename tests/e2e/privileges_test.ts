@@ -59,6 +59,15 @@ async function stopAndRemove(
   }
 }
 
+/** The error log once it says a worker booted (the master's start-up lines are in it by then). */
+async function bootedLog(errorLog: string): Promise<string> {
+  await eventually(
+    () => existsSync(errorLog) && /Booting worker/.test(readFileSync(errorLog, "utf8")),
+    "a worker",
+  );
+  return readFileSync(errorLog, "utf8");
+}
+
 /** A folder `name` under `dir`, mode 0755, owned by `user`. */
 function userFolder(dir: string, user: TestUser, name = "own"): string {
   const path = join(dir, name);
@@ -390,11 +399,7 @@ e2e("folders the user cannot write: one line per folder, saying what fails", asy
   ]);
   try {
     // The master's lines go to the log file, not to stderr.
-    await eventually(
-      () => existsSync(errorLog) && /Booting worker/.test(readFileSync(errorLog, "utf8")),
-      "a worker",
-    );
-    const log = readFileSync(errorLog, "utf8");
+    const log = await bootedLog(errorLog);
     // Logs alone: logrotate's "create" makes the new file, so it is a condition, not a warning.
     const infos = folderLines(log, "INFO");
     assert.equal(infos.length, 1, log);
@@ -447,11 +452,7 @@ e2e("a folder under a parent only root may search: the master warns too", async 
     APP,
   ]);
   try {
-    await eventually(
-      () => existsSync(errorLog) && /Booting worker/.test(readFileSync(errorLog, "utf8")),
-      "a worker",
-    );
-    const log = readFileSync(errorLog, "utf8");
+    const log = await bootedLog(errorLog);
     const warnings = folderLines(log, "WARNING");
     assert.equal(warnings.length, 1, log);
     assert.match(
@@ -491,11 +492,7 @@ e2e("a folder of the user's own: no warning, and its files are removed at exit",
     APP,
   ]);
   try {
-    await eventually(
-      () => existsSync(errorLog) && /Booting worker/.test(readFileSync(errorLog, "utf8")),
-      "a worker",
-    );
-    const log = readFileSync(errorLog, "utf8");
+    const log = await bootedLog(errorLog);
     assert.match(log, /Dropped privileges to user/);
     assert.doesNotMatch(log, /\[WARNING\].* cannot write to /);
   } finally {
