@@ -16,7 +16,7 @@ import { HookRunner } from "../hooks.ts";
 import { Logger } from "../log/logger.ts";
 import { type AppserveExports, loadLoggerClass } from "../log/logger_class.ts";
 import { accessRoute, errorRoute } from "../log/logging_table.ts";
-import { lookupGroup, resolveIdentity } from "../master/privileges.ts";
+import { lookupGroup, resolveIdentity, wouldDrop } from "../master/privileges.ts";
 import { type FolderNote, userFolderNotes } from "../master/user_folders.ts";
 import { parseBind } from "../net/bind.ts";
 import { staleSocketAt } from "../net/listeners.ts";
@@ -149,8 +149,8 @@ export async function checkConfig(
   const notes: FolderNote[] = [];
   await check(() => {
     const id = resolveIdentity(config);
-    // The start warns only when the master drops root (dropPrivileges), and so does this.
-    if (!id || (process.getuid?.() === id.uid && process.getgid?.() === id.gid)) return;
+    // The start warns only when the master drops root, and so does this.
+    if (!id || !wouldDrop(id)) return;
     const sockets = config.bind.map(parseBind).flatMap((a) => a.kind === "unix" ? [a.path] : []);
     notes.push(...userFolderNotes(config, id, { sockets }));
   });

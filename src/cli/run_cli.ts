@@ -34,7 +34,14 @@ import { processTitle } from "../process_title.ts";
 import { VERSION } from "../version.ts";
 import { ExitCode } from "../exit_codes.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
-import { chownAll, dropPrivileges, ownedFiles, resolveIdentity } from "../master/privileges.ts";
+import {
+  chownAll,
+  dropPrivileges,
+  ownedFiles,
+  ownedSockets,
+  resolveIdentity,
+  wouldDrop,
+} from "../master/privileges.ts";
 import { userFolderNotes } from "../master/user_folders.ts";
 import { chooseWorkers, launchWorkers, type WorkerLaunch } from "../master/worker_launch.ts";
 import { renderHelp, renderTopicHelp } from "./help.ts";
@@ -157,10 +164,8 @@ async function serve(ctx: ServeContext): Promise<number> {
       chownAll(owned, identity);
       // USR1, USR2 and the exit need the folders as the user: said now, not when they fail.
       // Told as root: after the drop a folder under one the user cannot search hides itself.
-      const sockets = inherited
-        ? []
-        : listeners.flatMap((l) => l.ownsPath && l.address.kind === "unix" ? [l.address.path] : []);
-      const notes = userFolderNotes(config, identity, { sockets });
+      const sockets = inherited ? [] : ownedSockets(listeners);
+      const notes = wouldDrop(identity) ? userFolderNotes(config, identity, { sockets }) : [];
       const dropped = dropPrivileges(runtime.libc(), identity);
       // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
       await loadTlsFiles(config, clientCerts);

@@ -98,16 +98,24 @@ export interface OwnedFile {
  * bound (keeping the --socket-group when one is set), every log file of the flat settings and the
  * [logging] table, and the pidfile.
  */
+/** The paths of the unix sockets the master bound itself (not ones it inherited). */
+export function ownedSockets(
+  listeners: { address: { kind: string; path?: string }; ownsPath?: boolean }[],
+): string[] {
+  return listeners.flatMap((l) =>
+    l.ownsPath && l.address.kind === "unix" && l.address.path ? [l.address.path] : []
+  );
+}
+
 export function ownedFiles(
   config: Parameters<typeof errorRoute>[0],
   listeners: { address: { kind: string; path?: string }; ownsPath?: boolean }[],
   options: { pidfile?: string; socketGid?: number } = {},
 ): OwnedFile[] {
-  const files: OwnedFile[] = listeners.flatMap((l) =>
-    l.ownsPath && l.address.kind === "unix" && l.address.path
-      ? [{ path: l.address.path, gid: options.socketGid }]
-      : []
-  );
+  const files: OwnedFile[] = ownedSockets(listeners).map((path) => ({
+    path,
+    gid: options.socketGid,
+  }));
   const logs = [
     errorRoute(config, "master").file,
     errorRoute(config, "worker").file,
@@ -145,8 +153,13 @@ export function lookupGroup(group: string): { gid: number; name: string } {
  * Becomes `id` for good. Nothing to do when already it (a USR2 child of a master that dropped
  * already). Order matters: groups first, while still root.
  */
+/** Whether this process runs as someone else than `id`: dropPrivileges would switch. */
+export function wouldDrop(id: Identity): boolean {
+  return process.getuid?.() !== id.uid || process.getgid?.() !== id.gid;
+}
+
 export function dropPrivileges(libc: Libc, id: Identity): boolean {
-  if (process.getuid?.() === id.uid && process.getgid?.() === id.gid) return false;
+  if (!wouldDrop(id)) return false;
   const fail = (call: string) => {
     const errno = libc.errno();
     throw new ConfigError(`Cannot switch to ${id.describe}: ${call}: ${libc.strerror(errno)}`);
