@@ -39,6 +39,9 @@ Load client: ${BUN} scripts/bench/ws_load.ts (Bun's own WebSocket client).
 
 Options:
   --duration N   seconds per measured part (default 3; 0.5 s warm-up before each)
+  --warm-up N    seconds of setups each server serves, unmeasured, before its first measured
+                 part (default 8): until the runtime's JIT has compiled the setup path, which
+                 takes longer than --duration (docs/architecture.md); 0 for none
   --rounds N     interleaved rounds (default 3)
   --size N       bytes per echo message (default 32)
   --procs N      processes per server: workers, or native server copies (default 1; the box's
@@ -177,6 +180,7 @@ interface Measured {
 async function measure(
   row: Row,
   seconds: number,
+  warmUp: number,
   size: number,
   label: string,
 ): Promise<Measured> {
@@ -188,6 +192,7 @@ async function measure(
     await waitReady(row.name, procs, port, () => row.ready(procs), 30_000);
     const pids = procs.flatMap((p) => [p.pid, ...descendants(p.pid)]).join(",");
     const url = `ws://${HOST}:${port}/echo`;
+    if (warmUp > 0) await runLoad(["setup", url, pids, `${warmUp}`, `${SETUP_LOOPS}`], warmUp);
     const echo = await runLoad(
       ["echo", url, pids, `${seconds}`, `${ECHO.conns}`, `${ECHO.window}`, `${size}`],
       seconds,
@@ -277,6 +282,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       duration: { type: "string", default: "3" },
+      "warm-up": { type: "string", default: "8" },
       rounds: { type: "string", default: "3" },
       procs: { type: "string", default: "1" },
       size: { type: "string", default: "32" },
@@ -288,6 +294,7 @@ async function main(): Promise<void> {
     return;
   }
   const seconds = Number(values.duration);
+  const warmUp = Number(values["warm-up"]);
   const rounds = Number(values.rounds);
   const procs = Number(values.procs);
   const size = Number(values.size);
@@ -295,6 +302,9 @@ async function main(): Promise<void> {
     "--size",
     size,
   ]];
+  if (!Number.isInteger(warmUp) || warmUp < 0) {
+    throw new BenchError(`--warm-up takes a whole number from 0, got "${values["warm-up"]}"`);
+  }
   for (const [flag, n] of numbers) {
     if (!Number.isInteger(n) || (n as number) < 1) {
       throw new BenchError(`${flag} takes a whole number from 1, got "${n}"`);
@@ -307,13 +317,14 @@ async function main(): Promise<void> {
   let n = 0;
   for (let round = 0; round < rounds; round++) {
     for (const row of measured) {
-      runs.get(row.name)!.push(await measure(row, seconds, size, `[${++n}/${total}]`));
+      runs.get(row.name)!.push(await measure(row, seconds, warmUp, size, `[${++n}/${total}]`));
     }
   }
   const [l1, l5] = loadavg();
   process.stdout.write(
     `\n# WebSocket: echo (${ECHO.conns} sockets × ${ECHO.window} in flight, ${size} B) and ` +
-      `setups (${SETUP_LOOPS} loops), ${seconds} s each, median of ${rounds} interleaved rounds, ` +
+      `setups (${SETUP_LOOPS} loops), ${seconds} s each after ${warmUp} s of setups unmeasured, ` +
+      `median of ${rounds} interleaved rounds, ` +
       `${procs} process(es) per server\n\nLoad ${l1.toFixed(1)} / ${l5.toFixed(1)} at the end ` +
       "(a shared box: rates move with it; CPU per unit much less). CPU is every thread of the " +
       "server's processes (appserve: master and workers) over the measured window.\n\n" +
