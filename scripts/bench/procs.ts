@@ -54,8 +54,16 @@ export async function runBench(main: () => Promise<void>): Promise<never> {
   try {
     await main();
   } catch (error) {
+    // A bad option (node:util parseArgs) is the caller's mistake: its message, not a stack.
+    const usage = String((error as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS");
     process.stderr.write(
-      `bench: ${error instanceof BenchError ? error.message : (error as Error).stack}\n`,
+      `bench: ${
+        error instanceof BenchError
+          ? error.message
+          : usage
+          ? (error as Error).message.split("\n")[0]
+          : (error as Error).stack
+      }\n`,
     );
     code = 1;
   } finally {

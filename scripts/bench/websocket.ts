@@ -40,8 +40,9 @@ Load client: ${BUN} scripts/bench/ws_load.ts (Bun's own WebSocket client).
 Options:
   --duration N   seconds per measured part (default 3; 0.5 s warm-up before each)
   --warm-up N    seconds of setups each server serves, unmeasured, before its first measured
-                 part (default 8): until the runtime's JIT has compiled the setup path, which
-                 takes longer than --duration (docs/architecture.md); 0 for none
+                 part, in every round (default 8, about 4 minutes of a default run): until the
+                 runtime's JIT has compiled the setup path, which takes longer than --duration
+                 (docs/architecture.md); 0 for none. Its errors count with the setups'.
   --rounds N     interleaved rounds (default 3)
   --size N       bytes per echo message (default 32)
   --procs N      processes per server: workers, or native server copies (default 1; the box's
@@ -192,12 +193,15 @@ async function measure(
     await waitReady(row.name, procs, port, () => row.ready(procs), 30_000);
     const pids = procs.flatMap((p) => [p.pid, ...descendants(p.pid)]).join(",");
     const url = `ws://${HOST}:${port}/echo`;
-    if (warmUp > 0) await runLoad(["setup", url, pids, `${warmUp}`, `${SETUP_LOOPS}`], warmUp);
+    const warm = warmUp > 0
+      ? await runLoad(["setup", url, pids, `${warmUp}`, `${SETUP_LOOPS}`], warmUp)
+      : null;
     const echo = await runLoad(
       ["echo", url, pids, `${seconds}`, `${ECHO.conns}`, `${ECHO.window}`, `${size}`],
       seconds,
     );
     const setup = await runLoad(["setup", url, pids, `${seconds}`, `${SETUP_LOOPS}`], seconds);
+    setup.errors += warm?.errors ?? 0;
     process.stderr.write(
       `${label} ${row.name}: echo ${echo.perSec}/s ${echo.cpuUs} µs CPU/msg; setups ` +
         `${setup.perSec}/s ${setup.cpuUs} µs CPU/setup` +
@@ -323,7 +327,8 @@ async function main(): Promise<void> {
   const [l1, l5] = loadavg();
   process.stdout.write(
     `\n# WebSocket: echo (${ECHO.conns} sockets × ${ECHO.window} in flight, ${size} B) and ` +
-      `setups (${SETUP_LOOPS} loops), ${seconds} s each after ${warmUp} s of setups unmeasured, ` +
+      `setups (${SETUP_LOOPS} loops), ${seconds} s each` +
+      `${warmUp > 0 ? ` after ${warmUp} s of setups unmeasured` : ""}, ` +
       `median of ${rounds} interleaved rounds, ` +
       `${procs} process(es) per server\n\nLoad ${l1.toFixed(1)} / ${l5.toFixed(1)} at the end ` +
       "(a shared box: rates move with it; CPU per unit much less). CPU is every thread of the " +

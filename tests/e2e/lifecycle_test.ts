@@ -466,6 +466,12 @@ e2e(
       const server = start(program.target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
       master = server.pid;
       const url = await server.ready(2);
+      // Both booted, not just forked: a child counted between fork and exec would find the
+      // program gone, and a worker that cannot start at start halts the master (as it should).
+      await eventually(
+        () => (server.stderr.match(/Booting worker with pid/g) ?? []).length === 2,
+        "both workers booted",
+      );
       program.remove();
       const [victim] = childPids(server.pid);
       process.kill(victim, "SIGKILL");
