@@ -83,11 +83,13 @@ for (const keepalive of [true, false]) {
           server.signal(scenario.signal);
         }
         const result = await running.done;
+        // On a failure, what nginx said about it too (a 502's cause is only in its log).
+        const said = () => readFileSync(join(dir.path, "nginx-error.log"), "utf8");
         assert.ok(result.requests > 0, result.report);
-        assert.equal(result.failed, 0, result.report);
+        assert.equal(result.failed, 0, `${result.report}\nnginx error log:\n${said()}`);
         if (scenario.signal) await server.waitFor(/Hang up: Master/);
         else await eventually(() => /Autorestarting worker/.test(server.stderr), "a recycle");
-        const errors = readFileSync(join(dir.path, "nginx-error.log"), "utf8")
+        const errors = said()
           .split("\n").filter((line) => /\[(error|crit|alert)\].*upstream/.test(line));
         assert.deepEqual(errors, [], "nginx logged upstream errors");
       } finally {
