@@ -44,7 +44,7 @@ export type ToMaster =
   | { t: "ready" }
   /** The event loop is alive (heartbeat). */
   | { t: "beat" }
-  /** The worker reached max_requests and drains: start its replacement now. */
+  /** The worker reached max_requests: start its replacement, then stop this one (SIGTERM). */
   | { t: "retiring" }
   /** The worker cannot load the app and exits 4: why, for the master to report at start-up. */
   | { t: "failed"; message: string };

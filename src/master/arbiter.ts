@@ -192,8 +192,9 @@ export class Arbiter {
       const booted = this.#workers.all().filter((w) => w.booted).length;
       this.#startUp.booted(booted, this.#numWorkers);
     } else if (message.t === "retiring") {
-      // Max-requests recycling: the replacement starts while this one drains.
+      // Max-requests recycling: this one serves on until its replacement has booted.
       worker.retiring = true;
+      worker.recycling = true;
       worker.retiredFor = "max_requests";
     }
   }
@@ -395,7 +396,7 @@ export class Arbiter {
       current.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
     }
     const booted = current.filter((w) => w.booted).length;
-    // Workers over --max-worker-memory stop once their replacements serve.
+    // Workers recycling (max_requests, --max-worker-memory) stop once their replacements serve.
     for (const worker of this.#workers) {
       if (worker.recycling && booted >= this.#numWorkers) {
         worker.recycling = false;

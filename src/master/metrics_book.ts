@@ -93,12 +93,15 @@ export class MetricsBook {
 }
 
 /**
- * /healthz: `wanted` workers are booted, not retiring and heartbeating. Two missed beats count
- * as stuck: well before --timeout kills the worker, a balancer stops sending to this instance.
+ * /healthz: `wanted` workers are booted, not stopping and heartbeating (one recycling serves until
+ * its replacement does). Two missed beats count as stuck: well before --timeout kills the worker,
+ * a balancer stops sending to this instance.
  */
 export function healthy(workers: WorkerHandle[], wanted: number, timeout: number): boolean {
   const staleMs = timeout > 0 ? 2 * beatInterval(timeout) : Infinity;
   const now = performance.now();
-  const serving = workers.filter((w) => w.booted && !w.retiring && now - w.lastBeat <= staleMs);
+  const serving = workers.filter((w) =>
+    w.booted && (!w.retiring || w.recycling) && now - w.lastBeat <= staleMs
+  );
   return wanted > 0 && serving.length >= wanted;
 }

@@ -19,7 +19,7 @@ export class WorkerHandle {
   lastBeat = performance.now();
   /** The master asked this worker to stop (or it is recycling itself); its exit is expected. */
   retiring = false;
-  /** Over --max-worker-memory: stopped (SIGTERM) once its replacement has booted. */
+  /** Recycling (max_requests, --max-worker-memory): SIGTERM once its replacement has booted. */
   recycling = false;
   /** Why it retires itself or is retired to be replaced (a restart, for the metrics). */
   retiredFor: "max_requests" | "memory" | undefined;

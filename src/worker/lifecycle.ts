@@ -279,18 +279,19 @@ export class Worker {
     process.exit(code);
   }
 
-  // Counted when a request starts, so the last one's response already carries connection: close.
+  // Counted when a request starts.
   #countRequest(): void {
     this.#requests += 1;
     if (this.#requests >= this.#limit) this.#retire();
   }
 
+  // Replacement first: the master starts one and sends SIGTERM once it has booted, so the
+  // listeners never lack a worker that accepts (gunicorn's worker leaves first: a boot's gap).
   #retire(): void {
     if (this.#retiring || this.#draining) return;
     this.#retiring = true;
     this.#log.info("Autorestarting worker after current request.");
     this.#send({ t: "retiring" });
-    queueMicrotask(() => this.drain());
   }
 
   #send(message: ToMaster): void {

@@ -27,6 +27,7 @@ import {
 } from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+const SLOW_BOOT_APP = join(FIXTURES, "apps", "slow_boot_app.ts");
 
 e2e(
   "a worker whose event loop is stuck is killed after --timeout while others keep serving",
@@ -76,6 +77,48 @@ e2eUnderLoad(
     assert.equal(result.failed, 0, result.report);
     assert.ok(server.all(/Autorestarting worker after current request\./g).length >= 2);
     await server.stop();
+  },
+);
+
+e2e(
+  "--max-requests: the worker serves (and /healthz says 200) until its replacement has booted",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const slow = join(dir.path, "slow-boot");
+      const metrics = `127.0.0.1:${await freePort()}`;
+      const server = start(
+        target,
+        [
+          "-w",
+          "1",
+          "--max-requests",
+          "2",
+          "--metrics-bind",
+          metrics,
+          "-b",
+          "127.0.0.1:0",
+          SLOW_BOOT_APP,
+        ],
+        { env: { SLOW_BOOT_FILE: slow } },
+      );
+      // ready() made the first request; the second reaches the limit.
+      const url = await server.ready(1);
+      const [worker] = childPids(server.pid);
+      writeFileSync(slow, "3000");
+      assert.equal(pidOf(await get(url)), worker);
+      await server.waitFor(/Autorestarting worker after current request/);
+      // Its replacement takes 3 s to load the app; meanwhile the retiring worker answers (one that
+      // left at once would leave these waiting for the replacement).
+      for (let i = 0; i < 5; i++) assert.equal(pidOf(await get(url)), worker);
+      // Nothing is missing meanwhile: a balancer keeps sending here.
+      assert.equal((await get(`http://${metrics}/healthz`)).status, 200);
+      await eventually(() => !alive(worker), "the retired worker is gone");
+      assert.notEqual(pidOf(await get(url)), worker);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
   },
 );
 
