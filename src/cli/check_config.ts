@@ -1,23 +1,33 @@
 // --check-config: everything a start would check, without starting: the app
-// module and its export (imported, as gunicorn's check does), the logger class,
+// module and its export (imported, as gunicorn's check does, but in a worker
+// process on the workers' runtime, under the user's deno.json), the logger class,
 // the hooks module, TLS files, user and groups, and the folders of every file
 // the master would create. Each failure is one line (an app's own error is
 // followed by its stack), and any failure is exit 1.
 
+import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
-import { loadApp, resolveModulePath } from "../app/load_app.ts";
+import { resolveModulePath } from "../app/load_app.ts";
 import { parseAppSpec } from "../app/app_spec.ts";
 import type { Resolved } from "../config/resolve.ts";
 import type { Config } from "../config/settings.ts";
-import { AppLoadError, AppserveError, ConfigError } from "../errors.ts";
+import { AppLoadError, AppserveError, ConfigError, firstLine } from "../errors.ts";
 import { HookRunner } from "../hooks.ts";
 import { Logger } from "../log/logger.ts";
 import { type AppserveExports, loadLoggerClass } from "../log/logger_class.ts";
 import { accessRoute, errorRoute } from "../log/logging_table.ts";
+import { bootEnv } from "../ipc/channel.ts";
 import { lookupGroup, resolveIdentity, wouldDrop } from "../master/privileges.ts";
-import { type FolderNote, userFolderNotes } from "../master/user_folders.ts";
+import { rawEnv } from "../master/spawn.ts";
+import {
+  chooseWorkers,
+  type ChosenWorkers,
+  launchWorkers,
+  type WorkerLaunch,
+} from "../master/worker_launch.ts";
+import { type FolderNote, unreachableLogs, userFolderNotes } from "../master/user_folders.ts";
 import { parseBind } from "../net/bind.ts";
 import { staleSocketAt } from "../net/listeners.ts";
 import type { Libc, Runtime } from "../runtime/types.ts";
@@ -128,6 +138,33 @@ function createdFiles(config: Config): [string, string][] {
   return files;
 }
 
+/**
+ * Imports the app in a worker process started as a start would start one (its runtime, the user's
+ * deno.json), which exits at once: the app's own output passes through; a failure is one problem.
+ */
+function importInWorker(launch: WorkerLaunch, config: Config): void {
+  const { command, args } = launch.command;
+  const boot = bootEnv({ config, listeners: [], reusePort: [], age: 0, check: true });
+  const result = spawnSync(command, args, {
+    env: { ...process.env, ...rawEnv(config.raw_env), ...boot },
+    stdio: ["ignore", "inherit", "pipe"],
+  });
+  const said = result.stderr?.toString().trim() ?? "";
+  if (result.status === ExitCode.OK) {
+    if (said) process.stderr.write(`${said}\n`);
+    return;
+  }
+  if (result.status === ExitCode.APP_LOAD_ERROR && said) throw new ConfigError(said);
+  const how = result.error
+    ? firstLine(result.error)
+    : result.signal
+    ? `was sent ${result.signal}`
+    : `exited with code ${result.status}`;
+  throw new ConfigError(
+    `Cannot load app: the worker that imports it ${how}${said ? `: ${said}` : ""}`,
+  );
+}
+
 /** Runs every check; prints each failure and resolves to the exit code. */
 export async function checkConfig(
   resolved: Resolved,
@@ -145,7 +182,17 @@ export async function checkConfig(
     }
   };
   await check(() => checkTmpDir(config, resolved.origins.worker_tmp_dir));
-  await check(() => loadTlsFiles(config, runtime.tlsClientCerts));
+  // The workers' runtime (no Deno, an old one, a broken deno.json: one line each, as at start).
+  let chosen: ChosenWorkers | undefined;
+  await check(() => {
+    chosen = chooseWorkers(config, runtime, {
+      env: process.env,
+      appFile: checkAppModule(config),
+      origins: { runtime: resolved.origins.runtime, deno: resolved.origins.deno },
+    });
+  });
+  // The workers serve TLS: what their runtime can verify is what counts.
+  await check(() => loadTlsFiles(config, (chosen?.runtime ?? runtime).tlsClientCerts));
   const notes: FolderNote[] = [];
   await check(() => {
     const id = resolveIdentity(config);
@@ -153,6 +200,7 @@ export async function checkConfig(
     if (!id || !wouldDrop(id)) return;
     const sockets = config.bind.map(parseBind).flatMap((a) => a.kind === "unix" ? [a.path] : []);
     notes.push(...userFolderNotes(config, id, { sockets }));
+    problems.push(...unreachableLogs(config, id));
   });
   await check(() => checkSocketGroup(resolved));
   for (const [what, path] of createdFiles(config)) await check(() => checkCreatable(what, path));
@@ -167,11 +215,13 @@ export async function checkConfig(
   if (config.hooks) {
     await check(() => HookRunner.load(config.hooks, new Logger({ level: "critical" })));
   }
-  await check(async () => {
-    checkAppModule(config);
-    // Not a master: this process serves nothing, so it may import the app.
-    await loadApp(config.app, process.cwd(), { runtime });
-  });
+  if (chosen) {
+    const workers = chosen;
+    await check(async () => {
+      // Its warnings (where the Deno bundle went) are the start's to say.
+      importInWorker(await launchWorkers(workers, config, runtime, process.env), config);
+    });
+  }
   // A note (the master's INFO) does not make the configuration wrong: exit 0 for both.
   for (const { warning, line } of notes) {
     process.stderr.write(`${warning ? "Warning" : "Note"}: ${line}\n`);

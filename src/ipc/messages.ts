@@ -36,6 +36,8 @@ export interface WorkerBoot {
   age: number;
   /** The scoreboard's fd (src/ipc/scoreboard.ts) and this worker's slot in it, when there is one. */
   scoreboard?: { fd: number; slot: number };
+  /** --check-config: only import the app, then exit 0, or 4 saying why (src/worker/check_app.ts). */
+  check?: boolean;
 }
 
 /** Worker process → master, on the channel. */

@@ -34,10 +34,14 @@ function permits(path: string, id: Identity, bits: number): boolean {
 
 /** Whether `id` may search every folder above `path`. */
 function searchable(path: string, id: Identity): boolean {
-  for (let up = dirname(path); up !== path; path = up, up = dirname(up)) {
-    if (!permits(up, id, 1)) return false;
-  }
-  return true;
+  return unsearchable(path, id) === undefined;
+}
+
+/** The highest folder above `path` that `id` may not search, if any. */
+function unsearchable(path: string, id: Identity): string | undefined {
+  const above: string[] = [];
+  for (let up = dirname(path); up !== path; path = up, up = dirname(up)) above.unshift(up);
+  return above.find((folder) => !permits(folder, id, 1));
 }
 
 /**
@@ -107,6 +111,37 @@ function consequences(kept: [Kind, string][]): string {
     );
   }
   return said.length > 1 ? `${said.slice(0, -1).join(", ")}, and ${said.at(-1)}` : said[0];
+}
+
+/**
+ * The log files the workers open themselves, as `id`, behind a folder `id` may not search (as
+ * written or resolved): one line each. Every worker would fail to boot on them, so the start
+ * refuses them (gunicorn's workers inherit the files its master opened; appserve's open their own).
+ */
+export function unreachableLogs(config: Config, id: Identity): string[] {
+  if (id.uid === 0) return [];
+  const logs = [errorRoute(config, "worker").file, accessRoute(config).file].filter(isLogFile);
+  const lines: string[] = [];
+  for (const file of new Set(logs.map((f) => resolve(f)))) {
+    let real = file;
+    try {
+      real = realpathSync(dirname(file)) + "/" + basename(file);
+    } catch {
+      // Gone or unreadable: the literal path is judged.
+    }
+    let blocked: string | undefined;
+    try {
+      blocked = unsearchable(file, id) ?? unsearchable(real, id);
+    } catch {
+      continue; // A folder even root may not stat: the log's own open says why.
+    }
+    if (blocked === undefined) continue;
+    lines.push(
+      `User ${id.user} cannot reach ${file}: it may not search ${blocked}, and the workers ` +
+        `open their logs as ${id.user} (chmod o+x ${blocked}, or chown it to ${id.user})`,
+    );
+  }
+  return lines;
 }
 
 /** One folder the user cannot write: a warning when more than the logs' rotation fails there. */

@@ -30,6 +30,7 @@ import {
   type WebSocketSessions,
 } from "../ipc/request_metrics.ts";
 import { Balance, mapScoreboard } from "./balance.ts";
+import { checkApp } from "./check_app.ts";
 import { InflightWatch } from "./inflight_watch.ts";
 import { controlSocketPath } from "../ipc/control_protocol.ts";
 import { workerClass } from "./registry.ts";
@@ -314,7 +315,9 @@ function readBoot(): WorkerBoot {
 
 /** Runs this process as a worker until it is told to stop. */
 export async function runWorker(options: WorkerOptions): Promise<void> {
-  const worker = new Worker(readBoot(), options);
+  const boot = readBoot();
+  if (boot.check) return await checkApp(boot.config, options.runtime);
+  const worker = new Worker(boot, options);
   await worker.init();
   await worker.serve();
 }

@@ -117,6 +117,28 @@ for (const target of DENO_TARGETS) {
     }
   });
 
+  test(`[${target.name}] --check-config imports the app as a Deno worker would: the project's deno.json`, async () => {
+    const ok = await run(target, ["--check-config", `${PROJECT}/app.ts:app`]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, "configuration OK\n");
+    // A name the import map lacks fails as the start fails, with the user's file and line.
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "deno.json"), '{ "imports": { "hono": "npm:hono@4.13.19" } }\n');
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { Hono } from "hono";\nimport { x } from "not-mapped";\nexport const app = new Hono();\n',
+      );
+      const bad = await run(target, ["--check-config", `${join(dir.path, "app.ts")}:app`]);
+      assert.equal(bad.code, 1, bad.stderr);
+      assert.match(bad.stderr, /^Error: Cannot import .*app\.ts: .*"not-mapped"/);
+      assert.match(bad.stderr, new RegExp(`${dir.path}/app\\.ts`));
+      assert.doesNotMatch(bad.stdout, /configuration OK/);
+    } finally {
+      dir.remove();
+    }
+  });
+
   test(`[${target.name}] a broken deno.json: one line naming file, line and column, exit 1`, async () => {
     const dir = tempDir();
     try {
@@ -228,6 +250,14 @@ test("[binary] auto: Deno workers for a deno.json project with Deno on PATH, Bun
   } finally {
     await bun.stop();
   }
+});
+
+test("[binary] --check-config with Deno on PATH checks a deno.json project on Deno", async () => {
+  const result = await run(BINARY_AUTO, ["--check-config", `${PROJECT}/app.ts:app`], {
+    env: DENO_ON_PATH,
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "configuration OK\n");
 });
 
 test("[binary] --runtime deno without any Deno: one line that says how to install it, exit 1", async () => {

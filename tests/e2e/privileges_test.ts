@@ -534,6 +534,43 @@ e2e("--check-config as root with -u: the same warnings, nothing started, exit 0"
   }
 });
 
+e2e(
+  "-u: a log folder the user may not search is one line and exit 1, at start and in --check-config",
+  async (t) => {
+    const user = createUser();
+    const dir = tempDir();
+    try {
+      chmodSync(dir.path, 0o755);
+      const logs = join(dir.path, "private");
+      mkdirSync(logs, { mode: 0o750 });
+      const args = [
+        "-u",
+        user.name,
+        "--error-logfile",
+        join(logs, "error.log"),
+        "-b",
+        "127.0.0.1:0",
+      ];
+      const line = new RegExp(
+        `^Error: User ${user.name} cannot reach ${logs}/error\\.log: it may not search ${logs}, ` +
+          `and the workers open their logs as ${user.name} \\(chmod o\\+x ${logs}, or chown it to ` +
+          `${user.name}\\)$`,
+      );
+      const checked = await run(t, ["--check-config", ...args, APP]);
+      assert.equal(checked.code, 1, checked.stderr);
+      assert.match(checked.stderr.trim().split("\n").at(-1)!, line);
+      // The start says the same before any worker would fail on it.
+      const started = await run(t, [...args, APP]);
+      assert.equal(started.code, 1, started.stderr);
+      assert.ok(!hasStackTrace(started.stderr), started.stderr);
+      assert.doesNotMatch(started.stderr, /Booting worker/);
+    } finally {
+      user.remove();
+      dir.remove();
+    }
+  },
+);
+
 e2e("--check-config: a symlinked folder is judged by the folders above its target", async (t) => {
   const user = createUser();
   const dir = tempDir();
@@ -557,15 +594,19 @@ e2e("--check-config: a symlinked folder is judged by the folders above its targe
       join(link, "access.log"),
       APP,
     ]);
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout, "configuration OK\n");
-    // The pidfile keeps it a warning; the log's condition is said in the same line.
+    // The pidfile keeps it a warning; the log's condition is said in the same line. The workers
+    // could not even open the access log there: that is an error.
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stdout, "");
     assert.equal(
       result.stderr,
       `Warning: User ${user.name} cannot write to ${link}: USR2 cannot start a new master ` +
         `(it must create app.pid.2 and app.pid.ctl.2), app.pid and app.pid.ctl are left behind ` +
         `at exit, and if logrotate moves access.log away without "create", USR1 cannot create ` +
-        `it again; chown the folder to ${user.name}\n`,
+        `it again; chown the folder to ${user.name}\n` +
+        `Error: User ${user.name} cannot reach ${link}/access.log: it may not search ${closed}, ` +
+        `and the workers open their logs as ${user.name} (chmod o+x ${closed}, or chown it to ` +
+        `${user.name})\n`,
     );
   } finally {
     user.remove();

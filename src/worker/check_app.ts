@@ -1,0 +1,23 @@
+// --check-config's app check, run in a worker process: the app is imported as a worker imports it
+// (on the workers' runtime, under the user's deno.json or package.json), then the process exits:
+// 0 when it loads, 4 with the start's own message when it does not. Nothing is served.
+
+import process from "node:process";
+import { loadApp } from "../app/load_app.ts";
+import type { Config } from "../config/settings.ts";
+import { AppLoadError, firstLine } from "../errors.ts";
+import { ExitCode } from "../exit_codes.ts";
+import type { Runtime } from "../runtime/types.ts";
+
+export async function checkApp(config: Config, runtime: Runtime): Promise<never> {
+  try {
+    await loadApp(config.app, process.cwd(), { runtime });
+  } catch (error) {
+    const message = error instanceof AppLoadError
+      ? error.message
+      : `Cannot load app: ${firstLine(error)}`;
+    process.stderr.write(`${message}\n`);
+    process.exit(ExitCode.APP_LOAD_ERROR);
+  }
+  process.exit(ExitCode.OK);
+}
