@@ -390,6 +390,9 @@ export class Arbiter {
     );
     for (let i = current.length; i < this.#numWorkers; i++) {
       if (!await this.#spawn()) break;
+      // A signal or a control request waits for one spawn, not for all of them (`ctl scale 500`
+      // on a small box): the next pass spawns the rest, unless it said otherwise.
+      if (this.#events.has((e) => e.kind === "signal" || e.kind === "control")) break;
     }
     const surplus = current.length - this.#numWorkers;
     if (surplus > 0) {

@@ -24,6 +24,11 @@ export class EventQueue<T> {
     });
   }
 
+  /** Whether an item `matches` is queued. */
+  has(matches: (item: T) => boolean): boolean {
+    return this.#items.some(matches);
+  }
+
   /** Takes every queued item. */
   drain(): T[] {
     return this.#items.splice(0);

@@ -28,6 +28,7 @@ import {
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const SLOW_BOOT_APP = join(FIXTURES, "apps", "slow_boot_app.ts");
+const SLOW_FORK_HOOKS = join(FIXTURES, "hooks", "slow_fork.ts");
 
 e2e(
   "a worker whose event loop is stuck is killed after --timeout while others keep serving",
@@ -116,6 +117,33 @@ e2e(
       await eventually(() => !alive(worker), "the retired worker is gone");
       assert.notEqual(pidOf(await get(url)), worker);
       assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a TERM while the master spawns many workers is handled before the rest are spawned",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const pidfile = join(dir.path, "app.pid");
+      const forks = join(dir.path, "forks.log");
+      const server = start(
+        target,
+        ["-w", "1", "-p", pidfile, "--hooks", SLOW_FORK_HOOKS, "-b", "127.0.0.1:0", PID_APP],
+        { env: { HOOKS_LOG: forks } },
+      );
+      await server.ready(1);
+      // 60 more workers, 100 ms of pre_fork each: 6 s of spawning, were it done in one go.
+      const client = target.name === "deno" ? target : { ...target, prefix: [] };
+      const scaled = await run(client, ["ctl", "-p", pidfile, "scale", "61"]);
+      assert.equal(scaled.code, 0, scaled.stderr);
+      server.signal("SIGTERM");
+      assert.equal((await server.exited).code, 0);
+      const spawned = readFileSync(forks, "utf8").trim().split("\n").length - 1;
+      assert.ok(spawned < 30, `${spawned} workers spawned after the TERM:\n${server.stderr}`);
     } finally {
       dir.remove();
     }
