@@ -6,8 +6,17 @@
 // followed by its stack), and any failure is exit 1.
 
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { resolveModulePath } from "../app/load_app.ts";
 import { parseAppSpec } from "../app/app_spec.ts";
@@ -19,7 +28,13 @@ import { Logger } from "../log/logger.ts";
 import { type AppserveExports, loadLoggerClass } from "../log/logger_class.ts";
 import { accessRoute, errorRoute } from "../log/logging_table.ts";
 import { bootEnv } from "../ipc/channel.ts";
-import { lookupGroup, resolveIdentity, wouldDrop } from "../master/privileges.ts";
+import {
+  dropPrivileges,
+  type Identity,
+  lookupGroup,
+  resolveIdentity,
+  wouldDrop,
+} from "../master/privileges.ts";
 import { rawEnv } from "../master/spawn.ts";
 import {
   chooseWorkers,
@@ -27,7 +42,12 @@ import {
   launchWorkers,
   type WorkerLaunch,
 } from "../master/worker_launch.ts";
-import { type FolderNote, unreachableLogs, userFolderNotes } from "../master/user_folders.ts";
+import {
+  type FolderNote,
+  logBlockers,
+  unreachableLogs,
+  userFolderNotes,
+} from "../master/user_folders.ts";
 import { parseBind } from "../net/bind.ts";
 import { staleSocketAt } from "../net/listeners.ts";
 import type { Libc, Runtime } from "../runtime/types.ts";
@@ -140,30 +160,39 @@ function createdFiles(config: Config): [string, string][] {
 
 /**
  * Imports the app in a worker process started as a start would start one (its runtime, the user's
- * deno.json), which exits at once: the app's own output passes through; a failure is one problem.
+ * deno.json, its environment), which exits at once: the app's own output passes through; a
+ * failure is one problem, with the app's stack.
  */
 function importInWorker(launch: WorkerLaunch, config: Config): void {
   const { command, args } = launch.command;
-  const boot = bootEnv({ config, listeners: [], reusePort: [], age: 0, check: true });
-  const result = spawnSync(command, args, {
-    env: { ...process.env, ...rawEnv(config.raw_env), ...boot },
-    stdio: ["ignore", "inherit", "pipe"],
-  });
-  const said = result.stderr?.toString().trim() ?? "";
-  if (result.status === ExitCode.OK) {
-    if (said) process.stderr.write(`${said}\n`);
-    return;
+  const dir = mkdtempSync(join(tmpdir(), "appserve-check-"));
+  const report = join(dir, "failure");
+  try {
+    const boot = bootEnv({ config, listeners: [], reusePort: [], age: 0, check: report });
+    const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
+    const seconds = Math.max(config.timeout, IMPORT_WAIT_S);
+    const result = spawnSync(command, args, {
+      env: { ...process.env, ...tmp, ...rawEnv(config.raw_env), ...boot },
+      stdio: ["ignore", "inherit", "inherit"],
+      timeout: seconds * 1000,
+    });
+    if (result.status === ExitCode.OK) return;
+    if (existsSync(report)) throw new ConfigError(readFileSync(report, "utf8"));
+    const how = result.error && !result.signal
+      ? `cannot be started: ${firstLine(result.error)}`
+      : result.signal
+      ? (result.signal === "SIGTERM"
+        ? `did not finish in ${seconds} s`
+        : `was sent ${result.signal}`)
+      : `exited with code ${result.status}`;
+    throw new ConfigError(`Cannot load app: the worker that imports it ${how}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  if (result.status === ExitCode.APP_LOAD_ERROR && said) throw new ConfigError(said);
-  const how = result.error
-    ? firstLine(result.error)
-    : result.signal
-    ? `was sent ${result.signal}`
-    : `exited with code ${result.status}`;
-  throw new ConfigError(
-    `Cannot load app: the worker that imports it ${how}${said ? `: ${said}` : ""}`,
-  );
 }
+
+// An import slower than this (or than --timeout) is taken for one that hangs.
+const IMPORT_WAIT_S = 60;
 
 /** Runs every check; prints each failure and resolves to the exit code. */
 export async function checkConfig(
@@ -194,13 +223,13 @@ export async function checkConfig(
   // The workers serve TLS: what their runtime can verify is what counts.
   await check(() => loadTlsFiles(config, (chosen?.runtime ?? runtime).tlsClientCerts));
   const notes: FolderNote[] = [];
+  let identity: Identity | null = null;
   await check(() => {
-    const id = resolveIdentity(config);
+    const id = identity = resolveIdentity(config);
     // The start warns only when the master drops root, and so does this.
     if (!id || !wouldDrop(id)) return;
     const sockets = config.bind.map(parseBind).flatMap((a) => a.kind === "unix" ? [a.path] : []);
     notes.push(...userFolderNotes(config, id, { sockets }));
-    problems.push(...unreachableLogs(config, id));
   });
   await check(() => checkSocketGroup(resolved));
   for (const [what, path] of createdFiles(config)) await check(() => checkCreatable(what, path));
@@ -215,6 +244,13 @@ export async function checkConfig(
   if (config.hooks) {
     await check(() => HookRunner.load(config.hooks, new Logger({ level: "critical" })));
   }
+  // Root with -u: what is left is checked as the user the workers run as, as a start does it.
+  await check(() => {
+    if (!identity || !wouldDrop(identity)) return;
+    const blockers = logBlockers(config, identity);
+    dropPrivileges(runtime.libc(), identity);
+    problems.push(...unreachableLogs(config, identity, false, blockers));
+  });
   if (chosen) {
     const workers = chosen;
     await check(async () => {

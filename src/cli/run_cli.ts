@@ -42,7 +42,7 @@ import {
   resolveIdentity,
   wouldDrop,
 } from "../master/privileges.ts";
-import { unreachableLogs, userFolderNotes } from "../master/user_folders.ts";
+import { logBlockers, unreachableLogs, userFolderNotes } from "../master/user_folders.ts";
 import { chooseWorkers, launchWorkers, type WorkerLaunch } from "../master/worker_launch.ts";
 import { renderHelp, renderTopicHelp } from "./help.ts";
 import { checkAppModule, checkConfig, checkTmpDir, socketGroupOf } from "./check_config.ts";
@@ -166,9 +166,11 @@ async function serve(ctx: ServeContext): Promise<number> {
       // Told as root: after the drop a folder under one the user cannot search hides itself.
       const sockets = inherited ? [] : ownedSockets(listeners);
       const notes = wouldDrop(identity) ? userFolderNotes(config, identity, { sockets }) : [];
-      const unreachable = wouldDrop(identity) ? unreachableLogs(config, identity) : [];
-      if (unreachable.length) throw new ConfigError(unreachable[0]);
+      const blockers = wouldDrop(identity) ? logBlockers(config, identity) : new Map();
       const dropped = dropPrivileges(runtime.libc(), identity);
+      // As the user now: a log file its workers could not open stops the start here.
+      const unreachable = dropped ? unreachableLogs(config, identity, true, blockers) : [];
+      if (unreachable.length) throw new ConfigError(unreachable[0]);
       // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
       await loadTlsFiles(config, clientCerts);
       if (dropped) {

@@ -191,8 +191,9 @@ export class Arbiter {
       this.#checkMemoryLimit(worker);
       const booted = this.#workers.all().filter((w) => w.booted).length;
       this.#startUp.booted(booted, this.#numWorkers);
-    } else if (message.t === "retiring") {
-      // Max-requests recycling: this one serves on until its replacement has booted.
+    } else if (message.t === "retiring" && !worker.retiring) {
+      // Max-requests recycling: this one serves on until its replacement has booted (unless the
+      // master already stops it).
       worker.retiring = true;
       worker.recycling = true;
       worker.retiredFor = "max_requests";
@@ -391,14 +392,17 @@ export class Arbiter {
     for (let i = current.length; i < this.#numWorkers; i++) {
       if (!await this.#spawn()) break;
       // A signal or a control request waits for one spawn, not for all of them (`ctl scale 500`
-      // on a small box): the next pass spawns the rest, unless it said otherwise.
-      if (this.#events.has((e) => e.kind === "signal" || e.kind === "control")) break;
+      // on a small box): the next pass spawns the rest, unless it said otherwise. Not at start,
+      // where a worker that cannot be spawned halts the start.
+      const waiting = this.#events.has((e) => e.kind === "signal" || e.kind === "control");
+      if (waiting && this.#spawned) break;
     }
     const surplus = current.length - this.#numWorkers;
     if (surplus > 0) {
       current.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
     }
-    const booted = current.filter((w) => w.booted).length;
+    // After the surplus stopped: a worker stopped just now serves no longer.
+    const booted = current.filter((w) => w.booted && !w.retiring).length;
     // Workers recycling (max_requests, --max-worker-memory) stop once their replacements serve.
     for (const worker of this.#workers) {
       if (worker.recycling && booted >= this.#numWorkers) {

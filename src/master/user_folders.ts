@@ -11,8 +11,8 @@
 // resolved: the folders above the real one count too. POSIX ACLs are not read: a folder an ACL
 // opens to the user is still reported.
 
-import { realpathSync, statSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { closeSync, existsSync, openSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Config } from "../config/settings.ts";
 import { controlSocketPath, implicitControlSocket } from "../ipc/control_protocol.ts";
 import { accessRoute, errorRoute } from "../log/logging_table.ts";
@@ -113,33 +113,65 @@ function consequences(kept: [Kind, string][]): string {
   return said.length > 1 ? `${said.slice(0, -1).join(", ")}, and ${said.at(-1)}` : said[0];
 }
 
-/**
- * The log files the workers open themselves, as `id`, behind a folder `id` may not search (as
- * written or resolved): one line each. Every worker would fail to boot on them, so the start
- * refuses them (gunicorn's workers inherit the files its master opened; appserve's open their own).
- */
-export function unreachableLogs(config: Config, id: Identity): string[] {
-  if (id.uid === 0) return [];
+/** The log files the workers open themselves, as the user they run as. */
+function workerLogs(config: Config): string[] {
   const logs = [errorRoute(config, "worker").file, accessRoute(config).file].filter(isLogFile);
+  return [...new Set(logs.map((f) => resolve(f)))];
+}
+
+/**
+ * For each worker log file behind a folder `id` may not search by the mode bits (as written or
+ * resolved), that folder. Asked as root, before the drop, as userFolderNotes() is: only to name
+ * the folder in unreachableLogs()'s line.
+ */
+export function logBlockers(config: Config, id: Identity): Map<string, string> {
+  const blockers = new Map<string, string>();
+  for (const file of workerLogs(config)) {
+    try {
+      const real = existsSync(file)
+        ? realpathSync(file)
+        : join(realpathSync(dirname(file)), basename(file));
+      const blocked = unsearchable(file, id) ?? unsearchable(real, id);
+      if (blocked) blockers.set(file, blocked);
+    } catch {
+      // Gone, or not even root may look: the kernel's answer after the drop says it.
+    }
+  }
+  return blockers;
+}
+
+/**
+ * The log files the workers open themselves that this process, already switched to `id`, cannot
+ * reach: one line each. Every worker would fail to boot on them, so a start refuses them
+ * (gunicorn's workers inherit the files its master opened; appserve's open their own). Asked of
+ * the kernel (ACLs count): `handed`, the master made the files and gave them to `id` (a start), so
+ * each is opened for appending as a worker opens it; otherwise (--check-config, which creates
+ * nothing) the way into its folder is asked. `blockers`: logBlockers(), taken before the drop.
+ */
+export function unreachableLogs(
+  config: Config,
+  id: Identity,
+  handed: boolean,
+  blockers: Map<string, string>,
+): string[] {
   const lines: string[] = [];
-  for (const file of new Set(logs.map((f) => resolve(f)))) {
-    let real = file;
+  for (const file of workerLogs(config)) {
     try {
-      real = realpathSync(dirname(file)) + "/" + basename(file);
-    } catch {
-      // Gone or unreadable: the literal path is judged.
+      if (handed && existsSync(file)) closeSync(openSync(file, "a"));
+      // "dir/." resolves through dir itself: every folder on the way must let it search.
+      else statSync(`${dirname(file)}/.`);
+      continue;
+    } catch (error) {
+      const blocked = blockers.get(file);
+      const code = (error as NodeJS.ErrnoException).code ?? "an error";
+      lines.push(
+        blocked
+          ? `User ${id.user} cannot reach ${file}: it may not search ${blocked}, and the ` +
+            `workers open their logs as ${id.user} (chmod o+x ${blocked}, or chown it to ${id.user})`
+          : `User ${id.user} cannot open ${file} (${code}), and the workers open their logs as ` +
+            id.user,
+      );
     }
-    let blocked: string | undefined;
-    try {
-      blocked = unsearchable(file, id) ?? unsearchable(real, id);
-    } catch {
-      continue; // A folder even root may not stat: the log's own open says why.
-    }
-    if (blocked === undefined) continue;
-    lines.push(
-      `User ${id.user} cannot reach ${file}: it may not search ${blocked}, and the workers ` +
-        `open their logs as ${id.user} (chmod o+x ${blocked}, or chown it to ${id.user})`,
-    );
   }
   return lines;
 }

@@ -100,11 +100,13 @@ export class WorkerHandle {
   /** Graceful stop (SIGTERM) or quick stop (SIGQUIT), as gunicorn's workers expect. */
   stop(graceful: boolean): void {
     this.retiring = true;
+    this.recycling = false;
     this.signal(graceful ? "SIGTERM" : "SIGQUIT");
   }
 
   kill(): void {
     this.retiring = true;
+    this.recycling = false;
     this.killed = true;
     this.signal("SIGKILL");
   }

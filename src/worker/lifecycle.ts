@@ -316,7 +316,7 @@ function readBoot(): WorkerBoot {
 /** Runs this process as a worker until it is told to stop. */
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const boot = readBoot();
-  if (boot.check) return await checkApp(boot.config, options.runtime);
+  if (boot.check) return await checkApp(boot.config, options.runtime, boot.check);
   const worker = new Worker(boot, options);
   await worker.init();
   await worker.serve();

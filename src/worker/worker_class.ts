@@ -57,12 +57,12 @@ export interface WorkerContext {
    * its `websocket` handlers (Bun's shape) come along and are the hub's.
    */
   loadApp(): Promise<AppHandler>;
-  /**
-   * A request starts: counted toward requestLimit. Counted at the start, so the last one's
-   * response already carries `connection: close`.
-   */
+  /** A request starts: counted toward requestLimit. */
   requestStarted(): void;
-  /** The class counted requestLimit itself (gthread's threads): the worker drains and retires. */
+  /**
+   * The class counted requestLimit itself (gthread's threads): the worker tells the master, serves
+   * on, and drains on the SIGTERM that comes once its replacement has booted.
+   */
   retire(): void;
   /** The class cannot go on serving: the worker drains and exits, and the master replaces it. */
   lost(): void;

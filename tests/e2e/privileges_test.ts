@@ -563,7 +563,39 @@ e2e(
       const started = await run(t, [...args, APP]);
       assert.equal(started.code, 1, started.stderr);
       assert.ok(!hasStackTrace(started.stderr), started.stderr);
+      assert.match(started.stderr, new RegExp(line.source.slice(1), "m"));
       assert.doesNotMatch(started.stderr, /Booting worker/);
+    } finally {
+      user.remove();
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "--check-config as root with -u imports the app as the user, as the workers would",
+  async (t) => {
+    const user = createUser();
+    const dir = tempDir();
+    try {
+      chmodSync(dir.path, 0o755);
+      const secret = join(dir.path, "secret");
+      writeFileSync(secret, "root's\n", { mode: 0o600 });
+      const app = join(dir.path, "app.ts");
+      writeFileSync(
+        app,
+        `import { readFileSync } from "node:fs";\nreadFileSync(${JSON.stringify(secret)});\n` +
+          `export default { fetch: () => new Response("x") };\n`,
+        { mode: 0o644 },
+      );
+      assert.equal((await run(t, ["--check-config", app])).code, 0, "as root it imports");
+      const result = await run(t, ["--check-config", "-u", user.name, app]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(
+        result.stderr,
+        /^Error: Cannot import .*app\.ts: .*(EACCES|[Pp]ermission denied)/m,
+      );
+      assert.doesNotMatch(result.stdout, /configuration OK/);
     } finally {
       user.remove();
       dir.remove();
