@@ -112,6 +112,11 @@ const badFiles: [string, string, RegExp][] = [
     'bind = "1.2.3.4:70000"\n',
     /Cannot read "bind": Invalid bind "1.2.3.4:70000": port must be/,
   ],
+  [
+    "a bind that is not a list or a string",
+    "bind = 8000\n",
+    /"bind": expected a list of addresses such as 127\.0\.0\.1:8000, unix:PATH or fd:\/\/N, got 8000$/,
+  ],
   ["duplicate keys", "workers = 1\nworkers = 2\n", /^appserve\.toml:2:\d+: /],
   [
     "unknown worker class",
@@ -388,4 +393,12 @@ Deno.test("resolveConfig() reads a bare --proxy-protocol as auto, as gunicorn do
       assert.equal(config.app, "app.ts", argv.join(" "));
     }
   });
+});
+
+Deno.test("a list's type text puts its noun in the plural, not the examples after it", () => {
+  const expected = (name: string) =>
+    (SETTINGS as readonly SettingSpec[]).find((s) => s.name === name)!.type.expected;
+  assert.equal(expected("bind"), "a list of addresses such as 127.0.0.1:8000, unix:PATH or fd://N");
+  assert.equal(expected("raw_env"), "a list of KEY=VALUEs");
+  assert.equal(expected("reload_extra_files"), "a list of file paths");
 });

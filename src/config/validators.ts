@@ -153,7 +153,9 @@ export function choice<const C extends string>(
 
 /** A repeatable string; TOML accepts a string or an array of strings. */
 export function list(item: ValueType<string> = string()): ValueType<string[]> {
-  const expected = `a list of ${item.expected.replace(/^an? /, "")}s`;
+  // The noun takes the plural, not the examples after it: "addresses such as ... fd://N".
+  const [noun, examples = ""] = item.expected.replace(/^an? /, "").split(/(?= such as )/);
+  const expected = `a list of ${noun}${/(s|x|z|sh|ch)$/.test(noun) ? "es" : "s"}${examples}`;
   return {
     cli: "string",
     multiple: true,
