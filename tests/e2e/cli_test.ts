@@ -208,6 +208,14 @@ e2e("--help SETTING and --help settings show docs/settings.md's text", async (ta
     unknown.stderr,
     'Error: No setting "sokcet_mode" (did you mean "socket_mode"?); `appserve --help settings` lists them all\n',
   );
+  // A topic close to none is as wrong: not the general help with exit 0.
+  const none = await run(target, ["--help", "nosuch"]);
+  assert.equal(none.code, 2, none.stdout);
+  assert.equal(none.stdout, "");
+  assert.equal(
+    none.stderr,
+    'Error: No setting "nosuch"; `appserve --help settings` lists them all\n',
+  );
 });
 
 e2e(
