@@ -148,6 +148,22 @@ Deno.test("resolveConfig() reports a missing config file and a directory", () =>
   });
 });
 
+Deno.test("resolveConfig() says gunicorn's Python config files are not read, by name alone", () => {
+  // A .py file that exists is not parsed as TOML ("illegal character in key") either.
+  withDir({ "gunicorn.conf.py": 'bind = "127.0.0.1:8000"\n' }, (dir) => {
+    for (const given of ["gunicorn.conf.py", "file:gunicorn.conf.py", "python:gconf", "x.PY"]) {
+      const error = problem(dir, ["-c", given]);
+      assert.ok(error instanceof ConfigError, given);
+      assert.equal(
+        error.message,
+        `${given}: Cannot read config file: appserve reads TOML config files, not gunicorn's ` +
+          "Python ones; give its settings as options, and `--print-config > appserve.toml` " +
+          "writes them as TOML",
+      );
+    }
+  });
+});
+
 Deno.test("resolveConfig() reports every invalid value at once", () => {
   withDir({ "appserve.toml": "workers = 0\nbacklog = -1\n" }, (dir) => {
     const lines = problem(dir, []).message.split("\n");

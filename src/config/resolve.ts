@@ -44,7 +44,16 @@ function envLayer(env: Record<string, string | undefined>): RawLayer {
 function configFileLayer(layers: RawLayer[], cwd: string): { layer: RawLayer; dir: string } {
   const given = layers.map((l) => l.get("config")).find((v) => v !== undefined);
   if (given) {
-    const path = String(given.value).replace(/^file:/, "");
+    const text = String(given.value);
+    // gunicorn's own forms: its Python config file, or a module on sys.path.
+    if (text.startsWith("python:") || /\.py$/i.test(text)) {
+      throw new ConfigError(
+        `${text}: Cannot read config file: appserve reads TOML config files, not gunicorn's ` +
+          "Python ones; give its settings as options, and `--print-config > appserve.toml` " +
+          "writes them as TOML",
+      );
+    }
+    const path = text.replace(/^file:/, "");
     return { layer: readTomlFile(resolve(cwd, path), path), dir: dirname(resolve(cwd, path)) };
   }
   const fallback = resolve(cwd, DEFAULT_CONFIG_FILE);

@@ -78,6 +78,19 @@ const usage: [string, string[], number, RegExp][] = [
     /^Error: Cannot listen at no-such-host\.invalid: cannot resolve host name/,
   ],
   ["a non-listening fd", ["-b", "fd://0", "pid_app"], 1, /^Error: Cannot listen at fd:\/\/0: /],
+  // gunicorn's Python configuration, by name alone: no "illegal character", no "no such file".
+  [
+    "a gunicorn Python config file",
+    ["-c", "gunicorn.conf.py", "pid_app"],
+    1,
+    /^Error: gunicorn\.conf\.py: Cannot read config file: appserve reads TOML config files, not gunicorn's Python ones; give its settings as options, and `--print-config > appserve\.toml` writes them as TOML$/,
+  ],
+  [
+    "a gunicorn python: config module",
+    ["-c", "python:gconf", "pid_app"],
+    1,
+    /^Error: python:gconf: Cannot read config file: appserve reads TOML config files, not gunicorn's Python ones; /,
+  ],
 ];
 for (const [what, args, code, pattern] of usage) {
   e2e(`rejects ${what} with one line and exit ${code}`, async (target) => {
