@@ -64,6 +64,43 @@ Deno.test("resolveConfig() replaces bind lists wholesale and PORT sets the defau
   );
 });
 
+Deno.test("resolveConfig(): a bad PORT or WEB_CONCURRENCY is a ConfigError naming the variable", () => {
+  withDir({}, (dir) => {
+    const cases: [Record<string, string>, string][] = [
+      [
+        { PORT: "abc" },
+        'PORT environment variable: Cannot read "bind": expected an integer from 0 to 65535, got "abc"',
+      ],
+      [
+        { PORT: "99999" },
+        'PORT environment variable: Cannot read "bind": expected an integer from 0 to 65535, got "99999"',
+      ],
+      [
+        { WEB_CONCURRENCY: "abc" },
+        'WEB_CONCURRENCY environment variable: Cannot read "workers": expected an integer from 1 to 1024, got "abc"',
+      ],
+      [
+        { WEB_CONCURRENCY: "0" },
+        'WEB_CONCURRENCY environment variable: Cannot read "workers": expected an integer from 1 to 1024, got "0"',
+      ],
+      [
+        { WEB_CONCURRENCY: "-3" },
+        'WEB_CONCURRENCY environment variable: Cannot read "workers": expected an integer from 1 to 1024, got "-3"',
+      ],
+    ];
+    for (const [env, message] of cases) {
+      const error = problem(dir, [], env);
+      assert.ok(error instanceof ConfigError, JSON.stringify(env));
+      assert.equal(error.message, message);
+    }
+    // Read only for the default: a bind or worker count given elsewhere leaves them unread.
+    const given = resolveIn(dir, ["-b", ":1", "-w", "2"], { PORT: "abc", WEB_CONCURRENCY: "x" });
+    assert.deepEqual([given.config.bind, given.config.workers], [[":1"], 2]);
+    const good = resolveIn(dir, [], { PORT: "8080", WEB_CONCURRENCY: "3" }).config;
+    assert.deepEqual([good.bind, good.workers], [["0.0.0.0:8080"], 3]);
+  });
+});
+
 Deno.test("resolveConfig() reads -c PATH and file:PATH, resolving paths against the file's folder", () => {
   withDir({ "custom.toml": 'chdir = "sub"\napp = "a.ts"\n' }, (dir) => {
     assert.equal(resolveIn("/", ["-c", join(dir, "custom.toml")]).config.chdir, join(dir, "sub"));

@@ -8,7 +8,7 @@ import { ConfigError, UsageError } from "../errors.ts";
 import { shellSplit, ShellSplitError } from "./_shell_split.ts";
 import { type Config, SETTINGS, type SettingSpec } from "./settings.ts";
 import { type ACTION_FLAGS, parseCommandLine, type RawLayer, readTomlFile } from "./sources.ts";
-import { cannotRead, ValueError } from "./validators.ts";
+import { cannotRead, EnvValueError, ValueError } from "./validators.ts";
 
 /** The outcome of resolution: the settings, their origins and the CLI actions asked for. */
 export interface Resolved {
@@ -92,10 +92,9 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
       try {
         values[spec.name] = defaultOf(spec, options.env);
       } catch (error) {
-        // A default read from the environment (FORWARDED_ALLOW_IPS) can be invalid too.
-        if (!(error instanceof ValueError)) throw error;
-        const doc = spec.defaultDoc ? ` (${spec.defaultDoc})` : "";
-        problems.push(`default of "${spec.name}"${doc}: ${error.message}`);
+        // A default read from the environment (PORT, WEB_CONCURRENCY) can be invalid too.
+        if (!(error instanceof EnvValueError)) throw error;
+        problems.push(cannotRead(`${error.variable} environment variable`, spec.name, error));
       }
       origins[spec.name] = "default";
       continue;

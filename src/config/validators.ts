@@ -15,6 +15,32 @@ export class ValueError extends Error {}
  */
 export class NotOfType extends ValueError {}
 
+/** A default's environment variable (PORT, WEB_CONCURRENCY) that cannot be read. */
+export class EnvValueError extends ValueError {
+  constructor(readonly variable: string, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * The environment variable `name` read as `type`, for a default; undefined when it is unset or
+ * empty. A value the type refuses is an EnvValueError: the variable is its origin.
+ */
+export function envValue<T>(
+  env: Record<string, string | undefined>,
+  name: string,
+  type: ValueType<T>,
+): T | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  try {
+    return type.parse(raw);
+  } catch (error) {
+    if (!(error instanceof ValueError)) throw error;
+    throw new EnvValueError(name, error.message);
+  }
+}
+
 /** The one wording of a value that cannot be read, wherever it came from. */
 export function cannotRead(origin: string, name: string, error: ValueError): string {
   return `${origin}: Cannot read "${name}": ${error.message}`;

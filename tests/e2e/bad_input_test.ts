@@ -98,6 +98,47 @@ for (const [what, args, code, pattern] of usage) {
   });
 }
 
+// PORT and WEB_CONCURRENCY give the defaults of bind and workers: a bad one is said, never a
+// stack trace nor a silent 1 worker; --print-config does not print what could not be read.
+const badEnv: [Record<string, string>, string[], RegExp][] = [
+  [
+    { PORT: "abc" },
+    ["--check-config", "pid_app"],
+    /^Error: PORT environment variable: Cannot read "bind": expected an integer from 0 to 65535, got "abc"$/,
+  ],
+  [
+    { PORT: "99999" },
+    ["pid_app"],
+    /^Error: PORT environment variable: Cannot read "bind": expected an integer from 0 to 65535, got "99999"$/,
+  ],
+  [{ PORT: "abc" }, ["--print-config"], /^Error: PORT environment variable: /],
+  [
+    { WEB_CONCURRENCY: "abc" },
+    ["pid_app"],
+    /^Error: WEB_CONCURRENCY environment variable: Cannot read "workers": expected an integer from 1 to 1024, got "abc"$/,
+  ],
+  [
+    { WEB_CONCURRENCY: "0" },
+    ["--print-config"],
+    /^Error: WEB_CONCURRENCY environment variable: Cannot read "workers": .*, got "0"$/,
+  ],
+  [
+    { WEB_CONCURRENCY: "-3" },
+    ["--check-config", "pid_app"],
+    /^Error: WEB_CONCURRENCY environment variable: Cannot read "workers": .*, got "-3"$/,
+  ],
+];
+for (const [env, args, pattern] of badEnv) {
+  const [[name, value]] = Object.entries(env);
+  e2e(`rejects ${name}=${value} (${args[0]}) with one line and exit 1`, async (target) => {
+    // A port of our own where PORT is not the point, should the start go ahead.
+    const bind = name === "PORT" ? [] : ["-b", "127.0.0.1:0"];
+    const result = await run(target, [...bind, ...args], { cwd: APPS, env });
+    assertOneLineError(result, 1, pattern);
+    assert.equal(result.stdout, "");
+  });
+}
+
 e2e(
   "a value not of the flag's type in APPSERVE_CMD_ARGS is exit 2, as argparse makes it",
   async (target) => {
