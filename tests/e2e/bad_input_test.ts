@@ -208,6 +208,27 @@ e2e(
   },
 );
 
+e2e(
+  "a pidfile it may not write: the path given and the reason in words (run as nobody)",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      // asNobody leaves the folder root's, mode 0755: nobody cannot create files in it.
+      const pidfile = join(dir.path, "app.pid");
+      const result = await run(
+        asNobody(target, dir.path),
+        ["-p", pidfile, "-b", "127.0.0.1:0", "pid_app"],
+        { cwd: APPS },
+      );
+      assertOneLineError(result, 1, /^Error: Cannot write pidfile \S+: permission denied$/);
+      assert.equal(result.stderr, `Error: Cannot write pidfile ${pidfile}: permission denied\n`);
+      assert.ok(!existsSync(pidfile));
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 e2e("reports the OS reason when the socket's folder does not exist", async (target) => {
   const dir = tempDir();
   try {
