@@ -6,6 +6,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { MAX_WORKERS } from "../config/settings.ts";
 import { AppserveError, UsageError } from "../errors.ts";
 import { ExitCode } from "../exit_codes.ts";
 import {
@@ -13,6 +14,7 @@ import {
   type ControlRequest,
   controlSocketName,
   runtimeControlDir,
+  scaleProblem,
   type WorkerStatus,
 } from "../ipc/control_protocol.ts";
 
@@ -50,11 +52,9 @@ function request(verb: string | undefined, rest: string[], quick: boolean): Cont
       return none({ verb, quick });
     case "scale": {
       const workers = Number(rest[0]);
-      if (rest.length !== 1 || !Number.isInteger(workers) || workers < 1) {
-        throw new UsageError(
-          `ctl scale: Cannot read "${rest[0] ?? ""}": expected a whole number >= 1`,
-        );
-      }
+      // Past the workers setting's maximum too: the master would start every one of them.
+      const problem = scaleProblem(rest.length === 1 ? workers : NaN, MAX_WORKERS);
+      if (problem) throw new UsageError(`ctl scale: Cannot read "${rest[0] ?? ""}": ${problem}`);
       return { verb, workers };
     }
     case undefined:

@@ -23,7 +23,7 @@ import {
   string,
   stringTable,
 } from "./validators.ts";
-import type { ValueType } from "./validators.ts";
+import type { IntType, ValueType } from "./validators.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -914,3 +914,6 @@ export type Config = {
 export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec> = new Map(
   SETTINGS.map((spec) => [spec.name, spec as SettingSpec]),
 );
+
+/** The most workers the `workers` setting accepts: `appserve ctl scale` and TTIN stop there too. */
+export const MAX_WORKERS: number = (SETTINGS_BY_NAME.get("workers")!.type as IntType).max;

@@ -73,14 +73,22 @@ function failType(expected: string, raw: unknown): never {
   throw new NotOfType(`expected ${expected}, got ${describe(raw)}`);
 }
 
+/** An integer type, with its bounds for those that must stop where the setting does. */
+export interface IntType extends ValueType<number> {
+  readonly min: number;
+  readonly max: number;
+}
+
 /** An integer within [min, max]; CLI strings accept decimal, 0x and 0o forms. */
-export function int(min: number, max = Number.MAX_SAFE_INTEGER): ValueType<number> {
+export function int(min: number, max = Number.MAX_SAFE_INTEGER): IntType {
   const expected = max === Number.MAX_SAFE_INTEGER
     ? `an integer >= ${min}`
     : `an integer from ${min} to ${max}`;
   return {
     cli: "string",
     expected,
+    min,
+    max,
     parse(raw) {
       let n = raw;
       if (typeof raw === "string") {

@@ -154,7 +154,10 @@ e2e(
       assert.equal((await server.stop()).code, 0);
       const usage = await run(client(target), ["ctl", "--control-socket", stale, "scale", "many"]);
       assert.equal(usage.code, 2);
-      assert.match(usage.stderr, /ctl scale: Cannot read "many": expected a whole number >= 1/);
+      assert.match(
+        usage.stderr,
+        /ctl scale: Cannot read "many": expected a whole number from 1 to 1024/,
+      );
     } finally {
       dir.remove();
     }
@@ -189,6 +192,23 @@ e2e(
       assert.equal((await server.stop()).code, 0);
     } finally {
       dir.remove();
+    }
+  },
+);
+
+e2e(
+  "appserve ctl scale past the workers setting's maximum is refused as scale 0 is: one line, exit 2",
+  async (target) => {
+    // Refused before any master is asked (none listens here): a master that got it would start
+    // every one of them (the master's own refusal, for requests written by hand, is a unit test).
+    const socket = "/no/such/dir/none.sock";
+    for (const count of ["0", "1025", "2000"]) {
+      const result = await run(client(target), ["ctl", "--control-socket", socket, "scale", count]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.equal(
+        result.stderr,
+        `Error: ctl scale: Cannot read "${count}": expected a whole number from 1 to 1024\n`,
+      );
     }
   },
 );
