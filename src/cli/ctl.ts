@@ -171,8 +171,9 @@ export async function runCtl(argv: string[]): Promise<number> {
   }
   if (values.json) return ExitCode.OK;
   if (req.verb === "status") {
+    const n = reply.configured;
     process.stdout.write(
-      `master ${reply.master}, ${reply.configured} workers configured\n` +
+      `master ${reply.master}, ${n === 1 ? "1 worker" : `${n} workers`} configured\n` +
         `${statusTable(reply.workers ?? [])}\n`,
     );
   } else {

@@ -188,7 +188,7 @@ e2e(
       assert.match(await say('{"verb":"explode"}\n'), /Unknown verb \\"explode\\"/);
       assert.match(await say(`${"x".repeat(5000)}`), /Request too long/);
       assert.equal((await get(url)).status, 200);
-      assert.match(await ctl(target, pidfile, "status"), /1 workers configured/);
+      assert.match(await ctl(target, pidfile, "status"), /^master \d+, 1 worker configured\n/);
       assert.equal((await server.stop()).code, 0);
     } finally {
       dir.remove();
