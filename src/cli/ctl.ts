@@ -116,6 +116,13 @@ function statusTable(workers: WorkerStatus[]): string {
 function runtimeSocket(name: string | undefined): string {
   const dir = runtimeControlDir();
   const how = "--control-socket PATH, -p PIDFILE or -n NAME";
+  if (!dir && name !== undefined) {
+    // -n names a socket under $XDG_RUNTIME_DIR: asking for -n again would not help.
+    throw new UsageError(
+      "ctl: -n NAME needs $XDG_RUNTIME_DIR, which is not set: " +
+        "name the master with --control-socket PATH or -p PIDFILE instead",
+    );
+  }
   if (!dir) throw new UsageError(`ctl: Name the master: ${how} ($XDG_RUNTIME_DIR is not set)`);
   if (name !== undefined) {
     return join(dir, `${controlSocketName({ proc_name: name, app: "" })}.ctl`);

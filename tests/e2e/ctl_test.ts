@@ -281,20 +281,44 @@ e2e(
 );
 
 e2e(
-  "without $XDG_RUNTIME_DIR, --pid or --control-socket there is no socket; ctl says how to name one",
+  "without $XDG_RUNTIME_DIR, --pid or --control-socket there is no socket; ctl and the master say how to name one",
   async (target) => {
     const env = { XDG_RUNTIME_DIR: "" };
-    const server = start(target, ["-b", "127.0.0.1:0", PID_APP], { env });
-    await server.ready(1);
-    const result = await run(client(target), ["ctl", "status"], { env });
-    assert.equal(result.code, 2, result.stderr);
-    assert.match(
-      result.stderr,
-      /ctl: Name the master: --control-socket PATH, -p PIDFILE or -n NAME \(\$XDG_RUNTIME_DIR is not set\)/,
-    );
-    assert.ok(!hasStackTrace(result.stderr), result.stderr);
-    assert.doesNotMatch(server.stderr, /control socket/i);
-    assert.equal((await server.stop()).code, 0);
+    const dir = tempDir();
+    try {
+      const server = start(target, ["-b", "127.0.0.1:0", PID_APP], { env });
+      await server.ready(1);
+      const result = await run(client(target), ["ctl", "status"], { env });
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(
+        result.stderr,
+        /ctl: Name the master: --control-socket PATH, -p PIDFILE or -n NAME \(\$XDG_RUNTIME_DIR is not set\)/,
+      );
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+      // -n was given: it cannot be the advice.
+      const named = await run(client(target), ["ctl", "-n", "pid_app", "status"], { env });
+      assert.equal(named.code, 2, named.stderr);
+      assert.equal(
+        named.stderr,
+        "Error: ctl: -n NAME needs $XDG_RUNTIME_DIR, which is not set: name the master with " +
+          "--control-socket PATH or -p PIDFILE instead\n",
+      );
+      // The master said so at start, once, with the setting that gives it one.
+      const said = server.all(
+        /\[INFO\] No control socket \(\$XDG_RUNTIME_DIR is not set\): `appserve ctl` cannot reach this master; name one with control_socket \(--control-socket PATH\) or --pid PIDFILE$/gm,
+      );
+      assert.equal(said.length, 1, server.stderr);
+      assert.equal((await server.stop()).code, 0);
+      // A master with a socket, or with none asked for (off), has nothing to say of it.
+      for (const args of [["--control-socket", "off"], ["-p", join(dir.path, "app.pid")]]) {
+        const quiet = start(target, [...args, "-b", "127.0.0.1:0", PID_APP], { env });
+        await quiet.ready(1);
+        assert.equal((await quiet.stop()).code, 0);
+        assert.doesNotMatch(quiet.stderr, /control socket/i, args.join(" "));
+      }
+    } finally {
+      dir.remove();
+    }
   },
 );
 
