@@ -56,12 +56,13 @@ Deno.test("ctl add at the maximum is refused and changes nothing", async () => {
     },
   };
   await answerControl({ verb: "add" }, (r) => replies.push(r), actions);
-  assert.deepEqual(replies, [{
+  assert.deepEqual(replies.splice(0), [{
     ok: false,
     error: 'Cannot add: already 1024 workers, the most "workers" accepts',
   }]);
   assert.deepEqual(counts, []);
   await answerControl({ verb: "add" }, (r) => replies.push(r), { ...actions, configured: 2 });
+  assert.deepEqual(replies, [{ ok: true, message: "Workers: 2 -> 3", configured: 3 }]);
   assert.deepEqual(counts, [3]);
 });
 
