@@ -4,10 +4,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { renderSettingsDoc } from "../src/config/settings_doc.ts";
+import { renderSettingsFile } from "../src/config/settings_doc.ts";
 
 const path = join(import.meta.dirname!, "..", "docs", "settings.md");
-const text = renderSettingsDoc();
+const text = renderSettingsFile();
 if (process.argv.includes("--check")) {
   let current = "";
   try {

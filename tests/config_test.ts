@@ -64,6 +64,43 @@ Deno.test("resolveConfig() replaces bind lists wholesale and PORT sets the defau
   );
 });
 
+Deno.test("resolveConfig(): a bad PORT or WEB_CONCURRENCY is a ConfigError naming the variable", () => {
+  withDir({}, (dir) => {
+    const cases: [Record<string, string>, string][] = [
+      [
+        { PORT: "abc" },
+        'PORT environment variable: Cannot read "bind": expected an integer from 0 to 65535, got "abc"',
+      ],
+      [
+        { PORT: "99999" },
+        'PORT environment variable: Cannot read "bind": expected an integer from 0 to 65535, got "99999"',
+      ],
+      [
+        { WEB_CONCURRENCY: "abc" },
+        'WEB_CONCURRENCY environment variable: Cannot read "workers": expected an integer from 1 to 1024, got "abc"',
+      ],
+      [
+        { WEB_CONCURRENCY: "0" },
+        'WEB_CONCURRENCY environment variable: Cannot read "workers": expected an integer from 1 to 1024, got "0"',
+      ],
+      [
+        { WEB_CONCURRENCY: "-3" },
+        'WEB_CONCURRENCY environment variable: Cannot read "workers": expected an integer from 1 to 1024, got "-3"',
+      ],
+    ];
+    for (const [env, message] of cases) {
+      const error = problem(dir, [], env);
+      assert.ok(error instanceof ConfigError, JSON.stringify(env));
+      assert.equal(error.message, message);
+    }
+    // Read only for the default: a bind or worker count given elsewhere leaves them unread.
+    const given = resolveIn(dir, ["-b", ":1", "-w", "2"], { PORT: "abc", WEB_CONCURRENCY: "x" });
+    assert.deepEqual([given.config.bind, given.config.workers], [[":1"], 2]);
+    const good = resolveIn(dir, [], { PORT: "8080", WEB_CONCURRENCY: "3" }).config;
+    assert.deepEqual([good.bind, good.workers], [["0.0.0.0:8080"], 3]);
+  });
+});
+
 Deno.test("resolveConfig() reads -c PATH and file:PATH, resolving paths against the file's folder", () => {
   withDir({ "custom.toml": 'chdir = "sub"\napp = "a.ts"\n' }, (dir) => {
     assert.equal(resolveIn("/", ["-c", join(dir, "custom.toml")]).config.chdir, join(dir, "sub"));
@@ -112,6 +149,11 @@ const badFiles: [string, string, RegExp][] = [
     'bind = "1.2.3.4:70000"\n',
     /Cannot read "bind": Invalid bind "1.2.3.4:70000": port must be/,
   ],
+  [
+    "a bind that is not a list or a string",
+    "bind = 8000\n",
+    /"bind": expected a list of addresses such as 127\.0\.0\.1:8000, unix:PATH or fd:\/\/N, got 8000$/,
+  ],
   ["duplicate keys", "workers = 1\nworkers = 2\n", /^appserve\.toml:2:\d+: /],
   [
     "unknown worker class",
@@ -140,6 +182,22 @@ Deno.test("resolveConfig() reports a missing config file and a directory", () =>
       problem(dir, ["-c", "."]).message,
       /^\.: Cannot read config file: it is a directory$/,
     );
+  });
+});
+
+Deno.test("resolveConfig() says gunicorn's Python config files are not read, by name alone", () => {
+  // A .py file that exists is not parsed as TOML ("illegal character in key") either.
+  withDir({ "gunicorn.conf.py": 'bind = "127.0.0.1:8000"\n' }, (dir) => {
+    for (const given of ["gunicorn.conf.py", "file:gunicorn.conf.py", "python:gconf", "x.PY"]) {
+      const error = problem(dir, ["-c", given]);
+      assert.ok(error instanceof ConfigError, given);
+      assert.equal(
+        error.message,
+        `${given}: Cannot read config file: appserve reads TOML config files, not gunicorn's ` +
+          "Python ones; give its settings as options, and `--print-config > appserve.toml` " +
+          "writes them as TOML",
+      );
+    }
   });
 });
 
@@ -388,4 +446,12 @@ Deno.test("resolveConfig() reads a bare --proxy-protocol as auto, as gunicorn do
       assert.equal(config.app, "app.ts", argv.join(" "));
     }
   });
+});
+
+Deno.test("a list's type text puts its noun in the plural, not the examples after it", () => {
+  const expected = (name: string) =>
+    (SETTINGS as readonly SettingSpec[]).find((s) => s.name === name)!.type.expected;
+  assert.equal(expected("bind"), "a list of addresses such as 127.0.0.1:8000, unix:PATH or fd://N");
+  assert.equal(expected("raw_env"), "a list of KEY=VALUEs");
+  assert.equal(expected("reload_extra_files"), "a list of file paths");
 });

@@ -3,13 +3,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isWired } from "../src/config/settings_doc.ts";
 import { renderHelp } from "../src/cli/help.ts";
-import { renderSettingsDoc } from "../src/config/settings_doc.ts";
+import { renderSettingsFile } from "../src/config/settings_doc.ts";
 import { SETTINGS, type SettingSpec } from "../src/config/settings.ts";
 import { ROOT } from "./_helpers.ts";
 
 Deno.test("docs/settings.md is generated from the settings table and up to date", () => {
   const committed = readFileSync(join(ROOT, "docs", "settings.md"), "utf8");
-  assert.equal(committed, renderSettingsDoc(), "run `deno task docs`");
+  assert.equal(committed, renderSettingsFile(), "run `deno task docs`");
 });
 
 Deno.test("--help lists every wired setting's flags and no setting that is not built yet", () => {

@@ -6,6 +6,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { MAX_WORKERS } from "../config/settings.ts";
 import { AppserveError, UsageError } from "../errors.ts";
 import { ExitCode } from "../exit_codes.ts";
 import {
@@ -13,6 +14,7 @@ import {
   type ControlRequest,
   controlSocketName,
   runtimeControlDir,
+  scaleProblem,
   type WorkerStatus,
 } from "../ipc/control_protocol.ts";
 
@@ -50,11 +52,9 @@ function request(verb: string | undefined, rest: string[], quick: boolean): Cont
       return none({ verb, quick });
     case "scale": {
       const workers = Number(rest[0]);
-      if (rest.length !== 1 || !Number.isInteger(workers) || workers < 1) {
-        throw new UsageError(
-          `ctl scale: Cannot read "${rest[0] ?? ""}": expected a whole number >= 1`,
-        );
-      }
+      // Past the workers setting's maximum too: the master would start every one of them.
+      const problem = scaleProblem(rest.length === 1 ? workers : NaN, MAX_WORKERS);
+      if (problem) throw new UsageError(`ctl scale: Cannot read "${rest[0] ?? ""}": ${problem}`);
       return { verb, workers };
     }
     case undefined:
@@ -116,6 +116,13 @@ function statusTable(workers: WorkerStatus[]): string {
 function runtimeSocket(name: string | undefined): string {
   const dir = runtimeControlDir();
   const how = "--control-socket PATH, -p PIDFILE or -n NAME";
+  if (!dir && name !== undefined) {
+    // -n names a socket under $XDG_RUNTIME_DIR: asking for -n again would not help.
+    throw new UsageError(
+      "ctl: -n NAME needs $XDG_RUNTIME_DIR, which is not set: " +
+        "name the master with --control-socket PATH or -p PIDFILE instead",
+    );
+  }
   if (!dir) throw new UsageError(`ctl: Name the master: ${how} ($XDG_RUNTIME_DIR is not set)`);
   if (name !== undefined) {
     return join(dir, `${controlSocketName({ proc_name: name, app: "" })}.ctl`);
@@ -171,8 +178,9 @@ export async function runCtl(argv: string[]): Promise<number> {
   }
   if (values.json) return ExitCode.OK;
   if (req.verb === "status") {
+    const n = reply.configured;
     process.stdout.write(
-      `master ${reply.master}, ${reply.configured} workers configured\n` +
+      `master ${reply.master}, ${n === 1 ? "1 worker" : `${n} workers`} configured\n` +
         `${statusTable(reply.workers ?? [])}\n`,
     );
   } else {

@@ -68,9 +68,10 @@ export function renderHelp(): string {
 
 /**
  * `--help TOPIC`: one setting's documentation, by name (`socket_mode`) or flag
- * (`--socket-mode`, `socket-mode`, `-m`), or every setting's for `settings`. A word that
- * names no setting and is not close to one (`appserve -h mod:app`) gets the general help,
- * as gunicorn's `-h` does whatever follows it; a flag or a near miss is a usage error.
+ * (`--socket-mode`, `socket-mode`, `-m`), or every setting's for `settings`. An app module
+ * (`appserve -h mod:app`, `-h app.ts`: a `.`, `:` or `/` in it) gets the general help, as
+ * gunicorn's `-h` does whatever follows it; any other topic that names no setting is a usage
+ * error, with a did-you-mean when one is close.
  */
 export function renderTopicHelp(topic: string): string {
   if (topic === "settings") return renderSettingsDoc();
@@ -83,7 +84,7 @@ export function renderTopicHelp(topic: string): string {
   if (spec) return renderSettingDoc(spec) + "\n";
   const known = [...wired.map((s) => s.name), "settings"];
   const near = didYouMean(word.replaceAll("-", "_"), known);
-  if (!topic.startsWith("-") && !near) return renderHelp();
+  if (!topic.startsWith("-") && !near && /[.:/]/.test(topic)) return renderHelp();
   throw new UsageError(
     `No setting "${topic}"${near}; ` +
       "`appserve --help settings` lists them all",

@@ -190,6 +190,13 @@ async function serve(ctx: ServeContext): Promise<number> {
     throw error;
   }
   log.info(`Starting appserve ${VERSION}`);
+  // Said once: otherwise ctl's "Name the master" would be the first anyone hears of it.
+  if (!controlPath && config.control_socket !== "off") {
+    log.info(
+      "No control socket ($XDG_RUNTIME_DIR is not set): `appserve ctl` cannot reach this " +
+        "master; name one with control_socket (--control-socket PATH) or --pid PIDFILE",
+    );
+  }
   const reloadConfig = async () => {
     const resolvedNext = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
     const next = resolvedNext.config;

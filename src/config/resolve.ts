@@ -8,7 +8,7 @@ import { ConfigError, UsageError } from "../errors.ts";
 import { shellSplit, ShellSplitError } from "./_shell_split.ts";
 import { type Config, SETTINGS, type SettingSpec } from "./settings.ts";
 import { type ACTION_FLAGS, parseCommandLine, type RawLayer, readTomlFile } from "./sources.ts";
-import { cannotRead, ValueError } from "./validators.ts";
+import { cannotRead, EnvValueError, ValueError } from "./validators.ts";
 
 /** The outcome of resolution: the settings, their origins and the CLI actions asked for. */
 export interface Resolved {
@@ -44,7 +44,16 @@ function envLayer(env: Record<string, string | undefined>): RawLayer {
 function configFileLayer(layers: RawLayer[], cwd: string): { layer: RawLayer; dir: string } {
   const given = layers.map((l) => l.get("config")).find((v) => v !== undefined);
   if (given) {
-    const path = String(given.value).replace(/^file:/, "");
+    const text = String(given.value);
+    // gunicorn's own forms: its Python config file, or a module on sys.path.
+    if (text.startsWith("python:") || /\.py$/i.test(text)) {
+      throw new ConfigError(
+        `${text}: Cannot read config file: appserve reads TOML config files, not gunicorn's ` +
+          "Python ones; give its settings as options, and `--print-config > appserve.toml` " +
+          "writes them as TOML",
+      );
+    }
+    const path = text.replace(/^file:/, "");
     return { layer: readTomlFile(resolve(cwd, path), path), dir: dirname(resolve(cwd, path)) };
   }
   const fallback = resolve(cwd, DEFAULT_CONFIG_FILE);
@@ -83,10 +92,9 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
       try {
         values[spec.name] = defaultOf(spec, options.env);
       } catch (error) {
-        // A default read from the environment (FORWARDED_ALLOW_IPS) can be invalid too.
-        if (!(error instanceof ValueError)) throw error;
-        const doc = spec.defaultDoc ? ` (${spec.defaultDoc})` : "";
-        problems.push(`default of "${spec.name}"${doc}: ${error.message}`);
+        // A default read from the environment (PORT, WEB_CONCURRENCY) can be invalid too.
+        if (!(error instanceof EnvValueError)) throw error;
+        problems.push(cannotRead(`${error.variable} environment variable`, spec.name, error));
       }
       origins[spec.name] = "default";
       continue;

@@ -10,6 +10,7 @@ import {
   checked,
   choice,
   dogstatsdTags,
+  envValue,
   fileMode,
   hostPort,
   int,
@@ -22,7 +23,7 @@ import {
   string,
   stringTable,
 } from "./validators.ts";
-import type { ValueType } from "./validators.ts";
+import type { IntType, ValueType } from "./validators.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -74,6 +75,9 @@ const bindAddress = checked("an address such as 127.0.0.1:8000, unix:PATH or fd:
   }
 });
 
+// `workers`, from any source, $WEB_CONCURRENCY included.
+const workerCount = int(1, 1024);
+
 /** Every setting, in help order. */
 export const SETTINGS = [
   // Config File
@@ -104,7 +108,10 @@ export const SETTINGS = [
     flags: ["-b", "--bind"],
     metavar: "ADDRESS",
     type: list(bindAddress),
-    default: (env: Env) => [env.PORT ? `0.0.0.0:${env.PORT}` : "127.0.0.1:8000"],
+    default: (env: Env) => {
+      const port = envValue(env, "PORT", int(0, 65535));
+      return [port === undefined ? "127.0.0.1:8000" : `0.0.0.0:${port}`];
+    },
     defaultDoc: '["127.0.0.1:8000"], or ["0.0.0.0:$PORT"] when PORT is set',
     doc: "Address to listen on: `HOST`, `HOST:PORT`, `[IPV6]:PORT`, `:PORT`, `unix:PATH` or " +
       "`fd://N`. Repeat to listen on several. The master creates each socket and every worker " +
@@ -151,11 +158,9 @@ export const SETTINGS = [
     section: "Worker Processes",
     flags: ["-w", "--workers"],
     metavar: "INT",
-    type: int(1, 1024),
-    default: (env: Env) => {
-      const n = Number(env.WEB_CONCURRENCY);
-      return Number.isInteger(n) && n >= 1 ? n : 1;
-    },
+    type: workerCount,
+    // As gunicorn, which reads it with int(): a value that is not a worker count is an error.
+    default: (env: Env) => envValue(env, "WEB_CONCURRENCY", workerCount) ?? 1,
     defaultDoc: "$WEB_CONCURRENCY, else 1",
     doc: "Number of worker processes.",
   },
@@ -540,8 +545,7 @@ export const SETTINGS = [
     flags: ["--forwarded-allow-ips"],
     metavar: "STRING",
     type: ipList,
-    default: (env: Env) =>
-      env.FORWARDED_ALLOW_IPS ? ipList.parse(env.FORWARDED_ALLOW_IPS) : ["127.0.0.1", "::1"],
+    default: (env: Env) => envValue(env, "FORWARDED_ALLOW_IPS", ipList) ?? ["127.0.0.1", "::1"],
     defaultDoc: '$FORWARDED_ALLOW_IPS, else ["127.0.0.1", "::1"]',
     doc: "Peers trusted to set X-Forwarded-For, Forwarded and the secure_scheme_headers: IPs, " +
       "CIDR ranges (v4 and v6), `*` for every peer, and `unix` for peers on a unix socket, " +
@@ -910,3 +914,6 @@ export type Config = {
 export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec> = new Map(
   SETTINGS.map((spec) => [spec.name, spec as SettingSpec]),
 );
+
+/** The most workers the `workers` setting accepts: `appserve ctl scale` and TTIN stop there too. */
+export const MAX_WORKERS: number = (SETTINGS_BY_NAME.get("workers")!.type as IntType).max;

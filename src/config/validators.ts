@@ -15,6 +15,32 @@ export class ValueError extends Error {}
  */
 export class NotOfType extends ValueError {}
 
+/** A default's environment variable (PORT, WEB_CONCURRENCY) that cannot be read. */
+export class EnvValueError extends ValueError {
+  constructor(readonly variable: string, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * The environment variable `name` read as `type`, for a default; undefined when it is unset or
+ * empty. A value the type refuses is an EnvValueError: the variable is its origin.
+ */
+export function envValue<T>(
+  env: Record<string, string | undefined>,
+  name: string,
+  type: ValueType<T>,
+): T | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  try {
+    return type.parse(raw);
+  } catch (error) {
+    if (!(error instanceof ValueError)) throw error;
+    throw new EnvValueError(name, error.message);
+  }
+}
+
 /** The one wording of a value that cannot be read, wherever it came from. */
 export function cannotRead(origin: string, name: string, error: ValueError): string {
   return `${origin}: Cannot read "${name}": ${error.message}`;
@@ -47,14 +73,22 @@ function failType(expected: string, raw: unknown): never {
   throw new NotOfType(`expected ${expected}, got ${describe(raw)}`);
 }
 
+/** An integer type, with its bounds for those that must stop where the setting does. */
+export interface IntType extends ValueType<number> {
+  readonly min: number;
+  readonly max: number;
+}
+
 /** An integer within [min, max]; CLI strings accept decimal, 0x and 0o forms. */
-export function int(min: number, max = Number.MAX_SAFE_INTEGER): ValueType<number> {
+export function int(min: number, max = Number.MAX_SAFE_INTEGER): IntType {
   const expected = max === Number.MAX_SAFE_INTEGER
     ? `an integer >= ${min}`
     : `an integer from ${min} to ${max}`;
   return {
     cli: "string",
     expected,
+    min,
+    max,
     parse(raw) {
       let n = raw;
       if (typeof raw === "string") {
@@ -153,7 +187,9 @@ export function choice<const C extends string>(
 
 /** A repeatable string; TOML accepts a string or an array of strings. */
 export function list(item: ValueType<string> = string()): ValueType<string[]> {
-  const expected = `a list of ${item.expected.replace(/^an? /, "")}s`;
+  // The noun takes the plural, not the examples after it: "addresses such as ... fd://N".
+  const [noun, examples = ""] = item.expected.replace(/^an? /, "").split(/(?= such as )/);
+  const expected = `a list of ${noun}${/(s|x|z|sh|ch)$/.test(noun) ? "es" : "s"}${examples}`;
   return {
     cli: "string",
     multiple: true,

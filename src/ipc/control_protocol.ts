@@ -89,8 +89,20 @@ export function implicitControlSocket(config: SocketConfig): boolean {
   return !config.control_socket && !config.pidfile;
 }
 
-/** A request line as the master reads it: the request, or why it is refused. */
-export function parseRequest(line: string): ControlRequest | string {
+/**
+ * Why `workers` is no worker count for `scale`, or undefined: `max` is the most the `workers`
+ * setting accepts (the client and the master both check, so a request written by hand is too).
+ */
+export function scaleProblem(workers: unknown, max: number): string | undefined {
+  const ok = Number.isInteger(workers) && (workers as number) >= 1 && (workers as number) <= max;
+  return ok ? undefined : `expected a whole number from 1 to ${max}`;
+}
+
+/**
+ * A request line as the master reads it: the request, or why it is refused. `maxWorkers`: the
+ * most workers the `workers` setting accepts.
+ */
+export function parseRequest(line: string, maxWorkers: number): ControlRequest | string {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -110,11 +122,11 @@ export function parseRequest(line: string): ControlRequest | string {
       return { verb: r.verb };
     case "stop":
       return { verb: "stop", quick: r.quick === true };
-    case "scale":
-      if (!Number.isInteger(r.workers) || (r.workers as number) < 1) {
-        return `Cannot scale to ${JSON.stringify(r.workers)}: expected a whole number >= 1`;
-      }
+    case "scale": {
+      const problem = scaleProblem(r.workers, maxWorkers);
+      if (problem) return `Cannot scale to ${JSON.stringify(r.workers)}: ${problem}`;
       return { verb: "scale", workers: r.workers as number };
+    }
     default:
       return `Unknown verb ${JSON.stringify(r.verb)}`;
   }

@@ -26,7 +26,7 @@ import { workerClassLabel } from "../worker/registry.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSet } from "./worker_set.ts";
 import type { ControlReply, ControlRequest } from "../ipc/control_protocol.ts";
-import { answerControl } from "./control_verbs.ts";
+import { answerControl, oneMore } from "./control_verbs.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
@@ -209,8 +209,11 @@ export class Arbiter {
       case "interrupt":
       case "quit":
         throw new StopServer(false);
-      case "scaleUp":
-        return await this.#setNumWorkers(this.#numWorkers + 1);
+      case "scaleUp": {
+        const more = oneMore(this.#numWorkers);
+        if (typeof more === "string") return log.warning(`TTIN ignored: ${more}`);
+        return await this.#setNumWorkers(more);
+      }
       case "scaleDown":
         return await this.#setNumWorkers(Math.max(1, this.#numWorkers - 1));
       case "reload":

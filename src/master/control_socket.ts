@@ -6,6 +6,7 @@
 import { chmodSync, existsSync, mkdirSync, renameSync, statSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
+import { MAX_WORKERS } from "../config/settings.ts";
 import { ConfigError, osReason } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import {
@@ -51,7 +52,7 @@ function serveClient(socket: Socket, handle: ControlHandler): void {
       if (buffered.length > MAX_REQUEST_BYTES) reply({ ok: false, error: "Request too long" });
       return;
     }
-    const request = parseRequest(buffered.slice(0, end));
+    const request = parseRequest(buffered.slice(0, end), MAX_WORKERS);
     if (typeof request === "string") return reply({ ok: false, error: request });
     handle(request, reply);
   });

@@ -2,6 +2,7 @@
 // its signal does (reload HUP, add TTIN, remove TTOU, reopen-logs USR1, stop TERM or QUIT), plus
 // status and scale. The reply goes out before a verb that may take long or stop the master.
 
+import { MAX_WORKERS } from "../config/settings.ts";
 import type { ControlReply, ControlRequest, WorkerStatus } from "../ipc/control_protocol.ts";
 
 /** What the verbs do, as the arbiter does it. */
@@ -14,6 +15,14 @@ export interface ControlActions {
   reopenLogs(): void;
   /** Stops the master (throws out of the loop). */
   stop(graceful: boolean): never;
+}
+
+/**
+ * One worker more than `current` (TTIN, `ctl add`), or why not: no more than the `workers`
+ * setting accepts, which `ctl scale` keeps to as well.
+ */
+export function oneMore(current: number, max = MAX_WORKERS): number | string {
+  return current < max ? current + 1 : `already ${current} workers, the most "workers" accepts`;
 }
 
 /** Answers `request` through `reply`, then does what it asks. */
@@ -35,8 +44,9 @@ export async function answerControl(
       const count = request.verb === "scale"
         ? request.workers
         : request.verb === "add"
-        ? n + 1
+        ? oneMore(n)
         : Math.max(1, n - 1);
+      if (typeof count === "string") return reply({ ok: false, error: `Cannot add: ${count}` });
       reply({ ok: true, message: `Workers: ${n} -> ${count}`, configured: count });
       return await actions.setWorkers(count);
     }

@@ -2,7 +2,7 @@
 // process, renamed on USR2 promotion, removed on exit.
 
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, osReason } from "../errors.ts";
 
 function isAlive(pid: number): boolean {
   try {
@@ -34,7 +34,16 @@ export class Pidfile {
       writeFileSync(temp, `${pid}\n`);
       renameSync(temp, this.path);
     } catch (error) {
-      throw new ConfigError(`${this.path}: Cannot write pidfile: ${(error as Error).message}`);
+      try {
+        unlinkSync(temp);
+      } catch {
+        // Never made.
+      }
+      // The path the user gave and the reason in words: the temporary file is ours, not theirs.
+      const reason = osReason(error);
+      throw new ConfigError(
+        `Cannot write pidfile ${this.path}: ${reason[0].toLowerCase()}${reason.slice(1)}`,
+      );
     }
   }
 

@@ -78,10 +78,64 @@ const usage: [string, string[], number, RegExp][] = [
     /^Error: Cannot listen at no-such-host\.invalid: cannot resolve host name/,
   ],
   ["a non-listening fd", ["-b", "fd://0", "pid_app"], 1, /^Error: Cannot listen at fd:\/\/0: /],
+  // gunicorn's Python configuration, by name alone: no "illegal character", no "no such file".
+  [
+    "a gunicorn Python config file",
+    ["-c", "gunicorn.conf.py", "pid_app"],
+    1,
+    /^Error: gunicorn\.conf\.py: Cannot read config file: appserve reads TOML config files, not gunicorn's Python ones; give its settings as options, and `--print-config > appserve\.toml` writes them as TOML$/,
+  ],
+  [
+    "a gunicorn python: config module",
+    ["-c", "python:gconf", "pid_app"],
+    1,
+    /^Error: python:gconf: Cannot read config file: appserve reads TOML config files, not gunicorn's Python ones; /,
+  ],
 ];
 for (const [what, args, code, pattern] of usage) {
   e2e(`rejects ${what} with one line and exit ${code}`, async (target) => {
     assertOneLineError(await run(target, args, { cwd: APPS }), code, pattern);
+  });
+}
+
+// PORT and WEB_CONCURRENCY give the defaults of bind and workers: a bad one is said, never a
+// stack trace nor a silent 1 worker; --print-config does not print what could not be read.
+const badEnv: [Record<string, string>, string[], RegExp][] = [
+  [
+    { PORT: "abc" },
+    ["--check-config", "pid_app"],
+    /^Error: PORT environment variable: Cannot read "bind": expected an integer from 0 to 65535, got "abc"$/,
+  ],
+  [
+    { PORT: "99999" },
+    ["pid_app"],
+    /^Error: PORT environment variable: Cannot read "bind": expected an integer from 0 to 65535, got "99999"$/,
+  ],
+  [{ PORT: "abc" }, ["--print-config"], /^Error: PORT environment variable: /],
+  [
+    { WEB_CONCURRENCY: "abc" },
+    ["pid_app"],
+    /^Error: WEB_CONCURRENCY environment variable: Cannot read "workers": expected an integer from 1 to 1024, got "abc"$/,
+  ],
+  [
+    { WEB_CONCURRENCY: "0" },
+    ["--print-config"],
+    /^Error: WEB_CONCURRENCY environment variable: Cannot read "workers": .*, got "0"$/,
+  ],
+  [
+    { WEB_CONCURRENCY: "-3" },
+    ["--check-config", "pid_app"],
+    /^Error: WEB_CONCURRENCY environment variable: Cannot read "workers": .*, got "-3"$/,
+  ],
+];
+for (const [env, args, pattern] of badEnv) {
+  const [[name, value]] = Object.entries(env);
+  e2e(`rejects ${name}=${value} (${args[0]}) with one line and exit 1`, async (target) => {
+    // A port of our own where PORT is not the point, should the start go ahead.
+    const bind = name === "PORT" ? [] : ["-b", "127.0.0.1:0"];
+    const result = await run(target, [...bind, ...args], { cwd: APPS, env });
+    assertOneLineError(result, 1, pattern);
+    assert.equal(result.stdout, "");
   });
 }
 
@@ -148,6 +202,27 @@ e2e(
         /^Error: Cannot listen at unix:.*app\.sock: Permission denied$/,
       );
       assert.ok(!existsSync(path));
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a pidfile it may not write: the path given and the reason in words (run as nobody)",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      // asNobody leaves the folder root's, mode 0755: nobody cannot create files in it.
+      const pidfile = join(dir.path, "app.pid");
+      const result = await run(
+        asNobody(target, dir.path),
+        ["-p", pidfile, "-b", "127.0.0.1:0", "pid_app"],
+        { cwd: APPS },
+      );
+      assertOneLineError(result, 1, /^Error: Cannot write pidfile \S+: permission denied$/);
+      assert.equal(result.stderr, `Error: Cannot write pidfile ${pidfile}: permission denied\n`);
+      assert.ok(!existsSync(pidfile));
     } finally {
       dir.remove();
     }

@@ -191,7 +191,9 @@ e2e("--help SETTING and --help settings show docs/settings.md's text", async (ta
   const doc = readFileSync(join(ROOT, "docs", "settings.md"), "utf8");
   const all = await run(target, ["--help", "settings"]);
   assert.equal(all.code, 0);
-  assert.equal(all.stdout, doc);
+  // The file's "Generated ... Do not edit." note is for its editors, not for --help's readers.
+  assert.equal(all.stdout, doc.replace(/^<!-- Generated .*-->\n/, ""));
+  assert.match(all.stdout, /^# appserve settings\n/);
   const section = /### `socket_mode`\n[\s\S]*?(?=\n### |\n## )/.exec(doc)![0].trimEnd();
   for (const topic of ["socket_mode", "--socket-mode", "socket-mode"]) {
     const one = await run(target, ["--help", topic]);
@@ -205,6 +207,14 @@ e2e("--help SETTING and --help settings show docs/settings.md's text", async (ta
   assert.equal(
     unknown.stderr,
     'Error: No setting "sokcet_mode" (did you mean "socket_mode"?); `appserve --help settings` lists them all\n',
+  );
+  // A topic close to none is as wrong: not the general help with exit 0.
+  const none = await run(target, ["--help", "nosuch"]);
+  assert.equal(none.code, 2, none.stdout);
+  assert.equal(none.stdout, "");
+  assert.equal(
+    none.stderr,
+    'Error: No setting "nosuch"; `appserve --help settings` lists them all\n',
   );
 });
 

@@ -154,7 +154,10 @@ e2e(
       assert.equal((await server.stop()).code, 0);
       const usage = await run(client(target), ["ctl", "--control-socket", stale, "scale", "many"]);
       assert.equal(usage.code, 2);
-      assert.match(usage.stderr, /ctl scale: Cannot read "many": expected a whole number >= 1/);
+      assert.match(
+        usage.stderr,
+        /ctl scale: Cannot read "many": expected a whole number from 1 to 1024/,
+      );
     } finally {
       dir.remove();
     }
@@ -185,10 +188,27 @@ e2e(
       assert.match(await say('{"verb":"explode"}\n'), /Unknown verb \\"explode\\"/);
       assert.match(await say(`${"x".repeat(5000)}`), /Request too long/);
       assert.equal((await get(url)).status, 200);
-      assert.match(await ctl(target, pidfile, "status"), /1 workers configured/);
+      assert.match(await ctl(target, pidfile, "status"), /^master \d+, 1 worker configured\n/);
       assert.equal((await server.stop()).code, 0);
     } finally {
       dir.remove();
+    }
+  },
+);
+
+e2e(
+  "appserve ctl scale past the workers setting's maximum is refused as scale 0 is: one line, exit 2",
+  async (target) => {
+    // Refused before any master is asked (none listens here): a master that got it would start
+    // every one of them (the master's own refusal, for requests written by hand, is a unit test).
+    const socket = "/no/such/dir/none.sock";
+    for (const count of ["0", "1025", "2000"]) {
+      const result = await run(client(target), ["ctl", "--control-socket", socket, "scale", count]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.equal(
+        result.stderr,
+        `Error: ctl scale: Cannot read "${count}": expected a whole number from 1 to 1024\n`,
+      );
     }
   },
 );
@@ -261,20 +281,44 @@ e2e(
 );
 
 e2e(
-  "without $XDG_RUNTIME_DIR, --pid or --control-socket there is no socket; ctl says how to name one",
+  "without $XDG_RUNTIME_DIR, --pid or --control-socket there is no socket; ctl and the master say how to name one",
   async (target) => {
     const env = { XDG_RUNTIME_DIR: "" };
-    const server = start(target, ["-b", "127.0.0.1:0", PID_APP], { env });
-    await server.ready(1);
-    const result = await run(client(target), ["ctl", "status"], { env });
-    assert.equal(result.code, 2, result.stderr);
-    assert.match(
-      result.stderr,
-      /ctl: Name the master: --control-socket PATH, -p PIDFILE or -n NAME \(\$XDG_RUNTIME_DIR is not set\)/,
-    );
-    assert.ok(!hasStackTrace(result.stderr), result.stderr);
-    assert.doesNotMatch(server.stderr, /control socket/i);
-    assert.equal((await server.stop()).code, 0);
+    const dir = tempDir();
+    try {
+      const server = start(target, ["-b", "127.0.0.1:0", PID_APP], { env });
+      await server.ready(1);
+      const result = await run(client(target), ["ctl", "status"], { env });
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(
+        result.stderr,
+        /ctl: Name the master: --control-socket PATH, -p PIDFILE or -n NAME \(\$XDG_RUNTIME_DIR is not set\)/,
+      );
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+      // -n was given: it cannot be the advice.
+      const named = await run(client(target), ["ctl", "-n", "pid_app", "status"], { env });
+      assert.equal(named.code, 2, named.stderr);
+      assert.equal(
+        named.stderr,
+        "Error: ctl: -n NAME needs $XDG_RUNTIME_DIR, which is not set: name the master with " +
+          "--control-socket PATH or -p PIDFILE instead\n",
+      );
+      // The master said so at start, once, with the setting that gives it one.
+      const said = server.all(
+        /\[INFO\] No control socket \(\$XDG_RUNTIME_DIR is not set\): `appserve ctl` cannot reach this master; name one with control_socket \(--control-socket PATH\) or --pid PIDFILE$/gm,
+      );
+      assert.equal(said.length, 1, server.stderr);
+      assert.equal((await server.stop()).code, 0);
+      // A master with a socket, or with none asked for (off), has nothing to say of it.
+      for (const args of [["--control-socket", "off"], ["-p", join(dir.path, "app.pid")]]) {
+        const quiet = start(target, [...args, "-b", "127.0.0.1:0", PID_APP], { env });
+        await quiet.ready(1);
+        assert.equal((await quiet.stop()).code, 0);
+        assert.doesNotMatch(quiet.stderr, /control socket/i, args.join(" "));
+      }
+    } finally {
+      dir.remove();
+    }
   },
 );
 

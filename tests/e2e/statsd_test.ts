@@ -75,7 +75,9 @@ e2e(
       ]);
       await server.ready(1);
       const gauges = () => receiver.metrics.filter((m) => m.startsWith("gunicorn.workers:"));
-      await eventually(() => gauges().includes("gunicorn.workers:1|g"), "the first gauge");
+      // Sent when the workers are started (-1 -> 1 is a change), before they even serve: not
+      // first by the refresh 5 s later. A listener must read every line of a datagram for it.
+      await eventually(() => gauges().includes("gunicorn.workers:1|g"), "the first gauge", 2000);
       // Unchanged, it comes again at a steady interval (two more within about 10 s).
       const first = gauges().length;
       await eventually(() => gauges().length >= first + 2, "the gauge again, twice", 15_000);
