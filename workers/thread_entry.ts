@@ -124,7 +124,9 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const limit = message.limit;
   const handler = limitConcurrency(
     withRequestTimeout(
-      await withRequestSpans(withRequestHooks(app, hooks, { pid: process.pid, age: message.age })),
+      await withRequestSpans(
+        withRequestHooks(app, hooks, { pid: process.pid, age: message.age, log }),
+      ),
       config.request_timeout,
       log,
     ),

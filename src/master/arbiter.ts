@@ -328,7 +328,11 @@ export class Arbiter {
     const { openAccessLog: open, log, config } = this.#ctx;
     await this.#workers.logLostAccess(worker, { open, log, config });
     this.#workers.forget(worker, this.#generations.current);
-    await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
+    await this.#ctx.hooks.run("child_exit", this.#server(), {
+      pid: worker.pid,
+      age: worker.age,
+      log: this.#ctx.log,
+    });
     const report = worker.exitReport(code, signal);
     if (report) this.#ctx.log[report.level](report.message);
     const reason = await this.#startUp.haltReason(worker, code);
@@ -421,7 +425,7 @@ export class Arbiter {
   async #spawn(): Promise<boolean> {
     const { config, runtime, listeners, reusePort, launch, log } = this.#ctx;
     const age = ++this.#age;
-    await this.#ctx.hooks.run("pre_fork", this.#server(), { pid: 0, age });
+    await this.#ctx.hooks.run("pre_fork", this.#server(), { pid: 0, age, log });
     try {
       await this.#workers.spawn({
         config,
@@ -481,6 +485,7 @@ export class Arbiter {
       await this.#ctx.hooks.run("child_exit", this.#server(), {
         pid: event.worker.pid,
         age: event.worker.age,
+        log: this.#ctx.log,
       });
     }
   }

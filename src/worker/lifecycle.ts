@@ -204,7 +204,7 @@ export class Worker {
   }
 
   #info(): WorkerInfo {
-    return { pid: process.pid, age: this.#boot.age };
+    return { pid: process.pid, age: this.#boot.age, log: this.#log };
   }
 
   /** The `server` argument of hooks run in a worker: the master as this worker knows it. */
