@@ -29,6 +29,8 @@ import { limitConcurrency } from "../src/worker/concurrency.ts";
 import { accessLogger, httpOptions } from "../src/worker/http_options.ts";
 import { withRequestCounters } from "../src/worker/async.ts";
 import { withRequestTimeout } from "../src/worker/request_timeout.ts";
+import { logAppError } from "../src/worker/app_error.ts";
+import { onUncaught } from "../src/worker/uncaught.ts";
 import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 import { InflightTable } from "../src/ipc/inflight.ts";
 import {
@@ -93,12 +95,27 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
       served: (exchanges) => board.served(index, exchanges),
     },
   );
+  // An error nobody catches ends this thread, and with it its connections: first the requests
+  // it has not begun answering get their 500 here, while their fds are still open.
+  const own = new SlotReader(message.slots, message.origin);
+  const crash = () => {
+    for (const { fd } of own.claimAll()) answerClaimed(runtime.libc(), fd, 500);
+    runtime.closeSocketFds();
+  };
   let log: Logger;
   let app: FetchHandler;
   let hooks: HookRunner;
   let websockets: WebSocketHub;
   try {
     log = await createLogger(config, { role: "worker", runtime, appserve });
+    const said = log;
+    // Said with its stack in the log, then the pool ends and replaces this thread.
+    onUncaught((what, error) => {
+      logAppError(said, `${what} in gthread thread`, error, runtime.explainAppError);
+      crash();
+      said.close().catch(() => {});
+      post({ t: "crashed", message: firstLine(error) });
+    });
     hooks = await HookRunner.load(config.hooks, log);
     // A thread's Deno is its own object: the upgrade functions are installed per thread.
     // The worker process sends the gauge: the sum of its threads' counts, kept in their slots
@@ -141,15 +158,6 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   };
   slots.tick();
   setInterval(() => slots.tick(), TICK_MS);
-  // An error nobody catches ends this thread, and with it its connections: first the requests
-  // it has not begun answering get their 500 here, while their fds are still open.
-  const own = new SlotReader(message.slots, message.origin);
-  const crash = () => {
-    for (const { fd } of own.claimAll()) answerClaimed(runtime.libc(), fd, 500);
-    runtime.closeSocketFds();
-  };
-  scope.addEventListener("error", crash);
-  scope.addEventListener("unhandledrejection", crash);
   // The requests in flight, for THREAD TIMEOUT to name; the access lines waiting for their batch
   // go out before app code that might hang this thread for good.
   const inflight = new InflightWatch(new InflightTable(new Uint8Array(message.inflight)), {

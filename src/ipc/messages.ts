@@ -98,6 +98,8 @@ export type ToPool =
   | { t: "handoff"; fd: number; listener: number; unix: boolean; to: number }
   /** The requests of all threads reached max_requests. */
   | { t: "retire" }
+  /** An error nobody caught (logged by the thread): the pool ends the thread and replaces it. */
+  | { t: "crashed"; message: string }
   | { t: "drained" };
 
 /** Every message of appserve, each kind named once. */

@@ -29,6 +29,7 @@ import {
   type DroppedLines,
   type WebSocketSessions,
 } from "../ipc/request_metrics.ts";
+import { logAppError } from "./app_error.ts";
 import { Balance, mapScoreboard } from "./balance.ts";
 import { InflightWatch } from "./inflight_watch.ts";
 import { controlSocketPath } from "../ipc/control_protocol.ts";
@@ -36,6 +37,7 @@ import { workerClass } from "./registry.ts";
 import { installWebSockets, keepWebSocketHandlers, webSocketHub } from "./websockets.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
+import { onUncaught } from "./uncaught.ts";
 
 /** Beats come at least four times per timeout, and at least once a second. */
 export function beatInterval(timeoutSeconds: number): number {
@@ -102,6 +104,11 @@ export class Worker {
       process.stderr.write(`${firstLine(error)}\n`);
       process.exit(ExitCode.WORKER_BOOT_ERROR);
     }
+    // Ends the worker as the runtime would (exit 1; the master replaces it), said in the log.
+    onUncaught((what, error) => {
+      logAppError(this.#log, `${what} in worker process`, error, this.#runtime.explainAppError);
+      this.exit(1);
+    });
     // Deno's spawn hands a child the stdout/stderr it started with, not the master's fds 1 and 2.
     captureOutput(this.#runtime.libc(), this.#config, "worker", this.#log);
     this.#log.info(`Booting worker with pid: ${process.pid}`);

@@ -298,6 +298,8 @@ export class ThreadPool {
           reject(new AppLoadError(`In a gthread thread: ${message.message}`));
         } else if (message.t === "retire") {
           this.#options.onRetire();
+        } else if (message.t === "crashed") {
+          died(`crashed: ${message.message}`);
         } else if (message.t === "drained") {
           thread.drained?.();
           thread.drainedAll = true;
