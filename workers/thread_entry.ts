@@ -33,6 +33,7 @@ import { logAppError } from "../src/worker/app_error.ts";
 import { onUncaught } from "../src/worker/uncaught.ts";
 import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 import { InflightTable } from "../src/ipc/inflight.ts";
+import { logCutOff } from "../src/ipc/inflight_report.ts";
 import {
   countDropped,
   countWebSockets,
@@ -70,6 +71,9 @@ interface Serving {
   /** This thread's connections: its part of worker_connections. */
   admission: Admission;
   slots: SlotWriter;
+  /** Its requests in flight, and how they are said to be cut off at a drain's deadline. */
+  inflight: InflightTable;
+  where: string;
   /** Told to drain: it accepts no more, also on listeners still opening. */
   draining: boolean;
 }
@@ -160,7 +164,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   setInterval(() => slots.tick(), TICK_MS);
   // The requests in flight, for THREAD TIMEOUT to name; the access lines waiting for their batch
   // go out before app code that might hang this thread for good.
-  const inflight = new InflightWatch(new InflightTable(new Uint8Array(message.inflight)), {
+  const table = new InflightTable(new Uint8Array(message.inflight));
+  const inflight = new InflightWatch(table, {
     inner: slots,
     flush: log.accessEnabled ? () => log.flushAccess() : undefined,
   });
@@ -214,6 +219,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     index,
     admission,
     slots,
+    inflight: table,
+    where: `thread ${message.id} (pid:${process.pid})`,
     draining: false,
   };
   post({ t: "loaded" });
@@ -282,9 +289,18 @@ async function drain(graceMs: number): Promise<void> {
     s.draining = true;
     s.board.setTaking(s.index, false);
     const end = Date.now() + graceMs;
+    // What is still in flight at the deadline is cut off: named first, once.
+    let said = false;
+    const sayCutOff = () => {
+      if (said) return;
+      said = true;
+      logCutOff(s.log, s.where, s.inflight.read(), graceMs / 1000);
+    };
     const closeAll = () =>
       Promise.all(
-        [...s.servers.values()].map((server) => closeWithin(server, Math.max(0, end - Date.now()))),
+        [...s.servers.values()].map((server) =>
+          closeWithin(server, Math.max(0, end - Date.now()), sayCutOff)
+        ),
       );
     await closeAll();
     // A sibling may have handed this thread a connection just before it stopped taking: that one

@@ -65,6 +65,8 @@ export type ToThread =
     slots: SharedArrayBuffer;
     /** The thread's requests in flight (src/ipc/inflight.ts), named at THREAD TIMEOUT. */
     inflight: SharedArrayBuffer;
+    /** The pool's number for the thread, as THREAD TIMEOUT names it (`thread 2`). */
+    id: number;
     /** The thread's request counters (src/ipc/request_metrics.ts), counted with --metrics-bind. */
     counters: SharedArrayBuffer;
     /** Requests served by every thread together, and the count that retires the worker. */

@@ -23,6 +23,7 @@ import { Admission } from "../net/admission.ts";
 import { processTitle } from "../process_title.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Scoreboard } from "../ipc/scoreboard.ts";
+import { logCutOff } from "../ipc/inflight_report.ts";
 import {
   countDropped,
   countWebSockets,
@@ -274,7 +275,20 @@ export class Worker {
     if (this.#draining) return;
     this.#draining = true;
     this.#admission?.stop();
-    await this.#class?.drain(this.#config.graceful_timeout * 1000);
+    // What is still in flight at the deadline is cut off: named first, once, whichever of the
+    // worker's servers cuts first.
+    let said = false;
+    await this.#class?.drain(this.#config.graceful_timeout * 1000, () => {
+      if (said || !this.#board) return;
+      said = true;
+      const table = this.#board.inflight(this.#boot.scoreboard!.slot);
+      logCutOff(
+        this.#log,
+        `worker (pid:${process.pid})`,
+        table.read(),
+        this.#config.graceful_timeout,
+      );
+    });
     await this.exit(ExitCode.OK);
   }
 

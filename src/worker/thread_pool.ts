@@ -329,6 +329,7 @@ export class ThreadPool {
         age: this.#options.age,
         slots: thread.buffer,
         inflight: thread.inflight,
+        id: thread.id,
         counters: thread.counters,
         served: this.#served,
         limit: this.#options.limit,
