@@ -305,7 +305,7 @@ e2e("gthread: max-requests recycles the worker process", async (target) => {
   const server = gthread(target, ["--max-requests", "3"]);
   const url = await server.ready(1);
   // ready() made the first request; two more reach the limit.
-  const pids = [];
+  const pids: number[] = [];
   for (let i = 0; i < 2; i++) pids.push((await json<{ pid: number }>(`${url}/whoami`)).pid);
   assert.equal(new Set(pids).size, 1);
   await server.waitFor(/Autorestarting worker after current request/);
