@@ -112,12 +112,12 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   let websockets: WebSocketHub;
   try {
     log = await createLogger(config, { role: "worker", runtime, appserve });
-    const said = log;
+    const threadLog = log;
     // Said with its stack in the log, then the pool ends and replaces this thread.
     onUncaught((what, error) => {
-      logAppError(said, `${what} in gthread thread`, error, runtime.explainAppError);
+      logAppError(threadLog, `${what} in gthread thread`, error, runtime.explainAppError);
       crash();
-      said.close().catch(() => {});
+      threadLog.close().catch(() => {});
       post({ t: "crashed", message: firstLine(error) });
     });
     hooks = await HookRunner.load(config.hooks, log);
