@@ -78,6 +78,21 @@ function runningLogger(): typeof OwnLogger | undefined {
  * ```
  */
 export type { AccessEntry } from "./src/log/access_format.ts";
+/**
+ * The hooks a `--hooks` module may export (gunicorn's server hooks), with their arguments:
+ * `server` is the master ({@link ServerInfo}), `worker` a worker ({@link WorkerInfo}), whose `log`
+ * is gunicorn's `worker.log`. `post_request(worker, request, response)` has no `environ`.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerInfo } from "appserve";
+ *
+ * export function pre_request(worker: WorkerInfo, request: Request): void {
+ *   worker.log.info(`${request.method} ${new URL(request.url).pathname}`);
+ * }
+ * ```
+ */
+export type { Hooks, ServerInfo, WorkerInfo } from "./src/hooks.ts";
 export type { RequestDetails } from "./src/http/types.ts";
 export { VERSION } from "./src/version.ts";
 

@@ -21,29 +21,61 @@ export interface ServerInfo {
   numWorkers: number;
 }
 
-/** What hooks receive as `worker`. */
+/** What hooks receive as `worker` (gunicorn's Worker). */
 export interface WorkerInfo {
+  /** 0 in pre_fork: the worker is not started yet. */
   pid: number;
   /** Spawn counter: 1 for the first worker, growing with every spawn. */
   age: number;
+  /**
+   * gunicorn's `worker.log`: the logger of the process the hook runs in (the worker's, a gthread
+   * thread's, or the master's in pre_fork and child_exit).
+   */
+  log: Logger;
 }
 
-/** Every hook: the process it runs in and its arguments, as in gunicorn. */
+/**
+ * Every hook, with gunicorn's arguments in gunicorn's order, except where said. A hook may be
+ * async (it is awaited); a throw is logged with the hook's name and contained, except
+ * on_starting's, which aborts start-up.
+ */
 export interface Hooks {
+  /** Master, before the listeners are bound. */
   on_starting(server: ServerInfo): unknown;
+  /** Master, on HUP, once the configuration is read again, before the new workers start. */
   on_reload(server: ServerInfo): unknown;
+  /** Master, once it listens, before the first workers start. */
   when_ready(server: ServerInfo): unknown;
+  /** Master, before a worker is started: `worker.pid` is 0 (there is no process yet). */
   pre_fork(server: ServerInfo, worker: WorkerInfo): unknown;
+  /**
+   * Worker, before the app is imported. `server` is the master as the worker knows it (its pid,
+   * the config, the worker's logger). gthread's threads run none.
+   */
   post_fork(server: ServerInfo, worker: WorkerInfo): unknown;
+  /** Worker, once the app is loaded (gthread: once every thread has loaded it). */
   post_worker_init(worker: WorkerInfo): unknown;
+  /** Worker, on INT or QUIT, before it exits. */
   worker_int(worker: WorkerInfo): unknown;
+  /** Worker, on ABRT (a --timeout), if its event loop still turns. */
   worker_abort(worker: WorkerInfo): unknown;
+  /** Master, before USR2 starts a new master. */
   pre_exec(server: ServerInfo): unknown;
+  /** Worker (gthread: the thread), before the app gets `request`, a Web `Request`. */
   pre_request(worker: WorkerInfo, request: Request): unknown;
+  /**
+   * Worker (gthread: the thread), once the app returned `response`. gunicorn's is
+   * `post_request(worker, req, environ, resp)`: a fetch app has no environ, so there are three
+   * arguments, the response third.
+   */
   post_request(worker: WorkerInfo, request: Request, response: Response): unknown;
+  /** Master, once a worker has exited. */
   child_exit(server: ServerInfo, worker: WorkerInfo): unknown;
+  /** Worker, as it exits. `server` as in post_fork. */
   worker_exit(server: ServerInfo, worker: WorkerInfo): unknown;
+  /** Master, when TTIN, TTOU or a reload changes the number of workers. */
   nworkers_changed(server: ServerInfo, newValue: number, oldValue: number): unknown;
+  /** Master, as it exits. */
   on_exit(server: ServerInfo): unknown;
 }
 

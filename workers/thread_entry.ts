@@ -29,8 +29,11 @@ import { limitConcurrency } from "../src/worker/concurrency.ts";
 import { accessLogger, httpOptions } from "../src/worker/http_options.ts";
 import { withRequestCounters } from "../src/worker/async.ts";
 import { withRequestTimeout } from "../src/worker/request_timeout.ts";
+import { logAppError } from "../src/worker/app_error.ts";
+import { onUncaught } from "../src/worker/uncaught.ts";
 import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 import { InflightTable } from "../src/ipc/inflight.ts";
+import { logCutOff } from "../src/ipc/inflight_report.ts";
 import {
   countDropped,
   countWebSockets,
@@ -68,6 +71,9 @@ interface Serving {
   /** This thread's connections: its part of worker_connections. */
   admission: Admission;
   slots: SlotWriter;
+  /** Its requests in flight, and how they are said to be cut off at a drain's deadline. */
+  inflight: InflightTable;
+  where: string;
   /** Told to drain: it accepts no more, also on listeners still opening. */
   draining: boolean;
 }
@@ -93,12 +99,27 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
       served: (exchanges) => board.served(index, exchanges),
     },
   );
+  // An error nobody catches ends this thread, and with it its connections: first the requests
+  // it has not begun answering get their 500 here, while their fds are still open.
+  const own = new SlotReader(message.slots, message.origin);
+  const crash = () => {
+    for (const { fd } of own.claimAll()) answerClaimed(runtime.libc(), fd, 500);
+    runtime.closeSocketFds();
+  };
   let log: Logger;
   let app: FetchHandler;
   let hooks: HookRunner;
   let websockets: WebSocketHub;
   try {
     log = await createLogger(config, { role: "worker", runtime, appserve });
+    const threadLog = log;
+    // Said with its stack in the log, then the pool ends and replaces this thread.
+    onUncaught((what, error) => {
+      logAppError(threadLog, `${what} in gthread thread`, error, runtime.explainAppError);
+      crash();
+      threadLog.close().catch(() => {});
+      post({ t: "crashed", message: firstLine(error) });
+    });
     hooks = await HookRunner.load(config.hooks, log);
     // A thread's Deno is its own object: the upgrade functions are installed per thread.
     // The worker process sends the gauge: the sum of its threads' counts, kept in their slots
@@ -124,7 +145,9 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const limit = message.limit;
   const handler = limitConcurrency(
     withRequestTimeout(
-      await withRequestSpans(withRequestHooks(app, hooks, { pid: process.pid, age: message.age })),
+      await withRequestSpans(
+        withRequestHooks(app, hooks, { pid: process.pid, age: message.age, log }),
+      ),
       config.request_timeout,
       log,
     ),
@@ -139,18 +162,10 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   };
   slots.tick();
   setInterval(() => slots.tick(), TICK_MS);
-  // An error nobody catches ends this thread, and with it its connections: first the requests
-  // it has not begun answering get their 500 here, while their fds are still open.
-  const own = new SlotReader(message.slots, message.origin);
-  const crash = () => {
-    for (const { fd } of own.claimAll()) answerClaimed(runtime.libc(), fd, 500);
-    runtime.closeSocketFds();
-  };
-  scope.addEventListener("error", crash);
-  scope.addEventListener("unhandledrejection", crash);
   // The requests in flight, for THREAD TIMEOUT to name; the access lines waiting for their batch
   // go out before app code that might hang this thread for good.
-  const inflight = new InflightWatch(new InflightTable(new Uint8Array(message.inflight)), {
+  const table = new InflightTable(new Uint8Array(message.inflight));
+  const inflight = new InflightWatch(table, {
     inner: slots,
     flush: log.accessEnabled ? () => log.flushAccess() : undefined,
   });
@@ -204,6 +219,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     index,
     admission,
     slots,
+    inflight: table,
+    where: `thread ${message.id} (pid:${process.pid})`,
     draining: false,
   };
   post({ t: "loaded" });
@@ -272,9 +289,18 @@ async function drain(graceMs: number): Promise<void> {
     s.draining = true;
     s.board.setTaking(s.index, false);
     const end = Date.now() + graceMs;
+    // What is still in flight at the deadline is cut off: named first, once.
+    let said = false;
+    const sayCutOff = () => {
+      if (said) return;
+      said = true;
+      logCutOff(s.log, s.where, s.inflight.read(), graceMs / 1000);
+    };
     const closeAll = () =>
       Promise.all(
-        [...s.servers.values()].map((server) => closeWithin(server, Math.max(0, end - Date.now()))),
+        [...s.servers.values()].map((server) =>
+          closeWithin(server, Math.max(0, end - Date.now()), sayCutOff)
+        ),
       );
     await closeAll();
     // A sibling may have handed this thread a connection just before it stopped taking: that one

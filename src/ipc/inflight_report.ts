@@ -1,7 +1,8 @@
 // What is said about the requests of a stuck worker or gthread thread, read from its in-flight
 // table (its event loop is stuck and says nothing): the CRITICAL lines that name them (WORKER
 // TIMEOUT in the master, THREAD TIMEOUT in the worker process), and the access-log line each
-// never got from the stuck side.
+// never got from the stuck side. A worker cutting off its requests at the graceful timeout says
+// the same of them, from the same tables.
 
 import type { RemoteAddr } from "../fetch_handler.ts";
 import { describeInflight, type InflightRequest } from "./inflight.ts";
@@ -28,10 +29,20 @@ export function timeoutLines(
       count === 0 ? "no request" : count === 1 ? "1 request" : `${count} requests`
     } in flight`,
   ];
-  for (const request of inflight.requests) {
-    lines.push(`In flight on ${where}: ${describeInflight(request, now)}`);
-  }
-  if (inflight.more) lines.push(`In flight on ${where}: ${inflight.more} more`);
+  return [...lines, ...requestLines(`In flight on ${where}`, inflight, now)];
+}
+
+/**
+ * One line per request of `inflight`, `lead: GET /path from 1.2.3.4:5 for 2.0 s`, then
+ * `lead: N more` for those without an entry.
+ */
+export function requestLines(
+  lead: string,
+  inflight: { requests: InflightRequest[]; more: number },
+  now: number,
+): string[] {
+  const lines = inflight.requests.map((request) => `${lead}: ${describeInflight(request, now)}`);
+  if (inflight.more) lines.push(`${lead}: ${inflight.more} more`);
   return lines;
 }
 
@@ -76,4 +87,20 @@ export function logInflightAccess(
       end: new Date(now),
     });
   });
+}
+
+/**
+ * What a worker (or gthread thread) says of the requests it cuts off when `graceSeconds` of
+ * graceful stop ran out: a WARNING each, named as WORKER TIMEOUT names them, and its access line.
+ */
+export function logCutOff(
+  log: Logger,
+  where: string,
+  inflight: { requests: InflightRequest[]; more: number },
+  graceSeconds: number,
+): void {
+  const now = Date.now();
+  const lead = `Cut off at the graceful timeout (${graceSeconds} s) on ${where}`;
+  for (const line of requestLines(lead, inflight, now)) log.warning(line);
+  logInflightAccess(log, inflight.requests, now);
 }

@@ -70,6 +70,8 @@ export type ToThread =
     slots: SharedArrayBuffer;
     /** The thread's requests in flight (src/ipc/inflight.ts), named at THREAD TIMEOUT. */
     inflight: SharedArrayBuffer;
+    /** The pool's number for the thread, as THREAD TIMEOUT names it (`thread 2`). */
+    id: number;
     /** The thread's request counters (src/ipc/request_metrics.ts), counted with --metrics-bind. */
     counters: SharedArrayBuffer;
     /** Requests served by every thread together, and the count that retires the worker. */
@@ -103,6 +105,8 @@ export type ToPool =
   | { t: "handoff"; fd: number; listener: number; unix: boolean; to: number }
   /** The requests of all threads reached max_requests. */
   | { t: "retire" }
+  /** An error nobody caught (logged by the thread): the pool ends the thread and replaces it. */
+  | { t: "crashed"; message: string }
   | { t: "drained" };
 
 /** Every message of appserve, each kind named once. */

@@ -50,6 +50,12 @@ class StopServer {
 const TICK_MS = 1000;
 /** A quick stop (INT, QUIT) gives workers this long after SIGQUIT before SIGKILL. */
 const QUICK_STOP_MS = 2000;
+/**
+ * A graceful stop's workers cut off what is left at graceful_timeout themselves, say so and run
+ * worker_exit; a SIGKILL at that same moment raced them (measured under load: the WARNING lost).
+ * They get this long more; only a stuck worker is still there then.
+ */
+const STOP_MARGIN_MS = 1000;
 /** Workers' memory is read from /proc at most this often (--max-worker-memory). */
 const MEMORY_CHECK_MS = 1000;
 
@@ -332,7 +338,11 @@ export class Arbiter {
     const { openAccessLog: open, log, config } = this.#ctx;
     await this.#workers.logLostAccess(worker, { open, log, config });
     this.#workers.forget(worker, this.#generations.current);
-    await this.#ctx.hooks.run("child_exit", this.#server(), { pid: worker.pid, age: worker.age });
+    await this.#ctx.hooks.run("child_exit", this.#server(), {
+      pid: worker.pid,
+      age: worker.age,
+      log: this.#ctx.log,
+    });
     const report = worker.exitReport(code, signal);
     if (report) this.#ctx.log[report.level](report.message);
     const reason = await this.#startUp.haltReason(worker, code);
@@ -431,7 +441,7 @@ export class Arbiter {
   async #spawn(): Promise<boolean> {
     const { config, runtime, listeners, reusePort, launch, log } = this.#ctx;
     const age = ++this.#age;
-    await this.#ctx.hooks.run("pre_fork", this.#server(), { pid: 0, age });
+    await this.#ctx.hooks.run("pre_fork", this.#server(), { pid: 0, age, log });
     try {
       await this.#workers.spawn({
         config,
@@ -455,7 +465,7 @@ export class Arbiter {
     }
   }
 
-  // Stops every worker: polite signal, then SIGKILL after graceful_timeout.
+  // Stops every worker: polite signal, then SIGKILL after graceful_timeout (and STOP_MARGIN_MS).
   async #stop(graceful: boolean): Promise<void> {
     const { config, runtime, listeners, pidfile, systemd } = this.#ctx;
     // Sockets handed to systemd or to a USR2 child stay; their files must not vanish.
@@ -471,7 +481,7 @@ export class Arbiter {
       worker.booted ? worker.stop(graceful) : worker.kill();
     }
     const deadline = performance.now() +
-      (graceful ? config.graceful_timeout * 1000 : QUICK_STOP_MS);
+      (graceful ? config.graceful_timeout * 1000 + STOP_MARGIN_MS : QUICK_STOP_MS);
     while (this.#workers.size && performance.now() < deadline) await this.#reapQuietly();
     for (const worker of this.#workers) worker.kill();
     while (this.#workers.size) await this.#reapQuietly();
@@ -491,6 +501,7 @@ export class Arbiter {
       await this.#ctx.hooks.run("child_exit", this.#server(), {
         pid: event.worker.pid,
         age: event.worker.age,
+        log: this.#ctx.log,
       });
     }
   }

@@ -18,11 +18,21 @@ export function appErrorResponder(
   explain?: (error: unknown) => string | undefined,
 ): (error: unknown, request: Request) => Response {
   return (error, request) => {
-    const why = explain?.(error);
-    if (why !== undefined) log.error(`Error handling request ${requestLine(request)}: ${why}`);
-    else log.exception(`Error handling request ${requestLine(request)}`, error);
+    logAppError(log, `Error handling request ${requestLine(request)}`, error, explain);
     return appErrorReply();
   };
+}
+
+/** An error of the app's code at ERROR: `headline`, then its stack (or `explain`'s one line). */
+export function logAppError(
+  log: Logger,
+  headline: string,
+  error: unknown,
+  explain?: (error: unknown) => string | undefined,
+): void {
+  const why = explain?.(error);
+  if (why !== undefined) log.error(`${headline}: ${why}`);
+  else log.exception(headline, error);
 }
 
 /** Logs a response body that failed after its head was sent (the client got a cut reply). */

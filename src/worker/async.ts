@@ -28,9 +28,9 @@ import { trustForwarded } from "./native_forwarded.ts";
 import { withRequestTimeout } from "./request_timeout.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
-/** A running server of this worker; stop() is graceful within the given ms. */
+/** A running server of this worker; stop() is graceful within the given ms (closeWithin()). */
 interface Serving {
-  stop(graceMs: number): Promise<void>;
+  stop(graceMs: number, beforeCut?: () => void): Promise<void>;
 }
 
 /** How an event-loop worker runs requests (the sync class is this one, narrowed). */
@@ -81,8 +81,8 @@ export class AsyncWorker implements WorkerClass {
     });
   }
 
-  async drain(graceMs: number): Promise<void> {
-    await Promise.all(this.#servings.map((s) => s.stop(graceMs)));
+  async drain(graceMs: number, beforeCut?: () => void): Promise<void> {
+    await Promise.all(this.#servings.map((s) => s.stop(graceMs, beforeCut)));
   }
 
   stop(): void {}
@@ -230,7 +230,7 @@ async function serveListeners(
   for (const listener of boot.listeners) {
     const server = createHttpServer(shared, options);
     await server.listen({ fd: listener.fd });
-    servings.push({ stop: (ms) => closeWithin(server, ms) });
+    servings.push({ stop: (ms, beforeCut) => closeWithin(server, ms, beforeCut) });
   }
   // Bun's native server: the neutral upgradeWebSocket becomes Bun's server.upgrade().
   const hub = context.websockets;
@@ -275,7 +275,13 @@ async function serveListeners(
         },
       },
     );
-    servings.push({ stop: (ms) => withDeadline(server.shutdown(), ms, () => server.stopNow()) });
+    servings.push({
+      stop: (ms, beforeCut) =>
+        withDeadline(server.shutdown(), ms, () => {
+          beforeCut?.();
+          server.stopNow();
+        }),
+    });
   }
   return servings;
 }

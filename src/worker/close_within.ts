@@ -16,7 +16,17 @@ export function withDeadline(done: Promise<void>, ms: number, onLate: () => void
   return Promise.race([done, late]).finally(() => clearTimeout(timer));
 }
 
-/** Graceful close of a server; what is still open after `ms` is closed at once. */
-export function closeWithin(server: HttpServer, ms: number): Promise<void> {
-  return withDeadline(server.close(), ms, () => server.closeNow());
+/**
+ * Graceful close of a server; what is still open after `ms` is closed at once, `beforeCut` called
+ * first (while the requests it cuts off are still in flight).
+ */
+export function closeWithin(
+  server: HttpServer,
+  ms: number,
+  beforeCut?: () => void,
+): Promise<void> {
+  return withDeadline(server.close(), ms, () => {
+    beforeCut?.();
+    server.closeNow();
+  });
 }

@@ -23,12 +23,14 @@ import { Admission } from "../net/admission.ts";
 import { processTitle } from "../process_title.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Scoreboard } from "../ipc/scoreboard.ts";
+import { logCutOff } from "../ipc/inflight_report.ts";
 import {
   countDropped,
   countWebSockets,
   type DroppedLines,
   type WebSocketSessions,
 } from "../ipc/request_metrics.ts";
+import { logAppError } from "./app_error.ts";
 import { Balance, mapScoreboard } from "./balance.ts";
 import { checkApp } from "./check_app.ts";
 import { InflightWatch } from "./inflight_watch.ts";
@@ -37,6 +39,7 @@ import { workerClass } from "./registry.ts";
 import { installWebSockets, keepWebSocketHandlers, webSocketHub } from "./websockets.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
+import { onUncaught } from "./uncaught.ts";
 
 /** Beats come at least four times per timeout, and at least once a second. */
 export function beatInterval(timeoutSeconds: number): number {
@@ -103,6 +106,11 @@ export class Worker {
       process.stderr.write(`${firstLine(error)}\n`);
       process.exit(ExitCode.WORKER_BOOT_ERROR);
     }
+    // Ends the worker as the runtime would (exit 1; the master replaces it), said in the log.
+    onUncaught((what, error) => {
+      logAppError(this.#log, `${what} in worker process`, error, this.#runtime.explainAppError);
+      this.exit(1);
+    });
     // Deno's spawn hands a child the stdout/stderr it started with, not the master's fds 1 and 2.
     captureOutput(this.#runtime.libc(), this.#config, "worker", this.#log);
     this.#log.info(`Booting worker with pid: ${process.pid}`);
@@ -205,7 +213,7 @@ export class Worker {
   }
 
   #info(): WorkerInfo {
-    return { pid: process.pid, age: this.#boot.age };
+    return { pid: process.pid, age: this.#boot.age, log: this.#log };
   }
 
   /** The `server` argument of hooks run in a worker: the master as this worker knows it. */
@@ -268,7 +276,20 @@ export class Worker {
     if (this.#draining) return;
     this.#draining = true;
     this.#admission?.stop();
-    await this.#class?.drain(this.#config.graceful_timeout * 1000);
+    // What is still in flight at the deadline is cut off: named first, once, whichever of the
+    // worker's servers cuts first.
+    let said = false;
+    await this.#class?.drain(this.#config.graceful_timeout * 1000, () => {
+      if (said || !this.#board) return;
+      said = true;
+      const table = this.#board.inflight(this.#boot.scoreboard!.slot);
+      logCutOff(
+        this.#log,
+        `worker (pid:${process.pid})`,
+        table.read(),
+        this.#config.graceful_timeout,
+      );
+    });
     await this.exit(ExitCode.OK);
   }
 

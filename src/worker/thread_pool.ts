@@ -298,6 +298,8 @@ export class ThreadPool {
           reject(new AppLoadError(`In a gthread thread: ${message.message}`));
         } else if (message.t === "retire") {
           this.#options.onRetire();
+        } else if (message.t === "crashed") {
+          died(`crashed: ${message.message}`);
         } else if (message.t === "drained") {
           thread.drained?.();
           thread.drainedAll = true;
@@ -327,6 +329,7 @@ export class ThreadPool {
         age: this.#options.age,
         slots: thread.buffer,
         inflight: thread.inflight,
+        id: thread.id,
         counters: thread.counters,
         served: this.#served,
         limit: this.#options.limit,

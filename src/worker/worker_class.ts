@@ -87,9 +87,10 @@ export interface WorkerClass {
   reopen?(): void;
   /**
    * Graceful stop: accept nothing more, let the requests in flight finish within `graceMs`, then
-   * close what is still open.
+   * close what is still open, calling `beforeCut` first (the lifecycle names the requests cut off
+   * from `WorkerContext.inflight`; gthread's threads name theirs themselves, and ignore it).
    */
-  drain(graceMs: number): Promise<void>;
+  drain(graceMs: number, beforeCut?: () => void): Promise<void>;
   /** The process exits next (after drain() or without it): end at once what boot() started. */
   stop(): void;
 }

@@ -6,9 +6,11 @@ import { join } from "node:path";
 import {
   e2e,
   FIXTURES,
+  freePort,
   get,
   getWhenReady,
   hasStackTrace,
+  pidOf,
   run,
   start,
   tempDir,
@@ -119,3 +121,43 @@ e2e("a hooks module that cannot load is a start-up error", async (target) => {
     /^Error: Cannot load hooks module .*import_error\.ts: .*import_error\.ts:2:\d+: Error: this module cannot be imported\n$/,
   );
 });
+
+// gunicorn's `worker.log.info(...)` in a hook: each worker hook logs through the worker's logger,
+// pre_fork and child_exit through the master's; under gthread the request hooks run in a thread.
+for (const workerClass of [["-k", "async"], ["-k", "gthread", "--threads", "2"]]) {
+  e2e(`worker.log in every hook given a worker (${workerClass[1]})`, async (target) => {
+    const dir = tempDir();
+    try {
+      const errorLog = join(dir.path, "error.log");
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", ...workerClass, "--hooks", join(FIXTURES, "hooks", "log_hooks.ts")],
+        ...["--error-logfile", errorLog, "-b", `127.0.0.1:${port}`, PID_APP],
+      ]);
+      const url = `http://127.0.0.1:${port}`;
+      const worker = pidOf(await getWhenReady(url));
+      assert.equal((await get(`${url}/after-ready`)).status, 200);
+      // A quick stop: the worker runs worker_int, then worker_exit.
+      server.signal("SIGINT");
+      const result = await server.exited;
+      assert.equal(result.code, 0, result.stderr);
+      const text = readFileSync(errorLog, "utf8");
+      const said = (pid: number, name: string, subject: number) =>
+        assert.match(
+          text,
+          new RegExp(`\\[${pid}\\] \\[INFO\\] ${name} hook says: worker ${subject} age 1$`, "m"),
+          text,
+        );
+      said(server.pid, "pre_fork", 0);
+      for (const name of ["post_fork", "post_worker_init", "pre_request", "post_request"]) {
+        said(worker, name, worker);
+      }
+      said(worker, "worker_int", worker);
+      said(worker, "worker_exit", worker);
+      said(server.pid, "child_exit", worker);
+      assert.doesNotMatch(text, /Exception in \w+ hook/, text);
+    } finally {
+      dir.remove();
+    }
+  });
+}

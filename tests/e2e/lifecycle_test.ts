@@ -475,6 +475,70 @@ e2e("workers that die before booting, repeatedly, halt the master with exit 3", 
   assert.match(result.stderr, /\[ERROR\] Reason: Worker failed to boot\.$/m);
 });
 
+// An error of the app's code outside any request ends the worker (gthread: the thread) as the
+// runtime would, exit 1; the error log gets it from appserve's logger with the app's file and
+// line, not the runtime's report, which --capture-output carried there (Deno's in colour).
+for (const workerClass of [["-k", "async"], ["-k", "gthread", "--threads", "2"]]) {
+  const threads = workerClass[1] === "gthread";
+  const where = threads ? "gthread thread" : "worker process";
+  e2e(
+    `an error the app throws outside a request is logged with its stack (${workerClass[1]})`,
+    async (target) => {
+      const dir = tempDir();
+      const file = join(dir.path, "error.log");
+      try {
+        const port = await freePort();
+        const server = start(target, [
+          ...["-w", "1", ...workerClass, "--capture-output", "--error-logfile", file],
+          ...["-b", `127.0.0.1:${port}`, join(FIXTURES, "apps", "late_error_app.ts")],
+        ]);
+        const url = `http://127.0.0.1:${port}`;
+        const read = () => existsSync(file) ? readFileSync(file, "utf8") : "";
+        let pid = pidOf(await getWhenReady(url));
+        const cases = [
+          ["/reject", "Unhandled promise rejection", "rejected later on purpose", 7],
+          ["/throw-later", "Uncaught exception", "thrown later on purpose", 16],
+        ] as const;
+        for (const [path, what, message, line] of cases) {
+          assert.equal((await get(`${url}${path}`)).status, 200);
+          const entry = new RegExp(
+            `\\[${pid}\\] \\[ERROR\\] ${what} in ${where}\n` +
+              `Error: ${message}\n {4}at .*/late_error_app\\.ts:${line}:\\d+\\)?\n`,
+          );
+          await eventually(() => entry.test(read()), `the ${what} with its stack`);
+          if (threads) {
+            const end = new RegExp(`\\[ERROR\\] Thread \\d+ crashed: Error: ${message}\n`);
+            await eventually(() => end.test(read()), "the thread's end");
+          } else {
+            await eventually(
+              () => read().includes(`[ERROR] Worker (pid:${pid}) exited with code 1.`),
+              "the worker's exit",
+            );
+          }
+          // Serves again: a fresh worker, or the same one with the thread replaced.
+          await eventually(async () => {
+            const answer = await get(url).catch(() => null);
+            if (answer?.status !== 200) return false;
+            if (threads) return pidOf(answer) === pid;
+            const fresh = pidOf(answer) !== pid;
+            if (fresh) pid = pidOf(answer);
+            return fresh;
+          }, "an answer after the error");
+        }
+        if (threads) {
+          assert.equal(read().match(/\[INFO\] Replacing thread \d+/g)?.length, 2, read());
+        }
+        assert.ok(!read().includes("\x1b["), `no terminal colours in the log:\n${read()}`);
+        const result = await server.stop();
+        assert.equal(result.code, 0, result.stderr);
+        assert.doesNotMatch(result.stderr, /later on purpose/);
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+}
+
 e2e("serves sockets passed by systemd (LISTEN_FDS) without any --bind", async (target) => {
   const port = await freePort();
   const activator = startSocketActivated(target, port, ["-w", "2", PID_APP]);

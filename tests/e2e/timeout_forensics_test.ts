@@ -1,6 +1,7 @@
 // What the master says when it kills a worker for --timeout: every request the stuck worker
 // had in flight, named from the scoreboard while the worker cannot speak, and an access line
-// for each; no access line the worker produced before it got stuck is lost.
+// for each; no access line the worker produced before it got stuck is lost. And what a worker
+// says of the requests it cuts off at the end of --graceful-timeout.
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -252,3 +253,53 @@ e2e(
     }
   },
 );
+
+// A graceful stop whose --graceful-timeout runs out cuts off what is still in flight: the worker
+// names each such request at WARNING, as WORKER TIMEOUT names a stuck one, and logs its 504.
+const CUT_OFF_VARIANTS: [string, string[]][] = [
+  ["async", []],
+  ["--reuse-port", ["--reuse-port"]],
+  ["gthread", ["-k", "gthread", "--threads", "2"]],
+];
+for (const [variant, args] of CUT_OFF_VARIANTS) {
+  e2e(
+    `a request cut off at the graceful timeout is named at WARNING, with its 504 access line ` +
+      `(${variant})`,
+    async (target) => {
+      const { server, url, ours, remove } = await loggedServer(target, [
+        ...["-w", "1", "--graceful-timeout", "1", ...args],
+        ...["-b", `127.0.0.1:${await freePort()}`],
+      ]);
+      try {
+        // A 3 s request, 1 s to finish once the stop begins.
+        const slow = get(`${url}/slow?ms=3000&q=cut&tell`, { localAddress: "127.0.0.6" })
+          .then(() => "answered", () => "cut off");
+        await server.waitFor(/slow began: \?ms=3000&q=cut&tell$/m);
+        server.signal("SIGTERM");
+        const result = await server.exited;
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(await slow, "cut off");
+        const where = variant === "gthread"
+          ? "thread \\d+ \\(pid:\\d+\\)"
+          : "worker \\(pid:\\d+\\)";
+        const warnings = result.stderr.match(
+          new RegExp(
+            `\\[WARNING\\] Cut off at the graceful timeout \\(1 s\\) on ${where}: ` +
+              `GET /slow\\?ms=3000&q=cut&tell from 127\\.0\\.0\\.6:\\d+ for \\d+\\.\\d s$`,
+            "gm",
+          ),
+        );
+        assert.equal(warnings?.length, 1, result.stderr);
+        const access = ours().filter((line) => line.includes("/slow"));
+        assert.equal(access.length, 1, ours().join("\n"));
+        assert.match(
+          access[0],
+          /^127\.0\.0\.6 .*"GET \/slow\?ms=3000&q=cut&tell HTTP\/1\.1" 504 - /,
+        );
+      } finally {
+        await server.stop();
+        remove();
+      }
+    },
+  );
+}
