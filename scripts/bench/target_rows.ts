@@ -50,11 +50,14 @@ export function rows(parts: Set<Part>, base?: string): Row[] {
   const deno2 = rawServe("Deno", 2);
   const w2 = ["-w", "2"];
   if (parts.has("tcp")) {
+    // The fetch contract's floor too: what any fetch server on node:net pays per request.
     const bunPeer = add("tcp", "tcp", bun2);
     const bunFixed = add("tcp", "tcp", rawFixed("Bun", 2));
+    add("tcp", "tcp", rawFixed("Bun", 2, "contract"), bunPeer);
     add("tcp", "tcp", appserve("binary", w2), bunPeer, { rps: 0.85, cpu: 1.3 }, bunFixed);
     const denoPeer = add("tcp", "tcp", deno2);
     const denoFixed = add("tcp", "tcp", rawFixed("Deno", 2));
+    add("tcp", "tcp", rawFixed("Deno", 2, "contract"), denoPeer);
     add("tcp", "tcp", appserve("deno", w2), denoPeer, { rps: 0.85, cpu: 1.3 }, denoFixed);
     const t = { rps: 0.85, cpu: 1.3 };
     add("tcp", "tcp", appserve("binary-deno", w2), denoPeer, t, denoFixed);
