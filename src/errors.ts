@@ -39,6 +39,11 @@ export class HaltServer extends AppserveError {
   }
 }
 
+/** Why the app could not be loaded, as a worker (or a thread, or --check-config) says it. */
+export function appLoadFailure(error: unknown): string {
+  return error instanceof AppLoadError ? error.message : `Cannot load app: ${firstLine(error)}`;
+}
+
 /** First line of an error's message, for one-line reports of foreign errors. */
 export function firstLine(error: unknown): string {
   // appserve's own errors are already worded for the user; a foreign error keeps its name.

@@ -11,7 +11,7 @@ import type { Socket } from "node:net";
 import process from "node:process";
 import * as appserve from "../mod.ts";
 import { loadApp } from "../src/app/load_app.ts";
-import { AppLoadError, firstLine } from "../src/errors.ts";
+import { appLoadFailure, firstLine } from "../src/errors.ts";
 import { HookRunner, withRequestHooks } from "../src/hooks.ts";
 import { createHttpServer, type HttpServer } from "../src/http/server.ts";
 import { tlsAcceptor } from "../src/http/tls_accept.ts";
@@ -135,9 +135,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   } catch (error) {
     post({
       t: "load-failed",
-      message: error instanceof AppLoadError
-        ? error.message
-        : `Cannot load app: ${firstLine(error)}`,
+      message: appLoadFailure(error),
     });
     return;
   }

@@ -158,6 +158,9 @@ function createdFiles(config: Config): [string, string][] {
   return files;
 }
 
+// An import slower than this (or than --timeout) is taken for one that hangs.
+const IMPORT_WAIT_S = 60;
+
 /**
  * Imports the app in a worker process started as a start would start one (its runtime, the user's
  * deno.json, its environment), which exits at once: the app's own output passes through; a
@@ -190,9 +193,6 @@ function importInWorker(launch: WorkerLaunch, config: Config): void {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-// An import slower than this (or than --timeout) is taken for one that hangs.
-const IMPORT_WAIT_S = 60;
 
 /** Runs every check; prints each failure and resolves to the exit code. */
 export async function checkConfig(
@@ -251,8 +251,8 @@ export async function checkConfig(
     dropPrivileges(runtime.libc(), identity);
     problems.push(...unreachableLogs(config, identity, false, blockers));
   });
-  if (chosen) {
-    const workers = chosen;
+  const workers = chosen;
+  if (workers) {
     await check(async () => {
       // Its warnings (where the Deno bundle went) are the start's to say.
       importInWorker(await launchWorkers(workers, config, runtime, process.env), config);

@@ -165,8 +165,9 @@ async function serve(ctx: ServeContext): Promise<number> {
       // USR1, USR2 and the exit need the folders as the user: said now, not when they fail.
       // Told as root: after the drop a folder under one the user cannot search hides itself.
       const sockets = inherited ? [] : ownedSockets(listeners);
-      const notes = wouldDrop(identity) ? userFolderNotes(config, identity, { sockets }) : [];
-      const blockers = wouldDrop(identity) ? logBlockers(config, identity) : new Map();
+      const drops = wouldDrop(identity);
+      const notes = drops ? userFolderNotes(config, identity, { sockets }) : [];
+      const blockers = drops ? logBlockers(config, identity) : new Map<string, string>();
       const dropped = dropPrivileges(runtime.libc(), identity);
       // As the user now: a log file its workers could not open stops the start here.
       const unreachable = dropped ? unreachableLogs(config, identity, true, blockers) : [];

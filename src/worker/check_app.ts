@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import process from "node:process";
 import { loadApp } from "../app/load_app.ts";
 import type { Config } from "../config/settings.ts";
-import { AppLoadError, firstLine } from "../errors.ts";
+import { appLoadFailure } from "../errors.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { Runtime } from "../runtime/types.ts";
 
@@ -14,10 +14,7 @@ export async function checkApp(config: Config, runtime: Runtime, report: string)
   try {
     await loadApp(config.app, process.cwd(), { runtime });
   } catch (error) {
-    const message = error instanceof AppLoadError
-      ? error.message
-      : `Cannot load app: ${firstLine(error)}`;
-    writeFileSync(report, message);
+    writeFileSync(report, appLoadFailure(error));
     process.exit(ExitCode.APP_LOAD_ERROR);
   }
   process.exit(ExitCode.OK);

@@ -9,7 +9,7 @@ import process from "node:process";
 import { loadApp } from "../app/load_app.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { Config } from "../config/settings.ts";
-import { AppLoadError, firstLine } from "../errors.ts";
+import { appLoadFailure, firstLine } from "../errors.ts";
 import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
 import { BootMismatch, send, takeBoot } from "../ipc/channel.ts";
 import { CHANNEL_FD, type ToMaster, type WorkerBoot } from "../ipc/messages.ts";
@@ -173,9 +173,7 @@ export class Worker {
     try {
       await this.#class.boot();
     } catch (error) {
-      const message = error instanceof AppLoadError
-        ? error.message
-        : `Cannot load app: ${firstLine(error)}`;
+      const message = appLoadFailure(error);
       this.#log.error(message);
       // The master reports it at start-up (to a waiting -D, or when the log is a file).
       this.#send({ t: "failed", message });
