@@ -313,19 +313,38 @@ export function cpuTicks(pid: number): number {
 }
 
 /**
- * CPU seconds (user + system) used so far by `pid`'s live children together: a worker's cost per
+ * Nanoseconds on a CPU so far of every live thread of `pid`, from the scheduler's own clock
+ * (/proc/PID/task/TID/schedstat); 0 when it is gone. utime and stime (cpuTicks) are samples that
+ * charge each whole tick to whatever runs when it fires: on this box they put one worker at 7 or
+ * at 16 µs per request for the same work, depending on who started it (docs/architecture.md).
+ * A thread that ends is no longer counted, so measure a steady window.
+ */
+export function cpuNanos(pid: number): number {
+  let ns = 0;
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tasks) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // The thread ended while we looked.
+    }
+  }
+  return ns;
+}
+
+/**
+ * CPU seconds used so far by `pid`'s live children together (cpuNanos): a worker's cost per
  * request, unlike its req/s, barely moves with what else runs on a shared box.
  */
 export function childrenCpuSeconds(pid: number): number {
-  let ticks = 0;
-  for (const child of childPids(pid)) {
-    try {
-      ticks += cpuTicks(child);
-    } catch {
-      // It ended while we looked.
-    }
-  }
-  return ticks / TICKS_PER_SECOND;
+  let ns = 0;
+  for (const child of childPids(pid)) ns += cpuNanos(child);
+  return ns / 1e9;
 }
 
 // ---------------------------------------------------------------- ports and readiness

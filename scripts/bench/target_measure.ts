@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { startNginx } from "../../tests/_nginx.ts";
-import { cpuTicks, descendants, TICKS_PER_SECOND } from "../../tests/_procs.ts";
+import { cpuNanos, descendants } from "../../tests/_procs.ts";
 import { freePort, HOST, launch, ROOT, stop, waitReady } from "./procs.ts";
 import type { Row } from "./target_rows.ts";
 import { errorCount, runWrk, wrkArgs, type WrkResult } from "./wrk.ts";
@@ -18,18 +18,13 @@ export interface Measured {
   cpuUs: number;
 }
 
-function treeTicks(roots: number[]): number {
-  let ticks = 0;
+// The scheduler's CPU time of every thread of the tree (cpuNanos), not /proc's tick samples.
+function treeNanos(roots: number[]): number {
+  let ns = 0;
   for (const root of roots) {
-    for (const pid of [root, ...descendants(root)]) {
-      try {
-        ticks += cpuTicks(pid);
-      } catch {
-        // It ended while we looked.
-      }
-    }
+    for (const pid of [root, ...descendants(root)]) ns += cpuNanos(pid);
   }
-  return ticks;
+  return ns;
 }
 
 function nginxBlock(sockets: string[], keepalive: boolean): (port: number) => string {
@@ -79,10 +74,10 @@ export async function measure(row: Row, seconds: number, label: string): Promise
     const headers = via === "tcp-close" ? ["Connection: close"] : [];
     await runWrk(wrkArgs(url, { connections: 64, seconds: 1, headers }), 1);
     const roots = procs.map((p) => p.pid);
-    const before = treeTicks(roots);
+    const before = treeNanos(roots);
     const result = await runWrk(wrkArgs(url, { connections: 64, seconds, headers }), seconds);
-    const ticks = treeTicks(roots) - before;
-    const cpuUs = result.requests ? (ticks / TICKS_PER_SECOND) * 1e6 / result.requests : NaN;
+    const ns = treeNanos(roots) - before;
+    const cpuUs = result.requests ? ns / 1e3 / result.requests : NaN;
     process.stderr.write(
       `${label} ${row.key}: ${Math.round(result.rps)} req/s, ${cpuUs.toFixed(1)} µs CPU/req` +
         `${errorCount(result) ? `, ${errorCount(result)} errors` : ""}\n`,
