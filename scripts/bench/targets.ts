@@ -2,7 +2,8 @@
 // a ratio against its raw peer on the same number of processes, measured in the same rounds:
 // TCP keep-alive, nginx → unix socket with and without upstream keepalive, gthread against -w 2
 // (keep-alive and Connection: close), and gunicorn. Besides req/s, the server's CPU per request
-// (every process of its tree, from /proc, over the measured run; nginx's own CPU not counted).
+// (every thread of its tree, from /proc's schedstat, over the measured run; nginx's own CPU not
+// counted).
 
 // The servers are in target_servers.ts, the rows in target_rows.ts, one measurement in
 // target_measure.ts and the tables in target_report.ts.
@@ -80,8 +81,9 @@ async function main(): Promise<void> {
     `\n# Shared-socket targets: hello world, wrk -t1 -c64 -d${seconds}s, median of ${rounds} ` +
       `interleaved rounds\n\n${cpus().length} CPU cores, load ${l1.toFixed(1)} / ${
         l5.toFixed(1)
-      } at the end. CPU is the server's processes' (user + system, /proc) over the measured ` +
-      "run, per request; nginx's own is not counted.\n\n" + report(all, runs) + "\n",
+      } at the end. CPU is the time the scheduler gave every thread of the server's processes ` +
+      "(/proc/PID/task/TID/schedstat) over the measured run, per request; nginx's own is not " +
+      "counted.\n\n" + report(all, runs) + "\n",
   );
 }
 
