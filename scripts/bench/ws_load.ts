@@ -10,8 +10,8 @@
 //
 // Prints one JSON line: {"count", "perSec", "cpuUs" (server CPU µs per message or setup), "errors"}.
 
-import { readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
+import { cpuNanos } from "../../tests/_procs.ts";
 
 const [mode, url, pidList, secondsText, ...rest] = process.argv.slice(2);
 const pids = pidList.split(",").map(Number);
@@ -20,21 +20,7 @@ const WARM_UP_MS = 500;
 
 function cpuNs(): number {
   let ns = 0;
-  for (const pid of pids) {
-    let tasks: string[] = [];
-    try {
-      tasks = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tasks) {
-      try {
-        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-      } catch {
-        // The thread ended while we looked.
-      }
-    }
-  }
+  for (const pid of pids) ns += cpuNanos(pid);
   return ns;
 }
 
