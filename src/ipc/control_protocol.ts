@@ -27,7 +27,8 @@ export interface WorkerStatus {
   inFlight: number;
   /** Resident memory in bytes, when /proc tells. */
   rss: number | null;
-  state: "booting" | "serving" | "retiring";
+  /** `recycling`: it serves on until its replacement has booted (--max-requests, memory). */
+  state: "booting" | "serving" | "recycling" | "retiring";
 }
 
 /** The master's answer. */

@@ -194,7 +194,13 @@ export class WorkerSet {
         requests: counters ? readTotals(counters).count : 0,
         inFlight: table ? table.requests.length + table.more : 0,
         rss: residentBytes(w.pid) ?? null,
-        state: w.retiring ? "retiring" : w.booted ? "serving" : "booting",
+        state: w.recycling
+          ? "recycling"
+          : w.retiring
+          ? "retiring"
+          : w.booted
+          ? "serving"
+          : "booting",
       };
     });
   }

@@ -87,6 +87,7 @@ e2e(
     const dir = tempDir();
     try {
       const slow = join(dir.path, "slow-boot");
+      const pidfile = join(dir.path, "app.pid");
       const metrics = `127.0.0.1:${await freePort()}`;
       const server = start(
         target,
@@ -97,6 +98,8 @@ e2e(
           "2",
           "--metrics-bind",
           metrics,
+          "-p",
+          pidfile,
           "-b",
           "127.0.0.1:0",
           SLOW_BOOT_APP,
@@ -114,6 +117,14 @@ e2e(
       for (let i = 0; i < 5; i++) assert.equal(pidOf(await get(url)), worker);
       // Nothing is missing meanwhile: a balancer keeps sending here.
       assert.equal((await get(`http://${metrics}/healthz`)).status, 200);
+      // And ctl tells the serving old worker from its booting replacement.
+      const client = target.name === "deno" ? target : { ...target, prefix: [] };
+      const status = await run(client, ["ctl", "-p", pidfile, "status", "--json"]);
+      assert.equal(status.code, 0, status.stderr);
+      const states = JSON.parse(status.stdout).workers.map((w: { pid: number; state: string }) =>
+        `${w.pid === worker ? "old" : "new"} ${w.state}`
+      );
+      assert.deepEqual(states.sort(), ["new booting", "old recycling"]);
       await eventually(() => !alive(worker), "the retired worker is gone");
       assert.notEqual(pidOf(await get(url)), worker);
       assert.equal((await server.stop()).code, 0);
