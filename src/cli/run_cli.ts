@@ -63,6 +63,8 @@ interface ServeContext {
 
 async function serve(ctx: ServeContext): Promise<number> {
   const { argv, resolved, runtime, report } = ctx;
+  // Under Deno this starts the process again (same pid) with SIGUSR1 blocked, before anything.
+  runtime.blockInspectorSignal();
   const { config } = resolved;
   checkTmpDir(config, resolved.origins.worker_tmp_dir);
   // No Deno, an old one or a broken deno.json: one line now, before anything is bound.

@@ -43,6 +43,13 @@ export interface WorkerBoot {
   check?: string;
 }
 
+/**
+ * Master → worker process, a byte on the worker's stdin: reopen the log files (USR1). Not the
+ * signal itself: Deno (2.9.2 on) answers SIGUSR1 by opening a V8 inspector on 127.0.0.1:9229, as
+ * Node does, so workers start with it blocked (src/master/spawn.ts).
+ */
+export const REOPEN_LOGS_BYTE = 0x72; // "r"
+
 /** Worker process → master, on the channel. */
 export type ToMaster =
   /** The worker loaded the app and accepts connections. */

@@ -90,7 +90,11 @@ export class Arbiter {
   /** Runs until stopped; returns the master's exit code. */
   async run(): Promise<number> {
     const { log } = this.#ctx;
-    const uninstall = installSignals((signal) => this.#events.push({ kind: "signal", signal }));
+    const libc = this.#ctx.runtime.libc();
+    const uninstall = installSignals(
+      (signal) => this.#events.push({ kind: "signal", signal }),
+      (signo) => libc.takeSignal(signo),
+    );
     const unwatch = this.#ctx.config.reload
       ? watchForReload(
         this.#ctx.appFile,
@@ -243,7 +247,7 @@ export class Arbiter {
     const { log } = this.#ctx;
     captureOutput(this.#ctx.runtime.libc(), this.#ctx.config, "master", log);
     log.reopen().catch((error) => log.error(`Cannot reopen logs: ${(error as Error).message}`));
-    for (const worker of this.#workers) worker.signal("SIGUSR1");
+    for (const worker of this.#workers) worker.reopenLogs();
   }
 
   /** A request from the control socket (`appserve ctl`): answered from the loop. */

@@ -21,12 +21,30 @@ export function shortName(signal: MasterSignal): string {
   return signal.slice(3).toLowerCase();
 }
 
-/** Installs the OS handlers; returns a function that removes them. */
-export function installSignals(onSignal: (signal: MasterSignal) => void): () => void {
+// How often a blocked SIGUSR1 is looked for (below).
+const HELD_POLL_MS = 250;
+const SIGUSR1 = 10;
+
+/**
+ * Installs the OS handlers; returns a function that removes them. A Deno master runs with
+ * SIGUSR1 blocked (Runtime.blockInspectorSignal), so no handler ever sees it: `takeSignal`
+ * takes it from the pending ones a few times a second instead.
+ */
+export function installSignals(
+  onSignal: (signal: MasterSignal) => void,
+  takeSignal: (signo: number) => boolean,
+): () => void {
   const handlers = (Object.keys(MASTER_SIGNALS) as MasterSignal[]).map((signal) => {
     const handler = () => onSignal(signal);
     process.on(signal, handler);
     return () => process.off(signal, handler);
   });
-  return () => handlers.forEach((remove) => remove());
+  const held = setInterval(() => {
+    if (takeSignal(SIGUSR1)) onSignal("SIGUSR1");
+  }, HELD_POLL_MS);
+  held.unref();
+  return () => {
+    clearInterval(held);
+    handlers.forEach((remove) => remove());
+  };
 }

@@ -7,6 +7,8 @@ import { bootEnv } from "../ipc/channel.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
 
+const SIGUSR1 = 10;
+
 /** `-e KEY=VALUE` pairs as an object (set in workers only). */
 export function rawEnv(pairs: readonly string[]): Record<string, string> {
   return Object.fromEntries(pairs.map((pair) => {
@@ -60,13 +62,22 @@ export function spawnWorker(
   env: Record<string, string | undefined>,
   scoreboard?: { fd: number; slot: number },
 ): ChildProcess {
-  // stdin: EOF tells the worker its master is gone; fd 3: messages to the master.
+  // stdin: EOF tells the worker its master is gone, a byte to reopen its logs; fd 3: messages to
+  // the master.
   const stdio: StdioOptions[] = ["pipe", "inherit", "inherit", "pipe"];
   const all = scoreboard ? [...fds, scoreboard.fd] : fds;
-  return spawnWithFds(runtime, command, all, { stdio, env }, (childFds) =>
-    bootEnv({
-      ...boot,
-      listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),
-      scoreboard: scoreboard && { fd: childFds[fds.length], slot: scoreboard.slot },
-    }));
+  // Started with SIGUSR1 blocked, which it keeps: to Deno that signal means "open a V8
+  // inspector on 127.0.0.1:9229" (code execution for anyone on the host), whatever the app
+  // listens to. A process started by this thread inherits its mask.
+  const unblock = runtime.libc().blockSignal(SIGUSR1);
+  try {
+    return spawnWithFds(runtime, command, all, { stdio, env }, (childFds) =>
+      bootEnv({
+        ...boot,
+        listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),
+        scoreboard: scoreboard && { fd: childFds[fds.length], slot: scoreboard.slot },
+      }));
+  } finally {
+    unblock();
+  }
 }

@@ -4,7 +4,7 @@
 import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
 import { receive } from "../ipc/channel.ts";
-import type { ToMaster } from "../ipc/messages.ts";
+import { REOPEN_LOGS_BYTE, type ToMaster } from "../ipc/messages.ts";
 
 /**
  * How long after a worker's exit its channel may stay open (a process the app
@@ -109,6 +109,12 @@ export class WorkerHandle {
     this.recycling = false;
     this.killed = true;
     this.signal("SIGKILL");
+  }
+
+  /** USR1's part for a worker: reopen its log files (told on its stdin, not by the signal). */
+  reopenLogs(): void {
+    const stdin = this.child.stdin;
+    if (stdin && stdin.writable) stdin.write(new Uint8Array([REOPEN_LOGS_BYTE]));
   }
 
   signal(signal: NodeJS.Signals): void {

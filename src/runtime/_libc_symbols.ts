@@ -33,6 +33,9 @@ export const LIBC_SYMBOLS = {
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
   ftruncate: { parameters: ["i32", "u64"], result: "i32" },
   mmap: { parameters: ["u64", "u64", "i32", "i32", "i32", "u64"], result: "u64" },
+  sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  sigtimedwait: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  execv: { parameters: ["buffer", "buffer"], result: "i32" },
 } as const;
 
 const POLLIN = 1;
@@ -40,6 +43,17 @@ const PROT_READ_WRITE = 3;
 const MAP_SHARED = 1;
 
 const PR_SET_NAME = 15;
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+// The kernel's sigset_t is 64 bits; glibc's is 1024, which the calls read and write whole.
+const SIGSET_BYTES = 128;
+const SIGINFO_BYTES = 128;
+
+function sigset(signo: number): Uint8Array {
+  const set = new Uint8Array(SIGSET_BYTES);
+  set[(signo - 1) >> 3] = 1 << ((signo - 1) & 7);
+  return set;
+}
 /** dlsym's pseudo-handle that searches the whole process, as the dynamic linker binds names. */
 const RTLD_DEFAULT = 0;
 const cString = (text: string) => new TextEncoder().encode(`${text}\0`);
@@ -54,7 +68,10 @@ type Symbols = Record<keyof typeof LIBC_SYMBOLS, (...args: any[]) => any>;
  */
 export function libcOver(
   s: Symbols,
-  pointers: Pick<Libc, "errno" | "strerror" | "memory">,
+  pointers: Pick<Libc, "errno" | "strerror" | "memory"> & {
+    /** The address of `bytes`, which must stay alive while it is used. */
+    addressOf(bytes: Uint8Array): bigint;
+  },
 ): Libc {
   return {
     socket: (d, t, p) => s.socket(d, t, p),
@@ -92,12 +109,28 @@ export function libcOver(
       }
       return fd;
     },
+    blockSignal: (signo) => {
+      const set = sigset(signo);
+      const old = new Uint8Array(SIGSET_BYTES);
+      if (s.sigprocmask(SIG_BLOCK, set, old) !== 0) return () => {};
+      return () => void s.sigprocmask(SIG_SETMASK, old, new Uint8Array(SIGSET_BYTES));
+    },
+    takeSignal: (signo) =>
+      s.sigtimedwait(sigset(signo), new Uint8Array(SIGINFO_BYTES), new Uint8Array(16)) === signo,
+    execv: (path, argv) => {
+      const strings = argv.map(cString);
+      const table = new BigUint64Array(strings.length + 1);
+      strings.forEach((bytes, i) => table[i] = pointers.addressOf(bytes));
+      return s.execv(cString(path), new Uint8Array(table.buffer));
+    },
     mapShared: (fd, length) => {
       const address = Number(s.mmap(0, length, PROT_READ_WRITE, MAP_SHARED, fd, 0));
       // MAP_FAILED is (void *)-1, which reads back as 2^64 - 1.
       return address <= 0 || address >= 2 ** 63 ? null : pointers.memory(address, length);
     },
-    ...pointers,
+    errno: pointers.errno,
+    strerror: pointers.strerror,
+    memory: pointers.memory,
   };
 }
 

@@ -2,7 +2,7 @@
 // Bun's side of the runtime seam: FFI through bun:ffi, the native server
 // through Bun.serve, and re-execution of the bun binary or the compiled file.
 
-import { CString, dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
+import { CString, dlopen, FFIType, type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
 import { Socket } from "node:net";
 import type {
   FetchHandler,
@@ -41,6 +41,7 @@ function loadLibc(): Libc {
     errno: () => read.i32(s.__errno_location(), 0),
     strerror: (e) => new CString(s.strerror(e)).toString(),
     memory: (address, length) => new Uint8Array(toArrayBuffer(address as Pointer, 0, length)),
+    addressOf: (bytes) => BigInt(ptr(bytes)),
   });
 }
 
@@ -192,6 +193,8 @@ export const bunRuntime: Runtime = {
     return file && new Uint8Array(await file.arrayBuffer());
   },
   libc: once(loadLibc),
+  // Bun 1.4.4 leaves SIGUSR1 to the program.
+  blockInspectorSignal: () => false,
   setProcessTitle: (title) => writeProcessTitle(bunRuntime.libc(), title),
   provideModule,
   prepareImports,

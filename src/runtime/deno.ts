@@ -1,6 +1,7 @@
 // Deno's side of the runtime seam: FFI through Deno.dlopen, the native
 // server through Deno.serve, and re-execution through `deno run`.
 
+import { readFileSync } from "node:fs";
 import { Socket } from "node:net";
 import process from "node:process";
 import type { FetchHandler, ServeInfo, WebSocketUpgrader } from "../fetch_handler.ts";
@@ -38,7 +39,28 @@ function loadLibc(): Libc {
       new Uint8Array(
         Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(BigInt(address))!, length),
       ),
+    addressOf: (bytes) => BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes))),
   });
+}
+
+const SIGUSR1 = 10;
+
+/** Whether `signo` is blocked in this thread (SigBlk of /proc/self/status). */
+function blocked(signo: number): boolean {
+  const mask = readFileSync("/proc/self/status", "utf8").match(/^SigBlk:\s*([0-9a-f]+)/m);
+  return mask !== null && ((BigInt(`0x${mask[1]}`) >> BigInt(signo - 1)) & 1n) === 1n;
+}
+
+// Blocked before the program starts again, so in every thread Deno makes: a signal delivered to
+// any thread that lets it through would reach Deno's inspector trigger.
+function blockInspectorSignal(): boolean {
+  if (blocked(SIGUSR1)) return true;
+  const libc = denoRuntime.libc();
+  const unblock = libc.blockSignal(SIGUSR1);
+  const argv = readFileSync("/proc/self/cmdline", "utf8").split("\0").slice(0, -1);
+  libc.execv(EXEC_PATH, argv);
+  unblock();
+  return false;
 }
 
 // One small object per request. The peer address is read only when asked for, and once:
@@ -143,6 +165,7 @@ export const denoRuntime: Runtime = {
   }),
   embeddedFile: () => Promise.resolve(undefined),
   libc: once(loadLibc),
+  blockInspectorSignal,
   setProcessTitle: (title: string) => writeProcessTitle(denoRuntime.libc(), title),
   // User modules resolve "appserve" through the import map the master made (the shim,
   // workers/appserve_shim.ts) or their own (mod.ts): both read what is stored here.

@@ -46,6 +46,15 @@ export interface Libc {
   readable(fd: number): boolean;
   /** An anonymous shared-memory file of `length` zero bytes (memfd_create), or -1. */
   memfd(name: string, length: number): number;
+  /**
+   * Blocks signal `signo` in the calling thread (sigprocmask); returns what restores the mask.
+   * A process started meanwhile inherits the block.
+   */
+  blockSignal(signo: number): () => void;
+  /** execv(3): this process becomes `path` with `argv`; returns (-1) only when that failed. */
+  execv(path: string, argv: string[]): number;
+  /** Takes signal `signo` if it is pending, blocked (sigtimedwait without waiting). */
+  takeSignal(signo: number): boolean;
   /** `length` bytes of `fd` mapped shared (mmap MAP_SHARED), or null when the map fails. */
   mapShared(fd: number, length: number): Uint8Array | null;
   /** `length` bytes of this process's memory at `address`, writable in place. */
@@ -96,6 +105,13 @@ export interface SelfCommand {
 
 export interface Runtime {
   readonly name: "deno" | "bun";
+  /**
+   * Deno (2.9.2 on) opens a V8 inspector on 127.0.0.1:9229 when it gets SIGUSR1, whatever the
+   * program listens to: this starts the program again in this process (execv, same pid and
+   * argv) with the signal blocked, which the master then takes itself (`Libc.takeSignal`).
+   * Does nothing where that is not needed (Bun) or done already; returns whether it is blocked.
+   */
+  blockInspectorSignal(): boolean;
   readonly version: string;
   /** Whether the runtime's TLS can verify client certificates (Deno's node:tls cannot). */
   readonly tlsClientCerts: boolean;

@@ -12,7 +12,7 @@ import type { Config } from "../config/settings.ts";
 import { appLoadFailure, firstLine } from "../errors.ts";
 import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
 import { BootMismatch, send, takeBoot } from "../ipc/channel.ts";
-import { CHANNEL_FD, type ToMaster, type WorkerBoot } from "../ipc/messages.ts";
+import { CHANNEL_FD, REOPEN_LOGS_BYTE, type ToMaster, type WorkerBoot } from "../ipc/messages.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { withRequestSpans } from "../log/request_span.ts";
@@ -130,6 +130,9 @@ export class Worker {
       this.#log.info(`Parent changed, shutting down: <Worker ${process.pid}>`);
       this.exit(ExitCode.OK);
     });
+    process.stdin.on("data", (bytes: Uint8Array) => {
+      if (bytes.includes(REOPEN_LOGS_BYTE)) this.#reopenLogs();
+    });
     process.stdin.resume();
     process.on("SIGTERM", () => this.drain());
     process.on("SIGINT", () => this.#quit("worker_int", ExitCode.OK));
@@ -137,13 +140,6 @@ export class Worker {
     // Runs only when the event loop still turns; a stuck worker is SIGKILLed next.
     process.on("SIGABRT", () => this.#quit("worker_abort", 1));
     process.on("SIGWINCH", () => {});
-    process.on("SIGUSR1", () => {
-      captureOutput(this.#runtime.libc(), this.#config, "worker", this.#log);
-      this.#log.reopen().catch((error) =>
-        this.#log.error(`Cannot reopen logs: ${firstLine(error)}`)
-      );
-      this.#class?.reopen?.();
-    });
     this.#board = mapScoreboard(this.#runtime.libc(), this.#boot.scoreboard);
     if (this.#board) {
       const slot = this.#boot.scoreboard!.slot;
@@ -222,6 +218,13 @@ export class Worker {
       log: this.#log,
       numWorkers: this.#config.workers,
     };
+  }
+
+  /** The master's USR1: the log files again, stdout/stderr again (--capture-output), threads'. */
+  #reopenLogs(): void {
+    captureOutput(this.#runtime.libc(), this.#config, "worker", this.#log);
+    this.#log.reopen().catch((error) => this.#log.error(`Cannot reopen logs: ${firstLine(error)}`));
+    this.#class?.reopen?.();
   }
 
   async #quit(hook: "worker_int" | "worker_abort", code: number): Promise<void> {

@@ -2,9 +2,21 @@
 // every request is in the old or the new file, once.
 
 import assert from "node:assert/strict";
-import { readFileSync, renameSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import { e2eUnderLoad, FIXTURES, load, sleep, start, tempDir } from "../_helpers.ts";
+import {
+  childPids,
+  e2e,
+  e2eUnderLoad,
+  eventually,
+  FIXTURES,
+  get,
+  load,
+  sleep,
+  start,
+  tempDir,
+} from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -47,3 +59,39 @@ e2eUnderLoad(
     }
   },
 );
+
+// Deno (2.9.2 on) answers SIGUSR1 by opening a V8 inspector on 127.0.0.1:9229, from which anyone
+// on the host runs code as the process's user: logrotate's USR1 must reopen logs and nothing else.
+e2e("USR1 reopens the logs and opens no debugger in the master or a worker", async (target) => {
+  const dir = tempDir();
+  const file = join(dir.path, "access.log");
+  try {
+    const server = start(target, [
+      "-w",
+      "2",
+      "--access-logfile",
+      file,
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
+    const url = await server.ready(2);
+    // Deno arms its trigger half a second after a process starts.
+    await sleep(1000);
+    renameSync(file, `${file}.1`);
+    server.signal("SIGUSR1");
+    await server.waitFor(/Handling signal: usr1/);
+    await sleep(1000);
+    await eventually(async () =>
+      (await get(`${url}/after`)).status === 200 && existsSync(file) &&
+      readFileSync(file, "utf8").includes("GET /after "), "the new access log has the request");
+    const ours = [server.pid, ...childPids(server.pid)];
+    const listening = spawnSync("ss", ["-Htlnp", "sport = :9229"], { encoding: "utf8" }).stdout;
+    const opened = ours.filter((pid) => listening.includes(`pid=${pid},`));
+    assert.deepEqual(opened, [], `a debugger listens on 127.0.0.1:9229: ${listening}`);
+    assert.doesNotMatch(server.output, /Debugger listening|inspector/i);
+    assert.equal((await server.stop()).code, 0);
+  } finally {
+    dir.remove();
+  }
+});
