@@ -29,6 +29,12 @@ export interface HttpServerOptions extends HttpOptions {
   /** Serve HTTPS: every accepted connection is wrapped by this acceptor. */
   tls?: TlsAcceptor;
   /**
+   * listen(2)'s backlog (the `backlog` setting). Bun's node:net listens again on an inherited fd,
+   * with 511 whatever it is told, on the one kernel socket every worker shares: the gate sets
+   * this back (AcceptGateOptions.backlog). @default the runtime's (511 or so)
+   */
+  backlog?: number;
+  /**
    * Listen on an inherited fd through an AcceptGate, which can stop accepting (the worker is
    * full, has more than its share, or ran out of fds) and recovers a stalled accept loop.
    */
@@ -85,7 +91,7 @@ const TICK_MS = 250;
 
 class Core implements ServerCore {
   readonly handler: FetchHandler;
-  readonly options: HttpOptions;
+  readonly options: HttpServerOptions;
   readonly limits: HeadLimits;
   readonly keepAliveMs: number;
   readonly headerTimeoutMs: number;
@@ -230,6 +236,7 @@ class Core implements ServerCore {
       pauseOnConnect: divert !== undefined,
       fds,
       report,
+      backlog: this.options.backlog,
     });
     await gate.open();
     this.gate = gate;
@@ -256,14 +263,15 @@ class Core implements ServerCore {
       };
       server.once("error", onError);
       server.once("listening", onListening);
-      if ("fd" in target) server.listen({ fd: target.fd });
-      else if ("path" in target) server.listen({ path: target.path });
+      const backlog = this.options.backlog;
+      if ("fd" in target) server.listen({ fd: target.fd, backlog });
+      else if ("path" in target) server.listen({ path: target.path, backlog });
       else if (target.reusePort) {
         // reusePort is newer than the typings of every runtime; pass it through untyped.
         server.listen(
-          { port: target.port, host: target.host, reusePort: true } as net.ListenOptions,
+          { port: target.port, host: target.host, backlog, reusePort: true } as net.ListenOptions,
         );
-      } else server.listen({ port: target.port, host: target.host });
+      } else server.listen({ port: target.port, host: target.host, backlog });
     });
   }
 

@@ -237,7 +237,13 @@ export class Arbiter {
           log.info("graceful stop of workers");
           await this.#setNumWorkers(0);
         } else {
-          log.debug("SIGWINCH ignored. Not daemonized");
+          // INFO, not WARNING: a terminal sends WINCH on every resize. Said at all for the one
+          // following gunicorn's upgrade (USR2, WINCH, QUIT): QUIT here cuts every connection
+          // the old workers keep alive.
+          log.info(
+            "SIGWINCH ignored: not daemonized; after USR2, stop the old master with TERM " +
+              "for a graceful hand-over",
+          );
         }
         return;
     }

@@ -23,6 +23,10 @@ export interface GateFds {
    * false when it cannot (a unix socket, or no such call).
    */
   noDelay?(fd: number): boolean;
+  /**
+   * listen(2) again on a listening socket, which only sets its backlog; false when it cannot.
+   */
+  listen?(fd: number, backlog: number): boolean;
 }
 
 const F_DUPFD_CLOEXEC = 1030;
@@ -40,6 +44,7 @@ export function libcFds(libc: Libc): GateFds {
     noDelay: (fd) =>
       libc.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, new Uint8Array(new Int32Array([1]).buffer)) ===
         0,
+    listen: (fd, backlog) => libc.listen(fd, backlog) === 0,
   };
 }
 
@@ -53,6 +58,12 @@ export interface AcceptGateOptions {
    * (rate-limited by the gate).
    */
   report(level: "warning" | "info", message: string): void;
+  /**
+   * listen(2)'s backlog, the one the master listened with. Bun's node:net listens again on the
+   * duplicate with its own (511, whatever the options say), which lowers it on the one socket
+   * every worker shares; the gate sets this one back (GateFds.listen). None: left as it is.
+   */
+  backlog?: number;
 }
 
 /** Why a gate may be held: fds ran out, the worker is full, or it has more than its share. */
@@ -192,8 +203,9 @@ export class AcceptGate {
         reject(error);
       };
       server.once("error", onError);
-      server.listen({ fd: dup }, () => {
+      server.listen({ fd: dup, backlog: this.#options.backlog }, () => {
         server.off("error", onError);
+        this.#keepBacklog();
         // Accept errors the runtime does report are said (rate-limited), never fatal; tick()
         // sees a loop that stops accepting.
         server.on("error", this.#errors.handle);
@@ -205,7 +217,16 @@ export class AcceptGate {
         if (this.#server !== server) server.close();
         resolve();
       });
+      // Bun listens inside listen(): set the backlog back at once, not a tick later, so the queue
+      // is never shorter for long (again on "listening", for a runtime that listens later).
+      this.#keepBacklog();
     });
+  }
+
+  /** Puts back the backlog node:net's listen may have lowered (AcceptGateOptions.backlog). */
+  #keepBacklog(): void {
+    const backlog = this.#options.backlog;
+    if (backlog !== undefined) this.#options.fds.listen?.(this.fd, backlog);
   }
 }
 

@@ -78,6 +78,7 @@ export function httpOptions(
     onBodyError: bodyErrorLogger(log),
     bodyTimeout: config.body_timeout,
     onAcceptError: (message) => log.warning(message),
+    backlog: config.backlog,
     onBadRequest: (status, reason, remote) =>
       log.warning(`Invalid request from ip=${remote.hostname || "unix"}: ${reason} (${status})`),
   };

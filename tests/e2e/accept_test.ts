@@ -2,6 +2,7 @@
 // free up), evenly between workers under keep-alive load, and one connection at a time in sync.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -167,3 +168,39 @@ e2e("a sync worker accepts no connection while it serves one", async (target) =>
   assert.equal(answer.headers.connection, "close", "sync closes after each response");
   await server.stop();
 });
+
+/** The backlog of the TCP socket listening on `port`: what `ss -tln` shows as its Send-Q. */
+function listenBacklog(port: number): number {
+  const out = execFileSync("ss", ["-Htln", `sport = :${port}`], { encoding: "utf8" }).trim();
+  // State Recv-Q Send-Q Local-Address:Port Peer-Address:Port
+  const lines = out.split("\n").filter((line) => line.trim() !== "");
+  assert.equal(lines.length, 1, `one socket listening on port ${port}:\n${out}`);
+  return Number(lines[0].trim().split(/\s+/)[2]);
+}
+
+// Bun's node:net listened again on the inherited socket with its own 511, which every worker
+// shares: --backlog 2048 became 511 once a Bun worker booted.
+const SOMAXCONN = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8"));
+for (
+  const [args, backlog] of [
+    [["--backlog", "1000"], 1000],
+    [["--backlog", "1000", "-k", "sync"], 1000],
+    [["--backlog", "1000", ...GTHREAD], 1000],
+    [[], 2048],
+  ] as [string[], number][]
+) {
+  e2e(
+    `${
+      args.join(" ") || "the default"
+    }: the listening socket keeps backlog ${backlog} once workers serve`,
+    async (target) => {
+      const server = start(target, ["-w", "2", ...args, "-b", "127.0.0.1:0", PID_APP]);
+      const url = await server.allAnswering(2);
+      // A sync worker listens again after every request: a few more, then look.
+      for (let i = 0; i < 5; i++) await get(url);
+      const port = Number(new URL(url).port);
+      assert.equal(listenBacklog(port), Math.min(backlog, SOMAXCONN), "ss Send-Q");
+      assert.equal((await server.stop()).code, 0);
+    },
+  );
+}

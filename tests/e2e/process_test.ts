@@ -219,6 +219,25 @@ e2e("-D detaches: the command returns, the daemon serves and logs to its file", 
   }
 });
 
+// gunicorn's upgrade (USR2, WINCH the old master, QUIT it) does not carry over to a master in the
+// foreground: WINCH does nothing there, so QUIT would cut the connections its workers still keep.
+// The line says so at the default log level (it was DEBUG), and what to do instead.
+e2e(
+  "WINCH in the foreground: the workers serve on, and an INFO line says to TERM instead",
+  async (target) => {
+    const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+    const url = await server.ready(1);
+    const workers = childPids(server.pid);
+    server.signal("SIGWINCH");
+    await server.waitFor(
+      /\[INFO\] SIGWINCH ignored: not daemonized; after USR2, stop the old master with TERM for a graceful hand-over/,
+    );
+    assert.match((await get(url)).body, /^hello pid/);
+    assert.deepEqual(childPids(server.pid), workers, "the same worker serves on");
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
 e2e("-D -R: the daemon keeps the stdio it was started with", async (target) => {
   const dir = tempDir();
   const pidfile = join(dir.path, "app.pid");
