@@ -296,6 +296,14 @@ export class Arbiter {
       return;
     }
     const before = this.#ctx.launch;
+    const bound = this.#ctx.config.bind;
+    if (next.bind.join(" ") !== bound.join(" ")) {
+      // gunicorn rebinds here; appserve's workers share sockets a reload keeps (USR2's too).
+      log.warning(
+        `bind changed to ${next.bind.join(", ")}: a reload keeps listening at ` +
+          `${bound.join(", ")}; restart appserve to listen at the new addresses`,
+      );
+    }
     this.#generations.begin(this.#ctx, { config: next, launch });
     // A changed proc_name renames the master too, as gunicorn's reload() does.
     this.#setTitle();

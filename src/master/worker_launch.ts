@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { shellSplit } from "../config/_shell_split.ts";
 import type { Config } from "../config/settings.ts";
+import { ConfigError } from "../errors.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { denoImportMap, type DenoProject, findDenoProject } from "./deno_project.ts";
 import {
@@ -59,8 +60,25 @@ export function chooseWorkers(
     origins: options.origins,
   });
   // Read now, so that a broken deno.json stops the start before anything is bound.
-  if (chosen.name === "deno") denoImportMap(project, "file:///appserve_shim.js");
+  if (chosen.name === "deno") {
+    denoImportMap(project, "file:///appserve_shim.js");
+    checkDenoPermissions(config.deno_flags);
+  }
   return { runtime: chosen, project };
+}
+
+/**
+ * `--deno-flags` replaces the default `-A`, which a Deno worker needs: Deno lets a program read
+ * /proc/self/limits (the fd budget) only with all permissions. Flags without it would start
+ * workers that die at boot on Deno's NotCapable error; this says so in one line instead.
+ */
+export function checkDenoPermissions(denoFlags: string): void {
+  if (shellSplit(denoFlags).some((f) => f === "-A" || f === "--allow-all")) return;
+  throw new ConfigError(
+    `--deno-flags "${denoFlags}" replaces the default -A, which Deno workers need (Deno lets ` +
+      'them read /proc/self/limits only with it): add it, as --deno-flags="-A --unstable-kv", ' +
+      'or name unstable features in deno.json ("unstable": ["kv"])',
+  );
 }
 
 /** How to start a worker, and what to tell the log about it once. */

@@ -389,3 +389,31 @@ test("[deno] the source launcher builds a missing bundle and says so", async () 
     dir.remove();
   }
 });
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] --deno-flags without -A: one line, exit 1, at start and --check-config`, async () => {
+    for (const extra of [[], ["--check-config"]]) {
+      const result = await run(target, [
+        ...extra,
+        "--deno-flags=--unstable-kv --allow-net",
+        "-b",
+        "127.0.0.1:0",
+        PID_APP,
+      ]);
+      assertOneLineError(
+        result,
+        1,
+        /^Error: --deno-flags "--unstable-kv --allow-net" replaces the default -A, which Deno workers need \(.+\): add it, as --deno-flags="-A --unstable-kv", or name unstable features in deno\.json .+$/,
+      );
+    }
+    // With -A and an extra, it starts.
+    const server = start(target, [
+      "--deno-flags=--unstable-kv -A",
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
+    assert.equal((await get(await server.ready(1))).status, 200);
+    assert.equal((await server.stop()).code, 0);
+  });
+}

@@ -194,6 +194,29 @@ e2eUnderLoad(
   },
 );
 
+e2e("HUP with a changed bind says it keeps the old addresses", async (target) => {
+  const dir = tempDir();
+  try {
+    const toml = join(dir.path, "appserve.toml");
+    writeFileSync(toml, `bind = "127.0.0.1:0"\napp = "${PID_APP}"\n`);
+    const server = start(target, [], { cwd: dir.path });
+    const url = await server.ready(1);
+    const port = await freePort();
+    writeFileSync(toml, `bind = ["127.0.0.1:0", "127.0.0.1:${port}"]\napp = "${PID_APP}"\n`);
+    server.signal("SIGHUP");
+    await server.waitFor(
+      new RegExp(
+        `\\[WARNING\\] bind changed to 127\\.0\\.0\\.1:0, 127\\.0\\.0\\.1:${port}: a reload keeps ` +
+          "listening at 127\\.0\\.0\\.1:0; restart appserve to listen at the new addresses",
+      ),
+    );
+    assert.equal((await get(url)).status, 200);
+    assert.equal((await server.stop()).code, 0);
+  } finally {
+    dir.remove();
+  }
+});
+
 e2e("HUP with a broken app reports it and the old workers keep serving", async (target) => {
   const dir = tempDir();
   try {
