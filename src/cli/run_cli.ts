@@ -63,8 +63,6 @@ interface ServeContext {
 
 async function serve(ctx: ServeContext): Promise<number> {
   const { argv, resolved, runtime, report } = ctx;
-  // Under Deno this starts the process again (same pid) with SIGUSR1 blocked, before anything.
-  runtime.blockInspectorSignal();
   const { config } = resolved;
   checkTmpDir(config, resolved.origins.worker_tmp_dir);
   // No Deno, an old one or a broken deno.json: one line now, before anything is bound.
@@ -290,6 +288,9 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     process.stdout.write(renderConfig(resolved, process.cwd()));
     return ExitCode.OK;
   }
+  // A master under Deno starts itself again (same pid, argv and cwd) with SIGUSR1 blocked, before
+  // it changes anything, its directory included.
+  if (!resolved.actions.has("check-config")) runtime.blockInspectorSignal();
   if (resolved.config.chdir) {
     try {
       process.chdir(resolved.config.chdir);
