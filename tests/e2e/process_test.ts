@@ -271,6 +271,15 @@ e2e("--chdir loads the app relative to the new folder", async (target) => {
   await server.stop();
 });
 
+// A Deno master starts itself again at start (SIGUSR1 blocked): a relative folder applies once.
+e2e("a relative --chdir is taken from where appserve was started, once", async (target) => {
+  const server = start(target, ["--chdir", "apps", "-b", "127.0.0.1:0", "pid_app"], {
+    cwd: FIXTURES,
+  });
+  assert.match((await getWhenReady(await server.url())).body, /^hello pid/);
+  await server.stop();
+});
+
 e2e(
   "--worker-tmp-dir becomes the workers' TMPDIR; a missing folder is an error",
   async (target) => {
