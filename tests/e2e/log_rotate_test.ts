@@ -15,10 +15,15 @@ import {
   load,
   sleep,
   start,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+
+/** Two workers of the pid app, writing their access lines to `file`. */
+const startLogging = (target: Target, file: string) =>
+  start(target, ["-w", "2", "--access-logfile", file, "-b", "127.0.0.1:0", PID_APP]);
 
 e2eUnderLoad(
   "USR1 under load: every request is in the old or the new access log",
@@ -26,15 +31,7 @@ e2eUnderLoad(
     const dir = tempDir();
     const file = join(dir.path, "access.log");
     try {
-      const server = start(target, [
-        "-w",
-        "2",
-        "--access-logfile",
-        file,
-        "-b",
-        "127.0.0.1:0",
-        PID_APP,
-      ]);
+      const server = startLogging(target, file);
       const url = await server.ready(2);
       const connections = 8;
       const run = load(`${url}/load`, 4, { connections, mode });
@@ -66,15 +63,7 @@ e2e("USR1 reopens the logs and opens no debugger in the master or a worker", asy
   const dir = tempDir();
   const file = join(dir.path, "access.log");
   try {
-    const server = start(target, [
-      "-w",
-      "2",
-      "--access-logfile",
-      file,
-      "-b",
-      "127.0.0.1:0",
-      PID_APP,
-    ]);
+    const server = startLogging(target, file);
     const url = await server.ready(2);
     // Deno arms its trigger half a second after a process starts.
     await sleep(1000);
