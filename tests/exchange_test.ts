@@ -1,9 +1,12 @@
 // One request through the app (src/http/exchange.ts) over a real socket: throws, non-Responses and
-// broken bodies become onAppError's reply or a cut connection; onRequestDone follows each answer.
+// broken bodies become onAppError's reply or a cut connection; onRequestDone follows each answer,
+// one whose client went away included, but not one closeNow() cut off.
 
 import assert from "node:assert/strict";
+import net from "node:net";
+import { createHttpServer } from "../src/http/server.ts";
 import type { FetchHandler } from "../src/http/types.ts";
-import { delay, RawClient, rawExchange, withServer } from "./_http_server.ts";
+import { delay, options, RawClient, rawExchange, withServer } from "./_http_server.ts";
 
 Deno.test("createHttpServer() answers an app throw with onAppError's 500 and keeps serving", async () => {
   const errors: unknown[] = [];
@@ -121,4 +124,104 @@ Deno.test("createHttpServer() calls onRequestDone after each written response", 
     c.close();
   });
   assert.deepEqual(done, [["/a", 201], ["/b", 201]]);
+});
+
+/** An event every 20 ms, `count` of them (each "data: N\n\n" padded to 32 bytes). */
+function ticking(count: number): ReadableStream<Uint8Array> {
+  let n = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (n === count) return c.close();
+      if (n > 0) await delay(20);
+      c.enqueue(new TextEncoder().encode(`data: ${n++}\n\n`.padEnd(32, " ")));
+    },
+  }, { highWaterMark: 0 });
+}
+
+type Done = { status: number; bytes: number; ms: number };
+
+/**
+ * Connects, sends a GET, waits until `bytes` of the answer arrived (0: until the request is
+ * sent), then drops the socket (with a reset for 0: a client gone, not one that half-closed).
+ */
+async function abandonAfter(port: number, bytes: number): Promise<void> {
+  const socket = net.connect({ port, host: "127.0.0.1" });
+  socket.on("error", () => {});
+  let got = 0;
+  await new Promise<void>((resolve) => {
+    socket.on("data", (d: Uint8Array) => {
+      got += d.length;
+      if (got >= bytes) resolve();
+    });
+    socket.write("GET /sse HTTP/1.1\r\nHost: h\r\n\r\n", () => {
+      if (bytes === 0) resolve();
+    });
+  });
+  if (bytes === 0) socket.resetAndDestroy();
+  else socket.destroy();
+}
+
+Deno.test("createHttpServer() calls onRequestDone once for a stream its client abandoned", async () => {
+  const done: Done[] = [];
+  await withServer(() => new Response(ticking(1000)), {
+    onRequestDone: (_req, res, ms, details) =>
+      done.push({ status: res.status, bytes: details.bodyBytes, ms }),
+  }, async (port) => {
+    // The head and a few events, then the client is gone.
+    await abandonAfter(port, 200);
+    for (let i = 0; i < 100 && done.length === 0; i++) await delay(20);
+    await delay(100);
+  });
+  assert.equal(done.length, 1, JSON.stringify(done));
+  assert.equal(done[0].status, 200);
+  assert.ok(done[0].bytes > 0 && done[0].bytes < 1000 * 32, `${done[0].bytes} bytes`);
+  assert.ok(done[0].ms < 5000, `${done[0].ms} ms`);
+});
+
+Deno.test("createHttpServer() logs a request whose client left before its head: app's status, 0 bytes", async () => {
+  const done: Done[] = [];
+  let answered!: () => void;
+  const answer = new Promise<void>((resolve) => answered = resolve);
+  await withServer(async () => {
+    await answer;
+    return new Response("late", { status: 201 });
+  }, {
+    onRequestDone: (_req, res, ms, details) =>
+      done.push({ status: res.status, bytes: details.bodyBytes, ms }),
+  }, async (port) => {
+    await abandonAfter(port, 0);
+    await delay(50);
+    answered();
+    for (let i = 0; i < 100 && done.length === 0; i++) await delay(20);
+    await delay(50);
+  });
+  assert.deepEqual(done.map(({ status, bytes }) => ({ status, bytes })), [{
+    status: 201,
+    bytes: 0,
+  }]);
+});
+
+Deno.test("createHttpServer() leaves the access line of a request closeNow() cut off to its caller", async () => {
+  const done: Done[] = [];
+  const server = createHttpServer(
+    () => new Response(ticking(1000)),
+    options({
+      onRequestDone: (_req, res, ms, details) =>
+        done.push({ status: res.status, bytes: details.bodyBytes, ms }),
+    }),
+  );
+  await server.listen({ port: 0, host: "127.0.0.1" });
+  const addr = server.address();
+  assert.ok(addr !== null && addr.transport === "tcp");
+  const socket = net.connect({ port: addr.port, host: "127.0.0.1" });
+  socket.on("error", () => {});
+  await new Promise<void>((resolve) => {
+    socket.once("data", () => resolve());
+    socket.write("GET /sse HTTP/1.1\r\nHost: h\r\n\r\n");
+  });
+  const closed = new Promise((resolve) => socket.on("close", resolve));
+  server.closeNow();
+  await closed;
+  await delay(200);
+  assert.deepEqual(done, []);
 });

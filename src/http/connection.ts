@@ -100,6 +100,8 @@ export class Connection implements ExchangeHost, BodySink {
   readonly tag: number;
   readonly writer: ResponseWriter;
   closed = false;
+  /** Destroyed by cut() (the server's closeNow), not by the peer or a failed reply. */
+  cutOff = false;
   /** When the tick should act on this connection (ms on the core's clock). */
   deadline: number;
   private state = S_HEAD;
@@ -506,6 +508,16 @@ export class Connection implements ExchangeHost, BodySink {
 
   destroy(): void {
     if (!this.closed) this.socket.destroy();
+  }
+
+  /**
+   * Destroys the connection for the server (closeNow: the graceful timeout ran out); the access
+   * line of a request it cuts off is the caller's (ExchangeHost.cutOff).
+   */
+  cut(): void {
+    if (this.closed) return;
+    this.cutOff = true;
+    this.socket.destroy();
   }
 
   /** Called by the server's tick once `deadline` has passed. */

@@ -14,6 +14,11 @@ export interface ExchangeHost {
   readonly tag: number;
   /** The peer is gone. */
   readonly closed: boolean;
+  /**
+   * The server itself cut the connection off (HttpServer.closeNow: the graceful timeout ran out).
+   * Its request's access line is not the exchange's: whoever cut it off writes one (logCutOff).
+   */
+  readonly cutOff: boolean;
   /** Whether the connection can take another request after this response, decided as it starts. */
   mayKeepAlive(): boolean;
   /** Ends the connection at once (a reply that cannot be completed). */
@@ -62,6 +67,8 @@ export class Exchange {
   private refusal = 0;
   private refusalReason = "";
   private refused = false;
+  /** The request was answered by the worker process (a gthread thread past its timeout). */
+  private answeredElsewhere = false;
   private info: ServeInfo | null = null;
   private readonly host: ExchangeHost;
   private readonly writer: ResponseWriter;
@@ -95,6 +102,7 @@ export class Exchange {
     this.fallback = false;
     this.refusal = 0;
     this.refused = false;
+    this.answeredElsewhere = false;
     if (this.options.onRequestDone !== undefined) this.started = performance.now();
     this.options.watch?.started(this.host.tag);
     let r: unknown;
@@ -153,7 +161,10 @@ export class Exchange {
     const answeredElsewhere = !host.closed && watch !== undefined && !watch.answering(host.tag);
     if (host.closed || answeredElsewhere) {
       if (r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
-      if (answeredElsewhere) host.destroy();
+      if (answeredElsewhere) {
+        this.answeredElsewhere = true;
+        host.destroy();
+      }
       return this.written("close");
     }
     let flags = this.flags;
@@ -176,6 +187,7 @@ export class Exchange {
     const watch = this.options.watch;
     // A gthread thread past its timeout: the worker process answered already.
     if (watch !== undefined && !watch.answering(host.tag)) {
+      this.answeredElsewhere = true;
       host.destroy();
       return this.written("close");
     }
@@ -213,6 +225,8 @@ export class Exchange {
         this.fallback = true;
         return this.respond(appErrorResponse(this.options, this.writer.error, this.request!));
       }
+      // The client is gone too: logged as the 500 it would have got (Response.error() has none).
+      if (!this.fallback) this.response = appErrorReply();
       host.destroy();
     } else if (outcome === "cut" && this.options.onBodyError !== undefined) {
       // The app's response body failed after its head went out: the reply was cut; say why.
@@ -220,8 +234,14 @@ export class Exchange {
         this.options.onBodyError(this.writer.error, this.request!);
       } catch { /* a logging hook must not take the connection down */ }
     }
+    // Every request gets its access line here, a client that went away included (gunicorn logs
+    // each request it handled): the status of the head sent and the body bytes written before
+    // the disconnect. One whose client left before its head went out (the app was still at work)
+    // is logged as gunicorn logs it, with the app's status and 0 bytes (nginx would say 499).
+    // Not here: a request the worker process answered (a gthread thread past its timeout) or one
+    // cut off at the graceful timeout; who answered or cut it off wrote its line.
     const hook = this.options.onRequestDone;
-    if (hook !== undefined && !host.closed && outcome !== "unsent") {
+    if (hook !== undefined && !this.answeredElsewhere && !host.cutOff) {
       try {
         hook(this.request!, this.response!, performance.now() - this.started, {
           remote: this.info!.remoteAddr,

@@ -70,7 +70,10 @@ export interface HttpServer {
    * finish (their responses carry `connection: close`), resolves when every connection is gone.
    */
   close(): Promise<void>;
-  /** Destroys the listener and every connection now. */
+  /**
+   * Destroys the listener and every connection now. The requests it cuts off get no access line
+   * from the HTTP layer: the caller says what became of them (logCutOff).
+   */
   closeNow(): void;
   /**
    * Serves a connection accepted elsewhere (gthread: by the worker process);
@@ -207,7 +210,7 @@ class Core implements ServerCore {
     this.closing = true;
     this.forced = true;
     this.stopListening();
-    for (const c of this.conns) c.destroy();
+    for (const c of this.conns) c.cut();
     this.settle(null);
   }
 

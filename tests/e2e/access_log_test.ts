@@ -3,7 +3,9 @@
 
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, renameSync } from "node:fs";
+import type { Socket } from "node:net";
 import { join } from "node:path";
+import { rawConnect } from "../_raw.ts";
 import {
   childPids,
   e2e,
@@ -298,3 +300,134 @@ async function stderrGone(target: Target, workerClass: string[]): Promise<void> 
 e2e("an error log on a stderr nobody reads any more: serving goes on", async (target) => {
   for (const workerClass of CLASSES) await stderrGone(target, workerClass);
 });
+
+// A client that goes away before its response was written whole still gets its request an
+// access line, as gunicorn writes one for every request it handled: the status of the head that
+// went out, the body bytes written before the disconnect, the time until it. One only: the
+// graceful timeout's cut-off writes its own (504) and the HTTP layer none.
+const THREADS_APP = join(FIXTURES, "apps", "threads_app.ts");
+const ABANDON_CLASSES: [string, string[]][] = [
+  ["async", []],
+  ["gthread", ["-k", "gthread", "--threads", "2"]],
+];
+
+/**
+ * Sends `GET path` on a raw connection and reads its head and at least `bytes` of what follows;
+ * the socket is returned still open, and counts what it received in `received`.
+ */
+async function readSome(
+  url: string,
+  path: string,
+  bytes: number,
+): Promise<{ socket: Socket; received: () => number }> {
+  const socket = await rawConnect(Number(new URL(url).port));
+  socket.on("error", () => {});
+  let got = 0;
+  let head = -1;
+  let text = "";
+  await new Promise<void>((resolve) => {
+    socket.on("data", (d: Uint8Array) => {
+      got += d.length;
+      if (head < 0) {
+        text += new TextDecoder("latin1").decode(d);
+        const end = text.indexOf("\r\n\r\n");
+        if (end >= 0) head = end + 4;
+      }
+      if (head >= 0 && got - head >= bytes) resolve();
+    });
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
+  assert.match(text, /^HTTP\/1\.1 200 /);
+  return { socket, received: () => got };
+}
+
+/** The access lines (`%(U)s?%(q)s %(s)s %(b)s %(D)s`) of requests with `q=tag`, parsed. */
+function linesOf(file: string, tag: string): { status: number; bytes: number; micros: number }[] {
+  return readFileSync(file, "utf8").split("\n").filter((l) => l.includes(`q=${tag} `)).map((l) => {
+    const [, status, bytes, micros] = l.split(" ");
+    return { status: Number(status), bytes: Number(bytes), micros: Number(micros) };
+  });
+}
+
+for (const [name, flags] of ABANDON_CLASSES) {
+  e2e(
+    `a response its client abandoned mid-body gets one access line with the bytes sent (${name})`,
+    async (target) => {
+      const dir = tempDir();
+      const file = join(dir.path, "access.log");
+      const server = start(target, [
+        ...["-w", "1", ...flags, "--access-logfile", file],
+        ...["--access-logformat", "%(U)s?%(q)s %(s)s %(b)s %(D)s", "-b", "127.0.0.1:0"],
+        THREADS_APP,
+      ]);
+      try {
+        const url = await server.ready(1);
+        // Server-sent events, 200 of them 50 ms apart (10 s, some 6 KB): the client reads the
+        // head and three, then is gone (curl killed by `timeout`).
+        const sse = await readSome(url, "/events?n=200&ms=50&q=sse", 60);
+        sse.socket.destroy();
+        // A 1 GiB download the client stops reading, then closes.
+        const download = await readSome(url, "/generate?bytes=1073741824&q=download", 1 << 20);
+        download.socket.pause();
+        await sleep(300);
+        download.socket.destroy();
+        await eventually(
+          () => linesOf(file, "sse").length > 0 && linesOf(file, "download").length > 0,
+          "the access lines of both abandoned requests",
+        );
+        // A later request's line is written after theirs: no second line of theirs came.
+        assert.equal((await get(`${url}/whoami?q=after`)).status, 200);
+        await eventually(() => linesOf(file, "after").length === 1, "the next request's line");
+        await sleep(300);
+        const [sseLine, ...moreSse] = linesOf(file, "sse");
+        assert.deepEqual(moreSse, [], "one line for the event stream");
+        assert.equal(sseLine.status, 200);
+        assert.ok(sseLine.bytes > 0 && sseLine.bytes < 200 * 20, `${sseLine.bytes} bytes`);
+        // Logged at the disconnect, not when the stream would have ended.
+        assert.ok(sseLine.micros < 5_000_000, `${sseLine.micros} µs`);
+        const [downloadLine, ...moreDownload] = linesOf(file, "download");
+        assert.deepEqual(moreDownload, [], "one line for the download");
+        assert.equal(downloadLine.status, 200);
+        assert.ok(
+          downloadLine.bytes >= 1 << 19 && downloadLine.bytes < 1 << 30,
+          `${downloadLine.bytes} bytes`,
+        );
+      } finally {
+        await server.stop();
+        dir.remove();
+      }
+    },
+  );
+
+  e2e(
+    `a stream cut off at the graceful timeout gets only the cut-off's access line (${name})`,
+    async (target) => {
+      const dir = tempDir();
+      const file = join(dir.path, "access.log");
+      const server = start(target, [
+        ...["-w", "1", ...flags, "--graceful-timeout", "1", "--access-logfile", file],
+        ...["--access-logformat", "%(U)s?%(q)s %(s)s %(b)s %(D)s", "-b", "127.0.0.1:0"],
+        THREADS_APP,
+      ]);
+      try {
+        const url = await server.ready(1);
+        // 20 s of events, read as they come: still streaming when the second of grace is over.
+        const sse = await readSome(url, "/events?n=200&ms=100&q=cut", 60);
+        server.signal("SIGTERM");
+        const result = await server.exited;
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(
+          result.stderr,
+          /\[WARNING\] Cut off at the graceful timeout \(1 s\) on .*q=cut/,
+        );
+        sse.socket.destroy();
+        const lines = linesOf(file, "cut");
+        assert.equal(lines.length, 1, readFileSync(file, "utf8"));
+        assert.equal(lines[0].status, 504);
+      } finally {
+        await server.stop();
+        dir.remove();
+      }
+    },
+  );
+}
