@@ -1,6 +1,8 @@
 // Every signal the master handles, mapped to the name of its handler. The OS
 // handlers only enqueue; the arbiter's loop dispatches, so nothing re-enters.
 
+import { SIGUSR1 } from "../runtime/types.ts";
+
 export const MASTER_SIGNALS = {
   SIGHUP: "reload",
   SIGTERM: "terminate",
@@ -23,7 +25,6 @@ export function shortName(signal: MasterSignal): string {
 
 // How often a blocked SIGUSR1 is looked for (below).
 const HELD_POLL_MS = 250;
-const SIGUSR1 = 10;
 
 /**
  * Installs the OS handlers; returns a function that removes them. A Deno master runs with

@@ -5,9 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { bootEnv } from "../ipc/channel.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
-import type { Runtime, SelfCommand } from "../runtime/types.ts";
-
-const SIGUSR1 = 10;
+import { type Runtime, type SelfCommand, SIGUSR1 } from "../runtime/types.ts";
 
 /** `-e KEY=VALUE` pairs as an object (set in workers only). */
 export function rawEnv(pairs: readonly string[]): Record<string, string> {

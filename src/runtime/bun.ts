@@ -194,7 +194,7 @@ export const bunRuntime: Runtime = {
   },
   libc: once(loadLibc),
   // Bun 1.4.4 leaves SIGUSR1 to the program.
-  blockInspectorSignal: () => false,
+  blockInspectorSignal: () => {},
   setProcessTitle: (title) => writeProcessTitle(bunRuntime.libc(), title),
   provideModule,
   prepareImports,

@@ -13,6 +13,7 @@ import type {
   Runtime,
   SelfCommand,
 } from "./types.ts";
+import { SIGUSR1 } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
@@ -43,8 +44,6 @@ function loadLibc(): Libc {
   });
 }
 
-const SIGUSR1 = 10;
-
 /** Whether `signo` is blocked in this thread (SigBlk of /proc/self/status). */
 function blocked(signo: number): boolean {
   const mask = readFileSync("/proc/self/status", "utf8").match(/^SigBlk:\s*([0-9a-f]+)/m);
@@ -53,14 +52,13 @@ function blocked(signo: number): boolean {
 
 // Blocked before the program starts again, so in every thread Deno makes: a signal delivered to
 // any thread that lets it through would reach Deno's inspector trigger.
-function blockInspectorSignal(): boolean {
-  if (blocked(SIGUSR1)) return true;
+function blockInspectorSignal(): void {
+  if (blocked(SIGUSR1)) return;
   const libc = denoRuntime.libc();
   const unblock = libc.blockSignal(SIGUSR1);
   const argv = readFileSync("/proc/self/cmdline", "utf8").split("\0").slice(0, -1);
   libc.execv(EXEC_PATH, argv);
   unblock();
-  return false;
 }
 
 // One small object per request. The peer address is read only when asked for, and once:

@@ -10,6 +10,9 @@ import type {
 } from "../fetch_handler.ts";
 
 /** The libc calls the master needs to own listening sockets (via FFI). */
+/** Linux's number for SIGUSR1, as Libc's signal calls take it (Runtime.blockInspectorSignal). */
+export const SIGUSR1 = 10;
+
 export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
   setsockopt(fd: number, level: number, name: number, value: Uint8Array): number;
@@ -109,9 +112,9 @@ export interface Runtime {
    * Deno (2.9.2 on) opens a V8 inspector on 127.0.0.1:9229 when it gets SIGUSR1, whatever the
    * program listens to: this starts the program again in this process (execv, same pid and
    * argv) with the signal blocked, which the master then takes itself (`Libc.takeSignal`).
-   * Does nothing where that is not needed (Bun) or done already; returns whether it is blocked.
+   * Does nothing where that is not needed (Bun) or done already.
    */
-  blockInspectorSignal(): boolean;
+  blockInspectorSignal(): void;
   readonly version: string;
   /** Whether the runtime's TLS can verify client certificates (Deno's node:tls cannot). */
   readonly tlsClientCerts: boolean;
