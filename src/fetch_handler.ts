@@ -63,8 +63,11 @@ export interface WebSocketHandlers {
   pong?(ws: any, data: Uint8Array): unknown;
 }
 
-/** A loaded app: its fetch handler, with the `websocket` handlers its module exported, if any. */
-export type AppHandler = FetchHandler & { websocket?: WebSocketHandlers };
+/**
+ * A loaded app: its fetch handler, with the `websocket` handlers its module exported, if any, and
+ * a warning about what else it exported that appserve does not use (`Bun.serve` options).
+ */
+export type AppHandler = FetchHandler & { websocket?: WebSocketHandlers; ignored?: string };
 
 /** Options of Deno's `upgradeWebSocket`, as appserve honours them. */
 export interface UpgradeOptions {

@@ -130,6 +130,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     installWebSockets(runtime, { hub: websockets, config, log });
     runtime.rememberStaticBodies();
     const loaded = await loadApp(config.app, process.cwd(), { runtime });
+    // Every thread loads the app; one of them says what it ignores.
+    if (loaded.ignored !== undefined && index === 0) log.warning(loaded.ignored);
     websockets.setHandlers(loaded.websocket);
     app = loaded;
   } catch (error) {

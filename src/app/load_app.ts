@@ -39,9 +39,41 @@ function kindOf(value: unknown): string {
   return `${/^[aeiou]/.test(typeof value) ? "an" : "a"} ${typeof value}`;
 }
 
+// What `Bun.serve` takes beside `fetch` and `websocket`, which a Bun app's default export often
+// carries: appserve reads none of it, so a worker says so and names the setting that does it.
+const SERVE_OPTIONS: Record<string, string> = {
+  port: "use --bind",
+  hostname: "use --bind",
+  unix: "use --bind unix:PATH",
+  tls: "use --certfile and --keyfile",
+  reusePort: "use --reuse-port",
+  maxRequestBodySize: "use --limit-request-body",
+  idleTimeout: "use --keep-alive",
+  development: "no effect",
+  error: "not called: an error is logged and answered with a 500",
+  routes: "not served: every request goes to fetch",
+  static: "not served: every request goes to fetch",
+};
+
+/**
+ * The warning for `Bun.serve` options in an app's default export, or null when it has none:
+ * `{ port: 3000, fetch }` must not leave someone wondering why nothing answers on port 3000.
+ */
+export function ignoredServeOptions(app: object): string | null {
+  // Only an object literal is Bun.serve's shape: a framework's app (Hono's has `routes`) is not.
+  const proto = Object.getPrototypeOf(app);
+  if (proto !== Object.prototype && proto !== null) return null;
+  const found = Object.keys(app).filter((key) => Object.hasOwn(SERVE_OPTIONS, key));
+  if (found.length === 0) return null;
+  const each = found.map((key) => `${key} (${SERVE_OPTIONS[key]})`).join(", ");
+  const are = found.length === 1 ? "option is" : "options are";
+  return `The app's Bun serve() ${are} ignored: ${each}`;
+}
+
 /**
  * Turns an app value into a handler, or explains what shape was found. An object's `websocket`
- * (Bun's shape: `{ open, message, close, drain, ping, pong }`) comes along on the handler.
+ * (Bun's shape: `{ open, message, close, drain, ping, pong }`) comes along on the handler, and so
+ * does the warning for its `Bun.serve` options (ignoredServeOptions).
  */
 export function toHandler(app: unknown, what: string): AppHandler {
   if (typeof app === "function") return app as FetchHandler;
@@ -53,6 +85,8 @@ export function toHandler(app: unknown, what: string): AppHandler {
     const handler: AppHandler = (request, info) => target.fetch(request, info);
     const ws = target.websocket;
     if (ws !== null && typeof ws === "object") handler.websocket = ws as WebSocketHandlers;
+    const ignored = ignoredServeOptions(app);
+    if (ignored !== null) handler.ignored = ignored;
     return handler;
   }
   throw new AppLoadError(

@@ -194,6 +194,7 @@ export class Worker {
       websockets,
       loadApp: async () => {
         const app = await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime });
+        if (app.ignored !== undefined) this.#log.warning(app.ignored);
         websockets.setHandlers(app.websocket);
         return keepWebSocketHandlers(
           app,

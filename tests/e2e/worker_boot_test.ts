@@ -55,3 +55,31 @@ e2e("the master logs a line on a worker's channel that is no message, and serves
   assert.equal((await get(url)).body, "ok\n");
   await server.stop();
 });
+
+const BUN_OPTIONS_APP = join(FIXTURES, "apps", "bun_serve_options_app.ts");
+
+for (const klass of ["async", "gthread"]) {
+  e2e(
+    `-k ${klass}: a worker warns once that it ignores the Bun.serve options the app exports`,
+    async (t) => {
+      const server = start(t, [
+        "-w",
+        "1",
+        "-k",
+        klass,
+        "--threads",
+        "2",
+        "-b",
+        "127.0.0.1:0",
+        BUN_OPTIONS_APP,
+      ]);
+      const url = await server.ready(1);
+      assert.equal((await get(url)).body, "ok\n");
+      await server.waitFor(
+        /\[WARNING\] The app's Bun serve\(\) options are ignored: port \(use --bind\), hostname \(use --bind\), error \(not called/,
+      );
+      await server.stop();
+      assert.equal(server.stderr.match(/Bun serve\(\) options/g)?.length, 1, server.stderr);
+    },
+  );
+}
