@@ -69,8 +69,7 @@ Deno.test("loadApp() names the Bun.serve options an app exports, and only those"
   const bun = await loadApp("bun_serve_options_app", APPS);
   assert.equal(
     bun.ignored,
-    "The app's Bun serve() options are ignored: port (use --bind), hostname (use --bind), " +
-      "error (not called: an error is logged and answered with a 500)",
+    "The app's Bun serve() options are ignored: port (use --bind), hostname (use --bind)",
   );
   // A framework's app object has its own `routes` and the like: not Bun.serve's options.
   assert.equal((await loadApp("hono_app.ts:app", APPS)).ignored, undefined);

@@ -39,6 +39,54 @@ function kindOf(value: unknown): string {
   return `${/^[aeiou]/.test(typeof value) ? "an" : "a"} ${typeof value}`;
 }
 
+// Only an object literal is Bun.serve's shape: a framework's app (Hono's has `routes`) is not.
+function isOptionsObject(app: object): boolean {
+  const proto = Object.getPrototypeOf(app);
+  return proto === Object.prototype || proto === null;
+}
+
+type ErrorHandler = (error: unknown) => unknown;
+
+/**
+ * `handler` answering what it throws or rejects with `onError`'s Response, as `Bun.serve` calls
+ * its `error` option. Should `onError` throw or return no Response, the app's own error goes on
+ * to the worker's usual handling (logged with its stack, a 500).
+ */
+function withErrorHandler(
+  handler: FetchHandler,
+  onError: ErrorHandler,
+  self: object,
+): FetchHandler {
+  const answer = (error: unknown): Response | Promise<Response> => {
+    let result: unknown;
+    try {
+      result = onError.call(self, error);
+    } catch {
+      throw error;
+    }
+    if (result instanceof Response) return result;
+    if (!(result instanceof Promise)) throw error;
+    return result.then(
+      (r) => {
+        if (r instanceof Response) return r;
+        throw error;
+      },
+      () => {
+        throw error;
+      },
+    );
+  };
+  // Not async: a Response returned synchronously keeps the servers' fast paths.
+  return (request, info) => {
+    try {
+      const result = handler(request, info);
+      return result instanceof Response ? result : Promise.resolve(result).catch(answer);
+    } catch (error) {
+      return answer(error);
+    }
+  };
+}
+
 // What `Bun.serve` takes beside `fetch` and `websocket`, which a Bun app's default export often
 // carries: appserve reads none of it, so a worker says so and names the setting that does it.
 const SERVE_OPTIONS: Record<string, string> = {
@@ -50,7 +98,6 @@ const SERVE_OPTIONS: Record<string, string> = {
   maxRequestBodySize: "use --limit-request-body",
   idleTimeout: "use --keep-alive",
   development: "no effect",
-  error: "not called: an error is logged and answered with a 500",
   routes: "not served: every request goes to fetch",
   static: "not served: every request goes to fetch",
 };
@@ -60,9 +107,7 @@ const SERVE_OPTIONS: Record<string, string> = {
  * `{ port: 3000, fetch }` must not leave someone wondering why nothing answers on port 3000.
  */
 export function ignoredServeOptions(app: object): string | null {
-  // Only an object literal is Bun.serve's shape: a framework's app (Hono's has `routes`) is not.
-  const proto = Object.getPrototypeOf(app);
-  if (proto !== Object.prototype && proto !== null) return null;
+  if (!isOptionsObject(app)) return null;
   const found = Object.keys(app).filter((key) => Object.hasOwn(SERVE_OPTIONS, key));
   if (found.length === 0) return null;
   const each = found.map((key) => `${key} (${SERVE_OPTIONS[key]})`).join(", ");
@@ -73,7 +118,8 @@ export function ignoredServeOptions(app: object): string | null {
 /**
  * Turns an app value into a handler, or explains what shape was found. An object's `websocket`
  * (Bun's shape: `{ open, message, close, drain, ping, pong }`) comes along on the handler, and so
- * does the warning for its `Bun.serve` options (ignoredServeOptions).
+ * does the warning for its `Bun.serve` options (ignoredServeOptions); its `error`, as `Bun.serve`'s,
+ * answers what `fetch` throws.
  */
 export function toHandler(app: unknown, what: string): AppHandler {
   if (typeof app === "function") return app as FetchHandler;
@@ -81,8 +127,12 @@ export function toHandler(app: unknown, what: string): AppHandler {
     app !== null && typeof app === "object" &&
     typeof (app as { fetch?: unknown }).fetch === "function"
   ) {
-    const target = app as { fetch: FetchHandler; websocket?: unknown };
-    const handler: AppHandler = (request, info) => target.fetch(request, info);
+    const target = app as { fetch: FetchHandler; websocket?: unknown; error?: unknown };
+    const call: FetchHandler = (request, info) => target.fetch(request, info);
+    const onError = isOptionsObject(app) ? target.error : undefined;
+    const handler: AppHandler = typeof onError === "function"
+      ? withErrorHandler(call, onError as ErrorHandler, app)
+      : call;
     const ws = target.websocket;
     if (ws !== null && typeof ws === "object") handler.websocket = ws as WebSocketHandlers;
     const ignored = ignoredServeOptions(app);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { BOOT_ENV, ROLE_ENV } from "../../src/ipc/messages.ts";
 import { VERSION } from "../../src/version.ts";
 import { join } from "node:path";
-import { childPids, e2e, FIXTURES, get, hasStackTrace, run, start } from "../_helpers.ts";
+import { childPids, e2e, FIXTURES, freePort, get, hasStackTrace, run, start } from "../_helpers.ts";
 
 const BOOT = { config: {}, listeners: [], reusePort: [], age: 1 };
 
@@ -58,28 +58,34 @@ e2e("the master logs a line on a worker's channel that is no message, and serves
 
 const BUN_OPTIONS_APP = join(FIXTURES, "apps", "bun_serve_options_app.ts");
 
-for (const klass of ["async", "gthread"]) {
+const SETUPS: [string, string[]][] = [
+  ["-k async", ["-k", "async"]],
+  ["-k gthread", ["-k", "gthread", "--threads", "2"]],
+  ["--reuse-port", ["--reuse-port"]],
+];
+
+for (const [name, args] of SETUPS) {
   e2e(
-    `-k ${klass}: a worker warns once that it ignores the Bun.serve options the app exports`,
+    `${name}: an app in Bun.serve's shape gets its error handler, and a warning for the options appserve ignores`,
     async (t) => {
-      const server = start(t, [
-        "-w",
-        "1",
-        "-k",
-        klass,
-        "--threads",
-        "2",
-        "-b",
-        "127.0.0.1:0",
-        BUN_OPTIONS_APP,
-      ]);
+      // Listeners of their own must agree on a port beforehand.
+      const port = args.includes("--reuse-port") ? await freePort() : 0;
+      const server = start(t, ["-w", "1", ...args, "-b", `127.0.0.1:${port}`, BUN_OPTIONS_APP]);
       const url = await server.ready(1);
       assert.equal((await get(url)).body, "ok\n");
+      for (const [path, message] of [["throw", "thrown"], ["reject", "rejected"]]) {
+        const r = await get(`${url}/${path}`);
+        assert.deepEqual([r.status, r.body], [503, `custom error page: ${message}\n`]);
+      }
+      // The app's error handler threw: the worker's own handling, a 500 and the stack logged.
+      assert.equal((await get(`${url}/unhandled`)).status, 500);
+      await server.waitFor(/\[ERROR\] Error handling request GET \/unhandled\n[^]*Error: not mine/);
       await server.waitFor(
-        /\[WARNING\] The app's Bun serve\(\) options are ignored: port \(use --bind\), hostname \(use --bind\), error \(not called/,
+        /\[WARNING\] The app's Bun serve\(\) options are ignored: port \(use --bind\), hostname \(use --bind\)$/m,
       );
       await server.stop();
       assert.equal(server.stderr.match(/Bun serve\(\) options/g)?.length, 1, server.stderr);
+      assert.doesNotMatch(server.stderr, /Error: (thrown|rejected)/);
     },
   );
 }
