@@ -436,8 +436,10 @@ export class ResponseWriter {
       socket.write(encodeHead(head, null));
       sent += first.length + (second?.length ?? 0);
       this.bodyBytes = sent;
-      ok = writeChunk(socket, first, chunked) &&
-        (second === null || writeChunk(socket, second, chunked));
+      // Both chunks go out whatever the first write says: false asks to wait before writing
+      // more, and the wait comes next (a TLS socket says it for any large chunk).
+      ok = writeChunk(socket, first, chunked);
+      if (second !== null) ok = writeChunk(socket, second, chunked) && ok;
       socket.uncork();
       // The second read is still in flight when the first chunk was sent on its own.
       let next: Promise<ReadResult> | null = second === null ? pending : null;
