@@ -347,12 +347,14 @@ for (const klass of ["async", "sync", "gthread"]) {
       try {
         const url = (await httpsUrl(server)).replace(/\/$/, "");
         await answering(url, pki);
-        for (const [query, expected] of [
-          ["n=4&size=100000", "A100000B100000C100000D100000"],
-          ["n=4&size=100000&length=1", "A100000B100000C100000D100000"],
-          ["n=2&size=65536", "A65536B65536"],
-          ["n=3&size=1048576&length=1", "A1048576B1048576C1048576"],
-        ]) {
+        for (
+          const [query, expected] of [
+            ["n=4&size=100000", "A100000B100000C100000D100000"],
+            ["n=4&size=100000&length=1", "A100000B100000C100000D100000"],
+            ["n=2&size=65536", "A65536B65536"],
+            ["n=3&size=1048576&length=1", "A1048576B1048576C1048576"],
+          ]
+        ) {
           const out = join(dir.path, "body");
           const got = await curl(["--cacert", pki.ca, "-o", out, `${url}/?${query}`]);
           assert.equal(got.code, 0, `${query}: ${got.stderr}`);
