@@ -217,9 +217,14 @@ Deno.test("resolveConfig() rejects unknown flags with a suggestion (usage error,
   });
 });
 
-Deno.test("resolveConfig() says how to give a value that starts with a dash (usage error)", () => {
+Deno.test("resolveConfig() takes a value that starts with a dash as argparse does", () => {
   withDir({}, (dir) => {
-    const error = problem(dir, ["--deno-flags", "-A --unstable-kv", "app.ts"]);
+    // One word with a space is a value (argparse's rule), a lone "-A" is not.
+    const spaced = resolveIn(dir, ["--deno-flags", "-A --unstable-kv", "app.ts"]).config;
+    assert.equal(spaced.deno_flags, "-A --unstable-kv");
+    const short = resolveIn(dir, ["-n", "-my app", "app.ts"]).config;
+    assert.equal(short.proc_name, "-my app");
+    const error = problem(dir, ["--deno-flags", "-A", "app.ts"]);
     assert.ok(error instanceof UsageError);
     assert.equal(
       error.message,

@@ -90,7 +90,7 @@ function usageError(error: unknown, source: string): UsageError {
     if (notHere) return new UsageError(`${where}${flag} is ${notHere}`);
     return new UsageError(`${where}Unknown option "${flag}"${didYouMean(flag, ALL_FLAGS)}`);
   }
-  // `--deno-flags -A`: parseArgs will not take a word starting with "-" as a value.
+  // `--deno-flags -A`: a word starting with "-" (and without a space) is no value.
   const ambiguous = /^Option '(-{1,2}[^']+)' argument is ambiguous/.exec(message);
   if (ambiguous) {
     const flag = ambiguous[1];
@@ -116,9 +116,28 @@ for (const spec of SETTINGS as readonly SettingSpec[]) {
   for (const flag of spec.flags ?? []) BARE.set(flag, { value: spec.bareValue, accepts });
 }
 
+// Flags that take a value, as typed: `--deno-flags` and `-e`.
+const TAKES_VALUE = new Set<string>();
+for (const [long, option] of Object.entries(ARG_OPTIONS)) {
+  if (option.type !== "string") continue;
+  TAKES_VALUE.add(`--${long}`);
+  if (option.short) TAKES_VALUE.add(`-${option.short}`);
+}
+
 function withBareValues(args: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
+    // A word with a space is a value even when it starts with "-", as argparse takes it
+    // (`--deno-flags "-A --unstable-kv"`); parseArgs alone would call it ambiguous.
+    const value = args[i + 1];
+    if (
+      TAKES_VALUE.has(args[i]) && value !== undefined && value.startsWith("-") &&
+      value.includes(" ")
+    ) {
+      out.push(args[i].startsWith("--") ? `${args[i]}=${value}` : args[i] + value);
+      i++;
+      continue;
+    }
     out.push(args[i]);
     const bare = BARE.get(args[i]);
     const next = args[i + 1];
