@@ -4,6 +4,8 @@
 
 import type { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { isAbsolute } from "node:path";
+import process from "node:process";
 import type { Config } from "../config/settings.ts";
 import { ConfigError } from "../errors.ts";
 
@@ -33,7 +35,9 @@ function read(setting: string, path: string): string {
       : code === "EISDIR"
       ? "is a directory"
       : (error as Error).message;
-    throw new ConfigError(`Cannot read ${setting} "${path}": ${why}`);
+    // A relative path is read from the working folder, which --chdir may have moved.
+    const where = isAbsolute(path) ? "" : ` (in ${process.cwd()})`;
+    throw new ConfigError(`Cannot read ${setting} "${path}"${where}: ${why}`);
   }
 }
 
@@ -65,6 +69,14 @@ export async function loadTlsFiles(
     x509 = new X509Certificate(cert);
   } catch {
     throw new ConfigError(`certfile "${config.certfile}" holds no PEM certificate`);
+  }
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: *4,ENCRYPTED/.test(key)) {
+    // Python's ssl would ask for the passphrase on the terminal; a server has none to ask.
+    throw new ConfigError(
+      `keyfile "${keyPath}" is encrypted with a passphrase, which appserve cannot use: ` +
+        `decrypt it (openssl pkey -in ${keyPath} -out key.pem) and keep that file readable ` +
+        "only by the user appserve starts as",
+    );
   }
   let matches: boolean;
   try {

@@ -3,6 +3,7 @@
 // where the runtime can verify them, and every bad certificate input as a one-line start-up error.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -225,6 +226,18 @@ e2e("bad TLS input is a one-line start-up error, exit 1, before any worker start
   const pki = makePki(dir.path);
   const garbage = join(dir.path, "garbage.pem");
   writeFileSync(garbage, "not a certificate\n");
+  const encrypted = join(dir.path, "encrypted.pem");
+  const made = spawnSync("openssl", [
+    "pkey",
+    "-in",
+    pki.key,
+    "-aes256",
+    "-passout",
+    "pass:secret",
+    "-out",
+    encrypted,
+  ]);
+  assert.equal(made.status, 0, String(made.stderr));
   const cases: [string[], RegExp][] = [
     [
       ["--certfile", join(dir.path, "missing.pem"), "--keyfile", pki.key],
@@ -245,6 +258,14 @@ e2e("bad TLS input is a one-line start-up error, exit 1, before any worker start
     [
       ["--certfile", pki.cert, "--keyfile", pki.otherKey],
       /^Error: keyfile ".*other\.key" does not match the certificate in certfile ".*server\.pem"$/,
+    ],
+    [
+      ["--certfile", pki.cert, "--keyfile", encrypted],
+      /^Error: keyfile ".*encrypted\.pem" is encrypted with a passphrase, which appserve cannot use: decrypt it \(openssl pkey -in .*encrypted\.pem -out key\.pem\)/,
+    ],
+    [
+      ["--certfile", "missing.pem", "--keyfile", pki.key],
+      /^Error: Cannot read certfile "missing\.pem" \(in \/.+\): no such file$/,
     ],
     [["--keyfile", pki.key], /^Error: keyfile is set but certfile is not$/],
     [
