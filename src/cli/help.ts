@@ -10,6 +10,7 @@ import {
   renderSettingsDoc,
 } from "../config/settings_doc.ts";
 import { SECTIONS, SETTINGS, type SettingSpec } from "../config/settings.ts";
+import { gunicornOnly } from "../config/gunicorn_only.ts";
 import { ACTION_FLAGS } from "../config/sources.ts";
 import { UsageError } from "../errors.ts";
 
@@ -82,6 +83,15 @@ export function renderTopicHelp(topic: string): string {
     (s.flags ?? []).some((f) => f.replace(/^-+/, "") === word)
   );
   if (spec) return renderSettingDoc(spec) + "\n";
+  // A setting carried over from gunicorn gets the answer using it gets.
+  const planned = (SETTINGS as readonly SettingSpec[]).find((s) =>
+    !isWired(s) && (s.name === word.replaceAll("-", "_") ||
+      (s.flags ?? []).some((f) => f.replace(/^-+/, "") === word))
+  );
+  if (planned) return `"${planned.name}" is not supported yet (${planned.pending})\n`;
+  const notHere = gunicornOnly(word) ?? gunicornOnly(`--${word}`) ??
+    gunicornOnly(word.replaceAll("-", "_"));
+  if (notHere) return `"${word}" is ${notHere}\n`;
   const known = [...wired.map((s) => s.name), "settings"];
   const near = didYouMean(word.replaceAll("-", "_"), known);
   if (!topic.startsWith("-") && !near && /[.:/]/.test(topic)) return renderHelp();

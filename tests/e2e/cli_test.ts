@@ -208,6 +208,20 @@ e2e("--help SETTING and --help settings show docs/settings.md's text", async (ta
     unknown.stderr,
     'Error: No setting "sokcet_mode" (did you mean "socket_mode"?); `appserve --help settings` lists them all\n',
   );
+  // A gunicorn setting appserve refuses is answered as using it is, not as an unknown word.
+  for (
+    const [topic, answer] of [
+      ["preload_app", '"preload_app" is not supported yet (app preloading)\n'],
+      ["--preload", '"preload_app" is not supported yet (app preloading)\n'],
+      ["reload_engine", /^"reload_engine" is a gunicorn setting appserve does not support: /],
+      ["paster", /^"paster" is a gunicorn setting that does not apply to appserve: /],
+    ] as const
+  ) {
+    const refused = await run(target, ["--help", topic]);
+    assert.equal(refused.code, 0, refused.stderr);
+    if (typeof answer === "string") assert.equal(refused.stdout, answer);
+    else assert.match(refused.stdout, answer);
+  }
   // A topic close to none is as wrong: not the general help with exit 0.
   const none = await run(target, ["--help", "nosuch"]);
   assert.equal(none.code, 2, none.stdout);
