@@ -161,6 +161,7 @@ export class Exchange {
     const answeredElsewhere = !host.closed && watch !== undefined && !watch.answering(host.tag);
     if (host.closed || answeredElsewhere) {
       if (r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
+      this.writer.forget();
       if (answeredElsewhere) {
         this.answeredElsewhere = true;
         host.destroy();
@@ -249,6 +250,9 @@ export class Exchange {
           target: this.head!.target,
           bodyBytes: this.writer.bodyBytes,
           rawHeaders: this.head!.headers,
+          sentLength: this.writer.sentLength,
+          sentType: this.writer.sentType,
+          sentChunked: this.writer.sentChunked,
         });
       } catch { /* a logging hook must not take the connection down */ }
     }
