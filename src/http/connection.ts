@@ -276,27 +276,24 @@ export class Connection implements ExchangeHost, BodySink {
     const core = this.core;
     const limit = core.options.limitRequestBody ?? 0;
     let body: RequestBody | null = null;
+    // A body over the limit before the app could run: answered 413 (and logged) without it.
+    let tooLarge = false;
     if (head.chunked || head.contentLength > 0) {
       // Refused on the declared length alone, so nothing of the body is read.
-      if (limit > 0 && head.contentLength > limit) {
-        return this.badRequest(new ParseError(413, bodyTooLargeReason(limit)));
-      }
-      body = new RequestBody(this, head.contentLength, head.chunked, head.expectContinue, limit);
-      this.body = body;
-      const p = this.pending;
-      if (p !== null) {
-        const used = body.feed(p);
-        if (used < 0) {
-          return this.badRequest(
-            new ParseError(
-              body.tooLarge ? 413 : 400,
-              body.tooLarge ? bodyTooLargeReason(limit) : body.reason,
-            ),
-          );
+      if (limit > 0 && head.contentLength > limit) tooLarge = true;
+      else {
+        body = new RequestBody(this, head.contentLength, head.chunked, head.expectContinue, limit);
+        this.body = body;
+        const p = this.pending;
+        if (p !== null) {
+          const used = body.feed(p);
+          if (used < 0 && !body.tooLarge) return this.badRequest(new ParseError(400, body.reason));
+          if (used < 0) tooLarge = true;
+          else this.pending = used < p.length ? p.subarray(used) : null;
         }
-        this.pending = used < p.length ? p.subarray(used) : null;
+        if (body.done || tooLarge) this.body = null;
+        if (tooLarge) body = null;
       }
-      if (body.done) this.body = null;
     }
     const m = fetchMethod(head.method);
     const bodyless = isBodyless(m);
@@ -335,6 +332,13 @@ export class Connection implements ExchangeHost, BodySink {
     if (m === "HEAD") flags |= F_HEAD;
     if (head.keepAlive) flags |= F_KEEP_ALIVE;
     if (body !== null && head.expectContinue) this.expectBody = body;
+    if (tooLarge) {
+      // The body's bytes are not read: the connection closes after the answer.
+      this.broken = true;
+      const reason = bodyTooLargeReason(limit);
+      this.warn(413, reason);
+      return this.exchange.startRefused(request, flags, head, info, 413, reason);
+    }
     if (head.upgrade) core.options.websocket?.offer(request);
     this.exchange.start(request, flags, head, info);
   }

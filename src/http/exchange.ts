@@ -95,16 +95,7 @@ export class Exchange {
    * `info` the client as the app sees it (the connection's peer, or whom a trusted proxy named).
    */
   start(request: Request, flags: number, head: RequestHead, info: ServeInfo): void {
-    this.info = info;
-    this.head = head;
-    this.request = request;
-    this.flags = flags;
-    this.fallback = false;
-    this.refusal = 0;
-    this.refused = false;
-    this.answeredElsewhere = false;
-    if (this.options.onRequestDone !== undefined) this.started = performance.now();
-    this.options.watch?.started(this.host.tag);
+    this.begin(request, flags, head, info);
     let r: unknown;
     try {
       r = this.handler(request, info);
@@ -118,6 +109,36 @@ export class Exchange {
       return;
     }
     this.respond(r);
+  }
+
+  /**
+   * Answers `request` with `status` without the app (a body refused on its declared length): as
+   * `start` then `refuse`, the answer written and logged as any other.
+   */
+  startRefused(
+    request: Request,
+    flags: number,
+    head: RequestHead,
+    info: ServeInfo,
+    status: number,
+    reason: string,
+  ): void {
+    this.begin(request, flags, head, info);
+    this.refuse(status, reason);
+    this.respond(undefined);
+  }
+
+  private begin(request: Request, flags: number, head: RequestHead, info: ServeInfo): void {
+    this.info = info;
+    this.head = head;
+    this.request = request;
+    this.flags = flags;
+    this.fallback = false;
+    this.refusal = 0;
+    this.refused = false;
+    this.answeredElsewhere = false;
+    if (this.options.onRequestDone !== undefined) this.started = performance.now();
+    this.options.watch?.started(this.host.tag);
   }
 
   /**
