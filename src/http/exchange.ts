@@ -141,6 +141,11 @@ export class Exchange {
     this.options.watch?.started(this.host.tag);
   }
 
+  /** The client of the request under way, or of the last one (whom its body's faults concern). */
+  get client(): ServeInfo | null {
+    return this.info;
+  }
+
   /**
    * The client broke the request body while the app has the request (413, 408 or 400): that is
    * the answer, whatever the app makes of it. The first refusal of a request counts.

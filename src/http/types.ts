@@ -137,6 +137,10 @@ export interface HttpOptions {
   ): void;
   /** Called when a response body the app gave fails after its head was sent (the reply is cut). */
   onBodyError?(error: unknown, request: Request): void;
-  /** Called for a request rejected by the parser (status 400/414/431/...), before the error reply. */
-  onBadRequest?(status: number, reason: string, remote: RemoteAddr): void;
+  /**
+   * Called for a request rejected by the parser (status 400/414/431/...), before the error reply,
+   * and for a request body refused (413, 408, 400). `remote`: the client, as far as it is known;
+   * `peer`: the connection's peer, when that is another (a proxy that named the client).
+   */
+  onBadRequest?(status: number, reason: string, remote: RemoteAddr, peer?: RemoteAddr): void;
 }
