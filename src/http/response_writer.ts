@@ -254,7 +254,10 @@ export class ResponseWriter {
    * once; otherwise null, and `done` gets it once the body was read. Never throws.
    */
   write(response: Response, flags: number, done: (outcome: Outcome) => void): Outcome | null {
-    this.forget();
+    this.bodyBytes = 0;
+    this.sentLength = -1;
+    this.sentType = null;
+    this.sentChunked = false;
     this.error = undefined;
     const status = response.status;
     if (status < 200) {
