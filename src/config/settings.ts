@@ -624,7 +624,10 @@ export const SETTINGS = [
     type: string(),
     default: DEFAULT_ACCESS_LOG_FORMAT,
     doc: "Access log line format with gunicorn's atoms: h l u t r m U q H s B b f a T D M L p, " +
-      "{header}i, {header}o, {variable}e. Unknown atoms render as -, as in gunicorn.",
+      "{header}i, {header}o, {variable}e. Unknown atoms render as -, as in gunicorn. " +
+      "{header}o is the response's header as sent: Content-Length, Transfer-Encoding and a " +
+      "Content-Type the server wrote itself are logged as written, not as the app's headers " +
+      "have them (under --reuse-port, where the runtime's server writes the head, the app's).",
   },
   {
     name: "log_format",

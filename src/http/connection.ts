@@ -22,7 +22,13 @@ import { HeadScanner, parseHead } from "./parser.ts";
 import type { HeadLimits, RequestHead } from "./parser.ts";
 import { encodeHead, F_HEAD, F_HTTP10, F_KEEP_ALIVE, ResponseWriter } from "./response_writer.ts";
 import { bodyTooLargeReason, CONTINUE_REPLY, rawStatusReply } from "./status_reply.ts";
-import { type FetchHandler, type HttpOptions, ParseError, type ServeInfo } from "./types.ts";
+import {
+  type FetchHandler,
+  type HttpOptions,
+  ParseError,
+  type RemoteAddr,
+  type ServeInfo,
+} from "./types.ts";
 import type { PendingUpgrade, Session, SessionEnd } from "./websocket/hub.ts";
 
 /** What every connection of one server shares. */
@@ -108,6 +114,8 @@ export class Connection implements ExchangeHost, BodySink {
   private readonly core: ServerCore;
   /** The connection's client: the socket's peer, or whom a PROXY header named. */
   info: ServeInfo;
+  /** The socket's peer (a proxy, when a PROXY header names another client). */
+  private readonly peer: RemoteAddr;
   /** The peer is a trusted proxy: its forwarding headers are believed. */
   private trusted: boolean;
   /** A PROXY protocol header may still start the connection. */
@@ -142,6 +150,7 @@ export class Connection implements ExchangeHost, BodySink {
     this.core = core;
     this.tag = core.options.watch?.opened(peer) ?? -1;
     this.info = new ConnInfo(peer, core.unix, core.options.websocket);
+    this.peer = this.info.remoteAddr;
     const trust = core.options.forwarded;
     this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
     this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off";
@@ -276,27 +285,24 @@ export class Connection implements ExchangeHost, BodySink {
     const core = this.core;
     const limit = core.options.limitRequestBody ?? 0;
     let body: RequestBody | null = null;
+    // A body over the limit before the app could run: answered 413 (and logged) without it.
+    let tooLarge = false;
     if (head.chunked || head.contentLength > 0) {
       // Refused on the declared length alone, so nothing of the body is read.
-      if (limit > 0 && head.contentLength > limit) {
-        return this.badRequest(new ParseError(413, bodyTooLargeReason(limit)));
-      }
-      body = new RequestBody(this, head.contentLength, head.chunked, head.expectContinue, limit);
-      this.body = body;
-      const p = this.pending;
-      if (p !== null) {
-        const used = body.feed(p);
-        if (used < 0) {
-          return this.badRequest(
-            new ParseError(
-              body.tooLarge ? 413 : 400,
-              body.tooLarge ? bodyTooLargeReason(limit) : body.reason,
-            ),
-          );
+      if (limit > 0 && head.contentLength > limit) tooLarge = true;
+      else {
+        body = new RequestBody(this, head.contentLength, head.chunked, head.expectContinue, limit);
+        this.body = body;
+        const p = this.pending;
+        if (p !== null) {
+          const used = body.feed(p);
+          if (used < 0 && !body.tooLarge) return this.badRequest(new ParseError(400, body.reason));
+          if (used < 0) tooLarge = true;
+          else this.pending = used < p.length ? p.subarray(used) : null;
         }
-        this.pending = used < p.length ? p.subarray(used) : null;
+        if (body.done || tooLarge) this.body = null;
+        if (tooLarge) body = null;
       }
-      if (body.done) this.body = null;
     }
     const m = fetchMethod(head.method);
     const bodyless = isBodyless(m);
@@ -318,7 +324,7 @@ export class Connection implements ExchangeHost, BodySink {
         scheme,
       );
     } catch (err) {
-      return this.badRequest(err);
+      return this.badRequest(err, info);
     }
     this.state = S_BUSY;
     // While the app waits for a body, the body must keep arriving (a client told to wait for
@@ -335,6 +341,13 @@ export class Connection implements ExchangeHost, BodySink {
     if (m === "HEAD") flags |= F_HEAD;
     if (head.keepAlive) flags |= F_KEEP_ALIVE;
     if (body !== null && head.expectContinue) this.expectBody = body;
+    if (tooLarge) {
+      // The body's bytes are not read: the connection closes after the answer.
+      this.broken = true;
+      const reason = bodyTooLargeReason(limit);
+      this.warn(413, reason, info);
+      return this.exchange.startRefused(request, flags, head, info, 413, reason);
+    }
     if (head.upgrade) core.options.websocket?.offer(request);
     this.exchange.start(request, flags, head, info);
   }
@@ -459,7 +472,7 @@ export class Connection implements ExchangeHost, BodySink {
 
   // The client broke the request while the app has it: logged, and its answer is `status`.
   private refuse(status: number, message: string): void {
-    this.warn(status, message);
+    this.warn(status, message, this.exchange.client ?? this.info);
     if (this.state === S_BUSY) this.exchange.refuse(status, message);
   }
 
@@ -473,18 +486,21 @@ export class Connection implements ExchangeHost, BodySink {
     this.bodyPause();
   }
 
-  private badRequest(err: unknown): void {
+  private badRequest(err: unknown, client: ServeInfo = this.info): void {
     const status = err instanceof ParseError ? err.status : 400;
     const message = err instanceof Error ? err.message : "bad request";
-    this.warn(status, message);
+    this.warn(status, message, client);
     this.sendError(status, message);
   }
 
-  private warn(status: number, message: string): void {
+  // Names the client (whom a PROXY header or a trusted proxy's headers named, if one did) and
+  // the peer it came through, when that is another.
+  private warn(status: number, message: string, client: ServeInfo): void {
     const hook = this.core.options.onBadRequest;
     if (hook !== undefined) {
+      const remote = client.remoteAddr;
       try {
-        hook(status, message, this.info.remoteAddr);
+        hook(status, message, remote, remote === this.peer ? undefined : this.peer);
       } catch { /* a logging hook must not take the connection down */ }
     }
   }

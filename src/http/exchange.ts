@@ -95,16 +95,7 @@ export class Exchange {
    * `info` the client as the app sees it (the connection's peer, or whom a trusted proxy named).
    */
   start(request: Request, flags: number, head: RequestHead, info: ServeInfo): void {
-    this.info = info;
-    this.head = head;
-    this.request = request;
-    this.flags = flags;
-    this.fallback = false;
-    this.refusal = 0;
-    this.refused = false;
-    this.answeredElsewhere = false;
-    if (this.options.onRequestDone !== undefined) this.started = performance.now();
-    this.options.watch?.started(this.host.tag);
+    this.begin(request, flags, head, info);
     let r: unknown;
     try {
       r = this.handler(request, info);
@@ -118,6 +109,41 @@ export class Exchange {
       return;
     }
     this.respond(r);
+  }
+
+  /**
+   * Answers `request` with `status` without the app (a body refused on its declared length): as
+   * `start` then `refuse`, the answer written and logged as any other.
+   */
+  startRefused(
+    request: Request,
+    flags: number,
+    head: RequestHead,
+    info: ServeInfo,
+    status: number,
+    reason: string,
+  ): void {
+    this.begin(request, flags, head, info);
+    this.refuse(status, reason);
+    this.respond(undefined);
+  }
+
+  private begin(request: Request, flags: number, head: RequestHead, info: ServeInfo): void {
+    this.info = info;
+    this.head = head;
+    this.request = request;
+    this.flags = flags;
+    this.fallback = false;
+    this.refusal = 0;
+    this.refused = false;
+    this.answeredElsewhere = false;
+    if (this.options.onRequestDone !== undefined) this.started = performance.now();
+    this.options.watch?.started(this.host.tag);
+  }
+
+  /** The client of the request under way, or of the last one (whom its body's faults concern). */
+  get client(): ServeInfo | null {
+    return this.info;
   }
 
   /**
@@ -161,6 +187,7 @@ export class Exchange {
     const answeredElsewhere = !host.closed && watch !== undefined && !watch.answering(host.tag);
     if (host.closed || answeredElsewhere) {
       if (r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
+      this.writer.forget();
       if (answeredElsewhere) {
         this.answeredElsewhere = true;
         host.destroy();
@@ -249,6 +276,9 @@ export class Exchange {
           target: this.head!.target,
           bodyBytes: this.writer.bodyBytes,
           rawHeaders: this.head!.headers,
+          sentLength: this.writer.sentLength,
+          sentType: this.writer.sentType,
+          sentChunked: this.writer.sentChunked,
         });
       } catch { /* a logging hook must not take the connection down */ }
     }

@@ -172,6 +172,14 @@ function uncork(socket: Socket): void {
 export class ResponseWriter {
   /** Body bytes written for the current response (for the access log). */
   bodyBytes = 0;
+  // The head's fields the writer decides, as sent for the current response (for the access
+  // log): set as the head goes out, read only when a format asks for them.
+  /** The content-length sent, -1: none. */
+  sentLength = -1;
+  /** The content-type the writer added (one the runtime keeps out of the headers), else null. */
+  sentType: string | null = null;
+  /** The body went out chunked. */
+  sentChunked = false;
   /** Why the last response ended `unsent` or `cut`. */
   error: unknown = undefined;
   readonly #socket: Socket;
@@ -203,6 +211,14 @@ export class ResponseWriter {
       this.#lastTypeAscii = !NON_ASCII_RE.test(type);
     }
     return this.#lastTypeAscii;
+  }
+
+  /** Nothing of the current response went out (yet): the access log's record of it is empty. */
+  forget(): void {
+    this.bodyBytes = 0;
+    this.sentLength = -1;
+    this.sentType = null;
+    this.sentChunked = false;
   }
 
   /** The peer is gone: stop reading the body under way, wake a wait for 'drain'. */
@@ -239,6 +255,9 @@ export class ResponseWriter {
    */
   write(response: Response, flags: number, done: (outcome: Outcome) => void): Outcome | null {
     this.bodyBytes = 0;
+    this.sentLength = -1;
+    this.sentType = null;
+    this.sentChunked = false;
     this.error = undefined;
     const status = response.status;
     if (status < 200) {
@@ -276,7 +295,10 @@ export class ResponseWriter {
             ? 0
             : this.#knownLength?.(response) ?? -1;
         }
-        if (fixedLength >= 0) head += "content-length: " + fixedLength + "\r\n";
+        if (fixedLength >= 0) {
+          head += "content-length: " + fixedLength + "\r\n";
+          this.sentLength = fixedLength;
+        }
       }
       discardBody(body);
       this.#socket.write(encodeHead(head + (keep ? KEEP_LINE : CLOSE_LINE) + "\r\n", null));
@@ -294,6 +316,7 @@ export class ResponseWriter {
       if (type !== null) {
         head += "content-type: " + type + "\r\n";
         typeAscii = this.#ascii(type);
+        this.sentType = type;
       }
       const length = text ? Buffer.byteLength(whole, "utf8") : whole.length;
       head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + length + "\r\n\r\n";
@@ -310,17 +333,22 @@ export class ResponseWriter {
         if (ascii) this.#socket.write(head + whole, "utf8");
         else this.#socket.write(encodeHeadText(head, whole));
       }
-      this.bodyBytes = length;
+      this.bodyBytes = this.sentLength = length;
       return keep ? "keep" : "close";
     }
 
     if (body === null) {
       head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: 0\r\n\r\n";
       this.#socket.write(encodeHead(head, null));
+      this.sentLength = 0;
       return keep ? "keep" : "close";
     }
 
-    if (type !== null) head += "content-type: " + type + "\r\n";
+    if (type !== null) {
+      head += "content-type: " + type + "\r\n";
+      // Taken back if the body fails before the head goes out (#writeBody).
+      this.sentType = type;
+    }
     // A length the runtime knows (large bytes', a file's): sent raw, not chunked, as its server.
     if (fixedLength < 0) fixedLength = this.#knownLength?.(response) ?? -1;
     // The promise is dropped on purpose: the outcome goes to `done`, which saves a promise
@@ -355,6 +383,7 @@ export class ResponseWriter {
         this.#reader = null;
         head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: 0\r\n\r\n";
         this.#socket.write(encodeHead(head, null));
+        this.sentLength = 0;
         outcome = keep ? "keep" : "close";
       } else {
         first = toBytes(r1.value);
@@ -369,8 +398,10 @@ export class ResponseWriter {
           // The first chunk goes out now; the second read is awaited by the slow path.
         } else if (r2.done) {
           this.#reader = null;
-          if (this.#aborted) outcome = "close";
-          else {
+          if (this.#aborted) {
+            this.forget();
+            outcome = "close";
+          } else {
             head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + first.length +
               "\r\n\r\n";
             if (first.length <= COPY_CHUNK_MAX) this.#socket.write(encodeHead(head, first));
@@ -380,7 +411,7 @@ export class ResponseWriter {
               this.#socket.write(encodeHead(head, null));
               this.#socket.write(first);
             }
-            this.bodyBytes = first.length;
+            this.bodyBytes = this.sentLength = first.length;
             outcome = keep ? "keep" : "close";
           }
         } else second = toBytes(r2.value);
@@ -390,6 +421,7 @@ export class ResponseWriter {
       p2?.catch(ignore);
       this.#reader = null;
       this.error = err;
+      this.forget();
       outcome = "unsent";
     }
     if (outcome === null) {
@@ -429,6 +461,8 @@ export class ResponseWriter {
       ? "content-length: " + fixedLength + "\r\n"
       : "";
     head += "\r\n";
+    this.sentLength = fixedLength;
+    this.sentChunked = chunked;
     let sent = 0;
     let ok = true;
     try {

@@ -20,6 +20,14 @@ export interface RequestDetails {
   bodyBytes: number;
   /** For a WebSocket session (status 101): every byte received after the request head. */
   bytesIn?: number;
+  // The head's fields appserve's writer decides rather than the app, as it sent them (absent
+  // where the runtime's own server wrote the head: the app's headers are all that is known).
+  /** The Content-Length sent, -1 for none. */
+  sentLength?: number;
+  /** A Content-Type the writer added (one the runtime keeps out of `response.headers`), or null. */
+  sentType?: string | null;
+  /** Whether the body was sent with `Transfer-Encoding: chunked`. */
+  sentChunked?: boolean;
   /**
    * The request's header fields as received (names in their own case), when
    * appserve's HTTP layer parsed them: cheaper to scan than `request.headers`.
@@ -129,6 +137,10 @@ export interface HttpOptions {
   ): void;
   /** Called when a response body the app gave fails after its head was sent (the reply is cut). */
   onBodyError?(error: unknown, request: Request): void;
-  /** Called for a request rejected by the parser (status 400/414/431/...), before the error reply. */
-  onBadRequest?(status: number, reason: string, remote: RemoteAddr): void;
+  /**
+   * Called for a request rejected by the parser (status 400/414/431/...), before the error reply,
+   * and for a request body refused (413, 408, 400). `remote`: the client, as far as it is known;
+   * `peer`: the connection's peer, when that is another (a proxy that named the client).
+   */
+  onBadRequest?(status: number, reason: string, remote: RemoteAddr, peer?: RemoteAddr): void;
 }

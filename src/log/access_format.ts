@@ -62,6 +62,30 @@ function requestHeader(e: AccessEntry, name: string): string {
   return found ?? "-";
 }
 
+/**
+ * A response header as it went out, "-" when none did: the app's, but the fields the writer
+ * decides itself (framing, a type the runtime keeps out of the headers) as the writer sent them,
+ * when it says (RequestDetails.sentLength and the like: not for the runtime's native server).
+ */
+function responseHeader(key: string): (e: AccessEntry) => string {
+  const app = (e: AccessEntry) => e.response.headers.get(key) ?? "-";
+  switch (key.toLowerCase()) {
+    case "content-length":
+      return (e) => {
+        const n = e.details.sentLength;
+        return n === undefined ? app(e) : n < 0 ? "-" : String(n);
+      };
+    case "content-type":
+      return (e) => e.response.headers.get(key) ?? e.details.sentType ?? "-";
+    case "transfer-encoding":
+      return (e) => {
+        const chunked = e.details.sentChunked;
+        return chunked === undefined ? app(e) : chunked ? "chunked" : "-";
+      };
+  }
+  return app;
+}
+
 function basicUser(e: AccessEntry): string {
   const auth = requestHeader(e, "authorization");
   if (!/^basic /i.test(auth)) return "-";
@@ -126,7 +150,7 @@ function atomParts(name: string): readonly Part[] {
     const key = braced[1];
     const lower = key.toLowerCase();
     if (braced[2] === "i") return [text((e) => requestHeader(e, lower))];
-    if (braced[2] === "o") return [text((e) => e.response.headers.get(key) ?? "-")];
+    if (braced[2] === "o") return [text(responseHeader(key))];
     return [text(() => process.env[key] ?? "-")];
   }
   // Unknown atoms render as "-", as in gunicorn (hasOwn: "constructor" is no atom either).

@@ -79,7 +79,10 @@ export function httpOptions(
     bodyTimeout: config.body_timeout,
     onAcceptError: (message) => log.warning(message),
     backlog: config.backlog,
-    onBadRequest: (status, reason, remote) =>
-      log.warning(`Invalid request from ip=${remote.hostname || "unix"}: ${reason} (${status})`),
+    onBadRequest: (status, reason, remote, peer) =>
+      log.warning(
+        `Invalid request from ip=${remote.hostname || "unix"}` +
+          `${peer ? ` (via ${peer.hostname || "unix"})` : ""}: ${reason} (${status})`,
+      ),
   };
 }

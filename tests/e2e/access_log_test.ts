@@ -431,3 +431,83 @@ for (const [name, flags] of ABANDON_CLASSES) {
     },
   );
 }
+
+// `{name}o` is the head as it went out: the length and framing the server chose and a type the
+// runtime keeps out of the app's headers (Bun's for a string body) are logged as sent, not as
+// the app's headers have them (none).
+e2e("{name}o logs the content-type, content-length and transfer-encoding sent", async (target) => {
+  const dir = tempDir();
+  const file = join(dir.path, "access.log");
+  const server = start(target, [
+    ...["--access-logfile", file, "-b", "127.0.0.1:0"],
+    ...[
+      "--access-logformat",
+      "%(U)s|%({Content-Type}o)s|%({content-length}o)s|%({transfer-encoding}o)s",
+    ],
+    THREADS_APP,
+  ]);
+  try {
+    const url = await server.ready(1);
+    const hello = await get(`${url}/hello`);
+    const bytes = await get(`${url}/bytes`);
+    const events = await get(`${url}/events?n=3&ms=10`);
+    await eventually(() => readFileSync(file, "utf8").includes("/events|"), "the lines");
+    const line = (path: string) =>
+      readFileSync(file, "utf8").split("\n").find((l) => l.startsWith(`${path}|`))!.split("|");
+    const [, helloType, helloLength, helloFraming] = line("/hello");
+    assert.equal(helloType.toLowerCase(), String(hello.headers["content-type"]).toLowerCase());
+    assert.equal(helloType.toLowerCase(), "text/plain;charset=utf-8");
+    assert.equal(helloLength, String(hello.body.length));
+    assert.equal(helloLength, hello.headers["content-length"]);
+    assert.equal(helloFraming, "-");
+    const [, bytesType, bytesLength, bytesFraming] = line("/bytes");
+    assert.equal(bytesType, String(bytes.headers["content-type"] ?? "-"));
+    assert.equal(bytesLength, "100000");
+    assert.equal(bytesFraming, "-");
+    assert.deepEqual(line("/events").slice(1), ["text/event-stream", "-", "chunked"]);
+    assert.equal(events.headers["transfer-encoding"], "chunked");
+  } finally {
+    await server.stop();
+    dir.remove();
+  }
+});
+
+// The writer's record of a response is the current one's: a request whose client left before
+// its answer was written logs none of the bytes or head of the one before on its connection.
+e2e(
+  "a kept-alive request whose client left before its answer logs nothing sent",
+  async (target) => {
+    const dir = tempDir();
+    const file = join(dir.path, "access.log");
+    const server = start(target, [
+      ...["--access-logfile", file, "-b", "127.0.0.1:0"],
+      ...["--access-logformat", "%(q)s %(s)s %(b)s %({content-length}o)s", PID_APP],
+    ]);
+    try {
+      const url = await server.ready(1);
+      const socket = await rawConnect(Number(new URL(url).port));
+      socket.on("error", () => {});
+      let text = "";
+      const answered = new Promise<void>((resolve) =>
+        socket.on("data", (d: Uint8Array) => {
+          text += new TextDecoder().decode(d);
+          if (text.includes("hello pid")) resolve();
+        })
+      );
+      socket.write("GET /?q=first HTTP/1.1\r\nHost: x\r\n\r\n");
+      await answered;
+      socket.write("GET /slow?ms=500&q=second HTTP/1.1\r\nHost: x\r\n\r\n");
+      await sleep(100);
+      // A reset, not a half-close (after which the answer would still be written).
+      socket.resetAndDestroy();
+      await eventually(() => readFileSync(file, "utf8").includes("q=second "), "the second line");
+      const lines = readFileSync(file, "utf8");
+      // Before: the second request's line had the first one's 15 bytes.
+      assert.match(lines, /^ms=500&q=second 200 - -$/m);
+      assert.match(lines, /^q=first 200 (\d+) \1$/m);
+    } finally {
+      await server.stop();
+      dir.remove();
+    }
+  },
+);
