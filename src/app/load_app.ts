@@ -5,9 +5,13 @@ import { existsSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { AppLoadError } from "../errors.ts";
-import type { AppHandler, FetchHandler, WebSocketHandlers } from "../fetch_handler.ts";
+import type { AppHandler, FetchHandler, ServeInfo, WebSocketHandlers } from "../fetch_handler.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { type AppSpec, AppSpecError, parseAppSpec } from "./app_spec.ts";
+import { routesHandler, servedRouteCount } from "./bun_routes.ts";
+
+// The router of Bun's `routes`, for whoever serves an app's routes without the rest of toHandler.
+export { routesHandler };
 import { describeUserError, userErrorText } from "./user_error.ts";
 
 const EXTENSIONS = [".ts", ".js", ".tsx", ".mjs", ".jsx", ".mts"];
@@ -98,8 +102,6 @@ const SERVE_OPTIONS: Record<string, string> = {
   maxRequestBodySize: "use --limit-request-body",
   idleTimeout: "use --keep-alive",
   development: "no effect",
-  routes: "not served: every request goes to fetch",
-  static: "not served: every request goes to fetch",
 };
 
 /**
@@ -116,28 +118,50 @@ export function ignoredServeOptions(app: object): string | null {
 }
 
 /**
+ * The `routes` of an app in Bun.serve's shape, or null: `static`, their older name, when it has no
+ * `routes` (beside them Bun ignores it).
+ */
+function routesOf(app: object): Record<string, unknown> | null {
+  if (!isOptionsObject(app)) return null;
+  const { routes, static: old } = app as { routes?: unknown; static?: unknown };
+  const name = routes !== undefined ? "routes" : "static";
+  const value = routes ?? old;
+  if (value === undefined) return null;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new AppLoadError(`The app's ${name} is ${kindOf(value)}; expected an object of paths`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
  * Turns an app value into a handler, or explains what shape was found. An object's `websocket`
  * (Bun's shape: `{ open, message, close, drain, ping, pong }`) comes along on the handler, and so
- * does the warning for its `Bun.serve` options (ignoredServeOptions); its `error`, as `Bun.serve`'s,
- * answers what `fetch` throws.
+ * does the warning for its `Bun.serve` options (ignoredServeOptions); its `routes` answer as under
+ * `Bun.serve` (bun_routes.ts), before `fetch`, which may then be left out; its `error`, as
+ * `Bun.serve`'s, answers what `fetch` or a route throws.
  */
 export function toHandler(app: unknown, what: string): AppHandler {
   if (typeof app === "function") return app as FetchHandler;
-  if (
-    app !== null && typeof app === "object" &&
-    typeof (app as { fetch?: unknown }).fetch === "function"
-  ) {
-    const target = app as { fetch: FetchHandler; websocket?: unknown; error?: unknown };
-    const call: FetchHandler = (request, info) => target.fetch(request, info);
-    const onError = isOptionsObject(app) ? target.error : undefined;
-    const handler: AppHandler = typeof onError === "function"
-      ? withErrorHandler(call, onError as ErrorHandler, app)
-      : call;
-    const ws = target.websocket;
-    if (ws !== null && typeof ws === "object") handler.websocket = ws as WebSocketHandlers;
-    const ignored = ignoredServeOptions(app);
-    if (ignored !== null) handler.ignored = ignored;
-    return handler;
+  if (app !== null && typeof app === "object") {
+    const target = app as { fetch?: unknown; websocket?: unknown; error?: unknown };
+    const hasFetch = typeof target.fetch === "function";
+    const routes = routesOf(app);
+    if (hasFetch || (routes !== null && servedRouteCount(routes) > 0)) {
+      const fetch = hasFetch
+        ? (request: Request, info: ServeInfo) =>
+          (target as { fetch: FetchHandler }).fetch(request, info)
+        : null;
+      const call: FetchHandler = routes === null ? fetch! : routesHandler(routes, fetch);
+      const onError = isOptionsObject(app) ? target.error : undefined;
+      const handler: AppHandler = typeof onError === "function"
+        ? withErrorHandler(call, onError as ErrorHandler, app)
+        : call;
+      const ws = target.websocket;
+      if (ws !== null && typeof ws === "object") handler.websocket = ws as WebSocketHandlers;
+      const ignored = ignoredServeOptions(app);
+      if (ignored !== null) handler.ignored = ignored;
+      return handler;
+    }
   }
   throw new AppLoadError(
     `${what} is ${

@@ -1,0 +1,288 @@
+// `routes` of an app written as Bun.serve's options (Bun 1.2.3+), served as Bun's router serves
+// them: compiled once at load into a tree of path segments, searched per request static child
+// first, then `:param`, then a trailing `*`, backtracking when a branch has no route for the
+// method. What Bun refuses at serve() is refused here at load, as one line.
+
+import { AppLoadError } from "../errors.ts";
+import type { FetchHandler, ServeInfo } from "../fetch_handler.ts";
+
+type RouteHandler = (this: ServeInfo, request: Request, info: ServeInfo) => unknown;
+
+/** What a route answers a method with: a handler, or a Response cloned for each request. */
+type Answer = RouteHandler | Response;
+
+/** A route's value, compiled: every method alike, one per method, or `false` (to fetch). */
+interface Leaf {
+  any: Answer | null;
+  methods: Record<string, Answer> | null;
+  toFetch: boolean;
+}
+
+interface Node {
+  leaf: Leaf | null;
+  statics: Map<string, Node> | null;
+  params: { name: string; node: Node }[] | null;
+  wildcard: Leaf | null;
+}
+
+/** The methods Bun takes as keys of a per-method route (others, lowercase ones too, it refuses). */
+const METHODS = new Set([
+  "GET",
+  "POST",
+  "PUT",
+  "DELETE",
+  "PATCH",
+  "HEAD",
+  "OPTIONS",
+  "CONNECT",
+  "TRACE",
+]);
+
+// A Leaf that sends the request to fetch (or the 404) whatever a wider route would have said.
+const TO_FETCH: Leaf = { any: null, methods: null, toFetch: true };
+
+// What a request that matched a `false` route, or none, is answered with when there is no fetch:
+// Bun's 404, with no body.
+const notFound: FetchHandler = () => new Response(null, { status: 404 });
+
+function newNode(): Node {
+  return { leaf: null, statics: null, params: null, wildcard: null };
+}
+
+function answerOf(value: unknown, where: string): Answer {
+  if (typeof value === "function") return value as RouteHandler;
+  if (value instanceof Response) {
+    // Cloned per request: one already read has nothing left to give.
+    if (value.bodyUsed) {
+      throw new AppLoadError(`${where} is a Response whose body was already read`);
+    }
+    return value;
+  }
+  throw new AppLoadError(
+    `${where} is ${describe(value)}; expected a Response or a handler function`,
+  );
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") return "an object";
+  return `${/^[aeiou]/.test(typeof value) ? "an" : "a"} ${typeof value}`;
+}
+
+/** The route's value as a Leaf; null for `undefined` (Bun leaves the path unrouted). */
+function leafOf(value: unknown, where: string): Leaf | null {
+  if (value === undefined) return null;
+  if (value === false) return TO_FETCH;
+  if (typeof value === "function" || value instanceof Response) {
+    return { any: answerOf(value, where), methods: null, toFetch: false };
+  }
+  if (value instanceof Blob) {
+    throw new AppLoadError(
+      `${where} is a file (a Blob); appserve serves no file routes: return new Response(file) from a handler`,
+    );
+  }
+  if (value === null || typeof value !== "object") {
+    throw new AppLoadError(
+      `${where} is ${describe(value)}; expected a Response, a handler, { GET, POST, ... } or false`,
+    );
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof record.index === "string") {
+    throw new AppLoadError(
+      `${where} is an HTML import: Bun's bundler serves those, appserve does not (build the page and serve its files from a handler)`,
+    );
+  }
+  if (typeof record.dir === "string") {
+    throw new AppLoadError(
+      `${where} is a directory route ({ dir }): appserve serves none; serve the files from a handler or put nginx in front`,
+    );
+  }
+  const methods: Record<string, Answer> = {};
+  const keys = Object.keys(record);
+  if (keys.length === 0) {
+    throw new AppLoadError(`${where} is an empty object; expected { GET, POST, ... }`);
+  }
+  for (const key of keys) {
+    if (!METHODS.has(key)) {
+      throw new AppLoadError(
+        `${where} has key "${key}"; a per-method route takes ${[...METHODS].join(", ")}`,
+      );
+    }
+    const one = record[key];
+    // A method set to false or undefined is as if not listed (Bun: the search goes on).
+    if (one === false || one === undefined) continue;
+    methods[key] = answerOf(one, `${where}.${key}`);
+  }
+  // HEAD gets GET's answer (the body is not sent), as under Bun.
+  if (methods.HEAD === undefined && methods.GET !== undefined) methods.HEAD = methods.GET;
+  return { any: null, methods, toFetch: false };
+}
+
+function add(root: Node, path: string, leaf: Leaf): void {
+  const segments = path.slice(1).split("/");
+  let node = root;
+  const names = new Set<string>();
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i];
+    if (segment === "*") {
+      // Bun serves `*` only as the last segment; elsewhere the route never matches.
+      if (i === segments.length - 1 && node.wildcard === null) node.wildcard = leaf;
+      return;
+    }
+    if (segment.startsWith(":")) {
+      const name = segment.slice(1);
+      if (name !== "" && names.has(name)) {
+        throw new AppLoadError(`Route "${path}" names the parameter "${name}" twice`);
+      }
+      names.add(name);
+      node.params ??= [];
+      let next = node.params.find((p) => p.name === name)?.node;
+      if (next === undefined) node.params.push({ name, node: next = newNode() });
+      node = next;
+    } else {
+      node.statics ??= new Map();
+      let next = node.statics.get(segment);
+      if (next === undefined) node.statics.set(segment, next = newNode());
+      node = next;
+    }
+  }
+  node.leaf ??= leaf;
+}
+
+// The first leaf that takes METHOD, static children before params before a wildcard; the
+// parameters' raw values pushed on `found` (name, value pairs) along the way.
+function search(
+  node: Node,
+  segments: string[],
+  i: number,
+  method: string,
+  found: string[],
+): Leaf | null {
+  if (i === segments.length) {
+    if (node.leaf !== null && takes(node.leaf, method)) return node.leaf;
+  } else {
+    const segment = segments[i];
+    const next = node.statics?.get(segment);
+    if (next !== undefined) {
+      const leaf = search(next, segments, i + 1, method, found);
+      if (leaf !== null) return leaf;
+    }
+    if (node.params !== null && segment !== "") {
+      for (const param of node.params) {
+        const depth = found.length;
+        found.push(param.name, segment);
+        const leaf = search(param.node, segments, i + 1, method, found);
+        if (leaf !== null) return leaf;
+        found.length = depth;
+      }
+    }
+  }
+  if (node.wildcard !== null && i < segments.length && takes(node.wildcard, method)) {
+    return node.wildcard;
+  }
+  return null;
+}
+
+function takes(leaf: Leaf, method: string): boolean {
+  return leaf.toFetch || leaf.any !== null || leaf.methods![method] !== undefined;
+}
+
+const REPLACEMENT = [0xef, 0xbf, 0xbd];
+
+/** A parameter's value percent-decoded, invalid escapes and UTF-8 as U+FFFD (as Bun does). */
+export function decodeParam(raw: string): string {
+  if (!raw.includes("%")) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    const bytes: number[] = [];
+    for (let i = 0; i < raw.length; i++) {
+      const c = raw.charCodeAt(i);
+      if (c !== 0x25) {
+        bytes.push(c);
+        continue;
+      }
+      const hex = raw.slice(i + 1, i + 3);
+      if (/^[0-9a-fA-F]{2}$/.test(hex)) bytes.push(parseInt(hex, 16));
+      else bytes.push(...REPLACEMENT);
+      if (hex.length === 2) i += 2;
+    }
+    return new TextDecoder().decode(new Uint8Array(bytes));
+  }
+}
+
+/** The path of a request's URL: from the first `/` after the authority to `?` or `#`. */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  let end = url.indexOf("?", start);
+  const hash = url.indexOf("#", start);
+  if (hash >= 0 && (end < 0 || hash < end)) end = hash;
+  return end < 0 ? url.slice(start) : url.slice(start, end);
+}
+
+/** The number of routes `routes` holds that can answer (the `false` and `undefined` ones aside). */
+export function servedRouteCount(routes: Record<string, unknown>): number {
+  return Object.values(routes).filter((v) => v !== false && v !== undefined).length;
+}
+
+/**
+ * A handler that answers ROUTES as `Bun.serve` does, and hands what none of them takes to
+ * FALLBACK (the app's fetch), or answers it 404 when there is none. A handler route gets the
+ * request with its `params` (percent-decoded) and, as `this` and second argument, what fetch
+ * gets for Bun's `server`; a Response route answers every method with a fresh clone.
+ */
+export function routesHandler(routes: unknown, fallback: FetchHandler | null): FetchHandler {
+  if (routes === null || typeof routes !== "object" || Array.isArray(routes)) {
+    throw new AppLoadError(`The app's routes is ${describe(routes)}; expected an object of paths`);
+  }
+  const root = newNode();
+  // Whole paths without params or a wildcard: one Map lookup before any search.
+  const exact = new Map<string, Leaf>();
+  // Without a parameter or wildcard anywhere, what the Map lacks no search finds.
+  let searched = false;
+  for (const [path, value] of Object.entries(routes as Record<string, unknown>)) {
+    const where = `Route "${path}"`;
+    // An empty path is accepted by Bun and matches nothing.
+    if (path === "") continue;
+    if (!path.startsWith("/")) throw new AppLoadError(`${where} must start with "/"`);
+    if (/[^\x21-\x7e]/.test(path)) {
+      throw new AppLoadError(`${where} has a character to percent-encode (non-ASCII or a space)`);
+    }
+    const leaf = leafOf(value, where);
+    if (leaf === null) continue;
+    add(root, path, leaf);
+    if (!/\/[:*]/.test(path)) {
+      if (!exact.has(path)) exact.set(path, leaf);
+    } else searched = true;
+  }
+  const otherwise = fallback ?? notFound;
+  const answer = (
+    leaf: Leaf,
+    request: Request,
+    info: ServeInfo,
+    params: Record<string, string>,
+  ): Response | Promise<Response> => {
+    if (leaf.toFetch) return otherwise(request, info);
+    const chosen = leaf.any ?? leaf.methods![request.method];
+    if (chosen instanceof Response) return chosen.clone();
+    // Assigned, not defined: the cheapest on both runtimes' Request (docs/architecture.md).
+    (request as Request & { params: Record<string, string> }).params = params;
+    return chosen.call(info, request, info) as Response | Promise<Response>;
+  };
+  return (request, info) => {
+    const path = pathOf(request.url);
+    const method = request.method;
+    const leaf = exact.get(path);
+    if (leaf !== undefined && takes(leaf, method)) return answer(leaf, request, info, {});
+    if (!searched) return otherwise(request, info);
+    const found: string[] = [];
+    const matched = search(root, path.slice(1).split("/"), 0, method, found);
+    if (matched === null) return otherwise(request, info);
+    const params: Record<string, string> = {};
+    for (let i = 0; i < found.length; i += 2) {
+      if (found[i] !== "") params[found[i]] = decodeParam(found[i + 1]);
+    }
+    return answer(matched, request, info, params);
+  };
+}

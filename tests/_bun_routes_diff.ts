@@ -1,0 +1,130 @@
+// The differential harness for Bun's `routes`: one app module served by the real Bun.serve (under
+// node_modules' Bun) and by appserve, the same requests sent to both, and what differs in status,
+// body and the headers that matter listed. Bun's own additions to a static route are left out of
+// the comparison (its ETag), and so are the headers of the connection (Date, Connection).
+
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { join } from "node:path";
+import { FIXTURES, get, type HttpAnswer, ROOT } from "./_helpers.ts";
+import { PATHS } from "./_procs.ts";
+
+/** One request of the comparison. */
+export interface Probe {
+  method?: string;
+  path: string;
+  body?: string;
+}
+
+/** The headers compared: what an app's Response or Bun's router decides. */
+const COMPARED = ["content-type", "content-length", "location", "x-static"];
+
+/** Serves APP with the real Bun.serve until `stop`. */
+export async function serveWithBun(app: string): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(join(ROOT, PATHS.bun), [join(FIXTURES, "bun", "serve_app.ts"), app], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    lines.once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`Bun.serve of ${app} exited ${code}`)));
+  });
+  return { url, stop: () => child.kill("SIGKILL") };
+}
+
+function summary(answer: HttpAnswer, method: string): string {
+  const headers = COMPARED.map((name) => {
+    let value = answer.headers[name];
+    // The media type only: the parameters are each runtime's own Response's (Deno's string is
+    // charset=UTF-8, its Response.json has none), the same from fetch.
+    if (name === "content-type" && typeof value === "string") {
+      value = value.split(";")[0].toLowerCase();
+    }
+    // Bun.serve sends a static route's type with HEAD, appserve (as Bun.serve for a handler's
+    // Response) none: a known difference, left.
+    if (name === "content-type" && method === "HEAD") value = undefined;
+    return `${name}=${value ?? "-"}`;
+  }).join(" ");
+  return `${answer.status} ${JSON.stringify(answer.body)} ${headers}`;
+}
+
+/** The probes whose answers differ, each as "METHOD PATH: bun ... | appserve ...". */
+export async function differences(
+  bunUrl: string,
+  appserveUrl: string,
+  probes: Probe[],
+): Promise<string[]> {
+  const found: string[] = [];
+  for (const probe of probes) {
+    const options = { method: probe.method ?? "GET", body: probe.body };
+    const bun = summary(await get(bunUrl + probe.path, options), options.method);
+    const ours = summary(await get(appserveUrl + probe.path, options), options.method);
+    if (bun !== ours) found.push(`${options.method} ${probe.path}: bun ${bun} | appserve ${ours}`);
+  }
+  return found;
+}
+
+/** What tests/fixtures/apps/bun_routes_app.ts is asked. */
+export const ROUTES_APP_PROBES: Probe[] = [
+  // Static Responses: a fresh body every time, any method, HEAD without the body.
+  { path: "/static" },
+  { path: "/static" },
+  { method: "POST", path: "/static", body: "x" },
+  { method: "HEAD", path: "/static" },
+  { path: "/static?query=1" },
+  { path: "/json" },
+  { path: "/gone" },
+  { path: "/redirect" },
+  // Handlers, sync and async.
+  { path: "/sync" },
+  { path: "/sync?a=1&b=2" },
+  { method: "PUT", path: "/sync" },
+  { method: "HEAD", path: "/sync" },
+  { method: "POST", path: "/async", body: "payload" },
+  // Per-method objects: HEAD takes GET's, an unlisted method goes to fetch.
+  { path: "/methods" },
+  { method: "POST", path: "/methods", body: "posted" },
+  { method: "DELETE", path: "/methods" },
+  { method: "DELETE", path: "/methods" },
+  { method: "HEAD", path: "/methods" },
+  { method: "PUT", path: "/methods" },
+  { method: "PATCH", path: "/methods" },
+  // Parameters, percent-decoded; exact before a parameter.
+  { path: "/users/42" },
+  { path: "/users/me" },
+  { path: "/users/a%20b%2Fc" },
+  { path: "/users/%E2%9C%93" },
+  { path: "/users/%ZZ" },
+  { path: "/users/42/posts/7?x=1" },
+  { path: "/users/" },
+  { path: "/users" },
+  { path: "/users/42/" },
+  // Wildcards, `false` and precedence.
+  { path: "/api/anything/at/all" },
+  { path: "/api/" },
+  { path: "/api" },
+  { path: "/api/skip" },
+  { path: "/api/v1/x" },
+  { path: "/api/v1/x/y" },
+  { path: "/a/b/c" },
+  { path: "/a/z/c" },
+  { path: "/a/b/z" },
+  // Trailing slashes, undefined routes, errors, fetch.
+  { path: "/slash/" },
+  { path: "/slash" },
+  { path: "/nothing" },
+  { path: "/throws" },
+  { path: "/no/route" },
+  { method: "POST", path: "/no/route", body: "x" },
+];
+
+/** What tests/fixtures/apps/bun_routes_only_app.ts is asked. */
+export const ROUTES_ONLY_PROBES: Probe[] = [
+  { path: "/" },
+  { path: "/hello/world" },
+  { path: "/only-get" },
+  { method: "POST", path: "/only-get" },
+  { path: "/missing" },
+  { method: "HEAD", path: "/missing" },
+];

@@ -1,0 +1,46 @@
+// An app in Bun.serve's shape routes with `routes` as under Bun: the same app module is served by
+// the real Bun.serve and by appserve (each worker kind, the shared socket and --reuse-port) and
+// must answer the same (tests/_bun_routes_diff.ts).
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { e2e, FIXTURES, freePort, start } from "../_helpers.ts";
+import {
+  differences,
+  type Probe,
+  ROUTES_APP_PROBES,
+  ROUTES_ONLY_PROBES,
+  serveWithBun,
+} from "../_bun_routes_diff.ts";
+
+const SETUPS: [string, string[]][] = [
+  ["-k async", ["-k", "async"]],
+  ["-k gthread", ["-k", "gthread", "--threads", "2"]],
+  ["--reuse-port", ["--reuse-port"]],
+];
+
+const APPS: [string, Probe[]][] = [
+  ["bun_routes_app.ts", ROUTES_APP_PROBES],
+  ["bun_routes_only_app.ts", ROUTES_ONLY_PROBES],
+];
+
+for (const [name, args] of SETUPS) {
+  e2e(`${name}: an app's Bun routes answer as Bun.serve answers them`, async (t) => {
+    for (const [file, probes] of APPS) {
+      const app = join(FIXTURES, "apps", file);
+      // Listeners of their own must agree on a port beforehand.
+      const port = args.includes("--reuse-port") ? await freePort() : 0;
+      const server = start(t, ["-w", "1", ...args, "-b", `127.0.0.1:${port}`, app]);
+      const bun = await serveWithBun(app);
+      try {
+        const url = await server.ready(1);
+        assert.deepEqual(await differences(bun.url, url, probes), [], file);
+      } finally {
+        bun.stop();
+      }
+      await server.stop();
+      // routes are served: no warning names them.
+      assert.doesNotMatch(server.stderr, /routes \(/, server.stderr);
+    }
+  });
+}
