@@ -3,7 +3,8 @@
 
 import assert from "node:assert/strict";
 import { decodeParam, pathOf } from "../src/app/bun_routes.ts";
-import { routesHandler, toHandler } from "../src/app/load_app.ts";
+import { toHandler } from "../src/app/load_app.ts";
+import { routesHandler } from "../src/app/bun_routes.ts";
 import { AppLoadError } from "../src/errors.ts";
 import type { FetchHandler, ServeInfo } from "../src/fetch_handler.ts";
 

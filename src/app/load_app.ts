@@ -9,9 +9,6 @@ import type { AppHandler, FetchHandler, ServeInfo, WebSocketHandlers } from "../
 import type { Runtime } from "../runtime/types.ts";
 import { type AppSpec, AppSpecError, parseAppSpec } from "./app_spec.ts";
 import { routesHandler, servedRouteCount } from "./bun_routes.ts";
-
-// The router of Bun's `routes`, for whoever serves an app's routes without the rest of toHandler.
-export { routesHandler };
 import { describeUserError, userErrorText } from "./user_error.ts";
 
 const EXTENSIONS = [".ts", ".js", ".tsx", ".mjs", ".jsx", ".mts"];
