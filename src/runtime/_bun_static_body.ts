@@ -11,6 +11,7 @@
 
 import { fstatSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import type { FileBody } from "./types.ts";
 
 const NativeResponse = globalThis.Response;
 const JSON_TYPE = "application/json;charset=utf-8";
@@ -18,6 +19,7 @@ const JSON_TYPE = "application/json;charset=utf-8";
 let bodyOf: (response: Response) => string | Uint8Array | null = () => null;
 let typeOf: (response: Response) => string | null = () => null;
 let lengthOf: (response: Response) => number = () => -1;
+let fileOf: (response: Response) => Blob | null = () => null;
 
 /** What a native clone of one of our Responses keeps of what its original knew. */
 interface CloneFacts {
@@ -48,15 +50,17 @@ const wholeFiles = new WeakMap<Blob, string | number>();
 // A whole file's length, read as it is sent: how much of it the body will read, which is its size
 // now (as Bun.serve takes it), or less: a Blob keeps the size it first saw, and a body made of it
 // again reads no more than that. Not a regular file (a directory, a device), empty, or of /proc
-// (its size is 0 until read): nothing said, the body streams.
-function fileLength(file: Blob, where: string | number): number {
+// (its size is 0 until read): nothing said, the body streams. `empty`: 0 for an empty file (a
+// range of it is answered as Bun.serve answers it).
+function fileLength(file: Blob, where: string | number, empty = false): number {
   let now;
   try {
     now = typeof where === "number" ? fstatSync(where) : statSync(where);
   } catch {
     return -1;
   }
-  if (!now.isFile() || now.size <= 0) return -1;
+  if (!now.isFile()) return -1;
+  if (now.size === 0) return empty ? 0 : -1;
   const size = file.size;
   return Number.isSafeInteger(size) && size > 0 ? Math.min(size, now.size) : -1;
 }
@@ -163,6 +167,11 @@ class Response extends NativeResponse {
       if (file !== null) return fileLength(file, wholeFiles.get(file)!);
       return #length in facts ? facts.#length : facts.length;
     };
+    fileOf = (response) => {
+      const facts = #file in response ? response : clones.get(response);
+      if (facts === undefined) return null;
+      return #file in facts ? facts.#file : facts.file;
+    };
   }
 }
 
@@ -217,4 +226,17 @@ export function impliedType(response: Response): string | null {
  */
 export function knownLength(response: Response): number {
   return response.bodyUsed ? -1 : lengthOf(response);
+}
+
+/**
+ * The whole file from Bun.file() a Response's body is, while nothing has read it, with its length
+ * when asked (Runtime.fileBody); else null.
+ */
+export function fileBody(response: Response): FileBody | null {
+  const file = fileOf(response);
+  if (file === null || response.bodyUsed) return null;
+  return {
+    length: () => fileLength(file, wholeFiles.get(file)!, true),
+    slice: (start, end) => file.slice(start, end),
+  };
 }
