@@ -139,8 +139,8 @@ export function rangedResponse(
   impliedType: ((response: Response) => string | null) | undefined,
 ): Response {
   // The cheap tests first: most responses are not a GET's 200 of a file.
-  if (response.status !== 200 || head.method !== "GET") return response;
+  if (head.method !== "GET") return response;
   const file = fileBody(response);
-  if (file === null) return response;
+  if (file === null || response.status !== 200) return response;
   return answerRange(response, head, file, impliedType?.(response) ?? null);
 }

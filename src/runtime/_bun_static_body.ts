@@ -50,17 +50,15 @@ const wholeFiles = new WeakMap<Blob, string | number>();
 // A whole file's length, read as it is sent: how much of it the body will read, which is its size
 // now (as Bun.serve takes it), or less: a Blob keeps the size it first saw, and a body made of it
 // again reads no more than that. Not a regular file (a directory, a device), empty, or of /proc
-// (its size is 0 until read): nothing said, the body streams. `empty`: 0 for an empty file (a
-// range of it is answered as Bun.serve answers it).
-function fileLength(file: Blob, where: string | number, empty = false): number {
+// (its size is 0 until read): nothing said, the body streams.
+function fileLength(file: Blob, where: string | number): number {
   let now;
   try {
     now = typeof where === "number" ? fstatSync(where) : statSync(where);
   } catch {
     return -1;
   }
-  if (!now.isFile()) return -1;
-  if (now.size === 0) return empty ? 0 : -1;
+  if (!now.isFile() || now.size <= 0) return -1;
   const size = file.size;
   return Number.isSafeInteger(size) && size > 0 ? Math.min(size, now.size) : -1;
 }
@@ -176,6 +174,8 @@ class Response extends NativeResponse {
 }
 
 let installed = false;
+// The native Bun.file(), for a part of a file as it is now (fileBody).
+let freshFile: (where: string | number) => Blob = () => new Blob();
 
 type FileMaker = (this: unknown, path: unknown, ...rest: unknown[]) => Blob;
 
@@ -190,6 +190,7 @@ export function rememberBodies(): void {
   const bun = (globalThis as { Bun?: { file: FileMaker } }).Bun;
   if (bun === undefined) return;
   const native = bun.file;
+  freshFile = (where) => native.call(bun, where);
   // Named and with one declared parameter, as the native one.
   bun.file = function file(this: unknown, path: unknown, ...rest: unknown[]): Blob {
     const made = native.call(this, path, ...rest);
@@ -229,14 +230,24 @@ export function knownLength(response: Response): number {
 }
 
 /**
- * The whole file from Bun.file() a Response's body is, while nothing has read it, with its length
- * when asked (Runtime.fileBody); else null.
+ * The whole file from Bun.file() a Response's body is, while nothing has read it (Runtime.fileBody);
+ * else null. Its length and parts are the file's as it is now, as Bun.serve answers a Range: not
+ * the Blob's, which keeps the size it first saw and reads no more than that.
  */
 export function fileBody(response: Response): FileBody | null {
   const file = fileOf(response);
   if (file === null || response.bodyUsed) return null;
+  const where = wholeFiles.get(file)!;
   return {
-    length: () => fileLength(file, wholeFiles.get(file)!, true),
-    slice: (start, end) => file.slice(start, end),
+    length: () => {
+      try {
+        const now = typeof where === "number" ? fstatSync(where) : statSync(where);
+        // A directory or a device: no length to take a part of (it streams, as before).
+        return now.isFile() ? now.size : -1;
+      } catch {
+        return -1;
+      }
+    },
+    slice: (start, end) => freshFile(where).slice(start, end),
   };
 }
