@@ -1,6 +1,6 @@
-// The differential harness for Bun's `routes`: one app module served by the real Bun.serve (under
-// node_modules' Bun) and by appserve, the same requests sent to both, and what differs in status,
-// body and the headers that matter listed. Bun's own additions to a static route are left out of
+// The differential harness for Bun's `routes` (and Range answers, tests/e2e/byte_range_test.ts):
+// one app module served by the real Bun.serve (under node_modules' Bun) and by appserve, the same
+// requests sent to both, and what differs in status, body and the headers that matter listed. Bun's own additions to a static route are left out of
 // the comparison (its ETag), and so are the headers of the connection (Date, Connection).
 
 import { spawn } from "node:child_process";
@@ -14,6 +14,7 @@ export interface Probe {
   method?: string;
   path: string;
   body?: string;
+  headers?: Record<string, string>;
 }
 
 /** The headers compared: what an app's Response or Bun's router decides. */
@@ -33,8 +34,8 @@ export async function serveWithBun(app: string): Promise<{ url: string; stop: ()
   return { url, stop: () => child.kill("SIGKILL") };
 }
 
-function summary(answer: HttpAnswer, method: string): string {
-  const headers = COMPARED.map((name) => {
+function summary(answer: HttpAnswer, method: string, compared: string[]): string {
+  const headers = compared.map((name) => {
     let value = answer.headers[name];
     // The media type only: the parameters are each runtime's own Response's (Deno's string is
     // charset=UTF-8, its Response.json has none), the same from fetch.
@@ -49,18 +50,26 @@ function summary(answer: HttpAnswer, method: string): string {
   return `${answer.status} ${JSON.stringify(answer.body)} ${headers}`;
 }
 
-/** The probes whose answers differ, each as "METHOD PATH: bun ... | appserve ...". */
+/**
+ * The probes whose answers differ, each as "METHOD PATH: bun ... | appserve ..."; `more`: header
+ * fields compared besides the usual ones.
+ */
 export async function differences(
   bunUrl: string,
   appserveUrl: string,
   probes: Probe[],
+  more: string[] = [],
 ): Promise<string[]> {
   const found: string[] = [];
+  const compared = [...COMPARED, ...more];
   for (const probe of probes) {
-    const options = { method: probe.method ?? "GET", body: probe.body };
-    const bun = summary(await get(bunUrl + probe.path, options), options.method);
-    const ours = summary(await get(appserveUrl + probe.path, options), options.method);
-    if (bun !== ours) found.push(`${options.method} ${probe.path}: bun ${bun} | appserve ${ours}`);
+    const options = { method: probe.method ?? "GET", body: probe.body, headers: probe.headers };
+    const bun = summary(await get(bunUrl + probe.path, options), options.method, compared);
+    const ours = summary(await get(appserveUrl + probe.path, options), options.method, compared);
+    if (bun !== ours) {
+      const asked = probe.headers ? ` ${JSON.stringify(probe.headers)}` : "";
+      found.push(`${options.method} ${probe.path}${asked}: bun ${bun} | appserve ${ours}`);
+    }
   }
   return found;
 }

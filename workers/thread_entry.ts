@@ -190,6 +190,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,
         knownLength: runtime.knownLength,
+        fileBody: runtime.fileBody,
         websocket: websockets,
       }),
       counters,

@@ -7,6 +7,7 @@ import type { RequestHead } from "./parser.ts";
 import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 import type { PendingUpgrade, SessionEnd } from "./websocket/hub.ts";
 import { handshakeRefusal } from "./websocket/handshake_refusal.ts";
+import { rangedResponse } from "./byte_range.ts";
 
 /** What an exchange asks of its connection. */
 export interface ExchangeHost {
@@ -180,13 +181,19 @@ export class Exchange {
       }
     }
     if (!(r instanceof Response)) return this.respondError(notAResponse(r));
-    this.response = r;
+    // A file body answers a Range request as the runtime's own server would.
+    const fileBody = this.options.fileBody;
+    const response = fileBody === undefined
+      ? r
+      : rangedResponse(r, this.head!, fileBody, this.options.impliedType);
+    this.response = response;
     const watch = this.options.watch;
     // Not answered here: the client is gone, or the worker process answered already (a gthread
     // thread past its timeout), in which case the connection is ended too.
     const answeredElsewhere = !host.closed && watch !== undefined && !watch.answering(host.tag);
     if (host.closed || answeredElsewhere) {
-      if (r.body !== null && !r.body.locked) r.body.cancel().catch(noop);
+      const body = response.body;
+      if (body !== null && !body.locked) body.cancel().catch(noop);
       this.writer.forget();
       if (answeredElsewhere) {
         this.answeredElsewhere = true;
@@ -200,7 +207,7 @@ export class Exchange {
     }
     let outcome: Outcome | null;
     try {
-      outcome = this.writer.write(r, flags, this.onWritten);
+      outcome = this.writer.write(response, flags, this.onWritten);
     } catch {
       // The writer handles its own failures; this is a last line of defence.
       host.destroy();

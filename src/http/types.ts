@@ -5,6 +5,7 @@
 import type { Socket } from "node:net";
 import type { RemoteAddr } from "../fetch_handler.ts";
 import type { AddressMatcher } from "../net/ip_match.ts";
+import type { FileBody } from "../runtime/types.ts";
 import type { WebSocketHub } from "./websocket/hub.ts";
 
 // The app contract is defined below src/runtime/; the HTTP layer's callers find it here too.
@@ -122,6 +123,8 @@ export interface HttpOptions {
   impliedType?(response: Response): string | null;
   /** The length of a body known without reading it (Runtime.knownLength), else -1. */
   knownLength?(response: Response): number;
+  /** The whole file a Response's body is (Runtime.fileBody): Range requests are answered from it. */
+  fileBody?(response: Response): FileBody | null;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */
   onAppError(error: unknown, request: Request): Response;
   /** WebSockets: requests the app may upgrade, and the sessions. None: no upgrade is offered. */

@@ -11,6 +11,7 @@
 
 import { fstatSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import type { FileBody } from "./types.ts";
 
 const NativeResponse = globalThis.Response;
 const JSON_TYPE = "application/json;charset=utf-8";
@@ -18,6 +19,7 @@ const JSON_TYPE = "application/json;charset=utf-8";
 let bodyOf: (response: Response) => string | Uint8Array | null = () => null;
 let typeOf: (response: Response) => string | null = () => null;
 let lengthOf: (response: Response) => number = () => -1;
+let fileOf: (response: Response) => Blob | null = () => null;
 
 /** What a native clone of one of our Responses keeps of what its original knew. */
 interface CloneFacts {
@@ -163,10 +165,17 @@ class Response extends NativeResponse {
       if (file !== null) return fileLength(file, wholeFiles.get(file)!);
       return #length in facts ? facts.#length : facts.length;
     };
+    fileOf = (response) => {
+      const facts = #file in response ? response : clones.get(response);
+      if (facts === undefined) return null;
+      return #file in facts ? facts.#file : facts.file;
+    };
   }
 }
 
 let installed = false;
+// The native Bun.file(), for a part of a file as it is now (fileBody).
+let freshFile: (where: string | number) => Blob = () => new Blob();
 
 type FileMaker = (this: unknown, path: unknown, ...rest: unknown[]) => Blob;
 
@@ -181,6 +190,7 @@ export function rememberBodies(): void {
   const bun = (globalThis as { Bun?: { file: FileMaker } }).Bun;
   if (bun === undefined) return;
   const native = bun.file;
+  freshFile = (where) => native.call(bun, where);
   // Named and with one declared parameter, as the native one.
   bun.file = function file(this: unknown, path: unknown, ...rest: unknown[]): Blob {
     const made = native.call(this, path, ...rest);
@@ -217,4 +227,27 @@ export function impliedType(response: Response): string | null {
  */
 export function knownLength(response: Response): number {
   return response.bodyUsed ? -1 : lengthOf(response);
+}
+
+/**
+ * The whole file from Bun.file() a Response's body is, while nothing has read it (Runtime.fileBody);
+ * else null. Its length and parts are the file's as it is now, as Bun.serve answers a Range: not
+ * the Blob's, which keeps the size it first saw and reads no more than that.
+ */
+export function fileBody(response: Response): FileBody | null {
+  const file = fileOf(response);
+  if (file === null || response.bodyUsed) return null;
+  const where = wholeFiles.get(file)!;
+  return {
+    length: () => {
+      try {
+        const now = typeof where === "number" ? fstatSync(where) : statSync(where);
+        // A directory or a device: no length to take a part of (it streams, as before).
+        return now.isFile() ? now.size : -1;
+      } catch {
+        return -1;
+      }
+    },
+    slice: (start, end) => freshFile(where).slice(start, end),
+  };
 }

@@ -15,7 +15,13 @@ import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
 import { explainAppError, prepareImports } from "./_bun_imports.ts";
-import { impliedType, knownLength, rememberBodies, rememberedBody } from "./_bun_static_body.ts";
+import {
+  fileBody,
+  impliedType,
+  knownLength,
+  rememberBodies,
+  rememberedBody,
+} from "./_bun_static_body.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
@@ -203,6 +209,7 @@ export const bunRuntime: Runtime = {
   rememberStaticBodies: rememberBodies,
   impliedType,
   knownLength,
+  fileBody,
   serveNative,
   // Bun has no global upgrade function to replace; the neutral one is appserve's layer's alone.
   installWebSocketUpgrade: (ours: WebSocketUpgrader): WebSocketUpgrader => (request, options) => {

@@ -99,6 +99,14 @@ export interface NativeUpgradeOptions {
   refuse(request: Request): WebSocketUpgrade | undefined;
 }
 
+/** A Response's body that is a whole file, as Runtime.fileBody gives it. */
+export interface FileBody {
+  /** The number of bytes the body would send now (the file's size, read now), or -1. */
+  length(): number;
+  /** A body of bytes `start` to `end` (excluded) of the file. */
+  slice(start: number, end: number): BodyInit;
+}
+
 /** How to start another process of this same program. */
 export interface SelfCommand {
   command: string;
@@ -182,6 +190,12 @@ export interface Runtime {
    * writer send a Content-Length instead of chunks, and one for HEAD, as Bun.serve does.
    */
   knownLength(response: Response): number;
+  /**
+   * The file `response`'s body is, whole and unread (Bun: from Bun.file(), as knownLength), so
+   * that a Range request is answered from it as the runtime's own server does; else null. None:
+   * the runtime's server answers no Range (Deno).
+   */
+  fileBody?(response: Response): FileBody | null;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
   /**

@@ -219,6 +219,7 @@ async function serveListeners(
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,
         knownLength: runtime.knownLength,
+        fileBody: runtime.fileBody,
         websocket: context.websockets,
       }),
       context.counters,

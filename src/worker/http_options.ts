@@ -9,6 +9,7 @@ import type { Logger } from "../log/logger.ts";
 import { AddressMatcher } from "../net/ip_match.ts";
 import type { TlsAcceptor } from "../http/tls_accept.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
+import type { FileBody } from "../runtime/types.ts";
 import { appErrorResponder, bodyErrorLogger } from "./app_error.ts";
 
 /**
@@ -35,6 +36,8 @@ export interface HttpOptionsOptions {
   impliedType?: (response: Response) => string | null;
   /** The length of a body known without reading it (Runtime.knownLength). */
   knownLength?: (response: Response) => number;
+  /** The whole file a body is, for Range requests (Runtime.fileBody). */
+  fileBody?: (response: Response) => FileBody | null;
   /** The WebSockets requests may be upgraded to; none: upgrade requests get the app's answer. */
   websocket?: WebSocketHub;
 }
@@ -51,6 +54,7 @@ export function httpOptions(
     staticBody,
     impliedType,
     knownLength,
+    fileBody,
     websocket,
   }: HttpOptionsOptions,
 ): HttpServerOptions {
@@ -75,6 +79,7 @@ export function httpOptions(
     staticBody,
     impliedType,
     knownLength,
+    fileBody,
     onBodyError: bodyErrorLogger(log),
     bodyTimeout: config.body_timeout,
     onAcceptError: (message) => log.warning(message),
