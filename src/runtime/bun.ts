@@ -133,6 +133,10 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     hostname: options.hostname,
     port: options.port,
     reusePort: true,
+    // Never Bun's development error page, which shows source lines: the handler answers errors
+    // itself (a 500, logged), and this is the last resort should that fail.
+    development: false,
+    error: () => new Response("Internal Server Error\n", { status: 500 }),
     ...(options.tls
       ? {
         tls: {

@@ -5,8 +5,14 @@ import { appErrorReply } from "../http/status_reply.ts";
 import type { Logger } from "../log/logger.ts";
 
 function requestLine(request: Request): string {
-  const url = new URL(request.url);
-  return `${request.method} ${url.pathname}${url.search}`;
+  // A native server may hand on a url that does not parse (Bun: a Host with a space in it); the
+  // error being reported must not be lost to a second one.
+  let target = request.url;
+  try {
+    const url = new URL(target);
+    target = url.pathname + url.search;
+  } catch { /* the url as it came */ }
+  return `${request.method} ${target}`;
 }
 
 /**

@@ -32,10 +32,18 @@ function fieldsOf(headers: Headers): [string, string][] {
 
 // Deno.serve takes request.url's scheme from an absolute-form target (`GET https://x/ HTTP/1.1`
 // over plain HTTP): the scheme is the connection's, or a trusted proxy's, never the client's claim.
-function withScheme(request: Request, scheme: string): Request {
+// Bun gives a request without a usable Host (HTTP/1.0 without one, an empty one) its bare path as
+// request.url: it gets the host appserve's own layer gives it. A URL that does not parse is the
+// 400 that layer answers.
+function withScheme(request: Request, scheme: string): Request | Response {
   const url = request.url;
   if (url.startsWith(scheme) && url.charCodeAt(scheme.length) === 58 /* : */) return request;
-  const fixed = new URL(url);
+  let fixed: URL;
+  try {
+    fixed = url.charCodeAt(0) === 47 /* / */ ? new URL(url, `${scheme}://localhost`) : new URL(url);
+  } catch {
+    return statusReply(400, "invalid Host header");
+  }
   fixed.protocol = scheme;
   return new Request(fixed, request);
 }
@@ -64,7 +72,10 @@ export function trustForwarded(
       if (mapped instanceof Response) return mapped;
       request = mapped;
     }
-    if (!trusted) return handler(withScheme(request, scheme), info);
+    if (!trusted) {
+      const schemed = withScheme(request, scheme);
+      return schemed instanceof Response ? schemed : handler(schemed, info);
+    }
     let forwarding;
     try {
       forwarding = readForwarding(trust, fields!);
@@ -73,7 +84,8 @@ export function trustForwarded(
       warn(`Invalid request from ip=${info.remoteAddr.hostname}: ${error.message} (400)`);
       return statusReply(400, error.message);
     }
-    request = withScheme(request, forwarding.scheme ?? scheme);
-    return handler(request, forwarding.remote === null ? info : new PeerInfo(forwarding.remote));
+    const schemed = withScheme(request, forwarding.scheme ?? scheme);
+    if (schemed instanceof Response) return schemed;
+    return handler(schemed, forwarding.remote === null ? info : new PeerInfo(forwarding.remote));
   };
 }

@@ -20,6 +20,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
+import { rawExchange } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -238,5 +239,41 @@ e2e(
       const result = await activator.stop();
       assert.match(result.stderr, /Shutting down: Master/);
     }
+  },
+);
+
+e2e(
+  "--reuse-port: a request without a usable Host reaches the app with one (HTTP/1.0) or gets a short error, never the runtime's error page",
+  async (target) => {
+    const port = await freePort();
+    const server = start(target, [
+      "-w",
+      "1",
+      "--reuse-port",
+      "-b",
+      `127.0.0.1:${port}`,
+      join(FIXTURES, "apps", "client_app.ts"),
+    ]);
+    await getWhenReady(await server.url());
+    // HTTP/1.0 without a Host: Bun's request.url is the bare path; the app gets a whole URL.
+    const bare = await rawExchange(port, "GET /e?x=1 HTTP/1.0\r\n\r\n");
+    assert.equal(bare.status, 200, bare.text);
+    const body = bare.text.slice(bare.text.indexOf("\r\n\r\n") + 4);
+    assert.match(JSON.parse(body).url, /^http:\/\/[^/]+\/e\?x=1$/);
+    // A Host the URL parser refuses: Bun passes it on escaped, Deno as it came, and the app's own
+    // new URL() throws: an app error like any other (logged, a plain 500), never Bun's page.
+    const spaced = await rawExchange(
+      port,
+      "GET /e HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+    );
+    assert.ok([200, 400, 500].includes(spaced.status), spaced.text.slice(0, 300));
+    assert.ok(spaced.text.length < 400, spaced.text.slice(0, 600));
+    assert.doesNotMatch(spaced.text, /appserve\b.*\.ts|<html/i);
+    assert.equal((await getWhenReady(await server.url())).status, 200);
+    await stopClean(server);
+    if (spaced.status === 500) {
+      assert.match(server.stderr, /\[ERROR\] Error handling request GET http:\/\/a b\/e\n/);
+    }
+    assert.doesNotMatch(server.stderr, /Uncaught|error: /);
   },
 );
