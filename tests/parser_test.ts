@@ -299,3 +299,14 @@ Deno.test("createHttpServer() caps the head even when field sizes are unlimited"
     },
   );
 });
+
+Deno.test("parseHead() joins Cookie fields into one by '; ', where Headers would join by ', '", () => {
+  const head = parse(
+    "GET / HTTP/1.1\nHost: h\ncookie: a=1\nAccept: */*\nCOOKIE: b=2; c=3\nCookie: d=4\n\n",
+  );
+  assert.deepEqual(head.headers, [
+    ["Host", "h"],
+    ["cookie", "a=1; b=2; c=3; d=4"],
+    ["Accept", "*/*"],
+  ]);
+});

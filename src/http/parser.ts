@@ -334,6 +334,7 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
   const headerMap = scanner.headerMap;
   let host: string | null = null;
   let hostAt = -1;
+  let cookieAt = -1;
   let contentType = false;
   let contentLength = -1;
   let te: string | null = null;
@@ -401,6 +402,16 @@ export function parseHead(buf: Buffer, scanner: HeadScanner, end: number): Reque
       case 6:
         if (equalsLower(s, ls, "expect") && ve - vs === 12 && equalsLower(s, vs, "100-continue")) {
           expectContinue = true;
+        } else if (equalsLower(s, ls, "cookie")) {
+          // Several Cookie fields are one list joined by "; " (RFC 9113 §8.2.3), as Deno.serve and
+          // Bun.serve give them: Headers.append would join them by ", ", which no cookie parser
+          // splits on.
+          if (cookieAt === -1) cookieAt = headers.length - 1;
+          else {
+            headers.pop();
+            const first = headers[cookieAt];
+            headers[cookieAt] = [first[0], first[1] + "; " + value];
+          }
         }
         break;
       case 7:
