@@ -189,6 +189,16 @@ for (const [name, flags] of CLASSES) {
             `${query}: ${length}`,
           );
         }
+        // Bun's fetch(url, { decompress: false }): the upstream's bytes and headers, as they are.
+        const raw = await fetchRaw(`${url}/raw?big`);
+        assert.ok(raw.complete);
+        if (target.workers === "bun") {
+          assert.equal(raw.headers["content-encoding"], "gzip");
+          assert.ok(raw.body.equals(gzipSync(BIG)));
+        } else {
+          assert.equal(raw.headers["content-encoding"], undefined);
+          assert.ok(raw.body.equals(BIG));
+        }
         await eventually(() => server.stdout.includes(`/proxy ${BIG.length}\n`), "the access line");
       } finally {
         await server.stop();
