@@ -170,3 +170,71 @@ Deno.test("createHttpServer() sends a raw body and closes for an HTTP/1.0 stream
     },
   );
 });
+
+function abcdefghi(): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      for (const part of ["abc", "def", "ghi"]) c.enqueue(new TextEncoder().encode(part));
+      c.close();
+    },
+  });
+}
+
+Deno.test("a declared length shorter than the stream: sent, the body cut to it, the connection kept", async () => {
+  await withServer(
+    () => new Response(abcdefghi(), { headers: { "content-length": "4" } }),
+    {},
+    async (port) => {
+      const c = await RawClient.connect({ port });
+      await c.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+      const r = await c.read();
+      assert.equal(r.headers["content-length"], "4");
+      assert.equal(r.body.toString(), "abcd");
+      await c.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+      assert.equal((await c.read()).body.toString(), "abcd");
+      c.close();
+    },
+  );
+});
+
+Deno.test("streamLength 'actual': an app's length on a stream is ignored (chunked)", async () => {
+  await withServer(
+    () => new Response(abcdefghi(), { headers: { "content-length": "4" } }),
+    { streamLength: "actual" },
+    async (port) => {
+      const c = await RawClient.connect({ port });
+      await c.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+      const r = await c.read();
+      assert.equal(r.headers["content-length"], undefined);
+      assert.equal(r.body.toString(), "abcdefghi");
+      c.close();
+    },
+  );
+});
+
+Deno.test("a body the runtime's fetch() decoded loses its content-encoding and content-length", async () => {
+  const headers = { "content-encoding": "gzip", "content-length": "4" };
+  await withServer(
+    (request) => {
+      const response = new Response(abcdefghi(), { headers });
+      if (request.url.endsWith("/decoded")) decoded.add(response);
+      return response;
+    },
+    { decodedBody: (response) => decoded.has(response) },
+    async (port) => {
+      const c = await RawClient.connect({ port });
+      await c.write("GET /decoded HTTP/1.1\r\nHost: h\r\n\r\n");
+      let r = await c.read();
+      assert.equal(r.headers["content-encoding"], undefined);
+      assert.equal(r.headers["content-length"], undefined);
+      assert.equal(r.body.toString(), "abcdefghi");
+      // Not decoded: the app's headers are true of its bytes, and kept.
+      await c.write("GET /as-is HTTP/1.1\r\nHost: h\r\n\r\n");
+      r = await c.read();
+      assert.equal(r.headers["content-encoding"], "gzip");
+      assert.equal(r.headers["content-length"], "4");
+      c.close();
+    },
+  );
+});
+const decoded = new WeakSet<Response>();

@@ -190,6 +190,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,
         knownLength: runtime.knownLength,
+        decodedBody: runtime.decodedBody,
+        streamLength: runtime.streamLength,
         fileBody: runtime.fileBody,
         websocket: websockets,
       }),

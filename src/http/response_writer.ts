@@ -73,6 +73,8 @@ class HeaderWalk {
   sawType = false;
   appClose = false;
   appLength = "";
+  /** The app's Content-Encoding, kept out of `text`: dropped for a body fetch() decoded. */
+  appEncoding = "";
   /** No field of the app's went into `text`. */
   plain = true;
 
@@ -85,7 +87,7 @@ class HeaderWalk {
       this.sawType =
       this.appClose =
         false;
-    this.appLength = "";
+    this.appLength = this.appEncoding = "";
   }
 
   readonly collect = (value: string, name: string): void => {
@@ -117,6 +119,13 @@ class HeaderWalk {
           return;
         }
         break;
+      case 16:
+        if (name === "content-encoding") {
+          this.appEncoding = value;
+          this.plain = false;
+          return;
+        }
+        break;
       case 17:
         if (name === "transfer-encoding") return; // framing is ours too
         break;
@@ -127,7 +136,10 @@ class HeaderWalk {
 }
 
 /** What the writer takes of HttpOptions. */
-export type WriterOptions = Pick<HttpOptions, "staticBody" | "impliedType" | "knownLength">;
+export type WriterOptions = Pick<
+  HttpOptions,
+  "staticBody" | "impliedType" | "knownLength" | "decodedBody" | "streamLength"
+>;
 
 const DIGITS_RE = /^[0-9]{1,15}$/;
 const NON_ASCII_RE = /[\u0080-\uffff]/;
@@ -186,6 +198,8 @@ export class ResponseWriter {
   readonly #staticBody: ((response: Response) => string | Uint8Array | null) | undefined;
   readonly #impliedType: ((response: Response) => string | null) | undefined;
   readonly #knownLength: ((response: Response) => number) | undefined;
+  readonly #decodedBody: ((response: Response) => boolean) | undefined;
+  readonly #declaredLength: boolean;
   #lastType = "";
   #lastTypeAscii = true;
   readonly #walk = new HeaderWalk();
@@ -202,6 +216,8 @@ export class ResponseWriter {
     this.#staticBody = options.staticBody;
     this.#impliedType = options.impliedType;
     this.#knownLength = options.knownLength;
+    this.#decodedBody = options.decodedBody;
+    this.#declaredLength = options.streamLength !== "actual";
   }
 
   // Whether an implied type is ASCII; the runtime's few types are asked about once each.
@@ -279,7 +295,13 @@ export class ResponseWriter {
     if (!walk.sawDate) head += dateLine;
 
     if (!walk.sawServer) head += SERVER_LINE;
-    const appLength = walk.appLength;
+    let appLength = walk.appLength;
+    if (walk.appEncoding !== "") {
+      // A body fetch() decoded: its encoding and length headers are the upstream's, not true of
+      // the bytes sent (Deno.serve drops both; Bun.serve keeps the encoding, a corrupt reply).
+      if (this.#decodedBody?.(response) === true) appLength = "";
+      else head += "content-encoding: " + walk.appEncoding + "\r\n";
+    }
     let fixedLength = appLength !== "" && DIGITS_RE.test(appLength) ? +appLength : -1;
     const keep = (flags & F_KEEP_ALIVE) !== 0 && !walk.appClose;
     const body = whole === null ? response.body : null;
@@ -349,6 +371,8 @@ export class ResponseWriter {
       // Taken back if the body fails before the head goes out (#writeBody).
       this.sentType = type;
     }
+    // An app's length on a stream: Bun.serve ignores it (chunks, or the length read at once).
+    if (fixedLength >= 0 && !this.#declaredLength) fixedLength = -1;
     // A length the runtime knows (large bytes', a file's): sent raw, not chunked, as its server.
     if (fixedLength < 0) fixedLength = this.#knownLength?.(response) ?? -1;
     // The promise is dropped on purpose: the outcome goes to `done`, which saves a promise
@@ -381,9 +405,12 @@ export class ResponseWriter {
       const r1 = await p1;
       if (r1.done) {
         this.#reader = null;
-        head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: 0\r\n\r\n";
+        // A declared length the empty body falls short of: sent, then the connection closes.
+        const length = fixedLength > 0 ? fixedLength : 0;
+        if (length > 0) keep = false;
+        head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + length + "\r\n\r\n";
         this.#socket.write(encodeHead(head, null));
-        this.sentLength = 0;
+        this.sentLength = length;
         outcome = keep ? "keep" : "close";
       } else {
         first = toBytes(r1.value);
@@ -402,8 +429,15 @@ export class ResponseWriter {
             this.forget();
             outcome = "close";
           } else {
-            head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + first.length +
-              "\r\n\r\n";
+            let length = first.length;
+            if (fixedLength >= 0 && fixedLength !== length) {
+              // A declared length that is not the body's: the body is cut to it, or falls short
+              // of it and the connection closes (Deno.serve).
+              if (length > fixedLength) first = first.subarray(0, fixedLength);
+              else keep = false;
+              length = fixedLength;
+            }
+            head += (keep ? KEEP_LINE : CLOSE_LINE) + "content-length: " + length + "\r\n\r\n";
             if (first.length <= COPY_CHUNK_MAX) this.#socket.write(encodeHead(head, first));
             else {
               // A large body is not copied next to its head: a slow client would hold the copy.
@@ -411,7 +445,8 @@ export class ResponseWriter {
               this.#socket.write(encodeHead(head, null));
               this.#socket.write(first);
             }
-            this.bodyBytes = this.sentLength = first.length;
+            this.bodyBytes = first.length;
+            this.sentLength = length;
             outcome = keep ? "keep" : "close";
           }
         } else second = toBytes(r2.value);
@@ -463,35 +498,51 @@ export class ResponseWriter {
     head += "\r\n";
     this.sentLength = fixedLength;
     this.sentChunked = chunked;
+    // A declared length (the app's, under "declared"; the runtime's) bounds the body: the
+    // chunk that reaches it is cut to it and the rest of the stream is not read.
+    const limit = fixedLength;
+    let full = false;
     let sent = 0;
     let ok = true;
+    let next: Promise<ReadResult> | null = null;
     try {
       socket.cork();
       socket.write(encodeHead(head, null));
-      sent += first.length + (second?.length ?? 0);
-      this.bodyBytes = sent;
+      let chunk = first;
+      if (limit >= 0 && chunk.length >= limit) {
+        chunk = chunk.subarray(0, limit);
+        full = true;
+      }
+      sent = chunk.length;
       // Both chunks go out whatever the first write says: false asks to wait before writing
       // more, and the wait comes next (a TLS socket says it for any large chunk).
-      ok = writeChunk(socket, first, chunked);
-      if (second !== null) ok = writeChunk(socket, second, chunked) && ok;
+      ok = writeChunk(socket, chunk, chunked);
+      if (second !== null && !full) {
+        chunk = second;
+        if (limit >= 0 && sent + chunk.length >= limit) {
+          chunk = chunk.subarray(0, limit - sent);
+          full = true;
+        }
+        sent += chunk.length;
+        ok = writeChunk(socket, chunk, chunked) && ok;
+      }
+      this.bodyBytes = sent;
       socket.uncork();
       // The second read is still in flight when the first chunk was sent on its own.
-      let next: Promise<ReadResult> | null = second === null ? pending : null;
-      for (;;) {
-        if (fixedLength >= 0 && sent > fixedLength) {
-          throw new RangeError("body exceeds content-length");
-        }
+      next = second === null ? pending : null;
+      while (!full) {
         if (!ok || socket.writableNeedDrain) await this.waitDrain();
         if (this.#aborted) break;
         const r = await (next ?? reader.read());
         next = null;
         if (r.done) break;
-        const chunk = toBytes(r.value);
+        chunk = toBytes(r.value);
+        if (limit >= 0 && sent + chunk.length >= limit) {
+          chunk = chunk.subarray(0, limit - sent);
+          full = true;
+        }
         sent += chunk.length;
         this.bodyBytes = sent;
-        if (fixedLength >= 0 && sent > fixedLength) {
-          throw new RangeError("body exceeds content-length");
-        }
         ok = writeChunk(socket, chunk, chunked);
       }
     } catch (error) {
@@ -507,9 +558,14 @@ export class ResponseWriter {
       reader.cancel().catch(ignore);
       return "close";
     }
-    if (fixedLength >= 0 && sent !== fixedLength) {
-      // Fewer bytes than declared: the framing is broken, the client must see a cut.
-      socket.destroy();
+    if (full) {
+      // The declared length went out whole: the response is complete. A stream that ends there
+      // is read to its end (not cancelled under its producer); one with more is cancelled.
+      (next ?? reader.read()).then((r) => {
+        if (!r.done) reader.cancel().catch(ignore);
+      }, ignore);
+    } else if (limit >= 0 && sent !== limit) {
+      // Fewer bytes than declared: the client sees the connection close short of the length.
       return "close";
     }
     if (chunked) socket.write(LAST_CHUNK);

@@ -123,6 +123,16 @@ export interface HttpOptions {
   impliedType?(response: Response): string | null;
   /** The length of a body known without reading it (Runtime.knownLength), else -1. */
   knownLength?(response: Response): number;
+  /**
+   * Whether the runtime's fetch() decoded a Response's body, so that its Content-Encoding and
+   * Content-Length describe the bytes before decoding (Runtime.decodedBody); none: never.
+   */
+  decodedBody?(response: Response): boolean;
+  /**
+   * What an app-set Content-Length means for a streamed body (Runtime.streamLength): "declared",
+   * it is sent and the body cut or closed short to it; "actual", it is ignored. @default "declared"
+   */
+  streamLength?: "declared" | "actual";
   /** The whole file a Response's body is (Runtime.fileBody): Range requests are answered from it. */
   fileBody?(response: Response): FileBody | null;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */

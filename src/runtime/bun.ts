@@ -15,6 +15,7 @@ import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
 import { explainAppError, prepareImports } from "./_bun_imports.ts";
+import { decodedBody, noteRawFetches } from "./_bun_decoded_body.ts";
 import {
   fileBody,
   impliedType,
@@ -210,9 +211,15 @@ export const bunRuntime: Runtime = {
   prepareImports,
   explainAppError,
   staticBody: rememberedBody,
-  rememberStaticBodies: rememberBodies,
+  rememberStaticBodies: () => {
+    rememberBodies();
+    noteRawFetches();
+  },
   impliedType,
   knownLength,
+  decodedBody,
+  // Bun.serve ignores an app's Content-Length on a stream: chunks, or the length read at once.
+  streamLength: "actual",
   fileBody,
   serveNative,
   // Bun has no global upgrade function to replace; the neutral one is appserve's layer's alone.

@@ -18,9 +18,11 @@ import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
 import { staticBodyReader } from "./_deno_static_body.ts";
+import { decodedBodyReader } from "./_deno_decoded_body.ts";
 
 // Found on first use, not at import.
 const staticBody = once(staticBodyReader);
+const decodedBody = once(decodedBodyReader);
 
 // Flags every re-executed process needs; --unstable-net enables reusePort.
 const RUN_FLAGS = ["run", "--allow-all", "--unstable-net", "--quiet"];
@@ -177,6 +179,9 @@ export const denoRuntime: Runtime = {
   impliedType: () => null,
   // Deno's static body covers bytes of any size; a Blob's stream comes whole in one chunk.
   knownLength: () => -1,
+  decodedBody: (response) => decodedBody()(response),
+  // Deno.serve sends an app's Content-Length on a stream and cuts the body to it.
+  streamLength: "declared",
   serveNative,
   installWebSocketUpgrade,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.

@@ -173,9 +173,9 @@ export interface Runtime {
   staticBody(response: Response): string | Uint8Array | null;
   /**
    * Before the app is imported, in a process or thread whose responses go through appserve's
-   * writer: lets staticBody() and knownLength() see the bodies the app makes (Bun: the global
-   * Response becomes a subclass that remembers a string body, and Bun.file notes the files it
-   * makes; Deno keeps them anyway).
+   * writer: lets staticBody(), knownLength() and decodedBody() see the bodies the app makes (Bun:
+   * the global Response becomes a subclass that remembers a string body, Bun.file notes the files
+   * it makes and fetch the Responses it did not decode; Deno keeps them anyway).
    */
   rememberStaticBodies(): void;
   /**
@@ -190,6 +190,18 @@ export interface Runtime {
    * writer send a Content-Length instead of chunks, and one for HEAD, as Bun.serve does.
    */
   knownLength(response: Response): number;
+  /**
+   * Whether the runtime's fetch() decoded `response`'s body while its headers kept the upstream's
+   * Content-Encoding and Content-Length (Deno: the Response's own mark, as Deno.serve reads it;
+   * Bun: a fetched Response with an encoding it decodes, unless fetched with `decompress: false`).
+   */
+  decodedBody(response: Response): boolean;
+  /**
+   * What the runtime's server does with an app-set Content-Length on a streamed body:
+   * "declared" (Deno.serve: sends it, cuts the body to it, closes when the body falls short),
+   * "actual" (Bun.serve: ignores it, sends the body's own length or chunks).
+   */
+  streamLength: "declared" | "actual";
   /**
    * The file `response`'s body is, whole and unread (Bun: from Bun.file(), as knownLength), so
    * that a Range request is answered from it as the runtime's own server does; else null. None:

@@ -219,6 +219,8 @@ async function serveListeners(
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,
         knownLength: runtime.knownLength,
+        decodedBody: runtime.decodedBody,
+        streamLength: runtime.streamLength,
         fileBody: runtime.fileBody,
         websocket: context.websockets,
       }),

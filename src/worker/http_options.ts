@@ -36,6 +36,10 @@ export interface HttpOptionsOptions {
   impliedType?: (response: Response) => string | null;
   /** The length of a body known without reading it (Runtime.knownLength). */
   knownLength?: (response: Response) => number;
+  /** Whether fetch() decoded a body (Runtime.decodedBody). */
+  decodedBody?: (response: Response) => boolean;
+  /** What an app-set Content-Length means for a streamed body (Runtime.streamLength). */
+  streamLength?: "declared" | "actual";
   /** The whole file a body is, for Range requests (Runtime.fileBody). */
   fileBody?: (response: Response) => FileBody | null;
   /** The WebSockets requests may be upgraded to; none: upgrade requests get the app's answer. */
@@ -54,6 +58,8 @@ export function httpOptions(
     staticBody,
     impliedType,
     knownLength,
+    decodedBody,
+    streamLength,
     fileBody,
     websocket,
   }: HttpOptionsOptions,
@@ -79,6 +85,8 @@ export function httpOptions(
     staticBody,
     impliedType,
     knownLength,
+    decodedBody,
+    streamLength,
     fileBody,
     onBodyError: bodyErrorLogger(log),
     bodyTimeout: config.body_timeout,
