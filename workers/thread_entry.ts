@@ -191,6 +191,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         impliedType: runtime.impliedType,
         knownLength: runtime.knownLength,
         fileBody: runtime.fileBody,
+        requestSignal: runtime.requestSignal,
         websocket: websockets,
       }),
       counters,

@@ -214,6 +214,8 @@ export const bunRuntime: Runtime = {
   impliedType,
   knownLength,
   fileBody,
+  // Bun.serve (1.4.4) aborts it only for a client gone (or server.stop(true)).
+  requestSignal: { message: "The connection was closed.", afterResponse: false },
   serveNative,
   // Bun has no global upgrade function to replace; the neutral one is appserve's layer's alone.
   installWebSocketUpgrade: (ours: WebSocketUpgrader): WebSocketUpgrader => (request, options) => {

@@ -177,6 +177,9 @@ export const denoRuntime: Runtime = {
   impliedType: () => null,
   // Deno's static body covers bytes of any size; a Blob's stream comes whole in one chunk.
   knownLength: () => -1,
+  // Deno.serve (2.9.6) by default also aborts it after a response that went out whole: its
+  // "legacy behavior", which it warns about and --unstable-no-legacy-abort turns off.
+  requestSignal: { message: "The request has been cancelled.", afterResponse: true },
   serveNative,
   installWebSocketUpgrade,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.

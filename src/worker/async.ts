@@ -220,6 +220,7 @@ async function serveListeners(
         impliedType: runtime.impliedType,
         knownLength: runtime.knownLength,
         fileBody: runtime.fileBody,
+        requestSignal: runtime.requestSignal,
         websocket: context.websockets,
       }),
       context.counters,
