@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { createHttpServer } from "../src/http/server.ts";
 import type { FetchHandler } from "../src/http/types.ts";
+import { WebSocketHub } from "../src/http/websocket/hub.ts";
 import { delay, options, RawClient, rawExchange, withServer } from "./_http_server.ts";
+import { connect } from "./_ws_client.ts";
 
 Deno.test("createHttpServer() answers an app throw with onAppError's 500 and keeps serving", async () => {
   const errors: unknown[] = [];
@@ -387,4 +389,41 @@ Deno.test("createHttpServer() closeNow() aborts request.signal of the request it
   server.closeNow();
   assert.deepEqual(seen.events, [GONE]);
   socket.destroy();
+});
+
+Deno.test("createHttpServer() aborts an upgraded request's signal when its session ends (at the upgrade with requestSignal.afterResponse)", async () => {
+  for (const afterResponse of [false, true]) {
+    const seen = signalSeen();
+    const hub = new WebSocketHub({
+      maxMessage: 1024,
+      idleTimeout: 0,
+      sendLimit: 1024 * 1024,
+      warn: () => {},
+      appError: () => {},
+    });
+    hub.setHandlers({ message: (ws, m) => ws.send(m) });
+    await withServer(
+      (request, info) => {
+        seen.watch(request);
+        info.upgrade!(request);
+        return undefined as unknown as Response;
+      },
+      { websocket: hub, requestSignal: { message: "gone", afterResponse } },
+      async (port) => {
+        const ws = await connect("native", `ws://127.0.0.1:${port}/`);
+        ws.send("x");
+        assert.equal(await ws.next(), "x");
+        // Bun.serve: not while the session lasts; Deno.serve: once the 101 went out.
+        assert.deepEqual(seen.events, afterResponse ? ["abort true AbortError: gone"] : []);
+        ws.close();
+        await ws.closed;
+        await until(() => seen.events.length > 0);
+      },
+    );
+    assert.deepEqual(
+      seen.events,
+      ["abort true AbortError: gone"],
+      `afterResponse ${afterResponse}`,
+    );
+  }
 });

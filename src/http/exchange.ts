@@ -260,7 +260,10 @@ export class Exchange {
     this.head = null;
     // A session is not a request in flight: a gthread watchdog must not take it for a hung one.
     watch?.finished(host.tag);
+    const message = this.abortMessage;
     host.upgrade(pending, head, info, (end) => {
+      // Bun.serve aborts an upgraded request's signal when its session ends.
+      abortRequestSignal(request, message);
       if (hook === undefined) return;
       try {
         hook(request, switched(), performance.now() - started, {
@@ -273,6 +276,8 @@ export class Exchange {
         });
       } catch { /* a logging hook must not take the connection down */ }
     });
+    // Deno.serve's way: once the 101 went out.
+    if (this.abortAfterResponse) abortRequestSignal(request, message);
   }
 
   /** The writer's outcome, at once or once the body was read. */
