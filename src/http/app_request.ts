@@ -1,9 +1,13 @@
 // The Request appserve's HTTP layer hands the app: its `signal` aborts when the client goes away
 // (or the server cuts the connection), as the requests of Deno.serve and Bun.serve do. The
 // AbortController is made only when something reads `signal`: a request whose app never does costs
-// what a plain Request costs.
+// about what a plain Request costs (docs/architecture.md, "HTTP on the shared socket").
 
 const NativeRequest = globalThis.Request;
+
+function abortError(message: string): DOMException {
+  return new DOMException(message, "AbortError");
+}
 
 /** Aborts `request`'s signal with an AbortError saying `message`: now, or when it is first read. */
 export let abortRequestSignal: (request: globalThis.Request, message: string) => void;
@@ -18,7 +22,7 @@ class Request extends NativeRequest {
     abortRequestSignal = (request, message) => {
       if (!(#abortMessage in request) || request.#abortMessage !== "") return;
       request.#abortMessage = message;
-      request.#controller?.abort(new DOMException(message, "AbortError"));
+      request.#controller?.abort(abortError(message));
     };
   }
 
@@ -26,9 +30,7 @@ class Request extends NativeRequest {
     let controller = this.#controller;
     if (controller === null) {
       controller = this.#controller = new AbortController();
-      if (this.#abortMessage !== "") {
-        controller.abort(new DOMException(this.#abortMessage, "AbortError"));
-      }
+      if (this.#abortMessage !== "") controller.abort(abortError(this.#abortMessage));
     }
     return controller.signal;
   }
