@@ -1,12 +1,15 @@
 // One request through the app (src/http/exchange.ts) over a real socket: throws, non-Responses and
 // broken bodies become onAppError's reply or a cut connection; onRequestDone follows each answer,
-// one whose client went away included, but not one closeNow() cut off.
+// one whose client went away included, but not one closeNow() cut off; request.signal aborts for
+// a client gone or a connection cut off.
 
 import assert from "node:assert/strict";
 import net from "node:net";
 import { createHttpServer } from "../src/http/server.ts";
 import type { FetchHandler } from "../src/http/types.ts";
+import { WebSocketHub } from "../src/http/websocket/hub.ts";
 import { delay, options, RawClient, rawExchange, withServer } from "./_http_server.ts";
+import { connect } from "./_ws_client.ts";
 
 Deno.test("createHttpServer() answers an app throw with onAppError's 500 and keeps serving", async () => {
   const errors: unknown[] = [];
@@ -224,4 +227,203 @@ Deno.test("createHttpServer() leaves the access line of a request closeNow() cut
   await closed;
   await delay(200);
   assert.deepEqual(done, []);
+});
+
+/** What an app saw of `request.signal`: each abort event's reason, and other marks. */
+function signalSeen(): { events: string[]; watch(request: Request): void } {
+  const events: string[] = [];
+  return {
+    events,
+    watch(request) {
+      const signal = request.signal;
+      signal.addEventListener("abort", () => {
+        const reason = signal.reason as DOMException;
+        events.push(`abort ${reason instanceof DOMException} ${reason.name}: ${reason.message}`);
+      });
+    },
+  };
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await delay(20);
+}
+
+const GONE = "abort true AbortError: The connection was closed.";
+
+Deno.test("createHttpServer() aborts request.signal when the client goes away while the app works", async () => {
+  const seen = signalSeen();
+  let answer!: () => void;
+  const answered = new Promise<void>((resolve) => answer = resolve);
+  await withServer(
+    async (request) => {
+      seen.watch(request);
+      await answered;
+      seen.events.push(`answering, aborted ${request.signal.aborted}`);
+      return new Response("late");
+    },
+    {},
+    async (port) => {
+      await abandonAfter(port, 0);
+      await until(() => seen.events.length > 0);
+      answer();
+      await until(() => seen.events.length > 1);
+    },
+  );
+  assert.deepEqual(seen.events, [GONE, "answering, aborted true"]);
+});
+
+Deno.test("createHttpServer() aborts request.signal when the client goes away mid-stream, before the stream's cancel", async () => {
+  const seen = signalSeen();
+  await withServer(
+    (request) => {
+      seen.watch(request);
+      const body = ticking(1000);
+      const reader = body.getReader();
+      return new Response(
+        new ReadableStream({
+          pull: async (c) => {
+            const r = await reader.read();
+            if (r.done) c.close();
+            else c.enqueue(r.value);
+          },
+          cancel: () => void seen.events.push("cancel"),
+        }, { highWaterMark: 0 }),
+      );
+    },
+    {},
+    async (port) => {
+      await abandonAfter(port, 200);
+      await until(() => seen.events.length > 1);
+    },
+  );
+  assert.deepEqual(seen.events, [GONE, "cancel"]);
+});
+
+Deno.test("createHttpServer() aborts request.signal of a half-closed client, and still answers it", async () => {
+  const seen = signalSeen();
+  await withServer(
+    async (request) => {
+      seen.watch(request);
+      await delay(50);
+      return new Response(`aborted ${request.signal.aborted}`);
+    },
+    {},
+    async (port) => {
+      const c = await RawClient.connect({ port });
+      c.socket.end("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+      assert.equal((await c.read()).body.toString(), "aborted true");
+      await c.closed();
+    },
+  );
+  assert.deepEqual(seen.events, [GONE]);
+});
+
+Deno.test("createHttpServer() leaves request.signal alone after a response that went out whole", async () => {
+  const seen = signalSeen();
+  const requests: Request[] = [];
+  await withServer(
+    (request) => {
+      requests.push(request);
+      if (new URL(request.url).pathname === "/read") seen.watch(request);
+      return new Response(new URL(request.url).pathname === "/stream" ? ticking(3) : "x");
+    },
+    {},
+    async (port) => {
+      const c = await RawClient.connect({ port });
+      for (const path of ["/read", "/stream", "/late"]) {
+        await c.write(`GET ${path} HTTP/1.1\r\nHost: h\r\n\r\n`);
+        await c.read();
+      }
+      c.close();
+      await delay(50);
+    },
+  );
+  assert.deepEqual(seen.events, []);
+  // Read only now, after the response and the connection's close.
+  assert.deepEqual(requests.map((r) => r.signal.aborted), [false, false, false]);
+});
+
+Deno.test("createHttpServer() with requestSignal.afterResponse aborts it once a response went out whole", async () => {
+  const seen = signalSeen();
+  const requests: Request[] = [];
+  const message = "The request has been cancelled.";
+  await withServer(
+    (request) => {
+      requests.push(request);
+      seen.watch(request);
+      seen.events.push("app");
+      return new Response(new URL(request.url).pathname === "/stream" ? ticking(3) : "x");
+    },
+    { requestSignal: { message, afterResponse: true } },
+    async (port) => {
+      const c = await RawClient.connect({ port });
+      for (const path of ["/", "/stream"]) {
+        await c.write(`GET ${path} HTTP/1.1\r\nHost: h\r\n\r\n`);
+        await c.read();
+        await until(() => seen.events.length % 2 === 0);
+      }
+      c.close();
+    },
+  );
+  const after = `abort true AbortError: ${message}`;
+  assert.deepEqual(seen.events, ["app", after, "app", after]);
+  assert.deepEqual(requests.map((r) => r.signal.aborted), [true, true]);
+});
+
+Deno.test("createHttpServer() closeNow() aborts request.signal of the request it cuts off", async () => {
+  const seen = signalSeen();
+  const server = createHttpServer((request) => {
+    seen.watch(request);
+    return new Response(ticking(1000));
+  }, options());
+  await server.listen({ port: 0, host: "127.0.0.1" });
+  const addr = server.address();
+  assert.ok(addr !== null && addr.transport === "tcp");
+  const socket = net.connect({ port: addr.port, host: "127.0.0.1" });
+  socket.on("error", () => {});
+  await new Promise<void>((resolve) => {
+    socket.once("data", () => resolve());
+    socket.write("GET /sse HTTP/1.1\r\nHost: h\r\n\r\n");
+  });
+  // At once: the process may be about to end.
+  server.closeNow();
+  assert.deepEqual(seen.events, [GONE]);
+  socket.destroy();
+});
+
+Deno.test("createHttpServer() aborts an upgraded request's signal when its session ends (at the upgrade with requestSignal.afterResponse)", async () => {
+  for (const afterResponse of [false, true]) {
+    const seen = signalSeen();
+    const hub = new WebSocketHub({
+      maxMessage: 1024,
+      idleTimeout: 0,
+      sendLimit: 1024 * 1024,
+      warn: () => {},
+      appError: () => {},
+    });
+    hub.setHandlers({ message: (ws, m) => ws.send(m) });
+    await withServer(
+      (request, info) => {
+        seen.watch(request);
+        info.upgrade!(request);
+        return undefined as unknown as Response;
+      },
+      { websocket: hub, requestSignal: { message: "gone", afterResponse } },
+      async (port) => {
+        const ws = await connect("native", `ws://127.0.0.1:${port}/`);
+        ws.send("x");
+        assert.equal(await ws.next(), "x");
+        // Bun.serve: not while the session lasts; Deno.serve: once the 101 went out.
+        assert.deepEqual(seen.events, afterResponse ? ["abort true AbortError: gone"] : []);
+        ws.close();
+        await ws.closed;
+        await until(() => seen.events.length > 0);
+      },
+    );
+    assert.deepEqual(
+      seen.events,
+      ["abort true AbortError: gone"],
+      `afterResponse ${afterResponse}`,
+    );
+  }
 });

@@ -54,19 +54,23 @@ Deno.test("buildRequest() passes an extension method the runtime keeps unchanged
   );
 });
 
-// Bun's Request, reduced to what matters here: methods it does not know become GET.
-class RewritingRequest extends Request {
-  constructor(input: RequestInfo | URL, init?: RequestInit) {
-    const m = init?.method;
-    const known = m === undefined || ["GET", "POST", "PATCH", "PURGE"].includes(m.toUpperCase());
-    // (Bun also upper-cases the ones it knows; the parser lets no lower-case method through.)
-    super(input, { ...init, method: m === undefined ? "GET" : known ? m.toUpperCase() : "GET" });
-  }
+// Bun's Request, reduced to what matters here: methods it does not know become GET. Patched into
+// the prototype every Request inherits from, so the app's Request (a subclass) has it too.
+function rewritingMethods(): () => void {
+  const native = Object.getOwnPropertyDescriptor(Request.prototype, "method")!;
+  Object.defineProperty(Request.prototype, "method", {
+    ...native,
+    get(this: Request): string {
+      const m: string = native.get!.call(this);
+      // (Bun also upper-cases the ones it knows; the parser lets no lower-case method through.)
+      return ["GET", "POST", "PATCH", "PURGE"].includes(m.toUpperCase()) ? m.toUpperCase() : "GET";
+    },
+  });
+  return () => Object.defineProperty(Request.prototype, "method", native);
 }
 
 Deno.test("buildRequest() answers 501 where the runtime's Request would rewrite the method", () => {
-  const real = globalThis.Request;
-  globalThis.Request = RewritingRequest;
+  const restore = rewritingMethods();
   try {
     for (const method of ["FOO", "M-SEARCH"]) {
       assert.throws(
@@ -79,7 +83,7 @@ Deno.test("buildRequest() answers 501 where the runtime's Request would rewrite 
     assert.equal(build("PURGE / HTTP/1.1\nHost: a\n\n").method, "PURGE");
     assert.equal(build("GET / HTTP/1.1\nHost: a\n\n").method, "GET");
   } finally {
-    globalThis.Request = real;
+    restore();
   }
 });
 

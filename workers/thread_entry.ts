@@ -193,6 +193,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         decodedBody: runtime.decodedBody,
         streamLength: runtime.streamLength,
         fileBody: runtime.fileBody,
+        requestSignal: runtime.requestSignal,
         websocket: websockets,
       }),
       counters,

@@ -71,6 +71,7 @@ if (kind === "native") {
     onAppError: () => new Response("error", { status: 500 }),
     // As a worker serves.
     staticBody: runtime.staticBody,
+    requestSignal: runtime.requestSignal,
   });
   await server.listen(target);
   ready();

@@ -134,6 +134,7 @@ async function round(): Promise<[string, number][]> {
   const host = {
     tag: -1,
     closed: false,
+    peerEnded: false,
     cutOff: false,
     mayKeepAlive: () => true,
     destroy() {},
@@ -144,6 +145,7 @@ async function round(): Promise<[string, number][]> {
     ...options,
     staticBody: runtime.staticBody,
     impliedType: runtime.impliedType,
+    requestSignal: runtime.requestSignal,
     onRequestDone: () => {},
   });
   const peer = new PeerInfo({ transport: "tcp", hostname: "127.0.0.1", port: 1 });

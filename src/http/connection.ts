@@ -130,7 +130,8 @@ export class Connection implements ExchangeHost, BodySink {
   private body: RequestBody | null = null;
   private broken = false;
   private parsing = false;
-  private peerEnded = false;
+  /** The peer sent its FIN (ExchangeHost.peerEnded). */
+  peerEnded = false;
   private pausedBody = false;
   private pausedPipeline = false;
   /** The worker's share balance told this connection to close (ServerCore.shed). */
@@ -533,6 +534,8 @@ export class Connection implements ExchangeHost, BodySink {
   cut(): void {
     if (this.closed) return;
     this.cutOff = true;
+    // Now, not at the 'close' event: the process may be about to end.
+    this.exchange.abandoned();
     this.socket.destroy();
   }
 
@@ -562,7 +565,9 @@ export class Connection implements ExchangeHost, BodySink {
   onEnd(): void {
     this.peerEnded = true;
     if (this.state === S_BUSY) {
-      // Half-close after a complete request is legal: still answer it, then close.
+      // Half-close after a complete request is legal: still answer it, then close. A client
+      // gone looks the same, so the request's signal aborts, as under the native servers.
+      this.exchange.abandoned();
       const b = this.body;
       if (b !== null) {
         // A body cut short (a chunked one without its last chunk) is the client's error, not
@@ -593,6 +598,8 @@ export class Connection implements ExchangeHost, BodySink {
     this.closed = true;
     this.core.options.watch?.closed(this.tag);
     this.stopReading();
+    // Before the writer cancels the body stream, as the native servers order the two.
+    this.exchange.abandoned();
     this.writer.abort();
     this.core.settle(this);
   }

@@ -1,6 +1,7 @@
 // One request at a time of a connection: hands it to the app, turns throws and non-Responses into
 // onAppError's reply, has the writer put the answer on the wire and acts on the writer's outcome.
 
+import { abortRequestSignal } from "./app_request.ts";
 import { F_HTTP10, F_KEEP_ALIVE, type Outcome, type ResponseWriter } from "./response_writer.ts";
 import { appErrorReply, notAResponse, statusReply } from "./status_reply.ts";
 import type { RequestHead } from "./parser.ts";
@@ -15,6 +16,8 @@ export interface ExchangeHost {
   readonly tag: number;
   /** The peer is gone. */
   readonly closed: boolean;
+  /** The peer sent its FIN: it half-closed, or is gone (the two look the same). */
+  readonly peerEnded: boolean;
   /**
    * The server itself cut the connection off (HttpServer.closeNow: the graceful timeout ran out).
    * Its request's access line is not the exchange's: whoever cut it off writes one (logCutOff).
@@ -42,6 +45,9 @@ function switched(): Response {
 }
 
 function noop(): void {}
+
+// As Bun.serve's (Runtime.requestSignal): where no runtime said otherwise.
+const SIGNAL_DEFAULT = { message: "The connection was closed.", afterResponse: false };
 
 /** onAppError's reply, or the plain 500 if the hook itself fails or returns no Response. */
 function appErrorResponse(options: HttpOptions, error: unknown, request: Request): Response {
@@ -75,6 +81,10 @@ export class Exchange {
   private readonly writer: ResponseWriter;
   private readonly handler: FetchHandler;
   private readonly options: HttpOptions;
+  /** The message of the AbortError `request.signal` aborts with. */
+  private readonly abortMessage: string;
+  /** Whether `request.signal` aborts after a response that went out whole too (Deno.serve's way). */
+  private readonly abortAfterResponse: boolean;
   private readonly onResolved = (r: unknown): void => this.respond(r);
   private readonly onRejected = (err: unknown): void => this.respondError(err);
   private readonly onWritten = (outcome: Outcome): void => this.written(outcome);
@@ -89,6 +99,9 @@ export class Exchange {
     this.writer = writer;
     this.handler = handler;
     this.options = options;
+    const signal = options.requestSignal ?? SIGNAL_DEFAULT;
+    this.abortMessage = signal.message;
+    this.abortAfterResponse = signal.afterResponse;
   }
 
   /**
@@ -97,6 +110,9 @@ export class Exchange {
    */
   start(request: Request, flags: number, head: RequestHead, info: ServeInfo): void {
     this.begin(request, flags, head, info);
+    // Pipelined behind a FIN: still answered, but its client is taken for gone, as the native
+    // servers take it.
+    if (this.host.peerEnded) abortRequestSignal(request, this.abortMessage);
     let r: unknown;
     try {
       r = this.handler(request, info);
@@ -155,6 +171,15 @@ export class Exchange {
     if (this.request === null || this.refusal !== 0) return;
     this.refusal = status;
     this.refusalReason = reason;
+  }
+
+  /**
+   * The client went away (its FIN or a close), or the server cut the connection, while the
+   * request is under way (with the app, or its response being written): its signal aborts.
+   */
+  abandoned(): void {
+    const request = this.request;
+    if (request !== null) abortRequestSignal(request, this.abortMessage);
   }
 
   private respondError(err: unknown): void {
@@ -235,7 +260,10 @@ export class Exchange {
     this.head = null;
     // A session is not a request in flight: a gthread watchdog must not take it for a hung one.
     watch?.finished(host.tag);
+    const message = this.abortMessage;
     host.upgrade(pending, head, info, (end) => {
+      // Bun.serve aborts an upgraded request's signal when its session ends.
+      abortRequestSignal(request, message);
       if (hook === undefined) return;
       try {
         hook(request, switched(), performance.now() - started, {
@@ -248,6 +276,8 @@ export class Exchange {
         });
       } catch { /* a logging hook must not take the connection down */ }
     });
+    // Deno.serve's way: once the 101 went out.
+    if (this.abortAfterResponse) abortRequestSignal(request, message);
   }
 
   /** The writer's outcome, at once or once the body was read. */
@@ -289,6 +319,11 @@ export class Exchange {
         });
       } catch { /* a logging hook must not take the connection down */ }
     }
+    // A response that did not go out whole (the client is gone, the connection was cut or
+    // destroyed) ends the request as a client gone does; one that did, only Deno.serve's way.
+    const whole = (outcome === "keep" || outcome === "close") && !host.closed &&
+      !this.answeredElsewhere;
+    if (!whole || this.abortAfterResponse) abortRequestSignal(this.request!, this.abortMessage);
     this.request = this.response = null;
     this.head = null;
     // A connection that closed meanwhile told the watch already, and its tag may be another's now.

@@ -2,6 +2,7 @@
 // apart from the connection's state machine.
 
 import type { Socket } from "node:net";
+import { AppRequest } from "./app_request.ts";
 import type { RequestHead } from "./parser.ts";
 import { type HttpOptions, ParseError, type RemoteAddr, type ServeInfo } from "./types.ts";
 import type { WebSocketHub } from "./websocket/hub.ts";
@@ -108,8 +109,9 @@ export function isBodyless(method: string): boolean {
 /**
  * Builds the app's Request. `method` is `fetchMethod(head.method)`; `body` is null for a request
  * without one. `scheme` is the connection's, or the one a trusted proxy reported: never the one an
- * absolute-form target names. Throws ParseError: 400 for what the URL parser or Headers refuse,
- * 501 for a method the runtime's Request would not carry unchanged.
+ * absolute-form target names. Its `signal` aborts when the exchange says so (abortRequestSignal).
+ * Throws ParseError: 400 for what the URL parser or Headers refuse, 501 for a method the runtime's
+ * Request would not carry unchanged.
  */
 export function buildRequest(
   head: RequestHead,
@@ -127,10 +129,10 @@ export function buildRequest(
     // Headers are appended to the new Request rather than passed in the init: the init path
     // converts them through WebIDL first and costs noticeably more in both runtimes.
     request = method === "GET"
-      ? new Request(url)
+      ? new AppRequest(url)
       : body === null
-      ? new Request(url, { method: head.method })
-      : new Request(url, { method: head.method, body, duplex: "half" } as StreamingInit);
+      ? new AppRequest(url, { method: head.method })
+      : new AppRequest(url, { method: head.method, body, duplex: "half" } as StreamingInit);
     const h = request.headers;
     const pairs = head.headers;
     for (let i = 0; i < pairs.length; i++) h.append(pairs[i][0], pairs[i][1]);

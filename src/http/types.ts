@@ -5,7 +5,7 @@
 import type { Socket } from "node:net";
 import type { RemoteAddr } from "../fetch_handler.ts";
 import type { AddressMatcher } from "../net/ip_match.ts";
-import type { FileBody } from "../runtime/types.ts";
+import type { FileBody, RequestSignalBehaviour } from "../runtime/types.ts";
 import type { WebSocketHub } from "./websocket/hub.ts";
 
 // The app contract is defined below src/runtime/; the HTTP layer's callers find it here too.
@@ -135,6 +135,12 @@ export interface HttpOptions {
   streamLength?: "declared" | "actual";
   /** The whole file a Response's body is (Runtime.fileBody): Range requests are answered from it. */
   fileBody?(response: Response): FileBody | null;
+  /**
+   * How `request.signal` aborts, as the runtime's native server has it (Runtime.requestSignal).
+   * It always aborts when the client goes away (or the server cuts the connection) while the
+   * request is under way. @default {{ message: "The connection was closed.", afterResponse: false }}
+   */
+  requestSignal?: RequestSignalBehaviour;
   /** Called for an exception thrown by the app (or a rejected promise); returns the 500 to send. */
   onAppError(error: unknown, request: Request): Response;
   /** WebSockets: requests the app may upgrade, and the sessions. None: no upgrade is offered. */

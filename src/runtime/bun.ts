@@ -221,6 +221,8 @@ export const bunRuntime: Runtime = {
   // Bun.serve ignores an app's Content-Length on a stream: chunks, or the length read at once.
   streamLength: "actual",
   fileBody,
+  // Bun.serve (1.4.4) aborts it only for a client gone (or server.stop(true)).
+  requestSignal: { message: "The connection was closed.", afterResponse: false },
   serveNative,
   // Bun has no global upgrade function to replace; the neutral one is appserve's layer's alone.
   installWebSocketUpgrade: (ours: WebSocketUpgrader): WebSocketUpgrader => (request, options) => {

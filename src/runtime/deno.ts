@@ -182,6 +182,9 @@ export const denoRuntime: Runtime = {
   decodedBody: (response) => decodedBody()(response),
   // Deno.serve sends an app's Content-Length on a stream and cuts the body to it.
   streamLength: "declared",
+  // Deno.serve (2.9.6) by default also aborts it after a response that went out whole: its
+  // "legacy behavior", which it warns about and --unstable-no-legacy-abort turns off.
+  requestSignal: { message: "The request has been cancelled.", afterResponse: true },
   serveNative,
   installWebSocketUpgrade,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.

@@ -107,6 +107,14 @@ export interface FileBody {
   slice(start: number, end: number): BodyInit;
 }
 
+/** How the native server's `request.signal` behaves (Runtime.requestSignal). */
+export interface RequestSignalBehaviour {
+  /** The message of the AbortError (a DOMException) it aborts with. */
+  readonly message: string;
+  /** Whether it aborts once a response went out whole too, not only for a client gone. */
+  readonly afterResponse: boolean;
+}
+
 /** How to start another process of this same program. */
 export interface SelfCommand {
   command: string;
@@ -208,6 +216,12 @@ export interface Runtime {
    * the runtime's server answers no Range (Deno).
    */
   fileBody?(response: Response): FileBody | null;
+  /**
+   * How the native server's `request.signal` behaves, which appserve's HTTP layer copies: both
+   * abort it when the client goes away (a FIN included: a half-close looks the same) while the
+   * request is under way; Deno.serve also once a response went out whole.
+   */
+  readonly requestSignal: RequestSignalBehaviour;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
   /**

@@ -222,6 +222,7 @@ async function serveListeners(
         decodedBody: runtime.decodedBody,
         streamLength: runtime.streamLength,
         fileBody: runtime.fileBody,
+        requestSignal: runtime.requestSignal,
         websocket: context.websockets,
       }),
       context.counters,

@@ -9,7 +9,7 @@ import type { Logger } from "../log/logger.ts";
 import { AddressMatcher } from "../net/ip_match.ts";
 import type { TlsAcceptor } from "../http/tls_accept.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
-import type { FileBody } from "../runtime/types.ts";
+import type { FileBody, RequestSignalBehaviour } from "../runtime/types.ts";
 import { appErrorResponder, bodyErrorLogger } from "./app_error.ts";
 
 /**
@@ -44,6 +44,8 @@ export interface HttpOptionsOptions {
   fileBody?: (response: Response) => FileBody | null;
   /** The WebSockets requests may be upgraded to; none: upgrade requests get the app's answer. */
   websocket?: WebSocketHub;
+  /** How `request.signal` aborts, as under the runtime's native server (Runtime.requestSignal). */
+  requestSignal?: RequestSignalBehaviour;
 }
 
 /** The HTTP layer's options for this configuration. */
@@ -62,6 +64,7 @@ export function httpOptions(
     streamLength,
     fileBody,
     websocket,
+    requestSignal,
   }: HttpOptionsOptions,
 ): HttpServerOptions {
   return {
@@ -88,6 +91,7 @@ export function httpOptions(
     decodedBody,
     streamLength,
     fileBody,
+    requestSignal,
     onBodyError: bodyErrorLogger(log),
     bodyTimeout: config.body_timeout,
     onAcceptError: (message) => log.warning(message),
