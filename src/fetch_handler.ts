@@ -33,6 +33,12 @@ export interface ServeInfo {
    * socket. False for a request that is no WebSocket upgrade.
    */
   upgrade?(request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean;
+  /**
+   * Bun's `server.timeout(request, seconds)`, which apps call to keep a long response (server-sent
+   * events) from Bun's idle timeout. appserve's own layer times no response out while it is under
+   * way, so there it does nothing; with `--reuse-port` under Bun it is Bun's.
+   */
+  timeout?(request: Request, seconds: number): void;
   /** Bun's `server.publish`: sends to every socket of this worker subscribed to `topic`. */
   publish?(
     topic: string,

@@ -62,6 +62,8 @@ export class ConnInfo implements ServeInfo {
   publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean) {
     return this.hub?.publish(topic, data, compress) ?? 0;
   }
+
+  timeout(): void {}
 }
 
 /** A ServeInfo for a client address reported by a trusted proxy (headers or PROXY protocol). */
@@ -81,6 +83,8 @@ export class PeerInfo implements ServeInfo {
   publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean) {
     return this.hub?.publish(topic, data, compress) ?? 0;
   }
+
+  timeout(): void {}
 
   requestIP(): { address: string; family: string; port: number } | null {
     const r = this.remoteAddr;

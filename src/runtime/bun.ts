@@ -80,6 +80,9 @@ class BunServeInfo implements ServeInfo {
   publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean) {
     return this.#server.publish(topic, data as string, compress);
   }
+  timeout(request: Request, seconds: number): void {
+    this.#server.timeout(request, seconds);
+  }
 }
 
 type Ws = Bun.ServerWebSocket<unknown>;

@@ -89,6 +89,12 @@ class DenoServeInfo implements ServeInfo {
   publish(): number {
     return 0;
   }
+  // Bun's server.timeout(): nothing here times a response out while it is under way.
+  timeout(): void {}
+  /** Deno's own: settles when the response has been sent (or failed). */
+  get completed(): Promise<void> {
+    return this.#info.completed;
+  }
 }
 
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {

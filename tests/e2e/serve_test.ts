@@ -277,3 +277,29 @@ e2e(
     assert.doesNotMatch(server.stderr, /Uncaught|error: /);
   },
 );
+
+for (
+  const [name, args] of [["", []], [" (gthread)", ["-k", "gthread", "--threads", "2"]], [
+    " (--reuse-port)",
+    ["--reuse-port"],
+  ]] as const
+) {
+  e2e(
+    `server.timeout(request, seconds), Bun's, can be called by the app${name}`,
+    async (target) => {
+      const port = args.includes("--reuse-port") ? await freePort() : 0;
+      const server = start(target, [
+        "-w",
+        "1",
+        ...args,
+        "-b",
+        `127.0.0.1:${port}`,
+        join(FIXTURES, "apps", "server_timeout_app.ts"),
+      ]);
+      const answer = await getWhenReady(await server.url());
+      assert.equal(answer.status, 200, answer.body);
+      assert.equal(answer.body, "timeout called\n");
+      await stopClean(server);
+    },
+  );
+}
