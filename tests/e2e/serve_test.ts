@@ -278,12 +278,12 @@ e2e(
   },
 );
 
-for (
-  const [name, args] of [["", []], [" (gthread)", ["-k", "gthread", "--threads", "2"]], [
-    " (--reuse-port)",
-    ["--reuse-port"],
-  ]] as const
-) {
+const TIMEOUT_SETUPS: [string, string[]][] = [
+  ["", []],
+  [" (gthread)", ["-k", "gthread", "--threads", "2"]],
+  [" (--reuse-port)", ["--reuse-port"]],
+];
+for (const [name, args] of TIMEOUT_SETUPS) {
   e2e(
     `server.timeout(request, seconds), Bun's, can be called by the app${name}`,
     async (target) => {
