@@ -121,6 +121,8 @@ export class Connection implements ExchangeHost, BodySink {
   /** A PROXY protocol header may still start the connection. */
   private proxyPending: boolean;
   private readonly exchange: Exchange;
+  /** The exchange's `completed`, bound once, for the ServeInfo objects the app gets. */
+  private readonly completion: () => Promise<void>;
   private readonly onDrained = (): void => this.afterResponse(true);
   private readonly scanner: HeadScanner;
   /** Received bytes not parsed yet. */
@@ -157,6 +159,8 @@ export class Connection implements ExchangeHost, BodySink {
     this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off";
     this.writer = new ResponseWriter(socket, core.options);
     this.exchange = new Exchange(this, this.writer, core.handler, core.options);
+    this.completion = () => this.exchange.completed();
+    (this.info as ConnInfo).completion = this.completion;
     this.scanner = new HeadScanner(core.limits);
     this.deadline = core.now + core.headerTimeoutMs;
     (socket as ConnSocket)[kConn] = this;
@@ -275,7 +279,9 @@ export class Connection implements ExchangeHost, BodySink {
       return false;
     }
     this.pending = header.length < buf.length ? buf.subarray(header.length) : null;
-    if (header.remote !== null) this.info = new PeerInfo(header.remote, options.websocket);
+    if (header.remote !== null) {
+      this.info = new PeerInfo(header.remote, options.websocket, this.completion);
+    }
     // Forwarding headers are judged by the client the proxy named, never by the proxy itself.
     const trust = options.forwarded;
     this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
@@ -315,7 +321,9 @@ export class Connection implements ExchangeHost, BodySink {
       if (this.trusted) {
         const f = readForwarding(core.options.forwarded!, head.headers);
         if (f.scheme !== null) scheme = f.scheme;
-        if (f.remote !== null) info = new PeerInfo(f.remote, core.options.websocket);
+        if (f.remote !== null) {
+          info = new PeerInfo(f.remote, core.options.websocket, this.completion);
+        }
       }
       request = buildRequest(
         head,

@@ -77,6 +77,9 @@ export class Exchange {
   /** The request was answered by the worker process (a gthread thread past its timeout). */
   private answeredElsewhere = false;
   private info: ServeInfo | null = null;
+  /** `info.completed` of the request under way, made when first asked for. */
+  private completion: Promise<void> | null = null;
+  private complete: (() => void) | null = null;
   private readonly host: ExchangeHost;
   private readonly writer: ResponseWriter;
   private readonly handler: FetchHandler;
@@ -156,6 +159,22 @@ export class Exchange {
     this.answeredElsewhere = false;
     if (this.options.onRequestDone !== undefined) this.started = performance.now();
     this.options.watch?.started(this.host.tag);
+  }
+
+  /**
+   * Settles when the request under way is done: its response written (whole or not) or its
+   * client gone; at once when none is. Deno's `info.completed`.
+   */
+  completed(): Promise<void> {
+    if (this.request === null) return Promise.resolve();
+    return this.completion ??= new Promise<void>((resolve) => (this.complete = resolve));
+  }
+
+  // The request is done: whoever waits on `completed` hears it.
+  private settle(): void {
+    const complete = this.complete;
+    this.completion = this.complete = null;
+    if (complete !== null) complete();
   }
 
   /** The client of the request under way, or of the last one (whom its body's faults concern). */
@@ -278,6 +297,7 @@ export class Exchange {
     });
     // Deno.serve's way: once the 101 went out.
     if (this.abortAfterResponse) abortRequestSignal(request, message);
+    this.settle();
   }
 
   /** The writer's outcome, at once or once the body was read. */
@@ -326,6 +346,7 @@ export class Exchange {
     if (!whole || this.abortAfterResponse) abortRequestSignal(this.request!, this.abortMessage);
     this.request = this.response = null;
     this.head = null;
+    this.settle();
     // A connection that closed meanwhile told the watch already, and its tag may be another's now.
     if (!host.closed) this.options.watch?.finished(host.tag);
     host.exchangeDone(outcome === "keep");

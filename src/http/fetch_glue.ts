@@ -26,9 +26,21 @@ export function httpVersionOf(request: Request): "1.0" | "1.1" {
   return HTTP10.has(request) ? "1.0" : "1.1";
 }
 
+const SETTLED: Promise<void> = Promise.resolve();
+
+/**
+ * Deno's `info.completed`: settles when the request under way is done (its response sent, or
+ * its client gone). `completion` gives it (Exchange.completed), or nothing is under way.
+ */
+function completedOf(completion: (() => Promise<void>) | null): Promise<void> {
+  return completion === null ? SETTLED : completion();
+}
+
 /** The handler's second argument; one per connection since the peer cannot change. */
 export class ConnInfo implements ServeInfo {
   readonly remoteAddr: RemoteAddr;
+  /** The connection's Exchange.completed, set once the exchange exists. */
+  completion: (() => Promise<void>) | null = null;
   private readonly family: string;
   private readonly hub: WebSocketHub | undefined;
 
@@ -55,6 +67,10 @@ export class ConnInfo implements ServeInfo {
       : { address: r.hostname, family: this.family, port: r.port };
   }
 
+  get completed(): Promise<void> {
+    return completedOf(this.completion);
+  }
+
   upgrade(request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean {
     return this.hub?.upgradeBun(request, options) ?? false;
   }
@@ -70,10 +86,21 @@ export class ConnInfo implements ServeInfo {
 export class PeerInfo implements ServeInfo {
   readonly remoteAddr: RemoteAddr;
   private readonly hub: WebSocketHub | undefined;
+  /** As ConnInfo's: what `completed` is (the connection's, or the native server's). */
+  readonly completion: (() => Promise<void>) | null;
 
-  constructor(remote: RemoteAddr, hub?: WebSocketHub) {
+  constructor(
+    remote: RemoteAddr,
+    hub?: WebSocketHub,
+    completion: (() => Promise<void>) | null = null,
+  ) {
     this.remoteAddr = remote;
     this.hub = hub;
+    this.completion = completion;
+  }
+
+  get completed(): Promise<void> {
+    return completedOf(this.completion);
   }
 
   upgrade(request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean {

@@ -86,6 +86,10 @@ export function trustForwarded(
     }
     const schemed = withScheme(request, forwarding.scheme ?? scheme);
     if (schemed instanceof Response) return schemed;
-    return handler(schemed, forwarding.remote === null ? info : new PeerInfo(forwarding.remote));
+    if (forwarding.remote === null) return handler(schemed, info);
+    // Deno's info.completed stays the native server's.
+    const native = (info as { completed?: Promise<void> }).completed;
+    const completion = native === undefined ? null : () => native;
+    return handler(schemed, new PeerInfo(forwarding.remote, undefined, completion));
   };
 }

@@ -303,3 +303,41 @@ for (const [name, args] of TIMEOUT_SETUPS) {
     },
   );
 }
+
+// One thread: the app's record lives in each thread's own module.
+const COMPLETED_SETUPS: [string, string[]][] = [
+  ["", []],
+  [" (gthread)", ["-k", "gthread", "--threads", "1"]],
+  [" (--reuse-port)", ["--reuse-port"]],
+];
+for (const [name, args] of COMPLETED_SETUPS) {
+  e2e(
+    `info.completed, Deno's, settles once the response has gone out${name}`,
+    async (target) => {
+      const port = args.includes("--reuse-port") ? await freePort() : 0;
+      const server = start(target, [
+        "-w",
+        "1",
+        ...args,
+        "-b",
+        `127.0.0.1:${port}`,
+        join(FIXTURES, "apps", "completed_app.ts"),
+      ]);
+      const url = await server.url();
+      // Under Bun's own server (--reuse-port, Bun workers) there is no completed: not asserted.
+      const native = args.includes("--reuse-port") && target.workers === "bun";
+      const first = await getWhenReady(`${url}/stream`);
+      if (!native) {
+        assert.equal(first.status, 200, first.body);
+        assert.equal(first.body, "part one\npart two\n");
+        await get(`${url}/stream`);
+        await eventually(
+          async () =>
+            (await get(`${url}/log`)).body === "completed-after-body,completed-after-body\n",
+          "completed twice, each after its body",
+        );
+      }
+      await stopClean(server);
+    },
+  );
+}
