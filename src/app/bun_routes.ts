@@ -97,7 +97,8 @@ function leafOf(value: unknown, where: string): Leaf | null {
       `${where} is a directory route ({ dir }): appserve serves none; serve the files from a handler or put nginx in front`,
     );
   }
-  const methods: Record<string, Answer> = {};
+  // No prototype: a request's method ("constructor", "toString") must not find Object's.
+  const methods: Record<string, Answer> = Object.create(null);
   const keys = Object.keys(record);
   if (keys.length === 0) {
     throw new AppLoadError(`${where} is an empty object; expected { GET, POST, ... }`);

@@ -47,6 +47,10 @@ const BYTES_MAX = 64 * 1024;
 // Blobs made of them.
 const wholeFiles = new WeakMap<Blob, string | number>();
 
+// The parts of files fileBody() cut for a Range, with their lengths (within the file as it was
+// just read): a 206's body has a known length, as Bun.serve sends it.
+const parts = new WeakMap<Blob, number>();
+
 // A whole file's length, read as it is sent: how much of it the body will read, which is its size
 // now (as Bun.serve takes it), or less: a Blob keeps the size it first saw, and a body made of it
 // again reads no more than that. Not a regular file (a directory, a device), empty, or of /proc
@@ -95,6 +99,7 @@ class Response extends NativeResponse {
       if (this.#body === null) this.#length = body.byteLength;
     } else if (body instanceof URLSearchParams) this.#body = body.toString();
     else if (body instanceof Blob && wholeFiles.has(body)) this.#file = body;
+    else if (body instanceof Blob && parts.has(body)) this.#length = parts.get(body)!;
     // Any other Blob's `size` is no length to send: a slice of a file may report more than the
     // file has, and a Blob made of one the same; reading it now would also fix how much of the
     // file the body reads. It streams.
@@ -248,6 +253,10 @@ export function fileBody(response: Response): FileBody | null {
         return -1;
       }
     },
-    slice: (start, end) => freshFile(where).slice(start, end),
+    slice: (start, end) => {
+      const part = freshFile(where).slice(start, end);
+      parts.set(part, end - start);
+      return part;
+    },
   };
 }

@@ -189,15 +189,18 @@ for (const [name, flags] of CLASSES) {
             `${query}: ${length}`,
           );
         }
-        // Bun's fetch(url, { decompress: false }): the upstream's bytes and headers, as they are.
-        const raw = await fetchRaw(`${url}/raw?big`);
-        assert.ok(raw.complete);
-        if (target.workers === "bun") {
-          assert.equal(raw.headers["content-encoding"], "gzip");
-          assert.ok(raw.body.equals(gzipSync(BIG)));
-        } else {
-          assert.equal(raw.headers["content-encoding"], undefined);
-          assert.ok(raw.body.equals(BIG));
+        // Bun's fetch(url, { decompress: false }), and a clone of its Response: the upstream's
+        // bytes and headers, as they are.
+        for (const path of ["/raw", "/rawclone"]) {
+          const raw = await fetchRaw(`${url}${path}?big`);
+          assert.ok(raw.complete, path);
+          if (target.workers === "bun") {
+            assert.equal(raw.headers["content-encoding"], "gzip", path);
+            assert.ok(raw.body.equals(gzipSync(BIG)), path);
+          } else {
+            assert.equal(raw.headers["content-encoding"], undefined, path);
+            assert.ok(raw.body.equals(BIG), path);
+          }
         }
         await eventually(() => server.stdout.includes(`/proxy ${BIG.length}\n`), "the access line");
       } finally {
