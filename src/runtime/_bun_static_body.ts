@@ -56,15 +56,21 @@ const parts = new WeakMap<Blob, number>();
 // again reads no more than that. Not a regular file (a directory, a device), empty, or of /proc
 // (its size is 0 until read): nothing said, the body streams.
 function fileLength(file: Blob, where: string | number): number {
-  let now;
+  const now = regularFileSize(where);
+  if (now <= 0) return -1;
+  const size = file.size;
+  return Number.isSafeInteger(size) && size > 0 ? Math.min(size, now) : -1;
+}
+
+// The size of the regular file a path or fd names, as it is now; -1 for anything else (gone, a
+// directory, a device).
+function regularFileSize(where: string | number): number {
   try {
-    now = typeof where === "number" ? fstatSync(where) : statSync(where);
+    const now = typeof where === "number" ? fstatSync(where) : statSync(where);
+    return now.isFile() ? now.size : -1;
   } catch {
     return -1;
   }
-  if (!now.isFile() || now.size <= 0) return -1;
-  const size = file.size;
-  return Number.isSafeInteger(size) && size > 0 ? Math.min(size, now.size) : -1;
 }
 
 function copyOf(body: ArrayBufferLike | ArrayBufferView): Uint8Array | null {
@@ -244,15 +250,8 @@ export function fileBody(response: Response): FileBody | null {
   if (file === null || response.bodyUsed) return null;
   const where = wholeFiles.get(file)!;
   return {
-    length: () => {
-      try {
-        const now = typeof where === "number" ? fstatSync(where) : statSync(where);
-        // A directory or a device: no length to take a part of (it streams, as before).
-        return now.isFile() ? now.size : -1;
-      } catch {
-        return -1;
-      }
-    },
+    // A directory or a device: no length to take a part of (it streams, as before).
+    length: () => regularFileSize(where),
     slice: (start, end) => {
       const part = freshFile(where).slice(start, end);
       parts.set(part, end - start);
