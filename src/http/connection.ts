@@ -550,7 +550,8 @@ export class Connection implements ExchangeHost, BodySink {
   /** Called by the server's tick once `deadline` has passed. */
   timeout(): void {
     if (this.state === S_HEAD && !this.idle && this.body === null) {
-      // A head that never completes (slowloris): say so, then close.
+      // A head that never completes (slowloris): say so, to the client and in the log, then close.
+      this.warn(408, "request head not received in time", this.info);
       this.sendError(408, "request head not received in time");
     } else if (this.state !== S_BUSY) {
       this.destroy();
