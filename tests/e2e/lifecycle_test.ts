@@ -685,8 +685,9 @@ for (
     ["SIGHUP", []],
   ] as const
 ) {
+  const how = [signal, ...args].join(" ");
   e2e(
-    `${signal} ${args.join(" ")}: a request sent after a response that began before the stop is answered`,
+    `${how}: a request sent after a response that began before the stop is answered`,
     async (target) => {
       const server = start(target, ["-w", "1", ...args, "-b", "127.0.0.1:0", PID_APP]);
       const url = new URL(await server.ready(1));
