@@ -163,14 +163,21 @@ Deno.test("createHttpServer() answers pipelined requests from a client that half
   });
 });
 
-Deno.test("createHttpServer() cuts off a client that never finishes its head", async () => {
-  await withServer(() => new Response("x"), { headerTimeout: 0.3 }, async (port) => {
+Deno.test("createHttpServer() cuts off a client that never finishes its head, and says so", async () => {
+  const said: string[] = [];
+  const onBadRequest = (status: number, reason: string, remote: { hostname: string }) =>
+    void said.push(`${status} ${reason} ${remote.hostname}`);
+  await withServer(() => new Response("x"), { headerTimeout: 0.3, onBadRequest }, async (port) => {
     const c = await RawClient.connect({ port });
     await c.write("GET / HTTP/1.1\r\nHost: h\r\nX-Slow: ");
     const r = await c.read();
     assert.equal(r.status, 408);
     await c.closed();
+    // An idle kept-alive connection that times out is no bad request: nothing is said of it.
+    const idle = await RawClient.connect({ port });
+    await idle.closed();
   });
+  assert.deepEqual(said, ["408 request head not received in time 127.0.0.1"]);
 });
 
 Deno.test("createHttpServer() tells the watch nothing more of a connection once it closed", async () => {

@@ -448,7 +448,7 @@ export class Connection implements ExchangeHost, BodySink {
 
   private afterResponse(keep: boolean): void {
     if (this.closed) return;
-    if (!keep || this.core.closing) return this.finish();
+    if (!keep) return this.finish();
     this.persist();
     if (this.socket.writableNeedDrain) {
       // The client is not reading our answers: read no more of its requests until it does.
@@ -461,6 +461,9 @@ export class Connection implements ExchangeHost, BodySink {
     const core = this.core;
     this.deadline = core.now +
       (this.pending !== null || b !== null ? core.headerTimeoutMs : core.keepAliveMs);
+    // A response whose head went out before shutdown began promised the client this connection:
+    // its next request may be on the wire already, so it gets the grace an idle one gets.
+    if (core.closing) this.shutdown();
     // A body that arrived whole may have paused reading (its queue was full) and then closed
     // without the app pulling again: nothing else would resume the next request.
     if (this.pausedPipeline || this.pausedBody) {
@@ -550,7 +553,8 @@ export class Connection implements ExchangeHost, BodySink {
   /** Called by the server's tick once `deadline` has passed. */
   timeout(): void {
     if (this.state === S_HEAD && !this.idle && this.body === null) {
-      // A head that never completes (slowloris): say so, then close.
+      // A head that never completes (slowloris): say so, to the client and in the log, then close.
+      this.warn(408, "request head not received in time", this.info);
       this.sendError(408, "request head not received in time");
     } else if (this.state !== S_BUSY) {
       this.destroy();
@@ -560,9 +564,10 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   /**
-   * Graceful shutdown: a busy connection closes after its response (which says connection:
-   * close). An idle one, fresh or kept alive, may have a request on its way that the client sent
-   * before it could know: it gets a short grace to deliver it, then closes.
+   * Graceful shutdown: a busy connection closes after its response if that says connection:
+   * close. An idle one, fresh or kept alive (or kept alive by a response that began before the
+   * shutdown), may have a request on its way that the client sent before it could know: it gets
+   * a short grace to deliver it, then closes.
    */
   shutdown(): void {
     if (this.state === S_UPGRADED) return this.session!.goingAway();

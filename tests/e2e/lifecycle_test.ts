@@ -2,6 +2,7 @@
 // TTIN/TTOU, pidfile and boot failures, observed through logs and pids.
 
 import assert from "node:assert/strict";
+import type { Buffer } from "node:buffer";
 import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -25,6 +26,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
+import { rawConnect } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const SLOW_BOOT_APP = join(FIXTURES, "apps", "slow_boot_app.ts");
@@ -671,3 +673,44 @@ e2e(
     }
   },
 );
+
+// A response whose head said keep-alive before the stop began promised the client the
+// connection (the sync class keeps no connection alive, as gunicorn's): the request it sends right after reading that response gets answered (with
+// connection: close), not met by a close (nginx counts that as a 502 for a POST it will not
+// retry).
+for (
+  const [signal, args] of [
+    ["SIGTERM", []],
+    ["SIGTERM", ["-k", "gthread", "--threads", "2"]],
+    ["SIGHUP", []],
+  ] as const
+) {
+  const how = [signal, ...args].join(" ");
+  e2e(
+    `${how}: a request sent after a response that began before the stop is answered`,
+    async (target) => {
+      const server = start(target, ["-w", "1", ...args, "-b", "127.0.0.1:0", PID_APP]);
+      const url = new URL(await server.ready(1));
+      const socket = await rawConnect(Number(url.port));
+      let text = "";
+      socket.on("data", (d: Buffer) => text += d.toString("latin1"));
+      const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+      socket.on("error", () => {});
+      socket.write("GET /drip?ms=2500 HTTP/1.1\r\nHost: x\r\n\r\n");
+      await eventually(() => text.includes("first line"), "the response began");
+      assert.doesNotMatch(text, /connection: close/i);
+      server.signal(signal);
+      await eventually(() => text.includes("\r\n0\r\n\r\n"), "the response ended");
+      assert.match(text, /last line pid/);
+      const first = text.length;
+      socket.write("GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+      await closed;
+      const second = text.slice(first);
+      assert.match(second, /^HTTP\/1\.1 200 /, `the second request got: ${JSON.stringify(second)}`);
+      assert.match(second, /connection: close/i);
+      assert.match(second, /hello pid/);
+      if (signal === "SIGTERM") assert.equal((await server.stop()).code, 0);
+      else await server.stop();
+    },
+  );
+}
