@@ -163,21 +163,21 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
     this.controller = null;
     if (c !== null && !this.done) {
       try {
-        c.error(new TypeError("request body abandoned: the response was already sent"));
+        c.error(clientError("request body abandoned: the response was already sent"));
       } catch { /* already closed */ }
     }
     this.sink.bodyResume();
   }
 
-  /** The connection ended or broke before the body was complete. */
-  fail(error: Error): void {
+  /** The connection ended or broke before the body was complete: the app's read fails so. */
+  fail(message: string): void {
     if (this.done || this.failed) return;
     this.failed = true;
     const c = this.controller;
     this.controller = null;
     if (c !== null) {
       try {
-        c.error(error);
+        c.error(clientError(message));
       } catch { /* already errored */ }
     }
   }
@@ -194,11 +194,7 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
     }
     const used = this.feedChunked(buf);
     if (used < 0) {
-      this.fail(
-        new TypeError(
-          this.tooLarge ? "request body exceeds limit_request_body" : this.reason,
-        ),
-      );
+      this.fail(this.tooLarge ? "request body exceeds limit_request_body" : this.reason);
     }
     return used;
   }
@@ -353,5 +349,20 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
     }
     this.cstate = state;
     return n;
+  }
+}
+
+/**
+ * The error a body read fails with when the client broke the body: it carries no frames, since
+ * none of them is the app's (an app that prints it, as Hono's default onError does, shows one
+ * line instead of appserve's code; Bun prints the source lines of the frame that made an error).
+ */
+function clientError(message: string): TypeError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new TypeError(message);
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }

@@ -494,7 +494,7 @@ export class Connection implements ExchangeHost, BodySink {
     this.broken = true;
     this.deadline = Infinity;
     this.refuse(408, "request body not received in time");
-    b.fail(new TypeError("request body not received in time"));
+    b.fail("request body not received in time");
     this.bodyPause();
   }
 
@@ -588,7 +588,7 @@ export class Connection implements ExchangeHost, BodySink {
         const message = "client closed the connection before the request body was complete";
         this.body = null;
         this.refuse(400, message);
-        b.fail(new TypeError(message));
+        b.fail(message);
       }
       return;
     }
@@ -603,7 +603,7 @@ export class Connection implements ExchangeHost, BodySink {
     const b = this.body;
     if (b !== null) {
       this.body = null;
-      b.fail(new TypeError("connection closed before the request body was complete"));
+      b.fail("connection closed before the request body was complete");
     }
   }
 

@@ -10,6 +10,8 @@ import type { Logger } from "../log/logger.ts";
 
 /** The status of a killed request's access line (why 504: see docs/architecture.md). */
 export const KILLED_STATUS = 504;
+/** The status of the access line of a request whose worker died under it (nginx's for it). */
+export const DIED_STATUS = 502;
 
 /**
  * `head` (`WORKER TIMEOUT (pid:N)`), what is stuck and its requests in flight, then one line

@@ -9,6 +9,7 @@ import { AppserveError, HaltServer } from "../errors.ts";
 import type { ServerInfo } from "../hooks.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { ToMaster } from "../ipc/messages.ts";
+import { requestLines } from "../ipc/inflight_report.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { formatAddress } from "../net/bind.ts";
 import { tlsEnabled } from "../tls/tls_files.ts";
@@ -354,7 +355,8 @@ export class Arbiter {
   // Records a worker's exit; boot failures halt the server instead of looping.
   async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
     const { openAccessLog: open, log, config } = this.#ctx;
-    await this.#workers.logLostAccess(worker, { open, log, config });
+    const died = this.#workers.diedInflight(worker, code, signal);
+    await this.#workers.logLostAccess(worker, { open, log, config }, died);
     this.#workers.forget(worker, this.#generations.current);
     await this.#ctx.hooks.run("child_exit", this.#server(), {
       pid: worker.pid,
@@ -362,7 +364,13 @@ export class Arbiter {
       log: this.#ctx.log,
     });
     const report = worker.exitReport(code, signal);
-    if (report) this.#ctx.log[report.level](report.message);
+    if (report) log[report.level](report.message);
+    // The requests it died under: the first place to look for why.
+    if (died) {
+      requestLines(`In flight on worker (pid:${worker.pid})`, died, Date.now()).forEach((l) =>
+        log.error(l)
+      );
+    }
     const reason = await this.#startUp.haltReason(worker, code);
     if (!reason) return;
     // A generation already rolled back or replaced says nothing about the current one.

@@ -8,7 +8,7 @@ import type { Config } from "../config/settings.ts";
 import { AppserveError, osReason } from "../errors.ts";
 import type { ToMaster } from "../ipc/messages.ts";
 import type { WorkerStatus } from "../ipc/control_protocol.ts";
-import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
+import { DIED_STATUS, logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
 import { readTotals } from "../ipc/request_metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Listener } from "../net/listeners.ts";
@@ -21,6 +21,9 @@ import { WorkerHandle } from "./worker_handle.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 import { overLimit, recycleLine, residentBytes } from "./worker_memory.ts";
 import { WorkerSlots } from "./worker_slots.ts";
+
+/** A gone worker's requests in flight (WorkerSet.diedInflight), if any. */
+type Inflight = ReturnType<WorkerSlots["inflight"]>;
 
 /** Importing an app (TypeScript compile included) may take longer than a short --timeout. */
 const MIN_BOOT_TIMEOUT_MS = 60_000;
@@ -111,10 +114,23 @@ export class WorkerSet {
   }
 
   /**
+   * What a worker that died under its requests (an exit code, or a signal the master did not
+   * send) had in flight, read before forget() clears its slot. None for other exits: a stuck
+   * worker's were named when it was killed, a stopping worker names those it cuts off itself.
+   */
+  diedInflight(worker: WorkerHandle, code: number | null, signal: string | null): Inflight {
+    const died = code ? true : signal !== null && !worker.retiring;
+    if (!died || worker.aborted || worker.killed) return undefined;
+    const inflight = this.#slots?.inflight(worker.slot);
+    return inflight && (inflight.requests.length || inflight.more) ? inflight : undefined;
+  }
+
+  /**
    * The access lines a gone worker never wrote go to the access log `open` opens (before
    * forget() clears its slot): those it left waiting for their batch in its slot (a worker
-   * killed for --timeout, or one that died without closing its log), then, for a worker killed
-   * for --timeout (`worker.aborted`), one per request in its in-flight table.
+   * killed for --timeout, or one that died without closing its log), then one per request in
+   * its in-flight table for a worker killed for --timeout (`worker.aborted`, 504) or one that
+   * died under them (`died`, from diedInflight(): 502).
    */
   async logLostAccess(
     worker: WorkerHandle,
@@ -123,14 +139,18 @@ export class WorkerSet {
       log: Logger;
       config: Config;
     },
+    died?: Inflight,
   ): Promise<void> {
     const waiting = this.#slots?.pendingAccess(worker.slot) ?? new Uint8Array();
-    const requests = worker.aborted ? this.#slots?.inflight(worker.slot)?.requests ?? [] : [];
+    const requests = worker.aborted
+      ? this.#slots?.inflight(worker.slot)?.requests ?? []
+      : died?.requests ?? [];
     if ((!waiting.length && !requests.length) || !open) return;
     try {
       const access = await open(config);
       access.writeFormattedAccess(waiting, worker.pid);
-      logInflightAccess(access, requests, Date.now());
+      const statuses = worker.aborted ? [] : requests.map(() => DIED_STATUS);
+      logInflightAccess(access, requests, Date.now(), statuses);
       await access.close();
     } catch (error) {
       log.error(`Cannot write the access log: ${(error as Error).message}`);

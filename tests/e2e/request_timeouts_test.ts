@@ -5,7 +5,16 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { e2e, FIXTURES, get, pidOf, start, tempDir } from "../_helpers.ts";
+import {
+  e2e,
+  FIXTURES,
+  get,
+  hasStackTrace,
+  ownFrames,
+  pidOf,
+  start,
+  tempDir,
+} from "../_helpers.ts";
 import { rawConnect, rawExchange, readAll } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -73,6 +82,25 @@ e2e("a chunked body cut short is the client's error: 400, a warning, no app erro
   );
   assert.doesNotMatch(server.stderr, /Error handling request|\[ERROR\]/);
   assert.match((await get(url.href)).body, /^hello pid/);
+  await server.stop();
+});
+
+e2e("an app that prints the error of a body the client cut short prints one line", async (t) => {
+  const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+  const url = new URL(await server.ready());
+  const socket = await rawConnect(Number(url.port));
+  const answer = readAll(socket);
+  socket.write(
+    "POST /print-body-error HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhello",
+  );
+  socket.end();
+  assert.equal((await answer).status, 400);
+  await server.waitFor(/TypeError: client closed the connection before the request body/);
+  await server.waitFor(/Invalid request from ip=127\.0\.0\.1: client closed/);
+  // No frame of appserve's, and none of its source lines (Bun prints those of the error's frame).
+  assert.deepEqual(ownFrames(server.output), []);
+  assert.ok(!hasStackTrace(server.output), server.output);
+  assert.doesNotMatch(server.output, /^\s*\d+ \| /m);
   await server.stop();
 });
 

@@ -55,6 +55,35 @@ e2e(
   },
 );
 
+e2e(
+  "a worker that dies under its requests: the master names each and logs it as a 502",
+  async (t) => {
+    const { server, url, ours, remove } = await loggedServer(t, ["-w", "1", "-b", "127.0.0.1:0"]);
+    try {
+      const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
+      await server.waitFor(/slow began/);
+      const exit = get(`${url}/exit?code=7`).catch(() => null);
+      const died = await server.waitFor(/\[ERROR\] Worker \(pid:(\d+)\) exited with code 7\.$/m);
+      const named = `\\[ERROR\\] In flight on worker \\(pid:${died[1]}\\): GET `;
+      await server.waitFor(
+        new RegExp(`${named}/slow\\?ms=60000&tell=1 from 127\\.0\\.0\\.1:\\d+ for`),
+      );
+      await server.waitFor(new RegExp(`${named}/exit\\?code=7 from 127\\.0\\.0\\.1:\\d+ for`));
+      await Promise.all([slow, exit]);
+      await eventually(() => ours().length === 2, "two access lines");
+      assert.deepEqual(
+        ours().map((l) => /"GET (\/\w+)\S* HTTP\/1\.1" (\d+)/.exec(l)?.slice(1).join(" ")).sort(),
+        ["/exit 502", "/slow 502"],
+      );
+      // Its replacement serves.
+      assert.equal((await get(url)).status, 200);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      remove();
+    }
+  },
+);
+
 /**
  * A server with an access log in a temp dir, ready, its readiness probe's lines counted: `ours()`
  * are the lines written since.
