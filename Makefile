@@ -22,10 +22,11 @@ $(DENO_BUNDLE) &: node_modules/.installed $(SOURCES) deno.json
 	$(DENO) run -A scripts/build_worker_bundle.ts
 
 # The binary embeds the bundle as .txt files, which Bun's file loader keeps byte for byte.
-dist/appserve: node_modules/.installed $(SOURCES) $(DENO_BUNDLE)
+dist/appserve: node_modules/.installed $(SOURCES) $(DENO_BUNDLE) Makefile
 	@mkdir -p dist/embed
 	for f in $(DENO_BUNDLE); do cp $$f dist/embed/$$(basename $$f).txt; done
-	$(BUN) build --compile --compile-autoload-package-json --minify-syntax --bytecode --format esm \
+	$(BUN) build --compile --compile-autoload-package-json --compile-autoload-tsconfig \
+	  --no-compile-autoload-dotenv --no-compile-autoload-bunfig --minify-syntax --bytecode --format esm \
 	  --loader .txt:file --asset-naming '[name].[ext]' \
 	  src/cli/main.ts workers/process_entry.ts workers/thread_entry.ts \
 	  $(patsubst dist/deno/%,dist/embed/%.txt,$(DENO_BUNDLE)) --outfile dist/appserve

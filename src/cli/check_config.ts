@@ -167,7 +167,7 @@ const IMPORT_WAIT_S = 60;
  * failure is one problem, with the app's stack.
  */
 function importInWorker(launch: WorkerLaunch, config: Config): void {
-  const { command, args } = launch.command;
+  const { command, args, env } = launch.command;
   const dir = mkdtempSync(join(tmpdir(), "appserve-check-"));
   const report = join(dir, "failure");
   try {
@@ -175,7 +175,7 @@ function importInWorker(launch: WorkerLaunch, config: Config): void {
     const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
     const seconds = Math.max(config.timeout, IMPORT_WAIT_S);
     const result = spawnSync(command, args, {
-      env: { ...process.env, ...tmp, ...rawEnv(config.raw_env), ...boot },
+      env: { ...process.env, ...tmp, ...rawEnv(config.raw_env), ...env, ...boot },
       stdio: ["ignore", "inherit", "inherit"],
       timeout: seconds * 1000,
     });

@@ -47,7 +47,7 @@ export function spawnWithFds(
   return spawn(command.command, command.args, {
     cwd: options.cwd,
     stdio: byStdio ? [...options.stdio, ...fds] : options.stdio,
-    env: { ...options.env, ...describe(childFds) },
+    env: { ...options.env, ...command.env, ...describe(childFds) },
   });
 }
 

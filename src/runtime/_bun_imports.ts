@@ -1,8 +1,9 @@
 /// <reference types="bun-types" />
 // Bun workers load a Deno project as far as Bun can. A loader plugin resolves
 // `npm:` specifiers from node_modules and applies the deno.json import map to
-// the project's modules; what only Deno loads (`jsr:`, `https:`, the `Deno`
-// global) becomes one line that says to use Deno. The plugin acts only when a
+// the project's modules, and its JSX settings (deno.json's, or in the binary
+// tsconfig.json's) to its .tsx/.jsx files; what only Deno loads (`jsr:`, `https:`,
+// the `Deno` global) becomes one line that says to use Deno. The plugin acts only when a
 // module is loaded, never on a request.
 
 import { readFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { denoWhereabouts } from "./find_deno.ts";
 import { findDenoConfig, type ImportMap, mapSpecifier, readImportMap } from "./_import_map.ts";
+import { denoJsxPragma, tsconfigJsxPragma } from "./_jsx_source.ts";
 import { once } from "./_libc_symbols.ts";
 import { isInstalled, parseNpmSpecifier, rewriteSpecifiers } from "./_specifiers.ts";
 
@@ -36,9 +38,9 @@ const COMPILED = import.meta.url.includes("$bunfs") || import.meta.url.includes(
 const OWN = COMPILED ? "" : decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const NOT_OWN = OWN ? `|${escape(OWN.slice(1))}(?:src/|workers/|mod\\.ts$)` : "";
-const USER_MODULE = new RegExp(
-  `^/(?!\\$bunfs/${NOT_OWN})(?!.*/node_modules/).*\\.(?:m?ts|[jt]sx|mjs)$`,
-);
+const USER_PATH = `^/(?!\\$bunfs/${NOT_OWN})(?!.*/node_modules/).*`;
+const USER_MODULE = new RegExp(`${USER_PATH}\\.(?:m?ts|[jt]sx|mjs)$`);
+const USER_JSX = new RegExp(`${USER_PATH}\\.[jt]sx$`);
 const LOADERS: Record<string, "ts" | "tsx" | "jsx" | "js"> = {
   ".ts": "ts",
   ".mts": "ts",
@@ -83,11 +85,20 @@ function unloadable(project: Project, specifier: string, importer: string): stri
 export function prepareImports(appFile: string): void {
   const config = findDenoConfig(dirname(appFile));
   let map: ImportMap | undefined;
+  let denoPragma: string | undefined;
   try {
     map = config ? readImportMap(config) : undefined;
+    // The import source mapped as Deno would map it.
+    const source = (s: string) => (map && mapSpecifier(map, s, appFile)) || s;
+    denoPragma = config ? denoJsxPragma(config, source) : undefined;
   } catch (error) {
     throw new UserImportError((error as Error).message);
   }
+  // The binary's Bun applies tsconfig.json's paths but not its JSX settings: each file gets those
+  // of the tsconfig.json nearest to it, as under `bun run`. deno.json's are Deno's, for all.
+  const jsx = denoPragma || COMPILED;
+  const pragmaFor = (path: string) =>
+    denoPragma ?? (COMPILED ? tsconfigJsxPragma(dirname(path)) : undefined);
   const project: Project = { origins: new Map() };
   Bun.plugin({
     name: "appserve:deno-specifiers",
@@ -95,14 +106,19 @@ export function prepareImports(appFile: string): void {
       // Bun offers a plugin only specifiers with a "." or a ":" (not "hono" or "hono/jsx"),
       // so the import map is applied to the module's text; an npm: target it writes there
       // comes back below.
-      if (map) {
-        build.onLoad({ filter: USER_MODULE }, ({ path }) => ({
-          contents: rewriteSpecifiers(
-            readFileSync(path, "utf8"),
-            (specifier) => mapped(project, map, specifier, path),
-          ),
-          loader: LOADERS[extname(path)],
-        }));
+      if (map || jsx) {
+        build.onLoad({ filter: map ? USER_MODULE : USER_JSX }, ({ path }) => {
+          let text = readFileSync(path, "utf8");
+          if (map) {
+            text = rewriteSpecifiers(text, (specifier) => mapped(project, map, specifier, path));
+          }
+          // A file's own pragmas win.
+          if (path.endsWith("sx") && !text.startsWith("#!") && !text.includes("@jsx")) {
+            const pragma = pragmaFor(path);
+            if (pragma) text = pragma + text;
+          }
+          return { contents: text, loader: LOADERS[extname(path)] };
+        });
       }
       // Bun hands these over with the scheme taken off as the namespace. A bare path
       // returned is resolved from the importer, as an import written there would be.

@@ -77,7 +77,8 @@ function stringsOf(value: unknown, what: string, base: string): Imports {
   return out;
 }
 
-function parseFile(file: string): Record<string, unknown> {
+/** A deno.json, deno.jsonc or tsconfig.json as an object; throws an Error naming the file. */
+export function parseFile(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, "utf8");

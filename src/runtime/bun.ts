@@ -16,6 +16,7 @@ import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
 import { explainAppError, prepareImports } from "./_bun_imports.ts";
 import { decodedBody, noteRawFetches } from "./_bun_decoded_body.ts";
+import { bunfigEnv, loadDotenv } from "./_bun_autoload.ts";
 import {
   fileBody,
   impliedType,
@@ -172,9 +173,9 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
 const TITLE_ROOM = " ".repeat(96);
 const F_DUPFD_CLOEXEC = 1030;
 
-function self(args: string[], entry: URL): SelfCommand {
+function self(args: string[], entry: URL, env?: Record<string, string>): SelfCommand {
   return COMPILED
-    ? { command: process.execPath, args }
+    ? { command: process.execPath, args, ...(env ? { env } : {}) }
     : { command: process.execPath, args: [entry.pathname, ...args] };
 }
 
@@ -200,7 +201,9 @@ export const bunRuntime: Runtime = {
     COMPILED
       ? new URL("workers/thread_entry.ts", new URL("./", import.meta.url)).href
       : THREAD_ENTRY.href,
-  workerCommand: () => self([TITLE_ROOM], WORKER_ENTRY),
+  // The binary reads no bunfig.toml of its own (_bun_autoload.ts): its workers are told of one.
+  workerCommand: () => self([TITLE_ROOM], WORKER_ENTRY, bunfigEnv(process.cwd())),
+  loadProjectEnv: () => COMPILED ? loadDotenv(process.cwd()) : [],
   masterCommand: (argv) => self(argv, CLI_ENTRY),
   embeddedFile: async (name) => {
     const file = Bun.embeddedFiles.find((blob) => (blob as File).name === name);

@@ -179,6 +179,8 @@ export const denoRuntime: Runtime = {
     (globalThis as Record<symbol, unknown>)[Symbol.for(`appserve.module:${specifier}`)] = exports;
   },
   prepareImports: () => {},
+  // As `deno serve`: no .env unless asked for (--deno-flags="-A --env-file").
+  loadProjectEnv: () => [],
   explainAppError: () => undefined,
   staticBody: (response) => staticBody()(response),
   rememberStaticBodies: () => {},

@@ -120,6 +120,8 @@ export interface SelfCommand {
   command: string;
   /** Arguments that make the new process run `entry` ("worker" or "master"). */
   args: string[];
+  /** Variables it needs on top of the environment it is given (Bun's worker: the bunfig.toml). */
+  env?: Record<string, string>;
 }
 
 export interface Runtime {
@@ -143,8 +145,15 @@ export interface Runtime {
    * after the stdio entries, because Bun's spawn closes every other fd.
    */
   readonly fdPassing: "inherit" | "stdio";
-  /** Command line that starts a worker process of this program. */
+  /** Command line that starts a worker process of this program, in the working directory. */
   workerCommand(): SelfCommand;
+  /**
+   * In a worker process, before the app is imported: sets the variables of the working
+   * directory's .env files that its runtime's own launcher would have set and this program did
+   * not (the binary's Bun workers: as `bun run` loads them, the environment winning; nothing
+   * elsewhere: `bun` loaded them already, Deno loads none). Returns the files read.
+   */
+  loadProjectEnv(): string[];
   /** URL that starts a gthread thread (`new Worker(url)`) of this program. */
   threadEntry(): string;
   /** Command line that starts a new master (USR2 re-exec) with these CLI args. */

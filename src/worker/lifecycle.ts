@@ -339,6 +339,8 @@ function readBoot(): WorkerBoot {
 /** Runs this process as a worker until it is told to stop. */
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const boot = readBoot();
+  // After the boot's variables are taken, so that no .env file can stand in for them.
+  options.runtime.loadProjectEnv();
   if (boot.check) return await checkApp(boot.config, options.runtime, boot.check);
   const worker = new Worker(boot, options);
   await worker.init();

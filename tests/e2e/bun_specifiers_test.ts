@@ -4,7 +4,7 @@
 // --runtime deno and whether a Deno was found, never with Bun's raw error.
 
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   DENO,
@@ -13,6 +13,7 @@ import {
   getWhenReady,
   hasStackTrace,
   ownFrames,
+  ROOT,
   run,
   start,
   TARGETS,
@@ -201,3 +202,36 @@ binaryTest("--check-config loads an app with npm: specifiers", async () => {
   });
   assert.equal(result.code, 0, result.stderr);
 });
+
+binaryTest(
+  "applies deno.json's compilerOptions.jsxImportSource, through its import map, to .tsx files",
+  async () => {
+    const dir = tempDir();
+    try {
+      mkdirSync(join(dir.path, "node_modules"));
+      symlinkSync(join(ROOT, "node_modules", "hono"), join(dir.path, "node_modules", "hono"));
+      writeFileSync(
+        join(dir.path, "deno.json"),
+        JSON.stringify({
+          compilerOptions: { jsx: "precompile", jsxImportSource: "hono/jsx" },
+          imports: { hono: "npm:hono@4" },
+        }),
+      );
+      writeFileSync(
+        join(dir.path, "app.tsx"),
+        'import { Hono } from "hono";\nconst app = new Hono();\n' +
+          'app.get("/", (c) => c.html(<p>deno jsx, pid {process.pid}</p>));\nexport default app;\n',
+      );
+      const server = start(binary, [...BUN, "-b", "127.0.0.1:0", "app.tsx"], {
+        cwd: dir.path,
+        env: NO_DENO,
+      });
+      const answer = await getWhenReady(await server.url());
+      assert.match(answer.body, /^<p>deno jsx, pid \d+<\/p>$/);
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    } finally {
+      dir.remove();
+    }
+  },
+);

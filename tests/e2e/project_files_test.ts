@@ -1,0 +1,240 @@
+// What a project's directory holds for its runtime (tsconfig.json, .env files, bunfig.toml) goes
+// to the app's workers as its runtime's own launcher would give it, never to the master: the
+// binary's master reads neither .env nor bunfig.toml (Bun's compile defaults would), so appserve's
+// settings come from its flags, config file and environment only, and no project code runs in
+// the master, as root before the privilege drop.
+
+import assert from "node:assert/strict";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import {
+  e2e,
+  freePort,
+  get,
+  getWhenReady,
+  ROOT,
+  run,
+  start,
+  type Target,
+  TARGETS,
+  tempDir,
+} from "../_helpers.ts";
+import { createUser } from "../_users.ts";
+
+const binary = TARGETS.find((t) => t.name === "binary")!;
+
+/** Whether the target's workers are Bun's (the binary's own), which get the project's files. */
+const bunWorkers = (t: Target) => t.workers !== "deno";
+
+/** Deno workers of a root-started master drop to the user: they need a cache it can write. */
+function withCache(target: Target, dir: string): Target {
+  if (target.workers !== "deno") return target;
+  const cache = join(dir, "deno-cache");
+  mkdirSync(cache, { recursive: true });
+  chmodSync(cache, 0o777);
+  return {
+    ...target,
+    command: "env",
+    prefix: [`DENO_DIR=${cache}`, target.command, ...target.prefix],
+  };
+}
+
+Deno.test({
+  name:
+    "[binary] applies the project's tsconfig.json: paths, and each file's nearest one's JSX settings",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = tempDir();
+    try {
+      mkdirSync(join(dir.path, "node_modules"));
+      symlinkSync(join(ROOT, "node_modules", "hono"), join(dir.path, "node_modules", "hono"));
+      writeFileSync(
+        join(dir.path, "package.json"),
+        JSON.stringify({ type: "module", dependencies: { hono: "*" } }),
+      );
+      writeFileSync(
+        join(dir.path, "tsconfig.json"),
+        JSON.stringify({
+          compilerOptions: {
+            jsx: "react-jsx",
+            jsxImportSource: "hono/jsx",
+            baseUrl: ".",
+            paths: { "@lib/*": ["src/lib/*"] },
+          },
+        }),
+      );
+      mkdirSync(join(dir.path, "src", "lib"), { recursive: true });
+      writeFileSync(
+        join(dir.path, "src", "lib", "greet.ts"),
+        'export const greet = (n: string) => "greet " + n;\n',
+      );
+      // A folder with a tsconfig.json of its own, for classic JSX.
+      mkdirSync(join(dir.path, "src", "classic"));
+      writeFileSync(
+        join(dir.path, "src", "classic", "tsconfig.json"),
+        '{ "compilerOptions": { "jsx": "react", "jsxFactory": "h", "jsxFragmentFactory": "F" } }',
+      );
+      writeFileSync(
+        join(dir.path, "src", "classic", "page.tsx"),
+        'const F = "fragment";\n' +
+          "const h = (tag: string, _: unknown, ...children: string[]) => `${tag}(${children})`;\n" +
+          "export const page = () => <><b>classic</b></>;\n",
+      );
+      writeFileSync(
+        join(dir.path, "src", "app.tsx"),
+        'import { Hono } from "hono";\nimport { greet } from "@lib/greet";\n' +
+          'import { page } from "./classic/page.tsx";\n' +
+          'const app = new Hono();\napp.get("/", (c) => c.html(<p>{greet("a")}</p>));\n' +
+          'app.get("/classic", (c) => c.text(page()));\nexport default app;\n',
+      );
+      const server = start(binary, ["-b", "127.0.0.1:0", "src/app.tsx"], { cwd: dir.path });
+      const answer = await getWhenReady(await server.url());
+      assert.equal(answer.status, 200, answer.body);
+      assert.equal(answer.body, "<p>greet a</p>");
+      assert.equal((await get(`${await server.url()}/classic`)).body, "fragment(b(classic))");
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    } finally {
+      dir.remove();
+    }
+  },
+});
+
+// Answers with what the worker's environment holds of the .env files' variables.
+const ENV_APP =
+  `const names = ["FROM_DOTENV", "FROM_LOCAL", "FROM_REAL", "EXPANDED", "WEB_CONCURRENCY"];
+export default {
+  fetch: () => Response.json(Object.fromEntries(names.map((n) => [n, process.env[n] ?? null]))),
+};
+`;
+
+e2e(
+  "a .env in the start directory sets none of appserve's settings; only Bun workers see it, as bun run would",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      const port = await freePort();
+      writeFileSync(join(dir.path, "appserve.toml"), 'bind = "127.0.0.1:0"\n');
+      writeFileSync(
+        join(dir.path, ".env"),
+        `PORT=${port}\nWEB_CONCURRENCY=3\nAPPSERVE_CMD_ARGS=--bind 127.0.0.1:${port} --workers 3\n` +
+          "FROM_DOTENV=dotenv\nFROM_LOCAL=dotenv\nFROM_REAL=dotenv\nEXPANDED=${FROM_LOCAL}+$FROM_REAL\n",
+      );
+      writeFileSync(join(dir.path, ".env.local"), "FROM_LOCAL=local\n");
+      writeFileSync(join(dir.path, "app.ts"), ENV_APP);
+      const env = { FROM_REAL: "real" };
+
+      const printed = await run(t, ["--print-config", "app.ts"], { cwd: dir.path, env });
+      assert.equal(printed.code, 0, printed.stderr);
+      assert.match(printed.stdout, /^workers = 1 {2}# default$/m);
+      assert.match(printed.stdout, /^bind = \[ "127\.0\.0\.1:0" \]/m);
+
+      const server = start(t, ["app.ts"], { cwd: dir.path, env });
+      const url = await server.url();
+      assert.notEqual(new URL(url).port, String(port));
+      const answer = await getWhenReady(url);
+      assert.equal(answer.status, 200, answer.body);
+      const seen = JSON.parse(answer.body);
+      if (bunWorkers(t)) {
+        // The environment over .env.local over .env; references expanded as Bun expands them.
+        assert.deepEqual(seen, {
+          FROM_DOTENV: "dotenv",
+          FROM_LOCAL: "local",
+          FROM_REAL: "real",
+          EXPANDED: "local+real",
+          WEB_CONCURRENCY: "3",
+        });
+      } else {
+        // As `deno serve`: no .env unless --deno-flags asks for one.
+        assert.deepEqual(seen, {
+          FROM_DOTENV: null,
+          FROM_LOCAL: null,
+          FROM_REAL: "real",
+          EXPANDED: null,
+          WEB_CONCURRENCY: null,
+        });
+      }
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+Deno.test({
+  name: '[binary-deno] --deno-flags="-A --env-file" gives Deno workers the .env',
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const target = TARGETS.find((t) => t.name === "binary-deno")!;
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, ".env"), "FROM_DOTENV=dotenv\nFROM_REAL=dotenv\n");
+      writeFileSync(join(dir.path, "app.ts"), ENV_APP);
+      const server = start(
+        target,
+        ["--deno-flags=-A --env-file", "-b", "127.0.0.1:0", "app.ts"],
+        { cwd: dir.path, env: { FROM_REAL: "real" } },
+      );
+      const answer = await getWhenReady(await server.url());
+      const seen = JSON.parse(answer.body);
+      assert.equal(seen.FROM_DOTENV, "dotenv");
+      assert.equal(seen.FROM_REAL, "real");
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    } finally {
+      dir.remove();
+    }
+  },
+});
+
+e2e(
+  "as root with -u: a bunfig.toml preload runs in Bun workers only, as the user, never in the master",
+  async (t) => {
+    const user = createUser();
+    const dir = tempDir();
+    try {
+      chmodSync(dir.path, 0o755);
+      const log = join(dir.path, "preload.log");
+      writeFileSync(log, "");
+      chmodSync(log, 0o666);
+      writeFileSync(join(dir.path, "bunfig.toml"), 'preload = ["./preload.ts"]\n');
+      // APPSERVE_ROLE is still set when a worker's preload runs: the worker takes it after.
+      writeFileSync(
+        join(dir.path, "preload.ts"),
+        'import { appendFileSync } from "node:fs";\n' +
+          'appendFileSync(new URL("./preload.log", import.meta.url), ' +
+          '`${process.getuid()} ${process.env.APPSERVE_ROLE ?? "master"}\\n`);\n',
+      );
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        "export default { fetch: () => new Response(String(process.getuid())) };\n",
+      );
+      const server = start(
+        withCache(t, dir.path),
+        ["-u", user.name, "-g", String(user.gid), "-b", "127.0.0.1:0", "app.ts"],
+        { cwd: dir.path },
+      );
+      const answer = await getWhenReady(await server.url(), {}, 30_000);
+      assert.equal(answer.body, String(user.uid));
+      assert.equal((await get(await server.url())).status, 200);
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+      const lines = readFileSync(log, "utf8");
+      assert.equal(lines, bunWorkers(t) ? `${user.uid} worker\n` : "");
+      assert.ok(existsSync(log));
+    } finally {
+      user.remove();
+      dir.remove();
+    }
+  },
+);
