@@ -131,6 +131,25 @@ function routesOf(app: object): Record<string, unknown> | null {
 }
 
 /**
+ * A handler's result, unless it is an app rather than a Response (`export default () => router`):
+ * awaited, one with a `then` (itty-router's AutoRouter) would leave the request waiting forever.
+ */
+function noApp(result: ReturnType<FetchHandler>): ReturnType<FetchHandler> {
+  if (result instanceof Response || result instanceof Promise) return result;
+  const value = result as unknown;
+  if (
+    value !== null && typeof value === "object" &&
+    typeof (value as { fetch?: unknown }).fetch === "function"
+  ) {
+    throw new TypeError(
+      "app handler returned an app (an object with a fetch method) instead of a Response; " +
+        "to call a factory once, name it in APP_MODULE: module:factory()",
+    );
+  }
+  return result;
+}
+
+/**
  * Turns an app value into a handler, or explains what shape was found. An object's `websocket`
  * (Bun's shape: `{ open, message, close, drain, ping, pong }`) comes along on the handler, and so
  * does the warning for its `Bun.serve` options (ignoredServeOptions); its `routes` answer as under
@@ -142,7 +161,7 @@ export function toHandler(app: unknown, what: string): AppHandler {
   // function, would be taken for a promise if it had a `then` (and wait for it forever).
   if (typeof app === "function") {
     const handler = app as FetchHandler;
-    return (request, info) => handler(request, info);
+    return (request, info) => noApp(handler(request, info));
   }
   if (app !== null && typeof app === "object") {
     const target = app as { fetch?: unknown; websocket?: unknown; error?: unknown };
@@ -151,7 +170,7 @@ export function toHandler(app: unknown, what: string): AppHandler {
     if (hasFetch || (routes !== null && servedRouteCount(routes) > 0)) {
       const fetch = hasFetch
         ? (request: Request, info: ServeInfo) =>
-          (target as { fetch: FetchHandler }).fetch(request, info)
+          noApp((target as { fetch: FetchHandler }).fetch(request, info))
         : null;
       const call: FetchHandler = routes === null ? fetch! : routesHandler(routes, fetch);
       const onError = isOptionsObject(app) ? target.error : undefined;

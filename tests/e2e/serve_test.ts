@@ -221,6 +221,14 @@ e2e("serves an app that answers every property, then too (itty-router's AutoRout
     assert.match(answer.body, expected, spec);
     await stopClean(server);
   }
+  // A handler returning such an app instead of a Response: a 500 and a line, not a request
+  // waiting forever on its `then`.
+  const server = start(t, ["-b", "127.0.0.1:0", "thenable_app:perRequest"], { cwd });
+  const url = await server.url();
+  const answer = getWhenReady(url);
+  await server.waitFor(/app handler returned an app \(an object with a fetch method\)/);
+  assert.equal((await answer).status, 500);
+  await stopClean(server);
 });
 
 e2e("--reuse-port serves TCP from per-worker native listeners", async (target) => {
