@@ -95,3 +95,18 @@ Deno.test("describeUserError() keeps every line of a message, before the frames"
   assert.equal(report.headline, "/srv/app.ts:1:7: Error: first line");
   assert.equal(report.detail, "second line\n    at /srv/app.ts:1:7");
 });
+
+Deno.test("describeUserError() reads Deno's unresolved import: its location, no internals", () => {
+  // As a Deno worker reports `npm:hono@99.0.0`: the location in the message, Deno's own after it.
+  const message = "Could not find npm package 'hono' matching '99.0.0'.\n" +
+    "    at file:///tmp/x/badver.ts:1:22 at ext:core/01_core.js:405:7\n" +
+    "    at ext:core/01_core.js:405:7";
+  const error = new TypeError(message);
+  error.stack = `TypeError: ${message}\n    at ext:core/01_core.js:405:7`;
+  const report = describeUserError(error);
+  assert.equal(
+    report.headline,
+    "/tmp/x/badver.ts:1:22: TypeError: Could not find npm package 'hono' matching '99.0.0'.",
+  );
+  assert.equal(report.detail, "");
+});

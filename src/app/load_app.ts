@@ -131,6 +131,25 @@ function routesOf(app: object): Record<string, unknown> | null {
 }
 
 /**
+ * A handler's result, unless it is an app rather than a Response (`export default () => router`):
+ * awaited, one with a `then` (itty-router's AutoRouter) would leave the request waiting forever.
+ */
+function noApp(result: ReturnType<FetchHandler>): ReturnType<FetchHandler> {
+  if (result instanceof Response || result instanceof Promise) return result;
+  const value = result as unknown;
+  if (
+    value !== null && typeof value === "object" &&
+    typeof (value as { fetch?: unknown }).fetch === "function"
+  ) {
+    throw new TypeError(
+      "app handler returned an app (an object with a fetch method) instead of a Response; " +
+        "to call a factory once, name it in APP_MODULE: module:factory()",
+    );
+  }
+  return result;
+}
+
+/**
  * Turns an app value into a handler, or explains what shape was found. An object's `websocket`
  * (Bun's shape: `{ open, message, close, drain, ping, pong }`) comes along on the handler, and so
  * does the warning for its `Bun.serve` options (ignoredServeOptions); its `routes` answer as under
@@ -138,7 +157,12 @@ function routesOf(app: object): Record<string, unknown> | null {
  * `Bun.serve`'s, answers what `fetch` or a route throws.
  */
 export function toHandler(app: unknown, what: string): AppHandler {
-  if (typeof app === "function") return app as FetchHandler;
+  // Called through a function of appserve's own: the user's one, returned from an async
+  // function, would be taken for a promise if it had a `then` (and wait for it forever).
+  if (typeof app === "function") {
+    const handler = app as FetchHandler;
+    return (request, info) => noApp(handler(request, info));
+  }
   if (app !== null && typeof app === "object") {
     const target = app as { fetch?: unknown; websocket?: unknown; error?: unknown };
     const hasFetch = typeof target.fetch === "function";
@@ -146,7 +170,7 @@ export function toHandler(app: unknown, what: string): AppHandler {
     if (hasFetch || (routes !== null && servedRouteCount(routes) > 0)) {
       const fetch = hasFetch
         ? (request: Request, info: ServeInfo) =>
-          (target as { fetch: FetchHandler }).fetch(request, info)
+          noApp((target as { fetch: FetchHandler }).fetch(request, info))
         : null;
       const call: FetchHandler = routes === null ? fetch! : routesHandler(routes, fetch);
       const onError = isOptionsObject(app) ? target.error : undefined;
@@ -186,15 +210,28 @@ function explained(error: unknown, options: LoadAppOptions): string {
   return options.runtime?.explainAppError(error) ?? userErrorText(describeUserError(error));
 }
 
+/** Already an app: a factory's result that is one is used as it is, even with a `then`. */
+function isApp(value: unknown): boolean {
+  if (typeof value === "function") return true;
+  if (value === null || typeof value !== "object") return false;
+  const { fetch, routes, static: old } = value as Record<string, unknown>;
+  return typeof fetch === "function" || (isOptionsObject(value) && (routes ?? old) !== undefined);
+}
+
+/**
+ * The app a module exports, in a box: an async function's result that has a `then` is taken for
+ * a promise and waited for, and a router answering every property (itty-router's AutoRouter, a
+ * Proxy) has one that never settles.
+ */
 async function pick(
   mod: Record<string, unknown>,
   spec: AppSpec,
   file: string,
   options: LoadAppOptions,
-): Promise<unknown> {
+): Promise<{ app: unknown }> {
   if (spec.names.length === 0) {
-    if (mod.default !== undefined) return mod.default;
-    if (mod.app !== undefined) return mod.app;
+    if (mod.default !== undefined) return { app: mod.default };
+    if (mod.app !== undefined) return { app: mod.app };
     throw new AppLoadError(
       `${file} has no default export and no "app" export (exports: ${exportsList(mod)})`,
     );
@@ -217,14 +254,16 @@ async function pick(
     value = holder[name];
     path += `${name}.`;
   }
-  if (spec.args === undefined) return value;
+  if (spec.args === undefined) return { app: value };
   if (typeof value !== "function") {
     throw new AppLoadError(
       `"${spec.names.join(".")}" in ${file} is ${kindOf(value)}, not a function to call`,
     );
   }
   try {
-    return await (value as (...a: unknown[]) => unknown)(...spec.args);
+    const made = (value as (...a: unknown[]) => unknown)(...spec.args);
+    // An async factory's promise is waited for; an app it returns as it is is not.
+    return { app: isApp(made) ? made : await made };
   } catch (error) {
     throw new AppLoadError(
       `Factory ${spec.expr} in ${file} threw: ${explained(error, options)}`,
@@ -257,7 +296,7 @@ export async function loadApp(
     // Where it failed, in the user's files: the first line says it, the stack follows.
     throw new AppLoadError(`Cannot import ${spec.path}: ${explained(error, options)}`);
   }
-  const app = await pick(mod, spec, spec.path, options);
+  const { app } = await pick(mod, spec, spec.path, options);
   return toHandler(
     app,
     spec.expr ? `"${spec.expr}" in ${spec.path}` : `The app exported by ${spec.path}`,

@@ -109,6 +109,25 @@ function severalErrors(errors: unknown[]): UserErrorReport {
   return { headline: first.headline, detail: [first.detail, ...lines].filter(Boolean).join("\n") };
 }
 
+// `at LOCATION`, then perhaps Deno's own frame on the same line (`at ext:core/01_core.js:405:7`).
+const AT = /^\s+at ((?:file:\/\/)?\/\S*?):(\d+):(\d+)(?:$|\s+at )/;
+
+/**
+ * Deno's error for an import it cannot resolve (an npm package or version that does not exist):
+ * one line, then the importing file's location as `at` lines in the message itself, with Deno's
+ * internals. The location goes first, as for any error; the message's lines are not repeated.
+ */
+function placedMessage(name: string, first: string, rest: string[]): UserErrorReport | undefined {
+  if (rest.length === 0 || !rest.every((l) => /^\s+at /.test(l))) return undefined;
+  const m = AT.exec(rest[0]);
+  if (!m) return undefined;
+  const at = { file: toPath(m[1]), line: Number(m[2]), column: Number(m[3]) };
+  if (isOwn(at.file)) return undefined;
+  // Further frames of the user's code in the message, should there be any, stay under it.
+  const more = userFrames(rest.slice(1).join("\n")).filter((f) => where(f.position) !== where(at));
+  return { headline: `${where(at)}: ${name}: ${first}`, detail: more.map(frameLine).join("\n") };
+}
+
 /** Describes an error thrown by (or while loading) the user's code. */
 export function describeUserError(error: unknown): UserErrorReport {
   if (!(error instanceof Error) && !(error as { position?: unknown })?.position) {
@@ -137,6 +156,8 @@ export function describeUserError(error: unknown): UserErrorReport {
       detail: first.startsWith("SyntaxError") ? codeFrame(at) : "",
     };
   }
+  const placed = placedMessage(e.name, first, rest);
+  if (placed) return placed;
   const frames = userFrames(e.stack ?? "");
   // Bun's ResolveMessage (an import that does not resolve) names its referrer itself, but
   // has no position: no line and column for it.

@@ -75,6 +75,15 @@ export async function loadLoggerClass(
         `(import { Logger } from "appserve")`,
     );
   }
+  // The class and its loggers come back from async functions: one with a `then` would be taken
+  // for a promise, and start-up would wait for it forever.
+  const thenOf = (target: object) => typeof (target as { then?: unknown }).then === "function";
+  if (thenOf(value) || thenOf(value.prototype)) {
+    throw new ConfigError(
+      `Logger class ${value.name || path} has a then() method: appserve would wait on it as on ` +
+        "a promise; rename it",
+    );
+  }
   return value;
 }
 

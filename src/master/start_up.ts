@@ -31,13 +31,17 @@ export class StartUp {
     this.#bootFailures = 0;
   }
 
-  /** Why this worker's exit must halt the server, or undefined when replacing it will do. */
+  /**
+   * Why this worker's exit must halt the server, or undefined when replacing it will do. The boot
+   * codes (3, 4) count only before `ready`: after it they are the app's own `exit(3)`.
+   */
   async haltReason(worker: WorkerHandle, code: number | null): Promise<HaltServer | undefined> {
+    if (worker.booted) return undefined;
     if (code === ExitCode.WORKER_BOOT_ERROR) return new HaltServer("Worker failed to boot.", code);
     if (code === ExitCode.APP_LOAD_ERROR) {
       return new HaltServer("App failed to load.", code, await worker.lastWords());
     }
-    if (worker.booted || worker.retiring || ++this.#bootFailures < MAX_BOOT_FAILURES) {
+    if (worker.retiring || ++this.#bootFailures < MAX_BOOT_FAILURES) {
       return undefined;
     }
     return new HaltServer("Worker failed to boot.", ExitCode.WORKER_BOOT_ERROR);

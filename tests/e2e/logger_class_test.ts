@@ -121,6 +121,16 @@ for (
       /^Error: Cannot load logger class ".*broken_logger\.ts": .*broken_logger\.ts:\d+:\d+: Error: logger module exploded\n$/,
     ],
     [
+      "a then() method",
+      "then_logger.ts:ThenLogger",
+      /^Error: Logger class ThenLogger has a then\(\) method: appserve would wait on it as on a promise; rename it\n$/,
+    ],
+    [
+      "a static then()",
+      "then_logger.ts:StaticThenLogger",
+      /^Error: Logger class StaticThenLogger has a then\(\) method: appserve would wait on it as on a promise; rename it\n$/,
+    ],
+    [
       "a module that does not exist",
       "missing_logger.ts",
       /^Error: Cannot load logger class ".*missing_logger\.ts": .*Cannot find module.*\n$/,

@@ -13,6 +13,7 @@ import {
   get,
   getWhenReady,
   pidOf,
+  run,
   sentWithLength,
   type Server,
   start,
@@ -202,6 +203,32 @@ e2e("loads apps by module name, export, dotted attribute and factory call", asyn
     assert.match(answer.body, expected, spec);
     await stopClean(server);
   }
+});
+
+// itty-router's AutoRouter answers every property: a `then` that never settled hung the boot.
+e2e("serves an app that answers every property, then too (itty-router's AutoRouter)", async (t) => {
+  const cwd = join(FIXTURES, "apps");
+  const forms: [string, RegExp][] = [
+    ["thenable_app", /^router pid/],
+    ["thenable_app:make()", /^made pid/],
+    ["thenable_app:handler", /^function pid/],
+  ];
+  for (const [spec, expected] of forms) {
+    const check = await run(t, ["--check-config", spec], { cwd });
+    assert.equal(check.code, 0, `${spec}: ${check.stderr}`);
+    const server = start(t, ["-b", "127.0.0.1:0", spec], { cwd });
+    const answer = await getWhenReady(await server.url());
+    assert.match(answer.body, expected, spec);
+    await stopClean(server);
+  }
+  // A handler returning such an app instead of a Response: a 500 and a line, not a request
+  // waiting forever on its `then`.
+  const server = start(t, ["-b", "127.0.0.1:0", "thenable_app:perRequest"], { cwd });
+  const url = await server.url();
+  const answer = getWhenReady(url);
+  await server.waitFor(/app handler returned an app \(an object with a fetch method\)/);
+  assert.equal((await answer).status, 500);
+  await stopClean(server);
 });
 
 e2e("--reuse-port serves TCP from per-worker native listeners", async (target) => {

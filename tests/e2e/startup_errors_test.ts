@@ -156,6 +156,30 @@ e2e(
   },
 );
 
+// Deno's error puts the importing location in its message, with its own internals after it.
+e2e("an npm version that does not exist: exit 4, one line naming the import", async (t) => {
+  const dir = tempDir();
+  try {
+    writeFileSync(
+      join(dir.path, "badver.ts"),
+      'import { Hono } from "npm:hono@99.0.0";\nexport default new Hono();\n',
+    );
+    const result = await run(t, ["-b", "127.0.0.1:0", "badver.ts"], { cwd: dir.path });
+    assert.equal(result.code, 4, result.stderr);
+    const line = /\[ERROR\] Cannot import badver\.ts: (.*)\n(.*)/.exec(result.stderr);
+    assert.ok(line, result.stderr);
+    // Bun workers name no position for an import that does not resolve (README).
+    if (t.workers === "deno") {
+      const file = join(dir.path, "badver.ts");
+      assert.match(line[1], new RegExp(`^${file}:1:\\d+: TypeError: .*hono.*99\\.0\\.0`));
+    }
+    assert.match(line[2], /^\[\d{4}-\d\d-\d\d /, "the next line is the next log line");
+    assert.doesNotMatch(result.stderr, /ext:/);
+  } finally {
+    dir.remove();
+  }
+});
+
 e2e("with --error-logfile, the app's start-up error still reaches stderr", async (target) => {
   const dir = tempDir();
   try {

@@ -6,7 +6,18 @@ import assert from "node:assert/strict";
 import { BOOT_ENV, ROLE_ENV } from "../../src/ipc/messages.ts";
 import { VERSION } from "../../src/version.ts";
 import { join } from "node:path";
-import { childPids, e2e, FIXTURES, freePort, get, hasStackTrace, run, start } from "../_helpers.ts";
+import {
+  childPids,
+  e2e,
+  FIXTURES,
+  freePort,
+  get,
+  getWhenReady,
+  hasStackTrace,
+  pidOf,
+  run,
+  start,
+} from "../_helpers.ts";
 
 const BOOT = { config: {}, listeners: [], reusePort: [], age: 1 };
 
@@ -88,4 +99,22 @@ for (const [name, args] of SETUPS) {
       assert.doesNotMatch(server.stderr, /Error: (thrown|rejected)/);
     },
   );
+}
+
+const EXIT_APP = join(FIXTURES, "apps", "exit_app.ts");
+
+// gunicorn halts on 3 and 4 from any worker; only a worker that has not booted yet means them.
+for (const code of [3, 4]) {
+  e2e(`a booted worker whose app exits ${code} is replaced, not a boot failure`, async (t) => {
+    const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", EXIT_APP]);
+    const url = await server.ready(1);
+    const first = pidOf(await get(url));
+    await get(`${url}/exit?code=${code}`).catch(() => {});
+    await server.waitFor(new RegExp(`Worker \\(pid:${first}\\) exited with code ${code}\\.`));
+    const answer = await getWhenReady(url);
+    assert.notEqual(pidOf(answer), first);
+    const result = await server.stop();
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stderr, /Reason:|failed to boot|failed to load/);
+  });
 }
