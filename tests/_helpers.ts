@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -51,6 +51,12 @@ export const TARGETS: Target[] = [
 export function tempDir(): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), "appserve-test-"));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Gives the project folder `dir` the repository's hono in its own node_modules (as installed). */
+export function linkHono(dir: string): void {
+  mkdirSync(join(dir, "node_modules"));
+  symlinkSync(join(ROOT, "node_modules", "hono"), join(dir, "node_modules", "hono"));
 }
 
 /** A running appserve master. */

@@ -2,9 +2,9 @@
 // user's module outside the repo importing its own node_modules.
 
 import assert from "node:assert/strict";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { get, getWhenReady, ROOT, run, start, TARGETS, tempDir } from "../_helpers.ts";
+import { get, getWhenReady, linkHono, run, start, TARGETS, tempDir } from "../_helpers.ts";
 import { VERSION } from "../../src/version.ts";
 
 const binary = TARGETS.find((t) => t.name === "binary")!;
@@ -26,8 +26,7 @@ Deno.test({
   fn: async () => {
     const dir = tempDir();
     try {
-      mkdirSync(join(dir.path, "node_modules"));
-      symlinkSync(join(ROOT, "node_modules", "hono"), join(dir.path, "node_modules", "hono"));
+      linkHono(dir.path);
       writeFileSync(
         join(dir.path, "package.json"),
         JSON.stringify({ dependencies: { hono: "*" } }),

@@ -4,7 +4,7 @@
 // --runtime deno and whether a Deno was found, never with Bun's raw error.
 
 import assert from "node:assert/strict";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   DENO,
@@ -12,8 +12,8 @@ import {
   freePort,
   getWhenReady,
   hasStackTrace,
+  linkHono,
   ownFrames,
-  ROOT,
   run,
   start,
   TARGETS,
@@ -208,8 +208,7 @@ binaryTest(
   async () => {
     const dir = tempDir();
     try {
-      mkdirSync(join(dir.path, "node_modules"));
-      symlinkSync(join(ROOT, "node_modules", "hono"), join(dir.path, "node_modules", "hono"));
+      linkHono(dir.path);
       writeFileSync(
         join(dir.path, "deno.json"),
         JSON.stringify({

@@ -5,21 +5,14 @@
 // the master, as root before the privilege drop.
 
 import assert from "node:assert/strict";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   e2e,
   freePort,
   get,
   getWhenReady,
-  ROOT,
+  linkHono,
   run,
   start,
   type Target,
@@ -54,8 +47,7 @@ Deno.test({
   fn: async () => {
     const dir = tempDir();
     try {
-      mkdirSync(join(dir.path, "node_modules"));
-      symlinkSync(join(ROOT, "node_modules", "hono"), join(dir.path, "node_modules", "hono"));
+      linkHono(dir.path);
       writeFileSync(
         join(dir.path, "package.json"),
         JSON.stringify({ type: "module", dependencies: { hono: "*" } }),
