@@ -2,9 +2,14 @@
 // listening on TCP and unix sockets, and the graceful and immediate shutdowns.
 
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createHttpServer } from "../src/http/server.ts";
+import { tlsAcceptor } from "../src/http/tls_accept.ts";
 import type { RemoteAddr } from "../src/http/types.ts";
 import { delay, echo, options, RawClient, withServer } from "./_http_server.ts";
+import { makePki } from "./_tls.ts";
 
 Deno.test("createHttpServer() round-trips GET and POST with headers and query intact", async () => {
   await withServer(echo, {}, async (port) => {
@@ -112,4 +117,31 @@ Deno.test("createHttpServer() listen() rejects an address in use", async () => {
     await assert.rejects(other.listen({ port, host: "127.0.0.1" }));
     await other.close();
   });
+});
+
+Deno.test("createHttpServer() with TLS: a client that never sends a byte is closed at the head timeout, and close() does not wait for one past its grace", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "appserve-tls-"));
+  try {
+    const pki = makePki(dir);
+    const tls = await tlsAcceptor({
+      cert: readFileSync(pki.cert, "utf8"),
+      key: readFileSync(pki.key, "utf8"),
+      ca: "",
+      certReqs: 0,
+    });
+    await withServer(() => new Response("x"), { tls, headerTimeout: 0.3 }, async (port) => {
+      const silent = await RawClient.connect({ port });
+      await silent.closed();
+    });
+    const server = createHttpServer(() => new Response("x"), options({ tls }));
+    await server.listen({ port: 0, host: "127.0.0.1" });
+    const addr = server.address();
+    assert.ok(addr !== null && addr.transport === "tcp");
+    const silent = await RawClient.connect({ port: addr.port });
+    // The default head timeout is 30 s: close() ends the wait after the shutdown grace.
+    await server.close();
+    await silent.closed();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

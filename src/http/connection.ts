@@ -69,7 +69,7 @@ const DRAIN_LIMIT = 64 * 1024;
  * next request may already be on the wire, and is answered (with connection: close) instead of
  * being met by a close the client would count as a failure.
  */
-const SHUTDOWN_GRACE_MS = 1000;
+export const SHUTDOWN_GRACE_MS = 1000;
 
 // Bytes of later pipelined requests buffered while one is being handled before reading stops.
 const PIPELINE_LIMIT = 64 * 1024;

@@ -7,11 +7,13 @@ import { clearInterval, setInterval } from "node:timers";
 import { AcceptErrors } from "../net/accept_errors.ts";
 import { AcceptGate, type GateFds, listensOnUnix } from "../net/accept_gate.ts";
 import type { Admission } from "../net/admission.ts";
-import { Connection } from "./connection.ts";
+import { Connection, SHUTDOWN_GRACE_MS } from "./connection.ts";
 import type { ServerCore } from "./connection.ts";
 import type { HeadLimits } from "./parser.ts";
-import { refreshDate } from "./response_writer.ts";
-import type { TlsAcceptor } from "./tls_accept.ts";
+import { firstBytes, type TlsAcceptor } from "./tls_accept.ts";
+import { rawStatusReply } from "./status_reply.ts";
+import { encodeHead, refreshDate } from "./response_writer.ts";
+import { ConnInfo } from "./fetch_glue.ts";
 import type { FetchHandler, HttpOptions } from "./types.ts";
 
 /** Options of `createHttpServer`: the shared HttpOptions plus knobs private to this layer. */
@@ -92,6 +94,9 @@ const DEFAULT_HEADER_TIMEOUT = 30;
 // The clock that drives timeouts and the Date header; keep-alive is accurate to about this.
 const TICK_MS = 250;
 
+/** How long a plain request on a TLS listener is read after its 400, before the close. */
+const PLAIN_LINGER_MS = 2000;
+
 class Core implements ServerCore {
   readonly handler: FetchHandler;
   readonly options: HttpServerOptions;
@@ -104,6 +109,8 @@ class Core implements ServerCore {
   readonly gating: HttpServerOptions["gate"];
   gate: AcceptGate | null = null;
   readonly conns = new Set<Connection>();
+  /** TLS connections whose first bytes have not come yet, with when they must have. */
+  private readonly greeting = new Map<Socket, number>();
   readonly tls: TlsAcceptor | undefined;
   unix = false;
   now = Date.now();
@@ -146,12 +153,50 @@ class Core implements ServerCore {
     if (this.gate !== null) this.gating!.admission.opened();
     // Nagle only concerns TCP, and a gate's listener may have set it for every socket already.
     if (!this.unix && !this.gate?.noDelay) socket.setNoDelay(true);
-    // The peer's address is read from the TCP socket: a TLS wrapper may not report it.
-    const conn = this.tls === undefined
-      ? new Connection(socket, this)
-      : new Connection(this.tls.wrap(socket), this, socket);
+    if (this.tls === undefined) return this.connect(new Connection(socket, this));
+    const tls = this.tls;
+    // The peer's address is read from the TCP socket: a TLS wrapper may not report it. A PROXY
+    // header (not TLS either) goes to the wrapper as before: no plain request to tell apart.
+    if ((this.options.proxyProtocol ?? "off") !== "off") {
+      return this.connect(new Connection(tls.wrap(socket), this, socket));
+    }
+    const gone = () => {
+      if (this.greeting.delete(socket)) this.settleSocket();
+    };
+    this.greeting.set(socket, this.now + this.headerTimeoutMs);
+    socket.once("close", gone);
+    socket.on("error", () => {});
+    firstBytes(socket, () => {
+      if (!this.greeting.delete(socket)) return;
+      socket.off("close", gone);
+      // The wrapper resumes the socket itself (resumed here, Deno's would never read it).
+      this.connect(new Connection(tls.wrap(socket), this, socket));
+    }, () => this.plainOnTls(socket));
+  }
+
+  private connect(conn: Connection): void {
     this.conns.add(conn);
     if (this.closing) conn.shutdown();
+  }
+
+  // Plain HTTP on a TLS listener: said to the client (as nginx says it) and in the log, closed.
+  private plainOnTls(socket: Socket): void {
+    const message = "plain HTTP request sent to an HTTPS port";
+    const remote = new ConnInfo(socket, this.unix).remoteAddr;
+    try {
+      this.options.onBadRequest?.(400, message, remote);
+    } catch { /* a logging hook must not take the connection down */ }
+    socket.end(encodeHead(rawStatusReply(400, message), null));
+    this.greeting.set(socket, this.now + PLAIN_LINGER_MS);
+    // Its request is read and dropped, so that no RST eats the reply; the deadline closes it.
+    socket.on("data", () => {});
+    socket.resume();
+  }
+
+  // A connection that never became a Connection closed: the admission and close() are told.
+  private settleSocket(): void {
+    if (this.gate !== null) this.gating!.admission.closed(false, false);
+    this.settle(null);
   }
 
   startTicker(): void {
@@ -167,6 +212,9 @@ class Core implements ServerCore {
     if (second !== this.second) {
       this.second = second;
       refreshDate(now);
+    }
+    for (const [socket, deadline] of this.greeting) {
+      if (deadline <= now) socket.destroy();
     }
     const gate = this.gate;
     for (const c of this.conns) {
@@ -184,7 +232,10 @@ class Core implements ServerCore {
     if (conn !== null && this.conns.delete(conn) && this.gate !== null) {
       this.gating!.admission.closed(conn.leaving, conn.kept);
     }
-    if (this.closing && this.conns.size === 0 && (this.inFlight === 0 || this.forced)) {
+    if (
+      this.closing && this.conns.size === 0 && this.greeting.size === 0 &&
+      (this.inFlight === 0 || this.forced)
+    ) {
       if (this.ticker !== null) {
         clearInterval(this.ticker);
         this.ticker = null;
@@ -201,6 +252,11 @@ class Core implements ServerCore {
       this.closing = true;
       this.stopListening();
       for (const c of this.conns) c.shutdown();
+      // Like an idle connection: a short grace for what the client already sent.
+      const grace = this.now + SHUTDOWN_GRACE_MS;
+      for (const [socket, deadline] of this.greeting) {
+        this.greeting.set(socket, Math.min(deadline, grace));
+      }
     }
     this.settle(null);
     return done;
@@ -211,6 +267,7 @@ class Core implements ServerCore {
     this.forced = true;
     this.stopListening();
     for (const c of this.conns) c.cut();
+    for (const socket of this.greeting.keys()) socket.destroy();
     this.settle(null);
   }
 

@@ -11,6 +11,23 @@ export interface TlsAcceptor {
   wrap(raw: Socket): Socket;
 }
 
+/** A TLS record starts with its content type; a client's first one is a handshake (22). */
+const HANDSHAKE = 0x16;
+
+/**
+ * Waits for a new connection's first bytes, then calls `tls` if they start a TLS handshake, or
+ * `plain` if not (a plain HTTP request sent to an HTTPS port: nginx answers it 400, and both
+ * runtimes' TLS layers close it without a word). The bytes are put back for the TLS layer.
+ */
+export function firstBytes(raw: Socket, tls: () => void, plain: () => void): void {
+  raw.once("data", (chunk: Uint8Array) => {
+    raw.pause();
+    raw.unshift(chunk);
+    if (chunk[0] === HANDSHAKE) tls();
+    else plain();
+  });
+}
+
 /**
  * Builds the acceptor once per server: the secure context is parsed once, not per connection.
  * None without `files` (TLS off); node:tls loads only with TLS on (docs/architecture.md).
