@@ -86,6 +86,9 @@ interface Serving {
 
 // Module-level because this file is the thread: one per thread, set by the pool's "start" message.
 let serving: Serving | undefined;
+// The thread crashed, or the app exited it: it takes nothing more (the pool answers what it is
+// handed meanwhile, as it does for a hung thread).
+let ended = false;
 
 async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> {
   // A thread started from a program replaced on disk since its process started.
@@ -112,11 +115,10 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   // An error nobody catches, or the app's exit call, ends this thread, and with it its
   // connections: first the requests it has not begun answering get their 500 here, while their
   // fds are still open, with their access lines; then the pool hears why, and replaces it.
-  let ending = false;
   const end = (why: ToPool, say?: (log: Logger) => void) => {
     // One is said: what fails while the thread ends adds nothing (Deno's exit throws null).
-    if (ending) return;
-    ending = true;
+    if (ended) return;
+    ended = true;
     // No request comes before the logger is made (the thread listens only after).
     if (made !== undefined) {
       say?.(made);
@@ -130,6 +132,12 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
       log.close().catch(() => {});
     }
     runtime.closeSocketFds();
+    // A crashed thread runs on until the pool ends it: it takes nothing more meanwhile, neither a
+    // connection nor what its connections would still bring.
+    if (serving !== undefined) {
+      serving.board.setTaking(serving.index, false);
+      for (const server of serving.servers.values()) server.closeNow();
+    }
     post(why);
   };
   runtime.onThreadExit((code) => end({ t: "exited", code }));
@@ -297,8 +305,9 @@ async function listen(listeners: { fd: number }[]): Promise<void> {
 function adopt(message: Extract<ToThread, { t: "conn" }>): void {
   const s = serving!;
   try {
-    // The process gave up on this thread (it hung) and answers the connection itself.
-    if (!s.slots.adopting(message.n)) return;
+    // The process gave up on this thread (it hung), or is about to (it ended): the process
+    // answers the connection itself.
+    if (ended || !s.slots.adopting(message.n)) return;
     const server = s.servers.get(message.listener);
     if (server) server.adopt(s.runtime.adoptSocket(message.fd), message.unix);
     else {

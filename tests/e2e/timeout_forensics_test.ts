@@ -263,17 +263,20 @@ e2e(
   },
 );
 
-// process.exit() (Deno.exit() too) in a gthread thread ends the thread, not the worker: its
-// client still gets an answer, with its access line, and the log says the app exited it.
+// process.exit() (Deno.exit() too) in a gthread thread ends the thread, not the worker, as an
+// error nobody catches does: its client still gets an answer, with its access line, and the log
+// says the app exited it, with the code.
 e2e(
-  "an exit call of the app ends only its gthread thread: a 500 with its access line, and the " +
-    "exit code in the log",
+  "an exit call of the app, or a crash, ends only its gthread thread: a 500 with its access " +
+    "line, and the exit code in the log",
   async (target) => {
     const { server, url, ours, remove } = await loggedServer(target, [
       ...["-w", "1", "-k", "gthread", "--threads", "2", "-b", "127.0.0.1:0"],
     ]);
     try {
       const pid = pidOf(await get(url));
+      assert.equal((await get(`${url}/crash`)).status, 500);
+      await server.waitFor(/\[ERROR\] Thread \d+ crashed: Error: crash outside the request$/m);
       const exits: [string, number][] = [["code=3", 3]];
       if (target.workers === "deno") exits.push(["code=4&deno", 4]);
       for (const [query, code] of exits) {
@@ -283,13 +286,17 @@ e2e(
         );
       }
       await eventually(
-        () => server.stderr.match(/\[INFO\] Replacing thread/g)?.length === exits.length,
+        () => server.stderr.match(/\[INFO\] Replacing thread/g)?.length === exits.length + 1,
         "the threads replaced",
       );
       // The same worker serves on, with both threads.
       for (let i = 0; i < 4; i++) assert.equal(pidOf(await get(url)), pid);
       assert.equal((await server.stop()).code, 0);
-      assert.doesNotMatch(server.stderr, /crashed|Uncaught|Thread \d+ exited$/m);
+      assert.equal(server.stderr.match(/crashed|Uncaught/g)?.length, 2, server.stderr);
+      assert.doesNotMatch(server.stderr, /Thread \d+ exited$/m);
+      const crash = ours().filter((line) => line.includes("/crash"));
+      assert.equal(crash.length, 1, ours().join("\n"));
+      assert.match(crash[0], /"GET \/crash HTTP\/1\.1" 500 /);
       const lines = ours().filter((line) => line.includes("/exit"));
       assert.equal(lines.length, exits.length, lines.join("\n"));
       exits.forEach(([query], i) =>
