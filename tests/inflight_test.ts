@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { describeInflight, INFLIGHT_BYTES, InflightTable } from "../src/ipc/inflight.ts";
+import {
+  describeInflight,
+  INFLIGHT_BYTES,
+  INFLIGHT_ENTRIES,
+  InflightTable,
+} from "../src/ipc/inflight.ts";
 
 Deno.test("InflightTable.read() returns named requests oldest first, and counts the rest", () => {
   const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
@@ -16,6 +21,25 @@ Deno.test("InflightTable.read() returns named requests oldest first, and counts 
   assert.equal(more, 1);
   table.free(0);
   assert.deepEqual(table.read().requests.map((r) => r.target), ["/b"]);
+});
+
+Deno.test("InflightTable.at() names the request of one entry, if it holds one", () => {
+  const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
+  table.put(5, "GET", "/five", "10.0.0.5:80", 1500);
+  assert.deepEqual(table.at(5), {
+    method: "GET",
+    target: "/five",
+    client: "10.0.0.5:80",
+    start: 1500,
+    entry: 5,
+  });
+  assert.deepEqual(table.read().requests, [table.at(5)]);
+  assert.equal(table.at(4), undefined);
+  // An entry the table does not have (a request only counted): none.
+  assert.equal(table.at(-1), undefined);
+  assert.equal(table.at(INFLIGHT_ENTRIES), undefined);
+  table.free(5);
+  assert.equal(table.at(5), undefined);
 });
 
 Deno.test("InflightTable.put() cuts a long target and writes other than printable ASCII as ?", () => {
@@ -57,7 +81,7 @@ Deno.test("InflightTable.request() names each request whatever it repeats of the
 
 Deno.test("describeInflight() cuts the query to 64 characters and gives seconds", () => {
   const line = describeInflight(
-    { method: "GET", target: `/p?${"q".repeat(100)}`, client: "1.2.3.4:5", start: 1000 },
+    { method: "GET", target: `/p?${"q".repeat(100)}`, client: "1.2.3.4:5", start: 1000, entry: 0 },
     3500,
   );
   assert.equal(line, `GET /p?${"q".repeat(64)}… from 1.2.3.4:5 for 2.5 s`);

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import type { Libc } from "../src/runtime/types.ts";
 import {
+  after,
   answerClaimed,
   ENTRIES,
   newSlots,
@@ -28,7 +29,12 @@ function withClock(fn: (clock: { ms: number }) => void): void {
 }
 
 /** A thread's writer and the process's reader over one fresh slot area; sockets are fds. */
-function pair(): { writer: SlotWriter; reader: SlotReader; socket: (fd: number) => Socket } {
+function pair(): {
+  writer: SlotWriter;
+  reader: SlotReader;
+  socket: (fd: number) => Socket;
+  buffer: SharedArrayBuffer;
+} {
   const buffer = newSlots();
   const fds = new WeakMap<Socket, number>();
   const writer = new SlotWriter(buffer, ORIGIN, (s) => fds.get(s)!);
@@ -38,16 +44,17 @@ function pair(): { writer: SlotWriter; reader: SlotReader; socket: (fd: number) 
     fds.set(s, fd);
     return s;
   };
-  return { writer, reader, socket };
+  return { writer, reader, socket, buffer };
 }
 
 Deno.test("SlotReader claims a request the app has not begun answering, once", () => {
   withClock((clock) => {
     const { writer, reader, socket } = pair();
     const tag = writer.opened(socket(7));
-    writer.started(tag);
+    writer.started(tag, 3);
     clock.ms = 1500;
-    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 1500 }]);
+    // With the in-flight table's entry that names the request.
+    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 1500, entry: 3 }]);
     assert.deepEqual(reader.claimAll(), [], "a claimed request is not claimed again");
     // The thread comes back: the process answers, so the thread must not.
     assert.equal(writer.answering(tag), false);
@@ -87,7 +94,10 @@ Deno.test("SlotReader claims only the running requests among a thread's connecti
     clock.ms = 200;
     writer.started(late);
     clock.ms = 300;
-    assert.deepEqual(reader.claimAll(), [{ fd: 11, age: 300 }, { fd: 14, age: 100 }]);
+    assert.deepEqual(reader.claimAll(), [
+      { fd: 11, age: 300, entry: -1 },
+      { fd: 14, age: 100, entry: -1 },
+    ]);
   });
 });
 
@@ -100,7 +110,7 @@ Deno.test("SlotWriter.finished() frees a request whose client left before its an
     assert.deepEqual(reader.claimAll(), []);
     // The connection serves its next request in the same slot.
     writer.started(tag);
-    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 0 }]);
+    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 0, entry: -1 }]);
   });
 });
 
@@ -198,9 +208,54 @@ Deno.test("SlotReader.adopted: the number of the last connection handed over tha
   withClock(() => {
     const { writer, reader } = pair();
     assert.equal(reader.adopted, 0);
-    writer.adopting(1);
-    writer.adopting(2);
+    assert.equal(writer.adopting(1), true);
+    assert.equal(writer.adopting(2), true);
     assert.equal(reader.adopted, 2);
+  });
+});
+
+Deno.test("SlotReader.seal(): the thread takes no handed connection after the process gave up on it", () => {
+  withClock(() => {
+    const { writer, reader } = pair();
+    assert.equal(writer.adopting(1), true);
+    assert.equal(reader.seal(), 1);
+    // Connection 2 is the process's to answer: the thread leaves its fd alone.
+    assert.equal(writer.adopting(2), false);
+    assert.equal(reader.seal(), 1, "sealed once");
+    assert.equal(reader.adopted, 1);
+  });
+});
+
+Deno.test("after() orders connection numbers across the Int32 wrap", () => {
+  assert.equal(after(2, 1), true);
+  assert.equal(after(1, 1), false);
+  assert.equal(after(1, 2), false);
+  // 2^31 connections handed to one thread: the numbers wrap, the order holds.
+  assert.equal(after(-0x7fffffff, 0x7fffffff), true);
+  assert.equal(after(0x7fffffff, -0x7fffffff), false);
+  assert.equal(after(5, -3), true);
+});
+
+Deno.test("SlotReader.cutOff(): the thread takes what is left and learns what the process answered", () => {
+  withClock(() => {
+    const { writer, reader, socket, buffer } = pair();
+    const hung = writer.opened(socket(7));
+    const behind = writer.opened(socket(8));
+    const later = writer.opened(socket(9));
+    const answering = writer.opened(socket(10));
+    writer.started(hung, 0);
+    writer.started(behind, 1);
+    writer.started(answering, 3);
+    writer.answering(answering);
+    // THREAD TIMEOUT: the process answers the two running requests.
+    assert.equal(reader.claimAll().length, 2);
+    // A later request, then the drain's deadline on the thread's side (its own reader).
+    writer.started(later, 2);
+    const own = new SlotReader(buffer, ORIGIN);
+    assert.deepEqual([...own.cutOff()].sort(), [0, 1]);
+    // The later one is the thread's now: the process claims nothing more.
+    assert.deepEqual(reader.claimAll(), []);
+    assert.equal(writer.answering(later), false);
   });
 });
 
@@ -223,7 +278,7 @@ Deno.test("SlotWriter reuses a closed connection's slot and leaves the rest unwa
     const again = writer.opened(socket(1000));
     assert.equal(again, tags[5]);
     writer.started(again);
-    assert.deepEqual(reader.claimAll(), [{ fd: 1000, age: 0 }]);
+    assert.deepEqual(reader.claimAll(), [{ fd: 1000, age: 0, entry: -1 }]);
   });
 });
 

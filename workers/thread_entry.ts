@@ -5,7 +5,8 @@
 // gunicorn thread. A connection it accepts while a sibling has fewer goes to
 // that sibling, as an fd (src/worker/thread_board.ts). Every request is shown
 // to the process through shared memory (src/worker/thread_slots.ts) so it can
-// answer for this thread if it hangs.
+// answer for this thread if it hangs. A thread that crashes, or that the app
+// exits, answers its own requests on its way out and tells the process why.
 
 import type { Socket } from "node:net";
 import process from "node:process";
@@ -15,7 +16,7 @@ import { appLoadFailure, firstLine } from "../src/errors.ts";
 import { HookRunner, withRequestHooks } from "../src/hooks.ts";
 import { createHttpServer, type HttpServer } from "../src/http/server.ts";
 import { tlsAcceptor } from "../src/http/tls_accept.ts";
-import type { FetchHandler } from "../src/http/types.ts";
+import type { FetchHandler, ProxyMode } from "../src/http/types.ts";
 import { createLogger } from "../src/log/create_logger.ts";
 import { withRequestSpans } from "../src/log/request_span.ts";
 import type { Logger } from "../src/log/logger.ts";
@@ -31,7 +32,8 @@ import { withRequestCounters } from "../src/worker/async.ts";
 import { withRequestTimeout } from "../src/worker/request_timeout.ts";
 import { logAppError } from "../src/worker/app_error.ts";
 import { onUncaught } from "../src/worker/uncaught.ts";
-import { answerClaimed, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
+import { SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
+import { answerClaimedRequests, answerUnadopted } from "../src/worker/thread_answers.ts";
 import { InflightTable } from "../src/ipc/inflight.ts";
 import { logCutOff } from "../src/ipc/inflight_report.ts";
 import {
@@ -71,15 +73,22 @@ interface Serving {
   /** This thread's connections: its part of worker_connections. */
   admission: Admission;
   slots: SlotWriter;
+  /** Its slots as the process reads them: who answers what at a drain's deadline. */
+  own: SlotReader;
   /** Its requests in flight, and how they are said to be cut off at a drain's deadline. */
   inflight: InflightTable;
   where: string;
   /** Told to drain: it accepts no more, also on listeners still opening. */
   draining: boolean;
+  /** The proxy_protocol setting, for a connection answered without being served. */
+  proxyProtocol: ProxyMode;
 }
 
 // Module-level because this file is the thread: one per thread, set by the pool's "start" message.
 let serving: Serving | undefined;
+// The thread crashed, or the app exited it: it takes nothing more (the pool answers what it is
+// handed meanwhile, as it does for a hung thread).
+let ended = false;
 
 async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> {
   // A thread started from a program replaced on disk since its process started.
@@ -99,27 +108,52 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
       served: (exchanges) => board.served(index, exchanges),
     },
   );
-  // An error nobody catches ends this thread, and with it its connections: first the requests
-  // it has not begun answering get their 500 here, while their fds are still open.
   const own = new SlotReader(message.slots, message.origin);
-  const crash = () => {
-    for (const { fd } of own.claimAll()) answerClaimed(runtime.libc(), fd, 500);
+  const table = new InflightTable(new Uint8Array(message.inflight));
+  // The thread's logger, once made: end() writes with it.
+  let made: Logger | undefined;
+  // An error nobody catches, or the app's exit call, ends this thread, and with it its
+  // connections: first the requests it has not begun answering get their 500 here, while their
+  // fds are still open, with their access lines; then the pool hears why, and replaces it.
+  const end = (why: ToPool, say?: (log: Logger) => void) => {
+    // One is said: what fails while the thread ends adds nothing (Deno's exit throws null).
+    if (ended) return;
+    ended = true;
+    // No request comes before the logger is made (the thread listens only after).
+    if (made !== undefined) {
+      say?.(made);
+      const log = made;
+      answerClaimedRequests(own.claimAll(), {
+        libc: runtime.libc(),
+        log,
+        table,
+        status: () => 500,
+      });
+      log.close().catch(() => {});
+    }
     runtime.closeSocketFds();
+    // A crashed thread runs on until the pool ends it: it takes nothing more meanwhile, neither a
+    // connection nor what its connections would still bring.
+    if (serving !== undefined) {
+      serving.board.setTaking(serving.index, false);
+      for (const server of serving.servers.values()) server.closeNow();
+    }
+    post(why);
   };
+  runtime.onThreadExit((code) => end({ t: "exited", code }));
   let log: Logger;
   let app: FetchHandler;
   let hooks: HookRunner;
   let websockets: WebSocketHub;
   try {
-    log = await createLogger(config, { role: "worker", runtime, appserve });
-    const threadLog = log;
-    // Said with its stack in the log, then the pool ends and replaces this thread.
-    onUncaught((what, error) => {
-      logAppError(threadLog, `${what} in gthread thread`, error, runtime.explainAppError);
-      crash();
-      threadLog.close().catch(() => {});
-      post({ t: "crashed", message: firstLine(error) });
-    });
+    log = made = await createLogger(config, { role: "worker", runtime, appserve });
+    // Said with its stack in the log.
+    onUncaught((what, error) =>
+      end(
+        { t: "crashed", message: firstLine(error) },
+        (log) => logAppError(log, `${what} in gthread thread`, error, runtime.explainAppError),
+      )
+    );
     hooks = await HookRunner.load(config.hooks, log);
     // A thread's Deno is its own object: the upgrade functions are installed per thread.
     // The worker process sends the gauge: the sum of its threads' counts, kept in their slots
@@ -164,7 +198,6 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   setInterval(() => slots.tick(), TICK_MS);
   // The requests in flight, for THREAD TIMEOUT to name; the access lines waiting for their batch
   // go out before app code that might hang this thread for good.
-  const table = new InflightTable(new Uint8Array(message.inflight));
   const inflight = new InflightWatch(table, {
     inner: slots,
     flush: log.accessEnabled ? () => log.flushAccess() : undefined,
@@ -223,9 +256,11 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     index,
     admission,
     slots,
+    own,
     inflight: table,
     where: `thread ${message.id} (pid:${process.pid})`,
     draining: false,
+    proxyProtocol: config.proxy_protocol,
   };
   post({ t: "loaded" });
 }
@@ -269,15 +304,16 @@ async function listen(listeners: { fd: number }[]): Promise<void> {
 
 function adopt(message: Extract<ToThread, { t: "conn" }>): void {
   const s = serving!;
-  s.slots.adopting(message.n);
-  const server = s.servers.get(message.listener);
   try {
+    // The process gave up on this thread (it hung), or is about to (it ended): the process
+    // answers the connection itself.
+    if (ended || !s.slots.adopting(message.n)) return;
+    const server = s.servers.get(message.listener);
     if (server) server.adopt(s.runtime.adoptSocket(message.fd), message.unix);
     else {
       // Not listening (any more): the process passes connections only to threads that listen.
-      const libc = s.runtime.libc();
-      answerClaimed(libc, message.fd, 503);
-      libc.close(message.fd);
+      const { log, runtime, proxyProtocol } = s;
+      answerUnadopted(message.fd, { libc: runtime.libc(), log, proxyProtocol });
     }
   } finally {
     s.board.arrived(s.index);
@@ -298,7 +334,11 @@ async function drain(graceMs: number): Promise<void> {
     const sayCutOff = () => {
       if (said) return;
       said = true;
-      logCutOff(s.log, s.where, s.inflight.read(), graceMs / 1000);
+      // Not those the process answered (and logged) for this thread when it hung.
+      const elsewhere = s.own.cutOff();
+      const { requests, more } = s.inflight.read();
+      const ours = requests.filter((request) => !elsewhere.has(request.entry));
+      logCutOff(s.log, s.where, { requests: ours, more }, graceMs / 1000);
     };
     const closeAll = () =>
       Promise.all(

@@ -35,6 +35,8 @@ export interface InflightRequest {
   client: string;
   /** When the app was given the request, ms since the epoch. */
   start: number;
+  /** Its entry in the table. */
+  entry: number;
 }
 
 const decoder = new TextDecoder();
@@ -128,23 +130,30 @@ export class InflightTable {
   /** The requests named in the table, oldest first, and how many more are in flight. */
   read(): { requests: InflightRequest[]; more: number } {
     const requests: InflightRequest[] = [];
-    const view = this.#view;
-    const bytes = this.#bytes;
     for (let i = 0; i < INFLIGHT_ENTRIES; i++) {
-      const at = HEADER_BYTES + i * ENTRY_BYTES;
-      const start = this.#f64[(at + START) / 8];
-      if (!(start > 0)) continue;
-      const text = (from: number, length: number) =>
-        decoder.decode(bytes.subarray(at + from, at + from + length));
-      requests.push({
-        method: text(METHOD_AT, bytes[at + METHOD_LEN]),
-        client: text(CLIENT_AT, bytes[at + CLIENT_LEN]) || "-",
-        target: text(TARGET_AT, view.getUint16(at + TARGET_LEN, true)),
-        start,
-      });
+      const request = this.at(i);
+      if (request !== undefined) requests.push(request);
     }
     requests.sort((a, b) => a.start - b.start);
-    return { requests, more: Math.max(0, view.getInt32(OVERFLOW, true)) };
+    return { requests, more: Math.max(0, this.#view.getInt32(OVERFLOW, true)) };
+  }
+
+  /** The request entry `index` names, if any (an index out of the table names none). */
+  at(index: number): InflightRequest | undefined {
+    if (!(index >= 0 && index < INFLIGHT_ENTRIES)) return undefined;
+    const at = HEADER_BYTES + index * ENTRY_BYTES;
+    const start = this.#f64[(at + START) / 8];
+    if (!(start > 0)) return undefined;
+    const bytes = this.#bytes;
+    const text = (from: number, length: number) =>
+      decoder.decode(bytes.subarray(at + from, at + from + length));
+    return {
+      method: text(METHOD_AT, bytes[at + METHOD_LEN]),
+      client: text(CLIENT_AT, bytes[at + CLIENT_LEN]) || "-",
+      target: text(TARGET_AT, this.#view.getUint16(at + TARGET_LEN, true)),
+      start,
+      entry: index,
+    };
   }
 }
 

@@ -58,11 +58,14 @@ function remoteOf(client: string): RemoteAddr {
 function requestOf(method: string, target: string): Request {
   const url = `http://localhost${target.startsWith("/") ? target : "/"}`;
   try {
-    return new Request(url, { method });
+    const request = new Request(url, { method });
+    // Bun's Request makes a method it does not know GET; the line says the one the client sent.
+    if (request.method === method) return request;
   } catch {
-    // CONNECT, TRACE and TRACK cannot be made into a Request; the access line needs only these.
-    return { method, url, headers: new Headers() } as unknown as Request;
+    // CONNECT, TRACE and TRACK cannot be made into a Request.
   }
+  // The access line needs only these.
+  return { method, url, headers: new Headers() } as unknown as Request;
 }
 
 /**

@@ -114,6 +114,8 @@ export type ToPool =
   | { t: "retire" }
   /** An error nobody caught (logged by the thread): the pool ends the thread and replaces it. */
   | { t: "crashed"; message: string }
+  /** The app exited the thread (`process.exit(code)`, `Deno.exit(code)`): it is replaced too. */
+  | { t: "exited"; code: number }
   | { t: "drained" };
 
 /** Every message of appserve, each kind named once. */

@@ -4,6 +4,7 @@
 
 import { CString, dlopen, FFIType, type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
 import { Socket } from "node:net";
+import process from "node:process";
 import type {
   FetchHandler,
   ServeInfo,
@@ -259,4 +260,6 @@ export const bunRuntime: Runtime = {
     return socket;
   },
   stopsBusyThreads: true,
+  // Bun fires no "unload" in a Worker, but node:process's "exit" (its exit() is the only one).
+  onThreadExit: (listener) => void process.on("exit", listener),
 };

@@ -222,4 +222,6 @@ export const denoRuntime: Runtime = {
   },
   adoptSocket: (fd) => new Socket({ fd, readable: true, writable: true, allowHalfOpen: true }),
   stopsBusyThreads: false,
+  // Deno.exit() dispatches "unload" first (node:process's exit() ends in it), with the code set.
+  onThreadExit: (listener) => addEventListener("unload", () => listener(Deno.exitCode)),
 };

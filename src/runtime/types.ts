@@ -21,6 +21,7 @@ export interface Libc {
   connect(fd: number, addr: Uint8Array): number;
   listen(fd: number, backlog: number): number;
   getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
+  getpeername(fd: number, addr: Uint8Array, len: Uint8Array): number;
   close(fd: number): number;
   fcntl(fd: number, command: number, arg: number): number;
   /** Sets the supplementary groups (glibc applies it to every thread of the process). */
@@ -263,4 +264,10 @@ export interface Runtime {
    * costs the whole worker process instead of just the thread.
    */
   readonly stopsBusyThreads: boolean;
+  /**
+   * Calls `listener` with the exit code when code in this thread calls an exit (node:process's
+   * `exit()`, Deno's `Deno.exit()`), before the thread ends and while its fds are still open. In
+   * a Web Worker either runtime ends only the thread; `Worker.terminate()` calls nothing.
+   */
+  onThreadExit(listener: (code: number) => void): void;
 }

@@ -39,15 +39,23 @@ export interface InflightWatchOptions {
    * (Logger.shareAccessLines), where the master finds them.
    */
   flush?: () => boolean;
-  /** Another watch told of everything too (a gthread thread's slots); its tags are kept here. */
-  inner?: ExchangeWatch;
+  /**
+   * Another watch told of everything too (a gthread thread's slots); its tags are kept here. Its
+   * `started` also hears which table entry names the request (-1: none, only counted).
+   */
+  inner?: InnerWatch;
+}
+
+/** An ExchangeWatch told at each start which entry of the table names the request. */
+export interface InnerWatch extends ExchangeWatch {
+  started(tag: number, entry?: number): void;
 }
 
 /** The ExchangeWatch and handler wrapper that keep `table` up to date. */
 export class InflightWatch implements ExchangeWatch {
   readonly #table: InflightTable;
   readonly #flush: (() => boolean) | undefined;
-  readonly #inner: ExchangeWatch | undefined;
+  readonly #inner: InnerWatch | undefined;
   readonly #innerTag: number[] = [];
   readonly #free: number[] = [];
   readonly #state: number[] = [];
@@ -76,7 +84,8 @@ export class InflightWatch implements ExchangeWatch {
   started(tag: number): void {
     this.#flushOnce();
     this.#end(tag);
-    this.#inner?.started(this.#innerTag[tag]);
+    // The entry is named as the handler gets the request, right after (wrap()).
+    this.#inner?.started(this.#innerTag[tag], tag < INFLIGHT_ENTRIES ? tag : -1);
     if (tag < INFLIGHT_ENTRIES) {
       this.#current = tag;
     } else {

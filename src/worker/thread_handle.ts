@@ -6,7 +6,7 @@ import { firstLine } from "../errors.ts";
 import { INFLIGHT_BYTES } from "../ipc/inflight.ts";
 import { REQUEST_METRICS_BYTES } from "../ipc/request_metrics.ts";
 import type { ToThread } from "../ipc/messages.ts";
-import { SlotReader } from "./thread_slots.ts";
+import { SEALED, SlotReader } from "./thread_slots.ts";
 
 export class ThreadHandle {
   readonly worker: Worker;
@@ -17,7 +17,7 @@ export class ThreadHandle {
   readonly counters: SharedArrayBuffer = new SharedArrayBuffer(REQUEST_METRICS_BYTES);
   /** It loaded the app and takes connections. */
   loaded = false;
-  /** Connections the process handed to it: their count, and those it may not have taken yet. */
+  /** Connections the process handed to it: the last one's number, and those it may not have taken. */
   posted = 0;
   handed: { n: number; fd: number }[] = [];
   /** Ended, or given up on (hung): it takes nothing more. */
@@ -39,6 +39,16 @@ export class ThreadHandle {
   ) {
     this.worker = new Worker(entry, { type: "module", name: `appserve-thread-${id}` });
     this.slots = new SlotReader(buffer, origin);
+  }
+
+  /**
+   * The number of the next connection handed to it: counted on as an Int32, as its slots store
+   * it (after() compares across the wrap), never the slots' SEALED.
+   */
+  nextHandoff(): number {
+    this.posted = (this.posted + 1) | 0;
+    if (this.posted === SEALED) this.posted = (this.posted + 1) | 0;
+    return this.posted;
   }
 
   post(message: ToThread): void {

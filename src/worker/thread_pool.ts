@@ -8,8 +8,9 @@
 // its unanswered requests to the process, which answers them itself (504 for
 // the one that hung it, 503 for those waiting behind it), and is replaced.
 // Where the runtime cannot stop a busy thread (Deno), the whole worker process
-// retires instead. A thread that crashes answers its own requests with a 500
-// on its way out (workers/thread_entry.ts).
+// retires instead. A thread that crashes, or that the app exits, answers its
+// own requests with a 500 on its way out (workers/thread_entry.ts). Whoever
+// answers a request writes its access line (thread_answers.ts).
 
 import process from "node:process";
 import { setInterval } from "node:timers";
@@ -20,11 +21,12 @@ import type { Logger } from "../log/logger.ts";
 import type { Admission } from "../net/admission.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { crashLine, ThreadHandle } from "./thread_handle.ts";
-import { answerClaimed, newSlots } from "./thread_slots.ts";
+import { after, newSlots } from "./thread_slots.ts";
+import { answerClaimedRequests, answerUnadopted } from "./thread_answers.ts";
 import { ThreadBoard } from "./thread_board.ts";
 import { InflightTable } from "../ipc/inflight.ts";
 import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
-import { logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
+import { timeoutLines } from "../ipc/inflight_report.ts";
 import type { Gate } from "./worker_class.ts";
 
 export interface PoolOptions {
@@ -143,13 +145,8 @@ export class ThreadPool {
       thread = to < 0 ? undefined : this.#at(to);
       if (thread === undefined && to >= 0) this.#board.arrived(to);
     }
-    if (thread === undefined) {
-      const libc = this.#options.runtime.libc();
-      answerClaimed(libc, fd, 503);
-      libc.close(fd);
-      return;
-    }
-    const n = ++thread.posted;
+    if (thread === undefined) return this.#answerUnadopted(fd);
+    const n = thread.nextHandoff();
     thread.handed.push({ n, fd });
     thread.post({ t: "conn", fd, listener, unix, n });
   }
@@ -184,7 +181,7 @@ export class ThreadPool {
     this.#gaugeWebSockets();
     for (const thread of this.#threads) {
       const adopted = thread.slots.adopted;
-      if (thread.handed.length) thread.handed = thread.handed.filter((h) => h.n > adopted);
+      if (thread.handed.length) thread.handed = thread.handed.filter((h) => after(h.n, adopted));
     }
     const limit = this.#options.config.timeout * 1000;
     if (limit <= 0) return;
@@ -246,20 +243,28 @@ export class ThreadPool {
   close(): void {
     this.#closed = true;
     clearInterval(this.#counting);
-    for (const thread of this.#threads) thread.terminate();
+    for (const thread of this.#threads) {
+      thread.terminate();
+      this.#answerHanded(thread);
+    }
     this.#threads.clear();
   }
 
-  /** Connections handed to a thread that ended before it took them: answered and closed here. */
-  #answerUnadopted(thread: ThreadHandle): void {
-    const libc = this.#options.runtime.libc();
-    const adopted = thread.slots.adopted;
-    for (const { n, fd } of thread.handed) {
-      if (n <= adopted) continue;
-      answerClaimed(libc, fd, 503);
-      libc.close(fd);
-    }
+  /**
+   * Connections handed to a thread that ended, or was given up on, before it took them: it takes
+   * none from now on (its slots are sealed, whether or not it still runs), and they are answered
+   * and closed here.
+   */
+  #answerHanded(thread: ThreadHandle): void {
+    const adopted = thread.slots.seal();
+    for (const { n, fd } of thread.handed) if (after(n, adopted)) this.#answerUnadopted(fd);
     thread.handed = [];
+  }
+
+  /** A handed connection no thread takes: a 503, with the access line of its request. */
+  #answerUnadopted(fd: number): void {
+    const { runtime, log, config } = this.#options;
+    answerUnadopted(fd, { libc: runtime.libc(), log, proxyProtocol: config.proxy_protocol });
   }
 
   #spawn(index: number): Promise<void> {
@@ -300,6 +305,8 @@ export class ThreadPool {
           this.#options.onRetire();
         } else if (message.t === "crashed") {
           died(`crashed: ${message.message}`);
+        } else if (message.t === "exited") {
+          died(`exited: the app called exit with code ${message.code}`);
         } else if (message.t === "drained") {
           thread.drained?.();
           thread.drainedAll = true;
@@ -341,10 +348,11 @@ export class ThreadPool {
   }
 
   /**
-   * A thread hangs, or crashed (`crashed`): the process answers the requests a hung thread
-   * had not begun answering, then replaces it.
+   * A thread hangs, or ended (`ended`: it crashed, or the app exited it): the process answers the
+   * requests a hung thread had not begun answering and the connections handed to it that it did
+   * not take, then replaces it.
    */
-  #lose(thread: ThreadHandle, reason: string, crashed = false): void {
+  #lose(thread: ThreadHandle, reason: string, ended = false): void {
     if (thread.dead) return;
     thread.dead = true;
     this.#board.gone(thread.index);
@@ -352,32 +360,17 @@ export class ThreadPool {
     thread.listening?.resolve();
     addCounters(this.#goneCounters, new Float64Array(thread.counters));
     const { log, runtime } = this.#options;
-    if (crashed) log.error(`Thread ${thread.id} ${reason}`);
-    else {
-      const inflight = new InflightTable(new Uint8Array(thread.inflight)).read();
-      const now = Date.now();
-      const head = `THREAD TIMEOUT (thread ${thread.id} ${reason})`;
-      const where = `thread ${thread.id} (pid:${process.pid})`;
-      const lines = timeoutLines(head, where, inflight, now, "gthread worker");
-      lines.forEach((line) => log.critical(line));
-      // A crashed thread answered its own requests on its way out; its fds are closed now and
-      // may already name other connections. A hung thread still holds them.
-      const claimed = thread.slots.claimAll();
-      const oldest = Math.max(...claimed.map((c) => c.age));
-      for (const { fd, age } of claimed) {
-        // The request that hung the thread gets the 504; those waiting behind it a 503.
-        answerClaimed(runtime.libc(), fd, age === oldest ? 504 : 503);
-      }
-      // Their access lines, which the hung thread cannot write: oldest first, as answered.
-      if (claimed.length) {
-        const statuses = inflight.requests.map((_, i) => (i === 0 ? 504 : 503));
-        logInflightAccess(log, inflight.requests.slice(0, claimed.length), now, statuses);
-      }
-    }
+    // A thread that ended answered its own requests on its way out; its fds are closed now and
+    // may already name other connections. A hung thread still holds them.
+    if (ended) log.error(`Thread ${thread.id} ${reason}`);
+    else this.#answerHung(thread, reason);
     this.#threads.delete(thread);
-    if (!crashed && !runtime.stopsBusyThreads) {
+    this.#answerHanded(thread);
+    if (!ended && !runtime.stopsBusyThreads) {
+      // A worker already stopping says nothing more: it exits at the end of its drain anyway.
+      if (this.#stopping) return;
       // Still running: once its loop turns again, it stops accepting (its row is gone) and
-      // adopts what was handed to it, to close gracefully.
+      // closes its connections gracefully.
       thread.post({ t: "drain", graceMs: this.#options.config.graceful_timeout * 1000 });
       // Deno's terminate() leaves a busy thread running: only the process's end stops it.
       log.error(
@@ -387,7 +380,6 @@ export class ThreadPool {
       return;
     }
     thread.terminate();
-    this.#answerUnadopted(thread);
     if (this.#closed || this.#stopping) return;
     log.info(`Replacing thread ${thread.id}`);
     this.#spawn(thread.index).catch((error) => {
@@ -397,6 +389,28 @@ export class ThreadPool {
       if (this.#threads.size > 0 || this.#closed) return;
       log.error("No gthread thread left: worker exiting to be replaced");
       this.#options.onLost();
+    });
+  }
+
+  /**
+   * THREAD TIMEOUT: names what the hung thread has in flight, then answers the requests it has
+   * not begun answering and writes their access lines, which it cannot: the one that hung it
+   * (the oldest) gets the 504, those waiting behind it a 503.
+   */
+  #answerHung(thread: ThreadHandle, reason: string): void {
+    const { log, runtime } = this.#options;
+    const table = new InflightTable(new Uint8Array(thread.inflight));
+    const head = `THREAD TIMEOUT (thread ${thread.id} ${reason})`;
+    const where = `thread ${thread.id} (pid:${process.pid})`;
+    const lines = timeoutLines(head, where, table.read(), Date.now(), "gthread worker");
+    lines.forEach((line) => log.critical(line));
+    const claimed = thread.slots.claimAll();
+    const oldest = Math.max(...claimed.map((c) => c.age));
+    answerClaimedRequests(claimed, {
+      libc: runtime.libc(),
+      log,
+      table,
+      status: (c) => (c.age === oldest ? 504 : 503),
     });
   }
 }

@@ -7,7 +7,9 @@
 //
 // The process reads them on its heartbeat. When a thread hangs, the process
 // claims the requests the thread has not begun answering (compare-and-swap, so
-// exactly one side answers each) and writes their replies itself.
+// exactly one side answers each) and writes their replies itself. Connections
+// the process hands to a thread are taken the same way: the thread's adoption
+// and the process's seal of a thread it gave up on are one compare-and-swap.
 
 import type { Socket } from "node:net";
 import type { ExchangeWatch } from "../http/types.ts";
@@ -18,7 +20,7 @@ const TICK = 0;
 const WEBSOCKETS = 1;
 const ADOPTED = 2;
 const HEADER = 3;
-const FIELDS = 3; // state, fd, start
+const FIELDS = 4; // state, fd, start, the in-flight table entry that names the request
 /** Connections a thread can have watched at once; more are served, unwatched. */
 export const ENTRIES = 256;
 
@@ -27,6 +29,12 @@ const IDLE = 1;
 const RUNNING = 2;
 const ANSWERING = 3;
 const CLAIMED = 4;
+
+/**
+ * ADOPTED once the process gave up on the thread: it takes no handed connection more. Never a
+ * connection's number (ThreadHandle.nextHandoff() skips it).
+ */
+export const SEALED = -0x80000000;
 
 /** A fresh slot area for one thread. */
 export function newSlots(): SharedArrayBuffer {
@@ -108,11 +116,13 @@ export class SlotWriter implements ExchangeWatch {
     return -1;
   }
 
-  started(tag: number): void {
+  /** `entry`: the in-flight table entry that names the request (InflightWatch), -1 for none. */
+  started(tag: number, entry = -1): void {
     this.#exchanges++;
     if (tag < 0) return;
     this.#setPending(tag, 1);
     this.#a[tag + 2] = since(this.#origin);
+    this.#a[tag + 3] = entry;
     Atomics.store(this.#a, tag, RUNNING);
   }
 
@@ -132,11 +142,14 @@ export class SlotWriter implements ExchangeWatch {
   }
 
   /**
-   * The process's connection number `n` (handed over by a sibling) is this thread's from now on:
-   * said before it is adopted, so the process never closes an fd this thread owns.
+   * Takes the process's connection number `n` (handed over by a sibling, in order): true when it
+   * is this thread's from now on, said before it is adopted, so the process never closes an fd
+   * this thread owns; false when the process gave up on this thread (SlotReader.seal()), and
+   * answers the connection itself.
    */
-  adopting(n: number): void {
-    Atomics.store(this.#a, ADOPTED, n);
+  adopting(n: number): boolean {
+    const was = Atomics.load(this.#a, ADOPTED);
+    return was !== SEALED && Atomics.compareExchange(this.#a, ADOPTED, was, n) === was;
   }
 
   /** The thread's open WebSockets now (the process sends the threads' sum to statsd). */
@@ -159,12 +172,16 @@ export interface Claimed {
   fd: number;
   /** How long the app has had it, in ms. */
   age: number;
+  /** The thread's in-flight table entry that names it, -1 for none (src/ipc/inflight.ts). */
+  entry: number;
 }
 
 /** The worker process's side. */
 export class SlotReader {
   readonly #a: Int32Array;
   readonly #origin: number;
+  /** The last connection the thread took before seal(). */
+  #sealed = 0;
 
   constructor(buffer: SharedArrayBuffer, origin: number) {
     this.#a = new Int32Array(buffer);
@@ -174,7 +191,20 @@ export class SlotReader {
 
   /** The number of the last connection handed to the thread that it took (SlotWriter.adopting). */
   get adopted(): number {
-    return Atomics.load(this.#a, ADOPTED);
+    const adopted = Atomics.load(this.#a, ADOPTED);
+    return adopted === SEALED ? this.#sealed : adopted;
+  }
+
+  /**
+   * The thread takes no handed connection from now on (the process gave up on it, or ends it):
+   * returns the number of the last one it took. Those after it are the caller's to answer.
+   */
+  seal(): number {
+    for (;;) {
+      const was = Atomics.load(this.#a, ADOPTED);
+      if (was === SEALED) return this.#sealed;
+      if (Atomics.compareExchange(this.#a, ADOPTED, was, SEALED) === was) return this.#sealed = was;
+    }
   }
 
   /** The thread's open WebSockets. */
@@ -205,11 +235,32 @@ export class SlotReader {
     for (let i = 0; i < ENTRIES; i++) {
       const at = HEADER + i * FIELDS;
       if (Atomics.compareExchange(this.#a, at, RUNNING, CLAIMED) === RUNNING) {
-        claimed.push({ fd: this.#a[at + 1], age: now - this.#a[at + 2] });
+        claimed.push({ fd: this.#a[at + 1], age: now - this.#a[at + 2], entry: this.#a[at + 3] });
       }
     }
     return claimed;
   }
+
+  /**
+   * The thread's side, at a drain's deadline: takes every request it has not begun answering
+   * (the process claims none of them after this), and returns the in-flight entries of those the
+   * process claimed before, which it answered and logged already.
+   */
+  cutOff(): Set<number> {
+    const elsewhere = new Set<number>();
+    for (let i = 0; i < ENTRIES; i++) {
+      const at = HEADER + i * FIELDS;
+      if (Atomics.compareExchange(this.#a, at, RUNNING, CLAIMED) === CLAIMED) {
+        elsewhere.add(this.#a[at + 3]);
+      }
+    }
+    return elsewhere;
+  }
+}
+
+/** Whether connection number `n` comes after number `last` (both wrap around as Int32s). */
+export function after(n: number, last: number): boolean {
+  return ((n - last) | 0) > 0;
 }
 
 const SHUT_RDWR = 2;

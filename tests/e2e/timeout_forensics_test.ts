@@ -14,6 +14,8 @@ import {
   FIXTURES,
   freePort,
   get,
+  pidOf,
+  sleep,
   start,
   type Target,
   tempDir,
@@ -238,6 +240,100 @@ e2e(
       await server.stop();
     } finally {
       dir.remove();
+    }
+  },
+);
+
+// The field trial's sequence: a CPU-bound request hangs one thread, an endless one the other,
+// and two plain requests come behind them: one queues on the second thread, the other is handed
+// to the first (which never takes it). Each client gets its answer and each request exactly one access line with
+// the status its client got; under Deno the worker then retires, and the requests the process
+// answered are not cut off again at the end of its drain.
+e2e(
+  "THREAD TIMEOUT: every request of the hung threads gets one access line, with the status its " +
+    "client got",
+  async (target) => {
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "-k", "gthread", "--threads", "2", "-t", "3", "--graceful-timeout", "4"],
+      ...["-b", "127.0.0.1:0"],
+    ]);
+    try {
+      const pid = pidOf(await get(url));
+      // Requests that held each thread's app a while: the second thread then hands the last
+      // plain request to the first rather than queue it behind two (src/worker/thread_board.ts).
+      await Promise.all([get(`${url}/slow?ms=400`), get(`${url}/slow?ms=400`)]);
+      const asked = (path: string) =>
+        get(`${url}${path}`).then((a) => ({ path, status: a.status }), () => ({ path, status: 0 }));
+      const spin = asked("/spin?ms=600000");
+      await sleep(300);
+      const hang = asked("/hang");
+      await sleep(300);
+      const answers = await Promise.all([spin, hang, asked("/?i=1"), asked("/?i=2")]);
+      assert.deepEqual(answers.map((a) => a.status), [504, 504, 503, 503], server.stderr);
+      if (target.workers === "deno") {
+        await server.waitFor(new RegExp(`Worker exiting \\(pid: ${pid}\\)`), 15_000);
+      }
+      assert.equal((await server.stop()).code, 0);
+      const lines = ours().filter((line) => / \/(spin|hang|\?i=)/.test(line));
+      assert.equal(lines.length, 4, lines.join("\n"));
+      for (const { path, status } of answers) {
+        const line = lines.filter((l) => l.includes(`"GET ${path} HTTP/1.1" ${status} `));
+        assert.equal(line.length, 1, `${path} ${status}:\n${lines.join("\n")}`);
+      }
+      assert.doesNotMatch(server.stderr, /Cut off at the graceful timeout/);
+      assert.equal(
+        server.stderr.match(/cannot stop a busy thread/g)?.length ?? 0,
+        target.workers === "deno" ? 1 : 0,
+      );
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
+// process.exit() (Deno.exit() too) in a gthread thread ends the thread, not the worker, as an
+// error nobody catches does: its client still gets an answer, with its access line, and the log
+// says the app exited it, with the code.
+e2e(
+  "an exit call of the app, or a crash, ends only its gthread thread: a 500 with its access " +
+    "line, and the exit code in the log",
+  async (target) => {
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "-k", "gthread", "--threads", "2", "-b", "127.0.0.1:0"],
+    ]);
+    try {
+      const pid = pidOf(await get(url));
+      assert.equal((await get(`${url}/crash`)).status, 500);
+      await server.waitFor(/\[ERROR\] Thread \d+ crashed: Error: crash outside the request$/m);
+      const exits: [string, number][] = [["code=3", 3]];
+      if (target.workers === "deno") exits.push(["code=4&deno", 4]);
+      for (const [query, code] of exits) {
+        assert.equal((await get(`${url}/exit?${query}`)).status, 500);
+        await server.waitFor(
+          new RegExp(`\\[ERROR\\] Thread \\d+ exited: the app called exit with code ${code}$`, "m"),
+        );
+      }
+      await eventually(
+        () => server.stderr.match(/\[INFO\] Replacing thread/g)?.length === exits.length + 1,
+        "the threads replaced",
+      );
+      // The same worker serves on, with both threads.
+      for (let i = 0; i < 4; i++) assert.equal(pidOf(await get(url)), pid);
+      assert.equal((await server.stop()).code, 0);
+      assert.equal(server.stderr.match(/crashed|Uncaught/g)?.length, 2, server.stderr);
+      assert.doesNotMatch(server.stderr, /Thread \d+ exited$/m);
+      const crash = ours().filter((line) => line.includes("/crash"));
+      assert.equal(crash.length, 1, ours().join("\n"));
+      assert.match(crash[0], /"GET \/crash HTTP\/1\.1" 500 /);
+      const lines = ours().filter((line) => line.includes("/exit"));
+      assert.equal(lines.length, exits.length, lines.join("\n"));
+      exits.forEach(([query], i) =>
+        assert.ok(lines[i].includes(`"GET /exit?${query} HTTP/1.1" 500 `), lines[i])
+      );
+    } finally {
+      await server.stop();
+      remove();
     }
   },
 );

@@ -1,0 +1,116 @@
+// What is written for a gthread thread's requests that the thread cannot answer itself: by the
+// worker process for a thread that hangs (its requests claimed from its slots) or never took a
+// connection handed to it, and by a thread on its way out (a crash, the app's exit call). Each
+// client gets a plain reply, and each request its access line, the one the thread would have
+// written: whoever answers a request logs it (thread_slots.ts decides who answers).
+
+import { readProxyHeader } from "../http/proxy_protocol.ts";
+import type { ProxyMode, RemoteAddr } from "../http/types.ts";
+import type { InflightRequest, InflightTable } from "../ipc/inflight.ts";
+import { logInflightAccess } from "../ipc/inflight_report.ts";
+import type { Logger } from "../log/logger.ts";
+import { AF_INET, AF_INET6, AF_UNIX, decodeSockaddr } from "../net/sockaddr.ts";
+import type { Libc } from "../runtime/types.ts";
+import { answerClaimed, type Claimed, type ClaimStatus } from "./thread_slots.ts";
+
+export interface ClaimedAnswerOptions {
+  libc: Libc;
+  log: Logger;
+  /** The thread's in-flight table, which names its requests. */
+  table: InflightTable;
+  /** The status each request is answered with. */
+  status(claimed: Claimed): ClaimStatus;
+}
+
+/**
+ * Answers each claimed request on its fd and writes its access line, oldest first: named from the
+ * thread's in-flight table, or, for one past the table's entries, as `- -` from its client.
+ */
+export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswerOptions): void {
+  const { libc, log, table } = options;
+  const now = Date.now();
+  const answered = claimed.map((c) => ({
+    request: table.at(c.entry) ?? unnamed(libc, c.fd, now - c.age),
+    status: options.status(c),
+  }));
+  claimed.forEach((c, i) => answerClaimed(libc, c.fd, answered[i].status));
+  answered.sort((a, b) => a.request.start - b.request.start);
+  logInflightAccess(log, answered.map((a) => a.request), now, answered.map((a) => a.status));
+}
+
+export interface UnadoptedAnswerOptions {
+  libc: Libc;
+  log: Logger;
+  /** The proxy_protocol setting: a PROXY header before the request names its client. */
+  proxyProtocol: ProxyMode;
+}
+
+// recv(2) flag: return what is there, never wait.
+const MSG_DONTWAIT = 0x40;
+
+/**
+ * A connection handed to a thread that will never take it (src/worker/thread_board.ts): answered
+ * 503 and closed. The request waiting on it, read from its first bytes, gets its access line; a
+ * connection that sent no request line yet gets none.
+ */
+export function answerUnadopted(fd: number, options: UnadoptedAnswerOptions): void {
+  const { libc, log } = options;
+  const bytes = new Uint8Array(8192);
+  const got = libc.recv(fd, bytes, MSG_DONTWAIT);
+  const request = got > 0
+    ? waitingRequest(bytes.subarray(0, got), options.proxyProtocol, () => peerOf(libc, fd))
+    : undefined;
+  answerClaimed(libc, fd, 503);
+  libc.close(fd);
+  if (request !== undefined) logInflightAccess(log, [request], request.start, [503]);
+}
+
+const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.[01]$/;
+
+/** The request whose head starts `bytes` (after a PROXY header, if any), or undefined. */
+export function waitingRequest(
+  bytes: Uint8Array,
+  proxyProtocol: ProxyMode,
+  peer: () => string,
+): InflightRequest | undefined {
+  let from = 0;
+  let client: string | undefined;
+  try {
+    const header = readProxyHeader(bytes, proxyProtocol);
+    if (header.kind === "more") return undefined;
+    if (header.kind === "header") {
+      from = header.length;
+      if (header.remote !== null) client = clientOf(header.remote);
+    }
+  } catch {
+    return undefined;
+  }
+  const end = bytes.indexOf(10, from);
+  if (end < 0) return undefined;
+  const line = String.fromCharCode(...bytes.subarray(from, end)).replace(/\r$/, "");
+  const m = REQUEST_LINE.exec(line);
+  if (!m) return undefined;
+  return { method: m[1], target: m[2], client: client ?? peer(), start: Date.now(), entry: -1 };
+}
+
+/** A claimed request the in-flight table has no entry for. */
+function unnamed(libc: Libc, fd: number, start: number): InflightRequest {
+  return { method: "-", target: "-", client: peerOf(libc, fd), start, entry: -1 };
+}
+
+/** The client of a connection as an in-flight entry names it: `host:port`, `[v6]:port`, `unix`. */
+function peerOf(libc: Libc, fd: number): string {
+  const sa = new Uint8Array(128);
+  const len = new Uint32Array([sa.length]);
+  if (libc.getpeername(fd, sa, new Uint8Array(len.buffer)) !== 0) return "-";
+  const peer = decodeSockaddr(sa, len[0]);
+  if (peer.family === AF_UNIX) return "unix";
+  if (peer.family !== AF_INET && peer.family !== AF_INET6) return "-";
+  return clientOf({ transport: "tcp", hostname: peer.host, port: peer.port });
+}
+
+function clientOf(remote: RemoteAddr): string {
+  if (remote.transport === "unix") return "unix";
+  const host = remote.hostname.includes(":") ? `[${remote.hostname}]` : remote.hostname;
+  return `${host}:${remote.port}`;
+}

@@ -1,0 +1,55 @@
+// The access lines written for requests their worker or gthread thread could not log itself
+// (src/ipc/inflight_report.ts), in a Deno and in a Bun process: each names the method the client
+// sent, whatever the runtime's Request makes of it.
+
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DENO, ROOT, tempDir } from "./_helpers.ts";
+import { PATHS } from "./_procs.ts";
+
+const BUN = join(ROOT, PATHS.bun);
+
+const probe = (log: string) => `
+import { Logger } from ${JSON.stringify(join(ROOT, "mod.ts"))};
+import { logInflightAccess } from ${JSON.stringify(join(ROOT, "src/ipc/inflight_report.ts"))};
+const log = new Logger({ accessLog: ${JSON.stringify(log)} });
+const request = (method, target) => ({ method, target, client: "10.0.0.4:77", start: 1000, entry: -1 });
+logInflightAccess(log, [
+  request("GET", "/a"),
+  request("PROPFIND", "/b"),
+  request("FOO", "/c"),
+  request("CONNECT", "/d"),
+  request("-", "-"),
+], 2000, [503, 503, 503, 503, 503]);
+await log.close();
+`;
+
+for (
+  const [runtime, command, args] of [
+    ["Deno", DENO, ["run", "-A"]],
+    ["Bun", BUN, []],
+  ] as const
+) {
+  Deno.test(`${runtime}: logInflightAccess() writes the method each request came with`, async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir.path, "probe.mjs");
+      const log = join(dir.path, "access.log");
+      writeFileSync(file, probe(log));
+      const { code, stderr } = await new Deno.Command(command, { args: [...args, file] }).output();
+      assert.equal(code, 0, new TextDecoder().decode(stderr));
+      const lines = readFileSync(log, "utf8").split("\n").filter(Boolean);
+      assert.deepEqual(lines.map((line) => / "([^"]*)" 503 - /.exec(line)?.[1]), [
+        "GET /a HTTP/1.1",
+        "PROPFIND /b HTTP/1.1",
+        "FOO /c HTTP/1.1",
+        "CONNECT /d HTTP/1.1",
+        "- - HTTP/1.1",
+      ]);
+      assert.ok(lines.every((line) => line.startsWith("10.0.0.4 ")), lines.join("\n"));
+    } finally {
+      dir.remove();
+    }
+  });
+}

@@ -1,0 +1,44 @@
+// The in-flight table as a server's exchanges keep it (src/worker/inflight_watch.ts), and what a
+// gthread thread's slots hear through it: which table entry names each request, so the worker
+// process can log exactly the requests it answers for a hung thread.
+
+import assert from "node:assert/strict";
+import type { Socket } from "node:net";
+import type { ServeInfo } from "../src/fetch_handler.ts";
+import { INFLIGHT_BYTES, INFLIGHT_ENTRIES, InflightTable } from "../src/ipc/inflight.ts";
+import { InflightWatch, type InnerWatch } from "../src/worker/inflight_watch.ts";
+
+const info = {
+  remoteAddr: { transport: "tcp", hostname: "10.0.0.3", port: 4000 },
+} as unknown as ServeInfo;
+
+Deno.test({
+  name: "InflightWatch tells its inner watch which table entry names each request",
+  sanitizeOps: false,
+  fn: () => {
+    const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
+    const heard: [number, number | undefined][] = [];
+    let next = 100;
+    const inner: InnerWatch = {
+      opened: () => next++,
+      started: (tag, entry) => void heard.push([tag, entry]),
+      answering: () => true,
+      finished: () => {},
+      closed: () => {},
+    };
+    const watch = new InflightWatch(table, { inner });
+    const handler = watch.wrap(() => new Response("x"));
+    const tags = Array.from({ length: INFLIGHT_ENTRIES + 1 }, () => watch.opened({} as Socket));
+    for (const [i, tag] of tags.entries()) {
+      watch.started(tag);
+      handler(new Request(`http://h/r${i}`), info);
+    }
+    // The inner watch's own tags, each with the entry that names the request; past the table's
+    // entries, a request is only counted: -1.
+    assert.deepEqual(heard[0], [100, tags[0]]);
+    assert.deepEqual(heard[INFLIGHT_ENTRIES - 1], [100 + INFLIGHT_ENTRIES - 1, tags.at(-2)]);
+    assert.deepEqual(heard[INFLIGHT_ENTRIES], [100 + INFLIGHT_ENTRIES, -1]);
+    assert.equal(table.at(heard[5][1]!)?.target, "/r5");
+    assert.equal(table.read().more, 1);
+  },
+});
