@@ -84,7 +84,7 @@ export function logInflightAccess(
       response: new Response(null, { status: statuses[i] ?? KILLED_STATUS }),
       details: {
         remote: remoteOf(request.client),
-        protocol: "HTTP/1.1",
+        protocol: request.lineUnknown ? "-" : "HTTP/1.1",
         target: request.target,
         bodyBytes: 0,
       },

@@ -31,7 +31,7 @@ export interface ClaimedAnswerOptions {
 
 /**
  * Answers each claimed request on its fd and writes its access line, oldest first: named from the
- * thread's in-flight table, or, for one past the table's entries, as `- -` from its client.
+ * thread's in-flight table, or, for one past the table's entries, as `- - -` from its client.
  */
 export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswerOptions): void {
   const { libc, log, table, cutOff } = options;
@@ -111,9 +111,19 @@ export function waitingRequest(
   return { method: m[1], target: m[2], client: client ?? peer(), start: Date.now(), entry: -1 };
 }
 
-/** A claimed request the in-flight table has no entry for. */
+/**
+ * A claimed request the in-flight table has no entry for: only its client is known (its head
+ * was read by the thread, and no byte of it is left on the connection).
+ */
 function unnamed(libc: Libc, fd: number, start: number): InflightRequest {
-  return { method: "-", target: "-", client: peerOf(libc, fd), start, entry: -1 };
+  return {
+    method: "-",
+    target: "-",
+    client: peerOf(libc, fd),
+    start,
+    entry: -1,
+    lineUnknown: true,
+  };
 }
 
 /** The client of a connection as an in-flight entry names it: `host:port`, `[v6]:port`, `unix`. */
