@@ -66,11 +66,11 @@ Deno.test("answerClaimedRequests() answers each claimed request and logs each on
   const lines = await withAccessLog((log) =>
     answerClaimedRequests([
       // Claimed out of the table's order; the one whose response is under way is not claimed.
-      { fd: 12, age: 2000, entry: 2 },
-      { fd: 10, age: 3000, entry: 0 },
+      { fd: 12, age: 2000, entry: 2, inApp: false },
+      { fd: 10, age: 3000, entry: 0, inApp: true },
       // Past the table's entries: named by its client only.
-      { fd: 13, age: 1000, entry: -1 },
-    ], { libc, log, table, status: (c) => (c.age === 3000 ? 504 : 503) })
+      { fd: 13, age: 1000, entry: -1, inApp: false },
+    ], { libc, log, table, status: (c) => (c.age === 3000 ? 504 : 503), tls: false })
   );
   assert.deepEqual(calls, [
     "write 12 HTTP/1.1 503 Service Unavailable",
@@ -83,7 +83,9 @@ Deno.test("answerClaimedRequests() answers each claimed request and logs each on
   assert.equal(lines.length, 3, lines.join("\n"));
   assert.match(lines[0], /^127\.0\.0\.1 .*"GET \/hang HTTP\/1\.1" 504 - /);
   assert.match(lines[1], /^127\.0\.0\.1 .*"GET \/\?i=1 HTTP\/1\.1" 503 - /);
-  assert.match(lines[2], /^10\.0\.0\.9 .*"- - HTTP\/1\.1" 503 - /);
+  // Its request line is not known: nothing in it is claimed, not even the protocol (nginx's
+  // "-" for a request with no line; the three parts keep the line's fields where parsers split).
+  assert.match(lines[2], /^10\.0\.0\.9 .*"- - -" 503 - /);
 });
 
 Deno.test("answerUnadopted() answers 503 and logs the request waiting on the connection", async () => {
@@ -92,10 +94,10 @@ Deno.test("answerUnadopted() answers 503 and logs the request waiting on the con
     8: "PROXY TCP4 192.0.2.1 192.0.2.2 5555 80\r\nPOST /form HTTP/1.1\r\nHost: x\r\n",
   });
   const lines = await withAccessLog((log) => {
-    answerUnadopted(7, { libc, log, proxyProtocol: "off" });
-    answerUnadopted(8, { libc, log, proxyProtocol: "v1" });
+    answerUnadopted(7, { libc, log, proxyProtocol: "off", tls: false });
+    answerUnadopted(8, { libc, log, proxyProtocol: "v1", tls: false });
     // Nothing sent yet: a 503 all the same, but no request to log.
-    answerUnadopted(9, { libc, log, proxyProtocol: "off" });
+    answerUnadopted(9, { libc, log, proxyProtocol: "off", tls: false });
   });
   assert.deepEqual(calls, [
     "write 7 HTTP/1.1 503 Service Unavailable",
@@ -112,6 +114,54 @@ Deno.test("answerUnadopted() answers 503 and logs the request waiting on the con
   assert.match(lines[0], /^10\.0\.0\.9 .*"GET \/\?i=2 HTTP\/1\.1" 503 - /);
   // The PROXY header names the client, as it would have for the app.
   assert.match(lines[1], /^192\.0\.2\.1 .*"POST \/form HTTP\/1\.1" 503 - /);
+});
+
+Deno.test("with TLS, a claimed request gets no plain reply but keeps its access line", async () => {
+  const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
+  table.put(0, "GET", "/hang", "127.0.0.1:1000", Date.now() - 3000);
+  const { libc, calls } = recordingLibc({ 7: "\x16\x03\x01\x02\x00" });
+  const lines = await withAccessLog((log) => {
+    const claimed = [{ fd: 10, age: 3000, entry: 0, inApp: true }];
+    answerClaimedRequests(claimed, { libc, log, table, status: () => 504, tls: true });
+    // A handed connection nobody took: its bytes are a TLS handshake, not a request to log.
+    answerUnadopted(7, { libc, log, proxyProtocol: "off", tls: true });
+  });
+  assert.deepEqual(calls, ["shutdown 10", "shutdown 7", "close 7"]);
+  assert.equal(lines.length, 1, lines.join("\n"));
+  assert.match(lines[0], /^127\.0\.0\.1 .*"GET \/hang HTTP\/1\.1" 504 - /);
+});
+
+Deno.test("answerClaimedRequests() at a drain's deadline names each request at WARNING first", async () => {
+  const dir = tempDir();
+  try {
+    const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
+    table.put(0, "GET", "/spin", "127.0.0.1:1000", Date.now() - 3000);
+    table.put(1, "GET", "/?i=1", "127.0.0.1:1001", Date.now() - 2000);
+    const { libc } = recordingLibc();
+    const file = join(dir.path, "error.log");
+    const log = new Logger({ file });
+    answerClaimedRequests([
+      { fd: 11, age: 2000, entry: 1, inApp: false },
+      { fd: 10, age: 3000, entry: 0, inApp: true },
+      { fd: 12, age: 1000, entry: -1, inApp: false },
+    ], {
+      libc,
+      log,
+      table,
+      status: (c) => (c.inApp ? 504 : 503),
+      tls: false,
+      cutOff: { where: "thread 3 (pid:9)", graceSeconds: 1 },
+    });
+    await log.close();
+    const warnings = readFileSync(file, "utf8").split("\n").filter((l) => l.includes("Cut off"));
+    const lead = "[WARNING] Cut off at the graceful timeout (1 s) on thread 3 (pid:9): ";
+    assert.equal(warnings.length, 3, warnings.join("\n"));
+    assert.ok(warnings[0].includes(`${lead}GET /spin from 127.0.0.1:1000 for 3.`), warnings[0]);
+    assert.ok(warnings[1].includes(`${lead}GET /?i=1 from 127.0.0.1:1001 for 2.`), warnings[1]);
+    assert.ok(warnings[2].endsWith(`${lead}1 more`), warnings[2]);
+  } finally {
+    dir.remove();
+  }
 });
 
 Deno.test("waitingRequest() reads a whole request line only", () => {

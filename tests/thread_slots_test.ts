@@ -4,7 +4,9 @@
 
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
+import type { ServeInfo } from "../src/fetch_handler.ts";
 import type { Libc } from "../src/runtime/types.ts";
+import { limitConcurrency } from "../src/worker/concurrency.ts";
 import {
   after,
   answerClaimed,
@@ -54,7 +56,7 @@ Deno.test("SlotReader claims a request the app has not begun answering, once", (
     writer.started(tag, 3);
     clock.ms = 1500;
     // With the in-flight table's entry that names the request.
-    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 1500, entry: 3 }]);
+    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 1500, entry: 3, inApp: false }]);
     assert.deepEqual(reader.claimAll(), [], "a claimed request is not claimed again");
     // The thread comes back: the process answers, so the thread must not.
     assert.equal(writer.answering(tag), false);
@@ -95,8 +97,8 @@ Deno.test("SlotReader claims only the running requests among a thread's connecti
     writer.started(late);
     clock.ms = 300;
     assert.deepEqual(reader.claimAll(), [
-      { fd: 11, age: 300, entry: -1 },
-      { fd: 14, age: 100, entry: -1 },
+      { fd: 11, age: 300, entry: -1, inApp: false },
+      { fd: 14, age: 100, entry: -1, inApp: false },
     ]);
   });
 });
@@ -110,7 +112,7 @@ Deno.test("SlotWriter.finished() frees a request whose client left before its an
     assert.deepEqual(reader.claimAll(), []);
     // The connection serves its next request in the same slot.
     writer.started(tag);
-    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 0, entry: -1 }]);
+    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 0, entry: -1, inApp: false }]);
   });
 });
 
@@ -278,7 +280,7 @@ Deno.test("SlotWriter reuses a closed connection's slot and leaves the rest unwa
     const again = writer.opened(socket(1000));
     assert.equal(again, tags[5]);
     writer.started(again);
-    assert.deepEqual(reader.claimAll(), [{ fd: 1000, age: 0, entry: -1 }]);
+    assert.deepEqual(reader.claimAll(), [{ fd: 1000, age: 0, entry: -1, inApp: false }]);
   });
 });
 
@@ -312,6 +314,48 @@ Deno.test("answerClaimed() writes the plain status reply to the fd, then shuts i
   assert.match(calls[0], /\r\nconnection: close\r\n/);
   assert.ok(calls[0].endsWith("\r\n\r\nGateway Timeout\n"), calls[0]);
   assert.equal(calls[1], "shutdown 9 2");
+  // On a TLS connection plain bytes are garbage to the client: it is only shut down.
+  calls.length = 0;
+  answerClaimed(libc, 9, 504, true);
+  assert.deepEqual(calls, ["shutdown 9 2"]);
+});
+
+Deno.test("SlotWriter tells the request the app has from those waiting for it (limitConcurrency)", async () => {
+  const { writer, reader, socket } = pair();
+  const gates: (() => void)[] = [];
+  const app = writer.inApp(() =>
+    new Promise<Response>((resolve) => gates.push(() => resolve(new Response())))
+  );
+  // The thread's handler: one request in its app at a time, the rest wait in the queue.
+  const handler = writer.queued(limitConcurrency(app, 1));
+  const info = {} as ServeInfo;
+  const answers: Promise<Response>[] = [];
+  const tags = [7, 8, 9].map((fd) => writer.opened(socket(fd)));
+  for (const tag of tags) {
+    // The HTTP layer: the start, then the handler, in one go.
+    writer.started(tag, -1);
+    answers.push(Promise.resolve(handler(new Request("http://x/"), info)));
+  }
+  await Promise.resolve();
+  assert.deepEqual(reader.claimAll().map((c) => [c.fd, c.inApp]), [[7, true], [8, false], [
+    9,
+    false,
+  ]]);
+  // A claimed request's thread comes back: the next one gets the app.
+  gates.shift()!();
+  for (const tag of tags) writer.answering(tag);
+  await answers[0];
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  // The next request of the first connection waits: its mark is not the old one's.
+  writer.finished(tags[0]);
+  writer.started(tags[0], -1);
+  answers.push(Promise.resolve(handler(new Request("http://x/"), info)));
+  assert.deepEqual(reader.claimAll().map((c) => [c.fd, c.inApp]), [[7, false]]);
+  while (gates.length) {
+    gates.shift()!();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  await Promise.all(answers);
 });
 
 Deno.test("SlotReader and a racing thread answer each request exactly once", async () => {

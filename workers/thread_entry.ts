@@ -24,7 +24,7 @@ import { guardStdStreams } from "../src/log/std_streams.ts";
 import { detectRuntime } from "../src/runtime/mod.ts";
 import type { Runtime } from "../src/runtime/types.ts";
 import { type ToPool, type ToThread, versionMismatch } from "../src/ipc/messages.ts";
-import { loadTlsFiles } from "../src/tls/tls_files.ts";
+import { loadTlsFiles, tlsEnabled } from "../src/tls/tls_files.ts";
 import { closeWithin } from "../src/worker/close_within.ts";
 import { limitConcurrency } from "../src/worker/concurrency.ts";
 import { accessLogger, httpOptions } from "../src/worker/http_options.ts";
@@ -82,6 +82,8 @@ interface Serving {
   draining: boolean;
   /** The proxy_protocol setting, for a connection answered without being served. */
   proxyProtocol: ProxyMode;
+  /** TLS is on (--certfile): such a connection gets no plain reply. */
+  tls: boolean;
 }
 
 // Module-level because this file is the thread: one per thread, set by the pool's "start" message.
@@ -123,11 +125,14 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     if (made !== undefined) {
       say?.(made);
       const log = made;
+      // The request(s) the app was running get the 500; those waiting behind them for the app
+      // (limitConcurrency) never reached it and get the 503 a hung thread's waiting ones get.
       answerClaimedRequests(own.claimAll(), {
         libc: runtime.libc(),
         log,
         table,
-        status: () => 500,
+        status: (c) => (c.inApp ? 500 : 503),
+        tls: tlsEnabled(config),
       });
       log.close().catch(() => {});
     }
@@ -177,18 +182,19 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   }
   const served = new Int32Array(message.served);
   const limit = message.limit;
-  const handler = limitConcurrency(
-    withRequestTimeout(
+  // The slots tell the requests the app has from those waiting for it (SlotWriter.inApp).
+  const handler = slots.queued(limitConcurrency(
+    slots.inApp(withRequestTimeout(
       await withRequestSpans(
         withRequestHooks(app, hooks, { pid: process.pid, age: message.age, log }),
       ),
       config.request_timeout,
       log,
-    ),
+    )),
     1,
     // How long a request held the thread's app: what a connection handed here would wait behind.
     (ms) => board.took(index, ms),
-  );
+  ));
   // Counted when a request starts, across the threads; the one that reaches the limit says so.
   const counted: FetchHandler = (request, info) => {
     if (Atomics.add(served, 0, 1) + 1 === limit) post({ t: "retire" });
@@ -261,6 +267,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     where: `thread ${message.id} (pid:${process.pid})`,
     draining: false,
     proxyProtocol: config.proxy_protocol,
+    tls: tlsEnabled(config),
   };
   post({ t: "loaded" });
 }
@@ -312,8 +319,8 @@ function adopt(message: Extract<ToThread, { t: "conn" }>): void {
     if (server) server.adopt(s.runtime.adoptSocket(message.fd), message.unix);
     else {
       // Not listening (any more): the process passes connections only to threads that listen.
-      const { log, runtime, proxyProtocol } = s;
-      answerUnadopted(message.fd, { libc: runtime.libc(), log, proxyProtocol });
+      const { log, runtime, proxyProtocol, tls } = s;
+      answerUnadopted(message.fd, { libc: runtime.libc(), log, proxyProtocol, tls });
     }
   } finally {
     s.board.arrived(s.index);

@@ -14,7 +14,11 @@ export type { FetchHandler, RemoteAddr, ServeInfo } from "../fetch_handler.ts";
 /** What the access log needs beyond the Request and Response. */
 export interface RequestDetails {
   remote: RemoteAddr;
-  protocol: "HTTP/1.0" | "HTTP/1.1";
+  /**
+   * `-` when the request line is not known: a request a gthread worker process answered for a
+   * hung thread, past the thread's in-flight table (its `%(r)s` is `- - -`).
+   */
+  protocol: "HTTP/1.0" | "HTTP/1.1" | "-";
   /** The request target exactly as received (path and query). */
   target: string;
   /** Response body bytes written; for a WebSocket session (status 101), every byte sent. */

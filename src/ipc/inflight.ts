@@ -37,6 +37,11 @@ export interface InflightRequest {
   start: number;
   /** Its entry in the table. */
   entry: number;
+  /**
+   * Its request line is not known (method and target are `-`): one past the table's entries,
+   * whose head its hung thread read. Its access line says `"- - -"`, claiming no protocol.
+   */
+  lineUnknown?: boolean;
 }
 
 const decoder = new TextDecoder();

@@ -84,7 +84,7 @@ export function logInflightAccess(
       response: new Response(null, { status: statuses[i] ?? KILLED_STATUS }),
       details: {
         remote: remoteOf(request.client),
-        protocol: "HTTP/1.1",
+        protocol: request.lineUnknown ? "-" : "HTTP/1.1",
         target: request.target,
         bodyBytes: 0,
       },
@@ -105,7 +105,13 @@ export function logCutOff(
   graceSeconds: number,
 ): void {
   const now = Date.now();
-  const lead = `Cut off at the graceful timeout (${graceSeconds} s) on ${where}`;
-  for (const line of requestLines(lead, inflight, now)) log.warning(line);
+  for (const line of requestLines(cutOffLead(where, graceSeconds), inflight, now)) {
+    log.warning(line);
+  }
   logInflightAccess(log, inflight.requests, now);
+}
+
+/** How each line that names a request cut off at the graceful timeout begins. */
+export function cutOffLead(where: string, graceSeconds: number): string {
+  return `Cut off at the graceful timeout (${graceSeconds} s) on ${where}`;
 }

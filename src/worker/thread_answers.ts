@@ -7,7 +7,7 @@
 import { readProxyHeader } from "../http/proxy_protocol.ts";
 import type { ProxyMode, RemoteAddr } from "../http/types.ts";
 import type { InflightRequest, InflightTable } from "../ipc/inflight.ts";
-import { logInflightAccess } from "../ipc/inflight_report.ts";
+import { cutOffLead, logInflightAccess, requestLines } from "../ipc/inflight_report.ts";
 import type { Logger } from "../log/logger.ts";
 import { AF_INET, AF_INET6, AF_UNIX, decodeSockaddr } from "../net/sockaddr.ts";
 import type { Libc } from "../runtime/types.ts";
@@ -20,21 +20,34 @@ export interface ClaimedAnswerOptions {
   table: InflightTable;
   /** The status each request is answered with. */
   status(claimed: Claimed): ClaimStatus;
+  /** The connections are TLS (--certfile): shut down without a plain reply (answerClaimed). */
+  tls: boolean;
+  /**
+   * They are cut off at a graceful stop's deadline: each is named at WARNING first, as a thread
+   * that can still speak names its own (logCutOff).
+   */
+  cutOff?: { where: string; graceSeconds: number };
 }
 
 /**
  * Answers each claimed request on its fd and writes its access line, oldest first: named from the
- * thread's in-flight table, or, for one past the table's entries, as `- -` from its client.
+ * thread's in-flight table, or, for one past the table's entries, as `- - -` from its client.
  */
 export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswerOptions): void {
-  const { libc, log, table } = options;
+  const { libc, log, table, cutOff } = options;
   const now = Date.now();
-  const answered = claimed.map((c) => ({
-    request: table.at(c.entry) ?? unnamed(libc, c.fd, now - c.age),
-    status: options.status(c),
-  }));
-  claimed.forEach((c, i) => answerClaimed(libc, c.fd, answered[i].status));
+  const answered = claimed.map((c) => {
+    const named = table.at(c.entry);
+    return { named, request: named ?? unnamed(libc, c.fd, now - c.age), status: options.status(c) };
+  });
   answered.sort((a, b) => a.request.start - b.request.start);
+  if (cutOff !== undefined) {
+    const requests = answered.flatMap((a) => a.named ?? []);
+    const inflight = { requests, more: answered.length - requests.length };
+    const lead = cutOffLead(cutOff.where, cutOff.graceSeconds);
+    for (const line of requestLines(lead, inflight, now)) log.warning(line);
+  }
+  claimed.forEach((c) => answerClaimed(libc, c.fd, options.status(c), options.tls));
   logInflightAccess(log, answered.map((a) => a.request), now, answered.map((a) => a.status));
 }
 
@@ -43,6 +56,11 @@ export interface UnadoptedAnswerOptions {
   log: Logger;
   /** The proxy_protocol setting: a PROXY header before the request names its client. */
   proxyProtocol: ProxyMode;
+  /**
+   * The connection is TLS (--certfile): closed without a reply (its first bytes are a TLS
+   * handshake, which no thread took up), and with no access line (no request can be read).
+   */
+  tls: boolean;
 }
 
 // recv(2) flag: return what is there, never wait.
@@ -54,13 +72,13 @@ const MSG_DONTWAIT = 0x40;
  * connection that sent no request line yet gets none.
  */
 export function answerUnadopted(fd: number, options: UnadoptedAnswerOptions): void {
-  const { libc, log } = options;
+  const { libc, log, tls } = options;
   const bytes = new Uint8Array(8192);
-  const got = libc.recv(fd, bytes, MSG_DONTWAIT);
+  const got = tls ? 0 : libc.recv(fd, bytes, MSG_DONTWAIT);
   const request = got > 0
     ? waitingRequest(bytes.subarray(0, got), options.proxyProtocol, () => peerOf(libc, fd))
     : undefined;
-  answerClaimed(libc, fd, 503);
+  answerClaimed(libc, fd, 503, tls);
   libc.close(fd);
   if (request !== undefined) logInflightAccess(log, [request], request.start, [503]);
 }
@@ -93,9 +111,19 @@ export function waitingRequest(
   return { method: m[1], target: m[2], client: client ?? peer(), start: Date.now(), entry: -1 };
 }
 
-/** A claimed request the in-flight table has no entry for. */
+/**
+ * A claimed request the in-flight table has no entry for: only its client is known (its head
+ * was read by the thread, and no byte of it is left on the connection).
+ */
 function unnamed(libc: Libc, fd: number, start: number): InflightRequest {
-  return { method: "-", target: "-", client: peerOf(libc, fd), start, entry: -1 };
+  return {
+    method: "-",
+    target: "-",
+    client: peerOf(libc, fd),
+    start,
+    entry: -1,
+    lineUnknown: true,
+  };
 }
 
 /** The client of a connection as an in-flight entry names it: `host:port`, `[v6]:port`, `unix`. */

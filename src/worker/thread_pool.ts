@@ -28,6 +28,7 @@ import { InflightTable } from "../ipc/inflight.ts";
 import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
 import { timeoutLines } from "../ipc/inflight_report.ts";
 import type { Gate } from "./worker_class.ts";
+import { tlsEnabled } from "../tls/tls_files.ts";
 
 export interface PoolOptions {
   runtime: Runtime;
@@ -47,6 +48,12 @@ export interface PoolOptions {
 
 // How often the process counts its threads' connections for the share (between heartbeats).
 const RECOUNT_MS = 100;
+/**
+ * How long past a drain's deadline the process waits for a thread to cut off its requests
+ * itself, before it answers for a thread that cannot (stuck in app code): within the master's
+ * margin before its SIGKILL (src/master/arbiter.ts, STOP_MARGIN_MS).
+ */
+const CUT_OFF_MARGIN_MS = 250;
 
 export class ThreadPool {
   readonly #options: PoolOptions;
@@ -229,9 +236,29 @@ export class ThreadPool {
         })
       )),
       // A thread that cannot drain (hung) must not keep the process.
-      new Promise((resolve) => setTimeout(resolve, graceMs + 1000)),
+      new Promise((resolve) => setTimeout(resolve, graceMs + CUT_OFF_MARGIN_MS)),
     ]);
+    for (const thread of this.#threads) if (!thread.drainedAll) this.#cutOff(thread, graceMs);
     this.close();
+  }
+
+  /**
+   * A thread stuck past the drain's deadline cannot cut off its requests itself (its timer never
+   * fires): the process answers those it had not begun answering, as a hung thread's, and names
+   * them as the thread would have: a 504 for the one the app was running, 503 for those waiting
+   * behind it. Before the thread is terminated, while their fds are still open (under Deno a
+   * busy thread outlives terminate(); under Bun it may take its fds along).
+   */
+  #cutOff(thread: ThreadHandle, graceMs: number): void {
+    const { log, runtime, config } = this.#options;
+    answerClaimedRequests(thread.slots.claimAll(), {
+      libc: runtime.libc(),
+      log,
+      table: new InflightTable(new Uint8Array(thread.inflight)),
+      status: (c) => (c.inApp ? 504 : 503),
+      tls: tlsEnabled(config),
+      cutOff: { where: `thread ${thread.id} (pid:${process.pid})`, graceSeconds: graceMs / 1000 },
+    });
   }
 
   /** USR1: every thread reopens its log files. */
@@ -264,7 +291,12 @@ export class ThreadPool {
   /** A handed connection no thread takes: a 503, with the access line of its request. */
   #answerUnadopted(fd: number): void {
     const { runtime, log, config } = this.#options;
-    answerUnadopted(fd, { libc: runtime.libc(), log, proxyProtocol: config.proxy_protocol });
+    answerUnadopted(fd, {
+      libc: runtime.libc(),
+      log,
+      proxyProtocol: config.proxy_protocol,
+      tls: tlsEnabled(config),
+    });
   }
 
   #spawn(index: number): Promise<void> {
@@ -398,7 +430,7 @@ export class ThreadPool {
    * (the oldest) gets the 504, those waiting behind it a 503.
    */
   #answerHung(thread: ThreadHandle, reason: string): void {
-    const { log, runtime } = this.#options;
+    const { log, runtime, config } = this.#options;
     const table = new InflightTable(new Uint8Array(thread.inflight));
     const head = `THREAD TIMEOUT (thread ${thread.id} ${reason})`;
     const where = `thread ${thread.id} (pid:${process.pid})`;
@@ -411,6 +443,7 @@ export class ThreadPool {
       log,
       table,
       status: (c) => (c.age === oldest ? 504 : 503),
+      tls: tlsEnabled(config),
     });
   }
 }

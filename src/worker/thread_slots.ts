@@ -12,6 +12,7 @@
 // and the process's seal of a thread it gave up on are one compare-and-swap.
 
 import type { Socket } from "node:net";
+import type { FetchHandler } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
 import { rawStatusReply } from "../http/status_reply.ts";
 import type { Libc } from "../runtime/types.ts";
@@ -20,7 +21,9 @@ const TICK = 0;
 const WEBSOCKETS = 1;
 const ADOPTED = 2;
 const HEADER = 3;
-const FIELDS = 4; // state, fd, start, the in-flight table entry that names the request
+// state, fd, start, the in-flight table entry that names the request, and whether the app has it
+// (1) or it waits for the thread's app behind another request (0)
+const FIELDS = 5;
 /** Connections a thread can have watched at once; more are served, unwatched. */
 export const ENTRIES = 256;
 
@@ -73,6 +76,12 @@ export class SlotWriter implements ExchangeWatch {
   #pendingCount = 0;
   #websockets = 0;
   readonly #load: LoadReport | undefined;
+  /** The connection whose request is being handed to queued() (started() then the handler). */
+  #current = -1;
+  /** Per entry: its requests so far, so a request that waits marks only its own entry. */
+  readonly #serial = new Uint32Array(ENTRIES);
+  /** Requests waiting for the app (queued() to inApp()): their entry and its serial then. */
+  readonly #waiting = new WeakMap<Request, { tag: number; serial: number }>();
 
   /** `load` hears what a connection handed to this thread would wait behind (LoadReport). */
   constructor(
@@ -119,11 +128,47 @@ export class SlotWriter implements ExchangeWatch {
   /** `entry`: the in-flight table entry that names the request (InflightWatch), -1 for none. */
   started(tag: number, entry = -1): void {
     this.#exchanges++;
+    this.#current = tag;
     if (tag < 0) return;
     this.#setPending(tag, 1);
     this.#a[tag + 2] = since(this.#origin);
     this.#a[tag + 3] = entry;
+    this.#a[tag + 4] = 0;
+    this.#serial[(tag - HEADER) / FIELDS]++;
     Atomics.store(this.#a, tag, RUNNING);
+  }
+
+  /**
+   * `handler`, the queue in front of the thread's app (limitConcurrency): notes each request's
+   * connection as it joins the queue, for inApp().
+   */
+  queued(handler: FetchHandler): FetchHandler {
+    return (request, info) => {
+      const tag = this.#current;
+      this.#current = -1;
+      if (tag >= 0) {
+        this.#waiting.set(request, { tag, serial: this.#serial[(tag - HEADER) / FIELDS] });
+      }
+      return handler(request, info);
+    };
+  }
+
+  /**
+   * `handler`, the app behind the queue: marks the request's entry as the app's once the queue
+   * lets it in. Who answers a request the thread cannot (Claimed.inApp) tells the one the app
+   * was running from those that had not reached it.
+   */
+  inApp(handler: FetchHandler): FetchHandler {
+    return (request, info) => {
+      const waited = this.#waiting.get(request);
+      if (waited !== undefined) {
+        this.#waiting.delete(request);
+        const { tag, serial } = waited;
+        // Not when its connection went and the entry serves another's request meanwhile.
+        if (this.#serial[(tag - HEADER) / FIELDS] === serial) Atomics.store(this.#a, tag + 4, 1);
+      }
+      return handler(request, info);
+    };
   }
 
   answering(tag: number): boolean {
@@ -174,6 +219,8 @@ export interface Claimed {
   age: number;
   /** The thread's in-flight table entry that names it, -1 for none (src/ipc/inflight.ts). */
   entry: number;
+  /** The app has it; else it waited for the app behind another request (SlotWriter.inApp). */
+  inApp: boolean;
 }
 
 /** The worker process's side. */
@@ -235,7 +282,12 @@ export class SlotReader {
     for (let i = 0; i < ENTRIES; i++) {
       const at = HEADER + i * FIELDS;
       if (Atomics.compareExchange(this.#a, at, RUNNING, CLAIMED) === RUNNING) {
-        claimed.push({ fd: this.#a[at + 1], age: now - this.#a[at + 2], entry: this.#a[at + 3] });
+        claimed.push({
+          fd: this.#a[at + 1],
+          age: now - this.#a[at + 2],
+          entry: this.#a[at + 3],
+          inApp: this.#a[at + 4] === 1,
+        });
       }
     }
     return claimed;
@@ -271,8 +323,10 @@ export type ClaimStatus = 500 | 503 | 504;
 /**
  * Writes a plain reply on a claimed request's connection and shuts it down. The
  * fd must still be open: claimed while its thread hangs, or by the thread itself.
+ * On a TLS connection (`tls`) it is only shut down: its TLS session lives in the
+ * thread, and plain bytes there are garbage to the client.
  */
-export function answerClaimed(libc: Libc, fd: number, status: ClaimStatus): void {
-  libc.write(fd, new TextEncoder().encode(rawStatusReply(status)));
+export function answerClaimed(libc: Libc, fd: number, status: ClaimStatus, tls = false): void {
+  if (!tls) libc.write(fd, new TextEncoder().encode(rawStatusReply(status)));
   libc.shutdown(fd, SHUT_RDWR);
 }

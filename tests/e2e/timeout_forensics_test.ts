@@ -21,6 +21,7 @@ import {
   tempDir,
 } from "../_helpers.ts";
 import { rawConnect, readAll } from "../_raw.ts";
+import { curl, makePki } from "../_tls.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -90,11 +91,17 @@ e2e(
  * A server with an access log in a temp dir, ready, its readiness probe's lines counted: `ours()`
  * are the lines written since.
  */
-async function loggedServer(target: Target, args: string[]) {
+async function loggedServer(target: Target, args: string[], ca?: string) {
   const dir = tempDir();
   const log = join(dir.path, "access.log");
   const server = start(target, ["--access-logfile", log, ...args, PID_APP]);
-  const url = await server.ready(1);
+  // With `ca` the server speaks HTTPS, which the probe of ready() does not.
+  const url = ca === undefined
+    ? await server.ready(1)
+    : (await server.waitFor(/Listening at: (https:\/\/[^ ,]+)/))[1];
+  if (ca !== undefined) {
+    await eventually(async () => (await curl(["--cacert", ca, url])).code === 0, "HTTPS");
+  }
   const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
   await eventually(() => lines().length > 0, "the probe's access line");
   const before = lines().length;
@@ -428,3 +435,134 @@ for (const [variant, args] of CUT_OFF_VARIANTS) {
     },
   );
 }
+
+/** One GET on its own connection: its status, 0 when the connection ended without an answer. */
+function asked(url: string, path: string): Promise<{ path: string; status: number }> {
+  return get(`${url}${path}`).then(
+    (a) => ({ path, status: a.status }),
+    () => ({ path, status: 0 }),
+  );
+}
+
+// A gthread thread stuck in app code when the graceful timeout runs out never cuts off its own
+// requests (its timer cannot fire): the worker process answers them from the thread's slots
+// before it exits, 504 for the one the app runs, 503 for the one waiting behind it, names them
+// at WARNING as a thread that can speak does, and writes one access line each. With --timeout 0
+// no THREAD TIMEOUT comes first. Under Bun the thread is terminated; under Deno it cannot be,
+// and the process's exit ends it.
+e2e(
+  "a gthread thread stuck in app code at the graceful timeout: its requests are answered " +
+    "(504 in the app, 503 waiting), named at WARNING, one access line each",
+  async (target) => {
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "-k", "gthread", "--threads", "1", "-t", "0", "--graceful-timeout", "1"],
+      ...["-b", "127.0.0.1:0"],
+    ]);
+    try {
+      // The spin awaits 1.5 s first: the second request reaches the thread meanwhile and waits
+      // for its app.
+      const spin = asked(url, "/spin?ms=600000&after=1500&tell");
+      await server.waitFor(/spin began: /);
+      const waiting = asked(url, "/?i=1");
+      await server.waitFor(/spinning: /);
+      server.signal("SIGTERM");
+      const result = await server.exited;
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(
+        (await Promise.all([spin, waiting])).map((a) => a.status),
+        [504, 503],
+        result.stderr,
+      );
+      const warned = (path: string) =>
+        result.stderr.match(
+          new RegExp(
+            `\\[WARNING\\] Cut off at the graceful timeout \\(1 s\\) on thread \\d+ ` +
+              `\\(pid:\\d+\\): GET ${path} from 127\\.0\\.0\\.1:\\d+ for \\d+\\.\\d s$`,
+            "gm",
+          ),
+        )?.length;
+      assert.equal(warned("/spin\\?ms=600000&after=1500&tell"), 1, result.stderr);
+      assert.equal(warned("/\\?i=1"), 1, result.stderr);
+      const lines = ours().filter((line) => / \/(spin|\?i=)/.test(line));
+      assert.equal(lines.length, 2, lines.join("\n"));
+      assert.match(lines.join("\n"), /"GET \/spin\?ms=600000&after=1500&tell HTTP\/1\.1" 504 /);
+      assert.match(lines.join("\n"), /"GET \/\?i=1 HTTP\/1\.1" 503 /);
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
+// An error nobody catches ends a gthread thread: the request the app was running keeps its 500,
+// but one that waited behind it for the thread's app never reached the app: a 503, as THREAD
+// TIMEOUT gives those waiting behind a hung request.
+e2e(
+  "a crashed gthread thread: 500 for the request the app ran, 503 for the one waiting for the app",
+  async (target) => {
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "-k", "gthread", "--threads", "1", "-b", "127.0.0.1:0"],
+    ]);
+    try {
+      const crash = asked(url, "/crash?ms=1500&tell");
+      await server.waitFor(/crash began: /);
+      const waiting = asked(url, "/?i=2");
+      const answers = await Promise.all([crash, waiting]);
+      assert.deepEqual(answers.map((a) => a.status), [500, 503], server.stderr);
+      await server.waitFor(/\[ERROR\] Thread \d+ crashed: Error: crash outside the request$/m);
+      await eventually(() => ours().filter((l) => / \/(crash|\?i=)/.test(l)).length === 2, "lines");
+      const lines = ours().filter((line) => / \/(crash|\?i=)/.test(line)).join("\n");
+      assert.match(lines, /"GET \/crash\?ms=1500&tell HTTP\/1\.1" 500 /);
+      assert.match(lines, /"GET \/\?i=2 HTTP\/1\.1" 503 /);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
+// On a TLS listener the TLS session of a connection lives in its thread: the worker process,
+// answering for a stuck thread, cannot write a reply in it, and plain text there is garbage to
+// the client (its TLS layer fails on it). It shuts the connection down instead; the access
+// lines say the same statuses as without TLS.
+e2e(
+  "TLS: a stuck gthread thread's requests cut off by the process get no plain-text reply, and " +
+    "their access lines",
+  async (target) => {
+    const dir = tempDir();
+    const pki = makePki(dir.path);
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "-k", "gthread", "--threads", "1", "-t", "0", "--graceful-timeout", "1"],
+      ...["--certfile", pki.cert, "--keyfile", pki.key, "-b", "127.0.0.1:0"],
+    ], pki.ca);
+    try {
+      const ask = (path: string) => curl(["--cacert", pki.ca, `${url}${path}`]);
+      const spin = ask("/spin?ms=600000&after=1500&tell");
+      await server.waitFor(/spin began: /);
+      const waiting = ask("/?i=3");
+      await server.waitFor(/spinning: /);
+      server.signal("SIGTERM");
+      const result = await server.exited;
+      assert.equal(result.code, 0, result.stderr);
+      for (const answer of await Promise.all([spin, waiting])) {
+        // No answer, and nothing the client's TLS layer could not read (old: "wrong version
+        // number", "record layer failure" and the like, curl's 35 or 56).
+        assert.equal(answer.stdout, "");
+        assert.match(
+          answer.stderr,
+          /unexpected eof|Empty reply|reset|Recv failure/i,
+          answer.stderr,
+        );
+        assert.doesNotMatch(answer.stderr, /version|record|packet|decrypt|alert/i, answer.stderr);
+      }
+      const lines = ours().filter((line) => / \/(spin|\?i=)/.test(line)).join("\n");
+      assert.match(lines, /"GET \/spin\?ms=600000&after=1500&tell HTTP\/1\.1" 504 /);
+      assert.match(lines, /"GET \/\?i=3 HTTP\/1\.1" 503 /);
+    } finally {
+      await server.stop();
+      remove();
+      dir.remove();
+    }
+  },
+);
