@@ -239,6 +239,8 @@ export class Worker {
     const libc = this.#runtime.libc();
     for (const { fd } of this.#boot.listeners) libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
     if (!this.#class) throw new Error("serve() before init()");
+    // SIGTERM while the app loaded: its exit is under way; connections are for the siblings.
+    if (this.#draining) return;
     try {
       await this.#class.serve(this.#gate());
     } catch (error) {
