@@ -502,10 +502,9 @@ export class Arbiter {
       runtime.libc(),
       handedOver ? listeners.map((l) => ({ ...l, ownsPath: false })) : listeners,
     );
-    // A worker still booting has nothing in flight to finish.
-    for (const worker of this.#workers) {
-      worker.booted ? worker.stop(graceful) : worker.kill();
-    }
+    // Every worker alike, as gunicorn's kill_workers: one not yet counted as booted may serve
+    // already (its class accepts before it says "ready"), and one still loading exits at once.
+    for (const worker of this.#workers) worker.stop(graceful);
     const deadline = performance.now() +
       (graceful ? config.graceful_timeout * 1000 + STOP_MARGIN_MS : QUICK_STOP_MS);
     while (this.#workers.size && performance.now() < deadline) await this.#reapQuietly();

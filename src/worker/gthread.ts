@@ -43,8 +43,10 @@ export class ThreadWorker implements WorkerClass {
 
   async serve(gate: Gate): Promise<void> {
     if (!this.#pool) throw new Error("serve() before boot()");
-    await this.#pool.serve(this.#context.boot.listeners, gate);
+    // Before, not after: a thread accepts as soon as it listens, while a sibling may still open
+    // its listeners; a drain meanwhile must let that thread finish its requests.
     this.#serving = true;
+    await this.#pool.serve(this.#context.boot.listeners, gate);
   }
 
   /** Sums the threads' counters and answers for and replaces threads that hang. */

@@ -20,6 +20,7 @@ import type { Logger } from "../log/logger.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { libcFds } from "../net/accept_gate.ts";
 import { Admission } from "../net/admission.ts";
+import { releaseListeners } from "../net/release_listeners.ts";
 import { processTitle } from "../process_title.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Scoreboard } from "../ipc/scoreboard.ts";
@@ -239,6 +240,8 @@ export class Worker {
     const libc = this.#runtime.libc();
     for (const { fd } of this.#boot.listeners) libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
     if (!this.#class) throw new Error("serve() before init()");
+    // SIGTERM while the app loaded: its exit is under way; connections are for the siblings.
+    if (this.#draining) return;
     try {
       await this.#class.serve(this.#gate());
     } catch (error) {
@@ -281,7 +284,7 @@ export class Worker {
     // What is still in flight at the deadline is cut off: named first, once, whichever of the
     // worker's servers cuts first.
     let said = false;
-    await this.#class?.drain(this.#config.graceful_timeout * 1000, () => {
+    const drained = this.#class?.drain(this.#config.graceful_timeout * 1000, () => {
       if (said || !this.#board) return;
       said = true;
       const table = this.#board.inflight(this.#boot.scoreboard!.slot);
@@ -292,6 +295,9 @@ export class Worker {
         this.#config.graceful_timeout,
       );
     });
+    // Once the class stopped accepting: new connections are refused rather than left waiting.
+    releaseListeners(this.#runtime.libc(), this.#boot.listeners.map((l) => l.fd));
+    await drained;
     await this.exit(ExitCode.OK);
   }
 

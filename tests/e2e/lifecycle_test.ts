@@ -26,6 +26,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
+import net from "node:net";
 import { rawConnect } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -711,6 +712,57 @@ for (
       assert.match(second, /hello pid/);
       if (signal === "SIGTERM") assert.equal((await server.stop()).code, 0);
       else await server.stop();
+    },
+  );
+}
+
+// The master closes its listeners before it signals the workers, and each worker lets go of its
+// copies as it stops accepting: a connection made meanwhile is refused, not left in a backlog
+// nobody accepts from until the graceful timeout (nginx then tries another upstream).
+for (const args of [[], ["-k", "sync"], ["-k", "gthread", "--threads", "2"]]) {
+  e2e(
+    `${
+      ["SIGTERM", ...args].join(" ")
+    }: a new connection is refused while the worker finishes its request`,
+    async (target) => {
+      const server = start(target, [
+        "-w",
+        "1",
+        ...args,
+        "--graceful-timeout",
+        "30",
+        "-b",
+        "127.0.0.1:0",
+        PID_APP,
+      ]);
+      const url = new URL(await server.ready(1));
+      const port = Number(url.port);
+      let answered = false;
+      const slow = get(`${url.origin}/slow?ms=3000&tell`).then((r) => {
+        answered = true;
+        return r;
+      });
+      await server.waitFor(/slow began/);
+      server.signal("SIGTERM");
+      // Connections are made until one is refused, or the slow request is answered.
+      let refused = false;
+      while (!answered && !refused) {
+        refused = await new Promise<boolean>((resolve) => {
+          const socket = net.connect(port, "127.0.0.1");
+          socket.once("connect", () => {
+            socket.destroy();
+            resolve(false);
+          });
+          socket.once("error", () => resolve(true));
+        });
+        if (!refused) await sleep(50);
+      }
+      assert.ok(refused, "a connection made after SIGTERM was accepted by the kernel");
+      assert.ok(!answered, "refused only once the slow request was answered");
+      const response = await slow;
+      assert.equal(response.status, 200);
+      assert.match(response.body, /slow done pid/);
+      assert.equal((await server.stop()).code, 0);
     },
   );
 }
