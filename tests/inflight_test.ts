@@ -98,7 +98,7 @@ Deno.test("inflightFields() names the request-side atoms of a format, and nothin
     user: false,
     protocol: true,
   });
-  assert.deepEqual(inflightFields("%(u)s %({Authorization}i)s"), {
+  assert.deepEqual(inflightFields("%(u)s %({Authorization}i)s %({a b}i)s %({a:b}i)s"), {
     headers: ["authorization"],
     user: false,
     protocol: false,

@@ -292,7 +292,9 @@ export class InflightTable {
     const values = Math.min(bytes[VALUES], VALUES_MAX);
     if (values === 0) return request;
     const namesLength = Math.min(this.#view.getUint16(NAMES_LEN, true), NAMES_MAX);
-    const names = namesLength ? text(NAMES_AT - at, namesLength).split("\n") : [];
+    const names = namesLength
+      ? decoder.decode(bytes.subarray(NAMES_AT, NAMES_AT + namesLength)).split("\n")
+      : [];
     const share = Math.floor((FIELDS_BYTES - 2) / values);
     const value = (i: number) => {
       const length = this.#view.getUint16(at + VALUES_AT + i * share, true);

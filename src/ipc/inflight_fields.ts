@@ -8,11 +8,14 @@ import { accessRoute } from "../log/logging_table.ts";
 import type { Logger } from "../log/logger.ts";
 import { type InflightFields, NO_INFLIGHT_FIELDS } from "./inflight.ts";
 
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+
 /** The fields `format` (text or `--log-format json`: the same atoms) shows of a request. */
 export function inflightFields(format: string): InflightFields {
   const headers: string[] = [];
+  // A name no header can have reads `-` in any line; Headers.get() would throw on it.
   const header = (name: string) => {
-    if (!headers.includes(name)) headers.push(name);
+    if (TOKEN.test(name) && !headers.includes(name)) headers.push(name);
   };
   let user = false;
   let protocol = false;
