@@ -5,7 +5,8 @@ import {
   INFLIGHT_ENTRIES,
   InflightTable,
 } from "../src/ipc/inflight.ts";
-import { inflightFields } from "../src/ipc/inflight_fields.ts";
+import { accessInflightFields, inflightFields } from "../src/ipc/inflight_fields.ts";
+import { Logger } from "../src/log/logger.ts";
 import { DEFAULT_ACCESS_LOG_FORMAT } from "../src/log/access_format.ts";
 
 Deno.test("InflightTable.read() returns named requests oldest first, and counts the rest", () => {
@@ -103,6 +104,30 @@ Deno.test("inflightFields() names the request-side atoms of a format, and nothin
     user: false,
     protocol: false,
   });
+});
+
+Deno.test("accessInflightFields(): the format's fields with the access log on, none with it off", async () => {
+  const config = {
+    errorlog: "-",
+    loglevel: "info" as const,
+    accesslog: "",
+    access_log_format: '%(a)s "%(r)s"',
+    logging: {},
+  };
+  const off = new Logger({});
+  assert.deepEqual(accessInflightFields(off, config), {
+    headers: [],
+    user: false,
+    protocol: false,
+  });
+  await off.close();
+  const on = new Logger({ accessLog: "-" });
+  assert.deepEqual(accessInflightFields(on, { ...config, accesslog: "-" }), {
+    headers: ["user-agent"],
+    user: false,
+    protocol: true,
+  });
+  await on.close();
 });
 
 Deno.test("InflightTable keeps the fields clear() named, and a reader finds them without a format", () => {
