@@ -6,7 +6,7 @@
 import type { Socket } from "node:net";
 import type { FetchHandler, ServeInfo } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
-import { INFLIGHT_ENTRIES, type InflightTable } from "../ipc/inflight.ts";
+import { INFLIGHT_ENTRIES, type InflightFields, type InflightTable } from "../ipc/inflight.ts";
 
 /**
  * Date.now() read once per CLOCK_MS by a timer, not per request: a start time this coarse is
@@ -44,11 +44,13 @@ export interface InflightWatchOptions {
    * `started` also hears which table entry names the request (-1: none, only counted).
    */
   inner?: InnerWatch;
+  /** What each entry keeps of its request besides its line (src/ipc/inflight_fields.ts). */
+  fields?: InflightFields;
 }
 
 /** An ExchangeWatch told at each start which entry of the table names the request. */
 export interface InnerWatch extends ExchangeWatch {
-  started(tag: number, entry?: number): void;
+  started(tag: number, http10?: boolean, entry?: number): void;
 }
 
 /** The ExchangeWatch and handler wrapper that keep `table` up to date. */
@@ -62,6 +64,10 @@ export class InflightWatch implements ExchangeWatch {
   #next = 0;
   /** The connection whose request the app is being handed (started() then the handler). */
   #current = -1;
+  /** Whether that request is HTTP/1.0. */
+  #http10 = false;
+  /** Whether entries keep request headers (the handler then reads them). */
+  readonly #headers: boolean;
   #flushedThisTurn = false;
   readonly #clock = new CoarseClock();
   readonly #newTurn = () => {
@@ -72,7 +78,8 @@ export class InflightWatch implements ExchangeWatch {
     this.#table = table;
     this.#flush = options.flush;
     this.#inner = options.inner;
-    table.clear();
+    this.#headers = (options.fields?.headers.length ?? 0) > 0 || options.fields?.user === true;
+    table.clear(options.fields);
   }
 
   opened(socket: Socket): number {
@@ -81,13 +88,14 @@ export class InflightWatch implements ExchangeWatch {
     return tag;
   }
 
-  started(tag: number): void {
+  started(tag: number, http10 = false): void {
     this.#flushOnce();
     this.#end(tag);
     // The entry is named as the handler gets the request, right after (wrap()).
-    this.#inner?.started(this.#innerTag[tag], tag < INFLIGHT_ENTRIES ? tag : -1);
+    this.#inner?.started(this.#innerTag[tag], http10, tag < INFLIGHT_ENTRIES ? tag : -1);
     if (tag < INFLIGHT_ENTRIES) {
       this.#current = tag;
+      this.#http10 = http10;
     } else {
       this.#state[tag] = COUNTED;
       this.#table.overflow(1);
@@ -115,7 +123,7 @@ export class InflightWatch implements ExchangeWatch {
       const tag = this.#current;
       if (tag >= 0) {
         this.#current = -1;
-        this.#name(tag, request, info);
+        this.#name(tag, request, info, this.#http10);
       }
       return handler(request, info);
     };
@@ -130,7 +138,8 @@ export class InflightWatch implements ExchangeWatch {
       this.#flushOnce();
       const tag = this.#take();
       if (tag < INFLIGHT_ENTRIES) {
-        this.#name(tag, request, info);
+        // The runtime's own server: its access lines say HTTP/1.1 too (src/worker/async.ts).
+        this.#name(tag, request, info, false);
       } else {
         this.#state[tag] = COUNTED;
         this.#table.overflow(1);
@@ -154,7 +163,7 @@ export class InflightWatch implements ExchangeWatch {
     };
   }
 
-  #name(tag: number, request: Request, info: ServeInfo): void {
+  #name(tag: number, request: Request, info: ServeInfo, http10: boolean): void {
     const remote = info.remoteAddr;
     const unix = remote.transport === "unix";
     this.#table.request(
@@ -164,6 +173,8 @@ export class InflightWatch implements ExchangeWatch {
       unix ? "unix" : remote.hostname,
       unix ? -1 : remote.port,
       this.#clock.now,
+      this.#headers ? request.headers : undefined,
+      http10,
     );
     this.#state[tag] = NAMED;
   }
