@@ -80,7 +80,7 @@ export function logInflightAccess(
 ): void {
   requests.forEach((request, i) => {
     log.access({
-      request: requestOf(request.method, request.target),
+      request: request.request ?? requestOf(request.method, request.target),
       response: new Response(null, { status: statuses[i] ?? KILLED_STATUS }),
       details: {
         remote: remoteOf(request.client),
@@ -96,19 +96,21 @@ export function logInflightAccess(
 
 /**
  * What a worker (or gthread thread) says of the requests it cuts off when `graceSeconds` of
- * graceful stop ran out: a WARNING each, named as WORKER TIMEOUT names them, and its access line.
+ * graceful stop ran out: a WARNING each, named as WORKER TIMEOUT names them (those past the
+ * table counted), and an access line each, `overflow` (those it only counts) included.
  */
 export function logCutOff(
   log: Logger,
   where: string,
   inflight: { requests: InflightRequest[]; more: number },
   graceSeconds: number,
+  overflow: InflightRequest[] = [],
 ): void {
   const now = Date.now();
   for (const line of requestLines(cutOffLead(where, graceSeconds), inflight, now)) {
     log.warning(line);
   }
-  logInflightAccess(log, inflight.requests, now);
+  logInflightAccess(log, [...inflight.requests, ...overflow], now);
 }
 
 /** How each line that names a request cut off at the graceful timeout begins. */

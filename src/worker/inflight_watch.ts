@@ -6,7 +6,7 @@
 import type { Socket } from "node:net";
 import type { FetchHandler, ServeInfo } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
-import { INFLIGHT_ENTRIES, type InflightTable } from "../ipc/inflight.ts";
+import { INFLIGHT_ENTRIES, type InflightRequest, type InflightTable } from "../ipc/inflight.ts";
 
 /**
  * Date.now() read once per CLOCK_MS by a timer, not per request: a start time this coarse is
@@ -59,6 +59,11 @@ export class InflightWatch implements ExchangeWatch {
   readonly #innerTag: number[] = [];
   readonly #free: number[] = [];
   readonly #state: number[] = [];
+  /**
+   * The requests past the table's entries, only counted there: kept here, so that a worker that
+   * cuts them off at its graceful timeout (it can still speak) logs each of them too.
+   */
+  readonly #overflow = new Map<number, InflightRequest>();
   #next = 0;
   /** The connection whose request the app is being handed (started() then the handler). */
   #current = -1;
@@ -86,9 +91,8 @@ export class InflightWatch implements ExchangeWatch {
     this.#end(tag);
     // The entry is named as the handler gets the request, right after (wrap()).
     this.#inner?.started(this.#innerTag[tag], tag < INFLIGHT_ENTRIES ? tag : -1);
-    if (tag < INFLIGHT_ENTRIES) {
-      this.#current = tag;
-    } else {
+    this.#current = tag;
+    if (tag >= INFLIGHT_ENTRIES) {
       this.#state[tag] = COUNTED;
       this.#table.overflow(1);
     }
@@ -115,7 +119,8 @@ export class InflightWatch implements ExchangeWatch {
       const tag = this.#current;
       if (tag >= 0) {
         this.#current = -1;
-        this.#name(tag, request, info);
+        if (tag < INFLIGHT_ENTRIES) this.#name(tag, request, info);
+        else this.#keep(tag, request, info);
       }
       return handler(request, info);
     };
@@ -134,6 +139,7 @@ export class InflightWatch implements ExchangeWatch {
       } else {
         this.#state[tag] = COUNTED;
         this.#table.overflow(1);
+        this.#keep(tag, request, info);
       }
       let result;
       try {
@@ -168,6 +174,29 @@ export class InflightWatch implements ExchangeWatch {
     this.#state[tag] = NAMED;
   }
 
+  /** The requests in flight that the table only counts (its `more`), oldest first. */
+  overflow(): InflightRequest[] {
+    return [...this.#overflow.values()].sort((a, b) => a.start - b.start);
+  }
+
+  #keep(tag: number, request: Request, info: ServeInfo): void {
+    const remote = info.remoteAddr;
+    const client = remote.transport === "unix"
+      ? "unix"
+      : `${
+        remote.hostname.includes(":") ? `[${remote.hostname}]` : remote.hostname
+      }:${remote.port}`;
+    const url = new URL(request.url);
+    this.#overflow.set(tag, {
+      method: request.method,
+      target: url.pathname + url.search,
+      client,
+      start: this.#clock.now,
+      entry: -1,
+      request,
+    });
+  }
+
   #flushOnce(): void {
     if (this.#flush !== undefined && !this.#flushedThisTurn && this.#flush()) {
       this.#flushedThisTurn = true;
@@ -190,7 +219,10 @@ export class InflightWatch implements ExchangeWatch {
   #end(tag: number): void {
     const state = this.#state[tag];
     if (state === NAMED) this.#table.free(tag);
-    else if (state === COUNTED) this.#table.overflow(-1);
+    else if (state === COUNTED) {
+      this.#table.overflow(-1);
+      this.#overflow.delete(tag);
+    }
     this.#state[tag] = IDLE;
   }
 }
