@@ -25,6 +25,28 @@ logInflightAccess(log, [
 await log.close();
 `;
 
+// A request whose entry kept the format's headers, user and protocol, written by a master for
+// its worker 4242: the line reads as the app's would have.
+const fieldsProbe = (log: string) => `
+import { Logger } from ${JSON.stringify(join(ROOT, "mod.ts"))};
+import { logInflightAccess } from ${JSON.stringify(join(ROOT, "src/ipc/inflight_report.ts"))};
+const log = new Logger({
+  accessLog: ${JSON.stringify(log)},
+  accessFormat: '%(p)s %(u)s "%(r)s" %(H)s "%(f)s" "%(a)s" %({x-request-id}i)s %({x-other}i)s',
+});
+logInflightAccess(log, [{
+  method: "GET",
+  target: "/a",
+  client: "10.0.0.4:77",
+  start: 1000,
+  entry: 0,
+  protocol: "HTTP/1.0",
+  headers: [["referer", "http://r/"], ["user-agent", 'my "ua"'], ["x-request-id", "abc"]],
+  user: "bob",
+}], 2000, [502], 4242);
+await log.close();
+`;
+
 for (
   const [runtime, command, args] of [
     ["Deno", DENO, ["run", "-A"]],
@@ -48,6 +70,30 @@ for (
         "- - HTTP/1.1",
       ]);
       assert.ok(lines.every((line) => line.startsWith("10.0.0.4 ")), lines.join("\n"));
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+for (
+  const [runtime, command, args] of [
+    ["Deno", DENO, ["run", "-A"]],
+    ["Bun", BUN, []],
+  ] as const
+) {
+  Deno.test(`${runtime}: logInflightAccess() writes the headers, user, protocol and pid kept`, async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir.path, "probe.mjs");
+      const log = join(dir.path, "access.log");
+      writeFileSync(file, fieldsProbe(log));
+      const { code, stderr } = await new Deno.Command(command, { args: [...args, file] }).output();
+      assert.equal(code, 0, new TextDecoder().decode(stderr));
+      assert.equal(
+        readFileSync(log, "utf8"),
+        '<4242> bob "GET /a HTTP/1.0" HTTP/1.0 "http://r/" "my \\"ua\\"" abc -\n',
+      );
     } finally {
       dir.remove();
     }

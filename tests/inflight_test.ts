@@ -5,6 +5,9 @@ import {
   INFLIGHT_ENTRIES,
   InflightTable,
 } from "../src/ipc/inflight.ts";
+import { accessInflightFields, inflightFields } from "../src/ipc/inflight_fields.ts";
+import { Logger } from "../src/log/logger.ts";
+import { DEFAULT_ACCESS_LOG_FORMAT } from "../src/log/access_format.ts";
 
 Deno.test("InflightTable.read() returns named requests oldest first, and counts the rest", () => {
   const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
@@ -77,6 +80,84 @@ Deno.test("InflightTable.request() names each request whatever it repeats of the
   assert.deepEqual(named(), [["POST", "/b", "[::1]:5001", 8]]);
   table.request(1, "GET", "http://h", "unix", -1, 9);
   assert.deepEqual(named()[1], ["GET", "/", "unix", 9]);
+});
+
+Deno.test("inflightFields() names the request-side atoms of a format, and nothing else", () => {
+  assert.deepEqual(inflightFields(DEFAULT_ACCESS_LOG_FORMAT), {
+    headers: ["referer", "user-agent"],
+    user: true,
+    protocol: true,
+  });
+  assert.deepEqual(inflightFields("%(h)s %(t)s %(s)s %(b)s %(m)s %(U)s %(q)s %(p)s %({x}o)s"), {
+    headers: [],
+    user: false,
+    protocol: false,
+  });
+  // Names lower-case and once; Authorization itself gives the user; %(H)s needs the protocol.
+  assert.deepEqual(inflightFields("%(H)s %({X-Request-Id}i)s %(a)s %({x-request-id}i)s %%(f)s"), {
+    headers: ["x-request-id", "user-agent"],
+    user: false,
+    protocol: true,
+  });
+  assert.deepEqual(inflightFields("%(u)s %({Authorization}i)s %({a b}i)s %({a:b}i)s"), {
+    headers: ["authorization"],
+    user: false,
+    protocol: false,
+  });
+});
+
+Deno.test("accessInflightFields(): the format's fields with the access log on, none with it off", async () => {
+  const config = {
+    errorlog: "-",
+    loglevel: "info" as const,
+    accesslog: "",
+    access_log_format: '%(a)s "%(r)s"',
+    logging: {},
+  };
+  const off = new Logger({});
+  assert.deepEqual(accessInflightFields(off, config), {
+    headers: [],
+    user: false,
+    protocol: false,
+  });
+  await off.close();
+  const on = new Logger({ accessLog: "-" });
+  assert.deepEqual(accessInflightFields(on, { ...config, accesslog: "-" }), {
+    headers: ["user-agent"],
+    user: false,
+    protocol: true,
+  });
+  await on.close();
+});
+
+Deno.test("InflightTable keeps the fields clear() named, and a reader finds them without a format", () => {
+  const memory = new Uint8Array(INFLIGHT_BYTES);
+  const writer = new InflightTable(memory);
+  writer.clear({ headers: ["referer", "user-agent", "x-request-id"], user: true, protocol: true });
+  const reader = new InflightTable(memory);
+  const auth = `Basic ${btoa("bob:secret")}`;
+  const headers = new Headers({ "user-agent": "ua/1", "x-request-id": "r1", authorization: auth });
+  writer.request(2, "GET", "http://h/a", "127.0.0.1", 5, 1, headers, true);
+  const fields = (r = reader.at(2)!) => [r.protocol, r.headers, r.user];
+  // No referer: none named; the user without the password, which the table never holds.
+  assert.deepEqual(fields(), ["HTTP/1.0", [["user-agent", "ua/1"], ["x-request-id", "r1"]], "bob"]);
+  assert.ok(!new TextDecoder().decode(memory).includes(btoa("bob:secret").slice(4)));
+  // The same request again, then one that changes some fields and drops others.
+  writer.request(2, "GET", "http://h/a", "127.0.0.1", 5, 2, headers, true);
+  assert.deepEqual(fields(), ["HTTP/1.0", [["user-agent", "ua/1"], ["x-request-id", "r1"]], "bob"]);
+  const long = "L".repeat(1000);
+  writer.request(2, "GET", "http://h/a", "127.0.0.1", 5, 3, new Headers({ referer: long }), false);
+  const [protocol, kept, user] = fields();
+  assert.equal(protocol, "HTTP/1.1");
+  assert.equal(user, undefined);
+  // A long value is cut to its share of the entry (three headers and the user: 127 bytes).
+  assert.deepEqual(kept, [["referer", long.slice(0, 125)]]);
+  // put() names no fields; an entry of a table without fields has none either.
+  writer.put(2, "GET", "/b", "unix", 4);
+  assert.deepEqual(fields(), [undefined, [], undefined]);
+  writer.clear();
+  writer.request(0, "GET", "http://h/a", "127.0.0.1", 5, 1, headers, true);
+  assert.deepEqual(fields(reader.at(0)), [undefined, undefined, undefined]);
 });
 
 Deno.test("describeInflight() cuts the query to 64 characters and gives seconds", () => {

@@ -21,7 +21,7 @@ Deno.test({
     let next = 100;
     const inner: InnerWatch = {
       opened: () => next++,
-      started: (tag, entry) => void heard.push([tag, entry]),
+      started: (tag, _http10, entry) => void heard.push([tag, entry]),
       answering: () => true,
       finished: () => {},
       closed: () => {},

@@ -53,7 +53,7 @@ Deno.test("SlotReader claims a request the app has not begun answering, once", (
   withClock((clock) => {
     const { writer, reader, socket } = pair();
     const tag = writer.opened(socket(7));
-    writer.started(tag, 3);
+    writer.started(tag, false, 3);
     clock.ms = 1500;
     // With the in-flight table's entry that names the request.
     assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 1500, entry: 3, inApp: false }]);
@@ -245,14 +245,14 @@ Deno.test("SlotReader.cutOff(): the thread takes what is left and learns what th
     const behind = writer.opened(socket(8));
     const later = writer.opened(socket(9));
     const answering = writer.opened(socket(10));
-    writer.started(hung, 0);
-    writer.started(behind, 1);
-    writer.started(answering, 3);
+    writer.started(hung, false, 0);
+    writer.started(behind, false, 1);
+    writer.started(answering, false, 3);
     writer.answering(answering);
     // THREAD TIMEOUT: the process answers the two running requests.
     assert.equal(reader.claimAll().length, 2);
     // A later request, then the drain's deadline on the thread's side (its own reader).
-    writer.started(later, 2);
+    writer.started(later, false, 2);
     const own = new SlotReader(buffer, ORIGIN);
     assert.deepEqual([...own.cutOff()].sort(), [0, 1]);
     // The later one is the thread's now: the process claims nothing more.
@@ -333,7 +333,7 @@ Deno.test("SlotWriter tells the request the app has from those waiting for it (l
   const tags = [7, 8, 9].map((fd) => writer.opened(socket(fd)));
   for (const tag of tags) {
     // The HTTP layer: the start, then the handler, in one go.
-    writer.started(tag, -1);
+    writer.started(tag, false, -1);
     answers.push(Promise.resolve(handler(new Request("http://x/"), info)));
   }
   await Promise.resolve();
@@ -348,7 +348,7 @@ Deno.test("SlotWriter tells the request the app has from those waiting for it (l
   await new Promise((resolve) => setTimeout(resolve, 0));
   // The next request of the first connection waits: its mark is not the old one's.
   writer.finished(tags[0]);
-  writer.started(tags[0], -1);
+  writer.started(tags[0], false, -1);
   answers.push(Promise.resolve(handler(new Request("http://x/"), info)));
   assert.deepEqual(reader.claimAll().map((c) => [c.fd, c.inApp]), [[7, false]]);
   while (gates.length) {

@@ -35,6 +35,7 @@ import { onUncaught } from "../src/worker/uncaught.ts";
 import { SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 import { answerClaimedRequests, answerUnadopted } from "../src/worker/thread_answers.ts";
 import { InflightTable } from "../src/ipc/inflight.ts";
+import { accessInflightFields } from "../src/ipc/inflight_fields.ts";
 import { logCutOff } from "../src/ipc/inflight_report.ts";
 import {
   countDropped,
@@ -209,6 +210,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const inflight = new InflightWatch(table, {
     inner: slots,
     flush: log.accessEnabled ? () => log.flushAccess() : undefined,
+    fields: accessInflightFields(log, config),
   });
   const counting = config.metrics_bind || controlSocketPath(config);
   const counters = counting ? new Float64Array(message.counters) : undefined;

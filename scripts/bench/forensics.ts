@@ -47,6 +47,9 @@ access log off and on; the same PATH twice is the control.
 --new-args "ARGS"      adds ARGS to the new one's command line (e.g. the cost of
                        "--metrics-bind 127.0.0.1:0", with --base .)
 --args "ARGS"          adds ARGS to both (e.g. "--reuse-port")
+--header "NAME: VALUE" wrk sends it with every request (repeatable: e.g. a browser's
+                       User-Agent and Referer, which the default access format shows
+                       and an in-flight entry then keeps)
 --log off|on           one access-log mode; --only bun|deno one worker runtime
 --rounds N (9), --duration SECONDS (2)
 `;
@@ -59,6 +62,7 @@ interface Options {
   target: "binary" | "deno";
   nextArgs: string[];
   args: string[];
+  headers: string[];
   logs: string[];
   runtimes: string[];
   rounds: number;
@@ -77,6 +81,7 @@ function parse(argv: string[]): Options {
     runtimes: ["bun", "deno"],
     nextArgs: [] as string[],
     args: [] as string[],
+    headers: [] as string[],
     logs: ["off", "on"],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -91,6 +96,7 @@ function parse(argv: string[]): Options {
     else if (argv[i] === "--target" && (v === "binary" || v === "deno")) o.target = v, i++;
     else if (argv[i] === "--new-args" && v) o.nextArgs = v.split(/\s+/).filter(Boolean), i++;
     else if (argv[i] === "--args" && v) o.args = v.split(/\s+/).filter(Boolean), i++;
+    else if (argv[i] === "--header" && v) o.headers.push(v), i++;
     else if (argv[i] === "--log" && (v === "off" || v === "on")) o.logs = [v], i++;
     else if (argv[i] === "--only" && (v === "bun" || v === "deno")) o.runtimes = [v], i++;
     else if (argv[i] === "--rounds" && Number(v) >= 1) o.rounds = Number(v), i++;
@@ -164,7 +170,10 @@ async function row(o: Options, label: string, args: string[], pair: Pair): Promi
   const base = await startServer(o, o.base, args, `base ${label}`, pair.baseEnv);
   const next = await startServer(o, o.next, [...args, ...pair.nextArgs], `new ${label}`);
   const load = (s: Server) =>
-    runWrk(wrkArgs(s.url, { connections: 32, seconds: o.duration }), o.duration);
+    runWrk(
+      wrkArgs(s.url, { connections: 32, seconds: o.duration, headers: o.headers }),
+      o.duration,
+    );
   try {
     await Promise.all([load(base), load(next)]);
     const ratios: number[] = [];

@@ -158,7 +158,7 @@ export class Exchange {
     this.refused = false;
     this.answeredElsewhere = false;
     if (this.options.onRequestDone !== undefined) this.started = performance.now();
-    this.options.watch?.started(this.host.tag);
+    this.options.watch?.started(this.host.tag, (flags & F_HTTP10) !== 0);
   }
 
   /**

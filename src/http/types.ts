@@ -47,8 +47,8 @@ export interface RequestDetails {
 export interface ExchangeWatch {
   /** A connection starts; returns the tag the calls below get for it. */
   opened(socket: Socket): number;
-  /** The app is given a request of the connection. */
-  started(tag: number): void;
+  /** The app is given a request of the connection (`http10`: an HTTP/1.0 one). */
+  started(tag: number, http10?: boolean): void;
   /** Its response is about to be written; false: it was answered elsewhere, drop it. */
   answering(tag: number): boolean;
   /** The exchange is over (the connection may take another). */

@@ -2,16 +2,60 @@
 // whoever must name them when its event loop is stuck: the master reads a worker's table from
 // the scoreboard (WORKER TIMEOUT, and the access line of a killed request), the gthread process
 // a thread's (THREAD TIMEOUT). Plain bytes, so no JavaScript has to run on the stuck side.
+// Besides the request line an entry keeps what the access-log format shows of the request
+// (InflightFields), so that the access line written for it reads as the app's would have.
+
+import { basicAuthUser } from "../log/access_format.ts";
 
 /** Requests named per table; more in flight are only counted. */
 export const INFLIGHT_ENTRIES = 32;
-const ENTRY_BYTES = 256;
-const HEADER_BYTES = 64;
+// The request line's part of an entry, then the part for the format's fields (FIELDS_AT).
+const LINE_BYTES = 256;
+const FIELDS_BYTES = 512;
+const ENTRY_BYTES = LINE_BYTES + FIELDS_BYTES;
+const HEADER_BYTES = 512;
 /** Bytes of one table. */
 export const INFLIGHT_BYTES = HEADER_BYTES + INFLIGHT_ENTRIES * ENTRY_BYTES;
 
-// Header: int32 requests in flight without an entry (overflow).
+// Header: int32 requests in flight without an entry (overflow); then what the entries' fields
+// are, written by the owner at clear() so that a reader needs no access-log format of its own
+// (the master's may be a reload newer than the worker's): uint8 flags (KEEP_*), uint8 values
+// per entry, uint16 length of the header names, and the names, "\n" between them.
 const OVERFLOW = 0;
+const FLAGS = 4;
+const VALUES = 5;
+const NAMES_LEN = 6;
+const NAMES_AT = 8;
+const NAMES_MAX = HEADER_BYTES - NAMES_AT;
+const KEEP_PROTOCOL = 1;
+const KEEP_USER = 2;
+// At most this many values per entry, so that each has a useful share of FIELDS_BYTES.
+const VALUES_MAX = 12;
+// Entry fields part: uint8 protocol (PROTOCOLS; 0 = not kept), a byte unused, then the values
+// (the headers in order, then the user), each in an equal share of the part: uint16 length
+// (ABSENT: no such header), then its bytes. A longer value is cut to its share (with the
+// default format's referer and user agent, 253 bytes each; a User-Agent rarely needs more,
+// and the access line must not cost the hot path more than one copy of a few hundred bytes).
+const PROTOCOL = LINE_BYTES;
+const VALUES_AT = LINE_BYTES + 2;
+const ABSENT = 0xffff;
+const PROTOCOLS = ["", "HTTP/1.0", "HTTP/1.1"] as const;
+
+/**
+ * What an entry keeps of a request besides its line, for its access line (the request-side atoms
+ * of the access-log format: src/ipc/inflight_fields.ts).
+ */
+export interface InflightFields {
+  /** Request headers, lower-case (`%(f)s` referer, `%(a)s` user-agent, `%({name}i)s`). */
+  headers: readonly string[];
+  /** The Basic-auth user from Authorization (`%(u)s`). */
+  user: boolean;
+  /** Whether HTTP/1.0 or HTTP/1.1 (`%(r)s`, `%(H)s`). */
+  protocol: boolean;
+}
+
+/** No field kept: the access log is off, or its format shows nothing of the request's. */
+export const NO_INFLIGHT_FIELDS: InflightFields = { headers: [], user: false, protocol: false };
 // Entry: float64 start (ms since the epoch, 0 = free; written last, cleared first, so a reader
 // never takes a half-written entry for a whole one), then byte lengths (the target's uint16
 // little-endian) and the bytes.
@@ -24,7 +68,7 @@ const METHOD_MAX = 16;
 const CLIENT_AT = 32;
 const CLIENT_MAX = 56;
 const TARGET_AT = 88;
-const TARGET_MAX = ENTRY_BYTES - TARGET_AT;
+const TARGET_MAX = LINE_BYTES - TARGET_AT;
 
 /** One request in flight, as a reader sees it. */
 export interface InflightRequest {
@@ -35,6 +79,12 @@ export interface InflightRequest {
   client: string;
   /** When the app was given the request, ms since the epoch. */
   start: number;
+  /** What the table keeps of its protocol (InflightFields.protocol), if it does. */
+  protocol?: "HTTP/1.0" | "HTTP/1.1";
+  /** The kept headers it came with (cut to their share of the entry), lower-case names. */
+  headers?: [string, string][];
+  /** Its Basic-auth user, when kept and it sent one. */
+  user?: string;
   /** Its entry in the table. */
   entry: number;
   /**
@@ -60,6 +110,16 @@ export class InflightTable {
   #hosts: (string | undefined)[] = [];
   #ports: number[] = [];
   #urls: (string | undefined)[] = [];
+  // The fields the owner keeps (clear()): header names, the user, the protocol; values per entry
+  // and the bytes of each one's share. Each entry's last values, as above (per entry, per value;
+  // the user's by the Authorization it came from).
+  #names: readonly string[] = [];
+  #user = false;
+  #protocol = false;
+  #values = 0;
+  #share = 0;
+  #last: (string | null | undefined)[] = [];
+  #auths: (string | null | undefined)[] = [];
 
   constructor(memory: Uint8Array) {
     if (memory.length < INFLIGHT_BYTES) throw new RangeError("in-flight table too small");
@@ -69,13 +129,39 @@ export class InflightTable {
     this.#f64 = new Float64Array(memory.buffer, memory.byteOffset, INFLIGHT_BYTES / 8);
   }
 
-  /** Empties the table (its owner, before use). */
-  clear(): void {
-    this.#bytes.fill(0, 0, INFLIGHT_BYTES);
+  /**
+   * Empties the table (its owner, before use); its entries keep `fields` of each request from
+   * then on. Header names past VALUES_MAX values or NAMES_MAX bytes are left out (their atoms
+   * read `-` in the lines written from the table).
+   */
+  clear(fields: InflightFields = NO_INFLIGHT_FIELDS): void {
+    const bytes = this.#bytes;
+    bytes.fill(0, 0, INFLIGHT_BYTES);
     this.#methods = [];
     this.#hosts = [];
     this.#ports = [];
     this.#urls = [];
+    this.#last = [];
+    this.#auths = [];
+    const names: string[] = [];
+    let length = 0;
+    for (const name of fields.headers) {
+      const add = (names.length ? 1 : 0) + name.length;
+      if (names.length + (fields.user ? 1 : 0) === VALUES_MAX || length + add > NAMES_MAX) break;
+      if (names.length) bytes[NAMES_AT + length] = 0x0a;
+      ascii(bytes, NAMES_AT + length + add - name.length, name, 0, name.length);
+      names.push(name);
+      length += add;
+    }
+    this.#names = names;
+    this.#user = fields.user;
+    this.#protocol = fields.protocol;
+    this.#values = names.length + (fields.user ? 1 : 0);
+    this.#share = this.#values ? Math.floor((FIELDS_BYTES - 2) / this.#values) : 0;
+    bytes[FLAGS] = (fields.protocol ? KEEP_PROTOCOL : 0) | (fields.user ? KEEP_USER : 0);
+    bytes[VALUES] = this.#values;
+    bytes[NAMES_LEN] = length & 0xff;
+    bytes[NAMES_LEN + 1] = length >> 8;
   }
 
   /** Writes entry `index` (0 ≤ index < INFLIGHT_ENTRIES): the request and its start. */
@@ -87,13 +173,20 @@ export class InflightTable {
     bytes[at + METHOD_LEN] = ascii(bytes, at + METHOD_AT, method, 0, METHOD_MAX);
     bytes[at + CLIENT_LEN] = writeClient(bytes, at + CLIENT_AT, client, -1);
     writeTarget(bytes, at, target, 0);
+    // No fields: what request() left there is not this request's.
+    bytes[at + PROTOCOL] = 0;
+    for (let i = 0, v = at + VALUES_AT; i < this.#values; i++, v += this.#share) {
+      this.#last[index * this.#values + i] = undefined;
+      this.#auths[index] = undefined;
+      this.#value(v, null);
+    }
     this.#f64[at / 8] = start;
   }
 
   /**
    * put() for the hot path, without building strings: the target is `url`'s path and query
    * (a Request's url is absolute), the client `host`, then `:port` unless `port` < 0 (an IPv6
-   * host is bracketed).
+   * host is bracketed); the fields clear() named from `headers` and `http10`.
    */
   request(
     index: number,
@@ -102,6 +195,8 @@ export class InflightTable {
     host: string,
     port: number,
     start: number,
+    headers?: Headers,
+    http10 = false,
   ): void {
     const at = HEADER_BYTES + index * ENTRY_BYTES;
     const f64 = at / 8;
@@ -121,7 +216,39 @@ export class InflightTable {
       const path = url.indexOf("/", url.indexOf("//") + 2);
       writeTarget(bytes, at, path < 0 ? "/" : url, path < 0 ? 0 : path);
     }
+    if (this.#protocol) bytes[at + PROTOCOL] = http10 ? 1 : 2;
+    if (this.#values !== 0 && headers !== undefined) this.#fields(at, index, headers);
     this.#f64[f64] = start;
+  }
+
+  // The values of entry `index` (at `at`), each rewritten only when it differs from its last.
+  #fields(at: number, index: number, headers: Headers): void {
+    const names = this.#names;
+    const last = this.#last;
+    const base = index * this.#values;
+    let v = at + VALUES_AT;
+    for (let i = 0; i < names.length; i++, v += this.#share) {
+      const value = headers.get(names[i]);
+      if (value !== last[base + i]) {
+        last[base + i] = value;
+        this.#value(v, value);
+      }
+    }
+    if (this.#user) {
+      const auth = headers.get("authorization");
+      if (auth !== this.#auths[index]) {
+        this.#auths[index] = auth;
+        this.#value(v, auth === null ? null : basicAuthUser(auth));
+      }
+    }
+  }
+
+  // One value at `v`: its length (ABSENT for null), then its bytes, cut to its share.
+  #value(v: number, value: string | null): void {
+    const bytes = this.#bytes;
+    const length = value === null ? ABSENT : ascii(bytes, v + 2, value, 0, this.#share - 2);
+    bytes[v] = length & 0xff;
+    bytes[v + 1] = length >> 8;
   }
 
   /** Frees entry `index`. */
@@ -154,13 +281,37 @@ export class InflightTable {
     const bytes = this.#bytes;
     const text = (from: number, length: number) =>
       decoder.decode(bytes.subarray(at + from, at + from + length));
-    return {
+    const request: InflightRequest = {
       method: text(METHOD_AT, bytes[at + METHOD_LEN]),
       client: text(CLIENT_AT, bytes[at + CLIENT_LEN]) || "-",
       target: text(TARGET_AT, this.#view.getUint16(at + TARGET_LEN, true)),
       start,
       entry: index,
     };
+    const flags = bytes[FLAGS];
+    const protocol = PROTOCOLS[bytes[at + PROTOCOL]];
+    if (flags & KEEP_PROTOCOL && protocol) request.protocol = protocol;
+    const values = Math.min(bytes[VALUES], VALUES_MAX);
+    if (values === 0) return request;
+    const namesLength = Math.min(this.#view.getUint16(NAMES_LEN, true), NAMES_MAX);
+    const names = namesLength
+      ? decoder.decode(bytes.subarray(NAMES_AT, NAMES_AT + namesLength)).split("\n")
+      : [];
+    const share = Math.floor((FIELDS_BYTES - 2) / values);
+    const value = (i: number) => {
+      const length = this.#view.getUint16(at + VALUES_AT + i * share, true);
+      return length === ABSENT
+        ? null
+        : text(VALUES_AT + i * share + 2, Math.min(length, share - 2));
+    };
+    request.headers = [];
+    for (let i = 0; i < names.length && i < values; i++) {
+      const header = value(i);
+      if (header !== null) request.headers.push([names[i], header]);
+    }
+    const user = flags & KEEP_USER && names.length < values ? value(names.length) : null;
+    if (user !== null && user !== "-") request.user = user;
+    return request;
   }
 }
 

@@ -48,6 +48,13 @@ export function requestLines(
   return lines;
 }
 
+/** A client as an entry names it: `1.2.3.4:5`, `[::1]:5`, `unix` (remoteOf() reads it back). */
+export function clientOf(remote: RemoteAddr): string {
+  if (remote.transport === "unix") return "unix";
+  const host = remote.hostname.includes(":") ? `[${remote.hostname}]` : remote.hostname;
+  return `${host}:${remote.port}`;
+}
+
 /** The client of an entry (`1.2.3.4:5`, `[::1]:5`, `unix`) as the access log's peer. */
 function remoteOf(client: string): RemoteAddr {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(client);
@@ -55,41 +62,65 @@ function remoteOf(client: string): RemoteAddr {
   return { transport: "unix", hostname: "", port: 0 };
 }
 
-function requestOf(method: string, target: string): Request {
+/**
+ * The header fields the entry kept of `request` (InflightFields), as received; its user as the
+ * Authorization that names it, without the password the entry never kept.
+ */
+function headersOf(request: InflightRequest): [string, string][] {
+  const headers = request.headers ?? [];
+  if (request.user === undefined) return headers;
+  return [...headers, ["authorization", `Basic ${btoa(`${request.user}:`)}`]];
+}
+
+function requestOf(method: string, target: string, fields: [string, string][]): Request {
   const url = `http://localhost${target.startsWith("/") ? target : "/"}`;
+  let headers: Headers;
   try {
-    const request = new Request(url, { method });
+    headers = new Headers(fields);
+  } catch {
+    // A value the table cut mid-way may not be one Headers takes; the line reads rawHeaders.
+    headers = new Headers();
+  }
+  try {
+    const request = new Request(url, { method, headers });
     // Bun's Request makes a method it does not know GET; the line says the one the client sent.
     if (request.method === method) return request;
   } catch {
     // CONNECT, TRACE and TRACK cannot be made into a Request.
   }
   // The access line needs only these.
-  return { method, url, headers: new Headers() } as unknown as Request;
+  return { method, url, headers } as unknown as Request;
 }
 
 /**
  * Writes the access-log line of each request a stuck worker or thread had in flight, with the
- * status it got (`statuses[i]`, else KILLED_STATUS).
+ * status it got (`statuses[i]`, else KILLED_STATUS), and what its entry kept of its headers,
+ * user and protocol (the master, the gthread process and a worker at the graceful deadline
+ * alike). `pid`: the worker that had them, when another process writes (`%(p)s`).
  */
 export function logInflightAccess(
   log: Logger,
   requests: InflightRequest[],
   now: number,
   statuses: number[] = [],
+  pid?: number,
 ): void {
   requests.forEach((request, i) => {
+    const headers = headersOf(request);
     log.access({
-      request: request.request ?? requestOf(request.method, request.target),
+      request: request.request ?? requestOf(request.method, request.target, headers),
       response: new Response(null, { status: statuses[i] ?? KILLED_STATUS }),
       details: {
         remote: remoteOf(request.client),
-        protocol: request.lineUnknown ? "-" : "HTTP/1.1",
+        // A table that keeps no protocol: the format shows none, and HTTP/1.1 is the likely one.
+        protocol: request.lineUnknown ? "-" : request.protocol ?? "HTTP/1.1",
         target: request.target,
         bodyBytes: 0,
+        rawHeaders: headers,
       },
       durationMs: Math.max(0, now - request.start),
       end: new Date(now),
+      ...(pid === undefined ? {} : { pid }),
     });
   });
 }

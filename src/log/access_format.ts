@@ -23,6 +23,11 @@ export interface AccessEntry {
   durationMs: number;
   /** When the response finished. */
   end: Date;
+  /**
+   * The worker that had the request, when another process writes its line (the master, for a
+   * worker it killed or that died under it): `%(p)s`. @default this process
+   */
+  pid?: number;
 }
 
 // The setting's default, defined with the settings (which may not import src/log/).
@@ -86,8 +91,8 @@ function responseHeader(key: string): (e: AccessEntry) => string {
   return app;
 }
 
-function basicUser(e: AccessEntry): string {
-  const auth = requestHeader(e, "authorization");
+/** The user of an Authorization header's Basic credentials, `-` for none (gunicorn's `u`). */
+export function basicAuthUser(auth: string): string {
   if (!/^basic /i.test(auth)) return "-";
   try {
     const decoded = atob(auth.slice(6).trim());
@@ -125,7 +130,7 @@ const ATOMS: Record<string, readonly Part[]> = {
   // gunicorn reports an empty REMOTE_ADDR for unix sockets.
   h: [text((e) => e.details.remote.transport === "unix" ? "" : e.details.remote.hostname || "-")],
   l: ["-"],
-  u: [text(basicUser)],
+  u: [text((e) => basicAuthUser(requestHeader(e, "authorization")))],
   t: [{ kind: "time", take: (e) => e.end.getTime() }],
   r: [METHOD, " ", text((e) => e.details.target), " ", PROTOCOL],
   m: [METHOD],
@@ -141,7 +146,7 @@ const ATOMS: Record<string, readonly Part[]> = {
   M: [int((e) => Math.floor(e.durationMs))],
   D: [int((e) => Math.floor(e.durationMs * 1000))],
   L: [text((e) => (e.durationMs / 1000).toFixed(6))],
-  p: [text(() => `<${process.pid}>`)],
+  p: [text((e) => `<${e.pid ?? process.pid}>`)],
 };
 
 function atomParts(name: string): readonly Part[] {
@@ -170,7 +175,7 @@ function partList(): { parts: Part[]; add: (part: Part) => void } {
 }
 
 // As Python's `%`: `%%` is a literal `%` (so `%%(s)s` is no atom), `%(name)s` an atom.
-const ATOM_PATTERN = /%%|%\(([^)]+)\)[sd]/g;
+export const ATOM_PATTERN = /%%|%\(([^)]+)\)[sd]/g;
 
 /** The format's literals and atoms as one list of parts, neighbouring literals joined. */
 function parseFormat(format: string): Part[] {

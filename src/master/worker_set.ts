@@ -150,7 +150,7 @@ export class WorkerSet {
       const access = await open(config);
       access.writeFormattedAccess(waiting, worker.pid);
       const statuses = worker.aborted ? [] : requests.map(() => DIED_STATUS);
-      logInflightAccess(access, requests, Date.now(), statuses);
+      logInflightAccess(access, requests, Date.now(), statuses, worker.pid);
       await access.close();
     } catch (error) {
       log.error(`Cannot write the access log: ${(error as Error).message}`);

@@ -6,7 +6,13 @@
 import type { Socket } from "node:net";
 import type { FetchHandler, ServeInfo } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
-import { INFLIGHT_ENTRIES, type InflightRequest, type InflightTable } from "../ipc/inflight.ts";
+import {
+  INFLIGHT_ENTRIES,
+  type InflightFields,
+  type InflightRequest,
+  type InflightTable,
+} from "../ipc/inflight.ts";
+import { clientOf } from "../ipc/inflight_report.ts";
 
 /**
  * Date.now() read once per CLOCK_MS by a timer, not per request: a start time this coarse is
@@ -44,11 +50,13 @@ export interface InflightWatchOptions {
    * `started` also hears which table entry names the request (-1: none, only counted).
    */
   inner?: InnerWatch;
+  /** What each entry keeps of its request besides its line (src/ipc/inflight_fields.ts). */
+  fields?: InflightFields;
 }
 
 /** An ExchangeWatch told at each start which entry of the table names the request. */
 export interface InnerWatch extends ExchangeWatch {
-  started(tag: number, entry?: number): void;
+  started(tag: number, http10?: boolean, entry?: number): void;
 }
 
 /** The ExchangeWatch and handler wrapper that keep `table` up to date. */
@@ -67,6 +75,10 @@ export class InflightWatch implements ExchangeWatch {
   #next = 0;
   /** The connection whose request the app is being handed (started() then the handler). */
   #current = -1;
+  /** Whether that request is HTTP/1.0. */
+  #http10 = false;
+  /** Whether entries keep request headers (the handler then reads them). */
+  readonly #headers: boolean;
   #flushedThisTurn = false;
   readonly #clock = new CoarseClock();
   readonly #newTurn = () => {
@@ -77,7 +89,8 @@ export class InflightWatch implements ExchangeWatch {
     this.#table = table;
     this.#flush = options.flush;
     this.#inner = options.inner;
-    table.clear();
+    this.#headers = (options.fields?.headers.length ?? 0) > 0 || options.fields?.user === true;
+    table.clear(options.fields);
   }
 
   opened(socket: Socket): number {
@@ -86,12 +99,13 @@ export class InflightWatch implements ExchangeWatch {
     return tag;
   }
 
-  started(tag: number): void {
+  started(tag: number, http10 = false): void {
     this.#flushOnce();
     this.#end(tag);
     // The entry is named as the handler gets the request, right after (wrap()).
-    this.#inner?.started(this.#innerTag[tag], tag < INFLIGHT_ENTRIES ? tag : -1);
+    this.#inner?.started(this.#innerTag[tag], http10, tag < INFLIGHT_ENTRIES ? tag : -1);
     this.#current = tag;
+    this.#http10 = http10;
     if (tag >= INFLIGHT_ENTRIES) {
       this.#state[tag] = COUNTED;
       this.#table.overflow(1);
@@ -119,8 +133,8 @@ export class InflightWatch implements ExchangeWatch {
       const tag = this.#current;
       if (tag >= 0) {
         this.#current = -1;
-        if (tag < INFLIGHT_ENTRIES) this.#name(tag, request, info);
-        else this.#keep(tag, request, info);
+        if (tag < INFLIGHT_ENTRIES) this.#name(tag, request, info, this.#http10);
+        else this.#keep(tag, request, info, this.#http10);
       }
       return handler(request, info);
     };
@@ -135,11 +149,12 @@ export class InflightWatch implements ExchangeWatch {
       this.#flushOnce();
       const tag = this.#take();
       if (tag < INFLIGHT_ENTRIES) {
-        this.#name(tag, request, info);
+        // The runtime's own server: its access lines say HTTP/1.1 too (src/worker/async.ts).
+        this.#name(tag, request, info, false);
       } else {
         this.#state[tag] = COUNTED;
         this.#table.overflow(1);
-        this.#keep(tag, request, info);
+        this.#keep(tag, request, info, false);
       }
       let result;
       try {
@@ -160,7 +175,7 @@ export class InflightWatch implements ExchangeWatch {
     };
   }
 
-  #name(tag: number, request: Request, info: ServeInfo): void {
+  #name(tag: number, request: Request, info: ServeInfo, http10: boolean): void {
     const remote = info.remoteAddr;
     const unix = remote.transport === "unix";
     this.#table.request(
@@ -170,6 +185,8 @@ export class InflightWatch implements ExchangeWatch {
       unix ? "unix" : remote.hostname,
       unix ? -1 : remote.port,
       this.#clock.now,
+      this.#headers ? request.headers : undefined,
+      http10,
     );
     this.#state[tag] = NAMED;
   }
@@ -179,21 +196,16 @@ export class InflightWatch implements ExchangeWatch {
     return [...this.#overflow.values()].sort((a, b) => a.start - b.start);
   }
 
-  #keep(tag: number, request: Request, info: ServeInfo): void {
-    const remote = info.remoteAddr;
-    const client = remote.transport === "unix"
-      ? "unix"
-      : `${
-        remote.hostname.includes(":") ? `[${remote.hostname}]` : remote.hostname
-      }:${remote.port}`;
+  #keep(tag: number, request: Request, info: ServeInfo, http10: boolean): void {
     const url = new URL(request.url);
     this.#overflow.set(tag, {
       method: request.method,
       target: url.pathname + url.search,
-      client,
+      client: clientOf(info.remoteAddr),
       start: this.#clock.now,
       entry: -1,
       request,
+      protocol: http10 ? "HTTP/1.0" : "HTTP/1.1",
     });
   }
 

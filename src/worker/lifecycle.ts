@@ -24,6 +24,7 @@ import { releaseListeners } from "../net/release_listeners.ts";
 import { processTitle } from "../process_title.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Scoreboard } from "../ipc/scoreboard.ts";
+import { accessInflightFields } from "../ipc/inflight_fields.ts";
 import { logCutOff } from "../ipc/inflight_report.ts";
 import {
   countDropped,
@@ -147,7 +148,9 @@ export class Worker {
       // Bench-only (scripts/bench/forensics.ts; docs/architecture.md): the forensics' cost is
       // measured against this same build without them.
       if (process.env.APPSERVE_BENCH_NO_FORENSICS !== "1") {
-        this.#inflight = new InflightWatch(this.#board.inflight(slot));
+        this.#inflight = new InflightWatch(this.#board.inflight(slot), {
+          fields: accessInflightFields(this.#log, this.#config),
+        });
         // The access lines wait where the master writes them out should this loop get stuck.
         this.#log.shareAccessLines(this.#board.pendingAccess(slot));
       } else {

@@ -125,8 +125,11 @@ export class SlotWriter implements ExchangeWatch {
     return -1;
   }
 
-  /** `entry`: the in-flight table entry that names the request (InflightWatch), -1 for none. */
-  started(tag: number, entry = -1): void {
+  /**
+   * `entry`: the in-flight table entry that names the request (InflightWatch), -1 for none. Its
+   * protocol is the table's.
+   */
+  started(tag: number, _http10 = false, entry = -1): void {
     this.#exchanges++;
     this.#current = tag;
     if (tag < 0) return;

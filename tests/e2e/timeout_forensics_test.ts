@@ -623,3 +623,123 @@ e2e(
     }
   },
 );
+
+// The access lines appserve writes itself for requests the app could not answer (WORKER TIMEOUT,
+// a worker that died, the graceful cut-off, THREAD TIMEOUT) show what the format asks of the
+// request, as the app's own lines do: its referer, user agent, headers, Basic user, protocol,
+// and the pid of the worker that had it (the master writes some of them).
+const TRACED = '%(h)s %(u)s %(p)s "%(r)s" %(s)s "%(f)s" "%(a)s" rid=%({x-request-id}i)s';
+const tracing = (rid: string) => ({
+  "user-agent": "probe/1.0",
+  referer: "http://ref.example/from",
+  "x-request-id": rid,
+  authorization: `Basic ${btoa("bob:x")}`,
+});
+
+/** The line TRACED gives a request `tracing(rid)` sent to `target`. */
+function traced(target: string, status: number, pid: string, rid: string, protocol = "1.1") {
+  const escaped = target.replace(/[?.]/g, "\\$&");
+  return new RegExp(
+    `^127\\.0\\.0\\.1 bob <${pid}> "GET ${escaped} HTTP/${protocol.replace(".", "\\.")}" ` +
+      `${status} "http://ref\\.example/from" "probe/1\\.0" rid=${rid}$`,
+  );
+}
+
+/** The one line of `lines` that names `path`. */
+function lineOf(lines: string[], path: string): string {
+  const found = lines.filter((line) => line.includes(` ${path}`));
+  assert.equal(found.length, 1, lines.join("\n"));
+  return found[0];
+}
+
+e2e(
+  "WORKER TIMEOUT's access line carries the request's headers, user, protocol and worker pid",
+  async (target) => {
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "-t", "2", "--access-logformat", TRACED, "-b", "127.0.0.1:0"],
+    ]);
+    try {
+      // A normal request's line first: the killed one's must read the same.
+      await get(`${url}/fast`, { headers: tracing("n1") });
+      await eventually(() => ours().length === 1, "the normal line");
+      const pid = String(pidOf(await get(url)));
+      assert.match(ours()[0], traced("/fast", 200, pid, "n1"));
+      // HTTP/1.0, on its own connection.
+      const socket = await rawConnect(Number(new URL(url).port));
+      socket.on("error", () => {});
+      const head = Object.entries(tracing("k1")).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      socket.write(`GET /spin?ms=600000 HTTP/1.0\r\nHost: x\r\n${head}\r\n`);
+      await server.waitFor(new RegExp(`WORKER TIMEOUT \\(pid:${pid}\\)`));
+      await eventually(() => ours().some((l) => l.includes("/spin")), "the 504's line");
+      assert.match(lineOf(ours(), "/spin"), traced("/spin?ms=600000", 504, pid, "k1", "1.0"));
+      socket.destroy();
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
+e2e(
+  "a dead worker's 502 access line carries the request's headers, user and worker pid",
+  async (target) => {
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "--access-logformat", TRACED, "-b", "127.0.0.1:0"],
+    ]);
+    try {
+      const pid = String(pidOf(await get(url)));
+      await get(`${url}/exit?code=7`, { headers: tracing("d1") }).catch(() => null);
+      await server.waitFor(new RegExp(`Worker \\(pid:${pid}\\) exited with code 7`));
+      await eventually(() => ours().some((l) => l.includes("/exit")), "the 502's line");
+      assert.match(lineOf(ours(), "/exit"), traced("/exit?code=7", 502, pid, "d1"));
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
+for (const [variant, args] of CUT_OFF_VARIANTS) {
+  e2e(
+    `a request cut off at the graceful timeout: its access line carries its headers, user and ` +
+      `pid (${variant})`,
+    async (target) => {
+      const { server, url, ours, remove } = await loggedServer(target, [
+        ...["-w", "1", "--graceful-timeout", "1", "--access-logformat", TRACED, ...args],
+        ...["-b", `127.0.0.1:${await freePort()}`],
+      ]);
+      try {
+        const pid = String(pidOf(await get(url)));
+        const slow = get(`${url}/slow?ms=3000&tell`, { headers: tracing("c1") }).catch(() => 0);
+        await server.waitFor(/slow began: /);
+        server.signal("SIGTERM");
+        assert.equal((await server.exited).code, 0);
+        await slow;
+        assert.match(lineOf(ours(), "/slow"), traced("/slow?ms=3000&tell", 504, pid, "c1"));
+      } finally {
+        await server.stop();
+        remove();
+      }
+    },
+  );
+}
+
+e2e(
+  "THREAD TIMEOUT's access line carries the request's headers, user and pid",
+  async (target) => {
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "-k", "gthread", "--threads", "2", "-t", "3"],
+      ...["--access-logformat", TRACED, "-b", "127.0.0.1:0"],
+    ]);
+    try {
+      const pid = String(pidOf(await get(url)));
+      const answer = await get(`${url}/spin?ms=600000`, { headers: tracing("t1") });
+      assert.equal(answer.status, 504);
+      await eventually(() => ours().some((l) => l.includes("/spin")), "the 504's line");
+      assert.match(lineOf(ours(), "/spin"), traced("/spin?ms=600000", 504, pid, "t1"));
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
