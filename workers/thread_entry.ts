@@ -78,6 +78,8 @@ interface Serving {
   own: SlotReader;
   /** Its requests in flight, and how they are said to be cut off at a drain's deadline. */
   inflight: InflightTable;
+  /** What keeps it, and the requests past its entries. */
+  watch: InflightWatch;
   where: string;
   /** Told to drain: it accepts no more, also on listeners still opening. */
   draining: boolean;
@@ -266,6 +268,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     slots,
     own,
     inflight: table,
+    watch: inflight,
     where: `thread ${message.id} (pid:${process.pid})`,
     draining: false,
     proxyProtocol: config.proxy_protocol,
@@ -347,7 +350,9 @@ async function drain(graceMs: number): Promise<void> {
       const elsewhere = s.own.cutOff();
       const { requests, more } = s.inflight.read();
       const ours = requests.filter((request) => !elsewhere.has(request.entry));
-      logCutOff(s.log, s.where, { requests: ours, more }, graceMs / 1000);
+      // Those past the table the process answered are not told apart: then none is logged here.
+      const overflow = elsewhere.has(-1) ? [] : s.watch.overflow();
+      logCutOff(s.log, s.where, { requests: ours, more }, graceMs / 1000, overflow);
     };
     const closeAll = () =>
       Promise.all(

@@ -92,6 +92,8 @@ export interface InflightRequest {
    * whose head its hung thread read. Its access line says `"- - -"`, claiming no protocol.
    */
   lineUnknown?: boolean;
+  /** The request itself, where the process that holds it writes the line (all its headers). */
+  request?: Request;
 }
 
 const decoder = new TextDecoder();

@@ -48,6 +48,13 @@ export function requestLines(
   return lines;
 }
 
+/** A client as an entry names it: `1.2.3.4:5`, `[::1]:5`, `unix` (remoteOf() reads it back). */
+export function clientOf(remote: RemoteAddr): string {
+  if (remote.transport === "unix") return "unix";
+  const host = remote.hostname.includes(":") ? `[${remote.hostname}]` : remote.hostname;
+  return `${host}:${remote.port}`;
+}
+
 /** The client of an entry (`1.2.3.4:5`, `[::1]:5`, `unix`) as the access log's peer. */
 function remoteOf(client: string): RemoteAddr {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(client);
@@ -101,7 +108,7 @@ export function logInflightAccess(
   requests.forEach((request, i) => {
     const headers = headersOf(request);
     log.access({
-      request: requestOf(request.method, request.target, headers),
+      request: request.request ?? requestOf(request.method, request.target, headers),
       response: new Response(null, { status: statuses[i] ?? KILLED_STATUS }),
       details: {
         remote: remoteOf(request.client),
@@ -120,19 +127,21 @@ export function logInflightAccess(
 
 /**
  * What a worker (or gthread thread) says of the requests it cuts off when `graceSeconds` of
- * graceful stop ran out: a WARNING each, named as WORKER TIMEOUT names them, and its access line.
+ * graceful stop ran out: a WARNING each, named as WORKER TIMEOUT names them (those past the
+ * table counted), and an access line each, `overflow` (those it only counts) included.
  */
 export function logCutOff(
   log: Logger,
   where: string,
   inflight: { requests: InflightRequest[]; more: number },
   graceSeconds: number,
+  overflow: InflightRequest[] = [],
 ): void {
   const now = Date.now();
   for (const line of requestLines(cutOffLead(where, graceSeconds), inflight, now)) {
     log.warning(line);
   }
-  logInflightAccess(log, inflight.requests, now);
+  logInflightAccess(log, [...inflight.requests, ...overflow], now);
 }
 
 /** How each line that names a request cut off at the graceful timeout begins. */

@@ -6,7 +6,13 @@
 import type { Socket } from "node:net";
 import type { FetchHandler, ServeInfo } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
-import { INFLIGHT_ENTRIES, type InflightFields, type InflightTable } from "../ipc/inflight.ts";
+import {
+  INFLIGHT_ENTRIES,
+  type InflightFields,
+  type InflightRequest,
+  type InflightTable,
+} from "../ipc/inflight.ts";
+import { clientOf } from "../ipc/inflight_report.ts";
 
 /**
  * Date.now() read once per CLOCK_MS by a timer, not per request: a start time this coarse is
@@ -61,6 +67,11 @@ export class InflightWatch implements ExchangeWatch {
   readonly #innerTag: number[] = [];
   readonly #free: number[] = [];
   readonly #state: number[] = [];
+  /**
+   * The requests past the table's entries, only counted there: kept here, so that a worker that
+   * cuts them off at its graceful timeout (it can still speak) logs each of them too.
+   */
+  readonly #overflow = new Map<number, InflightRequest>();
   #next = 0;
   /** The connection whose request the app is being handed (started() then the handler). */
   #current = -1;
@@ -93,10 +104,9 @@ export class InflightWatch implements ExchangeWatch {
     this.#end(tag);
     // The entry is named as the handler gets the request, right after (wrap()).
     this.#inner?.started(this.#innerTag[tag], http10, tag < INFLIGHT_ENTRIES ? tag : -1);
-    if (tag < INFLIGHT_ENTRIES) {
-      this.#current = tag;
-      this.#http10 = http10;
-    } else {
+    this.#current = tag;
+    this.#http10 = http10;
+    if (tag >= INFLIGHT_ENTRIES) {
       this.#state[tag] = COUNTED;
       this.#table.overflow(1);
     }
@@ -123,7 +133,8 @@ export class InflightWatch implements ExchangeWatch {
       const tag = this.#current;
       if (tag >= 0) {
         this.#current = -1;
-        this.#name(tag, request, info, this.#http10);
+        if (tag < INFLIGHT_ENTRIES) this.#name(tag, request, info, this.#http10);
+        else this.#keep(tag, request, info, this.#http10);
       }
       return handler(request, info);
     };
@@ -143,6 +154,7 @@ export class InflightWatch implements ExchangeWatch {
       } else {
         this.#state[tag] = COUNTED;
         this.#table.overflow(1);
+        this.#keep(tag, request, info, false);
       }
       let result;
       try {
@@ -179,6 +191,24 @@ export class InflightWatch implements ExchangeWatch {
     this.#state[tag] = NAMED;
   }
 
+  /** The requests in flight that the table only counts (its `more`), oldest first. */
+  overflow(): InflightRequest[] {
+    return [...this.#overflow.values()].sort((a, b) => a.start - b.start);
+  }
+
+  #keep(tag: number, request: Request, info: ServeInfo, http10: boolean): void {
+    const url = new URL(request.url);
+    this.#overflow.set(tag, {
+      method: request.method,
+      target: url.pathname + url.search,
+      client: clientOf(info.remoteAddr),
+      start: this.#clock.now,
+      entry: -1,
+      request,
+      protocol: http10 ? "HTTP/1.0" : "HTTP/1.1",
+    });
+  }
+
   #flushOnce(): void {
     if (this.#flush !== undefined && !this.#flushedThisTurn && this.#flush()) {
       this.#flushedThisTurn = true;
@@ -201,7 +231,10 @@ export class InflightWatch implements ExchangeWatch {
   #end(tag: number): void {
     const state = this.#state[tag];
     if (state === NAMED) this.#table.free(tag);
-    else if (state === COUNTED) this.#table.overflow(-1);
+    else if (state === COUNTED) {
+      this.#table.overflow(-1);
+      this.#overflow.delete(tag);
+    }
     this.#state[tag] = IDLE;
   }
 }

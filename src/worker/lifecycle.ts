@@ -296,6 +296,7 @@ export class Worker {
         `worker (pid:${process.pid})`,
         table.read(),
         this.#config.graceful_timeout,
+        this.#inflight?.overflow(),
       );
     });
     // Once the class stopped accepting: new connections are refused rather than left waiting.

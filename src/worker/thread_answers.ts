@@ -5,9 +5,9 @@
 // written: whoever answers a request logs it (thread_slots.ts decides who answers).
 
 import { readProxyHeader } from "../http/proxy_protocol.ts";
-import type { ProxyMode, RemoteAddr } from "../http/types.ts";
+import type { ProxyMode } from "../http/types.ts";
 import type { InflightRequest, InflightTable } from "../ipc/inflight.ts";
-import { cutOffLead, logInflightAccess, requestLines } from "../ipc/inflight_report.ts";
+import { clientOf, cutOffLead, logInflightAccess, requestLines } from "../ipc/inflight_report.ts";
 import type { Logger } from "../log/logger.ts";
 import { AF_INET, AF_INET6, AF_UNIX, decodeSockaddr } from "../net/sockaddr.ts";
 import type { Libc } from "../runtime/types.ts";
@@ -135,10 +135,4 @@ function peerOf(libc: Libc, fd: number): string {
   if (peer.family === AF_UNIX) return "unix";
   if (peer.family !== AF_INET && peer.family !== AF_INET6) return "-";
   return clientOf({ transport: "tcp", hostname: peer.host, port: peer.port });
-}
-
-function clientOf(remote: RemoteAddr): string {
-  if (remote.transport === "unix") return "unix";
-  const host = remote.hostname.includes(":") ? `[${remote.hostname}]` : remote.hostname;
-  return `${host}:${remote.port}`;
 }

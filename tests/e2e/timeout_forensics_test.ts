@@ -436,6 +436,63 @@ for (const [variant, args] of CUT_OFF_VARIANTS) {
   );
 }
 
+// More requests than the in-flight table names (32): the worker or thread that cuts them off
+// names 32 and counts the rest, and writes every one's access line, with its headers.
+const OVERFLOW_VARIANTS: [string, string[]][] = [
+  ["async", []],
+  ["--reuse-port", ["--reuse-port"]],
+  ["gthread", ["-k", "gthread", "--threads", "1"]],
+];
+for (const [variant, args] of OVERFLOW_VARIANTS) {
+  e2e(
+    `40 requests cut off at the graceful timeout: 32 named, 8 counted, 40 access lines (${variant})`,
+    async (target) => {
+      const { server, url, ours, remove } = await loggedServer(target, [
+        ...["-w", "1", "--graceful-timeout", "1", ...args],
+        "--access-logformat",
+        '%(h)s "%(r)s" %(s)s "%(a)s"',
+        ...["-b", `127.0.0.1:${await freePort()}`],
+      ]);
+      try {
+        const cut = Array.from(
+          { length: 40 },
+          (_, i) =>
+            get(`${url}/slow?ms=30000&n=${i}&tell`, { headers: { "user-agent": `ua-${i}` } })
+              .then(() => "answered", () => "cut off"),
+        );
+        // gthread's one thread has one in its app and the rest waiting in line, all in flight.
+        const began = variant === "gthread" ? 1 : 40;
+        await eventually(
+          () => (server.stdout.match(/slow began/g)?.length ?? 0) >= began,
+          `${began} requests in the app`,
+        );
+        if (variant === "gthread") await sleep(500);
+        server.signal("SIGTERM");
+        const result = await server.exited;
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(new Set(await Promise.all(cut)), new Set(["cut off"]));
+        const named = result.stderr.match(
+          /\[WARNING\] Cut off at the graceful timeout .*GET \/slow/g,
+        );
+        assert.equal(named?.length, 32, result.stderr);
+        assert.match(result.stderr, /\[WARNING\] Cut off at the graceful timeout .*: 8 more/);
+        const access = ours().filter((line) => line.includes("/slow"));
+        assert.equal(access.length, 40, ours().join("\n"));
+        for (let i = 0; i < 40; i++) {
+          const line = access.find((l) => l.includes(`&n=${i}&`));
+          assert.ok(line, `no access line for request ${i}:\n${access.join("\n")}`);
+          assert.match(line, / 504 /);
+        }
+        // Those past the table are logged from the request itself: every header is there.
+        assert.ok(access.filter((l) => /"ua-\d+"$/.test(l)).length >= 8, access.join("\n"));
+      } finally {
+        await server.stop();
+        remove();
+      }
+    },
+  );
+}
+
 /** One GET on its own connection: its status, 0 when the connection ended without an answer. */
 function asked(url: string, path: string): Promise<{ path: string; status: number }> {
   return get(`${url}${path}`).then(
