@@ -4,6 +4,7 @@
 
 import process from "node:process";
 import { renderConfig } from "../config/print_config.ts";
+import { currentConfiguration } from "../config/current_config.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
 import { helpWordIndex } from "../config/sources.ts";
 import { ConfigError } from "../errors.ts";
@@ -191,6 +192,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     throw error;
   }
   log.info(`Starting appserve ${VERSION}`);
+  if (log.isEnabledFor("debug")) log.debug(currentConfiguration(config, process.cwd()));
   // Said once: otherwise ctl's "Name the master" would be the first anyone hears of it.
   if (!controlPath && config.control_socket !== "off") {
     log.info(
