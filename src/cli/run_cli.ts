@@ -203,6 +203,8 @@ async function serve(ctx: ServeContext): Promise<number> {
   const reloadConfig = async () => {
     const resolvedNext = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
     const next = resolvedNext.config;
+    // As gunicorn's reload: the configuration the new workers get.
+    if (log.isEnabledFor("debug")) log.debug(currentConfiguration(next, process.cwd()));
     // The project's deno.json is read again too: a broken one keeps the old workers.
     const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext));
     // Renewed certificates are read by the new workers; broken ones keep the old workers.

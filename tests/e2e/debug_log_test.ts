@@ -77,6 +77,18 @@ for (const workerClass of CLASSES) {
   });
 }
 
+e2e("--log-level debug: a HUP says the configuration it reloads, as gunicorn's", async (t) => {
+  const server = start(t, ["--log-level", "debug", "-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+  try {
+    await server.ready(1);
+    assert.equal(server.all(/Current configuration:/g).length, 1);
+    server.signal("SIGHUP");
+    await server.waitFor(/Current configuration:[^]*Current configuration:\n {2}\w+: /);
+  } finally {
+    await server.stop();
+  }
+});
+
 e2e("at the default level none of the DEBUG lines appear", async (t) => {
   for (const workerClass of CLASSES) {
     const server = start(t, [...workerClass, "-w", "1", "-b", "127.0.0.1:0", PID_APP]);
