@@ -61,7 +61,10 @@ export interface Hooks {
   worker_abort(worker: WorkerInfo): unknown;
   /** Master, before USR2 starts a new master. */
   pre_exec(server: ServerInfo): unknown;
-  /** Worker (gthread: the thread), before the app gets `request`, a Web `Request`. */
+  /**
+   * Worker (gthread: the thread), before the app gets `request`, a Web `Request`. Without one,
+   * gunicorn's default runs: a DEBUG line `METHOD /path` (defaultPreRequest).
+   */
   pre_request(worker: WorkerInfo, request: Request): unknown;
   /**
    * Worker (gthread: the thread), once the app returned `response`. gunicorn's is
