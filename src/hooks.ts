@@ -61,7 +61,10 @@ export interface Hooks {
   worker_abort(worker: WorkerInfo): unknown;
   /** Master, before USR2 starts a new master. */
   pre_exec(server: ServerInfo): unknown;
-  /** Worker (gthread: the thread), before the app gets `request`, a Web `Request`. */
+  /**
+   * Worker (gthread: the thread), before the app gets `request`, a Web `Request`. Without one,
+   * gunicorn's default runs: a DEBUG line `METHOD /path` (defaultPreRequest).
+   */
   pre_request(worker: WorkerInfo, request: Request): unknown;
   /**
    * Worker (gthread: the thread), once the app returned `response`. gunicorn's is
@@ -144,17 +147,44 @@ export class HookRunner {
   }
 }
 
-/** The app wrapped in pre_request/post_request, when the hooks module has them. */
+/**
+ * gunicorn's default pre_request: a DEBUG line `METHOD /path` (the path without its query, as
+ * gunicorn's `req.path`). A pre_request hook in the hooks module replaces it, as in gunicorn.
+ */
+export function defaultPreRequest(worker: WorkerInfo, request: Request): void {
+  const url = request.url;
+  // The path starts at the first "/" after the scheme's "//"; URL parsing would cost more.
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const query = url.indexOf("?", start);
+  const path = start === -1 ? "/" : url.slice(start, query === -1 ? undefined : query);
+  worker.log.debug(`${request.method} ${path}`);
+}
+
+/**
+ * The app wrapped in pre_request/post_request, when the hooks module has them, or in the default
+ * pre_request when the worker's log level is debug. The level is read here, once: at info a
+ * request pays nothing for it.
+ */
 export function withRequestHooks(
   app: FetchHandler,
   hooks: HookRunner,
   worker: WorkerInfo,
 ): FetchHandler {
-  if (!hooks.has("pre_request") && !hooks.has("post_request")) return app;
+  const user = hooks.has("pre_request");
+  const debug = !user && worker.log.isEnabledFor("debug");
+  const post = hooks.has("post_request");
+  if (!user && !post) {
+    if (!debug) return app;
+    return (request, serveInfo) => {
+      defaultPreRequest(worker, request);
+      return app(request, serveInfo);
+    };
+  }
   return async (request, serveInfo) => {
-    await hooks.run("pre_request", worker, request);
+    if (user) await hooks.run("pre_request", worker, request);
+    else if (debug) defaultPreRequest(worker, request);
     const response = await app(request, serveInfo);
-    await hooks.run("post_request", worker, request, response);
+    if (post) await hooks.run("post_request", worker, request, response);
     return response;
   };
 }

@@ -4,6 +4,7 @@
 
 import process from "node:process";
 import { renderConfig } from "../config/print_config.ts";
+import { currentConfiguration } from "../config/current_config.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
 import { helpWordIndex } from "../config/sources.ts";
 import { ConfigError } from "../errors.ts";
@@ -191,6 +192,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     throw error;
   }
   log.info(`Starting appserve ${VERSION}`);
+  if (log.isEnabledFor("debug")) log.debug(currentConfiguration(config, process.cwd()));
   // Said once: otherwise ctl's "Name the master" would be the first anyone hears of it.
   if (!controlPath && config.control_socket !== "off") {
     log.info(
@@ -201,6 +203,8 @@ async function serve(ctx: ServeContext): Promise<number> {
   const reloadConfig = async () => {
     const resolvedNext = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
     const next = resolvedNext.config;
+    // As gunicorn's reload: the configuration the new workers get.
+    if (log.isEnabledFor("debug")) log.debug(currentConfiguration(next, process.cwd()));
     // The project's deno.json is read again too: a broken one keeps the old workers.
     const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext));
     // Renewed certificates are read by the new workers; broken ones keep the old workers.

@@ -26,6 +26,11 @@ function toml(value: unknown): string {
   return stringify({ v: value }).trim().slice("v = ".length);
 }
 
+/** One setting's value as --print-config writes it (TOML; relative paths made absolute). */
+export function renderValue(spec: SettingSpec, value: unknown, cwd: string): string {
+  return spec.type.toToml ? spec.type.toToml(value) : toml(absolute(spec, value, cwd));
+}
+
 export function renderConfig(resolved: Resolved, cwd: string): string {
   const values = resolved.config as unknown as Record<string, unknown>;
   const out = ["# Effective appserve configuration; origin of each value in the comment."];
@@ -36,9 +41,7 @@ export function renderConfig(resolved: Resolved, cwd: string): string {
     if (!specs.length) continue;
     out.push("", `# ${section}`);
     for (const spec of specs) {
-      const value = spec.type.toToml
-        ? spec.type.toToml(values[spec.name])
-        : toml(absolute(spec, values[spec.name], cwd));
+      const value = renderValue(spec, values[spec.name], cwd);
       out.push(`${spec.name} = ${value}  # ${resolved.origins[spec.name]}`);
     }
   }

@@ -424,7 +424,11 @@ export const SETTINGS = [
     metavar: "LEVEL",
     type: choice(LOG_LEVELS, { anyCase: true }),
     default: "info",
-    doc: "Granularity of the error log. Any case is accepted (`WARNING`, `Info`), as in gunicorn.",
+    doc:
+      "Granularity of the error log. Any case is accepted (`WARNING`, `Info`), as in gunicorn. " +
+      "`debug` adds gunicorn's DEBUG lines: the configuration and `Arbiter booted` at start, " +
+      "`METHOD /path` per request (the default pre_request hook) and connection lines (closed, " +
+      "reset, a failed TLS handshake); see Logging in README.md.",
   },
   // Planned: parsed and validated now, refused with "not supported yet" until wired.
   {

@@ -30,6 +30,7 @@ import {
   type ServeInfo,
 } from "./types.ts";
 import type { PendingUpgrade, Session, SessionEnd } from "./websocket/hub.ts";
+import { socketErrorLine } from "./connection_debug.ts";
 
 /** What every connection of one server shares. */
 export interface ServerCore {
@@ -92,8 +93,9 @@ function onClose(this: ConnSocket): void {
 function onDrain(this: ConnSocket): void {
   this[kConn].writer.drained();
 }
-function onError(): void {
-  // ECONNRESET, EPIPE and friends: 'close' follows and cleans up.
+function onError(this: ConnSocket, error: Error): void {
+  // ECONNRESET, EPIPE and friends: 'close' follows and cleans up; at debug they are said.
+  this[kConn].onError(error);
 }
 
 /**
@@ -103,6 +105,8 @@ function onError(): void {
  */
 export class Connection implements ExchangeHost, BodySink {
   readonly socket: Socket;
+  /** The TCP socket under `socket` when that is a TLS wrapper, else `socket`. */
+  private readonly peerSocket: Socket;
   readonly tag: number;
   readonly writer: ResponseWriter;
   closed = false;
@@ -150,6 +154,7 @@ export class Connection implements ExchangeHost, BodySink {
   /** `peer`: the TCP socket under `socket` when that is a TLS wrapper. */
   constructor(socket: Socket, core: ServerCore, peer: Socket = socket) {
     this.socket = socket;
+    this.peerSocket = peer;
     this.core = core;
     this.tag = core.options.watch?.opened(peer) ?? -1;
     this.info = new ConnInfo(peer, core.unix, core.options.websocket);
@@ -575,8 +580,17 @@ export class Connection implements ExchangeHost, BodySink {
     this.deadline = Math.min(this.deadline, this.core.now + SHUTDOWN_GRACE_MS);
   }
 
+  onError(error: Error): void {
+    const debug = this.core.options.onDebug;
+    if (debug !== undefined) debug(socketErrorLine(error, this.socket !== this.peerSocket));
+  }
+
   onEnd(): void {
     this.peerEnded = true;
+    // A client gone with part of a request head sent (gunicorn's NoMoreData).
+    if (this.state === S_HEAD && this.pending !== null) {
+      this.core.options.onDebug?.("Ignored premature client disconnection.");
+    }
     if (this.state === S_BUSY) {
       // Half-close after a complete request is legal: still answer it, then close. A client
       // gone looks the same, so the request's signal aborts, as under the native servers.
@@ -609,6 +623,7 @@ export class Connection implements ExchangeHost, BodySink {
 
   onClose(): void {
     this.closed = true;
+    this.core.options.onDebug?.("Closing connection.");
     this.core.options.watch?.closed(this.tag);
     this.stopReading();
     // Before the writer cancels the body stream, as the native servers order the two.

@@ -166,4 +166,9 @@ export interface HttpOptions {
    * `peer`: the connection's peer, when that is another (a proxy that named the client).
    */
   onBadRequest?(status: number, reason: string, remote: RemoteAddr, peer?: RemoteAddr): void;
+  /**
+   * gunicorn's DEBUG lines about a connection (closed, reset, a failed TLS handshake, a client gone
+   * mid-head). Set only when the log level is debug, so that at info no line is even formatted.
+   */
+  onDebug?(message: string): void;
 }

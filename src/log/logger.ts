@@ -179,6 +179,14 @@ export class Logger {
     return { syslog: this.#syslog?.dropped ?? 0, otel: this.#otel?.dropped ?? 0 };
   }
 
+  /**
+   * Whether a line of `level` would be written (gunicorn's `isEnabledFor`): asked once, where a
+   * DEBUG line per request or connection would otherwise cost its formatting at info.
+   */
+  isEnabledFor(level: LogLevel): boolean {
+    return LOG_LEVELS.indexOf(level) >= this.#threshold;
+  }
+
   critical(message: string): void {
     this.log("critical", message);
   }

@@ -104,6 +104,7 @@ export class Arbiter {
       )
       : () => {};
     if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");
+    log.debug("Arbiter booted");
     log.info(`Listening at: ${this.#addresses()} (${process.pid})`);
     log.info(`Using worker: ${workerClassLabel(this.#ctx.config)}`);
     this.#logLaunch();

@@ -101,5 +101,6 @@ export function httpOptions(
         `Invalid request from ip=${remote.hostname || "unix"}` +
           `${peer ? ` (via ${peer.hostname || "unix"})` : ""}: ${reason} (${status})`,
       ),
+    onDebug: log.isEnabledFor("debug") ? (message) => log.debug(message) : undefined,
   };
 }
