@@ -120,7 +120,10 @@ export class Arbiter {
         this.#maybePromote();
         await this.#dispatch();
         this.#workers.murderStuck(this.#ctx.config, log);
-        this.#workers.recycleBloated(this.#ctx.config.max_worker_memory, log, MEMORY_CHECK_MS);
+        // Not during a reload: the new limit is not the old generation's (a rollback keeps it).
+        if (!this.#generations.reloading) {
+          this.#workers.recycleBloated(this.#ctx.config.max_worker_memory, log, MEMORY_CHECK_MS);
+        }
         await this.#manageWorkers();
         this.#backlog.maybeSend(this.#ctx, this.#workers);
       }
