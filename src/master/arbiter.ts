@@ -401,11 +401,12 @@ export class Arbiter {
     return this.#workers.healthy(this.#numWorkers, this.#ctx.config.timeout);
   }
 
-  // The new generation cannot boot: keep serving with the old one.
+  // The new generation cannot boot: keep serving with the old one. Its workers that already
+  // serve finish what they took (those still booting exit at once).
   #rollback(reason: HaltServer): void {
     this.#ctx.log.error(`Reload failed, keeping the running workers: ${reason.message}`);
     for (const worker of this.#workers) {
-      if (worker.generation === this.#generations.current) worker.stop(false);
+      if (worker.generation === this.#generations.current) worker.stop(true);
     }
     this.#generations.rollback(this.#ctx);
     this.#setTitle();
