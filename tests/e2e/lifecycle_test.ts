@@ -635,7 +635,9 @@ e2e(
     let master = 0;
     try {
       const program = fromCopy(t, dir.path);
-      const server = start(program.target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
+      // Under Deno the master starts workers with a deno on PATH before its own: the copy.
+      const env = t.name === "deno" ? { DENO: program.copy } : undefined;
+      const server = start(program.target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP], { env });
       master = server.pid;
       const url = await server.ready(2);
       // Both booted, not just forked: a child counted between fork and exec would find the
