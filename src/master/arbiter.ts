@@ -121,7 +121,10 @@ export class Arbiter {
         this.#maybePromote();
         await this.#dispatch();
         this.#workers.murderStuck(this.#ctx.config, log);
-        this.#workers.recycleBloated(this.#ctx.config.max_worker_memory, log, MEMORY_CHECK_MS);
+        // Not during a reload: the new limit is not the old generation's (a rollback keeps it).
+        if (!this.#generations.reloading) {
+          this.#workers.recycleBloated(this.#ctx.config.max_worker_memory, log, MEMORY_CHECK_MS);
+        }
         await this.#manageWorkers();
         this.#backlog.maybeSend(this.#ctx, this.#workers);
       }
@@ -399,11 +402,12 @@ export class Arbiter {
     return this.#workers.healthy(this.#numWorkers, this.#ctx.config.timeout);
   }
 
-  // The new generation cannot boot: keep serving with the old one.
+  // The new generation cannot boot: keep serving with the old one. Its workers that already
+  // serve finish what they took (those still booting exit at once).
   #rollback(reason: HaltServer): void {
     this.#ctx.log.error(`Reload failed, keeping the running workers: ${reason.message}`);
     for (const worker of this.#workers) {
-      if (worker.generation === this.#generations.current) worker.stop(false);
+      if (worker.generation === this.#generations.current) worker.stop(true);
     }
     this.#generations.rollback(this.#ctx);
     this.#setTitle();

@@ -635,7 +635,9 @@ e2e(
     let master = 0;
     try {
       const program = fromCopy(t, dir.path);
-      const server = start(program.target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
+      // Under Deno the master starts workers with a deno on PATH before its own: the copy.
+      const env = t.name === "deno" ? { DENO: program.copy } : undefined;
+      const server = start(program.target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP], { env });
       master = server.pid;
       const url = await server.ready(2);
       // Both booted, not just forked: a child counted between fork and exec would find the
@@ -766,3 +768,42 @@ for (const args of [[], ["-k", "sync"], ["-k", "gthread", "--threads", "2"]]) {
     },
   );
 }
+
+// A reload that fails once part of the new generation serves keeps the old workers, and the new
+// ones that serve finish what they took (gunicorn's HUP loses no request either way).
+e2e(
+  "a failed reload lets the new workers that already serve finish their requests",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const config = join(dir.path, "appserve.toml");
+      const hooks = join(FIXTURES, "hooks", "reload_fails_late.ts");
+      const toml = (workers: number) =>
+        `workers = ${workers}\nworker_class = "sync"\nhooks = ${JSON.stringify(hooks)}\n`;
+      writeFileSync(config, toml(1));
+      const server = start(target, ["-c", config, "-b", "127.0.0.1:0", PID_APP], {
+        env: { HOOK_DIR: dir.path },
+      });
+      const url = await server.ready(1);
+      // The old sync worker is busy: it accepts nothing until this is answered.
+      const old = get(`${url}/slow?ms=12000&n=old&tell`).catch((e: Error) => e);
+      await server.waitFor(/slow began: \?ms=12000&n=old/);
+      writeFileSync(join(dir.path, "reload"), "");
+      writeFileSync(config, toml(2));
+      server.signal("SIGHUP");
+      // Only the first new worker accepts: this request is its.
+      const taken = get(`${url}/slow?ms=3000&n=new&tell`).catch((e: Error) => e);
+      await server.waitFor(/slow began: \?ms=3000&n=new/);
+      writeFileSync(join(dir.path, "go"), "");
+      await server.waitFor(/Reload failed, keeping the running workers/);
+      for (const [which, answer] of [["new", await taken], ["old", await old]] as const) {
+        assert.ok(!(answer instanceof Error), `the ${which} worker's request: ${answer}`);
+        assert.equal(answer.status, 200);
+        assert.match(answer.body, /slow done pid/);
+      }
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
+  },
+);
