@@ -123,6 +123,8 @@ export class Logger {
   /** Where the lines wait when another process must be able to read them. */
   #shared: SharedAccessLines | undefined;
   readonly #metrics: Metrics | undefined;
+  /** close() was called: exiting() has nothing left to send. */
+  #closed = false;
   readonly #syslog: Syslog | undefined;
   readonly #syslogAccess: Syslog | undefined;
   readonly #pidPrefix = syslogPidPrefix();
@@ -418,12 +420,22 @@ export class Logger {
 
   /** Writes what is pending and closes the files. */
   close(): Promise<void> {
+    this.#closed = true;
     this.#flush();
     this.#errorSink.close();
     this.#accessSink?.close();
     this.#syslog?.close();
-    this.#metrics?.close();
-    return this.#otel?.close() ?? Promise.resolve();
+    return Promise.all([this.#metrics?.close(), this.#otel?.close()]).then(() => {});
+  }
+
+  /**
+   * The process exits now, on the app's process.exit(): the statsd batch is sent without waiting
+   * for it (an `exit` listener cannot), the best that can be done. Access lines are not written
+   * here: those waiting in shared memory are the master's to write.
+   */
+  exiting(): void {
+    if (this.#closed) return;
+    this.#metrics?.flushNow();
   }
 }
 

@@ -10,8 +10,20 @@ export interface Metrics {
   increment(name: string): void;
   timing(name: string, ms: number): void;
   gauge(name: string, value: number): void;
-  close(): void;
+  /** Sends the batch still waiting; resolves once it is sent (the process may exit then). */
+  close(): Promise<void>;
+  /**
+   * Sends the batch still waiting without waiting for it: all an `exit` listener can do (the
+   * app's process.exit()).
+   */
+  flushNow(): void;
 }
+
+/**
+ * A close whose datagrams never drain (a receiver's buffer full) ends no later than this: the
+ * library itself gives up after 11 ticks of its closing interval.
+ */
+const CLOSE_WAIT_MS = 1000;
 
 /** `--statsd-prefix`: gunicorn appends the dot. */
 export function statsdPrefix(prefix: string): string {
@@ -58,6 +70,27 @@ export async function statsdClient(
     increment: (name) => client.increment(name),
     timing: (name, ms) => client.timing(name, ms),
     gauge: (name, value) => client.gauge(name, value),
-    close: () => client.close(),
+    // The batch of the last bufferFlushInterval went with the process unless sent here: the
+    // library's close sends it, and calls back once the socket has let it go.
+    close: () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        try {
+          client.close(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        } catch {
+          clearTimeout(timer);
+          resolve();
+        }
+      }),
+    flushNow: () => {
+      try {
+        client.flush();
+      } catch {
+        // Exiting: nothing to tell anyone.
+      }
+    },
   };
 }
