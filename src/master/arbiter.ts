@@ -161,13 +161,13 @@ export class Arbiter {
     const { log } = this.#ctx;
     if (stop instanceof StopServer) {
       await this.#stop(stop.graceful);
-      log.info("Shutting down: Master");
+      log.info(`Shutting down: ${this.#name()}`);
       return ExitCode.OK;
     }
     if (stop instanceof HaltServer) {
       this.haltReason = stop;
       await this.#stop(true);
-      log.info("Shutting down: Master");
+      log.info(`Shutting down: ${this.#name()}`);
       log.error(`Reason: ${stop.message}`);
       return stop.exitCode;
     }
@@ -230,7 +230,7 @@ export class Arbiter {
       case "scaleDown":
         return await this.#setNumWorkers(Math.max(1, this.#numWorkers - 1));
       case "reload":
-        return await this.#reload("Hang up: Master");
+        return await this.#reload(`Hang up: ${this.#name()}`);
       case "reopenLogs":
         return this.#reopenLogs();
       case "reexec":
@@ -365,6 +365,11 @@ export class Arbiter {
   #handOver(): void {
     const child = this.#usr2.childPid;
     if (child !== undefined) this.#ctx.notify?.send(`MAINPID=${child}`);
+  }
+
+  // How log lines name this master: gunicorn's "Master.2" until a USR2 child is promoted.
+  #name(): string {
+    return this.#usr2.unpromoted ? "Master.2" : "Master";
   }
 
   // What ps shows: the running configuration's name, ".2" while this USR2 child's parent lives.
