@@ -267,7 +267,9 @@ export class Arbiter {
   // Each verb does what its signal does (control_verbs.ts).
   async #onControl(request: ControlRequest, reply: (reply: ControlReply) => void): Promise<void> {
     const scale = request.verb === "scale" ? ` ${request.workers}` : "";
-    this.#ctx.log.info(`Control: ${request.verb}${scale}`);
+    // A monitor polls status: read-only, it would fill the log at INFO.
+    const level = request.verb === "status" ? "debug" : "info";
+    this.#ctx.log[level](`Control: ${request.verb}${scale}`);
     await answerControl(request, reply, {
       configured: this.#numWorkers,
       status: () => this.#workers.status(),
