@@ -434,8 +434,12 @@ export class Logger {
    * here: those waiting in shared memory are the master's to write.
    */
   exiting(): void {
-    if (this.#closed) return;
-    this.#metrics?.flushNow();
+    if (!this.#closed) void this.#metrics?.flush();
+  }
+
+  /** Sends the statsd batch waiting now; resolves once it is sent. */
+  flushMetrics(): Promise<void> {
+    return this.#metrics?.flush() ?? Promise.resolve();
   }
 }
 

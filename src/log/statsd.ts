@@ -12,18 +12,31 @@ export interface Metrics {
   gauge(name: string, value: number): void;
   /** Sends the batch still waiting; resolves once it is sent (the process may exit then). */
   close(): Promise<void>;
-  /**
-   * Sends the batch still waiting without waiting for it: all an `exit` listener can do (the
-   * app's process.exit()).
-   */
-  flushNow(): void;
+  /** Sends the batch still waiting and goes on; resolves once it is sent. */
+  flush(): Promise<void>;
 }
 
 /**
- * A close whose datagrams never drain (a receiver's buffer full) ends no later than this: the
- * library itself gives up after 11 ticks of its closing interval.
+ * A close or flush whose datagrams never drain (a receiver's buffer full) ends no later than this:
+ * the library itself gives up after 11 ticks of its closing interval.
  */
 const CLOSE_WAIT_MS = 1000;
+
+/** `send(done)` with done called once, within CLOSE_WAIT_MS, even if the library throws. */
+function sent(send: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    try {
+      send(done);
+    } catch {
+      done();
+    }
+  });
+}
 
 /** `--statsd-prefix`: gunicorn appends the dot. */
 export function statsdPrefix(prefix: string): string {
@@ -72,25 +85,7 @@ export async function statsdClient(
     gauge: (name, value) => client.gauge(name, value),
     // The batch of the last bufferFlushInterval went with the process unless sent here: the
     // library's close sends it, and calls back once the socket has let it go.
-    close: () =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, CLOSE_WAIT_MS);
-        try {
-          client.close(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        } catch {
-          clearTimeout(timer);
-          resolve();
-        }
-      }),
-    flushNow: () => {
-      try {
-        client.flush();
-      } catch {
-        // Exiting: nothing to tell anyone.
-      }
-    },
+    close: () => sent((done) => client.close(done)),
+    flush: () => sent((done) => client.flush(done)),
   };
 }

@@ -299,7 +299,7 @@ export class Worker {
 
   async exit(code: number): Promise<never> {
     this.#log.info(`Worker exiting (pid: ${process.pid})`);
-    this.#class?.stop();
+    await this.#class?.stop();
     await this.#hooks?.run("worker_exit", this.#server(), this.#info());
     await this.#log.close();
     process.exit(code);

@@ -263,6 +263,8 @@ for (
     ["TERM to the master", []],
     ["HUP's new generation replacing the old", []],
     ["max-requests retiring workers", ["--max-requests", "3"]],
+    ["TERM to the master, gthread", ["--threads", "2"]],
+    ["QUIT to the worker (a quick stop), gthread", ["--threads", "2"]],
   ] as const
 ) {
   e2e(`every request is counted in statsd when workers exit: ${how}`, async (target) => {
@@ -289,6 +291,12 @@ for (
         server.signal("SIGHUP");
         await server.waitFor(new RegExp(`Worker exiting \\(pid: ${old}\\)`));
         await eventually(() => !childPids(server.pid).includes(old), "the old worker gone");
+      }
+      if (how.startsWith("QUIT")) {
+        // Straight to the worker: its threads' batch is the one of the last moment.
+        const [worker] = childPids(server.pid);
+        process.kill(worker, "SIGQUIT");
+        await eventually(() => !childPids(server.pid).includes(worker), "the worker gone");
       }
       await server.stop();
       // Sent before each worker exited; read here a moment later.
