@@ -44,9 +44,8 @@ Deno.test("compileAccessFormat() renders gunicorn's default format", () => {
 
 Deno.test("compileAccessFormat() renders every atom", () => {
   const atoms =
-    "h l u r m U q H s B b f a T D M L p {x-req}i {x-res}o {APPSERVE_ATOM_TEST}e {nope}i %(zz)s %(constructor)s";
+    "h l u r m U q H s B b f a T D M L p {x-req}i {x-res}o {PATH_INFO}e {nope}i %(zz)s %(constructor)s";
   const format = atoms.split(" ").map((a) => a.startsWith("%") ? a : `%(${a})s`).join("|");
-  process.env.APPSERVE_ATOM_TEST = "env-value";
   const line = compileAccessFormat(format)(entry());
   assert.deepEqual(line.split("|"), [
     "10.1.2.3",
@@ -69,11 +68,75 @@ Deno.test("compileAccessFormat() renders every atom", () => {
     `<${process.pid}>`,
     "in",
     "out",
-    "env-value",
+    "/a b/c",
     "-",
     "-",
     "-",
   ]);
+});
+
+Deno.test("{NAME}e is the request's CGI variables, never the process environment", () => {
+  process.env.APPSERVE_SECRET_TEST = "hunter2";
+  process.env.HTTP_APPSERVE_TEST = "from-the-process";
+  try {
+    const names = [
+      "REQUEST_METHOD",
+      "SCRIPT_NAME",
+      "PATH_INFO",
+      "QUERY_STRING",
+      "RAW_URI",
+      "SERVER_PROTOCOL",
+      "REMOTE_ADDR",
+      "REMOTE_PORT",
+      "SERVER_NAME",
+      "SERVER_PORT",
+      "wsgi.url_scheme",
+      "CONTENT_TYPE",
+      "CONTENT_LENGTH",
+      "HTTP_X_REQ",
+      "HTTP_USER_AGENT",
+      "HTTP_APPSERVE_TEST",
+      "HTTP_CONTENT_TYPE",
+      "APPSERVE_SECRET_TEST",
+      "PATH",
+      "HOME",
+    ];
+    const format = names.map((n) => `%({${n}}e)s`).join("|");
+    const e = entry({
+      request: new Request("https://example.test:8443/a%20b/c?x=1&y=2", {
+        method: "POST",
+        body: "hi",
+        headers: { "x-req": "in", "user-agent": "ua", "content-type": "text/plain" },
+      }),
+    });
+    assert.deepEqual(compileAccessFormat(format)(e).split("|"), [
+      "POST",
+      "",
+      "/a b/c",
+      "x=1&y=2",
+      "/a%20b/c?x=1&y=2",
+      "HTTP/1.1",
+      "10.1.2.3",
+      "5",
+      "example.test",
+      "8443",
+      "https",
+      "text/plain",
+      "-",
+      "in",
+      "ua",
+      "-",
+      "-",
+      "-",
+      "-",
+      "-",
+    ]);
+    const plain = "%({SERVER_NAME}e)s %({SERVER_PORT}e)s %({wsgi.url_scheme}e)s";
+    assert.equal(compileAccessFormat(plain)(entry()), "h 80 http");
+  } finally {
+    delete process.env.APPSERVE_SECRET_TEST;
+    delete process.env.HTTP_APPSERVE_TEST;
+  }
 });
 
 Deno.test("compileAccessFormat() shows an empty h on unix sockets and - for an empty body", () => {

@@ -381,7 +381,9 @@ scope.onmessage = (event: MessageEvent<ToThread>) => {
   else if (message.t === "listen") listen(message.listeners);
   else if (message.t === "start") start(message);
   else if (message.t === "drain") drain(message.graceMs);
-  else if (message.t === "reopen") {
+  else if (message.t === "flush") {
+    void (serving?.log.flushMetrics() ?? Promise.resolve()).then(() => post({ t: "flushed" }));
+  } else if (message.t === "reopen") {
     serving?.log.reopen().catch((error) =>
       serving?.log.error(`Cannot reopen logs: ${firstLine(error)}`)
     );

@@ -192,6 +192,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     throw error;
   }
   log.info(`Starting appserve ${VERSION}`);
+  metrics?.announce();
   if (log.isEnabledFor("debug")) log.debug(currentConfiguration(config, process.cwd()));
   // Said once: otherwise ctl's "Name the master" would be the first anyone hears of it.
   if (!controlPath && config.control_socket !== "off") {

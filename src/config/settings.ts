@@ -629,6 +629,11 @@ export const SETTINGS = [
     default: DEFAULT_ACCESS_LOG_FORMAT,
     doc: "Access log line format with gunicorn's atoms: h l u t r m U q H s B b f a T D M L p, " +
       "{header}i, {header}o, {variable}e. Unknown atoms render as -, as in gunicorn. " +
+      "{variable}e is one of the request's CGI variables, as gunicorn's WSGI environ has them, " +
+      "never the process environment: REQUEST_METHOD, SCRIPT_NAME (empty), PATH_INFO, " +
+      "QUERY_STRING, RAW_URI, SERVER_PROTOCOL, REMOTE_ADDR, REMOTE_PORT, SERVER_NAME, " +
+      "SERVER_PORT, wsgi.url_scheme, CONTENT_TYPE, CONTENT_LENGTH and HTTP_<HEADER> " +
+      "(HTTP_X_REQUEST_ID is X-Request-Id); any other name is -. " +
       "{header}o is the response's header as sent: Content-Length, Transfer-Encoding and a " +
       "Content-Type the server wrote itself are logged as written, not as the app's headers " +
       "have them (under --reuse-port, where the runtime's server writes the head, the app's).",

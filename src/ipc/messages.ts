@@ -100,7 +100,9 @@ export type ToThread =
   /** The worker has more than its share next to its sibling processes: stop accepting, or go on. */
   | { t: "share"; held: boolean }
   | { t: "drain"; graceMs: number }
-  | { t: "reopen" };
+  | { t: "reopen" }
+  /** The process exits now, without draining: send the statsd batch, answered with "flushed". */
+  | { t: "flush" };
 
 /** gthread thread → process. */
 export type ToPool =
@@ -116,7 +118,8 @@ export type ToPool =
   | { t: "crashed"; message: string }
   /** The app exited the thread (`process.exit(code)`, `Deno.exit(code)`): it is replaced too. */
   | { t: "exited"; code: number }
-  | { t: "drained" };
+  | { t: "drained" }
+  | { t: "flushed" };
 
 /** Every message of appserve, each kind named once. */
 export type Message = ToMaster | ToThread | ToPool;

@@ -91,6 +91,55 @@ function responseHeader(key: string): (e: AccessEntry) => string {
   return app;
 }
 
+/**
+ * `%({NAME}e)s`: gunicorn reads the request's WSGI environ, never the process environment (which
+ * holds secrets). These are the CGI variables appserve knows of a request; any other name is "-".
+ */
+function environVariable(name: string): (e: AccessEntry) => string {
+  const url = (e: AccessEntry) => new URL(e.request.url);
+  const unix = (e: AccessEntry) => e.details.remote.transport === "unix";
+  switch (name) {
+    case "REQUEST_METHOD":
+      return (e) => e.request.method;
+    case "SCRIPT_NAME":
+      return () => "";
+    case "PATH_INFO":
+      return (e) => decodedPath(e.details.target);
+    case "QUERY_STRING":
+      return (e) => pathAndQuery(e.details.target)[1];
+    case "RAW_URI":
+      return (e) => e.details.target;
+    case "SERVER_PROTOCOL":
+      return (e) => e.details.protocol;
+    // As %(h)s: empty for a unix socket's peer.
+    case "REMOTE_ADDR":
+      return (e) => unix(e) ? "" : e.details.remote.hostname;
+    case "REMOTE_PORT":
+      return (e) => unix(e) ? "" : String(e.details.remote.port);
+    case "SERVER_NAME":
+      return (e) => url(e).hostname;
+    case "SERVER_PORT":
+      return (e) => {
+        const u = url(e);
+        return u.port || (u.protocol === "https:" ? "443" : "80");
+      };
+    case "wsgi.url_scheme":
+      return (e) => url(e).protocol.slice(0, -1);
+    case "CONTENT_TYPE":
+      return (e) => requestHeader(e, "content-type");
+    case "CONTENT_LENGTH":
+      return (e) => requestHeader(e, "content-length");
+  }
+  // HTTP_X_REQUEST_ID is the X-Request-Id header (WSGI's names; Content-* have their own above).
+  if (
+    /^HTTP_[A-Z0-9_]+$/.test(name) && name !== "HTTP_CONTENT_TYPE" && name !== "HTTP_CONTENT_LENGTH"
+  ) {
+    const header = name.slice(5).toLowerCase().replaceAll("_", "-");
+    return (e) => requestHeader(e, header);
+  }
+  return () => "-";
+}
+
 /** The user of an Authorization header's Basic credentials, `-` for none (gunicorn's `u`). */
 export function basicAuthUser(auth: string): string {
   if (!/^basic /i.test(auth)) return "-";
@@ -156,7 +205,7 @@ function atomParts(name: string): readonly Part[] {
     const lower = key.toLowerCase();
     if (braced[2] === "i") return [text((e) => requestHeader(e, lower))];
     if (braced[2] === "o") return [text(responseHeader(key))];
-    return [text(() => process.env[key] ?? "-")];
+    return [text(environVariable(key))];
   }
   // Unknown atoms render as "-", as in gunicorn (hasOwn: "constructor" is no atom either).
   return Object.hasOwn(ATOMS, name) ? ATOMS[name] : ["-"];

@@ -123,6 +123,8 @@ export class Logger {
   /** Where the lines wait when another process must be able to read them. */
   #shared: SharedAccessLines | undefined;
   readonly #metrics: Metrics | undefined;
+  /** close() was called: exiting() has nothing left to send. */
+  #closed = false;
   readonly #syslog: Syslog | undefined;
   readonly #syslogAccess: Syslog | undefined;
   readonly #pidPrefix = syslogPidPrefix();
@@ -426,12 +428,26 @@ export class Logger {
 
   /** Writes what is pending and closes the files. */
   close(): Promise<void> {
+    this.#closed = true;
     this.#flush();
     this.#errorSink.close();
     this.#accessSink?.close();
     this.#syslog?.close();
-    this.#metrics?.close();
-    return this.#otel?.close() ?? Promise.resolve();
+    return Promise.all([this.#metrics?.close(), this.#otel?.close()]).then(() => {});
+  }
+
+  /**
+   * The process exits now, on the app's process.exit(): the statsd batch is sent without waiting
+   * for it (an `exit` listener cannot), the best that can be done. Access lines are not written
+   * here: those waiting in shared memory are the master's to write.
+   */
+  exiting(): void {
+    if (!this.#closed) void this.#metrics?.flush();
+  }
+
+  /** Sends the statsd batch waiting now; resolves once it is sent. */
+  flushMetrics(): Promise<void> {
+    return this.#metrics?.flush() ?? Promise.resolve();
   }
 }
 

@@ -10,7 +10,32 @@ export interface Metrics {
   increment(name: string): void;
   timing(name: string, ms: number): void;
   gauge(name: string, value: number): void;
-  close(): void;
+  /** Sends the batch still waiting; resolves once it is sent (the process may exit then). */
+  close(): Promise<void>;
+  /** Sends the batch still waiting and goes on; resolves once it is sent. */
+  flush(): Promise<void>;
+}
+
+/**
+ * A close or flush whose datagrams never drain (a receiver's buffer full) ends no later than this:
+ * the library itself gives up after 11 ticks of its closing interval.
+ */
+const CLOSE_WAIT_MS = 1000;
+
+/** `send(done)` with done called once, within CLOSE_WAIT_MS, even if the library throws. */
+function sent(send: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    try {
+      send(done);
+    } catch {
+      done();
+    }
+  });
 }
 
 /** `--statsd-prefix`: gunicorn appends the dot. */
@@ -58,6 +83,9 @@ export async function statsdClient(
     increment: (name) => client.increment(name),
     timing: (name, ms) => client.timing(name, ms),
     gauge: (name, value) => client.gauge(name, value),
-    close: () => client.close(),
+    // The batch of the last bufferFlushInterval went with the process unless sent here: the
+    // library's close sends it, and calls back once the socket has let it go.
+    close: () => sent((done) => client.close(done)),
+    flush: () => sent((done) => client.flush(done)),
   };
 }

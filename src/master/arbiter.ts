@@ -80,9 +80,9 @@ export class Arbiter {
     this.#numWorkers = ctx.config.workers;
     this.#workers = new WorkerSet(ctx.runtime);
     this.#startUp = new StartUp(() => {
-      // A USR2 child takes over as the service's main process once it serves.
-      const mainPid = ctx.parentPid ? `MAINPID=${process.pid}\n` : "";
-      ctx.notify?.send(`${mainPid}READY=1\nSTATUS=${this.#statusLine()}`);
+      // A USR2 child is not the service's main process until promoted (#maybePromote): while
+      // its parent runs, a rollback (HUP old, TERM new) must leave systemd the parent.
+      ctx.notify?.send(`READY=1\nSTATUS=${this.#statusLine()}`);
       ctx.onReady?.();
     });
     this.#usr2 = new Reexec(ctx.parentPid);
@@ -119,6 +119,7 @@ export class Arbiter {
         await this.#events.wait(TICK_MS);
         this.#ctx.notify?.watchdog(performance.now());
         this.#maybePromote();
+        this.#maybeTakeBack();
         await this.#dispatch();
         this.#workers.murderStuck(this.#ctx.config, log);
         // Not during a reload: the new limit is not the old generation's (a rollback keeps it).
@@ -130,6 +131,7 @@ export class Arbiter {
       }
     } catch (stop) {
       code = await this.#halt(stop);
+      this.#handOver();
     } finally {
       uninstall();
       unwatch();
@@ -163,13 +165,13 @@ export class Arbiter {
     const { log } = this.#ctx;
     if (stop instanceof StopServer) {
       await this.#stop(stop.graceful);
-      log.info("Shutting down: Master");
+      log.info(`Shutting down: ${this.#name()}`);
       return ExitCode.OK;
     }
     if (stop instanceof HaltServer) {
       this.haltReason = stop;
       await this.#stop(true);
-      log.info("Shutting down: Master");
+      log.info(`Shutting down: ${this.#name()}`);
       log.error(`Reason: ${stop.message}`);
       return stop.exitCode;
     }
@@ -232,7 +234,7 @@ export class Arbiter {
       case "scaleDown":
         return await this.#setNumWorkers(Math.max(1, this.#numWorkers - 1));
       case "reload":
-        return await this.#reload("Hang up: Master");
+        return await this.#reload(`Hang up: ${this.#name()}`);
       case "reopenLogs":
         return this.#reopenLogs();
       case "reexec":
@@ -269,7 +271,9 @@ export class Arbiter {
   // Each verb does what its signal does (control_verbs.ts).
   async #onControl(request: ControlRequest, reply: (reply: ControlReply) => void): Promise<void> {
     const scale = request.verb === "scale" ? ` ${request.workers}` : "";
-    this.#ctx.log.info(`Control: ${request.verb}${scale}`);
+    // A monitor polls status: read-only, it would fill the log at INFO.
+    const level = request.verb === "status" ? "debug" : "info";
+    this.#ctx.log[level](`Control: ${request.verb}${scale}`);
     await answerControl(request, reply, {
       configured: this.#numWorkers,
       status: () => this.#workers.status(),
@@ -344,10 +348,34 @@ export class Arbiter {
   #maybePromote(): void {
     if (!this.#usr2.promoted()) return;
     this.#ctx.log.info("Master has been promoted.");
+    // Now the service's main process (systemd takes MAINPID= from another pid with
+    // NotifyAccess=all only); READY=1 again once its workers serve, should they not yet.
+    const ready = this.#startUp.ready ? "\nREADY=1" : "";
+    this.#ctx.notify?.send(`MAINPID=${process.pid}${ready}`);
     // The title loses the ".2" a USR2 child starts with, as gunicorn's does.
     this.#setTitle();
     this.#ctx.pidfile?.rename(this.#ctx.pidfile.path.replace(/\.2$/, ""));
     this.#ctx.onPromoted?.();
+  }
+
+  // The USR2 child started here exited (a rollback): this master is the service's main process
+  // again, whatever that child told systemd.
+  #maybeTakeBack(): void {
+    if (!this.#usr2.childGone()) return;
+    this.#ctx.notify?.send(`MAINPID=${process.pid}\nREADY=1`);
+  }
+
+  // This master exits while its USR2 child runs: the child is the service's main process now,
+  // said while this one still is (its own MAINPID= at promotion may come up to a tick later, and
+  // systemd stops a Type=notify unit whose main process exits).
+  #handOver(): void {
+    const child = this.#usr2.childPid;
+    if (child !== undefined) this.#ctx.notify?.send(`MAINPID=${child}`);
+  }
+
+  // How log lines name this master: gunicorn's "Master.2" until a USR2 child is promoted.
+  #name(): string {
+    return this.#usr2.unpromoted ? "Master.2" : "Master";
   }
 
   // What ps shows: the running configuration's name, ".2" while this USR2 child's parent lives.
@@ -502,7 +530,8 @@ export class Arbiter {
     // Sockets handed to systemd or to a USR2 child stay; their files must not vanish.
     const handedOver = systemd || this.#usr2.running;
     // After a USR2 the service goes on in the new master: this one's stop is not the service's.
-    if (!this.#usr2.running) this.#ctx.notify?.send("STOPPING=1");
+    // Nor is an unpromoted USR2 child's (a rollback's TERM): systemd would stop the service.
+    if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");
     closeListeners(
       runtime.libc(),
       handedOver ? listeners.map((l) => ({ ...l, ownsPath: false })) : listeners,

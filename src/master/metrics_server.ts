@@ -61,29 +61,40 @@ export function metricsAddress(server: Server, bind: string): string {
 
 /**
  * serveMetrics() with the address logged; `retry` (a master started by USR2, whose parent still
- * holds the address) turns a taken address into a WARNING and tries again every second.
+ * holds the address) turns a taken address into a WARNING and tries again every second. Bound
+ * before anything else (a taken address is then the only line), but said only once announce() is
+ * called: the master's first line is "Starting", as gunicorn's.
  */
 export async function startMetrics(
   bind: string,
   source: MetricsSource,
   { log, retry }: { log: Logger; retry: boolean },
-): Promise<{ close(): void }> {
+): Promise<{ close(): void; announce(): void }> {
   let server: Server | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
+  let held: (() => void)[] | undefined = [];
+  const say = (line: () => void) => held ? held.push(line) : line();
   const attempt = async (first: boolean): Promise<void> => {
     try {
       server = await serveMetrics(bind, source);
       if (closed) return void server.close();
-      log.info(`Serving metrics at: ${metricsAddress(server, bind)}/metrics`);
+      const address = metricsAddress(server, bind);
+      say(() => log.info(`Serving metrics at: ${address}/metrics`));
     } catch (error) {
       if (!retry) throw error;
-      if (first) log.warning(`${(error as Error).message}; trying again every second`);
+      const message = (error as Error).message;
+      if (first) say(() => log.warning(`${message}; trying again every second`));
       timer = setTimeout(() => attempt(false), 1000);
     }
   };
   await attempt(true);
   return {
+    announce: () => {
+      const lines = held ?? [];
+      held = undefined;
+      lines.forEach((line) => line());
+    },
     close: () => {
       closed = true;
       clearTimeout(timer);

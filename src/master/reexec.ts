@@ -91,6 +91,18 @@ export class Reexec {
       this.#child.signalCode === null;
   }
 
+  /** The pid of the new master started here while it runs. */
+  get childPid(): number | undefined {
+    return this.running ? this.#child!.pid : undefined;
+  }
+
+  /** True once, when the new master started here has exited (a rollback, or it failed). */
+  childGone(): boolean {
+    if (this.#child === undefined || this.running) return false;
+    this.#child = undefined;
+    return true;
+  }
+
   /** Started by another master's USR2 and not promoted yet: its title keeps the ".2". */
   get unpromoted(): boolean {
     return this.#parentPid !== undefined;

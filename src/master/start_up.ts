@@ -18,6 +18,11 @@ export class StartUp {
     this.#onReady = onReady;
   }
 
+  /** The first workers have all booted. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
   /** A worker booted, `booted` of `wanted` now: the run of boot failures is over. */
   booted(booted: number, wanted: number): void {
     this.#bootFailures = 0;

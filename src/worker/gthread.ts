@@ -12,6 +12,12 @@ import type { Config } from "../config/settings.ts";
 import { ThreadPool } from "./thread_pool.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
+/**
+ * How long a stop without a drain waits for the threads' statsd batches: under the master's 2 s
+ * between a quick stop's SIGQUIT and its SIGKILL, with the worker_int hook and the rest.
+ */
+const THREAD_FLUSH_MS = 500;
+
 export class ThreadWorker implements WorkerClass {
   static connections(config: Config): number {
     return config.worker_connections;
@@ -62,7 +68,8 @@ export class ThreadWorker implements WorkerClass {
     if (this.#serving) await this.#pool?.stop(graceMs);
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
+    await this.#pool?.flush(THREAD_FLUSH_MS);
     this.#pool?.close();
   }
 }

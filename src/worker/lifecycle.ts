@@ -108,6 +108,8 @@ export class Worker {
       process.stderr.write(`${firstLine(error)}\n`);
       process.exit(ExitCode.WORKER_BOOT_ERROR);
     }
+    // The app's process.exit(): the statsd batch of the last moments is sent, as far as it can be.
+    process.on("exit", () => this.#log.exiting());
     // Ends the worker as the runtime would (exit 1; the master replaces it), said in the log.
     onUncaught((what, error) => {
       logAppError(this.#log, `${what} in worker process`, error, this.#runtime.explainAppError);
@@ -307,7 +309,7 @@ export class Worker {
 
   async exit(code: number): Promise<never> {
     this.#log.info(`Worker exiting (pid: ${process.pid})`);
-    this.#class?.stop();
+    await this.#class?.stop();
     await this.#hooks?.run("worker_exit", this.#server(), this.#info());
     await this.#log.close();
     process.exit(code);

@@ -28,6 +28,8 @@ export class ThreadHandle {
   drained: (() => void) | undefined;
   /** It said it drained: nothing more is handed to it. */
   drainedAll = false;
+  /** Set while the pool waits for it to send its statsd batch. */
+  flushed: (() => void) | undefined;
 
   constructor(
     readonly id: number,

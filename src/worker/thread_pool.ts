@@ -266,6 +266,26 @@ export class ThreadPool {
     for (const thread of this.#threads) if (thread.loaded) thread.post({ t: "reopen" });
   }
 
+  /**
+   * The process exits without a drain (INT, QUIT, a crash): each thread sends its statsd batch
+   * first, which terminate() would lose; a thread that cannot answer within `ms` is not waited for.
+   */
+  async flush(ms: number): Promise<void> {
+    const live = [...this.#threads].filter((t) => t.loaded && !t.dead && !t.drainedAll);
+    if (live.length === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(live.map((thread) =>
+        new Promise<void>((resolve) => {
+          thread.flushed = resolve;
+          thread.post({ t: "flush" });
+        })
+      )),
+      new Promise((resolve) => timer = setTimeout(resolve, ms)),
+    ]);
+    clearTimeout(timer);
+  }
+
   /** Terminates every thread (the process is exiting). */
   close(): void {
     this.#closed = true;
@@ -342,6 +362,8 @@ export class ThreadPool {
         } else if (message.t === "drained") {
           thread.drained?.();
           thread.drainedAll = true;
+        } else if (message.t === "flushed") {
+          thread.flushed?.();
         }
       };
       const died = (reason: string) => {

@@ -91,8 +91,11 @@ export interface WorkerClass {
    * from `WorkerContext.inflight`; gthread's threads name theirs themselves, and ignore it).
    */
   drain(graceMs: number, beforeCut?: () => void): Promise<void>;
-  /** The process exits next (after drain() or without it): end at once what boot() started. */
-  stop(): void;
+  /**
+   * The process exits next (after drain() or without it): end at once what boot() started
+   * (gthread first lets its threads send their statsd batch, within a bound).
+   */
+  stop(): void | Promise<void>;
 }
 
 /** A worker class as the registry holds it: its constructor, and what the master must know. */

@@ -51,7 +51,9 @@ e2e("appserve ctl: status, add, remove, scale, reload, reopen-logs, stop", async
   const dir = tempDir();
   try {
     const pidfile = join(dir.path, "app.pid");
-    const server = start(target, ["-w", "2", "-p", pidfile, "-b", "127.0.0.1:0", PID_APP]);
+    const server = start(target, [
+      ...["-w", "2", "-p", pidfile, "-b", "127.0.0.1:0", "--log-level", "debug", PID_APP],
+    ]);
     const url = await server.allAnswering(2);
     assert.equal(statSync(`${pidfile}.ctl`).mode & 0o777, 0o600);
     for (let i = 0; i < 3; i++) await get(url);
@@ -86,6 +88,12 @@ e2e("appserve ctl: status, add, remove, scale, reload, reopen-logs, stop", async
     assert.match(await ctl(target, pidfile, "stop"), /Stopping/);
     assert.equal((await server.exited).code, 0);
     assert.match(server.stderr, /\[INFO\] Control: stop/);
+    // What changes something is said at INFO; status, which a monitor polls, at DEBUG.
+    for (const verb of ["add", "remove", "scale 1", "reload", "reopen-logs"]) {
+      assert.match(server.stderr, new RegExp(`\\[INFO\\] Control: ${verb}\n`));
+    }
+    assert.equal(server.all(/\[DEBUG\] Control: status\n/g).length, 2);
+    assert.doesNotMatch(server.stderr, /\[INFO\] Control: status/);
   } finally {
     dir.remove();
   }

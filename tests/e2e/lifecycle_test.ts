@@ -477,6 +477,29 @@ e2e(
   },
 );
 
+e2e("a USR2 child names itself Master.2 in its log until promoted, as gunicorn", async (t) => {
+  const pids: number[] = [];
+  try {
+    const old = start(t, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+    pids.push(old.pid);
+    const url = await old.ready(1);
+    const next = await usr2(old, url);
+    pids.push(next);
+    await eventually(() => childPids(next).length === 1, "the new master's worker");
+    // The child's log is the old master's stderr (inherited).
+    process.kill(next, "SIGHUP");
+    await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Hang up: Master\\.2\n`));
+    process.kill(next, "SIGTERM");
+    await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Shutting down: Master\\.2\n`));
+    await eventually(() => !alive(next), "the new master gone");
+    // The old master was never a USR2 child.
+    old.signal("SIGHUP");
+    await old.waitFor(new RegExp(`\\[${old.pid}\\] \\[INFO\\] Hang up: Master\n`));
+  } finally {
+    pids.forEach(killTree);
+  }
+});
+
 e2e(
   "the pidfile is written, refused while its process lives, and removed on exit",
   async (target) => {

@@ -52,6 +52,8 @@ e2e(
     ]);
     const url = await server.allAnswering(2);
     await server.waitFor(new RegExp(`Serving metrics at: ${base}/metrics`));
+    // gunicorn's first line is "Starting"; the metrics address is said after it.
+    assert.match(server.stderr.split("\n")[0], /\[INFO\] Starting appserve /);
     const before = await scrape(base);
     const count = (s: Sample[], labels: Record<string, string>) =>
       sampleValue(s, "appserve_requests_total", labels) ?? 0;

@@ -255,3 +255,83 @@ e2e("without --enable-backlog-metric no gunicorn.backlog is sent", async (target
     receiver.close();
   }
 });
+
+// Workers batch their metrics for 100 ms; a worker that exits sends its last batch first
+// (gunicorn sends each metric as it happens: none is lost on a graceful exit).
+for (
+  const [how, extra] of [
+    ["TERM to the master", []],
+    ["HUP's new generation replacing the old", []],
+    ["max-requests retiring workers", ["--max-requests", "3"]],
+    ["TERM to the master, gthread", ["--threads", "2"]],
+    ["QUIT to the worker (a quick stop), gthread", ["--threads", "2"]],
+  ] as const
+) {
+  e2e(`every request is counted in statsd when workers exit: ${how}`, async (target) => {
+    const receiver = await udpReceiver();
+    const server = start(target, [
+      ...["--statsd-host", `127.0.0.1:${receiver.port}`, "-w", "1", "-b", "127.0.0.1:0"],
+      ...extra,
+      PID_APP,
+    ]);
+    const counted = () => receiver.metrics.filter((m) => m === "gunicorn.requests:1|c").length;
+    try {
+      const url = await server.ready(1);
+      // ready()'s own request, sent within the worker's first 100 ms batch.
+      await eventually(() => counted() >= 1, "ready()'s request counted");
+      const requests = 20 + counted();
+      // Paced as curl in a shell loop is: the batches of several flush intervals, the last one
+      // at the exit (back to back, 20 requests fit one batch, which a lucky exit may still send).
+      for (let i = counted(); i < requests; i++) {
+        assert.equal((await get(`${url}/r${i}`)).status, 200);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      if (how.startsWith("HUP")) {
+        const [old] = childPids(server.pid);
+        server.signal("SIGHUP");
+        await server.waitFor(new RegExp(`Worker exiting \\(pid: ${old}\\)`));
+        await eventually(() => !childPids(server.pid).includes(old), "the old worker gone");
+      }
+      if (how.startsWith("QUIT")) {
+        // Straight to the worker: its threads' batch is the one of the last moment.
+        const [worker] = childPids(server.pid);
+        process.kill(worker, "SIGQUIT");
+        await eventually(() => !childPids(server.pid).includes(worker), "the worker gone");
+      }
+      await server.stop();
+      // Sent before each worker exited; read here a moment later.
+      await eventually(() => counted() >= requests, `${requests} requests counted`, 2000)
+        .catch(() => {});
+      assert.equal(counted(), requests, `counted ${counted()} of ${requests}`);
+    } finally {
+      await server.stop();
+      receiver.close();
+    }
+  });
+}
+
+e2e("the app's process.exit() still sends the worker's last statsd batch", async (target) => {
+  const receiver = await udpReceiver();
+  const server = start(target, [
+    ...["--statsd-host", `127.0.0.1:${receiver.port}`, "-w", "1", "-b", "127.0.0.1:0", PID_APP],
+  ]);
+  const counted = () => receiver.metrics.filter((m) => m === "gunicorn.requests:1|c").length;
+  try {
+    const url = await server.ready(1);
+    await eventually(() => counted() >= 1, "ready()'s request counted");
+    const requests = 5 + counted();
+    for (let i = counted(); i < requests; i++) {
+      assert.equal((await get(`${url}/r${i}`)).status, 200);
+    }
+    const [worker] = childPids(server.pid);
+    // Within the same 100 ms batch as the requests before it; never answered itself.
+    await get(`${url}/exit?code=0`).catch(() => {});
+    await eventually(() => !childPids(server.pid).includes(worker), "the worker gone");
+    await eventually(() => counted() >= requests, `${requests} requests counted`, 2000)
+      .catch(() => {});
+    assert.equal(counted(), requests, `counted ${counted()} of ${requests}`);
+  } finally {
+    await server.stop();
+    receiver.close();
+  }
+});

@@ -79,45 +79,69 @@ e2e(
   },
 );
 
-e2e(
-  "Type=notify: a master started by USR2 says MAINPID= with its pid and READY=1",
-  async (target) => {
-    const dir = tempDir();
-    const socket = notifySocket(join(dir.path, "notify"));
-    const pids: number[] = [];
-    try {
-      const env = { NOTIFY_SOCKET: join(dir.path, "notify") };
-      const old = start(target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP], { env });
-      pids.push(old.pid);
-      await old.ready(1);
-      await eventually(() => socket.messages.some((m) => /^READY=1$/m.test(m)), "READY=1");
-      assert.ok(!socket.messages.some((m) => m.includes("MAINPID=")), socket.messages.join(" | "));
-      old.signal("SIGUSR2");
-      const next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
-      pids.push(next);
-      await eventually(
-        () => socket.messages.some((m) => m.includes(`MAINPID=${next}\nREADY=1`)),
-        "MAINPID of the new master",
-      );
-      // The old master's stop is not the service's: no STOPPING=1 from it.
-      old.signal("SIGTERM");
-      await eventually(() => !alive(old.pid), "the old master exits");
-      assert.ok(!socket.messages.includes("STOPPING=1"), socket.messages.join(" | "));
-      process.kill(next, "SIGTERM");
-      await eventually(() => !alive(next), "the new master stops");
-      await eventually(
-        () => socket.messages.includes("STOPPING=1"),
-        "STOPPING=1 from the new master",
-      );
-    } finally {
-      for (const pid of pids) {
-        for (const p of [pid, ...childPids(pid)]) if (alive(p)) process.kill(p, "SIGKILL");
+for (const rollback of [false, true]) {
+  e2e(
+    rollback
+      ? "Type=notify: after a USR2 rollback (HUP old, TERM new) the old master says MAINPID= again"
+      : "Type=notify: a USR2 child says MAINPID= once promoted, READY=1 before",
+    async (target) => {
+      const dir = tempDir();
+      const socket = notifySocket(join(dir.path, "notify"));
+      const pids: number[] = [];
+      const said = () => socket.messages.join(" | ");
+      const readies = () => socket.messages.filter((m) => /^READY=1$/m.test(m)).length;
+      try {
+        const env = { NOTIFY_SOCKET: join(dir.path, "notify") };
+        const old = start(target, ["-w", "1", "-b", "127.0.0.1:0", PID_APP], { env });
+        pids.push(old.pid);
+        await old.ready(1);
+        await eventually(() => readies() === 1, "READY=1");
+        assert.ok(!socket.messages.some((m) => m.includes("MAINPID=")), said());
+        old.signal("SIGUSR2");
+        const next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+        pids.push(next);
+        // The child serves and says so, but while its parent runs the service's main process is
+        // the parent: systemd would stop the unit when a MAINPID it was told exits.
+        await eventually(() => readies() === 2, "READY=1 from the new master");
+        assert.ok(!socket.messages.some((m) => m.includes("MAINPID=")), said());
+        if (rollback) {
+          old.signal("SIGHUP");
+          process.kill(next, "SIGTERM");
+          await eventually(() => !alive(next), "the new master exits");
+          await eventually(
+            () => socket.messages.some((m) => m === `MAINPID=${old.pid}\nREADY=1`),
+            "MAINPID of the old master again",
+          );
+          // The new master's stop is not the service's either.
+          assert.ok(!socket.messages.includes("STOPPING=1"), said());
+          assert.ok(!socket.messages.some((m) => m.includes(`MAINPID=${next}`)), said());
+          old.signal("SIGTERM");
+          await eventually(() => !alive(old.pid), "the old master stops");
+        } else {
+          // The old master's stop is not the service's: no STOPPING=1 from it.
+          old.signal("SIGTERM");
+          await eventually(() => !alive(old.pid), "the old master exits");
+          // Said by the old master as it exits, while it still is the main process.
+          assert.ok(socket.messages.includes(`MAINPID=${next}`), said());
+          await eventually(
+            () => socket.messages.some((m) => m === `MAINPID=${next}\nREADY=1`),
+            "MAINPID of the new master, promoted",
+          );
+          assert.ok(!socket.messages.includes("STOPPING=1"), said());
+          process.kill(next, "SIGTERM");
+          await eventually(() => !alive(next), "the new master stops");
+        }
+        await eventually(() => socket.messages.includes("STOPPING=1"), "STOPPING=1");
+      } finally {
+        for (const pid of pids) {
+          for (const p of [pid, ...childPids(pid)]) if (alive(p)) process.kill(p, "SIGKILL");
+        }
+        socket.close();
+        dir.remove();
       }
-      socket.close();
-      dir.remove();
-    }
-  },
-);
+    },
+  );
+}
 
 e2e("a NOTIFY_SOCKET that names no socket stops the start in one line, exit 1", async (target) => {
   const dir = tempDir();
