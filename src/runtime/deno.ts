@@ -193,6 +193,9 @@ export const denoRuntime: Runtime = {
   // Deno.serve (2.9.6) by default also aborts it after a response that went out whole: its
   // "legacy behavior", which it warns about and --unstable-no-legacy-abort turns off.
   requestSignal: { message: "The request has been cancelled.", afterResponse: true },
+  // Deno.serve (2.9.6) leaves the signal alone then; the read fails so, whatever the framing.
+  bodyCut: (error) =>
+    error instanceof Deno.errors.BadResource && error.message.startsWith("Cannot read body"),
   serveNative,
   installWebSocketUpgrade,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.
