@@ -105,3 +105,28 @@ Deno.test('Logger({ format: "json" }) writes each error line as one JSON object'
     dir.remove();
   }
 });
+
+Deno.test("Logger.exception says what was thrown when it has no stack (Bun's AbortError)", async () => {
+  const dir = tempDir();
+  const file = join(dir.path, "error.log");
+  try {
+    const log = new Logger({ level: "info", file });
+    // Bun's body read whose client left fails with this, its stack "".
+    const aborted = new DOMException("The connection was closed.", "AbortError");
+    Object.defineProperty(aborted, "stack", { value: "" });
+    log.exception("Error handling request POST /upload", aborted);
+    const bare = new Error("");
+    Object.defineProperty(bare, "stack", { value: "" });
+    log.exception("Error handling request GET /bare", bare);
+    log.exception("Error handling request GET /undefined", undefined);
+    log.exception("Error handling request GET /empty", "");
+    await log.close();
+    const lines = readFileSync(file, "utf8");
+    assert.match(lines, /POST \/upload\nAbortError: The connection was closed\.\n/);
+    assert.match(lines, /GET \/bare\nError \(no message or stack\)\n/);
+    assert.match(lines, /GET \/undefined\nundefined \(a value with no message or stack\)\n/);
+    assert.match(lines, /GET \/empty\n\(an empty string was thrown\)\n/);
+  } finally {
+    dir.remove();
+  }
+});

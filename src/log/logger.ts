@@ -11,6 +11,7 @@ import {
   compileAccessWriter,
   DEFAULT_ACCESS_LOG_FORMAT,
 } from "./access_format.ts";
+import { errorDetail } from "./error_detail.ts";
 import { LineBuffer } from "./line_buffer.ts";
 import { type LogSink, openSink } from "./sinks.ts";
 import { writeStd } from "./std_streams.ts";
@@ -208,7 +209,7 @@ export class Logger {
   /** An ERROR line with the error's stack (gunicorn's `exception`). */
   exception(message: string, error: unknown): void {
     this.#metrics?.increment("gunicorn.log.exception");
-    const detail = error instanceof Error ? error.stack ?? String(error) : String(error);
+    const detail = errorDetail(error);
     if (LOG_LEVELS.indexOf("error") < this.#threshold) return;
     this.#logError("error", `${message}\n${detail}`);
   }

@@ -170,6 +170,9 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   });
 }
 
+// The message of the AbortError Bun.serve aborts a request (its signal, its body read) with.
+const BUN_CLOSED = "The connection was closed.";
+
 // Room in argv for the worker's title ("appserve: worker [NAME]") to be written into.
 const TITLE_ROOM = " ".repeat(96);
 const F_DUPFD_CLOEXEC = 1030;
@@ -229,7 +232,10 @@ export const bunRuntime: Runtime = {
   streamLength: "actual",
   fileBody,
   // Bun.serve (1.4.4) aborts it only for a client gone (or server.stop(true)).
-  requestSignal: { message: "The connection was closed.", afterResponse: false },
+  requestSignal: { message: BUN_CLOSED, afterResponse: false },
+  // Bun.serve (1.4.4) fails the read with the signal's own AbortError, which has no stack.
+  bodyCut: (error) =>
+    error instanceof DOMException && error.name === "AbortError" && error.message === BUN_CLOSED,
   serveNative,
   // Bun has no global upgrade function to replace; the neutral one is appserve's layer's alone.
   installWebSocketUpgrade: (ours: WebSocketUpgrader): WebSocketUpgrader => (request, options) => {

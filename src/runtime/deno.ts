@@ -193,6 +193,11 @@ export const denoRuntime: Runtime = {
   // Deno.serve (2.9.6) by default also aborts it after a response that went out whole: its
   // "legacy behavior", which it warns about and --unstable-no-legacy-abort turns off.
   requestSignal: { message: "The request has been cancelled.", afterResponse: true },
+  // Deno.serve (2.9.6) leaves the signal alone then; a read fails so, whatever the framing
+  // ("Cannot read body as ..." from arrayBuffer(), "Cannot read request body as ..." from a reader).
+  bodyCut: (error) =>
+    error instanceof Deno.errors.BadResource &&
+    /body as underlying resource unavailable$/.test(error.message),
   serveNative,
   installWebSocketUpgrade,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.

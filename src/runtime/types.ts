@@ -232,6 +232,11 @@ export interface Runtime {
    * request is under way; Deno.serve also once a response went out whole.
    */
   readonly requestSignal: RequestSignalBehaviour;
+  /**
+   * Whether `error` is what the native server's request body read fails with when the client
+   * left before sending the body whole: the client's fault, not the app's.
+   */
+  bodyCut(error: unknown): boolean;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
   /**

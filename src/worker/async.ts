@@ -4,7 +4,6 @@
 
 import type { Config } from "../config/settings.ts";
 import { createHttpServer, type HttpServerOptions } from "../http/server.ts";
-import { notAResponse } from "../http/status_reply.ts";
 import { countRequest } from "../ipc/request_metrics.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import type { AppHandler, WebSocketHandlers } from "../fetch_handler.ts";
@@ -18,11 +17,10 @@ import {
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { Logger } from "../log/logger.ts";
-import type { Runtime } from "../runtime/types.ts";
-import { appErrorResponder } from "./app_error.ts";
 import { closeWithin, withDeadline } from "./close_within.ts";
 import { limitConcurrency } from "./concurrency.ts";
 import { accessLogger, httpOptions } from "./http_options.ts";
+import { guardedNative } from "./native_app_error.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
 import { withRequestTimeout } from "./request_timeout.ts";
@@ -88,30 +86,6 @@ export class AsyncWorker implements WorkerClass {
   stop(): void {}
 }
 
-// The native servers get the same 500 behaviour as appserve's own layer. Not an
-// async function: a Response returned synchronously keeps Deno.serve's fast path.
-function guarded(handler: FetchHandler, log: Logger, runtime: Runtime): FetchHandler {
-  const onError = appErrorResponder(log, runtime.explainAppError);
-  const check = (response: unknown, request: Request): Response => {
-    if (response instanceof Response) return response;
-    // After Bun's server.upgrade() the native server ignores what fetch returns (often nothing).
-    if (response === undefined && request.headers.has("upgrade")) return response as never;
-    return onError(notAResponse(response), request);
-  };
-  return (request, info) => {
-    try {
-      const result = handler(request, info);
-      if (result instanceof Response) return result;
-      return Promise.resolve(result).then(
-        (r) => check(r, request),
-        (error) => onError(error, request),
-      );
-    } catch (error) {
-      return onError(error, request);
-    }
-  };
-}
-
 // The native servers report no write completion: log when the app has answered (with an access
 // log), with the body size the response declares. A WebSocket upgraded by Deno's native upgrade is
 // counted and logged when its session ends (`begin`).
@@ -175,7 +149,7 @@ export function withRequestCounters(
 }
 
 // The native servers report no write completion: a request is counted when the app has
-// answered. Not an async function, for the reason guarded() is not.
+// answered. Not an async function, for the reason guardedNative() is not.
 function counted(handler: FetchHandler, counters: Float64Array | undefined): FetchHandler {
   if (!counters) return handler;
   return (request, info) => {
@@ -257,16 +231,18 @@ async function serveListeners(
       config.limit_request_body,
       (message) => log.warning(`Invalid request: ${message}`),
     );
+    // Inside the access log, which then sees the 500 or 400 the client gets for a failure.
+    const answered = guardedNative(limited, log, runtime);
     // Outermost, so the access log sees the client a trusted proxy named, and no field
     // header_map drops (as the parser leaves them out before anything reads them).
     const app = trustForwarded(
-      begin ? logged(limited, access, hub, begin) : limited,
+      begin ? logged(answered, access, hub, begin) : answered,
       options.forwarded!,
       (m) => log.warning(m),
       { scheme: options.scheme, headerMap: config.header_map },
     );
     const server = await runtime.serveNative(
-      counted(guarded(app, log, runtime), context.counters),
+      counted(app, context.counters),
       {
         hostname: address.host,
         port: address.port,

@@ -1,0 +1,85 @@
+// A request the app fails is logged alike on the shared socket and under --reuse-port (the
+// runtime's native server): an access line with the status the client got, and the error log's
+// ERROR with what was thrown, or, for a body the client cut, a WARNING and 400.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { e2e, eventually, FIXTURES, freePort, get, type Server, start } from "../_helpers.ts";
+import { rawConnect } from "../_raw.ts";
+
+const APP = join(FIXTURES, "apps", "failing_app.ts");
+
+// One worker, its access log on stdout; --reuse-port's own listeners agree on a port beforehand.
+async function startOne(target: Parameters<typeof start>[0], args: string[]): Promise<Server> {
+  const port = args.includes("--reuse-port") ? await freePort() : 0;
+  return start(target, [
+    "-w",
+    "1",
+    "--access-logfile",
+    "-",
+    ...args,
+    "-b",
+    `127.0.0.1:${port}`,
+    APP,
+  ]);
+}
+
+function escaped(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
+// Each app failure: the request, and the line after the ERROR's headline.
+const FAILURES: [string, RegExp][] = [
+  ["/throw", /Error: thrown by the app\n/],
+  ["/reject", /Error: rejected by the app\n/],
+  ["/none", /TypeError: app handler returned number instead of a Response\n/],
+  ["/throw-null", /null \(a value with no message or stack\)\n/],
+];
+
+const SETUPS: [string, string[]][] = [
+  ["the shared socket", []],
+  ["--reuse-port", ["--reuse-port"]],
+  ["--reuse-port (sync)", ["--reuse-port", "-k", "sync"]],
+];
+
+for (const [name, args] of SETUPS) {
+  e2e(`app failures get an access line and an ERROR, on ${name}`, async (target) => {
+    const server = await startOne(target, args);
+    const url = await server.ready();
+    for (const [path, detail] of FAILURES) {
+      const answer = await get(url + path);
+      assert.equal(answer.status, 500, answer.body);
+      assert.equal(answer.body, "Internal Server Error\n");
+      await server.waitFor(new RegExp(`"GET ${escaped(path)} HTTP/1\\.1" 500 22 `));
+      const headline = `[ERROR] Error handling request GET ${path}\n`;
+      assert.match(server.stderr, new RegExp(escaped(headline) + detail.source));
+      // One ERROR a request.
+      assert.equal(server.stderr.split(headline).length, 2, server.stderr);
+    }
+    await server.stop();
+  });
+
+  // The sync worker serves no /uploading while the upload is under way.
+  if (args.includes("sync")) continue;
+  e2e(`an upload the client cut is its fault: 400 and a WARNING, on ${name}`, async (target) => {
+    const server = await startOne(target, args);
+    const url = new URL(await server.ready());
+    const socket = await rawConnect(Number(url.port));
+    socket.on("error", () => {});
+    socket.write(
+      "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + "a".repeat(1000),
+    );
+    await eventually(
+      async () => (await get(`${url.origin}/uploading`)).body === "1\n",
+      "the app reading the upload",
+    );
+    socket.destroy();
+    await server.waitFor(/"POST \/upload HTTP\/1\.1" 400 79 /);
+    assert.match(
+      server.stderr,
+      /\[WARNING\] Invalid request from ip=127\.0\.0\.1: client closed the connection before the request body was complete \(400\)\n/,
+    );
+    assert.doesNotMatch(server.stderr, /\[ERROR\]/);
+    await server.stop();
+  });
+}
