@@ -13,6 +13,11 @@ function isAlive(pid: number): boolean {
   }
 }
 
+function randomSuffix(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export class Pidfile {
   constructor(public path: string) {}
 
@@ -29,9 +34,12 @@ export class Pidfile {
         `${this.path}: Already running on pid ${existing} (or pidfile is stale)`,
       );
     }
-    const temp = `${this.path}.${pid}.tmp`;
+    // Created, never opened: a name nobody can guess, and "wx" (O_CREAT|O_EXCL) fails on any
+    // file or symlink already there. The master may still be root, and the pidfile's folder is
+    // often the app user's, who could plant a symlink at a guessable name to a file of root's.
+    const temp = `${this.path}.${pid}.${randomSuffix()}.tmp`;
     try {
-      writeFileSync(temp, `${pid}\n`);
+      writeFileSync(temp, `${pid}\n`, { flag: "wx", mode: 0o644 });
       renameSync(temp, this.path);
     } catch (error) {
       try {
