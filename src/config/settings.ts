@@ -555,7 +555,9 @@ export const SETTINGS = [
       "CIDR ranges (v4 and v6), `*` for every peer, and `unix` for peers on a unix socket, " +
       "which unlike gunicorn are not trusted unless listed. A trusted peer's headers set " +
       "request.url's scheme and the client address the app sees (info.remoteAddr, " +
-      "info.requestIP()) and the access log's %(h)s; untrusted peers' headers change nothing.",
+      "info.requestIP()) and the access log's %(h)s; untrusted peers' headers change nothing. " +
+      "Forwarded and X-Forwarded-For that name different clients, or a Forwarded proto that " +
+      "secure_scheme_headers contradict, get 400 (a proxy may pass a client's own header on).",
   },
   {
     name: "secure_scheme_headers",

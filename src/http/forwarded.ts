@@ -103,10 +103,19 @@ function pickClient(trust: ForwardedTrust, hops: Hop[]): Hop | null {
   return null;
 }
 
+// The client a hop names, for comparing two headers' verdicts: null when it names none.
+function clientKey(hop: Hop | null): string | null {
+  const addr = hop?.for ? nodeAddress(hop.for) : null;
+  const bytes = addr === null ? null : parseIp(addr.hostname);
+  return bytes === null ? null : bytes.join(".");
+}
+
 /**
- * Reads the forwarding headers of a request from a trusted peer. `Forwarded` wins over
- * `X-Forwarded-For`; a Forwarded `proto` wins over secure_scheme_headers. Secure-scheme headers
- * that disagree are a 400, as in gunicorn.
+ * Reads the forwarding headers of a request from a trusted peer. `Forwarded` and
+ * `X-Forwarded-For` must name the same client, and a Forwarded `proto` must agree with
+ * secure_scheme_headers, which must agree among themselves: a proxy that passes a client's own
+ * header on (nginx does unless told not to) must not let it choose its address or scheme. Any
+ * contradiction is a 400, as gunicorn answers contradictory secure-scheme headers.
  */
 export function readForwarding(
   trust: ForwardedTrust,
@@ -143,13 +152,22 @@ export function readForwarding(
   }
   let remote: RemoteAddr | null = null;
   const hops = forwarded ?? xff;
-  if (hops !== null && hops.length > 0) {
-    const client = pickClient(trust, hops);
-    const addr = client?.for ? nodeAddress(client.for) : null;
-    if (addr !== null) remote = { transport: "tcp", hostname: addr.hostname, port: addr.port };
-    if (forwarded !== null && client?.proto) {
-      if (client.proto === "https" || client.proto === "http") scheme = client.proto;
+  if (hops === null) return { scheme, remote };
+  const client = pickClient(trust, hops);
+  // Only a request carrying both headers pays for the second walk. An empty or client-less
+  // Forwarded next to X-Forwarded-For is a contradiction too: it would hide the client.
+  if (
+    forwarded !== null && xff !== null && clientKey(client) !== clientKey(pickClient(trust, xff))
+  ) {
+    throw new ParseError(400, "Contradictory forwarding headers");
+  }
+  const addr = client?.for ? nodeAddress(client.for) : null;
+  if (addr !== null) remote = { transport: "tcp", hostname: addr.hostname, port: addr.port };
+  if (forwarded !== null && (client?.proto === "https" || client?.proto === "http")) {
+    if (scheme !== null && scheme !== client.proto) {
+      throw new ParseError(400, "Contradictory scheme headers");
     }
+    scheme = client.proto;
   }
   return { scheme, remote };
 }

@@ -85,6 +85,14 @@ e2e("the README's deployment behind nginx (workers as nobody) answers as shipped
       const answer = await getWhenReady(url, { localAddress: "127.0.0.2" });
       assert.equal(answer.status, 200, answer.body);
       assert.equal(answer.body, "hello 127.0.0.2\n");
+      // A client's own Forwarded header: the example drops it, so the client is still the one
+      // nginx saw, neither the one it claims nor a 400.
+      const spoofed = await get(url, {
+        localAddress: "127.0.0.2",
+        headers: { Forwarded: 'for=5.6.7.8;proto=https, for="[2001:db8::1]:443"' },
+      });
+      assert.equal(spoofed.status, 200, spoofed.body);
+      assert.equal(spoofed.body, "hello 127.0.0.2\n");
       await eventually(
         () =>
           /^127\.0\.0\.2 - - \[[^\]]+\] "GET \/ HTTP\/1\.1" 200 16 "-" "-"$/m.test(server.stdout),

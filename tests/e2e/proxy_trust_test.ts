@@ -33,6 +33,29 @@ async function ask(url: string, headers: Record<string, string> = {}): Promise<S
   return JSON.parse(answer.body);
 }
 
+// A trusted peer's contradictory forwarding headers: 400 with the reason, never a spoofed client.
+async function refusedAsContradictory(url: string): Promise<void> {
+  for (
+    const [headers, reason] of [
+      [{ Forwarded: "for=5.6.7.8", "X-Forwarded-For": "1.2.3.4" }, "forwarding"],
+      [{ Forwarded: 'for="[2001:db8::1]:443"', "X-Forwarded-For": "1.2.3.4" }, "forwarding"],
+      [{ Forwarded: "for=1.2.3.4;proto=https", "X-Forwarded-Proto": "http" }, "scheme"],
+    ] as [Record<string, string>, string][]
+  ) {
+    const answer = await get(url, { headers });
+    assert.equal(answer.status, 400, `${JSON.stringify(headers)}: ${answer.body}`);
+    assert.match(answer.body, new RegExp(`Contradictory ${reason} headers`));
+  }
+  // Agreeing headers are believed.
+  const agreed = await ask(url, {
+    Forwarded: "for=1.2.3.4;proto=https",
+    "X-Forwarded-For": "1.2.3.4",
+    "X-Forwarded-Proto": "https",
+  });
+  assert.match(agreed.url, /^https:/);
+  assert.equal(agreed.remoteAddr.hostname, "1.2.3.4");
+}
+
 e2e("a trusted proxy's forwarding headers set scheme, client and the access log's h", async (t) => {
   const server = start(t, ["-b", "127.0.0.1:0", "--access-logfile", "-", APP]);
   try {
@@ -59,6 +82,10 @@ e2e("a trusted proxy's forwarding headers set scheme, client and the access log'
     });
     assert.equal(contradictory.status, 400);
     assert.match(contradictory.body, /Contradictory scheme headers/);
+
+    // Forwarded and X-Forwarded-For must name one client, and a Forwarded proto must agree with
+    // the secure-scheme headers: a proxy may pass a client's own Forwarded on.
+    await refusedAsContradictory(url);
 
     // No forwarding headers: the socket peer.
     const plain = await ask(url);
@@ -114,6 +141,7 @@ e2e("proxy trust in --reuse-port mode (the runtime's native server)", async (t) 
     const seen = await ask(url, { "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https" });
     assert.match(seen.url, /^https:/);
     assert.equal(seen.remoteAddr.hostname, "203.0.113.9");
+    await refusedAsContradictory(url);
   } finally {
     assert.equal((await server.stop()).code, 0);
   }
@@ -165,6 +193,11 @@ for (const trusted of [true, false]) {
             () => /^127\.0\.0\.1 - - .*"GET \/via-nginx/m.test(server.stdout),
             "log",
           );
+          // Without `proxy_set_header Forwarded ""`, nginx passes the client's own Forwarded
+          // on: a 400, not the client it names.
+          const spoofed = await get(url, { headers: { Forwarded: "for=5.6.7.8;proto=https" } });
+          assert.equal(spoofed.status, 400, spoofed.body);
+          assert.match(spoofed.body, /Contradictory forwarding headers/);
         } else {
           assert.deepEqual(seen.remoteAddr, { transport: "unix", hostname: "", port: 0 });
           assert.equal(seen.requestIP, null);
