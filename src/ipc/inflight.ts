@@ -175,9 +175,9 @@ export class InflightTable {
     writeTarget(bytes, at, target, 0);
     // No fields: what request() left there is not this request's.
     bytes[at + PROTOCOL] = 0;
+    this.#auths[index] = undefined;
     for (let i = 0, v = at + VALUES_AT; i < this.#values; i++, v += this.#share) {
       this.#last[index * this.#values + i] = undefined;
-      this.#auths[index] = undefined;
       this.#value(v, null);
     }
     this.#f64[at / 8] = start;
