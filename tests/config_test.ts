@@ -64,6 +64,23 @@ Deno.test("resolveConfig() replaces bind lists wholesale and PORT sets the defau
   );
 });
 
+Deno.test("resolveConfig(): reuse_port with a TCP port 0 is a ConfigError naming the bind", () => {
+  withDir({ "appserve.toml": 'bind = ["unix:/tmp/a.sock", "127.0.0.1:0"]\n' }, (dir) => {
+    const error = problem(dir, ["--reuse-port"]);
+    assert.ok(error instanceof ConfigError);
+    assert.equal(
+      error.message,
+      "appserve.toml:1:8: 127.0.0.1:0: reuse_port needs a fixed port (each " +
+        "worker binds its own socket, so port 0 would give each worker a different one)",
+    );
+    // Without reuse_port the master binds once and port 0 is one port, as in gunicorn.
+    assert.deepEqual(resolveIn(dir, []).config.bind, ["unix:/tmp/a.sock", "127.0.0.1:0"]);
+    assert.deepEqual(resolveIn(dir, ["--reuse-port", "-b", "127.0.0.1:1"]).config.bind, [
+      "127.0.0.1:1",
+    ]);
+  });
+});
+
 Deno.test("resolveConfig(): a bad PORT or WEB_CONCURRENCY is a ConfigError naming the variable", () => {
   withDir({}, (dir) => {
     const cases: [Record<string, string>, string][] = [

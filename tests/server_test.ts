@@ -128,6 +128,7 @@ Deno.test("createHttpServer() with TLS: a client that never sends a byte is clos
       key: readFileSync(pki.key, "utf8"),
       ca: "",
       certReqs: 0,
+      ciphers: "",
     });
     await withServer(() => new Response("x"), { tls, headerTimeout: 0.3 }, async (port) => {
       const silent = await RawClient.connect({ port });

@@ -228,7 +228,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         // A thread serves a connection's requests one after another, as gunicorn's gthread does.
         keepAlive: true,
         access: accessLogger(config, log),
-        tls: await tlsAcceptor(await loadTlsFiles(config, runtime.tlsClientCerts)),
+        tls: await tlsAcceptor(await loadTlsFiles(config, runtime.tlsControls)),
         explain: runtime.explainAppError,
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,

@@ -221,7 +221,7 @@ export async function checkConfig(
     });
   });
   // The workers serve TLS: what their runtime can verify is what counts.
-  await check(() => loadTlsFiles(config, (chosen?.runtime ?? runtime).tlsClientCerts));
+  await check(() => loadTlsFiles(config, (chosen?.runtime ?? runtime).tlsControls));
   const notes: FolderNote[] = [];
   let identity: Identity | null = null;
   await check(() => {

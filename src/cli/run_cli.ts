@@ -73,10 +73,10 @@ async function serve(ctx: ServeContext): Promise<number> {
     origins: { runtime: r.origins.runtime, deno: r.origins.deno },
   });
   const workers = chooseWorkers(config, runtime, chooseOptions(resolved));
-  // The workers serve TLS: what their runtime can verify is what counts.
-  const clientCerts = workers.runtime.tlsClientCerts;
+  // The workers serve TLS: what their runtime honours is what counts.
+  const tlsControls = workers.runtime.tlsControls;
   // Unreadable or mismatched certificates stop the start here, before anything is bound.
-  await loadTlsFiles(config, clientCerts);
+  await loadTlsFiles(config, tlsControls);
   const identity = resolveIdentity(config);
   const socketGroup = socketGroupOf(resolved);
   // A USR2 child of a daemon is already detached (gunicorn skips daemonizing then too).
@@ -174,7 +174,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       const unreachable = dropped ? unreachableLogs(config, identity, true, blockers) : [];
       if (unreachable.length) throw new ConfigError(unreachable[0]);
       // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
-      await loadTlsFiles(config, clientCerts);
+      await loadTlsFiles(config, tlsControls);
       if (dropped) {
         log.info(`Dropped privileges to ${identity.describe}`);
         for (const { warning, line } of notes) {
@@ -209,7 +209,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     // The project's deno.json is read again too: a broken one keeps the old workers.
     const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext));
     // Renewed certificates are read by the new workers; broken ones keep the old workers.
-    await loadTlsFiles(next, chosen.runtime.tlsClientCerts);
+    await loadTlsFiles(next, chosen.runtime.tlsControls);
     return { config: next, launch: await launchWorkers(chosen, next, runtime, env) };
   };
   const arbiter = new Arbiter({

@@ -135,12 +135,6 @@ export const GUNICORN_ONLY: readonly GunicornOnly[] = [
     reason: "--reload uses the runtime's file watcher, with no choice of engine",
   },
   {
-    names: ["ciphers"],
-    flags: ["--ciphers"],
-    kind: "unsupported",
-    reason: "TLS cipher selection; the runtime's TLS defaults apply",
-  },
-  {
     names: ["http_protocols"],
     flags: ["--http-protocols"],
     kind: "unsupported",

@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { ConfigError, UsageError } from "../errors.ts";
+import { parseBind } from "../net/bind.ts";
 import { shellSplit, ShellSplitError } from "./_shell_split.ts";
 import { type Config, SETTINGS, type SettingSpec } from "./settings.ts";
 import { type ACTION_FLAGS, parseCommandLine, type RawLayer, readTomlFile } from "./sources.ts";
@@ -155,6 +156,18 @@ function checkCombinations(
   // reuse_port's native servers accept for themselves, in a thread nobody could answer for.
   if (values.reuse_port === true && values.worker_class === "gthread") {
     problems.push(`${origins.reuse_port}: reuse_port cannot be used with the gthread worker class`);
+  }
+  // Each worker binds a socket of its own: port 0 would give every worker another port.
+  if (values.reuse_port === true) {
+    for (const bind of values.bind as string[]) {
+      const address = parseBind(bind);
+      if (address.kind === "tcp" && address.port === 0) {
+        problems.push(
+          `${origins.bind}: ${bind}: reuse_port needs a fixed port (each worker binds its own ` +
+            "socket, so port 0 would give each worker a different one)",
+        );
+      }
+    }
   }
   // Bun.serve cannot tell "no certificate" (fine) from "an unverifiable one" (refused).
   if (values.reuse_port === true && values.cert_reqs === 1) {

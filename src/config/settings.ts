@@ -902,6 +902,18 @@ export const SETTINGS = [
       "(Bun): Deno's node:tls accepts any client certificate, so appserve refuses them there.",
   },
   {
+    name: "ciphers",
+    section: "SSL",
+    flags: ["--ciphers"],
+    metavar: "LIST",
+    type: string("an OpenSSL cipher list"),
+    default: "",
+    doc: "OpenSSL cipher list for TLS 1.2 and older (e.g. `ECDHE+AESGCM`); TLS 1.3 keeps its " +
+      "suites, as with gunicorn's. Empty: the runtime's defaults. A list OpenSSL matches no " +
+      "cipher with is a start-up error. Needs the compiled binary (Bun): Deno's TLS ignores it, " +
+      "so appserve refuses it there.",
+  },
+  {
     name: "hooks",
     section: "Server Hooks",
     flags: ["--hooks"],

@@ -39,6 +39,7 @@ export async function tlsAcceptor(files: TlsFiles | null): Promise<TlsAcceptor |
     cert: files.cert,
     key: files.key,
     ...(files.ca ? { ca: files.ca } : {}),
+    ...(files.ciphers ? { ciphers: files.ciphers } : {}),
   });
   const requestCert = files.certReqs > 0;
   const rejectUnauthorized = files.certReqs === 2;

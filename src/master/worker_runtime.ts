@@ -27,8 +27,8 @@ export interface WorkerRuntime {
   version: string;
   /** The executable: the Deno binary, or this program for Bun workers. */
   path: string;
-  /** Whether the workers' TLS can verify client certificates (--cert-reqs). */
-  tlsClientCerts: boolean;
+  /** Whether the workers' TLS honours --cert-reqs and --ciphers. */
+  tlsControls: boolean;
   /** Why auto did not pick what the project suggests, for a warning. */
   note?: string;
 }
@@ -57,7 +57,7 @@ export function chooseWorkerRuntime(
     name: runtime.name,
     version: runtime.version,
     path: process.execPath,
-    tlsClientCerts: runtime.tlsClientCerts,
+    tlsControls: runtime.tlsControls,
   };
   if (wanted === "bun") {
     if (runtime.name === "bun") return own;
@@ -83,7 +83,7 @@ export function chooseWorkerRuntime(
     name: "deno",
     version: checkDenoVersion(deno, runtime),
     path: deno,
-    tlsClientCerts: false,
+    tlsControls: false,
   };
 }
 

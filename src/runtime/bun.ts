@@ -149,6 +149,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           cert: options.tls.cert,
           key: options.tls.key,
           ...(options.tls.ca ? { ca: options.tls.ca } : {}),
+          ...(options.tls.ciphers ? { ciphers: options.tls.ciphers } : {}),
           requestCert: options.tls.certReqs > 0,
           rejectUnauthorized: options.tls.certReqs === 2,
         },
@@ -198,7 +199,7 @@ export const bunRuntime: Runtime = {
   name: "bun",
   version: Bun.version,
   fdPassing: "stdio",
-  tlsClientCerts: true,
+  tlsControls: true,
   compiled: COMPILED,
   // Inside the executable every entrypoint sits under the bundle root, next to this file's chunk.
   threadEntry: () =>

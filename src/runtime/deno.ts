@@ -153,7 +153,7 @@ export const denoRuntime: Runtime = {
   name: "deno",
   version: Deno.version.deno,
   fdPassing: "inherit",
-  tlsClientCerts: false,
+  tlsControls: false,
   compiled: false,
   // A worker run from the Deno worker bundle (<dir>/process_entry.js) starts the bundle's own
   // thread entry, its sibling; the source tree's otherwise.

@@ -86,8 +86,11 @@ export interface NativeServeOptions {
   websocket?: WebSocketHandlers;
   /** WebSocket settings of the native server. */
   websocketLimits?: { maxMessage: number; idleTimeout: number; sendLimit: number };
-  /** Serve HTTPS with these PEM texts; certReqs as gunicorn's cert_reqs (0, 1, 2). */
-  tls?: { cert: string; key: string; ca: string; certReqs: 0 | 1 | 2 };
+  /**
+   * Serve HTTPS with these PEM texts; certReqs as gunicorn's cert_reqs (0, 1, 2); ciphers an
+   * OpenSSL list, empty for the defaults.
+   */
+  tls?: { cert: string; key: string; ca: string; certReqs: 0 | 1 | 2; ciphers: string };
 }
 
 /** What the native upgrade (Deno.serve's requests, under --reuse-port) gets from appserve. */
@@ -135,8 +138,11 @@ export interface Runtime {
    */
   blockInspectorSignal(): void;
   readonly version: string;
-  /** Whether the runtime's TLS can verify client certificates (Deno's node:tls cannot). */
-  readonly tlsClientCerts: boolean;
+  /**
+   * Whether the runtime's TLS honours the settings that narrow it: client certificates
+   * (cert_reqs) and ciphers. Deno's node:tls and Deno.serve ignore both.
+   */
+  readonly tlsControls: boolean;
   /** True inside a single-file executable. */
   readonly compiled: boolean;
   /**

@@ -19,9 +19,11 @@ export interface TlsFiles {
   /** CA bundle client certificates are verified against; empty when none is configured. */
   ca: string;
   certReqs: CertReqs;
+  /** OpenSSL cipher list for TLS 1.2 and older; empty for the runtime's defaults. */
+  ciphers: string;
 }
 
-type TlsConfig = Pick<Config, "certfile" | "keyfile" | "ca_certs" | "cert_reqs">;
+type TlsConfig = Pick<Config, "certfile" | "keyfile" | "ca_certs" | "cert_reqs" | "ciphers">;
 
 function read(setting: string, path: string): string {
   try {
@@ -48,12 +50,13 @@ export function tlsEnabled(config: TlsConfig): boolean {
 
 /**
  * Reads and checks the TLS files, or returns null when TLS is off. Throws ConfigError (one line)
- * when a file cannot be read or parsed, or when the key does not match the certificate.
- * `clientCertsSupported` is false where the runtime cannot verify client certificates.
+ * when a file cannot be read or parsed, when the key does not match the certificate, or when the
+ * cipher list matches nothing. `controls` is false where the runtime's TLS ignores cert_reqs and
+ * ciphers (Runtime.tlsControls).
  */
 export async function loadTlsFiles(
   config: TlsConfig,
-  clientCertsSupported: boolean,
+  controls: boolean,
 ): Promise<TlsFiles | null> {
   if (!tlsEnabled(config)) return null;
   // node:crypto loads only with TLS on (a worker's memory: docs/architecture.md).
@@ -105,12 +108,31 @@ export async function loadTlsFiles(
     if (!ca) {
       throw new ConfigError(`cert_reqs ${certReqs} needs ca_certs to verify clients against`);
     }
-    if (!clientCertsSupported) {
+    if (!controls) {
       throw new ConfigError(
         "cert_reqs: client certificates cannot be verified under Deno (its node:tls accepts any " +
           "client certificate); use the compiled appserve binary (Bun)",
       );
     }
   }
-  return { cert, key, ca, certReqs };
+  const ciphers = config.ciphers;
+  if (ciphers) await checkCiphers(ciphers, controls);
+  return { cert, key, ca, certReqs, ciphers };
+}
+
+async function checkCiphers(ciphers: string, controls: boolean): Promise<void> {
+  if (!controls) {
+    throw new ConfigError(
+      "ciphers: Deno's TLS ignores a cipher list (it keeps its own defaults); use the compiled " +
+        "appserve binary (Bun), or leave ciphers unset",
+    );
+  }
+  // A list OpenSSL matches no cipher with makes every handshake fail: refuse it now. (A Deno
+  // master with Bun workers cannot tell; the worker's own context then fails at boot.)
+  const { createSecureContext } = await import("node:tls");
+  try {
+    createSecureContext({ ciphers });
+  } catch {
+    throw new ConfigError(`ciphers "${ciphers}" matches no cipher OpenSSL knows`);
+  }
 }

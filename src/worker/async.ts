@@ -180,7 +180,7 @@ async function serveListeners(
 ): Promise<Serving[]> {
   const { config, log, runtime, boot, inflight } = context;
   const servings: Serving[] = [];
-  const tls = await loadTlsFiles(config, runtime.tlsClientCerts);
+  const tls = await loadTlsFiles(config, runtime.tlsControls);
   const access = accessLogger(config, log);
   const explain = runtime.explainAppError;
   const options = {

@@ -357,7 +357,7 @@ e2e("--threads 0 is a one-line config error", async (target) => {
 });
 
 e2e("--reuse-port with gthread is a one-line config error", async (target) => {
-  const result = await run(target, ["--reuse-port", "--threads", "2", "-b", "127.0.0.1:0", APP]);
+  const result = await run(target, ["--reuse-port", "--threads", "2", "-b", "127.0.0.1:8000", APP]);
   assert.equal(result.code, 1);
   assert.match(
     result.stderr.trim(),

@@ -223,6 +223,61 @@ e2e(
   },
 );
 
+e2e(
+  "--ciphers narrows TLS 1.2 to the list, shared socket and --reuse-port (binary); refused under Deno",
+  async (t) => {
+    const dir = tempDir();
+    const pki = makePki(dir.path);
+    const tls = ["--certfile", pki.cert, "--keyfile", pki.key];
+    const allowed = "ECDHE-ECDSA-AES128-GCM-SHA256";
+    const refused = "ECDHE-ECDSA-AES256-GCM-SHA384";
+    const tls12 = (cipher: string) => ["--cacert", pki.ca, "--tls-max", "1.2", "--ciphers", cipher];
+    try {
+      const bogus = await run(t, ["-b", "127.0.0.1:0", ...tls, "--ciphers", "NO-SUCH", PID_APP]);
+      assert.equal(bogus.code, 1, bogus.stderr);
+      assert.ok(!hasStackTrace(bogus.stderr), bogus.stderr);
+      assert.equal(bogus.stderr.trim().split("\n").length, 1, bogus.stderr);
+      assert.match(
+        bogus.stderr.trim(),
+        t.workers === "deno"
+          ? /^Error: ciphers: Deno's TLS ignores a cipher list/
+          : /^Error: ciphers "NO-SUCH" matches no cipher OpenSSL knows$/,
+      );
+      if (t.workers === "deno") {
+        const result = await run(t, ["-b", "127.0.0.1:0", ...tls, "--ciphers", allowed, PID_APP]);
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(result.stderr.trim(), /^Error: ciphers: Deno's TLS ignores a cipher list/);
+        return;
+      }
+      const port = await freePort();
+      for (const mode of [[], ["--reuse-port"]]) {
+        const server = start(t, [
+          "-b",
+          `127.0.0.1:${port}`,
+          ...mode,
+          ...tls,
+          "--ciphers",
+          allowed,
+          PID_APP,
+        ]);
+        try {
+          const url = await httpsUrl(server);
+          await answering(url, pki, ["--tls-max", "1.2", "--ciphers", allowed]);
+          const other = await curl([...tls12(refused), url]);
+          assert.notEqual(other.code, 0, `${mode}: a cipher not in the list was accepted`);
+          // TLS 1.3 keeps its own suites, as with gunicorn (Python's set_ciphers).
+          const modern = await curl(["--cacert", pki.ca, "--tlsv1.3", url]);
+          assert.equal(modern.code, 0, `${mode}: TLS 1.3: ${modern.stderr}`);
+        } finally {
+          assert.equal((await server.stop()).code, 0);
+        }
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 e2e("bad TLS input is a one-line start-up error, exit 1, before any worker starts", async (t) => {
   const dir = tempDir();
   const pki = makePki(dir.path);
