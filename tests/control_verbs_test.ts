@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { connect } from "node:net";
+import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_WORKERS } from "../src/config/settings.ts";
 import {
@@ -13,7 +14,10 @@ import {
 } from "../src/ipc/control_protocol.ts";
 import { ControlSocket } from "../src/master/control_socket.ts";
 import { answerControl, oneMore } from "../src/master/control_verbs.ts";
+import { denoRuntime } from "../src/runtime/deno.ts";
 import { tempDir } from "./_helpers.ts";
+
+const umask = (mask: number) => denoRuntime.libc().umask(mask);
 
 Deno.test("the most workers ctl and TTIN go to is the workers setting's maximum", () => {
   assert.equal(MAX_WORKERS, 1024);
@@ -72,7 +76,7 @@ Deno.test("the control socket refuses a hand-written scale past the maximum; no 
   const control = await ControlSocket.open(join(dir.path, "ctl.sock"), (request, reply) => {
     asked.push(request);
     reply({ ok: true });
-  });
+  }, umask);
   try {
     const say = (line: string) =>
       new Promise<ControlReply>((resolve, reject) => {
@@ -92,6 +96,25 @@ Deno.test("the control socket refuses a hand-written scale past the maximum; no 
     assert.deepEqual(asked, [{ verb: "scale", workers: MAX_WORKERS }]);
   } finally {
     control.close();
+    dir.remove();
+  }
+});
+
+Deno.test("the control socket is bound 0600 whatever the umask, which is then put back", async () => {
+  const dir = tempDir();
+  const before = umask(0);
+  try {
+    const control = await ControlSocket.open(join(dir.path, "ctl.sock"), () => {}, umask);
+    try {
+      assert.equal(statSync(control.path).mode & 0o777, 0o600);
+      // The process's umask is 0 again: a file made now keeps the mode it asks for.
+      writeFileSync(join(dir.path, "after"), "", { mode: 0o666 });
+      assert.equal(statSync(join(dir.path, "after")).mode & 0o777, 0o666);
+    } finally {
+      control.close();
+    }
+  } finally {
+    umask(before);
     dir.remove();
   }
 });

@@ -150,11 +150,12 @@ async function serve(ctx: ServeContext): Promise<number> {
         ? source.arbiter.control(request, reply)
         : reply({ ok: false, error: "The master is starting" });
     const controlAt = parentPid ? `${controlPath}.2` : controlPath;
+    const umask = (mask: number) => runtime.libc().umask(mask);
     control = !controlPath
       ? undefined
       : implicitControlSocket(config)
-      ? await openDefaultControl(controlAt, handle, log)
-      : await ControlSocket.open(controlAt, handle);
+      ? await openDefaultControl(controlAt, handle, log, umask)
+      : await ControlSocket.open(controlAt, handle, umask);
     if (identity) {
       // What the master made as root goes to the user first: after the drop it could not.
       const owned = ownedFiles(config, inherited ? [] : listeners, {

@@ -3,7 +3,7 @@
 // answers. A client that sends garbage, too much, or nothing gets an error or is dropped; the
 // master serves on either way.
 
-import { chmodSync, existsSync, mkdirSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, statSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import { MAX_WORKERS } from "../config/settings.ts";
@@ -72,7 +72,11 @@ export class ControlSocket {
    * Listens at `path` (a stale file left by a master that died is replaced); a ConfigError in
    * one line when the directory is missing or not writable, or another master answers there.
    */
-  static async open(path: string, handle: ControlHandler): Promise<ControlSocket> {
+  static async open(
+    path: string,
+    handle: ControlHandler,
+    umask: (mask: number) => number,
+  ): Promise<ControlSocket> {
     const where = `--control-socket: Cannot listen on "${path}"`;
     if (!existsSync(dirname(path))) throw new ConfigError(`${where}: no such directory`);
     if (existsSync(path)) {
@@ -81,15 +85,21 @@ export class ControlSocket {
       unlinkSync(path);
     }
     const server = createServer((socket) => serveClient(socket, handle));
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(path, resolve);
-    }).catch((error: NodeJS.ErrnoException) => {
-      const why = error.code === "EACCES" ? "permission denied" : error.message;
+    // Only the user the master runs as (and root) may steer it: made 0600 by the bind itself,
+    // so no one connects between the bind and a chmod. The umask is the process's: put back.
+    const previous = umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(path, resolve);
+      });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === "EACCES" ? "permission denied" : (error as Error).message;
       throw new ConfigError(`${where}: ${why}`);
-    });
-    // Only the user the master runs as (and root) may steer it.
-    chmodSync(path, 0o600);
+    } finally {
+      umask(previous);
+    }
     return new ControlSocket(path, server);
   }
 
@@ -126,6 +136,7 @@ export async function openDefaultControl(
   path: string,
   handle: ControlHandler,
   log: Logger,
+  umask: (mask: number) => number,
 ): Promise<ControlSocket | undefined> {
   const without =
     "serving without a control socket (name one with --control-socket PATH or -n NAME)";
@@ -136,7 +147,7 @@ export async function openDefaultControl(
     return undefined;
   }
   try {
-    return await ControlSocket.open(path, handle);
+    return await ControlSocket.open(path, handle, umask);
   } catch (error) {
     log.warning(`${(error as Error).message.replace(/^--control-socket: /, "")}; ${without}`);
     return undefined;

@@ -3,9 +3,10 @@
 // socket, a user without access, a malformed request (the master serves on).
 
 import assert from "node:assert/strict";
-import { existsSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import process from "node:process";
 import {
   asNobody,
   childPids,
@@ -46,6 +47,45 @@ async function ctl(target: Target, pidfile: string, ...args: string[]) {
   assert.equal(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
   return result.stdout;
 }
+
+e2e(
+  "the control socket is bound under umask 0177: never reachable by others, not even until a chmod",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const control = join(dir.path, "app.ctl");
+      const trace = join(dir.path, "strace.out");
+      // What the kernel is asked, in order, by every thread of the master and its workers.
+      const traced: Target = {
+        ...target,
+        command: "strace",
+        prefix: [
+          ...["-f", "--seccomp-bpf", "-qq", "-e", "trace=umask,bind,chmod,fchmodat", "-o", trace],
+          target.command,
+          ...target.prefix,
+        ],
+      };
+      const pidfile = join(dir.path, "app.pid");
+      const args = ["--control-socket", control, "-p", pidfile, "-b", "127.0.0.1:0", PID_APP];
+      const server = start(traced, args);
+      try {
+        await server.ready();
+        assert.equal(statSync(control).mode & 0o777, 0o600);
+      } finally {
+        // strace is the child: the master is the pidfile's, and strace ends with it.
+        if (existsSync(pidfile)) process.kill(Number(readFileSync(pidfile, "utf8")), "SIGTERM");
+        assert.equal((await server.stop(20_000)).code, 0);
+      }
+      const calls = readFileSync(trace, "utf8").split("\n");
+      const bound = calls.findIndex((l) => l.includes(`bind(`) && l.includes(`"${control}"`));
+      assert.ok(bound >= 0, `no bind of the control socket in:\n${calls.join("\n")}`);
+      const masks = calls.slice(0, bound).filter((l) => /\bumask\(/.test(l));
+      assert.match(masks.at(-1) ?? "no umask before the bind", /umask\(0177\)/);
+    } finally {
+      dir.remove();
+    }
+  },
+);
 
 e2e("appserve ctl: status, add, remove, scale, reload, reopen-logs, stop", async (target) => {
   const dir = tempDir();
