@@ -11,6 +11,11 @@ const valid: [string, unknown][] = [
   ["unix:/run/app.sock", { kind: "unix", path: "/run/app.sock" }],
   ["unix:rel.sock", { kind: "unix", path: "rel.sock" }],
   ["fd://3", { kind: "fd", fd: 3 }],
+  // gunicorn's parse_address forms.
+  ["tcp://127.0.0.1:8001", { kind: "tcp", host: "127.0.0.1", port: 8001 }],
+  ["tcp://[::1]:80", { kind: "tcp", host: "::1", port: 80 }],
+  ["tcp://localhost", { kind: "tcp", host: "localhost", port: 8000 }],
+  ["unix:///run/app.sock", { kind: "unix", path: "/run/app.sock" }],
 ];
 for (const [text, expected] of valid) {
   Deno.test(`parseBind() accepts ${text}`, () => assert.deepEqual(parseBind(text), expected));
@@ -27,6 +32,10 @@ const invalid = [
   "[::1]x",
   "",
   "1.2.3.4:-1",
+  "tcp://",
+  "unix://",
+  "tcp://1.2.3.4:99999",
+  "http://127.0.0.1:8000",
 ];
 for (const text of invalid) {
   Deno.test(`parseBind() rejects "${text}"`, () => assert.throws(() => parseBind(text), BindError));
@@ -35,5 +44,8 @@ for (const text of invalid) {
 Deno.test("formatAddress() renders gunicorn's Listening at forms", () => {
   assert.equal(formatAddress(parseBind("127.0.0.1:8000")), "http://127.0.0.1:8000");
   assert.equal(formatAddress(parseBind("[::1]:80")), "http://[::1]:80");
+  assert.equal(formatAddress(parseBind("tcp://127.0.0.1:80")), "http://127.0.0.1:80");
+  assert.equal(formatAddress(parseBind("unix:///run/a.sock")), "unix:/run/a.sock");
+  assert.throws(() => parseBind("http://127.0.0.1:8000"), /unknown scheme \(use HOST:PORT, tcp:/);
   assert.equal(formatAddress(parseBind("unix:/tmp/a.sock")), "unix:/tmp/a.sock");
 });

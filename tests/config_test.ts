@@ -157,9 +157,9 @@ const badFiles: [string, string, RegExp][] = [
     /Cannot read "workers": expected an integer from 1 to 1024, got 0/,
   ],
   [
-    "limit_request_line above 8190",
-    "limit_request_line = 9000\n",
-    /"limit_request_line": expected an integer from 0 to 8190/,
+    "limit_request_line above 1 MiB",
+    "limit_request_line = 2000000\n",
+    /"limit_request_line": expected an integer from 0 to 1048576/,
   ],
   [
     "bad port in bind",
@@ -423,8 +423,8 @@ Deno.test("resolveConfig() validates planned settings before saying they are not
       /^--forwarded-allow-ips: Cannot read "forwarded_allow_ips": "10\.0\.0\.0\/33" has an invalid prefix length \(0 to 32\)$/,
     );
     assert.match(
-      problem(dir, ["--statsd-host", "nohostport"]).message,
-      /expected HOST:PORT, got "nohostport"/,
+      problem(dir, ["--statsd-host", "no:host:port"]).message,
+      /expected HOST\[:PORT\], got "no:host:port"/,
     );
     assert.match(
       problem(dir, ["--preload"]).message,
@@ -447,7 +447,17 @@ Deno.test("resolveConfig() says a unix statsd host (gunicorn's unix://PATH) is n
   withDir({}, (dir) => {
     assert.match(
       problem(dir, ["--statsd-host", "unix:///run/statsd.sock", "app.ts"]).message,
-      /statsd_host.*a unix socket is not supported here, only HOST:PORT \(UDP\)/,
+      /statsd_host.*a unix socket is not supported here, only HOST\[:PORT\] \(UDP\)/,
+    );
+    // As gunicorn's parse_address(default_port=8125).
+    assert.equal(
+      resolveIn(dir, ["--statsd-host", "localhost"]).config.statsd_host,
+      "localhost:8125",
+    );
+    assert.equal(resolveIn(dir, ["--statsd-host", "[::1]"]).config.statsd_host, "[::1]:8125");
+    assert.equal(
+      resolveIn(dir, ["--statsd-host", "10.0.0.1:9125"]).config.statsd_host,
+      "10.0.0.1:9125",
     );
   });
 });

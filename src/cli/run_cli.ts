@@ -5,6 +5,7 @@
 import process from "node:process";
 import { renderConfig } from "../config/print_config.ts";
 import { currentConfiguration } from "../config/current_config.ts";
+import { gunicornLeftovers } from "../config/gunicorn_only.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
 import { helpWordIndex } from "../config/sources.ts";
 import { ConfigError } from "../errors.ts";
@@ -193,6 +194,9 @@ async function serve(ctx: ServeContext): Promise<number> {
     throw error;
   }
   log.info(`Starting appserve ${VERSION}`);
+  for (const line of gunicornLeftovers(process.env, ctx.startCwd, config.config)) {
+    log.warning(line);
+  }
   metrics?.announce();
   if (log.isEnabledFor("debug")) log.debug(currentConfiguration(config, process.cwd()));
   // Said once: otherwise ctl's "Name the master" would be the first anyone hears of it.

@@ -1,6 +1,10 @@
 // gunicorn settings appserve does not take, with their gunicorn flags and the reason. A
 // command line or config file carried over from gunicorn then fails with that reason
-// instead of "unknown option", and docs/settings.md lists them from this same table.
+// instead of "unknown option", and docs/settings.md lists them from this same table. And what
+// gunicorn would read on its own that appserve does not, said at start.
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 
 /** One gunicorn setting (or a family of them) appserve does not take. */
 export interface GunicornOnly {
@@ -166,4 +170,33 @@ export function gunicornOnly(what: string): string | undefined {
   return g.kind === "n/a"
     ? `a gunicorn setting that does not apply to appserve: ${g.reason}`
     : `a gunicorn setting appserve does not support: ${g.reason}`;
+}
+
+/**
+ * Warnings for what gunicorn would read without being asked and appserve does not:
+ * $GUNICORN_CMD_ARGS (without an $APPSERVE_CMD_ARGS) and ./gunicorn.conf.py (without a config
+ * file of appserve's). Silence would leave a migrated deployment on defaults unawares.
+ */
+export function gunicornLeftovers(
+  env: Record<string, string | undefined>,
+  cwd: string,
+  configFile: string,
+): string[] {
+  const lines: string[] = [];
+  const args = env.GUNICORN_CMD_ARGS?.trim();
+  if (args && env.APPSERVE_CMD_ARGS === undefined) {
+    lines.push(
+      `GUNICORN_CMD_ARGS is set but not read (appserve reads APPSERVE_CMD_ARGS): "${args}" ` +
+        "does not apply",
+    );
+  }
+  if (!configFile && !existsSync(join(cwd, "appserve.toml"))) {
+    if (existsSync(join(cwd, "gunicorn.conf.py"))) {
+      lines.push(
+        "./gunicorn.conf.py is not read (appserve reads TOML: appserve.toml or -c FILE): give " +
+          "its settings as options, and `--print-config > appserve.toml` writes them as TOML",
+      );
+    }
+  }
+  return lines;
 }

@@ -12,7 +12,6 @@ import {
   dogstatsdTags,
   envValue,
   fileMode,
-  hostPort,
   int,
   ipList,
   keyValue,
@@ -20,6 +19,7 @@ import {
   octalMode,
   seconds,
   shellWords,
+  statsdHost,
   string,
   stringTable,
 } from "./validators.ts";
@@ -351,28 +351,30 @@ export const SETTINGS = [
     section: "Security",
     flags: ["--limit-request-line"],
     metavar: "INT",
-    type: int(0, 8190),
+    type: int(0, 1048576),
     default: 4094,
-    doc: "Maximum size in bytes of the HTTP request line; 0 means unlimited. Longer lines get " +
-      "414.",
+    doc: "Maximum size in bytes of the HTTP request line; 0 means unlimited (up to 1 MiB). " +
+      "Longer lines get 414. Values above gunicorn's cap of 8190 are honoured, not capped.",
   },
   {
     name: "limit_request_fields",
     section: "Security",
     flags: ["--limit-request-fields"],
     metavar: "INT",
-    type: int(1, 32768),
+    type: int(0),
     default: 100,
-    doc: "Maximum number of header fields in a request. More get 431.",
+    doc: "Maximum number of header fields in a request. More get 431. 0, or more than 32768, " +
+      "means 32768, as in gunicorn.",
   },
   {
     name: "limit_request_field_size",
     section: "Security",
     flags: ["--limit-request-field-size", "--limit-request-field_size"],
     metavar: "INT",
-    type: int(0, 65536),
+    type: int(0, 1048576),
     default: 8190,
-    doc: "Maximum size in bytes of one header line; 0 means unlimited. Larger ones get 431.",
+    doc: "Maximum size in bytes of one header line (up to 1 MiB); 0 means unlimited. Larger " +
+      "ones get 431.",
   },
   {
     name: "limit_request_body",
@@ -740,10 +742,11 @@ export const SETTINGS = [
     name: "statsd_host",
     section: "Logging",
     flags: ["--statsd-host"],
-    metavar: "HOST:PORT",
-    type: hostPort,
+    metavar: "HOST[:PORT]",
+    type: statsdHost,
     default: "",
-    doc: "Send gunicorn's metrics to this statsd server over UDP: counters gunicorn.requests, " +
+    doc: "Send gunicorn's metrics to this statsd server over UDP (port 8125 when none is given, " +
+      "as in gunicorn): counters gunicorn.requests, " +
       "gunicorn.request.status.<code>, gunicorn.log.{critical,error,warning,exception}, the " +
       "timer gunicorn.request.duration (ms) and the gauge gunicorn.workers. A host that cannot " +
       "be reached is warned about once per process; serving goes on.",

@@ -312,10 +312,23 @@ export const dogstatsdTags = checked("comma-separated tags", (s) => {
 });
 
 /** HOST:PORT, or "" for unset (as --print-config writes an unset value). */
-export const hostPort = checked("HOST:PORT", (s) => {
-  if (s === "") return undefined;
-  // gunicorn also takes unix://PATH for statsd; appserve sends UDP only.
-  if (s.startsWith("unix:")) return `a unix socket is not supported here, only HOST:PORT (UDP)`;
-  const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(s);
-  return m && Number(m[2]) <= 65535 ? undefined : `expected HOST:PORT, got "${s}"`;
-});
+/** statsd's port, which gunicorn's statsd_host takes when none is given. */
+const STATSD_PORT = 8125;
+
+/** gunicorn's statsd_host: HOST:PORT, or HOST alone for port 8125; read as HOST:PORT. */
+export const statsdHost: ValueType<string> = {
+  cli: "string",
+  expected: "HOST[:PORT]",
+  parse(raw) {
+    if (typeof raw !== "string") fail("HOST[:PORT]", raw);
+    const s = raw as string;
+    if (s === "") return s;
+    // gunicorn also takes unix://PATH for statsd; appserve sends UDP only.
+    if (s.startsWith("unix:")) {
+      throw new ValueError("a unix socket is not supported here, only HOST[:PORT] (UDP)");
+    }
+    const m = /^(\[[^\]]+\]|[^:\s[\]]+)(?::(\d{1,5}))?$/.exec(s);
+    if (!m || Number(m[2] ?? 0) > 65535) throw new ValueError(`expected HOST[:PORT], got "${s}"`);
+    return m[2] === undefined ? `${s}:${STATSD_PORT}` : s;
+  },
+};

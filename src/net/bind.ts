@@ -20,7 +20,8 @@ function parsePort(text: string, bind: string): number {
 }
 
 /**
- * Parses `HOST`, `HOST:PORT`, `[IPV6]:PORT`, `:PORT`, `unix:PATH` or `fd://N`.
+ * Parses `HOST`, `HOST:PORT`, `[IPV6]:PORT`, `:PORT`, `unix:PATH` or `fd://N`; as gunicorn's
+ * parse_address, `tcp://` before a TCP address and `unix://PATH` are taken too.
  *
  * @example
  * ```ts
@@ -28,8 +29,9 @@ function parsePort(text: string, bind: string): number {
  * ```
  */
 export function parseBind(bind: string): Address {
+  if (bind.startsWith("tcp://")) return parseTcp(bind.slice(6), bind);
   if (bind.startsWith("unix:")) {
-    const path = bind.slice(5);
+    const path = bind.slice(bind.startsWith("unix://") ? 7 : 5);
     if (path === "") throw new BindError(`Invalid bind "${bind}": unix: needs a socket path`);
     return { kind: "unix", path };
   }
@@ -40,26 +42,36 @@ export function parseBind(bind: string): Address {
     }
     return { kind: "fd", fd: Number(text) };
   }
-  if (bind.startsWith("[")) {
-    const close = bind.indexOf("]");
-    const rest = bind.slice(close + 1);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(bind)) {
+    throw new BindError(
+      `Invalid bind "${bind}": unknown scheme (use HOST:PORT, tcp://HOST:PORT, unix:PATH or fd://N)`,
+    );
+  }
+  return parseTcp(bind, bind);
+}
+
+/** `text` is the TCP part of `bind`, which error messages quote whole. */
+function parseTcp(text: string, bind: string): Address {
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    const rest = text.slice(close + 1);
     if (close < 2 || (rest !== "" && !rest.startsWith(":"))) {
       throw new BindError(`Invalid bind "${bind}": expected [IPV6]:PORT`);
     }
     const port = rest === "" ? DEFAULT_PORT : parsePort(rest.slice(1), bind);
-    return { kind: "tcp", host: bind.slice(1, close), port };
+    return { kind: "tcp", host: text.slice(1, close), port };
   }
-  const colon = bind.lastIndexOf(":");
+  const colon = text.lastIndexOf(":");
   if (colon === -1) {
-    if (bind === "" || /\s/.test(bind)) throw new BindError(`Invalid bind "${bind}": empty host`);
-    return { kind: "tcp", host: bind, port: DEFAULT_PORT };
+    if (text === "" || /\s/.test(text)) throw new BindError(`Invalid bind "${bind}": empty host`);
+    return { kind: "tcp", host: text, port: DEFAULT_PORT };
   }
-  if (bind.indexOf(":") !== colon) {
+  if (text.indexOf(":") !== colon) {
     throw new BindError(`Invalid bind "${bind}": put IPv6 addresses in brackets, as [::1]:8000`);
   }
-  const host = bind.slice(0, colon) || "0.0.0.0";
+  const host = text.slice(0, colon) || "0.0.0.0";
   if (/\s/.test(host)) throw new BindError(`Invalid bind "${bind}": bad host`);
-  return { kind: "tcp", host, port: parsePort(bind.slice(colon + 1), bind) };
+  return { kind: "tcp", host, port: parsePort(text.slice(colon + 1), bind) };
 }
 
 /** Renders an address the way gunicorn's "Listening at:" line does (https when TLS is on). */

@@ -11,6 +11,7 @@ import {
   ownFrames,
   ROOT,
   run,
+  start,
   tempDir,
 } from "../_helpers.ts";
 
@@ -318,10 +319,10 @@ const badConfigs: [string, string, string[], Record<string, string>, RegExp][] =
   ],
   [
     "an out-of-range value",
-    "limit_request_line = 9000\n",
+    "limit_request_line = 2000000\n",
     [],
     {},
-    /^Error: appserve\.toml:1:22: Cannot read "limit_request_line": expected an integer from 0 to 8190, got 9000$/,
+    /^Error: appserve\.toml:1:22: Cannot read "limit_request_line": expected an integer from 0 to 1048576, got 2000000$/,
   ],
   [
     "a port out of range",
@@ -391,3 +392,46 @@ e2e("rejects a config file it may not read (run as nobody)", async (target) => {
     dir.remove();
   }
 });
+
+e2e(
+  "warns that GUNICORN_CMD_ARGS and ./gunicorn.conf.py are not read, and serves on",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "gunicorn.conf.py"), "workers = 5\n");
+      const server = start(t, ["-b", "127.0.0.1:0", join(APPS, "pid_app.ts")], {
+        cwd: dir.path,
+        env: { GUNICORN_CMD_ARGS: "-w 5 --keep-alive 7" },
+      });
+      try {
+        await server.ready(1);
+        const warned = server.output.split("\n").filter((l) => /\[WARNING\].*gunicorn/i.test(l));
+        assert.equal(warned.length, 2, server.output);
+        assert.match(
+          warned[0],
+          /GUNICORN_CMD_ARGS is set but not read \(appserve reads APPSERVE_CMD_ARGS\): "-w 5 --keep-alive 7" does not apply$/,
+        );
+        assert.match(
+          warned[1],
+          /\.\/gunicorn\.conf\.py is not read \(appserve reads TOML: appserve\.toml or -c FILE\)/,
+        );
+      } finally {
+        assert.equal((await server.stop()).code, 0);
+      }
+      // With appserve's own of each, nothing is said.
+      writeFileSync(join(dir.path, "appserve.toml"), "workers = 1\n");
+      const quiet = start(t, ["-b", "127.0.0.1:0", join(APPS, "pid_app.ts")], {
+        cwd: dir.path,
+        env: { GUNICORN_CMD_ARGS: "-w 5", APPSERVE_CMD_ARGS: "" },
+      });
+      try {
+        await quiet.ready(1);
+        assert.doesNotMatch(quiet.output, /WARNING.*gunicorn/i);
+      } finally {
+        assert.equal((await quiet.stop()).code, 0);
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);

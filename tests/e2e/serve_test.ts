@@ -116,6 +116,26 @@ e2e("serves on a unix socket and removes the socket file on exit", async (target
   }
 });
 
+e2e("takes gunicorn's tcp://HOST:PORT and unix://PATH binds", async (target) => {
+  const dir = tempDir();
+  const socketPath = join(dir.path, "app.sock");
+  try {
+    const port = await freePort();
+    const server = start(target, [
+      ...["-b", `tcp://127.0.0.1:${port}`, "-b", `unix://${socketPath}`, PID_APP],
+    ]);
+    await server.waitFor(
+      new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port},unix:${socketPath} \\(`),
+    );
+    assert.equal((await getWhenReady(`http://127.0.0.1:${port}/`)).status, 200);
+    assert.equal((await get("http://localhost/", { socketPath })).status, 200);
+    await stopClean(server);
+    assert.ok(!existsSync(socketPath), "socket file left behind");
+  } finally {
+    dir.remove();
+  }
+});
+
 e2e("replaces a worker killed with SIGKILL and keeps serving", async (target) => {
   const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
   // Both must have booted (and logged so): the test counts "Booting worker" lines.
