@@ -3,7 +3,14 @@
 // client, and a Forwarded proto with secure_scheme_headers on the scheme, else 400.
 
 import assert from "node:assert/strict";
-import { forwardedTrust, readForwarding } from "../src/http/forwarded.ts";
+import {
+  forwardedTrust,
+  readForwarding,
+  TRUST_ALL,
+  TRUST_NONE,
+  TRUST_SCHEME,
+  trustOf,
+} from "../src/http/forwarded.ts";
 import { ParseError } from "../src/http/types.ts";
 
 // gunicorn's secure_scheme_headers defaults; 10.0.0.0/8 stands for a chain of trusted proxies.
@@ -83,4 +90,30 @@ Deno.test("readForwarding(): a chain through trusted proxies agrees on the last 
     scheme: "https",
     remote: { transport: "tcp", hostname: "198.51.100.7", port: 0 },
   });
+});
+
+Deno.test("trustOf(): a unix peer is believed on the scheme unlisted, on the client with unix", () => {
+  const unix = { transport: "unix" as const, hostname: "", port: 0 };
+  const tcp = (hostname: string) => ({ transport: "tcp" as const, hostname, port: 1 });
+  assert.equal(trustOf(TRUST, unix), TRUST_SCHEME);
+  assert.equal(trustOf(TRUST, tcp("127.0.0.1")), TRUST_ALL);
+  assert.equal(trustOf(TRUST, tcp("192.0.2.1")), TRUST_NONE);
+  const withUnix = forwardedTrust(["unix"], {});
+  assert.equal(trustOf(withUnix, unix), TRUST_ALL);
+  // Believed on the scheme only: the client headers are not read, so they cannot contradict.
+  const f = readForwarding(TRUST, [
+    ["Forwarded", "for=5.6.7.8;proto=http"],
+    ["X-Forwarded-For", "198.51.100.4"],
+    ["X-Forwarded-Proto", "https"],
+  ], TRUST_SCHEME);
+  assert.deepEqual(f, { scheme: "https", remote: null });
+  assert.throws(
+    () =>
+      readForwarding(
+        TRUST,
+        [["X-Forwarded-Proto", "https"], ["X-Forwarded-Ssl", "off"]],
+        TRUST_SCHEME,
+      ),
+    (e) => e instanceof ParseError && e.message === "Contradictory scheme headers",
+  );
 });

@@ -554,8 +554,9 @@ export const SETTINGS = [
     default: (env: Env) => envValue(env, "FORWARDED_ALLOW_IPS", ipList) ?? ["127.0.0.1", "::1"],
     defaultDoc: '$FORWARDED_ALLOW_IPS, else ["127.0.0.1", "::1"]',
     doc: "Peers trusted to set X-Forwarded-For, Forwarded and the secure_scheme_headers: IPs, " +
-      "CIDR ranges (v4 and v6), `*` for every peer, and `unix` for peers on a unix socket, " +
-      "which unlike gunicorn are not trusted unless listed. A trusted peer's headers set " +
+      "CIDR ranges (v4 and v6), `*` for every peer, and `unix` for peers on a unix socket. A " +
+      "unix socket peer is believed on the scheme (secure_scheme_headers) even unlisted, as in " +
+      "gunicorn; on the client only when `unix` is listed. A trusted peer's headers set " +
       "request.url's scheme and the client address the app sees (info.remoteAddr, " +
       "info.requestIP()) and the access log's %(h)s; untrusted peers' headers change nothing. " +
       "Forwarded and X-Forwarded-For that name different clients, or a Forwarded proto that " +

@@ -15,7 +15,7 @@ import {
   markHttp10,
   PeerInfo,
 } from "./fetch_glue.ts";
-import { isTrusted, readForwarding } from "./forwarded.ts";
+import { readForwarding, TRUST_NONE, trustOf } from "./forwarded.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
 import type { ProxyHeader } from "./proxy_protocol.ts";
 import { HeadScanner, parseHead } from "./parser.ts";
@@ -120,8 +120,8 @@ export class Connection implements ExchangeHost, BodySink {
   info: ServeInfo;
   /** The socket's peer (a proxy, when a PROXY header names another client). */
   private readonly peer: RemoteAddr;
-  /** The peer is a trusted proxy: its forwarding headers are believed. */
-  private trusted: boolean;
+  /** How far the peer's forwarding headers are believed (TRUST_* of forwarded.ts). */
+  private trusted: number;
   /** A PROXY protocol header may still start the connection. */
   private proxyPending: boolean;
   private readonly exchange: Exchange;
@@ -160,7 +160,7 @@ export class Connection implements ExchangeHost, BodySink {
     this.info = new ConnInfo(peer, core.unix, core.options.websocket);
     this.peer = this.info.remoteAddr;
     const trust = core.options.forwarded;
-    this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
+    this.trusted = trust === undefined ? TRUST_NONE : trustOf(trust, this.info.remoteAddr);
     this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off";
     this.writer = new ResponseWriter(socket, core.options);
     this.exchange = new Exchange(this, this.writer, core.handler, core.options);
@@ -289,7 +289,7 @@ export class Connection implements ExchangeHost, BodySink {
     }
     // Forwarding headers are judged by the client the proxy named, never by the proxy itself.
     const trust = options.forwarded;
-    this.trusted = trust !== undefined && isTrusted(trust, this.info.remoteAddr);
+    this.trusted = trust === undefined ? TRUST_NONE : trustOf(trust, this.info.remoteAddr);
     return true;
   }
 
@@ -323,8 +323,8 @@ export class Connection implements ExchangeHost, BodySink {
     let info = this.info;
     try {
       let scheme = core.options.scheme;
-      if (this.trusted) {
-        const f = readForwarding(core.options.forwarded!, head.headers);
+      if (this.trusted !== TRUST_NONE) {
+        const f = readForwarding(core.options.forwarded!, head.headers, this.trusted);
         if (f.scheme !== null) scheme = f.scheme;
         if (f.remote !== null) {
           info = new PeerInfo(f.remote, core.options.websocket, this.completion);

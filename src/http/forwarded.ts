@@ -23,9 +23,21 @@ export function forwardedTrust(
   };
 }
 
-/** Whether a connection's peer may set forwarding headers. */
-export function isTrusted(trust: ForwardedTrust, peer: RemoteAddr): boolean {
-  return peer.transport === "unix" ? trust.allow.unix : trust.allow.matches(peer.hostname);
+/** A peer whose forwarding headers change nothing. */
+export const TRUST_NONE = 0;
+/** A peer believed on the scheme only (secure_scheme_headers), not on the client. */
+export const TRUST_SCHEME = 1;
+/** A peer believed on scheme and client (X-Forwarded-For, Forwarded). */
+export const TRUST_ALL = 2;
+
+/**
+ * How far a connection's peer may set forwarding headers. A unix socket peer is believed on the
+ * scheme whatever forwarded_allow_ips says, as gunicorn believes it (nginx's X-Forwarded-Proto
+ * then makes https:// URLs), and on the client only with `unix` listed.
+ */
+export function trustOf(trust: ForwardedTrust, peer: RemoteAddr): number {
+  if (peer.transport === "unix") return trust.allow.unix ? TRUST_ALL : TRUST_SCHEME;
+  return trust.allow.matches(peer.hostname) ? TRUST_ALL : TRUST_NONE;
 }
 
 /** The outcome for one request: the scheme and client a trusted proxy reported. */
@@ -120,7 +132,10 @@ function clientKey(hop: Hop | null): string | null {
 export function readForwarding(
   trust: ForwardedTrust,
   headers: readonly [string, string][],
+  level: number = TRUST_ALL,
 ): Forwarding {
+  // Believed on the scheme only: X-Forwarded-For and Forwarded are not read at all.
+  const clients = level === TRUST_ALL;
   let scheme: "http" | "https" | null = null;
   let forwarded: Hop[] | null = null;
   let xff: Hop[] | null = null;
@@ -134,10 +149,10 @@ export function readForwarding(
     if (!initials.has(c)) continue;
     const lower = name.toLowerCase();
     const value = headers[i][1];
-    if (lower === "x-forwarded-for") {
+    if (clients && lower === "x-forwarded-for") {
       xff ??= [];
       for (const part of value.split(",")) xff.push({ for: part.trim(), proto: null });
-    } else if (lower === "forwarded") {
+    } else if (clients && lower === "forwarded") {
       forwarded ??= [];
       parseForwarded(value, forwarded);
     }

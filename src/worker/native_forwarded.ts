@@ -3,7 +3,7 @@
 // native server built.
 
 import { PeerInfo } from "../http/fetch_glue.ts";
-import { isTrusted, readForwarding } from "../http/forwarded.ts";
+import { readForwarding, TRUST_NONE, trustOf } from "../http/forwarded.ts";
 import type { ForwardedTrust } from "../http/forwarded.ts";
 import { ParseError } from "../http/parser.ts";
 import { statusReply } from "../http/status_reply.ts";
@@ -61,7 +61,8 @@ export function trustForwarded(
   const scheme = options.scheme ?? "http";
   const headerMap = options.headerMap ?? "dangerous";
   return (request, info) => {
-    const trusted = isTrusted(trust, info.remoteAddr);
+    const level = trustOf(trust, info.remoteAddr);
+    const trusted = level !== TRUST_NONE;
     // One pass over the fields: all of them when the forwarding headers are to be read, else
     // just whether header_map has anything to do.
     let fields = trusted ? fieldsOf(request.headers) : null;
@@ -78,7 +79,7 @@ export function trustForwarded(
     }
     let forwarding;
     try {
-      forwarding = readForwarding(trust, fields!);
+      forwarding = readForwarding(trust, fields!, level);
     } catch (error) {
       if (!(error instanceof ParseError)) throw error;
       warn(`Invalid request from ip=${info.remoteAddr.hostname}: ${error.message} (400)`);

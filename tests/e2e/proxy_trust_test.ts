@@ -166,7 +166,9 @@ e2e("an invalid CIDR in forwarded_allow_ips is a one-line start-up error", async
 for (const trusted of [true, false]) {
   e2e(
     `nginx's X-Forwarded-For over a unix socket ${
-      trusted ? "is believed with unix in forwarded_allow_ips" : "is ignored by default"
+      trusted
+        ? "is believed with unix in forwarded_allow_ips"
+        : "is ignored by default, its X-Forwarded-Proto believed (gunicorn's default)"
     }`,
     async (t) => {
       const dir = tempDir();
@@ -201,8 +203,15 @@ for (const trusted of [true, false]) {
         } else {
           assert.deepEqual(seen.remoteAddr, { transport: "unix", hostname: "", port: 0 });
           assert.equal(seen.requestIP, null);
-          assert.match(seen.url, /^http:\/\/127\.0\.0\.1\/via-nginx$/);
+          // As gunicorn, which believes a unix socket peer's secure_scheme_headers.
+          assert.match(seen.url, /^https:\/\/127\.0\.0\.1\/via-nginx$/);
           await eventually(() => /^ - - .*"GET \/via-nginx/m.test(server.stdout), "log");
+          // Client headers are not read at all: a client's own Forwarded is no contradiction.
+          const own = await get(url, { headers: { Forwarded: "for=5.6.7.8;proto=http" } });
+          assert.equal(own.status, 200, own.body);
+          const ownSeen: Seen = JSON.parse(own.body);
+          assert.deepEqual(ownSeen.remoteAddr, { transport: "unix", hostname: "", port: 0 });
+          assert.match(ownSeen.url, /^https:/);
         }
       } finally {
         await nginx.stop();
