@@ -73,7 +73,13 @@ export interface WebSocketHandlers {
  * A loaded app: its fetch handler, with the `websocket` handlers its module exported, if any, and
  * a warning about what else it exported that appserve does not use (`Bun.serve` options).
  */
-export type AppHandler = FetchHandler & { websocket?: WebSocketHandlers; ignored?: string };
+export type AppHandler = FetchHandler & {
+  websocket?: WebSocketHandlers;
+  /** A warning: Bun.serve options of the app's that have no effect here. */
+  ignored?: string;
+  /** A warning: the app started a server of its own while loading. */
+  ownServer?: string;
+};
 
 /** Options of Deno's `upgradeWebSocket`, as appserve honours them. */
 export interface UpgradeOptions {

@@ -174,6 +174,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     const loaded = await loadApp(config.app, process.cwd(), { runtime });
     // Every thread loads the app; one of them says what it ignores.
     if (loaded.ignored !== undefined && index === 0) log.warning(loaded.ignored);
+    if (loaded.ownServer !== undefined && index === 0) log.warning(loaded.ownServer);
     websockets.setHandlers(loaded.websocket);
     app = loaded;
   } catch (error) {

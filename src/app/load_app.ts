@@ -9,6 +9,7 @@ import type { AppHandler, FetchHandler, ServeInfo, WebSocketHandlers } from "../
 import type { Runtime } from "../runtime/types.ts";
 import { type AppSpec, AppSpecError, parseAppSpec } from "./app_spec.ts";
 import { routesHandler, servedRouteCount } from "./bun_routes.ts";
+import { noteOwnServers, type OwnServer, ownServerHint, ownServerWarning } from "./own_server.ts";
 import { describeUserError, userErrorText } from "./user_error.ts";
 
 const EXTENSIONS = [".ts", ".js", ".tsx", ".mjs", ".jsx", ".mts"];
@@ -202,7 +203,7 @@ export interface LoadAppOptions {
    * The runtime's part: readying its loader for the app's project before the import, and
    * explaining an error it knows better (Bun: the app needs Deno). None: a plain import.
    */
-  runtime?: Pick<Runtime, "prepareImports" | "explainAppError">;
+  runtime?: Pick<Runtime, "prepareImports" | "explainAppError" | "nativeServe">;
 }
 
 /** The user's error as the report's text: the runtime's one line if it has one. */
@@ -288,6 +289,25 @@ export async function loadApp(
     throw error;
   }
   const file = resolveModulePath(spec.path, cwd);
+  const stop = options.runtime && noteOwnServers(options.runtime.nativeServe());
+  let handler: AppHandler;
+  try {
+    handler = await importApp(spec, file, options);
+  } catch (error) {
+    const call = stop?.()[0];
+    if (call && error instanceof AppLoadError) throw new AppLoadError(hinted(error.message, call));
+    throw error;
+  }
+  const call = stop?.()[0];
+  if (call) handler.ownServer = ownServerWarning(call);
+  return handler;
+}
+
+async function importApp(
+  spec: AppSpec,
+  file: string,
+  options: LoadAppOptions,
+): Promise<AppHandler> {
   let mod: Record<string, unknown>;
   try {
     options.runtime?.prepareImports(file);
@@ -301,4 +321,10 @@ export async function loadApp(
     app,
     spec.expr ? `"${spec.expr}" in ${spec.path}` : `The app exported by ${spec.path}`,
   );
+}
+
+/** A load error's first line, then what the module's own server call explains, then the rest. */
+function hinted(message: string, call: OwnServer): string {
+  const [first, ...rest] = message.split("\n");
+  return [first + ownServerHint(call), ...rest].join("\n");
 }

@@ -172,3 +172,9 @@ export function describeUserError(error: unknown): UserErrorReport {
 export function userErrorText(report: UserErrorReport): string {
   return report.detail ? `${report.headline}\n${report.detail}` : report.headline;
 }
+
+/** The innermost frame of the user's code in `stack`, as FILE:LINE:COL; undefined when none. */
+export function userCallSite(stack: string): string | undefined {
+  const first = userFrames(stack)[0];
+  return first && where(first.position);
+}

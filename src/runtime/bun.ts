@@ -221,6 +221,7 @@ export const bunRuntime: Runtime = {
   provideModule,
   prepareImports,
   explainAppError,
+  nativeServe: () => ({ owner: Bun, label: "Bun.serve" }),
   staticBody: rememberedBody,
   rememberStaticBodies: () => {
     rememberBodies();

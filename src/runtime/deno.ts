@@ -182,6 +182,7 @@ export const denoRuntime: Runtime = {
   // As `deno serve`: no .env unless asked for (--deno-flags="-A --env-file").
   loadProjectEnv: () => [],
   explainAppError: () => undefined,
+  nativeServe: () => ({ owner: Deno, label: "Deno.serve" }),
   staticBody: (response) => staticBody()(response),
   rememberStaticBodies: () => {},
   impliedType: () => null,

@@ -189,6 +189,11 @@ export interface Runtime {
    */
   explainAppError(error: unknown): string | undefined;
   /**
+   * Where this runtime's own server is started from: `Deno.serve` or `Bun.serve`, as the object
+   * holding `serve` and its name, so the app's own calls to it can be noticed.
+   */
+  nativeServe(): { owner: { serve: unknown }; label: string };
+  /**
    * The body of a Response made from a string or bytes while nothing has read it, without a
    * stream (Deno keeps it so; Bun, strings and small byte bodies, once rememberStaticBodies()
    * ran); null when it has none, it was read, or the runtime does not say. The caller must not

@@ -201,6 +201,7 @@ export class Worker {
       loadApp: async () => {
         const app = await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime });
         if (app.ignored !== undefined) this.#log.warning(app.ignored);
+        if (app.ownServer !== undefined) this.#log.warning(app.ownServer);
         websockets.setHandlers(app.websocket);
         return keepWebSocketHandlers(
           app,

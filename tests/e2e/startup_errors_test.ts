@@ -12,6 +12,7 @@ import {
   e2e,
   eventually,
   FIXTURES,
+  freePort,
   get,
   getWhenReady,
   hasStackTrace,
@@ -179,6 +180,52 @@ e2e("an npm version that does not exist: exit 4, one line naming the import", as
     dir.remove();
   }
 });
+
+e2e(
+  "a module that starts its own server: no export is exit 4 saying so; with one, a warning",
+  async (t) => {
+    const own = await freePort();
+    const env = { OWN_PORT: String(own) };
+    const api = t.workers === "deno" ? "Deno\\.serve\\(\\)" : "Bun\\.serve\\(\\)";
+    const failed = await run(
+      t,
+      ["-b", "127.0.0.1:0", join(FIXTURES, "apps", "own_server_app.ts")],
+      {
+        env,
+      },
+    );
+    assert.equal(failed.code, 4, failed.stderr);
+    assert.ok(!hasStackTrace(failed.stderr), failed.stderr);
+    assert.match(
+      failed.stderr,
+      new RegExp(
+        `has no default export and no "app" export \\(exports: none\\) \\(the module calls ${api} ` +
+          "itself at \\S*own_server_app\\.ts:\\d+:\\d+: appserve serves the app, so export its handler",
+      ),
+    );
+    const server = start(
+      t,
+      ["-b", "127.0.0.1:0", join(FIXTURES, "apps", "own_server_exported.ts")],
+      {
+        env,
+      },
+    );
+    try {
+      const url = await server.ready(1);
+      assert.equal((await get(url)).body, "through appserve\n");
+      await server.waitFor(
+        new RegExp(
+          `WARNING\\] The app called ${api} itself while loading \\(\\S*own_server_app\\.ts:\\d+:\\d+\\): ` +
+            "that server runs in every worker",
+        ),
+      );
+      // The call went through: the app's own server answers on its own port.
+      assert.equal((await get(`http://127.0.0.1:${own}/`)).body, "own server\n");
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
 
 e2e("with --error-logfile, the app's start-up error still reaches stderr", async (target) => {
   const dir = tempDir();
