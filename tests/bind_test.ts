@@ -47,5 +47,9 @@ Deno.test("formatAddress() renders gunicorn's Listening at forms", () => {
   assert.equal(formatAddress(parseBind("tcp://127.0.0.1:80")), "http://127.0.0.1:80");
   assert.equal(formatAddress(parseBind("unix:///run/a.sock")), "unix:/run/a.sock");
   assert.throws(() => parseBind("http://127.0.0.1:8000"), /unknown scheme \(use HOST:PORT, tcp:/);
+  assert.throws(
+    () => parseBind("9100"),
+    /Invalid bind "9100": a port alone is written ":9100" \(every interface\) or "127\.0\.0\.1:9100"$/,
+  );
   assert.equal(formatAddress(parseBind("unix:/tmp/a.sock")), "unix:/tmp/a.sock");
 });

@@ -64,6 +64,13 @@ function parseTcp(text: string, bind: string): Address {
   const colon = text.lastIndexOf(":");
   if (colon === -1) {
     if (text === "" || /\s/.test(text)) throw new BindError(`Invalid bind "${bind}": empty host`);
+    // A port meant alone would be taken for a host (an IPv4 address as one number).
+    if (/^\d+$/.test(text)) {
+      throw new BindError(
+        `Invalid bind "${bind}": a port alone is written ":${text}" (every interface) or ` +
+          `"127.0.0.1:${text}"`,
+      );
+    }
     return { kind: "tcp", host: text, port: DEFAULT_PORT };
   }
   if (text.indexOf(":") !== colon) {
