@@ -1,10 +1,12 @@
 // What an app sees of its worker process, on every target and worker class: the argv
 // `bun run app.ts` or `deno run app.ts` would give it (a CLI parser run at import must not
-// trip over appserve's own arguments).
+// trip over appserve's own arguments), and NODE_ENV exactly as the environment holds it, read
+// literally, by a computed name and by a library in node_modules, also when a .env sets it.
 
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, realpathSync } from "node:fs";
+import { cpSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
+import process from "node:process";
 import { e2e, FIXTURES, get, run, start, type Target, tempDir } from "../_helpers.ts";
 
 const PROJECT = join(FIXTURES, "process_view");
@@ -36,6 +38,9 @@ async function seen(target: Target, dir: string, args: string[], env: Record<str
   }
 }
 
+// The test run must not hand down a NODE_ENV of its own: unset is one of the cases.
+delete process.env.NODE_ENV;
+
 e2e("the app's process.argv is [executable, app module], in workers and in threads", async (t) => {
   const dir = project();
   try {
@@ -48,6 +53,36 @@ e2e("the app's process.argv is [executable, app module], in workers and in threa
     }
     const check = await run(t, ["--check-config", "app.ts"], { cwd: dir.path });
     assert.equal(check.code, 0, check.stderr);
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e("the app and its libraries see NODE_ENV as the environment holds it", async (t) => {
+  const dir = project();
+  try {
+    const unset = { dot: null, computed: null, has: false, library: null };
+    const production = {
+      dot: "production",
+      computed: "production",
+      has: true,
+      library: "production",
+    };
+    for (const args of [[], ["-k", "gthread", "--threads", "2"]]) {
+      const { dot, computed, has, library } = await seen(t, dir.path, args, {});
+      assert.deepEqual({ dot, computed, has, library }, unset, `unset, ${args.join(" ")}`);
+      const set = await seen(t, dir.path, args, { NODE_ENV: "production" });
+      assert.deepEqual(
+        { dot: set.dot, computed: set.computed, has: set.has, library: set.library },
+        production,
+        `NODE_ENV=production, ${args.join(" ")}`,
+      );
+    }
+    // Set after launch, from the project's .env (Bun workers read it, as `bun run`; Deno's do not).
+    writeFileSync(join(dir.path, ".env"), "NODE_ENV=production\n");
+    const late = await seen(t, dir.path, [], {});
+    const expected = t.workers === "bun" ? "production" : null;
+    assert.deepEqual([late.dot, late.computed, late.library], [expected, expected, expected]);
   } finally {
     dir.remove();
   }
