@@ -87,3 +87,21 @@ e2e("the app and its libraries see NODE_ENV as the environment holds it", async 
     dir.remove();
   }
 });
+
+e2e("a bunfig.toml [define] of NODE_ENV is the project's own, as under bun run", async (t) => {
+  const dir = project();
+  try {
+    writeFileSync(
+      join(dir.path, "bunfig.toml"),
+      '[define]\n"process.env.NODE_ENV" = "\\"staging\\""\n',
+    );
+    const { dot, computed, library } = await seen(t, dir.path, [], { NODE_ENV: "production" });
+    // Bun replaces the literal reads, in node_modules too; Deno workers read no bunfig.toml.
+    const expected = t.workers === "bun"
+      ? { dot: "staging", computed: "production", library: "staging" }
+      : { dot: "production", computed: "production", library: "production" };
+    assert.deepEqual({ dot, computed, library }, expected);
+  } finally {
+    dir.remove();
+  }
+});
