@@ -21,13 +21,20 @@ DENO_BUNDLE := dist/deno/process_entry.js dist/deno/thread_entry.js dist/deno/ap
 $(DENO_BUNDLE) &: node_modules/.installed $(SOURCES) deno.json
 	$(DENO) run -A scripts/build_worker_bundle.ts
 
+# Bun 1.4.4 (oven-sh/bun#38672): a binary built without .env autoload replaces process.env.NODE_ENV
+# and BUN_ENV, in every file it transpiles at run time (the app, its node_modules, hooks), by their
+# values at launch, "development" when unset. Defined as themselves read through globalThis, they
+# stay live reads of the environment, as under `bun run`.
+LIVE_ENV := --define process.env.NODE_ENV=globalThis.process.env.NODE_ENV \
+  --define process.env.BUN_ENV=globalThis.process.env.BUN_ENV
+
 # The binary embeds the bundle as .txt files, which Bun's file loader keeps byte for byte.
 dist/appserve: node_modules/.installed $(SOURCES) $(DENO_BUNDLE) Makefile
 	@mkdir -p dist/embed
 	for f in $(DENO_BUNDLE); do cp $$f dist/embed/$$(basename $$f).txt; done
 	$(BUN) build --compile --compile-autoload-package-json --compile-autoload-tsconfig \
 	  --no-compile-autoload-dotenv --no-compile-autoload-bunfig --minify-syntax --bytecode --format esm \
-	  --loader .txt:file --asset-naming '[name].[ext]' \
+	  --loader .txt:file --asset-naming '[name].[ext]' --compile-exec-argv='$(LIVE_ENV)' \
 	  src/cli/main.ts workers/process_entry.ts workers/thread_entry.ts \
 	  $(patsubst dist/deno/%,dist/embed/%.txt,$(DENO_BUNDLE)) --outfile dist/appserve
 

@@ -8,6 +8,7 @@ import { AppLoadError } from "../errors.ts";
 import type { AppHandler, FetchHandler, ServeInfo, WebSocketHandlers } from "../fetch_handler.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { type AppSpec, AppSpecError, parseAppSpec } from "./app_spec.ts";
+import { setAppArgv } from "./app_argv.ts";
 import { routesHandler, servedRouteCount } from "./bun_routes.ts";
 import { noteOwnServers, type OwnServer, ownServerHint, ownServerWarning } from "./own_server.ts";
 import { describeUserError, userErrorText } from "./user_error.ts";
@@ -273,7 +274,8 @@ async function pick(
 }
 
 /**
- * Imports APP_MODULE relative to `cwd` and returns its fetch handler.
+ * Imports APP_MODULE relative to `cwd` and returns its fetch handler; the module sees the
+ * process.argv `bun run`/`deno run` would give it (`setAppArgv`).
  * Every failure is an AppLoadError with a one-line message (exit code 4).
  */
 export async function loadApp(
@@ -311,6 +313,7 @@ async function importApp(
   let mod: Record<string, unknown>;
   try {
     options.runtime?.prepareImports(file);
+    setAppArgv(file);
     mod = await import(pathToFileURL(file).href);
   } catch (error) {
     // Where it failed, in the user's files: the first line says it, the stack follows.

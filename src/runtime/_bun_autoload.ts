@@ -8,6 +8,29 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { parseEnv } from "node:util";
+import { parse as parseToml } from "smol-toml";
+
+// The binary defines these as themselves (Makefile: LIVE_ENV), on its command line, which Bun
+// puts over a bunfig.toml's [define]: a project's own define of one is restated after it.
+const LIVE_DEFINES = ["process.env.NODE_ENV", "process.env.BUN_ENV"];
+
+/** `file`'s [define] of LIVE_DEFINES as `--define` options; none where Bun would say it is broken. */
+function ownDefines(file: string): string[] {
+  let defines: unknown;
+  try {
+    defines = parseToml(readFileSync(file, "utf8")).define;
+  } catch {
+    return [];
+  }
+  if (defines === null || typeof defines !== "object") return [];
+  return LIVE_DEFINES.flatMap((key) => {
+    const value = (defines as Record<string, unknown>)[key];
+    if (typeof value !== "string") return [];
+    const quote = value.includes("'") ? '"' : "'";
+    // No quoting holds both kinds (Bun's splitting has no escapes): a JS string has no need to.
+    return value.includes(quote) ? [] : [`${quote}--define=${key}=${value}${quote}`];
+  });
+}
 
 /**
  * The environment variable that makes a worker process of the binary read `dir`'s bunfig.toml
@@ -18,7 +41,7 @@ export function bunfigEnv(dir: string, env = process.env): Record<string, string
   if (!existsSync(file)) return undefined;
   // Before the user's own options, which win. Bun splits BUN_OPTIONS on spaces outside quotes.
   const quote = file.includes('"') ? "'" : '"';
-  const own = `${quote}--config=${file}${quote}`;
+  const own = [`${quote}--config=${file}${quote}`, ...ownDefines(file)].join(" ");
   return { BUN_OPTIONS: env.BUN_OPTIONS ? `${own} ${env.BUN_OPTIONS}` : own };
 }
 

@@ -174,8 +174,6 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
 // The message of the AbortError Bun.serve aborts a request (its signal, its body read) with.
 const BUN_CLOSED = "The connection was closed.";
 
-// Room in argv for the worker's title ("appserve: worker [NAME]") to be written into.
-const TITLE_ROOM = " ".repeat(96);
 const F_DUPFD_CLOEXEC = 1030;
 
 function self(args: string[], entry: URL, env?: Record<string, string>): SelfCommand {
@@ -207,7 +205,7 @@ export const bunRuntime: Runtime = {
       ? new URL("workers/thread_entry.ts", new URL("./", import.meta.url)).href
       : THREAD_ENTRY.href,
   // The binary reads no bunfig.toml of its own (_bun_autoload.ts): its workers are told of one.
-  workerCommand: () => self([TITLE_ROOM], WORKER_ENTRY, bunfigEnv(process.cwd())),
+  workerCommand: () => self([], WORKER_ENTRY, bunfigEnv(process.cwd())),
   loadProjectEnv: () => COMPILED ? loadDotenv(process.cwd()) : [],
   masterCommand: (argv) => self(argv, CLI_ENTRY),
   embeddedFile: async (name) => {

@@ -38,7 +38,7 @@ e2e("-n names the master and the workers in ps", async (target) => {
   await eventually(() => cmdline(server.pid) === "appserve: master [shop]", "the master's title");
   for (const pid of childPids(server.pid)) {
     await eventually(
-      () => cmdline(pid).startsWith("appserve: worker [shop]"),
+      () => cmdline(pid) === "appserve: worker [shop]",
       `worker ${pid}'s title`,
     );
   }
