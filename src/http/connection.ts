@@ -152,7 +152,16 @@ export class Connection implements ExchangeHost, BodySink {
   private session: Session | null = null;
 
   /** `peer`: the TCP socket under `socket` when that is a TLS wrapper. */
-  constructor(socket: Socket, core: ServerCore, peer: Socket = socket) {
+  /**
+   * `peer` is the raw socket under a TLS one; `proxied`, a PROXY header read off it before the
+   * TLS handshake (from a peer already allowed to send one).
+   */
+  constructor(
+    socket: Socket,
+    core: ServerCore,
+    peer: Socket = socket,
+    proxied?: ProxyHeader & { kind: "header" },
+  ) {
     this.socket = socket;
     this.peerSocket = peer;
     this.core = core;
@@ -161,11 +170,12 @@ export class Connection implements ExchangeHost, BodySink {
     this.peer = this.info.remoteAddr;
     const trust = core.options.forwarded;
     this.trusted = trust === undefined ? TRUST_NONE : trustOf(trust, this.info.remoteAddr);
-    this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off";
+    this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off" && proxied === undefined;
     this.writer = new ResponseWriter(socket, core.options);
     this.exchange = new Exchange(this, this.writer, core.handler, core.options);
     this.completion = () => this.exchange.completed();
     (this.info as ConnInfo).completion = this.completion;
+    if (proxied !== undefined) this.adoptProxyHeader(proxied);
     this.scanner = new HeadScanner(core.limits);
     this.deadline = core.now + core.headerTimeoutMs;
     (socket as ConnSocket)[kConn] = this;
@@ -284,13 +294,19 @@ export class Connection implements ExchangeHost, BodySink {
       return false;
     }
     this.pending = header.length < buf.length ? buf.subarray(header.length) : null;
+    this.adoptProxyHeader(header);
+    return true;
+  }
+
+  // The client a PROXY header names becomes the connection's.
+  private adoptProxyHeader(header: ProxyHeader & { kind: "header" }): void {
+    const options = this.core.options;
     if (header.remote !== null) {
       this.info = new PeerInfo(header.remote, options.websocket, this.completion);
     }
     // Forwarding headers are judged by the client the proxy named, never by the proxy itself.
     const trust = options.forwarded;
     this.trusted = trust === undefined ? TRUST_NONE : trustOf(trust, this.info.remoteAddr);
-    return true;
   }
 
   private dispatch(head: RequestHead): void {

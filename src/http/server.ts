@@ -155,23 +155,36 @@ class Core implements ServerCore {
     if (!this.unix && !this.gate?.noDelay) socket.setNoDelay(true);
     if (this.tls === undefined) return this.connect(new Connection(socket, this));
     const tls = this.tls;
-    // The peer's address is read from the TCP socket: a TLS wrapper may not report it. A PROXY
-    // header (not TLS either) goes to the wrapper as before: no plain request to tell apart.
-    if ((this.options.proxyProtocol ?? "off") !== "off") {
-      return this.connect(new Connection(tls.wrap(socket), this, socket));
-    }
     const gone = () => {
       if (this.greeting.delete(socket)) this.settleSocket();
     };
     this.greeting.set(socket, this.now + this.headerTimeoutMs);
     socket.once("close", gone);
     socket.on("error", () => {});
-    firstBytes(socket, () => {
+    firstBytes(socket, this.options.proxyProtocol ?? "off", (greeting) => {
+      if (greeting.kind === "plain") {
+        return this.refuseRaw(socket, 400, "plain HTTP request sent to an HTTPS port");
+      }
+      if (greeting.kind === "bad") {
+        return this.refuseRaw(socket, greeting.error.status, greeting.error.message);
+      }
+      const header = greeting.proxy;
+      if (header !== undefined && !this.proxyAllowed(socket)) {
+        return this.refuseRaw(socket, 403, "PROXY header from a peer not in proxy_allow_ips");
+      }
       if (!this.greeting.delete(socket)) return;
       socket.off("close", gone);
-      // The wrapper resumes the socket itself (resumed here, Deno's would never read it).
-      this.connect(new Connection(tls.wrap(socket), this, socket));
-    }, () => this.plainOnTls(socket));
+      // The peer's address is read from the TCP socket: a TLS wrapper may not report it. The
+      // wrapper resumes the socket itself (resumed here, Deno's would never read it).
+      this.connect(new Connection(tls.wrap(socket), this, socket, header));
+    });
+  }
+
+  private proxyAllowed(socket: Socket): boolean {
+    const allow = this.options.proxyAllow;
+    const peer = new ConnInfo(socket, this.unix).remoteAddr;
+    return allow !== undefined &&
+      (peer.transport === "unix" ? allow.unix : allow.matches(peer.hostname));
   }
 
   private connect(conn: Connection): void {
@@ -179,14 +192,14 @@ class Core implements ServerCore {
     if (this.closing) conn.shutdown();
   }
 
-  // Plain HTTP on a TLS listener: said to the client (as nginx says it) and in the log, closed.
-  private plainOnTls(socket: Socket): void {
-    const message = "plain HTTP request sent to an HTTPS port";
+  // What cannot start TLS on a TLS listener (plain HTTP, a bad PROXY header): said to the client
+  // in plain text (as nginx says it) and in the log, closed.
+  private refuseRaw(socket: Socket, status: number, message: string): void {
     const remote = new ConnInfo(socket, this.unix).remoteAddr;
     try {
-      this.options.onBadRequest?.(400, message, remote);
+      this.options.onBadRequest?.(status, message, remote);
     } catch { /* a logging hook must not take the connection down */ }
-    socket.end(encodeHead(rawStatusReply(400, message), null));
+    socket.end(encodeHead(rawStatusReply(status, message), null));
     this.greeting.set(socket, this.now + PLAIN_LINGER_MS);
     // Its request is read and dropped, so that no RST eats the reply; the deadline closes it.
     socket.on("data", () => {});

@@ -2,9 +2,12 @@
 // tls.TLSSocket (the one way that works on an inherited listening fd in both Deno and Bun; a
 // tls.Server fed through emit("connection") never completes a handshake in either).
 
+import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import type { SecureContext } from "node:tls";
 import type { TlsFiles } from "../tls/tls_files.ts";
+import { type ProxyHeader, readProxyHeader } from "./proxy_protocol.ts";
+import { ParseError, type ProxyMode } from "./types.ts";
 
 /** What every TLS connection of one server shares. */
 export interface TlsAcceptor {
@@ -14,18 +17,57 @@ export interface TlsAcceptor {
 /** A TLS record starts with its content type; a client's first one is a handshake (22). */
 const HANDSHAKE = 0x16;
 
+/** How a connection to a TLS listener starts. */
+export type Greeting =
+  /** A TLS handshake, perhaps after a PROXY header (`proxy`) read off the raw socket. */
+  | { kind: "tls"; proxy?: ProxyHeader & { kind: "header" } }
+  /** Neither a handshake nor a PROXY header: plain HTTP sent to an HTTPS port. */
+  | { kind: "plain" }
+  /** A broken PROXY header (or one of a version proxy_protocol does not take). */
+  | { kind: "bad"; error: ParseError };
+
 /**
- * Waits for a new connection's first bytes, then calls `tls` if they start a TLS handshake, or
- * `plain` if not (a plain HTTP request sent to an HTTPS port: nginx answers it 400, and both
- * runtimes' TLS layers close it without a word). The bytes are put back for the TLS layer.
+ * Waits for a new connection's first bytes and says what they start: a TLS handshake, or plain
+ * HTTP sent to an HTTPS port (nginx answers it 400; both runtimes' TLS layers close it without a
+ * word). With the PROXY protocol on (`proxy` not "off"), its header may come first, before the
+ * handshake, as nginx's stream module, HAProxy and load balancers send it; it is read here and
+ * the TLS layer gets the rest (a header inside TLS, as gunicorn reads it, is the Connection's).
+ * The bytes not taken are put back for the TLS layer.
  */
-export function firstBytes(raw: Socket, tls: () => void, plain: () => void): void {
-  raw.once("data", (chunk: Uint8Array) => {
+export function firstBytes(
+  raw: Socket,
+  proxy: ProxyMode,
+  done: (greeting: Greeting) => void,
+): void {
+  let buf: Uint8Array | null = null;
+  const onData = (chunk: Uint8Array) => {
+    buf = buf === null ? chunk : Buffer.concat([buf, chunk]);
+    let greeting: Greeting;
+    let rest = buf;
+    if (buf[0] === HANDSHAKE) greeting = { kind: "tls" };
+    else if (proxy === "off") greeting = { kind: "plain" };
+    else {
+      let header: ProxyHeader;
+      try {
+        header = readProxyHeader(buf, proxy);
+      } catch (error) {
+        if (!(error instanceof ParseError)) throw error;
+        header = { kind: "none" };
+        greeting = { kind: "bad", error };
+      }
+      if (header.kind === "more") return;
+      if (header.kind === "header") {
+        greeting = { kind: "tls", proxy: header };
+        rest = buf.subarray(header.length);
+      }
+      greeting ??= { kind: "plain" };
+    }
+    raw.off("data", onData);
     raw.pause();
-    raw.unshift(chunk);
-    if (chunk[0] === HANDSHAKE) tls();
-    else plain();
-  });
+    if (rest.length > 0) raw.unshift(rest);
+    done(greeting);
+  };
+  raw.on("data", onData);
 }
 
 /**

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { e2e, FIXTURES, getWhenReady, start, tempDir } from "../_helpers.ts";
 import { startNginx } from "../_nginx.ts";
 import { rawConnect, readAll } from "../_raw.ts";
+import { curl, makePki } from "../_tls.ts";
 
 const APP = join(FIXTURES, "apps", "client_app.ts");
 
@@ -68,3 +69,37 @@ for (const allowed of [true, false]) {
     },
   );
 }
+
+e2e(
+  "nginx stream TLS passthrough with proxy_protocol: the PROXY line before the handshake names the client",
+  async (t) => {
+    const dir = tempDir();
+    const pki = makePki(dir.path);
+    const socket = join(dir.path, "app.sock");
+    const server = start(t, [
+      ...["-b", `unix:${socket}`, "--certfile", pki.cert, "--keyfile", pki.key],
+      ...["--proxy-protocol", "v1", "--proxy-allow-from", "unix", "--access-logfile", "-", APP],
+    ]);
+    const nginx = await startNginx(dir.path, streamTo(socket), ["ngx_stream_module.so"]);
+    try {
+      await server.waitFor(/Listening at: unix:/);
+      const url = `https://127.0.0.1:${nginx.port}/passthrough`;
+      const args = ["--cacert", pki.ca, "-w", "\n%{local_port}", url];
+      let answer = await curl(args);
+      for (let i = 0; answer.code !== 0 && i < 50; i++) answer = await curl(args);
+      assert.equal(answer.code, 0, answer.stderr);
+      const [body, localPort] = answer.stdout.split("\n");
+      // curl's own socket, which nginx named, not nginx's connection to appserve.
+      assert.deepEqual(JSON.parse(body).remoteAddr, {
+        transport: "tcp",
+        hostname: "127.0.0.1",
+        port: Number(localPort),
+      });
+      await server.waitFor(/^127\.0\.0\.1 - - .*"GET \/passthrough HTTP\/1\.1" 200/m);
+    } finally {
+      await nginx.stop();
+      assert.equal((await server.stop()).code, 0);
+      dir.remove();
+    }
+  },
+);

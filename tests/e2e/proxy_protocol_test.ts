@@ -4,6 +4,8 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { readFileSync } from "node:fs";
+import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
 import {
   childPids,
@@ -18,6 +20,7 @@ import {
   tempDir,
 } from "../_helpers.ts";
 import { rawConnect, rawExchange, readAll } from "../_raw.ts";
+import { curl, makePki } from "../_tls.ts";
 
 const APP = join(FIXTURES, "apps", "client_app.ts");
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
@@ -220,3 +223,60 @@ e2e("proxy_protocol with reuse_port is a one-line start-up error", async (t) => 
   assert.ok(!hasStackTrace(result.stderr));
   assert.match(result.stderr.trim(), /^Error: .*proxy_protocol cannot be used with reuse_port$/);
 });
+
+e2e(
+  "with TLS, a PROXY header before the handshake (nginx stream, HAProxy) or inside TLS",
+  async (t) => {
+    const dir = tempDir();
+    const pki = makePki(dir.path);
+    const server = start(t, [
+      ...["-b", "127.0.0.1:0", "--certfile", pki.cert, "--keyfile", pki.key],
+      ...["--proxy-protocol", "auto", "--access-logfile", "-", APP],
+    ]);
+    try {
+      const url = (await server.waitFor(/Listening at: (https:\/\/[^ ,]+)/))[1];
+      const port = Number(new URL(url).port);
+      // Before the handshake: curl writes `PROXY TCP4 127.0.0.1 127.0.0.1 SPORT DPORT` first.
+      const before = await curl([
+        ...["--cacert", pki.ca, "--haproxy-protocol", "-w", "\n%{local_port}", `${url}/before`],
+      ]);
+      assert.equal(before.code, 0, before.stderr);
+      const [body, localPort] = before.stdout.split("\n");
+      assert.deepEqual(JSON.parse(body).remoteAddr, {
+        transport: "tcp",
+        hostname: "127.0.0.1",
+        port: Number(localPort),
+      });
+      // Inside TLS, as gunicorn reads it: a client the socket is not.
+      const inside = await new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({
+          port,
+          host: "127.0.0.1",
+          ca: readFileSync(pki.ca, "utf8"),
+          servername: "localhost",
+        });
+        let text = "";
+        socket.on(
+          "secureConnect",
+          () =>
+            socket.write(`PROXY TCP4 203.0.113.8 127.0.0.1 45678 ${port}\r\n${request("/inside")}`),
+        );
+        socket.on("data", (d) => (text += d));
+        socket.on("end", () => resolve(text));
+        socket.on("error", reject);
+      });
+      assert.deepEqual(client(inside).hostname, "203.0.113.8");
+      // A broken header before the handshake: 400 in plain text, logged, closed; serving goes on.
+      const broken = await send(port, "PROXY TCP4 nonsense\r\n");
+      assert.equal(broken.status, 400, broken.text);
+      await server.waitFor(
+        /\[WARNING\] Invalid request from ip=127\.0\.0\.1: malformed PROXY v1 line \(400\)/,
+      );
+      assert.equal((await curl(["--cacert", pki.ca, `${url}/after`])).code, 0);
+      await server.waitFor(/^203\.0\.113\.8 - - .*"GET \/inside HTTP\/1\.1" 200/m);
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+      dir.remove();
+    }
+  },
+);
