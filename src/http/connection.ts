@@ -112,6 +112,8 @@ export class Connection implements ExchangeHost, BodySink {
   closed = false;
   /** Destroyed by cut() (the server's closeNow), not by the peer or a failed reply. */
   cutOff = false;
+  /** The socket failed (a reset, a broken pipe): the peer's doing, not a close of ours. */
+  private peerFailed = false;
   /** When the tick should act on this connection (ms on the core's clock). */
   deadline: number;
   private state = S_HEAD;
@@ -597,6 +599,7 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   onError(error: Error): void {
+    this.peerFailed = true;
     const debug = this.core.options.onDebug;
     if (debug !== undefined) debug(socketErrorLine(error, this.socket !== this.peerSocket));
   }
@@ -611,18 +614,20 @@ export class Connection implements ExchangeHost, BodySink {
       // Half-close after a complete request is legal: still answer it, then close. A client
       // gone looks the same, so the request's signal aborts, as under the native servers.
       this.exchange.abandoned();
-      const b = this.body;
-      if (b !== null) {
-        // A body cut short (a chunked one without its last chunk) is the client's error, not
-        // the app's: its answer is 400, whatever the app makes of the failed read.
-        const message = "client closed the connection before the request body was complete";
-        this.body = null;
-        this.refuse(400, message);
-        b.fail(message);
-      }
+      if (this.body !== null) this.bodyCutByClient();
       return;
     }
     this.destroy();
+  }
+
+  // A body cut short (a chunked one without its last chunk) is the client's error, not the
+  // app's: its answer is 400, whatever the app makes of the failed read.
+  private bodyCutByClient(): void {
+    const b = this.body!;
+    const message = "client closed the connection before the request body was complete";
+    this.body = null;
+    this.refuse(400, message);
+    b.fail(message);
   }
 
   // Nothing more will be parsed; a body the app is still reading fails.
@@ -641,6 +646,8 @@ export class Connection implements ExchangeHost, BodySink {
     this.closed = true;
     this.core.options.onDebug?.("Closing connection.");
     this.core.options.watch?.closed(this.tag);
+    // A client that reset the connection mid-body (no FIN for onEnd) cut it short just the same.
+    if (this.peerFailed && this.state === S_BUSY && this.body !== null) this.bodyCutByClient();
     this.stopReading();
     // Before the writer cancels the body stream, as the native servers order the two.
     this.exchange.abandoned();

@@ -196,9 +196,12 @@ export const denoRuntime: Runtime = {
   requestSignal: { message: "The request has been cancelled.", afterResponse: true },
   // Deno.serve (2.9.6) leaves the signal alone then; a read fails so, whatever the framing
   // ("Cannot read body as ..." from arrayBuffer(), "Cannot read request body as ..." from a reader).
+  // A client that closed (FIN) or reset (RST) before its whole body came.
   bodyCut: (error) =>
-    error instanceof Deno.errors.BadResource &&
-    /body as underlying resource unavailable$/.test(error.message),
+    (error instanceof Deno.errors.BadResource &&
+      /body as underlying resource unavailable$/.test(error.message)) ||
+    (error instanceof Deno.errors.Http &&
+      /unexpected EOF while reading HTTP\/1 body$/.test(error.message)),
   serveNative,
   installWebSocketUpgrade,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.
