@@ -231,7 +231,10 @@ async function serve(ctx: ServeContext): Promise<number> {
     appFile: ctx.appFile,
     onReady: () => report.succeeded(),
     notify,
-    onPromoted: () => control?.rename(controlPath),
+    onPromoted: async () => {
+      const stays = await control?.moveTo(controlPath);
+      if (stays) log.warning(`The control socket stays at "${control?.path}": ${stays}`);
+    },
     openAccessLog: (current) =>
       createLogger(current, { role: "worker", runtime, appserve: ctx.appserve }),
   });

@@ -118,7 +118,7 @@ export class Arbiter {
       for (;;) {
         await this.#events.wait(TICK_MS);
         this.#ctx.notify?.watchdog(performance.now());
-        this.#maybePromote();
+        await this.#maybePromote();
         this.#maybeTakeBack();
         await this.#dispatch();
         this.#workers.murderStuck(this.#ctx.config, log);
@@ -345,7 +345,7 @@ export class Arbiter {
   }
 
   // A USR2 child becomes the master of record once its parent is gone.
-  #maybePromote(): void {
+  async #maybePromote(): Promise<void> {
     if (!this.#usr2.promoted()) return;
     this.#ctx.log.info("Master has been promoted.");
     // Now the service's main process (systemd takes MAINPID= from another pid with
@@ -355,7 +355,7 @@ export class Arbiter {
     // The title loses the ".2" a USR2 child starts with, as gunicorn's does.
     this.#setTitle();
     this.#ctx.pidfile?.rename(this.#ctx.pidfile.path.replace(/\.2$/, ""));
-    this.#ctx.onPromoted?.();
+    await this.#ctx.onPromoted?.();
   }
 
   // The USR2 child started here exited (a rollback): this master is the service's main process
