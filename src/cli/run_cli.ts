@@ -102,8 +102,10 @@ async function serve(ctx: ServeContext): Promise<number> {
   const reusePort = addresses.flatMap((a) =>
     a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
   );
-  // Before anything is bound: systemd would wait in vain for a READY=1 it can never get.
-  const notify = SystemdNotify.fromEnv(runtime.libc(), process.env, process.pid);
+  const notify = SystemdNotify.fromEnv(runtime.libc(), process.env, {
+    pid: process.pid,
+    warn: (line) => log.warning(line),
+  });
   // Workers and the processes they start are no part of the protocol (sd_notify's unset_environment).
   for (const name of NOTIFY_ENV) delete process.env[name];
   // The metrics listener asks the arbiter, which starts last; it answers 503 until then.
