@@ -136,6 +136,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       umask: config.umask,
       socketMode: config.socket_mode ?? undefined,
       socketGroup,
+      retrying: (line) => log.error(line),
     });
   const pidfile = config.pidfile
     ? new Pidfile(parentPid ? `${config.pidfile}.2` : config.pidfile)
