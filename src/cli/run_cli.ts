@@ -103,8 +103,10 @@ async function serve(ctx: ServeContext): Promise<number> {
   const reusePort = addresses.flatMap((a) =>
     a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
   );
-  // Before anything is bound: systemd would wait in vain for a READY=1 it can never get.
-  const notify = SystemdNotify.fromEnv(runtime.libc(), process.env, process.pid);
+  const notify = SystemdNotify.fromEnv(runtime.libc(), process.env, {
+    pid: process.pid,
+    warn: (line) => log.warning(line),
+  });
   // Workers and the processes they start are no part of the protocol (sd_notify's unset_environment).
   for (const name of NOTIFY_ENV) delete process.env[name];
   // The metrics listener asks the arbiter, which starts last; it answers 503 until then.
@@ -135,6 +137,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       umask: config.umask,
       socketMode: config.socket_mode ?? undefined,
       socketGroup,
+      retrying: (line) => log.error(line),
     });
   const pidfile = config.pidfile
     ? new Pidfile(parentPid ? `${config.pidfile}.2` : config.pidfile)
@@ -235,7 +238,10 @@ async function serve(ctx: ServeContext): Promise<number> {
     appFile: ctx.appFile,
     onReady: () => report.succeeded(),
     notify,
-    onPromoted: () => control?.rename(controlPath),
+    onPromoted: async () => {
+      const stays = await control?.moveTo(controlPath);
+      if (stays) log.warning(`The control socket stays at "${control?.path}": ${stays}`);
+    },
     openAccessLog: (current) =>
       createLogger(current, { role: "worker", runtime, appserve: ctx.appserve }),
   });

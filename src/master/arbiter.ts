@@ -118,7 +118,7 @@ export class Arbiter {
       for (;;) {
         await this.#events.wait(TICK_MS);
         this.#ctx.notify?.watchdog(performance.now());
-        this.#maybePromote();
+        await this.#maybePromote();
         this.#maybeTakeBack();
         await this.#dispatch();
         this.#workers.murderStuck(this.#ctx.config, log);
@@ -345,7 +345,7 @@ export class Arbiter {
   }
 
   // A USR2 child becomes the master of record once its parent is gone.
-  #maybePromote(): void {
+  async #maybePromote(): Promise<void> {
     if (!this.#usr2.promoted()) return;
     this.#ctx.log.info("Master has been promoted.");
     // Now the service's main process (systemd takes MAINPID= from another pid with
@@ -355,7 +355,7 @@ export class Arbiter {
     // The title loses the ".2" a USR2 child starts with, as gunicorn's does.
     this.#setTitle();
     this.#ctx.pidfile?.rename(this.#ctx.pidfile.path.replace(/\.2$/, ""));
-    this.#ctx.onPromoted?.();
+    await this.#ctx.onPromoted?.();
   }
 
   // The USR2 child started here exited (a rollback): this master is the service's main process
@@ -539,19 +539,50 @@ export class Arbiter {
     // Every worker alike, as gunicorn's kill_workers: one not yet counted as booted may serve
     // already (its class accepts before it says "ready"), and one still loading exits at once.
     for (const worker of this.#workers) worker.stop(graceful);
-    const deadline = performance.now() +
+    let deadline = performance.now() +
       (graceful ? config.graceful_timeout * 1000 + STOP_MARGIN_MS : QUICK_STOP_MS);
-    while (this.#workers.size && performance.now() < deadline) await this.#reapQuietly();
+    while (this.#workers.size && performance.now() < deadline) {
+      if (!await this.#reapQuietly(graceful)) continue;
+      // INT or QUIT while a graceful stop waits: the quick stop, as gunicorn 26 switches.
+      graceful = false;
+      for (const worker of this.#workers) worker.stop(false);
+      deadline = Math.min(deadline, performance.now() + QUICK_STOP_MS);
+    }
     for (const worker of this.#workers) worker.kill();
-    while (this.#workers.size) await this.#reapQuietly();
+    while (this.#workers.size) await this.#reapQuietly(false);
     pidfile?.unlink(process.pid);
   }
 
-  // While stopping, exits are expected: record them and tell child_exit, nothing else.
-  async #reapQuietly(): Promise<void> {
+  /**
+   * A signal while a graceful stop waits: true for INT or QUIT, which ask for the quick stop.
+   * TERM changes nothing (gunicorn's stop drops it too); said, as the operator may expect more.
+   */
+  #signalWhileStopping(signal: MasterSignal): boolean {
+    const action = MASTER_SIGNALS[signal];
+    const name = shortName(signal);
+    if (action === "interrupt" || action === "quit") {
+      this.#ctx.log.info(`Handling signal: ${name}`);
+      this.#ctx.log.info("Quick shutdown requested");
+      return true;
+    }
+    if (action === "terminate") {
+      this.#ctx.log.info(
+        `Ignoring signal: ${name} (already stopping gracefully; INT or QUIT stops quickly)`,
+      );
+    }
+    return false;
+  }
+
+  // While stopping, exits are expected: record them and tell child_exit, nothing else. True
+  // when, the stop being graceful, a signal asked for the quick stop.
+  async #reapQuietly(graceful: boolean): Promise<boolean> {
     await this.#events.wait(100);
+    let quick = false;
     for (const event of this.#events.drain()) {
       if (event.kind === "control") event.reply({ ok: false, error: "The master is stopping" });
+      if (event.kind === "signal" && graceful && !quick) {
+        quick = this.#signalWhileStopping(event.signal);
+      }
       if (event.kind !== "exit") continue;
       // A worker killed at the deadline, its loop stuck, left its waiting access lines.
       const { openAccessLog: open, log, config } = this.#ctx;
@@ -563,5 +594,6 @@ export class Arbiter {
         log: this.#ctx.log,
       });
     }
+    return quick;
   }
 }

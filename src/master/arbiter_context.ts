@@ -44,7 +44,7 @@ export interface ArbiterContext {
    */
   openAccessLog?: (config: Config) => Promise<Logger>;
   /** Called when this master, started by USR2, became the master of record. */
-  onPromoted?: () => void;
+  onPromoted?: () => Promise<void>;
   /** systemd's notify socket (Type=notify), when NOTIFY_SOCKET named one. */
   notify?: SystemdNotify;
 }

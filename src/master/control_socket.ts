@@ -3,7 +3,7 @@
 // answers. A client that sends garbage, too much, or nothing gets an error or is dropped; the
 // master serves on either way.
 
-import { existsSync, mkdirSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import { MAX_WORKERS } from "../config/settings.ts";
@@ -58,14 +58,36 @@ function serveClient(socket: Socket, handle: ControlHandler): void {
   });
 }
 
+/** Which file a path names now (device and inode), or undefined when there is none. */
+function fileId(path: string): string | undefined {
+  try {
+    const stat = statSync(path, { bigint: true });
+    return `${stat.dev}:${stat.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The open control socket. */
 export class ControlSocket {
   #path: string;
-  readonly #server: Server;
+  #server: Server;
+  /** The socket file this master made, to tell it from one another master made at its path. */
+  #file: string | undefined;
+  readonly #handle: ControlHandler;
+  readonly #umask: (mask: number) => number;
 
-  private constructor(path: string, server: Server) {
+  private constructor(
+    path: string,
+    server: Server,
+    handle: ControlHandler,
+    umask: (mask: number) => number,
+  ) {
     this.#path = path;
     this.#server = server;
+    this.#file = fileId(path);
+    this.#handle = handle;
+    this.#umask = umask;
   }
 
   /**
@@ -100,30 +122,49 @@ export class ControlSocket {
     } finally {
       umask(previous);
     }
-    return new ControlSocket(path, server);
+    return new ControlSocket(path, server, handle, umask);
   }
 
   get path(): string {
     return this.#path;
   }
 
-  /** Moves the socket's file (a USR2 child promoted: PIDFILE.2.ctl becomes PIDFILE.ctl). */
-  rename(path: string): void {
+  /**
+   * A USR2 child promoted: listens at `path` (PIDFILE.ctl) afresh, then closes the socket at
+   * PIDFILE.ctl.2. Not a rename: every runtime's close() unlinks the path a unix server was
+   * bound at, which after a rename is the next USR2 child's PIDFILE.ctl.2. Returns why the
+   * socket stays where it is, or undefined.
+   */
+  async moveTo(path: string): Promise<string | undefined> {
+    let next: ControlSocket;
     try {
-      renameSync(this.#path, path);
-      this.#path = path;
-    } catch {
-      // Keep the old name: ctl still finds it there.
+      next = await ControlSocket.open(path, this.#handle, this.#umask);
+    } catch (error) {
+      return (error as Error).message.replace(/^--control-socket: /, "");
     }
+    this.close();
+    this.#path = next.#path;
+    this.#server = next.#server;
+    this.#file = next.#file;
+    return undefined;
   }
 
+  /** Stops listening and removes the socket file, unless the file at its path is another's. */
   close(): void {
-    this.#server.close();
-    try {
-      unlinkSync(this.#path);
-    } catch {
-      // Already gone.
+    if (this.#file !== undefined && fileId(this.#path) === this.#file) {
+      // Unlinks the file too (every runtime does, at the path it was bound at).
+      this.#server.close();
+      try {
+        // Should a runtime not: still ours, then.
+        if (fileId(this.#path) === this.#file) unlinkSync(this.#path);
+      } catch {
+        // Gone meanwhile.
+      }
+      return;
     }
+    // Our file is gone or replaced by another master's, which close() would unlink: left open
+    // (nobody reaches it without its file) and unreferenced, it goes with this process.
+    this.#server.unref();
   }
 }
 

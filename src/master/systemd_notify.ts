@@ -5,7 +5,6 @@
 // Sent through libc (socket, connect, write): neither runtime has unix datagram sockets
 // without an unstable flag.
 
-import { ConfigError } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { AF_UNIX, UNIX_PATH_MAX, unixSockaddr } from "../net/sockaddr.ts";
 
@@ -15,6 +14,13 @@ const SOCK_CLOEXEC = 0o2000000;
 
 /** The variables of the protocol, removed from the environment workers get. */
 export const NOTIFY_ENV = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] as const;
+
+export interface FromEnvOptions {
+  /** This process's pid (WATCHDOG_PID names the process the watchdog is for). */
+  pid: number;
+  /** Says why NOTIFY_SOCKET is not used. */
+  warn: (line: string) => void;
+}
 
 export class SystemdNotify {
   readonly #libc: Libc;
@@ -34,17 +40,21 @@ export class SystemdNotify {
 
   /**
    * The notifier NOTIFY_SOCKET asks for (an `@` name is in the abstract namespace), or
-   * undefined when it is not set. Throws a ConfigError when it names no socket to send to: systemd would wait for READY=1 in vain.
+   * undefined when it is not set, or names no socket to send to: that is warned of, and the
+   * master serves on, as gunicorn's does. The variable leaks into shells and containers that
+   * systemd started, where stopping the start would help nobody.
    */
   static fromEnv(
     libc: Libc,
     env: Record<string, string | undefined>,
-    pid: number,
+    options: FromEnvOptions,
   ): SystemdNotify | undefined {
     const path = env.NOTIFY_SOCKET;
     if (!path) return undefined;
+    const unheard = "systemd will not hear READY=1 or any other state; serving on without it";
     if ((path[0] !== "/" && path[0] !== "@") || path.length > UNIX_PATH_MAX) {
-      throw new ConfigError(`NOTIFY_SOCKET: Cannot use "${path}": not a unix socket path`);
+      options.warn(`NOTIFY_SOCKET: Cannot use "${path}": not a unix socket path; ${unheard}`);
+      return undefined;
     }
     const address = unixSockaddr(path);
     if (path[0] === "@") {
@@ -56,10 +66,11 @@ export class SystemdNotify {
     if (fd < 0 || libc.connect(fd, sockaddr) < 0) {
       const reason = libc.strerror(libc.errno());
       if (fd >= 0) libc.close(fd);
-      throw new ConfigError(`NOTIFY_SOCKET: Cannot connect to "${path}": ${reason}`);
+      options.warn(`NOTIFY_SOCKET: Cannot connect to "${path}": ${reason}; ${unheard}`);
+      return undefined;
     }
     const usec = Number(env.WATCHDOG_USEC);
-    const forUs = !env.WATCHDOG_PID || Number(env.WATCHDOG_PID) === pid;
+    const forUs = !env.WATCHDOG_PID || Number(env.WATCHDOG_PID) === options.pid;
     const watchdogMs = forUs && usec > 0 ? Math.max(1, Math.floor(usec / 2000)) : 0;
     return new SystemdNotify(libc, fd, path, watchdogMs);
   }

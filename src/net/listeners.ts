@@ -25,6 +25,10 @@ const SOCK_CLOEXEC = 0o2000000;
 const ENOENT = 2;
 const EAGAIN = 11;
 const ECONNREFUSED = 111;
+const EADDRINUSE = 98;
+/** gunicorn's create_sockets: a TCP address in use is tried this many times, 1 s apart. */
+export const BIND_TRIES = 5;
+const BIND_RETRY_MS = 1000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_ACCEPTCONN = 30;
@@ -71,6 +75,37 @@ export interface OpenListenersOptions {
   socketMode?: number;
   /** Group given to the unix sockets. */
   socketGroup?: { gid: number; name: string };
+  /**
+   * Told each line of a retry of a TCP address in use (gunicorn's ERROR lines). A restart that
+   * races the old process's exit then gets its address. @default none: no retry
+   */
+  retrying?: (line: string) => void;
+}
+
+// A TCP address in use is tried BIND_TRIES times (gunicorn's create_sockets): a failed bind
+// leaves the socket unbound, so the same one is tried again. Any other failure is at once.
+async function bindTcp(
+  libc: Libc,
+  fd: number,
+  sockaddr: Uint8Array,
+  address: Address,
+  options: OpenListenersOptions,
+): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    if (libc.bind(fd, sockaddr) === 0) return;
+    if (libc.errno() !== EADDRINUSE || !options.retrying) fail(libc, address, fd);
+    if (attempt === BIND_TRIES) {
+      const reason = libc.strerror(EADDRINUSE);
+      libc.close(fd);
+      throw new ConfigError(
+        `Cannot listen at ${formatAddress(address)}: ${reason} ` +
+          `(tried ${BIND_TRIES} times, 1 s apart)`,
+      );
+    }
+    options.retrying(`Connection in use: ${formatAddress(address)}`);
+    options.retrying("Retrying in 1 second.");
+    await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_MS));
+  }
 }
 
 // Whether something accepts connections on the socket file at `path`. A non-blocking connect
@@ -194,7 +229,7 @@ async function openOne(
   if (fd < 0) fail(libc, address, fd);
   if (address.kind === "tcp") {
     libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, new Uint8Array(new Int32Array([1]).buffer));
-    if (libc.bind(fd, sockaddr) !== 0) fail(libc, address, fd);
+    await bindTcp(libc, fd, sockaddr, address, options);
   } else {
     if (bindUnix(libc, fd, sockaddr, options) !== 0) fail(libc, address, fd);
     if (options.socketGroup) giveToGroup(libc, fd, address.path, options.socketGroup);

@@ -2,7 +2,7 @@
 // trace, no worker left running and no socket file left behind.
 
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
+import { createServer, type Server as NetServer } from "node:net";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -10,9 +10,12 @@ import {
   assertOneLineError,
   e2e,
   FIXTURES,
+  get,
   hasStackTrace,
   ownFrames,
   run,
+  sleep,
+  start,
   tempDir,
 } from "../_helpers.ts";
 
@@ -153,22 +156,68 @@ e2e(
   },
 );
 
-e2e("rejects a port already in use", async (target) => {
+/** A plain node:net server holding a TCP port on 127.0.0.1. */
+async function holdPort(): Promise<{ port: number; holder: NetServer }> {
   const holder = createServer();
   await new Promise<void>((r) => holder.listen(0, "127.0.0.1", r));
-  const port = (holder.address() as { port: number }).port;
-  try {
-    const result = await run(target, ["-b", `127.0.0.1:${port}`, "pid_app"], { cwd: APPS });
-    assert.equal(result.code, 1);
-    assert.match(
-      result.stderr,
-      new RegExp(`Error: Cannot listen at http://127\\.0\\.0\\.1:${port}: Address already in use`),
-    );
-    assert.ok(!hasStackTrace(result.stderr));
-  } finally {
-    holder.close();
-  }
-});
+  return { port: (holder.address() as { port: number }).port, holder };
+}
+
+const RETRY_LINES = (port: number) =>
+  new RegExp(
+    `\\[ERROR\\] Connection in use: http://127\\.0\\.0\\.1:${port}\n` +
+      ".*\\[ERROR\\] Retrying in 1 second\\.\n",
+    "g",
+  );
+
+e2e(
+  "a port in use the whole time: 5 tries 1 s apart, as gunicorn, then one line and exit 1",
+  async (target) => {
+    const { port, holder } = await holdPort();
+    try {
+      const began = performance.now();
+      const result = await run(target, ["-b", `127.0.0.1:${port}`, "pid_app"], { cwd: APPS });
+      const took = performance.now() - began;
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.match(RETRY_LINES(port))?.length, 4, result.stderr);
+      const errors = result.stderr.split("\n").filter((line) => line.startsWith("Error: "));
+      assert.deepEqual(errors, [
+        `Error: Cannot listen at http://127.0.0.1:${port}: Address already in use ` +
+        "(tried 5 times, 1 s apart)",
+      ]);
+      assert.ok(took >= 4000, `gave up after ${took} ms`);
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+      assert.doesNotMatch(result.stderr, /Listening at/);
+    } finally {
+      holder.close();
+    }
+  },
+);
+
+e2e(
+  "a port released while appserve retries: it serves, after gunicorn's retry lines",
+  async (target) => {
+    const { port, holder } = await holdPort();
+    const server = start(target, ["-w", "1", "-b", `127.0.0.1:${port}`, "pid_app"], {
+      cwd: APPS,
+    });
+    try {
+      // A restart racing the old process's exit: the old one lets go 1.5 s in.
+      await sleep(1500);
+      await new Promise((resolve) => holder.close(resolve));
+      const url = await server.ready(1);
+      assert.equal(url, `http://127.0.0.1:${port}`);
+      assert.match((await get(url)).body, /^hello pid/);
+      const retries = server.stderr.match(RETRY_LINES(port))?.length ?? 0;
+      assert.ok(retries >= 1 && retries <= 3, server.stderr);
+      assert.doesNotMatch(server.stderr, /Error: /);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      holder.close();
+      await server.stop();
+    }
+  },
+);
 
 e2e("refuses to replace a regular file with a unix socket", async (target) => {
   const dir = tempDir();

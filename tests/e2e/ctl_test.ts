@@ -8,6 +8,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import {
+  alive,
   asNobody,
   childPids,
   e2e,
@@ -160,6 +161,54 @@ e2e("appserve ctl stop --quick and --control-socket PATH", async (target) => {
     dir.remove();
   }
 });
+
+e2e(
+  "three USR2 upgrades in a row, each old master stopped with TERM: ctl reaches every new master",
+  async (target) => {
+    const dir = tempDir();
+    const masters: number[] = [];
+    try {
+      const pidfile = join(dir.path, "app.pid");
+      const control = `${pidfile}.ctl`;
+      const server = start(target, ["-w", "1", "-p", pidfile, "-b", "127.0.0.1:0", PID_APP]);
+      masters.push(server.pid);
+      await server.ready(1);
+      // Every master's log is the first one's stderr (inherited).
+      const started = /Started new master with pid: (\d+)/g;
+      for (let round = 1; round <= 3; round++) {
+        const old = masters.at(-1)!;
+        const before = server.all(started).length;
+        process.kill(old, "SIGUSR2");
+        await eventually(() => server.all(started).length > before, `round ${round}: USR2`);
+        const next = Number(server.all(started)[before][1]);
+        masters.push(next);
+        await eventually(() => existsSync(`${control}.2`), `round ${round}: PIDFILE.ctl.2`);
+        await eventually(() => childPids(next).length === 1, `round ${round}: the new worker`);
+        process.kill(old, "SIGTERM");
+        await eventually(() => !alive(old), `round ${round}: the old master exits`);
+        await eventually(
+          () => server.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+          `round ${round}: promotion`,
+        );
+        // Moved once PIDFILE.ctl.2 is gone (the new socket listens before the old one closes).
+        await eventually(() => !existsSync(`${control}.2`), `round ${round}: the move`);
+        const status = await run(client(target), ["ctl", "-p", pidfile, "--json", "status"]);
+        assert.equal(status.code, 0, `round ${round}: ${status.stderr}`);
+        assert.equal((JSON.parse(status.stdout) as Status).master, next, `round ${round}`);
+        assert.equal(statSync(control).mode & 0o777, 0o600, `round ${round}`);
+      }
+      const last = masters.at(-1)!;
+      process.kill(last, "SIGTERM");
+      await eventually(() => !alive(last), "the last master exits");
+      assert.ok(!existsSync(control), "the last master's socket stays behind");
+    } finally {
+      for (const pid of masters) {
+        for (const each of [pid, ...childPids(pid)]) if (alive(each)) process.kill(each, "SIGKILL");
+      }
+      dir.remove();
+    }
+  },
+);
 
 e2e(
   "appserve ctl without a master, at a stale socket, or as another user: one line, exit 1",

@@ -629,6 +629,75 @@ for (const signal of ["SIGINT", "SIGQUIT"] as const) {
   });
 }
 
+/**
+ * Starts one worker under --graceful-timeout 30 with a 15 s request in flight, sends TERM and,
+ * a second later, `second`; returns the request's status ("cut" when it got no answer).
+ */
+async function secondSignalDuringStop(target: Target, second: NodeJS.Signals) {
+  const server = start(target, [
+    "-w",
+    "1",
+    "--graceful-timeout",
+    "30",
+    "-b",
+    "127.0.0.1:0",
+    PID_APP,
+  ]);
+  const url = await server.ready(1);
+  const [worker] = childPids(server.pid);
+  const request = get(`${url}/slow?ms=15000&tell`).then((a) => a.status, () => "cut");
+  await server.waitFor(/slow began/);
+  server.signal("SIGTERM");
+  await server.waitFor(/\[INFO\] Handling signal: term\n/);
+  await sleep(1000);
+  const sent = performance.now();
+  server.signal(second);
+  const result = await server.exited;
+  return { result, worker, status: await request, took: performance.now() - sent };
+}
+
+for (const signal of ["SIGINT", "SIGQUIT"] as const) {
+  const name = signal.slice(3).toLowerCase();
+  e2e(
+    `${signal} during a graceful TERM stop switches to the quick stop, as gunicorn 26: the 15 s request is cut`,
+    async (target) => {
+      const { result, worker, status, took } = await secondSignalDuringStop(target, signal);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `\\[INFO\\] Handling signal: term\n(.*\n)*.*\\[INFO\\] Handling signal: ${name}\n` +
+            ".*\\[INFO\\] Quick shutdown requested\n",
+        ),
+      );
+      assert.match(result.stderr, /\[INFO\] Shutting down: Master\n/);
+      // The quick stop's 2 s at most, not the request's 14 s left.
+      assert.ok(took < 5000, `the master took ${took} ms after ${signal}:\n${result.stderr}`);
+      assert.equal(status, "cut", result.stderr);
+      assert.ok(!alive(worker), `worker ${worker} survived`);
+    },
+  );
+}
+
+e2e(
+  "a second TERM during a graceful stop changes nothing, as in gunicorn: said, the request finishes",
+  async (target) => {
+    const { result, status, took } = await secondSignalDuringStop(target, "SIGTERM");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(status, 200, result.stderr);
+    assert.ok(took > 10_000, `the master took ${took} ms`);
+    assert.equal(
+      result.stderr.match(
+        /\[INFO\] Ignoring signal: term \(already stopping gracefully; INT or QUIT stops quickly\)\n/g,
+      )?.length,
+      1,
+      result.stderr,
+    );
+    assert.equal(result.stderr.match(/Handling signal: term/g)?.length, 1, result.stderr);
+    assert.doesNotMatch(result.stderr, /Quick shutdown requested/);
+  },
+);
+
 for (const workerClass of ["sync", "gthread"]) {
   e2eUnderLoad(`-k ${workerClass}: HUP under load fails no request`, async (target, mode) => {
     const server = start(target, ["-w", "2", "-k", workerClass, "-b", "127.0.0.1:0", PID_APP]);

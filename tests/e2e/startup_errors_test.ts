@@ -262,9 +262,10 @@ e2e("a start-up error (a busy port) goes to --error-logfile as well as stderr", 
     const log = join(dir.path, "error.log");
     const result = await run(target, ["--error-logfile", log, "-b", `127.0.0.1:${port}`, PID_APP]);
     assert.equal(result.code, 1);
-    const line = `Cannot listen at http://127.0.0.1:${port}: Address already in use`;
+    const line = `Cannot listen at http://127.0.0.1:${port}: Address already in use ` +
+      "(tried 5 times, 1 s apart)";
     assert.equal(result.stderr, `Error: ${line}\n`);
-    assert.match(readFileSync(log, "utf8"), new RegExp(`\\[ERROR\\] ${line}\\n$`));
+    assert.ok(readFileSync(log, "utf8").endsWith(`[ERROR] ${line}\n`));
   } finally {
     holder.close();
     dir.remove();
@@ -290,11 +291,12 @@ e2e("-D on a busy port: exit 1, the error on stderr and in the log, nothing left
       `127.0.0.1:${port}`,
       PID_APP,
     ]);
-    const line = `Cannot listen at http://127.0.0.1:${port}: Address already in use`;
+    const line = `Cannot listen at http://127.0.0.1:${port}: Address already in use ` +
+      "(tried 5 times, 1 s apart)";
     assert.equal(result.code, 1, result.stderr);
     assert.equal(result.stderr, `Error: ${line}\n`);
     assert.ok(!hasStackTrace(result.stderr));
-    assert.match(readFileSync(log, "utf8"), new RegExp(`\\[ERROR\\] ${line}`));
+    assert.ok(readFileSync(log, "utf8").includes(`[ERROR] ${line}`));
     assert.ok(!existsSync(pidfile), "pidfile left behind");
     assert.deepEqual(processesWith(mark), [], "a daemon left running");
   } finally {
