@@ -130,3 +130,30 @@ Deno.test("Logger.exception says what was thrown when it has no stack (Bun's Abo
     dir.remove();
   }
 });
+
+Deno.test("Logger.exception follows the stack with its causes, as deno run prints them", async () => {
+  const dir = tempDir();
+  const file = join(dir.path, "error.log");
+  try {
+    const log = new Logger({ level: "info", file });
+    const value = new Error("bad value", { cause: { code: 42 } });
+    const syntax = new SyntaxError("Expected property name", { cause: value });
+    log.exception("Error handling request GET /nested", new Error("outer", { cause: syntax }));
+    const a = new Error("a");
+    const b = new Error("b", { cause: a });
+    a.cause = b;
+    log.exception("Error handling request GET /cycle", b);
+    await log.close();
+    const lines = readFileSync(file, "utf8");
+    assert.match(
+      lines,
+      /GET \/nested\nError: outer\n(?: +at .*\n)+Caused by: SyntaxError: Expected property name\n(?: +at .*\n)+Caused by: Error: bad value\n(?: +at .*\n)+Caused by: \{ code: 42 \}\n/,
+    );
+    assert.match(
+      lines,
+      /GET \/cycle\nError: b\n(?: +at .*\n)+Caused by: Error: a\n(?: +at .*\n)+Caused by: \[Circular\]\n/,
+    );
+  } finally {
+    dir.remove();
+  }
+});
