@@ -235,3 +235,23 @@ for (const [name, args] of [["the shared socket", []], ["--reuse-port", ["--reus
     }
   });
 }
+
+// gunicorn's example hook, as written: `server.log.info("Worker spawned (pid: %s)", worker.pid)`.
+e2e("a hook logging with gunicorn's %s arguments shows their values", async (target) => {
+  const server = start(target, [
+    ...["-w", "1", "--hooks", join(FIXTURES, "hooks", "request_hooks.ts")],
+    ...["-b", "127.0.0.1:0", PID_APP],
+  ]);
+  try {
+    await server.ready();
+    // post_fork runs in the worker: the line's pid and the one it names are the worker's.
+    const [, pid] = await server.waitFor(/\[(\d+)\] \[INFO\] Worker spawned \(pid: (\d+)\)\n/);
+    assert.match(
+      server.stderr,
+      new RegExp(`\\[${pid}\\] \\[INFO\\] Worker spawned \\(pid: ${pid}\\)`),
+    );
+    assert.doesNotMatch(server.stderr, /%s/);
+  } finally {
+    await server.stop();
+  }
+});
