@@ -38,12 +38,17 @@ export type { Config } from "./src/config/settings.ts";
  * `websockets(open, opened)` is told of each WebSocket opened or closed, with
  * how many the worker has open (under gthread, the thread).
  * A method of the subclass that throws falls back to Logger's for that call.
+ * `critical`, `error`, `warning`, `info`, `debug` and `log` take Python
+ * logging's arguments, as gunicorn's hooks pass them: with arguments after the
+ * message, its `%s`, `%d`, `%r` and `%%` are filled in; without, the message
+ * is written as it is.
  *
  * @example
  * ```ts
  * import { Logger } from "appserve";
  * const log = new Logger({ level: "debug", accessLog: "-" });
  * log.info("Booting worker with pid: 42");
+ * log.info("Worker spawned (pid: %s)", 42);
  * await log.close();
  * ```
  */

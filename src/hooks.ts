@@ -3,7 +3,8 @@
 // hooks in the worker. A throwing hook is logged and contained, except
 // on_starting, which aborts start-up.
 
-import type { FetchHandler } from "./http/types.ts";
+import { notAResponse } from "./http/status_reply.ts";
+import type { FetchHandler, ServeInfo } from "./http/types.ts";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import type { Config } from "./config/settings.ts";
@@ -67,7 +68,9 @@ export interface Hooks {
    */
   pre_request(worker: WorkerInfo, request: Request): unknown;
   /**
-   * Worker (gthread: the thread), once the app returned `response`. gunicorn's is
+   * Worker (gthread: the thread), once the app returned `response`, or failed (a throw, a
+   * rejection, no Response, --request-timeout): then `response` is the 500 (504) sent, as
+   * gunicorn runs it in a `finally`. gunicorn's is
    * `post_request(worker, req, environ, resp)`: a fetch app has no environ, so there are three
    * arguments, the response third.
    */
@@ -160,15 +163,21 @@ export function defaultPreRequest(worker: WorkerInfo, request: Request): void {
   worker.log.debug(`${request.method} ${path}`);
 }
 
+/** The response to a request whose app failed, as the worker sends it (a logged 500). */
+export type FailureAnswer = (error: unknown, request: Request, info: ServeInfo) => Response;
+
 /**
  * The app wrapped in pre_request/post_request, when the hooks module has them, or in the default
  * pre_request when the worker's log level is debug. The level is read here, once: at info a
- * request pays nothing for it.
+ * request pays nothing for it. As gunicorn's `finally`, post_request runs whatever the app did:
+ * a failure (a throw, a rejection, no Response) is answered here by `answer`, and post_request
+ * gets that answer, the response that goes out.
  */
 export function withRequestHooks(
   app: FetchHandler,
   hooks: HookRunner,
   worker: WorkerInfo,
+  answer: FailureAnswer,
 ): FetchHandler {
   const user = hooks.has("pre_request");
   const debug = !user && worker.log.isEnabledFor("debug");
@@ -183,7 +192,16 @@ export function withRequestHooks(
   return async (request, serveInfo) => {
     if (user) await hooks.run("pre_request", worker, request);
     else if (debug) defaultPreRequest(worker, request);
-    const response = await app(request, serveInfo);
+    let response: Response;
+    try {
+      response = await app(request, serveInfo);
+      // After an upgrade (Bun's server.upgrade()) what the app returns does not go out.
+      if (!(response instanceof Response) && !request.headers.has("upgrade")) {
+        response = answer(notAResponse(response), request, serveInfo);
+      }
+    } catch (error) {
+      response = answer(error, request, serveInfo);
+    }
     if (post) await hooks.run("post_request", worker, request, response);
     return response;
   };

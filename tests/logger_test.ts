@@ -130,3 +130,60 @@ Deno.test("Logger.exception says what was thrown when it has no stack (Bun's Abo
     dir.remove();
   }
 });
+
+Deno.test("Logger.exception follows the stack with its causes, as deno run prints them", async () => {
+  const dir = tempDir();
+  const file = join(dir.path, "error.log");
+  try {
+    const log = new Logger({ level: "info", file });
+    const value = new Error("bad value", { cause: { code: 42 } });
+    const syntax = new SyntaxError("Expected property name", { cause: value });
+    log.exception("Error handling request GET /nested", new Error("outer", { cause: syntax }));
+    const a = new Error("a");
+    const b = new Error("b", { cause: a });
+    a.cause = b;
+    log.exception("Error handling request GET /cycle", b);
+    await log.close();
+    const lines = readFileSync(file, "utf8");
+    assert.match(
+      lines,
+      /GET \/nested\nError: outer\n(?: +at .*\n)+Caused by: SyntaxError: Expected property name\n(?: +at .*\n)+Caused by: Error: bad value\n(?: +at .*\n)+Caused by: \{ code: 42 \}\n/,
+    );
+    assert.match(
+      lines,
+      /GET \/cycle\nError: b\n(?: +at .*\n)+Caused by: Error: a\n(?: +at .*\n)+Caused by: \[Circular\]\n/,
+    );
+  } finally {
+    dir.remove();
+  }
+});
+
+Deno.test("Logger's level methods take Python logging's %s, %d, %r and %% arguments", async () => {
+  const dir = tempDir();
+  const file = join(dir.path, "error.log");
+  try {
+    const log = new Logger({ level: "debug", file });
+    log.info("Worker spawned (pid: %s)", 4242);
+    log.warning("%d of %d workers, %d%% (%s)", 3, 4.9, 75, { up: true });
+    log.error("bad value %r from %r", "a'b", null);
+    log.debug("%s then %s", "only one");
+    log.critical("no placeholder", "extra", 7);
+    log.log("info", "via log(): %s", "yes");
+    // Without arguments the message is as written, as in Python: a literal %s stays.
+    log.info("100% literal %s and %d");
+    await log.close();
+    const lines = readFileSync(file, "utf8");
+    assert.match(lines, /\[INFO\] Worker spawned \(pid: 4242\)\n/);
+    assert.match(lines, /\[WARNING\] 3 of 4 workers, 75% \(\{ up: true \}\)\n/);
+    assert.match(
+      lines,
+      /\[ERROR\] bad value "a'b" from null\n|\[ERROR\] bad value 'a\\'b' from null\n/,
+    );
+    assert.match(lines, /\[DEBUG\] only one then %s\n/);
+    assert.match(lines, /\[CRITICAL\] no placeholder extra 7\n/);
+    assert.match(lines, /\[INFO\] via log\(\): yes\n/);
+    assert.match(lines, /\[INFO\] 100% literal %s and %d\n/);
+  } finally {
+    dir.remove();
+  }
+});

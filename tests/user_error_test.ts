@@ -110,3 +110,27 @@ Deno.test("describeUserError() reads Deno's unresolved import: its location, no 
   );
   assert.equal(report.detail, "");
 });
+
+Deno.test("describeUserError() follows the user's frames with the causes, their frames only", () => {
+  const cause = new SyntaxError("Expected property name or '}' in JSON at position 1");
+  cause.stack = [
+    cause.toString(),
+    "    at JSON.parse (<anonymous>)",
+    "    at file:///srv/settings.ts:2:8",
+    `    at loadApp (file://${ROOT}/src/app/load_app.ts:119:11)`,
+  ].join("\n");
+  const error = new Error("could not read settings", { cause });
+  error.stack = "Error: could not read settings\n    at file:///srv/settings.ts:4:9";
+  (cause as Error).cause = "the file was empty";
+  const report = describeUserError(error);
+  assert.equal(report.headline, "/srv/settings.ts:4:9: Error: could not read settings");
+  assert.equal(
+    report.detail,
+    [
+      "    at /srv/settings.ts:4:9",
+      "Caused by: SyntaxError: Expected property name or '}' in JSON at position 1",
+      "    at /srv/settings.ts:2:8",
+      "Caused by: 'the file was empty'",
+    ].join("\n"),
+  );
+});

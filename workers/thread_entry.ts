@@ -30,6 +30,7 @@ import { limitConcurrency } from "../src/worker/concurrency.ts";
 import { accessLogger, httpOptions } from "../src/worker/http_options.ts";
 import { withRequestCounters } from "../src/worker/async.ts";
 import { withRequestTimeout } from "../src/worker/request_timeout.ts";
+import { failureAnswer } from "../src/worker/failure_answer.ts";
 import { logAppError } from "../src/worker/app_error.ts";
 import { onUncaught } from "../src/worker/uncaught.ts";
 import { SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
@@ -188,13 +189,15 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const limit = message.limit;
   // The slots tell the requests the app has from those waiting for it (SlotWriter.inApp).
   const handler = slots.queued(limitConcurrency(
-    slots.inApp(withRequestTimeout(
-      await withRequestSpans(
-        withRequestHooks(app, hooks, { pid: process.pid, age: message.age, log }),
-      ),
-      config.request_timeout,
-      log,
-    )),
+    slots.inApp(
+      await withRequestSpans(withRequestHooks(
+        // Inside the hooks: post_request gets the 504 of a request that timed out.
+        withRequestTimeout(app, config.request_timeout, log),
+        hooks,
+        { pid: process.pid, age: message.age, log },
+        failureAnswer(log, runtime),
+      )),
+    ),
     1,
     // How long a request held the thread's app: what a connection handed here would wait behind.
     (ms) => board.took(index, ms),

@@ -3,10 +3,12 @@
 // error, the offending line with a caret). Deno reports a syntax error as a
 // TypeError whose message holds a code frame and the location; Bun as a
 // BuildMessage with a `position` (an AggregateError of them for several); a throw at import time as a stack whose first
-// frames are the user's modules. appserve's own frames are left out.
+// frames are the user's modules. appserve's own frames are left out. Its causes follow, as
+// Deno's `Caused by:` lines.
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { causeChain } from "./error_causes.ts";
 
 /** A user error, described: `headline` is one line, `detail` the lines under it ("" if none). */
 export interface UserErrorReport {
@@ -103,7 +105,7 @@ const MORE_SHOWN = 3;
  * the first described as a single one would be, the next few as lines under it.
  */
 function severalErrors(errors: unknown[]): UserErrorReport {
-  const [first, ...more] = errors.map(describeUserError);
+  const [first, ...more] = errors.map(describeOne);
   const lines = more.slice(0, MORE_SHOWN).map((r) => `    ${r.headline}`);
   if (more.length > MORE_SHOWN) lines.push(`    and ${more.length - MORE_SHOWN} more`);
   return { headline: first.headline, detail: [first.detail, ...lines].filter(Boolean).join("\n") };
@@ -128,8 +130,26 @@ function placedMessage(name: string, first: string, rest: string[]): UserErrorRe
   return { headline: `${where(at)}: ${name}: ${first}`, detail: more.map(frameLine).join("\n") };
 }
 
-/** Describes an error thrown by (or while loading) the user's code. */
+/** Describes an error thrown by (or while loading) the user's code, and its causes. */
 export function describeUserError(error: unknown): UserErrorReport {
+  const report = describeOne(error);
+  const chain = causeChain(error, describeCause);
+  if (!chain) return report;
+  return { headline: report.headline, detail: [report.detail, chain].filter(Boolean).join("\n") };
+}
+
+/**
+ * A cause as Deno shows it, `Name: message` then the user's frames; one without a stack (Bun's
+ * BuildMessage) as its report.
+ */
+function describeCause(error: Error): string {
+  if (typeof error.stack !== "string") return userErrorText(describeOne(error));
+  const [first, ...rest] = plain(String(error.message)).split("\n");
+  const frames = userFrames(error.stack).map(frameLine);
+  return [`${error.name}: ${first}`, ...rest, ...frames].join("\n");
+}
+
+function describeOne(error: unknown): UserErrorReport {
   if (!(error instanceof Error) && !(error as { position?: unknown })?.position) {
     return { headline: `Uncaught ${String(error)}`, detail: "" };
   }

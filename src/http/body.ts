@@ -361,8 +361,21 @@ function clientError(message: string): TypeError {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    return new TypeError(message);
+    const error = new TypeError(message);
+    // Hidden from an app that prints the error: it must read as the TypeError it is.
+    Object.defineProperty(error, CLIENT_FAULT, { value: true });
+    return error;
   } finally {
     Error.stackTraceLimit = limit;
   }
+}
+
+// Marks the errors clientError() makes; a worker tells the client's fault from the app's by it.
+const CLIENT_FAULT = Symbol("appserve.clientBodyError");
+
+/** Whether a body read failed because the client broke the body (the error may be a cause). */
+export function isClientBodyError(error: unknown): boolean {
+  const marked = (e: unknown) =>
+    typeof e === "object" && e !== null && (e as Record<symbol, unknown>)[CLIENT_FAULT] === true;
+  return marked(error) || (error instanceof Error && marked(error.cause));
 }

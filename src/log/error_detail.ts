@@ -1,26 +1,32 @@
-// What an error log says of a thrown value: its stack, or what else it has to say. Bun gives some
-// errors an empty stack (the AbortError of a body read whose client left): the line must still
-// name the error, not end blank.
+// What an error log says of a thrown value: its stack, or what else it has to say, then its
+// causes as Deno prints them. Bun gives some errors an empty stack (the AbortError of a body
+// read whose client left): the line must still name the error, not end blank.
 
-/** The stack of `error`, else `Name: message`, else a text naming what was thrown. */
+import { causeChain, isErrorLike } from "../app/error_causes.ts";
+
+/**
+ * The stack of `error`, else `Name: message`, else a text naming what was thrown; then a
+ * `Caused by:` line and stack for each cause.
+ */
 export function errorDetail(error: unknown): string {
-  if (error instanceof Error || isErrorLike(error)) {
-    const { name, message, stack } = error as Error;
-    if (typeof stack === "string" && stack.trim() !== "") return stack;
-    const head = String(name || "Error");
-    return message ? `${head}: ${message}` : `${head} (no message or stack)`;
-  }
-  if (typeof error === "string") return error === "" ? "(an empty string was thrown)" : error;
-  if (error === undefined || error === null) return `${error} (a value with no message or stack)`;
+  const chain = causeChain(error, oneError);
+  const own = isErrorLike(error) ? oneError(error) : thrownValue(error);
+  return chain ? `${own}\n${chain}` : own;
+}
+
+function oneError(error: Error): string {
+  const { name, message, stack } = error;
+  if (typeof stack === "string" && stack.trim() !== "") return stack;
+  const head = String(name || "Error");
+  return message ? `${head}: ${message}` : `${head} (no message or stack)`;
+}
+
+function thrownValue(value: unknown): string {
+  if (typeof value === "string") return value === "" ? "(an empty string was thrown)" : value;
+  if (value === undefined || value === null) return `${value} (a value with no message or stack)`;
   try {
-    return String(error);
+    return String(value);
   } catch {
     return "(a value that cannot be shown)";
   }
-}
-
-// A DOMException of another realm, or an object shaped as an error.
-function isErrorLike(value: unknown): boolean {
-  return typeof value === "object" && value !== null &&
-    typeof (value as Error).message === "string" && typeof (value as Error).name === "string";
 }

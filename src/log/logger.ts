@@ -13,6 +13,7 @@ import {
 } from "./access_format.ts";
 import { errorDetail } from "./error_detail.ts";
 import { LineBuffer } from "./line_buffer.ts";
+import { formatLogArgs } from "./log_args.ts";
 import { type LogSink, openSink } from "./sinks.ts";
 import { writeStd } from "./std_streams.ts";
 import type { Metrics } from "./statsd.ts";
@@ -190,20 +191,29 @@ export class Logger {
     return LOG_LEVELS.indexOf(level) >= this.#threshold;
   }
 
-  critical(message: string): void {
-    this.log("critical", message);
+  /**
+   * A CRITICAL line. Like each level's method, it takes Python logging's arguments: with `args`,
+   * `%s`, `%d`, `%r` and `%%` in `message` are filled in from them (gunicorn's
+   * `log.info("Worker spawned (pid: %s)", pid)`); without, `message` is written as it is.
+   */
+  critical(message: string, ...args: unknown[]): void {
+    this.log("critical", formatLogArgs(message, args));
   }
-  error(message: string): void {
-    this.log("error", message);
+  /** An ERROR line; `args` as for {@link critical}. */
+  error(message: string, ...args: unknown[]): void {
+    this.log("error", formatLogArgs(message, args));
   }
-  warning(message: string): void {
-    this.log("warning", message);
+  /** A WARNING line; `args` as for {@link critical}. */
+  warning(message: string, ...args: unknown[]): void {
+    this.log("warning", formatLogArgs(message, args));
   }
-  info(message: string): void {
-    this.log("info", message);
+  /** An INFO line; `args` as for {@link critical}. */
+  info(message: string, ...args: unknown[]): void {
+    this.log("info", formatLogArgs(message, args));
   }
-  debug(message: string): void {
-    this.log("debug", message);
+  /** A DEBUG line; `args` as for {@link critical}. */
+  debug(message: string, ...args: unknown[]): void {
+    this.log("debug", formatLogArgs(message, args));
   }
 
   /** An ERROR line with the error's stack (gunicorn's `exception`). */
@@ -214,13 +224,13 @@ export class Logger {
     this.#logError("error", `${message}\n${detail}`);
   }
 
-  /** Writes one error-log line when `level` passes the threshold. */
-  log(level: LogLevel, message: string): void {
+  /** Writes one error-log line when `level` passes the threshold; `args` as for {@link critical}. */
+  log(level: LogLevel, message: string, ...args: unknown[]): void {
     if (level === "critical" || level === "error" || level === "warning") {
       this.#metrics?.increment(`gunicorn.log.${level}`);
     }
     if (LOG_LEVELS.indexOf(level) < this.#threshold) return;
-    this.#logError(level, message);
+    this.#logError(level, formatLogArgs(message, args));
   }
 
   #logError(level: LogLevel, message: string): void {

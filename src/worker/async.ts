@@ -23,7 +23,6 @@ import { accessLogger, httpOptions } from "./http_options.ts";
 import { guardedNative } from "./native_app_error.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
-import { withRequestTimeout } from "./request_timeout.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
 /** A running server of this worker; stop() is graceful within the given ms (closeWithin()). */
@@ -63,10 +62,8 @@ export class AsyncWorker implements WorkerClass {
   async serve(gate: Gate): Promise<void> {
     const { config, log } = this.#context;
     if (!this.#app) throw new Error("serve() before boot()");
-    const limited = limitConcurrency(
-      withRequestTimeout(this.#app, config.request_timeout, log),
-      this.#mode.concurrency,
-    );
+    // The app comes with its --request-timeout (lifecycle.ts, inside the request hooks).
+    const limited = limitConcurrency(this.#app, this.#mode.concurrency);
     const counted: FetchHandler = (request, info) => {
       this.#context.requestStarted();
       return limited(request, info);

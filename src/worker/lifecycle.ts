@@ -35,9 +35,11 @@ import {
 import { logAppError } from "./app_error.ts";
 import { Balance, mapScoreboard } from "./balance.ts";
 import { checkApp } from "./check_app.ts";
+import { failureAnswer } from "./failure_answer.ts";
 import { InflightWatch } from "./inflight_watch.ts";
 import { controlSocketPath } from "../ipc/control_protocol.ts";
 import { workerClass } from "./registry.ts";
+import { withRequestTimeout } from "./request_timeout.ts";
 import { installWebSockets, keepWebSocketHandlers, webSocketHub } from "./websockets.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
@@ -205,7 +207,13 @@ export class Worker {
         websockets.setHandlers(app.websocket);
         return keepWebSocketHandlers(
           app,
-          await withRequestSpans(withRequestHooks(app, hooks, info)),
+          await withRequestSpans(withRequestHooks(
+            // Inside the hooks: post_request gets the 504 of a request that timed out.
+            withRequestTimeout(app, this.#config.request_timeout, this.#log),
+            hooks,
+            info,
+            failureAnswer(this.#log, this.#runtime),
+          )),
         );
       },
       requestStarted: () => this.#countRequest(),

@@ -34,6 +34,8 @@ const FAILURES: [string, RegExp][] = [
   ["/reject", /Error: rejected by the app\n/],
   ["/none", /TypeError: app handler returned number instead of a Response\n/],
   ["/throw-null", /null \(a value with no message or stack\)\n/],
+  // The cause follows the stack, with its own, as `deno run` prints it.
+  ["/cause", /Error: thrown with a cause\n(?: +at .*\n)+Caused by: SyntaxError: .*JSON.*\n/],
 ];
 
 const SETUPS: [string, string[]][] = [

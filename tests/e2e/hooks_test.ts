@@ -3,8 +3,10 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { rawConnect } from "../_raw.ts";
 import {
   e2e,
+  eventually,
   FIXTURES,
   freePort,
   get,
@@ -161,3 +163,95 @@ for (const workerClass of [["-k", "async"], ["-k", "gthread", "--threads", "2"]]
     }
   });
 }
+
+// gunicorn calls post_request in a `finally`: a request the app fails still gets it, with the
+// answer the client got (the 500, or --request-timeout's 504), in every worker class.
+const FAILED: [string, number][] = [["/throw", 500], ["/reject", 500], ["/none", 500], [
+  "/hang",
+  504,
+]];
+
+for (
+  const [name, args] of [
+    ["async", ["-k", "async"]],
+    ["sync", ["-k", "sync"]],
+    ["gthread", ["-k", "gthread", "--threads", "2"]],
+    ["async, --reuse-port", ["-k", "async", "--reuse-port"]],
+    ["sync, --reuse-port", ["-k", "sync", "--reuse-port"]],
+  ] as const
+) {
+  e2e(`post_request runs when the app fails, with the response sent (${name})`, async (target) => {
+    const port = await freePort();
+    const server = start(target, [
+      ...["-w", "1", ...args, "--hooks", join(FIXTURES, "hooks", "request_hooks.ts")],
+      ...["--request-timeout", "1", "-b", `127.0.0.1:${port}`],
+      join(FIXTURES, "apps", "failing_app.ts"),
+    ]);
+    try {
+      const url = await server.ready();
+      for (const [path, status] of FAILED) {
+        assert.equal((await get(url + path)).status, status, path);
+        await server.waitFor(new RegExp(`\\[INFO\\] post_request GET ${path} ${status}\\n`));
+        assert.match(server.stderr, new RegExp(`\\[INFO\\] pre_request GET ${path}\\n`));
+        // Logged once, as without hooks.
+        const logged = server.stderr.split(`[ERROR] Error handling request GET ${path}\n`);
+        assert.equal(logged.length, status === 500 ? 2 : 1, server.stderr);
+      }
+      assert.doesNotMatch(server.stderr, /Exception in \w+ hook/);
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+// A body the client cut is its fault, with the hooks as without: 400, a WARNING and no ERROR.
+for (const [name, args] of [["the shared socket", []], ["--reuse-port", ["--reuse-port"]]]) {
+  e2e(`post_request runs for an upload the client cut, on ${name}: 400, no ERROR`, async (t) => {
+    const port = await freePort();
+    const server = start(t, [
+      ...["-w", "1", ...args, "--hooks", join(FIXTURES, "hooks", "request_hooks.ts")],
+      ...["-b", `127.0.0.1:${port}`, join(FIXTURES, "apps", "failing_app.ts")],
+    ]);
+    try {
+      const url = new URL(await server.ready());
+      const socket = await rawConnect(port);
+      socket.on("error", () => {});
+      socket.write(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + "a".repeat(1000),
+      );
+      await eventually(
+        async () => (await get(`${url.origin}/uploading`)).body === "1\n",
+        "the app reading the upload",
+      );
+      socket.destroy();
+      await server.waitFor(/\[INFO\] post_request POST \/upload 400\n/);
+      assert.match(
+        server.stderr,
+        /\[WARNING\] Invalid request from ip=127\.0\.0\.1: client closed/,
+      );
+      assert.doesNotMatch(server.stderr, /\[ERROR\]/);
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+// gunicorn's example hook, as written: `server.log.info("Worker spawned (pid: %s)", worker.pid)`.
+e2e("a hook logging with gunicorn's %s arguments shows their values", async (target) => {
+  const server = start(target, [
+    ...["-w", "1", "--hooks", join(FIXTURES, "hooks", "request_hooks.ts")],
+    ...["-b", "127.0.0.1:0", PID_APP],
+  ]);
+  try {
+    await server.ready();
+    // post_fork runs in the worker: the line's pid and the one it names are the worker's.
+    const [, pid] = await server.waitFor(/\[(\d+)\] \[INFO\] Worker spawned \(pid: (\d+)\)\n/);
+    assert.match(
+      server.stderr,
+      new RegExp(`\\[${pid}\\] \\[INFO\\] Worker spawned \\(pid: ${pid}\\)`),
+    );
+    assert.doesNotMatch(server.stderr, /%s/);
+  } finally {
+    await server.stop();
+  }
+});

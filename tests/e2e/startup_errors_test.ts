@@ -22,6 +22,8 @@ import {
   tempDir,
 } from "../_helpers.ts";
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
 /** Pids of processes whose command line (or title) holds `mark`. */
@@ -126,6 +128,28 @@ e2e(
     } finally {
       dir.remove();
     }
+  },
+);
+
+// `throw new Error("could not read settings", { cause: jsonErr })`: the cause is what says why.
+e2e(
+  "an app whose import throws an error with a cause: exit 4, the cause and its stack follow",
+  async (t) => {
+    const file = join(FIXTURES, "apps", "cause_on_import.ts");
+    const at = (line: number) => `${escapeRegExp(file)}:${line}:\\d+`;
+    const report = `Cannot import cause_on_import: ${at(6)}: Error: could not read settings\\n` +
+      ` {4}at ${at(6)}\\nCaused by: SyntaxError: .*JSON.*\\n {4}at ${at(4)}\\n`;
+    const served = await run(t, ["-b", "127.0.0.1:0", "cause_on_import"], {
+      cwd: join(FIXTURES, "apps"),
+    });
+    assert.equal(served.code, 4, served.stderr);
+    assert.match(served.stderr, new RegExp(`\\[ERROR\\] ${report}`));
+    assert.deepEqual(ownFrames(served.stderr), []);
+    const checked = await run(t, ["--check-config", "cause_on_import"], {
+      cwd: join(FIXTURES, "apps"),
+    });
+    assert.match(checked.stderr, new RegExp(`^Error: ${report}$`));
+    assert.deepEqual(ownFrames(checked.stderr), []);
   },
 );
 
