@@ -60,7 +60,6 @@ export class AsyncWorker implements WorkerClass {
   }
 
   async serve(gate: Gate): Promise<void> {
-    const { config, log } = this.#context;
     if (!this.#app) throw new Error("serve() before boot()");
     // The app comes with its --request-timeout (lifecycle.ts, inside the request hooks).
     const limited = limitConcurrency(this.#app, this.#mode.concurrency);

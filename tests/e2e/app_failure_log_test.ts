@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { e2e, eventually, FIXTURES, freePort, get, type Server, start } from "../_helpers.ts";
-import { rawConnect } from "../_raw.ts";
+import { e2e, FIXTURES, freePort, get, type Server, start } from "../_helpers.ts";
+import { uploadUnderWay } from "../_upload.ts";
 
 const APP = join(FIXTURES, "apps", "failing_app.ts");
 
@@ -70,15 +70,7 @@ for (const [name, args] of SETUPS) {
       async (target) => {
         const server = await startOne(target, args);
         const url = new URL(await server.ready());
-        const socket = await rawConnect(Number(url.port));
-        socket.on("error", () => {});
-        socket.write(
-          "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + "a".repeat(1000),
-        );
-        await eventually(
-          async () => (await get(`${url.origin}/uploading`)).body === "1\n",
-          "the app reading the upload",
-        );
+        const socket = await uploadUnderWay(url);
         if (reset) socket.resetAndDestroy();
         else socket.destroy();
         // After a reset nothing can reach the client: no bytes, where the native server has none.

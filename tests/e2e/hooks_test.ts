@@ -3,10 +3,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { rawConnect } from "../_raw.ts";
 import {
   e2e,
-  eventually,
   FIXTURES,
   freePort,
   get,
@@ -17,6 +15,7 @@ import {
   start,
   tempDir,
 } from "../_helpers.ts";
+import { uploadUnderWay } from "../_upload.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const HOOKS = join(FIXTURES, "hooks", "record_hooks.ts");
@@ -214,15 +213,7 @@ for (const [name, args] of [["the shared socket", []], ["--reuse-port", ["--reus
     ]);
     try {
       const url = new URL(await server.ready());
-      const socket = await rawConnect(port);
-      socket.on("error", () => {});
-      socket.write(
-        "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + "a".repeat(1000),
-      );
-      await eventually(
-        async () => (await get(`${url.origin}/uploading`)).body === "1\n",
-        "the app reading the upload",
-      );
+      const socket = await uploadUnderWay(url);
       socket.destroy();
       await server.waitFor(/\[INFO\] post_request POST \/upload 400\n/);
       assert.match(

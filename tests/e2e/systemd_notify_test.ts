@@ -12,7 +12,6 @@ import {
   FIXTURES,
   get,
   hasStackTrace,
-  run,
   start,
   tempDir,
 } from "../_helpers.ts";
