@@ -62,7 +62,7 @@ Deno.test("SlotReader claims a request the app has not begun answering, once", (
     assert.equal(writer.answering(tag), false);
     writer.finished(tag);
     assert.deepEqual(reader.claimAll(), []);
-    assert.equal(reader.oldest(), 0);
+    assert.equal(reader.heldInApp(), 0);
   });
 });
 
@@ -116,24 +116,42 @@ Deno.test("SlotWriter.finished() frees a request whose client left before its an
   });
 });
 
-Deno.test("SlotReader.oldest() is the age of the oldest request not yet being answered", () => {
+Deno.test("SlotReader.heldInApp() counts from when the app got a request, not while it waited", () => {
   withClock((clock) => {
     const { writer, reader, socket } = pair();
-    assert.equal(reader.oldest(), 0);
+    const info = {} as ServeInfo;
+    // The thread's queue by hand: a request joins it (queued), and later gets the app (inApp).
+    const waiting: Request[] = [];
+    const queue = writer.queued((request) => {
+      waiting.push(request);
+      return new Response();
+    });
+    const app = writer.inApp(() => new Response());
+    const next = () => app(waiting.shift()!, info);
+    assert.equal(reader.heldInApp(), 0);
     const a = writer.opened(socket(1));
     const b = writer.opened(socket(2));
     clock.ms = 100;
     writer.started(a);
+    queue(new Request("http://x/a"), info);
+    next();
     clock.ms = 250;
     writer.started(b);
+    queue(new Request("http://x/b"), info);
     clock.ms = 1000;
-    assert.equal(reader.oldest(), 900);
-    // Once the app answers, the request no longer counts as waiting on the app.
+    assert.equal(reader.heldInApp(), 900);
+    // The app answers a; b has waited 4 s behind it, which is no hang of the thread.
+    clock.ms = 4250;
     writer.answering(a);
-    assert.equal(reader.oldest(), 750);
     writer.finished(a);
+    assert.equal(reader.heldInApp(), 0);
+    clock.ms = 4300;
+    next();
+    clock.ms = 5000;
+    assert.equal(reader.heldInApp(), 700);
+    // Once the app answers, the request no longer counts as held by it.
     writer.answering(b);
-    assert.equal(reader.oldest(), 0);
+    assert.equal(reader.heldInApp(), 0);
   });
 });
 

@@ -278,7 +278,10 @@ export const SETTINGS = [
     type: int(0),
     default: 30,
     doc: "Kill and replace a worker whose event loop has not answered for this many seconds; " +
-      "0 disables.",
+      "0 disables. Under gthread each thread is watched: one whose event loop stops for this " +
+      "long, or whose app holds one request this long without answering, is replaced (its " +
+      "requests answered 504, 503 for those waiting behind it); time a request waits behind " +
+      "others for its thread's app does not count.",
   },
   {
     name: "graceful_timeout",

@@ -4,7 +4,8 @@
 // sibling processes for them, and watches them. The process's event loop
 // never runs app code, so its heartbeat keeps flowing while threads are busy;
 // it watches each thread through shared memory (thread_slots.ts). A thread
-// that holds a request past `timeout` or stops turning its event loop loses
+// whose app holds a request past `timeout` (time waiting for the app does not
+// count) or that stops turning its event loop loses
 // its unanswered requests to the process, which answers them itself (504 for
 // the one that hung it, 503 for those waiting behind it), and is replaced.
 // Where the runtime cannot stop a busy thread (Deno), the whole worker process
@@ -21,7 +22,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Admission } from "../net/admission.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { crashLine, ThreadHandle } from "./thread_handle.ts";
-import { after, newSlots } from "./thread_slots.ts";
+import { after, type Claimed, newSlots } from "./thread_slots.ts";
 import { answerClaimedRequests, answerUnadopted } from "./thread_answers.ts";
 import { ThreadBoard } from "./thread_board.ts";
 import { InflightTable } from "../ipc/inflight.ts";
@@ -194,7 +195,9 @@ export class ThreadPool {
     if (limit <= 0) return;
     for (const thread of this.#threads) {
       if (!thread.live) continue;
-      if (thread.slots.oldest() > limit) {
+      // Not a request's age: one that waits behind others on a thread whose loop turns and whose
+      // app answers is not stuck (gunicorn's timeout is a heartbeat, not a request deadline).
+      if (thread.slots.heldInApp() > limit) {
         this.#lose(thread, "ran a request past the timeout");
       } else if (thread.slots.silence() > limit) {
         this.#lose(thread, "stopped answering (busy past the timeout)");
@@ -449,7 +452,7 @@ export class ThreadPool {
   /**
    * THREAD TIMEOUT: names what the hung thread has in flight, then answers the requests it has
    * not begun answering and writes their access lines, which it cannot: the one that hung it
-   * (the oldest) gets the 504, those waiting behind it a 503.
+   * (the app's) gets the 504, those waiting behind it a 503.
    */
   #answerHung(thread: ThreadHandle, reason: string): void {
     const { log, runtime, config } = this.#options;
@@ -459,12 +462,16 @@ export class ThreadPool {
     const lines = timeoutLines(head, where, table.read(), Date.now(), "gthread worker");
     lines.forEach((line) => log.critical(line));
     const claimed = thread.slots.claimAll();
+    // The request the app runs, else the oldest. By age alone, requests that started in the same
+    // millisecond as the one in the app got a 504 too.
     const oldest = Math.max(...claimed.map((c) => c.age));
+    const inApp = claimed.some((c) => c.inApp);
+    const hung = (c: Claimed) => (inApp ? c.inApp : c.age === oldest);
     answerClaimedRequests(claimed, {
       libc: runtime.libc(),
       log,
       table,
-      status: (c) => (c.age === oldest ? 504 : 503),
+      status: (c) => (hung(c) ? 504 : 503),
       tls: tlsEnabled(config),
     });
   }

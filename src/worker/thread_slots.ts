@@ -21,9 +21,9 @@ const TICK = 0;
 const WEBSOCKETS = 1;
 const ADOPTED = 2;
 const HEADER = 3;
-// state, fd, start, the in-flight table entry that names the request, and whether the app has it
-// (1) or it waits for the thread's app behind another request (0)
-const FIELDS = 5;
+// state, fd, start, the in-flight table entry that names the request, whether the app has it (1)
+// or it waits for the thread's app behind another request (0), and since when the app has it
+const FIELDS = 6;
 /** Connections a thread can have watched at once; more are served, unwatched. */
 export const ENTRIES = 256;
 
@@ -168,7 +168,10 @@ export class SlotWriter implements ExchangeWatch {
         this.#waiting.delete(request);
         const { tag, serial } = waited;
         // Not when its connection went and the entry serves another's request meanwhile.
-        if (this.#serial[(tag - HEADER) / FIELDS] === serial) Atomics.store(this.#a, tag + 4, 1);
+        if (this.#serial[(tag - HEADER) / FIELDS] === serial) {
+          this.#a[tag + 5] = since(this.#origin);
+          Atomics.store(this.#a, tag + 4, 1);
+        }
       }
       return handler(request, info);
     };
@@ -267,15 +270,21 @@ export class SlotReader {
     return since(this.#origin) - Atomics.load(this.#a, TICK);
   }
 
-  /** The age in ms of the oldest request the app has and has not begun answering, 0 if none. */
-  oldest(): number {
+  /**
+   * How long in ms the app has held the request it holds longest without answering, 0 if none.
+   * Counted from when the app got it: a request waiting behind another for the thread's app is
+   * not held by it (the thread is busy, not stuck).
+   */
+  heldInApp(): number {
     const now = since(this.#origin);
-    let age = 0;
+    let held = 0;
     for (let i = 0; i < ENTRIES; i++) {
       const at = HEADER + i * FIELDS;
-      if (Atomics.load(this.#a, at) === RUNNING) age = Math.max(age, now - this.#a[at + 2]);
+      if (Atomics.load(this.#a, at) === RUNNING && Atomics.load(this.#a, at + 4) === 1) {
+        held = Math.max(held, now - this.#a[at + 5]);
+      }
     }
-    return age;
+    return held;
   }
 
   /** Takes every request the thread has not begun answering: the caller answers them now. */

@@ -221,6 +221,28 @@ e2e(
   },
 );
 
+// Eight 1.5 s requests on two threads: the last ones wait about 4.5 s behind the others, longer
+// than --timeout, while every thread keeps answering. Waiting is no hang: it used to count from
+// the request's start and give the waiting ones 503/504 and the thread (Deno: the worker) away.
+e2e(
+  "gthread: --timeout does not count the time a request waits behind others on its thread",
+  async (target) => {
+    const server = gthread(target, ["--timeout", "3"]);
+    const url = await server.ready(1);
+    const { pid } = await json<{ pid: number }>(`${url}/whoami`);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => get(`${url}/sleep?ms=1500`)),
+    );
+    assert.deepEqual(answers.map((a) => a.status), Array(8).fill(200), server.stderr);
+    assert.deepEqual(new Set(answers.map((a) => JSON.parse(a.body).pid)), new Set([pid]));
+    // A heartbeat or two more: nothing was declared stuck late either.
+    await sleep(1500);
+    assert.doesNotMatch(server.stderr, /THREAD TIMEOUT|WORKER TIMEOUT|cannot stop a busy thread/);
+    assert.equal((await json<{ pid: number }>(`${url}/whoami`)).pid, pid, server.stderr);
+    await server.stop();
+  },
+);
+
 e2e(
   "gthread: server-sent events flow one by one while the app is still sending",
   async (target) => {
