@@ -11,7 +11,9 @@ import {
   countConnections,
   cpuTicks,
   e2e,
+  eventually,
   FIXTURES,
+  freePort,
   get,
   holdConnections,
   load,
@@ -21,6 +23,7 @@ import {
   start,
   type Target,
 } from "../_helpers.ts";
+import { httpStatus } from "../_procs.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -121,6 +124,34 @@ e2e("a limit too low for a worker's gthread threads: one line and exit 1", async
     1,
     /^Error: The open-files limit \(ulimit -n 64\) is too low to run 1 worker of 16 threads: raise it to at least (\d+) \(ulimit -n \1\)$/,
   );
+});
+
+// Deno.serve (--reuse-port's server on Deno workers) closes its listener for good after EMFILE,
+// and said so only by rejecting `finished`: the worker exited 1 with "Unhandled promise
+// rejection", as if the app had failed, and its replacements likewise.
+e2e("--reuse-port under ulimit -n 64: serving goes on once fds are back", async (target) => {
+  const port = await freePort();
+  const server = start(withFdLimit(target, 64), [
+    "-w",
+    "1",
+    "--reuse-port",
+    "-b",
+    `127.0.0.1:${port}`,
+    PID_APP,
+  ]);
+  const url = await server.ready(1);
+  const held = await holdConnections(port, 100);
+  if (target.workers === "deno") {
+    await server.waitFor(
+      /\[ERROR\] Cannot accept connections: too many open files \(\d+ open, ulimit -n 64\); Deno\.serve at 127\.0\.0\.1:\d+ does not accept again after that, so this worker is replaced/,
+    );
+  } else await sleep(1000);
+  for (const socket of held) socket.destroy();
+  await eventually(async () => (await httpStatus(url, 2000)) === 200, "a request is served");
+  const answers = await Promise.all(Array.from({ length: 10 }, () => get(url)));
+  assert.deepEqual(answers.map((a) => a.status), Array(10).fill(200));
+  assert.doesNotMatch(server.output, /Unhandled promise rejection|exited with code/);
+  assert.equal((await server.stop()).code, 0);
 });
 
 e2e("under ulimit -n 64 the server starts and serves", async (target) => {
