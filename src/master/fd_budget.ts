@@ -36,8 +36,8 @@ export function fdShortage(
 const MASTER_FDS_PER_WORKER = { deno: 5, bun: 3 };
 const MASTER_SPARE = 2;
 const WORKER_OWN = { deno: 30, bun: 12 };
-// Each gthread thread adds its own (an event loop, its channel): idle workers measured 25 + 7
-// per thread under Deno, 9 + 5 under Bun (December 5, docs/architecture.md, "Accepting").
+// Each gthread thread adds fds of its own (its event loop, its channel), a little over what an
+// idle worker was measured to hold per thread (docs/architecture.md, "Accepting").
 const THREAD_OWN = { deno: 8, bun: 6 };
 
 /** The fds a worker's gthread threads hold idle, on top of the worker's own (0: no threads). */
