@@ -264,7 +264,15 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     make: (listener) =>
       createHttpServer(watched, {
         ...options,
-        gate: { fds, admission, report, divert: (socket, unix) => divert(socket, unix, listener) },
+        gate: {
+          fds,
+          admission,
+          report,
+          divert: (socket, unix) => divert(socket, unix, listener),
+          // The fds are the process's: its threads run out together, and get them back together.
+          connections: () => board.total(),
+          claimWarning: (now, everyMs) => board.claimWarning(now, everyMs),
+        },
       }),
     board,
     index,

@@ -5,7 +5,12 @@ import net from "node:net";
 import type { Server, Socket } from "node:net";
 import { clearInterval, setInterval } from "node:timers";
 import { AcceptErrors } from "../net/accept_errors.ts";
-import { AcceptGate, type GateFds, listensOnUnix } from "../net/accept_gate.ts";
+import {
+  AcceptGate,
+  type AcceptGateOptions,
+  type GateFds,
+  listensOnUnix,
+} from "../net/accept_gate.ts";
 import type { Admission } from "../net/admission.ts";
 import { Connection, SHUTDOWN_GRACE_MS } from "./connection.ts";
 import type { ServerCore } from "./connection.ts";
@@ -40,7 +45,7 @@ export interface HttpServerOptions extends HttpOptions {
    * Listen on an inherited fd through an AcceptGate, which can stop accepting (the worker is
    * full, has more than its share, or ran out of fds) and recovers a stalled accept loop.
    */
-  gate?: {
+  gate?: Pick<AcceptGateOptions, "connections" | "claimWarning"> & {
     fds: GateFds;
     /** The worker's count of connections, shared by its listeners. */
     admission: Admission;
@@ -298,7 +303,7 @@ class Core implements ServerCore {
   }
 
   private async listenGated(fd: number): Promise<void> {
-    const { fds, admission, report, divert } = this.gating!;
+    const { fds, admission, report, divert, connections, claimWarning } = this.gating!;
     const onConnection = divert === undefined ? (s: Socket) => this.accept(s) : (s: Socket) => {
       if (divert(s, gate.unix)) return;
       s.resume();
@@ -310,6 +315,8 @@ class Core implements ServerCore {
       fds,
       report,
       backlog: this.options.backlog,
+      connections: connections ?? (() => admission.open),
+      claimWarning,
     });
     await gate.open();
     this.gate = gate;

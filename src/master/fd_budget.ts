@@ -20,11 +20,12 @@ export function fdShortage(
   workers: "deno" | "bun" = "bun",
 ): string | undefined {
   const perConnection = config.worker_class === "gthread" && workers === "deno" ? 2 : 1;
-  const need = workerClass(config).connections(config) * perConnection + OWN_FDS;
+  const own = OWN_FDS + threadFds(config, workers);
+  const need = workerClass(config).connections(config) * perConnection + own;
   if (limit >= need) return undefined;
   const each = perConnection === 2 ? ", two fds each in gthread on Deno," : "";
   return `ulimit -n is ${limit}, but a worker may need ${need} fds ` +
-    `(--worker-connections ${config.worker_connections}${each} and ${OWN_FDS} of its own): ` +
+    `(--worker-connections ${config.worker_connections}${each} and ${own} of its own): ` +
     "raise the limit (ulimit -n, systemd's LimitNOFILE=) or lower --worker-connections";
 }
 
@@ -35,6 +36,14 @@ export function fdShortage(
 const MASTER_FDS_PER_WORKER = { deno: 5, bun: 3 };
 const MASTER_SPARE = 2;
 const WORKER_OWN = { deno: 30, bun: 12 };
+// Each gthread thread adds fds of its own (its event loop, its channel), a little over what an
+// idle worker was measured to hold per thread (docs/architecture.md, "Accepting").
+const THREAD_OWN = { deno: 8, bun: 6 };
+
+/** The fds a worker's gthread threads hold idle, on top of the worker's own (0: no threads). */
+function threadFds(config: Config, workers: "deno" | "bun"): number {
+  return config.worker_class === "gthread" ? config.threads * THREAD_OWN[workers] : 0;
+}
 
 /**
  * Why appserve cannot run under `limit` (ulimit -n), as one line; undefined when it can.
@@ -50,11 +59,14 @@ export function fdLimitTooLow(
 ): string | undefined {
   const need = Math.max(
     open + listeners + 1 + MASTER_FDS_PER_WORKER[runtimes.master] * config.workers + MASTER_SPARE,
-    WORKER_OWN[runtimes.workers],
+    // An idle worker and its threads; fewer, and it could never accept (src/net/accept_gate.ts).
+    WORKER_OWN[runtimes.workers] + threadFds(config, runtimes.workers),
     // The inherited range's lowest fd and the fds moved there (src/net/listeners.ts).
     LOWEST_PRIVATE_FD + listeners + 1,
   );
   if (limit >= need) return undefined;
+  const threads = config.worker_class === "gthread" ? ` of ${config.threads} threads` : "";
   return `The open-files limit (ulimit -n ${limit}) is too low to run ${config.workers} ` +
-    `worker${config.workers === 1 ? "" : "s"}: raise it to at least ${need} (ulimit -n ${need})`;
+    `worker${config.workers === 1 ? "" : "s"}${threads}: raise it to at least ${need} ` +
+    `(ulimit -n ${need})`;
 }

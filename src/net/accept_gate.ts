@@ -64,6 +64,16 @@ export interface AcceptGateOptions {
    * every worker shares; the gate sets this one back (GateFds.listen). None: left as it is.
    */
   backlog?: number;
+  /**
+   * Connections the worker process holds now, every listener's and thread's: a hold for fds ends
+   * at the latest once none are left, whatever the limit. None: only the limit counts.
+   */
+  connections?(): number;
+  /**
+   * Whether the fd shortage may be said now (`now`, in ms), at most once every `everyMs` for the
+   * whole process: its gates (gthread: each thread's) run out together. None: once per gate.
+   */
+  claimWarning?(now: number, everyMs: number): boolean;
 }
 
 /** Why a gate may be held: fds ran out, the worker is full, or it has more than its share. */
@@ -73,8 +83,11 @@ export type HoldReason = "fds" | "full" | "share";
 const STALL_TICKS = 2;
 // The fds that must stay free for the app, the logs and a reply: fewer, and accepting stops.
 const FD_SPARE = 16;
-// Accepting starts again once this many are free, so one closed connection does not flap it.
+// Accepting starts again once this many are free, so one closed connection does not flap it...
 const FD_RESUME = 2 * FD_SPARE;
+// ...or once the process is back within this many of what it held idle: an idle worker may hold
+// more than limit - FD_RESUME itself (Deno's gthread threads: docs/architecture.md, "Accepting").
+const FD_OVER_IDLE = FD_SPARE / 2;
 const WARN_EVERY_MS = 10_000;
 
 export class AcceptGate {
@@ -95,6 +108,10 @@ export class AcceptGate {
   #seen = 0;
   #waiting = 0;
   #warned = -Infinity;
+  /** This hold for fds was said (a WARNING): its end is said too. */
+  #said = false;
+  /** fds the process held when it last held no connection (at open(), then on ticks). */
+  #idleFds = 0;
   #closed = false;
   readonly #errors: AcceptErrors;
 
@@ -106,6 +123,7 @@ export class AcceptGate {
 
   /** Starts accepting; rejects when the fd cannot be listened on. */
   open(): Promise<void> {
+    this.#idleFds = this.#options.fds.usage().open;
     return this.#listen(true);
   }
 
@@ -132,15 +150,23 @@ export class AcceptGate {
   /** Called on the server's tick: notices a stalled accept loop and fds running out or back. */
   tick(now: number): void {
     if (this.#closed) return;
+    const idle = this.#options.connections?.() === 0;
     if (this.#holds.has("fds")) {
       const { open, limit } = this.#options.fds.usage();
-      if (open <= limit - FD_RESUME) {
-        this.#options.report("info", `Accepting connections again (${open} of ${limit} fds open)`);
+      if (idle || open <= this.#resumeAt(limit)) {
+        if (this.#said) {
+          this.#options.report(
+            "info",
+            `Accepting connections again (${open} of ${limit} fds open)`,
+          );
+        }
+        this.#said = false;
         this.release("fds");
       }
       return;
     }
     if (this.#server === null) return;
+    if (idle) this.#idleFds = this.#options.fds.usage().open;
     if (this.#accepted !== this.#seen || !this.#options.fds.readable(this.fd)) {
       this.#seen = this.#accepted;
       this.#waiting = 0;
@@ -150,8 +176,8 @@ export class AcceptGate {
     this.#waiting = 0;
     const { open, limit } = this.#options.fds.usage();
     if (open >= limit - FD_SPARE) {
-      if (now - this.#warned >= WARN_EVERY_MS) {
-        this.#warned = now;
+      if (this.#claimWarning(now)) {
+        this.#said = true;
         this.#options.report(
           "warning",
           `Cannot accept connections: too many open files (${open} open, ulimit -n ${limit}); ` +
@@ -164,6 +190,26 @@ export class AcceptGate {
       this.#stop();
       this.#listen(false).catch(() => {});
     }
+  }
+
+  /**
+   * The fds open at which accepting starts again: FD_RESUME free, or close to what the process
+   * holds idle when that is more (never closer to the limit than FD_SPARE / 2).
+   */
+  #resumeAt(limit: number): number {
+    return Math.max(
+      limit - FD_RESUME,
+      Math.min(this.#idleFds + FD_OVER_IDLE, limit - FD_OVER_IDLE),
+    );
+  }
+
+  #claimWarning(now: number): boolean {
+    if (this.#options.claimWarning !== undefined) {
+      return this.#options.claimWarning(now, WARN_EVERY_MS);
+    }
+    if (now - this.#warned < WARN_EVERY_MS) return false;
+    this.#warned = now;
+    return true;
   }
 
   /** Stops accepting for good. */

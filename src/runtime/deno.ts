@@ -99,6 +99,7 @@ class DenoServeInfo implements ServeInfo {
 
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
   return new Promise((resolve, reject) => {
+    let stopping = false;
     try {
       const server = Deno.serve(
         {
@@ -108,10 +109,22 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           // Deno.serve has no client-certificate options; cert_reqs > 0 is refused at start.
           ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
           // shutdown() sends 1001 to open WebSockets itself (measured, Deno 2.9.6).
-          onListen: () => resolve({ shutdown: () => server.shutdown(), stopNow: () => {} }),
+          onListen: () =>
+            resolve({
+              shutdown: () => {
+                stopping = true;
+                return server.shutdown();
+              },
+              stopNow: () => {},
+            }),
         },
         (request, info) => handler(request, new DenoServeInfo(info)),
       );
+      // An accept error (EMFILE) ends Deno.serve's accept loop and closes its listener; only
+      // `finished` says so, by rejecting, unhandled otherwise (measured, Deno 2.9.6).
+      server.finished.catch((error) => {
+        if (!stopping) options.onStopped?.(error);
+      });
     } catch (error) {
       reject(error);
     }

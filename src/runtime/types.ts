@@ -91,6 +91,12 @@ export interface NativeServeOptions {
    * OpenSSL list, empty for the defaults.
    */
   tls?: { cert: string; key: string; ca: string; certReqs: 0 | 1 | 2; ciphers: string };
+  /**
+   * The server stopped accepting by itself, for good, and why (Deno.serve after an accept error
+   * such as EMFILE: its listener is closed, its connections are still served). Not after
+   * shutdown().
+   */
+  onStopped?(error: unknown): void;
 }
 
 /** What the native upgrade (Deno.serve's requests, under --reuse-port) gets from appserve. */

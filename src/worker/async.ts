@@ -23,6 +23,7 @@ import { accessLogger, httpOptions } from "./http_options.ts";
 import { guardedNative } from "./native_app_error.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
+import { nativeStoppedText } from "./native_stopped.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
 /** A running server of this worker; stop() is graceful within the given ms (closeWithin()). */
@@ -248,6 +249,12 @@ async function serveListeners(
           maxMessage: config.websocket_max_message,
           idleTimeout: config.websocket_idle_timeout,
           sendLimit: WEBSOCKET_SEND_LIMIT,
+        },
+        // Its connections are still served: the replacement boots before this worker drains.
+        onStopped: (error) => {
+          const where = `${address.host}:${address.port}`;
+          log.error(nativeStoppedText(error, where, runtime.nativeServe().label));
+          context.retire();
         },
       },
     );

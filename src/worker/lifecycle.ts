@@ -283,10 +283,17 @@ export class Worker {
       this.#board && new Balance(this.#board, this.#boot.scoreboard!.slot, process.pid),
     );
     this.#admission = admission;
+    // One fd shortage is said once for the worker, not once per listener.
+    let warned = -Infinity;
     return {
       fds: libcFds(libc),
       admission,
       report: (level, message) => this.#log[level](message),
+      claimWarning: (now, everyMs) => {
+        if (now - warned < everyMs) return false;
+        warned = now;
+        return true;
+      },
     };
   }
 

@@ -32,11 +32,15 @@ export class ThreadBoard {
   readonly #threads: number;
   readonly #max: number;
   readonly #exact = new Map<number, number>();
+  /** The process's: when the last fd shortage was said (ms since the epoch; 0: never). */
+  readonly #warned: BigInt64Array;
 
   /** A board for `threads` threads of a worker with `max` connections (worker_connections). */
   constructor(threads: number, max: number, buffer?: SharedArrayBuffer) {
-    this.buffer = buffer ?? new SharedArrayBuffer(threads * FIELDS * 4);
-    this.#a = new Int32Array(this.buffer);
+    const fields = Math.ceil((threads * FIELDS) / 2) * 2;
+    this.buffer = buffer ?? new SharedArrayBuffer(fields * 4 + 8);
+    this.#a = new Int32Array(this.buffer, 0, threads * FIELDS);
+    this.#warned = new BigInt64Array(this.buffer, fields * 4, 1);
     this.#threads = threads;
     this.#max = max;
   }
@@ -122,6 +126,16 @@ export class ThreadBoard {
   queue(index: number): number {
     const at = index * FIELDS;
     return Atomics.load(this.#a, at + PENDING) + Atomics.load(this.#a, at + INCOMING);
+  }
+
+  /**
+   * Whether a thread may say the process is out of fds now (`now`, in ms): at most once every
+   * `everyMs` of all the threads, which run out together.
+   */
+  claimWarning(now: number, everyMs: number): boolean {
+    const last = Atomics.load(this.#warned, 0);
+    if (last !== 0n && now - Number(last) < everyMs) return false;
+    return Atomics.compareExchange(this.#warned, 0, last, BigInt(Math.floor(now))) === last;
   }
 
   /** Open connections of every thread, with those on their way. */

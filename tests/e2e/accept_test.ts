@@ -11,7 +11,9 @@ import {
   countConnections,
   cpuTicks,
   e2e,
+  eventually,
   FIXTURES,
+  freePort,
   get,
   holdConnections,
   load,
@@ -21,6 +23,7 @@ import {
   start,
   type Target,
 } from "../_helpers.ts";
+import { httpStatus } from "../_procs.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -45,9 +48,11 @@ for (const args of [["-w", "1"], ["-w", "2"], ["-w", "1", ...GTHREAD]]) {
       const server = start(withFdLimit(target, 256), [...args, "-b", "127.0.0.1:0", PID_APP]);
       const url = await server.ready(workers);
       // A gthread thread on Deno holds a second fd per connection (Runtime.socketFd).
-      const need = args.includes("gthread") && target.workers === "deno"
-        ? "2064 fds \\(--worker-connections 1000, two fds each in gthread on Deno,"
-        : "1064 fds \\(--worker-connections 1000 and";
+      const need = !args.includes("gthread")
+        ? "1064 fds \\(--worker-connections 1000 and 64 of its own"
+        : target.workers === "deno"
+        ? "2080 fds \\(--worker-connections 1000, two fds each in gthread on Deno, and 80 of its own"
+        : "1076 fds \\(--worker-connections 1000 and 76 of its own";
       await server.waitFor(
         new RegExp(`\\[WARNING\\] ulimit -n is 256, but a worker may need ${need}`),
       );
@@ -71,6 +76,83 @@ for (const args of [["-w", "1"], ["-w", "2"], ["-w", "1", ...GTHREAD]]) {
     },
   );
 }
+
+// An idle Deno worker with four threads holds 49–53 fds, more than the 32 (64 - 32) at which
+// accepting used to start again: its threads never accepted again once they had run out.
+e2e(
+  "gthread --threads 4 under ulimit -n 64: accepting starts again once the connections close",
+  async (target) => {
+    const server = start(withFdLimit(target, 64), [
+      "-w",
+      "1",
+      "-k",
+      "gthread",
+      "--threads",
+      "4",
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ]);
+    const url = await server.ready(1);
+    const held = await holdConnections(Number(new URL(url).port), 100);
+    await server.waitFor(
+      /\[WARNING\] Cannot accept connections: too many open files \(\d+ open, ulimit -n 64\)/,
+    );
+    for (const socket of held) socket.destroy();
+    await server.waitFor(/\[INFO\] Accepting connections again/);
+    const answers = await Promise.all(Array.from({ length: 10 }, () => get(url)));
+    assert.deepEqual(answers.map((a) => a.status), Array(10).fill(200));
+    // The threads run out together: said once for the worker process, not once per thread.
+    assert.equal(server.all(/Cannot accept connections/g).length, 1, server.output);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e("a limit too low for a worker's gthread threads: one line and exit 1", async (target) => {
+  // An idle worker's threads alone hold more than 64 fds (Deno: 25 + 7 each, Bun: 9 + 5).
+  const result = await run(withFdLimit(target, 64), [
+    "-k",
+    "gthread",
+    "--threads",
+    "16",
+    "-b",
+    "127.0.0.1:0",
+    PID_APP,
+  ]);
+  assertOneLineError(
+    result,
+    1,
+    /^Error: The open-files limit \(ulimit -n 64\) is too low to run 1 worker of 16 threads: raise it to at least (\d+) \(ulimit -n \1\)$/,
+  );
+});
+
+// Deno.serve (--reuse-port's server on Deno workers) closes its listener for good after EMFILE,
+// and said so only by rejecting `finished`: the worker exited 1 with "Unhandled promise
+// rejection", as if the app had failed, and its replacements likewise.
+e2e("--reuse-port under ulimit -n 64: serving goes on once fds are back", async (target) => {
+  const port = await freePort();
+  const server = start(withFdLimit(target, 64), [
+    "-w",
+    "1",
+    "--reuse-port",
+    "-b",
+    `127.0.0.1:${port}`,
+    PID_APP,
+  ]);
+  const url = await server.ready(1);
+  const held = await holdConnections(port, 100);
+  if (target.workers === "deno") {
+    await server.waitFor(
+      /\[ERROR\] Cannot accept connections: too many open files \(\d+ open, ulimit -n 64\); Deno\.serve at 127\.0\.0\.1:\d+ does not accept again after that, so this worker is replaced/,
+    );
+  } else await sleep(1000);
+  for (const socket of held) socket.destroy();
+  await eventually(async () => (await httpStatus(url, 2000)) === 200, "a request is served");
+  const answers = await Promise.all(Array.from({ length: 10 }, () => get(url)));
+  assert.deepEqual(answers.map((a) => a.status), Array(10).fill(200));
+  assert.doesNotMatch(server.output, /Unhandled promise rejection|exited with code/);
+  assert.equal((await server.stop()).code, 0);
+});
 
 e2e("under ulimit -n 64 the server starts and serves", async (target) => {
   // Listeners and the scoreboard go to fd 64 and above where the limit allows: under 64, as
