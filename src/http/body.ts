@@ -352,6 +352,9 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
   }
 }
 
+/** Why a body read fails when the client went before sending the whole body (FIN or RST). */
+export const BODY_CUT = "client closed the connection before the request body was complete";
+
 /**
  * The error a body read fails with when the client broke the body: it carries no frames, since
  * none of them is the app's (an app that prints it, as Hono's default onError does, shows one

@@ -3,7 +3,7 @@
 
 import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
-import { RequestBody } from "./body.ts";
+import { BODY_CUT, RequestBody } from "./body.ts";
 import type { BodySink } from "./body.ts";
 import { Exchange } from "./exchange.ts";
 import type { ExchangeHost } from "./exchange.ts";
@@ -624,10 +624,9 @@ export class Connection implements ExchangeHost, BodySink {
   // app's: its answer is 400, whatever the app makes of the failed read.
   private bodyCutByClient(): void {
     const b = this.body!;
-    const message = "client closed the connection before the request body was complete";
     this.body = null;
-    this.refuse(400, message);
-    b.fail(message);
+    this.refuse(400, BODY_CUT);
+    b.fail(BODY_CUT);
   }
 
   // Nothing more will be parsed; a body the app is still reading fails.

@@ -3,18 +3,12 @@
 // servers of --reuse-port: the app's fault is logged at ERROR and answered 500; a body the client
 // broke is the client's, answered 400 without the app's stack.
 
-import { isClientBodyError } from "../http/body.ts";
+import type { FailureAnswer } from "../hooks.ts";
+import { BODY_CUT, isClientBodyError } from "../http/body.ts";
 import { statusReply, statusText } from "../http/status_reply.ts";
-import type { ServeInfo } from "../http/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
-
-/** The response for a request whose app failed with `error`. */
-export type FailureAnswer = (error: unknown, request: Request, info: ServeInfo) => Response;
-
-// The words of appserve's own layer for the same fault (src/http/connection.ts).
-const BODY_CUT = "client closed the connection before the request body was complete";
 
 // The runtime knows the error of a body read whose client left; an app may have wrapped it.
 function nativeBodyCut(error: unknown, request: Request, runtime: Runtime): boolean {
