@@ -300,13 +300,14 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     process.stdout.write(`appserve ${VERSION} (${runtime.name} ${runtime.version})\n`);
     return ExitCode.OK;
   }
-  if (resolved.actions.has("print-config")) {
-    process.stdout.write(renderConfig(resolved, process.cwd()));
-    return ExitCode.OK;
-  }
+  // As gunicorn's: print, then check as --check-config does (paths absolute from here, before
+  // --chdir, as the check resolves them after it).
+  const printing = resolved.actions.has("print-config");
+  if (printing) process.stdout.write(renderConfig(resolved, process.cwd()));
+  const checking = printing || resolved.actions.has("check-config");
   // A master under Deno starts itself again (same pid, argv and cwd) with SIGUSR1 blocked, before
   // it changes anything, its directory included.
-  if (!resolved.actions.has("check-config")) runtime.blockInspectorSignal();
+  if (!checking) runtime.blockInspectorSignal();
   if (resolved.config.chdir) {
     try {
       process.chdir(resolved.config.chdir);
@@ -316,8 +317,9 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       );
     }
   }
-  if (resolved.actions.has("check-config")) {
-    return await checkConfig(resolved, { runtime, appserve: options.appserve });
+  if (checking) {
+    // --print-config's stdout stays the TOML it printed, loadable with -c.
+    return await checkConfig(resolved, { runtime, appserve: options.appserve, quiet: printing });
   }
   return await serve({
     argv,
