@@ -27,7 +27,7 @@ import { workerClassLabel } from "../worker/registry.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSet } from "./worker_set.ts";
 import type { ControlReply, ControlRequest } from "../ipc/control_protocol.ts";
-import { answerControl, oneMore } from "./control_verbs.ts";
+import { answerControl, answerWhileStopping, oneMore } from "./control_verbs.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
@@ -579,7 +579,14 @@ export class Arbiter {
     await this.#events.wait(100);
     let quick = false;
     for (const event of this.#events.drain()) {
-      if (event.kind === "control") event.reply({ ok: false, error: "The master is stopping" });
+      if (event.kind === "control") {
+        const asked = answerWhileStopping(event.request, event.reply, graceful && !quick);
+        if (event.request.verb === "stop") {
+          this.#ctx.log.info(`Control: stop${event.request.quick ? " --quick" : ""}`);
+        }
+        if (asked) this.#ctx.log.info("Quick shutdown requested");
+        quick ||= asked;
+      }
       if (event.kind === "signal" && graceful && !quick) {
         quick = this.#signalWhileStopping(event.signal);
       }
