@@ -209,6 +209,7 @@ async function serve(ctx: ServeContext): Promise<number> {
         "master; name one with control_socket (--control-socket PATH) or --pid PIDFILE",
     );
   }
+  let reloads = 0;
   const reloadConfig = async () => {
     const resolvedNext = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
     const next = resolvedNext.config;
@@ -218,7 +219,18 @@ async function serve(ctx: ServeContext): Promise<number> {
     const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext));
     // Renewed certificates are read by the new workers; broken ones keep the old workers.
     await loadTlsFiles(next, chosen.runtime.tlsControls);
-    return { config: next, launch: await launchWorkers(chosen, next, runtime, env) };
+    // Imported again, as gunicorn runs its config file again (what it imports stays cached).
+    const tag = String(++reloads);
+    const nextHooks = await HookRunner.load(
+      next.hooks,
+      log,
+      (file) => runtime.freshImport(file, tag),
+    );
+    return {
+      config: next,
+      launch: await launchWorkers(chosen, next, runtime, env),
+      hooks: nextHooks,
+    };
   };
   const arbiter = new Arbiter({
     config,

@@ -6,7 +6,7 @@
 
 import type { Config } from "../config/settings.ts";
 import { AppserveError, HaltServer } from "../errors.ts";
-import type { ServerInfo } from "../hooks.ts";
+import type { HookRunner, ServerInfo } from "../hooks.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { ToMaster } from "../ipc/messages.ts";
 import { requestLines } from "../ipc/inflight_report.ts";
@@ -296,8 +296,9 @@ export class Arbiter {
     notify?.send("RELOADING=1");
     let next: Config;
     let launch: WorkerLaunch;
+    let hooks: HookRunner;
     try {
-      ({ config: next, launch } = await this.#ctx.reloadConfig());
+      ({ config: next, launch, hooks } = await this.#ctx.reloadConfig());
     } catch (error) {
       if (!(error instanceof AppserveError)) throw error;
       log.error(`Reload failed, keeping the running workers: ${error.message}`);
@@ -313,7 +314,8 @@ export class Arbiter {
           `${bound.join(", ")}; restart appserve to listen at the new addresses`,
       );
     }
-    this.#generations.begin(this.#ctx, { config: next, launch });
+    // The new hooks from here on, on_reload first, as gunicorn's reload; a rollback restores them.
+    this.#generations.begin(this.#ctx, { config: next, launch, hooks });
     // A changed proc_name renames the master too, as gunicorn's reload() does.
     this.#setTitle();
     this.#logLaunch(before);
