@@ -109,14 +109,21 @@ export const HOOK_PROCESS: Readonly<Record<HookName, "master" | "worker">> = {
 export class HookRunner {
   constructor(readonly hooks: Partial<Hooks>, readonly log: Logger) {}
 
-  /** Loads PATH; a missing module or a non-function hook is a ConfigError. */
-  static async load(path: string, log: Logger): Promise<HookRunner> {
+  /**
+   * Loads PATH; a missing module or a non-function hook is a ConfigError. `specifier` gives what
+   * to import for its file (HUP: a fresh import, Runtime.freshImport).
+   */
+  static async load(
+    path: string,
+    log: Logger,
+    specifier = (file: string) => pathToFileURL(file).href,
+  ): Promise<HookRunner> {
     if (!path) return new HookRunner({}, log);
     let mod: Record<string, unknown>;
     try {
       // Found first, as the app and the logger class are: the runtime's own "not found" names
       // the importer, which inside the binary is the binary itself.
-      mod = await import(pathToFileURL(resolveModulePath(path, process.cwd())).href);
+      mod = await import(specifier(resolveModulePath(path, process.cwd())));
     } catch (error) {
       const why = error instanceof AppserveError
         ? error.message

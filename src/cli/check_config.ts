@@ -194,10 +194,18 @@ function importInWorker(launch: WorkerLaunch, config: Config): void {
   }
 }
 
-/** Runs every check; prints each failure and resolves to the exit code. */
+/**
+ * Runs every check (--check-config, and --print-config once it printed); prints each failure and
+ * resolves to the exit code.
+ */
 export async function checkConfig(
   resolved: Resolved,
-  { runtime, appserve }: { runtime: Runtime; appserve: AppserveExports },
+  { runtime, appserve, quiet = false }: {
+    runtime: Runtime;
+    appserve: AppserveExports;
+    /** No "configuration OK" (--print-config: its stdout is the TOML). */
+    quiet?: boolean;
+  },
 ): Promise<number> {
   const { config } = resolved;
   const problems: string[] = [];
@@ -266,6 +274,6 @@ export async function checkConfig(
     for (const problem of problems) process.stderr.write(`Error: ${problem}\n`);
     return ExitCode.CONFIG_ERROR;
   }
-  process.stdout.write("configuration OK\n");
+  if (!quiet) process.stdout.write("configuration OK\n");
   return ExitCode.OK;
 }

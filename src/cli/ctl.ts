@@ -29,7 +29,7 @@ Verbs:
   reload          as HUP: new configuration, fresh workers
   scale N         run N workers
   add | remove    one worker more | less (as TTIN | TTOU)
-  stop [--quick]  graceful stop (as TERM), or quick (as QUIT)
+  stop [--quick]  graceful stop (as TERM), or quick (as QUIT; during a graceful stop too)
   reopen-logs     as USR1
 `;
 

@@ -209,6 +209,7 @@ async function serve(ctx: ServeContext): Promise<number> {
         "master; name one with control_socket (--control-socket PATH) or --pid PIDFILE",
     );
   }
+  let reloads = 0;
   const reloadConfig = async () => {
     const resolvedNext = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
     const next = resolvedNext.config;
@@ -218,7 +219,18 @@ async function serve(ctx: ServeContext): Promise<number> {
     const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext));
     // Renewed certificates are read by the new workers; broken ones keep the old workers.
     await loadTlsFiles(next, chosen.runtime.tlsControls);
-    return { config: next, launch: await launchWorkers(chosen, next, runtime, env) };
+    // Imported again, as gunicorn runs its config file again (what it imports stays cached).
+    const tag = String(++reloads);
+    const nextHooks = await HookRunner.load(
+      next.hooks,
+      log,
+      (file) => runtime.freshImport(file, tag),
+    );
+    return {
+      config: next,
+      launch: await launchWorkers(chosen, next, runtime, env),
+      hooks: nextHooks,
+    };
   };
   const arbiter = new Arbiter({
     config,
@@ -300,13 +312,14 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     process.stdout.write(`appserve ${VERSION} (${runtime.name} ${runtime.version})\n`);
     return ExitCode.OK;
   }
-  if (resolved.actions.has("print-config")) {
-    process.stdout.write(renderConfig(resolved, process.cwd()));
-    return ExitCode.OK;
-  }
+  // As gunicorn's: print, then check as --check-config does (paths absolute from here, before
+  // --chdir, as the check resolves them after it).
+  const printing = resolved.actions.has("print-config");
+  if (printing) process.stdout.write(renderConfig(resolved, process.cwd()));
+  const checking = printing || resolved.actions.has("check-config");
   // A master under Deno starts itself again (same pid, argv and cwd) with SIGUSR1 blocked, before
   // it changes anything, its directory included.
-  if (!resolved.actions.has("check-config")) runtime.blockInspectorSignal();
+  if (!checking) runtime.blockInspectorSignal();
   if (resolved.config.chdir) {
     try {
       process.chdir(resolved.config.chdir);
@@ -316,8 +329,9 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       );
     }
   }
-  if (resolved.actions.has("check-config")) {
-    return await checkConfig(resolved, { runtime, appserve: options.appserve });
+  if (checking) {
+    // --print-config's stdout stays the TOML it printed, loadable with -c.
+    return await checkConfig(resolved, { runtime, appserve: options.appserve, quiet: printing });
   }
   return await serve({
     argv,

@@ -931,7 +931,7 @@ export const SETTINGS = [
       "when_ready, pre_fork, post_fork, post_worker_init, worker_int, worker_abort, pre_exec, " +
       "pre_request, post_request, child_exit, worker_exit, nworkers_changed, on_exit. Master " +
       "hooks run in the master, worker hooks in the worker. A hook that throws is logged and " +
-      "contained, except on_starting, which aborts start-up.",
+      "contained, except on_starting, which aborts start-up. HUP imports the module again.",
     path: true,
   },
 ] as const satisfies readonly SettingSpec<unknown>[];

@@ -27,7 +27,10 @@ export const ACTION_FLAGS = {
   "check-config": {
     doc: "Check what a start would (app, logger, hooks, TLS, users, files), then exit.",
   },
-  "print-config": { doc: "Print the effective configuration as TOML, then exit." },
+  "print-config": {
+    doc: "Print the effective configuration as TOML, then check it as --check-config does " +
+      "(the app imported); exit 1 if that fails.",
+  },
 } as const;
 
 export interface ParsedArgs {

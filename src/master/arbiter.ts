@@ -6,7 +6,7 @@
 
 import type { Config } from "../config/settings.ts";
 import { AppserveError, HaltServer } from "../errors.ts";
-import type { ServerInfo } from "../hooks.ts";
+import type { HookRunner, ServerInfo } from "../hooks.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { ToMaster } from "../ipc/messages.ts";
 import { requestLines } from "../ipc/inflight_report.ts";
@@ -27,7 +27,7 @@ import { workerClassLabel } from "../worker/registry.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSet } from "./worker_set.ts";
 import type { ControlReply, ControlRequest } from "../ipc/control_protocol.ts";
-import { answerControl, oneMore } from "./control_verbs.ts";
+import { answerControl, answerWhileStopping, oneMore } from "./control_verbs.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
@@ -296,8 +296,9 @@ export class Arbiter {
     notify?.send("RELOADING=1");
     let next: Config;
     let launch: WorkerLaunch;
+    let hooks: HookRunner;
     try {
-      ({ config: next, launch } = await this.#ctx.reloadConfig());
+      ({ config: next, launch, hooks } = await this.#ctx.reloadConfig());
     } catch (error) {
       if (!(error instanceof AppserveError)) throw error;
       log.error(`Reload failed, keeping the running workers: ${error.message}`);
@@ -313,7 +314,8 @@ export class Arbiter {
           `${bound.join(", ")}; restart appserve to listen at the new addresses`,
       );
     }
-    this.#generations.begin(this.#ctx, { config: next, launch });
+    // The new hooks from here on, on_reload first, as gunicorn's reload; a rollback restores them.
+    this.#generations.begin(this.#ctx, { config: next, launch, hooks });
     // A changed proc_name renames the master too, as gunicorn's reload() does.
     this.#setTitle();
     this.#logLaunch(before);
@@ -579,7 +581,14 @@ export class Arbiter {
     await this.#events.wait(100);
     let quick = false;
     for (const event of this.#events.drain()) {
-      if (event.kind === "control") event.reply({ ok: false, error: "The master is stopping" });
+      if (event.kind === "control") {
+        const asked = answerWhileStopping(event.request, event.reply, graceful && !quick);
+        if (event.request.verb === "stop") {
+          this.#ctx.log.info(`Control: stop${event.request.quick ? " --quick" : ""}`);
+        }
+        if (asked) this.#ctx.log.info("Quick shutdown requested");
+        quick ||= asked;
+      }
       if (event.kind === "signal" && graceful && !quick) {
         quick = this.#signalWhileStopping(event.signal);
       }

@@ -18,10 +18,10 @@ export interface ArbiterContext {
   /** TCP addresses workers bind themselves (reuse-port mode). */
   reusePort: { host: string; port: number }[];
   /**
-   * Re-resolves the configuration for HUP, and how workers start under it; throws an
-   * AppserveError when it is broken.
+   * Re-resolves the configuration for HUP, how workers start under it, and the hooks module it
+   * names (imported again); throws an AppserveError when any is broken.
    */
-  reloadConfig(): Promise<{ config: Config; launch: WorkerLaunch }>;
+  reloadConfig(): Promise<{ config: Config; launch: WorkerLaunch; hooks: HookRunner }>;
   /** How workers start: their runtime and command line. */
   launch: WorkerLaunch;
   /** How this master was started, for USR2. */

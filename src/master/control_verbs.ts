@@ -58,3 +58,32 @@ export async function answerControl(
       actions.stop(!request.quick);
   }
 }
+
+/**
+ * Answers `request` while the master stops; true when, the stop being graceful, it asks for the
+ * quick stop (`ctl stop --quick`, as INT or QUIT). Another `ctl stop` changes nothing, as a
+ * second TERM; any other verb is refused.
+ */
+export function answerWhileStopping(
+  request: ControlRequest,
+  reply: (reply: ControlReply) => void,
+  graceful: boolean,
+): boolean {
+  if (request.verb !== "stop") {
+    reply({ ok: false, error: "The master is stopping" });
+    return false;
+  }
+  if (!graceful) {
+    reply({ ok: true, message: "Already stopping quickly" });
+    return false;
+  }
+  if (request.quick) {
+    reply({ ok: true, message: "Stopping quickly" });
+    return true;
+  }
+  reply({
+    ok: true,
+    message: "Already stopping gracefully; `appserve ctl stop --quick` stops quickly",
+  });
+  return false;
+}

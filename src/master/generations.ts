@@ -3,12 +3,15 @@
 // when the new one cannot boot. The arbiter stops the workers; this file keeps the books.
 
 import type { Config } from "../config/settings.ts";
+import type { HookRunner } from "../hooks.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 
 /** The part of the arbiter's context a reload switches. */
 export interface Running {
   config: Config;
   launch: WorkerLaunch;
+  /** The hooks module, read again: master hooks follow the configuration they came with. */
+  hooks: HookRunner;
 }
 
 export class Generations {
@@ -30,10 +33,11 @@ export class Generations {
 
   /** A new generation under `next`: `running` is switched to it (the first old one is kept). */
   begin(running: Running, next: Running): void {
-    const { config, launch } = running;
-    this.#previous ??= { config, launch, generation: this.#current };
+    const { config, launch, hooks } = running;
+    this.#previous ??= { config, launch, hooks, generation: this.#current };
     running.config = next.config;
     running.launch = next.launch;
+    running.hooks = next.hooks;
     this.#current = ++this.#last;
   }
 
@@ -47,6 +51,7 @@ export class Generations {
     const previous = this.#previous!;
     running.config = previous.config;
     running.launch = previous.launch;
+    running.hooks = previous.hooks;
     this.#current = previous.generation;
     this.#previous = undefined;
   }

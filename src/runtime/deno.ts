@@ -3,6 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { Socket } from "node:net";
+import { pathToFileURL } from "node:url";
 import process from "node:process";
 import type { FetchHandler, ServeInfo, WebSocketUpgrader } from "../fetch_handler.ts";
 import type {
@@ -192,6 +193,8 @@ export const denoRuntime: Runtime = {
     (globalThis as Record<symbol, unknown>)[Symbol.for(`appserve.module:${specifier}`)] = exports;
   },
   prepareImports: () => {},
+  // A query string makes another module of the same file.
+  freshImport: (file, tag) => `${pathToFileURL(file).href}?reload=${tag}`,
   // As `deno serve`: no .env unless asked for (--deno-flags="-A --env-file").
   loadProjectEnv: () => [],
   explainAppError: () => undefined,

@@ -190,6 +190,11 @@ export interface Runtime {
    */
   prepareImports(appFile: string): void;
   /**
+   * The specifier that imports the module at `file` (an absolute path) again, as a module of its
+   * own apart from earlier imports of it (`tag` tells them apart): HUP's hooks module.
+   */
+  freshImport(file: string, tag: string): string;
+  /**
    * The one-line account of an error from loading or running the app that this runtime
    * knows better than the error's own text (under Bun: the app needs Deno), else undefined.
    */

@@ -282,6 +282,21 @@ e2e("--print-config output fed back with -c prints the same configuration", asyn
   }
 });
 
+// gunicorn's --print-config implies --check-config: it prints, then imports the app. A broken
+// app fails as --check-config fails (same lines, same exit code); stdout stays loadable TOML.
+e2e("--print-config prints, then checks the app as --check-config does", async (target) => {
+  const broken = await run(target, ["--print-config", "import_error"], { cwd: APPS });
+  const checked = await run(target, ["--check-config", "import_error"], { cwd: APPS });
+  assert.equal(checked.code, 1, checked.stderr);
+  assert.equal(broken.code, checked.code, broken.stderr);
+  assert.equal(broken.stderr, checked.stderr);
+  assert.match(broken.stdout, /^# Effective appserve configuration/);
+  assert.match(broken.stdout, /^app = ".*import_error" {2}# APP_MODULE$/m);
+  const good = await run(target, ["--print-config", "pid_app"], { cwd: APPS });
+  assert.equal(good.code, 0, good.stderr);
+  assert.doesNotMatch(good.stdout, /configuration OK/);
+});
+
 e2e(
   "a bad config file value is one line naming file, line, key and expectation",
   async (target) => {

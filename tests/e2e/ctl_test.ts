@@ -162,6 +162,39 @@ e2e("appserve ctl stop --quick and --control-socket PATH", async (target) => {
   }
 });
 
+// As INT or QUIT during a graceful stop: `ctl stop --quick` turns it into the quick stop (the
+// 15 s request is cut); a second `ctl stop` changes nothing and says how to stop quickly.
+e2e("ctl stop --quick during a graceful stop switches to the quick stop", async (target) => {
+  const dir = tempDir();
+  try {
+    const pidfile = join(dir.path, "app.pid");
+    const server = start(target, [
+      ...["-w", "1", "--graceful-timeout", "30", "-p", pidfile, "-b", "127.0.0.1:0", PID_APP],
+    ]);
+    const url = await server.ready(1);
+    const [worker] = childPids(server.pid);
+    const request = get(`${url}/slow?ms=15000&tell`).then((a) => a.status, () => "cut");
+    await server.waitFor(/slow began/);
+    server.signal("SIGTERM");
+    await server.waitFor(/\[INFO\] Handling signal: term\n/);
+    assert.equal(
+      await ctl(target, pidfile, "stop"),
+      "Already stopping gracefully; `appserve ctl stop --quick` stops quickly\n",
+    );
+    assert.equal(await ctl(target, pidfile, "stop", "--quick"), "Stopping quickly\n");
+    const result = await server.exited;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stderr,
+      /\[INFO\] Control: stop --quick\n.*\[INFO\] Quick shutdown requested\n/,
+    );
+    assert.equal(await request, "cut", result.stderr);
+    assert.ok(!alive(worker), `worker ${worker} survived`);
+  } finally {
+    dir.remove();
+  }
+});
+
 e2e(
   "three USR2 upgrades in a row, each old master stopped with TERM: ctl reaches every new master",
   async (target) => {

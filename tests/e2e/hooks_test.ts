@@ -1,7 +1,7 @@
 // Server hooks fire in the right process and order; throwing hooks are contained.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   e2e,
@@ -12,6 +12,7 @@ import {
   hasStackTrace,
   pidOf,
   run,
+  type Server,
   start,
   tempDir,
 } from "../_helpers.ts";
@@ -246,3 +247,65 @@ e2e("a hook logging with gunicorn's %s arguments shows their values", async (tar
     await server.stop();
   }
 });
+
+// A hooks module that logs "hooks TAG: NAME" from its master hooks and post_fork.
+function hooksModule(tag: string): string {
+  const say = (name: string, arg = "server") =>
+    `export const ${name} = (${arg}) => ${arg}.log.info("hooks ${tag}: ${name}");\n`;
+  return ["on_reload", "pre_fork", "post_fork", "child_exit", "on_exit"].map((n) => say(n)).join(
+    "",
+  );
+}
+
+// gunicorn's HUP reads the config file again, its hooks too: the master runs the new master
+// hooks from then on (on_reload first), new workers the new worker hooks, whether the module
+// was edited or the config file names another. One that cannot load keeps the old hooks.
+e2e(
+  "HUP loads the hooks module again: edited, renamed, or broken (the old ones stay)",
+  async (t) => {
+    const dir = tempDir();
+    let server: Server | undefined;
+    try {
+      const [first, second] = ["first.ts", "second.ts"].map((f) => join(dir.path, f));
+      const toml = join(dir.path, "appserve.toml");
+      writeFileSync(first, hooksModule("v1"));
+      writeFileSync(toml, `hooks = "${first}"\nworkers = 1\n`);
+      const running = server = start(t, ["-c", toml, "-b", "127.0.0.1:0", PID_APP]);
+      await running.ready(1);
+      await running.waitFor(/\[INFO\] hooks v1: post_fork\n/);
+      const hup = async (tag: string) => {
+        running.signal("SIGHUP");
+        const master = `\\[${running.pid}\\] \\[INFO\\] hooks ${tag}: `;
+        await running.waitFor(new RegExp(`${master}on_reload\n(.*\n)*.*${master}pre_fork\n`));
+        const [, worker] = await running.waitFor(
+          new RegExp(`\\[(\\d+)\\] \\[INFO\\] hooks ${tag}: post_fork\n`),
+        );
+        assert.notEqual(Number(worker), running.pid);
+        // The old worker's exit, told by the new hooks.
+        await running.waitFor(new RegExp(`${master}child_exit\n`));
+      };
+      writeFileSync(first, hooksModule("v2"));
+      await hup("v2");
+      writeFileSync(second, hooksModule("v3"));
+      writeFileSync(toml, `hooks = "${second}"\nworkers = 1\n`);
+      await hup("v3");
+      writeFileSync(second, 'throw new Error("broken on purpose");\n');
+      running.signal("SIGHUP");
+      await running.waitFor(
+        /\[ERROR\] Reload failed, keeping the running workers: Cannot load hooks module .*second\.ts: .*broken on purpose\n/,
+      );
+      const result = await running.stop();
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(
+        result.stderr,
+        new RegExp(`\\[${running.pid}\\] \\[INFO\\] hooks v3: on_exit\n`),
+      );
+      assert.doesNotMatch(result.stderr, /hooks v[12]: on_exit/);
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+      assert.equal(result.stderr.match(/\[ERROR\]/g)?.length, 1, result.stderr);
+    } finally {
+      await server?.stop();
+      dir.remove();
+    }
+  },
+);
