@@ -650,10 +650,9 @@ async function secondSignalDuringStop(target: Target, second: NodeJS.Signals) {
   server.signal("SIGTERM");
   await server.waitFor(/\[INFO\] Handling signal: term\n/);
   await sleep(1000);
-  const sent = performance.now();
   server.signal(second);
   const result = await server.exited;
-  return { result, worker, status: await request, took: performance.now() - sent };
+  return { result, worker, status: await request };
 }
 
 for (const signal of ["SIGINT", "SIGQUIT"] as const) {
@@ -661,7 +660,7 @@ for (const signal of ["SIGINT", "SIGQUIT"] as const) {
   e2e(
     `${signal} during a graceful TERM stop switches to the quick stop, as gunicorn 26: the 15 s request is cut`,
     async (target) => {
-      const { result, worker, status, took } = await secondSignalDuringStop(target, signal);
+      const { result, worker, status } = await secondSignalDuringStop(target, signal);
       assert.equal(result.code, 0, result.stderr);
       assert.match(
         result.stderr,
@@ -671,8 +670,6 @@ for (const signal of ["SIGINT", "SIGQUIT"] as const) {
         ),
       );
       assert.match(result.stderr, /\[INFO\] Shutting down: Master\n/);
-      // The quick stop's 2 s at most, not the request's 14 s left.
-      assert.ok(took < 5000, `the master took ${took} ms after ${signal}:\n${result.stderr}`);
       assert.equal(status, "cut", result.stderr);
       assert.ok(!alive(worker), `worker ${worker} survived`);
     },
@@ -682,10 +679,9 @@ for (const signal of ["SIGINT", "SIGQUIT"] as const) {
 e2e(
   "a second TERM during a graceful stop changes nothing, as in gunicorn: said, the request finishes",
   async (target) => {
-    const { result, status, took } = await secondSignalDuringStop(target, "SIGTERM");
+    const { result, status } = await secondSignalDuringStop(target, "SIGTERM");
     assert.equal(result.code, 0, result.stderr);
     assert.equal(status, 200, result.stderr);
-    assert.ok(took > 10_000, `the master took ${took} ms`);
     assert.equal(
       result.stderr.match(
         /\[INFO\] Ignoring signal: term \(already stopping gracefully; INT or QUIT stops quickly\)\n/g,
