@@ -793,8 +793,12 @@ e2e(
       old.signal("SIGUSR2");
       const next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
       cleanups.push(() => killTree(next));
-      await eventually(() => childPids(next).length === 1, "the new master's worker");
-      const [newWorker] = childPids(next);
+      // Its worker, by its booting line: not another child it may run meanwhile (a runtime probe).
+      const booted = () =>
+        [...old.stderr.matchAll(/Booting worker with pid: (\d+)/g)].map((m) => Number(m[1]))
+          .find((pid) => childPids(next).includes(pid));
+      await eventually(() => booted() !== undefined, "the new master's worker");
+      const newWorker = booted()!;
       // Both masters accept on the shared socket until the old one stops; its session goes on.
       held.send("still");
       assert.equal(await held.next(), "still");
