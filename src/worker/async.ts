@@ -24,6 +24,8 @@ import { guardedNative } from "./native_app_error.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
 import { nativeStoppedText } from "./native_stopped.ts";
+import { type BodyFacts, countedBody, knownBodyBytes } from "./native_body_bytes.ts";
+import type { Runtime } from "../runtime/types.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
 /** A running server of this worker; stop() is graceful within the given ms (closeWithin()). */
@@ -83,14 +85,15 @@ export class AsyncWorker implements WorkerClass {
   stop(): void {}
 }
 
-// The native servers report no write completion: log when the app has answered (with an access
-// log), with the body size the response declares. A WebSocket upgraded by Deno's native upgrade is
-// counted and logged when its session ends (`begin`).
+// The native servers report no write completion: log when the app has answered, with the body
+// size known then, or, for a stream, when the server has read it to its end (countedBody). A
+// WebSocket upgraded by Deno's native upgrade is counted and logged when its session ends (`begin`).
 function logged(
   handler: FetchHandler,
   access: Logger | undefined,
   hub: WebSocketHub,
   begin: SessionBegin,
+  facts: BodyFacts & Pick<Runtime, "decodedBody">,
 ): FetchHandler {
   return async (request, info) => {
     const start = performance.now();
@@ -109,20 +112,27 @@ function logged(
       }
     }
     if (access === undefined) return response;
-    const url = new URL(request.url);
-    const details: RequestDetails = {
-      remote: info.remoteAddr,
-      protocol: "HTTP/1.1",
-      target: url.pathname + url.search,
-      bodyBytes: Number(response.headers.get("content-length") ?? 0),
+    const write = (bodyBytes: number) => {
+      const url = new URL(request.url);
+      const details: RequestDetails = {
+        remote: info.remoteAddr,
+        protocol: "HTTP/1.1",
+        target: url.pathname + url.search,
+        bodyBytes,
+      };
+      access.access({
+        request,
+        response,
+        details,
+        durationMs: performance.now() - start,
+        end: new Date(),
+      });
     };
-    access.access({
-      request,
-      response,
-      details,
-      durationMs: performance.now() - start,
-      end: new Date(),
-    });
+    const known = knownBodyBytes(request, response, facts);
+    if (known >= 0) write(known);
+    // A body the runtime's fetch() decoded keeps that mark only on its own Response.
+    else if (facts.decodedBody(response)) write(0);
+    else return countedBody(response, write);
     return response;
   };
 }
@@ -233,7 +243,7 @@ async function serveListeners(
     // Outermost, so the access log sees the client a trusted proxy named, and no field
     // header_map drops (as the parser leaves them out before anything reads them).
     const app = trustForwarded(
-      begin ? logged(answered, access, hub, begin) : answered,
+      begin ? logged(answered, access, hub, begin, runtime) : answered,
       options.forwarded!,
       (m) => log.warning(m),
       { scheme: options.scheme, headerMap: config.header_map },

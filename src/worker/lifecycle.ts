@@ -36,6 +36,7 @@ import { logAppError } from "./app_error.ts";
 import { Balance, mapScoreboard } from "./balance.ts";
 import { checkApp } from "./check_app.ts";
 import { failureAnswer } from "./failure_answer.ts";
+import { accessLogger } from "./http_options.ts";
 import { InflightWatch } from "./inflight_watch.ts";
 import { controlSocketPath } from "../ipc/control_protocol.ts";
 import { workerClass } from "./registry.ts";
@@ -171,8 +172,11 @@ export class Worker {
     // Before any app code is imported (gthread's threads install their own).
     const websockets = webSocketHub(this.#config, this.#log);
     installWebSockets(this.#runtime, { hub: websockets, config: this.#config, log: this.#log });
-    // Responses go through appserve's writer on the shared socket, not under --reuse-port.
-    if (this.#boot.listeners.length > 0) this.#runtime.rememberStaticBodies();
+    // Responses go through appserve's writer on the shared socket; under --reuse-port, an
+    // access line counts their bodies (native_body_bytes.ts).
+    if (this.#boot.listeners.length > 0 || accessLogger(this.#config, this.#log)) {
+      this.#runtime.rememberStaticBodies();
+    }
     this.#class = new Class(this.#context(hooks, websockets));
     try {
       await this.#class.boot();

@@ -2,6 +2,7 @@
 // USR1 reopening, an unwritable path, and stdout or stderr whose reader is gone.
 
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { existsSync, readFileSync, renameSync } from "node:fs";
 import type { Socket } from "node:net";
 import { join } from "node:path";
@@ -309,7 +310,13 @@ const THREADS_APP = join(FIXTURES, "apps", "threads_app.ts");
 const ABANDON_CLASSES: [string, string[]][] = [
   ["async", []],
   ["gthread", ["-k", "gthread", "--threads", "2"]],
+  ["--reuse-port", ["--reuse-port"]],
 ];
+
+/** `-b` for `flags`: --reuse-port needs a port of its own (it refuses port 0). */
+async function bindFor(flags: string[]): Promise<string[]> {
+  return ["-b", `127.0.0.1:${flags.includes("--reuse-port") ? await freePort() : 0}`];
+}
 
 /**
  * Sends `GET path` on a raw connection and reads its head and at least `bytes` of what follows;
@@ -357,7 +364,7 @@ for (const [name, flags] of ABANDON_CLASSES) {
       const file = join(dir.path, "access.log");
       const server = start(target, [
         ...["-w", "1", ...flags, "--access-logfile", file],
-        ...["--access-logformat", "%(U)s?%(q)s %(s)s %(b)s %(D)s", "-b", "127.0.0.1:0"],
+        ...["--access-logformat", "%(U)s?%(q)s %(s)s %(b)s %(D)s", ...await bindFor(flags)],
         THREADS_APP,
       ]);
       try {
@@ -399,6 +406,8 @@ for (const [name, flags] of ABANDON_CLASSES) {
     },
   );
 
+  // The native servers (--reuse-port) tell nothing of a response still streaming at the cut.
+  if (flags.includes("--reuse-port")) continue;
   e2e(
     `a stream cut off at the graceful timeout gets only the cut-off's access line (${name})`,
     async (target) => {
@@ -508,6 +517,46 @@ e2e(
     } finally {
       await server.stop();
       dir.remove();
+    }
+  },
+);
+
+e2e(
+  "--reuse-port: %(b)s and %(B)s are the body bytes sent, as on the shared socket",
+  async (target) => {
+    const requests: [string, { method?: string; body?: string }][] = [
+      ["/", {}],
+      ["/", { method: "HEAD" }],
+      ["/bytes", {}],
+      ["/drip?ms=10", {}],
+      ["/echo", { method: "POST", body: "abc" }],
+    ];
+    for (const mode of [[], ["--reuse-port"]]) {
+      const dir = tempDir();
+      const file = join(dir.path, "access.log");
+      const server = start(target, [
+        ...["-w", "1", ...mode, "--access-logfile", file],
+        ...["--access-logformat", "%(m)s %(U)s %(b)s %(B)s", ...await bindFor(mode)],
+        PID_APP,
+      ]);
+      try {
+        const url = await server.ready(1);
+        const expected: string[] = [];
+        for (const [path, init] of requests) {
+          const answer = await get(`${url}${path}`, init);
+          assert.equal(answer.status, 200);
+          const bytes = Buffer.byteLength(answer.body);
+          const method = init.method ?? "GET";
+          expected.push(`${method} ${path.split("?")[0]} ${bytes || "-"} ${bytes}`);
+        }
+        // After the lines of ready()'s own requests.
+        const ours = () => readFileSync(file, "utf8").trim().split("\n").slice(-requests.length);
+        await eventually(() => ours().at(-1)?.startsWith("POST") === true, "the last line");
+        assert.deepEqual(ours(), expected, mode.join(" "));
+      } finally {
+        await server.stop();
+        dir.remove();
+      }
     }
   },
 );

@@ -1,0 +1,72 @@
+// The body bytes of a response a native server (--reuse-port) sends, for the access log's %(b)s
+// and %(B)s. The native servers say nothing of what they wrote: a body known without reading it
+// (a string, bytes, a file, a Content-Length) is counted at once; a stream is counted as the
+// server reads it, and the line is written when it ends, as appserve's own writer does.
+
+import { Buffer } from "node:buffer";
+import type { Runtime } from "../runtime/types.ts";
+
+/** What the runtime tells of a body without reading it. */
+export type BodyFacts = Pick<Runtime, "staticBody" | "knownLength">;
+
+// Statuses whose responses carry no body, whatever the app gives (RFC 9110 6.4.1).
+const BODILESS = new Set([101, 204, 205, 304]);
+
+/**
+ * The body bytes the server sends for `response` to `request` when they are known without
+ * reading the body, else -1 (a stream of unknown length).
+ */
+export function knownBodyBytes(request: Request, response: Response, facts: BodyFacts): number {
+  if (request.method === "HEAD" || BODILESS.has(response.status)) return 0;
+  const declared = response.headers.get("content-length");
+  if (declared !== null && /^\d+$/.test(declared)) return Number(declared);
+  const whole = facts.staticBody(response);
+  if (typeof whole === "string") return Buffer.byteLength(whole);
+  if (whole !== null) return whole.byteLength;
+  const length = facts.knownLength(response);
+  if (length >= 0) return length;
+  // Only now: reading `body` turns a static body a runtime keeps into a stream.
+  return response.body === null ? 0 : -1;
+}
+
+/**
+ * `response` with its body stream counted as the server reads it: `done(bytes)` once, when the
+ * stream ends, fails, or is cancelled (the client went away).
+ */
+export function countedBody(response: Response, done: (bytes: number) => void): Response {
+  const reader = response.body!.getReader();
+  let bytes = 0;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    done(bytes);
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        end();
+        throw error;
+      }
+      if (chunk.done) {
+        controller.close();
+        return end();
+      }
+      const value = chunk.value as Uint8Array | string;
+      bytes += typeof value === "string" ? Buffer.byteLength(value) : value.byteLength ?? 0;
+      controller.enqueue(chunk.value);
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}
