@@ -264,7 +264,7 @@ async function serveListeners(
         onStopped: (error) => {
           const where = `${address.host}:${address.port}`;
           log.error(nativeStoppedText(error, where, runtime.nativeServe().label));
-          context.retire();
+          context.retire(true);
         },
       },
     );
