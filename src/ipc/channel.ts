@@ -43,7 +43,25 @@ export function send(stream: Writable, message: ToMaster): void {
   stream.write(`${JSON.stringify(message)}\n`);
 }
 
-const KINDS: ReadonlySet<string> = new Set<ToMaster["t"]>(["ready", "beat", "retiring", "failed"]);
+/**
+ * `message` written to the channel at `fd` before this call returns (an exit cannot lose it),
+ * with libc's `write` (Deno's node:fs knows no inherited fd).
+ */
+export function sendNow(
+  write: (fd: number, bytes: Uint8Array) => number,
+  fd: number,
+  message: ToMaster,
+): void {
+  write(fd, new TextEncoder().encode(`${JSON.stringify(message)}\n`));
+}
+
+const KINDS: ReadonlySet<string> = new Set<ToMaster["t"]>([
+  "hello",
+  "ready",
+  "beat",
+  "retiring",
+  "failed",
+]);
 /** How much of a malformed line a warning shows. */
 const SHOWN_BYTES = 80;
 

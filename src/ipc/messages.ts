@@ -52,6 +52,11 @@ export const REOPEN_LOGS_BYTE = 0x72; // "r"
 
 /** Worker process → master, on the channel. */
 export type ToMaster =
+  /**
+   * Its first words, before anything of its own can fail: a worker that exits without them was
+   * never run by its runtime (Deno refusing the project's deno.json, its lock file, a flag).
+   */
+  | { t: "hello" }
   /** The worker loaded the app and accepts connections. */
   | { t: "ready" }
   /** The event loop is alive (heartbeat). */

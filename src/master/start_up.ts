@@ -46,6 +46,14 @@ export class StartUp {
     if (code === ExitCode.APP_LOAD_ERROR) {
       return new HaltServer("App failed to load.", code, await worker.lastWords());
     }
+    // Refused by its runtime before any of it ran: the same project refuses the next one too.
+    if (code !== null && code !== 0 && !worker.retiring && !(await worker.spoke())) {
+      return new HaltServer(
+        `The worker's runtime refused to run it (exit code ${code}); its own error above says ` +
+          "why (for Deno: the project's deno.json or lock file, or --deno-flags).",
+        ExitCode.APP_LOAD_ERROR,
+      );
+    }
     if (worker.retiring || ++this.#bootFailures < MAX_BOOT_FAILURES) {
       return undefined;
     }

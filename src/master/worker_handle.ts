@@ -31,6 +31,7 @@ export class WorkerHandle {
   killed = false;
   /** Why the worker could not load the app, as it said before exiting 4. */
   #failure: string | undefined;
+  #spoke = false;
   /** Settles when the worker's channel has ended (everything it sent has arrived). */
   #channelDone: Promise<void> = Promise.resolve();
 
@@ -59,8 +60,9 @@ export class WorkerHandle {
     });
     receive(channel, {
       onMessage: (message) => {
+        this.#spoke = true;
         if (message.t === "failed") this.#failure = message.message;
-        else onMessage(message);
+        else if (message.t !== "hello") onMessage(message);
       },
       onMalformed: (start) =>
         warn(`Dropped a malformed message from worker (pid:${this.pid}): ${JSON.stringify(start)}`),
@@ -72,12 +74,21 @@ export class WorkerHandle {
    * the channel, so wait for the channel's end, at most CHANNEL_GRACE_MS from now.
    */
   async lastWords(): Promise<string | undefined> {
-    if (this.#failure !== undefined) return this.#failure;
+    if (this.#failure === undefined) await this.#channelEnd();
+    return this.#failure;
+  }
+
+  /** Whether the worker said anything on its channel, once it has exited (as lastWords()). */
+  async spoke(): Promise<boolean> {
+    if (!this.#spoke) await this.#channelEnd();
+    return this.#spoke;
+  }
+
+  async #channelEnd(): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise<void>((done) => (timer = setTimeout(done, CHANNEL_GRACE_MS)));
     await Promise.race([this.#channelDone, grace]);
     clearTimeout(timer);
-    return this.#failure;
   }
 
   /** The master's log line for this worker's exit (gunicorn's wording); none for a clean one. */

@@ -11,7 +11,7 @@ import { ExitCode } from "../exit_codes.ts";
 import type { Config } from "../config/settings.ts";
 import { appLoadFailure, firstLine } from "../errors.ts";
 import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
-import { BootMismatch, send, takeBoot } from "../ipc/channel.ts";
+import { BootMismatch, send, sendNow, takeBoot } from "../ipc/channel.ts";
 import { CHANNEL_FD, REOPEN_LOGS_BYTE, type ToMaster, type WorkerBoot } from "../ipc/messages.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
@@ -101,6 +101,10 @@ export class Worker {
    * cannot load.
    */
   async init(): Promise<void> {
+    // Before anything of its own or the app's can end this process.
+    sendNow(this.#runtime.libc().write, CHANNEL_FD, { t: "hello" });
+    this.#channel = new Socket({ fd: CHANNEL_FD, readable: false, writable: true });
+    this.#channel.on("error", () => {});
     try {
       this.#log = await createLogger(this.#config, {
         role: "worker",
@@ -130,8 +134,6 @@ export class Worker {
       return this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
     await hooks.run("post_fork", this.#server(), this.#info());
-    this.#channel = new Socket({ fd: CHANNEL_FD, readable: false, writable: true });
-    this.#channel.on("error", () => {});
     // stdin is a pipe from the master: EOF means the master is gone.
     process.stdin.on("end", () => {
       this.#log.info(`Parent changed, shutting down: <Worker ${process.pid}>`);

@@ -195,6 +195,28 @@ for (const target of DENO_TARGETS) {
 }
 
 for (const target of DENO_TARGETS) {
+  test(`[${target.name}] a deno.json Deno refuses: its error, one Reason line, exit 4, no retries`, async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "deno.json"), '{ "compilerOptions": { "jsx": "bogus" } }');
+      writeFileSync(join(dir.path, "app.ts"), "export default { fetch: () => new Response('x') };");
+      const result = await run(target, ["-w", "2", "-b", "127.0.0.1:0", join(dir.path, "app.ts")]);
+      assert.equal(result.code, 4, result.stderr);
+      assert.match(
+        result.stderr,
+        /\[ERROR\] Reason: The worker's runtime refused to run it \(exit code 1\); its own error above says why \(for Deno: the project's deno\.json or lock file, or --deno-flags\)\.\n/,
+      );
+      // Deno's own words, from the first workers only: none is started again to be refused again.
+      const refusals = result.stderr.match(/Unsupported 'jsx' compiler option value 'bogus'/g);
+      assert.ok(refusals && refusals.length <= 2, result.stderr);
+      assert.ok(result.stderr.match(/exited with code 1/g)!.length <= 2, result.stderr);
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+for (const target of DENO_TARGETS) {
   test(`[${target.name}] Deno workers get a 4 MB semi-space; a --v8-flags in --deno-flags wins`, async () => {
     const MB = 1024 * 1024;
     const youngGen = async (args: string[]) => {
