@@ -5,6 +5,7 @@
 import type { Config } from "../config/settings.ts";
 import { createHttpServer, type HttpServerOptions } from "../http/server.ts";
 import { countRequest } from "../ipc/request_metrics.ts";
+import { cutOffLead } from "../ipc/inflight_report.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import type { AppHandler, WebSocketHandlers } from "../fetch_handler.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
@@ -94,6 +95,7 @@ function logged(
   hub: WebSocketHub,
   begin: SessionBegin,
   facts: BodyFacts & Pick<Runtime, "decodedBody">,
+  streaming: Set<() => void>,
 ): FetchHandler {
   return async (request, info) => {
     const start = performance.now();
@@ -132,7 +134,7 @@ function logged(
     if (known >= 0) write(known);
     // A body the runtime's fetch() decoded keeps that mark only on its own Response.
     else if (facts.decodedBody(response)) write(0);
-    else return countedBody(response, write);
+    else return countedBody(response, write, streaming);
     return response;
   };
 }
@@ -233,6 +235,8 @@ async function serveListeners(
     })
     : { handler, websocket };
   for (const address of boot.reusePort) {
+    // The access lines of bodies still streaming, written if the worker cuts them off.
+    const streaming = new Set<() => void>();
     const limited = limitBody(
       inflight ? inflight.wrapAlone(native.handler) : native.handler,
       config.limit_request_body,
@@ -243,7 +247,7 @@ async function serveListeners(
     // Outermost, so the access log sees the client a trusted proxy named, and no field
     // header_map drops (as the parser leaves them out before anything reads them).
     const app = trustForwarded(
-      begin ? logged(answered, access, hub, begin, runtime) : answered,
+      begin ? logged(answered, access, hub, begin, runtime, streaming) : answered,
       options.forwarded!,
       (m) => log.warning(m),
       { scheme: options.scheme, headerMap: config.header_map },
@@ -272,6 +276,11 @@ async function serveListeners(
       stop: (ms, beforeCut) =>
         withDeadline(server.shutdown(), ms, () => {
           beforeCut?.();
+          // The native server names nothing it is still sending (the table names requests still
+          // in the app): said once per listener, so no cut goes unsaid.
+          const where = `${runtime.nativeServe().label} at ${address.host}:${address.port}`;
+          log.warning(`${cutOffLead(where, ms / 1000)}: what it had not finished sending`);
+          for (const end of streaming) end();
           server.stopNow();
         }),
     });

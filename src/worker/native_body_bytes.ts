@@ -31,17 +31,24 @@ export function knownBodyBytes(request: Request, response: Response, facts: Body
 
 /**
  * `response` with its body stream counted as the server reads it: `done(bytes)` once, when the
- * stream ends, fails, or is cancelled (the client went away).
+ * stream ends, fails, or is cancelled (the client went away), or when `open`'s entry for it is
+ * called (the worker cuts it off: Deno.serve cancels no stream then).
  */
-export function countedBody(response: Response, done: (bytes: number) => void): Response {
+export function countedBody(
+  response: Response,
+  done: (bytes: number) => void,
+  open: Set<() => void>,
+): Response {
   const reader = response.body!.getReader();
   let bytes = 0;
   let ended = false;
   const end = () => {
     if (ended) return;
     ended = true;
+    open.delete(end);
     done(bytes);
   };
+  open.add(end);
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
