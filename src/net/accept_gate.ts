@@ -88,6 +88,11 @@ const FD_RESUME = 2 * FD_SPARE;
 // ...or once the process is back within this many of what it held idle: an idle worker may hold
 // more than limit - FD_RESUME itself (Deno's gthread threads: docs/architecture.md, "Accepting").
 const FD_OVER_IDLE = FD_SPARE / 2;
+// fds are counted (/proc/self/fd, ~50 µs) after a batch of accepts only once the idle fds and the
+// connections come within this many of the limit: far from it, a connection costs no count.
+const FD_NEAR = 4 * FD_SPARE;
+// While held for fds, they are counted again after this many connections closed.
+const FD_RECOUNT = FD_SPARE / 2;
 const WARN_EVERY_MS = 10_000;
 
 export class AcceptGate {
@@ -112,6 +117,12 @@ export class AcceptGate {
   #said = false;
   /** fds the process held when it last held no connection (at open(), then on ticks). */
   #idleFds = 0;
+  /** RLIMIT_NOFILE (known once open() resolved). */
+  #limit = Infinity;
+  /** A count of the fds after this batch of accepts is due (#afterAccepts). */
+  #counting = false;
+  /** Connections closed, while held for fds, since the fds were last counted. */
+  #freedSince = 0;
   #closed = false;
   readonly #errors: AcceptErrors;
 
@@ -123,7 +134,9 @@ export class AcceptGate {
 
   /** Starts accepting; rejects when the fd cannot be listened on. */
   open(): Promise<void> {
-    this.#idleFds = this.#options.fds.usage().open;
+    const { open, limit } = this.#options.fds.usage();
+    this.#idleFds = open;
+    this.#limit = limit;
     return this.#listen(true);
   }
 
@@ -147,22 +160,26 @@ export class AcceptGate {
     if (this.#holds.size === 0 && !this.#closed) this.#listen(false).catch(() => {});
   }
 
+  /**
+   * A connection of the worker closed: while held for fds, accepting starts again as soon as
+   * enough are free, not at the next tick (a client that closes after each response brings the
+   * next connection at once, and waited up to 750 ms per burst).
+   */
+  freed(): void {
+    if (!this.#holds.has("fds") || this.#closed) return;
+    const idle = this.#options.connections?.() === 0;
+    // Counted every few closes, not at each (~50 µs): Deno releases a closed socket's fd well
+    // before its close is seen here (all fds back while a third of the closes were).
+    if (!idle && ++this.#freedSince < FD_RECOUNT) return;
+    this.#resumeIfFree(idle);
+  }
+
   /** Called on the server's tick: notices a stalled accept loop and fds running out or back. */
   tick(now: number): void {
     if (this.#closed) return;
     const idle = this.#options.connections?.() === 0;
     if (this.#holds.has("fds")) {
-      const { open, limit } = this.#options.fds.usage();
-      if (idle || open <= this.#resumeAt(limit)) {
-        if (this.#said) {
-          this.#options.report(
-            "info",
-            `Accepting connections again (${open} of ${limit} fds open)`,
-          );
-        }
-        this.#said = false;
-        this.release("fds");
-      }
+      this.#resumeIfFree(idle);
       return;
     }
     if (this.#server === null) return;
@@ -176,20 +193,61 @@ export class AcceptGate {
     this.#waiting = 0;
     const { open, limit } = this.#options.fds.usage();
     if (open >= limit - FD_SPARE) {
-      if (this.#claimWarning(now)) {
-        this.#said = true;
-        this.#options.report(
-          "warning",
-          `Cannot accept connections: too many open files (${open} open, ulimit -n ${limit}); ` +
-            "accepting again once some close",
-        );
-      }
-      this.hold("fds");
+      this.#holdForFds(open, limit, now);
     } else {
       // Stalled with fds to spare (a runtime's accept loop gave up after an error): start afresh.
       this.#stop();
       this.#listen(false).catch(() => {});
     }
+  }
+
+  /**
+   * After a batch of accepts near the limit: fewer than FD_SPARE fds left, accepting stops now.
+   * Deno's accept loop stops for good at EMFILE without a word, so waiting for tick() to see
+   * it stalled left the worker idle for two ticks after every burst that filled its fds.
+   */
+  #afterAccepts(): void {
+    this.#counting = false;
+    if (this.#server === null || this.#closed) return;
+    const { open, limit } = this.#options.fds.usage();
+    if (open >= limit - FD_SPARE) return this.#holdForFds(open, limit, Date.now());
+    // The batch ended with connections still waiting: the runtime's loop stopped at EMFILE and
+    // fds closed since, or more just came. A fresh listener (~30 µs) accepts them either way.
+    if (this.#holds.size === 0 && this.#options.fds.readable(this.fd)) {
+      this.#stop();
+      this.#listen(false).catch(() => {});
+    }
+  }
+
+  /** Stops accepting for lack of fds; said at most once every WARN_EVERY_MS (per process). */
+  #holdForFds(open: number, limit: number, now: number): void {
+    if (this.#claimWarning(now)) {
+      this.#said = true;
+      this.#options.report(
+        "warning",
+        `Cannot accept connections: too many open files (${open} open, ulimit -n ${limit}); ` +
+          "accepting again once some close",
+      );
+    }
+    this.#freedSince = 0;
+    // Called outside any accept callback (a tick, after a batch): stopped at once, so that a
+    // release that comes before the next setImmediate still listens afresh.
+    this.#holds.add("fds");
+    this.#stop();
+  }
+
+  /** While held for fds: starts accepting again if the process is idle or has enough free. */
+  #resumeIfFree(idle: boolean): void {
+    const { open, limit } = this.#options.fds.usage();
+    if (!idle && open > this.#resumeAt(limit)) {
+      this.#freedSince = 0;
+      return;
+    }
+    if (this.#said) {
+      this.#options.report("info", `Accepting connections again (${open} of ${limit} fds open)`);
+    }
+    this.#said = false;
+    this.release("fds");
   }
 
   /**
@@ -242,6 +300,11 @@ export class AcceptGate {
     server.on("connection", (socket: Socket) => {
       this.#accepted++;
       this.#options.onConnection(socket);
+      if (!this.#counting && this.#nearLimit()) {
+        this.#counting = true;
+        // After the batch, not inside it (see hold()).
+        setImmediate(() => this.#afterAccepts());
+      }
     });
     return new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => {
@@ -267,6 +330,11 @@ export class AcceptGate {
       // is never shorter for long (again on "listening", for a runtime that listens later).
       this.#keepBacklog();
     });
+  }
+
+  /** Whether the fds held idle and the connections come near the limit (no syscall). */
+  #nearLimit(): boolean {
+    return this.#idleFds + (this.#options.connections?.() ?? 0) >= this.#limit - FD_NEAR;
   }
 
   /** Puts back the backlog node:net's listen may have lowered (AcceptGateOptions.backlog). */

@@ -29,8 +29,11 @@ export interface ConnectionShare {
   someoneHasFewer(kept: number, open: number): boolean;
 }
 
-/** What a gate must do for the admission: stop accepting for a reason, and start again. */
-export type Holdable = Pick<AcceptGate, "hold" | "release">;
+/**
+ * What a gate must do for the admission: stop accepting for a reason, and start again; and hear
+ * that a connection closed (a gate held for fds may start again then).
+ */
+export type Holdable = Pick<AcceptGate, "hold" | "release"> & Partial<Pick<AcceptGate, "freed">>;
 
 // Once over its share, a worker stops accepting for at least this long: the holds cost a
 // listen each, so they must not follow every connection that comes and goes.
@@ -140,6 +143,7 @@ export class Admission {
       this.#movedAt = Date.now();
     }
     this.#update();
+    for (const gate of this.#gates) gate.freed?.();
   }
 
   /**
