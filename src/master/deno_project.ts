@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.ts";
+import { parseJsonc } from "../jsonc.ts";
 
 /** What was found from the app's folder up; both unset for a bare script. */
 export interface DenoProject {
@@ -45,55 +46,11 @@ export function readDenoConfig(file: string): Record<string, unknown> {
   } catch (error) {
     throw new ConfigError(`${file}: Cannot read: ${(error as Error).message.split("\n")[0]}`);
   }
-  return parseJsonc(text, file);
-}
-
-/**
- * JSON with comments and trailing commas, as deno.jsonc allows. Comments and trailing commas
- * become spaces, so the positions in JSON.parse's message still point into the file.
- */
-export function parseJsonc(text: string, file: string): Record<string, unknown> {
-  const out = text.split("");
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
-      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++;
-    } else if (c === "/" && text[i + 1] === "/") {
-      for (; i < text.length && text[i] !== "\n"; i++) out[i] = " ";
-    } else if (c === "/" && text[i + 1] === "*") {
-      const end = text.indexOf("*/", i + 2);
-      const stop = end === -1 ? text.length : end + 2;
-      for (; i < stop; i++) if (text[i] !== "\n") out[i] = " ";
-      i--;
-    } else if (c === ",") {
-      let j = i + 1;
-      while (j < text.length && /\s/.test(out[j])) j++;
-      if (out[j] === "}" || out[j] === "]") out[i] = " ";
-    }
-  }
-  const plain = out.join("");
-  let value: unknown;
   try {
-    value = JSON.parse(plain);
+    return parseJsonc(text, file);
   } catch (error) {
-    throw new ConfigError(
-      `${file}${position(plain, error as Error)}: Cannot parse: ${
-        (error as Error).message.replace(/ in JSON at position \d+.*$/, "")
-      }`,
-    );
+    throw new ConfigError((error as Error).message);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ConfigError(`${file}: Cannot parse: expected an object`);
-  }
-  return value as Record<string, unknown>;
-}
-
-// ":LINE:COL" from V8's "... at position N"; JavaScriptCore's messages carry no position.
-function position(text: string, error: Error): string {
-  const m = /position (\d+)/.exec(error.message);
-  if (!m) return "";
-  const before = text.slice(0, Number(m[1])).split("\n");
-  return `:${before.length}:${before[before.length - 1].length + 1}`;
 }
 
 function isRelative(value: string): boolean {

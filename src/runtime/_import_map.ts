@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseJsonc } from "../jsonc.ts";
 
 type Imports = Record<string, string>;
 
@@ -28,33 +29,6 @@ export function findDenoConfig(dir: string): string | undefined {
     }
     if (dirname(at) === at) return undefined;
   }
-}
-
-/** JSON with comments and trailing commas (deno.jsonc) as plain JSON. */
-export function stripJsonc(text: string): string {
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
-      const start = i;
-      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++;
-      out += text.slice(start, i + 1);
-    } else if (c === "/" && text[i + 1] === "/") {
-      while (i < text.length && text[i] !== "\n") i++;
-      out += "\n";
-    } else if (c === "/" && text[i + 1] === "*") {
-      const end = text.indexOf("*/", i + 2);
-      // Keep the newlines, so that JSON.parse's positions still point at the right line.
-      out += text.slice(i, end < 0 ? text.length : end + 2).replace(/[^\n]/g, " ");
-      i = end < 0 ? text.length : end + 1;
-    } else if (c === ",") {
-      const rest = /^,(\s*(?:\/\/[^\n]*\n\s*|\/\*[\s\S]*?\*\/\s*)*)[}\]]/.exec(text.slice(i));
-      out += rest ? " " : c;
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 // A target or scope key written relative to the map file, or as a file URL, becomes a path.
@@ -85,15 +59,7 @@ export function parseFile(file: string): Record<string, unknown> {
   } catch (error) {
     throw new Error(`Cannot read ${file}: ${(error as Error).message}`);
   }
-  try {
-    const value = JSON.parse(stripJsonc(text));
-    if (value === null || typeof value !== "object" || Array.isArray(value)) {
-      throw new Error("expected an object");
-    }
-    return value;
-  } catch (error) {
-    throw new Error(`Cannot read ${file}: ${(error as Error).message}`);
-  }
+  return parseJsonc(text, file);
 }
 
 /**

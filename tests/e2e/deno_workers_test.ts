@@ -151,8 +151,8 @@ for (const target of DENO_TARGETS) {
       assertOneLineError(
         result,
         1,
-        // V8 says where (the source launcher); JavaScriptCore (the binary) does not.
-        new RegExp(`^Error: ${dir.path}/deno\\.json(:4:3)?: Cannot parse: .+$`),
+        // Where, under V8 (the source launcher) and JavaScriptCore (the binary) alike.
+        new RegExp(`^Error: ${dir.path}/deno\\.json:3:19: Cannot parse: .+$`),
       );
     } finally {
       dir.remove();
