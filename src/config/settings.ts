@@ -200,7 +200,7 @@ export const SETTINGS = [
     metavar: "PATH",
     type: string("the path of a Deno executable"),
     default: "",
-    defaultDoc: "$DENO, else `deno` on $PATH, else the Deno running appserve",
+    defaultDoc: "$DENO, else deno on $PATH, else the Deno running appserve",
     doc: "The Deno executable that runs Deno workers (Deno 2.8.0 or newer).",
     path: true,
   },
