@@ -30,7 +30,9 @@ export function resolveModulePath(path: string, cwd: string): string {
       if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
     }
   }
-  throw new AppLoadError(`Cannot find module "${path}" (looked in ${cwd})`);
+  // A relative PATH was looked for from `cwd`; an absolute one is its own place.
+  const where = isAbsolute(path) ? "no such file" : `looked in ${cwd}`;
+  throw new AppLoadError(`Cannot find module "${path}" (${where})`);
 }
 
 function kindOf(value: unknown): string {
