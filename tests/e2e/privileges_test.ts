@@ -356,6 +356,29 @@ e2e("a TLS key the user cannot read is a one-line error before any worker starts
   }
 });
 
+e2e("an app module the user cannot read: the worker says so in one line, exit 4", async (t) => {
+  const user = createUser();
+  const dir = tempDir();
+  try {
+    chmodSync(dir.path, 0o755);
+    const app = join(dir.path, "app.ts");
+    writeFileSync(app, "export default { fetch: () => new Response('x') };\n", { mode: 0o600 });
+    const result = await run(withCache(t, dir.path), ["-u", user.name, "-b", "127.0.0.1:0", app]);
+    assert.equal(result.code, 4, result.stderr);
+    assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    // Not Bun's "SyntaxError: EACCES reading" nor Deno's two lines of its core.
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `\\[ERROR\\] Cannot read ${app}: permission denied \\(uid ${user.uid}\\)\n`,
+      ),
+    );
+  } finally {
+    dir.remove();
+    user.remove();
+  }
+});
+
 /** A root-owned 0755 folder for the logs and one for the pidfile and a unix socket. */
 function rootFolders(dir: string) {
   chmodSync(dir, 0o755);
