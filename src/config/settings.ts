@@ -524,7 +524,8 @@ export const SETTINGS = [
     type: string("a group name or gid"),
     default: "",
     doc: "Run as this group (name or gid); defaults to the user's primary group when --user " +
-      "is set (gunicorn keeps the starting group). Unknown groups are a start-up error.",
+      "is set (gunicorn keeps the starting group). Unknown groups are a start-up error, and so " +
+      "is a --user uid without an /etc/passwd entry (no primary group) when this is unset.",
   },
   {
     name: "initgroups",

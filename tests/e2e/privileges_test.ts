@@ -307,6 +307,11 @@ e2e("unknown user or group, and -u without root, are one-line errors (exit 1)", 
         [t, ["-u", "no-such-user-here"], /^Error: No such user: "no-such-user-here"$/],
         [t, ["-g", "no-such-group-here"], /^Error: No such group: "no-such-group-here"$/],
         [
+          t,
+          ["-u", "61239"],
+          /^Error: User 61239 has no \/etc\/passwd entry, so no primary group: name one with --group \(the workers would otherwise keep group root\)$/,
+        ],
+        [
           asNobody(t, dir.path),
           ["-u", "root"],
           /^Error: Cannot switch to user root \(uid 0\), group root \(gid 0\): appserve is not running as root$/,
