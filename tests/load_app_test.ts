@@ -19,6 +19,18 @@ Deno.test("resolveModulePath() finds mod as mod.ts", () => {
   assert.equal(resolveModulePath("shapes", APPS), join(APPS, "shapes.ts"));
 });
 
+Deno.test("resolveModulePath(): a missing module says where it was looked for", () => {
+  assert.throws(
+    () => resolveModulePath("nope", APPS),
+    new RegExp(`^AppLoadError: Cannot find module "nope" \\(looked in ${APPS}\\)$`),
+  );
+  // An absolute path was looked for nowhere else than where it says.
+  assert.throws(
+    () => resolveModulePath("/nonexist/app.ts", APPS),
+    /^AppLoadError: Cannot find module "\/nonexist\/app\.ts" \(no such file\)$/,
+  );
+});
+
 Deno.test("loadApp() accepts each app shape and spec form", async () => {
   assert.match(await body("pid_app"), /^hello pid/);
   assert.match(await body("shapes:app"), /^named app/);

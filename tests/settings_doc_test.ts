@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { isWired } from "../src/config/settings_doc.ts";
+import { defaultText, isWired } from "../src/config/settings_doc.ts";
 import { renderHelp } from "../src/cli/help.ts";
 import { renderSettingsFile } from "../src/config/settings_doc.ts";
 import { SETTINGS, type SettingSpec } from "../src/config/settings.ts";
@@ -26,5 +26,11 @@ Deno.test("VERSION matches package.json and deno.json", async () => {
   const { VERSION } = await import("../src/version.ts");
   for (const file of ["package.json", "deno.json"]) {
     assert.equal(JSON.parse(readFileSync(join(ROOT, file), "utf8")).version, VERSION, file);
+  }
+});
+
+Deno.test("each setting's default reads as one code span: no backtick inside it", () => {
+  for (const spec of SETTINGS as readonly SettingSpec[]) {
+    assert.ok(!defaultText(spec).includes("`"), `${spec.name}: ${defaultText(spec)}`);
   }
 });

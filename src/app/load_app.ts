@@ -1,7 +1,8 @@
 // Imports the user's module inside a worker and turns what it exports into a
 // fetch handler, with errors that say what was found instead.
 
-import { existsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
+import process from "node:process";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { AppLoadError } from "../errors.ts";
@@ -27,10 +28,23 @@ export function resolveModulePath(path: string, cwd: string): string {
   for (const base of bases) {
     const full = isAbsolute(base) ? base : resolve(cwd, base);
     for (const candidate of [full, ...EXTENSIONS.map((e) => full + e)]) {
-      if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+      if (existsSync(candidate) && statSync(candidate).isFile()) return readable(candidate);
     }
   }
-  throw new AppLoadError(`Cannot find module "${path}" (looked in ${cwd})`);
+  // A relative PATH was looked for from `cwd`; an absolute one is its own place.
+  const where = isAbsolute(path) ? "no such file" : `looked in ${cwd}`;
+  throw new AppLoadError(`Cannot find module "${path}" (${where})`);
+}
+
+// Found but not readable by this process (a worker under --user): said as such in one line, not
+// as the runtime's own words (Bun: "SyntaxError: EACCES reading"; Deno: two lines of its core).
+function readable(file: string): string {
+  try {
+    accessSync(file, constants.R_OK);
+  } catch {
+    throw new AppLoadError(`Cannot read ${file}: permission denied (uid ${process.getuid?.()})`);
+  }
+  return file;
 }
 
 function kindOf(value: unknown): string {

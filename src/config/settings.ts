@@ -200,7 +200,7 @@ export const SETTINGS = [
     metavar: "PATH",
     type: string("the path of a Deno executable"),
     default: "",
-    defaultDoc: "$DENO, else `deno` on $PATH, else the Deno running appserve",
+    defaultDoc: "$DENO, else deno on $PATH, else the Deno running appserve",
     doc: "The Deno executable that runs Deno workers (Deno 2.8.0 or newer).",
     path: true,
   },
@@ -524,7 +524,8 @@ export const SETTINGS = [
     type: string("a group name or gid"),
     default: "",
     doc: "Run as this group (name or gid); defaults to the user's primary group when --user " +
-      "is set (gunicorn keeps the starting group). Unknown groups are a start-up error.",
+      "is set (gunicorn keeps the starting group). Unknown groups are a start-up error, and so " +
+      "is a --user uid without an /etc/passwd entry (no primary group) when this is unset.",
   },
   {
     name: "initgroups",

@@ -36,8 +36,8 @@ const NUMERIC = /^\d+$/;
 /**
  * Resolves --user/--group (names from /etc/passwd and /etc/group, or numbers) into an Identity,
  * or null when neither is set. Without --group the user's primary group is used (gunicorn would
- * keep the starting group, root's). Throws ConfigError for an unknown name, and when the process
- * cannot switch because it is not root.
+ * keep the starting group, root's). Throws ConfigError for an unknown name, a uid without a
+ * passwd entry and no --group, and when the process cannot switch because it is not root.
  */
 export function resolveIdentity(
   config: Pick<Config, "user" | "group" | "initgroups">,
@@ -58,6 +58,13 @@ export function resolveIdentity(
     uid = entry ? Number(entry[2]) : Number(config.user);
     userName = entry ? entry[0] : config.user;
     if (entry) gid = Number(entry[3]);
+    // A uid of no /etc/passwd entry has no primary group: the workers would keep root's.
+    else if (!config.group && gid0 === 0) {
+      throw new ConfigError(
+        `User ${config.user} has no /etc/passwd entry, so no primary group: name one with ` +
+          "--group (the workers would otherwise keep group root)",
+      );
+    }
   }
   // Without --group, the user's primary group (or the current one), named when /etc/group has it.
   const group = lookupGroup(config.group || String(gid));

@@ -75,7 +75,7 @@ export class WorkerSet {
     const { config, runtime, listeners } = o;
     const boot = { config, reusePort: o.reusePort, age: o.age };
     const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
-    const env = { ...process.env, ...tmp, ...rawEnv(config.raw_env) };
+    const env = { ...process.env, ...tmp, ...plainOutput(config), ...rawEnv(config.raw_env) };
     const slots = this.#slots;
     const slot = slots?.take() ?? -1;
     const scoreboard = slots && slot >= 0 ? { fd: slots.fd, slot } : undefined;
@@ -239,4 +239,14 @@ export class WorkerSet {
   healthy(wanted: number, timeout: number): boolean {
     return healthy(this.all(), wanted, timeout);
   }
+}
+
+/**
+ * The runtime's own reports (Deno's uncaught errors and warnings, its refusals) in colour only on
+ * a terminal: not into a log file, journald, or the error log --capture-output takes them to.
+ * An operator's own NO_COLOR or FORCE_COLOR (or -e) decides instead.
+ */
+function plainOutput(config: Config): Record<string, string> {
+  if (process.env.NO_COLOR !== undefined || process.env.FORCE_COLOR !== undefined) return {};
+  return process.stderr.isTTY && !config.capture_output ? {} : { NO_COLOR: "1" };
 }

@@ -210,6 +210,8 @@ for (const target of DENO_TARGETS) {
       const refusals = result.stderr.match(/Unsupported 'jsx' compiler option value 'bogus'/g);
       assert.ok(refusals && refusals.length <= 2, result.stderr);
       assert.ok(result.stderr.match(/exited with code 1/g)!.length <= 2, result.stderr);
+      // Deno's words without its colours: stderr is no terminal here, as a log file is not.
+      assert.ok(!result.stderr.includes("\x1b["), result.stderr);
     } finally {
       dir.remove();
     }

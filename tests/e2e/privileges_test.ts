@@ -307,6 +307,11 @@ e2e("unknown user or group, and -u without root, are one-line errors (exit 1)", 
         [t, ["-u", "no-such-user-here"], /^Error: No such user: "no-such-user-here"$/],
         [t, ["-g", "no-such-group-here"], /^Error: No such group: "no-such-group-here"$/],
         [
+          t,
+          ["-u", "61239"],
+          /^Error: User 61239 has no \/etc\/passwd entry, so no primary group: name one with --group \(the workers would otherwise keep group root\)$/,
+        ],
+        [
           asNobody(t, dir.path),
           ["-u", "root"],
           /^Error: Cannot switch to user root \(uid 0\), group root \(gid 0\): appserve is not running as root$/,
@@ -349,6 +354,29 @@ e2e("a TLS key the user cannot read is a one-line error before any worker starts
     assert.match(
       result.stderr.trim(),
       /^Error: Cannot read keyfile ".*server\.key": permission denied$/,
+    );
+  } finally {
+    dir.remove();
+    user.remove();
+  }
+});
+
+e2e("an app module the user cannot read: the worker says so in one line, exit 4", async (t) => {
+  const user = createUser();
+  const dir = tempDir();
+  try {
+    chmodSync(dir.path, 0o755);
+    const app = join(dir.path, "app.ts");
+    writeFileSync(app, "export default { fetch: () => new Response('x') };\n", { mode: 0o600 });
+    const result = await run(withCache(t, dir.path), ["-u", user.name, "-b", "127.0.0.1:0", app]);
+    assert.equal(result.code, 4, result.stderr);
+    assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    // Not Bun's "SyntaxError: EACCES reading" nor Deno's two lines of its core.
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `\\[ERROR\\] Cannot read ${app}: permission denied \\(uid ${user.uid}\\)\n`,
+      ),
     );
   } finally {
     dir.remove();
