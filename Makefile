@@ -28,6 +28,9 @@ $(DENO_BUNDLE) &: node_modules/.installed $(SOURCES) deno.json
 LIVE_ENV := --define process.env.NODE_ENV=globalThis.process.env.NODE_ENV \
   --define process.env.BUN_ENV=globalThis.process.env.BUN_ENV
 
+# The build a binary says in --version: the commit it was built from, "-dirty" with changes.
+BUILD_ID := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+
 # The binary embeds the bundle as .txt files, which Bun's file loader keeps byte for byte.
 dist/appserve: node_modules/.installed $(SOURCES) $(DENO_BUNDLE) Makefile
 	@mkdir -p dist/embed
@@ -35,6 +38,7 @@ dist/appserve: node_modules/.installed $(SOURCES) $(DENO_BUNDLE) Makefile
 	$(BUN) build --compile --compile-autoload-package-json --compile-autoload-tsconfig \
 	  --no-compile-autoload-dotenv --no-compile-autoload-bunfig --minify-syntax --bytecode --format esm \
 	  --loader .txt:file --asset-naming '[name].[ext]' --compile-exec-argv='$(LIVE_ENV)' \
+	  --define 'APPSERVE_BUILD="$(BUILD_ID)"' \
 	  src/cli/main.ts workers/process_entry.ts workers/thread_entry.ts \
 	  $(patsubst dist/deno/%,dist/embed/%.txt,$(DENO_BUNDLE)) --outfile dist/appserve
 

@@ -33,7 +33,7 @@ import { PARENT_ENV } from "../master/reexec.ts";
 import { detectRuntime } from "../runtime/mod.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
-import { VERSION } from "../version.ts";
+import { BUILD, VERSION } from "../version.ts";
 import { ExitCode } from "../exit_codes.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import {
@@ -309,7 +309,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   const resolved = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
   report.useConfig(resolved.config);
   if (resolved.actions.has("version")) {
-    process.stdout.write(`appserve ${VERSION} (${runtime.name} ${runtime.version})\n`);
+    const build = BUILD ? `, build ${BUILD}` : "";
+    process.stdout.write(`appserve ${VERSION} (${runtime.name} ${runtime.version}${build})\n`);
     return ExitCode.OK;
   }
   // As gunicorn's: print, then check as --check-config does (paths absolute from here, before

@@ -14,7 +14,12 @@ Deno.test("[binary] --version names the version and the runtime inside, with an 
   assert.equal(result.code, 0, result.stderr);
   assert.match(
     result.stdout,
-    new RegExp(`^appserve ${VERSION.replaceAll(".", "\\.")} \\(bun \\d+\\.\\d+\\.\\d+\\)\\n$`),
+    // The build tells two binaries of one version apart: the commit, "-dirty" with changes.
+    new RegExp(
+      `^appserve ${
+        VERSION.replaceAll(".", "\\.")
+      } \\(bun \\d+\\.\\d+\\.\\d+, build [0-9a-f]{12}(-dirty)?\\)\\n$`,
+    ),
   );
 });
 
