@@ -29,7 +29,7 @@ LIVE_ENV := --define process.env.NODE_ENV=globalThis.process.env.NODE_ENV \
   --define process.env.BUN_ENV=globalThis.process.env.BUN_ENV
 
 # The build a binary says in --version: the commit it was built from, "-dirty" with changes.
-BUILD_ID := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+BUILD_ID := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD -- 2>/dev/null && echo -dirty)
 
 # The binary embeds the bundle as .txt files, which Bun's file loader keeps byte for byte.
 dist/appserve: node_modules/.installed $(SOURCES) $(DENO_BUNDLE) Makefile

@@ -18,7 +18,7 @@ Deno.test("[binary] --version names the version and the runtime inside, with an 
     new RegExp(
       `^appserve ${
         VERSION.replaceAll(".", "\\.")
-      } \\(bun \\d+\\.\\d+\\.\\d+, build [0-9a-f]{12}(-dirty)?\\)\\n$`,
+      } \\(bun \\d+\\.\\d+\\.\\d+, build ([0-9a-f]{12}|unknown)(-dirty)?\\)\\n$`,
     ),
   );
 });
