@@ -187,17 +187,20 @@ function ownPrivateDir(dir: string, uid: number): void {
   }
 }
 
-/** Writes `bytes` to `dir/name` under a temporary name and renames it into place. */
+/**
+ * Writes `bytes` to `dir/name` under a temporary name and renames it into place. A failed write
+ * (a full disk) or rename removes the temporary file: each retry would leave one more.
+ */
 function writeAtomically(dir: string, name: string, bytes: Uint8Array): void {
   const temp = join(dir, `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   const fd = openSync(temp, "wx", 0o644);
   try {
-    for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
+    try {
+      for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, join(dir, name));
   } catch (error) {
     rmSync(temp, { force: true });
@@ -205,23 +208,30 @@ function writeAtomically(dir: string, name: string, bytes: Uint8Array): void {
   }
 }
 
-function hashOf(file: string): string | undefined {
+// The file's hash; "missing" when there is none, or why it cannot be read (a chmod 000 file).
+function hashOf(file: string): { hash: string } | { unreadable: string } | "missing" {
   try {
-    return sha256(readFileSync(file));
-  } catch {
-    return undefined;
+    return { hash: sha256(readFileSync(file)) };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? "missing" : { unreadable: code ?? (error as Error).message };
   }
 }
 
-/** Makes `dir/name` hold exactly `bytes`; says so when a different file was there. */
+/** Makes `dir/name` hold exactly `bytes`; says so when a different or unreadable file was there. */
 export function placeFile(dir: string, name: string, bytes: Uint8Array, notes: string[]): void {
   const want = sha256(bytes);
   const file = join(dir, name);
   const had = hashOf(file);
-  if (had === want) return;
+  if (typeof had === "object" && "hash" in had && had.hash === want) return;
   writeAtomically(dir, name, bytes);
-  if (hashOf(file) !== want) throw new Error(`${file} does not read back as written`);
-  if (had !== undefined) notes.push(`${file} was damaged (its hash differed): written again`);
+  const now = hashOf(file);
+  if (typeof now !== "object" || !("hash" in now) || now.hash !== want) {
+    throw new Error(`${file} does not read back as written`);
+  }
+  if (had === "missing") return;
+  const why = "hash" in had ? "its hash differed" : `unreadable: ${had.unreadable}`;
+  notes.push(`${file} was damaged (${why}): written again`);
 }
 
 /** Installs the files into `<cache>/appserve/<version>-<hash>/` (or the temp fallback). */
