@@ -3,7 +3,8 @@
 // appserve's. `make` builds it into dist/deno/ (scripts/build_worker_bundle.ts) and the binary
 // embeds it; before Deno workers start, the master installs the files into a per-version cache
 // directory, written to a temporary name and renamed (two masters at once are safe) and checked
-// against their hashes every time (a damaged file is written again, never run).
+// against their hashes every time (a damaged file is written again, never run); before each
+// worker is spawned the master sees they are still there (a temp cleaner may empty the folder).
 
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -156,6 +157,8 @@ const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest(
 /** Where the bundle went, and what the master should say about it. */
 export interface InstalledBundle {
   dir: string;
+  /** Every file written there (the bundle's and the `alongside` ones), to see they are still. */
+  paths: string[];
   /** Warnings: the cache fell back to a temp dir, a damaged file was written again. */
   notes: string[];
 }
@@ -164,6 +167,11 @@ export interface InstallOptions {
   env: Record<string, string | undefined>;
   /** @default the effective uid */
   uid?: number;
+  /**
+   * Files that name the folder they are in (the import map names the shim by its path), written
+   * with the bundle's: a folder that cannot take them is fallen back from as for the bundle's.
+   */
+  alongside?: (dir: string) => Map<string, Uint8Array>;
 }
 
 /** The cache base, then a private temp dir: `$XDG_CACHE_HOME/appserve`, `/tmp/appserve-UID`. */
@@ -250,11 +258,12 @@ export function installBundle(
     try {
       if (candidate.private) ownPrivateDir(candidate.dir, uid);
       mkdirSync(dir, { recursive: true, mode: 0o755 });
-      for (const [name, bytes] of files) placeFile(dir, name, bytes, notes);
+      const all = [...files, ...options.alongside?.(dir) ?? []];
+      for (const [name, bytes] of all) placeFile(dir, name, bytes, notes);
       if (failures.length) {
         notes.unshift(`Cannot use ${failures[0]}; the Deno worker bundle is in ${dir}`);
       }
-      return { dir, notes };
+      return { dir, paths: all.map(([name]) => join(dir, name)), notes };
     } catch (error) {
       failures.push(`${candidate.dir}: ${(error as Error).message.split("\n")[0]}`);
     }
