@@ -3,7 +3,8 @@
 // appserve's. `make` builds it into dist/deno/ (scripts/build_worker_bundle.ts) and the binary
 // embeds it; before Deno workers start, the master installs the files into a per-version cache
 // directory, written to a temporary name and renamed (two masters at once are safe) and checked
-// against their hashes every time (a damaged file is written again, never run).
+// against their hashes every time (a damaged file is written again, never run); before each
+// worker is spawned the master sees they are still there (a temp cleaner may empty the folder).
 
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -156,6 +157,8 @@ const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest(
 /** Where the bundle went, and what the master should say about it. */
 export interface InstalledBundle {
   dir: string;
+  /** Every file written there (the bundle's and the `alongside` ones), to see they are still. */
+  paths: string[];
   /** Warnings: the cache fell back to a temp dir, a damaged file was written again. */
   notes: string[];
 }
@@ -164,6 +167,11 @@ export interface InstallOptions {
   env: Record<string, string | undefined>;
   /** @default the effective uid */
   uid?: number;
+  /**
+   * Files that name the folder they are in (the import map names the shim by its path), written
+   * with the bundle's: a folder that cannot take them is fallen back from as for the bundle's.
+   */
+  alongside?: (dir: string) => Map<string, Uint8Array>;
 }
 
 /** The cache base, then a private temp dir: `$XDG_CACHE_HOME/appserve`, `/tmp/appserve-UID`. */
@@ -187,17 +195,20 @@ function ownPrivateDir(dir: string, uid: number): void {
   }
 }
 
-/** Writes `bytes` to `dir/name` under a temporary name and renames it into place. */
+/**
+ * Writes `bytes` to `dir/name` under a temporary name and renames it into place. A failed write
+ * (a full disk) or rename removes the temporary file: each retry would leave one more.
+ */
 function writeAtomically(dir: string, name: string, bytes: Uint8Array): void {
   const temp = join(dir, `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   const fd = openSync(temp, "wx", 0o644);
   try {
-    for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
+    try {
+      for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, join(dir, name));
   } catch (error) {
     rmSync(temp, { force: true });
@@ -205,23 +216,30 @@ function writeAtomically(dir: string, name: string, bytes: Uint8Array): void {
   }
 }
 
-function hashOf(file: string): string | undefined {
+// The file's hash; "missing" when there is none, or why it cannot be read (a chmod 000 file).
+function hashOf(file: string): { hash: string } | { unreadable: string } | "missing" {
   try {
-    return sha256(readFileSync(file));
-  } catch {
-    return undefined;
+    return { hash: sha256(readFileSync(file)) };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? "missing" : { unreadable: code ?? (error as Error).message };
   }
 }
 
-/** Makes `dir/name` hold exactly `bytes`; says so when a different file was there. */
+/** Makes `dir/name` hold exactly `bytes`; says so when a different or unreadable file was there. */
 export function placeFile(dir: string, name: string, bytes: Uint8Array, notes: string[]): void {
   const want = sha256(bytes);
   const file = join(dir, name);
   const had = hashOf(file);
-  if (had === want) return;
+  if (typeof had === "object" && "hash" in had && had.hash === want) return;
   writeAtomically(dir, name, bytes);
-  if (hashOf(file) !== want) throw new Error(`${file} does not read back as written`);
-  if (had !== undefined) notes.push(`${file} was damaged (its hash differed): written again`);
+  const now = hashOf(file);
+  if (typeof now !== "object" || !("hash" in now) || now.hash !== want) {
+    throw new Error(`${file} does not read back as written`);
+  }
+  if (had === "missing") return;
+  const why = "hash" in had ? "its hash differed" : `unreadable: ${had.unreadable}`;
+  notes.push(`${file} was damaged (${why}): written again`);
 }
 
 /** Installs the files into `<cache>/appserve/<version>-<hash>/` (or the temp fallback). */
@@ -240,11 +258,12 @@ export function installBundle(
     try {
       if (candidate.private) ownPrivateDir(candidate.dir, uid);
       mkdirSync(dir, { recursive: true, mode: 0o755 });
-      for (const [name, bytes] of files) placeFile(dir, name, bytes, notes);
+      const all = [...files, ...options.alongside?.(dir) ?? []];
+      for (const [name, bytes] of all) placeFile(dir, name, bytes, notes);
       if (failures.length) {
         notes.unshift(`Cannot use ${failures[0]}; the Deno worker bundle is in ${dir}`);
       }
-      return { dir, notes };
+      return { dir, paths: all.map(([name]) => join(dir, name)), notes };
     } catch (error) {
       failures.push(`${candidate.dir}: ${(error as Error).message.split("\n")[0]}`);
     }

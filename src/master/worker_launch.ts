@@ -4,18 +4,19 @@
 // the bundle is written by, and readable for, the user the workers run as.
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { shellSplit } from "../config/_shell_split.ts";
 import type { Config } from "../config/settings.ts";
-import { ConfigError } from "../errors.ts";
+import { AppserveError, ConfigError } from "../errors.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { denoImportMap, type DenoProject, findDenoProject } from "./deno_project.ts";
 import {
   buildBundle,
   bundleBytes,
   installBundle,
-  placeFile,
+  type InstalledBundle,
   SOURCE_BUNDLE_DIR,
   sourceBundleStale,
 } from "./worker_bundle.ts";
@@ -87,7 +88,16 @@ export interface WorkerLaunch {
   command: SelfCommand;
   info: string[];
   warnings: string[];
+  /**
+   * Deno workers: sees that the installed bundle is still there before a worker is spawned, and
+   * writes it again when a file is gone (a temp cleaner emptied /tmp/appserve-UID): the WARNINGs
+   * to say then. Throws an AppserveError, one line, when it cannot.
+   */
+  restore?(): Promise<string[]>;
 }
+
+/** Stands for the shim's URL in the import map until its folder is known. */
+const SHIM_HERE = "appserve:shim";
 
 /** Prepares the worker command: for Deno, the bundle in the cache and the project's import map. */
 export async function launchWorkers(
@@ -110,20 +120,25 @@ export async function launchWorkers(
       buildBundle(chosen.runtime.path, SOURCE_BUNDLE_DIR);
     }
   }
-  const installed = installBundle(await bundleBytes(runtime), { env });
+  // The map is read once: a worker whose files are written again loads what its siblings load.
+  const map = denoImportMap(chosen.project, SHIM_HERE);
+  const mapFile = (dir: string) => {
+    const shim = pathToFileURL(join(dir, "appserve_shim.js")).href;
+    const imports = { ...map.imports, ...map.imports.appserve === SHIM_HERE && { appserve: shim } };
+    const bytes = new TextEncoder().encode(JSON.stringify({ ...map, imports }, null, 2) + "\n");
+    const name = `import_map-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}.json`;
+    return new Map([[name, bytes]]);
+  };
+  const install = async () =>
+    installBundle(await bundleBytes(runtime), { env, alongside: mapFile });
+  let installed = await install();
   launch.warnings.push(...installed.notes);
-  const shim = pathToFileURL(join(installed.dir, "appserve_shim.js")).href;
-  const map = new TextEncoder().encode(
-    JSON.stringify(denoImportMap(chosen.project, shim), null, 2) + "\n",
-  );
-  const mapName = `import_map-${createHash("sha256").update(map).digest("hex").slice(0, 16)}.json`;
-  placeFile(installed.dir, mapName, map, launch.warnings);
   const { project } = chosen;
   // Without a deno.json, a package.json project resolves bare imports from its node_modules.
   const projectArgs = project.config
     ? ["--config", project.config]
     : ["--no-config", ...(project.packageJson ? ["--node-modules-dir=manual"] : [])];
-  launch.command = {
+  const command = (bundle: InstalledBundle): SelfCommand => ({
     command: chosen.runtime.path,
     args: [
       "run",
@@ -135,9 +150,31 @@ export async function launchWorkers(
       ...shellSplit(config.deno_flags),
       ...projectArgs,
       "--import-map",
-      join(installed.dir, mapName),
-      join(installed.dir, "process_entry.js"),
+      join(bundle.dir, [...mapFile(bundle.dir).keys()][0]),
+      join(bundle.dir, "process_entry.js"),
     ],
+  });
+  launch.command = command(installed);
+  launch.restore = async () => {
+    // A few stats: nothing next to a spawn (docs/architecture.md).
+    const gone = installed.paths.filter((path) => !existsSync(path));
+    if (!gone.length) return [];
+    try {
+      installed = await install();
+    } catch (error) {
+      throw new AppserveError(
+        `The Deno worker bundle in ${dirname(gone[0])} is gone: ` +
+          (error as Error).message.split("\n")[0],
+        1,
+      );
+    }
+    launch.command = command(installed);
+    const moved = installed.dir === dirname(gone[0]) ? "" : ` to ${installed.dir}`;
+    return [
+      `${gone.length} of the ${installed.paths.length} files of the Deno worker bundle in ` +
+      `${dirname(gone[0])} were gone (a cleaner of temporary files?): written again${moved}`,
+      ...installed.notes,
+    ];
   };
   return launch;
 }

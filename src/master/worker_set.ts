@@ -39,7 +39,7 @@ export interface SpawnOptions {
   generation: number;
   onMessage(worker: WorkerHandle, message: ToMaster): void;
   onExit(worker: WorkerHandle, code: number | null, signal: string | null): void;
-  /** A line about the worker's channel (a malformed message). */
+  /** A line about the worker's channel (a malformed message), or its files written again. */
   warn(line: string): void;
 }
 
@@ -73,6 +73,8 @@ export class WorkerSet {
    */
   async spawn(o: SpawnOptions): Promise<WorkerHandle> {
     const { config, runtime, listeners } = o;
+    // A Deno worker's bundle emptied away by a temp cleaner is written again first.
+    for (const line of await o.launch.restore?.() ?? []) o.warn(line);
     const boot = { config, reusePort: o.reusePort, age: o.age };
     const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
     const env = { ...process.env, ...tmp, ...plainOutput(config), ...rawEnv(config.raw_env) };

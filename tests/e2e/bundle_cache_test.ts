@@ -1,0 +1,174 @@
+// The Deno worker bundle's cache folder as an operator's box treats it: emptied under a running
+// master (a temp cleaner), written by another user (root's --check-config), unreadable, on a full
+// disk. Each time the master writes the files again, falls back or says one line.
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { childPids } from "../_procs.ts";
+import {
+  asNobody,
+  assertOneLineError,
+  eventually,
+  FIXTURES,
+  get,
+  pidOf,
+  run,
+  start,
+  TARGETS,
+  tempDir,
+} from "../_helpers.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+const DENO_TARGETS = TARGETS.filter((t) => t.workers === "deno");
+const NOBODY = 65534;
+
+function test(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+}
+
+/** The one `<version>-<hash>` folder under `base`. */
+function bundleDir(base: string): string {
+  const [version] = readdirSync(base);
+  return join(base, version);
+}
+
+/** A Deno project of its own: deno.json maps a folder, so its import map is its own. */
+function denoProject(dir: string): string {
+  mkdirSync(join(dir, "lib"), { recursive: true });
+  writeFileSync(join(dir, "deno.json"), '{ "imports": { "lib/": "./lib/" } }\n');
+  writeFileSync(join(dir, "lib", "word.ts"), 'export const word = "mapped";\n');
+  writeFileSync(
+    join(dir, "app.ts"),
+    'import { word } from "lib/word.ts";\n' +
+      "export default { fetch: () => new Response(`${word} pid ${process.pid}`) };\n",
+  );
+  return join(dir, "app.ts");
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] the bundle's folder deleted under a running master: the next worker writes it again`, async () => {
+    const dir = tempDir();
+    try {
+      const cache = join(dir.path, "cache");
+      const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP], {
+        env: { XDG_CACHE_HOME: cache },
+      });
+      try {
+        const url = await server.allAnswering(2);
+        const bundle = bundleDir(join(cache, "appserve"));
+        rmSync(bundle, { recursive: true });
+        const [killed, kept] = childPids(server.pid);
+        process.kill(killed, "SIGKILL");
+        await eventually(() => {
+          const pids = childPids(server.pid);
+          return pids.length === 2 && !pids.includes(killed);
+        }, "a replacement worker");
+        const [replacement] = childPids(server.pid).filter((p) => p !== kept);
+        await eventually(
+          async () => pidOf(await get(url)) === replacement,
+          "the replacement serves",
+        );
+        assert.match(
+          server.stderr,
+          new RegExp(
+            `\\[WARNING\\] 4 of the 4 files of the Deno worker bundle in ${bundle} were gone ` +
+              "\\(a cleaner of temporary files\\?\\): written again\\n",
+          ),
+        );
+        assert.equal(server.all(/were gone/g).length, 1);
+        assert.ok(existsSync(join(bundle, "process_entry.js")));
+        assert.ok(childPids(server.pid).includes(kept));
+      } finally {
+        const result = await server.stop();
+        assert.equal(result.code, 0, result.stderr);
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test(`[${target.name}] a cache folder another user wrote: the bundle falls back to a temp folder of one's own`, async () => {
+    const dir = tempDir();
+    try {
+      const cache = join(dir.path, "cache");
+      const tmp = join(dir.path, "tmp");
+      mkdirSync(tmp, { mode: 0o777 });
+      chmodSync(tmp, 0o777);
+      // Root fills the cache first (the folder mode 0755, as its umask gives).
+      const asRoot = await run(target, ["--check-config", PID_APP], {
+        env: { XDG_CACHE_HOME: cache },
+      });
+      assert.equal(asRoot.code, 0, asRoot.stderr);
+      assert.equal(statSync(bundleDir(join(cache, "appserve"))).uid, 0);
+      const app = denoProject(join(dir.path, "project"));
+      const nobody = asNobody(target, dir.path);
+      const env = { XDG_CACHE_HOME: cache, TMPDIR: tmp };
+      const checked = await run(nobody, ["--check-config", app], { env });
+      assert.equal(checked.code, 0, checked.stderr);
+      assert.equal(checked.stdout, "configuration OK\n");
+      const started = () => start(nobody, ["-b", "127.0.0.1:0", app], { env });
+      let server = started();
+      const fallback = join(tmp, `appserve-${NOBODY}`);
+      try {
+        assert.match((await get(await server.ready())).body, /^mapped pid \d+$/);
+        assert.match(
+          server.stderr,
+          new RegExp(
+            `\\[WARNING\\] Cannot use ${cache}/appserve: .*EACCES.*; ` +
+              `the Deno worker bundle is in ${fallback}/`,
+          ),
+        );
+      } finally {
+        assert.equal((await server.stop()).code, 0, server.stderr);
+      }
+      // A file of it made unreadable is written again, and said as a damaged one is.
+      const file = join(bundleDir(fallback), "thread_entry.js");
+      chmodSync(file, 0o000);
+      server = started();
+      try {
+        await get(await server.ready());
+        assert.match(
+          server.stderr,
+          new RegExp(`\\[WARNING\\] ${file} was damaged \\(unreadable: EACCES\\): written again`),
+        );
+        assert.equal(statSync(file).mode & 0o777, 0o644);
+      } finally {
+        assert.equal((await server.stop()).code, 0, server.stderr);
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+test("[binary-deno] a full disk while the bundle is written: one line, exit 1, no temp file left", async () => {
+  const dir = tempDir();
+  const mount = join(dir.path, "full");
+  mkdirSync(mount);
+  // Room for process_entry.js (650 kB), not for thread_entry.js after it.
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount]);
+  try {
+    const target = DENO_TARGETS.find((t) => t.name === "binary-deno")!;
+    for (let i = 0; i < 2; i++) {
+      const result = await run(target, ["-b", "127.0.0.1:0", PID_APP], {
+        env: { XDG_CACHE_HOME: join(mount, "cache"), TMPDIR: mount },
+      });
+      assertOneLineError(result, 1, /^Error: Cannot write the Deno worker bundle to .+ENOSPC/);
+    }
+    const left = execFileSync("find", [mount, "-name", "*.tmp"], { encoding: "utf8" });
+    assert.equal(left, "");
+  } finally {
+    execFileSync("umount", [mount]);
+    dir.remove();
+  }
+});
