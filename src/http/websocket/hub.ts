@@ -201,15 +201,15 @@ export class WebSocketHub {
   nativeUpgraded(upgrade: WebSocketUpgrade, bytes: SessionBytes): void {
     this.#native.set(upgrade.response, { socket: upgrade.socket, bytes });
     const socket = upgrade.socket;
-    this.#nativeSockets.add(socket);
-    socket.addEventListener("close", () => {
-      this.#nativeSockets.delete(socket);
-      this.#checkEmpty();
+    // Counted once open: a socket whose 101 the app never returned never opens (nor closes).
+    socket.addEventListener("open", () => {
+      this.#nativeSockets.add(socket);
+      // Opened while the stop waits for the others' close handshakes: told at once.
+      if (this.#nativeAway) socket.close(1001, SHUTTING_DOWN);
     }, { once: true });
-    // Upgraded while the stop waits for the others' close handshakes: it is told at once.
-    if (this.#nativeAway) {
-      socket.addEventListener("open", () => socket.close(1001, SHUTTING_DOWN), { once: true });
-    }
+    socket.addEventListener("close", () => {
+      if (this.#nativeSockets.delete(socket)) this.#checkEmpty();
+    }, { once: true });
   }
 
   /**
@@ -221,9 +221,6 @@ export class WebSocketHub {
     this.#nativeAway = true;
     for (const socket of this.#nativeSockets) {
       if (socket.readyState === WebSocket.OPEN) socket.close(1001, SHUTTING_DOWN);
-      else if (socket.readyState === WebSocket.CONNECTING) {
-        socket.addEventListener("open", () => socket.close(1001, SHUTTING_DOWN), { once: true });
-      }
     }
     return this.#nativeSockets.size === 0
       ? Promise.resolve()
