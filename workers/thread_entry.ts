@@ -37,7 +37,7 @@ import { SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 import { answerClaimedRequests, answerUnadopted } from "../src/worker/thread_answers.ts";
 import { InflightTable } from "../src/ipc/inflight.ts";
 import { accessInflightFields } from "../src/ipc/inflight_fields.ts";
-import { logCutOff } from "../src/ipc/inflight_report.ts";
+import { logCutOff, logCutOffSessions } from "../src/ipc/inflight_report.ts";
 import {
   countDropped,
   countWebSockets,
@@ -81,6 +81,8 @@ interface Serving {
   inflight: InflightTable;
   /** What keeps it, and the requests past its entries. */
   watch: InflightWatch;
+  /** Its WebSocket sessions (they live on the thread that accepted their connection). */
+  websockets: WebSocketHub;
   where: string;
   /** Told to drain: it accepts no more, also on listeners still opening. */
   draining: boolean;
@@ -281,6 +283,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     own,
     inflight: table,
     watch: inflight,
+    websockets,
     where: `thread ${message.id} (pid:${process.pid})`,
     draining: false,
     proxyProtocol: config.proxy_protocol,
@@ -344,6 +347,10 @@ function adopt(message: Extract<ToThread, { t: "conn" }>): void {
   }
 }
 
+// The ends of WebSocket sessions cut or dropped come an event or two after their sockets closed;
+// under the process's wait for a flush (THREAD_FLUSH_MS).
+const SESSION_ENDS_MS = 300;
+
 // A hand-off crosses two message ports in milliseconds; one not here by then is not coming.
 const HANDOFF_WAIT_MS = 1000;
 
@@ -365,6 +372,7 @@ async function drain(graceMs: number): Promise<void> {
       // Those past the table the process answered are not told apart: then none is logged here.
       const overflow = elsewhere.has(-1) ? [] : s.watch.overflow();
       logCutOff(s.log, s.where, { requests: ours, more }, graceMs / 1000, overflow);
+      logCutOffSessions(s.log, s.where, graceMs / 1000, s.websockets);
     };
     const closeAll = () =>
       Promise.all(
@@ -381,6 +389,8 @@ async function drain(graceMs: number): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 5));
       await closeAll();
     }
+    // The sessions the cut ended: their close handlers and access lines, before the thread ends.
+    await s.websockets.settled(SESSION_ENDS_MS);
     await s.log.close();
   }
   post({ t: "drained" });
@@ -394,7 +404,14 @@ scope.onmessage = (event: MessageEvent<ToThread>) => {
   else if (message.t === "start") start(message);
   else if (message.t === "drain") drain(message.graceMs);
   else if (message.t === "flush") {
-    void (serving?.log.flushMetrics() ?? Promise.resolve()).then(() => post({ t: "flushed" }));
+    // The process exits without a drain: sessions are dropped (1006), each with its access line.
+    const dropped = (serving?.websockets.dropAll() ?? 0) > 0
+      ? serving!.websockets.settled(SESSION_ENDS_MS)
+      : Promise.resolve();
+    void dropped.then(() => {
+      serving?.log.flushAccess();
+      return serving?.log.flushMetrics();
+    }).then(() => post({ t: "flushed" }));
   } else if (message.t === "reopen") {
     serving?.log.reopen().catch((error) =>
       serving?.log.error(`Cannot reopen logs: ${firstLine(error)}`)

@@ -345,8 +345,9 @@ export const SETTINGS = [
     type: seconds(0),
     default: 120,
     doc: "Seconds a WebSocket may stay silent: the server pings it after half of that and " +
-      "closes it when no message or pong came in the whole time (120, the idleTimeout of Bun's server; " +
-      "0: never). Not a gunicorn setting.",
+      "closes it (1001) when no message or pong came in the whole time (120, the idleTimeout of " +
+      "Bun's server, whose own timing applies under --reuse-port on Bun workers; 0: never). Not a " +
+      "gunicorn setting.",
   },
   // Security
   {

@@ -144,6 +144,21 @@ export function logCutOff(
   logInflightAccess(log, [...inflight.requests, ...overflow], now);
 }
 
+/**
+ * The WARNING line of each WebSocket session still open when `graceSeconds` of graceful stop ran
+ * out (`sessions.openLines()`: the hub's words for them), led as a request's.
+ */
+export function logCutOffSessions(
+  log: Logger,
+  where: string,
+  graceSeconds: number,
+  sessions: { openLines(): string[] } | undefined,
+): void {
+  for (const line of sessions?.openLines() ?? []) {
+    log.warning(`${cutOffLead(where, graceSeconds)}: ${line}`);
+  }
+}
+
 /** How each line that names a request cut off at the graceful timeout begins. */
 export function cutOffLead(where: string, graceSeconds: number): string {
   return `Cut off at the graceful timeout (${graceSeconds} s) on ${where}`;

@@ -272,17 +272,33 @@ async function serveListeners(
         },
       },
     );
+    const cut = (ms: number, beforeCut?: () => void) => {
+      beforeCut?.();
+      // The native server names nothing it is still sending (the table names requests still
+      // in the app): said once per listener, so no cut goes unsaid.
+      const where = `${runtime.nativeServe().label} at ${address.host}:${address.port}`;
+      log.warning(`${cutOffLead(where, ms / 1000)}: what it had not finished sending`);
+      for (const end of streaming) end();
+      server.stopNow();
+    };
     servings.push({
-      stop: (ms, beforeCut) =>
-        withDeadline(server.shutdown(), ms, () => {
-          beforeCut?.();
-          // The native server names nothing it is still sending (the table names requests still
-          // in the app): said once per listener, so no cut goes unsaid.
-          const where = `${runtime.nativeServe().label} at ${address.host}:${address.port}`;
-          log.warning(`${cutOffLead(where, ms / 1000)}: what it had not finished sending`);
-          for (const end of streaming) end();
-          server.stopNow();
-        }),
+      stop: async (ms, beforeCut) => {
+        const end = performance.now() + ms;
+        // Deno.serve's sockets get 1001 from appserve and their close handshakes are waited for
+        // first: its shutdown() would drop them at once (none on Bun: its server says 1001).
+        let late = false;
+        await withDeadline(hub.nativeGoingAway(), ms, () => late = true);
+        if (late) {
+          // The handshakes did not all come: shutdown() drops what is left, now.
+          cut(ms, beforeCut);
+          return await withDeadline(server.shutdown(), 0, () => {});
+        }
+        await withDeadline(
+          server.shutdown(),
+          Math.max(0, end - performance.now()),
+          () => cut(ms, beforeCut),
+        );
+      },
     });
   }
   return servings;

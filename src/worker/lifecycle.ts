@@ -25,7 +25,7 @@ import { processTitle } from "../process_title.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Scoreboard } from "../ipc/scoreboard.ts";
 import { accessInflightFields } from "../ipc/inflight_fields.ts";
-import { logCutOff } from "../ipc/inflight_report.ts";
+import { logCutOff, logCutOffSessions } from "../ipc/inflight_report.ts";
 import {
   countDropped,
   countWebSockets,
@@ -51,6 +51,11 @@ export function beatInterval(timeoutSeconds: number): number {
   return timeoutSeconds > 0 ? Math.min(1000, Math.max(50, (timeoutSeconds * 1000) / 4)) : 1000;
 }
 const F_SETFD = 2;
+/**
+ * How long an exiting worker waits for the ends of the WebSocket sessions it cut or dropped: an
+ * event or two after their sockets closed; well under the 2 s a quick stop has before SIGKILL.
+ */
+const SESSION_ENDS_MS = 500;
 const FD_CLOEXEC = 1;
 
 /** max_requests + randint(0, max_requests_jitter), or Infinity when recycling is off. */
@@ -87,6 +92,7 @@ export class Worker {
   #requests = 0;
   #retiring = false;
   #draining = false;
+  #websockets: WebSocketHub | undefined;
 
   constructor(boot: WorkerBoot, { runtime, appserve }: WorkerOptions) {
     this.#boot = boot;
@@ -172,7 +178,7 @@ export class Worker {
     }
     const Class = workerClass(this.#config);
     // Before any app code is imported (gthread's threads install their own).
-    const websockets = webSocketHub(this.#config, this.#log);
+    const websockets = this.#websockets = webSocketHub(this.#config, this.#log);
     installWebSockets(this.#runtime, { hub: websockets, config: this.#config, log: this.#log });
     // Responses go through appserve's writer on the shared socket; under --reuse-port, an
     // access line counts their bodies (native_body_bytes.ts).
@@ -311,26 +317,37 @@ export class Worker {
     // What is still in flight at the deadline is cut off: named first, once, whichever of the
     // worker's servers cuts first.
     let said = false;
+    const where = `worker (pid:${process.pid})`;
     const drained = this.#class?.drain(this.#config.graceful_timeout * 1000, () => {
-      if (said || !this.#board) return;
+      if (said) return;
       said = true;
-      const table = this.#board.inflight(this.#boot.scoreboard!.slot);
-      logCutOff(
-        this.#log,
-        `worker (pid:${process.pid})`,
-        table.read(),
-        this.#config.graceful_timeout,
-        this.#inflight?.overflow(),
-      );
+      if (this.#board) {
+        const table = this.#board.inflight(this.#boot.scoreboard!.slot);
+        logCutOff(
+          this.#log,
+          where,
+          table.read(),
+          this.#config.graceful_timeout,
+          this.#inflight?.overflow(),
+        );
+      }
+      // WebSocket sessions are no requests in flight: the hub names them (their access lines
+      // come as each one's end is recorded).
+      logCutOffSessions(this.#log, where, this.#config.graceful_timeout, this.#websockets);
     });
     // Once the class stopped accepting: new connections are refused rather than left waiting.
     releaseListeners(this.#runtime.libc(), this.#boot.listeners.map((l) => l.fd));
     await drained;
+    // The sessions the cut ended: their close handlers and access lines, before the exit.
+    await this.#websockets?.settled(SESSION_ENDS_MS);
     await this.exit(ExitCode.OK);
   }
 
   async exit(code: number): Promise<never> {
     this.#log.info(`Worker exiting (pid: ${process.pid})`);
+    // A quick stop (or a crash) drops the sessions still open, each ended as a vanished
+    // client's (1006) with its access line, rather than lost with the process.
+    if ((this.#websockets?.dropAll() ?? 0) > 0) await this.#websockets!.settled(SESSION_ENDS_MS);
     await this.#class?.stop();
     await this.#hooks?.run("worker_exit", this.#server(), this.#info());
     await this.#log.close();

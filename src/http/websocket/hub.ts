@@ -83,23 +83,50 @@ export interface HandshakeHead {
 
 const OFFERED = null;
 const SHUTTING_DOWN = "server shutting down";
+// Deno.serve's close for a socket that answered no ping (measured, Deno 2.9.6): 1001, "going
+// away", as RFC 6455 has no code for it; the same in every setup.
+const NO_PONG_CODE = 1001;
+const NO_PONG_REASON = "No response from ping frame.";
+
+/** Who a session is, for the line that names it when it is cut off. */
+interface SessionName {
+  method: string;
+  target: string;
+  client: string;
+  startedMs: number;
+}
 
 class OpenSession implements Session {
   readonly idleMs: number;
   sinceMs = 0;
   readonly ws: WsSocket;
   readonly socket: Socket;
+  readonly name: SessionName;
   /** bytesRead at the last ping round: anything read since (a message, a pong) is life. */
   lastRead: number;
-  constructor(ws: WsSocket, socket: Socket, idleMs: number) {
+  constructor(ws: WsSocket, socket: Socket, idleMs: number, name: SessionName) {
     this.ws = ws;
     this.socket = socket;
     this.idleMs = idleMs;
+    this.name = name;
     this.lastRead = socket.bytesRead;
   }
   goingAway(): void {
     this.ws.close(1001, SHUTTING_DOWN);
   }
+}
+
+/** `GET /ws from 1.2.3.4:5, open 6.1 s`: as WORKER TIMEOUT names a request, said to be a session. */
+function describeSession(name: SessionName, now: number): string {
+  const seconds = Math.max(0, (now - name.startedMs) / 1000).toFixed(1);
+  return `WebSocket session ${name.method} ${name.target} from ${name.client}, open ${seconds} s`;
+}
+
+/** The client as the app saw it, with the connection's port when that is the same peer. */
+function clientName(remoteAddress: string, socket: Socket): string {
+  if (remoteAddress === "" || socket.remoteAddress !== remoteAddress) return remoteAddress || "-";
+  const host = remoteAddress.includes(":") ? `[${remoteAddress}]` : remoteAddress;
+  return `${host}:${socket.remotePort}`;
 }
 
 interface HandshakeRequest extends UpgradeRequestLike {
@@ -131,6 +158,14 @@ export class WebSocketHub {
   #warned = false;
   readonly #native = new WeakMap<Response, NativeSession>();
   #nativeOpen = 0;
+  /** Sockets Deno.serve upgraded that are still open, and what their close waits on. */
+  readonly #nativeSockets = new Set<WebSocket>();
+  /** Called when the last session (of either kind) is gone. */
+  #whenEmpty: (() => void)[] = [];
+  /** Called when the last of #nativeSockets closed. */
+  #whenNativeClosed: (() => void)[] = [];
+  /** A graceful stop told the native sockets 1001: one upgraded later is told at once. */
+  #nativeAway = false;
 
   constructor(options: WebSocketHubOptions) {
     this.#options = options;
@@ -165,6 +200,31 @@ export class WebSocketHub {
   /** A native server's upgrade (Deno.serve's, under --reuse-port): its socket, by its 101. */
   nativeUpgraded(upgrade: WebSocketUpgrade, bytes: SessionBytes): void {
     this.#native.set(upgrade.response, { socket: upgrade.socket, bytes });
+    const socket = upgrade.socket;
+    // Counted once open: a socket whose 101 the app never returned never opens (nor closes).
+    socket.addEventListener("open", () => {
+      this.#nativeSockets.add(socket);
+      // Opened while the stop waits for the others' close handshakes: told at once.
+      if (this.#nativeAway) socket.close(1001, SHUTTING_DOWN);
+    }, { once: true });
+    socket.addEventListener("close", () => {
+      if (this.#nativeSockets.delete(socket)) this.#checkEmpty();
+    }, { once: true });
+  }
+
+  /**
+   * Graceful stop of the sockets Deno.serve upgraded: 1001 to each, as on appserve's layer;
+   * resolves once each has had its close handshake (Deno's close() waits for the client's close
+   * frame; its own shutdown() would drop the socket at once, and tell the app 1005).
+   */
+  nativeGoingAway(): Promise<void> {
+    this.#nativeAway = true;
+    for (const socket of this.#nativeSockets) {
+      if (socket.readyState === WebSocket.OPEN) socket.close(1001, SHUTTING_DOWN);
+    }
+    return this.#nativeSockets.size === 0
+      ? Promise.resolve()
+      : new Promise((resolve) => this.#whenNativeClosed.push(resolve));
   }
 
   /** The socket of a native upgrade whose 101 this is. */
@@ -176,6 +236,58 @@ export class WebSocketHub {
   nativeSession(opened: boolean): void {
     this.#nativeOpen += opened ? 1 : -1;
     this.#options.onCount?.(this.open, opened);
+    if (!opened) this.#checkEmpty();
+  }
+
+  #checkEmpty(): void {
+    if (this.#nativeSockets.size === 0 && this.#whenNativeClosed.length > 0) {
+      const w = this.#whenNativeClosed;
+      this.#whenNativeClosed = [];
+      for (const resolve of w) resolve();
+    }
+    if (this.#sessions.size > 0 || this.#nativeOpen > 0 || this.#nativeSockets.size > 0) return;
+    const w = this.#whenEmpty;
+    this.#whenEmpty = [];
+    for (const resolve of w) resolve();
+  }
+
+  /**
+   * Resolves once every session has ended (its close handler run, its access line written), or
+   * after `ms`: a worker about to exit waits for the sessions its stop cut, whose ends come an
+   * event or two after their sockets closed.
+   */
+  settled(ms: number): Promise<void> {
+    if (this.#sessions.size === 0 && this.#nativeOpen === 0 && this.#nativeSockets.size === 0) {
+      return Promise.resolve();
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return new Promise<void>((resolve) => {
+      this.#whenEmpty.push(resolve);
+      timer = setTimeout(resolve, ms);
+    }).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * One line per session still open on appserve's layer (`WebSocket session GET /ws from
+   * 1.2.3.4:5, open 6.1 s`), then one for those on a native server, which names none: what a
+   * cut at the graceful timeout ends.
+   */
+  openLines(now = performance.now()): string[] {
+    const lines = [...this.#sessions].map((s) => describeSession(s.name, now));
+    const native = this.#nativeSockets.size;
+    if (native > 0) {
+      lines.push(`${native} WebSocket session${native === 1 ? "" : "s"} on the native server`);
+    }
+    return lines;
+  }
+
+  /**
+   * A quick stop: every session on appserve's layer is dropped (the client sees 1006); returns
+   * how many.
+   */
+  dropAll(): number {
+    for (const s of this.#sessions) s.ws.terminate();
+    return this.#sessions.size;
   }
 
   /** Deno's `upgradeWebSocket` for the requests this hub was offered; undefined for others. */
@@ -315,7 +427,12 @@ export class WebSocketHub {
     const done = (ws: WsSocket) => {
       guardRepeatedEnd((ws as unknown as { _receiver: { end(): unknown } })._receiver);
       writeAnswersPerChunk(socket);
-      const s = session = new OpenSession(ws, socket, idleMs);
+      const s = session = new OpenSession(ws, socket, idleMs, {
+        method: request.method,
+        target: request.target,
+        client: clientName(remoteAddress, socket),
+        startedMs: started,
+      });
       const in0 = s.lastRead;
       const out0 = socket.bytesWritten;
       this.#opened(s);
@@ -327,6 +444,7 @@ export class WebSocketHub {
           bytesOut: socket.bytesWritten - out0,
           code,
         });
+        this.#ended();
       });
       if (pending.kind === "deno") {
         pending.socket.attach(ws, this.#limit);
@@ -380,8 +498,14 @@ export class WebSocketHub {
     this.#options.onCount?.(this.open, false);
   }
 
+  // After the session's end was recorded (its access line).
+  #ended(): void {
+    this.#checkEmpty();
+  }
+
   // One ping round per second; a socket is pinged when half its idle timeout passed without a
-  // message or pong, and closed (1006 for its peer) when a whole one did. The timer stops at the
+  // message or pong, and when a whole one did, it gets a close frame (Deno.serve's 1001) and
+  // the connection ends with it: a peer that answers no ping answers no close frame either. The timer stops at the
   // first round that finds no session, not at each last close: a worker whose sockets open and
   // close one at a time would otherwise make and clear a timer per connection.
   #startPings(_idleMs: number): void {
@@ -406,7 +530,9 @@ export class WebSocketHub {
       }
       s.sinceMs += 1000;
       if (s.sinceMs >= s.idleMs) {
-        s.ws.terminate();
+        s.ws.close(NO_PONG_CODE, NO_PONG_REASON);
+        // Once the close frame is written; `ws` alone would wait 30 s for the reply.
+        s.socket.end(() => s.socket.destroy());
       } else if (s.sinceMs >= s.idleMs / 2 && s.sinceMs - 1000 < s.idleMs / 2) {
         try {
           s.ws.ping();

@@ -1,0 +1,180 @@
+// WebSockets at the end of a stop (docs/websockets.md, "Stopping"): a session whose client never
+// answers the close frame is cut off at the graceful timeout, named at WARNING, ended for the app
+// (1006) and logged once, in each worker class that holds sessions; a quick stop's dropped
+// sessions are logged too; under --reuse-port on Deno workers the app sees the 1001 the client
+// got, and the stop waits for the client's close frame; an idle socket gets a close frame.
+
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import { e2e, FIXTURES, freePort, type Server, start, type Target, TARGETS } from "../_helpers.ts";
+import { connect, wsUrl } from "../_ws_client.ts";
+import { encodeFrame, type Opened, openRaw, readReaction } from "../_ws_raw.ts";
+
+const NEUTRAL = join(FIXTURES, "websocket", "neutral.ts");
+
+function e2eOn(workers: Target["workers"], name: string, fn: (t: Target) => Promise<void>): void {
+  for (const target of TARGETS.filter((t) => t.workers === workers)) {
+    Deno.test({
+      name: `[${target.name}] ${name}`,
+      fn: () => fn(target),
+      sanitizeOps: false,
+      sanitizeResources: false,
+    });
+  }
+}
+
+/** Starts NEUTRAL with `args` on a port of its own, and opens a raw session on /report-close. */
+async function serveAndOpen(target: Target, args: string[]): Promise<[Server, Opened]> {
+  const port = await freePort();
+  const server = start(target, [
+    ...["-w", "1", "-b", `127.0.0.1:${port}`, "--access-logfile", "-", ...args],
+    NEUTRAL,
+  ]);
+  await server.ready();
+  const o = await openRaw(port, "/report-close");
+  assert.equal(o.status, 101);
+  o.socket.on("error", () => {});
+  return [server, o];
+}
+
+/** The access lines of /report-close sessions. */
+function sessionLines(output: string): string[] {
+  return output.match(/"GET \/report-close HTTP\/1\.1" 101 (\d+|-)/g) ?? [];
+}
+
+e2e(
+  "a WebSocket whose client never answers the close frame is cut off at the graceful timeout: " +
+    "a WARNING names it, the app's close handler runs (1006), one 101 access line (async, " +
+    "gthread)",
+  async (target) => {
+    for (
+      const [args, where] of [
+        [[], /on worker \(pid:\d+\)/],
+        [["-k", "gthread", "--threads", "2"], /on thread \d+ \(pid:\d+\)/],
+      ] as const
+    ) {
+      const [server, o] = await serveAndOpen(target, ["--graceful-timeout", "1", ...args]);
+      // The client reads what comes but answers nothing: no close frame.
+      o.socket.resume();
+      server.signal("SIGTERM");
+      const stopped = await server.exited;
+      o.socket.destroy();
+      const what = `${args.join(" ") || "async"}:\n${server.output}`;
+      assert.equal(stopped.code, 0, what);
+      const cut = server.output.match(
+        /\[WARNING\] Cut off at the graceful timeout \(1 s\) (on .*?): WebSocket session GET \/report-close from 127\.0\.0\.1:\d+, open \d+\.\d s\n/,
+      );
+      assert.ok(cut, what);
+      assert.match(cut[1], where, what);
+      assert.match(server.output, /neutral: the server saw close 1006\n/, what);
+      assert.equal(sessionLines(server.output).length, 1, what);
+    }
+  },
+);
+
+e2e(
+  "a quick stop (QUIT) drops an open WebSocket, which still gets its 101 access line and its " +
+    "close handler (1006) (async, gthread)",
+  async (target) => {
+    for (const args of [[], ["-k", "gthread", "--threads", "2"]]) {
+      const [server, o] = await serveAndOpen(target, args);
+      o.socket.resume();
+      server.signal("SIGQUIT");
+      await server.exited;
+      o.socket.destroy();
+      const what = `${args.join(" ") || "async"}:\n${server.output}`;
+      assert.match(server.output, /neutral: the server saw close 1006\n/, what);
+      assert.equal(sessionLines(server.output).length, 1, what);
+      assert.doesNotMatch(server.output, /Cut off/, what);
+    }
+  },
+);
+
+e2e(
+  "--websocket-idle-timeout: a socket that answers no ping gets a close frame, 1001 as from " +
+    "Deno.serve, on the shared socket",
+  async (target) => {
+    const [server, o] = await serveAndOpen(target, ["--websocket-idle-timeout", "2"]);
+    // It answers no ping (nor anything else).
+    const reaction = await readReaction(o, 20_000);
+    assert.equal(reaction.close, 1001, reaction.what);
+    await server.waitFor(/neutral: the server saw close 1006\n/);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2eOn(
+  "deno",
+  "--reuse-port on Deno workers: a graceful stop's 1001 is what the app's close handler sees",
+  async (target) => {
+    const port = await freePort();
+    const server = start(target, [
+      ...["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, NEUTRAL],
+    ]);
+    const url = await server.ready();
+    const client = await connect("npm-ws", wsUrl(url, "/report-close"));
+    client.send("x");
+    assert.equal(await client.next(), "x");
+    server.signal("SIGTERM");
+    assert.equal((await client.closed).code, 1001);
+    const stopped = await server.exited;
+    assert.equal(stopped.code, 0);
+    assert.match(stopped.stderr, /neutral: the server saw close 1001\n/);
+  },
+);
+
+/** Resolves with the code of the first close frame the server sends on `o` (pings skipped). */
+function closeFrame(o: Opened): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let buf: Buffer = o.rest;
+    const check = () => {
+      while (buf.length >= 2) {
+        const len = buf[1] & 0x7f;
+        if (len >= 126 || buf.length < 2 + len) return;
+        if ((buf[0] & 0x0f) === 8) {
+          o.socket.off("data", onData);
+          return resolve(len >= 2 ? buf.readUInt16BE(2) : 1005);
+        }
+        buf = buf.subarray(2 + len);
+      }
+    };
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      check();
+    };
+    o.socket.on("data", onData);
+    o.socket.once("close", () => reject(new Error("closed before a close frame")));
+    o.socket.resume();
+    check();
+  });
+}
+
+e2eOn(
+  "deno",
+  "--reuse-port on Deno workers: a graceful stop waits for the client's close frame, which a " +
+    "client may send late (the app sees its code)",
+  async (target) => {
+    const port = await freePort();
+    const server = start(target, [
+      ...["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, "--graceful-timeout", "30"],
+      ...["--access-logfile", "-", NEUTRAL],
+    ]);
+    await server.ready();
+    const o = await openRaw(port, "/report-close");
+    assert.equal(o.status, 101);
+    o.socket.on("error", () => {});
+    const closing = closeFrame(o);
+    server.signal("SIGTERM");
+    assert.equal(await closing, 1001);
+    // Late, and with a code of its own: the app sees it only if the server still reads.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    o.socket.write(encodeFrame({ op: 8, hex: "0fa0" }, 0));
+    const stopped = await server.exited;
+    o.socket.destroy();
+    assert.equal(stopped.code, 0, server.output);
+    assert.match(server.output, /neutral: the server saw close 4000\n/);
+    assert.equal(sessionLines(server.output).length, 1, server.output);
+    assert.doesNotMatch(server.output, /Cut off/);
+  },
+);
