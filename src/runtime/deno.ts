@@ -148,7 +148,7 @@ function installWebSocketUpgrade(
     const refused = nativeOptions.refuse(request);
     if (refused !== undefined) return refused;
     const result = native(request, { idleTimeout: nativeOptions.idleTimeout, ...options });
-    nativeOptions.upgraded(result);
+    nativeOptions.upgraded(result, request);
     return result;
   };
   Object.defineProperty(Deno, "upgradeWebSocket", {

@@ -104,7 +104,7 @@ export interface NativeUpgradeOptions {
   /** Seconds without a pong before the socket closes, unless the app passes its own. */
   idleTimeout: number;
   /** Told of each native upgrade (the access log follows the session). */
-  upgraded(upgrade: WebSocketUpgrade): void;
+  upgraded(upgrade: WebSocketUpgrade, request: Request): void;
   /** What to answer instead of the native upgrade (a bad handshake), or undefined. */
   refuse(request: Request): WebSocketUpgrade | undefined;
 }

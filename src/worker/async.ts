@@ -9,7 +9,7 @@ import { cutOffLead } from "../ipc/inflight_report.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import type { AppHandler, WebSocketHandlers } from "../fetch_handler.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
-import { WEBSOCKET_SEND_LIMIT } from "./websockets.ts";
+import { WEBSOCKET_SEND_LIMIT, webSocketAppError } from "./websockets.ts";
 import {
   bridgeNativeWebSockets,
   nativeSessionLog,
@@ -248,6 +248,7 @@ async function serveListeners(
         };
       },
       count: access !== undefined,
+      appError: webSocketAppError(log),
     })
     : { handler, websocket };
   // Outside the bridge: a Bun session opens there, after the app answered.

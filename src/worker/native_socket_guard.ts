@@ -1,10 +1,17 @@
 // Deno.serve's own WebSocket (Deno workers under --reuse-port) held to appserve's settings from
 // outside, since Deno.serve has none of them: --websocket-max-message (close 1009), the send cap
-// (close 1008) and the bytes each way for the access line, counted as message payloads.
+// (close 1008), the bytes each way for the access line, counted as message payloads, and a throw
+// in the app's handlers closing that socket with 1011 instead of ending the worker.
 
 import { Buffer } from "node:buffer";
 import type { SendLimit } from "../http/websocket/app_socket.ts";
 import type { SessionBytes } from "../http/websocket/hub.ts";
+import {
+  APP_ERROR_CODE,
+  APP_ERROR_REASON,
+  guardSocketHandlers,
+  type HandlerFailed,
+} from "../http/websocket/handler_guard.ts";
 
 export interface NativeGuardOptions {
   /** --websocket-max-message, bytes. */
@@ -13,6 +20,8 @@ export interface NativeGuardOptions {
   limit: SendLimit;
   /** Whether to count the bytes of every message (there is an access log). */
   count: boolean;
+  /** Told of a throw or rejection in the app's handlers, which then closes the socket (1011). */
+  failed: HandlerFailed;
 }
 
 /** A message's payload size: UTF-8 bytes of text, the bytes of binary data. */
@@ -32,7 +41,7 @@ const OPEN = 1;
  * than the cap waits unsent closes it with 1008, as appserve's own sockets do. Returns the counts.
  */
 export function guardNativeSocket(socket: WebSocket, options: NativeGuardOptions): SessionBytes {
-  const { maxMessage, limit, count } = options;
+  const { maxMessage, limit, count, failed } = options;
   const bytes: SessionBytes = { bytesIn: 0, bytesOut: 0 };
   // A WebSocket may still deliver messages while CLOSING (Deno 2.9.6 was not seen doing it);
   // after a 1009 none reaches the app, as `ws` on appserve's layer stops reading there.
@@ -64,5 +73,10 @@ export function guardNativeSocket(socket: WebSocket, options: NativeGuardOptions
     if (count) bytes.bytesOut += payloadBytes(data);
     send(data);
   };
+  // After the listener above: the app's handlers are guarded, not appserve's.
+  guardSocketHandlers(socket, (error, handler) => {
+    failed(error, handler);
+    if (socket.readyState === OPEN) socket.close(APP_ERROR_CODE, APP_ERROR_REASON);
+  });
   return bytes;
 }

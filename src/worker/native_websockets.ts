@@ -10,6 +10,9 @@ import type { SendLimit, SocketSource } from "../http/websocket/app_socket.ts";
 import type { SessionBytes, WebSocketHub } from "../http/websocket/hub.ts";
 import { handshakeRefusal } from "../http/websocket/handshake_refusal.ts";
 import { payloadBytes } from "./native_socket_guard.ts";
+import { APP_ERROR_CODE, APP_ERROR_REASON, guardedCall } from "../http/websocket/handler_guard.ts";
+
+const OPEN = 1;
 
 /** What appserve uses of Bun's ServerWebSocket. */
 interface NativeWs {
@@ -176,6 +179,8 @@ export interface BridgeOptions {
    * @default {false}
    */
   count?: boolean;
+  /** An app's handler threw or rejected (the socket is then closed with 1011). */
+  appError: (error: unknown, handler: string, target: string) => void;
 }
 
 /**
@@ -185,7 +190,7 @@ export interface BridgeOptions {
  */
 export function bridgeNativeWebSockets(
   handler: FetchHandler,
-  { hub, app, limit, begin, count = false }: BridgeOptions,
+  { hub, app, limit, begin, count = false, appError }: BridgeOptions,
 ): { handler: FetchHandler; websocket: WebSocketHandlers } {
   const finish = (request: Request, info: ServeInfo, started: number, response: unknown) => {
     const pending = hub.take(request, response);
@@ -235,10 +240,23 @@ export function bridgeNativeWebSockets(
     return r instanceof Response ? done(r) : Promise.resolve(r).then(done);
   };
   const sessions = new WeakMap<NativeWs, Metered>();
+  // The upgrade request's target of each socket in Bun's shape, for the log of its failures.
+  const targets = new WeakMap<NativeWs, string>();
+  // The app's own handler, guarded: a throw or rejection closes that socket with 1011 (Bun.serve
+  // would end the process with it).
+  const call = (ws: NativeWs, handler: string, fn: (() => unknown) | undefined) => {
+    if (fn === undefined) return;
+    guardedCall(fn, (error) => {
+      appError(error, handler, targets.get(ws) ?? "");
+      if (ws.readyState === OPEN) ws.close(APP_ERROR_CODE, APP_ERROR_REASON);
+    });
+  };
   const websocket: WebSocketHandlers = {
     open(ws: NativeWs) {
       const tag = ws.data;
       if (tag instanceof Tagged) {
+        const url = new URL(tag.request.url);
+        targets.set(ws, url.pathname + url.search);
         if (begin !== undefined) {
           const bytes: SessionBytes = { bytesIn: 0, bytesOut: 0 };
           if (count) countSends(ws, bytes);
@@ -248,7 +266,7 @@ export function bridgeNativeWebSockets(
         ws.data = tag.bridge ?? tag.appData;
       }
       const b = bridged(ws);
-      if (b === undefined) return app?.open?.(ws);
+      if (b === undefined) return call(ws, "open", app?.open && (() => app.open!(ws)));
       b.source.opened(ws);
       b.attach();
       return undefined;
@@ -259,20 +277,27 @@ export function bridgeNativeWebSockets(
         if (bytes) bytes.bytesIn += payloadBytes(message);
       }
       const b = bridged(ws);
-      if (b === undefined) return app?.message?.(ws, message);
+      if (b === undefined) {
+        return call(ws, "message", app?.message && (() => app.message!(ws, message)));
+      }
       b.source.emit("message", message, typeof message !== "string");
       return undefined;
     },
     close(ws: NativeWs, code: number, reason: string) {
       sessions.get(ws)?.end();
       const b = bridged(ws);
-      if (b === undefined) return app?.close?.(ws, code, reason);
+      if (b === undefined) {
+        return call(ws, "close", app?.close && (() => app.close!(ws, code, reason)));
+      }
       b.source.emit("close", code, Buffer.from(reason));
       return undefined;
     },
-    drain: (ws: NativeWs) => bridged(ws) ? undefined : app?.drain?.(ws),
-    ping: (ws: NativeWs, data: Uint8Array) => bridged(ws) ? undefined : app?.ping?.(ws, data),
-    pong: (ws: NativeWs, data: Uint8Array) => bridged(ws) ? undefined : app?.pong?.(ws, data),
+    drain: (ws: NativeWs) =>
+      bridged(ws) ? undefined : call(ws, "drain", app?.drain && (() => app.drain!(ws))),
+    ping: (ws: NativeWs, data: Uint8Array) =>
+      bridged(ws) ? undefined : call(ws, "ping", app?.ping && (() => app.ping!(ws, data))),
+    pong: (ws: NativeWs, data: Uint8Array) =>
+      bridged(ws) ? undefined : call(ws, "pong", app?.pong && (() => app.pong!(ws, data))),
   };
   return { handler: wrapped, websocket };
 }

@@ -7,7 +7,9 @@ import type { AppHandler, WebSocketUpgrader } from "../fetch_handler.ts";
 import { WebSocketHub } from "../http/websocket/hub.ts";
 import { AppWebSocket } from "../http/websocket/app_socket.ts";
 import { handshakeRefusal } from "../http/websocket/handshake_refusal.ts";
+import { APP_ERROR_CODE } from "../http/websocket/handler_guard.ts";
 import { guardNativeSocket } from "./native_socket_guard.ts";
+import { logAppError } from "./app_error.ts";
 import { accessLogger } from "./http_options.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -32,12 +34,28 @@ export function webSocketHub(
     idleTimeout: config.websocket_idle_timeout,
     sendLimit: WEBSOCKET_SEND_LIMIT,
     warn: (message) => log.warning(message),
-    appError: (error) => log.exception("Error in a WebSocket handler", error),
+    appError: webSocketAppError(log),
     onCount: (open, opened) => {
       counted?.(open);
       log.websockets(open, opened);
     },
   });
+}
+
+/**
+ * How an app's WebSocket handler that threw or rejected is logged: at ERROR with its stack, as
+ * an HTTP app error is (app_error.ts), naming the handler and the upgrade request's target.
+ */
+export function webSocketAppError(
+  log: Logger,
+): (error: unknown, handler: string, target: string) => void {
+  return (error, handler, target) =>
+    logAppError(
+      log,
+      `Error in the WebSocket handler ${handler} of GET ${target}; ` +
+        `the socket is closed with ${APP_ERROR_CODE}`,
+      error,
+    );
 }
 
 /** What installWebSockets works with. */
@@ -58,17 +76,21 @@ export function installWebSockets(
 ): void {
   // The bytes of native sessions are counted only for an access line.
   const count = accessLogger(config, log) !== undefined;
+  const appError = webSocketAppError(log);
   const upgrade: WebSocketUpgrader = runtime.installWebSocketUpgrade(hub.upgrader, {
     idleTimeout: config.websocket_idle_timeout,
-    upgraded: (u) =>
+    upgraded: (u, request) => {
+      const url = new URL(request.url);
       hub.nativeUpgraded(
         u,
         guardNativeSocket(u.socket, {
           maxMessage: config.websocket_max_message,
           limit: hub.sendLimit,
           count,
+          failed: (error, handler) => appError(error, handler, url.pathname + url.search),
         }),
-      ),
+      );
+    },
     refuse: (request) => {
       const response = handshakeRefusal(request);
       if (response === null) return undefined;

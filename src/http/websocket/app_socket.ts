@@ -4,6 +4,14 @@
 
 import type { Buffer } from "node:buffer";
 import { messageText } from "./message_text.ts";
+import {
+  APP_ERROR_CODE,
+  APP_ERROR_REASON,
+  guardedCall,
+  guardedListener,
+  type HandlerFailed,
+  WrapperMap,
+} from "./handler_guard.ts";
 
 /**
  * Where an AppWebSocket's frames come from: a `ws` socket (appserve's HTTP layer), or Bun's
@@ -53,10 +61,17 @@ export class AppWebSocket extends EventTarget {
   #binaryType: BinaryType = "arraybuffer";
   #listeners = 0;
   #limit: SendLimit | null = null;
+  readonly #failed: HandlerFailed | undefined;
+  readonly #wrappers = new WrapperMap();
 
-  constructor(url: string) {
+  /**
+   * `failed` hears of a throw or rejection in the app's handlers, after which the socket closes
+   * with 1011; without it (a socket that never opens) it is reported as uncaught.
+   */
+  constructor(url: string, failed?: HandlerFailed) {
     super();
     this.url = url;
+    this.#failed = failed;
   }
 
   get readyState(): number {
@@ -110,17 +125,37 @@ export class AppWebSocket extends EventTarget {
     options?: boolean | AddEventListenerOptions,
   ): void {
     this.#listeners++;
-    super.addEventListener(type, listener, options);
+    if (listener === null) return super.addEventListener(type, listener, options);
+    const guarded = this.#wrappers.get(
+      listener,
+      type,
+      options,
+      () => guardedListener(listener, this, (e) => this.#appFailed(e, `a listener for "${type}"`)),
+    );
+    super.addEventListener(type, guarded, options);
+  }
+
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    const guarded = listener === null ? undefined : this.#wrappers.find(listener, type, options);
+    super.removeEventListener(type, guarded ?? listener, options);
+  }
+
+  /** The app's handler threw or rejected: said, and the socket is closed with 1011. */
+  #appFailed(error: unknown, handler: string): void {
+    if (this.#failed === undefined) reportError(error);
+    else this.#failed(error, handler);
+    const ws = this.#ws;
+    if (ws !== null && ws.readyState === OPEN) ws.close(APP_ERROR_CODE, APP_ERROR_REASON);
   }
 
   #fire(type: "open" | "message" | "close" | "error", event: Event): void {
-    const handler = this[`on${type}`] as ((e: Event) => void) | null;
+    const handler = this[`on${type}`] as ((e: Event) => unknown) | null;
     if (typeof handler === "function") {
-      try {
-        handler.call(this, event);
-      } catch (error) {
-        reportError(error);
-      }
+      guardedCall(() => handler.call(this, event), (e) => this.#appFailed(e, `on${type}`));
     }
     // Events are dispatched only once a listener was added: most apps set on* and nothing else.
     if (this.#listeners > 0) this.dispatchEvent(event);

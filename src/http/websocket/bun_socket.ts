@@ -5,6 +5,12 @@
 import { Buffer } from "node:buffer";
 import type { WebSocketHandlers } from "../../fetch_handler.ts";
 import { messageText } from "./message_text.ts";
+import {
+  APP_ERROR_CODE,
+  APP_ERROR_REASON,
+  guardedCall,
+  type HandlerFailed,
+} from "./handler_guard.ts";
 import type { WsSocket } from "./ws_library.ts";
 
 const OPEN = 1;
@@ -152,41 +158,37 @@ export class BunServerWebSocket {
     return this.publish(topic, data, compress);
   }
 
+  /** The app's `handler` threw or rejected: said, and the socket is closed with 1011. */
+  #appFailed(failed: HandlerFailed, error: unknown, handler: string): void {
+    failed(error, handler);
+    if (this.#ws.readyState === OPEN) this.#ws.close(APP_ERROR_CODE, APP_ERROR_REASON);
+  }
+
   /** Wires the app's handlers to `ws`'s events and calls `open`. Internal to the hub. */
-  attach(handlers: WebSocketHandlers, onError: (error: unknown) => void): void {
+  attach(handlers: WebSocketHandlers, failed: HandlerFailed): void {
     const ws = this.#ws;
-    const call = (fn: (() => unknown) | undefined) => {
-      if (fn === undefined) return;
-      try {
-        const r = fn() as Promise<unknown> | undefined;
-        if (r !== undefined && typeof r?.then === "function") r.then(undefined, onError);
-      } catch (error) {
-        onError(error);
-      }
+    const call = (name: string, fn: (() => unknown) | undefined) => {
+      if (fn !== undefined) guardedCall(fn, (e) => this.#appFailed(failed, e, name));
     };
     ws.on("message", (data: Buffer, isBinary: boolean) => {
       // A binary message is a Buffer owning its ArrayBuffer: Hono's adapter reads `.buffer`.
       const m = isBinary ? Buffer.from(data) : messageText(data);
-      call(handlers.message && (() => handlers.message!(this, m)));
+      call("message", handlers.message && (() => handlers.message!(this, m)));
     });
     ws.on("close", (code: number, reason: Buffer) => {
       for (const topic of this.#mine) this.#topics.remove(topic, this);
       this.#mine.clear();
-      call(handlers.close && (() => handlers.close!(this, code, String(reason))));
+      call("close", handlers.close && (() => handlers.close!(this, code, String(reason))));
     });
     ws.on("error", () => {/* 'close' follows */});
-    if (handlers.ping) ws.on("ping", (d: Buffer) => call(() => handlers.ping!(this, d)));
-    if (handlers.pong) ws.on("pong", (d: Buffer) => call(() => handlers.pong!(this, d)));
-    call(handlers.open && (() => handlers.open!(this)));
+    if (handlers.ping) ws.on("ping", (d: Buffer) => call("ping", () => handlers.ping!(this, d)));
+    if (handlers.pong) ws.on("pong", (d: Buffer) => call("pong", () => handlers.pong!(this, d)));
+    call("open", handlers.open && (() => handlers.open!(this)));
   }
 
   /** The socket's send buffer emptied: Bun's `drain`. Internal to the hub. */
-  drained(handlers: WebSocketHandlers, onError: (error: unknown) => void): void {
+  drained(handlers: WebSocketHandlers, failed: HandlerFailed): void {
     if (handlers.drain === undefined) return;
-    try {
-      handlers.drain(this);
-    } catch (error) {
-      onError(error);
-    }
+    guardedCall(() => handlers.drain!(this), (e) => this.#appFailed(failed, e, "drain"));
   }
 }

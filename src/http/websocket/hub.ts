@@ -37,8 +37,11 @@ export interface WebSocketHubOptions {
   sendLimit: number;
   /** A warning for the error log. */
   warn(message: string): void;
-  /** An app's WebSocket handler threw. */
-  appError(error: unknown): void;
+  /**
+   * An app's WebSocket handler threw or rejected (the socket is closed with 1011): `handler`
+   * names it (`onmessage`, `open`), `target` is the upgrade request's.
+   */
+  appError(error: unknown, handler: string, target: string): void;
   /** A session opened (`opened`) or closed; `open` is how many are open now. */
   onCount?(open: number, opened: boolean): void;
 }
@@ -307,7 +310,11 @@ export class WebSocketHub {
     // Deno's own words for a request that asks for no WebSocket.
     const notAsked = notAWebSocketRequest(request);
     if (notAsked !== null) throw new TypeError(notAsked);
-    const socket = new AppWebSocket(request.url);
+    const url = new URL(request.url);
+    const socket = new AppWebSocket(
+      request.url,
+      (error, handler) => this.#options.appError(error, handler, url.pathname + url.search),
+    );
     const response = new Response(null, { status: 101 });
     const idle = options?.idleTimeout ?? this.#options.idleTimeout;
     this.#offers.set(request, {
@@ -459,10 +466,12 @@ export class WebSocketHub {
         () => flushAnswers(socket),
       );
       const handlers = this.#handlers!;
+      const failed = (error: unknown, handler: string) =>
+        this.#options.appError(error, handler, request.target);
       if (handlers.drain !== undefined) {
-        socket.on("drain", () => bws.drained(handlers, this.#options.appError));
+        socket.on("drain", () => bws.drained(handlers, failed));
       }
-      bws.attach(handlers, this.#options.appError);
+      bws.attach(handlers, failed);
     };
     const handshakeNow = () =>
       this.#wsServer().handleUpgrade(handshake, socket, head ?? Buffer.alloc(0), done);
