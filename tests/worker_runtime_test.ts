@@ -14,6 +14,7 @@ import {
 } from "../src/master/worker_runtime.ts";
 
 const origins = { runtime: "--runtime", deno: "--deno" };
+const cwd = process.cwd();
 const bunLike: Runtime = { ...denoRuntime, name: "bun", version: "1.4.4", compiled: true };
 
 function config(runtime: string, deno = ""): Config {
@@ -40,6 +41,7 @@ Deno.test("chooseWorkerRuntime() auto under Deno picks the Deno running appserve
     env: { PATH: "/nonexistent" },
     denoProject: false,
     origins,
+    cwd,
   });
   assert.deepEqual(
     [chosen.name, chosen.path, chosen.version],
@@ -55,12 +57,14 @@ Deno.test("chooseWorkerRuntime() auto in the binary: Bun without deno.json, Deno
       env,
       denoProject: false,
       origins,
+      cwd,
     });
     assert.equal(plain.name, "bun");
     const project = chooseWorkerRuntime(config("auto"), bunLike, {
       env,
       denoProject: true,
       origins,
+      cwd,
     });
     assert.deepEqual([project.name, project.path, project.version], ["deno", fake.path, "2.9.6"]);
     // A deno.json but no Deno anywhere: Bun, with a warning that says why.
@@ -68,6 +72,7 @@ Deno.test("chooseWorkerRuntime() auto in the binary: Bun without deno.json, Deno
       env: { PATH: "/nonexistent" },
       denoProject: true,
       origins,
+      cwd,
     });
     assert.equal(none.name, "bun");
     assert.match(none.note ?? "", /no Deno executable was found/);
@@ -83,6 +88,7 @@ Deno.test("chooseWorkerRuntime() --runtime deno without a Deno says how to insta
         env: { PATH: "/nonexistent" },
         denoProject: false,
         origins,
+        cwd,
       }),
     {
       name: "ConfigError",
@@ -101,6 +107,7 @@ Deno.test("chooseWorkerRuntime() refuses a Deno older than MIN_DENO in one line"
           env: {},
           denoProject: true,
           origins,
+          cwd,
         }),
       {
         name: "ConfigError",
@@ -116,7 +123,13 @@ Deno.test("chooseWorkerRuntime() refuses a Deno older than MIN_DENO in one line"
 
 Deno.test("chooseWorkerRuntime() --runtime bun under Deno is refused", () => {
   assert.throws(
-    () => chooseWorkerRuntime(config("bun"), denoRuntime, { env: {}, denoProject: false, origins }),
+    () =>
+      chooseWorkerRuntime(config("bun"), denoRuntime, {
+        env: {},
+        denoProject: false,
+        origins,
+        cwd,
+      }),
     /--runtime: Cannot run Bun workers from appserve running on Deno/,
   );
 });
@@ -126,19 +139,41 @@ Deno.test("findDeno() takes --deno, then $DENO, then PATH", () => {
   const b = fakeDeno("2.9.6");
   try {
     const env = { DENO: b.path, PATH: "/nonexistent" };
-    assert.equal(findDeno(a.path, denoRuntime, { env, origins }), a.path);
-    assert.equal(findDeno("", denoRuntime, { env, origins }), b.path);
+    assert.equal(findDeno(a.path, denoRuntime, { env, origins, cwd }), a.path);
+    assert.equal(findDeno("", denoRuntime, { env, origins, cwd }), b.path);
     assert.equal(
-      findDeno("", bunLike, { env: { PATH: `/nonexistent:${a.dir}` }, origins }),
+      findDeno("", bunLike, { env: { PATH: `/nonexistent:${a.dir}` }, origins, cwd }),
       a.path,
     );
-    assert.equal(findDeno("", bunLike, { env: { PATH: "/nonexistent" }, origins }), undefined);
+    assert.equal(findDeno("", bunLike, { env: { PATH: "/nonexistent" }, origins, cwd }), undefined);
     assert.throws(
-      () => findDeno("/nonexistent/deno", denoRuntime, { env, origins }),
+      () => findDeno("/nonexistent/deno", denoRuntime, { env, origins, cwd }),
       { message: '--deno: Cannot use "/nonexistent/deno" as Deno: not an executable file' },
     );
   } finally {
     rmSync(a.dir, { recursive: true });
     rmSync(b.dir, { recursive: true });
+  }
+});
+
+Deno.test("findDeno() finds a bare --deno or $DENO on PATH and a relative one from cwd", () => {
+  const a = fakeDeno("2.9.6");
+  try {
+    const env = { PATH: `/nonexistent:${a.dir}` };
+    assert.equal(findDeno("deno", bunLike, { env, origins, cwd }), a.path);
+    assert.equal(findDeno("", bunLike, { env: { ...env, DENO: "deno" }, origins, cwd }), a.path);
+    assert.equal(findDeno("./deno", bunLike, { env: {}, origins, cwd: a.dir }), a.path);
+    assert.throws(
+      () => findDeno("deno", bunLike, { env: { PATH: "/nonexistent" }, origins, cwd }),
+      { message: '--deno: Cannot use "deno" as Deno: not found on PATH' },
+    );
+    assert.throws(
+      () => findDeno("./nodeno", bunLike, { env: {}, origins, cwd: a.dir }),
+      {
+        message: `--deno: Cannot use "./nodeno" as Deno: ${a.dir}/nodeno is not an executable file`,
+      },
+    );
+  } finally {
+    rmSync(a.dir, { recursive: true });
   }
 });

@@ -200,9 +200,11 @@ function importInWorker(launch: WorkerLaunch, config: Config): void {
  */
 export async function checkConfig(
   resolved: Resolved,
-  { runtime, appserve, quiet = false }: {
+  { runtime, appserve, startCwd, quiet = false }: {
     runtime: Runtime;
     appserve: AppserveExports;
+    /** The directory appserve was started in, before --chdir. */
+    startCwd: string;
     /** No "configuration OK" (--print-config: its stdout is the TOML). */
     quiet?: boolean;
   },
@@ -224,6 +226,7 @@ export async function checkConfig(
   await check(() => {
     chosen = chooseWorkers(config, runtime, {
       env: process.env,
+      cwd: startCwd,
       appFile: checkAppModule(config),
       origins: { runtime: resolved.origins.runtime, deno: resolved.origins.deno },
     });

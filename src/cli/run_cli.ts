@@ -70,6 +70,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   // No Deno, an old one or a broken deno.json: one line now, before anything is bound.
   const chooseOptions = (r: Resolved) => ({
     env: process.env,
+    cwd: ctx.startCwd,
     appFile: checkAppModule(r.config),
     origins: { runtime: r.origins.runtime, deno: r.origins.deno },
   });
@@ -332,7 +333,12 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   }
   if (checking) {
     // --print-config's stdout stays the TOML it printed, loadable with -c.
-    return await checkConfig(resolved, { runtime, appserve: options.appserve, quiet: printing });
+    return await checkConfig(resolved, {
+      runtime,
+      appserve: options.appserve,
+      startCwd,
+      quiet: printing,
+    });
   }
   return await serve({
     argv,

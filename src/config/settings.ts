@@ -201,7 +201,8 @@ export const SETTINGS = [
     type: string("the path of a Deno executable"),
     default: "",
     defaultDoc: "$DENO, else deno on $PATH, else the Deno running appserve",
-    doc: "The Deno executable that runs Deno workers (Deno 2.8.0 or newer).",
+    doc: "The Deno executable that runs Deno workers (Deno 2.8.0 or newer), as a shell finds a " +
+      "command: a bare name on $PATH, a relative path from the directory appserve was started in.",
     path: true,
   },
   {

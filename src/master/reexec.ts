@@ -25,7 +25,7 @@ export interface ReexecOptions {
 
 export function reexec(
   options: ReexecOptions,
-  command: SelfCommand = options.runtime.masterCommand(options.argv),
+  command: SelfCommand = options.runtime.masterCommand(options.argv, options.env),
 ): ChildProcess {
   const { runtime, listeners } = options;
   const spawnOptions: SpawnWithFdsOptions = {
@@ -65,7 +65,7 @@ export class Reexec {
    * then, so the next USR2 may try again.
    */
   async start(options: ReexecOptions): Promise<number> {
-    const command = options.runtime.masterCommand(options.argv);
+    const command = options.runtime.masterCommand(options.argv, options.env);
     const cannot = (error: unknown) =>
       new AppserveError(
         `Cannot start a new master from ${command.command}: ${osReason(error)}; ` +

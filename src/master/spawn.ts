@@ -45,6 +45,7 @@ export function spawnWithFds(
   const byStdio = runtime.fdPassing === "stdio";
   const childFds = byStdio ? fds.map((_, i) => options.stdio.length + i) : fds;
   return spawn(command.command, command.args, {
+    ...(command.argv0 ? { argv0: command.argv0 } : {}),
     cwd: options.cwd,
     stdio: byStdio ? [...options.stdio, ...fds] : options.stdio,
     env: { ...options.env, ...command.env, ...describe(childFds) },

@@ -57,6 +57,7 @@ export function chooseWorkers(
   const project = findDenoProject(options.appFile);
   const chosen = chooseWorkerRuntime(config, runtime, {
     env: options.env,
+    cwd: options.cwd,
     denoProject: project.config !== undefined,
     origins: options.origins,
   });

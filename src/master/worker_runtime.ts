@@ -6,7 +6,8 @@ import { execFileSync } from "node:child_process";
 import process from "node:process";
 import type { Config } from "../config/settings.ts";
 import { ConfigError } from "../errors.ts";
-import { denoOnPath, isExecutable } from "../runtime/find_deno.ts";
+import { isExecutable, whichProgram } from "../runtime/executables.ts";
+import { denoOnPath } from "../runtime/find_deno.ts";
 import type { Runtime } from "../runtime/types.ts";
 
 /**
@@ -42,6 +43,8 @@ export interface ChooseRuntimeOptions {
   env: Record<string, string | undefined>;
   /** Whether the app's project has a deno.json or deno.jsonc. */
   denoProject: boolean;
+  /** The directory appserve was started in (before --chdir): a relative --deno is taken from it. */
+  cwd: string;
   /** Where config.runtime and config.deno came from, for errors. */
   origins: { runtime: string; deno: string };
 }
@@ -91,20 +94,25 @@ export function chooseWorkerRuntime(
 export function findDeno(
   explicit: string,
   runtime: Runtime,
-  options: Pick<ChooseRuntimeOptions, "env" | "origins">,
+  options: Pick<ChooseRuntimeOptions, "env" | "origins" | "cwd">,
 ): string | undefined {
   const named = explicit
-    ? { path: explicit, origin: options.origins.deno }
+    ? { name: explicit, origin: options.origins.deno }
     : options.env.DENO
-    ? { path: options.env.DENO, origin: "$DENO" }
+    ? { name: options.env.DENO, origin: "$DENO" }
     : undefined;
   if (named) {
-    if (!isExecutable(named.path)) {
-      throw new ConfigError(
-        `${named.origin}: Cannot use "${named.path}" as Deno: not an executable file`,
-      );
+    // As a shell would: a bare name from PATH, a path from where appserve was started.
+    const path = whichProgram(named.name, options.env.PATH, options.cwd);
+    const why = !path
+      ? "not found on PATH"
+      : path === named.name
+      ? "not an executable file"
+      : `${path} is not an executable file`;
+    if (!path || !isExecutable(path)) {
+      throw new ConfigError(`${named.origin}: Cannot use "${named.name}" as Deno: ${why}`);
     }
-    return named.path;
+    return path;
   }
   return denoOnPath(options.env.PATH) ?? (runtime.name === "deno" ? process.execPath : undefined);
 }

@@ -5,6 +5,7 @@
 import { CString, dlopen, FFIType, type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
 import { Socket } from "node:net";
 import process from "node:process";
+import { statSync } from "node:fs";
 import type {
   FetchHandler,
   ServeInfo,
@@ -18,6 +19,7 @@ import { writeProcessTitle } from "./_process_title.ts";
 import { explainAppError, prepareImports } from "./_bun_imports.ts";
 import { decodedBody, noteRawFetches } from "./_bun_decoded_body.ts";
 import { bunfigEnv, loadDotenv } from "./_bun_autoload.ts";
+import { whichProgram } from "./executables.ts";
 import {
   fileBody,
   impliedType,
@@ -176,10 +178,47 @@ const BUN_CLOSED = "The connection was closed.";
 
 const F_DUPFD_CLOEXEC = 1030;
 
-function self(args: string[], entry: URL, env?: Record<string, string>): SelfCommand {
-  return COMPILED
-    ? { command: process.execPath, args, ...(env ? { env } : {}) }
-    : { command: process.execPath, args: [entry.pathname, ...args] };
+// Linux keeps a running program's image at /proc/self/exe, whatever its path holds now: a worker of
+// the binary started from there runs its master's code after an upgrade renamed another binary
+// into place, as a fork would (and as Deno workers, from the bundle the master unpacked, do).
+// Bun finds its embedded modules through it too, and shows that file's path, with " (deleted)"
+// once replaced, as process.execPath: the path, as the master has it, is what the app sees.
+const OWN_IMAGE = "/proc/self/exe";
+const DELETED = " (deleted)";
+if (COMPILED && process.execPath.endsWith(DELETED)) {
+  process.execPath = process.execPath.slice(0, -DELETED.length);
+}
+const PROGRAM = process.execPath;
+
+// The path this master was started by, as typed (gunicorn re-executes its argv[0]): a symlink the
+// upgrade swapped, or a bare name looked up in PATH again, runs the version now installed. Only
+// when it led to this very program (not when argv[0] was set to something else).
+const STARTED_AS = startedAs(process.argv0, process.cwd());
+
+function startedAs(typed: string, cwd: string): { typed: string; cwd: string } | undefined {
+  const found = typed ? whichProgram(typed, process.env.PATH, cwd) : undefined;
+  if (!found) return undefined;
+  try {
+    const [a, b] = [statSync(found), statSync(PROGRAM)];
+    return a.dev === b.dev && a.ino === b.ino ? { typed, cwd } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function workerSelf(env?: Record<string, string>): SelfCommand {
+  if (!COMPILED) return { command: process.execPath, args: [WORKER_ENTRY.pathname] };
+  const image = process.platform === "linux" ? { command: OWN_IMAGE, argv0: PROGRAM } : undefined;
+  return { ...(image ?? { command: PROGRAM }), args: [], ...(env ? { env } : {}) };
+}
+
+function masterSelf(args: string[], env: Record<string, string | undefined>): SelfCommand {
+  if (!COMPILED) return { command: process.execPath, args: [CLI_ENTRY.pathname, ...args] };
+  // A bare name PATH no longer has is left to fail to start, named.
+  const program = STARTED_AS
+    ? whichProgram(STARTED_AS.typed, env.PATH, STARTED_AS.cwd) ?? STARTED_AS.typed
+    : PROGRAM;
+  return { command: program, args };
 }
 
 // A runtime plugin's virtual module: user modules get the running program's own
@@ -205,9 +244,9 @@ export const bunRuntime: Runtime = {
       ? new URL("workers/thread_entry.ts", new URL("./", import.meta.url)).href
       : THREAD_ENTRY.href,
   // The binary reads no bunfig.toml of its own (_bun_autoload.ts): its workers are told of one.
-  workerCommand: () => self([], WORKER_ENTRY, bunfigEnv(process.cwd())),
+  workerCommand: () => workerSelf(bunfigEnv(process.cwd())),
   loadProjectEnv: () => COMPILED ? loadDotenv(process.cwd()) : [],
-  masterCommand: (argv) => self(argv, CLI_ENTRY),
+  masterCommand: (argv, env = process.env) => masterSelf(argv, env),
   embeddedFile: async (name) => {
     const file = Bun.embeddedFiles.find((blob) => (blob as File).name === name);
     return file && new Uint8Array(await file.arrayBuffer());

@@ -2,26 +2,12 @@
 // (src/master/worker_runtime.ts, which adds --deno and the running Deno) and a Bun
 // worker's "run it with --runtime deno" errors look in the same places.
 
-import { accessSync, constants, statSync } from "node:fs";
-import { delimiter, join } from "node:path";
 import process from "node:process";
-
-/** Whether `path` is a file this process may execute. */
-export function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
+import { isExecutable, onPath, whichProgram } from "./executables.ts";
 
 /** The first executable `deno` in the directories of a PATH value; undefined when there is none. */
 export function denoOnPath(path: string | undefined): string | undefined {
-  for (const dir of (path ?? "").split(delimiter)) {
-    if (dir && isExecutable(join(dir, "deno"))) return join(dir, "deno");
-  }
-  return undefined;
+  return onPath("deno", path, process.cwd());
 }
 
 /**
@@ -31,7 +17,8 @@ export function denoOnPath(path: string | undefined): string | undefined {
 export function findDeno(
   env: Record<string, string | undefined> = process.env,
 ): string | undefined {
-  if (env.DENO && isExecutable(env.DENO)) return env.DENO;
+  const named = env.DENO && whichProgram(env.DENO, env.PATH, process.cwd());
+  if (named && isExecutable(named)) return named;
   return denoOnPath(env.PATH);
 }
 

@@ -128,6 +128,8 @@ export interface RequestSignalBehaviour {
 /** How to start another process of this same program. */
 export interface SelfCommand {
   command: string;
+  /** Its argv[0], when not `command` (the binary's worker: its master's path, not /proc/self/exe). */
+  argv0?: string;
   /** Arguments that make the new process run `entry` ("worker" or "master"). */
   args: string[];
   /** Variables it needs on top of the environment it is given (Bun's worker: the bunfig.toml). */
@@ -158,7 +160,11 @@ export interface Runtime {
    * after the stdio entries, because Bun's spawn closes every other fd.
    */
   readonly fdPassing: "inherit" | "stdio";
-  /** Command line that starts a worker process of this program, in the working directory. */
+  /**
+   * Command line that starts a worker process of this program, in the working directory: the
+   * code this master runs, even once an upgrade has put another program at its path (only USR2
+   * takes that up).
+   */
   workerCommand(): SelfCommand;
   /**
    * In a worker process, before the app is imported: sets the variables of the working
@@ -169,8 +175,12 @@ export interface Runtime {
   loadProjectEnv(): string[];
   /** URL that starts a gthread thread (`new Worker(url)`) of this program. */
   threadEntry(): string;
-  /** Command line that starts a new master (USR2 re-exec) with these CLI args. */
-  masterCommand(argv: string[]): SelfCommand;
+  /**
+   * Command line that starts a new master (USR2 re-exec, the daemon) with these CLI args: the
+   * program as now on disk at the path this master was started by (a bare name looked up again in
+   * `env`'s PATH), as gunicorn re-executes its argv[0].
+   */
+  masterCommand(argv: string[], env?: Record<string, string | undefined>): SelfCommand;
   /** A file embedded in the compiled executable (the Deno worker bundle), by name. */
   embeddedFile(name: string): Promise<Uint8Array | undefined>;
   /** The libc bindings, opened once per process. */

@@ -714,7 +714,7 @@ for (const workerClass of ["sync", "gthread"]) {
 }
 
 e2e(
-  "a worker whose program is gone mid-deploy: one error line a try, the master serves on and starts it once the program is back",
+  "a worker whose program is gone mid-deploy: one error line a try, the master serves on and starts it once the program is back (the binary's: at once)",
   async (t) => {
     // Workers of the binary with Deno workers are deno's: the program a deploy replaces here is not
     // what starts them.
@@ -737,6 +737,19 @@ e2e(
       program.remove();
       const [victim] = childPids(server.pid);
       process.kill(victim, "SIGKILL");
+      if (t.name === "binary") {
+        // The binary starts its workers from its own image (/proc/self/exe), which outlives the
+        // file: the worker is replaced at once.
+        await eventually(() => {
+          const pids = childPids(server.pid);
+          return pids.length === 2 && !pids.includes(victim);
+        }, "the worker replaced");
+        assert.doesNotMatch(server.stderr, /Cannot start a worker process/);
+        assert.match((await get(url)).body, /^hello pid/);
+        server.signal("SIGTERM");
+        await eventually(() => !alive(server.pid), "the master stops");
+        return;
+      }
       await server.waitFor(/Cannot start a worker process/);
       // Anything that follows the line (a stack trace, the master's exit) has had time to come.
       await sleep(500);
