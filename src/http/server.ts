@@ -377,7 +377,8 @@ class Core implements ServerCore {
       fds,
       report,
       backlog: this.options.backlog,
-      connections: connections ?? (() => admission.open),
+      // Parked connections hold their fds too.
+      connections: connections ?? (() => admission.open + admission.waiting),
       claimWarning,
     });
     await gate.open();

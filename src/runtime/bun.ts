@@ -193,7 +193,7 @@ const PROGRAM = process.execPath;
 // The path this master was started by, as typed (gunicorn re-executes its argv[0]): a symlink the
 // upgrade swapped, or a bare name looked up in PATH again, runs the version now installed. Only
 // when it led to this very program (not when argv[0] was set to something else).
-const STARTED_AS = startedAs(process.argv0, process.cwd());
+const STARTED_AS = COMPILED ? startedAs(process.argv0, process.cwd()) : undefined;
 
 function startedAs(typed: string, cwd: string): { typed: string; cwd: string } | undefined {
   const found = typed ? whichProgram(typed, process.env.PATH, cwd) : undefined;

@@ -256,13 +256,13 @@ async function serveListeners(
   for (const address of boot.reusePort) {
     // The access lines of bodies still streaming, written if the worker cuts them off.
     const streaming = new Set<() => void>();
-    const limited = limitBody(
+    const bodyLimited = limitBody(
       inflight ? inflight.wrapAlone(native.handler) : native.handler,
       config.limit_request_body,
       (message) => log.warning(`Invalid request: ${message}`),
     );
     // Inside the access log, which then sees the 500 or 400 the client gets for a failure.
-    const answered = guardedNative(limited, log, runtime);
+    const answered = guardedNative(bodyLimited, log, runtime);
     // Outermost, so the access log sees the client a trusted proxy named, and no field
     // header_map drops (as the parser leaves them out before anything reads them).
     const app = trustForwarded(

@@ -3,7 +3,7 @@
 // until it closes, as its connection counts until it closes on the shared socket. Further
 // requests and upgrades wait their turn (limitConcurrency), and the sync worker is held.
 
-import type { WebSocketHub } from "../http/websocket/hub.ts";
+import { ownListener, type WebSocketHub } from "../http/websocket/hub.ts";
 import type { Lasting } from "./concurrency.ts";
 
 /** A session that opened while its upgrade request had its place; `end` once it closed. */
@@ -43,8 +43,6 @@ export class NativeSessionSlots {
     if (!(result instanceof Response) || result.status !== 101) return undefined;
     const socket = this.#hub.nativeSocket(result)?.socket;
     if (socket === undefined || socket.readyState === WebSocket.CLOSED) return undefined;
-    return new Promise<void>((resolve) =>
-      socket.addEventListener("close", () => resolve(), { once: true })
-    );
+    return new Promise<void>((resolve) => ownListener(socket, "close", resolve));
   };
 }

@@ -205,14 +205,15 @@ export class WebSocketHub {
     this.#native.set(upgrade.response, { socket: upgrade.socket, bytes });
     const socket = upgrade.socket;
     // Counted once open: a socket whose 101 the app never returned never opens (nor closes).
-    socket.addEventListener("open", () => {
+    // Added past the socket's own addEventListener, which guards the app's listeners only.
+    ownListener(socket, "open", () => {
       this.#nativeSockets.add(socket);
       // Opened while the stop waits for the others' close handshakes: told at once.
       if (this.#nativeAway) socket.close(1001, SHUTTING_DOWN);
-    }, { once: true });
-    socket.addEventListener("close", () => {
+    });
+    ownListener(socket, "close", () => {
       if (this.#nativeSockets.delete(socket)) this.#checkEmpty();
-    }, { once: true });
+    });
   }
 
   /**
@@ -554,4 +555,13 @@ export class WebSocketHub {
   goingAway(): void {
     for (const s of this.#sessions) s.goingAway();
   }
+}
+
+/**
+ * A listener of appserve's own on a native socket, once: added with EventTarget's method, past the
+ * one native_socket_guard.ts puts on the socket for the app's listeners (whose throws close it
+ * with 1011 as the app's error).
+ */
+export function ownListener(socket: WebSocket, type: "open" | "close", listener: () => void): void {
+  EventTarget.prototype.addEventListener.call(socket, type, listener, { once: true });
 }
