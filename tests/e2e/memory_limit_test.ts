@@ -35,7 +35,8 @@ e2eUnderLoad(
     );
     assert.ok(retired.length >= 1, server.stderr);
     for (const [line, pid, mb] of retired) {
-      assert.ok(Number(mb) > 140, line);
+      // The line rounds to 0.1 MB: 140.04 MB over the limit reads "140.0".
+      assert.ok(Number(mb) >= 140, line);
       // Replacement first: a new worker boots after the line and before the old one exits.
       const at = server.stderr.indexOf(line);
       const exiting = server.stderr.indexOf(`Worker exiting (pid: ${pid})`, at);
