@@ -151,7 +151,7 @@ export async function launchWorkers(
       ...shellSplit(config.deno_flags),
       ...projectArgs,
       "--import-map",
-      join(bundle.dir, [...mapFile(bundle.dir).keys()][0]),
+      bundle.alongside[0],
       join(bundle.dir, "process_entry.js"),
     ],
   });
