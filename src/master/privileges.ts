@@ -33,6 +33,11 @@ function table(path: string): string[][] {
 
 const NUMERIC = /^\d+$/;
 
+/** The name /etc/passwd gives `uid`, if any. */
+export function userName(uid: number): string | undefined {
+  return table("/etc/passwd").find((f) => f[2] === String(uid))?.[0];
+}
+
 /**
  * Resolves --user/--group (names from /etc/passwd and /etc/group, or numbers) into an Identity,
  * or null when neither is set. Without --group the user's primary group is used (gunicorn would

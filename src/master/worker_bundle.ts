@@ -159,6 +159,8 @@ export interface InstalledBundle {
   dir: string;
   /** Every file written there (the bundle's and the `alongside` ones), to see they are still. */
   paths: string[];
+  /** The paths of the `alongside` files, in their order. */
+  alongside: string[];
   /** Warnings: the cache fell back to a temp dir, a damaged file was written again. */
   notes: string[];
 }
@@ -258,12 +260,14 @@ export function installBundle(
     try {
       if (candidate.private) ownPrivateDir(candidate.dir, uid);
       mkdirSync(dir, { recursive: true, mode: 0o755 });
-      const all = [...files, ...options.alongside?.(dir) ?? []];
+      const alongside = [...options.alongside?.(dir) ?? []];
+      const all = [...files, ...alongside];
       for (const [name, bytes] of all) placeFile(dir, name, bytes, notes);
       if (failures.length) {
         notes.unshift(`Cannot use ${failures[0]}; the Deno worker bundle is in ${dir}`);
       }
-      return { dir, paths: all.map(([name]) => join(dir, name)), notes };
+      const path = ([name]: [string, Uint8Array]) => join(dir, name);
+      return { dir, paths: all.map(path), alongside: alongside.map(path), notes };
     } catch (error) {
       failures.push(`${candidate.dir}: ${(error as Error).message.split("\n")[0]}`);
     }

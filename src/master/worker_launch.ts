@@ -11,6 +11,8 @@ import { shellSplit } from "../config/_shell_split.ts";
 import type { Config } from "../config/settings.ts";
 import { AppserveError, ConfigError } from "../errors.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
+import { denoCacheNote } from "./deno_cache.ts";
+import { rawEnv } from "./spawn.ts";
 import { denoImportMap, type DenoProject, findDenoProject } from "./deno_project.ts";
 import {
   buildBundle,
@@ -114,6 +116,9 @@ export async function launchWorkers(
     warnings: chosen.runtime.note ? [chosen.runtime.note] : [],
   };
   if (chosen.runtime.name === "bun") return launch;
+  // The workers' environment: --env (raw_env) may name DENO_DIR for them.
+  const cacheNote = denoCacheNote({ ...env, ...rawEnv(config.raw_env) });
+  if (cacheNote) launch.warnings.push(cacheNote);
   if (!runtime.compiled) {
     const stale = sourceBundleStale();
     if (stale) {
@@ -151,7 +156,7 @@ export async function launchWorkers(
       ...shellSplit(config.deno_flags),
       ...projectArgs,
       "--import-map",
-      join(bundle.dir, [...mapFile(bundle.dir).keys()][0]),
+      bundle.alongside[0],
       join(bundle.dir, "process_entry.js"),
     ],
   });

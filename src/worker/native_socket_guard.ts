@@ -7,8 +7,7 @@ import { Buffer } from "node:buffer";
 import type { SendLimit } from "../http/websocket/app_socket.ts";
 import type { SessionBytes } from "../http/websocket/hub.ts";
 import {
-  APP_ERROR_CODE,
-  APP_ERROR_REASON,
+  closeForAppError,
   guardSocketHandlers,
   type HandlerFailed,
 } from "../http/websocket/handler_guard.ts";
@@ -76,7 +75,7 @@ export function guardNativeSocket(socket: WebSocket, options: NativeGuardOptions
   // After the listener above: the app's handlers are guarded, not appserve's.
   guardSocketHandlers(socket, (error, handler) => {
     failed(error, handler);
-    if (socket.readyState === OPEN) socket.close(APP_ERROR_CODE, APP_ERROR_REASON);
+    closeForAppError(socket);
   });
   return bytes;
 }

@@ -10,9 +10,7 @@ import type { SendLimit, SocketSource } from "../http/websocket/app_socket.ts";
 import type { SessionBytes, WebSocketHub } from "../http/websocket/hub.ts";
 import { handshakeRefusal } from "../http/websocket/handshake_refusal.ts";
 import { payloadBytes } from "./native_socket_guard.ts";
-import { APP_ERROR_CODE, APP_ERROR_REASON, guardedCall } from "../http/websocket/handler_guard.ts";
-
-const OPEN = 1;
+import { closeForAppError, guardedCall } from "../http/websocket/handler_guard.ts";
 
 /** What appserve uses of Bun's ServerWebSocket. */
 interface NativeWs {
@@ -248,7 +246,7 @@ export function bridgeNativeWebSockets(
     if (fn === undefined) return;
     guardedCall(fn, (error) => {
       appError(error, handler, targets.get(ws) ?? "");
-      if (ws.readyState === OPEN) ws.close(APP_ERROR_CODE, APP_ERROR_REASON);
+      closeForAppError(ws);
     });
   };
   const websocket: WebSocketHandlers = {

@@ -172,3 +172,48 @@ test("[binary-deno] a full disk while the bundle is written: one line, exit 1, n
     dir.remove();
   }
 });
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] as root with -u nobody: a Deno cache nobody cannot write is said at start, and --env DENO_DIR=… answers it`, async () => {
+    const dir = tempDir();
+    try {
+      chmodSync(dir.path, 0o755);
+      // Root's own cache folder, as /root/.cache is: nobody may not even look in.
+      const rootCache = join(dir.path, "root-cache");
+      mkdirSync(rootCache, { mode: 0o700 });
+      const tmp = join(dir.path, "tmp");
+      mkdirSync(tmp);
+      chmodSync(tmp, 0o777);
+      const env: Record<string, string> = { XDG_CACHE_HOME: rootCache, TMPDIR: tmp };
+      if (process.env.DENO_DIR) env.DENO_DIR = join(rootCache, "deno");
+      const args = ["-u", "nobody", "-b", "127.0.0.1:0", PID_APP];
+      const server = start(target, args, { env });
+      try {
+        await eventually(() => /Booting worker|Worker .*exited/.test(server.stderr), "a worker");
+        assert.match(
+          server.stderr,
+          new RegExp(
+            `\\[WARNING\\] Deno workers run as nobody \\(uid ${NOBODY}\\), who cannot write Deno's cache ` +
+              `${rootCache}/deno[ ,].*: an npm: or remote import not cached there fails to load; ` +
+              "set DENO_DIR to a folder nobody can write",
+          ),
+        );
+      } finally {
+        await server.stop();
+      }
+      // The workers' own cache through --env: nothing to say, and they serve.
+      const own = join(dir.path, "nobody-cache");
+      mkdirSync(own, { mode: 0o777 });
+      chmodSync(own, 0o777);
+      const served = start(target, ["-e", `DENO_DIR=${own}`, ...args], { env });
+      try {
+        assert.match((await get(await served.ready())).body, /^\d+$|pid/);
+        assert.doesNotMatch(served.stderr, /Deno's cache/);
+      } finally {
+        assert.equal((await served.stop()).code, 0, served.stderr);
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+}

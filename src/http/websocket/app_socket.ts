@@ -5,8 +5,7 @@
 import type { Buffer } from "node:buffer";
 import { messageText } from "./message_text.ts";
 import {
-  APP_ERROR_CODE,
-  APP_ERROR_REASON,
+  closeForAppError,
   guardedCall,
   guardedListener,
   type HandlerFailed,
@@ -149,7 +148,7 @@ export class AppWebSocket extends EventTarget {
     if (this.#failed === undefined) reportError(error);
     else this.#failed(error, handler);
     const ws = this.#ws;
-    if (ws !== null && ws.readyState === OPEN) ws.close(APP_ERROR_CODE, APP_ERROR_REASON);
+    if (ws !== null) closeForAppError(ws);
   }
 
   #fire(type: "open" | "message" | "close" | "error", event: Event): void {

@@ -5,12 +5,7 @@
 import { Buffer } from "node:buffer";
 import type { WebSocketHandlers } from "../../fetch_handler.ts";
 import { messageText } from "./message_text.ts";
-import {
-  APP_ERROR_CODE,
-  APP_ERROR_REASON,
-  guardedCall,
-  type HandlerFailed,
-} from "./handler_guard.ts";
+import { closeForAppError, guardedCall, type HandlerFailed } from "./handler_guard.ts";
 import type { WsSocket } from "./ws_library.ts";
 
 const OPEN = 1;
@@ -161,7 +156,7 @@ export class BunServerWebSocket {
   /** The app's `handler` threw or rejected: said, and the socket is closed with 1011. */
   #appFailed(failed: HandlerFailed, error: unknown, handler: string): void {
     failed(error, handler);
-    if (this.#ws.readyState === OPEN) this.#ws.close(APP_ERROR_CODE, APP_ERROR_REASON);
+    closeForAppError(this.#ws);
   }
 
   /** Wires the app's handlers to `ws`'s events and calls `open`. Internal to the hub. */

@@ -5,7 +5,18 @@
 
 /** RFC 6455 7.4.1: "an unexpected condition prevented it from fulfilling the request". */
 export const APP_ERROR_CODE = 1011;
-export const APP_ERROR_REASON = "internal error";
+const APP_ERROR_REASON = "internal error";
+
+/** What closeForAppError needs of a socket: ws's, Bun's, or a WHATWG WebSocket. */
+interface Closable {
+  readonly readyState: number;
+  close(code?: number, reason?: string): void;
+}
+
+/** Closes `socket` with 1011 after its app handler failed; one that is not open is left as it is. */
+export function closeForAppError(socket: Closable): void {
+  if (socket.readyState === 1) socket.close(APP_ERROR_CODE, APP_ERROR_REASON);
+}
 
 /** Told of an app handler's failure: the error, and which handler (`onmessage`, `open` …). */
 export type HandlerFailed = (error: unknown, handler: string) => void;
