@@ -99,3 +99,34 @@ for (
     }
   });
 }
+
+Deno.test("clientOf() leaves out a port nobody knows (X-Forwarded-For); the access line reads it back", async () => {
+  const { clientOf } = await import("../src/ipc/inflight_report.ts");
+  const tcp = (hostname: string, port: number) => ({ transport: "tcp" as const, hostname, port });
+  assert.equal(clientOf(tcp("10.0.0.9", 0)), "10.0.0.9");
+  assert.equal(clientOf(tcp("2001:db8::1", 0)), "[2001:db8::1]");
+  assert.equal(clientOf(tcp("10.0.0.9", 5)), "10.0.0.9:5");
+  assert.equal(clientOf(tcp("::1", 5)), "[::1]:5");
+  assert.equal(clientOf({ transport: "unix", hostname: "", port: 0 }), "unix");
+  const dir = tempDir();
+  try {
+    const file = join(dir.path, "probe.mjs");
+    const log = join(dir.path, "access.log");
+    writeFileSync(
+      file,
+      `
+import { Logger } from ${JSON.stringify(join(ROOT, "mod.ts"))};
+import { logInflightAccess } from ${JSON.stringify(join(ROOT, "src/ipc/inflight_report.ts"))};
+const log = new Logger({ accessLog: ${JSON.stringify(log)}, accessFormat: "%(h)s" });
+const request = (client) => ({ method: "GET", target: "/", client, start: 1000, entry: -1 });
+logInflightAccess(log, ["10.0.0.9", "[2001:db8::1]", "10.0.0.9:5", "[::1]:5", "unix"].map(request), 2000);
+await log.close();
+`,
+    );
+    const { code, stderr } = await new Deno.Command(DENO, { args: ["run", "-A", file] }).output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.equal(readFileSync(log, "utf8"), "10.0.0.9\n2001:db8::1\n10.0.0.9\n::1\n\n");
+  } finally {
+    dir.remove();
+  }
+});

@@ -48,17 +48,21 @@ export function requestLines(
   return lines;
 }
 
-/** A client as an entry names it: `1.2.3.4:5`, `[::1]:5`, `unix` (remoteOf() reads it back). */
+/**
+ * A client as an entry names it: `1.2.3.4:5`, `[::1]:5`, `unix`, or without a port when none is
+ * known (port 0: a client named by X-Forwarded-For). remoteOf() reads it back.
+ */
 export function clientOf(remote: RemoteAddr): string {
   if (remote.transport === "unix") return "unix";
   const host = remote.hostname.includes(":") ? `[${remote.hostname}]` : remote.hostname;
-  return `${host}:${remote.port}`;
+  return remote.port ? `${host}:${remote.port}` : host;
 }
 
-/** The client of an entry (`1.2.3.4:5`, `[::1]:5`, `unix`) as the access log's peer. */
+/** The client of an entry (as clientOf() names it) as the access log's peer. */
 function remoteOf(client: string): RemoteAddr {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(client);
-  if (m) return { transport: "tcp", hostname: m[1], port: Number(m[2]) };
+  if (client === "unix") return { transport: "unix", hostname: "", port: 0 };
+  const m = /^(?:\[([^\]]*)\]|([^:]*))(?::(\d+))?$/.exec(client);
+  if (m) return { transport: "tcp", hostname: m[1] ?? m[2], port: Number(m[3] ?? 0) };
   return { transport: "unix", hostname: "", port: 0 };
 }
 

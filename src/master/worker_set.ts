@@ -8,8 +8,13 @@ import type { Config } from "../config/settings.ts";
 import { AppserveError, osReason } from "../errors.ts";
 import type { ToMaster } from "../ipc/messages.ts";
 import type { WorkerStatus } from "../ipc/control_protocol.ts";
-import { DIED_STATUS, logInflightAccess, timeoutLines } from "../ipc/inflight_report.ts";
-import { readTotals } from "../ipc/request_metrics.ts";
+import {
+  DIED_STATUS,
+  KILLED_STATUS,
+  logInflightAccess,
+  timeoutLines,
+} from "../ipc/inflight_report.ts";
+import { countRequest, readTotals } from "../ipc/request_metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Listener } from "../net/listeners.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -132,7 +137,8 @@ export class WorkerSet {
    * forget() clears its slot): those it left waiting for their batch in its slot (a worker
    * killed for --timeout, or one that died without closing its log), then one per request in
    * its in-flight table for a worker killed for --timeout (`worker.aborted`, 504) or one that
-   * died under them (`died`, from diedInflight(): 502).
+   * died under them (`died`, from diedInflight(): 502). Those requests are counted into its
+   * metrics too, before forget() adds them to the gone workers'.
    */
   async logLostAccess(
     worker: WorkerHandle,
@@ -147,12 +153,20 @@ export class WorkerSet {
     const requests = worker.aborted
       ? this.#slots?.inflight(worker.slot)?.requests ?? []
       : died?.requests ?? [];
+    const statuses = requests.map(() => worker.aborted ? KILLED_STATUS : DIED_STATUS);
+    const now = Date.now();
+    // Counted as answered with that status, as their access lines say (the worker never will).
+    const counters = this.#slots?.counters(worker.slot);
+    if (counters) {
+      requests.forEach((r, i) =>
+        countRequest(counters, r.method, statuses[i], (now - r.start) / 1000)
+      );
+    }
     if ((!waiting.length && !requests.length) || !open) return;
     try {
       const access = await open(config);
       access.writeFormattedAccess(waiting, worker.pid);
-      const statuses = worker.aborted ? [] : requests.map(() => DIED_STATUS);
-      logInflightAccess(access, requests, Date.now(), statuses, worker.pid);
+      logInflightAccess(access, requests, now, statuses, worker.pid);
       await access.close();
     } catch (error) {
       log.error(`Cannot write the access log: ${(error as Error).message}`);

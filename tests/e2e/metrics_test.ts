@@ -141,6 +141,36 @@ e2e(
   },
 );
 
+e2e(
+  "requests a killed worker never answered count as their access lines say: 504, 502",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const server = start(target, ["-w", "1", "-t", "3", ...metrics, "-b", "127.0.0.1:0", PID_APP]);
+    const url = await server.allAnswering(1);
+    const failed = async () =>
+      sampleValue(await scrape(base), "appserve_requests_total", {
+        method: "GET",
+        status: "5xx",
+      }) ?? 0;
+    assert.equal(await failed(), 0);
+    // Stuck past --timeout: killed by the master, the request logged 504.
+    get(`${url}/spin?ms=600000`).catch(() => {});
+    await server.waitFor(/WORKER TIMEOUT/);
+    await eventually(async () => await failed() === 1, "the 504 counted", 20_000);
+    // Killed by someone else under a request: logged 502.
+    await server.allAnswering(1);
+    const [pid] = childPids(server.pid);
+    get(`${url}/slow?ms=60000`).catch(() => {});
+    await eventually(
+      async () => await metric(base, "appserve_requests_in_flight") === 1,
+      "1 in flight",
+    );
+    process.kill(pid, "SIGKILL");
+    await eventually(async () => await failed() === 2, "the 502 counted", 20_000);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
 e2e("a --metrics-bind address that is taken or invalid is one line and exit 1", async (target) => {
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
