@@ -42,3 +42,41 @@ Deno.test({
     assert.equal(table.read().more, 1);
   },
 });
+
+Deno.test({
+  name: "InflightWatch names a request on any connection while an entry is free",
+  sanitizeOps: false,
+  fn: () => {
+    const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
+    const watch = new InflightWatch(table);
+    const handler = watch.wrap(() => new Response("x"));
+    // More connections open than the table has entries, each between its exchanges.
+    const tags = Array.from({ length: INFLIGHT_ENTRIES + 8 }, () => watch.opened({} as Socket));
+    const late = tags.at(-1)!;
+    watch.started(late);
+    handler(new Request("http://h/late"), info);
+    assert.deepEqual(table.read().requests.map((r) => r.target), ["/late"]);
+    assert.equal(table.read().more, 0);
+    watch.finished(late);
+    assert.deepEqual(table.read(), { requests: [], more: 0 });
+    // Past the table's entries in flight at once, the rest are counted until one ends; the entry
+    // it frees names the next request.
+    for (const [i, tag] of tags.entries()) {
+      watch.started(tag);
+      handler(new Request(`http://h/r${i}`), info);
+    }
+    assert.equal(table.read().requests.length, INFLIGHT_ENTRIES);
+    assert.equal(table.read().more, 8);
+    assert.equal(watch.overflow().length, 8);
+    watch.finished(tags[3]);
+    watch.closed(tags.at(-1)!);
+    assert.equal(table.read().more, 7);
+    watch.started(tags[3]);
+    handler(new Request("http://h/again"), info);
+    assert.equal(table.read().requests.length, INFLIGHT_ENTRIES);
+    assert.ok(table.read().requests.some((r) => r.target === "/again"));
+    for (const tag of tags.slice(0, -1)) watch.finished(tag);
+    assert.deepEqual(table.read(), { requests: [], more: 0 });
+    assert.equal(watch.overflow().length, 0);
+  },
+});

@@ -67,6 +67,17 @@ export class InflightWatch implements ExchangeWatch {
   readonly #innerTag: number[] = [];
   readonly #free: number[] = [];
   readonly #state: number[] = [];
+  /** Per tag: the table entry its exchange holds (state NAMED), else -1. */
+  readonly #entryOf: number[] = [];
+  /**
+   * The table's entries no exchange holds, the lowest last. An entry is taken per exchange, not
+   * per connection: with more connections than entries, a request is only counted when as many
+   * are in flight, not whenever its connection came late (and the counted path allocates).
+   */
+  readonly #freeEntries: number[] = Array.from(
+    { length: INFLIGHT_ENTRIES },
+    (_, i) => INFLIGHT_ENTRIES - 1 - i,
+  );
   /**
    * The requests past the table's entries, only counted there: kept here, so that a worker that
    * cuts them off at its graceful timeout (it can still speak) logs each of them too.
@@ -102,14 +113,11 @@ export class InflightWatch implements ExchangeWatch {
   started(tag: number, http10 = false): void {
     this.#flushOnce();
     this.#end(tag);
+    const entry = this.#hold(tag);
     // The entry is named as the handler gets the request, right after (wrap()).
-    this.#inner?.started(this.#innerTag[tag], http10, tag < INFLIGHT_ENTRIES ? tag : -1);
+    this.#inner?.started(this.#innerTag[tag], http10, entry);
     this.#current = tag;
     this.#http10 = http10;
-    if (tag >= INFLIGHT_ENTRIES) {
-      this.#state[tag] = COUNTED;
-      this.#table.overflow(1);
-    }
   }
 
   answering(tag: number): boolean {
@@ -133,7 +141,7 @@ export class InflightWatch implements ExchangeWatch {
       const tag = this.#current;
       if (tag >= 0) {
         this.#current = -1;
-        if (tag < INFLIGHT_ENTRIES) this.#name(tag, request, info, this.#http10);
+        if (this.#state[tag] === NAMED) this.#name(tag, request, info, this.#http10);
         else this.#keep(tag, request, info, this.#http10);
       }
       return handler(request, info);
@@ -148,14 +156,9 @@ export class InflightWatch implements ExchangeWatch {
     return (request, info) => {
       this.#flushOnce();
       const tag = this.#take();
-      if (tag < INFLIGHT_ENTRIES) {
-        // The runtime's own server: its access lines say HTTP/1.1 too (src/worker/async.ts).
-        this.#name(tag, request, info, false);
-      } else {
-        this.#state[tag] = COUNTED;
-        this.#table.overflow(1);
-        this.#keep(tag, request, info, false);
-      }
+      // The runtime's own server: its access lines say HTTP/1.1 too (src/worker/async.ts).
+      if (this.#hold(tag) >= 0) this.#name(tag, request, info, false);
+      else this.#keep(tag, request, info, false);
       let result;
       try {
         result = handler(request, info);
@@ -179,7 +182,7 @@ export class InflightWatch implements ExchangeWatch {
     const remote = info.remoteAddr;
     const unix = remote.transport === "unix";
     this.#table.request(
-      tag,
+      this.#entryOf[tag],
       request.method,
       request.url,
       unix ? "unix" : remote.hostname,
@@ -188,7 +191,6 @@ export class InflightWatch implements ExchangeWatch {
       this.#headers ? request.headers : undefined,
       http10,
     );
-    this.#state[tag] = NAMED;
   }
 
   /** The requests in flight that the table only counts (its `more`), oldest first. */
@@ -225,13 +227,30 @@ export class InflightWatch implements ExchangeWatch {
   #take(): number {
     const tag = this.#free.length ? this.#free.pop()! : this.#next++;
     this.#state[tag] = IDLE;
+    this.#entryOf[tag] = -1;
     return tag;
+  }
+
+  // A free entry for tag's exchange (NAMED, written by #name()), or none: it is only counted.
+  #hold(tag: number): number {
+    const entry = this.#freeEntries.length ? this.#freeEntries.pop()! : -1;
+    this.#entryOf[tag] = entry;
+    if (entry >= 0) this.#state[tag] = NAMED;
+    else {
+      this.#state[tag] = COUNTED;
+      this.#table.overflow(1);
+    }
+    return entry;
   }
 
   #end(tag: number): void {
     const state = this.#state[tag];
-    if (state === NAMED) this.#table.free(tag);
-    else if (state === COUNTED) {
+    if (state === NAMED) {
+      const entry = this.#entryOf[tag];
+      this.#table.free(entry);
+      this.#freeEntries.push(entry);
+      this.#entryOf[tag] = -1;
+    } else if (state === COUNTED) {
       this.#table.overflow(-1);
       this.#overflow.delete(tag);
     }

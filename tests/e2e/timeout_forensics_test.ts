@@ -59,6 +59,41 @@ e2e(
 );
 
 e2e(
+  "WORKER TIMEOUT names a stuck request on a connection opened after 40 idle kept-alive ones",
+  async (target) => {
+    const server = start(target, ["-w", "1", "-t", "2", "-b", "127.0.0.1:0", PID_APP]);
+    const url = await server.ready(1);
+    const port = Number(new URL(url).port);
+    // More connections than the in-flight table has entries, each answered once and kept open.
+    const idle = await Promise.all(Array.from({ length: 40 }, () => rawConnect(port)));
+    try {
+      await Promise.all(idle.map((socket) =>
+        new Promise<void>((resolve, reject) => {
+          socket.once("data", () => resolve());
+          socket.once("error", reject);
+          socket.write("GET /pid HTTP/1.1\r\nHost: x\r\n\r\n");
+        })
+      ));
+      get(`${url}/spin?ms=600000&late`).catch(() => {});
+      const head = await server.waitFor(
+        /\[CRITICAL\] WORKER TIMEOUT \(pid:(\d+)\) \w+ worker, 1 request in flight$/m,
+      );
+      // Named from the table while an entry is free, not only counted as "1 more".
+      await server.waitFor(
+        new RegExp(
+          `\\[CRITICAL\\] In flight on worker \\(pid:${head[1]}\\): ` +
+            `GET /spin\\?ms=600000&late from 127\\.0\\.0\\.1:\\d+ for`,
+        ),
+      );
+      await eventually(() => !alive(Number(head[1])), "the stuck worker is gone");
+    } finally {
+      for (const socket of idle) socket.destroy();
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
+
+e2e(
   "a worker that dies under its requests: the master names each and logs it as a 502",
   async (t) => {
     const { server, url, ours, remove } = await loggedServer(t, ["-w", "1", "-b", "127.0.0.1:0"]);
