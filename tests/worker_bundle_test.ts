@@ -123,3 +123,15 @@ Deno.test("the built worker bundle holds no character past U+00FF (V8 keeps it o
     assert.equal(at, -1, `${name}: ${JSON.stringify(text.slice(at - 20, at + 20))}`);
   }
 });
+
+Deno.test("the built worker bundle is minified, with its names kept (every worker parses and holds it)", () => {
+  for (const name of ["process_entry.js", "thread_entry.js"] as const) {
+    const text = readFileSync(join(SOURCE_BUNDLE_DIR, name), "utf8");
+    // The unminified output marks each inlined module with a `// path` comment line.
+    assert.doesNotMatch(text, /^\/\/ workers\//m, `${name} is not minified`);
+    assert.ok(text.split("\n").length < 500, `${name}: ${text.split("\n").length} lines`);
+  }
+  // --keep-names: a worker's log and error lines name appserve's classes as written.
+  const entry = readFileSync(join(SOURCE_BUNDLE_DIR, "process_entry.js"), "utf8");
+  assert.match(entry, /"AppserveError"/);
+});
