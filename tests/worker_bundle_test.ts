@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import {
   BUNDLE_FILES,
   cacheCandidates,
   installBundle,
   latin1Source,
+  lazyRequire,
   SOURCE_BUNDLE_DIR,
 } from "../src/master/worker_bundle.ts";
 import { VERSION } from "../src/version.ts";
@@ -122,4 +125,35 @@ Deno.test("the built worker bundle holds no character past U+00FF (V8 keeps it o
     const at = text.search(/[\u0100-\uffff]/);
     assert.equal(at, -1, `${name}: ${JSON.stringify(text.slice(at - 20, at + 20))}`);
   }
+});
+
+Deno.test("the built worker bundle is minified, with its names kept (every worker parses and holds it)", () => {
+  for (const name of ["process_entry.js", "thread_entry.js"] as const) {
+    const text = readFileSync(join(SOURCE_BUNDLE_DIR, name), "utf8");
+    // The unminified output marks each inlined module with a `// path` comment line.
+    assert.doesNotMatch(text, /^\/\/ workers\//m, `${name} is not minified`);
+    assert.ok(text.split("\n").length < 500, `${name}: ${text.split("\n").length} lines`);
+  }
+  // --keep-names: a worker's log and error lines name appserve's classes as written.
+  const entry = readFileSync(join(SOURCE_BUNDLE_DIR, "process_entry.js"), "utf8");
+  assert.match(entry, /"AppserveError"/);
+});
+
+Deno.test("lazyRequire() gives esbuild's require shim a require of node builtins", () => {
+  withTemp((dir) => {
+    // The shim as `deno bundle --minify` writes it.
+    const shim = `var b=(t=>typeof require<"u"?require:typeof Proxy<"u"?new Proxy(t,{get:(e,r)=>` +
+      `(typeof require<"u"?require:e)[r]}):t)(function(t){if(typeof require<"u")return ` +
+      `require.apply(this,arguments);throw Error('Dynamic require of "'+t+'" is not supported')});`;
+    const source = `${shim}console.log(b("node:path").join("a","b"));`;
+    const run = (text: string) => {
+      writeFileSync(join(dir, "m.js"), text);
+      return spawnSync(process.execPath, ["run", "--quiet", "--no-config", join(dir, "m.js")], {
+        encoding: "utf8",
+      });
+    };
+    assert.match(run(source).stderr, /Dynamic require of "node:path" is not supported/);
+    const fixed = run(lazyRequire(source));
+    assert.equal(fixed.stdout, "a/b\n", fixed.stderr);
+  });
 });

@@ -56,6 +56,10 @@ export function bundleArgs(outdir: string): string[] {
     join(ROOT, "deno.json"),
     "--platform",
     "deno",
+    // Every worker holds the bundle's source in its heap and parses it at start: minified, that
+    // is 1 MB less of heap per idle worker (docs/architecture.md). Names are kept for messages.
+    "--minify",
+    "--keep-names",
     "--external",
     "*/bun.ts",
     "--external",
@@ -82,12 +86,25 @@ export function buildBundle(deno: string, dir: string): void {
     mkdirSync(dir, { recursive: true });
     for (const name of BUNDLE_FILES) {
       const path = join(temp, name);
-      writeFileSync(path, latin1Source(readFileSync(path, "utf8")));
+      writeFileSync(path, lazyRequire(latin1Source(readFileSync(path, "utf8"))));
       renameSync(path, join(dir, name));
     }
   } finally {
     rmSync(temp, { recursive: true, force: true });
   }
+}
+
+/**
+ * `source` with a module-level `require` for its CommonJS dependencies (ws, hot-shots), made on
+ * the first call. `deno bundle --minify` leaves out the `createRequire` of `node:module` its
+ * unminified output starts with, so esbuild's shim threw "Dynamic require of "node:events" is not
+ * supported" on the first WebSocket; and made eagerly it cost an idle worker about 1 MB of RSS
+ * (docs/architecture.md, "Memory and start-up"). Only the shim names `require` in the bundle.
+ */
+export function lazyRequire(source: string): string {
+  if (!source.includes("Dynamic require of")) return source;
+  return "var __appserveRequire;var require=function(id){return(__appserveRequire??=globalThis." +
+    `process.getBuiltinModule("node:module").createRequire(import.meta.url))(id)};${source}`;
 }
 
 /**
