@@ -151,10 +151,13 @@ class Core implements ServerCore {
     this.acceptErrors = new AcceptErrors(options.onAcceptError ?? (() => {}));
   }
 
+  // The caller found it a place (gthread: src/worker/handoff_waits.ts): a second look could see a
+  // sibling's count move and park a socket that can no longer be handed on.
   adopt(socket: Socket, unix: boolean): void {
     this.unix = unix;
     this.startTicker();
-    this.accept(socket);
+    if (this.gate !== null) this.gating!.admission.opened();
+    this.serve(socket, false);
   }
 
   // A socket accepted while closing was already queued before the listener closed: it gets
@@ -166,6 +169,11 @@ class Core implements ServerCore {
       if (!this.closing && !admission.room) return this.park(socket, paused);
       admission.opened();
     }
+    this.serve(socket, paused);
+  }
+
+  /** Serves a connection that has its place (counted open already). */
+  private serve(socket: Socket, paused: boolean): void {
     if (paused) socket.resume();
     // Nagle only concerns TCP, and a gate's listener may have set it for every socket already.
     if (!this.unix && !this.gate?.noDelay) socket.setNoDelay(true);
@@ -211,10 +219,14 @@ class Core implements ServerCore {
     const parking = {
       unread,
       left,
+      // Admitted: served without a second look at the room, which a sibling thread's count can
+      // take back meanwhile; parked again, a socket already read (a handed one: Bun's reads
+      // even paused) would pass for unread and lose its bytes on its way to a sibling.
       cancel: this.gating!.admission.wait(() => {
         this.parked.delete(socket);
         socket.off("close", left);
-        this.accept(socket, true);
+        this.gating!.admission.opened();
+        this.serve(socket, true);
       }),
     };
     this.parked.set(socket, parking);

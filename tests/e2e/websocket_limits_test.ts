@@ -135,6 +135,46 @@ e2eEach(
 );
 
 e2eEach(
+  "--worker-connections under gthread: a burst's surplus handed between threads is served as " +
+    "either thread frees a place",
+  async (target) => {
+    // Parts of 2 and 1: most of a burst lands on a thread without room, much of it handed over
+    // from its sibling, and the places free on one thread or the other.
+    const limit = 3;
+    const server = start(target, [
+      "-k",
+      "gthread",
+      "--threads",
+      "2",
+      "-w",
+      "1",
+      "--worker-connections",
+      String(limit),
+      "-b",
+      "127.0.0.1:0",
+      NEUTRAL,
+    ]);
+    const url = await server.ready();
+    const count = 12;
+    for (let round = 1; round <= 4; round++) {
+      const { opened, all } = burst(wsUrl(url), count);
+      // Long enough for the threads' ticks to hand waiting connections over.
+      await until(() => opened.length >= limit, `round ${round}: ${limit} sockets open`);
+      await sleep(600);
+      // Every place is taken again after each close, the others staying open meanwhile.
+      for (let closed = 0; closed < count; closed++) {
+        const filled = Math.min(count, closed + limit);
+        await until(() => opened.length >= filled, `round ${round}: socket ${filled} opens`);
+        assert.ok(opened.length <= closed + limit, "no more than --worker-connections open");
+        opened[closed].close(1000);
+      }
+      for (const c of await all) await c.closed;
+    }
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2eEach(
   "the sync worker under --reuse-port: an open WebSocket holds the worker until it closes",
   async (target) => {
     const port = await freePort();
