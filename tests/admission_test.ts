@@ -249,3 +249,31 @@ Deno.test("Admission: holdForShare holds every gate for another's share, also ga
   admission.holdForShare(false);
   assert.deepEqual([[...a.holds], [...b.holds]], [[], []]);
 });
+
+Deno.test("Admission: connections past the limit wait, in order, and each close lets one in with the gates still held", () => {
+  const admission = new Admission(2);
+  const gate = new RecordingGate();
+  admission.add(gate);
+  const admitted: string[] = [];
+  const take = (name: string) => () => {
+    admitted.push(name);
+    admission.opened();
+  };
+  admission.opened();
+  admission.opened();
+  assert.equal(admission.room, false);
+  admission.wait(take("a"));
+  const leaveB = admission.wait(take("b"));
+  admission.wait(take("c"));
+  assert.equal(admission.waiting, 3);
+  leaveB(); // b's client left while it waited
+  admission.closed();
+  assert.deepEqual(admitted, ["a"]);
+  assert.ok(gate.holds.has("full"), "full again at once: the gates never listened");
+  admission.closed();
+  assert.deepEqual(admitted, ["a", "c"]);
+  assert.equal(admission.waiting, 0);
+  admission.closed();
+  assert.equal(admission.room, true);
+  assert.ok(!gate.holds.has("full"));
+});

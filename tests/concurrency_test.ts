@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import type { ServeInfo } from "../src/fetch_handler.ts";
-import { limitConcurrency } from "../src/worker/concurrency.ts";
+import { ConcurrencyLimit, limitConcurrency } from "../src/worker/concurrency.ts";
 
 const INFO = {} as ServeInfo;
 
@@ -42,4 +42,22 @@ Deno.test("limitConcurrency runs one at a time, in order, and says how long each
     // deno-lint-ignore no-explicit-any
     delete (performance as any).now;
   }
+});
+
+Deno.test("ConcurrencyLimit: a lasting answer keeps its place until it ends, for every handler of the cap", async () => {
+  const limit = new ConcurrencyLimit(1);
+  let end!: () => void;
+  const session = new Promise<void>((resolve) => end = resolve);
+  const upgrade = limit.wrap(() => new Response(null, { status: 200 }), () => session);
+  const plain = limit.wrap(() => new Response("plain"));
+  assert.equal((upgrade(new Request("http://h/ws"), INFO) as Response).status, 200);
+  let answered = false;
+  const next = Promise.resolve(plain(new Request("http://h/"), INFO)).then((r) => {
+    answered = true;
+    return r;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(answered, false, "waits while the first one's session lasts");
+  end();
+  assert.equal(await (await next).text(), "plain");
 });

@@ -47,6 +47,7 @@ import {
 import { controlSocketPath } from "../src/ipc/control_protocol.ts";
 import { InflightWatch } from "../src/worker/inflight_watch.ts";
 import { ThreadBoard } from "../src/worker/thread_board.ts";
+import { type Handoff, HandoffWaits } from "../src/worker/handoff_waits.ts";
 import { Admission } from "../src/net/admission.ts";
 import { libcFds } from "../src/net/accept_gate.ts";
 import { installWebSockets, webSocketHub } from "../src/worker/websockets.ts";
@@ -74,6 +75,8 @@ interface Serving {
   index: number;
   /** This thread's connections: its part of worker_connections. */
   admission: Admission;
+  /** Connections handed here that wait for room, here or at a sibling. */
+  handoffs: HandoffWaits;
   slots: SlotWriter;
   /** Its slots as the process reads them: who answers what at a drain's deadline. */
   own: SlotReader;
@@ -148,6 +151,10 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     if (serving !== undefined) {
       serving.board.setTaking(serving.index, false);
       for (const server of serving.servers.values()) server.closeNow();
+      const { runtime, proxyProtocol, tls } = serving;
+      serving.handoffs.release(({ fd }) =>
+        answerUnadopted(fd, { libc: runtime.libc(), log: made!, proxyProtocol, tls })
+      );
     }
     post(why);
   };
@@ -263,6 +270,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     runtime,
     log,
     servers: new Map(),
+    handoffs: new HandoffWaits(admission, serve),
     make: (listener) =>
       createHttpServer(watched, {
         ...options,
@@ -289,7 +297,18 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     proxyProtocol: config.proxy_protocol,
     tls: tlsEnabled(config),
   };
+  // A place may free at a sibling while none does here.
+  setInterval(() => serving!.handoffs.size > 0 && handOn(), TICK_MS);
   post({ t: "loaded" });
+}
+
+/** Hands the connections handed here that still wait for room to a sibling that has some. */
+function handOn(): void {
+  const s = serving!;
+  s.handoffs.handOn(
+    () => s.board.divert(s.index),
+    ({ fd, listener, unix }, to) => post({ t: "handoff", fd, listener, unix, to }),
+  );
 }
 
 /** Hands a connection this thread accepted to a sibling with fewer; false to keep it. */
@@ -331,19 +350,25 @@ async function listen(listeners: { fd: number }[]): Promise<void> {
 
 function adopt(message: Extract<ToThread, { t: "conn" }>): void {
   const s = serving!;
-  try {
-    // The process gave up on this thread (it hung), or is about to (it ended): the process
-    // answers the connection itself.
-    if (ended || !s.slots.adopting(message.n)) return;
-    const server = s.servers.get(message.listener);
-    if (server) server.adopt(s.runtime.adoptSocket(message.fd), message.unix);
-    else {
-      // Not listening (any more): the process passes connections only to threads that listen.
-      const { log, runtime, proxyProtocol, tls } = s;
-      answerUnadopted(message.fd, { libc: runtime.libc(), log, proxyProtocol, tls });
-    }
-  } finally {
-    s.board.arrived(s.index);
+  // Counted by this thread from here on (open, or waiting in its admission); still counted on
+  // the board as well, it would crowd out its own place.
+  s.board.arrived(s.index);
+  // The process gave up on this thread (it hung), or is about to (it ended): the process
+  // answers the connection itself.
+  if (ended || !s.slots.adopting(message.n)) return;
+  const { fd, listener, unix } = message;
+  s.handoffs.take({ fd, listener, unix }, s.draining);
+}
+
+/** Serves a connection handed to this thread, now that it has room for it. */
+function serve({ fd, listener, unix }: Handoff): void {
+  const s = serving!;
+  const server = s.servers.get(listener);
+  if (server) server.adopt(s.runtime.adoptSocket(fd), unix);
+  else {
+    // Not listening (any more): the process passes connections only to threads that listen.
+    const { log, runtime, proxyProtocol, tls } = s;
+    answerUnadopted(fd, { libc: runtime.libc(), log, proxyProtocol, tls });
   }
 }
 
@@ -374,6 +399,8 @@ async function drain(graceMs: number): Promise<void> {
       logCutOff(s.log, s.where, { requests: ours, more }, graceMs / 1000, overflow);
       logCutOffSessions(s.log, s.where, graceMs / 1000, s.websockets);
     };
+    // Those handed here that wait for room are served now, with connection: close.
+    s.handoffs.release(serve);
     const closeAll = () =>
       Promise.all(
         [...s.servers.values()].map((server) =>

@@ -238,9 +238,11 @@ export const SETTINGS = [
     type: int(1),
     default: 1000,
     doc: "Maximum number of client connections an async or gthread worker holds at once, " +
-      "idle keep-alive ones included (as gunicorn's); further connections wait in the listen " +
-      "queue, where another worker may take them, rather than being refused. The master warns " +
-      "at start when `ulimit -n` is below this plus 64.",
+      "idle keep-alive ones and open WebSockets included (as gunicorn's); further connections " +
+      "wait in the listen queue, where another worker may take them, rather than being " +
+      "refused. Under `--reuse-port` the runtime's server accepts them all, and this caps the " +
+      "requests an async worker runs at once, each open WebSocket holding one place until it " +
+      "closes. The master warns at start when `ulimit -n` is below this plus 64.",
   },
   {
     name: "max_requests",

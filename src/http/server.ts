@@ -116,6 +116,11 @@ class Core implements ServerCore {
   readonly conns = new Set<Connection>();
   /** TLS connections whose first bytes have not come yet, with when they must have. */
   private readonly greeting = new Map<Socket, number>();
+  /** Connections accepted past the limit, waiting for room (park()). */
+  private readonly parked = new Map<
+    Socket,
+    { unread: boolean; left: () => void; cancel: () => void }
+  >();
   readonly tls: TlsAcceptor | undefined;
   unix = false;
   now = Date.now();
@@ -146,16 +151,30 @@ class Core implements ServerCore {
     this.acceptErrors = new AcceptErrors(options.onAcceptError ?? (() => {}));
   }
 
+  // The caller found it a place (gthread: src/worker/handoff_waits.ts): a second look could see a
+  // sibling's count move and park a socket that can no longer be handed on.
   adopt(socket: Socket, unix: boolean): void {
     this.unix = unix;
     this.startTicker();
-    this.accept(socket);
+    if (this.gate !== null) this.gating!.admission.opened();
+    this.serve(socket, false);
   }
 
   // A socket accepted while closing was already queued before the listener closed: it gets
-  // its request answered (with connection: close) rather than a reset.
-  private accept(socket: Socket): void {
-    if (this.gate !== null) this.gating!.admission.opened();
+  // its request answered (with connection: close) rather than a reset. `paused`: it came unread
+  // (a gthread thread's), and is resumed once served.
+  private accept(socket: Socket, paused = false): void {
+    if (this.gate !== null) {
+      const admission = this.gating!.admission;
+      if (!this.closing && !admission.room) return this.park(socket, paused);
+      admission.opened();
+    }
+    this.serve(socket, paused);
+  }
+
+  /** Serves a connection that has its place (counted open already). */
+  private serve(socket: Socket, paused: boolean): void {
+    if (paused) socket.resume();
     // Nagle only concerns TCP, and a gate's listener may have set it for every socket already.
     if (!this.unix && !this.gate?.noDelay) socket.setNoDelay(true);
     if (this.tls === undefined) return this.connect(new Connection(socket, this));
@@ -183,6 +202,55 @@ class Core implements ServerCore {
       // wrapper resumes the socket itself (resumed here, Deno's would never read it).
       this.connect(new Connection(tls.wrap(socket), this, socket, header));
     });
+  }
+
+  /**
+   * Keeps a connection accepted past worker_connections unread until one closes (Admission.wait):
+   * to its client it waits as in the listen queue. An unread one may still go to a sibling
+   * thread with room (gthread), on each tick.
+   */
+  private park(socket: Socket, unread: boolean): void {
+    socket.pause();
+    const left = () => {
+      if (!this.parked.delete(socket)) return;
+      parking.cancel();
+      this.settle(null);
+    };
+    const parking = {
+      unread,
+      left,
+      // Admitted: served without a second look at the room, which a sibling thread's count can
+      // take back meanwhile; parked again, a socket already read (a handed one: Bun's reads
+      // even paused) would pass for unread and lose its bytes on its way to a sibling.
+      cancel: this.gating!.admission.wait(() => {
+        this.parked.delete(socket);
+        socket.off("close", left);
+        this.gating!.admission.opened();
+        this.serve(socket, true);
+      }),
+    };
+    this.parked.set(socket, parking);
+    socket.once("close", left);
+    socket.on("error", () => {});
+  }
+
+  /** Parked connections go elsewhere if they can, at once if the server is closing. */
+  private unpark(): void {
+    const divert = this.gating?.divert;
+    for (const [socket, parking] of this.parked) {
+      if (this.closing) {
+        this.unparked(socket, parking);
+        this.accept(socket, true);
+      } else if (parking.unread && divert !== undefined && divert(socket, this.unix)) {
+        this.unparked(socket, parking);
+      }
+    }
+  }
+
+  private unparked(socket: Socket, parking: { left: () => void; cancel: () => void }): void {
+    parking.cancel();
+    this.parked.delete(socket);
+    socket.off("close", parking.left);
   }
 
   private proxyAllowed(socket: Socket): boolean {
@@ -240,6 +308,7 @@ class Core implements ServerCore {
       else if (gate !== null && !c.kept) c.lasting();
     }
     if (gate !== null) {
+      if (this.parked.size > 0) this.unpark();
       gate.tick(now);
       // A sibling's count may have fallen while nothing opened or closed here.
       this.gating!.admission.beat();
@@ -251,7 +320,7 @@ class Core implements ServerCore {
       this.gating!.admission.closed(conn.leaving, conn.kept);
     }
     if (
-      this.closing && this.conns.size === 0 && this.greeting.size === 0 &&
+      this.closing && this.conns.size === 0 && this.greeting.size === 0 && this.parked.size === 0 &&
       (this.inFlight === 0 || this.forced)
     ) {
       if (this.ticker !== null) {
@@ -270,6 +339,8 @@ class Core implements ServerCore {
       this.closing = true;
       this.stopListening();
       for (const c of this.conns) c.shutdown();
+      // Accepted before the listener closed: answered (with connection: close), not dropped.
+      this.unpark();
       // Like an idle connection: a short grace for what the client already sent.
       const grace = this.now + SHUTDOWN_GRACE_MS;
       for (const [socket, deadline] of this.greeting) {
@@ -286,6 +357,10 @@ class Core implements ServerCore {
     this.stopListening();
     for (const c of this.conns) c.cut();
     for (const socket of this.greeting.keys()) socket.destroy();
+    for (const [socket, parking] of this.parked) {
+      this.unparked(socket, parking);
+      socket.destroy();
+    }
     this.settle(null);
   }
 
@@ -306,8 +381,7 @@ class Core implements ServerCore {
     const { fds, admission, report, divert, connections, claimWarning } = this.gating!;
     const onConnection = divert === undefined ? (s: Socket) => this.accept(s) : (s: Socket) => {
       if (divert(s, gate.unix)) return;
-      s.resume();
-      this.accept(s);
+      this.accept(s, true);
     };
     const gate = new AcceptGate(fd, {
       onConnection,
@@ -315,7 +389,8 @@ class Core implements ServerCore {
       fds,
       report,
       backlog: this.options.backlog,
-      connections: connections ?? (() => admission.open),
+      // Parked connections hold their fds too.
+      connections: connections ?? (() => admission.open + admission.waiting),
       claimWarning,
     });
     await gate.open();

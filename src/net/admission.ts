@@ -64,6 +64,9 @@ export class Admission {
   #heldOutside = false;
   #stopped = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Connections accepted past the limit, waiting for one to close (wait()), in order. */
+  readonly #waiting: { admit: () => void }[] = [];
+  #admitting = false;
 
   /**
    * `crowded`: whether connections elsewhere fill the limit already (a gthread thread's siblings
@@ -99,6 +102,43 @@ export class Admission {
   /** Connections open now. */
   get open(): number {
     return this.#open;
+  }
+
+  /** Whether one more connection fits now: within the limit, and not crowded out elsewhere. */
+  get room(): boolean {
+    return this.#open < this.#max && !(this.#crowded?.() ?? false);
+  }
+
+  /**
+   * Has a connection accepted past the limit wait: `admit` is called, in order, once one fits
+   * (it must then say opened()). A gate holds a tick after the limit is reached, and the runtimes
+   * accept a whole burst in that tick, so this is where a burst's surplus waits rather than
+   * being served (gunicorn's async workers never take one past worker_connections). Returns
+   * what takes it out of the queue (its client left).
+   */
+  wait(admit: () => void): () => void {
+    const entry = { admit };
+    this.#waiting.push(entry);
+    return () => {
+      const at = this.#waiting.indexOf(entry);
+      if (at >= 0) this.#waiting.splice(at, 1);
+    };
+  }
+
+  /** Connections waiting in wait(). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  // Before the gates hear of the room: a waiting connection takes it, and they stay held.
+  #admitWaiting(): void {
+    if (this.#admitting) return;
+    this.#admitting = true;
+    try {
+      while (this.#waiting.length > 0 && this.room) this.#waiting.shift()!.admit();
+    } finally {
+      this.#admitting = false;
+    }
   }
 
   /** A gate of this worker: held and released with the others. */
@@ -142,6 +182,7 @@ export class Admission {
       this.#moved++;
       this.#movedAt = Date.now();
     }
+    this.#admitWaiting();
     this.#update();
     for (const gate of this.#gates) gate.freed?.();
   }
@@ -155,6 +196,7 @@ export class Admission {
     this.#open = open;
     this.#kept = kept;
     this.#update();
+    this.#admitWaiting();
   }
 
   /**
@@ -163,6 +205,7 @@ export class Admission {
    * siblings must see this worker is alive.
    */
   beat(): void {
+    this.#admitWaiting();
     this.#update();
   }
 

@@ -19,7 +19,8 @@ import { loadTlsFiles } from "../tls/tls_files.ts";
 import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { Logger } from "../log/logger.ts";
 import { closeWithin, withDeadline } from "./close_within.ts";
-import { limitConcurrency } from "./concurrency.ts";
+import { ConcurrencyLimit, type Lasting } from "./concurrency.ts";
+import { NativeSessionSlots } from "./native_session_slots.ts";
 import { accessLogger, httpOptions } from "./http_options.ts";
 import { guardedNative } from "./native_app_error.ts";
 import { limitBody } from "./native_body_limit.ts";
@@ -65,17 +66,19 @@ export class AsyncWorker implements WorkerClass {
 
   async serve(gate: Gate): Promise<void> {
     if (!this.#app) throw new Error("serve() before boot()");
-    // The app comes with its --request-timeout (lifecycle.ts, inside the request hooks).
-    const limited = limitConcurrency(this.#app, this.#mode.concurrency);
-    const counted: FetchHandler = (request, info) => {
+    // The app comes with its --request-timeout (lifecycle.ts, inside the request hooks). One cap
+    // for every listener of the worker, native ones included.
+    const limit = new ConcurrencyLimit(this.#mode.concurrency);
+    const started = (handler: FetchHandler): FetchHandler => (request, info) => {
       this.#context.requestStarted();
-      return limited(request, info);
+      return handler(request, info);
     };
-    this.#servings = await serveListeners(counted, {
+    this.#servings = await serveListeners(this.#app, {
       context: this.#context,
       keepAlive: this.#mode.keepAlive,
       gate,
       websocket: this.#websocket,
+      limited: (handler, lasting) => started(limit.wrap(handler, lasting)),
     });
   }
 
@@ -179,12 +182,14 @@ function counted(handler: FetchHandler, counters: Float64Array | undefined): Fet
 /** Starts serving every listener of this worker. */
 async function serveListeners(
   handler: FetchHandler,
-  { context, keepAlive, gate, websocket }: {
+  { context, keepAlive, gate, websocket, limited }: {
     context: WorkerContext;
     keepAlive: boolean;
     gate: Gate;
     /** The app's `websocket` handlers (Bun's shape), for the native server. */
     websocket?: WebSocketHandlers;
+    /** `handler` within the worker's concurrency cap; `lasting` keeps a place past the answer. */
+    limited(handler: FetchHandler, lasting?: Lasting): FetchHandler;
   },
 ): Promise<Serving[]> {
   const { config, log, runtime, boot, inflight } = context;
@@ -213,7 +218,8 @@ async function serveListeners(
     gate,
     watch: context.inflight,
   };
-  const shared = inflight ? inflight.wrap(handler) : handler;
+  const app = limited(handler);
+  const shared = inflight ? inflight.wrap(app) : app;
   for (const listener of boot.listeners) {
     const server = createHttpServer(shared, options);
     await server.listen({ fd: listener.fd });
@@ -225,16 +231,28 @@ async function serveListeners(
   const sessions = access !== undefined || context.counters !== undefined ||
     Boolean(config.statsd_host);
   const begin = sessions ? nativeSessionLog(access, hub) : undefined;
-  const native = runtime.name === "bun" && boot.reusePort.length > 0
+  // The native servers accept every connection: an open WebSocket keeps its request's place in
+  // the cap instead, until it closes (docs/websockets.md, "Worker classes").
+  const slots = new NativeSessionSlots(hub);
+  const bridged = runtime.name === "bun" && boot.reusePort.length > 0
     ? bridgeNativeWebSockets(handler, {
       hub,
       app: websocket,
       limit: hub.sendLimit,
-      begin,
+      begin: (request, remote, startedMs, bytes) => {
+        const ended = slots.opened(request);
+        const logEnd = begin?.(request, remote, startedMs, bytes);
+        return () => {
+          ended();
+          logEnd?.();
+        };
+      },
       count: access !== undefined,
       appError: webSocketAppError(log),
     })
     : { handler, websocket };
+  // Outside the bridge: a Bun session opens there, after the app answered.
+  const native = { handler: limited(bridged.handler, slots.lasting), websocket: bridged.websocket };
   for (const address of boot.reusePort) {
     // The access lines of bodies still streaming, written if the worker cuts them off.
     const streaming = new Set<() => void>();

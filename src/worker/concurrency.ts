@@ -5,6 +5,84 @@
 import type { FetchHandler } from "../http/types.ts";
 
 /**
+ * Whether the answer `result` to `request` opened something that keeps its place until it ends (a
+ * WebSocket on a native server): then what settles when it ends, else undefined.
+ */
+export type Lasting = (request: Request, result: unknown) => Promise<unknown> | undefined;
+
+/** One cap shared by every handler it wraps. */
+export class ConcurrencyLimit {
+  readonly #max: number;
+  readonly #held: ((ms: number) => void) | undefined;
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  /**
+   * `held`, when given, hears how long each request held its place (ms, from taking it to the
+   * app's answer): what a request waiting behind it waited for.
+   */
+  constructor(max: number, held?: (ms: number) => void) {
+    this.#max = max;
+    this.#held = held;
+  }
+
+  // The place passes straight from the finishing request to the next waiter.
+  #free = (): void => {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#running--;
+  };
+
+  /** `handler` within the cap; `lasting` keeps a request's place past its answer. */
+  wrap(handler: FetchHandler, lasting?: Lasting): FetchHandler {
+    const held = this.#held;
+    const free = this.#free;
+    // Not async: a Response returned synchronously keeps the servers' fast paths.
+    const run: FetchHandler = (request, info) => {
+      const since = held ? performance.now() : 0;
+      const release = held
+        ? () => {
+          held(performance.now() - since);
+          free();
+        }
+        : free;
+      const answered = (result: unknown) => {
+        const until = lasting?.(request, result);
+        if (until === undefined) release();
+        else until.then(release, release);
+      };
+      let result;
+      try {
+        result = handler(request, info);
+      } catch (error) {
+        release();
+        throw error;
+      }
+      if (result instanceof Response) {
+        answered(result);
+        return result;
+      }
+      return Promise.resolve(result).then((value) => {
+        answered(value);
+        return value;
+      }, (error) => {
+        release();
+        throw error;
+      });
+    };
+    return (request, info) => {
+      if (this.#running < this.#max) {
+        this.#running++;
+        return run(request, info);
+      }
+      return new Promise<void>((resolve) => this.#waiting.push(resolve)).then(() =>
+        run(request, info)
+      );
+    };
+  }
+}
+
+/**
  * `held`, when given, hears how long each request held its place (ms, from taking it to the app's
  * answer): what a request waiting behind it waited for.
  */
@@ -13,41 +91,5 @@ export function limitConcurrency(
   max: number,
   held?: (ms: number) => void,
 ): FetchHandler {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  const free = () => {
-    const next = waiting.shift();
-    if (next) next();
-    else running--;
-  };
-  // Not async: a Response returned synchronously keeps the servers' fast paths.
-  const run: FetchHandler = (request, info) => {
-    const since = held ? performance.now() : 0;
-    const release = held
-      ? () => {
-        held(performance.now() - since);
-        free();
-      }
-      : free;
-    let result;
-    try {
-      result = handler(request, info);
-    } catch (error) {
-      release();
-      throw error;
-    }
-    if (result instanceof Response) {
-      release();
-      return result;
-    }
-    return Promise.resolve(result).finally(release);
-  };
-  return (request, info) => {
-    if (running < max) {
-      running++;
-      return run(request, info);
-    }
-    // The slot passes straight from the finishing request to the next waiter.
-    return new Promise<void>((resolve) => waiting.push(resolve)).then(() => run(request, info));
-  };
+  return new ConcurrencyLimit(max, held).wrap(handler);
 }

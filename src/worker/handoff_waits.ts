@@ -1,0 +1,67 @@
+// gthread: connections handed to a thread (src/worker/thread_board.ts) that find no room there.
+// They wait as bare fds, never as sockets, until a place frees on this thread (Admission.wait) or
+// on a sibling, which the thread's tick hands them on to. A socket made of an fd could not move on
+// safely: Bun's reads at once, even paused, and what it read would be lost with it (a parked
+// WebSocket handshake was never answered: docs/architecture.md, "gthread").
+
+import type { Admission } from "../net/admission.ts";
+
+/** A connection handed to this thread: its fd, the listener it came in on, whether unix. */
+export interface Handoff {
+  fd: number;
+  listener: number;
+  unix: boolean;
+}
+
+export class HandoffWaits {
+  readonly #admission: Pick<Admission, "room" | "wait">;
+  readonly #serve: (handoff: Handoff) => void;
+  readonly #waiting = new Map<Handoff, () => void>();
+
+  /** `serve` makes a handed connection this thread's (it says opened() to the admission). */
+  constructor(admission: Pick<Admission, "room" | "wait">, serve: (handoff: Handoff) => void) {
+    this.#admission = admission;
+    this.#serve = serve;
+  }
+
+  /** Serves a handed connection now if it fits (or `now`: the thread drains), else it waits. */
+  take(handoff: Handoff, now = false): void {
+    if (now || this.#admission.room) return this.#serve(handoff);
+    this.#waiting.set(
+      handoff,
+      this.#admission.wait(() => {
+        this.#waiting.delete(handoff);
+        this.#serve(handoff);
+      }),
+    );
+  }
+
+  /** Connections waiting here. */
+  get size(): number {
+    return this.#waiting.size;
+  }
+
+  /**
+   * Hands waiting connections on, in order, while `where` names a sibling with room (and counts
+   * the connection as on its way there), through `send`.
+   */
+  handOn(where: () => number, send: (handoff: Handoff, to: number) => void): void {
+    for (const [handoff, cancel] of this.#waiting) {
+      const to = where();
+      if (to < 0) return;
+      cancel();
+      this.#waiting.delete(handoff);
+      send(handoff, to);
+    }
+  }
+
+  /** Takes every waiting connection out, for `each` (the thread drains or ends). */
+  release(each: (handoff: Handoff) => void): void {
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const [handoff, cancel] of waiting) {
+      cancel();
+      each(handoff);
+    }
+  }
+}

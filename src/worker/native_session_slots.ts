@@ -1,0 +1,48 @@
+// Under --reuse-port the native servers accept every connection themselves, so worker_connections
+// can only bound what runs: an open WebSocket keeps the concurrency place of its upgrade request
+// until it closes, as its connection counts until it closes on the shared socket. Further
+// requests and upgrades wait their turn (limitConcurrency), and the sync worker is held.
+
+import { ownListener, type WebSocketHub } from "../http/websocket/hub.ts";
+import type { Lasting } from "./concurrency.ts";
+
+/** A session that opened while its upgrade request had its place; `end` once it closed. */
+interface Open {
+  end: (() => void) | null;
+  ended: boolean;
+}
+
+export class NativeSessionSlots {
+  readonly #hub: WebSocketHub;
+  /** Bun's sessions, by their upgrade request: Bun calls `open` inside server.upgrade(). */
+  readonly #open = new WeakMap<Request, Open>();
+
+  constructor(hub: WebSocketHub) {
+    this.#hub = hub;
+  }
+
+  /** A Bun socket upgraded from `request` opened; returns what to call when it closes. */
+  opened(request: Request): () => void {
+    const open: Open = { end: null, ended: false };
+    this.#open.set(request, open);
+    return () => {
+      open.ended = true;
+      open.end?.();
+    };
+  }
+
+  /** ConcurrencyLimit's `lasting`: until the socket the answer opened closes. */
+  readonly lasting: Lasting = (request, result) => {
+    const bun = this.#open.get(request);
+    if (bun !== undefined) {
+      this.#open.delete(request);
+      if (bun.ended) return undefined;
+      return new Promise<void>((resolve) => bun.end = resolve);
+    }
+    // Deno's: the 101 of Deno.upgradeWebSocket, whose socket the hub knows.
+    if (!(result instanceof Response) || result.status !== 101) return undefined;
+    const socket = this.#hub.nativeSocket(result)?.socket;
+    if (socket === undefined || socket.readyState === WebSocket.CLOSED) return undefined;
+    return new Promise<void>((resolve) => ownListener(socket, "close", resolve));
+  };
+}
