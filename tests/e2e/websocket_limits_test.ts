@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { FIXTURES, freePort, get, sleep, start, type Target, TARGETS } from "../_helpers.ts";
+import { e2e, FIXTURES, freePort, get, sleep, start, type Target } from "../_helpers.ts";
 import { type Client, connect, wsUrl } from "../_ws_client.ts";
 
 const APPS = join(FIXTURES, "websocket");
@@ -21,17 +21,6 @@ function shapes(target: Target): [string, string][] {
   return target.workers === "deno"
     ? [[DENO_PLAIN, "/"], [HONO_DENO, "/ws"], [NEUTRAL, "/"], [BUN_PLAIN, "/"]]
     : [[BUN_PLAIN, "/"], [HONO_BUN, "/ws"], [NEUTRAL, "/"]];
-}
-
-function e2eEach(name: string, fn: (target: Target) => Promise<void>): void {
-  for (const target of TARGETS) {
-    Deno.test({
-      name: `[${target.name}] ${name}`,
-      fn: () => fn(target),
-      sanitizeOps: false,
-      sanitizeResources: false,
-    });
-  }
 }
 
 const LIMIT = 3;
@@ -100,19 +89,19 @@ async function everyShape(target: Target, flags: string[]): Promise<void> {
   }
 }
 
-e2eEach(
+e2e(
   "--worker-connections on the shared socket: open WebSockets count until they close, every " +
     "app shape, and a burst past the limit waits",
   (target) => everyShape(target, []),
 );
 
-e2eEach(
+e2e(
   "--worker-connections under --reuse-port: open WebSockets keep their places until they close, " +
     "every app shape, and further upgrades wait",
   (target) => everyShape(target, ["--reuse-port"]),
 );
 
-e2eEach(
+e2e(
   "--worker-connections under gthread: open WebSockets of both threads count until they close",
   async (target) => {
     const server = start(target, [
@@ -134,7 +123,7 @@ e2eEach(
   },
 );
 
-e2eEach(
+e2e(
   "--worker-connections under gthread: a burst's surplus handed between threads is served as " +
     "either thread frees a place",
   async (target) => {
@@ -174,7 +163,7 @@ e2eEach(
   },
 );
 
-e2eEach(
+e2e(
   "the sync worker under --reuse-port: an open WebSocket holds the worker until it closes",
   async (target) => {
     const port = await freePort();
