@@ -20,6 +20,7 @@ const CLASSES: [string, string[]][] = [
 const SIZE = 4 * 1024 * 1024;
 // Long enough that a worker only freed by the body timeout fails the test instead.
 const BODY_TIMEOUT = ["--body-timeout", "600"];
+const LISTEN = ["-b", "127.0.0.1:0"];
 const CUT = /client closed the connection before the request body was complete/;
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -66,7 +67,7 @@ function dechunk(text: string): Buffer {
 
 for (const [name, flags] of CLASSES) {
   e2e(`${name}: a 100-continue upload echoed as the response comes back whole`, async (target) => {
-    const server = start(target, ["-w", "1", ...flags, ...BODY_TIMEOUT, "-b", "127.0.0.1:0", APP]);
+    const server = start(target, ["-w", "1", ...flags, ...BODY_TIMEOUT, ...LISTEN, APP]);
     const url = new URL(await server.ready(1));
     const body = randomBytes(SIZE);
     const socket = await askToContinue(Number(url.port), SIZE);
@@ -79,8 +80,8 @@ for (const [name, flags] of CLASSES) {
     await server.stop();
   });
 
-  e2e(`${name}: a client that leaves mid-echo of a 100-continue upload is noticed`, async (target) => {
-    const server = start(target, ["-w", "1", ...flags, ...BODY_TIMEOUT, "-b", "127.0.0.1:0", APP]);
+  e2e(`${name}: a client leaving mid-echo of a 100-continue upload is noticed`, async (target) => {
+    const server = start(target, ["-w", "1", ...flags, ...BODY_TIMEOUT, ...LISTEN, APP]);
     const url = new URL(await server.ready(1));
     const socket = await askToContinue(Number(url.port), SIZE);
     // A quarter of the body goes up; the client leaves once part of it came back.
