@@ -110,6 +110,18 @@ Deno.test("createHttpServer() keeps the app's own date and server headers", asyn
   );
 });
 
+Deno.test("the status line has the standard reason phrase, not the app's statusText", async () => {
+  // As Deno.serve and Bun.serve (docs/architecture.md, "HTTP on the shared socket").
+  const cases: [number, string, string][] = [[200, "Fine", "OK"], [599, "Custom", "Unknown"]];
+  for (const [status, statusText, reason] of cases) {
+    await withServer(() => new Response("x", { status, statusText }), {}, async (port) => {
+      const r = await rawExchange(port, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+      assert.equal(r.status, status);
+      assert.equal(r.reason, reason);
+    });
+  }
+});
+
 Deno.test("createHttpServer() gives HEAD responses headers but no body", async () => {
   await withServer(
     () => new Response("twelve bytes", { headers: { "content-length": "12" } }),

@@ -103,6 +103,8 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
   reason = "";
   private discarding = false;
   private continuePending: boolean;
+  // pull() ran while a chunk was being enqueued: a read is still waiting (see deliver).
+  private pulled = false;
   private controller: ReadableStreamDefaultController<Uint8Array> | null = null;
   private readonly sink: BodySink;
   private readonly chunked: boolean;
@@ -145,6 +147,7 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
       this.continuePending = false;
       if (this.received === 0 && !this.done) this.sink.sendContinue();
     }
+    this.pulled = true;
     this.sink.bodyResume();
   }
 
@@ -213,8 +216,12 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
     // A copy, as a plain Uint8Array (not the runtime's Buffer subclass): the app may hold the
     // chunk (or hand it back to the writer) past later socket reads, so it must not share the
     // runtime's read memory.
+    // A chunk handed straight to a waiting read while another read waits (the response writer
+    // queues two) has enqueue() call pull() at once; a pull-only stream's desiredSize is still 0
+    // then, and pausing on it would leave that read waiting for bytes the socket no longer reads.
+    this.pulled = false;
     c.enqueue(new Uint8Array(buf.subarray(from, to)));
-    if ((c.desiredSize ?? 0) <= 0) this.sink.bodyPause();
+    if (!this.pulled && (c.desiredSize ?? 0) <= 0) this.sink.bodyPause();
   }
 
   private finish(): void {
