@@ -2,10 +2,12 @@
 // gets one blocking write(2) per error line and per access-log batch, as
 // gunicorn's logging writes: nothing is held back, so a process that exits
 // right after logging loses nothing, and USR1 (logrotate moved the file)
-// simply opens the path again, losing no line and writing none twice.
+// simply opens the path again, losing no line and writing none twice. A pipe
+// or socket gets a batch in pieces of whole lines (pipe_writes.ts).
 
 import { closeSync, openSync, writeSync } from "node:fs";
 import { ConfigError } from "../errors.ts";
+import { isPipeLike, writePieces } from "./pipe_writes.ts";
 import { writeStd } from "./std_streams.ts";
 
 /** One log's destination. */
@@ -63,21 +65,45 @@ export function openSink(path: string, options: SinkOptions): LogSink {
     options.failed?.(`Cannot write ${options.what} ${where}: ${(error as Error).message}`);
   };
   if (stream) {
+    const streamFd = options.stream === "stdout" ? 1 : 2;
     let closed = false;
+    // Written here, in pieces, when a pipe or socket (see pipe_writes.ts); checked again on
+    // USR1, as --capture-output may have made the stream a file since.
+    let pipe = isPipeLike(streamFd);
+    let broken = false;
     return {
       // The stream may hold the chunk after this returns.
       write: (chunk) => {
-        if (!closed) {
-          writeStd(options.stream, typeof chunk === "string" ? chunk : chunk.slice(), failed);
+        if (closed) return;
+        if (!pipe) {
+          return writeStd(
+            options.stream,
+            typeof chunk === "string" ? chunk : chunk.slice(),
+            failed,
+          );
+        }
+        // A reader that went does not come back.
+        if (broken) return;
+        try {
+          writePieces(streamFd, typeof chunk === "string" ? encoder.encode(chunk) : chunk);
+        } catch (error) {
+          broken = true;
+          // Deno's message lacks the code ("Broken pipe (os error 32)"); the stream's has it.
+          const { code, message } = error as Error & { code?: string };
+          failed(code && !message.includes(code) ? new Error(`${code}: ${message}`) : error);
         }
       },
-      reopen: () => {},
+      reopen: () => {
+        pipe = isPipeLike(streamFd);
+      },
       close: () => {
         closed = true;
       },
     };
   }
   let fd = openAppend(path, options.what);
+  // A FIFO or /dev/stdout named as the path.
+  let pipe = isPipeLike(fd);
   const closeQuietly = (old: number) => {
     try {
       closeSync(old);
@@ -90,8 +116,10 @@ export function openSink(path: string, options: SinkOptions): LogSink {
       if (fd < 0) return;
       const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
       try {
+        // A regular file opened O_APPEND keeps each write whole: one write(2) (the cheaper).
+        if (pipe) writePieces(fd, bytes);
         // write(2) may take less than it was given.
-        for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+        else for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
       } catch (error) {
         // A full disk: the line or batch is lost, serving goes on.
         failed(error);
@@ -101,6 +129,7 @@ export function openSink(path: string, options: SinkOptions): LogSink {
       if (fd < 0) return;
       const old = fd;
       fd = openSync(path, "a");
+      pipe = isPipeLike(fd);
       closeQuietly(old);
     },
     close() {

@@ -3,8 +3,9 @@
 // socket written with write(2) (libc FFI), so a line costs one system call and
 // a full or absent receiver costs a dropped line, never a wait: node:dgram has
 // no unix datagram sockets in either runtime. Streams go through node:net with
-// a bounded backlog. A receiver that is down is warned about once per outage;
-// its lines are dropped, counted, and the count is said when it is back.
+// a bounded backlog. A receiver that is down, or behind (full), is warned
+// about once per outage; its lines are dropped, counted, and the count is said
+// when it is back.
 
 import { connect, isIP, type Socket } from "node:net";
 import process from "node:process";
@@ -29,6 +30,8 @@ const STREAM_BACKLOG_BYTES = 256 * 1024;
 /** Waits between attempts to reach a receiver that is down: doubles up to the maximum. */
 const RETRY_MS = 1000;
 const MAX_RETRY_MS = 30_000;
+/** A receiver that was behind is said to keep up once it took a line this long after a drop. */
+const CAUGHT_UP_MS = 1000;
 
 const encoder = new TextEncoder();
 const NEWLINE = 0x0a;
@@ -76,6 +79,9 @@ export class Syslog {
   #warnedFull = false;
   #warnedLong = false;
   #dropped = 0;
+  /** #dropped when the receiver fell behind, and when it last refused a line. */
+  #droppedBefore = 0;
+  #lastFullAt = 0;
   #retryMs = RETRY_MS;
   #retry: ReturnType<typeof setTimeout> | undefined;
 
@@ -151,7 +157,10 @@ export class Syslog {
     at += to - from;
     if (stream) out[at++] = NEWLINE;
     const result = this.#transport.send(out.subarray(0, at));
-    if (result === "sent") return;
+    if (result === "sent") {
+      if (this.#warnedFull) this.#caughtUp();
+      return;
+    }
     this.#dropped++;
     if (result instanceof Error) return this.#down(result);
     if (result === "too long") {
@@ -174,11 +183,26 @@ export class Syslog {
       }
       return;
     }
+    this.#lastFullAt = performance.now();
     if (this.#warnedFull) return;
     this.#warnedFull = true;
+    this.#droppedBefore = this.#dropped - 1;
     this.#onProblem(
       `syslog: ${this.#addr} is not keeping up; lines are dropped while it is behind`,
       "warning",
+    );
+  }
+
+  // A receiver that was behind took a line: said once it has taken them for a while, so one
+  // that keeps falling behind is a warning and an info line a second at most.
+  #caughtUp(): void {
+    if (performance.now() - this.#lastFullAt < CAUGHT_UP_MS) return;
+    this.#warnedFull = false;
+    this.#onProblem(
+      `syslog: ${this.#addr} is keeping up again; ${
+        this.#dropped - this.#droppedBefore
+      } lines dropped while it was behind`,
+      "info",
     );
   }
 

@@ -2,9 +2,9 @@
 // after logrotate moved it and USR1 reopened it.
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import { e2e, eventually, FIXTURES, get, start, tempDir } from "../_helpers.ts";
+import { childPids, e2e, eventually, FIXTURES, get, start, tempDir } from "../_helpers.ts";
 
 const PRINT_APP = join(FIXTURES, "apps", "print_app.ts");
 
@@ -47,3 +47,48 @@ e2e(
     }
   },
 );
+
+e2e("--capture-output: after USR1 no worker keeps the rotated error log open", async (target) => {
+  const dir = tempDir();
+  const file = join(dir.path, "error.log");
+  try {
+    const server = start(target, [
+      "--capture-output",
+      "--error-logfile",
+      file,
+      "-w",
+      "2",
+      "-b",
+      "127.0.0.1:0",
+      PRINT_APP,
+    ]);
+    const read = () => existsSync(file) ? readFileSync(file, "utf8") : "";
+    await eventually(() => read().includes("Listening at"), "the master's line");
+    await eventually(() => childPids(server.pid).length === 2, "2 workers");
+    await eventually(() => (read().match(/Booting worker/g) ?? []).length === 2, "both booted");
+    renameSync(file, `${file}.1`);
+    server.signal("SIGUSR1");
+    // Held by a worker, the rotated file (deleted by logrotate next) kept its disk space.
+    const holders = () =>
+      [server.pid, ...childPids(server.pid)].flatMap((pid) =>
+        readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+          try {
+            const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+            return link === `${file}.1` ? [`${pid}:${fd}`] : [];
+          } catch {
+            return [];
+          }
+        })
+      );
+    let held: string[] = [];
+    const settled = await eventually(() => (held = holders()).length === 0, "no holder", 5_000)
+      .then(
+        () => true,
+        () => false,
+      );
+    assert.ok(settled, `still open on the rotated file (pid:fd): ${held.join(" ")}`);
+    await server.stop();
+  } finally {
+    dir.remove();
+  }
+});

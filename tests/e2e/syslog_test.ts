@@ -373,6 +373,56 @@ e2e(
 );
 
 e2e(
+  "a receiver that falls behind and catches up: its warning, then one line with the count dropped",
+  async (target) => {
+    const dir = tempDir();
+    const path = join(dir.path, "slow.sock");
+    const conn = Deno.listenDatagram({ transport: "unixpacket", path });
+    const messages: string[] = [];
+    try {
+      const server = start(target, [
+        "--log-syslog",
+        "--log-syslog-to",
+        `unix://${path}#dgram`,
+        "-b",
+        "127.0.0.1:0",
+        PID_APP,
+      ]);
+      const url = await server.ready(1);
+      // Nothing is read while the load runs: the queue fills and lines are dropped.
+      const result = await load(url, 2, { connections: 4 }).done;
+      assert.equal(result.failed, 0, result.report);
+      const behind = /\[WARNING\] syslog: unix:\/\/\S+ is not keeping up; lines are dropped/g;
+      await eventually(() => server.all(behind).length === 1, `the warning in\n${server.stderr}`);
+      // Then it reads everything, and keeps reading.
+      (async () => {
+        try {
+          for await (const [data] of conn) messages.push(new TextDecoder().decode(data));
+        } catch { /* closed */ }
+      })();
+      const back =
+        /\[INFO\] syslog: unix:\/\/\S+ is keeping up again; (\d+) lines dropped while it was behind/g;
+      await eventually(async () => {
+        await get(`${url}/after`);
+        return server.all(back).length > 0;
+      }, `the line saying it is back, in\n${server.stderr.slice(-2000)}`);
+      const said = server.all(back);
+      assert.equal(said.length, 1, server.stderr.slice(-2000));
+      assert.ok(Number(said[0][1]) > 0, said[0][0]);
+      // The line goes to syslog too, now that the receiver takes lines.
+      await eventually(
+        () => messages.some((m) => m.includes("is keeping up again")),
+        "the line at the receiver",
+      );
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      conn.close();
+      dir.remove();
+    }
+  },
+);
+
+e2e(
   "a line too long for a datagram is dropped with one warning; the lines after it go out",
   async (target) => {
     const receiver = udpReceiver();
