@@ -213,14 +213,14 @@ export class RequestBody implements UnderlyingDefaultSource<Uint8Array> {
     this.received += to - from;
     const c = this.controller;
     if (c === null) return;
+    this.pulled = false;
     // A copy, as a plain Uint8Array (not the runtime's Buffer subclass): the app may hold the
     // chunk (or hand it back to the writer) past later socket reads, so it must not share the
     // runtime's read memory.
+    c.enqueue(new Uint8Array(buf.subarray(from, to)));
     // A chunk handed straight to a waiting read while another read waits (the response writer
     // queues two) has enqueue() call pull() at once; a pull-only stream's desiredSize is still 0
     // then, and pausing on it would leave that read waiting for bytes the socket no longer reads.
-    this.pulled = false;
-    c.enqueue(new Uint8Array(buf.subarray(from, to)));
     if (!this.pulled && (c.desiredSize ?? 0) <= 0) this.sink.bodyPause();
   }
 

@@ -5,6 +5,7 @@
 
 import { accessSync, constants, existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import process from "node:process";
 import { userName } from "./privileges.ts";
 
 /** Deno's cache folder for `env`, as Deno finds it on Linux, and what set it. */

@@ -6,6 +6,8 @@
 /** RFC 6455 7.4.1: "an unexpected condition prevented it from fulfilling the request". */
 export const APP_ERROR_CODE = 1011;
 const APP_ERROR_REASON = "internal error";
+/** readyState OPEN, the same number in ws, Bun and WHATWG sockets: only an open one is closed. */
+const OPEN = 1;
 
 /** What closeForAppError needs of a socket: ws's, Bun's, or a WHATWG WebSocket. */
 interface Closable {
@@ -15,7 +17,7 @@ interface Closable {
 
 /** Closes `socket` with 1011 after its app handler failed; one that is not open is left as it is. */
 export function closeForAppError(socket: Closable): void {
-  if (socket.readyState === 1) socket.close(APP_ERROR_CODE, APP_ERROR_REASON);
+  if (socket.readyState === OPEN) socket.close(APP_ERROR_CODE, APP_ERROR_REASON);
 }
 
 /** Told of an app handler's failure: the error, and which handler (`onmessage`, `open` …). */
