@@ -84,6 +84,11 @@ export interface NativeServeOptions {
   port: number;
   /** The app's `websocket` handlers (Bun's shape), for Bun.serve. */
   websocket?: WebSocketHandlers;
+  /**
+   * Seconds an idle kept-alive connection stays open (keepalive); 0 closes it after each
+   * response. Bun.serve's only: Deno.serve has no such timer.
+   */
+  keepAlive: number;
   /** WebSocket settings of the native server. */
   websocketLimits?: { maxMessage: number; idleTimeout: number; sendLimit: number };
   /**

@@ -259,6 +259,7 @@ async function serveListeners(
         hostname: address.host,
         port: address.port,
         tls: tls ?? undefined,
+        keepAlive: options.keepAlive,
         websocket: native.websocket,
         websocketLimits: {
           maxMessage: config.websocket_max_message,
