@@ -36,7 +36,10 @@ export function idleAfter(
   known: BodyKnown,
 ): Response {
   const idle = () => server.timeout(request, Math.min(keepAlive, IDLE_MAX));
-  if (request.method === "HEAD" || BODILESS.has(response.status) || known.remembered(response) !== null) {
+  if (
+    request.method === "HEAD" || BODILESS.has(response.status) ||
+    known.remembered(response) !== null
+  ) {
     idle();
     return response;
   }

@@ -174,7 +174,9 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       const handOver = (response: Response) => {
         // Nothing after server.upgrade(): the WebSocket has its own idle timer.
         if (!(response instanceof Response)) return response;
-        return close ? sayClose(response) : idleAfter(response, request, srv, keepAlive, BODY_FACTS);
+        return close
+          ? sayClose(response)
+          : idleAfter(response, request, srv, keepAlive, BODY_FACTS);
       };
       return result instanceof Response ? handOver(result) : result.then(handOver);
     },

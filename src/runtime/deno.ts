@@ -14,7 +14,7 @@ import type {
   Runtime,
   SelfCommand,
 } from "./types.ts";
-import { SIGUSR1 } from "./types.ts";
+import { BodyErrorLogged, SIGUSR1 } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
@@ -107,6 +107,12 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           hostname: options.hostname,
           port: options.port,
           reusePort: true,
+          // Reached only by a response stream that failed (the handler answers its own errors):
+          // appserve logged the app's error already; anything else is said as Deno would.
+          onError: (error) => {
+            if (!(error instanceof BodyErrorLogged)) console.error(error);
+            return new Response("Internal Server Error", { status: 500 });
+          },
           // Deno.serve has no client-certificate options; cert_reqs > 0 is refused at start.
           ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
           // shutdown() sends 1001 to open WebSockets itself (measured, Deno 2.9.6).

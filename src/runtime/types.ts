@@ -104,6 +104,17 @@ export interface NativeServeOptions {
   onStopped?(error: unknown): void;
 }
 
+/**
+ * What a response stream fails with once appserve has logged why (the app's error): the native
+ * server cuts the reply and says nothing more.
+ */
+export class BodyErrorLogged extends Error {
+  constructor() {
+    super("the response body failed (logged)");
+    this.name = "BodyErrorLogged";
+  }
+}
+
 /** What the native upgrade (Deno.serve's requests, under --reuse-port) gets from appserve. */
 export interface NativeUpgradeOptions {
   /** Seconds without a pong before the socket closes, unless the app passes its own. */
