@@ -88,6 +88,15 @@ class BunServeInfo implements ServeInfo {
   timeout(request: Request, seconds: number): void {
     this.#server.timeout(request, seconds);
   }
+  get port(): number {
+    return this.#server.port ?? 0;
+  }
+  get hostname(): string {
+    return this.#server.hostname ?? "localhost";
+  }
+  get url(): URL {
+    return this.#server.url;
+  }
 }
 
 type Ws = Bun.ServerWebSocket<unknown>;

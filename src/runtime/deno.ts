@@ -5,7 +5,12 @@ import { readFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { pathToFileURL } from "node:url";
 import process from "node:process";
-import type { FetchHandler, ServeInfo, WebSocketUpgrader } from "../fetch_handler.ts";
+import {
+  type FetchHandler,
+  listenerUrl,
+  type ServeInfo,
+  type WebSocketUpgrader,
+} from "../fetch_handler.ts";
 import type {
   Libc,
   NativeServeOptions,
@@ -64,13 +69,31 @@ function blockInspectorSignal(): void {
   unblock();
 }
 
+/** Bun's server.port, hostname and url, of the listener Deno.serve was given. */
+interface Listener {
+  port: number;
+  hostname: string;
+  url: URL;
+}
+
 // One small object per request. The peer address is read only when asked for, and once:
 // Deno fetches it from the connection with an extra op.
 class DenoServeInfo implements ServeInfo {
   #info: Deno.ServeHandlerInfo;
   #remote: ServeInfo["remoteAddr"] | undefined;
-  constructor(info: Deno.ServeHandlerInfo) {
+  #listener: Listener;
+  constructor(info: Deno.ServeHandlerInfo, listener: Listener) {
     this.#info = info;
+    this.#listener = listener;
+  }
+  get port(): number {
+    return this.#listener.port;
+  }
+  get hostname(): string {
+    return this.#listener.hostname;
+  }
+  get url(): URL {
+    return this.#listener.url;
   }
   get remoteAddr(): ServeInfo["remoteAddr"] {
     return this.#remote ??= this.#info.remoteAddr as ServeInfo["remoteAddr"];
@@ -99,6 +122,12 @@ class DenoServeInfo implements ServeInfo {
 }
 
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
+  const scheme = options.tls ? "https" : "http";
+  const listener = {
+    port: options.port,
+    hostname: options.hostname,
+    url: listenerUrl(scheme, options.hostname, options.port),
+  };
   return new Promise((resolve, reject) => {
     let stopping = false;
     try {
@@ -125,7 +154,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
               stopNow: () => {},
             }),
         },
-        (request, info) => handler(request, new DenoServeInfo(info)),
+        (request, info) => handler(request, new DenoServeInfo(info, listener)),
       );
       // An accept error (EMFILE) ends Deno.serve's accept loop and closes its listener; only
       // `finished` says so, by rejecting, unhandled otherwise (measured, Deno 2.9.6).
