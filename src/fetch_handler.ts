@@ -27,6 +27,15 @@ export interface RemoteAddr {
 export interface ServeInfo {
   remoteAddr: RemoteAddr;
   requestIP(request?: Request): { address: string; family: string; port: number } | null;
+  /** Bun's `server.port`: the port of the listener the request came on (0 on a unix socket). */
+  readonly port?: number;
+  /**
+   * Bun's `server.hostname`: the address that listener is bound to (on the shared socket, the
+   * local address the connection came to; "localhost" on a unix socket).
+   */
+  readonly hostname?: string;
+  /** Bun's `server.url`: that listener's URL, for `new URL(path, server.url)`. */
+  readonly url?: URL;
   /**
    * Bun's shape of a WebSocket upgrade: true when `request` will be upgraded once the handler
    * returns (what it returns is then ignored); the default export's `websocket` handlers get the
@@ -100,3 +109,9 @@ export type WebSocketUpgrader = (
   request: Request,
   options?: UpgradeOptions,
 ) => WebSocketUpgrade | undefined;
+
+/** The URL of a listener at `hostname` and `port` (0: none, a unix socket's). */
+export function listenerUrl(scheme: "http" | "https", hostname: string, port: number): URL {
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  return new URL(`${scheme}://${host}${port > 0 ? `:${port}` : ""}/`);
+}

@@ -304,7 +304,9 @@ export const SETTINGS = [
     type: seconds(0),
     default: 2,
     doc: "Seconds to wait for the next request on an idle keep-alive connection; 0 closes " +
-      "the connection after each response.",
+      "the connection after each response. Under --reuse-port, Bun workers close it up to 4 s " +
+      "late (their native server's timer tick; 255 s at most); Deno workers' native server keeps " +
+      "it until the client closes it.",
   },
   {
     name: "request_timeout",
@@ -392,7 +394,8 @@ export const SETTINGS = [
     default: 0,
     doc: "Maximum size in bytes of a request body; 0 means unlimited (not a gunicorn setting). " +
       "A larger Content-Length gets 413 before the body is read; a chunked body that grows " +
-      "past it is cut off with 413 (or the connection closes if the response already started).",
+      "past it is cut off with 413 (or the connection closes if the response already started). " +
+      "Under --reuse-port too (Bun workers' native server would refuse more than 128 MiB itself).",
   },
   // Server Mechanics
   {

@@ -168,7 +168,7 @@ export class Connection implements ExchangeHost, BodySink {
     this.peerSocket = peer;
     this.core = core;
     this.tag = core.options.watch?.opened(peer) ?? -1;
-    this.info = new ConnInfo(peer, core.unix, core.options.websocket);
+    this.info = new ConnInfo(peer, core.unix, core.options.websocket, core.options.scheme);
     this.peer = this.info.remoteAddr;
     const trust = core.options.forwarded;
     this.trusted = trust === undefined ? TRUST_NONE : trustOf(trust, this.info.remoteAddr);
@@ -304,7 +304,7 @@ export class Connection implements ExchangeHost, BodySink {
   private adoptProxyHeader(header: ProxyHeader & { kind: "header" }): void {
     const options = this.core.options;
     if (header.remote !== null) {
-      this.info = new PeerInfo(header.remote, options.websocket, this.completion);
+      this.info = new PeerInfo(header.remote, options.websocket, this.completion, this.info);
     }
     // Forwarding headers are judged by the client the proxy named, never by the proxy itself.
     const trust = options.forwarded;
@@ -345,7 +345,7 @@ export class Connection implements ExchangeHost, BodySink {
         const f = readForwarding(core.options.forwarded!, head.headers, this.trusted);
         if (f.scheme !== null) scheme = f.scheme;
         if (f.remote !== null) {
-          info = new PeerInfo(f.remote, core.options.websocket, this.completion);
+          info = new PeerInfo(f.remote, core.options.websocket, this.completion, info);
         }
       }
       request = buildRequest(

@@ -5,6 +5,7 @@ import type { Socket } from "node:net";
 import { AppRequest } from "./app_request.ts";
 import type { RequestHead } from "./parser.ts";
 import { type HttpOptions, ParseError, type RemoteAddr, type ServeInfo } from "./types.ts";
+import { listenerUrl } from "../fetch_handler.ts";
 import type { WebSocketHub } from "./websocket/hub.ts";
 
 const NO_REMOTE: RemoteAddr = { transport: "unix", hostname: "", port: 0 };
@@ -43,9 +44,21 @@ export class ConnInfo implements ServeInfo {
   completion: (() => Promise<void>) | null = null;
   private readonly family: string;
   private readonly hub: WebSocketHub | undefined;
+  private readonly socket: Socket;
+  private readonly unix: boolean;
+  private readonly scheme: "http" | "https";
+  private listenerURL: URL | undefined;
 
-  constructor(socket: Socket, unix: boolean, hub?: WebSocketHub) {
+  constructor(
+    socket: Socket,
+    unix: boolean,
+    hub?: WebSocketHub,
+    scheme: "http" | "https" = "http",
+  ) {
     this.hub = hub;
+    this.socket = socket;
+    this.unix = unix;
+    this.scheme = scheme;
     // node:net reports no address for unix-socket peers in either runtime.
     if (unix || socket.remoteAddress === undefined) {
       this.remoteAddr = NO_REMOTE;
@@ -65,6 +78,19 @@ export class ConnInfo implements ServeInfo {
     return r.transport === "unix"
       ? null
       : { address: r.hostname, family: this.family, port: r.port };
+  }
+
+  // The local end, read when asked: a connection came on one listener, which is Bun's `server`.
+  get port(): number {
+    return this.unix ? 0 : this.socket.localPort ?? 0;
+  }
+
+  get hostname(): string {
+    return this.unix ? "localhost" : this.socket.localAddress ?? "localhost";
+  }
+
+  get url(): URL {
+    return this.listenerURL ??= listenerUrl(this.scheme, this.hostname, this.port);
   }
 
   get completed(): Promise<void> {
@@ -88,15 +114,31 @@ export class PeerInfo implements ServeInfo {
   private readonly hub: WebSocketHub | undefined;
   /** As ConnInfo's: what `completed` is (the connection's, or the native server's). */
   readonly completion: (() => Promise<void>) | null;
+  /** The listener the connection came on stays the one it was. */
+  private readonly listener: Pick<ServeInfo, "port" | "hostname" | "url"> | undefined;
 
   constructor(
     remote: RemoteAddr,
     hub?: WebSocketHub,
     completion: (() => Promise<void>) | null = null,
+    listener?: Pick<ServeInfo, "port" | "hostname" | "url">,
   ) {
     this.remoteAddr = remote;
     this.hub = hub;
     this.completion = completion;
+    this.listener = listener;
+  }
+
+  get port(): number | undefined {
+    return this.listener?.port;
+  }
+
+  get hostname(): string | undefined {
+    return this.listener?.hostname;
+  }
+
+  get url(): URL | undefined {
+    return this.listener?.url;
   }
 
   get completed(): Promise<void> {

@@ -27,6 +27,7 @@ import {
   rememberBodies,
   rememberedBody,
 } from "./_bun_static_body.ts";
+import { HEAD_WAIT, idleAfter } from "./_bun_idle.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
@@ -87,6 +88,15 @@ class BunServeInfo implements ServeInfo {
   timeout(request: Request, seconds: number): void {
     this.#server.timeout(request, seconds);
   }
+  get port(): number {
+    return this.#server.port ?? 0;
+  }
+  get hostname(): string {
+    return this.#server.hostname ?? "localhost";
+  }
+  get url(): URL {
+    return this.#server.url;
+  }
 }
 
 type Ws = Bun.ServerWebSocket<unknown>;
@@ -131,8 +141,11 @@ function sayClose(response: Response): Response {
   return response;
 }
 
+const BODY_FACTS = { remembered: rememberedBody, knownLength };
+
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
   const open = new Set<Ws>();
+  const keepAlive = options.keepAlive;
   // deno-lint-ignore no-explicit-any
   const server = (Bun.serve as (o: any) => Bun.Server<unknown>)({
     ...(options.websocket
@@ -141,6 +154,10 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     hostname: options.hostname,
     port: options.port,
     reusePort: true,
+    // What a fresh connection waits for its first request; each request sets its own (_bun_idle.ts).
+    idleTimeout: HEAD_WAIT,
+    // Bun's default refuses bodies over 128 MiB; limit_request_body is appserve's (limitBody).
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     // Never Bun's development error page, which shows source lines: the handler answers errors
     // itself (a 500, logged), and this is the last resort should that fail.
     development: false,
@@ -158,10 +175,19 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       }
       : {}),
     fetch(request: Request, srv: Bun.Server<unknown>) {
+      // No idle timer while the app works: a slow answer is its timeouts' business, not Bun's.
+      srv.timeout(request, 0);
       const result = handler(request, new BunServeInfo(srv, request));
       // Bun closes such connections without saying so; clients (wrk) then count a read error.
-      if (request.headers.get("connection")?.toLowerCase() !== "close") return result;
-      return result instanceof Response ? sayClose(result) : result.then(sayClose);
+      const close = keepAlive <= 0 || request.headers.get("connection")?.toLowerCase() === "close";
+      const handOver = (response: Response) => {
+        // Nothing after server.upgrade(): the WebSocket has its own idle timer.
+        if (!(response instanceof Response)) return response;
+        return close
+          ? sayClose(response)
+          : idleAfter(response, request, srv, keepAlive, BODY_FACTS);
+      };
+      return result instanceof Response ? handOver(result) : result.then(handOver);
     },
   });
   return Promise.resolve({

@@ -5,7 +5,12 @@ import { readFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { pathToFileURL } from "node:url";
 import process from "node:process";
-import type { FetchHandler, ServeInfo, WebSocketUpgrader } from "../fetch_handler.ts";
+import {
+  type FetchHandler,
+  listenerUrl,
+  type ServeInfo,
+  type WebSocketUpgrader,
+} from "../fetch_handler.ts";
 import type {
   Libc,
   NativeServeOptions,
@@ -14,7 +19,7 @@ import type {
   Runtime,
   SelfCommand,
 } from "./types.ts";
-import { SIGUSR1 } from "./types.ts";
+import { BodyErrorLogged, SIGUSR1 } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
@@ -64,13 +69,31 @@ function blockInspectorSignal(): void {
   unblock();
 }
 
+/** Bun's server.port, hostname and url, of the listener Deno.serve was given. */
+interface Listener {
+  port: number;
+  hostname: string;
+  url: URL;
+}
+
 // One small object per request. The peer address is read only when asked for, and once:
 // Deno fetches it from the connection with an extra op.
 class DenoServeInfo implements ServeInfo {
   #info: Deno.ServeHandlerInfo;
   #remote: ServeInfo["remoteAddr"] | undefined;
-  constructor(info: Deno.ServeHandlerInfo) {
+  #listener: Listener;
+  constructor(info: Deno.ServeHandlerInfo, listener: Listener) {
     this.#info = info;
+    this.#listener = listener;
+  }
+  get port(): number {
+    return this.#listener.port;
+  }
+  get hostname(): string {
+    return this.#listener.hostname;
+  }
+  get url(): URL {
+    return this.#listener.url;
   }
   get remoteAddr(): ServeInfo["remoteAddr"] {
     return this.#remote ??= this.#info.remoteAddr as ServeInfo["remoteAddr"];
@@ -99,6 +122,12 @@ class DenoServeInfo implements ServeInfo {
 }
 
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
+  const scheme = options.tls ? "https" : "http";
+  const listener = {
+    port: options.port,
+    hostname: options.hostname,
+    url: listenerUrl(scheme, options.hostname, options.port),
+  };
   return new Promise((resolve, reject) => {
     let stopping = false;
     try {
@@ -107,6 +136,12 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           hostname: options.hostname,
           port: options.port,
           reusePort: true,
+          // Reached only by a response stream that failed (the handler answers its own errors):
+          // appserve logged the app's error already; anything else is said as Deno would.
+          onError: (error) => {
+            if (!(error instanceof BodyErrorLogged)) console.error(error);
+            return new Response("Internal Server Error", { status: 500 });
+          },
           // Deno.serve has no client-certificate options; cert_reqs > 0 is refused at start.
           ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
           // shutdown() sends 1001 to open WebSockets itself (measured, Deno 2.9.6).
@@ -119,7 +154,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
               stopNow: () => {},
             }),
         },
-        (request, info) => handler(request, new DenoServeInfo(info)),
+        (request, info) => handler(request, new DenoServeInfo(info, listener)),
       );
       // An accept error (EMFILE) ends Deno.serve's accept loop and closes its listener; only
       // `finished` says so, by rejecting, unhandled otherwise (measured, Deno 2.9.6).

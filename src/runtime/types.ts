@@ -84,6 +84,11 @@ export interface NativeServeOptions {
   port: number;
   /** The app's `websocket` handlers (Bun's shape), for Bun.serve. */
   websocket?: WebSocketHandlers;
+  /**
+   * Seconds an idle kept-alive connection stays open (keepalive); 0 closes it after each
+   * response. Bun.serve's only: Deno.serve has no such timer.
+   */
+  keepAlive: number;
   /** WebSocket settings of the native server. */
   websocketLimits?: { maxMessage: number; idleTimeout: number; sendLimit: number };
   /**
@@ -97,6 +102,17 @@ export interface NativeServeOptions {
    * shutdown().
    */
   onStopped?(error: unknown): void;
+}
+
+/**
+ * What a response stream fails with once appserve has logged why (the app's error): the native
+ * server cuts the reply and says nothing more.
+ */
+export class BodyErrorLogged extends Error {
+  constructor() {
+    super("the response body failed (logged)");
+    this.name = "BodyErrorLogged";
+  }
 }
 
 /** What the native upgrade (Deno.serve's requests, under --reuse-port) gets from appserve. */

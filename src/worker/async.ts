@@ -23,6 +23,7 @@ import { ConcurrencyLimit, type Lasting } from "./concurrency.ts";
 import { NativeSessionSlots } from "./native_session_slots.ts";
 import { accessLogger, httpOptions } from "./http_options.ts";
 import { guardedNative } from "./native_app_error.ts";
+import { bodyErrorsLogged } from "./native_body_error.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
 import { nativeStoppedText } from "./native_stopped.ts";
@@ -262,7 +263,7 @@ async function serveListeners(
       (message) => log.warning(`Invalid request: ${message}`),
     );
     // Inside the access log, which then sees the 500 or 400 the client gets for a failure.
-    const answered = guardedNative(bodyLimited, log, runtime);
+    const answered = bodyErrorsLogged(guardedNative(bodyLimited, log, runtime), log, runtime);
     // Outermost, so the access log sees the client a trusted proxy named, and no field
     // header_map drops (as the parser leaves them out before anything reads them).
     const app = trustForwarded(
@@ -277,6 +278,7 @@ async function serveListeners(
         hostname: address.host,
         port: address.port,
         tls: tls ?? undefined,
+        keepAlive: options.keepAlive,
         websocket: native.websocket,
         websocketLimits: {
           maxMessage: config.websocket_max_message,

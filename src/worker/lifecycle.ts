@@ -36,7 +36,6 @@ import { logAppError } from "./app_error.ts";
 import { Balance, mapScoreboard } from "./balance.ts";
 import { checkApp } from "./check_app.ts";
 import { failureAnswer } from "./failure_answer.ts";
-import { accessLogger } from "./http_options.ts";
 import { InflightWatch } from "./inflight_watch.ts";
 import { controlSocketPath } from "../ipc/control_protocol.ts";
 import { workerClass } from "./registry.ts";
@@ -180,9 +179,9 @@ export class Worker {
     // Before any app code is imported (gthread's threads install their own).
     const websockets = this.#websockets = webSocketHub(this.#config, this.#log);
     installWebSockets(this.#runtime, { hub: websockets, config: this.#config, log: this.#log });
-    // Responses go through appserve's writer on the shared socket; under --reuse-port, an
-    // access line counts their bodies (native_body_bytes.ts).
-    if (this.#boot.listeners.length > 0 || accessLogger(this.#config, this.#log)) {
+    // Responses go through appserve's writer on the shared socket; under --reuse-port, their
+    // bodies are told from streams, which are watched (native_body_error.ts, Bun's idle timer).
+    if (this.#boot.listeners.length > 0 || this.#boot.reusePort.length > 0) {
       this.#runtime.rememberStaticBodies();
     }
     this.#class = new Class(this.#context(hooks, websockets));

@@ -91,6 +91,6 @@ export function trustForwarded(
     // Deno's info.completed stays the native server's.
     const native = (info as { completed?: Promise<void> }).completed;
     const completion = native === undefined ? null : () => native;
-    return handler(schemed, new PeerInfo(forwarding.remote, undefined, completion));
+    return handler(schemed, new PeerInfo(forwarding.remote, undefined, completion, info));
   };
 }

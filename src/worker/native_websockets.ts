@@ -216,6 +216,16 @@ export function bridgeNativeWebSockets(
         return info.remoteAddr;
       },
       requestIP: (r) => info.requestIP(r),
+      get port() {
+        return info.port;
+      },
+      get hostname() {
+        return info.hostname;
+      },
+      get url() {
+        return info.url;
+      },
+      timeout: (r, seconds) => info.timeout?.(r, seconds),
       upgrade: (r, options) => {
         // A bad handshake is refused as on appserve's layer: upgrade() says true and the refusal
         // is the answer (Bun's own 426 would go out past the access log, and the app's reply

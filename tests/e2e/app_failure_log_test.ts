@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { e2e, FIXTURES, freePort, get, type Server, start } from "../_helpers.ts";
 import { uploadUnderWay } from "../_upload.ts";
+import { rawExchange } from "../_raw.ts";
 
 const APP = join(FIXTURES, "apps", "failing_app.ts");
 
@@ -60,6 +61,28 @@ for (const [name, args] of SETUPS) {
     }
     await server.stop();
   });
+
+  e2e(
+    `a response stream that fails midway: an ERROR with the request line, on ${name}`,
+    async (target) => {
+      const server = await startOne(target, args);
+      const url = new URL(await server.ready());
+      const answer = await rawExchange(
+        Number(url.port),
+        "GET /midway HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      );
+      // Cut: the first chunk, never the chunked body's end.
+      assert.match(answer.text, /^HTTP\/1\.1 200 [^]*first\n/);
+      assert.doesNotMatch(answer.text, /\r\n0\r\n\r\n$/);
+      await server.waitFor(/"GET \/midway HTTP\/1\.1" 200 6 /);
+      await server.waitFor(
+        /\[ERROR\] Error in the response body of GET \/midway; the reply was cut off\nError: boom midway\n/,
+      );
+      // Said once, through the logger: nothing of the runtime's own.
+      assert.equal(server.stderr.split("boom midway").length, 2, server.stderr);
+      await server.stop();
+    },
+  );
 
   // The sync worker serves no /uploading while the upload is under way.
   if (args.includes("sync")) continue;

@@ -1,0 +1,94 @@
+/// <reference types="bun-types" />
+// Bun.serve's one idle timer per connection, made to keep appserve's settings (measured, Bun
+// 1.4.4): it counts from the last byte read or written, fires on a 4-second tick (so up to 4 s
+// late), and what server.timeout(request, s) sets stays with the connection after the response
+// (a call once the response is done changes nothing). So: no timer while the app works or its
+// stream is under way (appserve's --timeout and --request-timeout watch those, as on the shared
+// socket), and --keep-alive's from when the body is handed over whole or its stream has ended.
+
+/** Seconds a connection waits for its first request: the shared socket's header timeout. */
+export const HEAD_WAIT = 30;
+
+/** Bun's idleTimeout and server.timeout() take at most 255 seconds. */
+export const IDLE_MAX = 255;
+
+// A body this small goes into the socket's buffers at once: the keep-alive wait may start.
+const AT_ONCE = 64 * 1024;
+
+// Statuses whose responses carry no body, whatever the app gives (RFC 9110 6.4.1).
+const BODILESS = new Set([204, 205, 304]);
+
+/** What is known of a body without reading it (the runtime's static-body facts). */
+export interface BodyKnown {
+  remembered(response: Response): unknown;
+  knownLength(response: Response): number;
+}
+
+/**
+ * `response`, as handed to Bun.serve for `request`, with the connection's idle timer set so an
+ * idle kept-alive connection closes after `keepAlive` seconds (over 0) once the body has gone out.
+ */
+export function idleAfter(
+  response: Response,
+  request: Request,
+  server: Bun.Server<unknown>,
+  keepAlive: number,
+  known: BodyKnown,
+): Response {
+  const idle = () => server.timeout(request, Math.min(keepAlive, IDLE_MAX));
+  if (
+    request.method === "HEAD" || BODILESS.has(response.status) ||
+    known.remembered(response) !== null
+  ) {
+    idle();
+    return response;
+  }
+  const length = known.knownLength(response);
+  if (length >= 0) {
+    // A large body may wait on a client that reads slowly: it gets what a fresh connection gets.
+    if (length <= AT_ONCE) idle();
+    else server.timeout(request, Math.max(HEAD_WAIT, Math.min(keepAlive, IDLE_MAX)));
+    return response;
+  }
+  if (response.body === null) {
+    idle();
+    return response;
+  }
+  return endsIdle(response, idle);
+}
+
+// The body read through, so the timer is set when the server has read the stream's end.
+function endsIdle(response: Response, idle: () => void): Response {
+  const reader = response.body!.getReader();
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    idle();
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        end();
+        throw error;
+      }
+      if (chunk.done) {
+        end();
+        return controller.close();
+      }
+      controller.enqueue(chunk.value);
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}

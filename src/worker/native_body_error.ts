@@ -1,0 +1,53 @@
+// A response body that fails after its head went out, under --reuse-port: logged as the shared
+// socket logs it (bodyErrorLogger: ERROR, the request line, the app's stack), and the stream
+// then fails with a BodyErrorLogged, which the native server takes as the cut it is and leaves
+// unsaid (Deno.serve would print the app's error raw, outside the log format).
+
+import type { FetchHandler } from "../http/types.ts";
+import type { Logger } from "../log/logger.ts";
+import { BodyErrorLogged, type Runtime } from "../runtime/types.ts";
+import { bodyErrorLogger } from "./app_error.ts";
+import { type BodyFacts, knownBodyBytes } from "./native_body_bytes.ts";
+
+/** Wraps `handler` so a failing response stream is logged once, through `log`. */
+export function bodyErrorsLogged(
+  handler: FetchHandler,
+  log: Logger,
+  facts: BodyFacts & Pick<Runtime, "decodedBody">,
+): FetchHandler {
+  const logError = bodyErrorLogger(log);
+  const watched = (response: Response, request: Request): Response => {
+    // A body known whole cannot fail; a decoded one keeps its mark only on its own Response.
+    if (!(response instanceof Response) || knownBodyBytes(request, response, facts) >= 0) {
+      return response;
+    }
+    if (facts.decodedBody(response) || response.body === null) return response;
+    const reader = response.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          logError(error, request);
+          throw new BodyErrorLogged();
+        }
+        if (chunk.done) controller.close();
+        else controller.enqueue(chunk.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }, { highWaterMark: 0 });
+    return new Response(body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  };
+  // Not an async function, for the reason guardedNative() is not.
+  return (request, info) => {
+    const result = handler(request, info);
+    return result instanceof Response
+      ? watched(result, request)
+      : Promise.resolve(result).then((response) => watched(response, request));
+  };
+}

@@ -1,0 +1,97 @@
+// Under --reuse-port the runtime's native server keeps appserve's settings, not its own defaults:
+// an app that answers late or a stream that goes quiet is not cut (Bun.serve's idle timer is 10 s
+// by default), an idle kept-alive connection closes after --keep-alive (Bun workers; Deno.serve
+// has no such timer), and a body may be as large as --limit-request-body says (Bun.serve refuses
+// more than 128 MiB by default).
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Socket } from "node:net";
+import { e2e, FIXTURES, freePort, get, type Server, start } from "../_helpers.ts";
+import { rawConnect } from "../_raw.ts";
+
+const APP = join(FIXTURES, "apps", "slow_reply_app.ts");
+
+async function startOne(target: Parameters<typeof start>[0], args: string[]): Promise<Server> {
+  const port = await freePort();
+  return start(target, ["-w", "1", "--reuse-port", ...args, "-b", `127.0.0.1:${port}`, APP]);
+}
+
+/** Whether the server closes `socket` within `ms`, after what it sent; the text it sent. */
+function closedWithin(socket: Socket, ms: number): Promise<{ closed: boolean; text: string }> {
+  return new Promise((resolve) => {
+    let text = "";
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ closed, text });
+    };
+    const timer = setTimeout(() => done(false), ms);
+    socket.setEncoding("latin1");
+    socket.on("data", (d: string) => text += d);
+    socket.on("close", () => done(true));
+    socket.on("error", () => {});
+  });
+}
+
+// Past Bun.serve's default idle timeout (10 s, fired on a 4 s tick): no faster way to show it.
+e2e(
+  "--reuse-port: an answer after 13 s and a stream silent for 13 s are not cut",
+  async (target) => {
+    const server = await startOne(target, []);
+    try {
+      const url = await server.ready(1);
+      const [slow, silent] = await Promise.all([
+        get(`${url}/slow?ms=13000`),
+        get(`${url}/silent?ms=13000`),
+      ]);
+      assert.equal(slow.body, "late\n");
+      assert.equal(silent.body, "first\nlast\n");
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
+
+// Bun.serve's timer, set per request: none while the app works (its 3 s are longer than
+// --keep-alive), --keep-alive's once the answer went out. Deno.serve closes no idle connection.
+e2e(
+  "--reuse-port --keep-alive 1: an idle kept-alive connection is closed, a slow answer is not cut",
+  async (target) => {
+    const server = await startOne(target, ["--keep-alive", "1"]);
+    try {
+      const url = new URL(await server.ready(1));
+      const socket = await rawConnect(Number(url.port));
+      const closing = closedWithin(socket, 8_000);
+      socket.write("GET /slow?ms=3000 HTTP/1.1\r\nHost: x\r\n\r\n");
+      const { closed, text } = await closing;
+      assert.match(text, /^HTTP\/1\.1 200 [^]*\r\n\r\nlate\n$/);
+      // Bun's 10 s default would keep it past 8 s.
+      assert.equal(closed, target.name === "binary", text);
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
+
+const LARGE = 150_000_000;
+
+e2e(
+  "--reuse-port: a body over 128 MiB, with a --limit-request-body above it and with none",
+  async (target) => {
+    for (const limit of [["--limit-request-body", "300000000"], []]) {
+      const server = await startOne(target, limit);
+      try {
+        const url = await server.ready(1);
+        const answer = await fetch(`${url}/upload`, {
+          method: "POST",
+          body: new Uint8Array(LARGE),
+        });
+        assert.equal(answer.status, 200, limit.join(" "));
+        assert.equal(await answer.text(), `${LARGE}\n`);
+      } finally {
+        assert.equal((await server.stop()).code, 0);
+      }
+    }
+  },
+);
