@@ -270,7 +270,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     runtime,
     log,
     servers: new Map(),
-    handoffs: new HandoffWaits(admission, serve),
+    handoffs: new HandoffWaits(admission, serve, slots),
     make: (listener) =>
       createHttpServer(watched, {
         ...options,
@@ -308,6 +308,7 @@ function handOn(): void {
   s.handoffs.handOn(
     () => s.board.divert(s.index),
     ({ fd, listener, unix }, to) => post({ t: "handoff", fd, listener, unix, to }),
+    (to) => s.board.arrived(to),
   );
 }
 
@@ -358,6 +359,15 @@ function adopt(message: Extract<ToThread, { t: "conn" }>): void {
   if (ended || !s.slots.adopting(message.n)) return;
   const { fd, listener, unix } = message;
   s.handoffs.take({ fd, listener, unix }, s.draining);
+  // Given up on while it was shown waiting: the process's claim may have come before (then it
+  // answered none of those shown after), so this thread answers what is still its own.
+  if (s.slots.sealed) s.handoffs.release(refuse);
+}
+
+/** A handed connection this thread will not serve: a 503, with its access line. */
+function refuse({ fd }: Handoff): void {
+  const { log, runtime, proxyProtocol, tls } = serving!;
+  answerUnadopted(fd, { libc: runtime.libc(), log, proxyProtocol, tls });
 }
 
 /** Serves a connection handed to this thread, now that it has room for it. */
