@@ -18,10 +18,15 @@ function full(max: number): {
   const served: number[] = [];
   // The thread's slots, and the process's view of them.
   const slots = newSlots();
-  const waits = new HandoffWaits(admission, ({ fd }) => {
-    served.push(fd);
-    admission.opened();
-  }, new SlotWriter(slots, Date.now(), () => -1));
+  const waits = new HandoffWaits(
+    admission,
+    ({ fd }) => {
+      served.push(fd);
+      admission.opened();
+    },
+    new SlotWriter(slots, Date.now(), () => -1),
+    () => assert.fail("serve threw"),
+  );
   return { admission, waits, served, process: new SlotReader(slots, Date.now()) };
 }
 

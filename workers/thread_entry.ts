@@ -270,7 +270,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     runtime,
     log,
     servers: new Map(),
-    handoffs: new HandoffWaits(admission, serve, slots),
+    handoffs: new HandoffWaits(admission, serve, slots, unservable),
     make: (listener) =>
       createHttpServer(watched, {
         ...options,
@@ -362,6 +362,13 @@ function adopt(message: Extract<ToThread, { t: "conn" }>): void {
   // Given up on while it was shown waiting: the process's claim may have come before (then it
   // answered none of those shown after), so this thread answers what is still its own.
   if (s.slots.sealed) s.handoffs.release(refuse);
+}
+
+/** A handed connection whose socket could not be made once a place freed (adoptSocket threw). */
+function unservable({ fd }: Handoff, error: unknown): void {
+  const { log, runtime } = serving!;
+  runtime.libc().close(fd);
+  log.warning(`A connection handed to this thread could not be served: ${firstLine(error)}`);
 }
 
 /** A handed connection this thread will not serve: a 503, with its access line. */

@@ -21,21 +21,25 @@ export class HandoffWaits {
   readonly #admission: Pick<Admission, "room" | "wait">;
   readonly #serve: (handoff: Handoff) => void;
   readonly #shown: Shown;
+  readonly #failed: (handoff: Handoff, error: unknown) => void;
   /** Each waiting connection: what cancels its wait, and its entry in the slots. */
   readonly #waiting = new Map<Handoff, { cancel: () => void; tag: number }>();
 
   /**
    * `serve` makes a handed connection this thread's (it says opened() to the admission); `shown`
-   * shows the waiting ones to the process, which answers them if this thread hangs.
+   * shows the waiting ones to the process, which answers them if this thread hangs; `failed`
+   * hears of one `serve` threw on once a place freed (it closes the fd).
    */
   constructor(
     admission: Pick<Admission, "room" | "wait">,
     serve: (handoff: Handoff) => void,
     shown: Shown,
+    failed: (handoff: Handoff, error: unknown) => void,
   ) {
     this.#admission = admission;
     this.#serve = serve;
     this.#shown = shown;
+    this.#failed = failed;
   }
 
   /** Serves a handed connection now if it fits (or `now`: the thread drains), else it waits. */
@@ -46,7 +50,7 @@ export class HandoffWaits {
       this.#waiting.delete(handoff);
       // Not one the process answered meanwhile (it gave up on this thread).
       if (this.#shown.unwait(tag)) this.#serve(handoff);
-    });
+    }, (error) => this.#failed(handoff, error));
     this.#waiting.set(handoff, { cancel, tag });
   }
 
