@@ -280,7 +280,11 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
           report,
           divert: (socket, unix) => divert(socket, unix, listener),
           // The fds are the process's: its threads run out together, and get them back together.
-          connections: () => board.total(),
+          // Those waiting unread hold one each too (as admission.open + admission.waiting does).
+          connections: () => {
+            board.setWaiting(index, admission.waiting);
+            return board.fds();
+          },
           claimWarning: (now, everyMs) => board.claimWarning(now, everyMs),
         },
       }),
@@ -299,6 +303,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   };
   // A place may free at a sibling while none does here.
   setInterval(() => serving!.handoffs.size > 0 && handOn(), TICK_MS);
+  // What waits here, for the siblings' fd checks.
+  setInterval(() => board.setWaiting(index, admission.waiting), TICK_MS);
   post({ t: "loaded" });
 }
 
