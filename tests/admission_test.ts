@@ -262,9 +262,9 @@ Deno.test("Admission: connections past the limit wait, in order, and each close 
   admission.opened();
   admission.opened();
   assert.equal(admission.room, false);
-  admission.wait(take("a"));
-  const leaveB = admission.wait(take("b"));
-  admission.wait(take("c"));
+  admission.wait(take("a"), (error) => assert.fail(String(error)));
+  const leaveB = admission.wait(take("b"), (error) => assert.fail(String(error)));
+  admission.wait(take("c"), (error) => assert.fail(String(error)));
   assert.equal(admission.waiting, 3);
   leaveB(); // b's client left while it waited
   admission.closed();
@@ -276,4 +276,29 @@ Deno.test("Admission: connections past the limit wait, in order, and each close 
   admission.closed();
   assert.equal(admission.room, true);
   assert.ok(!gate.holds.has("full"));
+});
+
+Deno.test("Admission: an admit that throws goes to its own `failed`; the others are admitted and the close counted", () => {
+  const admission = new Admission(2);
+  const freed: number[] = [];
+  const gate = new RecordingGate() as RecordingGate & { freed(): void };
+  gate.freed = () => freed.push(admission.open);
+  admission.add(gate);
+  admission.opened();
+  admission.opened();
+  const admitted: string[] = [];
+  const failures: unknown[] = [];
+  admission.wait(() => {
+    throw new Error("no socket of that fd");
+  }, (error) => failures.push(error));
+  admission.wait(() => {
+    admitted.push("b");
+    admission.opened();
+  }, () => assert.fail("b failed"));
+  admission.closed();
+  assert.equal(failures.length, 1);
+  assert.match(String(failures[0]), /no socket of that fd/);
+  assert.deepEqual(admitted, ["b"], "the next one takes the place the failed one left");
+  assert.equal(admission.waiting, 0);
+  assert.deepEqual(freed, [2], "the close went on to the gates");
 });

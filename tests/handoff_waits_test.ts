@@ -4,17 +4,30 @@
 import assert from "node:assert/strict";
 import { Admission } from "../src/net/admission.ts";
 import { type Handoff, HandoffWaits } from "../src/worker/handoff_waits.ts";
+import { newSlots, SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 
 /** A thread's admission with `max` places, all taken, and its waits serving into `served`. */
-function full(max: number): { admission: Admission; waits: HandoffWaits; served: number[] } {
+function full(max: number): {
+  admission: Admission;
+  waits: HandoffWaits;
+  served: number[];
+  process: SlotReader;
+} {
   const admission = new Admission(max);
   for (let i = 0; i < max; i++) admission.opened();
   const served: number[] = [];
-  const waits = new HandoffWaits(admission, ({ fd }) => {
-    served.push(fd);
-    admission.opened();
-  });
-  return { admission, waits, served };
+  // The thread's slots, and the process's view of them.
+  const slots = newSlots();
+  const waits = new HandoffWaits(
+    admission,
+    ({ fd }) => {
+      served.push(fd);
+      admission.opened();
+    },
+    new SlotWriter(slots, Date.now(), () => -1),
+    () => assert.fail("serve threw"),
+  );
+  return { admission, waits, served, process: new SlotReader(slots, Date.now()) };
 }
 
 const handoff = (fd: number): Handoff => ({ fd, listener: 0, unix: false });
@@ -41,7 +54,7 @@ Deno.test("HandoffWaits: handed on to a sibling with room, in order, and out of 
   const sent: [number, number][] = [];
   // The sibling has room for one.
   let room = 1;
-  waits.handOn(() => room-- > 0 ? 1 : -1, (h, to) => sent.push([h.fd, to]));
+  waits.handOn(() => room-- > 0 ? 1 : -1, (h, to) => sent.push([h.fd, to]), () => {});
   assert.deepEqual(sent, [[20, 1]], "the first waiting one goes");
   assert.equal(waits.size, 2);
   admission.closed();
@@ -56,4 +69,37 @@ Deno.test("HandoffWaits: a drain serves what waits, past the limit", () => {
   waits.release(({ fd }) => served.push(fd));
   assert.deepEqual(served, [31, 30]);
   assert.equal(admission.waiting, 0, "none left in the admission's queue");
+});
+
+Deno.test("HandoffWaits: the process claims what waits on a thread it gave up on, once", () => {
+  const { admission, waits, served, process } = full(1);
+  for (const fd of [40, 41, 42]) waits.take(handoff(fd));
+  assert.deepEqual(process.claimWaiting(), [40, 41, 42], "shown to the process while waiting");
+  assert.deepEqual(process.claimWaiting(), [], "claimed once");
+  // The thread comes back: none of them is handed on, released or served by it.
+  const back: number[] = [];
+  waits.handOn(
+    () => 1,
+    () => assert.fail("handed on after the process answered it"),
+    (to) => back.push(to),
+  );
+  assert.deepEqual(back, [1, 1, 1], "the sibling's counts given back");
+  waits.release(() => assert.fail("released after the process answered it"));
+  assert.equal(waits.size, 0);
+  assert.equal(admission.waiting, 0);
+  waits.take(handoff(43));
+  process.claimWaiting();
+  admission.closed();
+  assert.deepEqual(served, [], "not served after the process answered it");
+  assert.equal(waits.size, 0);
+});
+
+Deno.test("HandoffWaits: what leaves the wait is no longer shown to the process", () => {
+  const { admission, waits, served, process } = full(1);
+  for (const fd of [50, 51, 52]) waits.take(handoff(fd));
+  admission.closed();
+  let room = 1;
+  waits.handOn(() => room-- > 0 ? 1 : -1, () => {}, () => {});
+  assert.deepEqual(served, [50]);
+  assert.deepEqual(process.claimWaiting(), [52], "only the one still waiting");
 });

@@ -240,3 +240,15 @@ Deno.test("ThreadBoard: what is on its way to a thread stays counted after it st
   b.arrived(1);
   assert.equal(b.incoming(1), 0);
 });
+
+Deno.test("ThreadBoard: connections waiting at each thread count for the process's fds", () => {
+  const board = new ThreadBoard(2, 4);
+  board.setOpen(0, 2);
+  board.setOpen(1, 2);
+  board.setWaiting(0, 3);
+  board.setWaiting(1, 1);
+  assert.equal(board.total(), 4, "open ones: what the limit counts");
+  assert.equal(board.fds(), 8, "with those waiting unread, each an fd");
+  board.gone(0);
+  assert.equal(board.fds(), 3);
+});

@@ -270,7 +270,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     runtime,
     log,
     servers: new Map(),
-    handoffs: new HandoffWaits(admission, serve),
+    handoffs: new HandoffWaits(admission, serve, slots, unservable),
     make: (listener) =>
       createHttpServer(watched, {
         ...options,
@@ -280,7 +280,11 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
           report,
           divert: (socket, unix) => divert(socket, unix, listener),
           // The fds are the process's: its threads run out together, and get them back together.
-          connections: () => board.total(),
+          // Those waiting unread hold one each too (as admission.open + admission.waiting does).
+          connections: () => {
+            board.setWaiting(index, admission.waiting);
+            return board.fds();
+          },
           claimWarning: (now, everyMs) => board.claimWarning(now, everyMs),
         },
       }),
@@ -299,6 +303,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   };
   // A place may free at a sibling while none does here.
   setInterval(() => serving!.handoffs.size > 0 && handOn(), TICK_MS);
+  // What waits here, for the siblings' fd checks.
+  setInterval(() => board.setWaiting(index, admission.waiting), TICK_MS);
   post({ t: "loaded" });
 }
 
@@ -308,6 +314,7 @@ function handOn(): void {
   s.handoffs.handOn(
     () => s.board.divert(s.index),
     ({ fd, listener, unix }, to) => post({ t: "handoff", fd, listener, unix, to }),
+    (to) => s.board.arrived(to),
   );
 }
 
@@ -358,6 +365,22 @@ function adopt(message: Extract<ToThread, { t: "conn" }>): void {
   if (ended || !s.slots.adopting(message.n)) return;
   const { fd, listener, unix } = message;
   s.handoffs.take({ fd, listener, unix }, s.draining);
+  // Given up on while it was shown waiting: the process's claim may have come before (then it
+  // answered none of those shown after), so this thread answers what is still its own.
+  if (s.slots.sealed) s.handoffs.release(refuse);
+}
+
+/** A handed connection whose socket could not be made once a place freed (adoptSocket threw). */
+function unservable({ fd }: Handoff, error: unknown): void {
+  const { log, runtime } = serving!;
+  runtime.libc().close(fd);
+  log.warning(`A connection handed to this thread could not be served: ${firstLine(error)}`);
+}
+
+/** A handed connection this thread will not serve: a 503, with its access line. */
+function refuse({ fd }: Handoff): void {
+  const { log, runtime, proxyProtocol, tls } = serving!;
+  answerUnadopted(fd, { libc: runtime.libc(), log, proxyProtocol, tls });
 }
 
 /** Serves a connection handed to this thread, now that it has room for it. */

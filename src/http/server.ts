@@ -227,6 +227,9 @@ class Core implements ServerCore {
         socket.off("close", left);
         this.gating!.admission.opened();
         this.serve(socket, true);
+      }, (error) => {
+        this.gating!.report("warning", `A waiting connection could not be served: ${error}`);
+        socket.destroy();
       }),
     };
     this.parked.set(socket, parking);

@@ -65,7 +65,7 @@ export class Admission {
   #stopped = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Connections accepted past the limit, waiting for one to close (wait()), in order. */
-  readonly #waiting: { admit: () => void }[] = [];
+  readonly #waiting: { admit: () => void; failed: (error: unknown) => void }[] = [];
   #admitting = false;
 
   /**
@@ -114,10 +114,11 @@ export class Admission {
    * (it must then say opened()). A gate holds a tick after the limit is reached, and the runtimes
    * accept a whole burst in that tick, so this is where a burst's surplus waits rather than
    * being served (gunicorn's async workers never take one past worker_connections). Returns
-   * what takes it out of the queue (its client left).
+   * what takes it out of the queue (its client left). `failed` hears an error `admit` threw: it
+   * runs inside another connection's closed() or beat(), which must go on.
    */
-  wait(admit: () => void): () => void {
-    const entry = { admit };
+  wait(admit: () => void, failed: (error: unknown) => void): () => void {
+    const entry = { admit, failed };
     this.#waiting.push(entry);
     return () => {
       const at = this.#waiting.indexOf(entry);
@@ -135,7 +136,14 @@ export class Admission {
     if (this.#admitting) return;
     this.#admitting = true;
     try {
-      while (this.#waiting.length > 0 && this.room) this.#waiting.shift()!.admit();
+      while (this.#waiting.length > 0 && this.room) {
+        const entry = this.#waiting.shift()!;
+        try {
+          entry.admit();
+        } catch (error) {
+          entry.failed(error);
+        }
+      }
     } finally {
       this.#admitting = false;
     }

@@ -182,8 +182,11 @@ function installWebSocketUpgrade(
     // once upgraded, so a bad handshake is answered before.
     const refused = nativeOptions.refuse(request);
     if (refused !== undefined) return refused;
+    // Deno.serve aborts the signal of a request whose client left, and of every one it upgrades
+    // (at once, Deno 2.9.6): read before.
+    const left = request.signal.aborted;
     const result = native(request, { idleTimeout: nativeOptions.idleTimeout, ...options });
-    nativeOptions.upgraded(result, request);
+    nativeOptions.upgraded(result, request, left);
     return result;
   };
   Object.defineProperty(Deno, "upgradeWebSocket", {

@@ -119,8 +119,11 @@ export class BodyErrorLogged extends Error {
 export interface NativeUpgradeOptions {
   /** Seconds without a pong before the socket closes, unless the app passes its own. */
   idleTimeout: number;
-  /** Told of each native upgrade (the access log follows the session). */
-  upgraded(upgrade: WebSocketUpgrade, request: Request): void;
+  /**
+   * Told of each native upgrade (the access log follows the session); `left`: the client had
+   * left by then, and the socket never opens.
+   */
+  upgraded(upgrade: WebSocketUpgrade, request: Request, left: boolean): void;
   /** What to answer instead of the native upgrade (a bad handshake), or undefined. */
   refuse(request: Request): WebSocketUpgrade | undefined;
 }

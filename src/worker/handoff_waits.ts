@@ -5,6 +5,7 @@
 // WebSocket handshake was never answered: docs/architecture.md, "gthread").
 
 import type { Admission } from "../net/admission.ts";
+import type { SlotWriter } from "./thread_slots.ts";
 
 /** A connection handed to this thread: its fd, the listener it came in on, whether unix. */
 export interface Handoff {
@@ -13,27 +14,44 @@ export interface Handoff {
   unix: boolean;
 }
 
+/** Where a waiting connection is shown to the process, which answers it if the thread hangs. */
+type Shown = Pick<SlotWriter, "waiting" | "unwait">;
+
 export class HandoffWaits {
   readonly #admission: Pick<Admission, "room" | "wait">;
   readonly #serve: (handoff: Handoff) => void;
-  readonly #waiting = new Map<Handoff, () => void>();
+  readonly #shown: Shown;
+  readonly #failed: (handoff: Handoff, error: unknown) => void;
+  /** Each waiting connection: what cancels its wait, and its entry in the slots. */
+  readonly #waiting = new Map<Handoff, { cancel: () => void; tag: number }>();
 
-  /** `serve` makes a handed connection this thread's (it says opened() to the admission). */
-  constructor(admission: Pick<Admission, "room" | "wait">, serve: (handoff: Handoff) => void) {
+  /**
+   * `serve` makes a handed connection this thread's (it says opened() to the admission); `shown`
+   * shows the waiting ones to the process, which answers them if this thread hangs; `failed`
+   * hears of one `serve` threw on once a place freed (it closes the fd).
+   */
+  constructor(
+    admission: Pick<Admission, "room" | "wait">,
+    serve: (handoff: Handoff) => void,
+    shown: Shown,
+    failed: (handoff: Handoff, error: unknown) => void,
+  ) {
     this.#admission = admission;
     this.#serve = serve;
+    this.#shown = shown;
+    this.#failed = failed;
   }
 
   /** Serves a handed connection now if it fits (or `now`: the thread drains), else it waits. */
   take(handoff: Handoff, now = false): void {
     if (now || this.#admission.room) return this.#serve(handoff);
-    this.#waiting.set(
-      handoff,
-      this.#admission.wait(() => {
-        this.#waiting.delete(handoff);
-        this.#serve(handoff);
-      }),
-    );
+    const tag = this.#shown.waiting(handoff.fd);
+    const cancel = this.#admission.wait(() => {
+      this.#waiting.delete(handoff);
+      // Not one the process answered meanwhile (it gave up on this thread).
+      if (this.#shown.unwait(tag)) this.#serve(handoff);
+    }, (error) => this.#failed(handoff, error));
+    this.#waiting.set(handoff, { cancel, tag });
   }
 
   /** Connections waiting here. */
@@ -43,15 +61,21 @@ export class HandoffWaits {
 
   /**
    * Hands waiting connections on, in order, while `where` names a sibling with room (and counts
-   * the connection as on its way there), through `send`.
+   * the connection as on its way there), through `send`; `back` uncounts it there when the
+   * process answered it meanwhile.
    */
-  handOn(where: () => number, send: (handoff: Handoff, to: number) => void): void {
-    for (const [handoff, cancel] of this.#waiting) {
+  handOn(
+    where: () => number,
+    send: (handoff: Handoff, to: number) => void,
+    back: (to: number) => void,
+  ): void {
+    for (const [handoff, { cancel, tag }] of this.#waiting) {
       const to = where();
       if (to < 0) return;
       cancel();
       this.#waiting.delete(handoff);
-      send(handoff, to);
+      if (this.#shown.unwait(tag)) send(handoff, to);
+      else back(to);
     }
   }
 
@@ -59,9 +83,9 @@ export class HandoffWaits {
   release(each: (handoff: Handoff) => void): void {
     const waiting = [...this.#waiting];
     this.#waiting.clear();
-    for (const [handoff, cancel] of waiting) {
+    for (const [handoff, { cancel, tag }] of waiting) {
       cancel();
-      each(handoff);
+      if (this.#shown.unwait(tag)) each(handoff);
     }
   }
 }

@@ -6,6 +6,9 @@
 import { ownListener, type WebSocketHub } from "../http/websocket/hub.ts";
 import type { Lasting } from "./concurrency.ts";
 
+/** How long after its 101 is returned a Deno socket that has not opened is taken as never to. */
+const NEVER_OPENED_MS = 500;
+
 /** A session that opened while its upgrade request had its place; `end` once it closed. */
 interface Open {
   end: (() => void) | null;
@@ -41,8 +44,21 @@ export class NativeSessionSlots {
     }
     // Deno's: the 101 of Deno.upgradeWebSocket, whose socket the hub knows.
     if (!(result instanceof Response) || result.status !== 101) return undefined;
-    const socket = this.#hub.nativeSocket(result)?.socket;
-    if (socket === undefined || socket.readyState === WebSocket.CLOSED) return undefined;
-    return new Promise<void>((resolve) => ownListener(socket, "close", resolve));
+    const native = this.#hub.nativeSocket(result);
+    // A client that left before the app upgraded: its socket never opens, nor closes (Deno
+    // 2.9.6), and would hold the place for good.
+    if (native === undefined || native.left) return undefined;
+    const socket = native.socket;
+    if (socket.readyState === WebSocket.CLOSED) return undefined;
+    return new Promise<void>((resolve) => {
+      // One that leaves between the answer and the 101 going out: still not open a moment later.
+      const timer = setTimeout(() => {
+        if (socket.readyState === WebSocket.CONNECTING) resolve();
+      }, NEVER_OPENED_MS);
+      ownListener(socket, "close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   };
 }

@@ -10,7 +10,8 @@
 
 /**
  * Per thread: open connections, kept-alive ones (what the worker's share counts:
- * src/net/admission.ts), pending ones, connections on their way to it, and whether it takes any.
+ * src/net/admission.ts), pending ones, connections on their way to it, whether it takes any, and
+ * those it keeps unread for want of room (each an fd of the process all the same).
  */
 const OPEN = 0;
 const KEPT = 1;
@@ -19,7 +20,8 @@ const INCOMING = 3;
 const TAKING = 4;
 const TOOK = 5;
 const SERVED = 6;
-const FIELDS = 7;
+const WAITING = 7;
+const FIELDS = 8;
 
 // A hand-over costs the two threads and the process wake-ups of up to about 0.1 ms each
 // (docs/architecture.md, "gthread"): a connection moves only when it would wait clearly longer
@@ -55,6 +57,18 @@ export class ThreadBoard {
   setOpen(index: number, open: number, kept = 0): void {
     Atomics.store(this.#a, index * FIELDS + OPEN, open);
     Atomics.store(this.#a, index * FIELDS + KEPT, kept);
+  }
+
+  /** Thread `index` keeps `waiting` connections unread until it has room (Admission.wait). */
+  setWaiting(index: number, waiting: number): void {
+    Atomics.store(this.#a, index * FIELDS + WAITING, waiting);
+  }
+
+  /** The process's fds the threads' connections hold: open, on their way, or waiting. */
+  fds(): number {
+    let sum = this.total();
+    for (let i = 0; i < this.#threads; i++) sum += Atomics.load(this.#a, i * FIELDS + WAITING);
+    return sum;
   }
 
   /** Thread `index` has `pending` connections new or with an exchange under way. */

@@ -462,6 +462,10 @@ export class ThreadPool {
     const lines = timeoutLines(head, where, table.read(), Date.now(), "gthread worker");
     lines.forEach((line) => log.critical(line));
     const claimed = thread.slots.claimAll();
+    // Connections handed to it that wait there for room, as bare fds: a 503 each (terminate()
+    // cannot close those). Sealed first, so one it adopts after is its own to answer.
+    thread.slots.seal();
+    for (const fd of thread.slots.claimWaiting()) this.#answerUnadopted(fd);
     // The request the app runs, else the oldest. By age alone, requests that started in the same
     // millisecond as the one in the app got a 504 too.
     const oldest = Math.max(...claimed.map((c) => c.age));

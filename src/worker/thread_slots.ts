@@ -32,6 +32,10 @@ const IDLE = 1;
 const RUNNING = 2;
 const ANSWERING = 3;
 const CLAIMED = 4;
+// A connection handed to the thread that waits there for room, as a bare fd (handoff_waits.ts);
+// then the process's once it claimed it from a thread it gave up on.
+const WAITING = 5;
+const WAITING_CLAIMED = 6;
 
 /**
  * ADOPTED once the process gave up on the thread: it takes no handed connection more. Never a
@@ -203,6 +207,37 @@ export class SlotWriter implements ExchangeWatch {
     return was !== SEALED && Atomics.compareExchange(this.#a, ADOPTED, was, n) === was;
   }
 
+  /**
+   * A handed connection (`fd`, adopted) waits on this thread for room: the entry it waits in, for
+   * unwait(), or -1 when none is free (then it is not watched).
+   */
+  waiting(fd: number): number {
+    const a = this.#a;
+    for (let i = 0; i < ENTRIES; i++) {
+      const at = HEADER + i * FIELDS;
+      if (a[at] !== FREE) continue;
+      a[at + 1] = fd;
+      Atomics.store(a, at, WAITING);
+      return at;
+    }
+    return -1;
+  }
+
+  /**
+   * The connection waiting in `tag` leaves the wait (served, handed on, drained): true when it
+   * is still this thread's, false when the process claimed it (it answered and closed it).
+   */
+  unwait(tag: number): boolean {
+    if (tag < 0) return true;
+    // A claimed entry stays taken: the process may still be reading its fd.
+    return Atomics.compareExchange(this.#a, tag, WAITING, FREE) === WAITING;
+  }
+
+  /** Whether the process gave up on this thread (SlotReader.seal()). */
+  get sealed(): boolean {
+    return Atomics.load(this.#a, ADOPTED) === SEALED;
+  }
+
   /** The thread's open WebSockets now (the process sends the threads' sum to statsd). */
   websockets(open: number): void {
     Atomics.store(this.#a, WEBSOCKETS, open);
@@ -303,6 +338,22 @@ export class SlotReader {
       }
     }
     return claimed;
+  }
+
+  /**
+   * Takes the handed connections that wait on the thread for room (SlotWriter.waiting()): their
+   * fds, for the caller to answer and close. Seal first: a thread that adopts one after that
+   * sees the seal and answers it itself.
+   */
+  claimWaiting(): number[] {
+    const fds: number[] = [];
+    for (let i = 0; i < ENTRIES; i++) {
+      const at = HEADER + i * FIELDS;
+      if (Atomics.compareExchange(this.#a, at, WAITING, WAITING_CLAIMED) === WAITING) {
+        fds.push(this.#a[at + 1]);
+      }
+    }
+    return fds;
   }
 
   /**

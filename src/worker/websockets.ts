@@ -79,7 +79,7 @@ export function installWebSockets(
   const appError = webSocketAppError(log);
   const upgrade: WebSocketUpgrader = runtime.installWebSocketUpgrade(hub.upgrader, {
     idleTimeout: config.websocket_idle_timeout,
-    upgraded: (u, request) => {
+    upgraded: (u, request, left) => {
       const url = new URL(request.url);
       hub.nativeUpgraded(
         u,
@@ -89,6 +89,7 @@ export function installWebSockets(
           count,
           failed: (error, handler) => appError(error, handler, url.pathname + url.search),
         }),
+        left,
       );
     },
     refuse: (request) => {

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import net from "node:net";
 import { e2e, FIXTURES, freePort, get, sleep, start, type Target } from "../_helpers.ts";
 import { type Client, connect, wsUrl } from "../_ws_client.ts";
 
@@ -13,6 +14,7 @@ const APPS = join(FIXTURES, "websocket");
 const NEUTRAL = join(APPS, "neutral.ts");
 const DENO_PLAIN = join(APPS, "deno_plain.ts");
 const HONO_DENO = join(APPS, "hono_deno.ts");
+const DENO_SLOW_UPGRADE = join(APPS, "deno_slow_upgrade.ts");
 const BUN_PLAIN = join(APPS, "bun_plain.ts");
 const HONO_BUN = join(APPS, "hono_bun.ts");
 
@@ -193,6 +195,64 @@ e2e(
     held.close(1000);
     assert.match((await waiting).body, /neutral pid/);
     const [next] = await second.all;
+    next.send("next");
+    assert.equal(await next.next(), "next");
+    next.close(1000);
+    await next.closed;
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+/** `answer` within `ms`, else a failure saying `what` (a worker stuck for good never answers). */
+function within<T>(answer: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not served: ${what}`)), ms);
+  });
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+}
+
+e2e(
+  "the sync worker under --reuse-port: a client that leaves during an async upgrade handler " +
+    "gives its place back (its socket never opens, nor closes)",
+  async (target) => {
+    // Deno.upgradeWebSocket: Deno workers only.
+    if (target.workers !== "deno") return;
+    const port = await freePort();
+    const server = start(target, [
+      "-k",
+      "sync",
+      "-w",
+      "1",
+      "--reuse-port",
+      // Deno.serve's shutdown() waits for good on an upgrade request whose client left (Deno
+      // 2.9.6, whatever the answer): the stop cuts it.
+      "--graceful-timeout",
+      "1",
+      "-b",
+      `127.0.0.1:${port}`,
+      DENO_SLOW_UPGRADE,
+    ]);
+    const url = await server.ready();
+    // Sends the upgrade and leaves at once, before the app returns its 101.
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.end(
+          "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+          () => {
+            socket.destroy();
+            resolve();
+          },
+        );
+      });
+      socket.on("error", reject);
+    });
+    assert.match(
+      (await within(get(url), 10_000, "a request after the client left")).body,
+      /deno slow upgrade pid/,
+    );
+    const next = await within(connect("npm-ws", wsUrl(url)), 10_000, "an upgrade after it");
     next.send("next");
     assert.equal(await next.next(), "next");
     next.close(1000);

@@ -75,6 +75,8 @@ export interface SessionBytes {
 export interface NativeSession {
   socket: WebSocket;
   bytes: SessionBytes;
+  /** The client had left when the app upgraded: the socket never opens (nor closes). */
+  left: boolean;
 }
 
 /** The request head as the handshake needs it. */
@@ -201,8 +203,8 @@ export class WebSocketHub {
   }
 
   /** A native server's upgrade (Deno.serve's, under --reuse-port): its socket, by its 101. */
-  nativeUpgraded(upgrade: WebSocketUpgrade, bytes: SessionBytes): void {
-    this.#native.set(upgrade.response, { socket: upgrade.socket, bytes });
+  nativeUpgraded(upgrade: WebSocketUpgrade, bytes: SessionBytes, left = false): void {
+    this.#native.set(upgrade.response, { socket: upgrade.socket, bytes, left });
     const socket = upgrade.socket;
     // Counted once open: a socket whose 101 the app never returned never opens (nor closes).
     // Added past the socket's own addEventListener, which guards the app's listeners only.
