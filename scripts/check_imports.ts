@@ -18,6 +18,7 @@ export const LAYERS: readonly string[] = [
   "src/exit_codes.ts",
   "src/errors.ts",
   "src/jsonc.ts",
+  "src/body_tap.ts",
   "src/fetch_handler.ts",
   "src/runtime",
   "src/net",

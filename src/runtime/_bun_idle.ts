@@ -6,6 +6,8 @@
 // stream is under way (appserve's --timeout and --request-timeout watch those, as on the shared
 // socket), and --keep-alive's from when the body is handed over whole or its stream has ended.
 
+import { tapBody } from "../body_tap.ts";
+
 /** Seconds a connection waits for its first request: the shared socket's header timeout. */
 export const HEAD_WAIT = 30;
 
@@ -54,41 +56,6 @@ export function idleAfter(
     idle();
     return response;
   }
-  return endsIdle(response, idle);
-}
-
-// The body read through, so the timer is set when the server has read the stream's end.
-function endsIdle(response: Response, idle: () => void): Response {
-  const reader = response.body!.getReader();
-  let ended = false;
-  const end = () => {
-    if (ended) return;
-    ended = true;
-    idle();
-  };
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        end();
-        throw error;
-      }
-      if (chunk.done) {
-        end();
-        return controller.close();
-      }
-      controller.enqueue(chunk.value);
-    },
-    cancel(reason) {
-      end();
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return new Response(body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
+  // The timer is set when the server has read the stream's end.
+  return tapBody(response, { end: idle });
 }

@@ -4,6 +4,7 @@
 // server reads it, and the line is written when it ends, as appserve's own writer does.
 
 import { Buffer } from "node:buffer";
+import { tapBody } from "../body_tap.ts";
 import type { Runtime } from "../runtime/types.ts";
 
 /** What the runtime tells of a body without reading it. */
@@ -39,7 +40,6 @@ export function countedBody(
   done: (bytes: number) => void,
   open: Set<() => void>,
 ): Response {
-  const reader = response.body!.getReader();
   let bytes = 0;
   let ended = false;
   const end = () => {
@@ -49,31 +49,10 @@ export function countedBody(
     done(bytes);
   };
   open.add(end);
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        end();
-        throw error;
-      }
-      if (chunk.done) {
-        controller.close();
-        return end();
-      }
-      const value = chunk.value as Uint8Array | string;
+  return tapBody(response, {
+    chunk(value) {
       bytes += typeof value === "string" ? Buffer.byteLength(value) : value.byteLength ?? 0;
-      controller.enqueue(chunk.value);
     },
-    cancel(reason) {
-      end();
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return new Response(body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
+    end,
   });
 }

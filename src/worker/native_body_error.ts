@@ -3,6 +3,7 @@
 // then fails with a BodyErrorLogged, which the native server takes as the cut it is and leaves
 // unsaid (Deno.serve would print the app's error raw, outside the log format).
 
+import { tapBody } from "../body_tap.ts";
 import type { FetchHandler } from "../http/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { BodyErrorLogged, type Runtime } from "../runtime/types.ts";
@@ -22,25 +23,11 @@ export function bodyErrorsLogged(
       return response;
     }
     if (facts.decodedBody(response) || response.body === null) return response;
-    const reader = response.body.getReader();
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          logError(error, request);
-          throw new BodyErrorLogged();
-        }
-        if (chunk.done) controller.close();
-        else controller.enqueue(chunk.value);
+    return tapBody(response, {
+      failed(error) {
+        logError(error, request);
+        return new BodyErrorLogged();
       },
-      cancel: (reason) => reader.cancel(reason),
-    }, { highWaterMark: 0 });
-    return new Response(body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
     });
   };
   // Not an async function, for the reason guardedNative() is not.

@@ -1,0 +1,51 @@
+// A response whose body stream is read through a tap, for the native servers (--reuse-port),
+// which say nothing of what they send: the tap hears each chunk as the server reads it, the
+// stream's end (it ended, failed, or was cancelled because the client left), and a failure,
+// which it may replace with an error of its own. The bytes for the access log, Bun's idle timer
+// after the last byte and the log of a stream failing midway are all learnt this way.
+
+/** What a tap is told; every part optional. */
+export interface BodyTap {
+  chunk?(value: Uint8Array | string): void;
+  /** The stream ended, failed or was cancelled: told once, before the server sees its end. */
+  end?(): void;
+  /** The stream failed: what the server's read fails with instead (default: the error). */
+  failed?(error: unknown): unknown;
+}
+
+/** `response` (whose `body` is a stream) with that stream read through `tap`. */
+export function tapBody(response: Response, tap: BodyTap): Response {
+  const reader = response.body!.getReader();
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    tap.end?.();
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        end();
+        throw tap.failed ? tap.failed(error) : error;
+      }
+      if (chunk.done) {
+        end();
+        return controller.close();
+      }
+      tap.chunk?.(chunk.value);
+      controller.enqueue(chunk.value);
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}
