@@ -20,7 +20,13 @@ export function tapBody(response: Response, tap: BodyTap): Response {
   const end = () => {
     if (ended) return;
     ended = true;
-    tap.end?.();
+    // A tap's own failure must not cut the reply nor keep a cancel from the source; the taps
+    // log what they need themselves.
+    try {
+      tap.end?.();
+    } catch {
+      // Nothing to add: see above.
+    }
   };
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {

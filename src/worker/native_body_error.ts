@@ -8,7 +8,13 @@ import type { FetchHandler } from "../http/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { BodyErrorLogged, type Runtime } from "../runtime/types.ts";
 import { bodyErrorLogger } from "./app_error.ts";
-import { type BodyFacts, knownBodyBytes } from "./native_body_bytes.ts";
+import type { BodyFacts } from "./native_body_bytes.ts";
+
+// A body the runtime holds whole (a string, bytes, a file), told before `body` is read: reading
+// it turns such a body into a stream.
+function notStream(response: Response, facts: BodyFacts): boolean {
+  return facts.staticBody(response) !== null || facts.knownLength(response) >= 0;
+}
 
 /** Wraps `handler` so a failing response stream is logged once, through `log`. */
 export function bodyErrorsLogged(
@@ -18,10 +24,9 @@ export function bodyErrorsLogged(
 ): FetchHandler {
   const logError = bodyErrorLogger(log);
   const watched = (response: Response, request: Request): Response => {
-    // A body known whole cannot fail; a decoded one keeps its mark only on its own Response.
-    if (!(response instanceof Response) || knownBodyBytes(request, response, facts) >= 0) {
-      return response;
-    }
+    // A body that is no stream cannot fail; a decoded one keeps its mark only on its own
+    // Response. A Content-Length proves nothing: `fetch(upstream)` declares one for a stream.
+    if (!(response instanceof Response) || notStream(response, facts)) return response;
     if (facts.decodedBody(response) || response.body === null) return response;
     return tapBody(response, {
       failed(error) {

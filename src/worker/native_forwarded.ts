@@ -7,7 +7,7 @@ import { readForwarding, TRUST_NONE, trustOf } from "../http/forwarded.ts";
 import type { ForwardedTrust } from "../http/forwarded.ts";
 import { ParseError } from "../http/parser.ts";
 import { statusReply } from "../http/status_reply.ts";
-import type { FetchHandler, HeaderMap } from "../http/types.ts";
+import type { FetchHandler, HeaderMap, RemoteAddr, ServeInfo } from "../http/types.ts";
 import { applyHeaderMap, hasUnderscoreName } from "./native_header_map.ts";
 
 /** What the wrapper needs besides the proxy trust. */
@@ -88,9 +88,25 @@ export function trustForwarded(
     const schemed = withScheme(request, forwarding.scheme ?? scheme);
     if (schemed instanceof Response) return schemed;
     if (forwarding.remote === null) return handler(schemed, info);
-    // Deno's info.completed stays the native server's.
-    const native = (info as { completed?: Promise<void> }).completed;
-    const completion = native === undefined ? null : () => native;
-    return handler(schemed, new PeerInfo(forwarding.remote, undefined, completion, info));
+    return handler(schemed, forwardedInfo(info, forwarding.remote));
   };
+}
+
+/**
+ * The native server's `info` with the client a trusted proxy reported: only remoteAddr and
+ * requestIP() change; all else (Bun's upgrade, publish, timeout, the listener, Deno's completed)
+ * stays the native server's own. A Proxy, since Bun's info keeps #private fields that an object
+ * inheriting from it could not reach: its getters and methods run on the original.
+ */
+function forwardedInfo(info: ServeInfo, remote: RemoteAddr): ServeInfo {
+  const peer = new PeerInfo(remote);
+  const requestIP = () => peer.requestIP();
+  return new Proxy(info, {
+    get(target, key) {
+      if (key === "remoteAddr") return remote;
+      if (key === "requestIP") return requestIP;
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }

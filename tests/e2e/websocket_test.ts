@@ -24,7 +24,7 @@ import {
 } from "../_helpers.ts";
 import { rawConnect, rawExchange } from "../_raw.ts";
 import { type Client, CLIENT_KINDS, connect, wsUrl } from "../_ws_client.ts";
-import { openRaw } from "../_ws_raw.ts";
+import { openRaw, readMessages } from "../_ws_raw.ts";
 
 const APPS = join(FIXTURES, "websocket");
 const NEUTRAL = join(APPS, "neutral.ts");
@@ -396,6 +396,40 @@ e2eOn(
     assert.match((await get(url)).body, /bun plain pid/);
     await assert.rejects(connect("npm-ws", wsUrl(url)), /unexpected response 500/);
     await server.waitFor(/server\.upgrade\(\) \(Bun's WebSocket shape\) needs Bun workers/);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2eOn(
+  "bun",
+  "--reuse-port on Bun workers behind a trusted proxy (X-Forwarded-For from 127.0.0.1): " +
+    "server.upgrade(), publish() and requestIP() are Bun's, with the forwarded client",
+  async (target) => {
+    const port = await freePort();
+    const server = start(target, ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, BUN_PLAIN]);
+    await server.ready();
+    const forwarded = { "x-forwarded-for": "10.1.2.3" };
+    const [status, ip] = await rawGet(
+      port,
+      "/ip",
+      "X-Forwarded-For: 10.1.2.3\r\nConnection: close\r\n",
+    );
+    assert.equal(status, 200);
+    assert.equal(JSON.parse(ip).address, "10.1.2.3");
+    const opened = await openRaw(port, "/", forwarded);
+    assert.equal(opened.status, 101);
+    opened.socket.write(textFrame("hello"));
+    assert.deepEqual(await readMessages(opened, 1), ["hello"]);
+    // The open socket is subscribed to "room": a forwarded request's publish() reaches it.
+    const [, sent] = await rawGet(
+      port,
+      "/broadcast",
+      "X-Forwarded-For: 10.1.2.3\r\nConnection: close\r\n",
+    );
+    // Bun's publish() says the bytes it sent; 0 would be a publish to nobody.
+    assert.match(sent, /^sent [1-9]\d*\n$/);
+    assert.deepEqual(await readMessages(opened, 1), ["broadcast"]);
+    opened.socket.destroy();
     assert.equal((await server.stop()).code, 0);
   },
 );

@@ -1,0 +1,41 @@
+// tapBody (src/body_tap.ts): a tap that throws in its `end` neither cuts the reply the server
+// reads nor keeps a cancel from reaching the source stream.
+
+import assert from "node:assert/strict";
+import { tapBody } from "../src/body_tap.ts";
+
+const encoder = new TextEncoder();
+
+function twoChunks(onCancel: (reason: unknown) => void = () => {}): Response {
+  const chunks = ["one,", "two"];
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const next = chunks.shift();
+        if (next === undefined) controller.close();
+        else controller.enqueue(encoder.encode(next));
+      },
+      cancel: onCancel,
+    }, { highWaterMark: 0 }),
+  );
+}
+
+const throwingEnd = {
+  end: () => {
+    throw new Error("tap end failed");
+  },
+};
+
+Deno.test("a tap whose end throws: the stream still reads to its end", async () => {
+  const tapped = tapBody(twoChunks(), throwingEnd);
+  assert.equal(await tapped.text(), "one,two");
+});
+
+Deno.test("a tap whose end throws: cancel still cancels the source", async () => {
+  let cancelled: unknown = null;
+  const tapped = tapBody(twoChunks((reason) => cancelled = reason), throwingEnd);
+  const reader = tapped.body!.getReader();
+  await reader.read();
+  await reader.cancel("gone");
+  assert.equal(cancelled, "gone");
+});
