@@ -8,6 +8,7 @@ import { Admission, type ConnectionShare } from "../src/net/admission.ts";
 import { AF_INET, inetSockaddr } from "../src/net/sockaddr.ts";
 import { denoRuntime } from "../src/runtime/deno.ts";
 import { createHttpServer } from "../src/http/server.ts";
+import type { ExchangeWatch } from "../src/http/types.ts";
 import { delay, options, RawClient } from "./_http_server.ts";
 import { freePort } from "./_procs.ts";
 
@@ -90,6 +91,60 @@ Deno.test("the share counts connections kept alive after a response or with an e
     assert.equal(published.share, 0);
   } finally {
     release();
+    server.closeNow();
+    admission.stop();
+  }
+});
+
+Deno.test("a waiting connection that cannot be served once admitted gives its place back", async () => {
+  const port = await freePort();
+  const fd = libc.socket(AF_INET, 1, 0);
+  assert.equal(libc.bind(fd, inetSockaddr("127.0.0.1", port)), 0);
+  assert.equal(libc.listen(fd, 16), 0);
+  const published = new Published();
+  const admission = new Admission(1, published);
+  const reports: string[] = [];
+  let failing = false;
+  // Once set, serving a connection throws (its watch's opened()), after it was counted open.
+  const watch: ExchangeWatch = {
+    opened: () => {
+      if (failing) throw new Error("cannot serve this one");
+      return 1;
+    },
+    started: () => {},
+    answering: () => true,
+    finished: () => {},
+    closed: () => {},
+  };
+  const server = createHttpServer(() => new Response("hi"), {
+    ...options(),
+    watch,
+    gate: { fds: libcFds(libc), admission, report: (_level, line) => reports.push(line) },
+  });
+  await server.listen({ fd });
+  const clients: RawClient[] = [];
+  try {
+    // Two at once, accepted together before the gate holds at the limit of one: one waits.
+    const [first, second] = await Promise.all([
+      RawClient.connect({ port }),
+      RawClient.connect({ port }),
+    ]);
+    clients.push(first, second);
+    await until("one waits", () => admission.waiting === 1 && admission.open === 1);
+    // The one served answers; the waiting one is not read.
+    const request = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    await Promise.all([first.write(request), second.write(request)]);
+    const served = await Promise.race(
+      [first, second].map((c) => c.read().then(() => c, () => new Promise<never>(() => {}))),
+    );
+    failing = true;
+    served.close();
+    await until("the second was admitted and failed", () => reports.length === 1);
+    assert.match(reports[0], /cannot serve this one/);
+    await until("no place held", () => published.open === 0);
+    assert.equal(admission.open, 0);
+  } finally {
+    for (const c of clients) c.close();
     server.closeNow();
     admission.stop();
   }

@@ -370,11 +370,14 @@ function adopt(message: Extract<ToThread, { t: "conn" }>): void {
   if (s.slots.sealed) s.handoffs.release(refuse);
 }
 
-/** A handed connection whose socket could not be made once a place freed (adoptSocket threw). */
-function unservable({ fd }: Handoff, error: unknown): void {
-  const { log, runtime } = serving!;
-  runtime.libc().close(fd);
-  log.warning(`A connection handed to this thread could not be served: ${firstLine(error)}`);
+/**
+ * A handed connection `serve` threw on once a place freed. Its fd is not closed here: past
+ * adoptSocket a socket owns it, and a second close could hit the fd reused meanwhile.
+ */
+function unservable(_handoff: Handoff, error: unknown): void {
+  serving!.log.warning(
+    `A connection handed to this thread could not be served: ${firstLine(error)}`,
+  );
 }
 
 /** A handed connection this thread will not serve: a 503, with its access line. */
@@ -387,8 +390,18 @@ function refuse({ fd }: Handoff): void {
 function serve({ fd, listener, unix }: Handoff): void {
   const s = serving!;
   const server = s.servers.get(listener);
-  if (server) server.adopt(s.runtime.adoptSocket(fd), unix);
-  else {
+  if (server) {
+    let socket;
+    try {
+      socket = s.runtime.adoptSocket(fd);
+    } catch (error) {
+      // No socket owns the fd yet: closed here, once.
+      s.runtime.libc().close(fd);
+      s.log.warning(`A connection handed to this thread could not be served: ${firstLine(error)}`);
+      return;
+    }
+    server.adopt(socket, unix);
+  } else {
     // Not listening (any more): the process passes connections only to threads that listen.
     const { log, runtime, proxyProtocol, tls } = s;
     answerUnadopted(fd, { libc: runtime.libc(), log, proxyProtocol, tls });

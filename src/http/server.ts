@@ -211,6 +211,8 @@ class Core implements ServerCore {
    */
   private park(socket: Socket, unread: boolean): void {
     socket.pause();
+    // Counted open (admission.opened()) once admitted.
+    let placed = false;
     const left = () => {
       if (!this.parked.delete(socket)) return;
       parking.cancel();
@@ -226,10 +228,15 @@ class Core implements ServerCore {
         this.parked.delete(socket);
         socket.off("close", left);
         this.gating!.admission.opened();
+        placed = true;
         this.serve(socket, true);
       }, (error) => {
         this.gating!.report("warning", `A waiting connection could not be served: ${error}`);
+        // Its place is given back here unless what serve() made of it holds it (and gives it
+        // back on its close).
+        const held = this.greeting.has(socket) || this.holds(socket);
         socket.destroy();
+        if (placed && !held) this.gating!.admission.closed(false, false);
       }),
     };
     this.parked.set(socket, parking);
@@ -261,6 +268,12 @@ class Core implements ServerCore {
     const peer = new ConnInfo(socket, this.unix).remoteAddr;
     return allow !== undefined &&
       (peer.transport === "unix" ? allow.unix : allow.matches(peer.hostname));
+  }
+
+  /** Whether a Connection serves plain `socket` (its settle() then gives its place back). */
+  private holds(socket: Socket): boolean {
+    for (const conn of this.conns) if (conn.socket === socket) return true;
+    return false;
   }
 
   private connect(conn: Connection): void {

@@ -20,7 +20,7 @@ import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { Logger } from "../log/logger.ts";
 import { closeWithin, withDeadline } from "./close_within.ts";
 import { ConcurrencyLimit, type Lasting } from "./concurrency.ts";
-import { NativeSessionSlots } from "./native_session_slots.ts";
+import { NativeSessionSlots, whenSessionOver } from "./native_session_slots.ts";
 import { accessLogger, httpOptions } from "./http_options.ts";
 import { guardedNative } from "./native_app_error.ts";
 import { bodyErrorsLogged } from "./native_body_error.ts";
@@ -111,9 +111,8 @@ function logged(
     if (response.status === 101) {
       const native = hub.nativeSocket(response);
       if (native !== undefined) {
-        native.socket.addEventListener("close", begin(request, remote!, start, native.bytes), {
-          once: true,
-        });
+        // Ended once, where its place in the cap ends too: a socket that never opens never closes.
+        whenSessionOver(native, begin(request, remote!, start, native.bytes));
         return response;
       }
     }

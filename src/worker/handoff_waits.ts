@@ -28,7 +28,7 @@ export class HandoffWaits {
   /**
    * `serve` makes a handed connection this thread's (it says opened() to the admission); `shown`
    * shows the waiting ones to the process, which answers them if this thread hangs; `failed`
-   * hears of one `serve` threw on once a place freed (it closes the fd).
+   * hears of one `serve` threw on once a place freed (past adoptSocket: a socket owns the fd).
    */
   constructor(
     admission: Pick<Admission, "room" | "wait">,

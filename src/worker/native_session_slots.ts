@@ -3,7 +3,7 @@
 // until it closes, as its connection counts until it closes on the shared socket. Further
 // requests and upgrades wait their turn (limitConcurrency), and the sync worker is held.
 
-import { ownListener, type WebSocketHub } from "../http/websocket/hub.ts";
+import { type NativeSession, ownListener, type WebSocketHub } from "../http/websocket/hub.ts";
 import type { Lasting } from "./concurrency.ts";
 
 /** How long after its 101 is returned a Deno socket that has not opened is taken as never to. */
@@ -45,20 +45,33 @@ export class NativeSessionSlots {
     // Deno's: the 101 of Deno.upgradeWebSocket, whose socket the hub knows.
     if (!(result instanceof Response) || result.status !== 101) return undefined;
     const native = this.#hub.nativeSocket(result);
-    // A client that left before the app upgraded: its socket never opens, nor closes (Deno
-    // 2.9.6), and would hold the place for good.
     if (native === undefined || native.left) return undefined;
-    const socket = native.socket;
-    if (socket.readyState === WebSocket.CLOSED) return undefined;
-    return new Promise<void>((resolve) => {
-      // One that leaves between the answer and the 101 going out: still not open a moment later.
-      const timer = setTimeout(() => {
-        if (socket.readyState === WebSocket.CONNECTING) resolve();
-      }, NEVER_OPENED_MS);
-      ownListener(socket, "close", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    if (native.socket.readyState === WebSocket.CLOSED) return undefined;
+    return new Promise<void>((resolve) => whenSessionOver(native, resolve));
   };
+}
+
+/**
+ * Calls `over` once, when the session of a Deno upgrade is over: its socket closed, or it never
+ * will. A client that left before the app upgraded: its socket never opens, nor closes (Deno
+ * 2.9.6), so at once; one that leaves between the answer and the 101 going out: when still not
+ * open a moment later. Both the session's place and its accounting (gauge, access line) end here.
+ */
+export function whenSessionOver(native: NativeSession, over: () => void): void {
+  const socket = native.socket;
+  if (native.left || socket.readyState === WebSocket.CLOSED) {
+    over();
+    return;
+  }
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    over();
+  };
+  const timer = setTimeout(() => {
+    if (socket.readyState === WebSocket.CONNECTING) once();
+  }, NEVER_OPENED_MS);
+  ownListener(socket, "close", once);
 }

@@ -7,7 +7,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import net from "node:net";
-import { e2e, FIXTURES, freePort, get, sleep, start, type Target } from "../_helpers.ts";
+import {
+  e2e,
+  eventually,
+  FIXTURES,
+  freePort,
+  get,
+  sleep,
+  start,
+  type Target,
+} from "../_helpers.ts";
+import { parsePrometheus, sampleValue } from "../_prometheus.ts";
 import { type Client, connect, wsUrl } from "../_ws_client.ts";
 
 const APPS = join(FIXTURES, "websocket");
@@ -214,17 +224,23 @@ function within<T>(answer: Promise<T>, ms: number, what: string): Promise<T> {
 
 e2e(
   "the sync worker under --reuse-port: a client that leaves during an async upgrade handler " +
-    "gives its place back (its socket never opens, nor closes)",
+    "gives its place back (its socket never opens, nor closes), and its session is ended: " +
+    "its access line written, the open-WebSocket gauge back to 0",
   async (target) => {
     // Deno.upgradeWebSocket: Deno workers only.
     if (target.workers !== "deno") return;
     const port = await freePort();
+    const metricsPort = await freePort();
     const server = start(target, [
       "-k",
       "sync",
       "-w",
       "1",
       "--reuse-port",
+      "--metrics-bind",
+      `127.0.0.1:${metricsPort}`,
+      "--access-logfile",
+      "-",
       // Deno.serve's shutdown() waits for good on an upgrade request whose client left (Deno
       // 2.9.6, whatever the answer): the stop cuts it.
       "--graceful-timeout",
@@ -257,6 +273,15 @@ e2e(
     assert.equal(await next.next(), "next");
     next.close(1000);
     await next.closed;
+    // Both sessions logged (the one whose client left too), and neither counted as open.
+    await eventually(async () => {
+      const scrape = await get(`http://127.0.0.1:${metricsPort}/metrics`);
+      return sampleValue(parsePrometheus(scrape.body), "appserve_websockets_open") === 0;
+    }, "no WebSocket counted as open");
+    await eventually(
+      () => server.all(/"GET \/ HTTP\/1\.1" 101 /g).length === 2,
+      "an access line for each upgrade",
+    );
     assert.equal((await server.stop()).code, 0);
   },
 );
