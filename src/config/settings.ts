@@ -305,8 +305,9 @@ export const SETTINGS = [
     default: 2,
     doc: "Seconds to wait for the next request on an idle keep-alive connection; 0 closes " +
       "the connection after each response. Under --reuse-port, Bun workers close it up to 4 s " +
-      "late (their native server's timer tick; 255 s at most); Deno workers' native server keeps " +
-      "it until the client closes it.",
+      "late (their native server's timer tick; 255 s at most), and wait at least 30 s after a " +
+      "body over 64 KiB of known length (it may still be on its way to a slow client); Deno " +
+      "workers' native server keeps it until the client closes it.",
   },
   {
     name: "request_timeout",
