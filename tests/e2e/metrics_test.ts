@@ -434,7 +434,12 @@ for (const workerClass of ["async", "gthread"]) {
     `${workerClass}: lines dropped by an unreachable syslog and OTLP collector are counted`,
     async (target) => {
       const { flag: metrics, base } = await metricsAddress();
-      const [syslogPort, otlpPort] = [await freePort(), await freePort()];
+      // The collector's port stays this test's: a port only found free could be taken by another
+      // test's server meanwhile, which would answer the exports. This one resets every connection.
+      const collector = createServer((socket) => socket.resetAndDestroy());
+      await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+      const otlpPort = (collector.address() as { port: number }).port;
+      const syslogPort = await freePort();
       const server = start(target, [
         ...["-w", "1", "-k", workerClass, ...metrics],
         ...["--log-syslog", "--log-syslog-to", `tcp://127.0.0.1:${syslogPort}`, "--log-otel"],
@@ -448,6 +453,7 @@ for (const workerClass of ["async", "gthread"]) {
       await eventually(async () => (await dropped("syslog")) >= 10, "10 syslog lines dropped");
       await eventually(async () => (await dropped("otel")) >= 10, "10 OTel records dropped");
       assert.equal((await server.stop()).code, 0);
+      collector.close();
     },
   );
 }
