@@ -5,7 +5,8 @@
 
 const NativeRequest = globalThis.Request;
 
-function abortError(message: string): DOMException {
+/** The AbortError a request's signal aborts with, and an abandoned response stream is cancelled with. */
+export function abortError(message: string): DOMException {
   return new DOMException(message, "AbortError");
 }
 

@@ -650,7 +650,7 @@ export class Connection implements ExchangeHost, BodySink {
     this.stopReading();
     // Before the writer cancels the body stream, as the native servers order the two.
     this.exchange.abandoned();
-    this.writer.abort();
+    this.writer.abort(this.exchange.abandonReason());
     this.core.settle(this);
   }
 

@@ -1,7 +1,7 @@
 // One request at a time of a connection: hands it to the app, turns throws and non-Responses into
 // onAppError's reply, has the writer put the answer on the wire and acts on the writer's outcome.
 
-import { abortRequestSignal } from "./app_request.ts";
+import { abortError, abortRequestSignal } from "./app_request.ts";
 import { F_HTTP10, F_KEEP_ALIVE, type Outcome, type ResponseWriter } from "./response_writer.ts";
 import { appErrorReply, notAResponse, statusReply } from "./status_reply.ts";
 import type { RequestHead } from "./parser.ts";
@@ -199,6 +199,11 @@ export class Exchange {
   abandoned(): void {
     const request = this.request;
     if (request !== null) abortRequestSignal(request, this.abortMessage);
+  }
+
+  /** What the response stream under way is cancelled with when the client is gone. */
+  abandonReason(): DOMException {
+    return abortError(this.abortMessage);
   }
 
   private respondError(err: unknown): void {

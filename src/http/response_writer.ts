@@ -206,6 +206,8 @@ export class ResponseWriter {
   #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   #drainResolve: (() => void) | null = null;
   #aborted = false;
+  /** What a body stream under way is cancelled with once the peer is gone. */
+  #abortReason: unknown = undefined;
 
   /**
    * `options`: HttpOptions.staticBody, the body without its stream when the runtime has it, the
@@ -237,13 +239,17 @@ export class ResponseWriter {
     this.sentChunked = false;
   }
 
-  /** The peer is gone: stop reading the body under way, wake a wait for 'drain'. */
-  abort(): void {
+  /**
+   * The peer is gone: stop reading the body under way (its stream is cancelled with `reason`, as
+   * the native servers cancel it with an error), wake a wait for 'drain'.
+   */
+  abort(reason?: unknown): void {
     this.#aborted = true;
+    this.#abortReason = reason;
     const r = this.#reader;
     if (r !== null) {
       this.#reader = null;
-      r.cancel().catch(ignore);
+      r.cancel(reason).catch(ignore);
     }
     this.drained();
   }
@@ -555,7 +561,7 @@ export class ResponseWriter {
     }
     this.#reader = null;
     if (this.#aborted) {
-      reader.cancel().catch(ignore);
+      reader.cancel(this.#abortReason).catch(ignore);
       return "close";
     }
     if (full) {
