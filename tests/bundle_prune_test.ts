@@ -3,7 +3,16 @@
 
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { markBundleUsed, pruneBundles } from "../src/master/bundle_prune.ts";
@@ -26,7 +35,10 @@ Deno.test("pruneBundles() removes the leftover of a master no longer running, no
     const foreign = join(dir.path, `.notes.${gone}.0123abcd.prune`);
     for (const path of [dead, running, foreign]) oldFolder(path);
     const report = pruneBundles([dir.path]);
-    assert.match(report.info ?? "", /^Removed 1 Deno worker bundle folder unused for 30 days, 10 bytes/);
+    assert.match(
+      report.info ?? "",
+      /^Removed 1 Deno worker bundle folder unused for 30 days, 10 bytes/,
+    );
     assert.equal(report.warning, undefined);
     assert.ok(!existsSync(dead) && existsSync(running) && existsSync(foreign));
   } finally {
@@ -58,7 +70,9 @@ Deno.test("masters pruning one cache at once remove each folder once, with no wa
       `console.log(JSON.stringify(pruneBundles([${JSON.stringify(base)}])));\n`;
     const runs = [0, 1, 2, 3].map(() =>
       new Promise<string>((resolve, reject) => {
-        const child = spawn(DENO, ["eval", "--no-check", script], { stdio: ["ignore", "pipe", "inherit"] });
+        const child = spawn(DENO, ["eval", "--no-check", script], {
+          stdio: ["ignore", "pipe", "inherit"],
+        });
         let out = "";
         child.stdout.on("data", (chunk) => out += chunk);
         child.on("error", reject);
@@ -73,6 +87,21 @@ Deno.test("masters pruning one cache at once remove each folder once, with no wa
     );
     assert.equal(counted, 50);
     assert.deepEqual(readdirSync(base), []);
+  } finally {
+    dir.remove();
+  }
+});
+
+Deno.test("pruneBundles() leaves a cache folder another user owns, or anyone may write", () => {
+  const dir = tempDir();
+  try {
+    const foreign = join(dir.path, "foreign");
+    const open = join(dir.path, "open");
+    for (const base of [foreign, open]) oldFolder(join(base, `0.0.1-${"a".repeat(16)}`));
+    chownSync(foreign, 65534, 65534);
+    chmodSync(open, 0o777);
+    assert.deepEqual(pruneBundles([foreign, open]), {});
+    for (const base of [foreign, open]) assert.equal(readdirSync(base).length, 1);
   } finally {
     dir.remove();
   }

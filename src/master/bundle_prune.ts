@@ -16,6 +16,7 @@ import {
   readFileSync,
   renameSync,
   rmdirSync,
+  statSync,
   unlinkSync,
   utimesSync,
 } from "node:fs";
@@ -24,8 +25,8 @@ import process from "node:process";
 
 /**
  * Upgrades come weeks apart and a rollback (USR2 back to the old binary) comes within days, so a
- * month keeps the previous version's folder through both; a folder is 1-2 MB, so a month of them
- * costs little. systemd-tmpfiles keeps /var/tmp for 30 days too.
+ * month keeps the previous version's folder through both; a folder is about 0.6 MB, so a month of
+ * them costs little. systemd-tmpfiles keeps /var/tmp for 30 days too.
  */
 export const PRUNE_AFTER_DAYS = 30;
 
@@ -110,6 +111,9 @@ export function pruneBundles(
   for (const base of bases) {
     let names: string[];
     try {
+      // A folder others may write could swap an entry for a symlink as it is removed.
+      const st = statSync(base);
+      if (st.uid !== uid || (st.mode & 0o002) !== 0) continue;
       names = readdirSync(base).sort();
     } catch {
       continue; // No cache there (yet): nothing to prune.

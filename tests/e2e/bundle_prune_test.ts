@@ -33,7 +33,9 @@ function test(name: string, fn: () => Promise<void>): void {
 function folder(base: string, name: string, bytes: number[], when: Date): string {
   const dir = join(base, name);
   mkdirSync(join(dir, "sub"), { recursive: true });
-  bytes.forEach((n, i) => writeFileSync(join(i ? join(dir, "sub") : dir, `f${i}.js`), "x".repeat(n)));
+  bytes.forEach((n, i) =>
+    writeFileSync(join(i ? join(dir, "sub") : dir, `f${i}.js`), "x".repeat(n))
+  );
   utimesSync(join(dir, "sub"), when, when);
   utimesSync(dir, when, when);
   return dir;
