@@ -46,6 +46,8 @@ import {
 } from "../master/privileges.ts";
 import { logBlockers, unreachableLogs, userFolderNotes } from "../master/user_folders.ts";
 import { chooseWorkers, launchWorkers, type WorkerLaunch } from "../master/worker_launch.ts";
+import { cacheCandidates } from "../master/worker_bundle.ts";
+import { pruneBundles } from "../master/bundle_prune.ts";
 import { renderHelp, renderTopicHelp } from "./help.ts";
 import { checkAppModule, checkConfig, checkTmpDir, socketGroupOf } from "./check_config.ts";
 import { DAEMON_ENV, daemonize } from "./daemon.ts";
@@ -191,6 +193,12 @@ async function serve(ctx: ServeContext): Promise<number> {
     }
     // After the drop: the workers' user writes the bundle and can read it.
     launch = await launchWorkers(workers, config, runtime, env);
+    // Each start, as the user the workers run as: old versions' bundle folders in the cache.
+    if (launch.runtime.name === "deno") {
+      const pruned = pruneBundles(cacheCandidates({ env }).map((candidate) => candidate.dir));
+      if (pruned.info) launch.info.push(pruned.info);
+      if (pruned.warning) launch.warnings.push(pruned.warning);
+    }
   } catch (error) {
     control?.close();
     closeListeners(runtime.libc(), inherited ? [] : listeners);

@@ -27,6 +27,7 @@ import { isAbsolute, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../errors.ts";
+import { markBundleUsed } from "./bundle_prune.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
 
@@ -280,6 +281,7 @@ export function installBundle(
       const alongside = [...options.alongside?.(dir) ?? []];
       const all = [...files, ...alongside];
       for (const [name, bytes] of all) placeFile(dir, name, bytes, notes);
+      markBundleUsed(dir);
       if (failures.length) {
         notes.unshift(`Cannot use ${failures[0]}; the Deno worker bundle is in ${dir}`);
       }
