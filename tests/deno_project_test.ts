@@ -3,7 +3,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { denoImportMap, findDenoProject, readDenoConfig } from "../src/master/deno_project.ts";
+import {
+  denoImportMap,
+  findDenoProject,
+  projectRoot,
+  readDenoConfig,
+} from "../src/master/deno_project.ts";
 
 const SHIM = "file:///cache/appserve_shim.js";
 
@@ -106,4 +111,34 @@ Deno.test("denoImportMap() gives workspace members their imports as scopes", () 
 
 Deno.test("denoImportMap() without a deno.json maps only appserve", () => {
   assert.deepEqual(denoImportMap({}, SHIM), { imports: { appserve: SHIM }, scopes: {} });
+});
+
+Deno.test("projectRoot(): the workspace root, the project's root, or the module's folder", () => {
+  const root = tree({
+    "deno/deno.json": '{ "workspace": ["./api"] }',
+    "deno/api/deno.json": "{}",
+    "deno/api/src/main.ts": "",
+    "alone/deno.jsonc": "{ // a comment\n}",
+    "alone/src/main.ts": "",
+    "broken/deno.json": "{",
+    "broken/main.ts": "",
+    "npm/package.json": '{ "workspaces": ["packages/*"] }',
+    "npm/packages/web/package.json": "{}",
+    "npm/packages/web/src/main.ts": "",
+    "node/package.json": "{}",
+    "node/src/main.ts": "",
+    "bare/main.ts": "",
+  });
+  try {
+    const at = (path: string) => projectRoot(join(root, path));
+    assert.equal(at("deno/api/src/main.ts"), join(root, "deno"));
+    assert.equal(at("alone/src/main.ts"), join(root, "alone"));
+    assert.equal(at("broken/main.ts"), join(root, "broken"));
+    assert.equal(at("npm/packages/web/src/main.ts"), join(root, "npm"));
+    assert.equal(at("node/src/main.ts"), join(root, "node"));
+    // No project file up to / (tmpdir has none above it here): the module's folder.
+    assert.equal(at("bare/main.ts"), join(root, "bare"));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

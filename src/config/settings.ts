@@ -450,9 +450,11 @@ export const SETTINGS = [
     flags: ["--reload"],
     type: bool,
     default: false,
-    doc: "Restart workers when a file under the app module's folder (or a reload_extra_files " +
-      "entry) changes. A change that breaks the app is logged and the running workers stay. " +
-      "Development only.",
+    doc: "Restart workers when a source file of the app's project changes: under the folder of " +
+      "the nearest deno.json/deno.jsonc or package.json above the app module (its workspace " +
+      "root, for a workspace member; the module's folder when there is none; node_modules, .git " +
+      "and dist left out), or a reload_extra_files entry. A change that breaks the app is logged " +
+      "and the running workers stay. Development only.",
   },
   {
     name: "reload_extra_files",

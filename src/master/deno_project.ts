@@ -150,6 +150,39 @@ function workspaceRoot(config: string): string | undefined {
 }
 
 /**
+ * The folder whose files the app is made of, as `--reload` watches it: the workspace root when
+ * the project is a member of one (a deno.json `workspace`, a package.json `workspaces`), else
+ * the project's own root, else the app module's folder. gunicorn's reloader watches every module
+ * the app imported; a master that never imports the app watches the project instead.
+ */
+export function projectRoot(appFile: string): string {
+  const project = findDenoProject(appFile);
+  try {
+    if (project.config) return dirname(workspaceRoot(project.config) ?? project.config);
+  } catch {
+    return dirname(project.config!); // A broken configuration: the start said so, if it matters.
+  }
+  if (project.packageJson) {
+    return dirname(npmWorkspaceRoot(project.packageJson) ?? project.packageJson);
+  }
+  return dirname(resolve(appFile));
+}
+
+// The nearest package.json above `pkg`'s folder that declares workspaces (npm, Bun, yarn).
+function npmWorkspaceRoot(pkg: string): string | undefined {
+  for (let dir = dirname(dirname(pkg)); dirname(dir) !== dir; dir = dirname(dir)) {
+    const file = join(dir, "package.json");
+    if (!existsSync(file)) continue;
+    try {
+      return JSON.parse(readFileSync(file, "utf8")).workspaces !== undefined ? file : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
  * The import map for `deno run --import-map` with `--config project.config`: the configuration's
  * imports and scopes (its workspace root's, with each member's own imports as a scope of the
  * member's folder), and "appserve" → `shimUrl` unless mapped already.

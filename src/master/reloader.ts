@@ -1,9 +1,10 @@
-// --reload: watch the app's source folder (and reload_extra_files) and report
-// changed files, debounced, so the arbiter can start fresh workers. The master
-// never imports the app, so it watches files rather than the module graph.
+// --reload: watch the app's project (and reload_extra_files) and report changed
+// files, debounced, so the arbiter can start fresh workers. The master never
+// imports the app, so it watches files rather than the module graph.
 
 import { type FSWatcher, watch } from "node:fs";
-import { dirname, extname, join } from "node:path";
+import { extname, join } from "node:path";
+import { projectRoot } from "./deno_project.ts";
 
 const SOURCE_EXTENSIONS = new Set([
   ".ts",
@@ -30,7 +31,7 @@ export function watchForReload(
     clearTimeout(timer);
     timer = setTimeout(() => onChange(file), DEBOUNCE_MS);
   };
-  const folder = dirname(appFile);
+  const folder = projectRoot(appFile);
   const watchers: FSWatcher[] = [
     watch(folder, { recursive: true }, (_event, name) => {
       const file = name ? String(name) : "";

@@ -6,6 +6,7 @@ import {
   chmodSync,
   copyFileSync,
   existsSync,
+  mkdirSync,
   readFileSync,
   renameSync,
   writeFileSync,
@@ -337,6 +338,36 @@ e2e("USR1 reopens the error log in master and workers (logrotate)", async (targe
     );
     await server.stop();
     assert.match(readFileSync(logfile, "utf8"), /\[INFO\] Shutting down: Master/);
+  } finally {
+    dir.remove();
+  }
+});
+
+e2e("--reload watches the app's project, not only the module's folder", async (target) => {
+  const dir = tempDir();
+  try {
+    // A package.json project: the module in src/, what it imports in lib/.
+    mkdirSync(join(dir.path, "src"));
+    mkdirSync(join(dir.path, "lib"));
+    writeFileSync(
+      join(dir.path, "package.json"),
+      '{ "name": "reload-project", "type": "module" }\n',
+    );
+    const message = join(dir.path, "lib", "message.ts");
+    writeFileSync(message, 'export const message = "v1";\n');
+    const app = join(dir.path, "src", "app.ts");
+    writeFileSync(
+      app,
+      'import { message } from "../lib/message.ts";\n' +
+        "export default { fetch: () => new Response(message) };\n",
+    );
+    const server = start(target, ["--reload", "-b", "127.0.0.1:0", app]);
+    const url = await server.url();
+    assert.equal((await getWhenReady(url)).body, "v1");
+    writeFileSync(message, 'export const message = "v2";\n');
+    await eventually(async () => (await get(url)).body === "v2", "v2 served");
+    await server.waitFor(/Worker reloading: .*lib\/message\.ts modified/);
+    await server.stop();
   } finally {
     dir.remove();
   }
