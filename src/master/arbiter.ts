@@ -33,6 +33,8 @@ import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
 import { limitTooLow, overLimit, residentBytes } from "./worker_memory.ts";
+import { OrphanReaper } from "./orphan_reaper.ts";
+import { startedHere } from "./spawn.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
@@ -96,6 +98,8 @@ export class Arbiter {
       (signal) => this.#events.push({ kind: "signal", signal }),
       (signo) => libc.takeSignal(signo),
     );
+    // A container's init: the orphans of the apps' processes are this master's to collect.
+    const orphans = process.pid === 1 ? new OrphanReaper(libc, startedHere, 1) : undefined;
     const unwatch = this.#ctx.config.reload
       ? watchForReload(
         this.#ctx.appFile,
@@ -120,6 +124,7 @@ export class Arbiter {
         this.#ctx.notify?.watchdog(performance.now());
         await this.#maybePromote();
         this.#maybeTakeBack();
+        orphans?.reap(performance.now());
         await this.#dispatch();
         this.#workers.murderStuck(this.#ctx.config, log);
         // Not during a reload: the new limit is not the old generation's (a rollback keeps it).

@@ -44,12 +44,26 @@ export function spawnWithFds(
 ): ChildProcess {
   const byStdio = runtime.fdPassing === "stdio";
   const childFds = byStdio ? fds.map((_, i) => options.stdio.length + i) : fds;
-  return spawn(command.command, command.args, {
+  const child = spawn(command.command, command.args, {
     ...(command.argv0 ? { argv0: command.argv0 } : {}),
     cwd: options.cwd,
     stdio: byStdio ? [...options.stdio, ...fds] : options.stdio,
     env: { ...options.env, ...command.env, ...describe(childFds) },
   });
+  const pid = child.pid;
+  if (pid !== undefined) {
+    started.add(pid);
+    child.once("exit", () => started.delete(pid));
+  }
+  return child;
+}
+
+// The processes started here that the runtime has not yet collected.
+const started = new Set<number>();
+
+/** Whether `pid` is a process this master started (a worker, a new master) and still waits for. */
+export function startedHere(pid: number): boolean {
+  return started.has(pid);
 }
 
 /** Starts a worker with the listening sockets `fds` and, given one, a slot of the scoreboard. */

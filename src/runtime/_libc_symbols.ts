@@ -37,9 +37,11 @@ export const LIBC_SYMBOLS = {
   sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   sigtimedwait: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   execv: { parameters: ["buffer", "buffer"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
 } as const;
 
 const POLLIN = 1;
+const WNOHANG = 1;
 const PROT_READ_WRITE = 3;
 const MAP_SHARED = 1;
 
@@ -125,6 +127,7 @@ export function libcOver(
       strings.forEach((bytes, i) => table[i] = pointers.addressOf(bytes));
       return s.execv(cString(path), new Uint8Array(table.buffer));
     },
+    reap: (pid) => s.waitpid(pid, new Int32Array(1), WNOHANG) === pid,
     mapShared: (fd, length) => {
       const address = Number(s.mmap(0, length, PROT_READ_WRITE, MAP_SHARED, fd, 0));
       // MAP_FAILED is (void *)-1, which reads back as 2^64 - 1.

@@ -59,6 +59,8 @@ export interface Libc {
   execv(path: string, argv: string[]): number;
   /** Takes signal `signo` if it is pending, blocked (sigtimedwait without waiting). */
   takeSignal(signo: number): boolean;
+  /** Collects child `pid` if it has ended (waitpid with WNOHANG); true when it was collected. */
+  reap(pid: number): boolean;
   /** `length` bytes of `fd` mapped shared (mmap MAP_SHARED), or null when the map fails. */
   mapShared(fd: number, length: number): Uint8Array | null;
   /** `length` bytes of this process's memory at `address`, writable in place. */

@@ -1,0 +1,63 @@
+// appserve as a container's PID 1 (`docker run` without --init): the orphans an app leaves behind
+// are handed to the master, which collects them as gunicorn's master does, instead of leaving a
+// zombie per request for the container's life. A new PID namespace (unshare, as root) stands in
+// for the container.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { e2e, eventually, FIXTURES, get, start, type Target } from "../_helpers.ts";
+import { childPids, procStats } from "../_procs.ts";
+
+const APP = join(FIXTURES, "apps", "orphan_app.ts");
+
+/**
+ * `target` started as PID 1 of a new PID namespace. unshare ignores TERM while it waits: the master
+ * is signalled itself, and should the test fail, unshare's end sends it a TERM.
+ */
+function asInit(target: Target): Target {
+  return {
+    ...target,
+    command: "unshare",
+    prefix: [
+      "--pid",
+      "--fork",
+      "--mount-proc",
+      "--kill-child=SIGTERM",
+      target.command,
+      ...target.prefix,
+    ],
+  };
+}
+
+e2e("as PID 1, the master collects the orphans the app leaves behind", async (target) => {
+  // Root in this sandbox may make namespaces; where it may not, say so rather than pass.
+  const probe = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]);
+  assert.equal(probe.status, 0, `unshare cannot make a PID namespace here: ${probe.stderr}`);
+  const server = start(asInit(target), ["-w", "1", "-b", "127.0.0.1:0", APP]);
+  try {
+    const url = await server.ready();
+    await server.waitFor(/Listening at: \S+ \(1\)/);
+    const [master] = await (async () => {
+      await eventually(() => childPids(server.pid).length === 1, "the master under unshare");
+      return childPids(server.pid);
+    })();
+    const zombies = () => procStats().filter((s) => s.ppid === master && s.state === "Z").length;
+    for (let i = 0; i < 10; i++) assert.equal((await get(url)).status, 200);
+    // Each request's sleep ends 0.1 s later, a child of the master.
+    await eventually(() => zombies() === 0, "no zombie left under the master", 10_000);
+    assert.equal((await get(url)).status, 200);
+    // And the workers, which the runtime collects, still come and go as they should.
+    const [worker] = childPids(master);
+    process.kill(worker, "SIGKILL");
+    await server.waitFor(/Worker \(pid:\d+\) was sent SIGKILL!/);
+    await eventually(async () => (await get(url)).status === 200, "a new worker serving");
+    // docker stop: TERM to PID 1, a graceful stop.
+    process.kill(master, "SIGTERM");
+    const result = await server.exited;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /Shutting down: Master/);
+  } finally {
+    await server.stop();
+  }
+});
