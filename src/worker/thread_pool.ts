@@ -472,10 +472,12 @@ export class ThreadPool {
     const where = `thread ${thread.id} (pid:${process.pid})`;
     const lines = timeoutLines(head, where, table.read(), Date.now(), "gthread worker");
     lines.forEach((line) => log.critical(line));
+    // Sealed first: a connection handed to it after is its own to answer, and so is a request
+    // it starts after the claim (SlotWriter.queued).
+    thread.slots.seal();
     const claimed = thread.slots.claimAll();
     // Connections handed to it that wait there for room, as bare fds: a 503 each (terminate()
-    // cannot close those). Sealed first, so one it adopts after is its own to answer.
-    thread.slots.seal();
+    // cannot close those).
     for (const fd of thread.slots.claimWaiting()) this.#answerUnadopted(fd);
     // Those its own server accepted and keeps unread for want of room: a 503 each too, shut down
     // but not closed (the thread's sockets own them, and close them if its loop turns again).

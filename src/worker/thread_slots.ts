@@ -14,7 +14,7 @@
 import type { Socket } from "node:net";
 import type { FetchHandler } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
-import { rawStatusReply } from "../http/status_reply.ts";
+import { rawStatusReply, statusReply } from "../http/status_reply.ts";
 import type { Libc } from "../runtime/types.ts";
 
 const TICK = 0;
@@ -172,6 +172,11 @@ export class SlotWriter implements ExchangeWatch {
     return (request, info) => {
       const tag = this.#current;
       this.#current = -1;
+      // The process gave up on this thread (its app hangs) and claimed what was in flight: a
+      // request that comes after (its loop still turns: a parked connection served at the drain)
+      // would wait behind the hung one until the graceful timeout. The process seals before it
+      // claims, so each request is either claimed there or refused here.
+      if (this.sealed) return statusReply(503);
       if (tag >= 0) {
         this.#waiting.set(request, { tag, serial: this.#serial[(tag - HEADER) / FIELDS] });
       }
