@@ -463,7 +463,8 @@ export class ThreadPool {
   /**
    * THREAD TIMEOUT: names what the hung thread has in flight, then answers the requests it has
    * not begun answering and writes their access lines, which it cannot: the one that hung it
-   * (the app's) gets the 504, those waiting behind it a 503.
+   * (the app's) gets the 504, those waiting behind it a 503, and so do the connections that wait
+   * on it unread (handed to it, or parked by its server).
    */
   #answerHung(thread: ThreadHandle, reason: string): void {
     const { log, runtime, config } = this.#options;

@@ -9,7 +9,9 @@
 // claims the requests the thread has not begun answering (compare-and-swap, so
 // exactly one side answers each) and writes their replies itself. Connections
 // the process hands to a thread are taken the same way: the thread's adoption
-// and the process's seal of a thread it gave up on are one compare-and-swap.
+// and the process's seal of a thread it gave up on are one compare-and-swap; so are the
+// connections the thread's server keeps unread for want of room (parked), which the process
+// answers for a hung thread.
 
 import type { Socket } from "node:net";
 import type { FetchHandler } from "../fetch_handler.ts";
