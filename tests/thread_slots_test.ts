@@ -418,3 +418,118 @@ Deno.test("SlotReader and a racing thread answer each request exactly once", asy
     racer.terminate();
   }
 });
+
+Deno.test("SlotReader.claimParked() takes a parked connection once; the thread then only closes it", () => {
+  const { writer, reader, socket } = pair();
+  const tag = writer.parked(socket(7));
+  assert.ok(tag >= 0);
+  assert.deepEqual(reader.claimAll(), [], "a parked connection has no request to claim");
+  const answered: number[] = [];
+  reader.claimParked((fd) => answered.push(fd));
+  assert.deepEqual(answered, [7]);
+  reader.claimParked((fd) => answered.push(fd));
+  assert.deepEqual(answered, [7], "claimed once");
+  // The thread's loop turns again: the process answered it, so the thread must not serve it.
+  assert.equal(writer.unparked(tag), false);
+  // Its entry is free again once the process is done with the fd.
+  assert.equal(writer.opened(socket(8)), tag);
+});
+
+Deno.test("SlotWriter.unparked() takes a parked connection back before the process claims it", () => {
+  const { writer, reader, socket } = pair();
+  const tag = writer.parked(socket(7));
+  assert.equal(writer.unparked(tag), true);
+  const answered: number[] = [];
+  reader.claimParked((fd) => answered.push(fd));
+  assert.equal(answered.length, 0, "served (or handed on) by the thread: not the process's");
+  // Parked again (a sibling had no room): shown again, in the same entry.
+  assert.equal(writer.parked(socket(7)), tag);
+  reader.claimParked((fd) => answered.push(fd));
+  assert.deepEqual(answered, [7]);
+});
+
+Deno.test("SlotReader.claimParked(): an answer that fails still gives the fd back to the thread", () => {
+  const { writer, reader, socket } = pair();
+  const tag = writer.parked(socket(7));
+  assert.throws(() =>
+    reader.claimParked(() => {
+      throw new Error("EBADF");
+    }), /EBADF/);
+  // Answered or not, the process is done with the fd: the thread closes its socket.
+  assert.equal(writer.unparked(tag), false);
+});
+
+Deno.test("SlotWriter.parked() does not show a connection without an fd", () => {
+  const buffer = newSlots();
+  const writer = new SlotWriter(buffer, ORIGIN, () => -1);
+  const tag = writer.parked({} as Socket);
+  assert.equal(tag, -1);
+  assert.equal(writer.unparked(tag), true, "unwatched: the thread's own");
+});
+
+Deno.test("A thread the process gave up on refuses the requests it starts after, without its app", async () => {
+  const { writer, reader, socket } = pair();
+  let reached = 0;
+  const handler = writer.queued(() => {
+    reached++;
+    return new Response("from the app");
+  });
+  const info = {} as ServeInfo;
+  const tag = writer.opened(socket(7));
+  writer.started(tag, false, -1);
+  assert.equal((await handler(new Request("http://x/"), info)).status, 200);
+  writer.answering(tag);
+  writer.finished(tag);
+  reader.seal();
+  writer.started(tag, false, -1);
+  const refused = await handler(new Request("http://x/"), info);
+  assert.equal(refused.status, 503);
+  assert.equal(refused.headers.get("connection"), "close");
+  assert.equal(reached, 1, "the app never saw the request after the seal");
+});
+
+Deno.test("SlotReader.claimParked() and a racing thread: each parked connection has one owner", async () => {
+  const count = 20_000;
+  const origin = Date.now();
+  const slots = newSlots();
+  const flags = new Int32Array(new SharedArrayBuffer(8));
+  const seen = new Int32Array(new SharedArrayBuffer(count * 4));
+  const reader = new SlotReader(slots, origin);
+  const racer = new Worker(new URL("./fixtures/threads/parked_racer.ts", import.meta.url), {
+    type: "module",
+  });
+  try {
+    const messages: { ready?: boolean; kept?: number[]; early?: number[] }[] = [];
+    let wake = () => {};
+    racer.onmessage = (event) => {
+      messages.push(event.data);
+      wake();
+    };
+    const next = async () => {
+      while (messages.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      return messages.shift()!;
+    };
+    racer.postMessage({ slots, origin, flags: flags.buffer, seen: seen.buffer, count });
+    assert.equal((await next()).ready, true);
+    Atomics.store(flags, 0, 1);
+    Atomics.notify(flags, 0);
+    const claimed: number[] = [];
+    // The answer takes a while (a write, a shutdown): the thread must wait for its end.
+    const claim = () =>
+      reader.claimParked((fd) => {
+        Atomics.store(seen, fd, 1);
+        for (let i = 0; i < 200; i++) Atomics.load(seen, fd);
+        claimed.push(fd);
+        Atomics.store(seen, fd, 2);
+      });
+    while (Atomics.load(flags, 1) === 0) claim();
+    claim();
+    const { kept, early } = await next();
+    assert.deepEqual(early, [], "closed while the process still answered it");
+    const taken = [...kept!, ...claimed].sort((a, b) => a - b);
+    assert.deepEqual(taken, Array.from({ length: count }, (_, i) => i));
+    assert.ok(claimed.length > 0, "the race claimed some");
+  } finally {
+    racer.terminate();
+  }
+});

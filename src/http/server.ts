@@ -102,6 +102,14 @@ const TICK_MS = 250;
 /** How long a plain request on a TLS listener is read after its 400, before the close. */
 const PLAIN_LINGER_MS = 2000;
 
+/** A parked connection: whether it is unread, what takes it out of the wait, its watch tag. */
+interface Parking {
+  unread: boolean;
+  left: () => void;
+  cancel: () => void;
+  tag: number;
+}
+
 class Core implements ServerCore {
   readonly handler: FetchHandler;
   readonly options: HttpServerOptions;
@@ -117,10 +125,7 @@ class Core implements ServerCore {
   /** TLS connections whose first bytes have not come yet, with when they must have. */
   private readonly greeting = new Map<Socket, number>();
   /** Connections accepted past the limit, waiting for room (park()). */
-  private readonly parked = new Map<
-    Socket,
-    { unread: boolean; left: () => void; cancel: () => void }
-  >();
+  private readonly parked = new Map<Socket, Parking>();
   readonly tls: TlsAcceptor | undefined;
   unix = false;
   now = Date.now();
@@ -216,17 +221,20 @@ class Core implements ServerCore {
     const left = () => {
       if (!this.parked.delete(socket)) return;
       parking.cancel();
+      this.options.watch?.unparked?.(parking.tag);
       this.settle(null);
     };
-    const parking = {
+    const parking: Parking = {
       unread,
       left,
+      tag: -1,
       // Admitted: served without a second look at the room, which a sibling thread's count can
       // take back meanwhile; parked again, a socket already read (a handed one: Bun's reads
       // even paused) would pass for unread and lose its bytes on its way to a sibling.
       cancel: this.gating!.admission.wait(() => {
         this.parked.delete(socket);
         socket.off("close", left);
+        if (!this.stillOurs(socket, parking)) return;
         this.gating!.admission.opened();
         placed = true;
         this.serve(socket, true);
@@ -242,6 +250,22 @@ class Core implements ServerCore {
     this.parked.set(socket, parking);
     socket.once("close", left);
     socket.on("error", () => {});
+    // Shown after `left` listens: under Deno the fd shown is a duplicate closed on the socket's
+    // close, which must come after unparked() saw the process done with it.
+    parking.tag = this.options.watch?.parked?.(socket) ?? -1;
+  }
+
+  /**
+   * Takes a parked connection back from the watch as it leaves the wait: false when the watch
+   * answered it meanwhile (gthread: the process, for a thread it gave up on), and then it is
+   * closed here, the socket's fd being this server's.
+   */
+  private stillOurs(socket: Socket, parking: Parking): boolean {
+    if (this.options.watch?.unparked?.(parking.tag) ?? true) return true;
+    this.unparked(socket, parking);
+    socket.destroy();
+    this.settle(null);
+    return false;
   }
 
   /** Parked connections go elsewhere if they can, at once if the server is closing. */
@@ -250,14 +274,17 @@ class Core implements ServerCore {
     for (const [socket, parking] of this.parked) {
       if (this.closing) {
         this.unparked(socket, parking);
-        this.accept(socket, true);
-      } else if (parking.unread && divert !== undefined && divert(socket, this.unix)) {
-        this.unparked(socket, parking);
+        if (this.stillOurs(socket, parking)) this.accept(socket, true);
+      } else if (parking.unread && divert !== undefined) {
+        // Taken back from the watch first: one handed on is no longer answered for this thread.
+        if (!this.stillOurs(socket, parking)) continue;
+        if (divert(socket, this.unix)) this.unparked(socket, parking);
+        else parking.tag = this.options.watch?.parked?.(socket) ?? -1;
       }
     }
   }
 
-  private unparked(socket: Socket, parking: { left: () => void; cancel: () => void }): void {
+  private unparked(socket: Socket, parking: Parking): void {
     parking.cancel();
     this.parked.delete(socket);
     socket.off("close", parking.left);
@@ -375,6 +402,8 @@ class Core implements ServerCore {
     for (const socket of this.greeting.keys()) socket.destroy();
     for (const [socket, parking] of this.parked) {
       this.unparked(socket, parking);
+      // After the watch is done with its fd, if it answered it.
+      this.options.watch?.unparked?.(parking.tag);
       socket.destroy();
     }
     this.settle(null);

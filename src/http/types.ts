@@ -55,6 +55,16 @@ export interface ExchangeWatch {
   finished(tag: number): void;
   /** The connection is gone. */
   closed(tag: number): void;
+  /**
+   * A connection accepted past the limit waits unread (parked); returns the tag unparked() gets
+   * (gthread: it is shown to the worker process, which answers it if the thread hangs).
+   */
+  parked?(socket: Socket): number;
+  /**
+   * The parked connection leaves the wait; false: it was answered elsewhere, and its socket is
+   * only to be closed.
+   */
+  unparked?(tag: number): boolean;
 }
 
 /** A request the parser refuses; `status` is what goes on the wire before the connection closes. */

@@ -135,6 +135,15 @@ export class InflightWatch implements ExchangeWatch {
     this.#free.push(tag);
   }
 
+  // A parked connection has no exchange to name: only the inner watch shows it.
+  parked(socket: Socket): number {
+    return this.#inner?.parked?.(socket) ?? -1;
+  }
+
+  unparked(tag: number): boolean {
+    return this.#inner?.unparked?.(tag) ?? true;
+  }
+
   /** `handler`, which names each request in the table before the app gets it. */
   wrap(handler: FetchHandler): FetchHandler {
     return (request, info) => {

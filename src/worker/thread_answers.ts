@@ -1,6 +1,6 @@
 // What is written for a gthread thread's requests that the thread cannot answer itself: by the
-// worker process for a thread that hangs (its requests claimed from its slots) or never took a
-// connection handed to it, and by a thread on its way out (a crash, the app's exit call). Each
+// worker process for a thread that hangs (its requests and unread connections claimed from its
+// slots) or never took a connection handed to it, and by a thread on its way out (a crash, the app's exit call). Each
 // client gets a plain reply, and each request its access line, the one the thread would have
 // written: whoever answers a request logs it (thread_slots.ts decides who answers).
 
@@ -72,6 +72,18 @@ const MSG_DONTWAIT = 0x40;
  * connection that sent no request line yet gets none.
  */
 export function answerUnadopted(fd: number, options: UnadoptedAnswerOptions): void {
+  answerUnread(fd, options, true);
+}
+
+/**
+ * A connection a hung thread's server keeps unread for want of room (parked): answered as one
+ * handed to it, but not closed: its fd is the thread's socket's, which closes it.
+ */
+export function answerParked(fd: number, options: UnadoptedAnswerOptions): void {
+  answerUnread(fd, options, false);
+}
+
+function answerUnread(fd: number, options: UnadoptedAnswerOptions, close: boolean): void {
   const { libc, log, tls } = options;
   const bytes = new Uint8Array(8192);
   const got = tls ? 0 : libc.recv(fd, bytes, MSG_DONTWAIT);
@@ -79,7 +91,7 @@ export function answerUnadopted(fd: number, options: UnadoptedAnswerOptions): vo
     ? waitingRequest(bytes.subarray(0, got), options.proxyProtocol, () => peerOf(libc, fd))
     : undefined;
   answerClaimed(libc, fd, 503, tls);
-  libc.close(fd);
+  if (close) libc.close(fd);
   if (request !== undefined) logInflightAccess(log, [request], request.start, [503]);
 }
 

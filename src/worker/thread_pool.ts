@@ -23,7 +23,7 @@ import type { Admission } from "../net/admission.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { crashLine, ThreadHandle } from "./thread_handle.ts";
 import { after, type Claimed, newSlots } from "./thread_slots.ts";
-import { answerClaimedRequests, answerUnadopted } from "./thread_answers.ts";
+import { answerClaimedRequests, answerParked, answerUnadopted } from "./thread_answers.ts";
 import { ThreadBoard } from "./thread_board.ts";
 import { InflightTable } from "../ipc/inflight.ts";
 import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
@@ -322,6 +322,17 @@ export class ThreadPool {
     });
   }
 
+  /** A hung thread's parked connection: a 503, with the access line of its request. */
+  #answerParked(fd: number): void {
+    const { runtime, log, config } = this.#options;
+    answerParked(fd, {
+      libc: runtime.libc(),
+      log,
+      proxyProtocol: config.proxy_protocol,
+      tls: tlsEnabled(config),
+    });
+  }
+
   #spawn(index: number): Promise<void> {
     const { runtime, config } = this.#options;
     const thread = new ThreadHandle(
@@ -452,7 +463,8 @@ export class ThreadPool {
   /**
    * THREAD TIMEOUT: names what the hung thread has in flight, then answers the requests it has
    * not begun answering and writes their access lines, which it cannot: the one that hung it
-   * (the app's) gets the 504, those waiting behind it a 503.
+   * (the app's) gets the 504, those waiting behind it a 503, and so do the connections that wait
+   * on it unread (handed to it, or parked by its server).
    */
   #answerHung(thread: ThreadHandle, reason: string): void {
     const { log, runtime, config } = this.#options;
@@ -461,11 +473,16 @@ export class ThreadPool {
     const where = `thread ${thread.id} (pid:${process.pid})`;
     const lines = timeoutLines(head, where, table.read(), Date.now(), "gthread worker");
     lines.forEach((line) => log.critical(line));
+    // Sealed first: a connection handed to it after is its own to answer, and so is a request
+    // it starts after the claim (SlotWriter.queued).
+    thread.slots.seal();
     const claimed = thread.slots.claimAll();
     // Connections handed to it that wait there for room, as bare fds: a 503 each (terminate()
-    // cannot close those). Sealed first, so one it adopts after is its own to answer.
-    thread.slots.seal();
+    // cannot close those).
     for (const fd of thread.slots.claimWaiting()) this.#answerUnadopted(fd);
+    // Those its own server accepted and keeps unread for want of room: a 503 each too, shut down
+    // but not closed (the thread's sockets own them, and close them if its loop turns again).
+    thread.slots.claimParked((fd) => this.#answerParked(fd));
     // The request the app runs, else the oldest. By age alone, requests that started in the same
     // millisecond as the one in the app got a 504 too.
     const oldest = Math.max(...claimed.map((c) => c.age));

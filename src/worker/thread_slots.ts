@@ -9,12 +9,14 @@
 // claims the requests the thread has not begun answering (compare-and-swap, so
 // exactly one side answers each) and writes their replies itself. Connections
 // the process hands to a thread are taken the same way: the thread's adoption
-// and the process's seal of a thread it gave up on are one compare-and-swap.
+// and the process's seal of a thread it gave up on are one compare-and-swap; so are the
+// connections the thread's server keeps unread for want of room (parked), which the process
+// answers for a hung thread.
 
 import type { Socket } from "node:net";
 import type { FetchHandler } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
-import { rawStatusReply } from "../http/status_reply.ts";
+import { rawStatusReply, statusReply } from "../http/status_reply.ts";
 import type { Libc } from "../runtime/types.ts";
 
 const TICK = 0;
@@ -36,6 +38,14 @@ const CLAIMED = 4;
 // then the process's once it claimed it from a thread it gave up on.
 const WAITING = 5;
 const WAITING_CLAIMED = 6;
+// A connection the thread's own server accepted and keeps unread for want of room (parked, a
+// socket of the thread's); then the process's to answer once it claimed it from a thread it gave
+// up on, and answered once it is done with the fd (which the thread's socket still owns).
+const PARKED = 7;
+const PARKED_CLAIMED = 8;
+const PARKED_ANSWERED = 9;
+/** How long a thread waits for the process to finish answering a parked connection it claimed. */
+const PARKED_ANSWER_WAIT_MS = 1000;
 
 /**
  * ADOPTED once the process gave up on the thread: it takes no handed connection more. Never a
@@ -86,6 +96,8 @@ export class SlotWriter implements ExchangeWatch {
   readonly #serial = new Uint32Array(ENTRIES);
   /** Requests waiting for the app (queued() to inApp()): their entry and its serial then. */
   readonly #waiting = new WeakMap<Request, { tag: number; serial: number }>();
+  /** The fd shown for each socket (Deno's is a duplicate: one per socket, not one per look). */
+  readonly #fds = new WeakMap<Socket, number>();
 
   /** `load` hears what a connection handed to this thread would wait behind (LoadReport). */
   constructor(
@@ -115,13 +127,22 @@ export class SlotWriter implements ExchangeWatch {
     this.#opened = this.#exchanges = 0;
   }
 
+  #shownFd(socket: Socket): number {
+    let fd = this.#fds.get(socket);
+    if (fd === undefined) {
+      fd = this.#fdOf(socket);
+      if (fd >= 0) this.#fds.set(socket, fd);
+    }
+    return fd;
+  }
+
   opened(socket: Socket): number {
     this.#opened++;
     const a = this.#a;
     for (let i = 0; i < ENTRIES; i++) {
       const at = HEADER + i * FIELDS;
       if (a[at] !== FREE) continue;
-      a[at + 1] = this.#fdOf(socket);
+      a[at + 1] = this.#shownFd(socket);
       Atomics.store(a, at, IDLE);
       this.#setPending(at, 1);
       return at;
@@ -153,6 +174,11 @@ export class SlotWriter implements ExchangeWatch {
     return (request, info) => {
       const tag = this.#current;
       this.#current = -1;
+      // The process gave up on this thread (its app hangs) and claimed what was in flight: a
+      // request that comes after (its loop still turns: a parked connection served at the drain)
+      // would wait behind the hung one until the graceful timeout. The process seals before it
+      // claims, so each request is either claimed there or refused here.
+      if (this.sealed) return statusReply(503);
       if (tag >= 0) {
         this.#waiting.set(request, { tag, serial: this.#serial[(tag - HEADER) / FIELDS] });
       }
@@ -231,6 +257,43 @@ export class SlotWriter implements ExchangeWatch {
     if (tag < 0) return true;
     // A claimed entry stays taken: the process may still be reading its fd.
     return Atomics.compareExchange(this.#a, tag, WAITING, FREE) === WAITING;
+  }
+
+  /**
+   * A connection this thread's server accepted waits unread for room (parked): the entry it waits
+   * in, for unparked(), or -1 when it is not shown (no entry free, no fd to show). If the thread
+   * hangs, the process answers it (SlotReader.claimParked()).
+   */
+  parked(socket: Socket): number {
+    const fd = this.#shownFd(socket);
+    if (fd < 0) return -1;
+    const a = this.#a;
+    for (let i = 0; i < ENTRIES; i++) {
+      const at = HEADER + i * FIELDS;
+      if (a[at] !== FREE) continue;
+      a[at + 1] = fd;
+      Atomics.store(a, at, PARKED);
+      return at;
+    }
+    return -1;
+  }
+
+  /**
+   * The connection parked in `tag` leaves parking (admitted, handed on, closing, gone): true when
+   * it is still this thread's; false when the process claimed it and answered it (503, shut
+   * down): the caller closes its socket then, which it still owns. Waits for the process to be
+   * done with the fd first: a close before could free the fd's number for another connection
+   * while the process still writes on it.
+   */
+  unparked(tag: number): boolean {
+    if (tag < 0) return true;
+    const a = this.#a;
+    const was = Atomics.compareExchange(a, tag, PARKED, FREE);
+    if (was === PARKED) return true;
+    if (was === PARKED_CLAIMED) Atomics.wait(a, tag, PARKED_CLAIMED, PARKED_ANSWER_WAIT_MS);
+    // Still claimed (the process never got to the end): the entry stays taken, as a claimed one.
+    Atomics.compareExchange(a, tag, PARKED_ANSWERED, FREE);
+    return false;
   }
 
   /** Whether the process gave up on this thread (SlotReader.seal()). */
@@ -354,6 +417,25 @@ export class SlotReader {
       }
     }
     return fds;
+  }
+
+  /**
+   * Takes the connections the thread keeps parked (SlotWriter.parked()): `answer` gets each one's
+   * fd, to answer and shut down but not close (the thread's socket owns it, and closes it once
+   * its loop turns again: SlotWriter.unparked()).
+   */
+  claimParked(answer: (fd: number) => void): void {
+    const a = this.#a;
+    for (let i = 0; i < ENTRIES; i++) {
+      const at = HEADER + i * FIELDS;
+      if (Atomics.compareExchange(a, at, PARKED, PARKED_CLAIMED) !== PARKED) continue;
+      try {
+        answer(a[at + 1]);
+      } finally {
+        Atomics.store(a, at, PARKED_ANSWERED);
+        Atomics.notify(a, at);
+      }
+    }
   }
 
   /**
