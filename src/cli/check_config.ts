@@ -5,18 +5,10 @@
 // the master would create. Each failure is one line (an app's own error is
 // followed by its stack), and any failure is exit 1.
 
-import { spawnSync } from "node:child_process";
-import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { spawn } from "node:child_process";
+import { Buffer } from "node:buffer";
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { resolveModulePath } from "../app/load_app.ts";
 import { parseAppSpec } from "../app/app_spec.ts";
@@ -28,6 +20,7 @@ import { Logger } from "../log/logger.ts";
 import { type AppserveExports, loadLoggerClass } from "../log/logger_class.ts";
 import { accessRoute, errorRoute } from "../log/logging_table.ts";
 import { bootEnv } from "../ipc/channel.ts";
+import { CHANNEL_FD } from "../ipc/messages.ts";
 import {
   dropPrivileges,
   type Identity,
@@ -164,34 +157,48 @@ const IMPORT_WAIT_S = 60;
 /**
  * Imports the app in a worker process started as a start would start one (its runtime, the user's
  * deno.json, its environment), which exits at once: the app's own output passes through; a
- * failure is one problem, with the app's stack.
+ * failure is one problem, with the app's stack. The worker says why on a pipe at fd 3, so no temp
+ * folder is needed (a container's /tmp may be read-only).
  */
-function importInWorker(launch: WorkerLaunch, config: Config): void {
+async function importInWorker(launch: WorkerLaunch, config: Config): Promise<void> {
   const { command, args, env } = launch.command;
-  const dir = mkdtempSync(join(tmpdir(), "appserve-check-"));
-  const report = join(dir, "failure");
-  try {
-    const boot = bootEnv({ config, listeners: [], reusePort: [], age: 0, check: report });
-    const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
-    const seconds = Math.max(config.timeout, IMPORT_WAIT_S);
-    const result = spawnSync(command, args, {
-      env: { ...process.env, ...tmp, ...rawEnv(config.raw_env), ...env, ...boot },
-      stdio: ["ignore", "inherit", "inherit"],
-      timeout: seconds * 1000,
-    });
-    if (result.status === ExitCode.OK) return;
-    if (existsSync(report)) throw new ConfigError(readFileSync(report, "utf8"));
-    const how = result.error && !result.signal
-      ? `cannot be started: ${firstLine(result.error)}`
-      : result.signal
-      ? (result.signal === "SIGTERM"
-        ? `did not finish in ${seconds} s`
-        : `was sent ${result.signal}`)
-      : `exited with code ${result.status}`;
-    throw new ConfigError(`Cannot load app: the worker that imports it ${how}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const boot = bootEnv({
+    config,
+    listeners: [],
+    reusePort: [],
+    age: 0,
+    check: String(CHANNEL_FD),
+  });
+  const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
+  const seconds = Math.max(config.timeout, IMPORT_WAIT_S);
+  const child = spawn(command, args, {
+    env: { ...process.env, ...tmp, ...rawEnv(config.raw_env), ...env, ...boot },
+    stdio: ["ignore", "inherit", "inherit", "pipe"],
+  });
+  const chunks: Buffer[] = [];
+  child.stdio[CHANNEL_FD]?.on("data", (chunk: Buffer) => chunks.push(chunk));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGTERM");
+  }, seconds * 1000);
+  const result = await new Promise<{ status: number | null; signal: string | null; error?: Error }>(
+    (resolve) => {
+      child.on("error", (error) => resolve({ status: null, signal: null, error }));
+      child.on("close", (status, signal) => resolve({ status, signal }));
+    },
+  ).finally(() => clearTimeout(timer));
+  if (result.status === ExitCode.OK) return;
+  const report = Buffer.concat(chunks).toString("utf8");
+  if (report) throw new ConfigError(report);
+  const how = result.error
+    ? `cannot be started: ${firstLine(result.error)}`
+    : timedOut
+    ? `did not finish in ${seconds} s`
+    : result.signal
+    ? `was sent ${result.signal}`
+    : `exited with code ${result.status}`;
+  throw new ConfigError(`Cannot load app: the worker that imports it ${how}`);
 }
 
 /**
@@ -266,7 +273,7 @@ export async function checkConfig(
   if (workers) {
     await check(async () => {
       // Its warnings (where the Deno bundle went) are the start's to say.
-      importInWorker(await launchWorkers(workers, config, runtime, process.env), config);
+      await importInWorker(await launchWorkers(workers, config, runtime, process.env), config);
     });
   }
   // A note (the master's INFO) does not make the configuration wrong: exit 0 for both.

@@ -153,6 +153,38 @@ e2e(
   },
 );
 
+// A container's /tmp may be read-only: the check's worker reports on a pipe, not a temp file.
+e2e(
+  "--check-config and --print-config with TMPDIR unusable: checked, no temp folder needed",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'export default { fetch: () => new Response("x") };\n',
+      );
+      writeFileSync(join(dir.path, "dep.ts"), THROWING_DEP);
+      writeFileSync(join(dir.path, "bad.ts"), USES_DEP);
+      const env = { TMPDIR: join(dir.path, "no-such-folder") };
+      const ok = await run(t, ["--check-config", "app.ts"], { cwd: dir.path, env });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(ok.stdout, "configuration OK\n");
+      const printed = await run(t, ["--print-config", "app.ts"], { cwd: dir.path, env });
+      assert.equal(printed.code, 0, printed.stderr);
+      assert.ok(!hasStackTrace(printed.stderr), printed.stderr);
+      const bad = await run(t, ["--check-config", "bad.ts"], { cwd: dir.path, env });
+      assert.equal(bad.code, 1, bad.stderr);
+      assert.match(
+        bad.stderr,
+        /^Error: Cannot import bad\.ts: .*dep\.ts:3:\d+: Error: dependency exploded$/m,
+      );
+      assert.deepEqual(ownFrames(bad.stderr), []);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 e2e(
   "an app in a folder with parentheses, thrown a message of several lines: location and all lines",
   async (t) => {
