@@ -46,6 +46,7 @@ import { staleSocketAt } from "../net/listeners.ts";
 import type { Libc, Runtime } from "../runtime/types.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import { ExitCode } from "../exit_codes.ts";
+import { addressSpaceLimitKb } from "../address_space.ts";
 
 /** Checks APP_MODULE without importing it; returns the module's file. */
 export function checkAppModule(config: Config): string {
@@ -196,9 +197,16 @@ async function importInWorker(launch: WorkerLaunch, config: Config): Promise<voi
     : timedOut
     ? `did not finish in ${seconds} s`
     : result.signal
-    ? `was sent ${result.signal}`
+    ? `was sent ${result.signal}${vmLimitNote(result.signal)}`
     : `exited with code ${result.status}`;
   throw new ConfigError(`Cannot load app: the worker that imports it ${how}`);
+}
+
+/** V8 aborts so when a low `ulimit -v` leaves no room for its heap cage: name the limit. */
+function vmLimitNote(signal: string): string {
+  const limit = addressSpaceLimitKb();
+  if (limit === undefined || (signal !== "SIGTRAP" && signal !== "SIGABRT")) return "";
+  return ` (an address-space limit is set: ulimit -v ${limit} kB; raise or remove it)`;
 }
 
 /**
@@ -228,6 +236,8 @@ export async function checkConfig(
     }
   };
   await check(() => checkTmpDir(config, resolved.origins.worker_tmp_dir));
+  // The master's libc (FFI), which a start loads first: a low `ulimit -v` stops Bun's.
+  await check(() => runtime.libc());
   // The workers' runtime (no Deno, an old one, a broken deno.json: one line each, as at start).
   let chosen: ChosenWorkers | undefined;
   await check(() => {

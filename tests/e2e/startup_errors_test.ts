@@ -8,6 +8,7 @@ import { createServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
 import {
   alive,
+  assertOneLineError,
   childPids,
   e2e,
   eventually,
@@ -19,6 +20,7 @@ import {
   ownFrames,
   run,
   start,
+  TARGETS,
   tempDir,
 } from "../_helpers.ts";
 
@@ -184,6 +186,66 @@ e2e(
     }
   },
 );
+
+// bun:ffi needs Bun's JIT, which Bun turns off when it cannot reserve address space.
+for (const target of TARGETS.filter((t) => t.name !== "deno")) {
+  for (const args of [["-b", "127.0.0.1:0"], ["--check-config"]]) {
+    Deno.test({
+      name: `[${target.name}] under ulimit -v 1000000 (${
+        args[0]
+      }): one line naming the limit, exit 1`,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: async () => {
+        const limited = {
+          ...target,
+          command: "bash",
+          prefix: ["-c", 'ulimit -v 1000000; exec "$0" "$@"', target.command, ...target.prefix],
+        };
+        const result = await run(limited, [...args, PID_APP]);
+        const line =
+          /^Error: Cannot load libc: bun:ffi needs Bun's JIT, which is off because the address-space limit \(ulimit -v\) is too low \(1000000 kB\)/;
+        if (args[0] !== "--check-config") return assertOneLineError(result, 1, line);
+        // The check goes on to the app's import: a Deno worker cannot start either (one more line).
+        assert.equal(result.code, 1, result.stderr);
+        assert.ok(!hasStackTrace(result.stderr), result.stderr);
+        assert.match(result.stderr, new RegExp(line.source, "m"));
+      },
+    });
+  }
+}
+
+// V8 aborts (Oilpan's CagedHeap reservation) in each Deno worker under a lower `ulimit -v`.
+for (const args of [["-b", "127.0.0.1:0"], ["--check-config"]]) {
+  Deno.test({
+    name: `[binary-deno] Deno workers under ulimit -v 4000000 (${args[0]}): the limit is named`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const target = TARGETS.find((t) => t.name === "binary-deno")!;
+      const limited = {
+        ...target,
+        command: "bash",
+        prefix: ["-c", 'ulimit -v 4000000; exec "$0" "$@"', target.command, ...target.prefix],
+      };
+      const result = await run(limited, [...args, PID_APP]);
+      const named = result.stderr.match(/address-space limit is set.{0,2}ulimit -v 4000000 kB/g);
+      assert.equal(named?.length, 1, result.stderr);
+      if (args[0] === "--check-config") {
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(
+          result.stderr,
+          /^Error: Cannot load app: the worker that imports it was sent SIG(TRAP|ABRT) \(an address-space limit is set/m,
+        );
+      } else {
+        assert.equal(result.code, 3, result.stderr);
+        assert.match(result.stderr, /was sent SIG(TRAP|ABRT)! An address-space limit is set/);
+        assert.match(result.stderr, /\[ERROR\] Reason: Worker failed to boot\./);
+      }
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    },
+  });
+}
 
 e2e(
   "an app in a folder with parentheses, thrown a message of several lines: location and all lines",
