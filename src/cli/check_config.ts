@@ -5,8 +5,6 @@
 // the master would create. Each failure is one line (an app's own error is
 // followed by its stack), and any failure is exit 1.
 
-import { spawn } from "node:child_process";
-import { Buffer } from "node:buffer";
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
@@ -14,13 +12,11 @@ import { resolveModulePath } from "../app/load_app.ts";
 import { parseAppSpec } from "../app/app_spec.ts";
 import type { Resolved } from "../config/resolve.ts";
 import type { Config } from "../config/settings.ts";
-import { AppLoadError, AppserveError, ConfigError, firstLine } from "../errors.ts";
+import { AppLoadError, AppserveError, ConfigError } from "../errors.ts";
 import { HookRunner } from "../hooks.ts";
 import { Logger } from "../log/logger.ts";
 import { type AppserveExports, loadLoggerClass } from "../log/logger_class.ts";
 import { accessRoute, errorRoute } from "../log/logging_table.ts";
-import { bootEnv } from "../ipc/channel.ts";
-import { CHANNEL_FD } from "../ipc/messages.ts";
 import {
   dropPrivileges,
   type Identity,
@@ -28,13 +24,8 @@ import {
   resolveIdentity,
   wouldDrop,
 } from "../master/privileges.ts";
-import { rawEnv } from "../master/spawn.ts";
-import {
-  chooseWorkers,
-  type ChosenWorkers,
-  launchWorkers,
-  type WorkerLaunch,
-} from "../master/worker_launch.ts";
+import { importInWorker } from "../master/import_check.ts";
+import { chooseWorkers, type ChosenWorkers, launchWorkers } from "../master/worker_launch.ts";
 import {
   type FolderNote,
   logBlockers,
@@ -46,7 +37,6 @@ import { staleSocketAt } from "../net/listeners.ts";
 import type { Libc, Runtime } from "../runtime/types.ts";
 import { loadTlsFiles } from "../tls/tls_files.ts";
 import { ExitCode } from "../exit_codes.ts";
-import { addressSpaceLimitKb } from "../address_space.ts";
 
 /** Checks APP_MODULE without importing it; returns the module's file. */
 export function checkAppModule(config: Config): string {
@@ -150,63 +140,6 @@ function createdFiles(config: Config): [string, string][] {
   log("access log", accessRoute(config).file);
   if (config.pidfile) files.push(["pidfile", config.pidfile]);
   return files;
-}
-
-// An import slower than this (or than --timeout) is taken for one that hangs.
-const IMPORT_WAIT_S = 60;
-
-/**
- * Imports the app in a worker process started as a start would start one (its runtime, the user's
- * deno.json, its environment), which exits at once: the app's own output passes through; a
- * failure is one problem, with the app's stack. The worker says why on a pipe at fd 3, so no temp
- * folder is needed (a container's /tmp may be read-only).
- */
-async function importInWorker(launch: WorkerLaunch, config: Config): Promise<void> {
-  const { command, args, env } = launch.command;
-  const boot = bootEnv({
-    config,
-    listeners: [],
-    reusePort: [],
-    age: 0,
-    check: String(CHANNEL_FD),
-  });
-  const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
-  const seconds = Math.max(config.timeout, IMPORT_WAIT_S);
-  const child = spawn(command, args, {
-    env: { ...process.env, ...tmp, ...rawEnv(config.raw_env), ...env, ...boot },
-    stdio: ["ignore", "inherit", "inherit", "pipe"],
-  });
-  const chunks: Buffer[] = [];
-  child.stdio[CHANNEL_FD]?.on("data", (chunk: Buffer) => chunks.push(chunk));
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill("SIGTERM");
-  }, seconds * 1000);
-  const result = await new Promise<{ status: number | null; signal: string | null; error?: Error }>(
-    (resolve) => {
-      child.on("error", (error) => resolve({ status: null, signal: null, error }));
-      child.on("close", (status, signal) => resolve({ status, signal }));
-    },
-  ).finally(() => clearTimeout(timer));
-  if (result.status === ExitCode.OK) return;
-  const report = Buffer.concat(chunks).toString("utf8");
-  if (report) throw new ConfigError(report);
-  const how = result.error
-    ? `cannot be started: ${firstLine(result.error)}`
-    : timedOut
-    ? `did not finish in ${seconds} s`
-    : result.signal
-    ? `was sent ${result.signal}${vmLimitNote(result.signal)}`
-    : `exited with code ${result.status}`;
-  throw new ConfigError(`Cannot load app: the worker that imports it ${how}`);
-}
-
-/** V8 aborts so when a low `ulimit -v` leaves no room for its heap cage: name the limit. */
-function vmLimitNote(signal: string): string {
-  const limit = addressSpaceLimitKb();
-  if (limit === undefined || (signal !== "SIGTRAP" && signal !== "SIGABRT")) return "";
-  return ` (an address-space limit is set: ulimit -v ${limit} kB; raise or remove it)`;
 }
 
 /**

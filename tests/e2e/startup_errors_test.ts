@@ -247,6 +247,50 @@ for (const args of [["-b", "127.0.0.1:0"], ["--check-config"]]) {
   });
 }
 
+// --preload: the app is imported once before any worker starts (no fork: nothing is shared).
+e2e(
+  "--preload with an app that cannot be imported: the error, exit 1, no worker booted",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "app.ts"), USES_DEP);
+      writeFileSync(join(dir.path, "dep.ts"), THROWING_DEP);
+      const result = await run(t, ["--preload", "-w", "2", "-b", "127.0.0.1:0", "app.ts"], {
+        cwd: dir.path,
+      });
+      // gunicorn's --preload: the import's exception leaves the master, exit 1.
+      assert.equal(result.code, 1, result.stderr);
+      const dep = join(dir.path, "dep.ts");
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^Error: Cannot import app\\.ts: ${dep}:3:\\d+: Error: dependency exploded$`,
+          "m",
+        ),
+      );
+      assert.doesNotMatch(result.stderr, /Booting worker/);
+      assert.deepEqual(ownFrames(result.stderr), []);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "--preload with a good app: one INFO line says what it does, and the workers serve",
+  async (t) => {
+    const server = start(t, ["--preload", "-w", "2", "-b", "127.0.0.1:0", PID_APP]);
+    try {
+      const answer = await get(await server.ready(2));
+      assert.match(answer.body, /pid \d+/);
+      const said = server.stderr.match(/\[INFO\] --preload: .*memory is not shared/g);
+      assert.equal(said?.length, 1, server.stderr);
+    } finally {
+      await server.stop();
+    }
+  },
+);
+
 e2e(
   "an app in a folder with parentheses, thrown a message of several lines: location and all lines",
   async (t) => {
