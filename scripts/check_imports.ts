@@ -17,6 +17,7 @@ export const LAYERS: readonly string[] = [
   "src/version.ts",
   "src/exit_codes.ts",
   "src/errors.ts",
+  "src/address_space.ts",
   "src/jsonc.ts",
   "src/body_tap.ts",
   "src/fetch_handler.ts",

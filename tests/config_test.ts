@@ -349,11 +349,11 @@ Deno.test("resolveConfig(): a value of the type that fails a check, or any bad f
   });
 });
 
-Deno.test("resolveConfig() refuses settings whose behaviour is not built yet", () => {
+Deno.test("resolveConfig() takes --preload (the app imported once before the workers start)", () => {
   withDir({}, (dir) => {
     assert.equal(
-      problem(dir, ["--preload"]).message,
-      '--preload: "preload_app" is not supported yet (app preloading)',
+      resolveConfig(["--preload", "app.ts"], { env: {}, cwd: dir }).config.preload_app,
+      true,
     );
   });
 });
@@ -425,10 +425,6 @@ Deno.test("resolveConfig() validates planned settings before saying they are not
     assert.match(
       problem(dir, ["--statsd-host", "no:host:port"]).message,
       /expected HOST\[:PORT\], got "no:host:port"/,
-    );
-    assert.match(
-      problem(dir, ["--preload"]).message,
-      /^--preload: "preload_app" is not supported yet \(app preloading\)$/,
     );
   });
 });

@@ -5,29 +5,18 @@
 // the master would create. Each failure is one line (an app's own error is
 // followed by its stack), and any failure is exit 1.
 
-import { spawnSync } from "node:child_process";
-import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { resolveModulePath } from "../app/load_app.ts";
 import { parseAppSpec } from "../app/app_spec.ts";
 import type { Resolved } from "../config/resolve.ts";
 import type { Config } from "../config/settings.ts";
-import { AppLoadError, AppserveError, ConfigError, firstLine } from "../errors.ts";
+import { AppLoadError, AppserveError, ConfigError } from "../errors.ts";
 import { HookRunner } from "../hooks.ts";
 import { Logger } from "../log/logger.ts";
 import { type AppserveExports, loadLoggerClass } from "../log/logger_class.ts";
 import { accessRoute, errorRoute } from "../log/logging_table.ts";
-import { bootEnv } from "../ipc/channel.ts";
 import {
   dropPrivileges,
   type Identity,
@@ -35,13 +24,8 @@ import {
   resolveIdentity,
   wouldDrop,
 } from "../master/privileges.ts";
-import { rawEnv } from "../master/spawn.ts";
-import {
-  chooseWorkers,
-  type ChosenWorkers,
-  launchWorkers,
-  type WorkerLaunch,
-} from "../master/worker_launch.ts";
+import { importInWorker } from "../master/import_check.ts";
+import { chooseWorkers, type ChosenWorkers, launchWorkers } from "../master/worker_launch.ts";
 import {
   type FolderNote,
   logBlockers,
@@ -158,42 +142,6 @@ function createdFiles(config: Config): [string, string][] {
   return files;
 }
 
-// An import slower than this (or than --timeout) is taken for one that hangs.
-const IMPORT_WAIT_S = 60;
-
-/**
- * Imports the app in a worker process started as a start would start one (its runtime, the user's
- * deno.json, its environment), which exits at once: the app's own output passes through; a
- * failure is one problem, with the app's stack.
- */
-function importInWorker(launch: WorkerLaunch, config: Config): void {
-  const { command, args, env } = launch.command;
-  const dir = mkdtempSync(join(tmpdir(), "appserve-check-"));
-  const report = join(dir, "failure");
-  try {
-    const boot = bootEnv({ config, listeners: [], reusePort: [], age: 0, check: report });
-    const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
-    const seconds = Math.max(config.timeout, IMPORT_WAIT_S);
-    const result = spawnSync(command, args, {
-      env: { ...process.env, ...tmp, ...rawEnv(config.raw_env), ...env, ...boot },
-      stdio: ["ignore", "inherit", "inherit"],
-      timeout: seconds * 1000,
-    });
-    if (result.status === ExitCode.OK) return;
-    if (existsSync(report)) throw new ConfigError(readFileSync(report, "utf8"));
-    const how = result.error && !result.signal
-      ? `cannot be started: ${firstLine(result.error)}`
-      : result.signal
-      ? (result.signal === "SIGTERM"
-        ? `did not finish in ${seconds} s`
-        : `was sent ${result.signal}`)
-      : `exited with code ${result.status}`;
-    throw new ConfigError(`Cannot load app: the worker that imports it ${how}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /**
  * Runs every check (--check-config, and --print-config once it printed); prints each failure and
  * resolves to the exit code.
@@ -221,6 +169,8 @@ export async function checkConfig(
     }
   };
   await check(() => checkTmpDir(config, resolved.origins.worker_tmp_dir));
+  // The master's libc (FFI), which a start loads first: a low `ulimit -v` stops Bun's.
+  await check(() => runtime.libc());
   // The workers' runtime (no Deno, an old one, a broken deno.json: one line each, as at start).
   let chosen: ChosenWorkers | undefined;
   await check(() => {
@@ -266,7 +216,7 @@ export async function checkConfig(
   if (workers) {
     await check(async () => {
       // Its warnings (where the Deno bundle went) are the start's to say.
-      importInWorker(await launchWorkers(workers, config, runtime, process.env), config);
+      await importInWorker(await launchWorkers(workers, config, runtime, process.env), config);
     });
   }
   // A note (the master's INFO) does not make the configuration wrong: exit 0 for both.

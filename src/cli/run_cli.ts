@@ -48,6 +48,7 @@ import { logBlockers, unreachableLogs, userFolderNotes } from "../master/user_fo
 import { chooseWorkers, launchWorkers, type WorkerLaunch } from "../master/worker_launch.ts";
 import { cacheCandidates } from "../master/worker_bundle.ts";
 import { pruneBundles } from "../master/bundle_prune.ts";
+import { importInWorker, PRELOADED } from "../master/import_check.ts";
 import { renderHelp, renderTopicHelp } from "./help.ts";
 import { checkAppModule, checkConfig, checkTmpDir, socketGroupOf } from "./check_config.ts";
 import { DAEMON_ENV, daemonize } from "./daemon.ts";
@@ -193,6 +194,11 @@ async function serve(ctx: ServeContext): Promise<number> {
     }
     // After the drop: the workers' user writes the bundle and can read it.
     launch = await launchWorkers(workers, config, runtime, env);
+    // --preload: gunicorn imports the app in the master; here no app code runs in the master.
+    if (config.preload_app) {
+      await importInWorker(launch, config);
+      launch.info.push(PRELOADED);
+    }
     // Each start, as the user the workers run as: old versions' bundle folders in the cache.
     if (launch.runtime.name === "deno") {
       const pruned = pruneBundles(cacheCandidates({ env }).map((candidate) => candidate.dir));

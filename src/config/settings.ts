@@ -471,8 +471,11 @@ export const SETTINGS = [
     flags: ["--preload"],
     type: bool,
     default: false,
-    doc: "Load the app before forking workers.",
-    pending: "app preloading",
+    doc: "Import the app once, in a throwaway worker process, before any worker starts: an app " +
+      "that cannot be imported stops the start at once, with its error (file, line) and exit 1, " +
+      "as gunicorn's --preload does. Unlike gunicorn, nothing is shared: a Deno or Bun master " +
+      "cannot fork a process holding the app, so memory is not shared copy-on-write and each " +
+      "worker imports the app itself (HUP too reloads the app's code).",
   },
   {
     name: "daemon",

@@ -37,8 +37,8 @@ export interface WorkerBoot {
   /** The scoreboard's fd (src/ipc/scoreboard.ts) and this worker's slot in it, when there is one. */
   scoreboard?: { fd: number; slot: number };
   /**
-   * --check-config: only import the app, then exit 0, or 4 with why written to this file (apart
-   * from what the app itself says on stderr; src/worker/check_app.ts).
+   * --check-config: only import the app, then exit 0, or 4 with why written to the pipe at this fd
+   * (a number; apart from what the app itself says on stderr; src/worker/check_app.ts).
    */
   check?: string;
 }

@@ -291,5 +291,10 @@ export function installBundle(
       failures.push(`${candidate.dir}: ${(error as Error).message.split("\n")[0]}`);
     }
   }
-  throw new ConfigError(`Cannot write the Deno worker bundle to ${failures.join(", nor ")}`);
+  // A container with a read-only filesystem: both ways out, as the README's recipe has them.
+  throw new ConfigError(
+    `Cannot write the Deno worker bundle to ${failures.join(", nor ")}: set XDG_CACHE_HOME ` +
+      "to a writable folder, or extract the bundle at image build time (appserve --check-config " +
+      "with --runtime deno and XDG_CACHE_HOME set to the folder the image keeps)",
+  );
 }

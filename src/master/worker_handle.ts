@@ -3,8 +3,12 @@
 
 import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
+import { addressSpaceLimitKb } from "../address_space.ts";
 import { receive } from "../ipc/channel.ts";
 import { REOPEN_LOGS_BYTE, type ToMaster } from "../ipc/messages.ts";
+
+/** Whether a worker's exit line has named the address-space limit (said once). */
+let cageNamed = false;
 
 /**
  * How long after a worker's exit its channel may stay open (a process the app
@@ -103,9 +107,24 @@ export class WorkerHandle {
       return { level: "error", message: `${who} was sent SIGKILL!${hint}` };
     }
     if (signal === "SIGTERM") return { level: "info", message: `${who} was sent SIGTERM!` };
-    if (signal) return { level: "warning", message: `${who} was sent ${signal}!` };
+    if (signal) {
+      return { level: "warning", message: `${who} was sent ${signal}!${this.#cage(signal)}` };
+    }
     if (code) return { level: "error", message: `${who} exited with code ${code}.` };
     return undefined;
+  }
+
+  /**
+   * V8 aborts (SIGTRAP, SIGABRT) when it cannot reserve its heap cage under a low `ulimit -v`: a
+   * worker that dies so while booting gets the limit named, once per master.
+   */
+  #cage(signal: string): string {
+    if (this.booted || this.aborted || (signal !== "SIGTRAP" && signal !== "SIGABRT")) return "";
+    const limit = addressSpaceLimitKb();
+    if (limit === undefined || cageNamed) return "";
+    cageNamed = true;
+    return ` An address-space limit is set (ulimit -v ${limit} kB): V8 may be unable to ` +
+      "reserve its heap under it; raise or remove it";
   }
 
   /** Graceful stop (SIGTERM) or quick stop (SIGQUIT), as gunicorn's workers expect. */

@@ -6,7 +6,6 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { shellSplit } from "../config/_shell_split.ts";
 import type { Config } from "../config/settings.ts";
 import { AppserveError, ConfigError } from "../errors.ts";
@@ -128,8 +127,11 @@ export async function launchWorkers(
   }
   // The map is read once: a worker whose files are written again loads what its siblings load.
   const map = denoImportMap(chosen.project, SHIM_HERE);
-  const mapFile = (dir: string) => {
-    const shim = pathToFileURL(join(dir, "appserve_shim.js")).href;
+  // The shim by a path relative to the map (an import map's addresses resolve against its own
+  // URL): the map, and so its name, is the same in any cache folder, and a bundle extracted at
+  // image build time is found under another XDG_CACHE_HOME's path as well (README).
+  const mapFile = () => {
+    const shim = "./appserve_shim.js";
     const imports = { ...map.imports, ...map.imports.appserve === SHIM_HERE && { appserve: shim } };
     const bytes = new TextEncoder().encode(JSON.stringify({ ...map, imports }, null, 2) + "\n");
     const name = `import_map-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}.json`;

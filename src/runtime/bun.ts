@@ -20,6 +20,8 @@ import { explainAppError, prepareImports } from "./_bun_imports.ts";
 import { decodedBody, noteRawFetches } from "./_bun_decoded_body.ts";
 import { bunfigEnv, loadDotenv } from "./_bun_autoload.ts";
 import { whichProgram } from "./executables.ts";
+import { ConfigError } from "../errors.ts";
+import { addressSpaceLimitKb } from "../address_space.ts";
 import {
   fileBody,
   impliedType,
@@ -48,7 +50,18 @@ function loadLibc(): Libc {
     }]),
   );
   // deno-lint-ignore no-explicit-any
-  const s = dlopen(LIBC_PATH, spec).symbols as any;
+  let s: any;
+  try {
+    s = dlopen(LIBC_PATH, spec).symbols;
+  } catch (error) {
+    if (!/requires the JIT/.test((error as Error).message)) throw error;
+    // Bun turns its JIT off when it cannot reserve address space (a low `ulimit -v`).
+    const limit = addressSpaceLimitKb();
+    throw new ConfigError(
+      `Cannot load libc: bun:ffi needs Bun's JIT, which is off because the address-space limit ` +
+        `(ulimit -v) is too low${limit ? ` (${limit} kB)` : ""}: raise or remove it`,
+    );
+  }
   return libcOver(s, {
     errno: () => read.i32(s.__errno_location(), 0),
     strerror: (e) => new CString(s.strerror(e)).toString(),

@@ -1,8 +1,9 @@
 // --check-config's app check, run in a worker process: the app is imported as a worker imports it
 // (on the workers' runtime, under the user's deno.json or package.json), then the process exits:
-// 0 when it loads, 4 with the start's own message in `report` when it does. Nothing is served.
+// 0 when it loads, 4 with the start's own message written to the pipe at fd `report` when it does.
+// A pipe, not a file: the check must work where no temp folder is writable (a read-only /tmp).
+// Nothing is served.
 
-import { writeFileSync } from "node:fs";
 import process from "node:process";
 import { loadApp } from "../app/load_app.ts";
 import type { Config } from "../config/settings.ts";
@@ -14,7 +15,14 @@ export async function checkApp(config: Config, runtime: Runtime, report: string)
   try {
     await loadApp(config.app, process.cwd(), { runtime });
   } catch (error) {
-    writeFileSync(report, appLoadFailure(error));
+    // libc's write: Deno's node:fs knows no inherited fd.
+    const write = runtime.libc().write;
+    let bytes = new TextEncoder().encode(appLoadFailure(error));
+    while (bytes.length) {
+      const n = write(Number(report), bytes);
+      if (n <= 0) break;
+      bytes = bytes.subarray(n);
+    }
     process.exit(ExitCode.APP_LOAD_ERROR);
   }
   process.exit(ExitCode.OK);

@@ -3,7 +3,7 @@
 // disk. Each time the master writes the files again, falls back or says one line.
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -13,7 +13,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { childPids } from "../_procs.ts";
 import {
   asNobody,
@@ -175,6 +175,63 @@ test("[binary-deno] a full disk while the bundle is written: one line, exit 1, n
     dir.remove();
   }
 });
+
+// A container whose filesystem is read-only: the one line says both ways out.
+test("[binary-deno] a read-only cache and TMPDIR: one line naming XDG_CACHE_HOME and the build-time extraction", async () => {
+  const dir = tempDir();
+  const mount = join(dir.path, "ro");
+  mkdirSync(mount);
+  execFileSync("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", mount]);
+  try {
+    const target = DENO_TARGETS.find((t) => t.name === "binary-deno")!;
+    const result = await run(target, ["-b", "127.0.0.1:0", PID_APP], {
+      env: { XDG_CACHE_HOME: join(mount, "cache"), TMPDIR: mount },
+    });
+    assertOneLineError(
+      result,
+      1,
+      /^Error: Cannot write the Deno worker bundle to .+EROFS.*: set XDG_CACHE_HOME to a writable folder, or extract the bundle at image build time \(appserve --check-config/,
+    );
+  } finally {
+    execFileSync("umount", [mount]);
+    dir.remove();
+  }
+});
+
+// The README's container recipe: --check-config writes the bundle when the image is built; the
+// image's cache folder, read-only and maybe copied elsewhere, is what the workers then run from.
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] a bundle extracted by --check-config, copied to a read-only folder: a start serves from it`, async () => {
+    const dir = tempDir();
+    const image = join(dir.path, "image-cache");
+    try {
+      const app = denoProject(join(dir.path, "project"));
+      const build = join(dir.path, "build-cache");
+      const checked = await run(target, ["--check-config", app], {
+        cwd: dirname(app),
+        env: { XDG_CACHE_HOME: build },
+      });
+      assert.equal(checked.code, 0, checked.stderr);
+      mkdirSync(image);
+      execFileSync("cp", ["-a", join(build, "appserve"), image]);
+      execFileSync("mount", ["--bind", image, image]);
+      execFileSync("mount", ["-o", "remount,bind,ro", image]);
+      const server = start(target, ["-b", "127.0.0.1:0", app], {
+        cwd: dirname(app),
+        env: { XDG_CACHE_HOME: image, TMPDIR: image },
+      });
+      try {
+        const answer = await get(await server.ready(1));
+        assert.match(answer.body, /^mapped pid \d+$/);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      spawnSync("umount", [image]);
+      dir.remove();
+    }
+  });
+}
 
 for (const target of DENO_TARGETS) {
   test(`[${target.name}] as root with -u nobody: a Deno cache nobody cannot write is said at start, and --env DENO_DIR=… answers it`, async () => {

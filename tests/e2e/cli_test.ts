@@ -209,11 +209,15 @@ e2e("--help SETTING and --help settings show docs/settings.md's text", async (ta
     unknown.stderr,
     'Error: No setting "sokcet_mode" (did you mean "socket_mode"?); `appserve --help settings` lists them all\n',
   );
+  // --preload is taken now: its help is its section.
+  for (const topic of ["preload_app", "--preload"]) {
+    const preload = await run(target, ["--help", topic]);
+    assert.equal(preload.code, 0, preload.stderr);
+    assert.match(preload.stdout, /^### `preload_app`\n[^]*memory is not shared/);
+  }
   // A gunicorn setting appserve refuses is answered as using it is, not as an unknown word.
   for (
     const [topic, answer] of [
-      ["preload_app", '"preload_app" is not supported yet (app preloading)\n'],
-      ["--preload", '"preload_app" is not supported yet (app preloading)\n'],
       ["reload_engine", /^"reload_engine" is a gunicorn setting appserve does not support: /],
       ["paster", /^"paster" is a gunicorn setting that does not apply to appserve: /],
     ] as const

@@ -8,6 +8,7 @@ import { createServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
 import {
   alive,
+  assertOneLineError,
   childPids,
   e2e,
   eventually,
@@ -19,6 +20,7 @@ import {
   ownFrames,
   run,
   start,
+  TARGETS,
   tempDir,
 } from "../_helpers.ts";
 
@@ -150,6 +152,142 @@ e2e(
     });
     assert.match(checked.stderr, new RegExp(`^Error: ${report}$`));
     assert.deepEqual(ownFrames(checked.stderr), []);
+  },
+);
+
+// A container's /tmp may be read-only: the check's worker reports on a pipe, not a temp file.
+e2e(
+  "--check-config and --print-config with TMPDIR unusable: checked, no temp folder needed",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'export default { fetch: () => new Response("x") };\n',
+      );
+      writeFileSync(join(dir.path, "dep.ts"), THROWING_DEP);
+      writeFileSync(join(dir.path, "bad.ts"), USES_DEP);
+      const env = { TMPDIR: join(dir.path, "no-such-folder") };
+      const ok = await run(t, ["--check-config", "app.ts"], { cwd: dir.path, env });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(ok.stdout, "configuration OK\n");
+      const printed = await run(t, ["--print-config", "app.ts"], { cwd: dir.path, env });
+      assert.equal(printed.code, 0, printed.stderr);
+      assert.ok(!hasStackTrace(printed.stderr), printed.stderr);
+      const bad = await run(t, ["--check-config", "bad.ts"], { cwd: dir.path, env });
+      assert.equal(bad.code, 1, bad.stderr);
+      assert.match(
+        bad.stderr,
+        /^Error: Cannot import bad\.ts: .*dep\.ts:3:\d+: Error: dependency exploded$/m,
+      );
+      assert.deepEqual(ownFrames(bad.stderr), []);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+// bun:ffi needs Bun's JIT, which Bun turns off when it cannot reserve address space.
+for (const target of TARGETS.filter((t) => t.name !== "deno")) {
+  for (const args of [["-b", "127.0.0.1:0"], ["--check-config"]]) {
+    Deno.test({
+      name: `[${target.name}] under ulimit -v 1000000 (${
+        args[0]
+      }): one line naming the limit, exit 1`,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: async () => {
+        const limited = {
+          ...target,
+          command: "bash",
+          prefix: ["-c", 'ulimit -v 1000000; exec "$0" "$@"', target.command, ...target.prefix],
+        };
+        const result = await run(limited, [...args, PID_APP]);
+        const line =
+          /^Error: Cannot load libc: bun:ffi needs Bun's JIT, which is off because the address-space limit \(ulimit -v\) is too low \(1000000 kB\)/;
+        if (args[0] !== "--check-config") return assertOneLineError(result, 1, line);
+        // The check goes on to the app's import: a Deno worker cannot start either (one more line).
+        assert.equal(result.code, 1, result.stderr);
+        assert.ok(!hasStackTrace(result.stderr), result.stderr);
+        assert.match(result.stderr, new RegExp(line.source, "m"));
+      },
+    });
+  }
+}
+
+// V8 aborts (Oilpan's CagedHeap reservation) in each Deno worker under a lower `ulimit -v`.
+for (const args of [["-b", "127.0.0.1:0"], ["--check-config"]]) {
+  Deno.test({
+    name: `[binary-deno] Deno workers under ulimit -v 4000000 (${args[0]}): the limit is named`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const target = TARGETS.find((t) => t.name === "binary-deno")!;
+      const limited = {
+        ...target,
+        command: "bash",
+        prefix: ["-c", 'ulimit -v 4000000; exec "$0" "$@"', target.command, ...target.prefix],
+      };
+      const result = await run(limited, [...args, PID_APP]);
+      const named = result.stderr.match(/address-space limit is set.{0,2}ulimit -v 4000000 kB/g);
+      assert.equal(named?.length, 1, result.stderr);
+      if (args[0] === "--check-config") {
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(
+          result.stderr,
+          /^Error: Cannot load app: the worker that imports it was sent SIG(TRAP|ABRT) \(an address-space limit is set/m,
+        );
+      } else {
+        assert.equal(result.code, 3, result.stderr);
+        assert.match(result.stderr, /was sent SIG(TRAP|ABRT)! An address-space limit is set/);
+        assert.match(result.stderr, /\[ERROR\] Reason: Worker failed to boot\./);
+      }
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    },
+  });
+}
+
+// --preload: the app is imported once before any worker starts (no fork: nothing is shared).
+e2e(
+  "--preload with an app that cannot be imported: the error, exit 1, no worker booted",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "app.ts"), USES_DEP);
+      writeFileSync(join(dir.path, "dep.ts"), THROWING_DEP);
+      const result = await run(t, ["--preload", "-w", "2", "-b", "127.0.0.1:0", "app.ts"], {
+        cwd: dir.path,
+      });
+      // gunicorn's --preload: the import's exception leaves the master, exit 1.
+      assert.equal(result.code, 1, result.stderr);
+      const dep = join(dir.path, "dep.ts");
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^Error: Cannot import app\\.ts: ${dep}:3:\\d+: Error: dependency exploded$`,
+          "m",
+        ),
+      );
+      assert.doesNotMatch(result.stderr, /Booting worker/);
+      assert.deepEqual(ownFrames(result.stderr), []);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "--preload with a good app: one INFO line says what it does, and the workers serve",
+  async (t) => {
+    const server = start(t, ["--preload", "-w", "2", "-b", "127.0.0.1:0", PID_APP]);
+    try {
+      const answer = await get(await server.ready(2));
+      assert.match(answer.body, /pid \d+/);
+      const said = server.stderr.match(/\[INFO\] --preload: .*memory is not shared/g);
+      assert.equal(said?.length, 1, server.stderr);
+    } finally {
+      await server.stop();
+    }
   },
 );
 
