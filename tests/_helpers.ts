@@ -102,6 +102,8 @@ export interface StartOptions {
   cwd?: string;
   /** Added to this process's environment. */
   env?: Record<string, string>;
+  /** Start it as the leader of a new process group (for a terminal's Ctrl-C: a group's INT). */
+  detached?: boolean;
 }
 
 /** Starts appserve with `args` for a target. */

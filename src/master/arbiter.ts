@@ -319,6 +319,9 @@ export class Arbiter {
           `${bound.join(", ")}; restart appserve to listen at the new addresses`,
       );
     }
+    // A generation still booting is superseded (the serving one stays): its workers stop, and
+    // the newest starts as they leave (#manageWorkers), so HUPs never pile up processes.
+    if (this.#generations.reloading) this.#stopGeneration(this.#generations.current);
     // The new hooks from here on, on_reload first, as gunicorn's reload; a rollback restores them.
     this.#generations.begin(this.#ctx, { config: next, launch, hooks });
     // A changed proc_name renames the master too, as gunicorn's reload() does.
@@ -441,14 +444,19 @@ export class Arbiter {
   // serve finish what they took (those still booting exit at once).
   #rollback(reason: HaltServer): void {
     this.#ctx.log.error(`Reload failed, keeping the running workers: ${reason.message}`);
-    for (const worker of this.#workers) {
-      if (worker.generation === this.#generations.current) worker.stop(true);
-    }
+    this.#stopGeneration(this.#generations.current);
     this.#generations.rollback(this.#ctx);
     this.#setTitle();
     this.#numWorkers = this.#ctx.config.workers;
     this.#startUp.forgetFailures();
     this.#ctx.notify?.send("READY=1");
+  }
+
+  // Those of a generation that already serve finish what they took; those still booting exit.
+  #stopGeneration(generation: number): void {
+    for (const worker of this.#workers) {
+      if (worker.generation === generation) worker.stop(true);
+    }
   }
 
   // A limit below a freshly booted worker's memory would retire every worker as it boots.
@@ -468,7 +476,8 @@ export class Arbiter {
     const current = this.#workers.all().filter((w) =>
       !w.retiring && w.generation === this.#generations.current
     );
-    for (let i = current.length; i < this.#numWorkers; i++) {
+    const room = this.#generations.room(this.#workers.all(), this.#numWorkers);
+    for (let i = current.length; i < this.#numWorkers && i - current.length < room; i++) {
       if (!await this.#spawn()) break;
       // A signal or a control request waits for one spawn, not for all of them (`ctl scale 500`
       // on a small box): the next pass spawns the rest, unless it said otherwise. Not at start,

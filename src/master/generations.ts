@@ -1,6 +1,8 @@
 // HUP's generations of workers: a reload starts a new generation under the new configuration;
 // the old one is kept until the new one has booted, and serves on (its configuration restored)
-// when the new one cannot boot. The arbiter stops the workers; this file keeps the books.
+// when the new one cannot boot. A HUP while a new generation boots supersedes it: the serving one
+// stays, the booting one is stopped, and the newest starts in its place as its workers leave.
+// The arbiter stops the workers; this file keeps the books.
 
 import type { Config } from "../config/settings.ts";
 import type { HookRunner } from "../hooks.ts";
@@ -39,6 +41,21 @@ export class Generations {
     running.launch = next.launch;
     running.hooks = next.hooks;
     this.#current = ++this.#last;
+  }
+
+  /**
+   * How many more workers of the current generation may start now, `wanted` in all. During a
+   * reload the serving generation's workers are not counted; every other one is, but for the
+   * current generation's recycling ones (the overlap recycling always has): HUPs sent faster than
+   * workers boot keep the processes to the serving generation and one booting generation.
+   */
+  room(workers: { generation: number; retiring: boolean }[], wanted: number): number {
+    if (!this.#previous) return Infinity;
+    const serving = this.#previous.generation;
+    const taken = workers.filter((w) =>
+      w.generation !== serving && !(w.generation === this.#current && w.retiring)
+    );
+    return Math.max(0, wanted - taken.length);
   }
 
   /** The new generation serves: the old one may go. */

@@ -3,6 +3,7 @@
 // master before anything is bound, so a missing or old Deno is one line and nothing started.
 
 import { execFileSync } from "node:child_process";
+import { statSync } from "node:fs";
 import process from "node:process";
 import type { Config } from "../config/settings.ts";
 import { ConfigError } from "../errors.ts";
@@ -131,7 +132,28 @@ export function checkDenoVersion(path: string, runtime: Runtime): string {
   return version;
 }
 
+/**
+ * Versions already asked, by path and the file's identity: a HUP (a reloader may send them in
+ * bursts) asks again only when that Deno was replaced, not a process each time.
+ */
+const asked = new Map<string, string>();
+
 function askVersion(path: string): string {
+  let key: string | undefined;
+  try {
+    const { dev, ino, size, mtimeMs } = statSync(path);
+    key = `${path}\0${dev}:${ino}:${size}:${mtimeMs}`;
+  } catch {
+    // Said by running it, below.
+  }
+  const known = key === undefined ? undefined : asked.get(key);
+  if (known !== undefined) return known;
+  const version = runVersion(path);
+  if (key !== undefined) asked.set(key, version);
+  return version;
+}
+
+function runVersion(path: string): string {
   let out: string;
   try {
     out = execFileSync(path, ["--version"], {

@@ -91,6 +91,9 @@ export class Worker {
   #requests = 0;
   #retiring = false;
   #draining = false;
+  /** A quick stop (INT, QUIT, ABRT) has begun. */
+  #quitting = false;
+  #exiting: Promise<never> | undefined;
   #websockets: WebSocketHub | undefined;
 
   constructor(boot: WorkerBoot, { runtime, appserve }: WorkerOptions) {
@@ -254,7 +257,11 @@ export class Worker {
     this.#class?.reopen?.();
   }
 
+  // A terminal's Ctrl-C reaches a worker twice (the group's INT, then its master's QUIT): the
+  // first quick stop runs its hook; the next ones find the exit under way.
   async #quit(hook: "worker_int" | "worker_abort", code: number): Promise<void> {
+    if (this.#quitting || this.#exiting) return;
+    this.#quitting = true;
     await this.#hooks?.run(hook, this.#info());
     this.exit(code);
   }
@@ -342,15 +349,26 @@ export class Worker {
     await this.exit(ExitCode.OK);
   }
 
-  async exit(code: number): Promise<never> {
-    this.#log.info(`Worker exiting (pid: ${process.pid})`);
-    // A quick stop (or a crash) drops the sessions still open, each ended as a vanished
-    // client's (1006) with its access line, rather than lost with the process.
-    if ((this.#websockets?.dropAll() ?? 0) > 0) await this.#websockets!.settled(SESSION_ENDS_MS);
-    await this.#class?.stop();
-    await this.#hooks?.run("worker_exit", this.#server(), this.#info());
-    await this.#log.close();
-    process.exit(code);
+  /** Ends the worker, once: a later call (a drain ending, a second signal) gets the same exit. */
+  exit(code: number): Promise<never> {
+    return this.#exiting ??= this.#exit(code);
+  }
+
+  async #exit(code: number): Promise<never> {
+    try {
+      this.#log.info(`Worker exiting (pid: ${process.pid})`);
+      // A quick stop (or a crash) drops the sessions still open, each ended as a vanished
+      // client's (1006) with its access line, rather than lost with the process.
+      if ((this.#websockets?.dropAll() ?? 0) > 0) {
+        await this.#websockets!.settled(SESSION_ENDS_MS);
+      }
+      await this.#class?.stop();
+      await this.#hooks?.run("worker_exit", this.#server(), this.#info());
+      await this.#log.close();
+    } finally {
+      // Whatever failed on the way: this exit is the only one, so it must end the process.
+      process.exit(code);
+    }
   }
 
   // Counted when a request starts.

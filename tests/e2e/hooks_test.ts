@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   e2e,
+  eventually,
   FIXTURES,
   freePort,
   get,
@@ -75,6 +76,39 @@ e2e(
     }
   },
 );
+
+// A terminal's Ctrl-C (or `docker run -it`'s) is an INT to the whole process group: each worker
+// gets it from the terminal and then the master's QUIT. Its stop runs once, as gunicorn's.
+e2e("a process group's INT runs worker_int and worker_exit once in each worker", async (target) => {
+  const dir = tempDir();
+  const log = join(dir.path, "hooks.log");
+  try {
+    const args = ["-w", "2", "--hooks", HOOKS, "-b", "127.0.0.1:0", PID_APP];
+    const server = start(target, args, { env: { HOOKS_LOG: log }, detached: true });
+    const url = await server.url();
+    assert.equal((await getWhenReady(url)).status, 200);
+    await eventually(
+      () => recorded(log).filter((e) => e.name === "post_worker_init").length === 2,
+      "both workers booted",
+    );
+    process.kill(-server.pid, "SIGINT");
+    const result = await server.exited;
+    assert.equal(result.code, 0, result.stderr);
+    const events = recorded(log);
+    const workers = events.filter((e) => e.name === "post_fork").map((e) => e.pid);
+    assert.equal(workers.length, 2, result.stderr);
+    for (const pid of workers) {
+      for (const name of ["worker_int", "worker_exit"]) {
+        const times = events.filter((e) => e.name === name && e.pid === pid).length;
+        assert.equal(times, 1, `${name} ran ${times} times in ${pid}:\n${result.stderr}`);
+      }
+      const exiting = result.stderr.split(`Worker exiting (pid: ${pid})`).length - 1;
+      assert.equal(exiting, 1, result.stderr);
+    }
+  } finally {
+    dir.remove();
+  }
+});
 
 e2e("a throwing hook is logged with its name and the server keeps serving", async (target) => {
   const dir = tempDir();
