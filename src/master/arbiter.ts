@@ -105,6 +105,7 @@ export class Arbiter {
         this.#ctx.appFile,
         this.#ctx.config.reload_extra_files,
         (file) => this.#events.push({ kind: "changed", file }),
+        (message) => log.warning(message),
       )
       : () => {};
     if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");

@@ -2,8 +2,8 @@
 // files, debounced, so the arbiter can start fresh workers. The master never
 // imports the app, so it watches files rather than the module graph.
 
-import { type FSWatcher, watch } from "node:fs";
-import { extname, join } from "node:path";
+import { type Dirent, existsSync, type FSWatcher, lstatSync, readdirSync, watch } from "node:fs";
+import { dirname, extname, join, resolve } from "node:path";
 import { projectRoot } from "./deno_project.ts";
 
 const SOURCE_EXTENSIONS = new Set([
@@ -17,32 +17,101 @@ const SOURCE_EXTENSIONS = new Set([
   ".json",
   ".toml",
 ]);
-const IGNORED = /(^|\/)(node_modules|\.git|dist)(\/|$)/;
+// Folders whose files are not the app's own: not watched at all (node_modules alone may hold
+// tens of thousands of folders, one inotify watch each, against a per-user limit).
+const IGNORED = new Set(["node_modules", ".git", "dist"]);
 const DEBOUNCE_MS = 250;
 
-/** Starts watching; returns a function that stops it. */
+/**
+ * Starts watching; returns a function that stops it. Each folder of the project is watched on its
+ * own (a recursive watch would watch the ignored folders too), a folder made later as it comes.
+ * `onError` hears once of a folder that cannot be watched (the inotify limit reached): the
+ * folders watched until then still are.
+ */
 export function watchForReload(
   appFile: string,
   extraFiles: readonly string[],
   onChange: (file: string) => void,
+  onError: (message: string) => void = () => {},
 ): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  let failed = false;
   const changed = (file: string) => {
     clearTimeout(timer);
     timer = setTimeout(() => onChange(file), DEBOUNCE_MS);
   };
-  const folder = projectRoot(appFile);
-  const watchers: FSWatcher[] = [
-    watch(folder, { recursive: true }, (_event, name) => {
-      const file = name ? String(name) : "";
-      if (file && !IGNORED.test(file) && SOURCE_EXTENSIONS.has(extname(file))) {
-        changed(join(folder, file));
-      }
-    }),
-    ...extraFiles.map((file) => watch(file, () => changed(file))),
-  ];
+  const folders = new Map<string, FSWatcher>();
+  /** The source files known to be there, so that a removal is told from another folder's file. */
+  const files = new Set<string>();
+  const forget = (dir: string) => {
+    folders.get(dir)?.close();
+    folders.delete(dir);
+  };
+  const fail = (dir: string, error: unknown) => {
+    if (failed || stopped) return;
+    failed = true;
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code ?? String((error as Error).message ?? error).split("\n")[0];
+    const hint = code === "ENOSPC" ? " (the inotify watch limit: fs.inotify.max_user_watches)" : "";
+    onError(`--reload cannot watch ${dir}: ${why}${hint}; a change there reloads nothing`);
+  };
+  const watchFolder = (dir: string) => {
+    if (stopped || folders.has(dir)) return;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, (_event, name) => {
+        const file = name ? String(name) : "";
+        if (!file || IGNORED.has(file)) return;
+        const path = join(dir, file);
+        if (SOURCE_EXTENSIONS.has(extname(file))) {
+          // A file of this folder, or one gone that was: Deno's watchers also hear of what
+          // changes in a folder another watcher watches, by its name alone.
+          if (existsSync(path)) files.add(path);
+          else if (!files.delete(path)) return;
+          changed(path);
+        }
+        // A folder made, moved in or removed since the start.
+        let folder = false;
+        try {
+          folder = lstatSync(path).isDirectory();
+        } catch {
+          // Gone.
+        }
+        if (!folder) forget(path);
+        else if (!folders.has(path)) walk(path);
+      });
+    } catch (error) {
+      if (existsSync(dir)) fail(dir, error);
+      return;
+    }
+    watcher.on("error", (error) => {
+      forget(dir);
+      if (existsSync(dir)) fail(dir, error);
+    });
+    folders.set(dir, watcher);
+  };
+  const walk = (dir: string) => {
+    watchFolder(dir);
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return; // Gone meanwhile, or not ours to read.
+    }
+    for (const entry of entries) {
+      if (entry.isDirectory() && !IGNORED.has(entry.name)) walk(join(dir, entry.name));
+      else if (SOURCE_EXTENSIONS.has(extname(entry.name))) files.add(join(dir, entry.name));
+    }
+  };
+  // The app's own folder first: under a limit reached, its files still reload.
+  walk(dirname(resolve(appFile)));
+  walk(projectRoot(appFile));
+  const extra = extraFiles.map((file) => watch(file, () => changed(file)));
   return () => {
+    stopped = true;
     clearTimeout(timer);
-    watchers.forEach((w) => w.close());
+    extra.forEach((w) => w.close());
+    for (const dir of [...folders.keys()]) forget(dir);
   };
 }

@@ -11,7 +11,17 @@ import { appLoadFailure } from "../errors.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { Runtime } from "../runtime/types.ts";
 
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+
 export async function checkApp(config: Config, runtime: Runtime, report: string): Promise<never> {
+  // Not for the processes the app starts: one that outlives the import (a sidecar) would hold the
+  // pipe open, and the master waits for its end (a Deno master's 'close' does) as long as it runs.
+  try {
+    runtime.libc().fcntl(Number(report), F_SETFD, FD_CLOEXEC);
+  } catch {
+    // No libc (Bun's FFI under a low `ulimit -v`): the import's failure says so, if it fails.
+  }
   try {
     await loadApp(config.app, process.cwd(), { runtime });
   } catch (error) {

@@ -33,6 +33,47 @@ e2e("--check-config imports the app and says configuration OK", async (target) =
   assert.equal(result.stdout, "configuration OK\n");
 });
 
+e2e(
+  "--check-config does not wait for a process the app starts in the background",
+  async (target) => {
+    const dir = tempDir();
+    let pid = 0;
+    try {
+      // A sidecar started at import, that outlives the import (a real one runs for good).
+      writeFileSync(
+        join(dir.path, "sidecar_app.ts"),
+        'import { spawn } from "node:child_process";\n' +
+          'import { writeFileSync } from "node:fs";\n' +
+          'const child = spawn("sleep", ["20"], { stdio: "ignore", detached: true });\n' +
+          "child.unref();\n" +
+          'writeFileSync("sidecar.pid", String(child.pid));\n' +
+          'export default { fetch: () => new Response("ok") };\n',
+      );
+      const result = await run(target, ["--check-config", "sidecar_app"], { cwd: dir.path });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "configuration OK\n");
+      pid = Number(readFileSync(join(dir.path, "sidecar.pid"), "utf8"));
+      // The check ended while the sidecar still runs: it did not wait for its end.
+      // (Its state: an ended one may stay a zombie, its pid still there.)
+      const state = () => readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]?.[0];
+      assert.equal(
+        existsSync(`/proc/${pid}`) && state(),
+        "S",
+        "the check waited for the sidecar's end",
+      );
+    } finally {
+      if (pid > 0) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Gone already.
+        }
+      }
+      dir.remove();
+    }
+  },
+);
+
 e2e("--check-config reports a broken app with its file, line and stack, exit 1", async (t) => {
   const result = await run(t, ["--check-config", "import_error"], { cwd: APPS });
   assert.equal(result.code, 1);
