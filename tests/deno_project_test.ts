@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { pathToFileURL } from "node:url";
 import {
   denoImportMap,
@@ -140,5 +141,18 @@ Deno.test("projectRoot(): the workspace root, the project's root, or the module'
     assert.equal(at("bare/main.ts"), join(root, "bare"));
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+Deno.test("projectRoot(): a package.json in the home folder is no project: the module's folder", () => {
+  const home = tree({ "package.json": "{}", "apps/site/main.ts": "" });
+  const saved = process.env.HOME;
+  process.env.HOME = home;
+  try {
+    assert.equal(projectRoot(join(home, "apps", "site", "main.ts")), join(home, "apps", "site"));
+  } finally {
+    if (saved === undefined) delete process.env.HOME;
+    else process.env.HOME = saved;
+    rmSync(home, { recursive: true, force: true });
   }
 });

@@ -18,13 +18,13 @@ function inotifyWatches(): number {
   return watches;
 }
 
-Deno.test("watchForReload(): node_modules, .git and dist under the project root are not watched", async () => {
+Deno.test("watchForReload(): node_modules, dist and hidden folders (.git, .cache) under the project root are not watched", async () => {
   const root = mkdtempSync(join(tmpdir(), "appserve-reloader-"));
   try {
     writeFileSync(join(root, "package.json"), "{}\n");
     mkdirSync(join(root, "src"));
     writeFileSync(join(root, "src", "app.ts"), "export default {};\n");
-    for (const skipped of ["node_modules", ".git", "dist"]) {
+    for (const skipped of ["node_modules", ".git", "dist", ".cache"]) {
       for (let i = 0; i < 40; i++) {
         mkdirSync(join(root, skipped, `p${i}`, "lib"), { recursive: true });
       }

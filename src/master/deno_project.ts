@@ -4,6 +4,7 @@
 // them (made absolute), plus "appserve" mapped to the shim unless the project maps it itself.
 
 import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.ts";
@@ -156,6 +157,13 @@ function workspaceRoot(config: string): string | undefined {
  * the app imported; a master that never imports the app watches the project instead.
  */
 export function projectRoot(appFile: string): string {
+  const root = rootOf(appFile);
+  // A stray package.json in the home folder (or at /) is no project of the app's: watching
+  // everything under it would watch the user's whole home.
+  return root === homedir() || dirname(root) === root ? dirname(resolve(appFile)) : root;
+}
+
+function rootOf(appFile: string): string {
   const project = findDenoProject(appFile);
   try {
     if (project.config) return dirname(workspaceRoot(project.config) ?? project.config);

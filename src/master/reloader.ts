@@ -18,8 +18,11 @@ const SOURCE_EXTENSIONS = new Set([
   ".toml",
 ]);
 // Folders whose files are not the app's own: not watched at all (node_modules alone may hold
-// tens of thousands of folders, one inotify watch each, against a per-user limit).
-const IGNORED = new Set(["node_modules", ".git", "dist"]);
+// tens of thousands of folders, one inotify watch each, against a per-user limit). Hidden ones
+// too: .git, and caches such as a Deno cache kept in the project, whose compiled copy of an
+// edited module would reload the workers a second time.
+const IGNORED = new Set(["node_modules", "dist"]);
+const ignored = (name: string) => IGNORED.has(name) || name.startsWith(".");
 const DEBOUNCE_MS = 250;
 
 /**
@@ -62,7 +65,7 @@ export function watchForReload(
     try {
       watcher = watch(dir, (_event, name) => {
         const file = name ? String(name) : "";
-        if (!file || IGNORED.has(file)) return;
+        if (!file || ignored(file)) return;
         const path = join(dir, file);
         if (SOURCE_EXTENSIONS.has(extname(file))) {
           // A file of this folder, or one gone that was: Deno's watchers also hear of what
@@ -100,7 +103,7 @@ export function watchForReload(
       return; // Gone meanwhile, or not ours to read.
     }
     for (const entry of entries) {
-      if (entry.isDirectory() && !IGNORED.has(entry.name)) walk(join(dir, entry.name));
+      if (entry.isDirectory() && !ignored(entry.name)) walk(join(dir, entry.name));
       else if (SOURCE_EXTENSIONS.has(extname(entry.name))) files.add(join(dir, entry.name));
     }
   };
