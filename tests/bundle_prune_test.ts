@@ -92,16 +92,19 @@ Deno.test("masters pruning one cache at once remove each folder once, with no wa
   }
 });
 
-Deno.test("pruneBundles() leaves a cache folder another user owns, or anyone may write", () => {
+Deno.test("pruneBundles() leaves a cache folder another user owns, or others may write", () => {
   const dir = tempDir();
   try {
     const foreign = join(dir.path, "foreign");
     const open = join(dir.path, "open");
-    for (const base of [foreign, open]) oldFolder(join(base, `0.0.1-${"a".repeat(16)}`));
+    const group = join(dir.path, "group");
+    const bases = [foreign, open, group];
+    for (const base of bases) oldFolder(join(base, `0.0.1-${"a".repeat(16)}`));
     chownSync(foreign, 65534, 65534);
     chmodSync(open, 0o777);
-    assert.deepEqual(pruneBundles([foreign, open]), {});
-    for (const base of [foreign, open]) assert.equal(readdirSync(base).length, 1);
+    chmodSync(group, 0o775);
+    assert.deepEqual(pruneBundles(bases), {});
+    for (const base of bases) assert.equal(readdirSync(base).length, 1);
   } finally {
     dir.remove();
   }

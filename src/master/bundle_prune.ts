@@ -111,9 +111,10 @@ export function pruneBundles(
   for (const base of bases) {
     let names: string[];
     try {
-      // A folder others may write could swap an entry for a symlink as it is removed.
+      // A folder others may write (its group too) could swap an entry for a symlink as it is
+      // removed.
       const st = statSync(base);
-      if (st.uid !== uid || (st.mode & 0o002) !== 0) continue;
+      if (st.uid !== uid || (st.mode & 0o022) !== 0) continue;
       names = readdirSync(base).sort();
     } catch {
       continue; // No cache there (yet): nothing to prune.
