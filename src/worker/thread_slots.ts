@@ -238,12 +238,17 @@ export class SlotWriter implements ExchangeWatch {
    * unwait(), or -1 when none is free (then it is not watched).
    */
   waiting(fd: number): number {
+    return this.#show(fd, WAITING);
+  }
+
+  // `fd` shown in the first free entry, in `state`: the entry, or -1 when none is free.
+  #show(fd: number, state: number): number {
     const a = this.#a;
     for (let i = 0; i < ENTRIES; i++) {
       const at = HEADER + i * FIELDS;
       if (a[at] !== FREE) continue;
       a[at + 1] = fd;
-      Atomics.store(a, at, WAITING);
+      Atomics.store(a, at, state);
       return at;
     }
     return -1;
@@ -266,16 +271,7 @@ export class SlotWriter implements ExchangeWatch {
    */
   parked(socket: Socket): number {
     const fd = this.#shownFd(socket);
-    if (fd < 0) return -1;
-    const a = this.#a;
-    for (let i = 0; i < ENTRIES; i++) {
-      const at = HEADER + i * FIELDS;
-      if (a[at] !== FREE) continue;
-      a[at + 1] = fd;
-      Atomics.store(a, at, PARKED);
-      return at;
-    }
-    return -1;
+    return fd < 0 ? -1 : this.#show(fd, PARKED);
   }
 
   /**
