@@ -46,6 +46,20 @@ Deno.test("pruneBundles() removes the leftover of a master no longer running, no
   }
 });
 
+Deno.test("pruneBundles() keeps the folder this start runs from, however old", () => {
+  const dir = tempDir();
+  try {
+    const [current, other] = ["a", "b"].map((c) => join(dir.path, `0.0.1-${c.repeat(16)}`));
+    oldFolder(current);
+    oldFolder(other);
+    const report = pruneBundles([dir.path], { keep: current });
+    assert.ok(report.info?.endsWith(`days, 10 bytes: ${other} (10 bytes)`), String(report.info));
+    assert.ok(existsSync(current) && !existsSync(other));
+  } finally {
+    dir.remove();
+  }
+});
+
 Deno.test("markBundleUsed() makes an old folder recent, so it is kept", () => {
   const dir = tempDir();
   try {

@@ -201,7 +201,8 @@ async function serve(ctx: ServeContext): Promise<number> {
     }
     // Each start, as the user the workers run as: old versions' bundle folders in the cache.
     if (launch.runtime.name === "deno") {
-      const pruned = pruneBundles(cacheCandidates({ env }).map((candidate) => candidate.dir));
+      const bases = cacheCandidates({ env }).map((candidate) => candidate.dir);
+      const pruned = pruneBundles(bases, { keep: launch.bundleDir });
       if (pruned.info) launch.info.push(pruned.info);
       if (pruned.warning) launch.warnings.push(pruned.warning);
     }

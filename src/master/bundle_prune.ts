@@ -6,7 +6,8 @@
 // `deno run … <folder>/process_entry.js`). The age covers what /proc cannot show (a master between
 // its install and its first worker, processes of another PID namespace sharing the cache); /proc
 // covers a master that has run for longer than that from a folder it has not touched since.
-// Without /proc nothing is removed. A folder is renamed to a `.…prune` name first (a master
+// Without /proc nothing is removed, nor the folder this start runs from (on a read-only cache its
+// mtime stays as old as the image). A folder is renamed to a `.…prune` name first (a master
 // racing us gets ENOENT and leaves it), then removed entry by entry without following symlinks.
 
 import { randomBytes } from "node:crypto";
@@ -100,7 +101,7 @@ function removeTree(path: string): number {
  */
 export function pruneBundles(
   bases: string[],
-  options: { now?: number; uid?: number } = {},
+  options: { now?: number; uid?: number; keep?: string } = {},
 ): PruneReport {
   const now = options.now ?? Date.now();
   const uid = options.uid ?? process.getuid?.() ?? 0;
@@ -121,6 +122,7 @@ export function pruneBundles(
     }
     for (const name of names) {
       const path = join(base, name);
+      if (path === options.keep) continue;
       const leftover = PRUNING_NAME.exec(name);
       let trash = path;
       try {
@@ -147,8 +149,9 @@ export function pruneBundles(
         total += bytes;
         removed.push(`${path} (${bytes} bytes)`);
       } catch (error) {
-        // ENOENT: another master took it first.
-        if (code(error) === "ENOENT") continue;
+        // ENOENT: another master took it first. EROFS: a cache extracted into a read-only image,
+        // which nothing adds to either.
+        if (code(error) === "ENOENT" || code(error) === "EROFS") continue;
         const why = code(error) ?? (error as Error).message.split("\n")[0];
         failed.push(`${trash === path ? path : `${path} (renamed ${trash})`}: ${why}`);
       }

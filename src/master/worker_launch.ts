@@ -96,6 +96,8 @@ export interface WorkerLaunch {
    * to say then. Throws an AppserveError, one line, when it cannot.
    */
   restore?(): Promise<string[]>;
+  /** Deno workers: the cache folder their bundle is in. */
+  bundleDir?: string;
 }
 
 /** Stands for the shim's URL in the import map until its folder is known. */
@@ -163,6 +165,7 @@ export async function launchWorkers(
     ],
   });
   launch.command = command(installed);
+  launch.bundleDir = installed.dir;
   launch.restore = async () => {
     // A few stats: nothing next to a spawn (docs/architecture.md).
     const gone = installed.paths.filter((path) => !existsSync(path));
@@ -177,6 +180,7 @@ export async function launchWorkers(
       );
     }
     launch.command = command(installed);
+    launch.bundleDir = installed.dir;
     const moved = installed.dir === dirname(gone[0]) ? "" : ` to ${installed.dir}`;
     return [
       `${gone.length} of the ${installed.paths.length} files of the Deno worker bundle in ` +

@@ -1,9 +1,10 @@
 // The Deno worker bundle folders old versions left in the cache: a start removes those of
 // appserve's naming unused for 30 days and no process runs from, and leaves everything else; a
-// cache it cannot remove from is one WARNING, never a failed start.
+// cache it cannot remove from is one WARNING, never a failed start; a read-only one (an image's)
+// is left without a word.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -17,7 +18,16 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { asNobody, DENO, FIXTURES, get, start, TARGETS, tempDir } from "../_helpers.ts";
+import {
+  asNobody,
+  DENO,
+  FIXTURES,
+  get,
+  start,
+  type Target,
+  TARGETS,
+  tempDir,
+} from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const DENO_TARGETS = TARGETS.filter((t) => t.workers === "deno");
@@ -39,6 +49,16 @@ function folder(base: string, name: string, bytes: number[], when: Date): string
   utimesSync(join(dir, "sub"), when, when);
   utimesSync(dir, when, when);
   return dir;
+}
+
+/** `target` started in a mount namespace of its own where `dir` is mounted read-only (as root). */
+function readOnly(target: Target, dir: string): Target {
+  const script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"';
+  return {
+    ...target,
+    command: "unshare",
+    prefix: ["--mount", "sh", "-c", script, dir, target.command, ...target.prefix],
+  };
 }
 
 for (const target of DENO_TARGETS) {
@@ -139,6 +159,40 @@ for (const target of DENO_TARGETS) {
         assert.equal((await server.stop()).code, 0, server.stderr);
       }
       for (const path of old) assert.ok(existsSync(join(path, "f0.js")), path);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test(`[${target.name}] a read-only cache extracted long ago: served from, and nothing said of removing it`, async () => {
+    // Root in this sandbox may make mount namespaces; where it may not, say so rather than pass.
+    const probe = spawnSync("unshare", ["--mount", "true"]);
+    assert.equal(probe.status, 0, `unshare cannot make a mount namespace here: ${probe.stderr}`);
+    const dir = tempDir();
+    try {
+      const cache = join(dir.path, "cache");
+      const env = { XDG_CACHE_HOME: cache, DENO_DIR: join(dir.path, "deno") };
+      // Extracted at the image's build (README, "In a container"), 40 days before this start.
+      const build = start(target, ["--runtime", "deno", "--check-config", PID_APP], { env });
+      assert.equal((await build.exited).code, 0, build.stderr);
+      const base = join(cache, "appserve");
+      const [current] = readdirSync(base);
+      utimesSync(join(base, current), OLD, OLD);
+      const old = folder(base, `0.0.1-${"a".repeat(16)}`, [10], OLD);
+      const server = start(readOnly(target, cache), [
+        "--runtime",
+        "deno",
+        "-b",
+        "127.0.0.1:0",
+        PID_APP,
+      ], { env });
+      try {
+        assert.match((await get(await server.ready())).body, /^hello pid \d+\n$/);
+        assert.doesNotMatch(server.stderr, /Cannot remove|Removed \d+/);
+      } finally {
+        assert.equal((await server.stop()).code, 0, server.stderr);
+      }
+      for (const path of [join(base, current), old]) assert.ok(existsSync(path), path);
     } finally {
       dir.remove();
     }
