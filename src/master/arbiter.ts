@@ -35,6 +35,7 @@ import { fdLimit } from "../net/fd_usage.ts";
 import { limitTooLow, overLimit, residentBytes } from "./worker_memory.ts";
 import { OrphanReaper } from "./orphan_reaper.ts";
 import { startedHere } from "./spawn.ts";
+import { isAlive } from "./pidfile.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
@@ -544,8 +545,11 @@ export class Arbiter {
   // Stops every worker: polite signal, then SIGKILL after graceful_timeout (and STOP_MARGIN_MS).
   async #stop(graceful: boolean): Promise<void> {
     const { config, runtime, listeners, pidfile, systemd } = this.#ctx;
-    // Sockets handed to systemd or to a USR2 child stay; their files must not vanish.
-    const handedOver = systemd || this.#usr2.running;
+    // Sockets handed to systemd or to a USR2 child stay; their files must not vanish. Nor do
+    // those of the master that started this one, while it serves on them (a rollback, or this
+    // new master failing): only a promoted USR2 child takes them over.
+    const parentServes = this.#usr2.unpromoted && isAlive(this.#ctx.parentPid!);
+    const handedOver = systemd || this.#usr2.running || parentServes;
     // After a USR2 the service goes on in the new master: this one's stop is not the service's.
     // Nor is an unpromoted USR2 child's (a rollback's TERM): systemd would stop the service.
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");
