@@ -27,7 +27,7 @@ import { workerClassLabel } from "../worker/registry.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSet } from "./worker_set.ts";
 import type { ControlReply, ControlRequest } from "../ipc/control_protocol.ts";
-import { answerControl, answerWhileStopping, oneMore } from "./control_verbs.ts";
+import { answerControl, answerWhileStopping, oneLess, oneMore } from "./control_verbs.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
@@ -239,7 +239,7 @@ export class Arbiter {
         return await this.#setNumWorkers(more);
       }
       case "scaleDown":
-        return await this.#setNumWorkers(Math.max(1, this.#numWorkers - 1));
+        return await this.#setNumWorkers(oneLess(this.#numWorkers));
       case "reload":
         return await this.#reload(`Hang up: ${this.#name()}`);
       case "reopenLogs":
