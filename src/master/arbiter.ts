@@ -270,6 +270,11 @@ export class Arbiter {
     for (const worker of this.#workers) worker.reopenLogs();
   }
 
+  /** A signal that came while the master started, before run() installed its handlers. */
+  signal(signal: MasterSignal): void {
+    this.#events.push({ kind: "signal", signal });
+  }
+
   /** A request from the control socket (`appserve ctl`): answered from the loop. */
   control(request: ControlRequest, reply: (reply: ControlReply) => void): void {
     this.#events.push({ kind: "control", request, reply });

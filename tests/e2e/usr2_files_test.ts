@@ -1,6 +1,6 @@
 // The files a USR2 upgrade shares: the unix socket the old master bound, its pidfile and control
 // socket stay while it serves, whatever becomes of the new master before its promotion (a rollback
-// by TERM or QUIT, an app broken on disk); a promoted master removes them.
+// by TERM or QUIT, an app broken on disk, a stop while it starts); a promoted master removes them.
 
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -106,6 +106,32 @@ e2e(
       pids.push(next);
       await old.waitFor(new RegExp(`\\[${next}\\] \\[ERROR\\] Reason: App failed to load\\.`));
       await eventually(() => !alive(next), "the new master gone");
+      await oldServes(old, socket, pidfile);
+    } finally {
+      pids.forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a USR2 new master stopped while --preload imports the app keeps the old master's socket",
+  async (target) => {
+    const dir = tempDir();
+    const pids: number[] = [];
+    try {
+      const { socket, pidfile, old } = startOld(target, dir.path, ["--preload"]);
+      pids.push(old.pid);
+      await getWhenReady("http://x/", { socketPath: socket });
+      // The new master's import takes long: stopped before its loop runs.
+      writeFileSync(join(dir.path, "slow_ms"), "30000");
+      const next = await usr2(old, pidfile);
+      pids.push(next);
+      await eventually(() => childPids(next).length === 1, "the new master's import");
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master gone");
+      assert.ok(!existsSync(`${pidfile}.2`), "the new master's pidfile");
+      assert.ok(!existsSync(`${pidfile}.ctl.2`), "the new master's control socket");
       await oldServes(old, socket, pidfile);
     } finally {
       pids.forEach(killTree);
