@@ -66,13 +66,18 @@ interface ServeContext {
   /** The directory appserve was started in, before --chdir. */
   startCwd: string;
   appserve: AppserveExports;
-  /** The signals that come while the master starts (held from after -D's detaching). */
+  /** The signals that come while the master starts (held but in the command -D detaches). */
   held: StartSignals;
 }
 
 async function serve(ctx: ServeContext): Promise<number> {
   const { argv, resolved, runtime, report } = ctx;
   const { config } = resolved;
+  // A USR2 child of a daemon is already detached (gunicorn skips daemonizing then too).
+  const detaching = config.daemon && !process.env[DAEMON_ENV] && !process.env[REEXEC_FDS_ENV];
+  // The master's signals are held from here on (the command that detaches keeps the defaults).
+  const { held } = ctx;
+  if (!detaching) held.hold((signo) => runtime.libc().takeSignal(signo));
   checkTmpDir(config, resolved.origins.worker_tmp_dir);
   // No Deno, an old one or a broken deno.json: one line now, before anything is bound.
   const chooseOptions = (r: Resolved) => ({
@@ -88,8 +93,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   await loadTlsFiles(config, tlsControls);
   const identity = resolveIdentity(config);
   const socketGroup = socketGroupOf(resolved);
-  // A USR2 child of a daemon is already detached (gunicorn skips daemonizing then too).
-  if (config.daemon && !process.env[DAEMON_ENV] && !process.env[REEXEC_FDS_ENV]) {
+  if (detaching) {
     return await daemonize(argv, runtime, {
       keepStdio: config.enable_stdio_inheritance,
       cwd: ctx.startCwd,
@@ -98,8 +102,6 @@ async function serve(ctx: ServeContext): Promise<number> {
   // gunicorn's daemonize sets umask 0o022 for the files the daemon creates.
   if (process.env[DAEMON_ENV]) runtime.libc().umask(0o022);
   delete process.env[DAEMON_ENV];
-  const { held } = ctx;
-  held.hold((signo) => runtime.libc().takeSignal(signo));
   const env = { ...process.env };
   // Fails at start, in one line, when a log file cannot be written or the logger class loaded.
   const log = await createLogger(config, { role: "master", runtime, appserve: ctx.appserve });

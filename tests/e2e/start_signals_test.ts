@@ -71,13 +71,17 @@ e2e("HUP while --preload imports the app is handled once the master runs", async
   const socket = join(dir.path, "app.sock");
   const slow = join(dir.path, "slow_ms");
   writeFileSync(slow, "3000");
+  const pidfile = join(dir.path, "app.pid");
   const server = start(
     target,
-    ["--preload", "-w", "1", "-b", `unix:${socket}`, SLOW_BOOT_APP],
+    ["--preload", "-w", "1", "-b", `unix:${socket}`, "-p", pidfile, SLOW_BOOT_APP],
     { env: { SLOW_BOOT_FILE: slow } },
   );
   try {
-    await eventually(() => childPids(server.pid).length === 1, "the import");
+    await eventually(
+      () => existsSync(`${pidfile}.ctl`) && childPids(server.pid).length === 1,
+      "the control socket and the import",
+    );
     server.signal("SIGHUP");
     // The workers boot at once.
     rmSync(slow);
