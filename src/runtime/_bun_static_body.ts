@@ -9,7 +9,7 @@
 // Response.prototype misses them), `Response.length` is 2 (Hono's adapter has the same), and
 // Bun.file is not the native function.
 
-import { fstatSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { FileBody } from "./types.ts";
 
@@ -304,4 +304,45 @@ export function fileBody(response: Response): FileBody | null {
       return part;
     },
   };
+}
+
+// Bun.serve's own words for a directory it was asked to send (its `error` option gets them).
+const DIRECTORY = "Cannot stream a directory as a response body";
+
+// A failure found before the body is sent: the runtime's error, without the stack of appserve's
+// check (it is no place in the app's code; Bun.serve's error has no frames either).
+function frameless(error: Error): Error {
+  error.stack = `${error.name}: ${error.message}`;
+  return error;
+}
+
+/**
+ * Why the file (or part of one) `response`'s body is cannot be sent, as Bun.serve would fail on
+ * it when it comes to send it: the error its `error` option gets (the open's ENOENT or EACCES, a
+ * directory's EISDIR); null when it can be sent, or is no file by a path (Runtime.fileFailure).
+ */
+export function fileFailure(response: Response): Error | null {
+  const file = bodyFileOf(response);
+  if (file === null || response.bodyUsed) return null;
+  const where = wholeFiles.get(file) ?? fileParts.get(file)?.where;
+  if (typeof where !== "string") return null;
+  let fd: number;
+  try {
+    fd = openSync(where, "r");
+  } catch (error) {
+    return frameless(error as Error);
+  }
+  try {
+    if (!fstatSync(fd).isDirectory()) return null;
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+  return frameless(Object.assign(new Error(DIRECTORY), {
+    code: "EISDIR",
+    errno: -21,
+    syscall: "read",
+    path: where,
+  }));
 }
