@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { e2e, eventually, FIXTURES, get, type Server, sleep, start } from "../_helpers.ts";
 
@@ -36,6 +36,19 @@ function ask(port: number, target: string): Promise<Outcome> {
     socket.on("data", (d: Buffer) => parts.push(d));
     socket.on("close", () => done(true));
     socket.on("error", () => {});
+  });
+}
+
+/** `target` on a connection kept open once answered: its status, and the connection. */
+function askKeeping(port: number, target: string): Promise<{ status: number; socket: Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.on("connect", () => socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`));
+    socket.once("data", (d: Buffer) => {
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(d.toString("latin1"));
+      resolve({ status: m ? Number(m[1]) : 0, socket });
+    });
+    socket.on("error", reject);
   });
 }
 
@@ -101,6 +114,49 @@ e2e(
       assert.equal(lines(), refused, `access lines:\n${server.stdout}`);
     } finally {
       server.signal("SIGINT");
+      await server.stop();
+    }
+  },
+);
+
+e2e(
+  "gthread: a graceful stop's deadline answers a stuck thread's parked connections with a 503",
+  async (target) => {
+    // No THREAD TIMEOUT before the graceful stop's deadline: that cuts the thread off.
+    const server = startOne(target, ["--timeout", "120", "--graceful-timeout", "2"]);
+    try {
+      const url = await server.ready(1);
+      const port = Number(new URL(url).port);
+      // As above, the clients come in while the thread's loop stands still: one gets the place
+      // left, and holds the thread in app code far past the stop's deadline once the first is
+      // done; the others are parked. The first one's connection stays open: its place freed,
+      // a parked one would be let in, and be neither parked nor the app's at the deadline.
+      const first = askKeeping(port, "/cpu?ms=1200");
+      await sleep(300);
+      const asked = Array.from({ length: CLIENTS }, () => ask(port, "/cpu?ms=30000"));
+      const { status, socket } = await first;
+      assert.equal(status, 200);
+      socket.on("error", () => {});
+      await sleep(700);
+      server.signal("SIGTERM");
+      const outcomes = await Promise.all(asked);
+      const hung = outcomes.filter((o) => !o.closed).length;
+      assert.equal(hung, 0, `${hung} of ${CLIENTS} clients hung\n${server.stderr}`);
+      // The one the app runs gets the cut-off's 504, the others a 503 each.
+      const statuses = outcomes.map((o) => o.status).sort();
+      const expected = [...Array(CLIENTS - 1).fill(503), 504];
+      assert.deepEqual(
+        statuses,
+        expected,
+        `statuses (0: closed without a reply):\n${server.stderr}`,
+      );
+      // The access lines are written by the time the worker exits.
+      await server.stop();
+      assert.equal(accessLines(server, "/cpu?ms=30000", 503), CLIENTS - 1, server.stdout);
+      assert.equal(accessLines(server, "/cpu?ms=30000", 504), 1, server.stdout);
+      socket.destroy();
+    } finally {
+      if (!server.ended) server.signal("SIGINT");
       await server.stop();
     }
   },
