@@ -10,7 +10,12 @@ import type { AppHandler, FetchHandler, ServeInfo, WebSocketHandlers } from "../
 import type { Runtime } from "../runtime/types.ts";
 import { type AppSpec, AppSpecError, parseAppSpec } from "./app_spec.ts";
 import { setAppArgv } from "./app_argv.ts";
-import { routesHandler, servedRouteCount } from "./bun_routes.ts";
+import {
+  type CookieMaker,
+  routesHandler,
+  servedRouteCount,
+  withRouteCookies,
+} from "./bun_routes.ts";
 import { noteOwnServers, type OwnServer, ownServerHint, ownServerWarning } from "./own_server.ts";
 import { describeUserError, userErrorText } from "./user_error.ts";
 
@@ -170,9 +175,14 @@ function noApp(result: ReturnType<FetchHandler>): ReturnType<FetchHandler> {
  * (Bun's shape: `{ open, message, close, drain, ping, pong }`) comes along on the handler, and so
  * does the warning for its `Bun.serve` options (ignoredServeOptions); its `routes` answer as under
  * `Bun.serve` (bun_routes.ts), before `fetch`, which may then be left out; its `error`, as
- * `Bun.serve`'s, answers what `fetch` or a route throws.
+ * `Bun.serve`'s, answers what `fetch` or a route throws. COOKIES (Runtime.routeCookies) gives a
+ * route's handler `req.cookies`, as Bun does.
  */
-export function toHandler(app: unknown, what: string): AppHandler {
+export function toHandler(
+  app: unknown,
+  what: string,
+  cookies: CookieMaker | null = null,
+): AppHandler {
   // Called through a function of appserve's own: the user's one, returned from an async
   // function, would be taken for a promise if it had a `then` (and wait for it forever).
   if (typeof app === "function") {
@@ -188,11 +198,14 @@ export function toHandler(app: unknown, what: string): AppHandler {
         ? (request: Request, info: ServeInfo) =>
           noApp((target as { fetch: FetchHandler }).fetch(request, info))
         : null;
-      const call: FetchHandler = routes === null ? fetch! : routesHandler(routes, fetch);
+      const call: FetchHandler = routes === null ? fetch! : routesHandler(routes, fetch, cookies);
       const onError = isOptionsObject(app) ? target.error : undefined;
-      const handler: AppHandler = typeof onError === "function"
+      const answered = typeof onError === "function"
         ? withErrorHandler(call, onError as ErrorHandler, app)
         : call;
+      const handler: AppHandler = routes !== null && cookies !== null
+        ? withRouteCookies(answered)
+        : answered;
       const ws = target.websocket;
       if (ws !== null && typeof ws === "object") handler.websocket = ws as WebSocketHandlers;
       const ignored = ignoredServeOptions(app);
@@ -218,7 +231,7 @@ export interface LoadAppOptions {
    * The runtime's part: readying its loader for the app's project before the import, and
    * explaining an error it knows better (Bun: the app needs Deno). None: a plain import.
    */
-  runtime?: Pick<Runtime, "prepareImports" | "explainAppError" | "nativeServe">;
+  runtime?: Pick<Runtime, "prepareImports" | "explainAppError" | "nativeServe" | "routeCookies">;
 }
 
 /** The user's error as the report's text: the runtime's one line if it has one. */
@@ -337,6 +350,7 @@ async function importApp(
   return toHandler(
     app,
     spec.expr ? `"${spec.expr}" in ${spec.path}` : `The app exported by ${spec.path}`,
+    options.runtime?.routeCookies ?? null,
   );
 }
 
