@@ -3,7 +3,7 @@
 
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import process from "node:process";
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { AppLoadError } from "../errors.ts";
 import type { AppHandler, FetchHandler, ServeInfo, WebSocketHandlers } from "../fetch_handler.ts";
@@ -16,12 +16,16 @@ import {
   servedRouteCount,
   withRouteCookies,
 } from "./bun_routes.ts";
+import { nonModuleReason } from "./non_module.ts";
 import { noteOwnServers, type OwnServer, ownServerHint, ownServerWarning } from "./own_server.ts";
 import { describeUserError, userErrorText } from "./user_error.ts";
 
 const EXTENSIONS = [".ts", ".js", ".tsx", ".mjs", ".jsx", ".mts"];
 
-/** Finds the module file for PATH: as given, with an extension added, or `a.b` as `a/b`. */
+/**
+ * Finds the module file for PATH: as given, with an extension added, or `a.b` as `a/b`; a file
+ * that cannot be a module (an executable, a binary file: non_module.ts) is one load error.
+ */
 export function resolveModulePath(path: string, cwd: string): string {
   const bases = [path];
   if (
@@ -33,12 +37,28 @@ export function resolveModulePath(path: string, cwd: string): string {
   for (const base of bases) {
     const full = isAbsolute(base) ? base : resolve(cwd, base);
     for (const candidate of [full, ...EXTENSIONS.map((e) => full + e)]) {
-      if (existsSync(candidate) && statSync(candidate).isFile()) return readable(candidate);
+      if (existsSync(candidate) && statSync(candidate).isFile()) {
+        const file = readable(candidate);
+        // Named as given, with the extension found added.
+        const given = base + candidate.slice(full.length);
+        const reason = nonModuleReason(file, given, EXTENSIONS);
+        if (reason !== null) throw new AppLoadError(reason);
+        return file;
+      }
     }
   }
   // A relative PATH was looked for from `cwd`; an absolute one is its own place.
   const where = isAbsolute(path) ? "no such file" : `looked in ${cwd}`;
-  throw new AppLoadError(`Cannot find module "${path}" (${where})`);
+  throw new AppLoadError(`Cannot find module "${path}" (${where})${indexHint(path, cwd)}`);
+}
+
+// `bun run DIR` runs DIR's index file; appserve, as Deno, imports files only: the one to name.
+function indexHint(path: string, cwd: string): string {
+  const full = resolve(cwd, path);
+  if (!existsSync(full) || !statSync(full).isDirectory()) return "";
+  const index = EXTENSIONS.map((e) => join(path, `index${e}`))
+    .find((file) => existsSync(resolve(cwd, file)));
+  return index === undefined ? "" : `: a directory; name its index file, ${index}`;
 }
 
 // Found but not readable by this process (a worker under --user): said as such in one line, not
