@@ -306,6 +306,7 @@ export const bunRuntime: Runtime = {
   freshImport: (file, tag) => `${file}?reload=${tag}`,
   explainAppError,
   nativeServe: () => ({ owner: Bun, label: "Bun.serve" }),
+  routeCookies: (field) => field === null ? new Bun.CookieMap() : new Bun.CookieMap(field),
   staticBody: rememberedBody,
   rememberStaticBodies: () => {
     rememberBodies();

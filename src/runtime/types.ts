@@ -70,6 +70,12 @@ export interface Libc {
   strerror(errno: number): string;
 }
 
+/** A request's cookies as a Bun route's handler gets them (`req.cookies`). */
+export interface RouteCookies {
+  /** The Set-Cookie field values the changes made to it call for, in the order made. */
+  toSetCookieHeaders(): string[];
+}
+
 /** A server started by the runtime's own native HTTP stack (reuse-port mode). */
 export interface NativeServer {
   /**
@@ -240,6 +246,12 @@ export interface Runtime {
    * holding `serve` and its name, so the app's own calls to it can be noticed.
    */
   nativeServe(): { owner: { serve: unknown }; label: string };
+  /**
+   * The `cookies` a Bun route's handler finds on its request, made from the Cookie field (null
+   * when there is none): Bun's own `Bun.CookieMap`, whose changes the server answers with as
+   * Set-Cookie. null where the runtime's server has no such thing (Deno).
+   */
+  routeCookies: ((cookieField: string | null) => RouteCookies) | null;
   /**
    * The body of a Response made from a string or bytes while nothing has read it, without a
    * stream (Deno keeps it so; Bun, strings and small byte bodies, once rememberStaticBodies()
