@@ -12,7 +12,6 @@ import type { Socket } from "node:net";
 import process from "node:process";
 import * as appserve from "../mod.ts";
 import { loadApp } from "../src/app/load_app.ts";
-import { withFileBodyCheck } from "../src/worker/file_body_check.ts";
 import { appLoadFailure, firstLine } from "../src/errors.ts";
 import { HookRunner, withRequestHooks } from "../src/hooks.ts";
 import { createHttpServer, type HttpServer } from "../src/http/server.ts";
@@ -217,11 +216,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     slots.inApp(
       await withRequestSpans(withRequestHooks(
         // Inside the hooks: post_request gets the 504 of a request that timed out.
-        withRequestTimeout(
-          await withFileBodyCheck(app, runtime, config.app, process.cwd()),
-          config.request_timeout,
-          log,
-        ),
+        withRequestTimeout(app, config.request_timeout, log),
         hooks,
         { pid: process.pid, age: message.age, log },
         failureAnswer(log, runtime),

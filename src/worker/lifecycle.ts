@@ -36,7 +36,6 @@ import { logAppError } from "./app_error.ts";
 import { Balance, mapScoreboard } from "./balance.ts";
 import { checkApp } from "./check_app.ts";
 import { failureAnswer } from "./failure_answer.ts";
-import { withFileBodyCheck } from "./file_body_check.ts";
 import { InflightWatch } from "./inflight_watch.ts";
 import { controlSocketPath } from "../ipc/control_protocol.ts";
 import { workerClass } from "./registry.ts";
@@ -224,11 +223,7 @@ export class Worker {
           app,
           await withRequestSpans(withRequestHooks(
             // Inside the hooks: post_request gets the 504 of a request that timed out.
-            withRequestTimeout(
-              await withFileBodyCheck(app, this.#runtime, this.#config.app, process.cwd()),
-              this.#config.request_timeout,
-              this.#log,
-            ),
+            withRequestTimeout(app, this.#config.request_timeout, this.#log),
             hooks,
             info,
             failureAnswer(this.#log, this.#runtime),
