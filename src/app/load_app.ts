@@ -16,6 +16,7 @@ import {
   servedRouteCount,
   withRouteCookies,
 } from "./bun_routes.ts";
+import { fileBodiesChecked, type FileFailure } from "./file_body_check.ts";
 import { nonModuleReason } from "./non_module.ts";
 import { noteOwnServers, type OwnServer, ownServerHint, ownServerWarning } from "./own_server.ts";
 import { describeUserError, userErrorText } from "./user_error.ts";
@@ -202,12 +203,14 @@ export function toHandler(
   app: unknown,
   what: string,
   cookies: CookieMaker | null = null,
+  fileFailure: FileFailure | null = null,
 ): AppHandler {
+  const checked = (h: FetchHandler) => fileFailure ? fileBodiesChecked(h, fileFailure) : h;
   // Called through a function of appserve's own: the user's one, returned from an async
   // function, would be taken for a promise if it had a `then` (and wait for it forever).
   if (typeof app === "function") {
     const handler = app as FetchHandler;
-    return (request, info) => noApp(handler(request, info));
+    return checked((request, info) => noApp(handler(request, info)));
   }
   if (app !== null && typeof app === "object") {
     const target = app as { fetch?: unknown; websocket?: unknown; error?: unknown };
@@ -218,7 +221,8 @@ export function toHandler(
         ? (request: Request, info: ServeInfo) =>
           noApp((target as { fetch: FetchHandler }).fetch(request, info))
         : null;
-      const call: FetchHandler = routes === null ? fetch! : routesHandler(routes, fetch, cookies);
+      // A file body that cannot be sent is answered as a throw, by `error` too, as under Bun.
+      const call = checked(routes === null ? fetch! : routesHandler(routes, fetch, cookies));
       const onError = isOptionsObject(app) ? target.error : undefined;
       const answered = typeof onError === "function"
         ? withErrorHandler(call, onError as ErrorHandler, app)
@@ -251,7 +255,10 @@ export interface LoadAppOptions {
    * The runtime's part: readying its loader for the app's project before the import, and
    * explaining an error it knows better (Bun: the app needs Deno). None: a plain import.
    */
-  runtime?: Pick<Runtime, "prepareImports" | "explainAppError" | "nativeServe" | "routeCookies">;
+  runtime?: Pick<
+    Runtime,
+    "prepareImports" | "explainAppError" | "nativeServe" | "routeCookies" | "fileFailure"
+  >;
 }
 
 /** The user's error as the report's text: the runtime's one line if it has one. */
@@ -371,6 +378,7 @@ async function importApp(
     app,
     spec.expr ? `"${spec.expr}" in ${spec.path}` : `The app exported by ${spec.path}`,
     options.runtime?.routeCookies ?? null,
+    options.runtime?.fileFailure ?? null,
   );
 }
 

@@ -110,6 +110,11 @@ export interface NativeServeOptions {
    * shutdown().
    */
   onStopped?(error: unknown): void;
+  /**
+   * The native server failed to send a response the app made (Bun.serve's `error`: a file body
+   * that could not be read after all); it answers 500 itself.
+   */
+  onSendError?(error: unknown): void;
 }
 
 /**
@@ -291,6 +296,13 @@ export interface Runtime {
    * the runtime's server answers no Range (Deno).
    */
   fileBody?(response: Response): FileBody | null;
+  /**
+   * Why the file `response`'s body is (Bun: from Bun.file(), or a part of one) cannot be sent:
+   * the error the runtime's server would fail with when it came to send it (a missing file, a
+   * directory), found before, so it is answered as a throw from the app is; else null. None: the
+   * runtime's file bodies are open already (Deno).
+   */
+  fileFailure?(response: Response): Error | null;
   /**
    * How the native server's `request.signal` behaves, which appserve's HTTP layer copies: both
    * abort it when the client goes away (a FIN included: a half-close looks the same) while the
