@@ -48,6 +48,7 @@ import {
 } from "../master/privileges.ts";
 import { logBlockers, unreachableLogs, userFolderNotes } from "../master/user_folders.ts";
 import { chooseWorkers, launchWorkers, type WorkerLaunch } from "../master/worker_launch.ts";
+import { generationDir, logicalCwd } from "../master/work_dir.ts";
 import { cacheCandidates } from "../master/worker_bundle.ts";
 import { pruneBundles } from "../master/bundle_prune.ts";
 import { importInWorker, PRELOADED } from "../master/import_check.ts";
@@ -80,13 +81,14 @@ async function serve(ctx: ServeContext): Promise<number> {
   if (!detaching) held.hold((signo) => runtime.libc().takeSignal(signo));
   checkTmpDir(config, resolved.origins.worker_tmp_dir);
   // No Deno, an old one or a broken deno.json: one line now, before anything is bound.
-  const chooseOptions = (r: Resolved) => ({
+  // `dir`: where the generation's workers run (work_dir.ts).
+  const chooseOptions = (r: Resolved, dir: string) => ({
     env: process.env,
     cwd: ctx.startCwd,
-    appFile: checkAppModule(r.config),
+    appFile: checkAppModule(r.config, dir),
     origins: { runtime: r.origins.runtime, deno: r.origins.deno },
   });
-  const workers = chooseWorkers(config, runtime, chooseOptions(resolved));
+  const workers = chooseWorkers(config, runtime, chooseOptions(resolved, process.cwd()));
   // The workers serve TLS: what their runtime honours is what counts.
   const tlsControls = workers.runtime.tlsControls;
   // Unreadable or mismatched certificates stop the start here, before anything is bound.
@@ -202,7 +204,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       }
     }
     // After the drop: the workers' user writes the bundle and can read it.
-    launch = await launchWorkers(workers, config, runtime, env);
+    launch = await launchWorkers(workers, config, runtime, env, process.cwd());
     held.check();
     // --preload: gunicorn imports the app in the master; here no app code runs in the master.
     if (config.preload_app) {
@@ -246,12 +248,14 @@ async function serve(ctx: ServeContext): Promise<number> {
   }
   let reloads = 0;
   const reloadConfig = async () => {
-    const resolvedNext = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
+    // As at start: the configuration's paths from the start directory, not from --chdir's.
+    const resolvedNext = resolveConfig(argv, { env: process.env, cwd: ctx.startCwd });
     const next = resolvedNext.config;
+    const dir = generationDir(ctx.startCwd, next.chdir, resolvedNext.origins.chdir);
     // As gunicorn's reload: the configuration the new workers get.
     if (log.isEnabledFor("debug")) log.debug(currentConfiguration(next, process.cwd()));
     // The project's deno.json is read again too: a broken one keeps the old workers.
-    const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext));
+    const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext, dir));
     // Renewed certificates are read by the new workers; broken ones keep the old workers.
     await loadTlsFiles(next, chosen.runtime.tlsControls);
     // Imported again, as gunicorn runs its config file again (what it imports stays cached).
@@ -263,7 +267,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     );
     return {
       config: next,
-      launch: await launchWorkers(chosen, next, runtime, env),
+      launch: await launchWorkers(chosen, next, runtime, env, dir),
       hooks: nextHooks,
     };
   };
@@ -277,7 +281,8 @@ async function serve(ctx: ServeContext): Promise<number> {
     launch,
     argv,
     env,
-    cwd: process.cwd(),
+    // USR2's new master starts where this one was started, with the same (relative) arguments.
+    cwd: ctx.startCwd,
     pidfile,
     parentPid,
     systemd: inherited?.source === "systemd",
@@ -333,7 +338,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   guardStdStreams();
   const runtime = options.runtime ?? await detectRuntime();
   const report = options.report ?? new StartupReport(undefined, {});
-  const startCwd = process.cwd();
+  const startCwd = logicalCwd();
   const held = new StartSignals();
   // `appserve ctl ...` speaks to a running master; it starts nothing.
   if (argv[0] === "ctl") return await runCtl(argv.slice(1));

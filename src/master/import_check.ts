@@ -42,6 +42,7 @@ export async function importInWorker(
   const child = spawn(command, args, {
     env: { ...process.env, ...tmp, ...rawEnv(config.raw_env), ...env, ...boot },
     stdio: ["ignore", "inherit", "inherit", "pipe"],
+    cwd: launch.cwd,
   });
   const chunks: Buffer[] = [];
   child.stdio[CHANNEL_FD]?.on("data", (chunk: Buffer) => chunks.push(chunk));
