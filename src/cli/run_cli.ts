@@ -28,6 +28,8 @@ import { fdLimit, openFds } from "../net/fd_usage.ts";
 import { fdLimitTooLow } from "../master/fd_budget.ts";
 import { Arbiter } from "../master/arbiter.ts";
 import { Pidfile } from "../master/pidfile.ts";
+import { shortName } from "../master/signals.ts";
+import { StartSignals } from "../master/start_signals.ts";
 import { HookRunner } from "../hooks.ts";
 import { PARENT_ENV } from "../master/reexec.ts";
 import { detectRuntime } from "../runtime/mod.ts";
@@ -65,11 +67,18 @@ interface ServeContext {
   /** The directory appserve was started in, before --chdir. */
   startCwd: string;
   appserve: AppserveExports;
+  /** The signals that come while the master starts (held but in the command -D detaches). */
+  held: StartSignals;
 }
 
 async function serve(ctx: ServeContext): Promise<number> {
   const { argv, resolved, runtime, report } = ctx;
   const { config } = resolved;
+  // A USR2 child of a daemon is already detached (gunicorn skips daemonizing then too).
+  const detaching = config.daemon && !process.env[DAEMON_ENV] && !process.env[REEXEC_FDS_ENV];
+  // The master's signals are held from here on (the command that detaches keeps the defaults).
+  const { held } = ctx;
+  if (!detaching) held.hold((signo) => runtime.libc().takeSignal(signo));
   checkTmpDir(config, resolved.origins.worker_tmp_dir);
   // No Deno, an old one or a broken deno.json: one line now, before anything is bound.
   // `dir`: where the generation's workers run (work_dir.ts).
@@ -86,8 +95,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   await loadTlsFiles(config, tlsControls);
   const identity = resolveIdentity(config);
   const socketGroup = socketGroupOf(resolved);
-  // A USR2 child of a daemon is already detached (gunicorn skips daemonizing then too).
-  if (config.daemon && !process.env[DAEMON_ENV] && !process.env[REEXEC_FDS_ENV]) {
+  if (detaching) {
     return await daemonize(argv, runtime, {
       keepStdio: config.enable_stdio_inheritance,
       cwd: ctx.startCwd,
@@ -153,6 +161,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   const controlPath = controlSocketPath(config);
   let control: ControlSocket | undefined;
   try {
+    held.check();
     pidfile?.create(process.pid);
     // After the pidfile: a second master of the same pidfile is refused for that first.
     const handle: ControlHandler = (request, reply) =>
@@ -196,9 +205,10 @@ async function serve(ctx: ServeContext): Promise<number> {
     }
     // After the drop: the workers' user writes the bundle and can read it.
     launch = await launchWorkers(workers, config, runtime, env, process.cwd());
+    held.check();
     // --preload: gunicorn imports the app in the master; here no app code runs in the master.
     if (config.preload_app) {
-      await importInWorker(launch, config);
+      await importInWorker(launch, config, held.aborted);
       launch.info.push(PRELOADED);
     }
     // Each start, as the user the workers run as: old versions' bundle folders in the cache.
@@ -208,11 +218,20 @@ async function serve(ctx: ServeContext): Promise<number> {
       if (pruned.info) launch.info.push(pruned.info);
       if (pruned.warning) launch.warnings.push(pruned.warning);
     }
+    // The last look: from here to the loop's own handlers nothing awaits, so no signal is run.
+    held.check();
   } catch (error) {
     control?.close();
     closeListeners(runtime.libc(), inherited ? [] : listeners);
     pidfile?.unlink(process.pid);
-    throw error;
+    // What failed after a stop signal (the import it cut short) is the stop's doing.
+    const stop = held.stop;
+    if (!stop) throw error;
+    log.info(`Handling signal: ${shortName(stop)}`);
+    log.info(`Shutting down: ${parentPid ? "Master.2" : "Master"}`);
+    metrics?.close();
+    await log.close();
+    return ExitCode.OK;
   }
   log.info(`Starting appserve ${VERSION}`);
   for (const line of gunicornLeftovers(process.env, ctx.startCwd, config.config)) {
@@ -280,7 +299,11 @@ async function serve(ctx: ServeContext): Promise<number> {
   });
   source.arbiter = arbiter;
   try {
-    const code = await arbiter.run();
+    const running = arbiter.run();
+    // The loop's handlers are in place (run() installs them before it first awaits): what came
+    // while starting is its to handle now.
+    for (const signal of held.release()) arbiter.signal(signal);
+    const code = await running;
     const halt = arbiter.haltReason;
     if (code !== ExitCode.OK && !report.ready && halt) {
       // The log has the worker's error and the Reason; stderr and a waiting -D get both at once.
@@ -316,6 +339,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   const runtime = options.runtime ?? await detectRuntime();
   const report = options.report ?? new StartupReport(undefined, {});
   const startCwd = logicalCwd();
+  const held = new StartSignals();
   // `appserve ctl ...` speaks to a running master; it starts nothing.
   if (argv[0] === "ctl") return await runCtl(argv.slice(1));
   // --help [TOPIC], before any parsing: TOPIC may be a flag (`--help -m`), and no
@@ -360,13 +384,19 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       quiet: printing,
     });
   }
-  return await serve({
-    argv,
-    resolved,
-    runtime,
-    appFile: checkAppModule(resolved.config),
-    report,
-    startCwd,
-    appserve: options.appserve,
-  });
+  try {
+    return await serve({
+      argv,
+      resolved,
+      runtime,
+      appFile: checkAppModule(resolved.config),
+      report,
+      startCwd,
+      appserve: options.appserve,
+      held,
+    });
+  } finally {
+    // A start that failed: a later signal is the caller's again (main() in a program of its own).
+    held.release();
+  }
 }
