@@ -43,21 +43,22 @@ for (const [variant, args] of VARIANTS) {
         await server.ready(1);
         // The sync worker serves one connection at a time: one request there.
         const sync = variant === "sync";
+        // A response under way: its head and first line went out, its end comes after 30 s.
+        // First, while every gthread thread is free to take it.
+        const streaming = sync ? undefined : await rawConnect(port);
+        const streamed = streaming && readAll(streaming, 20_000);
+        if (!sync) {
+          let read = "";
+          streaming!.on("data", (d) => (read += d));
+          streaming!.write("GET /drip?ms=30000&q=drip HTTP/1.1\r\nHost: x\r\n\r\n");
+          await eventually(() => read.includes("first line\n"), "the stream's first line");
+        }
         const cut = send(port, "GET /slow?ms=30000&q=get&tell HTTP/1.1\r\nHost: x\r\n\r\n");
         await server.waitFor(/slow began: \?ms=30000&q=get&tell$/m);
         const head = sync
           ? undefined
           : send(port, "HEAD /slow?ms=30000&q=head&tell HTTP/1.1\r\nHost: x\r\n\r\n");
-        // A response under way: its head and first line went out, its end comes after 30 s.
-        const streaming = sync ? undefined : await rawConnect(port);
-        const streamed = streaming && readAll(streaming, 20_000);
-        streaming?.write("GET /drip?ms=30000&q=drip HTTP/1.1\r\nHost: x\r\n\r\n");
-        if (!sync) {
-          await server.waitFor(/slow began: \?ms=30000&q=head&tell$/m);
-          let read = "";
-          streaming!.on("data", (d) => (read += d));
-          await eventually(() => read.includes("first line\n"), "the stream's first line");
-        }
+        if (!sync) await server.waitFor(/slow began: \?ms=30000&q=head&tell$/m);
         server.signal("SIGTERM");
         const result = await server.exited;
         assert.equal(result.code, 0, result.stderr);
