@@ -98,8 +98,11 @@ export interface HttpServer {
 }
 
 const DEFAULT_HEADER_TIMEOUT = 30;
-/** At the graceful timeout, how long the 504s of requests cut off may take to go out. */
-export const CUT_OFF_WRITE_MS = 1000;
+/**
+ * At the graceful timeout, how long the 504s of requests cut off may take to go out: a client that
+ * reads nothing must not bring the worker near the master's SIGKILL, 1 s later (STOP_MARGIN_MS).
+ */
+export const CUT_OFF_WRITE_MS = 250;
 // The clock that drives timeouts and the Date header; keep-alive is accurate to about this.
 const TICK_MS = 250;
 
