@@ -3,8 +3,10 @@
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse as parseToml } from "smol-toml";
 import {
   asNobody,
+  assertOneLineError,
   e2e,
   FIXTURES,
   hasStackTrace,
@@ -495,3 +497,49 @@ e2e(
     }
   },
 );
+
+e2e("an unambiguous prefix of a long flag is taken, as gunicorn's argparse takes it", async (t) => {
+  const args = [
+    "--print",
+    "--error-log=-",
+    "--keep",
+    "7",
+    "--dae",
+    "--max-requests",
+    "3",
+    "pid_app",
+  ];
+  const result = await run(t, args, { cwd: APPS, env: { APPSERVE_CMD_ARGS: "--graceful 4" } });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /^errorlog = "-" {2}# --error-logfile$/m);
+  assert.match(result.stdout, /^keepalive = 7 {2}# --keep-alive$/m);
+  assert.match(result.stdout, /^daemon = true {2}# --daemon$/m);
+  // Given whole, a flag keeps its meaning, though it is a prefix of --max-requests-jitter.
+  assert.match(result.stdout, /^max_requests = 3 {2}# --max-requests$/m);
+  assert.match(result.stdout, /^graceful_timeout = 4 {2}# APPSERVE_CMD_ARGS --graceful-timeout$/m);
+  const help = await run(t, ["--hel"]);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^usage: appserve /);
+});
+
+e2e("an ambiguous prefix of a long flag is one line naming the candidates, exit 2", async (t) => {
+  assertOneLineError(
+    await run(t, ["--work", "2", "pid_app"], { cwd: APPS }),
+    2,
+    /^Error: Ambiguous option "--work": could match --workers, --worker-class, --worker-connections, --worker-tmp-dir$/,
+  );
+  assertOneLineError(
+    await run(t, ["--check-config", "pid_app"], {
+      cwd: APPS,
+      env: { APPSERVE_CMD_ARGS: "--log 3" },
+    }),
+    2,
+    /^Error: APPSERVE_CMD_ARGS: Ambiguous option "--log": could match --log-level, .*--log-file, .*--log-config-json$/,
+  );
+  // A typo is no prefix: it still gets its suggestion.
+  assertOneLineError(
+    await run(t, ["--error-lgofile", "-", "pid_app"], { cwd: APPS }),
+    2,
+    /^Error: Unknown option "--error-lgofile" \(did you mean "--error-logfile"\?\)$/,
+  );
+});
