@@ -106,7 +106,12 @@ async function serve(ctx: ServeContext): Promise<number> {
   delete process.env[DAEMON_ENV];
   const env = { ...process.env };
   // Fails at start, in one line, when a log file cannot be written or the logger class loaded.
-  const log = await createLogger(config, { role: "master", runtime, appserve: ctx.appserve });
+  const log = await createLogger(config, {
+    role: "master",
+    runtime,
+    appserve: ctx.appserve,
+    origins: resolved.origins,
+  });
   report.useLogger(log);
   captureOutput(runtime.libc(), config, "master", log);
   const parentPid = Number(env[PARENT_ENV]) || undefined;

@@ -543,3 +543,13 @@ e2e("an ambiguous prefix of a long flag is one line naming the candidates, exit 
     /^Error: Unknown option "--error-lgofile" \(did you mean "--error-logfile"\?\)$/,
   );
 });
+
+e2e("an error log the master cannot open names the file and the flag as given", async (t) => {
+  assertOneLineError(
+    await run(t, ["-b", "127.0.0.1:39011", "--log-file", "/nonexistent-dir/x", "pid_app"], {
+      cwd: APPS,
+    }),
+    1,
+    /^Error: --log-file: Cannot open error log "\/nonexistent-dir\/x": ENOENT/,
+  );
+});
