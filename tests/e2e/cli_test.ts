@@ -553,3 +553,31 @@ e2e("an error log the master cannot open names the file and the flag as given", 
     /^Error: --log-file: Cannot open error log "\/nonexistent-dir\/x": ENOENT/,
   );
 });
+
+e2e(
+  "--check-config and --print-config warn that GUNICORN_CMD_ARGS and gunicorn.conf.py are not read",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "gunicorn.conf.py"), "workers = 5\n");
+      const options = { cwd: dir.path, env: { GUNICORN_CMD_ARGS: "-w 5" } };
+      const app = join(APPS, "pid_app.ts");
+      for (const action of ["--check-config", "--print-config"]) {
+        const result = await run(t, [action, app], options);
+        assert.equal(result.code, 0, result.stderr);
+        const warnings = result.stderr.trim().split("\n");
+        assert.equal(warnings.length, 2, result.stderr);
+        assert.match(
+          warnings[0],
+          /^Warning: GUNICORN_CMD_ARGS is set but not read \(appserve reads APPSERVE_CMD_ARGS\): "-w 5" does not apply$/,
+        );
+        assert.match(warnings[1], /^Warning: \.\/gunicorn\.conf\.py is not read /);
+        // stdout stays what it was: --print-config's TOML, loadable.
+        if (action === "--check-config") assert.equal(result.stdout, "configuration OK\n");
+        else assert.equal(parseToml(result.stdout).workers, 1);
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);
