@@ -556,3 +556,12 @@ Deno.test("resolveConfig() takes no prefix of a TOML key (gunicorn's config file
     );
   });
 });
+
+Deno.test("resolveConfig(): a default read from PORT or WEB_CONCURRENCY names the variable", () => {
+  withDir({}, (dir) => {
+    const { origins } = resolveIn(dir, [], { PORT: "5000", WEB_CONCURRENCY: "3" });
+    assert.equal(origins.bind, "PORT environment variable");
+    assert.equal(origins.workers, "WEB_CONCURRENCY environment variable");
+    assert.equal(resolveIn(dir, [], { PORT: "" }).origins.bind, "default");
+  });
+});

@@ -581,3 +581,17 @@ e2e(
     }
   },
 );
+
+e2e(
+  "--print-config names PORT and WEB_CONCURRENCY as the origins of the defaults they set",
+  async (t) => {
+    const env = { PORT: "39012", WEB_CONCURRENCY: "2" };
+    const result = await run(t, ["--print-config", "pid_app"], { cwd: APPS, env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /^bind = \[ "0\.0\.0\.0:39012" \] {2}# PORT environment variable$/m,
+    );
+    assert.match(result.stdout, /^workers = 2 {2}# WEB_CONCURRENCY environment variable$/m);
+  },
+);
