@@ -32,7 +32,7 @@ import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
-import { limitTooLow, overLimit, residentBytes } from "./worker_memory.ts";
+import { bootedOverLimit, limitTooLow, overLimit, residentBytes } from "./worker_memory.ts";
 import { OrphanReaper } from "./orphan_reaper.ts";
 import { startedHere } from "./spawn.ts";
 
@@ -460,7 +460,8 @@ export class Arbiter {
     }
   }
 
-  // A limit below a freshly booted worker's memory would retire every worker as it boots.
+  // A limit below a freshly booted worker's memory would retire every worker as it boots: it
+  // stops the start, fails a reload, but never stops a running server for one replacement.
   #checkMemoryLimit(worker: WorkerHandle): void {
     const limitMb = this.#ctx.config.max_worker_memory;
     const rss = limitMb > 0 ? residentBytes(worker.pid) : undefined;
@@ -469,7 +470,9 @@ export class Arbiter {
     if (this.#generations.reloading && worker.generation === this.#generations.current) {
       return this.#rollback(reason);
     }
-    throw reason;
+    if (!this.#startUp.ready) throw reason;
+    this.#ctx.log.error(bootedOverLimit(worker.pid, rss, limitMb));
+    worker.bootedOverLimit = true;
   }
 
   // Spawns the missing workers, retires the surplus and, after a reload, the old generation.

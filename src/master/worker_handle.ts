@@ -27,6 +27,8 @@ export class WorkerHandle {
   recycling = false;
   /** Why it retires itself or is retired to be replaced (a restart, for the metrics). */
   retiredFor: "max_requests" | "memory" | undefined;
+  /** It booted over --max-worker-memory while the server ran: not retired for its memory. */
+  bootedOverLimit = false;
   /** Monotonic ms of its start. */
   readonly startedAt = performance.now();
   /** SIGABRT was sent for a timeout; the next stale tick sends SIGKILL. */

@@ -201,14 +201,15 @@ export class WorkerSet {
 
   /**
    * --max-worker-memory: a worker over `limitMb` of RSS is marked to retire (replaced first, then
-   * stopped); read from /proc at most once per `everyMs`.
+   * stopped), but not one already over it as it booted (its replacement would be too); read from
+   * /proc at most once per `everyMs`.
    */
   recycleBloated(limitMb: number, log: Logger, everyMs: number): void {
     const now = performance.now();
     if (limitMb <= 0 || now - this.#memoryCheckedAt < everyMs) return;
     this.#memoryCheckedAt = now;
     for (const worker of this.#workers.values()) {
-      if (!worker.booted || worker.retiring) continue;
+      if (!worker.booted || worker.retiring || worker.bootedOverLimit) continue;
       const rss = residentBytes(worker.pid);
       if (!overLimit(rss, limitMb)) continue;
       log.info(recycleLine(worker.pid, rss, limitMb));
