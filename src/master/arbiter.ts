@@ -414,7 +414,7 @@ export class Arbiter {
         log.error(l)
       );
     }
-    const reason = await this.#startUp.haltReason(worker, code);
+    const reason = await this.#startUp.haltReason(worker, code, signal);
     if (!reason) return;
     // A generation already rolled back or replaced says nothing about the current one.
     if (worker.generation !== this.#generations.current) return;
