@@ -9,7 +9,7 @@ import { AppserveError, HaltServer } from "../errors.ts";
 import type { HookRunner, ServerInfo } from "../hooks.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { ToMaster } from "../ipc/messages.ts";
-import { requestLines } from "../ipc/inflight_report.ts";
+import { cutOffLead, requestLines } from "../ipc/inflight_report.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { formatAddress } from "../net/bind.ts";
 import { tlsEnabled } from "../tls/tls_files.ts";
@@ -406,20 +406,30 @@ export class Arbiter {
       age: worker.age,
       log: this.#ctx.log,
     });
-    const report = worker.exitReport(code, signal);
-    if (report) log[report.level](report.message);
-    // The requests it died under: the first place to look for why.
-    if (died) {
-      requestLines(`In flight on worker (pid:${worker.pid})`, died, Date.now()).forEach((l) =>
-        log.error(l)
-      );
-    }
+    this.#reportExit(worker, code, signal, died);
     const reason = await this.#startUp.haltReason(worker, code, signal);
     if (!reason) return;
     // A generation already rolled back or replaced says nothing about the current one.
     if (worker.generation !== this.#generations.current) return;
     if (this.#generations.reloading) return this.#rollback(reason);
     throw reason;
+  }
+
+  // The exit line, then the requests it died under: the first place to look for why.
+  #reportExit(
+    worker: WorkerHandle,
+    code: number | null,
+    signal: string | null,
+    died: ReturnType<WorkerSet["diedInflight"]>,
+  ): void {
+    const { log } = this.#ctx;
+    const report = worker.exitReport(code, signal);
+    if (report) log[report.level](report.message);
+    if (died) {
+      requestLines(`In flight on worker (pid:${worker.pid})`, died, Date.now()).forEach((l) =>
+        log.error(l)
+      );
+    }
   }
 
   /** Prometheus's text for --metrics-bind, read from the master's records and the scoreboard. */
@@ -568,9 +578,27 @@ export class Arbiter {
       for (const worker of this.#workers) worker.stop(false);
       deadline = Math.min(deadline, performance.now() + QUICK_STOP_MS);
     }
-    for (const worker of this.#workers) worker.kill();
+    for (const worker of this.#workers) this.#killAtDeadline(worker, graceful);
     while (this.#workers.size) await this.#reapQuietly(false);
     pidfile?.unlink(process.pid);
+  }
+
+  // A worker that outlived the stop's deadline is named with the requests it never finished.
+  #killAtDeadline(worker: WorkerHandle, graceful: boolean): void {
+    const grace = this.#ctx.config.graceful_timeout;
+    const where = `worker (pid:${worker.pid})`;
+    const [head, lead] = graceful
+      ? [`did not exit within the graceful timeout (${grace} s)`, cutOffLead(where, grace)]
+      : [
+        `did not exit within ${QUICK_STOP_MS / 1000} s of the quick stop`,
+        `In flight on ${where}`,
+      ];
+    this.#workers.killAtDeadline(
+      worker,
+      `Worker (pid:${worker.pid}) ${head}: killed`,
+      lead,
+      this.#ctx.log,
+    );
   }
 
   /**
@@ -593,7 +621,8 @@ export class Arbiter {
     return false;
   }
 
-  // While stopping, exits are expected: record them and tell child_exit, nothing else. True
+  // While stopping, exits are expected: record them and tell child_exit, and say only those the
+  // master did not ask for (killed from outside as it drained: its requests died with it). True
   // when, the stop being graceful, a signal asked for the quick stop.
   async #reapQuietly(graceful: boolean): Promise<boolean> {
     await this.#events.wait(100);
@@ -613,13 +642,16 @@ export class Arbiter {
       if (event.kind !== "exit") continue;
       // A worker killed at the deadline, its loop stuck, left its waiting access lines.
       const { openAccessLog: open, log, config } = this.#ctx;
-      await this.#workers.logLostAccess(event.worker, { open, log, config });
-      this.#workers.drop(event.worker);
+      const { worker, code, signal } = event;
+      const died = this.#workers.diedInflight(worker, code, signal);
+      await this.#workers.logLostAccess(worker, { open, log, config }, died);
+      this.#workers.drop(worker);
       await this.#ctx.hooks.run("child_exit", this.#server(), {
-        pid: event.worker.pid,
-        age: event.worker.age,
+        pid: worker.pid,
+        age: worker.age,
         log: this.#ctx.log,
       });
+      if (worker.diedUnasked(code, signal)) this.#reportExit(worker, code, signal, died);
     }
     return quick;
   }

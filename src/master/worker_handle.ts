@@ -97,6 +97,19 @@ export class WorkerHandle {
     clearTimeout(timer);
   }
 
+  /**
+   * Whether this worker ended (exit code `code`, or `signal`) otherwise than the master asked: an
+   * exit code, or a signal the master did not send (the OOM killer's SIGKILL, a crash), also while
+   * it drains. A stop signal (TERM, QUIT, or a terminal's INT) reaching a retiring one is asked.
+   */
+  diedUnasked(code: number | null, signal: string | null): boolean {
+    if (code) return true;
+    if (signal === null) return false;
+    if (signal === "SIGKILL") return !this.killed;
+    if (signal === "SIGABRT") return !this.aborted;
+    return !(this.retiring && ["SIGTERM", "SIGQUIT", "SIGINT"].includes(signal));
+  }
+
   /** The master's log line for this worker's exit (gunicorn's wording); none for a clean one. */
   exitReport(
     code: number | null,
