@@ -13,8 +13,19 @@ export interface BodyTap {
   failed?(error: unknown): unknown;
 }
 
+/**
+ * `response.body`, its headers read first: Bun fills a Blob's type (a typed Blob's, a file's) into
+ * `response.headers` when they are first read, and not once the body was (they stay empty).
+ */
+export function bodyOf(response: Response): ReadableStream<Uint8Array> | null {
+  void response.headers;
+  return response.body;
+}
+
 /** `response` (whose `body` is a stream) with that stream read through `tap`. */
 export function tapBody(response: Response, tap: BodyTap): Response {
+  // Read before the body (bodyOf).
+  const headers = response.headers;
   const reader = response.body!.getReader();
   let ended = false;
   const end = () => {
@@ -52,6 +63,6 @@ export function tapBody(response: Response, tap: BodyTap): Response {
   return new Response(body, {
     status: response.status,
     statusText: response.statusText,
-    headers: response.headers,
+    headers,
   });
 }

@@ -137,3 +137,18 @@ export const ROUTES_ONLY_PROBES: Probe[] = [
   { path: "/missing" },
   { method: "HEAD", path: "/missing" },
 ];
+
+/** What tests/fixtures/apps/bun_route_cookies_app.ts is asked (comparing Set-Cookie too). */
+export const ROUTE_COOKIES_PROBES: Probe[] = [
+  { path: "/c", headers: { cookie: "sid=abc" } },
+  { path: "/c" },
+  { path: "/many", headers: { cookie: "sid=abc; theme=dark" } },
+  { path: "/read", headers: { cookie: "sid=abc; theme=dark" } },
+  { path: "/redirect" },
+  { path: "/later" },
+  { path: "/throws" },
+  { path: "/users/7" },
+  { method: "HEAD", path: "/users/7" },
+  { path: "/static", headers: { cookie: "sid=abc" } },
+  { path: "/no/route", headers: { cookie: "sid=abc" } },
+];

@@ -34,7 +34,11 @@ import { failureAnswer } from "../src/worker/failure_answer.ts";
 import { logAppError } from "../src/worker/app_error.ts";
 import { onUncaught } from "../src/worker/uncaught.ts";
 import { SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
-import { answerClaimedRequests, answerUnadopted } from "../src/worker/thread_answers.ts";
+import {
+  answerClaimedRequests,
+  answerParked,
+  answerUnadopted,
+} from "../src/worker/thread_answers.ts";
 import { InflightTable } from "../src/ipc/inflight.ts";
 import { accessInflightFields } from "../src/ipc/inflight_fields.ts";
 import { logCutOff, logCutOffSessions } from "../src/ipc/inflight_report.ts";
@@ -143,6 +147,17 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         status: (c) => (c.inApp ? 500 : 503),
         tls: tlsEnabled(config),
       });
+      // Those its servers keep parked get the 503 a hung thread's get (not a bare close when the
+      // servers close below), while their fds are still open; claimed, as the process claims
+      // them: one it claimed meanwhile is its to answer, never both.
+      own.claimParked((fd) =>
+        answerParked(fd, {
+          libc: runtime.libc(),
+          log,
+          proxyProtocol: config.proxy_protocol,
+          tls: tlsEnabled(config),
+        })
+      );
       log.close().catch(() => {});
     }
     runtime.closeSocketFds();

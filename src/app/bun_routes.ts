@@ -5,6 +5,7 @@
 
 import { AppLoadError } from "../errors.ts";
 import type { FetchHandler, ServeInfo } from "../fetch_handler.ts";
+import type { RouteCookies } from "../runtime/types.ts";
 
 type RouteHandler = (this: ServeInfo, request: Request, info: ServeInfo) => unknown;
 
@@ -227,13 +228,68 @@ export function servedRouteCount(routes: Record<string, unknown>): number {
   return Object.values(routes).filter((v) => v !== false && v !== undefined).length;
 }
 
+/** What makes a request's `cookies` from its Cookie field (Runtime.routeCookies). */
+export type CookieMaker = (cookieField: string | null) => RouteCookies;
+
+// Where a routed request keeps what gives its cookies' Set-Cookie lines: the map is made on the
+// first read of `req.cookies` (most handlers never read it; parsing costs more than the getter).
+const CHANGES = Symbol("appserve.cookieChanges");
+type Lent = Request & { [CHANGES]?: () => string[] };
+const NONE: string[] = [];
+
+function lendCookies(request: Request, make: CookieMaker): void {
+  let jar: RouteCookies | undefined;
+  Object.defineProperty(request, "cookies", {
+    configurable: true,
+    get: () => jar ??= make(request.headers.get("cookie")),
+  });
+  (request as Lent)[CHANGES] = () => jar?.toSetCookieHeaders() ?? NONE;
+}
+
+// The Response with a Set-Cookie field for each line, after its own fields, as Bun.serve writes
+// them.
+function withSetCookies(response: unknown, lines: string[]): unknown {
+  if (lines.length === 0 || !(response instanceof Response)) return response;
+  try {
+    for (const line of lines) response.headers.append("set-cookie", line);
+    return response;
+  } catch {
+    // Immutable fields (a fetch() answer, Deno's Response.redirect): a copy takes them.
+    const headers = new Headers(response.headers);
+    for (const line of lines) headers.append("set-cookie", line);
+    const { status, statusText } = response;
+    return new Response(response.body, { status, statusText, headers });
+  }
+}
+
+/**
+ * HANDLER with the changes a route's handler made to `req.cookies` answered as Set-Cookie fields,
+ * as `Bun.serve` does: on the Response the handler gives, or the app's `error` gives for what it
+ * threw (so HANDLER is the whole app, error handler included).
+ */
+export function withRouteCookies(handler: FetchHandler): FetchHandler {
+  return (request, info) => {
+    const result = handler(request, info);
+    const changes = (request as Lent)[CHANGES];
+    if (changes === undefined) return result;
+    return (result instanceof Promise
+      ? result.then((response) => withSetCookies(response, changes()))
+      : withSetCookies(result, changes())) as ReturnType<FetchHandler>;
+  };
+}
+
 /**
  * A handler that answers ROUTES as `Bun.serve` does, and hands what none of them takes to
  * FALLBACK (the app's fetch), or answers it 404 when there is none. A handler route gets the
  * request with its `params` (percent-decoded) and, as `this` and second argument, what fetch
- * gets for Bun's `server`; a Response route answers every method with a fresh clone.
+ * gets for Bun's `server`, and `cookies` when COOKIES makes them (Bun's, withRouteCookies answers
+ * their changes); a Response route answers every method with a fresh clone.
  */
-export function routesHandler(routes: unknown, fallback: FetchHandler | null): FetchHandler {
+export function routesHandler(
+  routes: unknown,
+  fallback: FetchHandler | null,
+  cookies: CookieMaker | null = null,
+): FetchHandler {
   if (routes === null || typeof routes !== "object" || Array.isArray(routes)) {
     throw new AppLoadError(`The app's routes is ${describe(routes)}; expected an object of paths`);
   }
@@ -269,6 +325,7 @@ export function routesHandler(routes: unknown, fallback: FetchHandler | null): F
     if (chosen instanceof Response) return chosen.clone();
     // Assigned, not defined: the cheapest on both runtimes' Request (docs/architecture.md).
     (request as Request & { params: Record<string, string> }).params = params;
+    if (cookies !== null) lendCookies(request, cookies);
     return chosen.call(info, request, info) as Response | Promise<Response>;
   };
   return (request, info) => {

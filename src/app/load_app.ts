@@ -3,20 +3,30 @@
 
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import process from "node:process";
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { AppLoadError } from "../errors.ts";
 import type { AppHandler, FetchHandler, ServeInfo, WebSocketHandlers } from "../fetch_handler.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { type AppSpec, AppSpecError, parseAppSpec } from "./app_spec.ts";
 import { setAppArgv } from "./app_argv.ts";
-import { routesHandler, servedRouteCount } from "./bun_routes.ts";
+import {
+  type CookieMaker,
+  routesHandler,
+  servedRouteCount,
+  withRouteCookies,
+} from "./bun_routes.ts";
+import { fileBodiesChecked, type FileFailure } from "./file_body_check.ts";
+import { nonModuleReason } from "./non_module.ts";
 import { noteOwnServers, type OwnServer, ownServerHint, ownServerWarning } from "./own_server.ts";
 import { describeUserError, userErrorText } from "./user_error.ts";
 
 const EXTENSIONS = [".ts", ".js", ".tsx", ".mjs", ".jsx", ".mts"];
 
-/** Finds the module file for PATH: as given, with an extension added, or `a.b` as `a/b`. */
+/**
+ * Finds the module file for PATH: as given, with an extension added, or `a.b` as `a/b`; a file
+ * that cannot be a module (an executable, a binary file: non_module.ts) is one load error.
+ */
 export function resolveModulePath(path: string, cwd: string): string {
   const bases = [path];
   if (
@@ -28,12 +38,28 @@ export function resolveModulePath(path: string, cwd: string): string {
   for (const base of bases) {
     const full = isAbsolute(base) ? base : resolve(cwd, base);
     for (const candidate of [full, ...EXTENSIONS.map((e) => full + e)]) {
-      if (existsSync(candidate) && statSync(candidate).isFile()) return readable(candidate);
+      if (existsSync(candidate) && statSync(candidate).isFile()) {
+        const file = readable(candidate);
+        // Named as given, with the extension found added.
+        const given = base + candidate.slice(full.length);
+        const reason = nonModuleReason(file, given, EXTENSIONS);
+        if (reason !== null) throw new AppLoadError(reason);
+        return file;
+      }
     }
   }
   // A relative PATH was looked for from `cwd`; an absolute one is its own place.
   const where = isAbsolute(path) ? "no such file" : `looked in ${cwd}`;
-  throw new AppLoadError(`Cannot find module "${path}" (${where})`);
+  throw new AppLoadError(`Cannot find module "${path}" (${where})${indexHint(path, cwd)}`);
+}
+
+// `bun run DIR` runs DIR's index file; appserve, as Deno, imports files only: the one to name.
+function indexHint(path: string, cwd: string): string {
+  const full = resolve(cwd, path);
+  if (!existsSync(full) || !statSync(full).isDirectory()) return "";
+  const index = EXTENSIONS.map((e) => join(path, `index${e}`))
+    .find((file) => existsSync(resolve(cwd, file)));
+  return index === undefined ? "" : `: a directory; name its index file, ${index}`;
 }
 
 // Found but not readable by this process (a worker under --user): said as such in one line, not
@@ -170,14 +196,21 @@ function noApp(result: ReturnType<FetchHandler>): ReturnType<FetchHandler> {
  * (Bun's shape: `{ open, message, close, drain, ping, pong }`) comes along on the handler, and so
  * does the warning for its `Bun.serve` options (ignoredServeOptions); its `routes` answer as under
  * `Bun.serve` (bun_routes.ts), before `fetch`, which may then be left out; its `error`, as
- * `Bun.serve`'s, answers what `fetch` or a route throws.
+ * `Bun.serve`'s, answers what `fetch` or a route throws. COOKIES (Runtime.routeCookies) gives a
+ * route's handler `req.cookies`, as Bun does.
  */
-export function toHandler(app: unknown, what: string): AppHandler {
+export function toHandler(
+  app: unknown,
+  what: string,
+  cookies: CookieMaker | null = null,
+  fileFailure: FileFailure | null = null,
+): AppHandler {
+  const checked = (h: FetchHandler) => fileFailure ? fileBodiesChecked(h, fileFailure) : h;
   // Called through a function of appserve's own: the user's one, returned from an async
   // function, would be taken for a promise if it had a `then` (and wait for it forever).
   if (typeof app === "function") {
     const handler = app as FetchHandler;
-    return (request, info) => noApp(handler(request, info));
+    return checked((request, info) => noApp(handler(request, info)));
   }
   if (app !== null && typeof app === "object") {
     const target = app as { fetch?: unknown; websocket?: unknown; error?: unknown };
@@ -188,11 +221,15 @@ export function toHandler(app: unknown, what: string): AppHandler {
         ? (request: Request, info: ServeInfo) =>
           noApp((target as { fetch: FetchHandler }).fetch(request, info))
         : null;
-      const call: FetchHandler = routes === null ? fetch! : routesHandler(routes, fetch);
+      // A file body that cannot be sent is answered as a throw, by `error` too, as under Bun.
+      const call = checked(routes === null ? fetch! : routesHandler(routes, fetch, cookies));
       const onError = isOptionsObject(app) ? target.error : undefined;
-      const handler: AppHandler = typeof onError === "function"
+      const answered = typeof onError === "function"
         ? withErrorHandler(call, onError as ErrorHandler, app)
         : call;
+      const handler: AppHandler = routes !== null && cookies !== null
+        ? withRouteCookies(answered)
+        : answered;
       const ws = target.websocket;
       if (ws !== null && typeof ws === "object") handler.websocket = ws as WebSocketHandlers;
       const ignored = ignoredServeOptions(app);
@@ -218,7 +255,10 @@ export interface LoadAppOptions {
    * The runtime's part: readying its loader for the app's project before the import, and
    * explaining an error it knows better (Bun: the app needs Deno). None: a plain import.
    */
-  runtime?: Pick<Runtime, "prepareImports" | "explainAppError" | "nativeServe">;
+  runtime?: Pick<
+    Runtime,
+    "prepareImports" | "explainAppError" | "nativeServe" | "routeCookies" | "fileFailure"
+  >;
 }
 
 /** The user's error as the report's text: the runtime's one line if it has one. */
@@ -337,6 +377,8 @@ async function importApp(
   return toHandler(
     app,
     spec.expr ? `"${spec.expr}" in ${spec.path}` : `The app exported by ${spec.path}`,
+    options.runtime?.routeCookies ?? null,
+    options.runtime?.fileFailure ?? null,
   );
 }
 

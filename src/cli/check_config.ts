@@ -39,11 +39,11 @@ import { loadTlsFiles } from "../tls/tls_files.ts";
 import { ExitCode } from "../exit_codes.ts";
 
 /** Checks APP_MODULE without importing it; returns the module's file. */
-export function checkAppModule(config: Config): string {
+export function checkAppModule(config: Config, cwd: string = process.cwd()): string {
   const app = config.app;
   if (!app) throw new ConfigError("No application module specified.");
   try {
-    return resolveModulePath(parseAppSpec(app).path, process.cwd());
+    return resolveModulePath(parseAppSpec(app).path, cwd);
   } catch (error) {
     throw error instanceof AppLoadError ? error : new AppLoadError((error as Error).message);
   }
@@ -216,7 +216,10 @@ export async function checkConfig(
   if (workers) {
     await check(async () => {
       // Its warnings (where the Deno bundle went) are the start's to say.
-      await importInWorker(await launchWorkers(workers, config, runtime, process.env), config);
+      await importInWorker(
+        await launchWorkers(workers, config, runtime, process.env, process.cwd()),
+        config,
+      );
     });
   }
   // A note (the master's INFO) does not make the configuration wrong: exit 0 for both.

@@ -28,6 +28,8 @@ import { fdLimit, openFds } from "../net/fd_usage.ts";
 import { fdLimitTooLow } from "../master/fd_budget.ts";
 import { Arbiter } from "../master/arbiter.ts";
 import { Pidfile } from "../master/pidfile.ts";
+import { shortName } from "../master/signals.ts";
+import { StartSignals } from "../master/start_signals.ts";
 import { HookRunner } from "../hooks.ts";
 import { PARENT_ENV } from "../master/reexec.ts";
 import { detectRuntime } from "../runtime/mod.ts";
@@ -46,6 +48,7 @@ import {
 } from "../master/privileges.ts";
 import { logBlockers, unreachableLogs, userFolderNotes } from "../master/user_folders.ts";
 import { chooseWorkers, launchWorkers, type WorkerLaunch } from "../master/worker_launch.ts";
+import { generationDir, logicalCwd } from "../master/work_dir.ts";
 import { cacheCandidates } from "../master/worker_bundle.ts";
 import { pruneBundles } from "../master/bundle_prune.ts";
 import { importInWorker, PRELOADED } from "../master/import_check.ts";
@@ -64,28 +67,35 @@ interface ServeContext {
   /** The directory appserve was started in, before --chdir. */
   startCwd: string;
   appserve: AppserveExports;
+  /** The signals that come while the master starts (held but in the command -D detaches). */
+  held: StartSignals;
 }
 
 async function serve(ctx: ServeContext): Promise<number> {
   const { argv, resolved, runtime, report } = ctx;
   const { config } = resolved;
+  // A USR2 child of a daemon is already detached (gunicorn skips daemonizing then too).
+  const detaching = config.daemon && !process.env[DAEMON_ENV] && !process.env[REEXEC_FDS_ENV];
+  // The master's signals are held from here on (the command that detaches keeps the defaults).
+  const { held } = ctx;
+  if (!detaching) held.hold((signo) => runtime.libc().takeSignal(signo));
   checkTmpDir(config, resolved.origins.worker_tmp_dir);
   // No Deno, an old one or a broken deno.json: one line now, before anything is bound.
-  const chooseOptions = (r: Resolved) => ({
+  // `dir`: where the generation's workers run (work_dir.ts).
+  const chooseOptions = (r: Resolved, dir: string) => ({
     env: process.env,
     cwd: ctx.startCwd,
-    appFile: checkAppModule(r.config),
+    appFile: checkAppModule(r.config, dir),
     origins: { runtime: r.origins.runtime, deno: r.origins.deno },
   });
-  const workers = chooseWorkers(config, runtime, chooseOptions(resolved));
+  const workers = chooseWorkers(config, runtime, chooseOptions(resolved, process.cwd()));
   // The workers serve TLS: what their runtime honours is what counts.
   const tlsControls = workers.runtime.tlsControls;
   // Unreadable or mismatched certificates stop the start here, before anything is bound.
   await loadTlsFiles(config, tlsControls);
   const identity = resolveIdentity(config);
   const socketGroup = socketGroupOf(resolved);
-  // A USR2 child of a daemon is already detached (gunicorn skips daemonizing then too).
-  if (config.daemon && !process.env[DAEMON_ENV] && !process.env[REEXEC_FDS_ENV]) {
+  if (detaching) {
     return await daemonize(argv, runtime, {
       keepStdio: config.enable_stdio_inheritance,
       cwd: ctx.startCwd,
@@ -151,6 +161,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   const controlPath = controlSocketPath(config);
   let control: ControlSocket | undefined;
   try {
+    held.check();
     pidfile?.create(process.pid);
     // After the pidfile: a second master of the same pidfile is refused for that first.
     const handle: ControlHandler = (request, reply) =>
@@ -193,10 +204,11 @@ async function serve(ctx: ServeContext): Promise<number> {
       }
     }
     // After the drop: the workers' user writes the bundle and can read it.
-    launch = await launchWorkers(workers, config, runtime, env);
+    launch = await launchWorkers(workers, config, runtime, env, process.cwd());
+    held.check();
     // --preload: gunicorn imports the app in the master; here no app code runs in the master.
     if (config.preload_app) {
-      await importInWorker(launch, config);
+      await importInWorker(launch, config, held.aborted);
       launch.info.push(PRELOADED);
     }
     // Each start, as the user the workers run as: old versions' bundle folders in the cache.
@@ -206,11 +218,20 @@ async function serve(ctx: ServeContext): Promise<number> {
       if (pruned.info) launch.info.push(pruned.info);
       if (pruned.warning) launch.warnings.push(pruned.warning);
     }
+    // The last look: from here to the loop's own handlers nothing awaits, so no signal is run.
+    held.check();
   } catch (error) {
     control?.close();
     closeListeners(runtime.libc(), inherited ? [] : listeners);
     pidfile?.unlink(process.pid);
-    throw error;
+    // What failed after a stop signal (the import it cut short) is the stop's doing.
+    const stop = held.stop;
+    if (!stop) throw error;
+    log.info(`Handling signal: ${shortName(stop)}`);
+    log.info(`Shutting down: ${parentPid ? "Master.2" : "Master"}`);
+    metrics?.close();
+    await log.close();
+    return ExitCode.OK;
   }
   log.info(`Starting appserve ${VERSION}`);
   for (const line of gunicornLeftovers(process.env, ctx.startCwd, config.config)) {
@@ -227,12 +248,14 @@ async function serve(ctx: ServeContext): Promise<number> {
   }
   let reloads = 0;
   const reloadConfig = async () => {
-    const resolvedNext = resolveConfig(argv, { env: process.env, cwd: process.cwd() });
+    // As at start: the configuration's paths from the start directory, not from --chdir's.
+    const resolvedNext = resolveConfig(argv, { env: process.env, cwd: ctx.startCwd });
     const next = resolvedNext.config;
+    const dir = generationDir(ctx.startCwd, next.chdir, resolvedNext.origins.chdir);
     // As gunicorn's reload: the configuration the new workers get.
     if (log.isEnabledFor("debug")) log.debug(currentConfiguration(next, process.cwd()));
     // The project's deno.json is read again too: a broken one keeps the old workers.
-    const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext));
+    const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext, dir));
     // Renewed certificates are read by the new workers; broken ones keep the old workers.
     await loadTlsFiles(next, chosen.runtime.tlsControls);
     // Imported again, as gunicorn runs its config file again (what it imports stays cached).
@@ -244,7 +267,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     );
     return {
       config: next,
-      launch: await launchWorkers(chosen, next, runtime, env),
+      launch: await launchWorkers(chosen, next, runtime, env, dir),
       hooks: nextHooks,
     };
   };
@@ -258,7 +281,8 @@ async function serve(ctx: ServeContext): Promise<number> {
     launch,
     argv,
     env,
-    cwd: process.cwd(),
+    // USR2's new master starts where this one was started, with the same (relative) arguments.
+    cwd: ctx.startCwd,
     pidfile,
     parentPid,
     systemd: inherited?.source === "systemd",
@@ -275,7 +299,11 @@ async function serve(ctx: ServeContext): Promise<number> {
   });
   source.arbiter = arbiter;
   try {
-    const code = await arbiter.run();
+    const running = arbiter.run();
+    // The loop's handlers are in place (run() installs them before it first awaits): what came
+    // while starting is its to handle now.
+    for (const signal of held.release()) arbiter.signal(signal);
+    const code = await running;
     const halt = arbiter.haltReason;
     if (code !== ExitCode.OK && !report.ready && halt) {
       // The log has the worker's error and the Reason; stderr and a waiting -D get both at once.
@@ -310,7 +338,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   guardStdStreams();
   const runtime = options.runtime ?? await detectRuntime();
   const report = options.report ?? new StartupReport(undefined, {});
-  const startCwd = process.cwd();
+  const startCwd = logicalCwd();
+  const held = new StartSignals();
   // `appserve ctl ...` speaks to a running master; it starts nothing.
   if (argv[0] === "ctl") return await runCtl(argv.slice(1));
   // --help [TOPIC], before any parsing: TOPIC may be a flag (`--help -m`), and no
@@ -355,13 +384,19 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       quiet: printing,
     });
   }
-  return await serve({
-    argv,
-    resolved,
-    runtime,
-    appFile: checkAppModule(resolved.config),
-    report,
-    startCwd,
-    appserve: options.appserve,
-  });
+  try {
+    return await serve({
+      argv,
+      resolved,
+      runtime,
+      appFile: checkAppModule(resolved.config),
+      report,
+      startCwd,
+      appserve: options.appserve,
+      held,
+    });
+  } finally {
+    // A start that failed: a later signal is the caller's again (main() in a program of its own).
+    held.release();
+  }
 }

@@ -417,7 +417,10 @@ export const SETTINGS = [
     type: string("a directory"),
     default: "",
     defaultDoc: "the current directory",
-    doc: "Change to this directory before loading the application.",
+    doc: "Change to this directory before loading the application. Each HUP resolves it " +
+      "again, so after a symlink deploy (`ln -sfn` a release to the folder it names, then HUP) " +
+      "the new workers load the new release; the configuration file and USR2's new master " +
+      "stay where appserve was started.",
     path: true,
   },
   {

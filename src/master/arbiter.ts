@@ -27,7 +27,7 @@ import { workerClassLabel } from "../worker/registry.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSet } from "./worker_set.ts";
 import type { ControlReply, ControlRequest } from "../ipc/control_protocol.ts";
-import { answerControl, answerWhileStopping, oneMore } from "./control_verbs.ts";
+import { answerControl, answerWhileStopping, oneLess, oneMore } from "./control_verbs.ts";
 import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
@@ -35,6 +35,7 @@ import { fdLimit } from "../net/fd_usage.ts";
 import { bootedOverLimit, limitTooLow, overLimit, residentBytes } from "./worker_memory.ts";
 import { OrphanReaper } from "./orphan_reaper.ts";
 import { startedHere } from "./spawn.ts";
+import { isAlive } from "./pidfile.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
@@ -238,7 +239,7 @@ export class Arbiter {
         return await this.#setNumWorkers(more);
       }
       case "scaleDown":
-        return await this.#setNumWorkers(Math.max(1, this.#numWorkers - 1));
+        return await this.#setNumWorkers(oneLess(this.#numWorkers));
       case "reload":
         return await this.#reload(`Hang up: ${this.#name()}`);
       case "reopenLogs":
@@ -267,6 +268,11 @@ export class Arbiter {
     captureOutput(this.#ctx.runtime.libc(), this.#ctx.config, "master", log);
     log.reopen().catch((error) => log.error(`Cannot reopen logs: ${(error as Error).message}`));
     for (const worker of this.#workers) worker.reopenLogs();
+  }
+
+  /** A signal that came while the master started, before run() installed its handlers. */
+  signal(signal: MasterSignal): void {
+    this.#events.push({ kind: "signal", signal });
   }
 
   /** A request from the control socket (`appserve ctl`): answered from the loop. */
@@ -557,8 +563,11 @@ export class Arbiter {
   // Stops every worker: polite signal, then SIGKILL after graceful_timeout (and STOP_MARGIN_MS).
   async #stop(graceful: boolean): Promise<void> {
     const { config, runtime, listeners, pidfile, systemd } = this.#ctx;
-    // Sockets handed to systemd or to a USR2 child stay; their files must not vanish.
-    const handedOver = systemd || this.#usr2.running;
+    // Sockets handed to systemd or to a USR2 child stay; their files must not vanish. Nor do
+    // those of the master that started this one, while it serves on them (a rollback, or this
+    // new master failing): only a promoted USR2 child takes them over.
+    const parentServes = this.#usr2.unpromoted && isAlive(this.#ctx.parentPid!);
+    const handedOver = systemd || this.#usr2.running || parentServes;
     // After a USR2 the service goes on in the new master: this one's stop is not the service's.
     // Nor is an unpromoted USR2 child's (a rollback's TERM): systemd would stop the service.
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");

@@ -25,6 +25,14 @@ export function oneMore(current: number, max = MAX_WORKERS): number | string {
   return current < max ? current + 1 : `already ${current} workers, the most "workers" accepts`;
 }
 
+/**
+ * One worker less than `current` (TTOU, `ctl remove`), as gunicorn's handle_ttou: never below one,
+ * and none (after WINCH) stays none.
+ */
+export function oneLess(current: number): number {
+  return current <= 1 ? current : current - 1;
+}
+
 /** Answers `request` through `reply`, then does what it asks. */
 export async function answerControl(
   request: ControlRequest,
@@ -45,7 +53,7 @@ export async function answerControl(
         ? request.workers
         : request.verb === "add"
         ? oneMore(n)
-        : Math.max(1, n - 1);
+        : oneLess(n);
       if (typeof count === "string") return reply({ ok: false, error: `Cannot add: ${count}` });
       reply({ ok: true, message: `Workers: ${n} -> ${count}`, configured: count });
       return await actions.setWorkers(count);

@@ -23,7 +23,12 @@ const IMPORT_WAIT_S = 60;
  * failure is one problem, with the app's stack. The worker says why on a pipe at fd 3, so no temp
  * folder is needed (a container's /tmp may be read-only).
  */
-export async function importInWorker(launch: WorkerLaunch, config: Config): Promise<void> {
+export async function importInWorker(
+  launch: WorkerLaunch,
+  config: Config,
+  /** A stop signal to the starting master: the import is cut short. */
+  abort?: AbortSignal,
+): Promise<void> {
   const { command, args, env } = launch.command;
   const boot = bootEnv({
     config,
@@ -37,6 +42,7 @@ export async function importInWorker(launch: WorkerLaunch, config: Config): Prom
   const child = spawn(command, args, {
     env: { ...process.env, ...tmp, ...rawEnv(config.raw_env), ...env, ...boot },
     stdio: ["ignore", "inherit", "inherit", "pipe"],
+    cwd: launch.cwd,
   });
   const chunks: Buffer[] = [];
   child.stdio[CHANNEL_FD]?.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -45,12 +51,17 @@ export async function importInWorker(launch: WorkerLaunch, config: Config): Prom
     timedOut = true;
     child.kill("SIGTERM");
   }, seconds * 1000);
+  const cut = () => child.kill("SIGTERM");
+  abort?.addEventListener("abort", cut, { once: true });
   const result = await new Promise<{ status: number | null; signal: string | null; error?: Error }>(
     (resolve) => {
       child.on("error", (error) => resolve({ status: null, signal: null, error }));
       child.on("close", (status, signal) => resolve({ status, signal }));
     },
-  ).finally(() => clearTimeout(timer));
+  ).finally(() => {
+    clearTimeout(timer);
+    abort?.removeEventListener("abort", cut);
+  });
   if (result.status === ExitCode.OK) return;
   const report = Buffer.concat(chunks).toString("utf8");
   if (report) throw new ConfigError(report);

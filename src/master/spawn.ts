@@ -73,6 +73,7 @@ export function spawnWorker(
   boot: Omit<WorkerBoot, "version" | "listeners" | "scoreboard">,
   fds: number[],
   env: Record<string, string | undefined>,
+  cwd: string,
   scoreboard?: { fd: number; slot: number },
 ): ChildProcess {
   // stdin: EOF tells the worker its master is gone, a byte to reopen its logs; fd 3: messages to
@@ -84,7 +85,7 @@ export function spawnWorker(
   // listens to. A process started by this thread inherits its mask.
   const unblock = runtime.libc().blockSignal(SIGUSR1);
   try {
-    return spawnWithFds(runtime, command, all, { stdio, env }, (childFds) =>
+    return spawnWithFds(runtime, command, all, { stdio, env, cwd }, (childFds) =>
       bootEnv({
         ...boot,
         listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),

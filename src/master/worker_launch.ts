@@ -96,6 +96,8 @@ export interface WorkerLaunch {
    * to say then. Throws an AppserveError, one line, when it cannot.
    */
   restore?(): Promise<string[]>;
+  /** The directory its workers run in (src/master/work_dir.ts). */
+  cwd: string;
   /** Deno workers: the cache folder their bundle is in. */
   bundleDir?: string;
 }
@@ -109,8 +111,10 @@ export async function launchWorkers(
   config: Config,
   runtime: Runtime,
   env: Record<string, string | undefined>,
+  cwd: string,
 ): Promise<WorkerLaunch> {
   const launch: WorkerLaunch = {
+    cwd,
     runtime: chosen.runtime,
     command: runtime.workerCommand(),
     info: [],

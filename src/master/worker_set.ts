@@ -88,7 +88,7 @@ export class WorkerSet {
     const slot = slots?.take() ?? -1;
     const scoreboard = slots && slot >= 0 ? { fd: slots.fd, slot } : undefined;
     const fds = listeners.map((l) => l.fd);
-    const child = spawnWorker(runtime, o.launch.command, boot, fds, env, scoreboard);
+    const child = spawnWorker(runtime, o.launch.command, boot, fds, env, o.launch.cwd, scoreboard);
     const failure = spawnError(child);
     if (child.pid === undefined) {
       slots?.free(slot);

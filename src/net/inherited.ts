@@ -11,7 +11,9 @@ export const REEXEC_FDS_ENV = "APPSERVE_FDS";
 
 /** What a re-exec'd master is told: its inherited fds and what they serve. */
 export function encodeReexecFds(listeners: Listener[]): string {
-  return JSON.stringify(listeners.map((l) => ({ fd: l.fd, address: l.address })));
+  return JSON.stringify(
+    listeners.map((l) => ({ fd: l.fd, address: l.address, ownsPath: l.ownsPath })),
+  );
 }
 
 /**
@@ -26,12 +28,14 @@ export function adoptInherited(
   const reexec = env[REEXEC_FDS_ENV];
   if (reexec) {
     delete env[REEXEC_FDS_ENV];
-    const passed = JSON.parse(reexec) as { fd: number; address: Address }[];
-    const listeners = passed.map(({ fd, address }) => ({
+    const passed = JSON.parse(reexec) as { fd: number; address: Address; ownsPath?: boolean }[];
+    const listeners = passed.map(({ fd, address, ownsPath }) => ({
       ...inheritFd(libc, fd),
       address,
-      // The new master removes the unix socket files when it finally stops.
-      ownsPath: address.kind === "unix",
+      // The old master's files (not systemd's) become the new one's to remove once it is
+      // promoted; until then the old master serves on them (the arbiter's stop keeps them).
+      // A master of an older version says nothing: its unix sockets are its own.
+      ownsPath: ownsPath ?? address.kind === "unix",
     }));
     return { listeners, source: "reexec" };
   }

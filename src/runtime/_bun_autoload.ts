@@ -10,11 +10,19 @@ import process from "node:process";
 import { parseEnv } from "node:util";
 import { parse as parseToml } from "smol-toml";
 
-// The binary defines these as themselves (Makefile: LIVE_ENV), on its command line, which Bun
-// puts over a bunfig.toml's [define]: a project's own define of one is restated after it.
-const LIVE_DEFINES = ["process.env.NODE_ENV", "process.env.BUN_ENV"];
+/** TOKEN as one option of BUN_OPTIONS, which Bun splits on whitespace outside quotes. */
+function asOption(token: string): string {
+  // Unquoted, a token is taken as it is, quotes and backslashes too; in double quotes a backslash
+  // takes the next character as it is.
+  return /\s/.test(token) ? `"${token.replace(/["\\]/g, "\\$&")}"` : token;
+}
 
-/** `file`'s [define] of LIVE_DEFINES as `--define` options; none where Bun would say it is broken. */
+/**
+ * `file`'s [define] as `--define` options. Bun drops a bunfig's defines as soon as its command
+ * line has one, and the binary's always has its own (Makefile: LIVE_ENV keeps
+ * process.env.NODE_ENV and BUN_ENV live reads): each is restated after those, so it applies, and
+ * one of the two wins over the binary's, as under `bun run`. Bun reads only string values.
+ */
 function ownDefines(file: string): string[] {
   let defines: unknown;
   try {
@@ -23,13 +31,9 @@ function ownDefines(file: string): string[] {
     return [];
   }
   if (defines === null || typeof defines !== "object") return [];
-  return LIVE_DEFINES.flatMap((key) => {
-    const value = (defines as Record<string, unknown>)[key];
-    if (typeof value !== "string") return [];
-    const quote = value.includes("'") ? '"' : "'";
-    // No quoting holds both kinds (Bun's splitting has no escapes): a JS string has no need to.
-    return value.includes(quote) ? [] : [`${quote}--define=${key}=${value}${quote}`];
-  });
+  return Object.entries(defines as Record<string, unknown>).flatMap(([key, value]) =>
+    typeof value === "string" ? [asOption(`--define=${key}=${value}`)] : []
+  );
 }
 
 /**
@@ -39,9 +43,8 @@ function ownDefines(file: string): string[] {
 export function bunfigEnv(dir: string, env = process.env): Record<string, string> | undefined {
   const file = join(dir, "bunfig.toml");
   if (!existsSync(file)) return undefined;
-  // Before the user's own options, which win. Bun splits BUN_OPTIONS on spaces outside quotes.
-  const quote = file.includes('"') ? "'" : '"';
-  const own = [`${quote}--config=${file}${quote}`, ...ownDefines(file)].join(" ");
+  // Before the user's own options, which win.
+  const own = [asOption(`--config=${file}`), ...ownDefines(file)].join(" ");
   return { BUN_OPTIONS: env.BUN_OPTIONS ? `${own} ${env.BUN_OPTIONS}` : own };
 }
 

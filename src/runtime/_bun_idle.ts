@@ -6,7 +6,7 @@
 // stream is under way (appserve's --timeout and --request-timeout watch those, as on the shared
 // socket), and --keep-alive's from when the body is handed over whole or its stream has ended.
 
-import { tapBody } from "../body_tap.ts";
+import { bodyOf, tapBody } from "../body_tap.ts";
 
 /** Seconds a connection waits for its first request: the shared socket's header timeout. */
 export const HEAD_WAIT = 30;
@@ -52,7 +52,7 @@ export function idleAfter(
     else server.timeout(request, Math.max(HEAD_WAIT, Math.min(keepAlive, IDLE_MAX)));
     return response;
   }
-  if (response.body === null) {
+  if (bodyOf(response) === null) {
     idle();
     return response;
   }

@@ -9,7 +9,7 @@
 // Response.prototype misses them), `Response.length` is 2 (Hono's adapter has the same), and
 // Bun.file is not the native function.
 
-import { fstatSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { FileBody } from "./types.ts";
 
@@ -19,7 +19,8 @@ const JSON_TYPE = "application/json;charset=utf-8";
 let bodyOf: (response: Response) => string | Uint8Array | null = () => null;
 let typeOf: (response: Response) => string | null = () => null;
 let lengthOf: (response: Response) => number = () => -1;
-let fileOf: (response: Response) => Blob | null = () => null;
+// The file, or part of one, a body is.
+let bodyFileOf: (response: Response) => Blob | null = () => null;
 
 /** What a native clone of one of our Responses keeps of what its original knew. */
 interface CloneFacts {
@@ -50,6 +51,25 @@ const wholeFiles = new WeakMap<Blob, string | number>();
 // The parts of files fileBody() cut for a Range, with their lengths (within the file as it was
 // just read): a 206's body has a known length, as Bun.serve sends it.
 const parts = new WeakMap<Blob, number>();
+
+/** The bytes from `start` on (as many as the part's `size`) of the file a path or fd names. */
+interface FilePart {
+  where: string | number;
+  start: number;
+}
+// The parts an app cut of Bun.file()'s files (`Bun.file(p).slice(0, 1000)`): Bun.serve sends
+// one as it is (a 206 with its Content-Range when it is less than the file), so with --reuse-port
+// it goes to Bun.serve untouched, its length read as it is sent, as a whole file's.
+const fileParts = new WeakMap<Blob, FilePart>();
+
+// The bytes a part of a file sends, as Bun.serve sends it: what of it the file has now. Its
+// `size` is the part's end, capped by the file's size when the file's Blob had read it (it then
+// reads no more), else huge for a part with no end.
+function partLength(file: Blob, part: FilePart): number {
+  const now = regularFileSize(part.where);
+  if (now < 0) return -1;
+  return Math.max(0, Math.min(file.size, now - Math.min(part.start, now)));
+}
 
 // A whole file's length, read as it is sent: how much of it the body will read, which is its size
 // now (as Bun.serve takes it), or less: a Blob keeps the size it first saw, and a body made of it
@@ -87,7 +107,10 @@ class Response extends NativeResponse {
   readonly #type: string | null = null;
   /** The length of a body not remembered, when known without reading it; else -1. */
   readonly #length: number = -1;
-  /** The body, when it is a whole file from Bun.file(): its length is read as it is sent. */
+  /**
+   * The body, when it is a whole file from Bun.file() or a part of one: its length is read as it
+   * is sent.
+   */
   readonly #file: Blob | null = null;
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
@@ -104,8 +127,9 @@ class Response extends NativeResponse {
       if (body.byteLength > 0) this.#type = BYTES_TYPE;
       if (this.#body === null) this.#length = body.byteLength;
     } else if (body instanceof URLSearchParams) this.#body = body.toString();
-    else if (body instanceof Blob && wholeFiles.has(body)) this.#file = body;
-    else if (body instanceof Blob && parts.has(body)) this.#length = parts.get(body)!;
+    else if (body instanceof Blob && (wholeFiles.has(body) || fileParts.has(body))) {
+      this.#file = body;
+    } else if (body instanceof Blob && parts.has(body)) this.#length = parts.get(body)!;
     // Any other Blob's `size` is no length to send: a slice of a file may report more than the
     // file has, and a Blob made of one the same; reading it now would also fix how much of the
     // file the body reads. It streams.
@@ -173,10 +197,13 @@ class Response extends NativeResponse {
       const facts = #length in response ? response : clones.get(response);
       if (facts === undefined) return -1;
       const file = #length in facts ? facts.#file : facts.file;
-      if (file !== null) return fileLength(file, wholeFiles.get(file)!);
+      if (file !== null) {
+        const part = fileParts.get(file);
+        return part ? partLength(file, part) : fileLength(file, wholeFiles.get(file)!);
+      }
       return #length in facts ? facts.#length : facts.length;
     };
-    fileOf = (response) => {
+    bodyFileOf = (response) => {
       const facts = #file in response ? response : clones.get(response);
       if (facts === undefined) return null;
       return #file in facts ? facts.#file : facts.file;
@@ -189,6 +216,14 @@ let installed = false;
 let freshFile: (where: string | number) => Blob = () => new Blob();
 
 type FileMaker = (this: unknown, path: unknown, ...rest: unknown[]) => Blob;
+type Slicer = (this: Blob, start?: number, end?: number, ...rest: [string?]) => Blob;
+
+// A part from 0 or on, to an end or the file's: Bun.serve's own arithmetic for a negative index
+// (or a part of a part) is not the Blob's, and such a part streams as before.
+function partOf(where: string | number, start?: number, end?: number): FilePart | null {
+  const index = (n: number | undefined) => n === undefined || (Number.isSafeInteger(n) && n >= 0);
+  return index(start) && index(end) ? { where, start: start ?? 0 } : null;
+}
 
 /**
  * Makes the global Response the remembering one, and Bun.file() note the files it makes (once;
@@ -202,6 +237,16 @@ export function rememberBodies(): void {
   if (bun === undefined) return;
   const native = bun.file;
   freshFile = (where) => native.call(bun, where);
+  const nativeSlice: Slicer = Blob.prototype.slice;
+  // Named and with the length of the native one; Bun.file()'s files are plain Blobs, so the
+  // prototype's is theirs.
+  Blob.prototype.slice = function slice(this: Blob, start?: number, end?: number, ...rest) {
+    const made = nativeSlice.call(this, start, end, ...rest);
+    const where = wholeFiles.get(this);
+    const part = where === undefined ? null : partOf(where, start, end);
+    if (part !== null) fileParts.set(made, part);
+    return made;
+  };
   // Named and with one declared parameter, as the native one.
   bun.file = function file(this: unknown, path: unknown, ...rest: unknown[]): Blob {
     const made = native.call(this, path, ...rest);
@@ -246,8 +291,9 @@ export function knownLength(response: Response): number {
  * the Blob's, which keeps the size it first saw and reads no more than that.
  */
 export function fileBody(response: Response): FileBody | null {
-  const file = fileOf(response);
-  if (file === null || response.bodyUsed) return null;
+  const file = bodyFileOf(response);
+  // A part is no whole file to take a Range's part of.
+  if (file === null || response.bodyUsed || !wholeFiles.has(file)) return null;
   const where = wholeFiles.get(file)!;
   return {
     // A directory or a device: no length to take a part of (it streams, as before).
@@ -258,4 +304,45 @@ export function fileBody(response: Response): FileBody | null {
       return part;
     },
   };
+}
+
+// Bun.serve's own words for a directory it was asked to send (its `error` option gets them).
+const DIRECTORY = "Cannot stream a directory as a response body";
+
+// A failure found before the body is sent: the runtime's error, without the stack of appserve's
+// check (it is no place in the app's code; Bun.serve's error has no frames either).
+function frameless(error: Error): Error {
+  error.stack = `${error.name}: ${error.message}`;
+  return error;
+}
+
+/**
+ * Why the file (or part of one) `response`'s body is cannot be sent, as Bun.serve would fail on
+ * it when it comes to send it: the error its `error` option gets (the open's ENOENT or EACCES, a
+ * directory's EISDIR); null when it can be sent, or is no file by a path (Runtime.fileFailure).
+ */
+export function fileFailure(response: Response): Error | null {
+  const file = bodyFileOf(response);
+  if (file === null || response.bodyUsed) return null;
+  const where = wholeFiles.get(file) ?? fileParts.get(file)?.where;
+  if (typeof where !== "string") return null;
+  let fd: number;
+  try {
+    fd = openSync(where, "r");
+  } catch (error) {
+    return frameless(error as Error);
+  }
+  try {
+    if (!fstatSync(fd).isDirectory()) return null;
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+  return frameless(Object.assign(new Error(DIRECTORY), {
+    code: "EISDIR",
+    errno: -21,
+    syscall: "read",
+    path: where,
+  }));
 }

@@ -24,6 +24,7 @@ import { ConfigError } from "../errors.ts";
 import { addressSpaceLimitKb } from "../address_space.ts";
 import {
   fileBody,
+  fileFailure,
   impliedType,
   knownLength,
   rememberBodies,
@@ -172,9 +173,13 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     // Bun's default refuses bodies over 128 MiB; limit_request_body is appserve's (limitBody).
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     // Never Bun's development error page, which shows source lines: the handler answers errors
-    // itself (a 500, logged), and this is the last resort should that fail.
+    // itself (a 500, logged), and a file body that cannot be sent before it goes here
+    // (fileFailure); this is the last resort, for one that fails after all (told, and a 500).
     development: false,
-    error: () => new Response("Internal Server Error\n", { status: 500 }),
+    error: (error: unknown) => {
+      options.onSendError?.(error);
+      return new Response("Internal Server Error\n", { status: 500 });
+    },
     ...(options.tls
       ? {
         tls: {
@@ -301,6 +306,7 @@ export const bunRuntime: Runtime = {
   freshImport: (file, tag) => `${file}?reload=${tag}`,
   explainAppError,
   nativeServe: () => ({ owner: Bun, label: "Bun.serve" }),
+  routeCookies: (field) => field === null ? new Bun.CookieMap() : new Bun.CookieMap(field),
   staticBody: rememberedBody,
   rememberStaticBodies: () => {
     rememberBodies();
@@ -312,6 +318,7 @@ export const bunRuntime: Runtime = {
   // Bun.serve ignores an app's Content-Length on a stream: chunks, or the length read at once.
   streamLength: "actual",
   fileBody,
+  fileFailure,
   // Bun.serve (1.4.4) aborts it only for a client gone (or server.stop(true)).
   requestSignal: { message: BUN_CLOSED, afterResponse: false },
   // Bun.serve (1.4.4) fails the read with the signal's own AbortError, which has no stack.

@@ -237,6 +237,8 @@ export const denoRuntime: Runtime = {
   loadProjectEnv: () => [],
   explainAppError: () => undefined,
   nativeServe: () => ({ owner: Deno, label: "Deno.serve" }),
+  // Deno.serve has no routes, so no request cookies: Bun's are for apps written for Bun.
+  routeCookies: null,
   staticBody: (response) => staticBody()(response),
   rememberStaticBodies: () => {},
   impliedType: () => null,

@@ -70,6 +70,12 @@ export interface Libc {
   strerror(errno: number): string;
 }
 
+/** A request's cookies as a Bun route's handler gets them (`req.cookies`). */
+export interface RouteCookies {
+  /** The Set-Cookie field values the changes made to it call for, in the order made. */
+  toSetCookieHeaders(): string[];
+}
+
 /** A server started by the runtime's own native HTTP stack (reuse-port mode). */
 export interface NativeServer {
   /**
@@ -104,6 +110,11 @@ export interface NativeServeOptions {
    * shutdown().
    */
   onStopped?(error: unknown): void;
+  /**
+   * The native server failed to send a response the app made (Bun.serve's `error`: a file body
+   * that could not be read after all); it answers 500 itself.
+   */
+  onSendError?(error: unknown): void;
 }
 
 /**
@@ -236,6 +247,12 @@ export interface Runtime {
    */
   nativeServe(): { owner: { serve: unknown }; label: string };
   /**
+   * The `cookies` a Bun route's handler finds on its request, made from the Cookie field (null
+   * when there is none): Bun's own `Bun.CookieMap`, whose changes the server answers with as
+   * Set-Cookie. null where the runtime's server has no such thing (Deno).
+   */
+  routeCookies: ((cookieField: string | null) => RouteCookies) | null;
+  /**
    * The body of a Response made from a string or bytes while nothing has read it, without a
    * stream (Deno keeps it so; Bun, strings and small byte bodies, once rememberStaticBodies()
    * ran); null when it has none, it was read, or the runtime does not say. The caller must not
@@ -279,6 +296,13 @@ export interface Runtime {
    * the runtime's server answers no Range (Deno).
    */
   fileBody?(response: Response): FileBody | null;
+  /**
+   * Why the file `response`'s body is (Bun: from Bun.file(), or a part of one) cannot be sent:
+   * the error the runtime's server would fail with when it came to send it (a missing file, a
+   * directory), found before, so it is answered as a throw from the app is; else null. None: the
+   * runtime's file bodies are open already (Deno).
+   */
+  fileFailure?(response: Response): Error | null;
   /**
    * How the native server's `request.signal` behaves, which appserve's HTTP layer copies: both
    * abort it when the client goes away (a FIN included: a half-close looks the same) while the

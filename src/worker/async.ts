@@ -22,6 +22,7 @@ import { closeWithin, withDeadline } from "./close_within.ts";
 import { ConcurrencyLimit, type Lasting } from "./concurrency.ts";
 import { NativeSessionSlots, whenSessionOver } from "./native_session_slots.ts";
 import { accessLogger, httpOptions } from "./http_options.ts";
+import { logAppError } from "./app_error.ts";
 import { guardedNative } from "./native_app_error.ts";
 import { bodyErrorsLogged } from "./native_body_error.ts";
 import { limitBody } from "./native_body_limit.ts";
@@ -284,6 +285,9 @@ async function serveListeners(
           idleTimeout: config.websocket_idle_timeout,
           sendLimit: WEBSOCKET_SEND_LIMIT,
         },
+        // A file body that failed after all (its check found it sendable): Bun.serve answers 500.
+        onSendError: (error) =>
+          logAppError(log, `Error sending a response (${runtime.nativeServe().label})`, error),
         // Its connections are still served: the replacement boots before this worker drains.
         onStopped: (error) => {
           const where = `${address.host}:${address.port}`;

@@ -4,7 +4,7 @@
 // server reads it, and the line is written when it ends, as appserve's own writer does.
 
 import { Buffer } from "node:buffer";
-import { tapBody } from "../body_tap.ts";
+import { bodyOf, tapBody } from "../body_tap.ts";
 import type { Runtime } from "../runtime/types.ts";
 
 /** What the runtime tells of a body without reading it. */
@@ -27,7 +27,7 @@ export function knownBodyBytes(request: Request, response: Response, facts: Body
   const length = facts.knownLength(response);
   if (length >= 0) return length;
   // Only now: reading `body` turns a static body a runtime keeps into a stream.
-  return response.body === null ? 0 : -1;
+  return bodyOf(response) === null ? 0 : -1;
 }
 
 /**

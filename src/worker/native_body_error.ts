@@ -3,7 +3,7 @@
 // then fails with a BodyErrorLogged, which the native server takes as the cut it is and leaves
 // unsaid (Deno.serve would print the app's error raw, outside the log format).
 
-import { tapBody } from "../body_tap.ts";
+import { bodyOf, tapBody } from "../body_tap.ts";
 import type { FetchHandler } from "../http/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { BodyErrorLogged, type Runtime } from "../runtime/types.ts";
@@ -27,7 +27,7 @@ export function bodyErrorsLogged(
     // A body that is no stream cannot fail; a decoded one keeps its mark only on its own
     // Response. A Content-Length proves nothing: `fetch(upstream)` declares one for a stream.
     if (!(response instanceof Response) || notStream(response, facts)) return response;
-    if (facts.decodedBody(response) || response.body === null) return response;
+    if (facts.decodedBody(response) || bodyOf(response) === null) return response;
     return tapBody(response, {
       failed(error) {
         logError(error, request);

@@ -76,8 +76,9 @@ export function answerUnadopted(fd: number, options: UnadoptedAnswerOptions): vo
 }
 
 /**
- * A connection a hung thread's server keeps unread for want of room (parked): answered as one
- * handed to it, but not closed: its fd is the thread's socket's, which closes it.
+ * A connection a thread's server keeps unread for want of room (parked), when the thread hangs,
+ * crashes or is cut off at a graceful stop's deadline: answered as one handed to it, but not
+ * closed: its fd is the thread's socket's, which closes it.
  */
 export function answerParked(fd: number, options: UnadoptedAnswerOptions): void {
   answerUnread(fd, options, false);

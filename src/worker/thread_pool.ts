@@ -254,7 +254,12 @@ export class ThreadPool {
    */
   #cutOff(thread: ThreadHandle, graceMs: number): void {
     const { log, runtime, config } = this.#options;
-    answerClaimedRequests(thread.slots.claimAll(), {
+    const claimed = thread.slots.claimAll();
+    // Those its server keeps unread for want of room (parked) get the 503 they get at THREAD
+    // TIMEOUT, not a bare close when the thread or the process ends: a stuck thread never closes
+    // its server. Shut down but not closed, as there: the thread's sockets own the fds.
+    thread.slots.claimParked((fd) => this.#answerParked(fd));
+    answerClaimedRequests(claimed, {
       libc: runtime.libc(),
       log,
       table: new InflightTable(new Uint8Array(thread.inflight)),
@@ -322,7 +327,7 @@ export class ThreadPool {
     });
   }
 
-  /** A hung thread's parked connection: a 503, with the access line of its request. */
+  /** A parked connection of a thread hung or cut off: a 503, with the access line of its request. */
   #answerParked(fd: number): void {
     const { runtime, log, config } = this.#options;
     answerParked(fd, {

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { createServer, type Server as NetServer } from "node:net";
-import { existsSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   asNobody,
@@ -323,6 +323,58 @@ for (const [what, spec, pattern] of appErrors) {
       assert.deepEqual(ownFrames(result.stderr), [], result.stderr);
       if (spec !== "import_error") assert.ok(!hasStackTrace(result.stderr), result.stderr);
       assert.ok(!existsSync(socket), "socket file left behind");
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+// What cannot be a module, given as the app: one line before any worker starts, exit 4 as for a
+// module that is not there, never the runtime's SyntaxError with the file's raw bytes.
+const notModules: [string, string, RegExp][] = [
+  [
+    "a compiled executable (ELF)",
+    "./server",
+    /^Error: \.\/server is an executable, not a JavaScript\/TypeScript module: give appserve the source file \(\.\/server\.ts\) or a `bun build --target=bun` bundle$/,
+  ],
+  [
+    "an image",
+    "logo.png",
+    /^Error: logo\.png is a binary file, not a JavaScript\/TypeScript module: give appserve the app's source file$/,
+  ],
+  [
+    "a WebAssembly module",
+    "app.wasm",
+    /^Error: app\.wasm is a WebAssembly module, not a JavaScript\/TypeScript one: give appserve the module that instantiates it$/,
+  ],
+  [
+    "a directory with an index file",
+    "site",
+    /^Error: Cannot find module "site" \(looked in \/\S+\): a directory; name its index file, site\/index\.ts$/,
+  ],
+  ["a directory without one", "empty", /^Error: Cannot find module "empty" \(looked in \/\S+\)$/],
+];
+for (const [what, app, pattern] of notModules) {
+  e2e(`rejects ${what} as the app with one line and exit 4`, async (target) => {
+    const dir = tempDir();
+    try {
+      // Any ELF program is one; a `bun build --compile` output is 100 MB.
+      copyFileSync("/bin/true", join(dir.path, "server"));
+      writeFileSync(
+        join(dir.path, "server.ts"),
+        "export default { fetch: () => new Response() };\n",
+      );
+      // A PNG's signature and the start of its IHDR chunk.
+      writeFileSync(
+        join(dir.path, "logo.png"),
+        new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49]),
+      );
+      writeFileSync(join(dir.path, "app.wasm"), new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
+      mkdirSync(join(dir.path, "site"));
+      writeFileSync(join(dir.path, "site", "index.ts"), "export default () => new Response();\n");
+      mkdirSync(join(dir.path, "empty"));
+      const result = await run(target, ["-b", "127.0.0.1:0", app], { cwd: dir.path });
+      assertOneLineError(result, 4, pattern);
     } finally {
       dir.remove();
     }

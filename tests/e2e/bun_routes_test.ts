@@ -4,10 +4,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { e2e, FIXTURES, freePort, start } from "../_helpers.ts";
+import { e2e, FIXTURES, freePort, start, TARGETS } from "../_helpers.ts";
 import {
   differences,
   type Probe,
+  ROUTE_COOKIES_PROBES,
   ROUTES_APP_PROBES,
   ROUTES_ONLY_PROBES,
   serveWithBun,
@@ -43,4 +44,32 @@ for (const [name, args] of SETUPS) {
       assert.doesNotMatch(server.stderr, /routes \(/, server.stderr);
     }
   });
+}
+
+// `req.cookies` is Bun's (a Bun.CookieMap): only Bun workers give it, as Bun.serve does.
+const BUN_WORKERS = TARGETS.filter((t) => t.workers === "bun");
+
+for (const [name, args] of SETUPS) {
+  for (const target of BUN_WORKERS) {
+    Deno.test({
+      name: `[${target.name}] ${name}: a Bun route's req.cookies reads and sets as under Bun.serve`,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: async () => {
+        const app = join(FIXTURES, "apps", "bun_route_cookies_app.ts");
+        const port = args.includes("--reuse-port") ? await freePort() : 0;
+        const server = start(target, ["-w", "1", ...args, "-b", `127.0.0.1:${port}`, app]);
+        const bun = await serveWithBun(app);
+        try {
+          const url = await server.ready(1);
+          const found = await differences(bun.url, url, ROUTE_COOKIES_PROBES, ["set-cookie"]);
+          assert.deepEqual(found, []);
+        } finally {
+          bun.stop();
+          await server.stop();
+        }
+        assert.doesNotMatch(server.stderr, /TypeError/, server.stderr);
+      },
+    });
+  }
 }

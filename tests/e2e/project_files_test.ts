@@ -5,6 +5,7 @@
 // the master, as root before the privilege drop.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -13,6 +14,7 @@ import {
   get,
   getWhenReady,
   linkHono,
+  ROOT,
   run,
   start,
   type Target,
@@ -20,6 +22,7 @@ import {
   tempDir,
 } from "../_helpers.ts";
 import { createUser } from "../_users.ts";
+import { PATHS } from "../_procs.ts";
 
 const binary = TARGETS.find((t) => t.name === "binary")!;
 
@@ -230,3 +233,72 @@ e2e(
     }
   },
 );
+
+// A bunfig.toml [define] of every kind: a process.env read, a bare name, a value with spaces and
+// both quotes, NODE_ENV over the binary's own, and a number (which Bun ignores).
+const DEFINES_BUNFIG = `[define]
+"process.env.BUILD_ID" = "'build-42'"
+"BUILD_CONST" = "'const-7'"
+"SPACED" = '''"it's a \\"test\\" \\\\ done"'''
+"process.env.NODE_ENV" = "'staging'"
+"NUMBER" = 1
+`;
+const DEFINES_SEEN = `declare const BUILD_CONST: string, SPACED: string, NUMBER: number;
+const read = (f: () => unknown) => { try { return f() ?? null; } catch { return null; } };
+export const seen = () => ({
+  id: read(() => process.env.BUILD_ID),
+  constant: read(() => BUILD_CONST),
+  spaced: read(() => SPACED),
+  nodeEnv: read(() => process.env.NODE_ENV),
+  number: read(() => NUMBER),
+});
+`;
+
+for (
+  const [name, args] of [
+    ["shared socket", []],
+    ["-k gthread", ["-k", "gthread", "--threads", "2"]],
+    ["--reuse-port", ["--reuse-port"]],
+  ] as [string, string[]][]
+) {
+  e2e(`${name}: every bunfig.toml [define] applies in Bun workers, as under bun run`, async (t) => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "bunfig.toml"), DEFINES_BUNFIG);
+      writeFileSync(join(dir.path, "seen.ts"), DEFINES_SEEN);
+      writeFileSync(
+        join(dir.path, "print.ts"),
+        'import { seen } from "./seen.ts";\nconsole.log(JSON.stringify(seen()));\n',
+      );
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { seen } from "./seen.ts";\nexport default { fetch: () => Response.json(seen()) };\n',
+      );
+      const underBun = JSON.parse(
+        execFileSync(join(ROOT, PATHS.bun), ["print.ts"], { cwd: dir.path, encoding: "utf8" }),
+      );
+      assert.deepEqual(underBun, {
+        id: "build-42",
+        constant: "const-7",
+        spaced: 'it\'s a "test" \\ done',
+        nodeEnv: "staging",
+        number: null,
+      });
+      const port = args.includes("--reuse-port") ? await freePort() : 0;
+      const server = start(t, ["-w", "1", ...args, "-b", `127.0.0.1:${port}`, "app.ts"], {
+        cwd: dir.path,
+      });
+      const answer = await getWhenReady(await server.url());
+      assert.equal(answer.status, 200, answer.body);
+      // Deno workers read no bunfig.toml, as under deno serve.
+      const expected = bunWorkers(t)
+        ? underBun
+        : { id: null, constant: null, spaced: null, nodeEnv: null, number: null };
+      assert.deepEqual(JSON.parse(answer.body), expected);
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    } finally {
+      dir.remove();
+    }
+  });
+}

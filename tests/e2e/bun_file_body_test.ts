@@ -1,0 +1,96 @@
+// Blob and file bodies of Bun apps, as Bun.serve sends them, on the shared socket and with
+// --reuse-port (Bun workers only: Bun.file() and the typing of Blobs are Bun's): a file that
+// cannot be sent (missing, a directory) goes to the app's `error`, or without one is logged at
+// ERROR and answered 500, with its access line; a typed Blob keeps its type.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { FIXTURES, freePort, get, ownFrames, start, TARGETS } from "../_helpers.ts";
+import { differences, type Probe, serveWithBun } from "../_bun_routes_diff.ts";
+
+const APP = join(FIXTURES, "apps", "bun_file_body_app.ts");
+const BUN_WORKERS = TARGETS.filter((t) => t.workers === "bun");
+// gthread's threads serve the shared socket with an app each (workers/thread_entry.ts).
+const MODES: [string, string[]][] = [
+  ["shared socket", []],
+  ["gthread", ["-k", "gthread", "--threads", "2"]],
+  ["--reuse-port", ["--reuse-port"]],
+];
+const PATHS = ["/missing", "/dir", "/missing-slice", "/blob", "/slice", "/file", "/throw"];
+const PROBES: Probe[] = PATHS.map((path) => ({ path }));
+
+function serve(target: (typeof TARGETS)[number], args: string[], port: number, app: string) {
+  return start(target, [
+    "-w",
+    "1",
+    ...args,
+    "--access-logfile",
+    "-",
+    "--access-logformat",
+    "%(r)s %(s)s %(B)s",
+    "-b",
+    `127.0.0.1:${port}`,
+    app,
+  ]);
+}
+
+for (const target of BUN_WORKERS) {
+  for (const [mode, args] of MODES) {
+    Deno.test({
+      name:
+        `[${target.name}] [${mode}] a file body that cannot be sent goes to the app's error(), a typed Blob keeps its type, as under Bun.serve`,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: async () => {
+        // Listeners of their own must agree on a port beforehand.
+        const port = args.includes("--reuse-port") ? await freePort() : 0;
+        const server = serve(target, args, port, APP);
+        const url = await server.ready(1);
+        const native = await serveWithBun(APP);
+        try {
+          assert.deepEqual(await differences(native.url, url, PROBES), []);
+        } finally {
+          native.stop();
+        }
+        // Each answer's access line: the status and the bytes the client got.
+        const lines = await server.waitFor(/^GET \/throw .*$/m).then(() =>
+          server.stdout.split("\n").filter((l) => /^GET \/\S/.test(l))
+        );
+        const blob = lines.find((l) => l.startsWith("GET /blob "));
+        assert.equal(blob, "GET /blob HTTP/1.1 200 6");
+        assert.match(lines.find((l) => l.startsWith("GET /missing "))!, / 503 1\d\d$/);
+        assert.match(lines.find((l) => l.startsWith("GET /dir "))!, / 503 \d+$/);
+        assert.equal(lines.find((l) => l.startsWith("GET /slice ")), "GET /slice HTTP/1.1 200 100");
+        const result = await server.stop();
+        // The app's error() answered: nothing logged, as under Bun.serve.
+        assert.doesNotMatch(result.stderr, /\[ERROR\]/);
+      },
+    });
+
+    Deno.test({
+      name:
+        `[${target.name}] [${mode}] without error(), a file body that cannot be sent is logged at ERROR and answered 500, with its access line`,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: async () => {
+        const port = args.includes("--reuse-port") ? await freePort() : 0;
+        const server = serve(target, args, port, `${APP}:plain`);
+        const url = await server.ready(1);
+        for (const path of ["/missing", "/dir"]) {
+          const answer = await get(`${url}${path}`);
+          assert.deepEqual([answer.status, answer.body], [500, "Internal Server Error\n"], path);
+          await server.waitFor(new RegExp(`^GET ${path} HTTP/1.1 500 22$`, "m"));
+        }
+        await server.waitFor(
+          /\[ERROR\] Error handling request GET \/missing\nError: ENOENT: no such file or directory, open '[^']*no_such_file\.txt'$/m,
+        );
+        await server.waitFor(
+          /\[ERROR\] Error handling request GET \/dir\nError: Cannot stream a directory as a response body$/m,
+        );
+        const result = await server.stop();
+        // The error is the runtime's, about the app's file: no stack of appserve's.
+        assert.deepEqual(ownFrames(result.stderr), []);
+      },
+    });
+  }
+}

@@ -1,0 +1,169 @@
+// The files a USR2 upgrade shares: the unix socket the old master bound, its pidfile and control
+// socket stay while it serves, whatever becomes of the new master before its promotion (a rollback
+// by TERM or QUIT, an app broken on disk, a stop while it starts); a promoted master removes them.
+
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  alive,
+  childPids,
+  e2e,
+  eventually,
+  FIXTURES,
+  get,
+  getWhenReady,
+  type Server,
+  sleep,
+  start,
+  tempDir,
+} from "../_helpers.ts";
+
+const SLOW_BOOT_APP = join(FIXTURES, "apps", "slow_boot_app.ts");
+
+/** Sends USR2; returns the new master's pid once it wrote PIDFILE.2. */
+async function usr2(old: Server, pidfile: string): Promise<number> {
+  const answers = /Started new master with pid: (\d+)|USR2 signal ignored\. Child exists\./g;
+  for (;;) {
+    const before = old.all(answers).length;
+    old.signal("SIGUSR2");
+    await eventually(() => old.all(answers).length > before, "the USR2 answer");
+    const pid = old.all(answers)[before][1];
+    // A new master rolled back just now may not have been reaped by the old one yet.
+    if (!pid) {
+      await sleep(200);
+      continue;
+    }
+    await eventually(() => existsSync(`${pidfile}.2`), "the new master's pidfile");
+    return Number(pid);
+  }
+}
+
+function killTree(pid: number): void {
+  for (const each of [pid, ...childPids(pid)]) if (alive(each)) process.kill(each, "SIGKILL");
+}
+
+/** The old master's files are there and it answers on its unix socket. */
+async function oldServes(old: Server, socket: string, pidfile: string): Promise<void> {
+  assert.ok(existsSync(socket), `${socket} removed:\n${old.stderr}`);
+  assert.equal(readFileSync(pidfile, "utf8"), `${old.pid}\n`);
+  assert.ok(existsSync(`${pidfile}.ctl`), "the old master's control socket");
+  assert.match((await get("http://x/", { socketPath: socket })).body, /^hello pid/);
+}
+
+/** An app in its own folder, on a unix socket; returns the paths and the started master. */
+function startOld(target: Parameters<typeof start>[0], dir: string, extra: string[] = []) {
+  const app = join(dir, "app.ts");
+  writeFileSync(app, readFileSync(SLOW_BOOT_APP, "utf8"));
+  const socket = join(dir, "app.sock");
+  const pidfile = join(dir, "app.pid");
+  const old = start(target, ["-w", "1", "-b", `unix:${socket}`, "-p", pidfile, ...extra, app], {
+    env: { SLOW_BOOT_FILE: join(dir, "slow_ms") },
+  });
+  return { app, socket, pidfile, old };
+}
+
+e2e(
+  "a USR2 rollback (TERM, then QUIT, the new master) keeps the old master's socket and pidfile",
+  async (target) => {
+    const dir = tempDir();
+    const pids: number[] = [];
+    try {
+      const { socket, pidfile, old } = startOld(target, dir.path);
+      pids.push(old.pid);
+      await getWhenReady("http://x/", { socketPath: socket });
+      for (const signal of ["SIGTERM", "SIGQUIT"] as const) {
+        const next = await usr2(old, pidfile);
+        pids.push(next);
+        await eventually(() => childPids(next).length === 1, "the new master's worker");
+        process.kill(next, signal);
+        await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Shutting down: Master\\.2\n`));
+        await eventually(() => !alive(next), "the new master gone");
+        await eventually(() => !existsSync(`${pidfile}.2`), "the new master's pidfile gone");
+        await oldServes(old, socket, pidfile);
+      }
+      assert.equal((await old.stop()).code, 0);
+      assert.ok(!existsSync(socket), "the old master removes its own socket at last");
+      assert.ok(!existsSync(pidfile));
+    } finally {
+      pids.forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a USR2 new master that halts (the app on disk broken) keeps the old master's socket",
+  async (target) => {
+    const dir = tempDir();
+    const pids: number[] = [];
+    try {
+      const { app, socket, pidfile, old } = startOld(target, dir.path);
+      pids.push(old.pid);
+      await getWhenReady("http://x/", { socketPath: socket });
+      writeFileSync(app, 'throw new Error("broken deploy");\n');
+      const next = await usr2(old, pidfile);
+      pids.push(next);
+      await old.waitFor(new RegExp(`\\[${next}\\] \\[ERROR\\] Reason: App failed to load\\.`));
+      await eventually(() => !alive(next), "the new master gone");
+      await oldServes(old, socket, pidfile);
+    } finally {
+      pids.forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a USR2 new master stopped while --preload imports the app keeps the old master's socket",
+  async (target) => {
+    const dir = tempDir();
+    const pids: number[] = [];
+    try {
+      const { socket, pidfile, old } = startOld(target, dir.path, ["--preload"]);
+      pids.push(old.pid);
+      await getWhenReady("http://x/", { socketPath: socket });
+      // The new master's import takes long: stopped before its loop runs.
+      writeFileSync(join(dir.path, "slow_ms"), "30000");
+      const next = await usr2(old, pidfile);
+      pids.push(next);
+      await eventually(() => childPids(next).length === 1, "the new master's import");
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master gone");
+      assert.ok(!existsSync(`${pidfile}.2`), "the new master's pidfile");
+      assert.ok(!existsSync(`${pidfile}.ctl.2`), "the new master's control socket");
+      await oldServes(old, socket, pidfile);
+    } finally {
+      pids.forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e("a promoted USR2 master removes the socket and pidfile when it stops", async (target) => {
+  const dir = tempDir();
+  const pids: number[] = [];
+  try {
+    const { socket, pidfile, old } = startOld(target, dir.path);
+    pids.push(old.pid);
+    await getWhenReady("http://x/", { socketPath: socket });
+    const next = await usr2(old, pidfile);
+    pids.push(next);
+    await eventually(() => childPids(next).length === 1, "the new master's worker");
+    old.signal("SIGTERM");
+    // The new master's log is the old one's stderr (inherited), which it writes on alone now.
+    await eventually(
+      () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+      "promotion",
+    );
+    assert.ok(existsSync(socket), "the promoted master's socket");
+    assert.match((await getWhenReady("http://x/", { socketPath: socket })).body, /^hello pid/);
+    process.kill(next, "SIGTERM");
+    await eventually(() => !alive(next), "the new master gone");
+    assert.ok(!existsSync(socket), "the socket file after the promoted master stopped");
+    assert.ok(!existsSync(pidfile), "the pidfile after the promoted master stopped");
+  } finally {
+    pids.forEach(killTree);
+    dir.remove();
+  }
+});
