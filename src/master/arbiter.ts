@@ -638,7 +638,10 @@ export class Arbiter {
     let quick = false;
     for (const event of this.#events.drain()) {
       if (event.kind === "control") {
-        const asked = answerWhileStopping(event.request, event.reply, graceful && !quick);
+        const asked = answerWhileStopping(event.request, event.reply, graceful && !quick, {
+          configured: this.#numWorkers,
+          status: () => this.#workers.status(),
+        });
         if (event.request.verb === "stop") {
           this.#ctx.log.info(`Control: stop${event.request.quick ? " --quick" : ""}`);
         }
