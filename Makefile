@@ -49,8 +49,9 @@ bundle: $(DENO_BUNDLE)
 compile-deno: node_modules/.installed
 	@sh scripts/compile_deno.sh
 
+# The example is a Deno project (this repository's deno.json): its workers run on the pinned Deno.
 run: dist/appserve
-	./dist/appserve -w 2 -b 127.0.0.1:8000 examples/hello_hono.ts
+	DENO="$(CURDIR)/$(DENO)" ./dist/appserve -w 2 -b 127.0.0.1:8000 examples/hello_hono.ts
 
 # The Deno fixture project's npm packages, fetched once before the tests (not in the middle of one).
 fixtures: node_modules/.installed

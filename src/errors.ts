@@ -64,6 +64,8 @@ const OS_REASONS: Record<string, string> = {
   EEXIST: "File exists",
   EROFS: "Read-only file system",
   ENOSPC: "No space left on device",
+  // A file with +x that is no program (a truncated download, a script without #!).
+  ENOEXEC: "Exec format error (not a program this system can run)",
 };
 
 /** strerror's words for a node:fs error; the runtimes word their messages differently. */

@@ -227,10 +227,12 @@ Deno.test("resolveConfig() reports every invalid value at once", () => {
 
 Deno.test("resolveConfig() rejects unknown flags with a suggestion (usage error, exit 2)", () => {
   withDir({}, (dir) => {
-    const error = problem(dir, ["--worker", "2"]);
+    const error = problem(dir, ["--wrokers", "2"]);
     assert.ok(error instanceof UsageError);
     assert.equal(error.exitCode, 2);
-    assert.match(error.message, /^Unknown option "--worker" \(did you mean "--workers"\?\)$/);
+    assert.match(error.message, /^Unknown option "--wrokers" \(did you mean "--workers"\?\)$/);
+    // "--worker" is a prefix of four flags: ambiguous, as in argparse (also exit 2).
+    assert.equal(problem(dir, ["--worker", "2"]).exitCode, 2);
   });
 });
 
@@ -482,4 +484,84 @@ Deno.test("a list's type text puts its noun in the plural, not the examples afte
   assert.equal(expected("bind"), "a list of addresses such as 127.0.0.1:8000, unix:PATH or fd://N");
   assert.equal(expected("raw_env"), "a list of KEY=VALUEs");
   assert.equal(expected("reload_extra_files"), "a list of file paths");
+});
+
+Deno.test("resolveConfig() takes an unambiguous prefix of a long flag, as argparse does", () => {
+  withDir({}, (dir) => {
+    const { config, origins } = resolveIn(dir, [
+      "--error-log",
+      "-",
+      "--keep=7",
+      "--dae",
+      "--max-requests",
+      "9",
+      "app.ts",
+    ]);
+    assert.equal(config.errorlog, "-");
+    assert.equal(origins.errorlog, "--error-logfile");
+    assert.equal(config.keepalive, 7);
+    assert.equal(config.daemon, true);
+    // A flag given whole keeps its meaning, even as a prefix of another (--max-requests-jitter).
+    assert.equal(config.max_requests, 9);
+    assert.equal(config.max_requests_jitter, 0);
+    assert.equal(config.app, "app.ts");
+    // argparse too: GUNICORN_CMD_ARGS is read by the same parser.
+    const env = resolveIn(dir, [], { APPSERVE_CMD_ARGS: "--graceful 4 --limit-request-field- 9" });
+    assert.equal(env.config.graceful_timeout, 4);
+    assert.equal(env.origins.graceful_timeout, "APPSERVE_CMD_ARGS --graceful-timeout");
+    assert.equal(env.config.limit_request_field_size, 9);
+    // After "--" a word is a positional, never a flag.
+    assert.equal(resolveIn(dir, ["--", "--work"]).config.app, "--work");
+  });
+});
+
+Deno.test("resolveConfig(): an ambiguous prefix is a UsageError naming the candidates", () => {
+  withDir({}, (dir) => {
+    assert.throws(
+      () => resolveIn(dir, ["--work", "2"]),
+      (e) =>
+        e instanceof UsageError &&
+        e.message ===
+          'Ambiguous option "--work": could match --workers, --worker-class, ' +
+            "--worker-connections, --worker-tmp-dir",
+    );
+    // gunicorn's own flags count: argparse there would not know which.
+    assert.throws(
+      () => resolveIn(dir, [], { APPSERVE_CMD_ARGS: "--log-c x" }),
+      (e) =>
+        e instanceof UsageError &&
+        e.message ===
+          'APPSERVE_CMD_ARGS: Ambiguous option "--log-c": could match --log-config, ' +
+            "--log-config-json",
+    );
+    // A typo is still a typo, and a prefix of a gunicorn-only flag says why it is not taken.
+    assert.throws(
+      () => resolveIn(dir, ["--wokers", "2"]),
+      (e) =>
+        e instanceof UsageError &&
+        /Unknown option "--wokers" \(did you mean "--workers"\?\)/.test(e.message),
+    );
+    assert.throws(
+      () => resolveIn(dir, ["--pythonp", "x"]),
+      (e) => e instanceof UsageError && /^--pythonpath is a gunicorn setting/.test(e.message),
+    );
+  });
+});
+
+Deno.test("resolveConfig() takes no prefix of a TOML key (gunicorn's config file neither)", () => {
+  withDir({ "appserve.toml": "work = 2\n" }, (dir) => {
+    assert.throws(
+      () => resolveIn(dir, []),
+      (e) => e instanceof ConfigError && /Unknown setting "work"/.test(e.message),
+    );
+  });
+});
+
+Deno.test("resolveConfig(): a default read from PORT or WEB_CONCURRENCY names the variable", () => {
+  withDir({}, (dir) => {
+    const { origins } = resolveIn(dir, [], { PORT: "5000", WEB_CONCURRENCY: "3" });
+    assert.equal(origins.bind, "PORT environment variable");
+    assert.equal(origins.workers, "WEB_CONCURRENCY environment variable");
+    assert.equal(resolveIn(dir, [], { PORT: "" }).origins.bind, "default");
+  });
 });

@@ -34,3 +34,13 @@ Deno.test("each setting's default reads as one code span: no backtick inside it"
     assert.ok(!defaultText(spec).includes("`"), `${spec.name}: ${defaultText(spec)}`);
   }
 });
+
+Deno.test("docs/settings.md has no empty section", () => {
+  const sections = renderSettingsFile().split(/^## /m).slice(1);
+  for (const section of sections) {
+    const body = section.split("\n").slice(1).join("\n").trim();
+    assert.ok(body.length > 0, `empty section "## ${section.split("\n")[0]}"`);
+    // A heading, one sentence, then nothing listed: as empty.
+    assert.ok(/\n\s*[-#|]/.test(`\n${body}`), `nothing under "## ${section.split("\n")[0]}"`);
+  }
+});

@@ -16,10 +16,11 @@ export function isErrorLike(value: unknown): value is Error {
   );
 }
 
-// An error's `cause`; a getter that throws is taken for none.
+// An error's `cause`; a getter that throws is taken for none, and so is `undefined` (Bun's
+// AggregateError of a file's syntax errors has its own `cause: undefined`, which says nothing).
 function causeOf(error: Error): { cause: unknown } | undefined {
   try {
-    return "cause" in error ? { cause: error.cause } : undefined;
+    return "cause" in error && error.cause !== undefined ? { cause: error.cause } : undefined;
   } catch {
     return undefined;
   }

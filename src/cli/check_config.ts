@@ -10,6 +10,7 @@ import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { resolveModulePath } from "../app/load_app.ts";
 import { parseAppSpec } from "../app/app_spec.ts";
+import { gunicornLeftovers } from "../config/gunicorn_only.ts";
 import type { Resolved } from "../config/resolve.ts";
 import type { Config } from "../config/settings.ts";
 import { AppLoadError, AppserveError, ConfigError } from "../errors.ts";
@@ -225,6 +226,11 @@ export async function checkConfig(
   // A note (the master's INFO) does not make the configuration wrong: exit 0 for both.
   for (const { warning, line } of notes) {
     process.stderr.write(`${warning ? "Warning" : "Note"}: ${line}\n`);
+  }
+  // What a start warns of that gunicorn would have read (GUNICORN_CMD_ARGS, gunicorn.conf.py):
+  // a check is where a migration finds out first.
+  for (const line of gunicornLeftovers(process.env, startCwd, config.config)) {
+    process.stderr.write(`Warning: ${line}\n`);
   }
   if (problems.length) {
     for (const problem of problems) process.stderr.write(`Error: ${problem}\n`);

@@ -180,7 +180,8 @@ export async function runCtl(argv: string[]): Promise<number> {
   if (req.verb === "status") {
     const n = reply.configured;
     process.stdout.write(
-      `master ${reply.master}, ${n === 1 ? "1 worker" : `${n} workers`} configured\n` +
+      `master ${reply.master}, ${n === 1 ? "1 worker" : `${n} workers`} configured` +
+        `${reply.message ? ` (${reply.message})` : ""}\n` +
         `${statusTable(reply.workers ?? [])}\n`,
     );
   } else {

@@ -7,7 +7,7 @@ import { renderConfig } from "../config/print_config.ts";
 import { currentConfiguration } from "../config/current_config.ts";
 import { gunicornLeftovers } from "../config/gunicorn_only.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
-import { helpWordIndex } from "../config/sources.ts";
+import { helpWordIndex, longFlagOf } from "../config/sources.ts";
 import { ConfigError } from "../errors.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
@@ -106,7 +106,12 @@ async function serve(ctx: ServeContext): Promise<number> {
   delete process.env[DAEMON_ENV];
   const env = { ...process.env };
   // Fails at start, in one line, when a log file cannot be written or the logger class loaded.
-  const log = await createLogger(config, { role: "master", runtime, appserve: ctx.appserve });
+  const log = await createLogger(config, {
+    role: "master",
+    runtime,
+    appserve: ctx.appserve,
+    origins: resolved.origins,
+  });
   report.useLogger(log);
   captureOutput(runtime.libc(), config, "master", log);
   const parentPid = Number(env[PARENT_ENV]) || undefined;
@@ -347,7 +352,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   const help = helpWordIndex(argv);
   if (help !== -1) {
     // A topic follows `--help` or `-h` alone; `-hv` is just help, as in gunicorn.
-    const topic = ["--help", "-h"].includes(argv[help]) ? argv[help + 1] : undefined;
+    const word = argv[help];
+    const topic = word === "-h" || longFlagOf(word) === "--help" ? argv[help + 1] : undefined;
     process.stdout.write(topic ? renderTopicHelp(topic) : renderHelp());
     return ExitCode.OK;
   }

@@ -62,10 +62,25 @@ function configFileLayer(layers: RawLayer[], cwd: string): { layer: RawLayer; di
   return { layer: new Map(), dir: cwd };
 }
 
-function defaultOf(spec: SettingSpec, env: Record<string, string | undefined>): unknown {
-  return typeof spec.default === "function"
-    ? (spec.default as (e: typeof env) => unknown)(env)
-    : spec.default;
+/**
+ * A setting's default and where it came from: "default", or the environment variable it was
+ * read from ("PORT environment variable" for bind, "WEB_CONCURRENCY ..." for workers).
+ */
+function defaultOf(
+  spec: SettingSpec,
+  env: Record<string, string | undefined>,
+): { value: unknown; origin: string } {
+  if (typeof spec.default !== "function") return { value: spec.default, origin: "default" };
+  const read: string[] = [];
+  const seen = new Proxy(env, {
+    get(target, key) {
+      const value = target[key as string];
+      if (typeof key === "string" && value !== undefined && value !== "") read.push(key);
+      return value;
+    },
+  });
+  const value = (spec.default as (e: typeof env) => unknown)(seen);
+  return { value, origin: read.length ? `${read[0]} environment variable` : "default" };
 }
 
 /**
@@ -90,14 +105,16 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
   for (const spec of SETTINGS as readonly SettingSpec[]) {
     const raw = layers.map((l) => l.get(spec.name)).find((v) => v !== undefined);
     if (!raw) {
+      origins[spec.name] = "default";
       try {
-        values[spec.name] = defaultOf(spec, options.env);
+        const fromDefault = defaultOf(spec, options.env);
+        values[spec.name] = fromDefault.value;
+        origins[spec.name] = fromDefault.origin;
       } catch (error) {
         // A default read from the environment (PORT, WEB_CONCURRENCY) can be invalid too.
         if (!(error instanceof EnvValueError)) throw error;
         problems.push(cannotRead(`${error.variable} environment variable`, spec.name, error));
       }
-      origins[spec.name] = "default";
       continue;
     }
     try {

@@ -56,9 +56,12 @@ export function renderSettingsDoc(): string {
     out.push("", `## ${section}`);
     for (const spec of wired) out.push("", renderSettingDoc(spec));
   }
-  out.push("", "## Not supported yet", "", "Using one of these is an error that says so.", "");
-  for (const spec of specs.filter((s) => !isWired(s))) {
-    out.push(`- \`${spec.name}\` (${flagsText(spec)}): ${spec.pending}`);
+  const pending = specs.filter((s) => !isWired(s));
+  if (pending.length > 0) {
+    out.push("", "## Not supported yet", "", "Using one of these is an error that says so.", "");
+    for (const spec of pending) {
+      out.push(`- \`${spec.name}\` (${flagsText(spec)}): ${spec.pending}`);
+    }
   }
   const listed = (kind: GunicornOnly["kind"]) => {
     for (const g of GUNICORN_ONLY.filter((g) => g.kind === kind)) {

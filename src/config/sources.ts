@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { ConfigError, UsageError } from "../errors.ts";
 import { didYouMean } from "./_did_you_mean.ts";
-import { gunicornOnly } from "./gunicorn_only.ts";
+import { GUNICORN_ONLY, gunicornOnly } from "./gunicorn_only.ts";
 import { SETTINGS, SETTINGS_BY_NAME, type SettingSpec } from "./settings.ts";
 import { cannotRead, NotOfType, ValueError } from "./validators.ts";
 
@@ -63,6 +63,51 @@ for (const [long, action] of Object.entries(ACTION_FLAGS)) {
 
 const ALL_FLAGS = Object.keys(ARG_OPTIONS).map((f) => `--${f}`);
 
+// What gunicorn's argparse knows too: a prefix of one of its flags is as ambiguous here.
+const KNOWN_LONG = [
+  ...Object.keys(ARG_OPTIONS),
+  ...GUNICORN_ONLY.flatMap((g) => g.flags.map((f) => f.slice(2))),
+];
+
+/**
+ * The long flags (without "--") `name` stands for, as argparse's allow_abbrev reads it: itself
+ * when it is one, else every flag it is a prefix of (the spellings of one setting count once).
+ */
+function prefixMatches(name: string): string[] {
+  if (KNOWN_LONG.includes(name)) return [name];
+  const hits = KNOWN_LONG.filter((long) => long.startsWith(name));
+  const meant = new Set(hits.map((long) => LONG_TO_SETTING.get(long) ?? long));
+  return meant.size === 1 ? hits.slice(0, 1) : hits;
+}
+
+/** The long flag `word` is (`--help` for `--hel`), or undefined when it is none or ambiguous. */
+export function longFlagOf(word: string): string | undefined {
+  const m = /^--([^=]+)$/.exec(word);
+  const hits = m ? prefixMatches(m[1]) : [];
+  return hits.length === 1 ? `--${hits[0]}` : undefined;
+}
+
+/**
+ * The words with each unambiguous prefix of a long flag written out (`--work 2` is
+ * `--workers 2`, `--error-log=-` is `--error-logfile=-`), as gunicorn's argparse takes them on
+ * its command line and in GUNICORN_CMD_ARGS; an ambiguous one is a usage error naming the
+ * candidates. A flag given whole keeps its meaning: an exact match goes first.
+ */
+function expandPrefixes(args: string[], where: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--") return out.concat(args.slice(i));
+    const m = /^--([^=\s]+)(=.*)?$/s.exec(args[i]);
+    const hits = m ? prefixMatches(m[1]) : [];
+    if (hits.length > 1) {
+      const candidates = hits.map((long) => `--${long}`).join(", ");
+      throw new UsageError(`${where}Ambiguous option "--${m![1]}": could match ${candidates}`);
+    }
+    out.push(hits.length === 1 ? `--${hits[0]}${m![2] ?? ""}` : args[i]);
+  }
+  return out;
+}
+
 /**
  * The word of `args` that asks for help: `--help`, `-h`, or a cluster of short flags with an
  * `h` in it (`-hv`, `-Dh`), as argparse reads one; a short flag that takes a value ends the
@@ -73,7 +118,7 @@ export function helpWordIndex(args: string[]): number {
     Object.values(ARG_OPTIONS).flatMap((o) => (o.short ? [[o.short, o] as const] : [])),
   );
   return args.findIndex((word) => {
-    if (word === "--help" || word === "-h") return true;
+    if (word === "-h" || longFlagOf(word) === "--help") return true;
     if (!/^-[^-]/.test(word)) return false;
     for (const letter of word.slice(1)) {
       if (letter === "h") return true;
@@ -153,16 +198,18 @@ function withBareValues(args: string[]): string[] {
 
 /** Parses command-line words; `source` names them in errors ("" for argv). */
 export function parseCommandLine(args: string[], source = ""): ParsedArgs {
+  const where = source === "" ? "" : `${source}: `;
   let parsed;
   try {
     parsed = parseArgs({
-      args: withBareValues(args),
+      args: withBareValues(expandPrefixes(args, where)),
       options: ARG_OPTIONS,
       strict: true,
       allowPositionals: true,
       tokens: true,
     });
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     throw usageError(error, source);
   }
   const origin = (long: string) => source === "" ? `--${long}` : `${source} --${long}`;

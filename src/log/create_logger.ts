@@ -37,6 +37,8 @@ export interface CreateLoggerOptions {
   runtime: Runtime;
   /** What `import ... from "appserve"` gives a --logger-class module (see AppserveExports). */
   appserve: AppserveExports;
+  /** Where each setting came from ("--log-file", "appserve.toml:3:11"), for the master's errors. */
+  origins?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -61,13 +63,24 @@ function appName(app: string): string {
 /** This process's Logger: the --logger-class (or Logger itself) with its files and statsd. */
 export async function createLogger(
   config: Config,
-  { role, runtime, appserve }: CreateLoggerOptions,
+  { role, runtime, appserve, origins }: CreateLoggerOptions,
 ): Promise<Logger> {
   const options = loggerOptions(config, role);
   if (role === "master") {
     // The workers' files too: a worker that cannot log would fail to boot over and over.
     const worker = errorRoute(config, "worker").file;
-    if (worker && worker !== "-") checkWritable(worker, "worker error log");
+    if (worker && worker !== "-") {
+      // The flat errorlog is the master's file as much as the workers': "worker" would mislead,
+      // and the setting is named as given (`--log-file: Cannot open error log ...`).
+      const own = config.logging.worker?.file !== undefined;
+      const origin = own ? undefined : origins?.errorlog;
+      try {
+        checkWritable(worker, own ? "worker error log" : "error log");
+      } catch (error) {
+        if (!(error instanceof ConfigError) || !origin) throw error;
+        throw new ConfigError(`${origin}: ${error.message}`);
+      }
+    }
     const access = accessRoute(config).file;
     if (access && access !== "-") checkWritable(access, "access log");
   }

@@ -9,7 +9,7 @@ import { AppserveError, HaltServer } from "../errors.ts";
 import type { HookRunner, ServerInfo } from "../hooks.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { ToMaster } from "../ipc/messages.ts";
-import { requestLines } from "../ipc/inflight_report.ts";
+import { cutOffLead, requestLines } from "../ipc/inflight_report.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { formatAddress } from "../net/bind.ts";
 import { tlsEnabled } from "../tls/tls_files.ts";
@@ -32,7 +32,7 @@ import type { WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
-import { limitTooLow, overLimit, residentBytes } from "./worker_memory.ts";
+import { bootedOverLimit, limitTooLow, overLimit, residentBytes } from "./worker_memory.ts";
 import { OrphanReaper } from "./orphan_reaper.ts";
 import { startedHere } from "./spawn.ts";
 import { isAlive } from "./pidfile.ts";
@@ -412,20 +412,30 @@ export class Arbiter {
       age: worker.age,
       log: this.#ctx.log,
     });
-    const report = worker.exitReport(code, signal);
-    if (report) log[report.level](report.message);
-    // The requests it died under: the first place to look for why.
-    if (died) {
-      requestLines(`In flight on worker (pid:${worker.pid})`, died, Date.now()).forEach((l) =>
-        log.error(l)
-      );
-    }
-    const reason = await this.#startUp.haltReason(worker, code);
+    this.#reportExit(worker, code, signal, died);
+    const reason = await this.#startUp.haltReason(worker, code, signal);
     if (!reason) return;
     // A generation already rolled back or replaced says nothing about the current one.
     if (worker.generation !== this.#generations.current) return;
     if (this.#generations.reloading) return this.#rollback(reason);
     throw reason;
+  }
+
+  // The exit line, then the requests it died under: the first place to look for why.
+  #reportExit(
+    worker: WorkerHandle,
+    code: number | null,
+    signal: string | null,
+    died: ReturnType<WorkerSet["diedInflight"]>,
+  ): void {
+    const { log } = this.#ctx;
+    const report = worker.exitReport(code, signal);
+    if (report) log[report.level](report.message);
+    if (died) {
+      requestLines(`In flight on worker (pid:${worker.pid})`, died, Date.now()).forEach((l) =>
+        log.error(l)
+      );
+    }
   }
 
   /** Prometheus's text for --metrics-bind, read from the master's records and the scoreboard. */
@@ -466,7 +476,8 @@ export class Arbiter {
     }
   }
 
-  // A limit below a freshly booted worker's memory would retire every worker as it boots.
+  // A limit below a freshly booted worker's memory would retire every worker as it boots: it
+  // stops the start, fails a reload, but never stops a running server for one replacement.
   #checkMemoryLimit(worker: WorkerHandle): void {
     const limitMb = this.#ctx.config.max_worker_memory;
     const rss = limitMb > 0 ? residentBytes(worker.pid) : undefined;
@@ -475,7 +486,9 @@ export class Arbiter {
     if (this.#generations.reloading && worker.generation === this.#generations.current) {
       return this.#rollback(reason);
     }
-    throw reason;
+    if (!this.#startUp.ready) throw reason;
+    this.#ctx.log.error(bootedOverLimit(worker.pid, rss, limitMb));
+    worker.bootedOverLimit = true;
   }
 
   // Spawns the missing workers, retires the surplus and, after a reload, the old generation.
@@ -574,9 +587,27 @@ export class Arbiter {
       for (const worker of this.#workers) worker.stop(false);
       deadline = Math.min(deadline, performance.now() + QUICK_STOP_MS);
     }
-    for (const worker of this.#workers) worker.kill();
+    for (const worker of this.#workers) this.#killAtDeadline(worker, graceful);
     while (this.#workers.size) await this.#reapQuietly(false);
     pidfile?.unlink(process.pid);
+  }
+
+  // A worker that outlived the stop's deadline is named with the requests it never finished.
+  #killAtDeadline(worker: WorkerHandle, graceful: boolean): void {
+    const grace = this.#ctx.config.graceful_timeout;
+    const where = `worker (pid:${worker.pid})`;
+    const [head, lead] = graceful
+      ? [`did not exit within the graceful timeout (${grace} s)`, cutOffLead(where, grace)]
+      : [
+        `did not exit within ${QUICK_STOP_MS / 1000} s of the quick stop`,
+        `In flight on ${where}`,
+      ];
+    this.#workers.killAtDeadline(
+      worker,
+      `Worker (pid:${worker.pid}) ${head}: killed`,
+      lead,
+      this.#ctx.log,
+    );
   }
 
   /**
@@ -599,14 +630,18 @@ export class Arbiter {
     return false;
   }
 
-  // While stopping, exits are expected: record them and tell child_exit, nothing else. True
+  // While stopping, exits are expected: record them and tell child_exit, and say only those the
+  // master did not ask for (killed from outside as it drained: its requests died with it). True
   // when, the stop being graceful, a signal asked for the quick stop.
   async #reapQuietly(graceful: boolean): Promise<boolean> {
     await this.#events.wait(100);
     let quick = false;
     for (const event of this.#events.drain()) {
       if (event.kind === "control") {
-        const asked = answerWhileStopping(event.request, event.reply, graceful && !quick);
+        const asked = answerWhileStopping(event.request, event.reply, graceful && !quick, {
+          configured: this.#numWorkers,
+          status: () => this.#workers.status(),
+        });
         if (event.request.verb === "stop") {
           this.#ctx.log.info(`Control: stop${event.request.quick ? " --quick" : ""}`);
         }
@@ -619,13 +654,16 @@ export class Arbiter {
       if (event.kind !== "exit") continue;
       // A worker killed at the deadline, its loop stuck, left its waiting access lines.
       const { openAccessLog: open, log, config } = this.#ctx;
-      await this.#workers.logLostAccess(event.worker, { open, log, config });
-      this.#workers.drop(event.worker);
+      const { worker, code, signal } = event;
+      const died = this.#workers.diedInflight(worker, code, signal);
+      await this.#workers.logLostAccess(worker, { open, log, config }, died);
+      this.#workers.drop(worker);
       await this.#ctx.hooks.run("child_exit", this.#server(), {
-        pid: event.worker.pid,
-        age: event.worker.age,
+        pid: worker.pid,
+        age: worker.age,
         log: this.#ctx.log,
       });
+      if (worker.diedUnasked(code, signal)) this.#reportExit(worker, code, signal, died);
     }
     return quick;
   }

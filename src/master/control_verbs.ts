@@ -70,13 +70,21 @@ export async function answerControl(
 /**
  * Answers `request` while the master stops; true when, the stop being graceful, it asks for the
  * quick stop (`ctl stop --quick`, as INT or QUIT). Another `ctl stop` changes nothing, as a
- * second TERM; any other verb is refused.
+ * second TERM; `status` is answered (what still drains); any other verb is refused.
  */
 export function answerWhileStopping(
   request: ControlRequest,
   reply: (reply: ControlReply) => void,
   graceful: boolean,
+  status: Pick<ControlActions, "configured" | "status">,
 ): boolean {
+  // What still drains is what an operator wants to see most during a stop.
+  if (request.verb === "status") {
+    const message = graceful ? "stopping gracefully" : "stopping quickly";
+    const { configured } = status;
+    reply({ ok: true, message, master: process.pid, configured, workers: status.status() });
+    return false;
+  }
   if (request.verb !== "stop") {
     reply({ ok: false, error: "The master is stopping" });
     return false;

@@ -8,6 +8,21 @@ import type { WorkerHandle } from "./worker_handle.ts";
 /** Worker deaths before boot in a row that mean the worker cannot boot at all. */
 const MAX_BOOT_FAILURES = 3;
 
+/**
+ * Signals a process gets from its own fault (a runtime's crash: V8 cannot reserve its heap, a
+ * segfault): like an exit code, they say the worker cannot boot. Any other signal came from
+ * outside (the OOM killer's SIGKILL, an operator's kill) and says nothing of the app.
+ */
+const CRASH_SIGNALS = new Set([
+  "SIGSEGV",
+  "SIGBUS",
+  "SIGILL",
+  "SIGFPE",
+  "SIGABRT",
+  "SIGTRAP",
+  "SIGSYS",
+]);
+
 export class StartUp {
   #ready = false;
   #bootFailures = 0;
@@ -38,9 +53,16 @@ export class StartUp {
 
   /**
    * Why this worker's exit must halt the server, or undefined when replacing it will do. The boot
-   * codes (3, 4) count only before `ready`: after it they are the app's own `exit(3)`.
+   * codes (3, 4) count only before `ready`: after it they are the app's own `exit(3)`. A worker
+   * killed from outside (`signal`, not a crash) failed nothing: once the server serves it never
+   * counts (gunicorn halts on exit codes only); before, nothing serves and a run of them stops
+   * the start, saying so.
    */
-  async haltReason(worker: WorkerHandle, code: number | null): Promise<HaltServer | undefined> {
+  async haltReason(
+    worker: WorkerHandle,
+    code: number | null,
+    signal: string | null,
+  ): Promise<HaltServer | undefined> {
     if (worker.booted) return undefined;
     if (code === ExitCode.WORKER_BOOT_ERROR) return new HaltServer("Worker failed to boot.", code);
     if (code === ExitCode.APP_LOAD_ERROR) {
@@ -54,8 +76,15 @@ export class StartUp {
         ExitCode.APP_LOAD_ERROR,
       );
     }
-    if (worker.retiring || ++this.#bootFailures < MAX_BOOT_FAILURES) {
-      return undefined;
+    const killed = signal !== null && !CRASH_SIGNALS.has(signal);
+    if (worker.retiring || (killed && this.#ready)) return undefined;
+    if (++this.#bootFailures < MAX_BOOT_FAILURES) return undefined;
+    if (killed) {
+      return new HaltServer(
+        `Workers were killed before they booted, ${MAX_BOOT_FAILURES} in a row (the last by ` +
+          `${signal}${signal === "SIGKILL" ? ": perhaps out of memory" : ""}).`,
+        ExitCode.WORKER_BOOT_ERROR,
+      );
     }
     return new HaltServer("Worker failed to boot.", ExitCode.WORKER_BOOT_ERROR);
   }

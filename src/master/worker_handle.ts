@@ -27,6 +27,8 @@ export class WorkerHandle {
   recycling = false;
   /** Why it retires itself or is retired to be replaced (a restart, for the metrics). */
   retiredFor: "max_requests" | "memory" | undefined;
+  /** It booted over --max-worker-memory while the server ran: not retired for its memory. */
+  bootedOverLimit = false;
   /** Monotonic ms of its start. */
   readonly startedAt = performance.now();
   /** SIGABRT was sent for a timeout; the next stale tick sends SIGKILL. */
@@ -93,6 +95,19 @@ export class WorkerHandle {
     const grace = new Promise<void>((done) => (timer = setTimeout(done, CHANNEL_GRACE_MS)));
     await Promise.race([this.#channelDone, grace]);
     clearTimeout(timer);
+  }
+
+  /**
+   * Whether this worker ended (exit code `code`, or `signal`) otherwise than the master asked: an
+   * exit code, or a signal the master did not send (the OOM killer's SIGKILL, a crash), also while
+   * it drains. A stop signal (TERM, QUIT, or a terminal's INT) reaching a retiring one is asked.
+   */
+  diedUnasked(code: number | null, signal: string | null): boolean {
+    if (code) return true;
+    if (signal === null) return false;
+    if (signal === "SIGKILL") return !this.killed;
+    if (signal === "SIGABRT") return !this.aborted;
+    return !(this.retiring && ["SIGTERM", "SIGQUIT", "SIGINT"].includes(signal));
   }
 
   /** The master's log line for this worker's exit (gunicorn's wording); none for a clean one. */

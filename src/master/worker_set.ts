@@ -12,6 +12,7 @@ import {
   DIED_STATUS,
   KILLED_STATUS,
   logInflightAccess,
+  requestLines,
   timeoutLines,
 } from "../ipc/inflight_report.ts";
 import { countRequest, readTotals } from "../ipc/request_metrics.ts";
@@ -122,12 +123,12 @@ export class WorkerSet {
 
   /**
    * What a worker that died under its requests (an exit code, or a signal the master did not
-   * send) had in flight, read before forget() clears its slot. None for other exits: a stuck
-   * worker's were named when it was killed, a stopping worker names those it cuts off itself.
+   * send, draining or not) had in flight, read before forget() clears its slot. None for other
+   * exits: a stuck worker's were named when it was killed, a stopping worker names those it cuts
+   * off itself.
    */
   diedInflight(worker: WorkerHandle, code: number | null, signal: string | null): Inflight {
-    const died = code ? true : signal !== null && !worker.retiring;
-    if (!died || worker.aborted || worker.killed) return undefined;
+    if (!worker.diedUnasked(code, signal) || worker.aborted || worker.killed) return undefined;
     const inflight = this.#slots?.inflight(worker.slot);
     return inflight && (inflight.requests.length || inflight.more) ? inflight : undefined;
   }
@@ -174,6 +175,22 @@ export class WorkerSet {
   }
 
   /**
+   * A worker still there at the stop's deadline (its event loop stuck, as it never cut off its
+   * requests itself): `head` and each request it had in flight (`lead: GET /path ...`) as
+   * WARNINGs, then SIGKILL. As for --timeout (`aborted`), its reaping writes their 504 lines.
+   */
+  killAtDeadline(worker: WorkerHandle, head: string, lead: string, log: Logger): void {
+    // Gone already (its exit is queued): nothing was cut off.
+    if (worker.child.exitCode === null && worker.child.signalCode === null) {
+      log.warning(head);
+      const inflight = this.#slots?.inflight(worker.slot);
+      if (inflight) requestLines(lead, inflight, Date.now()).forEach((l) => log.warning(l));
+      worker.aborted = true;
+    }
+    worker.kill();
+  }
+
+  /**
    * gunicorn's murder_workers: a worker silent past `config.timeout` (a booting one gets at least
    * a minute) is named with its requests in flight and sent SIGABRT; on the next stale tick,
    * SIGKILL.
@@ -201,14 +218,15 @@ export class WorkerSet {
 
   /**
    * --max-worker-memory: a worker over `limitMb` of RSS is marked to retire (replaced first, then
-   * stopped); read from /proc at most once per `everyMs`.
+   * stopped), but not one already over it as it booted (its replacement would be too); read from
+   * /proc at most once per `everyMs`.
    */
   recycleBloated(limitMb: number, log: Logger, everyMs: number): void {
     const now = performance.now();
     if (limitMb <= 0 || now - this.#memoryCheckedAt < everyMs) return;
     this.#memoryCheckedAt = now;
     for (const worker of this.#workers.values()) {
-      if (!worker.booted || worker.retiring) continue;
+      if (!worker.booted || worker.retiring || worker.bootedOverLimit) continue;
       const rss = residentBytes(worker.pid);
       if (!overLimit(rss, limitMb)) continue;
       log.info(recycleLine(worker.pid, rss, limitMb));

@@ -3,8 +3,10 @@
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse as parseToml } from "smol-toml";
 import {
   asNobody,
+  assertOneLineError,
   e2e,
   FIXTURES,
   hasStackTrace,
@@ -493,5 +495,103 @@ e2e(
     } finally {
       dir.remove();
     }
+  },
+);
+
+e2e("an unambiguous prefix of a long flag is taken, as gunicorn's argparse takes it", async (t) => {
+  const args = [
+    "--print",
+    "--error-log=-",
+    "--keep",
+    "7",
+    "--dae",
+    "--max-requests",
+    "3",
+    "pid_app",
+  ];
+  const result = await run(t, args, { cwd: APPS, env: { APPSERVE_CMD_ARGS: "--graceful 4" } });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /^errorlog = "-" {2}# --error-logfile$/m);
+  assert.match(result.stdout, /^keepalive = 7 {2}# --keep-alive$/m);
+  assert.match(result.stdout, /^daemon = true {2}# --daemon$/m);
+  // Given whole, a flag keeps its meaning, though it is a prefix of --max-requests-jitter.
+  assert.match(result.stdout, /^max_requests = 3 {2}# --max-requests$/m);
+  assert.match(result.stdout, /^graceful_timeout = 4 {2}# APPSERVE_CMD_ARGS --graceful-timeout$/m);
+  const help = await run(t, ["--hel"]);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^usage: appserve /);
+});
+
+e2e("an ambiguous prefix of a long flag is one line naming the candidates, exit 2", async (t) => {
+  assertOneLineError(
+    await run(t, ["--work", "2", "pid_app"], { cwd: APPS }),
+    2,
+    /^Error: Ambiguous option "--work": could match --workers, --worker-class, --worker-connections, --worker-tmp-dir$/,
+  );
+  assertOneLineError(
+    await run(t, ["--check-config", "pid_app"], {
+      cwd: APPS,
+      env: { APPSERVE_CMD_ARGS: "--log 3" },
+    }),
+    2,
+    /^Error: APPSERVE_CMD_ARGS: Ambiguous option "--log": could match --log-level, .*--log-file, .*--log-config-json$/,
+  );
+  // A typo is no prefix: it still gets its suggestion.
+  assertOneLineError(
+    await run(t, ["--error-lgofile", "-", "pid_app"], { cwd: APPS }),
+    2,
+    /^Error: Unknown option "--error-lgofile" \(did you mean "--error-logfile"\?\)$/,
+  );
+});
+
+e2e("an error log the master cannot open names the file and the flag as given", async (t) => {
+  assertOneLineError(
+    await run(t, ["-b", "127.0.0.1:39011", "--log-file", "/nonexistent-dir/x", "pid_app"], {
+      cwd: APPS,
+    }),
+    1,
+    /^Error: --log-file: Cannot open error log "\/nonexistent-dir\/x": ENOENT/,
+  );
+});
+
+e2e(
+  "--check-config and --print-config warn that GUNICORN_CMD_ARGS and gunicorn.conf.py are not read",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "gunicorn.conf.py"), "workers = 5\n");
+      const options = { cwd: dir.path, env: { GUNICORN_CMD_ARGS: "-w 5" } };
+      const app = join(APPS, "pid_app.ts");
+      for (const action of ["--check-config", "--print-config"]) {
+        const result = await run(t, [action, app], options);
+        assert.equal(result.code, 0, result.stderr);
+        const warnings = result.stderr.trim().split("\n");
+        assert.equal(warnings.length, 2, result.stderr);
+        assert.match(
+          warnings[0],
+          /^Warning: GUNICORN_CMD_ARGS is set but not read \(appserve reads APPSERVE_CMD_ARGS\): "-w 5" does not apply$/,
+        );
+        assert.match(warnings[1], /^Warning: \.\/gunicorn\.conf\.py is not read /);
+        // stdout stays what it was: --print-config's TOML, loadable.
+        if (action === "--check-config") assert.equal(result.stdout, "configuration OK\n");
+        else assert.equal(parseToml(result.stdout).workers, 1);
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "--print-config names PORT and WEB_CONCURRENCY as the origins of the defaults they set",
+  async (t) => {
+    const env = { PORT: "39012", WEB_CONCURRENCY: "2" };
+    const result = await run(t, ["--print-config", "pid_app"], { cwd: APPS, env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /^bind = \[ "0\.0\.0\.0:39012" \] {2}# PORT environment variable$/m,
+    );
+    assert.match(result.stdout, /^workers = 2 {2}# WEB_CONCURRENCY environment variable$/m);
   },
 );

@@ -177,6 +177,10 @@ e2e("ctl stop --quick during a graceful stop switches to the quick stop", async 
     await server.waitFor(/slow began/);
     server.signal("SIGTERM");
     await server.waitFor(/\[INFO\] Handling signal: term\n/);
+    // What still drains: the worker with its request in flight.
+    const status = await ctl(target, pidfile, "status");
+    assert.match(status, /^master \d+, 1 worker configured \(stopping gracefully\)\n/);
+    assert.match(status, new RegExp(`^ *${worker} .*\\b1\\b`, "m"), status);
     assert.equal(
       await ctl(target, pidfile, "stop"),
       "Already stopping gracefully; `appserve ctl stop --quick` stops quickly\n",

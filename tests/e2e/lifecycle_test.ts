@@ -535,6 +535,82 @@ e2e("workers that die before booting, repeatedly, halt the master with exit 3", 
   assert.match(result.stderr, /\[ERROR\] Reason: Worker failed to boot\.$/m);
 });
 
+/**
+ * Kills (SIGKILL, as the OOM killer does) the next worker that says it boots and is not in
+ * `known`, `times` times. The pids killed.
+ */
+async function killBooting(server: Server, times: number, known: Set<number>): Promise<number[]> {
+  const killed: number[] = [];
+  for (let i = 0; i < times; i++) {
+    let pid = 0;
+    await eventually(() => {
+      const booting = server.all(/Booting worker with pid: (\d+)/g).map((m) => Number(m[1]));
+      pid = booting.find((p) => !known.has(p)) ?? 0;
+      return pid > 0;
+    }, "a new worker booting");
+    known.add(pid);
+    process.kill(pid, "SIGKILL");
+    killed.push(pid);
+  }
+  return killed;
+}
+
+e2e(
+  "a worker and its booting replacements killed from outside (SIGKILL), 4 in a row, do not stop a running server",
+  async (target) => {
+    const dir = tempDir();
+    const slow = join(dir.path, "slow_boot");
+    try {
+      const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", SLOW_BOOT_APP], {
+        env: { SLOW_BOOT_FILE: slow },
+      });
+      const url = await server.allAnswering(2);
+      const [healthy, first] = childPids(server.pid);
+      writeFileSync(slow, "5000");
+      process.kill(first, "SIGKILL");
+      const killed = await killBooting(server, 3, new Set([healthy, first]));
+      rmSync(slow);
+      for (const pid of [first, ...killed]) {
+        await server.waitFor(
+          new RegExp(`Worker \\(pid:${pid}\\) was sent SIGKILL! Perhaps out of memory\\?`),
+        );
+      }
+      // The healthy worker served on; the fifth replacement boots (fast now) and serves too.
+      assert.ok(childPids(server.pid).includes(healthy), server.stderr);
+      await server.allAnswering(2);
+      assert.notEqual(pidOf(await get(url)), first);
+      assert.doesNotMatch(server.stderr, /Reason:/);
+      assert.equal((await server.stop()).code, 0, server.stderr);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "workers killed from outside before the first boot, 3 in a row, stop the start saying so, exit 3",
+  async (target) => {
+    const dir = tempDir();
+    const slow = join(dir.path, "slow_boot");
+    try {
+      writeFileSync(slow, "5000");
+      const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", SLOW_BOOT_APP], {
+        env: { SLOW_BOOT_FILE: slow },
+      });
+      await killBooting(server, 3, new Set());
+      const result = await server.exited;
+      assert.equal(result.code, 3, result.stderr);
+      assert.match(
+        result.stderr,
+        /\[ERROR\] Reason: Workers were killed before they booted, 3 in a row \(the last by SIGKILL: perhaps out of memory\)\.$/m,
+      );
+      assert.doesNotMatch(result.stderr, /failed to boot/);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 // An error of the app's code outside any request ends the worker (gthread: the thread) as the
 // runtime would, exit 1; the error log gets it from appserve's logger with the app's file and
 // line, not the runtime's report, which --capture-output carried there (Deno's in colour).

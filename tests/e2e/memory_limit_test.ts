@@ -15,11 +15,13 @@ import {
   load,
   pidOf,
   run,
+  sleep,
   start,
   tempDir,
 } from "../_helpers.ts";
 
 const LEAK_APP = join(FIXTURES, "apps", "leak_app.ts");
+const MEM_APP = join(FIXTURES, "apps", "mem_app.ts");
 
 e2eUnderLoad(
   "--max-worker-memory recycles a leaking worker under load, its replacement first, with zero failed requests",
@@ -90,6 +92,38 @@ e2e(
       await eventually(() => childPids(server.pid).length === 1, "the new worker gone");
       assert.equal(pidOf(await get(url)), before);
       assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a replacement worker that boots over --max-worker-memory: an ERROR, the server serves on and that worker is not restarted for it",
+  async (target) => {
+    const dir = tempDir();
+    const mem = join(dir.path, "mem.txt");
+    try {
+      writeFileSync(mem, "0");
+      const server = start(
+        target,
+        ["-w", "2", "--max-worker-memory", "150", "-b", "127.0.0.1:0", MEM_APP],
+        { env: { MEM_FILE: mem } },
+      );
+      const url = await server.allAnswering(2);
+      const [healthy, killed] = childPids(server.pid);
+      writeFileSync(mem, "200");
+      process.kill(killed, "SIGKILL");
+      const big = await server.waitFor(
+        /\[ERROR\] Worker \(pid:(\d+)\) uses \d+\.\d MB resident right after it boots, over --max-worker-memory 150 MB: it serves on and is not restarted for its memory/,
+      );
+      // Memory is read once a second: a few reads, and the big worker is still there, not retired.
+      await sleep(3000);
+      assert.deepEqual(childPids(server.pid).sort(), [healthy, Number(big[1])].sort());
+      await eventually(async () => pidOf(await get(url)) === Number(big[1]), "the big one serves");
+      assert.doesNotMatch(server.stderr, /Reason:|Autorestarting worker/);
+      assert.ok(!hasStackTrace(server.stderr), server.stderr);
+      assert.equal((await server.stop()).code, 0, server.stderr);
     } finally {
       dir.remove();
     }

@@ -9,6 +9,7 @@ import type { Socket } from "node:net";
 import { join } from "node:path";
 import {
   alive,
+  childPids,
   e2e,
   eventually,
   FIXTURES,
@@ -122,6 +123,96 @@ e2e(
   },
 );
 
+e2e(
+  "a worker killed (SIGKILL) from outside while a TERM stop drains it: its exit line, its request named, a 502 line",
+  async (t) => {
+    const { server, url, ours, remove } = await loggedServer(t, ["-w", "1", "-b", "127.0.0.1:0"]);
+    try {
+      const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
+      await server.waitFor(/slow began/);
+      const [pid] = childPids(server.pid);
+      server.signal("SIGTERM");
+      await server.waitFor(/Handling signal: term/);
+      process.kill(pid, "SIGKILL");
+      assert.equal((await server.exited).code, 0, server.stderr);
+      await slow;
+      assert.match(
+        server.stderr,
+        new RegExp(
+          `\\[ERROR\\] Worker \\(pid:${pid}\\) was sent SIGKILL! Perhaps out of memory\\?$`,
+          "m",
+        ),
+      );
+      assert.match(
+        server.stderr,
+        new RegExp(
+          `\\[ERROR\\] In flight on worker \\(pid:${pid}\\): GET /slow\\?ms=60000&tell=1 from 127\\.0\\.0\\.1:\\d+ for`,
+        ),
+      );
+      assert.equal(ours().length, 1, ours().join("\n"));
+      assert.match(ours()[0], /"GET \/slow\?ms=60000&tell=1 HTTP\/1\.1" 502 /);
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
+e2e(
+  "a worker killed (SIGKILL) from outside while it drains after a HUP: its exit line, its request named, a 502 line",
+  async (t) => {
+    const { server, url, ours, remove } = await loggedServer(t, ["-w", "1", "-b", "127.0.0.1:0"]);
+    try {
+      const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
+      await server.waitFor(/slow began/);
+      const [old] = childPids(server.pid);
+      server.signal("SIGHUP");
+      // The old worker drains once its replacement serves.
+      await eventually(async () => pidOf(await get(url)) !== old, "the new worker serving");
+      process.kill(old, "SIGKILL");
+      await server.waitFor(
+        new RegExp(
+          `\\[ERROR\\] Worker \\(pid:${old}\\) was sent SIGKILL! Perhaps out of memory\\?$`,
+          "m",
+        ),
+      );
+      await server.waitFor(
+        new RegExp(
+          `\\[ERROR\\] In flight on worker \\(pid:${old}\\): GET /slow\\?ms=60000&tell=1 from 127\\.0\\.0\\.1:\\d+ for`,
+        ),
+      );
+      await slow;
+      // Among the probes' lines (written in batches): the killed request's.
+      const line = /"GET \/slow\?ms=60000&tell=1 HTTP\/1\.1" 502 /;
+      await eventually(() => ours().some((l) => line.test(l)), "the killed request's 502 line");
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
+e2e(
+  "a TERM stop whose worker finishes its request and exits by itself says nothing more than before",
+  async (t) => {
+    const { server, url, ours, remove } = await loggedServer(t, ["-w", "1", "-b", "127.0.0.1:0"]);
+    try {
+      const slow = get(`${url}/slow?ms=1000&tell=1`);
+      await server.waitFor(/slow began/);
+      server.signal("SIGTERM");
+      assert.equal((await server.exited).code, 0, server.stderr);
+      assert.equal((await slow).status, 200);
+      assert.equal(ours().length, 1, ours().join("\n"));
+      assert.match(ours()[0], /"GET \/slow\?ms=1000&tell=1 HTTP\/1\.1" 200 /);
+      assert.doesNotMatch(server.stderr, /\[(ERROR|WARNING|CRITICAL)\]|was sent|In flight/);
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
 /**
  * A server with an access log in a temp dir, ready, its readiness probe's lines counted: `ours()`
  * are the lines written since.
@@ -222,11 +313,12 @@ for (const reusePort of [false, true]) {
   );
 
   // The same waiting lines when no timeout fires: a stop (TERM, then INT) kills the stuck worker
-  // at its deadline, and the master writes them before it exits.
+  // at its deadline, and the master writes them before it exits; it names the stuck request (a
+  // WARNING, as a worker names those it cuts off) and writes its 504 line.
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     e2e(
       `${variant}a ${signal} stop that kills a stuck worker loses none of its waiting access ` +
-        "lines: 50 pipelined requests, a stuck one, 50 lines",
+        "lines and names the stuck request: 50 pipelined requests, a stuck one, 51 lines",
       async (target) => {
         const { server, url, ours, remove } = await loggedServer(target, [
           ...["-w", "1", "-t", "600", "--graceful-timeout", "1", ...await listen()],
@@ -236,10 +328,32 @@ for (const reusePort of [false, true]) {
           let answers = "";
           socket.on("data", (chunk) => answers += chunk);
           await eventually(() => answers.match(/^HTTP\/1\.1 200 /gm)?.length === 50, "50 answers");
+          const [pid] = childPids(server.pid);
           server.signal(signal);
           assert.equal((await server.exited).code, 0);
-          assert.equal(ours().length, 50, ours().join("\n"));
-          ours().forEach((line, i) => assert.match(line, new RegExp(` /fast\\?s=${i} .* 200 `)));
+          assert.equal(ours().length, 51, ours().join("\n"));
+          ours().slice(0, 50).forEach((line, i) =>
+            assert.match(line, new RegExp(` /fast\\?s=${i} .* 200 `))
+          );
+          assert.match(ours()[50], /"GET \/spin\?ms=600000&s=stuck HTTP\/1\.1" 504 - /);
+          const [head, lead] = signal === "SIGTERM"
+            ? ["the graceful timeout \\(1 s\\)", "Cut off at the graceful timeout \\(1 s\\) on"]
+            : ["2 s of the quick stop", "In flight on"];
+          assert.match(
+            server.stderr,
+            new RegExp(
+              `\\[WARNING\\] Worker \\(pid:${pid}\\) did not exit within ${head}: killed$`,
+              "m",
+            ),
+          );
+          assert.match(
+            server.stderr,
+            new RegExp(
+              `\\[WARNING\\] ${lead} worker \\(pid:${pid}\\): GET /spin\\?ms=600000&s=stuck from `,
+            ),
+          );
+          // Killed by the master, which said why: no "Perhaps out of memory?".
+          assert.doesNotMatch(server.stderr, /was sent SIGKILL/);
           socket.destroy();
         } finally {
           await server.stop();
