@@ -273,9 +273,11 @@ Deno.test("SlotReader.cutOff(): the thread takes what is left and learns what th
     writer.started(later, false, 2);
     const own = new SlotReader(buffer, ORIGIN);
     assert.deepEqual([...own.cutOff()].sort(), [0, 1]);
-    // The later one is the thread's now: the process claims nothing more.
+    // The later one is the thread's now, to answer with its 504: the process claims nothing more.
     assert.deepEqual(reader.claimAll(), []);
-    assert.equal(writer.answering(later), false);
+    assert.equal(writer.answering(later), true);
+    // Those the process answered stay its own.
+    assert.equal(writer.answering(hung), false);
   });
 });
 

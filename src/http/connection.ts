@@ -76,6 +76,10 @@ export const SHUTDOWN_GRACE_MS = 1000;
 const PIPELINE_LIMIT = 64 * 1024;
 
 const CONTINUE = Buffer.from(CONTINUE_REPLY, "latin1");
+// What a request cut off at the graceful timeout before its answer began gets: the 504 its
+// access line says, as a gthread worker answers a stuck thread's (thread_answers.ts).
+const CUT_OFF = encodeHead(rawStatusReply(504), null);
+const CUT_OFF_HEAD = encodeHead(rawStatusReply(504).replace(/(?<=\r\n\r\n)[^]*$/, ""), null);
 const kConn = Symbol("appserve.connection");
 
 type ConnSocket = Socket & { [kConn]: Connection };
@@ -562,15 +566,31 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   /**
-   * Destroys the connection for the server (closeNow: the graceful timeout ran out); the access
-   * line of a request it cuts off is the caller's (ExchangeHost.cutOff).
+   * Ends the connection for the server (closeNow: the graceful timeout ran out); the access line
+   * of a request it cuts off is the caller's (ExchangeHost.cutOff), and says 504. A request whose
+   * response head had not gone out gets that 504 on the wire too, then the connection closes:
+   * the promise settles once it did. One whose response is under way is destroyed mid-body.
    */
-  cut(): void {
-    if (this.closed) return;
+  cut(): Promise<void> | null {
+    if (this.closed) return null;
     this.cutOff = true;
     // Now, not at the 'close' event: the process may be about to end.
     this.exchange.abandoned();
-    this.socket.destroy();
+    // Not one the worker process answered already (a gthread thread's, claimed: thread_slots.ts).
+    const watch = this.core.options.watch;
+    if (
+      this.state !== S_BUSY || !this.exchange.unanswered ||
+      (watch !== undefined && !watch.answering(this.tag))
+    ) {
+      this.socket.destroy();
+      return null;
+    }
+    this.stopReading();
+    const socket = this.socket;
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    // Destroyed once written: unread input must not hold it open (end() alone waits for a FIN).
+    socket.end(this.exchange.headOnly ? CUT_OFF_HEAD : CUT_OFF, () => socket.destroy());
+    return closed;
   }
 
   /** Called by the server's tick once `deadline` has passed. */

@@ -2,7 +2,13 @@
 // onAppError's reply, has the writer put the answer on the wire and acts on the writer's outcome.
 
 import { abortError, abortRequestSignal } from "./app_request.ts";
-import { F_HTTP10, F_KEEP_ALIVE, type Outcome, type ResponseWriter } from "./response_writer.ts";
+import {
+  F_HEAD,
+  F_HTTP10,
+  F_KEEP_ALIVE,
+  type Outcome,
+  type ResponseWriter,
+} from "./response_writer.ts";
 import { appErrorReply, notAResponse, statusReply } from "./status_reply.ts";
 import type { RequestHead } from "./parser.ts";
 import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
@@ -201,6 +207,16 @@ export class Exchange {
     if (request !== null) abortRequestSignal(request, this.abortMessage);
   }
 
+  /** A request is under way and no response of it was handed to the writer yet. */
+  get unanswered(): boolean {
+    return this.request !== null && this.response === null;
+  }
+
+  /** The request under way is a HEAD: an answer to it has no body. */
+  get headOnly(): boolean {
+    return (this.flags & F_HEAD) !== 0;
+  }
+
   /** What the response stream under way is cancelled with when the client is gone. */
   abandonReason(): DOMException {
     return abortError(this.abortMessage);
@@ -223,7 +239,7 @@ export class Exchange {
     // An upgrade request (rare) may have been upgraded: Bun's shape returns anything after it.
     if (this.head!.upgrade && this.options.websocket !== undefined && !this.refused) {
       const pending = this.options.websocket.take(this.request!, r);
-      if (pending !== null && !host.closed) {
+      if (pending !== null && !host.closed && !host.cutOff) {
         const refusal = handshakeRefusal(this.request!);
         if (refusal === null) return this.upgrade(pending);
         r = refusal;
@@ -237,10 +253,12 @@ export class Exchange {
       : rangedResponse(r, this.head!, fileBody, this.options.impliedType);
     this.response = response;
     const watch = this.options.watch;
-    // Not answered here: the client is gone, or the worker process answered already (a gthread
-    // thread past its timeout), in which case the connection is ended too.
-    const answeredElsewhere = !host.closed && watch !== undefined && !watch.answering(host.tag);
-    if (host.closed || answeredElsewhere) {
+    // Not answered here: the client is gone, the server cut the connection off (its 504 is on the
+    // way: Connection.cut), or the worker process answered already (a gthread thread past its
+    // timeout), in which case the connection is ended too.
+    const answeredElsewhere = !host.closed && !host.cutOff && watch !== undefined &&
+      !watch.answering(host.tag);
+    if (host.closed || host.cutOff || answeredElsewhere) {
       const body = response.body;
       if (body !== null && !body.locked) body.cancel().catch(noop);
       this.writer.forget();

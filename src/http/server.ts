@@ -78,10 +78,12 @@ export interface HttpServer {
    */
   close(): Promise<void>;
   /**
-   * Destroys the listener and every connection now. The requests it cuts off get no access line
-   * from the HTTP layer: the caller says what became of them (logCutOff).
+   * Destroys the listener and every connection now, but for one whose request's answer had not
+   * begun: that gets a 504 first, and the promise settles once those are closed (within
+   * CUT_OFF_WRITE_MS). The requests it cuts off get no access line from the HTTP layer: the
+   * caller says what became of them (logCutOff).
    */
-  closeNow(): void;
+  closeNow(): Promise<void>;
   /**
    * Serves a connection accepted elsewhere (gthread: by the worker process);
    * `unix` says whether it came from a unix socket. For a server that never listens.
@@ -96,6 +98,11 @@ export interface HttpServer {
 }
 
 const DEFAULT_HEADER_TIMEOUT = 30;
+/**
+ * At the graceful timeout, how long the 504s of requests cut off may take to go out: a client that
+ * reads nothing must not bring the worker near the master's SIGKILL, 1 s later (STOP_MARGIN_MS).
+ */
+export const CUT_OFF_WRITE_MS = 250;
 // The clock that drives timeouts and the Date header; keep-alive is accurate to about this.
 const TICK_MS = 250;
 
@@ -394,11 +401,15 @@ class Core implements ServerCore {
     return done;
   }
 
-  closeNow(): void {
+  closeNow(): Promise<void> {
     this.closing = true;
     this.forced = true;
     this.stopListening();
-    for (const c of this.conns) c.cut();
+    const answered: Promise<void>[] = [];
+    for (const c of this.conns) {
+      const closed = c.cut();
+      if (closed !== null) answered.push(closed);
+    }
     for (const socket of this.greeting.keys()) socket.destroy();
     for (const [socket, parking] of this.parked) {
       this.unparked(socket, parking);
@@ -407,6 +418,17 @@ class Core implements ServerCore {
       socket.destroy();
     }
     this.settle(null);
+    if (answered.length === 0) return Promise.resolve();
+    // A client that reads nothing (its socket buffer full) does not hold the stop: destroyed.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        for (const c of this.conns) c.destroy();
+        resolve();
+      }, CUT_OFF_WRITE_MS);
+    });
+    return Promise.race([Promise.all(answered).then(() => {}), late])
+      .finally(() => clearTimeout(timer));
   }
 
   shed(): boolean {

@@ -18,15 +18,18 @@ export function withDeadline(done: Promise<void>, ms: number, onLate: () => void
 
 /**
  * Graceful close of a server; what is still open after `ms` is closed at once, `beforeCut` called
- * first (while the requests it cuts off are still in flight).
+ * first (while the requests it cuts off are still in flight). Resolves once the 504s of the
+ * requests cut off before their answer began went out (HttpServer.closeNow), before the exit.
  */
-export function closeWithin(
+export async function closeWithin(
   server: HttpServer,
   ms: number,
   beforeCut?: () => void,
 ): Promise<void> {
-  return withDeadline(server.close(), ms, () => {
+  let cut: Promise<void> | undefined;
+  await withDeadline(server.close(), ms, () => {
     beforeCut?.();
-    server.closeNow();
+    cut = server.closeNow();
   });
+  await cut;
 }

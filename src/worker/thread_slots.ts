@@ -435,15 +435,16 @@ export class SlotReader {
   }
 
   /**
-   * The thread's side, at a drain's deadline: takes every request it has not begun answering
-   * (the process claims none of them after this), and returns the in-flight entries of those the
-   * process claimed before, which it answered and logged already.
+   * The thread's side, at a drain's deadline: takes every request it has not begun answering, to
+   * answer it with the 504 of a cut-off (Connection.cut; the process claims none of them after
+   * this), and returns the in-flight entries of those the process claimed before, which it
+   * answered and logged already.
    */
   cutOff(): Set<number> {
     const elsewhere = new Set<number>();
     for (let i = 0; i < ENTRIES; i++) {
       const at = HEADER + i * FIELDS;
-      if (Atomics.compareExchange(this.#a, at, RUNNING, CLAIMED) === CLAIMED) {
+      if (Atomics.compareExchange(this.#a, at, RUNNING, ANSWERING) === CLAIMED) {
         elsewhere.add(this.#a[at + 3]);
       }
     }

@@ -1,0 +1,143 @@
+// What the client gets when a graceful stop's --graceful-timeout runs out: a request still with
+// the app (no response head sent) gets the 504 its access line says, with connection: close,
+// then the connection closes; a response already under way is cut mid-body, its head as sent.
+// Directly (a raw client) and behind nginx, which then logs the 504 too, not a 502.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { e2e, eventually, FIXTURES, freePort, start, tempDir } from "../_helpers.ts";
+import { rawConnect, readAll } from "../_raw.ts";
+import { startNginx } from "../_nginx.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+
+// The shared socket (appserve's HTTP layer). Not --reuse-port: the runtime's own server drops
+// such a request's connection without a reply (docs/signals.md).
+const VARIANTS: [string, string[]][] = [
+  ["async", []],
+  ["sync", ["-k", "sync"]],
+  ["gthread", ["-k", "gthread", "--threads", "4"]],
+];
+
+/** Sends one request on a fresh connection; `answer` is everything read until the close. */
+async function send(port: number, request: string) {
+  const socket = await rawConnect(port);
+  const answer = readAll(socket, 20_000);
+  socket.write(request);
+  return answer;
+}
+
+for (const [variant, args] of VARIANTS) {
+  e2e(
+    `a request cut off at the graceful timeout gets the 504 of its access line (${variant})`,
+    async (target) => {
+      const dir = tempDir();
+      const log = join(dir.path, "access.log");
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", "--graceful-timeout", "1", ...args, "--access-logfile", log],
+        ...["--access-logformat", '"%(r)s" %(s)s %(b)s', "-b", `127.0.0.1:${port}`, PID_APP],
+      ]);
+      try {
+        await server.ready(1);
+        // The sync worker serves one connection at a time: one request there.
+        const sync = variant === "sync";
+        // A response under way: its head and first line went out, its end comes after 30 s.
+        // First, while every gthread thread is free to take it.
+        const streaming = sync ? undefined : await rawConnect(port);
+        const streamed = streaming && readAll(streaming, 20_000);
+        if (!sync) {
+          let read = "";
+          streaming!.on("data", (d) => (read += d));
+          streaming!.write("GET /drip?ms=30000&q=drip HTTP/1.1\r\nHost: x\r\n\r\n");
+          await eventually(() => read.includes("first line\n"), "the stream's first line");
+        }
+        const cut = send(port, "GET /slow?ms=30000&q=get&tell HTTP/1.1\r\nHost: x\r\n\r\n");
+        await server.waitFor(/slow began: \?ms=30000&q=get&tell$/m);
+        const head = sync
+          ? undefined
+          : send(port, "HEAD /slow?ms=30000&q=head&tell HTTP/1.1\r\nHost: x\r\n\r\n");
+        if (!sync) await server.waitFor(/slow began: \?ms=30000&q=head&tell$/m);
+        server.signal("SIGTERM");
+        const result = await server.exited;
+        assert.equal(result.code, 0, result.stderr);
+
+        const got = await cut;
+        assert.equal(got.status, 504, JSON.stringify(got.text));
+        const [top, body] = got.text.split("\r\n\r\n");
+        assert.match(top, /\r\nconnection: close(\r\n|$)/i);
+        assert.match(top, /\r\ncontent-length: 16(\r\n|$)/i);
+        assert.equal(body, "Gateway Timeout\n");
+        const lines = readFileSync(log, "utf8").split("\n");
+        assert.ok(
+          lines.includes('"GET /slow?ms=30000&q=get&tell HTTP/1.1" 504 -'),
+          lines.join("\n"),
+        );
+        assert.match(result.stderr, /\[WARNING\] Cut off at the graceful timeout .*q=get/);
+        if (!sync) {
+          // A HEAD gets the head alone.
+          const headGot = await head!;
+          assert.equal(headGot.status, 504, JSON.stringify(headGot.text));
+          assert.ok(headGot.text.endsWith("\r\n\r\n"), JSON.stringify(headGot.text));
+          // The stream is cut as before: its 200 head and first line, then the close, no 504.
+          const drip = await streamed!;
+          assert.equal(drip.status, 200, JSON.stringify(drip.text));
+          assert.match(drip.text, /first line\n/);
+          assert.doesNotMatch(drip.text, /504|last line/);
+        }
+      } finally {
+        await server.stop();
+        dir.remove();
+      }
+    },
+  );
+}
+
+e2e(
+  "behind nginx, a request cut off at the graceful timeout is nginx's 504, not a 502",
+  async (target) => {
+    const dir = tempDir();
+    const socket = join(dir.path, "app.sock");
+    const server = start(target, [
+      ...["-w", "1", "--graceful-timeout", "1", "-b", `unix:${socket}`, PID_APP],
+    ]);
+    const nginx = await startNginx(dir.path, (port) => `
+http {
+  log_format status "$request_uri $status $upstream_status";
+  access_log ${dir.path}/nginx-access.log status;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://unix:${socket}:;
+      proxy_read_timeout 60s;
+    }
+  }
+}`);
+    try {
+      await server.waitFor(/Listening at: unix:/);
+      await eventually(async () => {
+        const probe = await send(nginx.port, "GET /peer HTTP/1.0\r\n\r\n");
+        return probe.status === 200;
+      }, "nginx and appserve serving");
+      const cut = send(nginx.port, "GET /slow?ms=30000&q=nginx&tell HTTP/1.0\r\n\r\n");
+      await server.waitFor(/slow began: \?ms=30000&q=nginx&tell$/m);
+      server.signal("SIGTERM");
+      const result = await server.exited;
+      assert.equal(result.code, 0, result.stderr);
+      const got = await cut;
+      assert.equal(got.status, 504, JSON.stringify(got.text));
+      assert.match(got.text, /\r\n\r\nGateway Timeout\n$/);
+      const access = join(dir.path, "nginx-access.log");
+      await eventually(() => readFileSync(access, "utf8").includes("q=nginx"), "nginx's line");
+      const line = readFileSync(access, "utf8").split("\n").find((l) => l.includes("q=nginx"));
+      assert.equal(line, "/slow?ms=30000&q=nginx&tell 504 504");
+      const errors = readFileSync(join(dir.path, "nginx-error.log"), "utf8");
+      assert.doesNotMatch(errors, /upstream prematurely closed/);
+    } finally {
+      await nginx.stop();
+      await server.stop();
+      dir.remove();
+    }
+  },
+);
