@@ -57,12 +57,15 @@ function dotenvFiles(dir: string, env: NodeJS.ProcessEnv): string[] {
   return names.map((name) => join(dir, name)).filter((file) => existsSync(file));
 }
 
-const REFERENCE = /\\\$|\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)/g;
+// `\$`, `${NAME}`, `${NAME:-default}` (the default, itself expanded, only for a name that is not
+// set: Bun keeps an empty value), `$NAME`.
+const REFERENCE = /\\\$|\$\{([A-Za-z_]\w*)(?::-([^}]*))?\}|\$([A-Za-z_]\w*)/g;
 
 /**
  * Sets the variables of `dir`'s .env files that the environment has not, as Bun's autoload
- * does: `.env.local` over `.env.${NODE_ENV}` over `.env`, `$VAR` and `${VAR}` expanded (from
- * the environment first, then the files; `\$` is a dollar sign). Returns the files read.
+ * does: `.env.local` over `.env.${NODE_ENV}` over `.env`, `$VAR`, `${VAR}` and `${VAR:-default}`
+ * expanded (from the environment first, then the files; `\$` is a dollar sign). Returns the files
+ * read.
  */
 export function loadDotenv(dir: string, env = process.env): string[] {
   const files = dotenvFiles(dir, env);
@@ -76,14 +79,18 @@ export function loadDotenv(dir: string, env = process.env): string[] {
   const expand = (key: string, seen: Set<string>): string => {
     const done = expanded.get(key);
     if (done !== undefined) return done;
-    const text = (values.get(key) ?? "").replace(REFERENCE, (escape, braced, bare) => {
+    const reference = (escape: string, braced?: string, fallback?: string, bare?: string) => {
       if (escape === "\\$") return "$";
-      const name = braced ?? bare;
+      const name = (braced ?? bare)!;
       if (env[name] !== undefined) return env[name]!;
+      if (!values.has(name) && fallback !== undefined) {
+        return fallback.replace(REFERENCE, reference);
+      }
       // A cycle (A=$B, B=$A) ends as empty, as an unknown name does.
       if (!values.has(name) || seen.has(name)) return "";
       return expand(name, new Set(seen).add(name));
-    });
+    };
+    const text = (values.get(key) ?? "").replace(REFERENCE, reference);
     expanded.set(key, text);
     return text;
   };

@@ -105,7 +105,7 @@ Deno.test({
 
 // Answers with what the worker's environment holds of the .env files' variables.
 const ENV_APP =
-  `const names = ["FROM_DOTENV", "FROM_LOCAL", "FROM_REAL", "EXPANDED", "WEB_CONCURRENCY"];
+  `const names = ["FROM_DOTENV", "FROM_LOCAL", "FROM_REAL", "EXPANDED", "DEFAULTED", "WEB_CONCURRENCY"];
 export default {
   fetch: () => Response.json(Object.fromEntries(names.map((n) => [n, process.env[n] ?? null]))),
 };
@@ -121,7 +121,9 @@ e2e(
       writeFileSync(
         join(dir.path, ".env"),
         `PORT=${port}\nWEB_CONCURRENCY=3\nAPPSERVE_CMD_ARGS=--bind 127.0.0.1:${port} --workers 3\n` +
-          "FROM_DOTENV=dotenv\nFROM_LOCAL=dotenv\nFROM_REAL=dotenv\nEXPANDED=${FROM_LOCAL}+$FROM_REAL\n",
+          "FROM_DOTENV=dotenv\nFROM_LOCAL=dotenv\nFROM_REAL=dotenv\nEXPANDED=${FROM_LOCAL}+$FROM_REAL\n" +
+          // Bun's default for a name not set (not for an empty one), itself expanded.
+          "EMPTY=\nDEFAULTED=${NOT_SET:-a $FROM_REAL}+${EMPTY:-b}+${FROM_DOTENV:-c}\n",
       );
       writeFileSync(join(dir.path, ".env.local"), "FROM_LOCAL=local\n");
       writeFileSync(join(dir.path, "app.ts"), ENV_APP);
@@ -145,6 +147,7 @@ e2e(
           FROM_LOCAL: "local",
           FROM_REAL: "real",
           EXPANDED: "local+real",
+          DEFAULTED: "a real++dotenv",
           WEB_CONCURRENCY: "3",
         });
       } else {
@@ -154,6 +157,7 @@ e2e(
           FROM_LOCAL: null,
           FROM_REAL: "real",
           EXPANDED: null,
+          DEFAULTED: null,
           WEB_CONCURRENCY: null,
         });
       }
