@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import {
   alive,
   assertOneLineError,
@@ -322,6 +323,30 @@ e2e(
 );
 
 // Deno's error puts the importing location in its message, with its own internals after it.
+// README: a named import the module does not export names the importing file's line under Deno;
+// Bun gives no position, only the module that lacks it.
+e2e("a named import the module does not export: exit 4, naming where it is missing", async (t) => {
+  const dir = tempDir();
+  try {
+    writeFileSync(join(dir.path, "mod.ts"), "export const a = 1;\n");
+    writeFileSync(
+      join(dir.path, "app.ts"),
+      'import { nope } from "./mod.ts";\nexport default { fetch: () => new Response(String(nope)) };\n',
+    );
+    const result = await run(t, ["-b", "127.0.0.1:0", "app.ts"], { cwd: dir.path });
+    assert.equal(result.code, 4, result.stderr);
+    const where = t.workers === "bun"
+      ? `Export named 'nope' not found in module '${escapeRegExp(join(dir.path, "mod.ts"))}'`
+      : `does not provide an export named 'nope' at ${
+        escapeRegExp(pathToFileURL(join(dir.path, "app.ts")).href)
+      }:1:10`;
+    assert.match(result.stderr, new RegExp(`Cannot import app\\.ts: SyntaxError: .*${where}`));
+    assert.ok(!hasStackTrace(result.stderr), result.stderr);
+  } finally {
+    dir.remove();
+  }
+});
+
 e2e("an npm version that does not exist: exit 4, one line naming the import", async (t) => {
   const dir = tempDir();
   try {
