@@ -151,4 +151,7 @@ export const ROUTE_COOKIES_PROBES: Probe[] = [
   { method: "HEAD", path: "/users/7" },
   { path: "/static", headers: { cookie: "sid=abc" } },
   { path: "/no/route", headers: { cookie: "sid=abc" } },
+  { path: "/shared?u=1" },
+  { path: "/shared?u=2" },
+  { path: "/shared?u=3" },
 ];

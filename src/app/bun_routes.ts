@@ -246,20 +246,36 @@ function lendCookies(request: Request, make: CookieMaker): void {
   (request as Lent)[CHANGES] = () => jar?.toSetCookieHeaders() ?? NONE;
 }
 
+// The Set-Cookie lines a Response had of its own before this took it (withSetCookies).
+const OWN_COOKIES = new WeakMap<Response, string[]>();
+
+// A copy of `response` whose Set-Cookie fields are `own`, then `lines`.
+function copyWith(response: Response, own: string[], lines: string[]): Response {
+  const headers = new Headers(response.headers);
+  headers.delete("set-cookie");
+  for (const line of [...own, ...lines]) headers.append("set-cookie", line);
+  const { status, statusText } = response;
+  return new Response(response.body, { status, statusText, headers });
+}
+
 // The Response with a Set-Cookie field for each line, after its own fields, as Bun.serve writes
-// them.
+// them: the first time on its own fields, keeping what Bun infers from its body (its body is not
+// read here). One the app answers with again can only be bodiless (Bun.serve sends a body once),
+// a constant `new Response(null, { status: 204 })`: that gets a copy with its own fields, never
+// the earlier requests' cookies. Immutable fields (a fetch() answer, Deno's Response.redirect): a
+// copy too.
 function withSetCookies(response: unknown, lines: string[]): unknown {
   if (lines.length === 0 || !(response instanceof Response)) return response;
+  const seen = OWN_COOKIES.get(response);
+  if (seen !== undefined) return copyWith(response, seen, lines);
+  const own = response.headers.getSetCookie();
   try {
     for (const line of lines) response.headers.append("set-cookie", line);
-    return response;
   } catch {
-    // Immutable fields (a fetch() answer, Deno's Response.redirect): a copy takes them.
-    const headers = new Headers(response.headers);
-    for (const line of lines) headers.append("set-cookie", line);
-    const { status, statusText } = response;
-    return new Response(response.body, { status, statusText, headers });
+    return copyWith(response, own, lines);
   }
+  OWN_COOKIES.set(response, own);
+  return response;
 }
 
 /**

@@ -23,12 +23,12 @@ import { runCtl } from "./ctl.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
-import { closeListeners, openListeners } from "../net/listeners.ts";
+import { closeListeners, type Listener, openListeners } from "../net/listeners.ts";
 import { fdLimit, openFds } from "../net/fd_usage.ts";
 import { fdLimitTooLow } from "../master/fd_budget.ts";
 import { Arbiter } from "../master/arbiter.ts";
 import { Pidfile } from "../master/pidfile.ts";
-import { shortName } from "../master/signals.ts";
+import { type MasterSignal, shortName } from "../master/signals.ts";
 import { StartSignals } from "../master/start_signals.ts";
 import { HookRunner } from "../hooks.ts";
 import { PARENT_ENV } from "../master/reexec.ts";
@@ -150,14 +150,31 @@ async function serve(ctx: ServeContext): Promise<number> {
   if (tooLow) throw new ConfigError(tooLow);
   // Bind first: a bind failure is then the only line the user sees.
   const inherited = adoptInherited(runtime.libc(), process.env, process.pid);
-  const listeners = inherited?.listeners ??
-    await openListeners(runtime.libc(), addresses.filter((a) => !reuse(a)), {
-      backlog: config.backlog,
-      umask: config.umask,
-      socketMode: config.socket_mode ?? undefined,
-      socketGroup,
-      retrying: (line) => log.error(line),
-    });
+  // A stop signal while the start is under way: one line each, as for a later stop, and exit 0.
+  const stopped = async (stop: MasterSignal): Promise<number> => {
+    log.info(`Handling signal: ${shortName(stop)}`);
+    log.info(`Shutting down: ${parentPid ? "Master.2" : "Master"}`);
+    metrics?.close();
+    await log.close();
+    return ExitCode.OK;
+  };
+  let listeners: Listener[];
+  try {
+    listeners = inherited?.listeners ??
+      await openListeners(runtime.libc(), addresses.filter((a) => !reuse(a)), {
+        backlog: config.backlog,
+        umask: config.umask,
+        socketMode: config.socket_mode ?? undefined,
+        socketGroup,
+        retrying: (line) => log.error(line),
+        // Ctrl-C while an address in use is retried stops at once, as it did before the hold.
+        signal: held.aborted,
+      });
+  } catch (error) {
+    const stop = held.stop;
+    if (!stop) throw error;
+    return await stopped(stop);
+  }
   const pidfile = config.pidfile
     ? new Pidfile(parentPid ? `${config.pidfile}.2` : config.pidfile)
     : undefined;
@@ -232,11 +249,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     // What failed after a stop signal (the import it cut short) is the stop's doing.
     const stop = held.stop;
     if (!stop) throw error;
-    log.info(`Handling signal: ${shortName(stop)}`);
-    log.info(`Shutting down: ${parentPid ? "Master.2" : "Master"}`);
-    metrics?.close();
-    await log.close();
-    return ExitCode.OK;
+    return await stopped(stop);
   }
   log.info(`Starting appserve ${VERSION}`);
   for (const line of gunicornLeftovers(process.env, ctx.startCwd, config.config)) {

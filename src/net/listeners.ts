@@ -80,6 +80,8 @@ export interface OpenListenersOptions {
    * races the old process's exit then gets its address. @default none: no retry
    */
   retrying?: (line: string) => void;
+  /** Ends the retries at once (a stop signal while starting): the bind fails with its reason. */
+  signal?: AbortSignal;
 }
 
 // A TCP address in use is tried BIND_TRIES times (gunicorn's create_sockets): a failed bind
@@ -104,7 +106,18 @@ async function bindTcp(
     }
     options.retrying(`Connection in use: ${formatAddress(address)}`);
     options.retrying("Retrying in 1 second.");
-    await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_MS));
+    const signal = options.signal;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, BIND_RETRY_MS);
+      signal?.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+    if (signal?.aborted) {
+      libc.close(fd);
+      throw new ConfigError(`Cannot listen at ${formatAddress(address)}: stopped while retrying`);
+    }
   }
 }
 

@@ -9,7 +9,7 @@
 // Response.prototype misses them), `Response.length` is 2 (Hono's adapter has the same), and
 // Bun.file is not the native function.
 
-import { closeSync, fstatSync, openSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { FileBody } from "./types.ts";
 
@@ -328,7 +328,8 @@ export function fileFailure(response: Response): Error | null {
   if (typeof where !== "string") return null;
   let fd: number;
   try {
-    fd = openSync(where, "r");
+    // Non-blocking, as Bun opens it: a FIFO with no writer must not hold the worker's loop.
+    fd = openSync(where, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     return frameless(error as Error);
   }

@@ -4,8 +4,9 @@
 // ERROR and answered 500, with its access line; a typed Blob keeps its type.
 
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { FIXTURES, freePort, get, ownFrames, start, TARGETS } from "../_helpers.ts";
+import { FIXTURES, freePort, get, ownFrames, start, TARGETS, tempDir } from "../_helpers.ts";
 import { differences, type Probe, serveWithBun } from "../_bun_routes_diff.ts";
 
 const APP = join(FIXTURES, "apps", "bun_file_body_app.ts");
@@ -19,7 +20,13 @@ const MODES: [string, string[]][] = [
 const PATHS = ["/missing", "/dir", "/missing-slice", "/blob", "/slice", "/file", "/throw"];
 const PROBES: Probe[] = PATHS.map((path) => ({ path }));
 
-function serve(target: (typeof TARGETS)[number], args: string[], port: number, app: string) {
+function serve(
+  target: (typeof TARGETS)[number],
+  args: string[],
+  port: number,
+  app: string,
+  env: Record<string, string> = {},
+) {
   return start(target, [
     "-w",
     "1",
@@ -31,7 +38,7 @@ function serve(target: (typeof TARGETS)[number], args: string[], port: number, a
     "-b",
     `127.0.0.1:${port}`,
     app,
-  ]);
+  ], { env });
 }
 
 for (const target of BUN_WORKERS) {
@@ -90,6 +97,37 @@ for (const target of BUN_WORKERS) {
         const result = await server.stop();
         // The error is the runtime's, about the app's file: no stack of appserve's.
         assert.deepEqual(ownFrames(result.stderr), []);
+      },
+    });
+
+    Deno.test({
+      name:
+        `[${target.name}] [${mode}] a file body that is a FIFO nobody writes to does not hold the worker`,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: async () => {
+        const dir = tempDir();
+        const fifo = join(dir.path, "fifo");
+        assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
+        const port = args.includes("--reuse-port") ? await freePort() : 0;
+        const server = serve(target, args, port, APP, { FIFO_PATH: fifo });
+        try {
+          const url = await server.ready(1);
+          // Its answer may wait for a writer; the worker's other requests must not.
+          const waiting = fetch(`${url}/fifo`, { signal: AbortSignal.timeout(3000) }).catch(
+            () => {},
+          );
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          const other = await fetch(`${url}/file`, { signal: AbortSignal.timeout(5000) })
+            .then((r) => r.status, (e) => `no answer: ${e}`);
+          assert.equal(other, 200);
+          await waiting;
+        } finally {
+          // A writer lets a worker blocked in open(2) go (the old code), so it can stop.
+          spawn("sh", ["-c", `exec 3>"${fifo}"; sleep 1`], { stdio: "ignore" }).unref();
+          await server.stop();
+          dir.remove();
+        }
       },
     });
   }

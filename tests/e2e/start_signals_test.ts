@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import {
   alive,
@@ -93,3 +94,35 @@ e2e("HUP while --preload imports the app is handled once the master runs", async
     dir.remove();
   }
 });
+
+// Ctrl-C while an address in use is retried (gunicorn's five tries, 1 s apart) stops at once,
+// not after the last try with the bind's error.
+e2e(
+  "SIGINT while a TCP address in use is retried: the stop's two lines, exit 0",
+  async (target) => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      const server = start(target, [
+        "-w",
+        "1",
+        "-b",
+        `127.0.0.1:${port}`,
+        join(FIXTURES, "apps", "pid_app.ts"),
+      ]);
+      await server.waitFor(/Retrying in 1 second\.\n/);
+      server.signal("SIGINT");
+      const result = await server.exited;
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(
+        result.stderr,
+        /\[INFO\] Handling signal: int\n.*\[INFO\] Shutting down: Master\n/,
+      );
+      assert.doesNotMatch(result.stderr, /tried 5 times/);
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    } finally {
+      holder.close();
+    }
+  },
+);
