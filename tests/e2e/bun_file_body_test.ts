@@ -4,7 +4,8 @@
 // ERROR and answered 500, with its access line; a typed Blob keeps its type.
 
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import { closeSync, constants, openSync } from "node:fs";
 import { join } from "node:path";
 import { FIXTURES, freePort, get, ownFrames, start, TARGETS, tempDir } from "../_helpers.ts";
 import { differences, type Probe, serveWithBun } from "../_bun_routes_diff.ts";
@@ -123,8 +124,13 @@ for (const target of BUN_WORKERS) {
           assert.equal(other, 200);
           await waiting;
         } finally {
-          // A writer lets a worker blocked in open(2) go (the old code), so it can stop.
-          spawn("sh", ["-c", `exec 3>"${fifo}"; sleep 1`], { stdio: "ignore" }).unref();
+          // A writer lets a worker blocked in open(2) go (the old code), so it can stop; opened
+          // non-blocking, it fails at once (ENXIO) when no reader waits.
+          try {
+            closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+          } catch {
+            // No reader: nothing to let go.
+          }
           await server.stop();
           dir.remove();
         }
