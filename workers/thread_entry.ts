@@ -447,7 +447,14 @@ async function drain(graceMs: number): Promise<void> {
       const ours = requests.filter((request) => !elsewhere.has(request.entry));
       // Those past the table the process answered are not told apart: then none is logged here.
       const overflow = elsewhere.has(-1) ? [] : s.watch.overflow();
-      logCutOff(s.log, s.where, { requests: ours, more }, graceMs / 1000, overflow);
+      logCutOff(
+        s.log,
+        s.where,
+        { requests: ours, more },
+        graceMs / 1000,
+        overflow,
+        (request) => s.watch.cutOffBytes(request),
+      );
       logCutOffSessions(s.log, s.where, graceMs / 1000, s.websockets);
     };
     // Those handed here that wait for room are served now, with connection: close.

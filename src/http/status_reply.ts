@@ -100,6 +100,11 @@ export function statusReply(status: number, detail?: string): Response {
   });
 }
 
+/** The bytes of the body of a status reply (its access line's %(b)s). */
+export function statusReplyBodyBytes(status: number, detail?: string): number {
+  return new TextEncoder().encode(statusText(status, detail)).length;
+}
+
 /** The same reply as raw HTTP/1.1 bytes' text, for writing straight to a socket or an fd. */
 export function rawStatusReply(status: number, detail?: string): string {
   const text = statusText(status, detail);

@@ -13,6 +13,7 @@ import {
   type InflightTable,
 } from "../ipc/inflight.ts";
 import { clientOf } from "../ipc/inflight_report.ts";
+import { statusReplyBodyBytes } from "../http/status_reply.ts";
 
 /**
  * Date.now() read once per CLOCK_MS by a timer, not per request: a start time this coarse is
@@ -34,6 +35,9 @@ class CoarseClock {
 const IDLE = 0;
 const NAMED = 1;
 const COUNTED = 2;
+
+// The body of the 504 of a cut-off (Connection.cut).
+const CUT_OFF_BODY_BYTES = statusReplyBodyBytes(504);
 
 export interface InflightWatchOptions {
   /**
@@ -69,6 +73,11 @@ export class InflightWatch implements ExchangeWatch {
   readonly #state: number[] = [];
   /** Per tag: the table entry its exchange holds (state NAMED), else -1. */
   readonly #entryOf: number[] = [];
+  /**
+   * Per tag: the body bytes of the 504 a cut at the graceful timeout would write for its request
+   * (Connection.cut: an HTTP-layer exchange whose answer has not begun; 0 for a HEAD), else -1.
+   */
+  readonly #cutReply: number[] = [];
   /**
    * The table's entries no exchange holds, the lowest last. An entry is taken per exchange, not
    * per connection: with more connections than entries, a request is only counted when as many
@@ -121,6 +130,7 @@ export class InflightWatch implements ExchangeWatch {
   }
 
   answering(tag: number): boolean {
+    this.#cutReply[tag] = -1;
     return this.#inner ? this.#inner.answering(this.#innerTag[tag]) : true;
   }
 
@@ -150,6 +160,7 @@ export class InflightWatch implements ExchangeWatch {
       const tag = this.#current;
       if (tag >= 0) {
         this.#current = -1;
+        this.#cutReply[tag] = request.method === "HEAD" ? 0 : CUT_OFF_BODY_BYTES;
         if (this.#state[tag] === NAMED) this.#name(tag, request, info, this.#http10);
         else this.#keep(tag, request, info, this.#http10);
       }
@@ -202,6 +213,22 @@ export class InflightWatch implements ExchangeWatch {
     );
   }
 
+  /**
+   * The body bytes of the 504 that a cut at the graceful timeout writes for `request`, one of the
+   * table's or of overflow(), for its access line: 0 for one whose answer began (it is ended
+   * mid-body) or that the runtime's own server has (it is dropped unanswered).
+   */
+  cutOffBytes(request: InflightRequest): number {
+    for (let tag = 0; tag < this.#next; tag++) {
+      const state = this.#state[tag];
+      const its = state === NAMED
+        ? request.entry >= 0 && this.#entryOf[tag] === request.entry
+        : state === COUNTED && this.#overflow.get(tag) === request;
+      if (its) return Math.max(0, this.#cutReply[tag] ?? 0);
+    }
+    return 0;
+  }
+
   /** The requests in flight that the table only counts (its `more`), oldest first. */
   overflow(): InflightRequest[] {
     return [...this.#overflow.values()].sort((a, b) => a.start - b.start);
@@ -236,6 +263,7 @@ export class InflightWatch implements ExchangeWatch {
   #take(): number {
     const tag = this.#free.length ? this.#free.pop()! : this.#next++;
     this.#state[tag] = IDLE;
+    this.#cutReply[tag] = -1;
     this.#entryOf[tag] = -1;
     return tag;
   }
@@ -264,5 +292,6 @@ export class InflightWatch implements ExchangeWatch {
       this.#overflow.delete(tag);
     }
     this.#state[tag] = IDLE;
+    this.#cutReply[tag] = -1;
   }
 }

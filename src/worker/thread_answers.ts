@@ -38,7 +38,8 @@ export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswer
   const now = Date.now();
   const answered = claimed.map((c) => {
     const named = table.at(c.entry);
-    return { named, request: named ?? unnamed(libc, c.fd, now - c.age), status: options.status(c) };
+    const request = named ?? unnamed(libc, c.fd, now - c.age);
+    return { claimed: c, named, request, status: options.status(c) };
   });
   answered.sort((a, b) => a.request.start - b.request.start);
   if (cutOff !== undefined) {
@@ -47,8 +48,17 @@ export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswer
     const lead = cutOffLead(cutOff.where, cutOff.graceSeconds);
     for (const line of requestLines(lead, inflight, now)) log.warning(line);
   }
-  claimed.forEach((c) => answerClaimed(libc, c.fd, options.status(c), options.tls));
-  logInflightAccess(log, answered.map((a) => a.request), now, answered.map((a) => a.status));
+  const sent = new Map(
+    claimed.map((c) => [c, answerClaimed(libc, c.fd, options.status(c), options.tls)]),
+  );
+  logInflightAccess(
+    log,
+    answered.map((a) => a.request),
+    now,
+    answered.map((a) => a.status),
+    undefined,
+    answered.map((a) => sent.get(a.claimed)!),
+  );
 }
 
 export interface UnadoptedAnswerOptions {
@@ -91,9 +101,11 @@ function answerUnread(fd: number, options: UnadoptedAnswerOptions, close: boolea
   const request = got > 0
     ? waitingRequest(bytes.subarray(0, got), options.proxyProtocol, () => peerOf(libc, fd))
     : undefined;
-  answerClaimed(libc, fd, 503, tls);
+  const sent = answerClaimed(libc, fd, 503, tls);
   if (close) libc.close(fd);
-  if (request !== undefined) logInflightAccess(log, [request], request.start, [503]);
+  if (request !== undefined) {
+    logInflightAccess(log, [request], request.start, [503], undefined, [sent]);
+  }
 }
 
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.[01]$/;
