@@ -13,7 +13,7 @@ import {
   type InflightTable,
 } from "../ipc/inflight.ts";
 import { clientOf } from "../ipc/inflight_report.ts";
-import { statusReplyBodyBytes } from "../http/status_reply.ts";
+import { cutOffReplyBodyBytes } from "../http/status_reply.ts";
 
 /**
  * Date.now() read once per CLOCK_MS by a timer, not per request: a start time this coarse is
@@ -35,9 +35,6 @@ class CoarseClock {
 const IDLE = 0;
 const NAMED = 1;
 const COUNTED = 2;
-
-// The body of the 504 of a cut-off (Connection.cut).
-const CUT_OFF_BODY_BYTES = statusReplyBodyBytes(504);
 
 export interface InflightWatchOptions {
   /**
@@ -160,7 +157,7 @@ export class InflightWatch implements ExchangeWatch {
       const tag = this.#current;
       if (tag >= 0) {
         this.#current = -1;
-        this.#cutReply[tag] = request.method === "HEAD" ? 0 : CUT_OFF_BODY_BYTES;
+        this.#cutReply[tag] = cutOffReplyBodyBytes(request.method === "HEAD");
         if (this.#state[tag] === NAMED) this.#name(tag, request, info, this.#http10);
         else this.#keep(tag, request, info, this.#http10);
       }
