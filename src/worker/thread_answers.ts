@@ -4,6 +4,7 @@
 // client gets a plain reply, and each request its access line, the one the thread would have
 // written: whoever answers a request logs it (thread_slots.ts decides who answers).
 
+import type { Config } from "../config/settings.ts";
 import { readProxyHeader } from "../http/proxy_protocol.ts";
 import type { ProxyMode } from "../http/types.ts";
 import type { InflightRequest, InflightTable } from "../ipc/inflight.ts";
@@ -11,6 +12,7 @@ import { clientOf, cutOffLead, logInflightAccess, requestLines } from "../ipc/in
 import type { Logger } from "../log/logger.ts";
 import { AF_INET, AF_INET6, AF_UNIX, decodeSockaddr } from "../net/sockaddr.ts";
 import type { Libc } from "../runtime/types.ts";
+import { type TlsConfig, tlsEnabled } from "../tls/tls_files.ts";
 import { answerClaimed, type Claimed, type ClaimStatus } from "./thread_slots.ts";
 
 export interface ClaimedAnswerOptions {
@@ -71,6 +73,18 @@ export interface UnadoptedAnswerOptions {
    * handshake, which no thread took up), and with no access line (no request can be read).
    */
   tls: boolean;
+}
+
+/**
+ * The options of answerUnadopted() and answerParked() for a worker of `config`, made here once
+ * for the worker process and its threads alike.
+ */
+export function unreadAnswerOptions(
+  libc: Libc,
+  log: Logger,
+  config: Pick<Config, "proxy_protocol"> & TlsConfig,
+): UnadoptedAnswerOptions {
+  return { libc, log, proxyProtocol: config.proxy_protocol, tls: tlsEnabled(config) };
 }
 
 // recv(2) flag: return what is there, never wait.
