@@ -3,7 +3,7 @@
 // HTTP/1.1 layer) or, in reuse-port mode, on the runtime's native server.
 
 import type { Config } from "../config/settings.ts";
-import { createHttpServer, type HttpServerOptions } from "../http/server.ts";
+import { createHttpServer, CUT_OFF_WRITE_MS, type HttpServerOptions } from "../http/server.ts";
 import { countRequest } from "../ipc/request_metrics.ts";
 import { cutOffLead } from "../ipc/inflight_report.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
@@ -28,6 +28,7 @@ import { bodyErrorsLogged } from "./native_body_error.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
 import { nativeStoppedText } from "./native_stopped.ts";
+import { NativeCutOff } from "./native_cut_off.ts";
 import { type BodyFacts, countedBody, knownBodyBytes } from "./native_body_bytes.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
@@ -272,8 +273,9 @@ async function serveListeners(
       (m) => log.warning(m),
       { scheme: options.scheme, headerMap: config.header_map },
     );
+    const cutOff = new NativeCutOff();
     const server = await runtime.serveNative(
-      counted(app, context.counters),
+      cutOff.wrap(counted(app, context.counters)),
       {
         hostname: address.host,
         port: address.port,
@@ -296,13 +298,15 @@ async function serveListeners(
         },
       },
     );
-    const cut = (ms: number, beforeCut?: () => void) => {
+    const cut = async (ms: number, beforeCut?: () => void) => {
       beforeCut?.();
       // The native server names nothing it is still sending (the table names requests still
       // in the app): said once per listener, so no cut goes unsaid.
       const where = `${runtime.nativeServe().label} at ${address.host}:${address.port}`;
       log.warning(`${cutOffLead(where, ms / 1000)}: what it had not finished sending`);
       for (const end of streaming) end();
+      // Their 504s get a moment to go out, as on the shared socket (HttpServer.closeNow).
+      if (cutOff.cut() > 0) await withDeadline(server.shutdown(), CUT_OFF_WRITE_MS, () => {});
       server.stopNow();
     };
     servings.push({
@@ -314,14 +318,16 @@ async function serveListeners(
         await withDeadline(hub.nativeGoingAway(), ms, () => late = true);
         if (late) {
           // The handshakes did not all come: shutdown() drops what is left, now.
-          cut(ms, beforeCut);
+          await cut(ms, beforeCut);
           return await withDeadline(server.shutdown(), 0, () => {});
         }
+        let cutting: Promise<void> | undefined;
         await withDeadline(
           server.shutdown(),
           Math.max(0, end - performance.now()),
-          () => cut(ms, beforeCut),
+          () => cutting = cut(ms, beforeCut),
         );
+        await cutting;
       },
     });
   }

@@ -12,8 +12,8 @@ import { startNginx } from "../_nginx.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
-// The shared socket (appserve's HTTP layer). Not --reuse-port: the runtime's own server drops
-// such a request's connection without a reply (docs/signals.md).
+// The shared socket (appserve's HTTP layer); --reuse-port (the runtime's own server) in
+// cut_off_native_test.ts.
 const VARIANTS: [string, string[]][] = [
   ["async", []],
   ["sync", ["-k", "sync"]],

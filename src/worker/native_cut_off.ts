@@ -1,0 +1,39 @@
+// --reuse-port: a request still with the app when the graceful timeout runs out gets the 504 its
+// access line says (written by the cut-off report), as on the shared socket (Connection.cut),
+// instead of a connection the runtime's own server drops without a reply.
+
+import type { FetchHandler } from "../http/types.ts";
+import { statusReply } from "../http/status_reply.ts";
+
+/** The requests of one native server whose app has not answered yet, each answerable with a 504. */
+export class NativeCutOff {
+  readonly #waiting = new Set<(response: Response) => void>();
+
+  /** `handler`, its unanswered requests kept until they are answered (by the app or by cut()). */
+  wrap(handler: FetchHandler): FetchHandler {
+    const waiting = this.#waiting;
+    return (request, info) => {
+      const result = handler(request, info);
+      // A Response, or nothing after Bun's server.upgrade(): answered already.
+      if (!(result instanceof Promise)) return result;
+      return new Promise((resolve, reject) => {
+        const answer = (response: Response) => {
+          waiting.delete(answer);
+          resolve(response);
+        };
+        waiting.add(answer);
+        result.then(answer, (error) => {
+          waiting.delete(answer);
+          reject(error);
+        });
+      });
+    };
+  }
+
+  /** Answers every request still with the app with a 504 that closes its connection; how many. */
+  cut(): number {
+    const cut = [...this.#waiting];
+    for (const answer of cut) answer(statusReply(504));
+    return cut.length;
+  }
+}

@@ -1,0 +1,65 @@
+// --reuse-port: a request still with the app when a graceful stop's --graceful-timeout runs out
+// gets the 504 of its access line from the runtime's own server (Bun.serve, Deno.serve), as on the
+// shared socket (cut_off_answer_test.ts), not a connection closed without a reply.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { e2e, FIXTURES, freePort, start, tempDir } from "../_helpers.ts";
+import { rawConnect, readAll } from "../_raw.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+
+/** Sends one request on a fresh connection; `answer` is everything read until the close. */
+async function send(port: number, request: string) {
+  const socket = await rawConnect(port);
+  const answer = readAll(socket, 20_000);
+  socket.write(request);
+  return answer;
+}
+
+for (const [variant, args] of [["async", []], ["sync", ["-k", "sync"]]] as const) {
+  e2e(
+    `--reuse-port: a request cut off at the graceful timeout gets its 504 (${variant})`,
+    async (target) => {
+      const dir = tempDir();
+      const log = join(dir.path, "access.log");
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", "--reuse-port", "--graceful-timeout", "1", ...args],
+        ...["--access-logfile", log, "--access-logformat", '"%(r)s" %(s)s'],
+        ...["-b", `127.0.0.1:${port}`, PID_APP],
+      ]);
+      try {
+        await server.ready(1);
+        const cut = send(port, "GET /slow?ms=30000&q=get&tell HTTP/1.1\r\nHost: x\r\n\r\n");
+        await server.waitFor(/slow began: \?ms=30000&q=get&tell$/m);
+        // The sync worker serves one request at a time: the HEAD on the async one only.
+        const head = variant === "sync"
+          ? undefined
+          : send(port, "HEAD /slow?ms=30000&q=head&tell HTTP/1.1\r\nHost: x\r\n\r\n");
+        if (head) await server.waitFor(/slow began: \?ms=30000&q=head&tell$/m);
+        server.signal("SIGTERM");
+        const result = await server.exited;
+        assert.equal(result.code, 0, result.stderr);
+
+        const got = await cut;
+        assert.equal(got.status, 504, JSON.stringify(got.text));
+        const [top, body] = got.text.split("\r\n\r\n");
+        assert.match(top, /\r\nconnection: close(\r\n|$)/i);
+        assert.equal(body, "Gateway Timeout\n");
+        if (head) {
+          const headGot = await head;
+          assert.equal(headGot.status, 504, JSON.stringify(headGot.text));
+          assert.ok(headGot.text.endsWith("\r\n\r\n"), JSON.stringify(headGot.text));
+        }
+        const lines = readFileSync(log, "utf8").split("\n");
+        assert.ok(lines.includes('"GET /slow?ms=30000&q=get&tell HTTP/1.1" 504'), lines.join("\n"));
+        assert.match(result.stderr, /\[WARNING\] Cut off at the graceful timeout .*q=get/);
+      } finally {
+        await server.stop();
+        dir.remove();
+      }
+    },
+  );
+}
