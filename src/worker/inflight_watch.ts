@@ -173,6 +173,8 @@ export class InflightWatch implements ExchangeWatch {
     return (request, info) => {
       this.#flushOnce();
       const tag = this.#take();
+      // Until the app answers, a cut answers it (NativeCutOff, src/worker/native_cut_off.ts).
+      this.#cutReply[tag] = cutOffReplyBodyBytes(request.method === "HEAD");
       // The runtime's own server: its access lines say HTTP/1.1 too (src/worker/async.ts).
       if (this.#hold(tag) >= 0) this.#name(tag, request, info, false);
       else this.#keep(tag, request, info, false);
@@ -213,7 +215,7 @@ export class InflightWatch implements ExchangeWatch {
   /**
    * The body bytes of the 504 that a cut at the graceful timeout writes for `request`, one of the
    * table's or of overflow(), for its access line: 0 for one whose answer began (it is ended
-   * mid-body) or that the runtime's own server has (it is dropped unanswered).
+   * mid-body).
    */
   cutOffBytes(request: InflightRequest): number {
     for (let tag = 0; tag < this.#next; tag++) {
