@@ -81,11 +81,11 @@ Deno.test("answerClaimedRequests() answers each claimed request and logs each on
     "shutdown 13",
   ]);
   assert.equal(lines.length, 3, lines.join("\n"));
-  assert.match(lines[0], /^127\.0\.0\.1 .*"GET \/hang HTTP\/1\.1" 504 - /);
-  assert.match(lines[1], /^127\.0\.0\.1 .*"GET \/\?i=1 HTTP\/1\.1" 503 - /);
+  assert.match(lines[0], /^127\.0\.0\.1 .*"GET \/hang HTTP\/1\.1" 504 16 /);
+  assert.match(lines[1], /^127\.0\.0\.1 .*"GET \/\?i=1 HTTP\/1\.1" 503 20 /);
   // Its request line is not known: nothing in it is claimed, not even the protocol (nginx's
   // "-" for a request with no line; the three parts keep the line's fields where parsers split).
-  assert.match(lines[2], /^10\.0\.0\.9 .*"- - -" 503 - /);
+  assert.match(lines[2], /^10\.0\.0\.9 .*"- - -" 503 20 /);
 });
 
 Deno.test("answerUnadopted() answers 503 and logs the request waiting on the connection", async () => {
@@ -111,9 +111,9 @@ Deno.test("answerUnadopted() answers 503 and logs the request waiting on the con
     "close 9",
   ]);
   assert.equal(lines.length, 2, lines.join("\n"));
-  assert.match(lines[0], /^10\.0\.0\.9 .*"GET \/\?i=2 HTTP\/1\.1" 503 - /);
+  assert.match(lines[0], /^10\.0\.0\.9 .*"GET \/\?i=2 HTTP\/1\.1" 503 20 /);
   // The PROXY header names the client, as it would have for the app.
-  assert.match(lines[1], /^192\.0\.2\.1 .*"POST \/form HTTP\/1\.1" 503 - /);
+  assert.match(lines[1], /^192\.0\.2\.1 .*"POST \/form HTTP\/1\.1" 503 20 /);
 });
 
 Deno.test("with TLS, a claimed request gets no plain reply but keeps its access line", async () => {
@@ -128,6 +128,7 @@ Deno.test("with TLS, a claimed request gets no plain reply but keeps its access 
   });
   assert.deepEqual(calls, ["shutdown 10", "shutdown 7", "close 7"]);
   assert.equal(lines.length, 1, lines.join("\n"));
+  // Nothing went out: no body bytes.
   assert.match(lines[0], /^127\.0\.0\.1 .*"GET \/hang HTTP\/1\.1" 504 - /);
 });
 

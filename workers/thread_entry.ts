@@ -16,7 +16,7 @@ import { appLoadFailure, firstLine } from "../src/errors.ts";
 import { HookRunner, withRequestHooks } from "../src/hooks.ts";
 import { createHttpServer, type HttpServer } from "../src/http/server.ts";
 import { tlsAcceptor } from "../src/http/tls_accept.ts";
-import type { FetchHandler, ProxyMode } from "../src/http/types.ts";
+import type { FetchHandler } from "../src/http/types.ts";
 import { createLogger } from "../src/log/create_logger.ts";
 import { withRequestSpans } from "../src/log/request_span.ts";
 import type { Logger } from "../src/log/logger.ts";
@@ -38,6 +38,8 @@ import {
   answerClaimedRequests,
   answerParked,
   answerUnadopted,
+  type UnadoptedAnswerOptions,
+  unreadAnswerOptions,
 } from "../src/worker/thread_answers.ts";
 import { InflightTable } from "../src/ipc/inflight.ts";
 import { accessInflightFields } from "../src/ipc/inflight_fields.ts";
@@ -93,10 +95,8 @@ interface Serving {
   where: string;
   /** Told to drain: it accepts no more, also on listeners still opening. */
   draining: boolean;
-  /** The proxy_protocol setting, for a connection answered without being served. */
-  proxyProtocol: ProxyMode;
-  /** TLS is on (--certfile): such a connection gets no plain reply. */
-  tls: boolean;
+  /** How a connection answered without being served is answered (answerUnadopted()). */
+  unread: UnadoptedAnswerOptions;
 }
 
 // Module-level because this file is the thread: one per thread, set by the pool's "start" message.
@@ -150,14 +150,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
       // Those its servers keep parked get the 503 a hung thread's get (not a bare close when the
       // servers close below), while their fds are still open; claimed, as the process claims
       // them: one it claimed meanwhile is its to answer, never both.
-      own.claimParked((fd) =>
-        answerParked(fd, {
-          libc: runtime.libc(),
-          log,
-          proxyProtocol: config.proxy_protocol,
-          tls: tlsEnabled(config),
-        })
-      );
+      const unread = unreadAnswerOptions(runtime.libc(), log, config);
+      own.claimParked((fd) => answerParked(fd, unread));
       log.close().catch(() => {});
     }
     runtime.closeSocketFds();
@@ -166,10 +160,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     if (serving !== undefined) {
       serving.board.setTaking(serving.index, false);
       for (const server of serving.servers.values()) server.closeNow();
-      const { runtime, proxyProtocol, tls } = serving;
-      serving.handoffs.release(({ fd }) =>
-        answerUnadopted(fd, { libc: runtime.libc(), log: made!, proxyProtocol, tls })
-      );
+      const unread = serving.unread;
+      serving.handoffs.release(({ fd }) => answerUnadopted(fd, unread));
     }
     post(why);
   };
@@ -313,8 +305,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     websockets,
     where: `thread ${message.id} (pid:${process.pid})`,
     draining: false,
-    proxyProtocol: config.proxy_protocol,
-    tls: tlsEnabled(config),
+    unread: unreadAnswerOptions(runtime.libc(), log, config),
   };
   // A place may free at a sibling while none does here.
   setInterval(() => serving!.handoffs.size > 0 && handOn(), TICK_MS);
@@ -397,8 +388,7 @@ function unservable(_handoff: Handoff, error: unknown): void {
 
 /** A handed connection this thread will not serve: a 503, with its access line. */
 function refuse({ fd }: Handoff): void {
-  const { log, runtime, proxyProtocol, tls } = serving!;
-  answerUnadopted(fd, { libc: runtime.libc(), log, proxyProtocol, tls });
+  answerUnadopted(fd, serving!.unread);
 }
 
 /** Serves a connection handed to this thread, now that it has room for it. */
@@ -418,8 +408,7 @@ function serve({ fd, listener, unix }: Handoff): void {
     server.adopt(socket, unix);
   } else {
     // Not listening (any more): the process passes connections only to threads that listen.
-    const { log, runtime, proxyProtocol, tls } = s;
-    answerUnadopted(fd, { libc: runtime.libc(), log, proxyProtocol, tls });
+    answerUnadopted(fd, s.unread);
   }
 }
 
@@ -447,7 +436,14 @@ async function drain(graceMs: number): Promise<void> {
       const ours = requests.filter((request) => !elsewhere.has(request.entry));
       // Those past the table the process answered are not told apart: then none is logged here.
       const overflow = elsewhere.has(-1) ? [] : s.watch.overflow();
-      logCutOff(s.log, s.where, { requests: ours, more }, graceMs / 1000, overflow);
+      logCutOff(
+        s.log,
+        s.where,
+        { requests: ours, more },
+        graceMs / 1000,
+        overflow,
+        (request) => s.watch.cutOffBytes(request),
+      );
       logCutOffSessions(s.log, s.where, graceMs / 1000, s.websockets);
     };
     // Those handed here that wait for room are served now, with connection: close.

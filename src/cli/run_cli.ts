@@ -48,7 +48,7 @@ import {
 } from "../master/privileges.ts";
 import { logBlockers, unreachableLogs, userFolderNotes } from "../master/user_folders.ts";
 import { chooseWorkers, launchWorkers, type WorkerLaunch } from "../master/worker_launch.ts";
-import { generationDir, logicalCwd } from "../master/work_dir.ts";
+import { enterDir, generationDir, logicalCwd } from "../master/work_dir.ts";
 import { cacheCandidates } from "../master/worker_bundle.ts";
 import { pruneBundles } from "../master/bundle_prune.ts";
 import { importInWorker, PRELOADED } from "../master/import_check.ts";
@@ -385,15 +385,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   // A master under Deno starts itself again (same pid, argv and cwd) with SIGUSR1 blocked, before
   // it changes anything, its directory included.
   if (!checking) runtime.blockInspectorSignal();
-  if (resolved.config.chdir) {
-    try {
-      process.chdir(resolved.config.chdir);
-    } catch {
-      throw new ConfigError(
-        `${resolved.origins.chdir}: Cannot change directory to "${resolved.config.chdir}"`,
-      );
-    }
-  }
+  if (resolved.config.chdir) enterDir(resolved.config.chdir, resolved.origins.chdir);
   if (checking) {
     // --print-config's stdout stays the TOML it printed, loadable with -c.
     return await checkConfig(resolved, {

@@ -21,7 +21,7 @@ import type { ProxyHeader } from "./proxy_protocol.ts";
 import { HeadScanner, parseHead } from "./parser.ts";
 import type { HeadLimits, RequestHead } from "./parser.ts";
 import { encodeHead, F_HEAD, F_HTTP10, F_KEEP_ALIVE, ResponseWriter } from "./response_writer.ts";
-import { bodyTooLargeReason, CONTINUE_REPLY, rawStatusReply } from "./status_reply.ts";
+import { bodyTooLargeReason, CONTINUE_REPLY, cutOffReply, rawStatusReply } from "./status_reply.ts";
 import {
   type FetchHandler,
   type HttpOptions,
@@ -78,8 +78,8 @@ const PIPELINE_LIMIT = 64 * 1024;
 const CONTINUE = Buffer.from(CONTINUE_REPLY, "latin1");
 // What a request cut off at the graceful timeout before its answer began gets: the 504 its
 // access line says, as a gthread worker answers a stuck thread's (thread_answers.ts).
-const CUT_OFF = encodeHead(rawStatusReply(504), null);
-const CUT_OFF_HEAD = encodeHead(rawStatusReply(504).replace(/(?<=\r\n\r\n)[^]*$/, ""), null);
+const CUT_OFF = encodeHead(cutOffReply(), null);
+const CUT_OFF_HEAD = encodeHead(cutOffReply(true), null);
 const kConn = Symbol("appserve.connection");
 
 type ConnSocket = Socket & { [kConn]: Connection };

@@ -100,12 +100,37 @@ export function statusReply(status: number, detail?: string): Response {
   });
 }
 
-/** The same reply as raw HTTP/1.1 bytes' text, for writing straight to a socket or an fd. */
-export function rawStatusReply(status: number, detail?: string): string {
+/** The bytes of the body of a status reply (its access line's %(b)s). */
+export function statusReplyBodyBytes(status: number, detail?: string): number {
+  return new TextEncoder().encode(statusText(status, detail)).length;
+}
+
+/**
+ * The same reply as raw HTTP/1.1 bytes' text, for writing straight to a socket or an fd;
+ * `headOnly`: its head alone (the answer to a HEAD).
+ */
+export function rawStatusReply(status: number, detail?: string, headOnly = false): string {
   const text = statusText(status, detail);
   return `${statusLine(status)}content-type: ${TEXT_PLAIN}\r\n` +
-    `content-length: ${new TextEncoder().encode(text).length}\r\nconnection: close\r\n` +
-    `server: appserve\r\n\r\n${text}`;
+    `content-length: ${statusReplyBodyBytes(status, detail)}\r\nconnection: close\r\n` +
+    `server: appserve\r\n\r\n${headOnly ? "" : text}`;
+}
+
+/**
+ * The status of the reply to a request cut off at the graceful timeout before its answer began
+ * (Connection.cut, and a hung gthread thread's process for the one in its app): the 504 its
+ * access line says.
+ */
+export const CUT_OFF_STATUS = 504;
+
+/** The reply to a request cut off (CUT_OFF_STATUS), whole or, for a HEAD, its head alone. */
+export function cutOffReply(headOnly = false): string {
+  return rawStatusReply(CUT_OFF_STATUS, undefined, headOnly);
+}
+
+/** The body bytes of cutOffReply(headOnly), for its access line. */
+export function cutOffReplyBodyBytes(headOnly = false): number {
+  return headOnly ? 0 : statusReplyBodyBytes(CUT_OFF_STATUS);
 }
 
 /** Why a request body is refused past limit_request_body (logged, and the 413's detail). */

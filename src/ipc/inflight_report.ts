@@ -98,9 +98,10 @@ function requestOf(method: string, target: string, fields: [string, string][]): 
 
 /**
  * Writes the access-log line of each request a stuck worker or thread had in flight, with the
- * status it got (`statuses[i]`, else KILLED_STATUS), and what its entry kept of its headers,
- * user and protocol (the master, the gthread process and a worker at the graceful deadline
- * alike). `pid`: the worker that had them, when another process writes (`%(p)s`).
+ * status it got (`statuses[i]`, else KILLED_STATUS), the body bytes of the reply written for it
+ * (`bodyBytes[i]`, else none), and what its entry kept of its headers, user and protocol (the
+ * master, the gthread process and a worker at the graceful deadline alike). `pid`: the worker
+ * that had them, when another process writes (`%(p)s`).
  */
 export function logInflightAccess(
   log: Logger,
@@ -108,6 +109,7 @@ export function logInflightAccess(
   now: number,
   statuses: number[] = [],
   pid?: number,
+  bodyBytes: number[] = [],
 ): void {
   requests.forEach((request, i) => {
     const headers = headersOf(request);
@@ -119,7 +121,7 @@ export function logInflightAccess(
         // A table that keeps no protocol: the format shows none, and HTTP/1.1 is the likely one.
         protocol: request.lineUnknown ? "-" : request.protocol ?? "HTTP/1.1",
         target: request.target,
-        bodyBytes: 0,
+        bodyBytes: bodyBytes[i] ?? 0,
         rawHeaders: headers,
       },
       durationMs: Math.max(0, now - request.start),
@@ -132,7 +134,9 @@ export function logInflightAccess(
 /**
  * What a worker (or gthread thread) says of the requests it cuts off when `graceSeconds` of
  * graceful stop ran out: a WARNING each, named as WORKER TIMEOUT names them (those past the
- * table counted), and an access line each, `overflow` (those it only counts) included.
+ * table counted), and an access line each, `overflow` (those it only counts) included, with the
+ * body bytes of the 504 the cut writes for it (`sent`: Connection.cut; none for one whose
+ * response was under way, which the cut ends mid-body).
  */
 export function logCutOff(
   log: Logger,
@@ -140,12 +144,14 @@ export function logCutOff(
   inflight: { requests: InflightRequest[]; more: number },
   graceSeconds: number,
   overflow: InflightRequest[] = [],
+  sent: (request: InflightRequest) => number = () => 0,
 ): void {
   const now = Date.now();
   for (const line of requestLines(cutOffLead(where, graceSeconds), inflight, now)) {
     log.warning(line);
   }
-  logInflightAccess(log, [...inflight.requests, ...overflow], now);
+  const requests = [...inflight.requests, ...overflow];
+  logInflightAccess(log, requests, now, [], undefined, requests.map(sent));
 }
 
 /**

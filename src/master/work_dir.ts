@@ -33,5 +33,19 @@ export function generationDir(startCwd: string, chdir: string, origin: string): 
   } catch {
     // Said below.
   }
-  throw new ConfigError(`${origin}: Cannot change directory to "${chdir || dir}"`);
+  throw cannotChangeDir(origin, chdir || dir);
+}
+
+/** The start's `--chdir`: into `chdir` (not empty), or the one-line error `origin` leads. */
+export function enterDir(chdir: string, origin: string): void {
+  try {
+    process.chdir(chdir);
+  } catch {
+    throw cannotChangeDir(origin, chdir);
+  }
+}
+
+// The one error for a --chdir that names no directory, at the start as at a HUP.
+function cannotChangeDir(origin: string, dir: string): ConfigError {
+  return new ConfigError(`${origin}: Cannot change directory to "${dir}"`);
 }

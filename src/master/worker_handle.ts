@@ -27,7 +27,10 @@ export class WorkerHandle {
   recycling = false;
   /** Why it retires itself or is retired to be replaced (a restart, for the metrics). */
   retiredFor: "max_requests" | "memory" | undefined;
-  /** It booted over --max-worker-memory while the server ran: not retired for its memory. */
+  /**
+   * It booted over --max-worker-memory while the server ran and has stayed over it since: not
+   * retired for its memory (cleared once it is seen under the limit).
+   */
   bootedOverLimit = false;
   /** Monotonic ms of its start. */
   readonly startedAt = performance.now();

@@ -218,7 +218,7 @@ export class WorkerSet {
 
   /**
    * --max-worker-memory: a worker over `limitMb` of RSS is marked to retire (replaced first, then
-   * stopped), but not one already over it as it booted (its replacement would be too); read from
+   * stopped), but not one over it since it booted (its replacement would be too); read from
    * /proc at most once per `everyMs`.
    */
   recycleBloated(limitMb: number, log: Logger, everyMs: number): void {
@@ -226,9 +226,15 @@ export class WorkerSet {
     if (limitMb <= 0 || now - this.#memoryCheckedAt < everyMs) return;
     this.#memoryCheckedAt = now;
     for (const worker of this.#workers.values()) {
-      if (!worker.booted || worker.retiring || worker.bootedOverLimit) continue;
+      if (!worker.booted || worker.retiring) continue;
       const rss = residentBytes(worker.pid);
-      if (!overLimit(rss, limitMb)) continue;
+      if (!overLimit(rss, limitMb)) {
+        // Under the limit now: past it again, it grew since, as any other (its size at boot is
+        // no longer why), and is retired for it.
+        if (rss !== undefined) worker.bootedOverLimit = false;
+        continue;
+      }
+      if (worker.bootedOverLimit) continue;
       log.info(recycleLine(worker.pid, rss, limitMb));
       worker.retiring = true;
       worker.recycling = true;

@@ -23,7 +23,7 @@ export interface TlsFiles {
   ciphers: string;
 }
 
-type TlsConfig = Pick<Config, "certfile" | "keyfile" | "ca_certs" | "cert_reqs" | "ciphers">;
+export type TlsConfig = Pick<Config, "certfile" | "keyfile" | "ca_certs" | "cert_reqs" | "ciphers">;
 
 function read(setting: string, path: string): string {
   try {

@@ -13,6 +13,7 @@ import {
   type InflightTable,
 } from "../ipc/inflight.ts";
 import { clientOf } from "../ipc/inflight_report.ts";
+import { cutOffReplyBodyBytes } from "../http/status_reply.ts";
 
 /**
  * Date.now() read once per CLOCK_MS by a timer, not per request: a start time this coarse is
@@ -70,6 +71,11 @@ export class InflightWatch implements ExchangeWatch {
   /** Per tag: the table entry its exchange holds (state NAMED), else -1. */
   readonly #entryOf: number[] = [];
   /**
+   * Per tag: the body bytes of the 504 a cut at the graceful timeout would write for its request
+   * (Connection.cut: an HTTP-layer exchange whose answer has not begun; 0 for a HEAD), else -1.
+   */
+  readonly #cutReply: number[] = [];
+  /**
    * The table's entries no exchange holds, the lowest last. An entry is taken per exchange, not
    * per connection: with more connections than entries, a request is only counted when as many
    * are in flight, not whenever its connection came late (and the counted path allocates).
@@ -121,6 +127,7 @@ export class InflightWatch implements ExchangeWatch {
   }
 
   answering(tag: number): boolean {
+    this.#cutReply[tag] = -1;
     return this.#inner ? this.#inner.answering(this.#innerTag[tag]) : true;
   }
 
@@ -150,6 +157,7 @@ export class InflightWatch implements ExchangeWatch {
       const tag = this.#current;
       if (tag >= 0) {
         this.#current = -1;
+        this.#cutReply[tag] = cutOffReplyBodyBytes(request.method === "HEAD");
         if (this.#state[tag] === NAMED) this.#name(tag, request, info, this.#http10);
         else this.#keep(tag, request, info, this.#http10);
       }
@@ -165,6 +173,8 @@ export class InflightWatch implements ExchangeWatch {
     return (request, info) => {
       this.#flushOnce();
       const tag = this.#take();
+      // Until the app answers, a cut answers it (NativeCutOff, src/worker/native_cut_off.ts).
+      this.#cutReply[tag] = cutOffReplyBodyBytes(request.method === "HEAD");
       // The runtime's own server: its access lines say HTTP/1.1 too (src/worker/async.ts).
       if (this.#hold(tag) >= 0) this.#name(tag, request, info, false);
       else this.#keep(tag, request, info, false);
@@ -202,6 +212,22 @@ export class InflightWatch implements ExchangeWatch {
     );
   }
 
+  /**
+   * The body bytes of the 504 that a cut at the graceful timeout writes for `request`, one of the
+   * table's or of overflow(), for its access line: 0 for one whose answer began (it is ended
+   * mid-body).
+   */
+  cutOffBytes(request: InflightRequest): number {
+    for (let tag = 0; tag < this.#next; tag++) {
+      const state = this.#state[tag];
+      const its = state === NAMED
+        ? request.entry >= 0 && this.#entryOf[tag] === request.entry
+        : state === COUNTED && this.#overflow.get(tag) === request;
+      if (its) return Math.max(0, this.#cutReply[tag] ?? 0);
+    }
+    return 0;
+  }
+
   /** The requests in flight that the table only counts (its `more`), oldest first. */
   overflow(): InflightRequest[] {
     return [...this.#overflow.values()].sort((a, b) => a.start - b.start);
@@ -236,6 +262,7 @@ export class InflightWatch implements ExchangeWatch {
   #take(): number {
     const tag = this.#free.length ? this.#free.pop()! : this.#next++;
     this.#state[tag] = IDLE;
+    this.#cutReply[tag] = -1;
     this.#entryOf[tag] = -1;
     return tag;
   }
@@ -264,5 +291,6 @@ export class InflightWatch implements ExchangeWatch {
       this.#overflow.delete(tag);
     }
     this.#state[tag] = IDLE;
+    this.#cutReply[tag] = -1;
   }
 }

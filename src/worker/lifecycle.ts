@@ -335,6 +335,7 @@ export class Worker {
           table.read(),
           this.#config.graceful_timeout,
           this.#inflight?.overflow(),
+          this.#inflight && ((request) => this.#inflight!.cutOffBytes(request)),
         );
       }
       // WebSocket sessions are no requests in flight: the hub names them (their access lines

@@ -3,7 +3,7 @@
 // instead of a connection the runtime's own server drops without a reply.
 
 import type { FetchHandler } from "../http/types.ts";
-import { statusReply } from "../http/status_reply.ts";
+import { CUT_OFF_STATUS, statusReply } from "../http/status_reply.ts";
 
 /** The requests of one native server whose app has not answered yet, each answerable with a 504. */
 export class NativeCutOff {
@@ -33,7 +33,7 @@ export class NativeCutOff {
   /** Answers every request still with the app with a 504 that closes its connection; how many. */
   cut(): number {
     const cut = [...this.#waiting];
-    for (const answer of cut) answer(statusReply(504));
+    for (const answer of cut) answer(statusReply(CUT_OFF_STATUS));
     return cut.length;
   }
 }

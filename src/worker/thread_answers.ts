@@ -4,6 +4,7 @@
 // client gets a plain reply, and each request its access line, the one the thread would have
 // written: whoever answers a request logs it (thread_slots.ts decides who answers).
 
+import type { Config } from "../config/settings.ts";
 import { readProxyHeader } from "../http/proxy_protocol.ts";
 import type { ProxyMode } from "../http/types.ts";
 import type { InflightRequest, InflightTable } from "../ipc/inflight.ts";
@@ -11,6 +12,7 @@ import { clientOf, cutOffLead, logInflightAccess, requestLines } from "../ipc/in
 import type { Logger } from "../log/logger.ts";
 import { AF_INET, AF_INET6, AF_UNIX, decodeSockaddr } from "../net/sockaddr.ts";
 import type { Libc } from "../runtime/types.ts";
+import { type TlsConfig, tlsEnabled } from "../tls/tls_files.ts";
 import { answerClaimed, type Claimed, type ClaimStatus } from "./thread_slots.ts";
 
 export interface ClaimedAnswerOptions {
@@ -38,7 +40,8 @@ export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswer
   const now = Date.now();
   const answered = claimed.map((c) => {
     const named = table.at(c.entry);
-    return { named, request: named ?? unnamed(libc, c.fd, now - c.age), status: options.status(c) };
+    const request = named ?? unnamed(libc, c.fd, now - c.age);
+    return { claimed: c, named, request, status: options.status(c) };
   });
   answered.sort((a, b) => a.request.start - b.request.start);
   if (cutOff !== undefined) {
@@ -47,8 +50,17 @@ export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswer
     const lead = cutOffLead(cutOff.where, cutOff.graceSeconds);
     for (const line of requestLines(lead, inflight, now)) log.warning(line);
   }
-  claimed.forEach((c) => answerClaimed(libc, c.fd, options.status(c), options.tls));
-  logInflightAccess(log, answered.map((a) => a.request), now, answered.map((a) => a.status));
+  const sent = new Map(
+    claimed.map((c) => [c, answerClaimed(libc, c.fd, options.status(c), options.tls)]),
+  );
+  logInflightAccess(
+    log,
+    answered.map((a) => a.request),
+    now,
+    answered.map((a) => a.status),
+    undefined,
+    answered.map((a) => sent.get(a.claimed)!),
+  );
 }
 
 export interface UnadoptedAnswerOptions {
@@ -61,6 +73,18 @@ export interface UnadoptedAnswerOptions {
    * handshake, which no thread took up), and with no access line (no request can be read).
    */
   tls: boolean;
+}
+
+/**
+ * The options of answerUnadopted() and answerParked() for a worker of `config`, made here once
+ * for the worker process and its threads alike.
+ */
+export function unreadAnswerOptions(
+  libc: Libc,
+  log: Logger,
+  config: Pick<Config, "proxy_protocol"> & TlsConfig,
+): UnadoptedAnswerOptions {
+  return { libc, log, proxyProtocol: config.proxy_protocol, tls: tlsEnabled(config) };
 }
 
 // recv(2) flag: return what is there, never wait.
@@ -91,9 +115,11 @@ function answerUnread(fd: number, options: UnadoptedAnswerOptions, close: boolea
   const request = got > 0
     ? waitingRequest(bytes.subarray(0, got), options.proxyProtocol, () => peerOf(libc, fd))
     : undefined;
-  answerClaimed(libc, fd, 503, tls);
+  const sent = answerClaimed(libc, fd, 503, tls);
   if (close) libc.close(fd);
-  if (request !== undefined) logInflightAccess(log, [request], request.start, [503]);
+  if (request !== undefined) {
+    logInflightAccess(log, [request], request.start, [503], undefined, [sent]);
+  }
 }
 
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.[01]$/;

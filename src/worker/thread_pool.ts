@@ -23,7 +23,13 @@ import type { Admission } from "../net/admission.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { crashLine, ThreadHandle } from "./thread_handle.ts";
 import { after, type Claimed, newSlots } from "./thread_slots.ts";
-import { answerClaimedRequests, answerParked, answerUnadopted } from "./thread_answers.ts";
+import {
+  answerClaimedRequests,
+  answerParked,
+  answerUnadopted,
+  unreadAnswerOptions,
+} from "./thread_answers.ts";
+import { CUT_OFF_STATUS } from "../http/status_reply.ts";
 import { ThreadBoard } from "./thread_board.ts";
 import { InflightTable } from "../ipc/inflight.ts";
 import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
@@ -263,7 +269,8 @@ export class ThreadPool {
       libc: runtime.libc(),
       log,
       table: new InflightTable(new Uint8Array(thread.inflight)),
-      status: (c) => (c.inApp ? 504 : 503),
+      // The cut-off's reply (status_reply.ts), as Connection.cut gives it on a thread that speaks.
+      status: (c) => (c.inApp ? CUT_OFF_STATUS : 503),
       tls: tlsEnabled(config),
       cutOff: { where: `thread ${thread.id} (pid:${process.pid})`, graceSeconds: graceMs / 1000 },
     });
@@ -319,23 +326,13 @@ export class ThreadPool {
   /** A handed connection no thread takes: a 503, with the access line of its request. */
   #answerUnadopted(fd: number): void {
     const { runtime, log, config } = this.#options;
-    answerUnadopted(fd, {
-      libc: runtime.libc(),
-      log,
-      proxyProtocol: config.proxy_protocol,
-      tls: tlsEnabled(config),
-    });
+    answerUnadopted(fd, unreadAnswerOptions(runtime.libc(), log, config));
   }
 
   /** A parked connection of a thread hung or cut off: a 503, with the access line of its request. */
   #answerParked(fd: number): void {
     const { runtime, log, config } = this.#options;
-    answerParked(fd, {
-      libc: runtime.libc(),
-      log,
-      proxyProtocol: config.proxy_protocol,
-      tls: tlsEnabled(config),
-    });
+    answerParked(fd, unreadAnswerOptions(runtime.libc(), log, config));
   }
 
   #spawn(index: number): Promise<void> {

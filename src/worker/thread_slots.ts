@@ -16,7 +16,7 @@
 import type { Socket } from "node:net";
 import type { FetchHandler } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
-import { rawStatusReply, statusReply } from "../http/status_reply.ts";
+import { rawStatusReply, statusReply, statusReplyBodyBytes } from "../http/status_reply.ts";
 import type { Libc } from "../runtime/types.ts";
 
 const TICK = 0;
@@ -466,9 +466,17 @@ export type ClaimStatus = 500 | 503 | 504;
  * Writes a plain reply on a claimed request's connection and shuts it down. The
  * fd must still be open: claimed while its thread hangs, or by the thread itself.
  * On a TLS connection (`tls`) it is only shut down: its TLS session lives in the
- * thread, and plain bytes there are garbage to the client.
+ * thread, and plain bytes there are garbage to the client. Returns the body bytes written.
  */
-export function answerClaimed(libc: Libc, fd: number, status: ClaimStatus, tls = false): void {
-  if (!tls) libc.write(fd, new TextEncoder().encode(rawStatusReply(status)));
+export function answerClaimed(libc: Libc, fd: number, status: ClaimStatus, tls = false): number {
+  if (tls) {
+    libc.shutdown(fd, SHUT_RDWR);
+    return 0;
+  }
+  const reply = new TextEncoder().encode(rawStatusReply(status));
+  const written = libc.write(fd, reply);
   libc.shutdown(fd, SHUT_RDWR);
+  // Its access line's body bytes: those of the reply's body that went out.
+  const body = statusReplyBodyBytes(status);
+  return Math.max(0, Math.min(body, written - (reply.length - body)));
 }

@@ -19,6 +19,7 @@ import {
   e2e,
   eventually,
   get,
+  run,
   type Server,
   start,
   tempDir,
@@ -123,6 +124,48 @@ e2e(
         await eventually(() => !alive(next), "the new master stops");
       }
       await server.stop();
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a --chdir that names no directory: one line at the start (exit 1), the same at a HUP (reload failed)",
+  async (target) => {
+    const dir = tempDir();
+    mkdirSync(join(dir.path, "sub"));
+    writeFileSync(
+      join(dir.path, "sub", "app.ts"),
+      'export default { fetch: () => new Response("sub\\n") };\n',
+    );
+    writeFileSync(join(dir.path, "file"), "");
+    try {
+      for (const chdir of ["gone", "file"]) {
+        const result = await run(target, ["--chdir", chdir, "-b", "127.0.0.1:0", "app.ts"], {
+          cwd: dir.path,
+        });
+        assert.equal(result.code, 1, result.stderr);
+        assert.equal(result.stderr, `Error: --chdir: Cannot change directory to "${chdir}"\n`);
+      }
+      const conf = join(dir.path, "conf.toml");
+      writeFileSync(conf, 'chdir = "sub"\nbind = ["127.0.0.1:0"]\n');
+      const server = start(target, ["-c", "conf.toml", "app.ts"], { cwd: dir.path });
+      try {
+        const url = await server.ready(1);
+        writeFileSync(conf, 'chdir = "gone"\nbind = ["127.0.0.1:0"]\n');
+        server.signal("SIGHUP");
+        await server.waitFor(
+          new RegExp(
+            `\\[ERROR\\] Reload failed, keeping the running workers: conf\\.toml:1:9: ` +
+              `Cannot change directory to "${join(dir.path, "gone")}"$`,
+            "m",
+          ),
+        );
+        assert.equal((await get(url)).body, "sub\n");
+      } finally {
+        await server.stop();
+      }
+    } finally {
       dir.remove();
     }
   },

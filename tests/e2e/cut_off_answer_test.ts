@@ -70,8 +70,9 @@ for (const [variant, args] of VARIANTS) {
         assert.match(top, /\r\ncontent-length: 16(\r\n|$)/i);
         assert.equal(body, "Gateway Timeout\n");
         const lines = readFileSync(log, "utf8").split("\n");
+        // Its body's bytes, as the line of any 504 the worker sends says them (not `-`).
         assert.ok(
-          lines.includes('"GET /slow?ms=30000&q=get&tell HTTP/1.1" 504 -'),
+          lines.includes('"GET /slow?ms=30000&q=get&tell HTTP/1.1" 504 16'),
           lines.join("\n"),
         );
         assert.match(result.stderr, /\[WARNING\] Cut off at the graceful timeout .*q=get/);
@@ -80,6 +81,16 @@ for (const [variant, args] of VARIANTS) {
           const headGot = await head!;
           assert.equal(headGot.status, 504, JSON.stringify(headGot.text));
           assert.ok(headGot.text.endsWith("\r\n\r\n"), JSON.stringify(headGot.text));
+          // No body went out for it: none in its line.
+          assert.ok(
+            lines.includes('"HEAD /slow?ms=30000&q=head&tell HTTP/1.1" 504 -'),
+            lines.join("\n"),
+          );
+          // The stream's line: the 504 of a cut, nothing of a 504 reply's body.
+          assert.ok(
+            lines.includes('"GET /drip?ms=30000&q=drip HTTP/1.1" 504 -'),
+            lines.join("\n"),
+          );
           // The stream is cut as before: its 200 head and first line, then the close, no 504.
           const drip = await streamed!;
           assert.equal(drip.status, 200, JSON.stringify(drip.text));

@@ -129,3 +129,49 @@ e2e(
     }
   },
 );
+
+e2e(
+  "a worker that booted over --max-worker-memory, then fell under it, is restarted once it grows past it again",
+  async (target) => {
+    const dir = tempDir();
+    const mem = join(dir.path, "mem.txt");
+    try {
+      writeFileSync(mem, "0");
+      const server = start(
+        target,
+        ["-w", "2", "--max-worker-memory", "150", "-b", "127.0.0.1:0", MEM_APP],
+        { env: { MEM_FILE: mem } },
+      );
+      const url = await server.allAnswering(2);
+      const [, killed] = childPids(server.pid);
+      writeFileSync(mem, "200");
+      process.kill(killed, "SIGKILL");
+      const booted = await server.waitFor(
+        /\[ERROR\] Worker \(pid:(\d+)\) uses \d+\.\d MB resident right after it boots/,
+      );
+      const big = Number(booted[1]);
+      // Its replacement, if any, boots small.
+      writeFileSync(mem, "0");
+      // What it kept since its boot goes back: it is under the limit (read once a second)...
+      await eventually(
+        async () => (await get(`${url}/free?pid=${big}`)).body.startsWith("freed "),
+        "the big one gave its memory back",
+      );
+      await sleep(3000);
+      assert.doesNotMatch(server.stderr, /Autorestarting worker/);
+      // ...then leaks past it: that is no longer its size at boot, and it is retired for it.
+      await eventually(
+        async () => (await get(`${url}/grow?mb=200&pid=${big}`)).body.startsWith("grew "),
+        "the big one grew",
+      );
+      await server.waitFor(
+        new RegExp(`\\[INFO\\] Autorestarting worker \\(pid:${big}\\): \\d+\\.\\d MB resident`),
+      );
+      await eventually(() => !childPids(server.pid).includes(big), "the leaking worker is gone");
+      assert.ok(!hasStackTrace(server.stderr), server.stderr);
+      assert.equal((await server.stop()).code, 0, server.stderr);
+    } finally {
+      dir.remove();
+    }
+  },
+);
