@@ -23,7 +23,7 @@ import { runCtl } from "./ctl.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
-import { closeListeners, type Listener, openListeners } from "../net/listeners.ts";
+import { closeListeners, type Listener, openListeners, probeReusePort } from "../net/listeners.ts";
 import { fdLimit, openFds } from "../net/fd_usage.ts";
 import { fdLimitTooLow } from "../master/fd_budget.ts";
 import { Arbiter } from "../master/arbiter.ts";
@@ -159,16 +159,18 @@ async function serve(ctx: ServeContext): Promise<number> {
     return ExitCode.OK;
   };
   let listeners: Listener[];
+  // Ctrl-C while an address in use is retried stops at once, as it did before the hold.
+  const retrying = { retrying: (line: string) => log.error(line), signal: held.aborted };
   try {
+    // First, so that nothing is open yet should it fail.
+    await probeReusePort(runtime.libc(), reusePort, retrying);
     listeners = inherited?.listeners ??
       await openListeners(runtime.libc(), addresses.filter((a) => !reuse(a)), {
         backlog: config.backlog,
         umask: config.umask,
         socketMode: config.socket_mode ?? undefined,
         socketGroup,
-        retrying: (line) => log.error(line),
-        // Ctrl-C while an address in use is retried stops at once, as it did before the hold.
-        signal: held.aborted,
+        ...retrying,
       });
   } catch (error) {
     const stop = held.stop;
