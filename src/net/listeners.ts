@@ -211,7 +211,8 @@ function giveToGroup(libc: Libc, fd: number, path: string, group: { gid: number;
   }
 }
 
-async function resolveHost(host: string): Promise<string> {
+/** `host` as bind(2) takes it: an IP address as it is, a name looked up. */
+export async function resolveHost(host: string): Promise<string> {
   if (isIP(host)) return host;
   try {
     return (await lookup(host)).address;
