@@ -97,6 +97,8 @@ interface Serving {
   draining: boolean;
   /** How a connection answered without being served is answered (answerUnadopted()). */
   unread: UnadoptedAnswerOptions;
+  /** Its request counters (--metrics-bind), which its cut-off requests are counted into. */
+  counters?: Float64Array;
 }
 
 // Module-level because this file is the thread: one per thread, set by the pool's "start" message.
@@ -125,6 +127,9 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   );
   const own = new SlotReader(message.slots, message.origin);
   const table = new InflightTable(new Uint8Array(message.inflight));
+  // The thread's request counters (--metrics-bind), which the pool sums into the worker's.
+  const counting = config.metrics_bind || controlSocketPath(config);
+  const counters = counting ? new Float64Array(message.counters) : undefined;
   // The thread's logger, once made: end() writes with it.
   let made: Logger | undefined;
   // An error nobody catches, or the app's exit call, ends this thread, and with it its
@@ -146,6 +151,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         table,
         status: (c) => (c.inApp ? 500 : 503),
         tls: tlsEnabled(config),
+        counters,
       });
       // Those its servers keep parked get the 503 a hung thread's get (not a bare close when the
       // servers close below), while their fds are still open; claimed, as the process claims
@@ -232,8 +238,6 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     flush: log.accessEnabled ? () => log.flushAccess() : undefined,
     fields: accessInflightFields(log, config),
   });
-  const counting = config.metrics_bind || controlSocketPath(config);
-  const counters = counting ? new Float64Array(message.counters) : undefined;
   if (counters) {
     const dropped: DroppedLines = { syslog: 0, otel: 0 };
     const sessions: WebSocketSessions = { opened: 0, closed: 0 };
@@ -306,6 +310,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     where: `thread ${message.id} (pid:${process.pid})`,
     draining: false,
     unread: unreadAnswerOptions(runtime.libc(), log, config),
+    counters,
   };
   // A place may free at a sibling while none does here.
   setInterval(() => serving!.handoffs.size > 0 && handOn(), TICK_MS);
@@ -443,6 +448,7 @@ async function drain(graceMs: number): Promise<void> {
         graceMs / 1000,
         overflow,
         (request) => s.watch.cutOffBytes(request),
+        s.counters,
       );
       logCutOffSessions(s.log, s.where, graceMs / 1000, s.websockets);
     };

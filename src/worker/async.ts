@@ -56,6 +56,8 @@ export class AsyncWorker implements WorkerClass {
   #app: AppHandler | undefined;
   #websocket: WebSocketHandlers | undefined;
   #servings: Serving[] = [];
+  // The cut-off report was made: it counted the requests still with the app (logCutOff).
+  #cutSaid = false;
 
   constructor(context: WorkerContext, mode?: EventLoopMode) {
     this.#context = context;
@@ -82,11 +84,16 @@ export class AsyncWorker implements WorkerClass {
       gate,
       websocket: this.#websocket,
       limited: (handler, lasting) => started(limit.wrap(handler, lasting)),
+      cutSaid: () => this.#cutSaid,
     });
   }
 
   async drain(graceMs: number, beforeCut?: () => void): Promise<void> {
-    await Promise.all(this.#servings.map((s) => s.stop(graceMs, beforeCut)));
+    const said = () => {
+      this.#cutSaid = true;
+      beforeCut?.();
+    };
+    await Promise.all(this.#servings.map((s) => s.stop(graceMs, said)));
   }
 
   stop(): void {}
@@ -163,15 +170,20 @@ export function withRequestCounters(
 }
 
 // The native servers report no write completion: a request is counted when the app has
-// answered. Not an async function, for the reason guardedNative() is not.
-function counted(handler: FetchHandler, counters: Float64Array | undefined): FetchHandler {
+// answered, unless the cut-off report counted it first (`cutSaid`: its 504). Not an async
+// function, for the reason guardedNative() is not.
+function counted(
+  handler: FetchHandler,
+  counters: Float64Array | undefined,
+  cutSaid: () => boolean,
+): FetchHandler {
   if (!counters) return handler;
   return (request, info) => {
     const start = performance.now();
     const count = (response: Response) => {
       const seconds = (performance.now() - start) / 1000;
       // Nothing after Bun's server.upgrade(): the session is counted as 101 by the bridge's log.
-      if (response instanceof Response) {
+      if (response instanceof Response && !cutSaid()) {
         countRequest(counters, request.method, response.status, seconds);
       }
       return response;
@@ -184,7 +196,7 @@ function counted(handler: FetchHandler, counters: Float64Array | undefined): Fet
 /** Starts serving every listener of this worker. */
 async function serveListeners(
   handler: FetchHandler,
-  { context, keepAlive, gate, websocket, limited }: {
+  { context, keepAlive, gate, websocket, limited, cutSaid }: {
     context: WorkerContext;
     keepAlive: boolean;
     gate: Gate;
@@ -192,6 +204,8 @@ async function serveListeners(
     websocket?: WebSocketHandlers;
     /** `handler` within the worker's concurrency cap; `lasting` keeps a place past the answer. */
     limited(handler: FetchHandler, lasting?: Lasting): FetchHandler;
+    /** Whether the worker's cut-off report was made (counted()). */
+    cutSaid(): boolean;
   },
 ): Promise<Serving[]> {
   const { config, log, runtime, boot, inflight } = context;
@@ -275,7 +289,7 @@ async function serveListeners(
     );
     const cutOff = new NativeCutOff();
     const server = await runtime.serveNative(
-      cutOff.wrap(counted(app, context.counters)),
+      cutOff.wrap(counted(app, context.counters, cutSaid)),
       {
         hostname: address.host,
         port: address.port,

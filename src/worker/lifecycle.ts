@@ -336,6 +336,7 @@ export class Worker {
           this.#config.graceful_timeout,
           this.#inflight?.overflow(),
           this.#inflight && ((request) => this.#inflight!.cutOffBytes(request)),
+          this.#counters,
         );
       }
       // WebSocket sessions are no requests in flight: the hub names them (their access lines

@@ -248,6 +248,9 @@ export class ThreadPool {
       new Promise((resolve) => setTimeout(resolve, graceMs + CUT_OFF_MARGIN_MS)),
     ]);
     for (const thread of this.#threads) if (!thread.drainedAll) this.#cutOff(thread, graceMs);
+    // What the threads counted since the last heartbeat (their cut-off requests with it), before
+    // the process exits and the master takes its counters as they are.
+    this.#sumCounters();
     this.close();
   }
 
@@ -273,6 +276,7 @@ export class ThreadPool {
       status: (c) => (c.inApp ? CUT_OFF_STATUS : 503),
       tls: tlsEnabled(config),
       cutOff: { where: `thread ${thread.id} (pid:${process.pid})`, graceSeconds: graceMs / 1000 },
+      counters: this.#options.counters,
     });
   }
 
@@ -496,6 +500,7 @@ export class ThreadPool {
       table,
       status: (c) => (hung(c) ? 504 : 503),
       tls: tlsEnabled(config),
+      counters: this.#options.counters,
     });
   }
 }
