@@ -128,7 +128,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const own = new SlotReader(message.slots, message.origin);
   const table = new InflightTable(new Uint8Array(message.inflight));
   // The thread's request counters (--metrics-bind), which the pool sums into the worker's.
-  const counting = config.metrics_bind || controlSocketPath(config);
+  const counting = config.metrics_bind || controlSocketPath(config) || config.statsd_host;
   const counters = counting ? new Float64Array(message.counters) : undefined;
   // The thread's logger, once made: end() writes with it.
   let made: Logger | undefined;
@@ -187,11 +187,13 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     );
     hooks = await HookRunner.load(config.hooks, log);
     // A thread's Deno is its own object: the upgrade functions are installed per thread.
-    // The worker process sends the gauge: the sum of its threads' counts, kept in their slots
-    // (one gauge per thread would overwrite each other's). Set on the instance, over any
-    // --logger-class's own: a thread's count is not the worker's.
-    log.websocketsOpen = () => {};
-    websockets = webSocketHub(config, log, (open) => slots.websockets(open));
+    // Its sessions are counted as they open and close, for the master's gauge (summed by the
+    // worker process on its heartbeat).
+    const sessions: WebSocketSessions = { opened: 0, closed: 0 };
+    websockets = webSocketHub(config, log, (open) => {
+      slots.websockets(open);
+      if (counters) countWebSockets(counters, log.websocketSessions, sessions);
+    });
     installWebSockets(runtime, { hub: websockets, config, log });
     runtime.rememberStaticBodies();
     const loaded = await loadApp(config.app, process.cwd(), { runtime });
@@ -240,11 +242,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   });
   if (counters) {
     const dropped: DroppedLines = { syslog: 0, otel: 0 };
-    const sessions: WebSocketSessions = { opened: 0, closed: 0 };
-    setInterval(() => {
-      countDropped(counters, log.dropped, dropped);
-      countWebSockets(counters, log.websocketSessions, sessions);
-    }, 1000);
+    setInterval(() => countDropped(counters, log.dropped, dropped), 1000);
   }
   const options = {
     ...withRequestCounters(

@@ -32,7 +32,12 @@ import {
 import { CUT_OFF_STATUS } from "../http/status_reply.ts";
 import { ThreadBoard } from "./thread_board.ts";
 import { InflightTable } from "../ipc/inflight.ts";
-import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
+import {
+  addCounters,
+  closeWebSockets,
+  METRIC_COUNTERS,
+  openWebSockets,
+} from "../ipc/request_metrics.ts";
 import { timeoutLines } from "../ipc/inflight_report.ts";
 import type { Gate } from "./worker_class.ts";
 import { tlsEnabled } from "../tls/tls_files.ts";
@@ -82,8 +87,6 @@ export class ThreadPool {
   readonly #goneCounters = new Float64Array(METRIC_COUNTERS);
   /** The threads' sum as last added to the worker's counters. */
   #summed = new Float64Array(METRIC_COUNTERS);
-  /** The threads' open WebSockets as last sent to statsd. */
-  #websockets = 0;
 
   private constructor(options: PoolOptions) {
     this.#options = options;
@@ -192,7 +195,6 @@ export class ThreadPool {
    */
   checkLiveness(): void {
     this.#sumCounters();
-    this.#gaugeWebSockets();
     for (const thread of this.#threads) {
       const adopted = thread.slots.adopted;
       if (thread.handed.length) thread.handed = thread.handed.filter((h) => after(h.n, adopted));
@@ -209,16 +211,6 @@ export class ThreadPool {
         this.#lose(thread, "stopped answering (busy past the timeout)");
       }
     }
-  }
-
-  // Each thread keeps its count of open WebSockets in its slots; the worker's gauge is their sum
-  // (a thread gone took its sockets with it), sent when it changed.
-  #gaugeWebSockets(): void {
-    let open = 0;
-    for (const thread of this.#threads) if (!thread.dead) open += thread.slots.websockets;
-    if (open === this.#websockets) return;
-    this.#websockets = open;
-    this.#options.log.websocketsOpen(open);
   }
 
   // The threads count their requests in memory of their own; the scoreboard gets what their sum
@@ -432,7 +424,10 @@ export class ThreadPool {
     this.#board.gone(thread.index);
     // Its replacement accepts once it loaded; serve() need not wait for it.
     thread.listening?.resolve();
-    addCounters(this.#goneCounters, new Float64Array(thread.counters));
+    const counted = new Float64Array(thread.counters);
+    addCounters(this.#goneCounters, counted);
+    // Its WebSockets went with it: none stays open in the master's gauge.
+    closeWebSockets(this.#goneCounters, openWebSockets(counted));
     const { log, runtime } = this.#options;
     // A thread that ended answered its own requests on its way out; its fds are closed now and
     // may already name other connections. A hung thread still holds them.
