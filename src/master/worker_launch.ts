@@ -76,13 +76,33 @@ export function chooseWorkers(
  * workers that die at boot on Deno's NotCapable error; this says so in one line instead.
  */
 export function checkDenoPermissions(denoFlags: string): void {
-  if (shellSplit(denoFlags).some((f) => f === "-A" || f === "--allow-all")) return;
+  const flags = shellSplit(denoFlags);
+  const deny = flags.map((f) => /^--deny-([a-z]+)(?:=|$)/.exec(f)).find((m) => m !== null);
+  if (deny) {
+    throw new ConfigError(
+      `--deno-flags "${denoFlags}": Deno workers cannot run with ${deny[0].replace(/=$/, "")}: ` +
+        (DENY_NEEDS[deny[1]] ?? DENY_ANY) + "; restrict the app by other means (--user, a " +
+        "container) and leave --deny-* out",
+    );
+  }
+  if (flags.some((f) => f === "-A" || f === "--allow-all")) return;
   throw new ConfigError(
     `--deno-flags "${denoFlags}" replaces the default -A, which Deno workers need (Deno lets ` +
       'them read /proc/self/limits only with it): add it, as --deno-flags="-A --unstable-kv", ' +
       'or name unstable features in deno.json ("unstable": ["kv"])',
   );
 }
+
+// What a Deno worker itself needs that each --deny-* takes away. Any of them also leaves Deno's
+// all-permission, without which Deno denies every read of /proc/self (tried with Deno 2.9).
+const DENY_ANY = "any --deny-* flag takes away the all-permission Deno requires to read " +
+  "/proc/self, where appserve's worker reads its fd limit, signal mask and process title";
+const DENY_NEEDS: Record<string, string> = {
+  ffi: "appserve's worker calls libc through FFI (sockets, signals, file descriptors)",
+  env: "appserve's worker reads its start-up settings from the environment " +
+    "(APPSERVE_WORKER_BOOT)",
+  sys: "appserve's worker asks Deno for its uid (sys access), and " + DENY_ANY,
+};
 
 /** How to start a worker, and what to tell the log about it once. */
 export interface WorkerLaunch {

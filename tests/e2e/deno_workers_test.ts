@@ -441,3 +441,34 @@ for (const target of DENO_TARGETS) {
     assert.equal((await server.stop()).code, 0);
   });
 }
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] --deno-flags with a --deny-*: one line naming it and what the worker needs, exit 1`, async () => {
+    const needs: [string, RegExp][] = [
+      ["--deny-write=/x", /read \/proc\/self/],
+      ["--deny-net", /read \/proc\/self/],
+      ["--deny-run", /read \/proc\/self/],
+      ["--deny-ffi", /calls libc through FFI/],
+      ["--deny-sys", /its uid \(sys access\)/],
+      ["--deny-env", /from the environment \(APPSERVE_WORKER_BOOT\)/],
+    ];
+    for (const [flag, need] of needs) {
+      for (const extra of [[], ["--check-config"]]) {
+        const result = await run(target, [
+          ...extra,
+          `--deno-flags=-A ${flag}`,
+          "-b",
+          "127.0.0.1:0",
+          PID_APP,
+        ]);
+        const name = flag.replace(/=.*/, "");
+        assertOneLineError(
+          result,
+          1,
+          new RegExp(`^Error: --deno-flags "-A ${flag}": Deno workers cannot run with ${name}: .+`),
+        );
+        assert.match(result.stderr, need);
+      }
+    }
+  });
+}
