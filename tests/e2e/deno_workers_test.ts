@@ -472,3 +472,47 @@ for (const target of DENO_TARGETS) {
     }
   });
 }
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] --deno-flags' own --config, -c, --import-map are honoured; --check says it checks nothing`, async () => {
+    const dir = tempDir();
+    try {
+      // Each file maps "which" to its own module: the body says whose map the worker used.
+      const files: Record<string, string> = {
+        "deno.json": '{ "imports": { "which": "./found.ts" } }\n',
+        "other.json": '{ "imports": { "which": "./theirs.ts" } }\n',
+        "map.json": '{ "imports": { "which": "./mapped.ts" } }\n',
+        "found.ts": 'export default "found";\n',
+        "theirs.ts": 'export default "theirs";\n',
+        "mapped.ts": 'export default "mapped";\n',
+        "app.ts":
+          'import which from "which";\nexport default { fetch: () => new Response(which) };\n',
+      };
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(dir.path, name), text);
+      const cases: [string, string][] = [
+        ["-A", "found"],
+        ["-A --config other.json", "theirs"],
+        ["-A -c other.json", "theirs"],
+        ["-A --config=other.json", "theirs"],
+        ["-A --import-map map.json", "mapped"],
+        ["-A --check", "found"],
+      ];
+      for (const [flags, body] of cases) {
+        const server = start(target, [`--deno-flags=${flags}`, "-b", "127.0.0.1:0", "app.ts"], {
+          cwd: dir.path,
+        });
+        try {
+          assert.equal((await get(await server.ready(1))).body, body, flags);
+        } finally {
+          await server.stop();
+        }
+        const warned =
+          /\[WARNING\] --deno-flags --check type-checks nothing: .+`deno check main\.ts`/;
+        if (flags.includes("--check")) assert.match(server.stderr, warned);
+        else assert.doesNotMatch(server.stderr, /--check/);
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+}
