@@ -516,3 +516,38 @@ for (const target of DENO_TARGETS) {
     }
   });
 }
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] an unstable Deno API without its flag: the error names the flag and how to enable it`, async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "deno.json"), "{}\n");
+      writeFileSync(
+        join(dir.path, "kv.ts"),
+        'const kv = await Deno.openKv(":memory:");\nexport default { fetch: () => new Response("ok") };\n',
+      );
+      writeFileSync(
+        join(dir.path, "cron.ts"),
+        'export default { fetch: () => { Deno.cron("c", "* * * * *", () => {}); return new Response("ok"); } };\n',
+      );
+      const loaded = await run(target, ["-b", "127.0.0.1:0", "kv.ts"], { cwd: dir.path });
+      assert.equal(loaded.code, 4, loaded.stderr);
+      assert.match(
+        loaded.stderr,
+        /\[ERROR\] Cannot import kv\.ts: .*kv\.ts:1:\d+: TypeError: Deno\.openKv is not a function: Deno\.openKv is an unstable API; enable it with "unstable": \["kv"\] in deno\.json, or --deno-flags "-A --unstable-kv"\n/,
+      );
+      const server = start(target, ["-b", "127.0.0.1:0", "cron.ts"], { cwd: dir.path });
+      try {
+        assert.equal((await get(await server.ready(1))).status, 500);
+      } finally {
+        await server.stop();
+      }
+      assert.match(
+        server.stderr,
+        /\[ERROR\] Error handling request GET \/: .*cron\.ts:1:\d+: TypeError: Deno\.cron is not a function: Deno\.cron is an unstable API; enable it with "unstable": \["cron"\] in deno\.json, or --deno-flags "-A --unstable-cron"\n/,
+      );
+    } finally {
+      dir.remove();
+    }
+  });
+}
