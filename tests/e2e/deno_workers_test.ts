@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { appserveTarget, type Target } from "../_procs.ts";
 import {
   assertOneLineError,
+  eventually,
   FIXTURES,
   get,
   ROOT,
@@ -546,6 +547,72 @@ for (const target of DENO_TARGETS) {
         server.stderr,
         /\[ERROR\] Error handling request GET \/: .*cron\.ts:1:\d+: TypeError: Deno\.cron is not a function: Deno\.cron is an unstable API; enable it with "unstable": \["cron"\] in deno\.json, or --deno-flags "-A --unstable-cron"\n/,
       );
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] deno serve's onListen: called in each worker with each listener's address; a throw is logged`, async () => {
+    const dir = tempDir();
+    try {
+      const calls = join(dir.path, "calls.jsonl");
+      const sock = join(dir.path, "app.sock");
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        "export default {\n" +
+          '  fetch: () => new Response("ok"),\n' +
+          "  onListen(addr: unknown) {\n" +
+          `    Deno.writeTextFileSync(${JSON.stringify(calls)}, ` +
+          "JSON.stringify({ pid: Deno.pid, addr }) + '\\n', { append: true });\n" +
+          '    if (Deno.env.get("ON_LISTEN_THROWS")) throw new Error("boom in onListen");\n' +
+          "  },\n};\n",
+      );
+      const server = start(
+        target,
+        ["-w", "2", "-b", "127.0.0.1:0", "-b", `unix:${sock}`, "app.ts"],
+        {
+          cwd: dir.path,
+        },
+      );
+      try {
+        const url = await server.ready(2);
+        const lines = () => {
+          try {
+            return readFileSync(calls, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+          } catch {
+            return [];
+          }
+        };
+        await eventually(() => lines().length === 4, "4 onListen calls");
+        const port = Number(new URL(url).port);
+        const byPid = Map.groupBy(lines() as { pid: number; addr: unknown }[], (c) => c.pid);
+        assert.equal(byPid.size, 2);
+        for (const each of byPid.values()) {
+          assert.deepEqual(each.map((c) => c.addr), [
+            { transport: "tcp", hostname: "127.0.0.1", port },
+            { transport: "unix", path: sock },
+          ]);
+        }
+      } finally {
+        await server.stop();
+      }
+      const throwing = start(target, ["-b", "127.0.0.1:0", "app.ts"], {
+        cwd: dir.path,
+        env: { ON_LISTEN_THROWS: "1" },
+      });
+      try {
+        const url = await throwing.ready(1);
+        await eventually(() => throwing.stderr.includes("boom in onListen"), "the error logged");
+        assert.equal((await get(url)).status, 200);
+        assert.match(
+          throwing.stderr,
+          /\[ERROR\] Error in the app's onListen\nError: boom in onListen\n/,
+        );
+      } finally {
+        assert.equal((await throwing.stop()).code, 0);
+      }
     } finally {
       dir.remove();
     }
