@@ -10,6 +10,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -569,34 +570,34 @@ for (const target of DENO_TARGETS) {
           '    if (Deno.env.get("ON_LISTEN_THROWS")) throw new Error("boom in onListen");\n' +
           "  },\n};\n",
       );
-      const server = start(
-        target,
-        ["-w", "2", "-b", "127.0.0.1:0", "-b", `unix:${sock}`, "app.ts"],
-        {
-          cwd: dir.path,
-        },
-      );
-      try {
-        const url = await server.ready(2);
-        const lines = () => {
-          try {
-            return readFileSync(calls, "utf8").trim().split("\n").map((l) => JSON.parse(l));
-          } catch {
-            return [];
+      // gthread: one call per worker too, from one of its threads.
+      for (const kind of [[], ["-k", "gthread", "--threads", "2"]]) {
+        rmSync(calls, { force: true });
+        const args = [...kind, "-w", "2", "-b", "127.0.0.1:0", "-b", `unix:${sock}`, "app.ts"];
+        const server = start(target, args, { cwd: dir.path });
+        try {
+          const url = await server.ready(2);
+          const lines = () => {
+            try {
+              return readFileSync(calls, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+            } catch {
+              return [];
+            }
+          };
+          await eventually(() => lines().length >= 4, "4 onListen calls");
+          await new Promise((r) => setTimeout(r, 300)); // No more come.
+          const port = Number(new URL(url).port);
+          const byPid = Map.groupBy(lines() as { pid: number; addr: unknown }[], (c) => c.pid);
+          assert.equal(byPid.size, 2, JSON.stringify(kind));
+          for (const each of byPid.values()) {
+            assert.deepEqual(each.map((c) => c.addr), [
+              { transport: "tcp", hostname: "127.0.0.1", port },
+              { transport: "unix", path: sock },
+            ]);
           }
-        };
-        await eventually(() => lines().length === 4, "4 onListen calls");
-        const port = Number(new URL(url).port);
-        const byPid = Map.groupBy(lines() as { pid: number; addr: unknown }[], (c) => c.pid);
-        assert.equal(byPid.size, 2);
-        for (const each of byPid.values()) {
-          assert.deepEqual(each.map((c) => c.addr), [
-            { transport: "tcp", hostname: "127.0.0.1", port },
-            { transport: "unix", path: sock },
-          ]);
+        } finally {
+          await server.stop();
         }
-      } finally {
-        await server.stop();
       }
       const throwing = start(target, ["-b", "127.0.0.1:0", "app.ts"], {
         cwd: dir.path,
