@@ -6,17 +6,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { e2e, FIXTURES, freePort, start, tempDir } from "../_helpers.ts";
-import { rawConnect, readAll } from "../_raw.ts";
+import { rawExchange } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
-
-/** Sends one request on a fresh connection; `answer` is everything read until the close. */
-async function send(port: number, request: string) {
-  const socket = await rawConnect(port);
-  const answer = readAll(socket, 20_000);
-  socket.write(request);
-  return answer;
-}
 
 for (const [variant, args] of [["async", []], ["sync", ["-k", "sync"]]] as const) {
   e2e(
@@ -32,12 +24,18 @@ for (const [variant, args] of [["async", []], ["sync", ["-k", "sync"]]] as const
       ]);
       try {
         await server.ready(1);
-        const cut = send(port, "GET /slow?ms=30000&q=get&tell HTTP/1.1\r\nHost: x\r\n\r\n");
+        const cut = rawExchange(
+          port,
+          "GET /slow?ms=30000&q=get&tell HTTP/1.1\r\nHost: x\r\n\r\n",
+          20_000,
+        );
         await server.waitFor(/slow began: \?ms=30000&q=get&tell$/m);
         // The sync worker serves one request at a time: the HEAD on the async one only.
-        const head = variant === "sync"
-          ? undefined
-          : send(port, "HEAD /slow?ms=30000&q=head&tell HTTP/1.1\r\nHost: x\r\n\r\n");
+        const head = variant === "sync" ? undefined : rawExchange(
+          port,
+          "HEAD /slow?ms=30000&q=head&tell HTTP/1.1\r\nHost: x\r\n\r\n",
+          20_000,
+        );
         if (head) await server.waitFor(/slow began: \?ms=30000&q=head&tell$/m);
         server.signal("SIGTERM");
         const result = await server.exited;
