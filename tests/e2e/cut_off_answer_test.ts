@@ -154,3 +154,33 @@ http {
     }
   },
 );
+
+e2e(
+  "a HEAD on a hung gthread thread cut off at the graceful timeout gets the 504's head alone",
+  async (target) => {
+    const dir = tempDir();
+    const log = join(dir.path, "access.log");
+    const server = start(target, [
+      ...["-w", "1", "-k", "gthread", "--threads", "1", "--graceful-timeout", "1"],
+      ...["--access-logfile", log, "--access-logformat", '"%(r)s" %(s)s %(b)s'],
+      ...["-b", "127.0.0.1:0", PID_APP],
+    ]);
+    try {
+      const url = await server.ready(1);
+      const port = Number(new URL(url).port);
+      // The thread's event loop spins: the process answers for it, on its fd.
+      const head = rawExchange(port, "HEAD /spin?after=0&tell HTTP/1.1\r\nHost: x\r\n\r\n", 20_000);
+      await server.waitFor(/spinning: /);
+      server.signal("SIGTERM");
+      const result = await server.exited;
+      const got = await head;
+      assert.equal(got.status, 504, JSON.stringify(got.text));
+      assert.ok(got.text.endsWith("\r\n\r\n"), JSON.stringify(got.text));
+      const lines = readFileSync(log, "utf8").split("\n").filter((l) => l.includes("/spin"));
+      assert.deepEqual(lines, ['"HEAD /spin?after=0&tell HTTP/1.1" 504 -'], result.stderr);
+    } finally {
+      await server.stop();
+      dir.remove();
+    }
+  },
+);
