@@ -9,9 +9,14 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const NEWLINE = 0x0a;
 const HEX = new TextEncoder().encode("0123456789abcdef");
+// Control characters (C0, DEL, C1), the backslash that begins an escape, and the two line
+// separators some readers split on.
 // deno-lint-ignore no-control-regex
-const CONTROL = /[\x00-\x1f\x7f]/g;
-const hex2 = (code: number) => code.toString(16).padStart(2, "0");
+const ESCAPED = /[\x00-\x1f\x5c\x7f-\x9f\u2028\u2029]/g;
+const escapeOne = (c: string) => {
+  const code = c.charCodeAt(0);
+  return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, "0")}`;
+};
 
 const encoder = new TextEncoder();
 
@@ -50,8 +55,9 @@ export class LineBuffer {
   }
 
   /**
-   * Appends `text` as UTF-8 with `"` written as `\"` (gunicorn's escaping) and control characters
-   * as `\xHH` (nginx's): a decoded `%0A` in a path must not start a forged line.
+   * Appends `text` as UTF-8 with `"` written as `\"` (gunicorn's escaping), and control characters
+   * and `\` as `\xHH` (nginx's; U+2028 and U+2029 as `\u2028`): a decoded `%0A` in a path must not
+   * start a forged line, nor a `%5C` pass for an escape.
    */
   quoted(text: string): void {
     this.#utf8(text, true);
@@ -97,7 +103,7 @@ export class LineBuffer {
         this.#length = at;
         return this.#slow(text.slice(i), escape);
       }
-      if (escape && (code < 0x20 || code === 0x7f)) {
+      if (escape && (code < 0x20 || code === 0x7f || code === BACKSLASH)) {
         bytes[at++] = BACKSLASH;
         bytes[at++] = 0x78; // x
         bytes[at++] = HEX[code >> 4];
@@ -172,9 +178,7 @@ export class LineBuffer {
 
   // Text beyond ASCII (rare in access logs): the encoder, after escaping.
   #slow(text: string, escape: boolean): void {
-    const escaped = escape
-      ? text.replaceAll('"', '\\"').replace(CONTROL, (c) => `\\x${hex2(c.charCodeAt(0))}`)
-      : text;
+    const escaped = escape ? text.replace(ESCAPED, escapeOne).replaceAll('"', '\\"') : text;
     this.#reserve(escaped.length * 3);
     const { written } = encoder.encodeInto(escaped, this.#bytes.subarray(this.#length));
     this.#length += written;
