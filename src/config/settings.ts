@@ -214,9 +214,11 @@ export const SETTINGS = [
     default: "-A",
     doc: "Flags for `deno run` of each Deno worker, split as a shell splits words: `-A` (which " +
       "workers need: Deno lets them read /proc/self/limits only with all permissions; flags " +
-      "without it are refused at start) and extras such as " +
+      "without it, or with a `--deny-*`, are refused at start) and extras such as " +
       "`--unstable-kv` or `--v8-flags=--max-old-space-size=512`. appserve adds `--config` " +
-      "(or `--no-config`), `--import-map` and `--unstable-net` itself, and before these flags " +
+      "(or `--no-config`), `--import-map` and `--unstable-net` itself (a `--config`/`-c`, " +
+      "`--no-config` or `--import-map` here is honoured in place of its own; `--check` checks " +
+      "nothing, the app being imported at run time: run `deno check` before deploying), and before these flags " +
       "`--v8-flags=--max-semi-space-size=4` (a smaller young generation; a `--v8-flags` here wins).",
   },
   {

@@ -59,6 +59,33 @@ e2e("--access-logfile writes gunicorn's default line per request", async (target
   }
 });
 
+for (const args of [[], ["--reuse-port"]]) {
+  e2e(
+    `a %0A in a path forges no access line: %(U)s writes it \\x0a ${args.join(" ")}`,
+    async (target) => {
+      const dir = tempDir();
+      const file = join(dir.path, "access.log");
+      try {
+        const port = args.length ? await freePort() : 0;
+        const server = start(target, [
+          ...args,
+          ...["--access-logfile", file, "--access-logformat", "%(s)s %(U)s"],
+          ...["-b", `127.0.0.1:${port}`, PID_APP],
+        ]);
+        const url = await server.ready(1);
+        await get(`${url}/x%0A200%20/forged%0D`);
+        await eventually(() => readFileSync(file, "utf8").includes("/x"), "the access line");
+        // The readiness probe's line is "200 /": no other line but the one.
+        const lines = readFileSync(file, "utf8").split("\n").filter((l) => l && l !== "200 /");
+        assert.deepEqual(lines, ["200 /x\\x0a200 /forged\\x0d"]);
+        await server.stop();
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+}
+
 e2e("--access-logfile - writes to stdout; over a unix socket h is empty", async (target) => {
   const dir = tempDir();
   const socketPath = join(dir.path, "app.sock");
