@@ -870,9 +870,10 @@ export const SETTINGS = [
       "OTEL_EXPORTER_OTLP_ENDPOINT + /v1/logs (default http://localhost:4318/v1/logs), with " +
       "OTEL_EXPORTER_OTLP_HEADERS and OTEL_SERVICE_NAME. An access record's body is its access " +
       "line (text or JSON) and it carries the trace and span ids of its request's span (see " +
-      "OpenTelemetry in docs/architecture.md). Records go out once a second; a collector that " +
-      "is down or slow costs dropped records (at most 4096 wait; one warning per outage), never " +
-      "a request.",
+      "OpenTelemetry in docs/architecture.md). Records go out once a second, or as soon as 512 " +
+      "are queued (two exports at a time); a collector that is down or slow costs dropped " +
+      "records (at most 4096 wait; a warning when dropping starts, the count when it stops), " +
+      "never a request.",
   },
   {
     name: "proc_name",

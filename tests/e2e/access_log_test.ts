@@ -553,6 +553,46 @@ e2e(
   },
 );
 
+// A FIN cannot be told from a half-close (`curl -m`, `nc -N`): the answer is written and the
+// client can still read it, so its line has the bytes the socket took. After a reset (above)
+// nothing is written: `-`.
+e2e(
+  "a request whose client half-closed before its answer logs the bytes written, which it reads",
+  async (target) => {
+    const dir = tempDir();
+    const file = join(dir.path, "access.log");
+    const server = start(target, [
+      ...["--access-logfile", file, "-b", "127.0.0.1:0"],
+      ...["--access-logformat", "%(q)s %(s)s %(b)s", PID_APP],
+    ]);
+    try {
+      const url = await server.ready(1);
+      const socket = await rawConnect(Number(new URL(url).port));
+      socket.on("error", () => {});
+      let text = "";
+      const ended = new Promise<void>((resolve) => {
+        socket.on("data", (d: Uint8Array) => (text += new TextDecoder().decode(d)));
+        socket.on("close", () => resolve());
+      });
+      socket.write("GET /slow?ms=500&q=half HTTP/1.1\r\nHost: x\r\n\r\n");
+      await sleep(100);
+      socket.end();
+      await ended;
+      const body = text.slice(text.indexOf("\r\n\r\n") + 4);
+      assert.match(text, /^HTTP\/1\.1 200 /, text);
+      assert.match(body, /^slow done pid \d+\n$/, text);
+      await eventually(() => readFileSync(file, "utf8").includes("q=half "), "the line");
+      assert.match(
+        readFileSync(file, "utf8"),
+        new RegExp(`^ms=500&q=half 200 ${body.length}$`, "m"),
+      );
+    } finally {
+      await server.stop();
+      dir.remove();
+    }
+  },
+);
+
 e2e(
   "--reuse-port: %(b)s and %(B)s are the body bytes sent, as on the shared socket",
   async (target) => {
