@@ -33,6 +33,8 @@ import { withRequestTimeout } from "../src/worker/request_timeout.ts";
 import { failureAnswer } from "../src/worker/failure_answer.ts";
 import { logAppError } from "../src/worker/app_error.ts";
 import { onUncaught } from "../src/worker/uncaught.ts";
+import { callOnListen, listenAddrs } from "../src/worker/on_listen.ts";
+import type { AppHandler } from "../src/fetch_handler.ts";
 import { SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 import {
   answerClaimedRequests,
@@ -99,6 +101,8 @@ interface Serving {
   unread: UnadoptedAnswerOptions;
   /** Its request counters (--metrics-bind), which its cut-off requests are counted into. */
   counters?: Float64Array;
+  /** The app's onListen (`deno serve`'s), on thread 0 until its first listen: once a worker. */
+  onListen: AppHandler["onListen"];
 }
 
 // Module-level because this file is the thread: one per thread, set by the pool's "start" message.
@@ -176,6 +180,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   let app: FetchHandler;
   let hooks: HookRunner;
   let websockets: WebSocketHub;
+  let onListen: AppHandler["onListen"];
   try {
     log = made = await createLogger(config, { role: "worker", runtime, appserve });
     // Said with its stack in the log.
@@ -201,6 +206,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     if (loaded.ignored !== undefined && index === 0) log.warning(loaded.ignored);
     if (loaded.ownServer !== undefined && index === 0) log.warning(loaded.ownServer);
     websockets.setHandlers(loaded.websocket);
+    if (index === 0) onListen = loaded.onListen;
     app = loaded;
   } catch (error) {
     post({
@@ -309,6 +315,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     draining: false,
     unread: unreadAnswerOptions(runtime.libc(), log, config),
     counters,
+    onListen,
   };
   // A place may free at a sibling while none does here.
   setInterval(() => serving!.handoffs.size > 0 && handOn(), TICK_MS);
@@ -362,6 +369,12 @@ async function listen(listeners: { fd: number }[]): Promise<void> {
   }
   if (!s.draining) s.board.setTaking(s.index, true);
   post({ t: "listening" });
+  const onListen = s.onListen;
+  s.onListen = undefined;
+  if (onListen) {
+    const addrs = listenAddrs(s.runtime.libc(), { listeners, reusePort: [] });
+    void callOnListen(onListen, addrs, s.log, s.runtime.explainAppError);
+  }
 }
 
 function adopt(message: Extract<ToThread, { t: "conn" }>): void {

@@ -9,6 +9,7 @@ import process from "node:process";
 import { loadApp } from "../app/load_app.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { Config } from "../config/settings.ts";
+import type { AppHandler } from "../fetch_handler.ts";
 import { appLoadFailure, firstLine } from "../errors.ts";
 import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
 import { BootMismatch, send, sendNow, takeBoot } from "../ipc/channel.ts";
@@ -44,6 +45,7 @@ import { installWebSockets, keepWebSocketHandlers, webSocketHub } from "./websoc
 import type { WebSocketHub } from "../http/websocket/hub.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 import { onUncaught } from "./uncaught.ts";
+import { callOnListen, listenAddrs } from "./on_listen.ts";
 
 /** Beats come at least four times per timeout, and at least once a second. */
 export function beatInterval(timeoutSeconds: number): number {
@@ -95,6 +97,8 @@ export class Worker {
   #quitting = false;
   #exiting: Promise<never> | undefined;
   #websockets: WebSocketHub | undefined;
+  /** The app's onListen (`deno serve`'s), for the worker's own event loop. */
+  #onListen: AppHandler["onListen"];
 
   constructor(boot: WorkerBoot, { runtime, appserve }: WorkerOptions) {
     this.#boot = boot;
@@ -226,6 +230,7 @@ export class Worker {
         const app = await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime });
         if (app.ignored !== undefined) this.#log.warning(app.ignored);
         if (app.ownServer !== undefined) this.#log.warning(app.ownServer);
+        this.#onListen = app.onListen;
         websockets.setHandlers(app.websocket);
         return keepWebSocketHandlers(
           app,
@@ -289,6 +294,10 @@ export class Worker {
       return await this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
     this.#send({ t: "ready" });
+    if (this.#onListen) {
+      const addrs = listenAddrs(libc, this.#boot);
+      void callOnListen(this.#onListen, addrs, this.#log, this.#runtime.explainAppError);
+    }
     setInterval(() => {
       this.#send({ t: "beat" });
       this.#admission?.beat();

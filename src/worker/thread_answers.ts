@@ -58,8 +58,10 @@ export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswer
     const lead = cutOffLead(cutOff.where, cutOff.graceSeconds);
     for (const line of requestLines(lead, inflight, now)) log.warning(line);
   }
+  // In the order claimed; one the table does not name is answered whole (its method unknown).
+  const head = new Set(answered.filter((a) => a.named?.method === "HEAD").map((a) => a.claimed));
   const sent = new Map(
-    claimed.map((c) => [c, answerClaimed(libc, c.fd, options.status(c), options.tls)]),
+    claimed.map((c) => [c, answerClaimed(libc, c.fd, options.status(c), options.tls, head.has(c))]),
   );
   const requests = answered.map((a) => a.request);
   const statuses = answered.map((a) => a.status);
@@ -126,7 +128,7 @@ function answerUnread(fd: number, options: UnadoptedAnswerOptions, close: boolea
   const request = got > 0
     ? waitingRequest(bytes.subarray(0, got), options.proxyProtocol, () => peerOf(libc, fd))
     : undefined;
-  const sent = answerClaimed(libc, fd, 503, tls);
+  const sent = answerClaimed(libc, fd, 503, tls, request?.method === "HEAD");
   if (close) libc.close(fd);
   if (request !== undefined) {
     logInflightAccess(log, [request], request.start, [503], undefined, [sent]);
