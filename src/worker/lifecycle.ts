@@ -178,13 +178,21 @@ export class Worker {
             "waiting when this worker is killed are lost (a benchmark switch)",
         );
       }
-      if (this.#config.metrics_bind || controlSocketPath(this.#config)) {
+      // statsd: the master sends the gauge of open WebSockets from the workers' counters.
+      if (
+        this.#config.metrics_bind || controlSocketPath(this.#config) || this.#config.statsd_host
+      ) {
         this.#counters = this.#board.counters(slot);
       }
     }
     const Class = workerClass(this.#config);
     // Before any app code is imported (gthread's threads install their own).
-    const websockets = this.#websockets = webSocketHub(this.#config, this.#log);
+    // Sessions are counted as they open and close: the master's gauge is no beat late.
+    const websockets = this.#websockets = webSocketHub(
+      this.#config,
+      this.#log,
+      () => this.#countSessions(),
+    );
     installWebSockets(this.#runtime, { hub: websockets, config: this.#config, log: this.#log });
     // Responses go through appserve's writer on the shared socket; under --reuse-port, their
     // bodies are told from streams, which are watched (native_body_error.ts, Bun's idle timer).
@@ -296,8 +304,8 @@ export class Worker {
       this.#class?.beat?.();
       if (this.#counters) {
         countDropped(this.#counters, this.#log.dropped, this.#dropped);
-        countWebSockets(this.#counters, this.#log.websocketSessions, this.#sessions);
       }
+      this.#countSessions();
     }, beatInterval(this.#config.timeout));
   }
 
@@ -345,6 +353,7 @@ export class Worker {
           this.#config.graceful_timeout,
           this.#inflight?.overflow(),
           this.#inflight && ((request) => this.#inflight!.cutOffBytes(request)),
+          this.#counters,
         );
       }
       // WebSocket sessions are no requests in flight: the hub names them (their access lines
@@ -378,6 +387,13 @@ export class Worker {
     } finally {
       // Whatever failed on the way: this exit is the only one, so it must end the process.
       process.exit(code);
+    }
+  }
+
+  // The WebSocket sessions opened and closed since last counted, into the scoreboard.
+  #countSessions(): void {
+    if (this.#counters) {
+      countWebSockets(this.#counters, this.#log.websocketSessions, this.#sessions);
     }
   }
 

@@ -297,7 +297,7 @@ export class SlotWriter implements ExchangeWatch {
     return Atomics.load(this.#a, ADOPTED) === SEALED;
   }
 
-  /** The thread's open WebSockets now (the process sends the threads' sum to statsd). */
+  /** The thread's open WebSockets now (each keeps a place in the thread's load). */
   websockets(open: number): void {
     Atomics.store(this.#a, WEBSOCKETS, open);
     this.#websockets = open;
