@@ -88,7 +88,14 @@ export type AppHandler = FetchHandler & {
   ignored?: string;
   /** A warning: the app started a server of its own while loading. */
   ownServer?: string;
+  /** `deno serve`'s onListen of the app's default export, called once its listeners accept. */
+  onListen?: (addr: ListenAddr) => unknown;
 };
+
+/** The address `deno serve` hands onListen. */
+export type ListenAddr =
+  | { transport: "tcp"; hostname: string; port: number }
+  | { transport: "unix"; path: string };
 
 /** Options of Deno's `upgradeWebSocket`, as appserve honours them. */
 export interface UpgradeOptions {

@@ -41,12 +41,13 @@ export interface OtlpReceiver {
   close(): Promise<void>;
 }
 
-/** Starts the receiver on a free port of 127.0.0.1. */
-export function otlpReceiver(): OtlpReceiver {
+/** Starts the receiver on a free port of 127.0.0.1; `delayMs` makes it a slow collector. */
+export function otlpReceiver({ delayMs = 0 }: { delayMs?: number } = {}): OtlpReceiver {
   const spans: Span[] = [];
   const logs: LogRecord[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const body = await req.json();
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     if (new URL(req.url).pathname === "/v1/traces") {
       for (const resource of body.resourceSpans ?? []) {
         for (const scope of resource.scopeSpans ?? []) {

@@ -368,3 +368,26 @@ Deno.test("LineBuffer.json() writes a JSON string's inside that reads back as th
     assert.ok([...inside].every((c) => c >= " "), inside);
   }
 });
+
+Deno.test("a control character in a value is written \\xHH: a decoded %0A forges no line", () => {
+  const format = '%(U)s "%(a)s"';
+  const cases = [
+    // ASCII, then the same after a character beyond ASCII (the encoder's path).
+    entry({ details: { ...entry().details, target: "/x%0A127.0.0.1%0D%09y%7F" } }),
+    entry({ details: { ...entry().details, target: "/%C3%BC%0Aforged" } }),
+    entry({ request: new Request("http://h/", { headers: { "user-agent": "a\tb" } }) }),
+    // A backslash is no escape of its own; C1 and the line separators, beyond ASCII.
+    entry({ details: { ...entry().details, target: "/a%5Cx0ab%C2%85%E2%80%A8%C2%9B" } }),
+  ];
+  const out = new LineBuffer();
+  writeBatch(format, cases, out);
+  assert.equal(out.lines, 4);
+  assert.equal(
+    new TextDecoder().decode(out.take()),
+    '/x\\x0a127.0.0.1\\x0d\\x09y\\x7f "curl/8 \\"quoted\\""\n' +
+      '/ü\\x0aforged "curl/8 \\"quoted\\""\n' +
+      '/a b/c "a\\x09b"\n' +
+      '/a\\x5cx0ab\\x85\\u2028\\x9b "curl/8 \\"quoted\\""\n',
+  );
+  assert.equal(compileAccessFormat("%(U)s")(cases[0]), "/x\\x0a127.0.0.1\\x0d\\x09y\\x7f");
+});

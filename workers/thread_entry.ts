@@ -33,6 +33,8 @@ import { withRequestTimeout } from "../src/worker/request_timeout.ts";
 import { failureAnswer } from "../src/worker/failure_answer.ts";
 import { logAppError } from "../src/worker/app_error.ts";
 import { onUncaught } from "../src/worker/uncaught.ts";
+import { callOnListen, listenAddrs } from "../src/worker/on_listen.ts";
+import type { AppHandler } from "../src/fetch_handler.ts";
 import { SlotReader, SlotWriter } from "../src/worker/thread_slots.ts";
 import {
   answerClaimedRequests,
@@ -97,6 +99,10 @@ interface Serving {
   draining: boolean;
   /** How a connection answered without being served is answered (answerUnadopted()). */
   unread: UnadoptedAnswerOptions;
+  /** Its request counters (--metrics-bind), which its cut-off requests are counted into. */
+  counters?: Float64Array;
+  /** The app's onListen (`deno serve`'s), on thread 0 until its first listen: once a worker. */
+  onListen: AppHandler["onListen"];
 }
 
 // Module-level because this file is the thread: one per thread, set by the pool's "start" message.
@@ -125,6 +131,9 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   );
   const own = new SlotReader(message.slots, message.origin);
   const table = new InflightTable(new Uint8Array(message.inflight));
+  // The thread's request counters (--metrics-bind), which the pool sums into the worker's.
+  const counting = config.metrics_bind || controlSocketPath(config) || config.statsd_host;
+  const counters = counting ? new Float64Array(message.counters) : undefined;
   // The thread's logger, once made: end() writes with it.
   let made: Logger | undefined;
   // An error nobody catches, or the app's exit call, ends this thread, and with it its
@@ -146,6 +155,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         table,
         status: (c) => (c.inApp ? 500 : 503),
         tls: tlsEnabled(config),
+        counters,
       });
       // Those its servers keep parked get the 503 a hung thread's get (not a bare close when the
       // servers close below), while their fds are still open; claimed, as the process claims
@@ -170,6 +180,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   let app: FetchHandler;
   let hooks: HookRunner;
   let websockets: WebSocketHub;
+  let onListen: AppHandler["onListen"];
   try {
     log = made = await createLogger(config, { role: "worker", runtime, appserve });
     // Said with its stack in the log.
@@ -181,11 +192,13 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     );
     hooks = await HookRunner.load(config.hooks, log);
     // A thread's Deno is its own object: the upgrade functions are installed per thread.
-    // The worker process sends the gauge: the sum of its threads' counts, kept in their slots
-    // (one gauge per thread would overwrite each other's). Set on the instance, over any
-    // --logger-class's own: a thread's count is not the worker's.
-    log.websocketsOpen = () => {};
-    websockets = webSocketHub(config, log, (open) => slots.websockets(open));
+    // Its sessions are counted as they open and close, for the master's gauge (summed by the
+    // worker process on its heartbeat).
+    const sessions: WebSocketSessions = { opened: 0, closed: 0 };
+    websockets = webSocketHub(config, log, (open) => {
+      slots.websockets(open);
+      if (counters) countWebSockets(counters, log.websocketSessions, sessions);
+    });
     installWebSockets(runtime, { hub: websockets, config, log });
     runtime.rememberStaticBodies();
     const loaded = await loadApp(config.app, process.cwd(), { runtime });
@@ -193,6 +206,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     if (loaded.ignored !== undefined && index === 0) log.warning(loaded.ignored);
     if (loaded.ownServer !== undefined && index === 0) log.warning(loaded.ownServer);
     websockets.setHandlers(loaded.websocket);
+    if (index === 0) onListen = loaded.onListen;
     app = loaded;
   } catch (error) {
     post({
@@ -232,15 +246,9 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     flush: log.accessEnabled ? () => log.flushAccess() : undefined,
     fields: accessInflightFields(log, config),
   });
-  const counting = config.metrics_bind || controlSocketPath(config);
-  const counters = counting ? new Float64Array(message.counters) : undefined;
   if (counters) {
     const dropped: DroppedLines = { syslog: 0, otel: 0 };
-    const sessions: WebSocketSessions = { opened: 0, closed: 0 };
-    setInterval(() => {
-      countDropped(counters, log.dropped, dropped);
-      countWebSockets(counters, log.websocketSessions, sessions);
-    }, 1000);
+    setInterval(() => countDropped(counters, log.dropped, dropped), 1000);
   }
   const options = {
     ...withRequestCounters(
@@ -306,6 +314,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     where: `thread ${message.id} (pid:${process.pid})`,
     draining: false,
     unread: unreadAnswerOptions(runtime.libc(), log, config),
+    counters,
+    onListen,
   };
   // A place may free at a sibling while none does here.
   setInterval(() => serving!.handoffs.size > 0 && handOn(), TICK_MS);
@@ -359,6 +369,12 @@ async function listen(listeners: { fd: number }[]): Promise<void> {
   }
   if (!s.draining) s.board.setTaking(s.index, true);
   post({ t: "listening" });
+  const onListen = s.onListen;
+  s.onListen = undefined;
+  if (onListen) {
+    const addrs = listenAddrs(s.runtime.libc(), { listeners, reusePort: [] });
+    void callOnListen(onListen, addrs, s.log, s.runtime.explainAppError);
+  }
 }
 
 function adopt(message: Extract<ToThread, { t: "conn" }>): void {
@@ -443,6 +459,7 @@ async function drain(graceMs: number): Promise<void> {
         graceMs / 1000,
         overflow,
         (request) => s.watch.cutOffBytes(request),
+        s.counters,
       );
       logCutOffSessions(s.log, s.where, graceMs / 1000, s.websockets);
     };

@@ -6,7 +6,13 @@ import process from "node:process";
 import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { AppLoadError } from "../errors.ts";
-import type { AppHandler, FetchHandler, ServeInfo, WebSocketHandlers } from "../fetch_handler.ts";
+import type {
+  AppHandler,
+  FetchHandler,
+  ListenAddr,
+  ServeInfo,
+  WebSocketHandlers,
+} from "../fetch_handler.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { type AppSpec, AppSpecError, parseAppSpec } from "./app_spec.ts";
 import { setAppArgv } from "./app_argv.ts";
@@ -234,6 +240,10 @@ export function toHandler(
       if (ws !== null && typeof ws === "object") handler.websocket = ws as WebSocketHandlers;
       const ignored = ignoredServeOptions(app);
       if (ignored !== null) handler.ignored = ignored;
+      const { onListen } = app as { onListen?: unknown };
+      if (typeof onListen === "function") {
+        handler.onListen = (addr) => (onListen as (addr: ListenAddr) => unknown).call(app, addr);
+      }
       return handler;
     }
   }

@@ -214,9 +214,11 @@ export const SETTINGS = [
     default: "-A",
     doc: "Flags for `deno run` of each Deno worker, split as a shell splits words: `-A` (which " +
       "workers need: Deno lets them read /proc/self/limits only with all permissions; flags " +
-      "without it are refused at start) and extras such as " +
+      "without it, or with a `--deny-*`, are refused at start) and extras such as " +
       "`--unstable-kv` or `--v8-flags=--max-old-space-size=512`. appserve adds `--config` " +
-      "(or `--no-config`), `--import-map` and `--unstable-net` itself, and before these flags " +
+      "(or `--no-config`), `--import-map` and `--unstable-net` itself (a `--config`/`-c`, " +
+      "`--no-config` or `--import-map` here is honoured in place of its own; `--check` checks " +
+      "nothing, the app being imported at run time: run `deno check` before deploying), and before these flags " +
       "`--v8-flags=--max-semi-space-size=4` (a smaller young generation; a `--v8-flags` here wins).",
   },
   {
@@ -870,9 +872,10 @@ export const SETTINGS = [
       "OTEL_EXPORTER_OTLP_ENDPOINT + /v1/logs (default http://localhost:4318/v1/logs), with " +
       "OTEL_EXPORTER_OTLP_HEADERS and OTEL_SERVICE_NAME. An access record's body is its access " +
       "line (text or JSON) and it carries the trace and span ids of its request's span (see " +
-      "OpenTelemetry in docs/architecture.md). Records go out once a second; a collector that " +
-      "is down or slow costs dropped records (at most 4096 wait; one warning per outage), never " +
-      "a request.",
+      "OpenTelemetry in docs/architecture.md). Records go out once a second, or as soon as 512 " +
+      "are queued (two exports at a time); a collector that is down or slow costs dropped " +
+      "records (at most 4096 wait; a warning when dropping starts, the count when it stops), " +
+      "never a request.",
   },
   {
     name: "proc_name",

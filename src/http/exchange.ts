@@ -344,7 +344,8 @@ export class Exchange {
     // Every request gets its access line here, a client that went away included (gunicorn logs
     // each request it handled): the status of the head sent and the body bytes written before
     // the disconnect. One whose client left before its head went out (the app was still at work)
-    // is logged as gunicorn logs it, with the app's status and 0 bytes (nginx would say 499).
+    // is logged with the app's status and 0 bytes (nginx would say 499); a FIN is not that: it
+    // may be a half-close, so the answer is written and its bytes logged.
     // Not here: a request the worker process answered (a gthread thread past its timeout) or one
     // cut off at the graceful timeout; who answered or cut it off wrote its line.
     const hook = this.options.onRequestDone;

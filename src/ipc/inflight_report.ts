@@ -7,6 +7,7 @@
 import type { RemoteAddr } from "../fetch_handler.ts";
 import { describeInflight, type InflightRequest } from "./inflight.ts";
 import type { Logger } from "../log/logger.ts";
+import { countRequest } from "./request_metrics.ts";
 
 /** The status of a killed request's access line (why 504: see docs/architecture.md). */
 export const KILLED_STATUS = 504;
@@ -136,7 +137,8 @@ export function logInflightAccess(
  * graceful stop ran out: a WARNING each, named as WORKER TIMEOUT names them (those past the
  * table counted), and an access line each, `overflow` (those it only counts) included, with the
  * body bytes of the 504 the cut writes for it (`sent`: Connection.cut; none for one whose
- * response was under way, which the cut ends mid-body).
+ * response was under way, which the cut ends mid-body). Each is counted into `counters`
+ * (--metrics-bind), if given, as its access line says: no server reports it done.
  */
 export function logCutOff(
   log: Logger,
@@ -145,13 +147,37 @@ export function logCutOff(
   graceSeconds: number,
   overflow: InflightRequest[] = [],
   sent: (request: InflightRequest) => number = () => 0,
+  counters?: Float64Array,
 ): void {
   const now = Date.now();
   for (const line of requestLines(cutOffLead(where, graceSeconds), inflight, now)) {
     log.warning(line);
   }
   const requests = [...inflight.requests, ...overflow];
+  countInflight(counters, requests, now, []);
   logInflightAccess(log, requests, now, [], undefined, requests.map(sent));
+}
+
+/**
+ * Counts `requests` into `counters` (a worker's, or a gthread thread's), if given, each as
+ * answered with `statuses[i]` (else KILLED_STATUS) at `now`: those whose access line
+ * logInflightAccess() writes, which no server counts.
+ */
+export function countInflight(
+  counters: Float64Array | undefined,
+  requests: InflightRequest[],
+  now: number,
+  statuses: number[],
+): void {
+  if (!counters) return;
+  requests.forEach((request, i) =>
+    countRequest(
+      counters,
+      request.method,
+      statuses[i] ?? KILLED_STATUS,
+      Math.max(0, now - request.start) / 1000,
+    )
+  );
 }
 
 /**

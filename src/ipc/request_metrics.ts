@@ -96,6 +96,16 @@ export function countWebSockets(
   addSince(counters, WEBSOCKETS, WEBSOCKET_EVENTS, now, last);
 }
 
+/** The WebSocket sessions open by `counters` (a worker's): opened, less those closed. */
+export function openWebSockets(counters: Float64Array): number {
+  return counters[WEBSOCKETS] - counters[WEBSOCKETS + 1];
+}
+
+/** Counts `sessions` more WebSocket sessions closed into `counters` (those a lost thread took). */
+export function closeWebSockets(counters: Float64Array, sessions: number): void {
+  counters[WEBSOCKETS + 1] += sessions;
+}
+
 /** What the counters say, summed over workers. */
 export interface RequestTotals {
   /** [method, status class, count] for each non-zero pair. */

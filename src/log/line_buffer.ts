@@ -9,6 +9,14 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const NEWLINE = 0x0a;
 const HEX = new TextEncoder().encode("0123456789abcdef");
+// Control characters (C0, DEL, C1), the backslash that begins an escape, and the two line
+// separators some readers split on.
+// deno-lint-ignore no-control-regex
+const ESCAPED = /[\x00-\x1f\x5c\x7f-\x9f\u2028\u2029]/g;
+const escapeOne = (c: string) => {
+  const code = c.charCodeAt(0);
+  return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, "0")}`;
+};
 
 const encoder = new TextEncoder();
 
@@ -46,7 +54,11 @@ export class LineBuffer {
     this.#utf8(text, false);
   }
 
-  /** Appends `text` as UTF-8 with `"` written as `\"` (gunicorn's only escaping). */
+  /**
+   * Appends `text` as UTF-8 with `"` written as `\"` (gunicorn's escaping), and control characters
+   * and `\` as `\xHH` (nginx's; U+2028 and U+2029 as `\u2028`): a decoded `%0A` in a path must not
+   * start a forged line, nor a `%5C` pass for an escape.
+   */
   quoted(text: string): void {
     this.#utf8(text, true);
   }
@@ -80,18 +92,25 @@ export class LineBuffer {
     this.#length = at;
   }
 
-  #utf8(text: string, escapeQuotes: boolean): void {
-    // At most 3 bytes per UTF-16 unit (an escaped quote takes 2).
-    this.#reserve(text.length * 3);
+  #utf8(text: string, escape: boolean): void {
+    // At most 4 bytes per UTF-16 unit (an escaped control character).
+    this.#reserve(text.length * 4);
     const bytes = this.#bytes;
     let at = this.#length;
     for (let i = 0; i < text.length; i++) {
       const code = text.charCodeAt(i);
       if (code >= 0x80) {
         this.#length = at;
-        return this.#slow(text.slice(i), escapeQuotes);
+        return this.#slow(text.slice(i), escape);
       }
-      if (code === QUOTE && escapeQuotes) bytes[at++] = BACKSLASH;
+      if (escape && (code < 0x20 || code === 0x7f || code === BACKSLASH)) {
+        bytes[at++] = BACKSLASH;
+        bytes[at++] = 0x78; // x
+        bytes[at++] = HEX[code >> 4];
+        bytes[at++] = HEX[code & 15];
+        continue;
+      }
+      if (code === QUOTE && escape) bytes[at++] = BACKSLASH;
       bytes[at++] = code;
     }
     this.#length = at;
@@ -158,8 +177,8 @@ export class LineBuffer {
   }
 
   // Text beyond ASCII (rare in access logs): the encoder, after escaping.
-  #slow(text: string, escapeQuotes: boolean): void {
-    const escaped = escapeQuotes ? text.replaceAll('"', '\\"') : text;
+  #slow(text: string, escape: boolean): void {
+    const escaped = escape ? text.replace(ESCAPED, escapeOne).replaceAll('"', '\\"') : text;
     this.#reserve(escaped.length * 3);
     const { written } = encoder.encodeInto(escaped, this.#bytes.subarray(this.#length));
     this.#length += written;

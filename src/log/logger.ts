@@ -31,8 +31,12 @@ export type LogLevel = typeof LOG_LEVELS[number];
 const ACCESS_FLUSH_MS = 20;
 const ACCESS_BATCH_LINES = 1024;
 const ACCESS_BATCH_BYTES = 64 * 1024;
-/** The statsd gauge of the worker count is sent again after this long without a change. */
-const WORKERS_GAUGE_MS = 5000;
+/**
+ * The master's statsd gauges (the worker count, the open WebSockets) are sent again after this
+ * long without a change: a collector may drop a gauge not sent for a while, and a lost packet is
+ * made good.
+ */
+const GAUGE_RESEND_MS = 5000;
 
 const NO_PREFIX = new Uint8Array();
 const decoder = new TextDecoder();
@@ -137,6 +141,8 @@ export class Logger {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #workerCount = -1;
   #workersSentAt = 0;
+  #websocketsOpen = -1;
+  #websocketsSentAt = 0;
 
   constructor(options: LoggerOptions = {}) {
     this.#threshold = LOG_LEVELS.indexOf(options.level ?? "info");
@@ -339,33 +345,36 @@ export class Logger {
 
   /**
    * A WebSocket opened (`opened`: statsd counts `gunicorn.websocket.upgrades`) or closed;
-   * `open` is how many this worker has now (a gthread thread: this thread), passed on to
-   * {@link websocketsOpen}.
+   * `open` is how many this worker has now (a gthread thread: this thread). The gauge of open
+   * sockets is the master's (websocketsOpen), from what this counts into the scoreboard.
    */
-  websockets(open: number, opened: boolean): void {
+  websockets(_open: number, opened: boolean): void {
     this.websocketSessions[opened ? "opened" : "closed"]++;
     if (opened) this.#metrics?.increment("gunicorn.websocket.upgrades");
-    this.websocketsOpen(open);
   }
 
   /**
-   * How many WebSockets the worker has open now: the statsd gauge `gunicorn.websocket.open`.
-   * Under gthread the worker process calls it with the threads' sum; a thread's count goes to
-   * the process instead of here.
+   * How many WebSockets the workers have open, summed by the master from the scoreboard: the
+   * statsd gauge `gunicorn.websocket.open`, sent as {@link workers} sends its gauge. One gauge
+   * per worker would leave a collector with the last worker's count.
    */
   websocketsOpen(open: number): void {
+    const now = performance.now();
+    if (open === this.#websocketsOpen && now - this.#websocketsSentAt < GAUGE_RESEND_MS) return;
+    this.#websocketsOpen = open;
+    this.#websocketsSentAt = now;
     this.#metrics?.gauge("gunicorn.websocket.open", open);
   }
 
   /**
    * The master's worker count, told on every turn of its loop: the statsd gauge
-   * `gunicorn.workers` on every change and at least every WORKERS_GAUGE_MS (a gauge not sent
+   * `gunicorn.workers` on every change and at least every GAUGE_RESEND_MS (a gauge not sent
    * for a while is dropped by some collectors), and a DEBUG line on a change.
    */
   workers(count: number): void {
     const now = performance.now();
     const changed = count !== this.#workerCount;
-    if (!changed && now - this.#workersSentAt < WORKERS_GAUGE_MS) return;
+    if (!changed && now - this.#workersSentAt < GAUGE_RESEND_MS) return;
     this.#workerCount = count;
     this.#workersSentAt = now;
     this.#metrics?.gauge("gunicorn.workers", count);

@@ -2,9 +2,11 @@
 // OTLP/HTTP JSON to the collector the OTEL_* variables name, each access record
 // carrying the trace and span ids of its request's span. appserve's own sender:
 // Deno registers no logs provider for @opentelemetry/api (only console.* is
-// exported), and under Bun no SDK is assumed. Records wait in a bounded queue
-// and go out once a second; a collector that is down or slow costs dropped
-// records (counted, one warning per outage), never a wait.
+// exported), and under Bun no SDK is assumed. As the OpenTelemetry SDK's
+// BatchLogRecordProcessor: records wait in a bounded queue and go out once a
+// second, or as soon as a full batch is queued, with at most two exports in
+// flight. A collector that is down or slow costs dropped records (counted, a
+// warning when dropping starts and the count when it stops), never a wait.
 
 import process from "node:process";
 import { VERSION } from "../version.ts";
@@ -15,8 +17,14 @@ type Level = keyof typeof SEVERITY;
 
 /** Records that may wait for the collector; beyond it new ones are dropped. */
 const MAX_QUEUED = 4096;
+/** Records in one export; a full one goes out at once, not on the timer. */
+const MAX_BATCH = 512;
+/** Exports out at the same time: a slow collector holds this many batches, no more. */
+const MAX_IN_FLIGHT = 2;
 const EXPORT_MS = 1000;
 const TIMEOUT_MS = 10_000;
+/** Dropping for a full queue is said to have stopped once none was dropped this long. */
+const CAUGHT_UP_MS = 1000;
 
 /** The ids of the span a record belongs to (lower-case hex). */
 export interface SpanIds {
@@ -75,9 +83,16 @@ export class OtelLogs {
   readonly #resource: string;
   readonly #onProblem: OtelLogsOptions["onProblem"];
   #queue: LogRecord[] = [];
-  #sending = false;
+  #inFlight = 0;
+  /** Resolved each time an export ends (close() waits on it). */
+  #settled: (() => void)[] = [];
+  #soon = false;
   #down = false;
   #dropped = 0;
+  /** Dropping for a full queue (the collector is slow): since when, and the count then. */
+  #full = false;
+  #droppedBefore = 0;
+  #lastDropAt = 0;
   #timer: ReturnType<typeof setInterval>;
 
   /** Throws an Error when the OTEL_* variables name no usable endpoint. */
@@ -96,7 +111,10 @@ export class OtelLogs {
         { key: "process.pid", value: { intValue: process.pid } },
       ],
     });
-    this.#timer = setInterval(() => this.#send(), EXPORT_MS);
+    this.#timer = setInterval(() => {
+      this.#keptUp();
+      this.#pump(true);
+    }, EXPORT_MS);
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
@@ -107,10 +125,8 @@ export class OtelLogs {
 
   /** Queues one record: `kind` is "error" or "access"; `ids` tie it to a request's span. */
   record(kind: "error" | "access", level: Level, body: string, ids?: SpanIds): void {
-    if (this.#queue.length >= MAX_QUEUED) {
-      this.#dropped++;
-      return;
-    }
+    if (this.#queue.length >= MAX_QUEUED) return this.#drop();
+    if (this.#full) this.#keptUp();
     const record: LogRecord = {
       timeUnixNano: `${Date.now()}000000`,
       severityNumber: SEVERITY[level],
@@ -127,28 +143,97 @@ export class OtelLogs {
       record.spanId = ids.spanId;
     }
     this.#queue.push(record);
+    // A full batch goes out once the current task is done: the caller never waits for it.
+    if (this.#queue.length >= MAX_BATCH && !this.#soon && this.#inFlight < MAX_IN_FLIGHT) {
+      this.#soon = true;
+      setTimeout(() => {
+        this.#soon = false;
+        this.#pump(false);
+      }, 0);
+    }
   }
 
-  /** Sends what is queued, then stops. */
-  close(): Promise<void> {
+  /**
+   * Sends what is queued, then stops; gives up after TIMEOUT_MS, and after one failed round when
+   * the collector is down: what is left then is dropped (counted).
+   */
+  async close(): Promise<void> {
     clearInterval(this.#timer);
-    return this.#send();
+    const deadline = performance.now() + TIMEOUT_MS;
+    let tried = false;
+    while (this.#queue.length > 0 || this.#inFlight > 0) {
+      const left = deadline - performance.now();
+      if (left <= 0 || (this.#down && tried && this.#inFlight === 0)) {
+        this.#dropped += this.#queue.length;
+        this.#queue = [];
+        return;
+      }
+      this.#pump(true);
+      tried = true;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#settled.push(resolve);
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
   }
 
-  // One request at a time: while one is out, records queue (up to MAX_QUEUED).
-  #send(): Promise<void> {
-    if (this.#sending || this.#queue.length === 0) return Promise.resolve();
-    const records = this.#queue;
-    this.#queue = [];
-    this.#sending = true;
+  // Full batches go out while fewer than MAX_IN_FLIGHT exports are out; `all` (the timer, close)
+  // sends a last, partial one too.
+  #pump(all: boolean): void {
+    while (this.#inFlight < MAX_IN_FLIGHT) {
+      if (this.#queue.length === 0 || (!all && this.#queue.length < MAX_BATCH)) return;
+      void this.#send(this.#queue.splice(0, MAX_BATCH));
+    }
+  }
+
+  // A record the full queue has no room for: said once when dropping starts, not per record.
+  #drop(): void {
+    this.#dropped++;
+    this.#lastDropAt = performance.now();
+    // A collector that is down was said already; its drops are counted in its "again" line.
+    if (this.#full || this.#down) return;
+    this.#full = true;
+    this.#droppedBefore = this.#dropped - 1;
+    this.#onProblem(
+      `OpenTelemetry logs: ${this.#url.href} is not keeping up (${MAX_QUEUED} records queued); ` +
+        "records are dropped while it is behind",
+      "warning",
+    );
+  }
+
+  // Dropping for a full queue stopped: said once there is room and none was dropped for
+  // CAUGHT_UP_MS, so a collector that keeps falling behind costs a warning and an info line a
+  // second at most.
+  #keptUp(): void {
+    if (!this.#full || this.#queue.length >= MAX_QUEUED) return;
+    if (performance.now() - this.#lastDropAt < CAUGHT_UP_MS) return;
+    this.#full = false;
+    this.#onProblem(
+      `OpenTelemetry logs: ${this.#url.href} is keeping up again; ${
+        this.#dropped - this.#droppedBefore
+      } records dropped while it was behind`,
+      "info",
+    );
+  }
+
+  #send(records: LogRecord[]): Promise<void> {
+    this.#inFlight++;
     const body = `{"resourceLogs":[{"resource":${this.#resource},"scopeLogs":[{"scope":` +
       `{"name":"appserve","version":"${VERSION}"},"logRecords":${JSON.stringify(records)}}]}]}`;
     return this.#request().then((send) =>
       new Promise<void>((resolve) => {
+        let ended = false;
         const done = (error?: Error) => {
-          this.#sending = false;
+          if (ended) return;
+          ended = true;
+          this.#inFlight--;
           if (error) this.#failed(error, records.length);
           else this.#succeeded();
+          for (const settled of this.#settled.splice(0)) settled();
+          // Full batches waiting go out now, not on the next tick.
+          this.#pump(false);
           resolve();
         };
         const req = send(this.#url.href, { method: "POST", headers: this.#headers }, (res) => {

@@ -5,7 +5,9 @@
 // no unix datagram sockets in either runtime. Streams go through node:net with
 // a bounded backlog. A receiver that is down, or behind (full), is warned
 // about once per outage; its lines are dropped, counted, and the count is said
-// when it is back.
+// when it is back. UDP knows a receiver is down only from its host's "port
+// unreachable" answers, reported one at a time on a later send, and never
+// knows it is back: the lines refused are counted as they are reported.
 
 import { connect, isIP, type Socket } from "node:net";
 import process from "node:process";
@@ -54,11 +56,11 @@ interface Transport {
   /** Connects; throws an Error when the receiver cannot be reached. */
   open(): Promise<void>;
   /**
-   * Sends one framed message, or says why not: "full" (the receiver is behind), "lost" (UDP:
-   * nobody took it, the socket is fine), "too long" (for one datagram) or the Error that took
-   * the receiver away.
+   * Sends one framed message, or says why not: "full" (the receiver is behind), "too long" (for
+   * one datagram) or the Error that took the receiver away. UDP: "refused" (an earlier message
+   * was refused; this one went out), "refused, unsent" (this one too is lost; the socket is fine).
    */
-  send(message: Uint8Array): "sent" | "full" | "lost" | "too long" | Error;
+  send(message: Uint8Array): "sent" | "full" | "refused" | "refused, unsent" | "too long" | Error;
   close(): void;
 }
 
@@ -161,6 +163,12 @@ export class Syslog {
       if (this.#warnedFull) this.#caughtUp();
       return;
     }
+    // The earlier line the receiving host refused (this one went out, or is counted below).
+    if (result === "refused" || result === "refused, unsent") {
+      this.#dropped++;
+      this.#refused();
+      if (result === "refused") return;
+    }
     this.#dropped++;
     if (result instanceof Error) return this.#down(result);
     if (result === "too long") {
@@ -172,23 +180,23 @@ export class Syslog {
       );
       return;
     }
-    if (result === "lost") {
-      // UDP says nothing about a receiver that comes back: one warning per process.
-      if (!this.#warned) {
-        this.#warned = true;
-        this.#onProblem(
-          `syslog: cannot send to ${this.#addr} (Connection refused); lines are lost`,
-          "warning",
-        );
-      }
-      return;
-    }
+    if (result === "refused, unsent") return;
     this.#lastFullAt = performance.now();
     if (this.#warnedFull) return;
     this.#warnedFull = true;
     this.#droppedBefore = this.#dropped - 1;
     this.#onProblem(
       `syslog: ${this.#addr} is not keeping up; lines are dropped while it is behind`,
+      "warning",
+    );
+  }
+
+  // UDP says nothing about a receiver that comes back: one warning per process.
+  #refused(): void {
+    if (this.#warned) return;
+    this.#warned = true;
+    this.#onProblem(
+      `syslog: cannot send to ${this.#addr} (Connection refused); lines are lost`,
       "warning",
     );
   }
@@ -327,8 +335,11 @@ function datagram(
       if (errno === EAGAIN) return "full";
       // One message past the socket's limit: that line is lost, the socket is fine.
       if (errno === EMSGSIZE) return "too long";
-      // A connected UDP socket reports the ICMP answer to an earlier datagram; it still works.
-      if (udp && errno === ECONNREFUSED) return "lost";
+      // A connected UDP socket reports the ICMP answer to an earlier datagram instead of sending
+      // this one (on loopback every other write): the report is cleared, so it is sent again.
+      if (udp && errno === ECONNREFUSED) {
+        return libc.write(fd, message) >= 0 ? "refused" : "refused, unsent";
+      }
       return Object.assign(new Error(libc.strerror(errno)), { errno });
     },
     close() {

@@ -135,6 +135,9 @@ export class Arbiter {
         }
         await this.#manageWorkers();
         this.#backlog.maybeSend(this.#ctx, this.#workers);
+        // statsd: the workers' total, in one gauge (each worker's own would overwrite another's).
+        const open = this.#workers.websocketsOpen();
+        if (open !== undefined) this.#ctx.log.websocketsOpen(open);
       }
     } catch (stop) {
       code = await this.#halt(stop);

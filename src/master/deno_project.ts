@@ -16,6 +16,8 @@ export interface DenoProject {
   config?: string;
   /** The nearest package.json, when no deno configuration is at its level or below. */
   packageJson?: string;
+  /** The user's `--import-map` (--deno-flags): replaces the configuration's imports. */
+  importMap?: string;
 }
 
 /**
@@ -211,6 +213,12 @@ export function denoImportMap(project: DenoProject, shimUrl: string): ImportMap 
       map.scopes[scope] = { ...own.imports, ...map.scopes[scope] };
       Object.assign(map.scopes, own.scopes);
     }
+  }
+  if (project.importMap) {
+    // As `deno run --import-map` does: the file's imports and scopes, not the configuration's.
+    const own = importsOf({ importMap: project.importMap }, project.importMap);
+    map.imports = own.imports;
+    map.scopes = own.scopes;
   }
   if (!("appserve" in map.imports)) map.imports.appserve = shimUrl;
   return map;

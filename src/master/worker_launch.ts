@@ -6,12 +6,14 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
+import process from "node:process";
 import { shellSplit } from "../config/_shell_split.ts";
 import type { Config } from "../config/settings.ts";
 import { AppserveError, ConfigError } from "../errors.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { denoCacheNote } from "./deno_cache.ts";
 import { rawEnv } from "./spawn.ts";
+import { CHECK_NOTE, type DenoFlags, parseDenoFlags } from "./deno_flags.ts";
 import { denoImportMap, type DenoProject, findDenoProject } from "./deno_project.ts";
 import {
   buildBundle,
@@ -41,6 +43,8 @@ export const DENO_WORKER_V8_FLAGS = ["--v8-flags=--max-semi-space-size=4"];
 export interface ChosenWorkers {
   runtime: WorkerRuntime;
   project: DenoProject;
+  /** --deno-flags, the project flags taken out (they are in `project`). */
+  flags: DenoFlags;
 }
 
 /** As chooseWorkerRuntime's, with the app module's file in place of whether it has a deno.json. */
@@ -55,7 +59,9 @@ export function chooseWorkers(
   runtime: Runtime,
   options: ChooseWorkersOptions,
 ): ChosenWorkers {
-  const project = findDenoProject(options.appFile);
+  // Relative files in --deno-flags as the worker's `deno run` would take them: from its cwd.
+  const flags = parseDenoFlags(config.deno_flags, process.cwd());
+  const project = projectOf(options.appFile, flags);
   const chosen = chooseWorkerRuntime(config, runtime, {
     env: options.env,
     cwd: options.cwd,
@@ -67,7 +73,17 @@ export function chooseWorkers(
     denoImportMap(project, "file:///appserve_shim.js");
     checkDenoPermissions(config.deno_flags);
   }
-  return { runtime: chosen, project };
+  return { runtime: chosen, project, flags };
+}
+
+/** The project the workers load: the user's `--config`/`--no-config`/`--import-map` win. */
+function projectOf(appFile: string, flags: DenoFlags): DenoProject {
+  const found: DenoProject = flags.config
+    ? { config: flags.config }
+    : flags.noConfig
+    ? {}
+    : findDenoProject(appFile);
+  return flags.importMap ? { ...found, importMap: flags.importMap } : found;
 }
 
 /**
@@ -76,13 +92,33 @@ export function chooseWorkers(
  * workers that die at boot on Deno's NotCapable error; this says so in one line instead.
  */
 export function checkDenoPermissions(denoFlags: string): void {
-  if (shellSplit(denoFlags).some((f) => f === "-A" || f === "--allow-all")) return;
+  const flags = shellSplit(denoFlags);
+  const deny = flags.map((f) => /^--deny-([a-z]+)(?:=|$)/.exec(f)).find((m) => m !== null);
+  if (deny) {
+    throw new ConfigError(
+      `--deno-flags "${denoFlags}": Deno workers cannot run with ${deny[0].replace(/=$/, "")}: ` +
+        (DENY_NEEDS[deny[1]] ?? DENY_ANY) + "; restrict the app by other means (--user, a " +
+        "container) and leave --deny-* out",
+    );
+  }
+  if (flags.some((f) => f === "-A" || f === "--allow-all")) return;
   throw new ConfigError(
     `--deno-flags "${denoFlags}" replaces the default -A, which Deno workers need (Deno lets ` +
       'them read /proc/self/limits only with it): add it, as --deno-flags="-A --unstable-kv", ' +
       'or name unstable features in deno.json ("unstable": ["kv"])',
   );
 }
+
+// What a Deno worker itself needs that each --deny-* takes away. Any of them also leaves Deno's
+// all-permission, without which Deno denies every read of /proc/self (tried with Deno 2.9).
+const DENY_ANY = "any --deny-* flag takes away the all-permission Deno requires to read " +
+  "/proc/self, where appserve's worker reads its fd limit, signal mask and process title";
+const DENY_NEEDS: Record<string, string> = {
+  ffi: "appserve's worker calls libc through FFI (sockets, signals, file descriptors)",
+  env: "appserve's worker reads its start-up settings from the environment " +
+    "(APPSERVE_WORKER_BOOT)",
+  sys: "appserve's worker asks Deno for its uid (sys access), and " + DENY_ANY,
+};
 
 /** How to start a worker, and what to tell the log about it once. */
 export interface WorkerLaunch {
@@ -121,6 +157,7 @@ export async function launchWorkers(
     warnings: chosen.runtime.note ? [chosen.runtime.note] : [],
   };
   if (chosen.runtime.name === "bun") return launch;
+  if (chosen.flags.check) launch.warnings.push(CHECK_NOTE);
   // The workers' environment: --env (raw_env) may name DENO_DIR for them.
   const cacheNote = denoCacheNote({ ...env, ...rawEnv(config.raw_env) });
   if (cacheNote) launch.warnings.push(cacheNote);
@@ -161,7 +198,7 @@ export async function launchWorkers(
       // Deno.serve's reusePort (--reuse-port) is still behind this flag.
       "--unstable-net",
       ...DENO_WORKER_V8_FLAGS,
-      ...shellSplit(config.deno_flags),
+      ...chosen.flags.rest,
       ...projectArgs,
       "--import-map",
       bundle.alongside[0],

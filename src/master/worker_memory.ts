@@ -35,12 +35,14 @@ export function limitTooLow(bytes: number, limitMb: number): string {
 /**
  * The ERROR line of a replacement worker that booted over the limit while the server runs: the
  * server serves on (stopping it for one worker would stop the healthy ones too), and that worker
- * is not retired for its memory (its replacement would boot as big, and so on in a loop).
+ * is not retired for its memory until it was seen under the limit (its replacement would boot as
+ * big, and so on in a loop).
  */
 export function bootedOverLimit(pid: number, bytes: number, limitMb: number): string {
   return `Worker (pid:${pid}) uses ${megabytes(bytes)} MB resident right after it boots, over ` +
     `--max-worker-memory ${limitMb} MB: it serves on and is not restarted for its memory ` +
-    "(a replacement would boot as big); raise the limit, or 0 to turn it off";
+    "until it has been under the limit once (a replacement would boot as big); raise the " +
+    "limit, or 0 to turn it off";
 }
 
 function megabytes(bytes: number): string {

@@ -15,7 +15,7 @@ import {
   requestLines,
   timeoutLines,
 } from "../ipc/inflight_report.ts";
-import { countRequest, readTotals } from "../ipc/request_metrics.ts";
+import { countRequest, openWebSockets, readTotals } from "../ipc/request_metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Listener } from "../net/listeners.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -275,6 +275,17 @@ export class WorkerSet {
           : "booting",
       };
     });
+  }
+
+  /** The WebSocket sessions the live workers have open; undefined without a scoreboard. */
+  websocketsOpen(): number | undefined {
+    if (!this.#slots) return undefined;
+    let open = 0;
+    for (const w of this.all()) {
+      const counters = this.#slots.counters(w.slot);
+      if (counters) open += openWebSockets(counters);
+    }
+    return open;
   }
 
   /** Prometheus's text for --metrics-bind. */

@@ -25,6 +25,7 @@ import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
 import { staticBodyReader } from "./_deno_static_body.ts";
 import { decodedBodyReader } from "./_deno_decoded_body.ts";
+import { explainUnstable } from "./_deno_unstable.ts";
 
 // Found on first use, not at import.
 const staticBody = once(staticBodyReader);
@@ -235,7 +236,7 @@ export const denoRuntime: Runtime = {
   freshImport: (file, tag) => `${pathToFileURL(file).href}?reload=${tag}`,
   // As `deno serve`: no .env unless asked for (--deno-flags="-A --env-file").
   loadProjectEnv: () => [],
-  explainAppError: () => undefined,
+  explainAppError: explainUnstable,
   nativeServe: () => ({ owner: Deno, label: "Deno.serve" }),
   // Deno.serve has no routes, so no request cookies: Bun's are for apps written for Bun.
   routeCookies: null,

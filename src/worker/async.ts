@@ -102,12 +102,16 @@ function logged(
   begin: SessionBegin,
   facts: BodyFacts & Pick<Runtime, "decodedBody">,
   streaming: Set<() => void>,
+  cutOff: NativeCutOff,
 ): FetchHandler {
   return async (request, info) => {
     const start = performance.now();
+    const cutBefore = cutOff.over;
     // Deno's request info is gone once its socket was upgraded: the peer is read before.
     const remote = request.headers.has("upgrade") ? info.remoteAddr : null;
     const response = await handler(request, info);
+    // Cut off meanwhile: its client got the 504 of the line the cut wrote.
+    if (cutOff.over !== cutBefore) return response;
     // Upgraded by Bun's server.upgrade(): the bridge logs the session.
     if (!(response instanceof Response)) return response;
     if (response.status === 101) {
@@ -163,12 +167,19 @@ export function withRequestCounters(
 }
 
 // The native servers report no write completion: a request is counted when the app has
-// answered. Not an async function, for the reason guardedNative() is not.
-function counted(handler: FetchHandler, counters: Float64Array | undefined): FetchHandler {
+// answered (one cut off meanwhile, with the cut). Not an async function, for the reason
+// guardedNative() is not.
+function counted(
+  handler: FetchHandler,
+  counters: Float64Array | undefined,
+  cutOff: NativeCutOff,
+): FetchHandler {
   if (!counters) return handler;
   return (request, info) => {
     const start = performance.now();
+    const cutBefore = cutOff.over;
     const count = (response: Response) => {
+      if (cutOff.over !== cutBefore) return response;
       const seconds = (performance.now() - start) / 1000;
       // Nothing after Bun's server.upgrade(): the session is counted as 101 by the bridge's log.
       if (response instanceof Response) {
@@ -254,7 +265,11 @@ async function serveListeners(
     })
     : { handler, websocket };
   // Outside the bridge: a Bun session opens there, after the app answered.
-  const native = { handler: limited(bridged.handler, slots.lasting), websocket: bridged.websocket };
+  const cutOff = new NativeCutOff();
+  const native = {
+    handler: limited(cutOff.gate(bridged.handler), slots.lasting),
+    websocket: bridged.websocket,
+  };
   for (const address of boot.reusePort) {
     // The access lines of bodies still streaming, written if the worker cuts them off.
     const streaming = new Set<() => void>();
@@ -268,14 +283,13 @@ async function serveListeners(
     // Outermost, so the access log sees the client a trusted proxy named, and no field
     // header_map drops (as the parser leaves them out before anything reads them).
     const app = trustForwarded(
-      begin ? logged(answered, access, hub, begin, runtime, streaming) : answered,
+      begin ? logged(answered, access, hub, begin, runtime, streaming, cutOff) : answered,
       options.forwarded!,
       (m) => log.warning(m),
       { scheme: options.scheme, headerMap: config.header_map },
     );
-    const cutOff = new NativeCutOff();
     const server = await runtime.serveNative(
-      cutOff.wrap(counted(app, context.counters)),
+      cutOff.wrap(counted(app, context.counters, cutOff)),
       {
         hostname: address.host,
         port: address.port,

@@ -9,6 +9,7 @@ import process from "node:process";
 import { loadApp } from "../app/load_app.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { Config } from "../config/settings.ts";
+import type { AppHandler } from "../fetch_handler.ts";
 import { appLoadFailure, firstLine } from "../errors.ts";
 import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
 import { BootMismatch, send, sendNow, takeBoot } from "../ipc/channel.ts";
@@ -44,6 +45,7 @@ import { installWebSockets, keepWebSocketHandlers, webSocketHub } from "./websoc
 import type { WebSocketHub } from "../http/websocket/hub.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 import { onUncaught } from "./uncaught.ts";
+import { callOnListen, listenAddrs } from "./on_listen.ts";
 
 /** Beats come at least four times per timeout, and at least once a second. */
 export function beatInterval(timeoutSeconds: number): number {
@@ -95,6 +97,8 @@ export class Worker {
   #quitting = false;
   #exiting: Promise<never> | undefined;
   #websockets: WebSocketHub | undefined;
+  /** The app's onListen (`deno serve`'s), for the worker's own event loop. */
+  #onListen: AppHandler["onListen"];
 
   constructor(boot: WorkerBoot, { runtime, appserve }: WorkerOptions) {
     this.#boot = boot;
@@ -174,13 +178,21 @@ export class Worker {
             "waiting when this worker is killed are lost (a benchmark switch)",
         );
       }
-      if (this.#config.metrics_bind || controlSocketPath(this.#config)) {
+      // statsd: the master sends the gauge of open WebSockets from the workers' counters.
+      if (
+        this.#config.metrics_bind || controlSocketPath(this.#config) || this.#config.statsd_host
+      ) {
         this.#counters = this.#board.counters(slot);
       }
     }
     const Class = workerClass(this.#config);
     // Before any app code is imported (gthread's threads install their own).
-    const websockets = this.#websockets = webSocketHub(this.#config, this.#log);
+    // Sessions are counted as they open and close: the master's gauge is no beat late.
+    const websockets = this.#websockets = webSocketHub(
+      this.#config,
+      this.#log,
+      () => this.#countSessions(),
+    );
     installWebSockets(this.#runtime, { hub: websockets, config: this.#config, log: this.#log });
     // Responses go through appserve's writer on the shared socket; under --reuse-port, their
     // bodies are told from streams, which are watched (native_body_error.ts, Bun's idle timer).
@@ -218,6 +230,7 @@ export class Worker {
         const app = await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime });
         if (app.ignored !== undefined) this.#log.warning(app.ignored);
         if (app.ownServer !== undefined) this.#log.warning(app.ownServer);
+        this.#onListen = app.onListen;
         websockets.setHandlers(app.websocket);
         return keepWebSocketHandlers(
           app,
@@ -281,14 +294,18 @@ export class Worker {
       return await this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
     this.#send({ t: "ready" });
+    if (this.#onListen) {
+      const addrs = listenAddrs(libc, this.#boot);
+      void callOnListen(this.#onListen, addrs, this.#log, this.#runtime.explainAppError);
+    }
     setInterval(() => {
       this.#send({ t: "beat" });
       this.#admission?.beat();
       this.#class?.beat?.();
       if (this.#counters) {
         countDropped(this.#counters, this.#log.dropped, this.#dropped);
-        countWebSockets(this.#counters, this.#log.websocketSessions, this.#sessions);
       }
+      this.#countSessions();
     }, beatInterval(this.#config.timeout));
   }
 
@@ -336,6 +353,7 @@ export class Worker {
           this.#config.graceful_timeout,
           this.#inflight?.overflow(),
           this.#inflight && ((request) => this.#inflight!.cutOffBytes(request)),
+          this.#counters,
         );
       }
       // WebSocket sessions are no requests in flight: the hub names them (their access lines
@@ -369,6 +387,13 @@ export class Worker {
     } finally {
       // Whatever failed on the way: this exit is the only one, so it must end the process.
       process.exit(code);
+    }
+  }
+
+  // The WebSocket sessions opened and closed since last counted, into the scoreboard.
+  #countSessions(): void {
+    if (this.#counters) {
+      countWebSockets(this.#counters, this.#log.websocketSessions, this.#sessions);
     }
   }
 

@@ -5,9 +5,22 @@
 import type { FetchHandler } from "../http/types.ts";
 import { CUT_OFF_STATUS, statusReply } from "../http/status_reply.ts";
 
-/** The requests of one native server whose app has not answered yet, each answerable with a 504. */
+/**
+ * The requests of a worker's native servers whose app has not answered yet, each answerable with
+ * a 504 by cut(). One per worker: every listener is cut at the same deadline.
+ */
 export class NativeCutOff {
   readonly #waiting = new Set<(response: Response) => void>();
+  #over = false;
+  #answered = 0;
+
+  /**
+   * Whether the cut came. A request that began before it and is answered after was cut: its
+   * access line and count came with the cut, and what the app answers later goes nowhere.
+   */
+  get over(): boolean {
+    return this.#over;
+  }
 
   /** `handler`, its unanswered requests kept until they are answered (by the app or by cut()). */
   wrap(handler: FetchHandler): FetchHandler {
@@ -30,10 +43,20 @@ export class NativeCutOff {
     };
   }
 
+  /**
+   * `handler`, not run once the cut came: a request that waited its turn (the worker's
+   * concurrency cap) got its 504 then, and must not reach the app after its client was told so.
+   */
+  gate(handler: FetchHandler): FetchHandler {
+    return (request, info) => this.#over ? statusReply(CUT_OFF_STATUS) : handler(request, info);
+  }
+
   /** Answers every request still with the app with a 504 that closes its connection; how many. */
   cut(): number {
+    if (this.#over) return this.#answered;
+    this.#over = true;
     const cut = [...this.#waiting];
     for (const answer of cut) answer(statusReply(CUT_OFF_STATUS));
-    return cut.length;
+    return this.#answered = cut.length;
   }
 }

@@ -8,7 +8,13 @@ import type { Config } from "../config/settings.ts";
 import { readProxyHeader } from "../http/proxy_protocol.ts";
 import type { ProxyMode } from "../http/types.ts";
 import type { InflightRequest, InflightTable } from "../ipc/inflight.ts";
-import { clientOf, cutOffLead, logInflightAccess, requestLines } from "../ipc/inflight_report.ts";
+import {
+  clientOf,
+  countInflight,
+  cutOffLead,
+  logInflightAccess,
+  requestLines,
+} from "../ipc/inflight_report.ts";
 import type { Logger } from "../log/logger.ts";
 import { AF_INET, AF_INET6, AF_UNIX, decodeSockaddr } from "../net/sockaddr.ts";
 import type { Libc } from "../runtime/types.ts";
@@ -29,6 +35,8 @@ export interface ClaimedAnswerOptions {
    * that can still speak names its own (logCutOff).
    */
   cutOff?: { where: string; graceSeconds: number };
+  /** The request counters (--metrics-bind) the requests are counted into, as answered. */
+  counters?: Float64Array;
 }
 
 /**
@@ -50,14 +58,19 @@ export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswer
     const lead = cutOffLead(cutOff.where, cutOff.graceSeconds);
     for (const line of requestLines(lead, inflight, now)) log.warning(line);
   }
+  // In the order claimed; one the table does not name is answered whole (its method unknown).
+  const head = new Set(answered.filter((a) => a.named?.method === "HEAD").map((a) => a.claimed));
   const sent = new Map(
-    claimed.map((c) => [c, answerClaimed(libc, c.fd, options.status(c), options.tls)]),
+    claimed.map((c) => [c, answerClaimed(libc, c.fd, options.status(c), options.tls, head.has(c))]),
   );
+  const requests = answered.map((a) => a.request);
+  const statuses = answered.map((a) => a.status);
+  countInflight(options.counters, requests, now, statuses);
   logInflightAccess(
     log,
-    answered.map((a) => a.request),
+    requests,
     now,
-    answered.map((a) => a.status),
+    statuses,
     undefined,
     answered.map((a) => sent.get(a.claimed)!),
   );
@@ -115,7 +128,7 @@ function answerUnread(fd: number, options: UnadoptedAnswerOptions, close: boolea
   const request = got > 0
     ? waitingRequest(bytes.subarray(0, got), options.proxyProtocol, () => peerOf(libc, fd))
     : undefined;
-  const sent = answerClaimed(libc, fd, 503, tls);
+  const sent = answerClaimed(libc, fd, 503, tls, request?.method === "HEAD");
   if (close) libc.close(fd);
   if (request !== undefined) {
     logInflightAccess(log, [request], request.start, [503], undefined, [sent]);

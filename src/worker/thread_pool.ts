@@ -32,7 +32,12 @@ import {
 import { CUT_OFF_STATUS } from "../http/status_reply.ts";
 import { ThreadBoard } from "./thread_board.ts";
 import { InflightTable } from "../ipc/inflight.ts";
-import { addCounters, METRIC_COUNTERS } from "../ipc/request_metrics.ts";
+import {
+  addCounters,
+  closeWebSockets,
+  METRIC_COUNTERS,
+  openWebSockets,
+} from "../ipc/request_metrics.ts";
 import { timeoutLines } from "../ipc/inflight_report.ts";
 import type { Gate } from "./worker_class.ts";
 import { tlsEnabled } from "../tls/tls_files.ts";
@@ -82,8 +87,6 @@ export class ThreadPool {
   readonly #goneCounters = new Float64Array(METRIC_COUNTERS);
   /** The threads' sum as last added to the worker's counters. */
   #summed = new Float64Array(METRIC_COUNTERS);
-  /** The threads' open WebSockets as last sent to statsd. */
-  #websockets = 0;
 
   private constructor(options: PoolOptions) {
     this.#options = options;
@@ -192,7 +195,6 @@ export class ThreadPool {
    */
   checkLiveness(): void {
     this.#sumCounters();
-    this.#gaugeWebSockets();
     for (const thread of this.#threads) {
       const adopted = thread.slots.adopted;
       if (thread.handed.length) thread.handed = thread.handed.filter((h) => after(h.n, adopted));
@@ -209,16 +211,6 @@ export class ThreadPool {
         this.#lose(thread, "stopped answering (busy past the timeout)");
       }
     }
-  }
-
-  // Each thread keeps its count of open WebSockets in its slots; the worker's gauge is their sum
-  // (a thread gone took its sockets with it), sent when it changed.
-  #gaugeWebSockets(): void {
-    let open = 0;
-    for (const thread of this.#threads) if (!thread.dead) open += thread.slots.websockets;
-    if (open === this.#websockets) return;
-    this.#websockets = open;
-    this.#options.log.websocketsOpen(open);
   }
 
   // The threads count their requests in memory of their own; the scoreboard gets what their sum
@@ -248,6 +240,9 @@ export class ThreadPool {
       new Promise((resolve) => setTimeout(resolve, graceMs + CUT_OFF_MARGIN_MS)),
     ]);
     for (const thread of this.#threads) if (!thread.drainedAll) this.#cutOff(thread, graceMs);
+    // What the threads counted since the last heartbeat (their cut-off requests with it), before
+    // the process exits and the master takes its counters as they are.
+    this.#sumCounters();
     this.close();
   }
 
@@ -273,6 +268,7 @@ export class ThreadPool {
       status: (c) => (c.inApp ? CUT_OFF_STATUS : 503),
       tls: tlsEnabled(config),
       cutOff: { where: `thread ${thread.id} (pid:${process.pid})`, graceSeconds: graceMs / 1000 },
+      counters: this.#options.counters,
     });
   }
 
@@ -428,7 +424,10 @@ export class ThreadPool {
     this.#board.gone(thread.index);
     // Its replacement accepts once it loaded; serve() need not wait for it.
     thread.listening?.resolve();
-    addCounters(this.#goneCounters, new Float64Array(thread.counters));
+    const counted = new Float64Array(thread.counters);
+    addCounters(this.#goneCounters, counted);
+    // Its WebSockets went with it: none stays open in the master's gauge.
+    closeWebSockets(this.#goneCounters, openWebSockets(counted));
     const { log, runtime } = this.#options;
     // A thread that ended answered its own requests on its way out; its fds are closed now and
     // may already name other connections. A hung thread still holds them.
@@ -496,6 +495,7 @@ export class ThreadPool {
       table,
       status: (c) => (hung(c) ? 504 : 503),
       tls: tlsEnabled(config),
+      counters: this.#options.counters,
     });
   }
 }

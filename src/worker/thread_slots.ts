@@ -297,7 +297,7 @@ export class SlotWriter implements ExchangeWatch {
     return Atomics.load(this.#a, ADOPTED) === SEALED;
   }
 
-  /** The thread's open WebSockets now (the process sends the threads' sum to statsd). */
+  /** The thread's open WebSockets now (each keeps a place in the thread's load). */
   websockets(open: number): void {
     Atomics.store(this.#a, WEBSOCKETS, open);
     this.#websockets = open;
@@ -466,17 +466,24 @@ export type ClaimStatus = 500 | 503 | 504;
  * Writes a plain reply on a claimed request's connection and shuts it down. The
  * fd must still be open: claimed while its thread hangs, or by the thread itself.
  * On a TLS connection (`tls`) it is only shut down: its TLS session lives in the
- * thread, and plain bytes there are garbage to the client. Returns the body bytes written.
+ * thread, and plain bytes there are garbage to the client. `head`: the request is a HEAD, which
+ * gets the head alone. Returns the body bytes written.
  */
-export function answerClaimed(libc: Libc, fd: number, status: ClaimStatus, tls = false): number {
+export function answerClaimed(
+  libc: Libc,
+  fd: number,
+  status: ClaimStatus,
+  tls = false,
+  head = false,
+): number {
   if (tls) {
     libc.shutdown(fd, SHUT_RDWR);
     return 0;
   }
-  const reply = new TextEncoder().encode(rawStatusReply(status));
+  const reply = new TextEncoder().encode(rawStatusReply(status, undefined, head));
   const written = libc.write(fd, reply);
   libc.shutdown(fd, SHUT_RDWR);
   // Its access line's body bytes: those of the reply's body that went out.
-  const body = statusReplyBodyBytes(status);
+  const body = head ? 0 : statusReplyBodyBytes(status);
   return Math.max(0, Math.min(body, written - (reply.length - body)));
 }

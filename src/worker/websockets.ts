@@ -21,8 +21,8 @@ export const WEBSOCKET_SEND_LIMIT = 16 * 1024 * 1024;
 export const UPGRADER_KEY: symbol = Symbol.for("appserve.upgradeWebSocket");
 
 /**
- * The hub for this configuration, reporting to `log`, and its open sockets to `counted` too (a
- * gthread thread's slots, for the worker process to sum).
+ * The hub for this configuration, reporting to `log`, and its open sockets to `counted` too
+ * (the worker's counters, for the master to sum; a gthread thread's slots too).
  */
 export function webSocketHub(
   config: Config,
@@ -35,9 +35,10 @@ export function webSocketHub(
     sendLimit: WEBSOCKET_SEND_LIMIT,
     warn: (message) => log.warning(message),
     appError: webSocketAppError(log),
+    // The log first: `counted` may count what it counted (Logger.websocketSessions).
     onCount: (open, opened) => {
-      counted?.(open);
       log.websockets(open, opened);
+      counted?.(open);
     },
   });
 }

@@ -59,6 +59,33 @@ e2e("--access-logfile writes gunicorn's default line per request", async (target
   }
 });
 
+for (const args of [[], ["--reuse-port"]]) {
+  e2e(
+    `a %0A in a path forges no access line: %(U)s writes it \\x0a ${args.join(" ")}`,
+    async (target) => {
+      const dir = tempDir();
+      const file = join(dir.path, "access.log");
+      try {
+        const port = args.length ? await freePort() : 0;
+        const server = start(target, [
+          ...args,
+          ...["--access-logfile", file, "--access-logformat", "%(s)s %(U)s"],
+          ...["-b", `127.0.0.1:${port}`, PID_APP],
+        ]);
+        const url = await server.ready(1);
+        await get(`${url}/x%0A200%20/forged%0D`);
+        await eventually(() => readFileSync(file, "utf8").includes("/x"), "the access line");
+        // The readiness probe's line is "200 /": no other line but the one.
+        const lines = readFileSync(file, "utf8").split("\n").filter((l) => l && l !== "200 /");
+        assert.deepEqual(lines, ["200 /x\\x0a200 /forged\\x0d"]);
+        await server.stop();
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+}
+
 e2e("--access-logfile - writes to stdout; over a unix socket h is empty", async (target) => {
   const dir = tempDir();
   const socketPath = join(dir.path, "app.sock");
@@ -519,6 +546,46 @@ e2e(
       // Before: the second request's line had the first one's 15 bytes.
       assert.match(lines, /^ms=500&q=second 200 - -$/m);
       assert.match(lines, /^q=first 200 (\d+) \1$/m);
+    } finally {
+      await server.stop();
+      dir.remove();
+    }
+  },
+);
+
+// A FIN cannot be told from a half-close (`curl -m`, `nc -N`): the answer is written and the
+// client can still read it, so its line has the bytes the socket took. After a reset (above)
+// nothing is written: `-`.
+e2e(
+  "a request whose client half-closed before its answer logs the bytes written, which it reads",
+  async (target) => {
+    const dir = tempDir();
+    const file = join(dir.path, "access.log");
+    const server = start(target, [
+      ...["--access-logfile", file, "-b", "127.0.0.1:0"],
+      ...["--access-logformat", "%(q)s %(s)s %(b)s", PID_APP],
+    ]);
+    try {
+      const url = await server.ready(1);
+      const socket = await rawConnect(Number(new URL(url).port));
+      socket.on("error", () => {});
+      let text = "";
+      const ended = new Promise<void>((resolve) => {
+        socket.on("data", (d: Uint8Array) => (text += new TextDecoder().decode(d)));
+        socket.on("close", () => resolve());
+      });
+      socket.write("GET /slow?ms=500&q=half HTTP/1.1\r\nHost: x\r\n\r\n");
+      await sleep(100);
+      socket.end();
+      await ended;
+      const body = text.slice(text.indexOf("\r\n\r\n") + 4);
+      assert.match(text, /^HTTP\/1\.1 200 /, text);
+      assert.match(body, /^slow done pid \d+\n$/, text);
+      await eventually(() => readFileSync(file, "utf8").includes("q=half "), "the line");
+      assert.match(
+        readFileSync(file, "utf8"),
+        new RegExp(`^ms=500&q=half 200 ${body.length}$`, "m"),
+      );
     } finally {
       await server.stop();
       dir.remove();

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { e2e, eventually, FIXTURES, freePort, start, tempDir } from "../_helpers.ts";
-import { rawConnect, readAll } from "../_raw.ts";
+import { rawConnect, rawExchange, readAll } from "../_raw.ts";
 import { startNginx } from "../_nginx.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -19,14 +19,6 @@ const VARIANTS: [string, string[]][] = [
   ["sync", ["-k", "sync"]],
   ["gthread", ["-k", "gthread", "--threads", "4"]],
 ];
-
-/** Sends one request on a fresh connection; `answer` is everything read until the close. */
-async function send(port: number, request: string) {
-  const socket = await rawConnect(port);
-  const answer = readAll(socket, 20_000);
-  socket.write(request);
-  return answer;
-}
 
 for (const [variant, args] of VARIANTS) {
   e2e(
@@ -53,11 +45,17 @@ for (const [variant, args] of VARIANTS) {
           streaming!.write("GET /drip?ms=30000&q=drip HTTP/1.1\r\nHost: x\r\n\r\n");
           await eventually(() => read.includes("first line\n"), "the stream's first line");
         }
-        const cut = send(port, "GET /slow?ms=30000&q=get&tell HTTP/1.1\r\nHost: x\r\n\r\n");
+        const cut = rawExchange(
+          port,
+          "GET /slow?ms=30000&q=get&tell HTTP/1.1\r\nHost: x\r\n\r\n",
+          20_000,
+        );
         await server.waitFor(/slow began: \?ms=30000&q=get&tell$/m);
-        const head = sync
-          ? undefined
-          : send(port, "HEAD /slow?ms=30000&q=head&tell HTTP/1.1\r\nHost: x\r\n\r\n");
+        const head = sync ? undefined : rawExchange(
+          port,
+          "HEAD /slow?ms=30000&q=head&tell HTTP/1.1\r\nHost: x\r\n\r\n",
+          20_000,
+        );
         if (!sync) await server.waitFor(/slow began: \?ms=30000&q=head&tell$/m);
         server.signal("SIGTERM");
         const result = await server.exited;
@@ -128,10 +126,14 @@ http {
     try {
       await server.waitFor(/Listening at: unix:/);
       await eventually(async () => {
-        const probe = await send(nginx.port, "GET /peer HTTP/1.0\r\n\r\n");
+        const probe = await rawExchange(nginx.port, "GET /peer HTTP/1.0\r\n\r\n", 20_000);
         return probe.status === 200;
       }, "nginx and appserve serving");
-      const cut = send(nginx.port, "GET /slow?ms=30000&q=nginx&tell HTTP/1.0\r\n\r\n");
+      const cut = rawExchange(
+        nginx.port,
+        "GET /slow?ms=30000&q=nginx&tell HTTP/1.0\r\n\r\n",
+        20_000,
+      );
       await server.waitFor(/slow began: \?ms=30000&q=nginx&tell$/m);
       server.signal("SIGTERM");
       const result = await server.exited;
@@ -147,6 +149,36 @@ http {
       assert.doesNotMatch(errors, /upstream prematurely closed/);
     } finally {
       await nginx.stop();
+      await server.stop();
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a HEAD on a hung gthread thread cut off at the graceful timeout gets the 504's head alone",
+  async (target) => {
+    const dir = tempDir();
+    const log = join(dir.path, "access.log");
+    const server = start(target, [
+      ...["-w", "1", "-k", "gthread", "--threads", "1", "--graceful-timeout", "1"],
+      ...["--access-logfile", log, "--access-logformat", '"%(r)s" %(s)s %(b)s'],
+      ...["-b", "127.0.0.1:0", PID_APP],
+    ]);
+    try {
+      const url = await server.ready(1);
+      const port = Number(new URL(url).port);
+      // The thread's event loop spins: the process answers for it, on its fd.
+      const head = rawExchange(port, "HEAD /spin?after=0&tell HTTP/1.1\r\nHost: x\r\n\r\n", 20_000);
+      await server.waitFor(/spinning: /);
+      server.signal("SIGTERM");
+      const result = await server.exited;
+      const got = await head;
+      assert.equal(got.status, 504, JSON.stringify(got.text));
+      assert.ok(got.text.endsWith("\r\n\r\n"), JSON.stringify(got.text));
+      const lines = readFileSync(log, "utf8").split("\n").filter((l) => l.includes("/spin"));
+      assert.deepEqual(lines, ['"HEAD /spin?after=0&tell HTTP/1.1" 504 -'], result.stderr);
+    } finally {
       await server.stop();
       dir.remove();
     }

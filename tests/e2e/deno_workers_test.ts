@@ -10,6 +10,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -17,6 +18,7 @@ import { join } from "node:path";
 import { appserveTarget, type Target } from "../_procs.ts";
 import {
   assertOneLineError,
+  eventually,
   FIXTURES,
   get,
   ROOT,
@@ -439,5 +441,181 @@ for (const target of DENO_TARGETS) {
     ]);
     assert.equal((await get(await server.ready(1))).status, 200);
     assert.equal((await server.stop()).code, 0);
+  });
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] --deno-flags with a --deny-*: one line naming it and what the worker needs, exit 1`, async () => {
+    const needs: [string, RegExp][] = [
+      ["--deny-write=/x", /read \/proc\/self/],
+      ["--deny-net", /read \/proc\/self/],
+      ["--deny-run", /read \/proc\/self/],
+      ["--deny-ffi", /calls libc through FFI/],
+      ["--deny-sys", /its uid \(sys access\)/],
+      ["--deny-env", /from the environment \(APPSERVE_WORKER_BOOT\)/],
+    ];
+    for (const [flag, need] of needs) {
+      for (const extra of [[], ["--check-config"]]) {
+        const result = await run(target, [
+          ...extra,
+          `--deno-flags=-A ${flag}`,
+          "-b",
+          "127.0.0.1:0",
+          PID_APP,
+        ]);
+        const name = flag.replace(/=.*/, "");
+        assertOneLineError(
+          result,
+          1,
+          new RegExp(`^Error: --deno-flags "-A ${flag}": Deno workers cannot run with ${name}: .+`),
+        );
+        assert.match(result.stderr, need);
+      }
+    }
+  });
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] --deno-flags' own --config, -c, --import-map are honoured; --check says it checks nothing`, async () => {
+    const dir = tempDir();
+    try {
+      // Each file maps "which" to its own module: the body says whose map the worker used.
+      const files: Record<string, string> = {
+        "deno.json": '{ "imports": { "which": "./found.ts" } }\n',
+        "other.json": '{ "imports": { "which": "./theirs.ts" } }\n',
+        "map.json": '{ "imports": { "which": "./mapped.ts" } }\n',
+        "found.ts": 'export default "found";\n',
+        "theirs.ts": 'export default "theirs";\n',
+        "mapped.ts": 'export default "mapped";\n',
+        "app.ts":
+          'import which from "which";\nexport default { fetch: () => new Response(which) };\n',
+      };
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(dir.path, name), text);
+      const cases: [string, string][] = [
+        ["-A", "found"],
+        ["-A --config other.json", "theirs"],
+        ["-A -c other.json", "theirs"],
+        ["-A --config=other.json", "theirs"],
+        ["-A --import-map map.json", "mapped"],
+        ["-A --check", "found"],
+      ];
+      for (const [flags, body] of cases) {
+        const server = start(target, [`--deno-flags=${flags}`, "-b", "127.0.0.1:0", "app.ts"], {
+          cwd: dir.path,
+        });
+        try {
+          assert.equal((await get(await server.ready(1))).body, body, flags);
+        } finally {
+          await server.stop();
+        }
+        const warned =
+          /\[WARNING\] --deno-flags --check type-checks nothing: .+`deno check main\.ts`/;
+        if (flags.includes("--check")) assert.match(server.stderr, warned);
+        else assert.doesNotMatch(server.stderr, /--check/);
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] an unstable Deno API without its flag: the error names the flag and how to enable it`, async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "deno.json"), "{}\n");
+      writeFileSync(
+        join(dir.path, "kv.ts"),
+        'const kv = await Deno.openKv(":memory:");\nexport default { fetch: () => new Response("ok") };\n',
+      );
+      writeFileSync(
+        join(dir.path, "cron.ts"),
+        'export default { fetch: () => { Deno.cron("c", "* * * * *", () => {}); return new Response("ok"); } };\n',
+      );
+      const loaded = await run(target, ["-b", "127.0.0.1:0", "kv.ts"], { cwd: dir.path });
+      assert.equal(loaded.code, 4, loaded.stderr);
+      assert.match(
+        loaded.stderr,
+        /\[ERROR\] Cannot import kv\.ts: .*kv\.ts:1:\d+: TypeError: Deno\.openKv is not a function: Deno\.openKv is an unstable API; enable it with "unstable": \["kv"\] in deno\.json, or --deno-flags "-A --unstable-kv"\n/,
+      );
+      const server = start(target, ["-b", "127.0.0.1:0", "cron.ts"], { cwd: dir.path });
+      try {
+        assert.equal((await get(await server.ready(1))).status, 500);
+      } finally {
+        await server.stop();
+      }
+      assert.match(
+        server.stderr,
+        /\[ERROR\] Error handling request GET \/: .*cron\.ts:1:\d+: TypeError: Deno\.cron is not a function: Deno\.cron is an unstable API; enable it with "unstable": \["cron"\] in deno\.json, or --deno-flags "-A --unstable-cron"\n/,
+      );
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] deno serve's onListen: called in each worker with each listener's address; a throw is logged`, async () => {
+    const dir = tempDir();
+    try {
+      const calls = join(dir.path, "calls.jsonl");
+      const sock = join(dir.path, "app.sock");
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        "export default {\n" +
+          '  fetch: () => new Response("ok"),\n' +
+          "  onListen(addr: unknown) {\n" +
+          `    Deno.writeTextFileSync(${JSON.stringify(calls)}, ` +
+          "JSON.stringify({ pid: Deno.pid, addr }) + '\\n', { append: true });\n" +
+          '    if (Deno.env.get("ON_LISTEN_THROWS")) throw new Error("boom in onListen");\n' +
+          "  },\n};\n",
+      );
+      // gthread: one call per worker too, from one of its threads.
+      for (const kind of [[], ["-k", "gthread", "--threads", "2"]]) {
+        rmSync(calls, { force: true });
+        const args = [...kind, "-w", "2", "-b", "127.0.0.1:0", "-b", `unix:${sock}`, "app.ts"];
+        const server = start(target, args, { cwd: dir.path });
+        try {
+          const url = await server.ready(2);
+          const lines = () => {
+            try {
+              return readFileSync(calls, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+            } catch {
+              return [];
+            }
+          };
+          await eventually(() => lines().length >= 4, "4 onListen calls");
+          await new Promise((r) => setTimeout(r, 300)); // No more come.
+          const port = Number(new URL(url).port);
+          const byPid = Map.groupBy(lines() as { pid: number; addr: unknown }[], (c) => c.pid);
+          assert.equal(byPid.size, 2, JSON.stringify(kind));
+          for (const each of byPid.values()) {
+            assert.deepEqual(each.map((c) => c.addr), [
+              { transport: "tcp", hostname: "127.0.0.1", port },
+              { transport: "unix", path: sock },
+            ]);
+          }
+        } finally {
+          await server.stop();
+        }
+      }
+      const throwing = start(target, ["-b", "127.0.0.1:0", "app.ts"], {
+        cwd: dir.path,
+        env: { ON_LISTEN_THROWS: "1" },
+      });
+      try {
+        const url = await throwing.ready(1);
+        await eventually(() => throwing.stderr.includes("boom in onListen"), "the error logged");
+        assert.equal((await get(url)).status, 200);
+        assert.match(
+          throwing.stderr,
+          /\[ERROR\] Error in the app's onListen\nError: boom in onListen\n/,
+        );
+      } finally {
+        assert.equal((await throwing.stop()).code, 0);
+      }
+    } finally {
+      dir.remove();
+    }
   });
 }

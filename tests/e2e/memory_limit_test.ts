@@ -17,6 +17,7 @@ import {
   run,
   sleep,
   start,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 
@@ -98,29 +99,38 @@ e2e(
   },
 );
 
+/**
+ * `-w 2 --max-worker-memory 150` serving MEM_APP, one worker killed and replaced by one that keeps
+ * 200 MB from its boot (MEM_FILE in `dir`), which gets the ERROR: `big` is its pid.
+ */
+async function replacedOverLimit(target: Target, dir: string) {
+  const mem = join(dir, "mem.txt");
+  writeFileSync(mem, "0");
+  const server = start(
+    target,
+    ["-w", "2", "--max-worker-memory", "150", "-b", "127.0.0.1:0", MEM_APP],
+    { env: { MEM_FILE: mem } },
+  );
+  const url = await server.allAnswering(2);
+  const [healthy, killed] = childPids(server.pid);
+  writeFileSync(mem, "200");
+  process.kill(killed, "SIGKILL");
+  const booted = await server.waitFor(
+    /\[ERROR\] Worker \(pid:(\d+)\) uses \d+\.\d MB resident right after it boots, over --max-worker-memory 150 MB: it serves on and is not restarted for its memory until it has been under the limit once/,
+  );
+  return { server, url, healthy, big: Number(booted[1]) };
+}
+
 e2e(
   "a replacement worker that boots over --max-worker-memory: an ERROR, the server serves on and that worker is not restarted for it",
   async (target) => {
     const dir = tempDir();
-    const mem = join(dir.path, "mem.txt");
     try {
-      writeFileSync(mem, "0");
-      const server = start(
-        target,
-        ["-w", "2", "--max-worker-memory", "150", "-b", "127.0.0.1:0", MEM_APP],
-        { env: { MEM_FILE: mem } },
-      );
-      const url = await server.allAnswering(2);
-      const [healthy, killed] = childPids(server.pid);
-      writeFileSync(mem, "200");
-      process.kill(killed, "SIGKILL");
-      const big = await server.waitFor(
-        /\[ERROR\] Worker \(pid:(\d+)\) uses \d+\.\d MB resident right after it boots, over --max-worker-memory 150 MB: it serves on and is not restarted for its memory/,
-      );
+      const { server, url, healthy, big } = await replacedOverLimit(target, dir.path);
       // Memory is read once a second: a few reads, and the big worker is still there, not retired.
       await sleep(3000);
-      assert.deepEqual(childPids(server.pid).sort(), [healthy, Number(big[1])].sort());
-      await eventually(async () => pidOf(await get(url)) === Number(big[1]), "the big one serves");
+      assert.deepEqual(childPids(server.pid).sort(), [healthy, big].sort());
+      await eventually(async () => pidOf(await get(url)) === big, "the big one serves");
       assert.doesNotMatch(server.stderr, /Reason:|Autorestarting worker/);
       assert.ok(!hasStackTrace(server.stderr), server.stderr);
       assert.equal((await server.stop()).code, 0, server.stderr);
@@ -134,24 +144,10 @@ e2e(
   "a worker that booted over --max-worker-memory, then fell under it, is restarted once it grows past it again",
   async (target) => {
     const dir = tempDir();
-    const mem = join(dir.path, "mem.txt");
     try {
-      writeFileSync(mem, "0");
-      const server = start(
-        target,
-        ["-w", "2", "--max-worker-memory", "150", "-b", "127.0.0.1:0", MEM_APP],
-        { env: { MEM_FILE: mem } },
-      );
-      const url = await server.allAnswering(2);
-      const [, killed] = childPids(server.pid);
-      writeFileSync(mem, "200");
-      process.kill(killed, "SIGKILL");
-      const booted = await server.waitFor(
-        /\[ERROR\] Worker \(pid:(\d+)\) uses \d+\.\d MB resident right after it boots/,
-      );
-      const big = Number(booted[1]);
+      const { server, url, big } = await replacedOverLimit(target, dir.path);
       // Its replacement, if any, boots small.
-      writeFileSync(mem, "0");
+      writeFileSync(join(dir.path, "mem.txt"), "0");
       // What it kept since its boot goes back: it is under the limit (read once a second)...
       await eventually(
         async () => (await get(`${url}/free?pid=${big}`)).body.startsWith("freed "),

@@ -5,6 +5,7 @@
 // refuses connections costs no request.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   e2e,
@@ -17,6 +18,7 @@ import {
   start,
   type Target,
   TARGETS,
+  tempDir,
 } from "../_helpers.ts";
 import { type LogRecord, otlpReceiver, type Span } from "../_otlp.ts";
 import { rawExchange } from "../_raw.ts";
@@ -299,3 +301,94 @@ test("OTEL_DENO=true: the span's network.protocol.version is the request's HTTP 
     await receiver.close();
   }
 });
+
+const BURST_HOOKS = join(FIXTURES, "hooks", "burst_hooks.ts");
+const BURST = 20_000;
+
+/** A worker logging BURST lines at once, more than --log-otel queues (4096), to `receiver`. */
+async function burst(target: Target, receiver: { endpoint: string }) {
+  const dir = tempDir();
+  const logfile = join(dir.path, "error.log");
+  const server = start(
+    target,
+    [
+      "--log-otel",
+      "--hooks",
+      BURST_HOOKS,
+      "--error-logfile",
+      logfile,
+      "-b",
+      "127.0.0.1:0",
+      OTEL_APP,
+    ],
+    { env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, BURST_LINES: String(BURST) } },
+  );
+  // Its lines go to the file, "Listening at" too.
+  const log = () => {
+    try {
+      return readFileSync(logfile, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  await eventually(() => log().includes("burst done"), "the burst logged");
+  return { server, log, remove: dir.remove };
+}
+
+e2e(
+  "--log-otel with a healthy collector: a burst of records beyond the queue all arrive",
+  async (target) => {
+    const receiver = otlpReceiver();
+    try {
+      const { server, log, remove } = await burst(target, receiver);
+      try {
+        const count = () => receiver.logs.filter((r) => r.body.startsWith("burst ")).length;
+        // A full batch goes out at once, not only once a second: nothing is dropped.
+        await eventually(() => count() === BURST + 1, `${BURST + 1} burst records`, 30_000)
+          .catch((error) => {
+            throw new Error(`${error.message}, got ${count()}`);
+          });
+        assert.equal((await server.stop()).code, 0);
+        assert.doesNotMatch(log(), /OpenTelemetry logs/);
+      } finally {
+        remove();
+      }
+    } finally {
+      await receiver.close();
+    }
+  },
+);
+
+e2e(
+  "--log-otel with a slow collector: dropping is one WARNING when it starts, one line with the count when it stops",
+  async (target) => {
+    const receiver = otlpReceiver({ delayMs: 3000 });
+    try {
+      const { server, log, remove } = await burst(target, receiver);
+      try {
+        const url = receiver.endpoint.replaceAll(".", "\\.");
+        const started = new RegExp(
+          `\\[WARNING\\] OpenTelemetry logs: ${url}/v1/logs is not keeping up \\(4096 records queued\\); records are dropped while it is behind`,
+          "g",
+        );
+        const stopped = new RegExp(
+          `\\[INFO\\] OpenTelemetry logs: ${url}/v1/logs is keeping up again; (\\d+) records dropped while it was behind`,
+        );
+        await eventually(
+          () => stopped.test(log()),
+          `the "keeping up" line in\n${log().slice(-1000)}`,
+        );
+        const own = () => log().split("\n").filter((l) => !l.includes("] burst ")).join("\n");
+        assert.equal(log().match(started)?.length, 1, own());
+        assert.equal(log().match(new RegExp(stopped, "g"))?.length, 1, own());
+        const dropped = Number(log().match(stopped)![1]);
+        assert.ok(dropped > 0 && dropped <= BURST, `${dropped}`);
+        await server.stop();
+      } finally {
+        remove();
+      }
+    } finally {
+      await receiver.close();
+    }
+  },
+);

@@ -1,0 +1,46 @@
+// `deno serve`'s `export default { fetch, onListen }`: Deno calls onListen once its server
+// listens, with the address (each process under --parallel). A worker calls it the same way once
+// its listeners accept, once per listener, and logs what it throws as the app's error.
+
+import type { WorkerBoot } from "../ipc/messages.ts";
+import type { Logger } from "../log/logger.ts";
+import { AF_INET, AF_INET6, AF_UNIX, decodeSockaddr } from "../net/sockaddr.ts";
+import type { ListenAddr } from "../fetch_handler.ts";
+import type { Libc } from "../runtime/types.ts";
+import { logAppError } from "./app_error.ts";
+
+/** The addresses Deno would pass: `{ transport: "tcp", hostname, port }` or unix's `path`. */
+export function listenAddrs(libc: Libc, boot: Pick<WorkerBoot, "listeners" | "reusePort">) {
+  const addrs: ListenAddr[] = [];
+  for (const { fd } of boot.listeners) {
+    const sa = new Uint8Array(128);
+    const len = new Uint32Array([128]);
+    if (libc.getsockname(fd, sa, new Uint8Array(len.buffer)) !== 0) continue;
+    const name = decodeSockaddr(sa, len[0]);
+    if (name.family === AF_INET || name.family === AF_INET6) {
+      addrs.push({ transport: "tcp", hostname: name.host, port: name.port });
+    } else if (name.family === AF_UNIX) {
+      addrs.push({ transport: "unix", path: name.path });
+    }
+  }
+  for (const { host, port } of boot.reusePort) {
+    addrs.push({ transport: "tcp", hostname: host, port });
+  }
+  return addrs;
+}
+
+/** Calls `onListen` with each address; a throw or a rejection is logged, the worker goes on. */
+export async function callOnListen(
+  onListen: (addr: ListenAddr) => unknown,
+  addrs: ListenAddr[],
+  log: Logger,
+  explain?: (error: unknown) => string | undefined,
+): Promise<void> {
+  for (const addr of addrs) {
+    try {
+      await onListen(addr);
+    } catch (error) {
+      logAppError(log, "Error in the app's onListen", error, explain);
+    }
+  }
+}
