@@ -23,7 +23,8 @@ import { runCtl } from "./ctl.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
-import { closeListeners, type Listener, openListeners } from "../net/listeners.ts";
+import { closeListeners, type Listener, openListeners, probeReusePort } from "../net/listeners.ts";
+import { adoptMetricsSocket } from "../net/metrics_socket.ts";
 import { fdLimit, openFds } from "../net/fd_usage.ts";
 import { fdLimitTooLow } from "../master/fd_budget.ts";
 import { Arbiter } from "../master/arbiter.ts";
@@ -104,6 +105,8 @@ async function serve(ctx: ServeContext): Promise<number> {
   // gunicorn's daemonize sets umask 0o022 for the files the daemon creates.
   if (process.env[DAEMON_ENV]) runtime.libc().umask(0o022);
   delete process.env[DAEMON_ENV];
+  // A USR2 parent's metrics listener, taken before `env` is copied: no worker is told of it.
+  const inheritedMetrics = adoptMetricsSocket(runtime.libc(), process.env, config.metrics_bind);
   const env = { ...process.env };
   // Fails at start, in one line, when a log file cannot be written or the logger class loaded.
   const log = await createLogger(config, {
@@ -134,7 +137,12 @@ async function serve(ctx: ServeContext): Promise<number> {
     ? await startMetrics(config.metrics_bind, {
       metrics: () => source.arbiter?.metrics() ?? "",
       healthy: () => source.arbiter?.healthy() ?? false,
-    }, { log, retry: parentPid !== undefined })
+    }, {
+      log,
+      retry: parentPid !== undefined,
+      libc: runtime.libc(),
+      inherited: inheritedMetrics,
+    })
     : undefined;
   const hooks = await HookRunner.load(config.hooks, log);
   await hooks.run("on_starting", { pid: process.pid, config, log, numWorkers: config.workers });
@@ -159,16 +167,18 @@ async function serve(ctx: ServeContext): Promise<number> {
     return ExitCode.OK;
   };
   let listeners: Listener[];
+  // Ctrl-C while an address in use is retried stops at once, as it did before the hold.
+  const retrying = { retrying: (line: string) => log.error(line), signal: held.aborted };
   try {
+    // First, so that nothing is open yet should it fail.
+    await probeReusePort(runtime.libc(), reusePort, retrying);
     listeners = inherited?.listeners ??
       await openListeners(runtime.libc(), addresses.filter((a) => !reuse(a)), {
         backlog: config.backlog,
         umask: config.umask,
         socketMode: config.socket_mode ?? undefined,
         socketGroup,
-        retrying: (line) => log.error(line),
-        // Ctrl-C while an address in use is retried stops at once, as it did before the hold.
-        signal: held.aborted,
+        ...retrying,
       });
   } catch (error) {
     const stop = held.stop;
@@ -302,6 +312,10 @@ async function serve(ctx: ServeContext): Promise<number> {
     // USR2's new master starts where this one was started, with the same (relative) arguments.
     cwd: ctx.startCwd,
     pidfile,
+    metrics: () => {
+      const fd = metrics?.fd();
+      return fd === undefined ? undefined : { fd, bind: config.metrics_bind };
+    },
     parentPid,
     systemd: inherited?.source === "systemd",
     hooks,

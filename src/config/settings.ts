@@ -286,7 +286,9 @@ export const SETTINGS = [
       "0 disables. Under gthread each thread is watched: one whose event loop stops for this " +
       "long, or whose app holds one request this long without answering, is replaced (its " +
       "requests answered 504, 503 for those waiting behind it); time a request waits behind " +
-      "others for its thread's app does not count.",
+      "others for its thread's app does not count. A worker still booting (loading the app) " +
+      "gets max(timeout, 60) seconds: a top-level await that never settles is killed after 60 s " +
+      "at the shortest, saying it was still loading the app.",
   },
   {
     name: "graceful_timeout",

@@ -29,6 +29,8 @@ export interface ArbiterContext {
   env: Record<string, string | undefined>;
   cwd: string;
   pidfile?: Pidfile;
+  /** --metrics-bind's TCP listener while it serves, and its address: USR2 hands it over too. */
+  metrics?(): { fd: number; bind: string } | undefined;
   /** Set when this master was started by another one's USR2. */
   parentPid?: number;
   /** Listeners came from systemd: never remove their socket files. */

@@ -3,9 +3,15 @@
 // metrics, and the answers stay up while workers come and go.
 
 import { createServer, type Server } from "node:http";
+import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { ConfigError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { parseBind } from "../net/bind.ts";
+import { bindMetricsSocket } from "../net/metrics_socket.ts";
+import type { Libc } from "../runtime/types.ts";
+
+/** fcntl(2)'s F_DUPFD_CLOEXEC. */
+const F_DUPFD_CLOEXEC = 1030;
 
 /** What the server asks the arbiter at each request. */
 export interface MetricsSource {
@@ -15,8 +21,23 @@ export interface MetricsSource {
   healthy(): boolean;
 }
 
-/** Listens on `bind`; a ConfigError in one line when it cannot. */
-export async function serveMetrics(bind: string, source: MetricsSource): Promise<Server> {
+/** A listening metrics server: what metricsAddress() reads, and how to close it. */
+export interface MetricsListener {
+  server: Server | NetServer;
+  /** Its TCP listening socket, which USR2 hands to the new master; none for a unix socket. */
+  fd?: number;
+  close(): void;
+}
+
+/**
+ * Listens on `bind` (a TCP one through libc, or on `inherited`, the listener a USR2 parent handed
+ * over); a ConfigError in one line when it cannot.
+ */
+export async function serveMetrics(
+  bind: string,
+  source: MetricsSource,
+  { libc, inherited }: { libc?: Libc; inherited?: number } = {},
+): Promise<MetricsListener> {
   const server = createServer((request, response) => {
     const path = (request.url ?? "/").split("?")[0];
     if (request.method !== "GET" && request.method !== "HEAD") {
@@ -33,6 +54,27 @@ export async function serveMetrics(bind: string, source: MetricsSource): Promise
     }
   });
   const address = parseBind(bind);
+  if (address.kind === "tcp" && libc) {
+    const fd = inherited ?? await bindMetricsSocket(libc, bind, address.host, address.port);
+    // node:http cannot listen on an fd under Bun: node:net accepts, node:http answers. The
+    // server gets a duplicate of its own; `fd` stays open for USR2 until close().
+    const listener = createNetServer((socket) => server.emit("connection", socket));
+    await new Promise<void>((resolve, reject) => {
+      listener.once("error", reject);
+      listener.listen({ fd: libc.fcntl(fd, F_DUPFD_CLOEXEC, 0) }, resolve);
+    }).catch((error: Error) => {
+      libc.close(fd);
+      throw new ConfigError(`--metrics-bind: Cannot listen on "${bind}": ${error.message}`);
+    });
+    return {
+      server: listener,
+      fd,
+      close: () => {
+        listener.close();
+        libc.close(fd);
+      },
+    };
+  }
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     if (address.kind === "unix") server.listen(address.path, resolve);
@@ -46,11 +88,11 @@ export async function serveMetrics(bind: string, source: MetricsSource): Promise
       : error.message;
     throw new ConfigError(`--metrics-bind: Cannot listen on "${bind}": ${why}`);
   });
-  return server;
+  return { server, close: () => server.close() };
 }
 
 /** The address the server listens on, for the log (the port chosen for :0). */
-export function metricsAddress(server: Server, bind: string): string {
+export function metricsAddress(server: Server | NetServer, bind: string): string {
   const address = server.address();
   if (address && typeof address === "object") {
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -60,26 +102,36 @@ export function metricsAddress(server: Server, bind: string): string {
 }
 
 /**
- * serveMetrics() with the address logged; `retry` (a master started by USR2, whose parent still
- * holds the address) turns a taken address into a WARNING and tries again every second. Bound
- * before anything else (a taken address is then the only line), but said only once announce() is
- * called: the master's first line is "Starting", as gunicorn's.
+ * serveMetrics() with the address logged; `retry` (a master started by USR2 that was handed no
+ * listener: a unix socket, or a parent of an older version, which still holds the address) turns
+ * a taken address into a WARNING and tries again every second. Bound before anything else (a
+ * taken address is then the only line), but said only once announce() is called: the master's
+ * first line is "Starting", as gunicorn's.
  */
 export async function startMetrics(
   bind: string,
   source: MetricsSource,
-  { log, retry }: { log: Logger; retry: boolean },
-): Promise<{ close(): void; announce(): void }> {
-  let server: Server | undefined;
+  { log, retry, libc, inherited }: {
+    log: Logger;
+    retry: boolean;
+    libc?: Libc;
+    /** The listener a USR2 parent handed over: served at once, no bind. */
+    inherited?: number;
+  },
+): Promise<{ close(): void; announce(): void; fd(): number | undefined }> {
+  let listener: MetricsListener | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
   let held: (() => void)[] | undefined = [];
   const say = (line: () => void) => held ? held.push(line) : line();
   const attempt = async (first: boolean): Promise<void> => {
     try {
-      server = await serveMetrics(bind, source);
-      if (closed) return void server.close();
-      const address = metricsAddress(server, bind);
+      listener = await serveMetrics(bind, source, {
+        libc,
+        inherited: first ? inherited : undefined,
+      });
+      if (closed) return void listener.close();
+      const address = metricsAddress(listener.server, bind);
       say(() => log.info(`Serving metrics at: ${address}/metrics`));
     } catch (error) {
       if (!retry) throw error;
@@ -98,7 +150,8 @@ export async function startMetrics(
     close: () => {
       closed = true;
       clearTimeout(timer);
-      server?.close();
+      listener?.close();
     },
+    fd: () => closed ? undefined : listener?.fd,
   };
 }

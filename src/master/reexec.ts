@@ -7,6 +7,7 @@ import { spawnError, spawnWithFds, type SpawnWithFdsOptions } from "./spawn.ts";
 import { AppserveError, osReason } from "../errors.ts";
 import { encodeReexecFds, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import type { Listener } from "../net/listeners.ts";
+import { describeMetricsSocket, inheritableDuring, METRICS_FD_ENV } from "../net/metrics_socket.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { isAlive } from "./pidfile.ts";
 
@@ -21,6 +22,8 @@ export interface ReexecOptions {
   env: Record<string, string | undefined>;
   cwd: string;
   listeners: Listener[];
+  /** --metrics-bind's TCP listener and its address, handed over too (APPSERVE_METRICS_FD). */
+  metrics?(): { fd: number; bind: string } | undefined;
 }
 
 export function reexec(
@@ -33,10 +36,20 @@ export function reexec(
     env: options.env,
     cwd: options.cwd,
   };
-  return spawnWithFds(runtime, command, listeners.map((l) => l.fd), spawnOptions, (childFds) => ({
-    [REEXEC_FDS_ENV]: encodeReexecFds(listeners.map((l, i) => ({ ...l, fd: childFds[i] }))),
-    [PARENT_ENV]: String(process.pid),
-  }));
+  const metrics = options.metrics?.();
+  const fds = [...listeners.map((l) => l.fd), ...(metrics ? [metrics.fd] : [])];
+  return inheritableDuring(
+    runtime.libc(),
+    metrics?.fd,
+    () =>
+      spawnWithFds(runtime, command, fds, spawnOptions, (childFds) => ({
+        [REEXEC_FDS_ENV]: encodeReexecFds(listeners.map((l, i) => ({ ...l, fd: childFds[i] }))),
+        ...(metrics
+          ? { [METRICS_FD_ENV]: describeMetricsSocket(childFds[listeners.length], metrics.bind) }
+          : {}),
+        [PARENT_ENV]: String(process.pid),
+      })),
+  );
 }
 
 /**

@@ -192,8 +192,8 @@ export class WorkerSet {
 
   /**
    * gunicorn's murder_workers: a worker silent past `config.timeout` (a booting one gets at least
-   * a minute) is named with its requests in flight and sent SIGABRT; on the next stale tick,
-   * SIGKILL.
+   * a minute, and is said to be still loading the app) is named with its requests in flight and
+   * sent SIGABRT; on the next stale tick, SIGKILL.
    */
   murderStuck(config: Config, log: Logger): void {
     const timeoutMs = config.timeout * 1000;
@@ -203,17 +203,29 @@ export class WorkerSet {
       const allowed = worker.booted ? timeoutMs : Math.max(timeoutMs, MIN_BOOT_TIMEOUT_MS);
       if (now - worker.lastBeat <= allowed) continue;
       if (!worker.aborted) {
-        const inflight = this.#slots?.inflight(worker.slot);
         const head = `WORKER TIMEOUT (pid:${worker.pid})`;
-        const where = `worker (pid:${worker.pid})`;
-        const label = `${config.worker_class} worker`;
-        timeoutLines(head, where, inflight, Date.now(), label).forEach((l) => log.critical(l));
+        if (worker.booted) {
+          const inflight = this.#slots?.inflight(worker.slot);
+          const where = `worker (pid:${worker.pid})`;
+          const label = `${config.worker_class} worker`;
+          timeoutLines(head, where, inflight, Date.now(), label).forEach((l) => log.critical(l));
+        } else {
+          log.critical(`${head}: ${stillLoading(allowed, this.#reloadWaitsFor(worker))}`);
+        }
         worker.aborted = true;
         worker.signal("SIGABRT");
       } else {
         worker.kill();
       }
     }
+  }
+
+  /**
+   * Whether a HUP's reload waits for `worker` to boot: it belongs to a newer generation than a
+   * worker still serving (the old generation serves until the new one has booted).
+   */
+  #reloadWaitsFor(worker: WorkerHandle): boolean {
+    return this.all().some((w) => w.booted && !w.retiring && w.generation < worker.generation);
   }
 
   /**
@@ -290,6 +302,16 @@ export class WorkerSet {
   healthy(wanted: number, timeout: number): boolean {
     return healthy(this.all(), wanted, timeout);
   }
+}
+
+/**
+ * Why a worker that never booted is killed: it was still importing the app (a top-level await
+ * that never settles) for `allowedMs`; during a reload, the reload is stuck on it.
+ */
+function stillLoading(allowedMs: number, reloading: boolean): string {
+  const line = `still loading the app after ${allowedMs / 1000} s ` +
+    `(booting workers get max(--timeout, ${MIN_BOOT_TIMEOUT_MS / 1000} s))`;
+  return reloading ? `${line}; the reload is stuck on it, the old workers keep serving` : line;
 }
 
 /**

@@ -31,6 +31,7 @@ export const BIND_TRIES = 5;
 const BIND_RETRY_MS = 1000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
+const SO_REUSEPORT = 15;
 const SO_ACCEPTCONN = 30;
 const F_DUPFD = 0;
 // Where fds a worker inherits go: above every number a child's stdio mapping writes over (its
@@ -210,7 +211,8 @@ function giveToGroup(libc: Libc, fd: number, path: string, group: { gid: number;
   }
 }
 
-async function resolveHost(host: string): Promise<string> {
+/** `host` as bind(2) takes it: an IP address as it is, a name looked up. */
+export async function resolveHost(host: string): Promise<string> {
   if (isIP(host)) return host;
   try {
     return (await lookup(host)).address;
@@ -333,6 +335,31 @@ export async function openListeners(
     throw error;
   }
   return opened;
+}
+
+/**
+ * --reuse-port: each worker binds its own SO_REUSEPORT listener at these addresses, so the master
+ * holds none. It binds one as they will (then closes it), so that a port another process holds
+ * gets the shared socket's retries and one-line error before "Listening at", rather than every
+ * worker failing to boot.
+ */
+export async function probeReusePort(
+  libc: Libc,
+  addresses: { host: string; port: number }[],
+  options: Pick<OpenListenersOptions, "retrying" | "signal">,
+): Promise<void> {
+  const one = new Uint8Array(new Int32Array([1]).buffer);
+  for (const { host, port } of addresses) {
+    const address: Address = { kind: "tcp", host, port };
+    const sockaddr = inetSockaddr(await resolveHost(host), port);
+    const family = new DataView(sockaddr.buffer).getUint16(0, true);
+    const fd = libc.socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) fail(libc, address, fd);
+    libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one);
+    libc.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, one);
+    await bindTcp(libc, fd, sockaddr, address, { backlog: 0, ...options });
+    libc.close(fd);
+  }
 }
 
 /** Closes the sockets and removes the unix socket files this process created. */

@@ -195,6 +195,27 @@ e2e(
 );
 
 e2e(
+  "--reuse-port on a port another process holds: the same 5 tries, one line and exit 1",
+  async (target) => {
+    const { port, holder } = await holdPort();
+    try {
+      const args = ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, "pid_app"];
+      const result = await run(target, args, { cwd: APPS });
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.match(RETRY_LINES(port))?.length, 4, result.stderr);
+      const errors = result.stderr.split("\n").filter((line) => line.startsWith("Error: "));
+      assert.deepEqual(errors, [
+        `Error: Cannot listen at http://127.0.0.1:${port}: Address already in use ` +
+        "(tried 5 times, 1 s apart)",
+      ]);
+      assert.doesNotMatch(result.stderr, /Listening at|Booting worker|failed to boot/);
+    } finally {
+      holder.close();
+    }
+  },
+);
+
+e2e(
   "a port released while appserve retries: it serves, after gunicorn's retry lines",
   async (target) => {
     const { port, holder } = await holdPort();

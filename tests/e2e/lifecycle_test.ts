@@ -61,6 +61,51 @@ e2e("a long request in a healthy worker outlives --timeout", async (target) => {
   await server.stop();
 });
 
+// Over a minute per target: a booting worker gets max(--timeout, 60 s), and no knob shortens that.
+e2e(
+  "a worker stuck loading the app is killed after 60 s, saying so, and a stuck reload says it too",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      // Present, this makes the app's top-level await wait for 23 days: an import that hangs.
+      const hang = join(dir.path, "hang");
+      const server = start(
+        target,
+        ["-w", "1", "-t", "1", "--graceful-timeout", "1", "-b", "127.0.0.1:0", SLOW_BOOT_APP],
+        { env: { SLOW_BOOT_FILE: hang } },
+      );
+      const url = await server.ready();
+      const [serving] = childPids(server.pid);
+      writeFileSync(hang, "2000000000");
+      // A second worker of the serving generation (no reload), then a HUP: a new generation
+      // whose worker hangs too, while the first one serves on.
+      server.signal("SIGTTIN");
+      await eventually(() => childPids(server.pid).length === 2, "the added worker");
+      server.signal("SIGHUP");
+      const plain = new RegExp(
+        `\\[CRITICAL\\] WORKER TIMEOUT \\(pid:(\\d+)\\): still loading the app after 60 s ` +
+          `\\(booting workers get max\\(--timeout, 60 s\\)\\)$`,
+        "m",
+      );
+      const stuck = new RegExp(
+        `\\[CRITICAL\\] WORKER TIMEOUT \\(pid:(\\d+)\\): still loading the app after 60 s ` +
+          `\\(booting workers get max\\(--timeout, 60 s\\)\\); the reload is stuck on it, ` +
+          `the old workers keep serving$`,
+        "m",
+      );
+      const [first, second] = [await server.waitFor(plain, 80_000), await server.waitFor(stuck)];
+      assert.notEqual(first[1], second[1]);
+      assert.ok(![first[1], second[1]].includes(String(serving)), server.stderr);
+      assert.doesNotMatch(server.stderr, /no request in flight/);
+      // The first worker served all along, and still does.
+      assert.equal(pidOf(await get(url)), serving);
+      await server.stop();
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 e2eUnderLoad(
   "--max-requests with jitter recycles workers under load without losing a request",
   async (target, mode) => {

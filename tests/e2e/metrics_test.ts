@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import {
+  alive,
   childPids,
   e2e,
   eventually,
@@ -168,6 +169,70 @@ e2e(
     process.kill(pid, "SIGKILL");
     await eventually(async () => await failed() === 2, "the 502 counted", 20_000);
     assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "USR2 hands the metrics listener over: the new master serves it at once, never refused",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const dir = tempDir();
+    const pidfile = join(dir.path, "app.pid");
+    let next = 0;
+    let first = 0;
+    try {
+      const old = start(target, [
+        "-w",
+        "1",
+        "-p",
+        pidfile,
+        ...metrics,
+        "-b",
+        "127.0.0.1:0",
+        PID_APP,
+      ]);
+      first = old.pid;
+      await old.allAnswering(1);
+      old.signal("SIGUSR2");
+      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at: ${base}/metrics`));
+      // Scraped all along, through the overlap and the old master's exit: either master answers.
+      let refused = "";
+      let scrapes = 0;
+      let scraping = true;
+      const scraper = (async () => {
+        while (scraping) {
+          try {
+            assert.equal((await get(`${base}/metrics`)).status, 200);
+            scrapes++;
+          } catch (error) {
+            refused ||= String(error);
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      old.signal("SIGTERM");
+      await eventually(
+        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      scraping = false;
+      await scraper;
+      assert.equal(refused, "", old.stderr);
+      assert.ok(scrapes > 0);
+      assert.doesNotMatch(old.stderr, /trying again every second/);
+      assert.equal((await get(`${base}/healthz`)).status, 200);
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master stops");
+    } finally {
+      for (const master of [first, next].filter((pid) => pid > 0)) {
+        for (const pid of [master, ...childPids(master)]) {
+          if (alive(pid)) process.kill(pid, "SIGKILL");
+        }
+      }
+      dir.remove();
+    }
   },
 );
 

@@ -1,0 +1,119 @@
+// --metrics-bind's TCP listening socket, made through libc as the workers' listeners are, so that
+// USR2 can hand it to the new master (APPSERVE_METRICS_FD): both masters answer scrapes during the
+// overlap and the new one goes on alone, instead of retrying the bind until the old one exits.
+// Close-on-exec, unlike the workers' listeners: no worker is to hold the master's metrics port.
+
+import { ConfigError } from "../errors.ts";
+import type { Libc } from "../runtime/types.ts";
+import { moveToInheritedRange, resolveHost } from "./listeners.ts";
+import { inetSockaddr } from "./sockaddr.ts";
+
+/** Set in a USR2 child: the fd of its parent's metrics listener. */
+export const METRICS_FD_ENV = "APPSERVE_METRICS_FD";
+
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const SO_ACCEPTCONN = 30;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const EACCES = 13;
+const EADDRINUSE = 98;
+const BACKLOG = 128;
+
+/** Why `bind` cannot be listened on, as node:http's listen said it. */
+function cannotListen(bind: string, libc: Libc, errno: number): ConfigError {
+  const why = errno === EADDRINUSE
+    ? "address already in use"
+    : errno === EACCES
+    ? "permission denied"
+    : libc.strerror(errno);
+  return new ConfigError(`--metrics-bind: Cannot listen on "${bind}": ${why}`);
+}
+
+/**
+ * A listening socket at `host`:`port` (`bind` as given, for the error), close-on-exec, at an fd a
+ * USR2 child can be given at the same number; a ConfigError in one line when it cannot.
+ */
+export async function bindMetricsSocket(
+  libc: Libc,
+  bind: string,
+  host: string,
+  port: number,
+): Promise<number> {
+  let address: string;
+  try {
+    address = await resolveHost(host);
+  } catch {
+    throw new ConfigError(`--metrics-bind: Cannot listen on "${bind}": cannot resolve "${host}"`);
+  }
+  const sockaddr = inetSockaddr(address, port);
+  const family = new DataView(sockaddr.buffer).getUint16(0, true);
+  const fd = libc.socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw cannotListen(bind, libc, libc.errno());
+  libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, new Uint8Array(new Int32Array([1]).buffer));
+  if (libc.bind(fd, sockaddr) !== 0 || libc.listen(fd, BACKLOG) !== 0) {
+    const errno = libc.errno();
+    libc.close(fd);
+    throw cannotListen(bind, libc, errno);
+  }
+  const high = moveToInheritedRange(libc, fd);
+  if (high < 0) {
+    const errno = libc.errno();
+    libc.close(fd);
+    throw cannotListen(bind, libc, errno);
+  }
+  libc.fcntl(high, F_SETFD, FD_CLOEXEC);
+  return high;
+}
+
+/** What a USR2 child is told of its parent's metrics listener: its fd there, and its --metrics-bind. */
+export function describeMetricsSocket(fd: number, bind: string): string {
+  return `${fd} ${bind}`;
+}
+
+/**
+ * The metrics listener a USR2 parent handed over (METRICS_FD_ENV, then removed from `env`) for
+ * `bind`, made close-on-exec and moved above the stdio numbers; undefined when none was, or it
+ * served another --metrics-bind (closed then), or the fd is no listening socket: the address is
+ * then bound afresh.
+ */
+export function adoptMetricsSocket(
+  libc: Libc,
+  env: Record<string, string | undefined>,
+  bind: string,
+): number | undefined {
+  const passed = env[METRICS_FD_ENV];
+  delete env[METRICS_FD_ENV];
+  const match = /^(\d+) (.*)$/s.exec(passed ?? "");
+  if (!match) return undefined;
+  const fd = Number(match[1]);
+  const value = new Uint8Array(4);
+  const len = new Uint8Array(new Uint32Array([4]).buffer);
+  if (libc.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, value, len) !== 0) return undefined;
+  if (new Int32Array(value.buffer)[0] !== 1 || match[2] !== bind) {
+    libc.close(fd);
+    return undefined;
+  }
+  // Above the numbers the next USR2 child's stdio mapping writes over, as at bind.
+  const high = moveToInheritedRange(libc, fd);
+  if (high < 0) return undefined;
+  libc.fcntl(high, F_SETFD, FD_CLOEXEC);
+  return high;
+}
+
+/**
+ * Runs `spawn` with `fd` inheritable (a USR2 child is given the metrics listener at its number
+ * under Deno's spawn), then makes it close-on-exec again: spawn() starts the process before it
+ * returns, and no worker is started meanwhile (one thread).
+ */
+export function inheritableDuring<T>(libc: Libc, fd: number | undefined, spawn: () => T): T {
+  if (fd === undefined) return spawn();
+  libc.fcntl(fd, F_SETFD, 0);
+  try {
+    return spawn();
+  } finally {
+    libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+}
