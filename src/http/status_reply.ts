@@ -128,9 +128,11 @@ export function cutOffReply(headOnly = false): string {
   return rawStatusReply(CUT_OFF_STATUS, undefined, headOnly);
 }
 
+const CUT_OFF_BODY_BYTES = statusReplyBodyBytes(CUT_OFF_STATUS);
+
 /** The body bytes of cutOffReply(headOnly), for its access line. */
 export function cutOffReplyBodyBytes(headOnly = false): number {
-  return headOnly ? 0 : statusReplyBodyBytes(CUT_OFF_STATUS);
+  return headOnly ? 0 : CUT_OFF_BODY_BYTES;
 }
 
 /** Why a request body is refused past limit_request_body (logged, and the 413's detail). */

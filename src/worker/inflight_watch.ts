@@ -71,10 +71,11 @@ export class InflightWatch implements ExchangeWatch {
   /** Per tag: the table entry its exchange holds (state NAMED), else -1. */
   readonly #entryOf: number[] = [];
   /**
-   * Per tag: the body bytes of the 504 a cut at the graceful timeout would write for its request
-   * (Connection.cut: an HTTP-layer exchange whose answer has not begun; 0 for a HEAD), else -1.
+   * Per tag: 1 while a cut at the graceful timeout would answer its request with the 504
+   * (Connection.cut: an HTTP-layer exchange whose answer has not begun; NativeCutOff: one the app
+   * has not answered), else 0. Its bytes are worked out at the cut, not per request.
    */
-  readonly #cutReply: number[] = [];
+  readonly #unanswered: number[] = [];
   /**
    * The table's entries no exchange holds, the lowest last. An entry is taken per exchange, not
    * per connection: with more connections than entries, a request is only counted when as many
@@ -127,7 +128,7 @@ export class InflightWatch implements ExchangeWatch {
   }
 
   answering(tag: number): boolean {
-    this.#cutReply[tag] = -1;
+    this.#unanswered[tag] = 0;
     return this.#inner ? this.#inner.answering(this.#innerTag[tag]) : true;
   }
 
@@ -157,7 +158,7 @@ export class InflightWatch implements ExchangeWatch {
       const tag = this.#current;
       if (tag >= 0) {
         this.#current = -1;
-        this.#cutReply[tag] = cutOffReplyBodyBytes(request.method === "HEAD");
+        this.#unanswered[tag] = 1;
         if (this.#state[tag] === NAMED) this.#name(tag, request, info, this.#http10);
         else this.#keep(tag, request, info, this.#http10);
       }
@@ -174,7 +175,7 @@ export class InflightWatch implements ExchangeWatch {
       this.#flushOnce();
       const tag = this.#take();
       // Until the app answers, a cut answers it (NativeCutOff, src/worker/native_cut_off.ts).
-      this.#cutReply[tag] = cutOffReplyBodyBytes(request.method === "HEAD");
+      this.#unanswered[tag] = 1;
       // The runtime's own server: its access lines say HTTP/1.1 too (src/worker/async.ts).
       if (this.#hold(tag) >= 0) this.#name(tag, request, info, false);
       else this.#keep(tag, request, info, false);
@@ -223,7 +224,9 @@ export class InflightWatch implements ExchangeWatch {
       const its = state === NAMED
         ? request.entry >= 0 && this.#entryOf[tag] === request.entry
         : state === COUNTED && this.#overflow.get(tag) === request;
-      if (its) return Math.max(0, this.#cutReply[tag] ?? 0);
+      if (its) {
+        return this.#unanswered[tag] === 1 ? cutOffReplyBodyBytes(request.method === "HEAD") : 0;
+      }
     }
     return 0;
   }
@@ -262,7 +265,7 @@ export class InflightWatch implements ExchangeWatch {
   #take(): number {
     const tag = this.#free.length ? this.#free.pop()! : this.#next++;
     this.#state[tag] = IDLE;
-    this.#cutReply[tag] = -1;
+    this.#unanswered[tag] = 0;
     this.#entryOf[tag] = -1;
     return tag;
   }
@@ -291,6 +294,6 @@ export class InflightWatch implements ExchangeWatch {
       this.#overflow.delete(tag);
     }
     this.#state[tag] = IDLE;
-    this.#cutReply[tag] = -1;
+    this.#unanswered[tag] = 0;
   }
 }
