@@ -112,13 +112,19 @@ for (const [name, flags] of MODES) {
         assert.deepEqual(events(log, "late"), [`late aborted=${deno}`]);
 
         // Cut off at the graceful timeout. (Deno.serve has no cut-off: its process just ends.)
+        // Bun.serve: the cut answers the request its 504, a response gone out whole, after which
+        // Bun aborts no signal.
         if (!(native && deno)) {
           const cut = await send(port, "/wait?tag=cut", () => events(log, "cut").length > 0);
           server.signal("SIGTERM");
           const result = await server.exited;
           cut.destroy();
           assert.equal(result.code, 0, result.stderr);
-          assert.ok(events(log, "cut").includes(gone("request")), readFileSync(log, "utf8"));
+          assert.equal(
+            events(log, "cut").includes(gone("request")),
+            !native,
+            readFileSync(log, "utf8"),
+          );
         }
       } finally {
         await server.stop();
