@@ -170,6 +170,17 @@ const RETRY_LINES = (port: number) =>
     "g",
   );
 
+/** The 4 retry lines, then the one error line and exit 1, of a start whose port stayed taken. */
+function gaveUpOnPort(result: { code: number | null; stderr: string }, port: number): void {
+  assert.equal(result.code, 1, result.stderr);
+  assert.equal(result.stderr.match(RETRY_LINES(port))?.length, 4, result.stderr);
+  const errors = result.stderr.split("\n").filter((line) => line.startsWith("Error: "));
+  assert.deepEqual(errors, [
+    `Error: Cannot listen at http://127.0.0.1:${port}: Address already in use ` +
+    "(tried 5 times, 1 s apart)",
+  ]);
+}
+
 e2e(
   "a port in use the whole time: 5 tries 1 s apart, as gunicorn, then one line and exit 1",
   async (target) => {
@@ -178,13 +189,7 @@ e2e(
       const began = performance.now();
       const result = await run(target, ["-b", `127.0.0.1:${port}`, "pid_app"], { cwd: APPS });
       const took = performance.now() - began;
-      assert.equal(result.code, 1, result.stderr);
-      assert.equal(result.stderr.match(RETRY_LINES(port))?.length, 4, result.stderr);
-      const errors = result.stderr.split("\n").filter((line) => line.startsWith("Error: "));
-      assert.deepEqual(errors, [
-        `Error: Cannot listen at http://127.0.0.1:${port}: Address already in use ` +
-        "(tried 5 times, 1 s apart)",
-      ]);
+      gaveUpOnPort(result, port);
       assert.ok(took >= 4000, `gave up after ${took} ms`);
       assert.ok(!hasStackTrace(result.stderr), result.stderr);
       assert.doesNotMatch(result.stderr, /Listening at/);
@@ -201,13 +206,7 @@ e2e(
     try {
       const args = ["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, "pid_app"];
       const result = await run(target, args, { cwd: APPS });
-      assert.equal(result.code, 1, result.stderr);
-      assert.equal(result.stderr.match(RETRY_LINES(port))?.length, 4, result.stderr);
-      const errors = result.stderr.split("\n").filter((line) => line.startsWith("Error: "));
-      assert.deepEqual(errors, [
-        `Error: Cannot listen at http://127.0.0.1:${port}: Address already in use ` +
-        "(tried 5 times, 1 s apart)",
-      ]);
+      gaveUpOnPort(result, port);
       assert.doesNotMatch(result.stderr, /Listening at|Booting worker|failed to boot/);
     } finally {
       holder.close();

@@ -650,16 +650,22 @@ e2e(
   },
 );
 
+/** A statsd listener keeping the `gunicorn.websocket.open` gauges it gets, in order. */
+async function gaugeListener() {
+  const udp = createSocket("udp4");
+  const gauges: string[] = [];
+  udp.on("message", (d) =>
+    gauges.push(
+      ...String(d).split("\n").filter((m) => m.startsWith("gunicorn.websocket.open:")),
+    ));
+  await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+  return { udp, gauges };
+}
+
 e2e(
   "gthread: the statsd gauge of open WebSockets is the worker's total over its threads",
   async (target) => {
-    const udp = createSocket("udp4");
-    const gauges: string[] = [];
-    udp.on("message", (d) =>
-      gauges.push(
-        ...String(d).split("\n").filter((m) => m.startsWith("gunicorn.websocket.open:")),
-      ));
-    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+    const { udp, gauges } = await gaugeListener();
     try {
       const server = start(target, [
         ...["-k", "gthread", "--threads", "2", "-w", "1", "-b", "127.0.0.1:0"],
@@ -704,13 +710,7 @@ e2e(
 e2e(
   "with 2 workers the statsd gauge of open WebSockets is the total over the workers",
   async (target) => {
-    const udp = createSocket("udp4");
-    const gauges: string[] = [];
-    udp.on("message", (d) =>
-      gauges.push(
-        ...String(d).split("\n").filter((m) => m.startsWith("gunicorn.websocket.open:")),
-      ));
-    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+    const { udp, gauges } = await gaugeListener();
     const server = start(target, [
       ...["-w", "2", "-b", "127.0.0.1:0"],
       ...["--statsd-host", `127.0.0.1:${udp.address().port}`],
