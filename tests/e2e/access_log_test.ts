@@ -405,9 +405,20 @@ for (const [name, flags] of ABANDON_CLASSES) {
         download.socket.pause();
         await sleep(300);
         download.socket.destroy();
+        // The same with its length declared: the line says what went out, not the length.
+        const declared = await readSome(
+          url,
+          "/generate?bytes=1073741824&length=1&q=declared",
+          1 << 20,
+        );
+        declared.socket.pause();
+        await sleep(300);
+        declared.socket.destroy();
         await eventually(
-          () => linesOf(file, "sse").length > 0 && linesOf(file, "download").length > 0,
-          "the access lines of both abandoned requests",
+          () =>
+            linesOf(file, "sse").length > 0 && linesOf(file, "download").length > 0 &&
+            linesOf(file, "declared").length > 0,
+          "the access lines of the abandoned requests",
         );
         // A later request's line is written after theirs: no second line of theirs came.
         assert.equal((await get(`${url}/whoami?q=after`)).status, 200);
@@ -425,6 +436,13 @@ for (const [name, flags] of ABANDON_CLASSES) {
         assert.ok(
           downloadLine.bytes >= 1 << 19 && downloadLine.bytes < 1 << 30,
           `${downloadLine.bytes} bytes`,
+        );
+        const [declaredLine, ...moreDeclared] = linesOf(file, "declared");
+        assert.deepEqual(moreDeclared, [], "one line for the declared download");
+        assert.equal(declaredLine.status, 200);
+        assert.ok(
+          declaredLine.bytes >= 1 << 19 && declaredLine.bytes < 1 << 30,
+          `${declaredLine.bytes} bytes`,
         );
       } finally {
         await server.stop();
