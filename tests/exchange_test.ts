@@ -204,7 +204,7 @@ Deno.test("createHttpServer() logs a request whose client left before its head: 
   }]);
 });
 
-Deno.test("createHttpServer() leaves the access line of a request closeNow() cut off to its caller", async () => {
+Deno.test("createHttpServer() logs a response closeNow() cuts mid-body once, as its client got it", async () => {
   const done: Done[] = [];
   const server = createHttpServer(
     () => new Response(ticking(1000)),
@@ -224,8 +224,37 @@ Deno.test("createHttpServer() leaves the access line of a request closeNow() cut
   });
   const closed = new Promise((resolve) => socket.on("close", resolve));
   server.closeNow();
+  // At the cut, not when the writer stops: the process may be about to end.
+  assert.equal(done.length, 1);
   await closed;
   await delay(200);
+  assert.equal(done.length, 1);
+  assert.equal(done[0].status, 200);
+  assert.ok(done[0].bytes > 0, `${done[0].bytes}`);
+});
+
+Deno.test("createHttpServer() leaves the access line of a request closeNow() answers with a 504 to its caller", async () => {
+  const done: Done[] = [];
+  const server = createHttpServer(
+    () => new Promise<Response>(() => {}),
+    options({
+      onRequestDone: (_req, res, ms, details) =>
+        done.push({ status: res.status, bytes: details.bodyBytes, ms }),
+    }),
+  );
+  await server.listen({ port: 0, host: "127.0.0.1" });
+  const addr = server.address();
+  assert.ok(addr !== null && addr.transport === "tcp");
+  const socket = net.connect({ port: addr.port, host: "127.0.0.1" });
+  socket.on("error", () => {});
+  let got = "";
+  socket.on("data", (d) => (got += d));
+  const closed = new Promise((resolve) => socket.on("close", resolve));
+  socket.write("GET /hang HTTP/1.1\r\nHost: h\r\n\r\n");
+  await delay(100);
+  await server.closeNow();
+  await closed;
+  assert.match(got, /^HTTP\/1\.1 504 /);
   assert.deepEqual(done, []);
 });
 

@@ -26,7 +26,8 @@ export interface ExchangeHost {
   readonly peerEnded: boolean;
   /**
    * The server itself cut the connection off (HttpServer.closeNow: the graceful timeout ran out).
-   * Its request's access line is not the exchange's: whoever cut it off writes one (logCutOff).
+   * Its request's access line is written then, not when the writer stops: by whoever cut it off
+   * (logCutOff) for the 504 it got, by cutUnderWay() for a response under way.
    */
   readonly cutOff: boolean;
   /** Whether the connection can take another request after this response, decided as it starts. */
@@ -207,6 +208,21 @@ export class Exchange {
     if (request !== null) abortRequestSignal(request, this.abortMessage);
   }
 
+  /** A request is under way and its response was handed to the writer (and not done yet). */
+  get underWay(): boolean {
+    return this.request !== null && this.response !== null;
+  }
+
+  /**
+   * The server cuts the connection of the response under way (Connection.cut): its access line
+   * and count now, as the client got it (the status of the head, the body bytes written so far),
+   * while the process can still write it; the writer's later outcome logs nothing (host.cutOff).
+   */
+  cutUnderWay(): void {
+    if (!this.underWay || this.answeredElsewhere) return;
+    this.logLine();
+  }
+
   /** A request is under way and no response of it was handed to the writer yet. */
   get unanswered(): boolean {
     return this.request !== null && this.response === null;
@@ -348,21 +364,7 @@ export class Exchange {
     // may be a half-close, so the answer is written and its bytes logged.
     // Not here: a request the worker process answered (a gthread thread past its timeout) or one
     // cut off at the graceful timeout; who answered or cut it off wrote its line.
-    const hook = this.options.onRequestDone;
-    if (hook !== undefined && !this.answeredElsewhere && !host.cutOff) {
-      try {
-        hook(this.request!, this.response!, performance.now() - this.started, {
-          remote: this.info!.remoteAddr,
-          protocol: this.flags & F_HTTP10 ? "HTTP/1.0" : "HTTP/1.1",
-          target: this.head!.target,
-          bodyBytes: this.writer.bodyBytes,
-          rawHeaders: this.head!.headers,
-          sentLength: this.writer.sentLength,
-          sentType: this.writer.sentType,
-          sentChunked: this.writer.sentChunked,
-        });
-      } catch { /* a logging hook must not take the connection down */ }
-    }
+    if (!this.answeredElsewhere && !host.cutOff) this.logLine();
     // A response that did not go out whole (the client is gone, the connection was cut or
     // destroyed) ends the request as a client gone does; one that did, only Deno.serve's way.
     const whole = (outcome === "keep" || outcome === "close") && !host.closed &&
@@ -374,5 +376,23 @@ export class Exchange {
     // A connection that closed meanwhile told the watch already, and its tag may be another's now.
     if (!host.closed) this.options.watch?.finished(host.tag);
     host.exchangeDone(outcome === "keep");
+  }
+
+  // The access line (and count) of the request under way, as its response went out so far.
+  private logLine(): void {
+    const hook = this.options.onRequestDone;
+    if (hook === undefined) return;
+    try {
+      hook(this.request!, this.response!, performance.now() - this.started, {
+        remote: this.info!.remoteAddr,
+        protocol: this.flags & F_HTTP10 ? "HTTP/1.0" : "HTTP/1.1",
+        target: this.head!.target,
+        bodyBytes: this.writer.bodyBytes,
+        rawHeaders: this.head!.headers,
+        sentLength: this.writer.sentLength,
+        sentType: this.writer.sentType,
+        sentChunked: this.writer.sentChunked,
+      });
+    } catch { /* a logging hook must not take the connection down */ }
   }
 }
