@@ -32,26 +32,27 @@ export function knownBodyBytes(request: Request, response: Response, facts: Body
 /**
  * `response` with its body stream counted as the server reads it: `done(bytes)` once, when the
  * stream ends, fails, or is cancelled (the client went away), or when `open`'s entry for it is
- * called (the worker cuts it off: Deno.serve cancels no stream then).
+ * called (the worker cuts it off: Deno.serve cancels no stream then), `done(bytes, lead)` then:
+ * the lead of the WARNING that names it (cutOffLead).
  */
 export function countedBody(
   response: Response,
-  done: (bytes: number) => void,
-  open: Set<() => void>,
+  done: (bytes: number, cut?: string) => void,
+  open: Set<(cut?: string) => void>,
 ): Response {
   let bytes = 0;
   let ended = false;
-  const end = () => {
+  const end = (cut?: string) => {
     if (ended) return;
     ended = true;
     open.delete(end);
-    done(bytes);
+    done(bytes, cut);
   };
   open.add(end);
   return tapBody(response, {
     chunk(value) {
       bytes += typeof value === "string" ? Buffer.byteLength(value) : value.byteLength ?? 0;
     },
-    end,
+    end: () => end(),
   });
 }
