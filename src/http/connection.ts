@@ -574,14 +574,17 @@ export class Connection implements ExchangeHost, BodySink {
   cut(): Promise<void> | null {
     if (this.closed) return null;
     this.cutOff = true;
+    // A stream whose first chunk is awaited has sent nothing: it gets the 504 too.
+    const headPending = this.state === S_BUSY && this.exchange.headPending;
     if (this.state === S_BUSY) this.exchange.cutUnderWay();
     // Now, not at the 'close' event: the process may be about to end.
     this.exchange.abandoned();
     // Not one the worker process answered already (a gthread thread's, claimed: thread_slots.ts).
     const watch = this.core.options.watch;
     if (
-      this.state !== S_BUSY || !this.exchange.unanswered ||
-      (watch !== undefined && !watch.answering(this.tag))
+      this.state !== S_BUSY ||
+      (!headPending &&
+        (!this.exchange.unanswered || (watch !== undefined && !watch.answering(this.tag))))
     ) {
       this.socket.destroy();
       return null;

@@ -9,7 +9,13 @@ import {
   type Outcome,
   type ResponseWriter,
 } from "./response_writer.ts";
-import { appErrorReply, notAResponse, statusReply } from "./status_reply.ts";
+import {
+  appErrorReply,
+  CUT_OFF_STATUS,
+  cutOffReplyBodyBytes,
+  notAResponse,
+  statusReply,
+} from "./status_reply.ts";
 import type { RequestHead } from "./parser.ts";
 import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 import type { PendingUpgrade, SessionEnd } from "./websocket/hub.ts";
@@ -52,6 +58,11 @@ function switched(): Response {
 }
 
 function noop(): void {}
+
+// The access line's response for a cut-off 504 (the bytes are Connection.cut's).
+function cutOffResponse(): Response {
+  return new Response(null, { status: CUT_OFF_STATUS });
+}
 
 // As Bun.serve's (Runtime.requestSignal): where no runtime said otherwise.
 const SIGNAL_DEFAULT = { message: "The connection was closed.", afterResponse: false };
@@ -220,7 +231,19 @@ export class Exchange {
    */
   cutUnderWay(): void {
     if (!this.underWay || this.answeredElsewhere) return;
+    if (this.writer.headPending) {
+      // Nothing went out yet (a stream's first chunk is awaited): the cut answers its 504 as for
+      // a request still with the app, and the writer sends nothing more.
+      this.writer.abort(this.abandonReason());
+      this.response = cutOffResponse();
+      this.writer.bodyBytes = cutOffReplyBodyBytes();
+    }
     this.logLine();
+  }
+
+  /** A response under way whose head has not gone out: Connection.cut writes the 504 for it. */
+  get headPending(): boolean {
+    return this.underWay && this.writer.headPending;
   }
 
   /** A request is under way and no response of it was handed to the writer yet. */
