@@ -13,19 +13,23 @@ import { connect, isIP, type Socket } from "node:net";
 import process from "node:process";
 import type { SyslogAddr } from "../config/syslog_addr.ts";
 import type { Libc } from "../runtime/types.ts";
-import { AF_INET, AF_INET6, AF_UNIX, inetSockaddr, unixSockaddr } from "../net/sockaddr.ts";
+import { inetSockaddr, unixSockaddr } from "../net/sockaddr.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  EAGAIN,
+  ECONNREFUSED,
+  EMSGSIZE,
+  EPROTOTYPE,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+} from "../net/socket_constants.ts";
 
 /** Python's SysLogHandler.mapPriority: the error log's levels as syslog severities. */
 const SEVERITY = { debug: 7, info: 6, warning: 4, error: 3, critical: 2 } as const;
 type Level = keyof typeof SEVERITY;
-
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const EAGAIN = 11;
-const EPROTOTYPE = 91;
-const ECONNREFUSED = 111;
-const EMSGSIZE = 90;
 
 /** Lines a stream may hold unsent before new ones are dropped. */
 const STREAM_BACKLOG_BYTES = 256 * 1024;

@@ -6,11 +6,8 @@
 // without an unstable flag.
 
 import type { Libc } from "../runtime/types.ts";
-import { AF_UNIX, UNIX_PATH_MAX, unixSockaddr } from "../net/sockaddr.ts";
-
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
+import { UNIX_PATH_MAX, unixSockaddr } from "../net/sockaddr.ts";
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from "../net/socket_constants.ts";
 
 /** The variables of the protocol, removed from the environment workers get. */
 export const NOTIFY_ENV = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] as const;

@@ -9,31 +9,33 @@ import { ConfigError, osReason } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { type Address, formatAddress } from "./bind.ts";
 import {
-  AF_INET,
-  AF_INET6,
-  AF_UNIX,
   type DecodedSockaddr,
   decodeSockaddr,
   inetSockaddr,
   UNIX_PATH_MAX,
   unixSockaddr,
 } from "./sockaddr.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  EADDRINUSE,
+  EAGAIN,
+  ECONNREFUSED,
+  ENOENT,
+  F_DUPFD,
+  SO_ACCEPTCONN,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "./socket_constants.ts";
 
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const ENOENT = 2;
-const EAGAIN = 11;
-const ECONNREFUSED = 111;
-const EADDRINUSE = 98;
 /** gunicorn's create_sockets: a TCP address in use is tried this many times, 1 s apart. */
 export const BIND_TRIES = 5;
 const BIND_RETRY_MS = 1000;
-const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
-const SO_REUSEPORT = 15;
-const SO_ACCEPTCONN = 30;
-const F_DUPFD = 0;
 // Where fds a worker inherits go: above every number a child's stdio mapping writes over (its
 // four stdio fds, then, under Bun, each passed fd in turn), with room for many listeners.
 const FIRST_PRIVATE_FD = 64;

@@ -7,19 +7,21 @@ import { ConfigError } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { moveToInheritedRange, resolveHost } from "./listeners.ts";
 import { inetSockaddr } from "./sockaddr.ts";
+import {
+  EACCES,
+  EADDRINUSE,
+  F_SETFD,
+  FD_CLOEXEC,
+  SO_ACCEPTCONN,
+  SO_REUSEADDR,
+  SOCK_CLOEXEC,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "./socket_constants.ts";
 
 /** Set in a USR2 child: the fd of its parent's metrics listener. */
 export const METRICS_FD_ENV = "APPSERVE_METRICS_FD";
 
-const SOCK_STREAM = 1;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
-const SO_ACCEPTCONN = 30;
-const F_SETFD = 2;
-const FD_CLOEXEC = 1;
-const EACCES = 13;
-const EADDRINUSE = 98;
 const BACKLOG = 128;
 
 /** Why `bind` cannot be listened on, as node:http's listen said it. */
