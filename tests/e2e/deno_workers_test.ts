@@ -476,6 +476,28 @@ for (const target of DENO_TARGETS) {
 }
 
 for (const target of DENO_TARGETS) {
+  test(`[${target.name}] --deno-flags with -c or --import-map but no file: one line, exit 1`, async () => {
+    // Passed on, Deno took appserve's own --config after it as the file and died with a backtrace.
+    for (const [flags, flag] of [["-A -c", "-c"], ["-A --import-map", "--import-map"]]) {
+      for (const extra of [[], ["--check-config"]]) {
+        const result = await run(target, [
+          ...extra,
+          `--deno-flags=${flags}`,
+          "-b",
+          "127.0.0.1:0",
+          PID_APP,
+        ]);
+        assertOneLineError(
+          result,
+          1,
+          new RegExp(`^Error: --deno-flags "${flags}": ${flag} needs a file, as --deno-flags=`),
+        );
+      }
+    }
+  });
+}
+
+for (const target of DENO_TARGETS) {
   test(`[${target.name}] --deno-flags' own --config, -c, --import-map are honoured; --check says it checks nothing`, async () => {
     const dir = tempDir();
     try {
