@@ -52,12 +52,14 @@ e2e("--statsd-host sends gunicorn's metrics over UDP", async (target) => {
     const has = (pattern: RegExp) => receiver.metrics.some((m) => pattern.test(m));
     const expected = [
       /^app\.gunicorn\.workers:2\|g$/,
-      /^app\.gunicorn\.requests:1\|c$/,
-      /^app\.gunicorn\.request\.duration:\d+(\.\d+)?\|ms$/,
-      /^app\.gunicorn\.request\.status\.200:1\|c$/,
-      /^app\.gunicorn\.request\.status\.500:1\|c$/,
-      /^app\.gunicorn\.log\.exception:1\|c$/,
-      /^app\.gunicorn\.log\.warning:1\|c$/,
+      // gunicorn's lines: counters with their sample rate, a duration in whole microseconds
+      // written as Python writes a float.
+      /^app\.gunicorn\.requests:1\|c\|@1\.0$/,
+      /^app\.gunicorn\.request\.duration:\d+\.\d{1,3}\|ms$/,
+      /^app\.gunicorn\.request\.status\.200:1\|c\|@1\.0$/,
+      /^app\.gunicorn\.request\.status\.500:1\|c\|@1\.0$/,
+      /^app\.gunicorn\.log\.exception:1\|c\|@1\.0$/,
+      /^app\.gunicorn\.log\.warning:1\|c\|@1\.0$/,
     ];
     await eventually(() => expected.every(has), "every metric");
     await server.stop();
@@ -137,7 +139,7 @@ e2e("--dogstatsd-tags appends its tags to every metric", async (target) => {
     const has = (pattern: RegExp) => receiver.metrics.some((m) => pattern.test(m));
     await eventually(
       () =>
-        has(/^gunicorn\.requests:1\|c\|#env:test,role:web$/) &&
+        has(/^gunicorn\.requests:1\|c\|@1\.0\|#env:test,role:web$/) &&
         has(/^gunicorn\.workers:1\|g\|#env:test,role:web$/),
       "tagged metrics",
     );
@@ -276,7 +278,7 @@ for (
       ...extra,
       PID_APP,
     ]);
-    const counted = () => receiver.metrics.filter((m) => m === "gunicorn.requests:1|c").length;
+    const counted = () => receiver.metrics.filter((m) => m === "gunicorn.requests:1|c|@1.0").length;
     try {
       const url = await server.ready(1);
       // ready()'s own request, sent within the worker's first 100 ms batch.
@@ -317,7 +319,7 @@ e2e("the app's process.exit() still sends the worker's last statsd batch", async
   const server = start(target, [
     ...["--statsd-host", `127.0.0.1:${receiver.port}`, "-w", "1", "-b", "127.0.0.1:0", PID_APP],
   ]);
-  const counted = () => receiver.metrics.filter((m) => m === "gunicorn.requests:1|c").length;
+  const counted = () => receiver.metrics.filter((m) => m === "gunicorn.requests:1|c|@1.0").length;
   try {
     const url = await server.ready(1);
     await eventually(() => counted() >= 1, "ready()'s request counted");
