@@ -14,8 +14,11 @@ export interface ImportMap {
   /** The file it was read from. */
   file: string;
   imports: Imports;
-  /** Scope prefix and its imports, the longest prefix first. */
-  scopes: [string, Imports][];
+  /**
+   * Scope prefix and its imports, the longest prefix first; a third element names the file the
+   * scope comes from when it is not `file` (a workspace member's own deno.json).
+   */
+  scopes: [string, Imports, string?][];
 }
 
 const CONFIG_NAMES = ["deno.json", "deno.jsonc"];
@@ -119,10 +122,20 @@ export function mapSpecifier(
   specifier: string,
   importer: string,
 ): string | undefined {
-  for (const [prefix, imports] of map.scopes) {
+  return find(map, specifier, importer)?.[0];
+}
+
+/** The file whose entry maps `specifier` in `importer`, for messages; `map.file` by default. */
+export function mappedBy(map: ImportMap, specifier: string, importer: string): string {
+  return find(map, specifier, importer)?.[1] ?? map.file;
+}
+
+function find(map: ImportMap, specifier: string, importer: string): [string, string] | undefined {
+  for (const [prefix, imports, file] of map.scopes) {
     if (!importer.startsWith(prefix)) continue;
     const found = lookup(imports, specifier);
-    if (found !== undefined) return found;
+    if (found !== undefined) return [found, file ?? map.file];
   }
-  return lookup(map.imports, specifier);
+  const found = lookup(map.imports, specifier);
+  return found === undefined ? undefined : [found, map.file];
 }
