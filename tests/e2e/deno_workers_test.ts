@@ -221,6 +221,36 @@ for (const target of DENO_TARGETS) {
 }
 
 for (const target of DENO_TARGETS) {
+  test(`[${target.name}] a frozen deno.lock out of date: one line saying what to run, or to pass`, async () => {
+    const dir = tempDir();
+    try {
+      // The hono the deno_project fixture uses: in Deno's cache, so nothing is downloaded.
+      writeFileSync(
+        join(dir.path, "deno.json"),
+        '{ "imports": { "hono": "npm:hono@4.13.19" }, "lock": { "frozen": true } }',
+      );
+      writeFileSync(join(dir.path, "deno.lock"), '{ "version": "5" }');
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { Hono } from "hono";\nexport default new Hono().get("/", (c) => c.text("x"));\n',
+      );
+      const result = await run(target, ["-w", "2", "-b", "127.0.0.1:0", "app.ts"], {
+        cwd: dir.path,
+      });
+      assert.equal(result.code, 4, result.stderr);
+      assert.match(
+        result.stderr,
+        /\[ERROR\] Cannot import app\.ts: TypeError: The lockfile is out of date and frozen: update it by running `deno install --frozen=false` in this folder \(then deploy the new deno\.lock\), or let the workers update it: add --frozen=false to --deno-flags \(--deno-flags='-A --frozen=false'\)\n/,
+      );
+      // Not Deno's advice to rerun `deno run` with a flag, nor its diff of the whole lock.
+      assert.doesNotMatch(result.stderr, /rerun with|changes:/);
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+for (const target of DENO_TARGETS) {
   test(`[${target.name}] Deno workers get a 4 MB semi-space; a --v8-flags in --deno-flags wins`, async () => {
     const MB = 1024 * 1024;
     const youngGen = async (args: string[]) => {
