@@ -142,7 +142,7 @@ function membersOf(file: string): string[] {
 }
 
 /** The configuration itself when it is a workspace root, else the root listing its folder. */
-function workspaceRoot(config: string): string | undefined {
+export function workspaceRoot(config: string): string | undefined {
   if (membersOf(config).length) return config;
   const member = dirname(config);
   for (let dir = dirname(member); dirname(dir) !== dir; dir = dirname(dir)) {
