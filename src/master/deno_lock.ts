@@ -3,8 +3,9 @@
 // any of it runs, with Deno's advice to "rerun with `--frozen=false`", a flag only --deno-flags
 // gives. The master's reason for halting says what to type instead.
 
-import { dirname, relative } from "node:path";
+import { dirname } from "node:path";
 import process from "node:process";
+import { frozenLockAdvice } from "../deno_workspace.ts";
 import type { DenoFlags } from "./deno_flags.ts";
 import { type DenoProject, readDenoConfig, workspaceRoot } from "./deno_project.ts";
 
@@ -39,9 +40,5 @@ export function frozenLockHint(project: DenoProject, flags: DenoFlags): string |
   if (!frozen) return undefined;
   // `deno install` finds the workspace (and its lock) from the project's folder.
   const dir = project.config ? dirname(project.config) : process.cwd();
-  const rel = relative(process.cwd(), dir);
-  const where = rel === "" ? "in this folder" : `in ${rel.startsWith("../") ? dir : `${rel}/`}`;
-  return "The lock file is frozen: if Deno says it is out of date, update it by running " +
-    `\`deno install --frozen=false\` ${where} (then deploy the new deno.lock), or let the ` +
-    "workers update it: add --frozen=false to --deno-flags (--deno-flags='-A --frozen=false').";
+  return `The lock file is frozen: if Deno says it is out of date, ${frozenLockAdvice(dir)}.`;
 }

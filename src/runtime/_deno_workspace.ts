@@ -4,39 +4,11 @@
 // nearest deno.json, so a member's app importing the root's mappings or another member by name
 // would fail in Bun's raw words instead of loading (or saying it needs Deno).
 
-import { existsSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { resolve } from "node:path";
+import { denoConfigIn, findWorkspace } from "../deno_workspace.ts";
 import { type ImportMap, parseFile, readImportMap } from "./_import_map.ts";
 
 type Imports = Record<string, string>;
-
-function configIn(dir: string): string | undefined {
-  return ["deno.json", "deno.jsonc"].map((name) => join(dir, name))
-    .find((file) => existsSync(file) && statSync(file).isFile());
-}
-
-// The member folders a deno.json lists: `"workspace": [...]` or `{ "members": [...] }`.
-function membersOf(json: Record<string, unknown>, file: string): string[] {
-  const workspace = json.workspace as unknown;
-  const list = Array.isArray(workspace)
-    ? workspace
-    : (workspace as { members?: unknown } | undefined)?.members;
-  return Array.isArray(list) ? list.map((m) => resolve(dirname(file), String(m))) : [];
-}
-
-/** The workspace root's deno.json and its members: `config` itself or the root listing it. */
-function workspaceOf(config: string): { root: string; members: string[] } | undefined {
-  const own = membersOf(parseFile(config), config);
-  if (own.length) return { root: config, members: own };
-  const member = dirname(config);
-  for (let dir = dirname(member); dirname(dir) !== dir; dir = dirname(dir)) {
-    const file = configIn(dir);
-    if (!file) continue;
-    const members = membersOf(parseFile(file), file);
-    return members.includes(member) ? { root: file, members } : undefined;
-  }
-  return undefined;
-}
 
 // A member's "name" and "exports" as import map entries: "@acme/lib" and "@acme/lib/sub".
 function exportsOf(json: Record<string, unknown>, dir: string): Imports {
@@ -60,7 +32,7 @@ function exportsOf(json: Record<string, unknown>, dir: string): Imports {
  * Undefined when there is none. Throws an Error naming a broken file.
  */
 export function readProjectImportMap(config: string): ImportMap | undefined {
-  const workspace = workspaceOf(config);
+  const workspace = findWorkspace(config, parseFile);
   if (!workspace) return readImportMap(config);
   const top = readImportMap(workspace.root);
   const map: ImportMap = {
@@ -69,7 +41,7 @@ export function readProjectImportMap(config: string): ImportMap | undefined {
     scopes: [...top?.scopes ?? []],
   };
   for (const dir of workspace.members) {
-    const file = configIn(dir);
+    const file = denoConfigIn(dir);
     if (!file) continue; // A package.json member: Bun resolves it from node_modules itself.
     // The root's own mapping of a name wins over the member's.
     map.imports = { ...exportsOf(parseFile(file), dir), ...map.imports };

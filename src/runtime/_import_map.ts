@@ -2,10 +2,11 @@
 // deno.jsonc, or of the file its `importMap` names), read so that Bun workers
 // resolve the project's specifiers the way `deno run` would.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseJsonc } from "../jsonc.ts";
+import { denoConfigIn } from "../deno_workspace.ts";
 
 type Imports = Record<string, string>;
 
@@ -21,15 +22,11 @@ export interface ImportMap {
   scopes: [string, Imports, string?][];
 }
 
-const CONFIG_NAMES = ["deno.json", "deno.jsonc"];
-
 /** The deno.json or deno.jsonc in `dir` or the nearest folder above it, as `deno run` finds it. */
 export function findDenoConfig(dir: string): string | undefined {
   for (let at = resolve(dir);; at = dirname(at)) {
-    for (const name of CONFIG_NAMES) {
-      const file = join(at, name);
-      if (existsSync(file) && statSync(file).isFile()) return file;
-    }
+    const file = denoConfigIn(at);
+    if (file) return file;
     if (dirname(at) === at) return undefined;
   }
 }
