@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -684,6 +685,7 @@ for (const target of DENO_TARGETS) {
           `    Deno.writeTextFileSync(${JSON.stringify(calls)}, ` +
           "JSON.stringify({ pid: Deno.pid, addr }) + '\\n', { append: true });\n" +
           '    if (Deno.env.get("ON_LISTEN_THROWS")) throw new Error("boom in onListen");\n' +
+          '    if (Deno.env.get("ON_LISTEN_HANGS")) return new Promise(() => {});\n' +
           "  },\n};\n",
       );
       // gthread: one call per worker too, from one of its threads.
@@ -714,6 +716,21 @@ for (const target of DENO_TARGETS) {
         } finally {
           await server.stop();
         }
+      }
+      // Deno waits on nothing onListen returns: one that never settles holds back no address.
+      rmSync(calls, { force: true });
+      const hanging = start(target, ["-b", "127.0.0.1:0", "-b", `unix:${sock}`, "app.ts"], {
+        cwd: dir.path,
+        env: { ON_LISTEN_HANGS: "1" },
+      });
+      try {
+        await hanging.ready(1);
+        await eventually(
+          () => existsSync(calls) && readFileSync(calls, "utf8").trim().split("\n").length === 2,
+          "both addresses",
+        );
+      } finally {
+        assert.equal((await hanging.stop()).code, 0);
       }
       const throwing = start(target, ["-b", "127.0.0.1:0", "app.ts"], {
         cwd: dir.path,
