@@ -373,7 +373,7 @@ async function listen(listeners: { fd: number }[]): Promise<void> {
   s.onListen = undefined;
   if (onListen) {
     const addrs = listenAddrs(s.runtime.libc(), { listeners, reusePort: [] });
-    void callOnListen(onListen, addrs, s.log, s.runtime.explainAppError);
+    callOnListen(onListen, addrs, s.log, s.runtime.explainAppError);
   }
 }
 

@@ -416,7 +416,8 @@ export class Arbiter {
       log: this.#ctx.log,
     });
     this.#reportExit(worker, code, signal, died);
-    const reason = await this.#startUp.haltReason(worker, code, signal);
+    const hint = this.#ctx.launch.refusalHint;
+    const reason = await this.#startUp.haltReason(worker, code, signal, hint);
     if (!reason) return;
     // A generation already rolled back or replaced says nothing about the current one.
     if (worker.generation !== this.#generations.current) return;

@@ -296,7 +296,7 @@ export class Worker {
     this.#send({ t: "ready" });
     if (this.#onListen) {
       const addrs = listenAddrs(libc, this.#boot);
-      void callOnListen(this.#onListen, addrs, this.#log, this.#runtime.explainAppError);
+      callOnListen(this.#onListen, addrs, this.#log, this.#runtime.explainAppError);
     }
     setInterval(() => {
       this.#send({ t: "beat" });
