@@ -186,11 +186,12 @@ Deno.test("compileAccessWriter() writes a batch of lines as UTF-8, each value es
   const format = 'ü %(h)s %(l)s "%(r)s" %(U)s %(s)s %(b)s %(B)s "%(a)s" %(T)s %(t)s|%%(s)s';
   const cases = [
     entry(),
-    // Non-ASCII (Latin-1 in a header, an emoji in the decoded path), with a quote after it,
-    // and a value longer than the first buffer.
+    // Non-ASCII (UTF-8 bytes in a header, as the HTTP layer hands them over: one char per byte;
+    // an emoji in the decoded path), with a quote after it, and a value longer than the first
+    // buffer.
     entry({
       request: new Request("http://h/", {
-        headers: { "user-agent": `naïve "agent" ${"x".repeat(70_000)}` },
+        headers: { "user-agent": `na\u00c3\u00afve "agent" ${"x".repeat(70_000)}` },
       }),
       details: {
         remote: { transport: "tcp", hostname: "::1", port: 5 },
@@ -390,4 +391,25 @@ Deno.test("a control character in a value is written \\xHH: a decoded %0A forges
       '/a\\x5cx0ab\\x85\\u2028\\x9b "curl/8 \\"quoted\\""\n',
   );
   assert.equal(compileAccessFormat("%(U)s")(cases[0]), "/x\\x0a127.0.0.1\\x0d\\x09y\\x7f");
+});
+
+Deno.test("LineBuffer.quotedBytes() and jsonBytes() decode UTF-8 byte strings, else write \\xHH", () => {
+  const decoder = new TextDecoder();
+  const bytes = (...codes: number[]) => String.fromCharCode(...codes);
+  const cases: [string, string, string][] = [
+    // [byte string, quotedBytes, jsonBytes read back]
+    ['plain "q" \\', 'plain \\"q\\" \\x5c', 'plain "q" \\'],
+    [bytes(0x61, 0xc3, 0xa9), "aé", "aé"],
+    [bytes(0xe2, 0x80, 0xa8, 0x0a), "\\u2028\\x0a", "\u2028\n"],
+    [bytes(0x61, 0xe9, 0x22, 0x5c, 0x01), 'a\\xe9\\"\\x5c\\x01', 'a\\xe9"\\\u0001'],
+    // Not a byte string (a runtime that decoded it already): the text as it is.
+    ["日本 é", "日本 é", "日本 é"],
+  ];
+  for (const [value, quoted, json] of cases) {
+    const out = new LineBuffer(8);
+    out.quotedBytes(value);
+    assert.equal(decoder.decode(out.take()), quoted);
+    out.jsonBytes(value);
+    assert.equal(JSON.parse(`"${decoder.decode(out.take())}"`), json);
+  }
 });

@@ -18,6 +18,22 @@ Deno.test("parseDenoFlags() takes the project flags out, in each spelling, from 
     noConfig: true,
     check: true,
   });
-  // No value: left for Deno to say so.
-  assert.deepEqual(parseDenoFlags("-A --config", "/app").rest, ["-A", "--config"]);
+  // No file: one line, not the next flag (appserve's own --config) taken as it by Deno.
+  const bare: [string, string][] = [
+    ["-A --config", "--config"],
+    ["-A -c", "-c"],
+    ["-A -c= --unstable-kv", "-c"],
+    ["-A --config= -q", "--config"],
+  ];
+  for (const [flags, flag] of bare) {
+    assert.throws(() => parseDenoFlags(flags, "/app"), {
+      name: "ConfigError",
+      message:
+        `--deno-flags "${flags}": ${flag} needs a file, as --deno-flags="-A ${flag} deno.json"`,
+    }, flags);
+  }
+  assert.throws(() => parseDenoFlags("-A --import-map --no-check", "/app"), {
+    message: '--deno-flags "-A --import-map --no-check": --import-map needs a file, as ' +
+      '--deno-flags="-A --import-map import_map.json"',
+  });
 });

@@ -120,6 +120,8 @@ export class Connection implements ExchangeHost, BodySink {
   private peerFailed = false;
   /** When the tick should act on this connection (ms on the core's clock). */
   deadline: number;
+  /** The deadline a late tick let wait one more tick (Core.tick): each deadline waits once. */
+  spared = -1;
   private state = S_HEAD;
   private readonly core: ServerCore;
   /** The connection's client: the socket's peer, or whom a PROXY header named. */

@@ -37,6 +37,11 @@ export { DEFAULT_ACCESS_LOG_FORMAT } from "../config/logging_table.ts";
 interface Values {
   /** A string, written with `"` escaped as `\"` (gunicorn's only escaping). */
   text: string;
+  /**
+   * A byte string, one char per byte (a request header's value): as text, its bytes decoded when
+   * they are UTF-8, else those beyond ASCII written `\xHH`.
+   */
+  bytes: string;
   /** A whole number, its digits. */
   int: number;
   /** A byte count; 0 is written `-` (gunicorn's `b`). */
@@ -91,53 +96,56 @@ function responseHeader(key: string): (e: AccessEntry) => string {
   return app;
 }
 
+const text = (take: (e: AccessEntry) => string): Field => ({ kind: "text", take });
+const bytes = (take: (e: AccessEntry) => string): Field => ({ kind: "bytes", take });
+
 /**
  * `%({NAME}e)s`: gunicorn reads the request's WSGI environ, never the process environment (which
  * holds secrets). These are the CGI variables appserve knows of a request; any other name is "-".
  */
-function environVariable(name: string): (e: AccessEntry) => string {
+function environVariable(name: string): Field {
   const url = (e: AccessEntry) => new URL(e.request.url);
   const unix = (e: AccessEntry) => e.details.remote.transport === "unix";
   switch (name) {
     case "REQUEST_METHOD":
-      return (e) => e.request.method;
+      return text((e) => e.request.method);
     case "SCRIPT_NAME":
-      return () => "";
+      return text(() => "");
     case "PATH_INFO":
-      return (e) => decodedPath(e.details.target);
+      return text((e) => decodedPath(e.details.target));
     case "QUERY_STRING":
-      return (e) => pathAndQuery(e.details.target)[1];
+      return text((e) => pathAndQuery(e.details.target)[1]);
     case "RAW_URI":
-      return (e) => e.details.target;
+      return text((e) => e.details.target);
     case "SERVER_PROTOCOL":
-      return (e) => e.details.protocol;
+      return text((e) => e.details.protocol);
     // As %(h)s: empty for a unix socket's peer.
     case "REMOTE_ADDR":
-      return (e) => unix(e) ? "" : e.details.remote.hostname;
+      return text((e) => unix(e) ? "" : e.details.remote.hostname);
     case "REMOTE_PORT":
-      return (e) => unix(e) ? "" : String(e.details.remote.port);
+      return text((e) => unix(e) ? "" : String(e.details.remote.port));
     case "SERVER_NAME":
-      return (e) => url(e).hostname;
+      return text((e) => url(e).hostname);
     case "SERVER_PORT":
-      return (e) => {
+      return text((e) => {
         const u = url(e);
         return u.port || (u.protocol === "https:" ? "443" : "80");
-      };
+      });
     case "wsgi.url_scheme":
-      return (e) => url(e).protocol.slice(0, -1);
+      return text((e) => url(e).protocol.slice(0, -1));
     case "CONTENT_TYPE":
-      return (e) => requestHeader(e, "content-type");
+      return bytes((e) => requestHeader(e, "content-type"));
     case "CONTENT_LENGTH":
-      return (e) => requestHeader(e, "content-length");
+      return bytes((e) => requestHeader(e, "content-length"));
   }
   // HTTP_X_REQUEST_ID is the X-Request-Id header (WSGI's names; Content-* have their own above).
   if (
     /^HTTP_[A-Z0-9_]+$/.test(name) && name !== "HTTP_CONTENT_TYPE" && name !== "HTTP_CONTENT_LENGTH"
   ) {
     const header = name.slice(5).toLowerCase().replaceAll("_", "-");
-    return (e) => requestHeader(e, header);
+    return bytes((e) => requestHeader(e, header));
   }
-  return () => "-";
+  return text(() => "-");
 }
 
 /** The user of an Authorization header's Basic credentials, `-` for none (gunicorn's `u`). */
@@ -168,7 +176,6 @@ function decodedPath(target: string): string {
   }
 }
 
-const text = (take: (e: AccessEntry) => string): Field => ({ kind: "text", take });
 const int = (take: (e: AccessEntry) => number): Field => ({ kind: "int", take });
 const METHOD = text((e) => e.request.method);
 const PROTOCOL = text((e) => e.details.protocol);
@@ -179,7 +186,8 @@ const ATOMS: Record<string, readonly Part[]> = {
   // gunicorn reports an empty REMOTE_ADDR for unix sockets.
   h: [text((e) => e.details.remote.transport === "unix" ? "" : e.details.remote.hostname || "-")],
   l: ["-"],
-  u: [text((e) => basicAuthUser(requestHeader(e, "authorization")))],
+  // atob's result is a byte string too.
+  u: [bytes((e) => basicAuthUser(requestHeader(e, "authorization")))],
   t: [{ kind: "time", take: (e) => e.end.getTime() }],
   r: [METHOD, " ", text((e) => e.details.target), " ", PROTOCOL],
   m: [METHOD],
@@ -189,8 +197,8 @@ const ATOMS: Record<string, readonly Part[]> = {
   s: [int((e) => e.response.status)],
   B: [int((e) => e.details.bodyBytes)],
   b: [{ kind: "size", take: (e) => e.details.bodyBytes }],
-  f: [text((e) => requestHeader(e, "referer"))],
-  a: [text((e) => requestHeader(e, "user-agent"))],
+  f: [bytes((e) => requestHeader(e, "referer"))],
+  a: [bytes((e) => requestHeader(e, "user-agent"))],
   T: [int((e) => Math.floor(e.durationMs / 1000))],
   M: [int((e) => Math.floor(e.durationMs))],
   D: [int((e) => Math.floor(e.durationMs * 1000))],
@@ -203,9 +211,9 @@ function atomParts(name: string): readonly Part[] {
   if (braced) {
     const key = braced[1];
     const lower = key.toLowerCase();
-    if (braced[2] === "i") return [text((e) => requestHeader(e, lower))];
+    if (braced[2] === "i") return [bytes((e) => requestHeader(e, lower))];
     if (braced[2] === "o") return [text(responseHeader(key))];
-    return [text(environVariable(key))];
+    return [environVariable(key)];
   }
   // Unknown atoms render as "-", as in gunicorn (hasOwn: "constructor" is no atom either).
   return Object.hasOwn(ATOMS, name) ? ATOMS[name] : ["-"];
@@ -305,6 +313,7 @@ function kindWriters(json: boolean): { [K in Kind]: Put<Values[K]> } {
   return {
     // In a JSON line a text value is a JSON string's inside; else gunicorn's `\"` only.
     text: json ? (v, out) => out.json(v) : (v, out) => out.quoted(v),
+    bytes: json ? (v, out) => out.jsonBytes(v) : (v, out) => out.quotedBytes(v),
     int: (v, out) => out.int(v),
     size: (v, out) => v ? out.int(v) : out.bytes(DASH),
     time: (ms, out) => {

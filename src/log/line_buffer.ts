@@ -13,12 +13,39 @@ const HEX = new TextEncoder().encode("0123456789abcdef");
 // separators some readers split on.
 // deno-lint-ignore no-control-regex
 const ESCAPED = /[\x00-\x1f\x5c\x7f-\x9f\u2028\u2029]/g;
+// Of a byte string that is not UTF-8: as ESCAPED, and every byte beyond ASCII.
+// deno-lint-ignore no-control-regex
+const ESCAPED_BYTES = /[\x00-\x1f\x5c\x7f-\xff]/g;
 const escapeOne = (c: string) => {
   const code = c.charCodeAt(0);
   return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, "0")}`;
 };
 
 const encoder = new TextEncoder();
+// Only a byte string's bytes beyond ASCII are decoded, and only when a header has some.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// A byte string's byte beyond ASCII, when its bytes are not UTF-8.
+const HIGH_BYTE = /[\x80-\xff]/g;
+const hexByte = (c: string) => `\\x${c.charCodeAt(0).toString(16)}`;
+
+/**
+ * A byte string (one char per byte: a request header's value) as text: its bytes decoded as
+ * UTF-8 when they are valid UTF-8, else `null`. A char beyond a byte is no byte string: the text
+ * as it is.
+ */
+function utf8Text(bytes: string): string | null {
+  const raw = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const code = bytes.charCodeAt(i);
+    if (code > 0xff) return bytes;
+    raw[i] = code;
+  }
+  try {
+    return strictUtf8.decode(raw);
+  } catch {
+    return null;
+  }
+}
 
 /** A growing UTF-8 buffer of whole lines, handed out (and replaced) once per batch. */
 export class LineBuffer {
@@ -63,8 +90,26 @@ export class LineBuffer {
     this.#utf8(text, true);
   }
 
+  /**
+   * Appends a byte string (a request header's value, one char per byte) as quoted() does: its
+   * bytes decoded when they are valid UTF-8, else each byte beyond ASCII as `\xHH` (nginx's).
+   * Written as it came, UTF-8 would show double-encoded.
+   */
+  quotedBytes(bytes: string): void {
+    this.#utf8(bytes, true, true);
+  }
+
+  /** Appends a byte string as json() does, decoded as quotedBytes() decodes it. */
+  jsonBytes(bytes: string): void {
+    this.#json(bytes, true);
+  }
+
   /** Appends `text` as the inside of a JSON string: `"`, `\\` and control characters escaped. */
   json(text: string): void {
+    this.#json(text, false);
+  }
+
+  #json(text: string, byteString: boolean): void {
     // At most 6 bytes per UTF-16 unit (`\u001f`).
     this.#reserve(text.length * 6);
     const bytes = this.#bytes;
@@ -73,7 +118,10 @@ export class LineBuffer {
       const code = text.charCodeAt(i);
       if (code >= 0x80) {
         this.#length = at;
-        return this.#slowJson(text.slice(i));
+        const rest = text.slice(i);
+        if (!byteString) return this.#slowJson(rest);
+        // As text, `\xHH` is a backslash and three chars: JSON writes `\\xHH`.
+        return this.#slowJson(utf8Text(rest) ?? rest.replace(HIGH_BYTE, hexByte));
       }
       if (code === QUOTE || code === BACKSLASH) {
         bytes[at++] = BACKSLASH;
@@ -92,7 +140,7 @@ export class LineBuffer {
     this.#length = at;
   }
 
-  #utf8(text: string, escape: boolean): void {
+  #utf8(text: string, escape: boolean, byteString = false): void {
     // At most 4 bytes per UTF-16 unit (an escaped control character).
     this.#reserve(text.length * 4);
     const bytes = this.#bytes;
@@ -101,7 +149,8 @@ export class LineBuffer {
       const code = text.charCodeAt(i);
       if (code >= 0x80) {
         this.#length = at;
-        return this.#slow(text.slice(i), escape);
+        // Past the ASCII prefix: the rest decides whether the whole is valid UTF-8.
+        return byteString ? this.#slowBytes(text.slice(i)) : this.#slow(text.slice(i), escape);
       }
       if (escape && (code < 0x20 || code === 0x7f || code === BACKSLASH)) {
         bytes[at++] = BACKSLASH;
@@ -182,6 +231,14 @@ export class LineBuffer {
     this.#reserve(escaped.length * 3);
     const { written } = encoder.encodeInto(escaped, this.#bytes.subarray(this.#length));
     this.#length += written;
+  }
+
+  // A byte string beyond ASCII, quoted: decoded, or its high bytes as `\xHH` after the escaping
+  // (whose own backslashes must not be escaped again).
+  #slowBytes(bytes: string): void {
+    const text = utf8Text(bytes);
+    if (text !== null) return this.#slow(text, true);
+    this.#slow(bytes.replace(ESCAPED_BYTES, escapeOne).replaceAll('"', '\\"'), false);
   }
 
   // Text beyond ASCII: JSON.stringify escapes it (lone surrogates too), the encoder writes it.

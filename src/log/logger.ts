@@ -16,7 +16,7 @@ import { LineBuffer } from "./line_buffer.ts";
 import { formatLogArgs } from "./log_args.ts";
 import { type LogSink, openSink } from "./sinks.ts";
 import { writeStd } from "./std_streams.ts";
-import type { Metrics } from "./statsd.ts";
+import { durationMs, type Metrics } from "./statsd.ts";
 import type { OtelLogs, SpanIds } from "./otel_logs.ts";
 import { spanIdsOf } from "./request_span.ts";
 import { type Syslog, syslogPidPrefix } from "./syslog.ts";
@@ -270,8 +270,9 @@ export class Logger {
   /** Called once per finished request: counts it (statsd) and writes its access line. */
   access(entry: AccessEntry): void {
     if (this.#metrics) {
+      // In gunicorn's order.
+      this.#metrics.timing("gunicorn.request.duration", durationMs(entry.durationMs));
       this.#metrics.increment("gunicorn.requests");
-      this.#metrics.timing("gunicorn.request.duration", entry.durationMs);
       this.#metrics.increment(`gunicorn.request.status.${entry.response.status}`);
     }
     if (!this.#accessSink && !this.#syslogAccess && !this.#otel) return;

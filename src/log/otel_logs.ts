@@ -23,6 +23,11 @@ const MAX_BATCH = 512;
 const MAX_IN_FLIGHT = 2;
 const EXPORT_MS = 1000;
 const TIMEOUT_MS = 10_000;
+/**
+ * How long a closing process waits for its last exports: a worker closes within its graceful
+ * period, so a collector that never answers must not hold it there until it is killed.
+ */
+const CLOSE_MS = 2000;
 /** Dropping for a full queue is said to have stopped once none was dropped this long. */
 const CAUGHT_UP_MS = 1000;
 
@@ -154,12 +159,12 @@ export class OtelLogs {
   }
 
   /**
-   * Sends what is queued, then stops; gives up after TIMEOUT_MS, and after one failed round when
+   * Sends what is queued, then stops; gives up after CLOSE_MS, and after one failed round when
    * the collector is down: what is left then is dropped (counted).
    */
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    const deadline = performance.now() + TIMEOUT_MS;
+    const deadline = performance.now() + CLOSE_MS;
     let tried = false;
     while (this.#queue.length > 0 || this.#inFlight > 0) {
       const left = deadline - performance.now();

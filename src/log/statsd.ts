@@ -2,13 +2,16 @@
 // gunicorn.requests, gunicorn.request.status.<code>, gunicorn.log.<level>, the
 // timers (gunicorn's histograms, `|ms`) gunicorn.request.duration and gunicorn.backlog
 // (--enable-backlog-metric), the gauge gunicorn.workers, with
-// dogstatsd tags when dogstatsd_tags names some. hot-shots is imported only when statsd is
+// dogstatsd tags when dogstatsd_tags names some. Each line as gunicorn's instrument/statsd.py
+// writes it (`name:1|c|@1.0`, `name:2.5|ms`, `name:2|g`, then `|#tags`); hot-shots batches and
+// sends them. hot-shots is imported only when statsd is
 // configured: with the node: modules it requires it is ~4 MB of every process that loads it.
 
 /** Where the Logger sends its metrics. */
 export interface Metrics {
   increment(name: string): void;
-  timing(name: string, ms: number): void;
+  /** A timer (gunicorn's histogram): `ms` as it is, or as durationMs() wrote it. */
+  timing(name: string, ms: number | string): void;
   gauge(name: string, value: number): void;
   /** Sends the batch still waiting; resolves once it is sent (the process may exit then). */
   close(): Promise<void>;
@@ -38,6 +41,15 @@ function sent(send: (done: () => void) => void): Promise<void> {
   });
 }
 
+/**
+ * A request's duration in ms as gunicorn writes it: whole microseconds (a timedelta's), as
+ * Python writes a float (`12.0`, `0.466`).
+ */
+export function durationMs(ms: number): string {
+  const rounded = Math.round(ms * 1000) / 1000;
+  return Number.isInteger(rounded) ? `${rounded}.0` : String(rounded);
+}
+
 /** `--statsd-prefix`: gunicorn appends the dot. */
 export function statsdPrefix(prefix: string): string {
   return prefix && !prefix.endsWith(".") ? `${prefix}.` : prefix;
@@ -61,9 +73,6 @@ export async function statsdClient(
   const client = new StatsD({
     host,
     port,
-    prefix: statsdPrefix(prefix),
-    // dogstatsd's `|#tag,tag` suffix, as gunicorn's dogstatsd_tags appends it.
-    globalTags: tags ? tags.split(",") : [],
     // Datagrams as gunicorn sends them: no tags, container ids or client telemetry of the
     // library's own from DD_* environment variables.
     datadog: false,
@@ -79,10 +88,17 @@ export async function statsdClient(
       onError(`statsd: cannot send to ${hostPort} (${error.message}); metrics are dropped`);
     },
   });
+  // The library's own metric methods leave out a sample rate of 1 (gunicorn writes `|@1.0`) and
+  // rewrite tags: its send() (hot-shots 17, pinned) takes the line as written and batches it.
+  const sender = client as unknown as { send(message: string): void };
+  const before = statsdPrefix(prefix);
+  // gunicorn's dogstatsd_tags, appended as given: `|#tag,tag`.
+  const after = tags ? `|#${tags}` : "";
+  const send = (line: string) => sender.send(before + line + after);
   return {
-    increment: (name) => client.increment(name),
-    timing: (name, ms) => client.timing(name, ms),
-    gauge: (name, value) => client.gauge(name, value),
+    increment: (name) => send(`${name}:1|c|@1.0`),
+    timing: (name, ms) => send(`${name}:${ms}|ms`),
+    gauge: (name, value) => send(`${name}:${value}|g`),
     // The batch of the last bufferFlushInterval went with the process unless sent here: the
     // library's close sends it, and calls back once the socket has let it go.
     close: () => sent((done) => client.close(done)),

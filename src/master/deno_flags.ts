@@ -5,6 +5,7 @@
 
 import { resolve } from "node:path";
 import { shellSplit } from "../config/_shell_split.ts";
+import { ConfigError } from "../errors.ts";
 
 /** --deno-flags split, with the project flags taken out and made absolute. */
 export interface DenoFlags {
@@ -20,19 +21,27 @@ export interface DenoFlags {
   check: boolean;
 }
 
-/** Splits `denoFlags`; relative files are resolved against `cwd`. */
+/**
+ * Splits `denoFlags`; relative files are resolved against `cwd`. A project flag without its file
+ * throws a ConfigError.
+ */
 export function parseDenoFlags(denoFlags: string, cwd: string): DenoFlags {
   const words = shellSplit(denoFlags);
   const out: DenoFlags = { rest: [], noConfig: false, check: false };
   for (let i = 0; i < words.length; i++) {
     const word = words[i];
     const long = /^--(config|import-map)(?:=(.*))?$/.exec(word);
-    const short = /^-c(?:=?(.+))?$/.exec(word);
+    const short = /^-c(?:=(.*)|([^=].*))?$/.exec(word);
     if (long || short) {
-      const value = (long ? long[2] : short![1]) ?? words[++i];
-      if (value === undefined) {
-        out.rest.push(word); // Deno's own error for a flag without its value.
-        continue;
+      const flag = long ? `--${long[1]}` : "-c";
+      let value = long ? long[2] : short![1] ?? short![2];
+      if (value === undefined && !words[i + 1]?.startsWith("-")) value = words[++i];
+      // Left to Deno, a flag without its file would take the next flag appserve passes as it.
+      if (!value) {
+        const example = flag === "--import-map" ? "import_map.json" : "deno.json";
+        throw new ConfigError(
+          `--deno-flags "${denoFlags}": ${flag} needs a file, as --deno-flags="-A ${flag} ${example}"`,
+        );
       }
       if (long?.[1] === "import-map") out.importMap = resolve(cwd, value);
       else out.config = resolve(cwd, value);

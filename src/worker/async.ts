@@ -286,15 +286,21 @@ async function serveListeners(
     // Inside the access log, which then sees the 500 or 400 the client gets for a failure.
     const answered = bodyErrorsLogged(guardedNative(bodyLimited, log, runtime), log, runtime);
     // Outermost, so the access log sees the client a trusted proxy named, and no field
-    // header_map drops (as the parser leaves them out before anything reads them).
+    // header_map drops (as the parser leaves them out before anything reads them). Its 400s are
+    // the parser's: warned about, with no access line, so not counted either (the counts are
+    // taken inside it, as the access log's).
     const app = trustForwarded(
-      begin ? logged(answered, log, access, hub, begin, runtime, streaming, cutOff) : answered,
+      counted(
+        begin ? logged(answered, log, access, hub, begin, runtime, streaming, cutOff) : answered,
+        context.counters,
+        cutOff,
+      ),
       options.forwarded!,
       (m) => log.warning(m),
       { scheme: options.scheme, headerMap: config.header_map },
     );
     const server = await runtime.serveNative(
-      cutOff.wrap(counted(app, context.counters, cutOff)),
+      cutOff.wrap(app),
       {
         hostname: address.host,
         port: address.port,

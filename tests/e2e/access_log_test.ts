@@ -6,7 +6,7 @@ import { Buffer } from "node:buffer";
 import { existsSync, readFileSync, renameSync } from "node:fs";
 import type { Socket } from "node:net";
 import { join } from "node:path";
-import { rawConnect } from "../_raw.ts";
+import { rawConnect, rawExchange } from "../_raw.ts";
 import {
   childPids,
   e2e,
@@ -78,6 +78,52 @@ for (const args of [[], ["--reuse-port"]]) {
         // The readiness probe's line is "200 /": no other line but the one.
         const lines = readFileSync(file, "utf8").split("\n").filter((l) => l && l !== "200 /");
         assert.deepEqual(lines, ["200 /x\\x0a200 /forged\\x0d"]);
+        await server.stop();
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+}
+
+for (const args of [[], ["--reuse-port"]]) {
+  e2e(
+    `header values are logged as their UTF-8 text, bytes that are not UTF-8 as \\xHH ${
+      args.join(" ")
+    }`,
+    async (target) => {
+      const dir = tempDir();
+      const file = join(dir.path, "access.log");
+      try {
+        const port = await freePort();
+        const server = start(target, [
+          ...args,
+          ...["--access-logfile", file],
+          ...["--access-logformat", "%(a)s|%({x-h}i)s|%(f)s|%({HTTP_X_H}e)s"],
+          ...["-b", `127.0.0.1:${port}`, PID_APP],
+        ]);
+        await server.ready(1);
+        // As the bytes go over the wire: é in UTF-8; a latin1 é with a quote and a backslash;
+        // U+2028 in UTF-8.
+        for (const value of [[0xc3, 0xa9], [0x61, 0xe9, 0x22, 0x62, 0x5c], [0xe2, 0x80, 0xa8]]) {
+          const v = Buffer.from(value);
+          const head = Buffer.concat([
+            Buffer.from("GET /h HTTP/1.1\r\nHost: x\r\nUser-Agent: "),
+            v,
+            Buffer.from("\r\nX-H: "),
+            v,
+            Buffer.from("\r\nReferer: "),
+            v,
+            Buffer.from("\r\nConnection: close\r\n\r\n"),
+          ]);
+          assert.equal((await rawExchange(port, head)).status, 200);
+        }
+        const expected = ["é", 'a\\xe9\\"b\\x5c', "\\u2028"].map((v) => `${v}|${v}|${v}|${v}`);
+        // The readiness probe's line has no headers: "-|-|-|-".
+        const lines = () =>
+          readFileSync(file, "utf8").split("\n").filter((l) => l && l !== "-|-|-|-");
+        await eventually(() => lines().length >= expected.length, "the access lines");
+        assert.deepEqual(lines(), expected);
         await server.stop();
       } finally {
         dir.remove();

@@ -222,7 +222,9 @@ e2e(
       assert.equal(refused, "", old.stderr);
       assert.ok(scrapes > 0);
       assert.doesNotMatch(old.stderr, /trying again every second/);
-      assert.equal((await get(`${base}/healthz`)).status, 200);
+      // Ready once its worker has booted (seen only as a child process above: on a loaded box it
+      // may still be loading the app).
+      await eventually(async () => (await get(`${base}/healthz`)).status === 200, "/healthz 200");
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
     } finally {

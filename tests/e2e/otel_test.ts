@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import {
   e2e,
@@ -389,6 +390,35 @@ e2e(
       }
     } finally {
       await receiver.close();
+    }
+  },
+);
+
+e2e(
+  "--log-otel with a collector that never answers: a stop ends within the graceful timeout",
+  async (target) => {
+    // It takes the connection and the request, and says nothing.
+    const held: import("node:net").Socket[] = [];
+    const silent = createServer((socket) => held.push(socket.on("error", () => {})));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const server = start(
+        target,
+        ["--log-otel", "--graceful-timeout", "4", "-w", "1", "-b", "127.0.0.1:0", OTEL_APP],
+        { env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` } },
+      );
+      const url = await server.ready(1);
+      for (let i = 0; i < 20; i++) assert.equal((await get(`${url}/plain`)).status, 200);
+      // The 1 s export timer has sent them: an export is out when the stop comes.
+      await eventually(() => held.length >= 2, "the workers' and master's exports");
+      const result = await server.stop();
+      assert.equal(result.code, 0, server.stderr);
+      // Waiting on the collector kept the worker until its graceful timeout killed it.
+      assert.doesNotMatch(server.stderr, /did not exit within the graceful timeout/);
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
     }
   },
 );

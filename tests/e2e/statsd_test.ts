@@ -5,9 +5,11 @@ import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { e2e, eventually, FIXTURES, freePort, get, run, start, tempDir } from "../_helpers.ts";
+import { parsePrometheus, sampleValue } from "../_prometheus.ts";
 import { childPids, whileStopped } from "../_procs.ts";
-import { rawConnect } from "../_raw.ts";
+import { rawConnect, rawExchange } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -50,12 +52,14 @@ e2e("--statsd-host sends gunicorn's metrics over UDP", async (target) => {
     const has = (pattern: RegExp) => receiver.metrics.some((m) => pattern.test(m));
     const expected = [
       /^app\.gunicorn\.workers:2\|g$/,
-      /^app\.gunicorn\.requests:1\|c$/,
-      /^app\.gunicorn\.request\.duration:\d+(\.\d+)?\|ms$/,
-      /^app\.gunicorn\.request\.status\.200:1\|c$/,
-      /^app\.gunicorn\.request\.status\.500:1\|c$/,
-      /^app\.gunicorn\.log\.exception:1\|c$/,
-      /^app\.gunicorn\.log\.warning:1\|c$/,
+      // gunicorn's lines: counters with their sample rate, a duration in whole microseconds
+      // written as Python writes a float.
+      /^app\.gunicorn\.requests:1\|c\|@1\.0$/,
+      /^app\.gunicorn\.request\.duration:\d+\.\d{1,3}\|ms$/,
+      /^app\.gunicorn\.request\.status\.200:1\|c\|@1\.0$/,
+      /^app\.gunicorn\.request\.status\.500:1\|c\|@1\.0$/,
+      /^app\.gunicorn\.log\.exception:1\|c\|@1\.0$/,
+      /^app\.gunicorn\.log\.warning:1\|c\|@1\.0$/,
     ];
     await eventually(() => expected.every(has), "every metric");
     await server.stop();
@@ -135,7 +139,7 @@ e2e("--dogstatsd-tags appends its tags to every metric", async (target) => {
     const has = (pattern: RegExp) => receiver.metrics.some((m) => pattern.test(m));
     await eventually(
       () =>
-        has(/^gunicorn\.requests:1\|c\|#env:test,role:web$/) &&
+        has(/^gunicorn\.requests:1\|c\|@1\.0\|#env:test,role:web$/) &&
         has(/^gunicorn\.workers:1\|g\|#env:test,role:web$/),
       "tagged metrics",
     );
@@ -274,7 +278,7 @@ for (
       ...extra,
       PID_APP,
     ]);
-    const counted = () => receiver.metrics.filter((m) => m === "gunicorn.requests:1|c").length;
+    const counted = () => receiver.metrics.filter((m) => m === "gunicorn.requests:1|c|@1.0").length;
     try {
       const url = await server.ready(1);
       // ready()'s own request, sent within the worker's first 100 ms batch.
@@ -315,7 +319,7 @@ e2e("the app's process.exit() still sends the worker's last statsd batch", async
   const server = start(target, [
     ...["--statsd-host", `127.0.0.1:${receiver.port}`, "-w", "1", "-b", "127.0.0.1:0", PID_APP],
   ]);
-  const counted = () => receiver.metrics.filter((m) => m === "gunicorn.requests:1|c").length;
+  const counted = () => receiver.metrics.filter((m) => m === "gunicorn.requests:1|c|@1.0").length;
   try {
     const url = await server.ready(1);
     await eventually(() => counted() >= 1, "ready()'s request counted");
@@ -335,3 +339,90 @@ e2e("the app's process.exit() still sends the worker's last statsd batch", async
     receiver.close();
   }
 });
+
+// What appserve answers itself: a request its parser (or the native server) rejects gets a
+// warning, no access line and no count (as gunicorn, which logs no access line for a request it
+// could not parse); one refused after parsing (413) gets all three.
+for (
+  const args of [[], ["-k", "sync"], ["-k", "gthread", "--threads", "2"], ["--reuse-port"]]
+) {
+  e2e(
+    `bad requests: the access log, statsd and Prometheus count the same ${args.join(" ")}`,
+    async (target) => {
+      const receiver = await udpReceiver();
+      const dir = tempDir();
+      const file = join(dir.path, "access.log");
+      const metricsPort = await freePort();
+      const port = await freePort();
+      const server = start(target, [
+        ...args,
+        ...["--statsd-host", `127.0.0.1:${receiver.port}`],
+        ...["--metrics-bind", `127.0.0.1:${metricsPort}`],
+        ...["--access-logfile", file, "--access-logformat", "%(s)s %(U)s"],
+        ...["--header-map", "refuse", "--limit-request-body", "10"],
+        ...["-b", `127.0.0.1:${port}`, PID_APP],
+      ]);
+      try {
+        await server.ready(1);
+        const requests = [
+          "NOT HTTP\r\n\r\n",
+          "GET /u HTTP/1.1\r\nHost: x\r\nX_Under: 1\r\nConnection: close\r\n\r\n",
+          "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\nConnection: close\r\n\r\n" +
+          "x".repeat(20),
+          "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ];
+        const statuses = [];
+        for (const r of requests) statuses.push((await rawExchange(port, r)).status);
+        assert.deepEqual(statuses, [400, 400, 413, 200]);
+        // The statuses of the access lines (the last request's written last).
+        const lines = () =>
+          readFileSync(file, "utf8").split("\n").filter((l) => l).map((l) => l.split(" ")[0]);
+        await eventually(() => readFileSync(file, "utf8").includes("200 /ok\n"), "the lines");
+        // Each status as often as it has an access line: statsd's counters...
+        const byStatus = (list: string[]) =>
+          list.reduce<Record<string, number>>((n, s) => ({ ...n, [s]: (n[s] ?? 0) + 1 }), {});
+        const logged = byStatus(lines());
+        const sent = () =>
+          byStatus(receiver.metrics.flatMap((m) => {
+            const status = /^gunicorn\.request\.status\.(\d+):1\|c/.exec(m);
+            return status ? [status[1]] : [];
+          }));
+        await eventually(
+          () => JSON.stringify(sent()) === JSON.stringify(logged),
+          "statsd's counts",
+        ).catch(() => {});
+        assert.deepEqual(sent(), logged);
+        const requestsSent = receiver.metrics.filter((m) => /^gunicorn\.requests:1\|c/.test(m));
+        assert.equal(requestsSent.length, lines().length);
+        // ...and Prometheus's, by status class.
+        const classes = byStatus(lines().map((s) => `${s[0]}xx`));
+        const scraped = async () => {
+          const samples = parsePrometheus(
+            (await get(`http://127.0.0.1:${metricsPort}/metrics`)).body,
+          );
+          const n: Record<string, number> = {};
+          for (const c of ["1xx", "2xx", "3xx", "4xx", "5xx"]) {
+            const total = ["GET", "POST"].reduce(
+              (sum, method) =>
+                sum + (sampleValue(samples, "appserve_requests_total", { method, status: c }) ?? 0),
+              0,
+            );
+            if (total > 0) n[c] = total;
+          }
+          return n;
+        };
+        let counted: Record<string, number> = {};
+        await eventually(async () => {
+          counted = await scraped();
+          return JSON.stringify(counted) === JSON.stringify(classes);
+        }, "Prometheus's counts").catch(() => {});
+        assert.deepEqual(counted, classes);
+        await server.stop();
+      } finally {
+        await server.stop();
+        receiver.close();
+        dir.remove();
+      }
+    },
+  );
+}

@@ -639,8 +639,10 @@ e2e(
       assert.ok(Number(line[1]) >= 600, line[0]);
       await eventually(
         () =>
-          has(/^gunicorn\.websocket\.upgrades:1\|c$/) && has(/^gunicorn\.websocket\.open:1\|g$/) &&
-          has(/^gunicorn\.websocket\.open:0\|g$/) && has(/^gunicorn\.request\.status\.101:1\|c$/),
+          has(/^gunicorn\.websocket\.upgrades:1\|c\|@1\.0$/) &&
+          has(/^gunicorn\.websocket\.open:1\|g$/) &&
+          has(/^gunicorn\.websocket\.open:0\|g$/) &&
+          has(/^gunicorn\.request\.status\.101:1\|c\|@1\.0$/),
         "the WebSocket metrics",
       );
       assert.equal((await server.stop()).code, 0);
