@@ -43,6 +43,27 @@ function read(setting: string, path: string): string {
   }
 }
 
+/** What to do where the workers' runtime (Deno) cannot honour cert_reqs or ciphers. */
+const USE_BUN = "use the compiled appserve binary (Bun)";
+
+/**
+ * The one-line refusal of cert_reqs or ciphers under Deno workers, or undefined when neither is
+ * asked for. `instead` says how to get Bun workers: from the binary itself, "--runtime bun".
+ */
+export function denoTlsRefusal(config: TlsConfig, instead = USE_BUN): string | undefined {
+  if (!tlsEnabled(config)) return undefined;
+  // Without ca_certs cert_reqs is refused for that first (loadTlsFiles).
+  if (config.cert_reqs > 0 && config.ca_certs) {
+    return "cert_reqs: client certificates cannot be verified under Deno (its node:tls accepts " +
+      `any client certificate); ${instead}`;
+  }
+  if (config.ciphers) {
+    return "ciphers: Deno's TLS ignores a cipher list (it keeps its own defaults); " +
+      `${instead}, or leave ciphers unset`;
+  }
+  return undefined;
+}
+
 /** Whether TLS is on: a certificate or key is configured (as in gunicorn). */
 export function tlsEnabled(config: TlsConfig): boolean {
   return config.certfile !== "" || config.keyfile !== "";
@@ -108,25 +129,16 @@ export async function loadTlsFiles(
     if (!ca) {
       throw new ConfigError(`cert_reqs ${certReqs} needs ca_certs to verify clients against`);
     }
-    if (!controls) {
-      throw new ConfigError(
-        "cert_reqs: client certificates cannot be verified under Deno (its node:tls accepts any " +
-          "client certificate); use the compiled appserve binary (Bun)",
-      );
-    }
+    if (!controls) throw new ConfigError(denoTlsRefusal(config)!);
   }
   const ciphers = config.ciphers;
-  if (ciphers) await checkCiphers(ciphers, controls);
+  if (ciphers) await checkCiphers(config, controls);
   return { cert, key, ca, certReqs, ciphers };
 }
 
-async function checkCiphers(ciphers: string, controls: boolean): Promise<void> {
-  if (!controls) {
-    throw new ConfigError(
-      "ciphers: Deno's TLS ignores a cipher list (it keeps its own defaults); use the compiled " +
-        "appserve binary (Bun), or leave ciphers unset",
-    );
-  }
+async function checkCiphers(config: TlsConfig, controls: boolean): Promise<void> {
+  if (!controls) throw new ConfigError(denoTlsRefusal(config)!);
+  const ciphers = config.ciphers;
   // A list OpenSSL matches no cipher with makes every handshake fail: refuse it now. (A Deno
   // master with Bun workers cannot tell; the worker's own context then fails at boot.)
   const { createSecureContext } = await import("node:tls");

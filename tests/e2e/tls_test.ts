@@ -16,6 +16,7 @@ import {
   run,
   type Server,
   start,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 import { rawExchange } from "../_raw.ts";
@@ -27,6 +28,13 @@ const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 async function httpsUrl(server: Server): Promise<string> {
   const m = await server.waitFor(/Listening at: (https:\/\/[^ ,]+)/);
   return m[1];
+}
+
+/** What a refusal of cert_reqs or ciphers under Deno workers tells a target to do. */
+function denoTlsHint(t: Target): RegExp {
+  return t.name === "binary-deno"
+    ? /; use --runtime bun \(this appserve binary runs Bun workers\)/
+    : /; use the compiled appserve binary \(Bun\)/;
 }
 
 async function answering(url: string, pki: TestPki, extra: string[] = []): Promise<void> {
@@ -190,6 +198,8 @@ e2e(
           result.stderr.trim(),
           /^Error: cert_reqs: client certificates cannot be verified under Deno/,
         );
+        // The binary runs Bun workers itself: it says how, not "use the binary".
+        assert.match(result.stderr.trim(), denoTlsHint(t));
         return;
       }
       for (const reqs of ["2", "1"]) {
@@ -247,6 +257,7 @@ e2e(
         const result = await run(t, ["-b", "127.0.0.1:0", ...tls, "--ciphers", allowed, PID_APP]);
         assert.equal(result.code, 1, result.stderr);
         assert.match(result.stderr.trim(), /^Error: ciphers: Deno's TLS ignores a cipher list/);
+        assert.match(result.stderr.trim(), denoTlsHint(t));
         return;
       }
       const port = await freePort();
