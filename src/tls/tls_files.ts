@@ -2,7 +2,7 @@
 // wrong path, a non-certificate or a key that belongs to another certificate is one start-up
 // line, exit 1) and read again by each worker, so a HUP picks up renewed certificates.
 
-import type { X509Certificate } from "node:crypto";
+import type { createPrivateKey as CreatePrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import process from "node:process";
@@ -110,6 +110,15 @@ export async function loadTlsFiles(
     throw new ConfigError(`keyfile "${keyPath}" holds no usable PEM private key`);
   }
   if (!matches) {
+    // A chain with an intermediate first: OpenSSL serves the first certificate as the server's.
+    const place = laterMatch(cert, key, X509Certificate, createPrivateKey);
+    if (place !== undefined) {
+      throw new ConfigError(
+        `certfile "${config.certfile}" is in the wrong order: keyfile "${keyPath}" matches its ` +
+          `certificate ${place}, not the first; the server certificate must come first, then ` +
+          "its intermediates",
+      );
+    }
     throw new ConfigError(
       `keyfile "${keyPath}" does not match the certificate in certfile "${config.certfile}"`,
     );
@@ -134,6 +143,25 @@ export async function loadTlsFiles(
   const ciphers = config.ciphers;
   if (ciphers) await checkCiphers(config, controls);
   return { cert, key, ca, certReqs, ciphers };
+}
+
+/** Which later certificate of the chain `cert` (1-based) matches `key`, if any does. */
+function laterMatch(
+  cert: string,
+  key: string,
+  X509: typeof X509Certificate,
+  privateKey: typeof CreatePrivateKey,
+): number | undefined {
+  const blocks = cert.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  const parsed = privateKey(key);
+  for (let i = 1; i < blocks.length; i++) {
+    try {
+      if (new X509(blocks[i]).checkPrivateKey(parsed)) return i + 1;
+    } catch {
+      // A broken block further down is not what this looks for.
+    }
+  }
+  return undefined;
 }
 
 async function checkCiphers(config: TlsConfig, controls: boolean): Promise<void> {

@@ -306,6 +306,9 @@ e2e("bad TLS input is a one-line start-up error, exit 1, before any worker start
     encrypted,
   ]);
   assert.equal(made.status, 0, String(made.stderr));
+  // A chain with the CA (as an intermediate would be) before the server certificate.
+  const wrongOrder = join(dir.path, "wrongorder.pem");
+  writeFileSync(wrongOrder, readFileSync(pki.ca, "utf8") + readFileSync(pki.cert, "utf8"));
   const cases: [string[], RegExp][] = [
     [
       ["--certfile", join(dir.path, "missing.pem"), "--keyfile", pki.key],
@@ -326,6 +329,10 @@ e2e("bad TLS input is a one-line start-up error, exit 1, before any worker start
     [
       ["--certfile", pki.cert, "--keyfile", pki.otherKey],
       /^Error: keyfile ".*other\.key" does not match the certificate in certfile ".*server\.pem"$/,
+    ],
+    [
+      ["--certfile", wrongOrder, "--keyfile", pki.key],
+      /^Error: certfile ".*wrongorder\.pem" is in the wrong order: keyfile ".*server\.key" matches its certificate 2, not the first; the server certificate must come first/,
     ],
     [
       ["--certfile", pki.cert, "--keyfile", encrypted],
