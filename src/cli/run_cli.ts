@@ -38,7 +38,7 @@ import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
 import { BUILD, VERSION } from "../version.ts";
 import { ExitCode } from "../exit_codes.ts";
-import { loadTlsFiles } from "../tls/tls_files.ts";
+import { loadTlsFiles, tlsEnabled } from "../tls/tls_files.ts";
 import {
   chownAll,
   dropPrivileges,
@@ -168,7 +168,11 @@ async function serve(ctx: ServeContext): Promise<number> {
   };
   let listeners: Listener[];
   // Ctrl-C while an address in use is retried stops at once, as it did before the hold.
-  const retrying = { retrying: (line: string) => log.error(line), signal: held.aborted };
+  const retrying = {
+    retrying: (line: string) => log.error(line),
+    signal: held.aborted,
+    scheme: tlsEnabled(config) ? "https" as const : "http" as const,
+  };
   try {
     // First, so that nothing is open yet should it fail.
     await probeReusePort(runtime.libc(), reusePort, retrying);
