@@ -171,6 +171,57 @@ e2e("serves HTTPS in --reuse-port mode (the runtime's native server)", async (t)
   }
 });
 
+/** What `openssl s_client -alpn OFFER` agrees on with `port`: the protocol, "none" or "refused". */
+function alpnAgreed(port: number, offer: string): string {
+  const out = spawnSync("openssl", ["s_client", "-alpn", offer, "-connect", `127.0.0.1:${port}`], {
+    input: "",
+    encoding: "utf8",
+    timeout: 10_000,
+  });
+  const text = `${out.stdout}${out.stderr}`;
+  if (/alert no application protocol/.test(text)) return "refused";
+  const m = /^ALPN protocol: (\S+)$/m.exec(text);
+  if (m) return m[1];
+  assert.match(text, /^No ALPN negotiated$/m, text);
+  return "none";
+}
+
+e2e(
+  "ALPN agrees on http/1.1 on the shared socket (each worker class); --reuse-port as the runtime does",
+  async (t) => {
+    const dir = tempDir();
+    const pki = makePki(dir.path);
+    const tls = ["--certfile", pki.cert, "--keyfile", pki.key];
+    try {
+      const port = await freePort();
+      const modes = [[], ["-k", "gthread", "--threads", "2"], ["-k", "async"], ["--reuse-port"]];
+      for (const mode of modes) {
+        const server = start(t, ["-b", `127.0.0.1:${port}`, ...mode, ...tls, PID_APP]);
+        try {
+          const url = await httpsUrl(server);
+          await answering(url, pki);
+          const agreed = {
+            both: alpnAgreed(port, "h2,http/1.1"),
+            http1: alpnAgreed(port, "http/1.1"),
+            h2: alpnAgreed(port, "h2"),
+          };
+          const expected = mode[0] !== "--reuse-port"
+            ? { both: "http/1.1", http1: "http/1.1", h2: "refused" }
+            : t.workers === "bun"
+            ? { both: "none", http1: "none", h2: "none" }
+            : { both: "h2", http1: "http/1.1", h2: "h2" };
+          assert.deepEqual(agreed, expected, `${mode.join(" ")}`);
+        } finally {
+          const stopped = await server.stop();
+          assert.equal(stopped.code, 0, stopped.stderr);
+        }
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 e2e(
   "client certificates, required and optional, verified against ca_certs (binary); refused under Deno",
   async (t) => {
