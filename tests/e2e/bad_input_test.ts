@@ -66,6 +66,18 @@ const usage: [string, string[], number, RegExp][] = [
     2,
     /^Error: --paste is a gunicorn setting that does not apply to appserve: PasteDeploy is a Python packaging format$/,
   ],
+  [
+    "gunicorn's --ssl-version: what appserve's TLS does instead",
+    ["--ssl-version", "TLSv1_2", "pid_app"],
+    2,
+    /^Error: --ssl-version is a gunicorn setting that does not apply to appserve: Python ssl module knobs and hook; not needed here: with --certfile appserve accepts TLS 1\.2 and 1\.3 and refuses 1\.0 and 1\.1 \(on both runtimes\), handshakes as it accepts, and takes --ciphers, --ca-certs and --cert-reqs as settings$/,
+  ],
+  [
+    "gunicorn's --do-handshake-on-connect",
+    ["--do-handshake-on-connect", "pid_app"],
+    2,
+    /^Error: --do-handshake-on-connect is a gunicorn setting that does not apply to appserve: .*; not needed here: with --certfile appserve accepts TLS 1\.2 and 1\.3/,
+  ],
   // As gunicorn since 20.1 (where wsgi_app may name it): a ConfigError, exit 1.
   ["no app module", [], 1, /^Error: No application module specified\.$/],
   [

@@ -222,6 +222,48 @@ e2e(
   },
 );
 
+/** Whether `openssl s_client -VERSION` completes a handshake with `port`. */
+function handshakes(port: number, version: string): boolean {
+  // SECLEVEL=0: the server, not Debian's client defaults, is what refuses the old versions.
+  const args = ["s_client", `-${version}`, "-cipher", "DEFAULT@SECLEVEL=0"];
+  const out = spawnSync("openssl", [...args, "-connect", `127.0.0.1:${port}`], {
+    input: "",
+    encoding: "utf8",
+    timeout: 10_000,
+  });
+  return /^New, TLSv[\d.]+, Cipher is [A-Z]/m.test(out.stdout);
+}
+
+e2e(
+  "TLS 1.2 and 1.3 are accepted, 1.0 and 1.1 refused, shared socket and --reuse-port",
+  async (t) => {
+    // What gunicorn's ssl_version would be set for: the message that refuses it says this.
+    const dir = tempDir();
+    const pki = makePki(dir.path);
+    const tls = ["--certfile", pki.cert, "--keyfile", pki.key];
+    try {
+      const port = await freePort();
+      for (const mode of [[], ["--reuse-port"]]) {
+        const server = start(t, ["-b", `127.0.0.1:${port}`, ...mode, ...tls, PID_APP]);
+        try {
+          await answering(await httpsUrl(server), pki);
+          const versions = ["tls1", "tls1_1", "tls1_2", "tls1_3"];
+          assert.deepEqual(
+            versions.map((v) => [v, handshakes(port, v)]),
+            [["tls1", false], ["tls1_1", false], ["tls1_2", true], ["tls1_3", true]],
+            mode.join(" "),
+          );
+        } finally {
+          const stopped = await server.stop();
+          assert.equal(stopped.code, 0, stopped.stderr);
+        }
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 e2e(
   "client certificates, required and optional, verified against ca_certs (binary); refused under Deno",
   async (t) => {
