@@ -158,6 +158,15 @@ async function serve(ctx: ServeContext): Promise<number> {
   if (tooLow) throw new ConfigError(tooLow);
   // Bind first: a bind failure is then the only line the user sees.
   const inherited = adoptInherited(runtime.libc(), process.env, process.pid);
+  // As gunicorn, socket activation's sockets replace the bind addresses (--reuse-port ones are
+  // the workers' own, still bound): said once, not silently, when some were asked for.
+  const unbound = config.bind.filter((_, i) => !reuse(addresses[i]));
+  if (inherited?.source === "systemd" && resolved.origins.bind !== "default" && unbound.length) {
+    log.warning(
+      `${resolved.origins.bind} ${unbound.join(", ")} ignored: serving the sockets systemd ` +
+        "passed (LISTEN_FDS) instead, as gunicorn does",
+    );
+  }
   // A stop signal while the start is under way: one line each, as for a later stop, and exit 0.
   const stopped = async (stop: MasterSignal): Promise<number> => {
     log.info(`Handling signal: ${shortName(stop)}`);
