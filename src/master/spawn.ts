@@ -4,6 +4,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { bootEnv } from "../ipc/channel.ts";
+import { inheritableDuring } from "../net/metrics_socket.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
 import { type Runtime, type SelfCommand, SIGUSR1 } from "../runtime/types.ts";
 
@@ -85,12 +86,18 @@ export function spawnWorker(
   // listens to. A process started by this thread inherits its mask.
   const unblock = runtime.libc().blockSignal(SIGUSR1);
   try {
-    return spawnWithFds(runtime, command, all, { stdio, env, cwd }, (childFds) =>
-      bootEnv({
-        ...boot,
-        listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),
-        scoreboard: scoreboard && { fd: childFds[fds.length], slot: scoreboard.slot },
-      }));
+    // The scoreboard is close-on-exec but for this child.
+    return inheritableDuring(
+      runtime.libc(),
+      scoreboard?.fd,
+      () =>
+        spawnWithFds(runtime, command, all, { stdio, env, cwd }, (childFds) =>
+          bootEnv({
+            ...boot,
+            listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),
+            scoreboard: scoreboard && { fd: childFds[fds.length], slot: scoreboard.slot },
+          })),
+    );
   } finally {
     unblock();
   }
