@@ -7,7 +7,8 @@ import { Logger } from "../src/log/logger.ts";
 import { BacklogMetric } from "../src/master/backlog_metric.ts";
 import { ListenQueues, type QueueSources } from "../src/master/listen_queues.ts";
 import type { Listener } from "../src/net/listeners.ts";
-import { AF_INET, inetSockaddr } from "../src/net/sockaddr.ts";
+import { inetSockaddr } from "../src/net/sockaddr.ts";
+import { AF_INET } from "../src/net/socket_constants.ts";
 import { denoRuntime } from "../src/runtime/deno.ts";
 
 const libc = denoRuntime.libc();

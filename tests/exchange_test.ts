@@ -204,7 +204,7 @@ Deno.test("createHttpServer() logs a request whose client left before its head: 
   }]);
 });
 
-Deno.test("createHttpServer() leaves the access line of a request closeNow() cut off to its caller", async () => {
+Deno.test("createHttpServer() logs a response closeNow() cuts mid-body once, as its client got it", async () => {
   const done: Done[] = [];
   const server = createHttpServer(
     () => new Response(ticking(1000)),
@@ -224,8 +224,74 @@ Deno.test("createHttpServer() leaves the access line of a request closeNow() cut
   });
   const closed = new Promise((resolve) => socket.on("close", resolve));
   server.closeNow();
+  // At the cut, not when the writer stops: the process may be about to end.
+  assert.equal(done.length, 1);
   await closed;
   await delay(200);
+  assert.equal(done.length, 1);
+  assert.equal(done[0].status, 200);
+  assert.ok(done[0].bytes > 0, `${done[0].bytes}`);
+});
+
+Deno.test("createHttpServer() answers a stream closeNow() cuts before its first chunk with the 504, and logs that", async () => {
+  const done: Done[] = [];
+  let cancelled = false;
+  const server = createHttpServer(
+    () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          pull: () => new Promise<void>(() => {}),
+          cancel: () => {
+            cancelled = true;
+          },
+        }, { highWaterMark: 0 }),
+      ),
+    options({
+      onRequestDone: (_req, res, ms, details) =>
+        done.push({ status: res.status, bytes: details.bodyBytes, ms }),
+    }),
+  );
+  await server.listen({ port: 0, host: "127.0.0.1" });
+  const addr = server.address();
+  assert.ok(addr !== null && addr.transport === "tcp");
+  const socket = net.connect({ port: addr.port, host: "127.0.0.1" });
+  socket.on("error", () => {});
+  let got = "";
+  socket.on("data", (d) => (got += d));
+  const closed = new Promise((resolve) => socket.on("close", resolve));
+  socket.write("GET /late HTTP/1.1\r\nHost: h\r\n\r\n");
+  await delay(100);
+  await server.closeNow();
+  await closed;
+  await delay(100);
+  assert.match(got, /^HTTP\/1\.1 504 /);
+  assert.doesNotMatch(got, /200/);
+  assert.deepEqual(done.map((d) => [d.status, d.bytes]), [[504, 16]]);
+  assert.ok(cancelled, "the app's stream is cancelled");
+});
+
+Deno.test("createHttpServer() leaves the access line of a request closeNow() answers with a 504 to its caller", async () => {
+  const done: Done[] = [];
+  const server = createHttpServer(
+    () => new Promise<Response>(() => {}),
+    options({
+      onRequestDone: (_req, res, ms, details) =>
+        done.push({ status: res.status, bytes: details.bodyBytes, ms }),
+    }),
+  );
+  await server.listen({ port: 0, host: "127.0.0.1" });
+  const addr = server.address();
+  assert.ok(addr !== null && addr.transport === "tcp");
+  const socket = net.connect({ port: addr.port, host: "127.0.0.1" });
+  socket.on("error", () => {});
+  let got = "";
+  socket.on("data", (d) => (got += d));
+  const closed = new Promise((resolve) => socket.on("close", resolve));
+  socket.write("GET /hang HTTP/1.1\r\nHost: h\r\n\r\n");
+  await delay(100);
+  await server.closeNow();
+  await closed;
+  assert.match(got, /^HTTP\/1\.1 504 /);
   assert.deepEqual(done, []);
 });
 

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { assignSockets, type OwnSocket } from "../src/master/listen_queues.ts";
-import { AF_INET, AF_INET6 } from "../src/net/sockaddr.ts";
+import { AF_INET, AF_INET6 } from "../src/net/socket_constants.ts";
 
 function socket(address: number[], port: number, queued: number, pid = 7): OwnSocket {
   const family = address.length === 4 ? AF_INET : AF_INET6;

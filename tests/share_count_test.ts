@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { libcFds } from "../src/net/accept_gate.ts";
 import { Admission, type ConnectionShare } from "../src/net/admission.ts";
-import { AF_INET, inetSockaddr } from "../src/net/sockaddr.ts";
+import { inetSockaddr } from "../src/net/sockaddr.ts";
+import { AF_INET } from "../src/net/socket_constants.ts";
 import { denoRuntime } from "../src/runtime/deno.ts";
 import { createHttpServer } from "../src/http/server.ts";
 import type { ExchangeWatch } from "../src/http/types.ts";

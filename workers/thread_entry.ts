@@ -373,7 +373,7 @@ async function listen(listeners: { fd: number }[]): Promise<void> {
   s.onListen = undefined;
   if (onListen) {
     const addrs = listenAddrs(s.runtime.libc(), { listeners, reusePort: [] });
-    void callOnListen(onListen, addrs, s.log, s.runtime.explainAppError);
+    callOnListen(onListen, addrs, s.log, s.runtime.explainAppError);
   }
 }
 
@@ -434,6 +434,8 @@ const SESSION_ENDS_MS = 300;
 
 // A hand-off crosses two message ports in milliseconds; one not here by then is not coming.
 const HANDOFF_WAIT_MS = 1000;
+/** A look for a hand-off this long after the last one found the thread's loop standing still. */
+const HANDOFF_LATE_MS = 100;
 
 async function drain(graceMs: number): Promise<void> {
   const s = serving;
@@ -476,7 +478,13 @@ async function drain(graceMs: number): Promise<void> {
     // is on its way (counted on the board) and is served, with connection: close, before this
     // thread says it drained (the process ends threads that did).
     const until = Math.min(end, Date.now() + HANDOFF_WAIT_MS);
-    while (s.board.incoming(s.index) > 0 && Date.now() < until) {
+    let looked = Date.now();
+    while (s.board.incoming(s.index) > 0) {
+      const now = Date.now();
+      // Woken late (the loop stood still: a loaded box), the hand-off may wait behind the timer
+      // that woke it: one look more, within the drain's deadline.
+      if (now >= end || (now >= until && now - looked < HANDOFF_LATE_MS)) break;
+      looked = now;
       await new Promise((resolve) => setTimeout(resolve, 5));
       await closeAll();
     }

@@ -120,6 +120,8 @@ export class Connection implements ExchangeHost, BodySink {
   private peerFailed = false;
   /** When the tick should act on this connection (ms on the core's clock). */
   deadline: number;
+  /** The deadline a late tick let wait one more tick (Core.tick): each deadline waits once. */
+  spared = -1;
   private state = S_HEAD;
   private readonly core: ServerCore;
   /** The connection's client: the socket's peer, or whom a PROXY header named. */
@@ -566,21 +568,25 @@ export class Connection implements ExchangeHost, BodySink {
   }
 
   /**
-   * Ends the connection for the server (closeNow: the graceful timeout ran out); the access line
-   * of a request it cuts off is the caller's (ExchangeHost.cutOff), and says 504. A request whose
-   * response head had not gone out gets that 504 on the wire too, then the connection closes:
-   * the promise settles once it did. One whose response is under way is destroyed mid-body.
+   * Ends the connection for the server (closeNow: the graceful timeout ran out). A request whose
+   * response had not begun gets a 504 on the wire, then the connection closes (the promise
+   * settles once it did); its access line is the caller's (ExchangeHost.cutOff). One whose
+   * response is under way is destroyed mid-body, logged here as its client got it.
    */
   cut(): Promise<void> | null {
     if (this.closed) return null;
     this.cutOff = true;
+    // A stream whose first chunk is awaited has sent nothing: it gets the 504 too.
+    const headPending = this.state === S_BUSY && this.exchange.headPending;
+    if (this.state === S_BUSY) this.exchange.cutUnderWay();
     // Now, not at the 'close' event: the process may be about to end.
     this.exchange.abandoned();
     // Not one the worker process answered already (a gthread thread's, claimed: thread_slots.ts).
     const watch = this.core.options.watch;
     if (
-      this.state !== S_BUSY || !this.exchange.unanswered ||
-      (watch !== undefined && !watch.answering(this.tag))
+      this.state !== S_BUSY ||
+      (!headPending &&
+        (!this.exchange.unanswered || (watch !== undefined && !watch.answering(this.tag))))
     ) {
       this.socket.destroy();
       return null;

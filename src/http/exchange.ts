@@ -9,7 +9,13 @@ import {
   type Outcome,
   type ResponseWriter,
 } from "./response_writer.ts";
-import { appErrorReply, notAResponse, statusReply } from "./status_reply.ts";
+import {
+  appErrorReply,
+  CUT_OFF_STATUS,
+  cutOffReplyBodyBytes,
+  notAResponse,
+  statusReply,
+} from "./status_reply.ts";
 import type { RequestHead } from "./parser.ts";
 import type { FetchHandler, HttpOptions, ServeInfo } from "./types.ts";
 import type { PendingUpgrade, SessionEnd } from "./websocket/hub.ts";
@@ -26,7 +32,8 @@ export interface ExchangeHost {
   readonly peerEnded: boolean;
   /**
    * The server itself cut the connection off (HttpServer.closeNow: the graceful timeout ran out).
-   * Its request's access line is not the exchange's: whoever cut it off writes one (logCutOff).
+   * Its request's access line is written then, not when the writer stops: by whoever cut it off
+   * (logCutOff) for the 504 it got, by cutUnderWay() for a response under way.
    */
   readonly cutOff: boolean;
   /** Whether the connection can take another request after this response, decided as it starts. */
@@ -51,6 +58,11 @@ function switched(): Response {
 }
 
 function noop(): void {}
+
+// The access line's response for a cut-off 504 (the bytes are Connection.cut's).
+function cutOffResponse(): Response {
+  return new Response(null, { status: CUT_OFF_STATUS });
+}
 
 // As Bun.serve's (Runtime.requestSignal): where no runtime said otherwise.
 const SIGNAL_DEFAULT = { message: "The connection was closed.", afterResponse: false };
@@ -207,6 +219,33 @@ export class Exchange {
     if (request !== null) abortRequestSignal(request, this.abortMessage);
   }
 
+  /** A request is under way and its response was handed to the writer (and not done yet). */
+  get underWay(): boolean {
+    return this.request !== null && this.response !== null;
+  }
+
+  /**
+   * The server cuts the connection of the response under way (Connection.cut): its access line
+   * and count now, as the client got it (the status of the head, the body bytes written so far),
+   * while the process can still write it; the writer's later outcome logs nothing (host.cutOff).
+   */
+  cutUnderWay(): void {
+    if (!this.underWay || this.answeredElsewhere) return;
+    if (this.writer.headPending) {
+      // Nothing went out yet (a stream's first chunk is awaited): the cut answers its 504 as for
+      // a request still with the app, and the writer sends nothing more.
+      this.writer.abort(this.abandonReason());
+      this.response = cutOffResponse();
+      this.writer.bodyBytes = cutOffReplyBodyBytes();
+    }
+    this.logLine();
+  }
+
+  /** A response under way whose head has not gone out: Connection.cut writes the 504 for it. */
+  get headPending(): boolean {
+    return this.underWay && this.writer.headPending;
+  }
+
   /** A request is under way and no response of it was handed to the writer yet. */
   get unanswered(): boolean {
     return this.request !== null && this.response === null;
@@ -348,21 +387,7 @@ export class Exchange {
     // may be a half-close, so the answer is written and its bytes logged.
     // Not here: a request the worker process answered (a gthread thread past its timeout) or one
     // cut off at the graceful timeout; who answered or cut it off wrote its line.
-    const hook = this.options.onRequestDone;
-    if (hook !== undefined && !this.answeredElsewhere && !host.cutOff) {
-      try {
-        hook(this.request!, this.response!, performance.now() - this.started, {
-          remote: this.info!.remoteAddr,
-          protocol: this.flags & F_HTTP10 ? "HTTP/1.0" : "HTTP/1.1",
-          target: this.head!.target,
-          bodyBytes: this.writer.bodyBytes,
-          rawHeaders: this.head!.headers,
-          sentLength: this.writer.sentLength,
-          sentType: this.writer.sentType,
-          sentChunked: this.writer.sentChunked,
-        });
-      } catch { /* a logging hook must not take the connection down */ }
-    }
+    if (!this.answeredElsewhere && !host.cutOff) this.logLine();
     // A response that did not go out whole (the client is gone, the connection was cut or
     // destroyed) ends the request as a client gone does; one that did, only Deno.serve's way.
     const whole = (outcome === "keep" || outcome === "close") && !host.closed &&
@@ -374,5 +399,23 @@ export class Exchange {
     // A connection that closed meanwhile told the watch already, and its tag may be another's now.
     if (!host.closed) this.options.watch?.finished(host.tag);
     host.exchangeDone(outcome === "keep");
+  }
+
+  // The access line (and count) of the request under way, as its response went out so far.
+  private logLine(): void {
+    const hook = this.options.onRequestDone;
+    if (hook === undefined) return;
+    try {
+      hook(this.request!, this.response!, performance.now() - this.started, {
+        remote: this.info!.remoteAddr,
+        protocol: this.flags & F_HTTP10 ? "HTTP/1.0" : "HTTP/1.1",
+        target: this.head!.target,
+        bodyBytes: this.writer.bodyBytes,
+        rawHeaders: this.head!.headers,
+        sentLength: this.writer.sentLength,
+        sentType: this.writer.sentType,
+        sentChunked: this.writer.sentChunked,
+      });
+    } catch { /* a logging hook must not take the connection down */ }
   }
 }

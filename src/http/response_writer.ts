@@ -194,6 +194,11 @@ export class ResponseWriter {
   sentChunked = false;
   /** Why the last response ended `unsent` or `cut`. */
   error: unknown = undefined;
+  /**
+   * A stream body's head waits for its first chunk: nothing of the response went out yet, so a
+   * cut at the graceful timeout can still answer its 504 (Connection.cut).
+   */
+  headPending = false;
   readonly #socket: Socket;
   readonly #staticBody: ((response: Response) => string | Uint8Array | null) | undefined;
   readonly #impliedType: ((response: Response) => string | null) | undefined;
@@ -383,6 +388,7 @@ export class ResponseWriter {
     if (fixedLength < 0) fixedLength = this.#knownLength?.(response) ?? -1;
     // The promise is dropped on purpose: the outcome goes to `done`, which saves a promise
     // reaction per response, and #writeBody never rejects.
+    this.headPending = true;
     void this.#writeBody(body, head, keep, fixedLength, (flags & F_HTTP10) !== 0, done);
     return null;
   }
@@ -409,7 +415,14 @@ export class ResponseWriter {
       const p1 = reader.read();
       p2 = reader.read();
       const r1 = await p1;
-      if (r1.done) {
+      if (this.#aborted) {
+        // Cut off (or the peer gone) while the first chunk was awaited: no head goes out now.
+        p2.catch(ignore);
+        this.#reader = null;
+        reader.cancel(this.#abortReason).catch(ignore);
+        this.forget();
+        outcome = "close";
+      } else if (r1.done) {
         this.#reader = null;
         // A declared length the empty body falls short of: sent, then the connection closes.
         const length = fixedLength > 0 ? fixedLength : 0;
@@ -464,6 +477,14 @@ export class ResponseWriter {
       this.error = err;
       this.forget();
       outcome = "unsent";
+    }
+    this.headPending = false;
+    if (outcome === null && this.#aborted) {
+      // As above, gone while the second read was awaited.
+      this.#reader = null;
+      reader!.cancel(this.#abortReason).catch(ignore);
+      this.forget();
+      outcome = "close";
     }
     if (outcome === null) {
       outcome = await this.#stream(

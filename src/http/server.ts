@@ -105,6 +105,8 @@ const DEFAULT_HEADER_TIMEOUT = 30;
 export const CUT_OFF_WRITE_MS = 250;
 // The clock that drives timeouts and the Date header; keep-alive is accurate to about this.
 const TICK_MS = 250;
+/** A tick this much after the last one found the event loop standing still in between. */
+const LATE_TICK_MS = 2 * TICK_MS;
 
 /** How long a plain request on a TLS listener is read after its 400, before the close. */
 const PLAIN_LINGER_MS = 2000;
@@ -343,7 +345,13 @@ class Core implements ServerCore {
   }
 
   private tick(): void {
-    const now = this.now = Date.now();
+    const now = Date.now();
+    // The loop stood still since the last tick (a loaded box, a paused process): what clients sent
+    // meanwhile waits unread in their sockets, and a deadline enforced before it is read closes a
+    // connection whose request is there (nginx: "Connection reset by peer"). Each deadline such a
+    // tick finds passed waits one tick more, once, so a loop late on every tick still enforces it.
+    const late = now - this.now > LATE_TICK_MS;
+    this.now = now;
     const second = Math.floor(now / 1000);
     if (second !== this.second) {
       this.second = second;
@@ -354,8 +362,10 @@ class Core implements ServerCore {
     }
     const gate = this.gate;
     for (const c of this.conns) {
-      if (c.deadline <= now) c.timeout();
-      else if (gate !== null && !c.kept) c.lasting();
+      if (c.deadline > now) {
+        if (gate !== null && !c.kept) c.lasting();
+      } else if (late && c.spared !== c.deadline) c.spared = c.deadline;
+      else c.timeout();
     }
     if (gate !== null) {
       if (this.parked.size > 0) this.unpark();

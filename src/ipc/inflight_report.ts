@@ -136,9 +136,10 @@ export function logInflightAccess(
  * What a worker (or gthread thread) says of the requests it cuts off when `graceSeconds` of
  * graceful stop ran out: a WARNING each, named as WORKER TIMEOUT names them (those past the
  * table counted), and an access line each, `overflow` (those it only counts) included, with the
- * body bytes of the 504 the cut writes for it (`sent`: Connection.cut; none for one whose
- * response was under way, which the cut ends mid-body). Each is counted into `counters`
- * (--metrics-bind), if given, as its access line says: no server reports it done.
+ * body bytes of the 504 the cut writes for it (`sent`: Connection.cut). Each is counted into
+ * `counters` (--metrics-bind), if given, as its access line says: no server reports it done.
+ * One whose response was under way (`sent` -1) gets its WARNING only: the cut ends it mid-body,
+ * and its connection logs and counts the status and bytes its client got.
  */
 export function logCutOff(
   log: Logger,
@@ -153,9 +154,16 @@ export function logCutOff(
   for (const line of requestLines(cutOffLead(where, graceSeconds), inflight, now)) {
     log.warning(line);
   }
-  const requests = [...inflight.requests, ...overflow];
+  const requests: InflightRequest[] = [];
+  const bytes: number[] = [];
+  for (const request of [...inflight.requests, ...overflow]) {
+    const n = sent(request);
+    if (n < 0) continue;
+    requests.push(request);
+    bytes.push(n);
+  }
   countInflight(counters, requests, now, []);
-  logInflightAccess(log, requests, now, [], undefined, requests.map(sent));
+  logInflightAccess(log, requests, now, [], undefined, bytes);
 }
 
 /**

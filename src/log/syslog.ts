@@ -13,19 +13,21 @@ import { connect, isIP, type Socket } from "node:net";
 import process from "node:process";
 import type { SyslogAddr } from "../config/syslog_addr.ts";
 import type { Libc } from "../runtime/types.ts";
-import { AF_INET, AF_INET6, AF_UNIX, inetSockaddr, unixSockaddr } from "../net/sockaddr.ts";
+import { connectDatagram } from "../net/datagram_socket.ts";
+import { inetSockaddr, unixSockaddr } from "../net/sockaddr.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  EAGAIN,
+  ECONNREFUSED,
+  EMSGSIZE,
+  EPROTOTYPE,
+} from "../net/socket_constants.ts";
 
 /** Python's SysLogHandler.mapPriority: the error log's levels as syslog severities. */
 const SEVERITY = { debug: 7, info: 6, warning: 4, error: 3, critical: 2 } as const;
 type Level = keyof typeof SEVERITY;
-
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const EAGAIN = 11;
-const EPROTOTYPE = 91;
-const ECONNREFUSED = 111;
-const EMSGSIZE = 90;
 
 /** Lines a stream may hold unsent before new ones are dropped. */
 const STREAM_BACKLOG_BYTES = 256 * 1024;
@@ -303,11 +305,6 @@ function transportFor(addr: SyslogAddr, libc: Libc): Transport {
   };
 }
 
-function libcError(libc: Libc, what: string): Error {
-  const errno = libc.errno();
-  return Object.assign(new Error(`${what}: ${libc.strerror(errno)}`), { errno });
-}
-
 /** A connected non-blocking datagram socket: each send is one write(2). */
 function datagram(
   libc: Libc,
@@ -319,13 +316,11 @@ function datagram(
     stream: false,
     async open() {
       const [domain, sockaddr] = await address();
-      fd = libc.socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) throw libcError(libc, "socket");
-      if (libc.connect(fd, sockaddr) < 0) {
-        const error = libcError(libc, "connect");
-        libc.close(fd);
-        fd = -1;
-        throw error;
+      const socket = connectDatagram(libc, domain, sockaddr);
+      fd = "fd" in socket ? socket.fd : -1;
+      if ("failed" in socket) {
+        const { failed, errno } = socket;
+        throw Object.assign(new Error(`${failed}: ${libc.strerror(errno)}`), { errno });
       }
     },
     send(message) {

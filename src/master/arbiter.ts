@@ -34,6 +34,7 @@ import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
 import { bootedOverLimit, limitTooLow, overLimit, residentBytes } from "./worker_memory.ts";
 import { OrphanReaper } from "./orphan_reaper.ts";
+import { refusedQueueLines } from "./refused_queue.ts";
 import { startedHere } from "./spawn.ts";
 import { isAlive } from "./pidfile.ts";
 
@@ -418,7 +419,8 @@ export class Arbiter {
       log: this.#ctx.log,
     });
     this.#reportExit(worker, code, signal, died);
-    const reason = await this.#startUp.haltReason(worker, code, signal);
+    const hint = this.#ctx.launch.refusalHint;
+    const reason = await this.#startUp.haltReason(worker, code, signal, hint);
     if (!reason) return;
     // A generation already rolled back or replaced says nothing about the current one.
     if (worker.generation !== this.#generations.current) return;
@@ -576,6 +578,10 @@ export class Arbiter {
     // After a USR2 the service goes on in the new master: this one's stop is not the service's.
     // Nor is an unpromoted USR2 child's (a rollback's TERM): systemd would stop the service.
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");
+    // A socket handed over keeps its queue for the next process; one closed resets it.
+    if (!handedOver) {
+      for (const line of refusedQueueLines(runtime.libc(), listeners)) this.#ctx.log.warning(line);
+    }
     closeListeners(
       runtime.libc(),
       handedOver ? listeners.map((l) => ({ ...l, ownsPath: false })) : listeners,

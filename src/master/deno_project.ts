@@ -9,6 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.ts";
 import { parseJsonc } from "../jsonc.ts";
+import { denoConfigIn, findWorkspace } from "../deno_workspace.ts";
 
 /** What was found from the app's folder up; both unset for a bare script. */
 export interface DenoProject {
@@ -27,7 +28,7 @@ export interface DenoProject {
  */
 export function findDenoProject(appFile: string): DenoProject {
   for (let dir = dirname(resolve(appFile));; dir = dirname(dir)) {
-    const config = configIn(dir);
+    const config = denoConfigIn(dir);
     if (config) return { config };
     const pkg = join(dir, "package.json");
     if (existsSync(pkg)) return { packageJson: pkg };
@@ -129,27 +130,9 @@ function stringMaps(value: unknown, file: string): Record<string, Imports> {
   );
 }
 
-function configIn(dir: string): string | undefined {
-  return ["deno.json", "deno.jsonc"].map((name) => join(dir, name)).find((f) => existsSync(f));
-}
-
-function membersOf(file: string): string[] {
-  const workspace = readDenoConfig(file).workspace;
-  const list = Array.isArray(workspace)
-    ? workspace
-    : (workspace as { members?: unknown } | undefined)?.members;
-  return Array.isArray(list) ? list.map((m) => resolve(dirname(file), String(m))) : [];
-}
-
 /** The configuration itself when it is a workspace root, else the root listing its folder. */
-function workspaceRoot(config: string): string | undefined {
-  if (membersOf(config).length) return config;
-  const member = dirname(config);
-  for (let dir = dirname(member); dirname(dir) !== dir; dir = dirname(dir)) {
-    const file = configIn(dir);
-    if (file) return membersOf(file).includes(member) ? file : undefined;
-  }
-  return undefined;
+export function workspaceRoot(config: string): string | undefined {
+  return findWorkspace(config, readDenoConfig)?.root;
 }
 
 /**
@@ -200,13 +183,14 @@ function npmWorkspaceRoot(pkg: string): string | undefined {
 export function denoImportMap(project: DenoProject, shimUrl: string): ImportMap {
   const map: ImportMap = { imports: {}, scopes: {} };
   if (project.config) {
-    const root = workspaceRoot(project.config) ?? project.config;
+    const workspace = findWorkspace(project.config, readDenoConfig);
+    const root = workspace?.root ?? project.config;
     const top = importsOf(readDenoConfig(root), root);
     Object.assign(map.imports, top.imports);
     Object.assign(map.scopes, top.scopes);
     // Each member's own imports apply inside its folder, as in a Deno workspace.
-    for (const dir of membersOf(root)) {
-      const file = configIn(dir);
+    for (const dir of workspace?.members ?? []) {
+      const file = denoConfigIn(dir);
       if (!file) continue;
       const own = importsOf(readDenoConfig(file), file);
       const scope = pathToFileURL(dir + "/").href;

@@ -13,7 +13,8 @@ import {
   unixListenQueues,
 } from "../net/listen_backlog.ts";
 import type { Listener } from "../net/listeners.ts";
-import { AF_INET, inetSockaddr } from "../net/sockaddr.ts";
+import { inetSockaddr } from "../net/sockaddr.ts";
+import { AF_INET } from "../net/socket_constants.ts";
 import type { Libc } from "../runtime/types.ts";
 import type { Backlog } from "./prometheus_text.ts";
 import type { WorkerHandle } from "./worker_handle.ts";

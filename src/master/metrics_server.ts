@@ -8,10 +8,8 @@ import { ConfigError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { parseBind } from "../net/bind.ts";
 import { bindMetricsSocket } from "../net/metrics_socket.ts";
+import { F_DUPFD_CLOEXEC } from "../net/socket_constants.ts";
 import type { Libc } from "../runtime/types.ts";
-
-/** fcntl(2)'s F_DUPFD_CLOEXEC. */
-const F_DUPFD_CLOEXEC = 1030;
 
 /** What the server asks the arbiter at each request. */
 export interface MetricsSource {

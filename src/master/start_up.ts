@@ -56,12 +56,13 @@ export class StartUp {
    * codes (3, 4) count only before `ready`: after it they are the app's own `exit(3)`. A worker
    * killed from outside (`signal`, not a crash) failed nothing: once the server serves it never
    * counts (gunicorn halts on exit codes only); before, nothing serves and a run of them stops
-   * the start, saying so.
+   * the start, saying so. `refusalHint` follows the reason when the worker's runtime refused it.
    */
   async haltReason(
     worker: WorkerHandle,
     code: number | null,
     signal: string | null,
+    refusalHint?: string,
   ): Promise<HaltServer | undefined> {
     if (worker.booted) return undefined;
     if (code === ExitCode.WORKER_BOOT_ERROR) return new HaltServer("Worker failed to boot.", code);
@@ -72,7 +73,8 @@ export class StartUp {
     if (code !== null && code !== 0 && !worker.retiring && !(await worker.spoke())) {
       return new HaltServer(
         `The worker's runtime refused to run it (exit code ${code}); its own error above says ` +
-          "why (for Deno: the project's deno.json or lock file, or --deno-flags).",
+          "why (for Deno: the project's deno.json or lock file, or --deno-flags)." +
+          (refusalHint ? ` ${refusalHint}` : ""),
         ExitCode.APP_LOAD_ERROR,
       );
     }

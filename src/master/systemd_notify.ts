@@ -6,11 +6,9 @@
 // without an unstable flag.
 
 import type { Libc } from "../runtime/types.ts";
-import { AF_UNIX, UNIX_PATH_MAX, unixSockaddr } from "../net/sockaddr.ts";
-
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
+import { UNIX_PATH_MAX, unixSockaddr } from "../net/sockaddr.ts";
+import { connectDatagram } from "../net/datagram_socket.ts";
+import { AF_UNIX } from "../net/socket_constants.ts";
 
 /** The variables of the protocol, removed from the environment workers get. */
 export const NOTIFY_ENV = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] as const;
@@ -62,17 +60,16 @@ export class SystemdNotify {
       address[2] = 0;
     }
     const sockaddr = path[0] === "@" ? address.subarray(0, address.length - 1) : address;
-    const fd = libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || libc.connect(fd, sockaddr) < 0) {
-      const reason = libc.strerror(libc.errno());
-      if (fd >= 0) libc.close(fd);
+    const socket = connectDatagram(libc, AF_UNIX, sockaddr);
+    if ("failed" in socket) {
+      const reason = libc.strerror(socket.errno);
       options.warn(`NOTIFY_SOCKET: Cannot connect to "${path}": ${reason}; ${unheard}`);
       return undefined;
     }
     const usec = Number(env.WATCHDOG_USEC);
     const forUs = !env.WATCHDOG_PID || Number(env.WATCHDOG_PID) === options.pid;
     const watchdogMs = forUs && usec > 0 ? Math.max(1, Math.floor(usec / 2000)) : 0;
-    return new SystemdNotify(libc, fd, path, watchdogMs);
+    return new SystemdNotify(libc, socket.fd, path, watchdogMs);
   }
 
   /** Sends `state` (assignments, one per line); false when the datagram could not be sent. */

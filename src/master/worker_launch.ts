@@ -14,6 +14,7 @@ import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { denoCacheNote } from "./deno_cache.ts";
 import { rawEnv } from "./spawn.ts";
 import { CHECK_NOTE, type DenoFlags, parseDenoFlags } from "./deno_flags.ts";
+import { frozenLockHint } from "./deno_lock.ts";
 import { denoImportMap, type DenoProject, findDenoProject } from "./deno_project.ts";
 import {
   buildBundle,
@@ -136,6 +137,8 @@ export interface WorkerLaunch {
   cwd: string;
   /** Deno workers: the cache folder their bundle is in. */
   bundleDir?: string;
+  /** Deno workers: said after the reason when Deno refuses one (a frozen lock file's way out). */
+  refusalHint?: string;
 }
 
 /** Stands for the shim's URL in the import map until its folder is known. */
@@ -158,6 +161,7 @@ export async function launchWorkers(
   };
   if (chosen.runtime.name === "bun") return launch;
   if (chosen.flags.check) launch.warnings.push(CHECK_NOTE);
+  launch.refusalHint = frozenLockHint(chosen.project, chosen.flags);
   // The workers' environment: --env (raw_env) may name DENO_DIR for them.
   const cacheNote = denoCacheNote({ ...env, ...rawEnv(config.raw_env) });
   if (cacheNote) launch.warnings.push(cacheNote);

@@ -4,15 +4,18 @@
 // idiag_rqueue is a listener's accept queue. A reply that does not parse gives no answer.
 
 import type { Libc } from "../runtime/types.ts";
-import { AF_INET, AF_INET6, AF_UNIX } from "./sockaddr.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_NETLINK,
+  AF_UNIX,
+  IPPROTO_TCP,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  TCP_LISTEN,
+} from "./socket_constants.ts";
 
-const TCP_LISTEN = 10;
-const IPPROTO_TCP = 6;
-const AF_NETLINK = 16;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-// Opened and closed within one read; CLOEXEC all the same, so no spawned worker inherits it.
-const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_SOCK_DIAG = 4;
 // linux/netlink.h, linux/sock_diag.h, linux/unix_diag.h, linux/inet_diag.h.
 const NLMSG_ERROR = 2;
@@ -53,6 +56,7 @@ export interface InetListener {
 }
 
 function open(libc: Libc): number {
+  // Opened and closed within one read; CLOEXEC all the same, so no spawned worker inherits it.
   return libc.socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 }
 

@@ -10,6 +10,7 @@ import { setImmediate } from "node:timers";
 import type { Libc } from "../runtime/types.ts";
 import { AcceptErrors } from "./accept_errors.ts";
 import { fdLimit, openFds } from "./fd_usage.ts";
+import { F_DUPFD_CLOEXEC, IPPROTO_TCP, TCP_NODELAY } from "./socket_constants.ts";
 
 /** The fd calls the gate needs (the runtime's libc, /proc). */
 export interface GateFds {
@@ -28,10 +29,6 @@ export interface GateFds {
    */
   listen?(fd: number, backlog: number): boolean;
 }
-
-const F_DUPFD_CLOEXEC = 1030;
-const IPPROTO_TCP = 6;
-const TCP_NODELAY = 1;
 
 /** GateFds over libc and /proc. */
 export function libcFds(libc: Libc): GateFds {

@@ -8,12 +8,10 @@
 import { readdirSync, readlinkSync } from "node:fs";
 import type { Libc } from "../runtime/types.ts";
 import { type InetListener, inetListeners, unixQueues } from "./_sock_diag.ts";
+import { IPPROTO_TCP, TCP_INFO, TCP_LISTEN } from "./socket_constants.ts";
 
 export type { InetListener };
 
-const IPPROTO_TCP = 6;
-const TCP_INFO = 11;
-const TCP_LISTEN = 10;
 // struct tcp_info: u8 tcpi_state at 0, u32 tcpi_unacked at 24: for a listening socket, the
 // length of its accept queue.
 const INFO_BYTES = 104;

@@ -9,31 +9,33 @@ import { ConfigError, osReason } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { type Address, formatAddress } from "./bind.ts";
 import {
-  AF_INET,
-  AF_INET6,
-  AF_UNIX,
   type DecodedSockaddr,
   decodeSockaddr,
   inetSockaddr,
   UNIX_PATH_MAX,
   unixSockaddr,
 } from "./sockaddr.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  EADDRINUSE,
+  EAGAIN,
+  ECONNREFUSED,
+  ENOENT,
+  F_DUPFD,
+  SO_ACCEPTCONN,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "./socket_constants.ts";
 
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const ENOENT = 2;
-const EAGAIN = 11;
-const ECONNREFUSED = 111;
-const EADDRINUSE = 98;
 /** gunicorn's create_sockets: a TCP address in use is tried this many times, 1 s apart. */
 export const BIND_TRIES = 5;
 const BIND_RETRY_MS = 1000;
-const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
-const SO_REUSEPORT = 15;
-const SO_ACCEPTCONN = 30;
-const F_DUPFD = 0;
 // Where fds a worker inherits go: above every number a child's stdio mapping writes over (its
 // four stdio fds, then, under Bun, each passed fd in turn), with room for many listeners.
 const FIRST_PRIVATE_FD = 64;
@@ -59,11 +61,17 @@ function removeOwnSocket(path: string): void {
   }
 }
 
+/** The one line a failed socket call at `address` is said in: its errno in strerror's words. */
+function cannotListenAt(libc: Libc, address: Address): (errno: number) => ConfigError {
+  return (errno) =>
+    new ConfigError(`Cannot listen at ${formatAddress(address)}: ${libc.strerror(errno)}`);
+}
+
 function fail(libc: Libc, address: Address, fd: number, bound = false): never {
-  const reason = libc.strerror(libc.errno());
+  const error = cannotListenAt(libc, address)(libc.errno());
   if (fd >= 0) libc.close(fd);
   if (bound && address.kind === "unix") removeOwnSocket(address.path);
-  throw new ConfigError(`Cannot listen at ${formatAddress(address)}: ${reason}`);
+  throw error;
 }
 
 /** How unix sockets are created: gunicorn's umask around the bind, or exact bits and a group. */
@@ -85,18 +93,38 @@ export interface OpenListenersOptions {
   signal?: AbortSignal;
 }
 
+/** How {@linkcode openTcpSocket} sets up its socket, and says why it could not. */
+export interface TcpSocketOptions {
+  /** SO_REUSEPORT as well as SO_REUSEADDR: as --reuse-port's workers bind. */
+  reusePort?: boolean;
+  /**
+   * listen(2)'s backlog: the socket then listens and is moved above the stdio numbers
+   * ({@linkcode moveToInheritedRange}). @default none: the socket is only bound
+   */
+  backlog?: number;
+  /** The one-line error of a failed call, from its errno. */
+  cannot: (errno: number) => Error;
+  /** Retries of an address in use, in gunicorn's lines naming `address`. @default none: no retry */
+  retry?: Pick<OpenListenersOptions, "retrying" | "signal"> & { address: Address };
+}
+
 // A TCP address in use is tried BIND_TRIES times (gunicorn's create_sockets): a failed bind
 // leaves the socket unbound, so the same one is tried again. Any other failure is at once.
 async function bindTcp(
   libc: Libc,
   fd: number,
   sockaddr: Uint8Array,
-  address: Address,
-  options: OpenListenersOptions,
+  options: TcpSocketOptions,
 ): Promise<void> {
   for (let attempt = 1;; attempt++) {
     if (libc.bind(fd, sockaddr) === 0) return;
-    if (libc.errno() !== EADDRINUSE || !options.retrying) fail(libc, address, fd);
+    const errno = libc.errno();
+    const retry = options.retry;
+    if (errno !== EADDRINUSE || !retry?.retrying) {
+      libc.close(fd);
+      throw options.cannot(errno);
+    }
+    const address = retry.address;
     if (attempt === BIND_TRIES) {
       const reason = libc.strerror(EADDRINUSE);
       libc.close(fd);
@@ -105,9 +133,9 @@ async function bindTcp(
           `(tried ${BIND_TRIES} times, 1 s apart)`,
       );
     }
-    options.retrying(`Connection in use: ${formatAddress(address)}`);
-    options.retrying("Retrying in 1 second.");
-    const signal = options.signal;
+    retry.retrying(`Connection in use: ${formatAddress(address)}`);
+    retry.retrying("Retrying in 1 second.");
+    const signal = retry.signal;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, BIND_RETRY_MS);
       signal?.addEventListener("abort", () => {
@@ -221,39 +249,65 @@ export async function resolveHost(host: string): Promise<string> {
   }
 }
 
+/**
+ * A close-on-exec TCP socket of `sockaddr`'s family with SO_REUSEADDR, bound there; listening and
+ * moved above the stdio numbers when `options.backlog` is given. A failed call closes it and
+ * throws `options.cannot(errno)`; a bind retried to the end throws the retries' own line.
+ */
+export async function openTcpSocket(
+  libc: Libc,
+  sockaddr: Uint8Array,
+  options: TcpSocketOptions,
+): Promise<number> {
+  const family = new DataView(sockaddr.buffer).getUint16(0, true);
+  const fd = libc.socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw options.cannot(libc.errno());
+  const one = new Uint8Array(new Int32Array([1]).buffer);
+  libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one);
+  if (options.reusePort) libc.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, one);
+  await bindTcp(libc, fd, sockaddr, options);
+  if (options.backlog === undefined) return fd;
+  const high = libc.listen(fd, options.backlog) === 0 ? moveToInheritedRange(libc, fd) : -1;
+  if (high < 0) {
+    const errno = libc.errno();
+    libc.close(fd);
+    throw options.cannot(errno);
+  }
+  return high;
+}
+
 async function openOne(
   libc: Libc,
   address: Address,
   options: OpenListenersOptions,
 ): Promise<Listener> {
   if (address.kind === "fd") return inheritFd(libc, address.fd);
-  let sockaddr: Uint8Array;
-  if (address.kind === "unix") {
-    if (new TextEncoder().encode(address.path).length > UNIX_PATH_MAX) {
-      throw new ConfigError(
-        `Cannot listen at unix:${address.path}: path longer than ${UNIX_PATH_MAX} bytes`,
-      );
-    }
-    removeStaleSocket(libc, address.path);
-    sockaddr = unixSockaddr(address.path);
-  } else {
-    sockaddr = inetSockaddr(await resolveHost(address.host), address.port);
-  }
-  const family = new DataView(sockaddr.buffer).getUint16(0, true);
-  const fd = libc.socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail(libc, address, fd);
   if (address.kind === "tcp") {
-    libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, new Uint8Array(new Int32Array([1]).buffer));
-    await bindTcp(libc, fd, sockaddr, address, options);
-  } else {
-    if (bindUnix(libc, fd, sockaddr, options) !== 0) fail(libc, address, fd);
-    if (options.socketGroup) giveToGroup(libc, fd, address.path, options.socketGroup);
+    const fd = await openTcpSocket(
+      libc,
+      inetSockaddr(await resolveHost(address.host), address.port),
+      {
+        backlog: options.backlog,
+        cannot: cannotListenAt(libc, address),
+        retry: { address, retrying: options.retrying, signal: options.signal },
+      },
+    );
+    const { port } = localName(libc, fd);
+    return { address: { ...address, port }, fd, ownsPath: false };
   }
+  if (new TextEncoder().encode(address.path).length > UNIX_PATH_MAX) {
+    throw new ConfigError(
+      `Cannot listen at unix:${address.path}: path longer than ${UNIX_PATH_MAX} bytes`,
+    );
+  }
+  removeStaleSocket(libc, address.path);
+  const sockaddr = unixSockaddr(address.path);
+  const fd = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail(libc, address, fd);
+  if (bindUnix(libc, fd, sockaddr, options) !== 0) fail(libc, address, fd);
+  if (options.socketGroup) giveToGroup(libc, fd, address.path, options.socketGroup);
   if (libc.listen(fd, options.backlog) !== 0) fail(libc, address, fd, true);
-  const high = moveHigh(libc, fd, address, true);
-  if (address.kind === "unix") return { address, fd: high, ownsPath: true };
-  const { port } = localName(libc, high);
-  return { address: { ...address, port }, fd: high, ownsPath: false };
+  return { address, fd: moveHigh(libc, fd, address, true), ownsPath: true };
 }
 
 // Workers inherit listeners at the same fd number (not through spawn's stdio:
@@ -348,16 +402,13 @@ export async function probeReusePort(
   addresses: { host: string; port: number }[],
   options: Pick<OpenListenersOptions, "retrying" | "signal">,
 ): Promise<void> {
-  const one = new Uint8Array(new Int32Array([1]).buffer);
   for (const { host, port } of addresses) {
     const address: Address = { kind: "tcp", host, port };
-    const sockaddr = inetSockaddr(await resolveHost(host), port);
-    const family = new DataView(sockaddr.buffer).getUint16(0, true);
-    const fd = libc.socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) fail(libc, address, fd);
-    libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one);
-    libc.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, one);
-    await bindTcp(libc, fd, sockaddr, address, { backlog: 0, ...options });
+    const fd = await openTcpSocket(libc, inetSockaddr(await resolveHost(host), port), {
+      reusePort: true,
+      cannot: cannotListenAt(libc, address),
+      retry: { address, ...options },
+    });
     libc.close(fd);
   }
 }

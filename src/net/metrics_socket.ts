@@ -5,21 +5,20 @@
 
 import { ConfigError } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
-import { moveToInheritedRange, resolveHost } from "./listeners.ts";
+import { moveToInheritedRange, openTcpSocket, resolveHost } from "./listeners.ts";
 import { inetSockaddr } from "./sockaddr.ts";
+import {
+  EACCES,
+  EADDRINUSE,
+  F_SETFD,
+  FD_CLOEXEC,
+  SO_ACCEPTCONN,
+  SOL_SOCKET,
+} from "./socket_constants.ts";
 
 /** Set in a USR2 child: the fd of its parent's metrics listener. */
 export const METRICS_FD_ENV = "APPSERVE_METRICS_FD";
 
-const SOCK_STREAM = 1;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
-const SO_ACCEPTCONN = 30;
-const F_SETFD = 2;
-const FD_CLOEXEC = 1;
-const EACCES = 13;
-const EADDRINUSE = 98;
 const BACKLOG = 128;
 
 /** Why `bind` cannot be listened on, as node:http's listen said it. */
@@ -48,22 +47,10 @@ export async function bindMetricsSocket(
   } catch {
     throw new ConfigError(`--metrics-bind: Cannot listen on "${bind}": cannot resolve "${host}"`);
   }
-  const sockaddr = inetSockaddr(address, port);
-  const family = new DataView(sockaddr.buffer).getUint16(0, true);
-  const fd = libc.socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw cannotListen(bind, libc, libc.errno());
-  libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, new Uint8Array(new Int32Array([1]).buffer));
-  if (libc.bind(fd, sockaddr) !== 0 || libc.listen(fd, BACKLOG) !== 0) {
-    const errno = libc.errno();
-    libc.close(fd);
-    throw cannotListen(bind, libc, errno);
-  }
-  const high = moveToInheritedRange(libc, fd);
-  if (high < 0) {
-    const errno = libc.errno();
-    libc.close(fd);
-    throw cannotListen(bind, libc, errno);
-  }
+  const high = await openTcpSocket(libc, inetSockaddr(address, port), {
+    backlog: BACKLOG,
+    cannot: (errno) => cannotListen(bind, libc, errno),
+  });
   libc.fcntl(high, F_SETFD, FD_CLOEXEC);
   return high;
 }

@@ -5,12 +5,7 @@
 // the master and the new workers still hold them: clients see nothing.
 
 import type { Libc } from "../runtime/types.ts";
-import { AF_INET } from "./sockaddr.ts";
-
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
-const F_SETFD = 2;
-const FD_CLOEXEC = 1;
+import { AF_INET, F_SETFD, FD_CLOEXEC, SOCK_CLOEXEC, SOCK_DGRAM } from "./socket_constants.ts";
 
 /**
  * Drops this process's reference to each listening socket in `fds`. Each number stays taken, by a

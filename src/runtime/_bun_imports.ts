@@ -11,7 +11,8 @@ import { dirname, extname, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { denoWhereabouts } from "./find_deno.ts";
-import { findDenoConfig, type ImportMap, mapSpecifier, readImportMap } from "./_import_map.ts";
+import { readProjectImportMap } from "./_deno_workspace.ts";
+import { findDenoConfig, type ImportMap, mappedBy, mapSpecifier } from "./_import_map.ts";
 import { denoJsxPragma, tsconfigJsxPragma } from "./_jsx_source.ts";
 import { once } from "./_libc_symbols.ts";
 import { isInstalled, parseNpmSpecifier, rewriteSpecifiers } from "./_specifiers.ts";
@@ -63,7 +64,8 @@ function mapped(project: Project, map: ImportMap, specifier: string, importer: s
   if (FIXED.test(specifier)) return undefined;
   const target = mapSpecifier(map, specifier, importer);
   if (target !== undefined && target !== specifier) {
-    project.origins.set(target, `"${specifier}" (mapped to "${target}" by ${shown(map.file)})`);
+    const by = shown(mappedBy(map, specifier, importer));
+    project.origins.set(target, `"${specifier}" (mapped to "${target}" by ${by})`);
   }
   return target;
 }
@@ -87,7 +89,7 @@ export function prepareImports(appFile: string): void {
   let map: ImportMap | undefined;
   let denoPragma: string | undefined;
   try {
-    map = config ? readImportMap(config) : undefined;
+    map = config ? readProjectImportMap(config) : undefined;
     // The import source mapped as Deno would map it.
     const source = (s: string) => (map && mapSpecifier(map, s, appFile)) || s;
     denoPragma = config ? denoJsxPragma(config, source) : undefined;

@@ -2,10 +2,11 @@
 // deno.jsonc, or of the file its `importMap` names), read so that Bun workers
 // resolve the project's specifiers the way `deno run` would.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseJsonc } from "../jsonc.ts";
+import { denoConfigIn } from "../deno_workspace.ts";
 
 type Imports = Record<string, string>;
 
@@ -14,19 +15,18 @@ export interface ImportMap {
   /** The file it was read from. */
   file: string;
   imports: Imports;
-  /** Scope prefix and its imports, the longest prefix first. */
-  scopes: [string, Imports][];
+  /**
+   * Scope prefix and its imports, the longest prefix first; a third element names the file the
+   * scope comes from when it is not `file` (a workspace member's own deno.json).
+   */
+  scopes: [string, Imports, string?][];
 }
-
-const CONFIG_NAMES = ["deno.json", "deno.jsonc"];
 
 /** The deno.json or deno.jsonc in `dir` or the nearest folder above it, as `deno run` finds it. */
 export function findDenoConfig(dir: string): string | undefined {
   for (let at = resolve(dir);; at = dirname(at)) {
-    for (const name of CONFIG_NAMES) {
-      const file = join(at, name);
-      if (existsSync(file) && statSync(file).isFile()) return file;
-    }
+    const file = denoConfigIn(at);
+    if (file) return file;
     if (dirname(at) === at) return undefined;
   }
 }
@@ -119,10 +119,20 @@ export function mapSpecifier(
   specifier: string,
   importer: string,
 ): string | undefined {
-  for (const [prefix, imports] of map.scopes) {
+  return find(map, specifier, importer)?.[0];
+}
+
+/** The file whose entry maps `specifier` in `importer`, for messages; `map.file` by default. */
+export function mappedBy(map: ImportMap, specifier: string, importer: string): string {
+  return find(map, specifier, importer)?.[1] ?? map.file;
+}
+
+function find(map: ImportMap, specifier: string, importer: string): [string, string] | undefined {
+  for (const [prefix, imports, file] of map.scopes) {
     if (!importer.startsWith(prefix)) continue;
     const found = lookup(imports, specifier);
-    if (found !== undefined) return found;
+    if (found !== undefined) return [found, file ?? map.file];
   }
-  return lookup(map.imports, specifier);
+  const found = lookup(map.imports, specifier);
+  return found === undefined ? undefined : [found, map.file];
 }

@@ -26,6 +26,7 @@ import { writeProcessTitle } from "./_process_title.ts";
 import { staticBodyReader } from "./_deno_static_body.ts";
 import { decodedBodyReader } from "./_deno_decoded_body.ts";
 import { explainUnstable } from "./_deno_unstable.ts";
+import { explainLockfile, noteLockProject } from "./_deno_lockfile.ts";
 
 // Found on first use, not at import.
 const staticBody = once(staticBodyReader);
@@ -234,12 +235,12 @@ export const denoRuntime: Runtime = {
   provideModule: (specifier, exports) => {
     (globalThis as Record<symbol, unknown>)[Symbol.for(`appserve.module:${specifier}`)] = exports;
   },
-  prepareImports: () => {},
+  prepareImports: noteLockProject,
   // A query string makes another module of the same file.
   freshImport: (file, tag) => `${pathToFileURL(file).href}?reload=${tag}`,
   // As `deno serve`: no .env unless asked for (--deno-flags="-A --env-file").
   loadProjectEnv: () => [],
-  explainAppError: explainUnstable,
+  explainAppError: (error) => explainUnstable(error) ?? explainLockfile(error),
   nativeServe: () => ({ owner: Deno, label: "Deno.serve" }),
   // Deno.serve has no routes, so no request cookies: Bun's are for apps written for Bun.
   routeCookies: null,

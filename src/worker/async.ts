@@ -5,7 +5,8 @@
 import type { Config } from "../config/settings.ts";
 import { createHttpServer, CUT_OFF_WRITE_MS, type HttpServerOptions } from "../http/server.ts";
 import { countRequest } from "../ipc/request_metrics.ts";
-import { cutOffLead } from "../ipc/inflight_report.ts";
+import { clientOf, cutOffLead } from "../ipc/inflight_report.ts";
+import { describeInflight } from "../ipc/inflight.ts";
 import type { FetchHandler, RequestDetails } from "../http/types.ts";
 import type { AppHandler, WebSocketHandlers } from "../fetch_handler.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
@@ -93,15 +94,17 @@ export class AsyncWorker implements WorkerClass {
 }
 
 // The native servers report no write completion: log when the app has answered, with the body
-// size known then, or, for a stream, when the server has read it to its end (countedBody). A
+// size known then, or, for a stream, when the server has read it to its end (countedBody); one
+// the worker cuts off is named at WARNING (`log`) as the in-flight table names a request. A
 // WebSocket upgraded by Deno's native upgrade is counted and logged when its session ends (`begin`).
 function logged(
   handler: FetchHandler,
+  log: Logger,
   access: Logger | undefined,
   hub: WebSocketHub,
   begin: SessionBegin,
   facts: BodyFacts & Pick<Runtime, "decodedBody">,
-  streaming: Set<() => void>,
+  streaming: Set<(cut?: string) => void>,
   cutOff: NativeCutOff,
 ): FetchHandler {
   return async (request, info) => {
@@ -123,21 +126,23 @@ function logged(
       }
     }
     if (access === undefined) return response;
-    const write = (bodyBytes: number) => {
+    const write = (bodyBytes: number, cut?: string) => {
       const url = new URL(request.url);
+      const target = url.pathname + url.search;
+      const durationMs = performance.now() - start;
+      if (cut !== undefined) {
+        const now = Date.now();
+        const client = clientOf(info.remoteAddr);
+        const named = { method: request.method, target, client, start: now - durationMs };
+        log.warning(`${cut}: ${describeInflight({ ...named, entry: -1 }, now)}`);
+      }
       const details: RequestDetails = {
         remote: info.remoteAddr,
         protocol: "HTTP/1.1",
-        target: url.pathname + url.search,
+        target,
         bodyBytes,
       };
-      access.access({
-        request,
-        response,
-        details,
-        durationMs: performance.now() - start,
-        end: new Date(),
-      });
+      access.access({ request, response, details, durationMs, end: new Date() });
     };
     const known = knownBodyBytes(request, response, facts);
     if (known >= 0) write(known);
@@ -272,7 +277,7 @@ async function serveListeners(
   };
   for (const address of boot.reusePort) {
     // The access lines of bodies still streaming, written if the worker cuts them off.
-    const streaming = new Set<() => void>();
+    const streaming = new Set<(cut?: string) => void>();
     const bodyLimited = limitBody(
       inflight ? inflight.wrapAlone(native.handler) : native.handler,
       config.limit_request_body,
@@ -286,7 +291,7 @@ async function serveListeners(
     // taken inside it, as the access log's).
     const app = trustForwarded(
       counted(
-        begin ? logged(answered, access, hub, begin, runtime, streaming, cutOff) : answered,
+        begin ? logged(answered, log, access, hub, begin, runtime, streaming, cutOff) : answered,
         context.counters,
         cutOff,
       ),
@@ -320,11 +325,13 @@ async function serveListeners(
     );
     const cut = async (ms: number, beforeCut?: () => void) => {
       beforeCut?.();
-      // The native server names nothing it is still sending (the table names requests still
-      // in the app): said once per listener, so no cut goes unsaid.
+      // The table names the requests still with the app (beforeCut); each stream the access log
+      // counts is named as it is ended here. The native server names nothing else it is still
+      // sending: with none of them named, the listener is, so no cut goes unsaid.
       const where = `${runtime.nativeServe().label} at ${address.host}:${address.port}`;
-      log.warning(`${cutOffLead(where, ms / 1000)}: what it had not finished sending`);
-      for (const end of streaming) end();
+      const lead = cutOffLead(where, ms / 1000);
+      if (streaming.size === 0) log.warning(`${lead}: what it had not finished sending`);
+      for (const end of streaming) end(lead);
       // Their 504s get a moment to go out, as on the shared socket (HttpServer.closeNow).
       if (cutOff.cut() > 0) await withDeadline(server.shutdown(), CUT_OFF_WRITE_MS, () => {});
       server.stopNow();

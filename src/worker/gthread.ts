@@ -9,6 +9,7 @@
 // threads are busy.
 
 import type { Config } from "../config/settings.ts";
+import type { KilledRequests } from "../ipc/quick_stop_report.ts";
 import { ThreadPool } from "./thread_pool.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
@@ -71,5 +72,9 @@ export class ThreadWorker implements WorkerClass {
   async stop(): Promise<void> {
     await this.#pool?.flush(THREAD_FLUSH_MS);
     this.#pool?.close();
+  }
+
+  inflight(): KilledRequests[] {
+    return this.#pool?.inflight() ?? [];
   }
 }

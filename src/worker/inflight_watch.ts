@@ -215,8 +215,8 @@ export class InflightWatch implements ExchangeWatch {
 
   /**
    * The body bytes of the 504 that a cut at the graceful timeout writes for `request`, one of the
-   * table's or of overflow(), for its access line: 0 for one whose answer began (it is ended
-   * mid-body).
+   * table's or of overflow(), for its access line: -1 for one whose answer began (it is ended
+   * mid-body, and its connection logs what went out: Connection.cut).
    */
   cutOffBytes(request: InflightRequest): number {
     for (let tag = 0; tag < this.#next; tag++) {
@@ -225,7 +225,7 @@ export class InflightWatch implements ExchangeWatch {
         ? request.entry >= 0 && this.#entryOf[tag] === request.entry
         : state === COUNTED && this.#overflow.get(tag) === request;
       if (its) {
-        return this.#unanswered[tag] === 1 ? cutOffReplyBodyBytes(request.method === "HEAD") : 0;
+        return this.#unanswered[tag] === 1 ? cutOffReplyBodyBytes(request.method === "HEAD") : -1;
       }
     }
     return 0;

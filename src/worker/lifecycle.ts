@@ -27,6 +27,7 @@ import type { Runtime } from "../runtime/types.ts";
 import type { Scoreboard } from "../ipc/scoreboard.ts";
 import { accessInflightFields } from "../ipc/inflight_fields.ts";
 import { logCutOff, logCutOffSessions } from "../ipc/inflight_report.ts";
+import { type KilledRequests, logQuickStopKilled } from "../ipc/quick_stop_report.ts";
 import {
   countDropped,
   countWebSockets,
@@ -95,6 +96,8 @@ export class Worker {
   #draining = false;
   /** A quick stop (INT, QUIT, ABRT) has begun. */
   #quitting = false;
+  /** The quick stop is INT's or QUIT's: this worker names what its exit kills. */
+  #namesKilled = false;
   #exiting: Promise<never> | undefined;
   #websockets: WebSocketHub | undefined;
   /** The app's onListen (`deno serve`'s), for the worker's own event loop. */
@@ -278,6 +281,8 @@ export class Worker {
   async #quit(hook: "worker_int" | "worker_abort", code: number): Promise<void> {
     if (this.#quitting || this.#exiting) return;
     this.#quitting = true;
+    // ABRT's (--timeout) are named by the master, which reads them while this loop is stuck.
+    this.#namesKilled = hook === "worker_int";
     await this.#hooks?.run(hook, this.#info());
     this.exit(code);
   }
@@ -299,7 +304,7 @@ export class Worker {
     this.#send({ t: "ready" });
     if (this.#onListen) {
       const addrs = listenAddrs(libc, this.#boot);
-      void callOnListen(this.#onListen, addrs, this.#log, this.#runtime.explainAppError);
+      callOnListen(this.#onListen, addrs, this.#log, this.#runtime.explainAppError);
     }
     setInterval(() => {
       this.#send({ t: "beat" });
@@ -386,11 +391,26 @@ export class Worker {
       }
       await this.#class?.stop();
       await this.#hooks?.run("worker_exit", this.#server(), this.#info());
+      // As late as can be: those still in flight now are the ones the exit kills.
+      if (this.#namesKilled) logQuickStopKilled(this.#log, this.#killed(), this.#counters);
       await this.#log.close();
     } finally {
       // Whatever failed on the way: this exit is the only one, so it must end the process.
       process.exit(code);
     }
+  }
+
+  // The requests in flight in this process's table (and those past it) and in the class's own.
+  #killed(): KilledRequests[] {
+    const own: KilledRequests[] = [];
+    if (this.#board) {
+      const inflight = this.#board.inflight(this.#boot.scoreboard!.slot).read();
+      const overflow = this.#inflight?.overflow() ?? [];
+      if (inflight.requests.length || inflight.more) {
+        own.push({ where: `worker (pid:${process.pid})`, inflight, overflow });
+      }
+    }
+    return [...own, ...this.#class?.inflight?.() ?? []];
   }
 
   // The WebSocket sessions opened and closed since last counted, into the scoreboard.

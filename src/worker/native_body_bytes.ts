@@ -1,7 +1,8 @@
 // The body bytes of a response a native server (--reuse-port) sends, for the access log's %(b)s
-// and %(B)s. The native servers say nothing of what they wrote: a body known without reading it
-// (a string, bytes, a file, a Content-Length) is counted at once; a stream is counted as the
-// server reads it, and the line is written when it ends, as appserve's own writer does.
+// and %(B)s. The native servers say nothing of what they wrote: a body the runtime holds whole (a
+// string, bytes, a file) is counted at once; a stream is counted as the server reads it, and the
+// line is written when it ends or is cancelled, as appserve's own writer does. A stream's
+// Content-Length is only what the app declared: a client that leaves gets less.
 
 import { Buffer } from "node:buffer";
 import { bodyOf, tapBody } from "../body_tap.ts";
@@ -19,8 +20,6 @@ const BODILESS = new Set([101, 204, 205, 304]);
  */
 export function knownBodyBytes(request: Request, response: Response, facts: BodyFacts): number {
   if (request.method === "HEAD" || BODILESS.has(response.status)) return 0;
-  const declared = response.headers.get("content-length");
-  if (declared !== null && /^\d+$/.test(declared)) return Number(declared);
   const whole = facts.staticBody(response);
   if (typeof whole === "string") return Buffer.byteLength(whole);
   if (whole !== null) return whole.byteLength;
@@ -33,26 +32,27 @@ export function knownBodyBytes(request: Request, response: Response, facts: Body
 /**
  * `response` with its body stream counted as the server reads it: `done(bytes)` once, when the
  * stream ends, fails, or is cancelled (the client went away), or when `open`'s entry for it is
- * called (the worker cuts it off: Deno.serve cancels no stream then).
+ * called (the worker cuts it off: Deno.serve cancels no stream then), `done(bytes, lead)` then:
+ * the lead of the WARNING that names it (cutOffLead).
  */
 export function countedBody(
   response: Response,
-  done: (bytes: number) => void,
-  open: Set<() => void>,
+  done: (bytes: number, cut?: string) => void,
+  open: Set<(cut?: string) => void>,
 ): Response {
   let bytes = 0;
   let ended = false;
-  const end = () => {
+  const end = (cut?: string) => {
     if (ended) return;
     ended = true;
     open.delete(end);
-    done(bytes);
+    done(bytes, cut);
   };
   open.add(end);
   return tapBody(response, {
     chunk(value) {
       bytes += typeof value === "string" ? Buffer.byteLength(value) : value.byteLength ?? 0;
     },
-    end,
+    end: () => end(),
   });
 }

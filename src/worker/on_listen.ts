@@ -29,18 +29,25 @@ export function listenAddrs(libc: Libc, boot: Pick<WorkerBoot, "listeners" | "re
   return addrs;
 }
 
-/** Calls `onListen` with each address; a throw or a rejection is logged, the worker goes on. */
-export async function callOnListen(
+/**
+ * Calls `onListen` with each address, as Deno calls it: without waiting on what it returns (one
+ * that never settles holds back no later address). A throw or a rejection is logged, the worker
+ * goes on.
+ */
+export function callOnListen(
   onListen: (addr: ListenAddr) => unknown,
   addrs: ListenAddr[],
   log: Logger,
   explain?: (error: unknown) => string | undefined,
-): Promise<void> {
+): void {
+  const failed = (error: unknown) =>
+    logAppError(log, "Error in the app's onListen", error, explain);
   for (const addr of addrs) {
     try {
-      await onListen(addr);
+      const returned = onListen(addr);
+      if (returned instanceof Promise) returned.catch(failed);
     } catch (error) {
-      logAppError(log, "Error in the app's onListen", error, explain);
+      failed(error);
     }
   }
 }

@@ -32,6 +32,7 @@ import {
 import { CUT_OFF_STATUS } from "../http/status_reply.ts";
 import { ThreadBoard } from "./thread_board.ts";
 import { InflightTable } from "../ipc/inflight.ts";
+import type { KilledRequests } from "../ipc/quick_stop_report.ts";
 import {
   addCounters,
   closeWebSockets,
@@ -83,6 +84,8 @@ export class ThreadPool {
   /** stop() began: threads that load from now on neither accept nor replace one. */
   #stopping = false;
   #closed = false;
+  /** What the threads had in flight when close() terminated them. */
+  #killed: KilledRequests[] = [];
   /** The request counters of threads gone, so the worker's totals never go down. */
   readonly #goneCounters = new Float64Array(METRIC_COUNTERS);
   /** The threads' sum as last added to the worker's counters. */
@@ -299,6 +302,8 @@ export class ThreadPool {
 
   /** Terminates every thread (the process is exiting). */
   close(): void {
+    // Read at the moment terminate() ends them (a drain that finished left none).
+    if (!this.#closed) this.#killed = this.inflight();
     this.#closed = true;
     clearInterval(this.#counting);
     for (const thread of this.#threads) {
@@ -306,6 +311,19 @@ export class ThreadPool {
       this.#answerHanded(thread);
     }
     this.#threads.clear();
+  }
+
+  /**
+   * The requests each thread has in flight, from its table; once close() terminated them, what
+   * they had then. A thread given up on (hung) is not among them: its requests were answered.
+   */
+  inflight(): KilledRequests[] {
+    if (this.#closed) return this.#killed;
+    return [...this.#threads].flatMap((thread) => {
+      const inflight = new InflightTable(new Uint8Array(thread.inflight)).read();
+      if (!inflight.requests.length && !inflight.more) return [];
+      return [{ where: `thread ${thread.id} (pid:${process.pid})`, inflight }];
+    });
   }
 
   /**

@@ -20,6 +20,7 @@ import type { HttpServerOptions } from "../http/server.ts";
 import type { AppHandler } from "../fetch_handler.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
+import type { KilledRequests } from "../ipc/quick_stop_report.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { InflightWatch } from "./inflight_watch.ts";
@@ -97,6 +98,12 @@ export interface WorkerClass {
    * (gthread first lets its threads send their statsd batch, within a bound).
    */
   stop(): void | Promise<void>;
+  /**
+   * After stop() at a quick stop: the requests still in flight in tables of the class's own
+   * (gthread's threads'), as stop() left them, for the worker to name (the process's own table
+   * it reads itself).
+   */
+  inflight?(): KilledRequests[];
 }
 
 /** A worker class as the registry holds it: its constructor, and what the master must know. */

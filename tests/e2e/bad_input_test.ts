@@ -14,7 +14,6 @@ import {
   hasStackTrace,
   ownFrames,
   run,
-  sleep,
   start,
   tempDir,
 } from "../_helpers.ts";
@@ -222,8 +221,9 @@ e2e(
       cwd: APPS,
     });
     try {
-      // A restart racing the old process's exit: the old one lets go 1.5 s in.
-      await sleep(1500);
+      // A restart racing the old process's exit: the old one lets go once appserve retries (a
+      // fixed 1.5 s came before the bind of a `deno run` start on a loaded box: no retry).
+      await server.waitFor(/Retrying in 1 second\./);
       await new Promise((resolve) => holder.close(resolve));
       const url = await server.ready(1);
       assert.equal(url, `http://127.0.0.1:${port}`);

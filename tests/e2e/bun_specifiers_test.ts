@@ -163,6 +163,41 @@ binaryTest("Deno.env at request time: a 500 and one line naming --runtime deno",
   }
 });
 
+const WORKSPACE = join(PROJECTS, "workspace", "api");
+
+binaryTest(
+  "a Deno workspace member's app, no Deno found (auto): the root's imports and members by name",
+  async () => {
+    // --runtime auto falls back to Bun workers: they resolve the workspace as Deno would.
+    const server = start(binary, ["-w", "2", "-b", "127.0.0.1:0", "app.ts"], {
+      cwd: WORKSPACE,
+      env: NO_DENO,
+    });
+    try {
+      const answer = await getWhenReady(await server.url());
+      assert.match(answer.body, /^<p>hello api, via the root's imports, MEMBER, pid \d+<\/p>$/);
+    } finally {
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /Using runtime: bun /);
+    }
+  },
+);
+
+binaryTest(
+  "a jsr: package the workspace root maps fails in one line naming its deno.json",
+  async () => {
+    const line = await cannotLoad(WORKSPACE, ["needs_jsr.ts"]);
+    assert.equal(
+      line,
+      // The root's deno.json, outside the working directory: its full path.
+      `Cannot import needs_jsr.ts: needs_jsr.ts imports "@std/assert" (mapped to "jsr:@std/assert@1" by ${
+        join(PROJECTS, "workspace", "deno.json")
+      }), which Bun cannot load; run it with --runtime deno (no deno found in DENO or on PATH)`,
+    );
+  },
+);
+
 binaryTest("an npm: package missing from node_modules says so in one line", async () => {
   const dir = tempDir();
   try {

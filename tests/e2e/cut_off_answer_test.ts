@@ -1,6 +1,7 @@
 // What the client gets when a graceful stop's --graceful-timeout runs out: a request still with
 // the app (no response head sent) gets the 504 its access line says, with connection: close,
-// then the connection closes; a response already under way is cut mid-body, its head as sent.
+// then the connection closes; a response already under way is cut mid-body, its head as sent,
+// and logged as its client got it.
 // Directly (a raw client) and behind nginx, which then logs the 504 too, not a 502.
 
 import assert from "node:assert/strict";
@@ -17,7 +18,7 @@ const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const VARIANTS: [string, string[]][] = [
   ["async", []],
   ["sync", ["-k", "sync"]],
-  ["gthread", ["-k", "gthread", "--threads", "4"]],
+  ["gthread", ["-k", "gthread", "--threads", "5"]],
 ];
 
 for (const [variant, args] of VARIANTS) {
@@ -45,6 +46,13 @@ for (const [variant, args] of VARIANTS) {
           streaming!.write("GET /drip?ms=30000&q=drip HTTP/1.1\r\nHost: x\r\n\r\n");
           await eventually(() => read.includes("first line\n"), "the stream's first line");
         }
+        // A stream whose first chunk comes after 30 s: handed to the server, nothing sent yet.
+        const late = sync ? undefined : rawExchange(
+          port,
+          "GET /drip?first=30000&q=late&tell HTTP/1.1\r\nHost: x\r\n\r\n",
+          20_000,
+        );
+        if (!sync) await server.waitFor(/drip pulled: \?first=30000&q=late&tell$/m);
         const cut = rawExchange(
           port,
           "GET /slow?ms=30000&q=get&tell HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -84,9 +92,19 @@ for (const [variant, args] of VARIANTS) {
             lines.includes('"HEAD /slow?ms=30000&q=head&tell HTTP/1.1" 504 -'),
             lines.join("\n"),
           );
-          // The stream's line: the 504 of a cut, nothing of a 504 reply's body.
+          // The stream's line: what its client got, the 200 head and the first line's bytes,
+          // not a 504 it never saw; it is still named cut off.
           assert.ok(
-            lines.includes('"GET /drip?ms=30000&q=drip HTTP/1.1" 504 -'),
+            lines.includes('"GET /drip?ms=30000&q=drip HTTP/1.1" 200 11'),
+            lines.join("\n"),
+          );
+          assert.equal(lines.filter((l) => l.includes("q=drip")).length, 1, lines.join("\n"));
+          assert.match(result.stderr, /\[WARNING\] Cut off at the graceful timeout .*q=drip/);
+          // The stream that had sent nothing gets the 504 its line says, not a dropped connection.
+          const lateGot = await late!;
+          assert.equal(lateGot.status, 504, JSON.stringify(lateGot.text));
+          assert.ok(
+            lines.includes('"GET /drip?first=30000&q=late&tell HTTP/1.1" 504 16'),
             lines.join("\n"),
           );
           // The stream is cut as before: its 200 head and first line, then the close, no 504.

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -214,6 +215,100 @@ for (const target of DENO_TARGETS) {
       assert.ok(result.stderr.match(/exited with code 1/g)!.length <= 2, result.stderr);
       // Deno's words without its colours: stderr is no terminal here, as a log file is not.
       assert.ok(!result.stderr.includes("\x1b["), result.stderr);
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] a frozen deno.lock out of date: one line saying what to run, or to pass`, async () => {
+    const dir = tempDir();
+    try {
+      // The hono the deno_project fixture uses: in Deno's cache, so nothing is downloaded.
+      writeFileSync(
+        join(dir.path, "deno.json"),
+        '{ "imports": { "hono": "npm:hono@4.13.19" }, "lock": { "frozen": true } }',
+      );
+      writeFileSync(join(dir.path, "deno.lock"), '{ "version": "5" }');
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { Hono } from "hono";\nexport default new Hono().get("/", (c) => c.text("x"));\n',
+      );
+      const result = await run(target, ["-w", "2", "-b", "127.0.0.1:0", "app.ts"], {
+        cwd: dir.path,
+      });
+      assert.equal(result.code, 4, result.stderr);
+      assert.match(
+        result.stderr,
+        /\[ERROR\] Cannot import app\.ts: TypeError: The lockfile is out of date and frozen: update it by running `deno install --frozen=false` in this folder \(then deploy the new deno\.lock\), or let the workers update it: add --frozen=false to --deno-flags \(--deno-flags='-A --frozen=false'\)\n/,
+      );
+      // Not Deno's advice to rerun `deno run` with a flag, nor its diff of the whole lock.
+      assert.doesNotMatch(result.stderr, /rerun with|changes:/);
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] Deno refuses a frozen deno.lock out of date: the Reason says what to run, or to pass`, async () => {
+    const dir = tempDir();
+    try {
+      const config = (lock: string) =>
+        writeFileSync(
+          join(dir.path, "deno.json"),
+          `{ "imports": { "hono": "npm:hono@4.13.19" }${lock} }`,
+        );
+      // The fixture's lock (hono, in Deno's cache) with a dependency deno.json no longer has:
+      // Deno refuses at start, before any of the worker runs.
+      const lock = JSON.parse(readFileSync(join(PROJECT, "deno.lock"), "utf8"));
+      lock.workspace.dependencies.push("npm:left-pad@1");
+      writeFileSync(join(dir.path, "deno.lock"), JSON.stringify(lock, null, 2));
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { Hono } from "hono";\nexport default new Hono().get("/", (c) => c.text("x"));\n',
+      );
+      const HINT = new RegExp(
+        "\\[ERROR\\] Reason: The worker's runtime refused to run it \\(exit code 1\\); .*\\. " +
+          "The lock file is frozen: if Deno says it is out of date, update it by running " +
+          "`deno install --frozen=false` in this folder \\(then deploy the new deno\\.lock\\), or " +
+          "let the workers update it: add --frozen=false to --deno-flags " +
+          "\\(--deno-flags='-A --frozen=false'\\)\\.\n",
+      );
+      const refused = async (args: string[]) => {
+        const result = await run(target, [...args, "-w", "2", "-b", "127.0.0.1:0", "app.ts"], {
+          cwd: dir.path,
+        });
+        assert.equal(result.code, 4, result.stderr);
+        assert.match(result.stderr, /The lockfile is out of date/);
+        assert.match(result.stderr, HINT);
+      };
+      config(', "lock": { "frozen": true }');
+      await refused([]);
+      config("");
+      await refused(["--deno-flags=-A --frozen"]);
+      // Not frozen: no lock hint after a refusal for another reason.
+      writeFileSync(join(dir.path, "deno.json"), '{ "compilerOptions": { "jsx": "bogus" } }');
+      const other = await run(target, ["-b", "127.0.0.1:0", "app.ts"], { cwd: dir.path });
+      assert.equal(other.code, 4, other.stderr);
+      assert.doesNotMatch(other.stderr, /lock file is frozen/);
+      // The advice works: the workers update the lock and serve.
+      config(', "lock": { "frozen": true }');
+      const server = start(target, [
+        "--deno-flags=-A --frozen=false",
+        "-b",
+        "127.0.0.1:0",
+        "app.ts",
+      ], {
+        cwd: dir.path,
+      });
+      try {
+        assert.equal((await get(await server.ready(1))).body, "x");
+      } finally {
+        await server.stop();
+      }
+      assert.ok(!readFileSync(join(dir.path, "deno.lock"), "utf8").includes("left-pad"));
     } finally {
       dir.remove();
     }
@@ -590,6 +685,7 @@ for (const target of DENO_TARGETS) {
           `    Deno.writeTextFileSync(${JSON.stringify(calls)}, ` +
           "JSON.stringify({ pid: Deno.pid, addr }) + '\\n', { append: true });\n" +
           '    if (Deno.env.get("ON_LISTEN_THROWS")) throw new Error("boom in onListen");\n' +
+          '    if (Deno.env.get("ON_LISTEN_HANGS")) return new Promise(() => {});\n' +
           "  },\n};\n",
       );
       // gthread: one call per worker too, from one of its threads.
@@ -620,6 +716,21 @@ for (const target of DENO_TARGETS) {
         } finally {
           await server.stop();
         }
+      }
+      // Deno waits on nothing onListen returns: one that never settles holds back no address.
+      rmSync(calls, { force: true });
+      const hanging = start(target, ["-b", "127.0.0.1:0", "-b", `unix:${sock}`, "app.ts"], {
+        cwd: dir.path,
+        env: { ON_LISTEN_HANGS: "1" },
+      });
+      try {
+        await hanging.ready(1);
+        await eventually(
+          () => existsSync(calls) && readFileSync(calls, "utf8").trim().split("\n").length === 2,
+          "both addresses",
+        );
+      } finally {
+        assert.equal((await hanging.stop()).code, 0);
       }
       const throwing = start(target, ["-b", "127.0.0.1:0", "app.ts"], {
         cwd: dir.path,

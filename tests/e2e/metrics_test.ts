@@ -222,7 +222,9 @@ e2e(
       assert.equal(refused, "", old.stderr);
       assert.ok(scrapes > 0);
       assert.doesNotMatch(old.stderr, /trying again every second/);
-      assert.equal((await get(`${base}/healthz`)).status, 200);
+      // Ready once its worker has booted (seen only as a child process above: on a loaded box it
+      // may still be loading the app).
+      await eventually(async () => (await get(`${base}/healthz`)).status === 200, "/healthz 200");
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
     } finally {
@@ -613,6 +615,49 @@ e2e(
     assert.doesNotMatch(stopped.stderr, /\[ERROR\]|TypeError/);
   },
 );
+
+// A response under way when a graceful stop's --graceful-timeout runs out is cut mid-body: it
+// counts as the 200 its client got (as its access line says), not as a 504 it never saw.
+for (
+  const [variant, args] of [
+    ["async", []],
+    ["gthread", ["-k", "gthread", "--threads", "2"]],
+  ] as const
+) {
+  e2e(
+    `a response under way cut off at the graceful timeout counts as its status (${variant})`,
+    async (target) => {
+      const { flag: metrics, base } = await metricsAddress();
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", "--graceful-timeout", "1", ...args, ...metrics],
+        ...["-b", `127.0.0.1:${port}`, PID_APP],
+      ]);
+      try {
+        await server.allAnswering(1);
+        const [old] = childPids(server.pid);
+        // A POST: no request of the start's checks counts with it.
+        const count = async (status: string) =>
+          sampleValue(await scrape(base), "appserve_requests_total", { method: "POST", status }) ??
+            0;
+        const streaming = await rawConnect(port);
+        streaming.on("error", () => {});
+        let read = "";
+        streaming.on("data", (d) => (read += d));
+        streaming.write("POST /drip?ms=60000 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        await eventually(() => read.includes("first line\n"), "the stream's first line");
+        server.signal("SIGHUP");
+        await eventually(() => !childPids(server.pid).includes(old), "the old worker gone");
+        streaming.destroy();
+        await eventually(async () => await count("2xx") === 1, "the 200 counted", 20_000);
+        assert.equal(await count("5xx"), 0);
+      } finally {
+        const result = await server.stop();
+        assert.equal(result.code, 0, result.stderr);
+      }
+    },
+  );
+}
 
 // A request still in flight when a graceful stop's --graceful-timeout runs out gets a 504 and an
 // access line saying so, from whoever cuts it off (the worker, a gthread thread, or the worker

@@ -87,6 +87,8 @@ e2e(
       assert.match(server.output, /neutral: the server saw close 1006\n/, what);
       assert.equal(sessionLines(server.output).length, 1, what);
       assert.doesNotMatch(server.output, /Cut off/, what);
+      // A session is no request in flight: its line is the 101, not a killed request's 504.
+      assert.doesNotMatch(server.output, /Killed by the quick stop/, what);
     }
   },
 );

@@ -1,0 +1,41 @@
+// What a worker says of the requests its quick stop (INT, QUIT) kills: the process ends with them
+// in flight, and nothing else would name them (the master names only those of a worker it has to
+// SIGKILL). A WARNING each, as a cut-off at the graceful timeout names them, and the access line
+// each never gets, from the same in-flight tables.
+
+import type { InflightRequest } from "./inflight.ts";
+import { countInflight, logInflightAccess, requestLines } from "./inflight_report.ts";
+import type { Logger } from "../log/logger.ts";
+
+/** Requests in flight in one table: the worker's own, or a gthread thread's. */
+export interface KilledRequests {
+  /** `worker (pid:N)` or `thread N (pid:N)`. */
+  where: string;
+  /** The table's entries, and how many requests it had no entry for. */
+  inflight: { requests: InflightRequest[]; more: number };
+  /** Those it had no entry for, as the worker keeps them (InflightWatch.overflow()), if it does. */
+  overflow?: InflightRequest[];
+}
+
+/** How each line that names a request killed by a quick stop begins. */
+export function quickStopLead(where: string): string {
+  return `Killed by the quick stop on ${where}`;
+}
+
+/**
+ * The WARNING and the access line (504, no body: the status a killed request's line has, see
+ * docs/architecture.md) of each request of `killed`, each counted into `counters` if given.
+ */
+export function logQuickStopKilled(
+  log: Logger,
+  killed: KilledRequests[],
+  counters?: Float64Array,
+): void {
+  const now = Date.now();
+  for (const { where, inflight, overflow = [] } of killed) {
+    for (const line of requestLines(quickStopLead(where), inflight, now)) log.warning(line);
+    const requests = [...inflight.requests, ...overflow];
+    countInflight(counters, requests, now, []);
+    logInflightAccess(log, requests, now);
+  }
+}

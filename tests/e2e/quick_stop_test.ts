@@ -1,0 +1,107 @@
+// What a quick stop (QUIT or INT to the master) says of the requests it kills: gunicorn's quick
+// shutdown ends them, and appserve names each (a WARNING) and writes its access line (504, as for
+// any request appserve gave up on), in every worker class, as it does for a --timeout kill.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { join } from "node:path";
+import {
+  childPids,
+  e2e,
+  eventually,
+  FIXTURES,
+  freePort,
+  get,
+  start,
+  type Target,
+  tempDir,
+} from "../_helpers.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+
+const VARIANTS: { signal: "SIGQUIT" | "SIGINT"; args: string[]; drip: boolean }[] = [
+  { signal: "SIGQUIT", args: ["-k", "sync"], drip: false },
+  { signal: "SIGINT", args: ["-k", "sync"], drip: false },
+  // The native server: a response under way is in no table there (InflightWatch.wrapAlone).
+  { signal: "SIGQUIT", args: ["-k", "async", "--reuse-port"], drip: false },
+  { signal: "SIGINT", args: ["-k", "async"], drip: true },
+  { signal: "SIGQUIT", args: ["-k", "gthread", "--threads", "2"], drip: true },
+];
+
+async function loggedServer(target: Target, args: string[]) {
+  const dir = tempDir();
+  const log = join(dir.path, "access.log");
+  const server = start(target, ["--access-logfile", log, ...args, PID_APP]);
+  const url = await server.ready(1);
+  const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
+  await eventually(() => lines().length > 0, "the probe's access line");
+  const before = lines().length;
+  return { server, url, ours: () => lines().slice(before), remove: () => dir.remove() };
+}
+
+for (const { signal, args, drip } of VARIANTS) {
+  e2e(
+    `a ${signal} stop names each request it kills and writes its 504 access line ` +
+      `(${args.join(" ")}${drip ? ", one response under way" : ""})`,
+    async (target) => {
+      const { server, url, ours, remove } = await loggedServer(target, [
+        ...["-w", "1", "-b", `127.0.0.1:${args.includes("--reuse-port") ? await freePort() : 0}`],
+        ...args,
+      ]);
+      try {
+        const slow = get(`${url}/slow?ms=60000&tell=1`, { localAddress: "127.0.0.5" })
+          .catch(() => null);
+        await server.waitFor(/slow began/);
+        // A response whose head and first line went out: killed mid-body.
+        const dripping = drip ? await underWay(`${url}/drip?ms=60000`) : null;
+        const [pid] = childPids(server.pid);
+        server.signal(signal);
+        assert.equal((await server.exited).code, 0, server.stderr);
+        await Promise.all([slow, dripping?.ended]);
+        const where = `(?:worker|thread \\d+) \\(pid:${pid}\\)`;
+        assert.match(
+          server.stderr,
+          new RegExp(
+            `\\[WARNING\\] Killed by the quick stop on ${where}: ` +
+              `GET /slow\\?ms=60000&tell=1 from 127\\.0\\.0\\.5:\\d+ for \\d+\\.\\d s$`,
+            "m",
+          ),
+        );
+        const expected = [/"GET \/slow\?ms=60000&tell=1 HTTP\/1\.1" 504 - /];
+        if (drip) {
+          assert.match(
+            server.stderr,
+            new RegExp(`\\[WARNING\\] Killed by the quick stop on ${where}: GET /drip\\?ms=60000 `),
+          );
+          expected.push(/"GET \/drip\?ms=60000 HTTP\/1\.1" 504 - /);
+        }
+        // One line each, and no other.
+        assert.equal(ours().length, expected.length, ours().join("\n"));
+        for (const line of expected) {
+          assert.equal(ours().filter((l) => line.test(l)).length, 1, ours().join("\n"));
+        }
+        // Named once: the worker exited by itself, the master had no one to kill.
+        assert.doesNotMatch(server.stderr, /did not exit within|In flight on/);
+      } finally {
+        await server.stop();
+        remove();
+      }
+    },
+  );
+}
+
+/** A GET whose response head and first bytes came: resolves then, `ended` when it ends. */
+function underWay(url: string): Promise<{ ended: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { agent: false }, (response) => {
+      const ended = new Promise<void>((done) => {
+        response.on("error", () => done());
+        response.on("close", () => done());
+      });
+      response.once("data", () => resolve({ ended }));
+    });
+    request.on("error", reject);
+    request.end();
+  });
+}
