@@ -15,6 +15,7 @@ import { NOTIFY_ENV, SystemdNotify } from "../master/systemd_notify.ts";
 import { startMetrics } from "../master/metrics_server.ts";
 import {
   type ControlHandler,
+  type ControlHost,
   ControlSocket,
   openDefaultControl,
 } from "../master/control_socket.ts";
@@ -202,12 +203,15 @@ async function serve(ctx: ServeContext): Promise<number> {
         ? source.arbiter.control(request, reply)
         : reply({ ok: false, error: "The master is starting" });
     const controlAt = parentPid ? `${controlPath}.2` : controlPath;
-    const umask = (mask: number) => runtime.libc().umask(mask);
+    const host: ControlHost = {
+      umask: (mask) => runtime.libc().umask(mask),
+      keepFromChildren: (owner) => runtime.keepFromChildren(owner),
+    };
     control = !controlPath
       ? undefined
       : implicitControlSocket(config)
-      ? await openDefaultControl(controlAt, handle, log, umask)
-      : await ControlSocket.open(controlAt, handle, umask);
+      ? await openDefaultControl(controlAt, handle, log, host)
+      : await ControlSocket.open(controlAt, handle, host);
     if (identity) {
       // What the master made as root goes to the user first: after the drop it could not.
       const owned = ownedFiles(config, inherited ? [] : listeners, {

@@ -138,8 +138,10 @@ export class Arbiter {
         }
         await this.#manageWorkers();
         this.#backlog.maybeSend(this.#ctx, this.#workers);
-        // statsd: the workers' total, in one gauge (each worker's own would overwrite another's).
-        const open = this.#workers.websocketsOpen();
+        // statsd: the workers' total, in one gauge (each worker's own would overwrite another's);
+        // not from a USR2 child before its promotion, for the same reason: its parent sends the
+        // gauge meanwhile, and a collector saw the two masters' totals alternate.
+        const open = this.#usr2.unpromoted ? undefined : this.#workers.websocketsOpen();
         if (open !== undefined) this.#ctx.log.websocketsOpen(open);
       }
     } catch (stop) {

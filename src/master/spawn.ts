@@ -4,6 +4,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { bootEnv, encodeTls } from "../ipc/channel.ts";
+import { inheritableDuring } from "../net/metrics_socket.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
 import { type Runtime, type SelfCommand, SIGUSR1 } from "../runtime/types.ts";
 import type { TlsFiles } from "../tls/tls_files.ts";
@@ -92,13 +93,19 @@ export function spawnWorker(
   const material = tls && encodeTls(tls);
   let child: ChildProcess;
   try {
-    child = spawnWithFds(runtime, command, all, { stdio, env, cwd }, (childFds) =>
-      bootEnv({
-        ...boot,
-        listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),
-        scoreboard: scoreboard && { fd: childFds[fds.length], slot: scoreboard.slot },
-        ...(material ? { tls: material.length } : {}),
-      }));
+    // The scoreboard is close-on-exec but for this child.
+    child = inheritableDuring(
+      runtime.libc(),
+      scoreboard?.fd,
+      () =>
+        spawnWithFds(runtime, command, all, { stdio, env, cwd }, (childFds) =>
+          bootEnv({
+            ...boot,
+            listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),
+            scoreboard: scoreboard && { fd: childFds[fds.length], slot: scoreboard.slot },
+            ...(material ? { tls: material.length } : {}),
+          })),
+    );
   } finally {
     unblock();
   }

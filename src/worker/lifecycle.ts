@@ -126,6 +126,9 @@ export class Worker {
     sendNow(this.#runtime.libc().write, CHANNEL_FD, { t: "hello" });
     this.#channel = new Socket({ fd: CHANNEL_FD, readable: false, writable: true });
     this.#channel.on("error", () => {});
+    // Not for a process the app starts (a Deno worker's spawn closes no fd): it would hold the
+    // master's end of the channel open after this worker is gone.
+    this.#runtime.libc().fcntl(CHANNEL_FD, F_SETFD, FD_CLOEXEC);
     try {
       this.#log = await createLogger(this.#config, {
         role: "worker",
