@@ -9,7 +9,7 @@ import process from "node:process";
 import { ControlSocket } from "../src/master/control_socket.ts";
 import { tempDir } from "./_helpers.ts";
 
-const umask = (mask: number) => process.umask(mask);
+const host = { umask: (mask: number) => process.umask(mask), keepFromChildren: () => {} };
 const refuse = () => {};
 
 Deno.test("close() leaves the socket file another master made at its path", async () => {
@@ -17,7 +17,7 @@ Deno.test("close() leaves the socket file another master made at its path", asyn
   const other = createServer();
   try {
     const path = join(dir.path, "app.pid.ctl");
-    const control = await ControlSocket.open(path, refuse, umask);
+    const control = await ControlSocket.open(path, refuse, host);
     // Its file removed (by hand, say) and another master listening at the path.
     unlinkSync(path);
     await new Promise<void>((resolve) => other.listen(path, resolve));
@@ -33,7 +33,7 @@ Deno.test("close() removes its own socket file; moveTo() listens at the new path
   const dir = tempDir();
   try {
     const path = join(dir.path, "app.pid.ctl");
-    const control = await ControlSocket.open(`${path}.2`, refuse, umask);
+    const control = await ControlSocket.open(`${path}.2`, refuse, host);
     assert.equal(await control.moveTo(path), undefined);
     assert.ok(!existsSync(`${path}.2`));
     assert.ok(existsSync(path));

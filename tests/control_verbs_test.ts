@@ -18,6 +18,7 @@ import { denoRuntime } from "../src/runtime/deno.ts";
 import { tempDir } from "./_helpers.ts";
 
 const umask = (mask: number) => denoRuntime.libc().umask(mask);
+const host = { umask, keepFromChildren: denoRuntime.keepFromChildren };
 
 Deno.test("the most workers ctl and TTIN go to is the workers setting's maximum", () => {
   assert.equal(MAX_WORKERS, 1024);
@@ -76,7 +77,7 @@ Deno.test("the control socket refuses a hand-written scale past the maximum; no 
   const control = await ControlSocket.open(join(dir.path, "ctl.sock"), (request, reply) => {
     asked.push(request);
     reply({ ok: true });
-  }, umask);
+  }, host);
   try {
     const say = (line: string) =>
       new Promise<ControlReply>((resolve, reject) => {
@@ -104,7 +105,7 @@ Deno.test("the control socket is bound 0600 whatever the umask, which is then pu
   const dir = tempDir();
   const before = umask(0);
   try {
-    const control = await ControlSocket.open(join(dir.path, "ctl.sock"), () => {}, umask);
+    const control = await ControlSocket.open(join(dir.path, "ctl.sock"), () => {}, host);
     try {
       assert.equal(statSync(control.path).mode & 0o777, 0o600);
       // The process's umask is 0 again: a file made now keeps the mode it asks for.

@@ -24,7 +24,7 @@ import { guardStdStreams } from "../src/log/std_streams.ts";
 import { detectRuntime } from "../src/runtime/mod.ts";
 import type { Runtime } from "../src/runtime/types.ts";
 import { type ToPool, type ToThread, versionMismatch } from "../src/ipc/messages.ts";
-import { loadTlsFiles, tlsEnabled } from "../src/tls/tls_files.ts";
+import { tlsEnabled } from "../src/tls/tls_files.ts";
 import { closeWithin } from "../src/worker/close_within.ts";
 import { limitConcurrency } from "../src/worker/concurrency.ts";
 import { accessLogger, httpOptions } from "../src/worker/http_options.ts";
@@ -256,7 +256,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
         // A thread serves a connection's requests one after another, as gunicorn's gthread does.
         keepAlive: true,
         access: accessLogger(config, log),
-        tls: await tlsAcceptor(await loadTlsFiles(config, runtime.tlsControls)),
+        // The process's, from the master: no thread reads the files.
+        tls: await tlsAcceptor(message.tls),
         explain: runtime.explainAppError,
         staticBody: runtime.staticBody,
         impliedType: runtime.impliedType,

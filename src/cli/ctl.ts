@@ -26,7 +26,8 @@ the app's module), or the only socket there.
 
 Verbs:
   status          workers: pid, age, requests served, in flight, RSS, state
-  reload          as HUP: new configuration, fresh workers
+  reload          as HUP: new configuration, fresh workers; waits (up to 4 s) for them to
+                  serve, and exits 1 when the reload failed
   scale N         run N workers
   add | remove    one worker more | less (as TTIN | TTOU)
   stop [--quick]  graceful stop (as TERM), or quick (as QUIT; during a graceful stop too)
@@ -187,7 +188,9 @@ export async function runCtl(argv: string[]): Promise<number> {
   const reply = await ask(path, req);
   if (values.json) process.stdout.write(`${JSON.stringify(reply)}\n`);
   if (!reply.ok) {
-    if (!values.json) process.stderr.write(`ctl: The master refused: ${reply.error}\n`);
+    // A reload the master tried and that failed was not refused: its line says what failed.
+    const lead = req.verb === "reload" ? "ctl" : "ctl: The master refused";
+    if (!values.json) process.stderr.write(`${lead}: ${reply.error}\n`);
     return 1;
   }
   if (values.json) return ExitCode.OK;

@@ -15,6 +15,7 @@ import { NOTIFY_ENV, SystemdNotify } from "../master/systemd_notify.ts";
 import { startMetrics } from "../master/metrics_server.ts";
 import {
   type ControlHandler,
+  type ControlHost,
   ControlSocket,
   openDefaultControl,
 } from "../master/control_socket.ts";
@@ -92,8 +93,9 @@ async function serve(ctx: ServeContext): Promise<number> {
   const workers = chooseWorkers(config, runtime, chooseOptions(resolved, process.cwd()));
   // The workers serve TLS: what their runtime honours is what counts.
   const tlsControls = workers.runtime.tlsControls;
-  // Unreadable or mismatched certificates stop the start here, before anything is bound.
-  await loadTlsFiles(config, tlsControls);
+  // Unreadable or mismatched certificates stop the start here, before anything is bound. Read
+  // as the user appserve starts as; the workers get what the master read (never the files).
+  let tls = await loadTlsFiles(config, tlsControls);
   const identity = resolveIdentity(config);
   const socketGroup = socketGroupOf(resolved);
   if (detaching) {
@@ -214,12 +216,15 @@ async function serve(ctx: ServeContext): Promise<number> {
         ? source.arbiter.control(request, reply)
         : reply({ ok: false, error: "The master is starting" });
     const controlAt = parentPid ? `${controlPath}.2` : controlPath;
-    const umask = (mask: number) => runtime.libc().umask(mask);
+    const host: ControlHost = {
+      umask: (mask) => runtime.libc().umask(mask),
+      keepFromChildren: (owner) => runtime.keepFromChildren(owner),
+    };
     control = !controlPath
       ? undefined
       : implicitControlSocket(config)
-      ? await openDefaultControl(controlAt, handle, log, umask)
-      : await ControlSocket.open(controlAt, handle, umask);
+      ? await openDefaultControl(controlAt, handle, log, host)
+      : await ControlSocket.open(controlAt, handle, host);
     if (identity) {
       // What the master made as root goes to the user first: after the drop it could not.
       const owned = ownedFiles(config, inherited ? [] : listeners, {
@@ -238,8 +243,9 @@ async function serve(ctx: ServeContext): Promise<number> {
       // As the user now: a log file its workers could not open stops the start here.
       const unreachable = dropped ? unreachableLogs(config, identity, true, blockers) : [];
       if (unreachable.length) throw new ConfigError(unreachable[0]);
-      // Workers (and HUP) read the certificate and key as the user, as in gunicorn: say now.
-      await loadTlsFiles(config, tlsControls);
+      // HUP reads the certificate and key again as the user (the master is no longer root):
+      // a key only root may read would keep renewals out for good, so it is said now.
+      tls = await loadTlsFiles(config, tlsControls);
       if (dropped) {
         log.info(`Dropped privileges to ${identity.describe}`);
         for (const { warning, line } of notes) {
@@ -250,6 +256,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     }
     // After the drop: the workers' user writes the bundle and can read it.
     launch = await launchWorkers(workers, config, runtime, env, process.cwd());
+    if (tls) launch.tls = tls;
     held.check();
     // --preload: gunicorn imports the app in the master; here no app code runs in the master.
     if (config.preload_app) {
@@ -297,8 +304,9 @@ async function serve(ctx: ServeContext): Promise<number> {
     if (log.isEnabledFor("debug")) log.debug(currentConfiguration(next, process.cwd()));
     // The project's deno.json is read again too: a broken one keeps the old workers.
     const chosen = chooseWorkers(next, runtime, chooseOptions(resolvedNext, dir));
-    // Renewed certificates are read by the new workers; broken ones keep the old workers.
-    await loadTlsFiles(next, chosen.runtime.tlsControls);
+    // Renewed certificates go to the new workers; broken ones keep the old workers, and every
+    // worker started later (a crash, --max-requests) gets the last good ones.
+    const tls = await loadTlsFiles(next, chosen.runtime.tlsControls);
     // Imported again, as gunicorn runs its config file again (what it imports stays cached).
     const tag = String(++reloads);
     const nextHooks = await HookRunner.load(
@@ -306,11 +314,9 @@ async function serve(ctx: ServeContext): Promise<number> {
       log,
       (file) => runtime.freshImport(file, tag),
     );
-    return {
-      config: next,
-      launch: await launchWorkers(chosen, next, runtime, env, dir),
-      hooks: nextHooks,
-    };
+    const launch = await launchWorkers(chosen, next, runtime, env, dir);
+    if (tls) launch.tls = tls;
+    return { config: next, launch, hooks: nextHooks };
   };
   const arbiter = new Arbiter({
     config,

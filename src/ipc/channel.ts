@@ -4,6 +4,7 @@
 // which needs no codec; their messages are typed in messages.ts as well.)
 
 import type { Readable, Writable } from "node:stream";
+import type { TlsFiles } from "../tls/tls_files.ts";
 import {
   BOOT_ENV,
   PROTOCOL_VERSION,
@@ -17,6 +18,37 @@ import {
 export function bootEnv(boot: Omit<WorkerBoot, "version">): Record<string, string> {
   const full: WorkerBoot = { version: PROTOCOL_VERSION, ...boot };
   return { [ROLE_ENV]: "worker", [BOOT_ENV]: JSON.stringify(full) };
+}
+
+/** The TLS material as the master writes it on a worker's stdin (its length goes in the boot). */
+export function encodeTls(tls: TlsFiles): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(tls));
+}
+
+/**
+ * Reads the `length` bytes of TLS material the master wrote first on stdin, before anything else
+ * reads it (then only the reopen byte and EOF come). `read` is readSync(0, ...).
+ */
+export function takeTls(
+  length: number,
+  read: (buffer: Uint8Array, offset: number, length: number) => number,
+): TlsFiles {
+  const bytes = new Uint8Array(length);
+  let got = 0;
+  while (got < length) {
+    let n: number;
+    try {
+      n = read(bytes, got, length - got);
+    } catch (error) {
+      // A stdin some runtime made non-blocking: the master writes right after the spawn.
+      if ((error as { code?: string }).code !== "EAGAIN") throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      continue;
+    }
+    if (n === 0) throw new Error("The master closed stdin before the TLS certificate came");
+    got += n;
+  }
+  return JSON.parse(new TextDecoder().decode(bytes)) as TlsFiles;
 }
 
 /** A boot this program cannot read; `message` names both versions. */

@@ -6,6 +6,7 @@
 // message is a change to both readers.
 
 import type { Config } from "../config/settings.ts";
+import type { TlsFiles } from "../tls/tls_files.ts";
 import { VERSION } from "../version.ts";
 
 /**
@@ -41,6 +42,14 @@ export interface WorkerBoot {
    * (a number; apart from what the app itself says on stderr; src/worker/check_app.ts).
    */
   check?: string;
+  /**
+   * With TLS: the length in bytes of the certificate and key (TlsFiles as JSON) the master
+   * writes first on the worker's stdin. Read and checked by the master, so a worker never reads
+   * the files (broken ones on disk cannot stop a worker's start). Not here: the environment
+   * shows in /proc/PID/environ for the worker's life, and a CA bundle can exceed an env
+   * string's 128 KiB.
+   */
+  tls?: number;
 }
 
 /**
@@ -77,6 +86,8 @@ export type ToThread =
     version: string;
     /** The worker's frozen config, as the process received it. */
     config: Config;
+    /** The certificate and key the master gave the process; null without TLS. */
+    tls: TlsFiles | null;
     /** The worker's age (hooks' `worker.age`). */
     age: number;
     slots: SharedArrayBuffer;

@@ -72,6 +72,8 @@ export class Arbiter {
   #age = 0;
   readonly #backlog = new BacklogMetric(TICK_MS);
   readonly #generations = new Generations();
+  /** `ctl reload`s waiting to hear whether the new generation serves (#reload). */
+  readonly #reloadsWaiting: ((failure?: string) => void)[] = [];
   readonly #usr2: Reexec;
   readonly #startUp: StartUp;
   /** Why the master halted, with what the worker said, once it has. */
@@ -136,8 +138,10 @@ export class Arbiter {
         }
         await this.#manageWorkers();
         this.#backlog.maybeSend(this.#ctx, this.#workers);
-        // statsd: the workers' total, in one gauge (each worker's own would overwrite another's).
-        const open = this.#workers.websocketsOpen();
+        // statsd: the workers' total, in one gauge (each worker's own would overwrite another's);
+        // not from a USR2 child before its promotion, for the same reason: its parent sends the
+        // gauge meanwhile, and a collector saw the two masters' totals alternate.
+        const open = this.#usr2.unpromoted ? undefined : this.#workers.websocketsOpen();
         if (open !== undefined) this.#ctx.log.websocketsOpen(open);
       }
     } catch (stop) {
@@ -293,7 +297,7 @@ export class Arbiter {
     await answerControl(request, reply, {
       configured: this.#numWorkers,
       status: () => this.#workers.status(),
-      reload: (why) => this.#reload(why),
+      reload: (why, outcome) => this.#reload(why, outcome),
       setWorkers: (count) => this.#setNumWorkers(count),
       reopenLogs: () => this.#reopenLogs(),
       stop: (graceful) => {
@@ -304,7 +308,7 @@ export class Arbiter {
 
   // HUP: new configuration, a fresh generation of workers; the old generation
   // retires once the new one has booted, and stays if the new one cannot boot.
-  async #reload(why: string): Promise<void> {
+  async #reload(why: string, outcome?: (failure?: string) => void): Promise<void> {
     const { log, notify } = this.#ctx;
     log.info(why);
     // No MONOTONIC_USEC: neither runtime reads CLOCK_MONOTONIC (their clocks start with the
@@ -319,7 +323,7 @@ export class Arbiter {
       if (!(error instanceof AppserveError)) throw error;
       log.error(`Reload failed, keeping the running workers: ${error.message}`);
       notify?.send("READY=1");
-      return;
+      return outcome?.(error.message);
     }
     const before = this.#ctx.launch;
     const bound = this.#ctx.config.bind;
@@ -335,6 +339,8 @@ export class Arbiter {
     if (this.#generations.reloading) this.#stopGeneration(this.#generations.current);
     // The new hooks from here on, on_reload first, as gunicorn's reload; a rollback restores them.
     this.#generations.begin(this.#ctx, { config: next, launch, hooks });
+    // Told when the newest generation serves or fails (one superseded waits for its successor).
+    if (outcome) this.#reloadsWaiting.push(outcome);
     // A changed proc_name renames the master too, as gunicorn's reload() does.
     this.#setTitle();
     this.#logLaunch(before);
@@ -472,6 +478,7 @@ export class Arbiter {
     this.#numWorkers = this.#ctx.config.workers;
     this.#startUp.forgetFailures();
     this.#ctx.notify?.send("READY=1");
+    for (const outcome of this.#reloadsWaiting.splice(0)) outcome(reason.message);
   }
 
   // Those of a generation that already serve finish what they took; those still booting exit.
@@ -529,6 +536,7 @@ export class Arbiter {
       }
       this.#generations.settled();
       this.#ctx.notify?.send("READY=1");
+      for (const outcome of this.#reloadsWaiting.splice(0)) outcome();
     }
     this.#ctx.log.workers(this.#workers.size);
     this.#ctx.notify?.status(this.#workers.size);

@@ -21,10 +21,22 @@ const IDLE_MS = 5000;
 
 export type ControlHandler = (request: ControlRequest, reply: (r: ControlReply) => void) => void;
 
+/** What the control socket needs of the process it serves in. */
+export interface ControlHost {
+  /** Sets the process's umask; returns the previous one. */
+  umask(mask: number): number;
+  /**
+   * Makes a server's or socket's fd close-on-exec (Runtime.keepFromChildren): a worker or USR2
+   * child that inherited the listener kept it listening, and kept a client's connection open.
+   */
+  keepFromChildren(owner: Server | Socket): void;
+}
+
 /** Whether a master answers on the socket at `path` (false: nothing, or a stale file). */
-function answers(path: string): Promise<boolean> {
+function answers(path: string, host: ControlHost): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(path);
+    host.keepFromChildren(socket);
     socket.once("connect", () => {
       socket.destroy();
       resolve(true);
@@ -33,7 +45,8 @@ function answers(path: string): Promise<boolean> {
   });
 }
 
-function serveClient(socket: Socket, handle: ControlHandler): void {
+function serveClient(socket: Socket, handle: ControlHandler, host: ControlHost): void {
+  host.keepFromChildren(socket);
   let buffered = "";
   let done = false;
   const reply = (r: ControlReply) => {
@@ -75,19 +88,14 @@ export class ControlSocket {
   /** The socket file this master made, to tell it from one another master made at its path. */
   #file: string | undefined;
   readonly #handle: ControlHandler;
-  readonly #umask: (mask: number) => number;
+  readonly #host: ControlHost;
 
-  private constructor(
-    path: string,
-    server: Server,
-    handle: ControlHandler,
-    umask: (mask: number) => number,
-  ) {
+  private constructor(path: string, server: Server, handle: ControlHandler, host: ControlHost) {
     this.#path = path;
     this.#server = server;
     this.#file = fileId(path);
     this.#handle = handle;
-    this.#umask = umask;
+    this.#host = host;
   }
 
   /**
@@ -97,32 +105,36 @@ export class ControlSocket {
   static async open(
     path: string,
     handle: ControlHandler,
-    umask: (mask: number) => number,
+    host: ControlHost,
   ): Promise<ControlSocket> {
     const where = `--control-socket: Cannot listen on "${path}"`;
     if (!existsSync(dirname(path))) throw new ConfigError(`${where}: no such directory`);
     if (existsSync(path)) {
       if (!statSync(path).isSocket()) throw new ConfigError(`${where}: not a socket`);
-      if (await answers(path)) throw new ConfigError(`${where}: another master answers there`);
+      if (await answers(path, host)) {
+        throw new ConfigError(`${where}: another master answers there`);
+      }
       unlinkSync(path);
     }
-    const server = createServer((socket) => serveClient(socket, handle));
+    const server = createServer((socket) => serveClient(socket, handle, host));
     // Only the user the master runs as (and root) may steer it: made 0600 by the bind itself,
     // so no one connects between the bind and a chmod. The umask is the process's: put back.
-    const previous = umask(0o177);
+    const previous = host.umask(0o177);
     try {
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(path, resolve);
+        // At once: a worker may be started before the listen settles.
+        host.keepFromChildren(server);
       });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === "EACCES" ? "permission denied" : (error as Error).message;
       throw new ConfigError(`${where}: ${why}`);
     } finally {
-      umask(previous);
+      host.umask(previous);
     }
-    return new ControlSocket(path, server, handle, umask);
+    return new ControlSocket(path, server, handle, host);
   }
 
   get path(): string {
@@ -138,7 +150,7 @@ export class ControlSocket {
   async moveTo(path: string): Promise<string | undefined> {
     let next: ControlSocket;
     try {
-      next = await ControlSocket.open(path, this.#handle, this.#umask);
+      next = await ControlSocket.open(path, this.#handle, this.#host);
     } catch (error) {
       return (error as Error).message.replace(/^--control-socket: /, "");
     }
@@ -177,7 +189,7 @@ export async function openDefaultControl(
   path: string,
   handle: ControlHandler,
   log: Logger,
-  umask: (mask: number) => number,
+  host: ControlHost,
 ): Promise<ControlSocket | undefined> {
   const without =
     "serving without a control socket (name one with --control-socket PATH or -n NAME)";
@@ -188,7 +200,7 @@ export async function openDefaultControl(
     return undefined;
   }
   try {
-    return await ControlSocket.open(path, handle, umask);
+    return await ControlSocket.open(path, handle, host);
   } catch (error) {
     log.warning(`${(error as Error).message.replace(/^--control-socket: /, "")}; ${without}`);
     return undefined;

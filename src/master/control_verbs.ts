@@ -1,16 +1,24 @@
 // The control socket's verbs (`appserve ctl`), answered from the arbiter's loop: each does what
 // its signal does (reload HUP, add TTIN, remove TTOU, reopen-logs USR1, stop TERM or QUIT), plus
-// status and scale. The reply goes out before a verb that may take long or stop the master.
+// status and scale. The reply goes out before a verb that may take long or stop the master, but
+// for reload's, which waits (a while) for its outcome.
 
 import { MAX_WORKERS } from "../config/settings.ts";
 import type { ControlReply, ControlRequest, WorkerStatus } from "../ipc/control_protocol.ts";
+
+/** How long `ctl reload` waits for the new workers to boot or fail before it answers. */
+export const RELOAD_WAIT_MS = 4000;
 
 /** What the verbs do, as the arbiter does it. */
 export interface ControlActions {
   /** The number of workers asked for now. */
   readonly configured: number;
   status(): WorkerStatus[];
-  reload(why: string): Promise<void>;
+  /**
+   * HUP; `outcome` is called once: with why when the reload failed (its configuration, or its new
+   * workers could not boot), without when the new generation serves.
+   */
+  reload(why: string, outcome: (failure?: string) => void): Promise<void>;
   setWorkers(count: number): Promise<void>;
   reopenLogs(): void;
   /** Stops the master (throws out of the loop). */
@@ -43,9 +51,28 @@ export async function answerControl(
   switch (request.verb) {
     case "status":
       return reply({ ok: true, master: process.pid, configured: n, workers: actions.status() });
-    case "reload":
-      reply({ ok: true, message: "Reloading" });
-      return await actions.reload("Reload requested by appserve ctl");
+    case "reload": {
+      // The outcome, for a deploy script to tell; at most RELOAD_WAIT_MS, while the control
+      // socket keeps the connection (its idle limit is 5 s): slower workers are said to boot on.
+      let answered = false;
+      const answer = (r: ControlReply) => {
+        if (answered) return;
+        answered = true;
+        clearTimeout(timer);
+        reply(r);
+      };
+      const timer = setTimeout(
+        () => answer({ ok: true, message: "Reloading: the new workers are still booting" }),
+        RELOAD_WAIT_MS,
+      );
+      return await actions.reload("Reload requested by appserve ctl", (failure) =>
+        answer(
+          failure === undefined ? { ok: true, message: "Reloaded: the new workers serve" } : {
+            ok: false,
+            error: `Reload failed, keeping the running workers: ${failure.split("\n")[0]}`,
+          },
+        ));
+    }
     case "scale":
     case "add":
     case "remove": {

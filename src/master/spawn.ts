@@ -3,9 +3,11 @@
 // configuration in its environment.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { bootEnv } from "../ipc/channel.ts";
+import { bootEnv, encodeTls } from "../ipc/channel.ts";
+import { inheritableDuring } from "../net/metrics_socket.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
 import { type Runtime, type SelfCommand, SIGUSR1 } from "../runtime/types.ts";
+import type { TlsFiles } from "../tls/tls_files.ts";
 
 /** `-e KEY=VALUE` pairs as an object (set in workers only). */
 export function rawEnv(pairs: readonly string[]): Record<string, string> {
@@ -66,15 +68,19 @@ export function startedHere(pid: number): boolean {
   return started.has(pid);
 }
 
-/** Starts a worker with the listening sockets `fds` and, given one, a slot of the scoreboard. */
+/**
+ * Starts a worker with the listening sockets `fds`, given one, a slot of the scoreboard, and,
+ * given them, the TLS certificate and key (written first on its stdin).
+ */
 export function spawnWorker(
   runtime: Runtime,
   command: SelfCommand,
-  boot: Omit<WorkerBoot, "version" | "listeners" | "scoreboard">,
+  boot: Omit<WorkerBoot, "version" | "listeners" | "scoreboard" | "tls">,
   fds: number[],
   env: Record<string, string | undefined>,
   cwd: string,
   scoreboard?: { fd: number; slot: number },
+  tls?: TlsFiles,
 ): ChildProcess {
   // stdin: EOF tells the worker its master is gone, a byte to reopen its logs; fd 3: messages to
   // the master.
@@ -84,14 +90,26 @@ export function spawnWorker(
   // inspector on 127.0.0.1:9229" (code execution for anyone on the host), whatever the app
   // listens to. A process started by this thread inherits its mask.
   const unblock = runtime.libc().blockSignal(SIGUSR1);
+  const material = tls && encodeTls(tls);
+  let child: ChildProcess;
   try {
-    return spawnWithFds(runtime, command, all, { stdio, env, cwd }, (childFds) =>
-      bootEnv({
-        ...boot,
-        listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),
-        scoreboard: scoreboard && { fd: childFds[fds.length], slot: scoreboard.slot },
-      }));
+    // The scoreboard is close-on-exec but for this child.
+    child = inheritableDuring(
+      runtime.libc(),
+      scoreboard?.fd,
+      () =>
+        spawnWithFds(runtime, command, all, { stdio, env, cwd }, (childFds) =>
+          bootEnv({
+            ...boot,
+            listeners: childFds.slice(0, fds.length).map((fd) => ({ fd })),
+            scoreboard: scoreboard && { fd: childFds[fds.length], slot: scoreboard.slot },
+            ...(material ? { tls: material.length } : {}),
+          })),
+    );
   } finally {
     unblock();
   }
+  // Buffered by the stream when the pipe is full (a large CA bundle): the worker reads it first.
+  if (material && child.pid !== undefined) child.stdin?.write(material);
+  return child;
 }

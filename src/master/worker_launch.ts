@@ -11,6 +11,7 @@ import { shellSplit } from "../config/_shell_split.ts";
 import type { Config } from "../config/settings.ts";
 import { AppserveError, ConfigError } from "../errors.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
+import type { TlsFiles } from "../tls/tls_files.ts";
 import { denoCacheNote } from "./deno_cache.ts";
 import { rawEnv } from "./spawn.ts";
 import { CHECK_NOTE, type DenoFlags, parseDenoFlags } from "./deno_flags.ts";
@@ -139,6 +140,12 @@ export interface WorkerLaunch {
   bundleDir?: string;
   /** Deno workers: said after the reason when Deno refuses one (a frozen lock file's way out). */
   refusalHint?: string;
+  /**
+   * The certificate and key the master last read and checked for this generation (at start, at
+   * HUP), given to each of its workers: certbot writing half a pair, or a key the user can no
+   * longer read, cannot stop a worker's start (nginx's master does the same).
+   */
+  tls?: TlsFiles;
 }
 
 /** Stands for the shim's URL in the import map until its folder is known. */

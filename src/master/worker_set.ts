@@ -88,7 +88,8 @@ export class WorkerSet {
     const slot = slots?.take() ?? -1;
     const scoreboard = slots && slot >= 0 ? { fd: slots.fd, slot } : undefined;
     const fds = listeners.map((l) => l.fd);
-    const child = spawnWorker(runtime, o.launch.command, boot, fds, env, o.launch.cwd, scoreboard);
+    const { command, cwd, tls } = o.launch;
+    const child = spawnWorker(runtime, command, boot, fds, env, cwd, scoreboard, tls);
     const failure = spawnError(child);
     if (child.pid === undefined) {
       slots?.free(slot);

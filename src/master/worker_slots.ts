@@ -7,8 +7,14 @@ import { Scoreboard, SCOREBOARD_BYTES, SCOREBOARD_SLOTS } from "../ipc/scoreboar
 import type { InflightTable } from "../ipc/inflight.ts";
 import { moveToInheritedRange } from "../net/listeners.ts";
 
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+
 export class WorkerSlots {
-  /** The shared page's fd, inherited by every worker. */
+  /**
+   * The shared page's fd, close-on-exec: each worker is given it as it starts (spawnWorker), and
+   * nothing else is (a USR2 child makes its own; a Deno master's spawn closes no fd).
+   */
   readonly fd: number;
   readonly #board: Scoreboard;
   readonly #used = new Set<number>();
@@ -24,6 +30,8 @@ export class WorkerSlots {
     if (created < 0) return undefined;
     const fd = moveToInheritedRange(libc, created);
     if (fd < 0) libc.close(created);
+    // The move (F_DUPFD) made it inheritable again.
+    else libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
     const memory = fd < 0 ? null : libc.mapShared(fd, SCOREBOARD_BYTES);
     if (memory === null) {
       if (fd >= 0) libc.close(fd);

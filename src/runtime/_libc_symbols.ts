@@ -43,6 +43,7 @@ export const LIBC_SYMBOLS = {
 const POLLIN = 1;
 const WNOHANG = 1;
 const PROT_READ_WRITE = 3;
+const MFD_CLOEXEC = 1;
 const MAP_SHARED = 1;
 
 const PR_SET_NAME = 15;
@@ -105,7 +106,7 @@ export function libcOver(
       return s.poll(pollfd, 1, 0) > 0 && ((pollfd[1] >>> 16) & POLLIN) !== 0;
     },
     memfd: (name, length) => {
-      const fd = s.memfd_create(cString(name), 0);
+      const fd = s.memfd_create(cString(name), MFD_CLOEXEC);
       if (fd < 0) return -1;
       if (s.ftruncate(fd, length) !== 0) {
         s.close(fd);

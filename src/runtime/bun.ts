@@ -353,6 +353,8 @@ export const bunRuntime: Runtime = {
     (socket as unknown as { connect(o: { fd: number }): void }).connect({ fd });
     return socket;
   },
+  // Bun's spawn closes every fd it is not given.
+  keepFromChildren: () => {},
   stopsBusyThreads: true,
   // Bun fires no "unload" in a Worker, but node:process's "exit" (its exit() is the only one).
   onThreadExit: (listener) => void process.on("exit", listener),

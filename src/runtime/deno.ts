@@ -200,6 +200,9 @@ function installWebSocketUpgrade(
   return upgrade;
 }
 
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+
 /** The duplicates socketFd() made in this thread whose sockets are still open. */
 const socketFds = new Set<number>();
 
@@ -288,6 +291,13 @@ export const denoRuntime: Runtime = {
     socketFds.clear();
   },
   adoptSocket: (fd) => new Socket({ fd, readable: true, writable: true, allowHalfOpen: true }),
+  // A unix server's or socket's handle shows its own fd (a TCP one's does not: made by Deno's
+  // own listen and accept, it is close-on-exec already).
+  keepFromChildren: (owner) => {
+    // deno-lint-ignore no-explicit-any
+    const fd = (owner as any)._handle?.fd;
+    if (typeof fd === "number" && fd >= 0) denoRuntime.libc().fcntl(fd, F_SETFD, FD_CLOEXEC);
+  },
   stopsBusyThreads: false,
   // Deno.exit() dispatches "unload" first (node:process's exit() ends in it), with the code set.
   onThreadExit: (listener) => addEventListener("unload", () => listener(Deno.exitCode)),

@@ -1,7 +1,7 @@
 // The one interface behind which Deno and Bun differ. Everything outside
 // src/runtime/ talks to the runtime only through this shape.
 
-import type { Socket } from "node:net";
+import type { Server, Socket } from "node:net";
 import type {
   FetchHandler,
   WebSocketHandlers,
@@ -48,7 +48,7 @@ export interface Libc {
   setThreadName(name: string): number;
   /** Whether a listening socket has a connection waiting (poll(2) without waiting). */
   readable(fd: number): boolean;
-  /** An anonymous shared-memory file of `length` zero bytes (memfd_create), or -1. */
+  /** An anonymous shared-memory file of `length` zero bytes (memfd_create), close-on-exec, or -1. */
   memfd(name: string, length: number): number;
   /**
    * Blocks signal `signo` in the calling thread (sigprocmask); returns what restores the mask.
@@ -340,6 +340,11 @@ export interface Runtime {
   /** Closes the duplicates `socketFd` made whose sockets are open: a crashed thread's last act. */
   closeSocketFds(): void;
   adoptSocket(fd: number): Socket;
+  /**
+   * Makes the fd under a node:net server or socket close-on-exec, so that no process this one
+   * starts inherits it: Deno makes node:net's unix sockets without, and its spawn closes no fd.
+   */
+  keepFromChildren(owner: Server | Socket): void;
   /**
    * Whether `Worker.terminate()` stops a thread that is busy running JavaScript.
    * Deno's does not (the thread spins on), so a hung gthread thread there

@@ -1,6 +1,6 @@
-// The TLS settings turned into PEM text, checked once in the master before anything starts (so a
-// wrong path, a non-certificate or a key that belongs to another certificate is one start-up
-// line, exit 1) and read again by each worker, so a HUP picks up renewed certificates.
+// The TLS settings turned into PEM text, read and checked by the master before anything starts
+// (so a wrong path, a non-certificate or a key that belongs to another certificate is one
+// start-up line, exit 1) and again at HUP; workers get the text from the master, never the files.
 
 import type { createPrivateKey as CreatePrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";

@@ -16,7 +16,6 @@ import {
   nativeSessionLog,
   type SessionBegin,
 } from "./native_websockets.ts";
-import { loadTlsFiles } from "../tls/tls_files.ts";
 import { tlsAcceptor } from "../http/tls_accept.ts";
 import type { Logger } from "../log/logger.ts";
 import { closeWithin, withDeadline } from "./close_within.ts";
@@ -212,7 +211,8 @@ async function serveListeners(
 ): Promise<Serving[]> {
   const { config, log, runtime, boot, inflight } = context;
   const servings: Serving[] = [];
-  const tls = await loadTlsFiles(config, runtime.tlsControls);
+  // Read by the master, never by the worker: files broken on disk since cannot stop it.
+  const tls = context.tls;
   const access = accessLogger(config, log);
   const explain = runtime.explainAppError;
   const options = {

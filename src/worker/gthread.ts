@@ -39,6 +39,7 @@ export class ThreadWorker implements WorkerClass {
       runtime,
       config,
       age: boot.age,
+      tls: this.#context.tls,
       limit: requestLimit,
       log,
       counters: this.#context.counters,

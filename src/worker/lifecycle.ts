@@ -12,7 +12,8 @@ import type { Config } from "../config/settings.ts";
 import type { AppHandler } from "../fetch_handler.ts";
 import { appLoadFailure, firstLine } from "../errors.ts";
 import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
-import { BootMismatch, send, sendNow, takeBoot } from "../ipc/channel.ts";
+import { readSync } from "node:fs";
+import { BootMismatch, send, sendNow, takeBoot, takeTls } from "../ipc/channel.ts";
 import { CHANNEL_FD, REOPEN_LOGS_BYTE, type ToMaster, type WorkerBoot } from "../ipc/messages.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
@@ -25,6 +26,7 @@ import { releaseListeners } from "../net/release_listeners.ts";
 import { processTitle } from "../process_title.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Scoreboard } from "../ipc/scoreboard.ts";
+import type { TlsFiles } from "../tls/tls_files.ts";
 import { accessInflightFields } from "../ipc/inflight_fields.ts";
 import { logCutOff, logCutOffSessions } from "../ipc/inflight_report.ts";
 import { type KilledRequests, logQuickStopKilled } from "../ipc/quick_stop_report.ts";
@@ -69,6 +71,8 @@ export function requestLimit(config: Pick<Config, "max_requests" | "max_requests
 /** What a worker process is run with, besides its boot. */
 export interface WorkerOptions {
   runtime: Runtime;
+  /** The certificate and key the master gave this worker; null without TLS. */
+  tls: TlsFiles | null;
   /** The program's `appserve` exports, for a --logger-class module (see AppserveExports). */
   appserve: AppserveExports;
 }
@@ -78,6 +82,7 @@ export class Worker {
   readonly #config: Config;
   readonly #runtime: Runtime;
   readonly #appserve: AppserveExports;
+  readonly #tls: TlsFiles | null;
   #log!: Logger;
   readonly #limit: number;
   #channel: Socket | undefined;
@@ -103,8 +108,9 @@ export class Worker {
   /** The app's onListen (`deno serve`'s), for the worker's own event loop. */
   #onListen: AppHandler["onListen"];
 
-  constructor(boot: WorkerBoot, { runtime, appserve }: WorkerOptions) {
+  constructor(boot: WorkerBoot, { runtime, appserve, tls }: WorkerOptions) {
     this.#boot = boot;
+    this.#tls = tls;
     this.#config = Object.freeze(boot.config);
     this.#runtime = runtime;
     this.#appserve = appserve;
@@ -120,6 +126,9 @@ export class Worker {
     sendNow(this.#runtime.libc().write, CHANNEL_FD, { t: "hello" });
     this.#channel = new Socket({ fd: CHANNEL_FD, readable: false, writable: true });
     this.#channel.on("error", () => {});
+    // Not for a process the app starts (a Deno worker's spawn closes no fd): it would hold the
+    // master's end of the channel open after this worker is gone.
+    this.#runtime.libc().fcntl(CHANNEL_FD, F_SETFD, FD_CLOEXEC);
     try {
       this.#log = await createLogger(this.#config, {
         role: "worker",
@@ -223,6 +232,7 @@ export class Worker {
       log: this.#log,
       runtime: this.#runtime,
       boot: this.#boot,
+      tls: this.#tls,
       hooks,
       info,
       requestLimit: this.#limit,
@@ -441,9 +451,13 @@ export class Worker {
  * The boot the master left in this process's environment; a process started without one, or
  * with one of another appserve version, exits 3 with one line saying why.
  */
-function readBoot(): WorkerBoot {
+function readBoot(): { boot: WorkerBoot; tls: TlsFiles | null } {
   try {
-    return takeBoot(process.env);
+    const boot = takeBoot(process.env);
+    // Before anything else reads stdin (the reopen byte, EOF).
+    const read = (buffer: Uint8Array, offset: number, length: number) =>
+      readSync(0, buffer, offset, length, null);
+    return { boot, tls: boot.tls ? takeTls(boot.tls, read) : null };
   } catch (error) {
     process.stderr.write(`${error instanceof BootMismatch ? error.message : firstLine(error)}\n`);
     process.exit(ExitCode.WORKER_BOOT_ERROR);
@@ -451,12 +465,12 @@ function readBoot(): WorkerBoot {
 }
 
 /** Runs this process as a worker until it is told to stop. */
-export async function runWorker(options: WorkerOptions): Promise<void> {
-  const boot = readBoot();
+export async function runWorker(options: Omit<WorkerOptions, "tls">): Promise<void> {
+  const { boot, tls } = readBoot();
   // After the boot's variables are taken, so that no .env file can stand in for them.
   options.runtime.loadProjectEnv();
   if (boot.check) return await checkApp(boot.config, options.runtime, boot.check);
-  const worker = new Worker(boot, options);
+  const worker = new Worker(boot, { ...options, tls });
   await worker.init();
   await worker.serve();
 }

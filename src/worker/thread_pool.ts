@@ -41,13 +41,15 @@ import {
 } from "../ipc/request_metrics.ts";
 import { timeoutLines } from "../ipc/inflight_report.ts";
 import type { Gate } from "./worker_class.ts";
-import { tlsEnabled } from "../tls/tls_files.ts";
+import { tlsEnabled, type TlsFiles } from "../tls/tls_files.ts";
 
 export interface PoolOptions {
   runtime: Runtime;
   config: Config;
   /** The worker's age (hooks' `worker.age`). */
   age: number;
+  /** The certificate and key the master gave the process, for every thread; null without TLS. */
+  tls: TlsFiles | null;
   /** Requests (over all threads) after which the worker retires; Infinity for never. */
   limit: number;
   log: Logger;
@@ -417,6 +419,7 @@ export class ThreadPool {
         t: "start",
         version: PROTOCOL_VERSION,
         config,
+        tls: this.#options.tls,
         age: this.#options.age,
         slots: thread.buffer,
         inflight: thread.inflight,

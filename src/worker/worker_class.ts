@@ -21,6 +21,7 @@ import type { AppHandler } from "../fetch_handler.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
 import type { KilledRequests } from "../ipc/quick_stop_report.ts";
+import type { TlsFiles } from "../tls/tls_files.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { InflightWatch } from "./inflight_watch.ts";
@@ -38,6 +39,8 @@ export interface WorkerContext {
   readonly runtime: Runtime;
   /** The listeners, reuse-port addresses and age the master gave this worker. */
   readonly boot: WorkerBoot;
+  /** The certificate and key the master read for this worker; null without TLS. */
+  readonly tls: TlsFiles | null;
   readonly hooks: HookRunner;
   /** The worker as hooks see it. */
   readonly info: WorkerInfo;

@@ -21,6 +21,7 @@ import {
   start,
   type Target,
   TARGETS,
+  tempDir,
 } from "../_helpers.ts";
 import { rawConnect, rawExchange } from "../_raw.ts";
 import { type Client, CLIENT_KINDS, connect, wsUrl } from "../_ws_client.ts";
@@ -748,6 +749,55 @@ e2e(
       for (const c of clients) c.close(1000);
       await server.stop();
       udp.close();
+    }
+  },
+);
+
+// During a USR2 overlap both masters sent their own total, on every change and again every few
+// seconds: a collector saw the gauge alternate between them. The new master sends it once promoted.
+e2e(
+  "during a USR2 overlap one master sends the statsd gauge of open WebSockets",
+  async (target) => {
+    const { udp, gauges } = await gaugeListener();
+    const dir = tempDir();
+    const server = start(target, [
+      ...["-w", "1", "-b", "127.0.0.1:0", "-p", join(dir.path, "app.pid")],
+      ...["--statsd-host", `127.0.0.1:${udp.address().port}`],
+      NEUTRAL,
+    ]);
+    const clients: Client[] = [];
+    let next = 0;
+    try {
+      const url = await server.ready(1);
+      for (let i = 0; i < 2; i++) clients.push(await connect("npm-ws", wsUrl(url)));
+      const two = "gunicorn.websocket.open:2|g";
+      await eventually(() => gauges.at(-1) === two, "the gauge at 2");
+      const before = gauges.length;
+      server.signal("SIGUSR2");
+      next = Number((await server.waitFor(/Started new master with pid: (\d+)/))[1]);
+      // The new master's loop has turned by then (it starts its worker in a turn).
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      const since = gauges.length;
+      await eventually(() => gauges.length > since, "the gauge sent again", 15_000);
+      assert.deepEqual(gauges.slice(before).filter((g) => g !== two), [], gauges.join());
+      server.signal("SIGTERM");
+      await eventually(
+        () => server.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      clients.push(await connect("npm-ws", wsUrl(url)));
+      await eventually(
+        () => gauges.at(-1) === "gunicorn.websocket.open:1|g",
+        "the promoted master's gauge at 1",
+      );
+    } finally {
+      for (const c of clients) c.close(1000);
+      for (const pid of [next, ...(next ? childPids(next) : [])]) {
+        if (pid > 0 && alive(pid)) process.kill(pid, "SIGKILL");
+      }
+      await server.stop();
+      udp.close();
+      dir.remove();
     }
   },
 );

@@ -1,0 +1,127 @@
+// The master reads the certificate and key and hands them to every worker it starts: files
+// broken on disk (certbot between writing the key and the certificate, a key made unreadable)
+// cannot stop a worker's start, so a crash or --max-requests recycling never takes the server
+// down, and a HUP with a renewed pair still switches certificates. Certificates made with openssl
+// at test time.
+
+import assert from "node:assert/strict";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  childPids,
+  e2e,
+  eventually,
+  FIXTURES,
+  type Server,
+  start,
+  type Target,
+  tempDir,
+} from "../_helpers.ts";
+import { curl, makePki, type TestPki } from "../_tls.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+
+async function httpsUrl(server: Server): Promise<string> {
+  return (await server.waitFor(/Listening at: (https:\/\/[^ ,]+)/))[1];
+}
+
+/** The pid of the worker that answers over TLS with `pki`'s certificate, once one does. */
+async function answeringPid(url: string, pki: TestPki): Promise<number> {
+  let pid = 0;
+  await eventually(async () => {
+    const seen = await curl(["--cacert", pki.ca, url]);
+    pid = seen.code === 0 ? Number(/pid (\d+)/.exec(seen.stdout)?.[1]) : 0;
+    return pid > 0;
+  }, "HTTPS");
+  return pid;
+}
+
+/** Neither the worker's command line nor its environment holds the key. */
+function keyHidden(pid: number): void {
+  for (const file of ["cmdline", "environ"]) {
+    const text = readFileSync(`/proc/${pid}/${file}`, "latin1");
+    assert.doesNotMatch(text, /PRIVATE KEY|BEGIN CERTIFICATE/, `/proc/${pid}/${file}`);
+  }
+}
+
+async function brokenOnDisk(
+  target: Target,
+  extra: string[],
+  replace: (server: Server, url: string, old: TestPki, worker: number) => Promise<void>,
+  renewToo = false,
+): Promise<void> {
+  const dir = tempDir();
+  const old = pki(join(dir.path, "old"));
+  const renewed = renewToo ? pki(join(dir.path, "new")) : undefined;
+  const cert = join(dir.path, "live.pem");
+  const key = join(dir.path, "live.key");
+  copyFileSync(old.cert, cert);
+  copyFileSync(old.key, key);
+  const server = start(target, [
+    "-w",
+    "1",
+    "-b",
+    "127.0.0.1:0",
+    "--certfile",
+    cert,
+    "--keyfile",
+    key,
+    ...extra,
+    PID_APP,
+  ]);
+  try {
+    const url = await httpsUrl(server);
+    const first = await answeringPid(url, old);
+    keyHidden(first);
+    // Half a renewal: a key that belongs to no certificate here.
+    copyFileSync(old.otherKey, key);
+    // A HUP now fails and keeps the last good pair for every later worker too.
+    server.signal("SIGHUP");
+    await server.waitFor(/Reload failed, keeping the running workers: keyfile .* does not match/);
+    await replace(server, url, old, first);
+    const next = await answeringPid(url, old);
+    assert.notEqual(next, first, "a replacement worker answers");
+    assert.equal(server.child.exitCode, null, "the master runs on");
+    assert.doesNotMatch(server.output, /Worker failed to boot/);
+    if (renewed) {
+      copyFileSync(renewed.cert, cert);
+      copyFileSync(renewed.key, key);
+      server.signal("SIGHUP");
+      await answeringPid(url, renewed);
+      assert.notEqual((await curl(["--cacert", old.ca, url])).code, 0, "the old one is gone");
+    }
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+    dir.remove();
+  }
+}
+
+const killed = async (server: Server, _url: string, _old: TestPki, worker: number) => {
+  process.kill(worker, "SIGKILL");
+  await eventually(() => !childPids(server.pid).includes(worker), "the worker gone");
+};
+
+e2e(
+  "a worker killed after the key on disk broke comes back with the master's certificate",
+  async (target) => await brokenOnDisk(target, [], killed, true),
+);
+
+e2e(
+  "--max-requests recycling after the key on disk broke serves on with the old certificate",
+  async (target) =>
+    await brokenOnDisk(target, ["--max-requests", "3"], async (server, url, old, worker) => {
+      for (let i = 0; i < 3; i++) assert.equal((await curl(["--cacert", old.ca, url])).code, 0);
+      // Stopped once its replacement has booted.
+      await eventually(() => !childPids(server.pid).includes(worker), "the worker recycled");
+    }),
+);
+
+e2e(
+  "gthread: a worker killed after the key on disk broke comes back with the master's certificate",
+  async (target) => await brokenOnDisk(target, ["--threads", "2"], killed),
+);
+
+function pki(dir: string): TestPki {
+  mkdirSync(dir);
+  return makePki(dir);
+}
