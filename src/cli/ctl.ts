@@ -1,7 +1,7 @@
 // `appserve ctl VERB`: speaks to a running master over its control socket
 // (src/ipc/control_protocol.ts) and prints the answer, for people or, with --json, scripts.
 
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
@@ -52,6 +52,8 @@ function request(verb: string | undefined, rest: string[], quick: boolean): Cont
     case "stop":
       return none({ verb, quick });
     case "scale": {
+      // One number: a second argument is the mistake, not the number before it.
+      if (rest.length > 1) throw new UsageError(`ctl scale: Unexpected argument "${rest[1]}"`);
       const workers = Number(rest[0]);
       // Past the workers setting's maximum too: the master would start every one of them.
       const problem = scaleProblem(rest.length === 1 ? workers : NaN, MAX_WORKERS);
@@ -62,6 +64,16 @@ function request(verb: string | undefined, rest: string[], quick: boolean): Cont
       throw new UsageError(`ctl: Missing a verb\n${USAGE}`);
     default:
       throw new UsageError(`ctl: Unknown verb "${verb}"\n${USAGE}`);
+  }
+}
+
+/** Whether `path` is a socket file (connect(2) to a regular file is refused as a stale one is). */
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    // Gone meanwhile: said as stale, as before.
+    return true;
   }
 }
 
@@ -89,6 +101,8 @@ function ask(path: string, req: ControlRequest): Promise<ControlReply> {
       fail(
         error.code === "ENOENT"
           ? "no such socket (is it running, with this --pid, --control-socket or --name?)"
+          : error.code === "ECONNREFUSED" && !isSocket(path)
+          ? "not a socket"
           : error.code === "ECONNREFUSED"
           ? "stale socket, no master listens"
           : error.code === "EACCES"

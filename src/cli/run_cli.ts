@@ -39,7 +39,7 @@ import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
 import { BUILD, VERSION } from "../version.ts";
 import { ExitCode } from "../exit_codes.ts";
-import { loadTlsFiles } from "../tls/tls_files.ts";
+import { loadTlsFiles, tlsEnabled } from "../tls/tls_files.ts";
 import {
   chownAll,
   dropPrivileges,
@@ -160,6 +160,15 @@ async function serve(ctx: ServeContext): Promise<number> {
   if (tooLow) throw new ConfigError(tooLow);
   // Bind first: a bind failure is then the only line the user sees.
   const inherited = adoptInherited(runtime.libc(), process.env, process.pid);
+  // As gunicorn, socket activation's sockets replace the bind addresses (--reuse-port ones are
+  // the workers' own, still bound): said once, not silently, when some were asked for.
+  const unbound = config.bind.filter((_, i) => !reuse(addresses[i]));
+  if (inherited?.source === "systemd" && resolved.origins.bind !== "default" && unbound.length) {
+    log.warning(
+      `${resolved.origins.bind} ${unbound.join(", ")} ignored: serving the sockets systemd ` +
+        "passed (LISTEN_FDS) instead, as gunicorn does",
+    );
+  }
   // A stop signal while the start is under way: one line each, as for a later stop, and exit 0.
   const stopped = async (stop: MasterSignal): Promise<number> => {
     log.info(`Handling signal: ${shortName(stop)}`);
@@ -170,7 +179,11 @@ async function serve(ctx: ServeContext): Promise<number> {
   };
   let listeners: Listener[];
   // Ctrl-C while an address in use is retried stops at once, as it did before the hold.
-  const retrying = { retrying: (line: string) => log.error(line), signal: held.aborted };
+  const retrying = {
+    retrying: (line: string) => log.error(line),
+    signal: held.aborted,
+    scheme: tlsEnabled(config) ? "https" as const : "http" as const,
+  };
   try {
     // First, so that nothing is open yet should it fail.
     await probeReusePort(runtime.libc(), reusePort, retrying);

@@ -92,6 +92,9 @@ export async function tlsAcceptor(files: TlsFiles | null): Promise<TlsAcceptor |
         secureContext,
         requestCert,
         rejectUnauthorized,
+        // This layer speaks HTTP/1.1 only: agreed in the handshake, so a client that offers h2
+        // too (ALPN) knows at once, and one offering only h2 is refused there.
+        ALPNProtocols: ["http/1.1"],
       });
       if (requestCert && !rejectUnauthorized) {
         // cert_reqs 1 (optional): no certificate is fine, an unverifiable one is not.

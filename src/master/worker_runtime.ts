@@ -10,6 +10,7 @@ import { ConfigError } from "../errors.ts";
 import { isExecutable, whichProgram } from "../runtime/executables.ts";
 import { denoOnPath } from "../runtime/find_deno.ts";
 import type { Runtime } from "../runtime/types.ts";
+import { denoTlsRefusal } from "../tls/tls_files.ts";
 
 /**
  * The oldest Deno that runs appserve's workers, found by trying releases: a worker accepts on the
@@ -82,7 +83,12 @@ export function chooseWorkerRuntime(
       `${options.origins.runtime}: Cannot find a Deno executable for the workers: ${INSTALL_HINT}`,
     );
   }
-  // Deno's node:tls cannot verify client certificates (src/runtime/deno.ts says so too).
+  // Deno's node:tls cannot verify client certificates (src/runtime/deno.ts says so too). This
+  // program running on Bun can run Bun workers itself: say so rather than "use the binary".
+  const refusal = runtime.name === "bun"
+    ? denoTlsRefusal(config, "use --runtime bun (this appserve binary runs Bun workers)")
+    : undefined;
+  if (refusal) throw new ConfigError(refusal);
   return {
     name: "deno",
     version: checkDenoVersion(deno, runtime),

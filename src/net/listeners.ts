@@ -62,9 +62,13 @@ function removeOwnSocket(path: string): void {
 }
 
 /** The one line a failed socket call at `address` is said in: its errno in strerror's words. */
-function cannotListenAt(libc: Libc, address: Address): (errno: number) => ConfigError {
+function cannotListenAt(
+  libc: Libc,
+  address: Address,
+  scheme?: "http" | "https",
+): (errno: number) => ConfigError {
   return (errno) =>
-    new ConfigError(`Cannot listen at ${formatAddress(address)}: ${libc.strerror(errno)}`);
+    new ConfigError(`Cannot listen at ${formatAddress(address, scheme)}: ${libc.strerror(errno)}`);
 }
 
 function fail(libc: Libc, address: Address, fd: number, bound = false): never {
@@ -91,6 +95,8 @@ export interface OpenListenersOptions {
   retrying?: (line: string) => void;
   /** Ends the retries at once (a stop signal while starting): the bind fails with its reason. */
   signal?: AbortSignal;
+  /** How TCP addresses are named in errors: https with TLS on, as "Listening at:". */
+  scheme?: "http" | "https";
 }
 
 /** How {@linkcode openTcpSocket} sets up its socket, and says why it could not. */
@@ -105,7 +111,7 @@ export interface TcpSocketOptions {
   /** The one-line error of a failed call, from its errno. */
   cannot: (errno: number) => Error;
   /** Retries of an address in use, in gunicorn's lines naming `address`. @default none: no retry */
-  retry?: Pick<OpenListenersOptions, "retrying" | "signal"> & { address: Address };
+  retry?: Pick<OpenListenersOptions, "retrying" | "signal" | "scheme"> & { address: Address };
 }
 
 // A TCP address in use is tried BIND_TRIES times (gunicorn's create_sockets): a failed bind
@@ -124,16 +130,16 @@ async function bindTcp(
       libc.close(fd);
       throw options.cannot(errno);
     }
-    const address = retry.address;
+    const where = formatAddress(retry.address, retry.scheme);
     if (attempt === BIND_TRIES) {
       const reason = libc.strerror(EADDRINUSE);
       libc.close(fd);
       throw new ConfigError(
-        `Cannot listen at ${formatAddress(address)}: ${reason} ` +
+        `Cannot listen at ${where}: ${reason} ` +
           `(tried ${BIND_TRIES} times, 1 s apart)`,
       );
     }
-    retry.retrying(`Connection in use: ${formatAddress(address)}`);
+    retry.retrying(`Connection in use: ${where}`);
     retry.retrying("Retrying in 1 second.");
     const signal = retry.signal;
     await new Promise<void>((resolve) => {
@@ -145,7 +151,7 @@ async function bindTcp(
     });
     if (signal?.aborted) {
       libc.close(fd);
-      throw new ConfigError(`Cannot listen at ${formatAddress(address)}: stopped while retrying`);
+      throw new ConfigError(`Cannot listen at ${where}: stopped while retrying`);
     }
   }
 }
@@ -288,8 +294,13 @@ async function openOne(
       inetSockaddr(await resolveHost(address.host), address.port),
       {
         backlog: options.backlog,
-        cannot: cannotListenAt(libc, address),
-        retry: { address, retrying: options.retrying, signal: options.signal },
+        cannot: cannotListenAt(libc, address, options.scheme),
+        retry: {
+          address,
+          retrying: options.retrying,
+          signal: options.signal,
+          scheme: options.scheme,
+        },
       },
     );
     const { port } = localName(libc, fd);
@@ -400,13 +411,13 @@ export async function openListeners(
 export async function probeReusePort(
   libc: Libc,
   addresses: { host: string; port: number }[],
-  options: Pick<OpenListenersOptions, "retrying" | "signal">,
+  options: Pick<OpenListenersOptions, "retrying" | "signal" | "scheme">,
 ): Promise<void> {
   for (const { host, port } of addresses) {
     const address: Address = { kind: "tcp", host, port };
     const fd = await openTcpSocket(libc, inetSockaddr(await resolveHost(host), port), {
       reusePort: true,
-      cannot: cannotListenAt(libc, address),
+      cannot: cannotListenAt(libc, address, options.scheme),
       retry: { address, ...options },
     });
     libc.close(fd);

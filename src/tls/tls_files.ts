@@ -2,7 +2,7 @@
 // (so a wrong path, a non-certificate or a key that belongs to another certificate is one
 // start-up line, exit 1) and again at HUP; workers get the text from the master, never the files.
 
-import type { X509Certificate } from "node:crypto";
+import type { createPrivateKey as CreatePrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import process from "node:process";
@@ -41,6 +41,27 @@ function read(setting: string, path: string): string {
     const where = isAbsolute(path) ? "" : ` (in ${process.cwd()})`;
     throw new ConfigError(`Cannot read ${setting} "${path}"${where}: ${why}`);
   }
+}
+
+/** What to do where the workers' runtime (Deno) cannot honour cert_reqs or ciphers. */
+const USE_BUN = "use the compiled appserve binary (Bun)";
+
+/**
+ * The one-line refusal of cert_reqs or ciphers under Deno workers, or undefined when neither is
+ * asked for. `instead` says how to get Bun workers: from the binary itself, "--runtime bun".
+ */
+export function denoTlsRefusal(config: TlsConfig, instead = USE_BUN): string | undefined {
+  if (!tlsEnabled(config)) return undefined;
+  // Without ca_certs cert_reqs is refused for that first (loadTlsFiles).
+  if (config.cert_reqs > 0 && config.ca_certs) {
+    return "cert_reqs: client certificates cannot be verified under Deno (its node:tls accepts " +
+      `any client certificate); ${instead}`;
+  }
+  if (config.ciphers) {
+    return "ciphers: Deno's TLS ignores a cipher list (it keeps its own defaults); " +
+      `${instead}, or leave ciphers unset`;
+  }
+  return undefined;
 }
 
 /** Whether TLS is on: a certificate or key is configured (as in gunicorn). */
@@ -89,6 +110,15 @@ export async function loadTlsFiles(
     throw new ConfigError(`keyfile "${keyPath}" holds no usable PEM private key`);
   }
   if (!matches) {
+    // A chain with an intermediate first: OpenSSL serves the first certificate as the server's.
+    const place = laterMatch(cert, key, X509Certificate, createPrivateKey);
+    if (place !== undefined) {
+      throw new ConfigError(
+        `certfile "${config.certfile}" is in the wrong order: keyfile "${keyPath}" matches its ` +
+          `certificate ${place}, not the first; the server certificate must come first, then ` +
+          "its intermediates",
+      );
+    }
     throw new ConfigError(
       `keyfile "${keyPath}" does not match the certificate in certfile "${config.certfile}"`,
     );
@@ -108,25 +138,35 @@ export async function loadTlsFiles(
     if (!ca) {
       throw new ConfigError(`cert_reqs ${certReqs} needs ca_certs to verify clients against`);
     }
-    if (!controls) {
-      throw new ConfigError(
-        "cert_reqs: client certificates cannot be verified under Deno (its node:tls accepts any " +
-          "client certificate); use the compiled appserve binary (Bun)",
-      );
-    }
+    if (!controls) throw new ConfigError(denoTlsRefusal(config)!);
   }
   const ciphers = config.ciphers;
-  if (ciphers) await checkCiphers(ciphers, controls);
+  if (ciphers) await checkCiphers(config, controls);
   return { cert, key, ca, certReqs, ciphers };
 }
 
-async function checkCiphers(ciphers: string, controls: boolean): Promise<void> {
-  if (!controls) {
-    throw new ConfigError(
-      "ciphers: Deno's TLS ignores a cipher list (it keeps its own defaults); use the compiled " +
-        "appserve binary (Bun), or leave ciphers unset",
-    );
+/** Which later certificate of the chain `cert` (1-based) matches `key`, if any does. */
+function laterMatch(
+  cert: string,
+  key: string,
+  X509: typeof X509Certificate,
+  privateKey: typeof CreatePrivateKey,
+): number | undefined {
+  const blocks = cert.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  const parsed = privateKey(key);
+  for (let i = 1; i < blocks.length; i++) {
+    try {
+      if (new X509(blocks[i]).checkPrivateKey(parsed)) return i + 1;
+    } catch {
+      // A broken block further down is not what this looks for.
+    }
   }
+  return undefined;
+}
+
+async function checkCiphers(config: TlsConfig, controls: boolean): Promise<void> {
+  if (!controls) throw new ConfigError(denoTlsRefusal(config)!);
+  const ciphers = config.ciphers;
   // A list OpenSSL matches no cipher with makes every handshake fail: refuse it now. (A Deno
   // master with Bun workers cannot tell; the worker's own context then fails at boot.)
   const { createSecureContext } = await import("node:tls");

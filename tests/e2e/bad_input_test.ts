@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server as NetServer } from "node:net";
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { makePki } from "../_tls.ts";
 import {
   asNobody,
   assertOneLineError,
@@ -64,6 +65,18 @@ const usage: [string, string[], number, RegExp][] = [
     ["--paste", "app.ini", "pid_app"],
     2,
     /^Error: --paste is a gunicorn setting that does not apply to appserve: PasteDeploy is a Python packaging format$/,
+  ],
+  [
+    "gunicorn's --ssl-version: what appserve's TLS does instead",
+    ["--ssl-version", "TLSv1_2", "pid_app"],
+    2,
+    /^Error: --ssl-version is a gunicorn setting that does not apply to appserve: Python ssl module knobs and hook; not needed here: with --certfile appserve accepts TLS 1\.2 and 1\.3 and refuses 1\.0 and 1\.1 \(on both runtimes\), handshakes as it accepts, and takes --ciphers, --ca-certs and --cert-reqs as settings$/,
+  ],
+  [
+    "gunicorn's --do-handshake-on-connect",
+    ["--do-handshake-on-connect", "pid_app"],
+    2,
+    /^Error: --do-handshake-on-connect is a gunicorn setting that does not apply to appserve: .*; not needed here: with --certfile appserve accepts TLS 1\.2 and 1\.3/,
   ],
   // As gunicorn since 20.1 (where wsgi_app may name it): a ConfigError, exit 1.
   ["no app module", [], 1, /^Error: No application module specified\.$/],
@@ -162,20 +175,24 @@ async function holdPort(): Promise<{ port: number; holder: NetServer }> {
   return { port: (holder.address() as { port: number }).port, holder };
 }
 
-const RETRY_LINES = (port: number) =>
+const RETRY_LINES = (port: number, scheme = "http") =>
   new RegExp(
-    `\\[ERROR\\] Connection in use: http://127\\.0\\.0\\.1:${port}\n` +
+    `\\[ERROR\\] Connection in use: ${scheme}://127\\.0\\.0\\.1:${port}\n` +
       ".*\\[ERROR\\] Retrying in 1 second\\.\n",
     "g",
   );
 
 /** The 4 retry lines, then the one error line and exit 1, of a start whose port stayed taken. */
-function gaveUpOnPort(result: { code: number | null; stderr: string }, port: number): void {
+function gaveUpOnPort(
+  result: { code: number | null; stderr: string },
+  port: number,
+  scheme = "http",
+): void {
   assert.equal(result.code, 1, result.stderr);
-  assert.equal(result.stderr.match(RETRY_LINES(port))?.length, 4, result.stderr);
+  assert.equal(result.stderr.match(RETRY_LINES(port, scheme))?.length, 4, result.stderr);
   const errors = result.stderr.split("\n").filter((line) => line.startsWith("Error: "));
   assert.deepEqual(errors, [
-    `Error: Cannot listen at http://127.0.0.1:${port}: Address already in use ` +
+    `Error: Cannot listen at ${scheme}://127.0.0.1:${port}: Address already in use ` +
     "(tried 5 times, 1 s apart)",
   ]);
 }
@@ -209,6 +226,27 @@ e2e(
       assert.doesNotMatch(result.stderr, /Listening at|Booting worker|failed to boot/);
     } finally {
       holder.close();
+    }
+  },
+);
+
+e2e(
+  "with --certfile a port in use is named https:// in the retry lines and the error, both modes",
+  async (target) => {
+    const { port, holder } = await holdPort();
+    const dir = tempDir();
+    try {
+      const pki = makePki(dir.path);
+      const tls = ["--certfile", pki.cert, "--keyfile", pki.key];
+      for (const mode of [[], ["--reuse-port"]]) {
+        const args = ["-w", "1", ...mode, ...tls, "-b", `127.0.0.1:${port}`, "pid_app"];
+        const result = await run(target, args, { cwd: APPS });
+        gaveUpOnPort(result, port, "https");
+        assert.doesNotMatch(result.stderr, /http:\/\//);
+      }
+    } finally {
+      holder.close();
+      dir.remove();
     }
   },
 );

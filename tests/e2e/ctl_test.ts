@@ -275,6 +275,15 @@ e2e(
       const refused = await run(client(target), ["ctl", "--control-socket", stale, "status"]);
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /stale socket, no master listens/);
+      // A regular file named as the socket is not a stale socket.
+      const plain = join(dir.path, "plain.file");
+      writeFileSync(plain, "not a socket\n");
+      const notSocket = await run(client(target), ["ctl", "--control-socket", plain, "status"]);
+      assert.equal(notSocket.code, 1, notSocket.stderr);
+      assert.equal(
+        notSocket.stderr,
+        `Error: ctl: Cannot reach the master at "${plain}": not a socket\n`,
+      );
       // A master started over a stale socket replaces it.
       const server = start(target, ["--control-socket", stale, "-b", "127.0.0.1:0", PID_APP]);
       await server.ready(1);
@@ -293,6 +302,17 @@ e2e(
         usage.stderr,
         /ctl scale: Cannot read "many": expected a whole number from 1 to 1024/,
       );
+      // The extra argument is the mistake, not the valid number before it.
+      const extra = await run(client(target), [
+        "ctl",
+        "--control-socket",
+        stale,
+        "scale",
+        "1",
+        "2",
+      ]);
+      assert.equal(extra.code, 2, extra.stderr);
+      assert.equal(extra.stderr, 'Error: ctl scale: Unexpected argument "2"\n');
     } finally {
       dir.remove();
     }

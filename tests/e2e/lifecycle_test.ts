@@ -730,8 +730,47 @@ e2e("serves sockets passed by systemd (LISTEN_FDS) without any --bind", async (t
   } finally {
     const result = await activator.stop();
     assert.match(result.stderr, /Shutting down: Master/);
+    assert.doesNotMatch(result.stderr, /ignored/);
   }
 });
+
+e2e(
+  "under systemd socket activation the --bind addresses are ignored, with one WARNING",
+  async (target) => {
+    const port = await freePort();
+    const other = await freePort();
+    const dir = tempDir();
+    const unix = join(dir.path, "app.sock");
+    const activator = startSocketActivated(target, port, [
+      "-w",
+      "1",
+      "-b",
+      `127.0.0.1:${other}`,
+      "-b",
+      `unix:${unix}`,
+      PID_APP,
+    ]);
+    try {
+      await getWhenReady(`http://127.0.0.1:${port}/`);
+      await activator.waitFor(
+        new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} \\(\\d+\\)`),
+      );
+      assert.ok(!existsSync(unix), "the unix socket was bound");
+    } finally {
+      const result = await activator.stop();
+      dir.remove();
+      const lines = result.stderr.split("\n").filter((l) => l.includes("[WARNING]"));
+      assert.deepEqual(
+        lines.map((l) => l.replace(/^.*\[WARNING\] /, "")),
+        [
+          `--bind 127.0.0.1:${other}, unix:${unix} ignored: serving the sockets systemd passed ` +
+          "(LISTEN_FDS) instead, as gunicorn does",
+        ],
+        result.stderr,
+      );
+    }
+  },
+);
 
 for (const signal of ["SIGINT", "SIGQUIT"] as const) {
   e2e(`${signal} stops master and workers quickly with exit 0`, async (target) => {

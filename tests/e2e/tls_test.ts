@@ -16,6 +16,7 @@ import {
   run,
   type Server,
   start,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 import { rawExchange } from "../_raw.ts";
@@ -27,6 +28,13 @@ const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 async function httpsUrl(server: Server): Promise<string> {
   const m = await server.waitFor(/Listening at: (https:\/\/[^ ,]+)/);
   return m[1];
+}
+
+/** What a refusal of cert_reqs or ciphers under Deno workers tells a target to do. */
+function denoTlsHint(t: Target): RegExp {
+  return t.name === "binary-deno"
+    ? /; use --runtime bun \(this appserve binary runs Bun workers\)/
+    : /; use the compiled appserve binary \(Bun\)/;
 }
 
 async function answering(url: string, pki: TestPki, extra: string[] = []): Promise<void> {
@@ -163,6 +171,99 @@ e2e("serves HTTPS in --reuse-port mode (the runtime's native server)", async (t)
   }
 });
 
+/** What `openssl s_client -alpn OFFER` agrees on with `port`: the protocol, "none" or "refused". */
+function alpnAgreed(port: number, offer: string): string {
+  const out = spawnSync("openssl", ["s_client", "-alpn", offer, "-connect", `127.0.0.1:${port}`], {
+    input: "",
+    encoding: "utf8",
+    timeout: 10_000,
+  });
+  const text = `${out.stdout}${out.stderr}`;
+  if (/alert no application protocol/.test(text)) return "refused";
+  const m = /^ALPN protocol: (\S+)$/m.exec(text);
+  if (m) return m[1];
+  assert.match(text, /^No ALPN negotiated$/m, text);
+  return "none";
+}
+
+e2e(
+  "ALPN agrees on http/1.1 on the shared socket (each worker class); --reuse-port as the runtime does",
+  async (t) => {
+    const dir = tempDir();
+    const pki = makePki(dir.path);
+    const tls = ["--certfile", pki.cert, "--keyfile", pki.key];
+    try {
+      const port = await freePort();
+      const modes = [[], ["-k", "gthread", "--threads", "2"], ["-k", "async"], ["--reuse-port"]];
+      for (const mode of modes) {
+        const server = start(t, ["-b", `127.0.0.1:${port}`, ...mode, ...tls, PID_APP]);
+        try {
+          const url = await httpsUrl(server);
+          await answering(url, pki);
+          const agreed = {
+            both: alpnAgreed(port, "h2,http/1.1"),
+            http1: alpnAgreed(port, "http/1.1"),
+            h2: alpnAgreed(port, "h2"),
+          };
+          const expected = mode[0] !== "--reuse-port"
+            ? { both: "http/1.1", http1: "http/1.1", h2: "refused" }
+            : t.workers === "bun"
+            ? { both: "none", http1: "none", h2: "none" }
+            : { both: "h2", http1: "http/1.1", h2: "h2" };
+          assert.deepEqual(agreed, expected, `${mode.join(" ")}`);
+        } finally {
+          const stopped = await server.stop();
+          assert.equal(stopped.code, 0, stopped.stderr);
+        }
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+/** Whether `openssl s_client -VERSION` completes a handshake with `port`. */
+function handshakes(port: number, version: string): boolean {
+  // SECLEVEL=0: the server, not Debian's client defaults, is what refuses the old versions.
+  const args = ["s_client", `-${version}`, "-cipher", "DEFAULT@SECLEVEL=0"];
+  const out = spawnSync("openssl", [...args, "-connect", `127.0.0.1:${port}`], {
+    input: "",
+    encoding: "utf8",
+    timeout: 10_000,
+  });
+  return /^New, TLSv[\d.]+, Cipher is [A-Z]/m.test(out.stdout);
+}
+
+e2e(
+  "TLS 1.2 and 1.3 are accepted, 1.0 and 1.1 refused, shared socket and --reuse-port",
+  async (t) => {
+    // What gunicorn's ssl_version would be set for: the message that refuses it says this.
+    const dir = tempDir();
+    const pki = makePki(dir.path);
+    const tls = ["--certfile", pki.cert, "--keyfile", pki.key];
+    try {
+      const port = await freePort();
+      for (const mode of [[], ["--reuse-port"]]) {
+        const server = start(t, ["-b", `127.0.0.1:${port}`, ...mode, ...tls, PID_APP]);
+        try {
+          await answering(await httpsUrl(server), pki);
+          const versions = ["tls1", "tls1_1", "tls1_2", "tls1_3"];
+          assert.deepEqual(
+            versions.map((v) => [v, handshakes(port, v)]),
+            [["tls1", false], ["tls1_1", false], ["tls1_2", true], ["tls1_3", true]],
+            mode.join(" "),
+          );
+        } finally {
+          const stopped = await server.stop();
+          assert.equal(stopped.code, 0, stopped.stderr);
+        }
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 e2e(
   "client certificates, required and optional, verified against ca_certs (binary); refused under Deno",
   async (t) => {
@@ -190,6 +291,8 @@ e2e(
           result.stderr.trim(),
           /^Error: cert_reqs: client certificates cannot be verified under Deno/,
         );
+        // The binary runs Bun workers itself: it says how, not "use the binary".
+        assert.match(result.stderr.trim(), denoTlsHint(t));
         return;
       }
       for (const reqs of ["2", "1"]) {
@@ -247,6 +350,7 @@ e2e(
         const result = await run(t, ["-b", "127.0.0.1:0", ...tls, "--ciphers", allowed, PID_APP]);
         assert.equal(result.code, 1, result.stderr);
         assert.match(result.stderr.trim(), /^Error: ciphers: Deno's TLS ignores a cipher list/);
+        assert.match(result.stderr.trim(), denoTlsHint(t));
         return;
       }
       const port = await freePort();
@@ -295,6 +399,9 @@ e2e("bad TLS input is a one-line start-up error, exit 1, before any worker start
     encrypted,
   ]);
   assert.equal(made.status, 0, String(made.stderr));
+  // A chain with the CA (as an intermediate would be) before the server certificate.
+  const wrongOrder = join(dir.path, "wrongorder.pem");
+  writeFileSync(wrongOrder, readFileSync(pki.ca, "utf8") + readFileSync(pki.cert, "utf8"));
   const cases: [string[], RegExp][] = [
     [
       ["--certfile", join(dir.path, "missing.pem"), "--keyfile", pki.key],
@@ -315,6 +422,10 @@ e2e("bad TLS input is a one-line start-up error, exit 1, before any worker start
     [
       ["--certfile", pki.cert, "--keyfile", pki.otherKey],
       /^Error: keyfile ".*other\.key" does not match the certificate in certfile ".*server\.pem"$/,
+    ],
+    [
+      ["--certfile", wrongOrder, "--keyfile", pki.key],
+      /^Error: certfile ".*wrongorder\.pem" is in the wrong order: keyfile ".*server\.key" matches its certificate 2, not the first; the server certificate must come first/,
     ],
     [
       ["--certfile", pki.cert, "--keyfile", encrypted],
