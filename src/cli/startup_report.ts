@@ -9,10 +9,9 @@ import { errorRoute } from "../log/logging_table.ts";
 import { errorLogTime, type Logger } from "../log/logger.ts";
 import type { Libc } from "../runtime/types.ts";
 import { DAEMON_ENV } from "./daemon.ts";
+import { F_SETFD, FD_CLOEXEC } from "../net/socket_constants.ts";
 
 const STATUS_FD = 3;
-const F_SETFD = 2;
-const FD_CLOEXEC = 1;
 
 export interface FailOptions {
   /** Lines under the message (a stack) for stderr and the status pipe. */

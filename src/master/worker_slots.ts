@@ -6,9 +6,7 @@ import type { Libc } from "../runtime/types.ts";
 import { Scoreboard, SCOREBOARD_BYTES, SCOREBOARD_SLOTS } from "../ipc/scoreboard.ts";
 import type { InflightTable } from "../ipc/inflight.ts";
 import { moveToInheritedRange } from "../net/listeners.ts";
-
-const F_SETFD = 2;
-const FD_CLOEXEC = 1;
+import { F_SETFD, FD_CLOEXEC } from "../net/socket_constants.ts";
 
 export class WorkerSlots {
   /**

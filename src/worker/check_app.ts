@@ -10,9 +10,7 @@ import type { Config } from "../config/settings.ts";
 import { appLoadFailure } from "../errors.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { Runtime } from "../runtime/types.ts";
-
-const F_SETFD = 2;
-const FD_CLOEXEC = 1;
+import { F_SETFD, FD_CLOEXEC } from "../net/socket_constants.ts";
 
 export async function checkApp(config: Config, runtime: Runtime, report: string): Promise<never> {
   // Not for the processes the app starts: one that outlives the import (a sidecar) would hold the

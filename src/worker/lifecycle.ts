@@ -49,18 +49,18 @@ import type { WebSocketHub } from "../http/websocket/hub.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 import { onUncaught } from "./uncaught.ts";
 import { callOnListen, listenAddrs } from "./on_listen.ts";
+import { F_SETFD, FD_CLOEXEC } from "../net/socket_constants.ts";
 
 /** Beats come at least four times per timeout, and at least once a second. */
 export function beatInterval(timeoutSeconds: number): number {
   return timeoutSeconds > 0 ? Math.min(1000, Math.max(50, (timeoutSeconds * 1000) / 4)) : 1000;
 }
-const F_SETFD = 2;
+
 /**
  * How long an exiting worker waits for the ends of the WebSocket sessions it cut or dropped: an
  * event or two after their sockets closed; well under the 2 s a quick stop has before SIGKILL.
  */
 const SESSION_ENDS_MS = 500;
-const FD_CLOEXEC = 1;
 
 /** max_requests + randint(0, max_requests_jitter), or Infinity when recycling is off. */
 export function requestLimit(config: Pick<Config, "max_requests" | "max_requests_jitter">): number {
