@@ -3,7 +3,7 @@
 // self-signed client and an unrelated key). Plus curl, the HTTPS client the TLS tests use.
 
 import { execFileSync, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface TestPki {
@@ -21,6 +21,18 @@ export interface TestPki {
 
 function openssl(dir: string, args: string[]): void {
   execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/** makePki() into the new folder `dir`. */
+export function newPki(dir: string): TestPki {
+  mkdirSync(dir);
+  return makePki(dir);
+}
+
+/** Puts `pki`'s certificate and key at `cert` and `key`, as a renewal replaces them on disk. */
+export function installPair(pki: Pick<TestPki, "cert" | "key">, cert: string, key: string): void {
+  copyFileSync(pki.cert, cert);
+  copyFileSync(pki.key, key);
 }
 
 /** Generates the certificates into `dir` (about a second of RSA key generation). */

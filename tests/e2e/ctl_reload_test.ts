@@ -3,7 +3,7 @@
 // serve on; a good one says the new workers serve, exit 0.
 
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   e2e,
@@ -16,7 +16,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
-import { curl, makePki } from "../_tls.ts";
+import { curl, installPair, newPki } from "../_tls.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -41,14 +41,11 @@ function failedReload(result: RunResult, why: RegExp): void {
 e2e("ctl reload with a broken certificate on disk fails in one line, exit 1", async (target) => {
   const dir = tempDir();
   const pidfile = join(dir.path, "app.pid");
-  mkdirSync(join(dir.path, "old"));
-  mkdirSync(join(dir.path, "new"));
-  const old = makePki(join(dir.path, "old"));
-  const renewed = makePki(join(dir.path, "new"));
+  const old = newPki(join(dir.path, "old"));
+  const renewed = newPki(join(dir.path, "new"));
   const cert = join(dir.path, "live.pem");
   const key = join(dir.path, "live.key");
-  copyFileSync(old.cert, cert);
-  copyFileSync(old.key, key);
+  installPair(old, cert, key);
   const server = start(target, [
     "-p",
     pidfile,
@@ -72,8 +69,7 @@ e2e("ctl reload with a broken certificate on disk fails in one line, exit 1", as
     assert.match(reply.error, /^Reload failed, keeping the running workers: certfile /);
     assert.equal((await curl(["--cacert", old.ca, url])).code, 0, "the old workers serve on");
 
-    copyFileSync(renewed.cert, cert);
-    copyFileSync(renewed.key, key);
+    installPair(renewed, cert, key);
     const good = await ctl(target, pidfile, "reload");
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, /^Reload(ed|ing): the new workers /);

@@ -5,7 +5,7 @@
 // at test time.
 
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   childPids,
@@ -17,7 +17,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
-import { curl, makePki, type TestPki } from "../_tls.ts";
+import { curl, installPair, newPki, type TestPki } from "../_tls.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -51,12 +51,11 @@ async function brokenOnDisk(
   renewToo = false,
 ): Promise<void> {
   const dir = tempDir();
-  const old = pki(join(dir.path, "old"));
-  const renewed = renewToo ? pki(join(dir.path, "new")) : undefined;
+  const old = newPki(join(dir.path, "old"));
+  const renewed = renewToo ? newPki(join(dir.path, "new")) : undefined;
   const cert = join(dir.path, "live.pem");
   const key = join(dir.path, "live.key");
-  copyFileSync(old.cert, cert);
-  copyFileSync(old.key, key);
+  installPair(old, cert, key);
   const server = start(target, [
     "-w",
     "1",
@@ -84,8 +83,7 @@ async function brokenOnDisk(
     assert.equal(server.child.exitCode, null, "the master runs on");
     assert.doesNotMatch(server.output, /Worker failed to boot/);
     if (renewed) {
-      copyFileSync(renewed.cert, cert);
-      copyFileSync(renewed.key, key);
+      installPair(renewed, cert, key);
       server.signal("SIGHUP");
       await answeringPid(url, renewed);
       assert.notEqual((await curl(["--cacert", old.ca, url])).code, 0, "the old one is gone");
@@ -120,8 +118,3 @@ e2e(
   "gthread: a worker killed after the key on disk broke comes back with the master's certificate",
   async (target) => await brokenOnDisk(target, ["--threads", "2"], killed),
 );
-
-function pki(dir: string): TestPki {
-  mkdirSync(dir);
-  return makePki(dir);
-}
