@@ -7,7 +7,8 @@ import { spawnError, spawnWithFds, type SpawnWithFdsOptions } from "./spawn.ts";
 import { AppserveError, osReason } from "../errors.ts";
 import { encodeReexecFds, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import type { Listener } from "../net/listeners.ts";
-import { describeMetricsSocket, inheritableDuring, METRICS_FD_ENV } from "../net/metrics_socket.ts";
+import { inheritableDuring } from "../net/inheritable_fd.ts";
+import { describeMetricsSocket, METRICS_FD_ENV } from "../net/metrics_socket.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { isAlive } from "./pidfile.ts";
 
