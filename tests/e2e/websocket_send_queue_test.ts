@@ -67,7 +67,8 @@ async function stalledClient(url: string, path: string, messages: string[]) {
 }
 
 e2e(
-  "a client that stops reading after a burst is closed (1008 sent) with a warning in both shapes " +
+  "a client that stops reading after a burst is closed (1008 sent) with a warning naming the " +
+    "session in both shapes " +
     "(Bun's send() then says 0: dropped)",
   async (target) => {
     const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", BURST]);
@@ -78,10 +79,16 @@ e2e(
         const client = await stalledClient(url, path, [`burst:${COUNT}`, "drip"]);
         const seen = (re: RegExp) =>
           eventually(() => re.test(server.output.slice(before)), `${path}: ${re}`, 20_000);
-        // Said once per worker.
-        if (path === "/") {
-          await seen(/\[WARNING\] WebSocket closed with 1008: more than 16777216 bytes waited/);
-        } else await seen(/burst: send returned 0/);
+        // Each stalled session is named: the request and the client, as other WebSocket lines.
+        const port = client.localPort;
+        await seen(
+          new RegExp(
+            String.raw`\[WARNING\] WebSocket closed with 1008: more than 16777216 bytes waited ` +
+              String.raw`to be sent and none went out for 5 s \(the client stopped reading\): ` +
+              String.raw`WebSocket session GET ${path} from 127\.0\.0\.1:${port}, open \d+\.\d s`,
+          ),
+        );
+        if (path === "/bun") await seen(/burst: send returned 0/);
         client.destroy();
         // The close frame sent waits behind what the client never read: no close handshake.
         await seen(/burst: the app saw close 1006/);

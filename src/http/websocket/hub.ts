@@ -162,7 +162,6 @@ export class WebSocketHub {
   #handlers: WebSocketHandlers | undefined;
   #ticker: ReturnType<typeof setInterval> | null = null;
   #warned = false;
-  #stallWarned = false;
   readonly #native = new WeakMap<Response, NativeSession>();
   #nativeOpen = 0;
   /** Sockets Deno.serve upgraded that are still open, and what their close waits on. */
@@ -189,14 +188,12 @@ export class WebSocketHub {
     };
   }
 
-  /** A socket on appserve's layer is closed: its reader stalled. */
-  #stallWarning(): void {
-    if (this.#stallWarned) return;
-    this.#stallWarned = true;
+  /** A session on appserve's layer is closed: its reader stalled. Named, as each is its own. */
+  #stallWarning(name: SessionName): void {
     this.#options.warn(
       `WebSocket closed with 1008: more than ${this.#options.sendLimit} bytes waited to be sent ` +
-        `and none went out for ${STALL_MS / 1000} s (the client stopped reading; said once per ` +
-        "worker)",
+        `and none went out for ${STALL_MS / 1000} s (the client stopped reading): ` +
+        describeSession(name, performance.now()),
     );
   }
 
@@ -461,7 +458,7 @@ export class WebSocketHub {
       // A stalled reader is closed in either shape: what waits may be a whole burst, far more than
       // Bun ever holds past its backpressureLimit (docs/websockets.md, "The send queue").
       const watch = new SendWatch(socket, () => ws.bufferedAmount, this.#options.sendLimit, () => {
-        this.#stallWarning();
+        this.#stallWarning(s.name);
         ws.close(1008, "send buffer limit exceeded");
       });
       this.#opened(s);
