@@ -39,7 +39,8 @@ import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
 import { BUILD, VERSION } from "../version.ts";
 import { ExitCode } from "../exit_codes.ts";
-import { loadTlsFiles, tlsEnabled } from "../tls/tls_files.ts";
+import { certValidityWarning } from "../tls/cert_validity.ts";
+import { loadTlsFiles, tlsEnabled, type TlsFiles } from "../tls/tls_files.ts";
 import {
   chownAll,
   dropPrivileges,
@@ -256,7 +257,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     }
     // After the drop: the workers' user writes the bundle and can read it.
     launch = await launchWorkers(workers, config, runtime, env, process.cwd());
-    if (tls) launch.tls = tls;
+    if (tls) await useTls(launch, config.certfile, tls);
     held.check();
     // --preload: gunicorn imports the app in the master; here no app code runs in the master.
     if (config.preload_app) {
@@ -315,7 +316,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       (file) => runtime.freshImport(file, tag),
     );
     const launch = await launchWorkers(chosen, next, runtime, env, dir);
-    if (tls) launch.tls = tls;
+    if (tls) await useTls(launch, next.certfile, tls);
     return { config: next, launch, hooks: nextHooks };
   };
   const arbiter = new Arbiter({
@@ -368,6 +369,13 @@ async function serve(ctx: ServeContext): Promise<number> {
     metrics?.close();
     await log.close();
   }
+}
+
+/** Hands `tls` to the generation's workers; a certificate out of its dates is said when it starts. */
+async function useTls(launch: WorkerLaunch, certfile: string, tls: TlsFiles): Promise<void> {
+  launch.tls = tls;
+  const warning = await certValidityWarning(certfile, tls.cert);
+  if (warning) launch.warnings.push(warning);
 }
 
 export interface CliOptions {
