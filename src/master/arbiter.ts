@@ -114,7 +114,7 @@ export class Arbiter {
       : () => {};
     if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");
     log.debug("Arbiter booted");
-    log.info(`Listening at: ${this.#addresses()} (${process.pid})`);
+    for (const line of this.#listening()) log.info(`Listening at: ${line} (${process.pid})`);
     log.info(`Using worker: ${workerClassLabel(this.#ctx.config)}`);
     this.#logLaunch();
     const shortage = fdShortage(this.#ctx.config, fdLimit(), this.#ctx.launch.runtime.name);
@@ -195,12 +195,21 @@ export class Arbiter {
     return 255;
   }
 
-  #addresses(): string {
+  // gunicorn's one line for every address; under socket activation one line per socket, with the
+  // fd systemd passed it as and its name (FileDescriptorName=), so each is told apart.
+  #listening(): string[] {
     const scheme = tlsEnabled(this.#ctx.config) ? "https" : "http";
-    return [
+    const addresses = [
       ...this.#ctx.listeners.map((l) => formatAddress(l.address, scheme)),
       ...this.#ctx.reusePort.map((a) => formatAddress({ kind: "tcp", ...a }, scheme)),
-    ].join(",");
+    ];
+    if (!this.#ctx.listeners.some((l) => l.activated)) return [addresses.join(",")];
+    return addresses.map((address, i) => {
+      const activated = this.#ctx.listeners[i]?.activated;
+      if (!activated) return address;
+      const name = activated.name ? `, name ${activated.name}` : "";
+      return `${address} (fd ${activated.fd}${name})`;
+    });
   }
 
   // One event at a time: when a handler halts the server, later events (other
