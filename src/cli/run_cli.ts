@@ -125,9 +125,6 @@ async function serve(ctx: ServeContext): Promise<number> {
   runtime.setProcessTitle(processTitle("master", config) + (parentPid ? ".2" : ""));
   const addresses = config.bind.map(parseBind);
   const reuse = (a: Address) => config.reuse_port && a.kind === "tcp";
-  const reusePort = addresses.flatMap((a) =>
-    a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
-  );
   const notify = SystemdNotify.fromEnv(runtime.libc(), process.env, {
     pid: process.pid,
     warn: (line) => log.warning(line),
@@ -161,13 +158,21 @@ async function serve(ctx: ServeContext): Promise<number> {
   if (tooLow) throw new ConfigError(tooLow);
   // Bind first: a bind failure is then the only line the user sees.
   const inherited = adoptInherited(runtime.libc(), process.env, process.pid);
-  // As gunicorn, socket activation's sockets replace the bind addresses (--reuse-port ones are
-  // the workers' own, still bound): said once, not silently, when some were asked for.
-  const unbound = config.bind.filter((_, i) => !reuse(addresses[i]));
-  if (inherited?.source === "systemd" && resolved.origins.bind !== "default" && unbound.length) {
+  // As gunicorn, socket activation's sockets replace every bind address, --reuse-port's too
+  // (systemd owns the sockets: a worker's own listener would serve an address the unit never
+  // declared): said once, not silently, when any was asked for. A USR2 child of an activated
+  // master inherits systemd's sockets and binds none either.
+  const activated = inherited?.listeners.some((l) => l.activated) ?? false;
+  const reusePort = activated
+    ? []
+    : addresses.flatMap((a) =>
+      a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
+    );
+  if (inherited?.source === "systemd" && resolved.origins.bind !== "default") {
+    const withReuse = addresses.some(reuse) ? " (--reuse-port too)" : "";
     log.warning(
-      `${resolved.origins.bind} ${unbound.join(", ")} ignored: serving the sockets systemd ` +
-        "passed (LISTEN_FDS) instead, as gunicorn does",
+      `${resolved.origins.bind} ${config.bind.join(", ")} ignored${withReuse}: serving the ` +
+        "sockets systemd passed (LISTEN_FDS) instead, as gunicorn does",
     );
   }
   // A stop signal while the start is under way: one line each, as for a later stop, and exit 0.

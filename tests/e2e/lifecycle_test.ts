@@ -803,6 +803,45 @@ e2e(
   },
 );
 
+e2e(
+  "under systemd socket activation --reuse-port binds nothing either, said in the one WARNING",
+  async (target) => {
+    const port = await freePort();
+    const other = await freePort();
+    const activator = startSocketActivated(target, port, [
+      "-w",
+      "2",
+      "--reuse-port",
+      "-b",
+      `127.0.0.1:${other}`,
+      PID_APP,
+    ]);
+    try {
+      await getWhenReady(`http://127.0.0.1:${port}/`);
+      await activator.waitFor(/Booting worker[^]*Booting worker/);
+      const lines = activator.stderr.split("\n").filter((l) => l.includes("Listening at: "));
+      assert.deepEqual(
+        lines.map((l) => l.replace(/^.*\[INFO\] /, "")),
+        [`Listening at: http://127.0.0.1:${port} (fd 3) (${activator.pid})`],
+      );
+      // A worker that answers has bound all it would (before it serves): nothing at `other`.
+      await get(`http://127.0.0.1:${port}/`);
+      await assert.rejects(get(`http://127.0.0.1:${other}/`));
+    } finally {
+      const result = await activator.stop();
+      const lines = result.stderr.split("\n").filter((l) => l.includes("[WARNING]"));
+      assert.deepEqual(
+        lines.map((l) => l.replace(/^.*\[WARNING\] /, "")),
+        [
+          `--bind 127.0.0.1:${other} ignored (--reuse-port too): serving the sockets systemd ` +
+          "passed (LISTEN_FDS) instead, as gunicorn does",
+        ],
+        result.stderr,
+      );
+    }
+  },
+);
+
 for (const signal of ["SIGINT", "SIGQUIT"] as const) {
   e2e(`${signal} stops master and workers quickly with exit 0`, async (target) => {
     const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
