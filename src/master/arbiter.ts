@@ -197,8 +197,13 @@ export class Arbiter {
 
   // gunicorn's one line for every address; under socket activation one line per socket, with the
   // fd systemd passed it as and its name (FileDescriptorName=), so each is told apart.
+  // How TCP addresses are named, in every line and metric label: https with TLS on.
+  #scheme(): "http" | "https" {
+    return tlsEnabled(this.#ctx.config) ? "https" : "http";
+  }
+
   #listening(): string[] {
-    const scheme = tlsEnabled(this.#ctx.config) ? "https" : "http";
+    const scheme = this.#scheme();
     const addresses = [
       ...this.#ctx.listeners.map((l) => formatAddress(l.address, scheme)),
       ...this.#ctx.reusePort.map((a) => formatAddress({ kind: "tcp", ...a }, scheme)),
@@ -468,6 +473,7 @@ export class Arbiter {
       listeners,
       reusePort,
       libc: runtime.libc(),
+      scheme: this.#scheme(),
       dropped: log.dropped,
     });
   }
@@ -595,7 +601,9 @@ export class Arbiter {
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");
     // A socket handed over keeps its queue for the next process; one closed resets it.
     if (!handedOver) {
-      for (const line of refusedQueueLines(runtime.libc(), listeners)) this.#ctx.log.warning(line);
+      for (const line of refusedQueueLines(runtime.libc(), listeners, this.#scheme())) {
+        this.#ctx.log.warning(line);
+      }
     }
     closeListeners(
       runtime.libc(),
