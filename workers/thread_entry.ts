@@ -101,7 +101,7 @@ interface Serving {
   unread: UnadoptedAnswerOptions;
   /** Its request counters (--metrics-bind), which its cut-off requests are counted into. */
   counters?: Float64Array;
-  /** The app's onListen (`deno serve`'s), on thread 0 until its first listen: once a worker. */
+  /** The app's onListen (`deno serve`'s), called when the pool asks (once a worker). */
   onListen: AppHandler["onListen"];
 }
 
@@ -206,7 +206,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     if (loaded.ignored !== undefined && index === 0) log.warning(loaded.ignored);
     if (loaded.ownServer !== undefined && index === 0) log.warning(loaded.ownServer);
     websockets.setHandlers(loaded.websocket);
-    if (index === 0) onListen = loaded.onListen;
+    onListen = loaded.onListen;
     app = loaded;
   } catch (error) {
     post({
@@ -352,7 +352,7 @@ function divert(socket: Socket, unix: boolean, listener: number): boolean {
   return true;
 }
 
-async function listen(listeners: { fd: number }[]): Promise<void> {
+async function listen(listeners: { fd: number }[], withOnListen: boolean): Promise<void> {
   const s = serving!;
   try {
     for (const [index, listener] of listeners.entries()) {
@@ -372,7 +372,7 @@ async function listen(listeners: { fd: number }[]): Promise<void> {
   post({ t: "listening" });
   const onListen = s.onListen;
   s.onListen = undefined;
-  if (onListen) {
+  if (onListen && withOnListen) {
     const addrs = listenAddrs(s.runtime.libc(), { listeners, reusePort: [] });
     callOnListen(onListen, addrs, s.log, s.runtime.explainAppError);
   }
@@ -500,7 +500,7 @@ scope.onmessage = (event: MessageEvent<ToThread>) => {
   const message = event.data;
   if (message.t === "conn") adopt(message);
   else if (message.t === "share") serving?.admission.holdForShare(message.held);
-  else if (message.t === "listen") listen(message.listeners);
+  else if (message.t === "listen") listen(message.listeners, message.onListen);
   else if (message.t === "start") start(message);
   else if (message.t === "drain") drain(message.graceMs);
   else if (message.t === "flush") {

@@ -106,8 +106,11 @@ export type ToThread =
     board: SharedArrayBuffer;
     index: number;
   }
-  /** Accept on the worker's listeners; answered with "listening" or "listen-failed". */
-  | { t: "listen"; listeners: { fd: number }[] }
+  /**
+   * Accept on the worker's listeners; answered with "listening" or "listen-failed". `onListen`:
+   * then call the app's onListen, which the pool asks of one thread only, once a worker.
+   */
+  | { t: "listen"; listeners: { fd: number }[]; onListen: boolean }
   /**
    * A connection a sibling accepted on listener `listener`: the thread owns `fd` from now on. `n`
    * counts the connections the process handed to this thread (src/worker/thread_slots.ts).

@@ -82,6 +82,8 @@ export class ThreadPool {
   /** The worker has more than its share: its threads hold their listeners. */
   #shareHeld = false;
   #counting: ReturnType<typeof setInterval> | undefined;
+  /** A thread was told to call the app's onListen. */
+  #onListenAsked = false;
   #nextId = 1;
   /** stop() began: threads that load from now on neither accept nor replace one. */
   #stopping = false;
@@ -142,7 +144,11 @@ export class ThreadPool {
     this.#board.gone(thread.index);
     return new Promise<void>((resolve, reject) => {
       thread.listening = { resolve, reject };
-      thread.post({ t: "listen", listeners: this.#listeners! });
+      // The app's onListen runs once a worker (as Deno's once a serve): by the first thread
+      // told to listen, not again by one that replaces a thread that died or hung.
+      const onListen = !this.#onListenAsked;
+      this.#onListenAsked = true;
+      thread.post({ t: "listen", listeners: this.#listeners!, onListen });
       if (this.#shareHeld) thread.post({ t: "share", held: true });
     });
   }
