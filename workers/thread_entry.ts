@@ -181,6 +181,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   let hooks: HookRunner;
   let websockets: WebSocketHub;
   let onListen: AppHandler["onListen"];
+  const warnings: string[] = [];
   try {
     log = made = await createLogger(config, { role: "worker", runtime, appserve });
     // Said with its stack in the log.
@@ -202,9 +203,10 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     installWebSockets(runtime, { hub: websockets, config, log });
     runtime.rememberStaticBodies();
     const loaded = await loadApp(config.app, process.cwd(), { runtime });
-    // Every thread loads the app; one of them says what it ignores.
-    if (loaded.ignored !== undefined && index === 0) log.warning(loaded.ignored);
-    if (loaded.ownServer !== undefined && index === 0) log.warning(loaded.ownServer);
+    // Every thread loads the app: the master says what it warns about, once.
+    for (const warning of [loaded.ignored, loaded.ownServer]) {
+      if (warning !== undefined) warnings.push(warning);
+    }
     websockets.setHandlers(loaded.websocket);
     onListen = loaded.onListen;
     app = loaded;
@@ -322,7 +324,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   setInterval(() => serving!.handoffs.size > 0 && handOn(), TICK_MS);
   // What waits here, for the siblings' fd checks.
   setInterval(() => board.setWaiting(index, admission.waiting), TICK_MS);
-  post({ t: "loaded" });
+  post({ t: "loaded", warnings });
 }
 
 /** Hands the connections handed here that still wait for room to a sibling that has some. */

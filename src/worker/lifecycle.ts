@@ -97,6 +97,10 @@ export class Worker {
   readonly #dropped: DroppedLines = { syslog: 0, otel: 0 };
   readonly #sessions: WebSocketSessions = { opened: 0, closed: 0 };
   #requests = 0;
+  /** What loading the app warned about (appWarning()), sent with "ready". */
+  readonly #appWarnings: string[] = [];
+  /** "ready" was sent. */
+  #ready = false;
   #retiring = false;
   #draining = false;
   /** A quick stop (INT, QUIT, ABRT) has begun. */
@@ -241,8 +245,8 @@ export class Worker {
       websockets,
       loadApp: async () => {
         const app = await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime });
-        if (app.ignored !== undefined) this.#log.warning(app.ignored);
-        if (app.ownServer !== undefined) this.#log.warning(app.ownServer);
+        if (app.ignored !== undefined) this.#appWarning(app.ignored);
+        if (app.ownServer !== undefined) this.#appWarning(app.ownServer);
         this.#onListen = app.onListen;
         websockets.setHandlers(app.websocket);
         return keepWebSocketHandlers(
@@ -256,10 +260,19 @@ export class Worker {
           )),
         );
       },
+      appWarning: (message) => this.#appWarning(message),
       requestStarted: () => this.#countRequest(),
       retire: (said) => this.#retire(said),
       lost: () => this.drain(),
     };
+  }
+
+  // Said by the master with "ready"; one that comes later (a gthread thread replaced, loading an
+  // app changed on disk since) and is new, here.
+  #appWarning(message: string): void {
+    if (this.#appWarnings.includes(message)) return;
+    this.#appWarnings.push(message);
+    if (this.#ready) this.#log.warning(message);
   }
 
   #info(): WorkerInfo {
@@ -308,7 +321,8 @@ export class Worker {
       this.#log.error(`Cannot serve: ${firstLine(error)}`);
       return await this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
-    this.#send({ t: "ready" });
+    this.#ready = true;
+    this.#send({ t: "ready", warnings: this.#appWarnings });
     if (this.#onListen) {
       const addrs = listenAddrs(libc, this.#boot);
       callOnListen(this.#onListen, addrs, this.#log, this.#runtime.explainAppError);

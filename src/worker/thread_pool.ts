@@ -59,6 +59,8 @@ export interface PoolOptions {
   onLost(): void;
   /** The worker's request counters on the scoreboard (--metrics-bind): the threads' summed. */
   counters?: Float64Array;
+  /** What a thread's loading of the app warned about. */
+  appWarning(message: string): void;
 }
 
 // How often the process counts its threads' connections for the share (between heartbeats).
@@ -374,6 +376,7 @@ export class ThreadPool {
           this.#handOff(message);
         } else if (message.t === "loaded") {
           thread.loaded = true;
+          for (const warning of message.warnings) this.#options.appWarning(warning);
           resolve();
           // A replacement: it accepts as the others do (unless the worker stops).
           if (this.#listeners !== undefined && !this.#stopping) {
