@@ -29,7 +29,11 @@ import type { Scoreboard } from "../ipc/scoreboard.ts";
 import type { TlsFiles } from "../tls/tls_files.ts";
 import { accessInflightFields } from "../ipc/inflight_fields.ts";
 import { logCutOff, logCutOffSessions } from "../ipc/inflight_report.ts";
-import { type KilledRequests, logQuickStopKilled } from "../ipc/quick_stop_report.ts";
+import {
+  type KilledRequests,
+  logQuickStopKilled,
+  logQuickStopUnread,
+} from "../ipc/quick_stop_report.ts";
 import {
   countDropped,
   countWebSockets,
@@ -413,7 +417,11 @@ export class Worker {
       await this.#class?.stop();
       await this.#hooks?.run("worker_exit", this.#server(), this.#info());
       // As late as can be: those still in flight now are the ones the exit kills.
-      if (this.#namesKilled) logQuickStopKilled(this.#log, this.#killed(), this.#counters);
+      if (this.#namesKilled) {
+        logQuickStopKilled(this.#log, this.#killed(), this.#counters);
+        const unread = this.#inflight?.unread() ?? [];
+        logQuickStopUnread(this.#log, `worker (pid:${process.pid})`, unread);
+      }
       await this.#log.close();
     } finally {
       // Whatever failed on the way: this exit is the only one, so it must end the process.
