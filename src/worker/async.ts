@@ -324,6 +324,7 @@ async function serveListeners(
         // A file body that failed after all (its check found it sendable): Bun.serve answers 500.
         onSendError: (error) =>
           logAppError(log, `Error sending a response (${runtime.nativeServe().label})`, error),
+        onWarning: (text) => log.warning(text),
         // Its connections are still served: the replacement boots before this worker drains.
         onStopped: (error) => {
           const where = `${address.host}:${address.port}`;
