@@ -35,6 +35,9 @@ export function bodyErrorsLogged(
     // A body that is no stream cannot fail; a decoded one keeps its mark only on its own
     // Response. A Content-Length proves nothing: `fetch(upstream)` declares one for a stream.
     if (!(response instanceof Response) || notStream(response, facts)) return response;
+    // A HEAD's body is not sent: untouched (`body` not read), the server still knows the length
+    // of what it is made of (Bun.serve: a Blob's, a fetch()'s) for the head.
+    if (request.method === "HEAD") return response;
     if (facts.decodedBody(response) || bodyOf(response) === null) return response;
     const tapped: Response = tapBody(response, {
       failed(error) {
@@ -43,8 +46,8 @@ export function bodyErrorsLogged(
       },
       end: ends && (() => ends.ended(tapped)),
     });
-    // A HEAD's or a bodiless status's stream is not sent: nothing may wait for its end.
-    if (request.method !== "HEAD" && !BODILESS.has(response.status)) ends?.started(tapped);
+    // A bodiless status's stream is not sent: nothing may wait for its end.
+    if (!BODILESS.has(response.status)) ends?.started(tapped);
     return tapped;
   };
   // Not an async function, for the reason guardedNative() is not.
