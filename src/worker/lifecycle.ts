@@ -399,7 +399,7 @@ export class Worker {
       await this.#class?.stop();
       await this.#hooks?.run("worker_exit", this.#server(), this.#info());
       // As late as can be: those still in flight now are the ones the exit kills.
-      if (this.#namesKilled) logQuickStopKilled(this.#log, this.#killed(), this.#counters);
+      if (this.#namesKilled) logQuickStopKilled(this.#log, this.#takeKilled(), this.#counters);
       await this.#log.close();
     } finally {
       // Whatever failed on the way: this exit is the only one, so it must end the process.
@@ -408,10 +408,14 @@ export class Worker {
   }
 
   // The requests in flight in this process's table (and those past it) and in the class's own.
-  #killed(): KilledRequests[] {
+  // The table is emptied as it is read: if the exit then outlasts the quick stop, the master's
+  // SIGKILL must not name them (and count their 504s) a second time.
+  #takeKilled(): KilledRequests[] {
     const own: KilledRequests[] = [];
     if (this.#board) {
-      const inflight = this.#board.inflight(this.#boot.scoreboard!.slot).read();
+      const table = this.#board.inflight(this.#boot.scoreboard!.slot);
+      const inflight = table.read();
+      table.clear();
       const overflow = this.#inflight?.overflow() ?? [];
       if (inflight.requests.length || inflight.more) {
         own.push({ where: `worker (pid:${process.pid})`, inflight, overflow });

@@ -91,6 +91,36 @@ for (const { signal, args, drip } of VARIANTS) {
   );
 }
 
+e2e(
+  "a quick stop whose worker exits too late after naming what it kills: each named once",
+  async (target) => {
+    // The worker names the request, then its log's close outlasts the master's 2 s: the SIGKILL
+    // that follows must not name it (and count its 504) a second time.
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "-b", "127.0.0.1:0"],
+      ...["--logger-class", join(FIXTURES, "loggers", "slow_close_logger.ts")],
+    ]);
+    try {
+      const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
+      await server.waitFor(/slow began/);
+      server.signal("SIGQUIT");
+      await server.exited;
+      await slow;
+      const named = server.stderr.split("\n").filter((l) =>
+        /\[WARNING\].* GET \/slow\?ms=60000&tell=1 /.test(l)
+      );
+      assert.equal(named.length, 1, server.stderr);
+      const logged = ours().filter((l) =>
+        /"GET \/slow\?ms=60000&tell=1 HTTP\/1\.1" 504 - /.test(l)
+      );
+      assert.equal(logged.length, 1, ours().join("\n"));
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
 /** A GET whose response head and first bytes came: resolves then, `ended` when it ends. */
 function underWay(url: string): Promise<{ ended: Promise<void> }> {
   return new Promise((resolve, reject) => {
