@@ -15,6 +15,7 @@ import {
 import { clientOf } from "../ipc/inflight_report.ts";
 import type { UnreadConnection } from "../ipc/quick_stop_report.ts";
 import { cutOffReplyBodyBytes } from "../http/status_reply.ts";
+import type { StreamEnds } from "./native_stream_ends.ts";
 
 /**
  * Date.now() read once per CLOCK_MS by a timer, not per request: a start time this coarse is
@@ -188,9 +189,10 @@ export class InflightWatch implements ExchangeWatch {
 
   /**
    * `handler` for a server that tells nothing of its exchanges (the runtime's own, in reuse-port
-   * mode): each request holds an entry from when the app gets it until it has answered.
+   * mode): each request holds an entry from when the app gets it until it has answered, or, for
+   * a stream `streams` tracks, until the stream ended.
    */
-  wrapAlone(handler: FetchHandler): FetchHandler {
+  wrapAlone(handler: FetchHandler, streams?: StreamEnds): FetchHandler {
     return (request, info) => {
       this.#flushOnce();
       const tag = this.#take();
@@ -208,14 +210,24 @@ export class InflightWatch implements ExchangeWatch {
       }
       // A Response, or nothing after Bun's server.upgrade(): answered already.
       if (!(result instanceof Promise)) {
-        this.#release(tag);
+        this.#answered(tag, result, streams);
         return result;
       }
       // A side chain: the server awaits the app's own promise, one reaction later is not its.
-      const done = () => this.#release(tag);
+      const done = (response?: unknown) => this.#answered(tag, response, streams);
       result.then(done, done);
       return result;
     };
+  }
+
+  // wrapAlone's request `tag` answered (`response`: undefined when it failed): a stream being
+  // sent keeps its entry until its end, as answered (a cut sends it no 504); the rest end now.
+  // A body that is no stream costs one look-up here.
+  #answered(tag: number, response: unknown, streams: StreamEnds | undefined): void {
+    if (streams !== undefined && streams.underWay(response)) {
+      this.#unanswered[tag] = 0;
+      streams.whenEnded(response, () => this.#release(tag));
+    } else this.#release(tag);
   }
 
   #name(tag: number, request: Request, info: ServeInfo, http10: boolean): void {
