@@ -37,6 +37,7 @@ import { OrphanReaper } from "./orphan_reaper.ts";
 import { refusedQueueLines } from "./refused_queue.ts";
 import { startedHere } from "./spawn.ts";
 import { isAlive } from "./pidfile.ts";
+import { LoadRetry } from "./load_retry.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
@@ -80,6 +81,8 @@ export class Arbiter {
   haltReason: HaltServer | undefined;
   /** The first workers were started: a worker that cannot be started later is retried. */
   #spawned = false;
+  /** When a replacement that could not load the app is tried again (#keepServing). */
+  readonly #loadRetry = new LoadRetry();
 
   constructor(ctx: ArbiterContext) {
     this.#ctx = ctx;
@@ -220,6 +223,7 @@ export class Arbiter {
     worker.lastBeat = performance.now();
     if (message.t === "ready") {
       worker.booted = true;
+      this.#loadRetry.reset();
       this.#checkMemoryLimit(worker);
       const booted = this.#workers.all().filter((w) => w.booted).length;
       this.#startUp.booted(booted, this.#numWorkers);
@@ -325,6 +329,8 @@ export class Arbiter {
       notify?.send("READY=1");
       return outcome?.(error.message);
     }
+    // A new app, perhaps the fix: its workers start now, whatever a failed replacement waits.
+    this.#loadRetry.reset();
     const before = this.#ctx.launch;
     const bound = this.#ctx.config.bind;
     if (next.bind.join(" ") !== bound.join(" ")) {
@@ -429,7 +435,26 @@ export class Arbiter {
     // A generation already rolled back or replaced says nothing about the current one.
     if (worker.generation !== this.#generations.current) return;
     if (this.#generations.reloading) return this.#rollback(reason);
+    if (this.#keepServing(worker, reason)) return;
     throw reason;
+  }
+
+  // A replacement (of a recycled worker, or of one that died) cannot load the app, while others
+  // still serve: the app file was edited into a broken one. Halting would take the service down
+  // for what a HUP to the same file only reports, so it is reported the same way and tried again
+  // later (LoadRetry). At start nothing ever served: halt (exit 4), as when no worker serves now,
+  // e.g. the only worker died: a master serving nothing must not look up to its supervisor.
+  #keepServing(worker: WorkerHandle, reason: HaltServer): boolean {
+    if (reason.exitCode !== ExitCode.APP_LOAD_ERROR || !this.#startUp.ready) return false;
+    const serving = this.#workers.all().some((w) => w.booted && (!w.retiring || w.recycling));
+    if (!serving) return false;
+    const wait = this.#loadRetry.failed(performance.now());
+    const why = (reason.detail ?? "").split("\n")[0] || reason.message;
+    this.#ctx.log.error(
+      `Replacement worker (pid:${worker.pid}) failed to load the app, keeping the running ` +
+        `workers: ${why}; trying again in ${wait / 1000} s`,
+    );
+    return true;
   }
 
   // The exit line, then the requests it died under: the first place to look for why.
@@ -508,7 +533,10 @@ export class Arbiter {
     const current = this.#workers.all().filter((w) =>
       !w.retiring && w.generation === this.#generations.current
     );
-    const room = this.#generations.room(this.#workers.all(), this.#numWorkers);
+    // None while a replacement that could not load the app waits to be tried again.
+    const room = this.#loadRetry.waiting(performance.now())
+      ? 0
+      : this.#generations.room(this.#workers.all(), this.#numWorkers);
     for (let i = current.length; i < this.#numWorkers && i - current.length < room; i++) {
       if (!await this.#spawn()) break;
       // A signal or a control request waits for one spawn, not for all of them (`ctl scale 500`
