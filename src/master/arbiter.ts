@@ -421,6 +421,7 @@ export class Arbiter {
   async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
     const { openAccessLog: open, log, config } = this.#ctx;
     const died = this.#workers.diedInflight(worker, code, signal);
+    const sessions = this.#workers.sessionsOpen(worker);
     await this.#workers.logLostAccess(worker, { open, log, config }, died);
     this.#workers.forget(worker, this.#generations.current);
     await this.#ctx.hooks.run("child_exit", this.#server(), {
@@ -428,7 +429,7 @@ export class Arbiter {
       age: worker.age,
       log: this.#ctx.log,
     });
-    this.#reportExit(worker, code, signal, died);
+    this.#reportExit(worker, code, signal, died, sessions);
     const hint = this.#ctx.launch.refusalHint;
     const reason = await this.#startUp.haltReason(worker, code, signal, hint);
     if (!reason) return;
@@ -457,16 +458,24 @@ export class Arbiter {
     return true;
   }
 
-  // The exit line, then the requests it died under: the first place to look for why.
+  // The exit line, then the requests it died under: the first place to look for why. The
+  // WebSocket sessions it had open died with it (their clients saw 1006): the worker could not
+  // say so, its scoreboard counted them (with --metrics-bind, statsd or a control socket).
   #reportExit(
     worker: WorkerHandle,
     code: number | null,
     signal: string | null,
     died: ReturnType<WorkerSet["diedInflight"]>,
+    sessions: number,
   ): void {
     const { log } = this.#ctx;
     const report = worker.exitReport(code, signal);
-    if (report) log[report.level](report.message);
+    const dropped = sessions === 1
+      ? " 1 WebSocket session dropped."
+      : sessions > 1
+      ? ` ${sessions} WebSocket sessions dropped.`
+      : "";
+    if (report) log[report.level](report.message + dropped);
     if (died) {
       requestLines(`In flight on worker (pid:${worker.pid})`, died, Date.now()).forEach((l) =>
         log.error(l)
@@ -701,6 +710,7 @@ export class Arbiter {
       const { openAccessLog: open, log, config } = this.#ctx;
       const { worker, code, signal } = event;
       const died = this.#workers.diedInflight(worker, code, signal);
+      const sessions = this.#workers.sessionsOpen(worker);
       await this.#workers.logLostAccess(worker, { open, log, config }, died);
       this.#workers.drop(worker);
       await this.#ctx.hooks.run("child_exit", this.#server(), {
@@ -708,7 +718,9 @@ export class Arbiter {
         age: worker.age,
         log: this.#ctx.log,
       });
-      if (worker.diedUnasked(code, signal)) this.#reportExit(worker, code, signal, died);
+      if (worker.diedUnasked(code, signal)) {
+        this.#reportExit(worker, code, signal, died, sessions);
+      }
     }
     return quick;
   }
