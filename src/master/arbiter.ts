@@ -17,6 +17,7 @@ import { closeListeners } from "../net/listeners.ts";
 import type { ArbiterContext } from "./arbiter_context.ts";
 import { BacklogMetric } from "./backlog_metric.ts";
 import { EventQueue } from "./event_queue.ts";
+import { AppWarnings } from "./app_warnings.ts";
 import { Generations } from "./generations.ts";
 import { processTitle } from "../process_title.ts";
 import { Reexec } from "./reexec.ts";
@@ -73,6 +74,7 @@ export class Arbiter {
   #age = 0;
   readonly #backlog = new BacklogMetric(TICK_MS);
   readonly #generations = new Generations();
+  readonly #appWarnings = new AppWarnings();
   /** `ctl reload`s waiting to hear whether the new generation serves (#reload). */
   readonly #reloadsWaiting: ((failure?: string) => void)[] = [];
   readonly #usr2: Reexec;
@@ -224,6 +226,7 @@ export class Arbiter {
     if (message.t === "ready") {
       worker.booted = true;
       this.#loadRetry.reset();
+      this.#appWarnings.say(this.#ctx.log, worker.generation, message.warnings);
       this.#checkMemoryLimit(worker);
       const booted = this.#workers.all().filter((w) => w.booted).length;
       this.#startUp.booted(booted, this.#numWorkers);

@@ -13,6 +13,7 @@ import {
   type InflightTable,
 } from "../ipc/inflight.ts";
 import { clientOf } from "../ipc/inflight_report.ts";
+import type { UnreadConnection } from "../ipc/quick_stop_report.ts";
 import { cutOffReplyBodyBytes } from "../http/status_reply.ts";
 
 /**
@@ -91,6 +92,9 @@ export class InflightWatch implements ExchangeWatch {
    */
   readonly #overflow = new Map<number, InflightRequest>();
   #next = 0;
+  /** Connections parked (without an inner watch), by the tag parked() gave them. */
+  readonly #parked = new Map<number, UnreadConnection>();
+  #nextParked = 0;
   /** The connection whose request the app is being handed (started() then the handler). */
   #current = -1;
   /** Whether that request is HTTP/1.0. */
@@ -143,13 +147,29 @@ export class InflightWatch implements ExchangeWatch {
     this.#free.push(tag);
   }
 
-  // A parked connection has no exchange to name: only the inner watch shows it.
+  // A parked connection has no exchange to name: the inner watch shows it (a gthread thread's
+  // process answers it), or this keeps where it came from for a quick stop to name (unread()).
   parked(socket: Socket): number {
-    return this.#inner?.parked?.(socket) ?? -1;
+    if (this.#inner) return this.#inner.parked?.(socket) ?? -1;
+    const tag = this.#nextParked++;
+    const client = socket.remoteAddress === undefined ? "unix" : clientOf({
+      transport: "tcp",
+      hostname: socket.remoteAddress,
+      port: socket.remotePort ?? 0,
+    });
+    this.#parked.set(tag, { client, since: this.#clock.now });
+    return tag;
   }
 
   unparked(tag: number): boolean {
-    return this.#inner?.unparked?.(tag) ?? true;
+    if (this.#inner) return this.#inner.unparked?.(tag) ?? true;
+    this.#parked.delete(tag);
+    return true;
+  }
+
+  /** The connections accepted and waiting unread for room (parked), oldest first. */
+  unread(): UnreadConnection[] {
+    return [...this.#parked.values()];
   }
 
   /** `handler`, which names each request in the table before the app gets it. */
