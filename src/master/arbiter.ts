@@ -119,7 +119,7 @@ export class Arbiter {
       : () => {};
     if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");
     log.debug("Arbiter booted");
-    log.info(`Listening at: ${this.#addresses()} (${process.pid})`);
+    for (const line of this.#listening()) log.info(`Listening at: ${line} (${process.pid})`);
     log.info(`Using worker: ${workerClassLabel(this.#ctx.config)}`);
     this.#logLaunch();
     const shortage = fdShortage(this.#ctx.config, fdLimit(), this.#ctx.launch.runtime.name);
@@ -200,12 +200,26 @@ export class Arbiter {
     return 255;
   }
 
-  #addresses(): string {
-    const scheme = tlsEnabled(this.#ctx.config) ? "https" : "http";
-    return [
+  // gunicorn's one line for every address; under socket activation one line per socket, with the
+  // fd systemd passed it as and its name (FileDescriptorName=), so each is told apart.
+  // How TCP addresses are named, in every line and metric label: https with TLS on.
+  #scheme(): "http" | "https" {
+    return tlsEnabled(this.#ctx.config) ? "https" : "http";
+  }
+
+  #listening(): string[] {
+    const scheme = this.#scheme();
+    const addresses = [
       ...this.#ctx.listeners.map((l) => formatAddress(l.address, scheme)),
       ...this.#ctx.reusePort.map((a) => formatAddress({ kind: "tcp", ...a }, scheme)),
-    ].join(",");
+    ];
+    if (!this.#ctx.listeners.some((l) => l.activated)) return [addresses.join(",")];
+    return addresses.map((address, i) => {
+      const activated = this.#ctx.listeners[i]?.activated;
+      if (!activated) return address;
+      const name = activated.name ? `, name ${activated.name}` : "";
+      return `${address} (fd ${activated.fd}${name})`;
+    });
   }
 
   // One event at a time: when a handler halts the server, later events (other
@@ -496,6 +510,7 @@ export class Arbiter {
       listeners,
       reusePort,
       libc: runtime.libc(),
+      scheme: this.#scheme(),
       dropped: log.dropped,
     });
   }
@@ -626,7 +641,9 @@ export class Arbiter {
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");
     // A socket handed over keeps its queue for the next process; one closed resets it.
     if (!handedOver) {
-      for (const line of refusedQueueLines(runtime.libc(), listeners)) this.#ctx.log.warning(line);
+      for (const line of refusedQueueLines(runtime.libc(), listeners, this.#scheme())) {
+        this.#ctx.log.warning(line);
+      }
     }
     closeListeners(
       runtime.libc(),

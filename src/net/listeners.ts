@@ -50,6 +50,8 @@ export interface Listener {
   fd: number;
   /** This process created the unix socket file, so it removes it on exit. */
   ownsPath: boolean;
+  /** Passed by systemd: the fd it came as and its LISTEN_FDNAMES name (FileDescriptorName=). */
+  activated?: { fd: number; name?: string };
 }
 
 // A unix socket file this process bound but does not go on to use is a file nobody would remove.

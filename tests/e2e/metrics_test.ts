@@ -22,6 +22,7 @@ import { whileStopped } from "../_procs.ts";
 import { rawConnect, rawExchange } from "../_raw.ts";
 import type { Socket } from "node:net";
 import { connect, wsUrl } from "../_ws_client.ts";
+import { newPki } from "../_tls.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const NEUTRAL_WS_APP = join(FIXTURES, "websocket", "neutral.ts");
@@ -710,3 +711,29 @@ for (
     },
   );
 }
+
+e2e(
+  "with TLS the listen backlog's listener label is the https:// address Listening at names",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const dir = tempDir();
+    const pki = newPki(join(dir.path, "pki"));
+    const server = start(target, [
+      ...["-w", "1", "-b", "127.0.0.1:0", ...metrics],
+      ...["--certfile", pki.cert, "--keyfile", pki.key, PID_APP],
+    ]);
+    try {
+      const url = (await server.waitFor(/Listening at: (https:\/\/[^ ,]+)/))[1];
+      let samples: Sample[] = [];
+      await eventually(async () => {
+        samples = await scrape(base).catch(() => []);
+        return samples.some((s) => s.name === "appserve_listen_backlog");
+      }, "the backlog metric");
+      const listeners = samples.filter((s) => s.name === "appserve_listen_backlog");
+      assert.deepEqual(listeners.map((s) => s.labels.listener), [url]);
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+      dir.remove();
+    }
+  },
+);
