@@ -12,7 +12,8 @@ import { setImmediate } from "node:timers";
 import { Logger } from "../../mod.ts";
 import { parseSyslogAddr } from "../../src/config/syslog_addr.ts";
 import { Syslog } from "../../src/log/syslog.ts";
-import { AF_INET, inetSockaddr } from "../../src/net/sockaddr.ts";
+import { inetSockaddr } from "../../src/net/sockaddr.ts";
+import { AF_INET } from "../../src/net/socket_constants.ts";
 import { detectRuntime } from "../../src/runtime/mod.ts";
 
 function entry(i: number) {

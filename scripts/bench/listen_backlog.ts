@@ -8,7 +8,8 @@ import process from "node:process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tcpListenQueue, unixListenQueues } from "../../src/net/listen_backlog.ts";
-import { AF_INET, AF_UNIX, inetSockaddr, unixSockaddr } from "../../src/net/sockaddr.ts";
+import { inetSockaddr, unixSockaddr } from "../../src/net/sockaddr.ts";
+import { AF_INET, AF_UNIX } from "../../src/net/socket_constants.ts";
 import { detectRuntime } from "../../src/runtime/mod.ts";
 
 const READS = 1000;

@@ -9,7 +9,8 @@
 import { openSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { socketInodes, tcpListeners } from "../../src/net/listen_backlog.ts";
-import { AF_INET, decodeSockaddr, inetSockaddr } from "../../src/net/sockaddr.ts";
+import { decodeSockaddr, inetSockaddr } from "../../src/net/sockaddr.ts";
+import { AF_INET } from "../../src/net/socket_constants.ts";
 import { detectRuntime } from "../../src/runtime/mod.ts";
 
 const LISTENERS = 3;

@@ -7,7 +7,8 @@ import { spawnError, spawnWithFds, type SpawnWithFdsOptions } from "./spawn.ts";
 import { AppserveError, osReason } from "../errors.ts";
 import { encodeReexecFds, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import type { Listener } from "../net/listeners.ts";
-import { describeMetricsSocket, inheritableDuring, METRICS_FD_ENV } from "../net/metrics_socket.ts";
+import { inheritableDuring } from "../net/inheritable_fd.ts";
+import { describeMetricsSocket, METRICS_FD_ENV } from "../net/metrics_socket.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { isAlive } from "./pidfile.ts";
 import { processEnded } from "./process_ended.ts";
@@ -70,6 +71,12 @@ export class Reexec {
   refusal(): string | undefined {
     if (this.running) return "USR2 signal ignored. Child exists.";
     if (this.#parentPid && isAlive(this.#parentPid)) return "USR2 signal ignored. Parent exists.";
+    // The kernel ends a PID namespace with its init: the old master's exit would take the new one.
+    if (process.pid === 1) {
+      return "USR2 signal ignored: this master is PID 1 (a container's init), and when it exits " +
+        "every process in the container ends, the new master too; HUP reloads the app and the " +
+        "configuration in place, or replace the container";
+    }
     return undefined;
   }
 

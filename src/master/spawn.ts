@@ -4,7 +4,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { bootEnv, encodeTls } from "../ipc/channel.ts";
-import { inheritableDuring } from "../net/metrics_socket.ts";
+import { inheritableDuring } from "../net/inheritable_fd.ts";
 import type { WorkerBoot } from "../ipc/messages.ts";
 import { type Runtime, type SelfCommand, SIGUSR1 } from "../runtime/types.ts";
 import type { TlsFiles } from "../tls/tls_files.ts";

@@ -89,18 +89,3 @@ export function adoptMetricsSocket(
   libc.fcntl(high, F_SETFD, FD_CLOEXEC);
   return high;
 }
-
-/**
- * Runs `spawn` with `fd` inheritable (a USR2 child is given the metrics listener at its number
- * under Deno's spawn), then makes it close-on-exec again: spawn() starts the process before it
- * returns, and no worker is started meanwhile (one thread).
- */
-export function inheritableDuring<T>(libc: Libc, fd: number | undefined, spawn: () => T): T {
-  if (fd === undefined) return spawn();
-  libc.fcntl(fd, F_SETFD, 0);
-  try {
-    return spawn();
-  } finally {
-    libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
-  }
-}

@@ -3,10 +3,6 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { AF_INET, AF_INET6, AF_UNIX } from "./socket_constants.ts";
 
-// Still taken from here by src/worker/on_listen.ts and thread_answers.ts (being changed on another
-// branch now); their imports move to socket_constants.ts next, and this line goes.
-export { AF_INET, AF_INET6, AF_UNIX };
-
 /** sun_path is 108 bytes including the terminating NUL. */
 export const UNIX_PATH_MAX = 107;
 

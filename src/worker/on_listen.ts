@@ -4,7 +4,8 @@
 
 import type { WorkerBoot } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
-import { AF_INET, AF_INET6, AF_UNIX, decodeSockaddr } from "../net/sockaddr.ts";
+import { decodeSockaddr } from "../net/sockaddr.ts";
+import { AF_INET, AF_INET6, AF_UNIX } from "../net/socket_constants.ts";
 import type { ListenAddr } from "../fetch_handler.ts";
 import type { Libc } from "../runtime/types.ts";
 import { logAppError } from "./app_error.ts";

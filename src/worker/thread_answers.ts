@@ -16,7 +16,8 @@ import {
   requestLines,
 } from "../ipc/inflight_report.ts";
 import type { Logger } from "../log/logger.ts";
-import { AF_INET, AF_INET6, AF_UNIX, decodeSockaddr } from "../net/sockaddr.ts";
+import { decodeSockaddr } from "../net/sockaddr.ts";
+import { AF_INET, AF_INET6, AF_UNIX } from "../net/socket_constants.ts";
 import type { Libc } from "../runtime/types.ts";
 import { type TlsConfig, tlsEnabled } from "../tls/tls_files.ts";
 import { answerClaimed, type Claimed, type ClaimStatus } from "./thread_slots.ts";
