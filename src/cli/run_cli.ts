@@ -179,7 +179,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   const stopped = async (stop: MasterSignal): Promise<number> => {
     log.info(`Handling signal: ${shortName(stop)}`);
     log.info(`Shutting down: ${parentPid ? "Master.2" : "Master"}`);
-    metrics?.close();
+    await metrics?.close();
     await log.close();
     return ExitCode.OK;
   };
@@ -371,7 +371,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     return code;
   } finally {
     control?.close();
-    metrics?.close();
+    await metrics?.close();
     await log.close();
   }
 }
