@@ -70,6 +70,12 @@ export class Reexec {
   refusal(): string | undefined {
     if (this.running) return "USR2 signal ignored. Child exists.";
     if (this.#parentPid && isAlive(this.#parentPid)) return "USR2 signal ignored. Parent exists.";
+    // The kernel ends a PID namespace with its init: the old master's exit would take the new one.
+    if (process.pid === 1) {
+      return "USR2 signal ignored: this master is PID 1 (a container's init), and when it exits " +
+        "every process in the container ends, the new master too; HUP reloads the app and the " +
+        "configuration in place, or replace the container";
+    }
     return undefined;
   }
 

@@ -63,6 +63,30 @@ e2e("as PID 1, the master collects the orphans the app leaves behind", async (ta
 });
 
 e2e(
+  "as PID 1, USR2 is refused with a WARNING: the old master's exit would end the new one",
+  async (target) => {
+    const probe = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]);
+    assert.equal(probe.status, 0, `unshare cannot make a PID namespace here: ${probe.stderr}`);
+    const server = start(asInit(target), ["-w", "1", "-b", "127.0.0.1:0", APP]);
+    try {
+      const url = await server.ready();
+      await eventually(() => childPids(server.pid).length === 1, "the master under unshare");
+      const [master] = childPids(server.pid);
+      process.kill(master, "SIGUSR2");
+      await server.waitFor(/\[WARNING\] USR2 signal ignored: this master is PID 1 .*HUP reloads/);
+      assert.doesNotMatch(server.stderr, /Started new master/);
+      // The master goes on serving, and stops as it would have.
+      assert.equal((await get(url)).status, 200);
+      process.kill(master, "SIGTERM");
+      const result = await server.exited;
+      assert.equal(result.code, 0, result.stderr);
+    } finally {
+      await server.stop();
+    }
+  },
+);
+
+e2e(
   "as PID 1, a burst of orphans leaves few zombies at once (a pids limit would run out)",
   async (target) => {
     const probe = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]);
