@@ -310,12 +310,18 @@ export function asNobody(target: Target, dir: string): Target {
 /**
  * Starts appserve under systemd-socket-activate (Debian's systemd package), which listens on
  * 127.0.0.1:port itself and starts appserve with that socket as fd 3 on the first connection.
+ * `activatorArgs` go to systemd-socket-activate first (more `-l`, `--fdname=`).
  */
-export function startSocketActivated(target: Target, port: number, args: string[]): Server {
+export function startSocketActivated(
+  target: Target,
+  port: number,
+  args: string[],
+  activatorArgs: string[] = [],
+): Server {
   const activator: Target = {
     ...target,
     command: "systemd-socket-activate",
-    prefix: ["-l", `127.0.0.1:${port}`, target.command, ...target.prefix],
+    prefix: [...activatorArgs, "-l", `127.0.0.1:${port}`, target.command, ...target.prefix],
   };
   return start(activator, args);
 }

@@ -35,6 +35,67 @@ export function installPair(pki: Pick<TestPki, "cert" | "key">, cert: string, ke
   copyFileSync(pki.key, key);
 }
 
+/** openssl's date format for -startdate and -enddate: YYYYMMDDHHMMSSZ. */
+function opensslDate(date: Date): string {
+  return date.toISOString().replace(/[-:T]/g, "").replace(/\.\d+Z$/, "Z");
+}
+
+/**
+ * A self-signed certificate for /CN=`name` valid from `notBefore` to `notAfter` (past or
+ * future: `openssl req` cannot date one), with its key, made in the new folder `dir`.
+ */
+export function datedPair(
+  dir: string,
+  name: string,
+  notBefore: Date,
+  notAfter: Date,
+): { cert: string; key: string } {
+  mkdirSync(join(dir, "db"), { recursive: true });
+  const p = (file: string) => join(dir, file);
+  writeFileSync(p("db/index.txt"), "");
+  writeFileSync(p("db/serial"), "01\n");
+  writeFileSync(
+    p("ca.cnf"),
+    "[ca]\ndefault_ca = d\n[d]\ndatabase = db/index.txt\nnew_certs_dir = db\n" +
+      "serial = db/serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n" +
+      "[p]\ncommonName = supplied\n",
+  );
+  openssl(dir, [
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    p("key.pem"),
+    "-subj",
+    `/CN=${name}`,
+    "-out",
+    p("cert.csr"),
+  ]);
+  openssl(dir, [
+    "ca",
+    "-batch",
+    "-config",
+    p("ca.cnf"),
+    "-selfsign",
+    "-keyfile",
+    p("key.pem"),
+    "-in",
+    p("cert.csr"),
+    "-startdate",
+    opensslDate(notBefore),
+    "-enddate",
+    opensslDate(notAfter),
+    "-notext",
+    "-out",
+    p("cert.pem"),
+  ]);
+  return { cert: p("cert.pem"), key: p("key.pem") };
+}
+
 /** Generates the certificates into `dir` (about a second of RSA key generation). */
 export function makePki(dir: string): TestPki {
   const p = (name: string) => join(dir, name);
@@ -58,7 +119,7 @@ export function makePki(dir: string): TestPki {
     "-subj",
     "/CN=appserve test CA",
     "-days",
-    "2",
+    "30",
     "-out",
     p("ca.pem"),
   ]);
@@ -90,7 +151,7 @@ export function makePki(dir: string): TestPki {
       p("ca.key"),
       "-CAcreateserial",
       "-days",
-      "2",
+      "30",
       ...ext,
       "-out",
       p(`${name}.pem`),
@@ -107,7 +168,7 @@ export function makePki(dir: string): TestPki {
     "-subj",
     "/CN=rogue",
     "-days",
-    "2",
+    "30",
     "-out",
     p("rogue.pem"),
   ]);

@@ -270,6 +270,33 @@ Deno.test("createHttpServer() answers a stream closeNow() cuts before its first 
   assert.ok(cancelled, "the app's stream is cancelled");
 });
 
+Deno.test("createHttpServer() logs a response cut mid-body once when closeNow() comes twice", async () => {
+  // A gthread thread's end closes its servers again while the drain's cut is under way.
+  const done: Done[] = [];
+  const server = createHttpServer(
+    () => new Response(ticking(1000)),
+    options({
+      onRequestDone: (_req, res, ms, details) =>
+        done.push({ status: res.status, bytes: details.bodyBytes, ms }),
+    }),
+  );
+  await server.listen({ port: 0, host: "127.0.0.1" });
+  const addr = server.address();
+  assert.ok(addr !== null && addr.transport === "tcp");
+  const socket = net.connect({ port: addr.port, host: "127.0.0.1" });
+  socket.on("error", () => {});
+  await new Promise<void>((resolve) => {
+    socket.once("data", () => resolve());
+    socket.write("GET /sse HTTP/1.1\r\nHost: h\r\n\r\n");
+  });
+  const closed = new Promise((resolve) => socket.on("close", resolve));
+  await Promise.all([server.closeNow(), server.closeNow()]);
+  await closed;
+  await delay(200);
+  assert.equal(done.length, 1, JSON.stringify(done));
+  assert.equal(done[0].status, 200);
+});
+
 Deno.test("createHttpServer() leaves the access line of a request closeNow() answers with a 504 to its caller", async () => {
   const done: Done[] = [];
   const server = createHttpServer(

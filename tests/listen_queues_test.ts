@@ -45,3 +45,10 @@ Deno.test("assignSockets() puts a socket no literal matches under a host name on
   ]);
   assert.deepEqual(assignSockets([socket([127, 0, 0, 3], 80, 1)], addresses.slice(0, 1)), []);
 });
+
+Deno.test("assignSockets() names the addresses with the scheme given (https with TLS on)", () => {
+  const addresses = [{ host: "127.0.0.1", port: 443 }];
+  assert.deepEqual(assignSockets([socket([127, 0, 0, 1], 443, 2)], addresses, "https"), [
+    { listener: "https://127.0.0.1:443", pid: 7, queued: 2 },
+  ]);
+});

@@ -101,7 +101,7 @@ interface Serving {
   unread: UnadoptedAnswerOptions;
   /** Its request counters (--metrics-bind), which its cut-off requests are counted into. */
   counters?: Float64Array;
-  /** The app's onListen (`deno serve`'s), on thread 0 until its first listen: once a worker. */
+  /** The app's onListen (`deno serve`'s), called when the pool asks (once a worker). */
   onListen: AppHandler["onListen"];
 }
 
@@ -181,6 +181,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   let hooks: HookRunner;
   let websockets: WebSocketHub;
   let onListen: AppHandler["onListen"];
+  const warnings: string[] = [];
   try {
     log = made = await createLogger(config, { role: "worker", runtime, appserve });
     // Said with its stack in the log.
@@ -202,11 +203,12 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     installWebSockets(runtime, { hub: websockets, config, log });
     runtime.rememberStaticBodies();
     const loaded = await loadApp(config.app, process.cwd(), { runtime });
-    // Every thread loads the app; one of them says what it ignores.
-    if (loaded.ignored !== undefined && index === 0) log.warning(loaded.ignored);
-    if (loaded.ownServer !== undefined && index === 0) log.warning(loaded.ownServer);
+    // Every thread loads the app: the master says what it warns about, once.
+    for (const warning of [loaded.ignored, loaded.ownServer]) {
+      if (warning !== undefined) warnings.push(warning);
+    }
     websockets.setHandlers(loaded.websocket);
-    if (index === 0) onListen = loaded.onListen;
+    onListen = loaded.onListen;
     app = loaded;
   } catch (error) {
     post({
@@ -322,7 +324,7 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   setInterval(() => serving!.handoffs.size > 0 && handOn(), TICK_MS);
   // What waits here, for the siblings' fd checks.
   setInterval(() => board.setWaiting(index, admission.waiting), TICK_MS);
-  post({ t: "loaded" });
+  post({ t: "loaded", warnings });
 }
 
 /** Hands the connections handed here that still wait for room to a sibling that has some. */
@@ -352,7 +354,7 @@ function divert(socket: Socket, unix: boolean, listener: number): boolean {
   return true;
 }
 
-async function listen(listeners: { fd: number }[]): Promise<void> {
+async function listen(listeners: { fd: number }[], withOnListen: boolean): Promise<void> {
   const s = serving!;
   try {
     for (const [index, listener] of listeners.entries()) {
@@ -372,7 +374,7 @@ async function listen(listeners: { fd: number }[]): Promise<void> {
   post({ t: "listening" });
   const onListen = s.onListen;
   s.onListen = undefined;
-  if (onListen) {
+  if (onListen && withOnListen) {
     const addrs = listenAddrs(s.runtime.libc(), { listeners, reusePort: [] });
     callOnListen(onListen, addrs, s.log, s.runtime.explainAppError);
   }
@@ -500,7 +502,7 @@ scope.onmessage = (event: MessageEvent<ToThread>) => {
   const message = event.data;
   if (message.t === "conn") adopt(message);
   else if (message.t === "share") serving?.admission.holdForShare(message.held);
-  else if (message.t === "listen") listen(message.listeners);
+  else if (message.t === "listen") listen(message.listeners, message.onListen);
   else if (message.t === "start") start(message);
   else if (message.t === "drain") drain(message.graceMs);
   else if (message.t === "flush") {

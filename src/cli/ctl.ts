@@ -27,7 +27,8 @@ the app's module), or the only socket there.
 Verbs:
   status          workers: pid, age, requests served, in flight, RSS, state
   reload          as HUP: new configuration, fresh workers; waits (up to 4 s) for them to
-                  serve, and exits 1 when the reload failed
+                  serve: exit 0 when they do, or when they still boot after 4 s (the reload
+                  goes on, the master logs how it ends); exit 1 when the reload failed
   scale N         run N workers
   add | remove    one worker more | less (as TTIN | TTOU)
   stop [--quick]  graceful stop (as TERM), or quick (as QUIT; during a graceful stop too)

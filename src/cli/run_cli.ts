@@ -39,7 +39,8 @@ import type { Runtime } from "../runtime/types.ts";
 import { processTitle } from "../process_title.ts";
 import { BUILD, VERSION } from "../version.ts";
 import { ExitCode } from "../exit_codes.ts";
-import { loadTlsFiles, tlsEnabled } from "../tls/tls_files.ts";
+import { certValidityWarning } from "../tls/cert_validity.ts";
+import { loadTlsFiles, tlsEnabled, type TlsFiles } from "../tls/tls_files.ts";
 import {
   chownAll,
   dropPrivileges,
@@ -124,9 +125,6 @@ async function serve(ctx: ServeContext): Promise<number> {
   runtime.setProcessTitle(processTitle("master", config) + (parentPid ? ".2" : ""));
   const addresses = config.bind.map(parseBind);
   const reuse = (a: Address) => config.reuse_port && a.kind === "tcp";
-  const reusePort = addresses.flatMap((a) =>
-    a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
-  );
   const notify = SystemdNotify.fromEnv(runtime.libc(), process.env, {
     pid: process.pid,
     warn: (line) => log.warning(line),
@@ -160,20 +158,28 @@ async function serve(ctx: ServeContext): Promise<number> {
   if (tooLow) throw new ConfigError(tooLow);
   // Bind first: a bind failure is then the only line the user sees.
   const inherited = adoptInherited(runtime.libc(), process.env, process.pid);
-  // As gunicorn, socket activation's sockets replace the bind addresses (--reuse-port ones are
-  // the workers' own, still bound): said once, not silently, when some were asked for.
-  const unbound = config.bind.filter((_, i) => !reuse(addresses[i]));
-  if (inherited?.source === "systemd" && resolved.origins.bind !== "default" && unbound.length) {
+  // As gunicorn, socket activation's sockets replace every bind address, --reuse-port's too
+  // (systemd owns the sockets: a worker's own listener would serve an address the unit never
+  // declared): said once, not silently, when any was asked for. A USR2 child of an activated
+  // master inherits systemd's sockets and binds none either.
+  const activated = inherited?.listeners.some((l) => l.activated) ?? false;
+  const reusePort = activated
+    ? []
+    : addresses.flatMap((a) =>
+      a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
+    );
+  if (inherited?.source === "systemd" && resolved.origins.bind !== "default") {
+    const withReuse = addresses.some(reuse) ? " (--reuse-port too)" : "";
     log.warning(
-      `${resolved.origins.bind} ${unbound.join(", ")} ignored: serving the sockets systemd ` +
-        "passed (LISTEN_FDS) instead, as gunicorn does",
+      `${resolved.origins.bind} ${config.bind.join(", ")} ignored${withReuse}: serving the ` +
+        "sockets systemd passed (LISTEN_FDS) instead, as gunicorn does",
     );
   }
   // A stop signal while the start is under way: one line each, as for a later stop, and exit 0.
   const stopped = async (stop: MasterSignal): Promise<number> => {
     log.info(`Handling signal: ${shortName(stop)}`);
     log.info(`Shutting down: ${parentPid ? "Master.2" : "Master"}`);
-    metrics?.close();
+    await metrics?.close();
     await log.close();
     return ExitCode.OK;
   };
@@ -256,7 +262,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     }
     // After the drop: the workers' user writes the bundle and can read it.
     launch = await launchWorkers(workers, config, runtime, env, process.cwd());
-    if (tls) launch.tls = tls;
+    if (tls) await useTls(launch, config.certfile, tls);
     held.check();
     // --preload: gunicorn imports the app in the master; here no app code runs in the master.
     if (config.preload_app) {
@@ -315,7 +321,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       (file) => runtime.freshImport(file, tag),
     );
     const launch = await launchWorkers(chosen, next, runtime, env, dir);
-    if (tls) launch.tls = tls;
+    if (tls) await useTls(launch, next.certfile, tls);
     return { config: next, launch, hooks: nextHooks };
   };
   const arbiter = new Arbiter({
@@ -365,9 +371,16 @@ async function serve(ctx: ServeContext): Promise<number> {
     return code;
   } finally {
     control?.close();
-    metrics?.close();
+    await metrics?.close();
     await log.close();
   }
+}
+
+/** Hands `tls` to the generation's workers; a certificate out of its dates is said when it starts. */
+async function useTls(launch: WorkerLaunch, certfile: string, tls: TlsFiles): Promise<void> {
+  launch.tls = tls;
+  const warning = await certValidityWarning(certfile, tls.cert);
+  if (warning) launch.warnings.push(warning);
 }
 
 export interface CliOptions {

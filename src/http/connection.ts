@@ -116,6 +116,8 @@ export class Connection implements ExchangeHost, BodySink {
   closed = false;
   /** Destroyed by cut() (the server's closeNow), not by the peer or a failed reply. */
   cutOff = false;
+  /** The 504 cut() writes, until the connection closed. */
+  private cutting: Promise<void> | null = null;
   /** The socket failed (a reset, a broken pipe): the peer's doing, not a close of ours. */
   private peerFailed = false;
   /** When the tick should act on this connection (ms on the core's clock). */
@@ -575,6 +577,8 @@ export class Connection implements ExchangeHost, BodySink {
    */
   cut(): Promise<void> | null {
     if (this.closed) return null;
+    // A second cut (a gthread thread's end after its drain's) waits for the first one's reply.
+    if (this.cutOff) return this.cutting;
     this.cutOff = true;
     // A stream whose first chunk is awaited has sent nothing: it gets the 504 too.
     const headPending = this.state === S_BUSY && this.exchange.headPending;
@@ -596,7 +600,7 @@ export class Connection implements ExchangeHost, BodySink {
     const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
     // Destroyed once written: unread input must not hold it open (end() alone waits for a FIN).
     socket.end(this.exchange.headOnly ? CUT_OFF_HEAD : CUT_OFF, () => socket.destroy());
-    return closed;
+    return this.cutting = closed;
   }
 
   /** Called by the server's tick once `deadline` has passed. */

@@ -66,8 +66,12 @@ export type ToMaster =
    * never run by its runtime (Deno refusing the project's deno.json, its lock file, a flag).
    */
   | { t: "hello" }
-  /** The worker loaded the app and accepts connections. */
-  | { t: "ready" }
+  /**
+   * The worker loaded the app and accepts connections. `warnings`: what loading the app warned
+   * about (Bun serve() options ignored, a server of the app's own), the same in every worker and
+   * thread: the master logs each once per start or reload.
+   */
+  | { t: "ready"; warnings?: string[] }
   /** The event loop is alive (heartbeat). */
   | { t: "beat" }
   /** The worker reached max_requests: start its replacement, then stop this one (SIGTERM). */
@@ -106,8 +110,11 @@ export type ToThread =
     board: SharedArrayBuffer;
     index: number;
   }
-  /** Accept on the worker's listeners; answered with "listening" or "listen-failed". */
-  | { t: "listen"; listeners: { fd: number }[] }
+  /**
+   * Accept on the worker's listeners; answered with "listening" or "listen-failed". `onListen`:
+   * then call the app's onListen, which the pool asks of one thread only, once a worker.
+   */
+  | { t: "listen"; listeners: { fd: number }[]; onListen: boolean }
   /**
    * A connection a sibling accepted on listener `listener`: the thread owns `fd` from now on. `n`
    * counts the connections the process handed to this thread (src/worker/thread_slots.ts).
@@ -122,7 +129,8 @@ export type ToThread =
 
 /** gthread thread → process. */
 export type ToPool =
-  | { t: "loaded" }
+  /** Loaded the app; `warnings`: what loading it warned about (the process passes them on). */
+  | { t: "loaded"; warnings: string[] }
   | { t: "load-failed"; message: string }
   | { t: "listening" }
   | { t: "listen-failed"; message: string }

@@ -22,6 +22,25 @@ export function quickStopLead(where: string): string {
   return `Killed by the quick stop on ${where}`;
 }
 
+/** A connection accepted past the worker's limit, waiting unread for room (Admission.wait). */
+export interface UnreadConnection {
+  /** As clientOf() names it. */
+  client: string;
+  /** Date.now() when it was parked. */
+  since: number;
+}
+
+/** The WARNING of each of `unread` a quick stop drops: no request was read, so no access line. */
+export function logQuickStopUnread(log: Logger, where: string, unread: UnreadConnection[]): void {
+  const now = Date.now();
+  for (const { client, since } of unread) {
+    log.warning(
+      `${quickStopLead(where)}: a connection from ${client} for ` +
+        `${((now - since) / 1000).toFixed(1)} s, accepted and waiting for room, its request unread`,
+    );
+  }
+}
+
 /**
  * The WARNING and the access line (504, no body: the status a killed request's line has, see
  * docs/architecture.md) of each request of `killed`, each counted into `counters` if given.

@@ -24,10 +24,11 @@ const MAX_IN_FLIGHT = 2;
 const EXPORT_MS = 1000;
 const TIMEOUT_MS = 10_000;
 /**
- * How long a closing process waits for its last exports: a worker closes within its graceful
- * period, so a collector that never answers must not hold it there until it is killed.
+ * How long a closing process waits for its last exports: a worker closes after its requests are
+ * done or cut, with 1 s left before the master's SIGKILL (2 s at a quick stop, after its hooks), so
+ * a collector that never answers must not hold it there until it is killed.
  */
-const CLOSE_MS = 2000;
+const CLOSE_MS = 500;
 /** Dropping for a full queue is said to have stopped once none was dropped this long. */
 const CAUGHT_UP_MS = 1000;
 

@@ -17,6 +17,7 @@ import { closeListeners } from "../net/listeners.ts";
 import type { ArbiterContext } from "./arbiter_context.ts";
 import { BacklogMetric } from "./backlog_metric.ts";
 import { EventQueue } from "./event_queue.ts";
+import { AppWarnings } from "./app_warnings.ts";
 import { Generations } from "./generations.ts";
 import { processTitle } from "../process_title.ts";
 import { Reexec } from "./reexec.ts";
@@ -37,6 +38,7 @@ import { OrphanReaper } from "./orphan_reaper.ts";
 import { refusedQueueLines } from "./refused_queue.ts";
 import { startedHere } from "./spawn.ts";
 import { isAlive } from "./pidfile.ts";
+import { LoadRetry } from "./load_retry.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
@@ -72,6 +74,7 @@ export class Arbiter {
   #age = 0;
   readonly #backlog = new BacklogMetric(TICK_MS);
   readonly #generations = new Generations();
+  readonly #appWarnings = new AppWarnings();
   /** `ctl reload`s waiting to hear whether the new generation serves (#reload). */
   readonly #reloadsWaiting: ((failure?: string) => void)[] = [];
   readonly #usr2: Reexec;
@@ -80,6 +83,8 @@ export class Arbiter {
   haltReason: HaltServer | undefined;
   /** The first workers were started: a worker that cannot be started later is retried. */
   #spawned = false;
+  /** When a replacement that could not load the app is tried again (#keepServing). */
+  readonly #loadRetry = new LoadRetry();
 
   constructor(ctx: ArbiterContext) {
     this.#ctx = ctx;
@@ -114,7 +119,7 @@ export class Arbiter {
       : () => {};
     if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");
     log.debug("Arbiter booted");
-    log.info(`Listening at: ${this.#addresses()} (${process.pid})`);
+    for (const line of this.#listening()) log.info(`Listening at: ${line} (${process.pid})`);
     log.info(`Using worker: ${workerClassLabel(this.#ctx.config)}`);
     this.#logLaunch();
     const shortage = fdShortage(this.#ctx.config, fdLimit(), this.#ctx.launch.runtime.name);
@@ -195,12 +200,26 @@ export class Arbiter {
     return 255;
   }
 
-  #addresses(): string {
-    const scheme = tlsEnabled(this.#ctx.config) ? "https" : "http";
-    return [
+  // gunicorn's one line for every address; under socket activation one line per socket, with the
+  // fd systemd passed it as and its name (FileDescriptorName=), so each is told apart.
+  // How TCP addresses are named, in every line and metric label: https with TLS on.
+  #scheme(): "http" | "https" {
+    return tlsEnabled(this.#ctx.config) ? "https" : "http";
+  }
+
+  #listening(): string[] {
+    const scheme = this.#scheme();
+    const addresses = [
       ...this.#ctx.listeners.map((l) => formatAddress(l.address, scheme)),
       ...this.#ctx.reusePort.map((a) => formatAddress({ kind: "tcp", ...a }, scheme)),
-    ].join(",");
+    ];
+    if (!this.#ctx.listeners.some((l) => l.activated)) return [addresses.join(",")];
+    return addresses.map((address, i) => {
+      const activated = this.#ctx.listeners[i]?.activated;
+      if (!activated) return address;
+      const name = activated.name ? `, name ${activated.name}` : "";
+      return `${address} (fd ${activated.fd}${name})`;
+    });
   }
 
   // One event at a time: when a handler halts the server, later events (other
@@ -220,6 +239,8 @@ export class Arbiter {
     worker.lastBeat = performance.now();
     if (message.t === "ready") {
       worker.booted = true;
+      this.#loadRetry.reset();
+      this.#appWarnings.say(this.#ctx.log, worker.generation, message.warnings);
       this.#checkMemoryLimit(worker);
       const booted = this.#workers.all().filter((w) => w.booted).length;
       this.#startUp.booted(booted, this.#numWorkers);
@@ -325,6 +346,8 @@ export class Arbiter {
       notify?.send("READY=1");
       return outcome?.(error.message);
     }
+    // A new app, perhaps the fix: its workers start now, whatever a failed replacement waits.
+    this.#loadRetry.reset();
     const before = this.#ctx.launch;
     const bound = this.#ctx.config.bind;
     if (next.bind.join(" ") !== bound.join(" ")) {
@@ -415,6 +438,7 @@ export class Arbiter {
   async #reap(worker: WorkerHandle, code: number | null, signal: string | null): Promise<void> {
     const { openAccessLog: open, log, config } = this.#ctx;
     const died = this.#workers.diedInflight(worker, code, signal);
+    const sessions = this.#workers.sessionsOpen(worker);
     await this.#workers.logLostAccess(worker, { open, log, config }, died);
     this.#workers.forget(worker, this.#generations.current);
     await this.#ctx.hooks.run("child_exit", this.#server(), {
@@ -422,26 +446,53 @@ export class Arbiter {
       age: worker.age,
       log: this.#ctx.log,
     });
-    this.#reportExit(worker, code, signal, died);
+    this.#reportExit(worker, code, signal, died, sessions);
     const hint = this.#ctx.launch.refusalHint;
     const reason = await this.#startUp.haltReason(worker, code, signal, hint);
     if (!reason) return;
     // A generation already rolled back or replaced says nothing about the current one.
     if (worker.generation !== this.#generations.current) return;
     if (this.#generations.reloading) return this.#rollback(reason);
+    if (this.#keepServing(worker, reason)) return;
     throw reason;
   }
 
-  // The exit line, then the requests it died under: the first place to look for why.
+  // A replacement (of a recycled worker, or of one that died) cannot load the app, while others
+  // still serve: the app file was edited into a broken one. Halting would take the service down
+  // for what a HUP to the same file only reports, so it is reported the same way and tried again
+  // later (LoadRetry). At start nothing ever served: halt (exit 4), as when no worker serves now,
+  // e.g. the only worker died: a master serving nothing must not look up to its supervisor.
+  #keepServing(worker: WorkerHandle, reason: HaltServer): boolean {
+    if (reason.exitCode !== ExitCode.APP_LOAD_ERROR || !this.#startUp.ready) return false;
+    const serving = this.#workers.all().some((w) => w.booted && (!w.retiring || w.recycling));
+    if (!serving) return false;
+    const wait = this.#loadRetry.failed(performance.now());
+    const why = (reason.detail ?? "").split("\n")[0] || reason.message;
+    this.#ctx.log.error(
+      `Replacement worker (pid:${worker.pid}) failed to load the app, keeping the running ` +
+        `workers: ${why}; trying again in ${wait / 1000} s`,
+    );
+    return true;
+  }
+
+  // The exit line, then the requests it died under: the first place to look for why. The
+  // WebSocket sessions it had open died with it (their clients saw 1006): the worker could not
+  // say so, its scoreboard counted them (with --metrics-bind, statsd or a control socket).
   #reportExit(
     worker: WorkerHandle,
     code: number | null,
     signal: string | null,
     died: ReturnType<WorkerSet["diedInflight"]>,
+    sessions: number,
   ): void {
     const { log } = this.#ctx;
     const report = worker.exitReport(code, signal);
-    if (report) log[report.level](report.message);
+    const dropped = sessions === 1
+      ? " 1 WebSocket session dropped."
+      : sessions > 1
+      ? ` ${sessions} WebSocket sessions dropped.`
+      : "";
+    if (report) log[report.level](report.message + dropped);
     if (died) {
       requestLines(`In flight on worker (pid:${worker.pid})`, died, Date.now()).forEach((l) =>
         log.error(l)
@@ -459,6 +510,7 @@ export class Arbiter {
       listeners,
       reusePort,
       libc: runtime.libc(),
+      scheme: this.#scheme(),
       dropped: log.dropped,
     });
   }
@@ -508,7 +560,10 @@ export class Arbiter {
     const current = this.#workers.all().filter((w) =>
       !w.retiring && w.generation === this.#generations.current
     );
-    const room = this.#generations.room(this.#workers.all(), this.#numWorkers);
+    // None while a replacement that could not load the app waits to be tried again.
+    const room = this.#loadRetry.waiting(performance.now())
+      ? 0
+      : this.#generations.room(this.#workers.all(), this.#numWorkers);
     for (let i = current.length; i < this.#numWorkers && i - current.length < room; i++) {
       if (!await this.#spawn()) break;
       // A signal or a control request waits for one spawn, not for all of them (`ctl scale 500`
@@ -586,7 +641,9 @@ export class Arbiter {
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");
     // A socket handed over keeps its queue for the next process; one closed resets it.
     if (!handedOver) {
-      for (const line of refusedQueueLines(runtime.libc(), listeners)) this.#ctx.log.warning(line);
+      for (const line of refusedQueueLines(runtime.libc(), listeners, this.#scheme())) {
+        this.#ctx.log.warning(line);
+      }
     }
     closeListeners(
       runtime.libc(),
@@ -673,6 +730,7 @@ export class Arbiter {
       const { openAccessLog: open, log, config } = this.#ctx;
       const { worker, code, signal } = event;
       const died = this.#workers.diedInflight(worker, code, signal);
+      const sessions = this.#workers.sessionsOpen(worker);
       await this.#workers.logLostAccess(worker, { open, log, config }, died);
       this.#workers.drop(worker);
       await this.#ctx.hooks.run("child_exit", this.#server(), {
@@ -680,7 +738,9 @@ export class Arbiter {
         age: worker.age,
         log: this.#ctx.log,
       });
-      if (worker.diedUnasked(code, signal)) this.#reportExit(worker, code, signal, died);
+      if (worker.diedUnasked(code, signal)) {
+        this.#reportExit(worker, code, signal, died, sessions);
+      }
     }
     return quick;
   }

@@ -128,8 +128,10 @@ export class ControlSocket {
         host.keepFromChildren(server);
       });
     } catch (error) {
+      // Bun's message ("Failed to listen at PATH") names no reason: the code does, in the
+      // words a unix: bind, the pidfile and the logs use (EROFS in a read-only container).
       const code = (error as NodeJS.ErrnoException).code;
-      const why = code === "EACCES" ? "permission denied" : (error as Error).message;
+      const why = code === "EACCES" ? "permission denied" : osReason(error);
       throw new ConfigError(`${where}: ${why}`);
     } finally {
       host.umask(previous);

@@ -52,8 +52,10 @@ export async function answerControl(
     case "status":
       return reply({ ok: true, master: process.pid, configured: n, workers: actions.status() });
     case "reload": {
-      // The outcome, for a deploy script to tell; at most RELOAD_WAIT_MS, while the control
-      // socket keeps the connection (its idle limit is 5 s): slower workers are said to boot on.
+      // The outcome, for a deploy script to tell; at most RELOAD_WAIT_MS, within the control
+      // socket's 5 s idle limit (ctl waits 10 s).
+      // Slower workers: the reload was accepted (ok, exit 0, as HUP: a systemd ExecReload= is
+      // no failed reload for it) and goes on; how it ends is the master's log, as for HUP.
       let answered = false;
       const answer = (r: ControlReply) => {
         if (answered) return;
@@ -62,7 +64,12 @@ export async function answerControl(
         reply(r);
       };
       const timer = setTimeout(
-        () => answer({ ok: true, message: "Reloading: the new workers are still booting" }),
+        () =>
+          answer({
+            ok: true,
+            message: `Reload accepted, still in progress: the new workers are still booting ` +
+              `after ${RELOAD_WAIT_MS / 1000} s; the master's log says how it ends`,
+          }),
         RELOAD_WAIT_MS,
       );
       return await actions.reload("Reload requested by appserve ctl", (failure) =>

@@ -26,6 +26,8 @@ export interface QueueSources {
   /** Addresses each worker binds itself (reuse-port mode): each worker's socket has a backlog. */
   reusePort: { host: string; port: number }[];
   libc: Libc;
+  /** How TCP listeners are named: https with TLS on, as "Listening at:" names them. */
+  scheme?: "http" | "https";
 }
 
 /** A worker's own listening socket. */
@@ -47,17 +49,20 @@ export class ListenQueues {
     const others: Listener[] = [];
     for (const listener of sources.listeners) {
       const queued = tcpListenQueue(sources.libc, listener.fd);
-      if (queued !== undefined) out.push({ listener: formatAddress(listener.address), queued });
-      else others.push(listener);
+      if (queued !== undefined) {
+        out.push({ listener: formatAddress(listener.address, sources.scheme), queued });
+      } else others.push(listener);
     }
     const unix = unixListenQueues(sources.libc, others.map((l) => l.fd));
     for (const listener of others) {
       const queued = unix.get(listener.fd);
-      if (queued !== undefined) out.push({ listener: formatAddress(listener.address), queued });
+      if (queued !== undefined) {
+        out.push({ listener: formatAddress(listener.address, sources.scheme), queued });
+      }
     }
     if (sources.reusePort.length === 0) return out;
     const sockets = this.#ownSockets(workers, sources);
-    return out.concat(assignSockets(sockets, sources.reusePort));
+    return out.concat(assignSockets(sockets, sources.reusePort, sources.scheme));
   }
 
   #ownSockets(workers: Iterable<WorkerHandle>, sources: QueueSources): OwnSocket[] {
@@ -91,6 +96,7 @@ export class ListenQueues {
 export function assignSockets(
   sockets: OwnSocket[],
   addresses: { host: string; port: number }[],
+  scheme?: "http" | "https",
 ): Backlog[] {
   const keys = addresses.map((a) => (isIP(a.host) ? addressKey(a.host) : undefined));
   const out: Backlog[] = [];
@@ -99,7 +105,7 @@ export function assignSockets(
     const onPort = addresses.flatMap((a, i) => (a.port === socket.port ? [i] : []));
     const i = onPort.find((i) => keys[i] === own) ?? onPort.find((i) => keys[i] === undefined);
     if (i === undefined) continue;
-    const listener = formatAddress({ kind: "tcp", ...addresses[i] });
+    const listener = formatAddress({ kind: "tcp", ...addresses[i] }, scheme);
     out.push({ listener, pid: socket.pid, queued: socket.queued });
   }
   return out;

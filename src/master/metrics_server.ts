@@ -10,6 +10,7 @@ import { parseBind } from "../net/bind.ts";
 import { bindMetricsSocket } from "../net/metrics_socket.ts";
 import { F_DUPFD_CLOEXEC } from "../net/socket_constants.ts";
 import type { Libc } from "../runtime/types.ts";
+import { OpenScrapes } from "./open_scrapes.ts";
 
 /** What the server asks the arbiter at each request. */
 export interface MetricsSource {
@@ -24,7 +25,8 @@ export interface MetricsListener {
   server: Server | NetServer;
   /** Its TCP listening socket, which USR2 hands to the new master; none for a unix socket. */
   fd?: number;
-  close(): void;
+  /** Stops accepting, and resolves once the scrapes already accepted are answered. */
+  close(): Promise<void>;
 }
 
 /**
@@ -36,7 +38,9 @@ export async function serveMetrics(
   source: MetricsSource,
   { libc, inherited }: { libc?: Libc; inherited?: number } = {},
 ): Promise<MetricsListener> {
+  const scrapes = new OpenScrapes();
   const server = createServer((request, response) => {
+    scrapes.request(request, response);
     const path = (request.url ?? "/").split("?")[0];
     if (request.method !== "GET" && request.method !== "HEAD") {
       response.writeHead(405, { allow: "GET, HEAD" }).end();
@@ -51,6 +55,7 @@ export async function serveMetrics(
       response.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
     }
   });
+  server.on("connection", (socket) => scrapes.track(socket));
   const address = parseBind(bind);
   if (address.kind === "tcp" && libc) {
     const fd = inherited ?? await bindMetricsSocket(libc, bind, address.host, address.port);
@@ -70,6 +75,7 @@ export async function serveMetrics(
       close: () => {
         listener.close();
         libc.close(fd);
+        return scrapes.drain();
       },
     };
   }
@@ -86,7 +92,13 @@ export async function serveMetrics(
       : error.message;
     throw new ConfigError(`--metrics-bind: Cannot listen on "${bind}": ${why}`);
   });
-  return { server, close: () => server.close() };
+  return {
+    server,
+    close: () => {
+      server.close();
+      return scrapes.drain();
+    },
+  };
 }
 
 /** The address the server listens on, for the log (the port chosen for :0). */
@@ -116,7 +128,7 @@ export async function startMetrics(
     /** The listener a USR2 parent handed over: served at once, no bind. */
     inherited?: number;
   },
-): Promise<{ close(): void; announce(): void; fd(): number | undefined }> {
+): Promise<{ close(): Promise<void>; announce(): void; fd(): number | undefined }> {
   let listener: MetricsListener | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
@@ -128,7 +140,7 @@ export async function startMetrics(
         libc,
         inherited: first ? inherited : undefined,
       });
-      if (closed) return void listener.close();
+      if (closed) return void await listener.close();
       const address = metricsAddress(listener.server, bind);
       say(() => log.info(`Serving metrics at: ${address}/metrics`));
     } catch (error) {
@@ -145,10 +157,11 @@ export async function startMetrics(
       held = undefined;
       lines.forEach((line) => line());
     },
-    close: () => {
+    // Awaited before the process exits: a scrape accepted is answered, not reset.
+    close: async () => {
       closed = true;
       clearTimeout(timer);
-      listener?.close();
+      await listener?.close();
     },
     fd: () => closed ? undefined : listener?.fd,
   };

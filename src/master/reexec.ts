@@ -11,6 +11,7 @@ import { inheritableDuring } from "../net/inheritable_fd.ts";
 import { describeMetricsSocket, METRICS_FD_ENV } from "../net/metrics_socket.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { isAlive } from "./pidfile.ts";
+import { processEnded } from "./process_ended.ts";
 
 /** Set in a re-exec'd master: the pid of the master that started it. */
 export const PARENT_ENV = "APPSERVE_PARENT_PID";
@@ -70,6 +71,12 @@ export class Reexec {
   refusal(): string | undefined {
     if (this.running) return "USR2 signal ignored. Child exists.";
     if (this.#parentPid && isAlive(this.#parentPid)) return "USR2 signal ignored. Parent exists.";
+    // The kernel ends a PID namespace with its init: the old master's exit would take the new one.
+    if (process.pid === 1) {
+      return "USR2 signal ignored: this master is PID 1 (a container's init), and when it exits " +
+        "every process in the container ends, the new master too; HUP reloads the app and the " +
+        "configuration in place, or replace the container";
+    }
     return undefined;
   }
 
@@ -100,9 +107,11 @@ export class Reexec {
 
   /** A new master started here still runs (it holds the listeners too). */
   get running(): boolean {
-    // A new master killed by a signal has a signalCode and no exitCode.
+    // A new master killed by a signal has a signalCode and no exitCode. One that has ended but
+    // whose exit the runtime has not told yet runs no more either: a stop handled in between
+    // would take the listeners for handed over, and leave the unix socket's file behind.
     return this.#child !== undefined && this.#child.exitCode === null &&
-      this.#child.signalCode === null;
+      this.#child.signalCode === null && !processEnded(this.#child.pid!);
   }
 
   /** The pid of the new master started here while it runs. */

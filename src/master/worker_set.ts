@@ -289,6 +289,16 @@ export class WorkerSet {
     return open;
   }
 
+  /**
+   * The WebSocket sessions `worker` has open as its scoreboard counts them (read before forget()
+   * clears its slot): 0 without one, or when the worker counts none (no --metrics-bind, statsd
+   * or control socket).
+   */
+  sessionsOpen(worker: WorkerHandle): number {
+    const counters = this.#slots?.counters(worker.slot);
+    return counters ? Math.max(0, openWebSockets(counters)) : 0;
+  }
+
   /** Prometheus's text for --metrics-bind. */
   metrics(sources: Omit<MetricsSources, "slots">): string {
     return this.#book.render(this.all(), { ...sources, slots: this.#slots });

@@ -1,7 +1,6 @@
 // Listening sockets handed over by a parent instead of bound here: systemd
 // socket activation (LISTEN_FDS/LISTEN_PID) and a USR2 re-exec (APPSERVE_FDS).
 
-import type { Address } from "./bind.ts";
 import { inheritFd, type Listener } from "./listeners.ts";
 import type { Libc } from "../runtime/types.ts";
 
@@ -12,7 +11,12 @@ export const REEXEC_FDS_ENV = "APPSERVE_FDS";
 /** What a re-exec'd master is told: its inherited fds and what they serve. */
 export function encodeReexecFds(listeners: Listener[]): string {
   return JSON.stringify(
-    listeners.map((l) => ({ fd: l.fd, address: l.address, ownsPath: l.ownsPath })),
+    listeners.map((l) => ({
+      fd: l.fd,
+      address: l.address,
+      ownsPath: l.ownsPath,
+      activated: l.activated,
+    })),
   );
 }
 
@@ -28,10 +32,15 @@ export function adoptInherited(
   const reexec = env[REEXEC_FDS_ENV];
   if (reexec) {
     delete env[REEXEC_FDS_ENV];
-    const passed = JSON.parse(reexec) as { fd: number; address: Address; ownsPath?: boolean }[];
-    const listeners = passed.map(({ fd, address, ownsPath }) => ({
+    const passed = JSON.parse(reexec) as Pick<
+      Listener,
+      "fd" | "address" | "ownsPath" | "activated"
+    >[];
+    const listeners = passed.map(({ fd, address, ownsPath, activated }) => ({
       ...inheritFd(libc, fd),
       address,
+      // Still systemd's sockets: a USR2 child names them as its parent did.
+      ...(activated ? { activated } : {}),
       // The old master's files (not systemd's) become the new one's to remove once it is
       // promoted; until then the old master serves on them (the arbiter's stop keeps them).
       // A master of an older version says nothing: its unix sockets are its own.
@@ -41,13 +50,16 @@ export function adoptInherited(
   }
   if (env.LISTEN_FDS && Number(env.LISTEN_PID) === pid) {
     const count = Number(env.LISTEN_FDS);
+    // sd_listen_fds_with_names(3): colon-separated, one per fd, in order.
+    const names = (env.LISTEN_FDNAMES ?? "").split(":");
     delete env.LISTEN_FDS;
     delete env.LISTEN_PID;
     delete env.LISTEN_FDNAMES;
-    const listeners = Array.from(
-      { length: count },
-      (_, i) => inheritFd(libc, SD_LISTEN_FDS_START + i),
-    );
+    const listeners = Array.from({ length: count }, (_, i) => {
+      const fd = SD_LISTEN_FDS_START + i;
+      const name = names[i];
+      return { ...inheritFd(libc, fd), activated: name ? { fd, name } : { fd } };
+    });
     return { listeners, source: "systemd" };
   }
   return undefined;

@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { ConfigError, osReason } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { type Address, formatAddress } from "./bind.ts";
+import { ownDualStackHolder } from "./dual_stack.ts";
 import {
   type DecodedSockaddr,
   decodeSockaddr,
@@ -50,6 +51,8 @@ export interface Listener {
   fd: number;
   /** This process created the unix socket file, so it removes it on exit. */
   ownsPath: boolean;
+  /** Passed by systemd: the fd it came as and its LISTEN_FDNAMES name (FileDescriptorName=). */
+  activated?: { fd: number; name?: string };
 }
 
 // A unix socket file this process bound but does not go on to use is a file nobody would remove.
@@ -112,6 +115,11 @@ export interface TcpSocketOptions {
   cannot: (errno: number) => Error;
   /** Retries of an address in use, in gunicorn's lines naming `address`. @default none: no retry */
   retry?: Pick<OpenListenersOptions, "retrying" | "signal" | "scheme"> & { address: Address };
+  /**
+   * An address in use: the error to stop with at once, before any retry, when it is one of this
+   * process's own sockets that holds it (which no retry frees). @default none
+   */
+  heldByUs?: (fd: number) => Error | undefined;
 }
 
 // A TCP address in use is tried BIND_TRIES times (gunicorn's create_sockets): a failed bind
@@ -125,6 +133,11 @@ async function bindTcp(
   for (let attempt = 1;; attempt++) {
     if (libc.bind(fd, sockaddr) === 0) return;
     const errno = libc.errno();
+    const ours = errno === EADDRINUSE ? options.heldByUs?.(fd) : undefined;
+    if (ours) {
+      libc.close(fd);
+      throw ours;
+    }
     const retry = options.retry;
     if (errno !== EADDRINUSE || !retry?.retrying) {
       libc.close(fd);
@@ -282,19 +295,47 @@ export async function openTcpSocket(
   return high;
 }
 
+// `-b [::]:8080 -b 0.0.0.0:8080` where [::] takes IPv4 too: one line naming both, no retries.
+// gunicorn retries its five times, then "Can't connect", though its own socket holds the port.
+function dualStackClash(
+  libc: Libc,
+  fd: number,
+  sockaddr: Uint8Array,
+  address: Address,
+  opened: Listener[],
+  scheme?: "http" | "https",
+): ConfigError | undefined {
+  const clash = ownDualStackHolder(libc, fd, sockaddr, opened.map((listener) => listener.fd));
+  if (!clash) return undefined;
+  const here = formatAddress(address, scheme);
+  const there = formatAddress(
+    { kind: "tcp", host: clash.holder.host, port: clash.holder.port },
+    scheme,
+  );
+  return new ConfigError(
+    clash.wantedIsAny6
+      ? `Cannot listen at ${here}: it takes IPv4 too (dual-stack) and ${there} is bound ` +
+        `already by another -b; drop one of the two`
+      : `Cannot listen at ${here}: ${there} takes IPv4 too (dual-stack); drop one of the two -b`,
+  );
+}
+
 async function openOne(
   libc: Libc,
   address: Address,
   options: OpenListenersOptions,
+  opened: Listener[],
 ): Promise<Listener> {
   if (address.kind === "fd") return inheritFd(libc, address.fd);
   if (address.kind === "tcp") {
+    const sockaddr = inetSockaddr(await resolveHost(address.host), address.port);
     const fd = await openTcpSocket(
       libc,
-      inetSockaddr(await resolveHost(address.host), address.port),
+      sockaddr,
       {
         backlog: options.backlog,
         cannot: cannotListenAt(libc, address, options.scheme),
+        heldByUs: (fd) => dualStackClash(libc, fd, sockaddr, address, opened, options.scheme),
         retry: {
           address,
           retrying: options.retrying,
@@ -394,7 +435,7 @@ export async function openListeners(
 ): Promise<Listener[]> {
   const opened: Listener[] = [];
   try {
-    for (const address of addresses) opened.push(await openOne(libc, address, options));
+    for (const address of addresses) opened.push(await openOne(libc, address, options, opened));
   } catch (error) {
     closeListeners(libc, opened);
     throw error;

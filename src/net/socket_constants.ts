@@ -27,6 +27,10 @@ export const TCP_NODELAY = 1;
 export const TCP_INFO = 11;
 export const TCP_LISTEN = 10;
 
+// IPv6 (netinet/in.h): a socket without IPV6_V6ONLY on [::] takes IPv4 too.
+export const IPPROTO_IPV6 = 41;
+export const IPV6_V6ONLY = 26;
+
 // fcntl(2).
 export const F_DUPFD = 0;
 export const F_SETFD = 2;

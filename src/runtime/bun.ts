@@ -18,6 +18,7 @@ import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
 import { explainAppError, prepareImports } from "./_bun_imports.ts";
 import { decodedBody, noteRawFetches } from "./_bun_decoded_body.ts";
+import { headAnswer } from "./_bun_head.ts";
 import { bunfigEnv, loadDotenv } from "./_bun_autoload.ts";
 import { whichProgram } from "./executables.ts";
 import { ConfigError } from "../errors.ts";
@@ -201,6 +202,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       const handOver = (response: Response) => {
         // Nothing after server.upgrade(): the WebSocket has its own idle timer.
         if (!(response instanceof Response)) return response;
+        if (request.method === "HEAD") response = headAnswer(response, BODY_FACTS);
         return close
           ? sayClose(response)
           : idleAfter(response, request, srv, keepAlive, BODY_FACTS);

@@ -123,7 +123,32 @@ class DenoServeInfo implements ServeInfo {
   }
 }
 
+// Deno.serve (2.9.6) warns once per process, with console.warn, when an app that read
+// request.signal had it aborted after a response that went out whole (its default "legacy
+// behavior", which the shared socket keeps too: Runtime.requestSignal). Not avoidable without
+// changing what apps see, so it is told to the worker's log instead of printed raw.
+const LEGACY_ABORT_WARNING = "Deno.serve: request.signal aborts on successful responses";
+let serveWarnings: ((text: string) => void) | undefined;
+
+function routeServeWarnings(say: (text: string) => void): void {
+  if (serveWarnings === undefined) {
+    const native = console.warn;
+    // Named as the one it wraps; anything but Deno.serve's own line goes to it unchanged.
+    console.warn = function warn(this: unknown, ...args: unknown[]): void {
+      const first = args[0];
+      if (
+        args.length === 1 && typeof first === "string" && first.startsWith(LEGACY_ABORT_WARNING)
+      ) {
+        return serveWarnings!(first);
+      }
+      return native.apply(this, args);
+    };
+  }
+  serveWarnings = say;
+}
+
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
+  if (options.onWarning) routeServeWarnings(options.onWarning);
   const scheme = options.tls ? "https" : "http";
   const listener = {
     port: options.port,

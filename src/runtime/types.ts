@@ -115,6 +115,11 @@ export interface NativeServeOptions {
    * that could not be read after all); it answers 500 itself.
    */
   onSendError?(error: unknown): void;
+  /**
+   * A warning of the native server's own, one line of text, which it would print on stderr
+   * outside the log format (Deno.serve's about request.signal's "legacy behavior").
+   */
+  onWarning?(text: string): void;
 }
 
 /**

@@ -29,6 +29,7 @@ import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
 import { nativeStoppedText } from "./native_stopped.ts";
 import { NativeCutOff } from "./native_cut_off.ts";
+import { StreamEnds } from "./native_stream_ends.ts";
 import { type BodyFacts, countedBody, knownBodyBytes } from "./native_body_bytes.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
@@ -105,6 +106,8 @@ function logged(
   facts: BodyFacts & Pick<Runtime, "decodedBody">,
   streaming: Set<(cut?: string) => void>,
   cutOff: NativeCutOff,
+  /** Whether a stream cut off is named here (no in-flight table names it). */
+  nameCut: boolean,
 ): FetchHandler {
   return async (request, info) => {
     const start = performance.now();
@@ -129,7 +132,7 @@ function logged(
       const url = new URL(request.url);
       const target = url.pathname + url.search;
       const durationMs = performance.now() - start;
-      if (cut !== undefined) {
+      if (cut !== undefined && nameCut) {
         const now = Date.now();
         const client = clientOf(info.remoteAddr);
         const named = { method: request.method, target, client, start: now - durationMs };
@@ -278,20 +281,26 @@ async function serveListeners(
   for (const address of boot.reusePort) {
     // The access lines of bodies still streaming, written if the worker cuts them off.
     const streaming = new Set<(cut?: string) => void>();
+    // The streams still being sent, which keep their in-flight entries until they end.
+    const ends = new StreamEnds();
     const bodyLimited = limitBody(
-      inflight ? inflight.wrapAlone(native.handler) : native.handler,
+      native.handler,
       config.limit_request_body,
       (message) => log.warning(`Invalid request: ${message}`),
     );
     // Inside the access log, which then sees the 500 or 400 the client gets for a failure.
-    const answered = bodyErrorsLogged(guardedNative(bodyLimited, log, runtime), log, runtime);
+    const guarded = bodyErrorsLogged(guardedNative(bodyLimited, log, runtime), log, runtime, ends);
+    // Outside the stream tap, so the table sees the stream it answered with.
+    const answered = inflight ? inflight.wrapAlone(guarded, ends) : guarded;
     // Outermost, so the access log sees the client a trusted proxy named, and no field
     // header_map drops (as the parser leaves them out before anything reads them). Its 400s are
     // the parser's: warned about, with no access line, so not counted either (the counts are
     // taken inside it, as the access log's).
     const app = trustForwarded(
       counted(
-        begin ? logged(answered, log, access, hub, begin, runtime, streaming, cutOff) : answered,
+        begin
+          ? logged(answered, log, access, hub, begin, runtime, streaming, cutOff, !inflight)
+          : answered,
         context.counters,
         cutOff,
       ),
@@ -315,6 +324,7 @@ async function serveListeners(
         // A file body that failed after all (its check found it sendable): Bun.serve answers 500.
         onSendError: (error) =>
           logAppError(log, `Error sending a response (${runtime.nativeServe().label})`, error),
+        onWarning: (text) => log.warning(text),
         // Its connections are still served: the replacement boots before this worker drains.
         onStopped: (error) => {
           const where = `${address.host}:${address.port}`;
@@ -325,12 +335,14 @@ async function serveListeners(
     );
     const cut = async (ms: number, beforeCut?: () => void) => {
       beforeCut?.();
-      // The table names the requests still with the app (beforeCut); each stream the access log
-      // counts is named as it is ended here. The native server names nothing else it is still
-      // sending: with none of them named, the listener is, so no cut goes unsaid.
+      // The table names the requests still with the app and the streams still being sent
+      // (beforeCut); each stream the access log counts gets its line as it is ended here. The
+      // native server names nothing else it is still sending: with none of them named, the
+      // listener is, so no cut goes unsaid.
       const where = `${runtime.nativeServe().label} at ${address.host}:${address.port}`;
       const lead = cutOffLead(where, ms / 1000);
-      if (streaming.size === 0) log.warning(`${lead}: what it had not finished sending`);
+      const named = inflight ? ends.size : streaming.size;
+      if (named === 0) log.warning(`${lead}: what it had not finished sending`);
       for (const end of streaming) end(lead);
       // Their 504s get a moment to go out, as on the shared socket (HttpServer.closeNow).
       if (cutOff.cut() > 0) await withDeadline(server.shutdown(), CUT_OFF_WRITE_MS, () => {});

@@ -43,6 +43,7 @@ export class ThreadWorker implements WorkerClass {
       limit: requestLimit,
       log,
       counters: this.#context.counters,
+      appWarning: (message) => this.#context.appWarning(message),
       onRetire: () => this.#context.retire(),
       // Answers already given (the 500, the 503s) still go out before the process ends.
       onLost: () => this.#context.lost(),

@@ -13,7 +13,9 @@ import {
   type InflightTable,
 } from "../ipc/inflight.ts";
 import { clientOf } from "../ipc/inflight_report.ts";
+import type { UnreadConnection } from "../ipc/quick_stop_report.ts";
 import { cutOffReplyBodyBytes } from "../http/status_reply.ts";
+import type { StreamEnds } from "./native_stream_ends.ts";
 
 /**
  * Date.now() read once per CLOCK_MS by a timer, not per request: a start time this coarse is
@@ -91,6 +93,9 @@ export class InflightWatch implements ExchangeWatch {
    */
   readonly #overflow = new Map<number, InflightRequest>();
   #next = 0;
+  /** Connections parked (without an inner watch), by the tag parked() gave them. */
+  readonly #parked = new Map<number, UnreadConnection>();
+  #nextParked = 0;
   /** The connection whose request the app is being handed (started() then the handler). */
   #current = -1;
   /** Whether that request is HTTP/1.0. */
@@ -143,13 +148,29 @@ export class InflightWatch implements ExchangeWatch {
     this.#free.push(tag);
   }
 
-  // A parked connection has no exchange to name: only the inner watch shows it.
+  // A parked connection has no exchange to name: the inner watch shows it (a gthread thread's
+  // process answers it), or this keeps where it came from for a quick stop to name (unread()).
   parked(socket: Socket): number {
-    return this.#inner?.parked?.(socket) ?? -1;
+    if (this.#inner) return this.#inner.parked?.(socket) ?? -1;
+    const tag = this.#nextParked++;
+    const client = socket.remoteAddress === undefined ? "unix" : clientOf({
+      transport: "tcp",
+      hostname: socket.remoteAddress,
+      port: socket.remotePort ?? 0,
+    });
+    this.#parked.set(tag, { client, since: this.#clock.now });
+    return tag;
   }
 
   unparked(tag: number): boolean {
-    return this.#inner?.unparked?.(tag) ?? true;
+    if (this.#inner) return this.#inner.unparked?.(tag) ?? true;
+    this.#parked.delete(tag);
+    return true;
+  }
+
+  /** The connections accepted and waiting unread for room (parked), oldest first. */
+  unread(): UnreadConnection[] {
+    return [...this.#parked.values()];
   }
 
   /** `handler`, which names each request in the table before the app gets it. */
@@ -168,9 +189,10 @@ export class InflightWatch implements ExchangeWatch {
 
   /**
    * `handler` for a server that tells nothing of its exchanges (the runtime's own, in reuse-port
-   * mode): each request holds an entry from when the app gets it until it has answered.
+   * mode): each request holds an entry from when the app gets it until it has answered, or, for
+   * a stream `streams` tracks, until the stream ended.
    */
-  wrapAlone(handler: FetchHandler): FetchHandler {
+  wrapAlone(handler: FetchHandler, streams?: StreamEnds): FetchHandler {
     return (request, info) => {
       this.#flushOnce();
       const tag = this.#take();
@@ -188,14 +210,24 @@ export class InflightWatch implements ExchangeWatch {
       }
       // A Response, or nothing after Bun's server.upgrade(): answered already.
       if (!(result instanceof Promise)) {
-        this.#release(tag);
+        this.#answered(tag, result, streams);
         return result;
       }
       // A side chain: the server awaits the app's own promise, one reaction later is not its.
-      const done = () => this.#release(tag);
+      const done = (response?: unknown) => this.#answered(tag, response, streams);
       result.then(done, done);
       return result;
     };
+  }
+
+  // wrapAlone's request `tag` answered (`response`: undefined when it failed): a stream being
+  // sent keeps its entry until its end, as answered (a cut sends it no 504); the rest end now.
+  // A body that is no stream costs one look-up here.
+  #answered(tag: number, response: unknown, streams: StreamEnds | undefined): void {
+    if (streams !== undefined && streams.underWay(response)) {
+      this.#unanswered[tag] = 0;
+      streams.whenEnded(response, () => this.#release(tag));
+    } else this.#release(tag);
   }
 
   #name(tag: number, request: Request, info: ServeInfo, http10: boolean): void {

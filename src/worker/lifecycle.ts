@@ -29,7 +29,11 @@ import type { Scoreboard } from "../ipc/scoreboard.ts";
 import type { TlsFiles } from "../tls/tls_files.ts";
 import { accessInflightFields } from "../ipc/inflight_fields.ts";
 import { logCutOff, logCutOffSessions } from "../ipc/inflight_report.ts";
-import { type KilledRequests, logQuickStopKilled } from "../ipc/quick_stop_report.ts";
+import {
+  type KilledRequests,
+  logQuickStopKilled,
+  logQuickStopUnread,
+} from "../ipc/quick_stop_report.ts";
 import {
   countDropped,
   countWebSockets,
@@ -97,6 +101,10 @@ export class Worker {
   readonly #dropped: DroppedLines = { syslog: 0, otel: 0 };
   readonly #sessions: WebSocketSessions = { opened: 0, closed: 0 };
   #requests = 0;
+  /** What loading the app warned about (appWarning()), sent with "ready". */
+  readonly #appWarnings: string[] = [];
+  /** "ready" was sent. */
+  #ready = false;
   #retiring = false;
   #draining = false;
   /** A quick stop (INT, QUIT, ABRT) has begun. */
@@ -241,8 +249,8 @@ export class Worker {
       websockets,
       loadApp: async () => {
         const app = await loadApp(this.#config.app, process.cwd(), { runtime: this.#runtime });
-        if (app.ignored !== undefined) this.#log.warning(app.ignored);
-        if (app.ownServer !== undefined) this.#log.warning(app.ownServer);
+        if (app.ignored !== undefined) this.#appWarning(app.ignored);
+        if (app.ownServer !== undefined) this.#appWarning(app.ownServer);
         this.#onListen = app.onListen;
         websockets.setHandlers(app.websocket);
         return keepWebSocketHandlers(
@@ -256,10 +264,19 @@ export class Worker {
           )),
         );
       },
+      appWarning: (message) => this.#appWarning(message),
       requestStarted: () => this.#countRequest(),
       retire: (said) => this.#retire(said),
       lost: () => this.drain(),
     };
+  }
+
+  // Said by the master with "ready"; one that comes later (a gthread thread replaced, loading an
+  // app changed on disk since) and is new, here.
+  #appWarning(message: string): void {
+    if (this.#appWarnings.includes(message)) return;
+    this.#appWarnings.push(message);
+    if (this.#ready) this.#log.warning(message);
   }
 
   #info(): WorkerInfo {
@@ -308,7 +325,8 @@ export class Worker {
       this.#log.error(`Cannot serve: ${firstLine(error)}`);
       return await this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
-    this.#send({ t: "ready" });
+    this.#ready = true;
+    this.#send({ t: "ready", warnings: this.#appWarnings });
     if (this.#onListen) {
       const addrs = listenAddrs(libc, this.#boot);
       callOnListen(this.#onListen, addrs, this.#log, this.#runtime.explainAppError);
@@ -399,7 +417,11 @@ export class Worker {
       await this.#class?.stop();
       await this.#hooks?.run("worker_exit", this.#server(), this.#info());
       // As late as can be: those still in flight now are the ones the exit kills.
-      if (this.#namesKilled) logQuickStopKilled(this.#log, this.#killed(), this.#counters);
+      if (this.#namesKilled) {
+        logQuickStopKilled(this.#log, this.#takeKilled(), this.#counters);
+        const unread = this.#inflight?.unread() ?? [];
+        logQuickStopUnread(this.#log, `worker (pid:${process.pid})`, unread);
+      }
       await this.#log.close();
     } finally {
       // Whatever failed on the way: this exit is the only one, so it must end the process.
@@ -408,10 +430,14 @@ export class Worker {
   }
 
   // The requests in flight in this process's table (and those past it) and in the class's own.
-  #killed(): KilledRequests[] {
+  // The table is emptied as it is read: if the exit then outlasts the quick stop, the master's
+  // SIGKILL must not name them (and count their 504s) a second time.
+  #takeKilled(): KilledRequests[] {
     const own: KilledRequests[] = [];
     if (this.#board) {
-      const inflight = this.#board.inflight(this.#boot.scoreboard!.slot).read();
+      const table = this.#board.inflight(this.#boot.scoreboard!.slot);
+      const inflight = table.read();
+      table.clear();
       const overflow = this.#inflight?.overflow() ?? [];
       if (inflight.requests.length || inflight.more) {
         own.push({ where: `worker (pid:${process.pid})`, inflight, overflow });

@@ -9,6 +9,7 @@ import type { Logger } from "../log/logger.ts";
 import { BodyErrorLogged, type Runtime } from "../runtime/types.ts";
 import { bodyErrorLogger } from "./app_error.ts";
 import type { BodyFacts } from "./native_body_bytes.ts";
+import type { StreamEnds } from "./native_stream_ends.ts";
 
 // A body the runtime holds whole (a string, bytes, a file), told before `body` is read: reading
 // it turns such a body into a stream.
@@ -16,24 +17,38 @@ function notStream(response: Response, facts: BodyFacts): boolean {
   return facts.staticBody(response) !== null || facts.knownLength(response) >= 0;
 }
 
-/** Wraps `handler` so a failing response stream is logged once, through `log`. */
+// Statuses whose responses carry no body, whatever the app gives (RFC 9110 6.4.1).
+const BODILESS = new Set([101, 204, 205, 304]);
+
+/**
+ * Wraps `handler` so a failing response stream is logged once, through `log`; each stream it
+ * reads is told to `ends` as it starts and ends.
+ */
 export function bodyErrorsLogged(
   handler: FetchHandler,
   log: Logger,
   facts: BodyFacts & Pick<Runtime, "decodedBody">,
+  ends?: StreamEnds,
 ): FetchHandler {
   const logError = bodyErrorLogger(log);
   const watched = (response: Response, request: Request): Response => {
     // A body that is no stream cannot fail; a decoded one keeps its mark only on its own
     // Response. A Content-Length proves nothing: `fetch(upstream)` declares one for a stream.
     if (!(response instanceof Response) || notStream(response, facts)) return response;
+    // A HEAD's body is not sent: untouched (`body` not read), the server still knows the length
+    // of what it is made of (Bun.serve: a Blob's, a fetch()'s) for the head.
+    if (request.method === "HEAD") return response;
     if (facts.decodedBody(response) || bodyOf(response) === null) return response;
-    return tapBody(response, {
+    const tapped: Response = tapBody(response, {
       failed(error) {
         logError(error, request);
         return new BodyErrorLogged();
       },
+      end: ends && (() => ends.ended(tapped)),
     });
+    // A bodiless status's stream is not sent: nothing may wait for its end.
+    if (!BODILESS.has(response.status)) ends?.started(tapped);
+    return tapped;
   };
   // Not an async function, for the reason guardedNative() is not.
   return (request, info) => {

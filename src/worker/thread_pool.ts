@@ -59,6 +59,8 @@ export interface PoolOptions {
   onLost(): void;
   /** The worker's request counters on the scoreboard (--metrics-bind): the threads' summed. */
   counters?: Float64Array;
+  /** What a thread's loading of the app warned about. */
+  appWarning(message: string): void;
 }
 
 // How often the process counts its threads' connections for the share (between heartbeats).
@@ -82,6 +84,8 @@ export class ThreadPool {
   /** The worker has more than its share: its threads hold their listeners. */
   #shareHeld = false;
   #counting: ReturnType<typeof setInterval> | undefined;
+  /** A thread was told to call the app's onListen. */
+  #onListenAsked = false;
   #nextId = 1;
   /** stop() began: threads that load from now on neither accept nor replace one. */
   #stopping = false;
@@ -142,7 +146,11 @@ export class ThreadPool {
     this.#board.gone(thread.index);
     return new Promise<void>((resolve, reject) => {
       thread.listening = { resolve, reject };
-      thread.post({ t: "listen", listeners: this.#listeners! });
+      // The app's onListen runs once a worker (as Deno's once a serve): by the first thread
+      // told to listen, not again by one that replaces a thread that died or hung.
+      const onListen = !this.#onListenAsked;
+      this.#onListenAsked = true;
+      thread.post({ t: "listen", listeners: this.#listeners!, onListen });
       if (this.#shareHeld) thread.post({ t: "share", held: true });
     });
   }
@@ -368,6 +376,7 @@ export class ThreadPool {
           this.#handOff(message);
         } else if (message.t === "loaded") {
           thread.loaded = true;
+          for (const warning of message.warnings) this.#options.appWarning(warning);
           resolve();
           // A replacement: it accepts as the others do (unless the worker stops).
           if (this.#listeners !== undefined && !this.#stopping) {

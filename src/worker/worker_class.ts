@@ -61,6 +61,11 @@ export interface WorkerContext {
    * its `websocket` handlers (Bun's shape) come along and are the hub's.
    */
   loadApp(): Promise<AppHandler>;
+  /**
+   * What loading the app warned about (in this process or a thread): for the master, which logs
+   * each once per start or reload, not once per worker and thread.
+   */
+  appWarning(message: string): void;
   /** A request starts: counted toward requestLimit. */
   requestStarted(): void;
   /**

@@ -498,7 +498,8 @@ for (const [name, flags] of ABANDON_CLASSES) {
   );
 
   // A stream under way is named at its cut as any request in flight is, the native servers'
-  // (--reuse-port) too, and its line has the status and bytes that went out.
+  // (--reuse-port) too, from the worker's in-flight table, and its line has the status and bytes
+  // that went out.
   const native = flags.includes("--reuse-port");
   e2e(
     `a stream cut off at the graceful timeout gets only the cut-off's access line (${name})`,
@@ -520,7 +521,7 @@ for (const [name, flags] of ABANDON_CLASSES) {
         assert.match(
           result.stderr,
           native
-            ? /\[WARNING\] Cut off at the graceful timeout \(1 s\) on (Deno|Bun)\.serve at 127\.0\.0\.1:\d+: GET \/events\?n=200&ms=100&q=cut from 127\.0\.0\.1:\d+ for \d+\.\d s\n/
+            ? /\[WARNING\] Cut off at the graceful timeout \(1 s\) on worker \(pid:\d+\): GET \/events\?n=200&ms=100&q=cut from 127\.0\.0\.1:\d+ for \d+\.\d s\n/
             : /\[WARNING\] Cut off at the graceful timeout \(1 s\) on .*: GET \/events\?n=200&ms=100&q=cut from 127\.0\.0\.1:\d+ for \d+\.\d s\n/,
         );
         sse.socket.destroy();

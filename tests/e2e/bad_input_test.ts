@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { createServer, type Server as NetServer } from "node:net";
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makePki } from "../_tls.ts";
 import {
@@ -181,6 +181,43 @@ const RETRY_LINES = (port: number, scheme = "http") =>
       ".*\\[ERROR\\] Retrying in 1 second\\.\n",
     "g",
   );
+
+/** A TCP port free on [::] (so on 0.0.0.0 too, dual-stack) a moment ago. */
+async function freeDualStackPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, "::", r));
+  const { port } = probe.address() as { port: number };
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+e2e(
+  "-b [::]:PORT with -b 0.0.0.0:PORT: [::] takes IPv4 too, one line and exit 1, no retries",
+  async (target) => {
+    // Linux's default; with 1 each [::] socket is IPv6 only and both binds serve.
+    assert.equal(readFileSync("/proc/sys/net/ipv6/bindv6only", "latin1").trim(), "0");
+    const port = await freeDualStackPort();
+    const v6 = `http://\\[::\\]:${port}`;
+    const v4 = `http://0\\.0\\.0\\.0:${port}`;
+    assertOneLineError(
+      await run(target, ["-b", `[::]:${port}`, "-b", `0.0.0.0:${port}`, "pid_app"], { cwd: APPS }),
+      1,
+      new RegExp(
+        `^Error: Cannot listen at ${v4}: ${v6} takes IPv4 too \\(dual-stack\\); ` +
+          "drop one of the two -b$",
+      ),
+    );
+    // The other order: the [::] bind is the one refused.
+    assertOneLineError(
+      await run(target, ["-b", `0.0.0.0:${port}`, "-b", `[::]:${port}`, "pid_app"], { cwd: APPS }),
+      1,
+      new RegExp(
+        `^Error: Cannot listen at ${v6}: it takes IPv4 too \\(dual-stack\\) and ${v4} is ` +
+          "bound already by another -b; drop one of the two$",
+      ),
+    );
+  },
+);
 
 /** The 4 retry lines, then the one error line and exit 1, of a start whose port stayed taken. */
 function gaveUpOnPort(

@@ -61,3 +61,63 @@ e2e("as PID 1, the master collects the orphans the app leaves behind", async (ta
     await server.stop();
   }
 });
+
+e2e(
+  "as PID 1, USR2 is refused with a WARNING: the old master's exit would end the new one",
+  async (target) => {
+    const probe = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]);
+    assert.equal(probe.status, 0, `unshare cannot make a PID namespace here: ${probe.stderr}`);
+    const server = start(asInit(target), ["-w", "1", "-b", "127.0.0.1:0", APP]);
+    try {
+      const url = await server.ready();
+      await eventually(() => childPids(server.pid).length === 1, "the master under unshare");
+      const [master] = childPids(server.pid);
+      process.kill(master, "SIGUSR2");
+      await server.waitFor(/\[WARNING\] USR2 signal ignored: this master is PID 1 .*HUP reloads/);
+      assert.doesNotMatch(server.stderr, /Started new master/);
+      // The master goes on serving, and stops as it would have.
+      assert.equal((await get(url)).status, 200);
+      process.kill(master, "SIGTERM");
+      const result = await server.exited;
+      assert.equal(result.code, 0, result.stderr);
+    } finally {
+      await server.stop();
+    }
+  },
+);
+
+e2e(
+  "as PID 1, a burst of orphans leaves few zombies at once (a pids limit would run out)",
+  async (target) => {
+    const probe = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]);
+    assert.equal(probe.status, 0, `unshare cannot make a PID namespace here: ${probe.stderr}`);
+    const server = start(asInit(target), ["-w", "1", "-b", "127.0.0.1:0", APP]);
+    try {
+      const url = await server.ready();
+      await server.waitFor(/Listening at: \S+ \(1\)/);
+      await eventually(() => childPids(server.pid).length === 1, "the master under unshare");
+      const [master] = childPids(server.pid);
+      // 60 orphans, about 20 a second, each a zombie 50 ms after it starts. Collected on their
+      // second sighting a second apart, 20 to 40 of them waited at once.
+      const burst = 60;
+      assert.equal((await get(`${url}?burst=${burst}`)).status, 200);
+      const seen = new Set<number>();
+      let most = 0;
+      for (let quiet = 0; quiet < 50;) {
+        const zombies = procStats().filter((s) => s.ppid === master && s.state === "Z");
+        for (const zombie of zombies) seen.add(zombie.pid);
+        most = Math.max(most, zombies.length);
+        // The end: most of the burst seen, then no zombie for 50 looks in a row.
+        quiet = seen.size >= burst / 2 && zombies.length === 0 ? quiet + 1 : 0;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.ok(most <= 10, `${most} zombies at once under the master (${seen.size} seen)`);
+      assert.equal((await get(url)).status, 200);
+      process.kill(master, "SIGTERM");
+      const result = await server.exited;
+      assert.equal(result.code, 0, result.stderr);
+    } finally {
+      await server.stop();
+    }
+  },
+);

@@ -105,3 +105,37 @@ e2e("ctl reload whose new workers cannot boot fails in one line, exit 1", async 
     dir.remove();
   }
 });
+
+e2e(
+  "ctl reload whose new workers still boot after 4 s says it was accepted, exit 0, and a later failure is logged",
+  async (target) => {
+    const dir = tempDir();
+    const pidfile = join(dir.path, "app.pid");
+    const app = join(dir.path, "app.ts");
+    writeFileSync(app, 'export default { fetch: () => new Response("first") };\n');
+    const server = start(target, ["-p", pidfile, "-b", "127.0.0.1:0", app]);
+    try {
+      const url = await server.ready(1);
+      // Longer than the 4 s the reply waits, then broken.
+      writeFileSync(
+        app,
+        "await new Promise((resolve) => setTimeout(resolve, 6000));\n" +
+          'throw new Error("broken after a slow boot");\nexport default {};\n',
+      );
+      const result = await ctl(target, pidfile, "reload");
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.equal(
+        result.stdout.trim(),
+        "Reload accepted, still in progress: the new workers are still booting after 4 s; " +
+          "the master's log says how it ends",
+      );
+      assert.equal(result.stderr, "");
+      await server.waitFor(/\[ERROR\] Reload failed, keeping the running workers/);
+      assert.equal(server.child.exitCode, null, "the master runs on");
+      assert.equal((await curl(["-s", url])).stdout, "first");
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+      dir.remove();
+    }
+  },
+);

@@ -389,6 +389,30 @@ e2e(
 );
 
 e2e(
+  "a --control-socket the system refuses says why (as a unix: bind does), exit 1",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      // A regular file where the directory should be: ENOTDIR, as root too (EROFS and EACCES
+      // take the same way out).
+      const file = join(dir.path, "plain.file");
+      writeFileSync(file, "");
+      const path = join(file, "ctl.sock");
+      const result = await run(target, ["--control-socket", path, "-b", "127.0.0.1:0", PID_APP]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(
+        result.stderr,
+        new RegExp(`--control-socket: Cannot listen on "${path}": Not a directory\n`),
+      );
+      assert.doesNotMatch(result.stderr, /Listening at/);
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
   "with neither --pid nor --control-socket the socket is $XDG_RUNTIME_DIR/appserve/NAME.ctl",
   async (target) => {
     const dir = tempDir();

@@ -3,7 +3,7 @@
 // boundary, crashed and hung threads are replaced while the process lives on.
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import {
@@ -444,3 +444,47 @@ e2e("gthread: a --logger-class writes the threads' access lines", async (t) => {
     dir.remove();
   }
 });
+
+// Deno calls onListen once per serve (`deno serve --parallel`: once per process), Bun.serve not
+// at all: a worker calls it once, however many threads it replaces.
+e2e(
+  "gthread: the app's onListen runs once per worker, not again for a replaced thread",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      const calls = join(dir.path, "calls.txt");
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { appendFileSync } from "node:fs";\n' +
+          "export default {\n" +
+          "  fetch(request: Request) {\n" +
+          '    if (new URL(request.url).pathname === "/crash") {\n' +
+          '      setTimeout(() => { throw new Error("crash outside the request"); }, 0);\n' +
+          "    }\n" +
+          '    return new Response("ok");\n' +
+          "  },\n" +
+          `  onListen() { appendFileSync(${JSON.stringify(calls)}, "listen\\n"); },\n` +
+          "};\n",
+      );
+      // One thread: the one replaced is thread 0, the one that calls onListen.
+      const server = start(t, ["-k", "gthread", "--threads", "1", "-b", "127.0.0.1:0", "app.ts"], {
+        cwd: dir.path,
+      });
+      const url = await server.ready(1);
+      const lines = () =>
+        existsSync(calls) ? readFileSync(calls, "utf8").split("\n").length - 1 : 0;
+      await eventually(() => lines() === 1, "onListen called");
+      await get(`${url}/crash`).catch(() => {});
+      await server.waitFor(/\[INFO\] Replacing thread \d+/);
+      await eventually(
+        async () => (await get(url).catch(() => ({ status: 0 }))).status === 200,
+        "a replacement answers",
+      );
+      await sleep(300); // A second call would come as the replacement listens, before it answers.
+      assert.equal(lines(), 1, server.stderr);
+      await server.stop();
+    } finally {
+      dir.remove();
+    }
+  },
+);

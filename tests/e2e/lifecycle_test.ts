@@ -726,13 +726,44 @@ e2e("serves sockets passed by systemd (LISTEN_FDS) without any --bind", async (t
   try {
     const answer = await getWhenReady(`http://127.0.0.1:${port}/`);
     assert.match(answer.body, /^hello pid \d+/);
-    await activator.waitFor(new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} \\(\\d+\\)`));
+    await activator.waitFor(
+      new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} \\(fd 3\\) \\(\\d+\\)`),
+    );
   } finally {
     const result = await activator.stop();
     assert.match(result.stderr, /Shutting down: Master/);
     assert.doesNotMatch(result.stderr, /ignored/);
   }
 });
+
+e2e(
+  "each socket systemd passes has its own Listening at line with its fd and LISTEN_FDNAMES name",
+  async (target) => {
+    const web = await freePort();
+    const admin = await freePort();
+    // Listed first, admin's socket is fd 3; the names follow the fds' order.
+    const activator = startSocketActivated(target, web, ["-w", "1", PID_APP], [
+      "-l",
+      `127.0.0.1:${admin}`,
+      "--fdname=admin:web",
+    ]);
+    try {
+      await getWhenReady(`http://127.0.0.1:${admin}/`);
+      await getWhenReady(`http://127.0.0.1:${web}/`);
+      await activator.waitFor(/Listening at: .*\n.*Listening at: /);
+      const lines = activator.stderr.split("\n").filter((l) => l.includes("Listening at: "));
+      assert.deepEqual(
+        lines.map((l) => l.replace(/^.*\[INFO\] /, "").replace(/\(\d+\)$/, "(PID)")),
+        [
+          `Listening at: http://127.0.0.1:${admin} (fd 3, name admin) (PID)`,
+          `Listening at: http://127.0.0.1:${web} (fd 4, name web) (PID)`,
+        ],
+      );
+    } finally {
+      assert.equal((await activator.stop()).code, 0);
+    }
+  },
+);
 
 e2e(
   "under systemd socket activation the --bind addresses are ignored, with one WARNING",
@@ -753,7 +784,7 @@ e2e(
     try {
       await getWhenReady(`http://127.0.0.1:${port}/`);
       await activator.waitFor(
-        new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} \\(\\d+\\)`),
+        new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} \\(fd 3\\) \\(\\d+\\)`),
       );
       assert.ok(!existsSync(unix), "the unix socket was bound");
     } finally {
@@ -765,6 +796,45 @@ e2e(
         [
           `--bind 127.0.0.1:${other}, unix:${unix} ignored: serving the sockets systemd passed ` +
           "(LISTEN_FDS) instead, as gunicorn does",
+        ],
+        result.stderr,
+      );
+    }
+  },
+);
+
+e2e(
+  "under systemd socket activation --reuse-port binds nothing either, said in the one WARNING",
+  async (target) => {
+    const port = await freePort();
+    const other = await freePort();
+    const activator = startSocketActivated(target, port, [
+      "-w",
+      "2",
+      "--reuse-port",
+      "-b",
+      `127.0.0.1:${other}`,
+      PID_APP,
+    ]);
+    try {
+      await getWhenReady(`http://127.0.0.1:${port}/`);
+      await activator.waitFor(/Booting worker[^]*Booting worker/);
+      const lines = activator.stderr.split("\n").filter((l) => l.includes("Listening at: "));
+      assert.deepEqual(
+        lines.map((l) => l.replace(/^.*\[INFO\] /, "")),
+        [`Listening at: http://127.0.0.1:${port} (fd 3) (${activator.pid})`],
+      );
+      // A worker that answers has bound all it would (before it serves): nothing at `other`.
+      await get(`http://127.0.0.1:${port}/`);
+      await assert.rejects(get(`http://127.0.0.1:${other}/`));
+    } finally {
+      const result = await activator.stop();
+      const lines = result.stderr.split("\n").filter((l) => l.includes("[WARNING]"));
+      assert.deepEqual(
+        lines.map((l) => l.replace(/^.*\[WARNING\] /, "")),
+        [
+          `--bind 127.0.0.1:${other} ignored (--reuse-port too): serving the sockets systemd ` +
+          "passed (LISTEN_FDS) instead, as gunicorn does",
         ],
         result.stderr,
       );

@@ -2,6 +2,7 @@
 // the scoreboard; each scrape is read by a parser that holds it to the format's rules.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import {
@@ -19,9 +20,10 @@ import {
 } from "../_helpers.ts";
 import { parsePrometheus, type Sample, sampleValue } from "../_prometheus.ts";
 import { whileStopped } from "../_procs.ts";
-import { rawConnect, rawExchange } from "../_raw.ts";
+import { rawConnect, rawExchange, readAll } from "../_raw.ts";
 import type { Socket } from "node:net";
 import { connect, wsUrl } from "../_ws_client.ts";
+import { newPki } from "../_tls.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const NEUTRAL_WS_APP = join(FIXTURES, "websocket", "neutral.ts");
@@ -234,6 +236,48 @@ e2e(
         }
       }
       dir.remove();
+    }
+  },
+);
+
+/** The connections waiting to be accepted on `port`: what `ss -tln` shows as its Recv-Q. */
+function acceptQueue(port: number): number {
+  const out = execFileSync("ss", ["-Htln", `sport = :${port}`], { encoding: "utf8" }).trim();
+  return Number(out.split(/\s+/)[1]);
+}
+
+e2e(
+  "USR2: the old master answers a scrape it accepted before it exits, the new one serving on",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const port = Number(new URL(base).port);
+    let next = 0;
+    let first = 0;
+    try {
+      const old = start(target, ["-w", "1", ...metrics, "-b", "127.0.0.1:0", PID_APP]);
+      first = old.pid;
+      await old.allAnswering(1);
+      // Accepted by the old master, the only one listening yet; its request ends at the old
+      // master's exit, as a scrape that came in its last moments.
+      const socket = await rawConnect(port);
+      const answer = readAll(socket);
+      socket.write("GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
+      await eventually(() => acceptQueue(port) === 0, "the old master accepted the scrape");
+      old.signal("SIGUSR2");
+      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at: ${base}/metrics`));
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      old.signal("SIGTERM");
+      await old.waitFor(new RegExp(`\\[${first}\\] \\[INFO\\] Shutting down: Master\n`));
+      socket.write("\r\n");
+      const { status, text } = await answer;
+      assert.equal(status, 200, `${text}\n${old.stderr}`);
+    } finally {
+      for (const master of [first, next].filter((pid) => pid > 0)) {
+        for (const pid of [master, ...childPids(master)]) {
+          if (alive(pid)) process.kill(pid, "SIGKILL");
+        }
+      }
     }
   },
 );
@@ -710,3 +754,29 @@ for (
     },
   );
 }
+
+e2e(
+  "with TLS the listen backlog's listener label is the https:// address Listening at names",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const dir = tempDir();
+    const pki = newPki(join(dir.path, "pki"));
+    const server = start(target, [
+      ...["-w", "1", "-b", "127.0.0.1:0", ...metrics],
+      ...["--certfile", pki.cert, "--keyfile", pki.key, PID_APP],
+    ]);
+    try {
+      const url = (await server.waitFor(/Listening at: (https:\/\/[^ ,]+)/))[1];
+      let samples: Sample[] = [];
+      await eventually(async () => {
+        samples = await scrape(base).catch(() => []);
+        return samples.some((s) => s.name === "appserve_listen_backlog");
+      }, "the backlog metric");
+      const listeners = samples.filter((s) => s.name === "appserve_listen_backlog");
+      assert.deepEqual(listeners.map((s) => s.labels.listener), [url]);
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+      dir.remove();
+    }
+  },
+);

@@ -13,6 +13,7 @@ import {
   FIXTURES,
   freePort,
   get,
+  holdConnections,
   start,
   type Target,
   tempDir,
@@ -23,8 +24,8 @@ const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const VARIANTS: { signal: "SIGQUIT" | "SIGINT"; args: string[]; drip: boolean }[] = [
   { signal: "SIGQUIT", args: ["-k", "sync"], drip: false },
   { signal: "SIGINT", args: ["-k", "sync"], drip: false },
-  // The native server: a response under way is in no table there (InflightWatch.wrapAlone).
-  { signal: "SIGQUIT", args: ["-k", "async", "--reuse-port"], drip: false },
+  // The native server: a response under way keeps its entry until its stream ends (StreamEnds).
+  { signal: "SIGQUIT", args: ["-k", "async", "--reuse-port"], drip: true },
   { signal: "SIGINT", args: ["-k", "async"], drip: true },
   { signal: "SIGQUIT", args: ["-k", "gthread", "--threads", "2"], drip: true },
 ];
@@ -91,6 +92,36 @@ for (const { signal, args, drip } of VARIANTS) {
   );
 }
 
+e2e(
+  "a quick stop whose worker exits too late after naming what it kills: each named once",
+  async (target) => {
+    // The worker names the request, then its log's close outlasts the master's 2 s: the SIGKILL
+    // that follows must not name it (and count its 504) a second time.
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "-b", "127.0.0.1:0"],
+      ...["--logger-class", join(FIXTURES, "loggers", "slow_close_logger.ts")],
+    ]);
+    try {
+      const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
+      await server.waitFor(/slow began/);
+      server.signal("SIGQUIT");
+      await server.exited;
+      await slow;
+      const named = server.stderr.split("\n").filter((l) =>
+        /\[WARNING\].* GET \/slow\?ms=60000&tell=1 /.test(l)
+      );
+      assert.equal(named.length, 1, server.stderr);
+      const logged = ours().filter((l) =>
+        /"GET \/slow\?ms=60000&tell=1 HTTP\/1\.1" 504 - /.test(l)
+      );
+      assert.equal(logged.length, 1, ours().join("\n"));
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
 /** A GET whose response head and first bytes came: resolves then, `ended` when it ends. */
 function underWay(url: string): Promise<{ ended: Promise<void> }> {
   return new Promise((resolve, reject) => {
@@ -105,3 +136,41 @@ function underWay(url: string): Promise<{ ended: Promise<void> }> {
     request.end();
   });
 }
+
+// A burst that lands at once: the sync worker serves one; Deno's accept loop takes the rest before
+// the worker holds it, and they wait accepted and unread (Admission.wait), where Bun's leaves them
+// in the listen queue, which the master names. Either way, each connection dropped is named.
+e2e(
+  "a SIGINT stop names the connections a sync worker accepted and had not read yet",
+  async (t) => {
+    const server = start(t, ["-k", "sync", "-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+    try {
+      const url = await server.ready(1);
+      const port = Number(new URL(url).port);
+      const sockets = await holdConnections(port, 4);
+      for (const [i, socket] of sockets.entries()) {
+        socket.write(`GET /slow?ms=60000&tell=1&n=${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      }
+      await server.waitFor(/slow began/);
+      await new Promise((r) => setTimeout(r, 500)); // The rest land: accepted, or queued.
+      server.signal("SIGINT");
+      assert.equal((await server.exited).code, 0, server.stderr);
+      for (const socket of sockets) socket.destroy();
+      const lead = /\[WARNING\] Killed by the quick stop on worker \(pid:\d+\): /.source;
+      const killed = server.stderr.match(
+        new RegExp(`${lead}GET /slow\\?ms=60000&tell=1&n=\\d `, "g"),
+      );
+      const unread = server.stderr.match(
+        new RegExp(
+          `${lead}a connection from 127\\.0\\.0\\.1:\\d+ for \\d+\\.\\d s, accepted and waiting for room, its request unread$`,
+          "gm",
+        ),
+      );
+      const queued = /with (\d+) connections? waiting in its accept queue/.exec(server.stderr);
+      assert.equal(killed?.length, 1, server.stderr);
+      assert.equal(1 + (unread?.length ?? 0) + Number(queued?.[1] ?? 0), 4, server.stderr);
+    } finally {
+      await server.stop();
+    }
+  },
+);

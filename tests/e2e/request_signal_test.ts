@@ -133,3 +133,35 @@ for (const [name, flags] of MODES) {
     },
   );
 }
+
+// Deno.serve warns (console.warn, once a process) when a signal the app read aborts after a
+// response that went out whole, its "legacy behavior", which appserve keeps: the worker's log
+// says it, as one WARNING line, instead of the runtime printing it raw on stderr.
+e2e("--reuse-port: Deno.serve's request.signal warning is one log line", async (target) => {
+  const dir = tempDir();
+  const log = join(dir.path, "signal.log");
+  writeFileSync(log, "");
+  const server = start(target, [
+    ...["-w", "1", "--reuse-port", "-b", `127.0.0.1:${await freePort()}`, APP],
+  ], { env: { APPSERVE_SIGNAL_LOG: log } });
+  try {
+    const url = await server.ready(1);
+    for (const tag of ["one", "two"]) {
+      assert.equal((await get(`${url}/whole?tag=${tag}`)).status, 200);
+    }
+    const deno = target.workers === "deno";
+    await eventually(() => events(log, "two").length === (deno ? 1 : 0), "the second abort");
+    const result = await server.stop();
+    const said = result.stderr.split("\n").filter((l) => l.includes("request.signal aborts"));
+    assert.equal(said.length, deno ? 1 : 0, result.stderr);
+    if (deno) {
+      assert.match(
+        said[0],
+        /^\[[^\]]+\] \[\d+\] \[WARNING\] Deno\.serve: request\.signal aborts on successful responses \(legacy behavior\)\. /,
+      );
+    }
+  } finally {
+    await server.stop();
+    dir.remove();
+  }
+});

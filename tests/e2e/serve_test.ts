@@ -280,7 +280,7 @@ e2e(
       const answer = await getWhenReady(`http://127.0.0.1:${port}/`);
       assert.match(answer.body, /^hello pid \d+/);
       await activator.waitFor(
-        new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} \\(\\d+\\)`),
+        new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} \\(fd 3\\) \\(\\d+\\)`),
       );
     } finally {
       const result = await activator.stop();

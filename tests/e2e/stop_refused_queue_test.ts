@@ -4,9 +4,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { childPids, e2e, FIXTURES, start } from "../_helpers.ts";
+import { childPids, e2e, FIXTURES, start, tempDir } from "../_helpers.ts";
 import { whileStopped } from "../_procs.ts";
 import { rawConnect, readAll } from "../_raw.ts";
+import { newPki } from "../_tls.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -52,4 +53,35 @@ e2e("a stop with nothing in the accept queue says nothing of it", async (target)
   await server.ready(1);
   assert.equal((await server.stop()).code, 0);
   assert.doesNotMatch(server.stderr, /accept queue/);
+});
+
+e2e("with TLS the stop names the listener https://, as Listening at does", async (target) => {
+  const dir = tempDir();
+  const pki = newPki(join(dir.path, "pki"));
+  const server = start(target, [
+    ...["-w", "1", "-k", "sync", "-b", "127.0.0.1:0"],
+    ...["--certfile", pki.cert, "--keyfile", pki.key, PID_APP],
+  ]);
+  try {
+    const url = (await server.waitFor(/Listening at: (https:\/\/[^ ,]+)/))[1];
+    await server.waitFor(/Booting worker/);
+    const port = Number(new URL(url).port);
+    const [worker] = childPids(server.pid);
+    const answers = await whileStopped([worker], async () => {
+      const sockets = await Promise.all([1, 2].map(() => rawConnect(port)));
+      const answers = sockets.map((s) => readAll(s, 20_000));
+      server.signal("SIGTERM");
+      await server.waitFor(
+        new RegExp(
+          `\\[WARNING\\] The stop closes https://127\\.0\\.0\\.1:${port} with 2 connections`,
+        ),
+      );
+      return answers;
+    });
+    assert.equal((await server.exited).code, 0, server.stderr);
+    await Promise.all(answers);
+  } finally {
+    await server.stop();
+    dir.remove();
+  }
 });

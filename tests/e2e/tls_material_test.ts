@@ -17,7 +17,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
-import { curl, installPair, newPki, type TestPki } from "../_tls.ts";
+import { curl, datedPair, installPair, newPki, type TestPki } from "../_tls.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -117,4 +117,79 @@ e2e(
 e2e(
   "gthread: a worker killed after the key on disk broke comes back with the master's certificate",
   async (target) => await brokenOnDisk(target, ["--threads", "2"], killed),
+);
+
+/** The master's warnings about a certificate's dates so far. */
+function dateWarnings(server: Server): string[] {
+  return server.output.match(/\[WARNING\] certfile .*/g) ?? [];
+}
+
+e2e(
+  "a certificate out of its dates is one warning at start and at each reload, and still serves",
+  async (target) => {
+    const dir = tempDir();
+    const day = 24 * 60 * 60 * 1000;
+    const now = Date.now();
+    const expired = datedPair(
+      join(dir.path, "expired"),
+      "expired.test",
+      new Date("2020-01-01T00:00:00Z"),
+      new Date("2020-01-02T00:00:00Z"),
+    );
+    const future = datedPair(
+      join(dir.path, "future"),
+      "future.test",
+      new Date("2099-01-01T00:00:00Z"),
+      new Date("2099-02-01T00:00:00Z"),
+    );
+    const soon = datedPair(
+      join(dir.path, "soon"),
+      "soon.test",
+      new Date(now - day),
+      new Date(now + 3 * day - 60_000),
+    );
+    const good = newPki(join(dir.path, "good"));
+    const cert = join(dir.path, "live.pem");
+    const key = join(dir.path, "live.key");
+    installPair(expired, cert, key);
+    const server = start(target, [
+      "-w",
+      "1",
+      "-b",
+      "127.0.0.1:0",
+      "--certfile",
+      cert,
+      "--keyfile",
+      key,
+      PID_APP,
+    ]);
+    try {
+      const url = await httpsUrl(server);
+      await server.waitFor(
+        /\[WARNING\] certfile ".*live\.pem" \(subject CN=expired\.test\) expired at 2020-01-02 00:00:00 UTC \(notAfter\)/,
+      );
+      // Served all the same (nginx and gunicorn do): a client that does not verify gets through.
+      await eventually(async () => (await curl(["-k", url])).code === 0, "HTTPS with -k");
+      const refused = await curl(["--cacert", expired.cert, url]);
+      assert.match(refused.stderr, /expired/);
+      installPair(future, cert, key);
+      server.signal("SIGHUP");
+      await server.waitFor(
+        /certfile ".*live\.pem" \(subject CN=future\.test\) is not valid before 2099-01-01 00:00:00 UTC \(notBefore/,
+      );
+      installPair(soon, cert, key);
+      server.signal("SIGHUP");
+      await server.waitFor(
+        /certfile ".*live\.pem" \(subject CN=soon\.test\) expires in 2 days, at .* UTC \(notAfter\)/,
+      );
+      installPair(good, cert, key);
+      server.signal("SIGHUP");
+      await answeringPid(url, good);
+      const warnings = dateWarnings(server);
+      assert.equal(warnings.length, 3, warnings.join("\n"));
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+      dir.remove();
+    }
+  },
 );

@@ -18,6 +18,7 @@ import {
   start,
   tempDir,
 } from "../_helpers.ts";
+import { whileStopped } from "../_procs.ts";
 
 const SLOW_BOOT_APP = join(FIXTURES, "apps", "slow_boot_app.ts");
 
@@ -84,6 +85,34 @@ e2e(
       }
       assert.equal((await old.stop()).code, 0);
       assert.ok(!existsSync(socket), "the old master removes its own socket at last");
+      assert.ok(!existsSync(pidfile));
+    } finally {
+      pids.forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a stop that comes before the old master saw its rolled-back USR2 child exit removes its socket",
+  async (target) => {
+    const dir = tempDir();
+    const pids: number[] = [];
+    try {
+      const { socket, pidfile, old } = startOld(target, dir.path);
+      pids.push(old.pid);
+      await getWhenReady("http://x/", { socketPath: socket });
+      const next = await usr2(old, pidfile);
+      pids.push(next);
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      // A loaded box, as the old master's loop sees it: the child's exit and the stop at once.
+      await whileStopped([old.pid], async () => {
+        process.kill(next, "SIGQUIT");
+        await eventually(() => !alive(next), "the new master ended");
+        old.signal("SIGTERM");
+      });
+      assert.equal((await old.exited).code, 0);
+      assert.ok(!existsSync(socket), `the old master left its socket:\n${old.stderr}`);
       assert.ok(!existsSync(pidfile));
     } finally {
       pids.forEach(killTree);

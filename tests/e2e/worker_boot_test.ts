@@ -9,6 +9,7 @@ import { join } from "node:path";
 import {
   childPids,
   e2e,
+  eventually,
   FIXTURES,
   freePort,
   get,
@@ -16,6 +17,7 @@ import {
   hasStackTrace,
   pidOf,
   run,
+  sleep,
   start,
 } from "../_helpers.ts";
 
@@ -97,6 +99,35 @@ for (const [name, args] of SETUPS) {
       await server.stop();
       assert.equal(server.stderr.match(/Bun serve\(\) options/g)?.length, 1, server.stderr);
       assert.doesNotMatch(server.stderr, /Error: (thrown|rejected)/);
+    },
+  );
+}
+
+// Every worker and thread loads the app and finds the same options to warn about: the master
+// says it once per start, and once per reload (whose app may have changed).
+for (const [name, args] of [SETUPS[0], SETUPS[1]]) {
+  e2e(
+    `${name}: the ignored-options warning once per start and per HUP, by the master`,
+    async (t) => {
+      const server = start(t, ["-w", "2", ...args, "-b", "127.0.0.1:0", BUN_OPTIONS_APP]);
+      const url = await server.ready(2);
+      const warned = () =>
+        server.stderr.match(/\[(\d+)\] \[WARNING\] The app's Bun serve\(\) options/g) ?? [];
+      const booted = () => server.stderr.match(/Booting worker with pid/g)?.length ?? 0;
+      await eventually(() => warned().length > 0, "the warning");
+      await getWhenReady(url);
+      await sleep(1000); // The second worker's (and threads') would come meanwhile.
+      assert.deepEqual(
+        warned(),
+        [`[${server.pid}] [WARNING] The app's Bun serve() options`],
+        server.stderr,
+      );
+      server.signal("SIGHUP");
+      await eventually(() => booted() === 4 && warned().length > 1, "the new generation");
+      await sleep(1000);
+      assert.equal(warned().length, 2, server.stderr);
+      assert.equal((await get(url)).body, "ok\n");
+      await server.stop();
     },
   );
 }
