@@ -20,6 +20,7 @@ import { explainAppError, prepareImports } from "./_bun_imports.ts";
 import { decodedBody, noteRawFetches } from "./_bun_decoded_body.ts";
 import { headAnswer } from "./_bun_head.ts";
 import { bunfigEnv, loadDotenv } from "./_bun_autoload.ts";
+import { bunfigPreload } from "./_bun_thread_preload.ts";
 import { whichProgram } from "./executables.ts";
 import { ConfigError } from "../errors.ts";
 import { addressSpaceLimitKb } from "../address_space.ts";
@@ -252,6 +253,14 @@ function startedAs(typed: string, cwd: string): { typed: string; cwd: string } |
   }
 }
 
+// Inside the executable every entrypoint sits under the bundle root, next to this file's chunk.
+const THREAD_URL = COMPILED
+  ? new URL("workers/thread_entry.ts", new URL("./", import.meta.url)).href
+  : THREAD_ENTRY.href;
+
+// Read once, in the worker process's own directory, as Bun read it for the main thread.
+const threadPreload = once(() => bunfigPreload(process.cwd()));
+
 function workerSelf(env?: Record<string, string>): SelfCommand {
   if (!COMPILED) return { command: process.execPath, args: [WORKER_ENTRY.pathname] };
   const image = process.platform === "linux" ? { command: OWN_IMAGE, argv0: PROGRAM } : undefined;
@@ -284,11 +293,10 @@ export const bunRuntime: Runtime = {
   fdPassing: "stdio",
   tlsControls: true,
   compiled: COMPILED,
-  // Inside the executable every entrypoint sits under the bundle root, next to this file's chunk.
-  threadEntry: () =>
-    COMPILED
-      ? new URL("workers/thread_entry.ts", new URL("./", import.meta.url)).href
-      : THREAD_ENTRY.href,
+  startThread: (name) => {
+    const preload = threadPreload();
+    return new Worker(THREAD_URL, { type: "module", name, ...(preload.length ? { preload } : {}) });
+  },
   // The binary reads no bunfig.toml of its own (_bun_autoload.ts): its workers are told of one.
   workerCommand: () => workerSelf(bunfigEnv(process.cwd())),
   loadProjectEnv: () => COMPILED ? loadDotenv(process.cwd()) : [],

@@ -239,10 +239,12 @@ export const denoRuntime: Runtime = {
   compiled: false,
   // A worker run from the Deno worker bundle (<dir>/process_entry.js) starts the bundle's own
   // thread entry, its sibling; the source tree's otherwise.
-  threadEntry: () =>
-    Deno.mainModule.endsWith("/process_entry.js")
+  startThread: (name) => {
+    const entry = Deno.mainModule.endsWith("/process_entry.js")
       ? new URL("./thread_entry.js", Deno.mainModule).href
-      : THREAD_ENTRY.href,
+      : THREAD_ENTRY.href;
+    return new Worker(entry, { type: "module", name });
+  },
   workerCommand: (): SelfCommand => ({
     command: EXEC_PATH,
     args: [...RUN_FLAGS, WORKER_ENTRY.pathname],

@@ -210,8 +210,12 @@ export interface Runtime {
    * elsewhere: `bun` loaded them already, Deno loads none). Returns the files read.
    */
   loadProjectEnv(): string[];
-  /** URL that starts a gthread thread (`new Worker(url)`) of this program. */
-  threadEntry(): string;
+  /**
+   * Starts a gthread thread of this program (a Web Worker of its thread entry) named `name`: under
+   * Bun with the working directory's bunfig.toml `preload`, which Bun runs in a process's main
+   * thread only.
+   */
+  startThread(name: string): Worker;
   /**
    * Command line that starts a new master (USR2 re-exec, the daemon) with these CLI args: the
    * program as now on disk at the path this master was started by (a bare name looked up again in

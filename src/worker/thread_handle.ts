@@ -35,11 +35,12 @@ export class ThreadHandle {
     readonly id: number,
     /** Its place on the pool's ThreadBoard, which a replacement takes over. */
     readonly index: number,
-    entry: string,
+    /** Starts the thread's Web Worker under this name (Runtime.startThread). */
+    start: (name: string) => Worker,
     readonly buffer: SharedArrayBuffer,
     origin: number,
   ) {
-    this.worker = new Worker(entry, { type: "module", name: `appserve-thread-${id}` });
+    this.worker = start(`appserve-thread-${id}`);
     this.slots = new SlotReader(buffer, origin);
   }
 

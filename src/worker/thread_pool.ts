@@ -364,7 +364,7 @@ export class ThreadPool {
     const thread = new ThreadHandle(
       this.#nextId++,
       index,
-      runtime.threadEntry(),
+      (name) => runtime.startThread(name),
       newSlots(),
       this.#origin,
     );

@@ -30,7 +30,14 @@ function asInit(target: Target): Target {
   };
 }
 
-e2e("as PID 1, the master collects the orphans the app leaves behind", async (target) => {
+/**
+ * Runs `body` against `target` started as PID 1 (`-w 1`, the orphan app) with the master's pid,
+ * then stops it as `docker stop` does (TERM to PID 1, a graceful stop): exit 0, its stderr.
+ */
+async function asPid1(
+  target: Target,
+  body: (url: string, master: number, server: ReturnType<typeof start>) => Promise<void>,
+): Promise<string> {
   // Root in this sandbox may make namespaces; where it may not, say so rather than pass.
   const probe = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]);
   assert.equal(probe.status, 0, `unshare cannot make a PID namespace here: ${probe.stderr}`);
@@ -38,10 +45,20 @@ e2e("as PID 1, the master collects the orphans the app leaves behind", async (ta
   try {
     const url = await server.ready();
     await server.waitFor(/Listening at: \S+ \(1\)/);
-    const [master] = await (async () => {
-      await eventually(() => childPids(server.pid).length === 1, "the master under unshare");
-      return childPids(server.pid);
-    })();
+    await eventually(() => childPids(server.pid).length === 1, "the master under unshare");
+    const [master] = childPids(server.pid);
+    await body(url, master, server);
+    process.kill(master, "SIGTERM");
+    const result = await server.exited;
+    assert.equal(result.code, 0, result.stderr);
+    return result.stderr;
+  } finally {
+    await server.stop();
+  }
+}
+
+e2e("as PID 1, the master collects the orphans the app leaves behind", async (target) => {
+  const stderr = await asPid1(target, async (url, master, server) => {
     const zombies = () => procStats().filter((s) => s.ppid === master && s.state === "Z").length;
     for (let i = 0; i < 10; i++) assert.equal((await get(url)).status, 200);
     // Each request's sleep ends 0.1 s later, a child of the master.
@@ -52,51 +69,27 @@ e2e("as PID 1, the master collects the orphans the app leaves behind", async (ta
     process.kill(worker, "SIGKILL");
     await server.waitFor(/Worker \(pid:\d+\) was sent SIGKILL!/);
     await eventually(async () => (await get(url)).status === 200, "a new worker serving");
-    // docker stop: TERM to PID 1, a graceful stop.
-    process.kill(master, "SIGTERM");
-    const result = await server.exited;
-    assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, /Shutting down: Master/);
-  } finally {
-    await server.stop();
-  }
+  });
+  assert.match(stderr, /Shutting down: Master/);
 });
 
 e2e(
   "as PID 1, USR2 is refused with a WARNING: the old master's exit would end the new one",
   async (target) => {
-    const probe = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]);
-    assert.equal(probe.status, 0, `unshare cannot make a PID namespace here: ${probe.stderr}`);
-    const server = start(asInit(target), ["-w", "1", "-b", "127.0.0.1:0", APP]);
-    try {
-      const url = await server.ready();
-      await eventually(() => childPids(server.pid).length === 1, "the master under unshare");
-      const [master] = childPids(server.pid);
+    await asPid1(target, async (url, master, server) => {
       process.kill(master, "SIGUSR2");
       await server.waitFor(/\[WARNING\] USR2 signal ignored: this master is PID 1 .*HUP reloads/);
       assert.doesNotMatch(server.stderr, /Started new master/);
       // The master goes on serving, and stops as it would have.
       assert.equal((await get(url)).status, 200);
-      process.kill(master, "SIGTERM");
-      const result = await server.exited;
-      assert.equal(result.code, 0, result.stderr);
-    } finally {
-      await server.stop();
-    }
+    });
   },
 );
 
 e2e(
   "as PID 1, a burst of orphans leaves few zombies at once (a pids limit would run out)",
   async (target) => {
-    const probe = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]);
-    assert.equal(probe.status, 0, `unshare cannot make a PID namespace here: ${probe.stderr}`);
-    const server = start(asInit(target), ["-w", "1", "-b", "127.0.0.1:0", APP]);
-    try {
-      const url = await server.ready();
-      await server.waitFor(/Listening at: \S+ \(1\)/);
-      await eventually(() => childPids(server.pid).length === 1, "the master under unshare");
-      const [master] = childPids(server.pid);
+    await asPid1(target, async (url, master) => {
       // 60 orphans, about 20 a second, each a zombie 50 ms after it starts. Collected on their
       // second sighting a second apart, 20 to 40 of them waited at once.
       const burst = 60;
@@ -113,11 +106,6 @@ e2e(
       }
       assert.ok(most <= 10, `${most} zombies at once under the master (${seen.size} seen)`);
       assert.equal((await get(url)).status, 200);
-      process.kill(master, "SIGTERM");
-      const result = await server.exited;
-      assert.equal(result.code, 0, result.stderr);
-    } finally {
-      await server.stop();
-    }
+    });
   },
 );

@@ -10,6 +10,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import {
   e2e,
+  eventually,
+  FIXTURES,
   freePort,
   get,
   getWhenReady,
@@ -306,3 +308,47 @@ for (
     }
   });
 }
+
+// Bun runs a bunfig.toml preload in a process's main thread only: gthread's threads, which run
+// the app, get it too (they used to answer without its global and its .txt loader, silently).
+e2e(
+  "-k gthread: the bunfig.toml preload runs in each of the threads that run the app",
+  async (t) => {
+    const server = start(t, [
+      "-w",
+      "1",
+      "-k",
+      "gthread",
+      "--threads",
+      "2",
+      "-b",
+      "127.0.0.1:0",
+      "app.ts",
+    ], {
+      cwd: join(FIXTURES, "bun_workers", "bunfig_preload"),
+    });
+    try {
+      const url = await server.url();
+      await getWhenReady(url);
+      const threads = new Set<string>();
+      // Concurrent requests, until both threads have answered.
+      await eventually(async () => {
+        const answers = await Promise.all(Array.from({ length: 6 }, () => get(url)));
+        for (const answer of answers) {
+          assert.equal(answer.status, 200, answer.body);
+          const { pre, txt, thread } = JSON.parse(answer.body);
+          // Deno workers read no bunfig.toml, as under deno serve.
+          assert.deepEqual(
+            { pre, txt },
+            bunWorkers(t) ? { pre: "yes", txt: "plugin:hello" } : { pre: null, txt: null },
+          );
+          threads.add(thread);
+        }
+        return threads.size === 2;
+      }, "both threads answered");
+    } finally {
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    }
+  },
+);
