@@ -11,6 +11,7 @@ import {
   type HandlerFailed,
   WrapperMap,
 } from "./handler_guard.ts";
+import type { SendGate } from "./send_watch.ts";
 
 /**
  * Where an AppWebSocket's frames come from: a `ws` socket (appserve's HTTP layer), or Bun's
@@ -60,6 +61,7 @@ export class AppWebSocket extends EventTarget {
   #binaryType: BinaryType = "arraybuffer";
   #listeners = 0;
   #limit: SendLimit | null = null;
+  #gate: SendGate | null = null;
   readonly #failed: HandlerFailed | undefined;
   readonly #wrappers = new WrapperMap();
 
@@ -100,6 +102,11 @@ export class AppWebSocket extends EventTarget {
     if (ws.readyState !== OPEN) return;
     if (data instanceof Blob) {
       data.arrayBuffer().then((b) => this.send(b));
+      return;
+    }
+    // On appserve's layer the gate judges by progress: a stalled reader's socket was closed.
+    if (this.#gate !== null) {
+      if (this.#gate.admit()) ws.send(data, { binary: typeof data !== "string" });
       return;
     }
     const limit = this.#limit;
@@ -160,11 +167,15 @@ export class AppWebSocket extends EventTarget {
     if (this.#listeners > 0) this.dispatchEvent(event);
   }
 
-  /** The handshake is done: events flow from `ws` from now on. Internal to the hub. */
-  attach(ws: SocketSource, limit: SendLimit): void {
+  /**
+   * The handshake is done: events flow from `ws` from now on. Internal to the hub. `gate`, on
+   * appserve's layer, replaces the size rule of `limit` (a native server's socket).
+   */
+  attach(ws: SocketSource, limit: SendLimit, gate: SendGate | null = null): void {
     this.#ws = ws;
     this.#protocol = ws.protocol;
     this.#limit = limit;
+    this.#gate = gate;
     // Text is decoded straight from ws's Buffer; binary is copied once into its own ArrayBuffer.
     ws.on("message", (data: Buffer | string, isBinary: boolean) => {
       // A string: text from a native server's socket (Bun's, under --reuse-port).

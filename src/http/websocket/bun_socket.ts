@@ -7,6 +7,7 @@ import type { WebSocketHandlers } from "../../fetch_handler.ts";
 import { messageText } from "./message_text.ts";
 import { closeForAppError, guardedCall, type HandlerFailed } from "./handler_guard.ts";
 import type { WsSocket } from "./ws_library.ts";
+import type { SendGate } from "./send_watch.ts";
 
 const OPEN = 1;
 // Unsent bytes past which send() reports backpressure (-1), as a node:net write() returns false
@@ -61,7 +62,7 @@ export class BunServerWebSocket {
   readonly #ws: WsSocket;
   readonly #topics: Topics;
   readonly #mine = new Set<string>();
-  readonly #sendLimit: number;
+  readonly #gate: SendGate;
 
   readonly #flush: () => void;
 
@@ -71,7 +72,7 @@ export class BunServerWebSocket {
     data: unknown,
     remoteAddress: string,
     topics: Topics,
-    limit: number,
+    gate: SendGate,
     flush: () => void = () => {},
   ) {
     this.#ws = ws;
@@ -79,7 +80,7 @@ export class BunServerWebSocket {
     this.data = data;
     this.remoteAddress = remoteAddress;
     this.#topics = topics;
-    this.#sendLimit = limit;
+    this.#gate = gate;
   }
 
   get readyState(): number {
@@ -90,8 +91,8 @@ export class BunServerWebSocket {
   send(data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean): number {
     const ws = this.#ws;
     if (ws.readyState !== OPEN) return 0;
-    // Past the cap (Bun's backpressureLimit) the message is dropped, as Bun drops it.
-    if (ws.bufferedAmount > this.#sendLimit) return 0;
+    // A burst is queued (-1); a stalled reader's socket is closed and the message dropped.
+    if (!this.#gate.admit()) return 0;
     ws.send(data, { binary: typeof data !== "string", compress: compress === true });
     return ws.bufferedAmount > BACKPRESSURE ? -1 : byteLength(data);
   }

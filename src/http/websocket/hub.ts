@@ -15,6 +15,7 @@ import type {
 import { AppWebSocket, type SendLimit } from "./app_socket.ts";
 import { notAWebSocketRequest } from "./handshake_refusal.ts";
 import { BunServerWebSocket, Topics } from "./bun_socket.ts";
+import { SendWatch, STALL_MS } from "./send_watch.ts";
 import {
   createWsServer,
   flushAnswers,
@@ -185,6 +186,15 @@ export class WebSocketHub {
         );
       },
     };
+  }
+
+  /** A session on appserve's layer is closed: its reader stalled. Named, as each is its own. */
+  #stallWarning(name: SessionName): void {
+    this.#options.warn(
+      `WebSocket closed with 1008: more than ${this.#options.sendLimit} bytes waited to be sent ` +
+        `and none went out for ${STALL_MS / 1000} s (the client stopped reading): ` +
+        describeSession(name, performance.now()),
+    );
   }
 
   /** The default export's `websocket` handlers (Bun's shape), once the app is loaded. */
@@ -445,8 +455,15 @@ export class WebSocketHub {
       });
       const in0 = s.lastRead;
       const out0 = socket.bytesWritten;
+      // A stalled reader is closed in either shape: what waits may be a whole burst, far more than
+      // Bun ever holds past its backpressureLimit (docs/websockets.md, "The send queue").
+      const watch = new SendWatch(socket, () => ws.bufferedAmount, this.#options.sendLimit, () => {
+        this.#stallWarning(s.name);
+        ws.close(1008, "send buffer limit exceeded");
+      });
       this.#opened(s);
       ws.on("close", (code: number) => {
+        watch.stop();
         this.#closed(s);
         ended({
           durationMs: performance.now() - started,
@@ -457,7 +474,7 @@ export class WebSocketHub {
         this.#ended();
       });
       if (pending.kind === "deno") {
-        pending.socket.attach(ws, this.#limit);
+        pending.socket.attach(ws, this.#limit, watch);
         return;
       }
       const bws = new BunServerWebSocket(
@@ -465,7 +482,7 @@ export class WebSocketHub {
         pending.data,
         remoteAddress,
         this.#topics,
-        this.#options.sendLimit,
+        watch,
         () => flushAnswers(socket),
       );
       const handlers = this.#handlers!;
