@@ -200,13 +200,13 @@ export class Arbiter {
     return 255;
   }
 
-  // gunicorn's one line for every address; under socket activation one line per socket, with the
-  // fd systemd passed it as and its name (FileDescriptorName=), so each is told apart.
   // How TCP addresses are named, in every line and metric label: https with TLS on.
   #scheme(): "http" | "https" {
     return tlsEnabled(this.#ctx.config) ? "https" : "http";
   }
 
+  // gunicorn's one line for every address; under socket activation one line per socket, with the
+  // fd systemd passed it as and its name (FileDescriptorName=), so each is told apart.
   #listening(): string[] {
     const scheme = this.#scheme();
     const addresses = [
