@@ -204,27 +204,36 @@ Deno.test("createHttpServer() logs a request whose client left before its head: 
   }]);
 });
 
+/**
+ * A server of `app` on a loopback port, its onRequestDone calls kept in `done`, and one client
+ * connected to it (`closed` once its connection closed): what closeNow() does to a connection.
+ */
+async function clientOf(app: FetchHandler) {
+  const done: Done[] = [];
+  const server = createHttpServer(
+    app,
+    options({
+      onRequestDone: (_req, res, ms, details) =>
+        done.push({ status: res.status, bytes: details.bodyBytes, ms }),
+    }),
+  );
+  await server.listen({ port: 0, host: "127.0.0.1" });
+  const addr = server.address();
+  assert.ok(addr !== null && addr.transport === "tcp");
+  const socket = net.connect({ port: addr.port, host: "127.0.0.1" });
+  socket.on("error", () => {});
+  const closed = new Promise((resolve) => socket.on("close", resolve));
+  return { server, socket, done, closed };
+}
+
 // Twice: a gthread thread's end closes its servers again while its drain's cut is under way.
 for (const twice of [false, true]) {
   Deno.test(`createHttpServer() logs a response closeNow() cuts mid-body once, as its client got it${twice ? " (closeNow() twice)" : ""}`, async () => {
-    const done: Done[] = [];
-    const server = createHttpServer(
-      () => new Response(ticking(1000)),
-      options({
-        onRequestDone: (_req, res, ms, details) =>
-          done.push({ status: res.status, bytes: details.bodyBytes, ms }),
-      }),
-    );
-    await server.listen({ port: 0, host: "127.0.0.1" });
-    const addr = server.address();
-    assert.ok(addr !== null && addr.transport === "tcp");
-    const socket = net.connect({ port: addr.port, host: "127.0.0.1" });
-    socket.on("error", () => {});
+    const { server, socket, done, closed } = await clientOf(() => new Response(ticking(1000)));
     await new Promise<void>((resolve) => {
       socket.once("data", () => resolve());
       socket.write("GET /sse HTTP/1.1\r\nHost: h\r\n\r\n");
     });
-    const closed = new Promise((resolve) => socket.on("close", resolve));
     const cuts = twice ? [server.closeNow(), server.closeNow()] : [server.closeNow()];
     // At the cut, not when the writer stops: the process may be about to end.
     assert.equal(done.length, 1);
@@ -238,31 +247,19 @@ for (const twice of [false, true]) {
 }
 
 Deno.test("createHttpServer() answers a stream closeNow() cuts before its first chunk with the 504, and logs that", async () => {
-  const done: Done[] = [];
   let cancelled = false;
-  const server = createHttpServer(
-    () =>
-      new Response(
-        new ReadableStream<Uint8Array>({
-          pull: () => new Promise<void>(() => {}),
-          cancel: () => {
-            cancelled = true;
-          },
-        }, { highWaterMark: 0 }),
-      ),
-    options({
-      onRequestDone: (_req, res, ms, details) =>
-        done.push({ status: res.status, bytes: details.bodyBytes, ms }),
-    }),
+  const { server, socket, done, closed } = await clientOf(() =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        pull: () => new Promise<void>(() => {}),
+        cancel: () => {
+          cancelled = true;
+        },
+      }, { highWaterMark: 0 }),
+    )
   );
-  await server.listen({ port: 0, host: "127.0.0.1" });
-  const addr = server.address();
-  assert.ok(addr !== null && addr.transport === "tcp");
-  const socket = net.connect({ port: addr.port, host: "127.0.0.1" });
-  socket.on("error", () => {});
   let got = "";
   socket.on("data", (d) => (got += d));
-  const closed = new Promise((resolve) => socket.on("close", resolve));
   socket.write("GET /late HTTP/1.1\r\nHost: h\r\n\r\n");
   await delay(100);
   await server.closeNow();
@@ -275,22 +272,9 @@ Deno.test("createHttpServer() answers a stream closeNow() cuts before its first 
 });
 
 Deno.test("createHttpServer() leaves the access line of a request closeNow() answers with a 504 to its caller", async () => {
-  const done: Done[] = [];
-  const server = createHttpServer(
-    () => new Promise<Response>(() => {}),
-    options({
-      onRequestDone: (_req, res, ms, details) =>
-        done.push({ status: res.status, bytes: details.bodyBytes, ms }),
-    }),
-  );
-  await server.listen({ port: 0, host: "127.0.0.1" });
-  const addr = server.address();
-  assert.ok(addr !== null && addr.transport === "tcp");
-  const socket = net.connect({ port: addr.port, host: "127.0.0.1" });
-  socket.on("error", () => {});
+  const { server, socket, done, closed } = await clientOf(() => new Promise<Response>(() => {}));
   let got = "";
   socket.on("data", (d) => (got += d));
-  const closed = new Promise((resolve) => socket.on("close", resolve));
   socket.write("GET /hang HTTP/1.1\r\nHost: h\r\n\r\n");
   await delay(100);
   await server.closeNow();
