@@ -29,10 +29,27 @@ export function newPki(dir: string): TestPki {
   return makePki(dir);
 }
 
-/** Puts `pki`'s certificate and key at `cert` and `key`, as a renewal replaces them on disk. */
-export function installPair(pki: Pick<TestPki, "cert" | "key">, cert: string, key: string): void {
-  copyFileSync(pki.cert, cert);
-  copyFileSync(pki.key, key);
+/** The certificate and key a server is started on (`live.pem`, `live.key` in `dir`). */
+export class LivePair {
+  readonly cert: string;
+  readonly key: string;
+
+  constructor(dir: string, pki: Pick<TestPki, "cert" | "key">) {
+    this.cert = join(dir, "live.pem");
+    this.key = join(dir, "live.key");
+    this.install(pki);
+  }
+
+  /** Puts `pki`'s certificate and key in their place, as a renewal replaces them on disk. */
+  install(pki: Pick<TestPki, "cert" | "key">): void {
+    copyFileSync(pki.cert, this.cert);
+    copyFileSync(pki.key, this.key);
+  }
+
+  /** `--certfile` and `--keyfile` for them. */
+  get args(): string[] {
+    return ["--certfile", this.cert, "--keyfile", this.key];
+  }
 }
 
 /** openssl's date format for -startdate and -enddate: YYYYMMDDHHMMSSZ. */

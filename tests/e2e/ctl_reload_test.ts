@@ -16,7 +16,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
-import { curl, installPair, newPki } from "../_tls.ts";
+import { curl, LivePair, newPki } from "../_tls.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -43,24 +43,19 @@ e2e("ctl reload with a broken certificate on disk fails in one line, exit 1", as
   const pidfile = join(dir.path, "app.pid");
   const old = newPki(join(dir.path, "old"));
   const renewed = newPki(join(dir.path, "new"));
-  const cert = join(dir.path, "live.pem");
-  const key = join(dir.path, "live.key");
-  installPair(old, cert, key);
+  const live = new LivePair(dir.path, old);
   const server = start(target, [
     "-p",
     pidfile,
     "-b",
     "127.0.0.1:0",
-    "--certfile",
-    cert,
-    "--keyfile",
-    key,
+    ...live.args,
     PID_APP,
   ]);
   try {
     const url = (await server.waitFor(/Listening at: (https:\/\/[^ ,]+)/))[1];
     await eventually(async () => (await curl(["--cacert", old.ca, url])).code === 0, "HTTPS");
-    writeFileSync(cert, "garbage\n");
+    writeFileSync(live.cert, "garbage\n");
     failedReload(await ctl(target, pidfile, "reload"), /certfile ".*live\.pem" holds no PEM/);
     const json = await ctl(target, pidfile, "--json", "reload");
     assert.equal(json.code, 1, json.stderr);
@@ -69,7 +64,7 @@ e2e("ctl reload with a broken certificate on disk fails in one line, exit 1", as
     assert.match(reply.error, /^Reload failed, keeping the running workers: certfile /);
     assert.equal((await curl(["--cacert", old.ca, url])).code, 0, "the old workers serve on");
 
-    installPair(renewed, cert, key);
+    live.install(renewed);
     const good = await ctl(target, pidfile, "reload");
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, /^Reload(ed|ing): the new workers /);

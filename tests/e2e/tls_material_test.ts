@@ -17,7 +17,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
-import { curl, datedPair, installPair, newPki, type TestPki } from "../_tls.ts";
+import { curl, datedPair, LivePair, newPki, type TestPki } from "../_tls.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -53,18 +53,13 @@ async function brokenOnDisk(
   const dir = tempDir();
   const old = newPki(join(dir.path, "old"));
   const renewed = renewToo ? newPki(join(dir.path, "new")) : undefined;
-  const cert = join(dir.path, "live.pem");
-  const key = join(dir.path, "live.key");
-  installPair(old, cert, key);
+  const live = new LivePair(dir.path, old);
   const server = start(target, [
     "-w",
     "1",
     "-b",
     "127.0.0.1:0",
-    "--certfile",
-    cert,
-    "--keyfile",
-    key,
+    ...live.args,
     ...extra,
     PID_APP,
   ]);
@@ -73,7 +68,7 @@ async function brokenOnDisk(
     const first = await answeringPid(url, old);
     keyHidden(first);
     // Half a renewal: a key that belongs to no certificate here.
-    copyFileSync(old.otherKey, key);
+    copyFileSync(old.otherKey, live.key);
     // A HUP now fails and keeps the last good pair for every later worker too.
     server.signal("SIGHUP");
     await server.waitFor(/Reload failed, keeping the running workers: keyfile .* does not match/);
@@ -83,7 +78,7 @@ async function brokenOnDisk(
     assert.equal(server.child.exitCode, null, "the master runs on");
     assert.doesNotMatch(server.output, /Worker failed to boot/);
     if (renewed) {
-      installPair(renewed, cert, key);
+      live.install(renewed);
       server.signal("SIGHUP");
       await answeringPid(url, renewed);
       assert.notEqual((await curl(["--cacert", old.ca, url])).code, 0, "the old one is gone");
@@ -149,18 +144,13 @@ e2e(
       new Date(now + 3 * day - 60_000),
     );
     const good = newPki(join(dir.path, "good"));
-    const cert = join(dir.path, "live.pem");
-    const key = join(dir.path, "live.key");
-    installPair(expired, cert, key);
+    const live = new LivePair(dir.path, expired);
     const server = start(target, [
       "-w",
       "1",
       "-b",
       "127.0.0.1:0",
-      "--certfile",
-      cert,
-      "--keyfile",
-      key,
+      ...live.args,
       PID_APP,
     ]);
     try {
@@ -172,17 +162,17 @@ e2e(
       await eventually(async () => (await curl(["-k", url])).code === 0, "HTTPS with -k");
       const refused = await curl(["--cacert", expired.cert, url]);
       assert.match(refused.stderr, /expired/);
-      installPair(future, cert, key);
+      live.install(future);
       server.signal("SIGHUP");
       await server.waitFor(
         /certfile ".*live\.pem" \(subject CN=future\.test\) is not valid before 2099-01-01 00:00:00 UTC \(notBefore/,
       );
-      installPair(soon, cert, key);
+      live.install(soon);
       server.signal("SIGHUP");
       await server.waitFor(
         /certfile ".*live\.pem" \(subject CN=soon\.test\) expires in 2 days, at .* UTC \(notAfter\)/,
       );
-      installPair(good, cert, key);
+      live.install(good);
       server.signal("SIGHUP");
       await answeringPid(url, good);
       const warnings = dateWarnings(server);
