@@ -132,6 +132,42 @@ e2e(
   },
 );
 
+e2e(
+  "a quick stop whose worker is killed after ending a response under way: its line once, as sent",
+  async (target) => {
+    // The worker ends the response and writes its line, then its worker_exit hook never returns:
+    // the master kills it and writes the 504s of its table, but not a second line for that one.
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "-b", "127.0.0.1:0"],
+      ...["--hooks", join(FIXTURES, "hooks", "stuck_exit_hooks.ts")],
+    ]);
+    try {
+      const dripping = await underWay(Number(new URL(url).port), "/drip?ms=60000");
+      const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
+      await server.waitFor(/slow began/);
+      server.signal("SIGQUIT");
+      await server.exited;
+      await Promise.all([slow, dripping.ended]);
+      assert.match(server.stderr, /did not exit within 2 s of the quick stop: killed/);
+      const bytes = chunkedBytesSoFar(dripping.got());
+      assert.equal(bytes, "first line\n".length, dripping.got());
+      const lines = ours();
+      assert.equal(lines.length, 2, lines.join("\n"));
+      assert.ok(
+        lines.some((l) => new RegExp(`"GET /drip\\?ms=60000 HTTP/1\\.1" 200 ${bytes} `).test(l)),
+        lines.join("\n"),
+      );
+      assert.ok(
+        lines.some((l) => /"GET \/slow\?ms=60000&tell=1 HTTP\/1\.1" 504 - /.test(l)),
+        lines.join("\n"),
+      );
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
 /**
  * A GET on a raw connection whose response head and first line came: resolves then; `got()` is
  * what came (latin1), `ended` settles when the server closed the connection.
