@@ -151,7 +151,14 @@ export function openSink(path: string, options: SinkOptions): LogSink {
     reopen() {
       if (fd < 0) return;
       const old = fd;
-      fd = openSync(path, "a");
+      try {
+        fd = openSync(path, "a");
+      } catch (error) {
+        // Worded for "Cannot reopen logs: ...", naming the log, and what becomes of its lines.
+        throw new ConfigError(
+          `${options.what} "${path}": ${(error as Error).message}; its lines go on to the old file`,
+        );
+      }
       pipe = isPipeLike(fd);
       closeQuietly(old);
     },

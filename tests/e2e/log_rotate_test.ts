@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import {
   childPids,
@@ -84,3 +84,35 @@ e2e("USR1 reopens the logs and opens no debugger in the master or a worker", asy
     dir.remove();
   }
 });
+
+e2e(
+  "USR1 that cannot open the access log again: one line naming it, lines go on to the old file",
+  async (target) => {
+    const dir = tempDir();
+    const file = join(dir.path, "access.log");
+    try {
+      const server = startLogging(target, file);
+      const url = await server.ready(2);
+      renameSync(file, `${file}.1`);
+      // Not a file: not even root may open it for appending.
+      mkdirSync(file);
+      server.signal("SIGUSR1");
+      const failures = () => server.stderr.split("\n").filter((l) => l.includes("Cannot reopen"));
+      await eventually(() => failures().length === 2, "a line from each worker");
+      for (const line of failures()) {
+        assert.match(
+          line,
+          /^\[[^\]]+\] \[\d+\] \[ERROR\] Cannot reopen logs: access log "[^"]+access\.log": .*(EISDIR|directory).*; its lines go on to the old file$/,
+        );
+      }
+      await get(`${url}/after`);
+      await eventually(
+        () => readFileSync(`${file}.1`, "utf8").includes("GET /after "),
+        "the old file has the request",
+      );
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
+  },
+);
