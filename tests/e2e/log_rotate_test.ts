@@ -3,7 +3,14 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+} from "node:fs";
 import { join } from "node:path";
 import {
   childPids,
@@ -116,3 +123,33 @@ e2e(
     }
   },
 );
+
+// logrotate's copytruncate sends no signal: the workers write on at their offset, which only
+// O_APPEND moves back to the start of the truncated file (else a hole of NULs comes first).
+e2e("copytruncate under load: no NUL hole, every line whole", async (target) => {
+  const dir = tempDir();
+  const file = join(dir.path, "access.log");
+  try {
+    const server = startLogging(target, file);
+    const url = await server.ready(2);
+    const run = load(`${url}/load`, 3, { connections: 8 });
+    await sleep(1000);
+    copyFileSync(file, `${file}.1`);
+    truncateSync(file);
+    const result = await run.done;
+    await server.stop();
+    assert.equal(result.failed, 0, result.report);
+    for (const path of [`${file}.1`, file]) {
+      const bytes = readFileSync(path);
+      assert.equal(bytes.indexOf(0), -1, `a NUL in ${path}`);
+      const lines = bytes.toString().split("\n");
+      assert.equal(lines.pop(), "", `${path} ends in a whole line`);
+      assert.ok(lines.length > 0, `${path} has lines`);
+      for (const line of lines) {
+        assert.match(line, /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/(load)? HTTP\/1\.1" 200 /);
+      }
+    }
+  } finally {
+    dir.remove();
+  }
+});
