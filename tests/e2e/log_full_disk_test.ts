@@ -4,7 +4,15 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { e2e, eventually, FIXTURES, get, sleep, start, tempDir } from "../_helpers.ts";
 
@@ -59,6 +67,39 @@ e2e("a full disk leaves no torn access line; each outage and its end are said", 
     for (const line of lines) assert.match(line, /^127\.0\.0\.1 - - \[[^\]]+\] "GET [^"]+" 200 /);
     const ours = lines.map((l) => / "GET (\/\S*) /.exec(l)?.[1]).filter((p) => p !== "/");
     assert.deepEqual(ours, ["/after", "/again"]);
+  } finally {
+    await server.stop();
+    execFileSync("umount", [disk]);
+    dir.remove();
+  }
+});
+
+e2e("an error log on a full disk: no torn line, and its end is said in it", async (target) => {
+  const dir = tempDir();
+  const disk = join(dir.path, "disk");
+  mkdirSync(disk);
+  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${DISK_PAGES * PAGE}`, "tmpfs", disk]);
+  const file = join(disk, "error.log");
+  const filler = join(disk, "filler");
+  const server = start(target, ["-w", "1", "--error-logfile", file, "-b", "127.0.0.1:0", PID_APP]);
+  try {
+    const log = () => existsSync(file) ? readFileSync(file, "utf8") : "";
+    await eventually(() => /Listening at: http/.test(log()), "the master listens");
+    const url = /Listening at: (http:\/\/\S+)/.exec(log())![1];
+    await get(url);
+    try {
+      appendFileSync(filler, new Uint8Array(DISK_PAGES * PAGE));
+    } catch { /* ENOSPC: full but for part of the log's last page */ }
+    // An ERROR line with the request line and the app's stack, longer than a page: torn.
+    assert.equal((await get(`${url}/boom?${"x".repeat(3900)}`)).status, 500);
+    await server.waitFor(/\[ERROR\] Cannot write error log ".*error\.log": .*(ENOSPC|No space)/);
+    assert.ok(log().endsWith("\n"), "the log ends in a whole line");
+    rmSync(filler);
+    await get(`${url}/boom`);
+    await eventually(
+      () => /\[INFO\] Can write error log ".*error\.log" again; \d+ lines? lost/.test(log()),
+      "the end of the outage, in the log",
+    );
   } finally {
     await server.stop();
     execFileSync("umount", [disk]);
