@@ -9,6 +9,7 @@ import {
   mkdirSync,
   readFileSync,
   renameSync,
+  rmdirSync,
   truncateSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -154,3 +155,33 @@ e2e("copytruncate under load: no NUL hole, every line whole", async (target) => 
     dir.remove();
   }
 });
+
+// The running workers write on to the moved file; a new one (TTIN, a recycle, a replacement) opens
+// the path and cannot: the master serves on with the others and tries it again, as for an app that
+// cannot load. It halted ("Worker failed to boot.", exit 3), hours after the rotation.
+e2e(
+  "a new worker that cannot open the moved log: the others serve on, it is tried again",
+  async (target) => {
+    const dir = tempDir();
+    const file = join(dir.path, "access.log");
+    try {
+      const server = startLogging(target, file);
+      const url = await server.allAnswering(2);
+      renameSync(file, `${file}.1`);
+      // Not a file: not even root may open it for appending.
+      mkdirSync(file);
+      server.signal("SIGTTIN");
+      await server.waitFor(
+        /\[ERROR\] Replacement worker \(pid:\d+\) failed to boot \(its error is on stderr\), keeping the running workers; trying again in 1 s/,
+      );
+      assert.match(server.stderr, /Cannot open access log "[^"]+access\.log"/);
+      assert.equal((await get(`${url}/still`)).status, 200);
+      rmdirSync(file);
+      const booted = () => server.stderr.split("Booting worker with pid").length - 1;
+      await eventually(() => booted() === 3, "the third worker booted");
+      assert.equal((await server.stop()).code, 0, server.stderr);
+    } finally {
+      dir.remove();
+    }
+  },
+);
