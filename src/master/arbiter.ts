@@ -555,15 +555,21 @@ export class Arbiter {
     worker.bootedOverLimit = true;
   }
 
+  // None while a replacement that could not load the app waits to be tried again; then one at a
+  // time until one boots: workers started together would all fail, each doubling the wait.
+  #retryRoom(room: number): number {
+    if (!this.#loadRetry.retrying) return room;
+    if (this.#loadRetry.waiting(performance.now())) return 0;
+    const booting = this.#workers.all().some((w) => !w.booted && !w.retiring);
+    return booting ? 0 : Math.min(room, 1);
+  }
+
   // Spawns the missing workers, retires the surplus and, after a reload, the old generation.
   async #manageWorkers(): Promise<void> {
     const current = this.#workers.all().filter((w) =>
       !w.retiring && w.generation === this.#generations.current
     );
-    // None while a replacement that could not load the app waits to be tried again.
-    const room = this.#loadRetry.waiting(performance.now())
-      ? 0
-      : this.#generations.room(this.#workers.all(), this.#numWorkers);
+    const room = this.#retryRoom(this.#generations.room(this.#workers.all(), this.#numWorkers));
     for (let i = current.length; i < this.#numWorkers && i - current.length < room; i++) {
       if (!await this.#spawn()) break;
       // A signal or a control request waits for one spawn, not for all of them (`ctl scale 500`
