@@ -117,7 +117,9 @@ async function probeUntil(base: string, path: string, expected: RegExp): Promise
     const { status, body } = await get(`${base}${path}`);
     last = `${status} ${body}`;
     return expected.test(last);
-  }, `${path} answers ${expected} (last: ${JSON.stringify(last)})`);
+  }, `${path} answers ${expected}`).catch((error: Error) => {
+    throw new Error(`${error.message} (last: ${JSON.stringify(last)})`);
+  });
   return last;
 }
 
