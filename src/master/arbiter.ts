@@ -38,7 +38,6 @@ import { bootedOverLimit, limitTooLow, overLimit, residentBytes } from "./worker
 import { OrphanReaper } from "./orphan_reaper.ts";
 import { refusedQueueLines } from "./refused_queue.ts";
 import { startedHere } from "./spawn.ts";
-import { isAlive } from "./pidfile.ts";
 import { LoadRetry } from "./load_retry.ts";
 
 type Event =
@@ -573,15 +572,21 @@ export class Arbiter {
     worker.bootedOverLimit = true;
   }
 
+  // None while a replacement that could not load the app waits to be tried again; then one at a
+  // time until one boots: workers started together would all fail, each doubling the wait.
+  #retryRoom(room: number): number {
+    if (!this.#loadRetry.retrying) return room;
+    if (this.#loadRetry.waiting(performance.now())) return 0;
+    const booting = this.#workers.all().some((w) => !w.booted && !w.retiring);
+    return booting ? 0 : Math.min(room, 1);
+  }
+
   // Spawns the missing workers, retires the surplus and, after a reload, the old generation.
   async #manageWorkers(): Promise<void> {
     const current = this.#workers.all().filter((w) =>
       !w.retiring && w.generation === this.#generations.current
     );
-    // None while a replacement that could not load the app waits to be tried again.
-    const room = this.#loadRetry.waiting(performance.now())
-      ? 0
-      : this.#generations.room(this.#workers.all(), this.#numWorkers);
+    const room = this.#retryRoom(this.#generations.room(this.#workers.all(), this.#numWorkers));
     for (let i = current.length; i < this.#numWorkers && i - current.length < room; i++) {
       if (!await this.#spawn()) break;
       // A signal or a control request waits for one spawn, not for all of them (`ctl scale 500`
@@ -653,7 +658,7 @@ export class Arbiter {
     // Sockets handed to systemd or to a USR2 child stay; their files must not vanish. Nor do
     // those of the master that started this one, while it serves on them (a rollback, or this
     // new master failing): only a promoted USR2 child takes them over.
-    const parentServes = this.#usr2.unpromoted && isAlive(this.#ctx.parentPid!);
+    const parentServes = this.#usr2.parentRuns;
     const handedOver = systemd || this.#usr2.running || parentServes;
     // After a USR2 the service goes on in the new master: this one's stop is not the service's.
     // Nor is an unpromoted USR2 child's (a rollback's TERM): systemd would stop the service.
