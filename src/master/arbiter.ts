@@ -458,24 +458,34 @@ export class Arbiter {
     // A generation already rolled back or replaced says nothing about the current one.
     if (worker.generation !== this.#generations.current) return;
     if (this.#generations.reloading) return this.#rollback(reason);
-    if (this.#keepServing(worker, reason)) return;
+    if (this.#keepServing(worker, code, reason)) return;
     throw reason;
   }
 
   // A replacement (of a recycled worker, or of one that died) cannot load the app, while others
   // still serve: the app file was edited into a broken one. Halting would take the service down
   // for what a HUP to the same file only reports, so it is reported the same way and tried again
-  // later (LoadRetry). At start nothing ever served: halt (exit 4), as when no worker serves now,
-  // e.g. the only worker died: a master serving nothing must not look up to its supervisor.
-  #keepServing(worker: WorkerHandle, reason: HaltServer): boolean {
-    if (reason.exitCode !== ExitCode.APP_LOAD_ERROR || !this.#startUp.ready) return false;
+  // later (LoadRetry). The same for one that cannot boot (exit 3): its log file, moved away by
+  // logrotate without "create" from a folder the user may not write, cannot be opened again
+  // (the running workers write on to the old file). At start nothing ever served: halt (exit 4
+  // or 3), as when no worker serves now, e.g. the only worker died: a master serving nothing must
+  // not look up to its supervisor.
+  #keepServing(worker: WorkerHandle, code: number | null, reason: HaltServer): boolean {
+    const load = reason.exitCode === ExitCode.APP_LOAD_ERROR;
+    // Its own exit 3, not a run of crashes before booting (also halted as "failed to boot").
+    const boot = code === ExitCode.WORKER_BOOT_ERROR;
+    if (!(load || boot) || !this.#startUp.ready) return false;
     const serving = this.#workers.all().some((w) => w.booted && (!w.retiring || w.recycling));
     if (!serving) return false;
     const wait = this.#loadRetry.failed(performance.now());
-    const why = (reason.detail ?? "").split("\n")[0] || reason.message;
+    // A worker that cannot boot said why on stderr itself, before it had a logger.
+    const why = load
+      ? `failed to load the app, keeping the running workers: ${
+        (reason.detail ?? "").split("\n")[0] || reason.message
+      }`
+      : "failed to boot (its error is on stderr), keeping the running workers";
     this.#ctx.log.error(
-      `Replacement worker (pid:${worker.pid}) failed to load the app, keeping the running ` +
-        `workers: ${why}; trying again in ${wait / 1000} s`,
+      `Replacement worker (pid:${worker.pid}) ${why}; trying again in ${wait / 1000} s`,
     );
     return true;
   }
