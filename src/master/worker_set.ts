@@ -20,7 +20,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Listener } from "../net/listeners.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { QueueSources } from "./listen_queues.ts";
-import { healthy, MetricsBook, type MetricsSources } from "./metrics_book.ts";
+import { MetricsBook, type MetricsSources } from "./metrics_book.ts";
 import type { Backlog } from "./prometheus_text.ts";
 import { rawEnv, spawnError, spawnWorker } from "./spawn.ts";
 import { WorkerHandle } from "./worker_handle.ts";
@@ -310,11 +310,6 @@ export class WorkerSet {
   /** Connections waiting in each listen queue (--enable-backlog-metric). */
   backlog(sources: QueueSources): Backlog[] {
     return this.#book.backlog(this.all(), sources);
-  }
-
-  /** /healthz: `wanted` workers are booted and heartbeating. */
-  healthy(wanted: number, timeout: number): boolean {
-    return healthy(this.all(), wanted, timeout);
   }
 }
 
