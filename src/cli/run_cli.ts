@@ -364,9 +364,8 @@ async function serve(ctx: ServeContext): Promise<number> {
     const halt = arbiter.haltReason;
     if (code !== ExitCode.OK && !report.ready && halt) {
       // The log has the worker's error and the Reason; stderr and a waiting -D get both at once.
-      const [first, ...rest] = (halt.detail ?? "").split("\n");
-      const message = halt.message.replace(/\.$/, "") + (first ? `: ${first}` : "");
-      report.failed(message, { detail: rest.join("\n"), logged: true });
+      const rest = (halt.detail ?? "").split("\n").slice(1).join("\n");
+      report.failed(halt.oneLine(), { detail: rest, logged: true });
     }
     return code;
   } finally {

@@ -523,14 +523,16 @@ export class Arbiter {
   // The new generation cannot boot: keep serving with the old one. Its workers that already
   // serve finish what they took (those still booting exit at once).
   #rollback(reason: HaltServer): void {
-    this.#ctx.log.error(`Reload failed, keeping the running workers: ${reason.message}`);
+    // Named as the start-up names it: the worker's file and error, not only "App failed to load".
+    const why = reason.oneLine();
+    this.#ctx.log.error(`Reload failed, keeping the running workers: ${why}`);
     this.#stopGeneration(this.#generations.current);
     this.#generations.rollback(this.#ctx);
     this.#setTitle();
     this.#numWorkers = this.#ctx.config.workers;
     this.#startUp.forgetFailures();
     this.#ctx.notify?.send("READY=1");
-    for (const outcome of this.#reloadsWaiting.splice(0)) outcome(reason.message);
+    for (const outcome of this.#reloadsWaiting.splice(0)) outcome(why);
   }
 
   // Those of a generation that already serve finish what they took; those still booting exit.

@@ -91,9 +91,12 @@ e2e("ctl reload whose new workers cannot boot fails in one line, exit 1", async 
       assert.match(JSON.parse(result.stdout).message, /still booting/);
     } else {
       assert.equal(result.code, 1, result.stderr);
-      assert.match(JSON.parse(result.stdout).error, /^Reload failed, keeping the running workers/);
+      assert.match(
+        JSON.parse(result.stdout).error,
+        /^Reload failed, keeping the running workers: App failed to load: Cannot import .*app\.ts: .*broken on purpose$/,
+      );
     }
-    await server.waitFor(/Reload failed, keeping the running workers/);
+    await server.waitFor(/Reload failed, keeping the running workers: .*broken on purpose\n/);
     assert.equal(server.child.exitCode, null, "the master runs on");
   } finally {
     assert.equal((await server.stop()).code, 0);

@@ -275,8 +275,9 @@ e2e("HUP with a broken app reports it and the old workers keep serving", async (
     const before = childPids(server.pid).sort();
     writeFileSync(app, 'throw new Error("broken on purpose");\n');
     server.signal("SIGHUP");
+    // One line naming the file and the error, as the start-up's "Error: App failed to load: ...".
     await server.waitFor(
-      /\[ERROR\] Reload failed, keeping the running workers: App failed to load\./,
+      /\[ERROR\] Reload failed, keeping the running workers: App failed to load: Cannot import .*app\.ts: .*app\.ts:1:\d+: Error: broken on purpose\n/,
     );
     await eventually(() => childPids(server.pid).length === 2, "back to the old workers");
     assert.deepEqual(childPids(server.pid).sort(), before, server.stderr);
