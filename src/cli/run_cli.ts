@@ -23,7 +23,7 @@ import { controlSocketPath, implicitControlSocket } from "../ipc/control_protoco
 import { runCtl } from "./ctl.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
-import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
+import { adoptInherited, notPassed, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import { closeListeners, type Listener, openListeners, probeReusePort } from "../net/listeners.ts";
 import { adoptMetricsSocket } from "../net/metrics_socket.ts";
 import { fdLimit, openFds } from "../net/fd_usage.ts";
@@ -169,11 +169,22 @@ async function serve(ctx: ServeContext): Promise<number> {
       a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
     );
   if (inherited?.source === "systemd" && resolved.origins.bind !== "default") {
-    const withReuse = addresses.some(reuse) ? " (--reuse-port too)" : "";
-    log.warning(
-      `${resolved.origins.bind} ${config.bind.join(", ")} ignored${withReuse}: serving the ` +
-        "sockets systemd passed (LISTEN_FDS) instead, as gunicorn does",
-    );
+    // A bind naming a passed socket (`fd://3`, its address) is served: only the others are said.
+    const unserved = notPassed(addresses, inherited.listeners);
+    const ignored = config.bind.filter((_, i) => unserved[i]);
+    const withReuse = addresses.some(reuse);
+    const what = ignored.length
+      ? `${resolved.origins.bind} ${ignored.join(", ")} ignored${
+        withReuse ? " (--reuse-port too)" : ""
+      }`
+      : withReuse
+      ? "--reuse-port ignored"
+      : "";
+    if (what) {
+      log.warning(
+        `${what}: serving the sockets systemd passed (LISTEN_FDS) instead, as gunicorn does`,
+      );
+    }
   }
   // A stop signal while the start is under way: one line each, as for a later stop, and exit 0.
   const stopped = async (stop: MasterSignal): Promise<number> => {

@@ -843,6 +843,39 @@ e2e(
   },
 );
 
+e2e(
+  "under systemd socket activation a bind naming a passed socket (fd://3, its address) is no bind ignored",
+  async (target) => {
+    const port = await freePort();
+    const other = await freePort();
+    const cases: [string[], string[]][] = [
+      [["-b", "fd://3", "-b", `127.0.0.1:${port}`], []],
+      [["-b", "fd://3", "-b", "fd://4", "-b", `127.0.0.1:${other}`], [
+        `--bind fd://4, 127.0.0.1:${other} ignored: serving the sockets systemd passed ` +
+        "(LISTEN_FDS) instead, as gunicorn does",
+      ]],
+      [["--reuse-port", "-b", `127.0.0.1:${port}`], [
+        "--reuse-port ignored: serving the sockets systemd passed (LISTEN_FDS) instead, as " +
+        "gunicorn does",
+      ]],
+    ];
+    for (const [binds, warnings] of cases) {
+      const activator = startSocketActivated(target, port, ["-w", "1", ...binds, PID_APP]);
+      try {
+        await getWhenReady(`http://127.0.0.1:${port}/`);
+      } finally {
+        const result = await activator.stop();
+        const lines = result.stderr.split("\n").filter((l) => l.includes("[WARNING]"));
+        assert.deepEqual(
+          lines.map((l) => l.replace(/^.*\[WARNING\] /, "")),
+          warnings,
+          result.stderr,
+        );
+      }
+    }
+  },
+);
+
 for (const signal of ["SIGINT", "SIGQUIT"] as const) {
   e2e(`${signal} stops master and workers quickly with exit 0`, async (target) => {
     const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);
