@@ -37,7 +37,6 @@ import { bootedOverLimit, limitTooLow, overLimit, residentBytes } from "./worker
 import { OrphanReaper } from "./orphan_reaper.ts";
 import { refusedQueueLines } from "./refused_queue.ts";
 import { startedHere } from "./spawn.ts";
-import { isAlive } from "./pidfile.ts";
 import { LoadRetry } from "./load_retry.ts";
 
 type Event =
@@ -636,8 +635,7 @@ export class Arbiter {
     // Sockets handed to systemd or to a USR2 child stay; their files must not vanish. Nor do
     // those of the master that started this one, while it serves on them (a rollback, or this
     // new master failing): only a promoted USR2 child takes them over.
-    const parentServes = this.#usr2.unpromoted && isAlive(this.#ctx.parentPid!);
-    const handedOver = systemd || this.#usr2.running || parentServes;
+    const handedOver = systemd || this.#usr2.running || this.#usr2.parentServes;
     // After a USR2 the service goes on in the new master: this one's stop is not the service's.
     // Nor is an unpromoted USR2 child's (a rollback's TERM): systemd would stop the service.
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");

@@ -196,3 +196,46 @@ e2e("a promoted USR2 master removes the socket and pidfile when it stops", async
     dir.remove();
   }
 });
+
+e2e(
+  "a USR2 master is promoted when the old one has exited unreaped (a zombie answers kill 0)",
+  async (target) => {
+    // Started by a parent that never reaps it (a shell that execs sleep): the old master, once
+    // exited, stays a zombie, as under a supervisor that does not wait for its children.
+    const unreaped = {
+      ...target,
+      command: "sh",
+      prefix: ["-c", '"$0" "$@" & exec sleep 600', target.command, ...target.prefix],
+    };
+    const dir = tempDir();
+    const pids: number[] = [];
+    const { socket, pidfile, old: sleeper } = startOld(unreaped, dir.path);
+    try {
+      await getWhenReady("http://x/", { socketPath: socket });
+      const old = Number(readFileSync(pidfile, "utf8"));
+      pids.push(old);
+      process.kill(old, "SIGUSR2");
+      const next = Number((await sleeper.waitFor(/Started new master with pid: (\d+)/))[1]);
+      pids.push(next);
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      process.kill(old, "SIGTERM");
+      await eventually(
+        () => / Z /.test(readFileSync(`/proc/${old}/stat`, "latin1").split(")")[1]),
+        "the old master a zombie",
+      );
+      await eventually(
+        () => sleeper.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      await eventually(() => !existsSync(`${pidfile}.2`), "the pidfile renamed back");
+      assert.equal(readFileSync(pidfile, "utf8"), `${next}\n`);
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master gone");
+      assert.ok(!existsSync(socket), "the socket file after the promoted master stopped");
+    } finally {
+      pids.forEach(killTree);
+      await sleeper.stop();
+      dir.remove();
+    }
+  },
+);
