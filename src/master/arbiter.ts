@@ -153,6 +153,7 @@ export class Arbiter {
       this.#handOver();
     } finally {
       uninstall();
+      orphans?.close();
       unwatch();
     }
     await this.#ctx.hooks.run("on_exit", this.#server());
