@@ -69,7 +69,7 @@ export class Reexec {
   /** Why a USR2 is ignored right now, or undefined when a new master may start. */
   refusal(): string | undefined {
     if (this.running) return "USR2 signal ignored. Child exists.";
-    if (this.parentServes) return "USR2 signal ignored. Parent exists.";
+    if (this.parentRuns) return "USR2 signal ignored. Parent exists.";
     // The kernel ends a PID namespace with its init: the old master's exit would take the new one.
     if (process.pid === 1) {
       return "USR2 signal ignored: this master is PID 1 (a container's init), and when it exits " +
@@ -131,16 +131,16 @@ export class Reexec {
   }
 
   /**
-   * The master that started this one runs: kill(pid, 0) is not enough, a parent that exited but
-   * was not reaped yet (its own parent does not wait) is a zombie that answers it.
+   * The master that started this one still runs. One that exited is gone even while its own
+   * parent leaves it a zombie (a script that never waits): gunicorn's child tells by getppid().
    */
-  get parentServes(): boolean {
+  get parentRuns(): boolean {
     return this.#parentPid !== undefined && !processEnded(this.#parentPid);
   }
 
   /** True once, when the master that started this one has gone: this one takes over. */
   promoted(): boolean {
-    if (!this.#parentPid || this.parentServes) return false;
+    if (!this.#parentPid || this.parentRuns) return false;
     this.#parentPid = undefined;
     return true;
   }
