@@ -98,3 +98,61 @@ e2e(
     }
   },
 );
+
+// Under the 16 MiB limit: handed to the socket in one go, nothing judged.
+const UNDER_LIMIT = 240;
+
+e2e(
+  "a client that takes 1 MiB of a 15 MiB burst and leaves (RST) is logged with what the socket " +
+    "wrote, not what was queued, in both shapes and worker classes, and its session ends at once",
+  async (target) => {
+    for (const klass of CLASSES) {
+      const server = start(target, [
+        "-w",
+        "1",
+        ...klass,
+        "-b",
+        "127.0.0.1:0",
+        "--access-logfile",
+        "-",
+        BURST,
+      ]);
+      try {
+        const url = await server.ready();
+        for (const path of ["/", "/bun"]) {
+          // The app's lines come on stderr, the access lines on stdout.
+          const [err0, out0] = [server.stderr.length, server.stdout.length];
+          const client = await stalledClient(url, path, [`burst:${UNDER_LIMIT}`]);
+          client.resume();
+          let got = 0;
+          await new Promise<void>((resolve) => {
+            client.on("data", (d: Buffer) => {
+              got += d.length;
+              if (got < 1024 * 1024) return;
+              client.pause();
+              resolve();
+            });
+          });
+          // Unread bytes wait at the client: its close is a reset.
+          client.destroy();
+          const access = new RegExp(String.raw`"GET ${path} HTTP/1\.1" 101 (\d+)`);
+          // Promptly: the session does not wait for the idle timeout.
+          await eventually(
+            () =>
+              /burst: the app saw close 1006/.test(server.stderr.slice(err0)) &&
+              access.test(server.stdout.slice(out0)),
+            `${klass[1]} ${path}: the app's close and the access line`,
+            3_000,
+          );
+          const logged = Number(access.exec(server.stdout.slice(out0))![1]);
+          // At least what the client read (the 101 head aside), and not the 15 MiB queued: the rest
+          // of what the socket wrote sat in the two kernels' buffers (4 to 6 MiB here).
+          assert.ok(logged >= got - 200, `${klass[1]} ${path}: ${logged} logged, ${got} read`);
+          assert.ok(logged < 12 * 1024 * 1024, `${klass[1]} ${path}: ${logged} logged`);
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  },
+);
