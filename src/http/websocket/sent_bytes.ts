@@ -1,13 +1,13 @@
 // What the socket of one WebSocket on appserve's layer has written, counted as its writes complete
 // (docs/websockets.md, "Logging and metrics"). node:net's bytesWritten counts what waits in the
 // socket's buffer too, and under Deno a whole batch handed to one writev from its start, so a
-// client that took 1 MiB of a 40 MiB burst and left was logged as 40 MiB.
+// client that took 1 MiB of a 15 MiB burst and left was logged as 15 MiB.
 
 import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 
 /**
- * A writev is cut into writes of about this size: a socket reports a write only once it is whole,
+ * A writev is cut into batches of about this size: a socket reports a write only once it is whole,
  * so a backlog handed over in one would show no progress (and count nothing) until all of it went
  * out. The answers to one chunk (writeAnswersPerChunk) are far smaller: still one write.
  */
@@ -20,14 +20,17 @@ interface Chunk {
   chunk: Buffer | string;
   encoding: Encoding;
 }
+type Chunks = Chunk[] & { allBuffers?: boolean };
 /** The node:net Writable's own write methods (Node, Deno and Bun have both). */
 interface Writes {
   _write(chunk: Buffer | string, encoding: Encoding, done: Done): void;
-  _writev?: ((chunks: Chunk[], done: Done) => void) | null;
+  _writev?: ((chunks: Chunks, done: Done) => void) | null;
 }
 
-function bytes({ chunk, encoding }: Chunk): Buffer {
-  return typeof chunk === "string" ? Buffer.from(chunk, encoding as BufferEncoding) : chunk;
+function size({ chunk, encoding }: Chunk): number {
+  return typeof chunk === "string"
+    ? Buffer.byteLength(chunk, encoding as BufferEncoding)
+    : chunk.byteLength;
 }
 
 /** Counts the bytes `socket` writes from now on, as each write completes. */
@@ -36,35 +39,46 @@ export class SentBytes {
 
   constructor(socket: Socket) {
     const w = socket as unknown as Writes;
-    // The runtime's own writev is not used: Bun's calls _write (counted twice), and Deno's and
-    // Bun's join the chunks into one buffer anyway, as this does a batch at a time.
     const write = w._write;
+    const writev = w._writev;
     const counted = (n: number, done: Done): Done => (error) => {
       if (!error) this.#bytes += n;
       done(error);
     };
+    // Bun's writev writes its batch through _write: counted once, as the batch.
+    let inBatch = false;
     w._write = function (chunk, encoding, done) {
-      const n = typeof chunk === "string"
-        ? Buffer.byteLength(chunk, encoding as BufferEncoding)
-        : chunk.byteLength;
-      write.call(this, chunk, encoding, counted(n, done));
+      if (inBatch) return write.call(this, chunk, encoding, done);
+      write.call(this, chunk, encoding, counted(size({ chunk, encoding }), done));
     };
+    if (typeof writev !== "function") return;
     w._writev = function (chunks, done) {
       let i = 0;
       const next = (): void => {
-        const batch: Buffer[] = [];
+        const from = i;
         let n = 0;
+        // A chunk of a batch's size or more goes alone: joined, it would be copied (Bun's writev).
         while (i < chunks.length && n < BATCH_BYTES) {
-          const b = bytes(chunks[i++]);
-          batch.push(b);
-          n += b.byteLength;
+          const m = size(chunks[i]);
+          if (i > from && m >= BATCH_BYTES) break;
+          n += m;
+          i++;
         }
-        const buffer = batch.length === 1 ? batch[0] : Buffer.concat(batch, n);
         // The next batch once this call returned: Bun calls back from inside its _write.
         const then = i === chunks.length
           ? done
           : (error?: Error | null) => error ? done(error) : queueMicrotask(next);
-        write.call(this, buffer, "buffer", counted(n, then));
+        if (i - from === 1) {
+          return write.call(this, chunks[from].chunk, chunks[from].encoding, counted(n, then));
+        }
+        const batch: Chunks = from === 0 && i === chunks.length ? chunks : chunks.slice(from, i);
+        batch.allBuffers = chunks.allBuffers;
+        inBatch = true;
+        try {
+          writev.call(this, batch, counted(n, then));
+        } finally {
+          inBatch = false;
+        }
       };
       next();
     };
