@@ -51,3 +51,20 @@ export async function rawExchange(
   socket.write(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes);
   return answer;
 }
+
+/**
+ * The body bytes of the chunked response in `text` (latin1, head included) received so far: its
+ * whole chunks, up to where the text stops (a response cut mid-body).
+ */
+export function chunkedBytesSoFar(text: string): number {
+  let i = text.indexOf("\r\n\r\n") + 4;
+  let bytes = 0;
+  for (;;) {
+    const lineEnd = text.indexOf("\r\n", i);
+    if (lineEnd < 0) return bytes;
+    const size = parseInt(text.slice(i, lineEnd), 16);
+    if (!(size > 0) || lineEnd + 2 + size + 2 > text.length) return bytes;
+    bytes += size;
+    i = lineEnd + 2 + size + 2;
+  }
+}

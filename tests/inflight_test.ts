@@ -45,6 +45,18 @@ Deno.test("InflightTable.at() names the request of one entry, if it holds one", 
   assert.equal(table.at(5), undefined);
 });
 
+Deno.test("InflightTable.logged() marks an entry's request until the entry is written again", () => {
+  const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
+  table.put(2, "GET", "/a", "127.0.0.1:80", 1000);
+  table.logged(2);
+  assert.equal(table.at(2)?.logged, true);
+  table.request(2, "GET", "http://h/b", "127.0.0.1", 80, 2000);
+  assert.equal(table.at(2)?.logged, undefined);
+  table.logged(2);
+  table.put(2, "GET", "/c", "127.0.0.1:80", 3000);
+  assert.equal(table.at(2)?.logged, undefined);
+});
+
 Deno.test("InflightTable.put() cuts a long target and writes other than printable ASCII as ?", () => {
   const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
   table.put(1, "GET", `/é\n${"y".repeat(500)}`, "", 5);

@@ -80,3 +80,31 @@ Deno.test({
     assert.equal(watch.overflow().length, 0);
   },
 });
+
+Deno.test({
+  name: "InflightWatch.logged() keeps a request named past its close, marked as logged",
+  sanitizeOps: false,
+  fn: () => {
+    const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
+    const watch = new InflightWatch(table);
+    const handler = watch.wrap(() => new Response("x"));
+    // One request per entry and one past them (only counted): each is logged, then closed.
+    const tags = Array.from({ length: INFLIGHT_ENTRIES + 1 }, () => watch.opened({} as Socket));
+    for (const [i, tag] of tags.entries()) {
+      watch.started(tag);
+      handler(new Request(`http://h/r${i}`), info);
+    }
+    for (const tag of [tags[0], tags.at(-1)!]) {
+      watch.logged(tag);
+      watch.finished(tag);
+      watch.closed(tag);
+    }
+    const logged = table.read().requests.filter((r) => r.logged);
+    assert.deepEqual(logged.map((r) => r.target), ["/r0"]);
+    assert.equal(table.read().more, 1);
+    assert.deepEqual(watch.overflow().map((r) => [r.target, r.logged]), [[
+      `/r${INFLIGHT_ENTRIES}`,
+      true,
+    ]]);
+  },
+});

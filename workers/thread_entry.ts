@@ -506,6 +506,11 @@ scope.onmessage = (event: MessageEvent<ToThread>) => {
   else if (message.t === "start") start(message);
   else if (message.t === "drain") drain(message.graceMs);
   else if (message.t === "flush") {
+    // A quick stop: the responses under way end, each with the access line of what its client
+    // got; the process names them from the table (as logged) with the rest.
+    if (message.quick) {
+      for (const server of serving?.servers.values() ?? []) server.cutUnderWay();
+    }
     // The process exits without a drain: sessions are dropped (1006), each with its access line.
     const dropped = (serving?.websockets.dropAll() ?? 0) > 0
       ? serving!.websockets.settled(SESSION_ENDS_MS)

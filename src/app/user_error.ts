@@ -149,6 +149,19 @@ function describeCause(error: Error): string {
   return [`${error.name}: ${first}`, ...rest, ...frames].join("\n");
 }
 
+// Deno's advice under its message: "hint: ... try running `deno add npm:dayjs`".
+const HINT = /^\s*hint: /;
+
+/**
+ * Deno's message, up to its code frame (`  |`), hint or location, as one line: a token it quotes
+ * may hold a line break (`got 'jsx text (\n    )'`), which a log line shows as a space.
+ */
+function denoMessage(first: string, rest: string[]): string {
+  const end = rest.findIndex((l) => /^\s*(?:\d+\s*)?\||^\s+at /.test(l) || HINT.test(l));
+  const more = rest.slice(0, end === -1 ? rest.length : end).map((l) => l.trim());
+  return [first.trimEnd(), ...more].join(" ");
+}
+
 function describeOne(error: unknown): UserErrorReport {
   if (!(error instanceof Error) && !(error as { position?: unknown })?.position) {
     return { headline: `Uncaught ${String(error)}`, detail: "" };
@@ -169,11 +182,14 @@ function describeOne(error: unknown): UserErrorReport {
     // The first location after "at" (a frame of Deno's own may follow it on the same line).
     const m = /^\s+at ((?:file:\/\/)?\/\S*?):(\d+):(\d+)/m.exec(rest.join("\n"));
     const at = m ? { file: toPath(m[1]), line: Number(m[2]), column: Number(m[3]) } : undefined;
-    const headline = first.startsWith("SyntaxError") ? first : `${e.name}: ${first}`;
-    if (!at) return { headline, detail: "" };
+    const said = denoMessage(first, rest);
+    const headline = first.startsWith("SyntaxError") ? said : `${e.name}: ${said}`;
+    const hints = rest.filter((l) => HINT.test(l)).map((l) => `    ${l.trim()}`);
+    if (!at) return { headline, detail: hints.join("\n") };
+    const frame = first.startsWith("SyntaxError") ? codeFrame(at) : "";
     return {
       headline: `${where(at)}: ${headline}`,
-      detail: first.startsWith("SyntaxError") ? codeFrame(at) : "",
+      detail: [frame, ...hints].filter(Boolean).join("\n"),
     };
   }
   const placed = placedMessage(e.name, first, rest);

@@ -13,6 +13,7 @@ import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { NOTIFY_ENV, SystemdNotify } from "../master/systemd_notify.ts";
 import { startMetrics } from "../master/metrics_server.ts";
+import { STARTING } from "../master/health.ts";
 import {
   type ControlHandler,
   type ControlHost,
@@ -131,12 +132,13 @@ async function serve(ctx: ServeContext): Promise<number> {
   });
   // Workers and the processes they start are no part of the protocol (sd_notify's unset_environment).
   for (const name of NOTIFY_ENV) delete process.env[name];
-  // The metrics listener asks the arbiter, which starts last; it answers 503 until then.
+  // The metrics listener asks the arbiter, which starts last; not ready (but alive) until then.
   const source = { arbiter: undefined as Arbiter | undefined };
   const metrics = config.metrics_bind
     ? await startMetrics(config.metrics_bind, {
       metrics: () => source.arbiter?.metrics() ?? "",
-      healthy: () => source.arbiter?.healthy() ?? false,
+      readiness: () => source.arbiter?.readiness() ?? STARTING.readiness,
+      liveness: () => source.arbiter?.liveness() ?? STARTING.liveness,
     }, {
       log,
       retry: parentPid !== undefined,

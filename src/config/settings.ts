@@ -758,10 +758,12 @@ export const SETTINGS = [
       }
     }),
     default: "",
-    doc: "Serve Prometheus metrics at /metrics and a readiness check at /healthz (200 when the " +
-      "configured number of workers are booted and heartbeating, else 503) on this address, " +
-      "from the master: requests by method and status class and their latency, requests in " +
-      "flight, worker restarts by reason, workers, each worker's RSS and age. Off when empty.",
+    doc: "Serve Prometheus metrics at /metrics, a readiness check at /readyz (and /healthz: 200 " +
+      "while at least one worker is booted and heartbeating, 503 while starting, stopping, or " +
+      "when none is) and a liveness check at /livez (200 while the master's loop runs) on this " +
+      "address, from the master: requests by method and status class and their latency, " +
+      "requests in flight, worker restarts by reason, workers, each worker's RSS and age. Off " +
+      "when empty.",
   },
   {
     name: "statsd_host",

@@ -603,6 +603,22 @@ export class Connection implements ExchangeHost, BodySink {
     return this.cutting = closed;
   }
 
+  /**
+   * A quick stop (HttpServer.cutUnderWay): a response under way, its head sent, is ended now,
+   * logged as its client got it (the status of its head, the body bytes written), as a client
+   * gone mid-body is; the watch keeps naming it (ExchangeWatch.logged). Anything else is left to
+   * the process's end, which names it (a 504 line: its client got nothing).
+   */
+  cutUnderWay(): void {
+    const exchange = this.exchange;
+    if (this.closed || this.cutOff || this.state !== S_BUSY) return;
+    if (!exchange.underWay || exchange.headPending) return;
+    this.cutOff = true;
+    if (exchange.cutUnderWay()) this.core.options.watch?.logged?.(this.tag);
+    exchange.abandoned();
+    this.socket.destroy();
+  }
+
   /** Called by the server's tick once `deadline` has passed. */
   timeout(): void {
     if (this.state === S_HEAD && !this.idle && this.body === null) {

@@ -228,9 +228,10 @@ export class Exchange {
    * The server cuts the connection of the response under way (Connection.cut): its access line
    * and count now, as the client got it (the status of the head, the body bytes written so far),
    * while the process can still write it; the writer's later outcome logs nothing (host.cutOff).
+   * Returns whether it did.
    */
-  cutUnderWay(): void {
-    if (!this.underWay || this.answeredElsewhere) return;
+  cutUnderWay(): boolean {
+    if (!this.underWay || this.answeredElsewhere) return false;
     if (this.writer.headPending) {
       // Nothing went out yet (a stream's first chunk is awaited): the cut answers its 504 as for
       // a request still with the app, and the writer sends nothing more.
@@ -239,6 +240,7 @@ export class Exchange {
       this.writer.bodyBytes = cutOffReplyBodyBytes();
     }
     this.logLine();
+    return true;
   }
 
   /** A response under way whose head has not gone out: Connection.cut writes the 504 for it. */

@@ -38,16 +38,18 @@ function completedOf(completion: (() => Promise<void>) | null): Promise<void> {
 }
 
 /** The handler's second argument; one per connection since the peer cannot change. */
+// The app sees only getters and methods, as Deno's own info (`console.log(info)` shows
+// `ServeHandlerInfo {}`): what a ServeInfo keeps is #private, so logging, spreading or
+// JSON.stringify of `info` shows no socket, hub or callback of appserve's.
 export class ConnInfo implements ServeInfo {
-  readonly remoteAddr: RemoteAddr;
-  /** The connection's Exchange.completed, set once the exchange exists. */
-  completion: (() => Promise<void>) | null = null;
-  private readonly family: string;
-  private readonly hub: WebSocketHub | undefined;
-  private readonly socket: Socket;
-  private readonly unix: boolean;
-  private readonly scheme: "http" | "https";
-  private listenerURL: URL | undefined;
+  readonly #remoteAddr: RemoteAddr;
+  #completion: (() => Promise<void>) | null = null;
+  readonly #family: string;
+  readonly #hub: WebSocketHub | undefined;
+  readonly #socket: Socket;
+  readonly #unix: boolean;
+  readonly #scheme: "http" | "https";
+  #listenerURL: URL | undefined;
 
   constructor(
     socket: Socket,
@@ -55,54 +57,67 @@ export class ConnInfo implements ServeInfo {
     hub?: WebSocketHub,
     scheme: "http" | "https" = "http",
   ) {
-    this.hub = hub;
-    this.socket = socket;
-    this.unix = unix;
-    this.scheme = scheme;
+    this.#hub = hub;
+    this.#socket = socket;
+    this.#unix = unix;
+    this.#scheme = scheme;
     // node:net reports no address for unix-socket peers in either runtime.
     if (unix || socket.remoteAddress === undefined) {
-      this.remoteAddr = NO_REMOTE;
-      this.family = "";
+      this.#remoteAddr = NO_REMOTE;
+      this.#family = "";
     } else {
-      this.remoteAddr = {
+      this.#remoteAddr = {
         transport: "tcp",
         hostname: socket.remoteAddress ?? "",
         port: socket.remotePort ?? 0,
       };
-      this.family = socket.remoteFamily ?? "";
+      this.#family = socket.remoteFamily ?? "";
     }
   }
 
+  get remoteAddr(): RemoteAddr {
+    return this.#remoteAddr;
+  }
+
+  /** The connection's Exchange.completed, set once the exchange exists. */
+  get completion(): (() => Promise<void>) | null {
+    return this.#completion;
+  }
+
+  set completion(completion: (() => Promise<void>) | null) {
+    this.#completion = completion;
+  }
+
   requestIP(): { address: string; family: string; port: number } | null {
-    const r = this.remoteAddr;
+    const r = this.#remoteAddr;
     return r.transport === "unix"
       ? null
-      : { address: r.hostname, family: this.family, port: r.port };
+      : { address: r.hostname, family: this.#family, port: r.port };
   }
 
   // The local end, read when asked: a connection came on one listener, which is Bun's `server`.
   get port(): number {
-    return this.unix ? 0 : this.socket.localPort ?? 0;
+    return this.#unix ? 0 : this.#socket.localPort ?? 0;
   }
 
   get hostname(): string {
-    return this.unix ? "localhost" : this.socket.localAddress ?? "localhost";
+    return this.#unix ? "localhost" : this.#socket.localAddress ?? "localhost";
   }
 
   get url(): URL {
-    return this.listenerURL ??= listenerUrl(this.scheme, this.hostname, this.port);
+    return this.#listenerURL ??= listenerUrl(this.#scheme, this.hostname, this.port);
   }
 
   get completed(): Promise<void> {
-    return completedOf(this.completion);
+    return completedOf(this.#completion);
   }
 
   upgrade(request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean {
-    return this.hub?.upgradeBun(request, options) ?? false;
+    return this.#hub?.upgradeBun(request, options) ?? false;
   }
 
   publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean) {
-    return this.hub?.publish(topic, data, compress) ?? 0;
+    return this.#hub?.publish(topic, data, compress) ?? 0;
   }
 
   timeout(): void {}
@@ -110,12 +125,12 @@ export class ConnInfo implements ServeInfo {
 
 /** A ServeInfo for a client address reported by a trusted proxy (headers or PROXY protocol). */
 export class PeerInfo implements ServeInfo {
-  readonly remoteAddr: RemoteAddr;
-  private readonly hub: WebSocketHub | undefined;
+  readonly #remoteAddr: RemoteAddr;
+  readonly #hub: WebSocketHub | undefined;
   /** As ConnInfo's: what `completed` is (the connection's, or the native server's). */
-  readonly completion: (() => Promise<void>) | null;
+  readonly #completion: (() => Promise<void>) | null;
   /** The listener the connection came on stays the one it was. */
-  private readonly listener: Pick<ServeInfo, "port" | "hostname" | "url"> | undefined;
+  readonly #listener: Pick<ServeInfo, "port" | "hostname" | "url"> | undefined;
 
   constructor(
     remote: RemoteAddr,
@@ -123,40 +138,44 @@ export class PeerInfo implements ServeInfo {
     completion: (() => Promise<void>) | null = null,
     listener?: Pick<ServeInfo, "port" | "hostname" | "url">,
   ) {
-    this.remoteAddr = remote;
-    this.hub = hub;
-    this.completion = completion;
-    this.listener = listener;
+    this.#remoteAddr = remote;
+    this.#hub = hub;
+    this.#completion = completion;
+    this.#listener = listener;
+  }
+
+  get remoteAddr(): RemoteAddr {
+    return this.#remoteAddr;
   }
 
   get port(): number | undefined {
-    return this.listener?.port;
+    return this.#listener?.port;
   }
 
   get hostname(): string | undefined {
-    return this.listener?.hostname;
+    return this.#listener?.hostname;
   }
 
   get url(): URL | undefined {
-    return this.listener?.url;
+    return this.#listener?.url;
   }
 
   get completed(): Promise<void> {
-    return completedOf(this.completion);
+    return completedOf(this.#completion);
   }
 
   upgrade(request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean {
-    return this.hub?.upgradeBun(request, options) ?? false;
+    return this.#hub?.upgradeBun(request, options) ?? false;
   }
 
   publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean) {
-    return this.hub?.publish(topic, data, compress) ?? 0;
+    return this.#hub?.publish(topic, data, compress) ?? 0;
   }
 
   timeout(): void {}
 
   requestIP(): { address: string; family: string; port: number } | null {
-    const r = this.remoteAddr;
+    const r = this.#remoteAddr;
     if (r.transport === "unix") return null;
     return {
       address: r.hostname,

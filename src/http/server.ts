@@ -85,6 +85,11 @@ export interface HttpServer {
    */
   closeNow(): Promise<void>;
   /**
+   * A quick stop: each response under way whose head went out is ended now and logged as its
+   * client got it (Connection.cutUnderWay); the rest is left as it is, for the process's end.
+   */
+  cutUnderWay(): void;
+  /**
    * Serves a connection accepted elsewhere (gthread: by the worker process);
    * `unix` says whether it came from a unix socket. For a server that never listens.
    */
@@ -524,6 +529,9 @@ export function createHttpServer(handler: FetchHandler, options: HttpServerOptio
     listen: (target) => core.listen(target),
     close: () => core.close(),
     closeNow: () => core.closeNow(),
+    cutUnderWay: () => {
+      for (const c of core.conns) c.cutUnderWay();
+    },
     adopt: (socket, unix) => core.adopt(socket, unix),
     get inFlight() {
       return core.inFlight;

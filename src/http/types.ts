@@ -56,6 +56,11 @@ export interface ExchangeWatch {
   /** The connection is gone. */
   closed(tag: number): void;
   /**
+   * A quick stop ended the exchange's response under way, whose access line is written: it is
+   * still named as in flight (for the quick stop's WARNING), as logged.
+   */
+  logged?(tag: number): void;
+  /**
    * A connection accepted past the limit waits unread (parked); returns the tag unparked() gets
    * (gthread: it is shown to the worker process, which answers it if the thread hangs).
    */

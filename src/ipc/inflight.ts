@@ -31,12 +31,14 @@ const KEEP_PROTOCOL = 1;
 const KEEP_USER = 2;
 // At most this many values per entry, so that each has a useful share of FIELDS_BYTES.
 const VALUES_MAX = 12;
-// Entry fields part: uint8 protocol (PROTOCOLS; 0 = not kept), a byte unused, then the values
+// Entry fields part: uint8 protocol (PROTOCOLS; 0 = not kept), uint8 logged (1: the request's
+// access line is written already, InflightTable.logged()), then the values
 // (the headers in order, then the user), each in an equal share of the part: uint16 length
 // (ABSENT: no such header), then its bytes. A longer value is cut to its share (with the
 // default format's referer and user agent, 253 bytes each; a User-Agent rarely needs more,
 // and the access line must not cost the hot path more than one copy of a few hundred bytes).
 const PROTOCOL = LINE_BYTES;
+const LOGGED = LINE_BYTES + 1;
 const VALUES_AT = LINE_BYTES + 2;
 const ABSENT = 0xffff;
 const PROTOCOLS = ["", "HTTP/1.0", "HTTP/1.1"] as const;
@@ -92,6 +94,11 @@ export interface InflightRequest {
    * whose head its hung thread read. Its access line says `"- - -"`, claiming no protocol.
    */
   lineUnknown?: boolean;
+  /**
+   * Its access line (and count) is written already: its response, under way, was ended at a quick
+   * stop and logged as its client got it. It is named, but gets no line from the table.
+   */
+  logged?: boolean;
   /** The request itself, where the process that holds it writes the line (all its headers). */
   request?: Request;
 }
@@ -175,6 +182,7 @@ export class InflightTable {
     writeTarget(bytes, at, target, 0);
     // No fields: what request() left there is not this request's.
     bytes[at + PROTOCOL] = 0;
+    bytes[at + LOGGED] = 0;
     this.#auths[index] = undefined;
     for (let i = 0, v = at + VALUES_AT; i < this.#values; i++, v += this.#share) {
       this.#last[index * this.#values + i] = undefined;
@@ -217,6 +225,7 @@ export class InflightTable {
       writeTarget(bytes, at, path < 0 ? "/" : url, path < 0 ? 0 : path);
     }
     if (this.#protocol) bytes[at + PROTOCOL] = http10 ? 1 : 2;
+    bytes[at + LOGGED] = 0;
     if (this.#values !== 0 && headers !== undefined) this.#fields(at, index, headers);
     this.#f64[f64] = start;
   }
@@ -249,6 +258,14 @@ export class InflightTable {
     const length = value === null ? ABSENT : ascii(bytes, v + 2, value, 0, this.#share - 2);
     bytes[v] = length & 0xff;
     bytes[v + 1] = length >> 8;
+  }
+
+  /**
+   * Entry `index`'s request has its access line already (InflightRequest.logged): it stays named
+   * until the entry is written again or freed.
+   */
+  logged(index: number): void {
+    this.#bytes[HEADER_BYTES + index * ENTRY_BYTES + LOGGED] = 1;
   }
 
   /** Frees entry `index`. */
@@ -288,6 +305,7 @@ export class InflightTable {
       start,
       entry: index,
     };
+    if (bytes[at + LOGGED] === 1) request.logged = true;
     const flags = bytes[FLAGS];
     const protocol = PROTOCOLS[bytes[at + PROTOCOL]];
     if (flags & KEEP_PROTOCOL && protocol) request.protocol = protocol;

@@ -124,8 +124,11 @@ export type ToThread =
   | { t: "share"; held: boolean }
   | { t: "drain"; graceMs: number }
   | { t: "reopen" }
-  /** The process exits now, without draining: send the statsd batch, answered with "flushed". */
-  | { t: "flush" };
+  /**
+   * The process exits now, without draining: send the statsd batch, answered with "flushed".
+   * `quick` (INT, QUIT): first end each response under way, logged as its client got it.
+   */
+  | { t: "flush"; quick?: boolean };
 
 /** gthread thread → process. */
 export type ToPool =

@@ -43,7 +43,9 @@ export function logQuickStopUnread(log: Logger, where: string, unread: UnreadCon
 
 /**
  * The WARNING and the access line (504, no body: the status a killed request's line has, see
- * docs/architecture.md) of each request of `killed`, each counted into `counters` if given.
+ * docs/architecture.md) of each request of `killed`, each counted into `counters` if given. One
+ * whose response was under way gets its WARNING only: its connection logged and counted the
+ * status and bytes its client got as the quick stop ended it (InflightRequest.logged).
  */
 export function logQuickStopKilled(
   log: Logger,
@@ -53,7 +55,7 @@ export function logQuickStopKilled(
   const now = Date.now();
   for (const { where, inflight, overflow = [] } of killed) {
     for (const line of requestLines(quickStopLead(where), inflight, now)) log.warning(line);
-    const requests = [...inflight.requests, ...overflow];
+    const requests = [...inflight.requests, ...overflow].filter((request) => !request.logged);
     countInflight(counters, requests, now, []);
     logInflightAccess(log, requests, now);
   }

@@ -161,12 +161,14 @@ export class Logger {
           writeStd("stderr", `${this.formatError("error", message, new Date())}\n`);
         }
       },
+      recovered: (message) => this.info(message),
     });
     this.#accessSink = options.accessLog
       ? openSink(options.accessLog, {
         what: "access log",
         stream: "stdout",
         failed: (message) => this.error(message),
+        recovered: (message) => this.info(message),
       })
       : undefined;
     this.#syslog = options.syslog;

@@ -5,7 +5,7 @@
 // simply opens the path again, losing no line and writing none twice. A pipe
 // or socket gets a batch in pieces of whole lines (pipe_writes.ts).
 
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { ConfigError } from "../errors.ts";
 import { isPipeLike, writePieces } from "./pipe_writes.ts";
 import { writeStd } from "./std_streams.ts";
@@ -33,6 +33,11 @@ export interface SinkOptions {
    * saying so; the sink drops the lines it cannot write and serving goes on.
    */
   failed?: (message: string) => void;
+  /**
+   * Told, with one line, that a file whose writes failed takes them again, and how many lines
+   * were lost meanwhile; a later failure is then told again.
+   */
+  recovered?: (message: string) => void;
 }
 
 function openAppend(path: string, what: string): number {
@@ -49,6 +54,7 @@ export function checkWritable(path: string, what: string): void {
 }
 
 const encoder = new TextEncoder();
+const NEWLINE = 0x0a;
 
 /**
  * A sink for `path`: "-" or "" is the given standard stream, anything else a
@@ -56,7 +62,8 @@ const encoder = new TextEncoder();
  */
 export function openSink(path: string, options: SinkOptions): LogSink {
   const stream = !path || path === "-";
-  // A write error is said once at most, and never stops serving, a reopen or the exit.
+  // A write error is said once (a file: once per outage), and never stops serving, a reopen or
+  // the exit.
   let reported = false;
   const failed = (error: unknown) => {
     if (reported) return;
@@ -104,6 +111,9 @@ export function openSink(path: string, options: SinkOptions): LogSink {
   let fd = openAppend(path, options.what);
   // A FIFO or /dev/stdout named as the path.
   let pipe = isPipeLike(fd);
+  // Writes fail (a full disk): the lines lost since, said once writes are taken again.
+  let failing = false;
+  let lost = 0;
   const closeQuietly = (old: number) => {
     try {
       closeSync(old);
@@ -121,14 +131,34 @@ export function openSink(path: string, options: SinkOptions): LogSink {
         // write(2) may take less than it was given.
         else for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
       } catch (error) {
-        // A full disk: the line or batch is lost, serving goes on.
+        // A full disk: the rest of the line or batch is lost, serving goes on.
+        lost += linesIn(bytes.subarray(pipe ? 0 : keepWholeLines(fd, bytes)));
+        failing = true;
         failed(error);
+        return;
       }
+      if (!failing) return;
+      failing = false;
+      reported = false;
+      const count = lost;
+      lost = 0;
+      options.recovered?.(
+        `Can write ${options.what} "${path}" again; ${count} line${
+          count === 1 ? "" : "s"
+        } lost while it failed`,
+      );
     },
     reopen() {
       if (fd < 0) return;
       const old = fd;
-      fd = openSync(path, "a");
+      try {
+        fd = openSync(path, "a");
+      } catch (error) {
+        // Worded for "Cannot reopen logs: ...", naming the log, and what becomes of its lines.
+        throw new ConfigError(
+          `${options.what} "${path}": ${(error as Error).message}; its lines go on to the old file`,
+        );
+      }
       pipe = isPipeLike(fd);
       closeQuietly(old);
     },
@@ -140,4 +170,50 @@ export function openSink(path: string, options: SinkOptions): LogSink {
       closeQuietly(old);
     },
   };
+}
+
+/**
+ * After a write the disk took only part of (it filled up), the file ends in a torn line, to which
+ * the next line written once there is room again would be glued: it is cut off. Returns how many
+ * bytes of `bytes` (whole lines) the file kept, read off its end, as Deno's writeSync tells nothing
+ * of a write it took in part. While the disk is full no other write lands: the end is this one's.
+ */
+function keepWholeLines(fd: number, bytes: Uint8Array): number {
+  let reader = -1;
+  try {
+    const stat = fstatSync(fd);
+    // A device (/dev/full) has no end to read.
+    if (!stat.isFile()) return 0;
+    const size = stat.size;
+    const tail = new Uint8Array(Math.min(size, bytes.length));
+    // The fd is write-only; its file (not the path: logrotate may have moved it) read anew.
+    reader = openSync(`/proc/self/fd/${fd}`, "r");
+    readSync(reader, tail, 0, tail.length, size - tail.length);
+    const end = tail.lastIndexOf(NEWLINE) + 1;
+    if (end < tail.length && (end > 0 || size === tail.length)) {
+      ftruncateSync(fd, size - tail.length + end);
+    }
+    // The longest run of this write's whole lines the file now ends with.
+    for (let at = end ? bytes.lastIndexOf(NEWLINE, end - 1) : -1; at >= 0;) {
+      if (sameBytes(tail.subarray(end - at - 1, end), bytes.subarray(0, at + 1))) return at + 1;
+      at = at ? bytes.lastIndexOf(NEWLINE, at - 1) : -1;
+    }
+  } catch {
+    // Not readable: left as it is, and every line counted as lost.
+  } finally {
+    if (reader >= 0) closeSync(reader);
+  }
+  return 0;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function linesIn(bytes: Uint8Array): number {
+  let count = 0;
+  for (let at = bytes.indexOf(NEWLINE); at !== -1; at = bytes.indexOf(NEWLINE, at + 1)) count++;
+  return count;
 }

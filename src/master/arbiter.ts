@@ -19,6 +19,7 @@ import { BacklogMetric } from "./backlog_metric.ts";
 import { EventQueue } from "./event_queue.ts";
 import { AppWarnings } from "./app_warnings.ts";
 import { Generations } from "./generations.ts";
+import { type HealthAnswer, liveness, readiness } from "./health.ts";
 import { processTitle } from "../process_title.ts";
 import { Reexec } from "./reexec.ts";
 import { watchForReload } from "./reloader.ts";
@@ -37,7 +38,6 @@ import { bootedOverLimit, limitTooLow, overLimit, residentBytes } from "./worker
 import { OrphanReaper } from "./orphan_reaper.ts";
 import { refusedQueueLines } from "./refused_queue.ts";
 import { startedHere } from "./spawn.ts";
-import { isAlive } from "./pidfile.ts";
 import { LoadRetry } from "./load_retry.ts";
 
 type Event =
@@ -85,6 +85,10 @@ export class Arbiter {
   #spawned = false;
   /** When a replacement that could not load the app is tried again (#keepServing). */
   readonly #loadRetry = new LoadRetry();
+  /** When the loop (or, stopping, the stop's wait) last turned: /livez. */
+  #lastTurn = performance.now();
+  /** A stop is under way: /readyz says so while the workers drain. */
+  #stopping = false;
 
   constructor(ctx: ArbiterContext) {
     this.#ctx = ctx;
@@ -131,7 +135,8 @@ export class Arbiter {
       this.#spawned = true;
       for (;;) {
         await this.#events.wait(TICK_MS);
-        this.#ctx.notify?.watchdog(performance.now());
+        this.#lastTurn = performance.now();
+        this.#ctx.notify?.watchdog(this.#lastTurn);
         await this.#maybePromote();
         this.#maybeTakeBack();
         orphans?.reap(performance.now());
@@ -453,24 +458,34 @@ export class Arbiter {
     // A generation already rolled back or replaced says nothing about the current one.
     if (worker.generation !== this.#generations.current) return;
     if (this.#generations.reloading) return this.#rollback(reason);
-    if (this.#keepServing(worker, reason)) return;
+    if (this.#keepServing(worker, code, reason)) return;
     throw reason;
   }
 
   // A replacement (of a recycled worker, or of one that died) cannot load the app, while others
   // still serve: the app file was edited into a broken one. Halting would take the service down
   // for what a HUP to the same file only reports, so it is reported the same way and tried again
-  // later (LoadRetry). At start nothing ever served: halt (exit 4), as when no worker serves now,
-  // e.g. the only worker died: a master serving nothing must not look up to its supervisor.
-  #keepServing(worker: WorkerHandle, reason: HaltServer): boolean {
-    if (reason.exitCode !== ExitCode.APP_LOAD_ERROR || !this.#startUp.ready) return false;
+  // later (LoadRetry). The same for one that cannot boot (exit 3): its log file, moved away by
+  // logrotate without "create" from a folder the user may not write, cannot be opened again
+  // (the running workers write on to the old file). At start nothing ever served: halt (exit 4
+  // or 3), as when no worker serves now, e.g. the only worker died: a master serving nothing must
+  // not look up to its supervisor.
+  #keepServing(worker: WorkerHandle, code: number | null, reason: HaltServer): boolean {
+    const load = reason.exitCode === ExitCode.APP_LOAD_ERROR;
+    // Its own exit 3, not a run of crashes before booting (also halted as "failed to boot").
+    const boot = code === ExitCode.WORKER_BOOT_ERROR;
+    if (!(load || boot) || !this.#startUp.ready) return false;
     const serving = this.#workers.all().some((w) => w.booted && (!w.retiring || w.recycling));
     if (!serving) return false;
     const wait = this.#loadRetry.failed(performance.now());
-    const why = (reason.detail ?? "").split("\n")[0] || reason.message;
+    // A worker that cannot boot said why on stderr itself, before it had a logger.
+    const why = load
+      ? `failed to load the app, keeping the running workers: ${
+        (reason.detail ?? "").split("\n")[0] || reason.message
+      }`
+      : "failed to boot (its error is on stderr), keeping the running workers";
     this.#ctx.log.error(
-      `Replacement worker (pid:${worker.pid}) failed to load the app, keeping the running ` +
-        `workers: ${why}; trying again in ${wait / 1000} s`,
+      `Replacement worker (pid:${worker.pid}) ${why}; trying again in ${wait / 1000} s`,
     );
     return true;
   }
@@ -515,9 +530,21 @@ export class Arbiter {
     });
   }
 
-  /** /healthz: the configured number of current workers are booted and heartbeating. */
-  healthy(): boolean {
-    return this.#workers.healthy(this.#numWorkers, this.#ctx.config.timeout);
+  /** /readyz: the master accepts and at least one worker serves. */
+  readiness(): HealthAnswer {
+    return readiness({
+      workers: this.#workers.all(),
+      configured: this.#numWorkers,
+      timeout: this.#ctx.config.timeout,
+      started: this.#startUp.ready,
+      stopping: this.#stopping,
+      lastTurn: this.#lastTurn,
+    });
+  }
+
+  /** /livez: the master's loop turns. */
+  liveness(): HealthAnswer {
+    return liveness(this.#lastTurn);
   }
 
   // The new generation cannot boot: keep serving with the old one. Its workers that already
@@ -555,15 +582,21 @@ export class Arbiter {
     worker.bootedOverLimit = true;
   }
 
+  // None while a replacement that could not load the app waits to be tried again; then one at a
+  // time until one boots: workers started together would all fail, each doubling the wait.
+  #retryRoom(room: number): number {
+    if (!this.#loadRetry.retrying) return room;
+    if (this.#loadRetry.waiting(performance.now())) return 0;
+    const booting = this.#workers.all().some((w) => !w.booted && !w.retiring);
+    return booting ? 0 : Math.min(room, 1);
+  }
+
   // Spawns the missing workers, retires the surplus and, after a reload, the old generation.
   async #manageWorkers(): Promise<void> {
     const current = this.#workers.all().filter((w) =>
       !w.retiring && w.generation === this.#generations.current
     );
-    // None while a replacement that could not load the app waits to be tried again.
-    const room = this.#loadRetry.waiting(performance.now())
-      ? 0
-      : this.#generations.room(this.#workers.all(), this.#numWorkers);
+    const room = this.#retryRoom(this.#generations.room(this.#workers.all(), this.#numWorkers));
     for (let i = current.length; i < this.#numWorkers && i - current.length < room; i++) {
       if (!await this.#spawn()) break;
       // A signal or a control request waits for one spawn, not for all of them (`ctl scale 500`
@@ -630,11 +663,12 @@ export class Arbiter {
 
   // Stops every worker: polite signal, then SIGKILL after graceful_timeout (and STOP_MARGIN_MS).
   async #stop(graceful: boolean): Promise<void> {
+    this.#stopping = true;
     const { config, runtime, listeners, pidfile, systemd } = this.#ctx;
     // Sockets handed to systemd or to a USR2 child stay; their files must not vanish. Nor do
     // those of the master that started this one, while it serves on them (a rollback, or this
     // new master failing): only a promoted USR2 child takes them over.
-    const parentServes = this.#usr2.unpromoted && isAlive(this.#ctx.parentPid!);
+    const parentServes = this.#usr2.parentRuns;
     const handedOver = systemd || this.#usr2.running || parentServes;
     // After a USR2 the service goes on in the new master: this one's stop is not the service's.
     // Nor is an unpromoted USR2 child's (a rollback's TERM): systemd would stop the service.
@@ -709,6 +743,7 @@ export class Arbiter {
   // when, the stop being graceful, a signal asked for the quick stop.
   async #reapQuietly(graceful: boolean): Promise<boolean> {
     await this.#events.wait(100);
+    this.#lastTurn = performance.now();
     let quick = false;
     for (const event of this.#events.drain()) {
       if (event.kind === "control") {

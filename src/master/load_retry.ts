@@ -1,7 +1,8 @@
 // A replacement worker that cannot load the app while other workers still serve (a recycle, a
 // crashed worker's replacement, after the app file was edited into a broken one): the service
 // keeps its serving workers and the master tries again later, waiting longer after each failure
-// in a row, so a broken deploy costs a boot now and then, not a loop of failing boots.
+// in a row, so a broken deploy costs a boot now and then, not a loop of failing boots. A try
+// starts one worker, however many are missing: each failure is one try, one wait longer.
 
 /** The wait after the first failure; doubled after each next one, up to MAX_RETRY_MS. */
 const FIRST_RETRY_MS = 1000;
@@ -17,6 +18,11 @@ export class LoadRetry {
     this.#failures++;
     this.#until = now + wait;
     return wait;
+  }
+
+  /** Since a replacement could not load the app, none has booted: each try starts one worker. */
+  get retrying(): boolean {
+    return this.#failures > 0;
   }
 
   /** Whether new workers wait still (at monotonic `now`). */

@@ -1,6 +1,6 @@
 // What the master keeps for --metrics-bind beyond the scoreboard: workers replaced, by reason,
 // and the request counters of workers gone (their slots are cleared for the next worker), so
-// every total only grows. And the two answers the metrics server asks for.
+// every total only grows.
 
 import {
   addCounters,
@@ -9,7 +9,6 @@ import {
   readTotals,
 } from "../ipc/request_metrics.ts";
 import { VERSION } from "../version.ts";
-import { beatInterval } from "../worker/lifecycle.ts";
 import { ListenQueues, type QueueSources } from "./listen_queues.ts";
 import { type Backlog, renderMetrics } from "./prometheus_text.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
@@ -90,18 +89,4 @@ export class MetricsBook {
       dropped,
     });
   }
-}
-
-/**
- * /healthz: `wanted` workers are booted, not stopping and heartbeating (one recycling serves until
- * its replacement does). Two missed beats count as stuck: well before --timeout kills the worker,
- * a balancer stops sending to this instance.
- */
-export function healthy(workers: WorkerHandle[], wanted: number, timeout: number): boolean {
-  const staleMs = timeout > 0 ? 2 * beatInterval(timeout) : Infinity;
-  const now = performance.now();
-  const serving = workers.filter((w) =>
-    w.booted && (!w.retiring || w.recycling) && now - w.lastBeat <= staleMs
-  );
-  return wanted > 0 && serving.length >= wanted;
 }

@@ -1,6 +1,6 @@
-// --metrics-bind: the master's own small HTTP server for Prometheus (/metrics) and Kubernetes
-// readiness (/healthz). Served by the master, never a worker: a stuck worker cannot hide its own
-// metrics, and the answers stay up while workers come and go.
+// --metrics-bind: the master's own small HTTP server for Prometheus (/metrics) and the probes of
+// Kubernetes or a load balancer (/readyz, /healthz, /livez). Served by the master, never a worker:
+// a stuck worker cannot hide its own metrics, and the answers stay up while workers come and go.
 
 import { createServer, type Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
@@ -10,14 +10,17 @@ import { parseBind } from "../net/bind.ts";
 import { bindMetricsSocket } from "../net/metrics_socket.ts";
 import { F_DUPFD_CLOEXEC } from "../net/socket_constants.ts";
 import type { Libc } from "../runtime/types.ts";
+import type { HealthAnswer } from "./health.ts";
 import { OpenScrapes } from "./open_scrapes.ts";
 
 /** What the server asks the arbiter at each request. */
 export interface MetricsSource {
   /** The text exposition of every metric (prometheus_text.ts). */
   metrics(): string;
-  /** Whether the configured number of workers are booted and heartbeating. */
-  healthy(): boolean;
+  /** /readyz and /healthz: whether the master accepts and a worker serves (health.ts). */
+  readiness(): HealthAnswer;
+  /** /livez: whether the master's loop turns. */
+  liveness(): HealthAnswer;
 }
 
 /** A listening metrics server: what metricsAddress() reads, and how to close it. */
@@ -47,10 +50,14 @@ export async function serveMetrics(
     } else if (path === "/metrics") {
       response.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
       response.end(source.metrics());
-    } else if (path === "/healthz") {
-      const ok = source.healthy();
-      response.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
-      response.end(ok ? "ok\n" : "not ready\n");
+    } else if (path === "/readyz" || path === "/healthz" || path === "/livez") {
+      const { ok, lines } = path === "/livez" ? source.liveness() : source.readiness();
+      // A probe must see the answer of now, not a cache's.
+      response.writeHead(ok ? 200 : 503, {
+        "content-type": "text/plain; charset=utf-8",
+        "cache-control": "no-store",
+      });
+      response.end(lines.join("\n") + "\n");
     } else {
       response.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
     }

@@ -10,7 +10,6 @@ import type { Listener } from "../net/listeners.ts";
 import { inheritableDuring } from "../net/inheritable_fd.ts";
 import { describeMetricsSocket, METRICS_FD_ENV } from "../net/metrics_socket.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
-import { isAlive } from "./pidfile.ts";
 import { processEnded } from "./process_ended.ts";
 
 /** Set in a re-exec'd master: the pid of the master that started it. */
@@ -70,7 +69,7 @@ export class Reexec {
   /** Why a USR2 is ignored right now, or undefined when a new master may start. */
   refusal(): string | undefined {
     if (this.running) return "USR2 signal ignored. Child exists.";
-    if (this.#parentPid && isAlive(this.#parentPid)) return "USR2 signal ignored. Parent exists.";
+    if (this.parentRuns) return "USR2 signal ignored. Parent exists.";
     // The kernel ends a PID namespace with its init: the old master's exit would take the new one.
     if (process.pid === 1) {
       return "USR2 signal ignored: this master is PID 1 (a container's init), and when it exits " +
@@ -131,9 +130,17 @@ export class Reexec {
     return this.#parentPid !== undefined;
   }
 
+  /**
+   * The master that started this one still runs. One that exited is gone even while its own
+   * parent leaves it a zombie (a script that never waits): gunicorn's child tells by getppid().
+   */
+  get parentRuns(): boolean {
+    return this.#parentPid !== undefined && !processEnded(this.#parentPid);
+  }
+
   /** True once, when the master that started this one has gone: this one takes over. */
   promoted(): boolean {
-    if (!this.#parentPid || isAlive(this.#parentPid)) return false;
+    if (!this.#parentPid || this.parentRuns) return false;
     this.#parentPid = undefined;
     return true;
   }

@@ -20,7 +20,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Listener } from "../net/listeners.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { QueueSources } from "./listen_queues.ts";
-import { healthy, MetricsBook, type MetricsSources } from "./metrics_book.ts";
+import { MetricsBook, type MetricsSources } from "./metrics_book.ts";
 import type { Backlog } from "./prometheus_text.ts";
 import { rawEnv, spawnError, spawnWorker } from "./spawn.ts";
 import { WorkerHandle } from "./worker_handle.ts";
@@ -139,8 +139,9 @@ export class WorkerSet {
    * forget() clears its slot): those it left waiting for their batch in its slot (a worker
    * killed for --timeout, or one that died without closing its log), then one per request in
    * its in-flight table for a worker killed for --timeout (`worker.aborted`, 504) or one that
-   * died under them (`died`, from diedInflight(): 502). Those requests are counted into its
-   * metrics too, before forget() adds them to the gone workers'.
+   * died under them (`died`, from diedInflight(): 502), but for one marked logged
+   * (InflightRequest.logged). Those requests are counted into its metrics too, before forget()
+   * adds them to the gone workers'.
    */
   async logLostAccess(
     worker: WorkerHandle,
@@ -152,9 +153,11 @@ export class WorkerSet {
     died?: Inflight,
   ): Promise<void> {
     const waiting = this.#slots?.pendingAccess(worker.slot) ?? new Uint8Array();
-    const requests = worker.aborted
-      ? this.#slots?.inflight(worker.slot)?.requests ?? []
-      : died?.requests ?? [];
+    // Not one whose line the worker wrote (a response under way a quick stop ended): among those
+    // waiting, or written already.
+    const requests =
+      (worker.aborted ? this.#slots?.inflight(worker.slot)?.requests ?? [] : died?.requests ?? [])
+        .filter((request) => !request.logged);
     const statuses = requests.map(() => worker.aborted ? KILLED_STATUS : DIED_STATUS);
     const now = Date.now();
     // Counted as answered with that status, as their access lines say (the worker never will).
@@ -307,11 +310,6 @@ export class WorkerSet {
   /** Connections waiting in each listen queue (--enable-backlog-metric). */
   backlog(sources: QueueSources): Backlog[] {
     return this.#book.backlog(this.all(), sources);
-  }
-
-  /** /healthz: `wanted` workers are booted and heartbeating. */
-  healthy(wanted: number, timeout: number): boolean {
-    return healthy(this.all(), wanted, timeout);
   }
 }
 

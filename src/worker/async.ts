@@ -37,6 +37,8 @@ import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 /** A running server of this worker; stop() is graceful within the given ms (closeWithin()). */
 interface Serving {
   stop(graceMs: number, beforeCut?: () => void): Promise<void>;
+  /** A quick stop: the responses under way get the access lines of what their clients got. */
+  quick(): void;
 }
 
 /** How an event-loop worker runs requests (the sync class is this one, narrowed). */
@@ -90,7 +92,10 @@ export class AsyncWorker implements WorkerClass {
     await Promise.all(this.#servings.map((s) => s.stop(graceMs, beforeCut)));
   }
 
-  stop(): void {}
+  stop(quick = false): void {
+    if (!quick) return;
+    for (const serving of this.#servings) serving.quick();
+  }
 }
 
 // The native servers report no write completion: log when the app has answered, with the body
@@ -244,7 +249,10 @@ async function serveListeners(
   for (const listener of boot.listeners) {
     const server = createHttpServer(shared, options);
     await server.listen({ fd: listener.fd });
-    servings.push({ stop: (ms, beforeCut) => closeWithin(server, ms, beforeCut) });
+    servings.push({
+      stop: (ms, beforeCut) => closeWithin(server, ms, beforeCut),
+      quick: () => server.cutUnderWay(),
+    });
   }
   // Bun's native server: the neutral upgradeWebSocket becomes Bun's server.upgrade().
   const hub = context.websockets;
@@ -349,6 +357,13 @@ async function serveListeners(
       server.stopNow();
     };
     servings.push({
+      // Each stream under way gets its line with the bytes the server took from it (as for a
+      // client gone), and the quick stop names it as logged. The server is not stopped: Deno.serve
+      // cannot be, and an answer the app gives meanwhile still goes out, with its line.
+      quick: () => {
+        for (const end of streaming) end();
+        inflight?.streamsLogged();
+      },
       stop: async (ms, beforeCut) => {
         const end = performance.now() + ms;
         // Deno.serve's sockets get 1001 from appserve and their close handshakes are waited for

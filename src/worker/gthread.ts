@@ -71,8 +71,8 @@ export class ThreadWorker implements WorkerClass {
     if (this.#serving) await this.#pool?.stop(graceMs);
   }
 
-  async stop(): Promise<void> {
-    await this.#pool?.flush(THREAD_FLUSH_MS);
+  async stop(quick = false): Promise<void> {
+    await this.#pool?.flush(THREAD_FLUSH_MS, quick);
     this.#pool?.close();
   }
 

@@ -92,6 +92,10 @@ export class InflightWatch implements ExchangeWatch {
    * cuts them off at its graceful timeout (it can still speak) logs each of them too.
    */
   readonly #overflow = new Map<number, InflightRequest>();
+  /** Those of them whose access line is written already (logged()), no exchange's any more. */
+  readonly #loggedOverflow: InflightRequest[] = [];
+  /** wrapAlone's tags whose response stream is still being sent. */
+  readonly #streams = new Set<number>();
   #next = 0;
   /** Connections parked (without an inner watch), by the tag parked() gave them. */
   readonly #parked = new Map<number, UnreadConnection>();
@@ -140,6 +144,34 @@ export class InflightWatch implements ExchangeWatch {
   finished(tag: number): void {
     this.#end(tag);
     this.#inner?.finished(this.#innerTag[tag]);
+  }
+
+  /**
+   * A quick stop ended tag's response under way, and its exchange wrote its access line: its
+   * entry stays, marked (InflightRequest.logged), for the quick stop to name it, and is no
+   * longer the tag's, so that neither the exchange's end nor the connection's close frees it (the
+   * process is ending).
+   */
+  logged(tag: number): void {
+    const state = this.#state[tag];
+    if (state === NAMED) this.#table.logged(this.#entryOf[tag]);
+    else if (state === COUNTED) {
+      const request = this.#overflow.get(tag);
+      this.#overflow.delete(tag);
+      if (request !== undefined) this.#loggedOverflow.push({ ...request, logged: true });
+    }
+    this.#state[tag] = IDLE;
+    this.#entryOf[tag] = -1;
+    this.#unanswered[tag] = 0;
+  }
+
+  /**
+   * A quick stop: the streams wrapAlone's requests are still sending had their access lines
+   * written (as the native server took them: countedBody), each logged() as above.
+   */
+  streamsLogged(): void {
+    for (const tag of this.#streams) this.logged(tag);
+    this.#streams.clear();
   }
 
   closed(tag: number): void {
@@ -226,7 +258,11 @@ export class InflightWatch implements ExchangeWatch {
   #answered(tag: number, response: unknown, streams: StreamEnds | undefined): void {
     if (streams !== undefined && streams.underWay(response)) {
       this.#unanswered[tag] = 0;
-      streams.whenEnded(response, () => this.#release(tag));
+      this.#streams.add(tag);
+      streams.whenEnded(response, () => {
+        this.#streams.delete(tag);
+        this.#release(tag);
+      });
     } else this.#release(tag);
   }
 
@@ -265,7 +301,7 @@ export class InflightWatch implements ExchangeWatch {
 
   /** The requests in flight that the table only counts (its `more`), oldest first. */
   overflow(): InflightRequest[] {
-    return [...this.#overflow.values()].sort((a, b) => a.start - b.start);
+    return [...this.#overflow.values(), ...this.#loggedOverflow].sort((a, b) => a.start - b.start);
   }
 
   #keep(tag: number, request: Request, info: ServeInfo, http10: boolean): void {

@@ -414,7 +414,7 @@ export class Worker {
       if ((this.#websockets?.dropAll() ?? 0) > 0) {
         await this.#websockets!.settled(SESSION_ENDS_MS);
       }
-      await this.#class?.stop();
+      await this.#class?.stop(this.#namesKilled);
       await this.#hooks?.run("worker_exit", this.#server(), this.#info());
       // As late as can be: those still in flight now are the ones the exit kills.
       if (this.#namesKilled) {

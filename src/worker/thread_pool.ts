@@ -293,8 +293,9 @@ export class ThreadPool {
   /**
    * The process exits without a drain (INT, QUIT, a crash): each thread sends its statsd batch
    * first, which terminate() would lose; a thread that cannot answer within `ms` is not waited for.
+   * `quick` (INT, QUIT): each thread first ends its responses under way (HttpServer.cutUnderWay).
    */
-  async flush(ms: number): Promise<void> {
+  async flush(ms: number, quick = false): Promise<void> {
     const live = [...this.#threads].filter((t) => t.loaded && !t.dead && !t.drainedAll);
     if (live.length === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -302,7 +303,7 @@ export class ThreadPool {
       Promise.all(live.map((thread) =>
         new Promise<void>((resolve) => {
           thread.flushed = resolve;
-          thread.post({ t: "flush" });
+          thread.post({ t: "flush", quick });
         })
       )),
       new Promise((resolve) => timer = setTimeout(resolve, ms)),

@@ -103,9 +103,11 @@ export interface WorkerClass {
   drain(graceMs: number, beforeCut?: () => void): Promise<void>;
   /**
    * The process exits next (after drain() or without it): end at once what boot() started
-   * (gthread first lets its threads send their statsd batch, within a bound).
+   * (gthread first lets its threads send their statsd batch, within a bound). `quick`: at a quick
+   * stop (INT, QUIT), first each response under way is ended with the access line and count of
+   * what its client got, its in-flight entry marked as logged (InflightRequest.logged).
    */
-  stop(): void | Promise<void>;
+  stop(quick?: boolean): void | Promise<void>;
   /**
    * After stop() at a quick stop: the requests still in flight in tables of the class's own
    * (gthread's threads'), as stop() left them, for the worker to name (the process's own table

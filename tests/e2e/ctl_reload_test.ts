@@ -12,6 +12,7 @@ import {
   hasStackTrace,
   run,
   type RunResult,
+  type Server,
   start,
   type Target,
   tempDir,
@@ -75,42 +76,53 @@ e2e("ctl reload with a broken certificate on disk fails in one line, exit 1", as
   }
 });
 
-e2e("ctl reload whose new workers cannot boot fails in one line, exit 1", async (target) => {
+/**
+ * Runs `body` against a server of one worker whose app (answering "first") `body` may rewrite
+ * before it reloads; the server must stop cleanly after.
+ */
+async function withEditableApp(
+  target: Target,
+  body: (server: Server, pidfile: string, app: string, url: string) => Promise<void>,
+): Promise<void> {
   const dir = tempDir();
   const pidfile = join(dir.path, "app.pid");
   const app = join(dir.path, "app.ts");
   writeFileSync(app, 'export default { fetch: () => new Response("first") };\n');
   const server = start(target, ["-p", pidfile, "-b", "127.0.0.1:0", app]);
   try {
-    await server.ready(1);
-    writeFileSync(app, 'throw new Error("broken on purpose");\nexport default {};\n');
-    const result = await ctl(target, pidfile, "--json", "reload");
-    // Its new worker exits 4 within the wait on any box this runs on; on one too slow, the
-    // answer says the workers still boot, and the log says the rest.
-    if (result.code === 0) {
-      assert.match(JSON.parse(result.stdout).message, /still booting/);
-    } else {
-      assert.equal(result.code, 1, result.stderr);
-      assert.match(JSON.parse(result.stdout).error, /^Reload failed, keeping the running workers/);
-    }
-    await server.waitFor(/Reload failed, keeping the running workers/);
-    assert.equal(server.child.exitCode, null, "the master runs on");
+    await body(server, pidfile, app, await server.ready(1));
   } finally {
     assert.equal((await server.stop()).code, 0);
     dir.remove();
   }
-});
+}
+
+e2e(
+  "ctl reload whose new workers cannot boot fails in one line, exit 1",
+  (target) =>
+    withEditableApp(target, async (server, pidfile, app) => {
+      writeFileSync(app, 'throw new Error("broken on purpose");\nexport default {};\n');
+      const result = await ctl(target, pidfile, "--json", "reload");
+      // Its new worker exits 4 within the wait on any box this runs on; on one too slow, the
+      // answer says the workers still boot, and the log says the rest.
+      if (result.code === 0) {
+        assert.match(JSON.parse(result.stdout).message, /still booting/);
+      } else {
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(
+          JSON.parse(result.stdout).error,
+          /^Reload failed, keeping the running workers/,
+        );
+      }
+      await server.waitFor(/Reload failed, keeping the running workers/);
+      assert.equal(server.child.exitCode, null, "the master runs on");
+    }),
+);
 
 e2e(
   "ctl reload whose new workers still boot after 4 s says it was accepted, exit 0, and a later failure is logged",
-  async (target) => {
-    const dir = tempDir();
-    const pidfile = join(dir.path, "app.pid");
-    const app = join(dir.path, "app.ts");
-    writeFileSync(app, 'export default { fetch: () => new Response("first") };\n');
-    const server = start(target, ["-p", pidfile, "-b", "127.0.0.1:0", app]);
-    try {
-      const url = await server.ready(1);
+  (target) =>
+    withEditableApp(target, async (server, pidfile, app, url) => {
       // Longer than the 4 s the reply waits, then broken.
       writeFileSync(
         app,
@@ -128,9 +140,5 @@ e2e(
       await server.waitFor(/\[ERROR\] Reload failed, keeping the running workers/);
       assert.equal(server.child.exitCode, null, "the master runs on");
       assert.equal((await curl(["-s", url])).stdout, "first");
-    } finally {
-      assert.equal((await server.stop()).code, 0);
-      dir.remove();
-    }
-  },
+    }),
 );

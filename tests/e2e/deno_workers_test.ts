@@ -221,6 +221,62 @@ for (const target of DENO_TARGETS) {
   });
 }
 
+const JSX_PROJECT = JSON.stringify({
+  imports: { hono: "npm:hono@4.13.19" },
+  compilerOptions: { jsx: "precompile", jsxImportSource: "hono/jsx" },
+});
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] a JSX syntax error whose token spans lines: Deno's whole message, in one line`, async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "deno.json"), JSX_PROJECT);
+      // A closing tag that does not match: Deno names the text after it, a line break.
+      writeFileSync(
+        join(dir.path, "page.tsx"),
+        "export const page = () => (\n  <div>\n    <h1>hi</h2>\n    <p>x</p>\n  </div>\n);\n",
+      );
+      writeFileSync(
+        join(dir.path, "app.tsx"),
+        'import { page } from "./page.tsx";\nexport default { fetch: () => new Response(String(page())) };\n',
+      );
+      const result = await run(target, ["-b", "127.0.0.1:0", "app.tsx"], { cwd: dir.path });
+      assert.equal(result.code, 4, result.stderr);
+      const file = join(dir.path, "page.tsx");
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `\\[ERROR\\] Cannot import app\\.tsx: ${file}:3:16: SyntaxError: Expected '</', got 'jsx text \\( \\)'\\n {4}3 \\| {5}<h1>hi</h2>\\n`,
+        ),
+      );
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test(`[${target.name}] an import in no import map: its place, then Deno's hint of what to add`, async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "deno.json"), JSX_PROJECT);
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import dayjs from "dayjs";\nexport default { fetch: () => new Response(dayjs()) };\n',
+      );
+      const result = await run(target, ["-b", "127.0.0.1:0", "app.ts"], { cwd: dir.path });
+      assert.equal(result.code, 4, result.stderr);
+      const file = join(dir.path, "app.ts");
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `\\[ERROR\\] Cannot import app\\.ts: ${file}:1:19: TypeError: Import "dayjs" not a dependency and not in import map from "file://${file}"\\n {4}hint: If you want to use the npm package, try running \`deno add npm:dayjs\`\\n`,
+        ),
+      );
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
 for (const target of DENO_TARGETS) {
   test(`[${target.name}] a frozen deno.lock out of date: one line saying what to run, or to pass`, async () => {
     const dir = tempDir();

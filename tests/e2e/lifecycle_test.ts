@@ -546,6 +546,44 @@ e2e("a USR2 child names itself Master.2 in its log until promoted, as gunicorn",
 });
 
 e2e(
+  "a USR2 child is promoted once the old master exits, even while its parent leaves it unreaped",
+  async (t) => {
+    const dir = tempDir();
+    const pidfile = join(dir.path, "app.pid");
+    // A parent that never waits (a deploy script's Popen, a supervisor that does not reap): sh
+    // starts the master, then becomes `sleep`, so the old master stays a zombie once it exits.
+    const unreaping: Target = {
+      ...t,
+      command: "sh",
+      prefix: ["-c", '"$@" & exec sleep 600', "sh", t.command, ...t.prefix],
+    };
+    const server = start(unreaping, ["-w", "1", "-b", "127.0.0.1:0", "-p", pidfile, PID_APP]);
+    const pids: number[] = [];
+    try {
+      await server.ready(1);
+      const [old] = childPids(server.pid);
+      pids.push(old);
+      process.kill(old, "SIGUSR2");
+      const next = Number((await server.waitFor(/Started new master with pid: (\d+)/))[1]);
+      pids.push(next);
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      process.kill(old, "SIGTERM");
+      await server.waitFor(new RegExp(`\\[${old}\\] \\[INFO\\] Shutting down: Master\n`));
+      await server.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Master has been promoted\\.`));
+      await eventually(() => existsSync(pidfile) && !existsSync(`${pidfile}.2`), "PIDFILE again");
+      // The promoted master takes USR2s again.
+      process.kill(next, "SIGUSR2");
+      const again = new RegExp(`\\[${next}\\] \\[INFO\\] Started new master with pid: (\\d+)`);
+      pids.push(Number((await server.waitFor(again))[1]));
+    } finally {
+      pids.reverse().forEach(killTree);
+      await server.stop();
+      dir.remove();
+    }
+  },
+);
+
+e2e(
   "the pidfile is written, refused while its process lives, and removed on exit",
   async (target) => {
     const dir = tempDir();

@@ -3,7 +3,15 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, renameSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  truncateSync,
+} from "node:fs";
 import { join } from "node:path";
 import {
   childPids,
@@ -84,3 +92,96 @@ e2e("USR1 reopens the logs and opens no debugger in the master or a worker", asy
     dir.remove();
   }
 });
+
+e2e(
+  "USR1 that cannot open the access log again: one line naming it, lines go on to the old file",
+  async (target) => {
+    const dir = tempDir();
+    const file = join(dir.path, "access.log");
+    try {
+      const server = startLogging(target, file);
+      // Booted: a worker that opens its logs after the mkdir below cannot boot.
+      const url = await server.allAnswering(2);
+      renameSync(file, `${file}.1`);
+      // Not a file: not even root may open it for appending.
+      mkdirSync(file);
+      server.signal("SIGUSR1");
+      const failures = () => server.stderr.split("\n").filter((l) => l.includes("Cannot reopen"));
+      await eventually(() => failures().length === 2, "a line from each worker");
+      for (const line of failures()) {
+        assert.match(
+          line,
+          /^\[[^\]]+\] \[\d+\] \[ERROR\] Cannot reopen logs: access log "[^"]+access\.log": .*(EISDIR|directory).*; its lines go on to the old file$/,
+        );
+      }
+      await get(`${url}/after`);
+      await eventually(
+        () => readFileSync(`${file}.1`, "utf8").includes("GET /after "),
+        "the old file has the request",
+      );
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+// logrotate's copytruncate sends no signal: the workers write on at their offset, which only
+// O_APPEND moves back to the start of the truncated file (else a hole of NULs comes first).
+e2e("copytruncate under load: no NUL hole, every line whole", async (target) => {
+  const dir = tempDir();
+  const file = join(dir.path, "access.log");
+  try {
+    const server = startLogging(target, file);
+    const url = await server.ready(2);
+    const run = load(`${url}/load`, 3, { connections: 8 });
+    await sleep(1000);
+    copyFileSync(file, `${file}.1`);
+    truncateSync(file);
+    const result = await run.done;
+    await server.stop();
+    assert.equal(result.failed, 0, result.report);
+    for (const path of [`${file}.1`, file]) {
+      const bytes = readFileSync(path);
+      assert.equal(bytes.indexOf(0), -1, `a NUL in ${path}`);
+      const lines = bytes.toString().split("\n");
+      assert.equal(lines.pop(), "", `${path} ends in a whole line`);
+      assert.ok(lines.length > 0, `${path} has lines`);
+      for (const line of lines) {
+        assert.match(line, /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/(load)? HTTP\/1\.1" 200 /);
+      }
+    }
+  } finally {
+    dir.remove();
+  }
+});
+
+// The running workers write on to the moved file; a new one (TTIN, a recycle, a replacement) opens
+// the path and cannot: the master serves on with the others and tries it again, as for an app that
+// cannot load. It halted ("Worker failed to boot.", exit 3), hours after the rotation.
+e2e(
+  "a new worker that cannot open the moved log: the others serve on, it is tried again",
+  async (target) => {
+    const dir = tempDir();
+    const file = join(dir.path, "access.log");
+    try {
+      const server = startLogging(target, file);
+      const url = await server.allAnswering(2);
+      renameSync(file, `${file}.1`);
+      // Not a file: not even root may open it for appending.
+      mkdirSync(file);
+      server.signal("SIGTTIN");
+      await server.waitFor(
+        /\[ERROR\] Replacement worker \(pid:\d+\) failed to boot \(its error is on stderr\), keeping the running workers; trying again in 1 s/,
+      );
+      assert.match(server.stderr, /Cannot open access log "[^"]+access\.log"/);
+      assert.equal((await get(`${url}/still`)).status, 200);
+      rmdirSync(file);
+      const booted = () => server.stderr.split("Booting worker with pid").length - 1;
+      await eventually(() => booted() === 3, "the third worker booted");
+      assert.equal((await server.stop()).code, 0, server.stderr);
+    } finally {
+      dir.remove();
+    }
+  },
+);

@@ -27,6 +27,7 @@ import { newPki } from "../_tls.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const NEUTRAL_WS_APP = join(FIXTURES, "websocket", "neutral.ts");
+const SLOW_RELOAD_HOOKS = join(FIXTURES, "hooks", "slow_reload.ts");
 
 /** A free address for --metrics-bind: its flag and the base URL of its scrapes. */
 async function metricsAddress(): Promise<{ flag: string[]; base: string }> {
@@ -109,37 +110,94 @@ e2e(
   },
 );
 
+/** Asks `path` until its answer matches `expected` ("STATUS body"); returns that answer. */
+async function probeUntil(base: string, path: string, expected: RegExp): Promise<string> {
+  let last = "";
+  await eventually(async () => {
+    const { status, body } = await get(`${base}${path}`);
+    last = `${status} ${body}`;
+    return expected.test(last);
+  }, `${path} answers ${expected}`).catch((error: Error) => {
+    throw new Error(`${error.message} (last: ${JSON.stringify(last)})`);
+  });
+  return last;
+}
+
 e2e(
-  "/healthz is 503 while workers boot or a worker is stuck, 200 when all serve",
+  "/readyz: 503 while the workers boot, 200 while one of two is stuck, 503 when both are",
   async (target) => {
-    const port = await freePort();
-    const health = `http://127.0.0.1:${port}/healthz`;
-    const server = start(target, [
-      ...[
-        "-w",
-        "2",
-        "-t",
-        "4",
-        "--metrics-bind",
-        `127.0.0.1:${port}`,
-        "-b",
-        "127.0.0.1:0",
-        PID_APP,
-      ],
-    ]);
+    const { flag: metrics, base } = await metricsAddress();
+    // -t 10: a worker is stuck after two missed beats (2 s), and killed at 10 s.
+    const server = start(target, ["-w", "2", "-t", "10", ...metrics, "-b", "127.0.0.1:0", PID_APP]);
     // The metrics listener opens before any worker is started.
     await server.waitFor(/Serving metrics at/);
-    const early = await get(health);
+    const early = await get(`${base}/readyz`);
     assert.equal(early.status, 503, `${early.body}\n${server.stderr}`);
+    assert.match(early.body, /^not ready: starting, no worker (started|has booted) yet/);
+    assert.equal((await get(`${base}/livez`)).status, 200);
     const url = await server.allAnswering(2);
-    await eventually(async () => (await get(health)).status === 200, "healthz 200");
-    get(`${url}/spin?ms=600000`).catch(() => {});
-    // Two missed heartbeats make it 503, before --timeout kills the stuck worker.
-    await eventually(async () => (await get(health)).status === 503, "healthz 503 (stuck worker)");
+    await probeUntil(base, "/readyz", /^200 ready: 2 of 2 workers serve\n$/);
+    get(`${url}/spin`).catch(() => {});
+    // One stuck worker of two: the instance still serves, so it stays in rotation, the stuck
+    // one named; /healthz is the same answer.
+    const one = /^200 ready: 1 of 2 workers serve\nworker \d+: no heartbeat for \d+\.\d s\n$/;
+    await probeUntil(base, "/readyz", one);
+    const healthz = await get(`${base}/healthz`);
+    assert.match(`${healthz.status} ${healthz.body}`, one);
+    // The second request goes to the worker still accepting: now none serves.
+    get(`${url}/spin`).catch(() => {});
+    const none = await probeUntil(base, "/readyz", /^503 not ready: no worker serves/);
+    assert.match(
+      none,
+      /^503 not ready: no worker serves \(0 of 2\)\n(worker \d+: no heartbeat .*\n){2}$/,
+    );
+    const live = await get(`${base}/livez`);
+    assert.equal(`${live.status} ${live.body}`, "200 alive: the master's loop runs\n");
     await server.waitFor(/WORKER TIMEOUT/);
-    await eventually(async () => (await get(health)).status === 200, "healthz 200 again");
-    const samples = parsePrometheus((await get(`http://127.0.0.1:${port}/metrics`)).body);
-    assert.equal(sampleValue(samples, "appserve_worker_restarts_total", { reason: "timeout" }), 1);
+    await probeUntil(base, "/readyz", /^200 ready: 2 of 2 workers serve\n$/);
+    const samples = parsePrometheus((await get(`${base}/metrics`)).body);
+    assert.equal(sampleValue(samples, "appserve_worker_restarts_total", { reason: "timeout" }), 2);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "TERM: /readyz is 503 (stopping) while the workers drain, /livez 200",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const server = start(target, ["-w", "1", ...metrics, "-b", "127.0.0.1:0", PID_APP]);
+    const url = await server.allAnswering(1);
+    await probeUntil(base, "/readyz", /^200 ready: 1 of 1 worker serves\n$/);
+    const slow = get(`${url}/slow?ms=4000&tell`);
+    await server.waitFor(/slow began: \?ms=4000&tell$/m);
+    server.signal("SIGTERM");
+    // A load balancer asking now takes this instance out while its requests finish.
+    await probeUntil(base, "/readyz", /^503 not ready: stopping, new connections are refused\n$/);
+    const live = await get(`${base}/livez`);
+    assert.equal(live.status, 200, live.body);
+    assert.equal((await slow).status, 200);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
+  "/livez is 503 while the master's loop is stalled (a slow on_reload hook), 200 after",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const server = start(
+      target,
+      ["-w", "1", "--hooks", SLOW_RELOAD_HOOKS, ...metrics, "-b", "127.0.0.1:0", PID_APP],
+      { env: { RELOAD_HOOK_MS: "13000" } },
+    );
+    await server.allAnswering(1);
+    await probeUntil(base, "/livez", /^200 alive: the master's loop runs\n$/);
+    server.signal("SIGHUP");
+    const stalled = /^503 not (alive|ready): the master's loop has not run for \d+\.\d s\n$/;
+    await probeUntil(base, "/livez", stalled);
+    const ready = await get(`${base}/readyz`);
+    assert.match(`${ready.status} ${ready.body}`, stalled);
+    await probeUntil(base, "/livez", /^200 alive: the master's loop runs\n$/);
+    await probeUntil(base, "/readyz", /^200 ready: 1 of 1 worker serves\n$/);
     assert.equal((await server.stop()).code, 0);
   },
 );

@@ -1,10 +1,10 @@
 // What a quick stop (QUIT or INT to the master) says of the requests it kills: gunicorn's quick
 // shutdown ends them, and appserve names each (a WARNING) and writes its access line (504, as for
-// any request appserve gave up on), in every worker class, as it does for a --timeout kill.
+// any request appserve gave up on), in every worker class, as it does for a --timeout kill. One
+// whose response was under way is logged as its client got it: the status and the bytes sent.
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import {
   childPids,
@@ -18,23 +18,26 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
+import { chunkedBytesSoFar, rawConnect } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
 const VARIANTS: { signal: "SIGQUIT" | "SIGINT"; args: string[]; drip: boolean }[] = [
   { signal: "SIGQUIT", args: ["-k", "sync"], drip: false },
   { signal: "SIGINT", args: ["-k", "sync"], drip: false },
+  // A sync worker serves one at a time: the response under way is the other worker's.
+  { signal: "SIGINT", args: ["-k", "sync", "-w", "2"], drip: true },
   // The native server: a response under way keeps its entry until its stream ends (StreamEnds).
   { signal: "SIGQUIT", args: ["-k", "async", "--reuse-port"], drip: true },
   { signal: "SIGINT", args: ["-k", "async"], drip: true },
   { signal: "SIGQUIT", args: ["-k", "gthread", "--threads", "2"], drip: true },
 ];
 
-async function loggedServer(target: Target, args: string[]) {
+async function loggedServer(target: Target, args: string[], workers = 1) {
   const dir = tempDir();
   const log = join(dir.path, "access.log");
   const server = start(target, ["--access-logfile", log, ...args, PID_APP]);
-  const url = await server.ready(1);
+  const url = await server.ready(workers);
   const lines = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
   await eventually(() => lines().length > 0, "the probe's access line");
   const before = lines().length;
@@ -43,24 +46,26 @@ async function loggedServer(target: Target, args: string[]) {
 
 for (const { signal, args, drip } of VARIANTS) {
   e2e(
-    `a ${signal} stop names each request it kills and writes its 504 access line ` +
-      `(${args.join(" ")}${drip ? ", one response under way" : ""})`,
+    `a ${signal} stop names each request it kills and writes its access line ` +
+      `(${args.join(" ")}${drip ? ", one response under way, logged as sent" : ""})`,
     async (target) => {
+      const workers = args.includes("-w") ? 2 : 1;
       const { server, url, ours, remove } = await loggedServer(target, [
         ...["-w", "1", "-b", `127.0.0.1:${args.includes("--reuse-port") ? await freePort() : 0}`],
         ...args,
-      ]);
+      ], workers);
       try {
+        // A response whose head and first line went out: killed mid-body. First, so that a sync
+        // worker that has it takes no more (the other one gets /slow).
+        const dripping = drip ? await underWay(Number(new URL(url).port), "/drip?ms=60000") : null;
         const slow = get(`${url}/slow?ms=60000&tell=1`, { localAddress: "127.0.0.5" })
           .catch(() => null);
         await server.waitFor(/slow began/);
-        // A response whose head and first line went out: killed mid-body.
-        const dripping = drip ? await underWay(`${url}/drip?ms=60000`) : null;
-        const [pid] = childPids(server.pid);
+        const pids = childPids(server.pid);
         server.signal(signal);
         assert.equal((await server.exited).code, 0, server.stderr);
         await Promise.all([slow, dripping?.ended]);
-        const where = `(?:worker|thread \\d+) \\(pid:${pid}\\)`;
+        const where = `(?:worker|thread \\d+) \\(pid:(?:${pids.join("|")})\\)`;
         assert.match(
           server.stderr,
           new RegExp(
@@ -75,7 +80,12 @@ for (const { signal, args, drip } of VARIANTS) {
             server.stderr,
             new RegExp(`\\[WARNING\\] Killed by the quick stop on ${where}: GET /drip\\?ms=60000 `),
           );
-          expected.push(/"GET \/drip\?ms=60000 HTTP\/1\.1" 504 - /);
+          // What its client got, as for a client gone mid-body: not the 504 of one unanswered.
+          const got = dripping!.got();
+          assert.match(got, /^HTTP\/1\.1 200 OK\r\n/i);
+          const bytes = chunkedBytesSoFar(got);
+          assert.equal(bytes, "first line\n".length, got);
+          expected.push(new RegExp(`"GET /drip\\?ms=60000 HTTP/1\\.1" 200 ${bytes} `));
         }
         // One line each, and no other.
         assert.equal(ours().length, expected.length, ours().join("\n"));
@@ -122,19 +132,55 @@ e2e(
   },
 );
 
-/** A GET whose response head and first bytes came: resolves then, `ended` when it ends. */
-function underWay(url: string): Promise<{ ended: Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const request = httpRequest(url, { agent: false }, (response) => {
-      const ended = new Promise<void>((done) => {
-        response.on("error", () => done());
-        response.on("close", () => done());
-      });
-      response.once("data", () => resolve({ ended }));
-    });
-    request.on("error", reject);
-    request.end();
-  });
+e2e(
+  "a quick stop whose worker is killed after ending a response under way: its line once, as sent",
+  async (target) => {
+    // The worker ends the response and writes its line, then its worker_exit hook never returns:
+    // the master kills it and writes the 504s of its table, but not a second line for that one.
+    const { server, url, ours, remove } = await loggedServer(target, [
+      ...["-w", "1", "-b", "127.0.0.1:0"],
+      ...["--hooks", join(FIXTURES, "hooks", "stuck_exit_hooks.ts")],
+    ]);
+    try {
+      const dripping = await underWay(Number(new URL(url).port), "/drip?ms=60000");
+      const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
+      await server.waitFor(/slow began/);
+      server.signal("SIGQUIT");
+      await server.exited;
+      await Promise.all([slow, dripping.ended]);
+      assert.match(server.stderr, /did not exit within 2 s of the quick stop: killed/);
+      const bytes = chunkedBytesSoFar(dripping.got());
+      assert.equal(bytes, "first line\n".length, dripping.got());
+      const lines = ours();
+      assert.equal(lines.length, 2, lines.join("\n"));
+      assert.ok(
+        lines.some((l) => new RegExp(`"GET /drip\\?ms=60000 HTTP/1\\.1" 200 ${bytes} `).test(l)),
+        lines.join("\n"),
+      );
+      assert.ok(
+        lines.some((l) => /"GET \/slow\?ms=60000&tell=1 HTTP\/1\.1" 504 - /.test(l)),
+        lines.join("\n"),
+      );
+    } finally {
+      await server.stop();
+      remove();
+    }
+  },
+);
+
+/**
+ * A GET on a raw connection whose response head and first line came: resolves then; `got()` is
+ * what came (latin1), `ended` settles when the server closed the connection.
+ */
+async function underWay(port: number, target: string) {
+  const socket = await rawConnect(port);
+  let got = "";
+  socket.on("data", (d) => (got += d.toString("latin1")));
+  socket.on("error", () => {});
+  const ended = new Promise<void>((done) => socket.once("close", () => done()));
+  socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await eventually(() => got.includes("first line\n"), "the stream's first line");
+  return { got: () => got, ended };
 }
 
 // A burst that lands at once: the sync worker serves one; Deno's accept loop takes the rest before

@@ -62,6 +62,37 @@ e2e(
 );
 
 e2e(
+  "two workers to replace while the app cannot load: one replacement is tried at a time",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const app = join(dir.path, "app.ts");
+      copyFileSync(PID_APP, app);
+      const server = start(target, ["-w", "3", "-b", "127.0.0.1:0", app]);
+      const url = await server.allAnswering(3);
+      // Fails a second after it starts: replacements started together all boot before one fails.
+      const slowBreak = "await new Promise((r) => setTimeout(r, 1000));\n" + BREAK;
+      writeFileSync(app, slowBreak + Deno.readTextFileSync(PID_APP));
+      await get(`${url}/exit?code=1`).catch(() => {});
+      await server.waitFor(failedLine(1));
+      // A second worker dies during the wait: two to replace, one still serving.
+      await get(`${url}/exit?code=1`).catch(() => {});
+      await server.waitFor(failedLine(4));
+      // Each try is one replacement booting, then its failure: the waits grow once per try
+      // (1, 2, 4 s), not once per replacement started together.
+      const tries = server.stderr.split("\n").filter((line) =>
+        /Booting worker with pid|failed to load the app, keeping/.test(line)
+      ).slice(3).map((line) => line.includes("Booting") ? "boot" : "fail");
+      assert.deepEqual(tries.slice(0, 6), ["boot", "fail", "boot", "fail", "boot", "fail"]);
+      assert.equal((await get(url)).status, 200);
+      assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
   "a crashed worker whose replacement cannot load the app: the others serve on; alone, exit 4",
   async (target) => {
     const dir = tempDir();

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   childPids,
@@ -20,7 +20,7 @@ import {
   tempDir,
 } from "../_helpers.ts";
 import { rawExchange } from "../_raw.ts";
-import { curl, makePki, type TestPki } from "../_tls.ts";
+import { curl, LivePair, makePki, type TestPki } from "../_tls.ts";
 
 const CLIENT_APP = join(FIXTURES, "apps", "client_app.ts");
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -461,16 +461,12 @@ e2e(
     const dir = tempDir();
     const old = makePki(join(dir.path, mkdir(dir.path, "old")));
     const renewed = makePki(join(dir.path, mkdir(dir.path, "new")));
-    const cert = join(dir.path, "live.pem");
-    const key = join(dir.path, "live.key");
-    copyFileSync(old.cert, cert);
-    copyFileSync(old.key, key);
-    const server = start(t, ["-b", "127.0.0.1:0", "--certfile", cert, "--keyfile", key, PID_APP]);
+    const live = new LivePair(dir.path, old);
+    const server = start(t, ["-b", "127.0.0.1:0", ...live.args, PID_APP]);
     try {
       const url = await httpsUrl(server);
       await answering(url, old);
-      copyFileSync(renewed.cert, cert);
-      copyFileSync(renewed.key, key);
+      live.install(renewed);
       server.signal("SIGHUP");
       await answering(url, renewed);
       assert.notEqual(
@@ -479,7 +475,7 @@ e2e(
         "the old certificate is gone",
       );
 
-      writeFileSync(cert, "garbage\n");
+      writeFileSync(live.cert, "garbage\n");
       server.signal("SIGHUP");
       await server.waitFor(
         /Reload failed, keeping the running workers: certfile ".*live\.pem" holds no PEM certificate/,

@@ -52,30 +52,54 @@ async function oldServes(old: Server, socket: string, pidfile: string): Promise<
   assert.match((await get("http://x/", { socketPath: socket })).body, /^hello pid/);
 }
 
-/** An app in its own folder, on a unix socket; returns the paths and the started master. */
-function startOld(target: Parameters<typeof start>[0], dir: string, extra: string[] = []) {
-  const app = join(dir, "app.ts");
-  writeFileSync(app, readFileSync(SLOW_BOOT_APP, "utf8"));
-  const socket = join(dir, "app.sock");
-  const pidfile = join(dir, "app.pid");
-  const old = start(target, ["-w", "1", "-b", `unix:${socket}`, "-p", pidfile, ...extra, app], {
-    env: { SLOW_BOOT_FILE: join(dir, "slow_ms") },
-  });
-  return { app, socket, pidfile, old };
+interface OldMaster {
+  app: string;
+  socket: string;
+  pidfile: string;
+  old: Server;
+  /** Sends the old master USR2; the new master's pid (killed with its tree at the end). */
+  upgrade(): Promise<number>;
+}
+
+/**
+ * Runs `body` against an old master serving an app in its own folder on a unix socket; at the end
+ * kills what is left of it and of the new masters `upgrade()` started, and removes the folder.
+ */
+async function withOldMaster(
+  target: Parameters<typeof start>[0],
+  extra: string[],
+  body: (master: OldMaster, dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = tempDir();
+  const pids: number[] = [];
+  try {
+    const app = join(dir.path, "app.ts");
+    writeFileSync(app, readFileSync(SLOW_BOOT_APP, "utf8"));
+    const socket = join(dir.path, "app.sock");
+    const pidfile = join(dir.path, "app.pid");
+    const old = start(target, ["-w", "1", "-b", `unix:${socket}`, "-p", pidfile, ...extra, app], {
+      env: { SLOW_BOOT_FILE: join(dir.path, "slow_ms") },
+    });
+    pids.push(old.pid);
+    await getWhenReady("http://x/", { socketPath: socket });
+    const upgrade = async () => {
+      const next = await usr2(old, pidfile);
+      pids.push(next);
+      return next;
+    };
+    await body({ app, socket, pidfile, old, upgrade }, dir.path);
+  } finally {
+    pids.forEach(killTree);
+    dir.remove();
+  }
 }
 
 e2e(
   "a USR2 rollback (TERM, then QUIT, the new master) keeps the old master's socket and pidfile",
-  async (target) => {
-    const dir = tempDir();
-    const pids: number[] = [];
-    try {
-      const { socket, pidfile, old } = startOld(target, dir.path);
-      pids.push(old.pid);
-      await getWhenReady("http://x/", { socketPath: socket });
+  (target) =>
+    withOldMaster(target, [], async ({ socket, pidfile, old, upgrade }) => {
       for (const signal of ["SIGTERM", "SIGQUIT"] as const) {
-        const next = await usr2(old, pidfile);
-        pids.push(next);
+        const next = await upgrade();
         await eventually(() => childPids(next).length === 1, "the new master's worker");
         process.kill(next, signal);
         await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Shutting down: Master\\.2\n`));
@@ -86,24 +110,14 @@ e2e(
       assert.equal((await old.stop()).code, 0);
       assert.ok(!existsSync(socket), "the old master removes its own socket at last");
       assert.ok(!existsSync(pidfile));
-    } finally {
-      pids.forEach(killTree);
-      dir.remove();
-    }
-  },
+    }),
 );
 
 e2e(
   "a stop that comes before the old master saw its rolled-back USR2 child exit removes its socket",
-  async (target) => {
-    const dir = tempDir();
-    const pids: number[] = [];
-    try {
-      const { socket, pidfile, old } = startOld(target, dir.path);
-      pids.push(old.pid);
-      await getWhenReady("http://x/", { socketPath: socket });
-      const next = await usr2(old, pidfile);
-      pids.push(next);
+  (target) =>
+    withOldMaster(target, [], async ({ socket, pidfile, old, upgrade }) => {
+      const next = await upgrade();
       await eventually(() => childPids(next).length === 1, "the new master's worker");
       // A loaded box, as the old master's loop sees it: the child's exit and the stop at once.
       await whileStopped([old.pid], async () => {
@@ -114,85 +128,54 @@ e2e(
       assert.equal((await old.exited).code, 0);
       assert.ok(!existsSync(socket), `the old master left its socket:\n${old.stderr}`);
       assert.ok(!existsSync(pidfile));
-    } finally {
-      pids.forEach(killTree);
-      dir.remove();
-    }
-  },
+    }),
 );
 
 e2e(
   "a USR2 new master that halts (the app on disk broken) keeps the old master's socket",
-  async (target) => {
-    const dir = tempDir();
-    const pids: number[] = [];
-    try {
-      const { app, socket, pidfile, old } = startOld(target, dir.path);
-      pids.push(old.pid);
-      await getWhenReady("http://x/", { socketPath: socket });
+  (target) =>
+    withOldMaster(target, [], async ({ app, socket, pidfile, old, upgrade }) => {
       writeFileSync(app, 'throw new Error("broken deploy");\n');
-      const next = await usr2(old, pidfile);
-      pids.push(next);
+      const next = await upgrade();
       await old.waitFor(new RegExp(`\\[${next}\\] \\[ERROR\\] Reason: App failed to load\\.`));
       await eventually(() => !alive(next), "the new master gone");
       await oldServes(old, socket, pidfile);
-    } finally {
-      pids.forEach(killTree);
-      dir.remove();
-    }
-  },
+    }),
 );
 
 e2e(
   "a USR2 new master stopped while --preload imports the app keeps the old master's socket",
-  async (target) => {
-    const dir = tempDir();
-    const pids: number[] = [];
-    try {
-      const { socket, pidfile, old } = startOld(target, dir.path, ["--preload"]);
-      pids.push(old.pid);
-      await getWhenReady("http://x/", { socketPath: socket });
+  (target) =>
+    withOldMaster(target, ["--preload"], async ({ socket, pidfile, old, upgrade }, dir) => {
       // The new master's import takes long: stopped before its loop runs.
-      writeFileSync(join(dir.path, "slow_ms"), "30000");
-      const next = await usr2(old, pidfile);
-      pids.push(next);
+      writeFileSync(join(dir, "slow_ms"), "30000");
+      const next = await upgrade();
       await eventually(() => childPids(next).length === 1, "the new master's import");
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master gone");
       assert.ok(!existsSync(`${pidfile}.2`), "the new master's pidfile");
       assert.ok(!existsSync(`${pidfile}.ctl.2`), "the new master's control socket");
       await oldServes(old, socket, pidfile);
-    } finally {
-      pids.forEach(killTree);
-      dir.remove();
-    }
-  },
+    }),
 );
 
-e2e("a promoted USR2 master removes the socket and pidfile when it stops", async (target) => {
-  const dir = tempDir();
-  const pids: number[] = [];
-  try {
-    const { socket, pidfile, old } = startOld(target, dir.path);
-    pids.push(old.pid);
-    await getWhenReady("http://x/", { socketPath: socket });
-    const next = await usr2(old, pidfile);
-    pids.push(next);
-    await eventually(() => childPids(next).length === 1, "the new master's worker");
-    old.signal("SIGTERM");
-    // The new master's log is the old one's stderr (inherited), which it writes on alone now.
-    await eventually(
-      () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
-      "promotion",
-    );
-    assert.ok(existsSync(socket), "the promoted master's socket");
-    assert.match((await getWhenReady("http://x/", { socketPath: socket })).body, /^hello pid/);
-    process.kill(next, "SIGTERM");
-    await eventually(() => !alive(next), "the new master gone");
-    assert.ok(!existsSync(socket), "the socket file after the promoted master stopped");
-    assert.ok(!existsSync(pidfile), "the pidfile after the promoted master stopped");
-  } finally {
-    pids.forEach(killTree);
-    dir.remove();
-  }
-});
+e2e(
+  "a promoted USR2 master removes the socket and pidfile when it stops",
+  (target) =>
+    withOldMaster(target, [], async ({ socket, pidfile, old, upgrade }) => {
+      const next = await upgrade();
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      old.signal("SIGTERM");
+      // The new master's log is the old one's stderr (inherited), which it writes on alone now.
+      await eventually(
+        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      assert.ok(existsSync(socket), "the promoted master's socket");
+      assert.match((await getWhenReady("http://x/", { socketPath: socket })).body, /^hello pid/);
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master gone");
+      assert.ok(!existsSync(socket), "the socket file after the promoted master stopped");
+      assert.ok(!existsSync(pidfile), "the pidfile after the promoted master stopped");
+    }),
+);
