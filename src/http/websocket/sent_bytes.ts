@@ -7,9 +7,10 @@ import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 
 /**
- * A writev is cut into batches of about this size: a socket reports a write only once it is whole,
- * so a backlog handed over in one would show no progress (and count nothing) until all of it went
- * out. The answers to one chunk (writeAnswersPerChunk) are far smaller: still one write.
+ * A writev is cut into batches of about this size, and one larger chunk (a big message) into pieces
+ * of it: a socket reports a write only once it is whole, so a backlog handed over in one would show
+ * no progress (and count nothing) until all of it went out. The answers to one chunk
+ * (writeAnswersPerChunk) are far smaller: still one write.
  */
 export const BATCH_BYTES = 64 * 1024;
 
@@ -45,11 +46,27 @@ export class SentBytes {
       if (!error) this.#bytes += n;
       done(error);
     };
+    // One chunk: bytes over BATCH_BYTES go in pieces, each counted once written.
+    const writeOne = (self: Writes, chunk: Buffer | string, encoding: Encoding, done: Done) => {
+      if (typeof chunk === "string" || chunk.byteLength <= BATCH_BYTES) {
+        return write.call(self, chunk, encoding, counted(size({ chunk, encoding }), done));
+      }
+      let at = 0;
+      const next = (): void => {
+        const piece = chunk.subarray(at, at + BATCH_BYTES);
+        at += piece.byteLength;
+        const then = at === chunk.byteLength
+          ? done
+          : (error?: Error | null) => error ? done(error) : queueMicrotask(next);
+        write.call(self, piece, "buffer", counted(piece.byteLength, then));
+      };
+      next();
+    };
     // Bun's writev writes its batch through _write: counted once, as the batch.
     let inBatch = false;
     w._write = function (chunk, encoding, done) {
       if (inBatch) return write.call(this, chunk, encoding, done);
-      write.call(this, chunk, encoding, counted(size({ chunk, encoding }), done));
+      writeOne(this, chunk, encoding, done);
     };
     if (typeof writev !== "function") return;
     w._writev = function (chunks, done) {
@@ -68,9 +85,7 @@ export class SentBytes {
         const then = i === chunks.length
           ? done
           : (error?: Error | null) => error ? done(error) : queueMicrotask(next);
-        if (i - from === 1) {
-          return write.call(this, chunks[from].chunk, chunks[from].encoding, counted(n, then));
-        }
+        if (i - from === 1) return writeOne(this, chunks[from].chunk, chunks[from].encoding, then);
         const batch: Chunks = from === 0 && i === chunks.length ? chunks : chunks.slice(from, i);
         batch.allBuffers = chunks.allBuffers;
         inBatch = true;
