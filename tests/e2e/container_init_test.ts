@@ -37,11 +37,12 @@ function asInit(target: Target): Target {
 async function asPid1(
   target: Target,
   body: (url: string, master: number, server: ReturnType<typeof start>) => Promise<void>,
+  extra: string[] = [],
 ): Promise<string> {
   // Root in this sandbox may make namespaces; where it may not, say so rather than pass.
   const probe = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]);
   assert.equal(probe.status, 0, `unshare cannot make a PID namespace here: ${probe.stderr}`);
-  const server = start(asInit(target), ["-w", "1", "-b", "127.0.0.1:0", APP]);
+  const server = start(asInit(target), ["-w", "1", "-b", "127.0.0.1:0", ...extra, APP]);
   try {
     const url = await server.ready();
     await server.waitFor(/Listening at: \S+ \(1\)/);
@@ -71,6 +72,15 @@ e2e("as PID 1, the master collects the orphans the app leaves behind", async (ta
     await eventually(async () => (await get(url)).status === 200, "a new worker serving");
   });
   assert.match(stderr, /Shutting down: Master/);
+});
+
+e2e("as PID 1, the master's stop removes the orphan reaper's SIGCHLD listener", async (target) => {
+  const hooks = join(FIXTURES, "hooks", "sigchld_hooks.ts");
+  const stderr = await asPid1(target, async (url) => {
+    assert.equal((await get(url)).status, 200);
+  }, ["--hooks", hooks]);
+  // on_exit runs after the stop: what listens then is what the master left behind.
+  assert.match(stderr, /\[INFO\] SIGCHLD listeners at exit: 0\n/);
 });
 
 e2e(
