@@ -37,6 +37,12 @@ export class HaltServer extends AppserveError {
   constructor(message: string, exitCode: number, readonly detail?: string) {
     super(message, exitCode);
   }
+
+  /** The reason and the first line of what the worker said (its file and error), as one line. */
+  oneLine(): string {
+    const first = (this.detail ?? "").split("\n")[0];
+    return first ? `${this.message.replace(/\.$/, "")}: ${first}` : this.message;
+  }
 }
 
 /** Why the app could not be loaded, as a worker (or a thread, or --check-config) says it. */

@@ -248,11 +248,15 @@ export function assertOneLineError(result: RunResult, code: number, pattern: Reg
   assert.match(lines[0], pattern);
 }
 
+// The bundle Deno workers run: appserve's cache, `appserve/<version>/process_entry.js`.
+const BUNDLE_FRAME = /\/appserve\/[^/]+\/(?:process|thread)_entry\.js:/;
+
 /** Stack lines that point into appserve itself: never shown with an error in user code. */
 export function ownFrames(text: string): string[] {
   return text.split("\n").filter((l) =>
     /^\s+at /.test(l) &&
-    (l.includes(join(ROOT, "src")) || l.includes(join(ROOT, "workers")) || l.includes("$bunfs"))
+    (l.includes(join(ROOT, "src")) || l.includes(join(ROOT, "workers")) || l.includes("$bunfs") ||
+      BUNDLE_FRAME.test(l))
   );
 }
 

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { describeUserError, userErrorText } from "../src/app/user_error.ts";
+import { describeUserError, userErrorText, withoutOwnFrames } from "../src/app/user_error.ts";
 import { ROOT, tempDir } from "./_helpers.ts";
 import { writeFileSync } from "node:fs";
 
@@ -49,6 +49,39 @@ Deno.test("describeUserError() keeps the user's frames and drops appserve's own"
   assert.equal(report.headline, "/srv/dep.ts:3:7: Error: dependency exploded");
   assert.equal(report.detail, "    at /srv/dep.ts:3:7\n    at /srv/app.ts:1:1");
   assert.equal(userErrorText(report), `${report.headline}\n${report.detail}`);
+});
+
+Deno.test("withoutOwnFrames() leaves out appserve's frames and the runtime's among them", () => {
+  const stack = [
+    "Error: helper failed",
+    "  on two lines",
+    "    at failDeep (file:///srv/helper.ts:2:9)",
+    "    at Array.map (<anonymous>)",
+    "    at handler (/srv/node_modules/hono/dist/hono-base.js:9:3)",
+    `    at c (file://${ROOT}/src/worker/app_error.ts:45:3701)`,
+    "    at emit (node:events:100:22)",
+    "    at /$bunfs/root/appserve:12:3",
+  ].join("\n");
+  assert.equal(
+    withoutOwnFrames(stack),
+    [
+      "Error: helper failed",
+      "  on two lines",
+      "    at failDeep (file:///srv/helper.ts:2:9)",
+      "    at Array.map (<anonymous>)",
+      "    at handler (/srv/node_modules/hono/dist/hono-base.js:9:3)",
+    ].join("\n"),
+  );
+});
+
+Deno.test("withoutOwnFrames() keeps a stack with no frame of the user's as it is", () => {
+  const stack = [
+    "TypeError: app handler returned number instead of a Response",
+    `    at run (file://${ROOT}/src/worker/sync.ts:88:2302)`,
+    "    at emit (node:events:100:22)",
+    "    at /$bunfs/root/appserve:12:3",
+  ].join("\n");
+  assert.equal(withoutOwnFrames(stack), stack);
 });
 
 Deno.test("describeUserError() says what was thrown when it is not an Error", () => {

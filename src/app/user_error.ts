@@ -64,6 +64,27 @@ function userFrames(stack: string): Frame[] {
   return frames;
 }
 
+// A frame of a stack, wherever it is (`node:events`, `ext:...`, `<anonymous>` too).
+const AT_LINE = /^\s+at /;
+
+/**
+ * `stack` as the user wants it: appserve's own frames left out, and with them the runtime's that
+ * sit among them (the server's `emit (node:events ...)`), which are no place in the user's code.
+ * The message, the user's frames, their dependencies' (node_modules) and the runtime's frames the
+ * user's code called through stay. A stack with no frame of the user's (an error appserve made)
+ * is kept as it is.
+ */
+export function withoutOwnFrames(stack: string): string {
+  if (userFrames(stack).length === 0) return stack;
+  let amongOwn = false;
+  return stack.split("\n").filter((line) => {
+    if (!AT_LINE.test(plain(line))) return true;
+    const m = FRAME.exec(plain(line));
+    if (m) amongOwn = isOwn(toPath(m[2]));
+    return !amongOwn;
+  }).join("\n");
+}
+
 const frameLine = ({ name, position }: Frame) =>
   name ? `    at ${name} (${where(position)})` : `    at ${where(position)}`;
 

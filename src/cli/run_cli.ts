@@ -24,7 +24,7 @@ import { controlSocketPath, implicitControlSocket } from "../ipc/control_protoco
 import { runCtl } from "./ctl.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
-import { adoptInherited, REEXEC_FDS_ENV } from "../net/inherited.ts";
+import { adoptInherited, notPassed, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import { closeListeners, type Listener, openListeners, probeReusePort } from "../net/listeners.ts";
 import { adoptMetricsSocket } from "../net/metrics_socket.ts";
 import { fdLimit, openFds } from "../net/fd_usage.ts";
@@ -171,11 +171,22 @@ async function serve(ctx: ServeContext): Promise<number> {
       a.kind === "tcp" && reuse(a) ? [{ host: a.host, port: a.port }] : []
     );
   if (inherited?.source === "systemd" && resolved.origins.bind !== "default") {
-    const withReuse = addresses.some(reuse) ? " (--reuse-port too)" : "";
-    log.warning(
-      `${resolved.origins.bind} ${config.bind.join(", ")} ignored${withReuse}: serving the ` +
-        "sockets systemd passed (LISTEN_FDS) instead, as gunicorn does",
-    );
+    // A bind naming a passed socket (`fd://3`, its address) is served: only the others are said.
+    const unserved = notPassed(addresses, inherited.listeners);
+    const ignored = config.bind.filter((_, i) => unserved[i]);
+    const withReuse = addresses.some(reuse);
+    const what = ignored.length
+      ? `${resolved.origins.bind} ${ignored.join(", ")} ignored${
+        withReuse ? " (--reuse-port too)" : ""
+      }`
+      : withReuse
+      ? "--reuse-port ignored"
+      : "";
+    if (what) {
+      log.warning(
+        `${what}: serving the sockets systemd passed (LISTEN_FDS) instead, as gunicorn does`,
+      );
+    }
   }
   // A stop signal while the start is under way: one line each, as for a later stop, and exit 0.
   const stopped = async (stop: MasterSignal): Promise<number> => {
@@ -366,9 +377,8 @@ async function serve(ctx: ServeContext): Promise<number> {
     const halt = arbiter.haltReason;
     if (code !== ExitCode.OK && !report.ready && halt) {
       // The log has the worker's error and the Reason; stderr and a waiting -D get both at once.
-      const [first, ...rest] = (halt.detail ?? "").split("\n");
-      const message = halt.message.replace(/\.$/, "") + (first ? `: ${first}` : "");
-      report.failed(message, { detail: rest.join("\n"), logged: true });
+      const rest = (halt.detail ?? "").split("\n").slice(1).join("\n");
+      report.failed(halt.oneLine(), { detail: rest, logged: true });
     }
     return code;
   } finally {

@@ -159,6 +159,7 @@ export class Arbiter {
       this.#handOver();
     } finally {
       uninstall();
+      orphans?.close();
       unwatch();
     }
     await this.#ctx.hooks.run("on_exit", this.#server());
@@ -550,14 +551,16 @@ export class Arbiter {
   // The new generation cannot boot: keep serving with the old one. Its workers that already
   // serve finish what they took (those still booting exit at once).
   #rollback(reason: HaltServer): void {
-    this.#ctx.log.error(`Reload failed, keeping the running workers: ${reason.message}`);
+    // Named as the start-up names it: the worker's file and error, not only "App failed to load".
+    const why = reason.oneLine();
+    this.#ctx.log.error(`Reload failed, keeping the running workers: ${why}`);
     this.#stopGeneration(this.#generations.current);
     this.#generations.rollback(this.#ctx);
     this.#setTitle();
     this.#numWorkers = this.#ctx.config.workers;
     this.#startUp.forgetFailures();
     this.#ctx.notify?.send("READY=1");
-    for (const outcome of this.#reloadsWaiting.splice(0)) outcome(reason.message);
+    for (const outcome of this.#reloadsWaiting.splice(0)) outcome(why);
   }
 
   // Those of a generation that already serve finish what they took; those still booting exit.
@@ -668,8 +671,7 @@ export class Arbiter {
     // Sockets handed to systemd or to a USR2 child stay; their files must not vanish. Nor do
     // those of the master that started this one, while it serves on them (a rollback, or this
     // new master failing): only a promoted USR2 child takes them over.
-    const parentServes = this.#usr2.parentRuns;
-    const handedOver = systemd || this.#usr2.running || parentServes;
+    const handedOver = systemd || this.#usr2.running || this.#usr2.parentRuns;
     // After a USR2 the service goes on in the new master: this one's stop is not the service's.
     // Nor is an unpromoted USR2 child's (a rollback's TERM): systemd would stop the service.
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");

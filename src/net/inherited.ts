@@ -1,6 +1,7 @@
 // Listening sockets handed over by a parent instead of bound here: systemd
 // socket activation (LISTEN_FDS/LISTEN_PID) and a USR2 re-exec (APPSERVE_FDS).
 
+import type { Address } from "./bind.ts";
 import { inheritFd, type Listener } from "./listeners.ts";
 import type { Libc } from "../runtime/types.ts";
 
@@ -63,4 +64,21 @@ export function adoptInherited(
     return { listeners, source: "systemd" };
   }
   return undefined;
+}
+
+/**
+ * Which of `addresses` (the binds asked for) are none of the sockets systemd passed: an
+ * `fd://N` of a passed fd, or the very address of a passed socket, is that socket, not a bind
+ * ignored.
+ */
+export function notPassed(addresses: Address[], passed: Listener[]): boolean[] {
+  return addresses.map((a) =>
+    !passed.some(({ address: l, activated }) =>
+      a.kind === "fd"
+        ? activated?.fd === a.fd
+        : a.kind === "tcp"
+        ? l.kind === "tcp" && l.host === a.host && l.port === a.port
+        : l.kind === "unix" && l.path === a.path
+    )
+  );
 }

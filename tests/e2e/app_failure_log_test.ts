@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { e2e, FIXTURES, freePort, get, type Server, start } from "../_helpers.ts";
+import { e2e, FIXTURES, freePort, get, ownFrames, type Server, start } from "../_helpers.ts";
 import { uploadUnderWay } from "../_upload.ts";
 import { rawExchange } from "../_raw.ts";
 
@@ -59,6 +59,27 @@ for (const [name, args] of SETUPS) {
       // One ERROR a request.
       assert.equal(server.stderr.split(headline).length, 2, server.stderr);
     }
+    await server.stop();
+  });
+
+  // Under Deno workers appserve's frames are its bundle's (process_entry.js, minified names), under
+  // Bun the binary's (/$bunfs/): the user's stack stops at the app's own frames.
+  e2e(`an app error's stack shows the app's frames, not appserve's, on ${name}`, async (target) => {
+    const server = await startOne(target, args);
+    const url = await server.ready();
+    assert.equal((await get(url + "/helper")).status, 500);
+    const headline = "[ERROR] Error handling request GET /helper\n";
+    await server.waitFor(new RegExp(escaped(headline)));
+    // Up to the next log line.
+    const stack = server.stderr.split(headline)[1].split(/\n(?=\[\d{4}-)/)[0].trimEnd();
+    const [message, ...frames] = stack.split("\n");
+    assert.equal(message, "Error: thrown by a helper for /helper");
+    const app = (file: string) =>
+      new RegExp(`^ +at .*${escaped(join(FIXTURES, "apps", file))}:\\d+:\\d+\\)?$`);
+    assert.match(frames[0] ?? "", app("failing_helper.ts"), stack);
+    assert.match(frames[1] ?? "", app("failing_app.ts"), stack);
+    assert.equal(frames.length, 2, stack);
+    assert.deepEqual(ownFrames(server.stderr), [], server.stderr);
     await server.stop();
   });
 

@@ -38,19 +38,19 @@ function inNamespace(target: Target, init: string[]): Target {
 const SHELL_INIT = ["sh", "-c", '"$@"; exit $?', "sh"];
 
 /**
- * Runs `body` against `target` started as PID 1 (`-w 1`, the orphan app), or as the child of
- * `init` as PID 1, with the master's pid, then stops it as `docker stop` does (TERM to the master,
- * a graceful stop, which an init passes on): exit 0, its stderr.
+ * Runs `body` against `target` started as PID 1 (`-w 1`, the orphan app, `extra` arguments), or as
+ * the child of `init` as PID 1, with the master's pid, then stops it as `docker stop` does (TERM
+ * to the master, a graceful stop, which an init passes on): exit 0, its stderr.
  */
 async function asPid1(
   target: Target,
   body: (url: string, master: number, server: ReturnType<typeof start>) => Promise<void>,
-  init: string[] = [],
+  { init = [], extra = [] }: { init?: string[]; extra?: string[] } = {},
 ): Promise<string> {
   // Root in this sandbox may make namespaces; where it may not, say so rather than pass.
   const probe = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]);
   assert.equal(probe.status, 0, `unshare cannot make a PID namespace here: ${probe.stderr}`);
-  const server = start(inNamespace(target, init), ["-w", "1", "-b", "127.0.0.1:0", APP]);
+  const server = start(inNamespace(target, init), ["-w", "1", "-b", "127.0.0.1:0", ...extra, APP]);
   try {
     const url = await server.ready();
     await server.waitFor(init.length ? /Listening at: \S+ \(\d+\)/ : /Listening at: \S+ \(1\)/);
@@ -87,6 +87,15 @@ e2e("as PID 1, the master collects the orphans the app leaves behind", async (ta
   assert.match(stderr, /Shutting down: Master/);
 });
 
+e2e("as PID 1, the master's stop removes the orphan reaper's SIGCHLD listener", async (target) => {
+  const hooks = join(FIXTURES, "hooks", "sigchld_hooks.ts");
+  const stderr = await asPid1(target, async (url) => {
+    assert.equal((await get(url)).status, 200);
+  }, { extra: ["--hooks", hooks] });
+  // on_exit runs after the stop: what listens then is what the master left behind.
+  assert.match(stderr, /\[INFO\] SIGCHLD listeners at exit: 0\n/);
+});
+
 e2e(
   "as PID 1, USR2 is refused with a WARNING: the old master's exit would end the new one",
   async (target) => {
@@ -111,7 +120,7 @@ e2e(
       assert.doesNotMatch(server.stderr, /Started new master/);
       assert.equal(childPids(master).length, 1, "only the worker under the master");
       assert.equal((await get(url)).status, 200);
-    }, SHELL_INIT);
+    }, { init: SHELL_INIT });
   },
 );
 
@@ -122,7 +131,7 @@ e2e("under tini as PID 1 (docker run --init), USR2 is refused with tini named", 
     await server.waitFor(/\[WARNING\] USR2 signal ignored: this master's parent is PID 1, tini /);
     assert.doesNotMatch(server.stderr, /Started new master/);
     assert.equal((await get(url)).status, 200);
-  }, ["tini", "--"]);
+  }, { init: ["tini", "--"] });
 });
 
 e2e("under any other PID 1 (a host's systemd), USR2 starts a new master", async (target) => {
@@ -141,7 +150,7 @@ e2e("under any other PID 1 (a host's systemd), USR2 starts a new master", async 
       process.kill(next, "SIGTERM");
       await server.waitFor(/\[INFO\] Shutting down: Master\.2\n/);
       await eventually(() => childPids(master).length === 1, "the new master gone");
-    }, [systemd, ...SHELL_INIT.slice(1)]);
+    }, { init: [systemd, ...SHELL_INIT.slice(1)] });
   } finally {
     dir.remove();
   }

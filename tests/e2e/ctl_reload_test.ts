@@ -111,10 +111,10 @@ e2e(
         assert.equal(result.code, 1, result.stderr);
         assert.match(
           JSON.parse(result.stdout).error,
-          /^Reload failed, keeping the running workers/,
+          /^Reload failed, keeping the running workers: App failed to load: Cannot import .*app\.ts: .*broken on purpose$/,
         );
       }
-      await server.waitFor(/Reload failed, keeping the running workers/);
+      await server.waitFor(/Reload failed, keeping the running workers: .*broken on purpose\n/);
       assert.equal(server.child.exitCode, null, "the master runs on");
     }),
 );

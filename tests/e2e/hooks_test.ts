@@ -11,6 +11,7 @@ import {
   get,
   getWhenReady,
   hasStackTrace,
+  ownFrames,
   pidOf,
   run,
   type Server,
@@ -121,6 +122,11 @@ e2e("a throwing hook is logged with its name and the server keeps serving", asyn
     await server.waitFor(
       /\[ERROR\] Exception in pre_request hook\nError: pre_request failed on purpose/,
     );
+    // The hook's frame, not appserve's that called it (its bundle's, or the binary's).
+    const entry =
+      server.stderr.split("Exception in pre_request hook\n")[1].split(/\n(?=\[\d{4}-)/)[0];
+    assert.match(entry, /\n +at .*record_hooks\.ts:\d+:\d+\)?(\n|$)/, entry);
+    assert.deepEqual(ownFrames(entry), [], entry);
     assert.equal((await server.stop()).code, 0);
   } finally {
     dir.remove();

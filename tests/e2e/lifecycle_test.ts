@@ -275,8 +275,9 @@ e2e("HUP with a broken app reports it and the old workers keep serving", async (
     const before = childPids(server.pid).sort();
     writeFileSync(app, 'throw new Error("broken on purpose");\n');
     server.signal("SIGHUP");
+    // One line naming the file and the error, as the start-up's "Error: App failed to load: ...".
     await server.waitFor(
-      /\[ERROR\] Reload failed, keeping the running workers: App failed to load\./,
+      /\[ERROR\] Reload failed, keeping the running workers: App failed to load: Cannot import .*app\.ts: .*app\.ts:1:\d+: Error: broken on purpose\n/,
     );
     await eventually(() => childPids(server.pid).length === 2, "back to the old workers");
     assert.deepEqual(childPids(server.pid).sort(), before, server.stderr);
@@ -876,6 +877,39 @@ e2e(
         ],
         result.stderr,
       );
+    }
+  },
+);
+
+e2e(
+  "under systemd socket activation a bind naming a passed socket (fd://3, its address) is no bind ignored",
+  async (target) => {
+    const port = await freePort();
+    const other = await freePort();
+    const cases: [string[], string[]][] = [
+      [["-b", "fd://3", "-b", `127.0.0.1:${port}`], []],
+      [["-b", "fd://3", "-b", "fd://4", "-b", `127.0.0.1:${other}`], [
+        `--bind fd://4, 127.0.0.1:${other} ignored: serving the sockets systemd passed ` +
+        "(LISTEN_FDS) instead, as gunicorn does",
+      ]],
+      [["--reuse-port", "-b", `127.0.0.1:${port}`], [
+        "--reuse-port ignored: serving the sockets systemd passed (LISTEN_FDS) instead, as " +
+        "gunicorn does",
+      ]],
+    ];
+    for (const [binds, warnings] of cases) {
+      const activator = startSocketActivated(target, port, ["-w", "1", ...binds, PID_APP]);
+      try {
+        await getWhenReady(`http://127.0.0.1:${port}/`);
+      } finally {
+        const result = await activator.stop();
+        const lines = result.stderr.split("\n").filter((l) => l.includes("[WARNING]"));
+        assert.deepEqual(
+          lines.map((l) => l.replace(/^.*\[WARNING\] /, "")),
+          warnings,
+          result.stderr,
+        );
+      }
     }
   },
 );

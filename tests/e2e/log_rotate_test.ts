@@ -21,6 +21,7 @@ import {
   FIXTURES,
   get,
   load,
+  type Server,
   sleep,
   start,
   type Target,
@@ -93,18 +94,32 @@ e2e("USR1 reopens the logs and opens no debugger in the master or a worker", asy
   }
 });
 
+/**
+ * Runs `body` once two workers log to `file` and it was moved away, a folder put in its place
+ * (not even root may open that for appending): what a worker that opens the path now meets.
+ */
+async function withLogMovedAway(
+  target: Target,
+  body: (server: Server, url: string, file: string) => Promise<void>,
+): Promise<void> {
+  const dir = tempDir();
+  const file = join(dir.path, "access.log");
+  try {
+    const server = startLogging(target, file);
+    // Booted: a worker that opens its logs after the mkdir below cannot boot.
+    const url = await server.allAnswering(2);
+    renameSync(file, `${file}.1`);
+    mkdirSync(file);
+    await body(server, url, file);
+  } finally {
+    dir.remove();
+  }
+}
+
 e2e(
   "USR1 that cannot open the access log again: one line naming it, lines go on to the old file",
-  async (target) => {
-    const dir = tempDir();
-    const file = join(dir.path, "access.log");
-    try {
-      const server = startLogging(target, file);
-      // Booted: a worker that opens its logs after the mkdir below cannot boot.
-      const url = await server.allAnswering(2);
-      renameSync(file, `${file}.1`);
-      // Not a file: not even root may open it for appending.
-      mkdirSync(file);
+  (target) =>
+    withLogMovedAway(target, async (server, url, file) => {
       server.signal("SIGUSR1");
       const failures = () => server.stderr.split("\n").filter((l) => l.includes("Cannot reopen"));
       await eventually(() => failures().length === 2, "a line from each worker");
@@ -120,10 +135,7 @@ e2e(
         "the old file has the request",
       );
       assert.equal((await server.stop()).code, 0);
-    } finally {
-      dir.remove();
-    }
-  },
+    }),
 );
 
 // logrotate's copytruncate sends no signal: the workers write on at their offset, which only
@@ -161,15 +173,8 @@ e2e("copytruncate under load: no NUL hole, every line whole", async (target) => 
 // cannot load. It halted ("Worker failed to boot.", exit 3), hours after the rotation.
 e2e(
   "a new worker that cannot open the moved log: the others serve on, it is tried again",
-  async (target) => {
-    const dir = tempDir();
-    const file = join(dir.path, "access.log");
-    try {
-      const server = startLogging(target, file);
-      const url = await server.allAnswering(2);
-      renameSync(file, `${file}.1`);
-      // Not a file: not even root may open it for appending.
-      mkdirSync(file);
+  (target) =>
+    withLogMovedAway(target, async (server, url, file) => {
       server.signal("SIGTTIN");
       await server.waitFor(
         /\[ERROR\] Replacement worker \(pid:\d+\) failed to boot \(its error is on stderr\), keeping the running workers; trying again in 1 s/,
@@ -180,8 +185,5 @@ e2e(
       const booted = () => server.stderr.split("Booting worker with pid").length - 1;
       await eventually(() => booted() === 3, "the third worker booted");
       assert.equal((await server.stop()).code, 0, server.stderr);
-    } finally {
-      dir.remove();
-    }
-  },
+    }),
 );

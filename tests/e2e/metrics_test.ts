@@ -340,6 +340,33 @@ e2e(
   },
 );
 
+e2e(
+  "a stop closes at once a metrics connection that sent nothing, and answers a scrape it began",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const port = Number(new URL(base).port);
+    const server = start(target, ["-w", "1", ...metrics, "-b", "127.0.0.1:0", PID_APP]);
+    try {
+      await server.allAnswering(1);
+      const silent = readAll(await rawConnect(port));
+      const socket = await rawConnect(port);
+      const answer = readAll(socket);
+      socket.write("GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
+      await eventually(() => acceptQueue(port) === 0, "the master accepted both");
+      server.signal("SIGTERM");
+      // Closed by the stop while the begun scrape is still waited for (up to DRAIN_MS): that one
+      // ends only now, and is answered.
+      assert.equal((await silent).text, "");
+      socket.write("\r\n");
+      const { status, text } = await answer;
+      assert.equal(status, 200, `${text}\n${server.stderr}`);
+      assert.equal((await server.exited).code, 0, server.stderr);
+    } finally {
+      await server.stop();
+    }
+  },
+);
+
 e2e("a --metrics-bind address that is taken or invalid is one line and exit 1", async (target) => {
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));

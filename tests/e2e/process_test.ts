@@ -79,7 +79,7 @@ e2e(
       writeFileSync(app, 'throw new Error("broken on purpose");\n');
       server.signal("SIGHUP");
       await server.waitFor(
-        /\[ERROR\] Reload failed, keeping the running workers: App failed to load\./,
+        /\[ERROR\] Reload failed, keeping the running workers: App failed to load: /,
       );
       await eventually(() => cmdline(server.pid) === "appserve: master [store]", "the old title");
       await eventually(() => childPids(server.pid).length === 2, "back to the old workers");
@@ -391,7 +391,7 @@ e2e(
       await server.waitFor(/Worker reloading: .*app\.ts modified/);
       writeFileSync(app, "export default { fetch: ( => }\n");
       await server.waitFor(
-        /\[ERROR\] Reload failed, keeping the running workers: App failed to load\./,
+        /\[ERROR\] Reload failed, keeping the running workers: App failed to load: /,
       );
       assert.match((await get(url)).body, /^v2 /);
       writeFileSync(app, version("v3"));

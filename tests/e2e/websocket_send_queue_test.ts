@@ -41,7 +41,8 @@ e2e(
       } finally {
         await server.stop();
       }
-      assert.doesNotMatch(server.output, /1008|WARNING/, klass[1]);
+      // Not a bare "1008": server.ready()'s plain GET / is an app error whose stack has column numbers.
+      assert.doesNotMatch(server.output, /closed with 1008|\[WARNING\]/, klass[1]);
     }
   },
 );
@@ -93,6 +94,100 @@ e2e(
         // The close frame sent waits behind what the client never read: no close handshake.
         await seen(/burst: the app saw close 1006/);
       }
+    } finally {
+      await server.stop();
+    }
+  },
+);
+
+// Under the 16 MiB limit: handed to the socket in one go, nothing judged.
+const UNDER_LIMIT = 240;
+
+e2e(
+  "a client that takes 1 MiB of a 15 MiB burst and leaves (RST) is logged with what the socket " +
+    "wrote, not what was queued, in both shapes and worker classes, and its session ends at once",
+  async (target) => {
+    for (const klass of CLASSES) {
+      const server = start(target, [
+        "-w",
+        "1",
+        ...klass,
+        "-b",
+        "127.0.0.1:0",
+        "--access-logfile",
+        "-",
+        BURST,
+      ]);
+      try {
+        const url = await server.ready();
+        for (const path of ["/", "/bun"]) {
+          // The app's lines come on stderr, the access lines on stdout.
+          const [err0, out0] = [server.stderr.length, server.stdout.length];
+          const client = await stalledClient(url, path, [`burst:${UNDER_LIMIT}`]);
+          client.resume();
+          let got = 0;
+          await new Promise<void>((resolve) => {
+            client.on("data", (d: Buffer) => {
+              got += d.length;
+              if (got < 1024 * 1024) return;
+              client.pause();
+              resolve();
+            });
+          });
+          // Unread bytes wait at the client: its close is a reset.
+          client.destroy();
+          const access = new RegExp(String.raw`"GET ${path} HTTP/1\.1" 101 (\d+)`);
+          // Promptly: the session does not wait for the idle timeout.
+          await eventually(
+            () =>
+              /burst: the app saw close 1006/.test(server.stderr.slice(err0)) &&
+              access.test(server.stdout.slice(out0)),
+            `${klass[1]} ${path}: the app's close and the access line`,
+            3_000,
+          );
+          const logged = Number(access.exec(server.stdout.slice(out0))![1]);
+          // At least what the client read (the 101 head aside), and not the 15 MiB queued: the rest
+          // of what the socket wrote sat in the two kernels' buffers (4 to 6 MiB here).
+          assert.ok(logged >= got - 200, `${klass[1]} ${path}: ${logged} logged, ${got} read`);
+          assert.ok(logged < 12 * 1024 * 1024, `${klass[1]} ${path}: ${logged} logged`);
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  },
+);
+
+e2e(
+  "one message over the limit that a slow client takes longer than 5 s to read is not judged " +
+    "stalled: its progress counts as it goes out",
+  async (target) => {
+    const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", BURST]);
+    try {
+      const url = await server.ready();
+      const before = server.output.length;
+      // 40 MiB read at 3 MiB a second: past the kernels' buffers, more than 16 MiB wait for
+      // some 6 s, while the one write that holds them is under way; the drip's sends after it
+      // ask the judge.
+      const want = 40 * 1024 * 1024;
+      const rate = 3 * 1024 * 1024 / 1000;
+      const client = await stalledClient(url, "/", ["big:40", "drip"]);
+      const t0 = performance.now();
+      let got = 0;
+      await new Promise<void>((resolve, reject) => {
+        client.on("data", (d: Buffer) => {
+          got += d.length;
+          if (got >= want) return resolve();
+          const ahead = got / rate - (performance.now() - t0);
+          if (ahead <= 0) return;
+          client.pause();
+          setTimeout(() => client.resume(), ahead);
+        });
+        client.on("close", () => reject(new Error(`closed after ${got} bytes:\n${server.output}`)));
+        client.resume();
+      });
+      client.destroy();
+      assert.doesNotMatch(server.output.slice(before), /closed with 1008|\[WARNING\]/);
     } finally {
       await server.stop();
     }

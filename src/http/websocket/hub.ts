@@ -16,6 +16,7 @@ import { AppWebSocket, type SendLimit } from "./app_socket.ts";
 import { notAWebSocketRequest } from "./handshake_refusal.ts";
 import { BunServerWebSocket, Topics } from "./bun_socket.ts";
 import { SendWatch, STALL_MS } from "./send_watch.ts";
+import { SentBytes } from "./sent_bytes.ts";
 import {
   createWsServer,
   flushAnswers,
@@ -454,13 +455,19 @@ export class WebSocketHub {
         startedMs: started,
       });
       const in0 = s.lastRead;
-      const out0 = socket.bytesWritten;
+      // What the client could have got, not what was queued for it (bytesWritten counts that).
+      const sent = new SentBytes(socket);
       // A stalled reader is closed in either shape: what waits may be a whole burst, far more than
       // Bun ever holds past its backpressureLimit (docs/websockets.md, "The send queue").
-      const watch = new SendWatch(socket, () => ws.bufferedAmount, this.#options.sendLimit, () => {
-        this.#stallWarning(s.name);
-        ws.close(1008, "send buffer limit exceeded");
-      });
+      const watch = new SendWatch(
+        () => sent.bytes,
+        () => ws.bufferedAmount,
+        this.#options.sendLimit,
+        () => {
+          this.#stallWarning(s.name);
+          ws.close(1008, "send buffer limit exceeded");
+        },
+      );
       this.#opened(s);
       ws.on("close", (code: number) => {
         watch.stop();
@@ -468,7 +475,7 @@ export class WebSocketHub {
         ended({
           durationMs: performance.now() - started,
           bytesIn: socket.bytesRead - in0,
-          bytesOut: socket.bytesWritten - out0,
+          bytesOut: sent.bytes,
           code,
         });
         this.#ended();

@@ -4,7 +4,6 @@
 // Deno.serve and Bun.serve; only a queue over the limit on which the socket wrote nothing for
 // STALL_MS is a stalled reader (docs/websockets.md, "The send queue").
 
-import type { Socket } from "node:net";
 import { clearInterval, setInterval } from "node:timers";
 
 /** How long a socket over the limit may write nothing before its reader counts as stalled. */
@@ -18,36 +17,25 @@ export interface SendGate {
 }
 
 export class SendWatch implements SendGate {
-  readonly #socket: Socket;
+  readonly #written: () => number;
   readonly #queued: () => number;
   readonly #limit: number;
   readonly #onStall: () => void;
-  /** bytesWritten when the session began: the 101 before it is not the session's. */
-  readonly #base: number;
-  #written = 0;
   #mark = 0;
   #quietMs = 0;
   #timer: ReturnType<typeof setInterval> | null = null;
   #stalled = false;
 
   /**
-   * `queued` is what waits unsent (the socket's bufferedAmount); `onStall` is called once the
-   * queue was over `limit` and nothing went out for STALL_MS.
+   * `written` is what the socket has written of the session (SentBytes, whose writes of a backlog
+   * complete a batch at a time); `queued` is what waits unsent (the socket's bufferedAmount);
+   * `onStall` is called once the queue was over `limit` and nothing went out for STALL_MS.
    */
-  constructor(socket: Socket, queued: () => number, limit: number, onStall: () => void) {
-    this.#socket = socket;
+  constructor(written: () => number, queued: () => number, limit: number, onStall: () => void) {
+    this.#written = written;
     this.#queued = queued;
     this.#limit = limit;
     this.#onStall = onStall;
-    this.#base = socket.bytesWritten;
-  }
-
-  /** Bytes of the session the socket has written (what the client could have got). */
-  get written(): number {
-    // bytesWritten counts what is queued too; writableLength is what is not written yet.
-    const now = this.#socket.bytesWritten - this.#socket.writableLength - this.#base;
-    if (now > this.#written) this.#written = now;
-    return this.#written;
   }
 
   get stalled(): boolean {
@@ -62,17 +50,12 @@ export class SendWatch implements SendGate {
 
   /** The session ended: no more watching. */
   stop(): void {
-    void this.written;
     this.#disarm();
   }
 
   #arm(): void {
-    this.#mark = this.written;
+    this.#mark = this.#written();
     this.#quietMs = 0;
-    // The node:net socket hands all it buffered to one writev once the write under way is done,
-    // which completes only when the whole backlog is out: a client reading at a steady pace would
-    // show no progress for its length. Chunk by chunk, each write done is seen.
-    (this.#socket as { _writev: unknown })._writev = null;
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref();
   }
@@ -81,11 +64,10 @@ export class SendWatch implements SendGate {
     if (this.#timer === null) return;
     clearInterval(this.#timer);
     this.#timer = null;
-    delete (this.#socket as { _writev?: unknown })._writev;
   }
 
   #tick(): void {
-    const written = this.written;
+    const written = this.#written();
     if (written > this.#mark || this.#queued() <= this.#limit) {
       this.#mark = written;
       this.#quietMs = 0;
