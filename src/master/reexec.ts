@@ -11,6 +11,7 @@ import { inheritableDuring } from "../net/inheritable_fd.ts";
 import { describeMetricsSocket, METRICS_FD_ENV } from "../net/metrics_socket.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { processEnded } from "./process_ended.ts";
+import { exitingInitParent } from "./container_init.ts";
 
 /** Set in a re-exec'd master: the pid of the master that started it. */
 export const PARENT_ENV = "APPSERVE_PARENT_PID";
@@ -75,6 +76,14 @@ export class Reexec {
       return "USR2 signal ignored: this master is PID 1 (a container's init), and when it exits " +
         "every process in the container ends, the new master too; HUP reloads the app and the " +
         "configuration in place, or replace the container";
+    }
+    // An init that exits with this master (`docker run --init`, a shell) ends the new one too.
+    const init = exitingInitParent();
+    if (init) {
+      return `USR2 signal ignored: this master's parent is PID 1, ${init} (a container's init), ` +
+        "which exits when this master does, and every process in the container ends with it, " +
+        "the new master too; HUP reloads the app and the configuration in place, or replace the " +
+        "container";
     }
     return undefined;
   }
