@@ -13,6 +13,10 @@ import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { processEnded } from "./process_ended.ts";
 import { exitingInitParent } from "./container_init.ts";
 
+/** How both container refusals of USR2 end: what it would take, and what to do instead. */
+const CONTAINER_ENDS = "the new master too; HUP reloads the app and the configuration in place, " +
+  "or replace the container";
+
 /** Set in a re-exec'd master: the pid of the master that started it. */
 export const PARENT_ENV = "APPSERVE_PARENT_PID";
 
@@ -74,16 +78,14 @@ export class Reexec {
     // The kernel ends a PID namespace with its init: the old master's exit would take the new one.
     if (process.pid === 1) {
       return "USR2 signal ignored: this master is PID 1 (a container's init), and when it exits " +
-        "every process in the container ends, the new master too; HUP reloads the app and the " +
-        "configuration in place, or replace the container";
+        `every process in the container ends, ${CONTAINER_ENDS}`;
     }
     // An init that exits with this master (`docker run --init`, a shell) ends the new one too.
     const init = exitingInitParent();
     if (init) {
       return `USR2 signal ignored: this master's parent is PID 1, ${init} (a container's init), ` +
         "which exits when this master does, and every process in the container ends with it, " +
-        "the new master too; HUP reloads the app and the configuration in place, or replace the " +
-        "container";
+        CONTAINER_ENDS;
     }
     return undefined;
   }
