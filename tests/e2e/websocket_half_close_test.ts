@@ -4,7 +4,7 @@
 // --reuse-port (the native servers), as Deno.serve and Bun.serve end it.
 
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { e2e, eventually, FIXTURES, freePort, start } from "../_helpers.ts";
 import { encodeFrame, openRaw } from "../_ws_raw.ts";
