@@ -3,7 +3,7 @@
 // Sockets are made through libc so the master never accepts on them itself.
 
 import { lookup } from "node:dns/promises";
-import { lchownSync, lstatSync, unlinkSync } from "node:fs";
+import { lchownSync, lstatSync, readFileSync, unlinkSync } from "node:fs";
 import { isIP } from "node:net";
 import { ConfigError, osReason } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
@@ -20,6 +20,7 @@ import {
   AF_INET,
   AF_INET6,
   AF_UNIX,
+  EACCES,
   EADDRINUSE,
   EAGAIN,
   ECONNREFUSED,
@@ -71,7 +72,31 @@ function cannotListenAt(
   scheme?: "http" | "https",
 ): (errno: number) => ConfigError {
   return (errno) =>
-    new ConfigError(`Cannot listen at ${formatAddress(address, scheme)}: ${libc.strerror(errno)}`);
+    new ConfigError(
+      `Cannot listen at ${formatAddress(address, scheme)}: ${libc.strerror(errno)}` +
+        privilegedPortHint(address, errno),
+    );
+}
+
+// The lowest port Linux lets any user bind (net.ipv4.ip_unprivileged_port_start, 1024 unless
+// lowered: Docker lowers it to 0 in its containers, Kubernetes does not).
+function unprivilegedPortStart(): number {
+  try {
+    const text = readFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start", "utf8");
+    return Number.parseInt(text, 10) || 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+// A non-root start on -b 0.0.0.0:80 (a container run as a user) is refused by the kernel with a
+// bare EACCES: the way out is said with it.
+function privilegedPortHint(address: Address, errno: number): string {
+  if (errno !== EACCES || address.kind !== "tcp") return "";
+  const start = unprivilegedPortStart();
+  if (address.port === 0 || address.port >= start) return "";
+  return ` (ports below ${start} need root, which --user then drops, or CAP_NET_BIND_SERVICE: ` +
+    `listen on a port from ${start} up and publish it as ${address.port})`;
 }
 
 function fail(libc: Libc, address: Address, fd: number, bound = false): never {

@@ -17,6 +17,7 @@ import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
 import { explainAppError, prepareImports } from "./_bun_imports.ts";
+import { explainMissingPackage } from "./_bun_missing_package.ts";
 import { decodedBody, noteRawFetches } from "./_bun_decoded_body.ts";
 import { headAnswer } from "./_bun_head.ts";
 import { bunfigEnv, loadDotenv } from "./_bun_autoload.ts";
@@ -318,7 +319,7 @@ export const bunRuntime: Runtime = {
   // Bun 1.4.4 drops a file: URL's query string (the module cached first comes back), and keeps
   // a path's, compiled too.
   freshImport: (file, tag) => `${file}?reload=${tag}`,
-  explainAppError,
+  explainAppError: (error) => explainAppError(error) ?? explainMissingPackage(error),
   nativeServe: () => ({ owner: Bun, label: "Bun.serve" }),
   routeCookies: (field) => field === null ? new Bun.CookieMap() : new Bun.CookieMap(field),
   staticBody: rememberedBody,

@@ -471,6 +471,26 @@ e2e(
 );
 
 e2e(
+  "a port below 1024 as a user (a container run as one): Permission denied says the way out",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      // The kernel's EACCES comes before any look at whether the port is in use.
+      const result = await run(asNobody(target, dir.path), ["-b", "127.0.0.1:80", "pid_app"], {
+        cwd: APPS,
+      });
+      assertOneLineError(
+        result,
+        1,
+        /^Error: Cannot listen at http:\/\/127\.0\.0\.1:80: Permission denied \(ports below 1024 need root, which --user then drops, or CAP_NET_BIND_SERVICE: listen on a port from 1024 up and publish it as 80\)$/,
+      );
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
   "a pidfile it may not write: the path given and the reason in words (run as nobody)",
   async (target) => {
     const dir = tempDir();

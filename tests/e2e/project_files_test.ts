@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   e2e,
@@ -97,6 +97,30 @@ Deno.test({
       assert.equal(answer.status, 200, answer.body);
       assert.equal(answer.body, "<p>greet a</p>");
       assert.equal((await get(`${await server.url()}/classic`)).body, "fragment(b(classic))");
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    } finally {
+      dir.remove();
+    }
+  },
+});
+
+// Field trial 29: a project's tsconfig.json whose JSX settings sit in a shared base config it
+// `extends` had its .tsx files compiled for React ("Cannot find package 'react'"), as if none.
+Deno.test({
+  name:
+    "[binary] a tsconfig.json's JSX settings may come from the file it extends, as under bun run",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = tempDir();
+    try {
+      cpSync(join(FIXTURES, "bun_workers", "tsconfig_extends"), dir.path, { recursive: true });
+      linkHono(dir.path);
+      const server = start(binary, ["-b", "127.0.0.1:0", "src/app.tsx"], { cwd: dir.path });
+      const answer = await getWhenReady(await server.url());
+      assert.equal(answer.status, 200, answer.body);
+      assert.equal(answer.body, "<p>greet a</p>");
       const result = await server.stop();
       assert.equal(result.code, 0, result.stderr);
     } finally {
