@@ -8,7 +8,6 @@ import { isIP } from "node:net";
 import { ConfigError, osReason } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { type Address, formatAddress } from "./bind.ts";
-import { ownDualStackHolder } from "./dual_stack.ts";
 import {
   type DecodedSockaddr,
   decodeSockaddr,
@@ -16,6 +15,7 @@ import {
   UNIX_PATH_MAX,
   unixSockaddr,
 } from "./sockaddr.ts";
+import { ownPortHolder } from "./own_port_holder.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -320,29 +320,34 @@ export async function openTcpSocket(
   return high;
 }
 
-// `-b [::]:8080 -b 0.0.0.0:8080` where [::] takes IPv4 too: one line naming both, no retries.
-// gunicorn retries its five times, then "Can't connect", though its own socket holds the port.
-function dualStackClash(
+// `-b 0.0.0.0:8080 -b 127.0.0.1:8080`, `-b [::]:8080 -b [::1]:8080`, `-b [::]:8080 -b
+// 0.0.0.0:8080` where [::] takes IPv4 too: this start's own socket holds the port, so one line
+// naming both, no retries. gunicorn retries its five times, then "Can't connect".
+function ownClash(
   libc: Libc,
   fd: number,
   sockaddr: Uint8Array,
-  address: Address,
+  address: Extract<Address, { kind: "tcp" }>,
   opened: Listener[],
   scheme?: "http" | "https",
 ): ConfigError | undefined {
-  const clash = ownDualStackHolder(libc, fd, sockaddr, opened.map((listener) => listener.fd));
+  const clash = ownPortHolder(libc, fd, sockaddr, opened);
   if (!clash) return undefined;
   const here = formatAddress(address, scheme);
-  const there = formatAddress(
-    { kind: "tcp", host: clash.holder.host, port: clash.holder.port },
-    scheme,
-  );
-  return new ConfigError(
-    clash.wantedIsAny6
-      ? `Cannot listen at ${here}: it takes IPv4 too (dual-stack) and ${there} is bound ` +
-        `already by another -b; drop one of the two`
-      : `Cannot listen at ${here}: ${there} takes IPv4 too (dual-stack); drop one of the two -b`,
-  );
+  const there = formatAddress(clash.holder.address, scheme);
+  const every = `port ${address.port} on every ${clash.family} address`;
+  const line = {
+    "same": here === there
+      ? `it is given twice; drop one of the two -b`
+      : `${there}, bound already by another -b, is the same address; drop one of the two -b`,
+    "holder-any": `${there} takes ${every}, bound already by another -b; drop one of the two -b`,
+    "wanted-any": `it takes ${every} and ${there} is bound already by another -b; ` +
+      `drop one of the two`,
+    "holder-dual-stack": `${there} takes IPv4 too (dual-stack); drop one of the two -b`,
+    "wanted-dual-stack": `it takes IPv4 too (dual-stack) and ${there} is bound already by ` +
+      `another -b; drop one of the two`,
+  }[clash.by];
+  return new ConfigError(`Cannot listen at ${here}: ${line}`);
 }
 
 async function openOne(
@@ -360,7 +365,7 @@ async function openOne(
       {
         backlog: options.backlog,
         cannot: cannotListenAt(libc, address, options.scheme),
-        heldByUs: (fd) => dualStackClash(libc, fd, sockaddr, address, opened, options.scheme),
+        heldByUs: (fd) => ownClash(libc, fd, sockaddr, address, opened, options.scheme),
         retry: {
           address,
           retrying: options.retrying,
