@@ -21,7 +21,7 @@ import { explainMissingPackage } from "./_bun_missing_package.ts";
 import { decodedBody, noteRawFetches } from "./_bun_decoded_body.ts";
 import { headAnswer } from "./_bun_head.ts";
 import { bunfigEnv, loadDotenv } from "./_bun_autoload.ts";
-import { bunfigPreload } from "./_bun_thread_preload.ts";
+import { bunfigPreload, bunOptionsPreload } from "./_bun_thread_preload.ts";
 import { whichProgram } from "./executables.ts";
 import { ConfigError } from "../errors.ts";
 import { addressSpaceLimitKb } from "../address_space.ts";
@@ -259,8 +259,12 @@ const THREAD_URL = COMPILED
   ? new URL("workers/thread_entry.ts", new URL("./", import.meta.url)).href
   : THREAD_ENTRY.href;
 
-// Read once, in the worker process's own directory, as Bun read it for the main thread.
-const threadPreload = once(() => bunfigPreload(process.cwd()));
+// Read once, in the worker process's own directory, as Bun read them for the main thread: the
+// bunfig.toml's first, as Bun runs them.
+const threadPreload = once(() => [
+  ...bunfigPreload(process.cwd()),
+  ...bunOptionsPreload(process.cwd()),
+]);
 
 function workerSelf(env?: Record<string, string>): SelfCommand {
   if (!COMPILED) return { command: process.execPath, args: [WORKER_ENTRY.pathname] };
