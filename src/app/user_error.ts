@@ -39,7 +39,8 @@ function toPath(location: string): string {
   return location.startsWith("file://") ? fileURLToPath(location) : location;
 }
 
-function isOwn(file: string): boolean {
+/** Whether `file` (a path) is one of appserve's own modules: the bundle's, or the source tree's. */
+export function isOwn(file: string): boolean {
   return file.includes("/$bunfs/") || file.includes("~BUN") || OWN.some((d) => file.startsWith(d));
 }
 
