@@ -575,6 +575,30 @@ e2e("-D with an app that cannot load: exit 4 with the app's error on stderr", as
   }
 });
 
+// A daemon's stderr goes nowhere: the worker's own line is lost, the waiting -D says why.
+e2e("-D with a worker that cannot boot: exit 3 with the worker's reason on stderr", async (t) => {
+  const dir = tempDir();
+  const mark = `unbootable-${t.name}-${Date.now()}`;
+  try {
+    const hooks = join(FIXTURES, "hooks", "master_only_hooks.ts");
+    const result = await run(
+      t,
+      ["-D", "-n", mark, "-b", "127.0.0.1:0", "--hooks", hooks, PID_APP],
+      {
+        env: { HOOKS_MARK: join(dir.path, "imported") },
+      },
+    );
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(
+      result.stderr,
+      /^Error: Worker failed to boot: Cannot load hooks module [^\n]*master_only_hooks\.ts: [^\n]*Error: this hooks module loads in the master only\n$/,
+    );
+    assert.deepEqual(processesWith(mark), [], "a daemon left running");
+  } finally {
+    dir.remove();
+  }
+});
+
 e2e("-D returns only once the master listens and its first workers have booted", async (t) => {
   const dir = tempDir();
   try {
