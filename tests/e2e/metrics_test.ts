@@ -233,7 +233,7 @@ e2e(
 );
 
 e2e(
-  "USR2 hands the metrics listener over: the new master serves it at once, never refused",
+  "USR2 hands the metrics listener over: the new master serves it, never refused",
   async (target) => {
     const { flag: metrics, base } = await metricsAddress();
     const dir = tempDir();
@@ -285,6 +285,68 @@ e2e(
       // Ready once its worker has booted (seen only as a child process above: on a loaded box it
       // may still be loading the app).
       await eventually(async () => (await get(`${base}/healthz`)).status === 200, "/healthz 200");
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master stops");
+    } finally {
+      for (const master of [first, next].filter((pid) => pid > 0)) {
+        for (const pid of [master, ...childPids(master)]) {
+          if (alive(pid)) process.kill(pid, "SIGKILL");
+        }
+      }
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "/readyz through a USR2 hand-over answers no false 503: the new master's boot, the old one's stop",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const dir = tempDir();
+    const pidfile = join(dir.path, "app.pid");
+    let next = 0;
+    let first = 0;
+    try {
+      const old = start(target, [
+        "-w",
+        "1",
+        "-p",
+        pidfile,
+        ...metrics,
+        "-b",
+        "127.0.0.1:0",
+        PID_APP,
+      ]);
+      first = old.pid;
+      await old.allAnswering(1);
+      // Either master may take a probe on the shared listener: each must answer for the pair.
+      const wrong: string[] = [];
+      let probes = 0;
+      let probing = true;
+      const prober = (async () => {
+        while (probing) {
+          const response = await get(`${base}/readyz`);
+          probes++;
+          if (response.status !== 200) wrong.push(response.body.split("\n")[0]);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })();
+      // A request the old master's worker finishes while it stops: its stop lasts that long.
+      const slow = get(`${await old.url()}/slow?ms=3000&tell`);
+      await old.waitFor(/slow began/);
+      old.signal("SIGUSR2");
+      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at`));
+      old.signal("SIGTERM");
+      assert.equal((await slow).status, 200);
+      await eventually(
+        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      probing = false;
+      await prober;
+      assert.deepEqual(wrong, [], old.stderr);
+      assert.ok(probes > 0);
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
     } finally {
