@@ -325,9 +325,13 @@ e2e(
       let probing = true;
       const prober = (async () => {
         while (probing) {
-          const response = await get(`${base}/readyz`);
-          probes++;
-          if (response.status !== 200) wrong.push(response.body.split("\n")[0]);
+          try {
+            const response = await get(`${base}/readyz`);
+            probes++;
+            if (response.status !== 200) wrong.push(response.body.split("\n")[0]);
+          } catch (error) {
+            wrong.push(String(error));
+          }
           await new Promise((r) => setTimeout(r, 10));
         }
       })();
