@@ -203,6 +203,39 @@ e2e(
 );
 
 e2e(
+  "HUP: while both generations serve, /readyz counts them without claiming more than asked for",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const server = start(target, ["-w", "2", ...metrics, "-b", "127.0.0.1:0", PID_APP]);
+    await server.allAnswering(2);
+    const old = childPids(server.pid);
+    server.signal("SIGHUP");
+    let fresh: number[] = [];
+    await eventually(
+      () => (fresh = childPids(server.pid).filter((pid) => !old.includes(pid))).length === 2,
+      "the new generation",
+    );
+    // One new worker held back: the other boots, and the old generation serves on meanwhile.
+    const [late, early] = fresh;
+    const body = await whileStopped([late], async () => {
+      let answer = "";
+      await eventually(async () => {
+        answer = (await get(`${base}/readyz`)).body;
+        return answer.includes(`worker ${late}: booting`) &&
+          !answer.includes(`worker ${early}: booting`);
+      }, "one new worker booted");
+      return answer;
+    });
+    assert.equal(
+      body.split("\n")[0],
+      "ready: 3 workers serve, 2 asked for (those being replaced serve until their replacements do)",
+    );
+    await probeUntil(base, "/readyz", /^200 ready: 2 of 2 workers serve\n$/);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
   "requests a killed worker never answered count as their access lines say: 504, 502",
   async (target) => {
     const { flag: metrics, base } = await metricsAddress();
