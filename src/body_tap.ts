@@ -11,6 +11,8 @@ export interface BodyTap {
   end?(): void;
   /** The stream failed: what the server's read fails with instead (default: the error). */
   failed?(error: unknown): unknown;
+  /** Header fields the tapped Response leaves out (lower-case names). */
+  without?: readonly string[];
 }
 
 /**
@@ -25,7 +27,11 @@ export function bodyOf(response: Response): ReadableStream<Uint8Array> | null {
 /** `response` (whose `body` is a stream) with that stream read through `tap`. */
 export function tapBody(response: Response, tap: BodyTap): Response {
   // Read before the body (bodyOf).
-  const headers = response.headers;
+  let headers = response.headers;
+  if (tap.without !== undefined) {
+    headers = new Headers(headers);
+    for (const name of tap.without) headers.delete(name);
+  }
   const reader = response.body!.getReader();
   let ended = false;
   const end = () => {

@@ -31,7 +31,6 @@ import { nativeStoppedText } from "./native_stopped.ts";
 import { NativeCutOff } from "./native_cut_off.ts";
 import { StreamEnds } from "./native_stream_ends.ts";
 import { type BodyFacts, countedBody, knownBodyBytes } from "./native_body_bytes.ts";
-import type { Runtime } from "../runtime/types.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
 /** A running server of this worker; stop() is graceful within the given ms (closeWithin()). */
@@ -108,7 +107,7 @@ function logged(
   access: Logger | undefined,
   hub: WebSocketHub,
   begin: SessionBegin,
-  facts: BodyFacts & Pick<Runtime, "decodedBody">,
+  facts: BodyFacts,
   streaming: Set<(cut?: string) => void>,
   cutOff: NativeCutOff,
   /** Whether a stream cut off is named here (no in-flight table names it). */
@@ -153,8 +152,7 @@ function logged(
     };
     const known = knownBodyBytes(request, response, facts);
     if (known >= 0) write(known);
-    // A body the runtime's fetch() decoded keeps that mark only on its own Response.
-    else if (facts.decodedBody(response)) write(0);
+    // A stream, a body fetch() decoded included (bodyErrorsLogged tapped it without its mark).
     else return countedBody(response, write, streaming);
     return response;
   };
