@@ -13,6 +13,12 @@ export interface BodyTap {
   failed?(error: unknown): unknown;
   /** Header fields the tapped Response leaves out (lower-case names). */
   without?: readonly string[];
+  /**
+   * Handed, at once, what cuts the stream off (a worker's quick stop, or its graceful timeout):
+   * the server's read fails with `reason` at once and takes no more bytes, the source is
+   * cancelled, and `end` is told (if it was not yet).
+   */
+  cutter?(cut: (reason: unknown) => void): void;
 }
 
 /**
@@ -34,6 +40,8 @@ export function tapBody(response: Response, tap: BodyTap): Response {
   }
   const reader = response.body!.getReader();
   let ended = false;
+  let cutOff = false;
+  let stream!: ReadableStreamDefaultController<Uint8Array>;
   const end = () => {
     if (ended) return;
     ended = true;
@@ -46,14 +54,20 @@ export function tapBody(response: Response, tap: BodyTap): Response {
     }
   };
   const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      stream = controller;
+    },
     async pull(controller) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
         chunk = await reader.read();
       } catch (error) {
         end();
+        if (cutOff) return;
         throw tap.failed ? tap.failed(error) : error;
       }
+      // Cut off meanwhile: the server's read has failed already, this chunk goes nowhere.
+      if (cutOff) return;
       if (chunk.done) {
         end();
         return controller.close();
@@ -66,6 +80,13 @@ export function tapBody(response: Response, tap: BodyTap): Response {
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
+  tap.cutter?.((reason) => {
+    if (cutOff) return;
+    cutOff = true;
+    end();
+    stream.error(reason);
+    reader.cancel(reason).catch(() => {});
+  });
   return new Response(body, {
     status: response.status,
     statusText: response.statusText,

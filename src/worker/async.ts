@@ -350,17 +350,22 @@ async function serveListeners(
       const named = inflight ? ends.size : streaming.size;
       if (named === 0) log.warning(`${lead}: what it had not finished sending`);
       for (const end of streaming) end(lead);
+      // Deno.serve cannot be stopped at once (stopNow): the streams take no byte past their lines.
+      ends.cutAll();
       // Their 504s get a moment to go out, as on the shared socket (HttpServer.closeNow).
       if (cutOff.cut() > 0) await withDeadline(server.shutdown(), CUT_OFF_WRITE_MS, () => {});
       server.stopNow();
     };
     servings.push({
       // Each stream under way gets its line with the bytes the server took from it (as for a
-      // client gone), and the quick stop names it as logged. The server is not stopped: Deno.serve
-      // cannot be, and an answer the app gives meanwhile still goes out, with its line.
+      // client gone), and the quick stop names it as logged; then it is cut off, so its client
+      // gets no byte more than that line says (as the shared socket destroys its connection).
+      // The server is not stopped: Deno.serve cannot be, and an answer the app gives meanwhile
+      // still goes out, with its line.
       quick: () => {
         for (const end of streaming) end();
         inflight?.streamsLogged();
+        ends.cutAll();
       },
       stop: async (ms, beforeCut) => {
         const end = performance.now() + ms;

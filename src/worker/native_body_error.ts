@@ -8,8 +8,8 @@ import type { FetchHandler } from "../http/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { BodyErrorLogged, type Runtime } from "../runtime/types.ts";
 import { bodyErrorLogger } from "./app_error.ts";
-import type { BodyFacts } from "./native_body_bytes.ts";
-import type { StreamEnds } from "./native_stream_ends.ts";
+import { type BodyFacts, chunkBytes } from "./native_body_bytes.ts";
+import type { Sending, StreamEnds } from "./native_stream_ends.ts";
 
 // A body the runtime holds whole (a string, bytes, a file), told before `body` is read: reading
 // it turns such a body into a stream.
@@ -45,16 +45,27 @@ export function bodyErrorsLogged(
     // upstream's encoding and length, as Deno.serve sends a decoded body (and the shared socket).
     const decoded = facts.decodedBody(response);
     if (bodyOf(response) === null) return response;
+    let cut: (reason: unknown) => void = () => {};
+    let sending: Sending | undefined;
     const tapped: Response = tapBody(response, {
       failed(error) {
         logError(error, request);
         return new BodyErrorLogged();
       },
       end: ends && (() => ends.ended(tapped)),
+      chunk: ends && ((value) => {
+        if (sending === undefined) return;
+        sending.bytes += chunkBytes(value);
+        sending.onBytes?.(sending.bytes);
+      }),
       without: decoded ? DECODED_DROPS : undefined,
+      cutter: (c) => cut = c,
     });
-    // A bodiless status's stream is not sent: nothing may wait for its end.
-    if (!BODILESS.has(response.status)) ends?.started(tapped);
+    // A bodiless status's stream is not sent: nothing may wait for its end. One cut off fails
+    // as a logged one does: the native server ends the reply without a word.
+    if (!BODILESS.has(response.status)) {
+      sending = ends?.started(tapped, () => cut(new BodyErrorLogged()));
+    }
     return tapped;
   };
   // Not an async function, for the reason guardedNative() is not.
