@@ -125,14 +125,16 @@ e2e(
 
 // --reuse-port: the native server's stream under way keeps its in-flight entry, which says what
 // went out of it (head and body bytes, as the server took them), so the master's line for a worker
-// that dies says what its client got, not a 502 (as for a request never answered).
-for (const how of ["SIGKILL", "a crash"] as const) {
+// that dies (or is killed for --timeout) says what its client got, not a 502 (or 504) as for a
+// request never answered.
+for (const how of ["SIGKILL", "a crash", "--timeout"] as const) {
   e2e(
     `--reuse-port: a worker that dies (${how}) under a stream under way: its line says what the client got`,
     async (t) => {
       const port = await freePort();
       const { server, url, ours, remove } = await loggedServer(t, [
         ...["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`],
+        ...(how === "--timeout" ? ["-t", "2"] : []),
       ]);
       try {
         const drip = await rawGetUntil(
@@ -144,16 +146,23 @@ for (const how of ["SIGKILL", "a crash"] as const) {
         await server.waitFor(/slow began/);
         const [pid] = childPids(server.pid);
         if (how === "SIGKILL") process.kill(pid, "SIGKILL");
-        else get(`${url}/crash?ms=0`).catch(() => null);
-        await server.waitFor(new RegExp(`\\[ERROR\\] Worker \\(pid:${pid}\\) (was sent|exited)`));
+        else if (how === "a crash") get(`${url}/crash?ms=0`).catch(() => null);
+        else get(`${url}/spin?ms=600000`).catch(() => null);
+        await server.waitFor(
+          new RegExp(
+            `\\[(ERROR|CRITICAL)\\] (Worker \\(pid:${pid}\\) (was sent|exited)|WORKER TIMEOUT)`,
+          ),
+        );
         await Promise.all([slow, drip.ended]);
         const sent = chunkedBytesSoFar(drip.got());
         assert.equal(sent, "first line\n".length, drip.got());
-        await eventually(() => ours().some((l) => l.includes("/slow")), "the 502 line");
+        await eventually(() => ours().some((l) => l.includes("/slow")), "the /slow line", 20_000);
         const drips = ours().filter((l) => l.includes('"GET /drip?ms=60000 HTTP/1.1"'));
         assert.equal(drips.length, 1, ours().join("\n"));
         assert.match(drips[0], new RegExp(`" 200 ${sent} `));
-        assert.match(ours().find((l) => l.includes("/slow"))!, /" 502 - /);
+        // Not answered: a 504 for a worker killed for --timeout, else a 502.
+        const unanswered = how === "--timeout" ? 504 : 502;
+        assert.match(ours().find((l) => l.includes("/slow"))!, new RegExp(`" ${unanswered} - `));
       } finally {
         await server.stop();
         remove();
