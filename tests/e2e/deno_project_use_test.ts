@@ -2,13 +2,14 @@
 // npm:hono and "appserve", none of appserve's dependencies): the README's `deno install`, a deno
 // task running it, the CLI run under the project's config, and a project script starting it with
 // main() from "appserve" with a logger class importing Logger from "appserve". Under the user's
-// config appserve's own imports must resolve without its import map (explicit `npm:` specifiers).
+// config appserve's own imports must resolve without its import map (explicit `npm:` specifiers);
+// what fails says so in one line: a bad flag given to main(), or mod.ts run as a program.
 
 import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnPiped, spawnProc } from "../_procs.ts";
-import { DENO, get, ROOT, Server, tempDir } from "../_helpers.ts";
+import { assertOneLineError, DENO, get, ROOT, Server, tempDir } from "../_helpers.ts";
 
 function test(name: string, fn: () => Promise<void>): void {
   Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
@@ -74,6 +75,35 @@ test('a project script starts appserve with main() from its import map\'s "appse
       ...["-w", "2", "-b", "127.0.0.1:0", "--logger-class", "logger.ts:Tagged", "main.ts"],
     ], { cwd: dir.path }));
     await servesHono(server);
+  } finally {
+    dir.remove();
+  }
+});
+
+test("main() given a bad flag says it in one line and resolves to the executable's exit code", async () => {
+  const dir = tempDir();
+  try {
+    userProject(dir.path);
+    const args = ["run", "-A", "start.ts", "-w", "abc", "main.ts"];
+    const result = await spawnProc(DENO, args, { cwd: dir.path }).exited;
+    assertOneLineError(result, 2, /^Error: --workers: Cannot read "workers": expected an integer /);
+  } finally {
+    dir.remove();
+  }
+});
+
+test("`deno run mod.ts` is not the command line: one line naming src/cli/main.ts, exit 2", async () => {
+  const dir = tempDir();
+  try {
+    userProject(dir.path);
+    const args = ["run", "-A", join(ROOT, "mod.ts"), "-w", "2", "main.ts"];
+    const result = await spawnProc(DENO, args, { cwd: dir.path }).exited;
+    const cli = join(ROOT, "src", "cli", "main.ts").replaceAll(".", "\\.");
+    assertOneLineError(
+      result,
+      2,
+      new RegExp(`^Error: .*mod\\.ts is appserve's module, .*run ${cli} `),
+    );
   } finally {
     dir.remove();
   }
