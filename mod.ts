@@ -174,9 +174,10 @@ export async function main(argv: string[]): Promise<number> {
 // `deno run mod.ts` would otherwise do nothing and exit 0: the command line is src/cli/main.ts.
 // (The worker bundle and the binary inline this module into an entry whose URL is not this one.)
 if (import.meta.main && /^file:.*\/mod\.ts$/.test(import.meta.url)) {
-  const cli = fileURLToPath(new URL("./src/cli/main.ts", import.meta.url));
+  const here = fileURLToPath(import.meta.url);
+  const cli = here.replace(/mod\.ts$/, "src/cli/main.ts");
   process.stderr.write(
-    `Error: ${fileURLToPath(import.meta.url)} is appserve's module, not its command line: ` +
+    `Error: ${here} is appserve's module, not its command line: ` +
       `run ${cli} (deno run -A ${cli} ...), or the appserve that deno install made of it\n`,
   );
   process.exit(ExitCode.USAGE_ERROR);
