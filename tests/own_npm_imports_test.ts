@@ -1,6 +1,7 @@
 // appserve's own source names its npm packages as `npm:name@version`, so Deno resolves them
 // under a user's deno.json too (tests/e2e/deno_project_use_test.ts); Bun finds them through
-// src/tsconfig.json's paths. Both must follow package.json's versions.
+// src/tsconfig.json's paths. Both must follow package.json's versions, as must the type references
+// (`deno check` of a user's project that imports mod.ts reads them under the user's deno.json).
 
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -44,4 +45,19 @@ Deno.test("appserve's npm imports are npm:name@version of package.json, each in 
     assert.equal(npm.version, packageJson.dependencies[npm.name], `${specifier} in ${files}`);
     assert.deepEqual(paths[`npm:${npm.name}@${npm.version}`], [`../node_modules/${npm.name}`]);
   }
+});
+
+Deno.test("appserve's type references are npm:name@version of package.json", () => {
+  const packageJson = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  const versions = { ...packageJson.dependencies, ...packageJson.devDependencies };
+  let seen = 0;
+  for (const file of [...sources(join(ROOT, "src")), ...sources(join(ROOT, "workers"))]) {
+    for (const m of readFileSync(file, "utf8").matchAll(/^\/\/\/ <reference types="([^"]+)"/gm)) {
+      const npm = parseNpmSpecifier(m[1]);
+      assert.ok(npm, `${m[1]} (in ${relative(ROOT, file)}) is no npm:name@version specifier`);
+      assert.equal(npm.version, versions[npm.name], `${m[1]} in ${relative(ROOT, file)}`);
+      seen++;
+    }
+  }
+  assert.ok(seen > 0);
 });
