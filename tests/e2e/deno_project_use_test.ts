@@ -3,7 +3,8 @@
 // task running it, the CLI run under the project's config, and a project script starting it with
 // main() from "appserve" with a logger class importing Logger from "appserve". Under the user's
 // config appserve's own imports must resolve without its import map (explicit `npm:` specifiers);
-// what fails says so in one line: a bad flag given to main(), or mod.ts run as a program.
+// what fails says so in one line: a bad flag given to main(), or mod.ts run as a program. Its
+// type references too, for `deno check` of the project.
 
 import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
@@ -118,6 +119,18 @@ test("the CLI run under the project's deno.json (--config) loads", async () => {
     const result = await spawnProc(DENO, args, { cwd: dir.path }).exited;
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout + result.stderr, /configuration OK/);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('`deno check` of the project\'s modules that import "appserve" passes under its deno.json', async () => {
+  const dir = tempDir();
+  try {
+    userProject(dir.path);
+    const args = ["check", "--quiet", "start.ts", "logger.ts", "main.ts"];
+    const result = await spawnProc(DENO, args, { cwd: dir.path }).exited;
+    assert.equal(result.code, 0, result.stderr);
   } finally {
     dir.remove();
   }
