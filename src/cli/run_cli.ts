@@ -89,7 +89,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   const chooseOptions = (r: Resolved, dir: string) => ({
     env: process.env,
     cwd: ctx.startCwd,
-    appFile: checkAppModule(r.config, dir),
+    appFile: checkAppModule(r, dir),
     origins: { runtime: r.origins.runtime, deno: r.origins.deno },
   });
   const workers = chooseWorkers(config, runtime, chooseOptions(resolved, process.cwd()));
@@ -473,7 +473,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       argv,
       resolved,
       runtime,
-      appFile: checkAppModule(resolved.config),
+      appFile: checkAppModule(resolved),
       report,
       startCwd,
       appserve: options.appserve,
