@@ -25,6 +25,7 @@ import {
 import { fileBodiesChecked, type FileFailure } from "./file_body_check.ts";
 import { nonModuleReason } from "./non_module.ts";
 import { noteOwnServers, type OwnServer, ownServerHint, ownServerWarning } from "./own_server.ts";
+import { hideOwnFrames } from "./own_frames.ts";
 import { describeUserError, userErrorText } from "./user_error.ts";
 
 const EXTENSIONS = [".ts", ".js", ".tsx", ".mjs", ".jsx", ".mts"];
@@ -267,7 +268,12 @@ export interface LoadAppOptions {
    */
   runtime?: Pick<
     Runtime,
-    "prepareImports" | "explainAppError" | "nativeServe" | "routeCookies" | "fileFailure"
+    | "prepareImports"
+    | "ownFramesHook"
+    | "explainAppError"
+    | "nativeServe"
+    | "routeCookies"
+    | "fileFailure"
   >;
 }
 
@@ -377,6 +383,8 @@ async function importApp(
   let mod: Record<string, unknown>;
   try {
     options.runtime?.prepareImports(file);
+    // Before the app's modules run: a hook they set is then given the sites left.
+    if (options.runtime?.ownFramesHook) hideOwnFrames();
     setAppArgv(file);
     mod = await import(pathToFileURL(file).href);
   } catch (error) {

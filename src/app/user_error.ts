@@ -24,8 +24,11 @@ interface Position {
 
 const where = (p: Position) => `${p.file}:${p.line}:${p.column}`;
 
-// appserve's own modules: the source tree under `deno run`, the bundle inside the binary.
-const OWN = ["../", "../../workers/"].map((dir) =>
+// appserve's own modules: the source tree's src/ and workers/ under `deno run`; else a bundle's own
+// folder (the Deno worker bundle's <cache>/appserve/VERSION-ID/; the binary's is under /$bunfs/).
+// Not the folders around a bundle: with XDG_CACHE_HOME at the project, they are the user's.
+const FROM_SOURCE = import.meta.url.endsWith("/src/app/user_error.ts");
+const OWN = (FROM_SOURCE ? ["../", "../../workers/"] : ["./"]).map((dir) =>
   decodeURIComponent(new URL(dir, import.meta.url).pathname)
 );
 
@@ -36,7 +39,8 @@ function toPath(location: string): string {
   return location.startsWith("file://") ? fileURLToPath(location) : location;
 }
 
-function isOwn(file: string): boolean {
+/** Whether `file` (a path) is one of appserve's own modules: the bundle's, or the source tree's. */
+export function isOwn(file: string): boolean {
   return file.includes("/$bunfs/") || file.includes("~BUN") || OWN.some((d) => file.startsWith(d));
 }
 

@@ -40,8 +40,16 @@ import { loadTlsFiles } from "../tls/tls_files.ts";
 import { ExitCode } from "../exit_codes.ts";
 
 /** Checks APP_MODULE without importing it; returns the module's file. */
-export function checkAppModule(config: Config, cwd: string = process.cwd()): string {
-  const app = config.app;
+export function checkAppModule(resolved: Resolved, cwd: string = process.cwd()): string {
+  const app = resolved.config.app;
+  if (!app && resolved.unreadApp !== undefined) {
+    // gunicorn drops it silently; an env-only container would then not say why.
+    throw new ConfigError(
+      `No application module specified: APPSERVE_CMD_ARGS's "${resolved.unreadApp}" is not ` +
+        "read as one (as gunicorn reads none from GUNICORN_CMD_ARGS); give it on the command " +
+        "line, or as app in appserve.toml.",
+    );
+  }
   if (!app) throw new ConfigError("No application module specified.");
   try {
     return resolveModulePath(parseAppSpec(app).path, cwd);
@@ -178,7 +186,7 @@ export async function checkConfig(
     chosen = chooseWorkers(config, runtime, {
       env: process.env,
       cwd: startCwd,
-      appFile: checkAppModule(config),
+      appFile: checkAppModule(resolved),
       origins: { runtime: resolved.origins.runtime, deno: resolved.origins.deno },
     });
   });

@@ -8,7 +8,7 @@ import { currentConfiguration } from "../config/current_config.ts";
 import { gunicornLeftovers } from "../config/gunicorn_only.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
 import { helpWordIndex, longFlagOf } from "../config/sources.ts";
-import { ConfigError } from "../errors.ts";
+import { AppserveError, ConfigError } from "../errors.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { NOTIFY_ENV, SystemdNotify } from "../master/systemd_notify.ts";
@@ -89,7 +89,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   const chooseOptions = (r: Resolved, dir: string) => ({
     env: process.env,
     cwd: ctx.startCwd,
-    appFile: checkAppModule(r.config, dir),
+    appFile: checkAppModule(r, dir),
     origins: { runtime: r.origins.runtime, deno: r.origins.deno },
   });
   const workers = chooseWorkers(config, runtime, chooseOptions(resolved, process.cwd()));
@@ -405,6 +405,21 @@ export interface CliOptions {
 }
 
 /**
+ * Runs the CLI as the executable does: a configuration or a start that fails is told in one
+ * line (`Error: ...`, through the report) and resolves to its exit code, as does a clean stop.
+ */
+export async function runCommandLine(argv: string[], options: CliOptions): Promise<number> {
+  const report = options.report ?? new StartupReport(undefined, {});
+  try {
+    return await runCli(argv, { ...options, report });
+  } catch (error) {
+    if (!(error instanceof AppserveError)) throw error;
+    report.failed(error.message);
+    return error.exitCode;
+  }
+}
+
+/**
  * Runs the CLI with `argv` (without the program name); resolves to the exit code and throws
  * an AppserveError (which carries one) when the configuration or the start fails.
  */
@@ -458,7 +473,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       argv,
       resolved,
       runtime,
-      appFile: checkAppModule(resolved.config),
+      appFile: checkAppModule(resolved),
       report,
       startCwd,
       appserve: options.appserve,

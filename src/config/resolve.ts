@@ -17,6 +17,8 @@ export interface Resolved {
   /** Where each setting's value came from: "default", "--workers", "appserve.toml:3:11", ... */
   readonly origins: Readonly<Record<string, string>>;
   readonly actions: ReadonlySet<keyof typeof ACTION_FLAGS>;
+  /** An APP_MODULE given in APPSERVE_CMD_ARGS, which is not read there: said when none is given. */
+  readonly unreadApp?: string;
 }
 
 export interface ResolveOptions {
@@ -26,9 +28,12 @@ export interface ResolveOptions {
 
 const DEFAULT_CONFIG_FILE = "appserve.toml";
 
-function envLayer(env: Record<string, string | undefined>): RawLayer {
+function envLayer(env: Record<string, string | undefined>): {
+  layer: RawLayer;
+  positionals: string[];
+} {
   const text = env.APPSERVE_CMD_ARGS;
-  if (!text) return new Map();
+  if (!text) return { layer: new Map(), positionals: [] };
   let words: string[];
   try {
     words = shellSplit(text);
@@ -39,7 +44,8 @@ function envLayer(env: Record<string, string | undefined>): RawLayer {
     throw error;
   }
   // Positional arguments are ignored there, as in gunicorn's GUNICORN_CMD_ARGS.
-  return parseCommandLine(words, "APPSERVE_CMD_ARGS").layer;
+  const { layer, positionals } = parseCommandLine(words, "APPSERVE_CMD_ARGS");
+  return { layer, positionals };
 }
 
 function configFileLayer(layers: RawLayer[], cwd: string): { layer: RawLayer; dir: string } {
@@ -95,7 +101,7 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
       `Expected one APP_MODULE, got ${cli.positionals.length}: ${cli.positionals.join(" ")}`,
     );
   }
-  const fromEnv = envLayer(options.env);
+  const { layer: fromEnv, positionals: envPositionals } = envLayer(options.env);
   const file = configFileLayer([cli.layer, fromEnv], options.cwd);
   const layers = [cli.layer, fromEnv, file.layer];
 
@@ -148,6 +154,7 @@ export function resolveConfig(argv: string[], options: ResolveOptions): Resolved
     config: Object.freeze(values) as Config,
     origins: Object.freeze(origins),
     actions: cli.actions,
+    ...(envPositionals.length > 0 && { unreadApp: envPositionals.join(" ") }),
   });
 }
 

@@ -907,7 +907,10 @@ export const SETTINGS = [
     type: string("a file path"),
     default: "",
     doc: "TLS certificate (PEM, chain allowed). Setting it (or keyfile) serves HTTPS. Checked at " +
-      "start: unreadable files and a key that does not match are a one-line error.",
+      "start: unreadable files and a key that does not match are a one-line error. On the shared " +
+      "socket a client has 30 s from accept to complete its TLS handshake (the wait a plain " +
+      "connection gets for its first request; no setting changes it): one that sent nothing is " +
+      "then closed, one that began is closed and named in a WARNING line.",
     path: true,
   },
   {

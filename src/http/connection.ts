@@ -122,6 +122,8 @@ export class Connection implements ExchangeHost, BodySink {
   private peerFailed = false;
   /** When the tick should act on this connection (ms on the core's clock). */
   deadline: number;
+  /** A TLS connection whose handshake is not done: its deadline is the greeting's (Core.serve). */
+  private handshaking = false;
   /** The deadline a late tick let wait one more tick (Core.tick): each deadline waits once. */
   spared = -1;
   private state = S_HEAD;
@@ -188,6 +190,10 @@ export class Connection implements ExchangeHost, BodySink {
     if (proxied !== undefined) this.adoptProxyHeader(proxied);
     this.scanner = new HeadScanner(core.limits);
     this.deadline = core.now + core.headerTimeoutMs;
+    if (peer !== socket) {
+      this.handshaking = true;
+      socket.once("secure", () => this.handshaking = false);
+    }
     (socket as ConnSocket)[kConn] = this;
     socket.on("data", onData);
     socket.on("end", onEnd);
@@ -621,7 +627,12 @@ export class Connection implements ExchangeHost, BodySink {
 
   /** Called by the server's tick once `deadline` has passed. */
   timeout(): void {
-    if (this.state === S_HEAD && !this.idle && this.body === null) {
+    if (this.handshaking) {
+      // Begun (its first bytes came) but never done: as a head that never completes, said; there
+      // is no channel yet to tell the client, so no status goes out.
+      this.warn(0, "TLS handshake not completed in time", this.info);
+      this.destroy();
+    } else if (this.state === S_HEAD && !this.idle && this.body === null) {
       // A head that never completes (slowloris): say so, to the client and in the log, then close.
       this.warn(408, "request head not received in time", this.info);
       this.sendError(408, "request head not received in time");

@@ -376,8 +376,10 @@ export class Exchange {
       // The client is gone too: logged as the 500 it would have got (Response.error() has none).
       if (!this.fallback) this.response = appErrorReply();
       host.destroy();
-    } else if (outcome === "cut" && this.options.onBodyError !== undefined) {
-      // The app's response body failed after its head went out: the reply was cut; say why.
+    } else if (outcome === "cut" && this.options.onBodyError !== undefined && !host.cutOff) {
+      // The app's response body failed after its head went out: the reply was cut; say why. Not
+      // when the server cut it first (a quick stop, the graceful timeout: their WARNING names it):
+      // a stream that follows request.signal (a proxy's fetch body) fails with that abort.
       try {
         this.options.onBodyError(this.writer.error, this.request!);
       } catch { /* a logging hook must not take the connection down */ }

@@ -215,11 +215,17 @@ class Core implements ServerCore {
       if (header !== undefined && !this.proxyAllowed(socket)) {
         return this.refuseRaw(socket, 403, "PROXY header from a peer not in proxy_allow_ips");
       }
-      if (!this.greeting.delete(socket)) return;
+      const deadline = this.greeting.get(socket);
+      if (deadline === undefined) return;
+      this.greeting.delete(socket);
       socket.off("close", gone);
       // The peer's address is read from the TCP socket: a TLS wrapper may not report it. The
       // wrapper resumes the socket itself (resumed here, Deno's would never read it).
-      this.connect(new Connection(tls.wrap(socket), this, socket, header));
+      const connection = new Connection(tls.wrap(socket), this, socket, header);
+      // The handshake has what is left of the wait for a first request, not a fresh one: a
+      // silent client then one byte would otherwise hold the connection twice as long.
+      connection.deadline = deadline;
+      this.connect(connection);
     });
   }
 

@@ -177,8 +177,9 @@ export interface HttpOptions {
   onBodyError?(error: unknown, request: Request): void;
   /**
    * Called for a request rejected by the parser (status 400/414/431/...), before the error reply,
-   * and for a request body refused (413, 408, 400). `remote`: the client, as far as it is known;
-   * `peer`: the connection's peer, when that is another (a proxy that named the client).
+   * and for a request body refused (413, 408, 400); status 0 for a TLS handshake begun but not
+   * completed in time (the connection is closed, no reply). `remote`: the client, as far as it is
+   * known; `peer`: the connection's peer, when that is another (a proxy that named the client).
    */
   onBadRequest?(status: number, reason: string, remote: RemoteAddr, peer?: RemoteAddr): void;
   /**

@@ -76,7 +76,10 @@ export type ToMaster =
   | { t: "beat" }
   /** The worker reached max_requests: start its replacement, then stop this one (SIGTERM). */
   | { t: "retiring" }
-  /** The worker cannot load the app and exits 4: why, for the master to report at start-up. */
+  /**
+   * The worker cannot boot (it exits 3) or load the app (it exits 4): why, in one line, for the
+   * master's own line (at start, and when a replacement fails while others serve).
+   */
   | { t: "failed"; message: string };
 
 /**

@@ -193,8 +193,10 @@ function keepWholeLines(fd: number, bytes: Uint8Array): number {
     if (end < tail.length && (end > 0 || size === tail.length)) {
       ftruncateSync(fd, size - tail.length + end);
     }
-    // The longest run of this write's whole lines the file now ends with.
-    for (let at = end ? bytes.lastIndexOf(NEWLINE, end - 1) : -1; at >= 0;) {
+    // The longest run of this write's whole lines the file now ends with, never all of them: a
+    // write that failed did not land whole (the file may end with the same line written before).
+    const from = Math.min(end, bytes.length - 1) - 1;
+    for (let at = from >= 0 ? bytes.lastIndexOf(NEWLINE, from) : -1; at >= 0;) {
       if (sameBytes(tail.subarray(end - at - 1, end), bytes.subarray(0, at + 1))) return at + 1;
       at = at ? bytes.lastIndexOf(NEWLINE, at - 1) : -1;
     }

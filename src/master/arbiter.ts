@@ -198,7 +198,10 @@ export class Arbiter {
       this.haltReason = stop;
       await this.#stop(true);
       log.info(`Shutting down: ${this.#name()}`);
-      log.error(`Reason: ${stop.message}`);
+      // A worker that cannot boot may have had no logger to say why (one that cannot load the
+      // app said it in this log): the master's line names it.
+      const boot = stop.exitCode === ExitCode.WORKER_BOOT_ERROR;
+      log.error(`Reason: ${boot ? stop.oneLine() : stop.message}`);
       return stop.exitCode;
     }
     log.exception("Unhandled exception in main loop", stop);
@@ -479,11 +482,13 @@ export class Arbiter {
     const serving = this.#workers.all().some((w) => w.booted && (!w.retiring || w.recycling));
     if (!serving) return false;
     const wait = this.#loadRetry.failed(performance.now());
-    // A worker that cannot boot said why on stderr itself, before it had a logger.
+    const said = (reason.detail ?? "").split("\n")[0];
+    // A worker that cannot boot tells why on its channel; one that could not (killed first)
+    // said it on stderr only.
     const why = load
-      ? `failed to load the app, keeping the running workers: ${
-        (reason.detail ?? "").split("\n")[0] || reason.message
-      }`
+      ? `failed to load the app, keeping the running workers: ${said || reason.message}`
+      : said
+      ? `failed to boot, keeping the running workers: ${said}`
       : "failed to boot (its error is on stderr), keeping the running workers";
     this.#ctx.log.error(
       `Replacement worker (pid:${worker.pid}) ${why}; trying again in ${wait / 1000} s`,

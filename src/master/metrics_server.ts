@@ -11,7 +11,7 @@ import { bindMetricsSocket } from "../net/metrics_socket.ts";
 import { F_DUPFD_CLOEXEC } from "../net/socket_constants.ts";
 import type { Libc } from "../runtime/types.ts";
 import type { HealthAnswer } from "./health.ts";
-import { OpenScrapes } from "./open_scrapes.ts";
+import { DRAIN_MS, OpenScrapes } from "./open_scrapes.ts";
 
 /** What the server asks the arbiter at each request. */
 export interface MetricsSource {
@@ -28,8 +28,11 @@ export interface MetricsListener {
   server: Server | NetServer;
   /** Its TCP listening socket, which USR2 hands to the new master; none for a unix socket. */
   fd?: number;
-  /** Stops accepting, and resolves once the scrapes already accepted are answered. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, and resolves once the scrapes already accepted are answered, or cut after
+   * DRAIN_MS: to how many were cut.
+   */
+  close(): Promise<number>;
 }
 
 /**
@@ -147,7 +150,7 @@ export async function startMetrics(
         libc,
         inherited: first ? inherited : undefined,
       });
-      if (closed) return void await listener.close();
+      if (closed) return void await closeListener(listener);
       const address = metricsAddress(listener.server, bind);
       say(() => log.info(`Serving metrics at: ${address}/metrics`));
     } catch (error) {
@@ -156,6 +159,16 @@ export async function startMetrics(
       if (first) say(() => log.warning(`${message}; trying again every second`));
       timer = setTimeout(() => attempt(false), 1000);
     }
+  };
+  // A scrape cut is a scraper's missing sample or a probe's timeout: said, as a cut request is.
+  const closeListener = async (open: MetricsListener) => {
+    const cut = await open.close();
+    if (cut === 0) return;
+    const scrapes = cut === 1 ? "1 metrics scrape was" : `${cut} metrics scrapes were`;
+    log.warning(
+      `Cut off at the stop: ${scrapes} not answered within ${DRAIN_MS / 1000} s ` +
+        `(the metrics server's connections are closed)`,
+    );
   };
   await attempt(true);
   return {
@@ -168,7 +181,7 @@ export async function startMetrics(
     close: async () => {
       closed = true;
       clearTimeout(timer);
-      await listener?.close();
+      if (listener) await closeListener(listener);
     },
     fd: () => closed ? undefined : listener?.fd,
   };

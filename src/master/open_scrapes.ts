@@ -45,20 +45,25 @@ export class OpenScrapes {
   /**
    * Ends the idle keep-alive connections and those that sent nothing yet, then waits up to `ms`
    * for the others (a request read, or begun) to be answered (the accept stopped before); what
-   * is left then is dropped.
+   * is left then is dropped. Returns how many scrapes were cut so (for the master's line).
    */
-  async drain(ms = DRAIN_MS): Promise<void> {
+  async drain(ms = DRAIN_MS): Promise<number> {
     this.#closing = true;
     for (const [socket, state] of this.#open) {
       if (state === "idle" || (state === "new" && socket.bytesRead === 0)) socket.end();
     }
-    if (this.#open.size === 0) return;
+    if (this.#open.size === 0) return 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await new Promise<void>((resolve) => {
       this.#drained = resolve;
       timer = setTimeout(resolve, ms);
     });
     clearTimeout(timer);
-    for (const socket of this.#open.keys()) socket.destroy();
+    let cut = 0;
+    for (const [socket, state] of this.#open) {
+      if (state === "busy" || (state === "new" && socket.bytesRead > 0)) cut++;
+      socket.destroy();
+    }
+    return cut;
   }
 }

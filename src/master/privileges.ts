@@ -38,6 +38,11 @@ export function userName(uid: number): string | undefined {
   return table("/etc/passwd").find((f) => f[2] === String(uid))?.[0];
 }
 
+/** The home folder /etc/passwd gives `uid`, if any. */
+export function homeOf(uid: number): string | undefined {
+  return table("/etc/passwd").find((f) => f[2] === String(uid))?.[5] || undefined;
+}
+
 /**
  * Resolves --user/--group (names from /etc/passwd and /etc/group, or numbers) into an Identity,
  * or null when neither is set. Without --group the user's primary group is used (gunicorn would

@@ -65,7 +65,9 @@ export class StartUp {
     refusalHint?: string,
   ): Promise<HaltServer | undefined> {
     if (worker.booted) return undefined;
-    if (code === ExitCode.WORKER_BOOT_ERROR) return new HaltServer("Worker failed to boot.", code);
+    if (code === ExitCode.WORKER_BOOT_ERROR) {
+      return new HaltServer("Worker failed to boot.", code, await worker.lastWords());
+    }
     if (code === ExitCode.APP_LOAD_ERROR) {
       return new HaltServer("App failed to load.", code, await worker.lastWords());
     }

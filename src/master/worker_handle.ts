@@ -38,7 +38,7 @@ export class WorkerHandle {
   aborted = false;
   /** The master sent SIGKILL itself: no "Perhaps out of memory?" when it dies of it. */
   killed = false;
-  /** Why the worker could not load the app, as it said before exiting 4. */
+  /** Why the worker could not boot or load the app, as it said before exiting 3 or 4. */
   #failure: string | undefined;
   #spoke = false;
   /** Settles when the worker's channel has ended (everything it sent has arrived). */
@@ -79,7 +79,7 @@ export class WorkerHandle {
   }
 
   /**
-   * Why the worker could not load the app, once it has exited: its message may still be in
+   * Why the worker could not boot or load the app, once it has exited: its message may still be in
    * the channel, so wait for the channel's end, at most CHANNEL_GRACE_MS from now.
    */
   async lastWords(): Promise<string | undefined> {

@@ -12,7 +12,7 @@ import type { Config } from "../config/settings.ts";
 import { AppserveError, ConfigError } from "../errors.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import type { TlsFiles } from "../tls/tls_files.ts";
-import { denoCacheNote } from "./deno_cache.ts";
+import { denoCacheMissing, denoCacheNote } from "./deno_cache.ts";
 import { rawEnv } from "./spawn.ts";
 import { CHECK_NOTE, type DenoFlags, parseDenoFlags } from "./deno_flags.ts";
 import { frozenLockHint } from "./deno_lock.ts";
@@ -170,7 +170,10 @@ export async function launchWorkers(
   if (chosen.flags.check) launch.warnings.push(CHECK_NOTE);
   launch.refusalHint = frozenLockHint(chosen.project, chosen.flags);
   // The workers' environment: --env (raw_env) may name DENO_DIR for them.
-  const cacheNote = denoCacheNote({ ...env, ...rawEnv(config.raw_env) });
+  const workerEnv = { ...env, ...rawEnv(config.raw_env) };
+  const noCache = denoCacheMissing(workerEnv);
+  if (noCache) throw new ConfigError(noCache);
+  const cacheNote = denoCacheNote(workerEnv);
   if (cacheNote) launch.warnings.push(cacheNote);
   if (!runtime.compiled) {
     const stale = sourceBundleStale();

@@ -3,12 +3,11 @@
 // Sockets are made through libc so the master never accepts on them itself.
 
 import { lookup } from "node:dns/promises";
-import { lchownSync, lstatSync, unlinkSync } from "node:fs";
+import { lchownSync, lstatSync, readFileSync, unlinkSync } from "node:fs";
 import { isIP } from "node:net";
 import { ConfigError, osReason } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { type Address, formatAddress } from "./bind.ts";
-import { ownDualStackHolder } from "./dual_stack.ts";
 import {
   type DecodedSockaddr,
   decodeSockaddr,
@@ -16,10 +15,12 @@ import {
   UNIX_PATH_MAX,
   unixSockaddr,
 } from "./sockaddr.ts";
+import { ownPortHolder } from "./own_port_holder.ts";
 import {
   AF_INET,
   AF_INET6,
   AF_UNIX,
+  EACCES,
   EADDRINUSE,
   EAGAIN,
   ECONNREFUSED,
@@ -71,7 +72,31 @@ function cannotListenAt(
   scheme?: "http" | "https",
 ): (errno: number) => ConfigError {
   return (errno) =>
-    new ConfigError(`Cannot listen at ${formatAddress(address, scheme)}: ${libc.strerror(errno)}`);
+    new ConfigError(
+      `Cannot listen at ${formatAddress(address, scheme)}: ${libc.strerror(errno)}` +
+        privilegedPortHint(address, errno),
+    );
+}
+
+// The lowest port Linux lets any user bind (net.ipv4.ip_unprivileged_port_start, 1024 unless
+// lowered: Docker lowers it to 0 in its containers, Kubernetes does not).
+function unprivilegedPortStart(): number {
+  try {
+    const text = readFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start", "utf8");
+    return Number.parseInt(text, 10) || 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+// A non-root start on -b 0.0.0.0:80 (a container run as a user) is refused by the kernel with a
+// bare EACCES: the way out is said with it.
+function privilegedPortHint(address: Address, errno: number): string {
+  if (errno !== EACCES || address.kind !== "tcp") return "";
+  const start = unprivilegedPortStart();
+  if (address.port === 0 || address.port >= start) return "";
+  return ` (ports below ${start} need root, which --user then drops, or CAP_NET_BIND_SERVICE: ` +
+    `listen on a port from ${start} up and publish it as ${address.port})`;
 }
 
 function fail(libc: Libc, address: Address, fd: number, bound = false): never {
@@ -295,29 +320,34 @@ export async function openTcpSocket(
   return high;
 }
 
-// `-b [::]:8080 -b 0.0.0.0:8080` where [::] takes IPv4 too: one line naming both, no retries.
-// gunicorn retries its five times, then "Can't connect", though its own socket holds the port.
-function dualStackClash(
+// `-b 0.0.0.0:8080 -b 127.0.0.1:8080`, `-b [::]:8080 -b [::1]:8080`, `-b [::]:8080 -b
+// 0.0.0.0:8080` where [::] takes IPv4 too: this start's own socket holds the port, so one line
+// naming both, no retries. gunicorn retries its five times, then "Can't connect".
+function ownClash(
   libc: Libc,
   fd: number,
   sockaddr: Uint8Array,
-  address: Address,
+  address: Extract<Address, { kind: "tcp" }>,
   opened: Listener[],
   scheme?: "http" | "https",
 ): ConfigError | undefined {
-  const clash = ownDualStackHolder(libc, fd, sockaddr, opened.map((listener) => listener.fd));
+  const clash = ownPortHolder(libc, fd, sockaddr, opened);
   if (!clash) return undefined;
   const here = formatAddress(address, scheme);
-  const there = formatAddress(
-    { kind: "tcp", host: clash.holder.host, port: clash.holder.port },
-    scheme,
-  );
-  return new ConfigError(
-    clash.wantedIsAny6
-      ? `Cannot listen at ${here}: it takes IPv4 too (dual-stack) and ${there} is bound ` +
-        `already by another -b; drop one of the two`
-      : `Cannot listen at ${here}: ${there} takes IPv4 too (dual-stack); drop one of the two -b`,
-  );
+  const there = formatAddress(clash.holder.address, scheme);
+  const every = `port ${address.port} on every ${clash.family} address`;
+  const line = {
+    "same": here === there
+      ? `it is given twice; drop one of the two -b`
+      : `${there}, bound already by another -b, is the same address; drop one of the two -b`,
+    "holder-any": `${there} takes ${every}, bound already by another -b; drop one of the two -b`,
+    "wanted-any": `it takes ${every} and ${there} is bound already by another -b; ` +
+      `drop one of the two`,
+    "holder-dual-stack": `${there} takes IPv4 too (dual-stack); drop one of the two -b`,
+    "wanted-dual-stack": `it takes IPv4 too (dual-stack) and ${there} is bound already by ` +
+      `another -b; drop one of the two`,
+  }[clash.by];
+  return new ConfigError(`Cannot listen at ${here}: ${line}`);
 }
 
 async function openOne(
@@ -335,7 +365,7 @@ async function openOne(
       {
         backlog: options.backlog,
         cannot: cannotListenAt(libc, address, options.scheme),
-        heldByUs: (fd) => dualStackClash(libc, fd, sockaddr, address, opened, options.scheme),
+        heldByUs: (fd) => ownClash(libc, fd, sockaddr, address, opened, options.scheme),
         retry: {
           address,
           retrying: options.retrying,

@@ -7,11 +7,13 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseFile } from "./_import_map.ts";
 
+const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
+
 /** tsconfig.json in `dir` or the nearest folder above it, as Bun finds it for a module. */
 function findTsconfig(dir: string): string | undefined {
   for (let at = resolve(dir);; at = dirname(at)) {
     const file = join(at, "tsconfig.json");
-    if (existsSync(file) && statSync(file).isFile()) return file;
+    if (isFile(file)) return file;
     if (dirname(at) === at) return undefined;
   }
 }
@@ -19,9 +21,21 @@ function findTsconfig(dir: string): string | undefined {
 const NAMES = ["jsx", "jsxImportSource", "jsxFactory", "jsxFragmentFactory"] as const;
 type Jsx = Partial<Record<(typeof NAMES)[number], string>>;
 
-function jsxIn(file: string): Jsx | undefined {
-  const options = parseFile(file).compilerOptions as Record<string, unknown> | undefined;
+/**
+ * The JSX settings of a config file, over those of the file its `extends` names and so on, as
+ * Bun 1.4 reads them: a path from the config's folder, with its `.json` (Bun ignores a list, a
+ * package name and a path without the extension, and so does this). A file that is not there, or
+ * one already on the way, adds nothing.
+ */
+function jsxIn(file: string, seen = new Set<string>()): Jsx | undefined {
+  seen.add(file);
+  const json = parseFile(file);
   const jsx: Jsx = {};
+  if (typeof json.extends === "string") {
+    const base = resolve(dirname(file), json.extends);
+    if (isFile(base) && !seen.has(base)) Object.assign(jsx, jsxIn(base, seen));
+  }
+  const options = json.compilerOptions as Record<string, unknown> | undefined;
   for (const name of NAMES) {
     const value = options?.[name];
     if (value === undefined) continue;
@@ -61,9 +75,10 @@ export function denoJsxPragma(
 }
 
 /**
- * The pragmas for a .tsx/.jsx file in `dir` from the tsconfig.json nearest to it, as Bun would
- * apply it; undefined when it sets none or cannot be read (Bun reads it too, for its paths, and
- * says what it makes of a broken one). Remembered per folder: every file asks.
+ * The pragmas for a .tsx/.jsx file in `dir` from the tsconfig.json nearest to it (and the file it
+ * extends), as Bun would apply it; undefined when it sets none or cannot be read (Bun reads it
+ * too, for its paths, and says what it makes of a broken one). Remembered per folder: every file
+ * asks.
  */
 export function tsconfigJsxPragma(dir: string): string | undefined {
   if (TSCONFIG_PRAGMAS.has(dir)) return TSCONFIG_PRAGMAS.get(dir);

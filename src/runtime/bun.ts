@@ -1,4 +1,4 @@
-/// <reference types="bun-types" />
+/// <reference types="npm:bun-types@1.4.4" />
 // Bun's side of the runtime seam: FFI through bun:ffi, the native server
 // through Bun.serve, and re-execution of the bun binary or the compiled file.
 
@@ -17,10 +17,11 @@ import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
 import { explainAppError, prepareImports } from "./_bun_imports.ts";
+import { explainMissingPackage } from "./_bun_missing_package.ts";
 import { decodedBody, noteRawFetches } from "./_bun_decoded_body.ts";
 import { headAnswer } from "./_bun_head.ts";
 import { bunfigEnv, loadDotenv } from "./_bun_autoload.ts";
-import { bunfigPreload } from "./_bun_thread_preload.ts";
+import { bunfigPreload, bunOptionsPreload } from "./_bun_thread_preload.ts";
 import { whichProgram } from "./executables.ts";
 import { ConfigError } from "../errors.ts";
 import { addressSpaceLimitKb } from "../address_space.ts";
@@ -258,8 +259,12 @@ const THREAD_URL = COMPILED
   ? new URL("workers/thread_entry.ts", new URL("./", import.meta.url)).href
   : THREAD_ENTRY.href;
 
-// Read once, in the worker process's own directory, as Bun read it for the main thread.
-const threadPreload = once(() => bunfigPreload(process.cwd()));
+// Read once, in the worker process's own directory, as Bun read them for the main thread: the
+// bunfig.toml's first, as Bun runs them.
+const threadPreload = once(() => [
+  ...bunfigPreload(process.cwd()),
+  ...bunOptionsPreload(process.cwd()),
+]);
 
 function workerSelf(env?: Record<string, string>): SelfCommand {
   if (!COMPILED) return { command: process.execPath, args: [WORKER_ENTRY.pathname] };
@@ -311,10 +316,11 @@ export const bunRuntime: Runtime = {
   setProcessTitle: (title) => writeProcessTitle(bunRuntime.libc(), title),
   provideModule,
   prepareImports,
+  ownFramesHook: false,
   // Bun 1.4.4 drops a file: URL's query string (the module cached first comes back), and keeps
   // a path's, compiled too.
   freshImport: (file, tag) => `${file}?reload=${tag}`,
-  explainAppError,
+  explainAppError: (error) => explainAppError(error) ?? explainMissingPackage(error),
   nativeServe: () => ({ owner: Bun, label: "Bun.serve" }),
   routeCookies: (field) => field === null ? new Bun.CookieMap() : new Bun.CookieMap(field),
   staticBody: rememberedBody,

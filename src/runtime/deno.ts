@@ -263,6 +263,7 @@ export const denoRuntime: Runtime = {
     (globalThis as Record<symbol, unknown>)[Symbol.for(`appserve.module:${specifier}`)] = exports;
   },
   prepareImports: noteLockProject,
+  ownFramesHook: true,
   // A query string makes another module of the same file.
   freshImport: (file, tag) => `${pathToFileURL(file).href}?reload=${tag}`,
   // As `deno serve`: no .env unless asked for (--deno-flags="-A --env-file").

@@ -241,6 +241,13 @@ export interface Runtime {
    */
   prepareImports(appFile: string): void;
   /**
+   * Whether Error.prepareStackTrace decides the stacks the app prints itself, so that a hook
+   * leaving out appserve's frames keeps them out (src/app/own_frames.ts): Deno's console prints
+   * err.stack; Bun's prints the frames it keeps itself, and its stacks through the hook lose
+   * their `async` marks.
+   */
+  ownFramesHook: boolean;
+  /**
    * The specifier that imports the module at `file` (an absolute path) again, as a module of its
    * own apart from earlier imports of it (`tag` tells them apart): HUP's hooks module.
    */

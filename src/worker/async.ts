@@ -344,10 +344,11 @@ async function serveListeners(
       // The table names the requests still with the app and the streams still being sent
       // (beforeCut); each stream the access log counts gets its line as it is ended here. The
       // native server names nothing else it is still sending: with none of them named, the
-      // listener is, so no cut goes unsaid.
+      // listener is, so no cut goes unsaid. Its WebSocket sessions were named (beforeCut, the
+      // hub's lines): the listener would be a second line for them.
       const where = `${runtime.nativeServe().label} at ${address.host}:${address.port}`;
       const lead = cutOffLead(where, ms / 1000);
-      const named = inflight ? ends.size : streaming.size;
+      const named = (inflight ? ends.size : streaming.size) + hub.openLines().length;
       if (named === 0) log.warning(`${lead}: what it had not finished sending`);
       for (const end of streaming) end(lead);
       // Deno.serve cannot be stopped at once (stopNow): the streams take no byte past their lines.

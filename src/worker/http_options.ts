@@ -99,7 +99,8 @@ export function httpOptions(
     onBadRequest: (status, reason, remote, peer) =>
       log.warning(
         `Invalid request from ip=${remote.hostname || "unix"}` +
-          `${peer ? ` (via ${peer.hostname || "unix"})` : ""}: ${reason} (${status})`,
+          `${peer ? ` (via ${peer.hostname || "unix"})` : ""}: ${reason}` +
+          (status ? ` (${status})` : ""),
       ),
     onDebug: log.isEnabledFor("debug") ? (message) => log.debug(message) : undefined,
   };

@@ -145,6 +145,7 @@ export class Worker {
       });
     } catch (error) {
       process.stderr.write(`${firstLine(error)}\n`);
+      sendBootFailure(this.#runtime, firstLine(error));
       process.exit(ExitCode.WORKER_BOOT_ERROR);
     }
     // The app's process.exit(): the statsd batch of the last moments is sent, as far as it can be.
@@ -163,6 +164,7 @@ export class Worker {
       hooks = this.#hooks = await HookRunner.load(this.#config.hooks, this.#log);
     } catch (error) {
       this.#log.error((error as Error).message);
+      sendBootFailure(this.#runtime, firstLine(error));
       return this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
     await hooks.run("post_fork", this.#server(), this.#info());
@@ -323,6 +325,7 @@ export class Worker {
       await this.#class.serve(this.#gate());
     } catch (error) {
       this.#log.error(`Cannot serve: ${firstLine(error)}`);
+      sendBootFailure(this.#runtime, `Cannot serve: ${firstLine(error)}`);
       return await this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
     this.#ready = true;
@@ -470,6 +473,19 @@ export class Worker {
 
   #send(message: ToMaster): void {
     if (this.#channel) send(this.#channel, message);
+  }
+}
+
+/**
+ * Tells the master why this worker cannot boot (it exits 3), for the master's own line: the
+ * worker's may be only on stderr, which a daemon or a supervisor loses. Written at once, so that
+ * the exit cannot lose it.
+ */
+function sendBootFailure(runtime: Runtime, message: string): void {
+  try {
+    sendNow(runtime.libc().write, CHANNEL_FD, { t: "failed", message });
+  } catch {
+    // The reason is on stderr all the same.
   }
 }
 

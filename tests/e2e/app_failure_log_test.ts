@@ -3,8 +3,18 @@
 // ERROR with what was thrown, or, for a body the client cut, a WARNING and 400.
 
 import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { e2e, FIXTURES, freePort, get, ownFrames, type Server, start } from "../_helpers.ts";
+import {
+  e2e,
+  FIXTURES,
+  freePort,
+  get,
+  ownFrames,
+  type Server,
+  start,
+  tempDir,
+} from "../_helpers.ts";
 import { uploadUnderWay } from "../_upload.ts";
 import { rawExchange } from "../_raw.ts";
 
@@ -137,3 +147,45 @@ for (const [name, args] of SETUPS) {
     );
   }
 }
+
+// XDG_CACHE_HOME set to the project's own folder (README: a folder the image keeps): the Deno
+// worker bundle is then <project>/appserve/VERSION-ID/, and the folders beside it are the user's.
+// A frame in the project's workers/ (a name appserve's source tree has too) is the user's.
+e2e(
+  "the user's frames stay in an app error's stack with XDG_CACHE_HOME at the project",
+  async (t) => {
+    const project = tempDir();
+    try {
+      mkdirSync(join(project.path, "workers"));
+      writeFileSync(
+        join(project.path, "workers", "boom.ts"),
+        'export function boom(): Response {\n  throw new Error("thrown in workers/boom.ts");\n}\n',
+      );
+      const app = join(project.path, "app.ts");
+      writeFileSync(
+        app,
+        // Not a tail call (`return boom()`), which Bun's JavaScriptCore leaves no frame of.
+        'import { boom } from "./workers/boom.ts";\n' +
+          'export default { fetch() {\n  boom();\n  return new Response("not thrown");\n} };\n',
+      );
+      const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", app], {
+        env: { XDG_CACHE_HOME: project.path },
+      });
+      const url = await server.ready();
+      assert.equal((await get(url)).status, 500);
+      const headline = "[ERROR] Error handling request GET /\n";
+      await server.waitFor(new RegExp(escaped(headline)));
+      const stack = server.stderr.split(headline)[1].split(/\n(?=\[\d{4}-)/)[0].trimEnd();
+      const [message, ...frames] = stack.split("\n");
+      assert.equal(message, "Error: thrown in workers/boom.ts");
+      // Where it was thrown, then the app's frame that called it.
+      for (const [i, file] of [join("workers", "boom.ts"), "app.ts"].entries()) {
+        const at = escaped(join(project.path, file));
+        assert.match(frames[i] ?? "", new RegExp(`^ +at .*${at}:\\d+:\\d+\\)?$`), stack);
+      }
+      await server.stop();
+    } finally {
+      project.remove();
+    }
+  },
+);

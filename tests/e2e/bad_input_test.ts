@@ -2,6 +2,7 @@
 // trace, no worker left running and no socket file left behind.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createServer, type Server as NetServer } from "node:net";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +17,7 @@ import {
   ownFrames,
   run,
   start,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 
@@ -219,6 +221,122 @@ e2e(
   },
 );
 
+e2e(
+  "-b of a wildcard and an address of it, or one address twice, on one port: one line, no retries",
+  async (target) => {
+    // The first socket holds the port the second wants: retrying cannot free it.
+    const port = await freeDualStackPort();
+    const url = (host: string) => `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    const cases: [string, string, string][] = [
+      [
+        "::",
+        "::1",
+        `${
+          url("::")
+        } takes port ${port} on every IPv6 address, bound already by another -b; drop one of the two -b`,
+      ],
+      [
+        "::1",
+        "::",
+        `it takes port ${port} on every IPv6 address and ${
+          url("::1")
+        } is bound already by another -b; drop one of the two`,
+      ],
+      [
+        "0.0.0.0",
+        "127.0.0.1",
+        `${
+          url("0.0.0.0")
+        } takes port ${port} on every IPv4 address, bound already by another -b; drop one of the two -b`,
+      ],
+      [
+        "127.0.0.1",
+        "0.0.0.0",
+        `it takes port ${port} on every IPv4 address and ${
+          url("127.0.0.1")
+        } is bound already by another -b; drop one of the two`,
+      ],
+      ["::", "127.0.0.1", `${url("::")} takes IPv4 too (dual-stack); drop one of the two -b`],
+      ["127.0.0.1", "127.0.0.1", "it is given twice; drop one of the two -b"],
+      [
+        "localhost",
+        "127.0.0.1",
+        `${
+          url("localhost")
+        }, bound already by another -b, is the same address; drop one of the two -b`,
+      ],
+    ];
+    for (const [first, second, why] of cases) {
+      const binds = ["-b", url(first).slice(7), "-b", url(second).slice(7)];
+      const result = await run(target, [...binds, "pid_app"], { cwd: APPS });
+      assert.equal(
+        result.stderr.trim(),
+        `Error: Cannot listen at ${url(second)}: ${why}`,
+        binds.join(" "),
+      );
+      assert.equal(result.code, 1);
+    }
+  },
+);
+
+/** `target` run in a network namespace of its own whose [::] sockets are IPv6 only. */
+function bindV6Only(target: Target): Target {
+  const probe = spawnSync("unshare", ["-n", "true"]);
+  assert.equal(probe.status, 0, `unshare cannot make a network namespace here: ${probe.stderr}`);
+  return {
+    ...target,
+    command: "unshare",
+    prefix: [
+      "-n",
+      "sh",
+      "-c",
+      'echo 1 > /proc/sys/net/ipv6/bindv6only && ip link set lo up && exec "$@"',
+      "sh",
+      target.command,
+      ...target.prefix,
+    ],
+  };
+}
+
+e2e(
+  "net.ipv6.bindv6only=1: -b [::]:P -b 0.0.0.0:P both serve; -b [::]:P -b [::1]:P is one line",
+  async (target) => {
+    const v6only = bindV6Only(target);
+    const port = 22_000; // a namespace of its own: every port is free
+    const clash = await run(v6only, ["-b", `[::]:${port}`, "-b", `[::1]:${port}`, "pid_app"], {
+      cwd: APPS,
+    });
+    assertOneLineError(
+      clash,
+      1,
+      new RegExp(
+        `^Error: Cannot listen at http://\\[::1\\]:${port}: http://\\[::\\]:${port} takes port ` +
+          `${port} on every IPv6 address, bound already by another -b; drop one of the two -b$`,
+      ),
+    );
+    const server = start(v6only, ["-b", `[::]:${port}`, "-b", `0.0.0.0:${port}`, "pid_app"], {
+      cwd: APPS,
+    });
+    try {
+      await server.waitFor(/\[INFO\] Booting worker/);
+      for (const url of [`http://[::1]:${port}/`, `http://127.0.0.1:${port}/`]) {
+        // The namespace's own loopback: reached from inside it.
+        const answer = spawnSync("nsenter", ["-t", String(server.pid), "-n", "curl", "-sS", url], {
+          encoding: "utf8",
+        });
+        assert.match(answer.stdout, /^hello pid \d+/, `${url}: ${answer.stderr}`);
+      }
+    } finally {
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(
+        result.stderr,
+        new RegExp(`Listening at: http://\\[::\\]:${port},http://0\\.0\\.0\\.0:${port} `),
+      );
+    }
+  },
+);
+
 /** The 4 retry lines, then the one error line and exit 1, of a start whose port stayed taken. */
 function gaveUpOnPort(
   result: { code: number | null; stderr: string },
@@ -346,6 +464,26 @@ e2e(
         /^Error: Cannot listen at unix:.*app\.sock: Permission denied$/,
       );
       assert.ok(!existsSync(path));
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a port below 1024 as a user (a container run as one): Permission denied says the way out",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      // The kernel's EACCES comes before any look at whether the port is in use.
+      const result = await run(asNobody(target, dir.path), ["-b", "127.0.0.1:80", "pid_app"], {
+        cwd: APPS,
+      });
+      assertOneLineError(
+        result,
+        1,
+        /^Error: Cannot listen at http:\/\/127\.0\.0\.1:80: Permission denied \(ports below 1024 need root, which --user then drops, or CAP_NET_BIND_SERVICE: listen on a port from 1024 up and publish it as 80\)$/,
+      );
     } finally {
       dir.remove();
     }

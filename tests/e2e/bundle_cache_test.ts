@@ -25,6 +25,7 @@ import {
   ROOT,
   run,
   start,
+  type Target,
   TARGETS,
   tempDir,
 } from "../_helpers.ts";
@@ -273,6 +274,57 @@ for (const target of DENO_TARGETS) {
       } finally {
         assert.equal((await served.stop()).code, 0, served.stderr);
       }
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
+/** `target` with no HOME, XDG_CACHE_HOME or DENO_DIR (a container's `env -i`), temp files in `tmp`. */
+function withoutHome(target: Target, tmp: string): Target {
+  const unset = ["HOME", "XDG_CACHE_HOME", "DENO_DIR"].flatMap((name) => ["-u", name]);
+  return {
+    ...target,
+    command: "env",
+    prefix: [...unset, `TMPDIR=${tmp}`, target.command, ...target.prefix],
+  };
+}
+
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] no HOME and -u nobody: Deno's cache in the home /etc/passwd gives is said at start`, async () => {
+    const dir = tempDir();
+    try {
+      chmodSync(dir.path, 0o777);
+      const args = ["-u", "nobody", "-b", "127.0.0.1:0", PID_APP];
+      const server = start(withoutHome(target, dir.path), args);
+      try {
+        await server.waitFor(/Booting worker|Worker .*exited/, 120_000);
+        assert.match(
+          server.stderr,
+          /\[WARNING\] Deno workers run as nobody \(uid 65534\), who cannot write Deno's cache \/nonexistent\/\.cache\/deno .*from \/etc\/passwd's home for the user, \/nonexistent \(HOME is unset\): .*set DENO_DIR to a folder nobody can write/,
+        );
+      } finally {
+        assert.equal((await server.stop()).code, 0, server.stderr);
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test(`[${target.name}] no HOME and a uid /etc/passwd does not know: Deno would not run, one line, exit 1`, async () => {
+    const dir = tempDir();
+    try {
+      chmodSync(dir.path, 0o777);
+      const args = ["-u", "12345", "-g", "12345", "-b", "127.0.0.1:0", PID_APP];
+      const result = await run(withoutHome(target, dir.path), args);
+      // The drop comes first, and says so: the check is the workers' user's.
+      const dropped = /^.*\[INFO\] Dropped privileges to user 12345 .*\n/;
+      assert.match(result.stderr, dropped);
+      assertOneLineError(
+        { ...result, stderr: result.stderr.replace(dropped, "") },
+        1,
+        /^Error: Deno workers run as uid 12345, for whom Deno finds no cache folder \(DENO_DIR, XDG_CACHE_HOME and HOME are unset, and \/etc\/passwd gives no home\), so Deno would refuse to run them; set DENO_DIR \(or HOME\) to a folder uid 12345 can write$/,
+      );
     } finally {
       dir.remove();
     }

@@ -439,6 +439,30 @@ for (const [what, toml, args, env, pattern] of badConfigs) {
   });
 }
 
+e2e(
+  "an APP_MODULE only in APPSERVE_CMD_ARGS (not read there, as in gunicorn) is named in the one line",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      const app = join(APPS, "pid_app.ts");
+      const env = { APPSERVE_CMD_ARGS: `-w 2 -b 127.0.0.1:0 ${app}` };
+      for (const args of [[], ["--check-config"]]) {
+        assertOneLineError(
+          await run(target, args, { cwd: dir.path, env }),
+          1,
+          new RegExp(
+            `^Error: No application module specified: APPSERVE_CMD_ARGS's "${app}" is not read ` +
+              "as one \\(as gunicorn reads none from GUNICORN_CMD_ARGS\\); give it on the " +
+              "command line, or as app in appserve\\.toml\\.$",
+          ),
+        );
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 e2e("rejects a config file it may not read (run as nobody)", async (target) => {
   const dir = tempDir();
   try {

@@ -121,6 +121,43 @@ for (const [variant, args] of VARIANTS) {
   );
 }
 
+// A stream that follows request.signal (a proxy's fetch(upstream, { signal }) body) fails as the
+// cut aborts it: the cut's doing, named by its WARNING, not an error in the app's response body.
+for (const [variant, args] of VARIANTS.filter(([v]) => v !== "sync")) {
+  e2e(
+    `a stream that follows request.signal, cut off at the graceful timeout: no app ERROR (${variant})`,
+    async (target) => {
+      const dir = tempDir();
+      const log = join(dir.path, "access.log");
+      const port = await freePort();
+      const server = start(target, [
+        ...["-w", "1", "--graceful-timeout", "1", ...args, "--access-logfile", log],
+        ...["--access-logformat", '"%(r)s" %(s)s %(b)s', "-b", `127.0.0.1:${port}`, PID_APP],
+      ]);
+      try {
+        await server.ready(1);
+        const streaming = await rawConnect(port);
+        const streamed = readAll(streaming, 20_000);
+        let read = "";
+        streaming.on("data", (d) => (read += d));
+        streaming.write("GET /drip?ms=30000&q=follow&follow HTTP/1.1\r\nHost: x\r\n\r\n");
+        await eventually(() => read.includes("first line\n"), "the stream's first line");
+        server.signal("SIGTERM");
+        const result = await server.exited;
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal((await streamed).status, 200);
+        assert.match(result.stderr, /\[WARNING\] Cut off at the graceful timeout .*q=follow/);
+        assert.doesNotMatch(result.stderr, /\[ERROR\]/);
+        const lines = readFileSync(log, "utf8").split("\n").filter((l) => l.includes("q=follow"));
+        assert.deepEqual(lines, ['"GET /drip?ms=30000&q=follow&follow HTTP/1.1" 200 11']);
+      } finally {
+        await server.stop();
+        dir.remove();
+      }
+    },
+  );
+}
+
 e2e(
   "behind nginx, a request cut off at the graceful timeout is nginx's 504, not a 502",
   async (target) => {

@@ -367,6 +367,35 @@ e2e(
   },
 );
 
+e2e(
+  "a stop cuts a metrics scrape still unanswered after 2 s, and says how many in one WARNING",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const port = Number(new URL(base).port);
+    const server = start(target, ["-w", "1", ...metrics, "-b", "127.0.0.1:0", PID_APP]);
+    try {
+      await server.allAnswering(1);
+      // Two scrapers stalled mid-request: the master waits for them (DRAIN_MS), then cuts them.
+      const stalled = await Promise.all([rawConnect(port), rawConnect(port)]);
+      const answers = stalled.map((socket) => readAll(socket));
+      for (const socket of stalled) socket.write("GET /metrics HTTP/1.1\r\nhost: x\r\n");
+      await eventually(() => acceptQueue(port) === 0, "the master accepted both");
+      server.signal("SIGTERM");
+      for (const answer of answers) assert.equal((await answer).text, "");
+      const result = await server.exited;
+      assert.equal(result.code, 0, result.stderr);
+      const cut = result.stderr.split("\n").filter((line) => /metrics scrape/.test(line));
+      assert.equal(cut.length, 1, result.stderr);
+      assert.match(
+        cut[0],
+        /^\[.+\] \[\d+\] \[WARNING\] Cut off at the stop: 2 metrics scrapes were not answered within 2 s \(the metrics server's connections are closed\)$/,
+      );
+    } finally {
+      await server.stop();
+    }
+  },
+);
+
 e2e("a --metrics-bind address that is taken or invalid is one line and exit 1", async (target) => {
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));

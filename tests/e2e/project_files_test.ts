@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   e2e,
@@ -97,6 +97,30 @@ Deno.test({
       assert.equal(answer.status, 200, answer.body);
       assert.equal(answer.body, "<p>greet a</p>");
       assert.equal((await get(`${await server.url()}/classic`)).body, "fragment(b(classic))");
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    } finally {
+      dir.remove();
+    }
+  },
+});
+
+// Field trial 29: a project's tsconfig.json whose JSX settings sit in a shared base config it
+// `extends` had its .tsx files compiled for React ("Cannot find package 'react'"), as if none.
+Deno.test({
+  name:
+    "[binary] a tsconfig.json's JSX settings may come from the file it extends, as under bun run",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = tempDir();
+    try {
+      cpSync(join(FIXTURES, "bun_workers", "tsconfig_extends"), dir.path, { recursive: true });
+      linkHono(dir.path);
+      const server = start(binary, ["-b", "127.0.0.1:0", "src/app.tsx"], { cwd: dir.path });
+      const answer = await getWhenReady(await server.url());
+      assert.equal(answer.status, 200, answer.body);
+      assert.equal(answer.body, "<p>greet a</p>");
       const result = await server.stop();
       assert.equal(result.code, 0, result.stderr);
     } finally {
@@ -309,46 +333,69 @@ for (
   });
 }
 
+/**
+ * Starts a -k gthread --threads 2 worker in `dir` and asserts what the app's both threads say the
+ * preload set (`pre`, the PRELOADED global) and gave (`txt`, bunfig_preload's .txt loader).
+ */
+async function bothThreadsSee(
+  t: Target,
+  dir: string,
+  expected: { pre: string | null; txt?: string | null },
+  env?: Record<string, string>,
+): Promise<void> {
+  const args = ["-w", "1", "-k", "gthread", "--threads", "2", "-b", "127.0.0.1:0", "app.ts"];
+  const server = start(t, args, { cwd: dir, env });
+  try {
+    const url = await server.url();
+    await getWhenReady(url);
+    const threads = new Set<string>();
+    // Concurrent requests, until both threads have answered.
+    await eventually(async () => {
+      const answers = await Promise.all(Array.from({ length: 6 }, () => get(url)));
+      for (const answer of answers) {
+        assert.equal(answer.status, 200, answer.body);
+        const { pre, txt, thread } = JSON.parse(answer.body);
+        assert.deepEqual("txt" in expected ? { pre, txt } : { pre }, expected);
+        threads.add(thread);
+      }
+      return threads.size === 2;
+    }, "both threads answered");
+  } finally {
+    const result = await server.stop();
+    assert.equal(result.code, 0, result.stderr);
+  }
+}
+
 // Bun runs a bunfig.toml preload in a process's main thread only: gthread's threads, which run
 // the app, get it too (they used to answer without its global and its .txt loader, silently).
 e2e(
   "-k gthread: the bunfig.toml preload runs in each of the threads that run the app",
   async (t) => {
-    const server = start(t, [
-      "-w",
-      "1",
-      "-k",
-      "gthread",
-      "--threads",
-      "2",
-      "-b",
-      "127.0.0.1:0",
-      "app.ts",
-    ], {
-      cwd: join(FIXTURES, "bun_workers", "bunfig_preload"),
-    });
-    try {
-      const url = await server.url();
-      await getWhenReady(url);
-      const threads = new Set<string>();
-      // Concurrent requests, until both threads have answered.
-      await eventually(async () => {
-        const answers = await Promise.all(Array.from({ length: 6 }, () => get(url)));
-        for (const answer of answers) {
-          assert.equal(answer.status, 200, answer.body);
-          const { pre, txt, thread } = JSON.parse(answer.body);
-          // Deno workers read no bunfig.toml, as under deno serve.
-          assert.deepEqual(
-            { pre, txt },
-            bunWorkers(t) ? { pre: "yes", txt: "plugin:hello" } : { pre: null, txt: null },
-          );
-          threads.add(thread);
-        }
-        return threads.size === 2;
-      }, "both threads answered");
-    } finally {
-      const result = await server.stop();
-      assert.equal(result.code, 0, result.stderr);
+    // Deno workers read no bunfig.toml, as under deno serve.
+    await bothThreadsSee(
+      t,
+      join(FIXTURES, "bun_workers", "bunfig_preload"),
+      bunWorkers(t) ? { pre: "yes", txt: "plugin:hello" } : { pre: null, txt: null },
+    );
+  },
+);
+
+// BUN_OPTIONS' --preload too runs in a process's main thread only (they used to answer without
+// its global, while a sync or async worker's app had it).
+e2e(
+  "-k gthread: a BUN_OPTIONS --preload runs in each of the threads that run the app",
+  async (t) => {
+    const dir = join(FIXTURES, "bun_workers", "bun_options_preload");
+    // Deno workers read no BUN_OPTIONS.
+    const pre = bunWorkers(t) ? "from BUN_OPTIONS" : null;
+    const options = [
+      "--preload ./preload.ts",
+      "--preload=./preload.ts",
+      "-r ./preload.ts",
+      "--import=./preload.ts",
+    ];
+    for (const option of options) {
+      await bothThreadsSee(t, dir, { pre }, { BUN_OPTIONS: option });
     }
   },
 );

@@ -205,6 +205,37 @@ for (const signal of ["SIGQUIT", "SIGTERM"] as const) {
   );
 }
 
+// A stream that follows request.signal (a proxy's fetch(upstream, { signal }) body) fails as the
+// quick stop ends it: the stop's doing, named by its WARNING, not an error of the app's.
+for (const args of [["-k", "async"], ["-k", "gthread", "--threads", "2"]]) {
+  e2e(
+    `a quick stop ends a stream that follows request.signal: no app ERROR (${args.join(" ")})`,
+    async (target) => {
+      const { server, url, ours, remove } = await loggedServer(target, [
+        ...["-w", "1", "-b", "127.0.0.1:0"],
+        ...args,
+      ]);
+      try {
+        const dripping = await underWay(Number(new URL(url).port), "/drip?ms=60000&follow");
+        server.signal("SIGINT");
+        assert.equal((await server.exited).code, 0, server.stderr);
+        await dripping.ended;
+        assert.match(server.stderr, /\[WARNING\] Killed by the quick stop on .*: GET \/drip/);
+        assert.doesNotMatch(server.stderr, /\[ERROR\]/);
+        const bytes = chunkedBytesSoFar(dripping.got());
+        assert.equal(ours().length, 1, ours().join("\n"));
+        assert.match(
+          ours()[0],
+          new RegExp(`"GET /drip\\?ms=60000&follow HTTP/1\\.1" 200 ${bytes} `),
+        );
+      } finally {
+        await server.stop();
+        remove();
+      }
+    },
+  );
+}
+
 /** A GET whose response head and first line came (pid_app's /drip). */
 function underWay(port: number, target: string) {
   return rawGetUntil(port, target, (got) => got.includes("first line\n"));

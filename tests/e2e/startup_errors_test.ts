@@ -18,6 +18,7 @@ import {
   get,
   getWhenReady,
   hasStackTrace,
+  linkHono,
   ownFrames,
   run,
   start,
@@ -347,6 +348,61 @@ e2e("a named import the module does not export: exit 4, naming where it is missi
   }
 });
 
+// Field trial 29: a Bun project deployed without `bun install` stopped at "Cannot find package"
+// with nothing said of what to do (`bun run` installs a project without node_modules itself; the
+// binary's Bun never does). Bun workers add a hint, as Deno's `deno add` one.
+Deno.test({
+  name: "[binary] a package not installed: exit 4, the import and a hint, bun install or bun add",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const binary = TARGETS.find((t) => t.name === "binary")!;
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir.path, "package.json"),
+        JSON.stringify({ type: "module", dependencies: { hono: "^4" } }),
+      );
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { Hono } from "hono";\nexport default new Hono().get("/", (c) => c.text("hi"));\n',
+      );
+      const app = join(dir.path, "app.ts");
+      const listed = await run(binary, ["-b", "127.0.0.1:0", "app.ts"], { cwd: dir.path });
+      assert.equal(listed.code, 4, listed.stderr);
+      assert.match(
+        listed.stderr,
+        new RegExp(
+          `\\[ERROR\\] Cannot import app\\.ts: Error: Cannot find package 'hono' imported from ${
+            escapeRegExp(app)
+          }\\n {4}hint: ${escapeRegExp(join(dir.path, "package.json"))} lists "hono", which is ` +
+            `not installed: run \`bun install\` in ${escapeRegExp(dir.path)}\\n\\[`,
+        ),
+      );
+      assert.ok(!hasStackTrace(listed.stderr), listed.stderr);
+
+      // Installed, with a package the project never added (a subpath import of it).
+      linkHono(dir.path);
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import utc from "dayjs/plugin/utc";\nexport default { fetch: () => new Response(String(utc)) };\n',
+      );
+      const unlisted = await run(binary, ["-b", "127.0.0.1:0", "app.ts"], { cwd: dir.path });
+      assert.equal(unlisted.code, 4, unlisted.stderr);
+      assert.match(
+        unlisted.stderr,
+        new RegExp(
+          `\\[ERROR\\] Cannot import app\\.ts: Error: Cannot find package 'dayjs' imported from ${
+            escapeRegExp(app)
+          }\\n {4}hint: install it: \`bun add dayjs\`\\n\\[`,
+        ),
+      );
+    } finally {
+      dir.remove();
+    }
+  },
+});
+
 e2e("an npm version that does not exist: exit 4, one line naming the import", async (t) => {
   const dir = tempDir();
   try {
@@ -513,6 +569,30 @@ e2e("-D with an app that cannot load: exit 4 with the app's error on stderr", as
       ),
     );
     assert.ok(!existsSync(socket), "socket file left behind");
+    assert.deepEqual(processesWith(mark), [], "a daemon left running");
+  } finally {
+    dir.remove();
+  }
+});
+
+// A daemon's stderr goes nowhere: the worker's own line is lost, the waiting -D says why.
+e2e("-D with a worker that cannot boot: exit 3 with the worker's reason on stderr", async (t) => {
+  const dir = tempDir();
+  const mark = `unbootable-${t.name}-${Date.now()}`;
+  try {
+    const hooks = join(FIXTURES, "hooks", "master_only_hooks.ts");
+    const result = await run(
+      t,
+      ["-D", "-n", mark, "-b", "127.0.0.1:0", "--hooks", hooks, PID_APP],
+      {
+        env: { HOOKS_MARK: join(dir.path, "imported") },
+      },
+    );
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(
+      result.stderr,
+      /^Error: Worker failed to boot: Cannot load hooks module [^\n]*master_only_hooks\.ts: [^\n]*Error: this hooks module loads in the master only\n$/,
+    );
     assert.deepEqual(processesWith(mark), [], "a daemon left running");
   } finally {
     dir.remove();

@@ -19,7 +19,9 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
-import { rawExchange } from "../_raw.ts";
+import type { Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { rawConnect, rawExchange } from "../_raw.ts";
 import { curl, LivePair, makePki, type TestPki } from "../_tls.ts";
 
 const CLIENT_APP = join(FIXTURES, "apps", "client_app.ts");
@@ -142,6 +144,67 @@ e2e("gthread threads serve HTTPS on the connections they accept and hand each ot
     dir.remove();
   }
 });
+
+/** Resolves with what came once the server closes `socket`; rejects if it is open after `ms`. */
+function closedByServer(socket: Socket, ms: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = "";
+    socket.on("data", (chunk: Buffer) => got += chunk.toString("latin1"));
+    socket.on("error", () => {});
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`still open after ${ms} ms`));
+    }, ms);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
+  });
+}
+
+e2e(
+  "a TLS connection is closed 30 s after accept without a handshake; one begun is named in a line",
+  async (t) => {
+    const dir = tempDir();
+    const pki = makePki(dir.path);
+    const server = start(t, [
+      ...["-w", "1", "-b", "127.0.0.1:0", "--certfile", pki.cert, "--keyfile", pki.key],
+      PID_APP,
+    ]);
+    try {
+      const url = await httpsUrl(server);
+      await answering(url, pki);
+      const port = Number(new URL(url).port);
+      // Never a byte; the first 5 of a ClientHello record, 20 s late, then nothing; a handshake
+      // done, then no request. Each has the header timeout from accept (30 s, as a plain
+      // connection's wait for its first request): all are closed well before 45 s (the begun one
+      // got 30 s more from its first byte, 50 s, before).
+      const silent = await rawConnect(port);
+      const begun = await rawConnect(port);
+      const late = setTimeout(
+        () => begun.write(new Uint8Array([0x16, 0x03, 0x01, 0x00, 0xc8])),
+        20_000,
+      );
+      const done = tlsConnect({ port, host: "127.0.0.1", rejectUnauthorized: false });
+      await new Promise((resolve) => done.once("secureConnect", resolve));
+      const closed = await Promise.all([silent, begun, done].map((s) => closedByServer(s, 45_000)))
+        .finally(() => clearTimeout(late));
+      assert.deepEqual(closed, ["", "", ""]);
+      // Only the begun handshake is said (a head begun and not completed is, with a 408).
+      const lines = server.stderr.split("\n").filter((line) => /Invalid request/.test(line));
+      assert.equal(lines.length, 1, server.stderr);
+      assert.match(
+        lines[0],
+        /\[WARNING\] Invalid request from ip=127\.0\.0\.1: TLS handshake not completed in time$/,
+      );
+      const after = await curl(["--cacert", pki.ca, url]);
+      assert.equal(after.code, 0, after.stderr);
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+      dir.remove();
+    }
+  },
+);
 
 e2e("serves HTTPS in --reuse-port mode (the runtime's native server)", async (t) => {
   const dir = tempDir();

@@ -126,6 +126,43 @@ e2eOn(
   },
 );
 
+e2eOn(
+  "deno",
+  "--reuse-port on Deno workers: a session whose client never answers the 1001 is cut off at the " +
+    "graceful timeout: one WARNING names it, the app sees Deno's 1005, one 101 access line",
+  async (target) => {
+    const port = await freePort();
+    const server = start(target, [
+      ...["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`, "--graceful-timeout", "1"],
+      ...["--access-logfile", "-", NEUTRAL],
+    ]);
+    await server.ready();
+    const o = await openRaw(port, "/report-close");
+    assert.equal(o.status, 101);
+    o.socket.on("error", () => {});
+    // The client reads what comes but answers nothing: no close frame.
+    const closing = closeFrame(o);
+    server.signal("SIGTERM");
+    assert.equal(await closing, 1001);
+    o.socket.resume();
+    const stopped = await server.exited;
+    o.socket.destroy();
+    assert.equal(stopped.code, 0, server.output);
+    assert.match(server.output, /neutral: the server saw close 1005\n/);
+    assert.equal(sessionLines(server.output).length, 1, server.output);
+    // The session, and nothing else: Deno.serve had no response left to send.
+    assert.deepEqual(server.output.match(/Cut off at the graceful timeout.*/g), [
+      "Cut off at the graceful timeout (1 s) on worker (pid:" + bootedPid(server.output) +
+      "): 1 WebSocket session on the native server",
+    ]);
+  },
+);
+
+/** The pid of the worker that booted, from its "Booting worker" line. */
+function bootedPid(output: string): string {
+  return /Booting worker with pid: (\d+)/.exec(output)?.[1] ?? "?";
+}
+
 /** Resolves with the code of the first close frame the server sends on `o` (pings skipped). */
 function closeFrame(o: Opened): Promise<number> {
   return new Promise((resolve, reject) => {

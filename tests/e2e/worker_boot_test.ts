@@ -1,10 +1,12 @@
 // A worker process refuses a boot written by another appserve version (the
 // program upgraded on disk under a running master) rather than misread it.
-// The worker is started the way a master starts it, with a crafted boot.
+// The worker is started the way a master starts it, with a crafted boot. A
+// worker that cannot boot (exit 3) has the master's own line say why.
 
 import assert from "node:assert/strict";
 import { BOOT_ENV, ROLE_ENV } from "../../src/ipc/messages.ts";
 import { VERSION } from "../../src/version.ts";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   childPids,
@@ -19,6 +21,7 @@ import {
   run,
   sleep,
   start,
+  tempDir,
 } from "../_helpers.ts";
 
 const BOOT = { config: {}, listeners: [], reusePort: [], age: 1 };
@@ -149,3 +152,60 @@ for (const code of [3, 4]) {
     assert.doesNotMatch(result.stderr, /Reason:|failed to boot|failed to load/);
   });
 }
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+const CLASSES: string[][] = [["-k", "sync"], ["-k", "async"], ["-k", "gthread", "--threads", "2"]];
+
+// The worker says why on its stderr before it has a logger; a daemon's or a supervisor's stderr is
+// lost, so the master's Reason in the error log names it too (and stderr's one line, as a -D's).
+e2e(
+  "a worker that cannot open its access log: the master's Reason says why (exit 3)",
+  async (t) => {
+    for (const args of CLASSES) {
+      const dir = tempDir();
+      try {
+        const access = join(dir.path, "access.log");
+        const errors = join(dir.path, "error.log");
+        const result = await run(t, [
+          ...["-w", "1", ...args, "-b", "127.0.0.1:0", "--error-logfile", errors],
+          ...["--access-logfile", access, "--hooks", join(FIXTURES, "hooks", "log_taken_hooks.ts")],
+          PID_APP,
+        ], { env: { BLOCKED_LOG: access } });
+        assert.equal(result.code, 3, result.stderr);
+        const why = `Cannot open access log "${access}": EISDIR`;
+        assert.match(
+          readFileSync(errors, "utf8"),
+          new RegExp(`\\[ERROR\\] Reason: Worker failed to boot: ${RegExp.escape(why)}`),
+          args.join(" "),
+        );
+        assert.match(
+          result.stderr,
+          new RegExp(`^Error: Worker failed to boot: ${RegExp.escape(why)}`, "m"),
+        );
+        // The worker's own line is there too, as ever.
+        assert.match(result.stderr, new RegExp(`^${RegExp.escape(why)}`, "m"));
+        assert.ok(!hasStackTrace(result.stderr), result.stderr);
+      } finally {
+        dir.remove();
+      }
+    }
+  },
+);
+
+e2e("a worker that cannot import the hooks module: the master's Reason says why", async (t) => {
+  const dir = tempDir();
+  try {
+    const hooks = join(FIXTURES, "hooks", "master_only_hooks.ts");
+    const result = await run(t, ["-w", "1", "-b", "127.0.0.1:0", "--hooks", hooks, PID_APP], {
+      env: { HOOKS_MARK: join(dir.path, "imported") },
+    });
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(
+      result.stderr,
+      /\[ERROR\] Reason: Worker failed to boot: Cannot load hooks module [^\n]*master_only_hooks\.ts: [^\n]*Error: this hooks module loads in the master only$/m,
+    );
+    assert.ok(!hasStackTrace(result.stderr), result.stderr);
+  } finally {
+    dir.remove();
+  }
+});
