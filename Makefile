@@ -53,10 +53,13 @@ compile-deno: node_modules/.installed
 run: dist/appserve
 	DENO="$(CURDIR)/$(DENO)" ./dist/appserve -w 2 -b 127.0.0.1:8000 examples/hello_hono.ts
 
-# The Deno fixture project's npm packages, fetched once before the tests (not in the middle of one).
+# The Deno fixture project's npm packages, fetched once before the tests (not in the middle of one);
+# and appserve's own, in Deno's cache, for a project of the user's that runs it under its deno.json.
 fixtures: node_modules/.installed
 	$(DENO) install --quiet --config tests/fixtures/deno_project/deno.json \
 	  --entrypoint tests/fixtures/deno_project/app.ts
+	$(DENO) install --quiet --config tests/fixtures/deno_project/deno.json --no-lock \
+	  --entrypoint src/cli/main.ts
 
 test: install dist/appserve fixtures
 	$(DENO) check --quiet src/ workers/ mod.ts scripts/ tests/

@@ -23,6 +23,9 @@
  * @module
  */
 
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { ExitCode } from "./src/exit_codes.ts";
 import { Logger as OwnLogger } from "./src/log/logger.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -148,7 +151,8 @@ export function upgradeWebSocket(request: Request, options?: UpgradeOptions): We
  *
  * @param argv The arguments, without the program name.
  * @returns The exit code once the master stops (or the action, such as
- * `--check-config`, is done).
+ * `--check-config`, is done). A bad configuration or a failed start is said
+ * in one line on stderr, as the executable says it, and gives its exit code.
  * @example
  * ```ts
  * import { main } from "appserve";
@@ -156,7 +160,7 @@ export function upgradeWebSocket(request: Request, options?: UpgradeOptions): We
  * ```
  */
 export async function main(argv: string[]): Promise<number> {
-  const { runCli } = await import("./src/cli/run_cli.ts").catch((error) => {
+  const { runCommandLine } = await import("./src/cli/run_cli.ts").catch((error) => {
     // The Deno worker bundle leaves the command line out (src/master/worker_bundle.ts).
     if (error?.code !== "ERR_MODULE_NOT_FOUND" || !`${error.message}`.includes("run_cli")) {
       throw error;
@@ -164,5 +168,17 @@ export async function main(argv: string[]): Promise<number> {
     throw new Error("main() runs appserve's command line, which a Deno worker does not hold");
   });
   // What a --logger-class module's `import ... from "appserve"` gets: every value exported here.
-  return await runCli(argv, { appserve: { Logger, VERSION, main, upgradeWebSocket } });
+  return await runCommandLine(argv, { appserve: { Logger, VERSION, main, upgradeWebSocket } });
+}
+
+// `deno run mod.ts` would otherwise do nothing and exit 0: the command line is src/cli/main.ts.
+// (The worker bundle and the binary inline this module into an entry whose URL is not this one.)
+if (import.meta.main && /^file:.*\/mod\.ts$/.test(import.meta.url)) {
+  const here = fileURLToPath(import.meta.url);
+  const cli = here.replace(/mod\.ts$/, "src/cli/main.ts");
+  process.stderr.write(
+    `Error: ${here} is appserve's module, not its command line: ` +
+      `run ${cli} (deno run -A ${cli} ...), or the appserve that deno install made of it\n`,
+  );
+  process.exit(ExitCode.USAGE_ERROR);
 }

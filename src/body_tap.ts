@@ -11,6 +11,14 @@ export interface BodyTap {
   end?(): void;
   /** The stream failed: what the server's read fails with instead (default: the error). */
   failed?(error: unknown): unknown;
+  /** Header fields the tapped Response leaves out (lower-case names). */
+  without?: readonly string[];
+  /**
+   * Handed, at once, what cuts the stream off (a worker's quick stop, or its graceful timeout):
+   * the server takes no more bytes, the source is cancelled and `end` is told (if it was not
+   * yet) at once, and the server's read fails with `reason` a turn later.
+   */
+  cutter?(cut: (reason: unknown) => void): void;
 }
 
 /**
@@ -25,9 +33,15 @@ export function bodyOf(response: Response): ReadableStream<Uint8Array> | null {
 /** `response` (whose `body` is a stream) with that stream read through `tap`. */
 export function tapBody(response: Response, tap: BodyTap): Response {
   // Read before the body (bodyOf).
-  const headers = response.headers;
+  let headers = response.headers;
+  if (tap.without !== undefined) {
+    headers = new Headers(headers);
+    for (const name of tap.without) headers.delete(name);
+  }
   const reader = response.body!.getReader();
   let ended = false;
+  let cutOff = false;
+  let stream!: ReadableStreamDefaultController<Uint8Array>;
   const end = () => {
     if (ended) return;
     ended = true;
@@ -40,14 +54,20 @@ export function tapBody(response: Response, tap: BodyTap): Response {
     }
   };
   const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      stream = controller;
+    },
     async pull(controller) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
         chunk = await reader.read();
       } catch (error) {
         end();
+        if (cutOff) return;
         throw tap.failed ? tap.failed(error) : error;
       }
+      // Cut off meanwhile: the server's read has failed already, this chunk goes nowhere.
+      if (cutOff) return;
       if (chunk.done) {
         end();
         return controller.close();
@@ -60,6 +80,15 @@ export function tapBody(response: Response, tap: BodyTap): Response {
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
+  tap.cutter?.((reason) => {
+    if (cutOff) return;
+    cutOff = true;
+    end();
+    reader.cancel(reason).catch(() => {});
+    // A turn later: the chunk the server took last goes out first (Bun.serve dropped it, one time
+    // in a few under load); no chunk passes meanwhile.
+    setTimeout(() => stream.error(reason), 0);
+  });
   return new Response(body, {
     status: response.status,
     statusText: response.statusText,

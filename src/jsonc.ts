@@ -3,7 +3,7 @@
 // superset: it also takes what Deno would refuse, which Deno then says itself when it runs the
 // worker) gives the line and column of an error under V8 and JavaScriptCore alike.
 
-import JSON5 from "json5";
+import JSON5 from "npm:json5@2.2.3";
 
 /** `text` as an object; throws an Error "FILE:LINE:COL: Cannot parse: WHY" (one line). */
 export function parseJsonc(text: string, file: string): Record<string, unknown> {

@@ -68,3 +68,32 @@ export function chunkedBytesSoFar(text: string): number {
     i = lineEnd + 2 + size + 2;
   }
 }
+
+/**
+ * A GET of `target` on a raw connection to `port`, resolved once what came satisfies `until`
+ * (within `ms`): `got()` is what came so far (latin1), `ended` settles when the server closed
+ * the connection.
+ */
+export async function rawGetUntil(
+  port: number,
+  target: string,
+  until: (got: string) => boolean,
+  ms = 10_000,
+): Promise<{ got: () => string; ended: Promise<void> }> {
+  const socket = await rawConnect(port);
+  let got = "";
+  socket.on("error", () => {});
+  const ended = new Promise<void>((done) => socket.once("close", () => done()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no such answer yet: ${got}`)), ms);
+    socket.on("data", (d: Buffer) => {
+      got += d.toString("latin1");
+      if (until(got)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
+  return { got: () => got, ended };
+}

@@ -39,3 +39,12 @@ Deno.test("a tap whose end throws: cancel still cancels the source", async () =>
   await reader.cancel("gone");
   assert.equal(cancelled, "gone");
 });
+
+Deno.test("a tap `without` header fields: the tapped Response leaves them out, keeps the rest", async () => {
+  const source = new Response(twoChunks().body, {
+    headers: { "content-encoding": "gzip", "content-length": "9", "content-type": "text/plain" },
+  });
+  const tapped = tapBody(source, { without: ["content-encoding", "content-length"] });
+  assert.deepEqual([...tapped.headers], [["content-type", "text/plain"]]);
+  assert.equal(await tapped.text(), "one,two");
+});

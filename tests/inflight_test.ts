@@ -57,6 +57,24 @@ Deno.test("InflightTable.logged() marks an entry's request until the entry is wr
   assert.equal(table.at(2)?.logged, undefined);
 });
 
+Deno.test("InflightTable.sent() keeps what a response sent until the entry is written again", () => {
+  const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
+  table.request(3, "GET", "http://h/a", "127.0.0.1", 80, 1000);
+  assert.equal(table.at(3)?.sent, undefined);
+  table.sent(3, 206, 11);
+  table.sent(3, 206, 2 ** 40 + 5);
+  assert.deepEqual(table.at(3)?.sent, { status: 206, bytes: 2 ** 40 + 5 });
+  // Its neighbours are untouched.
+  assert.equal(table.at(2), undefined);
+  table.request(4, "GET", "http://h/b", "127.0.0.1", 80, 1000);
+  assert.equal(table.at(4)?.sent, undefined);
+  table.request(3, "GET", "http://h/a", "127.0.0.1", 80, 2000);
+  assert.equal(table.at(3)?.sent, undefined);
+  table.sent(3, 200, 1);
+  table.put(3, "GET", "/c", "127.0.0.1:80", 3000);
+  assert.equal(table.at(3)?.sent, undefined);
+});
+
 Deno.test("InflightTable.put() cuts a long target and writes other than printable ASCII as ?", () => {
   const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
   table.put(1, "GET", `/é\n${"y".repeat(500)}`, "", 5);

@@ -1,6 +1,7 @@
 // The program's entry, under `deno run` and in the compiled binary: a worker
 // process (APPSERVE_ROLE=worker) or the CLI, given mod.ts's exports for
-// --logger-class modules. The only place that turns a domain error into an exit code.
+// --logger-class modules. runCommandLine (as mod.ts's main()) turns a domain error into an
+// exit code.
 // Both branches are dynamic imports: a worker of the binary (this file with
 // APPSERVE_ROLE=worker) then never evaluates the CLI, the settings table or the master.
 
@@ -13,25 +14,16 @@ async function entry(): Promise<void> {
     return;
   }
   const appserve = await import("../../mod.ts");
-  const { AppserveError } = await import("../errors.ts");
   const { detectRuntime } = await import("../runtime/mod.ts");
   const { DAEMON_ENV } = await import("./daemon.ts");
-  const { runCli } = await import("./run_cli.ts");
+  const { runCommandLine } = await import("./run_cli.ts");
   const { StartupReport } = await import("./startup_report.ts");
   const runtime = await detectRuntime();
   const report = new StartupReport(
     process.env[DAEMON_ENV] ? runtime.libc() : undefined,
     process.env,
   );
-  let code: number;
-  try {
-    code = await runCli(process.argv.slice(2), { appserve, runtime, report });
-  } catch (error) {
-    if (!(error instanceof AppserveError)) throw error;
-    report.failed(error.message);
-    code = error.exitCode;
-  }
-  process.exit(code);
+  process.exit(await runCommandLine(process.argv.slice(2), { appserve, runtime, report }));
 }
 
 if (import.meta.main) await entry();

@@ -8,7 +8,7 @@ import { currentConfiguration } from "../config/current_config.ts";
 import { gunicornLeftovers } from "../config/gunicorn_only.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
 import { helpWordIndex, longFlagOf } from "../config/sources.ts";
-import { ConfigError } from "../errors.ts";
+import { AppserveError, ConfigError } from "../errors.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { NOTIFY_ENV, SystemdNotify } from "../master/systemd_notify.ts";
@@ -409,6 +409,21 @@ export interface CliOptions {
   runtime?: Runtime;
   /** Where start-up failures and readiness are told. @default stderr only */
   report?: StartupReport;
+}
+
+/**
+ * Runs the CLI as the executable does: a configuration or a start that fails is told in one
+ * line (`Error: ...`, through the report) and resolves to its exit code, as does a clean stop.
+ */
+export async function runCommandLine(argv: string[], options: CliOptions): Promise<number> {
+  const report = options.report ?? new StartupReport(undefined, {});
+  try {
+    return await runCli(argv, { ...options, report });
+  } catch (error) {
+    if (!(error instanceof AppserveError)) throw error;
+    report.failed(error.message);
+    return error.exitCode;
+  }
 }
 
 /**

@@ -2,7 +2,7 @@
 // the same configuration (gunicorn's --print-config, but loadable).
 
 import { resolve } from "node:path";
-import { stringify } from "smol-toml";
+import { stringify } from "npm:smol-toml@1.9.1";
 import { isWired } from "./settings_doc.ts";
 import { SECTIONS, SETTINGS, type SettingSpec } from "./settings.ts";
 import type { Resolved } from "./resolve.ts";

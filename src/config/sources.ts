@@ -4,7 +4,7 @@
 
 import { readFileSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { parse as parseToml, TomlError } from "smol-toml";
+import { parse as parseToml, TomlError } from "npm:smol-toml@1.9.1";
 import { ConfigError, UsageError } from "../errors.ts";
 import { didYouMean } from "./_did_you_mean.ts";
 import { GUNICORN_ONLY, gunicornOnly } from "./gunicorn_only.ts";

@@ -12,7 +12,9 @@ export const INFLIGHT_ENTRIES = 32;
 // The request line's part of an entry, then the part for the format's fields (FIELDS_AT).
 const LINE_BYTES = 256;
 const FIELDS_BYTES = 512;
-const ENTRY_BYTES = LINE_BYTES + FIELDS_BYTES;
+// Then what its response sent so far (sent()): float64 body bytes.
+const SENT_BYTES = 8;
+const ENTRY_BYTES = LINE_BYTES + FIELDS_BYTES + SENT_BYTES;
 const HEADER_BYTES = 512;
 /** Bytes of one table. */
 export const INFLIGHT_BYTES = HEADER_BYTES + INFLIGHT_ENTRIES * ENTRY_BYTES;
@@ -65,6 +67,8 @@ const START = 0;
 const METHOD_LEN = 8;
 const CLIENT_LEN = 9;
 const TARGET_LEN = 10; // uint16
+// uint16 status of the response whose head went out (sent()); 0 while none did.
+const SENT_STATUS = 12;
 const METHOD_AT = 16;
 const METHOD_MAX = 16;
 const CLIENT_AT = 32;
@@ -101,6 +105,11 @@ export interface InflightRequest {
   logged?: boolean;
   /** The request itself, where the process that holds it writes the line (all its headers). */
   request?: Request;
+  /**
+   * What its client got so far, when its response's head went out (InflightTable.sent()): the
+   * status and the body bytes. A worker that dies under it leaves its line to say that.
+   */
+  sent?: { status: number; bytes: number };
 }
 
 const decoder = new TextDecoder();
@@ -183,6 +192,7 @@ export class InflightTable {
     // No fields: what request() left there is not this request's.
     bytes[at + PROTOCOL] = 0;
     bytes[at + LOGGED] = 0;
+    this.#view.setUint16(at + SENT_STATUS, 0, true);
     this.#auths[index] = undefined;
     for (let i = 0, v = at + VALUES_AT; i < this.#values; i++, v += this.#share) {
       this.#last[index * this.#values + i] = undefined;
@@ -226,6 +236,7 @@ export class InflightTable {
     }
     if (this.#protocol) bytes[at + PROTOCOL] = http10 ? 1 : 2;
     bytes[at + LOGGED] = 0;
+    bytes[at + SENT_STATUS] = bytes[at + SENT_STATUS + 1] = 0;
     if (this.#values !== 0 && headers !== undefined) this.#fields(at, index, headers);
     this.#f64[f64] = start;
   }
@@ -268,6 +279,16 @@ export class InflightTable {
     this.#bytes[HEADER_BYTES + index * ENTRY_BYTES + LOGGED] = 1;
   }
 
+  /**
+   * Entry `index`'s response went out with `status` and `bytes` of its body so far (a stream
+   * under way): a worker that dies now leaves its access line to say what its client got.
+   */
+  sent(index: number, status: number, bytes: number): void {
+    const at = HEADER_BYTES + index * ENTRY_BYTES;
+    this.#f64[(at + LINE_BYTES + FIELDS_BYTES) / 8] = bytes;
+    this.#view.setUint16(at + SENT_STATUS, status, true);
+  }
+
   /** Frees entry `index`. */
   free(index: number): void {
     this.#f64[(HEADER_BYTES + index * ENTRY_BYTES) / 8] = 0;
@@ -306,6 +327,10 @@ export class InflightTable {
       entry: index,
     };
     if (bytes[at + LOGGED] === 1) request.logged = true;
+    const status = this.#view.getUint16(at + SENT_STATUS, true);
+    if (status > 0) {
+      request.sent = { status, bytes: this.#f64[(at + LINE_BYTES + FIELDS_BYTES) / 8] };
+    }
     const flags = bytes[FLAGS];
     const protocol = PROTOCOLS[bytes[at + PROTOCOL]];
     if (flags & KEEP_PROTOCOL && protocol) request.protocol = protocol;

@@ -54,7 +54,7 @@ function size(value: string | null): number | undefined {
 export async function withRequestSpans(handler: FetchHandler): Promise<FetchHandler> {
   if (!otelRegistered()) return handler;
   const { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } = await import(
-    "@opentelemetry/api"
+    "npm:@opentelemetry/api@1.10.0"
   );
   const tracer = trace.getTracer("appserve", VERSION);
   return async (request, info) => {

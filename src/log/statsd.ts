@@ -65,7 +65,7 @@ export async function statsdClient(
   tags: string,
   onError: (message: string) => void,
 ): Promise<Metrics> {
-  const { default: StatsD } = await import("hot-shots");
+  const { default: StatsD } = await import("npm:hot-shots@17.1.1");
   const colon = hostPort.lastIndexOf(":");
   const host = hostPort.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
   const port = Number(hostPort.slice(colon + 1));

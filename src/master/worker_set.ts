@@ -139,9 +139,10 @@ export class WorkerSet {
    * forget() clears its slot): those it left waiting for their batch in its slot (a worker
    * killed for --timeout, or one that died without closing its log), then one per request in
    * its in-flight table for a worker killed for --timeout (`worker.aborted`, 504) or one that
-   * died under them (`died`, from diedInflight(): 502), but for one marked logged
-   * (InflightRequest.logged). Those requests are counted into its metrics too, before forget()
-   * adds them to the gone workers'.
+   * died under them (`died`, from diedInflight(): 502), or with the status and body bytes its
+   * client got for one whose response was under way (InflightRequest.sent: a --reuse-port
+   * stream), but for one marked logged (InflightRequest.logged). Those requests are counted into
+   * its metrics too, before forget() adds them to the gone workers'.
    */
   async logLostAccess(
     worker: WorkerHandle,
@@ -158,7 +159,11 @@ export class WorkerSet {
     const requests =
       (worker.aborted ? this.#slots?.inflight(worker.slot)?.requests ?? [] : died?.requests ?? [])
         .filter((request) => !request.logged);
-    const statuses = requests.map(() => worker.aborted ? KILLED_STATUS : DIED_STATUS);
+    // One whose response was under way (its head sent: InflightRequest.sent) as its client got it.
+    const statuses = requests.map((r) =>
+      r.sent?.status ?? (worker.aborted ? KILLED_STATUS : DIED_STATUS)
+    );
+    const bodyBytes = requests.map((r) => r.sent?.bytes ?? 0);
     const now = Date.now();
     // Counted as answered with that status, as their access lines say (the worker never will).
     const counters = this.#slots?.counters(worker.slot);
@@ -171,7 +176,7 @@ export class WorkerSet {
     try {
       const access = await open(config);
       access.writeFormattedAccess(waiting, worker.pid);
-      logInflightAccess(access, requests, now, statuses, worker.pid);
+      logInflightAccess(access, requests, now, statuses, worker.pid, bodyBytes);
       await access.close();
     } catch (error) {
       log.error(`Cannot write the access log: ${(error as Error).message}`);

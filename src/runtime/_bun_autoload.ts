@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { parseEnv } from "node:util";
-import { parse as parseToml } from "smol-toml";
+import { parse as parseToml } from "npm:smol-toml@1.9.1";
 
 /** TOKEN as one option of BUN_OPTIONS, which Bun splits on whitespace outside quotes. */
 function asOption(token: string): string {

@@ -1,4 +1,4 @@
-/// <reference types="bun-types" />
+/// <reference types="npm:bun-types@1.4.4" />
 // Bun.serve's one idle timer per connection, made to keep appserve's settings (measured, Bun
 // 1.4.4): it counts from the last byte read or written, fires on a 4-second tick (so up to 4 s
 // late), and what server.timeout(request, s) sets stays with the connection after the response

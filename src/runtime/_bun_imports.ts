@@ -1,4 +1,4 @@
-/// <reference types="bun-types" />
+/// <reference types="npm:bun-types@1.4.4" />
 // Bun workers load a Deno project as far as Bun can. A loader plugin resolves
 // `npm:` specifiers from node_modules and applies the deno.json import map to
 // the project's modules, and its JSX settings (deno.json's, or in the binary

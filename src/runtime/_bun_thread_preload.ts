@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { parse as parseToml } from "smol-toml";
+import { parse as parseToml } from "npm:smol-toml@1.9.1";
 
 /**
  * The modules `dir`'s bunfig.toml preloads (`preload`, a string or a list), as the paths they

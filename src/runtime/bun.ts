@@ -1,4 +1,4 @@
-/// <reference types="bun-types" />
+/// <reference types="npm:bun-types@1.4.4" />
 // Bun's side of the runtime seam: FFI through bun:ffi, the native server
 // through Bun.serve, and re-execution of the bun binary or the compiled file.
 

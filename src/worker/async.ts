@@ -31,7 +31,6 @@ import { nativeStoppedText } from "./native_stopped.ts";
 import { NativeCutOff } from "./native_cut_off.ts";
 import { StreamEnds } from "./native_stream_ends.ts";
 import { type BodyFacts, countedBody, knownBodyBytes } from "./native_body_bytes.ts";
-import type { Runtime } from "../runtime/types.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
 /** A running server of this worker; stop() is graceful within the given ms (closeWithin()). */
@@ -108,7 +107,7 @@ function logged(
   access: Logger | undefined,
   hub: WebSocketHub,
   begin: SessionBegin,
-  facts: BodyFacts & Pick<Runtime, "decodedBody">,
+  facts: BodyFacts,
   streaming: Set<(cut?: string) => void>,
   cutOff: NativeCutOff,
   /** Whether a stream cut off is named here (no in-flight table names it). */
@@ -153,8 +152,7 @@ function logged(
     };
     const known = knownBodyBytes(request, response, facts);
     if (known >= 0) write(known);
-    // A body the runtime's fetch() decoded keeps that mark only on its own Response.
-    else if (facts.decodedBody(response)) write(0);
+    // A stream, a body fetch() decoded included (bodyErrorsLogged tapped it without its mark).
     else return countedBody(response, write, streaming);
     return response;
   };
@@ -353,17 +351,22 @@ async function serveListeners(
       const named = (inflight ? ends.size : streaming.size) + hub.openLines().length;
       if (named === 0) log.warning(`${lead}: what it had not finished sending`);
       for (const end of streaming) end(lead);
+      // Deno.serve cannot be stopped at once (stopNow): the streams take no byte past their lines.
+      ends.cutAll();
       // Their 504s get a moment to go out, as on the shared socket (HttpServer.closeNow).
       if (cutOff.cut() > 0) await withDeadline(server.shutdown(), CUT_OFF_WRITE_MS, () => {});
       server.stopNow();
     };
     servings.push({
       // Each stream under way gets its line with the bytes the server took from it (as for a
-      // client gone), and the quick stop names it as logged. The server is not stopped: Deno.serve
-      // cannot be, and an answer the app gives meanwhile still goes out, with its line.
+      // client gone), and the quick stop names it as logged; then it is cut off, so its client
+      // gets no byte more than that line says (as the shared socket destroys its connection).
+      // The server is not stopped: Deno.serve cannot be, and an answer the app gives meanwhile
+      // still goes out, with its line.
       quick: () => {
         for (const end of streaming) end();
         inflight?.streamsLogged();
+        ends.cutAll();
       },
       stop: async (ms, beforeCut) => {
         const end = performance.now() + ms;

@@ -253,16 +253,26 @@ export class InflightWatch implements ExchangeWatch {
   }
 
   // wrapAlone's request `tag` answered (`response`: undefined when it failed): a stream being
-  // sent keeps its entry until its end, as answered (a cut sends it no 504); the rest end now.
-  // A body that is no stream costs one look-up here.
+  // sent keeps its entry until its end, as answered (a cut sends it no 504), with what went out
+  // of it (its head with the first chunk: a death then logs what its client got); the rest end
+  // now. A body that is no stream costs one look-up here.
   #answered(tag: number, response: unknown, streams: StreamEnds | undefined): void {
     if (streams !== undefined && streams.underWay(response)) {
       this.#unanswered[tag] = 0;
       this.#streams.add(tag);
-      streams.whenEnded(response, () => {
-        this.#streams.delete(tag);
-        this.#release(tag);
-      });
+      const entry = this.#entryOf[tag];
+      const status = response.status;
+      streams.whenEnded(
+        response,
+        () => {
+          this.#streams.delete(tag);
+          this.#release(tag);
+        },
+        entry < 0 ? undefined : (bytes) => {
+          // Once a quick stop logged it, the entry is no longer the tag's.
+          if (this.#entryOf[tag] === entry) this.#table.sent(entry, status, bytes);
+        },
+      );
     } else this.#release(tag);
   }
 

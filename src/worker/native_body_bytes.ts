@@ -29,6 +29,11 @@ export function knownBodyBytes(request: Request, response: Response, facts: Body
   return bodyOf(response) === null ? 0 : -1;
 }
 
+/** The bytes of a chunk a stream gives the server (a string's as UTF-8). */
+export function chunkBytes(value: Uint8Array | string): number {
+  return typeof value === "string" ? Buffer.byteLength(value) : value.byteLength ?? 0;
+}
+
 /**
  * `response` with its body stream counted as the server reads it: `done(bytes)` once, when the
  * stream ends, fails, or is cancelled (the client went away), or when `open`'s entry for it is
@@ -51,7 +56,7 @@ export function countedBody(
   open.add(end);
   return tapBody(response, {
     chunk(value) {
-      bytes += typeof value === "string" ? Buffer.byteLength(value) : value.byteLength ?? 0;
+      bytes += chunkBytes(value);
     },
     end: () => end(),
   });

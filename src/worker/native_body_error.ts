@@ -8,14 +8,17 @@ import type { FetchHandler } from "../http/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { BodyErrorLogged, type Runtime } from "../runtime/types.ts";
 import { bodyErrorLogger } from "./app_error.ts";
-import type { BodyFacts } from "./native_body_bytes.ts";
-import type { StreamEnds } from "./native_stream_ends.ts";
+import { type BodyFacts, chunkBytes } from "./native_body_bytes.ts";
+import type { Sending, StreamEnds } from "./native_stream_ends.ts";
 
 // A body the runtime holds whole (a string, bytes, a file), told before `body` is read: reading
 // it turns such a body into a stream.
 function notStream(response: Response, facts: BodyFacts): boolean {
   return facts.staticBody(response) !== null || facts.knownLength(response) >= 0;
 }
+
+// What a body fetch() decoded loses: its encoding and length are the upstream's, not its own.
+const DECODED_DROPS = ["content-encoding", "content-length"] as const;
 
 // Statuses whose responses carry no body, whatever the app gives (RFC 9110 6.4.1).
 const BODILESS = new Set([101, 204, 205, 304]);
@@ -32,22 +35,37 @@ export function bodyErrorsLogged(
 ): FetchHandler {
   const logError = bodyErrorLogger(log);
   const watched = (response: Response, request: Request): Response => {
-    // A body that is no stream cannot fail; a decoded one keeps its mark only on its own
-    // Response. A Content-Length proves nothing: `fetch(upstream)` declares one for a stream.
+    // A body that is no stream cannot fail. A Content-Length proves nothing: `fetch(upstream)`
+    // declares one for a stream.
     if (!(response instanceof Response) || notStream(response, facts)) return response;
     // A HEAD's body is not sent: untouched (`body` not read), the server still knows the length
     // of what it is made of (Bun.serve: a Blob's, a fetch()'s) for the head.
     if (request.method === "HEAD") return response;
-    if (facts.decodedBody(response) || bodyOf(response) === null) return response;
+    // A decoded one keeps its mark only on its own Response: the tapped one goes without the
+    // upstream's encoding and length, as Deno.serve sends a decoded body (and the shared socket).
+    const decoded = facts.decodedBody(response);
+    if (bodyOf(response) === null) return response;
+    let cut: (reason: unknown) => void = () => {};
+    let sending: Sending | undefined;
     const tapped: Response = tapBody(response, {
       failed(error) {
         logError(error, request);
         return new BodyErrorLogged();
       },
       end: ends && (() => ends.ended(tapped)),
+      chunk: ends && ((value) => {
+        if (sending === undefined) return;
+        sending.bytes += chunkBytes(value);
+        sending.onBytes?.(sending.bytes);
+      }),
+      without: decoded ? DECODED_DROPS : undefined,
+      cutter: (c) => cut = c,
     });
-    // A bodiless status's stream is not sent: nothing may wait for its end.
-    if (!BODILESS.has(response.status)) ends?.started(tapped);
+    // A bodiless status's stream is not sent: nothing may wait for its end. One cut off fails
+    // as a logged one does: the native server ends the reply without a word.
+    if (!BODILESS.has(response.status)) {
+      sending = ends?.started(tapped, () => cut(new BodyErrorLogged()));
+    }
     return tapped;
   };
   // Not an async function, for the reason guardedNative() is not.

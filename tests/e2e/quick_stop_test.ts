@@ -18,7 +18,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
-import { chunkedBytesSoFar, rawConnect } from "../_raw.ts";
+import { chunkedBytesSoFar, rawGetUntil } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -168,6 +168,43 @@ e2e(
   },
 );
 
+// --reuse-port: the native server is not stopped by a quick stop (Deno.serve cannot be), nor by a
+// cut at the graceful timeout under Deno workers; the stream under way is cut off where its line
+// was written, as the shared socket destroys its connection. A worker_exit hook that never returns
+// keeps the worker alive until the master kills it: the stream went on for that long before.
+for (const signal of ["SIGQUIT", "SIGTERM"] as const) {
+  e2e(
+    `--reuse-port: a stream under way at a ${
+      signal === "SIGQUIT" ? "quick stop" : "cut at the graceful timeout"
+    } sends no byte past its access line`,
+    async (target) => {
+      const { server, url, ours, remove } = await loggedServer(target, [
+        ...["-w", "1", "-b", `127.0.0.1:${await freePort()}`, "--reuse-port"],
+        ...["--graceful-timeout", "1", "--hooks", join(FIXTURES, "hooks", "stuck_exit_hooks.ts")],
+      ]);
+      try {
+        const ticks = await rawGetUntil(
+          Number(new URL(url).port),
+          "/ticks?ms=10",
+          (got) => chunkedBytesSoFar(got) >= 5 * "tick\n".length,
+        );
+        server.signal(signal);
+        await server.exited;
+        await ticks.ended;
+        const got = ticks.got();
+        const sent = chunkedBytesSoFar(got);
+        const line = ours().find((l) => l.includes('"GET /ticks?ms=10 HTTP/1.1"'));
+        assert.match(line ?? "", new RegExp(`" 200 ${sent} `), `client got ${sent}\n${ours()}`);
+        // Ended mid-body: no last chunk.
+        assert.ok(!got.endsWith("0\r\n\r\n"), JSON.stringify(got.slice(-40)));
+      } finally {
+        await server.stop();
+        remove();
+      }
+    },
+  );
+}
+
 // A stream that follows request.signal (a proxy's fetch(upstream, { signal }) body) fails as the
 // quick stop ends it: the stop's doing, named by its WARNING, not an error of the app's.
 for (const args of [["-k", "async"], ["-k", "gthread", "--threads", "2"]]) {
@@ -199,19 +236,9 @@ for (const args of [["-k", "async"], ["-k", "gthread", "--threads", "2"]]) {
   );
 }
 
-/**
- * A GET on a raw connection whose response head and first line came: resolves then; `got()` is
- * what came (latin1), `ended` settles when the server closed the connection.
- */
-async function underWay(port: number, target: string) {
-  const socket = await rawConnect(port);
-  let got = "";
-  socket.on("data", (d) => (got += d.toString("latin1")));
-  socket.on("error", () => {});
-  const ended = new Promise<void>((done) => socket.once("close", () => done()));
-  socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
-  await eventually(() => got.includes("first line\n"), "the stream's first line");
-  return { got: () => got, ended };
+/** A GET whose response head and first line came (pid_app's /drip). */
+function underWay(port: number, target: string) {
+  return rawGetUntil(port, target, (got) => got.includes("first line\n"));
 }
 
 // A burst that lands at once: the sync worker serves one; Deno's accept loop takes the rest before

@@ -10,7 +10,7 @@ import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { e2e, eventually, FIXTURES, start } from "../_helpers.ts";
+import { e2e, eventually, FIXTURES, freePort, start } from "../_helpers.ts";
 import type { Target } from "../_procs.ts";
 
 const APP = join(FIXTURES, "apps", "stream_length_app.ts");
@@ -147,7 +147,7 @@ function pipelined(url: string, path: string): Promise<RawResponse[]> {
   });
 }
 
-function serve(target: Target, flags: string[], env: Record<string, string> = {}) {
+function serve(target: Target, flags: string[], env: Record<string, string> = {}, port = 0) {
   return start(
     target,
     [
@@ -155,7 +155,7 @@ function serve(target: Target, flags: string[], env: Record<string, string> = {}
       "1",
       ...flags,
       "-b",
-      "127.0.0.1:0",
+      `127.0.0.1:${port}`,
       "--access-logfile",
       "-",
       "--access-logformat",
@@ -261,3 +261,39 @@ for (const [name, flags] of CLASSES) {
     },
   );
 }
+
+// The native server sends what the proxy's fetch() decoded; the access log counts those bytes, as
+// on the shared socket (it counted 0: a decoded body was not read through the access log's tap).
+e2e(
+  "--reuse-port: a fetch() proxy of a gzip upstream is logged with the bytes sent, as on the shared socket",
+  async (target) => {
+    const upstream = await gzipUpstream();
+    try {
+      const logged: string[][] = [];
+      for (const flags of [["-k", "async"], ["-k", "async", "--reuse-port"]]) {
+        const reusePort = flags.includes("--reuse-port");
+        const port = reusePort ? await freePort() : 0;
+        const server = serve(target, flags, { UPSTREAM: upstream.url }, port);
+        try {
+          const url = await server.ready(1);
+          for (const [query, expected] of [["?big", BIG], ["?small", SMALL]] as const) {
+            const answer = await fetchRaw(`${url}/proxy${query}`);
+            assert.ok(answer.complete, `${query}: the body was cut`);
+            assert.ok(answer.body.equals(expected), query);
+            // Decoded bytes are not gzip: Bun.serve's own reply said so (a corrupt reply).
+            assert.equal(answer.headers["content-encoding"], undefined, query);
+          }
+          const lines = () => server.stdout.split("\n").filter((l) => l.startsWith("/proxy "));
+          await eventually(() => lines().length === 2, "the access lines");
+          logged.push(lines());
+        } finally {
+          await server.stop();
+        }
+      }
+      const expected = [`/proxy ${BIG.length}`, `/proxy ${SMALL.length}`];
+      assert.deepEqual(logged, [expected, expected]);
+    } finally {
+      upstream.close();
+    }
+  },
+);

@@ -21,7 +21,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
-import { rawConnect, readAll } from "../_raw.ts";
+import { chunkedBytesSoFar, rawConnect, rawGetUntil, readAll } from "../_raw.ts";
 import { curl, makePki } from "../_tls.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -122,6 +122,54 @@ e2e(
     }
   },
 );
+
+// --reuse-port: the native server's stream under way keeps its in-flight entry, which says what
+// went out of it (head and body bytes, as the server took them), so the master's line for a worker
+// that dies (or is killed for --timeout) says what its client got, not a 502 (or 504) as for a
+// request never answered.
+for (const how of ["SIGKILL", "a crash", "--timeout"] as const) {
+  e2e(
+    `--reuse-port: a worker that dies (${how}) under a stream under way: its line says what the client got`,
+    async (t) => {
+      const port = await freePort();
+      const { server, url, ours, remove } = await loggedServer(t, [
+        ...["-w", "1", "--reuse-port", "-b", `127.0.0.1:${port}`],
+        ...(how === "--timeout" ? ["-t", "2"] : []),
+      ]);
+      try {
+        const drip = await rawGetUntil(
+          port,
+          "/drip?ms=60000",
+          (got) => got.includes("first line\n"),
+        );
+        const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
+        await server.waitFor(/slow began/);
+        const [pid] = childPids(server.pid);
+        if (how === "SIGKILL") process.kill(pid, "SIGKILL");
+        else if (how === "a crash") get(`${url}/crash?ms=0`).catch(() => null);
+        else get(`${url}/spin?ms=600000`).catch(() => null);
+        await server.waitFor(
+          new RegExp(
+            `\\[(ERROR|CRITICAL)\\] (Worker \\(pid:${pid}\\) (was sent|exited)|WORKER TIMEOUT)`,
+          ),
+        );
+        await Promise.all([slow, drip.ended]);
+        const sent = chunkedBytesSoFar(drip.got());
+        assert.equal(sent, "first line\n".length, drip.got());
+        await eventually(() => ours().some((l) => l.includes("/slow")), "the /slow line", 20_000);
+        const drips = ours().filter((l) => l.includes('"GET /drip?ms=60000 HTTP/1.1"'));
+        assert.equal(drips.length, 1, ours().join("\n"));
+        assert.match(drips[0], new RegExp(`" 200 ${sent} `));
+        // Not answered: a 504 for a worker killed for --timeout, else a 502.
+        const unanswered = how === "--timeout" ? 504 : 502;
+        assert.match(ours().find((l) => l.includes("/slow"))!, new RegExp(`" ${unanswered} - `));
+      } finally {
+        await server.stop();
+        remove();
+      }
+    },
+  );
+}
 
 e2e(
   "a worker killed (SIGKILL) from outside while a TERM stop drains it: its exit line, its request named, a 502 line",
