@@ -144,6 +144,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       retry: parentPid !== undefined,
       libc: runtime.libc(),
       inherited: inheritedMetrics,
+      hold: parentPid !== undefined,
     })
     : undefined;
   const hooks = await HookRunner.load(config.hooks, log);
@@ -354,13 +355,19 @@ async function serve(ctx: ServeContext): Promise<number> {
       const fd = metrics?.fd();
       return fd === undefined ? undefined : { fd, bind: config.metrics_bind };
     },
+    closeMetrics: () => metrics?.close() ?? Promise.resolve(),
     parentPid,
     systemd: inherited?.source === "systemd",
     hooks,
     appFile: ctx.appFile,
-    onReady: () => report.succeeded(),
+    // A USR2 child's metrics listener: its parent answers until its workers serve or it is gone.
+    onReady: () => {
+      report.succeeded();
+      void metrics?.open();
+    },
     notify,
     onPromoted: async () => {
+      await metrics?.open();
       const stays = await control?.moveTo(controlPath);
       if (stays) log.warning(`The control socket stays at "${control?.path}": ${stays}`);
     },

@@ -31,6 +31,11 @@ export interface ArbiterContext {
   pidfile?: Pidfile;
   /** --metrics-bind's TCP listener while it serves, and its address: USR2 hands it over too. */
   metrics?(): { fd: number; bind: string } | undefined;
+  /**
+   * Stops serving --metrics-bind: called when this master stops while its USR2 child runs, which
+   * accepts on the same listener and answers the probes truly ("stopping" is not the service's).
+   */
+  closeMetrics?(): Promise<void>;
   /** Set when this master was started by another one's USR2. */
   parentPid?: number;
   /** Listeners came from systemd: never remove their socket files. */

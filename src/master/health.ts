@@ -68,7 +68,11 @@ export function readiness(state: ReadinessState, now = performance.now()): Healt
     } else serving++;
   }
   const of = `${serving} of ${state.configured}`;
-  const verdict = serving > 0
+  // More than asked for: the old ones serve until their replacements do (a HUP's generations).
+  const verdict = serving > state.configured
+    ? `ready: ${serving} workers serve, ${state.configured} asked for (those being replaced ` +
+      "serve until their replacements do)"
+    : serving > 0
     ? `ready: ${of} ${state.configured === 1 ? "worker serves" : "workers serve"}`
     : state.started
     ? `not ready: no worker serves (${of})`

@@ -131,17 +131,26 @@ export function metricsAddress(server: Server | NetServer, bind: string): string
 export async function startMetrics(
   bind: string,
   source: MetricsSource,
-  { log, retry, libc, inherited }: {
+  { log, retry, libc, inherited, hold = false }: {
     log: Logger;
     retry: boolean;
     libc?: Libc;
-    /** The listener a USR2 parent handed over: served at once, no bind. */
+    /** The listener a USR2 parent handed over: served without a bind. */
     inherited?: number;
+    /**
+     * `inherited` is accepted on only from open(): the parent, which accepts on it too, answers
+     * until this master's workers serve (a probe would otherwise hear "starting" half the time).
+     */
+    hold?: boolean;
   },
-): Promise<{ close(): Promise<void>; announce(): void; fd(): number | undefined }> {
+): Promise<
+  { close(): Promise<void>; announce(): void; open(): Promise<void>; fd(): number | undefined }
+> {
   let listener: MetricsListener | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
+  let heldFd = hold && libc ? inherited : undefined;
+  let closing: Promise<void> | undefined;
   let held: (() => void)[] | undefined = [];
   const say = (line: () => void) => held ? held.push(line) : line();
   const attempt = async (first: boolean): Promise<void> => {
@@ -170,19 +179,27 @@ export async function startMetrics(
         `(the metrics server's connections are closed)`,
     );
   };
-  await attempt(true);
+  if (heldFd === undefined) await attempt(true);
   return {
+    open: async () => {
+      if (heldFd === undefined || closed) return;
+      heldFd = undefined;
+      await attempt(true);
+    },
     announce: () => {
       const lines = held ?? [];
       held = undefined;
       lines.forEach((line) => line());
     },
-    // Awaited before the process exits: a scrape accepted is answered, not reset.
-    close: async () => {
-      closed = true;
-      clearTimeout(timer);
-      if (listener) await closeListener(listener);
-    },
+    // Awaited before the process exits: a scrape accepted is answered, not reset. Once: a
+    // master stopping after USR2 closes it early, its child answering.
+    close: () =>
+      closing ??= (async () => {
+        closed = true;
+        clearTimeout(timer);
+        if (heldFd !== undefined) libc!.close(heldFd);
+        if (listener) await closeListener(listener);
+      })(),
     fd: () => closed ? undefined : listener?.fd,
   };
 }

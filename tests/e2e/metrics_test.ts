@@ -203,6 +203,39 @@ e2e(
 );
 
 e2e(
+  "HUP: while both generations serve, /readyz counts them without claiming more than asked for",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const server = start(target, ["-w", "2", ...metrics, "-b", "127.0.0.1:0", PID_APP]);
+    await server.allAnswering(2);
+    const old = childPids(server.pid);
+    server.signal("SIGHUP");
+    let fresh: number[] = [];
+    await eventually(
+      () => (fresh = childPids(server.pid).filter((pid) => !old.includes(pid))).length === 2,
+      "the new generation",
+    );
+    // One new worker held back: the other boots, and the old generation serves on meanwhile.
+    const [late, early] = fresh;
+    const body = await whileStopped([late], async () => {
+      let answer = "";
+      await eventually(async () => {
+        answer = (await get(`${base}/readyz`)).body;
+        return answer.includes(`worker ${late}: booting`) &&
+          !answer.includes(`worker ${early}: booting`);
+      }, "one new worker booted");
+      return answer;
+    });
+    assert.equal(
+      body.split("\n")[0],
+      "ready: 3 workers serve, 2 asked for (those being replaced serve until their replacements do)",
+    );
+    await probeUntil(base, "/readyz", /^200 ready: 2 of 2 workers serve\n$/);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
+e2e(
   "requests a killed worker never answered count as their access lines say: 504, 502",
   async (target) => {
     const { flag: metrics, base } = await metricsAddress();
@@ -233,7 +266,7 @@ e2e(
 );
 
 e2e(
-  "USR2 hands the metrics listener over: the new master serves it at once, never refused",
+  "USR2 hands the metrics listener over: the new master serves it, never refused",
   async (target) => {
     const { flag: metrics, base } = await metricsAddress();
     const dir = tempDir();
@@ -285,6 +318,72 @@ e2e(
       // Ready once its worker has booted (seen only as a child process above: on a loaded box it
       // may still be loading the app).
       await eventually(async () => (await get(`${base}/healthz`)).status === 200, "/healthz 200");
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master stops");
+    } finally {
+      for (const master of [first, next].filter((pid) => pid > 0)) {
+        for (const pid of [master, ...childPids(master)]) {
+          if (alive(pid)) process.kill(pid, "SIGKILL");
+        }
+      }
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "/readyz through a USR2 hand-over answers no false 503: the new master's boot, the old one's stop",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const dir = tempDir();
+    const pidfile = join(dir.path, "app.pid");
+    let next = 0;
+    let first = 0;
+    try {
+      const old = start(target, [
+        "-w",
+        "1",
+        "-p",
+        pidfile,
+        ...metrics,
+        "-b",
+        "127.0.0.1:0",
+        PID_APP,
+      ]);
+      first = old.pid;
+      await old.allAnswering(1);
+      // Either master may take a probe on the shared listener: each must answer for the pair.
+      const wrong: string[] = [];
+      let probes = 0;
+      let probing = true;
+      const prober = (async () => {
+        while (probing) {
+          try {
+            const response = await get(`${base}/readyz`);
+            probes++;
+            if (response.status !== 200) wrong.push(response.body.split("\n")[0]);
+          } catch (error) {
+            wrong.push(String(error));
+          }
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })();
+      // A request the old master's worker finishes while it stops: its stop lasts that long.
+      const slow = get(`${await old.url()}/slow?ms=3000&tell`);
+      await old.waitFor(/slow began/);
+      old.signal("SIGUSR2");
+      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at`));
+      old.signal("SIGTERM");
+      assert.equal((await slow).status, 200);
+      await eventually(
+        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      probing = false;
+      await prober;
+      assert.deepEqual(wrong, [], old.stderr);
+      assert.ok(probes > 0);
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
     } finally {
