@@ -6,7 +6,7 @@
 // itself, not the stack this makes, so only Deno uses it (Runtime.ownFramesHook).
 
 import { pathToFileURL } from "node:url";
-import { isOwn } from "./user_error.ts";
+import { withoutOwn } from "./user_error.ts";
 
 /** V8's call site, the part of it read here. */
 interface CallSite {
@@ -18,25 +18,13 @@ type Prepare = (error: Error, sites: CallSite[]) => unknown;
 
 const ErrorWithHook = Error as unknown as { prepareStackTrace?: Prepare };
 
-function toPath(file: string): string {
-  return file.startsWith("file://") ? decodeURIComponent(new URL(file).pathname) : file;
-}
-
-const absolute = (file: string) => file.startsWith("/") || file.startsWith("file://");
-
 /**
  * The sites without appserve's own, and without the runtime's that sit among them (the
  * server's `emit (node:events ...)`): the rule withoutOwnFrames() follows for the stacks
  * appserve logs. Sites of a stack that has none of the user's are all kept.
  */
 export function withoutOwnSites<T extends CallSite>(sites: T[]): T[] {
-  const files = sites.map((s) => s.getFileName() ?? "");
-  if (!files.some((f) => absolute(f) && !isOwn(toPath(f)))) return sites;
-  let amongOwn = false;
-  return sites.filter((_, i) => {
-    if (absolute(files[i])) amongOwn = isOwn(toPath(files[i]));
-    return !amongOwn;
-  });
+  return withoutOwn(sites, (site) => site.getFileName() ?? "");
 }
 
 /** `Name: message` then `    at SITE` lines, as Deno writes a stack (file URLs, not paths). */

@@ -40,7 +40,7 @@ function toPath(location: string): string {
 }
 
 /** Whether `file` (a path) is one of appserve's own modules: the bundle's, or the source tree's. */
-export function isOwn(file: string): boolean {
+function isOwn(file: string): boolean {
   return file.includes("/$bunfs/") || file.includes("~BUN") || OWN.some((d) => file.startsWith(d));
 }
 
@@ -79,14 +79,31 @@ const AT_LINE = /^\s+at /;
  * is kept as it is.
  */
 export function withoutOwnFrames(stack: string): string {
-  if (userFrames(stack).length === 0) return stack;
+  const lines = stack.split("\n");
+  // A line that is no frame (the message) is kept; a frame that names no file is the runtime's.
+  const fileOf = (line: string) =>
+    AT_LINE.test(plain(line)) ? FRAME.exec(plain(line))?.[2] ?? "" : undefined;
+  return withoutOwn(lines, fileOf).join("\n");
+}
+
+const absolute = (file: string) => file.startsWith("/") || file.startsWith("file://");
+
+/**
+ * `entries` (a stack's lines, or V8's call sites) without appserve's own frames and the runtime's
+ * among them: `fileOf` gives an entry's location (a path, a file URL, or a runtime's name such as
+ * `node:events`), undefined for an entry that is no frame (kept). All are kept when no frame is
+ * the user's.
+ */
+export function withoutOwn<T>(entries: T[], fileOf: (entry: T) => string | undefined): T[] {
+  const files = entries.map(fileOf);
+  if (!files.some((f) => f !== undefined && absolute(f) && !isOwn(toPath(f)))) return entries;
   let amongOwn = false;
-  return stack.split("\n").filter((line) => {
-    if (!AT_LINE.test(plain(line))) return true;
-    const m = FRAME.exec(plain(line));
-    if (m) amongOwn = isOwn(toPath(m[2]));
+  return entries.filter((_, i) => {
+    const file = files[i];
+    if (file === undefined) return true;
+    if (absolute(file)) amongOwn = isOwn(toPath(file));
     return !amongOwn;
-  }).join("\n");
+  });
 }
 
 const frameLine = ({ name, position }: Frame) =>
