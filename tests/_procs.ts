@@ -303,6 +303,11 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** SIGKILLs `pid` and its children, where they still run (a test's clean-up). */
+export function killTree(pid: number): void {
+  for (const each of [pid, ...childPids(pid)]) if (alive(each)) process.kill(each, "SIGKILL");
+}
+
 // Linux's USER_HZ: /proc reports CPU time in these ticks.
 export const TICKS_PER_SECOND = 100;
 

@@ -27,6 +27,7 @@ import {
   tempDir,
 } from "../_helpers.ts";
 import net from "node:net";
+import { killTree } from "../_procs.ts";
 import { rawConnect } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -379,11 +380,6 @@ e2eUnderLoad(
 
 const cmdline = (pid: number) =>
   readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0+$/, "").replaceAll("\0", " ").trim();
-
-/** SIGKILLs `pid` and its children, where they still run (a test's clean-up). */
-function killTree(pid: number): void {
-  for (const each of [pid, ...childPids(pid)]) if (alive(each)) process.kill(each, "SIGKILL");
-}
 
 /**
  * `target` run from a copy of the executable a USR2 re-executes (the binary, or deno under

@@ -19,7 +19,7 @@ import {
   tempDir,
 } from "../_helpers.ts";
 import { parsePrometheus, type Sample, sampleValue } from "../_prometheus.ts";
-import { whileStopped } from "../_procs.ts";
+import { killTree, whileStopped } from "../_procs.ts";
 import { rawConnect, rawExchange, readAll } from "../_raw.ts";
 import type { Socket } from "node:net";
 import { connect, wsUrl } from "../_ws_client.ts";
@@ -321,11 +321,7 @@ e2e(
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
     } finally {
-      for (const master of [first, next].filter((pid) => pid > 0)) {
-        for (const pid of [master, ...childPids(master)]) {
-          if (alive(pid)) process.kill(pid, "SIGKILL");
-        }
-      }
+      [first, next].filter((pid) => pid > 0).forEach(killTree);
       dir.remove();
     }
   },
@@ -387,11 +383,7 @@ e2e(
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
     } finally {
-      for (const master of [first, next].filter((pid) => pid > 0)) {
-        for (const pid of [master, ...childPids(master)]) {
-          if (alive(pid)) process.kill(pid, "SIGKILL");
-        }
-      }
+      [first, next].filter((pid) => pid > 0).forEach(killTree);
       dir.remove();
     }
   },
@@ -430,11 +422,7 @@ e2e(
       const { status, text } = await answer;
       assert.equal(status, 200, `${text}\n${old.stderr}`);
     } finally {
-      for (const master of [first, next].filter((pid) => pid > 0)) {
-        for (const pid of [master, ...childPids(master)]) {
-          if (alive(pid)) process.kill(pid, "SIGKILL");
-        }
-      }
+      [first, next].filter((pid) => pid > 0).forEach(killTree);
     }
   },
 );

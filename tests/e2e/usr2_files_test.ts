@@ -18,7 +18,7 @@ import {
   start,
   tempDir,
 } from "../_helpers.ts";
-import { whileStopped } from "../_procs.ts";
+import { killTree, whileStopped } from "../_procs.ts";
 
 const SLOW_BOOT_APP = join(FIXTURES, "apps", "slow_boot_app.ts");
 
@@ -38,10 +38,6 @@ async function usr2(old: Server, pidfile: string): Promise<number> {
     await eventually(() => existsSync(`${pidfile}.2`), "the new master's pidfile");
     return Number(pid);
   }
-}
-
-function killTree(pid: number): void {
-  for (const each of [pid, ...childPids(pid)]) if (alive(each)) process.kill(each, "SIGKILL");
 }
 
 /** The old master's files are there and it answers on its unix socket. */
