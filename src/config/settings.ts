@@ -460,7 +460,10 @@ export const SETTINGS = [
     doc: "Restart workers when a source file of the app's project changes: under the folder of " +
       "the nearest deno.json/deno.jsonc or package.json above the app module (its workspace " +
       "root, for a workspace member; the module's folder when there is none, or when that folder " +
-      "is the home folder or /; node_modules, dist and hidden folders such as .git left out), or a reload_extra_files entry. A change that breaks the app is logged " +
+      "is the home folder or /; node_modules, dist and hidden folders such as .git left out), " +
+      "a .env file the workers read in their working directory (.env, .env.local, " +
+      ".env.development, .env.production, .env.test), or a reload_extra_files entry. A change " +
+      "that breaks the app is logged " +
       "and the running workers stay. Development only.",
   },
   {
