@@ -178,7 +178,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     );
   if (inherited?.source === "systemd" && resolved.origins.bind !== "default") {
     // A bind naming a passed socket (`fd://3`, its address) is served: only the others are said.
-    const unserved = notPassed(addresses, inherited.listeners);
+    const unserved = await notPassed(addresses, inherited.listeners);
     const ignored = config.bind.filter((_, i) => unserved[i]);
     const withReuse = addresses.some(reuse);
     const what = ignored.length
