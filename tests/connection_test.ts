@@ -180,6 +180,55 @@ Deno.test("createHttpServer() cuts off a client that never finishes its head, an
   assert.deepEqual(said, ["408 request head not received in time 127.0.0.1"]);
 });
 
+Deno.test("createHttpServer() closes a connection that never sent a request at the head timeout, said at DEBUG only", async () => {
+  const debug: string[] = [];
+  const said: string[] = [];
+  const onDebug = (message: string) => void debug.push(message);
+  const onBadRequest = (status: number, reason: string) => void said.push(`${status} ${reason}`);
+  await withServer(
+    () => new Response("x"),
+    { headerTimeout: 0.3, keepAlive: 0.3, onDebug, onBadRequest },
+    async (port) => {
+      const silent = await RawClient.connect({ port });
+      await silent.closed();
+      // One idle after its response meets the keep-alive timeout: nothing is said of it.
+      const kept = await RawClient.connect({ port });
+      await kept.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+      assert.equal((await kept.read()).status, 200);
+      await kept.closed();
+    },
+  );
+  const closed = debug.filter((line) => line.startsWith("Closed connection from"));
+  assert.deepEqual(closed, ["Closed connection from ip=127.0.0.1: no request received in 0.3 s"]);
+  assert.deepEqual(said, []);
+});
+
+Deno.test("createHttpServer() gives a fresh connection's first head the head timeout from accept, not from its first byte", async () => {
+  const said: string[] = [];
+  const onBadRequest = (status: number, reason: string) => void said.push(`${status} ${reason}`);
+  await withServer(() => new Response("x"), { headerTimeout: 2, onBadRequest }, async (port) => {
+    const opened = performance.now();
+    const c = await RawClient.connect({ port });
+    // Silent for most of the wait, then a head that trickles on: counted from its first byte,
+    // it would be cut 2 s later, at 3.8 s or so.
+    await delay(1800);
+    const trickle = (async () => {
+      for (const byte of "GET / HTTP/1.1\r\nHost: h\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") {
+        if (c.ended) return;
+        c.socket.write(byte);
+        await delay(100);
+      }
+    })();
+    const r = await c.read();
+    const after = performance.now() - opened;
+    assert.equal(r.status, 408);
+    await c.closed();
+    await trickle;
+    assert.ok(after < 3600, `408 after ${after.toFixed(0)} ms`);
+  });
+  assert.deepEqual(said, ["408 request head not received in time"]);
+});
+
 Deno.test("createHttpServer() tells the watch nothing more of a connection once it closed", async () => {
   const events: string[] = [];
   let tags = 0;

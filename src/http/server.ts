@@ -13,6 +13,7 @@ import {
 } from "../net/accept_gate.ts";
 import type { Admission } from "../net/admission.ts";
 import { Connection, SHUTDOWN_GRACE_MS } from "./connection.ts";
+import { noRequestLine } from "./connection_debug.ts";
 import type { ServerCore } from "./connection.ts";
 import type { HeadLimits } from "./parser.ts";
 import { firstBytes, type TlsAcceptor } from "./tls_accept.ts";
@@ -24,8 +25,10 @@ import type { FetchHandler, HttpOptions } from "./types.ts";
 /** Options of `createHttpServer`: the shared HttpOptions plus knobs private to this layer. */
 export interface HttpServerOptions extends HttpOptions {
   /**
-   * Seconds a client gets to send a complete request head, counted from its first byte (or from
-   * accept). Independent of keepAlive, so a slowloris client is cut off either way. @default 30
+   * Seconds a client gets to send a complete request head: a fresh connection's first one counted
+   * from accept (a connection that sends nothing is closed then, said at DEBUG), a later one from
+   * its first byte. Independent of keepAlive, so a slowloris client is cut off either way.
+   * @default 30
    */
   headerTimeout?: number;
   /**
@@ -138,6 +141,8 @@ class Core implements ServerCore {
   readonly conns = new Set<Connection>();
   /** TLS connections whose first bytes have not come yet, with when they must have. */
   private readonly greeting = new Map<Socket, number>();
+  /** Those of them answered already (refuseRaw), read until their deadline closes them. */
+  private readonly refused = new Set<Socket>();
   /** Connections accepted past the limit, waiting for room (park()). */
   private readonly parked = new Map<Socket, Parking>();
   readonly tls: TlsAcceptor | undefined;
@@ -199,6 +204,7 @@ class Core implements ServerCore {
     if (this.tls === undefined) return this.connect(new Connection(socket, this));
     const tls = this.tls;
     const gone = () => {
+      this.refused.delete(socket);
       if (this.greeting.delete(socket)) this.settleSocket();
     };
     this.greeting.set(socket, this.now + this.headerTimeoutMs);
@@ -337,6 +343,7 @@ class Core implements ServerCore {
     } catch { /* a logging hook must not take the connection down */ }
     socket.end(encodeHead(rawStatusReply(status, message), null));
     this.greeting.set(socket, this.now + PLAIN_LINGER_MS);
+    this.refused.add(socket);
     // Its request is read and dropped, so that no RST eats the reply; the deadline closes it.
     socket.on("data", () => {});
     socket.resume();
@@ -369,7 +376,13 @@ class Core implements ServerCore {
       refreshDate(now);
     }
     for (const [socket, deadline] of this.greeting) {
-      if (deadline <= now) socket.destroy();
+      if (deadline > now) continue;
+      // As a plain connection that never sent a request (Connection.timeout).
+      const debug = this.options.onDebug;
+      if (debug !== undefined && !this.refused.has(socket)) {
+        debug(noRequestLine(new ConnInfo(socket, this.unix).remoteAddr, this));
+      }
+      socket.destroy();
     }
     const gate = this.gate;
     for (const c of this.conns) {
