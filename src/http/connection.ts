@@ -209,6 +209,17 @@ export class Connection implements ExchangeHost, BodySink {
     return this.state === S_HEAD && this.pending === null && this.body === null;
   }
 
+  /**
+   * Waiting for a request a close would lose: its first one (fresh: its bytes may be unread in
+   * the socket yet), or one of which part of the head came ("partial"); none for a connection
+   * idle between requests, whose client reckons with a keep-alive close.
+   */
+  get awaiting(): "fresh" | "partial" | null {
+    if (this.closed || this.state !== S_HEAD || this.body !== null) return null;
+    if (this.pending !== null || this.handshaking) return "partial";
+    return this.fresh ? "fresh" : null;
+  }
+
   onData(chunk: Buffer): void {
     if (this.state === S_CLOSING) return;
     const b = this.body;

@@ -93,6 +93,12 @@ export interface HttpServer {
    */
   cutUnderWay(): void;
   /**
+   * A quick stop: closes now each connection waiting for a request a close loses
+   * (Connection.awaiting: its first one, or one whose head came in part), and counts them; its
+   * client gets no answer and no access line names it. Parked ones are the watch's to name.
+   */
+  dropUnparsed(): UnparsedConnections;
+  /**
    * Serves a connection accepted elsewhere (gthread: by the worker process);
    * `unix` says whether it came from a unix socket. For a server that never listens.
    */
@@ -103,6 +109,13 @@ export interface HttpServer {
   readonly connections: number;
   /** The address listened on, or null before `listen` resolves. */
   address(): BoundAddress | null;
+}
+
+/** What a quick stop closed with no request read (HttpServer.dropUnparsed). */
+export interface UnparsedConnections {
+  connections: number;
+  /** Of those, the ones part of whose request (its head, a TLS handshake) had come. */
+  partial: number;
 }
 
 const DEFAULT_HEADER_TIMEOUT = 30;
@@ -465,6 +478,23 @@ class Core implements ServerCore {
       .finally(() => clearTimeout(timer));
   }
 
+  dropUnparsed(): UnparsedConnections {
+    const dropped = { connections: 0, partial: 0 };
+    for (const c of this.conns) {
+      const awaiting = c.awaiting;
+      if (awaiting === null) continue;
+      dropped.connections++;
+      if (awaiting === "partial") dropped.partial++;
+      c.destroy();
+    }
+    for (const socket of this.greeting.keys()) {
+      if (this.refused.has(socket)) continue;
+      dropped.connections++;
+      socket.destroy();
+    }
+    return dropped;
+  }
+
   shed(): boolean {
     return this.gate !== null && this.gating!.admission.shed();
   }
@@ -551,6 +581,7 @@ export function createHttpServer(handler: FetchHandler, options: HttpServerOptio
     cutUnderWay: () => {
       for (const c of core.conns) c.cutUnderWay();
     },
+    dropUnparsed: () => core.dropUnparsed(),
     adopt: (socket, unix) => core.adopt(socket, unix),
     get inFlight() {
       return core.inFlight;

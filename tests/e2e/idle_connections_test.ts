@@ -1,10 +1,20 @@
 // Connections that never bring a request: one that sends nothing is closed 30 s after accept (the
 // head timeout) and said only at DEBUG; one that trickles part of a head gets its 408 and WARNING
-// 30 s after accept too, not 30 s after its first byte.
+// 30 s after accept too, not 30 s after its first byte; and a quick stop counts those it closes
+// with no request read yet in one WARNING.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { e2e, FIXTURES, sleep, start } from "../_helpers.ts";
+import {
+  childPids,
+  countConnections,
+  e2e,
+  eventually,
+  FIXTURES,
+  get,
+  sleep,
+  start,
+} from "../_helpers.ts";
 import { rawConnect, readAll } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -54,3 +64,57 @@ e2e(
     }
   },
 );
+
+for (const signal of ["SIGINT", "SIGQUIT"] as const) {
+  e2e(
+    `a ${signal} stop counts the connections it closes with no request read yet, in one line`,
+    async (target) => {
+      const server = start(target, [
+        ...["-w", "1", "--keep-alive", "60", "-b", "127.0.0.1:0", PID_APP],
+      ]);
+      try {
+        const url = await server.ready(1);
+        const port = Number(new URL(url).port);
+        const [pid] = childPids(server.pid);
+        const silent = await Promise.all([rawConnect(port), rawConnect(port)]);
+        const partial = await rawConnect(port);
+        partial.write("GET / HTTP/1.1\r\nHost");
+        // Idle after its response: a keep-alive close loses nothing, and is not counted.
+        const kept = await rawConnect(port);
+        kept.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        await new Promise((resolve) => kept.once("data", resolve));
+        const ends = [...silent, partial, kept].map((socket) => readAll(socket, 10_000));
+        await eventually(() => countConnections([pid], port)[0] >= 4, "4 connections accepted");
+        await sleep(300); // The partial head is read.
+        server.signal(signal);
+        assert.equal((await server.exited).code, 0, server.stderr);
+        await Promise.all(ends);
+        assert.match(
+          server.stderr,
+          new RegExp(
+            `\\[WARNING\\] Killed by the quick stop on worker \\(pid:${pid}\\): ` +
+              "3 connections with no request read yet \\(1 with part of a request received\\)$",
+            "m",
+          ),
+        );
+        assert.equal(server.stderr.match(/with no request read yet/g)?.length, 1, server.stderr);
+      } finally {
+        await server.stop();
+      }
+    },
+  );
+}
+
+// Nothing held: no line.
+e2e("a quick stop with no connection waiting for a request says nothing of them", async (t) => {
+  const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", PID_APP]);
+  try {
+    const url = await server.ready(1);
+    await get(url);
+    server.signal("SIGINT");
+    assert.equal((await server.exited).code, 0, server.stderr);
+    assert.doesNotMatch(server.stderr, /no request read yet/);
+  } finally {
+    await server.stop();
+  }
+});
