@@ -244,27 +244,30 @@ Deno.test("createHttpServer() dropUnparsed() closes and counts the connections w
   await withServer(handler, {}, async (port, server) => {
     const silent = await RawClient.connect({ port });
     const partial = await RawClient.connect({ port });
-    await partial.write("GET / HTTP/1.1\r\nHost");
     const kept = await RawClient.connect({ port });
-    await kept.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
-    assert.equal((await kept.read()).status, 200);
     const busy = await RawClient.connect({ port });
-    await busy.write("GET /hold HTTP/1.1\r\nHost: h\r\n\r\n");
-    await started;
-    await delay(100); // The partial head is read.
-    assert.equal(server.connections, 4);
-    assert.deepEqual(server.dropUnparsed(), { connections: 2, partial: 1 });
-    await silent.closed();
-    await partial.closed();
-    // The one idle after its response, and the one with its request under way, stay.
-    await delay(100);
-    assert.equal(kept.ended, false);
-    assert.equal(busy.ended, false);
-    assert.equal(server.connections, 2);
-    release();
-    assert.equal((await busy.read()).status, 200);
-    kept.close();
-    busy.close();
+    try {
+      await partial.write("GET / HTTP/1.1\r\nHost");
+      await kept.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+      assert.equal((await kept.read()).status, 200);
+      await busy.write("GET /hold HTTP/1.1\r\nHost: h\r\n\r\n");
+      await started;
+      await delay(100); // The partial head is read.
+      assert.equal(server.connections, 4);
+      assert.deepEqual(server.dropUnparsed(), { connections: 2, partial: 1 });
+      await silent.closed();
+      await partial.closed();
+      // The one idle after its response, and the one with its request under way, stay.
+      await delay(100);
+      assert.equal(kept.ended, false);
+      assert.equal(busy.ended, false);
+      assert.equal(server.connections, 2);
+      release();
+      assert.equal((await busy.read()).status, 200);
+    } finally {
+      release();
+      for (const c of [silent, partial, kept, busy]) c.close();
+    }
   });
 });
 
