@@ -2,7 +2,8 @@
 // pipelining and its backpressure, unread bodies, half-closed clients and the header timeout.
 
 import assert from "node:assert/strict";
-import { delay, echo, RawClient, withServer } from "./_http_server.ts";
+import { createHttpServer } from "../src/http/server.ts";
+import { delay, echo, options, RawClient, withServer } from "./_http_server.ts";
 
 Deno.test("createHttpServer() reuses one keep-alive connection for 3 requests", async () => {
   const ports = new Set<number>();
@@ -201,6 +202,24 @@ Deno.test("createHttpServer() closes a connection that never sent a request at t
   const closed = debug.filter((line) => line.startsWith("Closed connection from"));
   assert.deepEqual(closed, ["Closed connection from ip=127.0.0.1: no request received in 0.3 s"]);
   assert.deepEqual(said, []);
+});
+
+Deno.test("createHttpServer() closes a connection that never sent a request at a graceful close's grace, said at DEBUG", async () => {
+  const debug: string[] = [];
+  const server = createHttpServer(
+    () => new Response("x"),
+    options({ onDebug: (message) => void debug.push(message) }),
+  );
+  await server.listen({ port: 0, host: "127.0.0.1" });
+  const addr = server.address();
+  assert.ok(addr !== null && addr.transport === "tcp");
+  const silent = await RawClient.connect({ port: addr.port });
+  await delay(100);
+  await server.close();
+  await silent.closed();
+  assert.deepEqual(debug.filter((line) => line.startsWith("Closed connection from")), [
+    "Closed connection from ip=127.0.0.1: no request received before the stop",
+  ]);
 });
 
 Deno.test("createHttpServer() gives a fresh connection's first head the head timeout from accept, not from its first byte", async () => {
