@@ -56,8 +56,10 @@ export function logQuickStopUnparsed(
   const some = connections === 1 ? "a connection" : `${connections} connections`;
   const part = partial === 0
     ? ""
-    : ` (${connections === 1 ? "it" : partial} with part of a request received)`;
-  log.warning(`${quickStopLead(where)}: ${some} with no request read yet` + part);
+    : connections === 1
+    ? " (part of one received)"
+    : ` (${partial} with part of one received)`;
+  log.warning(`${quickStopLead(where)}: ${some} with no request read yet${part}`);
 }
 
 /**

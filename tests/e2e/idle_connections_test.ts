@@ -93,7 +93,7 @@ for (const signal of ["SIGINT", "SIGQUIT"] as const) {
           server.stderr,
           new RegExp(
             `\\[WARNING\\] Killed by the quick stop on worker \\(pid:${pid}\\): ` +
-              "3 connections with no request read yet \\(1 with part of a request received\\)$",
+              "3 connections with no request read yet \\(1 with part of one received\\)$",
             "m",
           ),
         );
