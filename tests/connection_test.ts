@@ -225,14 +225,14 @@ Deno.test("createHttpServer() closes a connection that never sent a request at a
 Deno.test("createHttpServer() gives a fresh connection's first head the head timeout from accept, not from its first byte", async () => {
   const said: string[] = [];
   const onBadRequest = (status: number, reason: string) => void said.push(`${status} ${reason}`);
-  await withServer(() => new Response("x"), { headerTimeout: 2, onBadRequest }, async (port) => {
+  await withServer(() => new Response("x"), { headerTimeout: 3, onBadRequest }, async (port) => {
     const opened = performance.now();
     const c = await RawClient.connect({ port });
-    // Silent for most of the wait, then a head that trickles on: counted from its first byte,
-    // it would be cut 2 s later, at 3.8 s or so.
-    await delay(1800);
+    // Silent for most of the wait, then a head that trickles on: cut at 3 s (3.5 s at most with
+    // the 250 ms tick); counted from its first byte, it would be cut 3 s later, at 5.5 s or more.
+    await delay(2700);
     const trickle = (async () => {
-      for (const byte of "GET / HTTP/1.1\r\nHost: h\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") {
+      for (const byte of `GET / HTTP/1.1\r\nHost: h\r\nX-Slow: ${"a".repeat(80)}`) {
         if (c.ended) return;
         c.socket.write(byte);
         await delay(100);
@@ -243,7 +243,7 @@ Deno.test("createHttpServer() gives a fresh connection's first head the head tim
     assert.equal(r.status, 408);
     await c.closed();
     await trickle;
-    assert.ok(after < 3600, `408 after ${after.toFixed(0)} ms`);
+    assert.ok(after < 4500, `408 after ${after.toFixed(0)} ms`);
   });
   assert.deepEqual(said, ["408 request head not received in time"]);
 });
