@@ -6,11 +6,12 @@ import { CString, dlopen, FFIType, type Pointer, ptr, read, toArrayBuffer } from
 import { Socket } from "node:net";
 import process from "node:process";
 import { statSync } from "node:fs";
-import type {
-  FetchHandler,
-  ServeInfo,
-  WebSocketHandlers,
-  WebSocketUpgrader,
+import {
+  type FetchHandler,
+  type ServeInfo,
+  ServerMembers,
+  type WebSocketHandlers,
+  type WebSocketUpgrader,
 } from "../fetch_handler.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
@@ -76,12 +77,13 @@ function loadLibc(): Libc {
 
 // The peer address is looked up only when asked for, and once: Bun's requestIP() costs about
 // 0.6 µs a call, and proxy trust, the in-flight table and the access line all ask.
-class BunServeInfo implements ServeInfo {
+class BunServeInfo extends ServerMembers implements ServeInfo {
   #server: Bun.Server<unknown>;
   #request: Request;
   #ip: Bun.SocketAddress | null | undefined;
   #remote: ServeInfo["remoteAddr"] | undefined;
   constructor(server: Bun.Server<unknown>, request: Request) {
+    super();
     this.#server = server;
     this.#request = request;
   }
