@@ -14,6 +14,11 @@ const SETUPS: [string, string[], Record<string, string>][] = [
   ["the shared socket", [], {}],
   ["--reuse-port", ["--reuse-port"], {}],
   ["gthread", ["--threads", "2"], {}],
+  // What goes the way of a WebSocket upgrade, and is none.
+  ["--reuse-port, for a request with an Upgrade field", ["--reuse-port"], {
+    connection: "upgrade",
+    upgrade: "h2c",
+  }],
   ["the shared socket, for a trusted proxy's client", ["--forwarded-allow-ips", "127.0.0.1"], {
     "x-forwarded-for": "203.0.113.9",
   }],
