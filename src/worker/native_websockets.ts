@@ -22,6 +22,7 @@ interface NativeWs {
   sendBinary?(data: unknown, compress?: boolean): number;
   close(code?: number, reason?: string): void;
   getBufferedAmount(): number;
+  subscribe?(topic: string): void;
 }
 
 type SendMethod = (data: unknown, compress?: boolean) => number;
@@ -42,6 +43,19 @@ function countSends(ws: NativeWs, bytes: SessionBytes): void {
       return sent;
     };
   }
+}
+
+/**
+ * Tells `hub` of a topic `ws` subscribes to (Bun keeps the topics itself), until one was told:
+ * its first is warned about when the server has other workers.
+ */
+function tellTopics(ws: NativeWs, hub: WebSocketHub): void {
+  const subscribe = ws.subscribe;
+  if (typeof subscribe !== "function") return;
+  ws.subscribe = (topic: string) => {
+    if (hub.watchesTopics) hub.topicSubscribed(topic);
+    return subscribe.call(ws, topic);
+  };
 }
 
 /** A session's end, and its counts while it lasts (null: not counted). */
@@ -260,6 +274,7 @@ export function bridgeNativeWebSockets(
         }
         ws.data = tag.bridge ?? tag.appData;
       }
+      if (hub.watchesTopics) tellTopics(ws, hub);
       const b = bridged(ws);
       if (b === undefined) return call(ws, "open", app?.open && (() => app.open!(ws)));
       b.source.opened(ws);
