@@ -14,7 +14,7 @@ export function denoConfigIn(dir: string): string | undefined {
 
 /**
  * The member folders a parsed deno.json lists: `"workspace": [...]` or `{ "members": [...] }`,
- * each a folder or a glob of folders (`"./packages/*"`).
+ * each a folder or a glob of folders (`"./packages/*"`), less those a `"!..."` entry excludes.
  */
 export function workspaceMembers(json: Record<string, unknown>, file: string): string[] {
   const workspace = json.workspace;
@@ -22,27 +22,33 @@ export function workspaceMembers(json: Record<string, unknown>, file: string): s
     ? workspace
     : (workspace as { members?: unknown } | undefined)?.members;
   if (!Array.isArray(list)) return [];
-  return [
-    ...new Set(list.flatMap((m) => {
-      const path = resolve(dirname(file), String(m));
-      return path.includes("*") ? matchingMembers(path) : [path];
-    })),
-  ];
+  const expand = (entry: string) => {
+    const path = resolve(dirname(file), entry);
+    return path.includes("*") ? matchingMembers(path) : [path];
+  };
+  const entries = list.map(String);
+  const excluded = entries.filter((e) => e.startsWith("!")).flatMap((e) => expand(e.slice(1)));
+  const members = entries.filter((e) => !e.startsWith("!")).flatMap(expand);
+  return [...new Set(members)].filter((dir) => !excluded.includes(dir));
 }
 
 // As Deno expands a member glob: a `*` matches within one folder name (`packages/*` is
-// packages/foo, not packages/foo/bar), hidden folders and node_modules are skipped, and a folder
-// without a deno.json(c) or package.json is no member.
+// packages/foo, not packages/foo/bar), `**` any depth of folders, hidden folders and
+// node_modules are skipped, and a folder without a deno.json(c) or package.json is no member.
 function matchingMembers(glob: string): string[] {
   let dirs = ["/"];
   for (const part of glob.split("/").filter(Boolean)) {
-    if (!part.includes("*")) {
+    if (part === "**") {
+      dirs = dirs.flatMap(function deep(dir): string[] {
+        return [dir, ...subfolders(dir).flatMap((name) => deep(join(dir, name)))];
+      });
+    } else if (part.includes("*")) {
+      dirs = dirs.flatMap((dir) =>
+        subfolders(dir).filter((name) => globMatches(part, name)).map((name) => join(dir, name))
+      );
+    } else {
       dirs = dirs.map((dir) => join(dir, part));
-      continue;
     }
-    dirs = dirs.flatMap((dir) =>
-      subfolders(dir).filter((name) => globMatches(part, name)).map((name) => join(dir, name))
-    );
   }
   return dirs.filter((dir) => denoConfigIn(dir) || existsSync(join(dir, "package.json")));
 }
