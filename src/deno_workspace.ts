@@ -39,9 +39,7 @@ function matchingMembers(glob: string): string[] {
   let dirs = ["/"];
   for (const part of glob.split("/").filter(Boolean)) {
     if (part === "**") {
-      dirs = dirs.flatMap(function deep(dir): string[] {
-        return [dir, ...subfolders(dir).flatMap((name) => deep(join(dir, name)))];
-      });
+      dirs = dirs.flatMap(andBelow);
     } else if (part.includes("*")) {
       dirs = dirs.flatMap((dir) =>
         subfolders(dir).filter((name) => globMatches(part, name)).map((name) => join(dir, name))
@@ -51,6 +49,11 @@ function matchingMembers(glob: string): string[] {
     }
   }
   return dirs.filter((dir) => denoConfigIn(dir) || existsSync(join(dir, "package.json")));
+}
+
+// A folder and all the folders below it, as `**` matches them.
+function andBelow(dir: string): string[] {
+  return [dir, ...subfolders(dir).flatMap((name) => andBelow(join(dir, name)))];
 }
 
 function subfolders(dir: string): string[] {
