@@ -6,6 +6,7 @@ import { nearest } from "../src/runtime/_nearest.ts";
 import { findDenoConfig } from "../src/runtime/_import_map.ts";
 import { isInstalled } from "../src/runtime/_specifiers.ts";
 import { explainMissingPackage } from "../src/runtime/_bun_missing_package.ts";
+import { tsconfigJsxPragma } from "../src/runtime/_jsx_source.ts";
 import { tempDir } from "./_helpers.ts";
 
 /** Every folder from `dir` up to the root, nearest first. */
@@ -86,6 +87,21 @@ Deno.test("explainMissingPackage() takes the nearest package.json upwards from t
     // A nearer package.json that does not list it wins.
     writeFileSync(join(dir.path, "src", "package.json"), "{}");
     assert.match(missing(app)!, /hint: install it: `bun add dayjs`$/);
+  } finally {
+    dir.remove();
+  }
+});
+
+Deno.test("tsconfigJsxPragma() takes the nearest tsconfig.json upwards, a folder of that name skipped", () => {
+  const dir = tempDir();
+  try {
+    const deep = join(dir.path, "a", "tsconfig.json");
+    mkdirSync(deep, { recursive: true });
+    writeFileSync(
+      join(dir.path, "tsconfig.json"),
+      '{ "compilerOptions": { "jsxImportSource": "hono/jsx" } }',
+    );
+    assert.equal(tsconfigJsxPragma(deep), "/** @jsxImportSource hono/jsx */ ");
   } finally {
     dir.remove();
   }
