@@ -33,6 +33,12 @@ const FILES: Record<string, string> = {
     exports: "./mod.ts",
   }),
   "packages/greet/mod.ts": 'export const greet = () => "hello v1";\n',
+  // Another member's module by path: it loads without the workspace, so only --reload needs it.
+  "packages/api/by_path.ts": [
+    'import { greet } from "../greet/mod.ts";',
+    "export default { fetch: () => new Response(greet()) };",
+    "",
+  ].join("\n"),
   // A folder the glob matches with no configuration is no member (Deno skips it).
   "packages/notes/readme.txt": "notes\n",
 };
@@ -71,7 +77,7 @@ for (const from of ["the root", "the member's folder"]) {
 e2e("--reload in a glob-listed workspace sees an edit in another member", async (target) => {
   const dir = tempDir();
   workspace(dir.path);
-  const server = start(target, ["--reload", "-b", "127.0.0.1:0", "app.ts"], {
+  const server = start(target, ["--reload", "-b", "127.0.0.1:0", "by_path.ts"], {
     cwd: join(dir.path, "packages", "api"),
   });
   try {
