@@ -48,18 +48,26 @@ export function findWorkspace(
   return undefined;
 }
 
+// A path as one shell word.
+const shellWord = (path: string) =>
+  /^[\w./@+=:,-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
+
 /**
  * What to do about a frozen deno.lock that is out of date, for the project in `dir` (unknown:
  * undefined): Deno's own advice, "rerun with `--frozen=false`", names a flag of the `deno run`
- * appserve gives, which only --deno-flags reaches.
+ * appserve gives, which only --deno-flags reaches. With the app's file as `entry`, `deno install`
+ * locks what the app imports too (an `npm:` specifier in its code), not only deno.json's imports.
  */
-export function frozenLockAdvice(dir: string | undefined): string {
+export function frozenLockAdvice(dir: string | undefined, entry?: string): string {
   let where = "in the project's folder";
   if (dir !== undefined) {
     const rel = relative(process.cwd(), dir);
     where = rel === "" ? "in this folder" : `in ${rel.startsWith("../") ? dir : rel}/`;
   }
-  return `update it by running \`deno install --frozen=false\` ${where} (then deploy the new ` +
-    "deno.lock), or let the workers update it: add --frozen=false to --deno-flags " +
+  const from = entry === undefined
+    ? ""
+    : ` --entrypoint ${shellWord(dir === undefined ? resolve(entry) : relative(dir, entry))}`;
+  return `update it by running \`deno install --frozen=false${from}\` ${where} (then deploy the ` +
+    "new deno.lock), or let the workers update it: add --frozen=false to --deno-flags " +
     "(--deno-flags='-A --frozen=false')";
 }
