@@ -353,7 +353,8 @@ export const bunRuntime: Runtime = {
   setProcessTitle: (title) => writeProcessTitle(bunRuntime.libc(), title),
   provideModule,
   prepareImports,
-  ownFramesHook: false,
+  ownFramesHook: true,
+  printedError: (error) => Bun.inspect(error),
   // Bun 1.4.4 drops a file: URL's query string (the module cached first comes back), and keeps
   // a path's, compiled too.
   freshImport: (file, tag) => `${file}?reload=${tag}`,

@@ -266,6 +266,7 @@ export const denoRuntime: Runtime = {
   },
   prepareImports: noteLockProject,
   ownFramesHook: true,
+  printedError: null,
   // A query string makes another module of the same file.
   freshImport: (file, tag) => `${pathToFileURL(file).href}?reload=${tag}`,
   // As `deno serve`: no .env unless asked for (--deno-flags="-A --env-file").
