@@ -19,13 +19,12 @@ import {
   type Server,
   sleep,
   start,
-  type Target,
-  TARGETS,
   tempDir,
 } from "../_helpers.ts";
 import { rawConnect, rawExchange } from "../_raw.ts";
 import { type Client, CLIENT_KINDS, connect, wsUrl } from "../_ws_client.ts";
 import { openRaw, readMessages } from "../_ws_raw.ts";
+import { e2eOn } from "../_websocket.ts";
 
 const APPS = join(FIXTURES, "websocket");
 const NEUTRAL = join(APPS, "neutral.ts");
@@ -38,17 +37,6 @@ const HONO_BUN = join(APPS, "hono_bun.ts");
  * Registers the test only for the targets whose workers run on `workers`: Deno's shapes need
  * Deno workers (Bun has no Deno global), Hono's Bun adapter needs Bun.
  */
-function e2eOn(workers: Target["workers"], name: string, fn: (t: Target) => Promise<void>): void {
-  for (const target of TARGETS.filter((t) => t.workers === workers)) {
-    Deno.test({
-      name: `[${target.name}] ${name}`,
-      fn: () => fn(target),
-      sanitizeOps: false,
-      sanitizeResources: false,
-    });
-  }
-}
-
 const BYTES = new Uint8Array([0, 1, 2, 253, 254, 255]);
 
 /** Text and binary round trips, then a close the server starts (code 4001 from the app). */
