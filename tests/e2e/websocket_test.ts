@@ -664,7 +664,7 @@ e2e(
         NEUTRAL,
       ]);
       const url = await server.ready(1);
-      // The worker hands each connection to the thread with the fewest: two sockets on each.
+      // The worker hands each connection to the thread with the fewest.
       const clients: Client[] = [];
       const threads = new Map<string, number>();
       for (let i = 0; i < 4; i++) {
@@ -674,8 +674,9 @@ e2e(
         threads.set(instance, (threads.get(instance) ?? 0) + 1);
         clients.push(c);
       }
-      // Split across both threads, or one thread's own count would be the total anyway.
-      assert.deepEqual([...threads.values()], [2, 2]);
+      // On both threads, or one thread's own count would be the total anyway. (Not always two
+      // each: the fewest-first count a thread keeps can lag a connection on a busy box.)
+      assert.equal(threads.size, 2, [...threads.values()].join());
       // Each thread sending its own count would leave the gauge at 2.
       await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:4|g", "the gauge at 4");
       // One closes: only the total goes out (a thread's own count would say 1 on the way).
