@@ -163,6 +163,40 @@ binaryTest("Deno.env at request time: a 500 and one line naming --runtime deno",
   }
 });
 
+binaryTest(
+  "Deno.env in a request a framework catches itself (Hono's onError): its 500, its own report",
+  async () => {
+    // appserve never sees the error: Hono answers 500 and prints it with console.error, so the
+    // one line naming --runtime deno comes only for errors that reach appserve (README).
+    const dir = tempDir();
+    try {
+      linkHono(dir.path);
+      writeFileSync(
+        join(dir.path, "deno.json"),
+        JSON.stringify({ imports: { hono: "npm:hono@4" } }),
+      );
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { Hono } from "hono";\nexport const app = new Hono();\n' +
+          'app.get("/", (c) => c.text(Deno.env.get("HOME") ?? ""));\n',
+      );
+      const server = start(binary, [...BUN, "-b", "127.0.0.1:0", "app.ts:app"], {
+        cwd: dir.path,
+        env: NO_DENO,
+      });
+      const answer = await getWhenReady(await server.url());
+      assert.equal(answer.status, 500);
+      assert.equal(answer.body, "Internal Server Error");
+      await server.waitFor(/ReferenceError: Deno is not defined/);
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+      assert.doesNotMatch(result.stderr, /\[ERROR\]|--runtime deno/);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 const WORKSPACE = join(PROJECTS, "workspace", "api");
 
 binaryTest(
