@@ -4,7 +4,7 @@
 // --runtime deno and whether a Deno was found, never with Bun's raw error.
 
 import assert from "node:assert/strict";
-import { rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   DENO,
@@ -266,6 +266,17 @@ binaryTest(
       assert.equal(
         await cannotLoad(dir.path, ["mod.ts"]),
         `${head}run \`deno install --entrypoint mod.ts\`${tail}`,
+      );
+      // A workspace member's module: the root's folder, where `deno install` puts node_modules.
+      writeFileSync(denoJson, '{ "workspace": ["./app"] }');
+      mkdirSync(join(dir.path, "app"));
+      writeFileSync(join(dir.path, "app", "deno.json"), "{}");
+      renameSync(join(dir.path, "mod.ts"), join(dir.path, "app", "mod.ts"));
+      assert.equal(
+        await cannotLoad(dir.path, ["app/mod.ts"]),
+        'Cannot import app/mod.ts: app/mod.ts imports "npm:left-pad@1", but node_modules/left-pad ' +
+          `is not installed in ${dir.path}: set "nodeModulesDir": "auto" in deno.json and run ` +
+          `\`deno install --entrypoint app/mod.ts\`${tail}`,
       );
     } finally {
       dir.remove();
