@@ -24,14 +24,15 @@ function packageName(specifier: string): string | undefined {
 }
 
 /** The package.json nearest to `dir`, upwards. */
-function findPackageJson(dir: string): string | undefined {
+export function findPackageJson(dir: string): string | undefined {
   return nearest(dir, (at) => {
     const file = join(at, "package.json");
     return existsSync(file) ? file : undefined;
   });
 }
 
-function lists(packageJson: string, name: string): boolean {
+/** Whether `packageJson` lists `name` among its dependencies of any kind. */
+export function lists(packageJson: string, name: string): boolean {
   try {
     const json = parseFile(packageJson);
     return DEPENDENCIES.some((field) => {

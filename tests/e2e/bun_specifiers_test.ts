@@ -4,7 +4,7 @@
 // --runtime deno and whether a Deno was found, never with Bun's raw error.
 
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   DENO,
@@ -232,22 +232,57 @@ binaryTest(
   },
 );
 
-binaryTest("an npm: package missing from node_modules says so in one line", async () => {
-  const dir = tempDir();
-  try {
-    writeFileSync(
-      join(dir.path, "mod.ts"),
-      'import pad from "npm:left-pad@1";\nexport default { fetch: () => new Response(pad("x", 3)) };\n',
-    );
-    const line = await cannotLoad(dir.path, ["mod.ts"]);
-    assert.equal(
-      line,
-      'Cannot import mod.ts: mod.ts imports "npm:left-pad@1", but node_modules/left-pad is not installed; install it or run it with --runtime deno (no deno found in DENO or on PATH)',
-    );
-  } finally {
-    dir.remove();
-  }
-});
+binaryTest(
+  "an npm: package missing from node_modules: one line naming the folder and the command",
+  async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir.path, "mod.ts"),
+        'import pad from "npm:left-pad@1";\nexport default { fetch: () => new Response(pad("x", 3)) };\n',
+      );
+      const head =
+        'Cannot import mod.ts: mod.ts imports "npm:left-pad@1", but node_modules/left-pad ' +
+        `is not installed in ${dir.path}: `;
+      const tail = " there, or run it with --runtime deno (no deno found in DENO or on PATH)";
+      // No project file: Bun's.
+      assert.equal(
+        await cannotLoad(dir.path, ["mod.ts"]),
+        `${head}run \`bun add left-pad@1\`${tail}`,
+      );
+      // A package.json that lists it.
+      const packageJson = join(dir.path, "package.json");
+      writeFileSync(packageJson, '{ "dependencies": { "left-pad": "^1" } }');
+      assert.equal(await cannotLoad(dir.path, ["mod.ts"]), `${head}run \`bun install\`${tail}`);
+      // A Deno project: Deno fills node_modules with "nodeModulesDir": "auto".
+      rmSync(packageJson);
+      const denoJson = join(dir.path, "deno.json");
+      writeFileSync(denoJson, "{}");
+      assert.equal(
+        await cannotLoad(dir.path, ["mod.ts"]),
+        `${head}set "nodeModulesDir": "auto" in deno.json and run \`deno install --entrypoint mod.ts\`${tail}`,
+      );
+      writeFileSync(denoJson, '{ "nodeModulesDir": "auto" }');
+      assert.equal(
+        await cannotLoad(dir.path, ["mod.ts"]),
+        `${head}run \`deno install --entrypoint mod.ts\`${tail}`,
+      );
+      // A workspace member's module: the root's folder, where `deno install` puts node_modules.
+      writeFileSync(denoJson, '{ "workspace": ["./app"] }');
+      mkdirSync(join(dir.path, "app"));
+      writeFileSync(join(dir.path, "app", "deno.json"), "{}");
+      renameSync(join(dir.path, "mod.ts"), join(dir.path, "app", "mod.ts"));
+      assert.equal(
+        await cannotLoad(dir.path, ["app/mod.ts"]),
+        'Cannot import app/mod.ts: app/mod.ts imports "npm:left-pad@1", but node_modules/left-pad ' +
+          `is not installed in ${dir.path}: set "nodeModulesDir": "auto" in deno.json and run ` +
+          `\`deno install --entrypoint app/mod.ts\`${tail}`,
+      );
+    } finally {
+      dir.remove();
+    }
+  },
+);
 
 binaryTest("a broken deno.json fails in one line naming the file", async () => {
   const dir = tempDir();

@@ -510,20 +510,31 @@ test("[binary] a Deno older than the minimum: one line naming the minimum, exit 
   }
 });
 
-test("[binary-deno] an unwritable cache: the bundle goes to a private temp folder, with a warning", async () => {
+test("[binary-deno] an unwritable cache: the bundle goes to a private temp folder, with a warning said once", async () => {
   const dir = tempDir();
   try {
-    const server = start(BINARY_DENO, ["-b", "127.0.0.1:0", PID_APP], {
+    const server = start(BINARY_DENO, ["-w", "1", "-b", "127.0.0.1:0", PID_APP], {
       env: { XDG_CACHE_HOME: "/dev/null/cache", TMPDIR: dir.path },
     });
     try {
-      await get(await server.ready());
+      const url = await server.ready(1);
+      await get(url);
       assert.match(
         server.stderr,
         new RegExp(
           `\\[WARNING\\] Cannot use /dev/null/cache/appserve: .+; the Deno worker bundle is in ${dir.path}/appserve-\\d+/`,
         ),
       );
+      // Each HUP installs the bundle again, in the same fallback: nothing new to say.
+      for (const booted of [2, 3]) {
+        server.signal("SIGHUP");
+        await eventually(
+          () => server.all(/Booting worker with pid/g).length === booted,
+          `${booted} workers booted`,
+        );
+      }
+      await get(url);
+      assert.equal(server.all(/Cannot use \/dev\/null\/cache/g).length, 1, server.stderr);
     } finally {
       await server.stop();
     }
