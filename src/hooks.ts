@@ -1,7 +1,8 @@
 // gunicorn's server hooks as a typed table with one runner. A hooks module
 // (--hooks PATH) exports any of them; master hooks run in the master, worker
 // hooks in the worker. A throwing hook is logged and contained, except
-// on_starting, which aborts start-up.
+// on_starting, which aborts start-up, and post_fork and post_worker_init,
+// which fail the worker's boot (the worker runs those with call()).
 
 import { notAResponse } from "./http/status_reply.ts";
 import type { FetchHandler, ServeInfo } from "./http/types.ts";
@@ -11,6 +12,7 @@ import type { Config } from "./config/settings.ts";
 import { AppserveError, ConfigError, firstLine } from "./errors.ts";
 import { resolveModulePath } from "./app/load_app.ts";
 import { describeUserError } from "./app/user_error.ts";
+import { errorDetail } from "./log/error_detail.ts";
 import type { Logger } from "./log/logger.ts";
 
 /** What master hooks receive as `server` (gunicorn's Arbiter). */
@@ -37,8 +39,10 @@ export interface WorkerInfo {
 
 /**
  * Every hook, with gunicorn's arguments in gunicorn's order, except where said. A hook may be
- * async (it is awaited); a throw is logged with the hook's name and contained, except
- * on_starting's, which aborts start-up.
+ * async (it is awaited); a throw (or a rejection) is logged with the hook's name and contained,
+ * except on_starting's, which aborts start-up, and post_fork's and post_worker_init's, which fail
+ * the worker's boot (exit 3, as gunicorn's: the master halts at start, and retries while other
+ * workers serve).
  */
 export interface Hooks {
   /** Master, before the listeners are bound. */
@@ -142,18 +146,27 @@ export class HookRunner {
     return typeof this.hooks[name] === "function";
   }
 
-  /** Runs a hook; a throw is logged with the hook's name (on_starting's aborts start-up). */
+  /**
+   * Runs a hook; a throw is logged with the hook's name (on_starting's aborts start-up), a
+   * worker_exit's as a warning, as gunicorn's.
+   */
   async run<N extends HookName>(name: N, ...args: Parameters<Hooks[N]>): Promise<void> {
-    const hook = this.hooks[name] as ((...a: unknown[]) => unknown) | undefined;
-    if (!hook) return;
     try {
-      await hook(...args);
+      await this.call(name, ...args);
     } catch (error) {
       if (name === "on_starting") {
         throw new ConfigError(`on_starting hook failed: ${firstLine(error)}`);
       }
-      this.log.exception(`Exception in ${name} hook`, error);
+      if (name === "worker_exit") {
+        this.log.warning(`Exception during worker exit:\n${errorDetail(error)}`);
+      } else this.log.exception(`Exception in ${name} hook`, error);
     }
+  }
+
+  /** Runs a hook and lets its throw (or rejection) through, for the caller to handle. */
+  async call<N extends HookName>(name: N, ...args: Parameters<Hooks[N]>): Promise<void> {
+    const hook = this.hooks[name] as ((...a: unknown[]) => unknown) | undefined;
+    if (hook) await hook(...args);
   }
 }
 

@@ -7,6 +7,7 @@
 import { Socket } from "node:net";
 import process from "node:process";
 import { loadApp } from "../app/load_app.ts";
+import { describeUserError } from "../app/user_error.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { Config } from "../config/settings.ts";
 import type { AppHandler } from "../fetch_handler.ts";
@@ -167,7 +168,7 @@ export class Worker {
       sendBootFailure(this.#runtime, firstLine(error));
       return this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
-    await hooks.run("post_fork", this.#server(), this.#info());
+    await this.#bootHook(() => hooks.call("post_fork", this.#server(), this.#info()), "post_fork");
     // stdin is a pipe from the master: EOF means the master is gone.
     process.stdin.on("end", () => {
       this.#log.info(`Parent changed, shutting down: <Worker ${process.pid}>`);
@@ -231,7 +232,20 @@ export class Worker {
       this.#send({ t: "failed", message });
       return this.exit(ExitCode.APP_LOAD_ERROR);
     }
-    await hooks.run("post_worker_init", this.#info());
+    await this.#bootHook(() => hooks.call("post_worker_init", this.#info()), "post_worker_init");
+  }
+
+  // As gunicorn's: a worker whose post_fork or post_worker_init failed (a DB pool, tracing the
+  // operator set up there) must not serve without it. Its boot fails (exit 3); the master's line
+  // names the hook and the user's file:line.
+  async #bootHook(call: () => Promise<void>, name: "post_fork" | "post_worker_init") {
+    try {
+      await call();
+    } catch (error) {
+      logAppError(this.#log, `Exception in ${name} hook`, error, this.#runtime.explainAppError);
+      sendBootFailure(this.#runtime, `${name} hook failed: ${describeUserError(error).headline}`);
+      await this.exit(ExitCode.WORKER_BOOT_ERROR);
+    }
   }
 
   /** What the class gets from this process. */

@@ -349,3 +349,127 @@ e2e(
     }
   },
 );
+
+// The part of the error log that follows `head`, up to the next log line.
+function entryAfter(text: string, head: string): string {
+  return (text.split(head)[1] ?? "").split(/\n(?=\[\d{4}-)/)[0];
+}
+
+const BOOT_HOOKS: [string, string, string][] = [
+  ["post_fork", "HOOKS_THROW", "failed"],
+  ["post_worker_init", "HOOKS_REJECT", "rejected"],
+];
+
+// gunicorn: a raise in post_fork or post_worker_init is a boot failure (exit 3), and at start
+// the server halts: a worker whose DB pool or tracing set-up failed must not serve without it.
+for (
+  const [name, args] of [["sync", ["-k", "sync"]], ["async", ["-k", "async"]], [
+    "gthread",
+    ["-k", "gthread", "--threads", "2"],
+  ]] as const
+) {
+  e2e(
+    `a failing post_fork or post_worker_init fails the boot: the server halts (${name})`,
+    async (t) => {
+      for (const [hook, how, said] of BOOT_HOOKS) {
+        const dir = tempDir();
+        try {
+          const log = join(dir.path, "hooks.log");
+          const result = await run(t, [
+            "-w",
+            "1",
+            ...args,
+            "--hooks",
+            HOOKS,
+            "-b",
+            "127.0.0.1:0",
+            PID_APP,
+          ], {
+            env: { HOOKS_LOG: log, [how]: hook },
+          });
+          assert.equal(result.code, 3, `${hook}:\n${result.stderr}`);
+          // The worker's line: the hook's error with the hook's own frame, none of appserve's.
+          const entry = entryAfter(result.stderr, `[ERROR] Exception in ${hook} hook\n`);
+          assert.match(
+            entry,
+            new RegExp(`^Error: ${hook} ${said} on purpose\n +at .*record_hooks\\.ts:\\d+:\\d+`),
+            result.stderr,
+          );
+          assert.deepEqual(ownFrames(entry), [], entry);
+          // The master's names the hook and where it failed.
+          assert.match(
+            result.stderr,
+            new RegExp(
+              `\\[ERROR\\] Reason: Worker failed to boot: ${hook} hook failed: \\S*record_hooks\\.ts:\\d+:\\d+: Error: ${hook} ${said} on purpose\n`,
+            ),
+          );
+          const names = recorded(log).map((e) => e.name);
+          // post_fork failed: the app was not loaded, no post_worker_init; the worker's exit ran.
+          if (hook === "post_fork") assert.ok(!names.includes("post_worker_init"), names.join());
+          assert.ok(names.includes("worker_exit"), names.join());
+          assert.ok(!names.includes("pre_request"), names.join());
+        } finally {
+          dir.remove();
+        }
+      }
+    },
+  );
+}
+
+// While other workers serve, a replacement whose post_fork fails is said and tried again later
+// (the arbiter's path for any boot failure), and the server serves on.
+e2e("a replacement worker whose post_fork fails is named and the others serve on", async (t) => {
+  const dir = tempDir();
+  try {
+    const armed = join(dir.path, "armed");
+    const env = {
+      HOOKS_LOG: join(dir.path, "hooks.log"),
+      HOOKS_THROW: "post_fork",
+      HOOKS_ARMED: armed,
+    };
+    const server = start(t, ["-w", "2", "--hooks", HOOKS, "-b", "127.0.0.1:0", PID_APP], { env });
+    try {
+      const url = await server.ready(2);
+      writeFileSync(armed, "");
+      const victim = pidOf(await get(url));
+      process.kill(victim, "SIGKILL");
+      await server.waitFor(
+        /\[ERROR\] Replacement worker \(pid:\d+\) failed to boot, keeping the running workers: post_fork hook failed: \S*record_hooks\.ts:\d+:\d+: Error: post_fork failed on purpose; trying again in /,
+      );
+      const answer = await get(url);
+      assert.equal(answer.status, 200);
+      assert.notEqual(pidOf(answer), victim);
+    } finally {
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    }
+  } finally {
+    dir.remove();
+  }
+});
+
+// gunicorn logs a failing worker_exit as a WARNING, "Exception during worker exit", with the
+// traceback; the worker's exit goes on.
+e2e(
+  "a throwing worker_exit is a WARNING with its stack, and the worker exits as asked",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      const env = { HOOKS_LOG: join(dir.path, "hooks.log"), HOOKS_THROW: "worker_exit" };
+      const server = start(t, ["-w", "1", "--hooks", HOOKS, "-b", "127.0.0.1:0", PID_APP], { env });
+      await server.ready(1);
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+      const entry = entryAfter(result.stderr, "[WARNING] Exception during worker exit:\n");
+      assert.match(
+        entry,
+        /^Error: worker_exit failed on purpose\n +at .*record_hooks\.ts:\d+:\d+/,
+        result.stderr,
+      );
+      assert.deepEqual(ownFrames(entry), [], entry);
+      assert.doesNotMatch(result.stderr, /\[ERROR\]/);
+    } finally {
+      dir.remove();
+    }
+  },
+);
