@@ -189,9 +189,9 @@ export type FailureAnswer = (error: unknown, request: Request, info: ServeInfo) 
 /**
  * The app wrapped in pre_request/post_request, when the hooks module has them, or in the default
  * pre_request when the worker's log level is debug. The level is read here, once: at info a
- * request pays nothing for it. As gunicorn's `finally`, post_request runs whatever the app did:
- * a failure (a throw, a rejection, no Response) is answered here by `answer`, and post_request
- * gets that answer, the response that goes out.
+ * request pays nothing for it. As gunicorn's `finally`, post_request runs whatever the app (or
+ * pre_request) did: a failure (a throw, a rejection, no Response) is answered here by `answer`,
+ * and post_request gets that answer, the response that goes out.
  */
 export function withRequestHooks(
   app: FetchHandler,
@@ -210,10 +210,12 @@ export function withRequestHooks(
     };
   }
   return async (request, serveInfo) => {
-    if (user) await hooks.run("pre_request", worker, request);
-    else if (debug) defaultPreRequest(worker, request);
     let response: Response;
     try {
+      // As gunicorn's, inside the request's try: a pre_request that throws fails the request
+      // (the app is not run; a 500 and its stack, as the app's own throw), post_request runs.
+      if (user) await hooks.call("pre_request", worker, request);
+      else if (debug) defaultPreRequest(worker, request);
       response = await app(request, serveInfo);
       // After an upgrade (Bun's server.upgrade()) what the app returns does not go out.
       if (!(response instanceof Response) && !request.headers.has("upgrade")) {

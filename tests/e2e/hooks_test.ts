@@ -111,27 +111,66 @@ e2e("a process group's INT runs worker_int and worker_exit once in each worker",
   }
 });
 
-e2e("a throwing hook is logged with its name and the server keeps serving", async (target) => {
-  const dir = tempDir();
-  try {
-    const env = { HOOKS_LOG: join(dir.path, "hooks.log"), HOOKS_THROW: "pre_request" };
-    const server = start(target, ["--hooks", HOOKS, "-b", "127.0.0.1:0", PID_APP], { env });
-    const url = await server.url();
-    assert.equal((await getWhenReady(url)).status, 200);
-    assert.equal((await get(url)).status, 200);
-    await server.waitFor(
-      /\[ERROR\] Exception in pre_request hook\nError: pre_request failed on purpose/,
-    );
-    // The hook's frame, not appserve's that called it (its bundle's, or the binary's).
-    const entry =
-      server.stderr.split("Exception in pre_request hook\n")[1].split(/\n(?=\[\d{4}-)/)[0];
-    assert.match(entry, /\n +at .*record_hooks\.ts:\d+:\d+\)?(\n|$)/, entry);
-    assert.deepEqual(ownFrames(entry), [], entry);
-    assert.equal((await server.stop()).code, 0);
-  } finally {
-    dir.remove();
-  }
-});
+const CLASSES: [string, string[]][] = [
+  ["sync", ["-k", "sync"]],
+  ["async", ["-k", "async"]],
+  ["gthread", ["-k", "gthread", "--threads", "2"]],
+];
+
+// As gunicorn's handle_request: pre_request runs inside the request's try, so its throw fails
+// that request (a 500, "Error handling request" with the hook's stack; post_request still runs),
+// while a post_request's throw is logged, "Exception in post_request hook", and the answer goes.
+for (const [name, args] of CLASSES) {
+  e2e(
+    `a throwing pre_request fails its request, a post_request's is contained (${name})`,
+    async (t) => {
+      const dir = tempDir();
+      try {
+        for (const hook of ["pre_request", "post_request"]) {
+          const log = join(dir.path, `${hook}.log`);
+          const env = { HOOKS_LOG: log, HOOKS_THROW: hook };
+          const server = start(t, [
+            "-w",
+            "1",
+            ...args,
+            "--hooks",
+            HOOKS,
+            "-b",
+            "127.0.0.1:0",
+            PID_APP,
+          ], {
+            env,
+          });
+          try {
+            const url = await server.ready(1);
+            const answer = await get(`${url}/x?y=1`);
+            const head = hook === "pre_request"
+              ? "[ERROR] Error handling request GET /x?y=1\n"
+              : "[ERROR] Exception in post_request hook\n";
+            assert.equal(answer.status, hook === "pre_request" ? 500 : 200, server.stderr);
+            await server.waitFor(
+              new RegExp(`${RegExp.escape(head)}Error: ${hook} failed on purpose`),
+            );
+            // The hook's frame, not appserve's that called it (its bundle's, or the binary's).
+            const entry = server.stderr.split(head)[1].split(/\n(?=\[\d{4}-)/)[0];
+            assert.match(entry, /\n +at .*record_hooks\.ts:\d+:\d+\)?(\n|$)/, entry);
+            assert.deepEqual(ownFrames(entry), [], entry);
+            // gunicorn's `finally`: post_request runs after a failed pre_request too.
+            await eventually(
+              () => recorded(log).some((e) => e.name === "post_request"),
+              "post_request",
+            );
+            assert.equal((await get(url)).status, hook === "pre_request" ? 500 : 200);
+          } finally {
+            assert.equal((await server.stop()).code, 0);
+          }
+        }
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+}
 
 e2e("a throwing on_starting hook aborts start-up with one clear line", async (target) => {
   const dir = tempDir();
