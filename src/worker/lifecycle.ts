@@ -15,7 +15,13 @@ import { appLoadFailure, firstLine } from "../errors.ts";
 import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
 import { readSync } from "node:fs";
 import { BootMismatch, send, sendNow, takeBoot, takeTls } from "../ipc/channel.ts";
-import { CHANNEL_FD, REOPEN_LOGS_BYTE, type ToMaster, type WorkerBoot } from "../ipc/messages.ts";
+import {
+  BOOT_ENV,
+  CHANNEL_FD,
+  REOPEN_LOGS_BYTE,
+  type ToMaster,
+  type WorkerBoot,
+} from "../ipc/messages.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { withRequestSpans } from "../log/request_span.ts";
@@ -505,9 +511,12 @@ function sendBootFailure(runtime: Runtime, message: string): void {
 
 /**
  * The boot the master left in this process's environment; a process started without one, or
- * with one of another appserve version, exits 3 with one line saying why.
+ * with one of another appserve version, exits 3 with one line saying why: on stderr, and to a
+ * master that started it (a boot was there), on the channel too, for the master's own line.
  */
-function readBoot(): { boot: WorkerBoot; tls: TlsFiles | null } {
+function readBoot(runtime: Runtime): { boot: WorkerBoot; tls: TlsFiles | null } {
+  // Without a boot no master started this process: fd 3 is not its channel.
+  const fromMaster = process.env[BOOT_ENV] !== undefined;
   try {
     const boot = takeBoot(process.env);
     // Before anything else reads stdin (the reopen byte, EOF).
@@ -515,14 +524,16 @@ function readBoot(): { boot: WorkerBoot; tls: TlsFiles | null } {
       readSync(0, buffer, offset, length, null);
     return { boot, tls: boot.tls ? takeTls(boot.tls, read) : null };
   } catch (error) {
-    process.stderr.write(`${error instanceof BootMismatch ? error.message : firstLine(error)}\n`);
+    const why = error instanceof BootMismatch ? error.message : firstLine(error);
+    process.stderr.write(`${why}\n`);
+    if (fromMaster) sendBootFailure(runtime, why);
     process.exit(ExitCode.WORKER_BOOT_ERROR);
   }
 }
 
 /** Runs this process as a worker until it is told to stop. */
 export async function runWorker(options: Omit<WorkerOptions, "tls">): Promise<void> {
-  const { boot, tls } = readBoot();
+  const { boot, tls } = readBoot(options.runtime);
   // After the boot's variables are taken, so that no .env file can stand in for them.
   options.runtime.loadProjectEnv();
   if (boot.check) return await checkApp(boot.config, options.runtime, boot.check);
