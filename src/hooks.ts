@@ -1,8 +1,9 @@
 // gunicorn's server hooks as a typed table with one runner. A hooks module
 // (--hooks PATH) exports any of them; master hooks run in the master, worker
 // hooks in the worker. A throwing hook is logged and contained, except
-// on_starting, which aborts start-up, and post_fork and post_worker_init,
-// which fail the worker's boot (the worker runs those with call()).
+// on_starting, which aborts start-up, post_fork and post_worker_init, which
+// fail the worker's boot, and pre_request, which fails its request (those
+// three are run with call(), their callers handle the throw).
 
 import { notAResponse } from "./http/status_reply.ts";
 import type { FetchHandler, ServeInfo } from "./http/types.ts";
@@ -40,9 +41,9 @@ export interface WorkerInfo {
 /**
  * Every hook, with gunicorn's arguments in gunicorn's order, except where said. A hook may be
  * async (it is awaited); a throw (or a rejection) is logged with the hook's name and contained,
- * except on_starting's, which aborts start-up, and post_fork's and post_worker_init's, which fail
- * the worker's boot (exit 3, as gunicorn's: the master halts at start, and retries while other
- * workers serve).
+ * except, as gunicorn's: on_starting's aborts start-up; post_fork's and post_worker_init's fail
+ * the worker's boot (exit 3: the master halts at start, and retries while other workers serve);
+ * pre_request's fails its request (a 500). worker_exit's is logged as a WARNING.
  */
 export interface Hooks {
   /** Master, before the listeners are bound. */

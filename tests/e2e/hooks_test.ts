@@ -466,9 +466,21 @@ e2e("a replacement worker whose post_fork fails is named and the others serve on
       HOOKS_THROW: "post_fork",
       HOOKS_ARMED: armed,
     };
-    const server = start(t, ["-w", "2", "--hooks", HOOKS, "-b", "127.0.0.1:0", PID_APP], { env });
+    const metrics = await freePort();
+    const server = start(t, [
+      ...["-w", "2", "--hooks", HOOKS, "--metrics-bind", `127.0.0.1:${metrics}`],
+      ...["-b", "127.0.0.1:0", PID_APP],
+    ], { env });
     try {
       const url = await server.ready(2);
+      // Past the start-up (both workers booted), where a boot failure halts instead.
+      await eventually(
+        async () =>
+          (await get(`http://127.0.0.1:${metrics}/readyz`)).body.startsWith(
+            "ready: 2 of 2 workers serve",
+          ),
+        "both workers booted",
+      );
       writeFileSync(armed, "");
       const victim = pidOf(await get(url));
       process.kill(victim, "SIGKILL");
@@ -512,3 +524,36 @@ e2e(
     }
   },
 );
+
+// worker_abort's and worker_int's throws are logged and the exit they came for goes on (ABRT's
+// exit 1, replaced by the master; INT's quick stop, exit 0).
+e2e("a throwing worker_abort or worker_int is logged and the worker exits as asked", async (t) => {
+  const dir = tempDir();
+  try {
+    const env = { HOOKS_LOG: join(dir.path, "hooks.log"), HOOKS_THROW: "worker_abort,worker_int" };
+    const server = start(t, ["-w", "1", "--hooks", HOOKS, "-b", "127.0.0.1:0", PID_APP], { env });
+    const url = await server.ready(1);
+    const first = pidOf(await get(url));
+    process.kill(first, "SIGABRT");
+    await server.waitFor(
+      new RegExp(
+        `\\[${first}\\] \\[ERROR\\] Exception in worker_abort hook\nError: worker_abort failed on purpose\n`,
+      ),
+    );
+    await server.waitFor(new RegExp(`Worker \\(pid:${first}\\) exited with code 1\\.`));
+    const second = pidOf(await getWhenReady(url));
+    assert.notEqual(second, first);
+    server.signal("SIGINT");
+    const result = await server.exited;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `\\[${second}\\] \\[ERROR\\] Exception in worker_int hook\nError: worker_int failed on purpose\n`,
+      ),
+    );
+    assert.match(result.stderr, new RegExp(`\\[${second}\\] \\[INFO\\] Worker exiting`));
+  } finally {
+    dir.remove();
+  }
+});
