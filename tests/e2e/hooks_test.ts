@@ -557,3 +557,33 @@ e2e("a throwing worker_abort or worker_int is logged and the worker exits as ask
     dir.remove();
   }
 });
+
+// A HUP whose new workers' post_fork fails is a reload that failed, as any boot failure there:
+// the running workers stay.
+e2e("a HUP whose new post_fork fails keeps the running workers, the hook named", async (t) => {
+  const dir = tempDir();
+  try {
+    const armed = join(dir.path, "armed");
+    const env = {
+      HOOKS_LOG: join(dir.path, "hooks.log"),
+      HOOKS_THROW: "post_fork",
+      HOOKS_ARMED: armed,
+    };
+    const server = start(t, ["-w", "1", "--hooks", HOOKS, "-b", "127.0.0.1:0", PID_APP], { env });
+    try {
+      const url = await server.ready(1);
+      const first = pidOf(await getWhenReady(url));
+      writeFileSync(armed, "");
+      server.signal("SIGHUP");
+      await server.waitFor(
+        /\[ERROR\] Reload failed, keeping the running workers: Worker failed to boot: post_fork hook failed: \S*record_hooks\.ts:\d+:\d+: Error: post_fork failed on purpose\n/,
+      );
+      assert.equal(pidOf(await get(url)), first);
+    } finally {
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    }
+  } finally {
+    dir.remove();
+  }
+});
