@@ -140,8 +140,8 @@ export class WorkerSet {
    * killed for --timeout, or one that died without closing its log), then one per request in
    * its in-flight table for a worker killed for --timeout (`worker.aborted`, 504) or one that
    * died under them (`died`, from diedInflight(): 502), or with the status and body bytes its
-   * client got for one whose response was under way (InflightRequest.sent: a --reuse-port
-   * stream), but for one marked logged (InflightRequest.logged). Those requests are counted into
+   * client got for one whose response was under way (InflightRequest.sent: a stream whose head
+   * went out), but for one marked logged (InflightRequest.logged). Those requests are counted into
    * its metrics too, before forget() adds them to the gone workers'.
    */
   async logLostAccess(
