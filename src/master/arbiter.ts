@@ -627,9 +627,11 @@ export class Arbiter {
       }
     }
     if (this.#generations.reloading && booted >= this.#numWorkers) {
-      for (const worker of this.#workers) {
-        if (worker.generation !== this.#generations.current && !worker.retiring) worker.stop(true);
-      }
+      const old = this.#workers.all().filter((w) =>
+        w.generation !== this.#generations.current && !w.retiring
+      );
+      old.forEach((w) => w.stop(true));
+      this.#sayWait(old, " on the old workers");
       this.#generations.settled();
       this.#ctx.notify?.send("READY=1");
       for (const outcome of this.#reloadsWaiting.splice(0)) outcome();
@@ -694,6 +696,8 @@ export class Arbiter {
     // Every worker alike, as gunicorn's kill_workers: one not yet counted as booted may serve
     // already (its class accepts before it says "ready"), and one still loading exits at once.
     for (const worker of this.#workers) worker.stop(graceful);
+    // Said once, for all: an orchestrator's own grace (docker stop's 10 s) may end it sooner.
+    if (graceful) this.#sayWait(this.#workers.all());
     let deadline = performance.now() +
       (graceful ? config.graceful_timeout * 1000 + STOP_MARGIN_MS : QUICK_STOP_MS);
     while (this.#workers.size && performance.now() < deadline) {
@@ -706,6 +710,12 @@ export class Arbiter {
     for (const worker of this.#workers) this.#killAtDeadline(worker, graceful);
     while (this.#workers.size) await this.#reapQuietly(false);
     pidfile?.unlink(process.pid);
+  }
+
+  // Workers just sent a graceful stop: what they still have under way and how long they get.
+  #sayWait(workers: WorkerHandle[], which?: string): void {
+    const line = this.#workers.waitLine(workers, this.#ctx.config.graceful_timeout, which);
+    if (line !== undefined) this.#ctx.log.info(line);
   }
 
   // A worker that outlived the stop's deadline is named with the requests it never finished.

@@ -307,6 +307,29 @@ export class WorkerSet {
     return counters ? Math.max(0, openWebSockets(counters)) : 0;
   }
 
+  /**
+   * A graceful stop's INFO line before its wait, when `workers` have anything under way: their
+   * requests in flight and WebSocket sessions open (those counted: sessionsOpen()), how long they
+   * get (`graceSeconds`) and, for a part of the workers, which (`which`: " on the old workers").
+   * Undefined when they are idle: no wait to speak of. gthread workers' threads keep their
+   * requests in tables of their own, which it does not count.
+   */
+  waitLine(workers: Iterable<WorkerHandle>, graceSeconds: number, which = ""): string | undefined {
+    let requests = 0;
+    let sessions = 0;
+    for (const worker of workers) {
+      const table = this.#slots?.inflight(worker.slot);
+      if (table) requests += table.requests.filter((r) => !r.logged).length + table.more;
+      sessions += this.sessionsOpen(worker);
+    }
+    if (requests === 0 && sessions === 0) return undefined;
+    const what = [
+      ...(requests ? [`${requests} ${requests === 1 ? "request" : "requests"} in flight`] : []),
+      ...(sessions ? [`${sessions} WebSocket ${sessions === 1 ? "session" : "sessions"}`] : []),
+    ].join(" and ");
+    return `Waiting up to ${graceSeconds} s for ${what}${which} (graceful_timeout)`;
+  }
+
   /** Prometheus's text for --metrics-bind. */
   metrics(sources: Omit<MetricsSources, "slots">): string {
     return this.#book.render(this.all(), { ...sources, slots: this.#slots });
