@@ -615,7 +615,9 @@ export class Arbiter {
     }
     const surplus = current.length - this.#numWorkers;
     if (surplus > 0) {
-      current.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
+      const retired = current.sort((a, b) => a.age - b.age).slice(0, surplus);
+      retired.forEach((w) => w.stop(true));
+      this.#sayWait(retired, ` on the ${surplus === 1 ? "worker" : "workers"} retired`);
     }
     // After the surplus stopped: a worker stopped just now serves no longer.
     const booted = current.filter((w) => w.booted && !w.retiring).length;
