@@ -54,6 +54,63 @@ export interface ServeInfo {
     data: string | ArrayBufferLike | ArrayBufferView,
     compress?: boolean,
   ): number;
+  /** Bun's `server.development`: false, since appserve never serves Bun's development pages. */
+  readonly development?: boolean;
+  /** Bun's `server.id`: "", as Bun gives a server started without one. */
+  readonly id?: string;
+  /**
+   * Bun's `server.stop()`, `reload()`, `pendingRequests`, `pendingWebSockets` and
+   * `subscriberCount()` are refused in one line each (ServerMembers): the master owns the
+   * listeners, and a worker's counts are not the server's.
+   */
+  stop?(): never;
+  reload?(): never;
+  readonly pendingRequests?: never;
+  readonly pendingWebSockets?: never;
+  subscriberCount?(): never;
+}
+
+/**
+ * What every ServeInfo has of Bun's server beyond the request's own: the two values appserve's
+ * workers share with Bun's defaults, and the members that would do or say the wrong thing in one
+ * worker of several, each an Error naming what to use instead rather than a TypeError or a silent
+ * no-op. All on the prototype, so `info` still shows no fields of its own.
+ */
+export class ServerMembers {
+  get development(): boolean {
+    return false;
+  }
+  get id(): string {
+    return "";
+  }
+  stop(): never {
+    throw new Error(
+      "server.stop() is not available under appserve: the master owns the listeners and stops " +
+        "the workers; send the master TERM (graceful stop) or QUIT",
+    );
+  }
+  reload(): never {
+    throw new Error(
+      "server.reload() is not available under appserve: send the master HUP to reload the app " +
+        "in every worker",
+    );
+  }
+  get pendingRequests(): never {
+    return refuseCount("server.pendingRequests", "appserve_requests_in_flight");
+  }
+  get pendingWebSockets(): never {
+    return refuseCount("server.pendingWebSockets", "appserve_websockets_open");
+  }
+  subscriberCount(): never {
+    return refuseCount("server.subscriberCount()", null);
+  }
+}
+
+function refuseCount(member: string, metric: string | null): never {
+  throw new Error(
+    `${member} is not available under appserve: each worker is a process of its own and would ` +
+      "count only its own" + (metric ? ` (--metrics-bind's /metrics has ${metric})` : ""),
+  );
 }
 
 /** A Web-standard fetch handler. */

@@ -23,3 +23,19 @@ export function wsE2e(name: string, fn: (target: Target) => Promise<void>): void
     });
   }
 }
+
+/** One test per target whose workers run on `workers` ("[binary] name" ...). */
+export function e2eOn(
+  workers: Target["workers"],
+  name: string,
+  fn: (t: Target) => Promise<void>,
+): void {
+  for (const target of TARGETS.filter((t) => t.workers === workers)) {
+    Deno.test({
+      name: `[${target.name}] ${name}`,
+      fn: () => fn(target),
+      sanitizeOps: false,
+      sanitizeResources: false,
+    });
+  }
+}

@@ -2,7 +2,8 @@
 // pipelining and its backpressure, unread bodies, half-closed clients and the header timeout.
 
 import assert from "node:assert/strict";
-import { delay, echo, RawClient, withServer } from "./_http_server.ts";
+import { createHttpServer } from "../src/http/server.ts";
+import { delay, echo, options, RawClient, withServer } from "./_http_server.ts";
 
 Deno.test("createHttpServer() reuses one keep-alive connection for 3 requests", async () => {
   const ports = new Set<number>();
@@ -178,6 +179,113 @@ Deno.test("createHttpServer() cuts off a client that never finishes its head, an
     await idle.closed();
   });
   assert.deepEqual(said, ["408 request head not received in time 127.0.0.1"]);
+});
+
+Deno.test("createHttpServer() closes a connection that never sent a request at the head timeout, said at DEBUG only", async () => {
+  const debug: string[] = [];
+  const said: string[] = [];
+  const onDebug = (message: string) => void debug.push(message);
+  const onBadRequest = (status: number, reason: string) => void said.push(`${status} ${reason}`);
+  await withServer(
+    () => new Response("x"),
+    { headerTimeout: 0.3, keepAlive: 0.3, onDebug, onBadRequest },
+    async (port) => {
+      const silent = await RawClient.connect({ port });
+      await silent.closed();
+      // One idle after its response meets the keep-alive timeout: nothing is said of it.
+      const kept = await RawClient.connect({ port });
+      await kept.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+      assert.equal((await kept.read()).status, 200);
+      await kept.closed();
+    },
+  );
+  const closed = debug.filter((line) => line.startsWith("Closed connection from"));
+  assert.deepEqual(closed, ["Closed connection from ip=127.0.0.1: no request received in 0.3 s"]);
+  assert.deepEqual(said, []);
+});
+
+Deno.test("createHttpServer() closes a connection that never sent a request at a graceful close's grace, said at DEBUG", async () => {
+  const debug: string[] = [];
+  const server = createHttpServer(
+    () => new Response("x"),
+    options({ onDebug: (message) => void debug.push(message) }),
+  );
+  await server.listen({ port: 0, host: "127.0.0.1" });
+  const addr = server.address();
+  assert.ok(addr !== null && addr.transport === "tcp");
+  const silent = await RawClient.connect({ port: addr.port });
+  await delay(100);
+  await server.close();
+  await silent.closed();
+  assert.deepEqual(debug.filter((line) => line.startsWith("Closed connection from")), [
+    "Closed connection from ip=127.0.0.1: no request received before the stop",
+  ]);
+});
+
+Deno.test("createHttpServer() gives a fresh connection's first head the head timeout from accept, not from its first byte", async () => {
+  const said: string[] = [];
+  const onBadRequest = (status: number, reason: string) => void said.push(`${status} ${reason}`);
+  await withServer(() => new Response("x"), { headerTimeout: 6, onBadRequest }, async (port) => {
+    const c = await RawClient.connect({ port });
+    // Silent for 3 s, then a whole head trickled over ~4.5 s (whole at ~7.5 s): timed from
+    // accept it is cut at 6 s (a tick or two later at most); timed from its first byte it would
+    // have until 9 s and be answered.
+    await delay(3000);
+    const trickle = (async () => {
+      for (const byte of `GET / HTTP/1.1\r\nHost: h\r\nX-Slow: ${"a".repeat(22)}\r\n\r\n`) {
+        if (c.ended) return;
+        c.socket.write(byte);
+        await delay(75);
+      }
+    })();
+    const r = await c.read();
+    assert.equal(r.status, 408);
+    await c.closed();
+    await trickle;
+  });
+  assert.deepEqual(said, ["408 request head not received in time"]);
+});
+
+Deno.test("createHttpServer() dropUnparsed() closes and counts the connections with no request read yet, and only those", async () => {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => release = resolve);
+  let inApp = () => {};
+  const started = new Promise<void>((resolve) => inApp = resolve);
+  const handler = async (request: Request) => {
+    if (new URL(request.url).pathname === "/hold") {
+      inApp();
+      await held;
+    }
+    return new Response("x");
+  };
+  await withServer(handler, {}, async (port, server) => {
+    const silent = await RawClient.connect({ port });
+    const partial = await RawClient.connect({ port });
+    const kept = await RawClient.connect({ port });
+    const busy = await RawClient.connect({ port });
+    try {
+      await partial.write("GET / HTTP/1.1\r\nHost");
+      await kept.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+      assert.equal((await kept.read()).status, 200);
+      await busy.write("GET /hold HTTP/1.1\r\nHost: h\r\n\r\n");
+      await started;
+      await delay(100); // The partial head is read.
+      assert.equal(server.connections, 4);
+      assert.deepEqual(server.dropUnparsed(), { connections: 2, partial: 1 });
+      await silent.closed();
+      await partial.closed();
+      // The one idle after its response, and the one with its request under way, stay.
+      await delay(100);
+      assert.equal(kept.ended, false);
+      assert.equal(busy.ended, false);
+      assert.equal(server.connections, 2);
+      release();
+      assert.equal((await busy.read()).status, 200);
+    } finally {
+      release();
+      for (const c of [silent, partial, kept, busy]) c.close();
+    }
+  });
 });
 
 Deno.test("createHttpServer() tells the watch nothing more of a connection once it closed", async () => {

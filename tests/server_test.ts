@@ -119,7 +119,7 @@ Deno.test("createHttpServer() listen() rejects an address in use", async () => {
   });
 });
 
-Deno.test("createHttpServer() with TLS: a client that never sends a byte is closed at the head timeout, and close() does not wait for one past its grace", async () => {
+Deno.test("createHttpServer() with TLS: a client that never sends a byte is closed at the head timeout (said at DEBUG) or by dropUnparsed() (counted), and close() does not wait for one past its grace", async () => {
   const dir = mkdtempSync(join(tmpdir(), "appserve-tls-"));
   try {
     const pki = makePki(dir);
@@ -130,10 +130,28 @@ Deno.test("createHttpServer() with TLS: a client that never sends a byte is clos
       certReqs: 0,
       ciphers: "",
     });
-    await withServer(() => new Response("x"), { tls, headerTimeout: 0.3 }, async (port) => {
-      const silent = await RawClient.connect({ port });
-      await silent.closed();
+    const debug: string[] = [];
+    const onDebug = (message: string) => void debug.push(message);
+    await withServer(
+      () => new Response("x"),
+      { tls, headerTimeout: 0.3, onDebug },
+      async (port) => {
+        const silent = await RawClient.connect({ port });
+        await silent.closed();
+      },
+    );
+    // Said as a plain connection's (Connection.timeout), at DEBUG.
+    assert.deepEqual(debug.filter((line) => line.startsWith("Closed connection")), [
+      "Closed connection from ip=127.0.0.1: no request received in 0.3 s",
+    ]);
+    // A quick stop closes and counts one still silent (not said: its own line counts it).
+    await withServer(() => new Response("x"), { tls, onDebug }, async (port, server) => {
+      const dropped = await RawClient.connect({ port });
+      await delay(100);
+      assert.deepEqual(server.dropUnparsed(), { connections: 1, partial: 0 });
+      await dropped.closed();
     });
+    assert.equal(debug.filter((line) => line.startsWith("Closed connection")).length, 1);
     const server = createHttpServer(() => new Response("x"), options({ tls }));
     await server.listen({ port: 0, host: "127.0.0.1" });
     const addr = server.address();

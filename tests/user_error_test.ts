@@ -144,6 +144,24 @@ Deno.test("describeUserError() reads Deno's unresolved import: its location, no 
   assert.equal(report.detail, "");
 });
 
+Deno.test("describeUserError() puts Deno's numbered causes of an import on the one line", () => {
+  // As Deno 2.9 words an npm: import it cannot cache (DENO_DIR not writable), colours and all.
+  const message = "Failed caching npm package 'is-number@6.0.0'\n" +
+    "    0: failed to create directory '/tmp/dd/npm/registry.npmjs.org/is-number/6.0.713ab2cf.tmp'" +
+    ": Permission denied (os error 13)\n" +
+    "    at \x1b[0m\x1b[36mfile:///tmp/p1/app.ts\x1b[0m:\x1b[0m\x1b[33m1\x1b[0m:\x1b[0m\x1b[33m19\x1b[0m";
+  const error = new TypeError(message);
+  error.stack = `TypeError: ${message}\n    at async file://${ROOT}/src/app/load_app.ts:119:11`;
+  const report = describeUserError(error);
+  assert.equal(
+    report.headline,
+    "/tmp/p1/app.ts:1:19: TypeError: Failed caching npm package 'is-number@6.0.0': " +
+      "failed to create directory '/tmp/dd/npm/registry.npmjs.org/is-number/6.0.713ab2cf.tmp'" +
+      ": Permission denied (os error 13)",
+  );
+  assert.equal(report.detail, "");
+});
+
 Deno.test("describeUserError() follows the user's frames with the causes, their frames only", () => {
   const cause = new SyntaxError("Expected property name or '}' in JSON at position 1");
   cause.stack = [

@@ -70,6 +70,10 @@ Deno.test("installBundle() falls back to a private temp folder when the cache is
         /^Cannot use \/dev\/null\/cache\/appserve: .*; the Deno worker bundle is in /,
       );
       assert.equal(statSync(join(installed.dir, "..")).mode & 0o777, 0o700);
+      // Installed again (a HUP) in the same fallback: said once per master.
+      const again = installBundle(FILES, { env: { XDG_CACHE_HOME: "/dev/null/cache" } });
+      assert.equal(again.dir, installed.dir);
+      assert.deepEqual(again.notes, []);
     } finally {
       if (saved === undefined) Deno.env.delete("TMPDIR");
       else Deno.env.set("TMPDIR", saved);

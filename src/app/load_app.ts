@@ -270,6 +270,7 @@ export interface LoadAppOptions {
     Runtime,
     | "prepareImports"
     | "ownFramesHook"
+    | "printedError"
     | "explainAppError"
     | "nativeServe"
     | "routeCookies"
@@ -384,7 +385,7 @@ async function importApp(
   try {
     options.runtime?.prepareImports(file);
     // Before the app's modules run: a hook they set is then given the sites left.
-    if (options.runtime?.ownFramesHook) hideOwnFrames();
+    if (options.runtime?.ownFramesHook) hideOwnFrames(options.runtime.printedError);
     setAppArgv(file);
     mod = await import(pathToFileURL(file).href);
   } catch (error) {

@@ -156,20 +156,28 @@ function severalErrors(errors: unknown[]): UserErrorReport {
 // `at LOCATION`, then perhaps Deno's own frame on the same line (`at ext:core/01_core.js:405:7`).
 const AT = /^\s+at ((?:file:\/\/)?\/\S*?):(\d+):(\d+)(?:$|\s+at )/;
 
+// Deno's causes of an error it words itself: `    0: failed to create directory ...`.
+const CAUSE = /^\s+\d+: /;
+
 /**
- * Deno's error for an import it cannot resolve (an npm package or version that does not exist):
- * one line, then the importing file's location as `at` lines in the message itself, with Deno's
- * internals. The location goes first, as for any error; the message's lines are not repeated.
+ * Deno's error for an import it cannot resolve or cache (an npm package or version that does not
+ * exist, a cache it cannot write): one line, perhaps its causes as numbered lines, then the
+ * importing file's location as `at` lines in the message itself, with Deno's internals. The
+ * location goes first, as for any error, the causes on the same line after the message; the
+ * message's lines are not repeated.
  */
-function placedMessage(name: string, first: string, rest: string[]): UserErrorReport | undefined {
+function placedMessage(name: string, first: string, lines: string[]): UserErrorReport | undefined {
+  const causes = lines.slice(0, Math.max(0, lines.findIndex((l) => !CAUSE.test(l))));
+  const rest = lines.slice(causes.length);
   if (rest.length === 0 || !rest.every((l) => /^\s+at /.test(l))) return undefined;
   const m = AT.exec(rest[0]);
   if (!m) return undefined;
   const at = { file: toPath(m[1]), line: Number(m[2]), column: Number(m[3]) };
   if (isOwn(at.file)) return undefined;
+  const said = [first, ...causes.map((l) => l.replace(CAUSE, ""))].join(": ");
   // Further frames of the user's code in the message, should there be any, stay under it.
   const more = userFrames(rest.slice(1).join("\n")).filter((f) => where(f.position) !== where(at));
-  return { headline: `${where(at)}: ${name}: ${first}`, detail: more.map(frameLine).join("\n") };
+  return { headline: `${where(at)}: ${name}: ${said}`, detail: more.map(frameLine).join("\n") };
 }
 
 /** Describes an error thrown by (or while loading) the user's code, and its causes. */

@@ -30,7 +30,7 @@ import {
   type ServeInfo,
 } from "./types.ts";
 import type { PendingUpgrade, Session, SessionEnd } from "./websocket/hub.ts";
-import { socketErrorLine } from "./connection_debug.ts";
+import { noRequestLine, socketErrorLine } from "./connection_debug.ts";
 
 /** What every connection of one server shares. */
 export interface ServerCore {
@@ -156,6 +156,8 @@ export class Connection implements ExchangeHost, BodySink {
   leaving = false;
   /** It stayed open after a response (ServerCore.persisted was told). */
   kept = false;
+  /** No request came on it yet (dispatch() clears it). */
+  private fresh = true;
   /** Ticks in a row that saw an exchange under way while not yet kept (lasting()). */
   private busyTicks = 0;
   /** The body of the current request if it came with `Expect: 100-continue`. */
@@ -213,6 +215,17 @@ export class Connection implements ExchangeHost, BodySink {
     return this.state === S_HEAD && this.pending === null && this.body === null;
   }
 
+  /**
+   * Waiting for a request a close would lose: its first one (fresh: its bytes may be unread in
+   * the socket yet), or one of which part of the head came ("partial"); none for a connection
+   * idle between requests, whose client reckons with a keep-alive close.
+   */
+  get awaiting(): "fresh" | "partial" | null {
+    if (this.closed || this.state !== S_HEAD || this.body !== null) return null;
+    if (this.pending !== null || this.handshaking) return "partial";
+    return this.fresh ? "fresh" : null;
+  }
+
   onData(chunk: Buffer): void {
     if (this.state === S_CLOSING) return;
     const b = this.body;
@@ -230,7 +243,11 @@ export class Connection implements ExchangeHost, BodySink {
     }
     if (this.pending === null) {
       this.pending = chunk;
-      if (this.state === S_HEAD) this.deadline = this.core.now + this.core.headerTimeoutMs;
+      // A next request's head is timed from its first byte; a fresh connection's first one from
+      // accept (set there): a silent client then one byte would otherwise hold it twice as long.
+      if (this.state === S_HEAD && !this.fresh) {
+        this.deadline = this.core.now + this.core.headerTimeoutMs;
+      }
     } else {
       this.append(chunk);
     }
@@ -379,6 +396,7 @@ export class Connection implements ExchangeHost, BodySink {
       return this.badRequest(err, info);
     }
     this.state = S_BUSY;
+    this.fresh = false;
     // While the app waits for a body, the body must keep arriving (a client told to wait for
     // 100 Continue is not timed until it was told to go on).
     this.deadline = body !== null && !body.done && !head.expectContinue
@@ -643,6 +661,12 @@ export class Connection implements ExchangeHost, BodySink {
       this.warn(408, "request head not received in time", this.info);
       this.sendError(408, "request head not received in time");
     } else if (this.state !== S_BUSY) {
+      // A client that opened a connection and sent nothing (a browser's preconnect, a port scan,
+      // or a flood of them): closed without a word to it, and said only at DEBUG, as nginx logs
+      // its "client timed out ... while waiting for request" at info.
+      if (this.fresh && this.idle) {
+        this.core.options.onDebug?.(noRequestLine(this.info.remoteAddr, this.core));
+      }
       this.destroy();
     } else if (this.body !== null) {
       this.bodyTimedOut(this.body);

@@ -5,7 +5,7 @@ import type { Socket } from "node:net";
 import { AppRequest } from "./app_request.ts";
 import type { RequestHead } from "./parser.ts";
 import { type HttpOptions, ParseError, type RemoteAddr, type ServeInfo } from "./types.ts";
-import { listenerUrl } from "../fetch_handler.ts";
+import { listenerUrl, ServerMembers } from "../fetch_handler.ts";
 import type { WebSocketHub } from "./websocket/hub.ts";
 
 const NO_REMOTE: RemoteAddr = { transport: "unix", hostname: "", port: 0 };
@@ -41,7 +41,7 @@ function completedOf(completion: (() => Promise<void>) | null): Promise<void> {
 // The app sees only getters and methods, as Deno's own info (`console.log(info)` shows
 // `ServeHandlerInfo {}`): what a ServeInfo keeps is #private, so logging, spreading or
 // JSON.stringify of `info` shows no socket, hub or callback of appserve's.
-export class ConnInfo implements ServeInfo {
+export class ConnInfo extends ServerMembers implements ServeInfo {
   readonly #remoteAddr: RemoteAddr;
   #completion: (() => Promise<void>) | null = null;
   readonly #family: string;
@@ -57,6 +57,7 @@ export class ConnInfo implements ServeInfo {
     hub?: WebSocketHub,
     scheme: "http" | "https" = "http",
   ) {
+    super();
     this.#hub = hub;
     this.#socket = socket;
     this.#unix = unix;
@@ -124,7 +125,7 @@ export class ConnInfo implements ServeInfo {
 }
 
 /** A ServeInfo for a client address reported by a trusted proxy (headers or PROXY protocol). */
-export class PeerInfo implements ServeInfo {
+export class PeerInfo extends ServerMembers implements ServeInfo {
   readonly #remoteAddr: RemoteAddr;
   readonly #hub: WebSocketHub | undefined;
   /** As ConnInfo's: what `completed` is (the connection's, or the native server's). */
@@ -138,6 +139,7 @@ export class PeerInfo implements ServeInfo {
     completion: (() => Promise<void>) | null = null,
     listener?: Pick<ServeInfo, "port" | "hostname" | "url">,
   ) {
+    super();
     this.#remoteAddr = remote;
     this.#hub = hub;
     this.#completion = completion;

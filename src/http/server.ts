@@ -13,6 +13,7 @@ import {
 } from "../net/accept_gate.ts";
 import type { Admission } from "../net/admission.ts";
 import { Connection, SHUTDOWN_GRACE_MS } from "./connection.ts";
+import { noRequestLine } from "./connection_debug.ts";
 import type { ServerCore } from "./connection.ts";
 import type { HeadLimits } from "./parser.ts";
 import { firstBytes, type TlsAcceptor } from "./tls_accept.ts";
@@ -24,8 +25,10 @@ import type { FetchHandler, HttpOptions } from "./types.ts";
 /** Options of `createHttpServer`: the shared HttpOptions plus knobs private to this layer. */
 export interface HttpServerOptions extends HttpOptions {
   /**
-   * Seconds a client gets to send a complete request head, counted from its first byte (or from
-   * accept). Independent of keepAlive, so a slowloris client is cut off either way. @default 30
+   * Seconds a client gets to send a complete request head: a fresh connection's first one counted
+   * from accept (a connection that sends nothing is closed then, said at DEBUG), a later one from
+   * its first byte. Independent of keepAlive, so a slowloris client is cut off either way.
+   * @default 30
    */
   headerTimeout?: number;
   /**
@@ -90,6 +93,12 @@ export interface HttpServer {
    */
   cutUnderWay(): void;
   /**
+   * A quick stop: closes now each connection waiting for a request a close loses
+   * (Connection.awaiting: its first one, or one whose head came in part), and counts them; its
+   * client gets no answer and no access line names it. Parked ones are the watch's to name.
+   */
+  dropUnparsed(): UnparsedConnections;
+  /**
    * Serves a connection accepted elsewhere (gthread: by the worker process);
    * `unix` says whether it came from a unix socket. For a server that never listens.
    */
@@ -100,6 +109,13 @@ export interface HttpServer {
   readonly connections: number;
   /** The address listened on, or null before `listen` resolves. */
   address(): BoundAddress | null;
+}
+
+/** What a quick stop closed with no request read (HttpServer.dropUnparsed). */
+export interface UnparsedConnections {
+  connections: number;
+  /** Of those, the ones part of whose request (its head, a TLS handshake) had come. */
+  partial: number;
 }
 
 const DEFAULT_HEADER_TIMEOUT = 30;
@@ -138,6 +154,8 @@ class Core implements ServerCore {
   readonly conns = new Set<Connection>();
   /** TLS connections whose first bytes have not come yet, with when they must have. */
   private readonly greeting = new Map<Socket, number>();
+  /** Those of them answered already (refuseRaw), read until their deadline closes them. */
+  private readonly refused = new Set<Socket>();
   /** Connections accepted past the limit, waiting for room (park()). */
   private readonly parked = new Map<Socket, Parking>();
   readonly tls: TlsAcceptor | undefined;
@@ -199,6 +217,7 @@ class Core implements ServerCore {
     if (this.tls === undefined) return this.connect(new Connection(socket, this));
     const tls = this.tls;
     const gone = () => {
+      this.refused.delete(socket);
       if (this.greeting.delete(socket)) this.settleSocket();
     };
     this.greeting.set(socket, this.now + this.headerTimeoutMs);
@@ -337,6 +356,7 @@ class Core implements ServerCore {
     } catch { /* a logging hook must not take the connection down */ }
     socket.end(encodeHead(rawStatusReply(status, message), null));
     this.greeting.set(socket, this.now + PLAIN_LINGER_MS);
+    this.refused.add(socket);
     // Its request is read and dropped, so that no RST eats the reply; the deadline closes it.
     socket.on("data", () => {});
     socket.resume();
@@ -369,7 +389,13 @@ class Core implements ServerCore {
       refreshDate(now);
     }
     for (const [socket, deadline] of this.greeting) {
-      if (deadline <= now) socket.destroy();
+      if (deadline > now) continue;
+      // As a plain connection that never sent a request (Connection.timeout).
+      const debug = this.options.onDebug;
+      if (debug !== undefined && !this.refused.has(socket)) {
+        debug(noRequestLine(new ConnInfo(socket, this.unix).remoteAddr, this));
+      }
+      socket.destroy();
     }
     const gate = this.gate;
     for (const c of this.conns) {
@@ -450,6 +476,23 @@ class Core implements ServerCore {
     });
     return Promise.race([Promise.all(answered).then(() => {}), late])
       .finally(() => clearTimeout(timer));
+  }
+
+  dropUnparsed(): UnparsedConnections {
+    const dropped = { connections: 0, partial: 0 };
+    for (const c of this.conns) {
+      const awaiting = c.awaiting;
+      if (awaiting === null) continue;
+      dropped.connections++;
+      if (awaiting === "partial") dropped.partial++;
+      c.destroy();
+    }
+    for (const socket of this.greeting.keys()) {
+      if (this.refused.has(socket)) continue;
+      dropped.connections++;
+      socket.destroy();
+    }
+    return dropped;
   }
 
   shed(): boolean {
@@ -538,6 +581,7 @@ export function createHttpServer(handler: FetchHandler, options: HttpServerOptio
     cutUnderWay: () => {
       for (const c of core.conns) c.cutUnderWay();
     },
+    dropUnparsed: () => core.dropUnparsed(),
     adopt: (socket, unix) => core.adopt(socket, unix),
     get inFlight() {
       return core.inFlight;

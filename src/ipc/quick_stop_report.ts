@@ -6,6 +6,7 @@
 import type { InflightRequest } from "./inflight.ts";
 import { countInflight, logInflightAccess, requestLines } from "./inflight_report.ts";
 import type { Logger } from "../log/logger.ts";
+import type { UnparsedConnections } from "../http/server.ts";
 
 /** Requests in flight in one table: the worker's own, or a gthread thread's. */
 export interface KilledRequests {
@@ -39,6 +40,26 @@ export function logQuickStopUnread(log: Logger, where: string, unread: UnreadCon
         `${((now - since) / 1000).toFixed(1)} s, accepted and waiting for room, its request unread`,
     );
   }
+}
+
+/**
+ * The WARNING, if any, of the connections a quick stop closed before a request was read from them
+ * (HttpServer.dropUnparsed): their clients may have sent one, so they are counted, in one line
+ * (a flood of idle connections makes no flood of lines).
+ */
+export function logQuickStopUnparsed(
+  log: Logger,
+  where: string,
+  { connections, partial }: UnparsedConnections,
+): void {
+  if (connections === 0) return;
+  const some = connections === 1 ? "a connection" : `${connections} connections`;
+  const part = partial === 0
+    ? ""
+    : connections === 1
+    ? " (part of one received)"
+    : ` (${partial} with part of one received)`;
+  log.warning(`${quickStopLead(where)}: ${some} with no request read yet${part}`);
 }
 
 /**

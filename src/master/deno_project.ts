@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.ts";
 import { parseJsonc } from "../jsonc.ts";
 import { denoConfigIn, findWorkspace } from "../deno_workspace.ts";
+import { nearest } from "../runtime/_nearest.ts";
 
 /** What was found from the app's folder up; both unset for a bare script. */
 export interface DenoProject {
@@ -27,13 +28,12 @@ export interface DenoProject {
  * walk, so a deno.json further up (of a checkout the project sits in) is not its configuration.
  */
 export function findDenoProject(appFile: string): DenoProject {
-  for (let dir = dirname(resolve(appFile));; dir = dirname(dir)) {
+  return nearest<DenoProject>(dirname(resolve(appFile)), (dir) => {
     const config = denoConfigIn(dir);
     if (config) return { config };
     const pkg = join(dir, "package.json");
-    if (existsSync(pkg)) return { packageJson: pkg };
-    if (dirname(dir) === dir) return {};
-  }
+    return existsSync(pkg) ? { packageJson: pkg } : undefined;
+  }) ?? {};
 }
 
 type Imports = Record<string, string>;
@@ -163,16 +163,19 @@ function rootOf(appFile: string): string {
 
 // The nearest package.json above `pkg`'s folder that declares workspaces (npm, Bun, yarn).
 function npmWorkspaceRoot(pkg: string): string | undefined {
-  for (let dir = dirname(dirname(pkg)); dirname(dir) !== dir; dir = dirname(dir)) {
+  // The first package.json up ends the walk, whether it declares workspaces or not.
+  const found = nearest<{ root?: string }>(dirname(dirname(pkg)), (dir) => {
     const file = join(dir, "package.json");
-    if (!existsSync(file)) continue;
+    if (!existsSync(file)) return undefined;
     try {
-      return JSON.parse(readFileSync(file, "utf8")).workspaces !== undefined ? file : undefined;
+      return {
+        root: JSON.parse(readFileSync(file, "utf8")).workspaces !== undefined ? file : undefined,
+      };
     } catch {
-      return undefined;
+      return {};
     }
-  }
-  return undefined;
+  });
+  return found?.root;
 }
 
 /**

@@ -262,6 +262,9 @@ export function placeFile(dir: string, name: string, bytes: Uint8Array, notes: s
   notes.push(`${file} was damaged (${why}): written again`);
 }
 
+// Each HUP installs again: the master says its fallback at start, and again only when it changes.
+let fallbackSaid = "";
+
 /** Installs the files into `<cache>/appserve/<version>-<hash>/` (or the temp fallback). */
 export function installBundle(
   files: Map<string, Uint8Array>,
@@ -282,9 +285,11 @@ export function installBundle(
       const all = [...files, ...alongside];
       for (const [name, bytes] of all) placeFile(dir, name, bytes, notes);
       markBundleUsed(dir);
-      if (failures.length) {
-        notes.unshift(`Cannot use ${failures[0]}; the Deno worker bundle is in ${dir}`);
-      }
+      const fallback = failures.length
+        ? `Cannot use ${failures[0]}; the Deno worker bundle is in ${dir}`
+        : "";
+      if (fallback && fallback !== fallbackSaid) notes.unshift(fallback);
+      fallbackSaid = fallback;
       const path = ([name]: [string, Uint8Array]) => join(dir, name);
       return { dir, paths: all.map(path), alongside: alongside.map(path), notes };
     } catch (error) {

@@ -5,6 +5,7 @@
 // (a call once the response is done changes nothing). So: no timer while the app works or its
 // stream is under way (appserve's --timeout and --request-timeout watch those, as on the shared
 // socket), and --keep-alive's from when the body is handed over whole or its stream has ended.
+// That moment is also when Deno's `info.completed`, which appserve gives Bun's server too, settles.
 
 import { bodyOf, tapBody } from "../body_tap.ts";
 
@@ -29,6 +30,7 @@ export interface BodyKnown {
 /**
  * `response`, as handed to Bun.serve for `request`, with the connection's idle timer set so an
  * idle kept-alive connection closes after `keepAlive` seconds (over 0) once the body has gone out.
+ * `done` is told then too (a large body of known length: once handed over).
  */
 export function idleAfter(
   response: Response,
@@ -36,8 +38,12 @@ export function idleAfter(
   server: Bun.Server<unknown>,
   keepAlive: number,
   known: BodyKnown,
+  done: () => void,
 ): Response {
-  const idle = () => server.timeout(request, Math.min(keepAlive, IDLE_MAX));
+  const idle = () => {
+    server.timeout(request, Math.min(keepAlive, IDLE_MAX));
+    done();
+  };
   if (
     request.method === "HEAD" || BODILESS.has(response.status) ||
     known.remembered(response) !== null
@@ -49,7 +55,10 @@ export function idleAfter(
   if (length >= 0) {
     // A large body may wait on a client that reads slowly: it gets what a fresh connection gets.
     if (length <= AT_ONCE) idle();
-    else server.timeout(request, Math.max(HEAD_WAIT, Math.min(keepAlive, IDLE_MAX)));
+    else {
+      server.timeout(request, Math.max(HEAD_WAIT, Math.min(keepAlive, IDLE_MAX)));
+      done();
+    }
     return response;
   }
   if (bodyOf(response) === null) {
@@ -58,4 +67,24 @@ export function idleAfter(
   }
   // The timer is set when the server has read the stream's end.
   return tapBody(response, { end: idle });
+}
+
+/**
+ * `response`, as handed to Bun.serve for `request` on a connection that closes after it: `done` is
+ * told once its stream has ended when `tap` (someone waits for it), else once handed over.
+ */
+export function doneAfter(
+  response: Response,
+  request: Request,
+  known: BodyKnown,
+  done: () => void,
+  tap: boolean,
+): Response {
+  if (
+    tap && request.method !== "HEAD" && !BODILESS.has(response.status) &&
+    known.remembered(response) === null && known.knownLength(response) < 0 &&
+    bodyOf(response) !== null
+  ) return tapBody(response, { end: done });
+  done();
+  return response;
 }

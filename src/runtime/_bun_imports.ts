@@ -11,11 +11,24 @@ import { dirname, extname, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { denoWhereabouts } from "./find_deno.ts";
+import { findWorkspace } from "../deno_workspace.ts";
 import { readProjectImportMap } from "./_deno_workspace.ts";
-import { findDenoConfig, type ImportMap, mappedBy, mapSpecifier } from "./_import_map.ts";
+import { findPackageJson, lists } from "./_bun_missing_package.ts";
+import {
+  findDenoConfig,
+  type ImportMap,
+  mappedBy,
+  mapSpecifier,
+  parseFile,
+} from "./_import_map.ts";
 import { denoJsxPragma, tsconfigJsxPragma } from "./_jsx_source.ts";
 import { once } from "./_libc_symbols.ts";
-import { isInstalled, parseNpmSpecifier, rewriteSpecifiers } from "./_specifiers.ts";
+import {
+  isInstalled,
+  type NpmSpecifier,
+  parseNpmSpecifier,
+  rewriteSpecifiers,
+} from "./_specifiers.ts";
 
 /** An error about the user's imports whose message is the whole one-line report. */
 class UserImportError extends Error {
@@ -57,6 +70,8 @@ const FIXED = /^(?:appserve(?:\/|$)|\.{0,2}\/|node:|bun:|data:)/;
 interface Project {
   /** A mapped target → how the user wrote it, for errors about the target. */
   origins: Map<string, string>;
+  /** The deno.json whose folder `deno install` fills: the workspace root's, or the nearest. */
+  root?: string;
 }
 
 /** What the import map makes of `specifier` in `importer`; undefined to leave it as written. */
@@ -70,13 +85,41 @@ function mapped(project: Project, map: ImportMap, specifier: string, importer: s
   return target;
 }
 
+/**
+ * Where an npm package Bun cannot find goes, and the command that puts it there: Deno's
+ * `deno install` in a Deno project (into node_modules only with "nodeModulesDir": "auto"), Bun's
+ * in a package.json project or none.
+ */
+function installAdvice(project: Project, npm: NpmSpecifier, importer: string): string {
+  const at = (dir: string) => `node_modules/${npm.name} is not installed in ${shown(dir)}`;
+  if (project.root) {
+    const dir = dirname(project.root);
+    let auto = false;
+    try {
+      auto = parseFile(project.root).nodeModulesDir === "auto";
+    } catch {
+      // Read before the app was; a file broken since is Deno's to report.
+    }
+    const set = auto ? "" : `set "nodeModulesDir": "auto" in ${shown(project.root)} and `;
+    const entry = relative(dir, importer);
+    return `${at(dir)}: ${set}run \`deno install --entrypoint ${entry}\` there`;
+  }
+  const packageJson = findPackageJson(dirname(importer));
+  const dir = packageJson ? dirname(packageJson) : dirname(importer);
+  const version = npm.version ? `@${npm.version}` : "";
+  const command = packageJson && lists(packageJson, npm.name)
+    ? "bun install"
+    : `bun add ${npm.name}${version}`;
+  return `${at(dir)}: run \`${command}\` there`;
+}
+
 /** The one-line report on a specifier in a form only Deno loads. */
 function unloadable(project: Project, specifier: string, importer: string): string {
   const what = project.origins.get(specifier) ?? `"${specifier}"`;
   const head = `${shown(importer)} imports ${what}`;
   const npm = parseNpmSpecifier(specifier);
   return npm
-    ? `${head}, but node_modules/${npm.name} is not installed; install it or ${advice()}`
+    ? `${head}, but ${installAdvice(project, npm, importer)}, or ${advice()}`
     : `${head}, which Bun cannot load; ${advice()}`;
 }
 
@@ -88,8 +131,10 @@ export function prepareImports(appFile: string): void {
   const config = findDenoConfig(dirname(appFile));
   let map: ImportMap | undefined;
   let denoPragma: string | undefined;
+  let root: string | undefined;
   try {
     map = config ? readProjectImportMap(config) : undefined;
+    root = config && (findWorkspace(config, parseFile)?.root ?? config);
     // The import source mapped as Deno would map it.
     const source = (s: string) => (map && mapSpecifier(map, s, appFile)) || s;
     denoPragma = config ? denoJsxPragma(config, source) : undefined;
@@ -101,7 +146,7 @@ export function prepareImports(appFile: string): void {
   const jsx = denoPragma || COMPILED;
   const pragmaFor = (path: string) =>
     denoPragma ?? (COMPILED ? tsconfigJsxPragma(dirname(path)) : undefined);
-  const project: Project = { origins: new Map() };
+  const project: Project = { origins: new Map(), root };
   Bun.plugin({
     name: "appserve:deno-specifiers",
     setup(build) {

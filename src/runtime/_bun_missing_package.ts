@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { findDenoConfig, parseFile } from "./_import_map.ts";
+import { nearest } from "./_nearest.ts";
 import { isInstalled } from "./_specifiers.ts";
 
 const DEPENDENCIES = [
@@ -23,15 +24,15 @@ function packageName(specifier: string): string | undefined {
 }
 
 /** The package.json nearest to `dir`, upwards. */
-function findPackageJson(dir: string): string | undefined {
-  for (let at = dir;; at = dirname(at)) {
+export function findPackageJson(dir: string): string | undefined {
+  return nearest(dir, (at) => {
     const file = join(at, "package.json");
-    if (existsSync(file)) return file;
-    if (dirname(at) === at) return undefined;
-  }
+    return existsSync(file) ? file : undefined;
+  });
 }
 
-function lists(packageJson: string, name: string): boolean {
+/** Whether `packageJson` lists `name` among its dependencies of any kind. */
+export function lists(packageJson: string, name: string): boolean {
   try {
     const json = parseFile(packageJson);
     return DEPENDENCIES.some((field) => {

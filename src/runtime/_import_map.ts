@@ -7,6 +7,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseJsonc } from "../jsonc.ts";
 import { denoConfigIn } from "../deno_workspace.ts";
+import { nearest } from "./_nearest.ts";
 
 type Imports = Record<string, string>;
 
@@ -24,11 +25,7 @@ export interface ImportMap {
 
 /** The deno.json or deno.jsonc in `dir` or the nearest folder above it, as `deno run` finds it. */
 export function findDenoConfig(dir: string): string | undefined {
-  for (let at = resolve(dir);; at = dirname(at)) {
-    const file = denoConfigIn(at);
-    if (file) return file;
-    if (dirname(at) === at) return undefined;
-  }
+  return nearest(dir, denoConfigIn);
 }
 
 // A target or scope key written relative to the map file, or as a file URL, becomes a path.

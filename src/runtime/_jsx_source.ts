@@ -6,16 +6,16 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseFile } from "./_import_map.ts";
+import { nearest } from "./_nearest.ts";
 
 const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
 
 /** tsconfig.json in `dir` or the nearest folder above it, as Bun finds it for a module. */
 function findTsconfig(dir: string): string | undefined {
-  for (let at = resolve(dir);; at = dirname(at)) {
+  return nearest(dir, (at) => {
     const file = join(at, "tsconfig.json");
-    if (isFile(file)) return file;
-    if (dirname(at) === at) return undefined;
-  }
+    return isFile(file) ? file : undefined;
+  });
 }
 
 const NAMES = ["jsx", "jsxImportSource", "jsxFactory", "jsxFragmentFactory"] as const;

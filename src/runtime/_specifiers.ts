@@ -3,7 +3,8 @@
 // imports what Bun resolves. Text and file names only: nothing here loads a module.
 
 import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
+import { nearest } from "./_nearest.ts";
 
 // A string literal after `from`, `import`, `import(` or `require(` (not a method such as
 // `Array.from("...")`). Only the literal itself is replaced, so no line moves and the
@@ -44,8 +45,8 @@ export function parseNpmSpecifier(specifier: string): NpmSpecifier | undefined {
 
 /** Whether `node_modules/NAME` exists in `dir` or a folder above it, where Bun would look. */
 export function isInstalled(name: string, dir: string): boolean {
-  for (let at = dir;; at = dirname(at)) {
-    if (existsSync(join(at, "node_modules", name, "package.json"))) return true;
-    if (dirname(at) === at) return false;
-  }
+  return nearest(
+    dir,
+    (at) => existsSync(join(at, "node_modules", name, "package.json")) || undefined,
+  ) ?? false;
 }

@@ -6,11 +6,12 @@ import { CString, dlopen, FFIType, type Pointer, ptr, read, toArrayBuffer } from
 import { Socket } from "node:net";
 import process from "node:process";
 import { statSync } from "node:fs";
-import type {
-  FetchHandler,
-  ServeInfo,
-  WebSocketHandlers,
-  WebSocketUpgrader,
+import {
+  type FetchHandler,
+  type ServeInfo,
+  ServerMembers,
+  type WebSocketHandlers,
+  type WebSocketUpgrader,
 } from "../fetch_handler.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
@@ -33,7 +34,7 @@ import {
   rememberBodies,
   rememberedBody,
 } from "./_bun_static_body.ts";
-import { HEAD_WAIT, idleAfter } from "./_bun_idle.ts";
+import { doneAfter, HEAD_WAIT, idleAfter } from "./_bun_idle.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
@@ -76,12 +77,16 @@ function loadLibc(): Libc {
 
 // The peer address is looked up only when asked for, and once: Bun's requestIP() costs about
 // 0.6 µs a call, and proxy trust, the in-flight table and the access line all ask.
-class BunServeInfo implements ServeInfo {
+class BunServeInfo extends ServerMembers implements ServeInfo {
   #server: Bun.Server<unknown>;
   #request: Request;
   #ip: Bun.SocketAddress | null | undefined;
   #remote: ServeInfo["remoteAddr"] | undefined;
+  #completed: Promise<void> | undefined;
+  #complete: (() => void) | undefined;
+  #done = false;
   constructor(server: Bun.Server<unknown>, request: Request) {
+    super();
     this.#server = server;
     this.#request = request;
   }
@@ -113,6 +118,23 @@ class BunServeInfo implements ServeInfo {
   }
   get url(): URL {
     return this.#server.url;
+  }
+  /** Deno's `info.completed`, which Bun's server has not: made when first asked for. */
+  get completed(): Promise<void> {
+    return this.#completed ??= this.#done
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => (this.#complete = resolve));
+  }
+  /** Whether the app asked for `completed` and waits for it still. */
+  get awaited(): boolean {
+    return this.#complete !== undefined;
+  }
+  /** The request is done: its response handed over whole, its stream ended, or it failed. */
+  settle(): void {
+    this.#done = true;
+    const complete = this.#complete;
+    this.#complete = undefined;
+    complete?.();
   }
 }
 
@@ -198,18 +220,33 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     fetch(request: Request, srv: Bun.Server<unknown>) {
       // No idle timer while the app works: a slow answer is its timeouts' business, not Bun's.
       srv.timeout(request, 0);
-      const result = handler(request, new BunServeInfo(srv, request));
+      const info = new BunServeInfo(srv, request);
+      const settle = () => info.settle();
+      let result;
+      try {
+        result = handler(request, info);
+      } catch (error) {
+        settle();
+        throw error;
+      }
       // Bun closes such connections without saying so; clients (wrk) then count a read error.
       const close = keepAlive <= 0 || request.headers.get("connection")?.toLowerCase() === "close";
       const handOver = (response: Response) => {
         // Nothing after server.upgrade(): the WebSocket has its own idle timer.
-        if (!(response instanceof Response)) return response;
+        if (!(response instanceof Response)) {
+          settle();
+          return response;
+        }
         if (request.method === "HEAD") response = headAnswer(response, BODY_FACTS);
         return close
-          ? sayClose(response)
-          : idleAfter(response, request, srv, keepAlive, BODY_FACTS);
+          ? doneAfter(sayClose(response), request, BODY_FACTS, settle, info.awaited)
+          : idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle);
       };
-      return result instanceof Response ? handOver(result) : result.then(handOver);
+      if (result instanceof Response) return handOver(result);
+      return result.then(handOver, (error) => {
+        settle();
+        throw error;
+      });
     },
   });
   return Promise.resolve({
@@ -316,7 +353,8 @@ export const bunRuntime: Runtime = {
   setProcessTitle: (title) => writeProcessTitle(bunRuntime.libc(), title),
   provideModule,
   prepareImports,
-  ownFramesHook: false,
+  ownFramesHook: true,
+  printedError: (error) => Bun.inspect(error),
   // Bun 1.4.4 drops a file: URL's query string (the module cached first comes back), and keeps
   // a path's, compiled too.
   freshImport: (file, tag) => `${file}?reload=${tag}`,

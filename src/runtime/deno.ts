@@ -9,6 +9,7 @@ import {
   type FetchHandler,
   listenerUrl,
   type ServeInfo,
+  ServerMembers,
   type WebSocketUpgrader,
 } from "../fetch_handler.ts";
 import type {
@@ -80,11 +81,12 @@ interface Listener {
 
 // One small object per request. The peer address is read only when asked for, and once:
 // Deno fetches it from the connection with an extra op.
-class DenoServeInfo implements ServeInfo {
+class DenoServeInfo extends ServerMembers implements ServeInfo {
   #info: Deno.ServeHandlerInfo;
   #remote: ServeInfo["remoteAddr"] | undefined;
   #listener: Listener;
   constructor(info: Deno.ServeHandlerInfo, listener: Listener) {
+    super();
     this.#info = info;
     this.#listener = listener;
   }
@@ -264,6 +266,7 @@ export const denoRuntime: Runtime = {
   },
   prepareImports: noteLockProject,
   ownFramesHook: true,
+  printedError: null,
   // A query string makes another module of the same file.
   freshImport: (file, tag) => `${pathToFileURL(file).href}?reload=${tag}`,
   // As `deno serve`: no .env unless asked for (--deno-flags="-A --env-file").

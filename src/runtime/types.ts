@@ -242,11 +242,15 @@ export interface Runtime {
   prepareImports(appFile: string): void;
   /**
    * Whether Error.prepareStackTrace decides the stacks the app prints itself, so that a hook
-   * leaving out appserve's frames keeps them out (src/app/own_frames.ts): Deno's console prints
-   * err.stack; Bun's prints the frames it keeps itself, and its stacks through the hook lose
-   * their `async` marks.
+   * leaving out appserve's frames keeps them out (src/app/own_frames.ts).
    */
   ownFramesHook: boolean;
+  /**
+   * What the console prints for an error whose stack was not read yet, when that is not
+   * err.stack (the hook's): Bun's console prints the frames it keeps itself (as Bun.inspect
+   * does), and err.stack once it was read. Null under Deno, whose console prints err.stack.
+   */
+  printedError: ((error: Error) => string) | null;
   /**
    * The specifier that imports the module at `file` (an absolute path) again, as a module of its
    * own apart from earlier imports of it (`tag` tells them apart): HUP's hooks module.

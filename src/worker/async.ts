@@ -2,8 +2,15 @@
 // loop, up to worker_connections at once, on the inherited sockets (appserve's
 // HTTP/1.1 layer) or, in reuse-port mode, on the runtime's native server.
 
+import process from "node:process";
 import type { Config } from "../config/settings.ts";
-import { createHttpServer, CUT_OFF_WRITE_MS, type HttpServerOptions } from "../http/server.ts";
+import {
+  createHttpServer,
+  CUT_OFF_WRITE_MS,
+  type HttpServerOptions,
+  type UnparsedConnections,
+} from "../http/server.ts";
+import { logQuickStopUnparsed } from "../ipc/quick_stop_report.ts";
 import { countRequest } from "../ipc/request_metrics.ts";
 import { clientOf, cutOffLead } from "../ipc/inflight_report.ts";
 import { describeInflight } from "../ipc/inflight.ts";
@@ -36,8 +43,12 @@ import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 /** A running server of this worker; stop() is graceful within the given ms (closeWithin()). */
 interface Serving {
   stop(graceMs: number, beforeCut?: () => void): Promise<void>;
-  /** A quick stop: the responses under way get the access lines of what their clients got. */
-  quick(): void;
+  /**
+   * A quick stop: the responses under way get the access lines of what their clients got, and
+   * the connections with no request read yet are closed and counted (none on a native server,
+   * whose connections are its own).
+   */
+  quick(): UnparsedConnections | void;
 }
 
 /** How an event-loop worker runs requests (the sync class is this one, narrowed). */
@@ -93,7 +104,14 @@ export class AsyncWorker implements WorkerClass {
 
   stop(quick = false): void {
     if (!quick) return;
-    for (const serving of this.#servings) serving.quick();
+    const dropped: UnparsedConnections = { connections: 0, partial: 0 };
+    for (const serving of this.#servings) {
+      const some = serving.quick();
+      if (!some) continue;
+      dropped.connections += some.connections;
+      dropped.partial += some.partial;
+    }
+    logQuickStopUnparsed(this.#context.log, `worker (pid:${process.pid})`, dropped);
   }
 }
 
@@ -249,7 +267,10 @@ async function serveListeners(
     await server.listen({ fd: listener.fd });
     servings.push({
       stop: (ms, beforeCut) => closeWithin(server, ms, beforeCut),
-      quick: () => server.cutUnderWay(),
+      quick: () => {
+        server.cutUnderWay();
+        return server.dropUnparsed();
+      },
     });
   }
   // Bun's native server: the neutral upgradeWebSocket becomes Bun's server.upgrade().

@@ -9,6 +9,7 @@ import { ParseError } from "../http/parser.ts";
 import { statusReply } from "../http/status_reply.ts";
 import type { FetchHandler, HeaderMap, RemoteAddr, ServeInfo } from "../http/types.ts";
 import { applyHeaderMap, hasUnderscoreName } from "./native_header_map.ts";
+import { infoWith } from "./native_info.ts";
 
 /** What the wrapper needs besides the proxy trust. */
 export interface NativeRequestOptions {
@@ -95,18 +96,9 @@ export function trustForwarded(
 /**
  * The native server's `info` with the client a trusted proxy reported: only remoteAddr and
  * requestIP() change; all else (Bun's upgrade, publish, timeout, the listener, Deno's completed)
- * stays the native server's own. A Proxy, since Bun's info keeps #private fields that an object
- * inheriting from it could not reach: its getters and methods run on the original.
+ * stays the native server's own.
  */
 function forwardedInfo(info: ServeInfo, remote: RemoteAddr): ServeInfo {
   const peer = new PeerInfo(remote);
-  const requestIP = () => peer.requestIP();
-  return new Proxy(info, {
-    get(target, key) {
-      if (key === "remoteAddr") return remote;
-      if (key === "requestIP") return requestIP;
-      const value = Reflect.get(target, key, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
+  return infoWith(info, { remoteAddr: remote, requestIP: () => peer.requestIP() });
 }

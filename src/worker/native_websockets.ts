@@ -10,6 +10,7 @@ import type { SendLimit, SocketSource } from "../http/websocket/app_socket.ts";
 import type { SessionBytes, WebSocketHub } from "../http/websocket/hub.ts";
 import { handshakeRefusal } from "../http/websocket/handshake_refusal.ts";
 import { payloadBytes } from "./native_socket_guard.ts";
+import { infoWith } from "./native_info.ts";
 import { closeForAppError, guardedCall } from "../http/websocket/handler_guard.ts";
 
 /** What appserve uses of Bun's ServerWebSocket. */
@@ -21,6 +22,7 @@ interface NativeWs {
   sendBinary?(data: unknown, compress?: boolean): number;
   close(code?: number, reason?: string): void;
   getBufferedAmount(): number;
+  subscribe?(topic: string): void;
 }
 
 type SendMethod = (data: unknown, compress?: boolean) => number;
@@ -41,6 +43,19 @@ function countSends(ws: NativeWs, bytes: SessionBytes): void {
       return sent;
     };
   }
+}
+
+/**
+ * Tells `hub` of a topic `ws` subscribes to (Bun keeps the topics itself), until one was told:
+ * its first is warned about when the server has other workers.
+ */
+function tellTopics(ws: NativeWs, hub: WebSocketHub): void {
+  const subscribe = ws.subscribe;
+  if (typeof subscribe !== "function") return;
+  ws.subscribe = (topic: string) => {
+    if (hub.watchesTopics) hub.topicSubscribed(topic);
+    return subscribe.call(ws, topic);
+  };
 }
 
 /** A session's end, and its counts while it lasts (null: not counted). */
@@ -210,23 +225,10 @@ export function bridgeNativeWebSockets(
     hub.offer(request);
     const started = performance.now();
     let refused: Response | null = null;
-    // The app's own server.upgrade() (Bun's shape) tags the socket too, for the access log.
-    const tagging: ServeInfo = {
-      get remoteAddr() {
-        return info.remoteAddr;
-      },
-      requestIP: (r) => info.requestIP(r),
-      get port() {
-        return info.port;
-      },
-      get hostname() {
-        return info.hostname;
-      },
-      get url() {
-        return info.url;
-      },
-      timeout: (r, seconds) => info.timeout?.(r, seconds),
-      upgrade: (r, options) => {
+    // The app's own server.upgrade() (Bun's shape) tags the socket too, for the access log; the
+    // rest of `info` is the native one's.
+    const tagging = infoWith(info, {
+      upgrade: (r: Request, options?: { data?: unknown; headers?: HeadersInit }) => {
         // A bad handshake is refused as on appserve's layer: upgrade() says true and the refusal
         // is the answer (Bun's own 426 would go out past the access log, and the app's reply
         // with it be logged instead).
@@ -241,8 +243,7 @@ export function bridgeNativeWebSockets(
           data: new Tagged(options?.data, undefined, r, info.remoteAddr, started),
         });
       },
-      publish: (topic, data, compress) => info.publish!(topic, data, compress),
-    };
+    });
     const done = (response: unknown) => refused ?? finish(request, info, started, response);
     const r = handler(request, tagging);
     return r instanceof Response ? done(r) : Promise.resolve(r).then(done);
@@ -273,6 +274,7 @@ export function bridgeNativeWebSockets(
         }
         ws.data = tag.bridge ?? tag.appData;
       }
+      if (hub.watchesTopics) tellTopics(ws, hub);
       const b = bridged(ws);
       if (b === undefined) return call(ws, "open", app?.open && (() => app.open!(ws)));
       b.source.opened(ws);

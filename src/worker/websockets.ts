@@ -34,6 +34,7 @@ export function webSocketHub(
     idleTimeout: config.websocket_idle_timeout,
     sendLimit: WEBSOCKET_SEND_LIMIT,
     warn: (message) => log.warning(message),
+    servers: serverCount(config),
     appError: webSocketAppError(log),
     // The log first: `counted` may count what it counted (Logger.websocketSessions).
     onCount: (open, opened) => {
@@ -41,6 +42,11 @@ export function webSocketHub(
       counted?.(open);
     },
   });
+}
+
+/** The workers (times gthread threads) serving, each with topics of its own. */
+function serverCount(config: Config): number {
+  return config.workers * Math.max(1, config.threads);
 }
 
 /**

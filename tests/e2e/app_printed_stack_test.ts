@@ -1,6 +1,6 @@
 // The stack an app prints itself (console.error(err), err.stack in its answer) has the app's
-// frames and none of appserve's under them, in every worker class, as `deno run` prints it.
-// Deno workers only: Bun's console prints frames it keeps itself (src/app/own_frames.ts).
+// frames and none of appserve's under them, in every worker class, as `deno run` and `bun`
+// print it (src/app/own_frames.ts): the app's file:line:col as the runtime gives them.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -9,6 +9,8 @@ import { FIXTURES, freePort, get, ownFrames, start, TARGETS } from "../_helpers.
 const APP = join(FIXTURES, "apps", "self_logging_app.ts");
 // The same app with an Error.prepareStackTrace of its own.
 const HOOKED = join(FIXTURES, "apps", "self_logging_hook_app.ts");
+// Its error thrown after an await.
+const ASYNC = join(FIXTURES, "apps", "self_logging_async_app.ts");
 
 const SETUPS: [string, string[]][] = [
   ["the shared socket", []],
@@ -17,23 +19,39 @@ const SETUPS: [string, string[]][] = [
   ["-k gthread", ["-k", "gthread", "--threads", "2"]],
 ];
 
-// The app's three functions and its handler, innermost first: `at NAME (file:///...APP:L:C)`,
-// or the path where the app's hook writes the stack.
-function assertAppFrames(stack: string, where: string, hooked = false): void {
-  const [message, ...frames] = stack.split("\n");
+// The app's three functions and its handler, innermost first: `at NAME (file:///...APP:L:C)`
+// under Deno, `at NAME (/...APP:L:C)` under Bun, where the TypeScript has them; or the path
+// where the app's hook writes the stack.
+function assertAppFrames(stack: string, where: string, bun: boolean, hooked = false): void {
+  const [first, ...frames] = stack.split("\n");
+  // Bun's console writes the name in lower case.
+  const message = bun ? first.replace(/^error: /, "Error: ") : first;
   const said = "Error: failed three calls deep";
   assert.equal(message, hooked ? `${said} (the app's hook)` : said, where);
-  const file = hooked ? APP : new URL(`file://${APP}`).href;
-  const names = frames.map((f) => {
-    const m = /^ {4}at (\S+) \((.*):\d+:\d+\)$/.exec(f);
+  const file = hooked || bun ? APP : new URL(`file://${APP}`).href;
+  const sites = frames.map((f) => {
+    const m = /^ +at (\S+) \((.*):(\d+:\d+)\)$/.exec(f);
     assert.ok(m && m[2] === file, `${f}\nin ${where}`);
-    return m[1];
+    return `${m[1]} ${m[3]}`;
   });
-  assert.deepEqual(names.slice(0, 4), ["level3", "level2", "level1", "Object.fetch"], where);
+  if (bun) {
+    assert.deepEqual(sites, ["level3 5:13", "level2 9:13", "level1 14:13", "fetch 21:34"], where);
+  } else {
+    const names = sites.map((site) => site.split(" ")[0]);
+    assert.deepEqual(names.slice(0, 4), ["level3", "level2", "level1", "Object.fetch"], where);
+  }
   assert.deepEqual(ownFrames(stack), [], where);
 }
 
-for (const target of TARGETS.filter((t) => t.name !== "binary")) {
+// What the app printed with console.error: the message and the frames under it.
+function printed(stderr: string, message: string): string {
+  const at = stderr.search(new RegExp(`(?:Error|error): ${message}\n`));
+  assert.ok(at >= 0, stderr);
+  return /^.*\n(?: +at .*\n)+/.exec(stderr.slice(at))![0].trimEnd();
+}
+
+for (const target of TARGETS) {
+  const bun = target.workers === "bun";
   for (const [name, args] of SETUPS) {
     Deno.test({
       name: `[${target.name}] the stack an app prints has no frame of appserve's, on ${name}`,
@@ -45,11 +63,10 @@ for (const target of TARGETS.filter((t) => t.name !== "binary")) {
         const url = await server.ready();
         const answer = await get(url);
         assert.equal(answer.status, 500, answer.body);
-        assertAppFrames(answer.body.trimEnd(), answer.body);
+        assertAppFrames(answer.body.trimEnd(), answer.body, bun);
         // console.error(err): up to the next line that is no frame.
-        await server.waitFor(/Error: failed three calls deep\n(?: {4}at .*\n)+/);
-        const printed = /Error: failed three calls deep\n(?: {4}at .*\n)+/.exec(server.stderr)![0];
-        assertAppFrames(printed.trimEnd(), server.stderr);
+        await server.waitFor(/rror: failed three calls deep\n(?: +at .*\n)+/);
+        assertAppFrames(printed(server.stderr, "failed three calls deep"), server.stderr, bun);
         await server.stop();
       },
     });
@@ -63,7 +80,34 @@ for (const target of TARGETS.filter((t) => t.name !== "binary")) {
       const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", HOOKED]);
       const answer = await get(await server.ready());
       assert.equal(answer.status, 500, answer.body);
-      assertAppFrames(answer.body.trimEnd(), answer.body, true);
+      assertAppFrames(answer.body.trimEnd(), answer.body, bun, true);
+      await server.stop();
+    },
+  });
+
+  Deno.test({
+    name: `[${target.name}] the stack an app prints after an await keeps its async frames`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", ASYNC]);
+      const answer = await get(await server.ready());
+      assert.equal(answer.status, 500, answer.body);
+      await server.waitFor(/rror: failed after an await\n(?: +at .*\n)+/);
+      const file = bun ? ASYNC : new URL(`file://${ASYNC}`).href;
+      // The runtimes' own columns: Deno points at `new` and `await`, Bun at what they take.
+      const expected = bun
+        ? ["level3 (FILE:6:13)", "async level2 (FILE:10:19)", "async fetch (FILE:17:40)"]
+        : ["level3 (FILE:6:9)", "async level2 (FILE:10:13)", "async Object.fetch (FILE:17:34)"];
+      for (const stack of [answer.body, printed(server.stderr, "failed after an await")]) {
+        const frames = stack.split("\n").filter((line) => / at /.test(line));
+        assert.deepEqual(
+          frames.slice(0, 3).map((f) => f.trim()),
+          expected.map((frame) => `at ${frame.replace("FILE", file)}`),
+          stack,
+        );
+        assert.deepEqual(ownFrames(stack), [], stack);
+      }
       await server.stop();
     },
   });

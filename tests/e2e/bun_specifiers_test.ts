@@ -4,7 +4,7 @@
 // --runtime deno and whether a Deno was found, never with Bun's raw error.
 
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   DENO,
@@ -163,6 +163,40 @@ binaryTest("Deno.env at request time: a 500 and one line naming --runtime deno",
   }
 });
 
+binaryTest(
+  "Deno.env in a request a framework catches itself (Hono's onError): its 500, its own report",
+  async () => {
+    // appserve never sees the error: Hono answers 500 and prints it with console.error, so the
+    // one line naming --runtime deno comes only for errors that reach appserve (README).
+    const dir = tempDir();
+    try {
+      linkHono(dir.path);
+      writeFileSync(
+        join(dir.path, "deno.json"),
+        JSON.stringify({ imports: { hono: "npm:hono@4" } }),
+      );
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'import { Hono } from "hono";\nexport const app = new Hono();\n' +
+          'app.get("/", (c) => c.text(Deno.env.get("HOME") ?? ""));\n',
+      );
+      const server = start(binary, [...BUN, "-b", "127.0.0.1:0", "app.ts:app"], {
+        cwd: dir.path,
+        env: NO_DENO,
+      });
+      const answer = await getWhenReady(await server.url());
+      assert.equal(answer.status, 500);
+      assert.equal(answer.body, "Internal Server Error");
+      await server.waitFor(/ReferenceError: Deno is not defined/);
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+      assert.doesNotMatch(result.stderr, /\[ERROR\]|--runtime deno/);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 const WORKSPACE = join(PROJECTS, "workspace", "api");
 
 binaryTest(
@@ -198,22 +232,57 @@ binaryTest(
   },
 );
 
-binaryTest("an npm: package missing from node_modules says so in one line", async () => {
-  const dir = tempDir();
-  try {
-    writeFileSync(
-      join(dir.path, "mod.ts"),
-      'import pad from "npm:left-pad@1";\nexport default { fetch: () => new Response(pad("x", 3)) };\n',
-    );
-    const line = await cannotLoad(dir.path, ["mod.ts"]);
-    assert.equal(
-      line,
-      'Cannot import mod.ts: mod.ts imports "npm:left-pad@1", but node_modules/left-pad is not installed; install it or run it with --runtime deno (no deno found in DENO or on PATH)',
-    );
-  } finally {
-    dir.remove();
-  }
-});
+binaryTest(
+  "an npm: package missing from node_modules: one line naming the folder and the command",
+  async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir.path, "mod.ts"),
+        'import pad from "npm:left-pad@1";\nexport default { fetch: () => new Response(pad("x", 3)) };\n',
+      );
+      const head =
+        'Cannot import mod.ts: mod.ts imports "npm:left-pad@1", but node_modules/left-pad ' +
+        `is not installed in ${dir.path}: `;
+      const tail = " there, or run it with --runtime deno (no deno found in DENO or on PATH)";
+      // No project file: Bun's.
+      assert.equal(
+        await cannotLoad(dir.path, ["mod.ts"]),
+        `${head}run \`bun add left-pad@1\`${tail}`,
+      );
+      // A package.json that lists it.
+      const packageJson = join(dir.path, "package.json");
+      writeFileSync(packageJson, '{ "dependencies": { "left-pad": "^1" } }');
+      assert.equal(await cannotLoad(dir.path, ["mod.ts"]), `${head}run \`bun install\`${tail}`);
+      // A Deno project: Deno fills node_modules with "nodeModulesDir": "auto".
+      rmSync(packageJson);
+      const denoJson = join(dir.path, "deno.json");
+      writeFileSync(denoJson, "{}");
+      assert.equal(
+        await cannotLoad(dir.path, ["mod.ts"]),
+        `${head}set "nodeModulesDir": "auto" in deno.json and run \`deno install --entrypoint mod.ts\`${tail}`,
+      );
+      writeFileSync(denoJson, '{ "nodeModulesDir": "auto" }');
+      assert.equal(
+        await cannotLoad(dir.path, ["mod.ts"]),
+        `${head}run \`deno install --entrypoint mod.ts\`${tail}`,
+      );
+      // A workspace member's module: the root's folder, where `deno install` puts node_modules.
+      writeFileSync(denoJson, '{ "workspace": ["./app"] }');
+      mkdirSync(join(dir.path, "app"));
+      writeFileSync(join(dir.path, "app", "deno.json"), "{}");
+      renameSync(join(dir.path, "mod.ts"), join(dir.path, "app", "mod.ts"));
+      assert.equal(
+        await cannotLoad(dir.path, ["app/mod.ts"]),
+        'Cannot import app/mod.ts: app/mod.ts imports "npm:left-pad@1", but node_modules/left-pad ' +
+          `is not installed in ${dir.path}: set "nodeModulesDir": "auto" in deno.json and run ` +
+          `\`deno install --entrypoint app/mod.ts\`${tail}`,
+      );
+    } finally {
+      dir.remove();
+    }
+  },
+);
 
 binaryTest("a broken deno.json fails in one line naming the file", async () => {
   const dir = tempDir();

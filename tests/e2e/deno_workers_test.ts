@@ -19,9 +19,11 @@ import { join } from "node:path";
 import { appserveTarget, type Target } from "../_procs.ts";
 import {
   assertOneLineError,
+  DENO,
   eventually,
   FIXTURES,
   get,
+  hasStackTrace,
   ROOT,
   run,
   start,
@@ -277,34 +279,70 @@ for (const target of DENO_TARGETS) {
   });
 }
 
+// A frozen deno.lock without the packages the app imports: the hono the deno_project fixture uses
+// (in Deno's cache, so nothing is downloaded), through deno.json's imports, or written as `npm:`
+// in the app's own code, which `deno install` alone does not lock (the app in a subfolder).
+const LOCKLESS = [
+  {
+    what: "deno.json's imports",
+    config: '{ "imports": { "hono": "npm:hono@4.13.19" }, "lock": { "frozen": true } }',
+    app: "app.ts",
+    from: "hono",
+  },
+  {
+    what: "the app's npm: import",
+    config: '{ "lock": { "frozen": true } }',
+    app: "srv/app.ts",
+    from: "npm:hono@4.13.19",
+  },
+];
+
 for (const target of DENO_TARGETS) {
-  test(`[${target.name}] a frozen deno.lock out of date: one line saying what to run, or to pass`, async () => {
-    const dir = tempDir();
-    try {
-      // The hono the deno_project fixture uses: in Deno's cache, so nothing is downloaded.
-      writeFileSync(
-        join(dir.path, "deno.json"),
-        '{ "imports": { "hono": "npm:hono@4.13.19" }, "lock": { "frozen": true } }',
-      );
-      writeFileSync(join(dir.path, "deno.lock"), '{ "version": "5" }');
-      writeFileSync(
-        join(dir.path, "app.ts"),
-        'import { Hono } from "hono";\nexport default new Hono().get("/", (c) => c.text("x"));\n',
-      );
-      const result = await run(target, ["-w", "2", "-b", "127.0.0.1:0", "app.ts"], {
-        cwd: dir.path,
-      });
-      assert.equal(result.code, 4, result.stderr);
-      assert.match(
-        result.stderr,
-        /\[ERROR\] Cannot import app\.ts: TypeError: The lockfile is out of date and frozen: update it by running `deno install --frozen=false` in this folder \(then deploy the new deno\.lock\), or let the workers update it: add --frozen=false to --deno-flags \(--deno-flags='-A --frozen=false'\)\n/,
-      );
-      // Not Deno's advice to rerun `deno run` with a flag, nor its diff of the whole lock.
-      assert.doesNotMatch(result.stderr, /rerun with|changes:/);
-    } finally {
-      dir.remove();
-    }
-  });
+  for (const project of LOCKLESS) {
+    test(`[${target.name}] a frozen deno.lock without ${project.what}: one line naming the command that makes it serve`, async () => {
+      const dir = tempDir();
+      try {
+        writeFileSync(join(dir.path, "deno.json"), project.config);
+        writeFileSync(join(dir.path, "deno.lock"), '{ "version": "5" }');
+        mkdirSync(join(dir.path, "srv"));
+        writeFileSync(
+          join(dir.path, project.app),
+          `import { Hono } from "${project.from}";\n` +
+            'export default new Hono().get("/", (c) => c.text("x"));\n',
+        );
+        const result = await run(target, ["-w", "2", "-b", "127.0.0.1:0", project.app], {
+          cwd: dir.path,
+        });
+        assert.equal(result.code, 4, result.stderr);
+        const app = project.app.replace(".", "\\.");
+        assert.match(
+          result.stderr,
+          new RegExp(
+            `\\[ERROR\\] Cannot import ${app}: TypeError: The lockfile is out of date and frozen: ` +
+              `update it by running \`deno install --frozen=false --entrypoint ${app}\` in this ` +
+              "folder \\(then deploy the new deno\\.lock\\), or let the workers update it: add " +
+              "--frozen=false to --deno-flags \\(--deno-flags='-A --frozen=false'\\)\n",
+          ),
+        );
+        // Not Deno's advice to rerun `deno run` with a flag, nor its diff of the whole lock.
+        assert.doesNotMatch(result.stderr, /rerun with|changes:/);
+        assert.ok(!hasStackTrace(result.stderr), result.stderr);
+        // The advice works: the command it names locks what the app imports, and the app serves
+        // with the lock still frozen.
+        const command = /running `deno ([^`]+)`/.exec(result.stderr)![1].split(" ");
+        execFileSync(DENO, command, { cwd: dir.path, stdio: "pipe" });
+        assert.match(readFileSync(join(dir.path, "deno.lock"), "utf8"), /"npm:hono@4\.13\.19"/);
+        const server = start(target, ["-b", "127.0.0.1:0", project.app], { cwd: dir.path });
+        try {
+          assert.equal((await get(await server.ready(1))).body, "x");
+        } finally {
+          await server.stop();
+        }
+      } finally {
+        dir.remove();
+      }
+    });
+  }
 }
 
 for (const target of DENO_TARGETS) {
@@ -472,20 +510,31 @@ test("[binary] a Deno older than the minimum: one line naming the minimum, exit 
   }
 });
 
-test("[binary-deno] an unwritable cache: the bundle goes to a private temp folder, with a warning", async () => {
+test("[binary-deno] an unwritable cache: the bundle goes to a private temp folder, with a warning said once", async () => {
   const dir = tempDir();
   try {
-    const server = start(BINARY_DENO, ["-b", "127.0.0.1:0", PID_APP], {
+    const server = start(BINARY_DENO, ["-w", "1", "-b", "127.0.0.1:0", PID_APP], {
       env: { XDG_CACHE_HOME: "/dev/null/cache", TMPDIR: dir.path },
     });
     try {
-      await get(await server.ready());
+      const url = await server.ready(1);
+      await get(url);
       assert.match(
         server.stderr,
         new RegExp(
           `\\[WARNING\\] Cannot use /dev/null/cache/appserve: .+; the Deno worker bundle is in ${dir.path}/appserve-\\d+/`,
         ),
       );
+      // Each HUP installs the bundle again, in the same fallback: nothing new to say.
+      for (const booted of [2, 3]) {
+        server.signal("SIGHUP");
+        await eventually(
+          () => server.all(/Booting worker with pid/g).length === booted,
+          `${booted} workers booted`,
+        );
+      }
+      await get(url);
+      assert.equal(server.all(/Cannot use \/dev\/null\/cache/g).length, 1, server.stderr);
     } finally {
       await server.stop();
     }

@@ -19,13 +19,12 @@ import {
   type Server,
   sleep,
   start,
-  type Target,
-  TARGETS,
   tempDir,
 } from "../_helpers.ts";
 import { rawConnect, rawExchange } from "../_raw.ts";
 import { type Client, CLIENT_KINDS, connect, wsUrl } from "../_ws_client.ts";
 import { openRaw, readMessages } from "../_ws_raw.ts";
+import { e2eOn } from "../_websocket.ts";
 
 const APPS = join(FIXTURES, "websocket");
 const NEUTRAL = join(APPS, "neutral.ts");
@@ -38,17 +37,6 @@ const HONO_BUN = join(APPS, "hono_bun.ts");
  * Registers the test only for the targets whose workers run on `workers`: Deno's shapes need
  * Deno workers (Bun has no Deno global), Hono's Bun adapter needs Bun.
  */
-function e2eOn(workers: Target["workers"], name: string, fn: (t: Target) => Promise<void>): void {
-  for (const target of TARGETS.filter((t) => t.workers === workers)) {
-    Deno.test({
-      name: `[${target.name}] ${name}`,
-      fn: () => fn(target),
-      sanitizeOps: false,
-      sanitizeResources: false,
-    });
-  }
-}
-
 const BYTES = new Uint8Array([0, 1, 2, 253, 254, 255]);
 
 /** Text and binary round trips, then a close the server starts (code 4001 from the app). */
@@ -676,7 +664,7 @@ e2e(
         NEUTRAL,
       ]);
       const url = await server.ready(1);
-      // The worker hands each connection to the thread with the fewest: two sockets on each.
+      // The worker hands each connection to the thread with the fewest.
       const clients: Client[] = [];
       const threads = new Map<string, number>();
       for (let i = 0; i < 4; i++) {
@@ -686,8 +674,9 @@ e2e(
         threads.set(instance, (threads.get(instance) ?? 0) + 1);
         clients.push(c);
       }
-      // Split across both threads, or one thread's own count would be the total anyway.
-      assert.deepEqual([...threads.values()], [2, 2]);
+      // On both threads, or one thread's own count would be the total anyway. (Not always two
+      // each: the fewest-first count a thread keeps can lag a connection on a busy box.)
+      assert.equal(threads.size, 2, [...threads.values()].join());
       // Each thread sending its own count would leave the gauge at 2.
       await eventually(() => gauges.at(-1) === "gunicorn.websocket.open:4|g", "the gauge at 4");
       // One closes: only the total goes out (a thread's own count would say 1 on the way).

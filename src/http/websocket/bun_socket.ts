@@ -14,11 +14,29 @@ const OPEN = 1;
 // past its high-water mark; `drain` follows once they are out.
 const BACKPRESSURE = 64 * 1024;
 
+/**
+ * The warning for the first topic subscribed in one of `servers` workers (or gthread threads):
+ * what is published there misses the subscribers of the others, where nothing else says so.
+ */
+export function topicsPerWorkerWarning(topic: string, servers: number): string {
+  return `WebSocket topic ${JSON.stringify(topic)} subscribed: publish() reaches only the ` +
+    `sockets subscribed in this worker, one of ${servers}, so clients of the others miss what ` +
+    "it publishes; relay through something shared (Redis, Postgres LISTEN) to reach them all " +
+    "(said once per worker)";
+}
+
 /** Subscribers per topic, of one hub. */
 export class Topics {
   readonly #byTopic = new Map<string, Set<BunServerWebSocket>>();
+  readonly #subscribed: ((topic: string) => void) | undefined;
+
+  /** `subscribed` is told of each topic a socket subscribes to. */
+  constructor(subscribed?: (topic: string) => void) {
+    this.#subscribed = subscribed;
+  }
 
   add(topic: string, ws: BunServerWebSocket): void {
+    this.#subscribed?.(topic);
     let set = this.#byTopic.get(topic);
     if (set === undefined) this.#byTopic.set(topic, set = new Set());
     set.add(ws);

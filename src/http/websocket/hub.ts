@@ -14,7 +14,7 @@ import type {
 } from "../../fetch_handler.ts";
 import { AppWebSocket, type SendLimit } from "./app_socket.ts";
 import { notAWebSocketRequest } from "./handshake_refusal.ts";
-import { BunServerWebSocket, Topics } from "./bun_socket.ts";
+import { BunServerWebSocket, Topics, topicsPerWorkerWarning } from "./bun_socket.ts";
 import { SendWatch, STALL_MS } from "./send_watch.ts";
 import { SentBytes } from "./sent_bytes.ts";
 import {
@@ -39,6 +39,11 @@ export interface WebSocketHubOptions {
   sendLimit: number;
   /** A warning for the error log. */
   warn(message: string): void;
+  /**
+   * Workers (times gthread threads) of the server, each with its own topics: above 1, the first
+   * topic subscribed is warned about (topicsPerWorkerWarning). @default 1
+   */
+  servers?: number;
   /**
    * An app's WebSocket handler threw or rejected (the socket is closed with 1011): `handler`
    * names it (`onmessage`, `open`), `target` is the upgrade request's.
@@ -157,7 +162,8 @@ export class WebSocketHub {
   /** Requests the HTTP layer can upgrade → what the app asked for (null: nothing yet). */
   readonly #offers = new WeakMap<Request, PendingUpgrade | null>();
   readonly #sessions = new Set<OpenSession>();
-  readonly #topics = new Topics();
+  readonly #topics: Topics;
+  #firstTopic: ((topic: string) => void) | undefined;
   readonly #limit: SendLimit;
   #server: WsServer | null = null;
   #handlers: WebSocketHandlers | undefined;
@@ -176,6 +182,9 @@ export class WebSocketHub {
 
   constructor(options: WebSocketHubOptions) {
     this.#options = options;
+    const servers = options.servers ?? 1;
+    if (servers > 1) this.#firstTopic = (t) => options.warn(topicsPerWorkerWarning(t, servers));
+    this.#topics = new Topics(this.#firstTopic && ((topic) => this.topicSubscribed(topic)));
     this.#limit = {
       bytes: options.sendLimit,
       exceeded: () => {
@@ -353,6 +362,18 @@ export class WebSocketHub {
     const headers = options?.headers === undefined ? null : new Headers(options.headers);
     this.#offers.set(request, { kind: "bun", data: options?.data, headers });
     return true;
+  }
+
+  /** Whether a topic subscribed is still to be told (topicSubscribed). */
+  get watchesTopics(): boolean {
+    return this.#firstTopic !== undefined;
+  }
+
+  /** A socket of this worker, on either layer, subscribed to `topic`: the first is warned about. */
+  topicSubscribed(topic: string): void {
+    const first = this.#firstTopic;
+    this.#firstTopic = undefined;
+    first?.(topic);
   }
 
   /** Bun's `server.publish`: to the subscribers among this hub's sockets. */
