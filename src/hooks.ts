@@ -1,7 +1,9 @@
 // gunicorn's server hooks as a typed table with one runner. A hooks module
 // (--hooks PATH) exports any of them; master hooks run in the master, worker
 // hooks in the worker. A throwing hook is logged and contained, except
-// on_starting, which aborts start-up.
+// on_starting, which aborts start-up, post_fork and post_worker_init, which
+// fail the worker's boot, and pre_request, which fails its request (those
+// three are run with call(), their callers handle the throw).
 
 import { notAResponse } from "./http/status_reply.ts";
 import type { FetchHandler, ServeInfo } from "./http/types.ts";
@@ -11,6 +13,7 @@ import type { Config } from "./config/settings.ts";
 import { AppserveError, ConfigError, firstLine } from "./errors.ts";
 import { resolveModulePath } from "./app/load_app.ts";
 import { describeUserError } from "./app/user_error.ts";
+import { errorDetail } from "./log/error_detail.ts";
 import type { Logger } from "./log/logger.ts";
 
 /** What master hooks receive as `server` (gunicorn's Arbiter). */
@@ -37,8 +40,10 @@ export interface WorkerInfo {
 
 /**
  * Every hook, with gunicorn's arguments in gunicorn's order, except where said. A hook may be
- * async (it is awaited); a throw is logged with the hook's name and contained, except
- * on_starting's, which aborts start-up.
+ * async (it is awaited); a throw (or a rejection) is logged with the hook's name and contained,
+ * except, as gunicorn's: on_starting's aborts start-up; post_fork's and post_worker_init's fail
+ * the worker's boot (exit 3: the master halts at start, and retries while other workers serve);
+ * pre_request's fails its request (a 500). worker_exit's is logged as a WARNING.
  */
 export interface Hooks {
   /** Master, before the listeners are bound. */
@@ -142,18 +147,27 @@ export class HookRunner {
     return typeof this.hooks[name] === "function";
   }
 
-  /** Runs a hook; a throw is logged with the hook's name (on_starting's aborts start-up). */
+  /**
+   * Runs a hook; a throw is logged with the hook's name (on_starting's aborts start-up), a
+   * worker_exit's as a warning, as gunicorn's.
+   */
   async run<N extends HookName>(name: N, ...args: Parameters<Hooks[N]>): Promise<void> {
-    const hook = this.hooks[name] as ((...a: unknown[]) => unknown) | undefined;
-    if (!hook) return;
     try {
-      await hook(...args);
+      await this.call(name, ...args);
     } catch (error) {
       if (name === "on_starting") {
         throw new ConfigError(`on_starting hook failed: ${firstLine(error)}`);
       }
-      this.log.exception(`Exception in ${name} hook`, error);
+      if (name === "worker_exit") {
+        this.log.warning(`Exception during worker exit:\n${errorDetail(error)}`);
+      } else this.log.exception(`Exception in ${name} hook`, error);
     }
+  }
+
+  /** Runs a hook and lets its throw (or rejection) through, for the caller to handle. */
+  async call<N extends HookName>(name: N, ...args: Parameters<Hooks[N]>): Promise<void> {
+    const hook = this.hooks[name] as ((...a: unknown[]) => unknown) | undefined;
+    if (hook) await hook(...args);
   }
 }
 
@@ -176,9 +190,9 @@ export type FailureAnswer = (error: unknown, request: Request, info: ServeInfo) 
 /**
  * The app wrapped in pre_request/post_request, when the hooks module has them, or in the default
  * pre_request when the worker's log level is debug. The level is read here, once: at info a
- * request pays nothing for it. As gunicorn's `finally`, post_request runs whatever the app did:
- * a failure (a throw, a rejection, no Response) is answered here by `answer`, and post_request
- * gets that answer, the response that goes out.
+ * request pays nothing for it. As gunicorn's `finally`, post_request runs whatever the app (or
+ * pre_request) did: a failure (a throw, a rejection, no Response) is answered here by `answer`,
+ * and post_request gets that answer, the response that goes out.
  */
 export function withRequestHooks(
   app: FetchHandler,
@@ -197,10 +211,12 @@ export function withRequestHooks(
     };
   }
   return async (request, serveInfo) => {
-    if (user) await hooks.run("pre_request", worker, request);
-    else if (debug) defaultPreRequest(worker, request);
     let response: Response;
     try {
+      // As gunicorn's, inside the request's try: a pre_request that throws fails the request
+      // (the app is not run; a 500 and its stack, as the app's own throw), post_request runs.
+      if (user) await hooks.call("pre_request", worker, request);
+      else if (debug) defaultPreRequest(worker, request);
       response = await app(request, serveInfo);
       // After an upgrade (Bun's server.upgrade()) what the app returns does not go out.
       if (!(response instanceof Response) && !request.headers.has("upgrade")) {

@@ -957,8 +957,11 @@ export const SETTINGS = [
     doc: "A module exporting gunicorn's server hooks as functions: on_starting, on_reload, " +
       "when_ready, pre_fork, post_fork, post_worker_init, worker_int, worker_abort, pre_exec, " +
       "pre_request, post_request, child_exit, worker_exit, nworkers_changed, on_exit. Master " +
-      "hooks run in the master, worker hooks in the worker. A hook that throws is logged and " +
-      "contained, except on_starting, which aborts start-up. HUP imports the module again.",
+      "hooks run in the master, worker hooks in the worker. A hook that throws (or rejects) is " +
+      "logged and contained, except, as in gunicorn: on_starting's aborts start-up; post_fork's " +
+      "and post_worker_init's fail the worker's boot (exit 3: at start the server halts); " +
+      "pre_request's fails that request (500). worker_exit's is a WARNING. HUP imports the " +
+      "module again.",
     path: true,
   },
 ] as const satisfies readonly SettingSpec<unknown>[];

@@ -7,6 +7,7 @@
 import { Socket } from "node:net";
 import process from "node:process";
 import { loadApp } from "../app/load_app.ts";
+import { describeUserError } from "../app/user_error.ts";
 import { ExitCode } from "../exit_codes.ts";
 import type { Config } from "../config/settings.ts";
 import type { AppHandler } from "../fetch_handler.ts";
@@ -14,7 +15,13 @@ import { appLoadFailure, firstLine } from "../errors.ts";
 import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
 import { readSync } from "node:fs";
 import { BootMismatch, send, sendNow, takeBoot, takeTls } from "../ipc/channel.ts";
-import { CHANNEL_FD, REOPEN_LOGS_BYTE, type ToMaster, type WorkerBoot } from "../ipc/messages.ts";
+import {
+  BOOT_ENV,
+  CHANNEL_FD,
+  REOPEN_LOGS_BYTE,
+  type ToMaster,
+  type WorkerBoot,
+} from "../ipc/messages.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { withRequestSpans } from "../log/request_span.ts";
@@ -167,7 +174,7 @@ export class Worker {
       sendBootFailure(this.#runtime, firstLine(error));
       return this.exit(ExitCode.WORKER_BOOT_ERROR);
     }
-    await hooks.run("post_fork", this.#server(), this.#info());
+    await this.#bootHook(() => hooks.call("post_fork", this.#server(), this.#info()), "post_fork");
     // stdin is a pipe from the master: EOF means the master is gone.
     process.stdin.on("end", () => {
       this.#log.info(`Parent changed, shutting down: <Worker ${process.pid}>`);
@@ -231,7 +238,20 @@ export class Worker {
       this.#send({ t: "failed", message });
       return this.exit(ExitCode.APP_LOAD_ERROR);
     }
-    await hooks.run("post_worker_init", this.#info());
+    await this.#bootHook(() => hooks.call("post_worker_init", this.#info()), "post_worker_init");
+  }
+
+  // As gunicorn's: a worker whose post_fork or post_worker_init failed (a DB pool, tracing the
+  // operator set up there) must not serve without it. Its boot fails (exit 3); the master's line
+  // names the hook and the user's file:line.
+  async #bootHook(call: () => Promise<void>, name: "post_fork" | "post_worker_init") {
+    try {
+      await call();
+    } catch (error) {
+      logAppError(this.#log, `Exception in ${name} hook`, error, this.#runtime.explainAppError);
+      sendBootFailure(this.#runtime, `${name} hook failed: ${describeUserError(error).headline}`);
+      await this.exit(ExitCode.WORKER_BOOT_ERROR);
+    }
   }
 
   /** What the class gets from this process. */
@@ -491,9 +511,12 @@ function sendBootFailure(runtime: Runtime, message: string): void {
 
 /**
  * The boot the master left in this process's environment; a process started without one, or
- * with one of another appserve version, exits 3 with one line saying why.
+ * with one of another appserve version, exits 3 with one line saying why: on stderr, and to a
+ * master that started it (a boot was there), on the channel too, for the master's own line.
  */
-function readBoot(): { boot: WorkerBoot; tls: TlsFiles | null } {
+function readBoot(runtime: Runtime): { boot: WorkerBoot; tls: TlsFiles | null } {
+  // Without a boot no master started this process: fd 3 is not its channel.
+  const fromMaster = process.env[BOOT_ENV] !== undefined;
   try {
     const boot = takeBoot(process.env);
     // Before anything else reads stdin (the reopen byte, EOF).
@@ -501,14 +524,16 @@ function readBoot(): { boot: WorkerBoot; tls: TlsFiles | null } {
       readSync(0, buffer, offset, length, null);
     return { boot, tls: boot.tls ? takeTls(boot.tls, read) : null };
   } catch (error) {
-    process.stderr.write(`${error instanceof BootMismatch ? error.message : firstLine(error)}\n`);
+    const why = error instanceof BootMismatch ? error.message : firstLine(error);
+    process.stderr.write(`${why}\n`);
+    if (fromMaster) sendBootFailure(runtime, why);
     process.exit(ExitCode.WORKER_BOOT_ERROR);
   }
 }
 
 /** Runs this process as a worker until it is told to stop. */
 export async function runWorker(options: Omit<WorkerOptions, "tls">): Promise<void> {
-  const { boot, tls } = readBoot();
+  const { boot, tls } = readBoot(options.runtime);
   // After the boot's variables are taken, so that no .env file can stand in for them.
   options.runtime.loadProjectEnv();
   if (boot.check) return await checkApp(boot.config, options.runtime, boot.check);

@@ -111,27 +111,66 @@ e2e("a process group's INT runs worker_int and worker_exit once in each worker",
   }
 });
 
-e2e("a throwing hook is logged with its name and the server keeps serving", async (target) => {
-  const dir = tempDir();
-  try {
-    const env = { HOOKS_LOG: join(dir.path, "hooks.log"), HOOKS_THROW: "pre_request" };
-    const server = start(target, ["--hooks", HOOKS, "-b", "127.0.0.1:0", PID_APP], { env });
-    const url = await server.url();
-    assert.equal((await getWhenReady(url)).status, 200);
-    assert.equal((await get(url)).status, 200);
-    await server.waitFor(
-      /\[ERROR\] Exception in pre_request hook\nError: pre_request failed on purpose/,
-    );
-    // The hook's frame, not appserve's that called it (its bundle's, or the binary's).
-    const entry =
-      server.stderr.split("Exception in pre_request hook\n")[1].split(/\n(?=\[\d{4}-)/)[0];
-    assert.match(entry, /\n +at .*record_hooks\.ts:\d+:\d+\)?(\n|$)/, entry);
-    assert.deepEqual(ownFrames(entry), [], entry);
-    assert.equal((await server.stop()).code, 0);
-  } finally {
-    dir.remove();
-  }
-});
+const CLASSES: [string, string[]][] = [
+  ["sync", ["-k", "sync"]],
+  ["async", ["-k", "async"]],
+  ["gthread", ["-k", "gthread", "--threads", "2"]],
+];
+
+// As gunicorn's handle_request: pre_request runs inside the request's try, so its throw fails
+// that request (a 500, "Error handling request" with the hook's stack; post_request still runs),
+// while a post_request's throw is logged, "Exception in post_request hook", and the answer goes.
+for (const [name, args] of CLASSES) {
+  e2e(
+    `a throwing pre_request fails its request, a post_request's is contained (${name})`,
+    async (t) => {
+      const dir = tempDir();
+      try {
+        for (const hook of ["pre_request", "post_request"]) {
+          const log = join(dir.path, `${hook}.log`);
+          const env = { HOOKS_LOG: log, HOOKS_THROW: hook };
+          const server = start(t, [
+            "-w",
+            "1",
+            ...args,
+            "--hooks",
+            HOOKS,
+            "-b",
+            "127.0.0.1:0",
+            PID_APP,
+          ], {
+            env,
+          });
+          try {
+            const url = await server.ready(1);
+            const answer = await get(`${url}/x?y=1`);
+            const head = hook === "pre_request"
+              ? "[ERROR] Error handling request GET /x?y=1\n"
+              : "[ERROR] Exception in post_request hook\n";
+            assert.equal(answer.status, hook === "pre_request" ? 500 : 200, server.stderr);
+            await server.waitFor(
+              new RegExp(`${RegExp.escape(head)}Error: ${hook} failed on purpose`),
+            );
+            // The hook's frame, not appserve's that called it (its bundle's, or the binary's).
+            const entry = server.stderr.split(head)[1].split(/\n(?=\[\d{4}-)/)[0];
+            assert.match(entry, /\n +at .*record_hooks\.ts:\d+:\d+\)?(\n|$)/, entry);
+            assert.deepEqual(ownFrames(entry), [], entry);
+            // gunicorn's `finally`: post_request runs after a failed pre_request too.
+            await eventually(
+              () => recorded(log).some((e) => e.name === "post_request"),
+              "post_request",
+            );
+            assert.equal((await get(url)).status, hook === "pre_request" ? 500 : 200);
+          } finally {
+            assert.equal((await server.stop()).code, 0);
+          }
+        }
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+}
 
 e2e("a throwing on_starting hook aborts start-up with one clear line", async (target) => {
   const dir = tempDir();
@@ -349,3 +388,202 @@ e2e(
     }
   },
 );
+
+// The part of the error log that follows `head`, up to the next log line.
+function entryAfter(text: string, head: string): string {
+  return (text.split(head)[1] ?? "").split(/\n(?=\[\d{4}-)/)[0];
+}
+
+const BOOT_HOOKS: [string, string, string][] = [
+  ["post_fork", "HOOKS_THROW", "failed"],
+  ["post_worker_init", "HOOKS_REJECT", "rejected"],
+];
+
+// gunicorn: a raise in post_fork or post_worker_init is a boot failure (exit 3), and at start
+// the server halts: a worker whose DB pool or tracing set-up failed must not serve without it.
+for (
+  const [name, args] of [["sync", ["-k", "sync"]], ["async", ["-k", "async"]], [
+    "gthread",
+    ["-k", "gthread", "--threads", "2"],
+  ]] as const
+) {
+  e2e(
+    `a failing post_fork or post_worker_init fails the boot: the server halts (${name})`,
+    async (t) => {
+      for (const [hook, how, said] of BOOT_HOOKS) {
+        const dir = tempDir();
+        try {
+          const log = join(dir.path, "hooks.log");
+          const result = await run(t, [
+            "-w",
+            "1",
+            ...args,
+            "--hooks",
+            HOOKS,
+            "-b",
+            "127.0.0.1:0",
+            PID_APP,
+          ], {
+            env: { HOOKS_LOG: log, [how]: hook },
+          });
+          assert.equal(result.code, 3, `${hook}:\n${result.stderr}`);
+          // The worker's line: the hook's error with the hook's own frame, none of appserve's.
+          const entry = entryAfter(result.stderr, `[ERROR] Exception in ${hook} hook\n`);
+          assert.match(
+            entry,
+            new RegExp(`^Error: ${hook} ${said} on purpose\n +at .*record_hooks\\.ts:\\d+:\\d+`),
+            result.stderr,
+          );
+          assert.deepEqual(ownFrames(entry), [], entry);
+          // The master's names the hook and where it failed.
+          assert.match(
+            result.stderr,
+            new RegExp(
+              `\\[ERROR\\] Reason: Worker failed to boot: ${hook} hook failed: \\S*record_hooks\\.ts:\\d+:\\d+: Error: ${hook} ${said} on purpose\n`,
+            ),
+          );
+          const names = recorded(log).map((e) => e.name);
+          // post_fork failed: the app was not loaded, no post_worker_init; the worker's exit ran.
+          if (hook === "post_fork") assert.ok(!names.includes("post_worker_init"), names.join());
+          assert.ok(names.includes("worker_exit"), names.join());
+          assert.ok(!names.includes("pre_request"), names.join());
+        } finally {
+          dir.remove();
+        }
+      }
+    },
+  );
+}
+
+// While other workers serve, a replacement whose post_fork fails is said and tried again later
+// (the arbiter's path for any boot failure), and the server serves on.
+e2e("a replacement worker whose post_fork fails is named and the others serve on", async (t) => {
+  const dir = tempDir();
+  try {
+    const armed = join(dir.path, "armed");
+    const env = {
+      HOOKS_LOG: join(dir.path, "hooks.log"),
+      HOOKS_THROW: "post_fork",
+      HOOKS_ARMED: armed,
+    };
+    const metrics = await freePort();
+    const server = start(t, [
+      ...["-w", "2", "--hooks", HOOKS, "--metrics-bind", `127.0.0.1:${metrics}`],
+      ...["-b", "127.0.0.1:0", PID_APP],
+    ], { env });
+    try {
+      const url = await server.ready(2);
+      // Past the start-up (both workers booted), where a boot failure halts instead.
+      await eventually(
+        async () =>
+          (await get(`http://127.0.0.1:${metrics}/readyz`)).body.startsWith(
+            "ready: 2 of 2 workers serve",
+          ),
+        "both workers booted",
+      );
+      writeFileSync(armed, "");
+      const victim = pidOf(await get(url));
+      process.kill(victim, "SIGKILL");
+      await server.waitFor(
+        /\[ERROR\] Replacement worker \(pid:\d+\) failed to boot, keeping the running workers: post_fork hook failed: \S*record_hooks\.ts:\d+:\d+: Error: post_fork failed on purpose; trying again in /,
+      );
+      const answer = await get(url);
+      assert.equal(answer.status, 200);
+      assert.notEqual(pidOf(answer), victim);
+    } finally {
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    }
+  } finally {
+    dir.remove();
+  }
+});
+
+// gunicorn logs a failing worker_exit as a WARNING, "Exception during worker exit", with the
+// traceback; the worker's exit goes on.
+e2e(
+  "a throwing worker_exit is a WARNING with its stack, and the worker exits as asked",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      const env = { HOOKS_LOG: join(dir.path, "hooks.log"), HOOKS_THROW: "worker_exit" };
+      const server = start(t, ["-w", "1", "--hooks", HOOKS, "-b", "127.0.0.1:0", PID_APP], { env });
+      await server.ready(1);
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+      const entry = entryAfter(result.stderr, "[WARNING] Exception during worker exit:\n");
+      assert.match(
+        entry,
+        /^Error: worker_exit failed on purpose\n +at .*record_hooks\.ts:\d+:\d+/,
+        result.stderr,
+      );
+      assert.deepEqual(ownFrames(entry), [], entry);
+      assert.doesNotMatch(result.stderr, /\[ERROR\]/);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+// worker_abort's and worker_int's throws are logged and the exit they came for goes on (ABRT's
+// exit 1, replaced by the master; INT's quick stop, exit 0).
+e2e("a throwing worker_abort or worker_int is logged and the worker exits as asked", async (t) => {
+  const dir = tempDir();
+  try {
+    const env = { HOOKS_LOG: join(dir.path, "hooks.log"), HOOKS_THROW: "worker_abort,worker_int" };
+    const server = start(t, ["-w", "1", "--hooks", HOOKS, "-b", "127.0.0.1:0", PID_APP], { env });
+    const url = await server.ready(1);
+    const first = pidOf(await get(url));
+    process.kill(first, "SIGABRT");
+    await server.waitFor(
+      new RegExp(
+        `\\[${first}\\] \\[ERROR\\] Exception in worker_abort hook\nError: worker_abort failed on purpose\n`,
+      ),
+    );
+    await server.waitFor(new RegExp(`Worker \\(pid:${first}\\) exited with code 1\\.`));
+    const second = pidOf(await getWhenReady(url));
+    assert.notEqual(second, first);
+    server.signal("SIGINT");
+    const result = await server.exited;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `\\[${second}\\] \\[ERROR\\] Exception in worker_int hook\nError: worker_int failed on purpose\n`,
+      ),
+    );
+    assert.match(result.stderr, new RegExp(`\\[${second}\\] \\[INFO\\] Worker exiting`));
+  } finally {
+    dir.remove();
+  }
+});
+
+// A HUP whose new workers' post_fork fails is a reload that failed, as any boot failure there:
+// the running workers stay.
+e2e("a HUP whose new post_fork fails keeps the running workers, the hook named", async (t) => {
+  const dir = tempDir();
+  try {
+    const armed = join(dir.path, "armed");
+    const env = {
+      HOOKS_LOG: join(dir.path, "hooks.log"),
+      HOOKS_THROW: "post_fork",
+      HOOKS_ARMED: armed,
+    };
+    const server = start(t, ["-w", "1", "--hooks", HOOKS, "-b", "127.0.0.1:0", PID_APP], { env });
+    try {
+      const url = await server.ready(1);
+      const first = pidOf(await getWhenReady(url));
+      writeFileSync(armed, "");
+      server.signal("SIGHUP");
+      await server.waitFor(
+        /\[ERROR\] Reload failed, keeping the running workers: Worker failed to boot: post_fork hook failed: \S*record_hooks\.ts:\d+:\d+: Error: post_fork failed on purpose\n/,
+      );
+      assert.equal(pidOf(await get(url)), first);
+    } finally {
+      const result = await server.stop();
+      assert.equal(result.code, 0, result.stderr);
+    }
+  } finally {
+    dir.remove();
+  }
+});

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { BOOT_ENV, ROLE_ENV } from "../../src/ipc/messages.ts";
 import { VERSION } from "../../src/version.ts";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   childPids,
@@ -21,6 +21,7 @@ import {
   run,
   sleep,
   start,
+  TARGETS,
   tempDir,
 } from "../_helpers.ts";
 
@@ -209,3 +210,49 @@ e2e("a worker that cannot import the hooks module: the master's Reason says why"
     dir.remove();
   }
 });
+
+// A worker that cannot read its boot (here the Deno worker bundle in the cache, written over by
+// another appserve version's under a running master, as a program upgraded on disk) says why on
+// its channel too, not only on stderr: the master's line names it.
+for (const target of TARGETS.filter((t) => t.workers === "deno")) {
+  Deno.test({
+    name:
+      `[${target.name}] a replacement worker of another appserve version: the master's line says why`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const dir = tempDir();
+      try {
+        const cache = join(dir.path, "cache");
+        const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP], {
+          env: { XDG_CACHE_HOME: cache },
+        });
+        try {
+          const url = await server.allAnswering(2);
+          const [bundle] = readdirSync(join(cache, "appserve"));
+          const entry = join(cache, "appserve", bundle, "process_entry.js");
+          const text = readFileSync(entry, "utf8");
+          assert.ok(text.includes(`"${VERSION}"`), "the bundle names its version");
+          writeFileSync(entry, text.replaceAll(`"${VERSION}"`, '"0.0.9"'));
+          const [killed, kept] = childPids(server.pid);
+          process.kill(killed, "SIGKILL");
+          const why =
+            `Cannot boot: the master runs appserve ${VERSION}, this program is appserve 0.0.9;`;
+          await server.waitFor(
+            new RegExp(
+              `\\[ERROR\\] Replacement worker \\(pid:\\d+\\) failed to boot, keeping the running workers: ${
+                RegExp.escape(why)
+              }`,
+            ),
+          );
+          assert.equal(pidOf(await get(url)), kept);
+        } finally {
+          const result = await server.stop();
+          assert.equal(result.code, 0, result.stderr);
+        }
+      } finally {
+        dir.remove();
+      }
+    },
+  });
+}
