@@ -7,7 +7,17 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { e2e, FIXTURES, freePort, type Server, start, type Target, TARGETS } from "../_helpers.ts";
+import {
+  e2e,
+  eventually,
+  FIXTURES,
+  freePort,
+  get,
+  type Server,
+  start,
+  type Target,
+  TARGETS,
+} from "../_helpers.ts";
 import { connect, wsUrl } from "../_ws_client.ts";
 import { encodeFrame, type Opened, openRaw, readReaction } from "../_ws_raw.ts";
 
@@ -70,6 +80,34 @@ e2e(
       assert.match(server.output, /neutral: the server saw close 1006\n/, what);
       assert.equal(sessionLines(server.output).length, 1, what);
     }
+  },
+);
+
+e2e(
+  "a graceful stop names the open WebSocket sessions it waits for, when the workers count them",
+  async (target) => {
+    const metrics = `127.0.0.1:${await freePort()}`;
+    const [server, o] = await serveAndOpen(target, [
+      "--graceful-timeout",
+      "1",
+      "--metrics-bind",
+      metrics,
+    ]);
+    o.socket.resume();
+    // Counted once the app's open handler ran, which may follow the 101 the client read.
+    await eventually(
+      async () =>
+        /^appserve_websockets_open 1$/m.test((await get(`http://${metrics}/metrics`)).body),
+      "the session counted",
+    );
+    server.signal("SIGTERM");
+    const stopped = await server.exited;
+    o.socket.destroy();
+    assert.equal(stopped.code, 0, server.output);
+    assert.match(
+      server.output,
+      /\[INFO\] Waiting up to 1 s for 1 WebSocket session \(graceful_timeout\)\n/,
+    );
   },
 );
 
