@@ -16,23 +16,12 @@ import {
   type Server,
   start,
   type Target,
-  TARGETS,
 } from "../_helpers.ts";
+import { e2eOn } from "../_websocket.ts";
 import { connect, wsUrl } from "../_ws_client.ts";
 import { encodeFrame, type Opened, openRaw, readReaction } from "../_ws_raw.ts";
 
 const NEUTRAL = join(FIXTURES, "websocket", "neutral.ts");
-
-function e2eOn(workers: Target["workers"], name: string, fn: (t: Target) => Promise<void>): void {
-  for (const target of TARGETS.filter((t) => t.workers === workers)) {
-    Deno.test({
-      name: `[${target.name}] ${name}`,
-      fn: () => fn(target),
-      sanitizeOps: false,
-      sanitizeResources: false,
-    });
-  }
-}
 
 /** Starts NEUTRAL with `args` on a port of its own, and opens a raw session on /report-close. */
 async function serveAndOpen(target: Target, args: string[]): Promise<[Server, Opened]> {
