@@ -64,6 +64,9 @@ Deno.test("InflightTable.sent() keeps what a response sent until the entry is wr
   table.sent(3, 206, 11);
   table.sent(3, 206, 2 ** 40 + 5);
   assert.deepEqual(table.at(3)?.sent, { status: 206, bytes: 2 ** 40 + 5 });
+  // A chunk after the head: the bytes alone, the status kept.
+  table.sentBytes(3, 2 ** 40 + 9);
+  assert.deepEqual(table.at(3)?.sent, { status: 206, bytes: 2 ** 40 + 9 });
   // Its neighbours are untouched.
   assert.equal(table.at(2), undefined);
   table.request(4, "GET", "http://h/b", "127.0.0.1", 80, 1000);

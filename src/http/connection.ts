@@ -185,7 +185,13 @@ export class Connection implements ExchangeHost, BodySink {
     const trust = core.options.forwarded;
     this.trusted = trust === undefined ? TRUST_NONE : trustOf(trust, this.info.remoteAddr);
     this.proxyPending = (core.options.proxyProtocol ?? "off") !== "off" && proxied === undefined;
-    this.writer = new ResponseWriter(socket, core.options);
+    const watch = core.options.watch;
+    const tag = this.tag;
+    this.writer = new ResponseWriter(
+      socket,
+      core.options,
+      watch?.sent === undefined ? undefined : (bytes, status) => watch.sent!(tag, bytes, status),
+    );
     this.exchange = new Exchange(this, this.writer, core.handler, core.options);
     this.completion = () => this.exchange.completed();
     (this.info as ConnInfo).completion = this.completion;

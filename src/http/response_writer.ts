@@ -213,13 +213,23 @@ export class ResponseWriter {
   #aborted = false;
   /** What a body stream under way is cancelled with once the peer is gone. */
   #abortReason: unknown = undefined;
+  /** Hears what of a stream went out (ExchangeWatch.sent), if anyone does. */
+  readonly #progress: ((bytes: number, status?: number) => void) | undefined;
+  /** The status of the current response. */
+  #status = 0;
 
   /**
    * `options`: HttpOptions.staticBody, the body without its stream when the runtime has it, the
-   * type a body implies (impliedType) and the length it has (knownLength).
+   * type a body implies (impliedType) and the length it has (knownLength). `progress` hears the
+   * head and body bytes of a stream as they go out (a call per chunk; not after abort()).
    */
-  constructor(socket: Socket, options: WriterOptions = {}) {
+  constructor(
+    socket: Socket,
+    options: WriterOptions = {},
+    progress?: (bytes: number, status?: number) => void,
+  ) {
     this.#socket = socket;
+    this.#progress = progress;
     this.#staticBody = options.staticBody;
     this.#impliedType = options.impliedType;
     this.#knownLength = options.knownLength;
@@ -286,7 +296,7 @@ export class ResponseWriter {
     this.sentType = null;
     this.sentChunked = false;
     this.error = undefined;
-    const status = response.status;
+    const status = this.#status = response.status;
     if (status < 200) {
       // Only Response.error() gets here (the constructor refuses 1xx): a network error, not a reply.
       this.error = new TypeError("app handler returned Response.error()");
@@ -555,6 +565,7 @@ export class ResponseWriter {
       }
       this.bodyBytes = sent;
       socket.uncork();
+      this.#progress?.(sent, this.#status);
       // The second read is still in flight when the first chunk was sent on its own.
       next = second === null ? pending : null;
       while (!full) {
@@ -571,6 +582,8 @@ export class ResponseWriter {
         sent += chunk.length;
         this.bodyBytes = sent;
         ok = writeChunk(socket, chunk, chunked);
+        // Gone meanwhile: the connection's tag may be another's now.
+        if (!this.#aborted) this.#progress?.(sent);
       }
     } catch (error) {
       // Mid-body there is no way to report an error in HTTP/1.1 but to cut the connection.

@@ -61,6 +61,12 @@ export interface ExchangeWatch {
    */
   logged?(tag: number): void;
   /**
+   * The exchange's response streams: its head went out with `status` (given once, with the
+   * first body bytes), and `bytes` of its body so far (each chunk after). A worker that dies now
+   * leaves its access line to say what its client got.
+   */
+  sent?(tag: number, bytes: number, status?: number): void;
+  /**
    * A connection accepted past the limit waits unread (parked); returns the tag unparked() gets
    * (gthread: it is shown to the worker process, which answers it if the thread hangs).
    */

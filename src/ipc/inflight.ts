@@ -289,6 +289,11 @@ export class InflightTable {
     this.#view.setUint16(at + SENT_STATUS, status, true);
   }
 
+  /** sent() again, the status unchanged: `bytes` of the body so far (one store). */
+  sentBytes(index: number, bytes: number): void {
+    this.#f64[(HEADER_BYTES + index * ENTRY_BYTES + LINE_BYTES + FIELDS_BYTES) / 8] = bytes;
+  }
+
   /** Frees entry `index`. */
   free(index: number): void {
     this.#f64[(HEADER_BYTES + index * ENTRY_BYTES) / 8] = 0;

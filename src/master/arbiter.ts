@@ -615,7 +615,9 @@ export class Arbiter {
     }
     const surplus = current.length - this.#numWorkers;
     if (surplus > 0) {
-      current.sort((a, b) => a.age - b.age).slice(0, surplus).forEach((w) => w.stop(true));
+      const retired = current.sort((a, b) => a.age - b.age).slice(0, surplus);
+      retired.forEach((w) => w.stop(true));
+      this.#sayWait(retired, ` on the ${surplus === 1 ? "worker" : "workers"} retired`);
     }
     // After the surplus stopped: a worker stopped just now serves no longer.
     const booted = current.filter((w) => w.booted && !w.retiring).length;
@@ -627,9 +629,11 @@ export class Arbiter {
       }
     }
     if (this.#generations.reloading && booted >= this.#numWorkers) {
-      for (const worker of this.#workers) {
-        if (worker.generation !== this.#generations.current && !worker.retiring) worker.stop(true);
-      }
+      const old = this.#workers.all().filter((w) =>
+        w.generation !== this.#generations.current && !w.retiring
+      );
+      old.forEach((w) => w.stop(true));
+      this.#sayWait(old, " on the old workers");
       this.#generations.settled();
       this.#ctx.notify?.send("READY=1");
       for (const outcome of this.#reloadsWaiting.splice(0)) outcome();
@@ -694,6 +698,8 @@ export class Arbiter {
     // Every worker alike, as gunicorn's kill_workers: one not yet counted as booted may serve
     // already (its class accepts before it says "ready"), and one still loading exits at once.
     for (const worker of this.#workers) worker.stop(graceful);
+    // Said once, for all: an orchestrator's own grace (docker stop's 10 s) may end it sooner.
+    if (graceful) this.#sayWait(this.#workers.all());
     let deadline = performance.now() +
       (graceful ? config.graceful_timeout * 1000 + STOP_MARGIN_MS : QUICK_STOP_MS);
     while (this.#workers.size && performance.now() < deadline) {
@@ -706,6 +712,12 @@ export class Arbiter {
     for (const worker of this.#workers) this.#killAtDeadline(worker, graceful);
     while (this.#workers.size) await this.#reapQuietly(false);
     pidfile?.unlink(process.pid);
+  }
+
+  // Workers just sent a graceful stop: what they still have under way and how long they get.
+  #sayWait(workers: WorkerHandle[], which?: string): void {
+    const line = this.#workers.waitLine(workers, this.#ctx.config.graceful_timeout, which);
+    if (line !== undefined) this.#ctx.log.info(line);
   }
 
   // A worker that outlived the stop's deadline is named with the requests it never finished.

@@ -140,8 +140,8 @@ export class WorkerSet {
    * killed for --timeout, or one that died without closing its log), then one per request in
    * its in-flight table for a worker killed for --timeout (`worker.aborted`, 504) or one that
    * died under them (`died`, from diedInflight(): 502), or with the status and body bytes its
-   * client got for one whose response was under way (InflightRequest.sent: a --reuse-port
-   * stream), but for one marked logged (InflightRequest.logged). Those requests are counted into
+   * client got for one whose response was under way (InflightRequest.sent: a stream whose head
+   * went out), but for one marked logged (InflightRequest.logged). Those requests are counted into
    * its metrics too, before forget() adds them to the gone workers'.
    */
   async logLostAccess(
@@ -305,6 +305,29 @@ export class WorkerSet {
   sessionsOpen(worker: WorkerHandle): number {
     const counters = this.#slots?.counters(worker.slot);
     return counters ? Math.max(0, openWebSockets(counters)) : 0;
+  }
+
+  /**
+   * A graceful stop's INFO line before its wait, when `workers` have anything under way: their
+   * requests in flight and WebSocket sessions open (those counted: sessionsOpen()), how long they
+   * get (`graceSeconds`) and, for a part of the workers, which (`which`: " on the old workers").
+   * Undefined when they are idle: no wait to speak of. gthread workers' threads keep their
+   * requests in tables of their own, which it does not count.
+   */
+  waitLine(workers: Iterable<WorkerHandle>, graceSeconds: number, which = ""): string | undefined {
+    let requests = 0;
+    let sessions = 0;
+    for (const worker of workers) {
+      const table = this.#slots?.inflight(worker.slot);
+      if (table) requests += table.requests.filter((r) => !r.logged).length + table.more;
+      sessions += this.sessionsOpen(worker);
+    }
+    if (requests === 0 && sessions === 0) return undefined;
+    const what = [
+      ...(requests ? [`${requests} ${requests === 1 ? "request" : "requests"} in flight`] : []),
+      ...(sessions ? [`${sessions} WebSocket ${sessions === 1 ? "session" : "sessions"}`] : []),
+    ].join(" and ");
+    return `Waiting up to ${graceSeconds} s for ${what}${which} (graceful_timeout)`;
   }
 
   /** Prometheus's text for --metrics-bind. */

@@ -166,6 +166,16 @@ export class InflightWatch implements ExchangeWatch {
   }
 
   /**
+   * tag's response streams (ExchangeWatch.sent): its entry says what went out of it. One only
+   * counted has no entry to say it in.
+   */
+  sent(tag: number, bytes: number, status?: number): void {
+    if (this.#state[tag] !== NAMED) return;
+    if (status === undefined) this.#table.sentBytes(this.#entryOf[tag], bytes);
+    else this.#table.sent(this.#entryOf[tag], status, bytes);
+  }
+
+  /**
    * A quick stop: the streams wrapAlone's requests are still sending had their access lines
    * written (as the native server took them: countedBody), each logged() as above.
    */

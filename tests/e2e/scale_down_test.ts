@@ -10,7 +10,9 @@ import {
   e2e,
   eventually,
   FIXTURES,
+  get,
   run,
+  start,
   type Target,
   tempDir,
 } from "../_helpers.ts";
@@ -64,5 +66,24 @@ e2e("TTOU and ctl remove after WINCH keep no workers; at one they keep one", asy
       for (const each of [pid, ...childPids(pid)]) process.kill(each, "SIGKILL");
     }
     dir.remove();
+  }
+});
+
+e2e("TTOU says what the worker it retires still has in flight and how long it gets", async (t) => {
+  const server = start(t, ["-w", "1", "--graceful-timeout", "7", "-b", "127.0.0.1:0", PID_APP]);
+  try {
+    const url = await server.ready(1);
+    // On the only worker, the oldest once a second one serves: the one TTOU retires.
+    const slow = get(`${url}/slow?ms=4000&tell=1`);
+    await server.waitFor(/slow began/);
+    server.signal("SIGTTIN");
+    await eventually(() => server.all(/Booting worker with pid/g).length === 2, "a second worker");
+    server.signal("SIGTTOU");
+    await server.waitFor(
+      /\[INFO\] Waiting up to 7 s for 1 request in flight on the worker retired \(graceful_timeout\)$/m,
+    );
+    assert.equal((await slow).status, 200);
+  } finally {
+    await server.stop();
   }
 });

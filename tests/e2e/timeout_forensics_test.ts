@@ -171,6 +171,47 @@ for (const how of ["SIGKILL", "a crash", "--timeout"] as const) {
   );
 }
 
+// The shared socket (appserve's HTTP layer): a stream's entry says what went out of it too, its
+// head with the first chunk, then each chunk's bytes.
+for (
+  const [klass, how] of [["async", "SIGKILL"], ["async", "--timeout"], ["sync", "SIGKILL"]] as const
+) {
+  e2e(
+    `${klass}: a worker that dies (${how}) under a stream under way: its line says what the client got`,
+    async (t) => {
+      const port = await freePort();
+      const { server, ours, remove } = await loggedServer(t, [
+        ...["-w", "1", "-k", klass, "-b", `127.0.0.1:${port}`],
+        ...(how === "--timeout" ? ["-t", "2"] : []),
+      ]);
+      try {
+        const drip = await rawGetUntil(
+          port,
+          "/drip?ms=60000",
+          (got) => got.includes("first line\n"),
+        );
+        const [pid] = childPids(server.pid);
+        if (how === "SIGKILL") process.kill(pid, "SIGKILL");
+        else get(`http://127.0.0.1:${port}/spin?ms=600000`).catch(() => null);
+        await server.waitFor(
+          new RegExp(`\\[(ERROR|CRITICAL)\\] (Worker \\(pid:${pid}\\) was sent|WORKER TIMEOUT)`),
+        );
+        await drip.ended;
+        const sent = chunkedBytesSoFar(drip.got());
+        assert.equal(sent, "first line\n".length, drip.got());
+        const line = '"GET /drip?ms=60000 HTTP/1.1"';
+        await eventually(() => ours().some((l) => l.includes(line)), "the /drip line", 20_000);
+        const drips = ours().filter((l) => l.includes(line));
+        assert.equal(drips.length, 1, ours().join("\n"));
+        assert.match(drips[0], new RegExp(`" 200 ${sent} `));
+      } finally {
+        await server.stop();
+        remove();
+      }
+    },
+  );
+}
+
 e2e(
   "a worker killed (SIGKILL) from outside while a TERM stop drains it: its exit line, its request named, a 502 line",
   async (t) => {

@@ -7,22 +7,21 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { e2e, FIXTURES, freePort, type Server, start, type Target, TARGETS } from "../_helpers.ts";
+import {
+  e2e,
+  eventually,
+  FIXTURES,
+  freePort,
+  get,
+  type Server,
+  start,
+  type Target,
+} from "../_helpers.ts";
+import { e2eOn } from "../_websocket.ts";
 import { connect, wsUrl } from "../_ws_client.ts";
 import { encodeFrame, type Opened, openRaw, readReaction } from "../_ws_raw.ts";
 
 const NEUTRAL = join(FIXTURES, "websocket", "neutral.ts");
-
-function e2eOn(workers: Target["workers"], name: string, fn: (t: Target) => Promise<void>): void {
-  for (const target of TARGETS.filter((t) => t.workers === workers)) {
-    Deno.test({
-      name: `[${target.name}] ${name}`,
-      fn: () => fn(target),
-      sanitizeOps: false,
-      sanitizeResources: false,
-    });
-  }
-}
 
 /** Starts NEUTRAL with `args` on a port of its own, and opens a raw session on /report-close. */
 async function serveAndOpen(target: Target, args: string[]): Promise<[Server, Opened]> {
@@ -70,6 +69,34 @@ e2e(
       assert.match(server.output, /neutral: the server saw close 1006\n/, what);
       assert.equal(sessionLines(server.output).length, 1, what);
     }
+  },
+);
+
+e2e(
+  "a graceful stop names the open WebSocket sessions it waits for, when the workers count them",
+  async (target) => {
+    const metrics = `127.0.0.1:${await freePort()}`;
+    const [server, o] = await serveAndOpen(target, [
+      "--graceful-timeout",
+      "1",
+      "--metrics-bind",
+      metrics,
+    ]);
+    o.socket.resume();
+    // Counted once the app's open handler ran, which may follow the 101 the client read.
+    await eventually(
+      async () =>
+        /^appserve_websockets_open 1$/m.test((await get(`http://${metrics}/metrics`)).body),
+      "the session counted",
+    );
+    server.signal("SIGTERM");
+    const stopped = await server.exited;
+    o.socket.destroy();
+    assert.equal(stopped.code, 0, server.output);
+    assert.match(
+      server.output,
+      /\[INFO\] Waiting up to 1 s for 1 WebSocket session \(graceful_timeout\)\n/,
+    );
   },
 );
 
