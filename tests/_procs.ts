@@ -4,9 +4,10 @@
 // scripts/bench/procs.ts adds process groups and the clean-up a benchmark needs on Ctrl-C.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 
@@ -190,6 +191,18 @@ export interface SpawnOptions extends ProcOptions {
   detached?: boolean;
 }
 
+let ownRuntimeDir = "";
+
+// Made at the first spawn, removed when the test process ends.
+function runtimeDir(): string {
+  if (!ownRuntimeDir) {
+    const dir = mkdtempSync(join(tmpdir(), "appserve-test-run-"));
+    ownRuntimeDir = dir;
+    globalThis.addEventListener("unload", () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return ownRuntimeDir;
+}
+
 /** Starts `command` with stdin closed and stdout and stderr piped (for a Proc to read). */
 export function spawnPiped(
   command: string,
@@ -198,9 +211,10 @@ export function spawnPiped(
 ): ChildProcess {
   return spawn(command, args, {
     cwd: options.cwd ?? ROOT,
-    // A desktop session's XDG_RUNTIME_DIR would give every server a control socket there (and
-    // two servers of one app a warning): tests that want one set it.
-    env: { ...process.env, XDG_RUNTIME_DIR: "", ...options.env },
+    // A desktop session's XDG_RUNTIME_DIR, or else ~/.appserve, would give every server a control
+    // socket in a directory every test run on the box shares (two servers of one app: a
+    // warning): each test process has a directory of its own. Tests that mean one set theirs.
+    env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir(), ...options.env },
     detached: options.detached ?? false,
     stdio: ["ignore", "pipe", "pipe"],
   });

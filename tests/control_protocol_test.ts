@@ -2,12 +2,13 @@ import assert from "node:assert/strict";
 import {
   controlSocketName,
   controlSocketPath,
+  defaultControlDir,
   implicitControlSocket,
 } from "../src/ipc/control_protocol.ts";
 
 const base = { control_socket: "", pidfile: "", proc_name: "", app: "src/app.ts:server" };
 
-Deno.test("controlSocketPath(): --control-socket, else PIDFILE.ctl, else under XDG_RUNTIME_DIR", () => {
+Deno.test("controlSocketPath(): --control-socket, else PIDFILE.ctl, else under XDG_RUNTIME_DIR, else HOME", () => {
   const xdg = { XDG_RUNTIME_DIR: "/run/user/1000" };
   assert.equal(controlSocketPath({ ...base, control_socket: "/x.sock" }, xdg), "/x.sock");
   assert.equal(controlSocketPath({ ...base, pidfile: "/a.pid" }, xdg), "/a.pid.ctl");
@@ -15,6 +16,20 @@ Deno.test("controlSocketPath(): --control-socket, else PIDFILE.ctl, else under X
   assert.equal(controlSocketPath(base, {}), "");
   // A relative XDG_RUNTIME_DIR is invalid by the spec: ignored.
   assert.equal(controlSocketPath(base, { XDG_RUNTIME_DIR: "run" }), "");
+  // Without one, the home's .appserve (gunicorn's ~/.gunicorn); XDG_RUNTIME_DIR comes first.
+  const home = { HOME: "/home/ann" };
+  assert.equal(controlSocketPath(base, home), "/home/ann/.appserve/app.server.ctl");
+  assert.equal(
+    controlSocketPath(base, { ...home, XDG_RUNTIME_DIR: "" }),
+    "/home/ann/.appserve/app.server.ctl",
+  );
+  assert.equal(
+    controlSocketPath(base, { ...home, ...xdg }),
+    "/run/user/1000/appserve/app.server.ctl",
+  );
+  assert.equal(controlSocketPath(base, { HOME: "home" }), "");
+  assert.equal(controlSocketPath(base, { HOME: "" }), "");
+  assert.deepEqual(defaultControlDir(home), { dir: "/home/ann/.appserve", from: "HOME" });
   assert.equal(controlSocketPath({ ...base, control_socket: "off" }, xdg), "");
   assert.ok(implicitControlSocket(base));
   assert.ok(!implicitControlSocket({ ...base, pidfile: "/a.pid" }));

@@ -13,7 +13,7 @@ import {
   type ControlReply,
   type ControlRequest,
   controlSocketName,
-  runtimeControlDir,
+  defaultControlDir,
   scaleProblem,
   type WorkerStatus,
 } from "../ipc/control_protocol.ts";
@@ -21,8 +21,8 @@ import {
 const USAGE = `Usage: appserve ctl [--control-socket PATH | -p PIDFILE | -n NAME] [--json] VERB
 
 Finds the master by its --control-socket, its --pid file (PIDFILE.ctl), or, for a master
-started with neither, under $XDG_RUNTIME_DIR/appserve: NAME.ctl (NAME: its --name, else
-the app's module), or the only socket there.
+started with neither, under $XDG_RUNTIME_DIR/appserve (without XDG_RUNTIME_DIR, ~/.appserve):
+NAME.ctl (NAME: its --name, else the app's module), or the only socket there.
 
 Verbs:
   status          workers: pid, age, requests served, in flight, RSS, state
@@ -128,18 +128,20 @@ function statusTable(workers: WorkerStatus[]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }
 
-/** The socket under $XDG_RUNTIME_DIR/appserve: NAME.ctl, or the only one there. */
-function runtimeSocket(name: string | undefined): string {
-  const dir = runtimeControlDir();
+/** The socket in defaultControlDir() (XDG_RUNTIME_DIR's, else HOME's): NAME.ctl, or the only one. */
+function defaultSocket(name: string | undefined): string {
+  const dir = defaultControlDir()?.dir;
   const how = "--control-socket PATH, -p PIDFILE or -n NAME";
   if (!dir && name !== undefined) {
-    // -n names a socket under $XDG_RUNTIME_DIR: asking for -n again would not help.
+    // -n names a socket in that directory: asking for -n again would not help.
     throw new UsageError(
-      "ctl: -n NAME needs $XDG_RUNTIME_DIR, which is not set: " +
+      "ctl: -n NAME needs $XDG_RUNTIME_DIR or $HOME, and neither is set: " +
         "name the master with --control-socket PATH or -p PIDFILE instead",
     );
   }
-  if (!dir) throw new UsageError(`ctl: Name the master: ${how} ($XDG_RUNTIME_DIR is not set)`);
+  if (!dir) {
+    throw new UsageError(`ctl: Name the master: ${how} ($XDG_RUNTIME_DIR and $HOME are not set)`);
+  }
   if (name !== undefined) {
     return join(dir, `${controlSocketName({ proc_name: name, app: "" })}.ctl`);
   }
@@ -183,7 +185,7 @@ export async function runCtl(argv: string[]): Promise<number> {
     return ExitCode.OK;
   }
   const path = values["control-socket"] ??
-    (values.pid ? `${values.pid}.ctl` : runtimeSocket(values.name));
+    (values.pid ? `${values.pid}.ctl` : defaultSocket(values.name));
   const [verb, ...rest] = positionals;
   const req = request(verb, rest, values.quick === true);
   const reply = await ask(path, req);

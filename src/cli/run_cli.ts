@@ -2,13 +2,14 @@
 // the configuration, checks it, or runs the master. Called by the program's
 // entry (main.ts) and by mod.ts's main().
 
+import { mkdirSync } from "node:fs";
 import process from "node:process";
 import { renderConfig } from "../config/print_config.ts";
 import { currentConfiguration } from "../config/current_config.ts";
 import { gunicornLeftovers } from "../config/gunicorn_only.ts";
 import { resolveConfig, type Resolved } from "../config/resolve.ts";
 import { helpWordIndex, longFlagOf } from "../config/sources.ts";
-import { AppserveError, ConfigError } from "../errors.ts";
+import { AppserveError, ConfigError, osReason } from "../errors.ts";
 import { captureOutput } from "../log/capture_output.ts";
 import { createLogger } from "../log/create_logger.ts";
 import { NOTIFY_ENV, SystemdNotify } from "../master/systemd_notify.ts";
@@ -20,7 +21,11 @@ import {
   ControlSocket,
   openDefaultControl,
 } from "../master/control_socket.ts";
-import { controlSocketPath, implicitControlSocket } from "../ipc/control_protocol.ts";
+import {
+  controlSocketPath,
+  defaultControlDir,
+  implicitControlSocket,
+} from "../ipc/control_protocol.ts";
 import { runCtl } from "./ctl.ts";
 import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
@@ -173,7 +178,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     );
   if (inherited?.source === "systemd" && resolved.origins.bind !== "default") {
     // A bind naming a passed socket (`fd://3`, its address) is served: only the others are said.
-    const unserved = notPassed(addresses, inherited.listeners);
+    const unserved = await notPassed(addresses, inherited.listeners);
     const ignored = config.bind.filter((_, i) => unserved[i]);
     const withReuse = addresses.some(reuse);
     const what = ignored.length
@@ -226,6 +231,12 @@ async function serve(ctx: ServeContext): Promise<number> {
   let launch: WorkerLaunch;
   // A USR2 child takes PATH.2 while its parent holds PATH, and PATH once promoted.
   const controlPath = controlSocketPath(config);
+  // The HOME fallback is made here without its parents, so a HOME that is missing or not the
+  // user's to write (a container run as a bare uid) means no socket, not a warning each start.
+  const home = defaultControlDir();
+  const noHome = controlPath && implicitControlSocket(config) && home?.from === "HOME"
+    ? controlDirProblem(home.dir)
+    : "";
   let control: ControlSocket | undefined;
   try {
     held.check();
@@ -240,7 +251,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       umask: (mask) => runtime.libc().umask(mask),
       keepFromChildren: (owner) => runtime.keepFromChildren(owner),
     };
-    control = !controlPath
+    control = !controlPath || noHome
       ? undefined
       : implicitControlSocket(config)
       ? await openDefaultControl(controlAt, handle, log, host)
@@ -307,11 +318,15 @@ async function serve(ctx: ServeContext): Promise<number> {
   }
   metrics?.announce();
   if (log.isEnabledFor("debug")) log.debug(currentConfiguration(config, process.cwd()));
-  // Said once: otherwise ctl's "Name the master" would be the first anyone hears of it.
-  if (!controlPath && config.control_socket !== "off") {
-    log.info(
-      "No control socket ($XDG_RUNTIME_DIR is not set): `appserve ctl` cannot reach this " +
-        "master; name one with control_socket (--control-socket PATH) or --pid PIDFILE",
+  // At DEBUG: only an environment without a home gets here, where the operator has nothing to
+  // change each start, and ctl's own "Name the master" says the way.
+  if ((!controlPath || noHome) && config.control_socket !== "off") {
+    const why = noHome
+      ? `$XDG_RUNTIME_DIR is not set and "${home?.dir}" cannot be made: ${noHome}`
+      : "$XDG_RUNTIME_DIR and $HOME are not set";
+    log.debug(
+      `No control socket (${why}): \`appserve ctl\` cannot reach this master; name one with ` +
+        "control_socket (--control-socket PATH) or --pid PIDFILE",
     );
   }
   let reloads = 0;
@@ -489,5 +504,15 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   } finally {
     // A start that failed: a later signal is the caller's again (main() in a program of its own).
     held.release();
+  }
+}
+
+/** Why the control socket's directory `dir` (mode 0700) cannot be made, or "" when it is there. */
+function controlDirProblem(dir: string): string {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+    return "";
+  } catch (error) {
+    return (error as { code?: string }).code === "EEXIST" ? "" : osReason(error);
   }
 }

@@ -460,7 +460,10 @@ export const SETTINGS = [
     doc: "Restart workers when a source file of the app's project changes: under the folder of " +
       "the nearest deno.json/deno.jsonc or package.json above the app module (its workspace " +
       "root, for a workspace member; the module's folder when there is none, or when that folder " +
-      "is the home folder or /; node_modules, dist and hidden folders such as .git left out), or a reload_extra_files entry. A change that breaks the app is logged " +
+      "is the home folder or /; node_modules, dist and hidden folders such as .git left out), " +
+      "a .env file the workers read in their working directory (.env, .env.local, " +
+      ".env.development, .env.production, .env.test), or a reload_extra_files entry. A change " +
+      "that breaks the app is logged " +
       "and the running workers stay. Development only.",
   },
   {
@@ -737,9 +740,11 @@ export const SETTINGS = [
     default: "",
     doc: "Unix socket (mode 0600) on which the master takes `appserve ctl` commands: status, " +
       "reload, scale, add, remove, stop, reopen-logs. Empty: PIDFILE.ctl when --pid is set, " +
-      "else `$XDG_RUNTIME_DIR/appserve/NAME.ctl` when XDG_RUNTIME_DIR is set (NAME: --name, " +
-      "else the app's module and export; directory made with mode 0700; taken by another " +
-      "master: a warning and no socket), else none; `off`: none.",
+      "else `$XDG_RUNTIME_DIR/appserve/NAME.ctl` when XDG_RUNTIME_DIR is set, else " +
+      "`~/.appserve/NAME.ctl` as gunicorn's `~/.gunicorn` (NAME: --name, else the app's module " +
+      "and export; directory made with mode 0700; taken by another master of that NAME: a " +
+      "warning and no socket), else (no HOME, or one where ~/.appserve cannot be made) none; " +
+      "`off`: none.",
   },
   {
     name: "metrics_bind",

@@ -40,17 +40,24 @@ export type ControlReply =
 export const MAX_REQUEST_BYTES = 4096;
 
 /**
- * Where a master named by neither --control-socket nor --pid puts its control socket:
- * `$XDG_RUNTIME_DIR/appserve` (the user's own runtime directory), or nowhere without one.
+ * Where a master named by neither --control-socket nor --pid puts its control socket, and the
+ * variable that says so: `$XDG_RUNTIME_DIR/appserve` (the user's own runtime directory), else
+ * `$HOME/.appserve` (gunicorn's `~/.gunicorn`: a shell or container without a login session), or
+ * nowhere without either (a relative one is invalid, by the XDG spec and for a home).
  */
-export function runtimeControlDir(
+export function defaultControlDir(
   env: Record<string, string | undefined> = process.env,
-): string | undefined {
-  const dir = env.XDG_RUNTIME_DIR;
-  return dir && isAbsolute(dir) ? join(dir, "appserve") : undefined;
+): { dir: string; from: "XDG_RUNTIME_DIR" | "HOME" } | undefined {
+  const runtime = env.XDG_RUNTIME_DIR;
+  if (runtime && isAbsolute(runtime)) {
+    return { dir: join(runtime, "appserve"), from: "XDG_RUNTIME_DIR" };
+  }
+  const home = env.HOME;
+  if (home && isAbsolute(home)) return { dir: join(home, ".appserve"), from: "HOME" };
+  return undefined;
 }
 
-/** The socket's name in runtimeControlDir(): proc_name, else the app's module and export. */
+/** The socket's name in defaultControlDir(): proc_name, else the app's module and export. */
 export function controlSocketName(config: Pick<Config, "proc_name" | "app">): string {
   let name = config.proc_name;
   if (!name) {
@@ -69,7 +76,7 @@ type SocketConfig = Pick<Config, "control_socket" | "pidfile" | "proc_name" | "a
 
 /**
  * The control socket of a configuration: --control-socket, else PIDFILE.ctl, else NAME.ctl in
- * runtimeControlDir(), else none; `off`: none.
+ * defaultControlDir(), else none; `off`: none.
  */
 export function controlSocketPath(
   config: SocketConfig,
@@ -78,12 +85,12 @@ export function controlSocketPath(
   if (config.control_socket === "off") return "";
   if (config.control_socket) return config.control_socket;
   if (config.pidfile) return `${config.pidfile}.ctl`;
-  const dir = runtimeControlDir(env);
+  const dir = defaultControlDir(env)?.dir;
   return dir ? join(dir, `${controlSocketName(config)}.ctl`) : "";
 }
 
 /**
- * Whether the control socket is the default under $XDG_RUNTIME_DIR, which nobody asked for by
+ * Whether the control socket is the default in defaultControlDir(), which nobody asked for by
  * name: another master there is a warning, not a reason to refuse to start.
  */
 export function implicitControlSocket(config: SocketConfig): boolean {

@@ -1,9 +1,10 @@
-// --reload: watch the app's project (and reload_extra_files) and report changed
-// files, debounced, so the arbiter can start fresh workers. The master never
+// --reload: watch the app's project (and reload_extra_files, and the workers' .env files) and
+// report changed files, debounced, so the arbiter can start fresh workers. The master never
 // imports the app, so it watches files rather than the module graph.
 
 import { type Dirent, existsSync, type FSWatcher, lstatSync, readdirSync, watch } from "node:fs";
 import { dirname, extname, join, resolve } from "node:path";
+import process from "node:process";
 import { projectRoot } from "./deno_project.ts";
 
 const SOURCE_EXTENSIONS = new Set([
@@ -24,6 +25,10 @@ const SOURCE_EXTENSIONS = new Set([
 const IGNORED = new Set(["node_modules", "dist"]);
 const ignored = (name: string) => IGNORED.has(name) || name.startsWith(".");
 const DEBOUNCE_MS = 250;
+// The .env files a Bun worker reads in its working directory, the master's
+// (src/runtime/_bun_autoload.ts), `.env` being also what a Deno worker's `--env-file` reads: an
+// edit reloads, as under `deno run --watch --env-file`. Hidden, so the folders' watchers skip them.
+const DOTENV = new Set([".env", ".env.local", ".env.development", ".env.production", ".env.test"]);
 
 /**
  * Starts watching; returns a function that stops it. Each folder of the project is watched on its
@@ -36,6 +41,7 @@ export function watchForReload(
   extraFiles: readonly string[],
   onChange: (file: string) => void,
   onError: (message: string) => void = () => {},
+  workDir: string = process.cwd(),
 ): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
@@ -111,10 +117,21 @@ export function watchForReload(
   walk(dirname(resolve(appFile)));
   walk(projectRoot(appFile));
   const extra = extraFiles.map((file) => watch(file, () => changed(file)));
+  let dotenv: FSWatcher | undefined;
+  try {
+    // The folder, not the files: a .env made, or written by renaming a new one over it, counts.
+    dotenv = watch(workDir, (_event, name) => {
+      if (name && DOTENV.has(String(name))) changed(join(workDir, String(name)));
+    });
+    dotenv.on("error", (error) => fail(workDir, error));
+  } catch (error) {
+    fail(workDir, error);
+  }
   return () => {
     stopped = true;
     clearTimeout(timer);
     extra.forEach((w) => w.close());
+    dotenv?.close();
     for (const dir of [...folders.keys()]) forget(dir);
   };
 }

@@ -1,7 +1,10 @@
 // Listening sockets handed over by a parent instead of bound here: systemd
 // socket activation (LISTEN_FDS/LISTEN_PID) and a USR2 re-exec (APPSERVE_FDS).
 
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import type { Address } from "./bind.ts";
+import { inetSockaddr } from "./sockaddr.ts";
 import { inheritFd, type Listener } from "./listeners.ts";
 import type { Libc } from "../runtime/types.ts";
 
@@ -68,17 +71,40 @@ export function adoptInherited(
 
 /**
  * Which of `addresses` (the binds asked for) are none of the sockets systemd passed: an
- * `fd://N` of a passed fd, or the very address of a passed socket, is that socket, not a bind
- * ignored.
+ * `fd://N` of a passed fd, or the address of a passed socket, is that socket, not a bind
+ * ignored. Addresses compare as bind(2) sees them: `localhost` is each address it resolves to,
+ * and `[0:0::1]` is `[::1]`; a name that does not resolve is no passed socket.
  */
-export function notPassed(addresses: Address[], passed: Listener[]): boolean[] {
-  return addresses.map((a) =>
-    !passed.some(({ address: l, activated }) =>
-      a.kind === "fd"
-        ? activated?.fd === a.fd
-        : a.kind === "tcp"
-        ? l.kind === "tcp" && l.host === a.host && l.port === a.port
-        : l.kind === "unix" && l.path === a.path
-    )
+export async function notPassed(addresses: Address[], passed: Listener[]): Promise<boolean[]> {
+  const sockets = passed.map(({ address }) =>
+    address.kind === "tcp" ? tcpKey(address.host, address.port) : ""
   );
+  const unserved: boolean[] = [];
+  for (const a of addresses) {
+    const same = a.kind === "fd"
+      ? passed.some(({ activated }) => activated?.fd === a.fd)
+      : a.kind === "tcp"
+      ? (await hostAddresses(a.host)).some((ip) => sockets.includes(tcpKey(ip, a.port)))
+      : passed.some(({ address: l }) => l.kind === "unix" && l.path === a.path);
+    unserved.push(!same);
+  }
+  return unserved;
+}
+
+// One spelling per socket address: its sockaddr's bytes.
+function tcpKey(host: string, port: number): string {
+  try {
+    return inetSockaddr(host, port).join(",");
+  } catch {
+    return `${host}:${port}`;
+  }
+}
+
+async function hostAddresses(host: string): Promise<string[]> {
+  if (isIP(host)) return [host];
+  try {
+    return (await lookup(host, { all: true })).map(({ address }) => address);
+  } catch {
+    return [];
+  }
 }

@@ -477,21 +477,32 @@ export async function openListeners(
  * --reuse-port: each worker binds its own SO_REUSEPORT listener at these addresses, so the master
  * holds none. It binds one as they will (then closes it), so that a port another process holds
  * gets the shared socket's retries and one-line error before "Listening at", rather than every
- * worker failing to boot.
+ * worker failing to boot. Two of them on one port (a wildcard and an address of it, one address
+ * twice, a dual-stack [::] and an IPv4 address) are the shared socket's one line too: with
+ * SO_REUSEPORT on both the kernel lets them both bind, and the more specific one silently takes
+ * its connections from the other.
  */
 export async function probeReusePort(
   libc: Libc,
   addresses: { host: string; port: number }[],
   options: Pick<OpenListenersOptions, "retrying" | "signal" | "scheme">,
 ): Promise<void> {
-  for (const { host, port } of addresses) {
-    const address: Address = { kind: "tcp", host, port };
-    const fd = await openTcpSocket(libc, inetSockaddr(await resolveHost(host), port), {
-      reusePort: true,
-      cannot: cannotListenAt(libc, address, options.scheme),
-      retry: { address, ...options },
-    });
-    libc.close(fd);
+  const probed: Listener[] = [];
+  try {
+    for (const { host, port } of addresses) {
+      const address = { kind: "tcp" as const, host, port };
+      const sockaddr = inetSockaddr(await resolveHost(host), port);
+      const fd = await openTcpSocket(libc, sockaddr, {
+        reusePort: true,
+        cannot: cannotListenAt(libc, address, options.scheme),
+        retry: { address, ...options },
+      });
+      probed.push({ address, fd, ownsPath: false });
+      const clash = ownClash(libc, fd, sockaddr, address, probed.slice(0, -1), options.scheme);
+      if (clash) throw clash;
+    }
+  } finally {
+    closeListeners(libc, probed);
   }
 }
 

@@ -221,62 +221,80 @@ e2e(
   },
 );
 
+const hostUrl = (host: string, port: number) =>
+  `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+
+/** Two -b on one port that this start's own sockets make clash: first, second, why. */
+function ownClashes(port: number): [string, string, string][] {
+  const url = (host: string) => hostUrl(host, port);
+  return [
+    [
+      "::",
+      "::1",
+      `${
+        url("::")
+      } takes port ${port} on every IPv6 address, bound already by another -b; drop one of the two -b`,
+    ],
+    [
+      "::1",
+      "::",
+      `it takes port ${port} on every IPv6 address and ${
+        url("::1")
+      } is bound already by another -b; drop one of the two`,
+    ],
+    [
+      "0.0.0.0",
+      "127.0.0.1",
+      `${
+        url("0.0.0.0")
+      } takes port ${port} on every IPv4 address, bound already by another -b; drop one of the two -b`,
+    ],
+    [
+      "127.0.0.1",
+      "0.0.0.0",
+      `it takes port ${port} on every IPv4 address and ${
+        url("127.0.0.1")
+      } is bound already by another -b; drop one of the two`,
+    ],
+    ["::", "127.0.0.1", `${url("::")} takes IPv4 too (dual-stack); drop one of the two -b`],
+    ["::", "0.0.0.0", `${url("::")} takes IPv4 too (dual-stack); drop one of the two -b`],
+    ["127.0.0.1", "127.0.0.1", "it is given twice; drop one of the two -b"],
+    [
+      "localhost",
+      "127.0.0.1",
+      `${
+        url("localhost")
+      }, bound already by another -b, is the same address; drop one of the two -b`,
+    ],
+  ];
+}
+
+/** Each of ownClashes() under `mode` stops the start at once in its one line, exit 1. */
+async function assertOwnClashes(target: Target, mode: string[]): Promise<void> {
+  const port = await freeDualStackPort();
+  for (const [first, second, why] of ownClashes(port)) {
+    const binds = ["-b", hostUrl(first, port).slice(7), "-b", hostUrl(second, port).slice(7)];
+    const result = await run(target, [...mode, ...binds, "pid_app"], { cwd: APPS });
+    assert.equal(
+      result.stderr.trim(),
+      `Error: Cannot listen at ${hostUrl(second, port)}: ${why}`,
+      [...mode, ...binds].join(" "),
+    );
+    assert.equal(result.code, 1);
+  }
+}
+
 e2e(
   "-b of a wildcard and an address of it, or one address twice, on one port: one line, no retries",
-  async (target) => {
-    // The first socket holds the port the second wants: retrying cannot free it.
-    const port = await freeDualStackPort();
-    const url = (host: string) => `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
-    const cases: [string, string, string][] = [
-      [
-        "::",
-        "::1",
-        `${
-          url("::")
-        } takes port ${port} on every IPv6 address, bound already by another -b; drop one of the two -b`,
-      ],
-      [
-        "::1",
-        "::",
-        `it takes port ${port} on every IPv6 address and ${
-          url("::1")
-        } is bound already by another -b; drop one of the two`,
-      ],
-      [
-        "0.0.0.0",
-        "127.0.0.1",
-        `${
-          url("0.0.0.0")
-        } takes port ${port} on every IPv4 address, bound already by another -b; drop one of the two -b`,
-      ],
-      [
-        "127.0.0.1",
-        "0.0.0.0",
-        `it takes port ${port} on every IPv4 address and ${
-          url("127.0.0.1")
-        } is bound already by another -b; drop one of the two`,
-      ],
-      ["::", "127.0.0.1", `${url("::")} takes IPv4 too (dual-stack); drop one of the two -b`],
-      ["127.0.0.1", "127.0.0.1", "it is given twice; drop one of the two -b"],
-      [
-        "localhost",
-        "127.0.0.1",
-        `${
-          url("localhost")
-        }, bound already by another -b, is the same address; drop one of the two -b`,
-      ],
-    ];
-    for (const [first, second, why] of cases) {
-      const binds = ["-b", url(first).slice(7), "-b", url(second).slice(7)];
-      const result = await run(target, [...binds, "pid_app"], { cwd: APPS });
-      assert.equal(
-        result.stderr.trim(),
-        `Error: Cannot listen at ${url(second)}: ${why}`,
-        binds.join(" "),
-      );
-      assert.equal(result.code, 1);
-    }
-  },
+  // The first socket holds the port the second wants: retrying cannot free it.
+  (target) => assertOwnClashes(target, []),
+);
+
+e2e(
+  "--reuse-port: -b of a wildcard and an address of it, or one address twice: the same one line",
+  // Each worker binds both with SO_REUSEPORT, which the kernel allows: the more specific address
+  // would silently take its connections from the other.
+  (target) => assertOwnClashes(target, ["--reuse-port", "-w", "1"]),
 );
 
 /** `target` run in a network namespace of its own whose [::] sockets are IPv6 only. */

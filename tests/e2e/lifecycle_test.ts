@@ -910,6 +910,43 @@ e2e(
   },
 );
 
+e2e(
+  "under systemd socket activation a bind of a passed socket's address spelt another way (localhost, [0:0::1]) is no bind ignored",
+  async (target) => {
+    const port = await freePort();
+    const v6 = await freePort();
+    const other = await freePort();
+    // fd 3 on [::1]:v6, fd 4 on 127.0.0.1:port.
+    const activator = startSocketActivated(target, port, [
+      "-w",
+      "1",
+      "-b",
+      `localhost:${port}`,
+      "-b",
+      `[0:0:0:0:0:0:0:1]:${v6}`,
+      "-b",
+      `[::1]:${other}`,
+      PID_APP,
+    ], ["-l", `[::1]:${v6}`]);
+    try {
+      await getWhenReady(`http://127.0.0.1:${port}/`);
+      assert.equal((await get(`http://[::1]:${v6}/`)).status, 200);
+    } finally {
+      const result = await activator.stop();
+      const lines = result.stderr.split("\n").filter((l) => l.includes("[WARNING]"));
+      // Only the address no passed socket has.
+      assert.deepEqual(
+        lines.map((l) => l.replace(/^.*\[WARNING\] /, "")),
+        [
+          `--bind [::1]:${other} ignored: serving the sockets systemd passed (LISTEN_FDS) ` +
+          "instead, as gunicorn does",
+        ],
+        result.stderr,
+      );
+    }
+  },
+);
+
 for (const signal of ["SIGINT", "SIGQUIT"] as const) {
   e2e(`${signal} stops master and workers quickly with exit 0`, async (target) => {
     const server = start(target, ["-w", "2", "-b", "127.0.0.1:0", PID_APP]);

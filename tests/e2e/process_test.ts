@@ -374,6 +374,37 @@ e2e("--reload watches the app's project, not only the module's folder", async (t
 });
 
 e2e(
+  "--reload: an edit of the workers' .env, or a .env.local made, reloads them with its values",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        'export default { fetch: () => new Response(process.env.GREETING ?? "none") };\n',
+      );
+      writeFileSync(join(dir.path, ".env"), "GREETING=one\n");
+      // Deno workers read a .env only when asked, as `deno serve`; Bun workers as `bun run`.
+      const flags = target.workers === "deno" ? ["--deno-flags=-A --env-file"] : [];
+      const server = start(target, ["--reload", ...flags, "-b", "127.0.0.1:0", "app.ts"], {
+        cwd: dir.path,
+      });
+      const url = await server.url();
+      assert.equal((await getWhenReady(url)).body, "one");
+      writeFileSync(join(dir.path, ".env"), "GREETING=two\n");
+      await eventually(async () => (await get(url)).body === "two", "two served");
+      await server.waitFor(/Worker reloading: .*\/\.env modified/);
+      if (target.workers === "bun") {
+        writeFileSync(join(dir.path, ".env.local"), "GREETING=local\n");
+        await eventually(async () => (await get(url)).body === "local", "local served");
+      }
+      await server.stop();
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+e2e(
   "--reload restarts workers on a good edit, keeps them on a broken one, recovers after",
   async (target) => {
     const dir = tempDir();
