@@ -14,7 +14,8 @@ const LINE_BYTES = 256;
 const FIELDS_BYTES = 512;
 // Then what its response sent so far (sent()): float64 body bytes.
 const SENT_BYTES = 8;
-const ENTRY_BYTES = LINE_BYTES + FIELDS_BYTES + SENT_BYTES;
+const SENT_BYTES_AT = LINE_BYTES + FIELDS_BYTES;
+const ENTRY_BYTES = SENT_BYTES_AT + SENT_BYTES;
 const HEADER_BYTES = 512;
 /** Bytes of one table. */
 export const INFLIGHT_BYTES = HEADER_BYTES + INFLIGHT_ENTRIES * ENTRY_BYTES;
@@ -284,14 +285,13 @@ export class InflightTable {
    * under way): a worker that dies now leaves its access line to say what its client got.
    */
   sent(index: number, status: number, bytes: number): void {
-    const at = HEADER_BYTES + index * ENTRY_BYTES;
-    this.#f64[(at + LINE_BYTES + FIELDS_BYTES) / 8] = bytes;
-    this.#view.setUint16(at + SENT_STATUS, status, true);
+    this.sentBytes(index, bytes);
+    this.#view.setUint16(HEADER_BYTES + index * ENTRY_BYTES + SENT_STATUS, status, true);
   }
 
   /** sent() again, the status unchanged: `bytes` of the body so far (one store). */
   sentBytes(index: number, bytes: number): void {
-    this.#f64[(HEADER_BYTES + index * ENTRY_BYTES + LINE_BYTES + FIELDS_BYTES) / 8] = bytes;
+    this.#f64[(HEADER_BYTES + index * ENTRY_BYTES + SENT_BYTES_AT) / 8] = bytes;
   }
 
   /** Frees entry `index`. */
@@ -334,7 +334,7 @@ export class InflightTable {
     if (bytes[at + LOGGED] === 1) request.logged = true;
     const status = this.#view.getUint16(at + SENT_STATUS, true);
     if (status > 0) {
-      request.sent = { status, bytes: this.#f64[(at + LINE_BYTES + FIELDS_BYTES) / 8] };
+      request.sent = { status, bytes: this.#f64[(at + SENT_BYTES_AT) / 8] };
     }
     const flags = bytes[FLAGS];
     const protocol = PROTOCOLS[bytes[at + PROTOCOL]];
