@@ -6,6 +6,7 @@ import { type Dirent, existsSync, type FSWatcher, lstatSync, readdirSync, watch 
 import { dirname, extname, join, resolve } from "node:path";
 import process from "node:process";
 import { projectRoot } from "./deno_project.ts";
+import { dotenvNames } from "../runtime/_bun_autoload.ts";
 
 const SOURCE_EXTENSIONS = new Set([
   ".ts",
@@ -25,10 +26,10 @@ const SOURCE_EXTENSIONS = new Set([
 const IGNORED = new Set(["node_modules", "dist"]);
 const ignored = (name: string) => IGNORED.has(name) || name.startsWith(".");
 const DEBOUNCE_MS = 250;
-// The .env files a Bun worker reads in its working directory, the master's
-// (src/runtime/_bun_autoload.ts), `.env` being also what a Deno worker's `--env-file` reads: an
-// edit reloads, as under `deno run --watch --env-file`. Hidden, so the folders' watchers skip them.
-const DOTENV = new Set([".env", ".env.local", ".env.development", ".env.production", ".env.test"]);
+// The .env files a Bun worker reads in its working directory, the master's, under any NODE_ENV,
+// `.env` being also what a Deno worker's `--env-file` reads: an edit reloads, as under
+// `deno run --watch --env-file`. Hidden, so the folders' watchers skip them.
+const DOTENV = new Set(dotenvNames());
 
 /**
  * Starts watching; returns a function that stops it. Each folder of the project is watched on its

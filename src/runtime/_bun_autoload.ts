@@ -48,13 +48,21 @@ export function bunfigEnv(dir: string, env = process.env): Record<string, string
   return { BUN_OPTIONS: env.BUN_OPTIONS ? `${own} ${env.BUN_OPTIONS}` : own };
 }
 
+const MODES = ["production", "development", "test"];
+
+/**
+ * The names of the .env files Bun autoloads, the one that wins first: under NODE_ENV `mode`, or
+ * (no mode) under any of them.
+ */
+export function dotenvNames(mode?: string): string[] {
+  const modes = mode === undefined ? MODES : MODES.filter((m) => m === mode);
+  return [...(mode === "test" ? [] : [".env.local"]), ...modes.map((m) => `.env.${m}`), ".env"];
+}
+
 /** The .env files Bun autoloads in `dir`, the one that wins first. */
 function dotenvFiles(dir: string, env: NodeJS.ProcessEnv): string[] {
-  const mode = env.NODE_ENV || "development";
-  const names = [".env"];
-  if (["production", "development", "test"].includes(mode)) names.unshift(`.env.${mode}`);
-  if (mode !== "test") names.unshift(".env.local");
-  return names.map((name) => join(dir, name)).filter((file) => existsSync(file));
+  return dotenvNames(env.NODE_ENV || "development").map((name) => join(dir, name))
+    .filter((file) => existsSync(file));
 }
 
 // `\$`, `${NAME}`, `${NAME:-default}` (the default, itself expanded, only for a name that is not
