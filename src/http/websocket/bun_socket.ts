@@ -25,18 +25,33 @@ export function topicsPerWorkerWarning(topic: string, servers: number): string {
     "(said once per worker)";
 }
 
-/** Subscribers per topic, of one hub. */
+/**
+ * Subscribers per topic, of one hub, and the first topic a socket of the hub subscribes to, on
+ * appserve's layer (add()) or on a native server, which keeps its subscribers itself.
+ */
 export class Topics {
   readonly #byTopic = new Map<string, Set<BunServerWebSocket>>();
-  readonly #subscribed: ((topic: string) => void) | undefined;
+  #first: ((topic: string) => void) | undefined;
 
-  /** `subscribed` is told of each topic a socket subscribes to. */
-  constructor(subscribed?: (topic: string) => void) {
-    this.#subscribed = subscribed;
+  /** `first` is told of the first topic subscribed, once. */
+  constructor(first?: (topic: string) => void) {
+    this.#first = first;
+  }
+
+  /** Whether the first topic is still to be told (subscribed()). */
+  get watching(): boolean {
+    return this.#first !== undefined;
+  }
+
+  /** A socket of the hub subscribed to `topic`. */
+  subscribed(topic: string): void {
+    const first = this.#first;
+    this.#first = undefined;
+    first?.(topic);
   }
 
   add(topic: string, ws: BunServerWebSocket): void {
-    this.#subscribed?.(topic);
+    this.subscribed(topic);
     let set = this.#byTopic.get(topic);
     if (set === undefined) this.#byTopic.set(topic, set = new Set());
     set.add(ws);

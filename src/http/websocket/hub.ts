@@ -163,7 +163,6 @@ export class WebSocketHub {
   readonly #offers = new WeakMap<Request, PendingUpgrade | null>();
   readonly #sessions = new Set<OpenSession>();
   readonly #topics: Topics;
-  #firstTopic: ((topic: string) => void) | undefined;
   readonly #limit: SendLimit;
   #server: WsServer | null = null;
   #handlers: WebSocketHandlers | undefined;
@@ -183,8 +182,9 @@ export class WebSocketHub {
   constructor(options: WebSocketHubOptions) {
     this.#options = options;
     const servers = options.servers ?? 1;
-    if (servers > 1) this.#firstTopic = (t) => options.warn(topicsPerWorkerWarning(t, servers));
-    this.#topics = new Topics(this.#firstTopic && ((topic) => this.topicSubscribed(topic)));
+    this.#topics = new Topics(
+      servers > 1 ? (topic) => options.warn(topicsPerWorkerWarning(topic, servers)) : undefined,
+    );
     this.#limit = {
       bytes: options.sendLimit,
       exceeded: () => {
@@ -364,16 +364,17 @@ export class WebSocketHub {
     return true;
   }
 
-  /** Whether a topic subscribed is still to be told (topicSubscribed). */
+  /** Whether a topic subscribed on a native server is still to be told (topicSubscribed). */
   get watchesTopics(): boolean {
-    return this.#firstTopic !== undefined;
+    return this.#topics.watching;
   }
 
-  /** A socket of this worker, on either layer, subscribed to `topic`: the first is warned about. */
+  /**
+   * A socket on a native server (which keeps its topics itself) subscribed to `topic`: counted
+   * with those of appserve's layer, whose first is warned about.
+   */
   topicSubscribed(topic: string): void {
-    const first = this.#firstTopic;
-    this.#firstTopic = undefined;
-    first?.(topic);
+    this.#topics.subscribed(topic);
   }
 
   /** Bun's `server.publish`: to the subscribers among this hub's sockets. */
