@@ -1,6 +1,6 @@
 // Bun's `ServerWebSocket` surface over a `ws` socket, for apps in Bun's shape (`server.upgrade()`
 // plus the default export's `websocket` handlers), and the topics `publish` reaches: those of one
-// worker process or thread, as N `Bun.serve` processes with reusePort each have their own.
+// worker process or gthread thread, as N `Bun.serve` processes with reusePort each have their own.
 
 import { Buffer } from "node:buffer";
 import type { WebSocketHandlers } from "../../fetch_handler.ts";
@@ -14,15 +14,33 @@ const OPEN = 1;
 // past its high-water mark; `drain` follows once they are out.
 const BACKPRESSURE = 64 * 1024;
 
+/** The hubs of a server, each with topics of its own: one per worker, or per gthread thread. */
+export interface TopicReach {
+  /** Worker processes. */
+  workers: number;
+  /** gthread threads per worker, each importing the app and running a hub; 1 in other classes. */
+  threads: number;
+}
+
+/** Whether `reach` has more than one hub, where a topic's subscribers may be elsewhere. */
+export function severalHubs({ workers, threads }: TopicReach): boolean {
+  return workers * threads > 1;
+}
+
 /**
- * The warning for the first topic subscribed in one of `servers` workers (or gthread threads):
- * what is published there misses the subscribers of the others, where nothing else says so.
+ * The warning for the first topic subscribed in one of several hubs (`reach`): what is published
+ * there misses the subscribers of the others, where nothing else says so.
  */
-export function topicsPerWorkerWarning(topic: string, servers: number): string {
+export function topicsWarning(topic: string, { workers, threads }: TopicReach): string {
+  const where = threads === 1
+    ? `this worker, one of ${workers}`
+    : workers === 1
+    ? `this thread, one of ${threads} threads of the worker`
+    : `this thread, one of ${workers * threads} (${threads} threads in each of ${workers} workers)`;
   return `WebSocket topic ${JSON.stringify(topic)} subscribed: publish() reaches only the ` +
-    `sockets subscribed in this worker, one of ${servers}, so clients of the others miss what ` +
-    "it publishes; relay through something shared (Redis, Postgres LISTEN) to reach them all " +
-    "(said once per worker)";
+    `sockets subscribed in ${where}, so clients of the others miss what it publishes; relay ` +
+    "through something shared (Redis, Postgres LISTEN) to reach them all " +
+    `(said once per ${threads === 1 ? "worker" : "thread"})`;
 }
 
 /**

@@ -14,7 +14,13 @@ import type {
 } from "../../fetch_handler.ts";
 import { AppWebSocket, type SendLimit } from "./app_socket.ts";
 import { notAWebSocketRequest } from "./handshake_refusal.ts";
-import { BunServerWebSocket, Topics, topicsPerWorkerWarning } from "./bun_socket.ts";
+import {
+  BunServerWebSocket,
+  severalHubs,
+  type TopicReach,
+  Topics,
+  topicsWarning,
+} from "./bun_socket.ts";
 import { SendWatch, STALL_MS } from "./send_watch.ts";
 import { SentBytes } from "./sent_bytes.ts";
 import {
@@ -40,10 +46,10 @@ export interface WebSocketHubOptions {
   /** A warning for the error log. */
   warn(message: string): void;
   /**
-   * Workers (times gthread threads) of the server, each with its own topics: above 1, the first
-   * topic subscribed is warned about (topicsPerWorkerWarning). @default 1
+   * The server's workers and gthread threads, each with a hub and topics of its own: with more
+   * than one hub, the first topic subscribed is warned about (topicsWarning). @default one
    */
-  servers?: number;
+  reach?: TopicReach;
   /**
    * An app's WebSocket handler threw or rejected (the socket is closed with 1011): `handler`
    * names it (`onmessage`, `open`), `target` is the upgrade request's.
@@ -181,9 +187,11 @@ export class WebSocketHub {
 
   constructor(options: WebSocketHubOptions) {
     this.#options = options;
-    const servers = options.servers ?? 1;
+    const reach = options.reach;
     this.#topics = new Topics(
-      servers > 1 ? (topic) => options.warn(topicsPerWorkerWarning(topic, servers)) : undefined,
+      reach && severalHubs(reach)
+        ? (topic) => options.warn(topicsWarning(topic, reach))
+        : undefined,
     );
     this.#limit = {
       bytes: options.sendLimit,
