@@ -32,7 +32,7 @@ function findPackageJson(dir: string): string | undefined {
 }
 
 /** Whether `packageJson` lists `name` among its dependencies of any kind. */
-function lists(packageJson: string, name: string): boolean {
+export function lists(packageJson: string, name: string): boolean {
   try {
     const json = parseFile(packageJson);
     return DEPENDENCIES.some((field) => {
