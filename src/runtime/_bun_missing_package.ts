@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { findDenoConfig, parseFile } from "./_import_map.ts";
-import { nearest } from "./_nearest.ts";
+import { nearest } from "../nearest.ts";
 import { isInstalled } from "./_specifiers.ts";
 
 const DEPENDENCIES = [
