@@ -303,6 +303,24 @@ e2e("a BUN_OPTIONS --preload and a bunfig.toml preload run in Bun workers only",
   }
 });
 
+Deno.test({
+  name: "[binary] a master that cannot start again without BUN_OPTIONS refuses, in one line",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // One string of the environment may hold 128 KiB (MAX_ARG_STRLEN): BUN_OPTIONS fills it, so
+    // the same value under the longer name set aside fails execve with E2BIG.
+    const value = "--smol".padEnd(131072 - "BUN_OPTIONS=".length - 1);
+    const result = await run(binary, ["--version"], { env: { BUN_OPTIONS: value } });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /^\[\d+\] \[ERROR\] Cannot start the master without BUN_OPTIONS \(its preloads would run in the master\): execve failed; run it with BUN_OPTIONS unset\n$/,
+    );
+    assert.equal(result.stdout, "");
+  },
+});
+
 // A bunfig.toml [define] of every kind: a process.env read, a bare name, a value with spaces and
 // both quotes, NODE_ENV over the binary's own, and a number (which Bun ignores).
 const DEFINES_BUNFIG = `[define]
