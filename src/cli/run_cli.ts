@@ -370,7 +370,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       const fd = metrics?.fd();
       return fd === undefined ? undefined : { fd, bind: config.metrics_bind };
     },
-    closeMetrics: () => metrics?.close() ?? Promise.resolve(),
+    closeMetrics: () => metrics?.close(true) ?? Promise.resolve(),
     parentPid,
     systemd: inherited?.source === "systemd",
     hooks,
@@ -382,7 +382,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     },
     notify,
     onPromoted: async () => {
-      await metrics?.open();
+      await metrics?.open(true);
       const stays = await control?.moveTo(controlPath);
       if (stays) log.warning(`The control socket stays at "${control?.path}": ${stays}`);
     },

@@ -29,7 +29,7 @@ export interface ArbiterContext {
   env: Record<string, string | undefined>;
   cwd: string;
   pidfile?: Pidfile;
-  /** --metrics-bind's TCP listener while it serves, and its address: USR2 hands it over too. */
+  /** --metrics-bind's listener while it serves, and its address: USR2 hands it over too. */
   metrics?(): { fd: number; bind: string } | undefined;
   /**
    * Stops serving --metrics-bind: called when this master stops while its USR2 child runs, which

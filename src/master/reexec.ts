@@ -28,7 +28,7 @@ export interface ReexecOptions {
   env: Record<string, string | undefined>;
   cwd: string;
   listeners: Listener[];
-  /** --metrics-bind's TCP listener and its address, handed over too (APPSERVE_METRICS_FD). */
+  /** --metrics-bind's listener and its address, handed over too (APPSERVE_METRICS_FD). */
   metrics?(): { fd: number; bind: string } | undefined;
 }
 

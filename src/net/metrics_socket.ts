@@ -1,18 +1,22 @@
-// --metrics-bind's TCP listening socket, made through libc as the workers' listeners are, so that
+// --metrics-bind's listening socket (TCP or unix), made through libc as the workers' listeners are, so that
 // USR2 can hand it to the new master (APPSERVE_METRICS_FD): both masters answer scrapes during the
 // overlap and the new one goes on alone, instead of retrying the bind until the old one exits.
 // Close-on-exec, unlike the workers' listeners: no worker is to hold the master's metrics port.
 
+import { unlinkSync } from "node:fs";
 import { ConfigError } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { moveToInheritedRange, openTcpSocket, resolveHost } from "./listeners.ts";
-import { inetSockaddr } from "./sockaddr.ts";
+import { inetSockaddr, UNIX_PATH_MAX, unixSockaddr } from "./sockaddr.ts";
 import {
+  AF_UNIX,
   EACCES,
   EADDRINUSE,
   F_SETFD,
   FD_CLOEXEC,
   SO_ACCEPTCONN,
+  SOCK_CLOEXEC,
+  SOCK_STREAM,
   SOL_SOCKET,
 } from "./socket_constants.ts";
 
@@ -53,6 +57,42 @@ export async function bindMetricsSocket(
   });
   libc.fcntl(high, F_SETFD, FD_CLOEXEC);
   return high;
+}
+
+/**
+ * A listening unix socket at `path` (`bind` as given, for the error), made as node:http's listen
+ * made it (the process's umask; a file already there, even a stale one, is "address already in
+ * use"), close-on-exec, at an fd a USR2 child can be given at the same number.
+ */
+export function bindMetricsUnixSocket(libc: Libc, bind: string, path: string): number {
+  if (new TextEncoder().encode(path).length > UNIX_PATH_MAX) {
+    throw new ConfigError(
+      `--metrics-bind: Cannot listen on "${bind}": path longer than ${UNIX_PATH_MAX} bytes`,
+    );
+  }
+  const fd = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw cannotListen(bind, libc, libc.errno());
+  const cannot = (bound: boolean) => {
+    const error = cannotListen(bind, libc, libc.errno());
+    libc.close(fd);
+    if (bound) removeMetricsSocketFile(path);
+    return error;
+  };
+  if (libc.bind(fd, unixSockaddr(path)) !== 0) throw cannot(false);
+  if (libc.listen(fd, BACKLOG) !== 0) throw cannot(true);
+  const high = moveToInheritedRange(libc, fd);
+  if (high < 0) throw cannot(true);
+  libc.fcntl(high, F_SETFD, FD_CLOEXEC);
+  return high;
+}
+
+/** Removes a unix socket file this process made (or, promoted, took over). */
+export function removeMetricsSocketFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone.
+  }
 }
 
 /** What a USR2 child is told of its parent's metrics listener: its fd there, and its --metrics-bind. */
