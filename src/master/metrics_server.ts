@@ -10,12 +10,16 @@ import { parseBind } from "../net/bind.ts";
 import {
   bindMetricsSocket,
   bindMetricsUnixSocket,
+  createAcceptsFlag,
   removeMetricsSocketFile,
 } from "../net/metrics_socket.ts";
 import { F_DUPFD_CLOEXEC } from "../net/socket_constants.ts";
 import type { Libc } from "../runtime/types.ts";
 import type { HealthAnswer } from "./health.ts";
 import { DRAIN_MS, OpenScrapes } from "./open_scrapes.ts";
+
+/** How often a master stopping after USR2 looks whether its child accepts on the listener yet. */
+const HAND_OVER_POLL_MS = 50;
 
 /** What the server asks the arbiter at each request. */
 export interface MetricsSource {
@@ -142,7 +146,7 @@ export function metricsAddress(server: Server | NetServer, bind: string): string
 export async function startMetrics(
   bind: string,
   source: MetricsSource,
-  { log, retry, libc, inherited, hold = false }: {
+  { log, retry, libc, inherited, hold = false, accepts }: {
     log: Logger;
     retry: boolean;
     libc?: Libc;
@@ -153,18 +157,23 @@ export async function startMetrics(
      * until this master's workers serve (a probe would otherwise hear "starting" half the time).
      */
     hold?: boolean;
+    /** The flag a USR2 parent handed over with `inherited`: set once this master accepts on it. */
+    accepts?: Uint8Array;
   },
 ): Promise<{
   /**
    * Stops serving. A unix socket's file stays when `handedOver` (the USR2 child this master
    * started serves on), and when it is not this master's (handed over by a USR2 parent, and not
-   * promoted: a rollback's stop, the parent serving on).
+   * promoted: a rollback's stop, the parent serving on). Handed over, this master answers on
+   * until the child accepts (its flag, acceptsFd()), or until close() without it, at the exit.
    */
   close(handedOver?: boolean): Promise<void>;
   announce(): void;
   /** Accepts on the listener held so far; `promoted`: its socket file is this master's now. */
   open(promoted?: boolean): Promise<void>;
   fd(): number | undefined;
+  /** The flag the next USR2 child is handed with fd() (cleared now), or undefined: none. */
+  acceptsFd(): number | undefined;
 }> {
   let listener: MetricsListener | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -172,10 +181,22 @@ export async function startMetrics(
   // Bound here (or promoted): the unix socket's file is this master's to remove.
   let ownsFile = inherited === undefined;
   let keepFile = false;
+  // The flag of the USR2 child this master hands fd() to; polled while a hand-over waits for it.
+  let childFlag: { fd: number; memory: Uint8Array } | null | undefined;
+  let handingOver: ReturnType<typeof setInterval> | undefined;
   let heldFd = hold && libc ? inherited : undefined;
   let closing: Promise<void> | undefined;
   let held: (() => void)[] | undefined = [];
   const say = (line: () => void) => held ? held.push(line) : line();
+  const finish = () =>
+    closing ??= (async () => {
+      closed = true;
+      clearInterval(handingOver);
+      clearTimeout(timer);
+      if (heldFd !== undefined) libc!.close(heldFd);
+      if (childFlag) libc!.close(childFlag.fd);
+      if (listener) await closeListener(listener);
+    })();
   const attempt = async (first: boolean): Promise<void> => {
     try {
       listener = await serveMetrics(bind, source, {
@@ -184,6 +205,8 @@ export async function startMetrics(
       });
       if (!first || inherited === undefined) ownsFile = true;
       if (closed) return void await closeListener(listener);
+      // The parent, stopping, answers until now (it reads the flag every HAND_OVER_POLL_MS).
+      if (first && inherited !== undefined && accepts) accepts[0] = 1;
       const address = metricsAddress(listener.server, bind);
       say(() => log.info(`Serving metrics at: ${address}/metrics`));
     } catch (error) {
@@ -217,15 +240,24 @@ export async function startMetrics(
       lines.forEach((line) => line());
     },
     // Awaited before the process exits: a scrape accepted is answered, not reset. Once: a
-    // master stopping after USR2 closes it early, its child answering.
-    close: (handedOver = false) =>
-      closing ??= (async () => {
-        closed = true;
-        keepFile = handedOver;
-        clearTimeout(timer);
-        if (heldFd !== undefined) libc!.close(heldFd);
-        if (listener) await closeListener(listener);
-      })(),
+    // master stopping after USR2 closes it early, once its child answers.
+    close: (handedOver = false) => {
+      keepFile ||= handedOver;
+      if (!handedOver || !childFlag || childFlag.memory[0] === 1) return finish();
+      // The child's workers have not served yet (nor has it been promoted): a probe answered
+      // "stopping" beats one that waits on a listener nobody accepts on.
+      handingOver ??= setInterval(() => {
+        if (childFlag!.memory[0] === 1) void finish();
+      }, HAND_OVER_POLL_MS);
+      return Promise.resolve();
+    },
     fd: () => closed ? undefined : listener?.fd,
+    acceptsFd: () => {
+      if (!libc || closed || listener?.fd === undefined) return undefined;
+      childFlag ??= createAcceptsFlag(libc) ?? null;
+      if (!childFlag) return undefined;
+      childFlag.memory[0] = 0;
+      return childFlag.fd;
+    },
   };
 }

@@ -129,3 +129,45 @@ export function adoptMetricsSocket(
   libc.fcntl(high, F_SETFD, FD_CLOEXEC);
   return high;
 }
+
+/** Set in a USR2 child: the fd of the flag it sets once it accepts on the listener handed over. */
+export const METRICS_ACCEPTS_ENV = "APPSERVE_METRICS_ACCEPTS_FD";
+
+const FLAG_BYTES = 8;
+
+/**
+ * A byte shared by a USR2 parent and its child (a memfd, close-on-exec, at an fd a child can be
+ * given at the same number): the child sets it once it accepts on the metrics listener, and the
+ * parent, stopping, accepts on it until then. Undefined where shared memory cannot be had.
+ */
+export function createAcceptsFlag(libc: Libc): { fd: number; memory: Uint8Array } | undefined {
+  const created = libc.memfd("appserve-metrics-accepts", FLAG_BYTES);
+  if (created < 0) return undefined;
+  const fd = moveToInheritedRange(libc, created);
+  if (fd < 0) {
+    libc.close(created);
+    return undefined;
+  }
+  libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+  const memory = libc.mapShared(fd, FLAG_BYTES);
+  if (memory === null) {
+    libc.close(fd);
+    return undefined;
+  }
+  return { fd, memory };
+}
+
+/** The flag a USR2 parent handed over (METRICS_ACCEPTS_ENV, then removed from `env`), mapped. */
+export function adoptAcceptsFlag(
+  libc: Libc,
+  env: Record<string, string | undefined>,
+): Uint8Array | undefined {
+  const passed = env[METRICS_ACCEPTS_ENV];
+  delete env[METRICS_ACCEPTS_ENV];
+  if (!/^\d+$/.test(passed ?? "")) return undefined;
+  const fd = Number(passed);
+  const memory = libc.mapShared(fd, FLAG_BYTES);
+  // The map stays when the fd goes; no worker or later child is to hold it.
+  libc.close(fd);
+  return memory ?? undefined;
+}

@@ -29,6 +29,7 @@ import { newPki } from "../_tls.ts";
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const NEUTRAL_WS_APP = join(FIXTURES, "websocket", "neutral.ts");
 const SLOW_RELOAD_HOOKS = join(FIXTURES, "hooks", "slow_reload.ts");
+const SLOW_BOOT_APP = join(FIXTURES, "apps", "slow_boot_app.ts");
 
 /** A free address for --metrics-bind: its flag and the base URL of its scrapes. */
 async function metricsAddress(): Promise<{ flag: string[]; base: string }> {
@@ -389,6 +390,54 @@ e2e(
       await prober;
       assert.deepEqual(wrong, [], old.stderr);
       assert.ok(probes > 0);
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master stops");
+    } finally {
+      [first, next].filter((pid) => pid > 0).forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a TERM to the old master before the USR2 child's workers serve: the old one answers probes on",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const dir = tempDir();
+    const slowMs = join(dir.path, "slow_ms");
+    let next = 0;
+    let first = 0;
+    try {
+      const old = start(
+        target,
+        ["-w", "1", "--graceful-timeout", "30", ...metrics, "-b", "127.0.0.1:0", SLOW_BOOT_APP],
+        { env: { SLOW_BOOT_FILE: slowMs } },
+      );
+      first = old.pid;
+      await old.allAnswering(1);
+      const oldWorker = childPids(first)[0];
+      // The new master's worker loads slowly, and is held stopped while it does: it serves not.
+      writeFileSync(slowMs, "3000");
+      old.signal("SIGUSR2");
+      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      const newWorker = childPids(next)[0];
+      // The old master's worker is held too: its stop (and so the old master) lasts until after.
+      const answer = await whileStopped([oldWorker, newWorker], async () => {
+        old.signal("SIGTERM");
+        await old.waitFor(new RegExp(`\\[${first}\\] \\[INFO\\] Handling signal: term`));
+        const answer = await get(`${base}/readyz`);
+        return { ...answer, oldAlive: alive(first) };
+      });
+      // Before, nobody accepted until the old master had exited and the new one was promoted.
+      assert.ok(answer.oldAlive, `answered only once the old master was gone:\n${old.stderr}`);
+      assert.equal(answer.status, 503);
+      assert.match(answer.body, /^not ready: stopping/);
+      await eventually(
+        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      await eventually(async () => (await get(`${base}/readyz`)).status === 200, "/readyz 200");
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
     } finally {
