@@ -57,14 +57,10 @@ export class Pidfile {
   unlink(pid: number, successor?: number): void {
     try {
       if (Number(readFileSync(this.path, "utf8").trim()) !== pid) return;
-      if (successor !== undefined) return this.#write(successor);
+      if (successor === undefined) unlinkSync(this.path);
+      else this.#write(successor);
     } catch {
-      // Already gone; or not writable here (then removed: it must not name this pid once gone).
-    }
-    try {
-      if (Number(readFileSync(this.path, "utf8").trim()) === pid) unlinkSync(this.path);
-    } catch {
-      // Already gone.
+      // Already gone; or not writable (the successor's promotion renames its own over it).
     }
   }
 
