@@ -415,6 +415,7 @@ e2e(
       );
       first = old.pid;
       await old.allAnswering(1);
+      await eventually(() => childPids(first).length === 1, "the old master's worker");
       const oldWorker = childPids(first)[0];
       // The new master's worker loads slowly, and is held stopped while it does: it serves not.
       writeFileSync(slowMs, "3000");
