@@ -160,6 +160,7 @@ class Core implements ServerCore {
   private readonly parked = new Map<Socket, Parking>();
   readonly tls: TlsAcceptor | undefined;
   unix = false;
+  /** On a unix socket, its peers' remoteAddr (the listener's path), made once: setListener(). */
   unixPeer: RemoteAddr | null = null;
   now = Date.now();
   closing = false;
@@ -193,7 +194,7 @@ class Core implements ServerCore {
   // sibling's count move and park a socket that can no longer be handed on.
   adopt(socket: Socket, unix: boolean): void {
     // A gthread thread's server listened on the connection's listener: its path is known there.
-    if (unix !== this.unix || (unix && this.unixPeer === null)) this.listening(unix, "");
+    if (unix !== this.unix || (unix && this.unixPeer === null)) this.setListener(unix, "");
     this.startTicker();
     if (this.gate !== null) this.gating!.admission.opened();
     this.serve(socket, false);
@@ -529,7 +530,7 @@ class Core implements ServerCore {
     await gate.open();
     this.gate = gate;
     admission.add(gate);
-    this.listening(gate.unix, gate.path);
+    this.setListener(gate.unix, gate.path);
     this.startTicker();
   }
 
@@ -546,7 +547,7 @@ class Core implements ServerCore {
         // Accept errors (EMFILE...) are said, rate-limited; the listener keeps going.
         server.on("error", this.acceptErrors.handle);
         const a = server.address();
-        this.listening(listensOnUnix(server), typeof a === "string" ? a : "");
+        this.setListener(listensOnUnix(server), typeof a === "string" ? a : "");
         this.startTicker();
         resolve();
       };
@@ -564,8 +565,8 @@ class Core implements ServerCore {
     });
   }
 
-  /** Says whether the listener is a unix socket, and at which path ("" when unknown). */
-  private listening(unix: boolean, path: string): void {
+  /** The listener is a unix socket or not, at `path` ("" when unknown): its peers' remoteAddr. */
+  private setListener(unix: boolean, path: string): void {
     this.unix = unix;
     this.unixPeer = unix ? unixRemote(path) : null;
   }
@@ -574,8 +575,8 @@ class Core implements ServerCore {
     if (this.gate === null && !this.server.listening) return null;
     const a = this.gate !== null ? this.gate.address : this.server.address();
     if (typeof a === "string") return { transport: "unix", path: a };
-    // An inherited unix fd: the runtime does not know the path, the gate asked the socket.
-    if (this.unix || a === null) return { transport: "unix", path: this.unixPeer?.path ?? "" };
+    // An inherited unix fd: the runtime does not know the path.
+    if (this.unix || a === null) return { transport: "unix", path: "" };
     return { transport: "tcp", hostname: a.address, port: a.port };
   }
 }
