@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { denoWhereabouts } from "./find_deno.ts";
 import { findWorkspace } from "../deno_workspace.ts";
 import { readProjectImportMap } from "./_deno_workspace.ts";
-import { findPackageJson, lists } from "./_bun_missing_package.ts";
+import { bunInstall, lists } from "./_bun_missing_package.ts";
 import {
   findDenoConfig,
   type ImportMap,
@@ -121,13 +121,8 @@ function installAdvice(project: Project, npm: NpmSpecifier, importer: string): s
     const entry = relative(dir, importer);
     return `${at(dir)}: ${set}run \`deno install --entrypoint ${entry}\` there`;
   }
-  const packageJson = findPackageJson(dirname(importer));
-  const dir = packageJson ? dirname(packageJson) : dirname(importer);
-  const version = npm.version ? `@${npm.version}` : "";
-  const command = packageJson && lists(packageJson, npm.name)
-    ? "bun install"
-    : `bun add ${npm.name}${version}`;
-  return `${at(dir)}: run \`${command}\` there`;
+  const install = bunInstall(dirname(importer), npm.name, npm.version);
+  return `${at(install.dir)}: run \`${install.command}\` there`;
 }
 
 /** The one-line report on a specifier in a form only Deno loads. */
