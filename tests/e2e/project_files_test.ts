@@ -287,13 +287,17 @@ e2e("a BUN_OPTIONS --preload and a bunfig.toml preload run in Bun workers only",
       env: { BUN_OPTIONS: `--preload ${join(dir.path, "options.ts")}` },
     });
     await getWhenReady(await server.url(), {}, 30_000);
-    const result = await server.stop();
-    assert.equal(result.code, 0, result.stderr);
-    const lines = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [];
     // Deno workers read neither, as under deno serve.
     const expected = bunWorkers(t)
       ? ["bunfig worker", "bunfig worker", "options worker", "options worker"]
       : [];
+    const read = () => existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [];
+    // Both workers ran their preloads before the stop (the first to answer says nothing of the other).
+    await server.ready(2);
+    await eventually(() => read().length >= expected.length, "both workers' preloads");
+    const result = await server.stop();
+    assert.equal(result.code, 0, result.stderr);
+    const lines = read();
     assert.deepEqual(lines.map((line) => line.split(" ").slice(0, 2).join(" ")).sort(), expected);
     const master = result.stderr.match(/Listening at: \S+ \((\d+)\)/)?.[1];
     assert.ok(master, result.stderr);
