@@ -380,7 +380,8 @@ export class Arbiter {
     await this.#setNumWorkers(next.workers);
   }
 
-  // The workers' runtime at start, and again after a HUP that changed it.
+  // The workers' runtime and the configuration's warnings at start, and again after a HUP only
+  // what it changed; what preparing the launch did, each time.
   #logLaunch(before?: WorkerLaunch): void {
     const { log, launch } = this.#ctx;
     const label = describeWorkerRuntime(launch.runtime);
@@ -388,7 +389,10 @@ export class Arbiter {
       log.info(`Using runtime: ${label}`);
     }
     launch.info.forEach((line) => log.info(line));
-    launch.warnings.forEach((line) => log.warning(line));
+    for (const line of launch.warnings) {
+      if (!before?.warnings.includes(line)) log.warning(line);
+    }
+    launch.happened.forEach((line) => log.warning(line));
   }
 
   async #reexec(): Promise<void> {
