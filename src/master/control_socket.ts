@@ -32,17 +32,45 @@ export interface ControlHost {
   keepFromChildren(owner: Server | Socket): void;
 }
 
-/** Whether a master answers on the socket at `path` (false: nothing, or a stale file). */
-function answers(path: string, host: ControlHost): Promise<boolean> {
+/** How long a master already at the socket gets to say its pid. */
+const OWNER_MS = 2000;
+
+/**
+ * Whether a master answers on the socket at `path`: false (nothing, or a stale file), or its pid
+ * as its status tells it (0 when it does not say: still starting, or silent).
+ */
+function answers(path: string, host: ControlHost): Promise<number | false> {
   return new Promise((resolve) => {
     const socket = connect(path);
     host.keepFromChildren(socket);
-    socket.once("connect", () => {
+    let connected = false;
+    let text = "";
+    const done = (result: number | false) => {
       socket.destroy();
-      resolve(true);
+      resolve(result);
+    };
+    socket.setEncoding("utf8");
+    socket.setTimeout(OWNER_MS, () => done(0));
+    socket.once("connect", () => {
+      connected = true;
+      socket.write(`${JSON.stringify({ verb: "status" })}\n`);
     });
-    socket.once("error", () => resolve(false));
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.once("end", () => {
+      try {
+        const reply = JSON.parse(text) as ControlReply;
+        done(reply.ok && Number.isInteger(reply.master) ? reply.master as number : 0);
+      } catch {
+        done(0);
+      }
+    });
+    socket.once("error", () => done(connected ? 0 : false));
   });
+}
+
+/** "another master answers there", with its pid when it said it. */
+function another(pid: number): string {
+  return pid ? `master ${pid} answers there` : "another master answers there";
 }
 
 function serveClient(socket: Socket, handle: ControlHandler, host: ControlHost): void {
@@ -81,6 +109,15 @@ function fileId(path: string): string | undefined {
   }
 }
 
+/** The socket is another master's, which answers there (`pid`: 0 when it did not say). */
+class OwnedSocket extends ConfigError {
+  readonly pid: number;
+  constructor(message: string, pid: number) {
+    super(message);
+    this.pid = pid;
+  }
+}
+
 /** The open control socket. */
 export class ControlSocket {
   #path: string;
@@ -111,9 +148,8 @@ export class ControlSocket {
     if (!existsSync(dirname(path))) throw new ConfigError(`${where}: no such directory`);
     if (existsSync(path)) {
       if (!statSync(path).isSocket()) throw new ConfigError(`${where}: not a socket`);
-      if (await answers(path, host)) {
-        throw new ConfigError(`${where}: another master answers there`);
-      }
+      const owner = await answers(path, host);
+      if (owner !== false) throw new OwnedSocket(`${where}: ${another(owner)}`, owner);
       unlinkSync(path);
     }
     const server = createServer((socket) => serveClient(socket, handle, host));
@@ -204,6 +240,15 @@ export async function openDefaultControl(
   try {
     return await ControlSocket.open(path, handle, host);
   } catch (error) {
+    if (error instanceof OwnedSocket) {
+      // Another master of the same name (-n, or the app's module): ctl reaches that one.
+      const master = error.pid ? `master ${error.pid}` : "another master";
+      log.warning(
+        `The control socket "${path}" is ${master}'s: serving without one, and \`appserve ctl\` ` +
+          `there reaches ${master}, not this one (give this one -n NAME or --control-socket PATH)`,
+      );
+      return undefined;
+    }
     log.warning(`${(error as Error).message.replace(/^--control-socket: /, "")}; ${without}`);
     return undefined;
   }

@@ -446,13 +446,23 @@ for (const [where, folder, envOf] of DEFAULT_DIRS) {
         const only = await run(client(target), ["ctl", "--json", "status"], { env });
         assert.equal(only.code, 0, only.stderr);
         assert.equal((JSON.parse(only.stdout) as Status).master, server.pid);
-        // A second master of the same app: a warning, no socket, and it serves.
+        // A second master of the same app: one warning naming the socket and its master, no
+        // socket, and it serves; ctl, with or without -n, reaches the first one meanwhile.
         const twin = start(target, ["-b", "127.0.0.1:0", PID_APP], { env });
         await twin.ready(1);
-        assert.match(
-          twin.stderr,
-          /\[WARNING\] Cannot listen on ".*pid_app\.ctl": another master answers there; serving without a control socket/,
-        );
+        const warned = twin.stderr.split("\n").filter((line) => /control socket/i.test(line));
+        assert.deepEqual(warned.map((line) => line.replace(/^.*?\[WARNING\] /, "")), [
+          `The control socket "${socket}" is master ${server.pid}'s: serving without one, and ` +
+          `\`appserve ctl\` there reaches master ${server.pid}, not this one (give this one -n ` +
+          "NAME or --control-socket PATH)",
+        ]);
+        for (
+          const args of [["ctl", "--json", "status"], ["ctl", "-n", "pid_app", "--json", "status"]]
+        ) {
+          const both = await run(client(target), args, { env });
+          assert.equal(both.code, 0, both.stderr);
+          assert.equal((JSON.parse(both.stdout) as Status).master, server.pid);
+        }
         assert.equal((await twin.stop()).code, 0);
         assert.ok(existsSync(socket), "the first master's socket stays");
         // Another name, another socket: ctl then needs -n.
