@@ -3,7 +3,7 @@
 // answers. A client that sends garbage, too much, or nothing gets an error or is dropped; the
 // master serves on either way.
 
-import { existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import { MAX_WORKERS } from "../config/settings.ts";
@@ -219,22 +219,32 @@ export class ControlSocket {
 }
 
 /**
- * ControlSocket.open() for the default socket under $XDG_RUNTIME_DIR, which nobody named: its
- * directory is made (mode 0700), and when the socket cannot be had (another master of the same
- * name answers there) the master serves without one, after a warning.
+ * ControlSocket.open() for the default socket (control_protocol.ts's defaultControlDir()), which
+ * nobody named: its directory is made (mode 0700), and when the socket cannot be had (another
+ * master of the same name answers there) the master serves without one, after a warning. `owner`:
+ * the -u user the directory /run/appserve/UID is handed to (made as root, /run/appserve 0755).
  */
 export async function openDefaultControl(
   path: string,
   handle: ControlHandler,
   log: Logger,
   host: ControlHost,
+  owner: { uid: number; gid: number } | null = null,
 ): Promise<ControlSocket | undefined> {
   const without =
     "serving without a control socket (name one with --control-socket PATH or -n NAME)";
+  const dir = dirname(path);
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (owner) {
+      // Searchable by every user (each has a folder of its own in it), whatever the umask.
+      mkdirSync(dirname(dir), { recursive: true });
+      chmodSync(dirname(dir), 0o755);
+    }
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // The user's: it reaches the socket, and removes it at exit after the drop.
+    if (owner) chownSync(dir, owner.uid, owner.gid);
   } catch (error) {
-    log.warning(`Cannot make the directory "${dirname(path)}": ${osReason(error)}; ${without}`);
+    log.warning(`Cannot make the directory "${dir}": ${osReason(error)}; ${without}`);
     return undefined;
   }
   try {

@@ -533,15 +533,16 @@ e2e(
       assert.equal(
         result.stderr,
         "Error: ctl: Name the master: --control-socket PATH, -p PIDFILE or -n NAME " +
-          "($XDG_RUNTIME_DIR and $HOME are not set)\n",
+          "($XDG_RUNTIME_DIR and $HOME are not set, and no control socket in /run/appserve/*)\n",
       );
       // -n was given: it cannot be the advice.
       const named = await run(client(target), ["ctl", "-n", "pid_app", "status"], { env });
       assert.equal(named.code, 2, named.stderr);
       assert.equal(
         named.stderr,
-        "Error: ctl: -n NAME needs $XDG_RUNTIME_DIR or $HOME, and neither is set: name the " +
-          "master with --control-socket PATH or -p PIDFILE instead\n",
+        "Error: ctl: -n NAME needs $XDG_RUNTIME_DIR or $HOME, and neither is set (nor is " +
+          "pid_app.ctl in /run/appserve/*): name the master with --control-socket PATH or " +
+          "-p PIDFILE instead\n",
       );
       // A master with a socket, or with none asked for (off), has nothing to say of it.
       for (const args of [["--control-socket", "off"], ["-p", join(dir.path, "app.pid")]]) {
@@ -580,8 +581,56 @@ e2e(
       assert.ok(!hasStackTrace(server.stderr), server.stderr);
       const none = await run(client(target), ["ctl", "status"], { env: { XDG_RUNTIME_DIR: "/" } });
       assert.equal(none.code, 2, none.stderr);
-      assert.match(none.stderr, /ctl: Name the master: .* \(no control socket in \/appserve\)/);
+      assert.match(
+        none.stderr,
+        /ctl: Name the master: .* \(no control socket in \/appserve or \/run\/appserve\/\*\)/,
+      );
       assert.equal((await server.stop()).code, 0);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+// A root master given -u: root's $XDG_RUNTIME_DIR and home are closed to the user, so the socket
+// goes to /run/appserve/UID, the user's (as root, the test makes and reads it).
+e2e(
+  "as root with -u nobody and neither --pid nor --control-socket: the socket is /run/appserve/65534/NAME.ctl, nobody's; ctl as nobody or as root reaches it",
+  async (target) => {
+    const dir = tempDir();
+    // One name on the box: other runs' masters of nobody share the folder.
+    const name = `ctlroot${process.pid}${target.name}`;
+    const socket = join("/run/appserve", "65534", `${name}.ctl`);
+    // Root's runtime directory, where the socket went before: it holds none now.
+    const env = { XDG_RUNTIME_DIR: dir.path };
+    try {
+      const server = start(target, ["-u", "nobody", "-n", name, "-b", "127.0.0.1:0", PID_APP], {
+        env,
+      });
+      await server.ready(1);
+      await eventually(() => existsSync(socket), "the socket in /run/appserve/65534");
+      const [file, folder, top] = [socket, join(socket, ".."), "/run/appserve"].map((p) =>
+        statSync(p)
+      );
+      assert.deepEqual([file.uid, file.mode & 0o777], [65534, 0o600]);
+      assert.deepEqual([folder.uid, folder.mode & 0o777], [65534, 0o700]);
+      assert.deepEqual([top.uid, top.mode & 0o777], [0, 0o755]);
+      assert.ok(!existsSync(join(dir.path, "appserve", `${name}.ctl`)));
+      // nobody, with no runtime directory and a home that does not exist, as a system user has.
+      const nobody = asNobody(client(target), dir.path);
+      const home = { XDG_RUNTIME_DIR: "", HOME: "/nonexistent" };
+      const askers: [string, Target, Record<string, string>][] = [
+        ["nobody", nobody, home],
+        ["root", client(target), env],
+      ];
+      for (const [who, as, envOf] of askers) {
+        const result = await run(as, ["ctl", "-n", name, "--json", "status"], { env: envOf });
+        assert.equal(result.code, 0, `${who}: ${result.stderr}`);
+        assert.equal((JSON.parse(result.stdout) as Status).master, server.pid, who);
+      }
+      assert.equal((await server.stop()).code, 0, server.stderr);
+      // The master, nobody by then, removed its socket.
+      assert.ok(!existsSync(socket), "the socket removed at exit");
     } finally {
       dir.remove();
     }
