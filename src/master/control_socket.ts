@@ -235,14 +235,12 @@ export async function openDefaultControl(
     "serving without a control socket (name one with --control-socket PATH or -n NAME)";
   const dir = dirname(path);
   try {
-    if (owner) {
-      // Searchable by every user (each has a folder of its own in it), whatever the umask.
-      mkdirSync(dirname(dir), { recursive: true });
-      chmodSync(dirname(dir), 0o755);
-    }
+    // Searchable by every user (each has a folder of its own in it), whatever the umask. Made
+    // once, as root: a USR2 child, the user by then, finds both there.
+    if (owner && mkdirSync(dirname(dir), { recursive: true })) chmodSync(dirname(dir), 0o755);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     // The user's: it reaches the socket, and removes it at exit after the drop.
-    if (owner) chownSync(dir, owner.uid, owner.gid);
+    if (owner && statSync(dir).uid !== owner.uid) chownSync(dir, owner.uid, owner.gid);
   } catch (error) {
     log.warning(`Cannot make the directory "${dir}": ${osReason(error)}; ${without}`);
     return undefined;

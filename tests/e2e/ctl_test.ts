@@ -595,7 +595,7 @@ e2e(
 // A root master given -u: root's $XDG_RUNTIME_DIR and home are closed to the user, so the socket
 // goes to /run/appserve/UID, the user's (as root, the test makes and reads it).
 e2e(
-  "as root with -u nobody and neither --pid nor --control-socket: the socket is /run/appserve/65534/NAME.ctl, nobody's; ctl as nobody or as root reaches it",
+  "as root with -u nobody and neither --pid nor --control-socket: the socket is /run/appserve/65534/NAME.ctl, nobody's; ctl as nobody or as root reaches it, and USR2's new master's too",
   async (target) => {
     const dir = tempDir();
     // One name on the box: other runs' masters of nobody share the folder.
@@ -603,10 +603,11 @@ e2e(
     const socket = join("/run/appserve", "65534", `${name}.ctl`);
     // Root's runtime directory, where the socket went before: it holds none now.
     const env = { XDG_RUNTIME_DIR: dir.path };
+    const server = start(target, ["-u", "nobody", "-n", name, "-b", "127.0.0.1:0", PID_APP], {
+      env,
+    });
+    let next = 0;
     try {
-      const server = start(target, ["-u", "nobody", "-n", name, "-b", "127.0.0.1:0", PID_APP], {
-        env,
-      });
       await server.ready(1);
       await eventually(() => existsSync(socket), "the socket in /run/appserve/65534");
       const [file, folder, top] = [socket, join(socket, ".."), "/run/appserve"].map((p) =>
@@ -628,10 +629,35 @@ e2e(
         assert.equal(result.code, 0, `${who}: ${result.stderr}`);
         assert.equal((JSON.parse(result.stdout) as Status).master, server.pid, who);
       }
-      assert.equal((await server.stop()).code, 0, server.stderr);
+      // USR2: the new master, nobody from the start, listens at NAME.ctl.2 in the same folder,
+      // and at NAME.ctl once the old one is gone.
+      server.signal("SIGUSR2");
+      next = Number((await server.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await eventually(() => existsSync(`${socket}.2`), "the new master's socket");
+      const asked = await run(client(target), [
+        "ctl",
+        "--control-socket",
+        `${socket}.2`,
+        "--json",
+        "status",
+      ]);
+      assert.equal(asked.code, 0, asked.stderr);
+      assert.equal((JSON.parse(asked.stdout) as Status).master, next);
+      // The new master holds the old one's stdout and stderr: its exit, not their close.
+      server.signal("SIGTERM");
+      await eventually(() => !alive(server.pid), "the old master stops");
+      await eventually(() => !existsSync(`${socket}.2`), "the new master promoted");
+      const promoted = await run(nobody, ["ctl", "-n", name, "--json", "status"], { env: home });
+      assert.equal(promoted.code, 0, promoted.stderr);
+      assert.equal((JSON.parse(promoted.stdout) as Status).master, next);
+      assert.doesNotMatch(server.stderr, /control socket|Cannot make/i);
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master stops");
       // The master, nobody by then, removed its socket.
       assert.ok(!existsSync(socket), "the socket removed at exit");
     } finally {
+      if (next && alive(next)) process.kill(next, "SIGKILL");
+      await server.stop();
       dir.remove();
     }
   },
