@@ -513,7 +513,7 @@ export const SETTINGS = [
     type: string("a file path"),
     default: "",
     doc: "Write the master's pid to this file (removed on exit). A USR2 child writes PIDFILE.2 " +
-      "until its parent is gone.",
+      "until its parent is gone; the parent, exiting while it runs, makes PIDFILE name it first.",
     path: true,
   },
   {

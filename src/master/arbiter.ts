@@ -714,7 +714,8 @@ export class Arbiter {
     }
     for (const worker of this.#workers) this.#killAtDeadline(worker, graceful);
     while (this.#workers.size) await this.#reapQuietly(false);
-    pidfile?.unlink(process.pid);
+    // A USR2 child running on gets the file now, not at its promotion a tick later.
+    pidfile?.unlink(process.pid, this.#usr2.childPid);
   }
 
   // Workers just sent a graceful stop: what they still have under way and how long they get.
