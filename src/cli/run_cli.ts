@@ -232,10 +232,12 @@ async function serve(ctx: ServeContext): Promise<number> {
     : undefined;
   let launch: WorkerLaunch;
   // A USR2 child takes PATH.2 while its parent holds PATH, and PATH once promoted.
-  const controlPath = controlSocketPath(config);
+  // -u USER: the default socket is the user's, in /run/appserve/UID (control_protocol.ts).
+  const runAs = identity?.uid;
+  const controlPath = controlSocketPath(config, process.env, runAs);
   // The HOME fallback is made here without its parents, so a HOME that is missing or not the
   // user's to write (a container run as a bare uid) means no socket, not a warning each start.
-  const home = defaultControlDir();
+  const home = defaultControlDir(process.env, runAs);
   const noHome = controlPath && implicitControlSocket(config) && home?.from === "HOME"
     ? controlDirProblem(home.dir)
     : "";
@@ -256,7 +258,13 @@ async function serve(ctx: ServeContext): Promise<number> {
     control = !controlPath || noHome
       ? undefined
       : implicitControlSocket(config)
-      ? await openDefaultControl(controlAt, handle, log, host)
+      ? await openDefaultControl(
+        controlAt,
+        handle,
+        log,
+        host,
+        home?.from === "user" ? identity : null,
+      )
       : await ControlSocket.open(controlAt, handle, host);
     if (identity) {
       // What the master made as root goes to the user first: after the drop it could not.

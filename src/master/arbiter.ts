@@ -113,14 +113,15 @@ export class Arbiter {
     );
     // A container's init: the orphans of the apps' processes are this master's to collect.
     const orphans = process.pid === 1 ? new OrphanReaper(libc, startedHere, 1) : undefined;
-    const unwatch = this.#ctx.config.reload
+    const reloader = this.#ctx.config.reload
       ? watchForReload(
         this.#ctx.appFile,
         this.#ctx.config.reload_extra_files,
         (file) => this.#events.push({ kind: "changed", file }),
         (message) => log.warning(message),
+        this.#ctx.launch.cwd,
       )
-      : () => {};
+      : undefined;
     if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");
     log.debug("Arbiter booted");
     for (const line of this.#listening()) log.info(`Listening at: ${line} (${process.pid})`);
@@ -147,6 +148,8 @@ export class Arbiter {
           this.#workers.recycleBloated(this.#ctx.config.max_worker_memory, log, MEMORY_CHECK_MS);
         }
         await this.#manageWorkers();
+        // The newest generation's .env files: a HUP may move its folder, a rollback back.
+        reloader?.follow(this.#ctx.launch.cwd);
         this.#backlog.maybeSend(this.#ctx, this.#workers);
         // statsd: the workers' total, in one gauge (each worker's own would overwrite another's);
         // not from a USR2 child before its promotion, for the same reason: its parent sends the
@@ -160,7 +163,7 @@ export class Arbiter {
     } finally {
       uninstall();
       orphans?.close();
-      unwatch();
+      reloader?.stop();
     }
     await this.#ctx.hooks.run("on_exit", this.#server());
     return code;
