@@ -383,6 +383,7 @@ async function serve(ctx: ServeContext): Promise<number> {
         : { fd, bind: config.metrics_bind, accepts: metrics?.acceptsFd() };
     },
     closeMetrics: () => metrics?.close(true) ?? Promise.resolve(),
+    metricsChildAccepts: () => metrics?.childAccepts() ?? false,
     parentPid,
     systemd: inherited?.source === "systemd",
     hooks,

@@ -551,6 +551,9 @@ export class Arbiter {
       timeout: this.#ctx.config.timeout,
       started: this.#startUp.ready,
       stopping: this.#stopping,
+      successor: this.#usr2.running && this.#ctx.metricsChildAccepts?.()
+        ? this.#usr2.childPid
+        : undefined,
       lastTurn: this.#lastTurn,
     });
   }

@@ -37,6 +37,8 @@ export interface ArbiterContext {
    * once the child accepts (its workers serve), until then this master answers on.
    */
   closeMetrics?(): Promise<void>;
+  /** Whether this master's USR2 child accepts on the metrics listener it was handed. */
+  metricsChildAccepts?(): boolean;
   /** Set when this master was started by another one's USR2. */
   parentPid?: number;
   /** Listeners came from systemd: never remove their socket files. */

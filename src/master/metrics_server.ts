@@ -174,6 +174,8 @@ export async function startMetrics(
   fd(): number | undefined;
   /** The flag the next USR2 child is handed with fd() (cleared now), or undefined: none. */
   acceptsFd(): number | undefined;
+  /** Whether the child handed acceptsFd() accepts on the listener now (its workers serve). */
+  childAccepts(): boolean;
 }> {
   let listener: MetricsListener | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -252,6 +254,7 @@ export async function startMetrics(
       return Promise.resolve();
     },
     fd: () => closed ? undefined : listener?.fd,
+    childAccepts: () => childFlag?.memory[0] === 1,
     acceptsFd: () => {
       if (!libc || closed || listener?.fd === undefined) return undefined;
       childFlag ??= createAcceptsFlag(libc) ?? null;

@@ -415,14 +415,16 @@ e2e(
       );
       first = old.pid;
       await old.allAnswering(1);
-      await eventually(() => childPids(first).length === 1, "the old master's worker");
-      const oldWorker = childPids(first)[0];
+      // The worker itself (it says so when it boots), not a short-lived helper process.
+      const booted = (pid: number) => old.stderr.includes(`Booting worker with pid: ${pid}`);
+      await eventually(() => childPids(first).some(booted), "the old master's worker");
+      const oldWorker = childPids(first).find(booted)!;
       // The new master's worker loads slowly, and is held stopped while it does: it serves not.
       writeFileSync(slowMs, "3000");
       old.signal("SIGUSR2");
       next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
-      await eventually(() => childPids(next).length === 1, "the new master's worker");
-      const newWorker = childPids(next)[0];
+      await eventually(() => childPids(next).some(booted), "the new master's worker");
+      const newWorker = childPids(next).find(booted)!;
       // The old master's worker is held too: its stop (and so the old master) lasts until after.
       const answer = await whileStopped([oldWorker, newWorker], async () => {
         old.signal("SIGTERM");
