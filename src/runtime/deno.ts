@@ -203,8 +203,9 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
             }),
         },
         (request, info) => {
-          const answer = handler(request, new DenoServeInfo(info, listener));
-          return request.body === null ? answer : tracked(answer);
+          // Read before: an upgraded request's body can no longer be asked for.
+          if (request.body === null) return handler(request, new DenoServeInfo(info, listener));
+          return tracked(handler(request, new DenoServeInfo(info, listener)));
         },
       );
       // An accept error (EMFILE) ends Deno.serve's accept loop and closes its listener; only

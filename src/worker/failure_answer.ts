@@ -47,10 +47,12 @@ export function clientLeftMidBody(handler: FetchHandler, log: Logger): FetchHand
     return clientCut(log, hostname);
   };
   return (request, info) => {
-    const result = handler(request, info);
-    if (request.body === null || result instanceof Response) return result;
+    // Asked first: an upgraded request's body can no longer be asked for (Deno).
+    if (request.body === null) return handler(request, info);
     // Read now: Deno's info is gone once the request has been answered.
     const hostname = info.remoteAddr.hostname;
+    const result = handler(request, info);
+    if (result instanceof Response) return result;
     return Promise.resolve(result).then((response) => judged(response, request, hostname));
   };
 }
