@@ -334,7 +334,8 @@ export const SETTINGS = [
     default: 30,
     doc: "Seconds a request body may go without a byte arriving while the app waits for it " +
       "(like the 30 seconds a request head gets); then the client gets 408 and the connection " +
-      "closes.",
+      "closes. On the shared socket only: under --reuse-port the runtime's server times no " +
+      "request body, and --request-timeout is what bounds a stalled one.",
   },
   {
     name: "websocket_max_message",
