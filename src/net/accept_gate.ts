@@ -10,7 +10,7 @@ import { setImmediate } from "node:timers";
 import type { Libc } from "../runtime/types.ts";
 import { AcceptErrors } from "./accept_errors.ts";
 import { fdLimit, openFds } from "./fd_usage.ts";
-import { decodeSockaddr } from "./sockaddr.ts";
+import { socketName } from "./sockaddr.ts";
 import { AF_UNIX, F_DUPFD_CLOEXEC, IPPROTO_TCP, TCP_NODELAY } from "./socket_constants.ts";
 
 /** The fd calls the gate needs (the runtime's libc, /proc). */
@@ -46,10 +46,7 @@ export function libcFds(libc: Libc): GateFds {
         0,
     listen: (fd, backlog) => libc.listen(fd, backlog) === 0,
     unixPath: (fd) => {
-      const sa = new Uint8Array(128);
-      const len = new Uint32Array([sa.length]);
-      if (libc.getsockname(fd, sa, new Uint8Array(len.buffer)) !== 0) return "";
-      const name = decodeSockaddr(sa, len[0]);
+      const name = socketName(libc, fd);
       return name.family === AF_UNIX ? name.path : "";
     },
   };
