@@ -2,7 +2,6 @@
 // (src/ipc/control_protocol.ts) and prints the answer, for people or, with --json, scripts.
 
 import { readdirSync, statSync } from "node:fs";
-import { connect } from "node:net";
 import { basename, join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -10,6 +9,8 @@ import { MAX_WORKERS } from "../config/settings.ts";
 import { AppserveError, UsageError } from "../errors.ts";
 import { ExitCode } from "../exit_codes.ts";
 import {
+  AskFailure,
+  askMaster,
   type ControlReply,
   type ControlRequest,
   controlSocketName,
@@ -80,41 +81,35 @@ function isSocket(path: string): boolean {
   }
 }
 
+/** Why the socket at `path` gave no answer, as ctl says it. */
+function unreached(path: string, failure: AskFailure): string {
+  if (failure.reason === "timeout") return "no answer";
+  if (failure.reason === "not json") return "its answer is not JSON";
+  const error = failure.error!;
+  return error.code === "ENOENT"
+    ? "no such socket (is it running, with this --pid, --control-socket or --name?)"
+    : error.code === "ECONNREFUSED" && !isSocket(path)
+    ? "not a socket"
+    : error.code === "ECONNREFUSED"
+    ? "stale socket, no master listens"
+    : error.code === "EACCES"
+    ? "permission denied (the socket belongs to the user the master runs as)"
+    : error.code === "ENOTSOCK"
+    ? "not a socket"
+    : error.message;
+}
+
 /** The master's answer to `req` on the socket at `path`. */
-function ask(path: string, req: ControlRequest): Promise<ControlReply> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(path);
-    let text = "";
-    const fail = (why: string) => {
-      socket.destroy();
-      reject(new AppserveError(`ctl: Cannot reach the master at "${path}": ${why}`, 1));
-    };
-    socket.setEncoding("utf8");
-    socket.setTimeout(ANSWER_MS, () => fail("no answer"));
-    socket.on("connect", () => socket.write(`${JSON.stringify(req)}\n`));
-    socket.on("data", (chunk: string) => (text += chunk));
-    socket.on("end", () => {
-      try {
-        resolve(JSON.parse(text) as ControlReply);
-      } catch {
-        fail("its answer is not JSON");
-      }
-    });
-    socket.on("error", (error: NodeJS.ErrnoException) =>
-      fail(
-        error.code === "ENOENT"
-          ? "no such socket (is it running, with this --pid, --control-socket or --name?)"
-          : error.code === "ECONNREFUSED" && !isSocket(path)
-          ? "not a socket"
-          : error.code === "ECONNREFUSED"
-          ? "stale socket, no master listens"
-          : error.code === "EACCES"
-          ? "permission denied (the socket belongs to the user the master runs as)"
-          : error.code === "ENOTSOCK"
-          ? "not a socket"
-          : error.message,
-      ));
-  });
+async function ask(path: string, req: ControlRequest): Promise<ControlReply> {
+  try {
+    return await askMaster(path, req, ANSWER_MS);
+  } catch (error) {
+    if (!(error instanceof AskFailure)) throw error;
+    throw new AppserveError(
+      `ctl: Cannot reach the master at "${path}": ${unreached(path, error)}`,
+      1,
+    );
+  }
 }
 
 function mb(bytes: number | null): string {

@@ -2,6 +2,7 @@
 // reply line, then the master closes the connection. Both sides import this file, and where the
 // socket is follows from the configuration alone, so ctl finds the master it is pointed at.
 
+import { connect, type Socket } from "node:net";
 import { basename, extname, isAbsolute, join } from "node:path";
 import process from "node:process";
 import { parseAppSpec } from "../app/app_spec.ts";
@@ -38,6 +39,58 @@ export type ControlReply =
 
 /** The longest request line the master reads; anything longer is refused. */
 export const MAX_REQUEST_BYTES = 4096;
+
+/** Why askMaster() got no reply: `connected` says whether the socket was reached first. */
+export class AskFailure extends Error {
+  constructor(
+    readonly reason: "error" | "timeout" | "not json",
+    readonly connected: boolean,
+    readonly error?: NodeJS.ErrnoException,
+  ) {
+    super(error?.message ?? reason);
+  }
+}
+
+/**
+ * Sends `req` on the control socket at `path` and resolves to the reply the master sends before
+ * it closes; an AskFailure when there is none within `timeoutMs`. `opened` sees the socket first
+ * (a master keeps it from its children).
+ */
+export function askMaster(
+  path: string,
+  req: ControlRequest,
+  timeoutMs: number,
+  opened?: (socket: Socket) => void,
+): Promise<ControlReply> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    opened?.(socket);
+    let connected = false;
+    let text = "";
+    const fail = (reason: AskFailure["reason"], cause?: NodeJS.ErrnoException) => {
+      socket.destroy();
+      reject(new AskFailure(reason, connected, cause));
+    };
+    socket.setEncoding("utf8");
+    socket.setTimeout(timeoutMs, () => fail("timeout"));
+    socket.once("connect", () => {
+      connected = true;
+      socket.write(`${JSON.stringify(req)}\n`);
+    });
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.once("end", () => {
+      let reply: ControlReply;
+      try {
+        reply = JSON.parse(text) as ControlReply;
+      } catch {
+        return fail("not json");
+      }
+      socket.destroy();
+      resolve(reply);
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => fail("error", error));
+  });
+}
 
 /**
  * Where a master given `-u USER` (not root) keeps its default socket: `/run/appserve/UID`, UID being

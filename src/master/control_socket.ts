@@ -4,12 +4,14 @@
 // master serves on either way.
 
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import { MAX_WORKERS } from "../config/settings.ts";
 import { ConfigError, osReason } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import {
+  AskFailure,
+  askMaster,
   type ControlReply,
   type ControlRequest,
   MAX_REQUEST_BYTES,
@@ -39,33 +41,19 @@ const OWNER_MS = 2000;
  * Whether a master answers on the socket at `path`: false (nothing, or a stale file), or its pid
  * as its status tells it (0 when it does not say: still starting, or silent).
  */
-function answers(path: string, host: ControlHost): Promise<number | false> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    host.keepFromChildren(socket);
-    let connected = false;
-    let text = "";
-    const done = (result: number | false) => {
-      socket.destroy();
-      resolve(result);
-    };
-    socket.setEncoding("utf8");
-    socket.setTimeout(OWNER_MS, () => done(0));
-    socket.once("connect", () => {
-      connected = true;
-      socket.write(`${JSON.stringify({ verb: "status" })}\n`);
-    });
-    socket.on("data", (chunk: string) => (text += chunk));
-    socket.once("end", () => {
-      try {
-        const reply = JSON.parse(text) as ControlReply;
-        done(reply.ok && Number.isInteger(reply.master) ? reply.master as number : 0);
-      } catch {
-        done(0);
-      }
-    });
-    socket.once("error", () => done(connected ? 0 : false));
-  });
+async function answers(path: string, host: ControlHost): Promise<number | false> {
+  try {
+    const reply = await askMaster(
+      path,
+      { verb: "status" },
+      OWNER_MS,
+      (socket) => host.keepFromChildren(socket),
+    );
+    return reply.ok && Number.isInteger(reply.master) ? reply.master as number : 0;
+  } catch (error) {
+    // Not even reached: nothing there, or a stale file. Reached but silent: still starting.
+    return error instanceof AskFailure && error.reason === "error" && !error.connected ? false : 0;
+  }
 }
 
 /** "another master answers there", with its pid when it said it. */
