@@ -16,8 +16,10 @@ import {
   get,
   hasStackTrace,
   run,
+  type Server,
   sleep,
   start,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 import { parsePrometheus, type Sample, sampleValue } from "../_prometheus.ts";
@@ -65,6 +67,12 @@ function keepAsking(ask: () => Promise<string | undefined>, ms: number) {
       return { wrong, answered };
     },
   };
+}
+
+/** A master of one worker with `metrics` and a pidfile in `dir`, as USR2 hand-over tests start it. */
+function startWithPidfile(target: Target, metrics: string[], dir: string): Server {
+  const pidfile = join(dir, "app.pid");
+  return start(target, ["-w", "1", "-p", pidfile, ...metrics, "-b", "127.0.0.1:0", PID_APP]);
 }
 
 /** Waits for the USR2 child `next` to say, in `old`'s log, that it is the master now. */
@@ -315,20 +323,10 @@ for (const kind of ["tcp", "unix"] as const) {
       const metrics = tcp?.flag ?? ["--metrics-bind", `unix:${path}`];
       const base = tcp?.base ?? "http://x";
       const scrapeAt = (at: string) => get(`${base}${at}`, tcp ? {} : { socketPath: path });
-      const pidfile = join(dir.path, "app.pid");
       let next = 0;
       let first = 0;
       try {
-        const old = start(target, [
-          "-w",
-          "1",
-          "-p",
-          pidfile,
-          ...metrics,
-          "-b",
-          "127.0.0.1:0",
-          PID_APP,
-        ]);
+        const old = startWithPidfile(target, metrics, dir.path);
         first = old.pid;
         await old.allAnswering(1);
         old.signal("SIGUSR2");
@@ -366,20 +364,10 @@ e2e(
   async (target) => {
     const { flag: metrics, base } = await metricsAddress();
     const dir = tempDir();
-    const pidfile = join(dir.path, "app.pid");
     let next = 0;
     let first = 0;
     try {
-      const old = start(target, [
-        "-w",
-        "1",
-        "-p",
-        pidfile,
-        ...metrics,
-        "-b",
-        "127.0.0.1:0",
-        PID_APP,
-      ]);
+      const old = startWithPidfile(target, metrics, dir.path);
       first = old.pid;
       await old.allAnswering(1);
       // Either master may take a probe on the shared listener: each must answer for the pair.
