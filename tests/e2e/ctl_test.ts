@@ -662,3 +662,27 @@ e2e(
     }
   },
 );
+
+// The workers count their requests for `status` when the master has a control socket: they must
+// find the same one, /run/appserve/UID, without the runtime directory or home a service may lack.
+e2e(
+  "as root with -u nobody, without $XDG_RUNTIME_DIR or $HOME: ctl status counts the requests served",
+  async (target) => {
+    const name = `ctlcount${process.pid}${target.name}`;
+    const env = { XDG_RUNTIME_DIR: "", HOME: "", ...CACHE };
+    const server = start(target, ["-u", "nobody", "-n", name, "-b", "127.0.0.1:0", PID_APP], {
+      env,
+    });
+    try {
+      const url = await server.ready(1);
+      for (let i = 0; i < 3; i++) assert.equal((await get(url)).status, 200);
+      const result = await run(client(target), ["ctl", "-n", name, "--json", "status"], { env });
+      assert.equal(result.code, 0, result.stderr);
+      const status = JSON.parse(result.stdout) as Status;
+      assert.equal(status.master, server.pid);
+      assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, result.stdout);
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
