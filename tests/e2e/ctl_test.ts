@@ -10,6 +10,7 @@ import { join } from "node:path";
 import process from "node:process";
 import {
   alive,
+  assertOneLineError,
   asNobody,
   childPids,
   e2e,
@@ -683,6 +684,45 @@ e2e(
       assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, result.stdout);
     } finally {
       assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
+
+// Root's ctl looks in every user's folder at once: two users' masters of one NAME are both found,
+// and ctl picks neither, with or without -n, but names them and the way to pick one.
+e2e(
+  "as root, two users' masters of the same NAME in /run/appserve: ctl names both sockets and --control-socket, exit 2",
+  async (target) => {
+    const name = `ctltwin${process.pid}${target.name}`;
+    const env = { XDG_RUNTIME_DIR: "", HOME: "", ...CACHE };
+    const users = [["-u", "nobody"], ["-u", "12345", "-g", "12345"]];
+    const sockets = ["65534", "12345"].map((uid) => join("/run/appserve", uid, `${name}.ctl`));
+    const servers = users.map((user) =>
+      start(target, [...user, "-n", name, "-b", "127.0.0.1:0", PID_APP], { env })
+    );
+    try {
+      for (const server of servers) await server.ready(1);
+      for (const socket of sockets) await eventually(() => existsSync(socket), socket);
+      const either = sockets.map((s) => s.replace(/[.]/g, "[.]"));
+      const both = `\\(.*(${either[0]}|${either[1]}).*(${either[0]}|${either[1]}).*\\)`;
+      for (const args of [["ctl", "status"], ["ctl", "-n", name, "status"]]) {
+        const result = await run(client(target), args, { env });
+        assertOneLineError(
+          result,
+          2,
+          new RegExp(`^Error: ctl: Several masters .*${both}: name one with --control-socket PATH`),
+        );
+        assert.ok(sockets.every((s) => result.stderr.includes(s)), result.stderr);
+      }
+      // Named by its path, each is reached.
+      for (const [i, socket] of sockets.entries()) {
+        const args = ["ctl", "--control-socket", socket, "--json", "status"];
+        const result = await run(client(target), args, { env });
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal((JSON.parse(result.stdout) as Status).master, servers[i].pid);
+      }
+    } finally {
+      for (const server of servers) assert.equal((await server.stop()).code, 0);
     }
   },
 );
