@@ -10,8 +10,8 @@ import { join } from "node:path";
 import process from "node:process";
 import {
   alive,
-  assertOneLineError,
   asNobody,
+  assertOneLineError,
   childPids,
   e2e,
   eventually,
