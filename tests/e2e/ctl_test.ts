@@ -3,7 +3,15 @@
 // socket, a user without access, a malformed request (the master serves on).
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { connect } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -658,6 +666,55 @@ e2e(
       assert.ok(!existsSync(socket), "the socket removed at exit");
     } finally {
       if (next && alive(next)) process.kill(next, "SIGKILL");
+      await server.stop();
+      dir.remove();
+    }
+  },
+);
+
+// A master that is the -u user already (not root) cannot make /run/appserve/UID (root's folder):
+// its socket stays where a master without -u puts it, $HOME/.appserve, with no warning.
+e2e(
+  "not root, -u naming itself: the socket is in $HOME/.appserve, not /run/appserve/UID; ctl status reaches it",
+  async (target) => {
+    const dir = tempDir();
+    const uid = 23456; // this test's own: no other test makes /run/appserve/23456
+    rmSync(join("/run/appserve", String(uid)), { recursive: true, force: true });
+    const home = join(dir.path, "home");
+    mkdirSync(home);
+    chownSync(home, uid, uid);
+    const env = { XDG_RUNTIME_DIR: "", HOME: home };
+    const name = `ctlself${process.pid}${target.name}`;
+    const user = asNobody(target, dir.path, uid);
+    const server = start(user, [
+      "-u",
+      String(uid),
+      "-g",
+      String(uid),
+      "-n",
+      name,
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ], {
+      env,
+    });
+    try {
+      const url = await server.ready(1);
+      assert.equal((await get(url)).status, 200);
+      const socket = join(home, ".appserve", `${name}.ctl`);
+      await eventually(() => existsSync(socket), "the socket in $HOME/.appserve");
+      const result = await run(asNobody(client(target), dir.path, uid), [
+        "ctl",
+        "-n",
+        name,
+        "--json",
+        "status",
+      ], { env });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal((JSON.parse(result.stdout) as Status).master, server.pid);
+      assert.doesNotMatch(server.stderr, /control socket|Cannot make/i);
+    } finally {
       await server.stop();
       dir.remove();
     }
