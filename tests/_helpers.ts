@@ -305,7 +305,7 @@ export function load(
  * The same target run as user nobody (root cannot be denied anything). `dir`
  * must be traversable by nobody; Deno gets a cache folder inside it.
  */
-export function asNobody(target: Target, dir: string): Target {
+export function asNobody(target: Target, dir: string, uid = 65534): Target {
   const cache = join(dir, "deno-cache");
   mkdirSync(cache, { recursive: true });
   chmodSync(dir, 0o755);
@@ -314,8 +314,8 @@ export function asNobody(target: Target, dir: string): Target {
     ...target,
     command: "setpriv",
     prefix: [
-      "--reuid=65534",
-      "--regid=65534",
+      `--reuid=${uid}`,
+      `--regid=${uid}`,
       "--clear-groups",
       "env",
       `DENO_DIR=${cache}`,
