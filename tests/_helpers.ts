@@ -13,6 +13,7 @@ import {
   appserveTarget,
   childPids,
   errorCount,
+  freePort,
   parseWrk,
   PATHS,
   poll,
@@ -109,6 +110,19 @@ export interface StartOptions {
 /** Starts appserve with `args` for a target. */
 export function start(target: Target, args: string[], options: StartOptions = {}): Server {
   return new Server(spawnPiped(target.command, [...target.prefix, ...args], options));
+}
+
+/**
+ * One worker of `app` with `args`, on 127.0.0.1: a free port agreed beforehand under
+ * --reuse-port (each worker binds a listener of its own there), else port 0.
+ */
+export async function startOneWorker(
+  target: Target,
+  app: string,
+  args: string[] = [],
+): Promise<Server> {
+  const port = args.includes("--reuse-port") ? await freePort() : 0;
+  return start(target, ["-w", "1", ...args, "-b", `127.0.0.1:${port}`, app]);
 }
 
 /** Runs appserve to completion (for commands that exit by themselves). */
