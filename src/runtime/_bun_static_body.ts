@@ -9,6 +9,7 @@
 // Response.prototype misses them), `Response.length` is 2 (Hono's adapter has the same), and
 // Bun.file is not the native function.
 
+import { Buffer } from "node:buffer";
 import { closeSync, constants, fstatSync, openSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { FileBody } from "./types.ts";
@@ -285,16 +286,40 @@ export function knownLength(response: Response): number {
   return response.bodyUsed ? -1 : lengthOf(response);
 }
 
+// The types Bun.serve sends a file as without a Content-Disposition: the media type (up to a `;`,
+// untrimmed and case-sensitive, as Bun.serve compares it) of text, an image, audio, video, a font,
+// JSON or WebAssembly (measured on Bun 1.4.4; docs/architecture.md, "Bun's routes").
+const INLINE_TYPE = /^(?:(?:text|image|audio|video|font)\/[^;]|application\/(?:json|wasm)(?:;|$))/;
+
+// Bun.serve's `content-disposition: filename="NAME"` for a file by a path sent as `type`: NAME is
+// the path's last part, as UTF-8 bytes (the head is written as Latin-1), none with a `"` in it.
+// An fd names no file.
+function dispositionLine(where: string | number, type: string): string {
+  if (typeof where !== "string" || INLINE_TYPE.test(type)) return "";
+  const name = where.slice(where.lastIndexOf("/") + 1);
+  if (name === "" || name.includes('"')) return "";
+  return `content-disposition: filename="${Buffer.from(name, "utf8").toString("latin1")}"\r\n`;
+}
+
 /**
- * The whole file from Bun.file() a Response's body is, while nothing has read it (Runtime.fileBody);
- * else null. Its length and parts are the file's as it is now, as Bun.serve answers a Range: not
- * the Blob's, which keeps the size it first saw and reads no more than that.
+ * The file from Bun.file(), or the part of one an app cut, a Response's body is, while nothing has
+ * read it (Runtime.fileBody); else null. A whole file's length and parts are the file's as it is
+ * now, as Bun.serve answers a Range: not the Blob's, which keeps the size it first saw and reads no
+ * more than that.
  */
 export function fileBody(response: Response): FileBody | null {
   const file = bodyFileOf(response);
-  // A part is no whole file to take a Range's part of.
-  if (file === null || response.bodyUsed || !wholeFiles.has(file)) return null;
-  const where = wholeFiles.get(file)!;
+  if (file === null || response.bodyUsed) return null;
+  const where = wholeFiles.get(file);
+  if (where === undefined) {
+    // A part is no whole file to take a Range's part of.
+    const part = fileParts.get(file)!;
+    return {
+      length: () => -1,
+      slice: () => new Blob(),
+      fields: (type) => dispositionLine(part.where, type),
+    };
+  }
   return {
     // A directory or a device: no length to take a part of (it streams, as before).
     length: () => regularFileSize(where),
@@ -303,6 +328,7 @@ export function fileBody(response: Response): FileBody | null {
       parts.set(part, end - start);
       return part;
     },
+    fields: (type) => dispositionLine(where, type),
   };
 }
 

@@ -19,7 +19,23 @@ const MODES: [string, string[]][] = [
   ["--reuse-port", ["--reuse-port"]],
 ];
 const PATHS = ["/missing", "/dir", "/missing-slice", "/blob", "/slice", "/file", "/throw"];
-const PROBES: Probe[] = PATHS.map((path) => ({ path }));
+// Bun.serve's Content-Disposition for a file, by its name and type: none with HEAD (whose type
+// Bun.serve leaves out: not compared), none when the app set its own.
+const NAMED = ["a.bin", "a.pdf", "noext", "a.txt", "a.png", "a.json", 'qu"ote.bin', "sé mi.bin"]
+  .map((name) => `/named/${encodeURIComponent(name)}`);
+const DISPOSED = [
+  ...NAMED,
+  ...[0, 1, 2, 3, 4].map((n) => `/typed/${n}`),
+  "/own-disposition",
+  "/cloned",
+  "/by-url",
+  "/bin-slice",
+];
+const PROBES: Probe[] = [
+  ...PATHS.map((path) => ({ path })),
+  ...DISPOSED.map((path) => ({ path })),
+  ...DISPOSED.map((path) => ({ method: "HEAD", path, headTypeDiffers: true })),
+];
 
 function serve(
   target: (typeof TARGETS)[number],
@@ -46,7 +62,7 @@ for (const target of BUN_WORKERS) {
   for (const [mode, args] of MODES) {
     Deno.test({
       name:
-        `[${target.name}] [${mode}] a file body that cannot be sent goes to the app's error(), a typed Blob keeps its type, as under Bun.serve`,
+        `[${target.name}] [${mode}] a file body that cannot be sent goes to the app's error(), a typed Blob keeps its type, a file gets its Content-Disposition, as under Bun.serve`,
       sanitizeOps: false,
       sanitizeResources: false,
       fn: async () => {
@@ -56,7 +72,10 @@ for (const target of BUN_WORKERS) {
         const url = await server.ready(1);
         const native = await serveWithBun(APP);
         try {
-          assert.deepEqual(await differences(native.url, url, PROBES), []);
+          assert.deepEqual(
+            await differences(native.url, url, PROBES, ["content-disposition"]),
+            [],
+          );
         } finally {
           native.stop();
         }
