@@ -49,10 +49,6 @@ const BYTES_MAX = 64 * 1024;
 // Blobs made of them.
 const wholeFiles = new WeakMap<Blob, string | number>();
 
-// The parts of files fileBody() cut for a Range, with their lengths (within the file as it was
-// just read): a 206's body has a known length, as Bun.serve sends it.
-const parts = new WeakMap<Blob, number>();
-
 /** The bytes from `start` on (as many as the part's `size`) of the file a path or fd names. */
 interface FilePart {
   where: string | number;
@@ -60,7 +56,9 @@ interface FilePart {
 }
 // The parts an app cut of Bun.file()'s files (`Bun.file(p).slice(0, 1000)`): Bun.serve sends
 // one as it is (a 206 with its Content-Range when it is less than the file), so with --reuse-port
-// it goes to Bun.serve untouched, its length read as it is sent, as a whole file's.
+// it goes to Bun.serve untouched, its length read as it is sent, as a whole file's. Also the parts
+// fileBody() cuts for a Range: a 206's body has a known length, and the file's name, as Bun.serve
+// sends it.
 const fileParts = new WeakMap<Blob, FilePart>();
 
 // The bytes a part of a file sends, as Bun.serve sends it: what of it the file has now. Its
@@ -130,7 +128,7 @@ class Response extends NativeResponse {
     } else if (body instanceof URLSearchParams) this.#body = body.toString();
     else if (body instanceof Blob && (wholeFiles.has(body) || fileParts.has(body))) {
       this.#file = body;
-    } else if (body instanceof Blob && parts.has(body)) this.#length = parts.get(body)!;
+    }
     // Any other Blob's `size` is no length to send: a slice of a file may report more than the
     // file has, and a Blob made of one the same; reading it now would also fix how much of the
     // file the body reads. It streams.
@@ -324,8 +322,9 @@ export function fileBody(response: Response): FileBody | null {
     // A directory or a device: no length to take a part of (it streams, as before).
     length: () => regularFileSize(where),
     slice: (start, end) => {
+      // Of a Blob that has not read the file's size: its `size` is end - start.
       const part = freshFile(where).slice(start, end);
-      parts.set(part, end - start);
+      fileParts.set(part, { where, start });
       return part;
     },
     fields: (type) => dispositionLine(where, type),
