@@ -7,11 +7,11 @@ import { createServer as createNetServer, type Server as NetServer } from "node:
 import { ConfigError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { parseBind } from "../net/bind.ts";
+import { removeSocketFile } from "../net/listeners.ts";
 import {
   bindMetricsSocket,
   bindMetricsUnixSocket,
   createAcceptsFlag,
-  removeMetricsSocketFile,
 } from "../net/metrics_socket.ts";
 import { F_DUPFD_CLOEXEC } from "../net/socket_constants.ts";
 import type { Libc } from "../runtime/types.ts";
@@ -89,7 +89,7 @@ export async function serveMetrics(
       listener.listen({ fd: libc.fcntl(fd, F_DUPFD_CLOEXEC, 0) }, resolve);
     }).catch((error: Error) => {
       libc.close(fd);
-      if (address.kind === "unix" && inherited === undefined) removeMetricsSocketFile(address.path);
+      if (address.kind === "unix" && inherited === undefined) removeSocketFile(address.path);
       throw new ConfigError(`--metrics-bind: Cannot listen on "${bind}": ${error.message}`);
     });
     return {
@@ -98,7 +98,7 @@ export async function serveMetrics(
       close: (keepFile: boolean) => {
         listener.close();
         libc.close(fd);
-        if (address.kind === "unix" && !keepFile) removeMetricsSocketFile(address.path);
+        if (address.kind === "unix" && !keepFile) removeSocketFile(address.path);
         return scrapes.drain();
       },
     };
