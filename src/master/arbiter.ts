@@ -543,6 +543,13 @@ export class Arbiter {
     });
   }
 
+  // The USR2 child started here while it runs, and whether it accepts on the metrics listener.
+  #successor(): { pid: number; serves: boolean } | undefined {
+    const pid = this.#usr2.childPid;
+    if (pid === undefined) return undefined;
+    return { pid, serves: this.#ctx.metricsChildAccepts?.() ?? false };
+  }
+
   /** /readyz: the master accepts and at least one worker serves. */
   readiness(): HealthAnswer {
     return readiness({
@@ -551,9 +558,7 @@ export class Arbiter {
       timeout: this.#ctx.config.timeout,
       started: this.#startUp.ready,
       stopping: this.#stopping,
-      successor: this.#usr2.running && this.#ctx.metricsChildAccepts?.()
-        ? this.#usr2.childPid
-        : undefined,
+      successor: this.#successor(),
       lastTurn: this.#lastTurn,
     });
   }
