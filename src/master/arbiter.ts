@@ -699,7 +699,8 @@ export class Arbiter {
     // After a USR2 the service goes on in the new master: this one's stop is not the service's.
     // Nor is an unpromoted USR2 child's (a rollback's TERM): systemd would stop the service.
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");
-    if (this.#usr2.running) void this.#ctx.closeMetrics?.();
+    const child = this.#usr2.childPid;
+    if (child !== undefined) void this.#ctx.closeMetrics?.(child);
     // A socket handed over keeps its queue for the next process; one closed resets it.
     if (!handedOver) {
       for (const line of refusedQueueLines(runtime.libc(), listeners, this.#scheme())) {
