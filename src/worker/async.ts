@@ -50,8 +50,6 @@ interface Serving {
    * whose connections are its own).
    */
   quick(): UnparsedConnections | void;
-  /** Stops accepting, for good, serving what is open (a native server; the gates hold others). */
-  stopAccepting?(): Promise<void>;
 }
 
 /** How an event-loop worker runs requests (the sync class is this one, narrowed). */
@@ -103,10 +101,6 @@ export class AsyncWorker implements WorkerClass {
 
   async drain(graceMs: number, beforeCut?: () => void): Promise<void> {
     await Promise.all(this.#servings.map((s) => s.stop(graceMs, beforeCut)));
-  }
-
-  async stopAccepting(): Promise<void> {
-    await Promise.all(this.#servings.map((serving) => serving.stopAccepting?.()));
   }
 
   stop(quick = false): void {
@@ -400,14 +394,6 @@ async function serveListeners(
         for (const end of streaming) end();
         inflight?.streamsLogged();
         ends.cutAll();
-      },
-      // Its shutdown is the runtime's only way to stop accepting: requests under way still get
-      // their answers (Deno's first waits for the uploads under way, listening meanwhile). Deno
-      // closes its listener on a task of its own, which runs once the loop waits: until then it
-      // accepts, and a connection it takes is closed unanswered.
-      stopAccepting: async () => {
-        void server.shutdown().catch(() => {});
-        await new Promise((resolve) => setTimeout(resolve, 1));
       },
       stop: async (ms, beforeCut) => {
         const end = performance.now() + ms;

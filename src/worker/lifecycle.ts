@@ -468,8 +468,6 @@ export class Worker {
   }
 
   async #stopAcceptingOnce(): Promise<void> {
-    // The native servers (--reuse-port) accept apart from the admission's gates.
-    await this.#class?.stopAccepting?.();
     const admission = this.#admission;
     if (admission) {
       // Every gate of the worker holds, for good.

@@ -102,13 +102,6 @@ export interface WorkerClass {
    */
   drain(graceMs: number, beforeCut?: () => void): Promise<void>;
   /**
-   * The worker stops accepting for good, at once, before a quick stop's hooks (and at any exit):
-   * for servers of the class's own that accept apart from `Gate.admission`'s gates (the native
-   * ones), which stop() then ends; resolves once they no longer accept. What is open is still
-   * served meanwhile.
-   */
-  stopAccepting?(): Promise<void>;
-  /**
    * The process exits next (after drain() or without it): end at once what boot() started
    * (gthread first lets its threads send their statsd batch, within a bound). `quick`: at a quick
    * stop (INT, QUIT), first each response under way is ended with the access line and count of
