@@ -30,7 +30,7 @@ import type { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSet } from "./worker_set.ts";
 import type { ControlReply, ControlRequest } from "../ipc/control_protocol.ts";
 import { answerControl, answerWhileStopping, oneLess, oneMore } from "./control_verbs.ts";
-import type { WorkerLaunch } from "./worker_launch.ts";
+import { launchWarnings, type WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
@@ -392,10 +392,7 @@ export class Arbiter {
       log.info(`Using runtime: ${label}`);
     }
     launch.info.forEach((line) => log.info(line));
-    for (const line of launch.warnings) {
-      if (!before?.warnings.includes(line)) log.warning(line);
-    }
-    launch.happened.forEach((line) => log.warning(line));
+    launchWarnings(launch, before).forEach((line) => log.warning(line));
   }
 
   async #reexec(): Promise<void> {

@@ -8,11 +8,12 @@ import { join } from "node:path";
 import {
   e2e,
   FIXTURES,
-  freePort,
   get,
   ownFrames,
   type Server,
   start,
+  startOneWorker,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 import { uploadUnderWay } from "../_upload.ts";
@@ -20,20 +21,9 @@ import { rawExchange } from "../_raw.ts";
 
 const APP = join(FIXTURES, "apps", "failing_app.ts");
 
-// One worker, its access log on stdout; --reuse-port's own listeners agree on a port beforehand.
-async function startOne(target: Parameters<typeof start>[0], args: string[]): Promise<Server> {
-  const port = args.includes("--reuse-port") ? await freePort() : 0;
-  return start(target, [
-    "-w",
-    "1",
-    "--access-logfile",
-    "-",
-    ...args,
-    "-b",
-    `127.0.0.1:${port}`,
-    APP,
-  ]);
-}
+// One worker, its access log on stdout.
+const startOne = (target: Target, args: string[]): Promise<Server> =>
+  startOneWorker(target, APP, ["--access-logfile", "-", ...args]);
 
 function escaped(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");

@@ -16,7 +16,10 @@ import {
   get,
   hasStackTrace,
   run,
+  type Server,
+  sleep,
   start,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 import { parsePrometheus, type Sample, sampleValue } from "../_prometheus.ts";
@@ -35,6 +38,49 @@ const SLOW_BOOT_APP = join(FIXTURES, "apps", "slow_boot_app.ts");
 async function metricsAddress(): Promise<{ flag: string[]; base: string }> {
   const port = await freePort();
   return { flag: ["--metrics-bind", `127.0.0.1:${port}`], base: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * Asks `ask` over and over, `ms` apart, until stop(): what went wrong (what `ask` returns, or
+ * what it threw) and how many answers came. For a USR2 hand-over, where either master answers.
+ */
+function keepAsking(ask: () => Promise<string | undefined>, ms: number) {
+  const wrong: string[] = [];
+  let answered = 0;
+  let asking = true;
+  const loop = (async () => {
+    while (asking) {
+      try {
+        const why = await ask();
+        answered++;
+        if (why !== undefined) wrong.push(why);
+      } catch (error) {
+        wrong.push(String(error));
+      }
+      await sleep(ms);
+    }
+  })();
+  return {
+    stop: async () => {
+      asking = false;
+      await loop;
+      return { wrong, answered };
+    },
+  };
+}
+
+/** A master of one worker with `metrics` and a pidfile in `dir`, as USR2 hand-over tests start it. */
+function startWithPidfile(target: Target, metrics: string[], dir: string): Server {
+  const pidfile = join(dir, "app.pid");
+  return start(target, ["-w", "1", "-p", pidfile, ...metrics, "-b", "127.0.0.1:0", PID_APP]);
+}
+
+/** Waits for the USR2 child `next` to say, in `old`'s log, that it is the master now. */
+function promoted(old: { stderr: string }, next: number): Promise<void> {
+  return eventually(
+    () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+    "promotion",
+  );
 }
 
 /** One unlabelled sample of a scrape; -1 when it is missing. */
@@ -277,50 +323,26 @@ for (const kind of ["tcp", "unix"] as const) {
       const metrics = tcp?.flag ?? ["--metrics-bind", `unix:${path}`];
       const base = tcp?.base ?? "http://x";
       const scrapeAt = (at: string) => get(`${base}${at}`, tcp ? {} : { socketPath: path });
-      const pidfile = join(dir.path, "app.pid");
       let next = 0;
       let first = 0;
       try {
-        const old = start(target, [
-          "-w",
-          "1",
-          "-p",
-          pidfile,
-          ...metrics,
-          "-b",
-          "127.0.0.1:0",
-          PID_APP,
-        ]);
+        const old = startWithPidfile(target, metrics, dir.path);
         first = old.pid;
         await old.allAnswering(1);
         old.signal("SIGUSR2");
         next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
         await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at: `));
         // Scraped all along, through the overlap and the old master's exit: either master answers.
-        let refused = "";
-        let scrapes = 0;
-        let scraping = true;
-        const scraper = (async () => {
-          while (scraping) {
-            try {
-              assert.equal((await scrapeAt("/metrics")).status, 200);
-              scrapes++;
-            } catch (error) {
-              refused ||= String(error);
-            }
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        })();
+        const scraper = keepAsking(async () => {
+          const { status } = await scrapeAt("/metrics");
+          return status === 200 ? undefined : `status ${status}`;
+        }, 20);
         await eventually(() => childPids(next).length === 1, "the new master's worker");
         old.signal("SIGTERM");
-        await eventually(
-          () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
-          "promotion",
-        );
-        scraping = false;
-        await scraper;
-        assert.equal(refused, "", old.stderr);
-        assert.ok(scrapes > 0);
+        await promoted(old, next);
+        const scrapes = await scraper.stop();
+        assert.deepEqual(scrapes.wrong, [], old.stderr);
+        assert.ok(scrapes.answered > 0);
         assert.doesNotMatch(old.stderr, /trying again every second/);
         // Ready once its worker has booted (seen only as a child process above: on a loaded box it
         // may still be loading the app).
@@ -342,38 +364,17 @@ e2e(
   async (target) => {
     const { flag: metrics, base } = await metricsAddress();
     const dir = tempDir();
-    const pidfile = join(dir.path, "app.pid");
     let next = 0;
     let first = 0;
     try {
-      const old = start(target, [
-        "-w",
-        "1",
-        "-p",
-        pidfile,
-        ...metrics,
-        "-b",
-        "127.0.0.1:0",
-        PID_APP,
-      ]);
+      const old = startWithPidfile(target, metrics, dir.path);
       first = old.pid;
       await old.allAnswering(1);
       // Either master may take a probe on the shared listener: each must answer for the pair.
-      const wrong: string[] = [];
-      let probes = 0;
-      let probing = true;
-      const prober = (async () => {
-        while (probing) {
-          try {
-            const response = await get(`${base}/readyz`);
-            probes++;
-            if (response.status !== 200) wrong.push(response.body.split("\n")[0]);
-          } catch (error) {
-            wrong.push(String(error));
-          }
-          await new Promise((r) => setTimeout(r, 10));
-        }
-      })();
+      const prober = keepAsking(async () => {
+        const response = await get(`${base}/readyz`);
+        return response.status === 200 ? undefined : response.body.split("\n")[0];
+      }, 10);
       // A request the old master's worker finishes while it stops: its stop lasts that long.
       const slow = get(`${await old.url()}/slow?ms=3000&tell`);
       await old.waitFor(/slow began/);
@@ -382,14 +383,10 @@ e2e(
       await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at`));
       old.signal("SIGTERM");
       assert.equal((await slow).status, 200);
-      await eventually(
-        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
-        "promotion",
-      );
-      probing = false;
-      await prober;
-      assert.deepEqual(wrong, [], old.stderr);
-      assert.ok(probes > 0);
+      await promoted(old, next);
+      const probes = await prober.stop();
+      assert.deepEqual(probes.wrong, [], old.stderr);
+      assert.ok(probes.answered > 0);
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
     } finally {
@@ -440,10 +437,7 @@ e2e(
         answer.body,
         `not ready: stopping, the new master (pid ${next}) has not served yet\n`,
       );
-      await eventually(
-        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
-        "promotion",
-      );
+      await promoted(old, next);
       await eventually(async () => (await get(`${base}/readyz`)).status === 200, "/readyz 200");
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");

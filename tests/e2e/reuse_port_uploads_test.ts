@@ -10,10 +10,9 @@ import {
   e2e,
   eventually,
   FIXTURES,
-  freePort,
   type Server,
   sleep,
-  start,
+  startOneWorker,
   type Target,
 } from "../_helpers.ts";
 import { uploadUnderWay } from "../_upload.ts";
@@ -21,20 +20,8 @@ import { uploadUnderWay } from "../_upload.ts";
 const APP = join(FIXTURES, "apps", "failing_app.ts");
 
 // One worker on its own --reuse-port listener, its access log on stdout.
-async function startNative(t: Target, args: string[] = []): Promise<Server> {
-  const port = await freePort();
-  return start(t, [
-    "-w",
-    "1",
-    "--reuse-port",
-    "--access-logfile",
-    "-",
-    ...args,
-    "-b",
-    `127.0.0.1:${port}`,
-    APP,
-  ]);
-}
+const startNative = (t: Target, args: string[] = []): Promise<Server> =>
+  startOneWorker(t, APP, ["--reuse-port", "--access-logfile", "-", ...args]);
 
 /** What the client of `socket` has got so far. */
 function received(socket: Socket): () => string {
