@@ -9,11 +9,12 @@ import {
   e2e,
   eventually,
   FIXTURES,
-  freePort,
   get,
   ownFrames,
   type Server,
   start,
+  startOneWorker,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 import { uploadUnderWay } from "../_upload.ts";
@@ -21,24 +22,9 @@ import { rawConnect, rawExchange } from "../_raw.ts";
 
 const APP = join(FIXTURES, "apps", "failing_app.ts");
 
-// One worker, its access log on stdout; --reuse-port's own listeners agree on a port beforehand.
-async function startOne(
-  target: Parameters<typeof start>[0],
-  args: string[],
-  app = APP,
-): Promise<Server> {
-  const port = args.includes("--reuse-port") ? await freePort() : 0;
-  return start(target, [
-    "-w",
-    "1",
-    "--access-logfile",
-    "-",
-    ...args,
-    "-b",
-    `127.0.0.1:${port}`,
-    app,
-  ]);
-}
+// One worker, its access log on stdout.
+const startOne = (target: Target, args: string[], app = APP): Promise<Server> =>
+  startOneWorker(target, app, ["--access-logfile", "-", ...args]);
 
 function escaped(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");

@@ -10,11 +10,10 @@ import {
   e2e,
   eventually,
   FIXTURES,
-  freePort,
   get,
   type Server,
   sleep,
-  start,
+  startOneWorker,
   type Target,
 } from "../_helpers.ts";
 import { rawConnect } from "../_raw.ts";
@@ -25,20 +24,8 @@ const APP = join(FIXTURES, "apps", "failing_app.ts");
 const UPLOAD_HEAD = "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n";
 
 // One worker on its own --reuse-port listener, its access log on stdout.
-async function startNative(t: Target, args: string[] = []): Promise<Server> {
-  const port = await freePort();
-  return start(t, [
-    "-w",
-    "1",
-    "--reuse-port",
-    "--access-logfile",
-    "-",
-    ...args,
-    "-b",
-    `127.0.0.1:${port}`,
-    APP,
-  ]);
-}
+const startNative = (t: Target, args: string[] = []): Promise<Server> =>
+  startOneWorker(t, APP, ["--reuse-port", "--access-logfile", "-", ...args]);
 
 /** What the client of `socket` has got so far. */
 function received(socket: Socket): () => string {
