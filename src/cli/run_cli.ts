@@ -151,7 +151,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       retry: parentPid !== undefined,
       libc: runtime.libc(),
       inherited: inheritedMetrics,
-      hold: parentPid !== undefined,
+      parent: parentPid,
       accepts: inheritedMetrics === undefined ? undefined : metricsAccepts,
     })
     : undefined;
@@ -384,7 +384,7 @@ async function serve(ctx: ServeContext): Promise<number> {
         ? undefined
         : { fd, bind: config.metrics_bind, accepts: metrics?.acceptsFd() };
     },
-    closeMetrics: () => metrics?.close(true) ?? Promise.resolve(),
+    closeMetrics: (child) => metrics?.close(child) ?? Promise.resolve(),
     metricsChildAccepts: () => metrics?.childAccepts() ?? false,
     parentPid,
     systemd: inherited?.source === "systemd",
