@@ -377,6 +377,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     // USR2's new master starts where this one was started, with the same (relative) arguments.
     cwd: ctx.startCwd,
     pidfile,
+    controlSocket: control !== undefined,
     metrics: () => {
       const fd = metrics?.fd();
       return fd === undefined

@@ -671,6 +671,7 @@ export class Arbiter {
         reusePort,
         age,
         generation: this.#generations.current,
+        control: this.#ctx.controlSocket,
         onMessage: (worker, message) => this.#events.push({ kind: "message", worker, message }),
         onExit: (worker, code, signal) => this.#events.push({ kind: "exit", worker, code, signal }),
         warn: (line) => log.warning(line),

@@ -29,6 +29,8 @@ export interface ArbiterContext {
   env: Record<string, string | undefined>;
   cwd: string;
   pidfile?: Pidfile;
+  /** This master has a control socket, for its life: its workers count for `ctl status`. */
+  controlSocket: boolean;
   /** --metrics-bind's listener while it serves, and its address: USR2 hands it over too. */
   metrics?(): { fd: number; bind: string; accepts?: number } | undefined;
   /**

@@ -53,7 +53,6 @@ import { Balance, mapScoreboard } from "./balance.ts";
 import { checkApp } from "./check_app.ts";
 import { failureAnswer } from "./failure_answer.ts";
 import { InflightWatch } from "./inflight_watch.ts";
-import { controlSocketPath, workerRunAs } from "../ipc/control_protocol.ts";
 import { workerClass } from "./registry.ts";
 import { withRequestTimeout } from "./request_timeout.ts";
 import { installWebSockets, keepWebSocketHandlers, webSocketHub } from "./websockets.ts";
@@ -211,11 +210,7 @@ export class Worker {
         );
       }
       // statsd: the master sends the gauge of open WebSockets from the workers' counters.
-      if (
-        this.#config.metrics_bind ||
-        controlSocketPath(this.#config, process.env, workerRunAs(this.#config)) ||
-        this.#config.statsd_host
-      ) {
+      if (this.#config.metrics_bind || this.#boot.control || this.#config.statsd_host) {
         this.#counters = this.#board.counters(slot);
       }
     }
