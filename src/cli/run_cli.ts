@@ -151,7 +151,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       retry: parentPid !== undefined,
       libc: runtime.libc(),
       inherited: inheritedMetrics,
-      hold: parentPid !== undefined,
+      parent: parentPid,
       accepts: inheritedMetrics === undefined ? undefined : metricsAccepts,
     })
     : undefined;
@@ -377,13 +377,14 @@ async function serve(ctx: ServeContext): Promise<number> {
     // USR2's new master starts where this one was started, with the same (relative) arguments.
     cwd: ctx.startCwd,
     pidfile,
+    controlSocket: control !== undefined,
     metrics: () => {
       const fd = metrics?.fd();
       return fd === undefined
         ? undefined
         : { fd, bind: config.metrics_bind, accepts: metrics?.acceptsFd() };
     },
-    closeMetrics: () => metrics?.close(true) ?? Promise.resolve(),
+    closeMetrics: (child) => metrics?.close(child) ?? Promise.resolve(),
     metricsChildAccepts: () => metrics?.childAccepts() ?? false,
     parentPid,
     systemd: inherited?.source === "systemd",

@@ -157,16 +157,6 @@ export function controlSocketPath(
 }
 
 /**
- * The `runAs` a worker gives controlSocketPath(), to find the socket its master has: the master
- * gives the uid --user (or --group alone) resolves to, and dropped to it before any worker
- * started, so a worker runs as that uid; without either, none. A worker that counted nothing
- * for `status` where the master had a socket made it show 0 requests.
- */
-export function workerRunAs(config: Pick<Config, "user" | "group">): number | undefined {
-  return config.user || config.group ? process.getuid?.() : undefined;
-}
-
-/**
  * Whether the control socket is the default in defaultControlDir(), which nobody asked for by
  * name: another master there is a warning, not a reason to refuse to start.
  */

@@ -8,7 +8,7 @@
 // process.env at once, where Bun reads them no more: its workers, and a new master after USR2,
 // inherit them as ever.
 
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { CString, dlopen, FFIType, ptr, read } from "bun:ffi";
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { ExitCode } from "../exit_codes.ts";
@@ -44,8 +44,9 @@ function table(items: Buffer[]): BigUint64Array {
   return pointers;
 }
 
-/** execve(2) of this program with each SET_ASIDE variable renamed; returns only when it failed. */
-function startAgainWithout(): number {
+/** execve(2) of this program with each SET_ASIDE variable renamed; returns only when it failed,
+ * with strerror of its errno. */
+function startAgainWithout(): string {
   const renames = SET_ASIDE.map(({ name, moved }) => ({
     prefix: Buffer.from(`${name}=`),
     moved: Buffer.from(`${moved}=`),
@@ -57,9 +58,13 @@ function startAgainWithout(): number {
   const argv = strings("/proc/self/cmdline");
   const { symbols } = dlopen(LIBC_PATH, {
     execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    __errno_location: { args: [], returns: FFIType.ptr },
+    strerror: { args: [FFIType.i32], returns: FFIType.ptr },
   });
   const path = Buffer.from("/proc/self/exe\0");
-  return symbols.execve(path, table(argv), table(env));
+  symbols.execve(path, table(argv), table(env));
+  const errno = read.i32(symbols.__errno_location()!, 0);
+  return new CString(symbols.strerror(errno)!).toString();
 }
 
 const env = process.env;
@@ -73,14 +78,20 @@ if (restored.length) {
   env[ROLE_ENV] !== "worker" &&
   SET_ASIDE.some(({ name, acts }) => env[name] !== undefined && acts(env[name]))
 ) {
-  startAgainWithout();
-  // Only when execve failed; the user's preloads have not run yet.
+  const reason = startAgainWithout();
+  // Only when execve failed; the user's preloads have not run yet. One line, as the CLI's other
+  // start-up errors (run_cli.ts' runCommandLine).
   const names = SET_ASIDE.filter(({ name }) => env[name] !== undefined).map(({ name }) => name);
   const list = names.join(" and ");
+  // BUN_INSPECT_PRELOAD names one module, BUN_OPTIONS any number.
+  const what = names.length > 1
+    ? "their preloads"
+    : names[0] === "BUN_OPTIONS"
+    ? "its preloads"
+    : "its preload";
   process.stderr.write(
-    `[${process.pid}] [ERROR] Cannot start the master without ${list} (${
-      names.length > 1 ? "their" : "its"
-    } preloads would run in the master): execve failed; run it with ${list} unset\n`,
+    `Error: Cannot start the master again without ${list} (${what} would run in the master): ` +
+      `execve: ${reason}; run it with ${list} unset\n`,
   );
   process.exit(ExitCode.CONFIG_ERROR);
 }

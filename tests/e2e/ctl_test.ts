@@ -745,6 +745,57 @@ e2e(
   },
 );
 
+// Workers count for `status` when their master has a control socket, as it tells them: not their
+// own guess of its path, from an environment -e changes or a configuration HUP changes.
+e2e(
+  "ctl status counts the requests of workers whose -e or reloaded configuration names no socket",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      // -e: the workers' XDG_RUNTIME_DIR and HOME (relative: no folder) are not the master's.
+      const name = `ctlenv${process.pid}${target.name}`;
+      const env = { XDG_RUNTIME_DIR: dir.path, ...CACHE };
+      const raw = ["-e", "XDG_RUNTIME_DIR=run", "-e", "HOME=home"];
+      const server = start(target, [...raw, "-n", name, "-b", "127.0.0.1:0", PID_APP], { env });
+      try {
+        const url = await server.ready(1);
+        for (let i = 0; i < 3; i++) assert.equal((await get(url)).status, 200);
+        const result = await run(client(target), ["ctl", "-n", name, "--json", "status"], { env });
+        assert.equal(result.code, 0, result.stderr);
+        const status = JSON.parse(result.stdout) as Status;
+        assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, result.stdout);
+      } finally {
+        assert.equal((await server.stop()).code, 0);
+      }
+      // HUP to control_socket = "off": the master keeps the socket it opened, and counts on.
+      const socket = join(dir.path, "app.ctl");
+      const conf = join(dir.path, "conf.toml");
+      writeFileSync(conf, `control_socket = "${socket}"\nbind = ["127.0.0.1:0"]\n`);
+      const reloaded = start(target, ["-c", conf, PID_APP]);
+      try {
+        const url = await reloaded.ready(1);
+        const before = childPids(reloaded.pid);
+        writeFileSync(conf, `control_socket = "off"\nbind = ["127.0.0.1:0"]\n`);
+        reloaded.signal("SIGHUP");
+        await eventually(() => {
+          const now = childPids(reloaded.pid);
+          return now.length === 1 && !before.includes(now[0]);
+        }, "the HUP's worker");
+        for (let i = 0; i < 3; i++) assert.equal((await get(url)).status, 200);
+        const args = ["ctl", "--control-socket", socket, "--json", "status"];
+        const result = await run(client(target), args);
+        assert.equal(result.code, 0, result.stderr);
+        const status = JSON.parse(result.stdout) as Status;
+        assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, result.stdout);
+      } finally {
+        assert.equal((await reloaded.stop()).code, 0);
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 // Root's ctl looks in every user's folder at once: two users' masters of one NAME are both found,
 // and ctl picks neither, with or without -n, but names them and the way to pick one.
 e2e(

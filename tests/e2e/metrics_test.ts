@@ -432,11 +432,101 @@ e2e(
       // Before, nobody accepted until the old master had exited and the new one was promoted.
       assert.ok(answer.oldAlive, `answered only once the old master was gone:\n${old.stderr}`);
       assert.equal(answer.status, 503);
-      assert.match(answer.body, /^not ready: stopping/);
+      // The new master holds the listeners: nothing is refused, it has not served yet.
+      assert.equal(
+        answer.body,
+        `not ready: stopping, the new master (pid ${next}) has not served yet\n`,
+      );
       await promoted(old, next);
       await eventually(async () => (await get(`${base}/readyz`)).status === 200, "/readyz 200");
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
+    } finally {
+      [first, next].filter((pid) => pid > 0).forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a USR2 child killed before it serves, its parent stopping: the parent answers on, then removes " +
+    "the unix metrics file",
+  async (target) => {
+    const dir = tempDir();
+    const path = join(dir.path, "metrics.sock");
+    const slowMs = join(dir.path, "slow_ms");
+    const at = (route: string) => get(`http://x${route}`, { socketPath: path });
+    let next = 0;
+    let first = 0;
+    let newWorker = 0;
+    try {
+      const old = start(
+        target,
+        ["-w", "1", "--metrics-bind", `unix:${path}`, "-b", "127.0.0.1:0", SLOW_BOOT_APP],
+        { env: { SLOW_BOOT_FILE: slowMs } },
+      );
+      first = old.pid;
+      await old.allAnswering(1);
+      const booted = (pid: number) => old.stderr.includes(`Booting worker with pid: ${pid}`);
+      await eventually(() => childPids(first).some(booted), "the old master's worker");
+      const oldWorker = childPids(first).find(booted)!;
+      // The new master's worker loads for longer than the test: it never serves.
+      writeFileSync(slowMs, "60000");
+      old.signal("SIGUSR2");
+      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await eventually(() => childPids(next).some(booted), "the new master's worker");
+      newWorker = childPids(next).find(booted)!;
+      // The old master's worker is held: its stop (and so the old master) lasts until after.
+      const metrics = await whileStopped([oldWorker], async () => {
+        old.signal("SIGTERM");
+        // Only the old master accepts yet: "stopping" is its stop begun, the listener handed over.
+        await eventually(
+          async () => (await at("/readyz")).body.startsWith("not ready: stopping"),
+          "the old master stopping",
+        );
+        process.kill(next, "SIGKILL");
+        await eventually(() => !alive(next), "the new master gone");
+        return await at("/metrics");
+      });
+      assert.equal(metrics.status, 200, old.stderr);
+      assert.equal((await old.exited).code, 0, old.stderr);
+      assert.ok(!existsSync(path), `the socket file after both masters ended:\n${old.stderr}`);
+    } finally {
+      [first, next, newWorker].filter((pid) => pid > 0).forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a USR2 child killed once it serves, its parent stopping: the parent removes the unix metrics file",
+  async (target) => {
+    const dir = tempDir();
+    const path = join(dir.path, "metrics.sock");
+    let next = 0;
+    let first = 0;
+    try {
+      const old = start(target, [
+        ...["-w", "1", "--metrics-bind", `unix:${path}`, "-b", "127.0.0.1:0", PID_APP],
+      ]);
+      first = old.pid;
+      await old.allAnswering(1);
+      // A request in the old master's worker keeps its stop going (the new master's start may
+      // take seconds) until the quick stop below.
+      const slow = get(`${await old.url()}/slow?ms=60000&tell`).catch(() => undefined);
+      await old.waitFor(/slow began/);
+      old.signal("SIGUSR2");
+      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at: `));
+      old.signal("SIGTERM");
+      // Said once the stop has handed the metrics listener over: the new master dies after that.
+      await old.waitFor(new RegExp(`\\[${first}\\] \\[INFO\\] Waiting up to `));
+      process.kill(next, "SIGKILL");
+      await eventually(() => !alive(next), "the new master gone");
+      old.signal("SIGQUIT");
+      await slow;
+      assert.equal((await old.exited).code, 0, old.stderr);
+      assert.ok(!existsSync(path), `the socket file after both masters ended:\n${old.stderr}`);
     } finally {
       [first, next].filter((pid) => pid > 0).forEach(killTree);
       dir.remove();

@@ -329,11 +329,16 @@ for (const names of PRELOAD_VARIABLES) {
       env[last] = env[last].padEnd(131072 - `${last}=`.length - 1);
       const result = await run(binary, ["--version"], { env });
       assert.equal(result.code, 1, result.stderr);
-      const its = names.length > 1 ? "their" : "its";
+      // BUN_INSPECT_PRELOAD names one module, BUN_OPTIONS any number.
+      const what = names.length > 1
+        ? "their preloads"
+        : last === OPTIONS
+        ? "its preloads"
+        : "its preload";
       assert.equal(
-        result.stderr.replace(/^\[\d+\] /, ""),
-        `[ERROR] Cannot start the master without ${list} (${its} preloads would run in the ` +
-          `master): execve failed; run it with ${list} unset\n`,
+        result.stderr,
+        `Error: Cannot start the master again without ${list} (${what} would run in the master): ` +
+          `execve: Argument list too long; run it with ${list} unset\n`,
       );
       assert.equal(result.stdout, "");
     },
@@ -550,6 +555,55 @@ e2e(
     ];
     for (const option of options) {
       await bothThreadsSee(t, dir, { pre }, { BUN_OPTIONS: option });
+    }
+  },
+);
+
+// Bun runs BUN_INSPECT_PRELOAD's module in a process's main thread only, and appserve leaves it so
+// (README says it): gthread's threads get the bunfig's and BUN_OPTIONS' preloads, not that one.
+e2e(
+  "-k gthread: BUN_INSPECT_PRELOAD runs in the worker's main thread only, not in its threads",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      const log = join(dir.path, "preload.log");
+      // One line per thread that runs it: the main thread is threadId 0.
+      const preload = (name: string) =>
+        'import { appendFileSync } from "node:fs";\n' +
+        'import { threadId } from "node:worker_threads";\n' +
+        `appendFileSync(${JSON.stringify(log)}, \`${name} \${threadId}\\n\`);\n`;
+      for (const name of ["bunfig", "options", "inspect"]) {
+        writeFileSync(join(dir.path, `${name}.ts`), preload(name));
+      }
+      writeFileSync(join(dir.path, "bunfig.toml"), 'preload = ["./bunfig.ts"]\n');
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        "export default { fetch: () => new Response('') };\n",
+      );
+      const args = ["-w", "1", "-k", "gthread", "--threads", "2", "-b", "127.0.0.1:0", "app.ts"];
+      const server = start(t, args, {
+        cwd: dir.path,
+        env: {
+          BUN_OPTIONS: `--preload ${join(dir.path, "options.ts")}`,
+          BUN_INSPECT_PRELOAD: join(dir.path, "inspect.ts"),
+        },
+      });
+      // Deno workers read none of them, as under deno serve.
+      const expected = bunWorkers(t)
+        ? ["bunfig 0", "bunfig 1", "bunfig 2", "inspect 0", "options 0", "options 1", "options 2"]
+        : [];
+      const read = () => existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [];
+      try {
+        await getWhenReady(await server.url(), {}, 30_000);
+        // gthread starts its threads at boot, before the worker serves.
+        await eventually(() => read().length >= expected.length, "the threads' preloads");
+      } finally {
+        const result = await server.stop();
+        assert.equal(result.code, 0, result.stderr);
+      }
+      assert.deepEqual(read().sort(), expected);
+    } finally {
+      dir.remove();
     }
   },
 );
