@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
+import process from "node:process";
 import { FIXTURES, get, type HttpAnswer, ROOT } from "./_helpers.ts";
 import { PATHS } from "./_procs.ts";
 
@@ -30,10 +31,14 @@ const COMPARED = ["content-type", "content-length", "location", "x-static", "eta
 // An ETag of each server's own making: a quoted 16-digit hex hash.
 const HASH_TAG = /^"[0-9a-f]{16}"$/;
 
-/** Serves APP with the real Bun.serve until `stop`. */
-export async function serveWithBun(app: string): Promise<{ url: string; stop: () => void }> {
+/** Serves APP with the real Bun.serve until `stop`, with `env` added to its environment. */
+export async function serveWithBun(
+  app: string,
+  env: Record<string, string> = {},
+): Promise<{ url: string; stop: () => void }> {
   const child = spawn(join(ROOT, PATHS.bun), [join(FIXTURES, "bun", "serve_app.ts"), app], {
     cwd: ROOT,
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout! });
