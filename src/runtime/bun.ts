@@ -378,6 +378,10 @@ export const bunRuntime: Runtime = {
   // Bun.serve (1.4.4) fails the read with the signal's own AbortError, which has no stack.
   bodyCut: (error) =>
     error instanceof DOMException && error.name === "AbortError" && error.message === BUN_CLOSED,
+  // Bun.serve (1.4.4) aborts the request's signal when its client leaves mid-body.
+  abortsOnBodyCut: true,
+  // server.upgrade(request): Bun has no upgrade function of the request's own.
+  upgradesThroughServer: true,
   serveNative,
   // Bun has no global upgrade function to replace; the neutral one is appserve's layer's alone.
   installWebSocketUpgrade: (ours: WebSocketUpgrader): WebSocketUpgrader => (request, options) => {
