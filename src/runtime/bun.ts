@@ -195,7 +195,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     reusePort: true,
     // What a fresh connection waits for its first request; each request sets its own (_bun_idle.ts).
     idleTimeout: HEAD_WAIT,
-    // Bun's default refuses bodies over 128 MiB; limit_request_body is appserve's (limitBody).
+    // Bun's default refuses bodies over 128 MiB; limit_request_body is appserve's (readBody).
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     // Never Bun's development error page, which shows source lines: the handler answers errors
     // itself (a 500, logged), and a file body that cannot be sent before it goes here
