@@ -105,3 +105,55 @@ export async function statsdClient(
     flush: () => sent((done) => client.flush(done)),
   };
 }
+
+/**
+ * The master's Metrics: its logger lives on through HUPs, while gunicorn's reload sets statsd up
+ * again from the new configuration. A HUP points it at the new target (`use`); metrics in between
+ * go to the old one, which is closed (its batch sent) once the new one is in place.
+ */
+export class MetricsSwitch implements Metrics {
+  #target: Metrics | undefined;
+  /** What #target was made from: a HUP with the same statsd settings keeps it. */
+  #key = "";
+  /** Switches run one after another, in the order asked (a rollback after a HUP). */
+  #switching: Promise<void> = Promise.resolve();
+
+  /** Starts with `target` (made from `key`), or with none. */
+  constructor(target?: Metrics, key = "") {
+    this.#target = target;
+    this.#key = key;
+  }
+
+  /**
+   * Sends to what `open()` makes from here on, or nowhere when `key` is ""; nothing changes
+   * when `key` is the one in use.
+   */
+  use(key: string, open: () => Promise<Metrics>): Promise<void> {
+    const switched = this.#switching.then(async () => {
+      if (key === this.#key) return;
+      const old = this.#target;
+      this.#target = key ? await open() : undefined;
+      this.#key = key;
+      await old?.close();
+    });
+    // One that failed (the old target kept) is the caller's to report; the next switch still runs.
+    this.#switching = switched.catch(() => {});
+    return switched;
+  }
+
+  increment(name: string): void {
+    this.#target?.increment(name);
+  }
+  timing(name: string, ms: number | string): void {
+    this.#target?.timing(name, ms);
+  }
+  gauge(name: string, value: number): void {
+    this.#target?.gauge(name, value);
+  }
+  close(): Promise<void> {
+    return this.#switching.then(() => this.#target?.close());
+  }
+  flush(): Promise<void> {
+    return this.#target?.flush() ?? Promise.resolve();
+  }
+}

@@ -29,6 +29,7 @@ import { workerClassLabel } from "../worker/registry.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSet } from "./worker_set.ts";
 import type { ControlReply, ControlRequest } from "../ipc/control_protocol.ts";
+import { reloadStatsd } from "../log/create_logger.ts";
 import { answerControl, answerWhileStopping, oneLess, oneMore } from "./control_verbs.ts";
 import { launchWarnings, type WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
@@ -369,6 +370,8 @@ export class Arbiter {
           `${bound.join(", ")}; restart appserve to listen at the new addresses`,
       );
     }
+    // As gunicorn's reload sets its statsd logger up again: the new workers' statsd is theirs.
+    await reloadStatsd(log, next);
     // A generation still booting is superseded (the serving one stays): its workers stop, and
     // the newest starts as they leave (#manageWorkers), so HUPs never pile up processes.
     if (this.#generations.reloading) this.#stopGeneration(this.#generations.current);
@@ -573,6 +576,7 @@ export class Arbiter {
     this.#ctx.log.error(`Reload failed, keeping the running workers: ${why}`);
     this.#stopGeneration(this.#generations.current);
     this.#generations.rollback(this.#ctx);
+    void reloadStatsd(this.#ctx.log, this.#ctx.config);
     this.#setTitle();
     this.#numWorkers = this.#ctx.config.workers;
     this.#startUp.forgetFailures();
