@@ -71,9 +71,10 @@ function statsdKey(config: Config): string {
 
 /**
  * Points the master's statsd metrics at `config`'s statsd_host, statsd_prefix and dogstatsd_tags
- * (none when unset), as gunicorn's reload sets its statsd logger up again; the old client's batch
- * is sent first. Nothing changes when they are the same, or for a logger createLogger() did not
- * make as the master's.
+ * (none when unset), as gunicorn's reload sets its statsd logger up again; the old client sends
+ * its last batch as it closes. Nothing changes when they are the same, or for a logger
+ * createLogger() did not make as the master's. Rejects only when the client cannot be made (as
+ * createLogger() would at start).
  */
 export function reloadStatsd(log: Logger, config: Config): Promise<void> {
   const switched = switches.get(log);
