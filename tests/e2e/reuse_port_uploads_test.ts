@@ -156,6 +156,8 @@ e2e("a stop under --reuse-port closes the listener once the bodies are in", asyn
   const result = await server.stop();
   assert.doesNotMatch(result.stderr, /Cut off|\[ERROR\]/);
   assert.doesNotMatch(result.stdout, /" 504 /);
+  // The tap leaves Deno's signal unread: its warning of a "legacy" abort is the app's to cause.
+  assert.doesNotMatch(result.stderr, /legacy/);
 });
 
 e2e("--body-timeout does not apply under --reuse-port: a stalled upload goes on", async (t) => {
