@@ -291,9 +291,11 @@ const LATE: { hook: "worker_int" | "worker_exit"; args: string[] }[] = [
   { hook: "worker_exit", args: ["-k", "gthread", "--threads", "2"] },
   { hook: "worker_int", args: ["-k", "sync"] },
   { hook: "worker_int", args: ["-k", "async"] },
-  // Not gthread's worker_int yet: its threads hear of the stop by a message the process does not
-  // wait for, and one may still accept as the hook begins (worker_exit comes after they ended).
-  // Nor --reuse-port's: the runtime's server says nothing when its listener has closed.
+  // The process waits until each thread says it stopped accepting (ThreadPool.stopAccepting).
+  { hook: "worker_int", args: ["-k", "gthread", "--threads", "2"] },
+  // The runtime's own server, stopped accepting through NativeServer.stopAccepting.
+  { hook: "worker_int", args: ["-k", "async", "--reuse-port"] },
+  { hook: "worker_exit", args: ["-k", "async", "--reuse-port"] },
 ];
 
 for (const { hook, args } of LATE) {
