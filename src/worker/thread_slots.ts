@@ -146,7 +146,14 @@ export class SlotWriter implements ExchangeWatch {
 
   opened(socket: Socket): number {
     this.#opened++;
+    const tag = this.#watch(socket);
+    // After it counts as pending: a sibling never sees the thread with one new connection fewer.
     this.#load?.connections?.(++this.#connections);
+    return tag;
+  }
+
+  // `socket` shown in the first free entry, pending: the entry, or -1 when none is free.
+  #watch(socket: Socket): number {
     const a = this.#a;
     for (let i = 0; i < ENTRIES; i++) {
       const at = HEADER + i * FIELDS;
