@@ -120,6 +120,11 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const runtime = await detectRuntime();
   const board = new ThreadBoard(config.threads, config.worker_connections, message.board);
   const index = message.index;
+  // Open connections (the admission's count) its HTTP layer has not seen yet: a TLS connection
+  // is seen once its handshake's first bytes come, and is new, so pending, until then.
+  let open = 0;
+  let seen = 0;
+  const unseen = () => board.setUnseen(index, Math.max(0, open - seen));
   // Before the hub, which reports its open sockets here.
   const slots = new SlotWriter(
     message.slots,
@@ -128,6 +133,10 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     {
       pending: (count) => board.setPending(index, count),
       served: (exchanges) => board.served(index, exchanges),
+      connections: (count) => {
+        seen = count;
+        unseen();
+      },
     },
   );
   const own = new SlotReader(message.slots, message.origin);
@@ -276,7 +285,11 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     watch: inflight,
   };
   const admission = new Admission(board.limit(index), {
-    publish: (kept, open) => board.setOpen(index, open, kept),
+    publish: (kept, count) => {
+      board.setOpen(index, count, kept);
+      open = count;
+      unseen();
+    },
     // The worker process keeps the share next to its siblings (holdForShare()); between
     // threads, connections are handed over as they are accepted.
     excess: () => 0,
