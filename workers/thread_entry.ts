@@ -10,6 +10,7 @@
 
 import type { Socket } from "node:net";
 import process from "node:process";
+import { setImmediate } from "node:timers";
 import * as appserve from "../mod.ts";
 import { loadApp } from "../src/app/load_app.ts";
 import { appLoadFailure, firstLine } from "../src/errors.ts";
@@ -511,6 +512,16 @@ async function drain(graceMs: number): Promise<void> {
   post({ t: "drained" });
 }
 
+/**
+ * A quick stop: every gate of this thread holds for good, and once they have closed their servers
+ * (a turn after: AcceptGate.hold) the process hears it, so that its worker_int hook runs while no
+ * thread accepts.
+ */
+function stopAccepting(): void {
+  serving?.admission.stop();
+  setImmediate(() => post({ t: "accepting-stopped" }));
+}
+
 scope.onmessage = (event: MessageEvent<ToThread>) => {
   const message = event.data;
   if (message.t === "conn") adopt(message);
@@ -518,6 +529,7 @@ scope.onmessage = (event: MessageEvent<ToThread>) => {
   else if (message.t === "listen") listen(message.listeners, message.onListen);
   else if (message.t === "start") start(message);
   else if (message.t === "drain") drain(message.graceMs);
+  else if (message.t === "stop-accepting") stopAccepting();
   else if (message.t === "flush") {
     // A quick stop: the responses under way end, each with the access line of what its client
     // got; the process names them from the table (as logged) with the rest.
