@@ -30,6 +30,7 @@ import { staticBodyReader } from "./_deno_static_body.ts";
 import { decodedBodyReader } from "./_deno_decoded_body.ts";
 import { explainUnstable } from "./_deno_unstable.ts";
 import { explainLockfile, noteLockProject } from "./_deno_lockfile.ts";
+import { ownListeningFds } from "./_own_listeners.ts";
 
 // Found on first use, not at import.
 const staticBody = once(staticBodyReader);
@@ -161,6 +162,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   };
   return new Promise((resolve, reject) => {
     let stopping = false;
+    let acceptStopped = false;
     // Deno.serve's shutdown() fails the request body reads under way ("BadResource: Cannot read
     // body as underlying resource unavailable"), so it waits for the bodies still being read when
     // the stop comes (the caller's deadline cuts them off), not for the app's answers: shutdown()
@@ -185,6 +187,9 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       else void Promise.resolve(answer).then(answered, answered);
       return answer;
     };
+    // Sockets of the process that listen there already (shared by other processes, which a
+    // shutdown(2) would stop too): not this server's.
+    const others = ownListeningFds(options.hostname, options.port);
     try {
       const server = Deno.serve(
         {
@@ -214,6 +219,18 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
               },
               // The responses under way still go out; the uploads waited for fail now.
               stopNow: () => void shutdownNow(server),
+              // Deno.serve closes its listener only in shutdown(), a timer turn after it is
+              // called, says nothing when it has, and fails the body reads under way. Shut down
+              // in the kernel, the listening socket stops listening before this returns (its
+              // queue reset); Deno's accept loop then ends (EINVAL, not said as onStopped) and
+              // its connections are served on (measured on Deno 2.9.6).
+              stopAccepting: () => {
+                acceptStopped = true;
+                for (const fd of ownListeningFds(options.hostname, options.port)) {
+                  if (!others.includes(fd)) denoRuntime.libc().shutdown(fd, SHUT_RD);
+                }
+                return Promise.resolve();
+              },
             }),
         },
         (request, info) => {
@@ -225,7 +242,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       // An accept error (EMFILE) ends Deno.serve's accept loop and closes its listener; only
       // `finished` says so, by rejecting, unhandled otherwise (measured, Deno 2.9.6).
       server.finished.catch((error) => {
-        if (!stopping) options.onStopped?.(error);
+        if (!stopping && !acceptStopped) options.onStopped?.(error);
       });
     } catch (error) {
       reject(error);
@@ -266,6 +283,7 @@ function installWebSocketUpgrade(
 
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
+const SHUT_RD = 0;
 
 /** The duplicates socketFd() made in this thread whose sockets are still open. */
 const socketFds = new Set<number>();
