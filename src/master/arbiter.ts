@@ -738,6 +738,9 @@ export class Arbiter {
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");
     const child = this.#usr2.childPid;
     if (child !== undefined) void this.#ctx.closeMetrics?.(child);
+    // A USR2 child stopping while its parent serves (a rollback): the parent answers the probes
+    // on the listener they share, at once, and not this one's "stopping" half the time.
+    else if (this.#usr2.parentRuns) void this.#ctx.closeMetrics?.(this.#ctx.parentPid!);
     // A socket handed over keeps its queue for the next process; one closed resets it.
     if (!handedOver) {
       for (const line of refusedQueueLines(runtime.libc(), listeners, this.#scheme())) {
