@@ -370,14 +370,6 @@ export class Arbiter {
     // A new app, perhaps the fix: its workers start now, whatever a failed replacement waits.
     this.#loadRetry.reset();
     const before = this.#ctx.launch;
-    const bound = this.#ctx.config.bind;
-    if (next.bind.join(" ") !== bound.join(" ")) {
-      // gunicorn rebinds here; appserve's workers share sockets a reload keeps (USR2's too).
-      log.warning(
-        `bind changed to ${next.bind.join(", ")}: a reload keeps listening at ` +
-          `${bound.join(", ")}; restart appserve to listen at the new addresses`,
-      );
-    }
     this.#keptWarnings(next).forEach((line) => log.warning(line));
     // As gunicorn's reload sets its statsd logger up again: the new workers' statsd is theirs.
     await reloadStatsd(log, next);
@@ -395,12 +387,19 @@ export class Arbiter {
     await this.#setNumWorkers(next.workers);
   }
 
-  // metrics_bind and control_socket stay as the master opened them at start: moving them under a
-  // running service would take its probes or `appserve ctl` elsewhere (and a USR2 hands both over
-  // by the start's address). Said at each HUP that asks for other ones, as for bind.
+  // The listeners, metrics_bind and control_socket stay as the master opened them at start
+  // (gunicorn rebinds; appserve's workers share sockets a reload keeps, USR2's too): moving them
+  // under a running service would take its probes or `appserve ctl` elsewhere (and a USR2 hands
+  // them over by the start's address). Said at each HUP that asks for other ones.
   #keptWarnings(next: Config): string[] {
-    const { metrics_bind: served, control_socket: opened } = this.#started;
+    const { bind: bound, metrics_bind: served, control_socket: opened } = this.#started;
     const lines: string[] = [];
+    if (next.bind.join(" ") !== bound.join(" ")) {
+      lines.push(
+        `bind changed to ${next.bind.join(", ")}: a reload keeps listening at ` +
+          `${bound.join(", ")}; restart appserve to listen at the new addresses`,
+      );
+    }
     if (next.metrics_bind !== served) {
       const kept = served ? `serving metrics at ${served}` : "no metrics server";
       lines.push(
