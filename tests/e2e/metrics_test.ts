@@ -287,6 +287,37 @@ e2e(
   },
 );
 
+// A HUP keeps the metrics server where it started (a probe's address is the orchestrator's, not the
+// configuration's): a changed metrics_bind is said, as a changed bind is.
+e2e("HUP with a changed metrics_bind says it keeps serving at the old address", async (target) => {
+  const dir = tempDir();
+  try {
+    const [first, second] = [await metricsAddress(), await metricsAddress()];
+    const conf = join(dir.path, "appserve.toml");
+    const toml = (bind: string) => `metrics_bind = "${bind}"\nbind = ["127.0.0.1:0"]\n`;
+    writeFileSync(conf, toml(first.flag[1]));
+    const server = start(target, ["-c", conf, "-w", "1", PID_APP]);
+    try {
+      await server.allAnswering(1);
+      writeFileSync(conf, toml(second.flag[1]));
+      server.signal("SIGHUP");
+      const [old, next] = [first.flag[1], second.flag[1]].map((a) => a.replaceAll(".", "\\."));
+      await server.waitFor(
+        new RegExp(
+          `\\[WARNING\\] metrics_bind changed to ${next}: a reload keeps serving metrics at ` +
+            `${old}; restart appserve to apply it`,
+        ),
+      );
+      await probeUntil(first.base, "/readyz", /^200 ready: 1 of 1 worker serves\n$/);
+      await assert.rejects(get(`${second.base}/readyz`));
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+    }
+  } finally {
+    dir.remove();
+  }
+});
+
 e2e(
   "requests a killed worker never answered count as their access lines say: 504, 502",
   async (target) => {
