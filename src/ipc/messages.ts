@@ -137,7 +137,9 @@ export type ToThread =
    * The process exits now, without draining: send the statsd batch, answered with "flushed".
    * `quick` (INT, QUIT): first end each response under way, logged as its client got it.
    */
-  | { t: "flush"; quick?: boolean };
+  | { t: "flush"; quick?: boolean }
+  /** A quick stop: accept nothing more, for good; answered with "accepting-stopped". */
+  | { t: "stop-accepting" };
 
 /** gthread thread → process. */
 export type ToPool =
@@ -155,7 +157,9 @@ export type ToPool =
   /** The app exited the thread (`process.exit(code)`, `Deno.exit(code)`): it is replaced too. */
   | { t: "exited"; code: number }
   | { t: "drained" }
-  | { t: "flushed" };
+  | { t: "flushed" }
+  /** Its listeners' servers are closed: it holds no copy of a listening socket any more. */
+  | { t: "accepting-stopped" };
 
 /** Every message of appserve, each kind named once. */
 export type Message = ToMaster | ToThread | ToPool;

@@ -297,18 +297,25 @@ export class ThreadPool {
    */
   async flush(ms: number, quick = false): Promise<void> {
     const live = [...this.#threads].filter((t) => t.loaded && !t.dead && !t.drainedAll);
-    if (live.length === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.all(live.map((thread) =>
-        new Promise<void>((resolve) => {
-          thread.flushed = resolve;
-          thread.post({ t: "flush", quick });
-        })
-      )),
-      new Promise((resolve) => timer = setTimeout(resolve, ms)),
-    ]);
-    clearTimeout(timer);
+    await askAll(live, ms, (thread, answered) => {
+      thread.flushed = answered;
+      thread.post({ t: "flush", quick });
+    });
+  }
+
+  /**
+   * A quick stop, before its worker_int hook: every live thread stops accepting for good (its
+   * servers' copies of the listening sockets closed) and says so; a thread that does not answer
+   * within `ms` (stuck in app code) is not waited for. No thread is replaced or listens from now
+   * on: the process exits next.
+   */
+  async stopAccepting(ms: number): Promise<void> {
+    this.#stopping = true;
+    const live = [...this.#threads].filter((t) => t.live);
+    await askAll(live, ms, (thread, answered) => {
+      thread.acceptingStopped = answered;
+      thread.post({ t: "stop-accepting" });
+    });
   }
 
   /** Terminates every thread (the process is exiting). */
@@ -406,6 +413,8 @@ export class ThreadPool {
           thread.drainedAll = true;
         } else if (message.t === "flushed") {
           thread.flushed?.();
+        } else if (message.t === "accepting-stopped") {
+          thread.acceptingStopped?.();
         }
       };
       const died = (reason: string) => {
@@ -529,4 +538,23 @@ export class ThreadPool {
       counters: this.#options.counters,
     });
   }
+}
+
+/**
+ * Asks each of `threads` something (`ask` posts it and keeps `answered` for its reply); resolves
+ * once each has answered, or after `ms`: a thread that cannot answer (hung) must not keep the
+ * process.
+ */
+async function askAll(
+  threads: ThreadHandle[],
+  ms: number,
+  ask: (thread: ThreadHandle, answered: () => void) => void,
+): Promise<void> {
+  if (threads.length === 0) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(threads.map((thread) => new Promise<void>((resolve) => ask(thread, resolve)))),
+    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
 }
