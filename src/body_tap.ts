@@ -2,10 +2,15 @@
 // which say nothing of what they send: the tap hears each chunk as the server reads it, the
 // stream's end (it ended, failed, or was cancelled because the client left), and a failure,
 // which it may replace with an error of its own. The bytes for the access log, Bun's idle timer
-// after the last byte and the log of a stream failing midway are all learnt this way.
+// after the last byte and the log of a stream failing midway are all learnt this way. A request
+// body is read through the same tap as the app reads it (native_body_read.ts).
 
 /** What a tap is told; every part optional. */
 export interface BodyTap {
+  /**
+   * A chunk the reader takes. A throw refuses it: the reader's read fails with what was thrown,
+   * the source is cancelled with it and `end` is told.
+   */
   chunk?(value: Uint8Array | string): void;
   /** The stream ended, failed or was cancelled: told once, before the server sees its end. */
   end?(): void;
@@ -38,7 +43,19 @@ export function tapBody(response: Response, tap: BodyTap): Response {
     headers = new Headers(headers);
     for (const name of tap.without) headers.delete(name);
   }
-  const reader = response.body!.getReader();
+  return new Response(tapStream(response.body!, tap), {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+}
+
+/** `source` read through `tap` (its `without` does not apply to a stream). */
+export function tapStream(
+  source: ReadableStream<Uint8Array>,
+  tap: BodyTap,
+): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
   let ended = false;
   let cutOff = false;
   let stream!: ReadableStreamDefaultController<Uint8Array>;
@@ -72,7 +89,13 @@ export function tapBody(response: Response, tap: BodyTap): Response {
         end();
         return controller.close();
       }
-      tap.chunk?.(chunk.value);
+      try {
+        tap.chunk?.(chunk.value);
+      } catch (refusal) {
+        end();
+        reader.cancel(refusal).catch(() => {});
+        throw refusal;
+      }
       controller.enqueue(chunk.value);
     },
     cancel(reason) {
@@ -89,9 +112,5 @@ export function tapBody(response: Response, tap: BodyTap): Response {
     // in a few under load); no chunk passes meanwhile.
     setTimeout(() => stream.error(reason), 0);
   });
-  return new Response(body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers,
-  });
+  return body;
 }

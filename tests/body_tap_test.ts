@@ -1,5 +1,6 @@
 // tapBody (src/body_tap.ts): a tap that throws in its `end` neither cuts the reply the server
-// reads nor keeps a cancel from reaching the source stream.
+// reads nor keeps a cancel from reaching the source stream; one that throws in its `chunk`
+// refuses the chunk (limit_request_body under --reuse-port, native_body_read.ts).
 
 import assert from "node:assert/strict";
 import { tapBody } from "../src/body_tap.ts";
@@ -47,4 +48,23 @@ Deno.test("a tap `without` header fields: the tapped Response leaves them out, k
   const tapped = tapBody(source, { without: ["content-encoding", "content-length"] });
   assert.deepEqual([...tapped.headers], [["content-type", "text/plain"]]);
   assert.equal(await tapped.text(), "one,two");
+});
+
+Deno.test("a tap that refuses a chunk: the read fails with it, the source is cancelled, end told", async () => {
+  const refusal = new TypeError("too large");
+  let cancelled: unknown = null;
+  let ends = 0;
+  const seen: string[] = [];
+  const tapped = tapBody(twoChunks((reason) => cancelled = reason), {
+    chunk(value) {
+      seen.push(new TextDecoder().decode(value as Uint8Array));
+      if (seen.length === 2) throw refusal;
+    },
+    end: () => ends++,
+  });
+  const reader = tapped.body!.getReader();
+  assert.equal(new TextDecoder().decode((await reader.read()).value), "one,");
+  await assert.rejects(reader.read(), (error) => error === refusal);
+  assert.equal(cancelled, refusal);
+  assert.equal(ends, 1);
 });

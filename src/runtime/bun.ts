@@ -197,7 +197,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     reusePort: true,
     // What a fresh connection waits for its first request; each request sets its own (_bun_idle.ts).
     idleTimeout: HEAD_WAIT,
-    // Bun's default refuses bodies over 128 MiB; limit_request_body is appserve's (limitBody).
+    // Bun's default refuses bodies over 128 MiB; limit_request_body is appserve's (readBody).
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     // Never Bun's development error page, which shows source lines: the handler answers errors
     // itself (a 500, logged), and a file body that cannot be sent before it goes here
@@ -386,6 +386,10 @@ export const bunRuntime: Runtime = {
   // Bun.serve (1.4.4) fails the read with the signal's own AbortError, which has no stack.
   bodyCut: (error) =>
     error instanceof DOMException && error.name === "AbortError" && error.message === BUN_CLOSED,
+  // Bun.serve (1.4.4) aborts the request's signal when its client leaves mid-body.
+  abortsOnBodyCut: true,
+  // server.upgrade(request): Bun has no upgrade function of the request's own.
+  upgradesThroughServer: true,
   serveNative,
   // Bun has no global upgrade function to replace; the neutral one is appserve's layer's alone.
   installWebSocketUpgrade: (ours: WebSocketUpgrader): WebSocketUpgrader => (request, options) => {

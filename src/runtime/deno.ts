@@ -349,6 +349,10 @@ export const denoRuntime: Runtime = {
       /body as underlying resource unavailable$/.test(error.message)) ||
     (error instanceof Deno.errors.Http &&
       /unexpected EOF while reading HTTP\/1 body$/.test(error.message)),
+  // Deno.serve (2.9.6): see bodyCut.
+  abortsOnBodyCut: false,
+  // Deno.upgradeWebSocket(request).
+  upgradesThroughServer: false,
   serveNative,
   installWebSocketUpgrade,
   // The TCP handle's fdForIpc() hands out a duplicate of its fd.

@@ -349,6 +349,20 @@ export interface Runtime {
    * left before sending the body whole: the client's fault, not the app's.
    */
   bodyCut(error: unknown): boolean;
+  /**
+   * Whether the native server aborts a request's signal when its client leaves before sending the
+   * body whole (Bun.serve): what tells an app's 500 for a body read the client broke from the
+   * app's own fault (src/worker/failure_answer.ts, clientLeftMidBody). Deno.serve (2.9.6) leaves
+   * the signal alone then, and warns when a Request made from its own reads it.
+   */
+  readonly abortsOnBodyCut: boolean;
+  /**
+   * Whether the native server upgrades a request to a WebSocket only through its own server
+   * object (Bun.serve's server.upgrade(), with the app's `websocket` handlers), so appserve's
+   * neutral upgradeWebSocket is carried onto it (src/worker/native_websockets.ts); not where a
+   * function of the runtime's own upgrades the request (Deno.upgradeWebSocket).
+   */
+  readonly upgradesThroughServer: boolean;
   /** Serve with the runtime's native server on its own SO_REUSEPORT listener. */
   serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer>;
   /**

@@ -33,7 +33,7 @@ import { logAppError } from "./app_error.ts";
 import { guardedNative } from "./native_app_error.ts";
 import { clientLeftMidBody } from "./failure_answer.ts";
 import { bodyErrorsLogged } from "./native_body_error.ts";
-import { limitBody } from "./native_body_limit.ts";
+import { readBody } from "./native_body_read.ts";
 import { trustForwarded } from "./native_forwarded.ts";
 import { nativeStoppedText } from "./native_stopped.ts";
 import { NativeCutOff } from "./native_cut_off.ts";
@@ -283,7 +283,7 @@ async function serveListeners(
   // The native servers accept every connection: an open WebSocket keeps its request's place in
   // the cap instead, until it closes (docs/websockets.md, "Worker classes").
   const slots = new NativeSessionSlots(hub);
-  const bridged = runtime.name === "bun" && boot.reusePort.length > 0
+  const bridged = runtime.upgradesThroughServer && boot.reusePort.length > 0
     ? bridgeNativeWebSockets(handler, {
       hub,
       app: websocket,
@@ -311,19 +311,16 @@ async function serveListeners(
     const streaming = new Set<(cut?: string) => void>();
     // The streams still being sent, which keep their in-flight entries until they end.
     const ends = new StreamEnds();
-    const bodyLimited = limitBody(
-      native.handler,
-      config.limit_request_body,
-      (message) => log.warning(`Invalid request: ${message}`),
-    );
-    // Inside the access log, which then sees the 500 or 400 the client gets for a failure. The
-    // judge of an app's 500 for a body the client broke serves Bun.serve alone (clientLeftMidBody).
+    // One tap on a body, for the limit and the judge of an app's 500 for a body the client broke
+    // (clientLeftMidBody), where the signal tells that client gone.
+    const bodyRead = readBody(native.handler, {
+      limit: config.limit_request_body,
+      warn: (message) => log.warning(`Invalid request: ${message}`),
+      judge: runtime.abortsOnBodyCut ? clientLeftMidBody(log) : undefined,
+    });
+    // Inside the access log, which then sees the 500 or 400 the client gets for a failure.
     const guarded = bodyErrorsLogged(
-      guardedNative(
-        runtime.name === "bun" ? clientLeftMidBody(bodyLimited, log) : bodyLimited,
-        log,
-        runtime,
-      ),
+      guardedNative(bodyRead, log, runtime),
       log,
       runtime,
       ends,

@@ -3,14 +3,13 @@
 // servers of --reuse-port: the app's fault is logged at ERROR and answered 500; a body the client
 // broke is the client's, answered 400 without the app's stack.
 
-import { tapBody } from "../body_tap.ts";
 import type { FailureAnswer } from "../hooks.ts";
 import { BODY_CUT, isClientBodyError } from "../http/body.ts";
 import { statusReply, statusText } from "../http/status_reply.ts";
 import type { Logger } from "../log/logger.ts";
-import type { FetchHandler } from "../http/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
+import type { ReadJudge } from "./native_body_read.ts";
 
 // The runtime knows the error of a body read whose client left; an app may have wrapped it.
 function nativeBodyCut(error: unknown, request: Request, runtime: Runtime): boolean {
@@ -36,43 +35,17 @@ function clientCut(log: Logger, hostname: string): Response {
  * Under --reuse-port: an app that answers a body read its client broke with a 500 of its own
  * (Hono's onError) is logged as the client's fault too, as a thrown read is. The native servers
  * say nothing of the read itself, so the app reads the body through a tap that marks a read
- * that failed: the signs are a 500 after such a read and the client gone (its request's signal
- * aborted). A body read whole and a client that left later keep the app's 500. For Bun workers
- * only: Deno.serve (2.9.6) leaves the signal alone when the client leaves mid-body (such a 500
- * stays the app's), and a request made from its own reads its signal, which it then warns about.
- * Not an async function, for the reason guardedNative() is not.
+ * that failed (readBody, native_body_read.ts): the signs are a 500 after such a read and the
+ * client gone (its request's signal aborted). A body read whole and a client that left later
+ * keep the app's 500. Only where the native server aborts the signal then
+ * (Runtime.abortsOnBodyCut).
  */
-export function clientLeftMidBody(handler: FetchHandler, log: Logger): FetchHandler {
-  const judged = (
-    response: Response,
-    request: Request,
-    readFailed: boolean,
-    hostname: string,
-  ): Response => {
+export function clientLeftMidBody(log: Logger): ReadJudge {
+  return (response, request, readFailed, hostname) => {
     if (!(response instanceof Response) || response.status !== 500) return response;
     if (!readFailed || !request.signal.aborted) return response;
     response.body?.cancel().catch(() => {});
     return clientCut(log, hostname);
-  };
-  return (request, info) => {
-    // Asked first: an upgraded request's body can no longer be asked for (Deno).
-    if (request.body === null) return handler(request, info);
-    // Read now: Deno's info is gone once the request has been answered.
-    const hostname = info.remoteAddr.hostname;
-    let readFailed = false;
-    const body = tapBody(new Response(request.body), {
-      failed(error) {
-        readFailed = true;
-        return error;
-      },
-    }).body;
-    // Its signal is the request's own: the app still sees the client leave.
-    const tapped = new Request(request, { body, duplex: "half" } as RequestInit);
-    const result = handler(tapped, info);
-    if (result instanceof Response) return result;
-    return Promise.resolve(result).then((response) =>
-      judged(response, request, readFailed, hostname)
-    );
   };
 }
 
