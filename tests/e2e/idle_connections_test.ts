@@ -62,12 +62,21 @@ e2e(
   },
 );
 
-for (const signal of ["SIGINT", "SIGQUIT"] as const) {
+// gthread: each thread closes its own and tells the process, which says them in one line too.
+for (
+  const [signal, klass] of [
+    ["SIGINT", []],
+    ["SIGQUIT", []],
+    ["SIGINT", ["-k", "gthread", "--threads", "2"]],
+  ] as const
+) {
   e2e(
-    `a ${signal} stop counts the connections it closes with no request read yet, in one line`,
+    `a ${signal} stop counts the connections it closes with no request read yet, in one line${
+      klass.length ? ` (${klass.join(" ")})` : ""
+    }`,
     async (target) => {
       const server = start(target, [
-        ...["-w", "1", "--keep-alive", "60", "-b", "127.0.0.1:0", PID_APP],
+        ...["-w", "1", ...klass, "--keep-alive", "60", "-b", "127.0.0.1:0", PID_APP],
       ]);
       try {
         const url = await server.ready(1);
