@@ -86,11 +86,10 @@ const TARGET_MAX = LINE_BYTES - TARGET_AT;
 
 /**
  * Where a gthread thread's region of its worker's table is (src/worker/thread_inflight.ts): the
- * scoreboard's address in the process's memory, the worker's slot, the region and how many.
+ * table's address in the process's memory, the region and how many.
  */
 export interface InflightShare {
   address: number;
-  slot: number;
   region: number;
   regions: number;
 }
@@ -192,6 +191,11 @@ export class InflightTable {
    */
   region(region: number, regions: number): InflightTable {
     return new InflightTable(this.#bytes, region, regions);
+  }
+
+  /** The bytes of the whole table (a region's too), whose address a thread is given. */
+  get memory(): Uint8Array {
+    return this.#bytes;
   }
 
   /**

@@ -45,7 +45,7 @@ export class ThreadWorker implements WorkerClass {
       log,
       counters: this.#context.counters,
       // The worker's table is kept (no bench switch): its threads write their requests there.
-      inflightSlot: this.#context.inflight === undefined ? undefined : boot.scoreboard?.slot,
+      inflightTable: this.#context.inflight?.table,
       appWarning: (message) => this.#context.appWarning(message),
       onRetire: () => this.#context.retire(),
       // Answers already given (the 500, the 503s) still go out before the process ends.

@@ -104,6 +104,11 @@ export class InflightWatch implements ExchangeWatch {
     this.#flushedThisTurn = false;
   };
 
+  /** The table it keeps up to date (a gthread worker's threads write in regions of it). */
+  get table(): InflightTable {
+    return this.#table;
+  }
+
   constructor(table: InflightTable, options: InflightWatchOptions = {}) {
     this.#table = table;
     // Its entries (a gthread thread's region of its worker's table: some of them).

@@ -30,6 +30,7 @@ import {
   unreadAnswerOptions,
 } from "./thread_answers.ts";
 import { CUT_OFF_STATUS } from "../http/status_reply.ts";
+import type { InflightTable } from "../ipc/inflight.ts";
 import { ThreadBoard } from "./thread_board.ts";
 import { sharedWithMaster, ThreadTables } from "./thread_inflight.ts";
 import type { KilledRequests } from "../ipc/quick_stop_report.ts";
@@ -61,10 +62,10 @@ export interface PoolOptions {
   /** The worker's request counters on the scoreboard (--metrics-bind): the threads' summed. */
   counters?: Float64Array;
   /**
-   * The worker's scoreboard slot, when its in-flight table is kept (WorkerContext.inflight): the
-   * threads write their requests in regions of it, where the master reads them.
+   * The worker's in-flight table on the scoreboard, when it is kept (WorkerContext.inflight):
+   * the threads write their requests in regions of it, where the master reads them.
    */
-  inflightSlot?: number;
+  inflightTable?: InflightTable;
   /** What a thread's loading of the app warned about. */
   appWarning(message: string): void;
 }
@@ -110,7 +111,7 @@ export class ThreadPool {
     this.#tables = new ThreadTables(
       options.runtime.libc(),
       options.config.threads,
-      options.inflightSlot,
+      options.inflightTable,
     );
   }
 
