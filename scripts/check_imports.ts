@@ -19,6 +19,7 @@ export const LAYERS: readonly string[] = [
   "src/errors.ts",
   "src/address_space.ts",
   "src/jsonc.ts",
+  "src/nearest.ts",
   "src/deno_workspace.ts",
   "src/body_tap.ts",
   "src/fetch_handler.ts",

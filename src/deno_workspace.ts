@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
+import { nearest } from "./nearest.ts";
 
 /** The deno.json (or deno.jsonc) in `dir`, if any. */
 export function denoConfigIn(dir: string): string | undefined {
@@ -98,13 +99,11 @@ export function findWorkspace(
   const own = workspaceMembers(read(config), config);
   if (own.length) return { root: config, members: own };
   const member = dirname(config);
-  for (let dir = dirname(member); dirname(dir) !== dir; dir = dirname(dir)) {
-    const file = denoConfigIn(dir);
-    if (!file) continue;
-    const members = workspaceMembers(read(file), file);
-    return members.includes(member) ? { root: file, members } : undefined;
-  }
-  return undefined;
+  if (dirname(member) === member) return undefined;
+  const file = nearest(dirname(member), denoConfigIn);
+  if (!file) return undefined;
+  const members = workspaceMembers(read(file), file);
+  return members.includes(member) ? { root: file, members } : undefined;
 }
 
 // A path as one shell word.

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import process from "node:process";
-import { nearest } from "../src/runtime/_nearest.ts";
+import { nearest } from "../src/nearest.ts";
 import { findDenoConfig } from "../src/runtime/_import_map.ts";
 import { isInstalled } from "../src/runtime/_specifiers.ts";
 import { explainMissingPackage } from "../src/runtime/_bun_missing_package.ts";

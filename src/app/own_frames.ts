@@ -3,8 +3,9 @@
 // no place in the user's code, and they push the user's deeper frames past Error.stackTraceLimit.
 // The runtime asks Error.prepareStackTrace for a stack only when one is read (Bun also at
 // Error.captureStackTrace), so an error nobody reads and a request that throws nothing cost
-// nothing. Bun's console prints the frames it keeps itself unless the stack was read, so the
-// console reads the stack of an error it is given first when those frames are appserve's too.
+// nothing. Bun's inspection (its console, Bun.inspect, an error nested in what is printed) prints
+// the frames it keeps itself unless the stack was read, so it reads an error's stack first when
+// those frames are appserve's too: only when an error is printed, never on the request path.
 
 import { pathToFileURL } from "node:url";
 import { withoutOwn, withoutOwnFrames } from "./user_error.ts";
@@ -61,9 +62,6 @@ function siteText(site: CallSite, fileUrls: boolean): string {
 const isRuntimes = (hook: Prepare) =>
   Function.prototype.toString.call(hook).includes("[native code]");
 
-// The console methods that print an error given them (not trace: it would print our frame).
-const PRINTING = ["log", "info", "debug", "warn", "error", "dir"] as const;
-
 /** Reads the stacks of `value` and of the errors in it, so that the hook makes them. */
 function readStacks(value: unknown, depth = 0): void {
   if (!(value instanceof Error) || depth > 8) return;
@@ -74,35 +72,43 @@ function readStacks(value: unknown, depth = 0): void {
       for (const error of value.errors) readStacks(error, depth + 1);
     }
   } catch {
-    // An error whose stack or errors throw: printed as the console prints it.
+    // An error whose stack or errors throw: printed as the runtime prints it.
   }
 }
 
+// The hook every inspection of an error calls (Bun's console, Bun.inspect, node:util's inspect),
+// the error on its own or nested in what is printed.
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
 /**
- * Has the console print the hook's stack of an error it would print with appserve's frames.
- * Only then: Bun's console prints a stack read before as its text, without the `async` of
- * awaiting frames and with the runtime's frames under them.
+ * Has the runtime's inspection print the hook's stack of an error it would print with appserve's
+ * frames. Only then: Bun prints a stack read before as its text, without the `async` of awaiting
+ * frames and with the runtime's frames under them. An error of a class with an inspection of its
+ * own is printed as that says.
  */
 function stacksReadFirst(printed: (error: Error) => string): void {
+  let checking = false;
   const hasOwn = (error: Error) => {
+    checking = true;
     try {
       const text = printed(error);
       return withoutOwnFrames(text) !== text;
     } catch {
       return false;
+    } finally {
+      checking = false;
     }
   };
-  const console_ = console as unknown as Record<string, (...args: unknown[]) => void>;
-  for (const name of PRINTING) {
-    const native = console_[name];
-    // Named as the one it wraps.
-    console_[name] = {
-      [name](this: unknown, ...args: unknown[]): void {
-        for (const arg of args) if (arg instanceof Error && hasOwn(arg)) readStacks(arg);
-        return native.apply(this, args);
-      },
-    }[name];
-  }
+  Object.defineProperty(Error.prototype, INSPECT, {
+    configurable: true,
+    writable: true,
+    enumerable: false,
+    // Returning the error itself has it printed as the runtime prints errors.
+    value: function inspect(this: unknown): unknown {
+      if (!checking && this instanceof Error && hasOwn(this)) readStacks(this);
+      return this;
+    },
+  });
 }
 
 let installed = false;

@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.ts";
 import { parseJsonc } from "../jsonc.ts";
 import { denoConfigIn, findWorkspace } from "../deno_workspace.ts";
-import { nearest } from "../runtime/_nearest.ts";
+import { nearest } from "../nearest.ts";
 
 /** What was found from the app's folder up; both unset for a bare script. */
 export interface DenoProject {

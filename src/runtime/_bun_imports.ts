@@ -6,14 +6,14 @@
 // the `Deno` global) becomes one line that says to use Deno. The plugin acts only when a
 // module is loaded, never on a request.
 
-import { readFileSync } from "node:fs";
-import { dirname, extname, relative } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, extname, join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { denoWhereabouts } from "./find_deno.ts";
 import { findWorkspace } from "../deno_workspace.ts";
 import { readProjectImportMap } from "./_deno_workspace.ts";
-import { findPackageJson, lists } from "./_bun_missing_package.ts";
+import { bunInstall, lists } from "./_bun_missing_package.ts";
 import {
   findDenoConfig,
   type ImportMap,
@@ -86,31 +86,43 @@ function mapped(project: Project, map: ImportMap, specifier: string, importer: s
 }
 
 /**
- * Where an npm package Bun cannot find goes, and the command that puts it there: Deno's
- * `deno install` in a Deno project (into node_modules only with "nodeModulesDir": "auto"), Bun's
- * in a package.json project or none.
+ * How Deno lays out node_modules for the project whose deno.json is `root`, as Deno 2.9.6 reads
+ * it: its "nodeModulesDir", else "manual" when a package.json is beside it, else none.
+ */
+function nodeModulesDir(root: string): string | undefined {
+  try {
+    const mode = parseFile(root).nodeModulesDir;
+    if (mode !== undefined) return String(mode);
+  } catch {
+    // Read before the app was; a file broken since is Deno's to report.
+  }
+  return existsSync(join(dirname(root), "package.json")) ? "manual" : undefined;
+}
+
+/**
+ * Where an npm package Bun cannot find goes, and the command that puts it there. In a Deno
+ * project `deno install` fills node_modules with "nodeModulesDir" "auto" or "manual" (the app as
+ * its entrypoint for an `npm:` import in code), and so does `npm install` for what a "manual"
+ * project's package.json lists; with neither mode Deno makes no node_modules. Bun's in a
+ * package.json project or none.
  */
 function installAdvice(project: Project, npm: NpmSpecifier, importer: string): string {
   const at = (dir: string) => `node_modules/${npm.name} is not installed in ${shown(dir)}`;
   if (project.root) {
     const dir = dirname(project.root);
-    let auto = false;
-    try {
-      auto = parseFile(project.root).nodeModulesDir === "auto";
-    } catch {
-      // Read before the app was; a file broken since is Deno's to report.
+    const mode = nodeModulesDir(project.root);
+    const packageJson = join(dir, "package.json");
+    if (mode === "manual" && existsSync(packageJson) && lists(packageJson, npm.name)) {
+      return `${at(dir)}: run \`npm install\` (or \`deno install\`) there`;
     }
-    const set = auto ? "" : `set "nodeModulesDir": "auto" in ${shown(project.root)} and `;
+    const set = mode === "auto" || mode === "manual"
+      ? ""
+      : `set "nodeModulesDir": "auto" in ${shown(project.root)} and `;
     const entry = relative(dir, importer);
     return `${at(dir)}: ${set}run \`deno install --entrypoint ${entry}\` there`;
   }
-  const packageJson = findPackageJson(dirname(importer));
-  const dir = packageJson ? dirname(packageJson) : dirname(importer);
-  const version = npm.version ? `@${npm.version}` : "";
-  const command = packageJson && lists(packageJson, npm.name)
-    ? "bun install"
-    : `bun add ${npm.name}${version}`;
-  return `${at(dir)}: run \`${command}\` there`;
+  const install = bunInstall(dirname(importer), npm.name, npm.version);
+  return `${at(install.dir)}: run \`${install.command}\` there`;
 }
 
 /** The one-line report on a specifier in a form only Deno loads. */

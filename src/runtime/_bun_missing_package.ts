@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { findDenoConfig, parseFile } from "./_import_map.ts";
-import { nearest } from "./_nearest.ts";
+import { nearest } from "../nearest.ts";
 import { isInstalled } from "./_specifiers.ts";
 
 const DEPENDENCIES = [
@@ -24,7 +24,7 @@ function packageName(specifier: string): string | undefined {
 }
 
 /** The package.json nearest to `dir`, upwards. */
-export function findPackageJson(dir: string): string | undefined {
+function findPackageJson(dir: string): string | undefined {
   return nearest(dir, (at) => {
     const file = join(at, "package.json");
     return existsSync(file) ? file : undefined;
@@ -44,6 +44,30 @@ export function lists(packageJson: string, name: string): boolean {
   }
 }
 
+/** How Bun installs a package a module needs. */
+export interface BunInstall {
+  /** The nearest package.json, when it lists the package. */
+  listedIn: string | undefined;
+  /** Where to run `command`: the nearest package.json's folder, else the module's. */
+  dir: string;
+  /** `bun install` when the package is listed, else `bun add NAME[@VERSION]`. */
+  command: string;
+}
+
+/**
+ * How to install package `name` (`version`: "" for none) for a module in folder `from`: run
+ * `bun install` when the nearest package.json lists it, else `bun add` it.
+ */
+export function bunInstall(from: string, name: string, version = ""): BunInstall {
+  const packageJson = findPackageJson(from);
+  const listed = packageJson !== undefined && lists(packageJson, name);
+  return {
+    listedIn: listed ? packageJson : undefined,
+    dir: packageJson ? dirname(packageJson) : from,
+    command: listed ? "bun install" : `bun add ${name}${version ? `@${version}` : ""}`,
+  };
+}
+
 /**
  * Bun's error for an import of a package that is not installed, with a hint under it: run
  * `bun install` when the nearest package.json lists it, else `bun add` it. Undefined for any
@@ -59,11 +83,10 @@ export function explainMissingPackage(error: unknown): string | undefined {
   if (!name || !e.referrer.startsWith("/")) return undefined;
   const from = dirname(e.referrer);
   if (isInstalled(name, from) || findDenoConfig(from)) return undefined;
-  const packageJson = findPackageJson(from);
-  const hint = packageJson && lists(packageJson, name)
-    ? `${packageJson} lists "${name}", which is not installed: run \`bun install\` in ${
-      dirname(packageJson)
-    }`
-    : `install it: \`bun add ${name}\``;
+  const install = bunInstall(from, name);
+  const hint = install.listedIn
+    ? `${install.listedIn} lists "${name}", which is not installed: run \`${install.command}\` ` +
+      `in ${install.dir}`
+    : `install it: \`${install.command}\``;
   return `Error: ${e.message}\n    hint: ${hint}`;
 }

@@ -7,7 +7,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseJsonc } from "../jsonc.ts";
 import { denoConfigIn } from "../deno_workspace.ts";
-import { nearest } from "./_nearest.ts";
+import { nearest } from "../nearest.ts";
 
 type Imports = Record<string, string>;
 

@@ -6,7 +6,7 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseFile } from "./_import_map.ts";
-import { nearest } from "./_nearest.ts";
+import { nearest } from "../nearest.ts";
 
 const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
 

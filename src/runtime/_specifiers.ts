@@ -4,7 +4,7 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { nearest } from "./_nearest.ts";
+import { nearest } from "../nearest.ts";
 
 // A string literal after `from`, `import`, `import(` or `require(` (not a method such as
 // `Array.from("...")`). Only the literal itself is replaced, so no line moves and the

@@ -6,6 +6,7 @@ import type { Config } from "../config/settings.ts";
 import type { AppHandler, WebSocketUpgrader } from "../fetch_handler.ts";
 import { WebSocketHub } from "../http/websocket/hub.ts";
 import { AppWebSocket } from "../http/websocket/app_socket.ts";
+import type { TopicReach } from "../http/websocket/bun_socket.ts";
 import { handshakeRefusal } from "../http/websocket/handshake_refusal.ts";
 import { APP_ERROR_CODE } from "../http/websocket/handler_guard.ts";
 import { guardNativeSocket } from "./native_socket_guard.ts";
@@ -34,7 +35,7 @@ export function webSocketHub(
     idleTimeout: config.websocket_idle_timeout,
     sendLimit: WEBSOCKET_SEND_LIMIT,
     warn: (message) => log.warning(message),
-    servers: serverCount(config),
+    reach: topicReach(config),
     appError: webSocketAppError(log),
     // The log first: `counted` may count what it counted (Logger.websocketSessions).
     onCount: (open, opened) => {
@@ -44,9 +45,12 @@ export function webSocketHub(
   });
 }
 
-/** The workers (times gthread threads) serving, each with topics of its own. */
-function serverCount(config: Config): number {
-  return config.workers * Math.max(1, config.threads);
+/** The hubs serving, each with topics of its own: --threads counts only under gthread. */
+function topicReach(config: Config): TopicReach {
+  return {
+    workers: config.workers,
+    threads: config.worker_class === "gthread" ? Math.max(1, config.threads) : 1,
+  };
 }
 
 /**

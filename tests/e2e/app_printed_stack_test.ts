@@ -11,6 +11,8 @@ const APP = join(FIXTURES, "apps", "self_logging_app.ts");
 const HOOKED = join(FIXTURES, "apps", "self_logging_hook_app.ts");
 // Its error thrown after an await.
 const ASYNC = join(FIXTURES, "apps", "self_logging_async_app.ts");
+// Its error printed nested in an object, and inspected.
+const NESTED = join(FIXTURES, "apps", "self_logging_nested_app.ts");
 
 const SETUPS: [string, string[]][] = [
   ["the shared socket", []],
@@ -107,6 +109,35 @@ for (const target of TARGETS) {
           stack,
         );
         assert.deepEqual(ownFrames(stack), [], stack);
+      }
+      await server.stop();
+    },
+  });
+
+  Deno.test({
+    name:
+      `[${target.name}] an error printed nested in an object or inspected has no frame of appserve's`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", NESTED]);
+      const answer = await get(await server.ready());
+      assert.equal(answer.status, 500, answer.body);
+      await server.waitFor(/end of inspected/);
+      const file = bun ? NESTED : new URL(`file://${NESTED}`).href;
+      // `{ err: ... }` first, then `inspected: ...`: each with the app's two frames, and no more
+      // (the first request's: ready() asked too).
+      const [nested, inspected] = /err: ([^]*?)inspected: ([^]*?)end of inspected/.exec(
+        server.stderr,
+      )!.slice(1);
+      for (const text of [nested, inspected]) {
+        const frames = text.split("\n").filter((line) => /^\s+at /.test(line));
+        assert.deepEqual(
+          frames.map((f) => f.trim().replace(/:\d+\)$/, ")")),
+          [`at level3 (${file}:5)`, `at ${bun ? "" : "Object."}fetch (${file}:17)`],
+          text,
+        );
+        assert.deepEqual(ownFrames(text), [], text);
       }
       await server.stop();
     },

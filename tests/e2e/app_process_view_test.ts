@@ -1,7 +1,8 @@
 // What an app sees of its worker process, on every target and worker class: the argv
-// `bun run app.ts` or `deno run app.ts` would give it (a CLI parser run at import must not
-// trip over appserve's own arguments), and NODE_ENV exactly as the environment holds it, read
-// literally, by a computed name and by a library in node_modules, also when a .env sets it.
+// `bun run app.ts` or `deno run app.ts` would give it, Deno.args included (a CLI parser run at
+// import must not trip over appserve's own arguments), and NODE_ENV exactly as the environment
+// holds it, read literally, by a computed name and by a library in node_modules, also when a .env
+// sets it.
 
 import assert from "node:assert/strict";
 import { cpSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
@@ -49,6 +50,8 @@ e2e("the app's process.argv is [executable, app module], in workers and in threa
       const [executable, ...rest] = view.argv;
       assert.ok(isAbsolute(executable), `argv[0] ${executable}`);
       assert.deepEqual(rest, [join(dir.path, "app.ts")], `${args.join(" ")}`);
+      // What `deno run app.ts` gives: the script's arguments, none.
+      assert.deepEqual(view.denoArgs, t.workers === "deno" ? [] : null, `${args.join(" ")}`);
       assert.equal(view.verbose, false);
     }
     const check = await run(t, ["--check-config", "app.ts"], { cwd: dir.path });

@@ -284,6 +284,74 @@ binaryTest(
   },
 );
 
+/** Runs `command` in `cwd` (the npm registry reached for real); fails with its output. */
+async function install(cwd: string, command: string, args: string[]): Promise<void> {
+  const { code, stderr } = await new Deno.Command(command, { args, cwd, stdout: "null" }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+}
+
+binaryTest(
+  'nodeModulesDir "manual": the advice is `deno install` or `npm install` as is, and works',
+  async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir.path, "mod.ts"),
+        'import pad from "npm:left-pad@1";\nexport default { fetch: () => new Response(pad("x", 3)) };\n',
+      );
+      const head =
+        'Cannot import mod.ts: mod.ts imports "npm:left-pad@1", but node_modules/left-pad ' +
+        `is not installed in ${dir.path}: `;
+      const tail = " there, or run it with --runtime deno (no deno found in DENO or on PATH)";
+      const served = async () => {
+        const server = start(binary, [...BUN, "-b", "127.0.0.1:0", "mod.ts"], {
+          cwd: dir.path,
+          env: NO_DENO,
+        });
+        try {
+          assert.equal((await getWhenReady(await server.url())).body, "  x");
+        } finally {
+          const result = await server.stop();
+          assert.equal(result.code, 0, result.stderr);
+        }
+      };
+      const clean = () => {
+        for (const f of ["node_modules", "deno.lock", "package-lock.json"]) {
+          rmSync(join(dir.path, f), { recursive: true, force: true });
+        }
+      };
+      // "manual" fills node_modules on `deno install` too: no need to switch to "auto".
+      writeFileSync(join(dir.path, "deno.json"), '{ "nodeModulesDir": "manual" }');
+      assert.equal(
+        await cannotLoad(dir.path, ["mod.ts"]),
+        `${head}run \`deno install --entrypoint mod.ts\`${tail}`,
+      );
+      await install(dir.path, DENO, ["install", "--entrypoint", "mod.ts"]);
+      await served();
+      // A package.json that lists it: npm's install fills node_modules as Deno's does.
+      clean();
+      const packageJson = join(dir.path, "package.json");
+      writeFileSync(packageJson, '{ "dependencies": { "left-pad": "^1" } }');
+      assert.equal(
+        await cannotLoad(dir.path, ["mod.ts"]),
+        `${head}run \`npm install\` (or \`deno install\`)${tail}`,
+      );
+      await install(dir.path, "npm", ["install", "--no-audit", "--no-fund"]);
+      await served();
+      // No "nodeModulesDir" but a package.json beside deno.json: Deno's default is "manual".
+      clean();
+      writeFileSync(join(dir.path, "deno.json"), "{}");
+      writeFileSync(packageJson, "{}");
+      assert.equal(
+        await cannotLoad(dir.path, ["mod.ts"]),
+        `${head}run \`deno install --entrypoint mod.ts\`${tail}`,
+      );
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 binaryTest("a broken deno.json fails in one line naming the file", async () => {
   const dir = tempDir();
   try {

@@ -165,3 +165,37 @@ e2e("--reuse-port: Deno.serve's request.signal warning is one log line", async (
     dir.remove();
   }
 });
+
+// --unstable-no-legacy-abort turns Deno.serve's abort after a whole response off, so under
+// --reuse-port it does not come; the shared socket's layer keeps the default whatever the Deno
+// flags (README: a difference stated, not matched).
+e2e(
+  "--unstable-no-legacy-abort: no abort after a whole response under --reuse-port only",
+  async (target) => {
+    if (target.workers !== "deno") return;
+    for (const mode of [["--reuse-port"], ["-k", "async"]]) {
+      const dir = tempDir();
+      const log = join(dir.path, "signal.log");
+      writeFileSync(log, "");
+      const server = start(target, [
+        ...["-w", "1", ...mode, "--deno-flags=-A --unstable-no-legacy-abort"],
+        ...["-b", `127.0.0.1:${mode[0] === "--reuse-port" ? await freePort() : 0}`, APP],
+      ], { env: { APPSERVE_SIGNAL_LOG: log } });
+      try {
+        const url = await server.ready(1);
+        assert.equal((await get(`${url}/whole?tag=whole`)).status, 200);
+        assert.equal((await get(`${url}/late?tag=late`)).status, 200);
+        await eventually(() => events(log, "late").length === 1, "the late read");
+        const legacy = mode[0] !== "--reuse-port";
+        const gone = `abort request AbortError: ${abortMessage(target)}`;
+        assert.deepEqual(events(log, "whole"), legacy ? [gone] : [], mode.join(" "));
+        assert.deepEqual(events(log, "late"), [`late aborted=${legacy}`], mode.join(" "));
+        const result = await server.stop();
+        assert.doesNotMatch(result.stderr, /request\.signal aborts/);
+      } finally {
+        await server.stop();
+        dir.remove();
+      }
+    }
+  },
+);

@@ -1,6 +1,6 @@
 // Bun's `ServerWebSocket` surface over a `ws` socket, for apps in Bun's shape (`server.upgrade()`
 // plus the default export's `websocket` handlers), and the topics `publish` reaches: those of one
-// worker process or thread, as N `Bun.serve` processes with reusePort each have their own.
+// worker process or gthread thread, as N `Bun.serve` processes with reusePort each have their own.
 
 import { Buffer } from "node:buffer";
 import type { WebSocketHandlers } from "../../fetch_handler.ts";
@@ -14,29 +14,62 @@ const OPEN = 1;
 // past its high-water mark; `drain` follows once they are out.
 const BACKPRESSURE = 64 * 1024;
 
-/**
- * The warning for the first topic subscribed in one of `servers` workers (or gthread threads):
- * what is published there misses the subscribers of the others, where nothing else says so.
- */
-export function topicsPerWorkerWarning(topic: string, servers: number): string {
-  return `WebSocket topic ${JSON.stringify(topic)} subscribed: publish() reaches only the ` +
-    `sockets subscribed in this worker, one of ${servers}, so clients of the others miss what ` +
-    "it publishes; relay through something shared (Redis, Postgres LISTEN) to reach them all " +
-    "(said once per worker)";
+/** The hubs of a server, each with topics of its own: one per worker, or per gthread thread. */
+export interface TopicReach {
+  /** Worker processes. */
+  workers: number;
+  /** gthread threads per worker, each importing the app and running a hub; 1 in other classes. */
+  threads: number;
 }
 
-/** Subscribers per topic, of one hub. */
+/** Whether `reach` has more than one hub, where a topic's subscribers may be elsewhere. */
+export function severalHubs({ workers, threads }: TopicReach): boolean {
+  return workers * threads > 1;
+}
+
+/**
+ * The warning for the first topic subscribed in one of several hubs (`reach`): what is published
+ * there misses the subscribers of the others, where nothing else says so.
+ */
+export function topicsWarning(topic: string, { workers, threads }: TopicReach): string {
+  const where = threads === 1
+    ? `this worker, one of ${workers}`
+    : workers === 1
+    ? `this thread, one of ${threads} threads of the worker`
+    : `this thread, one of ${workers * threads} (${threads} threads in each of ${workers} workers)`;
+  return `WebSocket topic ${JSON.stringify(topic)} subscribed: publish() reaches only the ` +
+    `sockets subscribed in ${where}, so clients of the others miss what it publishes; relay ` +
+    "through something shared (Redis, Postgres LISTEN) to reach them all " +
+    `(said once per ${threads === 1 ? "worker" : "thread"})`;
+}
+
+/**
+ * Subscribers per topic, of one hub, and the first topic a socket of the hub subscribes to, on
+ * appserve's layer (add()) or on a native server, which keeps its subscribers itself.
+ */
 export class Topics {
   readonly #byTopic = new Map<string, Set<BunServerWebSocket>>();
-  readonly #subscribed: ((topic: string) => void) | undefined;
+  #first: ((topic: string) => void) | undefined;
 
-  /** `subscribed` is told of each topic a socket subscribes to. */
-  constructor(subscribed?: (topic: string) => void) {
-    this.#subscribed = subscribed;
+  /** `first` is told of the first topic subscribed, once. */
+  constructor(first?: (topic: string) => void) {
+    this.#first = first;
+  }
+
+  /** Whether the first topic is still to be told (subscribed()). */
+  get watching(): boolean {
+    return this.#first !== undefined;
+  }
+
+  /** A socket of the hub subscribed to `topic`. */
+  subscribed(topic: string): void {
+    const first = this.#first;
+    this.#first = undefined;
+    first?.(topic);
   }
 
   add(topic: string, ws: BunServerWebSocket): void {
-    this.#subscribed?.(topic);
+    this.subscribed(topic);
     let set = this.#byTopic.get(topic);
     if (set === undefined) this.#byTopic.set(topic, set = new Set());
     set.add(ws);

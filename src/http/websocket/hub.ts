@@ -14,7 +14,13 @@ import type {
 } from "../../fetch_handler.ts";
 import { AppWebSocket, type SendLimit } from "./app_socket.ts";
 import { notAWebSocketRequest } from "./handshake_refusal.ts";
-import { BunServerWebSocket, Topics, topicsPerWorkerWarning } from "./bun_socket.ts";
+import {
+  BunServerWebSocket,
+  severalHubs,
+  type TopicReach,
+  Topics,
+  topicsWarning,
+} from "./bun_socket.ts";
 import { SendWatch, STALL_MS } from "./send_watch.ts";
 import { SentBytes } from "./sent_bytes.ts";
 import {
@@ -40,10 +46,10 @@ export interface WebSocketHubOptions {
   /** A warning for the error log. */
   warn(message: string): void;
   /**
-   * Workers (times gthread threads) of the server, each with its own topics: above 1, the first
-   * topic subscribed is warned about (topicsPerWorkerWarning). @default 1
+   * The server's workers and gthread threads, each with a hub and topics of its own: with more
+   * than one hub, the first topic subscribed is warned about (topicsWarning). @default one
    */
-  servers?: number;
+  reach?: TopicReach;
   /**
    * An app's WebSocket handler threw or rejected (the socket is closed with 1011): `handler`
    * names it (`onmessage`, `open`), `target` is the upgrade request's.
@@ -163,7 +169,6 @@ export class WebSocketHub {
   readonly #offers = new WeakMap<Request, PendingUpgrade | null>();
   readonly #sessions = new Set<OpenSession>();
   readonly #topics: Topics;
-  #firstTopic: ((topic: string) => void) | undefined;
   readonly #limit: SendLimit;
   #server: WsServer | null = null;
   #handlers: WebSocketHandlers | undefined;
@@ -182,9 +187,12 @@ export class WebSocketHub {
 
   constructor(options: WebSocketHubOptions) {
     this.#options = options;
-    const servers = options.servers ?? 1;
-    if (servers > 1) this.#firstTopic = (t) => options.warn(topicsPerWorkerWarning(t, servers));
-    this.#topics = new Topics(this.#firstTopic && ((topic) => this.topicSubscribed(topic)));
+    const reach = options.reach;
+    this.#topics = new Topics(
+      reach && severalHubs(reach)
+        ? (topic) => options.warn(topicsWarning(topic, reach))
+        : undefined,
+    );
     this.#limit = {
       bytes: options.sendLimit,
       exceeded: () => {
@@ -364,16 +372,17 @@ export class WebSocketHub {
     return true;
   }
 
-  /** Whether a topic subscribed is still to be told (topicSubscribed). */
+  /** Whether a topic subscribed on a native server is still to be told (topicSubscribed). */
   get watchesTopics(): boolean {
-    return this.#firstTopic !== undefined;
+    return this.#topics.watching;
   }
 
-  /** A socket of this worker, on either layer, subscribed to `topic`: the first is warned about. */
+  /**
+   * A socket on a native server (which keeps its topics itself) subscribed to `topic`: counted
+   * with those of appserve's layer, whose first is warned about.
+   */
   topicSubscribed(topic: string): void {
-    const first = this.#firstTopic;
-    this.#firstTopic = undefined;
-    first?.(topic);
+    this.#topics.subscribed(topic);
   }
 
   /** Bun's `server.publish`: to the subscribers among this hub's sockets. */
