@@ -28,6 +28,10 @@ $(DENO_BUNDLE) &: node_modules/.installed $(SOURCES) deno.json
 LIVE_ENV := --define process.env.NODE_ENV=globalThis.process.env.NODE_ENV \
   --define process.env.BUN_ENV=globalThis.process.env.BUN_ENV
 
+# Bun runs the binary's own preload first, before BUN_OPTIONS' preloads: a master started with
+# BUN_OPTIONS starts again without it (src/runtime/bun_preload.ts), so they run in workers only.
+OWN_PRELOAD := --preload /$$bunfs/root/src/runtime/bun_preload.js
+
 # The build a binary says in --version: the commit it was built from, "-dirty" with changes.
 BUILD_ID := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD -- 2>/dev/null && echo -dirty)
 
@@ -37,9 +41,9 @@ dist/appserve: node_modules/.installed $(SOURCES) $(DENO_BUNDLE) Makefile
 	for f in $(DENO_BUNDLE); do cp $$f dist/embed/$$(basename $$f).txt; done
 	$(BUN) build --compile --compile-autoload-package-json --compile-autoload-tsconfig \
 	  --no-compile-autoload-dotenv --no-compile-autoload-bunfig --minify-syntax --bytecode --format esm \
-	  --loader .txt:file --asset-naming '[name].[ext]' --compile-exec-argv='$(LIVE_ENV)' \
+	  --loader .txt:file --asset-naming '[name].[ext]' --compile-exec-argv='$(OWN_PRELOAD) $(LIVE_ENV)' \
 	  --define 'APPSERVE_BUILD="$(BUILD_ID)"' \
-	  src/cli/main.ts workers/process_entry.ts workers/thread_entry.ts \
+	  src/cli/main.ts workers/process_entry.ts workers/thread_entry.ts src/runtime/bun_preload.ts \
 	  $(patsubst dist/deno/%,dist/embed/%.txt,$(DENO_BUNDLE)) --outfile dist/appserve
 
 compile: dist/appserve

@@ -2,11 +2,17 @@
 // second argument it passes. The lowest layer, since both the runtime's native
 // server (src/runtime/) and appserve's own HTTP layer (src/http/) call apps.
 
-/** The peer of a connection, in the shape `Deno.serve` hands to handlers. */
+/**
+ * The peer of a connection, in the shape `Deno.serve` hands to handlers. On a unix socket it is
+ * Deno's `{ transport: "unix", path }`, the path being the listener's; its `hostname` ("") and
+ * `port` (0) can still be read there, but are not enumerable.
+ */
 export interface RemoteAddr {
   transport: "tcp" | "unix";
   hostname: string;
   port: number;
+  /** On a unix socket: the path of the listener the connection came on ("" when unknown). */
+  path?: string;
 }
 
 /**

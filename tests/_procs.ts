@@ -287,7 +287,8 @@ export async function whileStopped<T>(pids: number[], fn: () => Promise<T>): Pro
   try {
     return await fn();
   } finally {
-    pids.forEach((pid) => process.kill(pid, "SIGCONT"));
+    // One killed meanwhile (a stop's deadline) is gone: what `fn` saw is the failure to tell.
+    pids.filter(alive).forEach((pid) => process.kill(pid, "SIGCONT"));
   }
 }
 

@@ -208,3 +208,35 @@ Deno.test("toHandler() serves routes (or static, their older name), with or with
   }
   assert.equal(await ask(toHandler(new Framework(), "app"), "/a"), "299 fetch /a false");
 });
+
+// A static route's ETag is set once its body has been read at load: a few turns later.
+const settled = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+Deno.test("routes: a static Response with immutable fields gets its ETag on a copy", async () => {
+  // fetch()'s Response has immutable headers in Deno.
+  const fetched = await fetch("data:text/plain,hello");
+  const handler = routesHandler({ "/f": fetched }, null);
+  await settled();
+  const response = await handler(new Request("http://x/f"), info);
+  assert.match(response.headers.get("etag") ?? "", /^"[0-9a-f]{16}"$/);
+  assert.equal(await response.text(), "hello");
+  const again = await handler(
+    new Request("http://x/f", { headers: { "if-none-match": response.headers.get("etag")! } }),
+    info,
+  );
+  assert.equal(again.status, 304);
+  assert.equal(again.headers.get("content-type"), fetched.headers.get("content-type"));
+});
+
+Deno.test("routes: a static Response whose body cannot be read goes out untagged", async () => {
+  const failing = new Response(new ReadableStream({ pull: (c) => c.error(new Error("gone")) }));
+  const handler = routesHandler({ "/x": failing }, null);
+  await settled();
+  const response = await handler(
+    new Request("http://x/x", { headers: { "if-none-match": "*" } }),
+    info,
+  );
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("etag"), null);
+  await assert.rejects(response.text());
+});

@@ -35,6 +35,17 @@ Deno.test("controlSocketPath(): --control-socket, else PIDFILE.ctl, else under X
   assert.ok(!implicitControlSocket({ ...base, pidfile: "/a.pid" }));
 });
 
+Deno.test("controlSocketPath(): with -u USER (not root), /run/appserve/UID, whatever XDG_RUNTIME_DIR and HOME say", () => {
+  const env = { XDG_RUNTIME_DIR: "/run/user/0", HOME: "/root" };
+  assert.equal(controlSocketPath(base, env, 65534), "/run/appserve/65534/app.server.ctl");
+  assert.equal(controlSocketPath(base, {}, 33), "/run/appserve/33/app.server.ctl");
+  assert.deepEqual(defaultControlDir({}, 33), { dir: "/run/appserve/33", from: "user" });
+  // -u root, or none: as before.
+  assert.equal(controlSocketPath(base, env, 0), "/run/user/0/appserve/app.server.ctl");
+  // Named ones stay where named.
+  assert.equal(controlSocketPath({ ...base, pidfile: "/a.pid" }, env, 33), "/a.pid.ctl");
+});
+
 Deno.test("controlSocketName() is --name, else the app's module and export, made file-safe", () => {
   assert.equal(controlSocketName({ proc_name: "my api/v2", app: "x.ts" }), "my_api_v2");
   assert.equal(controlSocketName({ proc_name: "", app: "apps/main.ts" }), "main");

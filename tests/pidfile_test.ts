@@ -40,3 +40,22 @@ Deno.test("a symlink at the pidfile's path is replaced, not followed; no tempora
     dir.remove();
   }
 });
+
+Deno.test("unlink with a successor (a USR2 child running on) makes the file name it instead", () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir.path, "app.pid");
+    const pidfile = new Pidfile(path);
+    pidfile.create(process.pid);
+    // Not this process's file any more: left as it is.
+    writeFileSync(path, "1\n");
+    pidfile.unlink(process.pid, 4242);
+    assert.equal(readFileSync(path, "utf8"), "1\n");
+    writeFileSync(path, `${process.pid}\n`);
+    pidfile.unlink(process.pid, 4242);
+    assert.equal(readFileSync(path, "utf8"), "4242\n");
+    assert.deepEqual(readdirSync(dir.path), ["app.pid"]);
+  } finally {
+    dir.remove();
+  }
+});

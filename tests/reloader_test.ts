@@ -31,7 +31,7 @@ Deno.test("watchForReload(): node_modules, dist and hidden folders (.git, .cache
     }
     const before = inotifyWatches();
     const changed: string[] = [];
-    const stop = watchForReload(join(root, "src", "app.ts"), [], (file) => changed.push(file));
+    const { stop } = watchForReload(join(root, "src", "app.ts"), [], (file) => changed.push(file));
     try {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const added = inotifyWatches() - before;

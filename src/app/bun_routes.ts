@@ -9,8 +9,19 @@ import type { RouteCookies } from "../runtime/types.ts";
 
 type RouteHandler = (this: ServeInfo, request: Request, info: ServeInfo) => unknown;
 
+/**
+ * A static Response route, cloned for each request, with the ETag Bun.serve gives it (its own, or
+ * a hash of its body once that is read, which starts at load) and its body's type (a string's is
+ * not in Bun's headers, and its 304 names it).
+ */
+interface Static {
+  response: Response;
+  etag: string | null;
+  type: string | null;
+}
+
 /** What a route answers a method with: a handler, or a Response cloned for each request. */
-type Answer = RouteHandler | Response;
+type Answer = RouteHandler | Static;
 
 /** A route's value, compiled: every method alike, one per method, or `false` (to fetch). */
 interface Leaf {
@@ -57,11 +68,72 @@ function answerOf(value: unknown, where: string): Answer {
     if (value.bodyUsed) {
       throw new AppLoadError(`${where} is a Response whose body was already read`);
     }
-    return value;
+    return tagged(value);
   }
   throw new AppLoadError(
     `${where} is ${describe(value)}; expected a Response or a handler function`,
   );
+}
+
+// The Static for RESPONSE, its ETag set once its body is read: its own ETag field, else (as
+// Bun.serve) a hash of a non-empty body.
+function tagged(response: Response): Static {
+  const route: Static = { response, etag: response.headers.get("etag"), type: null };
+  // Its blob, not `body`: Deno's `body` getter makes a stream of a string body, whose length
+  // appserve then no longer knows (a HEAD's Content-Length).
+  const own = route.etag !== null;
+  response.clone().blob().then(async (blob) => {
+    route.type = blob.type === "" ? null : blob.type;
+    if (own || blob.size === 0) return;
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-1", await blob.arrayBuffer()));
+    route.etag = `"${
+      [...digest.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("")
+    }"`;
+  }).catch(() => {
+    // A body that fails to read is sent untagged, as it was given (each clone fails the same).
+  });
+  return route;
+}
+
+// Whether an If-None-Match field names ETAG: `*` alone (as Bun reads it, not in a list), or a tag
+// equal to it but for a weak `W/`.
+function noneMatch(field: string | null, etag: string): boolean {
+  if (field === null) return false;
+  if (field.trim() === "*") return true;
+  const strong = (tag: string) => tag.startsWith("W/") ? tag.slice(2) : tag;
+  const wanted = strong(etag);
+  return field.split(",").some((tag) => strong(tag.trim()) === wanted);
+}
+
+// A static route's answer to REQUEST, as Bun.serve's: 304 with its fields but no body for a GET or
+// HEAD whose If-None-Match names its ETag (a 200's only), else a fresh copy with the ETag.
+function staticAnswer(route: Static, request: Request): Response {
+  const { response, etag } = route;
+  if (etag === null) return response.clone();
+  if (
+    response.status === 200 && (request.method === "GET" || request.method === "HEAD") &&
+    noneMatch(request.headers.get("if-none-match"), etag)
+  ) {
+    const headers = new Headers(response.headers);
+    headers.delete("content-length");
+    if (!headers.has("etag")) headers.set("etag", etag);
+    if (route.type !== null && !headers.has("content-type")) {
+      headers.set("content-type", route.type);
+    }
+    return new Response(null, { status: 304, headers });
+  }
+  const copy = response.clone();
+  if (copy.headers.has("etag")) return copy;
+  try {
+    copy.headers.set("etag", etag);
+    return copy;
+  } catch {
+    // Immutable fields (a fetch() answer under Deno): a copy that has it.
+    const headers = new Headers(copy.headers);
+    headers.set("etag", etag);
+    const { status, statusText } = copy;
+    return new Response(copy.body, { status, statusText, headers });
+  }
 }
 
 function describe(value: unknown): string {
@@ -338,7 +410,7 @@ export function routesHandler(
   ): Response | Promise<Response> => {
     if (leaf.toFetch) return otherwise(request, info);
     const chosen = leaf.any ?? leaf.methods![request.method];
-    if (chosen instanceof Response) return chosen.clone();
+    if (typeof chosen !== "function") return staticAnswer(chosen, request);
     // Assigned, not defined: the cheapest on both runtimes' Request (docs/architecture.md).
     (request as Request & { params: Record<string, string> }).params = params;
     if (cookies !== null) lendCookies(request, cookies);

@@ -9,6 +9,8 @@ import { userCallSite } from "./user_error.ts";
 export interface OwnServer {
   api: string;
   at: string;
+  /** Whether its options had `routes` (or `static`), which the Server it returns cannot hand on. */
+  routes: boolean;
 }
 
 /**
@@ -24,7 +26,10 @@ export function noteOwnServers(
   const calls: OwnServer[] = [];
   owner.serve = function (...args: unknown[]) {
     const at = userCallSite(new Error().stack ?? "");
-    if (at !== undefined) calls.push({ api: `${label}()`, at });
+    const options = args[0] as { routes?: unknown; static?: unknown } | null;
+    const routes = typeof options === "object" && options !== null &&
+      (typeof options.routes === "object" || typeof options.static === "object");
+    if (at !== undefined) calls.push({ api: `${label}()`, at, routes });
     return original.apply(owner, args);
   };
   return () => {
@@ -37,7 +42,12 @@ export function noteOwnServers(
 export function ownServerWarning(call: OwnServer): string {
   return `The app called ${call.api} itself while loading (${call.at}): that server runs in ` +
     "every worker, on a port of its own, outside appserve (no shared socket, access log or " +
-    "graceful stop); export its handler instead, e.g. export default { fetch }";
+    "graceful stop); export its handler instead, e.g. export default { fetch }" +
+    // An exported Bun Server serves through its fetch(), which Bun routes to `fetch` only.
+    (call.routes
+      ? "; its routes are not served here (only a Server's fetch is, as Bun's server.fetch() " +
+        "calls it): export the options, e.g. export default { routes, fetch }"
+      : "");
 }
 
 /** What to add to a load error when the module started a server of its own instead. */

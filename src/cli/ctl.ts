@@ -2,26 +2,29 @@
 // (src/ipc/control_protocol.ts) and prints the answer, for people or, with --json, scripts.
 
 import { readdirSync, statSync } from "node:fs";
-import { connect } from "node:net";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { MAX_WORKERS } from "../config/settings.ts";
 import { AppserveError, UsageError } from "../errors.ts";
 import { ExitCode } from "../exit_codes.ts";
 import {
+  AskFailure,
+  askMaster,
   type ControlReply,
   type ControlRequest,
   controlSocketName,
   defaultControlDir,
   scaleProblem,
+  SYSTEM_CONTROL_DIR,
   type WorkerStatus,
 } from "../ipc/control_protocol.ts";
 
 const USAGE = `Usage: appserve ctl [--control-socket PATH | -p PIDFILE | -n NAME] [--json] VERB
 
 Finds the master by its --control-socket, its --pid file (PIDFILE.ctl), or, for a master
-started with neither, under $XDG_RUNTIME_DIR/appserve (without XDG_RUNTIME_DIR, ~/.appserve):
+started with neither, under $XDG_RUNTIME_DIR/appserve (without XDG_RUNTIME_DIR, ~/.appserve),
+else under /run/appserve/UID (a master started as root with -u this user; for root, any user's):
 NAME.ctl (NAME: its --name, else the app's module), or the only socket there.
 
 Verbs:
@@ -78,41 +81,35 @@ function isSocket(path: string): boolean {
   }
 }
 
+/** Why the socket at `path` gave no answer, as ctl says it. */
+function unreached(path: string, failure: AskFailure): string {
+  if (failure.reason === "timeout") return "no answer";
+  if (failure.reason === "not json") return "its answer is not JSON";
+  const error = failure.error!;
+  return error.code === "ENOENT"
+    ? "no such socket (is it running, with this --pid, --control-socket or --name?)"
+    : error.code === "ECONNREFUSED" && !isSocket(path)
+    ? "not a socket"
+    : error.code === "ECONNREFUSED"
+    ? "stale socket, no master listens"
+    : error.code === "EACCES"
+    ? "permission denied (the socket belongs to the user the master runs as)"
+    : error.code === "ENOTSOCK"
+    ? "not a socket"
+    : error.message;
+}
+
 /** The master's answer to `req` on the socket at `path`. */
-function ask(path: string, req: ControlRequest): Promise<ControlReply> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(path);
-    let text = "";
-    const fail = (why: string) => {
-      socket.destroy();
-      reject(new AppserveError(`ctl: Cannot reach the master at "${path}": ${why}`, 1));
-    };
-    socket.setEncoding("utf8");
-    socket.setTimeout(ANSWER_MS, () => fail("no answer"));
-    socket.on("connect", () => socket.write(`${JSON.stringify(req)}\n`));
-    socket.on("data", (chunk: string) => (text += chunk));
-    socket.on("end", () => {
-      try {
-        resolve(JSON.parse(text) as ControlReply);
-      } catch {
-        fail("its answer is not JSON");
-      }
-    });
-    socket.on("error", (error: NodeJS.ErrnoException) =>
-      fail(
-        error.code === "ENOENT"
-          ? "no such socket (is it running, with this --pid, --control-socket or --name?)"
-          : error.code === "ECONNREFUSED" && !isSocket(path)
-          ? "not a socket"
-          : error.code === "ECONNREFUSED"
-          ? "stale socket, no master listens"
-          : error.code === "EACCES"
-          ? "permission denied (the socket belongs to the user the master runs as)"
-          : error.code === "ENOTSOCK"
-          ? "not a socket"
-          : error.message,
-      ));
-  });
+async function ask(path: string, req: ControlRequest): Promise<ControlReply> {
+  try {
+    return await askMaster(path, req, ANSWER_MS);
+  } catch (error) {
+    if (!(error instanceof AskFailure)) throw error;
+    throw new AppserveError(
+      `ctl: Cannot reach the master at "${path}": ${unreached(path, error)}`,
+      1,
+    );
+  }
 }
 
 function mb(bytes: number | null): string {
@@ -128,36 +125,80 @@ function statusTable(workers: WorkerStatus[]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }
 
-/** The socket in defaultControlDir() (XDG_RUNTIME_DIR's, else HOME's): NAME.ctl, or the only one. */
-function defaultSocket(name: string | undefined): string {
-  const dir = defaultControlDir()?.dir;
-  const how = "--control-socket PATH, -p PIDFILE or -n NAME";
-  if (!dir && name !== undefined) {
-    // -n names a socket in that directory: asking for -n again would not help.
-    throw new UsageError(
-      "ctl: -n NAME needs $XDG_RUNTIME_DIR or $HOME, and neither is set: " +
-        "name the master with --control-socket PATH or -p PIDFILE instead",
-    );
-  }
-  if (!dir) {
-    throw new UsageError(`ctl: Name the master: ${how} ($XDG_RUNTIME_DIR and $HOME are not set)`);
-  }
-  if (name !== undefined) {
-    return join(dir, `${controlSocketName({ proc_name: name, app: "" })}.ctl`);
-  }
-  let names: string[] = [];
+/** The sockets (NAME.ctl) in `dir`, by path. */
+function socketsIn(dir: string): string[] {
   try {
-    names = readdirSync(dir).filter((f) => f.endsWith(".ctl")).map((f) => f.slice(0, -4));
+    return readdirSync(dir).filter((f) => f.endsWith(".ctl")).sort().map((f) => join(dir, f));
   } catch {
     // No directory: no master has made one.
+    return [];
   }
-  if (names.length === 1) return join(dir, `${names[0]}.ctl`);
-  if (names.length === 0) {
-    throw new UsageError(`ctl: Name the master: ${how} (no control socket in ${dir})`);
+}
+
+/**
+ * Where masters started without --pid or --control-socket may be, in the order looked at: this
+ * user's defaultControlDir() (XDG_RUNTIME_DIR's, else HOME's), then /run/appserve/UID, where a
+ * master given -u this user listens (for root: every user's, one place together). `said`: how
+ * a message names the place.
+ */
+function defaultPlaces(): { dirs: string[]; said: string }[] {
+  const own = defaultControlDir()?.dir;
+  const places = own ? [{ dirs: [own], said: own }] : [];
+  const uid = process.getuid?.();
+  if (uid === 0) {
+    let users: string[] = [];
+    try {
+      users = readdirSync(SYSTEM_CONTROL_DIR).filter((f) => /^\d+$/.test(f)).sort()
+        .map((f) => join(SYSTEM_CONTROL_DIR, f));
+    } catch {
+      // No master given -u runs.
+    }
+    places.push({ dirs: users, said: `${SYSTEM_CONTROL_DIR}/*` });
+  } else if (uid !== undefined) {
+    const mine = join(SYSTEM_CONTROL_DIR, String(uid));
+    places.push({ dirs: [mine], said: mine });
   }
-  throw new UsageError(
-    `ctl: Several masters in ${dir} (${names.sort().join(", ")}): name one with -n NAME`,
-  );
+  return places;
+}
+
+/** The default socket: NAME.ctl, or the only one, in the first place defaultPlaces() has any. */
+function defaultSocket(name: string | undefined): string {
+  const places = defaultPlaces();
+  const own = defaultControlDir()?.dir;
+  const how = "--control-socket PATH, -p PIDFILE or -n NAME";
+  const file = name === undefined
+    ? undefined
+    : `${controlSocketName({ proc_name: name, app: "" })}.ctl`;
+  for (const { dirs, said } of places) {
+    const all = dirs.flatMap(socketsIn);
+    const found = file === undefined ? all : all.filter((path) => basename(path) === file);
+    if (found.length === 1) return found[0];
+    if (found.length === 0) continue;
+    if (file !== undefined) {
+      throw new UsageError(
+        `ctl: Several masters named ${name} (${
+          found.join(", ")
+        }): name one with --control-socket PATH`,
+      );
+    }
+    const names = dirs.length === 1 ? found.map((path) => basename(path, ".ctl")) : found;
+    throw new UsageError(
+      `ctl: Several masters in ${said} (${names.join(", ")}): name one with -n NAME`,
+    );
+  }
+  const looked = places.map((place) => place.said).join(" or ");
+  // -n NAME found nowhere: said missing in this user's directory, by connecting there.
+  if (file !== undefined && own) return join(own, file);
+  if (file !== undefined) {
+    // -n names a socket in those directories: asking for -n again would not help.
+    throw new UsageError(
+      `ctl: -n NAME needs $XDG_RUNTIME_DIR or $HOME, and neither is set (nor is ${file} in ` +
+        `${looked}): name the master with --control-socket PATH or -p PIDFILE instead`,
+    );
+  }
+  const none = own ? `no control socket in ${looked}` : `$XDG_RUNTIME_DIR and $HOME are not set, ` +
+    `and no control socket in ${looked}`;
+  throw new UsageError(`ctl: Name the master: ${how} (${none})`);
 }
 
 /** Runs `appserve ctl` with `argv` (after "ctl"); resolves to the exit code. */

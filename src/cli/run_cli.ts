@@ -31,7 +31,7 @@ import type { AppserveExports } from "../log/logger_class.ts";
 import { type Address, parseBind } from "../net/bind.ts";
 import { adoptInherited, notPassed, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import { closeListeners, type Listener, openListeners, probeReusePort } from "../net/listeners.ts";
-import { adoptMetricsSocket } from "../net/metrics_socket.ts";
+import { adoptAcceptsFlag, adoptMetricsSocket } from "../net/metrics_socket.ts";
 import { fdLimit, openFds } from "../net/fd_usage.ts";
 import { fdLimitTooLow } from "../master/fd_budget.ts";
 import { Arbiter } from "../master/arbiter.ts";
@@ -116,6 +116,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   delete process.env[DAEMON_ENV];
   // A USR2 parent's metrics listener, taken before `env` is copied: no worker is told of it.
   const inheritedMetrics = adoptMetricsSocket(runtime.libc(), process.env, config.metrics_bind);
+  const metricsAccepts = adoptAcceptsFlag(runtime.libc(), process.env);
   const env = { ...process.env };
   // Fails at start, in one line, when a log file cannot be written or the logger class loaded.
   const log = await createLogger(config, {
@@ -150,6 +151,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       libc: runtime.libc(),
       inherited: inheritedMetrics,
       hold: parentPid !== undefined,
+      accepts: inheritedMetrics === undefined ? undefined : metricsAccepts,
     })
     : undefined;
   const hooks = await HookRunner.load(config.hooks, log);
@@ -230,10 +232,12 @@ async function serve(ctx: ServeContext): Promise<number> {
     : undefined;
   let launch: WorkerLaunch;
   // A USR2 child takes PATH.2 while its parent holds PATH, and PATH once promoted.
-  const controlPath = controlSocketPath(config);
+  // -u USER: the default socket is the user's, in /run/appserve/UID (control_protocol.ts).
+  const runAs = identity?.uid;
+  const controlPath = controlSocketPath(config, process.env, runAs);
   // The HOME fallback is made here without its parents, so a HOME that is missing or not the
   // user's to write (a container run as a bare uid) means no socket, not a warning each start.
-  const home = defaultControlDir();
+  const home = defaultControlDir(process.env, runAs);
   const noHome = controlPath && implicitControlSocket(config) && home?.from === "HOME"
     ? controlDirProblem(home.dir)
     : "";
@@ -254,7 +258,13 @@ async function serve(ctx: ServeContext): Promise<number> {
     control = !controlPath || noHome
       ? undefined
       : implicitControlSocket(config)
-      ? await openDefaultControl(controlAt, handle, log, host)
+      ? await openDefaultControl(
+        controlAt,
+        handle,
+        log,
+        host,
+        home?.from === "user" ? identity : null,
+      )
       : await ControlSocket.open(controlAt, handle, host);
     if (identity) {
       // What the master made as root goes to the user first: after the drop it could not.
@@ -368,9 +378,12 @@ async function serve(ctx: ServeContext): Promise<number> {
     pidfile,
     metrics: () => {
       const fd = metrics?.fd();
-      return fd === undefined ? undefined : { fd, bind: config.metrics_bind };
+      return fd === undefined
+        ? undefined
+        : { fd, bind: config.metrics_bind, accepts: metrics?.acceptsFd() };
     },
-    closeMetrics: () => metrics?.close() ?? Promise.resolve(),
+    closeMetrics: () => metrics?.close(true) ?? Promise.resolve(),
+    metricsChildAccepts: () => metrics?.childAccepts() ?? false,
     parentPid,
     systemd: inherited?.source === "systemd",
     hooks,
@@ -382,7 +395,7 @@ async function serve(ctx: ServeContext): Promise<number> {
     },
     notify,
     onPromoted: async () => {
-      await metrics?.open();
+      await metrics?.open(true);
       const stays = await control?.moveTo(controlPath);
       if (stays) log.warning(`The control socket stays at "${control?.path}": ${stays}`);
     },

@@ -334,7 +334,8 @@ export const SETTINGS = [
     default: 30,
     doc: "Seconds a request body may go without a byte arriving while the app waits for it " +
       "(like the 30 seconds a request head gets); then the client gets 408 and the connection " +
-      "closes.",
+      "closes. On the shared socket only: under --reuse-port the runtime's server times no " +
+      "request body, and --request-timeout is what bounds a stalled one.",
   },
   {
     name: "websocket_max_message",
@@ -513,7 +514,7 @@ export const SETTINGS = [
     type: string("a file path"),
     default: "",
     doc: "Write the master's pid to this file (removed on exit). A USR2 child writes PIDFILE.2 " +
-      "until its parent is gone.",
+      "until its parent is gone; the parent, exiting while it runs, makes PIDFILE name it first.",
     path: true,
   },
   {
@@ -740,7 +741,9 @@ export const SETTINGS = [
     default: "",
     doc: "Unix socket (mode 0600) on which the master takes `appserve ctl` commands: status, " +
       "reload, scale, add, remove, stop, reopen-logs. Empty: PIDFILE.ctl when --pid is set, " +
-      "else `$XDG_RUNTIME_DIR/appserve/NAME.ctl` when XDG_RUNTIME_DIR is set, else " +
+      "else, with --user (not root), `/run/appserve/UID/NAME.ctl` (the user's folder, which " +
+      "the user's `appserve ctl` finds), else `$XDG_RUNTIME_DIR/appserve/NAME.ctl` when " +
+      "XDG_RUNTIME_DIR is set, else " +
       "`~/.appserve/NAME.ctl` as gunicorn's `~/.gunicorn` (NAME: --name, else the app's module " +
       "and export; directory made with mode 0700; taken by another master of that NAME: a " +
       "warning and no socket), else (no HOME, or one where ~/.appserve cannot be made) none; " +

@@ -43,6 +43,8 @@ export interface ServerCore {
   readonly bodyTimeoutMs: number;
   /** Serving a unix socket: peers have no address. */
   readonly unix: boolean;
+  /** On a unix socket, what its peers' remoteAddr is (unixRemote: the listener's path). */
+  readonly unixPeer: RemoteAddr | null;
   /** Coarse clock (ms), advanced by the server's tick. */
   readonly now: number;
   /** Graceful shutdown started: finish in-flight requests, then close. */
@@ -180,7 +182,7 @@ export class Connection implements ExchangeHost, BodySink {
     this.peerSocket = peer;
     this.core = core;
     this.tag = core.options.watch?.opened(peer) ?? -1;
-    this.info = new ConnInfo(peer, core.unix, core.options.websocket, core.options.scheme);
+    this.info = new ConnInfo(peer, core.unixPeer, core.options.websocket, core.options.scheme);
     this.peer = this.info.remoteAddr;
     const trust = core.options.forwarded;
     this.trusted = trust === undefined ? TRUST_NONE : trustOf(trust, this.info.remoteAddr);

@@ -8,7 +8,19 @@ import { type HttpOptions, ParseError, type RemoteAddr, type ServeInfo } from ".
 import { listenerUrl, ServerMembers } from "../fetch_handler.ts";
 import type { WebSocketHub } from "./websocket/hub.ts";
 
-const NO_REMOTE: RemoteAddr = { transport: "unix", hostname: "", port: 0 };
+const NO_REMOTE: RemoteAddr = unixRemote("");
+
+/**
+ * The remoteAddr of a unix-socket peer as Deno.serve gives it: `{ transport: "unix", path }` with
+ * the listener's path (a connecting client has none of its own). hostname "" and port 0 stay
+ * readable, not enumerable, for what reads the tcp shape (logs, trust). Made once per listener.
+ */
+export function unixRemote(path: string): RemoteAddr {
+  return Object.defineProperties({ transport: "unix", path }, {
+    hostname: { value: "" },
+    port: { value: 0 },
+  }) as RemoteAddr;
+}
 
 // `duplex` is required for a stream body but missing from some runtimes' RequestInit typings.
 type StreamingInit = RequestInit & { duplex: "half" };
@@ -51,20 +63,21 @@ export class ConnInfo extends ServerMembers implements ServeInfo {
   readonly #scheme: "http" | "https";
   #listenerURL: URL | undefined;
 
+  /** `unix`: the listener's unixRemote() on a unix socket, null on TCP. */
   constructor(
     socket: Socket,
-    unix: boolean,
+    unix: RemoteAddr | null,
     hub?: WebSocketHub,
     scheme: "http" | "https" = "http",
   ) {
     super();
     this.#hub = hub;
     this.#socket = socket;
-    this.#unix = unix;
+    this.#unix = unix !== null;
     this.#scheme = scheme;
     // node:net reports no address for unix-socket peers in either runtime.
-    if (unix || socket.remoteAddress === undefined) {
-      this.#remoteAddr = NO_REMOTE;
+    if (unix !== null || socket.remoteAddress === undefined) {
+      this.#remoteAddr = unix ?? NO_REMOTE;
       this.#family = "";
     } else {
       this.#remoteAddr = {

@@ -19,8 +19,8 @@ import type { HeadLimits } from "./parser.ts";
 import { firstBytes, type TlsAcceptor } from "./tls_accept.ts";
 import { rawStatusReply } from "./status_reply.ts";
 import { encodeHead, refreshDate } from "./response_writer.ts";
-import { ConnInfo } from "./fetch_glue.ts";
-import type { FetchHandler, HttpOptions } from "./types.ts";
+import { ConnInfo, unixRemote } from "./fetch_glue.ts";
+import type { FetchHandler, HttpOptions, RemoteAddr } from "./types.ts";
 
 /** Options of `createHttpServer`: the shared HttpOptions plus knobs private to this layer. */
 export interface HttpServerOptions extends HttpOptions {
@@ -160,6 +160,8 @@ class Core implements ServerCore {
   private readonly parked = new Map<Socket, Parking>();
   readonly tls: TlsAcceptor | undefined;
   unix = false;
+  /** On a unix socket, its peers' remoteAddr (the listener's path), made once: setListener(). */
+  unixPeer: RemoteAddr | null = null;
   now = Date.now();
   closing = false;
   forced = false;
@@ -191,7 +193,8 @@ class Core implements ServerCore {
   // The caller found it a place (gthread: src/worker/handoff_waits.ts): a second look could see a
   // sibling's count move and park a socket that can no longer be handed on.
   adopt(socket: Socket, unix: boolean): void {
-    this.unix = unix;
+    // A gthread thread's server listened on the connection's listener: its path is known there.
+    if (unix !== this.unix || (unix && this.unixPeer === null)) this.setListener(unix, "");
     this.startTicker();
     if (this.gate !== null) this.gating!.admission.opened();
     this.serve(socket, false);
@@ -331,7 +334,7 @@ class Core implements ServerCore {
 
   private proxyAllowed(socket: Socket): boolean {
     const allow = this.options.proxyAllow;
-    const peer = new ConnInfo(socket, this.unix).remoteAddr;
+    const peer = new ConnInfo(socket, this.unixPeer).remoteAddr;
     return allow !== undefined &&
       (peer.transport === "unix" ? allow.unix : allow.matches(peer.hostname));
   }
@@ -350,7 +353,7 @@ class Core implements ServerCore {
   // What cannot start TLS on a TLS listener (plain HTTP, a bad PROXY header): said to the client
   // in plain text (as nginx says it) and in the log, closed.
   private refuseRaw(socket: Socket, status: number, message: string): void {
-    const remote = new ConnInfo(socket, this.unix).remoteAddr;
+    const remote = new ConnInfo(socket, this.unixPeer).remoteAddr;
     try {
       this.options.onBadRequest?.(status, message, remote);
     } catch { /* a logging hook must not take the connection down */ }
@@ -393,7 +396,7 @@ class Core implements ServerCore {
       // As a plain connection that never sent a request (Connection.timeout).
       const debug = this.options.onDebug;
       if (debug !== undefined && !this.refused.has(socket)) {
-        debug(noRequestLine(new ConnInfo(socket, this.unix).remoteAddr, this));
+        debug(noRequestLine(new ConnInfo(socket, this.unixPeer).remoteAddr, this));
       }
       socket.destroy();
     }
@@ -527,7 +530,7 @@ class Core implements ServerCore {
     await gate.open();
     this.gate = gate;
     admission.add(gate);
-    this.unix = gate.unix;
+    this.setListener(gate.unix, gate.path);
     this.startTicker();
   }
 
@@ -543,7 +546,8 @@ class Core implements ServerCore {
         server.off("error", onError);
         // Accept errors (EMFILE...) are said, rate-limited; the listener keeps going.
         server.on("error", this.acceptErrors.handle);
-        this.unix = listensOnUnix(server);
+        const a = server.address();
+        this.setListener(listensOnUnix(server), typeof a === "string" ? a : "");
         this.startTicker();
         resolve();
       };
@@ -559,6 +563,12 @@ class Core implements ServerCore {
         );
       } else server.listen({ port: target.port, host: target.host, backlog });
     });
+  }
+
+  /** The listener is a unix socket or not, at `path` ("" when unknown): its peers' remoteAddr. */
+  private setListener(unix: boolean, path: string): void {
+    this.unix = unix;
+    this.unixPeer = unix ? unixRemote(path) : null;
   }
 
   address(): BoundAddress | null {

@@ -2,6 +2,7 @@
 // reply line, then the master closes the connection. Both sides import this file, and where the
 // socket is follows from the configuration alone, so ctl finds the master it is pointed at.
 
+import { connect, type Socket } from "node:net";
 import { basename, extname, isAbsolute, join } from "node:path";
 import process from "node:process";
 import { parseAppSpec } from "../app/app_spec.ts";
@@ -39,15 +40,80 @@ export type ControlReply =
 /** The longest request line the master reads; anything longer is refused. */
 export const MAX_REQUEST_BYTES = 4096;
 
+/** Why askMaster() got no reply: `connected` says whether the socket was reached first. */
+export class AskFailure extends Error {
+  constructor(
+    readonly reason: "error" | "timeout" | "not json",
+    readonly connected: boolean,
+    readonly error?: NodeJS.ErrnoException,
+  ) {
+    super(error?.message ?? reason);
+  }
+}
+
 /**
- * Where a master named by neither --control-socket nor --pid puts its control socket, and the
- * variable that says so: `$XDG_RUNTIME_DIR/appserve` (the user's own runtime directory), else
- * `$HOME/.appserve` (gunicorn's `~/.gunicorn`: a shell or container without a login session), or
- * nowhere without either (a relative one is invalid, by the XDG spec and for a home).
+ * Sends `req` on the control socket at `path` and resolves to the reply the master sends before
+ * it closes; an AskFailure when there is none within `timeoutMs`. `opened` sees the socket first
+ * (a master keeps it from its children).
+ */
+export function askMaster(
+  path: string,
+  req: ControlRequest,
+  timeoutMs: number,
+  opened?: (socket: Socket) => void,
+): Promise<ControlReply> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    opened?.(socket);
+    let connected = false;
+    let text = "";
+    const fail = (reason: AskFailure["reason"], cause?: NodeJS.ErrnoException) => {
+      socket.destroy();
+      reject(new AskFailure(reason, connected, cause));
+    };
+    socket.setEncoding("utf8");
+    socket.setTimeout(timeoutMs, () => fail("timeout"));
+    socket.once("connect", () => {
+      connected = true;
+      socket.write(`${JSON.stringify(req)}\n`);
+    });
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.once("end", () => {
+      let reply: ControlReply;
+      try {
+        reply = JSON.parse(text) as ControlReply;
+      } catch {
+        return fail("not json");
+      }
+      socket.destroy();
+      resolve(reply);
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => fail("error", error));
+  });
+}
+
+/**
+ * Where a master given `-u USER` (not root) keeps its default socket: `/run/appserve/UID`, UID being
+ * the user's, made by the master as root and handed to the user (mode 0700). Root's own
+ * `$XDG_RUNTIME_DIR` and home are closed to the user, who could neither reach the socket with
+ * `appserve ctl` nor remove it at exit.
+ */
+export const SYSTEM_CONTROL_DIR = "/run/appserve";
+
+/**
+ * Where a master named by neither --control-socket nor --pid puts its control socket, and what
+ * says so: `runAs`, the uid `-u` names, when not root: `/run/appserve/UID`; else
+ * `$XDG_RUNTIME_DIR/appserve` (the user's own runtime directory), else `$HOME/.appserve`
+ * (gunicorn's `~/.gunicorn`: a shell or container without a login session), or nowhere without
+ * either (a relative one is invalid, by the XDG spec and for a home).
  */
 export function defaultControlDir(
   env: Record<string, string | undefined> = process.env,
-): { dir: string; from: "XDG_RUNTIME_DIR" | "HOME" } | undefined {
+  runAs?: number,
+): { dir: string; from: "XDG_RUNTIME_DIR" | "HOME" | "user" } | undefined {
+  if (runAs !== undefined && runAs !== 0) {
+    return { dir: join(SYSTEM_CONTROL_DIR, String(runAs)), from: "user" };
+  }
   const runtime = env.XDG_RUNTIME_DIR;
   if (runtime && isAbsolute(runtime)) {
     return { dir: join(runtime, "appserve"), from: "XDG_RUNTIME_DIR" };
@@ -76,16 +142,17 @@ type SocketConfig = Pick<Config, "control_socket" | "pidfile" | "proc_name" | "a
 
 /**
  * The control socket of a configuration: --control-socket, else PIDFILE.ctl, else NAME.ctl in
- * defaultControlDir(), else none; `off`: none.
+ * defaultControlDir() (`runAs`: the uid `-u` names), else none; `off`: none.
  */
 export function controlSocketPath(
   config: SocketConfig,
   env: Record<string, string | undefined> = process.env,
+  runAs?: number,
 ): string {
   if (config.control_socket === "off") return "";
   if (config.control_socket) return config.control_socket;
   if (config.pidfile) return `${config.pidfile}.ctl`;
-  const dir = defaultControlDir(env)?.dir;
+  const dir = defaultControlDir(env, runAs)?.dir;
   return dir ? join(dir, `${controlSocketName(config)}.ctl`) : "";
 }
 

@@ -113,14 +113,15 @@ export class Arbiter {
     );
     // A container's init: the orphans of the apps' processes are this master's to collect.
     const orphans = process.pid === 1 ? new OrphanReaper(libc, startedHere, 1) : undefined;
-    const unwatch = this.#ctx.config.reload
+    const reloader = this.#ctx.config.reload
       ? watchForReload(
         this.#ctx.appFile,
         this.#ctx.config.reload_extra_files,
         (file) => this.#events.push({ kind: "changed", file }),
         (message) => log.warning(message),
+        this.#ctx.launch.cwd,
       )
-      : () => {};
+      : undefined;
     if (this.#ctx.config.reload) log.warning("Reloader is on. Use in development only!");
     log.debug("Arbiter booted");
     for (const line of this.#listening()) log.info(`Listening at: ${line} (${process.pid})`);
@@ -147,6 +148,8 @@ export class Arbiter {
           this.#workers.recycleBloated(this.#ctx.config.max_worker_memory, log, MEMORY_CHECK_MS);
         }
         await this.#manageWorkers();
+        // The newest generation's .env files: a HUP may move its folder, a rollback back.
+        reloader?.follow(this.#ctx.launch.cwd);
         this.#backlog.maybeSend(this.#ctx, this.#workers);
         // statsd: the workers' total, in one gauge (each worker's own would overwrite another's);
         // not from a USR2 child before its promotion, for the same reason: its parent sends the
@@ -160,7 +163,7 @@ export class Arbiter {
     } finally {
       uninstall();
       orphans?.close();
-      unwatch();
+      reloader?.stop();
     }
     await this.#ctx.hooks.run("on_exit", this.#server());
     return code;
@@ -380,7 +383,8 @@ export class Arbiter {
     await this.#setNumWorkers(next.workers);
   }
 
-  // The workers' runtime at start, and again after a HUP that changed it.
+  // The workers' runtime and the configuration's warnings at start, and again after a HUP only
+  // what it changed; what preparing the launch did, each time.
   #logLaunch(before?: WorkerLaunch): void {
     const { log, launch } = this.#ctx;
     const label = describeWorkerRuntime(launch.runtime);
@@ -388,7 +392,10 @@ export class Arbiter {
       log.info(`Using runtime: ${label}`);
     }
     launch.info.forEach((line) => log.info(line));
-    launch.warnings.forEach((line) => log.warning(line));
+    for (const line of launch.warnings) {
+      if (!before?.warnings.includes(line)) log.warning(line);
+    }
+    launch.happened.forEach((line) => log.warning(line));
   }
 
   async #reexec(): Promise<void> {
@@ -544,6 +551,9 @@ export class Arbiter {
       timeout: this.#ctx.config.timeout,
       started: this.#startUp.ready,
       stopping: this.#stopping,
+      successor: this.#usr2.running && this.#ctx.metricsChildAccepts?.()
+        ? this.#usr2.childPid
+        : undefined,
       lastTurn: this.#lastTurn,
     });
   }
@@ -711,7 +721,8 @@ export class Arbiter {
     }
     for (const worker of this.#workers) this.#killAtDeadline(worker, graceful);
     while (this.#workers.size) await this.#reapQuietly(false);
-    pidfile?.unlink(process.pid);
+    // A USR2 child running on gets the file now, not at its promotion a tick later.
+    pidfile?.unlink(process.pid, this.#usr2.childPid);
   }
 
   // Workers just sent a graceful stop: what they still have under way and how long they get.

@@ -29,13 +29,16 @@ export interface ArbiterContext {
   env: Record<string, string | undefined>;
   cwd: string;
   pidfile?: Pidfile;
-  /** --metrics-bind's TCP listener while it serves, and its address: USR2 hands it over too. */
-  metrics?(): { fd: number; bind: string } | undefined;
+  /** --metrics-bind's listener while it serves, and its address: USR2 hands it over too. */
+  metrics?(): { fd: number; bind: string; accepts?: number } | undefined;
   /**
    * Stops serving --metrics-bind: called when this master stops while its USR2 child runs, which
-   * accepts on the same listener and answers the probes truly ("stopping" is not the service's).
+   * accepts on the same listener and answers the probes truly ("stopping" is not the service's);
+   * once the child accepts (its workers serve), until then this master answers on.
    */
   closeMetrics?(): Promise<void>;
+  /** Whether this master's USR2 child accepts on the metrics listener it was handed. */
+  metricsChildAccepts?(): boolean;
   /** Set when this master was started by another one's USR2. */
   parentPid?: number;
   /** Listeners came from systemd: never remove their socket files. */

@@ -3,13 +3,15 @@
 // answers. A client that sends garbage, too much, or nothing gets an error or is dropped; the
 // master serves on either way.
 
-import { existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import { MAX_WORKERS } from "../config/settings.ts";
 import { ConfigError, osReason } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import {
+  AskFailure,
+  askMaster,
   type ControlReply,
   type ControlRequest,
   MAX_REQUEST_BYTES,
@@ -32,17 +34,31 @@ export interface ControlHost {
   keepFromChildren(owner: Server | Socket): void;
 }
 
-/** Whether a master answers on the socket at `path` (false: nothing, or a stale file). */
-function answers(path: string, host: ControlHost): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    host.keepFromChildren(socket);
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
+/** How long a master already at the socket gets to say its pid. */
+const OWNER_MS = 2000;
+
+/**
+ * Whether a master answers on the socket at `path`: false (nothing, or a stale file), or its pid
+ * as its status tells it (0 when it does not say: still starting, or silent).
+ */
+async function answers(path: string, host: ControlHost): Promise<number | false> {
+  try {
+    const reply = await askMaster(
+      path,
+      { verb: "status" },
+      OWNER_MS,
+      (socket) => host.keepFromChildren(socket),
+    );
+    return reply.ok && Number.isInteger(reply.master) ? reply.master as number : 0;
+  } catch (error) {
+    // Not even reached: nothing there, or a stale file. Reached but silent: still starting.
+    return error instanceof AskFailure && error.reason === "error" && !error.connected ? false : 0;
+  }
+}
+
+/** "another master answers there", with its pid when it said it. */
+function another(pid: number): string {
+  return pid ? `master ${pid} answers there` : "another master answers there";
 }
 
 function serveClient(socket: Socket, handle: ControlHandler, host: ControlHost): void {
@@ -81,6 +97,15 @@ function fileId(path: string): string | undefined {
   }
 }
 
+/** The socket is another master's, which answers there (`pid`: 0 when it did not say). */
+class OwnedSocket extends ConfigError {
+  readonly pid: number;
+  constructor(message: string, pid: number) {
+    super(message);
+    this.pid = pid;
+  }
+}
+
 /** The open control socket. */
 export class ControlSocket {
   #path: string;
@@ -111,9 +136,8 @@ export class ControlSocket {
     if (!existsSync(dirname(path))) throw new ConfigError(`${where}: no such directory`);
     if (existsSync(path)) {
       if (!statSync(path).isSocket()) throw new ConfigError(`${where}: not a socket`);
-      if (await answers(path, host)) {
-        throw new ConfigError(`${where}: another master answers there`);
-      }
+      const owner = await answers(path, host);
+      if (owner !== false) throw new OwnedSocket(`${where}: ${another(owner)}`, owner);
       unlinkSync(path);
     }
     const server = createServer((socket) => serveClient(socket, handle, host));
@@ -183,27 +207,44 @@ export class ControlSocket {
 }
 
 /**
- * ControlSocket.open() for the default socket under $XDG_RUNTIME_DIR, which nobody named: its
- * directory is made (mode 0700), and when the socket cannot be had (another master of the same
- * name answers there) the master serves without one, after a warning.
+ * ControlSocket.open() for the default socket (control_protocol.ts's defaultControlDir()), which
+ * nobody named: its directory is made (mode 0700), and when the socket cannot be had (another
+ * master of the same name answers there) the master serves without one, after a warning. `owner`:
+ * the -u user the directory /run/appserve/UID is handed to (made as root, /run/appserve 0755).
  */
 export async function openDefaultControl(
   path: string,
   handle: ControlHandler,
   log: Logger,
   host: ControlHost,
+  owner: { uid: number; gid: number } | null = null,
 ): Promise<ControlSocket | undefined> {
   const without =
     "serving without a control socket (name one with --control-socket PATH or -n NAME)";
+  const dir = dirname(path);
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // Searchable by every user (each has a folder of its own in it), whatever the umask. Made
+    // once, as root: a USR2 child, the user by then, finds both there.
+    if (owner && mkdirSync(dirname(dir), { recursive: true })) chmodSync(dirname(dir), 0o755);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // The user's: it reaches the socket, and removes it at exit after the drop.
+    if (owner && statSync(dir).uid !== owner.uid) chownSync(dir, owner.uid, owner.gid);
   } catch (error) {
-    log.warning(`Cannot make the directory "${dirname(path)}": ${osReason(error)}; ${without}`);
+    log.warning(`Cannot make the directory "${dir}": ${osReason(error)}; ${without}`);
     return undefined;
   }
   try {
     return await ControlSocket.open(path, handle, host);
   } catch (error) {
+    if (error instanceof OwnedSocket) {
+      // Another master of the same name (-n, or the app's module): ctl reaches that one.
+      const master = error.pid ? `master ${error.pid}` : "another master";
+      log.warning(
+        `The control socket "${path}" is ${master}'s: serving without one, and \`appserve ctl\` ` +
+          `there reaches ${master}, not this one (give this one -n NAME or --control-socket PATH)`,
+      );
+      return undefined;
+    }
     log.warning(`${(error as Error).message.replace(/^--control-socket: /, "")}; ${without}`);
     return undefined;
   }

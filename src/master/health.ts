@@ -26,6 +26,11 @@ export interface ReadinessState {
   started: boolean;
   /** A stop is under way: the listeners are closed. */
   stopping: boolean;
+  /**
+   * The pid of this master's USR2 child when it accepts on the metrics listener the two share
+   * (its workers serve): a probe the stopping master still takes answers for the pair.
+   */
+  successor?: number;
   /** When the master's loop last turned (performance.now()). */
   lastTurn: number;
 }
@@ -52,6 +57,12 @@ export function liveness(lastTurn: number, now = performance.now()): HealthAnswe
  */
 export function readiness(state: ReadinessState, now = performance.now()): HealthAnswer {
   const idle = now - state.lastTurn;
+  if (state.stopping && state.successor !== undefined) {
+    return {
+      ok: true,
+      lines: [`ready: the new master (pid ${state.successor}) serves, this one stops`],
+    };
+  }
   if (state.stopping) {
     return { ok: false, lines: ["not ready: stopping, new connections are refused"] };
   }

@@ -7,11 +7,19 @@ import { createServer as createNetServer, type Server as NetServer } from "node:
 import { ConfigError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { parseBind } from "../net/bind.ts";
-import { bindMetricsSocket } from "../net/metrics_socket.ts";
+import {
+  bindMetricsSocket,
+  bindMetricsUnixSocket,
+  createAcceptsFlag,
+  removeMetricsSocketFile,
+} from "../net/metrics_socket.ts";
 import { F_DUPFD_CLOEXEC } from "../net/socket_constants.ts";
 import type { Libc } from "../runtime/types.ts";
 import type { HealthAnswer } from "./health.ts";
 import { DRAIN_MS, OpenScrapes } from "./open_scrapes.ts";
+
+/** How often a master stopping after USR2 looks whether its child accepts on the listener yet. */
+const HAND_OVER_POLL_MS = 50;
 
 /** What the server asks the arbiter at each request. */
 export interface MetricsSource {
@@ -26,18 +34,19 @@ export interface MetricsSource {
 /** A listening metrics server: what metricsAddress() reads, and how to close it. */
 export interface MetricsListener {
   server: Server | NetServer;
-  /** Its TCP listening socket, which USR2 hands to the new master; none for a unix socket. */
+  /** Its listening socket, which USR2 hands to the new master. */
   fd?: number;
   /**
    * Stops accepting, and resolves once the scrapes already accepted are answered, or cut after
-   * DRAIN_MS: to how many were cut.
+   * DRAIN_MS: to how many were cut. A unix socket's file is removed, unless `keepFile` (another
+   * master serves on it, or this one did not make it).
    */
-  close(): Promise<number>;
+  close(keepFile: boolean): Promise<number>;
 }
 
 /**
- * Listens on `bind` (a TCP one through libc, or on `inherited`, the listener a USR2 parent handed
- * over); a ConfigError in one line when it cannot.
+ * Listens on `bind` (through libc, or on `inherited`, the listener a USR2 parent handed over); a
+ * ConfigError in one line when it cannot.
  */
 export async function serveMetrics(
   bind: string,
@@ -67,8 +76,11 @@ export async function serveMetrics(
   });
   server.on("connection", (socket) => scrapes.track(socket));
   const address = parseBind(bind);
-  if (address.kind === "tcp" && libc) {
-    const fd = inherited ?? await bindMetricsSocket(libc, bind, address.host, address.port);
+  if (address.kind !== "fd" && libc) {
+    const fd = inherited ??
+      (address.kind === "tcp"
+        ? await bindMetricsSocket(libc, bind, address.host, address.port)
+        : bindMetricsUnixSocket(libc, bind, address.path));
     // node:http cannot listen on an fd under Bun: node:net accepts, node:http answers. The
     // server gets a duplicate of its own; `fd` stays open for USR2 until close().
     const listener = createNetServer((socket) => server.emit("connection", socket));
@@ -77,14 +89,16 @@ export async function serveMetrics(
       listener.listen({ fd: libc.fcntl(fd, F_DUPFD_CLOEXEC, 0) }, resolve);
     }).catch((error: Error) => {
       libc.close(fd);
+      if (address.kind === "unix" && inherited === undefined) removeMetricsSocketFile(address.path);
       throw new ConfigError(`--metrics-bind: Cannot listen on "${bind}": ${error.message}`);
     });
     return {
       server: listener,
       fd,
-      close: () => {
+      close: (keepFile: boolean) => {
         listener.close();
         libc.close(fd);
+        if (address.kind === "unix" && !keepFile) removeMetricsSocketFile(address.path);
         return scrapes.drain();
       },
     };
@@ -113,6 +127,7 @@ export async function serveMetrics(
 
 /** The address the server listens on, for the log (the port chosen for :0). */
 export function metricsAddress(server: Server | NetServer, bind: string): string {
+  if (bind.startsWith("unix:")) return bind;
   const address = server.address();
   if (address && typeof address === "object") {
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -123,7 +138,7 @@ export function metricsAddress(server: Server | NetServer, bind: string): string
 
 /**
  * serveMetrics() with the address logged; `retry` (a master started by USR2 that was handed no
- * listener: a unix socket, or a parent of an older version, which still holds the address) turns
+ * listener: its parent is of an older version, and still holds the address) turns
  * a taken address into a WARNING and tries again every second. Bound before anything else (a
  * taken address is then the only line), but said only once announce() is called: the master's
  * first line is "Starting", as gunicorn's.
@@ -131,7 +146,7 @@ export function metricsAddress(server: Server | NetServer, bind: string): string
 export async function startMetrics(
   bind: string,
   source: MetricsSource,
-  { log, retry, libc, inherited, hold = false }: {
+  { log, retry, libc, inherited, hold = false, accepts }: {
     log: Logger;
     retry: boolean;
     libc?: Libc;
@@ -142,24 +157,58 @@ export async function startMetrics(
      * until this master's workers serve (a probe would otherwise hear "starting" half the time).
      */
     hold?: boolean;
+    /** The flag a USR2 parent handed over with `inherited`: set once this master accepts on it. */
+    accepts?: Uint8Array;
   },
-): Promise<
-  { close(): Promise<void>; announce(): void; open(): Promise<void>; fd(): number | undefined }
-> {
+): Promise<{
+  /**
+   * Stops serving. A unix socket's file stays when `handedOver` (the USR2 child this master
+   * started serves on), and when it is not this master's (handed over by a USR2 parent, and not
+   * promoted: a rollback's stop, the parent serving on). Handed over, this master answers on
+   * until the child accepts (its flag, acceptsFd()), or until close() without it, at the exit.
+   */
+  close(handedOver?: boolean): Promise<void>;
+  announce(): void;
+  /** Accepts on the listener held so far; `promoted`: its socket file is this master's now. */
+  open(promoted?: boolean): Promise<void>;
+  fd(): number | undefined;
+  /** The flag the next USR2 child is handed with fd() (cleared now), or undefined: none. */
+  acceptsFd(): number | undefined;
+  /** Whether the child handed acceptsFd() accepts on the listener now (its workers serve). */
+  childAccepts(): boolean;
+}> {
   let listener: MetricsListener | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
+  // Bound here (or promoted): the unix socket's file is this master's to remove.
+  let ownsFile = inherited === undefined;
+  let keepFile = false;
+  // The flag of the USR2 child this master hands fd() to; polled while a hand-over waits for it.
+  let childFlag: { fd: number; memory: Uint8Array } | null | undefined;
+  let handingOver: ReturnType<typeof setInterval> | undefined;
   let heldFd = hold && libc ? inherited : undefined;
   let closing: Promise<void> | undefined;
   let held: (() => void)[] | undefined = [];
   const say = (line: () => void) => held ? held.push(line) : line();
+  const finish = () =>
+    closing ??= (async () => {
+      closed = true;
+      clearInterval(handingOver);
+      clearTimeout(timer);
+      if (heldFd !== undefined) libc!.close(heldFd);
+      if (childFlag) libc!.close(childFlag.fd);
+      if (listener) await closeListener(listener);
+    })();
   const attempt = async (first: boolean): Promise<void> => {
     try {
       listener = await serveMetrics(bind, source, {
         libc,
         inherited: first ? inherited : undefined,
       });
+      if (!first || inherited === undefined) ownsFile = true;
       if (closed) return void await closeListener(listener);
+      // The parent, stopping, answers until now (it reads the flag every HAND_OVER_POLL_MS).
+      if (first && inherited !== undefined && accepts) accepts[0] = 1;
       const address = metricsAddress(listener.server, bind);
       say(() => log.info(`Serving metrics at: ${address}/metrics`));
     } catch (error) {
@@ -171,7 +220,7 @@ export async function startMetrics(
   };
   // A scrape cut is a scraper's missing sample or a probe's timeout: said, as a cut request is.
   const closeListener = async (open: MetricsListener) => {
-    const cut = await open.close();
+    const cut = await open.close(keepFile || !ownsFile);
     if (cut === 0) return;
     const scrapes = cut === 1 ? "1 metrics scrape was" : `${cut} metrics scrapes were`;
     log.warning(
@@ -181,7 +230,8 @@ export async function startMetrics(
   };
   if (heldFd === undefined) await attempt(true);
   return {
-    open: async () => {
+    open: async (promoted = false) => {
+      if (promoted) ownsFile = true;
       if (heldFd === undefined || closed) return;
       heldFd = undefined;
       await attempt(true);
@@ -192,14 +242,25 @@ export async function startMetrics(
       lines.forEach((line) => line());
     },
     // Awaited before the process exits: a scrape accepted is answered, not reset. Once: a
-    // master stopping after USR2 closes it early, its child answering.
-    close: () =>
-      closing ??= (async () => {
-        closed = true;
-        clearTimeout(timer);
-        if (heldFd !== undefined) libc!.close(heldFd);
-        if (listener) await closeListener(listener);
-      })(),
+    // master stopping after USR2 closes it early, once its child answers.
+    close: (handedOver = false) => {
+      keepFile ||= handedOver;
+      if (!handedOver || !childFlag || childFlag.memory[0] === 1) return finish();
+      // The child's workers have not served yet (nor has it been promoted): a probe answered
+      // "stopping" beats one that waits on a listener nobody accepts on.
+      handingOver ??= setInterval(() => {
+        if (childFlag!.memory[0] === 1) void finish();
+      }, HAND_OVER_POLL_MS);
+      return Promise.resolve();
+    },
     fd: () => closed ? undefined : listener?.fd,
+    childAccepts: () => childFlag?.memory[0] === 1,
+    acceptsFd: () => {
+      if (!libc || closed || listener?.fd === undefined) return undefined;
+      childFlag ??= createAcceptsFlag(libc) ?? null;
+      if (!childFlag) return undefined;
+      childFlag.memory[0] = 0;
+      return childFlag.fd;
+    },
   };
 }

@@ -8,7 +8,11 @@ import { AppserveError, osReason } from "../errors.ts";
 import { encodeReexecFds, REEXEC_FDS_ENV } from "../net/inherited.ts";
 import type { Listener } from "../net/listeners.ts";
 import { inheritableDuring } from "../net/inheritable_fd.ts";
-import { describeMetricsSocket, METRICS_FD_ENV } from "../net/metrics_socket.ts";
+import {
+  describeMetricsSocket,
+  METRICS_ACCEPTS_ENV,
+  METRICS_FD_ENV,
+} from "../net/metrics_socket.ts";
 import type { Runtime, SelfCommand } from "../runtime/types.ts";
 import { processEnded } from "./process_ended.ts";
 import { exitingInitParent } from "./container_init.ts";
@@ -28,8 +32,11 @@ export interface ReexecOptions {
   env: Record<string, string | undefined>;
   cwd: string;
   listeners: Listener[];
-  /** --metrics-bind's TCP listener and its address, handed over too (APPSERVE_METRICS_FD). */
-  metrics?(): { fd: number; bind: string } | undefined;
+  /**
+   * --metrics-bind's listener and its address, handed over too (APPSERVE_METRICS_FD), and the
+   * flag the new master sets once it accepts on it (APPSERVE_METRICS_ACCEPTS_FD).
+   */
+  metrics?(): { fd: number; bind: string; accepts?: number } | undefined;
 }
 
 export function reexec(
@@ -43,19 +50,23 @@ export function reexec(
     cwd: options.cwd,
   };
   const metrics = options.metrics?.();
-  const fds = [...listeners.map((l) => l.fd), ...(metrics ? [metrics.fd] : [])];
-  return inheritableDuring(
-    runtime.libc(),
-    metrics?.fd,
-    () =>
-      spawnWithFds(runtime, command, fds, spawnOptions, (childFds) => ({
-        [REEXEC_FDS_ENV]: encodeReexecFds(listeners.map((l, i) => ({ ...l, fd: childFds[i] }))),
-        ...(metrics
-          ? { [METRICS_FD_ENV]: describeMetricsSocket(childFds[listeners.length], metrics.bind) }
-          : {}),
-        [PARENT_ENV]: String(process.pid),
-      })),
-  );
+  const accepts = metrics?.accepts;
+  const fds = [
+    ...listeners.map((l) => l.fd),
+    ...(metrics ? [metrics.fd] : []),
+    ...(accepts !== undefined ? [accepts] : []),
+  ];
+  const describe = (childFds: number[]) => ({
+    [REEXEC_FDS_ENV]: encodeReexecFds(listeners.map((l, i) => ({ ...l, fd: childFds[i] }))),
+    ...(metrics
+      ? { [METRICS_FD_ENV]: describeMetricsSocket(childFds[listeners.length], metrics.bind) }
+      : {}),
+    ...(accepts !== undefined ? { [METRICS_ACCEPTS_ENV]: String(childFds.at(-1)) } : {}),
+    [PARENT_ENV]: String(process.pid),
+  });
+  const libc = runtime.libc();
+  const spawnChild = () => spawnWithFds(runtime, command, fds, spawnOptions, describe);
+  return inheritableDuring(libc, metrics?.fd, () => inheritableDuring(libc, accepts, spawnChild));
 }
 
 /**

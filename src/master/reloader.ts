@@ -31,11 +31,21 @@ const DEBOUNCE_MS = 250;
 // `deno run --watch --env-file`. Hidden, so the folders' watchers skip them.
 const DOTENV = new Set(dotenvNames());
 
+/** A running watch. */
+export interface ReloadWatch {
+  /**
+   * The workers' folder is now `workDir` (a HUP after a symlink deploy, or a changed --chdir):
+   * its .env files are watched from here on, the old folder's no longer. Nothing when unchanged.
+   */
+  follow(workDir: string): void;
+  stop(): void;
+}
+
 /**
- * Starts watching; returns a function that stops it. Each folder of the project is watched on its
- * own (a recursive watch would watch the ignored folders too), a folder made later as it comes.
- * `onError` hears once of a folder that cannot be watched (the inotify limit reached): the
- * folders watched until then still are.
+ * Starts watching. Each folder of the project is watched on its own (a recursive watch would
+ * watch the ignored folders too), a folder made later as it comes. `onError` hears once of a
+ * folder that cannot be watched (the inotify limit reached): the folders watched until then
+ * still are. `workDir`: the folder the workers run in (after --chdir), where they read .env.
  */
 export function watchForReload(
   appFile: string,
@@ -43,7 +53,7 @@ export function watchForReload(
   onChange: (file: string) => void,
   onError: (message: string) => void = () => {},
   workDir: string = process.cwd(),
-): () => void {
+): ReloadWatch {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
   let failed = false;
@@ -119,20 +129,33 @@ export function watchForReload(
   walk(projectRoot(appFile));
   const extra = extraFiles.map((file) => watch(file, () => changed(file)));
   let dotenv: FSWatcher | undefined;
-  try {
-    // The folder, not the files: a .env made, or written by renaming a new one over it, counts.
-    dotenv = watch(workDir, (_event, name) => {
-      if (name && DOTENV.has(String(name))) changed(join(workDir, String(name)));
-    });
-    dotenv.on("error", (error) => fail(workDir, error));
-  } catch (error) {
-    fail(workDir, error);
-  }
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-    extra.forEach((w) => w.close());
+  let dotenvDir = "";
+  const watchDotenv = (dir: string) => {
     dotenv?.close();
-    for (const dir of [...folders.keys()]) forget(dir);
+    dotenv = undefined;
+    dotenvDir = dir;
+    try {
+      // The folder, not the files: a .env made, or written by renaming a new one over it, counts.
+      const watcher = watch(dir, (_event, name) => {
+        if (name && DOTENV.has(String(name))) changed(join(dir, String(name)));
+      });
+      watcher.on("error", (error) => fail(dir, error));
+      dotenv = watcher;
+    } catch (error) {
+      fail(dir, error);
+    }
+  };
+  watchDotenv(workDir);
+  return {
+    follow: (dir) => {
+      if (!stopped && dir !== dotenvDir) watchDotenv(dir);
+    },
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+      extra.forEach((w) => w.close());
+      dotenv?.close();
+      for (const dir of [...folders.keys()]) forget(dir);
+    },
   };
 }

@@ -126,8 +126,15 @@ const DENY_NEEDS: Record<string, string> = {
 export interface WorkerLaunch {
   runtime: WorkerRuntime;
   command: SelfCommand;
+  /** What preparing it did (building the Deno worker bundle): said each time it happens. */
   info: string[];
+  /**
+   * What holds for the configuration (the runtime's note, --check, Deno's cache): said at the
+   * start, and at a HUP only if new (gunicorn says its configuration's warnings once per start).
+   */
   warnings: string[];
+  /** WARNINGs of what preparing it did (a bundle file written again): said each time. */
+  happened: string[];
   /**
    * Deno workers: sees that the installed bundle is still there before a worker is spawned, and
    * writes it again when a file is gone (a temp cleaner emptied /tmp/appserve-UID): the WARNINGs
@@ -165,6 +172,7 @@ export async function launchWorkers(
     command: runtime.workerCommand(),
     info: [],
     warnings: chosen.runtime.note ? [chosen.runtime.note] : [],
+    happened: [],
   };
   if (chosen.runtime.name === "bun") return launch;
   if (chosen.flags.check) launch.warnings.push(CHECK_NOTE);
@@ -197,7 +205,8 @@ export async function launchWorkers(
   const install = async () =>
     installBundle(await bundleBytes(runtime), { env, alongside: mapFile });
   let installed = await install();
-  launch.warnings.push(...installed.notes);
+  // A damaged file written again; the fallback folder, only when it is new (installBundle).
+  launch.happened.push(...installed.notes);
   const { project } = chosen;
   // Without a deno.json, a package.json project resolves bare imports from its node_modules.
   const projectArgs = project.config

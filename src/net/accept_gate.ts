@@ -10,7 +10,8 @@ import { setImmediate } from "node:timers";
 import type { Libc } from "../runtime/types.ts";
 import { AcceptErrors } from "./accept_errors.ts";
 import { fdLimit, openFds } from "./fd_usage.ts";
-import { F_DUPFD_CLOEXEC, IPPROTO_TCP, TCP_NODELAY } from "./socket_constants.ts";
+import { socketName } from "./sockaddr.ts";
+import { AF_UNIX, F_DUPFD_CLOEXEC, IPPROTO_TCP, TCP_NODELAY } from "./socket_constants.ts";
 
 /** The fd calls the gate needs (the runtime's libc, /proc). */
 export interface GateFds {
@@ -28,6 +29,8 @@ export interface GateFds {
    * listen(2) again on a listening socket, which only sets its backlog; false when it cannot.
    */
   listen?(fd: number, backlog: number): boolean;
+  /** The path a unix listening socket is bound to (getsockname), "" when it has none. */
+  unixPath?(fd: number): string;
 }
 
 /** GateFds over libc and /proc. */
@@ -42,6 +45,10 @@ export function libcFds(libc: Libc): GateFds {
       libc.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, new Uint8Array(new Int32Array([1]).buffer)) ===
         0,
     listen: (fd, backlog) => libc.listen(fd, backlog) === 0,
+    unixPath: (fd) => {
+      const name = socketName(libc, fd);
+      return name.family === AF_UNIX ? name.path : "";
+    },
   };
 }
 
@@ -103,6 +110,11 @@ export class AcceptGate {
   noDelay = false;
   /** What the socket is bound to, as node:net reports it (known once open() resolved). */
   address: ReturnType<Server["address"]> = null;
+  /**
+   * A unix socket's path (known once open() resolved), asked of the socket: node:net does not
+   * know it for an inherited fd. "" when it has none, or is no unix socket.
+   */
+  path = "";
   readonly #options: AcceptGateOptions;
   #server: Server | null = null;
   readonly #holds = new Set<HoldReason>();
@@ -319,6 +331,7 @@ export class AcceptGate {
           this.unix = listensOnUnix(server);
           this.noDelay = !this.unix && (this.#options.fds.noDelay?.(this.fd) ?? false);
           this.address = server.address();
+          if (this.unix) this.path = this.#options.fds.unixPath?.(this.fd) ?? "";
         }
         if (this.#server !== server) server.close();
         resolve();

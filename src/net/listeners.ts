@@ -8,13 +8,7 @@ import { isIP } from "node:net";
 import { ConfigError, osReason } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { type Address, formatAddress } from "./bind.ts";
-import {
-  type DecodedSockaddr,
-  decodeSockaddr,
-  inetSockaddr,
-  UNIX_PATH_MAX,
-  unixSockaddr,
-} from "./sockaddr.ts";
+import { inetSockaddr, socketName, UNIX_PATH_MAX, unixSockaddr } from "./sockaddr.ts";
 import { ownPortHolder } from "./own_port_holder.ts";
 import {
   AF_INET,
@@ -374,7 +368,7 @@ async function openOne(
         },
       },
     );
-    const { port } = localName(libc, fd);
+    const { port } = socketName(libc, fd);
     return { address: { ...address, port }, fd, ownsPath: false };
   }
   if (new TextEncoder().encode(address.path).length > UNIX_PATH_MAX) {
@@ -418,18 +412,9 @@ export function moveToInheritedRange(libc: Libc, fd: number): number {
   return moved;
 }
 
-function localName(libc: Libc, fd: number): DecodedSockaddr {
-  const sa = new Uint8Array(128);
-  const len = new Uint32Array([128]);
-  if (libc.getsockname(fd, sa, new Uint8Array(len.buffer)) !== 0) {
-    return { family: -1, port: 0, host: "", path: "" };
-  }
-  return decodeSockaddr(sa, len[0]);
-}
-
 /** The address a socket is bound to, as a bind Address (fd://N when unknown). */
 function boundAddress(libc: Libc, fd: number, original: number): Address {
-  const name = localName(libc, fd);
+  const name = socketName(libc, fd);
   if (name.family === AF_INET || name.family === AF_INET6) {
     return { kind: "tcp", host: name.host, port: name.port };
   }

@@ -1,18 +1,22 @@
-// --metrics-bind's TCP listening socket, made through libc as the workers' listeners are, so that
+// --metrics-bind's listening socket (TCP or unix), made through libc as the workers' listeners are, so that
 // USR2 can hand it to the new master (APPSERVE_METRICS_FD): both masters answer scrapes during the
 // overlap and the new one goes on alone, instead of retrying the bind until the old one exits.
 // Close-on-exec, unlike the workers' listeners: no worker is to hold the master's metrics port.
 
+import { unlinkSync } from "node:fs";
 import { ConfigError } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
 import { moveToInheritedRange, openTcpSocket, resolveHost } from "./listeners.ts";
-import { inetSockaddr } from "./sockaddr.ts";
+import { inetSockaddr, UNIX_PATH_MAX, unixSockaddr } from "./sockaddr.ts";
 import {
+  AF_UNIX,
   EACCES,
   EADDRINUSE,
   F_SETFD,
   FD_CLOEXEC,
   SO_ACCEPTCONN,
+  SOCK_CLOEXEC,
+  SOCK_STREAM,
   SOL_SOCKET,
 } from "./socket_constants.ts";
 
@@ -55,6 +59,42 @@ export async function bindMetricsSocket(
   return high;
 }
 
+/**
+ * A listening unix socket at `path` (`bind` as given, for the error), made as node:http's listen
+ * made it (the process's umask; a file already there, even a stale one, is "address already in
+ * use"), close-on-exec, at an fd a USR2 child can be given at the same number.
+ */
+export function bindMetricsUnixSocket(libc: Libc, bind: string, path: string): number {
+  if (new TextEncoder().encode(path).length > UNIX_PATH_MAX) {
+    throw new ConfigError(
+      `--metrics-bind: Cannot listen on "${bind}": path longer than ${UNIX_PATH_MAX} bytes`,
+    );
+  }
+  const fd = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw cannotListen(bind, libc, libc.errno());
+  const cannot = (bound: boolean) => {
+    const error = cannotListen(bind, libc, libc.errno());
+    libc.close(fd);
+    if (bound) removeMetricsSocketFile(path);
+    return error;
+  };
+  if (libc.bind(fd, unixSockaddr(path)) !== 0) throw cannot(false);
+  if (libc.listen(fd, BACKLOG) !== 0) throw cannot(true);
+  const high = moveToInheritedRange(libc, fd);
+  if (high < 0) throw cannot(true);
+  libc.fcntl(high, F_SETFD, FD_CLOEXEC);
+  return high;
+}
+
+/** Removes a unix socket file this process made (or, promoted, took over). */
+export function removeMetricsSocketFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone.
+  }
+}
+
 /** What a USR2 child is told of its parent's metrics listener: its fd there, and its --metrics-bind. */
 export function describeMetricsSocket(fd: number, bind: string): string {
   return `${fd} ${bind}`;
@@ -88,4 +128,46 @@ export function adoptMetricsSocket(
   if (high < 0) return undefined;
   libc.fcntl(high, F_SETFD, FD_CLOEXEC);
   return high;
+}
+
+/** Set in a USR2 child: the fd of the flag it sets once it accepts on the listener handed over. */
+export const METRICS_ACCEPTS_ENV = "APPSERVE_METRICS_ACCEPTS_FD";
+
+const FLAG_BYTES = 8;
+
+/**
+ * A byte shared by a USR2 parent and its child (a memfd, close-on-exec, at an fd a child can be
+ * given at the same number): the child sets it once it accepts on the metrics listener, and the
+ * parent, stopping, accepts on it until then. Undefined where shared memory cannot be had.
+ */
+export function createAcceptsFlag(libc: Libc): { fd: number; memory: Uint8Array } | undefined {
+  const created = libc.memfd("appserve-metrics-accepts", FLAG_BYTES);
+  if (created < 0) return undefined;
+  const fd = moveToInheritedRange(libc, created);
+  if (fd < 0) {
+    libc.close(created);
+    return undefined;
+  }
+  libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+  const memory = libc.mapShared(fd, FLAG_BYTES);
+  if (memory === null) {
+    libc.close(fd);
+    return undefined;
+  }
+  return { fd, memory };
+}
+
+/** The flag a USR2 parent handed over (METRICS_ACCEPTS_ENV, then removed from `env`), mapped. */
+export function adoptAcceptsFlag(
+  libc: Libc,
+  env: Record<string, string | undefined>,
+): Uint8Array | undefined {
+  const passed = env[METRICS_ACCEPTS_ENV];
+  delete env[METRICS_ACCEPTS_ENV];
+  if (!/^\d+$/.test(passed ?? "")) return undefined;
+  const fd = Number(passed);
+  const memory = libc.mapShared(fd, FLAG_BYTES);
+  // The map stays when the fd goes; no worker or later child is to hold it.
+  libc.close(fd);
+  return memory ?? undefined;
 }

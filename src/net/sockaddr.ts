@@ -1,6 +1,7 @@
 // Encodes and decodes Linux sockaddr structures for the FFI socket calls.
 
 import { isIPv4, isIPv6 } from "node:net";
+import type { Libc } from "../runtime/types.ts";
 import { AF_INET, AF_INET6, AF_UNIX } from "./socket_constants.ts";
 
 /** sun_path is 108 bytes including the terminating NUL. */
@@ -84,4 +85,14 @@ export function decodeSockaddr(sa: Uint8Array, length: number): DecodedSockaddr 
     path = new TextDecoder().decode(end === -1 ? bytes : bytes.subarray(0, end));
   }
   return { family, port, host, path };
+}
+
+/** What socket `fd` is bound to (getsockname); family -1 when it cannot be asked. */
+export function socketName(libc: Libc, fd: number): DecodedSockaddr {
+  const sa = new Uint8Array(128);
+  const len = new Uint32Array([128]);
+  if (libc.getsockname(fd, sa, new Uint8Array(len.buffer)) !== 0) {
+    return { family: -1, port: 0, host: "", path: "" };
+  }
+  return decodeSockaddr(sa, len[0]);
 }

@@ -159,6 +159,20 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   };
   return new Promise((resolve, reject) => {
     let stopping = false;
+    // Deno.serve's shutdown() fails the request body reads under way ("BadResource: Cannot read
+    // body as underlying resource unavailable"), so it waits for the requests with a body that
+    // the app is working on when the stop comes (the caller's deadline cuts them off). The
+    // listener stays open meanwhile: under --reuse-port a connection it takes is served.
+    const withBodies = new Set<Promise<unknown>>();
+    let shut: Promise<void> | undefined;
+    const shutdownNow = (server: Deno.HttpServer) => shut ??= server.shutdown();
+    const tracked = (answer: ReturnType<FetchHandler>): ReturnType<FetchHandler> => {
+      if (answer instanceof Response) return answer;
+      const settled = Promise.resolve(answer).then(() => {}, () => {});
+      withBodies.add(settled);
+      void settled.then(() => withBodies.delete(settled));
+      return answer;
+    };
     try {
       const server = Deno.serve(
         {
@@ -176,14 +190,23 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           // shutdown() sends 1001 to open WebSockets itself (measured, Deno 2.9.6).
           onListen: () =>
             resolve({
-              shutdown: () => {
-                stopping = true;
-                return server.shutdown();
+              // A second call (the cut's) does not wait.
+              shutdown: async () => {
+                if (!stopping) {
+                  stopping = true;
+                  await Promise.all([...withBodies]);
+                }
+                return await shutdownNow(server);
               },
-              stopNow: () => {},
+              // The responses under way still go out; the uploads waited for fail now.
+              stopNow: () => void shutdownNow(server),
             }),
         },
-        (request, info) => handler(request, new DenoServeInfo(info, listener)),
+        (request, info) => {
+          // Read before: an upgraded request's body can no longer be asked for.
+          if (request.body === null) return handler(request, new DenoServeInfo(info, listener));
+          return tracked(handler(request, new DenoServeInfo(info, listener)));
+        },
       );
       // An accept error (EMFILE) ends Deno.serve's accept loop and closes its listener; only
       // `finished` says so, by rejecting, unhandled otherwise (measured, Deno 2.9.6).

@@ -31,6 +31,7 @@ import { NativeSessionSlots, whenSessionOver } from "./native_session_slots.ts";
 import { accessLogger, httpOptions } from "./http_options.ts";
 import { logAppError } from "./app_error.ts";
 import { guardedNative } from "./native_app_error.ts";
+import { clientLeftMidBody } from "./failure_answer.ts";
 import { bodyErrorsLogged } from "./native_body_error.ts";
 import { limitBody } from "./native_body_limit.ts";
 import { trustForwarded } from "./native_forwarded.ts";
@@ -316,7 +317,12 @@ async function serveListeners(
       (message) => log.warning(`Invalid request: ${message}`),
     );
     // Inside the access log, which then sees the 500 or 400 the client gets for a failure.
-    const guarded = bodyErrorsLogged(guardedNative(bodyLimited, log, runtime), log, runtime, ends);
+    const guarded = bodyErrorsLogged(
+      guardedNative(clientLeftMidBody(bodyLimited, log), log, runtime),
+      log,
+      runtime,
+      ends,
+    );
     // Outside the stream tap, so the table sees the stream it answered with.
     const answered = inflight ? inflight.wrapAlone(guarded, ends) : guarded;
     // Outermost, so the access log sees the client a trusted proxy named, and no field

@@ -7,6 +7,7 @@ import type { FailureAnswer } from "../hooks.ts";
 import { BODY_CUT, isClientBodyError } from "../http/body.ts";
 import { statusReply, statusText } from "../http/status_reply.ts";
 import type { Logger } from "../log/logger.ts";
+import type { FetchHandler } from "../http/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { appErrorResponder } from "./app_error.ts";
 
@@ -24,6 +25,38 @@ function declared(response: Response, text: string): Response {
   return response;
 }
 
+// The client's fault, answered and logged as appserve's own layer does (connection.ts).
+function clientCut(log: Logger, hostname: string): Response {
+  log.warning(`Invalid request from ip=${hostname}: ${BODY_CUT} (400)`);
+  return declared(statusReply(400, BODY_CUT), statusText(400, BODY_CUT));
+}
+
+/**
+ * Under --reuse-port: an app that answers a body read its client broke with a 500 of its own
+ * (Hono's onError) is logged as the client's fault too, as a thrown read is. The native servers
+ * say nothing of the read itself: the signs are a 500 after the app took the body and the client
+ * left (its request's signal aborted). Bun.serve aborts it then; Deno.serve (2.9.6) does not, so
+ * under Deno workers such a 500 stays the app's. Not an async function, for the reason
+ * guardedNative() is not.
+ */
+export function clientLeftMidBody(handler: FetchHandler, log: Logger): FetchHandler {
+  const judged = (response: Response, request: Request, hostname: string): Response => {
+    if (!(response instanceof Response) || response.status !== 500) return response;
+    if (!request.bodyUsed || !request.signal.aborted) return response;
+    response.body?.cancel().catch(() => {});
+    return clientCut(log, hostname);
+  };
+  return (request, info) => {
+    // Asked first: an upgraded request's body can no longer be asked for (Deno).
+    if (request.body === null) return handler(request, info);
+    // Read now: Deno's info is gone once the request has been answered.
+    const hostname = info.remoteAddr.hostname;
+    const result = handler(request, info);
+    if (result instanceof Response) return result;
+    return Promise.resolve(result).then((response) => judged(response, request, hostname));
+  };
+}
+
 /** How this worker answers a failed request, on the shared socket and the native servers alike. */
 export function failureAnswer(log: Logger, runtime: Runtime): FailureAnswer {
   const onError = appErrorResponder(log, runtime.explainAppError);
@@ -33,7 +66,6 @@ export function failureAnswer(log: Logger, runtime: Runtime): FailureAnswer {
     if (!nativeBodyCut(error, request, runtime)) {
       return declared(onError(error, request), statusText(500));
     }
-    log.warning(`Invalid request from ip=${info.remoteAddr.hostname}: ${BODY_CUT} (400)`);
-    return declared(statusReply(400, BODY_CUT), statusText(400, BODY_CUT));
+    return clientCut(log, info.remoteAddr.hostname);
   };
 }

@@ -14,6 +14,7 @@ import type { AppHandler } from "../fetch_handler.ts";
 import { appLoadFailure, firstLine } from "../errors.ts";
 import { HookRunner, type ServerInfo, withRequestHooks, type WorkerInfo } from "../hooks.ts";
 import { readSync } from "node:fs";
+import { setImmediate } from "node:timers";
 import { BootMismatch, send, sendNow, takeBoot, takeTls } from "../ipc/channel.ts";
 import {
   BOOT_ENV,
@@ -432,6 +433,7 @@ export class Worker {
   async #exit(code: number): Promise<never> {
     try {
       this.#log.info(`Worker exiting (pid: ${process.pid})`);
+      await this.#stopAccepting();
       // A quick stop (or a crash) drops the sessions still open, each ended as a vanished
       // client's (1006) with its access line, rather than lost with the process.
       if ((this.#websockets?.dropAll() ?? 0) > 0) {
@@ -450,6 +452,23 @@ export class Worker {
       // Whatever failed on the way: this exit is the only one, so it must end the process.
       process.exit(code);
     }
+  }
+
+  // Before what the exit counts (a quick stop's connections with no request read yet) and the
+  // worker_exit hook: a connection accepted after the count would end with the process, neither
+  // served nor named. Released, the listeners refuse it (the master closed its copies first).
+  async #stopAccepting(): Promise<void> {
+    const admission = this.#admission;
+    if (admission) {
+      admission.stop();
+      // Every gate of the worker holds (the admission's one word for it), for good: stopped, the
+      // admission releases none.
+      admission.holdForShare(true);
+      // A gate holds on the loop's next turn (AcceptGate.hold); what it accepts until then is
+      // the server's, and counted.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    releaseListeners(this.#runtime.libc(), this.#boot.listeners.map((l) => l.fd));
   }
 
   // The requests in flight in this process's table (and those past it) and in the class's own.

@@ -4,7 +4,7 @@
 
 import type { WorkerBoot } from "../ipc/messages.ts";
 import type { Logger } from "../log/logger.ts";
-import { decodeSockaddr } from "../net/sockaddr.ts";
+import { socketName } from "../net/sockaddr.ts";
 import { AF_INET, AF_INET6, AF_UNIX } from "../net/socket_constants.ts";
 import type { ListenAddr } from "../fetch_handler.ts";
 import type { Libc } from "../runtime/types.ts";
@@ -14,10 +14,7 @@ import { logAppError } from "./app_error.ts";
 export function listenAddrs(libc: Libc, boot: Pick<WorkerBoot, "listeners" | "reusePort">) {
   const addrs: ListenAddr[] = [];
   for (const { fd } of boot.listeners) {
-    const sa = new Uint8Array(128);
-    const len = new Uint32Array([128]);
-    if (libc.getsockname(fd, sa, new Uint8Array(len.buffer)) !== 0) continue;
-    const name = decodeSockaddr(sa, len[0]);
+    const name = socketName(libc, fd);
     if (name.family === AF_INET || name.family === AF_INET6) {
       addrs.push({ transport: "tcp", hostname: name.host, port: name.port });
     } else if (name.family === AF_UNIX) {

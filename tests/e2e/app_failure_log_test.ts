@@ -49,6 +49,14 @@ const FAILURES: [string, RegExp][] = [
   ["/cause", /Error: thrown with a cause\n(?: +at .*\n)+Caused by: SyntaxError: .*JSON.*\n/],
 ];
 
+// Whether the client resets, and the app's failed read thrown (/upload) or answered with a 500 of
+// the app's own (/upload-answered, as Hono's onError does).
+const UPLOADS: [boolean, string][] = [
+  [false, "/upload"],
+  [true, "/upload"],
+  [false, "/upload-answered"],
+];
+
 const SETUPS: [string, string[]][] = [
   ["the shared socket", []],
   ["--reuse-port", ["--reuse-port"]],
@@ -125,18 +133,23 @@ for (const [name, args] of SETUPS) {
 
   // The sync worker serves no /uploading while the upload is under way.
   if (args.includes("sync")) continue;
-  for (const reset of [false, true]) {
-    const how = reset ? "reset (RST)" : "closed (FIN)";
+  for (const [reset, path] of UPLOADS) {
+    const how = (reset ? "reset (RST)" : "closed (FIN)") +
+      (path === "/upload" ? "" : ", the app answering 500");
     e2e(
       `an upload the client ${how} is its fault: 400 and a WARNING, on ${name}`,
       async (target) => {
+        // Not yet with Deno.serve, which leaves the request's signal alone when the client
+        // leaves mid-body: nothing tells the worker the read failed (clientLeftMidBody).
+        const native = args.includes("--reuse-port");
+        if (native && path === "/upload-answered" && target.workers === "deno") return;
         const server = await startOne(target, args);
         const url = new URL(await server.ready());
-        const socket = await uploadUnderWay(url);
+        const socket = await uploadUnderWay(url, path);
         if (reset) socket.resetAndDestroy();
         else socket.destroy();
         // After a reset nothing can reach the client: no bytes, where the native server has none.
-        await server.waitFor(/"POST \/upload HTTP\/1\.1" 400 (79|-) /);
+        await server.waitFor(new RegExp(`"POST ${path} HTTP/1\\.1" 400 (79|-) `));
         assert.match(
           server.stderr,
           /\[WARNING\] Invalid request from ip=127\.0\.0\.1: client closed the connection before the request body was complete \(400\)\n/,

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { e2e, FIXTURES, freePort, start, TARGETS } from "../_helpers.ts";
+import { e2e, FIXTURES, freePort, get, start, TARGETS } from "../_helpers.ts";
 import {
   differences,
   type Probe,
@@ -72,4 +72,29 @@ for (const [name, args] of SETUPS) {
       },
     });
   }
+}
+
+// `export default Bun.serve({ routes, fetch })`: appserve serves the Server's fetch(), which skips
+// its routes; the warning says so and how to export them.
+for (const target of BUN_WORKERS) {
+  Deno.test({
+    name:
+      `[${target.name}] an exported Bun.serve() Server with routes: the warning says they are not served`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const app = join(FIXTURES, "apps", "own_server_routes_app.ts");
+      const env = { OWN_PORT: String(await freePort()) };
+      const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", app], { env });
+      try {
+        const url = await server.ready(1);
+        assert.equal((await get(url + "/r")).body, "fetch\n");
+        await server.waitFor(
+          /WARNING\] The app called Bun\.serve\(\) itself while loading .*; its routes are not served here .*export default \{ routes, fetch \}/,
+        );
+      } finally {
+        await server.stop();
+      }
+    },
+  });
 }

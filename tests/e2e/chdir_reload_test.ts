@@ -21,6 +21,7 @@ import {
   get,
   run,
   type Server,
+  sleep,
   start,
   tempDir,
 } from "../_helpers.ts";
@@ -167,6 +168,51 @@ e2e(
       }
     } finally {
       dir.remove();
+    }
+  },
+);
+
+e2e(
+  "--reload watches the .env of the folder the workers run in: --chdir's, and after a HUP the new release's",
+  async (target) => {
+    const dir = tempDir();
+    const current = join(dir.path, "current");
+    releases(dir.path);
+    const greet = (release: string, value: string) =>
+      writeFileSync(join(dir.path, release, ".env"), `GREETING=${value}\n`);
+    for (const r of ["rel1", "rel2"]) {
+      writeFileSync(
+        join(dir.path, r, "app.ts"),
+        `export default { fetch: () => new Response("${r} " + process.env.GREETING) };\n`,
+      );
+      greet(r, "one");
+    }
+    // Deno workers read a .env only when asked, as `deno serve`; Bun workers as `bun run`.
+    const flags = target.workers === "deno" ? ["--deno-flags=-A --env-file"] : [];
+    const server = start(
+      target,
+      ["--reload", ...flags, "--chdir", current, "-b", "127.0.0.1:0", "app.ts"],
+      { cwd: dir.path },
+    );
+    try {
+      const url = await server.ready(1);
+      assert.equal((await get(url)).body, "rel1 one");
+      greet("rel1", "two");
+      await eventually(async () => (await get(url)).body === "rel1 two", "rel1's edit served");
+      deploy(dir.path, "rel2");
+      await hupServes(server, url, "rel2 one");
+      greet("rel2", "three");
+      await eventually(async () => (await get(url)).body === "rel2 three", "rel2's edit served");
+      await server.waitFor(/Worker reloading: .*\/rel2\/\.env modified/);
+      // The old release's .env is no longer the workers': an edit there reloads nothing.
+      const before = childPids(server.pid);
+      greet("rel1", "four");
+      await sleep(1000);
+      assert.deepEqual(childPids(server.pid), before);
+    } finally {
+      const result = await server.stop();
+      dir.remove();
+      assert.equal(result.code, 0, result.stderr);
     }
   },
 );

@@ -446,13 +446,23 @@ for (const [where, folder, envOf] of DEFAULT_DIRS) {
         const only = await run(client(target), ["ctl", "--json", "status"], { env });
         assert.equal(only.code, 0, only.stderr);
         assert.equal((JSON.parse(only.stdout) as Status).master, server.pid);
-        // A second master of the same app: a warning, no socket, and it serves.
+        // A second master of the same app: one warning naming the socket and its master, no
+        // socket, and it serves; ctl, with or without -n, reaches the first one meanwhile.
         const twin = start(target, ["-b", "127.0.0.1:0", PID_APP], { env });
         await twin.ready(1);
-        assert.match(
-          twin.stderr,
-          /\[WARNING\] Cannot listen on ".*pid_app\.ctl": another master answers there; serving without a control socket/,
-        );
+        const warned = twin.stderr.split("\n").filter((line) => /control socket/i.test(line));
+        assert.deepEqual(warned.map((line) => line.replace(/^.*?\[WARNING\] /, "")), [
+          `The control socket "${socket}" is master ${server.pid}'s: serving without one, and ` +
+          `\`appserve ctl\` there reaches master ${server.pid}, not this one (give this one -n ` +
+          "NAME or --control-socket PATH)",
+        ]);
+        for (
+          const args of [["ctl", "--json", "status"], ["ctl", "-n", "pid_app", "--json", "status"]]
+        ) {
+          const both = await run(client(target), args, { env });
+          assert.equal(both.code, 0, both.stderr);
+          assert.equal((JSON.parse(both.stdout) as Status).master, server.pid);
+        }
         assert.equal((await twin.stop()).code, 0);
         assert.ok(existsSync(socket), "the first master's socket stays");
         // Another name, another socket: ctl then needs -n.
@@ -523,15 +533,16 @@ e2e(
       assert.equal(
         result.stderr,
         "Error: ctl: Name the master: --control-socket PATH, -p PIDFILE or -n NAME " +
-          "($XDG_RUNTIME_DIR and $HOME are not set)\n",
+          "($XDG_RUNTIME_DIR and $HOME are not set, and no control socket in /run/appserve/*)\n",
       );
       // -n was given: it cannot be the advice.
       const named = await run(client(target), ["ctl", "-n", "pid_app", "status"], { env });
       assert.equal(named.code, 2, named.stderr);
       assert.equal(
         named.stderr,
-        "Error: ctl: -n NAME needs $XDG_RUNTIME_DIR or $HOME, and neither is set: name the " +
-          "master with --control-socket PATH or -p PIDFILE instead\n",
+        "Error: ctl: -n NAME needs $XDG_RUNTIME_DIR or $HOME, and neither is set (nor is " +
+          "pid_app.ctl in /run/appserve/*): name the master with --control-socket PATH or " +
+          "-p PIDFILE instead\n",
       );
       // A master with a socket, or with none asked for (off), has nothing to say of it.
       for (const args of [["--control-socket", "off"], ["-p", join(dir.path, "app.pid")]]) {
@@ -570,9 +581,83 @@ e2e(
       assert.ok(!hasStackTrace(server.stderr), server.stderr);
       const none = await run(client(target), ["ctl", "status"], { env: { XDG_RUNTIME_DIR: "/" } });
       assert.equal(none.code, 2, none.stderr);
-      assert.match(none.stderr, /ctl: Name the master: .* \(no control socket in \/appserve\)/);
+      assert.match(
+        none.stderr,
+        /ctl: Name the master: .* \(no control socket in \/appserve or \/run\/appserve\/\*\)/,
+      );
       assert.equal((await server.stop()).code, 0);
     } finally {
+      dir.remove();
+    }
+  },
+);
+
+// A root master given -u: root's $XDG_RUNTIME_DIR and home are closed to the user, so the socket
+// goes to /run/appserve/UID, the user's (as root, the test makes and reads it).
+e2e(
+  "as root with -u nobody and neither --pid nor --control-socket: the socket is /run/appserve/65534/NAME.ctl, nobody's; ctl as nobody or as root reaches it, and USR2's new master's too",
+  async (target) => {
+    const dir = tempDir();
+    // One name on the box: other runs' masters of nobody share the folder.
+    const name = `ctlroot${process.pid}${target.name}`;
+    const socket = join("/run/appserve", "65534", `${name}.ctl`);
+    // Root's runtime directory, where the socket went before: it holds none now.
+    const env = { XDG_RUNTIME_DIR: dir.path };
+    const server = start(target, ["-u", "nobody", "-n", name, "-b", "127.0.0.1:0", PID_APP], {
+      env,
+    });
+    let next = 0;
+    try {
+      await server.ready(1);
+      await eventually(() => existsSync(socket), "the socket in /run/appserve/65534");
+      const [file, folder, top] = [socket, join(socket, ".."), "/run/appserve"].map((p) =>
+        statSync(p)
+      );
+      assert.deepEqual([file.uid, file.mode & 0o777], [65534, 0o600]);
+      assert.deepEqual([folder.uid, folder.mode & 0o777], [65534, 0o700]);
+      assert.deepEqual([top.uid, top.mode & 0o777], [0, 0o755]);
+      assert.ok(!existsSync(join(dir.path, "appserve", `${name}.ctl`)));
+      // nobody, with no runtime directory and a home that does not exist, as a system user has.
+      const nobody = asNobody(client(target), dir.path);
+      const home = { XDG_RUNTIME_DIR: "", HOME: "/nonexistent" };
+      const askers: [string, Target, Record<string, string>][] = [
+        ["nobody", nobody, home],
+        ["root", client(target), env],
+      ];
+      for (const [who, as, envOf] of askers) {
+        const result = await run(as, ["ctl", "-n", name, "--json", "status"], { env: envOf });
+        assert.equal(result.code, 0, `${who}: ${result.stderr}`);
+        assert.equal((JSON.parse(result.stdout) as Status).master, server.pid, who);
+      }
+      // USR2: the new master, nobody from the start, listens at NAME.ctl.2 in the same folder,
+      // and at NAME.ctl once the old one is gone.
+      server.signal("SIGUSR2");
+      next = Number((await server.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await eventually(() => existsSync(`${socket}.2`), "the new master's socket");
+      const asked = await run(client(target), [
+        "ctl",
+        "--control-socket",
+        `${socket}.2`,
+        "--json",
+        "status",
+      ]);
+      assert.equal(asked.code, 0, asked.stderr);
+      assert.equal((JSON.parse(asked.stdout) as Status).master, next);
+      // The new master holds the old one's stdout and stderr: its exit, not their close.
+      server.signal("SIGTERM");
+      await eventually(() => !alive(server.pid), "the old master stops");
+      await eventually(() => !existsSync(`${socket}.2`), "the new master promoted");
+      const promoted = await run(nobody, ["ctl", "-n", name, "--json", "status"], { env: home });
+      assert.equal(promoted.code, 0, promoted.stderr);
+      assert.equal((JSON.parse(promoted.stdout) as Status).master, next);
+      assert.doesNotMatch(server.stderr, /control socket|Cannot make/i);
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master stops");
+      // The master, nobody by then, removed its socket.
+      assert.ok(!existsSync(socket), "the socket removed at exit");
+    } finally {
+      if (next && alive(next)) process.kill(next, "SIGKILL");
+      await server.stop();
       dir.remove();
     }
   },

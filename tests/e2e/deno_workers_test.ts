@@ -741,6 +741,49 @@ for (const target of DENO_TARGETS) {
   });
 }
 
+// gunicorn says its configuration's warnings once per start: a HUP says only one that is new.
+for (const target of DENO_TARGETS) {
+  test(`[${target.name}] a launch warning is said at start, not again at each HUP, and again when new at one`, async () => {
+    const dir = tempDir();
+    try {
+      const toml = join(dir.path, "appserve.toml");
+      const config = (flags: string) =>
+        writeFileSync(toml, `bind = "127.0.0.1:0"\napp = "${PID_APP}"\ndeno_flags = "${flags}"\n`);
+      config("-A --check");
+      const server = start(target, [], { cwd: dir.path });
+      try {
+        const url = await server.ready(1);
+        const said = () =>
+          server.all(/\[WARNING\] --deno-flags --check type-checks nothing/g).length;
+        let booted = 1;
+        const hup = async () => {
+          server.signal("SIGHUP");
+          booted += 1;
+          await eventually(
+            () => server.all(/Booting worker with pid/g).length === booted,
+            `${booted} workers booted`,
+          );
+        };
+        assert.equal(said(), 1, server.stderr);
+        await hup();
+        await hup();
+        assert.equal(said(), 1, server.stderr);
+        // Gone at one HUP, back at the next: new again, said again.
+        config("-A");
+        await hup();
+        config("-A --check");
+        await hup();
+        assert.equal(said(), 2, server.stderr);
+        assert.equal((await get(url)).status, 200);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+}
+
 for (const target of DENO_TARGETS) {
   test(`[${target.name}] an unstable Deno API without its flag: the error names the flag and how to enable it`, async () => {
     const dir = tempDir();

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import {
@@ -28,6 +29,7 @@ import { newPki } from "../_tls.ts";
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const NEUTRAL_WS_APP = join(FIXTURES, "websocket", "neutral.ts");
 const SLOW_RELOAD_HOOKS = join(FIXTURES, "hooks", "slow_reload.ts");
+const SLOW_BOOT_APP = join(FIXTURES, "apps", "slow_boot_app.ts");
 
 /** A free address for --metrics-bind: its flag and the base URL of its scrapes. */
 async function metricsAddress(): Promise<{ flag: string[]; base: string }> {
@@ -265,67 +267,75 @@ e2e(
   },
 );
 
-e2e(
-  "USR2 hands the metrics listener over: the new master serves it, never refused",
-  async (target) => {
-    const { flag: metrics, base } = await metricsAddress();
-    const dir = tempDir();
-    const pidfile = join(dir.path, "app.pid");
-    let next = 0;
-    let first = 0;
-    try {
-      const old = start(target, [
-        "-w",
-        "1",
-        "-p",
-        pidfile,
-        ...metrics,
-        "-b",
-        "127.0.0.1:0",
-        PID_APP,
-      ]);
-      first = old.pid;
-      await old.allAnswering(1);
-      old.signal("SIGUSR2");
-      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
-      await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at: ${base}/metrics`));
-      // Scraped all along, through the overlap and the old master's exit: either master answers.
-      let refused = "";
-      let scrapes = 0;
-      let scraping = true;
-      const scraper = (async () => {
-        while (scraping) {
-          try {
-            assert.equal((await get(`${base}/metrics`)).status, 200);
-            scrapes++;
-          } catch (error) {
-            refused ||= String(error);
+for (const kind of ["tcp", "unix"] as const) {
+  e2e(
+    `USR2 hands the metrics listener (${kind}) over: the new master serves it, never refused`,
+    async (target) => {
+      const dir = tempDir();
+      const path = join(dir.path, "metrics.sock");
+      const tcp = kind === "tcp" ? await metricsAddress() : undefined;
+      const metrics = tcp?.flag ?? ["--metrics-bind", `unix:${path}`];
+      const base = tcp?.base ?? "http://x";
+      const scrapeAt = (at: string) => get(`${base}${at}`, tcp ? {} : { socketPath: path });
+      const pidfile = join(dir.path, "app.pid");
+      let next = 0;
+      let first = 0;
+      try {
+        const old = start(target, [
+          "-w",
+          "1",
+          "-p",
+          pidfile,
+          ...metrics,
+          "-b",
+          "127.0.0.1:0",
+          PID_APP,
+        ]);
+        first = old.pid;
+        await old.allAnswering(1);
+        old.signal("SIGUSR2");
+        next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+        await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at: `));
+        // Scraped all along, through the overlap and the old master's exit: either master answers.
+        let refused = "";
+        let scrapes = 0;
+        let scraping = true;
+        const scraper = (async () => {
+          while (scraping) {
+            try {
+              assert.equal((await scrapeAt("/metrics")).status, 200);
+              scrapes++;
+            } catch (error) {
+              refused ||= String(error);
+            }
+            await new Promise((r) => setTimeout(r, 20));
           }
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      })();
-      await eventually(() => childPids(next).length === 1, "the new master's worker");
-      old.signal("SIGTERM");
-      await eventually(
-        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
-        "promotion",
-      );
-      scraping = false;
-      await scraper;
-      assert.equal(refused, "", old.stderr);
-      assert.ok(scrapes > 0);
-      assert.doesNotMatch(old.stderr, /trying again every second/);
-      // Ready once its worker has booted (seen only as a child process above: on a loaded box it
-      // may still be loading the app).
-      await eventually(async () => (await get(`${base}/healthz`)).status === 200, "/healthz 200");
-      process.kill(next, "SIGTERM");
-      await eventually(() => !alive(next), "the new master stops");
-    } finally {
-      [first, next].filter((pid) => pid > 0).forEach(killTree);
-      dir.remove();
-    }
-  },
-);
+        })();
+        await eventually(() => childPids(next).length === 1, "the new master's worker");
+        old.signal("SIGTERM");
+        await eventually(
+          () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+          "promotion",
+        );
+        scraping = false;
+        await scraper;
+        assert.equal(refused, "", old.stderr);
+        assert.ok(scrapes > 0);
+        assert.doesNotMatch(old.stderr, /trying again every second/);
+        // Ready once its worker has booted (seen only as a child process above: on a loaded box it
+        // may still be loading the app).
+        await eventually(async () => (await scrapeAt("/healthz")).status === 200, "/healthz 200");
+        process.kill(next, "SIGTERM");
+        await eventually(() => !alive(next), "the new master stops");
+        // The socket file, kept by the old master for the new one, is the promoted master's.
+        assert.ok(!existsSync(path), "the metrics socket file after the promoted master stopped");
+      } finally {
+        [first, next].filter((pid) => pid > 0).forEach(killTree);
+        dir.remove();
+      }
+    },
+  );
+}
 
 e2e(
   "/readyz through a USR2 hand-over answers no false 503: the new master's boot, the old one's stop",
@@ -380,6 +390,57 @@ e2e(
       await prober;
       assert.deepEqual(wrong, [], old.stderr);
       assert.ok(probes > 0);
+      process.kill(next, "SIGTERM");
+      await eventually(() => !alive(next), "the new master stops");
+    } finally {
+      [first, next].filter((pid) => pid > 0).forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a TERM to the old master before the USR2 child's workers serve: the old one answers probes on",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const dir = tempDir();
+    const slowMs = join(dir.path, "slow_ms");
+    let next = 0;
+    let first = 0;
+    try {
+      const old = start(
+        target,
+        ["-w", "1", "--graceful-timeout", "30", ...metrics, "-b", "127.0.0.1:0", SLOW_BOOT_APP],
+        { env: { SLOW_BOOT_FILE: slowMs } },
+      );
+      first = old.pid;
+      await old.allAnswering(1);
+      // The worker itself (it says so when it boots), not a short-lived helper process.
+      const booted = (pid: number) => old.stderr.includes(`Booting worker with pid: ${pid}`);
+      await eventually(() => childPids(first).some(booted), "the old master's worker");
+      const oldWorker = childPids(first).find(booted)!;
+      // The new master's worker loads slowly, and is held stopped while it does: it serves not.
+      writeFileSync(slowMs, "3000");
+      old.signal("SIGUSR2");
+      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await eventually(() => childPids(next).some(booted), "the new master's worker");
+      const newWorker = childPids(next).find(booted)!;
+      // The old master's worker is held too: its stop (and so the old master) lasts until after.
+      const answer = await whileStopped([oldWorker, newWorker], async () => {
+        old.signal("SIGTERM");
+        await old.waitFor(new RegExp(`\\[${first}\\] \\[INFO\\] Handling signal: term`));
+        const answer = await get(`${base}/readyz`);
+        return { ...answer, oldAlive: alive(first) };
+      });
+      // Before, nobody accepted until the old master had exited and the new one was promoted.
+      assert.ok(answer.oldAlive, `answered only once the old master was gone:\n${old.stderr}`);
+      assert.equal(answer.status, 503);
+      assert.match(answer.body, /^not ready: stopping/);
+      await eventually(
+        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      await eventually(async () => (await get(`${base}/readyz`)).status === 200, "/readyz 200");
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
     } finally {
@@ -513,6 +574,38 @@ e2e("a --metrics-bind address that is taken or invalid is one line and exit 1", 
     assert.equal(invalid.stderr.trim().split("\n").length, 1, invalid.stderr);
   } finally {
     taken.close();
+  }
+});
+
+e2e("a unix --metrics-bind that cannot be bound is one line and exit 1", async (target) => {
+  const dir = tempDir();
+  try {
+    // A file in the way (a socket or not: nothing is removed), a path too long, a folder missing.
+    const inTheWay = join(dir.path, "in_the_way");
+    writeFileSync(inTheWay, "");
+    const cases: [string, RegExp][] = [
+      [inTheWay, /: address already in use$/],
+      [join(dir.path, "x".repeat(120)), /: path longer than 107 bytes$/],
+      [join(dir.path, "missing", "m.sock"), /: No such file or directory$/],
+    ];
+    for (const [path, why] of cases) {
+      const result = await run(target, [
+        "--metrics-bind",
+        `unix:${path}`,
+        "-b",
+        "127.0.0.1:0",
+        PID_APP,
+      ]);
+      assert.equal(result.code, 1, result.stderr);
+      const lines = result.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0], /--metrics-bind: Cannot listen on "unix:/);
+      assert.match(lines[0], why);
+      assert.ok(!hasStackTrace(result.stderr), result.stderr);
+    }
+    assert.ok(existsSync(inTheWay), "the file in the way is left alone");
+  } finally {
+    dir.remove();
   }
 });
 

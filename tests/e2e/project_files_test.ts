@@ -264,6 +264,67 @@ e2e(
   },
 );
 
+// The binary honours BUN_OPTIONS as bun does: its master used to run a --preload of it too (app
+// code in the process that must run none), and keep its globals for its life.
+e2e("a BUN_OPTIONS --preload and a bunfig.toml preload run in Bun workers only", async (t) => {
+  const dir = tempDir();
+  try {
+    const log = join(dir.path, "preload.log");
+    // APPSERVE_ROLE is still set when a worker's preload runs: the worker takes it after.
+    const preload = (name: string) =>
+      'import { appendFileSync } from "node:fs";\n' +
+      `appendFileSync(${JSON.stringify(log)}, ` +
+      `\`${name} \${process.env.APPSERVE_ROLE ?? "master"} \${process.pid}\\n\`);\n`;
+    writeFileSync(join(dir.path, "options.ts"), preload("options"));
+    writeFileSync(join(dir.path, "bunfig_preload.ts"), preload("bunfig"));
+    writeFileSync(join(dir.path, "bunfig.toml"), 'preload = ["./bunfig_preload.ts"]\n');
+    writeFileSync(
+      join(dir.path, "app.ts"),
+      "export default { fetch: () => new Response(String(globalThis.PRELOADED ?? null)) };\n",
+    );
+    const server = start(t, ["-w", "2", "-b", "127.0.0.1:0", "app.ts"], {
+      cwd: dir.path,
+      env: { BUN_OPTIONS: `--preload ${join(dir.path, "options.ts")}` },
+    });
+    await getWhenReady(await server.url(), {}, 30_000);
+    // Deno workers read neither, as under deno serve.
+    const expected = bunWorkers(t)
+      ? ["bunfig worker", "bunfig worker", "options worker", "options worker"]
+      : [];
+    const read = () => existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [];
+    // Both workers ran their preloads before the stop (the first to answer says nothing of the other).
+    await server.ready(2);
+    await eventually(() => read().length >= expected.length, "both workers' preloads");
+    const result = await server.stop();
+    assert.equal(result.code, 0, result.stderr);
+    const lines = read();
+    assert.deepEqual(lines.map((line) => line.split(" ").slice(0, 2).join(" ")).sort(), expected);
+    const master = result.stderr.match(/Listening at: \S+ \((\d+)\)/)?.[1];
+    assert.ok(master, result.stderr);
+    assert.ok(!lines.some((line) => line.endsWith(` ${master}`)), lines.join("\n"));
+  } finally {
+    dir.remove();
+  }
+});
+
+Deno.test({
+  name: "[binary] a master that cannot start again without BUN_OPTIONS refuses, in one line",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // One string of the environment may hold 128 KiB (MAX_ARG_STRLEN): BUN_OPTIONS fills it, so
+    // the same value under the longer name set aside fails execve with E2BIG.
+    const value = "--smol".padEnd(131072 - "BUN_OPTIONS=".length - 1);
+    const result = await run(binary, ["--version"], { env: { BUN_OPTIONS: value } });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /^\[\d+\] \[ERROR\] Cannot start the master without BUN_OPTIONS \(its preloads would run in the master\): execve failed; run it with BUN_OPTIONS unset\n$/,
+    );
+    assert.equal(result.stdout, "");
+  },
+});
+
 // A bunfig.toml [define] of every kind: a process.env read, a bare name, a value with spaces and
 // both quotes, NODE_ENV over the binary's own, and a number (which Bun ignores).
 const DEFINES_BUNFIG = `[define]

@@ -17,12 +17,13 @@ import {
   tempDir,
 } from "../_helpers.ts";
 import { proxyToUnix, startNginx } from "../_nginx.ts";
+import { rawExchange } from "../_raw.ts";
 
 const APP = join(FIXTURES, "apps", "client_app.ts");
 
 interface Seen {
   url: string;
-  remoteAddr: { transport: string; hostname: string; port: number };
+  remoteAddr: { transport: string; hostname?: string; port?: number; path?: string };
   requestIP: { address: string; family: string; port: number } | null;
   xff: string | null;
 }
@@ -163,6 +164,38 @@ e2e("an invalid CIDR in forwarded_allow_ips is a one-line start-up error", async
   }
 });
 
+e2e(
+  "on a unix socket info.remoteAddr is Deno.serve's { transport, path } (every worker class)",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      for (
+        const mode of [["-k", "async"], ["-k", "sync"], ["-k", "gthread"], ["--reuse-port"]]
+      ) {
+        const socket = join(dir.path, `${mode.at(-1)!.replace(/\W/g, "")}.sock`);
+        // --reuse-port binds TCP per worker; the unix listener stays the shared one.
+        const tcp = mode[0] === "--reuse-port" ? ["-b", `127.0.0.1:${await freePort()}`] : [];
+        const server = start(t, [...mode, "-b", `unix:${socket}`, ...tcp, APP]);
+        try {
+          await server.waitFor(/Listening at: unix:/);
+          const answer = await rawExchange(
+            socket,
+            "GET /direct HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n",
+          );
+          assert.equal(answer.status, 200, `${mode}: ${answer.text}`);
+          const seen: Seen = JSON.parse(answer.text.slice(answer.text.indexOf("\r\n\r\n") + 4));
+          assert.deepEqual(seen.remoteAddr, { transport: "unix", path: socket }, `${mode}`);
+          assert.equal(seen.requestIP, null, `${mode}`);
+        } finally {
+          assert.equal((await server.stop()).code, 0);
+        }
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
 for (const trusted of [true, false]) {
   e2e(
     `nginx's X-Forwarded-For over a unix socket ${
@@ -201,7 +234,8 @@ for (const trusted of [true, false]) {
           assert.equal(spoofed.status, 400, spoofed.body);
           assert.match(spoofed.body, /Contradictory forwarding headers/);
         } else {
-          assert.deepEqual(seen.remoteAddr, { transport: "unix", hostname: "", port: 0 });
+          // As Deno.serve: the listener's path (nginx connects with none of its own).
+          assert.deepEqual(seen.remoteAddr, { transport: "unix", path: socket });
           assert.equal(seen.requestIP, null);
           // As gunicorn, which believes a unix socket peer's secure_scheme_headers.
           assert.match(seen.url, /^https:\/\/127\.0\.0\.1\/via-nginx$/);
@@ -210,7 +244,7 @@ for (const trusted of [true, false]) {
           const own = await get(url, { headers: { Forwarded: "for=5.6.7.8;proto=http" } });
           assert.equal(own.status, 200, own.body);
           const ownSeen: Seen = JSON.parse(own.body);
-          assert.deepEqual(ownSeen.remoteAddr, { transport: "unix", hostname: "", port: 0 });
+          assert.deepEqual(ownSeen.remoteAddr, { transport: "unix", path: socket });
           assert.match(ownSeen.url, /^https:/);
         }
       } finally {

@@ -4,10 +4,12 @@
 // whose response was under way is logged as its client got it: the status and the bytes sent.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { join } from "node:path";
 import {
   childPids,
+  countConnections,
   e2e,
   eventually,
   FIXTURES,
@@ -278,3 +280,51 @@ e2e(
     }
   },
 );
+
+// The exit stops accepting before it counts what it drops and runs worker_exit: a client that
+// comes while the hook runs is refused, not accepted and then dropped with no line naming it.
+for (const worker of ["sync", "async"]) {
+  e2e(
+    `a quick stop refuses a connection that comes while worker_exit runs (-k ${worker})`,
+    async (t) => {
+      const dir = tempDir();
+      const go = join(dir.path, "go");
+      const server = start(t, [
+        ...["-k", worker, "-w", "1", "-b", "127.0.0.1:0"],
+        ...["--hooks", join(FIXTURES, "hooks", "waiting_exit_hooks.ts"), PID_APP],
+      ], { env: { EXIT_GO: go } });
+      try {
+        const port = Number(new URL(await server.ready(1)).port);
+        // Accepted before the stop, no request sent: the one the stop names.
+        const [idle] = await holdConnections(port, 1);
+        // Taken by the worker: one still in the listen queue the master would name as well.
+        await eventually(
+          () => countConnections(childPids(server.pid), port)[0] === 1,
+          "the worker to accept the idle connection",
+        );
+        server.signal("SIGQUIT");
+        await server.waitFor(/worker_exit hook waits/);
+        const late = net.connect(port, "127.0.0.1");
+        const seen = await new Promise<string>((resolve) => {
+          late.once("connect", () => resolve("connected"));
+          late.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? "error"));
+        });
+        late.destroy();
+        writeFileSync(go, "");
+        assert.equal((await server.exited).code, 0, server.stderr);
+        idle.destroy();
+        assert.equal(seen, "ECONNREFUSED", `the late client: ${seen}\n${server.stderr}`);
+        // The idle one, named once, by the worker; the late one nowhere, as none took it.
+        const named = server.stderr.match(
+          /\[WARNING\] Killed by the quick stop on worker \(pid:\d+\): a connection with no request read yet$/gm,
+        );
+        assert.equal(named?.length, 1, server.stderr);
+        assert.doesNotMatch(server.stderr, /waiting in its accept queue/);
+        assert.doesNotMatch(server.stderr, /did not exit within/);
+      } finally {
+        await server.stop();
+        dir.remove();
+      }
+    },
+  );
+}

@@ -175,3 +175,43 @@ e2e(
       assert.ok(!existsSync(pidfile), "the pidfile after the promoted master stopped");
     }),
 );
+
+e2e(
+  "the pidfile names a running master all through a USR2 and the old master's TERM",
+  (target) =>
+    withOldMaster(target, [], async ({ pidfile, old, upgrade }) => {
+      const next = await upgrade();
+      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      // Read as systemd's PIDFile= or a script would, at any moment: a missing file, or one
+      // naming a master gone (read again: not one that exited just after the read), is a gap.
+      const gaps = new Set<string>();
+      const read = () => {
+        try {
+          return readFileSync(pidfile, "utf8");
+        } catch {
+          return "";
+        }
+      };
+      let reading = true;
+      const reader = (async () => {
+        while (reading) {
+          const text = read();
+          const pid = Number(text);
+          if (text === "") gaps.add("no pidfile");
+          else if (!alive(pid) && read() === text) gaps.add(`names ${pid}, gone`);
+          await sleep(0);
+        }
+      })();
+      old.signal("SIGTERM");
+      await eventually(() => !alive(old.pid), "the old master exits");
+      await eventually(
+        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+        "promotion",
+      );
+      reading = false;
+      await reader;
+      assert.deepEqual([...gaps], [], old.stderr);
+      assert.equal(readFileSync(pidfile, "utf8"), `${next}\n`);
+      assert.ok(!existsSync(`${pidfile}.2`));
+    }),
+);
