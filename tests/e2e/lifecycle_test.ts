@@ -1032,7 +1032,14 @@ for (const klass of [["-w", "2"], ["-w", "1", "-k", "gthread", "--threads", "2"]
 
       const server = start(target, args);
       const url = await server.allAnswering(workers);
-      const slow = [1, 2].map((i) => get(`${url}/slow?ms=3000&tell=${i}`));
+      // One after the other: two connections sent at once can both be accepted by one gthread
+      // thread (seen on a loaded box), whose app takes them in turn: the second began only once
+      // the first was done, and the TERM found one in flight. Sent once the first is with the
+      // app (pending on its thread), the second is handed to the idle sibling if it lands there.
+      // Long enough for both to be under way at the TERM on a slow box; within the 7 s.
+      const slow = [get(`${url}/slow?ms=5000&tell=1`)];
+      await server.waitFor(/slow began: \?ms=5000&tell=1/);
+      slow.push(get(`${url}/slow?ms=5000&tell=2`));
       await eventually(() => server.all(/slow began/g).length === 2, "both requests with the app");
       server.signal("SIGTERM");
       const result = await server.exited;
