@@ -13,6 +13,7 @@ import {
   appserveTarget,
   childPids,
   errorCount,
+  freePort,
   parseWrk,
   PATHS,
   poll,
@@ -109,6 +110,19 @@ export interface StartOptions {
 /** Starts appserve with `args` for a target. */
 export function start(target: Target, args: string[], options: StartOptions = {}): Server {
   return new Server(spawnPiped(target.command, [...target.prefix, ...args], options));
+}
+
+/**
+ * One worker of `app` with `args`, on 127.0.0.1: a free port agreed beforehand under
+ * --reuse-port (each worker binds a listener of its own there), else port 0.
+ */
+export async function startOneWorker(
+  target: Target,
+  app: string,
+  args: string[] = [],
+): Promise<Server> {
+  const port = args.includes("--reuse-port") ? await freePort() : 0;
+  return start(target, ["-w", "1", ...args, "-b", `127.0.0.1:${port}`, app]);
 }
 
 /** Runs appserve to completion (for commands that exit by themselves). */
@@ -291,7 +305,7 @@ export function load(
  * The same target run as user nobody (root cannot be denied anything). `dir`
  * must be traversable by nobody; Deno gets a cache folder inside it.
  */
-export function asNobody(target: Target, dir: string): Target {
+export function asNobody(target: Target, dir: string, uid = 65534): Target {
   const cache = join(dir, "deno-cache");
   mkdirSync(cache, { recursive: true });
   chmodSync(dir, 0o755);
@@ -300,8 +314,8 @@ export function asNobody(target: Target, dir: string): Target {
     ...target,
     command: "setpriv",
     prefix: [
-      "--reuid=65534",
-      "--regid=65534",
+      `--reuid=${uid}`,
+      `--regid=${uid}`,
       "--clear-groups",
       "env",
       `DENO_DIR=${cache}`,

@@ -302,3 +302,35 @@ Deno.test("Admission: an admit that throws goes to its own `failed`; the others 
   assert.equal(admission.waiting, 0);
   assert.deepEqual(freed, [2], "the close went on to the gates");
 });
+
+Deno.test("Admission: stop() holds every gate for good, whatever the share or the room says", async () => {
+  const [a, b] = twoWorkers();
+  // Held outside (a gthread thread told by its process), then stopped: the word to release
+  // that comes later must not start it accepting again.
+  a.admission.holdForShare(true);
+  a.admission.stop();
+  a.admission.holdForShare(false);
+  assert.ok(a.gate.holds.has("share"), "held outside, then stopped");
+  // Over its share, then stopped: the recheck that would release it does not.
+  const [c] = twoWorkers();
+  keptAlive(c, 64);
+  assert.ok(c.gate.holds.has("share"), "over its share");
+  c.admission.stop();
+  closeKept(c, 64);
+  await sleep(RECHECKS_MS);
+  assert.ok(c.gate.holds.has("share"), "over its share, then stopped");
+  assert.ok(!b.gate.holds.has("share"), "its sibling accepts");
+  // Neither held: stop() holds the gates, and one added later too; room that frees keeps it.
+  const lone = new Admission(1);
+  const gate = new RecordingGate();
+  lone.add(gate);
+  lone.opened();
+  assert.ok(gate.holds.has("full"));
+  lone.stop();
+  assert.ok(gate.holds.has("share"), "stopped");
+  lone.closed();
+  assert.ok(gate.holds.has("share"), "a connection closed: still held");
+  const late = new RecordingGate();
+  lone.add(late);
+  assert.ok(late.holds.has("share"), "a gate added after the stop");
+});

@@ -240,3 +240,36 @@ Deno.test("routes: a static Response whose body cannot be read goes out untagged
   assert.equal(response.headers.get("etag"), null);
   await assert.rejects(response.text());
 });
+
+Deno.test("routes: a static Response gets Bun.serve's fields once its body is read", async () => {
+  // What Bun's Response keeps out of its fields (Runtime.impliedType): a string's type (bytes
+  // here, Deno's Response has a string's in its fields); a bytes' is not sent by Bun.serve.
+  const implied = (r: Response) =>
+    r.headers.has("x-string") ? "text/plain;charset=utf-8" : "application/octet-stream";
+  const handler = routesHandler(
+    {
+      "/text": new Response(new TextEncoder().encode("text"), { headers: { "x-string": "1" } }),
+      "/bytes": new Response(new Uint8Array([1, 2])),
+      "/empty": new Response(""),
+      "/typed-empty": new Response("", { headers: { "content-type": "text/html" } }),
+      "/blob": new Response(new Blob(["abc"], { type: "image/png" })),
+      "/none": new Response(null, { status: 204 }),
+    },
+    null,
+    null,
+    implied,
+  );
+  await settled();
+  const fields = async (path: string, method = "HEAD") => {
+    const response = await handler(new Request(`http://x${path}`, { method }), info);
+    return [response.headers.get("content-type"), response.headers.get("content-length")];
+  };
+  assert.deepEqual(await fields("/text"), ["text/plain;charset=utf-8", "4"]);
+  assert.deepEqual(await fields("/bytes"), [null, "2"]);
+  // Deno's Response types an empty string; Bun.serve sends no type for one.
+  assert.deepEqual(await fields("/empty"), [null, null]);
+  assert.deepEqual(await fields("/empty", "GET"), [null, null]);
+  assert.deepEqual(await fields("/typed-empty"), ["text/html", null]);
+  assert.deepEqual(await fields("/blob"), ["image/png", "3"]);
+  assert.deepEqual(await fields("/none"), [null, null]);
+});

@@ -90,6 +90,7 @@ const fileOf = (text: string, sliced: [number, number][] = []): FileBody => ({
     sliced.push([start, end]);
     return text.slice(start, end);
   },
+  fields: () => "",
 });
 const headOf = (method: string, fields: [string, string][]): RequestHead =>
   ({ method, headers: fields }) as unknown as RequestHead;
@@ -149,7 +150,7 @@ Deno.test("answerRange() answers 206 with the part, 416 past the end, else the a
   ) {
     assert.equal(answerRange(response, headOf("GET", fields), fileOf(TEXT), null), response);
   }
-  const unknown: FileBody = { length: () => -1, slice: () => "" };
+  const unknown: FileBody = { length: () => -1, slice: () => "", fields: () => "" };
   const r = app();
   assert.equal(answerRange(r, headOf("GET", [["range", "bytes=0-1"]]), unknown, null), r);
 });

@@ -15,9 +15,17 @@ Deno.test("a stopping master answers 503 stopping", () => {
 });
 
 Deno.test("a stopping master whose USR2 child accepts answers ready for the pair", () => {
-  const answer = readiness({ ...base, stopping: true, successor: 4242 }, 0);
+  const answer = readiness({ ...base, stopping: true, successor: { pid: 4242, serves: true } }, 0);
   assert.deepEqual(answer, {
     ok: true,
     lines: ["ready: the new master (pid 4242) serves, this one stops"],
+  });
+});
+
+Deno.test("a stopping master whose USR2 child has not served yet says so, not 'refused'", () => {
+  const answer = readiness({ ...base, stopping: true, successor: { pid: 4242, serves: false } }, 0);
+  assert.deepEqual(answer, {
+    ok: false,
+    lines: ["not ready: stopping, the new master (pid 4242) has not served yet"],
   });
 });

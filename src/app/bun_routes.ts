@@ -61,29 +61,40 @@ function newNode(): Node {
   return { leaf: null, statics: null, params: null, wildcard: null };
 }
 
-function answerOf(value: unknown, where: string): Answer {
+function answerOf(value: unknown, where: string, impliedType: TypeOfBody | null): Answer {
   if (typeof value === "function") return value as RouteHandler;
   if (value instanceof Response) {
     // Cloned per request: one already read has nothing left to give.
     if (value.bodyUsed) {
       throw new AppLoadError(`${where} is a Response whose body was already read`);
     }
-    return tagged(value);
+    return tagged(value, impliedType);
   }
   throw new AppLoadError(
     `${where} is ${describe(value)}; expected a Response or a handler function`,
   );
 }
 
+/** The type a runtime writes for a body when its headers have none (Runtime.impliedType). */
+export type TypeOfBody = (response: Response) => string | null;
+
+// The Content-Type the runtime's own Response puts in the headers for a string body, which an
+// empty one keeps (Deno: text/plain;charset=UTF-8; Bun: none, as Bun.serve sends).
+let stringType: string | null | undefined;
+
 // The Static for RESPONSE, its ETag set once its body is read: its own ETag field, else (as
-// Bun.serve) a hash of a non-empty body.
-function tagged(response: Response): Static {
+// Bun.serve) a hash of a non-empty body. Its fields are made Bun.serve's static route's then too
+// (fixFields).
+function tagged(response: Response, impliedType: TypeOfBody | null): Static {
   const route: Static = { response, etag: response.headers.get("etag"), type: null };
+  // Asked before anything reads the body (Bun's type of a string is forgotten once read).
+  const implied = response.headers.has("content-type") ? null : impliedType?.(response) ?? null;
   // Its blob, not `body`: Deno's `body` getter makes a stream of a string body, whose length
   // appserve then no longer knows (a HEAD's Content-Length).
   const own = route.etag !== null;
   response.clone().blob().then(async (blob) => {
     route.type = blob.type === "" ? null : blob.type;
+    fixFields(response, blob.size, implied);
     if (own || blob.size === 0) return;
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-1", await blob.arrayBuffer()));
     route.etag = `"${
@@ -93,6 +104,25 @@ function tagged(response: Response): Static {
     // A body that fails to read is sent untagged, as it was given (each clone fails the same).
   });
   return route;
+}
+
+// RESPONSE's fields made those Bun.serve sends for a static route of SIZE bytes, with GET and
+// HEAD alike (measured, Bun 1.4.4), where the runtime's would differ: a string's type (IMPLIED,
+// which Bun keeps out of the headers and Bun.serve writes for a handler's GET only, not its
+// bytes' type), none for an empty string (Deno's Response has one), and the length (a Blob body
+// streams, so a HEAD had none). Immutable fields (Response.redirect under Deno) stay as they are.
+function fixFields(response: Response, size: number, implied: string | null): void {
+  const headers = response.headers;
+  try {
+    if (implied !== null && implied.startsWith("text/")) headers.set("content-type", implied);
+    stringType ??= new Response("").headers.get("content-type");
+    if (size === 0 && stringType !== null && headers.get("content-type") === stringType) {
+      headers.delete("content-type");
+    }
+    if (size > 0 && !headers.has("content-length")) headers.set("content-length", String(size));
+  } catch {
+    // Immutable: sent as the runtime sends them.
+  }
 }
 
 // Whether an If-None-Match field names ETAG: `*` alone (as Bun reads it, not in a list), or a tag
@@ -143,11 +173,11 @@ function describe(value: unknown): string {
 }
 
 /** The route's value as a Leaf; null for `undefined` (Bun leaves the path unrouted). */
-function leafOf(value: unknown, where: string): Leaf | null {
+function leafOf(value: unknown, where: string, impliedType: TypeOfBody | null): Leaf | null {
   if (value === undefined) return null;
   if (value === false) return TO_FETCH;
   if (typeof value === "function" || value instanceof Response) {
-    return { any: answerOf(value, where), methods: null, toFetch: false };
+    return { any: answerOf(value, where, impliedType), methods: null, toFetch: false };
   }
   if (value instanceof Blob) {
     throw new AppLoadError(
@@ -185,7 +215,7 @@ function leafOf(value: unknown, where: string): Leaf | null {
     const one = record[key];
     // A method set to false or undefined is as if not listed (Bun: the search goes on).
     if (one === false || one === undefined) continue;
-    methods[key] = answerOf(one, `${where}.${key}`);
+    methods[key] = answerOf(one, `${where}.${key}`, impliedType);
   }
   // HEAD gets GET's answer (the body is not sent), as under Bun.
   if (methods.HEAD === undefined && methods.GET !== undefined) methods.HEAD = methods.GET;
@@ -371,12 +401,14 @@ export function withRouteCookies(handler: FetchHandler): FetchHandler {
  * FALLBACK (the app's fetch), or answers it 404 when there is none. A handler route gets the
  * request with its `params` (percent-decoded) and, as `this` and second argument, what fetch
  * gets for Bun's `server`, and `cookies` when COOKIES makes them (Bun's, withRouteCookies answers
- * their changes); a Response route answers every method with a fresh clone.
+ * their changes); a Response route answers every method with a fresh clone, its fields those
+ * Bun.serve sends for it once its body is read (IMPLIED_TYPE: Runtime.impliedType).
  */
 export function routesHandler(
   routes: unknown,
   fallback: FetchHandler | null,
   cookies: CookieMaker | null = null,
+  impliedType: TypeOfBody | null = null,
 ): FetchHandler {
   if (routes === null || typeof routes !== "object" || Array.isArray(routes)) {
     throw new AppLoadError(`The app's routes is ${describe(routes)}; expected an object of paths`);
@@ -394,7 +426,7 @@ export function routesHandler(
     if (/[^\x21-\x7e]/.test(path)) {
       throw new AppLoadError(`${where} has a character to percent-encode (non-ASCII or a space)`);
     }
-    const leaf = leafOf(value, where);
+    const leaf = leafOf(value, where, impliedType);
     if (leaf === null) continue;
     add(root, path, leaf);
     if (!/\/[:*]/.test(path)) {

@@ -20,6 +20,7 @@ import {
   type CookieMaker,
   routesHandler,
   servedRouteCount,
+  type TypeOfBody,
   withRouteCookies,
 } from "./bun_routes.ts";
 import { fileBodiesChecked, type FileFailure } from "./file_body_check.ts";
@@ -204,13 +205,15 @@ function noApp(result: ReturnType<FetchHandler>): ReturnType<FetchHandler> {
  * does the warning for its `Bun.serve` options (ignoredServeOptions); its `routes` answer as under
  * `Bun.serve` (bun_routes.ts), before `fetch`, which may then be left out; its `error`, as
  * `Bun.serve`'s, answers what `fetch` or a route throws. COOKIES (Runtime.routeCookies) gives a
- * route's handler `req.cookies`, as Bun does.
+ * route's handler `req.cookies`, as Bun does; IMPLIED_TYPE (Runtime.impliedType) the type of a
+ * static route's string body, which Bun.serve sends in its head.
  */
 export function toHandler(
   app: unknown,
   what: string,
   cookies: CookieMaker | null = null,
   fileFailure: FileFailure | null = null,
+  impliedType: TypeOfBody | null = null,
 ): AppHandler {
   const checked = (h: FetchHandler) => fileFailure ? fileBodiesChecked(h, fileFailure) : h;
   // Called through a function of appserve's own: the user's one, returned from an async
@@ -229,7 +232,9 @@ export function toHandler(
           noApp((target as { fetch: FetchHandler }).fetch(request, info))
         : null;
       // A file body that cannot be sent is answered as a throw, by `error` too, as under Bun.
-      const call = checked(routes === null ? fetch! : routesHandler(routes, fetch, cookies));
+      const call = checked(
+        routes === null ? fetch! : routesHandler(routes, fetch, cookies, impliedType),
+      );
       const onError = isOptionsObject(app) ? target.error : undefined;
       const answered = typeof onError === "function"
         ? withErrorHandler(call, onError as ErrorHandler, app)
@@ -275,6 +280,7 @@ export interface LoadAppOptions {
     | "nativeServe"
     | "routeCookies"
     | "fileFailure"
+    | "impliedType"
   >;
 }
 
@@ -398,6 +404,7 @@ async function importApp(
     spec.expr ? `"${spec.expr}" in ${spec.path}` : `The app exported by ${spec.path}`,
     options.runtime?.routeCookies ?? null,
     options.runtime?.fileFailure ?? null,
+    options.runtime?.impliedType ?? null,
   );
 }
 

@@ -182,8 +182,11 @@ function defaultSocket(name: string | undefined): string {
       );
     }
     const names = dirs.length === 1 ? found.map((path) => basename(path, ".ctl")) : found;
+    // Root finds every user's: two users' masters of one NAME are not told apart by -n.
+    const twins = new Set(found.map((path) => basename(path))).size < found.length;
     throw new UsageError(
-      `ctl: Several masters in ${said} (${names.join(", ")}): name one with -n NAME`,
+      `ctl: Several masters in ${said} (${names.join(", ")}): name one with ` +
+        (twins ? "--control-socket PATH (some share a NAME)" : "-n NAME"),
     );
   }
   const looked = places.map((place) => place.said).join(" or ");

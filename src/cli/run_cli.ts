@@ -18,6 +18,7 @@ import { STARTING } from "../master/health.ts";
 import {
   type ControlHandler,
   type ControlHost,
+  controlRunAs,
   ControlSocket,
   openDefaultControl,
 } from "../master/control_socket.ts";
@@ -150,7 +151,7 @@ async function serve(ctx: ServeContext): Promise<number> {
       retry: parentPid !== undefined,
       libc: runtime.libc(),
       inherited: inheritedMetrics,
-      hold: parentPid !== undefined,
+      parent: parentPid,
       accepts: inheritedMetrics === undefined ? undefined : metricsAccepts,
     })
     : undefined;
@@ -233,7 +234,7 @@ async function serve(ctx: ServeContext): Promise<number> {
   let launch: WorkerLaunch;
   // A USR2 child takes PATH.2 while its parent holds PATH, and PATH once promoted.
   // -u USER: the default socket is the user's, in /run/appserve/UID (control_protocol.ts).
-  const runAs = identity?.uid;
+  const runAs = controlRunAs(identity);
   const controlPath = controlSocketPath(config, process.env, runAs);
   // The HOME fallback is made here without its parents, so a HOME that is missing or not the
   // user's to write (a container run as a bare uid) means no socket, not a warning each start.
@@ -376,13 +377,14 @@ async function serve(ctx: ServeContext): Promise<number> {
     // USR2's new master starts where this one was started, with the same (relative) arguments.
     cwd: ctx.startCwd,
     pidfile,
+    controlSocket: control !== undefined,
     metrics: () => {
       const fd = metrics?.fd();
       return fd === undefined
         ? undefined
         : { fd, bind: config.metrics_bind, accepts: metrics?.acceptsFd() };
     },
-    closeMetrics: () => metrics?.close(true) ?? Promise.resolve(),
+    closeMetrics: (child) => metrics?.close(child) ?? Promise.resolve(),
     metricsChildAccepts: () => metrics?.childAccepts() ?? false,
     parentPid,
     systemd: inherited?.source === "systemd",

@@ -71,6 +71,9 @@ class HeaderWalk {
   sawServer = false;
   sawCookie = false;
   sawType = false;
+  /** The app's Content-Type, when sawType. */
+  type = "";
+  sawDisposition = false;
   appClose = false;
   appLength = "";
   /** The app's Content-Encoding, kept out of `text`: dropped for a body fetch() decoded. */
@@ -85,6 +88,7 @@ class HeaderWalk {
       this.sawServer =
       this.sawCookie =
       this.sawType =
+      this.sawDisposition =
       this.appClose =
         false;
     this.appLength = this.appEncoding = "";
@@ -111,7 +115,10 @@ class HeaderWalk {
         if (name === "keep-alive") return;
         break;
       case 12:
-        if (name === "content-type") this.sawType = true;
+        if (name === "content-type") {
+          this.sawType = true;
+          this.type = value;
+        }
         break;
       case 14:
         if (name === "content-length") {
@@ -129,6 +136,9 @@ class HeaderWalk {
       case 17:
         if (name === "transfer-encoding") return; // framing is ours too
         break;
+      case 19:
+        if (name === "content-disposition") this.sawDisposition = true;
+        break;
     }
     this.text += name + ": " + value + "\r\n";
     this.plain = false;
@@ -138,7 +148,7 @@ class HeaderWalk {
 /** What the writer takes of HttpOptions. */
 export type WriterOptions = Pick<
   HttpOptions,
-  "staticBody" | "impliedType" | "knownLength" | "decodedBody" | "streamLength"
+  "staticBody" | "impliedType" | "knownLength" | "decodedBody" | "streamLength" | "fileBody"
 >;
 
 const DIGITS_RE = /^[0-9]{1,15}$/;
@@ -204,6 +214,7 @@ export class ResponseWriter {
   readonly #impliedType: ((response: Response) => string | null) | undefined;
   readonly #knownLength: ((response: Response) => number) | undefined;
   readonly #decodedBody: ((response: Response) => boolean) | undefined;
+  readonly #fileBody: WriterOptions["fileBody"];
   readonly #declaredLength: boolean;
   #lastType = "";
   #lastTypeAscii = true;
@@ -234,6 +245,7 @@ export class ResponseWriter {
     this.#impliedType = options.impliedType;
     this.#knownLength = options.knownLength;
     this.#decodedBody = options.decodedBody;
+    this.#fileBody = options.fileBody;
     this.#declaredLength = options.streamLength !== "actual";
   }
 
@@ -396,6 +408,11 @@ export class ResponseWriter {
     if (fixedLength >= 0 && !this.#declaredLength) fixedLength = -1;
     // A length the runtime knows (large bytes', a file's): sent raw, not chunked, as its server.
     if (fixedLength < 0) fixedLength = this.#knownLength?.(response) ?? -1;
+    // The fields the runtime's server adds for a file (Bun.serve's Content-Disposition), asked
+    // only of a body with a known length (a file's; an empty file's is not: it gets none).
+    if (fixedLength >= 0 && !walk.sawDisposition && this.#fileBody !== undefined) {
+      head += this.#fileBody(response)?.fields(walk.sawType ? walk.type : type ?? "") ?? "";
+    }
     // The promise is dropped on purpose: the outcome goes to `done`, which saves a promise
     // reaction per response, and #writeBody never rejects.
     this.headPending = true;

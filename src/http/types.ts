@@ -158,7 +158,10 @@ export interface HttpOptions {
    * it is sent and the body cut or closed short to it; "actual", it is ignored. @default "declared"
    */
   streamLength?: "declared" | "actual";
-  /** The whole file a Response's body is (Runtime.fileBody): Range requests are answered from it. */
+  /**
+   * The file a Response's body is (Runtime.fileBody): Range requests are answered from a whole
+   * one, and the writer adds the fields the runtime's server adds for it.
+   */
   fileBody?(response: Response): FileBody | null;
   /**
    * How `request.signal` aborts, as the runtime's native server has it (Runtime.requestSignal).

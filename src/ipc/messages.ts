@@ -37,6 +37,12 @@ export interface WorkerBoot {
   reusePort: { host: string; port: number }[];
   /** Spawn counter, for logs. */
   age: number;
+  /**
+   * The master has a control socket: the worker counts its requests for `appserve ctl status`.
+   * Told, not worked out again from the worker's own environment and configuration (-e, a HUP
+   * can differ from the master's). Absent: an import check, which serves nothing.
+   */
+  control?: boolean;
   /** The scoreboard's fd (src/ipc/scoreboard.ts) and this worker's slot in it, when there is one. */
   scoreboard?: { fd: number; slot: number };
   /**

@@ -30,7 +30,7 @@ import type { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSet } from "./worker_set.ts";
 import type { ControlReply, ControlRequest } from "../ipc/control_protocol.ts";
 import { answerControl, answerWhileStopping, oneLess, oneMore } from "./control_verbs.ts";
-import type { WorkerLaunch } from "./worker_launch.ts";
+import { launchWarnings, type WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
 import { fdLimit } from "../net/fd_usage.ts";
@@ -392,10 +392,7 @@ export class Arbiter {
       log.info(`Using runtime: ${label}`);
     }
     launch.info.forEach((line) => log.info(line));
-    for (const line of launch.warnings) {
-      if (!before?.warnings.includes(line)) log.warning(line);
-    }
-    launch.happened.forEach((line) => log.warning(line));
+    launchWarnings(launch, before).forEach((line) => log.warning(line));
   }
 
   async #reexec(): Promise<void> {
@@ -543,6 +540,13 @@ export class Arbiter {
     });
   }
 
+  // The USR2 child started here while it runs, and whether it accepts on the metrics listener.
+  #successor(): { pid: number; serves: boolean } | undefined {
+    const pid = this.#usr2.childPid;
+    if (pid === undefined) return undefined;
+    return { pid, serves: this.#ctx.metricsChildAccepts?.() ?? false };
+  }
+
   /** /readyz: the master accepts and at least one worker serves. */
   readiness(): HealthAnswer {
     return readiness({
@@ -551,9 +555,7 @@ export class Arbiter {
       timeout: this.#ctx.config.timeout,
       started: this.#startUp.ready,
       stopping: this.#stopping,
-      successor: this.#usr2.running && this.#ctx.metricsChildAccepts?.()
-        ? this.#usr2.childPid
-        : undefined,
+      successor: this.#successor(),
       lastTurn: this.#lastTurn,
     });
   }
@@ -669,6 +671,7 @@ export class Arbiter {
         reusePort,
         age,
         generation: this.#generations.current,
+        control: this.#ctx.controlSocket,
         onMessage: (worker, message) => this.#events.push({ kind: "message", worker, message }),
         onExit: (worker, code, signal) => this.#events.push({ kind: "exit", worker, code, signal }),
         warn: (line) => log.warning(line),
@@ -694,7 +697,8 @@ export class Arbiter {
     // After a USR2 the service goes on in the new master: this one's stop is not the service's.
     // Nor is an unpromoted USR2 child's (a rollback's TERM): systemd would stop the service.
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");
-    if (this.#usr2.running) void this.#ctx.closeMetrics?.();
+    const child = this.#usr2.childPid;
+    if (child !== undefined) void this.#ctx.closeMetrics?.(child);
     // A socket handed over keeps its queue for the next process; one closed resets it.
     if (!handedOver) {
       for (const line of refusedQueueLines(runtime.libc(), listeners, this.#scheme())) {

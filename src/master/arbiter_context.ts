@@ -29,14 +29,17 @@ export interface ArbiterContext {
   env: Record<string, string | undefined>;
   cwd: string;
   pidfile?: Pidfile;
+  /** This master has a control socket, for its life: its workers count for `ctl status`. */
+  controlSocket: boolean;
   /** --metrics-bind's listener while it serves, and its address: USR2 hands it over too. */
   metrics?(): { fd: number; bind: string; accepts?: number } | undefined;
   /**
-   * Stops serving --metrics-bind: called when this master stops while its USR2 child runs, which
-   * accepts on the same listener and answers the probes truly ("stopping" is not the service's);
-   * once the child accepts (its workers serve), until then this master answers on.
+   * Stops serving --metrics-bind: called when this master stops while its USR2 child (`child`,
+   * its pid) runs, which accepts on the same listener and answers the probes truly ("stopping" is
+   * not the service's); once the child accepts (its workers serve), until then this master
+   * answers on, and on to its exit should the child end first.
    */
-  closeMetrics?(): Promise<void>;
+  closeMetrics?(child: number): Promise<void>;
   /** Whether this master's USR2 child accepts on the metrics listener it was handed. */
   metricsChildAccepts?(): boolean;
   /** Set when this master was started by another one's USR2. */

@@ -3,9 +3,18 @@
 // answers. A client that sends garbage, too much, or nothing gets an error or is dropped; the
 // master serves on either way.
 
-import { chmodSync, chownSync, existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  statSync,
+  unlinkSync,
+} from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import process from "node:process";
 import { MAX_WORKERS } from "../config/settings.ts";
 import { ConfigError, osReason } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
@@ -16,6 +25,7 @@ import {
   type ControlRequest,
   MAX_REQUEST_BYTES,
   parseRequest,
+  SYSTEM_CONTROL_DIR,
 } from "../ipc/control_protocol.ts";
 
 /** A client silent this long is dropped. */
@@ -203,6 +213,23 @@ export class ControlSocket {
     // Our file is gone or replaced by another master's, which close() would unlink: left open
     // (nobody reaches it without its file) and unreferenced, it goes with this process.
     this.#server.unref();
+  }
+}
+
+/**
+ * The uid whose /run/appserve/UID folder holds the default socket of a `-u` master: a root master
+ * makes it and hands it over, and its USR2 child (the user by then) finds it there; a master that
+ * is already the user (`-u` naming itself) and finds no such folder of its own cannot make one
+ * (/run/appserve is root's) and keeps to $XDG_RUNTIME_DIR or $HOME.
+ */
+export function controlRunAs(identity: { uid: number } | null | undefined): number | undefined {
+  if (!identity) return undefined;
+  if (process.getuid?.() === 0) return identity.uid;
+  try {
+    const folder = lstatSync(join(SYSTEM_CONTROL_DIR, String(identity.uid)));
+    return folder.isDirectory() && folder.uid === identity.uid ? identity.uid : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -27,10 +27,11 @@ export interface ReadinessState {
   /** A stop is under way: the listeners are closed. */
   stopping: boolean;
   /**
-   * The pid of this master's USR2 child when it accepts on the metrics listener the two share
-   * (its workers serve): a probe the stopping master still takes answers for the pair.
+   * This master's USR2 child while it runs (it holds the listeners too): its pid, and whether it
+   * accepts on the metrics listener the two share (its workers serve). A probe the stopping master
+   * still takes answers for the pair.
    */
-  successor?: number;
+  successor?: { pid: number; serves: boolean };
   /** When the master's loop last turned (performance.now()). */
   lastTurn: number;
 }
@@ -57,10 +58,18 @@ export function liveness(lastTurn: number, now = performance.now()): HealthAnswe
  */
 export function readiness(state: ReadinessState, now = performance.now()): HealthAnswer {
   const idle = now - state.lastTurn;
-  if (state.stopping && state.successor !== undefined) {
+  const successor = state.successor;
+  if (state.stopping && successor?.serves) {
     return {
       ok: true,
-      lines: [`ready: the new master (pid ${state.successor}) serves, this one stops`],
+      lines: [`ready: the new master (pid ${successor.pid}) serves, this one stops`],
+    };
+  }
+  // The listeners stay open in the new master: a connection waits for its workers, not refused.
+  if (state.stopping && successor) {
+    return {
+      ok: false,
+      lines: [`not ready: stopping, the new master (pid ${successor.pid}) has not served yet`],
     };
   }
   if (state.stopping) {

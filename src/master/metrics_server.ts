@@ -7,16 +7,17 @@ import { createServer as createNetServer, type Server as NetServer } from "node:
 import { ConfigError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { parseBind } from "../net/bind.ts";
+import { removeSocketFile } from "../net/listeners.ts";
 import {
   bindMetricsSocket,
   bindMetricsUnixSocket,
   createAcceptsFlag,
-  removeMetricsSocketFile,
 } from "../net/metrics_socket.ts";
 import { F_DUPFD_CLOEXEC } from "../net/socket_constants.ts";
 import type { Libc } from "../runtime/types.ts";
 import type { HealthAnswer } from "./health.ts";
 import { DRAIN_MS, OpenScrapes } from "./open_scrapes.ts";
+import { processEnded } from "./process_ended.ts";
 
 /** How often a master stopping after USR2 looks whether its child accepts on the listener yet. */
 const HAND_OVER_POLL_MS = 50;
@@ -89,7 +90,7 @@ export async function serveMetrics(
       listener.listen({ fd: libc.fcntl(fd, F_DUPFD_CLOEXEC, 0) }, resolve);
     }).catch((error: Error) => {
       libc.close(fd);
-      if (address.kind === "unix" && inherited === undefined) removeMetricsSocketFile(address.path);
+      if (address.kind === "unix" && inherited === undefined) removeSocketFile(address.path);
       throw new ConfigError(`--metrics-bind: Cannot listen on "${bind}": ${error.message}`);
     });
     return {
@@ -98,7 +99,7 @@ export async function serveMetrics(
       close: (keepFile: boolean) => {
         listener.close();
         libc.close(fd);
-        if (address.kind === "unix" && !keepFile) removeMetricsSocketFile(address.path);
+        if (address.kind === "unix" && !keepFile) removeSocketFile(address.path);
         return scrapes.drain();
       },
     };
@@ -146,28 +147,31 @@ export function metricsAddress(server: Server | NetServer, bind: string): string
 export async function startMetrics(
   bind: string,
   source: MetricsSource,
-  { log, retry, libc, inherited, hold = false, accepts }: {
+  { log, retry, libc, inherited, parent, accepts }: {
     log: Logger;
     retry: boolean;
     libc?: Libc;
     /** The listener a USR2 parent handed over: served without a bind. */
     inherited?: number;
     /**
-     * `inherited` is accepted on only from open(): the parent, which accepts on it too, answers
-     * until this master's workers serve (a probe would otherwise hear "starting" half the time).
+     * The USR2 parent's pid, when this master was started by one: `inherited` is accepted on only
+     * from open() (the parent, which accepts on it too, answers until this master's workers serve:
+     * a probe would otherwise hear "starting" half the time), and its unix socket file is the
+     * parent's while that runs.
      */
-    hold?: boolean;
+    parent?: number;
     /** The flag a USR2 parent handed over with `inherited`: set once this master accepts on it. */
     accepts?: Uint8Array;
   },
 ): Promise<{
   /**
-   * Stops serving. A unix socket's file stays when `handedOver` (the USR2 child this master
-   * started serves on), and when it is not this master's (handed over by a USR2 parent, and not
-   * promoted: a rollback's stop, the parent serving on). Handed over, this master answers on
-   * until the child accepts (its flag, acceptsFd()), or until close() without it, at the exit.
+   * Stops serving. `child`: the pid of the USR2 child this master started, which serves on:
+   * this master answers on until the child accepts (its flag, acceptsFd()), ends, or close()
+   * comes without it, at the exit. A unix socket's file stays while the other master sharing it
+   * runs (that child, or the USR2 parent that handed it over, until promotion): whoever ends
+   * last removes it, at its exit (when close() is called without `child`).
    */
-  close(handedOver?: boolean): Promise<void>;
+  close(child?: number): Promise<void>;
   announce(): void;
   /** Accepts on the listener held so far; `promoted`: its socket file is this master's now. */
   open(promoted?: boolean): Promise<void>;
@@ -180,13 +184,18 @@ export async function startMetrics(
   let listener: MetricsListener | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
-  // Bound here (or promoted): the unix socket's file is this master's to remove.
-  let ownsFile = inherited === undefined;
-  let keepFile = false;
+  const bound = parseBind(bind);
+  const unixPath = bound.kind === "unix" ? bound.path : undefined;
+  // The other master serving on the unix socket's file, whose it is while it runs: the USR2 parent
+  // that handed it over (until this one binds it or is promoted), or the USR2 child this one
+  // hands it to as it stops. Whoever ends last removes the file.
+  let sharer = inherited !== undefined ? parent : undefined;
+  const sharerRuns = () => sharer !== undefined && !processEnded(sharer);
+  let keptFile = false;
   // The flag of the USR2 child this master hands fd() to; polled while a hand-over waits for it.
   let childFlag: { fd: number; memory: Uint8Array } | null | undefined;
   let handingOver: ReturnType<typeof setInterval> | undefined;
-  let heldFd = hold && libc ? inherited : undefined;
+  let heldFd = parent !== undefined && libc ? inherited : undefined;
   let closing: Promise<void> | undefined;
   let held: (() => void)[] | undefined = [];
   const say = (line: () => void) => held ? held.push(line) : line();
@@ -195,17 +204,26 @@ export async function startMetrics(
       closed = true;
       clearInterval(handingOver);
       clearTimeout(timer);
-      if (heldFd !== undefined) libc!.close(heldFd);
+      if (heldFd !== undefined) {
+        libc!.close(heldFd);
+        keptFile = sharerRuns();
+        // Never served here, but kept for this master by a parent that has ended since.
+        if (unixPath && !keptFile) removeSocketFile(unixPath);
+      }
       if (childFlag) libc!.close(childFlag.fd);
       if (listener) await closeListener(listener);
     })();
+  // At the exit: a file kept for a master that has ended since is left to this one.
+  const removeLeftFile = () => {
+    if (unixPath && keptFile && !sharerRuns()) removeSocketFile(unixPath);
+  };
   const attempt = async (first: boolean): Promise<void> => {
     try {
       listener = await serveMetrics(bind, source, {
         libc,
         inherited: first ? inherited : undefined,
       });
-      if (!first || inherited === undefined) ownsFile = true;
+      if (!first) sharer = undefined;
       if (closed) return void await closeListener(listener);
       // The parent, stopping, answers until now (it reads the flag every HAND_OVER_POLL_MS).
       if (first && inherited !== undefined && accepts) accepts[0] = 1;
@@ -220,7 +238,8 @@ export async function startMetrics(
   };
   // A scrape cut is a scraper's missing sample or a probe's timeout: said, as a cut request is.
   const closeListener = async (open: MetricsListener) => {
-    const cut = await open.close(keepFile || !ownsFile);
+    keptFile = sharerRuns();
+    const cut = await open.close(keptFile);
     if (cut === 0) return;
     const scrapes = cut === 1 ? "1 metrics scrape was" : `${cut} metrics scrapes were`;
     log.warning(
@@ -231,7 +250,7 @@ export async function startMetrics(
   if (heldFd === undefined) await attempt(true);
   return {
     open: async (promoted = false) => {
-      if (promoted) ownsFile = true;
+      if (promoted) sharer = undefined;
       if (heldFd === undefined || closed) return;
       heldFd = undefined;
       await attempt(true);
@@ -243,13 +262,16 @@ export async function startMetrics(
     },
     // Awaited before the process exits: a scrape accepted is answered, not reset. Once: a
     // master stopping after USR2 closes it early, once its child answers.
-    close: (handedOver = false) => {
-      keepFile ||= handedOver;
-      if (!handedOver || !childFlag || childFlag.memory[0] === 1) return finish();
+    close: (child?: number) => {
+      if (child === undefined) return finish().then(removeLeftFile);
+      sharer = child;
+      if (!childFlag || childFlag.memory[0] === 1) return finish();
       // The child's workers have not served yet (nor has it been promoted): a probe answered
-      // "stopping" beats one that waits on a listener nobody accepts on.
+      // "stopping" beats one that waits on a listener nobody accepts on. A child that ends
+      // first leaves the listener, and its file, to this master again.
       handingOver ??= setInterval(() => {
         if (childFlag!.memory[0] === 1) void finish();
+        else if (!sharerRuns()) clearInterval(handingOver);
       }, HAND_OVER_POLL_MS);
       return Promise.resolve();
     },

@@ -179,8 +179,10 @@ export interface InstalledBundle {
   paths: string[];
   /** The paths of the `alongside` files, in their order. */
   alongside: string[];
-  /** Warnings: the cache fell back to a temp dir, a damaged file was written again. */
+  /** Warnings of what installing did: a damaged file was written again. */
   notes: string[];
+  /** Why the bundle is in the private temp folder (the cache was not writable), to warn of. */
+  fallback?: string;
 }
 
 export interface InstallOptions {
@@ -262,9 +264,6 @@ export function placeFile(dir: string, name: string, bytes: Uint8Array, notes: s
   notes.push(`${file} was damaged (${why}): written again`);
 }
 
-// Each HUP installs again: the master says its fallback at start, and again only when it changes.
-let fallbackSaid = "";
-
 /** Installs the files into `<cache>/appserve/<version>-<hash>/` (or the temp fallback). */
 export function installBundle(
   files: Map<string, Uint8Array>,
@@ -285,13 +284,11 @@ export function installBundle(
       const all = [...files, ...alongside];
       for (const [name, bytes] of all) placeFile(dir, name, bytes, notes);
       markBundleUsed(dir);
+      const path = ([name]: [string, Uint8Array]) => join(dir, name);
       const fallback = failures.length
         ? `Cannot use ${failures[0]}; the Deno worker bundle is in ${dir}`
-        : "";
-      if (fallback && fallback !== fallbackSaid) notes.unshift(fallback);
-      fallbackSaid = fallback;
-      const path = ([name]: [string, Uint8Array]) => join(dir, name);
-      return { dir, paths: all.map(path), alongside: alongside.map(path), notes };
+        : undefined;
+      return { dir, paths: all.map(path), alongside: alongside.map(path), notes, fallback };
     } catch (error) {
       failures.push(`${candidate.dir}: ${(error as Error).message.split("\n")[0]}`);
     }

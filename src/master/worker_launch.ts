@@ -129,8 +129,9 @@ export interface WorkerLaunch {
   /** What preparing it did (building the Deno worker bundle): said each time it happens. */
   info: string[];
   /**
-   * What holds for the configuration (the runtime's note, --check, Deno's cache): said at the
-   * start, and at a HUP only if new (gunicorn says its configuration's warnings once per start).
+   * What holds for the configuration (the runtime's note, --check, Deno's cache, the bundle's
+   * fallback folder): said at the start, and at a HUP only if new (gunicorn says its
+   * configuration's warnings once per start); see launchWarnings().
    */
   warnings: string[];
   /** WARNINGs of what preparing it did (a bundle file written again): said each time. */
@@ -153,6 +154,17 @@ export interface WorkerLaunch {
    * longer read, cannot stop a worker's start (nginx's master does the same).
    */
   tls?: TlsFiles;
+}
+
+/**
+ * The WARNINGs to say of `launch`: its configuration's at the start, and after a HUP only those
+ * `before` (the launch it replaces) did not have; what preparing it did, each time.
+ */
+export function launchWarnings(launch: WorkerLaunch, before?: WorkerLaunch): string[] {
+  return [
+    ...launch.warnings.filter((line) => !before?.warnings.includes(line)),
+    ...launch.happened,
+  ];
 }
 
 /** Stands for the shim's URL in the import map until its folder is known. */
@@ -205,7 +217,7 @@ export async function launchWorkers(
   const install = async () =>
     installBundle(await bundleBytes(runtime), { env, alongside: mapFile });
   let installed = await install();
-  // A damaged file written again; the fallback folder, only when it is new (installBundle).
+  if (installed.fallback) launch.warnings.push(installed.fallback);
   launch.happened.push(...installed.notes);
   const { project } = chosen;
   // Without a deno.json, a package.json project resolves bare imports from its node_modules.
@@ -234,6 +246,7 @@ export async function launchWorkers(
     // A few stats: nothing next to a spawn (docs/architecture.md).
     const gone = installed.paths.filter((path) => !existsSync(path));
     if (!gone.length) return [];
+    const { fallback } = installed;
     try {
       installed = await install();
     } catch (error) {
@@ -246,9 +259,17 @@ export async function launchWorkers(
     launch.command = command(installed);
     launch.bundleDir = installed.dir;
     const moved = installed.dir === dirname(gone[0]) ? "" : ` to ${installed.dir}`;
+    // A new fallback folder (or none now) is the launch's warning from here on: a HUP says it
+    // again only when it differs from this one.
+    const changed = installed.fallback !== fallback;
+    if (changed) {
+      launch.warnings = launch.warnings.filter((line) => line !== fallback);
+      if (installed.fallback) launch.warnings.push(installed.fallback);
+    }
     return [
       `${gone.length} of the ${installed.paths.length} files of the Deno worker bundle in ` +
       `${dirname(gone[0])} were gone (a cleaner of temporary files?): written again${moved}`,
+      ...(changed && installed.fallback ? [installed.fallback] : []),
       ...installed.notes,
     ];
   };

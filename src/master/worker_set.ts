@@ -43,6 +43,8 @@ export interface SpawnOptions {
   reusePort: { host: string; port: number }[];
   age: number;
   generation: number;
+  /** The master has a control socket (WorkerBoot.control). */
+  control: boolean;
   onMessage(worker: WorkerHandle, message: ToMaster): void;
   onExit(worker: WorkerHandle, code: number | null, signal: string | null): void;
   /** A line about the worker's channel (a malformed message), or its files written again. */
@@ -81,7 +83,7 @@ export class WorkerSet {
     const { config, runtime, listeners } = o;
     // A Deno worker's bundle emptied away by a temp cleaner is written again first.
     for (const line of await o.launch.restore?.() ?? []) o.warn(line);
-    const boot = { config, reusePort: o.reusePort, age: o.age };
+    const boot = { config, reusePort: o.reusePort, age: o.age, control: o.control };
     const tmp = config.worker_tmp_dir ? { TMPDIR: config.worker_tmp_dir } : {};
     const env = { ...process.env, ...tmp, ...plainOutput(config), ...rawEnv(config.raw_env) };
     const slots = this.#slots;

@@ -62,6 +62,7 @@ export class Admission {
   #movedAt = -Infinity;
   /** Held for the share by another (holdForShare()). */
   #heldOutside = false;
+  /** stop() was said: every gate holds for good. */
   #stopped = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Connections accepted past the limit, waiting for one to close (wait()), in order. */
@@ -153,7 +154,7 @@ export class Admission {
   add(gate: Holdable): void {
     this.#gates.add(gate);
     if (this.#full) gate.hold("full");
-    if (this.#over || this.#heldOutside) gate.hold("share");
+    if (this.#over || this.#heldOutside || this.#stopped) gate.hold("share");
   }
 
   /**
@@ -161,7 +162,8 @@ export class Admission {
    * for a worker process that keeps the share next to its siblings.
    */
   holdForShare(held: boolean): void {
-    if (held === this.#heldOutside) return;
+    // Stopped, the gates hold for good: no word on the share releases them.
+    if (held === this.#heldOutside || this.#stopped) return;
     this.#heldOutside = held;
     if (this.#over) return;
     for (const gate of this.#gates) held ? gate.hold("share") : gate.release("share");
@@ -217,12 +219,21 @@ export class Admission {
     this.#update();
   }
 
-  /** The worker accepts no more (it drains): siblings stop counting on it. */
+  /**
+   * The worker accepts no more, for good (it drains, or stops quickly): every gate holds (on the
+   * loop's next turn: AcceptGate.hold), and nothing releases it again (neither the share, nor room
+   * that frees, nor holdForShare()); siblings stop counting on it.
+   */
   stop(): void {
+    if (this.#stopped) return;
     this.#stopped = true;
     this.#shed = 0;
     clearTimeout(this.#timer);
     this.#share?.publish(this.#staying(), this.#open, false);
+    // Held as for the share, whose release (#recheck, holdForShare) a stopped admission never
+    // gives; already held so when over the share or held outside.
+    if (this.#over || this.#heldOutside) return;
+    for (const gate of this.#gates) gate.hold("share");
   }
 
   /** Kept-alive connections that stay here: those told to close are already a sibling's. */

@@ -50,12 +50,15 @@ export interface Listener {
   activated?: { fd: number; name?: string };
 }
 
-// A unix socket file this process bound but does not go on to use is a file nobody would remove.
-function removeOwnSocket(path: string): void {
+/**
+ * Removes a unix socket file this process made (or took over): one it bound but does not go on
+ * to use, or one it stops serving, is a file nobody else would remove.
+ */
+export function removeSocketFile(path: string): void {
   try {
     unlinkSync(path);
   } catch {
-    // Already gone, or not ours to remove: the error being reported matters more.
+    // Already gone, or not ours to remove: nothing more to do about it.
   }
 }
 
@@ -93,13 +96,6 @@ function privilegedPortHint(address: Address, errno: number): string {
     `listen on a port from ${start} up and publish it as ${address.port})`;
 }
 
-function fail(libc: Libc, address: Address, fd: number, bound = false): never {
-  const error = cannotListenAt(libc, address)(libc.errno());
-  if (fd >= 0) libc.close(fd);
-  if (bound && address.kind === "unix") removeOwnSocket(address.path);
-  throw error;
-}
-
 /** How unix sockets are created: gunicorn's umask around the bind, or exact bits and a group. */
 export interface OpenListenersOptions {
   /** listen(2)'s backlog. */
@@ -119,6 +115,25 @@ export interface OpenListenersOptions {
   signal?: AbortSignal;
   /** How TCP addresses are named in errors: https with TLS on, as "Listening at:". */
   scheme?: "http" | "https";
+}
+
+/** How {@linkcode openUnixSocket} makes its socket file, and says why it could not. */
+export interface UnixSocketOptions {
+  /** listen(2)'s backlog. */
+  backlog: number;
+  /** The one-line error naming the socket, for why it cannot be had. */
+  cannot: (why: string) => Error;
+  /** A failed call's errno in words. @default strerror's */
+  words?: (errno: number) => string;
+  /** The umask in force around the bind. @default the process's */
+  umask?: number;
+  /** The group the socket file is given once bound (--socket-group). @default none */
+  group?: { gid: number; name: string };
+  /**
+   * A stale socket file at the path (nobody listens) is removed first, anything else there
+   * refused in a line of its own ({@linkcode staleSocketAt}). @default off: bind's "in use"
+   */
+  replaceStale?: boolean;
 }
 
 /** How {@linkcode openTcpSocket} sets up its socket, and says why it could not. */
@@ -251,9 +266,9 @@ function removeStaleSocket(libc: Libc, path: string): void {
 }
 
 // The umask is the process's, so it is set around this one call and put back.
-function bindUnix(libc: Libc, fd: number, sockaddr: Uint8Array, options: OpenListenersOptions) {
-  const mask = options.socketMode !== undefined ? 0o777 & ~options.socketMode : options.umask ?? 0;
-  const previous = libc.umask(mask);
+function bindUnix(libc: Libc, fd: number, sockaddr: Uint8Array, umask: number | undefined) {
+  if (umask === undefined) return libc.bind(fd, sockaddr);
+  const previous = libc.umask(umask);
   try {
     return libc.bind(fd, sockaddr);
   } finally {
@@ -267,7 +282,7 @@ function giveToGroup(libc: Libc, fd: number, path: string, group: { gid: number;
     lchownSync(path, -1, group.gid);
   } catch (error) {
     libc.close(fd);
-    removeOwnSocket(path);
+    removeSocketFile(path);
     throw new ConfigError(
       `Cannot give unix:${path} to group ${group.name} (gid ${group.gid}): ${osReason(error)}` +
         ((error as { code?: string }).code === "EPERM"
@@ -371,29 +386,53 @@ async function openOne(
     const { port } = socketName(libc, fd);
     return { address: { ...address, port }, fd, ownsPath: false };
   }
-  if (new TextEncoder().encode(address.path).length > UNIX_PATH_MAX) {
-    throw new ConfigError(
-      `Cannot listen at unix:${address.path}: path longer than ${UNIX_PATH_MAX} bytes`,
-    );
+  const fd = openUnixSocket(libc, address.path, {
+    backlog: options.backlog,
+    cannot: (why) => new ConfigError(`Cannot listen at ${formatAddress(address)}: ${why}`),
+    umask: options.socketMode !== undefined ? 0o777 & ~options.socketMode : options.umask ?? 0,
+    group: options.socketGroup,
+    replaceStale: true,
+  });
+  return { address, fd, ownsPath: true };
+}
+
+/**
+ * A listening unix socket at `path`, moved above the stdio numbers
+ * ({@linkcode moveToInheritedRange}). A failure closes it, removes the file once bound, and
+ * throws `options.cannot(why)`.
+ */
+export function openUnixSocket(libc: Libc, path: string, options: UnixSocketOptions): number {
+  if (new TextEncoder().encode(path).length > UNIX_PATH_MAX) {
+    throw options.cannot(`path longer than ${UNIX_PATH_MAX} bytes`);
   }
-  removeStaleSocket(libc, address.path);
-  const sockaddr = unixSockaddr(address.path);
+  if (options.replaceStale) removeStaleSocket(libc, path);
+  const words = options.words ?? ((errno: number) => libc.strerror(errno));
+  const cannot = (fd: number, bound: boolean): Error => {
+    const error = options.cannot(words(libc.errno()));
+    if (fd >= 0) libc.close(fd);
+    if (bound) removeSocketFile(path);
+    return error;
+  };
   const fd = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail(libc, address, fd);
-  if (bindUnix(libc, fd, sockaddr, options) !== 0) fail(libc, address, fd);
-  if (options.socketGroup) giveToGroup(libc, fd, address.path, options.socketGroup);
-  if (libc.listen(fd, options.backlog) !== 0) fail(libc, address, fd, true);
-  return { address, fd: moveHigh(libc, fd, address, true), ownsPath: true };
+  if (fd < 0) throw cannot(fd, false);
+  if (bindUnix(libc, fd, unixSockaddr(path), options.umask) !== 0) throw cannot(fd, false);
+  if (options.group) giveToGroup(libc, fd, path, options.group);
+  if (libc.listen(fd, options.backlog) !== 0) throw cannot(fd, true);
+  const high = moveToInheritedRange(libc, fd);
+  if (high < 0) throw cannot(fd, true);
+  return high;
 }
 
 // Workers inherit listeners at the same fd number (not through spawn's stdio:
 // Deno's spawn clears O_NONBLOCK on stdio fds, and that flag is shared by every
 // process holding the socket, which left workers blocked in accept()). So the
 // fd is moved above the numbers stdio uses and made inheritable (no CLOEXEC).
-function moveHigh(libc: Libc, fd: number, address: Address, bound = false): number {
+function moveHigh(libc: Libc, fd: number, address: Address): number {
   const moved = moveToInheritedRange(libc, fd);
-  if (moved < 0) fail(libc, address, fd, bound);
-  return moved;
+  if (moved >= 0) return moved;
+  const error = cannotListenAt(libc, address)(libc.errno());
+  libc.close(fd);
+  throw error;
 }
 
 /**
@@ -496,11 +535,7 @@ export function closeListeners(libc: Libc, listeners: Listener[]): void {
   for (const listener of listeners) {
     libc.close(listener.fd);
     if (listener.ownsPath && listener.address.kind === "unix") {
-      try {
-        unlinkSync(listener.address.path);
-      } catch {
-        // Already gone: nothing to clean up.
-      }
+      removeSocketFile(listener.address.path);
     }
   }
 }

@@ -3,20 +3,16 @@
 // overlap and the new one goes on alone, instead of retrying the bind until the old one exits.
 // Close-on-exec, unlike the workers' listeners: no worker is to hold the master's metrics port.
 
-import { unlinkSync } from "node:fs";
 import { ConfigError } from "../errors.ts";
 import type { Libc } from "../runtime/types.ts";
-import { moveToInheritedRange, openTcpSocket, resolveHost } from "./listeners.ts";
-import { inetSockaddr, UNIX_PATH_MAX, unixSockaddr } from "./sockaddr.ts";
+import { moveToInheritedRange, openTcpSocket, openUnixSocket, resolveHost } from "./listeners.ts";
+import { inetSockaddr } from "./sockaddr.ts";
 import {
-  AF_UNIX,
   EACCES,
   EADDRINUSE,
   F_SETFD,
   FD_CLOEXEC,
   SO_ACCEPTCONN,
-  SOCK_CLOEXEC,
-  SOCK_STREAM,
   SOL_SOCKET,
 } from "./socket_constants.ts";
 
@@ -25,14 +21,18 @@ export const METRICS_FD_ENV = "APPSERVE_METRICS_FD";
 
 const BACKLOG = 128;
 
-/** Why `bind` cannot be listened on, as node:http's listen said it. */
-function cannotListen(bind: string, libc: Libc, errno: number): ConfigError {
-  const why = errno === EADDRINUSE
+/** The one line `bind` cannot be listened on in, for why. */
+function cannotListen(bind: string): (why: string) => ConfigError {
+  return (why) => new ConfigError(`--metrics-bind: Cannot listen on "${bind}": ${why}`);
+}
+
+/** A failed call's errno as node:http's listen said it. */
+function nodeWords(libc: Libc, errno: number): string {
+  return errno === EADDRINUSE
     ? "address already in use"
     : errno === EACCES
     ? "permission denied"
     : libc.strerror(errno);
-  return new ConfigError(`--metrics-bind: Cannot listen on "${bind}": ${why}`);
 }
 
 /**
@@ -49,11 +49,11 @@ export async function bindMetricsSocket(
   try {
     address = await resolveHost(host);
   } catch {
-    throw new ConfigError(`--metrics-bind: Cannot listen on "${bind}": cannot resolve "${host}"`);
+    throw cannotListen(bind)(`cannot resolve "${host}"`);
   }
   const high = await openTcpSocket(libc, inetSockaddr(address, port), {
     backlog: BACKLOG,
-    cannot: (errno) => cannotListen(bind, libc, errno),
+    cannot: (errno) => cannotListen(bind)(nodeWords(libc, errno)),
   });
   libc.fcntl(high, F_SETFD, FD_CLOEXEC);
   return high;
@@ -65,34 +65,13 @@ export async function bindMetricsSocket(
  * use"), close-on-exec, at an fd a USR2 child can be given at the same number.
  */
 export function bindMetricsUnixSocket(libc: Libc, bind: string, path: string): number {
-  if (new TextEncoder().encode(path).length > UNIX_PATH_MAX) {
-    throw new ConfigError(
-      `--metrics-bind: Cannot listen on "${bind}": path longer than ${UNIX_PATH_MAX} bytes`,
-    );
-  }
-  const fd = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw cannotListen(bind, libc, libc.errno());
-  const cannot = (bound: boolean) => {
-    const error = cannotListen(bind, libc, libc.errno());
-    libc.close(fd);
-    if (bound) removeMetricsSocketFile(path);
-    return error;
-  };
-  if (libc.bind(fd, unixSockaddr(path)) !== 0) throw cannot(false);
-  if (libc.listen(fd, BACKLOG) !== 0) throw cannot(true);
-  const high = moveToInheritedRange(libc, fd);
-  if (high < 0) throw cannot(true);
+  const high = openUnixSocket(libc, path, {
+    backlog: BACKLOG,
+    cannot: cannotListen(bind),
+    words: (errno) => nodeWords(libc, errno),
+  });
   libc.fcntl(high, F_SETFD, FD_CLOEXEC);
   return high;
-}
-
-/** Removes a unix socket file this process made (or, promoted, took over). */
-export function removeMetricsSocketFile(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Already gone.
-  }
 }
 
 /** What a USR2 child is told of its parent's metrics listener: its fd there, and its --metrics-bind. */

@@ -111,8 +111,8 @@ function installAdvice(project: Project, npm: NpmSpecifier, importer: string): s
   if (project.root) {
     const dir = dirname(project.root);
     const mode = nodeModulesDir(project.root);
-    const packageJson = join(dir, "package.json");
-    if (mode === "manual" && existsSync(packageJson) && lists(packageJson, npm.name)) {
+    // lists() is false for a package.json that is not there.
+    if (mode === "manual" && lists(join(dir, "package.json"), npm.name)) {
       return `${at(dir)}: run \`npm install\` (or \`deno install\`) there`;
     }
     const set = mode === "auto" || mode === "manual"

@@ -9,6 +9,7 @@
 // Response.prototype misses them), `Response.length` is 2 (Hono's adapter has the same), and
 // Bun.file is not the native function.
 
+import { Buffer } from "node:buffer";
 import { closeSync, constants, fstatSync, openSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { FileBody } from "./types.ts";
@@ -48,10 +49,6 @@ const BYTES_MAX = 64 * 1024;
 // Blobs made of them.
 const wholeFiles = new WeakMap<Blob, string | number>();
 
-// The parts of files fileBody() cut for a Range, with their lengths (within the file as it was
-// just read): a 206's body has a known length, as Bun.serve sends it.
-const parts = new WeakMap<Blob, number>();
-
 /** The bytes from `start` on (as many as the part's `size`) of the file a path or fd names. */
 interface FilePart {
   where: string | number;
@@ -59,7 +56,9 @@ interface FilePart {
 }
 // The parts an app cut of Bun.file()'s files (`Bun.file(p).slice(0, 1000)`): Bun.serve sends
 // one as it is (a 206 with its Content-Range when it is less than the file), so with --reuse-port
-// it goes to Bun.serve untouched, its length read as it is sent, as a whole file's.
+// it goes to Bun.serve untouched, its length read as it is sent, as a whole file's. Also the parts
+// fileBody() cuts for a Range: a 206's body has a known length, and the file's name, as Bun.serve
+// sends it.
 const fileParts = new WeakMap<Blob, FilePart>();
 
 // The bytes a part of a file sends, as Bun.serve sends it: what of it the file has now. Its
@@ -129,7 +128,7 @@ class Response extends NativeResponse {
     } else if (body instanceof URLSearchParams) this.#body = body.toString();
     else if (body instanceof Blob && (wholeFiles.has(body) || fileParts.has(body))) {
       this.#file = body;
-    } else if (body instanceof Blob && parts.has(body)) this.#length = parts.get(body)!;
+    }
     // Any other Blob's `size` is no length to send: a slice of a file may report more than the
     // file has, and a Blob made of one the same; reading it now would also fix how much of the
     // file the body reads. It streams.
@@ -285,24 +284,50 @@ export function knownLength(response: Response): number {
   return response.bodyUsed ? -1 : lengthOf(response);
 }
 
+// The types Bun.serve sends a file as without a Content-Disposition: the media type (up to a `;`,
+// untrimmed and case-sensitive, as Bun.serve compares it) of text, an image, audio, video, a font,
+// JSON or WebAssembly (measured on Bun 1.4.4; docs/architecture.md, "Bun's routes").
+const INLINE_TYPE = /^(?:(?:text|image|audio|video|font)\/[^;]|application\/(?:json|wasm)(?:;|$))/;
+
+// Bun.serve's `content-disposition: filename="NAME"` for a file by a path sent as `type`: NAME is
+// the path's last part, as UTF-8 bytes (the head is written as Latin-1), none with a `"` in it.
+// An fd names no file.
+function dispositionLine(where: string | number, type: string): string {
+  if (typeof where !== "string" || INLINE_TYPE.test(type)) return "";
+  const name = where.slice(where.lastIndexOf("/") + 1);
+  if (name === "" || name.includes('"')) return "";
+  return `content-disposition: filename="${Buffer.from(name, "utf8").toString("latin1")}"\r\n`;
+}
+
 /**
- * The whole file from Bun.file() a Response's body is, while nothing has read it (Runtime.fileBody);
- * else null. Its length and parts are the file's as it is now, as Bun.serve answers a Range: not
- * the Blob's, which keeps the size it first saw and reads no more than that.
+ * The file from Bun.file(), or the part of one an app cut, a Response's body is, while nothing has
+ * read it (Runtime.fileBody); else null. A whole file's length and parts are the file's as it is
+ * now, as Bun.serve answers a Range: not the Blob's, which keeps the size it first saw and reads no
+ * more than that.
  */
 export function fileBody(response: Response): FileBody | null {
   const file = bodyFileOf(response);
-  // A part is no whole file to take a Range's part of.
-  if (file === null || response.bodyUsed || !wholeFiles.has(file)) return null;
-  const where = wholeFiles.get(file)!;
+  if (file === null || response.bodyUsed) return null;
+  const where = wholeFiles.get(file);
+  if (where === undefined) {
+    // A part is no whole file to take a Range's part of.
+    const part = fileParts.get(file)!;
+    return {
+      length: () => -1,
+      slice: () => new Blob(),
+      fields: (type) => dispositionLine(part.where, type),
+    };
+  }
   return {
     // A directory or a device: no length to take a part of (it streams, as before).
     length: () => regularFileSize(where),
     slice: (start, end) => {
+      // Of a Blob that has not read the file's size: its `size` is end - start.
       const part = freshFile(where).slice(start, end);
-      parts.set(part, end - start);
+      fileParts.set(part, { where, start });
       return part;
     },
+    fields: (type) => dispositionLine(where, type),
   };
 }
 

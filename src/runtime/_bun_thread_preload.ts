@@ -2,7 +2,8 @@
 // only, never in its Web Workers (Bun 1.4.4, under `bun` and in a compiled file alike). gthread's
 // threads run the app, so each is given the same modules through the Worker's own `preload`
 // option: the globals and Bun.plugin loaders they set are there, as under `bun run` and the other
-// worker classes.
+// worker classes. BUN_INSPECT_PRELOAD's module, which Bun skips in Workers too, is not given: it
+// stays in the main thread, as under `bun` (README says so).
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";

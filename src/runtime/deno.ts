@@ -162,7 +162,8 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     // Deno.serve's shutdown() fails the request body reads under way ("BadResource: Cannot read
     // body as underlying resource unavailable"), so it waits for the requests with a body that
     // the app is working on when the stop comes (the caller's deadline cuts them off). The
-    // listener stays open meanwhile: under --reuse-port a connection it takes is served.
+    // listener stays open meanwhile: under --reuse-port a connection it takes is served, and an
+    // upload begun in the wait is waited for too.
     const withBodies = new Set<Promise<unknown>>();
     let shut: Promise<void> | undefined;
     const shutdownNow = (server: Deno.HttpServer) => shut ??= server.shutdown();
@@ -194,7 +195,9 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
               shutdown: async () => {
                 if (!stopping) {
                   stopping = true;
-                  await Promise.all([...withBodies]);
+                  // Checked again after each wait, shutdown() called in the same turn: no upload
+                  // can begin in between.
+                  while (withBodies.size > 0) await Promise.all([...withBodies]);
                 }
                 return await shutdownNow(server);
               },

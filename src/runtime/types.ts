@@ -148,12 +148,20 @@ export interface NativeUpgradeOptions {
   refuse(request: Request): WebSocketUpgrade | undefined;
 }
 
-/** A Response's body that is a whole file, as Runtime.fileBody gives it. */
+/** A Response's body that is a file or a part of one, as Runtime.fileBody gives it. */
 export interface FileBody {
-  /** The number of bytes the body would send now (the file's size, read now), or -1. */
+  /**
+   * The number of bytes the body would send now (the file's size, read now), or -1 (also for a
+   * part of a file, which has no Range of its own).
+   */
   length(): number;
   /** A body of bytes `start` to `end` (excluded) of the file. */
   slice(start: number, end: number): BodyInit;
+  /**
+   * The head's lines the runtime's server adds to a GET's answer of this file when its
+   * Content-Type is `type` (Bun.serve: `content-disposition: filename="NAME"`), or "".
+   */
+  fields(type: string): string;
 }
 
 /** How the native server's `request.signal` behaves (Runtime.requestSignal). */
@@ -313,9 +321,10 @@ export interface Runtime {
    */
   streamLength: "declared" | "actual";
   /**
-   * The file `response`'s body is, whole and unread (Bun: from Bun.file(), as knownLength), so
-   * that a Range request is answered from it as the runtime's own server does; else null. None:
-   * the runtime's server answers no Range (Deno).
+   * The file, or part of one, `response`'s body is, unread (Bun: from Bun.file(), as knownLength),
+   * so that a Range request is answered from a whole one as the runtime's own server does, and
+   * the writer adds the fields that server adds for a file (FileBody.fields); else null. None:
+   * the runtime's server answers no Range and adds nothing (Deno).
    */
   fileBody?(response: Response): FileBody | null;
   /**

@@ -316,9 +316,14 @@ async function serveListeners(
       config.limit_request_body,
       (message) => log.warning(`Invalid request: ${message}`),
     );
-    // Inside the access log, which then sees the 500 or 400 the client gets for a failure.
+    // Inside the access log, which then sees the 500 or 400 the client gets for a failure. The
+    // judge of an app's 500 for a body the client broke serves Bun.serve alone (clientLeftMidBody).
     const guarded = bodyErrorsLogged(
-      guardedNative(clientLeftMidBody(bodyLimited, log), log, runtime),
+      guardedNative(
+        runtime.name === "bun" ? clientLeftMidBody(bodyLimited, log) : bodyLimited,
+        log,
+        runtime,
+      ),
       log,
       runtime,
       ends,

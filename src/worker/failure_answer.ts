@@ -3,6 +3,7 @@
 // servers of --reuse-port: the app's fault is logged at ERROR and answered 500; a body the client
 // broke is the client's, answered 400 without the app's stack.
 
+import { tapBody } from "../body_tap.ts";
 import type { FailureAnswer } from "../hooks.ts";
 import { BODY_CUT, isClientBodyError } from "../http/body.ts";
 import { statusReply, statusText } from "../http/status_reply.ts";
@@ -34,15 +35,22 @@ function clientCut(log: Logger, hostname: string): Response {
 /**
  * Under --reuse-port: an app that answers a body read its client broke with a 500 of its own
  * (Hono's onError) is logged as the client's fault too, as a thrown read is. The native servers
- * say nothing of the read itself: the signs are a 500 after the app took the body and the client
- * left (its request's signal aborted). Bun.serve aborts it then; Deno.serve (2.9.6) does not, so
- * under Deno workers such a 500 stays the app's. Not an async function, for the reason
- * guardedNative() is not.
+ * say nothing of the read itself, so the app reads the body through a tap that marks a read
+ * that failed: the signs are a 500 after such a read and the client gone (its request's signal
+ * aborted). A body read whole and a client that left later keep the app's 500. For Bun workers
+ * only: Deno.serve (2.9.6) leaves the signal alone when the client leaves mid-body (such a 500
+ * stays the app's), and a request made from its own reads its signal, which it then warns about.
+ * Not an async function, for the reason guardedNative() is not.
  */
 export function clientLeftMidBody(handler: FetchHandler, log: Logger): FetchHandler {
-  const judged = (response: Response, request: Request, hostname: string): Response => {
+  const judged = (
+    response: Response,
+    request: Request,
+    readFailed: boolean,
+    hostname: string,
+  ): Response => {
     if (!(response instanceof Response) || response.status !== 500) return response;
-    if (!request.bodyUsed || !request.signal.aborted) return response;
+    if (!readFailed || !request.signal.aborted) return response;
     response.body?.cancel().catch(() => {});
     return clientCut(log, hostname);
   };
@@ -51,9 +59,20 @@ export function clientLeftMidBody(handler: FetchHandler, log: Logger): FetchHand
     if (request.body === null) return handler(request, info);
     // Read now: Deno's info is gone once the request has been answered.
     const hostname = info.remoteAddr.hostname;
-    const result = handler(request, info);
+    let readFailed = false;
+    const body = tapBody(new Response(request.body), {
+      failed(error) {
+        readFailed = true;
+        return error;
+      },
+    }).body;
+    // Its signal is the request's own: the app still sees the client leave.
+    const tapped = new Request(request, { body, duplex: "half" } as RequestInit);
+    const result = handler(tapped, info);
     if (result instanceof Response) return result;
-    return Promise.resolve(result).then((response) => judged(response, request, hostname));
+    return Promise.resolve(result).then((response) =>
+      judged(response, request, readFailed, hostname)
+    );
   };
 }
 

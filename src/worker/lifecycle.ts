@@ -53,7 +53,6 @@ import { Balance, mapScoreboard } from "./balance.ts";
 import { checkApp } from "./check_app.ts";
 import { failureAnswer } from "./failure_answer.ts";
 import { InflightWatch } from "./inflight_watch.ts";
-import { controlSocketPath } from "../ipc/control_protocol.ts";
 import { workerClass } from "./registry.ts";
 import { withRequestTimeout } from "./request_timeout.ts";
 import { installWebSockets, keepWebSocketHandlers, webSocketHub } from "./websockets.ts";
@@ -120,6 +119,8 @@ export class Worker {
   /** The quick stop is INT's or QUIT's: this worker names what its exit kills. */
   #namesKilled = false;
   #exiting: Promise<never> | undefined;
+  /** The worker stopped accepting for its exit (#stopAccepting()). */
+  #acceptingStopped: Promise<void> | undefined;
   #websockets: WebSocketHub | undefined;
   /** The app's onListen (`deno serve`'s), for the worker's own event loop. */
   #onListen: AppHandler["onListen"];
@@ -209,9 +210,7 @@ export class Worker {
         );
       }
       // statsd: the master sends the gauge of open WebSockets from the workers' counters.
-      if (
-        this.#config.metrics_bind || controlSocketPath(this.#config) || this.#config.statsd_host
-      ) {
+      if (this.#config.metrics_bind || this.#boot.control || this.#config.statsd_host) {
         this.#counters = this.#board.counters(slot);
       }
     }
@@ -330,6 +329,9 @@ export class Worker {
     this.#quitting = true;
     // ABRT's (--timeout) are named by the master, which reads them while this loop is stuck.
     this.#namesKilled = hook === "worker_int";
+    // Before the hook, as gunicorn's worker_int runs while nothing is accepted: a client that
+    // comes meanwhile is refused (or a sibling's), not accepted and dropped with the process.
+    await this.#stopAccepting();
     await this.#hooks?.run(hook, this.#info());
     this.exit(code);
   }
@@ -457,13 +459,16 @@ export class Worker {
   // Before what the exit counts (a quick stop's connections with no request read yet) and the
   // worker_exit hook: a connection accepted after the count would end with the process, neither
   // served nor named. Released, the listeners refuse it (the master closed its copies first).
-  async #stopAccepting(): Promise<void> {
+  // Once: a quick stop's worker_int came before its exit.
+  #stopAccepting(): Promise<void> {
+    return this.#acceptingStopped ??= this.#stopAcceptingOnce();
+  }
+
+  async #stopAcceptingOnce(): Promise<void> {
     const admission = this.#admission;
     if (admission) {
+      // Every gate of the worker holds, for good.
       admission.stop();
-      // Every gate of the worker holds (the admission's one word for it), for good: stopped, the
-      // admission releases none.
-      admission.holdForShare(true);
       // A gate holds on the loop's next turn (AcceptGate.hold); what it accepts until then is
       // the server's, and counted.
       await new Promise((resolve) => setImmediate(resolve));

@@ -7,33 +7,24 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   e2e,
+  eventually,
   FIXTURES,
-  freePort,
   get,
   ownFrames,
   type Server,
   start,
+  startOneWorker,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 import { uploadUnderWay } from "../_upload.ts";
-import { rawExchange } from "../_raw.ts";
+import { rawConnect, rawExchange } from "../_raw.ts";
 
 const APP = join(FIXTURES, "apps", "failing_app.ts");
 
-// One worker, its access log on stdout; --reuse-port's own listeners agree on a port beforehand.
-async function startOne(target: Parameters<typeof start>[0], args: string[]): Promise<Server> {
-  const port = args.includes("--reuse-port") ? await freePort() : 0;
-  return start(target, [
-    "-w",
-    "1",
-    "--access-logfile",
-    "-",
-    ...args,
-    "-b",
-    `127.0.0.1:${port}`,
-    APP,
-  ]);
-}
+// One worker, its access log on stdout.
+const startOne = (target: Target, args: string[], app = APP): Promise<Server> =>
+  startOneWorker(target, app, ["--access-logfile", "-", ...args]);
 
 function escaped(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
@@ -159,6 +150,50 @@ for (const [name, args] of SETUPS) {
       },
     );
   }
+}
+
+// Says to a GET how many bodies it read. Reads a POST's body whole, then answers a 500 of its own
+// once the client left (Bun.serve aborts the signal then; Deno.serve does not: after 2 s).
+const READ_THEN_500 = `let read = 0;
+export default {
+  async fetch(request) {
+    if (request.method !== "POST") return new Response(read + "\\n");
+    await request.text();
+    read++;
+    await new Promise((done) => {
+      request.signal.addEventListener("abort", done);
+      setTimeout(done, 2000);
+    });
+    return new Response("the app's own\\n", { status: 500 });
+  },
+};
+`;
+
+// A client that left after its whole body was read did not break the read: the app's 500 stays
+// the app's (--reuse-port's Bun workers took it for a body cut: 400 and a WARNING).
+for (const [name, args] of SETUPS.filter(([, args]) => !args.includes("sync"))) {
+  e2e(`a 500 after the body was read whole stays the app's, on ${name}`, async (target) => {
+    const dir = tempDir();
+    try {
+      const app = join(dir.path, "app.js");
+      writeFileSync(app, READ_THEN_500);
+      const server = await startOne(target, args, app);
+      const url = new URL(await server.ready());
+      const socket = await rawConnect(Number(url.port));
+      socket.on("error", () => {});
+      socket.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+      await eventually(
+        async () => (await get(url.href)).body === "1\n",
+        "the app reading the body",
+      );
+      socket.destroy();
+      await server.waitFor(/"POST \/ HTTP\/1\.1" 500 /);
+      assert.doesNotMatch(server.stderr, /Invalid request|client closed|\[ERROR\]/);
+      await server.stop();
+    } finally {
+      dir.remove();
+    }
+  });
 }
 
 // XDG_CACHE_HOME set to the project's own folder (README: a folder the image keeps): the Deno

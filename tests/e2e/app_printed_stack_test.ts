@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { FIXTURES, freePort, get, ownFrames, start, TARGETS } from "../_helpers.ts";
+import { FIXTURES, get, ownFrames, startOneWorker, type Target, TARGETS } from "../_helpers.ts";
 
 const APP = join(FIXTURES, "apps", "self_logging_app.ts");
 // The same app with an Error.prepareStackTrace of its own.
@@ -21,6 +21,9 @@ const SETUPS: [string, string[]][] = [
   ["-k gthread", ["-k", "gthread", "--threads", "2"]],
 ];
 
+// The file of `app` as a frame names it: its path (Bun, the app's own hook), else its file: URL.
+const fileOf = (app: string, path: boolean) => path ? app : new URL(`file://${app}`).href;
+
 // The app's three functions and its handler, innermost first: `at NAME (file:///...APP:L:C)`
 // under Deno, `at NAME (/...APP:L:C)` under Bun, where the TypeScript has them; or the path
 // where the app's hook writes the stack.
@@ -30,7 +33,7 @@ function assertAppFrames(stack: string, where: string, bun: boolean, hooked = fa
   const message = bun ? first.replace(/^error: /, "Error: ") : first;
   const said = "Error: failed three calls deep";
   assert.equal(message, hooked ? `${said} (the app's hook)` : said, where);
-  const file = hooked || bun ? APP : new URL(`file://${APP}`).href;
+  const file = fileOf(APP, hooked || bun);
   const sites = frames.map((f) => {
     const m = /^ +at (\S+) \((.*):(\d+:\d+)\)$/.exec(f);
     assert.ok(m && m[2] === file, `${f}\nin ${where}`);
@@ -43,6 +46,14 @@ function assertAppFrames(stack: string, where: string, bun: boolean, hooked = fa
     assert.deepEqual(names.slice(0, 4), ["level3", "level2", "level1", "Object.fetch"], where);
   }
   assert.deepEqual(ownFrames(stack), [], where);
+}
+
+// One worker of `app` with `args`, and its first answer: the 500 of the error the app prints.
+async function failing(target: Target, app: string, args: string[] = []) {
+  const server = await startOneWorker(target, app, args);
+  const answer = await get(await server.ready());
+  assert.equal(answer.status, 500, answer.body);
+  return { server, answer };
 }
 
 // What the app printed with console.error: the message and the frames under it.
@@ -60,11 +71,7 @@ for (const target of TARGETS) {
       sanitizeOps: false,
       sanitizeResources: false,
       fn: async () => {
-        const port = args.includes("--reuse-port") ? await freePort() : 0;
-        const server = start(target, ["-w", "1", ...args, "-b", `127.0.0.1:${port}`, APP]);
-        const url = await server.ready();
-        const answer = await get(url);
-        assert.equal(answer.status, 500, answer.body);
+        const { server, answer } = await failing(target, APP, args);
         assertAppFrames(answer.body.trimEnd(), answer.body, bun);
         // console.error(err): up to the next line that is no frame.
         await server.waitFor(/rror: failed three calls deep\n(?: +at .*\n)+/);
@@ -79,9 +86,7 @@ for (const target of TARGETS) {
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async () => {
-      const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", HOOKED]);
-      const answer = await get(await server.ready());
-      assert.equal(answer.status, 500, answer.body);
+      const { server, answer } = await failing(target, HOOKED);
       assertAppFrames(answer.body.trimEnd(), answer.body, bun, true);
       await server.stop();
     },
@@ -92,11 +97,9 @@ for (const target of TARGETS) {
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async () => {
-      const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", ASYNC]);
-      const answer = await get(await server.ready());
-      assert.equal(answer.status, 500, answer.body);
+      const { server, answer } = await failing(target, ASYNC);
       await server.waitFor(/rror: failed after an await\n(?: +at .*\n)+/);
-      const file = bun ? ASYNC : new URL(`file://${ASYNC}`).href;
+      const file = fileOf(ASYNC, bun);
       // The runtimes' own columns: Deno points at `new` and `await`, Bun at what they take.
       const expected = bun
         ? ["level3 (FILE:6:13)", "async level2 (FILE:10:19)", "async fetch (FILE:17:40)"]
@@ -120,11 +123,9 @@ for (const target of TARGETS) {
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async () => {
-      const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", NESTED]);
-      const answer = await get(await server.ready());
-      assert.equal(answer.status, 500, answer.body);
+      const { server } = await failing(target, NESTED);
       await server.waitFor(/end of inspected/);
-      const file = bun ? NESTED : new URL(`file://${NESTED}`).href;
+      const file = fileOf(NESTED, bun);
       // `{ err: ... }` first, then `inspected: ...`: each with the app's two frames, and no more
       // (the first request's: ready() asked too).
       const [nested, inspected] = /err: ([^]*?)inspected: ([^]*?)end of inspected/.exec(

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { closeSync, constants, openSync } from "node:fs";
+import { closeSync, constants, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FIXTURES, freePort, get, ownFrames, start, TARGETS, tempDir } from "../_helpers.ts";
 import { differences, type Probe, serveWithBun } from "../_bun_routes_diff.ts";
@@ -19,7 +19,30 @@ const MODES: [string, string[]][] = [
   ["--reuse-port", ["--reuse-port"]],
 ];
 const PATHS = ["/missing", "/dir", "/missing-slice", "/blob", "/slice", "/file", "/throw"];
-const PROBES: Probe[] = PATHS.map((path) => ({ path }));
+// Bun.serve's Content-Disposition for a file, by its name and type: none with HEAD (whose type
+// Bun.serve leaves out: not compared), none when the app set its own.
+const NAMES = ["a.bin", "a.pdf", "noext", "a.txt", "a.png", "a.json", 'qu"ote.bin', "sé mi.bin"];
+const NAMED = NAMES.map((name) => `/named/${encodeURIComponent(name)}`);
+const DISPOSED = [
+  ...NAMED,
+  ...[0, 1, 2, 3, 4].map((n) => `/typed/${n}`),
+  "/own-disposition",
+  "/cloned",
+  "/by-url",
+  "/bin-slice",
+];
+const PROBES: Probe[] = [
+  ...PATHS.map((path) => ({ path })),
+  ...DISPOSED.map((path) => ({ path })),
+  ...DISPOSED.map((path) => ({ method: "HEAD", path, headTypeDiffers: true })),
+];
+
+/** A directory of the files NAMES, for the app's /named/ and /typed/ routes (NAMED_FILES). */
+function namedFiles(): { path: string; remove: () => void } {
+  const dir = tempDir();
+  for (const name of NAMES) writeFileSync(join(dir.path, name), "some bytes\n");
+  return dir;
+}
 
 function serve(
   target: (typeof TARGETS)[number],
@@ -46,19 +69,25 @@ for (const target of BUN_WORKERS) {
   for (const [mode, args] of MODES) {
     Deno.test({
       name:
-        `[${target.name}] [${mode}] a file body that cannot be sent goes to the app's error(), a typed Blob keeps its type, as under Bun.serve`,
+        `[${target.name}] [${mode}] a file body that cannot be sent goes to the app's error(), a typed Blob keeps its type, a file gets its Content-Disposition, as under Bun.serve`,
       sanitizeOps: false,
       sanitizeResources: false,
       fn: async () => {
         // Listeners of their own must agree on a port beforehand.
         const port = args.includes("--reuse-port") ? await freePort() : 0;
-        const server = serve(target, args, port, APP);
+        const named = namedFiles();
+        const env = { NAMED_FILES: named.path };
+        const server = serve(target, args, port, APP, env);
         const url = await server.ready(1);
-        const native = await serveWithBun(APP);
+        const native = await serveWithBun(APP, env);
         try {
-          assert.deepEqual(await differences(native.url, url, PROBES), []);
+          assert.deepEqual(
+            await differences(native.url, url, PROBES, ["content-disposition"]),
+            [],
+          );
         } finally {
           native.stop();
+          named.remove();
         }
         // Each answer's access line: the status and the bytes the client got.
         const lines = await server.waitFor(/^GET \/throw .*$/m).then(() =>

@@ -232,19 +232,28 @@ binaryTest(
   },
 );
 
+/**
+ * Writes `dir`/mod.ts, which imports npm:left-pad; returns the start and the end of the line its
+ * missing package gets, the advice (where to run what) between them.
+ */
+function leftPadApp(dir: string): { head: string; tail: string } {
+  writeFileSync(
+    join(dir, "mod.ts"),
+    'import pad from "npm:left-pad@1";\nexport default { fetch: () => new Response(pad("x", 3)) };\n',
+  );
+  return {
+    head: 'Cannot import mod.ts: mod.ts imports "npm:left-pad@1", but node_modules/left-pad ' +
+      `is not installed in ${dir}: `,
+    tail: " there, or run it with --runtime deno (no deno found in DENO or on PATH)",
+  };
+}
+
 binaryTest(
   "an npm: package missing from node_modules: one line naming the folder and the command",
   async () => {
     const dir = tempDir();
     try {
-      writeFileSync(
-        join(dir.path, "mod.ts"),
-        'import pad from "npm:left-pad@1";\nexport default { fetch: () => new Response(pad("x", 3)) };\n',
-      );
-      const head =
-        'Cannot import mod.ts: mod.ts imports "npm:left-pad@1", but node_modules/left-pad ' +
-        `is not installed in ${dir.path}: `;
-      const tail = " there, or run it with --runtime deno (no deno found in DENO or on PATH)";
+      const { head, tail } = leftPadApp(dir.path);
       // No project file: Bun's.
       assert.equal(
         await cannotLoad(dir.path, ["mod.ts"]),
@@ -295,14 +304,7 @@ binaryTest(
   async () => {
     const dir = tempDir();
     try {
-      writeFileSync(
-        join(dir.path, "mod.ts"),
-        'import pad from "npm:left-pad@1";\nexport default { fetch: () => new Response(pad("x", 3)) };\n',
-      );
-      const head =
-        'Cannot import mod.ts: mod.ts imports "npm:left-pad@1", but node_modules/left-pad ' +
-        `is not installed in ${dir.path}: `;
-      const tail = " there, or run it with --runtime deno (no deno found in DENO or on PATH)";
+      const { head, tail } = leftPadApp(dir.path);
       const served = async () => {
         const server = start(binary, [...BUN, "-b", "127.0.0.1:0", "mod.ts"], {
           cwd: dir.path,

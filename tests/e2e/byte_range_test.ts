@@ -22,7 +22,7 @@ const PROBES: Probe[] = [
   { path: "/static/file_range_app.ts", headers: { range: `bytes=${WHOLE.length}-` } },
   ...RANGES.map((range) => ({ path: "/raw", headers: { range } })),
   { path: "/raw" },
-  { method: "HEAD", path: "/raw", headers: { range: "bytes=0-1" } },
+  { method: "HEAD", path: "/raw", headers: { range: "bytes=0-1" }, headTypeDiffers: true },
   { path: "/text", headers: { range: "bytes=2-5" } },
 ];
 

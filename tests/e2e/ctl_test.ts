@@ -3,7 +3,15 @@
 // socket, a user without access, a malformed request (the master serves on).
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { connect } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +19,7 @@ import process from "node:process";
 import {
   alive,
   asNobody,
+  assertOneLineError,
   childPids,
   e2e,
   eventually,
@@ -659,6 +668,169 @@ e2e(
       if (next && alive(next)) process.kill(next, "SIGKILL");
       await server.stop();
       dir.remove();
+    }
+  },
+);
+
+// A master that is the -u user already (not root) cannot make /run/appserve/UID (root's folder):
+// its socket stays where a master without -u puts it, $HOME/.appserve, with no warning.
+e2e(
+  "not root, -u naming itself: the socket is in $HOME/.appserve, not /run/appserve/UID; ctl status reaches it",
+  async (target) => {
+    const dir = tempDir();
+    const uid = 23456; // this test's own: no other test makes /run/appserve/23456
+    rmSync(join("/run/appserve", String(uid)), { recursive: true, force: true });
+    const home = join(dir.path, "home");
+    mkdirSync(home);
+    chownSync(home, uid, uid);
+    const env = { XDG_RUNTIME_DIR: "", HOME: home };
+    const name = `ctlself${process.pid}${target.name}`;
+    const user = asNobody(target, dir.path, uid);
+    const server = start(user, [
+      "-u",
+      String(uid),
+      "-g",
+      String(uid),
+      "-n",
+      name,
+      "-b",
+      "127.0.0.1:0",
+      PID_APP,
+    ], {
+      env,
+    });
+    try {
+      const url = await server.ready(1);
+      assert.equal((await get(url)).status, 200);
+      const socket = join(home, ".appserve", `${name}.ctl`);
+      await eventually(() => existsSync(socket), "the socket in $HOME/.appserve");
+      const result = await run(asNobody(client(target), dir.path, uid), [
+        "ctl",
+        "-n",
+        name,
+        "--json",
+        "status",
+      ], { env });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal((JSON.parse(result.stdout) as Status).master, server.pid);
+      assert.doesNotMatch(server.stderr, /control socket|Cannot make/i);
+    } finally {
+      await server.stop();
+      dir.remove();
+    }
+  },
+);
+
+// The workers count their requests for `status` when the master has a control socket: they must
+// find the same one, /run/appserve/UID, without the runtime directory or home a service may lack.
+e2e(
+  "as root with -u nobody, without $XDG_RUNTIME_DIR or $HOME: ctl status counts the requests served",
+  async (target) => {
+    const name = `ctlcount${process.pid}${target.name}`;
+    const env = { XDG_RUNTIME_DIR: "", HOME: "", ...CACHE };
+    const server = start(target, ["-u", "nobody", "-n", name, "-b", "127.0.0.1:0", PID_APP], {
+      env,
+    });
+    try {
+      const url = await server.ready(1);
+      for (let i = 0; i < 3; i++) assert.equal((await get(url)).status, 200);
+      const result = await run(client(target), ["ctl", "-n", name, "--json", "status"], { env });
+      assert.equal(result.code, 0, result.stderr);
+      const status = JSON.parse(result.stdout) as Status;
+      assert.equal(status.master, server.pid);
+      assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, result.stdout);
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+    }
+  },
+);
+
+// Workers count for `status` when their master has a control socket, as it tells them: not their
+// own guess of its path, from an environment -e changes or a configuration HUP changes.
+e2e(
+  "ctl status counts the requests of workers whose -e or reloaded configuration names no socket",
+  async (target) => {
+    const dir = tempDir();
+    try {
+      // -e: the workers' XDG_RUNTIME_DIR and HOME (relative: no folder) are not the master's.
+      const name = `ctlenv${process.pid}${target.name}`;
+      const env = { XDG_RUNTIME_DIR: dir.path, ...CACHE };
+      const raw = ["-e", "XDG_RUNTIME_DIR=run", "-e", "HOME=home"];
+      const server = start(target, [...raw, "-n", name, "-b", "127.0.0.1:0", PID_APP], { env });
+      try {
+        const url = await server.ready(1);
+        for (let i = 0; i < 3; i++) assert.equal((await get(url)).status, 200);
+        const result = await run(client(target), ["ctl", "-n", name, "--json", "status"], { env });
+        assert.equal(result.code, 0, result.stderr);
+        const status = JSON.parse(result.stdout) as Status;
+        assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, result.stdout);
+      } finally {
+        assert.equal((await server.stop()).code, 0);
+      }
+      // HUP to control_socket = "off": the master keeps the socket it opened, and counts on.
+      const socket = join(dir.path, "app.ctl");
+      const conf = join(dir.path, "conf.toml");
+      writeFileSync(conf, `control_socket = "${socket}"\nbind = ["127.0.0.1:0"]\n`);
+      const reloaded = start(target, ["-c", conf, PID_APP]);
+      try {
+        const url = await reloaded.ready(1);
+        const before = childPids(reloaded.pid);
+        writeFileSync(conf, `control_socket = "off"\nbind = ["127.0.0.1:0"]\n`);
+        reloaded.signal("SIGHUP");
+        await eventually(() => {
+          const now = childPids(reloaded.pid);
+          return now.length === 1 && !before.includes(now[0]);
+        }, "the HUP's worker");
+        for (let i = 0; i < 3; i++) assert.equal((await get(url)).status, 200);
+        const args = ["ctl", "--control-socket", socket, "--json", "status"];
+        const result = await run(client(target), args);
+        assert.equal(result.code, 0, result.stderr);
+        const status = JSON.parse(result.stdout) as Status;
+        assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, result.stdout);
+      } finally {
+        assert.equal((await reloaded.stop()).code, 0);
+      }
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+// Root's ctl looks in every user's folder at once: two users' masters of one NAME are both found,
+// and ctl picks neither, with or without -n, but names them and the way to pick one.
+e2e(
+  "as root, two users' masters of the same NAME in /run/appserve: ctl names both sockets and --control-socket, exit 2",
+  async (target) => {
+    const name = `ctltwin${process.pid}${target.name}`;
+    const env = { XDG_RUNTIME_DIR: "", HOME: "", ...CACHE };
+    const users = [["-u", "nobody"], ["-u", "12345", "-g", "12345"]];
+    const sockets = ["65534", "12345"].map((uid) => join("/run/appserve", uid, `${name}.ctl`));
+    const servers = users.map((user) =>
+      start(target, [...user, "-n", name, "-b", "127.0.0.1:0", PID_APP], { env })
+    );
+    try {
+      for (const server of servers) await server.ready(1);
+      for (const socket of sockets) await eventually(() => existsSync(socket), socket);
+      const either = sockets.map((s) => s.replace(/[.]/g, "[.]"));
+      const both = `\\(.*(${either[0]}|${either[1]}).*(${either[0]}|${either[1]}).*\\)`;
+      for (const args of [["ctl", "status"], ["ctl", "-n", name, "status"]]) {
+        const result = await run(client(target), args, { env });
+        assertOneLineError(
+          result,
+          2,
+          new RegExp(`^Error: ctl: Several masters .*${both}: name one with --control-socket PATH`),
+        );
+        assert.ok(sockets.every((s) => result.stderr.includes(s)), result.stderr);
+      }
+      // Named by its path, each is reached.
+      for (const [i, socket] of sockets.entries()) {
+        const args = ["ctl", "--control-socket", socket, "--json", "status"];
+        const result = await run(client(target), args, { env });
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal((JSON.parse(result.stdout) as Status).master, servers[i].pid);
+      }
+    } finally {
+      for (const server of servers) assert.equal((await server.stop()).code, 0);
     }
   },
 );

@@ -16,7 +16,10 @@ import {
   get,
   hasStackTrace,
   run,
+  type Server,
+  sleep,
   start,
+  type Target,
   tempDir,
 } from "../_helpers.ts";
 import { parsePrometheus, type Sample, sampleValue } from "../_prometheus.ts";
@@ -35,6 +38,49 @@ const SLOW_BOOT_APP = join(FIXTURES, "apps", "slow_boot_app.ts");
 async function metricsAddress(): Promise<{ flag: string[]; base: string }> {
   const port = await freePort();
   return { flag: ["--metrics-bind", `127.0.0.1:${port}`], base: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * Asks `ask` over and over, `ms` apart, until stop(): what went wrong (what `ask` returns, or
+ * what it threw) and how many answers came. For a USR2 hand-over, where either master answers.
+ */
+function keepAsking(ask: () => Promise<string | undefined>, ms: number) {
+  const wrong: string[] = [];
+  let answered = 0;
+  let asking = true;
+  const loop = (async () => {
+    while (asking) {
+      try {
+        const why = await ask();
+        answered++;
+        if (why !== undefined) wrong.push(why);
+      } catch (error) {
+        wrong.push(String(error));
+      }
+      await sleep(ms);
+    }
+  })();
+  return {
+    stop: async () => {
+      asking = false;
+      await loop;
+      return { wrong, answered };
+    },
+  };
+}
+
+/** A master of one worker with `metrics` and a pidfile in `dir`, as USR2 hand-over tests start it. */
+function startWithPidfile(target: Target, metrics: string[], dir: string): Server {
+  const pidfile = join(dir, "app.pid");
+  return start(target, ["-w", "1", "-p", pidfile, ...metrics, "-b", "127.0.0.1:0", PID_APP]);
+}
+
+/** Waits for the USR2 child `next` to say, in `old`'s log, that it is the master now. */
+function promoted(old: { stderr: string }, next: number): Promise<void> {
+  return eventually(
+    () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
+    "promotion",
+  );
 }
 
 /** One unlabelled sample of a scrape; -1 when it is missing. */
@@ -277,50 +323,26 @@ for (const kind of ["tcp", "unix"] as const) {
       const metrics = tcp?.flag ?? ["--metrics-bind", `unix:${path}`];
       const base = tcp?.base ?? "http://x";
       const scrapeAt = (at: string) => get(`${base}${at}`, tcp ? {} : { socketPath: path });
-      const pidfile = join(dir.path, "app.pid");
       let next = 0;
       let first = 0;
       try {
-        const old = start(target, [
-          "-w",
-          "1",
-          "-p",
-          pidfile,
-          ...metrics,
-          "-b",
-          "127.0.0.1:0",
-          PID_APP,
-        ]);
+        const old = startWithPidfile(target, metrics, dir.path);
         first = old.pid;
         await old.allAnswering(1);
         old.signal("SIGUSR2");
         next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
         await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at: `));
         // Scraped all along, through the overlap and the old master's exit: either master answers.
-        let refused = "";
-        let scrapes = 0;
-        let scraping = true;
-        const scraper = (async () => {
-          while (scraping) {
-            try {
-              assert.equal((await scrapeAt("/metrics")).status, 200);
-              scrapes++;
-            } catch (error) {
-              refused ||= String(error);
-            }
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        })();
+        const scraper = keepAsking(async () => {
+          const { status } = await scrapeAt("/metrics");
+          return status === 200 ? undefined : `status ${status}`;
+        }, 20);
         await eventually(() => childPids(next).length === 1, "the new master's worker");
         old.signal("SIGTERM");
-        await eventually(
-          () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
-          "promotion",
-        );
-        scraping = false;
-        await scraper;
-        assert.equal(refused, "", old.stderr);
-        assert.ok(scrapes > 0);
+        await promoted(old, next);
+        const scrapes = await scraper.stop();
+        assert.deepEqual(scrapes.wrong, [], old.stderr);
+        assert.ok(scrapes.answered > 0);
         assert.doesNotMatch(old.stderr, /trying again every second/);
         // Ready once its worker has booted (seen only as a child process above: on a loaded box it
         // may still be loading the app).
@@ -342,38 +364,17 @@ e2e(
   async (target) => {
     const { flag: metrics, base } = await metricsAddress();
     const dir = tempDir();
-    const pidfile = join(dir.path, "app.pid");
     let next = 0;
     let first = 0;
     try {
-      const old = start(target, [
-        "-w",
-        "1",
-        "-p",
-        pidfile,
-        ...metrics,
-        "-b",
-        "127.0.0.1:0",
-        PID_APP,
-      ]);
+      const old = startWithPidfile(target, metrics, dir.path);
       first = old.pid;
       await old.allAnswering(1);
       // Either master may take a probe on the shared listener: each must answer for the pair.
-      const wrong: string[] = [];
-      let probes = 0;
-      let probing = true;
-      const prober = (async () => {
-        while (probing) {
-          try {
-            const response = await get(`${base}/readyz`);
-            probes++;
-            if (response.status !== 200) wrong.push(response.body.split("\n")[0]);
-          } catch (error) {
-            wrong.push(String(error));
-          }
-          await new Promise((r) => setTimeout(r, 10));
-        }
-      })();
+      const prober = keepAsking(async () => {
+        const response = await get(`${base}/readyz`);
+        return response.status === 200 ? undefined : response.body.split("\n")[0];
+      }, 10);
       // A request the old master's worker finishes while it stops: its stop lasts that long.
       const slow = get(`${await old.url()}/slow?ms=3000&tell`);
       await old.waitFor(/slow began/);
@@ -382,14 +383,10 @@ e2e(
       await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at`));
       old.signal("SIGTERM");
       assert.equal((await slow).status, 200);
-      await eventually(
-        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
-        "promotion",
-      );
-      probing = false;
-      await prober;
-      assert.deepEqual(wrong, [], old.stderr);
-      assert.ok(probes > 0);
+      await promoted(old, next);
+      const probes = await prober.stop();
+      assert.deepEqual(probes.wrong, [], old.stderr);
+      assert.ok(probes.answered > 0);
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
     } finally {
@@ -435,14 +432,101 @@ e2e(
       // Before, nobody accepted until the old master had exited and the new one was promoted.
       assert.ok(answer.oldAlive, `answered only once the old master was gone:\n${old.stderr}`);
       assert.equal(answer.status, 503);
-      assert.match(answer.body, /^not ready: stopping/);
-      await eventually(
-        () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
-        "promotion",
+      // The new master holds the listeners: nothing is refused, it has not served yet.
+      assert.equal(
+        answer.body,
+        `not ready: stopping, the new master (pid ${next}) has not served yet\n`,
       );
+      await promoted(old, next);
       await eventually(async () => (await get(`${base}/readyz`)).status === 200, "/readyz 200");
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
+    } finally {
+      [first, next].filter((pid) => pid > 0).forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a USR2 child killed before it serves, its parent stopping: the parent answers on, then removes " +
+    "the unix metrics file",
+  async (target) => {
+    const dir = tempDir();
+    const path = join(dir.path, "metrics.sock");
+    const slowMs = join(dir.path, "slow_ms");
+    const at = (route: string) => get(`http://x${route}`, { socketPath: path });
+    let next = 0;
+    let first = 0;
+    let newWorker = 0;
+    try {
+      const old = start(
+        target,
+        ["-w", "1", "--metrics-bind", `unix:${path}`, "-b", "127.0.0.1:0", SLOW_BOOT_APP],
+        { env: { SLOW_BOOT_FILE: slowMs } },
+      );
+      first = old.pid;
+      await old.allAnswering(1);
+      const booted = (pid: number) => old.stderr.includes(`Booting worker with pid: ${pid}`);
+      await eventually(() => childPids(first).some(booted), "the old master's worker");
+      const oldWorker = childPids(first).find(booted)!;
+      // The new master's worker loads for longer than the test: it never serves.
+      writeFileSync(slowMs, "60000");
+      old.signal("SIGUSR2");
+      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await eventually(() => childPids(next).some(booted), "the new master's worker");
+      newWorker = childPids(next).find(booted)!;
+      // The old master's worker is held: its stop (and so the old master) lasts until after.
+      const metrics = await whileStopped([oldWorker], async () => {
+        old.signal("SIGTERM");
+        // Only the old master accepts yet: "stopping" is its stop begun, the listener handed over.
+        await eventually(
+          async () => (await at("/readyz")).body.startsWith("not ready: stopping"),
+          "the old master stopping",
+        );
+        process.kill(next, "SIGKILL");
+        await eventually(() => !alive(next), "the new master gone");
+        return await at("/metrics");
+      });
+      assert.equal(metrics.status, 200, old.stderr);
+      assert.equal((await old.exited).code, 0, old.stderr);
+      assert.ok(!existsSync(path), `the socket file after both masters ended:\n${old.stderr}`);
+    } finally {
+      [first, next, newWorker].filter((pid) => pid > 0).forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+e2e(
+  "a USR2 child killed once it serves, its parent stopping: the parent removes the unix metrics file",
+  async (target) => {
+    const dir = tempDir();
+    const path = join(dir.path, "metrics.sock");
+    let next = 0;
+    let first = 0;
+    try {
+      const old = start(target, [
+        ...["-w", "1", "--metrics-bind", `unix:${path}`, "-b", "127.0.0.1:0", PID_APP],
+      ]);
+      first = old.pid;
+      await old.allAnswering(1);
+      // A request in the old master's worker keeps its stop going (the new master's start may
+      // take seconds) until the quick stop below.
+      const slow = get(`${await old.url()}/slow?ms=60000&tell`).catch(() => undefined);
+      await old.waitFor(/slow began/);
+      old.signal("SIGUSR2");
+      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+      await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at: `));
+      old.signal("SIGTERM");
+      // Said once the stop has handed the metrics listener over: the new master dies after that.
+      await old.waitFor(new RegExp(`\\[${first}\\] \\[INFO\\] Waiting up to `));
+      process.kill(next, "SIGKILL");
+      await eventually(() => !alive(next), "the new master gone");
+      old.signal("SIGQUIT");
+      await slow;
+      assert.equal((await old.exited).code, 0, old.stderr);
+      assert.ok(!existsSync(path), `the socket file after both masters ended:\n${old.stderr}`);
     } finally {
       [first, next].filter((pid) => pid > 0).forEach(killTree);
       dir.remove();

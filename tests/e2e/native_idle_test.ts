@@ -7,15 +7,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Socket } from "node:net";
-import { e2e, FIXTURES, freePort, get, type Server, start } from "../_helpers.ts";
+import { e2e, FIXTURES, get, type Server, startOneWorker, type Target } from "../_helpers.ts";
 import { rawConnect } from "../_raw.ts";
 
 const APP = join(FIXTURES, "apps", "slow_reply_app.ts");
 
-async function startOne(target: Parameters<typeof start>[0], args: string[]): Promise<Server> {
-  const port = await freePort();
-  return start(target, ["-w", "1", "--reuse-port", ...args, "-b", `127.0.0.1:${port}`, APP]);
-}
+const startOne = (target: Target, args: string[]): Promise<Server> =>
+  startOneWorker(target, APP, ["--reuse-port", ...args]);
 
 /** Whether the server closes `socket` within `ms`, after what it sent; the text it sent. */
 function closedWithin(socket: Socket, ms: number): Promise<{ closed: boolean; text: string }> {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import {
   e2e,
   eventually,
@@ -264,9 +265,9 @@ e2e(
   },
 );
 
-// The binary honours BUN_OPTIONS as bun does: its master used to run a --preload of it too (app
-// code in the process that must run none), and keep its globals for its life.
-e2e("a BUN_OPTIONS --preload and a bunfig.toml preload run in Bun workers only", async (t) => {
+// The binary honours BUN_OPTIONS and BUN_INSPECT_PRELOAD as bun does: its master used to run their
+// preloads too (app code in the process that must run none), and keep their globals for its life.
+e2e("BUN_OPTIONS, BUN_INSPECT_PRELOAD and bunfig preloads run in Bun workers only", async (t) => {
   const dir = tempDir();
   try {
     const log = join(dir.path, "preload.log");
@@ -277,6 +278,7 @@ e2e("a BUN_OPTIONS --preload and a bunfig.toml preload run in Bun workers only",
       `\`${name} \${process.env.APPSERVE_ROLE ?? "master"} \${process.pid}\\n\`);\n`;
     writeFileSync(join(dir.path, "options.ts"), preload("options"));
     writeFileSync(join(dir.path, "bunfig_preload.ts"), preload("bunfig"));
+    writeFileSync(join(dir.path, "inspect.ts"), preload("inspect"));
     writeFileSync(join(dir.path, "bunfig.toml"), 'preload = ["./bunfig_preload.ts"]\n');
     writeFileSync(
       join(dir.path, "app.ts"),
@@ -284,12 +286,15 @@ e2e("a BUN_OPTIONS --preload and a bunfig.toml preload run in Bun workers only",
     );
     const server = start(t, ["-w", "2", "-b", "127.0.0.1:0", "app.ts"], {
       cwd: dir.path,
-      env: { BUN_OPTIONS: `--preload ${join(dir.path, "options.ts")}` },
+      env: {
+        BUN_OPTIONS: `--preload ${join(dir.path, "options.ts")}`,
+        BUN_INSPECT_PRELOAD: join(dir.path, "inspect.ts"),
+      },
     });
     await getWhenReady(await server.url(), {}, 30_000);
-    // Deno workers read neither, as under deno serve.
+    // Deno workers read none of them, as under deno serve.
     const expected = bunWorkers(t)
-      ? ["bunfig worker", "bunfig worker", "options worker", "options worker"]
+      ? ["bunfig", "inspect", "options"].flatMap((name) => [`${name} worker`, `${name} worker`])
       : [];
     const read = () => existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [];
     // Both workers ran their preloads before the stop (the first to answer says nothing of the other).
@@ -307,22 +312,115 @@ e2e("a BUN_OPTIONS --preload and a bunfig.toml preload run in Bun workers only",
   }
 });
 
+// Each variable the binary's master sets aside, alone and together.
+const [OPTIONS, INSPECT] = ["BUN_OPTIONS", "BUN_INSPECT_PRELOAD"];
+const PRELOAD_VARIABLES = [[OPTIONS], [INSPECT], [OPTIONS, INSPECT]];
+for (const names of PRELOAD_VARIABLES) {
+  const list = names.join(" and ");
+  Deno.test({
+    name: `[binary] a master that cannot start again without ${list} refuses, in one line`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      // One string of the environment may hold 128 KiB (MAX_ARG_STRLEN): the last variable fills
+      // it, so the same value under the longer name it is set aside under fails execve with E2BIG.
+      const env = Object.fromEntries(names.map((name) => [name, "--smol"]));
+      const last = names.at(-1)!;
+      env[last] = env[last].padEnd(131072 - `${last}=`.length - 1);
+      const result = await run(binary, ["--version"], { env });
+      assert.equal(result.code, 1, result.stderr);
+      // BUN_INSPECT_PRELOAD names one module, BUN_OPTIONS any number.
+      const what = names.length > 1
+        ? "their preloads"
+        : last === OPTIONS
+        ? "its preloads"
+        : "its preload";
+      assert.equal(
+        result.stderr,
+        `Error: Cannot start the master again without ${list} (${what} would run in the master): ` +
+          `execve: Argument list too long; run it with ${list} unset\n`,
+      );
+      assert.equal(result.stdout, "");
+    },
+  });
+}
+
+/** Writes `module`, which appends `text` to `log`; returns its path. */
+function appender(module: string, log: string, text: string): string {
+  writeFileSync(
+    module,
+    `import { appendFileSync } from "node:fs";\n` +
+      `appendFileSync(${JSON.stringify(log)}, ${JSON.stringify(text)});\n`,
+  );
+  return module;
+}
+
+// Bun runs BUN_INSPECT_PRELOAD's module after the binary's own preload: without a BUN_OPTIONS the
+// master used to run it.
 Deno.test({
-  name: "[binary] a master that cannot start again without BUN_OPTIONS refuses, in one line",
+  name: "[binary] a master with BUN_INSPECT_PRELOAD alone starts again without it",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    // One string of the environment may hold 128 KiB (MAX_ARG_STRLEN): BUN_OPTIONS fills it, so
-    // the same value under the longer name set aside fails execve with E2BIG.
-    const value = "--smol".padEnd(131072 - "BUN_OPTIONS=".length - 1);
-    const result = await run(binary, ["--version"], { env: { BUN_OPTIONS: value } });
-    assert.equal(result.code, 1, result.stderr);
-    assert.match(
-      result.stderr,
-      /^\[\d+\] \[ERROR\] Cannot start the master without BUN_OPTIONS \(its preloads would run in the master\): execve failed; run it with BUN_OPTIONS unset\n$/,
-    );
-    assert.equal(result.stdout, "");
+    const dir = tempDir();
+    try {
+      const log = join(dir.path, "inspect.log");
+      const module = appender(join(dir.path, "inspect.ts"), log, "ran\n");
+      const result = await run(binary, ["--version"], { env: { BUN_INSPECT_PRELOAD: module } });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^appserve /);
+      assert.equal(existsSync(log), false, "the master ran BUN_INSPECT_PRELOAD's module");
+    } finally {
+      dir.remove();
+    }
   },
+});
+
+// Bun loads a bunfig named by BUN_OPTIONS' --config, and runs its `preload`, before the binary's own
+// preload: the master runs it once, before it starts again (without BUN_OPTIONS, so without the
+// config), and nothing of the binary runs earlier. What this pins is in README.md and
+// docs/architecture.md. The working directory's bunfig.toml the binary does not read (built with
+// --no-compile-autoload-bunfig).
+Deno.test({
+  name: "[binary] a bunfig preload named by BUN_OPTIONS' --config runs once in the master",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = tempDir();
+    try {
+      const log = join(dir.path, "config.log");
+      const module = appender(join(dir.path, "config_preload.ts"), log, "ran\n");
+      const config = join(dir.path, "extra.toml");
+      writeFileSync(config, `preload = [${JSON.stringify(module)}]\n`);
+      writeFileSync(join(dir.path, "bunfig.toml"), `preload = [${JSON.stringify(module)}]\n`);
+      const options = { BUN_OPTIONS: `--config=${config}` };
+      const result = await run(binary, ["--version"], { cwd: dir.path, env: options });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^appserve /);
+      assert.equal(readFileSync(log, "utf8"), "ran\n");
+    } finally {
+      dir.remove();
+    }
+  },
+});
+
+// Under Bun's own launcher no module of appserve's runs before the preloads: the master runs them,
+// as any script's process would (README.md says so; the binary is what keeps them out).
+Deno.test("bun src/cli/main.ts: the master runs BUN_OPTIONS' and BUN_INSPECT_PRELOAD's", () => {
+  const dir = tempDir();
+  try {
+    const log = join(dir.path, "source.log");
+    const options = appender(join(dir.path, "options.ts"), log, "options\n");
+    const inspect = appender(join(dir.path, "inspect.ts"), log, "inspect\n");
+    const out = execFileSync(join(ROOT, PATHS.bun), [join(ROOT, PATHS.cli), "--version"], {
+      env: { ...process.env, BUN_OPTIONS: `--preload ${options}`, BUN_INSPECT_PRELOAD: inspect },
+      encoding: "utf8",
+    });
+    assert.match(out, /^appserve /);
+    assert.equal(readFileSync(log, "utf8"), "options\ninspect\n");
+  } finally {
+    dir.remove();
+  }
 });
 
 // A bunfig.toml [define] of every kind: a process.env read, a bare name, a value with spaces and
@@ -457,6 +555,55 @@ e2e(
     ];
     for (const option of options) {
       await bothThreadsSee(t, dir, { pre }, { BUN_OPTIONS: option });
+    }
+  },
+);
+
+// Bun runs BUN_INSPECT_PRELOAD's module in a process's main thread only, and appserve leaves it so
+// (README says it): gthread's threads get the bunfig's and BUN_OPTIONS' preloads, not that one.
+e2e(
+  "-k gthread: BUN_INSPECT_PRELOAD runs in the worker's main thread only, not in its threads",
+  async (t) => {
+    const dir = tempDir();
+    try {
+      const log = join(dir.path, "preload.log");
+      // One line per thread that runs it: the main thread is threadId 0.
+      const preload = (name: string) =>
+        'import { appendFileSync } from "node:fs";\n' +
+        'import { threadId } from "node:worker_threads";\n' +
+        `appendFileSync(${JSON.stringify(log)}, \`${name} \${threadId}\\n\`);\n`;
+      for (const name of ["bunfig", "options", "inspect"]) {
+        writeFileSync(join(dir.path, `${name}.ts`), preload(name));
+      }
+      writeFileSync(join(dir.path, "bunfig.toml"), 'preload = ["./bunfig.ts"]\n');
+      writeFileSync(
+        join(dir.path, "app.ts"),
+        "export default { fetch: () => new Response('') };\n",
+      );
+      const args = ["-w", "1", "-k", "gthread", "--threads", "2", "-b", "127.0.0.1:0", "app.ts"];
+      const server = start(t, args, {
+        cwd: dir.path,
+        env: {
+          BUN_OPTIONS: `--preload ${join(dir.path, "options.ts")}`,
+          BUN_INSPECT_PRELOAD: join(dir.path, "inspect.ts"),
+        },
+      });
+      // Deno workers read none of them, as under deno serve.
+      const expected = bunWorkers(t)
+        ? ["bunfig 0", "bunfig 1", "bunfig 2", "inspect 0", "options 0", "options 1", "options 2"]
+        : [];
+      const read = () => existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [];
+      try {
+        await getWhenReady(await server.url(), {}, 30_000);
+        // gthread starts its threads at boot, before the worker serves.
+        await eventually(() => read().length >= expected.length, "the threads' preloads");
+      } finally {
+        const result = await server.stop();
+        assert.equal(result.code, 0, result.stderr);
+      }
+      assert.deepEqual(read().sort(), expected);
+    } finally {
+      dir.remove();
     }
   },
 );

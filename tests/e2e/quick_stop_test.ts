@@ -281,18 +281,32 @@ e2e(
   },
 );
 
-// The exit stops accepting before it counts what it drops and runs worker_exit: a client that
-// comes while the hook runs is refused, not accepted and then dropped with no line naming it.
-for (const worker of ["sync", "async"]) {
+// A quick stop stops accepting before its hooks run (worker_int, then worker_exit after it has
+// counted what it drops): a client that comes while one runs is refused (the master closed its
+// copies of the listeners first), not accepted and then dropped with the process. gunicorn's
+// worker_int runs in the signal handler, while nothing is accepted.
+const LATE: { hook: "worker_int" | "worker_exit"; args: string[] }[] = [
+  { hook: "worker_exit", args: ["-k", "sync"] },
+  { hook: "worker_exit", args: ["-k", "async"] },
+  { hook: "worker_exit", args: ["-k", "gthread", "--threads", "2"] },
+  { hook: "worker_int", args: ["-k", "sync"] },
+  { hook: "worker_int", args: ["-k", "async"] },
+  // Not gthread's worker_int yet: its threads hear of the stop by a message the process does not
+  // wait for, and one may still accept as the hook begins (worker_exit comes after they ended).
+  // Nor --reuse-port's: the runtime's server says nothing when its listener has closed.
+];
+
+for (const { hook, args } of LATE) {
   e2e(
-    `a quick stop refuses a connection that comes while worker_exit runs (-k ${worker})`,
+    `a quick stop refuses a connection that comes while ${hook} runs (${args.join(" ")})`,
     async (t) => {
+      const reusePort = args.includes("--reuse-port");
       const dir = tempDir();
       const go = join(dir.path, "go");
       const server = start(t, [
-        ...["-k", worker, "-w", "1", "-b", "127.0.0.1:0"],
-        ...["--hooks", join(FIXTURES, "hooks", "waiting_exit_hooks.ts"), PID_APP],
-      ], { env: { EXIT_GO: go } });
+        ...[...args, "-w", "1", "-b", `127.0.0.1:${reusePort ? await freePort() : 0}`],
+        ...["--hooks", join(FIXTURES, "hooks", "waiting_stop_hooks.ts"), PID_APP],
+      ], { env: { [hook === "worker_int" ? "INT_GO" : "EXIT_GO"]: go } });
       try {
         const port = Number(new URL(await server.ready(1)).port);
         // Accepted before the stop, no request sent: the one the stop names.
@@ -303,7 +317,7 @@ for (const worker of ["sync", "async"]) {
           "the worker to accept the idle connection",
         );
         server.signal("SIGQUIT");
-        await server.waitFor(/worker_exit hook waits/);
+        await server.waitFor(new RegExp(`${hook} hook waits`));
         const late = net.connect(port, "127.0.0.1");
         const seen = await new Promise<string>((resolve) => {
           late.once("connect", () => resolve("connected"));
@@ -315,10 +329,13 @@ for (const worker of ["sync", "async"]) {
         idle.destroy();
         assert.equal(seen, "ECONNREFUSED", `the late client: ${seen}\n${server.stderr}`);
         // The idle one, named once, by the worker; the late one nowhere, as none took it.
-        const named = server.stderr.match(
-          /\[WARNING\] Killed by the quick stop on worker \(pid:\d+\): a connection with no request read yet$/gm,
-        );
-        assert.equal(named?.length, 1, server.stderr);
+        // (gthread's threads and --reuse-port's native server do not name them yet.)
+        if (!args.includes("gthread") && !reusePort) {
+          const named = server.stderr.match(
+            /\[WARNING\] Killed by the quick stop on worker \(pid:\d+\): a connection with no request read yet$/gm,
+          );
+          assert.equal(named?.length, 1, server.stderr);
+        }
         assert.doesNotMatch(server.stderr, /waiting in its accept queue/);
         assert.doesNotMatch(server.stderr, /did not exit within/);
       } finally {

@@ -17,6 +17,7 @@ import {
   sentWithLength,
   type Server,
   start,
+  startOneWorker,
   startSocketActivated,
   type Target,
   tempDir,
@@ -325,19 +326,6 @@ e2e(
   },
 );
 
-// One worker of `app` with `args`; --reuse-port's own listeners must agree on a port beforehand.
-async function startOne(target: Parameters<typeof start>[0], args: string[], app: string) {
-  const port = args.includes("--reuse-port") ? await freePort() : 0;
-  return start(target, [
-    "-w",
-    "1",
-    ...args,
-    "-b",
-    `127.0.0.1:${port}`,
-    join(FIXTURES, "apps", app),
-  ]);
-}
-
 const TIMEOUT_SETUPS: [string, string[]][] = [
   ["", []],
   [" (gthread)", ["-k", "gthread", "--threads", "2"]],
@@ -349,7 +337,11 @@ for (const [name, args] of TIMEOUT_SETUPS) {
   e2e(
     `server.timeout(request, seconds), Bun's, can be called by the app${name}`,
     async (target) => {
-      const server = await startOne(target, args, "server_timeout_app.ts");
+      const server = await startOneWorker(
+        target,
+        join(FIXTURES, "apps", "server_timeout_app.ts"),
+        args,
+      );
       const answer = await getWhenReady(await server.url());
       assert.equal(answer.status, 200, answer.body);
       assert.equal(answer.body, "timeout called\n");
@@ -370,7 +362,7 @@ for (const [name, args] of COMPLETED_SETUPS) {
   e2e(
     `info.completed, Deno's, settles once the response has gone out${name}`,
     async (target) => {
-      const server = await startOne(target, args, "completed_app.ts");
+      const server = await startOneWorker(target, join(FIXTURES, "apps", "completed_app.ts"), args);
       const url = await server.url();
       // Under Bun's own server (--reuse-port, Bun workers), which has none, it is appserve's.
       const first = await getWhenReady(`${url}/stream`);
