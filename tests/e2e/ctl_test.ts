@@ -721,6 +721,24 @@ e2e(
   },
 );
 
+/**
+ * Three requests to `url`, then `appserve ctl ARGS --json status`: its workers counted all three
+ * (the probes may add more). The status, for more checks.
+ */
+async function statusCountsThree(
+  target: Target,
+  url: string,
+  args: string[],
+  env?: Record<string, string>,
+): Promise<Status> {
+  for (let i = 0; i < 3; i++) assert.equal((await get(url)).status, 200);
+  const result = await run(client(target), ["ctl", ...args, "--json", "status"], { env });
+  assert.equal(result.code, 0, result.stderr);
+  const status = JSON.parse(result.stdout) as Status;
+  assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, result.stdout);
+  return status;
+}
+
 // The workers count their requests for `status` when the master has a control socket: they must
 // find the same one, /run/appserve/UID, without the runtime directory or home a service may lack.
 e2e(
@@ -733,12 +751,8 @@ e2e(
     });
     try {
       const url = await server.ready(1);
-      for (let i = 0; i < 3; i++) assert.equal((await get(url)).status, 200);
-      const result = await run(client(target), ["ctl", "-n", name, "--json", "status"], { env });
-      assert.equal(result.code, 0, result.stderr);
-      const status = JSON.parse(result.stdout) as Status;
+      const status = await statusCountsThree(target, url, ["-n", name], env);
       assert.equal(status.master, server.pid);
-      assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, result.stdout);
     } finally {
       assert.equal((await server.stop()).code, 0);
     }
@@ -758,12 +772,7 @@ e2e(
       const raw = ["-e", "XDG_RUNTIME_DIR=run", "-e", "HOME=home"];
       const server = start(target, [...raw, "-n", name, "-b", "127.0.0.1:0", PID_APP], { env });
       try {
-        const url = await server.ready(1);
-        for (let i = 0; i < 3; i++) assert.equal((await get(url)).status, 200);
-        const result = await run(client(target), ["ctl", "-n", name, "--json", "status"], { env });
-        assert.equal(result.code, 0, result.stderr);
-        const status = JSON.parse(result.stdout) as Status;
-        assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, result.stdout);
+        await statusCountsThree(target, await server.ready(1), ["-n", name], env);
       } finally {
         assert.equal((await server.stop()).code, 0);
       }
@@ -781,12 +790,7 @@ e2e(
           const now = childPids(reloaded.pid);
           return now.length === 1 && !before.includes(now[0]);
         }, "the HUP's worker");
-        for (let i = 0; i < 3; i++) assert.equal((await get(url)).status, 200);
-        const args = ["ctl", "--control-socket", socket, "--json", "status"];
-        const result = await run(client(target), args);
-        assert.equal(result.code, 0, result.stderr);
-        const status = JSON.parse(result.stdout) as Status;
-        assert.ok(status.workers.reduce((n, w) => n + w.requests, 0) >= 3, result.stdout);
+        await statusCountsThree(target, url, ["--control-socket", socket]);
       } finally {
         assert.equal((await reloaded.stop()).code, 0);
       }

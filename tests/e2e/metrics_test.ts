@@ -396,34 +396,59 @@ e2e(
   },
 );
 
+/** Pids a USR2 test starts, each kept as soon as it is known, for its clean-up. */
+interface Usr2Pids {
+  first: number;
+  next: number;
+  newWorker: number;
+}
+
+/**
+ * A master of one worker on SLOW_BOOT_APP, then USR2 to a new master whose worker loads for
+ * `childMs`: each master's worker taken by its boot line (not a short-lived helper process).
+ */
+async function usr2ToSlowChild(
+  target: Target,
+  args: string[],
+  slowMs: string,
+  childMs: number,
+  pids: Usr2Pids,
+): Promise<{ old: Server; oldWorker: number }> {
+  const old = start(target, ["-w", "1", ...args, "-b", "127.0.0.1:0", SLOW_BOOT_APP], {
+    env: { SLOW_BOOT_FILE: slowMs },
+  });
+  pids.first = old.pid;
+  await old.allAnswering(1);
+  const booted = (pid: number) => old.stderr.includes(`Booting worker with pid: ${pid}`);
+  await eventually(() => childPids(pids.first).some(booted), "the old master's worker");
+  const oldWorker = childPids(pids.first).find(booted)!;
+  writeFileSync(slowMs, String(childMs));
+  old.signal("SIGUSR2");
+  pids.next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
+  await eventually(() => childPids(pids.next).some(booted), "the new master's worker");
+  pids.newWorker = childPids(pids.next).find(booted)!;
+  return { old, oldWorker };
+}
+
 e2e(
   "a TERM to the old master before the USR2 child's workers serve: the old one answers probes on",
   async (target) => {
     const { flag: metrics, base } = await metricsAddress();
     const dir = tempDir();
     const slowMs = join(dir.path, "slow_ms");
-    let next = 0;
-    let first = 0;
+    const pids: Usr2Pids = { first: 0, next: 0, newWorker: 0 };
     try {
-      const old = start(
-        target,
-        ["-w", "1", "--graceful-timeout", "30", ...metrics, "-b", "127.0.0.1:0", SLOW_BOOT_APP],
-        { env: { SLOW_BOOT_FILE: slowMs } },
-      );
-      first = old.pid;
-      await old.allAnswering(1);
-      // The worker itself (it says so when it boots), not a short-lived helper process.
-      const booted = (pid: number) => old.stderr.includes(`Booting worker with pid: ${pid}`);
-      await eventually(() => childPids(first).some(booted), "the old master's worker");
-      const oldWorker = childPids(first).find(booted)!;
       // The new master's worker loads slowly, and is held stopped while it does: it serves not.
-      writeFileSync(slowMs, "3000");
-      old.signal("SIGUSR2");
-      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
-      await eventually(() => childPids(next).some(booted), "the new master's worker");
-      const newWorker = childPids(next).find(booted)!;
+      const { old, oldWorker } = await usr2ToSlowChild(
+        target,
+        ["--graceful-timeout", "30", ...metrics],
+        slowMs,
+        3000,
+        pids,
+      );
+      const { first, next } = pids;
       // The old master's worker is held too: its stop (and so the old master) lasts until after.
-      const answer = await whileStopped([oldWorker, newWorker], async () => {
+      const answer = await whileStopped([oldWorker, pids.newWorker], async () => {
         old.signal("SIGTERM");
         await old.waitFor(new RegExp(`\\[${first}\\] \\[INFO\\] Handling signal: term`));
         const answer = await get(`${base}/readyz`);
@@ -442,7 +467,7 @@ e2e(
       process.kill(next, "SIGTERM");
       await eventually(() => !alive(next), "the new master stops");
     } finally {
-      [first, next].filter((pid) => pid > 0).forEach(killTree);
+      [pids.first, pids.next].filter((pid) => pid > 0).forEach(killTree);
       dir.remove();
     }
   },
@@ -456,26 +481,17 @@ e2e(
     const path = join(dir.path, "metrics.sock");
     const slowMs = join(dir.path, "slow_ms");
     const at = (route: string) => get(`http://x${route}`, { socketPath: path });
-    let next = 0;
-    let first = 0;
-    let newWorker = 0;
+    const pids: Usr2Pids = { first: 0, next: 0, newWorker: 0 };
     try {
-      const old = start(
-        target,
-        ["-w", "1", "--metrics-bind", `unix:${path}`, "-b", "127.0.0.1:0", SLOW_BOOT_APP],
-        { env: { SLOW_BOOT_FILE: slowMs } },
-      );
-      first = old.pid;
-      await old.allAnswering(1);
-      const booted = (pid: number) => old.stderr.includes(`Booting worker with pid: ${pid}`);
-      await eventually(() => childPids(first).some(booted), "the old master's worker");
-      const oldWorker = childPids(first).find(booted)!;
       // The new master's worker loads for longer than the test: it never serves.
-      writeFileSync(slowMs, "60000");
-      old.signal("SIGUSR2");
-      next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
-      await eventually(() => childPids(next).some(booted), "the new master's worker");
-      newWorker = childPids(next).find(booted)!;
+      const { old, oldWorker } = await usr2ToSlowChild(
+        target,
+        ["--metrics-bind", `unix:${path}`],
+        slowMs,
+        60000,
+        pids,
+      );
+      const { next } = pids;
       // The old master's worker is held: its stop (and so the old master) lasts until after.
       const metrics = await whileStopped([oldWorker], async () => {
         old.signal("SIGTERM");
@@ -492,7 +508,7 @@ e2e(
       assert.equal((await old.exited).code, 0, old.stderr);
       assert.ok(!existsSync(path), `the socket file after both masters ended:\n${old.stderr}`);
     } finally {
-      [first, next, newWorker].filter((pid) => pid > 0).forEach(killTree);
+      [pids.first, pids.next, pids.newWorker].filter((pid) => pid > 0).forEach(killTree);
       dir.remove();
     }
   },
