@@ -5,16 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  childPids,
-  countConnections,
-  e2e,
-  eventually,
-  FIXTURES,
-  get,
-  sleep,
-  start,
-} from "../_helpers.ts";
+import { countConnections, e2e, eventually, FIXTURES, get, sleep, start } from "../_helpers.ts";
 import { rawConnect, readAll } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -81,7 +72,7 @@ for (
       try {
         const url = await server.ready(1);
         const port = Number(new URL(url).port);
-        const [pid] = childPids(server.pid);
+        const pid = await server.onlyWorker();
         const silent = await Promise.all([rawConnect(port), rawConnect(port)]);
         const partial = await rawConnect(port);
         partial.write("GET / HTTP/1.1\r\nHost");

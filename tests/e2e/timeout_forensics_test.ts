@@ -197,7 +197,7 @@ for (
           "/drip?ms=60000",
           (got) => got.includes("first line\n"),
         );
-        const [pid] = childPids(server.pid);
+        const pid = await server.onlyWorker();
         if (how === "SIGKILL") process.kill(pid, "SIGKILL");
         else get(`http://127.0.0.1:${port}/spin?ms=600000`).catch(() => null);
         await server.waitFor(
@@ -235,7 +235,7 @@ for (const klass of [[], ["-k", "gthread", "--threads", "2"]]) {
       try {
         const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
         await server.waitFor(/slow began/);
-        const [pid] = childPids(server.pid);
+        const pid = await server.onlyWorker();
         server.signal("SIGTERM");
         await server.waitFor(/Handling signal: term/);
         process.kill(pid, "SIGKILL");
