@@ -10,7 +10,7 @@ Deno.test("a stopping master answers 503 stopping", () => {
   const answer = readiness({ ...base, stopping: true }, 0);
   assert.deepEqual(answer, {
     ok: false,
-    lines: ["not ready: stopping, new connections are refused"],
+    lines: ["not ready: stopping, the workers finish what they serve"],
   });
 });
 

@@ -43,6 +43,35 @@ Deno.test("ThreadBoard: connections between exchanges do not count against a sib
   assert.equal(b.divert(0), 1, "it waits behind nothing there");
 });
 
+Deno.test("ThreadBoard: connections open but not seen yet (a TLS handshake) count as new", () => {
+  const b = board(2);
+  // Thread 0 took one whose handshake has not begun: its slots know nothing of it.
+  b.setOpen(0, 1);
+  b.setUnseen(0, 1);
+  assert.equal(b.queue(0), 1);
+  assert.equal(b.divert(0), 1, "2 against 0: goes");
+  b.arrived(1);
+  b.setOpen(1, 1);
+  b.setUnseen(1, 1);
+  assert.equal(b.divert(1), -1, "2 against 1: stays");
+  // Seen, its request under way: pending as before, not twice.
+  b.setUnseen(0, 0);
+  b.setPending(0, 1);
+  assert.equal(b.queue(0), 1);
+  // A sibling whose only connection is not seen yet is not idle: the saved wait decides.
+  b.setUnseen(1, 0);
+  b.setPending(1, 0);
+  b.setOpen(1, 1);
+  b.setUnseen(1, 1);
+  b.took(0, 0.01);
+  b.took(1, 0.01);
+  b.served(0, 1);
+  b.setPending(0, 5);
+  assert.equal(b.divert(0), -1, "6 against 1 of 10 µs: saves 0.04 ms, stays");
+  b.setUnseen(1, 0);
+  assert.equal(b.divert(0), 1, "6 against nothing: goes");
+});
+
 Deno.test("ThreadBoard: a thread at its part hands over to any sibling with room", () => {
   const b = board(2, 3); // parts 2, 1
   b.setOpen(0, 2);

@@ -192,6 +192,23 @@ Deno.test("SlotWriter counts connections new or with an exchange under way", () 
   });
 });
 
+Deno.test("SlotWriter says how many connections it was told of, past its entries too", () => {
+  withClock(() => {
+    const heard: number[] = [];
+    const writer = new SlotWriter(newSlots(), 0, () => 3, {
+      pending: () => {},
+      served: () => {},
+      connections: (n) => heard.push(n),
+    });
+    const tags = Array.from({ length: ENTRIES + 1 }, () => writer.opened({} as Socket));
+    assert.equal(tags[ENTRIES], -1, "one past the entries: unwatched");
+    assert.equal(heard.at(-1), ENTRIES + 1, "counted all the same");
+    writer.closed(tags[ENTRIES]);
+    writer.closed(tags[0]);
+    assert.deepEqual(heard.slice(-2), [ENTRIES, ENTRIES - 1]);
+  });
+});
+
 Deno.test("SlotWriter says on each tick how many exchanges a connection opened since carried", () => {
   withClock(() => {
     const served: number[] = [];

@@ -10,6 +10,7 @@
 
 import type { Socket } from "node:net";
 import process from "node:process";
+import { setImmediate } from "node:timers";
 import * as appserve from "../mod.ts";
 import { loadApp } from "../src/app/load_app.ts";
 import { appLoadFailure, firstLine } from "../src/errors.ts";
@@ -120,6 +121,11 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
   const runtime = await detectRuntime();
   const board = new ThreadBoard(config.threads, config.worker_connections, message.board);
   const index = message.index;
+  // Open connections (the admission's count) its HTTP layer has not seen yet: a TLS connection
+  // is seen once its handshake's first bytes come, and is new, so pending, until then.
+  let open = 0;
+  let seen = 0;
+  const unseen = () => board.setUnseen(index, Math.max(0, open - seen));
   // Before the hub, which reports its open sockets here.
   const slots = new SlotWriter(
     message.slots,
@@ -128,6 +134,10 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     {
       pending: (count) => board.setPending(index, count),
       served: (exchanges) => board.served(index, exchanges),
+      connections: (count) => {
+        seen = count;
+        unseen();
+      },
     },
   );
   const own = new SlotReader(message.slots, message.origin);
@@ -277,7 +287,11 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     watch: inflight,
   };
   const admission = new Admission(board.limit(index), {
-    publish: (kept, open) => board.setOpen(index, open, kept),
+    publish: (kept, count) => {
+      board.setOpen(index, count, kept);
+      open = count;
+      unseen();
+    },
     // The worker process keeps the share next to its siblings (holdForShare()); between
     // threads, connections are handed over as they are accepted.
     excess: () => 0,
@@ -500,6 +514,16 @@ async function drain(graceMs: number): Promise<void> {
   post({ t: "drained" });
 }
 
+/**
+ * A quick stop: every gate of this thread holds for good, and once they have closed their servers
+ * (a turn after: AcceptGate.hold) the process hears it, so that its worker_int hook runs while no
+ * thread accepts.
+ */
+function stopAccepting(): void {
+  serving?.admission.stop();
+  setImmediate(() => post({ t: "accepting-stopped" }));
+}
+
 scope.onmessage = (event: MessageEvent<ToThread>) => {
   const message = event.data;
   if (message.t === "conn") adopt(message);
@@ -507,6 +531,7 @@ scope.onmessage = (event: MessageEvent<ToThread>) => {
   else if (message.t === "listen") listen(message.listeners, message.onListen);
   else if (message.t === "start") start(message);
   else if (message.t === "drain") drain(message.graceMs);
+  else if (message.t === "stop-accepting") stopAccepting();
   else if (message.t === "flush") {
     // A quick stop: the responses under way end, each with the access line of what its client
     // got; the process names them from the table (as logged) with the rest. The connections with

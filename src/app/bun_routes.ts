@@ -93,7 +93,10 @@ function tagged(response: Response, impliedType: TypeOfBody | null): Static {
   // appserve then no longer knows (a HEAD's Content-Length).
   const own = route.etag !== null;
   response.clone().blob().then(async (blob) => {
-    route.type = blob.type === "" ? null : blob.type;
+    // Not a byte body's type (Bun's blob() calls it text, Bun.serve sends none for its route).
+    route.type = blob.type === "" || (implied !== null && !implied.startsWith("text/"))
+      ? null
+      : blob.type;
     fixFields(response, blob.size, implied);
     if (own || blob.size === 0) return;
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-1", await blob.arrayBuffer()));

@@ -747,7 +747,8 @@ export const SETTINGS = [
       "`~/.appserve/NAME.ctl` as gunicorn's `~/.gunicorn` (NAME: --name, else the app's module " +
       "and export; directory made with mode 0700; taken by another master of that NAME: a " +
       "warning and no socket), else (no HOME, or one where ~/.appserve cannot be made) none; " +
-      "`off`: none.",
+      "`off`: none. A HUP keeps the socket the master opened at start (a WARNING when the new " +
+      "configuration names another); a restart applies it.",
   },
   {
     name: "metrics_bind",
@@ -771,7 +772,9 @@ export const SETTINGS = [
       "when none is) and a liveness check at /livez (200 while the master's loop runs) on this " +
       "address, from the master: requests by method and status class and their latency, " +
       "requests in flight, worker restarts by reason, workers, each worker's RSS and age. Off " +
-      "when empty.",
+      "when empty. A HUP keeps the address the master started with (a WARNING when the new " +
+      "configuration names another; probes stay where the orchestrator looks); a restart " +
+      "applies it.",
   },
   {
     name: "statsd_host",
@@ -784,7 +787,10 @@ export const SETTINGS = [
       "as in gunicorn): counters gunicorn.requests, " +
       "gunicorn.request.status.<code>, gunicorn.log.{critical,error,warning,exception}, the " +
       "timer gunicorn.request.duration (ms) and the gauge gunicorn.workers. A host that cannot " +
-      "be reached is warned about once per process; serving goes on.",
+      "be reached is warned about once per process; serving goes on. A HUP applies a changed " +
+      "statsd_host, statsd_prefix or dogstatsd_tags to the master and the new workers, as " +
+      "gunicorn's reload does (the old workers send to the old host until they exit; a failed " +
+      "reload keeps the old one).",
   },
   {
     name: "statsd_prefix",

@@ -409,7 +409,7 @@ export class ResponseWriter {
     // A length the runtime knows (large bytes', a file's): sent raw, not chunked, as its server.
     if (fixedLength < 0) fixedLength = this.#knownLength?.(response) ?? -1;
     // The fields the runtime's server adds for a file (Bun.serve's Content-Disposition), asked
-    // only of a body with a known length (a file's; an empty file's is not: it gets none).
+    // only of a body with a known length (a file's, an empty one's included).
     if (fixedLength >= 0 && !walk.sawDisposition && this.#fileBody !== undefined) {
       head += this.#fileBody(response)?.fields(walk.sawType ? walk.type : type ?? "") ?? "";
     }

@@ -142,7 +142,9 @@ export type ToThread =
    * The process exits now, without draining: send the statsd batch, answered with "flushed".
    * `quick` (INT, QUIT): first end each response under way, logged as its client got it.
    */
-  | { t: "flush"; quick?: boolean };
+  | { t: "flush"; quick?: boolean }
+  /** A quick stop: accept nothing more, for good; answered with "accepting-stopped". */
+  | { t: "stop-accepting" };
 
 /** gthread thread → process. */
 export type ToPool =
@@ -164,7 +166,9 @@ export type ToPool =
    * Its statsd batch is sent; after a quick flush, `unparsed` counts the connections it closed
    * with no request read yet (HttpServer.dropUnparsed).
    */
-  | { t: "flushed"; unparsed?: UnparsedConnections };
+  | { t: "flushed"; unparsed?: UnparsedConnections }
+  /** Its listeners' servers are closed: it holds no copy of a listening socket any more. */
+  | { t: "accepting-stopped" };
 
 /** Every message of appserve, each kind named once. */
 export type Message = ToMaster | ToThread | ToPool;

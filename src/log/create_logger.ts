@@ -12,7 +12,7 @@ import { Logger, type LoggerOptions } from "./logger.ts";
 import { type AppserveExports, constructLogger, loadLoggerClass } from "./logger_class.ts";
 import { accessRoute, errorRoute } from "./logging_table.ts";
 import { checkWritable } from "./sinks.ts";
-import { statsdClient } from "./statsd.ts";
+import { type Metrics, MetricsSwitch, statsdClient } from "./statsd.ts";
 import { OtelLogs } from "./otel_logs.ts";
 import { Syslog } from "./syslog.ts";
 
@@ -60,6 +60,32 @@ function appName(app: string): string {
   }
 }
 
+/** The master loggers' statsd targets, which a HUP switches (reloadStatsd). */
+const switches = new WeakMap<Logger, MetricsSwitch>();
+
+/** What the statsd client is made of; "" when statsd is off. */
+function statsdKey(config: Config): string {
+  const { statsd_host: host, statsd_prefix: prefix, dogstatsd_tags: tags } = config;
+  return host ? JSON.stringify([host, prefix, tags]) : "";
+}
+
+/**
+ * Points the master's statsd metrics at `config`'s statsd_host, statsd_prefix and dogstatsd_tags
+ * (none when unset), as gunicorn's reload sets its statsd logger up again; the old client sends
+ * its last batch as it closes. Nothing changes when they are the same, or for a logger
+ * createLogger() did not make as the master's. Rejects only when the client cannot be made (as
+ * createLogger() would at start).
+ */
+export function reloadStatsd(log: Logger, config: Config): Promise<void> {
+  const switched = switches.get(log);
+  if (!switched) return Promise.resolve();
+  return switched.use(statsdKey(config), () => openStatsd(config, (m) => log.warning(m)));
+}
+
+function openStatsd(config: Config, warn: (message: string) => void): Promise<Metrics> {
+  return statsdClient(config.statsd_host, config.statsd_prefix, config.dogstatsd_tags, warn);
+}
+
 /** This process's Logger: the --logger-class (or Logger itself) with its files and statsd. */
 export async function createLogger(
   config: Config,
@@ -92,14 +118,12 @@ export async function createLogger(
   // Send failures are reported through the logger once it exists.
   const holder: { logger?: Logger } = {};
   const pending: string[] = [];
-  if (config.statsd_host) {
-    options.metrics = await statsdClient(
-      config.statsd_host,
-      config.statsd_prefix,
-      config.dogstatsd_tags,
-      (message) => holder.logger?.warning(message),
-    );
-  }
+  const target = config.statsd_host
+    ? await openStatsd(config, (message) => holder.logger?.warning(message))
+    : undefined;
+  // The master's can be pointed elsewhere by a HUP (reloadStatsd), even when it starts without.
+  const switched = role === "master" ? new MetricsSwitch(target, statsdKey(config)) : undefined;
+  options.metrics = switched ?? target;
   if (config.syslog) {
     options.syslog = await Syslog.open(parseSyslogAddr(config.syslog_addr), {
       facility: SYSLOG_FACILITIES[config.syslog_facility],
@@ -124,6 +148,7 @@ export async function createLogger(
     }
   }
   holder.logger = cls ? constructLogger(cls, options) : new Logger(options);
+  if (switched) switches.set(holder.logger, switched);
   // A receiver found down at start is said once the logger exists.
   for (const message of pending) holder.logger.warning(message);
   return holder.logger;

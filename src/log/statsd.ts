@@ -105,3 +105,76 @@ export async function statsdClient(
     flush: () => sent((done) => client.flush(done)),
   };
 }
+
+/**
+ * The master's Metrics: its logger lives on through HUPs, while gunicorn's reload sets statsd up
+ * again from the new configuration. A HUP points it at the new target (`use`): what is sent while
+ * the new client is made waits for it, and the old one is closed (its batch sent) after.
+ */
+export class MetricsSwitch implements Metrics {
+  #target: Metrics | undefined;
+  /** The key last asked for: a HUP with the same statsd settings keeps the target. */
+  #wanted: string;
+  /** Switches run one after another, in the order asked (a rollback after a HUP). */
+  #switching: Promise<void> = Promise.resolve();
+  #pending = 0;
+  /** Sent while a switch was under way: for the target it ends with. */
+  #held: ((target: Metrics) => void)[] = [];
+
+  /** Starts with `target` (made from `key`), or with none. */
+  constructor(target?: Metrics, key = "") {
+    this.#target = target;
+    this.#wanted = key;
+  }
+
+  /**
+   * Sends to what `open()` makes from here on, or nowhere when `key` is ""; nothing changes
+   * when `key` is the one asked for last. Rejects when `open()` does (the old target stays).
+   */
+  use(key: string, open: () => Promise<Metrics>): Promise<void> {
+    if (key === this.#wanted) return this.#switching;
+    this.#wanted = key;
+    this.#pending++;
+    const switched = this.#switching.then(async () => {
+      const old = this.#target;
+      try {
+        this.#target = key ? await open() : undefined;
+      } catch (error) {
+        // Not the one in use: the same settings again try again.
+        this.#wanted = "\0";
+        throw error;
+      } finally {
+        if (--this.#pending === 0) this.#release();
+      }
+      await old?.close();
+    });
+    this.#switching = switched.catch(() => {});
+    return switched;
+  }
+
+  #release(): void {
+    const target = this.#target;
+    for (const send of this.#held.splice(0)) if (target) send(target);
+  }
+
+  #send(send: (target: Metrics) => void): void {
+    if (this.#pending) this.#held.push(send);
+    else if (this.#target) send(this.#target);
+  }
+
+  increment(name: string): void {
+    this.#send((target) => target.increment(name));
+  }
+  timing(name: string, ms: number | string): void {
+    this.#send((target) => target.timing(name, ms));
+  }
+  gauge(name: string, value: number): void {
+    this.#send((target) => target.gauge(name, value));
+  }
+  close(): Promise<void> {
+    return this.#switching.then(() => this.#target?.close());
+  }
+  flush(): Promise<void> {
+    return this.#switching.then(() => this.#target?.flush());
+  }
+}

@@ -28,7 +28,13 @@ import { StartUp } from "./start_up.ts";
 import { workerClassLabel } from "../worker/registry.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 import { WorkerSet } from "./worker_set.ts";
-import type { ControlReply, ControlRequest } from "../ipc/control_protocol.ts";
+import {
+  type ControlReply,
+  type ControlRequest,
+  controlSocketPath,
+  implicitControlSocket,
+} from "../ipc/control_protocol.ts";
+import { reloadStatsd } from "../log/create_logger.ts";
 import { answerControl, answerWhileStopping, oneLess, oneMore } from "./control_verbs.ts";
 import { launchWarnings, type WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
@@ -89,9 +95,12 @@ export class Arbiter {
   #lastTurn = performance.now();
   /** A stop is under way: /readyz says so while the workers drain. */
   #stopping = false;
+  /** The configuration the master started with: its metrics server and control socket's. */
+  readonly #started: Config;
 
   constructor(ctx: ArbiterContext) {
     this.#ctx = ctx;
+    this.#started = ctx.config;
     this.#numWorkers = ctx.config.workers;
     this.#workers = new WorkerSet(ctx.runtime);
     this.#startUp = new StartUp(() => {
@@ -361,14 +370,9 @@ export class Arbiter {
     // A new app, perhaps the fix: its workers start now, whatever a failed replacement waits.
     this.#loadRetry.reset();
     const before = this.#ctx.launch;
-    const bound = this.#ctx.config.bind;
-    if (next.bind.join(" ") !== bound.join(" ")) {
-      // gunicorn rebinds here; appserve's workers share sockets a reload keeps (USR2's too).
-      log.warning(
-        `bind changed to ${next.bind.join(", ")}: a reload keeps listening at ` +
-          `${bound.join(", ")}; restart appserve to listen at the new addresses`,
-      );
-    }
+    this.#keptWarnings(next).forEach((line) => log.warning(line));
+    // As gunicorn's reload sets its statsd logger up again: the new workers' statsd is theirs.
+    await reloadStatsd(log, next);
     // A generation still booting is superseded (the serving one stays): its workers stop, and
     // the newest starts as they leave (#manageWorkers), so HUPs never pile up processes.
     if (this.#generations.reloading) this.#stopGeneration(this.#generations.current);
@@ -381,6 +385,39 @@ export class Arbiter {
     this.#logLaunch(before);
     await this.#ctx.hooks.run("on_reload", this.#server());
     await this.#setNumWorkers(next.workers);
+  }
+
+  // The listeners, metrics_bind and control_socket stay as the master opened them at start
+  // (gunicorn rebinds; appserve's workers share sockets a reload keeps, USR2's too): moving them
+  // under a running service would take its probes or `appserve ctl` elsewhere (and a USR2 hands
+  // them over by the start's address). Said at each HUP that asks for other ones.
+  #keptWarnings(next: Config): string[] {
+    const { bind: bound, metrics_bind: served, control_socket: opened } = this.#started;
+    const lines: string[] = [];
+    if (next.bind.join(" ") !== bound.join(" ")) {
+      lines.push(
+        `bind changed to ${next.bind.join(", ")}: a reload keeps listening at ` +
+          `${bound.join(", ")}; restart appserve to listen at the new addresses`,
+      );
+    }
+    if (next.metrics_bind !== served) {
+      const kept = served ? `serving metrics at ${served}` : "no metrics server";
+      lines.push(
+        `metrics_bind changed to ${next.metrics_bind || "none"}: a reload keeps ${kept}; ` +
+          "restart appserve to apply it",
+      );
+    }
+    if (next.control_socket !== opened) {
+      const path = implicitControlSocket(this.#started)
+        ? "its default path"
+        : controlSocketPath(this.#started);
+      const kept = this.#ctx.controlSocket ? `the control socket at ${path}` : "no control socket";
+      const wanted = next.control_socket || "the default";
+      lines.push(
+        `control_socket changed to ${wanted}: a reload keeps ${kept}; restart appserve to apply it`,
+      );
+    }
+    return lines;
   }
 
   // The workers' runtime and the configuration's warnings at start, and again after a HUP only
@@ -573,6 +610,7 @@ export class Arbiter {
     this.#ctx.log.error(`Reload failed, keeping the running workers: ${why}`);
     this.#stopGeneration(this.#generations.current);
     this.#generations.rollback(this.#ctx);
+    void reloadStatsd(this.#ctx.log, this.#ctx.config);
     this.#setTitle();
     this.#numWorkers = this.#ctx.config.workers;
     this.#startUp.forgetFailures();
@@ -699,6 +737,9 @@ export class Arbiter {
     if (!this.#usr2.running && !this.#usr2.unpromoted) this.#ctx.notify?.send("STOPPING=1");
     const child = this.#usr2.childPid;
     if (child !== undefined) void this.#ctx.closeMetrics?.(child);
+    // A USR2 child stopping while its parent serves (a rollback): the parent answers the probes
+    // on the listener they share, at once, and not this one's "stopping" half the time.
+    else if (this.#usr2.parentRuns) void this.#ctx.closeMetrics?.(this.#ctx.parentPid!);
     // A socket handed over keeps its queue for the next process; one closed resets it.
     if (!handedOver) {
       for (const line of refusedQueueLines(runtime.libc(), listeners, this.#scheme())) {

@@ -73,7 +73,8 @@ export function readiness(state: ReadinessState, now = performance.now()): Healt
     };
   }
   if (state.stopping) {
-    return { ok: false, lines: ["not ready: stopping, new connections are refused"] };
+    // Not "refused": a Deno worker under --reuse-port takes connections while uploads come in.
+    return { ok: false, lines: ["not ready: stopping, the workers finish what they serve"] };
   }
   if (idle > LOOP_STALL_MS) return { ok: false, lines: [`not ready: ${stalled(idle)}`] };
   const staleMs = state.timeout > 0 ? 2 * beatInterval(state.timeout) : Infinity;

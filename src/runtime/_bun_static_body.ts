@@ -72,11 +72,13 @@ function partLength(file: Blob, part: FilePart): number {
 
 // A whole file's length, read as it is sent: how much of it the body will read, which is its size
 // now (as Bun.serve takes it), or less: a Blob keeps the size it first saw, and a body made of it
-// again reads no more than that. Not a regular file (a directory, a device), empty, or of /proc
-// (its size is 0 until read): nothing said, the body streams.
+// again reads no more than that. Not a regular file (a directory, a device): nothing said, the
+// body streams. Empty (or of /proc, whose size is 0 until read): 0, as Bun.serve sends it (its
+// stream reads nothing of a /proc file either), so an empty file gets its HEAD's length and its
+// Content-Disposition too.
 function fileLength(file: Blob, where: string | number): number {
   const now = regularFileSize(where);
-  if (now <= 0) return -1;
+  if (now <= 0) return now;
   const size = file.size;
   return Number.isSafeInteger(size) && size > 0 ? Math.min(size, now) : -1;
 }

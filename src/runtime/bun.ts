@@ -101,14 +101,16 @@ class BunServeInfo extends ServerMembers implements ServeInfo {
     if (this.#ip === undefined) this.#ip = this.#server.requestIP(this.#request);
     return this.#ip;
   }
-  upgrade(request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean {
-    return this.#server.upgrade(request, (options ?? {}) as { data: unknown });
+  // Bun's server knows only the requests it made: the app's may be appserve's copy (a tapped
+  // body), so these take the one Bun.serve handed over, as requestIP() does.
+  upgrade(_request: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean {
+    return this.#server.upgrade(this.#request, (options ?? {}) as { data: unknown });
   }
   publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean) {
     return this.#server.publish(topic, data as string, compress);
   }
-  timeout(request: Request, seconds: number): void {
-    this.#server.timeout(request, seconds);
+  timeout(_request: Request, seconds: number): void {
+    this.#server.timeout(this.#request, seconds);
   }
   get port(): number {
     return this.#server.port ?? 0;
@@ -255,6 +257,12 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       return server.stop(false);
     },
     stopNow: () => void server.stop(true),
+    // Bun.serve closes its listening socket within stop() (measured on Bun 1.4.4: refused as
+    // soon as it returns), and leaves the connections open to their ends.
+    stopAccepting: () => {
+      void server.stop(false);
+      return Promise.resolve();
+    },
   });
 }
 

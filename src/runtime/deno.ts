@@ -21,6 +21,8 @@ import type {
   SelfCommand,
 } from "./types.ts";
 import { BodyErrorLogged, SIGUSR1 } from "./types.ts";
+import { tapBody } from "../body_tap.ts";
+import { TappedRequest } from "./_deno_tapped_request.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
@@ -28,6 +30,7 @@ import { staticBodyReader } from "./_deno_static_body.ts";
 import { decodedBodyReader } from "./_deno_decoded_body.ts";
 import { explainUnstable } from "./_deno_unstable.ts";
 import { explainLockfile, noteLockProject } from "./_deno_lockfile.ts";
+import { ownListeningFds } from "./_own_listeners.ts";
 
 // Found on first use, not at import.
 const staticBody = once(staticBodyReader);
@@ -159,21 +162,34 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   };
   return new Promise((resolve, reject) => {
     let stopping = false;
+    let acceptStopped = false;
     // Deno.serve's shutdown() fails the request body reads under way ("BadResource: Cannot read
-    // body as underlying resource unavailable"), so it waits for the requests with a body that
-    // the app is working on when the stop comes (the caller's deadline cuts them off). The
-    // listener stays open meanwhile: under --reuse-port a connection it takes is served, and an
-    // upload begun in the wait is waited for too.
-    const withBodies = new Set<Promise<unknown>>();
+    // body as underlying resource unavailable"), so it waits for the bodies still being read when
+    // the stop comes (the caller's deadline cuts them off), not for the app's answers: shutdown()
+    // waits for those itself, with the listener closed. The listener stays open meanwhile: under
+    // --reuse-port a connection it takes is served, and an upload begun in the wait is waited for.
+    const bodies = new Set<Promise<void>>();
     let shut: Promise<void> | undefined;
     const shutdownNow = (server: Deno.HttpServer) => shut ??= server.shutdown();
-    const tracked = (answer: ReturnType<FetchHandler>): ReturnType<FetchHandler> => {
-      if (answer instanceof Response) return answer;
-      const settled = Promise.resolve(answer).then(() => {}, () => {});
-      withBodies.add(settled);
-      void settled.then(() => withBodies.delete(settled));
+    const tracked = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => {
+      let read!: () => void;
+      const done = new Promise<void>((resolve) => read = resolve);
+      bodies.add(done);
+      void done.then(() => bodies.delete(done));
+      // Ended, failed or cancelled; or never begun by the time the app answered.
+      const body = tapBody(new Response(request.body), { end: read }).body!;
+      const tapped = new TappedRequest(request, body);
+      const answer = handler(tapped, new DenoServeInfo(info, listener));
+      const answered = () => {
+        if (!tapped.bodyUsed) read();
+      };
+      if (answer instanceof Response) answered();
+      else void Promise.resolve(answer).then(answered, answered);
       return answer;
     };
+    // Sockets of the process that listen there already (shared by other processes, which a
+    // shutdown(2) would stop too): not this server's.
+    const others = ownListeningFds(options.hostname, options.port);
     try {
       const server = Deno.serve(
         {
@@ -197,24 +213,36 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
                   stopping = true;
                   // Checked again after each wait, shutdown() called in the same turn: no upload
                   // can begin in between.
-                  while (withBodies.size > 0) await Promise.all([...withBodies]);
+                  while (bodies.size > 0) await Promise.all([...bodies]);
                 }
                 return await shutdownNow(server);
               },
               // The responses under way still go out; the uploads waited for fail now.
               stopNow: () => void shutdownNow(server),
+              // Deno.serve closes its listener only in shutdown(), a timer turn after it is
+              // called, says nothing when it has, and fails the body reads under way. Shut down
+              // in the kernel, the listening socket stops listening before this returns (its
+              // queue reset); Deno's accept loop then ends (EINVAL, not said as onStopped) and
+              // its connections are served on (measured on Deno 2.9.6).
+              stopAccepting: () => {
+                acceptStopped = true;
+                for (const fd of ownListeningFds(options.hostname, options.port)) {
+                  if (!others.includes(fd)) denoRuntime.libc().shutdown(fd, SHUT_RD);
+                }
+                return Promise.resolve();
+              },
             }),
         },
         (request, info) => {
           // Read before: an upgraded request's body can no longer be asked for.
           if (request.body === null) return handler(request, new DenoServeInfo(info, listener));
-          return tracked(handler(request, new DenoServeInfo(info, listener)));
+          return tracked(request, info);
         },
       );
       // An accept error (EMFILE) ends Deno.serve's accept loop and closes its listener; only
       // `finished` says so, by rejecting, unhandled otherwise (measured, Deno 2.9.6).
       server.finished.catch((error) => {
-        if (!stopping) options.onStopped?.(error);
+        if (!stopping && !acceptStopped) options.onStopped?.(error);
       });
     } catch (error) {
       reject(error);
@@ -255,6 +283,7 @@ function installWebSocketUpgrade(
 
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
+const SHUT_RD = 0;
 
 /** The duplicates socketFd() made in this thread whose sockets are still open. */
 const socketFds = new Set<number>();

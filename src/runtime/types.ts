@@ -87,6 +87,12 @@ export interface NativeServer {
   shutdown(): Promise<void>;
   /** Closes everything still open now (the graceful timeout ran out). */
   stopNow(): void;
+  /**
+   * Stops accepting, for good, and resolves once the listening socket is closed (a client that
+   * connects then is refused, or taken by a sibling's): a quick stop's hooks run while nothing is
+   * accepted. The connections open are left as they are; shutdown() and stopNow() still end them.
+   */
+  stopAccepting(): Promise<void>;
 }
 
 export interface NativeServeOptions {

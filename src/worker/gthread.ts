@@ -19,6 +19,8 @@ import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
  * between a quick stop's SIGQUIT and its SIGKILL, with the worker_int hook and the rest.
  */
 const THREAD_FLUSH_MS = 500;
+/** How long a quick stop waits for the threads to stop accepting, before its worker_int hook. */
+const THREAD_STOP_MS = 250;
 
 export class ThreadWorker implements WorkerClass {
   static connections(config: Config): number {
@@ -68,6 +70,10 @@ export class ThreadWorker implements WorkerClass {
 
   reopen(): void {
     this.#pool?.reopen();
+  }
+
+  async stopAccepting(): Promise<void> {
+    await this.#pool?.stopAccepting(THREAD_STOP_MS);
   }
 
   async drain(graceMs: number): Promise<void> {

@@ -3,15 +3,17 @@
 // Connection: close: docs/architecture.md, "gthread"). The kernel gives a burst to whichever
 // thread wakes first, and a thread serves one request at a time: so each thread writes here how
 // many of its connections are pending (new, or with an exchange under way: what a newcomer would
-// wait behind; one between exchanges, kept alive or closing, waits for nothing), and one that
+// wait behind; one between exchanges, kept alive or closing, waits for nothing; new includes one
+// still in its TLS handshake, which its HTTP layer has not seen yet), and one that
 // accepts a connection while a sibling has clearly fewer hands it over (as an fd, through the
 // process) instead of queueing it behind its own. Each thread also has its part of
 // worker_connections, so the parts add up to the limit.
 
 /**
  * Per thread: open connections, kept-alive ones (what the worker's share counts:
- * src/net/admission.ts), pending ones, connections on their way to it, whether it takes any, and
- * those it keeps unread for want of room (each an fd of the process all the same).
+ * src/net/admission.ts), pending ones, connections on their way to it, whether it takes any,
+ * those it keeps unread for want of room (each an fd of the process all the same), and open ones
+ * its HTTP layer has not seen yet (a TLS handshake under way).
  */
 const OPEN = 0;
 const KEPT = 1;
@@ -21,7 +23,8 @@ const TAKING = 4;
 const TOOK = 5;
 const SERVED = 6;
 const WAITING = 7;
-const FIELDS = 8;
+const UNSEEN = 8;
+const FIELDS = 9;
 
 // A hand-over costs the two threads and the process wake-ups of up to about 0.1 ms each
 // (docs/architecture.md, "gthread"): a connection moves only when it would wait clearly longer
@@ -74,6 +77,20 @@ export class ThreadBoard {
   /** Thread `index` has `pending` connections new or with an exchange under way. */
   setPending(index: number, pending: number): void {
     Atomics.store(this.#a, index * FIELDS + PENDING, pending);
+  }
+
+  /**
+   * Thread `index` has `unseen` open connections its HTTP layer has not seen yet (accepted, their
+   * TLS handshake's first bytes not read): new, so pending too, though its slots do not count them.
+   */
+  setUnseen(index: number, unseen: number): void {
+    Atomics.store(this.#a, index * FIELDS + UNSEEN, unseen);
+  }
+
+  /** Connections of thread `index` new or with an exchange under way, seen or not yet. */
+  #pending(index: number): number {
+    const at = index * FIELDS;
+    return Atomics.load(this.#a, at + PENDING) + Atomics.load(this.#a, at + UNSEEN);
   }
 
   /** How long a request lately held thread `index`'s app, in µs; 0 while not known. */
@@ -138,8 +155,7 @@ export class ThreadBoard {
 
   /** Pending connections of thread `index`, with those on their way to it. */
   queue(index: number): number {
-    const at = index * FIELDS;
-    return Atomics.load(this.#a, at + PENDING) + Atomics.load(this.#a, at + INCOMING);
+    return this.#pending(index) + Atomics.load(this.#a, index * FIELDS + INCOMING);
   }
 
   /**
@@ -191,7 +207,7 @@ export class ThreadBoard {
       // that is not at work takes it whatever the averages say: they tell the past, and a burst
       // of slow requests after quick ones spreads as the quarter rule spreads it (what is on its
       // way there does not count until it arrives). One not known yet counts as long.
-      const idle = Atomics.load(this.#a, i * FIELDS + PENDING) === 0;
+      const idle = this.#pending(i) === 0;
       const saved = idle || took === 0 || served === 0
         ? Infinity
         : ((mine - 1) * took - queue * (this.#took(i) || took)) * served;

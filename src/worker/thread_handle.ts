@@ -30,6 +30,8 @@ export class ThreadHandle {
   drainedAll = false;
   /** Set while the pool waits for it to send its statsd batch (and, quick, what it closed). */
   flushed: ((unparsed?: UnparsedConnections) => void) | undefined;
+  /** Set while the pool waits for it to stop accepting (a quick stop). */
+  acceptingStopped: (() => void) | undefined;
 
   constructor(
     readonly id: number,

@@ -316,23 +316,30 @@ export class ThreadPool {
   async flush(ms: number, quick = false): Promise<UnparsedConnections> {
     const unparsed: UnparsedConnections = { connections: 0, partial: 0 };
     const live = [...this.#threads].filter((t) => t.loaded && !t.dead && !t.drainedAll);
-    if (live.length === 0) return unparsed;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.all(live.map((thread) =>
-        new Promise<void>((resolve) => {
-          thread.flushed = (some) => {
-            unparsed.connections += some?.connections ?? 0;
-            unparsed.partial += some?.partial ?? 0;
-            resolve();
-          };
-          thread.post({ t: "flush", quick });
-        })
-      )),
-      new Promise((resolve) => timer = setTimeout(resolve, ms)),
-    ]);
-    clearTimeout(timer);
+    await askAll(live, ms, (thread, answered) => {
+      thread.flushed = (some) => {
+        unparsed.connections += some?.connections ?? 0;
+        unparsed.partial += some?.partial ?? 0;
+        answered();
+      };
+      thread.post({ t: "flush", quick });
+    });
     return unparsed;
+  }
+
+  /**
+   * A quick stop, before its worker_int hook: every live thread stops accepting for good (its
+   * servers' copies of the listening sockets closed) and says so; a thread that does not answer
+   * within `ms` (stuck in app code) is not waited for. No thread is replaced or listens from now
+   * on: the process exits next.
+   */
+  async stopAccepting(ms: number): Promise<void> {
+    this.#stopping = true;
+    const live = [...this.#threads].filter((t) => t.live);
+    await askAll(live, ms, (thread, answered) => {
+      thread.acceptingStopped = answered;
+      thread.post({ t: "stop-accepting" });
+    });
   }
 
   /** Terminates every thread (the process is exiting). */
@@ -433,6 +440,8 @@ export class ThreadPool {
           thread.drainedAll = true;
         } else if (message.t === "flushed") {
           thread.flushed?.(message.unparsed);
+        } else if (message.t === "accepting-stopped") {
+          thread.acceptingStopped?.();
         }
       };
       const died = (reason: string) => {
@@ -559,4 +568,23 @@ export class ThreadPool {
       counters: this.#options.counters,
     });
   }
+}
+
+/**
+ * Asks each of `threads` something (`ask` posts it and keeps `answered` for its reply); resolves
+ * once each has answered, or after `ms`: a thread that cannot answer (hung) must not keep the
+ * process.
+ */
+async function askAll(
+  threads: ThreadHandle[],
+  ms: number,
+  ask: (thread: ThreadHandle, answered: () => void) => void,
+): Promise<void> {
+  if (threads.length === 0) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(threads.map((thread) => new Promise<void>((resolve) => ask(thread, resolve)))),
+    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
 }

@@ -75,6 +75,12 @@ export interface LoadReport {
    * new connection carries, long-lived kept-alive ones included (few open, many exchanges).
    */
   served(exchanges: number): void;
+  /**
+   * How many connections the thread's HTTP layer has told of (opened, not closed yet), each time
+   * that changes, watched or not (past the entries): the thread's other open ones are new ones it
+   * has not seen yet (a TLS handshake under way).
+   */
+  connections?(count: number): void;
 }
 
 /** The thread's side: the ExchangeWatch its HTTP servers report to. */
@@ -89,6 +95,8 @@ export class SlotWriter implements ExchangeWatch {
   #exchanges = 0;
   #pendingCount = 0;
   #websockets = 0;
+  /** Connections opened() and not closed() yet, watched or not. */
+  #connections = 0;
   readonly #load: LoadReport | undefined;
   /** The connection whose request is being handed to queued() (started() then the handler). */
   #current = -1;
@@ -138,6 +146,14 @@ export class SlotWriter implements ExchangeWatch {
 
   opened(socket: Socket): number {
     this.#opened++;
+    const tag = this.#watch(socket);
+    // After it counts as pending: a sibling never sees the thread with one new connection fewer.
+    this.#load?.connections?.(++this.#connections);
+    return tag;
+  }
+
+  // `socket` shown in the first free entry, pending: the entry, or -1 when none is free.
+  #watch(socket: Socket): number {
     const a = this.#a;
     for (let i = 0; i < ENTRIES; i++) {
       const at = HEADER + i * FIELDS;
@@ -305,6 +321,7 @@ export class SlotWriter implements ExchangeWatch {
   }
 
   closed(tag: number): void {
+    this.#load?.connections?.(--this.#connections);
     if (tag < 0) return;
     this.#setPending(tag, 0);
     this.#a[tag + 1] = -1;

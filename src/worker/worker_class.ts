@@ -96,6 +96,12 @@ export interface WorkerClass {
   /** USR1: the worker's own logs are reopened; reopen any the class holds elsewhere (threads). */
   reopen?(): void;
   /**
+   * A quick stop, before its hooks: the gate holds for good already; resolve once the class
+   * accepts nothing more where the gate does not reach at once (gthread's threads), within a
+   * bound.
+   */
+  stopAccepting?(): Promise<void>;
+  /**
    * Graceful stop: accept nothing more, let the requests in flight finish within `graceMs`, then
    * close what is still open, calling `beforeCut` first (the lifecycle names the requests cut off
    * from `WorkerContext.inflight`; gthread's threads name theirs themselves, and ignore it).

@@ -30,6 +30,7 @@ const DISPOSED = [
   "/cloned",
   "/by-url",
   "/bin-slice",
+  "/empty-file",
 ];
 const PROBES: Probe[] = [
   ...PATHS.map((path) => ({ path })),
@@ -37,10 +38,14 @@ const PROBES: Probe[] = [
   ...DISPOSED.map((path) => ({ method: "HEAD", path, headTypeDiffers: true })),
 ];
 
-/** A directory of the files NAMES, for the app's /named/ and /typed/ routes (NAMED_FILES). */
+/**
+ * A directory of the files NAMES, for the app's /named/ and /typed/ routes, and an empty one
+ * (NAMED_FILES).
+ */
 function namedFiles(): { path: string; remove: () => void } {
   const dir = tempDir();
   for (const name of NAMES) writeFileSync(join(dir.path, name), "some bytes\n");
+  writeFileSync(join(dir.path, "empty.bin"), "");
   return dir;
 }
 

@@ -7,11 +7,13 @@ import { join } from "node:path";
 import { e2e, FIXTURES, freePort, get, start, TARGETS } from "../_helpers.ts";
 import {
   differences,
+  HANDLER_BODIES_PROBES,
   type Probe,
   ROUTE_COOKIES_PROBES,
   ROUTES_APP_PROBES,
   ROUTES_ONLY_PROBES,
   serveWithBun,
+  serveWithDeno,
 } from "../_bun_routes_diff.ts";
 
 const SETUPS: [string, string[]][] = [
@@ -97,4 +99,31 @@ for (const target of BUN_WORKERS) {
       }
     },
   });
+}
+
+// Deno workers answer a handler's bodies as Deno.serve does: on a HEAD the type Deno's Response
+// has in its fields (a string's), where Bun.serve sends none.
+const DENO_WORKERS = TARGETS.filter((t) => t.workers === "deno");
+
+for (const [name, args] of SETUPS) {
+  for (const target of DENO_WORKERS) {
+    Deno.test({
+      name: `[${target.name}] ${name}: a handler's bodies, HEAD included, answer as Deno.serve's`,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: async () => {
+        const app = join(FIXTURES, "apps", "handler_bodies_app.ts");
+        const port = args.includes("--reuse-port") ? await freePort() : 0;
+        const server = start(target, ["-w", "1", ...args, "-b", `127.0.0.1:${port}`, app]);
+        const deno = await serveWithDeno(app);
+        try {
+          const url = await server.ready(1);
+          assert.deepEqual(await differences(deno.url, url, HANDLER_BODIES_PROBES), []);
+        } finally {
+          deno.stop();
+          await server.stop();
+        }
+      },
+    });
+  }
 }

@@ -776,7 +776,8 @@ e2e(
       } finally {
         assert.equal((await server.stop()).code, 0);
       }
-      // HUP to control_socket = "off": the master keeps the socket it opened, and counts on.
+      // HUP to control_socket = "off": the master keeps the socket it opened (a WARNING says so),
+      // and counts on.
       const socket = join(dir.path, "app.ctl");
       const conf = join(dir.path, "conf.toml");
       writeFileSync(conf, `control_socket = "${socket}"\nbind = ["127.0.0.1:0"]\n`);
@@ -786,6 +787,12 @@ e2e(
         const before = childPids(reloaded.pid);
         writeFileSync(conf, `control_socket = "off"\nbind = ["127.0.0.1:0"]\n`);
         reloaded.signal("SIGHUP");
+        await reloaded.waitFor(
+          new RegExp(
+            `\\[WARNING\\] control_socket changed to off: a reload keeps the control socket at ` +
+              `${socket.replaceAll(".", "\\.")}; restart appserve to apply it`,
+          ),
+        );
         await eventually(() => {
           const now = childPids(reloaded.pid);
           return now.length === 1 && !before.includes(now[0]);

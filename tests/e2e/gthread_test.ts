@@ -3,9 +3,11 @@
 // boundary, crashed and hung threads are replaced while the process lives on.
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import type { Socket } from "node:net";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import {
   childPids,
   countConnections,
@@ -22,6 +24,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
+import { newPki } from "../_tls.ts";
 
 const APP = join(FIXTURES, "apps", "threads_app.ts");
 const HOOKS = join(FIXTURES, "hooks", "record_hooks.ts");
@@ -77,6 +80,57 @@ e2e(
       assert.ok(a.start < b.end && b.start < a.end, `round ${round}: ${JSON.stringify([a, b])}`);
     }
     await server.stop();
+  },
+);
+
+/** One request over TLS on `socket` (connected, the handshake not begun): its status. */
+function tlsStatus(socket: Socket, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const tls = tlsConnect({ socket, rejectUnauthorized: false }, () => {
+      tls.write(`GET ${path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n`);
+    });
+    let text = "";
+    tls.on("data", (d) => (text += d));
+    tls.once("end", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)));
+    tls.once("error", reject);
+  });
+}
+
+// A TLS connection reaches the thread's HTTP layer only once its handshake's first bytes come:
+// until then it is new all the same, so a thread that accepted two at once hands one over.
+e2e(
+  "gthread: two TLS connections accepted together before their handshakes run on two threads",
+  async (target) => {
+    const dir = tempDir();
+    const pki = newPki(join(dir.path, "pki"));
+    const arrived = join(dir.path, "arrived");
+    const server = gthread(target, ["--certfile", pki.cert, "--keyfile", pki.key], {
+      APPSERVE_FIXTURE_MEET: dir.path,
+    });
+    const port = Number((await server.waitFor(/Listening at: https:\/\/[^ ]+:(\d+)/))[1]);
+    await eventually(() => childPids(server.pid).length === 1, "the worker");
+    const [worker] = childPids(server.pid);
+    // Both threads loaded and serving.
+    await eventually(async () => {
+      const [socket] = await holdConnections(port, 1);
+      return await tlsStatus(socket, "/whoami").catch(() => 0) === 200;
+    }, "a TLS answer");
+    // Which thread takes a pair is the kernel's choice: enough rounds that one takes both.
+    for (let round = 0; round < 8; round++) {
+      rmSync(arrived, { force: true });
+      await eventually(() => countConnections([worker], port)[0] === 0, "no connection left");
+      // Accepted, then the handshakes: the thread that took both saw nothing of them yet.
+      const pair = await holdConnections(port, 2);
+      await eventually(() => countConnections([worker], port)[0] === 2, "the two accepted");
+      // /await answers once /arrive began: a 504 when /arrive waits behind it on its thread.
+      const statuses = await Promise.all([
+        tlsStatus(pair[0], "/await?ms=5000"),
+        tlsStatus(pair[1], "/arrive"),
+      ]);
+      assert.deepEqual(statuses, [200, 200], `round ${round}: both on one thread`);
+    }
+    await server.stop();
+    dir.remove();
   },
 );
 

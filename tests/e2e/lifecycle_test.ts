@@ -252,12 +252,18 @@ e2e("HUP with a changed bind says it keeps the old addresses", async (target) =>
     const url = await server.ready(1);
     const port = await freePort();
     writeFileSync(toml, `bind = ["127.0.0.1:0", "127.0.0.1:${port}"]\napp = "${PID_APP}"\n`);
+    const warning = new RegExp(
+      `\\[WARNING\\] bind changed to 127\\.0\\.0\\.1:0, 127\\.0\\.0\\.1:${port}: a reload keeps ` +
+        "listening at 127\\.0\\.0\\.1:0; restart appserve to listen at the new addresses",
+    );
     server.signal("SIGHUP");
-    await server.waitFor(
-      new RegExp(
-        `\\[WARNING\\] bind changed to 127\\.0\\.0\\.1:0, 127\\.0\\.0\\.1:${port}: a reload keeps ` +
-          "listening at 127\\.0\\.0\\.1:0; restart appserve to listen at the new addresses",
-      ),
+    await server.waitFor(warning);
+    // Still the start's addresses at the next HUP, which says so again (not the last HUP's).
+    await server.waitFor(/\[INFO\] Booting worker with pid: \d+\n(.|\n)*\[INFO\] Booting worker/);
+    server.signal("SIGHUP");
+    await eventually(
+      () => (server.stderr.match(new RegExp(warning, "g")) ?? []).length === 2,
+      "the warning again at the second HUP",
     );
     assert.equal((await get(url)).status, 200);
     assert.equal((await server.stop()).code, 0);

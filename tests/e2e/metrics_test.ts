@@ -220,7 +220,11 @@ e2e(
     await server.waitFor(/slow began: \?ms=4000&tell$/m);
     server.signal("SIGTERM");
     // A load balancer asking now takes this instance out while its requests finish.
-    await probeUntil(base, "/readyz", /^503 not ready: stopping, new connections are refused\n$/);
+    await probeUntil(
+      base,
+      "/readyz",
+      /^503 not ready: stopping, the workers finish what they serve\n$/,
+    );
     const live = await get(`${base}/livez`);
     assert.equal(live.status, 200, live.body);
     assert.equal((await slow).status, 200);
@@ -282,6 +286,37 @@ e2e(
     assert.equal((await server.stop()).code, 0);
   },
 );
+
+// A HUP keeps the metrics server where it started (a probe's address is the orchestrator's, not the
+// configuration's): a changed metrics_bind is said, as a changed bind is.
+e2e("HUP with a changed metrics_bind says it keeps serving at the old address", async (target) => {
+  const dir = tempDir();
+  try {
+    const [first, second] = [await metricsAddress(), await metricsAddress()];
+    const conf = join(dir.path, "appserve.toml");
+    const toml = (bind: string) => `metrics_bind = "${bind}"\nbind = ["127.0.0.1:0"]\n`;
+    writeFileSync(conf, toml(first.flag[1]));
+    const server = start(target, ["-c", conf, "-w", "1", PID_APP]);
+    try {
+      await server.allAnswering(1);
+      writeFileSync(conf, toml(second.flag[1]));
+      server.signal("SIGHUP");
+      const [old, next] = [first.flag[1], second.flag[1]].map((a) => a.replaceAll(".", "\\."));
+      await server.waitFor(
+        new RegExp(
+          `\\[WARNING\\] metrics_bind changed to ${next}: a reload keeps serving metrics at ` +
+            `${old}; restart appserve to apply it`,
+        ),
+      );
+      await probeUntil(first.base, "/readyz", /^200 ready: 1 of 1 worker serves\n$/);
+      await assert.rejects(get(`${second.base}/readyz`));
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+    }
+  } finally {
+    dir.remove();
+  }
+});
 
 e2e(
   "requests a killed worker never answered count as their access lines say: 504, 502",
@@ -468,6 +503,47 @@ e2e(
       await eventually(() => !alive(next), "the new master stops");
     } finally {
       [pids.first, pids.next].filter((pid) => pid > 0).forEach(killTree);
+      dir.remove();
+    }
+  },
+);
+
+// A rollback: the USR2 child stopping kept answering the probes on the listener it shares with
+// its parent, which serves on, so /readyz flapped between 200 and 503 "stopping".
+e2e(
+  "a rollback (TERM to the USR2 child while its parent serves): /readyz stays the parent's 200",
+  async (target) => {
+    const { flag: metrics, base } = await metricsAddress();
+    const dir = tempDir();
+    const slowMs = join(dir.path, "slow_ms");
+    const pids: Usr2Pids = { first: 0, next: 0, newWorker: 0 };
+    try {
+      const { old } = await usr2ToSlowChild(
+        target,
+        ["--graceful-timeout", "30", ...metrics],
+        slowMs,
+        0,
+        pids,
+      );
+      const { first, next } = pids;
+      await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at: `));
+      // The child's worker is held: its stop (and so the child) lasts until after the probes.
+      const statuses = await whileStopped([pids.newWorker], async () => {
+        process.kill(next, "SIGTERM");
+        await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Handling signal: term`));
+        const seen: string[] = [];
+        for (let i = 0; i < 30; i++) {
+          const answer = await get(`${base}/readyz`);
+          seen.push(`${answer.status} ${answer.body.split("\n")[0]}`);
+        }
+        return seen;
+      });
+      assert.ok(alive(first), old.stderr);
+      assert.deepEqual(statuses.filter((s) => !s.startsWith("200 ")), [], old.stderr);
+      await eventually(() => !alive(next), "the new master stops");
+      assert.equal((await old.stop()).code, 0);
+    } finally {
+      [pids.first, pids.next, pids.newWorker].filter((pid) => pid > 0).forEach(killTree);
       dir.remove();
     }
   },

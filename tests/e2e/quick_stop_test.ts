@@ -291,9 +291,11 @@ const LATE: { hook: "worker_int" | "worker_exit"; args: string[] }[] = [
   { hook: "worker_exit", args: ["-k", "gthread", "--threads", "2"] },
   { hook: "worker_int", args: ["-k", "sync"] },
   { hook: "worker_int", args: ["-k", "async"] },
-  // Not gthread's worker_int yet: its threads hear of the stop by a message the process does not
-  // wait for, and one may still accept as the hook begins (worker_exit comes after they ended).
-  // Nor --reuse-port's: the runtime's server says nothing when its listener has closed.
+  // The process waits until each thread says it stopped accepting (ThreadPool.stopAccepting).
+  { hook: "worker_int", args: ["-k", "gthread", "--threads", "2"] },
+  // The runtime's own server, stopped accepting through NativeServer.stopAccepting.
+  { hook: "worker_int", args: ["-k", "async", "--reuse-port"] },
+  { hook: "worker_exit", args: ["-k", "async", "--reuse-port"] },
 ];
 
 for (const { hook, args } of LATE) {
@@ -303,12 +305,13 @@ for (const { hook, args } of LATE) {
       const reusePort = args.includes("--reuse-port");
       const dir = tempDir();
       const go = join(dir.path, "go");
+      const port = await freePort();
       const server = start(t, [
-        ...[...args, "-w", "1", "-b", `127.0.0.1:${reusePort ? await freePort() : 0}`],
+        ...[...args, "-w", "1", "-b", `127.0.0.1:${port}`],
         ...["--hooks", join(FIXTURES, "hooks", "waiting_stop_hooks.ts"), PID_APP],
-      ], { env: { [hook === "worker_int" ? "INT_GO" : "EXIT_GO"]: go } });
+      ], { env: { [hook === "worker_int" ? "INT_GO" : "EXIT_GO"]: go, STOP_PORT: `${port}` } });
       try {
-        const port = Number(new URL(await server.ready(1)).port);
+        await server.ready(1);
         // Accepted before the stop, no request sent: the one the stop names.
         const [idle] = await holdConnections(port, 1);
         // Taken by the worker: one still in the listen queue the master would name as well.
@@ -317,7 +320,8 @@ for (const { hook, args } of LATE) {
           "the worker to accept the idle connection",
         );
         server.signal("SIGQUIT");
-        await server.waitFor(new RegExp(`${hook} hook waits`));
+        // The hook's own connection, the moment it began: no later than the stop accepting ends.
+        const early = await server.waitFor(new RegExp(`${hook} hook waits \\(.*: (\\w+)\\)`));
         const late = net.connect(port, "127.0.0.1");
         const seen = await new Promise<string>((resolve) => {
           late.once("connect", () => resolve("connected"));
@@ -327,6 +331,7 @@ for (const { hook, args } of LATE) {
         writeFileSync(go, "");
         assert.equal((await server.exited).code, 0, server.stderr);
         idle.destroy();
+        assert.equal(early[1], "ECONNREFUSED", `the hook's client: ${early[1]}\n${server.stderr}`);
         assert.equal(seen, "ECONNREFUSED", `the late client: ${seen}\n${server.stderr}`);
         // The idle one, named once, by the worker; the late one nowhere, as none took it.
         // (gthread's threads and --reuse-port's native server do not name them yet.)

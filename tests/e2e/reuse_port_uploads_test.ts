@@ -20,6 +20,7 @@ import { rawConnect } from "../_raw.ts";
 import { uploadUnderWay } from "../_upload.ts";
 
 const APP = join(FIXTURES, "apps", "failing_app.ts");
+const SLOW_APP = join(FIXTURES, "apps", "slow_reply_app.ts");
 // What uploadUnderWay() sends before its body.
 const UPLOAD_HEAD = "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n";
 
@@ -112,6 +113,51 @@ e2e("an upload begun after SIGTERM under --reuse-port is never answered 400", as
   else {
     assert.equal(result.stdout.match(/"POST \/upload HTTP\/1\.1" 200 /g)?.length, 2, result.stdout);
   }
+});
+
+// Deno.serve's listener stayed open until the app had answered every request with a body, so under
+// steady uploads a Deno worker took new ones for the whole graceful_timeout and then cut them off
+// (504): it waits for the bodies alone, and shutdown() for the answers with the listener closed.
+e2e("a stop under --reuse-port closes the listener once the bodies are in", async (t) => {
+  const server = await startOneWorker(t, SLOW_APP, [
+    "--reuse-port",
+    "--access-logfile",
+    "-",
+    "--graceful-timeout",
+    "60",
+  ]);
+  const url = new URL(await server.ready(1));
+  // Its body read, the app holds its answer for a while.
+  let answered = false;
+  const held = fetch(`${url.origin}/upload?ms=5000`, { method: "POST", body: "a".repeat(1000) })
+    .then(async (response) => {
+      const text = await response.text();
+      answered = true;
+      return `${response.status} ${text}`;
+    });
+  await sleep(500);
+  server.signal("SIGTERM");
+  await server.waitFor(/Handling signal: term/);
+  // New connections are taken until the stop closes the listener; it must close while the app
+  // still holds the answer.
+  let refusedBeforeAnswer: boolean | undefined;
+  await eventually(async () => {
+    try {
+      (await rawConnect(Number(url.port))).destroy();
+      return false;
+    } catch (error) {
+      assert.equal((error as NodeJS.ErrnoException).code, "ECONNREFUSED");
+      refusedBeforeAnswer = !answered;
+      return true;
+    }
+  }, "the listener refusing");
+  assert.equal(refusedBeforeAnswer, true, "a connection was taken while the app held its answer");
+  assert.equal(await held, "200 1000\n");
+  const result = await server.stop();
+  assert.doesNotMatch(result.stderr, /Cut off|\[ERROR\]/);
+  assert.doesNotMatch(result.stdout, /" 504 /);
+  // The tap leaves Deno's signal unread: its warning of a "legacy" abort is the app's to cause.
+  assert.doesNotMatch(result.stderr, /legacy/);
 });
 
 e2e("--body-timeout does not apply under --reuse-port: a stalled upload goes on", async (t) => {

@@ -22,7 +22,7 @@ import {
   type Target,
   tempDir,
 } from "../_helpers.ts";
-import { rawExchange } from "../_raw.ts";
+import { rawConnect, rawExchange } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -349,6 +349,27 @@ for (const [name, args] of TIMEOUT_SETUPS) {
     },
   );
 }
+
+// The app's request has a tapped body under Bun workers on --reuse-port (clientLeftMidBody), a
+// copy Bun's server ignored: server.timeout() did nothing for a POST, and a stalled upload went on.
+e2e("server.timeout(request, seconds) applies to a POST under --reuse-port", async (target) => {
+  if (target.workers !== "bun") return;
+  const server = await startOneWorker(
+    target,
+    join(FIXTURES, "apps", "server_timeout_app.ts"),
+    ["--reuse-port"],
+  );
+  const url = new URL(await server.url());
+  await getWhenReady(url.href);
+  const socket = await rawConnect(Number(url.port));
+  socket.on("error", () => {});
+  let closed = false;
+  socket.on("close", () => closed = true);
+  // 2 of the 10 bytes, then nothing: the app's one second of idleness cuts the connection.
+  socket.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab");
+  await eventually(() => closed, "Bun's server closing the stalled upload");
+  await server.stop();
+});
 
 // One thread: the app's record lives in each thread's own module.
 const COMPLETED_SETUPS: [string, string[]][] = [

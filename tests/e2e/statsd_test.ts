@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { e2e, eventually, FIXTURES, freePort, get, run, start, tempDir } from "../_helpers.ts";
 import { parsePrometheus, sampleValue } from "../_prometheus.ts";
 import { childPids, whileStopped } from "../_procs.ts";
@@ -313,6 +313,75 @@ for (
     }
   });
 }
+
+// As gunicorn's reload sets statsd up again: after a HUP to a new statsd_host and statsd_prefix, the
+// master's metrics (the workers gauge) and the new workers' (requests) go to the new receiver.
+e2e("HUP with a changed statsd_host sends the metrics to the new one", async (target) => {
+  const [first, second] = [await udpReceiver(), await udpReceiver()];
+  const dir = tempDir();
+  const conf = join(dir.path, "appserve.toml");
+  const toml = (port: number, prefix: string) =>
+    `statsd_host = "127.0.0.1:${port}"\nstatsd_prefix = "${prefix}"\nbind = ["127.0.0.1:0"]\n`;
+  writeFileSync(conf, toml(first.port, "old"));
+  const server = start(target, ["-c", conf, "-w", "1", PID_APP]);
+  const got = (receiver: { metrics: string[] }, line: string) => receiver.metrics.includes(line);
+  try {
+    const url = await server.ready(1);
+    await eventually(() => got(first, "old.gunicorn.workers:1|g"), "the first receiver's gauge");
+    writeFileSync(conf, toml(second.port, "new"));
+    server.signal("SIGHUP");
+    await server.waitFor(/Hang up: Master/);
+    await eventually(() => got(second, "new.gunicorn.workers:2|g"), "the master's gauge, moved");
+    // The new generation alone serves once the gauge says 1 again.
+    await eventually(() => got(second, "new.gunicorn.workers:1|g"), "the old worker retired");
+    assert.equal((await get(url)).status, 200);
+    await eventually(() => got(second, "new.gunicorn.requests:1|c|@1.0"), "a new worker's count");
+    assert.ok(!second.metrics.some((m) => m.startsWith("old.")), second.metrics.join(" "));
+  } finally {
+    await server.stop();
+    first.close();
+    second.close();
+    dir.remove();
+  }
+});
+
+// A reload that fails keeps the old configuration, its statsd target with it.
+e2e(
+  "HUP with a changed statsd_host and a broken app keeps the old statsd target",
+  async (target) => {
+    const [first, second] = [await udpReceiver(), await udpReceiver()];
+    const dir = tempDir();
+    const conf = join(dir.path, "appserve.toml");
+    const app = join(dir.path, "app.ts");
+    copyFileSync(PID_APP, app);
+    const toml = (port: number, prefix: string) =>
+      `statsd_host = "127.0.0.1:${port}"\nstatsd_prefix = "${prefix}"\nbind = ["127.0.0.1:0"]\n`;
+    writeFileSync(conf, toml(first.port, "old"));
+    const server = start(target, ["-c", conf, "-w", "1", app]);
+    const got = (metrics: string[], line: string) => metrics.includes(line);
+    try {
+      await server.ready(1);
+      await eventually(() => got(first.metrics, "old.gunicorn.workers:1|g"), "the first gauge");
+      writeFileSync(conf, toml(second.port, "new"));
+      writeFileSync(app, 'throw new Error("broken on purpose");\n');
+      server.signal("SIGHUP");
+      await eventually(() => got(second.metrics, "new.gunicorn.workers:2|g"), "the HUP's gauge");
+      const mark = first.metrics.length;
+      await server.waitFor(/Reload failed, keeping the running workers/);
+      // The failed worker gone, the count is the old generation's again, told to the old target.
+      await eventually(
+        () => got(first.metrics.slice(mark), "old.gunicorn.workers:1|g"),
+        "rolled back",
+      );
+      assert.ok(!got(second.metrics, "new.gunicorn.workers:1|g"), second.metrics.join(" "));
+    } finally {
+      await server.stop();
+      first.close();
+      second.close();
+      dir.remove();
+    }
+  },
+);
 
 e2e("the app's process.exit() still sends the worker's last statsd batch", async (target) => {
   const receiver = await udpReceiver();
