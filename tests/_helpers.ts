@@ -78,6 +78,21 @@ export class Server extends Proc {
     return url;
   }
 
+  /**
+   * The pids of its live workers, known by their "Booting worker with pid: N" lines: not any
+   * other child it may run meanwhile (a runtime probe such as `deno --version`).
+   */
+  bootedWorkers(): number[] {
+    const booted = new Set(this.all(/Booting worker with pid: (\d+)/g).map((m) => Number(m[1])));
+    return childPids(this.pid).filter((pid) => booted.has(pid));
+  }
+
+  /** The pid of its one worker, by its boot line, once it said it. */
+  async onlyWorker(): Promise<number> {
+    await eventually(() => this.bootedWorkers().length === 1, "one booted worker");
+    return this.bootedWorkers()[0];
+  }
+
   /** Waits until every worker has answered a request (so all have booted); returns the URL. */
   async allAnswering(workers: number): Promise<string> {
     const url = await this.ready(workers);

@@ -200,3 +200,40 @@ Deno.test("describeInflight() cuts the query to 64 characters and gives seconds"
   );
   assert.equal(line, `GET /p?${"q".repeat(64)}… from 1.2.3.4:5 for 2.5 s`);
 });
+
+Deno.test("InflightTable.region(): a gthread thread's share of its worker's table, which read() of the whole names and counts", () => {
+  const memory = new Uint8Array(INFLIGHT_BYTES);
+  const whole = new InflightTable(memory);
+  whole.clear({ headers: ["user-agent"], user: false, protocol: true });
+  const regions = [0, 1, 2].map((r) => whole.region(r, 3));
+  // Shares of the entries, in order, none left out.
+  assert.deepEqual(regions.map((r) => [r.first, r.end]), [[0, 10], [10, 21], [21, 32]]);
+  const [a, b] = regions;
+  a.clear({ headers: ["user-agent"], user: false, protocol: true });
+  b.clear({ headers: ["user-agent"], user: false, protocol: true });
+  const headers = new Headers({ "user-agent": "ua/1" });
+  a.request(0, "GET", "http://h/a", "127.0.0.1", 5, 1000, headers);
+  b.request(10, "GET", "http://h/b", "127.0.0.1", 6, 2000, headers, true);
+  a.overflow(1);
+  b.overflow(1);
+  b.overflow(1);
+  // Each region reads its own, with the header the whole table's owner wrote.
+  assert.deepEqual(a.read().requests.map((r) => [r.target, r.headers, r.protocol]), [
+    ["/a", [["user-agent", "ua/1"]], "HTTP/1.1"],
+  ]);
+  assert.equal(a.read().more, 1);
+  assert.deepEqual(b.read().requests.map((r) => [r.target, r.protocol]), [["/b", "HTTP/1.0"]]);
+  assert.equal(b.read().more, 2);
+  // The whole table (the master's read): every region's requests and counts, and its own.
+  whole.overflow(1);
+  const all = new InflightTable(memory).read();
+  assert.deepEqual(all.requests.map((r) => r.target), ["/a", "/b"]);
+  assert.equal(all.more, 4);
+  // A region's clear() (a thread replaced) empties its share only, the header kept.
+  b.clear();
+  assert.deepEqual(new InflightTable(memory).read().requests.map((r) => r.target), ["/a"]);
+  assert.equal(new InflightTable(memory).read().more, 2);
+  assert.deepEqual(a.read().requests[0].headers, [["user-agent", "ua/1"]]);
+  assert.throws(() => whole.region(3, 3), RangeError);
+  assert.throws(() => whole.region(0, INFLIGHT_ENTRIES + 1), RangeError);
+});

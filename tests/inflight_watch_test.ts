@@ -108,3 +108,29 @@ Deno.test({
     ]]);
   },
 });
+
+Deno.test({
+  name: "InflightWatch over a region of a table names requests in that region's entries only",
+  sanitizeOps: false,
+  fn: () => {
+    const memory = new Uint8Array(INFLIGHT_BYTES);
+    new InflightTable(memory).clear();
+    const region = new InflightTable(memory).region(1, 4);
+    const watch = new InflightWatch(region);
+    const handler = watch.wrap(() => new Response("x"));
+    const count = region.end - region.first;
+    const tags = Array.from({ length: count + 1 }, () => watch.opened({} as Socket));
+    for (const [i, tag] of tags.entries()) {
+      watch.started(tag);
+      handler(new Request(`http://h/r${i}`), info);
+    }
+    const { requests, more } = new InflightTable(memory).read();
+    assert.deepEqual(
+      requests.map((r) => r.entry).sort((a, b) => a - b),
+      Array.from({ length: count }, (_, i) => region.first + i),
+    );
+    assert.equal(more, 1);
+    for (const tag of tags) watch.closed(tag);
+    assert.deepEqual(new InflightTable(memory).read(), { requests: [], more: 0 });
+  },
+});

@@ -15,7 +15,7 @@ import * as appserve from "../mod.ts";
 import { loadApp } from "../src/app/load_app.ts";
 import { appLoadFailure, firstLine } from "../src/errors.ts";
 import { HookRunner, withRequestHooks } from "../src/hooks.ts";
-import { createHttpServer, type HttpServer } from "../src/http/server.ts";
+import { createHttpServer, type HttpServer, type UnparsedConnections } from "../src/http/server.ts";
 import { tlsAcceptor } from "../src/http/tls_accept.ts";
 import type { FetchHandler } from "../src/http/types.ts";
 import { createLogger } from "../src/log/create_logger.ts";
@@ -44,7 +44,8 @@ import {
   type UnadoptedAnswerOptions,
   unreadAnswerOptions,
 } from "../src/worker/thread_answers.ts";
-import { InflightTable } from "../src/ipc/inflight.ts";
+import type { InflightTable } from "../src/ipc/inflight.ts";
+import { threadTable } from "../src/worker/thread_inflight.ts";
 import { accessInflightFields } from "../src/ipc/inflight_fields.ts";
 import { logCutOff, logCutOffSessions } from "../src/ipc/inflight_report.ts";
 import {
@@ -140,7 +141,8 @@ async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> 
     },
   );
   const own = new SlotReader(message.slots, message.origin);
-  const table = new InflightTable(new Uint8Array(message.inflight));
+  // Its region of the worker's table, where the master reads it too, or memory of its own.
+  const table = threadTable(runtime.libc(), message.inflight);
   // The thread's request counters (--metrics-bind), which the pool sums into the worker's.
   const counting = config.metrics_bind || controlSocketPath(config) || config.statsd_host;
   const counters = counting ? new Float64Array(message.counters) : undefined;
@@ -532,9 +534,16 @@ scope.onmessage = (event: MessageEvent<ToThread>) => {
   else if (message.t === "stop-accepting") stopAccepting();
   else if (message.t === "flush") {
     // A quick stop: the responses under way end, each with the access line of what its client
-    // got; the process names them from the table (as logged) with the rest.
+    // got; the process names them from the table (as logged) with the rest. The connections with
+    // no request read yet are closed and counted, for the process's one line of them.
+    const unparsed: UnparsedConnections = { connections: 0, partial: 0 };
     if (message.quick) {
-      for (const server of serving?.servers.values() ?? []) server.cutUnderWay();
+      for (const server of serving?.servers.values() ?? []) {
+        server.cutUnderWay();
+        const some = server.dropUnparsed();
+        unparsed.connections += some.connections;
+        unparsed.partial += some.partial;
+      }
     }
     // The process exits without a drain: sessions are dropped (1006), each with its access line.
     const dropped = (serving?.websockets.dropAll() ?? 0) > 0
@@ -543,7 +552,7 @@ scope.onmessage = (event: MessageEvent<ToThread>) => {
     void dropped.then(() => {
       serving?.log.flushAccess();
       return serving?.log.flushMetrics();
-    }).then(() => post({ t: "flushed" }));
+    }).then(() => post({ t: "flushed", unparsed }));
   } else if (message.t === "reopen") {
     serving?.log.reopen().catch((error) =>
       serving?.log.error(`Cannot reopen logs: ${firstLine(error)}`)

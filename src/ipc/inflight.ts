@@ -4,11 +4,15 @@
 // a thread's (THREAD TIMEOUT). Plain bytes, so no JavaScript has to run on the stuck side.
 // Besides the request line an entry keeps what the access-log format shows of the request
 // (InflightFields), so that the access line written for it reads as the app's would have.
+// A gthread worker's threads each write a share of their worker's table (region()), so that the
+// master reads theirs as it reads any worker's.
 
 import { basicAuthUser } from "../log/access_format.ts";
 
 /** Requests named per table; more in flight are only counted. */
 export const INFLIGHT_ENTRIES = 32;
+/** Shares (region()) a table can be split into: one entry at least each. */
+export const INFLIGHT_REGIONS = INFLIGHT_ENTRIES;
 // The request line's part of an entry, then the part for the format's fields (FIELDS_AT).
 const LINE_BYTES = 256;
 const FIELDS_BYTES = 512;
@@ -23,13 +27,16 @@ export const INFLIGHT_BYTES = HEADER_BYTES + INFLIGHT_ENTRIES * ENTRY_BYTES;
 // Header: int32 requests in flight without an entry (overflow); then what the entries' fields
 // are, written by the owner at clear() so that a reader needs no access-log format of its own
 // (the master's may be a reload newer than the worker's): uint8 flags (KEEP_*), uint8 values
-// per entry, uint16 length of the header names, and the names, "\n" between them.
+// per entry, uint16 length of the header names, and the names, "\n" between them; last, an
+// int32 overflow per region, each written by that region's owner alone (no two threads ever
+// add to one count).
 const OVERFLOW = 0;
 const FLAGS = 4;
 const VALUES = 5;
 const NAMES_LEN = 6;
 const NAMES_AT = 8;
-const NAMES_MAX = HEADER_BYTES - NAMES_AT;
+const REGION_OVERFLOW = HEADER_BYTES - 4 * INFLIGHT_REGIONS;
+const NAMES_MAX = REGION_OVERFLOW - NAMES_AT;
 const KEEP_PROTOCOL = 1;
 const KEEP_USER = 2;
 // At most this many values per entry, so that each has a useful share of FIELDS_BYTES.
@@ -77,6 +84,16 @@ const CLIENT_MAX = 56;
 const TARGET_AT = 88;
 const TARGET_MAX = LINE_BYTES - TARGET_AT;
 
+/**
+ * Where a gthread thread's region of its worker's table is (src/worker/thread_inflight.ts): the
+ * table's address in the process's memory, the region and how many.
+ */
+export interface InflightShare {
+  address: number;
+  region: number;
+  regions: number;
+}
+
 /** One request in flight, as a reader sees it. */
 export interface InflightRequest {
   method: string;
@@ -115,8 +132,17 @@ export interface InflightRequest {
 
 const decoder = new TextDecoder();
 
-/** A table of requests in flight over `memory` (INFLIGHT_BYTES, shared or not). */
+/**
+ * A table of requests in flight over `memory` (INFLIGHT_BYTES, shared or not), or one region of
+ * it (region()): entries `first` to `end` (excluded), which that region's owner alone writes.
+ */
 export class InflightTable {
+  /** The first entry of the table's that this object writes and reads. */
+  readonly first: number;
+  /** One past its last entry. */
+  readonly end: number;
+  /** The header's byte of its overflow count: the table's own, or its region's. */
+  readonly #overflowAt: number;
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
   readonly #f64: Float64Array;
@@ -138,8 +164,20 @@ export class InflightTable {
   #last: (string | null | undefined)[] = [];
   #auths: (string | null | undefined)[] = [];
 
-  constructor(memory: Uint8Array) {
+  constructor(memory: Uint8Array, region = -1, regions = 0) {
     if (memory.length < INFLIGHT_BYTES) throw new RangeError("in-flight table too small");
+    if (region < 0) {
+      this.first = 0;
+      this.end = INFLIGHT_ENTRIES;
+      this.#overflowAt = OVERFLOW;
+    } else {
+      if (!(region < regions && regions <= INFLIGHT_REGIONS)) {
+        throw new RangeError(`no in-flight region ${region} of ${regions}`);
+      }
+      this.first = Math.floor((region * INFLIGHT_ENTRIES) / regions);
+      this.end = Math.floor(((region + 1) * INFLIGHT_ENTRIES) / regions);
+      this.#overflowAt = REGION_OVERFLOW + 4 * region;
+    }
     this.#bytes = memory;
     this.#view = new DataView(memory.buffer, memory.byteOffset, INFLIGHT_BYTES);
     // Starts are 8-byte aligned (the table starts aligned): a Float64Array store is one write.
@@ -147,13 +185,33 @@ export class InflightTable {
   }
 
   /**
+   * Share `region` of `regions` of this table (a gthread thread's of its worker's): its entries
+   * and its overflow count. read() of the whole table names every region's requests and counts
+   * their overflow.
+   */
+  region(region: number, regions: number): InflightTable {
+    return new InflightTable(this.#bytes, region, regions);
+  }
+
+  /** The bytes of the whole table (a region's too), whose address a thread is given. */
+  get memory(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /**
    * Empties the table (its owner, before use); its entries keep `fields` of each request from
    * then on. Header names past VALUES_MAX values or NAMES_MAX bytes are left out (their atoms
-   * read `-` in the lines written from the table).
+   * read `-` in the lines written from the table). A region empties its own entries and count:
+   * the header is the whole table's owner's (the worker process, with the threads' `fields`).
    */
   clear(fields: InflightFields = NO_INFLIGHT_FIELDS): void {
     const bytes = this.#bytes;
-    bytes.fill(0, 0, INFLIGHT_BYTES);
+    const whole = this.#overflowAt === OVERFLOW;
+    if (whole) bytes.fill(0, 0, INFLIGHT_BYTES);
+    else {
+      bytes.fill(0, HEADER_BYTES + this.first * ENTRY_BYTES, HEADER_BYTES + this.end * ENTRY_BYTES);
+      this.#view.setInt32(this.#overflowAt, 0, true);
+    }
     this.#methods = [];
     this.#hosts = [];
     this.#ports = [];
@@ -165,8 +223,8 @@ export class InflightTable {
     for (const name of fields.headers) {
       const add = (names.length ? 1 : 0) + name.length;
       if (names.length + (fields.user ? 1 : 0) === VALUES_MAX || length + add > NAMES_MAX) break;
-      if (names.length) bytes[NAMES_AT + length] = 0x0a;
-      ascii(bytes, NAMES_AT + length + add - name.length, name, 0, name.length);
+      if (whole && names.length) bytes[NAMES_AT + length] = 0x0a;
+      if (whole) ascii(bytes, NAMES_AT + length + add - name.length, name, 0, name.length);
       names.push(name);
       length += add;
     }
@@ -175,6 +233,7 @@ export class InflightTable {
     this.#protocol = fields.protocol;
     this.#values = names.length + (fields.user ? 1 : 0);
     this.#share = this.#values ? Math.floor((FIELDS_BYTES - 2) / this.#values) : 0;
+    if (!whole) return;
     bytes[FLAGS] = (fields.protocol ? KEEP_PROTOCOL : 0) | (fields.user ? KEEP_USER : 0);
     bytes[VALUES] = this.#values;
     bytes[NAMES_LEN] = length & 0xff;
@@ -301,18 +360,28 @@ export class InflightTable {
 
   /** Counts a request in flight without an entry (`by` = 1) or one of those ending (-1). */
   overflow(by: number): void {
-    this.#view.setInt32(OVERFLOW, this.#view.getInt32(OVERFLOW, true) + by, true);
+    const at = this.#overflowAt;
+    this.#view.setInt32(at, this.#view.getInt32(at, true) + by, true);
   }
 
-  /** The requests named in the table, oldest first, and how many more are in flight. */
+  /**
+   * The requests named in the table (a region: in its entries), oldest first, and how many more
+   * are in flight (the whole table's: its regions' too).
+   */
   read(): { requests: InflightRequest[]; more: number } {
     const requests: InflightRequest[] = [];
-    for (let i = 0; i < INFLIGHT_ENTRIES; i++) {
+    for (let i = this.first; i < this.end; i++) {
       const request = this.at(i);
       if (request !== undefined) requests.push(request);
     }
     requests.sort((a, b) => a.start - b.start);
-    return { requests, more: Math.max(0, this.#view.getInt32(OVERFLOW, true)) };
+    let more = Math.max(0, this.#view.getInt32(this.#overflowAt, true));
+    if (this.#overflowAt === OVERFLOW) {
+      for (let r = 0; r < INFLIGHT_REGIONS; r++) {
+        more += Math.max(0, this.#view.getInt32(REGION_OVERFLOW + 4 * r, true));
+      }
+    }
+    return { requests, more };
   }
 
   /** The request entry `index` names, if any (an index out of the table names none). */

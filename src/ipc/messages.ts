@@ -6,6 +6,8 @@
 // message is a change to both readers.
 
 import type { Config } from "../config/settings.ts";
+import type { InflightShare } from "./inflight.ts";
+import type { UnparsedConnections } from "../http/server.ts";
 import type { TlsFiles } from "../tls/tls_files.ts";
 import { VERSION } from "../version.ts";
 
@@ -104,8 +106,11 @@ export type ToThread =
     /** The worker's age (hooks' `worker.age`). */
     age: number;
     slots: SharedArrayBuffer;
-    /** The thread's requests in flight (src/ipc/inflight.ts), named at THREAD TIMEOUT. */
-    inflight: SharedArrayBuffer;
+    /**
+     * The thread's requests in flight (src/ipc/inflight.ts), named at THREAD TIMEOUT: its region
+     * of the worker's table on the scoreboard, or memory of its own (src/worker/thread_inflight.ts).
+     */
+    inflight: SharedArrayBuffer | InflightShare;
     /** The pool's number for the thread, as THREAD TIMEOUT names it (`thread 2`). */
     id: number;
     /** The thread's request counters (src/ipc/request_metrics.ts), counted with --metrics-bind. */
@@ -157,7 +162,11 @@ export type ToPool =
   /** The app exited the thread (`process.exit(code)`, `Deno.exit(code)`): it is replaced too. */
   | { t: "exited"; code: number }
   | { t: "drained" }
-  | { t: "flushed" }
+  /**
+   * Its statsd batch is sent; after a quick flush, `unparsed` counts the connections it closed
+   * with no request read yet (HttpServer.dropUnparsed).
+   */
+  | { t: "flushed"; unparsed?: UnparsedConnections }
   /** Its listeners' servers are closed: it holds no copy of a listening socket any more. */
   | { t: "accepting-stopped" };
 

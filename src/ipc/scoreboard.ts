@@ -11,6 +11,8 @@ import { INFLIGHT_BYTES, InflightTable } from "./inflight.ts";
 import { PENDING_ACCESS_BYTES, PendingAccess } from "./pending_access.ts";
 import { METRIC_COUNTERS, REQUEST_METRICS_BYTES } from "./request_metrics.ts";
 
+/** The name of the scoreboard's memfd (as /proc/PID/maps shows it: `/memfd:NAME`). */
+export const SCOREBOARD_MEMFD = "appserve-scoreboard";
 export const SCOREBOARD_SLOTS = 128;
 const SLOT_BYTES = 24;
 const COUNTS_BYTES = SCOREBOARD_SLOTS * SLOT_BYTES;

@@ -314,7 +314,7 @@ export class WorkerSet {
    * requests in flight and WebSocket sessions open (those counted: sessionsOpen()), how long they
    * get (`graceSeconds`) and, for a part of the workers, which (`which`: " on the old workers").
    * Undefined when they are idle: no wait to speak of. gthread workers' threads keep their
-   * requests in tables of their own, which it does not count.
+   * requests in regions of their worker's table (src/worker/thread_inflight.ts), counted too.
    */
   waitLine(workers: Iterable<WorkerHandle>, graceSeconds: number, which = ""): string | undefined {
     let requests = 0;

@@ -3,7 +3,12 @@
 // carries a dead worker's numbers into a new one.
 
 import type { Libc } from "../runtime/types.ts";
-import { Scoreboard, SCOREBOARD_BYTES, SCOREBOARD_SLOTS } from "../ipc/scoreboard.ts";
+import {
+  Scoreboard,
+  SCOREBOARD_BYTES,
+  SCOREBOARD_MEMFD,
+  SCOREBOARD_SLOTS,
+} from "../ipc/scoreboard.ts";
 import type { InflightTable } from "../ipc/inflight.ts";
 import { moveToInheritedRange } from "../net/listeners.ts";
 import { F_SETFD, FD_CLOEXEC } from "../net/socket_constants.ts";
@@ -24,7 +29,7 @@ export class WorkerSlots {
 
   /** The scoreboard, or undefined where shared memory cannot be had (workers then go without). */
   static open(libc: Libc): WorkerSlots | undefined {
-    const created = libc.memfd("appserve-scoreboard", SCOREBOARD_BYTES);
+    const created = libc.memfd(SCOREBOARD_MEMFD, SCOREBOARD_BYTES);
     if (created < 0) return undefined;
     const fd = moveToInheritedRange(libc, created);
     if (fd < 0) libc.close(created);

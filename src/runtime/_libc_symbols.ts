@@ -137,6 +137,7 @@ export function libcOver(
     errno: pointers.errno,
     strerror: pointers.strerror,
     memory: pointers.memory,
+    addressOf: (bytes) => Number(pointers.addressOf(bytes)),
   };
 }
 

@@ -65,6 +65,8 @@ export interface Libc {
   mapShared(fd: number, length: number): Uint8Array | null;
   /** `length` bytes of this process's memory at `address`, writable in place. */
   memory(address: number, length: number): Uint8Array;
+  /** Where `bytes` are in this process's memory: the address memory() takes back. */
+  addressOf(bytes: Uint8Array): number;
   /** errno of the last failed call, read right after it. */
   errno(): number;
   strerror(errno: number): string;

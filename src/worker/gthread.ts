@@ -8,8 +8,9 @@
 // and the process itself never runs app code: its heartbeat flows while the
 // threads are busy.
 
+import process from "node:process";
 import type { Config } from "../config/settings.ts";
-import type { KilledRequests } from "../ipc/quick_stop_report.ts";
+import { type KilledRequests, logQuickStopUnparsed } from "../ipc/quick_stop_report.ts";
 import { ThreadPool } from "./thread_pool.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
@@ -45,6 +46,8 @@ export class ThreadWorker implements WorkerClass {
       limit: requestLimit,
       log,
       counters: this.#context.counters,
+      // The worker's table is kept (no bench switch): its threads write their requests there.
+      inflightTable: this.#context.inflight?.table,
       appWarning: (message) => this.#context.appWarning(message),
       onRetire: () => this.#context.retire(),
       // Answers already given (the 500, the 503s) still go out before the process ends.
@@ -78,8 +81,12 @@ export class ThreadWorker implements WorkerClass {
   }
 
   async stop(quick = false): Promise<void> {
-    await this.#pool?.flush(THREAD_FLUSH_MS, quick);
+    const unparsed = await this.#pool?.flush(THREAD_FLUSH_MS, quick);
     this.#pool?.close();
+    // One line for the worker, as async and sync workers say it.
+    if (quick && unparsed) {
+      logQuickStopUnparsed(this.#context.log, `worker (pid:${process.pid})`, unparsed);
+    }
   }
 
   inflight(): KilledRequests[] {

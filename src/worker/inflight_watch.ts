@@ -6,12 +6,7 @@
 import type { Socket } from "node:net";
 import type { FetchHandler, ServeInfo } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
-import {
-  INFLIGHT_ENTRIES,
-  type InflightFields,
-  type InflightRequest,
-  type InflightTable,
-} from "../ipc/inflight.ts";
+import type { InflightFields, InflightRequest, InflightTable } from "../ipc/inflight.ts";
 import { clientOf } from "../ipc/inflight_report.ts";
 import type { UnreadConnection } from "../ipc/quick_stop_report.ts";
 import { cutOffReplyBodyBytes } from "../http/status_reply.ts";
@@ -83,10 +78,7 @@ export class InflightWatch implements ExchangeWatch {
    * per connection: with more connections than entries, a request is only counted when as many
    * are in flight, not whenever its connection came late (and the counted path allocates).
    */
-  readonly #freeEntries: number[] = Array.from(
-    { length: INFLIGHT_ENTRIES },
-    (_, i) => INFLIGHT_ENTRIES - 1 - i,
-  );
+  readonly #freeEntries: number[];
   /**
    * The requests past the table's entries, only counted there: kept here, so that a worker that
    * cuts them off at its graceful timeout (it can still speak) logs each of them too.
@@ -112,8 +104,18 @@ export class InflightWatch implements ExchangeWatch {
     this.#flushedThisTurn = false;
   };
 
+  /** The table it keeps up to date (a gthread worker's threads write in regions of it). */
+  get table(): InflightTable {
+    return this.#table;
+  }
+
   constructor(table: InflightTable, options: InflightWatchOptions = {}) {
     this.#table = table;
+    // Its entries (a gthread thread's region of its worker's table: some of them).
+    this.#freeEntries = Array.from(
+      { length: table.end - table.first },
+      (_, i) => table.end - 1 - i,
+    );
     this.#flush = options.flush;
     this.#inner = options.inner;
     this.#headers = (options.fields?.headers.length ?? 0) > 0 || options.fields?.user === true;

@@ -3,16 +3,16 @@
 // slots, its place on the pool's board, and whether it has loaded the app.
 
 import { firstLine } from "../errors.ts";
-import { INFLIGHT_BYTES } from "../ipc/inflight.ts";
+import type { InflightTable } from "../ipc/inflight.ts";
 import { REQUEST_METRICS_BYTES } from "../ipc/request_metrics.ts";
 import type { ToThread } from "../ipc/messages.ts";
+import type { UnparsedConnections } from "../http/server.ts";
 import { SEALED, SlotReader } from "./thread_slots.ts";
+import type { ThreadInflight } from "./thread_inflight.ts";
 
 export class ThreadHandle {
   readonly worker: Worker;
   readonly slots: SlotReader;
-  /** The requests it has in flight, as it writes them (src/ipc/inflight.ts). */
-  readonly inflight: SharedArrayBuffer = new SharedArrayBuffer(INFLIGHT_BYTES);
   /** Its request counters, which the pool sums into the worker's (--metrics-bind). */
   readonly counters: SharedArrayBuffer = new SharedArrayBuffer(REQUEST_METRICS_BYTES);
   /** It loaded the app and takes connections. */
@@ -28,8 +28,8 @@ export class ThreadHandle {
   drained: (() => void) | undefined;
   /** It said it drained: nothing more is handed to it. */
   drainedAll = false;
-  /** Set while the pool waits for it to send its statsd batch. */
-  flushed: (() => void) | undefined;
+  /** Set while the pool waits for it to send its statsd batch (and, quick, what it closed). */
+  flushed: ((unparsed?: UnparsedConnections) => void) | undefined;
   /** Set while the pool waits for it to stop accepting (a quick stop). */
   acceptingStopped: (() => void) | undefined;
 
@@ -41,6 +41,8 @@ export class ThreadHandle {
     start: (name: string) => Worker,
     readonly buffer: SharedArrayBuffer,
     origin: number,
+    /** The requests it has in flight, as it writes them (thread_inflight.ts): where, and read. */
+    readonly inflight: { where: ThreadInflight; table: InflightTable },
   ) {
     this.worker = start(`appserve-thread-${id}`);
     this.slots = new SlotReader(buffer, origin);

@@ -30,9 +30,11 @@ import {
   unreadAnswerOptions,
 } from "./thread_answers.ts";
 import { CUT_OFF_STATUS } from "../http/status_reply.ts";
+import type { InflightTable } from "../ipc/inflight.ts";
 import { ThreadBoard } from "./thread_board.ts";
-import { InflightTable } from "../ipc/inflight.ts";
+import { sharedWithMaster, ThreadTables } from "./thread_inflight.ts";
 import type { KilledRequests } from "../ipc/quick_stop_report.ts";
+import type { UnparsedConnections } from "../http/server.ts";
 import {
   addCounters,
   closeWebSockets,
@@ -59,6 +61,11 @@ export interface PoolOptions {
   onLost(): void;
   /** The worker's request counters on the scoreboard (--metrics-bind): the threads' summed. */
   counters?: Float64Array;
+  /**
+   * The worker's in-flight table on the scoreboard, when it is kept (WorkerContext.inflight):
+   * the threads write their requests in regions of it, where the master reads them.
+   */
+  inflightTable?: InflightTable;
   /** What a thread's loading of the app warned about. */
   appWarning(message: string): void;
 }
@@ -78,6 +85,7 @@ export class ThreadPool {
   readonly #origin = Date.now();
   readonly #served = new SharedArrayBuffer(4);
   readonly #board: ThreadBoard;
+  readonly #tables: ThreadTables;
   #admission: Admission | undefined;
   /** The worker's listeners, once serve() was called: threads started later accept on them too. */
   #listeners: { fd: number }[] | undefined;
@@ -100,6 +108,11 @@ export class ThreadPool {
   private constructor(options: PoolOptions) {
     this.#options = options;
     this.#board = new ThreadBoard(options.config.threads, options.config.worker_connections);
+    this.#tables = new ThreadTables(
+      options.runtime.libc(),
+      options.config.threads,
+      options.inflightTable,
+    );
   }
 
   /** Starts every thread and waits until each has loaded the app; AppLoadError if one cannot. */
@@ -276,13 +289,16 @@ export class ThreadPool {
     answerClaimedRequests(claimed, {
       libc: runtime.libc(),
       log,
-      table: new InflightTable(new Uint8Array(thread.inflight)),
+      table: thread.inflight.table,
       // The cut-off's reply (status_reply.ts), as Connection.cut gives it on a thread that speaks.
       status: (c) => (c.inApp ? CUT_OFF_STATUS : 503),
       tls: tlsEnabled(config),
       cutOff: { where: `thread ${thread.id} (pid:${process.pid})`, graceSeconds: graceMs / 1000 },
       counters: this.#options.counters,
     });
+    // Answered and logged here: not the master's to name again should this process outlast its
+    // stop (its table is a region of the worker's).
+    thread.inflight.table.clear();
   }
 
   /** USR1: every thread reopens its log files. */
@@ -293,14 +309,22 @@ export class ThreadPool {
   /**
    * The process exits without a drain (INT, QUIT, a crash): each thread sends its statsd batch
    * first, which terminate() would lose; a thread that cannot answer within `ms` is not waited for.
-   * `quick` (INT, QUIT): each thread first ends its responses under way (HttpServer.cutUnderWay).
+   * `quick` (INT, QUIT): each thread first ends its responses under way (HttpServer.cutUnderWay)
+   * and closes its connections with no request read yet (HttpServer.dropUnparsed), counted here
+   * over the threads that answered.
    */
-  async flush(ms: number, quick = false): Promise<void> {
+  async flush(ms: number, quick = false): Promise<UnparsedConnections> {
+    const unparsed: UnparsedConnections = { connections: 0, partial: 0 };
     const live = [...this.#threads].filter((t) => t.loaded && !t.dead && !t.drainedAll);
     await askAll(live, ms, (thread, answered) => {
-      thread.flushed = answered;
+      thread.flushed = (some) => {
+        unparsed.connections += some?.connections ?? 0;
+        unparsed.partial += some?.partial ?? 0;
+        answered();
+      };
       thread.post({ t: "flush", quick });
     });
+    return unparsed;
   }
 
   /**
@@ -332,13 +356,15 @@ export class ThreadPool {
   }
 
   /**
-   * The requests each thread has in flight, from its table; once close() terminated them, what
-   * they had then. A thread given up on (hung) is not among them: its requests were answered.
+   * The requests each thread has in flight in a table of its own (not a region of the worker's,
+   * which the worker reads as its own table); once close() terminated them, what they had then. A
+   * thread given up on (hung) is not among them: its requests were answered.
    */
   inflight(): KilledRequests[] {
     if (this.#closed) return this.#killed;
     return [...this.#threads].flatMap((thread) => {
-      const inflight = new InflightTable(new Uint8Array(thread.inflight)).read();
+      if (sharedWithMaster(thread.inflight.where)) return [];
+      const inflight = thread.inflight.table.read();
       if (!inflight.requests.length && !inflight.more) return [];
       return [{ where: `thread ${thread.id} (pid:${process.pid})`, inflight }];
     });
@@ -375,6 +401,7 @@ export class ThreadPool {
       (name) => runtime.startThread(name),
       newSlots(),
       this.#origin,
+      this.#tables.forThread(index),
     );
     this.#threads.add(thread);
     return new Promise<void>((resolve, reject) => {
@@ -412,7 +439,7 @@ export class ThreadPool {
           thread.drained?.();
           thread.drainedAll = true;
         } else if (message.t === "flushed") {
-          thread.flushed?.();
+          thread.flushed?.(message.unparsed);
         } else if (message.t === "accepting-stopped") {
           thread.acceptingStopped?.();
         }
@@ -441,7 +468,7 @@ export class ThreadPool {
         tls: this.#options.tls,
         age: this.#options.age,
         slots: thread.buffer,
-        inflight: thread.inflight,
+        inflight: thread.inflight.where,
         id: thread.id,
         counters: thread.counters,
         served: this.#served,
@@ -475,6 +502,9 @@ export class ThreadPool {
     else this.#answerHung(thread, reason);
     this.#threads.delete(thread);
     this.#answerHanded(thread);
+    // Answered (by it or here) and logged: nothing the master should name or count (its
+    // replacement takes its region over).
+    thread.inflight.table.clear();
     if (!ended && !runtime.stopsBusyThreads) {
       // A worker already stopping says nothing more: it exits at the end of its drain anyway.
       if (this.#stopping) return;
@@ -509,7 +539,7 @@ export class ThreadPool {
    */
   #answerHung(thread: ThreadHandle, reason: string): void {
     const { log, runtime, config } = this.#options;
-    const table = new InflightTable(new Uint8Array(thread.inflight));
+    const table = thread.inflight.table;
     const head = `THREAD TIMEOUT (thread ${thread.id} ${reason})`;
     const where = `thread ${thread.id} (pid:${process.pid})`;
     const lines = timeoutLines(head, where, table.read(), Date.now(), "gthread worker");

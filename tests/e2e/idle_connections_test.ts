@@ -5,16 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  childPids,
-  countConnections,
-  e2e,
-  eventually,
-  FIXTURES,
-  get,
-  sleep,
-  start,
-} from "../_helpers.ts";
+import { countConnections, e2e, eventually, FIXTURES, get, sleep, start } from "../_helpers.ts";
 import { rawConnect, readAll } from "../_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -62,17 +53,26 @@ e2e(
   },
 );
 
-for (const signal of ["SIGINT", "SIGQUIT"] as const) {
+// gthread: each thread closes its own and tells the process, which says them in one line too.
+for (
+  const [signal, klass] of [
+    ["SIGINT", []],
+    ["SIGQUIT", []],
+    ["SIGINT", ["-k", "gthread", "--threads", "2"]],
+  ] as const
+) {
   e2e(
-    `a ${signal} stop counts the connections it closes with no request read yet, in one line`,
+    `a ${signal} stop counts the connections it closes with no request read yet, in one line${
+      klass.length ? ` (${klass.join(" ")})` : ""
+    }`,
     async (target) => {
       const server = start(target, [
-        ...["-w", "1", "--keep-alive", "60", "-b", "127.0.0.1:0", PID_APP],
+        ...["-w", "1", ...klass, "--keep-alive", "60", "-b", "127.0.0.1:0", PID_APP],
       ]);
       try {
         const url = await server.ready(1);
         const port = Number(new URL(url).port);
-        const [pid] = childPids(server.pid);
+        const pid = await server.onlyWorker();
         const silent = await Promise.all([rawConnect(port), rawConnect(port)]);
         const partial = await rawConnect(port);
         partial.write("GET / HTTP/1.1\r\nHost");

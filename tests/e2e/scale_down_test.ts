@@ -69,21 +69,33 @@ e2e("TTOU and ctl remove after WINCH keep no workers; at one they keep one", asy
   }
 });
 
-e2e("TTOU says what the worker it retires still has in flight and how long it gets", async (t) => {
-  const server = start(t, ["-w", "1", "--graceful-timeout", "7", "-b", "127.0.0.1:0", PID_APP]);
-  try {
-    const url = await server.ready(1);
-    // On the only worker, the oldest once a second one serves: the one TTOU retires.
-    const slow = get(`${url}/slow?ms=4000&tell=1`);
-    await server.waitFor(/slow began/);
-    server.signal("SIGTTIN");
-    await eventually(() => server.all(/Booting worker with pid/g).length === 2, "a second worker");
-    server.signal("SIGTTOU");
-    await server.waitFor(
-      /\[INFO\] Waiting up to 7 s for 1 request in flight on the worker retired \(graceful_timeout\)$/m,
-    );
-    assert.equal((await slow).status, 200);
-  } finally {
-    await server.stop();
-  }
-});
+for (const klass of [[], ["-k", "gthread", "--threads", "2"]]) {
+  e2e(
+    `TTOU says what the worker it retires still has in flight and how long it gets (${
+      klass.join(" ") || "-k async"
+    })`,
+    async (t) => {
+      const server = start(t, [
+        ...["-w", "1", ...klass, "--graceful-timeout", "7", "-b", "127.0.0.1:0", PID_APP],
+      ]);
+      try {
+        const url = await server.ready(1);
+        // On the only worker, the oldest once a second one serves: the one TTOU retires.
+        const slow = get(`${url}/slow?ms=4000&tell=1`);
+        await server.waitFor(/slow began/);
+        server.signal("SIGTTIN");
+        await eventually(
+          () => server.all(/Booting worker with pid/g).length === 2,
+          "a second worker",
+        );
+        server.signal("SIGTTOU");
+        await server.waitFor(
+          /\[INFO\] Waiting up to 7 s for 1 request in flight on the worker retired \(graceful_timeout\)$/m,
+        );
+        assert.equal((await slow).status, 200);
+      } finally {
+        await server.stop();
+      }
+    },
+  );
+}

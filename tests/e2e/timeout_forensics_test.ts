@@ -172,9 +172,15 @@ for (const how of ["SIGKILL", "a crash", "--timeout"] as const) {
 }
 
 // The shared socket (appserve's HTTP layer): a stream's entry says what went out of it too, its
-// head with the first chunk, then each chunk's bytes.
+// head with the first chunk, then each chunk's bytes. A gthread thread writes its entries in its
+// region of the worker's table, which the master reads as any worker's.
 for (
-  const [klass, how] of [["async", "SIGKILL"], ["async", "--timeout"], ["sync", "SIGKILL"]] as const
+  const [klass, how] of [
+    ["async", "SIGKILL"],
+    ["async", "--timeout"],
+    ["sync", "SIGKILL"],
+    ["gthread", "SIGKILL"],
+  ] as const
 ) {
   e2e(
     `${klass}: a worker that dies (${how}) under a stream under way: its line says what the client got`,
@@ -183,6 +189,7 @@ for (
       const { server, ours, remove } = await loggedServer(t, [
         ...["-w", "1", "-k", klass, "-b", `127.0.0.1:${port}`],
         ...(how === "--timeout" ? ["-t", "2"] : []),
+        ...(klass === "gthread" ? ["--threads", "2"] : []),
       ]);
       try {
         const drip = await rawGetUntil(
@@ -190,7 +197,7 @@ for (
           "/drip?ms=60000",
           (got) => got.includes("first line\n"),
         );
-        const [pid] = childPids(server.pid);
+        const pid = await server.onlyWorker();
         if (how === "SIGKILL") process.kill(pid, "SIGKILL");
         else get(`http://127.0.0.1:${port}/spin?ms=600000`).catch(() => null);
         await server.waitFor(
@@ -212,40 +219,50 @@ for (
   );
 }
 
-e2e(
-  "a worker killed (SIGKILL) from outside while a TERM stop drains it: its exit line, its request named, a 502 line",
-  async (t) => {
-    const { server, url, ours, remove } = await loggedServer(t, ["-w", "1", "-b", "127.0.0.1:0"]);
-    try {
-      const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
-      await server.waitFor(/slow began/);
-      const [pid] = childPids(server.pid);
-      server.signal("SIGTERM");
-      await server.waitFor(/Handling signal: term/);
-      process.kill(pid, "SIGKILL");
-      assert.equal((await server.exited).code, 0, server.stderr);
-      await slow;
-      assert.match(
-        server.stderr,
-        new RegExp(
-          `\\[ERROR\\] Worker \\(pid:${pid}\\) was sent SIGKILL! Perhaps out of memory\\?$`,
-          "m",
-        ),
-      );
-      assert.match(
-        server.stderr,
-        new RegExp(
-          `\\[ERROR\\] In flight on worker \\(pid:${pid}\\): GET /slow\\?ms=60000&tell=1 from 127\\.0\\.0\\.1:\\d+ for`,
-        ),
-      );
-      assert.equal(ours().length, 1, ours().join("\n"));
-      assert.match(ours()[0], /"GET \/slow\?ms=60000&tell=1 HTTP\/1\.1" 502 /);
-    } finally {
-      await server.stop();
-      remove();
-    }
-  },
-);
+for (const klass of [[], ["-k", "gthread", "--threads", "2"]]) {
+  e2e(
+    `a worker killed (SIGKILL) from outside while a TERM stop drains it: its exit line, its request named, a 502 line (${
+      klass.join(" ") || "-k async"
+    })`,
+    async (t) => {
+      const { server, url, ours, remove } = await loggedServer(t, [
+        "-w",
+        "1",
+        ...klass,
+        "-b",
+        "127.0.0.1:0",
+      ]);
+      try {
+        const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
+        await server.waitFor(/slow began/);
+        const pid = await server.onlyWorker();
+        server.signal("SIGTERM");
+        await server.waitFor(/Handling signal: term/);
+        process.kill(pid, "SIGKILL");
+        assert.equal((await server.exited).code, 0, server.stderr);
+        await slow;
+        assert.match(
+          server.stderr,
+          new RegExp(
+            `\\[ERROR\\] Worker \\(pid:${pid}\\) was sent SIGKILL! Perhaps out of memory\\?$`,
+            "m",
+          ),
+        );
+        assert.match(
+          server.stderr,
+          new RegExp(
+            `\\[ERROR\\] In flight on worker \\(pid:${pid}\\): GET /slow\\?ms=60000&tell=1 from 127\\.0\\.0\\.1:\\d+ for`,
+          ),
+        );
+        assert.equal(ours().length, 1, ours().join("\n"));
+        assert.match(ours()[0], /"GET \/slow\?ms=60000&tell=1 HTTP\/1\.1" 502 /);
+      } finally {
+        await server.stop();
+        remove();
+      }
+    },
+  );
+}
 
 e2e(
   "a worker killed (SIGKILL) from outside while it drains after a HUP: its exit line, its request named, a 502 line",
