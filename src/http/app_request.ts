@@ -3,6 +3,8 @@
 // AbortController is made only when something reads `signal`: a request whose app never does costs
 // about what a plain Request costs (docs/architecture.md, "HTTP on the shared socket").
 
+import { routeOwnSignal } from "../request_signal.ts";
+
 const NativeRequest = globalThis.Request;
 
 /** The AbortError a request's signal aborts with, and an abandoned response stream is cancelled with. */
@@ -42,20 +44,7 @@ class Request extends NativeRequest {
   }
 }
 
-// Deno's Request reads its own signal through an accessor keyed by a symbol of its own (as do its
-// `signal` getter, `clone()` and `new Request(request)`, and so `fetch(request)`): it is routed to
-// ours too. Bun's read `signal` itself.
-const internal = Object.getOwnPropertySymbols(NativeRequest.prototype).find((key) =>
-  key.description === "signal" &&
-  typeof Object.getOwnPropertyDescriptor(NativeRequest.prototype, key)?.get === "function"
-);
-if (internal !== undefined) {
-  Object.defineProperty(Request.prototype, internal, {
-    get(this: Request): AbortSignal {
-      return this.signal;
-    },
-    configurable: true,
-  });
-}
+// Its `clone()` and `new Request(request)` read ours too.
+routeOwnSignal(Request);
 
 export { Request as AppRequest };

@@ -3,6 +3,8 @@
 // and Deno.serve (2.9.6) then warns about its "legacy" abort as if the app had: this one reads it
 // only when something reads `signal`.
 
+import { routeOwnSignal } from "../request_signal.ts";
+
 const NativeRequest = globalThis.Request;
 
 // Named as the global is, so `request.constructor.name` is "Request" as Deno.serve's is.
@@ -24,19 +26,7 @@ class Request extends NativeRequest {
   }
 }
 
-// Deno's Request reads its own signal through an accessor keyed by a symbol of its own (its
-// `clone()` and `new Request(request)` do, as in http/app_request.ts): routed to ours too.
-const internal = Object.getOwnPropertySymbols(NativeRequest.prototype).find((key) =>
-  key.description === "signal" &&
-  typeof Object.getOwnPropertyDescriptor(NativeRequest.prototype, key)?.get === "function"
-);
-if (internal !== undefined) {
-  Object.defineProperty(Request.prototype, internal, {
-    get(this: Request): AbortSignal {
-      return this.signal;
-    },
-    configurable: true,
-  });
-}
+// Its `clone()` and `new Request(request)` read ours too.
+routeOwnSignal(Request);
 
 export { Request as TappedRequest };

@@ -50,6 +50,8 @@ interface Serving {
    * whose connections are its own).
    */
   quick(): UnparsedConnections | void;
+  /** A native server's own listener stops accepting (the shared socket's is the worker's gate). */
+  stopAccepting?(): Promise<void>;
 }
 
 /** How an event-loop worker runs requests (the sync class is this one, narrowed). */
@@ -101,6 +103,10 @@ export class AsyncWorker implements WorkerClass {
 
   async drain(graceMs: number, beforeCut?: () => void): Promise<void> {
     await Promise.all(this.#servings.map((s) => s.stop(graceMs, beforeCut)));
+  }
+
+  async stopAccepting(): Promise<void> {
+    await Promise.all(this.#servings.map((s) => s.stopAccepting?.()));
   }
 
   stop(quick = false): void {
@@ -387,6 +393,7 @@ async function serveListeners(
       server.stopNow();
     };
     servings.push({
+      stopAccepting: () => server.stopAccepting(),
       // Each stream under way gets its line with the bytes the server took from it (as for a
       // client gone), and the quick stop names it as logged; then it is cut off, so its client
       // gets no byte more than that line says (as the shared socket destroys its connection).

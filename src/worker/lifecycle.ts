@@ -32,7 +32,7 @@ import { libcFds } from "../net/accept_gate.ts";
 import { Admission } from "../net/admission.ts";
 import { releaseListeners } from "../net/release_listeners.ts";
 import { processTitle } from "../process_title.ts";
-import type { NativeServer, Runtime } from "../runtime/types.ts";
+import type { Runtime } from "../runtime/types.ts";
 import type { Scoreboard } from "../ipc/scoreboard.ts";
 import type { TlsFiles } from "../tls/tls_files.ts";
 import { accessInflightFields } from "../ipc/inflight_fields.ts";
@@ -122,8 +122,6 @@ export class Worker {
   /** The worker stopped accepting for its exit (#stopAccepting()). */
   #acceptingStopped: Promise<void> | undefined;
   #websockets: WebSocketHub | undefined;
-  /** The native servers (--reuse-port) the class started, which the worker stops accepting. */
-  readonly #nativeServers: NativeServer[] = [];
   /** The app's onListen (`deno serve`'s), for the worker's own event loop. */
   #onListen: AppHandler["onListen"];
 
@@ -262,7 +260,7 @@ export class Worker {
     return {
       config: this.#config,
       log: this.#log,
-      runtime: this.#classRuntime(),
+      runtime: this.#runtime,
       boot: this.#boot,
       tls: this.#tls,
       hooks,
@@ -293,19 +291,6 @@ export class Worker {
       retire: (said) => this.#retire(said),
       lost: () => this.drain(),
     };
-  }
-
-  // The runtime as the class has it: the native servers it starts are kept here too, so that a
-  // quick stop can stop them accepting before its hooks (the class owns their stops otherwise).
-  #classRuntime(): Runtime {
-    const runtime = this.#runtime;
-    const servers = this.#nativeServers;
-    const serveNative: Runtime["serveNative"] = async (handler, options) => {
-      const server = await runtime.serveNative(handler, options);
-      servers.push(server);
-      return server;
-    };
-    return Object.create(runtime, { serveNative: { value: serveNative } });
   }
 
   // Said by the master with "ready"; one that comes later (a gthread thread replaced, loading an
@@ -491,7 +476,6 @@ export class Worker {
     // gthread's threads hold theirs on their own loops; the native servers (--reuse-port) are
     // the runtime's, outside the gate.
     await this.#class?.stopAccepting?.();
-    await Promise.all(this.#nativeServers.map((server) => server.stopAccepting()));
     releaseListeners(this.#runtime.libc(), this.#boot.listeners.map((l) => l.fd));
   }
 

@@ -97,8 +97,8 @@ export interface WorkerClass {
   reopen?(): void;
   /**
    * A quick stop, before its hooks: the gate holds for good already; resolve once the class
-   * accepts nothing more where the gate does not reach at once (gthread's threads), within a
-   * bound.
+   * accepts nothing more where the gate does not reach at once (gthread's threads, the native
+   * servers' own listeners under --reuse-port), within a bound.
    */
   stopAccepting?(): Promise<void>;
   /**
