@@ -140,6 +140,17 @@ export async function startOneWorker(
   return start(target, ["-w", "1", ...args, "-b", `127.0.0.1:${port}`, app]);
 }
 
+/**
+ * A 4 s request to `/slow` (pid_app.ts) under way on `server`'s one worker once this resolves;
+ * `answer` is its answer (in an object: awaiting this must not wait for it).
+ */
+export async function slowBegan(server: Server): Promise<{ answer: Promise<HttpAnswer> }> {
+  const url = await server.ready(1);
+  const answer = get(`${url}/slow?ms=4000&tell=1`);
+  await server.waitFor(/slow began/);
+  return { answer };
+}
+
 /** Runs appserve to completion (for commands that exit by themselves). */
 export function run(
   target: Target,

@@ -21,7 +21,9 @@ import {
   run,
   type Server,
   sleep,
+  slowBegan,
   start,
+  startOneWorker,
   startSocketActivated,
   type Target,
   tempDir,
@@ -1073,13 +1075,9 @@ for (const klass of [[], ["-k", "gthread", "--threads", "2"]]) {
       klass.join(" ") || "-k async"
     })`,
     async (t) => {
-      const server = start(t, [
-        ...["-w", "1", ...klass, "--graceful-timeout", "7", "-b", "127.0.0.1:0", PID_APP],
-      ]);
+      const server = await startOneWorker(t, PID_APP, [...klass, "--graceful-timeout", "7"]);
       try {
-        const url = await server.ready(1);
-        const slow = get(`${url}/slow?ms=4000&tell=1`);
-        await server.waitFor(/slow began/);
+        const { answer: slow } = await slowBegan(server);
         server.signal("SIGHUP");
         await server.waitFor(
           /\[INFO\] Waiting up to 7 s for 1 request in flight on the old workers \(graceful_timeout\)$/m,

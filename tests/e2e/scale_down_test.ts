@@ -10,9 +10,9 @@ import {
   e2e,
   eventually,
   FIXTURES,
-  get,
   run,
-  start,
+  slowBegan,
+  startOneWorker,
   type Target,
   tempDir,
 } from "../_helpers.ts";
@@ -75,14 +75,10 @@ for (const klass of [[], ["-k", "gthread", "--threads", "2"]]) {
       klass.join(" ") || "-k async"
     })`,
     async (t) => {
-      const server = start(t, [
-        ...["-w", "1", ...klass, "--graceful-timeout", "7", "-b", "127.0.0.1:0", PID_APP],
-      ]);
+      const server = await startOneWorker(t, PID_APP, [...klass, "--graceful-timeout", "7"]);
       try {
-        const url = await server.ready(1);
         // On the only worker, the oldest once a second one serves: the one TTOU retires.
-        const slow = get(`${url}/slow?ms=4000&tell=1`);
-        await server.waitFor(/slow began/);
+        const { answer: slow } = await slowBegan(server);
         server.signal("SIGTTIN");
         await eventually(
           () => server.all(/Booting worker with pid/g).length === 2,
