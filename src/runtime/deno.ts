@@ -176,12 +176,20 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       const done = new Promise<void>((resolve) => read = resolve);
       bodies.add(done);
       void done.then(() => bodies.delete(done));
-      // Ended, failed or cancelled; or never begun by the time the app answered.
+      // Ended, failed or cancelled; or never begun by the time the app answered; or, begun and
+      // left unfinished (a sniff of its first chunk), once the answer is sent.
       const body = tapBody(new Response(request.body), { end: read }).body!;
       const tapped = new TappedRequest(request, body);
-      const answer = handler(tapped, new DenoServeInfo(info, listener));
+      let answer: ReturnType<FetchHandler>;
+      try {
+        answer = handler(tapped, new DenoServeInfo(info, listener));
+      } catch (error) {
+        read();
+        throw error;
+      }
       const answered = () => {
         if (!tapped.bodyUsed) read();
+        else info.completed.then(read, read);
       };
       if (answer instanceof Response) answered();
       else void Promise.resolve(answer).then(answered, answered);
@@ -235,7 +243,9 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
         },
         (request, info) => {
           // Read before: an upgraded request's body can no longer be asked for.
-          if (request.body === null) return handler(request, new DenoServeInfo(info, listener));
+          if (request.body === null || !copyable(request.method)) {
+            return handler(request, new DenoServeInfo(info, listener));
+          }
           return tracked(request, info);
         },
       );
@@ -279,6 +289,17 @@ function installWebSocketUpgrade(
     enumerable: true,
   });
   return upgrade;
+}
+
+// Methods the Request constructor refuses (TRACE, TRACK, CONNECT) or rewrites (a lowercase
+// "post" as "POST", where Deno.serve keeps it as sent): a request of one is handed over as
+// Deno.serve made it, untapped, so a stop does not wait for its body.
+const REWRITTEN = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
+const REFUSED = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+function copyable(method: string): boolean {
+  const upper = method.toUpperCase();
+  return !REFUSED.has(upper) && (upper === method || !REWRITTEN.has(upper));
 }
 
 const F_SETFD = 2;

@@ -160,6 +160,42 @@ e2e("a stop under --reuse-port closes the listener once the bodies are in", asyn
   assert.doesNotMatch(result.stderr, /legacy/);
 });
 
+// A body the app read only the start of (its answer sent): the stop waited for its end until the
+// graceful timeout, listener open, and cut it off there (within server.stop()'s wait).
+e2e("a stop under --reuse-port does not wait for a body the app left unfinished", async (t) => {
+  const { server, sniff } = await sniffing(t);
+  assert.equal(await sniff("POST"), "200 POST 1\n");
+  const result = await server.stop();
+  assert.doesNotMatch(result.stderr, /Cut off|\[ERROR\]/);
+});
+
+// A method the Request constructor refuses or rewrites: the copy the stop's tap made failed (a 500
+// and a stack), or changed it.
+e2e("under --reuse-port a TRACE with a body and a lowercase method reach the app", async (t) => {
+  const { server, sniff } = await sniffing(t);
+  // Bun.serve gives a TRACE no body, Deno.serve keeps it; neither fails.
+  assert.match(await sniff("TRACE"), /^200 TRACE [01]\n$/);
+  assert.match(await sniff("post"), /^200 (post|POST) 1\n$/);
+  const result = await server.stop();
+  assert.doesNotMatch(result.stderr, /Cut off|\[ERROR\]|forbidden/);
+});
+
+/** One worker under --reuse-port, and a request to /sniff, which reads one chunk of its body. */
+async function sniffing(t: Target) {
+  const server = await startOneWorker(t, SLOW_APP, [
+    "--reuse-port",
+    "--access-logfile",
+    "-",
+    "--graceful-timeout",
+    "8",
+  ]);
+  const url = new URL(await server.ready(1));
+  // One byte, read in the first chunk: the app never reads the body's end.
+  const sniff = (method: string) =>
+    get(`${url.origin}/sniff`, { method, body: "a" }).then((a) => `${a.status} ${a.body}`);
+  return { server, sniff };
+}
+
 e2e("--body-timeout does not apply under --reuse-port: a stalled upload goes on", async (t) => {
   const server = await startNative(t, ["--body-timeout", "1"]);
   const socket = await uploadUnderWay(new URL(await server.ready(1)));
