@@ -4,7 +4,7 @@
 import { basename, extname } from "node:path";
 import process from "node:process";
 import { parseAppSpec } from "../app/app_spec.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, firstLine } from "../errors.ts";
 import { parseSyslogAddr, SYSLOG_FACILITIES } from "../config/syslog_addr.ts";
 import type { Config } from "../config/settings.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -73,13 +73,21 @@ function statsdKey(config: Config): string {
  * Points the master's statsd metrics at `config`'s statsd_host, statsd_prefix and dogstatsd_tags
  * (none when unset), as gunicorn's reload sets its statsd logger up again; the old client sends
  * its last batch as it closes. Nothing changes when they are the same, or for a logger
- * createLogger() did not make as the master's. Rejects only when the client cannot be made (as
- * createLogger() would at start).
+ * createLogger() did not make as the master's. A client that cannot be made (which fails the
+ * start) is a WARNING here: the old target stays, and the master serves on.
  */
-export function reloadStatsd(log: Logger, config: Config): Promise<void> {
+export async function reloadStatsd(log: Logger, config: Config): Promise<void> {
   const switched = switches.get(log);
-  if (!switched) return Promise.resolve();
-  return switched.use(statsdKey(config), () => openStatsd(config, (m) => log.warning(m)));
+  if (!switched) return;
+  try {
+    await switched.use(statsdKey(config), () => openStatsd(config, (m) => log.warning(m)));
+  } catch (error) {
+    log.warning(
+      `statsd: cannot send to ${config.statsd_host} (${
+        firstLine(error)
+      }); the previous target is kept`,
+    );
+  }
 }
 
 function openStatsd(config: Config, warn: (message: string) => void): Promise<Metrics> {
