@@ -139,7 +139,9 @@ e2e(
 );
 
 // logrotate's copytruncate sends no signal: the workers write on at their offset, which only
-// O_APPEND moves back to the start of the truncated file (else a hole of NULs comes first).
+// O_APPEND moves back to the start of the truncated file (else a hole of NULs comes first). The
+// copy is read while a worker writes, so it may end inside a line (the kernel shows a write that
+// crosses a page in steps, logrotate's copy alike); the truncated file may not.
 e2e("copytruncate under load: no NUL hole, every line whole", async (target) => {
   const dir = tempDir();
   const file = join(dir.path, "access.log");
@@ -157,7 +159,12 @@ e2e("copytruncate under load: no NUL hole, every line whole", async (target) => 
       const bytes = readFileSync(path);
       assert.equal(bytes.indexOf(0), -1, `a NUL in ${path}`);
       const lines = bytes.toString().split("\n");
-      assert.equal(lines.pop(), "", `${path} ends in a whole line`);
+      const tail = lines.pop()!;
+      if (path === file) assert.equal(tail, "", `${path} ends in a whole line`);
+      else {
+        const start = "127.0.0.1 - - [";
+        assert.ok(start.startsWith(tail) || tail.startsWith(start), `${path} ends in: ${tail}`);
+      }
       assert.ok(lines.length > 0, `${path} has lines`);
       for (const line of lines) {
         assert.match(line, /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/(load)? HTTP\/1\.1" 200 /);
