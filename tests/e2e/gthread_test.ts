@@ -372,7 +372,12 @@ e2e(
 e2e("gthread: a graceful stop lets in-flight requests finish", async (target) => {
   const server = gthread(target);
   const url = await server.ready(1);
+  const worker = await server.onlyWorker();
   const inFlight = [get(`${url}/cpu?ms=1500`), get(`${url}/sleep?ms=1500`)];
+  // Accepted first (a loaded box may take longer than the sleep): one still in the listen queue
+  // at the stop is refused, as it should be.
+  const port = Number(new URL(url).port);
+  await eventually(() => countConnections([worker], port)[0] === 2, "both accepted");
   await sleep(500);
   server.signal("SIGTERM");
   const answers = await Promise.all(inFlight);
