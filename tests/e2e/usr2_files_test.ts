@@ -35,7 +35,11 @@ async function usr2(old: Server, pidfile: string): Promise<number> {
       await sleep(200);
       continue;
     }
-    await eventually(() => existsSync(`${pidfile}.2`), "the new master's pidfile");
+    // One that halts at once (a broken deploy) may have written and removed it between looks.
+    await eventually(
+      () => existsSync(`${pidfile}.2`) || !alive(Number(pid)),
+      "the new master's pidfile",
+    );
     return Number(pid);
   }
 }
