@@ -277,7 +277,8 @@ for (const at of ["THREAD TIMEOUT", "the graceful timeout"] as const) {
       const timeout = at === "THREAD TIMEOUT";
       const server = start(target, [
         ...["-w", "1", "-k", "gthread", "--threads", "1"],
-        ...(timeout ? ["-t", "3"] : ["-t", "0", "--graceful-timeout", "1"]),
+        // 6 s for the 40 HEADs to be read before the thread is timed out or spins: a loaded box.
+        ...(timeout ? ["-t", "6"] : ["-t", "0", "--graceful-timeout", "1"]),
         ...["--metrics-bind", `127.0.0.1:${metrics}`],
         ...["--access-logfile", log, "--access-logformat", '"%(r)s" %(s)s %(b)s'],
         ...["-b", "127.0.0.1:0", PID_APP],
@@ -285,10 +286,10 @@ for (const at of ["THREAD TIMEOUT", "the graceful timeout"] as const) {
       try {
         const port = Number(new URL(await server.ready(1)).port);
         // The app holds the thread, its loop still turning (THREAD TIMEOUT comes for the hold),
-        // or spinning after 3 s: the HEADs reach the thread meanwhile and wait behind it.
+        // or spinning after 6 s: the HEADs reach the thread meanwhile and wait behind it.
         const first = rawExchange(
           port,
-          `GET ${timeout ? "/slow?ms=60000" : "/spin?after=3000"}&tell HTTP/1.1\r\nHost: x\r\n\r\n`,
+          `GET ${timeout ? "/slow?ms=60000" : "/spin?after=6000"}&tell HTTP/1.1\r\nHost: x\r\n\r\n`,
           30_000,
         );
         await server.waitFor(timeout ? /slow began: / : /spin began: /);
