@@ -33,6 +33,8 @@ import {
   knownLength,
   rememberBodies,
   rememberedBody,
+  untouchedFileAnswer,
+  withPartRange,
 } from "./_bun_static_body.ts";
 import { doneAfter, HEAD_WAIT, idleAfter } from "./_bun_idle.ts";
 
@@ -240,9 +242,18 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           return response;
         }
         if (request.method === "HEAD") response = headAnswer(response, BODY_FACTS);
+        // A plain file answer goes to Bun.serve as the app left it (untouchedFileAnswer), but one
+        // whose connection closes: its `connection: close` makes the fields, so they get the
+        // Content-Range Bun.serve would have added (withPartRange).
         return close
-          ? doneAfter(sayClose(response), request, BODY_FACTS, settle, info.awaited)
-          : idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle);
+          ? doneAfter(
+            sayClose(withPartRange(response, request.method)),
+            request,
+            BODY_FACTS,
+            settle,
+            info.awaited,
+          )
+          : untouchedFileAnswer(idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle));
       };
       if (result instanceof Response) return handOver(result);
       return result.then(handOver, (error) => {

@@ -32,10 +32,20 @@ const DISPOSED = [
   "/bin-slice",
   "/empty-file",
 ];
+// Made without header fields, which nothing read: Bun.serve sends their HEAD without a type (a
+// native clone's is still sent with one: not compared).
+const PLAIN = [...NAMED, "/by-url", "/empty-file", "/plain-slice", "/part-206"];
 const PROBES: Probe[] = [
   ...PATHS.map((path) => ({ path })),
   ...DISPOSED.map((path) => ({ path })),
-  ...DISPOSED.map((path) => ({ method: "HEAD", path, headTypeDiffers: true })),
+  ...DISPOSED.filter((path) => !PLAIN.includes(path)).map((path) => ({
+    method: "HEAD",
+    path,
+    headTypeDiffers: true,
+  })),
+  ...PLAIN.map((path) => ({ method: "HEAD", path })),
+  // A part the app answers with 206: Bun.serve adds its Content-Range.
+  { path: "/part-206" },
 ];
 
 /**
@@ -87,7 +97,7 @@ for (const target of BUN_WORKERS) {
         const native = await serveWithBun(APP, env);
         try {
           assert.deepEqual(
-            await differences(native.url, url, PROBES, ["content-disposition"]),
+            await differences(native.url, url, PROBES, ["content-disposition", "content-range"]),
             [],
           );
         } finally {
