@@ -15,6 +15,8 @@ import { fileURLToPath } from "node:url";
 import type { FileBody } from "./types.ts";
 
 const NativeResponse = globalThis.Response;
+// Any Response, the native ones fetch() and Bun.serve's tools make too.
+type AnyResponse = InstanceType<typeof NativeResponse>;
 const nativeHeaders = Object.getOwnPropertyDescriptor(NativeResponse.prototype, "headers")!.get!;
 const JSON_TYPE = "application/json;charset=utf-8";
 
@@ -22,9 +24,9 @@ let bodyOf: (response: Response) => string | Uint8Array | null = () => null;
 let typeOf: (response: Response) => string | null = () => null;
 let lengthOf: (response: Response) => number = () => -1;
 // The file, or part of one, a body is.
-let bodyFileOf: (response: Response) => Blob | null = () => null;
+let bodyFileOf: (response: AnyResponse) => Blob | null = () => null;
 let settleFields: (response: Response) => void = () => {};
-let plainFile: (response: Response) => boolean = () => false;
+let plainFile: (response: AnyResponse) => boolean = () => false;
 
 /** What a native clone of one of our Responses keeps of what its original knew. */
 interface CloneFacts {
@@ -378,7 +380,7 @@ export function fileBody(response: Response): FileBody | null {
 // Bun.serve's `content-range: bytes FIRST-LAST/*` for a plain Response (plainFile) the app gave
 // the status 206 with a part of a file that is less than the file (measured, Bun 1.4.4), else "".
 // For another status Bun.serve sends 206 too, which is not mimicked: the status stays the app's.
-function partRange(response: Response, file: Blob, part: FilePart): string {
+function partRange(response: AnyResponse, file: Blob, part: FilePart): string {
   if (response.status !== 206 || !plainFile(response)) return "";
   const length = partLength(file, part);
   const size = regularFileSize(part.where);
@@ -396,7 +398,7 @@ function partRangeLine(response: Response, file: Blob, part: FilePart): string {
  * (partRange) to a GET, for a Response whose fields appserve changes (`connection: close`); in
  * place.
  */
-export function withPartRange(response: Response, method: string): Response {
+export function withPartRange(response: AnyResponse, method: string): AnyResponse {
   const file = method === "HEAD" ? null : bodyFileOf(response);
   const part = file === null || response.bodyUsed ? undefined : fileParts.get(file);
   const range = part === undefined ? "" : partRange(response, file!, part);
@@ -409,7 +411,7 @@ export function withPartRange(response: Response, method: string): Response {
  * (--reuse-port): the plain one (plainFile) as a fresh native Response, since appserve's reads made
  * its fields; else `response` itself.
  */
-export function untouchedFileAnswer(response: Response): Response {
+export function untouchedFileAnswer(response: AnyResponse): AnyResponse {
   const file = bodyFileOf(response);
   if (file === null || response.bodyUsed || !plainFile(response)) return response;
   return new NativeResponse(file, { status: response.status, statusText: response.statusText });

@@ -20,7 +20,7 @@ const MODES: [string, string[]][] = [
 ];
 const PATHS = ["/missing", "/dir", "/missing-slice", "/blob", "/slice", "/file", "/throw"];
 // Bun.serve's Content-Disposition for a file, by its name and type: none with HEAD (whose type
-// Bun.serve leaves out: not compared), none when the app set its own.
+// Bun.serve leaves out for a Response made without fields: PLAIN), none when the app set its own.
 const NAMES = ["a.bin", "a.pdf", "noext", "a.txt", "a.png", "a.json", 'qu"ote.bin', "sé mi.bin"];
 const NAMED = NAMES.map((name) => `/named/${encodeURIComponent(name)}`);
 const DISPOSED = [
