@@ -395,8 +395,9 @@ function partRangeLine(response: Response, file: Blob, part: FilePart): string {
 
 /**
  * `response` with the Content-Range Bun.serve adds to a plain part of a file answered with 206
- * (partRange) to a GET, for a Response whose fields appserve changes (`connection: close`); in
- * place.
+ * (partRange) to a GET, for --reuse-port: appserve's reads made its fields, so Bun.serve no longer
+ * adds it (in place). Its type was taken out of them (settleFields), which Bun.serve then sends
+ * for a GET only, as for a plain one.
  */
 export function withPartRange(response: AnyResponse, method: string): AnyResponse {
   const file = method === "HEAD" ? null : bodyFileOf(response);
@@ -404,17 +405,6 @@ export function withPartRange(response: AnyResponse, method: string): AnyRespons
   const range = part === undefined ? "" : partRange(response, file!, part);
   if (range !== "") nativeHeaders.call(response).set("content-range", range);
   return response;
-}
-
-/**
- * A Response the app made of a file, or a part of one, that Bun.serve must get as the app left it
- * (--reuse-port): the plain one (plainFile) as a fresh native Response, since appserve's reads made
- * its fields; else `response` itself.
- */
-export function untouchedFileAnswer(response: AnyResponse): AnyResponse {
-  const file = bodyFileOf(response);
-  if (file === null || response.bodyUsed || !plainFile(response)) return response;
-  return new NativeResponse(file, { status: response.status, statusText: response.statusText });
 }
 
 // Bun.serve's own words for a directory it was asked to send (its `error` option gets them).

@@ -33,7 +33,6 @@ import {
   knownLength,
   rememberBodies,
   rememberedBody,
-  untouchedFileAnswer,
   withPartRange,
 } from "./_bun_static_body.ts";
 import { doneAfter, HEAD_WAIT, idleAfter } from "./_bun_idle.ts";
@@ -242,18 +241,11 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           return response;
         }
         if (request.method === "HEAD") response = headAnswer(response, BODY_FACTS);
-        // A plain file answer goes to Bun.serve as the app left it (untouchedFileAnswer), but one
-        // whose connection closes: its `connection: close` makes the fields, so they get the
-        // Content-Range Bun.serve would have added (withPartRange).
+        // Bun.serve's Content-Range of a plain part of a file, which appserve's reads hid from it.
+        response = withPartRange(response, request.method);
         return close
-          ? doneAfter(
-            sayClose(withPartRange(response, request.method)),
-            request,
-            BODY_FACTS,
-            settle,
-            info.awaited,
-          )
-          : untouchedFileAnswer(idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle));
+          ? doneAfter(sayClose(response), request, BODY_FACTS, settle, info.awaited)
+          : idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle);
       };
       if (result instanceof Response) return handOver(result);
       return result.then(handOver, (error) => {
