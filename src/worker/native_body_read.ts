@@ -5,6 +5,7 @@
 // whether the app's read of it failed (clientLeftMidBody). One copy of the Request at most.
 
 import { tapStream } from "../body_tap.ts";
+import { withBody } from "../request_signal.ts";
 import { bodyTooLargeReason, statusReply } from "../http/status_reply.ts";
 import type { FetchHandler } from "../http/types.ts";
 
@@ -69,7 +70,7 @@ export function readBody(
       },
     });
     // Its signal is the request's own: the app still sees the client leave.
-    const tapped = new Request(request, { body, duplex: "half" } as RequestInit);
+    const tapped = withBody(request, body);
     const answered = (response: Response): Response => {
       if (over) {
         response.body?.cancel().catch(() => {});
