@@ -15,7 +15,12 @@ import * as appserve from "../mod.ts";
 import { loadApp } from "../src/app/load_app.ts";
 import { appLoadFailure, firstLine } from "../src/errors.ts";
 import { HookRunner, withRequestHooks } from "../src/hooks.ts";
-import { createHttpServer, type HttpServer, type UnparsedConnections } from "../src/http/server.ts";
+import {
+  addUnparsed,
+  createHttpServer,
+  type HttpServer,
+  type UnparsedConnections,
+} from "../src/http/server.ts";
 import { tlsAcceptor } from "../src/http/tls_accept.ts";
 import type { FetchHandler } from "../src/http/types.ts";
 import { createLogger } from "../src/log/create_logger.ts";
@@ -540,9 +545,7 @@ scope.onmessage = (event: MessageEvent<ToThread>) => {
     if (message.quick) {
       for (const server of serving?.servers.values() ?? []) {
         server.cutUnderWay();
-        const some = server.dropUnparsed();
-        unparsed.connections += some.connections;
-        unparsed.partial += some.partial;
+        addUnparsed(unparsed, server.dropUnparsed());
       }
     }
     // The process exits without a drain: sessions are dropped (1006), each with its access line.
