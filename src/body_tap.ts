@@ -50,6 +50,22 @@ export function tapBody(response: Response, tap: BodyTap): Response {
   });
 }
 
+/** What a second layer may add to a stream's tap (joinTap). */
+export type JoinedTap = Pick<BodyTap, "chunk" | "failed">;
+
+// The streams tapStream made, each with what joins a tap to its own (false once begun or joined).
+const joinable = new WeakMap<ReadableStream<Uint8Array>, (more: JoinedTap) => boolean>();
+
+/**
+ * Adds `tap` to the tap `stream` is read through, if tapStream made it, no read has begun and no
+ * tap was joined yet: a second layer (native_body_read.ts, on Deno's stop-wait tap, deno.ts) hears
+ * the same chunks without a second tap and a second copy of the request. Its `chunk` is told after
+ * the first tap's, its `failed` given what the first one's gave. False: not joined.
+ */
+export function joinTap(stream: ReadableStream<Uint8Array>, tap: JoinedTap): boolean {
+  return joinable.get(stream)?.(tap) ?? false;
+}
+
 /** `source` read through `tap` (its `without` does not apply to a stream). */
 export function tapStream(
   source: ReadableStream<Uint8Array>,
@@ -58,6 +74,8 @@ export function tapStream(
   const reader = source.getReader();
   let ended = false;
   let cutOff = false;
+  let begun = false;
+  let joined: JoinedTap | undefined;
   let stream!: ReadableStreamDefaultController<Uint8Array>;
   const end = () => {
     if (ended) return;
@@ -75,13 +93,15 @@ export function tapStream(
       stream = controller;
     },
     async pull(controller) {
+      begun = true;
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
         chunk = await reader.read();
       } catch (error) {
         end();
         if (cutOff) return;
-        throw tap.failed ? tap.failed(error) : error;
+        const failure = tap.failed ? tap.failed(error) : error;
+        throw joined?.failed ? joined.failed(failure) : failure;
       }
       // Cut off meanwhile: the server's read has failed already, this chunk goes nowhere.
       if (cutOff) return;
@@ -91,6 +111,7 @@ export function tapStream(
       }
       try {
         tap.chunk?.(chunk.value);
+        joined?.chunk?.(chunk.value);
       } catch (refusal) {
         end();
         reader.cancel(refusal).catch(() => {});
@@ -99,10 +120,16 @@ export function tapStream(
       controller.enqueue(chunk.value);
     },
     cancel(reason) {
+      begun = true;
       end();
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
+  joinable.set(body, (more) => {
+    if (begun || cutOff || joined !== undefined) return false;
+    joined = more;
+    return true;
+  });
   tap.cutter?.((reason) => {
     if (cutOff) return;
     cutOff = true;

@@ -1,9 +1,10 @@
 // tapBody (src/body_tap.ts): a tap that throws in its `end` neither cuts the reply the server
 // reads nor keeps a cancel from reaching the source stream; one that throws in its `chunk`
-// refuses the chunk (limit_request_body under --reuse-port, native_body_read.ts).
+// refuses the chunk (limit_request_body under --reuse-port, native_body_read.ts); a second
+// layer joins a tap (joinTap) rather than tapping the tapped stream again.
 
 import assert from "node:assert/strict";
-import { tapBody } from "../src/body_tap.ts";
+import { joinTap, tapBody } from "../src/body_tap.ts";
 
 const encoder = new TextEncoder();
 
@@ -67,4 +68,53 @@ Deno.test("a tap that refuses a chunk: the read fails with it, the source is can
   await assert.rejects(reader.read(), (error) => error === refusal);
   assert.equal(cancelled, refusal);
   assert.equal(ends, 1);
+});
+
+Deno.test("a joined tap hears each chunk after the first tap; its refusal ends the stream so", async () => {
+  const refusal = new TypeError("too large");
+  let cancelled: unknown = null;
+  let ends = 0;
+  const seen: string[] = [];
+  const body = tapBody(twoChunks((reason) => cancelled = reason), {
+    chunk: (value) => void seen.push(`first ${new TextDecoder().decode(value as Uint8Array)}`),
+    end: () => ends++,
+  }).body!;
+  const joined = joinTap(body, {
+    chunk(value) {
+      seen.push(`joined ${new TextDecoder().decode(value as Uint8Array)}`);
+      if (seen.length === 4) throw refusal;
+    },
+  });
+  assert.equal(joined, true);
+  // One tap each: a second join is refused.
+  assert.equal(joinTap(body, {}), false);
+  const reader = body.getReader();
+  assert.equal(new TextDecoder().decode((await reader.read()).value), "one,");
+  await assert.rejects(reader.read(), (error) => error === refusal);
+  assert.deepEqual(seen, ["first one,", "joined one,", "first two", "joined two"]);
+  assert.equal(cancelled, refusal);
+  assert.equal(ends, 1);
+});
+
+Deno.test("a joined tap's failed is given what the first tap's gave", async () => {
+  const source = new ReadableStream<Uint8Array>({
+    pull: (controller) => controller.error(new Error("reset")),
+  }, { highWaterMark: 0 });
+  const body = tapBody(new Response(source), {
+    failed: (error) => new Error(`first: ${(error as Error).message}`),
+  }).body!;
+  assert.equal(
+    joinTap(body, { failed: (error) => new Error(`joined: ${(error as Error).message}`) }),
+    true,
+  );
+  await assert.rejects(body.getReader().read(), /joined: first: reset/);
+});
+
+Deno.test("a tap joins only a tapped stream not yet read", async () => {
+  const plain = twoChunks().body!;
+  assert.equal(joinTap(plain, {}), false);
+  const body = tapBody(twoChunks(), {}).body!;
+  const reader = body.getReader();
+  await reader.read();
+  assert.equal(joinTap(body, {}), false);
 });

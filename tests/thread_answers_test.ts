@@ -19,11 +19,16 @@ import { tempDir } from "./_helpers.ts";
 const encoder = new TextEncoder();
 
 /** A libc whose fds are connections from 10.0.0.9:fd, `waiting` the bytes each has to read. */
-function recordingLibc(waiting: Record<number, string> = {}): { libc: Libc; calls: string[] } {
+function recordingLibc(
+  waiting: Record<number, string> = {},
+): { libc: Libc; calls: string[]; written: Record<number, string> } {
   const calls: string[] = [];
+  // What went out on each fd, whole.
+  const written: Record<number, string> = {};
   const libc = {
     write(fd: number, bytes: Uint8Array) {
-      calls.push(`write ${fd} ${new TextDecoder().decode(bytes).split("\r\n")[0]}`);
+      written[fd] = new TextDecoder().decode(bytes);
+      calls.push(`write ${fd} ${written[fd].split("\r\n")[0]}`);
       return bytes.length;
     },
     shutdown: (fd: number) => void calls.push(`shutdown ${fd}`),
@@ -40,7 +45,7 @@ function recordingLibc(waiting: Record<number, string> = {}): { libc: Libc; call
       return 0;
     },
   } as unknown as Libc;
-  return { libc, calls };
+  return { libc, calls, written };
 }
 
 async function withAccessLog(fn: (log: Logger) => void): Promise<string[]> {
@@ -62,14 +67,16 @@ Deno.test("answerClaimedRequests() answers each claimed request and logs each on
   table.put(0, "GET", "/hang", "127.0.0.1:1000", now - 3000);
   table.put(1, "GET", "/answering", "127.0.0.1:1001", now - 2500);
   table.put(2, "GET", "/?i=1", "127.0.0.1:1002", now - 2000);
-  const { libc, calls } = recordingLibc();
+  const { libc, calls, written } = recordingLibc();
   const lines = await withAccessLog((log) =>
     answerClaimedRequests([
       // Claimed out of the table's order; the one whose response is under way is not claimed.
-      { fd: 12, age: 2000, entry: 2, inApp: false },
-      { fd: 10, age: 3000, entry: 0, inApp: true },
+      { fd: 12, age: 2000, entry: 2, inApp: false, head: false },
+      { fd: 10, age: 3000, entry: 0, inApp: true, head: false },
       // Past the table's entries: named by its client only.
-      { fd: 13, age: 1000, entry: -1, inApp: false },
+      { fd: 13, age: 1000, entry: -1, inApp: false, head: false },
+      // A HEAD past them too: its slot says so, and it gets the head alone.
+      { fd: 14, age: 500, entry: -1, inApp: false, head: true },
     ], { libc, log, table, status: (c) => (c.age === 3000 ? 504 : 503), tls: false })
   );
   assert.deepEqual(calls, [
@@ -79,13 +86,21 @@ Deno.test("answerClaimedRequests() answers each claimed request and logs each on
     "shutdown 10",
     "write 13 HTTP/1.1 503 Service Unavailable",
     "shutdown 13",
+    "write 14 HTTP/1.1 503 Service Unavailable",
+    "shutdown 14",
   ]);
-  assert.equal(lines.length, 3, lines.join("\n"));
+  assert.ok(written[13].endsWith("\r\n\r\nService Unavailable\n"), written[13]);
+  assert.ok(
+    written[14].endsWith("content-length: 20\r\nconnection: close\r\nserver: appserve\r\n\r\n"),
+  );
+  assert.equal(lines.length, 4, lines.join("\n"));
   assert.match(lines[0], /^127\.0\.0\.1 .*"GET \/hang HTTP\/1\.1" 504 16 /);
   assert.match(lines[1], /^127\.0\.0\.1 .*"GET \/\?i=1 HTTP\/1\.1" 503 20 /);
   // Its request line is not known: nothing in it is claimed, not even the protocol (nginx's
   // "-" for a request with no line; the three parts keep the line's fields where parsers split).
   assert.match(lines[2], /^10\.0\.0\.9 .*"- - -" 503 20 /);
+  // No body went out for the HEAD: none in its line.
+  assert.match(lines[3], /^10\.0\.0\.9 .*"- - -" 503 - /);
 });
 
 Deno.test("answerUnadopted() answers 503 and logs the request waiting on the connection", async () => {
@@ -121,7 +136,7 @@ Deno.test("with TLS, a claimed request gets no plain reply but keeps its access 
   table.put(0, "GET", "/hang", "127.0.0.1:1000", Date.now() - 3000);
   const { libc, calls } = recordingLibc({ 7: "\x16\x03\x01\x02\x00" });
   const lines = await withAccessLog((log) => {
-    const claimed = [{ fd: 10, age: 3000, entry: 0, inApp: true }];
+    const claimed = [{ fd: 10, age: 3000, entry: 0, inApp: true, head: false }];
     answerClaimedRequests(claimed, { libc, log, table, status: () => 504, tls: true });
     // A handed connection nobody took: its bytes are a TLS handshake, not a request to log.
     answerUnadopted(7, { libc, log, proxyProtocol: "off", tls: true });
@@ -142,9 +157,9 @@ Deno.test("answerClaimedRequests() at a drain's deadline names each request at W
     const file = join(dir.path, "error.log");
     const log = new Logger({ file });
     answerClaimedRequests([
-      { fd: 11, age: 2000, entry: 1, inApp: false },
-      { fd: 10, age: 3000, entry: 0, inApp: true },
-      { fd: 12, age: 1000, entry: -1, inApp: false },
+      { fd: 11, age: 2000, entry: 1, inApp: false, head: false },
+      { fd: 10, age: 3000, entry: 0, inApp: true, head: false },
+      { fd: 12, age: 1000, entry: -1, inApp: false, head: false },
     ], {
       libc,
       log,

@@ -55,8 +55,9 @@ Deno.test("SlotReader claims a request the app has not begun answering, once", (
     const tag = writer.opened(socket(7));
     writer.started(tag, false, 3);
     clock.ms = 1500;
-    // With the in-flight table's entry that names the request.
-    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 1500, entry: 3, inApp: false }]);
+    // With the in-flight table's entry that names the request. No handler saw its method yet
+    // (queued()): its answer is the head alone, right for a HEAD too.
+    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 1500, entry: 3, inApp: false, head: true }]);
     assert.deepEqual(reader.claimAll(), [], "a claimed request is not claimed again");
     // The thread comes back: the process answers, so the thread must not.
     assert.equal(writer.answering(tag), false);
@@ -79,6 +80,29 @@ Deno.test("SlotWriter.answering() wins a request before the process claims it", 
   });
 });
 
+Deno.test("SlotWriter.queued() records whether each request is a HEAD, for its claimed answer", () => {
+  const { writer, reader, socket } = pair();
+  const handler = writer.queued(() => new Response());
+  const info = {} as ServeInfo;
+  const methods = ["HEAD", "GET", "POST"];
+  const tags = methods.map((_, i) => writer.opened(socket(20 + i)));
+  // The HTTP layer: the start, then the handler, in one go. No entry of the in-flight table
+  // names them (past the thread's share): the slot alone knows which is a HEAD.
+  methods.forEach((method, i) => {
+    writer.started(tags[i], false, -1);
+    handler(new Request("http://x/", { method, body: method === "POST" ? "x" : null }), info);
+  });
+  assert.deepEqual(reader.claimAll().map((c) => [c.fd, c.head]), [[20, true], [21, false], [
+    22,
+    false,
+  ]]);
+  // The connection's next request is a HEAD after a GET: not the last one's record.
+  writer.finished(tags[1]);
+  writer.started(tags[1], false, -1);
+  handler(new Request("http://x/", { method: "HEAD" }), info);
+  assert.deepEqual(reader.claimAll().map((c) => [c.fd, c.head]), [[21, true]]);
+});
+
 Deno.test("SlotReader claims only the running requests among a thread's connections", () => {
   withClock((clock) => {
     const { writer, reader, socket } = pair();
@@ -97,8 +121,8 @@ Deno.test("SlotReader claims only the running requests among a thread's connecti
     writer.started(late);
     clock.ms = 300;
     assert.deepEqual(reader.claimAll(), [
-      { fd: 11, age: 300, entry: -1, inApp: false },
-      { fd: 14, age: 100, entry: -1, inApp: false },
+      { fd: 11, age: 300, entry: -1, inApp: false, head: true },
+      { fd: 14, age: 100, entry: -1, inApp: false, head: true },
     ]);
   });
 });
@@ -112,7 +136,7 @@ Deno.test("SlotWriter.finished() frees a request whose client left before its an
     assert.deepEqual(reader.claimAll(), []);
     // The connection serves its next request in the same slot.
     writer.started(tag);
-    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 0, entry: -1, inApp: false }]);
+    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 0, entry: -1, inApp: false, head: true }]);
   });
 });
 
@@ -317,7 +341,13 @@ Deno.test("SlotWriter reuses a closed connection's slot and leaves the rest unwa
     const again = writer.opened(socket(1000));
     assert.equal(again, tags[5]);
     writer.started(again);
-    assert.deepEqual(reader.claimAll(), [{ fd: 1000, age: 0, entry: -1, inApp: false }]);
+    assert.deepEqual(reader.claimAll(), [{
+      fd: 1000,
+      age: 0,
+      entry: -1,
+      inApp: false,
+      head: true,
+    }]);
   });
 });
 

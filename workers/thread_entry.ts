@@ -15,7 +15,12 @@ import * as appserve from "../mod.ts";
 import { loadApp } from "../src/app/load_app.ts";
 import { appLoadFailure, firstLine } from "../src/errors.ts";
 import { HookRunner, withRequestHooks } from "../src/hooks.ts";
-import { createHttpServer, type HttpServer, type UnparsedConnections } from "../src/http/server.ts";
+import {
+  addUnparsed,
+  createHttpServer,
+  type HttpServer,
+  type UnparsedConnections,
+} from "../src/http/server.ts";
 import { tlsAcceptor } from "../src/http/tls_accept.ts";
 import type { FetchHandler } from "../src/http/types.ts";
 import { createLogger } from "../src/log/create_logger.ts";
@@ -112,6 +117,10 @@ let serving: Serving | undefined;
 // The thread crashed, or the app exited it: it takes nothing more (the pool answers what it is
 // handed meanwhile, as it does for a hung thread).
 let ended = false;
+// Told to stop accepting (a quick stop): it takes no connection from now on, also on listeners it
+// is still opening. The listen under way meanwhile, which the stop waits for before it says so.
+let acceptStopped = false;
+let opening: Promise<void> | undefined;
 
 async function start(message: Extract<ToThread, { t: "start" }>): Promise<void> {
   // A thread started from a program replaced on disk since its process started.
@@ -374,6 +383,9 @@ async function listen(listeners: { fd: number }[], withOnListen: boolean): Promi
   const s = serving!;
   try {
     for (const [index, listener] of listeners.entries()) {
+      // Told to stop accepting first: no listener opens from now on. (One opening meanwhile
+      // holds at once for good: its admission stopped.)
+      if (acceptStopped) break;
       const server = s.make(index);
       s.servers.set(index, server);
       await server.listen({ fd: listener.fd });
@@ -386,7 +398,7 @@ async function listen(listeners: { fd: number }[], withOnListen: boolean): Promi
     s.servers.clear();
     return post({ t: "listen-failed", message: firstLine(error) });
   }
-  if (!s.draining) s.board.setTaking(s.index, true);
+  if (!s.draining && !acceptStopped) s.board.setTaking(s.index, true);
   post({ t: "listening" });
   const onListen = s.onListen;
   s.onListen = undefined;
@@ -520,15 +532,19 @@ async function drain(graceMs: number): Promise<void> {
  * thread accepts.
  */
 function stopAccepting(): void {
+  acceptStopped = true;
   serving?.admission.stop();
-  setImmediate(() => post({ t: "accepting-stopped" }));
+  // A listener opening meanwhile holds on the turn after it opened: said once it did.
+  void (opening ?? Promise.resolve()).then(() =>
+    setImmediate(() => post({ t: "accepting-stopped" }))
+  );
 }
 
 scope.onmessage = (event: MessageEvent<ToThread>) => {
   const message = event.data;
   if (message.t === "conn") adopt(message);
   else if (message.t === "share") serving?.admission.holdForShare(message.held);
-  else if (message.t === "listen") listen(message.listeners, message.onListen);
+  else if (message.t === "listen") opening = listen(message.listeners, message.onListen);
   else if (message.t === "start") start(message);
   else if (message.t === "drain") drain(message.graceMs);
   else if (message.t === "stop-accepting") stopAccepting();
@@ -540,9 +556,7 @@ scope.onmessage = (event: MessageEvent<ToThread>) => {
     if (message.quick) {
       for (const server of serving?.servers.values() ?? []) {
         server.cutUnderWay();
-        const some = server.dropUnparsed();
-        unparsed.connections += some.connections;
-        unparsed.partial += some.partial;
+        addUnparsed(unparsed, server.dropUnparsed());
       }
     }
     // The process exits without a drain: sessions are dropped (1006), each with its access line.

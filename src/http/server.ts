@@ -118,6 +118,13 @@ export interface UnparsedConnections {
   partial: number;
 }
 
+/** Adds `some` (none: nothing) into `into`: a quick stop counts them over servers and threads. */
+export function addUnparsed(into: UnparsedConnections, some?: UnparsedConnections | void): void {
+  if (!some) return;
+  into.connections += some.connections;
+  into.partial += some.partial;
+}
+
 const DEFAULT_HEADER_TIMEOUT = 30;
 /**
  * At the graceful timeout, how long the 504s of requests cut off may take to go out: a client that

@@ -15,13 +15,18 @@ import { fileURLToPath } from "node:url";
 import type { FileBody } from "./types.ts";
 
 const NativeResponse = globalThis.Response;
+// Any Response, the native ones fetch() and Bun.serve's tools make too.
+type AnyResponse = InstanceType<typeof NativeResponse>;
+const nativeHeaders = Object.getOwnPropertyDescriptor(NativeResponse.prototype, "headers")!.get!;
 const JSON_TYPE = "application/json;charset=utf-8";
 
 let bodyOf: (response: Response) => string | Uint8Array | null = () => null;
 let typeOf: (response: Response) => string | null = () => null;
 let lengthOf: (response: Response) => number = () => -1;
 // The file, or part of one, a body is.
-let bodyFileOf: (response: Response) => Blob | null = () => null;
+let bodyFileOf: (response: AnyResponse) => Blob | null = () => null;
+let settleFields: (response: Response) => void = () => {};
+let plainFile: (response: AnyResponse) => boolean = () => false;
 
 /** What a native clone of one of our Responses keeps of what its original knew. */
 interface CloneFacts {
@@ -103,9 +108,20 @@ function copyOf(body: ArrayBufferLike | ArrayBufferView): Uint8Array | null {
   return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
 }
 
+// Whether an init gives a Response no header field: Bun then makes a file body's fields (its type)
+// only once something reads `headers`.
+function noFields(init?: ResponseInit): boolean {
+  const fields = init?.headers;
+  if (fields === undefined || fields === null) return true;
+  if (Array.isArray(fields)) return fields.length === 0;
+  if (fields instanceof Headers) return fields.keys().next().done === true;
+  return typeof fields === "object" && Object.keys(fields).length === 0;
+}
+
 class Response extends NativeResponse {
   readonly #body: string | Uint8Array | null = null;
-  readonly #type: string | null = null;
+  // Set after construction only for a plain file body's type (settleFields).
+  #type: string | null = null;
   /** The length of a body not remembered, when known without reading it; else -1. */
   readonly #length: number = -1;
   /**
@@ -113,6 +129,13 @@ class Response extends NativeResponse {
    * is sent.
    */
   readonly #file: Blob | null = null;
+  /**
+   * A file body's Response whose fields nothing has made yet (no header field given, `headers`
+   * not read): Bun.serve sends it without a Content-Type for HEAD, and a part of a file as a 206
+   * with its Content-Range. The app's reads of `headers` are told by an own getter, until the
+   * Response comes back from the app (settleFields).
+   */
+  #plain = false;
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     super(body, init);
@@ -130,6 +153,17 @@ class Response extends NativeResponse {
     } else if (body instanceof URLSearchParams) this.#body = body.toString();
     else if (body instanceof Blob && (wholeFiles.has(body) || fileParts.has(body))) {
       this.#file = body;
+      if (noFields(init)) {
+        this.#plain = true;
+        Object.defineProperty(this, "headers", {
+          configurable: true,
+          get: () => {
+            this.#plain = false;
+            delete (this as { headers?: Headers }).headers;
+            return this.headers;
+          },
+        });
+      }
     }
     // Any other Blob's `size` is no length to send: a slice of a file may report more than the
     // file has, and a Blob made of one the same; reading it now would also fix how much of the
@@ -204,6 +238,16 @@ class Response extends NativeResponse {
       }
       return #length in facts ? facts.#length : facts.length;
     };
+    settleFields = (response) => {
+      if (!(#plain in response) || !response.#plain) return;
+      delete (response as { headers?: Headers }).headers;
+      // The type Bun puts in the fields as they are made: kept out of them, as for a string, so
+      // that the writer sends it for a GET only.
+      const fields = nativeHeaders.call(response) as Headers;
+      response.#type = fields.get("content-type");
+      fields.delete("content-type");
+    };
+    plainFile = (response) => #plain in response && response.#plain;
     bodyFileOf = (response) => {
       const facts = #file in response ? response : clones.get(response);
       if (facts === undefined) return null;
@@ -317,7 +361,7 @@ export function fileBody(response: Response): FileBody | null {
     return {
       length: () => -1,
       slice: () => new Blob(),
-      fields: (type) => dispositionLine(part.where, type),
+      fields: (type) => dispositionLine(part.where, type) + partRangeLine(response, file, part),
     };
   }
   return {
@@ -331,6 +375,36 @@ export function fileBody(response: Response): FileBody | null {
     },
     fields: (type) => dispositionLine(where, type),
   };
+}
+
+// Bun.serve's `content-range: bytes FIRST-LAST/*` for a plain Response (plainFile) the app gave
+// the status 206 with a part of a file that is less than the file (measured, Bun 1.4.4), else "".
+// For another status Bun.serve sends 206 too, which is not mimicked: the status stays the app's.
+function partRange(response: AnyResponse, file: Blob, part: FilePart): string {
+  if (response.status !== 206 || !plainFile(response)) return "";
+  const length = partLength(file, part);
+  const size = regularFileSize(part.where);
+  if (length <= 0 || (part.start === 0 && length >= size)) return "";
+  return `bytes ${part.start}-${part.start + length - 1}/*`;
+}
+
+function partRangeLine(response: Response, file: Blob, part: FilePart): string {
+  const range = partRange(response, file, part);
+  return range === "" ? "" : `content-range: ${range}\r\n`;
+}
+
+/**
+ * `response` with the Content-Range Bun.serve adds to a plain part of a file answered with 206
+ * (partRange) to a GET, for --reuse-port: appserve's reads made its fields, so Bun.serve no longer
+ * adds it (in place). Its type was taken out of them (settleFields), which Bun.serve then sends
+ * for a GET only, as for a plain one.
+ */
+export function withPartRange(response: AnyResponse, method: string): AnyResponse {
+  const file = method === "HEAD" ? null : bodyFileOf(response);
+  const part = file === null || response.bodyUsed ? undefined : fileParts.get(file);
+  const range = part === undefined ? "" : partRange(response, file!, part);
+  if (range !== "") nativeHeaders.call(response).set("content-range", range);
+  return response;
 }
 
 // Bun.serve's own words for a directory it was asked to send (its `error` option gets them).
@@ -351,6 +425,9 @@ function frameless(error: Error): Error {
 export function fileFailure(response: Response): Error | null {
   const file = bodyFileOf(response);
   if (file === null || response.bodyUsed) return null;
+  // Asked as the Response comes back from the app: what the app did to its fields is known now,
+  // and appserve's own reads from here on must not count as the app's.
+  settleFields(response);
   const where = wholeFiles.get(file) ?? fileParts.get(file)?.where;
   if (typeof where !== "string") return null;
   let fd: number;

@@ -33,6 +33,7 @@ import {
   knownLength,
   rememberBodies,
   rememberedBody,
+  withPartRange,
 } from "./_bun_static_body.ts";
 import { doneAfter, HEAD_WAIT, idleAfter } from "./_bun_idle.ts";
 import { ownListeningFds } from "./_own_listeners.ts";
@@ -245,6 +246,8 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           return response;
         }
         if (request.method === "HEAD") response = headAnswer(response, BODY_FACTS);
+        // Bun.serve's Content-Range of a plain part of a file, which appserve's reads hid from it.
+        response = withPartRange(response, request.method);
         return close || draining
           ? doneAfter(sayClose(response), request, BODY_FACTS, settle, info.awaited)
           : idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle);

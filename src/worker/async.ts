@@ -5,6 +5,7 @@
 import process from "node:process";
 import type { Config } from "../config/settings.ts";
 import {
+  addUnparsed,
   createHttpServer,
   CUT_OFF_WRITE_MS,
   type HttpServerOptions,
@@ -118,12 +119,7 @@ export class AsyncWorker implements WorkerClass {
   stop(quick = false): void {
     if (!quick) return;
     const dropped: UnparsedConnections = { connections: 0, partial: 0 };
-    for (const serving of this.#servings) {
-      const some = serving.quick();
-      if (!some) continue;
-      dropped.connections += some.connections;
-      dropped.partial += some.partial;
-    }
+    for (const serving of this.#servings) addUnparsed(dropped, serving.quick());
     logQuickStopUnparsed(this.#context.log, `worker (pid:${process.pid})`, dropped);
   }
 }

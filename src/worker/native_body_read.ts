@@ -2,9 +2,11 @@
 // do not do or tell: limit_request_body (they have no such knob: a declared length over the
 // limit is refused before the app runs; a streamed body is counted as the app reads it and the
 // app's answer is replaced by 413 once it grows past the limit), and, where a judge is given,
-// whether the app's read of it failed (clientLeftMidBody). One copy of the Request at most.
+// whether the app's read of it failed (clientLeftMidBody). One copy of the Request at most; none
+// where the body is read through a tap already (Deno's stop-wait): this one joins it (joinTap).
 
-import { tapStream } from "../body_tap.ts";
+import { type JoinedTap, joinTap, tapStream } from "../body_tap.ts";
+import { withBody } from "../request_signal.ts";
 import { bodyTooLargeReason, statusReply } from "../http/status_reply.ts";
 import type { FetchHandler } from "../http/types.ts";
 
@@ -54,7 +56,7 @@ export function readBody(
     let seen = 0;
     let over = false;
     let readFailed = false;
-    const body = tapStream(request.body, {
+    const tap: JoinedTap = {
       chunk: counting
         ? (chunk) => {
           seen += (chunk as Uint8Array).byteLength;
@@ -67,9 +69,13 @@ export function readBody(
         readFailed = true;
         return error;
       },
-    });
-    // Its signal is the request's own: the app still sees the client leave.
-    const tapped = new Request(request, { body, duplex: "half" } as RequestInit);
+    };
+    // A body read through a tap already (Deno's stop-wait, runtime/deno.ts) takes this one too:
+    // the request goes on as it is. Otherwise a copy, its signal the request's own: the app still
+    // sees the client leave.
+    const tapped = joinTap(request.body, tap)
+      ? request
+      : withBody(request, tapStream(request.body, tap));
     const answered = (response: Response): Response => {
       if (over) {
         response.body?.cancel().catch(() => {});

@@ -59,10 +59,9 @@ export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswer
     const lead = cutOffLead(cutOff.where, cutOff.graceSeconds);
     for (const line of requestLines(lead, inflight, now)) log.warning(line);
   }
-  // In the order claimed; one the table does not name is answered whole (its method unknown).
-  const head = new Set(answered.filter((a) => a.named?.method === "HEAD").map((a) => a.claimed));
+  // In the order claimed. A HEAD gets the head alone, named or not: its slot says which it is.
   const sent = new Map(
-    claimed.map((c) => [c, answerClaimed(libc, c.fd, options.status(c), options.tls, head.has(c))]),
+    claimed.map((c) => [c, answerClaimed(libc, c.fd, options.status(c), options.tls, c.head)]),
   );
   const requests = answered.map((a) => a.request);
   const statuses = answered.map((a) => a.status);

@@ -34,7 +34,7 @@ import type { InflightTable } from "../ipc/inflight.ts";
 import { ThreadBoard } from "./thread_board.ts";
 import { sharedWithMaster, ThreadTables } from "./thread_inflight.ts";
 import type { KilledRequests } from "../ipc/quick_stop_report.ts";
-import type { UnparsedConnections } from "../http/server.ts";
+import { addUnparsed, type UnparsedConnections } from "../http/server.ts";
 import {
   addCounters,
   closeWebSockets,
@@ -318,8 +318,7 @@ export class ThreadPool {
     const live = [...this.#threads].filter((t) => t.loaded && !t.dead && !t.drainedAll);
     await askAll(live, ms, (thread, answered) => {
       thread.flushed = (some) => {
-        unparsed.connections += some?.connections ?? 0;
-        unparsed.partial += some?.partial ?? 0;
+        addUnparsed(unparsed, some);
         answered();
       };
       thread.post({ t: "flush", quick });

@@ -24,8 +24,9 @@ const WEBSOCKETS = 1;
 const ADOPTED = 2;
 const HEADER = 3;
 // state, fd, start, the in-flight table entry that names the request, whether the app has it (1)
-// or it waits for the thread's app behind another request (0), and since when the app has it
-const FIELDS = 6;
+// or it waits for the thread's app behind another request (0), since when the app has it, and
+// whether it is a HEAD (METHOD_*)
+const FIELDS = 7;
 /** Connections a thread can have watched at once; more are served, unwatched. */
 export const ENTRIES = 256;
 
@@ -44,6 +45,12 @@ const WAITING_CLAIMED = 6;
 const PARKED = 7;
 const PARKED_CLAIMED = 8;
 const PARKED_ANSWERED = 9;
+// What the slot knows of its request's method, all a reply for it needs: the process answers a
+// request past the thread's in-flight entries too, which names no method (a HEAD must get no
+// body). Not known yet from started() until the handler has the request (queued()).
+const METHOD_UNKNOWN = 0;
+const METHOD_HEAD = 1;
+const METHOD_OTHER = 2;
 /** How long a thread waits for the process to finish answering a parked connection it claimed. */
 const PARKED_ANSWER_WAIT_MS = 1000;
 
@@ -178,6 +185,7 @@ export class SlotWriter implements ExchangeWatch {
     this.#a[tag + 2] = since(this.#origin);
     this.#a[tag + 3] = entry;
     this.#a[tag + 4] = 0;
+    this.#a[tag + 6] = METHOD_UNKNOWN;
     this.#serial[(tag - HEADER) / FIELDS]++;
     Atomics.store(this.#a, tag, RUNNING);
   }
@@ -190,6 +198,10 @@ export class SlotWriter implements ExchangeWatch {
     return (request, info) => {
       const tag = this.#current;
       this.#current = -1;
+      // Atomic: the process may claim the request while the thread runs on (SlotReader.claimAll).
+      if (tag >= 0) {
+        Atomics.store(this.#a, tag + 6, request.method === "HEAD" ? METHOD_HEAD : METHOD_OTHER);
+      }
       // The process gave up on this thread (its app hangs) and claimed what was in flight: a
       // request that comes after (its loop still turns: a parked connection served at the drain)
       // would wait behind the hung one until the graceful timeout. The process seals before it
@@ -338,6 +350,12 @@ export interface Claimed {
   entry: number;
   /** The app has it; else it waited for the app behind another request (SlotWriter.inApp). */
   inApp: boolean;
+  /**
+   * Its answer is the head alone (answerClaimed): it is a HEAD, or claimed before its thread's
+   * handler saw its method (between the HTTP layer's start and the handler, a few statements),
+   * when the head alone is the one answer that is never a HEAD's with a body.
+   */
+  head: boolean;
 }
 
 /** The worker process's side. */
@@ -410,6 +428,7 @@ export class SlotReader {
           age: now - this.#a[at + 2],
           entry: this.#a[at + 3],
           inApp: this.#a[at + 4] === 1,
+          head: Atomics.load(this.#a, at + 6) !== METHOD_OTHER,
         });
       }
     }

@@ -2,12 +2,14 @@
 // the app (no response head sent) gets the 504 its access line says, with connection: close,
 // then the connection closes; a response already under way is cut mid-body, its head as sent,
 // and logged as its client got it.
-// Directly (a raw client) and behind nginx, which then logs the 504 too, not a 502.
+// Directly (a raw client) and behind nginx, which then logs the 504 too, not a 502. And a hung
+// gthread thread's HEADs, answered by its worker process at the graceful timeout or THREAD TIMEOUT.
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { e2e, eventually, FIXTURES, freePort, start, tempDir } from "../_helpers.ts";
+import { e2e, eventually, FIXTURES, freePort, get, start, tempDir } from "../_helpers.ts";
+import { parsePrometheus, sampleValue } from "../_prometheus.ts";
 import { rawConnect, rawExchange, readAll } from "../_raw.ts";
 import { startNginx } from "../_nginx.ts";
 
@@ -239,3 +241,99 @@ e2e(
     }
   },
 );
+
+/** One HEAD on its own connection: what came back, and whether the server ended it (its FIN). */
+async function headExchange(port: number, path: string): Promise<{ text: string; ended: boolean }> {
+  const socket = await rawConnect(port);
+  return new Promise((resolve) => {
+    let text = "";
+    let ended = false;
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ text, ended });
+    };
+    const timer = setTimeout(done, 30_000);
+    socket.on("data", (d) => (text += d.toString("latin1")));
+    socket.on("end", () => (ended = true));
+    socket.on("close", done);
+    socket.on("error", () => {});
+    socket.write(`HEAD ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
+}
+
+// One gthread thread has the in-flight table's 32 entries; its requests past them are only
+// counted there, unnamed. When the worker process answers for the hung thread (THREAD TIMEOUT, or
+// its graceful timeout while it spins), a HEAD among them gets the head alone, as a named one
+// does: the process used to know no method for it and sent the body too, which a client reads
+// as the start of the next response.
+for (const at of ["THREAD TIMEOUT", "the graceful timeout"] as const) {
+  e2e(
+    `HEADs past a hung gthread thread's in-flight entries get the head alone (${at})`,
+    async (target) => {
+      const dir = tempDir();
+      const log = join(dir.path, "access.log");
+      const metrics = await freePort();
+      const timeout = at === "THREAD TIMEOUT";
+      const server = start(target, [
+        ...["-w", "1", "-k", "gthread", "--threads", "1"],
+        // 6 s for the 40 HEADs to be read before the thread is timed out or spins: a loaded box.
+        ...(timeout ? ["-t", "6"] : ["-t", "0", "--graceful-timeout", "1"]),
+        ...["--metrics-bind", `127.0.0.1:${metrics}`],
+        ...["--access-logfile", log, "--access-logformat", '"%(r)s" %(s)s %(b)s'],
+        ...["-b", "127.0.0.1:0", PID_APP],
+      ]);
+      try {
+        const port = Number(new URL(await server.ready(1)).port);
+        // The app holds the thread, its loop still turning (THREAD TIMEOUT comes for the hold),
+        // or spinning after 6 s: the HEADs reach the thread meanwhile and wait behind it.
+        const first = rawExchange(
+          port,
+          `GET ${timeout ? "/slow?ms=60000" : "/spin?after=6000"}&tell HTTP/1.1\r\nHost: x\r\n\r\n`,
+          30_000,
+        );
+        await server.waitFor(timeout ? /slow began: / : /spin began: /);
+        const heads = Array.from({ length: 40 }, (_, i) => headExchange(port, `/?i=${i}`));
+        // All in flight: the first and 31 HEADs named, 9 HEADs counted.
+        await eventually(async () => {
+          const answer = await get(`http://127.0.0.1:${metrics}/metrics`);
+          return sampleValue(parsePrometheus(answer.body), "appserve_requests_in_flight") === 41;
+        }, "41 requests in flight");
+        if (!timeout) {
+          await server.waitFor(/spinning: /);
+          server.signal("SIGTERM");
+        }
+        assert.equal((await first).status, 504);
+        for (const got of await Promise.all(heads)) {
+          const end = got.text.indexOf("\r\n\r\n");
+          assert.match(got.text, /^HTTP\/1\.1 503 /, JSON.stringify(got.text));
+          assert.match(got.text, /\r\ncontent-length: 20\r\n/i, JSON.stringify(got.text));
+          assert.match(got.text, /\r\nconnection: close\r\n/i, JSON.stringify(got.text));
+          // The head alone, then the server's end of the connection: no body byte after it.
+          assert.equal(end + 4, got.text.length, JSON.stringify(got.text));
+          assert.ok(got.ended, JSON.stringify(got.text));
+        }
+        // Those past the entries are counted where the others are named.
+        if (timeout) {
+          await server.waitFor(
+            /\[CRITICAL\] THREAD TIMEOUT .* gthread worker, 41 requests in flight$/m,
+          );
+          await server.waitFor(/\[CRITICAL\] In flight on thread \d+ \(pid:\d+\): 9 more$/m);
+        } else {
+          assert.equal((await server.exited).code, 0, server.stderr);
+          assert.match(server.stderr, /\[WARNING\] Cut off at the graceful timeout .*: 9 more$/m);
+        }
+        // Each HEAD's line says no body went out; those past the entries are named `- - -`.
+        const lines = () =>
+          readFileSync(log, "utf8").split("\n").filter((l) => /^"(HEAD |- )/.test(l));
+        await eventually(() => lines().length === 40, "40 HEAD lines");
+        const named = lines().filter((l) => /^"HEAD \/\?i=\d+ HTTP\/1\.1" 503 -$/.test(l));
+        const unnamed = lines().filter((l) => l === '"- - -" 503 -');
+        assert.deepEqual([named.length, unnamed.length], [31, 9], lines().join("\n"));
+      } finally {
+        await server.stop();
+        dir.remove();
+      }
+    },
+  );
+}

@@ -191,3 +191,34 @@ e2e("--body-timeout does not apply under --reuse-port: a stalled upload goes on"
   assert.match(result.stdout, /"POST \/upload HTTP\/1\.1" 200 /);
   assert.doesNotMatch(result.stderr, /408/);
 });
+
+// Deno.serve (2.9.6) warns of a "legacy" abort once a request's signal was read and the answer
+// went well; only the app may cause that. readBody's copy for --limit-request-body read it for a
+// body sent chunked (the warning, once per worker, at WARNING).
+e2e("uploads under --reuse-port and --limit-request-body print no abort warning", async (t) => {
+  const server = await startNative(t, ["--limit-request-body", "1000"]);
+  const url = new URL(await server.ready(1));
+  const chunked = { "transfer-encoding": "chunked" };
+  const post = (path: string, body: string, headers = {}) =>
+    get(`${url.origin}${path}`, { method: "POST", body, headers }).then((a) =>
+      `${a.status} ${a.status === 413 ? "" : a.body}`
+    );
+  // The client leaves mid-upload, each way (first: uploadUnderWay() counts the app's reads).
+  (await uploadUnderWay(url, "/upload", true)).destroy();
+  const sized = await rawConnect(Number(url.port));
+  sized.on("error", () => {});
+  sized.write(UPLOAD_HEAD.replace("100000", "1000") + "a".repeat(500));
+  await sleep(500);
+  sized.destroy();
+  await sleep(500);
+  // Read whole, and not read at all; each with a length and chunked.
+  assert.equal(await post("/upload", "hello", chunked), "200 read 5\n");
+  assert.equal(await post("/upload", "hello"), "200 read 5\n");
+  assert.equal(await post("/", "hello", chunked), "200 ok\n");
+  assert.equal(await post("/", "hello"), "200 ok\n");
+  // Over the limit.
+  assert.equal(await post("/upload", "a".repeat(2000), chunked), "413 ");
+  assert.equal(await post("/upload", "a".repeat(2000)), "413 ");
+  const result = await server.stop();
+  assert.doesNotMatch(result.stderr, /legacy|\[ERROR\]/);
+});
