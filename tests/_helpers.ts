@@ -80,11 +80,12 @@ export class Server extends Proc {
 
   /**
    * The pids of its live workers, known by their "Booting worker with pid: N" lines: not any
-   * other child it may run meanwhile (a runtime probe such as `deno --version`).
+   * other child it may run meanwhile (a runtime probe such as `deno --version`). `master` may be
+   * the one a USR2 started, whose lines come through this one's stderr.
    */
-  bootedWorkers(): number[] {
+  bootedWorkers(master = this.pid): number[] {
     const booted = new Set(this.all(/Booting worker with pid: (\d+)/g).map((m) => Number(m[1])));
-    return childPids(this.pid).filter((pid) => booted.has(pid));
+    return childPids(master).filter((pid) => booted.has(pid));
   }
 
   /** The pid of its one worker, by its boot line, once it said it. */

@@ -81,7 +81,7 @@ e2e("--capture-output: after USR1 no worker keeps the rotated error log open", a
         })
       );
     let held: string[] = [];
-    const settled = await eventually(() => (held = holders()).length === 0, "no holder", 5_000)
+    const settled = await eventually(() => (held = holders()).length === 0, "no holder")
       .then(
         () => true,
         () => false,

@@ -231,7 +231,10 @@ e2e(
         const next = Number(server.all(started)[before][1]);
         masters.push(next);
         await eventually(() => existsSync(`${control}.2`), `round ${round}: PIDFILE.ctl.2`);
-        await eventually(() => childPids(next).length === 1, `round ${round}: the new worker`);
+        await eventually(
+          () => server.bootedWorkers(next).length === 1,
+          `round ${round}: the new worker`,
+        );
         process.kill(old, "SIGTERM");
         await eventually(() => !alive(old), `round ${round}: the old master exits`);
         await eventually(

@@ -453,7 +453,7 @@ e2e(
       program.restore();
       const next = await usr2(old, url);
       pids.push(next);
-      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      await eventually(() => old.bootedWorkers(next).length === 1, "the new master's worker");
       old.signal("SIGTERM");
       await eventually(() => !alive(old.pid), "the old master exits");
       await eventually(
@@ -503,7 +503,7 @@ e2e(
       const next = await usr2(old, url);
       pids.push(next);
       await eventually(() => cmdline(next) === "appserve: master [shop].2", "the child's title");
-      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      await eventually(() => old.bootedWorkers(next).length === 1, "the new master's worker");
       old.signal("SIGTERM");
       await eventually(
         () => old.stderr.includes(`[${next}] [INFO] Master has been promoted.`),
@@ -535,7 +535,7 @@ e2e("a USR2 child names itself Master.2 in its log until promoted, as gunicorn",
     const url = await old.ready(1);
     const next = await usr2(old, url);
     pids.push(next);
-    await eventually(() => childPids(next).length === 1, "the new master's worker");
+    await eventually(() => old.bootedWorkers(next).length === 1, "the new master's worker");
     // The child's log is the old master's stderr (inherited).
     process.kill(next, "SIGHUP");
     await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Hang up: Master\\.2\n`));
@@ -571,7 +571,7 @@ e2e(
       process.kill(old, "SIGUSR2");
       const next = Number((await server.waitFor(/Started new master with pid: (\d+)/))[1]);
       pids.push(next);
-      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      await eventually(() => server.bootedWorkers(next).length === 1, "the new master's worker");
       process.kill(old, "SIGTERM");
       await server.waitFor(new RegExp(`\\[${old}\\] \\[INFO\\] Shutting down: Master\n`));
       await server.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Master has been promoted\\.`));

@@ -137,7 +137,7 @@ e2e(
     assert.equal(sampleValue(after, "appserve_workers"), 2);
     assert.equal(sampleValue(after, "appserve_workers_configured"), 2);
     assert.equal(sampleValue(after, "appserve_requests_in_flight"), 0);
-    const pids = childPids(server.pid).sort();
+    const pids = server.bootedWorkers().sort();
     const rss = after.filter((s) => s.name === "appserve_worker_rss_bytes");
     assert.deepEqual(rss.map((s) => Number(s.labels.pid)).sort(), pids);
     assert.ok(rss.every((s) => s.value > 10e6), JSON.stringify(rss));
@@ -336,7 +336,7 @@ e2e(
     await eventually(async () => await failed() === 1, "the 504 counted", 20_000);
     // Killed by someone else under a request: logged 502.
     await server.allAnswering(1);
-    const [pid] = childPids(server.pid);
+    const pid = await server.onlyWorker();
     get(`${url}/slow?ms=60000`).catch(() => {});
     await eventually(
       async () => await metric(base, "appserve_requests_in_flight") === 1,
@@ -372,7 +372,7 @@ for (const kind of ["tcp", "unix"] as const) {
           const { status } = await scrapeAt("/metrics");
           return status === 200 ? undefined : `status ${status}`;
         }, 20);
-        await eventually(() => childPids(next).length === 1, "the new master's worker");
+        await eventually(() => old.bootedWorkers(next).length === 1, "the new master's worker");
         old.signal("SIGTERM");
         await promoted(old, next);
         const scrapes = await scraper.stop();
@@ -652,7 +652,7 @@ e2e(
       old.signal("SIGUSR2");
       next = Number((await old.waitFor(/Started new master with pid: (\d+)/))[1]);
       await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at: ${base}/metrics`));
-      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      await eventually(() => old.bootedWorkers(next).length === 1, "the new master's worker");
       old.signal("SIGTERM");
       await old.waitFor(new RegExp(`\\[${first}\\] \\[INFO\\] Shutting down: Master\n`));
       socket.write("\r\n");
@@ -849,7 +849,7 @@ e2e(
       const perWorker = samples.filter((s) => s.name === "appserve_worker_connections");
       assert.deepEqual(
         perWorker.map((s) => Number(s.labels.pid)).sort(),
-        childPids(server.pid).sort(),
+        server.bootedWorkers().sort(),
       );
       assert.equal(perWorker.reduce((n, s) => n + s.value, 0), open);
     } finally {
@@ -873,7 +873,7 @@ e2e(
     const url = await server.ready(1);
     const listener = { listener: url };
     assert.equal(sampleValue(await scrape(base), "appserve_listen_backlog", listener), 0);
-    const [worker] = childPids(server.pid);
+    const worker = await server.onlyWorker();
     let sockets: Socket[] = [];
     await whileStopped([worker], async () => {
       sockets = await connectMany(Number(new URL(url).port), 5);
@@ -905,7 +905,7 @@ e2e(
       const idle = await scrape(base);
       assert.equal(sampleValue(idle, "appserve_listen_backlog", unix), 0);
       assert.equal(sampleValue(idle, "appserve_listen_backlog", tcp), 0);
-      const [worker] = childPids(server.pid);
+      const worker = await server.onlyWorker();
       await whileStopped([worker], async () => {
         // A unix connect completes once the kernel queues it: no worker needs to run.
         sockets = await connectMany(path, 7);
@@ -948,7 +948,7 @@ e2e(
     await eventually(async () => gets(await scrape(base)) - gets(before) === 20, "20 GETs");
     const after = await scrape(base);
     const perWorker = after.filter((s) => s.name === "appserve_worker_requests_total");
-    const pids = childPids(server.pid).sort();
+    const pids = server.bootedWorkers().sort();
     assert.deepEqual(perWorker.map((s) => Number(s.labels.pid)).sort(), pids);
     assert.equal(
       perWorker.reduce((n, s) => n + s.value, 0),
@@ -992,7 +992,7 @@ e2e(
     // The worker's two sockets exist once it answers on both addresses.
     for (const url of [one, two]) assert.equal((await get(`${url}/`)).status, 200);
     await eventually(async () => own(await scrape(base)).length === 2, "both sockets shown");
-    const [worker] = childPids(server.pid);
+    const worker = await server.onlyWorker();
     let sockets: Socket[] = [];
     await whileStopped([worker], async () => {
       sockets = await connectMany(port, 3);
@@ -1149,7 +1149,7 @@ for (
       ]);
       try {
         await server.allAnswering(1);
-        const [old] = childPids(server.pid);
+        const old = await server.onlyWorker();
         // A POST: no request of the start's checks counts with it.
         const count = async (status: string) =>
           sampleValue(await scrape(base), "appserve_requests_total", { method: "POST", status }) ??
@@ -1196,7 +1196,7 @@ for (
       ]);
       try {
         const url = await server.allAnswering(1);
-        const [old] = childPids(server.pid);
+        const old = await server.onlyWorker();
         const failed = async () => {
           const samples = await scrape(base);
           return sampleValue(samples, "appserve_requests_total", {

@@ -9,7 +9,6 @@ import type { Socket } from "node:net";
 import { join } from "node:path";
 import {
   alive,
-  childPids,
   e2e,
   eventually,
   FIXTURES,
@@ -144,7 +143,7 @@ for (const how of ["SIGKILL", "a crash", "--timeout"] as const) {
         );
         const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
         await server.waitFor(/slow began/);
-        const [pid] = childPids(server.pid);
+        const pid = await server.onlyWorker();
         if (how === "SIGKILL") process.kill(pid, "SIGKILL");
         else if (how === "a crash") get(`${url}/crash?ms=0`).catch(() => null);
         else get(`${url}/spin?ms=600000`).catch(() => null);
@@ -271,7 +270,7 @@ e2e(
     try {
       const slow = get(`${url}/slow?ms=60000&tell=1`).catch(() => null);
       await server.waitFor(/slow began/);
-      const [old] = childPids(server.pid);
+      const old = await server.onlyWorker();
       server.signal("SIGHUP");
       // The old worker drains once its replacement serves.
       await eventually(async () => pidOf(await get(url)) !== old, "the new worker serving");
@@ -434,7 +433,7 @@ for (const reusePort of [false, true]) {
           let answers = "";
           socket.on("data", (chunk) => answers += chunk);
           await eventually(() => answers.match(/^HTTP\/1\.1 200 /gm)?.length === 50, "50 answers");
-          const [pid] = childPids(server.pid);
+          const pid = await server.onlyWorker();
           server.signal(signal);
           assert.equal((await server.exited).code, 0);
           assert.equal(ours().length, 51, ours().join("\n"));

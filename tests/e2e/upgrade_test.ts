@@ -92,7 +92,7 @@ async function upgrade(server: Server, pidfile: string): Promise<number> {
   server.signal("SIGUSR2");
   await eventually(() => existsSync(`${pidfile}.2`), "the new master's pidfile");
   const pid = Number(readFileSync(`${pidfile}.2`, "utf8"));
-  await eventually(() => childPids(pid).length === 1, "the new master's worker");
+  await eventually(() => server.bootedWorkers(pid).length === 1, "the new master's worker");
   return pid;
 }
 

@@ -75,7 +75,10 @@ e2e(
         await eventually(() => existsSync(`${pidfile}.2`), `round ${round}: the new pidfile`);
         const next = Number(readFileSync(`${pidfile}.2`, "utf8"));
         pids.push(next);
-        await eventually(() => childPids(next).length === 1, `round ${round}: the new worker`);
+        await eventually(
+          () => first.bootedWorkers(next).length === 1,
+          `round ${round}: the new worker`,
+        );
         process.kill(master, "SIGTERM");
         await eventually(
           () =>

@@ -35,7 +35,11 @@ async function usr2(old: Server, pidfile: string): Promise<number> {
       await sleep(200);
       continue;
     }
-    await eventually(() => existsSync(`${pidfile}.2`), "the new master's pidfile");
+    // One that halts at once (a broken deploy) may have written and removed it between looks.
+    await eventually(
+      () => existsSync(`${pidfile}.2`) || !alive(Number(pid)),
+      "the new master's pidfile",
+    );
     return Number(pid);
   }
 }
@@ -96,7 +100,7 @@ e2e(
     withOldMaster(target, [], async ({ socket, pidfile, old, upgrade }) => {
       for (const signal of ["SIGTERM", "SIGQUIT"] as const) {
         const next = await upgrade();
-        await eventually(() => childPids(next).length === 1, "the new master's worker");
+        await eventually(() => old.bootedWorkers(next).length === 1, "the new master's worker");
         process.kill(next, signal);
         await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Shutting down: Master\\.2\n`));
         await eventually(() => !alive(next), "the new master gone");
@@ -114,7 +118,7 @@ e2e(
   (target) =>
     withOldMaster(target, [], async ({ socket, pidfile, old, upgrade }) => {
       const next = await upgrade();
-      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      await eventually(() => old.bootedWorkers(next).length === 1, "the new master's worker");
       // A loaded box, as the old master's loop sees it: the child's exit and the stop at once.
       await whileStopped([old.pid], async () => {
         process.kill(next, "SIGQUIT");
@@ -160,7 +164,7 @@ e2e(
   (target) =>
     withOldMaster(target, [], async ({ socket, pidfile, old, upgrade }) => {
       const next = await upgrade();
-      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      await eventually(() => old.bootedWorkers(next).length === 1, "the new master's worker");
       old.signal("SIGTERM");
       // The new master's log is the old one's stderr (inherited), which it writes on alone now.
       await eventually(
@@ -181,7 +185,7 @@ e2e(
   (target) =>
     withOldMaster(target, [], async ({ pidfile, old, upgrade }) => {
       const next = await upgrade();
-      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      await eventually(() => old.bootedWorkers(next).length === 1, "the new master's worker");
       // Read as systemd's PIDFile= or a script would, at any moment: a missing file, or one
       // naming a master gone (read again: not one that exited just after the read), is a gap.
       const gaps = new Set<string>();

@@ -214,7 +214,7 @@ e2e(
 e2e("1000 WebSockets stay open at once on one async worker", async (target) => {
   const server = start(target, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
   const url = await server.ready(1);
-  const [worker] = childPids(server.pid);
+  const worker = await server.onlyWorker();
   const clients: Client[] = [];
   // In batches, so the listen backlog never overflows.
   for (let i = 0; i < 1000; i += 100) {
@@ -583,7 +583,7 @@ e2e(
   async (target) => {
     const server = start(target, ["-w", "1", "--max-requests", "2", "-b", "127.0.0.1:0", NEUTRAL]);
     const url = await server.ready(1);
-    const worker = childPids(server.pid)[0];
+    const worker = await server.onlyWorker();
     // The readiness request was the first; the upgrade is the second and last: the worker
     // retires at once, and its drain reaches the new socket too.
     const held = await connect("npm-ws", wsUrl(url));
@@ -765,7 +765,7 @@ e2e(
       server.signal("SIGUSR2");
       next = Number((await server.waitFor(/Started new master with pid: (\d+)/))[1]);
       // The new master's loop has turned by then (it starts its worker in a turn).
-      await eventually(() => childPids(next).length === 1, "the new master's worker");
+      await eventually(() => server.bootedWorkers(next).length === 1, "the new master's worker");
       const since = gauges.length;
       await eventually(() => gauges.length > since, "the gauge sent again", 15_000);
       assert.deepEqual(gauges.slice(before).filter((g) => g !== two), [], gauges.join());
@@ -893,7 +893,7 @@ e2e(
   async (t) => {
     const server = start(t, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
     const url = await server.ready(1);
-    const [old] = childPids(server.pid);
+    const old = await server.onlyWorker();
     const held = await connect("native", wsUrl(url));
     held.send("x");
     assert.equal(await held.next(), "x");
@@ -916,7 +916,7 @@ e2e(
       const old = start(t, ["-w", "1", "-b", "127.0.0.1:0", NEUTRAL]);
       cleanups.push(() => killTree(old.pid));
       const url = await old.ready(1);
-      const [oldWorker] = childPids(old.pid);
+      const oldWorker = await old.onlyWorker();
       const held = await connect("native", wsUrl(url));
       held.send("pid");
       assert.equal(await held.next(), String(oldWorker));

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { e2e, FIXTURES, get, sleep, start } from "../_helpers.ts";
+import { countConnections, e2e, eventually, FIXTURES, get, sleep, start } from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 
@@ -94,7 +94,12 @@ for (const workerClass of ["sync", "async"]) {
   e2e(`-k ${workerClass}: a graceful stop lets in-flight requests finish`, async (target) => {
     const server = start(target, ["-w", "1", "-k", workerClass, "-b", "127.0.0.1:0", THREADS_APP]);
     const url = await server.ready(1);
+    const worker = await server.onlyWorker();
     const inFlight = get(`${url}/sleep?ms=1500`);
+    // Accepted first (a loaded box may take longer than the sleep): one still in the listen
+    // queue at the stop is refused, as it should be.
+    const port = Number(new URL(url).port);
+    await eventually(() => countConnections([worker], port)[0] === 1, "the request accepted");
     await sleep(500);
     server.signal("SIGTERM");
     assert.equal((await inFlight).status, 200);
