@@ -36,6 +36,7 @@ import {
   withPartRange,
 } from "./_bun_static_body.ts";
 import { doneAfter, HEAD_WAIT, idleAfter } from "./_bun_idle.ts";
+import { ownListeningFds } from "./_own_listeners.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
@@ -188,6 +189,10 @@ const BODY_FACTS = { remembered: rememberedBody, knownLength };
 function serveNative(handler: FetchHandler, options: NativeServeOptions): Promise<NativeServer> {
   const open = new Set<Ws>();
   const keepAlive = options.keepAlive;
+  // From the graceful stop's start: every answer says close (Bun closes after it, measured).
+  let draining = false;
+  // Sockets of the process that listen there already (shared with other processes): not its own.
+  const others = ownListeningFds(options.hostname, options.port);
   // deno-lint-ignore no-explicit-any
   const server = (Bun.serve as (o: any) => Bun.Server<unknown>)({
     ...(options.websocket
@@ -243,7 +248,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
         if (request.method === "HEAD") response = headAnswer(response, BODY_FACTS);
         // Bun.serve's Content-Range of a plain part of a file, which appserve's reads hid from it.
         response = withPartRange(response, request.method);
-        return close
+        return close || draining
           ? doneAfter(sayClose(response), request, BODY_FACTS, settle, info.awaited)
           : idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle);
       };
@@ -255,9 +260,19 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     },
   });
   return Promise.resolve({
-    shutdown: () => {
+    // stop(false) closes the kept-alive connections idle then (measured, Bun 1.4.4), racing with
+    // the request a client may be sending (lost: a read error): those busy just before get
+    // lingerMs to send their next one, which is answered close. Its listener is shut in the
+    // kernel meanwhile, so reconnecting clients go to the siblings: closed at stop(false), it
+    // would reset the connections queued on it then, and take new ones that it closes unserved.
+    shutdown: async (lingerMs = 0) => {
       for (const ws of open) ws.close(1001, "server shutting down");
-      return server.stop(false);
+      if (!draining) {
+        draining = true;
+        shutListener(options.hostname, options.port, others);
+        await new Promise((resolve) => setTimeout(resolve, lingerMs));
+      }
+      return await server.stop(false);
     },
     stopNow: () => void server.stop(true),
     // Bun.serve closes its listening socket within stop() (measured on Bun 1.4.4: refused as
@@ -267,6 +282,23 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       return Promise.resolve();
     },
   });
+}
+
+const SHUT_RD = 0;
+
+// Bun's accept loop then fails (EINVAL) each time epoll wakes it, which spins (about 40% of a
+// core, Bun 1.4.4) until stop(false) closes the socket: the linger bounds it. Without FFI (the
+// JIT off) the listener stays open to stop(false).
+function shutListener(hostname: string, port: number, others: number[]): void {
+  let libc: Libc;
+  try {
+    libc = bunRuntime.libc();
+  } catch {
+    return;
+  }
+  for (const fd of ownListeningFds(hostname, port)) {
+    if (!others.includes(fd)) libc.shutdown(fd, SHUT_RD);
+  }
 }
 
 // The message of the AbortError Bun.serve aborts a request (its signal, its body read) with.

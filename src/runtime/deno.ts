@@ -166,8 +166,9 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     // Deno.serve's shutdown() fails the request body reads under way ("BadResource: Cannot read
     // body as underlying resource unavailable"), so it waits for the bodies still being read when
     // the stop comes (the caller's deadline cuts them off), not for the app's answers: shutdown()
-    // waits for those itself, with the listener closed. The listener stays open meanwhile: under
-    // --reuse-port a connection it takes is served, and an upload begun in the wait is waited for.
+    // waits for those itself. The listener is shut at the stop's start, and each request begun
+    // from then on is answered `Connection: close`: the connections open then each bring at most
+    // one more body, so the wait ends (it refilled under keep-alive uploads to the timeout).
     const bodies = new Set<Promise<void>>();
     let shut: Promise<void> | undefined;
     const shutdownNow = (server: Deno.HttpServer) => shut ??= server.shutdown();
@@ -198,6 +199,12 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     // Sockets of the process that listen there already (shared by other processes, which a
     // shutdown(2) would stop too): not this server's.
     const others = ownListeningFds(options.hostname, options.port);
+    const shutAccepting = () => {
+      acceptStopped = true;
+      for (const fd of ownListeningFds(options.hostname, options.port)) {
+        if (!others.includes(fd)) denoRuntime.libc().shutdown(fd, SHUT_RD);
+      }
+    };
     try {
       const server = Deno.serve(
         {
@@ -216,9 +223,15 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           onListen: () =>
             resolve({
               // A second call (the cut's) does not wait.
-              shutdown: async () => {
+              shutdown: async (lingerMs = 0) => {
                 if (!stopping) {
                   stopping = true;
+                  // New connections go to the siblings (or the new workers) from now on.
+                  shutAccepting();
+                  // shutdown() closes the kept-alive connections idle then, racing with the
+                  // request a client may be sending (lost: a read error). Those busy just before
+                  // get the time to send their next one, which says close.
+                  await new Promise((resolve) => setTimeout(resolve, lingerMs));
                   // Checked again after each wait, shutdown() called in the same turn: no upload
                   // can begin in between.
                   while (bodies.size > 0) await Promise.all([...bodies]);
@@ -233,20 +246,20 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
               // queue reset); Deno's accept loop then ends (EINVAL, not said as onStopped) and
               // its connections are served on (measured on Deno 2.9.6).
               stopAccepting: () => {
-                acceptStopped = true;
-                for (const fd of ownListeningFds(options.hostname, options.port)) {
-                  if (!others.includes(fd)) denoRuntime.libc().shutdown(fd, SHUT_RD);
-                }
+                shutAccepting();
                 return Promise.resolve();
               },
             }),
         },
         (request, info) => {
           // Read before: an upgraded request's body can no longer be asked for.
-          if (request.body === null || !copyable(request.method)) {
-            return handler(request, new DenoServeInfo(info, listener));
-          }
-          return tracked(request, info);
+          const answer = request.body === null || !copyable(request.method)
+            ? handler(request, new DenoServeInfo(info, listener))
+            : tracked(request, info);
+          // Decided as the request begins (no cost on the way out otherwise): one under way at
+          // the stop's start is answered before shutdown(), or shutdown() closes after it.
+          if (!stopping) return answer;
+          return answer instanceof Response ? sayClose(answer) : answer.then(sayClose);
         },
       );
       // An accept error (EMFILE) ends Deno.serve's accept loop and closes its listener; only
@@ -289,6 +302,19 @@ function installWebSocketUpgrade(
     enumerable: true,
   });
   return upgrade;
+}
+
+// Deno.serve sends the header and still reads the connection's next request (measured, Deno
+// 2.9.6); its client is the one to close. Not on an upgrade, nor headers that cannot change
+// (Response.redirect): that connection is closed by shutdown().
+function sayClose(response: Response): Response {
+  if (response.status === 101) return response;
+  try {
+    response.headers.set("connection", "close");
+  } catch {
+    // Immutable headers.
+  }
+  return response;
 }
 
 // Methods the Request constructor refuses (TRACE, TRACK, CONNECT) or rewrites (a lowercase

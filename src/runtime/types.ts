@@ -82,9 +82,12 @@ export interface RouteCookies {
 export interface NativeServer {
   /**
    * Graceful: stop accepting, finish in-flight requests, send close code 1001 to open
-   * WebSockets; resolves once they are closed.
+   * WebSockets; resolves once they are closed. Every response from the call on says
+   * `Connection: close`, and kept-alive connections get `lingerMs` to send their next request
+   * (answered so) before the idle ones are closed: closing one at once races with a request its
+   * client is sending, which is then lost.
    */
-  shutdown(): Promise<void>;
+  shutdown(lingerMs?: number): Promise<void>;
   /** Closes everything still open now (the graceful timeout ran out). */
   stopNow(): void;
   /**

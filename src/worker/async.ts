@@ -42,6 +42,12 @@ import { StreamEnds } from "./native_stream_ends.ts";
 import { type BodyFacts, countedBody, knownBodyBytes } from "./native_body_bytes.ts";
 import type { Gate, WorkerClass, WorkerContext } from "./worker_class.ts";
 
+// A native server's graceful stop answers each request `Connection: close` and closes the idle
+// kept-alive connections after this long (NativeServer.shutdown): nginx and gunicorn close them
+// at once, which loses the request a client is sending just then; a client busy at the stop sends
+// its next one within its round trip, and one idle longer is closed as they would.
+const LINGER_MS = 1000;
+
 /** A running server of this worker; stop() is graceful within the given ms (closeWithin()). */
 interface Serving {
   stop(graceMs: number, beforeCut?: () => void): Promise<void>;
@@ -412,8 +418,11 @@ async function serveListeners(
           return await withDeadline(server.shutdown(), 0, () => {});
         }
         let cutting: Promise<void> | undefined;
+        // The kept-alive connections' time to send their next request before the idle ones are
+        // closed: at most half of what is left, so the answers still have the rest.
+        const linger = Math.min(LINGER_MS, Math.max(0, end - performance.now()) / 2);
         await withDeadline(
-          server.shutdown(),
+          server.shutdown(linger),
           Math.max(0, end - performance.now()),
           () => cutting = cut(ms, beforeCut),
         );
