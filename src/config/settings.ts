@@ -308,8 +308,8 @@ export const SETTINGS = [
     type: seconds(0),
     default: 2,
     doc: "Seconds to wait for the next request on an idle keep-alive connection; 0 closes " +
-      "the connection after each response. Under --reuse-port, Bun workers close it up to 4 s " +
-      "late (their native server's timer tick; 255 s at most), and wait at least 30 s after a " +
+      "the connection after each response. Under --reuse-port, Bun workers close it 0 to 7 s " +
+      "late (their native server's 4 s timer tick, never early; 255 s at most), and wait at least 30 s after a " +
       "body over 64 KiB of known length (it may still be on its way to a slow client); Deno " +
       "workers' native server keeps it until the client closes it.",
   },

@@ -1,7 +1,9 @@
 /// <reference types="npm:bun-types@1.4.4" />
 // Bun.serve's one idle timer per connection, made to keep appserve's settings (measured, Bun
-// 1.4.4): it counts from the last byte read or written, fires on a 4-second tick (so up to 4 s
-// late), and what server.timeout(request, s) sets stays with the connection after the response
+// 1.4.4): it fires on a 4-second tick, due a whole number of ticks after it is set, rounded up
+// (2 s is the next tick: at once, if the tick is near, which under load cut off every connection
+// whose next request was on its way at each tick); so it is set a tick longer (up to 4 s late,
+// never early), and what server.timeout(request, s) sets stays with the connection after the response
 // (a call once the response is done changes nothing). So: no timer while the app works or its
 // stream is under way (appserve's --timeout and --request-timeout watch those, as on the shared
 // socket), and --keep-alive's from when the body is handed over whole or its stream has ended.
@@ -14,6 +16,14 @@ export const HEAD_WAIT = 30;
 
 /** Bun's idleTimeout and server.timeout() take at most 255 seconds. */
 export const IDLE_MAX = 255;
+
+// Bun's timer tick, in seconds: a wait set in the middle of one would end at its end.
+const TICK = 4;
+
+/** What server.timeout() is given for a wait of at least `seconds`. */
+function idleSeconds(seconds: number): number {
+  return Math.min(seconds + TICK, IDLE_MAX);
+}
 
 // A body this small goes into the socket's buffers at once: the keep-alive wait may start.
 const AT_ONCE = 64 * 1024;
@@ -41,7 +51,7 @@ export function idleAfter(
   done: () => void,
 ): Response {
   const idle = () => {
-    server.timeout(request, Math.min(keepAlive, IDLE_MAX));
+    server.timeout(request, idleSeconds(keepAlive));
     done();
   };
   if (
@@ -56,7 +66,7 @@ export function idleAfter(
     // A large body may wait on a client that reads slowly: it gets what a fresh connection gets.
     if (length <= AT_ONCE) idle();
     else {
-      server.timeout(request, Math.max(HEAD_WAIT, Math.min(keepAlive, IDLE_MAX)));
+      server.timeout(request, idleSeconds(Math.max(HEAD_WAIT, keepAlive)));
       done();
     }
     return response;
