@@ -258,9 +258,16 @@ e2e(
   "HUP: while both generations serve, /readyz counts them without claiming more than asked for",
   async (target) => {
     const { flag: metrics, base } = await metricsAddress();
-    const server = start(target, ["-w", "2", ...metrics, "-b", "127.0.0.1:0", PID_APP]);
+    const dir = tempDir();
+    const slowMs = join(dir.path, "slow_ms");
+    const server = start(target, ["-w", "2", ...metrics, "-b", "127.0.0.1:0", SLOW_BOOT_APP], {
+      env: { SLOW_BOOT_FILE: slowMs },
+    });
     await server.allAnswering(2);
     const old = childPids(server.pid);
+    // The new workers load for 1.5 s: one is still loading when it is held back below (a fast
+    // one could have booted before it was found, and the wait for it to be booting never end).
+    writeFileSync(slowMs, "1500");
     server.signal("SIGHUP");
     let fresh: number[] = [];
     await eventually(
@@ -284,6 +291,7 @@ e2e(
     );
     await probeUntil(base, "/readyz", /^200 ready: 2 of 2 workers serve\n$/);
     assert.equal((await server.stop()).code, 0);
+    dir.remove();
   },
 );
 
@@ -654,7 +662,11 @@ e2e(
       await old.waitFor(new RegExp(`\\[${next}\\] \\[INFO\\] Serving metrics at: ${base}/metrics`));
       await eventually(() => old.bootedWorkers(next).length === 1, "the new master's worker");
       old.signal("SIGTERM");
-      await old.waitFor(new RegExp(`\\[${first}\\] \\[INFO\\] Shutting down: Master\n`));
+      // The old master drains its open scrapes for 2 s from the stop's start (DRAIN_MS), not from
+      // its last moments, which may come later on a loaded box (its worker's stop): the scrape
+      // ends once the stop has begun.
+      await old.waitFor(new RegExp(`\\[${first}\\] \\[INFO\\] Handling signal: term`));
+      await sleep(200);
       socket.write("\r\n");
       const { status, text } = await answer;
       assert.equal(status, 200, `${text}\n${old.stderr}`);
