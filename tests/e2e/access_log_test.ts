@@ -474,8 +474,9 @@ for (const [name, flags] of ABANDON_CLASSES) {
         assert.deepEqual(moreSse, [], "one line for the event stream");
         assert.equal(sseLine.status, 200);
         assert.ok(sseLine.bytes > 0 && sseLine.bytes < 200 * 20, `${sseLine.bytes} bytes`);
-        // Logged at the disconnect, not when the stream would have ended.
-        assert.ok(sseLine.micros < 5_000_000, `${sseLine.micros} µs`);
+        // Logged at the disconnect, not when the stream would have ended (10 s; a loaded box
+        // may take a while to notice the client gone).
+        assert.ok(sseLine.micros < 9_000_000, `${sseLine.micros} µs`);
         const [downloadLine, ...moreDownload] = linesOf(file, "download");
         assert.deepEqual(moreDownload, [], "one line for the download");
         assert.equal(downloadLine.status, 200);

@@ -154,8 +154,9 @@ e2e(
       () => countConnections([worker], port)[0] === 3,
       "the worker accepted the three",
     );
-    // One may still be on its way to a sibling thread, which counts it once it arrives.
-    await sleep(300);
+    // One may still be on its way to a sibling thread, which counts it once it arrives (a
+    // loaded box may take its time).
+    await sleep(1000);
     // A fourth waits in the listen queue until one of them closes.
     let answered = false;
     const waiting = get(`${url}/whoami`).finally(() => answered = true);
