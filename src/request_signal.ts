@@ -54,9 +54,16 @@ routeOwnSignal(Request);
 
 export { Request as SignalLazyRequest };
 
-// Methods the Request constructor refuses or rewrites (SignalLazyRequest).
+// Methods the Request constructor refuses (TRACE, TRACK, CONNECT) or rewrites (a lowercase "post"
+// as "POST", where the native servers keep it as sent).
 const REWRITTEN = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 const REFUSED = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/** Whether a Request of `method` can be copied as it is (SignalLazyRequest, `new Request`). */
+export function copyable(method: string): boolean {
+  const upper = method.toUpperCase();
+  return !REFUSED.has(upper) && (upper === method || !REWRITTEN.has(upper));
+}
 
 /**
  * `request` with `body` instead of its own, as `new Request(request, { body })` makes it, its
@@ -66,9 +73,7 @@ export function withBody(
   request: globalThis.Request,
   body: ReadableStream<Uint8Array>,
 ): globalThis.Request {
-  const upper = request.method.toUpperCase();
-  const lazy = INTERNAL_SIGNAL !== undefined && !REFUSED.has(upper) &&
-    (upper === request.method || !REWRITTEN.has(upper));
+  const lazy = INTERNAL_SIGNAL !== undefined && copyable(request.method);
   // Bun's copy of a subclass would not follow the source's signal in its clone(): the plain copy.
   if (lazy) return new Request(request, body);
   return new NativeRequest(request, { body, duplex: "half" } as RequestInit);

@@ -3,6 +3,7 @@
 // no one when its listener has closed (Deno.serve) is stopped and checked through it.
 
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import type { Libc } from "./types.ts";
 
 const TCP_LISTEN = "0A";
 
@@ -49,6 +50,24 @@ export function ownListeningFds(hostname: string, port: number): number[] {
     if (inode !== undefined && inodes.has(inode)) fds.push(Number(name));
   }
   return fds;
+}
+
+const SHUT_RD = 0;
+
+/**
+ * Stops this process's listeners on `port` at `hostname`, bar `others` (counted before the server
+ * opened its own: shared with other processes, which a shutdown(2) would stop too), in the kernel:
+ * they stop listening before this returns, their queues reset.
+ */
+export function shutOwnListeners(
+  libc: Pick<Libc, "shutdown">,
+  hostname: string,
+  port: number,
+  others: number[],
+): void {
+  for (const fd of ownListeningFds(hostname, port)) {
+    if (!others.includes(fd)) libc.shutdown(fd, SHUT_RD);
+  }
 }
 
 /** An IP literal as URL writes it (IPv6 compressed, in brackets); undefined for another name. */

@@ -36,7 +36,7 @@ import {
   withPartRange,
 } from "./_bun_static_body.ts";
 import { doneAfter, HEAD_WAIT, idleAfter } from "./_bun_idle.ts";
-import { ownListeningFds } from "./_own_listeners.ts";
+import { ownListeningFds, shutOwnListeners } from "./_own_listeners.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
@@ -284,8 +284,6 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   });
 }
 
-const SHUT_RD = 0;
-
 // Bun's accept loop then fails (EINVAL) each time epoll wakes it, which spins (about 40% of a
 // core, Bun 1.4.4) until stop(false) closes the socket: the linger bounds it. Without FFI (the
 // JIT off) the listener stays open to stop(false).
@@ -296,9 +294,7 @@ function shutListener(hostname: string, port: number, others: number[]): void {
   } catch {
     return;
   }
-  for (const fd of ownListeningFds(hostname, port)) {
-    if (!others.includes(fd)) libc.shutdown(fd, SHUT_RD);
-  }
+  shutOwnListeners(libc, hostname, port, others);
 }
 
 // The message of the AbortError Bun.serve aborts a request (its signal, its body read) with.

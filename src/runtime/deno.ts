@@ -22,7 +22,7 @@ import type {
 } from "./types.ts";
 import { BodyErrorLogged, SIGUSR1 } from "./types.ts";
 import { tapBody } from "../body_tap.ts";
-import { TappedRequest } from "./_deno_tapped_request.ts";
+import { copyable, SignalLazyRequest } from "../request_signal.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
 import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
@@ -30,7 +30,7 @@ import { staticBodyReader } from "./_deno_static_body.ts";
 import { decodedBodyReader } from "./_deno_decoded_body.ts";
 import { explainUnstable } from "./_deno_unstable.ts";
 import { explainLockfile, noteLockProject } from "./_deno_lockfile.ts";
-import { ownListeningFds } from "./_own_listeners.ts";
+import { ownListeningFds, shutOwnListeners } from "./_own_listeners.ts";
 
 // Found on first use, not at import.
 const staticBody = once(staticBodyReader);
@@ -180,7 +180,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       // Ended, failed or cancelled; or never begun by the time the app answered; or, begun and
       // left unfinished (a sniff of its first chunk), once the answer is sent.
       const body = tapBody(new Response(request.body), { end: read }).body!;
-      const tapped = new TappedRequest(request, body);
+      const tapped = new SignalLazyRequest(request, body);
       let answer: ReturnType<FetchHandler>;
       try {
         answer = handler(tapped, new DenoServeInfo(info, listener));
@@ -201,9 +201,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     const others = ownListeningFds(options.hostname, options.port);
     const shutAccepting = () => {
       acceptStopped = true;
-      for (const fd of ownListeningFds(options.hostname, options.port)) {
-        if (!others.includes(fd)) denoRuntime.libc().shutdown(fd, SHUT_RD);
-      }
+      shutOwnListeners(denoRuntime.libc(), options.hostname, options.port, others);
     };
     try {
       const server = Deno.serve(
@@ -252,7 +250,9 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
             }),
         },
         (request, info) => {
-          // Read before: an upgraded request's body can no longer be asked for.
+          // Read before: an upgraded request's body can no longer be asked for. A request of a
+          // method the Request constructor refuses or rewrites is handed over as Deno.serve made
+          // it, untapped, so a stop does not wait for its body.
           const answer = request.body === null || !copyable(request.method)
             ? handler(request, new DenoServeInfo(info, listener))
             : tracked(request, info);
@@ -317,20 +317,8 @@ function sayClose(response: Response): Response {
   return response;
 }
 
-// Methods the Request constructor refuses (TRACE, TRACK, CONNECT) or rewrites (a lowercase
-// "post" as "POST", where Deno.serve keeps it as sent): a request of one is handed over as
-// Deno.serve made it, untapped, so a stop does not wait for its body.
-const REWRITTEN = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
-const REFUSED = new Set(["CONNECT", "TRACE", "TRACK"]);
-
-function copyable(method: string): boolean {
-  const upper = method.toUpperCase();
-  return !REFUSED.has(upper) && (upper === method || !REWRITTEN.has(upper));
-}
-
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
-const SHUT_RD = 0;
 
 /** The duplicates socketFd() made in this thread whose sockets are still open. */
 const socketFds = new Set<number>();
