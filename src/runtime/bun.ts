@@ -37,6 +37,7 @@ import {
 } from "./_bun_static_body.ts";
 import { doneAfter, HEAD_WAIT, idleAfter } from "./_bun_idle.ts";
 import { ownListeningFds, shutOwnListeners } from "./_own_listeners.ts";
+import { sayClose } from "./_say_close.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
@@ -173,15 +174,6 @@ function trackedHandlers(
     ping: (ws, data) => app.ping?.(ws, data) as void,
     pong: (ws, data) => app.pong?.(ws, data) as void,
   };
-}
-
-function sayClose(response: Response): Response {
-  try {
-    response.headers.set("connection", "close");
-  } catch {
-    // Immutable headers (Response.redirect): Bun still closes the connection.
-  }
-  return response;
 }
 
 const BODY_FACTS = { remembered: rememberedBody, knownLength };

@@ -31,6 +31,7 @@ import { decodedBodyReader } from "./_deno_decoded_body.ts";
 import { explainUnstable } from "./_deno_unstable.ts";
 import { explainLockfile, noteLockProject } from "./_deno_lockfile.ts";
 import { ownListeningFds, shutOwnListeners } from "./_own_listeners.ts";
+import { sayClose } from "./_say_close.ts";
 
 // Found on first use, not at import.
 const staticBody = once(staticBodyReader);
@@ -302,19 +303,6 @@ function installWebSocketUpgrade(
     enumerable: true,
   });
   return upgrade;
-}
-
-// Deno.serve sends the header and still reads the connection's next request (measured, Deno
-// 2.9.6); its client is the one to close. Not on an upgrade, nor headers that cannot change
-// (Response.redirect): that connection is closed by shutdown().
-function sayClose(response: Response): Response {
-  if (response.status === 101) return response;
-  try {
-    response.headers.set("connection", "close");
-  } catch {
-    // Immutable headers.
-  }
-  return response;
 }
 
 const F_SETFD = 2;
