@@ -183,6 +183,11 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   const keepAlive = options.keepAlive;
   // From the graceful stop's start: every answer says close (Bun closes after it, measured).
   let draining = false;
+  // shutdown() called: a second call (the cut's) does not wait.
+  let shutting = false;
+  // When the last answer that left its connection open was handed over (performance.now()): its
+  // client may send another request until the linger after it, no longer.
+  let lastKept = -Infinity;
   // Sockets of the process that listen there already (shared with other processes): not its own.
   const others = ownListeningFds(options.hostname, options.port);
   // deno-lint-ignore no-explicit-any
@@ -240,9 +245,11 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
         if (request.method === "HEAD") response = headAnswer(response, BODY_FACTS);
         // Bun.serve's Content-Range of a plain part of a file, which appserve's reads hid from it.
         response = withPartRange(response, request.method);
-        return close || draining
-          ? doneAfter(sayClose(response), request, BODY_FACTS, settle, info.awaited)
-          : idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle);
+        if (close || draining) {
+          return doneAfter(sayClose(response), request, BODY_FACTS, settle, info.awaited);
+        }
+        lastKept = performance.now();
+        return idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle);
       };
       if (result instanceof Response) return handOver(result);
       return result.then(handOver, (error) => {
@@ -251,18 +258,26 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       });
     },
   });
+  // Its listener is shut in the kernel, so reconnecting clients go to the siblings: closed at
+  // stop(false), it would reset the connections queued on it then, and take new ones that it
+  // closes unserved.
+  const beginStop = () => {
+    if (draining) return;
+    draining = true;
+    shutListener(options.hostname, options.port, others);
+  };
   return Promise.resolve({
+    beginStop,
     // stop(false) closes the kept-alive connections idle then (measured, Bun 1.4.4), racing with
-    // the request a client may be sending (lost: a read error): those busy just before get
-    // lingerMs to send their next one, which is answered close. Its listener is shut in the
-    // kernel meanwhile, so reconnecting clients go to the siblings: closed at stop(false), it
-    // would reset the connections queued on it then, and take new ones that it closes unserved.
+    // the request a client may be sending (lost: a read error): those kept alive just before get
+    // up to lingerMs to send their next one, which is answered close.
     shutdown: async (lingerMs = 0) => {
       for (const ws of open) ws.close(1001, "server shutting down");
-      if (!draining) {
-        draining = true;
-        shutListener(options.hostname, options.port, others);
-        await new Promise((resolve) => setTimeout(resolve, lingerMs));
+      if (!shutting) {
+        shutting = true;
+        beginStop();
+        const linger = lastKept + lingerMs - performance.now();
+        if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
       }
       return await server.stop(false);
     },
