@@ -5,7 +5,7 @@
 import { CString, dlopen, FFIType, type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
 import { Socket } from "node:net";
 import process from "node:process";
-import { statSync } from "node:fs";
+import { closeSync, openSync, statSync } from "node:fs";
 import {
   type FetchHandler,
   type ServeInfo,
@@ -291,9 +291,11 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   });
 }
 
-// Bun's accept loop then fails (EINVAL) each time epoll wakes it, which spins (about 40% of a
-// core, Bun 1.4.4) until stop(false) closes the socket: the linger bounds it. Without FFI (the
-// JIT off) the listener stays open to stop(false).
+// Bun's accept loop fails (EINVAL) each time epoll wakes it for a shut listener, which is each
+// turn: it spun (about 40% of a core, Bun 1.4.4) until stop(false) closed the socket. So the fd
+// then names /dev/null instead: the listener's last reference closes, which takes it out of
+// epoll, and stop(false) closes the stand-in. Without FFI (the JIT off) the listener stays open
+// to stop(false).
 function shutListener(hostname: string, port: number, others: number[]): void {
   let libc: Libc;
   try {
@@ -301,7 +303,13 @@ function shutListener(hostname: string, port: number, others: number[]): void {
   } catch {
     return;
   }
+  // Found before the shutdown, after which they no longer listen.
+  const own = ownListeningFds(hostname, port).filter((fd) => !others.includes(fd));
   shutOwnListeners(libc, hostname, port, others);
+  if (own.length === 0) return;
+  const stand = openSync("/dev/null", "r");
+  for (const fd of own) libc.dup2(stand, fd);
+  closeSync(stand);
 }
 
 // The message of the AbortError Bun.serve aborts a request (its signal, its body read) with.
