@@ -1,6 +1,7 @@
 // gthread's per-thread slots on their own (src/worker/thread_slots.ts): the thread's writes, what
 // the process reads from them, and the compare-and-swap that lets exactly one side answer a
-// request. Date.now is replaced by a hand-moved clock, so ages are exact and nothing waits.
+// request. Date.now is replaced by a hand-moved clock, so ages are exact and nothing waits; what
+// a claimed request's client reads is checked on a real connection.
 
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
