@@ -148,6 +148,9 @@ class Response extends NativeResponse {
    */
   #plain = false;
 
+  /** settleFields ran: the native fields are made, without the type it took out of them. */
+  #settled = false;
+
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     // Asked before the native constructor takes the init (fieldsGiven), for a file body only: a
     // string's or bytes' Response pays for one test.
@@ -255,7 +258,10 @@ class Response extends NativeResponse {
       return #length in facts ? facts.#length : facts.length;
     };
     settleFields = (response) => {
-      if (!(#plain in response) || !response.#plain) return;
+      // Once per Response (the same one may be answered again): a second reading of its fields
+      // would find no type in them, and lose it.
+      if (!(#plain in response) || !response.#plain || response.#settled) return;
+      response.#settled = true;
       delete (response as { headers?: Headers }).headers;
       // The type Bun puts in the fields as they are made: kept out of them, as for a string, so
       // that the writer sends it for a GET only.
