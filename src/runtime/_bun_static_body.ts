@@ -232,6 +232,12 @@ class Response extends NativeResponse {
   override clone(): InstanceType<typeof NativeResponse> {
     // Called on any Response (Response.prototype.clone.call(fetched)): not only ours.
     const ours = #body in this;
+    // A plain file body's clone is plain too, as Bun.serve sends it (no type with HEAD, a part's
+    // Content-Range), even once the original was answered (its fields made by appserve's reads):
+    // one of ours, of the same file, which no native clone of those fields would be.
+    if (ours && this.#plain && !this.bodyUsed) {
+      return new Response(this.#file, { status: this.status, statusText: this.statusText });
+    }
     const body = ours ? this.#body : null;
     if (body === null || this.bodyUsed) {
       const clone = super.clone();
