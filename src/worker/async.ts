@@ -368,11 +368,14 @@ async function serveListeners(
         onSendError: (error) =>
           logAppError(log, `Error sending a response (${runtime.nativeServe().label})`, error),
         onWarning: (text) => log.warning(text),
-        // Its connections are still served: the replacement boots before this worker drains.
+        // It accepts nothing more, so it need not wait for its replacement to boot (retire()):
+        // its connections are served to the end of its drain, and the master replaces it once it
+        // exited. Waiting, under fd churn every replacement stopped as it booted, and those
+        // waiting held the master's fds until it could start none (nothing listened, for good).
         onStopped: (error) => {
           const where = `${address.host}:${address.port}`;
           log.error(nativeStoppedText(error, where, runtime.nativeServe().label));
-          context.retire(true);
+          context.lost();
         },
       },
     );
