@@ -103,6 +103,33 @@ Deno.test("answerClaimedRequests() answers each claimed request and logs each on
   assert.match(lines[3], /^10\.0\.0\.9 .*"- - -" 503 - /);
 });
 
+Deno.test("a claimed request whose slot had no method yet is answered as its table entry says", async () => {
+  const table = new InflightTable(new Uint8Array(INFLIGHT_BYTES));
+  const now = Date.now();
+  table.put(0, "GET", "/named", "127.0.0.1:1000", now - 2000);
+  table.put(1, "HEAD", "/named-head", "127.0.0.1:1001", now - 1500);
+  const { libc, written } = recordingLibc();
+  const lines = await withAccessLog((log) =>
+    answerClaimedRequests([
+      { fd: 10, age: 2000, entry: 0, inApp: false, head: null },
+      { fd: 11, age: 1500, entry: 1, inApp: false, head: null },
+      // Named nowhere: a whole answer with no body, whatever its method was.
+      { fd: 12, age: 1000, entry: -1, inApp: false, head: null },
+    ], { libc, log, table, status: () => 503, tls: false })
+  );
+  // The table knew a GET: its body goes out, as for any claimed GET.
+  assert.ok(written[10].endsWith("\r\n\r\nService Unavailable\n"), written[10]);
+  assert.ok(
+    written[11].endsWith("content-length: 20\r\nconnection: close\r\nserver: appserve\r\n\r\n"),
+  );
+  assert.match(written[12], /content-length: 0\r\n/);
+  assert.ok(written[12].endsWith("\r\n\r\n"), written[12]);
+  assert.equal(lines.length, 3, lines.join("\n"));
+  assert.match(lines[0], /"GET \/named HTTP\/1\.1" 503 20 /);
+  assert.match(lines[1], /"HEAD \/named-head HTTP\/1\.1" 503 - /);
+  assert.match(lines[2], /"- - -" 503 - /);
+});
+
 Deno.test("answerUnadopted() answers 503 and logs the request waiting on the connection", async () => {
   const { libc, calls } = recordingLibc({
     7: "GET /?i=2 HTTP/1.1\r\nHost: x\r\n\r\n",

@@ -6,7 +6,7 @@ import { INFLIGHT_BYTES } from "../src/ipc/inflight.ts";
 import { PROTOCOL_VERSION, type ToPool, type ToThread } from "../src/ipc/messages.ts";
 import { REQUEST_METRICS_BYTES } from "../src/ipc/request_metrics.ts";
 import { inetSockaddr } from "../src/net/sockaddr.ts";
-import { AF_INET, SOCK_STREAM } from "../src/net/socket_constants.ts";
+import { AF_INET, SOCK_DGRAM, SOCK_STREAM } from "../src/net/socket_constants.ts";
 import { denoRuntime } from "../src/runtime/deno.ts";
 import { VERSION } from "../src/version.ts";
 import { ThreadBoard } from "../src/worker/thread_board.ts";
@@ -112,9 +112,10 @@ function copiesOf(fd: number): number {
 }
 
 // A quick stop (INT, QUIT) tells a thread to stop accepting while it may still be opening its
-// listeners (the pool posts "listen", then "stop-accepting"): the stop wins, whichever of the two
-// the thread hears first: it is not shown as taking connections on the board (its siblings would
-// hand it theirs) and keeps no copy of a listener open.
+// listeners (the pool posts "listen", then "stop-accepting": the thread hears the stop while its
+// listener opens): the stop wins, whichever of the two the thread hears first: it is not shown as
+// taking connections on the board (its siblings would hand it theirs), keeps no copy of a listener
+// open, and says no "listening" (nor runs the app's onListen): it does not serve.
 for (const order of [["listen", "stop-accepting"], ["stop-accepting", "listen"]] as const) {
   Deno.test(`a gthread thread told to stop accepting does not take connections (${order.join(", then ")})`, async () => {
     const { thread, board, fd, heard, hear } = await loadedThread();
@@ -124,10 +125,11 @@ for (const order of [["listen", "stop-accepting"], ["stop-accepting", "listen"]]
           t === "listen" ? { t, listeners: [{ fd }], onListen: false } : { t },
         );
       }
-      await Promise.all([hear("listening"), hear("accepting-stopped")]);
+      await hear("accepting-stopped");
+      await settled(thread, hear);
       assert.deepEqual(heard.filter((t) => t !== "loaded").sort(), [
         "accepting-stopped",
-        "listening",
+        "flushed",
       ]);
       assert.equal(board.taking(0), false, "shown as taking connections after its stop");
       // Its copy, if it opened one, is closed (AcceptGate.hold) before it says accepting stopped;
@@ -139,4 +141,36 @@ for (const order of [["listen", "stop-accepting"], ["stop-accepting", "listen"]]
       libc.close(fd);
     }
   });
+}
+
+// A listener that fails to open while the stop waits for it (listen(2) on a UDP socket fails, a
+// turn after the thread heard the stop): the stop is said, the failure is not (the worker would
+// take it for a boot failure, exit 3, in the middle of its quick stop).
+Deno.test("a gthread thread whose listen fails while told to stop accepting says it stopped, not failed", async () => {
+  const { thread, board, fd, heard, hear } = await loadedThread();
+  const udp = libc.socket(AF_INET, SOCK_DGRAM, 0);
+  try {
+    thread.postMessage({ t: "listen", listeners: [{ fd: udp }], onListen: false });
+    thread.postMessage({ t: "stop-accepting" });
+    await hear("accepting-stopped");
+    await settled(thread, hear);
+    assert.deepEqual(heard.filter((t) => t !== "loaded").sort(), [
+      "accepting-stopped",
+      "flushed",
+    ]);
+    assert.equal(board.taking(0), false);
+  } finally {
+    thread.terminate();
+    libc.close(udp);
+    libc.close(fd);
+  }
+});
+
+/**
+ * Waits for the thread's answer to a message posted now (a flush), so that whatever it would have
+ * said about the messages before is heard by then.
+ */
+async function settled(thread: Worker, hear: (t: ToPool["t"]) => Promise<void>): Promise<void> {
+  thread.postMessage({ t: "flush", quick: false });
+  await hear("flushed");
 }

@@ -1,10 +1,12 @@
 // gthread's per-thread slots on their own (src/worker/thread_slots.ts): the thread's writes, what
 // the process reads from them, and the compare-and-swap that lets exactly one side answer a
-// request. Date.now is replaced by a hand-moved clock, so ages are exact and nothing waits.
+// request. Date.now is replaced by a hand-moved clock, so ages are exact and nothing waits; what
+// a claimed request's client reads is checked on a real connection.
 
 import assert from "node:assert/strict";
-import type { Socket } from "node:net";
+import { createServer, type Socket } from "node:net";
 import type { ServeInfo } from "../src/fetch_handler.ts";
+import { denoRuntime } from "../src/runtime/deno.ts";
 import type { Libc } from "../src/runtime/types.ts";
 import { limitConcurrency } from "../src/worker/concurrency.ts";
 import {
@@ -15,6 +17,7 @@ import {
   SlotReader,
   SlotWriter,
 } from "../src/worker/thread_slots.ts";
+import { rawConnect, readAll } from "./_raw.ts";
 
 const ORIGIN = 1_700_000_000_000;
 
@@ -56,8 +59,8 @@ Deno.test("SlotReader claims a request the app has not begun answering, once", (
     writer.started(tag, false, 3);
     clock.ms = 1500;
     // With the in-flight table's entry that names the request. No handler saw its method yet
-    // (queued()): its answer is the head alone, right for a HEAD too.
-    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 1500, entry: 3, inApp: false, head: true }]);
+    // (queued()): not known whether it is a HEAD.
+    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 1500, entry: 3, inApp: false, head: null }]);
     assert.deepEqual(reader.claimAll(), [], "a claimed request is not claimed again");
     // The thread comes back: the process answers, so the thread must not.
     assert.equal(writer.answering(tag), false);
@@ -121,8 +124,8 @@ Deno.test("SlotReader claims only the running requests among a thread's connecti
     writer.started(late);
     clock.ms = 300;
     assert.deepEqual(reader.claimAll(), [
-      { fd: 11, age: 300, entry: -1, inApp: false, head: true },
-      { fd: 14, age: 100, entry: -1, inApp: false, head: true },
+      { fd: 11, age: 300, entry: -1, inApp: false, head: null },
+      { fd: 14, age: 100, entry: -1, inApp: false, head: null },
     ]);
   });
 });
@@ -136,7 +139,7 @@ Deno.test("SlotWriter.finished() frees a request whose client left before its an
     assert.deepEqual(reader.claimAll(), []);
     // The connection serves its next request in the same slot.
     writer.started(tag);
-    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 0, entry: -1, inApp: false, head: true }]);
+    assert.deepEqual(reader.claimAll(), [{ fd: 7, age: 0, entry: -1, inApp: false, head: null }]);
   });
 });
 
@@ -346,7 +349,7 @@ Deno.test("SlotWriter reuses a closed connection's slot and leaves the rest unwa
       age: 0,
       entry: -1,
       inApp: false,
-      head: true,
+      head: null,
     }]);
   });
 });
@@ -385,6 +388,51 @@ Deno.test("answerClaimed() writes the plain status reply to the fd, then shuts i
   calls.length = 0;
   answerClaimed(libc, 9, 504, true);
   assert.deepEqual(calls, ["shutdown 9 2"]);
+});
+
+// The process claims a request while its thread runs on (THREAD TIMEOUT of an app that holds one
+// request while the thread's loop turns; a drain's deadline): the claim may come between the HTTP
+// layer's start and the handler, before the slot knows the method. Its answer must still be a
+// whole HTTP message, whatever the method was: a real connection, answered on its real fd.
+Deno.test("a request claimed before its method is known gets a whole answer: content-length: 0", async () => {
+  const libc = denoRuntime.libc();
+  const buffer = newSlots();
+  const origin = Date.now();
+  const writer = new SlotWriter(buffer, origin, denoRuntime.socketFd);
+  const reader = new SlotReader(buffer, origin);
+  const accepted: Socket[] = [];
+  const arrived = Promise.withResolvers<Socket>();
+  const server = createServer((socket) => {
+    accepted.push(socket);
+    // The HTTP layer starts a request once its head is read.
+    socket.once("data", () => arrived.resolve(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const port = (server.address() as { port: number }).port;
+    const client = await rawConnect(port);
+    const answer = readAll(client);
+    client.write("GET /?q=unknown HTTP/1.1\r\nHost: x\r\n\r\n");
+    const tag = writer.opened(await arrived.promise);
+    writer.started(tag, false, -1);
+    // The claim, before the handler's queued() said which method it is.
+    const claimed = reader.claimAll();
+    assert.equal(claimed.length, 1);
+    const [c] = claimed;
+    // No body byte in its access line.
+    assert.equal(answerClaimed(libc, c.fd, 503, false, c.head), 0);
+    const { text, status } = await answer;
+    assert.equal(status, 503, JSON.stringify(text));
+    const end = text.indexOf("\r\n\r\n");
+    const length = /\r\ncontent-length: (\d+)\r\n/i.exec(text.slice(0, end + 2));
+    assert.ok(end > 0 && length !== null, JSON.stringify(text));
+    // Exactly the body its head announces, then the close: no body cut short.
+    assert.equal(text.length - (end + 4), Number(length[1]), JSON.stringify(text));
+    assert.equal(Number(length[1]), 0, JSON.stringify(text));
+  } finally {
+    for (const socket of accepted) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 Deno.test("SlotWriter tells the request the app has from those waiting for it (limitConcurrency)", async () => {

@@ -396,9 +396,16 @@ async function listen(listeners: { fd: number }[], withOnListen: boolean): Promi
     // Not half listening: the listeners it did open close again.
     for (const server of s.servers.values()) server.closeNow();
     s.servers.clear();
+    // Stopped meanwhile: the process is on its way out, and a failure said now would be taken
+    // for a boot failure (exit 3) instead of the stop's.
+    if (acceptStopped) return;
     return post({ t: "listen-failed", message: firstLine(error) });
   }
-  if (!s.draining && !acceptStopped) s.board.setTaking(s.index, true);
+  // Told to stop accepting before or while its listeners opened (the process is on its way out):
+  // it does not serve. Those that opened hold for good, their copies closed (admission.stop()),
+  // and the stop says so; "listening" and the app's onListen would tell of a thread serving.
+  if (acceptStopped) return;
+  if (!s.draining) s.board.setTaking(s.index, true);
   post({ t: "listening" });
   const onListen = s.onListen;
   s.onListen = undefined;
@@ -534,10 +541,10 @@ async function drain(graceMs: number): Promise<void> {
 function stopAccepting(): void {
   acceptStopped = true;
   serving?.admission.stop();
-  // A listener opening meanwhile holds on the turn after it opened: said once it did.
-  void (opening ?? Promise.resolve()).then(() =>
-    setImmediate(() => post({ t: "accepting-stopped" }))
-  );
+  // A listener opening meanwhile holds on the turn after it opened: said once it did, or once
+  // the listen failed (whatever failed, this thread accepts nothing).
+  const say = () => setImmediate(() => post({ t: "accepting-stopped" }));
+  void (opening ?? Promise.resolve()).then(say, say);
 }
 
 scope.onmessage = (event: MessageEvent<ToThread>) => {

@@ -108,14 +108,25 @@ function copyOf(body: ArrayBufferLike | ArrayBufferView): Uint8Array | null {
   return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
 }
 
-// Whether an init gives a Response no header field: Bun then makes a file body's fields (its type)
-// only once something reads `headers`.
-function noFields(init?: ResponseInit): boolean {
-  const fields = init?.headers;
-  if (fields === undefined || fields === null) return true;
-  if (Array.isArray(fields)) return fields.length === 0;
-  if (fields instanceof Headers) return fields.keys().next().done === true;
-  return typeof fields === "object" && Object.keys(fields).length === 0;
+// Whether an init gives a Response no header field (Bun then makes a file body's fields, its type,
+// only once something reads `headers`), and the init to make it with. Bun takes every shape of
+// HeadersInit and gives none when it yields no field: a record's own enumerable keys (of a
+// function too), or the pairs of an iterable (Headers, an array, a Map, a generator...). An
+// iterable other than those two is spread into pairs first: it may be one-shot, and counted after
+// Bun read it, it would seem empty.
+function fieldsGiven(init: ResponseInit | undefined): [ResponseInit | undefined, boolean] {
+  const fields = init?.headers as unknown;
+  if (fields === undefined || fields === null) return [init, false];
+  if (fields instanceof Headers) return [init, fields.keys().next().done !== true];
+  if (Array.isArray(fields)) return [init, fields.length > 0];
+  if (typeof fields !== "object" && typeof fields !== "function") return [init, true];
+  if (typeof (fields as Iterable<unknown>)[Symbol.iterator] === "function") {
+    const pairs = Array.from(fields as Iterable<[string, string]>);
+    // Read in the order Bun reads them: headers first.
+    const { status, statusText } = init!;
+    return [{ headers: pairs, status, statusText }, pairs.length > 0];
+  }
+  return [init, Object.keys(fields).length > 0];
 }
 
 class Response extends NativeResponse {
@@ -137,7 +148,15 @@ class Response extends NativeResponse {
    */
   #plain = false;
 
+  /** settleFields ran: the native fields are made, without the type it took out of them. */
+  #settled = false;
+
   constructor(body?: BodyInit | null, init?: ResponseInit) {
+    // Asked before the native constructor takes the init (fieldsGiven), for a file body only: a
+    // string's or bytes' Response pays for one test.
+    const file = body instanceof Blob && (wholeFiles.has(body) || fileParts.has(body));
+    let given = true;
+    if (file) [init, given] = fieldsGiven(init);
     super(body, init);
     // A string first: what nearly every Response is made from pays for no other test.
     if (typeof body === "string") {
@@ -151,9 +170,9 @@ class Response extends NativeResponse {
       if (body.byteLength > 0) this.#type = BYTES_TYPE;
       if (this.#body === null) this.#length = body.byteLength;
     } else if (body instanceof URLSearchParams) this.#body = body.toString();
-    else if (body instanceof Blob && (wholeFiles.has(body) || fileParts.has(body))) {
-      this.#file = body;
-      if (noFields(init)) {
+    else if (file) {
+      this.#file = body as Blob;
+      if (!given) {
         this.#plain = true;
         Object.defineProperty(this, "headers", {
           configurable: true,
@@ -213,6 +232,12 @@ class Response extends NativeResponse {
   override clone(): InstanceType<typeof NativeResponse> {
     // Called on any Response (Response.prototype.clone.call(fetched)): not only ours.
     const ours = #body in this;
+    // A plain file body's clone is plain too, as Bun.serve sends it (no type with HEAD, a part's
+    // Content-Range), even once the original was answered (its fields made by appserve's reads):
+    // one of ours, of the same file, which no native clone of those fields would be.
+    if (ours && this.#plain && !this.bodyUsed) {
+      return new Response(this.#file, { status: this.status, statusText: this.statusText });
+    }
     const body = ours ? this.#body : null;
     if (body === null || this.bodyUsed) {
       const clone = super.clone();
@@ -239,7 +264,10 @@ class Response extends NativeResponse {
       return #length in facts ? facts.#length : facts.length;
     };
     settleFields = (response) => {
-      if (!(#plain in response) || !response.#plain) return;
+      // Once per Response (the same one may be answered again): a second reading of its fields
+      // would find no type in them, and lose it.
+      if (!(#plain in response) || !response.#plain || response.#settled) return;
+      response.#settled = true;
       delete (response as { headers?: Headers }).headers;
       // The type Bun puts in the fields as they are made: kept out of them, as for a string, so
       // that the writer sends it for a GET only.

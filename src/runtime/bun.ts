@@ -5,7 +5,7 @@
 import { CString, dlopen, FFIType, type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
 import { Socket } from "node:net";
 import process from "node:process";
-import { statSync } from "node:fs";
+import { closeSync, openSync, statSync } from "node:fs";
 import {
   type FetchHandler,
   type ServeInfo,
@@ -183,6 +183,12 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   const keepAlive = options.keepAlive;
   // From the graceful stop's start: every answer says close (Bun closes after it, measured).
   let draining = false;
+  // shutdown() called: a second call (the cut's) does not wait.
+  let shutting = false;
+  // When the last answer that left its connection open was handed over: its client may send
+  // another request until the linger after it, no longer. Date.now(): half performance.now()'s
+  // cost, on the way of every answer.
+  let lastKept = -Infinity;
   // Sockets of the process that listen there already (shared with other processes): not its own.
   const others = ownListeningFds(options.hostname, options.port);
   // deno-lint-ignore no-explicit-any
@@ -240,9 +246,11 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
         if (request.method === "HEAD") response = headAnswer(response, BODY_FACTS);
         // Bun.serve's Content-Range of a plain part of a file, which appserve's reads hid from it.
         response = withPartRange(response, request.method);
-        return close || draining
-          ? doneAfter(sayClose(response), request, BODY_FACTS, settle, info.awaited)
-          : idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle);
+        if (close || draining) {
+          return doneAfter(sayClose(response), request, BODY_FACTS, settle, info.awaited);
+        }
+        lastKept = Date.now();
+        return idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle);
       };
       if (result instanceof Response) return handOver(result);
       return result.then(handOver, (error) => {
@@ -251,18 +259,27 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       });
     },
   });
+  // Its listener is shut in the kernel, so reconnecting clients go to the siblings: closed at
+  // stop(false), it would reset the connections queued on it then, and take new ones that it
+  // closes unserved.
+  const beginStop = () => {
+    if (draining) return;
+    draining = true;
+    shutListener(options.hostname, options.port, others);
+  };
   return Promise.resolve({
+    beginStop,
     // stop(false) closes the kept-alive connections idle then (measured, Bun 1.4.4), racing with
-    // the request a client may be sending (lost: a read error): those busy just before get
-    // lingerMs to send their next one, which is answered close. Its listener is shut in the
-    // kernel meanwhile, so reconnecting clients go to the siblings: closed at stop(false), it
-    // would reset the connections queued on it then, and take new ones that it closes unserved.
+    // the request a client may be sending (lost: a read error): those kept alive just before get
+    // up to lingerMs to send their next one, which is answered close.
     shutdown: async (lingerMs = 0) => {
       for (const ws of open) ws.close(1001, "server shutting down");
-      if (!draining) {
-        draining = true;
-        shutListener(options.hostname, options.port, others);
-        await new Promise((resolve) => setTimeout(resolve, lingerMs));
+      if (!shutting) {
+        shutting = true;
+        beginStop();
+        // At most lingerMs, should the clock have gone back.
+        const linger = Math.min(lingerMs, lastKept + lingerMs - Date.now());
+        if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
       }
       return await server.stop(false);
     },
@@ -276,9 +293,11 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   });
 }
 
-// Bun's accept loop then fails (EINVAL) each time epoll wakes it, which spins (about 40% of a
-// core, Bun 1.4.4) until stop(false) closes the socket: the linger bounds it. Without FFI (the
-// JIT off) the listener stays open to stop(false).
+// Bun's accept loop fails (EINVAL) each time epoll wakes it for a shut listener, which is each
+// turn: it spun (about 40% of a core, Bun 1.4.4) until stop(false) closed the socket. So the fd
+// then names /dev/null instead: the listener's last reference closes, which takes it out of
+// epoll, and stop(false) closes the stand-in. Without FFI (the JIT off) the listener stays open
+// to stop(false).
 function shutListener(hostname: string, port: number, others: number[]): void {
   let libc: Libc;
   try {
@@ -286,7 +305,13 @@ function shutListener(hostname: string, port: number, others: number[]): void {
   } catch {
     return;
   }
+  // Found before the shutdown, after which they no longer listen.
+  const own = ownListeningFds(hostname, port).filter((fd) => !others.includes(fd));
   shutOwnListeners(libc, hostname, port, others);
+  if (own.length === 0) return;
+  const stand = openSync("/dev/null", "r");
+  for (const fd of own) libc.dup2(stand, fd);
+  closeSync(stand);
 }
 
 // The message of the AbortError Bun.serve aborts a request (its signal, its body read) with.

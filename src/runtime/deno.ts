@@ -162,7 +162,23 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     url: listenerUrl(scheme, options.hostname, options.port),
   };
   return new Promise((resolve, reject) => {
+    // From the stop's start (beginStop): every answer says close.
     let stopping = false;
+    // shutdown() called: a second call (the cut's) does not wait.
+    let shutting = false;
+    // When the last answer that left its connection open was handed over: its client may send
+    // another request until the linger after it, no longer. Date.now(): half performance.now()'s
+    // cost, on the way of every answer.
+    // Deno.serve keeps connections alive whatever --keep-alive says (it has no such setting).
+    let lastKept = -Infinity;
+    // Decided as each answer is handed over, not as its request begins: one begun before the stop
+    // and answered after it says close too (else shutdown() would close its connection under the
+    // client's next request).
+    const handOver = (response: Response) => {
+      if (stopping) return sayClose(response);
+      lastKept = Date.now();
+      return response;
+    };
     let acceptStopped = false;
     // Deno.serve's shutdown() fails the request body reads under way ("BadResource: Cannot read
     // body as underlying resource unavailable"), so it waits for the bodies still being read when
@@ -204,6 +220,12 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       acceptStopped = true;
       shutOwnListeners(denoRuntime.libc(), options.hostname, options.port, others);
     };
+    const beginStop = () => {
+      if (stopping) return;
+      stopping = true;
+      // New connections go to the siblings (or the new workers) from now on.
+      shutAccepting();
+    };
     try {
       const server = Deno.serve(
         {
@@ -221,16 +243,17 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           // shutdown() sends 1001 to open WebSockets itself (measured, Deno 2.9.6).
           onListen: () =>
             resolve({
-              // A second call (the cut's) does not wait.
+              beginStop,
               shutdown: async (lingerMs = 0) => {
-                if (!stopping) {
-                  stopping = true;
-                  // New connections go to the siblings (or the new workers) from now on.
-                  shutAccepting();
+                if (!shutting) {
+                  shutting = true;
+                  beginStop();
                   // shutdown() closes the kept-alive connections idle then, racing with the
-                  // request a client may be sending (lost: a read error). Those busy just before
-                  // get the time to send their next one, which says close.
-                  await new Promise((resolve) => setTimeout(resolve, lingerMs));
+                  // request a client may be sending (lost: a read error). Those kept alive just
+                  // before get the time to send their next one, which says close; none, none.
+                  // At most lingerMs, should the clock have gone back.
+                  const linger = Math.min(lingerMs, lastKept + lingerMs - Date.now());
+                  if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
                   // Checked again after each wait, shutdown() called in the same turn: no upload
                   // can begin in between.
                   while (bodies.size > 0) await Promise.all([...bodies]);
@@ -257,10 +280,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           const answer = request.body === null || !copyable(request.method)
             ? handler(request, new DenoServeInfo(info, listener))
             : tracked(request, info);
-          // Decided as the request begins (no cost on the way out otherwise): one under way at
-          // the stop's start is answered before shutdown(), or shutdown() closes after it.
-          if (!stopping) return answer;
-          return answer instanceof Response ? sayClose(answer) : answer.then(sayClose);
+          return answer instanceof Response ? handOver(answer) : answer.then(handOver);
         },
       );
       // An accept error (EMFILE) ends Deno.serve's accept loop and closes its listener; only

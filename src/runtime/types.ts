@@ -81,11 +81,18 @@ export interface RouteCookies {
 /** A server started by the runtime's own native HTTP stack (reuse-port mode). */
 export interface NativeServer {
   /**
-   * Graceful: stop accepting, finish in-flight requests, send close code 1001 to open
-   * WebSockets; resolves once they are closed. Every response from the call on says
-   * `Connection: close`, and kept-alive connections get `lingerMs` to send their next request
-   * (answered so) before the idle ones are closed: closing one at once races with a request its
-   * client is sending, which is then lost.
+   * A graceful stop's start, at once: the listener is shut (new connections go to the siblings)
+   * and every response from the call on, whenever its request began, says `Connection: close`.
+   * Called before a wait (Deno's WebSocket close handshakes) so nothing new lands meanwhile;
+   * shutdown() calls it too.
+   */
+  beginStop(): void;
+  /**
+   * Graceful: begins the stop, finishes in-flight requests, sends close code 1001 to open
+   * WebSockets; resolves once they are closed. Before the idle kept-alive connections are closed,
+   * their clients get up to `lingerMs` from the last response that kept its connection alive to
+   * send their next request (answered close): closing one at once races with a request its client
+   * is sending, which is then lost. No wait when none was kept alive that recently.
    */
   shutdown(lingerMs?: number): Promise<void>;
   /** Closes everything still open now (the graceful timeout ran out). */

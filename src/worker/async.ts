@@ -368,11 +368,14 @@ async function serveListeners(
         onSendError: (error) =>
           logAppError(log, `Error sending a response (${runtime.nativeServe().label})`, error),
         onWarning: (text) => log.warning(text),
-        // Its connections are still served: the replacement boots before this worker drains.
+        // It accepts nothing more, so it need not wait for its replacement to boot (retire()):
+        // its connections are served to the end of its drain, and the master replaces it once it
+        // exited. Waiting, under fd churn every replacement stopped as it booted, and those
+        // waiting held the master's fds until it could start none (nothing listened, for good).
         onStopped: (error) => {
           const where = `${address.host}:${address.port}`;
           log.error(nativeStoppedText(error, where, runtime.nativeServe().label));
-          context.retire(true);
+          context.lost();
         },
       },
     );
@@ -408,6 +411,8 @@ async function serveListeners(
       },
       stop: async (ms, beforeCut) => {
         const end = performance.now() + ms;
+        // Nothing new is accepted, and every answer says close, while the WebSockets close.
+        server.beginStop();
         // Deno.serve's sockets get 1001 from appserve and their close handshakes are waited for
         // first: its shutdown() would drop them at once (none on Bun: its server says 1001).
         let late = false;
@@ -418,8 +423,9 @@ async function serveListeners(
           return await withDeadline(server.shutdown(), 0, () => {});
         }
         let cutting: Promise<void> | undefined;
-        // The kept-alive connections' time to send their next request before the idle ones are
-        // closed: at most half of what is left, so the answers still have the rest.
+        // The kept-alive connections' time to send their next request (from the last answer that
+        // kept one alive) before the idle ones are closed: at most half of what is left, so the
+        // answers still have the rest.
         const linger = Math.min(LINGER_MS, Math.max(0, end - performance.now()) / 2);
         await withDeadline(
           server.shutdown(linger),

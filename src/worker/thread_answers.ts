@@ -50,7 +50,10 @@ export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswer
   const answered = claimed.map((c) => {
     const named = table.at(c.entry);
     const request = named ?? unnamed(libc, c.fd, now - c.age);
-    return { claimed: c, named, request, status: options.status(c) };
+    // A HEAD gets the head alone, named or not: its slot says which it is, or, claimed before it
+    // said (null), the table's entry if it had one.
+    const head = c.head ?? (named ? named.method === "HEAD" : null);
+    return { claimed: c, named, request, status: options.status(c), head };
   });
   answered.sort((a, b) => a.request.start - b.request.start);
   if (cutOff !== undefined) {
@@ -59,10 +62,11 @@ export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswer
     const lead = cutOffLead(cutOff.where, cutOff.graceSeconds);
     for (const line of requestLines(lead, inflight, now)) log.warning(line);
   }
-  // In the order claimed. A HEAD gets the head alone, named or not: its slot says which it is.
-  const sent = new Map(
-    claimed.map((c) => [c, answerClaimed(libc, c.fd, options.status(c), options.tls, c.head)]),
-  );
+  // In the order claimed.
+  const heads = new Map(answered.map((a) => [a.claimed, a.head]));
+  const answer = (c: Claimed) =>
+    answerClaimed(libc, c.fd, options.status(c), options.tls, heads.get(c)!);
+  const sent = new Map(claimed.map((c) => [c, answer(c)]));
   const requests = answered.map((a) => a.request);
   const statuses = answered.map((a) => a.status);
   countInflight(options.counters, requests, now, statuses);

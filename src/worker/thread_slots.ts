@@ -351,11 +351,13 @@ export interface Claimed {
   /** The app has it; else it waited for the app behind another request (SlotWriter.inApp). */
   inApp: boolean;
   /**
-   * Its answer is the head alone (answerClaimed): it is a HEAD, or claimed before its thread's
-   * handler saw its method (between the HTTP layer's start and the handler, a few statements),
-   * when the head alone is the one answer that is never a HEAD's with a body.
+   * Whether it is a HEAD, whose answer is the head alone (answerClaimed); null when not known:
+   * claimed between the HTTP layer's start and its thread's handler (a few statements, raced by
+   * a claim from the process while the thread runs on). Then the answer has an empty body
+   * (content-length: 0): whole for a HEAD and for any other method alike, where the head alone
+   * with the body's length would be a body cut short, and the body a HEAD's next response.
    */
-  head: boolean;
+  head: boolean | null;
 }
 
 /** The worker process's side. */
@@ -428,7 +430,7 @@ export class SlotReader {
           age: now - this.#a[at + 2],
           entry: this.#a[at + 3],
           inApp: this.#a[at + 4] === 1,
-          head: Atomics.load(this.#a, at + 6) !== METHOD_OTHER,
+          head: headOf(Atomics.load(this.#a, at + 6)),
         });
       }
     }
@@ -488,6 +490,11 @@ export class SlotReader {
   }
 }
 
+/** Claimed.head of a slot's METHOD_*. */
+function headOf(method: number): boolean | null {
+  return method === METHOD_UNKNOWN ? null : method === METHOD_HEAD;
+}
+
 /** Whether connection number `n` comes after number `last` (both wrap around as Int32s). */
 export function after(n: number, last: number): boolean {
   return ((n - last) | 0) > 0;
@@ -503,23 +510,33 @@ export type ClaimStatus = 500 | 503 | 504;
  * fd must still be open: claimed while its thread hangs, or by the thread itself.
  * On a TLS connection (`tls`) it is only shut down: its TLS session lives in the
  * thread, and plain bytes there are garbage to the client. `head`: the request is a HEAD, which
- * gets the head alone. Returns the body bytes written.
+ * gets the head alone; null: its method is not known (Claimed.head), and the reply's body is
+ * empty. Returns the body bytes written.
  */
 export function answerClaimed(
   libc: Libc,
   fd: number,
   status: ClaimStatus,
   tls = false,
-  head = false,
+  head: boolean | null = false,
 ): number {
   if (tls) {
     libc.shutdown(fd, SHUT_RDWR);
     return 0;
   }
-  const reply = new TextEncoder().encode(rawStatusReply(status, undefined, head));
+  const text = head === null ? emptyStatusReply(status) : rawStatusReply(status, undefined, head);
+  const reply = new TextEncoder().encode(text);
   const written = libc.write(fd, reply);
   libc.shutdown(fd, SHUT_RDWR);
   // Its access line's body bytes: those of the reply's body that went out.
-  const body = head ? 0 : statusReplyBodyBytes(status);
+  const body = head === false ? statusReplyBodyBytes(status) : 0;
   return Math.max(0, Math.min(body, written - (reply.length - body)));
+}
+
+/** The status reply's head with an empty body: its content-length says 0. */
+function emptyStatusReply(status: ClaimStatus): string {
+  return rawStatusReply(status, undefined, true).replace(
+    /\r\ncontent-length: \d+\r\n/,
+    "\r\ncontent-length: 0\r\n",
+  );
 }

@@ -69,11 +69,10 @@ export interface WorkerContext {
   /** A request starts: counted toward requestLimit. */
   requestStarted(): void;
   /**
-   * The class counted requestLimit itself (gthread's threads), or its listener stopped while its
-   * connections go on (`said`: the class logged why, no "Autorestarting" line): the worker tells the
-   * master, serves on, and drains on the SIGTERM that comes once its replacement has booted.
+   * The class counted requestLimit itself (gthread's threads): the worker tells the master,
+   * serves on, and drains on the SIGTERM that comes once its replacement has booted.
    */
-  retire(said?: boolean): void;
+  retire(): void;
   /** The class cannot go on serving: the worker drains and exits, and the master replaces it. */
   lost(): void;
 }

@@ -32,9 +32,15 @@ const DISPOSED = [
   "/bin-slice",
   "/empty-file",
 ];
-// Made without header fields, which nothing read: Bun.serve sends their HEAD without a type (a
-// native clone's is still sent with one: not compared).
-const PLAIN = [...NAMED, "/by-url", "/empty-file", "/plain-slice", "/part-206"];
+// Made without header fields, which nothing read, or a clone of one: Bun.serve sends their HEAD
+// without a type.
+const PLAIN = [...NAMED, "/by-url", "/empty-file", "/plain-slice", "/part-206", "/cloned"];
+// Header fields given as a Map or a generator, or none by an empty Map or a function: the app's
+// type with HEAD too, or none; a 206 part's Content-Range only without fields.
+const SHAPED = ["map", "generator", "empty-map", "function"].flatMap((shape) => [
+  `/shaped/${shape}`,
+  `/shaped-part/${shape}`,
+]);
 const PROBES: Probe[] = [
   ...PATHS.map((path) => ({ path })),
   ...DISPOSED.map((path) => ({ path })),
@@ -46,6 +52,7 @@ const PROBES: Probe[] = [
   ...PLAIN.map((path) => ({ method: "HEAD", path })),
   // A part the app answers with 206: Bun.serve adds its Content-Range.
   { path: "/part-206" },
+  ...[...SHAPED, "/cloned-part"].flatMap((path) => [{ path }, { method: "HEAD", path }]),
 ];
 
 /**

@@ -1,0 +1,231 @@
+// A graceful stop under --reuse-port begins at once, whatever it then waits for: the listener is
+// shut and every answer from then on says `Connection: close`, also one whose request began
+// before the stop, and also while a Deno worker waits for its WebSockets' close handshakes; and
+// the kept-alive connections get their linger only when one was answered keeping alive lately.
+
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { connect, type Socket } from "node:net";
+import { join } from "node:path";
+import process from "node:process";
+import { e2e, eventually, FIXTURES, freePort, start, startOneWorker } from "../_helpers.ts";
+import { e2eOn } from "../_websocket.ts";
+import { encodeFrame, type Opened, openRaw, readMessages } from "../_ws_raw.ts";
+
+const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+const NEUTRAL = join(FIXTURES, "websocket", "neutral.ts");
+
+interface Answer {
+  head: string;
+  body: string;
+}
+
+/** A kept-alive client connection that reads one answer (with a Content-Length) per get(). */
+class KeptAlive {
+  socket: Socket;
+  #buf = Buffer.alloc(0);
+  #wake = () => {};
+  /** Why the connection ended: "end" (FIN), an error's code (a reset), or "" while open. */
+  ended = "";
+  constructor(port: number) {
+    this.socket = connect({ port, host: "127.0.0.1" });
+    this.socket.on("data", (d: Buffer) => {
+      this.#buf = Buffer.concat([this.#buf, d]);
+      this.#wake();
+    });
+    this.socket.on("end", () => {
+      this.ended ||= "end";
+      this.#wake();
+    });
+    this.socket.on("error", (e: NodeJS.ErrnoException) => {
+      this.ended ||= e.code ?? e.message;
+      this.#wake();
+    });
+  }
+
+  send(path: string): void {
+    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  }
+
+  /** The next answer; rejects if the connection ends first. */
+  async answer(): Promise<Answer> {
+    for (;;) {
+      const end = this.#buf.indexOf("\r\n\r\n");
+      if (end >= 0) {
+        const head = this.#buf.toString("latin1", 0, end);
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (this.#buf.length >= end + 4 + length) {
+          const body = this.#buf.toString("latin1", end + 4, end + 4 + length);
+          this.#buf = this.#buf.subarray(end + 4 + length);
+          return { head, body };
+        }
+      }
+      if (this.ended) throw new Error(`connection ended (${this.ended}) before an answer`);
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  async get(path: string): Promise<Answer> {
+    this.send(path);
+    return await this.answer();
+  }
+
+  /** Resolves with how the connection ended. */
+  async closed(): Promise<string> {
+    while (!this.ended) await new Promise<void>((resolve) => this.#wake = resolve);
+    return this.ended;
+  }
+}
+
+const saysClose = (a: Answer) => /\r\nconnection: *close/i.test(a.head);
+const pidIn = (a: Answer) => Number(/pid (\d+)/.exec(a.body)?.[1]);
+
+/** A fresh connection's answer to GET / (Connection: close): the body names the worker. */
+async function freshPid(port: number): Promise<number> {
+  const c = new KeptAlive(port);
+  c.socket.write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const a = await c.answer();
+  c.socket.destroy();
+  return pidIn(a);
+}
+
+/** Resolves with the code of the first close frame the server sends on `o`. */
+function closeFrame(o: Opened): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let buf: Buffer = o.rest;
+    const check = () => {
+      while (buf.length >= 2) {
+        const len = buf[1] & 0x7f;
+        if (len >= 126 || buf.length < 2 + len) return;
+        if ((buf[0] & 0x0f) === 8) {
+          o.socket.off("data", onData);
+          return resolve(len >= 2 ? buf.readUInt16BE(2) : 1005);
+        }
+        buf = buf.subarray(2 + len);
+      }
+    };
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      check();
+    };
+    o.socket.on("data", onData);
+    o.socket.once("close", () => reject(new Error("closed before a close frame")));
+    o.socket.resume();
+    check();
+  });
+}
+
+// The stop waited for the WebSockets' close handshakes first, with its listener open (new
+// connections still landed on the stopping worker) and its answers keeping connections alive.
+e2eOn(
+  "deno",
+  "--reuse-port on Deno workers: while a stopping worker waits for a WebSocket's close " +
+    "handshake, new connections go to the other worker and its answers say Connection: close",
+  async (target) => {
+    const port = await freePort();
+    const server = start(target, [
+      ...["-w", "2", "--reuse-port", "-b", `127.0.0.1:${port}`, "--graceful-timeout", "30"],
+      NEUTRAL,
+    ]);
+    await server.allAnswering(2);
+    const clients: KeptAlive[] = [];
+    try {
+      // A kept-alive connection on each worker (the kernel picks which).
+      const byPid = new Map<number, KeptAlive>();
+      await eventually(async () => {
+        const c = new KeptAlive(port);
+        clients.push(c);
+        byPid.set(pidIn(await c.get("/")), c);
+        return byPid.size === 2;
+      }, "a kept-alive connection on each worker");
+      const o = await openRaw(port, "/report-close");
+      assert.equal(o.status, 101);
+      o.socket.on("error", () => {});
+      o.socket.write(encodeFrame({ op: 1, payload: "pid" }, 0));
+      const stopping = Number((await readMessages(o, 1))[0]);
+      const kept = byPid.get(stopping);
+      assert.ok(kept, `session on ${stopping}, not among ${[...byPid.keys()]}`);
+      const closing = closeFrame(o);
+      process.kill(stopping, "SIGTERM");
+      // The worker told the session 1001; it waits for the close frame, which does not come yet.
+      assert.equal(await closing, 1001);
+      const during = await kept.get("/");
+      assert.equal(pidIn(during), stopping, during.body);
+      assert.ok(saysClose(during), `a kept-alive answer during the wait:\n${during.head}`);
+      const served: number[] = [];
+      for (let i = 0; i < 12; i++) served.push(await freshPid(port));
+      assert.ok(!served.includes(stopping), `new connections served by ${served} (${stopping})`);
+      // Its close frame, at last: the worker ends.
+      o.socket.write(encodeFrame({ op: 8, hex: "03e8" }, 0));
+      await eventually(() => !server.bootedWorkers().includes(stopping), "the worker gone");
+      o.socket.destroy();
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      await server.stop();
+    }
+  },
+);
+
+// Each stop waited the whole linger (1 s) before closing the idle kept-alive connections, even
+// when none had been answered for long: here the idle connection was closed only after an answer
+// given half a second after the stop's start.
+e2e(
+  "--reuse-port: a stop closes a connection idle for longer than the linger at once, not after it",
+  async (target) => {
+    const server = await startOneWorker(target, PID_APP, [
+      ...["--reuse-port", "--graceful-timeout", "30", "--keep-alive", "30"],
+    ]);
+    const port = Number(new URL(await server.ready(1)).port);
+    const idle = new KeptAlive(port);
+    const busy = new KeptAlive(port);
+    try {
+      await idle.get("/");
+      // Past the linger its answer gave: its client sent nothing since.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      busy.send("/after-term?ms=500&tell");
+      await server.waitFor(/after-term began/);
+      const order: string[] = [];
+      const closed = idle.closed().then((how) => order.push(`idle closed (${how})`));
+      const answered = busy.answer().then(() => order.push("answered"));
+      server.signal("SIGTERM");
+      await Promise.all([closed, answered]);
+      assert.deepEqual(order, ["idle closed (end)", "answered"]);
+      assert.equal((await server.exited).code, 0, server.output);
+    } finally {
+      idle.socket.destroy();
+      busy.socket.destroy();
+      await server.stop();
+    }
+  },
+);
+
+// Deno decided `Connection: close` as a request began: one begun before the stop and answered
+// after it kept its connection alive, which shutdown() then closed under the client's next request.
+e2e(
+  "--reuse-port: an answer given after the stop's start to a request begun before it says " +
+    "Connection: close, and the connection then ends cleanly",
+  async (target) => {
+    const server = await startOneWorker(target, PID_APP, [
+      ...["--reuse-port", "--graceful-timeout", "30", "--keep-alive", "30"],
+    ]);
+    const port = Number(new URL(await server.ready(1)).port);
+    const c = new KeptAlive(port);
+    try {
+      c.send("/slow?ms=1500&tell");
+      await server.waitFor(/slow began/);
+      server.signal("SIGTERM");
+      const first = await c.answer();
+      // As a client does: the next request at once, unless the answer said close.
+      const next = saysClose(first) ? "not sent" : await c.get("/").then(
+        (a) => a.head.split("\r\n")[0],
+        (e: Error) => e.message,
+      );
+      assert.ok(saysClose(first), `the first answer:\n${first.head}\nthe next: ${next}`);
+      assert.equal(await c.closed(), "end");
+      assert.equal((await server.exited).code, 0, server.output);
+    } finally {
+      c.socket.destroy();
+      await server.stop();
+    }
+  },
+);
