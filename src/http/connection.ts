@@ -739,7 +739,7 @@ export class Connection implements ExchangeHost, BodySink {
     this.stopReading();
     // Before the writer cancels the body stream, as the native servers order the two.
     this.exchange.abandoned();
-    this.writer.abort(this.exchange.abandonReason());
+    this.writer.abort(this.exchange.abandonMessage);
     this.core.settle(this);
   }
 
