@@ -39,6 +39,7 @@ import { answerControl, answerWhileStopping, oneLess, oneMore } from "./control_
 import { launchWarnings, type WorkerLaunch } from "./worker_launch.ts";
 import { describeWorkerRuntime } from "./worker_runtime.ts";
 import { fdShortage } from "./fd_budget.ts";
+import { migrateNote } from "./reuse_port_migrate.ts";
 import { fdLimit } from "../net/fd_usage.ts";
 import { bootedOverLimit, limitTooLow, overLimit, residentBytes } from "./worker_memory.ts";
 import { OrphanReaper } from "./orphan_reaper.ts";
@@ -138,6 +139,8 @@ export class Arbiter {
     this.#logLaunch();
     const shortage = fdShortage(this.#ctx.config, fdLimit(), this.#ctx.launch.runtime.name);
     if (shortage) log.warning(shortage);
+    const migrate = migrateNote(this.#ctx.reusePort.length);
+    if (migrate) log.info(migrate);
     let code: number = ExitCode.OK;
     try {
       await this.#ctx.hooks.run("when_ready", this.#server());
