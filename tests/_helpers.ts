@@ -36,6 +36,7 @@ export {
   type RunResult,
   sleep,
   type Target,
+  withFdLimit,
 } from "./_procs.ts";
 
 export const FIXTURES = join(ROOT, "tests", "fixtures");

@@ -61,6 +61,15 @@ export function appserveTarget(name: Target["name"], root: string = ROOT): Targe
     };
 }
 
+/** The same target with RLIMIT_NOFILE lowered for it alone (prlimit execs the command). */
+export function withFdLimit(target: Target, limit: number): Target {
+  return {
+    ...target,
+    command: "prlimit",
+    prefix: [`--nofile=${limit}:${limit}`, target.command, ...target.prefix],
+  };
+}
+
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

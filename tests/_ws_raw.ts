@@ -221,6 +221,32 @@ export function openRaw(
   });
 }
 
+/** Resolves with the code of the first close frame the server sends on `o` (pings skipped). */
+export function closeFrame(o: Opened): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let buf: Buffer = o.rest;
+    const check = () => {
+      while (buf.length >= 2) {
+        const len = buf[1] & 0x7f;
+        if (len >= 126 || buf.length < 2 + len) return;
+        if ((buf[0] & 0x0f) === 8) {
+          o.socket.off("data", onData);
+          return resolve(len >= 2 ? buf.readUInt16BE(2) : 1005);
+        }
+        buf = buf.subarray(2 + len);
+      }
+    };
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      check();
+    };
+    o.socket.on("data", onData);
+    o.socket.once("close", () => reject(new Error("closed before a close frame")));
+    o.socket.resume();
+    check();
+  });
+}
+
 /**
  * Reads server frames until a close frame, the end of the connection, or `ms`; says what the
  * server did, in the words the comparison table uses.

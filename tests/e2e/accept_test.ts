@@ -21,20 +21,11 @@ import {
   run,
   sleep,
   start,
-  type Target,
+  withFdLimit,
 } from "../_helpers.ts";
 import { httpStatus } from "../_procs.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
-
-/** The same target with RLIMIT_NOFILE lowered for it alone (prlimit execs the command). */
-function withFdLimit(target: Target, limit: number): Target {
-  return {
-    ...target,
-    command: "prlimit",
-    prefix: [`--nofile=${limit}:${limit}`, target.command, ...target.prefix],
-  };
-}
 
 // gthread's threads accept for themselves, each through a gate of its own.
 const GTHREAD = ["-k", "gthread", "--threads", "2"];

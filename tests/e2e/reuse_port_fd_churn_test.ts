@@ -7,19 +7,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { e2e, eventually, FIXTURES, load, start, type Target } from "../_helpers.ts";
+import { e2e, eventually, FIXTURES, load, start, withFdLimit } from "../_helpers.ts";
 import { freePort, httpStatus } from "../_procs.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
-
-/** The same target with RLIMIT_NOFILE lowered for it alone (prlimit execs the command). */
-function withFdLimit(target: Target, limit: number): Target {
-  return {
-    ...target,
-    command: "prlimit",
-    prefix: [`--nofile=${limit}:${limit}`, target.command, ...target.prefix],
-  };
-}
 
 e2e(
   "--reuse-port -w 2 under ulimit -n 64 serves again after a Connection: close load",

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { e2e, eventually, FIXTURES, freePort, start, startOneWorker } from "../_helpers.ts";
 import { e2eOn } from "../_websocket.ts";
-import { encodeFrame, type Opened, openRaw, readMessages } from "../_ws_raw.ts";
+import { closeFrame, encodeFrame, openRaw, readMessages } from "../_ws_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const NEUTRAL = join(FIXTURES, "websocket", "neutral.ts");
@@ -87,32 +87,6 @@ async function freshPid(port: number): Promise<number> {
   const a = await c.answer();
   c.socket.destroy();
   return pidIn(a);
-}
-
-/** Resolves with the code of the first close frame the server sends on `o`. */
-function closeFrame(o: Opened): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let buf: Buffer = o.rest;
-    const check = () => {
-      while (buf.length >= 2) {
-        const len = buf[1] & 0x7f;
-        if (len >= 126 || buf.length < 2 + len) return;
-        if ((buf[0] & 0x0f) === 8) {
-          o.socket.off("data", onData);
-          return resolve(len >= 2 ? buf.readUInt16BE(2) : 1005);
-        }
-        buf = buf.subarray(2 + len);
-      }
-    };
-    const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      check();
-    };
-    o.socket.on("data", onData);
-    o.socket.once("close", () => reject(new Error("closed before a close frame")));
-    o.socket.resume();
-    check();
-  });
 }
 
 // The stop waited for the WebSockets' close handshakes first, with its listener open (new

@@ -20,6 +20,7 @@ import {
   start,
   type Target,
   tempDir,
+  withFdLimit,
 } from "../_helpers.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
@@ -336,12 +337,7 @@ e2e("a unix socket serves under an open-files limit of 64", async (t) => {
   try {
     // Listeners go to fd 64 and above where the limit allows; under 64, as high as it does.
     const socket = join(dir.path, "app.sock");
-    const limited: Target = {
-      ...t,
-      command: "prlimit",
-      prefix: ["--nofile=64", t.command, ...t.prefix],
-    };
-    const server = start(limited, ["-b", `unix:${socket}`, PID_APP]);
+    const server = start(withFdLimit(t, 64), ["-b", `unix:${socket}`, PID_APP]);
     assert.equal((await getWhenReady("http://x/", { socketPath: socket })).status, 200);
     assert.equal((await server.stop()).code, 0);
     assert.ok(!existsSync(socket), "socket file left behind");

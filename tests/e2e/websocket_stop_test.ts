@@ -5,7 +5,6 @@
 // got, and the stop waits for the client's close frame; an idle socket gets a close frame.
 
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import {
   e2e,
@@ -19,7 +18,7 @@ import {
 } from "../_helpers.ts";
 import { e2eOn } from "../_websocket.ts";
 import { connect, wsUrl } from "../_ws_client.ts";
-import { encodeFrame, type Opened, openRaw, readReaction } from "../_ws_raw.ts";
+import { closeFrame, encodeFrame, type Opened, openRaw, readReaction } from "../_ws_raw.ts";
 
 const NEUTRAL = join(FIXTURES, "websocket", "neutral.ts");
 
@@ -188,32 +187,6 @@ e2eOn(
 /** The pid of the worker that booted, from its "Booting worker" line. */
 function bootedPid(output: string): string {
   return /Booting worker with pid: (\d+)/.exec(output)?.[1] ?? "?";
-}
-
-/** Resolves with the code of the first close frame the server sends on `o` (pings skipped). */
-function closeFrame(o: Opened): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let buf: Buffer = o.rest;
-    const check = () => {
-      while (buf.length >= 2) {
-        const len = buf[1] & 0x7f;
-        if (len >= 126 || buf.length < 2 + len) return;
-        if ((buf[0] & 0x0f) === 8) {
-          o.socket.off("data", onData);
-          return resolve(len >= 2 ? buf.readUInt16BE(2) : 1005);
-        }
-        buf = buf.subarray(2 + len);
-      }
-    };
-    const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      check();
-    };
-    o.socket.on("data", onData);
-    o.socket.once("close", () => reject(new Error("closed before a close frame")));
-    o.socket.resume();
-    check();
-  });
 }
 
 e2eOn(
