@@ -368,13 +368,14 @@ async function serveListeners(
         onSendError: (error) =>
           logAppError(log, `Error sending a response (${runtime.nativeServe().label})`, error),
         onWarning: (text) => log.warning(text),
-        // It accepts nothing more, so it need not wait for its replacement to boot (retire()):
-        // its connections are served to the end of its drain, and the master replaces it once it
-        // exited. Waiting, under fd churn every replacement stopped as it booted, and those
-        // waiting held the master's fds until it could start none (nothing listened, for good).
+        // Its replacement is started now (retire), and it drains at once (lost): it accepts
+        // nothing more, so waiting for the replacement's boot gains nothing, and under fd churn
+        // the workers waiting so held the master's fds until it could start none (nothing
+        // listened, for good). Replaced only at its exit, the port went unserved for its drain.
         onStopped: (error) => {
           const where = `${address.host}:${address.port}`;
           log.error(nativeStoppedText(error, where, runtime.nativeServe().label));
+          context.retire(true);
           context.lost();
         },
       },

@@ -288,7 +288,7 @@ export class Worker {
       },
       appWarning: (message) => this.#appWarning(message),
       requestStarted: () => this.#countRequest(),
-      retire: () => this.#retire(),
+      retire: (said) => this.#retire(said),
       lost: () => this.drain(),
     };
   }
@@ -511,10 +511,10 @@ export class Worker {
 
   // Replacement first: the master starts one and sends SIGTERM once it has booted, so the
   // listeners never lack a worker that accepts (gunicorn's worker leaves first: a boot's gap).
-  #retire(): void {
+  #retire(said = false): void {
     if (this.#retiring || this.#draining) return;
     this.#retiring = true;
-    this.#log.info("Autorestarting worker after current request.");
+    if (!said) this.#log.info("Autorestarting worker after current request.");
     this.#send({ t: "retiring" });
   }
 

@@ -69,10 +69,12 @@ export interface WorkerContext {
   /** A request starts: counted toward requestLimit. */
   requestStarted(): void;
   /**
-   * The class counted requestLimit itself (gthread's threads): the worker tells the master,
-   * serves on, and drains on the SIGTERM that comes once its replacement has booted.
+   * The class counted requestLimit itself (gthread's threads), or its listener stopped (`said`:
+   * the class logged why, no "Autorestarting" line): the worker tells the master, which starts
+   * its replacement, and drains on the SIGTERM that comes once that has booted (or at once, by
+   * lost() after this: the master's SIGTERM then finds it draining).
    */
-  retire(): void;
+  retire(said?: boolean): void;
   /** The class cannot go on serving: the worker drains and exits, and the master replaces it. */
   lost(): void;
 }

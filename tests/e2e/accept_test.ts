@@ -199,6 +199,36 @@ e2e("--reuse-port under ulimit -n 64: serving goes on once fds are back", async 
   assert.equal((await server.stop()).code, 0);
 });
 
+// A Deno worker whose Deno.serve stopped accepting (EMFILE) drains at once; replaced only once
+// it had exited, nothing listened meanwhile: a request still with the app (up to the graceful
+// timeout) kept the port unserved. Its replacement is started at once instead.
+e2e(
+  "--reuse-port under ulimit -n 64: a worker that stopped accepting is replaced while its request runs",
+  async (target) => {
+    if (target.workers !== "deno") return; // Bun.serve keeps accepting after EMFILE.
+    const port = await freePort();
+    const server = start(withFdLimit(target, 64), [
+      ...["-w", "1", "--reuse-port", "--graceful-timeout", "60", "-b", `127.0.0.1:${port}`],
+      PID_APP,
+    ]);
+    const url = await server.ready(1);
+    let slowDone = false;
+    const slow = get(`${url}/slow?ms=10000&tell`).then((answer) => {
+      slowDone = true;
+      return answer;
+    });
+    await server.waitFor(/slow began/);
+    const held = await holdConnections(port, 100);
+    await server.waitFor(/\[ERROR\] Cannot accept connections: too many open files/);
+    for (const socket of held) socket.destroy();
+    await eventually(async () => (await httpStatus(url, 2000)) === 200, "a request is served");
+    // Served by the replacement while the stopped worker's request still runs.
+    assert.equal(slowDone, false, "served only once the slow request had ended");
+    assert.equal((await slow).status, 200);
+    assert.equal((await server.stop()).code, 0);
+  },
+);
+
 e2e("under ulimit -n 64 the server starts and serves", async (target) => {
   // Listeners and the scoreboard go to fd 64 and above where the limit allows: under 64, as
   // high as it does (fcntl(F_DUPFD, 64) was EINVAL: "Cannot listen at ...: Invalid argument").
