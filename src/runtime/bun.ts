@@ -185,10 +185,9 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   let draining = false;
   // shutdown() called: a second call (the cut's) does not wait.
   let shutting = false;
-  // When the last answer that left its connection open was handed over: its client may send
-  // another request until the linger after it, no longer. Date.now(): half performance.now()'s
-  // cost, on the way of every answer.
-  let lastKept = -Infinity;
+  // An answer left its connection open: the stop lingers for its client's next request. From
+  // the stop (not from that answer): a stream handed over long before may end after it.
+  let kept = false;
   // Sockets of the process that listen there already (shared with other processes): not its own.
   const others = ownListeningFds(options.hostname, options.port);
   // deno-lint-ignore no-explicit-any
@@ -249,7 +248,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
         if (close || draining) {
           return doneAfter(sayClose(response), request, BODY_FACTS, settle, info.awaited);
         }
-        lastKept = Date.now();
+        kept = true;
         return idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle);
       };
       if (result instanceof Response) return handOver(result);
@@ -277,8 +276,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
       if (!shutting) {
         shutting = true;
         beginStop();
-        // At most lingerMs, should the clock have gone back.
-        const linger = Math.min(lingerMs, lastKept + lingerMs - Date.now());
+        const linger = kept ? lingerMs : 0;
         if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
       }
       return await server.stop(false);
@@ -309,10 +307,23 @@ function shutListener(hostname: string, port: number, others: number[]): void {
   const own = ownListeningFds(hostname, port).filter((fd) => !others.includes(fd));
   shutOwnListeners(libc, hostname, port, others);
   if (own.length === 0) return;
-  const stand = openSync("/dev/null", "r");
-  for (const fd of own) libc.dup2(stand, fd);
+  // Left listening (shut) when /dev/null cannot be opened (no fd free, a chroot): closing the
+  // number instead would let stop(false) close whatever file takes it next.
+  let stand: number;
+  try {
+    stand = openSync("/dev/null", "r");
+  } catch {
+    return;
+  }
+  for (const fd of own) {
+    // dup2 clears close-on-exec: what the app spawns meanwhile does not inherit the stand-in.
+    if (libc.dup2(stand, fd) >= 0) libc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
   closeSync(stand);
 }
+
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
 
 // The message of the AbortError Bun.serve aborts a request (its signal, its body read) with.
 const BUN_CLOSED = "The connection was closed.";

@@ -166,17 +166,16 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     let stopping = false;
     // shutdown() called: a second call (the cut's) does not wait.
     let shutting = false;
-    // When the last answer that left its connection open was handed over: its client may send
-    // another request until the linger after it, no longer. Date.now(): half performance.now()'s
-    // cost, on the way of every answer.
+    // An answer left its connection open: the stop lingers for its client's next request. From
+    // the stop (not from that answer): a stream handed over long before may end after it.
     // Deno.serve keeps connections alive whatever --keep-alive says (it has no such setting).
-    let lastKept = -Infinity;
+    let kept = false;
     // Decided as each answer is handed over, not as its request begins: one begun before the stop
     // and answered after it says close too (else shutdown() would close its connection under the
     // client's next request).
     const handOver = (response: Response) => {
       if (stopping) return sayClose(response);
-      lastKept = Date.now();
+      kept = true;
       return response;
     };
     let acceptStopped = false;
@@ -250,9 +249,8 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
                   beginStop();
                   // shutdown() closes the kept-alive connections idle then, racing with the
                   // request a client may be sending (lost: a read error). Those kept alive just
-                  // before get the time to send their next one, which says close; none, none.
-                  // At most lingerMs, should the clock have gone back.
-                  const linger = Math.min(lingerMs, lastKept + lingerMs - Date.now());
+                  // before get the time to send their next one, which says close.
+                  const linger = kept ? lingerMs : 0;
                   if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
                   // Checked again after each wait, shutdown() called in the same turn: no upload
                   // can begin in between.

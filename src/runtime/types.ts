@@ -90,9 +90,9 @@ export interface NativeServer {
   /**
    * Graceful: begins the stop, finishes in-flight requests, sends close code 1001 to open
    * WebSockets; resolves once they are closed. Before the idle kept-alive connections are closed,
-   * their clients get up to `lingerMs` from the last response that kept its connection alive to
-   * send their next request (answered close): closing one at once races with a request its client
-   * is sending, which is then lost. No wait when none was kept alive that recently.
+   * their clients get `lingerMs` to send their next request (answered close): closing one at once
+   * races with a request its client is sending, which is then lost. No wait when no answer ever
+   * kept its connection alive (Bun's --keep-alive 0).
    */
   shutdown(lingerMs?: number): Promise<void>;
   /** Closes everything still open now (the graceful timeout ran out). */

@@ -424,9 +424,8 @@ async function serveListeners(
           return await withDeadline(server.shutdown(), 0, () => {});
         }
         let cutting: Promise<void> | undefined;
-        // The kept-alive connections' time to send their next request (from the last answer that
-        // kept one alive) before the idle ones are closed: at most half of what is left, so the
-        // answers still have the rest.
+        // The kept-alive connections' time to send their next request before the idle ones are
+        // closed: at most half of what is left, so the answers still have the rest.
         const linger = Math.min(LINGER_MS, Math.max(0, end - performance.now()) / 2);
         await withDeadline(
           server.shutdown(linger),
