@@ -213,7 +213,7 @@ e2e(
     ]);
     const url = await server.ready(1);
     let slowDone = false;
-    const slow = get(`${url}/slow?ms=10000&tell`).then((answer) => {
+    const slow = get(`${url}/slow?ms=20000&tell`).then((answer) => {
       slowDone = true;
       return answer;
     });

@@ -17,7 +17,16 @@ const APP = join(FIXTURES, "apps", "pid_app.ts");
 const SYSCTL = "/proc/sys/net/ipv4/tcp_migrate_req";
 const NOTE = /\[INFO\] --reuse-port: net\.ipv4\.tcp_migrate_req is 0, so each restart resets/;
 
-/** Sets the network namespace's tcp_migrate_req; false where it cannot be (not root, /proc/sys read-only). */
+/** The network namespace's tcp_migrate_req, or undefined where it cannot be read (before 5.14). */
+function readMigrate(): string | undefined {
+  try {
+    return readFileSync(SYSCTL, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sets it; false where it cannot be (not root, /proc/sys read-only). */
 function setMigrate(value: string): boolean {
   try {
     writeFileSync(SYSCTL, value);
@@ -27,15 +36,17 @@ function setMigrate(value: string): boolean {
   }
 }
 
+// The setting is the whole namespace's: the test only ever turns it on (what the master advises;
+// other --reuse-port tests running meanwhile only lose less), and back off if it found it off.
 e2e(
   "HUPs under keep-alive load with --reuse-port and 2 workers lose no request (tcp_migrate_req)",
   async (t) => {
-    const original = readFileSync(SYSCTL, "utf8").trim();
-    if (!setMigrate("0")) {
-      console.warn(`skipped: ${SYSCTL} cannot be written here`);
+    const original = readMigrate();
+    if (original === undefined) {
+      console.warn(`skipped: no ${SYSCTL} here (Linux before 5.14)`);
       return;
     }
-    try {
+    if (original === "0") {
       // At 0 the master says what it costs and what to do.
       const said = start(t, [
         "-w",
@@ -46,10 +57,14 @@ e2e(
         APP,
       ]);
       await said.ready(1);
-      assert.match(said.output, NOTE);
       await said.stop();
-
-      assert.ok(setMigrate("1"));
+      assert.match(said.output, NOTE);
+      if (!setMigrate("1")) {
+        console.warn(`skipped: ${SYSCTL} cannot be written here`);
+        return;
+      }
+    }
+    try {
       const port = await freePort();
       // --keep-alive past the load: only the stops may close a kept-alive connection.
       const server = start(t, [
@@ -76,7 +91,7 @@ e2e(
       const stopped = await server.stop();
       assert.equal(result.failed, 0, result.report + stopped.stderr);
     } finally {
-      setMigrate(original);
+      if (original === "0") setMigrate("0");
     }
   },
 );

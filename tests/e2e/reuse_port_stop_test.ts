@@ -1,7 +1,7 @@
 // A graceful stop under --reuse-port begins at once, whatever it then waits for: the listener is
 // shut and every answer from then on says `Connection: close`, also one whose request began
 // before the stop, and also while a Deno worker waits for its WebSockets' close handshakes; and
-// the kept-alive connections get their linger only when one was answered keeping alive lately.
+// the kept-alive connections get their linger from the stop, also a stream's that ends after it.
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
@@ -167,10 +167,10 @@ e2e(
     const port = Number(new URL(await server.ready(1)).port);
     const c = new KeptAlive(port);
     try {
-      c.send("/drip?ms=2000&tell");
+      c.send("/drip?ms=1500&tell");
       await server.waitFor(/drip pulled/);
-      // Handed over longer before the stop than the linger lasts.
-      await new Promise((resolve) => setTimeout(resolve, 1300));
+      // Handed over longer before the stop than the linger lasts; it ends well inside the linger.
+      await new Promise((resolve) => setTimeout(resolve, 1200));
       server.signal("SIGTERM");
       await c.through("last line");
       await c.through("0\r\n\r\n");
