@@ -110,10 +110,21 @@ export function statusReplyBodyBytes(status: number, detail?: string): number {
  * `headOnly`: its head alone (the answer to a HEAD).
  */
 export function rawStatusReply(status: number, detail?: string, headOnly = false): string {
-  const text = statusText(status, detail);
-  return `${statusLine(status)}content-type: ${TEXT_PLAIN}\r\n` +
-    `content-length: ${statusReplyBodyBytes(status, detail)}\r\nconnection: close\r\n` +
-    `server: appserve\r\n\r\n${headOnly ? "" : text}`;
+  const head = rawReplyHead(status, statusReplyBodyBytes(status, detail));
+  return headOnly ? head : head + statusText(status, detail);
+}
+
+/**
+ * The reply with an empty body (content-length: 0): whole whatever the request's method, for one
+ * whose method is not known (a gthread request claimed before its thread recorded it).
+ */
+export function emptyStatusReply(status: number): string {
+  return rawReplyHead(status, 0);
+}
+
+function rawReplyHead(status: number, length: number): string {
+  return `${statusLine(status)}content-type: ${TEXT_PLAIN}\r\ncontent-length: ${length}\r\n` +
+    "connection: close\r\nserver: appserve\r\n\r\n";
 }
 
 /**

@@ -16,7 +16,12 @@
 import type { Socket } from "node:net";
 import type { FetchHandler } from "../fetch_handler.ts";
 import type { ExchangeWatch } from "../http/types.ts";
-import { rawStatusReply, statusReply, statusReplyBodyBytes } from "../http/status_reply.ts";
+import {
+  emptyStatusReply,
+  rawStatusReply,
+  statusReply,
+  statusReplyBodyBytes,
+} from "../http/status_reply.ts";
 import type { Libc } from "../runtime/types.ts";
 
 const TICK = 0;
@@ -531,12 +536,4 @@ export function answerClaimed(
   // Its access line's body bytes: those of the reply's body that went out.
   const body = head === false ? statusReplyBodyBytes(status) : 0;
   return Math.max(0, Math.min(body, written - (reply.length - body)));
-}
-
-/** The status reply's head with an empty body: its content-length says 0. */
-function emptyStatusReply(status: ClaimStatus): string {
-  return rawStatusReply(status, undefined, true).replace(
-    /\r\ncontent-length: \d+\r\n/,
-    "\r\ncontent-length: 0\r\n",
-  );
 }
