@@ -47,28 +47,27 @@ export interface ClaimedAnswerOptions {
 export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswerOptions): void {
   const { libc, log, table, cutOff } = options;
   const now = Date.now();
+  // In the order claimed, which is the order they are answered in.
   const answered = claimed.map((c) => {
     const named = table.at(c.entry);
     const request = named ?? unnamed(libc, c.fd, now - c.age);
     // A HEAD gets the head alone, named or not: its slot says which it is, or, claimed before it
     // said (null), the table's entry if it had one.
     const head = c.head ?? (named ? named.method === "HEAD" : null);
-    return { claimed: c, named, request, status: options.status(c), head };
+    return { claimed: c, named, request, status: options.status(c), head, bodyBytes: 0 };
   });
-  answered.sort((a, b) => a.request.start - b.request.start);
+  const oldestFirst = [...answered].sort((a, b) => a.request.start - b.request.start);
   if (cutOff !== undefined) {
-    const requests = answered.flatMap((a) => a.named ?? []);
-    const inflight = { requests, more: answered.length - requests.length };
+    const requests = oldestFirst.flatMap((a) => a.named ?? []);
+    const inflight = { requests, more: oldestFirst.length - requests.length };
     const lead = cutOffLead(cutOff.where, cutOff.graceSeconds);
     for (const line of requestLines(lead, inflight, now)) log.warning(line);
   }
-  // In the order claimed.
-  const heads = new Map(answered.map((a) => [a.claimed, a.head]));
-  const answer = (c: Claimed) =>
-    answerClaimed(libc, c.fd, options.status(c), options.tls, heads.get(c)!);
-  const sent = new Map(claimed.map((c) => [c, answer(c)]));
-  const requests = answered.map((a) => a.request);
-  const statuses = answered.map((a) => a.status);
+  for (const a of answered) {
+    a.bodyBytes = answerClaimed(libc, a.claimed.fd, a.status, options.tls, a.head);
+  }
+  const requests = oldestFirst.map((a) => a.request);
+  const statuses = oldestFirst.map((a) => a.status);
   countInflight(options.counters, requests, now, statuses);
   logInflightAccess(
     log,
@@ -76,7 +75,7 @@ export function answerClaimedRequests(claimed: Claimed[], options: ClaimedAnswer
     now,
     statuses,
     undefined,
-    answered.map((a) => sent.get(a.claimed)!),
+    oldestFirst.map((a) => a.bodyBytes),
   );
 }
 
