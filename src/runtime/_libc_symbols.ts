@@ -44,6 +44,9 @@ const POLLIN = 1;
 const WNOHANG = 1;
 const PROT_READ_WRITE = 3;
 const MFD_CLOEXEC = 1;
+/** fcntl(2)'s command and flag that mark an fd close-on-exec. */
+export const F_SETFD = 2;
+export const FD_CLOEXEC = 1;
 const MAP_SHARED = 1;
 
 const PR_SET_NAME = 15;

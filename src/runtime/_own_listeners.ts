@@ -57,17 +57,17 @@ const SHUT_RD = 0;
 /**
  * Stops this process's listeners on `port` at `hostname`, bar `others` (counted before the server
  * opened its own: shared with other processes, which a shutdown(2) would stop too), in the kernel:
- * they stop listening before this returns, their queues reset.
+ * they stop listening before this returns, their queues reset. Returns their fds.
  */
 export function shutOwnListeners(
   libc: Pick<Libc, "shutdown">,
   hostname: string,
   port: number,
   others: number[],
-): void {
-  for (const fd of ownListeningFds(hostname, port)) {
-    if (!others.includes(fd)) libc.shutdown(fd, SHUT_RD);
-  }
+): number[] {
+  const own = ownListeningFds(hostname, port).filter((fd) => !others.includes(fd));
+  for (const fd of own) libc.shutdown(fd, SHUT_RD);
+  return own;
 }
 
 /** An IP literal as URL writes it (IPv6 compressed, in brackets); undefined for another name. */

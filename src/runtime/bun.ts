@@ -15,7 +15,7 @@ import {
 } from "../fetch_handler.ts";
 import type { Libc, NativeServeOptions, NativeServer, Runtime, SelfCommand } from "./types.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
-import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
+import { F_SETFD, FD_CLOEXEC, LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
 import { explainAppError, prepareImports } from "./_bun_imports.ts";
 import { explainMissingPackage } from "./_bun_missing_package.ts";
@@ -303,9 +303,7 @@ function shutListener(hostname: string, port: number, others: number[]): void {
   } catch {
     return;
   }
-  // Found before the shutdown, after which they no longer listen.
-  const own = ownListeningFds(hostname, port).filter((fd) => !others.includes(fd));
-  shutOwnListeners(libc, hostname, port, others);
+  const own = shutOwnListeners(libc, hostname, port, others);
   if (own.length === 0) return;
   // Left listening (shut) when /dev/null cannot be opened (no fd free, a chroot): closing the
   // number instead would let stop(false) close whatever file takes it next.
@@ -321,9 +319,6 @@ function shutListener(hostname: string, port: number, others: number[]): void {
   }
   closeSync(stand);
 }
-
-const F_SETFD = 2;
-const FD_CLOEXEC = 1;
 
 // The message of the AbortError Bun.serve aborts a request (its signal, its body read) with.
 const BUN_CLOSED = "The connection was closed.";

@@ -24,7 +24,7 @@ import { BodyErrorLogged, SIGUSR1 } from "./types.ts";
 import { tapBody } from "../body_tap.ts";
 import { copyable, SignalLazyRequest } from "../request_signal.ts";
 import { CLI_ENTRY, THREAD_ENTRY, WORKER_ENTRY } from "./_paths.ts";
-import { LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
+import { F_SETFD, FD_CLOEXEC, LIBC_PATH, LIBC_SYMBOLS, libcOver, once } from "./_libc_symbols.ts";
 import { writeProcessTitle } from "./_process_title.ts";
 import { staticBodyReader } from "./_deno_static_body.ts";
 import { decodedBodyReader } from "./_deno_decoded_body.ts";
@@ -322,9 +322,6 @@ function installWebSocketUpgrade(
   });
   return upgrade;
 }
-
-const F_SETFD = 2;
-const FD_CLOEXEC = 1;
 
 /** The duplicates socketFd() made in this thread whose sockets are still open. */
 const socketFds = new Set<number>();
