@@ -269,11 +269,12 @@ export class Arbiter {
       const booted = this.#workers.all().filter((w) => w.booted).length;
       this.#startUp.booted(booted, this.#numWorkers);
     } else if (message.t === "retiring" && !worker.retiring) {
-      // Max-requests recycling: this one serves on until its replacement has booted (unless the
-      // master already stops it).
       worker.retiring = true;
-      worker.recycling = true;
-      worker.retiredFor = "max_requests";
+      worker.retiredFor = message.reason;
+      // Max-requests recycling: this one serves on until its replacement has booted (unless the
+      // master already stops it). One out of fds accepts nothing more and drains already: it
+      // does not serve, and is not recycling.
+      if (message.reason === "max_requests") worker.recycling = true;
     }
   }
 
