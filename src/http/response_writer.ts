@@ -172,6 +172,16 @@ function toBytes(v: unknown): Uint8Array {
 
 function ignore(): void {}
 
+// The app's mistake, said in one line: the stack would show only appserve's own frames.
+function bodyUsedError(): TypeError {
+  const error = new TypeError(
+    "app handler returned a Response whose body was already used " +
+      "(a Response can be sent once: make one per request)",
+  );
+  error.stack = `${error.name}: ${error.message}`;
+  return error;
+}
+
 function discardBody(body: ReadableStream | null): void {
   if (body === null || body.locked) return;
   body.cancel().catch(ignore);
@@ -330,6 +340,12 @@ export class ResponseWriter {
     }
     // Asked before anything reads `response.body`, which would turn the static body into a stream.
     const whole = this.#staticBody?.(response) ?? null;
+    if (whole === null && response.bodyUsed) {
+      // A Response answered before (a HEAD's body is cancelled unsent): Deno.serve and Bun.serve
+      // refuse it with a 500, where its empty stream would have been sent as an empty 200.
+      this.error = bodyUsedError();
+      return "unsent";
+    }
     const headers = response.headers;
     const walk = this.#walk;
     walk.reset(statusLine(status));
