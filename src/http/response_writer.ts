@@ -340,12 +340,6 @@ export class ResponseWriter {
     }
     // Asked before anything reads `response.body`, which would turn the static body into a stream.
     const whole = this.#staticBody?.(response) ?? null;
-    if (whole === null && response.bodyUsed) {
-      // A Response answered before (a HEAD's body is cancelled unsent): Deno.serve and Bun.serve
-      // refuse it with a 500, where its empty stream would have been sent as an empty 200.
-      this.error = bodyUsedError();
-      return "unsent";
-    }
     const headers = response.headers;
     const walk = this.#walk;
     walk.reset(statusLine(status));
@@ -388,6 +382,14 @@ export class ResponseWriter {
       discardBody(body);
       this.#socket.write(encodeHead(head + (keep ? KEEP_LINE : CLOSE_LINE) + "\r\n", null));
       return keep ? "keep" : "close";
+    }
+
+    if (body !== null && response.bodyUsed) {
+      // A Response answered before (a HEAD's body is cancelled unsent): Deno.serve and Bun.serve
+      // refuse it with a 500, where its spent stream would have gone out as an empty 200. (A HEAD
+      // of it is answered above, as Bun.serve does; Deno.serve refuses that too.)
+      this.error = bodyUsedError();
+      return "unsent";
     }
 
     // A type the runtime keeps out of the headers, where its server would write it (not for
