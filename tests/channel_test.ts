@@ -61,3 +61,21 @@ Deno.test("receive() reads messages split across chunks, in order", async () => 
   ]);
   assert.deepEqual(dropped, []);
 });
+
+// The master recycles or only replaces a worker by why it retires: one without a reason it knows
+// is dropped as malformed, not taken for either.
+Deno.test("receive() takes a retiring message only with its reason", async () => {
+  const stream = new PassThrough();
+  const got: ToMaster[] = [];
+  const dropped: string[] = [];
+  receive(stream, { onMessage: (m) => got.push(m), onMalformed: (s) => dropped.push(s) });
+  send(stream, { t: "retiring", reason: "max_requests" });
+  send(stream, { t: "retiring", reason: "fds" });
+  stream.write('{"t":"retiring"}\n{"t":"retiring","reason":"bored"}\n');
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got, [{ t: "retiring", reason: "max_requests" }, {
+    t: "retiring",
+    reason: "fds",
+  }]);
+  assert.deepEqual(dropped, ['{"t":"retiring"}', '{"t":"retiring","reason":"bored"}']);
+});

@@ -172,6 +172,16 @@ function toBytes(v: unknown): Uint8Array {
 
 function ignore(): void {}
 
+// The app's mistake, said in one line: the stack would show only appserve's own frames.
+function bodyUsedError(): TypeError {
+  const error = new TypeError(
+    "app handler returned a Response whose body was already used " +
+      "(a Response can be sent once: make one per request)",
+  );
+  error.stack = `${error.name}: ${error.message}`;
+  return error;
+}
+
 function discardBody(body: ReadableStream | null): void {
   if (body === null || body.locked) return;
   body.cancel().catch(ignore);
@@ -372,6 +382,14 @@ export class ResponseWriter {
       discardBody(body);
       this.#socket.write(encodeHead(head + (keep ? KEEP_LINE : CLOSE_LINE) + "\r\n", null));
       return keep ? "keep" : "close";
+    }
+
+    if (body !== null && response.bodyUsed) {
+      // A Response answered before (a HEAD's body is cancelled unsent): Deno.serve and Bun.serve
+      // refuse it with a 500, where its spent stream would have gone out as an empty 200. (A HEAD
+      // of it is answered above, as Bun.serve does; Deno.serve refuses that too.)
+      this.error = bodyUsedError();
+      return "unsent";
     }
 
     // A type the runtime keeps out of the headers, where its server would write it (not for

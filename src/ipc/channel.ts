@@ -106,9 +106,10 @@ function decode(line: string): ToMaster | undefined {
     return undefined;
   }
   if (typeof value !== "object" || value === null) return undefined;
-  const { t, message } = value as { t?: unknown; message?: unknown };
+  const { t, message, reason } = value as { t?: unknown; message?: unknown; reason?: unknown };
   if (typeof t !== "string" || !KINDS.has(t)) return undefined;
   if (t === "failed" && typeof message !== "string") return undefined;
+  if (t === "retiring" && reason !== "max_requests" && reason !== "fds") return undefined;
   return value as ToMaster;
 }
 
