@@ -271,14 +271,17 @@ export class Arbiter {
       this.#checkMemoryLimit(worker);
       const booted = this.#workers.all().filter((w) => w.booted).length;
       this.#startUp.booted(booted, this.#numWorkers);
-    } else if (message.t === "retiring" && !worker.retiring) {
-      worker.retiring = true;
-      worker.retiredFor = message.reason;
+    } else if (message.t === "retiring") {
       // Max-requests recycling: this one serves on until its replacement has booted (unless the
-      // master already stops it). One out of fds accepts nothing more and drains already: it
-      // does not serve, and is not recycling.
-      if (message.reason === "max_requests") worker.recycling = true;
-      else {
+      // master already stops it). One out of fds (a recycling one too) accepts nothing more and
+      // drains already: it does not serve, and is not recycling.
+      if (message.reason === "max_requests" && !worker.retiring) {
+        worker.retiring = worker.recycling = true;
+        worker.retiredFor = "max_requests";
+      } else if (message.reason === "fds" && (!worker.retiring || worker.recycling)) {
+        worker.retiring = true;
+        worker.recycling = false;
+        worker.retiredFor = "fds";
         const said = this.#fdStarved.stopped(performance.now(), fdLimit());
         if (said) this.#ctx.log.warning(said);
       }

@@ -512,9 +512,10 @@ export class Worker {
 
   // Replacement first: the master starts one and sends SIGTERM once it has booted, so the
   // listeners never lack a worker that accepts (gunicorn's worker leaves first: a boot's gap).
-  // (An fd-starved one was said by its class, and drains at once: no replacement is waited for.)
+  // (An fd-starved one was said by its class, and drains at once: no replacement is waited for;
+  // said even when recycling already, as it stops serving now.)
   #retire(reason: RetireReason = "max_requests"): void {
-    if (this.#retiring || this.#draining) return;
+    if (this.#draining || (this.#retiring && reason === "max_requests")) return;
     this.#retiring = true;
     if (reason === "max_requests") this.#log.info("Autorestarting worker after current request.");
     this.#send({ t: "retiring", reason });

@@ -210,58 +210,72 @@ e2e("--reuse-port under ulimit -n 64: serving goes on once fds are back", async 
 // for a max_requests recycle: `ctl status` said "recycling" and /readyz counted it as serving
 // until its replacement booted (held here by a hook), and its restart was counted as
 // max_requests. It is "retiring", serves nobody, and its restart's reason is "fds".
-e2e(
-  "--reuse-port under ulimit -n 64: a worker that stopped accepting is replaced while its request runs",
-  async (target) => {
-    if (target.workers !== "deno") return; // Bun.serve keeps accepting after EMFILE.
-    const dir = tempDir();
-    try {
-      const port = await freePort();
-      const metrics = `http://127.0.0.1:${await freePort()}`;
-      const pidfile = join(dir.path, "app.pid");
-      const hold = join(dir.path, "hold");
-      const server = start(withFdLimit(target, 64), [
-        ...["-w", "1", "--reuse-port", "--graceful-timeout", "60", "-b", `127.0.0.1:${port}`],
-        ...["-p", pidfile, "--metrics-bind", metrics.slice(7), "--hooks", HOLD_BOOT_HOOKS],
-        PID_APP,
-      ], { env: { HOLD_BOOT_FILE: hold } });
-      const url = await server.ready(1);
-      const first = pidOf(await get(url));
-      let slowDone = false;
-      const slow = get(`${url}/slow?ms=20000&tell`).then((answer) => {
-        slowDone = true;
-        return answer;
-      });
-      await server.waitFor(/slow began/);
-      writeFileSync(hold, "");
-      const held = await holdConnections(port, 100);
-      await server.waitFor(/\[ERROR\] Cannot accept connections: too many open files/);
-      await eventually(
-        async () => (await workerState(target, pidfile, first)) === "retiring",
-        "ctl status says the stopped worker is retiring",
-      );
-      // Its replacement is held booting: none serves.
-      const readyz = await get(`${metrics}/readyz`);
-      assert.equal(readyz.status, 503, readyz.body);
-      assert.match(readyz.body, /^not ready: no worker serves \(0 of 1\)$/m);
-      rmSync(hold);
-      for (const socket of held) socket.destroy();
-      await eventually(async () => (await httpStatus(url, 2000)) === 200, "a request is served");
-      // Served by the replacement while the stopped worker's request still runs.
-      assert.equal(slowDone, false, "served only once the slow request had ended");
-      assert.equal((await slow).status, 200);
-      await eventually(async () => {
+// Recycling too (max_requests reached, its replacement still booting): out of fds it serves no
+// more, so it is no longer counted as serving until its replacement does.
+for (const recycling of [false, true]) {
+  e2e(
+    "--reuse-port under ulimit -n 64: a worker that stopped accepting is replaced while its " +
+      `request runs${recycling ? " (recycling already)" : ""}`,
+    async (target) => {
+      if (target.workers !== "deno") return; // Bun.serve keeps accepting after EMFILE.
+      const dir = tempDir();
+      try {
+        const port = await freePort();
+        const metrics = `http://127.0.0.1:${await freePort()}`;
+        const pidfile = join(dir.path, "app.pid");
+        const hold = join(dir.path, "hold");
+        const server = start(withFdLimit(target, 64), [
+          ...["-w", "1", "--reuse-port", "--graceful-timeout", "60", "-b", `127.0.0.1:${port}`],
+          ...["-p", pidfile, "--metrics-bind", metrics.slice(7), "--hooks", HOLD_BOOT_HOOKS],
+          ...(recycling ? ["--max-requests", "2"] : []),
+          PID_APP,
+        ], { env: { HOLD_BOOT_FILE: hold } });
+        const url = await server.ready(1);
+        const first = pidOf(await get(url));
+        // The second request recycles it: its replacement is held booting from then on.
+        if (recycling) writeFileSync(hold, "");
+        let slowDone = false;
+        const slow = get(`${url}/slow?ms=20000&tell`).then((answer) => {
+          slowDone = true;
+          return answer;
+        });
+        await server.waitFor(/slow began/);
+        if (recycling) {
+          await eventually(
+            async () => (await workerState(target, pidfile, first)) === "recycling",
+            "ctl status says the worker is recycling",
+          );
+        }
+        writeFileSync(hold, "");
+        const held = await holdConnections(port, 100);
+        await server.waitFor(/\[ERROR\] Cannot accept connections: too many open files/);
+        await eventually(
+          async () => (await workerState(target, pidfile, first)) === "retiring",
+          "ctl status says the stopped worker is retiring",
+        );
+        // Its replacement is held booting: none serves.
+        const readyz = await get(`${metrics}/readyz`);
+        assert.equal(readyz.status, 503, readyz.body);
+        assert.match(readyz.body, /^not ready: no worker serves \(0 of 1\)$/m);
+        rmSync(hold);
+        for (const socket of held) socket.destroy();
+        await eventually(async () => (await httpStatus(url, 2000)) === 200, "a request is served");
+        // Served by the replacement while the stopped worker's request still runs.
+        assert.equal(slowDone, false, "served only once the slow request had ended");
+        assert.equal((await slow).status, 200);
+        await eventually(async () => {
+          const samples = parsePrometheus((await get(`${metrics}/metrics`)).body);
+          return sampleValue(samples, RESTARTS, { reason: "fds" }) === 1;
+        }, "its restart is counted as fds");
         const samples = parsePrometheus((await get(`${metrics}/metrics`)).body);
-        return sampleValue(samples, RESTARTS, { reason: "fds" }) === 1;
-      }, "its restart is counted as fds");
-      const samples = parsePrometheus((await get(`${metrics}/metrics`)).body);
-      assert.equal(sampleValue(samples, RESTARTS, { reason: "max_requests" }), 0);
-      assert.equal((await server.stop()).code, 0);
-    } finally {
-      dir.remove();
-    }
-  },
-);
+        assert.equal(sampleValue(samples, RESTARTS, { reason: "max_requests" }), 0);
+        assert.equal((await server.stop()).code, 0);
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+}
 
 /** A worker's state as `appserve ctl status` gives it (run without the server's options). */
 async function workerState(target: Target, pidfile: string, pid: number): Promise<string> {
