@@ -21,9 +21,11 @@ import {
 
 const CORPUS = join(ROOT, "tests", "corpus");
 const ECHO_APP = join(FIXTURES, "apps", "echo_app.ts");
-// An exchange ends when nothing moved either way for this long: bounded by progress, not in total,
-// as a byte-by-byte send of the largest case takes seconds of its own on a loaded box.
+// An exchange ends when nothing moved either way for this long: bounded by progress, as a
+// byte-by-byte send of the largest case takes seconds of its own on a loaded box, and in total
+// only generously, against a server that trickles bytes for ever.
 const QUIET_MS = 5_000;
+const TOTAL_MS = 120_000;
 
 type Limits = Record<string, number | string>;
 
@@ -203,10 +205,14 @@ function exchange(
       resolve({ responses, ended, received: buf.length, error: parseError ?? error });
     };
     let sent = 0;
-    let lastProgress = performance.now();
+    const began = performance.now();
+    let lastProgress = began;
     const quiet = () => {
-      const left = lastProgress + QUIET_MS - performance.now();
-      if (left > 0) timer = setTimeout(quiet, left);
+      const now = performance.now();
+      const left = lastProgress + QUIET_MS - now;
+      // A server trickling bytes for ever must not hang the run: bounded in total too.
+      if (now - began >= TOTAL_MS) finish(`still going after ${TOTAL_MS / 1000} s`);
+      else if (left > 0) timer = setTimeout(quiet, Math.min(left, began + TOTAL_MS - now));
       else {
         finish(
           `nothing sent or received for ${QUIET_MS / 1000} s: ` +

@@ -31,7 +31,8 @@ e2e(
     // what they are, once (a minute at most): the limit is too low for this load.
     const runs = server.output.match(/\[WARNING\] Workers keep running out of file descriptors/g);
     if (t.workers === "deno") {
-      assert.equal(runs?.length, 1, server.output);
+      // Once a minute at most: a slow run may span two.
+      assert.ok(runs && runs.length <= 2, server.output);
       assert.match(
         server.output,
         /Workers keep running out of file descriptors \(ulimit -n 64\): \d+ in a row stopped accepting/,
