@@ -5,6 +5,7 @@
 import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import { setImmediate } from "node:timers";
+import { spentBodyError } from "../spent_body.ts";
 import { abortError } from "./app_request.ts";
 import { statusLine } from "./status_reply.ts";
 import type { HttpOptions } from "./types.ts";
@@ -171,16 +172,6 @@ function toBytes(v: unknown): Uint8Array {
 }
 
 function ignore(): void {}
-
-// The app's mistake, said in one line: the stack would show only appserve's own frames.
-function bodyUsedError(): TypeError {
-  const error = new TypeError(
-    "app handler returned a Response whose body was already used " +
-      "(a Response can be sent once: make one per request)",
-  );
-  error.stack = `${error.name}: ${error.message}`;
-  return error;
-}
 
 function discardBody(body: ReadableStream | null): void {
   if (body === null || body.locked) return;
@@ -395,7 +386,7 @@ export class ResponseWriter {
       // A Response answered before (a HEAD's body is cancelled unsent): Deno.serve and Bun.serve
       // refuse it with a 500, where its spent stream would have gone out as an empty 200. (A HEAD
       // of it is answered above, as Bun.serve does; Deno.serve refuses that too.)
-      this.error = bodyUsedError();
+      this.error = spentBodyError();
       return "unsent";
     }
 
