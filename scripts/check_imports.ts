@@ -22,6 +22,7 @@ export const LAYERS: readonly string[] = [
   "src/nearest.ts",
   "src/deno_workspace.ts",
   "src/body_tap.ts",
+  "src/spent_body.ts",
   "src/request_signal.ts",
   "src/fetch_handler.ts",
   "src/runtime",

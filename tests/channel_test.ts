@@ -61,3 +61,24 @@ Deno.test("receive() reads messages split across chunks, in order", async () => 
   ]);
   assert.deepEqual(dropped, []);
 });
+
+// The master recycles or only replaces a worker by why it retires: a reason it does not know is
+// dropped as malformed, not taken for either; none at all is a worker of a version before reasons
+// (a binary swapped in place), which retires only for max_requests: dropped, it would serve on
+// unreplaced, having said it once.
+Deno.test("receive() takes a retiring message by its reason; none is max_requests", async () => {
+  const stream = new PassThrough();
+  const got: ToMaster[] = [];
+  const dropped: string[] = [];
+  receive(stream, { onMessage: (m) => got.push(m), onMalformed: (s) => dropped.push(s) });
+  send(stream, { t: "retiring", reason: "max_requests" });
+  send(stream, { t: "retiring", reason: "fds" });
+  stream.write('{"t":"retiring"}\n{"t":"retiring","reason":"bored"}\n');
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got, [
+    { t: "retiring", reason: "max_requests" },
+    { t: "retiring", reason: "fds" },
+    { t: "retiring", reason: "max_requests" },
+  ]);
+  assert.deepEqual(dropped, ['{"t":"retiring","reason":"bored"}']);
+});

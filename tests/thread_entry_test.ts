@@ -166,6 +166,25 @@ Deno.test("a gthread thread whose listen fails while told to stop accepting says
   }
 });
 
+// The same while a graceful stop (SIGTERM) drains the thread: a failure said then was taken for a
+// boot failure, and the worker exited 3 in the middle of its stop.
+Deno.test("a gthread thread whose listen fails while it drains says it drained, not failed", async () => {
+  const { thread, board, fd, heard, hear } = await loadedThread();
+  const udp = libc.socket(AF_INET, SOCK_DGRAM, 0);
+  try {
+    thread.postMessage({ t: "listen", listeners: [{ fd: udp }], onListen: false });
+    thread.postMessage({ t: "drain", graceMs: 5000 });
+    await hear("drained");
+    await settled(thread, hear);
+    assert.deepEqual(heard.filter((t) => t !== "loaded").sort(), ["drained", "flushed"]);
+    assert.equal(board.taking(0), false);
+  } finally {
+    thread.terminate();
+    libc.close(udp);
+    libc.close(fd);
+  }
+});
+
 /**
  * Waits for the thread's answer to a message posted now (a flush), so that whatever it would have
  * said about the messages before is heard by then.

@@ -396,9 +396,9 @@ async function listen(listeners: { fd: number }[], withOnListen: boolean): Promi
     // Not half listening: the listeners it did open close again.
     for (const server of s.servers.values()) server.closeNow();
     s.servers.clear();
-    // Stopped meanwhile: the process is on its way out, and a failure said now would be taken
-    // for a boot failure (exit 3) instead of the stop's.
-    if (acceptStopped) return;
+    // Stopped or draining meanwhile: the process is on its way out, and a failure said now would
+    // be taken for a boot failure (exit 3) instead of the stop's.
+    if (acceptStopped || s.draining) return;
     return post({ t: "listen-failed", message: firstLine(error) });
   }
   // Told to stop accepting before or while its listeners opened (the process is on its way out):

@@ -5,6 +5,7 @@
 import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import { setImmediate } from "node:timers";
+import { spentBodyError } from "../spent_body.ts";
 import { abortError } from "./app_request.ts";
 import { statusLine } from "./status_reply.ts";
 import type { HttpOptions } from "./types.ts";
@@ -351,18 +352,24 @@ export class ResponseWriter {
     }
     let fixedLength = appLength !== "" && DIGITS_RE.test(appLength) ? +appLength : -1;
     const keep = (flags & F_KEEP_ALIVE) !== 0 && !walk.appClose;
-    const body = whole === null ? response.body : null;
 
     if (status === 204 || status === 304 || (flags & F_HEAD) !== 0) {
       // No body on the wire. HEAD and 304 keep the length the app declared (that of the GET);
       // HEAD also the length of a body known without its stream, as Deno.serve and Bun.serve.
+      // Such a body (a Blob, a file) is left unread, as Bun.serve leaves it: the same Response
+      // can still answer a GET. A stream is cancelled (both natives do), its source not left
+      // waiting.
+      const known = whole === null ? this.#knownLength?.(response) ?? -1 : -1;
+      const body = whole === null && known < 0 ? response.body : null;
       if (status !== 204) {
         if (fixedLength < 0 && status !== 304) {
           fixedLength = whole !== null
             ? (typeof whole === "string" ? Buffer.byteLength(whole, "utf8") : whole.length)
+            : known >= 0
+            ? known
             : body === null
             ? 0
-            : this.#knownLength?.(response) ?? -1;
+            : -1;
         }
         if (fixedLength >= 0) {
           head += "content-length: " + fixedLength + "\r\n";
@@ -372,6 +379,15 @@ export class ResponseWriter {
       discardBody(body);
       this.#socket.write(encodeHead(head + (keep ? KEEP_LINE : CLOSE_LINE) + "\r\n", null));
       return keep ? "keep" : "close";
+    }
+    const body = whole === null ? response.body : null;
+
+    if (body !== null && response.bodyUsed) {
+      // A Response answered before (a HEAD's body is cancelled unsent): Deno.serve and Bun.serve
+      // refuse it with a 500, where its spent stream would have gone out as an empty 200. (A HEAD
+      // of it is answered above, as Bun.serve does; Deno.serve refuses that too.)
+      this.error = spentBodyError();
+      return "unsent";
     }
 
     // A type the runtime keeps out of the headers, where its server would write it (not for

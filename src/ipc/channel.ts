@@ -106,10 +106,13 @@ function decode(line: string): ToMaster | undefined {
     return undefined;
   }
   if (typeof value !== "object" || value === null) return undefined;
-  const { t, message } = value as { t?: unknown; message?: unknown };
+  const { t, message, reason } = value as { t?: unknown; message?: unknown; reason?: unknown };
   if (typeof t !== "string" || !KINDS.has(t)) return undefined;
   if (t === "failed" && typeof message !== "string") return undefined;
-  return value as ToMaster;
+  if (t !== "retiring") return value as ToMaster;
+  // A worker of a version before reasons (a binary swapped in place) recycles for max_requests.
+  if (reason === undefined) return { t, reason: "max_requests" };
+  return reason === "max_requests" || reason === "fds" ? value as ToMaster : undefined;
 }
 
 export interface ReceiveOptions {

@@ -67,6 +67,13 @@ export interface WorkerBoot {
  */
 export const REOPEN_LOGS_BYTE = 0x72; // "r"
 
+/**
+ * Why a worker retires itself. `max_requests`: it serves on until its replacement has booted,
+ * then the master stops it (SIGTERM). `fds`: its listener stopped accepting for good (Deno.serve
+ * after EMFILE, --reuse-port); it drains at once, accepting nothing more.
+ */
+export type RetireReason = "max_requests" | "fds";
+
 /** Worker process → master, on the channel. */
 export type ToMaster =
   /**
@@ -82,8 +89,8 @@ export type ToMaster =
   | { t: "ready"; warnings?: string[] }
   /** The event loop is alive (heartbeat). */
   | { t: "beat" }
-  /** The worker reached max_requests: start its replacement, then stop this one (SIGTERM). */
-  | { t: "retiring" }
+  /** The worker retires itself, and why (RetireReason): start its replacement. */
+  | { t: "retiring"; reason: RetireReason }
   /**
    * The worker cannot boot (it exits 3) or load the app (it exits 4): why, in one line, for the
    * master's own line (at start, and when a replacement fails while others serve).

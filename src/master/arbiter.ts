@@ -46,6 +46,7 @@ import { OrphanReaper } from "./orphan_reaper.ts";
 import { refusedQueueLines } from "./refused_queue.ts";
 import { startedHere } from "./spawn.ts";
 import { LoadRetry } from "./load_retry.ts";
+import { FdStarved } from "./fd_starved.ts";
 
 type Event =
   | { kind: "signal"; signal: MasterSignal }
@@ -92,6 +93,8 @@ export class Arbiter {
   #spawned = false;
   /** When a replacement that could not load the app is tried again (#keepServing). */
   readonly #loadRetry = new LoadRetry();
+  /** Workers that stopped accepting for want of fds: a run of them is warned about. */
+  readonly #fdStarved = new FdStarved();
   /** When the loop (or, stopping, the stop's wait) last turned: /livez. */
   #lastTurn = performance.now();
   /** A stop is under way: /readyz says so while the workers drain. */
@@ -268,12 +271,20 @@ export class Arbiter {
       this.#checkMemoryLimit(worker);
       const booted = this.#workers.all().filter((w) => w.booted).length;
       this.#startUp.booted(booted, this.#numWorkers);
-    } else if (message.t === "retiring" && !worker.retiring) {
+    } else if (message.t === "retiring") {
       // Max-requests recycling: this one serves on until its replacement has booted (unless the
-      // master already stops it).
-      worker.retiring = true;
-      worker.recycling = true;
-      worker.retiredFor = "max_requests";
+      // master already stops it). One out of fds (a recycling one too) accepts nothing more and
+      // drains already: it does not serve, and is not recycling.
+      if (message.reason === "max_requests" && !worker.retiring) {
+        worker.retiring = worker.recycling = true;
+        worker.retiredFor = "max_requests";
+      } else if (message.reason === "fds" && (!worker.retiring || worker.recycling)) {
+        worker.retiring = true;
+        worker.recycling = false;
+        worker.retiredFor = "fds";
+        const said = this.#fdStarved.stopped(performance.now(), fdLimit());
+        if (said) this.#ctx.log.warning(said);
+      }
     }
   }
 

@@ -27,7 +27,7 @@ export interface MetricsSources extends QueueSources {
 }
 
 export class MetricsBook {
-  readonly #restarts = { exit: 0, timeout: 0, max_requests: 0, memory: 0, reload: 0 };
+  readonly #restarts = { exit: 0, timeout: 0, max_requests: 0, memory: 0, fds: 0, reload: 0 };
   readonly #gone = new Float64Array(METRIC_COUNTERS);
   readonly #queues = new ListenQueues();
 

@@ -25,8 +25,11 @@ export class WorkerHandle {
   retiring = false;
   /** Recycling (max_requests, --max-worker-memory): SIGTERM once its replacement has booted. */
   recycling = false;
-  /** Why it retires itself or is retired to be replaced (a restart, for the metrics). */
-  retiredFor: "max_requests" | "memory" | undefined;
+  /**
+   * Why it retires itself or is retired to be replaced (a restart, for the metrics); `fds`: its
+   * listener stopped accepting (it drains at once, not recycling).
+   */
+  retiredFor: "max_requests" | "memory" | "fds" | undefined;
   /**
    * It booted over --max-worker-memory while the server ran and has stayed over it since: not
    * retired for its memory (cleared once it is seen under the limit).

@@ -375,7 +375,7 @@ async function serveListeners(
         onStopped: (error) => {
           const where = `${address.host}:${address.port}`;
           log.error(nativeStoppedText(error, where, runtime.nativeServe().label));
-          context.retire(true);
+          context.retire("fds");
           context.lost();
         },
       },

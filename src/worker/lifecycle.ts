@@ -20,6 +20,7 @@ import {
   BOOT_ENV,
   CHANNEL_FD,
   REOPEN_LOGS_BYTE,
+  type RetireReason,
   type ToMaster,
   type WorkerBoot,
 } from "../ipc/messages.ts";
@@ -288,7 +289,7 @@ export class Worker {
       },
       appWarning: (message) => this.#appWarning(message),
       requestStarted: () => this.#countRequest(),
-      retire: (said) => this.#retire(said),
+      retire: (reason) => this.#retire(reason),
       lost: () => this.drain(),
     };
   }
@@ -511,11 +512,13 @@ export class Worker {
 
   // Replacement first: the master starts one and sends SIGTERM once it has booted, so the
   // listeners never lack a worker that accepts (gunicorn's worker leaves first: a boot's gap).
-  #retire(said = false): void {
-    if (this.#retiring || this.#draining) return;
+  // (An fd-starved one was said by its class, and drains at once: no replacement is waited for;
+  // said even when recycling already, as it stops serving now.)
+  #retire(reason: RetireReason = "max_requests"): void {
+    if (this.#draining || (this.#retiring && reason === "max_requests")) return;
     this.#retiring = true;
-    if (!said) this.#log.info("Autorestarting worker after current request.");
-    this.#send({ t: "retiring" });
+    if (reason === "max_requests") this.#log.info("Autorestarting worker after current request.");
+    this.#send({ t: "retiring", reason });
   }
 
   #send(message: ToMaster): void {

@@ -4,10 +4,12 @@
 // unsaid (Deno.serve would print the app's error raw, outside the log format).
 
 import { bodyOf, tapBody } from "../body_tap.ts";
-import type { FetchHandler } from "../http/types.ts";
+import { spentBodyError } from "../spent_body.ts";
+import type { FetchHandler, ServeInfo } from "../http/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { BodyErrorLogged, type Runtime } from "../runtime/types.ts";
 import { bodyErrorLogger } from "./app_error.ts";
+import { failureAnswer } from "./failure_answer.ts";
 import { type BodyFacts, chunkBytes } from "./native_body_bytes.ts";
 import type { Sending, StreamEnds } from "./native_stream_ends.ts";
 
@@ -30,21 +32,26 @@ const BODILESS = new Set([101, 204, 205, 304]);
 export function bodyErrorsLogged(
   handler: FetchHandler,
   log: Logger,
-  facts: BodyFacts & Pick<Runtime, "decodedBody">,
+  runtime: Runtime,
   ends?: StreamEnds,
 ): FetchHandler {
   const logError = bodyErrorLogger(log);
-  const watched = (response: Response, request: Request): Response => {
+  const fail = failureAnswer(log, runtime);
+  const watched = (response: Response, request: Request, info: ServeInfo): Response => {
     // A body that is no stream cannot fail. A Content-Length proves nothing: `fetch(upstream)`
     // declares one for a stream.
-    if (!(response instanceof Response) || notStream(response, facts)) return response;
+    if (!(response instanceof Response) || notStream(response, runtime)) return response;
     // A HEAD's body is not sent: untouched (`body` not read), the server still knows the length
     // of what it is made of (Bun.serve: a Blob's, a fetch()'s) for the head.
     if (request.method === "HEAD") return response;
     // A decoded one keeps its mark only on its own Response: the tapped one goes without the
     // upstream's encoding and length, as Deno.serve sends a decoded body (and the shared socket).
-    const decoded = facts.decodedBody(response);
-    if (bodyOf(response) === null) return response;
+    const decoded = runtime.decodedBody(response);
+    const body = bodyOf(response);
+    if (body === null) return response;
+    // Sent before (a cached Response): the natives' 500, logged as the app's failure in one line,
+    // not a locked stream's TypeError printed raw with appserve's stack and no access line.
+    if (response.bodyUsed || body.locked) return fail(spentBodyError(), request, info);
     let cut: (reason: unknown) => void = () => {};
     let sending: Sending | undefined;
     const tapped: Response = tapBody(response, {
@@ -72,7 +79,7 @@ export function bodyErrorsLogged(
   return (request, info) => {
     const result = handler(request, info);
     return result instanceof Response
-      ? watched(result, request)
-      : Promise.resolve(result).then((response) => watched(response, request));
+      ? watched(result, request, info)
+      : Promise.resolve(result).then((response) => watched(response, request, info));
   };
 }

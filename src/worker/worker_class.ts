@@ -19,7 +19,7 @@ import type { HookRunner, WorkerInfo } from "../hooks.ts";
 import type { HttpServerOptions } from "../http/server.ts";
 import type { AppHandler } from "../fetch_handler.ts";
 import type { WebSocketHub } from "../http/websocket/hub.ts";
-import type { WorkerBoot } from "../ipc/messages.ts";
+import type { RetireReason, WorkerBoot } from "../ipc/messages.ts";
 import type { KilledRequests } from "../ipc/quick_stop_report.ts";
 import type { TlsFiles } from "../tls/tls_files.ts";
 import type { Logger } from "../log/logger.ts";
@@ -69,12 +69,12 @@ export interface WorkerContext {
   /** A request starts: counted toward requestLimit. */
   requestStarted(): void;
   /**
-   * The class counted requestLimit itself (gthread's threads), or its listener stopped (`said`:
-   * the class logged why, no "Autorestarting" line): the worker tells the master, which starts
-   * its replacement, and drains on the SIGTERM that comes once that has booted (or at once, by
-   * lost() after this: the master's SIGTERM then finds it draining).
+   * The class counted requestLimit itself (gthread's threads; `max_requests`, the default), or
+   * its listener stopped for good (`fds`: the class logged why, no "Autorestarting" line): the
+   * worker tells the master, which starts its replacement. After max_requests it drains on the
+   * SIGTERM that comes once that has booted; after `fds` the class calls lost() at once.
    */
-  retire(said?: boolean): void;
+  retire(reason?: RetireReason): void;
   /** The class cannot go on serving: the worker drains and exits, and the master replaces it. */
   lost(): void;
 }

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   assertOneLineError,
@@ -21,11 +21,16 @@ import {
   run,
   sleep,
   start,
+  type Target,
+  tempDir,
   withFdLimit,
 } from "../_helpers.ts";
 import { httpStatus } from "../_procs.ts";
+import { parsePrometheus, sampleValue } from "../_prometheus.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
+const HOLD_BOOT_HOOKS = join(FIXTURES, "hooks", "hold_boot.ts");
+const RESTARTS = "appserve_worker_restarts_total";
 
 // gthread's threads accept for themselves, each through a gate of its own.
 const GTHREAD = ["-k", "gthread", "--threads", "2"];
@@ -201,33 +206,85 @@ e2e("--reuse-port under ulimit -n 64: serving goes on once fds are back", async 
 
 // A Deno worker whose Deno.serve stopped accepting (EMFILE) drains at once; replaced only once
 // it had exited, nothing listened meanwhile: a request still with the app (up to the graceful
-// timeout) kept the port unserved. Its replacement is started at once instead.
-e2e(
-  "--reuse-port under ulimit -n 64: a worker that stopped accepting is replaced while its request runs",
-  async (target) => {
-    if (target.workers !== "deno") return; // Bun.serve keeps accepting after EMFILE.
-    const port = await freePort();
-    const server = start(withFdLimit(target, 64), [
-      ...["-w", "1", "--reuse-port", "--graceful-timeout", "60", "-b", `127.0.0.1:${port}`],
-      PID_APP,
-    ]);
-    const url = await server.ready(1);
-    let slowDone = false;
-    const slow = get(`${url}/slow?ms=20000&tell`).then((answer) => {
-      slowDone = true;
-      return answer;
-    });
-    await server.waitFor(/slow began/);
-    const held = await holdConnections(port, 100);
-    await server.waitFor(/\[ERROR\] Cannot accept connections: too many open files/);
-    for (const socket of held) socket.destroy();
-    await eventually(async () => (await httpStatus(url, 2000)) === 200, "a request is served");
-    // Served by the replacement while the stopped worker's request still runs.
-    assert.equal(slowDone, false, "served only once the slow request had ended");
-    assert.equal((await slow).status, 200);
-    assert.equal((await server.stop()).code, 0);
-  },
-);
+// timeout) kept the port unserved. Its replacement is started at once instead. It was also taken
+// for a max_requests recycle: `ctl status` said "recycling" and /readyz counted it as serving
+// until its replacement booted (held here by a hook), and its restart was counted as
+// max_requests. It is "retiring", serves nobody, and its restart's reason is "fds".
+// Recycling too (max_requests reached, its replacement still booting): out of fds it serves no
+// more, so it is no longer counted as serving until its replacement does.
+for (const recycling of [false, true]) {
+  e2e(
+    "--reuse-port under ulimit -n 64: a worker that stopped accepting is replaced while its " +
+      `request runs${recycling ? " (recycling already)" : ""}`,
+    async (target) => {
+      if (target.workers !== "deno") return; // Bun.serve keeps accepting after EMFILE.
+      const dir = tempDir();
+      try {
+        const port = await freePort();
+        const metrics = `http://127.0.0.1:${await freePort()}`;
+        const pidfile = join(dir.path, "app.pid");
+        const hold = join(dir.path, "hold");
+        const server = start(withFdLimit(target, 64), [
+          ...["-w", "1", "--reuse-port", "--graceful-timeout", "60", "-b", `127.0.0.1:${port}`],
+          ...["-p", pidfile, "--metrics-bind", metrics.slice(7), "--hooks", HOLD_BOOT_HOOKS],
+          ...(recycling ? ["--max-requests", "2"] : []),
+          PID_APP,
+        ], { env: { HOLD_BOOT_FILE: hold } });
+        const url = await server.ready(1);
+        const first = pidOf(await get(url));
+        // The second request recycles it: its replacement is held booting from then on.
+        if (recycling) writeFileSync(hold, "");
+        let slowDone = false;
+        const slow = get(`${url}/slow?ms=20000&tell`).then((answer) => {
+          slowDone = true;
+          return answer;
+        });
+        await server.waitFor(/slow began/);
+        if (recycling) {
+          await eventually(
+            async () => (await workerState(target, pidfile, first)) === "recycling",
+            "ctl status says the worker is recycling",
+          );
+        }
+        writeFileSync(hold, "");
+        const held = await holdConnections(port, 100);
+        await server.waitFor(/\[ERROR\] Cannot accept connections: too many open files/);
+        await eventually(
+          async () => (await workerState(target, pidfile, first)) === "retiring",
+          "ctl status says the stopped worker is retiring",
+        );
+        // Its replacement is held booting: none serves.
+        const readyz = await get(`${metrics}/readyz`);
+        assert.equal(readyz.status, 503, readyz.body);
+        assert.match(readyz.body, /^not ready: no worker serves \(0 of 1\)$/m);
+        rmSync(hold);
+        for (const socket of held) socket.destroy();
+        await eventually(async () => (await httpStatus(url, 2000)) === 200, "a request is served");
+        // Served by the replacement while the stopped worker's request still runs.
+        assert.equal(slowDone, false, "served only once the slow request had ended");
+        assert.equal((await slow).status, 200);
+        await eventually(async () => {
+          const samples = parsePrometheus((await get(`${metrics}/metrics`)).body);
+          return sampleValue(samples, RESTARTS, { reason: "fds" }) === 1;
+        }, "its restart is counted as fds");
+        const samples = parsePrometheus((await get(`${metrics}/metrics`)).body);
+        assert.equal(sampleValue(samples, RESTARTS, { reason: "max_requests" }), 0);
+        assert.equal((await server.stop()).code, 0);
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+}
+
+/** A worker's state as `appserve ctl status` gives it (run without the server's options). */
+async function workerState(target: Target, pidfile: string, pid: number): Promise<string> {
+  const client = target.name === "deno" ? target : { ...target, prefix: [] };
+  const result = await run(client, ["ctl", "-p", pidfile, "--json", "status"]);
+  assert.equal(result.code, 0, result.stderr);
+  const status = JSON.parse(result.stdout) as { workers: { pid: number; state: string }[] };
+  return status.workers.find((w) => w.pid === pid)?.state ?? "gone";
+}
 
 e2e("under ulimit -n 64 the server starts and serves", async (target) => {
   // Listeners and the scoreboard go to fd 64 and above where the limit allows: under 64, as

@@ -21,7 +21,11 @@ import {
 
 const CORPUS = join(ROOT, "tests", "corpus");
 const ECHO_APP = join(FIXTURES, "apps", "echo_app.ts");
-const EXCHANGE_MS = 5_000;
+// An exchange ends when nothing moved either way for this long: bounded by progress, as a
+// byte-by-byte send of the largest case takes seconds of its own on a loaded box, and in total
+// only generously, against a server that trickles bytes for ever.
+const QUIET_MS = 5_000;
+const TOTAL_MS = 120_000;
 
 type Limits = Record<string, number | string>;
 
@@ -172,7 +176,8 @@ interface ExchangeResult {
 
 /**
  * Sends `bytes` on a fresh connection (whole, or one byte per write with small pauses), then reads
- * until `want` final responses arrived (and, with `untilEnd`, the server closed), or a timeout.
+ * until `want` final responses arrived (and, with `untilEnd`, the server closed), or until no byte
+ * was written or received for QUIET_MS.
  */
 function exchange(
   port: number,
@@ -199,7 +204,23 @@ function exchange(
       socket.destroy();
       resolve({ responses, ended, received: buf.length, error: parseError ?? error });
     };
-    const timer = setTimeout(() => finish(), EXCHANGE_MS);
+    let sent = 0;
+    const began = performance.now();
+    let lastProgress = began;
+    const quiet = () => {
+      const now = performance.now();
+      const left = lastProgress + QUIET_MS - now;
+      // A server trickling bytes for ever must not hang the run: bounded in total too.
+      if (now - began >= TOTAL_MS) finish(`still going after ${TOTAL_MS / 1000} s`);
+      else if (left > 0) timer = setTimeout(quiet, Math.min(left, began + TOTAL_MS - now));
+      else {
+        finish(
+          `nothing sent or received for ${QUIET_MS / 1000} s: ` +
+            `sent ${sent} of ${bytes.length} bytes, received ${buf.length}`,
+        );
+      }
+    };
+    let timer = setTimeout(quiet, QUIET_MS);
     const check = () => {
       if (options.untilEnd && !ended) return;
       try {
@@ -210,6 +231,7 @@ function exchange(
       }
     };
     socket.on("data", (d: Buffer) => {
+      lastProgress = performance.now();
       buf = Buffer.concat([buf, d]);
       check();
     });
@@ -228,11 +250,16 @@ function exchange(
         if (options.byteByByte) {
           for (let i = 0; i < bytes.length && !settled; i++) {
             await new Promise<void>((r) => socket.write(bytes.subarray(i, i + 1), () => r()));
+            sent = i + 1;
+            lastProgress = performance.now();
             // Pause after every byte at first, then every 64 so the big cases stay quick.
             if (i < 256 || i % 64 === 0) await sleep(1);
           }
         } else {
-          socket.write(bytes);
+          socket.write(bytes, () => {
+            sent = bytes.length;
+            lastProgress = performance.now();
+          });
         }
         if (options.halfClose && !settled) socket.end();
       } catch {
