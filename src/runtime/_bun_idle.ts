@@ -10,6 +10,7 @@
 // That moment is also when Deno's `info.completed`, which appserve gives Bun's server too, settles.
 
 import { bodyOf, tapBody } from "../body_tap.ts";
+import type { KeptSends } from "./_say_close.ts";
 
 /** Seconds a connection waits for its first request: the shared socket's header timeout. */
 export const HEAD_WAIT = 30;
@@ -40,7 +41,8 @@ export interface BodyKnown {
 /**
  * `response`, as handed to Bun.serve for `request`, with the connection's idle timer set so an
  * idle kept-alive connection closes after `keepAlive` seconds (over 0) once the body has gone out.
- * `done` is told then too (a large body of known length: once handed over).
+ * `done` is told then too (a large body of known length: once handed over). A stream is counted
+ * in `sends` to its end; a large body of known length is one whose end Bun does not tell.
  */
 export function idleAfter(
   response: Response,
@@ -49,6 +51,7 @@ export function idleAfter(
   keepAlive: number,
   known: BodyKnown,
   done: () => void,
+  sends: KeptSends,
 ): Response {
   const idle = () => {
     server.timeout(request, idleSeconds(keepAlive));
@@ -67,6 +70,7 @@ export function idleAfter(
     if (length <= AT_ONCE) idle();
     else {
       server.timeout(request, idleSeconds(Math.max(HEAD_WAIT, keepAlive)));
+      sends.untold();
       done();
     }
     return response;
@@ -76,7 +80,13 @@ export function idleAfter(
     return response;
   }
   // The timer is set when the server has read the stream's end.
-  return tapBody(response, { end: idle });
+  const sent = sends.begin();
+  return tapBody(response, {
+    end: () => {
+      idle();
+      sent();
+    },
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
-// A native server's answer that tells its client the connection closes after it (Bun.serve then
-// closes it; Deno.serve sends the header and reads on, its client being the one to close).
+// A native server's stop and its kept-alive connections: the answer that tells its client the
+// connection closes after it (Bun.serve then closes it; Deno.serve sends the header and reads on,
+// its client being the one to close), and the answers still going out on connections kept alive.
 
 // The statuses whose Response cannot have a body (the constructor throws on one).
 const NULL_BODY = new Set([204, 205, 304]);
@@ -29,4 +30,80 @@ export function sayClose(response: Response): Response {
     statusText: response.statusText,
     headers,
   });
+}
+
+/** Whether `headers` has the `close` token in Connection. */
+export function saysCloseIn(headers: Headers): boolean {
+  const value = headers.get("connection");
+  return value !== null && /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i.test(value);
+}
+
+/**
+ * The kept-alive answers a native server is still sending, and when the last of them ended. A
+ * client told keep-alive sends its next request once it has the whole answer: a stop that closed
+ * the connection right after the answer's end lost it.
+ */
+// How often a stop asks a server that tells no answer's end whether it still sends one.
+const UNTOLD_TICK_MS = 50;
+
+export class KeptSends {
+  #count = 0;
+  #lastEnd = -Infinity;
+  #idle: (() => void) | undefined;
+  #untold = false;
+
+  /** One more, under way until `sent` settles (a rejection is a client gone: ended too). */
+  track(sent: Promise<unknown>): void {
+    this.#count++;
+    sent.then(this.#ended, this.#ended);
+  }
+
+  /** One more, whose end is told by calling the function returned (once). */
+  begin(): () => void {
+    this.#count++;
+    return this.#ended;
+  }
+
+  /**
+   * An answer went out whose end the server does not tell (Bun.serve's large bytes or file): the
+   * linger then also waits for the server to have nothing under way (linger's `busy`).
+   */
+  untold(): void {
+    this.#untold = true;
+  }
+
+  #ended = () => {
+    this.#lastEnd = performance.now();
+    if (--this.#count === 0) this.#idle?.();
+  };
+
+  /**
+   * A stop's linger: `lingerMs` from now, and until `lingerMs` after the end of the last answer
+   * still being sent (after its end, at most half the time left before `deadline`, a
+   * performance.now() time: the stop's other answers get the rest). Nothing new is tracked once
+   * the stop has begun: its answers say close. `busy`: whether the server still sends anything,
+   * asked when an untold() answer went out.
+   */
+  async linger(lingerMs: number, deadline = Infinity, busy?: () => boolean): Promise<void> {
+    let end = performance.now() + lingerMs;
+    // Asked every tick of the stop's: the server tells no end (Bun.serve's pendingRequests).
+    if (this.#untold && busy?.()) {
+      this.track(
+        new Promise<void>((resolve) => {
+          const timer = setInterval(() => {
+            if (busy()) return;
+            clearInterval(timer);
+            resolve();
+          }, UNTOLD_TICK_MS);
+        }),
+      );
+    }
+    if (this.#count > 0) {
+      await new Promise<void>((resolve) => this.#idle = resolve);
+      const last = this.#lastEnd;
+      end = Math.max(end, last + Math.min(lingerMs, (deadline - last) / 2));
+    }
+    const wait = end - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
 }

@@ -37,7 +37,7 @@ import {
 } from "./_bun_static_body.ts";
 import { doneAfter, HEAD_WAIT, idleAfter } from "./_bun_idle.ts";
 import { ownListeningFds, shutOwnListeners } from "./_own_listeners.ts";
-import { sayClose } from "./_say_close.ts";
+import { KeptSends, sayClose } from "./_say_close.ts";
 
 const FFI_TYPES: Record<string, FFIType> = {
   i32: FFIType.i32,
@@ -188,6 +188,9 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
   // An answer left its connection open: the stop lingers for its client's next request. From
   // the stop (not from that answer): a stream handed over long before may end after it.
   let kept = false;
+  // Kept-alive answers still going out: their clients send the next request once they have it
+  // all, so the linger runs from the last one's end too.
+  const sends = new KeptSends();
   // Sockets of the process that listen there already (shared with other processes): not its own.
   const others = ownListeningFds(options.hostname, options.port);
   // deno-lint-ignore no-explicit-any
@@ -249,7 +252,7 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
           return doneAfter(sayClose(response), request, BODY_FACTS, settle, info.awaited);
         }
         kept = true;
-        return idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle);
+        return idleAfter(response, request, srv, keepAlive, BODY_FACTS, settle, sends);
       };
       if (result instanceof Response) return handOver(result);
       return result.then(handOver, (error) => {
@@ -271,13 +274,13 @@ function serveNative(handler: FetchHandler, options: NativeServeOptions): Promis
     // stop(false) closes the kept-alive connections idle then (measured, Bun 1.4.4), racing with
     // the request a client may be sending (lost: a read error): those kept alive just before get
     // up to lingerMs to send their next one, which is answered close.
-    shutdown: async (lingerMs = 0) => {
+    shutdown: async (lingerMs = 0, deadline = Infinity) => {
       for (const ws of open) ws.close(1001, "server shutting down");
       if (!shutting) {
         shutting = true;
         beginStop();
-        const linger = kept ? lingerMs : 0;
-        if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
+        // A large body's end is seen as the request's: pendingRequests counts it to its last byte.
+        if (kept) await sends.linger(lingerMs, deadline, () => server.pendingRequests > 0);
       }
       return await server.stop(false);
     },

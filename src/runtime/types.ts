@@ -91,10 +91,12 @@ export interface NativeServer {
    * Graceful: begins the stop, finishes in-flight requests, sends close code 1001 to open
    * WebSockets; resolves once they are closed. Before the idle kept-alive connections are closed,
    * their clients get `lingerMs` to send their next request (answered close): closing one at once
-   * races with a request its client is sending, which is then lost. No wait when no answer ever
-   * kept its connection alive (Bun's --keep-alive 0).
+   * races with a request its client is sending, which is then lost. An answer kept alive and still
+   * being sent then gets its `lingerMs` from its end, at most half what is left before `deadline`
+   * (a performance.now() time). No wait when no answer ever kept its connection alive (every
+   * request said `Connection: close`, --keep-alive 0).
    */
-  shutdown(lingerMs?: number): Promise<void>;
+  shutdown(lingerMs?: number, deadline?: number): Promise<void>;
   /** Closes everything still open now (the graceful timeout ran out). */
   stopNow(): void;
   /**
@@ -112,7 +114,7 @@ export interface NativeServeOptions {
   websocket?: WebSocketHandlers;
   /**
    * Seconds an idle kept-alive connection stays open (keepalive); 0 closes it after each
-   * response. Bun.serve's only: Deno.serve has no such timer.
+   * response. Bun.serve's timer; Deno.serve has none, and honours only the 0.
    */
   keepAlive: number;
   /** WebSocket settings of the native server. */

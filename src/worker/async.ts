@@ -428,7 +428,7 @@ async function serveListeners(
         // closed: at most half of what is left, so the answers still have the rest.
         const linger = Math.min(LINGER_MS, Math.max(0, end - performance.now()) / 2);
         await withDeadline(
-          server.shutdown(linger),
+          server.shutdown(linger, end),
           Math.max(0, end - performance.now()),
           () => cutting = cut(ms, beforeCut),
         );

@@ -7,7 +7,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Socket } from "node:net";
-import { e2e, FIXTURES, get, load, type Server, startOneWorker, type Target } from "../_helpers.ts";
+import {
+  e2e,
+  eventually,
+  FIXTURES,
+  get,
+  load,
+  type Server,
+  startOneWorker,
+  type Target,
+} from "../_helpers.ts";
 import { rawConnect } from "../_raw.ts";
 
 const APP = join(FIXTURES, "apps", "slow_reply_app.ts");
@@ -109,3 +118,23 @@ e2e(
     }
   },
 );
+
+// Deno.serve has no keep-alive setting: Deno workers kept every connection alive under
+// --keep-alive 0, which the shared socket (and Bun.serve) answers `Connection: close`.
+e2e("--reuse-port --keep-alive 0: each answer says Connection: close", async (target) => {
+  const server = await startOne(target, ["--keep-alive", "0"]);
+  try {
+    const url = new URL(await server.ready(1));
+    const socket = await rawConnect(Number(url.port));
+    socket.on("error", () => {});
+    socket.setEncoding("latin1");
+    let text = "";
+    socket.on("data", (d: string) => text += d);
+    socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    await eventually(() => text.endsWith("\r\n\r\nok\n"), "the answer");
+    socket.destroy();
+    assert.match(text, /\r\nconnection: close\r\n/i, text);
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});

@@ -8,12 +8,13 @@ import { Buffer } from "node:buffer";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
-import { e2e, eventually, FIXTURES, freePort, start, startOneWorker } from "../_helpers.ts";
+import { e2e, eventually, FIXTURES, freePort, sleep, start, startOneWorker } from "../_helpers.ts";
 import { e2eOn } from "../_websocket.ts";
 import { closeFrame, encodeFrame, openRaw, readMessages } from "../_ws_raw.ts";
 
 const PID_APP = join(FIXTURES, "apps", "pid_app.ts");
 const NEUTRAL = join(FIXTURES, "websocket", "neutral.ts");
+const BIG = join(FIXTURES, "apps", "big_body_app.ts");
 
 interface Answer {
   head: string;
@@ -212,6 +213,135 @@ e2e(
     } finally {
       c.socket.destroy();
       await server.stop();
+    }
+  },
+);
+
+// A chunked body's end (Bun.serve sends a stream chunked whatever its Content-Length).
+const LAST_CHUNK = "\r\n0\r\n\r\n";
+
+/**
+ * A client that reads a long answer slowly: the head and a first part, then nothing until
+ * resume(); counts the body's bytes (framed by Content-Length or chunked) instead of keeping them.
+ */
+class SlowReader {
+  socket: Socket;
+  head = "";
+  #length = -1;
+  #got = 0;
+  #done = false;
+  #tail: Buffer = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
+  #wake = () => {};
+  ended = "";
+  constructor(port: number, path: string) {
+    this.socket = connect({ port, host: "127.0.0.1" });
+    this.socket.on("data", (d: Buffer) => {
+      this.#take(d);
+      this.#wake();
+    });
+    this.socket.on("end", () => {
+      this.ended ||= "end";
+      this.#wake();
+    });
+    this.socket.on("error", (e: NodeJS.ErrnoException) => {
+      this.ended ||= e.code ?? e.message;
+      this.#wake();
+    });
+    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  }
+
+  #take(d: Buffer): void {
+    if (!this.head) {
+      this.#buf = Buffer.concat([this.#buf, d]);
+      const end = this.#buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      this.head = this.#buf.toString("latin1", 0, end);
+      this.#length = Number(/\r\ncontent-length: *(\d+)/i.exec(this.head)?.[1] ?? -1);
+      d = this.#buf.subarray(end + 4);
+      this.#buf = Buffer.alloc(0);
+    }
+    // Past the first answer's body: the next answer's bytes.
+    if (this.#done) this.#buf = Buffer.concat([this.#buf, d]);
+    else if (this.#length >= 0) {
+      const body = Math.min(d.length, this.#length - this.#got);
+      this.#got += body;
+      this.#done = this.#got === this.#length;
+      this.#buf = d.subarray(body);
+    } else {
+      const seen = Buffer.concat([this.#tail, d]);
+      const at = seen.indexOf(LAST_CHUNK);
+      this.#got += d.length;
+      if (at < 0) this.#tail = seen.subarray(-LAST_CHUNK.length);
+      else {
+        this.#done = true;
+        this.#buf = seen.subarray(at + LAST_CHUNK.length);
+      }
+    }
+  }
+
+  async #until(done: () => boolean, what: string): Promise<void> {
+    while (!done()) {
+      if (this.ended) throw new Error(`connection ended (${this.ended}) before ${what}`);
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  /** Once the head and a first part of the body have come, reads nothing more until resume(). */
+  async pauseInBody(): Promise<void> {
+    await this.#until(() => this.#got > 0, "the first body bytes");
+    this.socket.pause();
+  }
+
+  /** Reads the rest of the body; says how many of its bytes had come before, of how many. */
+  async rest(): Promise<{ before: number; all: number }> {
+    const before = this.#got;
+    this.socket.resume();
+    await this.#until(() => this.#done, "the body's end");
+    return { before, all: this.#got };
+  }
+
+  /** The status line of the answer to the next request on this connection, or how it ended. */
+  async next(): Promise<string> {
+    this.socket.write("GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+    try {
+      await this.#until(() => this.#buf.includes("\r\n\r\n"), "the next answer");
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return this.#buf.toString("latin1", 0, this.#buf.indexOf("\r\n"));
+  }
+}
+
+// The linger ran from the stop's start only: an answer whose head went out kept-alive before the
+// stop and whose body its client was still reading after the linger ended was followed by the
+// connection's close, under the client's next request (lost: an empty reply).
+e2e(
+  "--reuse-port: a kept-alive answer still being read after the linger lets its client send one more request",
+  async (target) => {
+    // The 10 MB as bytes (Deno.serve's static body, Bun.serve's own) and as a stream.
+    for (const path of ["/", "/?stream"]) {
+      const server = await startOneWorker(target, BIG, [
+        ...["--reuse-port", "--graceful-timeout", "30", "--keep-alive", "30"],
+      ]);
+      const port = Number(new URL(await server.ready(1)).port);
+      const c = new SlowReader(port, path);
+      try {
+        await c.pauseInBody();
+        server.signal("SIGTERM");
+        // Past the linger (1 s) with most of the body unread: no timing is asserted.
+        await sleep(2500);
+        const { before, all } = await c.rest();
+        assert.ok(before < all / 2, `${path}: ${before} of ${all} bytes read at the stop`);
+        if (!saysClose({ head: c.head, body: "" })) {
+          const next = await c.next();
+          assert.match(next, /^HTTP\/1\.1 200 /, `${path}: the next request: ${next}`);
+        }
+        assert.equal((await server.exited).code, 0, server.output);
+      } finally {
+        c.socket.destroy();
+        await server.stop();
+      }
     }
   },
 );
