@@ -9,6 +9,7 @@
 // socket), and --keep-alive's from when the body is handed over whole or its stream has ended.
 // That moment is also when Deno's `info.completed`, which appserve gives Bun's server too, settles.
 
+import { Buffer } from "node:buffer";
 import { bodyOf, tapBody } from "../body_tap.ts";
 import type { KeptSends } from "./_say_close.ts";
 
@@ -34,7 +35,7 @@ const BODILESS = new Set([204, 205, 304]);
 
 /** What is known of a body without reading it (the runtime's static-body facts). */
 export interface BodyKnown {
-  remembered(response: Response): unknown;
+  remembered(response: Response): string | Uint8Array | null;
   knownLength(response: Response): number;
 }
 
@@ -57,14 +58,19 @@ export function idleAfter(
     server.timeout(request, idleSeconds(keepAlive));
     done();
   };
-  if (
-    request.method === "HEAD" || BODILESS.has(response.status) ||
-    known.remembered(response) !== null
-  ) {
+  if (request.method === "HEAD" || BODILESS.has(response.status)) {
     idle();
     return response;
   }
-  const length = known.knownLength(response);
+  // A remembered string may be large too (bytes are remembered only up to AT_ONCE).
+  const remembered = known.remembered(response);
+  const length = remembered === null
+    ? known.knownLength(response)
+    : typeof remembered !== "string"
+    ? remembered.length
+    : 3 * remembered.length <= AT_ONCE
+    ? 0
+    : Buffer.byteLength(remembered, "utf8");
   if (length >= 0) {
     // A large body may wait on a client that reads slowly: it gets what a fresh connection gets.
     if (length <= AT_ONCE) idle();
@@ -82,9 +88,10 @@ export function idleAfter(
   // The timer is set when the server has read the stream's end.
   const sent = sends.begin();
   return tapBody(response, {
+    // Counted as ended first: a throw from the timer must not hold every later stop's linger.
     end: () => {
-      idle();
       sent();
+      idle();
     },
   });
 }

@@ -90,8 +90,9 @@ export class KeptSends {
     if (this.#untold && busy?.()) {
       this.track(
         new Promise<void>((resolve) => {
+          // Not past the deadline: the stop's cut comes then anyway.
           const timer = setInterval(() => {
-            if (busy()) return;
+            if (busy() && performance.now() < deadline) return;
             clearInterval(timer);
             resolve();
           }, UNTOLD_TICK_MS);

@@ -319,8 +319,9 @@ class SlowReader {
 e2e(
   "--reuse-port: a kept-alive answer still being read after the linger lets its client send one more request",
   async (target) => {
-    // The 10 MB as bytes (Deno.serve's static body, Bun.serve's own) and as a stream.
-    for (const path of ["/", "/?stream"]) {
+    // The 10 MB as bytes (Deno.serve's static body, Bun.serve's own), as a string (which Bun
+    // workers remember whole, whatever its length) and as a stream.
+    for (const path of ["/", "/?string", "/?stream"]) {
       const server = await startOneWorker(target, BIG, [
         ...["--reuse-port", "--graceful-timeout", "30", "--keep-alive", "30"],
       ]);
