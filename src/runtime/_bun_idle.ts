@@ -55,8 +55,12 @@ export function idleAfter(
   sends: KeptSends,
 ): Response {
   const idle = () => {
-    server.timeout(request, idleSeconds(keepAlive));
-    done();
+    // Told even if the timer throws: the request settles (info.completed) all the same.
+    try {
+      server.timeout(request, idleSeconds(keepAlive));
+    } finally {
+      done();
+    }
   };
   if (request.method === "HEAD" || BODILESS.has(response.status)) {
     idle();
@@ -68,8 +72,8 @@ export function idleAfter(
     ? known.knownLength(response)
     : typeof remembered !== "string"
     ? remembered.length
-    : 3 * remembered.length <= AT_ONCE
-    ? 0
+    : remembered.length > AT_ONCE || 3 * remembered.length <= AT_ONCE
+    ? remembered.length // Decided by 1 to 3 bytes a unit: no scan of its UTF-8.
     : Buffer.byteLength(remembered, "utf8");
   if (length >= 0) {
     // A large body may wait on a client that reads slowly: it gets what a fresh connection gets.
