@@ -9,9 +9,8 @@
 // socket), and --keep-alive's from when the body is handed over whole or its stream has ended.
 // That moment is also when Deno's `info.completed`, which appserve gives Bun's server too, settles.
 
-import { Buffer } from "node:buffer";
 import { bodyOf, tapBody } from "../body_tap.ts";
-import type { KeptSends } from "./_say_close.ts";
+import { AT_ONCE, atOnceLength, type KeptSends } from "./_say_close.ts";
 
 /** Seconds a connection waits for its first request: the shared socket's header timeout. */
 export const HEAD_WAIT = 30;
@@ -26,9 +25,6 @@ const TICK = 4;
 function idleSeconds(seconds: number): number {
   return Math.min(seconds + TICK, IDLE_MAX);
 }
-
-// A body this small goes into the socket's buffers at once: the keep-alive wait may start.
-const AT_ONCE = 64 * 1024;
 
 // Statuses whose responses carry no body, whatever the app gives (RFC 9110 6.4.1).
 const BODILESS = new Set([204, 205, 304]);
@@ -68,13 +64,7 @@ export function idleAfter(
   }
   // A remembered string may be large too (bytes are remembered only up to AT_ONCE).
   const remembered = known.remembered(response);
-  const length = remembered === null
-    ? known.knownLength(response)
-    : typeof remembered !== "string"
-    ? remembered.length
-    : remembered.length > AT_ONCE || 3 * remembered.length <= AT_ONCE
-    ? remembered.length // Decided by 1 to 3 bytes a unit: no scan of its UTF-8.
-    : Buffer.byteLength(remembered, "utf8");
+  const length = remembered === null ? known.knownLength(response) : atOnceLength(remembered);
   if (length >= 0) {
     // A large body may wait on a client that reads slowly: it gets what a fresh connection gets.
     if (length <= AT_ONCE) idle();

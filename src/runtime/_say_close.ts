@@ -2,6 +2,8 @@
 // connection closes after it (Bun.serve then closes it; Deno.serve sends the header and reads on,
 // its client being the one to close), and the answers still going out on connections kept alive.
 
+import { Buffer } from "node:buffer";
+
 // The statuses whose Response cannot have a body (the constructor throws on one).
 const NULL_BODY = new Set([204, 205, 304]);
 
@@ -30,6 +32,20 @@ export function sayClose(response: Response): Response {
     statusText: response.statusText,
     headers,
   });
+}
+
+/** A body this small goes into the socket's buffers with the head: sent once handed over. */
+export const AT_ONCE = 64 * 1024;
+
+/**
+ * `body`'s length in bytes as far as comparing it with AT_ONCE needs: a string's UTF-8 (1 to 3
+ * bytes a unit) is measured only where its length in units leaves that open.
+ */
+export function atOnceLength(body: string | Uint8Array): number {
+  if (typeof body !== "string" || body.length > AT_ONCE || 3 * body.length <= AT_ONCE) {
+    return body.length;
+  }
+  return Buffer.byteLength(body, "utf8");
 }
 
 /** Whether `headers` has the `close` token in Connection. */

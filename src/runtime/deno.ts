@@ -1,7 +1,6 @@
 // Deno's side of the runtime seam: FFI through Deno.dlopen, the native
 // server through Deno.serve, and re-execution through `deno run`.
 
-import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { pathToFileURL } from "node:url";
@@ -32,7 +31,7 @@ import { decodedBodyReader } from "./_deno_decoded_body.ts";
 import { explainUnstable } from "./_deno_unstable.ts";
 import { explainLockfile, noteLockProject } from "./_deno_lockfile.ts";
 import { ownListeningFds, shutOwnListeners } from "./_own_listeners.ts";
-import { KeptSends, sayClose, saysCloseIn } from "./_say_close.ts";
+import { AT_ONCE, atOnceLength, KeptSends, sayClose, saysCloseIn } from "./_say_close.ts";
 
 // Found on first use, not at import.
 const staticBody = once(staticBodyReader);
@@ -154,18 +153,11 @@ function routeServeWarnings(say: (text: string) => void): void {
   serveWarnings = say;
 }
 
-// Bytes this few go into the socket's buffers with the head: sent once handed over.
-const AT_ONCE = 64 * 1024;
-
 /** Whether `response`'s body may still be going out a while after it is handed over. */
 function mayStillSend(response: Response): boolean {
   const bytes = staticBody()(response);
   // A stream (read only when there is no static body: reading a static one makes it a stream).
-  if (bytes === null) return response.body !== null;
-  if (typeof bytes !== "string") return bytes.length > AT_ONCE;
-  // A string's UTF-8 takes 1 to 3 bytes a unit: counted only where that decides it.
-  if (bytes.length > AT_ONCE) return true;
-  return 3 * bytes.length > AT_ONCE && Buffer.byteLength(bytes, "utf8") > AT_ONCE;
+  return bytes === null ? response.body !== null : atOnceLength(bytes) > AT_ONCE;
 }
 
 // A stream's chunk: each costs a round of Deno.serve's writes. 64 KB views sent 10 MB bodies 28%
