@@ -21,17 +21,16 @@ interface Answer {
   body: string;
 }
 
-/** A kept-alive client connection that reads one answer (with a Content-Length) per get(). */
-class KeptAlive {
+/** A client connection to `port`: each chunk goes to take(); a waiter wakes on data, end or error. */
+abstract class RawClient {
   socket: Socket;
-  #buf = Buffer.alloc(0);
-  #wake = () => {};
   /** Why the connection ended: "end" (FIN), an error's code (a reset), or "" while open. */
   ended = "";
+  #wake = () => {};
   constructor(port: number) {
     this.socket = connect({ port, host: "127.0.0.1" });
     this.socket.on("data", (d: Buffer) => {
-      this.#buf = Buffer.concat([this.#buf, d]);
+      this.take(d);
       this.#wake();
     });
     this.socket.on("end", () => {
@@ -42,6 +41,22 @@ class KeptAlive {
       this.ended ||= e.code ?? e.message;
       this.#wake();
     });
+  }
+
+  protected abstract take(d: Buffer): void;
+
+  /** Until the next chunk, end or error. */
+  protected moved(): Promise<void> {
+    return new Promise<void>((resolve) => this.#wake = resolve);
+  }
+}
+
+/** A kept-alive client connection that reads one answer (with a Content-Length) per get(). */
+class KeptAlive extends RawClient {
+  #buf = Buffer.alloc(0);
+
+  protected take(d: Buffer): void {
+    this.#buf = Buffer.concat([this.#buf, d]);
   }
 
   send(path: string): void {
@@ -62,7 +77,7 @@ class KeptAlive {
         }
       }
       if (this.ended) throw new Error(`connection ended (${this.ended}) before an answer`);
-      await new Promise<void>((resolve) => this.#wake = resolve);
+      await this.moved();
     }
   }
 
@@ -77,7 +92,7 @@ class KeptAlive {
       if (this.ended) {
         throw new Error(`connection ended (${this.ended}) before ${JSON.stringify(text)}`);
       }
-      await new Promise<void>((resolve) => this.#wake = resolve);
+      await this.moved();
     }
   }
 
@@ -88,7 +103,7 @@ class KeptAlive {
 
   /** Resolves with how the connection ended. */
   async closed(): Promise<string> {
-    while (!this.ended) await new Promise<void>((resolve) => this.#wake = resolve);
+    while (!this.ended) await this.moved();
     return this.ended;
   }
 }
@@ -224,34 +239,19 @@ const LAST_CHUNK = "\r\n0\r\n\r\n";
  * A client that reads a long answer slowly: the head and a first part, then nothing until
  * resume(); counts the body's bytes (framed by Content-Length or chunked) instead of keeping them.
  */
-class SlowReader {
-  socket: Socket;
+class SlowReader extends RawClient {
   head = "";
   #length = -1;
   #got = 0;
   #done = false;
   #tail: Buffer = Buffer.alloc(0);
   #buf: Buffer = Buffer.alloc(0);
-  #wake = () => {};
-  ended = "";
   constructor(port: number, path: string) {
-    this.socket = connect({ port, host: "127.0.0.1" });
-    this.socket.on("data", (d: Buffer) => {
-      this.#take(d);
-      this.#wake();
-    });
-    this.socket.on("end", () => {
-      this.ended ||= "end";
-      this.#wake();
-    });
-    this.socket.on("error", (e: NodeJS.ErrnoException) => {
-      this.ended ||= e.code ?? e.message;
-      this.#wake();
-    });
+    super(port);
     this.socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
   }
 
-  #take(d: Buffer): void {
+  protected take(d: Buffer): void {
     if (!this.head) {
       this.#buf = Buffer.concat([this.#buf, d]);
       const end = this.#buf.indexOf("\r\n\r\n");
@@ -283,7 +283,7 @@ class SlowReader {
   async #until(done: () => boolean, what: string): Promise<void> {
     while (!done()) {
       if (this.ended) throw new Error(`connection ended (${this.ended}) before ${what}`);
-      await new Promise<void>((resolve) => this.#wake = resolve);
+      await this.moved();
     }
   }
 
